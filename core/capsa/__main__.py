@@ -1,0 +1,9 @@
+"""``python -m capsa``: the same entry point as the ``capsa`` console script."""
+from __future__ import annotations
+
+import sys
+
+from capsa.cli.main import main
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,74 @@
+"""Per-invocation state: the global flags, the configuration they select, and loaded drivers."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from capsa import config as config_mod
+
+if TYPE_CHECKING:
+    import typer
+
+    from capsa.drivers.base import Driver
+
+LOG_LEVELS = ("debug", "info", "warn", "error", "fatal", "panic")
+
+
+@dataclass
+class GlobalOptions:
+    """podman's global flags, as given on the command line (None: not given)."""
+
+    root: str | None = None
+    runroot: str | None = None
+    storage_driver: str | None = None
+    storage_opts: list[str] = field(default_factory=list)
+    log_level: str = "warn"
+
+
+class Session:
+    """What one command works with: configuration first, drivers loaded on first use."""
+
+    def __init__(self, options: GlobalOptions) -> None:
+        self.options = options
+        self._drivers: dict[str, Driver] = {}
+
+    @cached_property
+    def config(self) -> config_mod.Config:
+        """Files layered, then the flags: ``--root``, ``--runroot``, ``--storage-driver``, ``--storage-opt``."""
+        storage: dict[str, Any] = {}
+        if self.options.root:
+            storage["root"] = self.options.root
+        if self.options.runroot:
+            storage["runroot"] = self.options.runroot
+        if self.options.storage_driver:
+            storage["driver"] = self.options.storage_driver
+        cfg = config_mod.load({"storage": storage} if storage else None)
+        if self.options.storage_opts:
+            opts = config_mod.parse_storage_opts(self.options.storage_opts, cfg.driver("storage"))
+            cfg = config_mod.Config(config_mod.merge(cfg.data, {"storage": {"options": opts}}), cfg.files)
+        return cfg
+
+    def driver(self, kind: str, discover: bool = False) -> Driver:
+        """The selected driver of ``kind``, configured with only its own options."""
+        if kind not in self._drivers:
+            from capsa.drivers import load_driver
+
+            cfg = self.config
+            self._drivers[kind] = load_driver(
+                kind,
+                cfg.driver(kind),
+                cfg.driver_options(kind),
+                root=cfg.root,
+                runroot=cfg.runroot,
+                discover=discover,
+            )
+        return self._drivers[kind]
+
+
+def session(ctx: typer.Context) -> Session:
+    """The Session the root callback stored in the context."""
+    root = ctx.find_root()
+    if not isinstance(root.obj, Session):
+        root.obj = Session(GlobalOptions())
+    return root.obj

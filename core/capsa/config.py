@@ -1,0 +1,183 @@
+"""Layered TOML configuration.
+
+Files are read lowest to highest: ``/usr/share/capsa/capsa.toml``, ``/etc/capsa/capsa.toml``,
+``$XDG_CONFIG_HOME/capsa/capsa.toml`` and ``$CAPSA_CONFIG``; CLI flags come last. Tables merge
+key by key, lists (and every other value) replace. Missing files are skipped, except the one
+``$CAPSA_CONFIG`` names: asking for a file that is not there is an error.
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from capsa.errors import ConfigError
+
+KINDS: tuple[str, ...] = ("storage", "network", "isolation", "registry")
+DEFAULT_DRIVERS: dict[str, str] = {
+    "storage": "overlay",
+    "network": "bridge",
+    "isolation": "linux",
+    "registry": "oci",
+}
+DEFAULT_ROOT = "/var/lib/capsa"
+DEFAULT_RUNROOT = "/run/capsa"
+
+# Known keys of each table and the type their value must have. "options" holds one sub-table
+# per driver name; its keys belong to that driver, which validates them itself.
+SCHEMA: dict[str, dict[str, type]] = {
+    "storage": {"driver": str, "root": str, "runroot": str, "options": dict},
+    "network": {"driver": str, "options": dict},
+    "isolation": {"driver": str, "options": dict},
+    "registry": {"driver": str, "unqualified_search": list, "options": dict},
+}
+
+
+def default_search_paths(environ: Mapping[str, str] | None = None) -> list[Path]:
+    """The configuration files in the order they are layered (lowest first)."""
+    env = os.environ if environ is None else environ
+    xdg = env.get("XDG_CONFIG_HOME") or os.path.join(env.get("HOME", "/root"), ".config")
+    paths = [
+        Path("/usr/share/capsa/capsa.toml"),
+        Path("/etc/capsa/capsa.toml"),
+        Path(xdg) / "capsa" / "capsa.toml",
+    ]
+    if env.get("CAPSA_CONFIG"):
+        paths.append(Path(env["CAPSA_CONFIG"]))
+    return paths
+
+
+def merge(base: dict[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
+    """Return ``base`` updated by ``top``: tables merge key by key, anything else replaces."""
+    out = dict(base)
+    for key, value in top.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = merge(dict(out[key]), value)
+        else:
+            out[key] = value
+    return out
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    """Parse one TOML file; a syntax error names the file and the line."""
+    import tomli
+
+    try:
+        with open(path, "rb") as fh:
+            return tomli.load(fh)
+    except tomli.TOMLDecodeError as exc:
+        raise ConfigError(
+            f"invalid TOML in {path}: {exc}",
+            hint=f"fix line {getattr(exc, 'lineno', '?')} of {path}",
+        ) from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror}", hint="check the file's path and permissions") from None
+
+
+def validate(data: Mapping[str, Any], source: str) -> None:
+    """Refuse unknown tables, unknown keys and values of the wrong type, naming ``source``."""
+    for table, body in data.items():
+        if table not in SCHEMA:
+            raise ConfigError(
+                f"{source}: unknown table [{table}]",
+                hint=f"known tables: {', '.join(sorted(SCHEMA))}",
+            )
+        if not isinstance(body, Mapping):
+            raise ConfigError(f"{source}: {table} must be a table", hint=f"write it as [{table}]")
+        for key, value in body.items():
+            expected = SCHEMA[table].get(key)
+            if expected is None:
+                raise ConfigError(
+                    f"{source}: unknown key {key!r} in [{table}]",
+                    hint=f"known keys: {', '.join(sorted(SCHEMA[table]))}",
+                )
+            if not isinstance(value, expected):
+                raise ConfigError(
+                    f"{source}: [{table}] {key} must be a {expected.__name__}, not {type(value).__name__}",
+                    hint=f"see docs/configuration.md for [{table}]",
+                )
+        for driver, opts in body.get("options", {}).items():
+            if not isinstance(opts, Mapping):
+                raise ConfigError(
+                    f"{source}: [{table}.options.{driver}] must be a table",
+                    hint=f"write the driver's options under [{table}.options.{driver}]",
+                )
+
+
+@dataclass(frozen=True)
+class Config:
+    """The merged configuration and the files it came from."""
+
+    data: dict[str, Any] = field(default_factory=dict)
+    files: tuple[Path, ...] = ()
+
+    def driver(self, kind: str) -> str:
+        """Name of the driver selected for ``kind``."""
+        return self.data.get(kind, {}).get("driver") or DEFAULT_DRIVERS[kind]
+
+    def driver_options(self, kind: str, name: str | None = None) -> dict[str, Any]:
+        """Options for driver ``name`` (default: the selected one) of ``kind``; only that driver's."""
+        name = name or self.driver(kind)
+        return dict(self.data.get(kind, {}).get("options", {}).get(name, {}))
+
+    @property
+    def root(self) -> Path:
+        return Path(self.data.get("storage", {}).get("root") or DEFAULT_ROOT)
+
+    @property
+    def runroot(self) -> Path:
+        return Path(self.data.get("storage", {}).get("runroot") or DEFAULT_RUNROOT)
+
+    @property
+    def unqualified_search(self) -> list[str]:
+        return list(self.data.get("registry", {}).get("unqualified_search", ["docker.io"]))
+
+
+def load(
+    overrides: Mapping[str, Any] | None = None,
+    search_paths: Sequence[Path] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Config:
+    """Read and merge the configuration files, then apply ``overrides`` (from CLI flags)."""
+    env = os.environ if environ is None else environ
+    paths = list(search_paths) if search_paths is not None else default_search_paths(env)
+    explicit = Path(env["CAPSA_CONFIG"]) if env.get("CAPSA_CONFIG") else None
+    data: dict[str, Any] = {}
+    read: list[Path] = []
+    for path in paths:
+        if not path.is_file():
+            if path == explicit:
+                raise ConfigError(
+                    f"CAPSA_CONFIG names {path}, which does not exist",
+                    hint="create the file or unset CAPSA_CONFIG",
+                )
+            continue
+        layer = read_toml(path)
+        validate(layer, str(path))
+        data = merge(data, layer)
+        read.append(path)
+    if overrides:
+        validate(overrides, "command line")
+        data = merge(data, overrides)
+    return Config(data=data, files=tuple(read))
+
+
+def parse_storage_opts(opts: Sequence[str], driver: str) -> dict[str, dict[str, str]]:
+    """Turn ``--storage-opt`` values into ``{driver: {key: value}}``.
+
+    ``key=value`` reaches the selected driver; ``name.key=value`` (podman's form) reaches the
+    driver ``name`` only.
+    """
+    out: dict[str, dict[str, str]] = {}
+    for opt in opts:
+        key, sep, value = opt.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"invalid --storage-opt {opt!r}", hint="use KEY=VALUE or DRIVER.KEY=VALUE")
+        target, dot, short = key.partition(".")
+        if dot:
+            out.setdefault(target, {})[short] = value
+        else:
+            out.setdefault(driver, {})[key] = value
+    return out

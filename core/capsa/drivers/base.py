@@ -1,0 +1,132 @@
+"""What every driver shares: its context, its declared options and its status."""
+from __future__ import annotations
+
+from abc import ABC
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar, TypeVar
+
+from capsa.errors import ConfigError, OperationNotSupported
+
+
+@dataclass(frozen=True)
+class Option:
+    """A driver option: its type (str, int, bool or list), default and one-line help."""
+
+    type: type
+    default: Any
+    help: str
+
+    def parse(self, key: str, value: Any, where: str) -> Any:
+        """Check ``value`` (from TOML, or a string from a flag) and convert it to ``type``."""
+        if isinstance(value, self.type) and not (self.type is int and isinstance(value, bool)):
+            return value
+        if isinstance(value, str):
+            if self.type is bool and value.lower() in ("true", "false", "1", "0", "yes", "no"):
+                return value.lower() in ("true", "1", "yes")
+            if self.type is int and value.strip().lstrip("-").isdigit():
+                return int(value)
+            if self.type is list:
+                return [item.strip() for item in value.split(",") if item.strip()]
+        raise ConfigError(
+            f"option {key!r} of {where} must be a {self.type.__name__}, not {value!r}",
+            hint=f"{key}: {self.help}",
+        )
+
+
+@dataclass(frozen=True)
+class DriverContext:
+    """Where a driver lives: the store's ``root`` and ``runroot``, and the driver's own name."""
+
+    kind: str
+    name: str
+    root: Path
+    runroot: Path
+
+    @property
+    def home(self) -> Path:
+        """The driver's own persistent directory: ``<root>/<kind>/<name>`` (not created here)."""
+        return self.root / self.kind / self.name
+
+    @property
+    def run_home(self) -> Path:
+        """The driver's own volatile directory: ``<runroot>/<kind>/<name>`` (not created here)."""
+        return self.runroot / self.kind / self.name
+
+
+class Driver(ABC):
+    """Base of every driver kind.
+
+    ``__init__`` validates options (unknown keys and wrong types raise ``ConfigError``) and
+    then calls :meth:`check_host`, which raises ``DriverNotSupported(reason)`` when the host
+    lacks a prerequisite. Constructing a driver changes nothing on disk.
+    """
+
+    kind: ClassVar[str] = ""
+    OPTIONS: ClassVar[Mapping[str, Option]] = {}
+    UNIMPLEMENTED: ClassVar[frozenset[str]] = frozenset()
+
+    def __init__(self, context: DriverContext, options: Mapping[str, Any] | None = None) -> None:
+        self.context = context
+        self.options = self.parse_options(options or {})
+        self.check_host()
+
+    @property
+    def name(self) -> str:
+        return self.context.name
+
+    def parse_options(self, given: Mapping[str, Any]) -> dict[str, Any]:
+        """Defaults overlaid with ``given``; unknown keys raise ``ConfigError`` with the known ones."""
+        where = f"{self.kind} driver {self.context.name!r}"
+        unknown = sorted(set(given) - set(self.OPTIONS))
+        if unknown:
+            known = ", ".join(sorted(self.OPTIONS)) or "none"
+            raise ConfigError(
+                f"unknown option {unknown[0]!r} for {where}",
+                hint=f"options it accepts: {known} (set them in [{self.kind}.options.{self.context.name}])",
+            )
+        parsed = {key: opt.default for key, opt in self.OPTIONS.items()}
+        for key, value in given.items():
+            parsed[key] = self.OPTIONS[key].parse(key, value, where)
+        return parsed
+
+    def check_host(self) -> None:
+        """Raise ``DriverNotSupported`` if this host cannot run the driver. Default: no check."""
+
+    def status(self) -> dict[str, Any]:
+        """What ``capsa info`` shows: at least ``ready`` (usable: host fit and every operation
+        implemented) and ``detail`` (one line)."""
+        out: dict[str, Any] = {"ready": not self.UNIMPLEMENTED, "detail": "ok"}
+        if self.UNIMPLEMENTED:
+            out["unimplemented"] = sorted(self.UNIMPLEMENTED)
+        return out
+
+
+D = TypeVar("D", bound=type)
+
+
+def refuse_unimplemented(hint: str) -> Callable[[D], D]:
+    """Class decorator: each abstract method the class leaves open raises ``OperationNotSupported``.
+
+    For drivers that load and report status before all their operations exist: they refuse
+    those operations with a clear error instead of pretending. ``UNIMPLEMENTED`` lists them.
+    """
+
+    def decorate(cls: D) -> D:
+        missing = frozenset(getattr(cls, "__abstractmethods__", frozenset()))
+        for op in missing:
+            setattr(cls, op, _refusal(op, hint))
+        cls.UNIMPLEMENTED = missing  # type: ignore[attr-defined]
+        cls.__abstractmethods__ = frozenset()  # type: ignore[attr-defined]
+        return cls
+
+    return decorate
+
+
+def _refusal(op: str, hint: str) -> Callable[..., Any]:
+    def refuse(self: Driver, *args: Any, **kwargs: Any) -> Any:
+        raise OperationNotSupported(f"{self.kind} driver {self.name!r} does not implement {op}", hint=hint)
+
+    refuse.__name__ = op
+    return refuse

@@ -1,0 +1,54 @@
+"""The isolation driver contract (after the OCI runtime spec's create/start/kill/delete/state).
+
+A bundle is a directory with a ``config.json`` that validates against the OCI runtime schema and
+the root filesystem it names, so any OCI runtime could run the same bundle.
+"""
+from __future__ import annotations
+
+from abc import abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from capsa.drivers.base import Driver
+
+Status = Literal["creating", "created", "running", "stopped"]
+
+
+@dataclass
+class RuntimeState:
+    """The OCI state of one container."""
+
+    id: str
+    status: Status
+    pid: int | None
+    bundle: Path
+    annotations: dict[str, str] = field(default_factory=dict)
+
+
+class IsolationDriver(Driver):
+    kind = "isolation"
+
+    @abstractmethod
+    def create(self, container_id: str, bundle: Path) -> None:
+        """Set up the container's environment up to, not including, the user process.
+
+        On error the host is left as if create was never called. Raises IsolationError.
+        """
+
+    @abstractmethod
+    def start(self, container_id: str) -> None:
+        """Run the user process of a ``created`` container. Raises IsolationError otherwise."""
+
+    @abstractmethod
+    def kill(self, container_id: str, signal: int) -> None:
+        """Send ``signal`` to the container's process. Raises IsolationError when not running."""
+
+    @abstractmethod
+    def delete(self, container_id: str, force: bool = False) -> None:
+        """Release everything ``create`` made. A running container needs ``force`` (kill first).
+        Deleting an unknown container is not an error."""
+
+    @abstractmethod
+    def state(self, container_id: str) -> RuntimeState:
+        """The container's OCI state. Raises IsolationError for an unknown id."""

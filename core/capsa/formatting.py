@@ -1,0 +1,529 @@
+"""podman's ``--format``: a subset of Go's text/template, ``table`` output and ``json``.
+
+``format_items`` renders a list (``ps``, ``images``), ``render`` one item (``inspect``).
+Supported: ``{{.A.B}}``, ``{{.}}``, ``{{$.A}}``, literals, pipelines, ``(...)``, ``if``/``else
+if``/``else``, ``with``, ``range``/``else``, ``{{- -}}``, ``{{/* */}}`` and the ``_FUNCS``.
+Not supported: variables (``$x :=``), ``define``/``template``/``block``, ``break``/``continue``.
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from functools import lru_cache
+from types import MethodType
+from typing import Any, Callable
+
+__all__ = ["TemplateError", "format_items", "render"]
+
+
+class TemplateError(ValueError):
+    """A template is malformed or names an unknown field or function; the message is one line."""
+
+
+_WS = " \t\r\n"
+_NO = object()  # marks "nothing piped into this command"
+_COLL = (list, tuple, set, frozenset)
+
+
+# ---- Go-like rendering of values -------------------------------------------------------------
+
+def _sorted(keys: Any) -> list[Any]:
+    try:
+        return sorted(keys)
+    except TypeError:
+        return sorted(keys, key=str)
+
+
+def _gofloat(x: float) -> str:
+    """Go's ``%v`` of a float64: shortest digits, exponent form when exp < -4 or exp >= 6."""
+    if x != x or x in (float("inf"), float("-inf")):
+        return "NaN" if x != x else "+Inf" if x > 0 else "-Inf"
+    from decimal import Decimal
+
+    d = Decimal(repr(x)).normalize()
+    sign, digits, e = d.as_tuple()
+    exp = len(digits) + int(e) - 1
+    if x == 0 or -4 <= exp < 6:
+        return format(d, "f")
+    mant = "".join(map(str, digits))
+    return f"{'-' if sign else ''}{mant[0]}{'.' + mant[1:] if mant[1:] else ''}e{exp:+03d}"
+
+
+def _s(v: Any, top: bool = True) -> str:
+    """Render ``v`` as Go's ``%v`` does; a nil action value (``top``) prints ``<no value>``."""
+    if isinstance(v, str):
+        return v
+    if v is None:
+        return "<no value>" if top else "<nil>"
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, float):
+        return _gofloat(v)
+    if isinstance(v, int):
+        return str(int(v))
+    if isinstance(v, Mapping):
+        return "map[" + " ".join(f"{_s(k, False)}:{_s(v[k], False)}" for k in _sorted(v)) + "]"
+    if isinstance(v, _COLL):
+        seq = v if isinstance(v, (list, tuple)) else _sorted(v)
+        return "[" + " ".join(_s(x, False) for x in seq) + "]"
+    return str(v)
+
+
+def _truth(v: Any) -> bool:
+    """Go's truth: false, 0, "", nil and empty collections are false; anything else is true."""
+    return bool(v) if v is None or isinstance(v, (bool, int, float, str, bytes, Mapping, *_COLL)) else True
+
+
+def _plain(v: Any) -> Any:
+    """``v`` as JSON-serialisable plain data (mappings, dataclasses, objects, enums, dates)."""
+    if v is None or isinstance(v, (str, bool, int, float)):
+        return v
+    if isinstance(v, Mapping):
+        return {str(k): _plain(x) for k, x in v.items()}
+    if isinstance(v, _COLL):
+        return [_plain(x) for x in (v if isinstance(v, (list, tuple)) else _sorted(v))]
+    if hasattr(type(v), "__dataclass_fields__"):
+        import dataclasses
+
+        return {f.name: _plain(getattr(v, f.name)) for f in dataclasses.fields(v)}
+    if hasattr(v, "isoformat"):
+        return v.isoformat()
+    if hasattr(type(v), "_value2member_map_"):  # an Enum
+        return _plain(v.value)
+    if hasattr(v, "__dict__"):
+        return {k: _plain(x) for k, x in vars(v).items() if not k.startswith("_")}
+    return str(v)
+
+
+def _json(v: Any, indent: int | None = None) -> str:
+    """Go's json.Marshal(Indent) without HTML escaping: compact unless ``indent``."""
+    import json
+
+    seps = (",", ": ") if indent else (",", ":")
+    return json.dumps(_plain(v), indent=indent, separators=seps, ensure_ascii=False)
+
+
+# ---- functions -------------------------------------------------------------------------------
+
+_VERB = re.compile(r"%([-+# 0]*)(\d+)?(?:\.(\d*))?([a-zA-Z%])")
+
+
+def _fmt_one(v: Any, flags: str, width: str | None, prec: str | None, verb: str) -> str:
+    """One argument of printf; a mismatched type renders as Go does, e.g. ``%!d(str=x)``."""
+    isint = isinstance(v, int) and not isinstance(v, bool)
+    spec = "%" + flags + (width or "") + ("." + (prec or "0") if prec is not None else "")
+    if isint and verb in "doxX" or verb in "eEfF" and (isint or isinstance(v, float)):
+        return (spec + verb) % v
+    if isint and verb in "bc":
+        body = chr(v) if verb == "c" else format(v, "b")
+    elif verb in "gG" and (isint or isinstance(v, float)):
+        if prec is not None:
+            return (spec + verb) % v
+        body = _gofloat(float(v))
+        body = body.upper() if verb == "G" else body
+    elif verb in "xX" and isinstance(v, str):
+        body = v.encode().hex().upper() if verb == "X" else v.encode().hex()
+    elif verb in "svqt" and (verb != "t" or isinstance(v, bool)):
+        body = _s(v, False)
+        body = body[: int(prec or 0)] if prec is not None and verb != "v" else body
+        body = _json(body) if verb == "q" else body
+    elif verb == "T":
+        body = type(v).__name__
+    else:
+        return f"%!{verb}({type(v).__name__}={_s(v, False)})"
+    if width:
+        body = body.ljust(int(width)) if "-" in flags else body.rjust(int(width))
+    return body
+
+
+def _printf(fmt: str, *args: Any) -> str:
+    """Go's fmt.Sprintf for %s %v %d %q %x %X %o %b %c %e %f %g %t %T %% with flags/width/prec."""
+    rest = list(args)
+
+    def sub(m: re.Match[str]) -> str:
+        if m.group(4) == "%":
+            return "%"
+        return _fmt_one(rest.pop(0), *m.groups()) if rest else f"%!{m.group(4)}(MISSING)"
+
+    out = _VERB.sub(sub, fmt)
+    extra = ", ".join(f"{type(a).__name__}={_s(a, False)}" for a in rest)
+    return out + (f"%!(EXTRA {extra})" if extra else "")
+
+
+def _index(x: Any, *keys: Any) -> Any:
+    """Go's index: map lookups (missing key -> nil) and in-range list/string indexes."""
+    for k in keys:
+        if isinstance(x, Mapping):
+            x = x.get(k)
+        elif isinstance(x, (list, tuple, str)) and isinstance(k, int) and 0 <= k < len(x):
+            x = x[k]
+        else:
+            raise IndexError(f"cannot index {type(x).__name__} with {_s(k, False)}")
+    return x
+
+
+def _need(x: Any, types: tuple[type, ...], fn: str) -> Any:
+    """``x`` if it is one of ``types``, else a TypeError naming function ``fn``."""
+    if not isinstance(x, types):
+        raise TypeError(f"{fn} of type {type(x).__name__}")
+    return x
+
+
+def _print(*a: Any) -> str:
+    """Go's fmt.Sprint: a space between operands when neither is a string."""
+    sp = [i and not isinstance(x, str) and not isinstance(a[i - 1], str) for i, x in enumerate(a)]
+    return "".join(" " * bool(s) + _s(x, False) for s, x in zip(sp, a))
+
+
+# name -> (function, minimum args, maximum args or None)
+_FUNCS: dict[str, tuple[Callable[..., Any], int, int | None]] = {
+    "json": (_json, 1, 1),
+    "upper": (lambda s: _s(s).upper(), 1, 1),
+    "lower": (lambda s: _s(s).lower(), 1, 1),
+    "title": (lambda s: re.sub(r"(?<!\w)\w", lambda m: m.group().upper(), _s(s)), 1, 1),
+    "join": (lambda a, sep: _s(sep).join(_s(x, False) for x in _need(a, _COLL, "join")), 2, 2),
+    "split": (lambda s, sep: _s(s).split(sep) if sep else list(_s(s)), 2, 2),
+    "pad": (lambda s, a, b: " " * a + _s(s) + " " * b, 3, 3),
+    "truncate": (lambda s, n: _s(s)[:n], 2, 2),
+    "len": (lambda x: len(_need(x, (str, bytes, Mapping, *_COLL), "len")), 1, 1),
+    "index": (_index, 1, None),
+    "print": (_print, 0, None),
+    "printf": (_printf, 1, None),
+    "println": (lambda *a: " ".join(_s(x, False) for x in a) + "\n", 0, None),
+    "not": (lambda x: not _truth(x), 1, 1),
+    "and": (lambda *a: next((x for x in a if not _truth(x)), a[-1]), 1, None),
+    "or": (lambda *a: next((x for x in a if _truth(x)), a[-1]), 1, None),
+    "eq": (lambda a, *b: any(a == x for x in b), 2, None),
+    "ne": (lambda a, b: a != b, 2, 2),
+    "lt": (lambda a, b: a < b, 2, 2),
+    "le": (lambda a, b: a <= b, 2, 2),
+    "gt": (lambda a, b: a > b, 2, 2),
+    "ge": (lambda a, b: a >= b, 2, 2),
+}
+_KEYWORDS = {"if", "else", "end", "range", "with", "define", "template", "block", "break", "continue"}
+
+
+# ---- lexer and parser ------------------------------------------------------------------------
+# Nodes: str | ("act", pipe, src) | ("if"|"with"|"range", pipe, body, else_body, src).
+# A pipe is a tuple of commands; a command a tuple of operands: ("l", literal),
+# ("f", None|"$", path) for .A.B / $.A.B, ("n", function_name) or ("p", sub_pipe).
+
+_TOKEN = re.compile(r"""(?P<ws>\s+) | (?P<comment>/\*.*?\*/) | (?P<str>"(?:[^"\\]|\\.)*")
+ | (?P<raw>`[^`]*`) | (?P<num>-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?) | (?P<field>(?:\.[^\W\d]\w*)+)
+ | (?P<var>\$\w*(?:\.[^\W\d]\w*)*) | (?P<ident>[^\W\d]\w*) | (?P<op>[|()]|:?=|\.)""", re.X | re.S)
+_STR_ESC = re.compile(r"\\(x[0-9a-fA-F]{2}|u[0-9a-fA-F]{4}|U[0-9a-fA-F]{8}|[0-7]{3}|.)", re.S)
+_ESC = {"a": "\a", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v": "\v", "\\": "\\", '"': '"'}
+_LITERALS = {"true": True, "false": False, "nil": None}
+
+
+def _unquote(body: str, src: str) -> str:
+    """Decode the Go escapes of a double-quoted string literal."""
+    def sub(m: re.Match[str]) -> str:
+        e = m.group(1)
+        if e in _ESC or len(e) == 1:
+            if e not in _ESC:
+                raise TemplateError(f"template: unknown escape sequence \\{e} in {src}")
+            return _ESC[e]
+        return chr(int(e, 8)) if e[0] in "01234567" else chr(int(e[1:], 16))
+    return _STR_ESC.sub(sub, body)
+
+
+def _token(kind: str, val: str, src: str) -> tuple[Any, ...] | None:
+    if kind in ("ws", "comment"):
+        return None
+    if kind == "str":
+        return ("l", _unquote(val[1:-1], src))
+    if kind == "raw":
+        return ("l", val[1:-1])
+    if kind == "num":
+        return ("l", float(val) if re.search(r"[.eE]", val) else int(val))
+    if kind in ("field", "var"):
+        base, *path = val.split(".")
+        if base not in ("", "$"):
+            raise TemplateError(f"template: undefined variable {base!r} in {src} (variables are not supported)")
+        return ("f", base or None, tuple(path))
+    if kind == "ident":
+        return ("l", _LITERALS[val]) if val in _LITERALS else ("n", val)
+    return ("f", None, ()) if val == "." else (val,)
+
+
+def _lex(text: str) -> list[tuple[Any, ...]]:
+    """Split ``text`` into ("text", s) and ("act", tokens, src) items, applying trim markers."""
+    items: list[tuple[Any, ...]] = []
+    pos, n, trim = 0, len(text), False
+    while True:
+        start = text.find("{{", pos)
+        chunk = text[pos:] if start < 0 else text[pos:start]
+        chunk = chunk.lstrip(_WS) if trim else chunk
+        p = start + 2
+        if start >= 0 and text.startswith("-", p) and p + 1 < n and text[p + 1] in _WS:
+            chunk, p = chunk.rstrip(_WS), p + 2
+        if chunk:
+            items.append(("text", chunk))
+        if start < 0:
+            return items
+        toks, comment = [], False
+        while not (text.startswith("}}", p) or text.startswith("-}}", p) and text[p - 1] in _WS):
+            m = _TOKEN.match(text, p) if p < n else None
+            if m is None:
+                what = "unterminated quoted string" if p < n and text[p] in "\"`" else "unclosed action"
+                raise TemplateError(f"template: {what} in {text[start:p + 1]!r}")
+            comment = comment or m.lastgroup == "comment"
+            tok = _token(m.lastgroup or "", m.group(), text[start:m.end()])
+            toks += [tok] if tok else []
+            p = m.end()
+        trim = text[p] == "-"
+        pos = p + 2 + trim
+        if toks or not comment:
+            items.append(("act", toks, text[start:pos]))
+
+
+class _Parser:
+    def __init__(self, items: list[tuple[Any, ...]]) -> None:
+        self.items, self.i = items, 0
+
+    def nodes(self, opener: str | None = None) -> tuple[list[Any], str | None, list[Any], str]:
+        """Parse up to the ``{{else}}``/``{{end}}`` closing ``opener``: (nodes, keyword, args, src)."""
+        out: list[Any] = []
+        while self.i < len(self.items):
+            kind, *item = self.items[self.i]
+            self.i += 1
+            if kind == "text":
+                out.append(item[0])
+                continue
+            toks, src = item
+            kw = toks[0][1] if toks and toks[0][0] == "n" and toks[0][1] in _KEYWORDS else None
+            if kw in ("end", "else"):
+                if opener is None:
+                    raise TemplateError(f"template: unexpected {src}")
+                return out, kw, toks[1:], src
+            if kw in ("if", "with", "range"):
+                out.append(self.block(kw, toks[1:], src))
+            elif kw:
+                raise TemplateError(f"template: unsupported action {src}")
+            else:
+                out.append(("act", self.pipe(toks, src), src))
+        if opener is not None:
+            raise TemplateError(f"template: unexpected EOF, missing {{{{end}}}} for {opener}")
+        return out, None, [], ""
+
+    def block(self, kw: str, toks: list[Any], src: str) -> tuple[Any, ...]:
+        pipe = self.pipe(toks, src)
+        body, term, rest, tsrc = self.nodes(src)
+        else_: list[Any] = []
+        if term == "else" and rest and rest[0][0] == "n" and rest[0][1] in ("if", "with"):
+            else_, rest = [self.block(rest[0][1], rest[1:], tsrc)], []  # shares the final {{end}}
+        elif term == "else" and not rest:
+            else_, term, rest, tsrc = self.nodes(src)
+            if term != "end":
+                raise TemplateError(f"template: expected {{{{end}}}}, found {tsrc}")
+        if rest:
+            raise TemplateError(f"template: unexpected arguments in {tsrc}")
+        return (kw, pipe, body, else_, src)
+
+    def pipe(self, toks: list[Any], src: str, j: int = 0, paren: bool = False) -> Any:
+        cmds: list[tuple[Any, ...]] = []
+        args: list[Any] = []
+        while j < len(toks) and toks[j] != (")",):
+            tok, j = toks[j], j + 1
+            if tok == ("|",):
+                cmds.append(self.cmd(args, src, bool(cmds)))
+                args = []
+            elif tok == ("(",):
+                sub, j = self.pipe(toks, src, j, True)
+                args.append(("p", sub))
+            elif tok[0] in (":=", "="):
+                raise TemplateError(f"template: variables are not supported in {src}")
+            else:
+                args.append(tok)
+        if (j < len(toks)) != paren:
+            raise TemplateError(f"template: unbalanced parentheses in {src}")
+        cmds.append(self.cmd(args, src, bool(cmds)))
+        return (tuple(cmds), j + 1) if paren else tuple(cmds)
+
+    @staticmethod
+    def cmd(args: list[Any], src: str, piped: bool) -> tuple[Any, ...]:
+        if not args:
+            raise TemplateError(f"template: missing value for command in {src}")
+        for a in args:
+            if a[0] == "n" and a[1] not in _FUNCS:
+                raise TemplateError(f'template: function "{a[1]}" not defined in {src}')
+        if args[0][0] != "n" and (len(args) > 1 or piped):
+            raise TemplateError(f"template: can't give argument to non-function in {src}")
+        return tuple(args)
+
+
+@lru_cache(maxsize=64)
+def _compile(text: str) -> list[Any]:
+    return _Parser(_lex(text)).nodes()[0]
+
+
+# ---- execution -------------------------------------------------------------------------------
+
+def _field(obj: Any, name: str, src: str) -> Any:
+    """``obj.name``: a key of a mapping or an attribute (methods are called); else TemplateError."""
+    if isinstance(obj, Mapping):
+        if name in obj:
+            return obj[name]
+    elif obj is None or isinstance(obj, (str, bytes, int, float, *_COLL)):
+        raise TemplateError(f"template: can't evaluate field {name} in type {type(obj).__name__} in {src}")
+    elif not name.startswith("_"):
+        v = getattr(obj, name, _NO)
+        if v is not _NO:
+            return v() if isinstance(v, MethodType) else v
+    raise TemplateError(f'template: unknown field "{name}" in {src}')
+
+
+def _humanize(name: str) -> str:
+    """Header for a field: camel-case words upper-cased, e.g. CreatedAt -> CREATED AT, ID -> ID."""
+    words = re.findall(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+", name)
+    return " ".join(words).upper() if words else name.upper()
+
+
+class _Exec:
+    """Executes nodes for one root item, or (``headers`` given) renders the header line."""
+
+    def __init__(self, root: Any, headers: Mapping[str, str] | None = None) -> None:
+        self.root, self.headers = root, headers
+
+    def run(self, nodes: list[Any], dot: Any, out: list[str]) -> None:
+        for node in nodes:
+            if isinstance(node, str):
+                out.append(node)
+                continue
+            kind, pipe, src = node[0], node[1], node[-1]
+            if self.headers is not None:  # header: if -> its body, else the action's label
+                if kind == "if":
+                    self.run(node[2], dot, out)
+                else:
+                    out.append(self.label(pipe, dot, src))
+                continue
+            val = self.pipe(pipe, dot, src)
+            if kind == "act":
+                out.append(_s(val))
+            elif kind == "range":
+                seq = self.iterate(val, src)
+                for el in seq:
+                    self.run(node[2], el, out)
+                if not seq:
+                    self.run(node[3], dot, out)
+            else:
+                self.run(*((node[2], val if kind == "with" else dot) if _truth(val) else (node[3], dot)), out)
+
+    @staticmethod
+    def iterate(val: Any, src: str) -> Any:
+        if val is None:
+            return []
+        if isinstance(val, Mapping):
+            return [val[k] for k in _sorted(val)]
+        if isinstance(val, (set, frozenset)):
+            return _sorted(val)
+        if isinstance(val, int) and not isinstance(val, bool):
+            return range(val)
+        if isinstance(val, (str, bytes, bool, float)) or not hasattr(val, "__iter__"):
+            raise TemplateError(f"template: range can't iterate over {_s(val)} in {src}")
+        return list(val)
+
+    def label(self, pipe: Any, dot: Any, src: str) -> str:
+        """Header of an action: the header of the first field it uses; "" for ``.``; else its value."""
+        assert self.headers is not None
+        ops = [op for cmd in pipe for op in cmd]
+        while ops:
+            op = ops.pop(0)
+            if op[0] == "p":
+                ops[:0] = [o for cmd in op[1] for o in cmd]
+            elif op[0] == "f":
+                path = op[2]
+                if not path:
+                    return ""
+                return self.headers.get(".".join(path), self.headers.get(path[-1], _humanize(path[-1])))
+        return _s(self.pipe(pipe, dot, src))
+
+    def pipe(self, pipe: Any, dot: Any, src: str) -> Any:
+        val: Any = _NO
+        for cmd in pipe:
+            val = self.cmd(cmd, dot, src, val)
+        return val
+
+    def cmd(self, cmd: tuple[Any, ...], dot: Any, src: str, piped: Any = _NO) -> Any:
+        if cmd[0][0] != "n":
+            return self.operand(cmd[0], dot, src)
+        name = cmd[0][1]
+        fn, lo, hi = _FUNCS[name]
+        args = [self.operand(a, dot, src) for a in cmd[1:]] + ([] if piped is _NO else [piped])
+        if len(args) < lo or (hi is not None and len(args) > hi):
+            want = lo if lo == hi else f"at least {lo}"
+            raise TemplateError(f"template: wrong number of args for {name}: want {want} got {len(args)} in {src}")
+        try:
+            return fn(*args)
+        except TemplateError:
+            raise
+        except (TypeError, ValueError, LookupError, OverflowError) as e:
+            raise TemplateError(f"template: error calling {name}: {e} in {src}") from None
+
+    def operand(self, op: tuple[Any, ...], dot: Any, src: str) -> Any:
+        if op[0] == "l":
+            return op[1]
+        if op[0] == "f":
+            v = self.root if op[1] == "$" else dot
+            for name in op[2]:
+                v = _field(v, name, src)
+            return v
+        if op[0] == "p":
+            return self.pipe(op[1], dot, src)
+        return self.cmd((op,), dot, src)  # a function name as an argument: called without args
+
+
+# ---- tabwriter and public API ----------------------------------------------------------------
+
+def _tabwrite(text: str, minwidth: int = 12, padding: int = 2) -> str:
+    """Go's text/tabwriter (padchar ' ', no flags): cells end with a tab; a column block (the
+    consecutive lines with a cell in that column) is max(minwidth, widest cell + padding) wide;
+    the text after a line's last tab belongs to no column and is written as is."""
+    rows = [line.split("\t") for line in text.split("\n")]
+    for col in range(max(len(r) for r in rows) - 1):
+        i = 0
+        while i < len(rows):
+            j = i
+            while j < len(rows) and len(rows[j]) - 1 > col:
+                j += 1
+            if j == i:
+                i += 1
+                continue
+            width = max(minwidth, *(len(rows[k][col]) + padding for k in range(i, j)))
+            for k in range(i, j):
+                rows[k][col] = rows[k][col].ljust(width)
+            i = j
+    return "\n".join("".join(r) for r in rows)
+
+
+def _normalize(fmt: str) -> str:
+    """As podman does: the two-character escapes ``\\t`` and ``\\n`` become a tab and a newline."""
+    return fmt.replace("\\t", "\t").replace("\\n", "\n")
+
+
+def render(fmt: str, item: Any) -> str:
+    """Render one item with template ``fmt``: escapes normalized, no newline added, no table."""
+    out: list[str] = []
+    _Exec(item).run(_compile(_normalize(fmt)), item, out)
+    return "".join(out)
+
+
+def format_items(fmt: str, items: list[Any], headers: Mapping[str, str] | None = None) -> str:
+    """Render ``items`` for ``--format fmt``; the result ends with a newline unless it is empty.
+
+    ``json``: one indented JSON array. ``table <template>``: a header line (``headers[field]``,
+    else the humanized field name) then one row per item, aligned like podman's tabwriter.
+    Otherwise each item's rendering followed by a newline (unless the template ends with one).
+    """
+    if fmt.strip() == "json":
+        return _json(list(items), indent=4) + "\n"
+    table = fmt.startswith("table ")
+    text = _normalize(fmt[6:] if table else fmt)
+    nodes = _compile(text if text.endswith("\n") else text + "\n")
+    out: list[str] = []
+    if table:
+        _Exec(None, headers or {}).run(nodes, None, out)
+    for item in items:
+        _Exec(item).run(nodes, item, out)
+    return _tabwrite("".join(out)) if table else "".join(out)

@@ -1,0 +1,118 @@
+"""The hook plugin manager, and the core's call sites for every hook.
+
+Hook plugins come from the ``capsa.hooks`` entry-point group and are loaded one by one by
+:func:`load_hook_plugins`, each guarded: a plugin that fails to import or register is skipped
+with a warning that says how to fix it, and never breaks the CLI. pluggy itself is imported only
+when a plugin is installed or a hook is called.
+"""
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from capsa.entrypoints import HOOKS_GROUP, PluginEntry, entries_in, import_entry
+
+if TYPE_CHECKING:
+    import pluggy
+
+_manager: pluggy.PluginManager | None = None
+failed_plugins: list[str] = []  # names of hook plugins that failed to load in this process
+Warn = Callable[[str], None]
+
+
+def _stderr_warning(message: str) -> None:
+    print(f"Warning: {message}", file=sys.stderr)
+
+
+def get_manager() -> pluggy.PluginManager:
+    """The process-wide plugin manager with capsa's hook specs (plugins not loaded here)."""
+    global _manager
+    if _manager is None:
+        import pluggy
+
+        from capsa import hookspecs
+
+        _manager = pluggy.PluginManager("capsa")
+        _manager.add_hookspecs(hookspecs)
+    return _manager
+
+
+def reset_manager() -> None:
+    """Forget every registered plugin (tests use it to start clean)."""
+    global _manager
+    _manager = None
+    failed_plugins.clear()
+
+
+def load_hook_plugins(entries: list[PluginEntry] | None = None, warn: Warn = _stderr_warning) -> list[str]:
+    """Import and register every ``capsa.hooks`` plugin, one by one; return the names loaded."""
+    entries = entries_in(HOOKS_GROUP) if entries is None else entries
+    loaded: list[str] = []
+    for entry in entries:
+        try:
+            plugin = import_entry(entry)
+            manager = get_manager()
+            if manager.get_plugin(entry.name) is None:
+                manager.register(plugin, name=entry.name)
+            loaded.append(entry.name)
+        except Exception as exc:  # one broken plugin must not break the rest
+            failed_plugins.append(entry.name)
+            warn(
+                f"hook plugin {entry.name!r} from {entry.dist} {entry.version} failed to load "
+                f"({type(exc).__name__}: {exc}); fix it with 'pip install --force-reinstall {entry.dist}' "
+                f"or remove it with 'pip uninstall {entry.dist}'"
+            )
+    return loaded
+
+
+def loaded_plugin_names() -> list[str]:
+    """Names of the hook plugins registered in this process."""
+    if _manager is None:
+        return []
+    return sorted(name for name, _ in _manager.list_name_plugin())
+
+
+def _has_impls(hook_name: str) -> bool:
+    return _manager is not None and bool(getattr(_manager.hook, hook_name).get_hookimpls())
+
+
+def call(hook_name: str, **kwargs: Any) -> list[Any]:
+    """Call a hook with keyword arguments; return the implementations' results (pluggy order)."""
+    if not _has_impls(hook_name):
+        return []
+    return getattr(get_manager().hook, hook_name)(**kwargs)
+
+
+def call_first(hook_name: str, **kwargs: Any) -> Any:
+    """Call a ``firstresult`` hook; None when no implementation answers."""
+    if not _has_impls(hook_name):
+        return None
+    return getattr(get_manager().hook, hook_name)(**kwargs)
+
+
+def call_each_warning(hook_name: str, warn: Warn = _stderr_warning, **kwargs: Any) -> None:
+    """Call every implementation even when some raise; each error becomes a warning.
+
+    For hooks such as ``capsa_container_poststop`` where the OCI runtime spec says a failing hook
+    must not stop the others.
+    """
+    if not _has_impls(hook_name):
+        return
+    assert _manager is not None
+    for impl in reversed(getattr(_manager.hook, hook_name).get_hookimpls()):
+        try:
+            args = {name: kwargs[name] for name in impl.argnames}
+            impl.function(**args)
+        except Exception as exc:
+            warn(f"{hook_name} of plugin {impl.plugin_name!r} failed: {type(exc).__name__}: {exc}")
+
+
+def resolve_short_name(name: str, search_registries: list[str]) -> str | None:
+    """Ask plugins to qualify a short image name; None lets the core use its own rules."""
+    return call_first("capsa_resolve_short_name", name=name, search_registries=search_registries)
+
+
+def registry_credentials(registry: str) -> tuple[str, str] | None:
+    """Credentials a plugin offers for ``registry``, or None."""
+    return call_first("capsa_registry_credentials", registry=registry)
