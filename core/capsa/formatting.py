@@ -105,7 +105,7 @@ def _json(v: Any, indent: int | None = None) -> str:
 
 # ---- functions -------------------------------------------------------------------------------
 
-_VERB = re.compile(r"%([-+# 0]*)(\d+)?(?:\.(\d*))?([a-zA-Z%])")
+_VERB = r"%([-+# 0]*)(\d+)?(?:\.(\d*))?([a-zA-Z%])"  # patterns compile lazily (re caches them)
 
 
 def _fmt_one(v: Any, flags: str, width: str | None, prec: str | None, verb: str) -> str:
@@ -145,7 +145,7 @@ def _printf(fmt: str, *args: Any) -> str:
             return "%"
         return _fmt_one(rest.pop(0), *m.groups()) if rest else f"%!{m.group(4)}(MISSING)"
 
-    out = _VERB.sub(sub, fmt)
+    out = re.sub(_VERB, sub, fmt)
     extra = ", ".join(f"{type(a).__name__}={_s(a, False)}" for a in rest)
     return out + (f"%!(EXTRA {extra})" if extra else "")
 
@@ -208,10 +208,10 @@ _KEYWORDS = {"if", "else", "end", "range", "with", "define", "template", "block"
 # A pipe is a tuple of commands; a command a tuple of operands: ("l", literal),
 # ("f", None|"$", path) for .A.B / $.A.B, ("n", function_name) or ("p", sub_pipe).
 
-_TOKEN = re.compile(r"""(?P<ws>\s+) | (?P<comment>/\*.*?\*/) | (?P<str>"(?:[^"\\]|\\.)*")
+_TOKEN = r"""(?P<ws>\s+) | (?P<comment>/\*.*?\*/) | (?P<str>"(?:[^"\\]|\\.)*")
  | (?P<raw>`[^`]*`) | (?P<num>-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?) | (?P<field>(?:\.[^\W\d]\w*)+)
- | (?P<var>\$\w*(?:\.[^\W\d]\w*)*) | (?P<ident>[^\W\d]\w*) | (?P<op>[|()]|:?=|\.)""", re.X | re.S)
-_STR_ESC = re.compile(r"\\(x[0-9a-fA-F]{2}|u[0-9a-fA-F]{4}|U[0-9a-fA-F]{8}|[0-7]{3}|.)", re.S)
+ | (?P<var>\$\w*(?:\.[^\W\d]\w*)*) | (?P<ident>[^\W\d]\w*) | (?P<op>[|()]|:?=|\.)"""
+_STR_ESC = r"\\(x[0-9a-fA-F]{2}|u[0-9a-fA-F]{4}|U[0-9a-fA-F]{8}|[0-7]{3}|.)"
 _ESC = {"a": "\a", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v": "\v", "\\": "\\", '"': '"'}
 _LITERALS = {"true": True, "false": False, "nil": None}
 
@@ -220,12 +220,12 @@ def _unquote(body: str, src: str) -> str:
     """Decode the Go escapes of a double-quoted string literal."""
     def sub(m: re.Match[str]) -> str:
         e = m.group(1)
-        if e in _ESC or len(e) == 1:
-            if e not in _ESC:
-                raise TemplateError(f"template: unknown escape sequence \\{e} in {src}")
-            return _ESC[e]
-        return chr(int(e, 8)) if e[0] in "01234567" else chr(int(e[1:], 16))
-    return _STR_ESC.sub(sub, body)
+        if len(e) > 1:
+            return chr(int(e, 8)) if e[0].isdigit() else chr(int(e[1:], 16))
+        if e not in _ESC:
+            raise TemplateError(f"template: unknown escape sequence \\{e} in {src}")
+        return _ESC[e]
+    return re.sub(_STR_ESC, sub, body, flags=re.S)
 
 
 def _token(kind: str, val: str, src: str) -> tuple[Any, ...] | None:
@@ -264,9 +264,10 @@ def _lex(text: str) -> list[tuple[Any, ...]]:
             return items
         toks, comment = [], False
         while not (text.startswith("}}", p) or text.startswith("-}}", p) and text[p - 1] in _WS):
-            m = _TOKEN.match(text, p) if p < n else None
+            m = re.compile(_TOKEN, re.X | re.S).match(text, p) if p < n else None
             if m is None:
-                what = "unterminated quoted string" if p < n and text[p] in "\"`" else "unclosed action"
+                what = "unclosed action" if p >= n else f"unexpected {text[p]!r}"
+                what = "unterminated quoted string" if text[p:p + 1] in ('"', "`") else what
                 raise TemplateError(f"template: {what} in {text[start:p + 1]!r}")
             comment = comment or m.lastgroup == "comment"
             tok = _token(m.lastgroup or "", m.group(), text[start:m.end()])
@@ -361,10 +362,17 @@ def _compile(text: str) -> list[Any]:
 # ---- execution -------------------------------------------------------------------------------
 
 def _field(obj: Any, name: str, src: str) -> Any:
-    """``obj.name``: a key of a mapping or an attribute (methods are called); else TemplateError."""
+    """``obj.name``: a key of a mapping or an attribute (methods are called); else TemplateError.
+
+    Mapping keys are matched exactly first, then with the first letter lower-cased: podman's
+    JSON says ``graphRoot`` where its Go templates say ``.GraphRoot``, and both work here.
+    """
     if isinstance(obj, Mapping):
         if name in obj:
             return obj[name]
+        camel = name[:1].lower() + name[1:]
+        if camel in obj:
+            return obj[camel]
     elif obj is None or isinstance(obj, (str, bytes, int, float, *_COLL)):
         raise TemplateError(f"template: can't evaluate field {name} in type {type(obj).__name__} in {src}")
     elif not name.startswith("_"):

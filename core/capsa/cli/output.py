@@ -25,10 +25,10 @@ def emit_one(data: Any, fmt: str | None, human: Callable[[Any], str]) -> None:
         from capsa.formatting import TemplateError, render
 
         try:
-            text = render(fmt, data) + "\n"
+            text = render(fmt, data)
         except TemplateError as exc:
             raise _template_error(exc) from None
-    sys.stdout.write(text)
+    sys.stdout.write(text if text.endswith("\n") else text + "\n")
 
 
 def emit_list(

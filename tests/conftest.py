@@ -1,0 +1,91 @@
+"""Shared fixtures: run the real ``capsa`` CLI in a subprocess with an isolated environment.
+
+Every test gets its own root, runroot, config home and cache directory, so no test touches a
+user's store or configuration, and no test sees another's.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED = REPO.parent / "shared"
+CONFORMANCE = SHARED / "conformance"
+VENV_BIN = Path(sys.executable).parent
+CAPSA = VENV_BIN / "capsa"
+
+
+def conformance_dir(name: str) -> Path:
+    """A corpus folder under ../shared/conformance, or a skip saying why it is missing."""
+    path = CONFORMANCE / name
+    if not path.is_dir():
+        pytest.skip(f"conformance corpus {path} is absent (it is shipped beside the repo as ../shared)")
+    return path
+
+
+@dataclass
+class Capsa:
+    """Runs the installed ``capsa`` with an isolated environment and per-test store."""
+
+    env: dict[str, str]
+    root: Path
+    runroot: Path
+    tmp: Path
+
+    def __call__(self, *args: str, store: bool = True, input: str | None = None, env: dict[str, str] | None = None,
+                 timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        argv = [str(CAPSA)]
+        if store:
+            argv += ["--root", str(self.root), "--runroot", str(self.runroot)]
+        argv += list(args)
+        return subprocess.run(argv, capture_output=True, text=True, input=input, timeout=timeout,
+                              env={**self.env, **(env or {})})
+
+    def write_config(self, text: str) -> Path:
+        path = Path(self.env["XDG_CONFIG_HOME"]) / "capsa" / "capsa.toml"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        return path
+
+
+def isolated_env(tmp: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CAPSA_", "XDG_"))}
+    env.update(
+        XDG_CONFIG_HOME=str(tmp / "config"),
+        CAPSA_CACHE_DIR=str(tmp / "cache"),
+        COLUMNS="100",
+        NO_COLOR="1",
+    )
+    return env
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _isolate_this_process(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """In-process code (entry-point cache, config) must not use the user's home either."""
+    base = tmp_path_factory.mktemp("session-env")
+    for key in [k for k in os.environ if k.startswith("CAPSA_")]:
+        del os.environ[key]
+    os.environ["CAPSA_CACHE_DIR"] = str(base / "cache")
+    os.environ["XDG_CONFIG_HOME"] = str(base / "config")
+
+
+@pytest.fixture
+def capsa(tmp_path: Path) -> Capsa:
+    return Capsa(env=isolated_env(tmp_path), root=tmp_path / "root", runroot=tmp_path / "run", tmp=tmp_path)
+
+
+@pytest.fixture
+def run_python(tmp_path: Path) -> Callable[..., subprocess.CompletedProcess[str]]:
+    """Run a Python snippet in the test venv with the same isolated environment."""
+
+    def run(code: str, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True,
+                              env=isolated_env(tmp_path), timeout=60)
+
+    return run

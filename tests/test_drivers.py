@@ -1,0 +1,163 @@
+"""Driver contracts and loading: built-in drivers through their entry points, errors, laziness."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from capsa.drivers import installed, load_driver
+from capsa.entrypoints import load_index
+from capsa.errors import DriverNotFound, OperationNotSupported
+from capsa.testing.drivers import DriverContract
+
+BUILTIN = [
+    ("storage", "overlay"), ("storage", "vfs"),
+    ("network", "bridge"), ("network", "host"), ("network", "none"),
+    ("isolation", "linux"), ("registry", "oci"),
+]
+MODULES = {"overlay": "capsa_storage_overlay", "vfs": "capsa_storage_vfs", "bridge": "capsa_net_bridge",
+           "host": "capsa_net_host", "none": "capsa_net_host", "linux": "capsa_isolation_linux",
+           "oci": "capsa_registry_oci"}
+
+
+# The shared contract suite, run over every built-in driver.
+class TestOverlayContract(DriverContract):
+    kind, name = "storage", "overlay"
+
+
+class TestVfsContract(DriverContract):
+    kind, name = "storage", "vfs"
+
+
+class TestBridgeContract(DriverContract):
+    kind, name = "network", "bridge"
+
+
+class TestHostContract(DriverContract):
+    kind, name = "network", "host"
+
+
+class TestNoneContract(DriverContract):
+    kind, name = "network", "none"
+
+
+class TestLinuxContract(DriverContract):
+    kind, name = "isolation", "linux"
+
+
+class TestOciContract(DriverContract):
+    kind, name = "registry", "oci"
+
+
+def test_every_builtin_driver_is_declared_as_an_entry_point() -> None:
+    found = {(e.group.split(".")[1], e.name, e.value.split(":")[0]) for e in load_index(refresh=True)}
+    for kind, name in BUILTIN:
+        assert (kind, name, MODULES[name]) in found
+
+
+def test_installed_lists_without_importing(run_python) -> None:
+    r = run_python(
+        "import sys; from capsa.drivers import installed\n"
+        "names = sorted(e.name for k in ('storage','network','isolation','registry') for e in installed(k))\n"
+        "print(names); print(sorted(m for m in sys.modules if m.startswith('capsa_')))"
+    )
+    assert r.returncode == 0, r.stderr
+    names, modules = r.stdout.splitlines()
+    assert names == str(sorted(n for _, n in BUILTIN))
+    assert modules == "[]"
+
+
+@pytest.mark.parametrize("kind, name", BUILTIN)
+def test_loading_one_driver_imports_only_that_driver(run_python, kind: str, name: str) -> None:
+    r = run_python(
+        "import sys, tempfile; from pathlib import Path; from capsa.drivers import load_driver\n"
+        f"d = load_driver({kind!r}, {name!r}, root=Path(tempfile.mkdtemp()), runroot=Path(tempfile.mkdtemp()))\n"
+        "print(type(d).__name__); print(sorted(m for m in sys.modules if m.startswith('capsa_')))"
+    )
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines()[1] == str([MODULES[name]])
+
+
+def test_fast_path_and_stevedore_discovery_load_the_same_class(tmp_path: Path) -> None:
+    fast = load_driver("storage", "vfs", root=tmp_path, runroot=tmp_path)
+    full = load_driver("storage", "vfs", root=tmp_path, runroot=tmp_path, discover=True)
+    assert type(fast) is type(full)
+
+
+def test_entry_point_index_is_cached_and_invalidated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import capsa.entrypoints as ep
+
+    monkeypatch.setenv("CAPSA_CACHE_DIR", str(tmp_path))
+    first = ep.load_index()
+    cache = tmp_path / "entrypoints.json"
+    body = json.loads(cache.read_text())
+    assert body["fingerprint"] == ep.fingerprint() and len(body["entries"]) == len(first)
+    # A cached index is trusted while its fingerprint matches...
+    body["entries"] = body["entries"][:1]
+    cache.write_text(json.dumps(body))
+    assert len(ep.load_index()) == 1
+    # ...and rebuilt as soon as the installed distributions (sys.path mtimes) change.
+    stale = tmp_path / "site"
+    stale.mkdir()
+    monkeypatch.syspath_prepend(str(stale))
+    assert len(ep.load_index()) == len(first)
+
+
+def test_unknown_driver_names_it_and_lists_installed(capsa) -> None:
+    r = capsa("--storage-driver", "zfs-nope", "info")
+    assert r.returncode == 125
+    lines = r.stderr.splitlines()
+    assert lines[0] == "Error: unknown storage driver 'zfs-nope'"
+    assert "installed storage drivers: overlay, vfs" in lines[1]
+
+
+def test_unknown_network_driver_from_toml(capsa) -> None:
+    capsa.write_config('[network]\ndriver = "weave"\n')
+    r = capsa("info")
+    assert r.returncode == 125 and "unknown network driver 'weave'" in r.stderr
+    assert "bridge, host, none" in r.stderr
+
+
+def test_unknown_option_of_the_selected_driver_exits_125(capsa) -> None:
+    capsa.write_config('[storage]\ndriver = "vfs"\n[storage.options.vfs]\nsize = "10G"\n')
+    r = capsa("info")
+    assert r.returncode == 125
+    assert r.stderr.splitlines()[0] == "Error: unknown option 'size' for storage driver 'vfs'"
+
+
+def test_options_of_an_unselected_driver_are_not_checked(capsa) -> None:
+    capsa.write_config('[storage]\ndriver = "vfs"\n[storage.options.overlay]\nnot_a_real_option = 1\n')
+    assert capsa("info").returncode == 0
+
+
+def test_bad_bridge_subnet_is_a_config_error(capsa) -> None:
+    capsa.write_config('[network.options.bridge]\nsubnet = "10.90.0.0/99"\n')
+    r = capsa("info")
+    assert r.returncode == 125 and "invalid subnet" in r.stderr
+
+
+def test_unimplemented_operation_is_refused_with_exit_125(tmp_path: Path) -> None:
+    driver = load_driver("storage", "overlay", root=tmp_path / "r", runroot=tmp_path / "rr")
+    with pytest.raises(OperationNotSupported) as err:
+        driver.create("layer", None)
+    assert err.value.exit_code == 125
+    assert err.value.message == "storage driver 'overlay' does not implement create"
+    assert not (tmp_path / "r").exists()
+
+
+def test_info_reports_each_selected_driver_with_status(capsa) -> None:
+    r = capsa("--storage-driver", "vfs", "info", "--format", "json")
+    assert r.returncode == 0, r.stderr
+    drivers = json.loads(r.stdout)["drivers"]
+    assert {k: v["name"] for k, v in drivers.items()} == {
+        "storage": "vfs", "network": "bridge", "isolation": "linux", "registry": "oci"}
+    for report in drivers.values():
+        assert isinstance(report["ready"], bool) and report["detail"]
+    assert "namespaces available" in drivers["isolation"]["detail"]
+
+
+def test_not_found_error_type() -> None:
+    with pytest.raises(DriverNotFound):
+        load_driver("registry", "nope", root=Path("/nonexistent"), runroot=Path("/nonexistent"))
+    assert [e.name for e in installed("registry")] == ["oci"]

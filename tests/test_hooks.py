@@ -1,0 +1,211 @@
+"""Hook specs: every hook documented, every hook tested, and the calling rules each one has."""
+from __future__ import annotations
+
+import inspect
+import re
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from capsa import hookspecs, plugins
+from capsa.drivers.network import Attachment
+from capsa.hookspecs import hookimpl
+from conftest import REPO
+
+HOOKS = sorted(name for name, fn in vars(hookspecs).items() if name.startswith("capsa_") and callable(fn))
+
+
+@pytest.fixture(autouse=True)
+def clean_manager() -> Iterator[None]:
+    plugins.reset_manager()
+    yield
+    plugins.reset_manager()
+
+
+def register(*objs: Any) -> None:
+    for i, obj in enumerate(objs):
+        plugins.get_manager().register(obj, name=f"test-plugin-{i}")
+
+
+def test_every_hook_is_documented_with_its_signature() -> None:
+    text = (REPO / "docs" / "hooks.md").read_text()
+    documented = dict(re.findall(r"^### `(capsa_\w+)\(([^)]*)\)`", text, flags=re.M))
+    for name in HOOKS:
+        params = ", ".join(inspect.signature(getattr(hookspecs, name)).parameters)
+        assert documented.get(name) == params, f"docs/hooks.md lacks '### `{name}({params})`'"
+    assert set(documented) == set(HOOKS), "docs/hooks.md documents hooks that do not exist"
+
+
+def test_every_hook_has_a_test_of_its_own() -> None:
+    here = sys.modules[__name__]
+    missing = [name for name in HOOKS if not callable(getattr(here, f"test_hook_{name}", None))]
+    assert missing == []
+
+
+def test_hooks_take_keyword_arguments_only() -> None:
+    class P:
+        @hookimpl
+        def capsa_image_event(self, action: str, image_id: str, names: list[str]) -> None:
+            pass
+
+    register(P())
+    with pytest.raises(TypeError):
+        plugins.get_manager().hook.capsa_image_event("pull", "sha256:x", [])
+
+
+def test_hook_capsa_container_created() -> None:
+    seen: list[str] = []
+
+    class P:
+        @hookimpl
+        def capsa_container_created(self, container: dict[str, Any]) -> None:
+            seen.append(container["Id"])
+
+    register(P())
+    plugins.call("capsa_container_created", container={"Id": "c1"})
+    assert seen == ["c1"]
+
+
+def test_hook_capsa_container_prestart() -> None:
+    seen: list[tuple[str, list[str]]] = []
+
+    class P:
+        @hookimpl
+        def capsa_container_prestart(self, container: dict[str, Any], spec: dict[str, Any]) -> None:
+            seen.append((container["Id"], spec["process"]["args"]))
+
+    register(P())
+    plugins.call("capsa_container_prestart", container={"Id": "c1"}, spec={"process": {"args": ["true"]}})
+    assert seen == [("c1", ["true"])]
+
+
+def test_hook_capsa_container_poststart() -> None:
+    seen: list[int] = []
+
+    class P:
+        @hookimpl
+        def capsa_container_poststart(self, container: dict[str, Any], pid: int) -> None:
+            seen.append(pid)
+
+    register(P())
+    plugins.call("capsa_container_poststart", container={"Id": "c1"}, pid=4242)
+    assert seen == [4242]
+
+
+def test_hook_capsa_container_poststop() -> None:
+    ran: list[str] = []
+    warnings: list[str] = []
+
+    class Failing:
+        @hookimpl
+        def capsa_container_poststop(self, container: dict[str, Any], exit_code: int) -> None:
+            ran.append("failing")
+            raise RuntimeError("cleanup failed")
+
+    class Fine:
+        @hookimpl
+        def capsa_container_poststop(self, container: dict[str, Any], exit_code: int) -> None:
+            ran.append(f"fine:{exit_code}")
+
+    register(Fine(), Failing())
+    plugins.call_each_warning("capsa_container_poststop", warn=warnings.append, container={"Id": "c"}, exit_code=3)
+    assert sorted(ran) == ["failing", "fine:3"]
+    assert warnings == ["capsa_container_poststop of plugin 'test-plugin-1' failed: RuntimeError: cleanup failed"]
+
+
+def test_hook_capsa_image_event() -> None:
+    seen: list[tuple[str, str, list[str]]] = []
+
+    class P:
+        @hookimpl
+        def capsa_image_event(self, action: str, image_id: str, names: list[str]) -> None:
+            seen.append((action, image_id, names))
+
+    register(P())
+    plugins.call("capsa_image_event", action="tag", image_id="sha256:ab", names=["localhost/x:1"])
+    assert seen == [("tag", "sha256:ab", ["localhost/x:1"])]
+
+
+def test_hook_capsa_resolve_short_name() -> None:
+    assert plugins.resolve_short_name("busybox", ["docker.io"]) is None  # no plugin: the core decides
+
+    class Declines:
+        @hookimpl
+        def capsa_resolve_short_name(self, name: str, search_registries: list[str]) -> str | None:
+            return None
+
+    class Answers:
+        @hookimpl
+        def capsa_resolve_short_name(self, name: str, search_registries: list[str]) -> str | None:
+            return f"{search_registries[0]}/library/{name}"
+
+    register(Answers(), Declines())
+    assert plugins.resolve_short_name("busybox", ["registry.example"]) == "registry.example/library/busybox"
+
+
+def test_hook_capsa_adjust_runtime_spec() -> None:
+    class P:
+        @hookimpl
+        def capsa_adjust_runtime_spec(self, container: dict[str, Any], spec: dict[str, Any]) -> None:
+            spec["process"]["env"].append("FROM_PLUGIN=1")
+
+    register(P())
+    spec = {"process": {"env": ["PATH=/bin"]}}
+    plugins.call("capsa_adjust_runtime_spec", container={"Id": "c"}, spec=spec)
+    assert spec["process"]["env"] == ["PATH=/bin", "FROM_PLUGIN=1"]
+
+
+def test_hook_capsa_adjust_network_attachment() -> None:
+    class P:
+        @hookimpl
+        def capsa_adjust_network_attachment(self, container: dict[str, Any], attachment: Attachment) -> None:
+            attachment.aliases.append("extra-alias")
+
+    register(P())
+    att = Attachment(container_id="c", container_name="web", netns=None)
+    plugins.call("capsa_adjust_network_attachment", container={"Id": "c"}, attachment=att)
+    assert att.aliases == ["extra-alias"]
+
+
+def test_hook_capsa_registry_credentials() -> None:
+    assert plugins.registry_credentials("127.0.0.1:5000") is None
+
+    class P:
+        @hookimpl
+        def capsa_registry_credentials(self, registry: str) -> tuple[str, str] | None:
+            return ("user", "secret") if registry == "127.0.0.1:5000" else None
+
+    register(P())
+    assert plugins.registry_credentials("127.0.0.1:5000") == ("user", "secret")
+    assert plugins.registry_credentials("other.example") is None
+
+
+def test_hook_capsa_register_commands(capsys: pytest.CaptureFixture[str]) -> None:
+    class P:
+        @hookimpl
+        def capsa_register_commands(self, app: Any) -> None:
+            @app.command("from-plugin")
+            def from_plugin() -> None:
+                print("plugin command ran")
+
+    register(P())
+    from capsa.cli.app import build_app, run_command
+
+    assert run_command(build_app(), ["from-plugin"]) == 0
+    assert capsys.readouterr().out == "plugin command ran\n"
+
+
+def test_failing_register_commands_only_warns(capsys: pytest.CaptureFixture[str]) -> None:
+    class Bad:
+        @hookimpl
+        def capsa_register_commands(self, app: Any) -> None:
+            raise ValueError("no commands today")
+
+    register(Bad())
+    from capsa.cli.app import build_app, run_command
+
+    assert run_command(build_app(), ["version", "--format", "{{.Client.Version}}"]) == 0
+    out = capsys.readouterr()
+    assert out.out == "0.1.0\n" and "capsa_register_commands of plugin 'test-plugin-0' failed" in out.err
