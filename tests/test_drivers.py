@@ -87,15 +87,14 @@ def test_fast_path_and_stevedore_discovery_load_the_same_class(tmp_path: Path) -
 
 def test_entry_point_index_is_cached_and_invalidated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import capsa.entrypoints as ep
+    from capsa.cache import install_state
 
     monkeypatch.setenv("CAPSA_CACHE_DIR", str(tmp_path))
     first = ep.load_index()
-    cache = tmp_path / "entrypoints.json"
-    body = json.loads(cache.read_text())
-    assert body["fingerprint"] == ep.fingerprint() and len(body["entries"]) == len(first)
-    # A cached index is trusted while its fingerprint matches...
-    body["entries"] = body["entries"][:1]
-    cache.write_text(json.dumps(body))
+    key, body = (tmp_path / "entrypoints.json").read_text().split("\n", 1)
+    assert key == install_state() and len(json.loads(body)) == len(first)
+    # A cached index is trusted while its key matches...
+    (tmp_path / "entrypoints.json").write_text(key + "\n" + json.dumps(json.loads(body)[:1]))
     assert len(ep.load_index()) == 1
     # ...and rebuilt as soon as the installed distributions (sys.path mtimes) change.
     stale = tmp_path / "site"

@@ -1,19 +1,16 @@
 """The index of capsa's entry points (drivers and hook plugins), cached across commands.
 
 Scanning installed distributions costs ~40 ms (``importlib.metadata`` alone), more than a
-short command may spend, so the index is cached in ``cache_dir()`` and keyed by a fingerprint
-of the interpreter and of every ``sys.path`` entry's mtime: installing or removing a
-distribution changes its site directory's mtime, which invalidates the cache. Nothing here
-imports a plugin's module except :func:`import_entry`.
+short command may spend, so the index is cached (:mod:`capsa.cache`) under the key
+:func:`capsa.cache.install_state`, which changes whenever a distribution is installed or
+removed. Nothing here imports a plugin's module except :func:`import_entry`.
 """
 from __future__ import annotations
 
-import hashlib
 import json
-import os
-import sys
-from dataclasses import asdict, dataclass
-from pathlib import Path
+from typing import NamedTuple
+
+from capsa.cache import install_state, read_keyed, write_keyed
 
 DRIVER_GROUPS: dict[str, str] = {
     "storage": "capsa.storage",
@@ -23,11 +20,10 @@ DRIVER_GROUPS: dict[str, str] = {
 }
 HOOKS_GROUP = "capsa.hooks"
 GROUPS: tuple[str, ...] = (*DRIVER_GROUPS.values(), HOOKS_GROUP)
-_CACHE_VERSION = 1
+_CACHE_NAME = "entrypoints.json"
 
 
-@dataclass(frozen=True)
-class PluginEntry:
+class PluginEntry(NamedTuple):
     """One entry point: where it is declared and what it points at (``module:attr``)."""
 
     group: str
@@ -35,26 +31,6 @@ class PluginEntry:
     value: str
     dist: str
     version: str
-
-
-def cache_dir() -> Path:
-    """``$CAPSA_CACHE_DIR``, else ``$XDG_CACHE_HOME/capsa``, else ``~/.cache/capsa``."""
-    if os.environ.get("CAPSA_CACHE_DIR"):
-        return Path(os.environ["CAPSA_CACHE_DIR"])
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "capsa"
-
-
-def fingerprint() -> str:
-    """A digest that changes whenever a distribution is installed, upgraded or removed."""
-    h = hashlib.sha256(f"{_CACHE_VERSION}\0{sys.executable}\0{sys.version}".encode())
-    for entry in sys.path:
-        try:
-            mtime = os.stat(entry or ".").st_mtime_ns
-        except OSError:
-            mtime = -1
-        h.update(f"\0{entry}\0{mtime}".encode())
-    return h.hexdigest()[:32]
 
 
 def scan() -> list[PluginEntry]:
@@ -74,29 +50,18 @@ def scan() -> list[PluginEntry]:
     return found
 
 
-def _cache_file() -> Path:
-    return cache_dir() / "entrypoints.json"
-
-
 def load_index(refresh: bool = False) -> list[PluginEntry]:
     """Every capsa entry point, from the cache when it is fresh, else by :func:`scan`."""
-    key = fingerprint()
-    path = _cache_file()
+    key = install_state()
     if not refresh:
-        try:
-            cached = json.loads(path.read_bytes())
-            if cached.get("fingerprint") == key:
-                return [PluginEntry(**item) for item in cached["entries"]]
-        except (OSError, ValueError, KeyError, TypeError):
-            pass
+        cached = read_keyed(_CACHE_NAME, key)
+        if cached is not None:
+            try:
+                return [PluginEntry(*item) for item in json.loads(cached)]
+            except (ValueError, TypeError):
+                pass
     entries = scan()
-    try:
-        from capsa.fsutil import atomic_write
-
-        body = {"fingerprint": key, "entries": [asdict(e) for e in entries]}
-        atomic_write(path, json.dumps(body).encode())
-    except OSError:
-        pass  # a read-only home only costs speed
+    write_keyed(_CACHE_NAME, key, json.dumps([list(e) for e in entries]))
     return entries
 
 

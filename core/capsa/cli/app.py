@@ -43,7 +43,7 @@ def build_app() -> typer.Typer:
     app = typer.Typer(
         name="capsa",
         help=HELP,
-        add_completion=False,
+        add_completion=True,
         pretty_exceptions_enable=False,
         pretty_exceptions_show_locals=False,
         context_settings={"help_option_names": ["-h", "--help"]},

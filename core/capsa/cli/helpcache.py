@@ -5,27 +5,26 @@ of a command renders through typer while its output is recorded; later ones prin
 The key covers everything the page depends on: capsa's version and CLI source files, the
 installed distributions (hook plugins add commands), the arguments, and the terminal (tty or
 not, size, colour and width variables). A page is not recorded while a hook plugin is broken,
-so its warning keeps showing.
+so its warning keeps showing. Start-up critical: only ``os`` and ``sys`` on a hit.
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import sys
 from collections.abc import Callable, Sequence
-from pathlib import Path
 
 from capsa import __version__
-from capsa.entrypoints import cache_dir, fingerprint
+from capsa.cache import install_state, read_keyed, short_name, write_keyed
 
 _ENV = ("TERM", "COLUMNS", "LINES", "NO_COLOR", "FORCE_COLOR", "TERMINAL_WIDTH", "TTY_COMPATIBLE",
         "TTY_INTERACTIVE", "COLORTERM", "TYPER_USE_RICH", "_TYPER_FORCE_DISABLE_TERMINAL", "LANG", "LC_ALL")
 
 
-def _sources_mtime() -> str:
-    here = Path(__file__).parent
+def _sources_state() -> str:
+    """Name and mtime of every module of capsa's core and CLI (a changed source, a new page)."""
+    cli = os.path.dirname(os.path.abspath(__file__))
     stamps = []
-    for folder in (here, here.parent):
+    for folder in (cli, os.path.dirname(cli)):
         for entry in os.scandir(folder):
             if entry.name.endswith(".py"):
                 stamps.append(f"{entry.name}:{entry.stat().st_mtime_ns}")
@@ -37,25 +36,25 @@ def _terminal() -> str:
     for fd in (0, 1, 2):
         try:
             tty = os.isatty(fd)
-            size = os.get_terminal_size(fd) if tty else None
+            size = tuple(os.get_terminal_size(fd)) if tty else None
         except OSError:
             tty, size = False, None
-        parts.append(f"{fd}:{tty}:{size and tuple(size)}")
+        parts.append(f"{fd}:{tty}:{size}")
     return ";".join(parts)
 
 
-def _path(args: Sequence[str]) -> Path:
+def _key(args: Sequence[str]) -> str:
     env = ";".join(f"{k}={os.environ.get(k, '')}" for k in _ENV)
-    material = "\0".join([__version__, sys.executable, "\x1f".join(args), fingerprint(), _sources_mtime(), _terminal(), env])
-    return cache_dir() / "help" / f"{hashlib.sha256(material.encode()).hexdigest()[:40]}.txt"
+    return "\x1e".join([__version__, "\x1f".join(args), install_state(), _sources_state(), _terminal(), env])
+
+
+def _name(args: Sequence[str]) -> str:
+    return os.path.join("help", short_name("\x1f".join(args)) + ".txt")
 
 
 def lookup(args: Sequence[str]) -> str | None:
     """The recorded page for ``args`` in this exact setting, or None."""
-    try:
-        return _path(args).read_text()
-    except (OSError, UnicodeDecodeError):
-        return None
+    return read_keyed(_name(args), _key(args))
 
 
 class _Recorder:
@@ -85,10 +84,5 @@ def capture(args: Sequence[str], run: Callable[[], int]) -> int:
     finally:
         sys.stdout = real
     if code == 0 and not plugins.failed_plugins and recorder.parts:
-        try:
-            from capsa.fsutil import atomic_write
-
-            atomic_write(_path(args), "".join(recorder.parts).encode())
-        except OSError:
-            pass
+        write_keyed(_name(args), _key(args), "".join(recorder.parts))
     return code

@@ -6,6 +6,7 @@ Errors print ``Error: <message>`` and a hint on stderr and exit with podman's co
 """
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Sequence
 
@@ -34,11 +35,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args in (["--version"], ["-v"]):
         print(f"capsa version {__version__}")
         return 0
-    if not args:
+    if not args and "_CAPSA_COMPLETE" not in os.environ:  # shell completion sends no arguments
         _print_error("missing command 'capsa COMMAND'", "Try 'capsa --help' for more information.")
         return EXIT_ENGINE
     debug = _debug_requested(args)
-    if args[-1] in HELP_FLAGS:
+    help_request = bool(args) and args[-1] in HELP_FLAGS
+    if help_request:
         from capsa.cli import helpcache
 
         cached = helpcache.lookup(args)
@@ -46,21 +48,21 @@ def main(argv: Sequence[str] | None = None) -> int:
             sys.stdout.write(cached)
             return 0
     try:
-        return _run(args, debug)
+        return _run(args, debug, help_request)
     except BrokenPipeError:
         # The reader went away (``capsa plugins | head``): not an error of ours.
         sys.stdout = None  # type: ignore[assignment]
         return 0
 
 
-def _run(args: list[str], debug: bool) -> int:
+def _run(args: list[str], debug: bool, help_request: bool) -> int:
     from capsa.errors import CapsaError
 
     try:
         from capsa.cli.app import build_app, run_command
 
         app = build_app()
-        if args[-1] in HELP_FLAGS:
+        if help_request:
             from capsa.cli import helpcache
 
             return helpcache.capture(args, lambda: run_command(app, args))

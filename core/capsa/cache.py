@@ -1,0 +1,64 @@
+"""Keyed caches for start-up: files whose first line is the exact key they were made for.
+
+Used by the entry-point index and the help pages. A reader gets the body only when the stored
+key equals the key it computes now, so a stale or colliding file is simply a miss. Start-up
+critical: imports nothing beyond ``os`` and ``sys`` until something is written.
+"""
+from __future__ import annotations
+
+import os
+import sys
+
+_FORMAT = "capsa-cache-1"
+
+
+def cache_dir() -> str:
+    """``$CAPSA_CACHE_DIR``, else ``$XDG_CACHE_HOME/capsa``, else ``~/.cache/capsa``."""
+    if os.environ.get("CAPSA_CACHE_DIR"):
+        return os.environ["CAPSA_CACHE_DIR"]
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "capsa")
+
+
+def install_state() -> str:
+    """A string that changes whenever a distribution is installed, upgraded or removed.
+
+    The interpreter, then each ``sys.path`` entry with its mtime: installing or removing a
+    distribution adds or removes entries in its site directory, which changes that mtime.
+    """
+    parts = [_FORMAT, sys.executable, sys.version.replace("\n", " ")]
+    for entry in sys.path:
+        try:
+            mtime = os.stat(entry or ".").st_mtime_ns
+        except OSError:
+            mtime = -1
+        parts.append(f"{entry}={mtime}")
+    return "\x1f".join(parts)
+
+
+def read_keyed(name: str, key: str) -> str | None:
+    """The body stored under ``name`` if it was stored for exactly ``key``; else None."""
+    try:
+        with open(os.path.join(cache_dir(), name), encoding="utf-8") as fh:
+            stored, _, body = fh.read().partition("\n")
+    except (OSError, UnicodeDecodeError):
+        return None
+    return body if stored == key.replace("\n", " ") else None
+
+
+def write_keyed(name: str, key: str, body: str) -> None:
+    """Store ``body`` for ``key`` atomically; a cache that cannot be written only costs speed."""
+    from capsa.fsutil import atomic_write
+
+    try:
+        atomic_write(os.path.join(cache_dir(), name), (key.replace("\n", " ") + "\n" + body).encode())
+    except OSError:
+        pass
+
+
+def short_name(text: str) -> str:
+    """A file-name-safe digest of ``text`` (collisions only cause misses: see :func:`read_keyed`)."""
+    import zlib
+
+    data = text.encode()
+    return f"{zlib.crc32(data):08x}{zlib.adler32(data):08x}"
