@@ -58,6 +58,7 @@ def isolated_env(tmp: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CAPSA_", "XDG_"))}
     env.update(
         XDG_CONFIG_HOME=str(tmp / "config"),
+        XDG_CACHE_HOME=str(tmp / "xdg-cache"),  # stevedore keeps its own cache there
         CAPSA_CACHE_DIR=str(tmp / "cache"),
         COLUMNS="100",
         NO_COLOR="1",
@@ -73,6 +74,7 @@ def _isolate_this_process(tmp_path_factory: pytest.TempPathFactory) -> None:
         del os.environ[key]
     os.environ["CAPSA_CACHE_DIR"] = str(base / "cache")
     os.environ["XDG_CONFIG_HOME"] = str(base / "config")
+    os.environ["XDG_CACHE_HOME"] = str(base / "xdg-cache")
 
 
 @pytest.fixture

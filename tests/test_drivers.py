@@ -21,33 +21,10 @@ MODULES = {"overlay": "capsa_storage_overlay", "vfs": "capsa_storage_vfs", "brid
            "oci": "capsa_registry_oci"}
 
 
-# The shared contract suite, run over every built-in driver.
-class TestOverlayContract(DriverContract):
-    kind, name = "storage", "overlay"
-
-
-class TestVfsContract(DriverContract):
-    kind, name = "storage", "vfs"
-
-
-class TestBridgeContract(DriverContract):
-    kind, name = "network", "bridge"
-
-
-class TestHostContract(DriverContract):
-    kind, name = "network", "host"
-
-
-class TestNoneContract(DriverContract):
-    kind, name = "network", "none"
-
-
-class TestLinuxContract(DriverContract):
-    kind, name = "isolation", "linux"
-
-
-class TestOciContract(DriverContract):
-    kind, name = "registry", "oci"
+# The shared contract suite, run over every built-in driver: one test class per driver.
+for _kind, _name in BUILTIN:
+    _cls = type(f"Test{_name.title()}Contract", (DriverContract,), {"kind": _kind, "name": _name})
+    globals()[_cls.__name__] = _cls
 
 
 def test_every_builtin_driver_is_declared_as_an_entry_point() -> None:
@@ -127,7 +104,16 @@ def test_unknown_option_of_the_selected_driver_exits_125(capsa) -> None:
 
 def test_options_of_an_unselected_driver_are_not_checked(capsa) -> None:
     capsa.write_config('[storage]\ndriver = "vfs"\n[storage.options.overlay]\nnot_a_real_option = 1\n')
-    assert capsa("info").returncode == 0
+    r = capsa("info")
+    assert r.returncode == 0 and r.stderr == ""
+
+
+def test_options_for_a_driver_that_is_not_installed_warn(capsa) -> None:
+    capsa.write_config('[storage.options.overlya]\nmountopt = "nodev"\n')
+    r = capsa("info", "--format", "{{.Drivers.Storage.Name}}")
+    assert (r.returncode, r.stdout) == (0, "overlay\n")
+    assert r.stderr == ("Warning: [storage.options.overlya] configures no installed storage driver "
+                        "(installed: overlay, vfs)\n")
 
 
 def test_bad_bridge_subnet_is_a_config_error(capsa) -> None:
@@ -137,11 +123,11 @@ def test_bad_bridge_subnet_is_a_config_error(capsa) -> None:
 
 
 def test_unimplemented_operation_is_refused_with_exit_125(tmp_path: Path) -> None:
-    driver = load_driver("storage", "overlay", root=tmp_path / "r", runroot=tmp_path / "rr")
+    driver = load_driver("registry", "oci", root=tmp_path / "r", runroot=tmp_path / "rr")
     with pytest.raises(OperationNotSupported) as err:
-        driver.create("layer", None)
+        driver.list_tags("127.0.0.1:5000", "busybox")
     assert err.value.exit_code == 125
-    assert err.value.message == "storage driver 'overlay' does not implement create"
+    assert err.value.message == "registry driver 'oci' does not implement list_tags"
     assert not (tmp_path / "r").exists()
 
 
@@ -160,3 +146,30 @@ def test_not_found_error_type() -> None:
     with pytest.raises(DriverNotFound):
         load_driver("registry", "nope", root=Path("/nonexistent"), runroot=Path("/nonexistent"))
     assert [e.name for e in installed("registry")] == ["oci"]
+
+
+def test_unimplemented_operations_are_computed_per_class(tmp_path: Path) -> None:
+    from capsa.drivers.base import DriverContext, refuse_unimplemented
+    from capsa.drivers.storage import StorageDriver
+
+    @refuse_unimplemented("not yet")
+    class Half(StorageDriver):
+        def create(self, layer_id: str, parent: str | None, writable: bool = False) -> None:
+            pass
+
+    class MoreOfIt(Half):
+        def mount(self, layer_id: str) -> Path:
+            return tmp_path
+
+    assert "create" not in Half.unimplemented() and {"mount", "apply_diff", "remove"} <= set(Half.unimplemented())
+    assert "mount" not in MoreOfIt.unimplemented() and "remove" in MoreOfIt.unimplemented()
+    driver = MoreOfIt(DriverContext("storage", "more", tmp_path, tmp_path))
+    assert driver.status()["ready"] is False and "mount" not in driver.status()["unimplemented"]
+    with pytest.raises(OperationNotSupported):
+        driver.remove("x")
+
+
+@pytest.mark.parametrize("value", ["--5", "many", "1.5"])
+def test_bad_integer_option_from_a_flag_is_a_config_error(capsa, value: str) -> None:
+    r = capsa("--storage-opt", f"max_layers={value}", "info")
+    assert r.returncode == 125 and "max_layers" in r.stderr and "internal error" not in r.stderr

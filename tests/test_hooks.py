@@ -191,9 +191,9 @@ def test_hook_capsa_register_commands(capsys: pytest.CaptureFixture[str]) -> Non
                 print("plugin command ran")
 
     register(P())
-    from capsa.cli.app import build_app, run_command
+    from capsa.cli.app import build_command, run_command
 
-    assert run_command(build_app(), ["from-plugin"]) == 0
+    assert run_command(build_command(), ["from-plugin"]) == 0
     assert capsys.readouterr().out == "plugin command ran\n"
 
 
@@ -204,8 +204,32 @@ def test_failing_register_commands_only_warns(capsys: pytest.CaptureFixture[str]
             raise ValueError("no commands today")
 
     register(Bad())
-    from capsa.cli.app import build_app, run_command
+    from capsa.cli.app import build_command, run_command
 
-    assert run_command(build_app(), ["version", "--format", "{{.Client.Version}}"]) == 0
+    assert run_command(build_command(), ["version", "--format", "{{.Client.Version}}"]) == 0
     out = capsys.readouterr()
     assert out.out == "0.1.0\n" and "capsa_register_commands of plugin 'test-plugin-0' failed" in out.err
+
+
+def test_a_failing_hook_marks_its_plugin_as_failed() -> None:
+    class Exits:
+        @hookimpl
+        def capsa_container_poststop(self, container: dict[str, Any], exit_code: int) -> None:
+            raise SystemExit(3)
+
+    register(Exits())
+    warnings: list[str] = []
+    plugins.call_each_warning("capsa_container_poststop", warn=warnings.append, container={}, exit_code=0)
+    assert plugins.failed_plugins == ["test-plugin-0"] and "SystemExit" in warnings[0]
+
+
+def test_a_plugin_that_exits_while_importing_is_only_a_warning(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from capsa.entrypoints import PluginEntry
+
+    (tmp_path / "capsa_test_exiting_plugin.py").write_text("import sys\nsys.exit('missing dependency')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    warnings: list[str] = []
+    entry = PluginEntry("capsa.hooks", "exiter", "capsa_test_exiting_plugin", "capsa-exiter", "1.0")
+    assert plugins.load_hook_plugins([entry], warn=warnings.append) == []
+    assert plugins.failed_plugins == ["exiter"]
+    assert "capsa-exiter 1.0" in warnings[0] and "SystemExit: missing dependency" in warnings[0]

@@ -22,7 +22,11 @@ def pip(*args: str) -> None:
 
 
 def install(name: str, workdir: Path) -> Path:
-    """Copy the package out of the repo (builds write into their tree) and pip-install it."""
+    """Copy the package out of the repo (builds write into their tree) and pip-install it.
+
+    Uninstalls first: a run killed half-way must not leave the next one a package it did not
+    expect."""
+    uninstall(name)
     src = workdir / name
     shutil.copytree(PACKAGES / name, src)
     pip("install", "--no-deps", "--no-build-isolation", "--no-index", str(src))

@@ -13,9 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from capsa.entrypoints import DRIVER_GROUPS
 from capsa.errors import ConfigError
 
-KINDS: tuple[str, ...] = ("storage", "network", "isolation", "registry")
+KINDS: tuple[str, ...] = tuple(DRIVER_GROUPS)
 DEFAULT_DRIVERS: dict[str, str] = {
     "storage": "overlay",
     "network": "bridge",
@@ -162,6 +163,18 @@ def load(
         validate(overrides, "command line")
         data = merge(data, overrides)
     return Config(data=data, files=tuple(read))
+
+
+def stray_option_tables(cfg: Config, installed: Mapping[str, set[str]]) -> list[str]:
+    """One line per ``[<kind>.options.<name>]`` that configures no installed driver (a typo, or a
+    driver this host lacks): such options would silently reach nobody."""
+    lines = []
+    for kind in KINDS:
+        for name in cfg.data.get(kind, {}).get("options", {}):
+            if name not in installed.get(kind, set()):
+                known = ", ".join(sorted(installed.get(kind, set()))) or "none"
+                lines.append(f"[{kind}.options.{name}] configures no installed {kind} driver (installed: {known})")
+    return lines
 
 
 def parse_storage_opts(opts: Sequence[str], driver: str) -> dict[str, dict[str, str]]:

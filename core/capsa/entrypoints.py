@@ -50,9 +50,19 @@ def scan() -> list[PluginEntry]:
     return found
 
 
+_scanned: tuple[str, list[PluginEntry]] | None = None  # this process's last scan, by key
+
+
 def load_index(refresh: bool = False) -> list[PluginEntry]:
-    """Every capsa entry point, from the cache when it is fresh, else by :func:`scan`."""
+    """Every capsa entry point, from the cache when it is fresh, else by :func:`scan`.
+
+    ``refresh`` asks for a scan of the installed distributions, done once per process (per
+    installation state): later calls reuse it.
+    """
+    global _scanned
     key = install_state()
+    if refresh and _scanned is not None and _scanned[0] == key:
+        return list(_scanned[1])
     if not refresh:
         cached = read_keyed(_CACHE_NAME, key)
         if cached is not None:
@@ -61,8 +71,9 @@ def load_index(refresh: bool = False) -> list[PluginEntry]:
             except (ValueError, TypeError):
                 pass
     entries = scan()
+    _scanned = (key, entries)
     write_keyed(_CACHE_NAME, key, json.dumps([list(e) for e in entries]))
-    return entries
+    return list(entries)
 
 
 def entries_in(group: str, index: list[PluginEntry] | None = None) -> list[PluginEntry]:

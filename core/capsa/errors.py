@@ -59,6 +59,15 @@ class StorageError(CapsaError):
     """The image or container store failed."""
 
 
+class ArchiveError(StorageError):
+    """A tar stream or image archive is corrupt, unsupported or hostile (a path escaping the
+    layer, a link out of it); nothing it describes was kept."""
+
+
+class ImageNotFound(StorageError):
+    """No image in the store matches a name or id."""
+
+
 class NetworkError(CapsaError):
     """Setting up or tearing down container networking failed."""
 

@@ -95,7 +95,7 @@ def _plain(v: Any) -> Any:
     return str(v)
 
 
-def _json(v: Any, indent: int | None = None) -> str:
+def to_json(v: Any, indent: int | None = None) -> str:
     """Go's json.Marshal(Indent) without HTML escaping: compact unless ``indent``."""
     import json
 
@@ -126,7 +126,7 @@ def _fmt_one(v: Any, flags: str, width: str | None, prec: str | None, verb: str)
     elif verb in "svqt" and (verb != "t" or isinstance(v, bool)):
         body = _s(v, False)
         body = body[: int(prec or 0)] if prec is not None and verb != "v" else body
-        body = _json(body) if verb == "q" else body
+        body = to_json(body) if verb == "q" else body
     elif verb == "T":
         body = type(v).__name__
     else:
@@ -177,7 +177,7 @@ def _print(*a: Any) -> str:
 
 # name -> (function, minimum args, maximum args or None)
 _FUNCS: dict[str, tuple[Callable[..., Any], int, int | None]] = {
-    "json": (_json, 1, 1),
+    "json": (to_json, 1, 1),
     "upper": (lambda s: _s(s).upper(), 1, 1),
     "lower": (lambda s: _s(s).lower(), 1, 1),
     "title": (lambda s: re.sub(r"(?<!\w)\w", lambda m: m.group().upper(), _s(s)), 1, 1),
@@ -525,7 +525,7 @@ def format_items(fmt: str, items: list[Any], headers: Mapping[str, str] | None =
     Otherwise each item's rendering followed by a newline (unless the template ends with one).
     """
     if fmt.strip() == "json":
-        return _json(list(items), indent=4) + "\n"
+        return to_json(list(items), indent=4) + "\n"
     table = fmt.startswith("table ")
     text = _normalize(fmt[6:] if table else fmt)
     nodes = _compile(text if text.endswith("\n") else text + "\n")

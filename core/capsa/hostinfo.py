@@ -17,6 +17,13 @@ def go_arch() -> str:
     return GOARCH.get(machine, machine)
 
 
+def unescape_mount_path(text: str) -> str:
+    """Undo /proc/*/mountinfo's octal escapes (space, tab, newline, backslash)."""
+    import re
+
+    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), text)
+
+
 def _mounts() -> list[tuple[str, str, str]]:
     """(mount point, fs type, super options) of every mount, from /proc/self/mountinfo."""
     out = []
@@ -25,8 +32,7 @@ def _mounts() -> list[tuple[str, str, str]]:
             left, _, right = line.partition(" - ")
             fields, rfields = left.split(), right.split()
             if len(fields) >= 5 and len(rfields) >= 3:
-                point = fields[4].replace("\\040", " ")
-                out.append((point, rfields[0], rfields[2]))
+                out.append((unescape_mount_path(fields[4]), rfields[0], rfields[2]))
     return out
 
 
@@ -50,9 +56,8 @@ def cgroup_layout() -> CgroupLayout:
             v2_mount = point
         elif fstype == "cgroup":
             for opt in opts.split(","):
-                if opt.startswith("name="):
-                    v1[opt] = point
-                elif opt not in ("rw", "ro", "relatime", "nosuid", "nodev", "noexec", "clone_children", "xattr"):
+                if "=" not in opt and opt not in ("rw", "ro", "relatime", "nosuid", "nodev", "noexec",
+                                                  "clone_children", "xattr", "noprefix", "cpuset_v2_mode"):
                     v1[opt] = point
     controllers: tuple[str, ...] = ()
     if v2_mount:

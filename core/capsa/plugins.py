@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     import pluggy
 
 _manager: pluggy.PluginManager | None = None
-failed_plugins: list[str] = []  # names of hook plugins that failed to load in this process
+failed_plugins: list[str] = []  # hook plugins that failed to load or to run in this process
 Warn = Callable[[str], None]
 
 
@@ -56,7 +56,9 @@ def load_hook_plugins(entries: list[PluginEntry] | None = None, warn: Warn = _st
             if manager.get_plugin(entry.name) is None:
                 manager.register(plugin, name=entry.name)
             loaded.append(entry.name)
-        except Exception as exc:  # one broken plugin must not break the rest
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:  # one broken plugin (even one calling sys.exit) spares the rest
             failed_plugins.append(entry.name)
             warn(
                 f"hook plugin {entry.name!r} from {entry.dist} {entry.version} failed to load "
@@ -101,10 +103,14 @@ def call_each_warning(hook_name: str, warn: Warn = _stderr_warning, **kwargs: An
         return
     assert _manager is not None
     for impl in reversed(getattr(_manager.hook, hook_name).get_hookimpls()):
+        if impl.hookwrapper or impl.wrapper:  # wrappers need pluggy's own call loop
+            continue
         try:
-            args = {name: kwargs[name] for name in impl.argnames}
-            impl.function(**args)
-        except Exception as exc:
+            impl.function(**{name: kwargs[name] for name in impl.argnames})
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:
+            failed_plugins.append(impl.plugin_name)
             warn(f"{hook_name} of plugin {impl.plugin_name!r} failed: {type(exc).__name__}: {exc}")
 
 

@@ -6,11 +6,19 @@ from typing import Annotated, Optional
 
 import typer
 
-from capsa.cli.state import LOG_LEVELS, GlobalOptions, Session
+from capsa.cli.state import LOG_LEVELS, GlobalOptions, Session, session
 
 LogLevel = Enum("LogLevel", {name: name for name in LOG_LEVELS}, type=str)  # type: ignore[misc]
 
 HELP = "capsa: a daemonless container engine with pluggable drivers (podman's commands and flags)."
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from capsa import __version__
+
+        typer.echo(f"capsa version {__version__}")
+        raise typer.Exit(0)
 
 
 def _root_callback(
@@ -20,19 +28,46 @@ def _root_callback(
     storage_driver: Annotated[Optional[str], typer.Option("--storage-driver", help="Select which storage driver is used to manage storage of images and containers")] = None,
     storage_opt: Annotated[Optional[list[str]], typer.Option("--storage-opt", help="Used to pass an option to the storage driver (KEY=VALUE or DRIVER.KEY=VALUE)")] = None,
     log_level: Annotated[LogLevel, typer.Option("--log-level", case_sensitive=False, help="Log messages above specified level")] = LogLevel.warn,  # type: ignore[attr-defined]
-    version: Annotated[bool, typer.Option("--version", "-v", help="Print the version and exit")] = False,
+    version: Annotated[bool, typer.Option("--version", "-v", is_eager=True, callback=_print_version, help="Print the version and exit")] = False,
 ) -> None:
-    if version:
-        from capsa import __version__
+    sess = Session(GlobalOptions(root, runroot, storage_driver, list(storage_opt or [])))
+    sess.set_log_level(log_level.value)
+    ctx.obj = sess
 
-        typer.echo(f"capsa version {__version__}")
-        raise typer.Exit(0)
-    level = log_level.value
-    if level in ("debug", "info"):
-        import logging
 
-        logging.basicConfig(level=level.upper(), format="level=%(levelname)s msg=%(message)s")
-    ctx.obj = Session(GlobalOptions(root, runroot, storage_driver, list(storage_opt or []), level))
+GLOBAL_PARAMS = ("root", "runroot", "storage_driver", "storage_opt", "log_level")
+
+
+def _record_global(ctx: typer.Context, param: typer.CallbackParam, value: object) -> None:
+    """A global flag given after the subcommand (``capsa info --root X``), as podman allows."""
+    from typer._click.core import ParameterSource
+
+    if ctx.get_parameter_source(param.name or "") is not ParameterSource.COMMANDLINE:
+        return
+    sess = session(ctx)
+    if param.name == "storage_opt":
+        sess.options.storage_opts.extend(value)  # type: ignore[arg-type]
+    elif param.name == "log_level":
+        sess.set_log_level(str(getattr(value, "value", value)))
+    else:
+        setattr(sess.options, str(param.name), value)
+
+
+def share_global_options(group: typer.main.TyperGroup) -> None:  # type: ignore[name-defined]
+    """Make the root's global flags valid after every subcommand too (podman's persistent flags)."""
+    import copy
+
+    shared = [p for p in group.params if p.name in GLOBAL_PARAMS]
+    stack = list(group.commands.values())
+    while stack:
+        command = stack.pop()
+        for param in shared:
+            clone = copy.copy(param)
+            clone.expose_value = False
+            clone.callback = _record_global
+            clone.rich_help_panel = "Global Flags"  # type: ignore[attr-defined]
+            command.params.append(clone)
+        stack.extend(getattr(command, "commands", {}).values())
 
 
 def build_app() -> typer.Typer:
@@ -57,19 +92,41 @@ def build_app() -> typer.Typer:
     return app
 
 
-def run_command(app: typer.Typer, args: list[str]) -> int:
-    """Run the app on ``args`` without typer's own error printing; usage errors exit 125."""
+def build_command() -> typer.main.TyperGroup:  # type: ignore[name-defined]
+    """The click command tree of :func:`build_app`, global flags shared with every command."""
+    command = typer.main.get_command(build_app())
+    share_global_options(command)  # type: ignore[arg-type]
+    return command
+
+
+def is_command_path(command: typer.main.TyperGroup, words: list[str]) -> bool:  # type: ignore[name-defined]
+    """Whether ``words`` only name (sub)commands, e.g. ``["system", "info"]``: then their
+    ``--help`` page depends on nothing else and may be cached."""
+    for word in words:
+        sub = getattr(command, "commands", {}).get(word)
+        if sub is None:
+            return False
+        command = sub
+    return True
+
+
+def run_command(command: typer.main.TyperGroup, args: list[str]) -> int:  # type: ignore[name-defined]
+    """Run the CLI on ``args`` without typer's own error printing; usage errors exit 125."""
     from capsa.errors import UsageError
 
-    command = typer.main.get_command(app)
     try:
         rv = command.main(args=args, prog_name="capsa", standalone_mode=False)
     except typer.TyperException as exc:
         ctx = getattr(exc, "ctx", None)
         path = ctx.command_path if ctx is not None else "capsa"
+        hint = f"Try '{path} --help' for more information."
         if type(exc).__name__ == "NoArgsIsHelpError":
-            raise UsageError(f"missing command '{path} COMMAND'", hint=f"Try '{path} --help' for more information.") from None
-        raise UsageError(exc.format_message(), hint=f"See '{path} --help'") from None
+            raise UsageError(f"missing command '{path} COMMAND'", hint=hint) from None
+        message = exc.format_message()
+        if message.startswith("No such command"):
+            name = message.split("'")[1] if "'" in message else message
+            message = f"unrecognized command `{path} {name}`"
+        raise UsageError(message, hint=hint) from None
     except typer.Abort:
         return 130
     return rv if isinstance(rv, int) and not isinstance(rv, bool) else 0

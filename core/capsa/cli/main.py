@@ -1,7 +1,8 @@
 """``main()``: fast paths, hook plugin loading, and the CLI's only error boundary.
 
 ``--version`` answers before typer is imported; ``--help`` is served from the help cache when
-it can be (see :mod:`capsa.cli.helpcache`). Everything else builds the typer app and runs it.
+it can be (see :mod:`capsa.cli.helpcache`): pages are recorded only for requests made of
+command names alone (``capsa system info --help``), never for ``capsa run IMAGE cmd --help``. Everything else builds the typer app and runs it.
 Errors print ``Error: <message>`` and a hint on stderr and exit with podman's codes.
 """
 from __future__ import annotations
@@ -18,7 +19,9 @@ HELP_FLAGS = ("--help", "-h")
 
 def _debug_requested(argv: Sequence[str]) -> bool:
     for i, arg in enumerate(argv):
-        if arg == "--log-level=debug" or (arg == "--log-level" and argv[i + 1 : i + 2] == ["debug"]):
+        if arg in ("--log-level=debug", "--log-level=trace") or (
+            arg == "--log-level" and argv[i + 1 : i + 2] in (["debug"], ["trace"])
+        ):
             return True
     return False
 
@@ -29,16 +32,34 @@ def _print_error(message: str, hint: str = "") -> None:
         print(hint, file=sys.stderr)
 
 
+CLOSED = -1  # internal code: standard output's reader went away
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run capsa with ``argv`` (default ``sys.argv[1:]``) and return the exit code."""
     args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        code = _dispatch(args)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        code = CLOSED
+    if code == CLOSED:
+        # The reader went away (``capsa images | head -1``): not an error of ours. Point fd 1
+        # at /dev/null so that the interpreter's final flush does not complain either.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return 0
+    return code
+
+
+def _dispatch(args: list[str]) -> int:
     if args in (["--version"], ["-v"]):
-        print(f"capsa version {__version__}")
+        sys.stdout.write(f"capsa version {__version__}\n")
         return 0
     if not args and "_CAPSA_COMPLETE" not in os.environ:  # shell completion sends no arguments
         _print_error("missing command 'capsa COMMAND'", "Try 'capsa --help' for more information.")
         return EXIT_ENGINE
-    debug = _debug_requested(args)
     help_request = bool(args) and args[-1] in HELP_FLAGS
     if help_request:
         from capsa.cli import helpcache
@@ -47,26 +68,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         if cached is not None:
             sys.stdout.write(cached)
             return 0
-    try:
-        return _run(args, debug, help_request)
-    except BrokenPipeError:
-        # The reader went away (``capsa plugins | head``): not an error of ours.
-        sys.stdout = None  # type: ignore[assignment]
-        return 0
+    return _run(args, _debug_requested(args), help_request)
 
 
 def _run(args: list[str], debug: bool, help_request: bool) -> int:
+    from capsa.cli.output import OutputClosed
     from capsa.errors import CapsaError
 
     try:
-        from capsa.cli.app import build_app, run_command
+        from capsa.cli.app import build_command, is_command_path, run_command
 
-        app = build_app()
-        if help_request:
+        command = build_command()
+        if help_request and is_command_path(command, args[:-1]):
             from capsa.cli import helpcache
 
-            return helpcache.capture(args, lambda: run_command(app, args))
-        return run_command(app, args)
+            return helpcache.capture(args, lambda: run_command(command, args))
+        return run_command(command, args)
     except CapsaError as exc:
         if debug:
             import traceback
@@ -74,6 +91,8 @@ def _run(args: list[str], debug: bool, help_request: bool) -> int:
             traceback.print_exc()
         _print_error(exc.message, exc.hint)
         return exc.exit_code
+    except OutputClosed:
+        return CLOSED
     except KeyboardInterrupt:
         return 130
     except Exception as exc:  # the boundary: no traceback unless --log-level debug

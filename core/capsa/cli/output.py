@@ -4,11 +4,31 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Annotated, Any, Optional
+
+import typer
 
 from capsa.errors import UsageError
 
 FORMAT_HELP = "Output format: json, or a Go template such as '{{.Field}}' or 'table {{.A}}\\t{{.B}}'"
+FormatOpt = Annotated[Optional[str], typer.Option("--format", "-f", help=FORMAT_HELP)]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Print only the identifying column")]
+
+
+class OutputClosed(Exception):
+    """Whoever read our standard output went away (``capsa images | head -1``): stop quietly.
+
+    Deliberately not an OSError, so that typer's own broken-pipe handling (exit 1) stays out.
+    """
+
+
+def write(text: str) -> None:
+    """Write to standard output; a closed pipe becomes :class:`OutputClosed`."""
+    try:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        raise OutputClosed() from None
 
 
 def _template_error(exc: Exception) -> UsageError:
@@ -20,7 +40,9 @@ def emit_one(data: Any, fmt: str | None, human: Callable[[Any], str]) -> None:
     if not fmt:
         text = human(data)
     elif fmt == "json":
-        text = json.dumps(data, indent=4) + "\n"
+        from capsa.formatting import to_json
+
+        text = to_json(data, indent=4) + "\n"
     else:
         from capsa.formatting import TemplateError, render
 
@@ -28,7 +50,7 @@ def emit_one(data: Any, fmt: str | None, human: Callable[[Any], str]) -> None:
             text = render(fmt, data)
         except TemplateError as exc:
             raise _template_error(exc) from None
-    sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    write(text if text.endswith("\n") else text + "\n")
 
 
 def emit_list(
@@ -41,14 +63,17 @@ def emit_list(
 ) -> None:
     """Print many objects: ``table`` template by default, ``-q`` prints ``quiet_field`` only."""
     if quiet and quiet_field:
-        sys.stdout.write("".join(f"{item[quiet_field]}\n" for item in items))
+        write("".join(f"{item[quiet_field]}\n" for item in items))
         return
     from capsa.formatting import TemplateError, format_items
 
+    if not fmt or fmt.strip() == "table":
+        fmt = table
     try:
-        sys.stdout.write(format_items(fmt or table, list(items), headers))
+        text = format_items(fmt, list(items), headers)
     except TemplateError as exc:
         raise _template_error(exc) from None
+    write(text)
 
 
 def to_yaml(data: Any, indent: int = 0) -> str:

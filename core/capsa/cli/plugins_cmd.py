@@ -1,11 +1,12 @@
 """``capsa plugins``: installed drivers of every kind and hook plugins, listed without importing."""
 from __future__ import annotations
 
-from typing import Annotated, Any, Optional
+from typing import Any
 
 import typer
 
 from capsa.cli import output
+from capsa.cli.output import FormatOpt, QuietOpt
 from capsa.cli.state import session
 
 TABLE = "table {{.Kind}}\t{{.Name}}\t{{.EntryPoint}}\t{{.Package}}\t{{.Version}}\t{{.Selected}}"
@@ -34,19 +35,12 @@ def plugin_rows(selected: dict[str, str]) -> list[dict[str, Any]]:
     return rows
 
 
-def plugins(
-    ctx: typer.Context,
-    format: Annotated[Optional[str], typer.Option("--format", "-f", help=output.FORMAT_HELP)] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the names")] = False,
-) -> None:
+def plugins(ctx: typer.Context, format: FormatOpt = None, quiet: QuietOpt = False) -> None:
     """List the installed drivers of every kind and the hook plugins (without importing them)."""
     from capsa.config import KINDS
 
     cfg = session(ctx).config
     rows = plugin_rows({kind: cfg.driver(kind) for kind in KINDS})
-    if format == "json":
-        output.emit_one(rows, "json", str)
-        return
     output.emit_list(rows, format, TABLE, HEADERS, quiet_field="Name", quiet=quiet)
 
 

@@ -12,7 +12,7 @@ if TYPE_CHECKING:
 
     from capsa.drivers.base import Driver
 
-LOG_LEVELS = ("debug", "info", "warn", "error", "fatal", "panic")
+LOG_LEVELS = ("trace", "debug", "info", "warn", "warning", "error", "fatal", "panic")
 
 
 @dataclass
@@ -23,7 +23,6 @@ class GlobalOptions:
     runroot: str | None = None
     storage_driver: str | None = None
     storage_opts: list[str] = field(default_factory=list)
-    log_level: str = "warn"
 
 
 class Session:
@@ -31,22 +30,42 @@ class Session:
 
     def __init__(self, options: GlobalOptions) -> None:
         self.options = options
+        self.log_level = "warn"
         self._drivers: dict[str, Driver] = {}
+
+    def set_log_level(self, level: str) -> None:
+        """Apply ``--log-level``: debug and info (and trace) messages go to stderr."""
+        self.log_level = level
+        if level in ("trace", "debug", "info"):
+            import logging
+
+            logging.basicConfig(level="DEBUG" if level == "trace" else level.upper(),
+                                format="level=%(levelname)s msg=%(message)s", force=True)
 
     @cached_property
     def config(self) -> config_mod.Config:
         """Files layered, then the flags: ``--root``, ``--runroot``, ``--storage-driver``, ``--storage-opt``."""
+        import os
+
         storage: dict[str, Any] = {}
-        if self.options.root:
-            storage["root"] = self.options.root
+        if self.options.root:  # absolute: the container monitor runs from another directory
+            storage["root"] = os.path.abspath(self.options.root)
         if self.options.runroot:
-            storage["runroot"] = self.options.runroot
+            storage["runroot"] = os.path.abspath(self.options.runroot)
         if self.options.storage_driver:
             storage["driver"] = self.options.storage_driver
         cfg = config_mod.load({"storage": storage} if storage else None)
         if self.options.storage_opts:
             opts = config_mod.parse_storage_opts(self.options.storage_opts, cfg.driver("storage"))
             cfg = config_mod.Config(config_mod.merge(cfg.data, {"storage": {"options": opts}}), cfg.files)
+        if any(cfg.data.get(kind, {}).get("options") for kind in config_mod.KINDS):
+            import sys
+
+            from capsa.drivers import installed
+
+            names = {kind: {e.name for e in installed(kind)} for kind in config_mod.KINDS}
+            for line in config_mod.stray_option_tables(cfg, names):
+                print(f"Warning: {line}", file=sys.stderr)
         return cfg
 
     def driver(self, kind: str, discover: bool = False) -> Driver:

@@ -4,16 +4,15 @@ from __future__ import annotations
 import os
 import platform
 import socket
-from typing import Annotated, Any, Optional
+from typing import Any
 
 import typer
 
 from capsa import __version__
 from capsa.cli import output
+from capsa.cli.output import FormatOpt
 from capsa.cli.state import Session, session
 from capsa.config import KINDS
-
-FormatOpt = Annotated[Optional[str], typer.Option("--format", "-f", help=output.FORMAT_HELP)]
 
 
 def version_data() -> dict[str, Any]:

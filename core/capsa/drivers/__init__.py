@@ -27,6 +27,11 @@ CONTRACTS: dict[str, str] = {
 FLAG_FOR_KIND = {"storage": "--storage-driver"}
 
 
+def contract_class(kind: str) -> type[Driver]:
+    """The ABC that every driver of ``kind`` subclasses."""
+    return import_entry(PluginEntry("", "", CONTRACTS[kind], "capsa", ""))  # type: ignore[return-value]
+
+
 def installed(kind: str, refresh: bool = False) -> list[PluginEntry]:
     """Entry points of ``kind``'s group, without importing any of them."""
     return entries_in(DRIVER_GROUPS[kind], load_index(refresh=refresh))
@@ -65,8 +70,7 @@ def driver_class(kind: str, name: str, discover: bool = False) -> type[Driver]:
             raise _load_failed(kind, name, exc, matches) from exc
     else:
         cls = _discover(kind, name)
-    contract = import_entry(PluginEntry("", "", CONTRACTS[kind], "capsa", ""))
-    if not (isinstance(cls, type) and issubclass(cls, contract)):  # type: ignore[arg-type]
+    if not (isinstance(cls, type) and issubclass(cls, contract_class(kind))):
         raise DriverLoadError(
             f"{kind} driver {name!r} is not a capsa {kind} driver",
             hint=f"its entry point must name a subclass of {CONTRACTS[kind].replace(':', '.')}",

@@ -25,8 +25,11 @@ class Option:
         if isinstance(value, str):
             if self.type is bool and value.lower() in ("true", "false", "1", "0", "yes", "no"):
                 return value.lower() in ("true", "1", "yes")
-            if self.type is int and value.strip().lstrip("-").isdigit():
-                return int(value)
+            if self.type is int:
+                try:
+                    return int(value)
+                except ValueError:
+                    pass
             if self.type is list:
                 return [item.strip() for item in value.split(",") if item.strip()]
         raise ConfigError(
@@ -65,7 +68,6 @@ class Driver(ABC):
 
     kind: ClassVar[str] = ""
     OPTIONS: ClassVar[Mapping[str, Option]] = {}
-    UNIMPLEMENTED: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, context: DriverContext, options: Mapping[str, Any] | None = None) -> None:
         self.context = context
@@ -97,10 +99,16 @@ class Driver(ABC):
     def status(self) -> dict[str, Any]:
         """What ``capsa info`` shows: at least ``ready`` (usable: host fit and every operation
         implemented) and ``detail`` (one line)."""
-        out: dict[str, Any] = {"ready": not self.UNIMPLEMENTED, "detail": "ok"}
-        if self.UNIMPLEMENTED:
-            out["unimplemented"] = sorted(self.UNIMPLEMENTED)
+        missing = self.unimplemented()
+        out: dict[str, Any] = {"ready": not missing, "detail": "ok"}
+        if missing:
+            out["unimplemented"] = missing
         return out
+
+    @classmethod
+    def unimplemented(cls) -> list[str]:
+        """The operations this class refuses (see :func:`refuse_unimplemented`), sorted."""
+        return sorted(name for name in dir(cls) if getattr(getattr(cls, name, None), "_capsa_refusal", False))
 
 
 D = TypeVar("D", bound=type)
@@ -110,14 +118,13 @@ def refuse_unimplemented(hint: str) -> Callable[[D], D]:
     """Class decorator: each abstract method the class leaves open raises ``OperationNotSupported``.
 
     For drivers that load and report status before all their operations exist: they refuse
-    those operations with a clear error instead of pretending. ``UNIMPLEMENTED`` lists them.
+    those operations with a clear error instead of pretending. ``Driver.unimplemented()`` lists
+    them, for subclasses too (a subclass that implements one drops it from the list).
     """
 
     def decorate(cls: D) -> D:
-        missing = frozenset(getattr(cls, "__abstractmethods__", frozenset()))
-        for op in missing:
+        for op in getattr(cls, "__abstractmethods__", frozenset()):
             setattr(cls, op, _refusal(op, hint))
-        cls.UNIMPLEMENTED = missing  # type: ignore[attr-defined]
         cls.__abstractmethods__ = frozenset()  # type: ignore[attr-defined]
         return cls
 
@@ -129,4 +136,5 @@ def _refusal(op: str, hint: str) -> Callable[..., Any]:
         raise OperationNotSupported(f"{self.kind} driver {self.name!r} does not implement {op}", hint=hint)
 
     refuse.__name__ = op
+    refuse._capsa_refusal = True  # type: ignore[attr-defined]
     return refuse

@@ -1,7 +1,8 @@
 """The isolation driver contract (after the OCI runtime spec's create/start/kill/delete/state).
 
 A bundle is a directory with a ``config.json`` that validates against the OCI runtime schema and
-the root filesystem it names, so any OCI runtime could run the same bundle.
+the root filesystem it names, so any OCI runtime could run the same bundle. Every operation that
+fails leaves the host as if it had not been attempted.
 """
 from __future__ import annotations
 
@@ -42,7 +43,8 @@ class IsolationDriver(Driver):
 
     @abstractmethod
     def kill(self, container_id: str, signal: int) -> None:
-        """Send ``signal`` to the container's process. Raises IsolationError when not running."""
+        """Send ``signal`` to the container's process, in state ``created`` or ``running`` (as the
+        OCI runtime spec allows). Raises IsolationError in any other state."""
 
     @abstractmethod
     def delete(self, container_id: str, force: bool = False) -> None:

@@ -26,6 +26,13 @@ class Descriptor:
 class RegistryDriver(Driver):
     kind = "registry"
 
+    @abstractmethod
+    def login(self, registry: str, username: str, password: str) -> None:
+        """Use these credentials for every later request to ``registry`` (``host[:port]``).
+
+        The core calls it before pulling or pushing, with what the ``capsa_registry_credentials``
+        hook or the stored auth gives; drivers never look credentials up themselves."""
+
     # Pull group.
 
     @abstractmethod

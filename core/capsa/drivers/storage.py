@@ -5,12 +5,26 @@ extends. Image layers are read-only once applied; a container's layer is ``writa
 """
 from __future__ import annotations
 
+import re
+import tempfile
 from abc import abstractmethod
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Literal
 
 from capsa.drivers.base import Driver
+from capsa.errors import StorageError
+
+LAYER_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+
+
+def check_layer_id(layer_id: str) -> str:
+    """Return ``layer_id`` if it is a safe directory name, else raise StorageError."""
+    if not isinstance(layer_id, str) or not LAYER_ID_RE.match(layer_id):
+        raise StorageError(f"invalid layer id {layer_id!r}", hint="layer ids are letters, digits, '.', '_' and '-'")
+    return layer_id
 
 
 @dataclass(frozen=True)
@@ -63,16 +77,53 @@ class StorageDriver(Driver):
     def cleanup(self) -> None:
         """Unmount everything this driver mounted; called when the store shuts down. Idempotent."""
 
-    # Diff group: layer contents as tar streams.
+    # Diff group: layer contents as tar streams. The defaults here are the naive ones (after
+    # containers/storage's NaiveDiffDriver): mount the layer and its parent and compare the
+    # two trees. A driver that knows a layer's own changes (overlay) overrides them.
 
-    @abstractmethod
-    def diff(self, layer_id: str, parent: str | None) -> BinaryIO:
-        """An uncompressed tar stream of the changes from ``parent`` to ``layer_id`` (OCI whiteouts
-        for deletions). The caller closes it."""
+    @contextmanager
+    def _mounted(self, layer_id: str, parent: str | None) -> Iterator[tuple[Path, Path | None]]:
+        layer_path = self.mount(layer_id)
+        try:
+            parent_path = self.mount(parent) if parent else None
+            try:
+                yield layer_path, parent_path
+            finally:
+                if parent:
+                    self.unmount(parent)
+        finally:
+            self.unmount(layer_id)
 
-    @abstractmethod
     def changes(self, layer_id: str, parent: str | None) -> list[Change]:
         """The paths added, modified or deleted between ``parent`` and ``layer_id``."""
+        from capsa.store.changes import tree_changes
+
+        with self._mounted(layer_id, parent) as (layer_path, parent_path):
+            return tree_changes(layer_path, parent_path)
+
+    def diff(self, layer_id: str, parent: str | None) -> BinaryIO:
+        """An uncompressed tar stream of the changes from ``parent`` to ``layer_id`` (OCI
+        whiteouts for deletions), positioned at its start. The caller closes it."""
+        from capsa.store.changes import tree_changes
+        from capsa.store.tarwrite import write_layer_tar
+
+        out = tempfile.TemporaryFile(dir=self._spool_dir())
+        try:
+            with self._mounted(layer_id, parent) as (layer_path, parent_path):
+                write_layer_tar(out, layer_path, tree_changes(layer_path, parent_path))
+        except BaseException:
+            out.close()
+            raise
+        out.seek(0)
+        return out  # type: ignore[return-value]
+
+    def diff_size(self, layer_id: str, parent: str | None) -> int:
+        """The size in bytes of what :meth:`diff` would produce, without producing it."""
+        from capsa.store.changes import tree_changes
+        from capsa.store.tarwrite import tar_size
+
+        with self._mounted(layer_id, parent) as (layer_path, parent_path):
+            return tar_size(layer_path, tree_changes(layer_path, parent_path))
 
     @abstractmethod
     def apply_diff(self, layer_id: str, parent: str | None, stream: BinaryIO) -> int:
@@ -81,7 +132,8 @@ class StorageDriver(Driver):
         Every path stays inside the layer. On error the layer is left as it was before the call.
         """
 
-    @abstractmethod
-    def diff_size(self, layer_id: str, parent: str | None) -> int:
-        """The size in bytes of what :meth:`diff` would produce, without producing it if possible."""
-
+    def _spool_dir(self) -> Path:
+        """Where diffs are spooled: the driver's volatile directory."""
+        path = self.context.run_home / "spool"
+        path.mkdir(parents=True, exist_ok=True)
+        return path

@@ -7,9 +7,17 @@ from typing import Any, ClassVar
 
 import pytest
 
-from capsa.drivers import CONTRACTS, driver_class, load_driver
-from capsa.entrypoints import import_entry, PluginEntry
+from capsa.drivers import contract_class, driver_class, load_driver
 from capsa.errors import ConfigError, DriverNotSupported, OperationNotSupported
+
+
+def make_driver(kind: str, name: str, tmp_path: Path, options: dict[str, Any] | None = None) -> Any:
+    """Load a driver as capsa does, with a root and runroot under ``tmp_path``; skip (with the
+    reason) when the host cannot run it."""
+    try:
+        return load_driver(kind, name, options or {}, root=tmp_path / "root", runroot=tmp_path / "run")
+    except DriverNotSupported as exc:
+        pytest.skip(f"{kind} driver {name!r} is not supported here: {exc.message}")
 
 
 def _tree(path: Path) -> list[str]:
@@ -24,16 +32,11 @@ class DriverContract:
     options: ClassVar[dict[str, Any]] = {}
 
     def make_driver(self, tmp_path: Path, options: dict[str, Any] | None = None) -> Any:
-        try:
-            return load_driver(self.kind, self.name, dict(self.options, **(options or {})),
-                               root=tmp_path / "root", runroot=tmp_path / "run")
-        except DriverNotSupported as exc:
-            pytest.skip(f"{self.kind} driver {self.name!r} is not supported here: {exc.message}")
+        return make_driver(self.kind, self.name, tmp_path, dict(self.options, **(options or {})))
 
     def test_loads_through_its_entry_point(self) -> None:
         cls = driver_class(self.kind, self.name)
-        contract = import_entry(PluginEntry("", "", CONTRACTS[self.kind], "", ""))
-        assert issubclass(cls, contract)  # type: ignore[arg-type]
+        assert issubclass(cls, contract_class(self.kind))
         assert cls.kind == self.kind
 
     def test_construction_writes_nothing(self, tmp_path: Path) -> None:
@@ -53,10 +56,10 @@ class DriverContract:
 
     def test_unimplemented_operations_refuse_clearly(self, tmp_path: Path) -> None:
         driver = self.make_driver(tmp_path)
-        for op in sorted(driver.UNIMPLEMENTED):
+        for op in driver.unimplemented():
             params = [p for p in inspect.signature(getattr(driver, op)).parameters.values()
                       if p.default is inspect.Parameter.empty]
             with pytest.raises(OperationNotSupported) as err:
                 getattr(driver, op)(*([None] * len(params)))
             assert op in err.value.message and err.value.hint and err.value.exit_code == 125
-        assert driver.status()["ready"] is (not driver.UNIMPLEMENTED)
+        assert driver.status()["ready"] is (not driver.unimplemented())

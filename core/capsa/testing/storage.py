@@ -1,7 +1,7 @@
 """The storage conformance suite: the proto group of the storage contract, on real files.
 
-Mixed into a test class with ``kind = "storage"`` and ``name``. The diff group (tar streams,
-whiteouts, apply_diff) joins this suite with the image store.
+Mixed into a test class with ``kind = "storage"`` and ``name``. Layers written through a mount
+are created ``writable``, as the contract asks.
 """
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from typing import Any, ClassVar
 
 import pytest
 
-from capsa.drivers import load_driver
-from capsa.errors import CapsaError
+from capsa.errors import StorageError
+from capsa.testing.drivers import make_driver
 
 
 class StorageConformance:
@@ -21,7 +21,7 @@ class StorageConformance:
 
     @pytest.fixture
     def storage(self, tmp_path: Path) -> Any:
-        driver = load_driver("storage", self.name, dict(self.options), root=tmp_path / "root", runroot=tmp_path / "run")
+        driver = make_driver("storage", self.name, tmp_path, dict(self.options))
         yield driver
         driver.cleanup()
 
@@ -38,14 +38,14 @@ class StorageConformance:
 
     def test_create_existing_or_orphan_fails(self, storage: Any) -> None:
         storage.create("a", None)
-        with pytest.raises(CapsaError):
+        with pytest.raises(StorageError):
             storage.create("a", None)
-        with pytest.raises(CapsaError):
+        with pytest.raises(StorageError):
             storage.create("b", "no-such-parent")
         assert storage.list_layers() == ["a"]
 
     def test_mount_shows_parent_and_own_files(self, storage: Any) -> None:
-        storage.create("base", None)
+        storage.create("base", None, writable=True)
         base = storage.mount("base")
         (base / "from-base").write_text("base")
         storage.unmount("base")
@@ -69,7 +69,7 @@ class StorageConformance:
     def test_deep_parent_chain(self, storage: Any) -> None:
         parent = None
         for i in range(30):
-            storage.create(f"l{i}", parent)
+            storage.create(f"l{i}", parent, writable=True)
             path = storage.mount(f"l{i}")
             (path / f"f{i}").write_text(str(i))
             storage.unmount(f"l{i}")

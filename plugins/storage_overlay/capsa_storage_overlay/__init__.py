@@ -1,30 +1,277 @@
-"""The ``overlay`` storage driver: layers stacked with the kernel's overlayfs."""
+"""The ``overlay`` storage driver: layers stacked with the kernel's overlayfs.
+
+Layout under the driver's home (after containers/storage): ``<id>/diff`` holds the layer's own
+changes (an overlay upper dir: deletions are 0:0 character devices, opaque directories carry
+``trusted.overlay.opaque``), ``<id>/work`` and ``<id>/merged`` serve mounts, ``<id>/link`` names
+the layer's short symlink ``l/<link> -> ../<id>/diff`` and ``<id>/lower`` lists the parents'
+links, top-most first. Mounts run from the home directory with those short relative names, so
+the option string (limited to one page) holds about 200 layers.
+"""
 from __future__ import annotations
 
-from typing import Any
+import base64
+import errno
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any, BinaryIO
 
-from capsa.drivers.base import Option, refuse_unimplemented
-from capsa.drivers.storage import StorageDriver
-from capsa.errors import DriverNotSupported
+from capsa.drivers.base import Option
+from capsa.drivers.storage import Change, StorageDriver, check_layer_id
+from capsa.errors import DriverNotSupported, StorageError
 from capsa.hostinfo import filesystem_supported
+from capsa.linux import split_mount_options
+from capsa.store.mountcount import MountCounter
+
+PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 
 
-@refuse_unimplemented("layer operations of the overlay driver land with the image store (issue 3)")
 class OverlayDriver(StorageDriver):
     OPTIONS = {
         "mountopt": Option(str, "nodev", "comma-separated options added to every overlay mount"),
-        "max_layers": Option(int, 120, "refuse images with more layers than this"),
+        "max_layers": Option(int, 200, "refuse to mount layer stacks deeper than this"),
     }
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.home = self.context.home
+        self.counter = MountCounter(self.context.run_home)
 
     def check_host(self) -> None:
         if not filesystem_supported("overlay"):
-            raise DriverNotSupported(
-                "the kernel does not offer overlayfs",
-                hint="load it with 'modprobe overlay', or use --storage-driver vfs",
+            raise DriverNotSupported("the kernel does not offer overlayfs",
+                                     hint="load it with 'modprobe overlay', or use --storage-driver vfs")
+
+    # -- layout -----------------------------------------------------------------------------
+
+    def _dir(self, layer_id: str) -> Path:
+        return self.home / check_layer_id(layer_id)
+
+    def _lowers(self, layer_id: str) -> list[str]:
+        """The parents' link names (``l/XXXX``), top-most first."""
+        text = (self._dir(layer_id) / "lower").read_text().strip()
+        return text.split(":") if text else []
+
+    def _link(self, layer_id: str) -> str:
+        return "l/" + (self._dir(layer_id) / "link").read_text().strip()
+
+    def create(self, layer_id: str, parent: str | None, writable: bool = False) -> None:
+        target = self._dir(layer_id)
+        if target.exists():
+            raise StorageError(f"layer {layer_id} already exists", hint="remove it first or use another id")
+        if parent is not None and not self.exists(parent):
+            raise StorageError(f"parent layer {parent} does not exist", hint="create the parent layer first")
+        lowers = [self._link(parent), *self._lowers(parent)] if parent else []
+        if len(lowers) + 1 > self.options["max_layers"]:
+            raise StorageError(
+                f"layer {layer_id} would stack {len(lowers) + 1} layers; overlay holds at most {self.options['max_layers']}",
+                hint="squash the image (fewer layers), raise [storage.options.overlay] max_layers, or use vfs",
             )
+        (self.home / "l").mkdir(parents=True, exist_ok=True)
+        partial = self.home / f".{layer_id}.partial"
+        shutil.rmtree(partial, ignore_errors=True)
+        link = base64.b32encode(os.urandom(10)).decode().rstrip("=")  # 16 characters
+        try:
+            for sub in ("diff", "work", "merged", "empty"):
+                (partial / sub).mkdir(parents=True, mode=0o755 if sub == "diff" else 0o700)
+            (partial / "link").write_text(link)
+            (partial / "lower").write_text(":".join(lowers))
+            (partial / "parent").write_text(parent or "")
+            os.rename(partial, target)
+            os.symlink(f"../{layer_id}/diff", self.home / "l" / link)
+        except BaseException:
+            shutil.rmtree(partial, ignore_errors=True)
+            shutil.rmtree(target, ignore_errors=True)
+            raise
+
+    def remove(self, layer_id: str) -> None:
+        target = self._dir(layer_id)
+        if not target.exists():
+            return
+        if self.counter.get(layer_id):
+            raise StorageError(f"layer {layer_id} is in use (mounted)", hint="unmount it first")
+        try:
+            (self.home / "l" / (target / "link").read_text().strip()).unlink(missing_ok=True)
+        except FileNotFoundError:
+            pass
+        doomed = self.home / f".{layer_id}.removing"
+        os.rename(target, doomed)
+        shutil.rmtree(doomed)
+
+    def exists(self, layer_id: str) -> bool:
+        return (self._dir(layer_id) / "diff").is_dir()
+
+    def list_layers(self) -> list[str]:
+        if not self.home.is_dir():
+            return []
+        return [e.name for e in os.scandir(self.home) if e.name not in ("l",) and not e.name.startswith(".")
+                and os.path.isdir(os.path.join(e.path, "diff"))]
+
+    def metadata(self, layer_id: str) -> dict[str, str]:
+        if not self.exists(layer_id):
+            raise StorageError(f"layer {layer_id} does not exist", hint="see 'capsa images'")
+        d = self._dir(layer_id)
+        return {
+            "UpperDir": str(d / "diff"),
+            "WorkDir": str(d / "work"),
+            "MergedDir": str(d / "merged"),
+            "LowerDir": ":".join(str(self._resolve_link(link)) for link in self._lowers(layer_id)),
+            "mounts": str(self.counter.get(layer_id)),
+        }
+
+    def _resolve_link(self, link: str) -> Path:
+        return (self.home / link).resolve()
+
+    # -- mounts -----------------------------------------------------------------------------
+
+    def _mount_data(self, layer_id: str) -> tuple[int, str]:
+        lowers = self._lowers(layer_id)
+        parts = []
+        if lowers:
+            parts.append("lowerdir=" + ":".join(lowers))
+        else:  # a base layer: overlay wants a lower dir, give it an empty one
+            parts.append(f"lowerdir={layer_id}/empty")
+        parts += [f"upperdir={layer_id}/diff", f"workdir={layer_id}/work"]
+        # A layer's diff must be its upper dir alone: no metacopy-only or redirected entries.
+        parts += [f"{feature}=off" for feature in ("redirect_dir", "metacopy")
+                  if os.path.exists(f"/sys/module/overlay/parameters/{feature}")]
+        flags, extra = split_mount_options(self.options["mountopt"])
+        if extra:
+            parts.append(extra)
+        data = ",".join(parts)
+        if len(data) >= PAGE_SIZE:
+            raise StorageError(
+                f"cannot mount layer {layer_id}: its {len(lowers) + 1} layers need {len(data)} bytes of mount "
+                f"options, more than the kernel's limit of {PAGE_SIZE - 1}",
+                hint="squash the image into fewer layers, or use --storage-driver vfs",
+            )
+        return flags, data
+
+    def mount(self, layer_id: str) -> Path:
+        from capsa.linux import mount
+
+        merged = self._dir(layer_id) / "merged"
+        with self.counter.lock.exclusive():
+            if not self.exists(layer_id):
+                raise StorageError(f"layer {layer_id} does not exist", hint="create it first")
+            count = self.counter.get(layer_id)
+            if count == 0:
+                flags, data = self._mount_data(layer_id)
+                cwd = os.open(".", os.O_RDONLY | os.O_DIRECTORY)
+                try:
+                    os.chdir(self.home)  # relative lowerdir names keep the option string short
+                    mount("overlay", str(merged), "overlay", flags, data)
+                except OSError as exc:
+                    raise StorageError(f"mounting layer {layer_id} failed: {exc.strerror}",
+                                       hint="check 'dmesg' for overlayfs messages") from exc
+                finally:
+                    os.fchdir(cwd)
+                    os.close(cwd)
+            self.counter.set(layer_id, count + 1)
+        return merged
+
+    def unmount(self, layer_id: str) -> bool:
+        from capsa.linux import umount
+
+        with self.counter.lock.exclusive():
+            count = self.counter.get(check_layer_id(layer_id))
+            if count == 0:
+                return False
+            if count == 1:
+                try:
+                    umount(str(self._dir(layer_id) / "merged"))
+                except OSError as exc:
+                    if exc.errno == errno.EBUSY:
+                        raise StorageError(f"layer {layer_id} is busy", hint="a process still uses it") from exc
+                    raise
+            self.counter.set(layer_id, count - 1)
+            return count == 1
+
+    def cleanup(self) -> None:
+        from capsa.linux import umount
+
+        with self.counter.lock.exclusive():
+            for layer_id, count in self.counter.all().items():
+                if count:
+                    umount(str(self._dir(layer_id) / "merged"))
+                self.counter.set(layer_id, 0)
+        if self.home.is_dir():
+            for entry in os.scandir(self.home):
+                if entry.name.endswith((".partial", ".removing")):
+                    shutil.rmtree(entry.path, ignore_errors=True)
+
+    # -- diffs: a layer's own changes are its upper dir ---------------------------------------
+
+    def _lower_paths(self, layer_id: str) -> list[Path]:
+        return [self._resolve_link(link) for link in self._lowers(layer_id)]
+
+    def _is_direct_parent(self, layer_id: str, parent: str | None) -> bool:
+        return (self._dir(layer_id) / "parent").read_text().strip() == (parent or "")
+
+    def changes(self, layer_id: str, parent: str | None) -> list[Change]:
+        if not self._is_direct_parent(layer_id, parent):
+            return super().changes(layer_id, parent)
+        from capsa.store.changes import overlay_changes
+
+        return overlay_changes(self._dir(layer_id) / "diff", self._lower_paths(layer_id))
+
+    def diff(self, layer_id: str, parent: str | None) -> BinaryIO:
+        if not self._is_direct_parent(layer_id, parent):
+            return super().diff(layer_id, parent)
+        from capsa.store.changes import overlay_changes, overlay_opaque_dirs
+        from capsa.store.tarwrite import write_layer_tar
+
+        upper = self._dir(layer_id) / "diff"
+        out = tempfile.TemporaryFile(dir=self._spool_dir())
+        try:
+            write_layer_tar(out, upper, overlay_changes(upper, self._lower_paths(layer_id)),
+                            opaque_dirs=overlay_opaque_dirs(upper))
+        except BaseException:
+            out.close()
+            raise
+        out.seek(0)
+        return out  # type: ignore[return-value]
+
+    def diff_size(self, layer_id: str, parent: str | None) -> int:
+        if not self._is_direct_parent(layer_id, parent):
+            return super().diff_size(layer_id, parent)
+        from capsa.store.changes import overlay_changes, overlay_opaque_dirs
+        from capsa.store.tarwrite import tar_size
+
+        upper = self._dir(layer_id) / "diff"
+        return tar_size(upper, overlay_changes(upper, self._lower_paths(layer_id)), opaque_dirs=overlay_opaque_dirs(upper))
+
+    def apply_diff(self, layer_id: str, parent: str | None, stream: BinaryIO) -> int:
+        from capsa.store.tarextract import extract_layer
+
+        upper = self._dir(layer_id) / "diff"
+        if not upper.is_dir():
+            raise StorageError(f"layer {layer_id} does not exist", hint="create it first")
+        # Extract beside the upper dir and swap it in, so a failure leaves the layer unchanged.
+        staging = self._dir(layer_id) / "diff.staging"
+        shutil.rmtree(staging, ignore_errors=True)
+        if any(upper.iterdir()):
+            import subprocess
+
+            subprocess.run(["cp", "-a", str(upper), str(staging)], check=True, capture_output=True)
+        else:
+            staging.mkdir()
+            shutil.copystat(upper, staging)
+        try:
+            result = extract_layer(stream, staging, whiteouts="overlay")
+            old = self._dir(layer_id) / "diff.old"
+            os.rename(upper, old)
+            os.rename(staging, upper)
+            shutil.rmtree(old)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        return result.size
 
     def status(self) -> dict[str, Any]:
         out = super().status()
-        out["detail"] = f"overlayfs available; home {self.context.home}"
+        out["detail"] = f"overlayfs; home {self.home}"
         out["mountopt"] = self.options["mountopt"]
+        out["layers"] = len(self.list_layers())
         return out

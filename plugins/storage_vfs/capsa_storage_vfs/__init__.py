@@ -1,15 +1,123 @@
-"""The ``vfs`` storage driver: each layer a full copy of its parent plus its changes."""
+"""The ``vfs`` storage driver: each layer a full copy of its parent plus its own changes.
+
+Slow and space-hungry, but it needs nothing from the kernel: it works on any filesystem and
+inside containers without overlayfs. Diffs are the core's naive ones (tree comparison).
+"""
 from __future__ import annotations
 
-from typing import Any
+import os
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any, BinaryIO
 
-from capsa.drivers.base import refuse_unimplemented
-from capsa.drivers.storage import StorageDriver
+from capsa.drivers.storage import StorageDriver, check_layer_id
+from capsa.errors import StorageError
+from capsa.store.mountcount import MountCounter
 
 
-@refuse_unimplemented("layer operations of the vfs driver land with the image store (issue 3)")
 class VfsDriver(StorageDriver):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.layers_dir = self.context.home / "dir"
+        self.counter = MountCounter(self.context.run_home)
+
+    def _dir(self, layer_id: str) -> Path:
+        return self.layers_dir / check_layer_id(layer_id)
+
+    def create(self, layer_id: str, parent: str | None, writable: bool = False) -> None:
+        target = self._dir(layer_id)
+        if target.exists():
+            raise StorageError(f"layer {layer_id} already exists", hint="remove it first or use another id")
+        if parent is not None and not self.exists(parent):
+            raise StorageError(f"parent layer {parent} does not exist", hint="create the parent layer first")
+        self.layers_dir.mkdir(parents=True, exist_ok=True)
+        partial = self.layers_dir / f".{layer_id}.partial"
+        shutil.rmtree(partial, ignore_errors=True)
+        try:
+            if parent is None:
+                partial.mkdir(mode=0o755)
+            else:
+                # cp -a keeps what a layer holds: hardlinks, devices, xattrs, owners, times.
+                proc = subprocess.run(["cp", "-a", "--reflink=auto", str(self._dir(parent)), str(partial)],
+                                      capture_output=True, text=True)
+                if proc.returncode != 0:
+                    raise StorageError(f"copying layer {parent} failed: {proc.stderr.strip()}", hint="check free space in the store")
+            os.rename(partial, target)
+        except BaseException:
+            shutil.rmtree(partial, ignore_errors=True)
+            raise
+
+    def remove(self, layer_id: str) -> None:
+        if self.counter.get(layer_id):
+            raise StorageError(f"layer {layer_id} is in use (mounted)", hint="unmount it first")
+        target = self._dir(layer_id)
+        if target.exists():
+            doomed = self.layers_dir / f".{layer_id}.removing"
+            os.rename(target, doomed)
+            shutil.rmtree(doomed)
+
+    def mount(self, layer_id: str) -> Path:
+        path = self._dir(layer_id)
+        with self.counter.lock.exclusive():
+            if not path.is_dir():
+                raise StorageError(f"layer {layer_id} does not exist", hint="create it first")
+            self.counter.set(layer_id, self.counter.get(layer_id) + 1)
+        return path
+
+    def unmount(self, layer_id: str) -> bool:
+        with self.counter.lock.exclusive():
+            count = self.counter.get(check_layer_id(layer_id))
+            if count == 0:
+                return False
+            self.counter.set(layer_id, count - 1)
+            return count == 1
+
+    def exists(self, layer_id: str) -> bool:
+        return self._dir(layer_id).is_dir()
+
+    def list_layers(self) -> list[str]:
+        if not self.layers_dir.is_dir():
+            return []
+        return [e.name for e in os.scandir(self.layers_dir) if not e.name.startswith(".")]
+
+    def metadata(self, layer_id: str) -> dict[str, str]:
+        if not self.exists(layer_id):
+            raise StorageError(f"layer {layer_id} does not exist", hint="see 'capsa images'")
+        return {"path": str(self._dir(layer_id)), "mounts": str(self.counter.get(layer_id))}
+
+    def cleanup(self) -> None:
+        with self.counter.lock.exclusive():
+            for layer_id in self.counter.all():
+                self.counter.set(layer_id, 0)
+        if self.layers_dir.is_dir():
+            for entry in os.scandir(self.layers_dir):
+                if entry.name.endswith((".partial", ".removing")):
+                    shutil.rmtree(entry.path, ignore_errors=True)
+
+    def apply_diff(self, layer_id: str, parent: str | None, stream: BinaryIO) -> int:
+        from capsa.store.tarextract import extract_layer
+
+        target = self._dir(layer_id)
+        if not target.is_dir():
+            raise StorageError(f"layer {layer_id} does not exist", hint="create it first")
+        # The layer must look untouched if extraction fails: extract into a copy, then swap.
+        work = self.layers_dir / f".{layer_id}.partial"
+        shutil.rmtree(work, ignore_errors=True)
+        subprocess.run(["cp", "-a", "--reflink=auto", str(target), str(work)], check=True, capture_output=True)
+        try:
+            result = extract_layer(stream, work, whiteouts="apply")
+            old = self.layers_dir / f".{layer_id}.removing"
+            os.rename(target, old)
+            os.rename(work, target)
+            shutil.rmtree(old)
+        except BaseException:
+            shutil.rmtree(work, ignore_errors=True)
+            raise
+        return result.size
+
     def status(self) -> dict[str, Any]:
         out = super().status()
         out["detail"] = f"plain directories; home {self.context.home}"
+        out["layers"] = len(self.list_layers())
         return out

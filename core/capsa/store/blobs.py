@@ -1,0 +1,123 @@
+"""Content-addressed blobs in an OCI image layout: ``<root>/blobs/sha256/<hex>``.
+
+Every blob is written to ``blobs/.ingest/`` first, its digest checked, then renamed into place,
+so a blob at its final path always matches its name. Leftovers in ``.ingest`` belong to
+interrupted commands and are removed by :meth:`BlobStore.clean_ingest`.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+from capsa.errors import ArchiveError, StorageError
+from capsa.fsutil import atomic_write
+
+DIGEST_RE = re.compile(r"^sha256:[a-f0-9]{64}$")
+CHUNK = 1 << 20
+
+
+def check_digest(digest: str) -> str:
+    """Return ``digest`` if it is a well-formed sha256 digest, else raise ArchiveError."""
+    if not DIGEST_RE.match(digest):
+        raise ArchiveError(f"invalid digest {digest!r}", hint="digests look like sha256:<64 hex digits>")
+    return digest
+
+
+def sha256_of(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+class BlobStore:
+    """The blobs of an OCI image layout rooted at ``root``."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.dir = root / "blobs" / "sha256"
+        self.ingest = root / "blobs" / ".ingest"
+
+    def init(self) -> None:
+        """Create the layout (idempotent)."""
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.ingest.mkdir(parents=True, exist_ok=True)
+        marker = self.root / "oci-layout"
+        if not marker.exists():
+            atomic_write(marker, json.dumps({"imageLayoutVersion": "1.0.0"}).encode())
+
+    def path(self, digest: str) -> Path:
+        return self.dir / check_digest(digest).split(":", 1)[1]
+
+    def exists(self, digest: str) -> bool:
+        return self.path(digest).is_file()
+
+    def size(self, digest: str) -> int:
+        return self.path(digest).stat().st_size
+
+    def put(self, data: bytes, expected: str | None = None) -> str:
+        """Store ``data``; return its digest. ``expected`` must match when given."""
+        digest = sha256_of(data)
+        if expected is not None and expected != digest:
+            raise ArchiveError(f"blob digest mismatch: expected {expected}, got {digest}", hint="the source is corrupt")
+        if not self.exists(digest):
+            atomic_write(self.path(digest), data)
+        return digest
+
+    def put_stream(self, stream: BinaryIO, expected: str | None = None, expected_size: int | None = None) -> tuple[str, int]:
+        """Copy ``stream`` into the store, verifying ``expected`` digest and size when given."""
+        self.ingest.mkdir(parents=True, exist_ok=True)
+        tmp = self.ingest / f"{os.getpid()}-{os.urandom(6).hex()}"
+        hasher = hashlib.sha256()
+        size = 0
+        try:
+            with open(tmp, "wb") as out:
+                while chunk := stream.read(CHUNK):
+                    hasher.update(chunk)
+                    out.write(chunk)
+                    size += len(chunk)
+                out.flush()
+                os.fsync(out.fileno())
+            digest = "sha256:" + hasher.hexdigest()
+            if expected is not None and expected != digest:
+                raise ArchiveError(f"blob digest mismatch: expected {expected}, got {digest}", hint="the source is corrupt or was tampered with")
+            if expected_size is not None and expected_size != size:
+                raise ArchiveError(f"blob {digest} has {size} bytes, expected {expected_size}", hint="the source is corrupt")
+            os.replace(tmp, self.path(digest))
+            return digest, size
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    def open(self, digest: str) -> BinaryIO:
+        try:
+            return open(self.path(digest), "rb")
+        except FileNotFoundError:
+            raise StorageError(f"blob {digest} is missing from the store", hint="run 'capsa system check --repair'") from None
+
+    def read(self, digest: str) -> bytes:
+        with self.open(digest) as fh:
+            data = fh.read()
+        if sha256_of(data) != digest:
+            raise StorageError(f"blob {digest} is corrupt", hint="run 'capsa system check --repair'")
+        return data
+
+    def remove(self, digest: str) -> None:
+        self.path(digest).unlink(missing_ok=True)
+
+    def digests(self) -> Iterator[str]:
+        if self.dir.is_dir():
+            for entry in os.scandir(self.dir):
+                yield "sha256:" + entry.name
+
+    def clean_ingest(self) -> int:
+        """Remove what interrupted writes left; return how many entries went."""
+        if not self.ingest.is_dir():
+            return 0
+        count = 0
+        for entry in os.scandir(self.ingest):
+            shutil.rmtree(entry.path, ignore_errors=True) if entry.is_dir() else os.unlink(entry.path)
+            count += 1
+        return count

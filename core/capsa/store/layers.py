@@ -1,0 +1,185 @@
+"""Layer records and their storage: image layers keyed by chain id, so identical layers are
+stored and extracted once whatever image uses them.
+
+A layer's driver id is random; its ``chain_id`` (the OCI ChainID of its diff and its parents')
+identifies its content. A layer is recorded ``incomplete`` before its data is written and
+completed after; an interrupted command leaves an incomplete record that the next writer
+removes, and that readers never show.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, BinaryIO
+
+from capsa.errors import ArchiveError, StorageError
+from capsa.store.records import RecordFile, now_rfc3339
+
+if TYPE_CHECKING:
+    from capsa.drivers.storage import StorageDriver
+    from capsa.store.blobs import BlobStore
+
+
+@dataclass
+class Layer:
+    id: str
+    parent: str | None
+    chain_id: str | None
+    diff_id: str | None
+    blob: str | None  # digest of the stored (possibly compressed) layer blob
+    blob_media_type: str | None
+    blob_size: int
+    size: int  # bytes of the uncompressed diff
+    created: str
+    incomplete: bool = False
+
+
+def chain_id(parent_chain: str | None, diff_id: str) -> str:
+    """OCI ChainID: the diff id for a base layer, else sha256 of "<parent chain> <diff id>"."""
+    if parent_chain is None:
+        return diff_id
+    return "sha256:" + hashlib.sha256(f"{parent_chain} {diff_id}".encode()).hexdigest()
+
+
+class _HashingReader:
+    """Reads through ``raw`` while hashing what passes."""
+
+    def __init__(self, raw: BinaryIO) -> None:
+        self.raw = raw
+        self.hasher = hashlib.sha256()
+        self.count = 0
+
+    def read(self, n: int = -1) -> bytes:
+        data = self.raw.read(n)
+        self.hasher.update(data)
+        self.count += len(data)
+        return data
+
+    def readinto(self, buf: memoryview) -> int:  # type: ignore[override]
+        n = self.raw.readinto(buf)  # type: ignore[attr-defined]
+        self.hasher.update(buf[:n])
+        self.count += n
+        return n
+
+    def drain(self) -> None:
+        while self.read(1 << 20):
+            pass
+
+    @property
+    def digest(self) -> str:
+        return "sha256:" + self.hasher.hexdigest()
+
+
+class LayerStore:
+    """The layer records of a store and the driver that holds their data."""
+
+    def __init__(self, root: Path, driver: StorageDriver, blobs: BlobStore) -> None:
+        self.records: RecordFile[Layer] = RecordFile(root / "layers.json", Layer)
+        self.driver = driver
+        self.blobs = blobs
+
+    def all(self) -> list[Layer]:
+        """Complete layers only."""
+        return [layer for layer in self.records.load() if not layer.incomplete]
+
+    def get(self, layer_id: str) -> Layer:
+        for layer in self.all():
+            if layer.id == layer_id:
+                return layer
+        raise StorageError(f"layer {layer_id} is not in the store", hint="run 'capsa system check'")
+
+    def by_chain(self, chain: str) -> Layer | None:
+        return next((layer for layer in self.all() if layer.chain_id == chain), None)
+
+    def _put(self, layer: Layer) -> None:
+        records = [r for r in self.records.load() if r.id != layer.id]
+        self.records.save([*records, layer])
+
+    def _drop(self, layer_id: str) -> None:
+        self.records.save([r for r in self.records.load() if r.id != layer_id])
+
+    def add_from_blob(self, blob: str, media_type: str, parent: Layer | None, expected_diff_id: str | None = None) -> Layer:
+        """Create the layer a stored blob describes on top of ``parent`` (caller holds the lock).
+
+        Reuses an existing layer with the same chain id. Verifies ``expected_diff_id`` when
+        given. On any error nothing of the new layer is left.
+        """
+        parent_chain = parent.chain_id if parent else None
+        if expected_diff_id is not None:
+            existing = self.by_chain(chain_id(parent_chain, expected_diff_id))
+            if existing is not None:
+                return existing
+        from capsa.store.tarextract import decompressed
+
+        layer = Layer(id=os.urandom(32).hex(), parent=parent.id if parent else None, chain_id=None, diff_id=None,
+                      blob=blob, blob_media_type=media_type, blob_size=self.blobs.size(blob), size=0,
+                      created=now_rfc3339(), incomplete=True)
+        self._put(layer)
+        try:
+            self.driver.create(layer.id, layer.parent)
+            with self.blobs.open(blob) as raw:
+                reader = _HashingReader(decompressed(raw))
+                self.driver.apply_diff(layer.id, layer.parent, reader)  # type: ignore[arg-type]
+                reader.drain()
+            if expected_diff_id is not None and reader.digest != expected_diff_id:
+                raise ArchiveError(f"layer {blob} has diff id {reader.digest}, but its image says {expected_diff_id}",
+                                   hint="the image is corrupt or was tampered with")
+            layer.diff_id = reader.digest
+            layer.chain_id = chain_id(parent_chain, reader.digest)
+            layer.size = reader.count
+            existing = self.by_chain(layer.chain_id)
+            if existing is not None:  # the same content arrived under another blob: keep one
+                self._discard(layer.id)
+                return existing
+            layer.incomplete = False
+            self._put(layer)
+            return layer
+        except BaseException:
+            self._discard(layer.id)
+            raise
+
+    def create_empty(self, parent: Layer | None, writable: bool = True) -> Layer:
+        """A new layer with no content of its own (a container's writable layer)."""
+        layer = Layer(id=os.urandom(32).hex(), parent=parent.id if parent else None, chain_id=None, diff_id=None,
+                      blob=None, blob_media_type=None, blob_size=0, size=0, created=now_rfc3339(), incomplete=True)
+        self._put(layer)
+        try:
+            self.driver.create(layer.id, layer.parent, writable=writable)
+        except BaseException:
+            self._discard(layer.id)
+            raise
+        layer.incomplete = False
+        self._put(layer)
+        return layer
+
+    def _discard(self, layer_id: str) -> None:
+        try:
+            self.driver.remove(layer_id)
+        finally:
+            self._drop(layer_id)
+
+    def remove(self, layer_id: str) -> None:
+        """Delete a layer's data and record (its blob is the caller's business)."""
+        self.driver.remove(layer_id)
+        self._drop(layer_id)
+
+    def chain(self, top: str | None) -> list[Layer]:
+        """The layer ``top`` and its ancestors, bottom first."""
+        by_id = {layer.id: layer for layer in self.all()}
+        out: list[Layer] = []
+        while top is not None:
+            layer = by_id.get(top)
+            if layer is None:
+                raise StorageError(f"layer {top} is missing from the store", hint="run 'capsa system check --repair'")
+            out.append(layer)
+            top = layer.parent
+        return out[::-1]
+
+    def recover(self) -> list[str]:
+        """Remove incomplete layers left by interrupted commands; return their ids."""
+        gone = [r.id for r in self.records.load() if r.incomplete]
+        for layer_id in gone:
+            self._discard(layer_id)
+        return gone

@@ -1,0 +1,56 @@
+"""File locks that guard a store against parallel commands (fcntl.flock)."""
+from __future__ import annotations
+
+import fcntl
+import os
+from types import TracebackType
+
+
+class FileLock:
+    """A lock on ``path`` (created if missing): shared for readers, exclusive for writers.
+
+    Re-entrant within one object: nested ``with`` blocks only count. An exclusive request on
+    an object that holds a shared lock upgrades it. Locks die with the process, so a killed
+    command never leaves a store locked.
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = os.fspath(path)
+        self._fd: int | None = None
+        self._depth = 0
+        self._exclusive = False
+
+    def acquire(self, exclusive: bool = True) -> None:
+        if self._fd is None:
+            os.makedirs(os.path.dirname(self.path) or ".", exist_ok=True)
+            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        if self._depth == 0 or (exclusive and not self._exclusive):
+            fcntl.flock(self._fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+            self._exclusive = self._exclusive or exclusive
+        self._depth += 1
+
+    def release(self) -> None:
+        self._depth -= 1
+        if self._depth == 0 and self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None
+            self._exclusive = False
+
+    def exclusive(self) -> "_Held":
+        return _Held(self, True)
+
+    def shared(self) -> "_Held":
+        return _Held(self, False)
+
+
+class _Held:
+    def __init__(self, lock: FileLock, exclusive: bool) -> None:
+        self._lock, self._exclusive = lock, exclusive
+
+    def __enter__(self) -> FileLock:
+        self._lock.acquire(self._exclusive)
+        return self._lock
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        self._lock.release()

@@ -1,0 +1,41 @@
+"""Metadata records: a JSON list per kind, replaced atomically on every write."""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, fields
+from pathlib import Path
+from typing import Generic, TypeVar
+
+from capsa.errors import StorageError
+from capsa.fsutil import atomic_write
+
+T = TypeVar("T")
+
+
+class RecordFile(Generic[T]):
+    """Records of dataclass ``kind`` kept in ``path``; the caller holds the store lock."""
+
+    def __init__(self, path: Path, kind: type[T]) -> None:
+        self.path = path
+        self.kind = kind
+        self._names = {f.name for f in fields(kind)}  # type: ignore[arg-type]
+
+    def load(self) -> list[T]:
+        try:
+            raw = json.loads(self.path.read_bytes())
+        except FileNotFoundError:
+            return []
+        except ValueError as exc:
+            raise StorageError(f"{self.path} is corrupt: {exc}", hint="run 'capsa system check --repair'") from None
+        return [self.kind(**{k: v for k, v in item.items() if k in self._names}) for item in raw]
+
+    def save(self, records: list[T]) -> None:
+        atomic_write(self.path, json.dumps([asdict(r) for r in records], indent=1).encode())  # type: ignore[call-overload]
+
+
+def now_rfc3339() -> str:
+    """The current UTC time as RFC 3339 with nanosecond-style precision (as Go writes it)."""
+    import datetime
+
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+

@@ -1,0 +1,652 @@
+"""Layer extraction that cannot escape the layer root.
+
+``extract_layer`` applies one layer tar (gzip, zstd or plain) to a directory. Python's tarfile
+only parses headers; every path is resolved here, one component at a time, with directory fds
+(``openat`` style) under the layer root:
+
+* member names lose leading ``/`` and ``./``, ``//`` and ``.`` collapse; ``..`` in a member name
+  or a hardlink target is rejected (ArchiveError), never clamped;
+* symlinks met in *parent* components are followed with chroot semantics (absolute targets
+  restart at the root, ``..`` stops at it, at most 40 links), like openat2's RESOLVE_IN_ROOT;
+* the final component is never followed: an existing entry there is unlinked (a directory
+  removed as a tree, fd-relative) and the new one created with ``O_EXCL``/``O_NOFOLLOW``;
+* a hardlink target must already exist inside the layer; a symlink target is only a string.
+
+Whiteouts (OCI): ``overlay`` turns ``.wh.NAME`` into a 0:0 character device and
+``.wh..wh..opq`` into ``trusted.overlay.opaque=y``; ``apply`` deletes. Either way a whiteout
+never hides what the same archive wrote (OCI: it applies to the parent layers only), and aufs
+metadata (names starting ``.wh..wh.``) is skipped. Ownership is numeric (uid/gid, not names).
+
+xattrs come from pax ``SCHILY.xattr.*`` (and ``LIBARCHIVE.xattr.*``). Failures are errors,
+except EPERM/EACCES for ``security.*``/``trusted.*`` (an unprivileged extractor cannot set
+them) and EPERM for ``user.*`` on symlinks and devices (the kernel never allows those).
+overlayfs's own ``trusted.overlay.*``/``user.overlay.*`` in an archive are rejected.
+
+On any error ArchiveError (or StorageError for an unusable ``dest``) is raised, every fd is
+closed and the partial layer is left for the caller to discard.
+"""
+from __future__ import annotations
+
+import binascii
+import errno
+import gzip
+import hashlib
+import io
+import os
+import shutil
+import stat
+import tarfile
+from base64 import b64decode
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import BinaryIO, Literal, TypeVar
+from urllib.parse import unquote
+
+from capsa.errors import ArchiveError, StorageError
+
+CHUNK = 1 << 20
+MAX_SYMLINKS = 40
+WHITEOUT = ".wh."
+OPAQUE = ".wh..wh..opq"
+_AUFS_META = ".wh..wh."
+_MAX_CACHED_FDS = 256
+_PATH_DIR = os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+_READ_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+_NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+_KINDS = frozenset({tarfile.REGTYPE, tarfile.AREGTYPE, tarfile.CONTTYPE, tarfile.DIRTYPE, tarfile.SYMTYPE,
+                    tarfile.LNKTYPE, tarfile.CHRTYPE, tarfile.BLKTYPE, tarfile.FIFOTYPE})
+_OVERLAY_XATTRS = ("trusted.overlay.", "user.overlay.")
+_T = TypeVar("_T")
+
+
+@dataclass
+class ExtractResult:
+    """What one extraction wrote."""
+
+    diff_id: str  # "sha256:<hex>" of the uncompressed tar bytes
+    size: int  # total bytes of regular file contents written
+    entries: int  # tar members processed (pax and long-name headers not counted)
+
+
+def _corrupt(exc: object) -> ArchiveError:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return ArchiveError(f"layer archive is truncated or corrupt: {text}",
+                        hint="the layer blob is damaged or incomplete; pull the image again")
+
+
+class _Prefixed(io.RawIOBase):
+    """``head`` followed by the rest of ``rest``: the sniffed bytes, given back."""
+
+    def __init__(self, head: bytes, rest: BinaryIO) -> None:
+        super().__init__()
+        self._head, self._rest = head, rest
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buf) -> int:  # type: ignore[override]
+        if self._head:
+            n = min(len(buf), len(self._head))
+            buf[:n], self._head = self._head[:n], self._head[n:]
+            return n
+        readinto = getattr(self._rest, "readinto", None)
+        if readinto is not None:
+            return readinto(buf) or 0
+        data = self._rest.read(len(buf))
+        buf[:len(data)] = data
+        return len(data)
+
+
+def decompressed(stream: BinaryIO) -> BinaryIO:
+    """The uncompressed tar in ``stream``: gzip and zstd are sniffed from the first bytes,
+    which stay readable; anything else is returned as plain (a non-tar fails on extraction)."""
+    try:
+        peek = getattr(stream, "peek", None)
+        head = peek(4)[:4] if peek is not None else b""
+        if len(head) < 4:
+            head = b""
+            while len(head) < 4 and (more := stream.read(4 - len(head))):
+                head += more
+            stream = _Prefixed(head, stream)  # type: ignore[assignment]
+    except ArchiveError:
+        raise
+    except Exception as exc:
+        raise _corrupt(exc) from exc
+    if head.startswith(b"\x1f\x8b"):
+        return gzip.GzipFile(fileobj=stream, mode="rb")  # type: ignore[return-value]
+    if head == b"\x28\xb5\x2f\xfd":
+        try:
+            import zstandard
+        except ImportError:
+            raise ArchiveError("the layer is zstd-compressed but the 'zstandard' module is not installed",
+                               hint="pip install zstandard") from None
+        return zstandard.ZstdDecompressor().stream_reader(  # type: ignore[return-value]
+            stream, read_size=CHUNK, read_across_frames=True, closefd=False)
+    return stream
+
+
+class _Source:
+    """The uncompressed tar as tarfile sees it: forward-only, hashing every byte that passes."""
+
+    def __init__(self, raw: BinaryIO) -> None:
+        self._raw = raw
+        self._readinto = getattr(raw, "readinto", None)
+        self._buf = memoryview(bytearray(CHUNK))
+        self.digest = hashlib.sha256()
+        self.pos = 0
+
+    def _fill(self, view: memoryview) -> int:
+        try:
+            if self._readinto is not None:
+                return self._readinto(view) or 0
+            data = self._raw.read(len(view))
+            view[:len(data)] = data
+            return len(data)
+        except ArchiveError:
+            raise
+        except Exception as exc:
+            raise _corrupt(exc) from exc
+
+    def read(self, size: int = -1) -> bytes:
+        out = bytearray()
+        while size < 0 or len(out) < size:
+            want = CHUNK if size < 0 else min(CHUNK, size - len(out))
+            n = self._fill(self._buf[:want])
+            if not n:
+                break
+            out += self._buf[:n]
+        self.digest.update(out)
+        self.pos += len(out)
+        return bytes(out)
+
+    def copy(self, fd: int, size: int) -> None:
+        """Move the next ``size`` bytes to ``fd`` (-1 drops them); missing bytes are ArchiveError."""
+        buf = self._buf
+        while size > 0:
+            n = self._fill(buf[:min(size, CHUNK)])
+            if not n:
+                raise _corrupt("unexpected end of data")
+            chunk = buf[:n]
+            self.digest.update(chunk)
+            while fd >= 0 and chunk:
+                chunk = chunk[os.write(fd, chunk):]
+            size -= n
+            self.pos += n
+
+    def tell(self) -> int:
+        return self.pos
+
+    def seek(self, pos: int, whence: int = io.SEEK_SET) -> int:
+        if whence != io.SEEK_SET or pos < self.pos:
+            raise io.UnsupportedOperation("the layer stream only moves forward")
+        self.copy(-1, pos - self.pos)
+        return self.pos
+
+    def drain(self) -> None:
+        """Hash whatever follows the end-of-archive blocks, so the digest covers the whole file."""
+        while n := self._fill(self._buf):
+            self.digest.update(self._buf[:n])
+            self.pos += n
+
+
+class _TarInfo(tarfile.TarInfo):
+    """Records why header parsing stopped: tarfile takes a bad header after the first for the end."""
+
+    @classmethod
+    def fromtarfile(cls, tarfile_: tarfile.TarFile) -> tarfile.TarInfo:
+        try:
+            return super().fromtarfile(tarfile_)
+        except tarfile.HeaderError as exc:
+            tarfile_.capsa_end = exc  # type: ignore[attr-defined]
+            raise
+
+
+def _split(name: str, what: str) -> list[str]:
+    """Components of a member name or link target; ``..`` anywhere is ArchiveError."""
+    parts = [p for p in name.split("/") if p and p != "."]
+    if ".." in parts:
+        raise ArchiveError(f"{what} {name!r} contains '..' and would leave the layer",
+                           hint="the image is malformed or hostile; it was not extracted")
+    return parts
+
+
+def _join(parent: str, name: str) -> str:
+    return f"{parent}/{name}" if parent else name
+
+
+def _ns(value: str | None) -> int | None:
+    """A pax time ("1700000000.123456789") in ns, exactly; None if absent or malformed."""
+    if not value:
+        return None
+    text = value.strip()
+    sign = -1 if text.startswith("-") else 1
+    whole, _, frac = text.lstrip("+-").partition(".")
+    if not (whole or "0").isdigit() or not (frac or "0").isdigit() or not text.isascii():
+        return None
+    return sign * (int(whole or "0") * 10**9 + int((frac + "0" * 9)[:9]))
+
+
+def _times(m: tarfile.TarInfo) -> tuple[int, int]:
+    """(atime, mtime) in ns: pax precision when present; atime defaults to mtime."""
+    mtime = _ns(m.pax_headers.get("mtime"))
+    if mtime is None:
+        mtime = int(m.mtime * 10**9) if isinstance(m.mtime, float) else int(m.mtime) * 10**9
+    atime = _ns(m.pax_headers.get("atime"))
+    return (mtime if atime is None else atime), mtime
+
+
+def _xattrs(m: tarfile.TarInfo) -> list[tuple[str, bytes]]:
+    found = []
+    for key, value in m.pax_headers.items():
+        if key.startswith("SCHILY.xattr."):
+            name, data = key[13:], value.encode("utf-8", "surrogateescape")
+        elif key.startswith("LIBARCHIVE.xattr."):
+            name = unquote(key[17:])
+            try:
+                data = b64decode(value + "=" * (-len(value) % 4))
+            except (binascii.Error, ValueError):
+                raise ArchiveError(f"member {m.name!r} has a malformed xattr {name!r}") from None
+        else:
+            continue
+        if "." not in name.strip("."):
+            raise ArchiveError(f"member {m.name!r} has an invalid xattr name {name!r}")
+        if name.startswith(_OVERLAY_XATTRS):
+            raise ArchiveError(f"member {m.name!r} carries overlayfs's private xattr {name}",
+                               hint="the image is malformed or hostile; it was not extracted")
+        found.append((name, data))
+    return found
+
+
+class _Resolver:
+    """Directory fds under the layer root, looked up with chroot semantics and cached.
+
+    ``_dirs`` maps a canonical path (real directories only, no symlinks) to an O_PATH fd and is
+    closed under prefixes; ``_raw`` maps a member's parent path as written to its result and is
+    dropped whenever a directory or symlink is removed.
+    """
+
+    def __init__(self, root: int, on_mkdir: Callable[[str], None]) -> None:
+        self.root = root
+        self._dirs: dict[str, int] = {"": root}
+        self._raw: dict[str, tuple[int, str]] = {}
+        self._on_mkdir = on_mkdir
+
+    def close(self) -> None:
+        """Close every cached fd but the root's."""
+        self._raw.clear()
+        dirs, self._dirs = self._dirs, {"": self.root}
+        for key, fd in dirs.items():
+            if key:
+                os.close(fd)
+
+    def trim(self) -> None:
+        """Bound the fds held; call only between members (fds handed out become invalid)."""
+        if len(self._dirs) > _MAX_CACHED_FDS:
+            self.close()
+
+    def forget(self, canon: str | None) -> None:
+        """Drop what a removal at ``canon`` invalidates (None: a symlink, only the raw cache)."""
+        self._raw.clear()
+        if canon:
+            prefix = canon + "/"
+            for key in [k for k in self._dirs if k == canon or k.startswith(prefix)]:
+                os.close(self._dirs.pop(key))
+
+    def dir(self, parts: list[str], create: bool, member: str) -> tuple[int, str] | None:
+        """(fd, canonical path) of the directory ``parts`` names; None if missing and not
+        ``create``. A non-directory on the way or a symlink loop is ArchiveError."""
+        key = "/".join(parts)
+        found = self._raw.get(key)
+        if found is None:
+            found = self._walk(parts, create, member)
+            if found is not None:
+                self._raw[key] = found
+        return found
+
+    def _walk(self, parts: list[str], create: bool, member: str) -> tuple[int, str] | None:
+        pending = parts[::-1]
+        canon, fd, links = "", self.root, 0
+        while pending:
+            comp = pending.pop()
+            if comp in ("", "."):
+                continue
+            if comp == "..":  # only from symlink targets: the canonical path has no links
+                canon = canon.rpartition("/")[0]
+                fd = self._dirs[canon]
+                continue
+            nxt = _join(canon, comp)
+            cached = self._dirs.get(nxt)
+            if cached is not None:
+                canon, fd = nxt, cached
+                continue
+            try:
+                mode = os.stat(comp, dir_fd=fd, follow_symlinks=False).st_mode
+            except FileNotFoundError:
+                if not create:
+                    return None
+                if comp.startswith(WHITEOUT):
+                    raise ArchiveError(f"cannot extract {member!r}: it needs a directory named {comp!r}, "
+                                       "a whiteout name") from None
+                os.mkdir(comp, 0o755, dir_fd=fd)
+                self._on_mkdir(nxt)
+                mode = stat.S_IFDIR
+            if stat.S_ISLNK(mode):
+                links += 1
+                if links > MAX_SYMLINKS:
+                    raise ArchiveError(f"cannot extract {member!r}: too many levels of symbolic links")
+                target = os.readlink(comp, dir_fd=fd)
+                if target.startswith("/"):
+                    canon, fd = "", self.root
+                pending.extend(target.split("/")[::-1])
+                continue
+            if not stat.S_ISDIR(mode):
+                raise ArchiveError(f"cannot extract {member!r}: {'/' + nxt!r} in the layer is not a directory")
+            fd = os.open(comp, _PATH_DIR, dir_fd=fd)
+            self._dirs[nxt] = fd
+            canon = nxt
+        return fd, canon
+
+
+class _Extractor:
+    """Applies members one by one; remembers what this archive wrote and which directories
+    still need their mode and mtimes."""
+
+    def __init__(self, dest: str | os.PathLike[str], overlay: bool, same_owner: bool) -> None:
+        try:
+            self.root = os.open(dest, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        except OSError as exc:
+            raise StorageError(f"cannot extract a layer into {os.fspath(dest)!r}: {exc.strerror}") from exc
+        self.kept: set[str] = set()  # canonical paths written by this archive, and their parents
+        self.paths = _Resolver(self.root, self._keep)
+        self.overlay, self.same_owner = overlay, same_owner
+        self.dirmeta: dict[str, tuple[int, int, int]] = {}  # canonical path -> mode, atime, mtime
+        self.size = self.entries = 0
+
+    def close(self) -> None:
+        self.paths.close()
+        os.close(self.root)
+
+    def _keep(self, canon: str) -> None:
+        kept = self.kept
+        while canon not in kept:
+            kept.add(canon)
+            if not canon:
+                break
+            canon = canon.rpartition("/")[0]
+
+    def add(self, m: tarfile.TarInfo, source: _Source) -> None:
+        """Apply one member whose data (if any) is next in ``source``."""
+        self.entries += 1
+        self.paths.trim()
+        try:
+            self._add(m, source)
+        except OSError as exc:
+            raise ArchiveError(f"cannot extract {m.name!r}: {exc.strerror or exc}") from exc
+
+    def _add(self, m: tarfile.TarInfo, source: _Source) -> None:
+        if m.type not in _KINDS or m.sparse is not None:
+            kind = "a sparse file" if m.sparse is not None else f"of unsupported type {m.type.decode('latin-1')!r}"
+            raise ArchiveError(f"member {m.name!r} is {kind}", hint="capsa cannot extract this layer")
+        parts = _split(m.name, "member")
+        if any(p.startswith(WHITEOUT) for p in parts[:-1]):
+            if parts[0].startswith(_AUFS_META):
+                return  # inside aufs metadata (.wh..wh.plnk/...)
+            raise ArchiveError(f"member {m.name!r} puts a whiteout name in a directory position")
+        base = parts[-1] if parts else ""
+        if base.startswith(WHITEOUT):
+            if base == OPAQUE:
+                self._opaque(m, parts[:-1])
+            elif not base.startswith(_AUFS_META):
+                self._whiteout(m, parts[:-1], base[len(WHITEOUT):])
+            return
+        if not parts:
+            if not m.isdir():
+                raise ArchiveError(f"member {m.name!r} names the layer root but is not a directory")
+            self._directory(m, self.root, ".", "", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+            return
+        xattrs = _xattrs(m)
+        pfd, pcanon = self.paths.dir(parts[:-1], True, m.name)  # type: ignore[misc]
+        canon = _join(pcanon, base)
+        if m.isreg():
+            fd = self._make(pfd, base, canon, lambda: os.open(base, _NEW_FILE, 0o600, dir_fd=pfd))
+            try:
+                source.copy(fd, m.size)
+                self.size += m.size
+                if self.same_owner:
+                    os.fchown(fd, m.uid, m.gid)
+                os.fchmod(fd, m.mode & 0o7777)
+                for key, value in xattrs:
+                    self._setxattr(m, fd, key, value)
+                os.utime(fd, ns=_times(m))
+            finally:
+                os.close(fd)
+        elif m.isdir():
+            try:
+                os.mkdir(base, 0o700, dir_fd=pfd)
+            except FileExistsError:
+                if not stat.S_ISDIR(os.stat(base, dir_fd=pfd, follow_symlinks=False).st_mode):
+                    self._remove(pfd, base, canon)
+                    os.mkdir(base, 0o700, dir_fd=pfd)
+            self._directory(m, pfd, base, canon, _READ_DIR, xattrs)
+        elif m.issym():
+            if not m.linkname:
+                raise ArchiveError(f"symlink {m.name!r} has an empty target")
+            self._make(pfd, base, canon, lambda: os.symlink(m.linkname, base, dir_fd=pfd))
+            self._special(m, pfd, base, xattrs)
+        elif m.islnk():
+            self._hardlink(m, pfd, base, canon)
+        else:
+            if m.isfifo():
+                self._make(pfd, base, canon, lambda: os.mkfifo(base, 0o600, dir_fd=pfd))
+            else:
+                kind = stat.S_IFCHR if m.ischr() else stat.S_IFBLK
+                dev = os.makedev(m.devmajor, m.devminor)
+                self._make(pfd, base, canon, lambda: os.mknod(base, kind | 0o600, dev, dir_fd=pfd))
+            self._special(m, pfd, base, xattrs)
+        self._keep(canon)
+
+    def _make(self, pfd: int, name: str, canon: str, make: Callable[[], _T]) -> _T:
+        """``make()`` the new entry; whatever is already there is removed first (never followed)."""
+        try:
+            return make()
+        except FileExistsError:
+            self._remove(pfd, name, canon)
+            return make()
+
+    def _remove(self, pfd: int, name: str, canon: str, mode: int | None = None) -> None:
+        if mode is None:
+            try:
+                mode = os.stat(name, dir_fd=pfd, follow_symlinks=False).st_mode
+            except FileNotFoundError:
+                return
+        if stat.S_ISDIR(mode):
+            self.paths.forget(canon)
+            shutil.rmtree(name, dir_fd=pfd)
+            prefix = canon + "/"
+            for key in [k for k in self.dirmeta if k == canon or k.startswith(prefix)]:
+                del self.dirmeta[key]
+        else:
+            os.unlink(name, dir_fd=pfd)
+            if stat.S_ISLNK(mode):
+                self.paths.forget(None)
+
+    def _directory(self, m: tarfile.TarInfo, pfd: int, name: str, canon: str, flags: int,
+                   xattrs: list[tuple[str, bytes]] | None = None) -> None:
+        """Owner and xattrs now; mode and mtimes in ``finish`` (later writes would undo them)."""
+        fd = os.open(name, flags, dir_fd=pfd)
+        try:
+            if self.same_owner:
+                os.fchown(fd, m.uid, m.gid)
+            for key, value in _xattrs(m) if xattrs is None else xattrs:
+                self._setxattr(m, fd, key, value)
+        finally:
+            os.close(fd)
+        self.dirmeta[canon] = (m.mode & 0o7777, *_times(m))
+        self._keep(canon)
+
+    def _special(self, m: tarfile.TarInfo, pfd: int, name: str, xattrs: list[tuple[str, bytes]]) -> None:
+        """Metadata of a symlink, device or fifo, by name and never through a symlink."""
+        if self.same_owner:
+            os.chown(name, m.uid, m.gid, dir_fd=pfd, follow_symlinks=False)
+        if not m.issym():
+            fd = os.open(name, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=pfd)
+            try:
+                if stat.S_ISLNK(os.fstat(fd).st_mode):
+                    raise ArchiveError(f"cannot extract {m.name!r}: it was replaced by a symlink")
+                os.chmod(f"/proc/self/fd/{fd}", m.mode & 0o7777)  # the inode O_PATH holds
+            finally:
+                os.close(fd)
+        for key, value in xattrs:
+            self._setxattr(m, f"/proc/self/fd/{pfd}/{name}", key, value)
+        os.utime(name, ns=_times(m), dir_fd=pfd, follow_symlinks=False)
+
+    def _setxattr(self, m: tarfile.TarInfo, target: int | str, key: str, value: bytes) -> None:
+        try:
+            if isinstance(target, int):
+                os.setxattr(target, key, value)
+            else:
+                os.setxattr(target, key, value, follow_symlinks=False)
+        except OSError as exc:
+            space = key.partition(".")[0]
+            if exc.errno in (errno.EPERM, errno.EACCES) and space in ("security", "trusted"):
+                return
+            if exc.errno == errno.EPERM and space == "user" and not (m.isreg() or m.isdir()):
+                return
+            raise ArchiveError(f"cannot set xattr {key} on {m.name!r}: {exc.strerror}") from exc
+
+    def _hardlink(self, m: tarfile.TarInfo, pfd: int, base: str, canon: str) -> None:
+        """Link ``base`` to the existing target (a link to itself changes nothing)."""
+        parts = _split(m.linkname, f"hardlink {m.name!r} target")
+        missing = ArchiveError(f"hardlink {m.name!r} points at {m.linkname!r}, which is not in the layer")
+        found = self.paths.dir(parts[:-1], False, m.name) if parts else None
+        if found is None:
+            raise missing
+        tfd, tcanon = found[0], _join(found[1], parts[-1])
+        try:
+            tmode = os.stat(parts[-1], dir_fd=tfd, follow_symlinks=False).st_mode
+        except FileNotFoundError:
+            raise missing from None
+        if stat.S_ISDIR(tmode):
+            raise ArchiveError(f"hardlink {m.name!r} points at directory {m.linkname!r}")
+        if tcanon == canon:
+            return
+        if tcanon.startswith(canon + "/"):
+            raise ArchiveError(f"hardlink {m.name!r} would remove its own target {m.linkname!r}")
+        self._make(pfd, base, canon,
+                   lambda: os.link(parts[-1], base, src_dir_fd=tfd, dst_dir_fd=pfd, follow_symlinks=False))
+
+    def _whiteout(self, m: tarfile.TarInfo, dirparts: list[str], target: str) -> None:
+        if target in ("", ".", ".."):
+            raise ArchiveError(f"member {m.name!r} is not a valid whiteout")
+        found = self.paths.dir(dirparts, self.overlay, m.name)
+        if found is None:
+            return  # apply: nothing there to delete
+        pfd, canon = found[0], _join(found[1], target)
+        if not self.overlay:
+            self._prune(pfd, target, canon)
+        elif canon not in self.kept:
+            self._make(pfd, target, canon, lambda: os.mknod(target, stat.S_IFCHR, 0, dir_fd=pfd))
+            if self.same_owner:
+                os.chown(target, m.uid, m.gid, dir_fd=pfd, follow_symlinks=False)
+
+    def _opaque(self, m: tarfile.TarInfo, dirparts: list[str]) -> None:
+        found = self.paths.dir(dirparts, self.overlay, m.name)
+        if found is None:
+            return
+        fd = os.open(".", _READ_DIR, dir_fd=found[0])
+        try:
+            if self.overlay:
+                os.setxattr(fd, "trusted.overlay.opaque", b"y")
+                self._keep(found[1])
+            else:
+                self._prune_children(fd, found[1])
+        finally:
+            os.close(fd)
+
+    def _prune(self, pfd: int, name: str, canon: str) -> None:
+        """Delete what is at ``canon`` except what this archive wrote (recursively)."""
+        try:
+            mode = os.stat(name, dir_fd=pfd, follow_symlinks=False).st_mode
+        except FileNotFoundError:
+            return
+        if canon not in self.kept:
+            self._remove(pfd, name, canon, mode)
+        elif stat.S_ISDIR(mode):
+            fd = os.open(name, _READ_DIR, dir_fd=pfd)
+            try:
+                self._prune_children(fd, canon)
+            finally:
+                os.close(fd)
+
+    def _prune_children(self, fd: int, canon: str) -> None:
+        for child in os.listdir(fd):
+            self._prune(fd, child, _join(canon, child))
+
+    def finish(self) -> None:
+        """Directory modes and times, deepest first (the root last)."""
+        for canon in sorted(self.dirmeta, key=lambda c: c.count("/") if c else -1, reverse=True):
+            mode, atime, mtime = self.dirmeta[canon]
+            self.paths.trim()
+            parent, _, name = canon.rpartition("/")
+            try:
+                found = self.paths.dir(parent.split("/") if parent else [], False, canon)
+                if found is None:
+                    continue
+                fd = os.open(name or ".", _READ_DIR, dir_fd=found[0])
+                try:
+                    os.fchmod(fd, mode)
+                    os.utime(fd, ns=(atime, mtime))
+                finally:
+                    os.close(fd)
+            except OSError as exc:
+                raise ArchiveError(f"cannot set the mode of directory {canon or '.'!r}: {exc.strerror}") from exc
+
+
+def extract_layer(stream: BinaryIO, dest: str | os.PathLike[str], *,
+                  whiteouts: Literal["overlay", "apply"], same_owner: bool = True) -> ExtractResult:
+    """Apply the layer tar in ``stream`` (gzip, zstd or plain) to the existing directory ``dest``.
+
+    ``whiteouts="overlay"``: ``dest`` is an overlay upper dir (whiteouts become 0:0 devices and
+    opaque xattrs); ``"apply"``: ``dest`` holds a copy of the parent (whiteouts delete).
+    ``same_owner`` applies member uid/gid. Reads the stream to its end; the diff_id is the
+    sha256 of every uncompressed byte. Raises ArchiveError for a hostile, unsupported or
+    corrupt archive; ``dest`` then holds a partial layer to discard.
+    """
+    if whiteouts not in ("overlay", "apply"):
+        raise ValueError(f"whiteouts must be 'overlay' or 'apply', not {whiteouts!r}")
+    source = _Source(decompressed(stream))
+    extractor = _Extractor(dest, whiteouts == "overlay", same_owner)
+    try:
+        try:
+            # Mode "r" over a forward-only reader: tarfile streams, and reads hit ``source``
+            # directly (mode "r|" would copy its whole buffer on every header read).
+            archive = tarfile.TarFile(fileobj=source, mode="r", tarinfo=_TarInfo,  # type: ignore[arg-type]
+                                      encoding="utf-8", errors="surrogateescape")
+        except ArchiveError:
+            raise
+        except Exception as exc:
+            raise _corrupt(exc) from exc
+        while True:
+            try:
+                member = archive.next()
+            except ArchiveError:
+                raise
+            except Exception as exc:
+                raise _corrupt(exc) from exc
+            if member is None:
+                break
+            archive.members.clear()
+            extractor.add(member, source)
+        end = getattr(archive, "capsa_end", None)
+        # A zero block ends an archive; a clean end of data without one is accepted, as GNU
+        # tar and Go's archive/tar do. A bad or partial header is not an end.
+        if not isinstance(end, (tarfile.EOFHeaderError, tarfile.EmptyHeaderError)):
+            raise _corrupt(end or "missing end of archive")
+        source.drain()
+        extractor.finish()
+    except RecursionError:
+        raise ArchiveError("layer archive nests directories too deeply") from None
+    finally:
+        extractor.close()
+    return ExtractResult(diff_id="sha256:" + source.digest.hexdigest(), size=extractor.size,
+                         entries=extractor.entries)
