@@ -11,6 +11,7 @@ if TYPE_CHECKING:
     import typer
 
     from capsa.drivers.base import Driver
+    from capsa.store.store import Store
 
 LOG_LEVELS = ("trace", "debug", "info", "warn", "warning", "error", "fatal", "panic")
 
@@ -83,6 +84,14 @@ class Session:
                 discover=discover,
             )
         return self._drivers[kind]
+
+
+def open_store(sess: Session) -> Store:
+    """The store the configuration (and ``--root``/``--runroot``) selects, with its driver."""
+    from capsa.store.store import Store
+
+    cfg = sess.config
+    return Store(cfg.root, cfg.runroot, sess.driver("storage"))  # type: ignore[arg-type]
 
 
 def session(ctx: typer.Context) -> Session:

@@ -120,3 +120,9 @@ def short_name_candidates(text: str, search_registries: list[str] | tuple[str, .
     if explicit:
         return [ref]
     return [_parse(text, registry)[0] for registry in search_registries]
+
+
+def is_qualified(text: str) -> bool:
+    """Whether ``text`` names its registry (``quay.io/x``, ``localhost/x``, ``host:5000/x``)."""
+    first, slash, _ = text.partition("/")
+    return bool(slash) and ("." in first or ":" in first or first == "localhost")

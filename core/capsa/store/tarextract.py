@@ -33,9 +33,11 @@ import gzip
 import hashlib
 import io
 import os
+import queue
 import shutil
 import stat
 import tarfile
+import threading
 from base64 import b64decode
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -50,6 +52,7 @@ WHITEOUT = ".wh."
 OPAQUE = ".wh..wh..opq"
 _AUFS_META = ".wh..wh."
 _MAX_CACHED_FDS = 256
+_POOL = 4  # buffers in flight between the reader thread and the writer
 _PATH_DIR = os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _READ_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -126,52 +129,97 @@ def decompressed(stream: BinaryIO) -> BinaryIO:
 
 
 class _Source:
-    """The uncompressed tar as tarfile sees it: forward-only, hashing every byte that passes."""
+    """The uncompressed tar as tarfile sees it: forward-only (``seek`` only skips ahead).
+
+    A reader thread reads (and decompresses) ``raw`` into a small pool of buffers and hashes
+    them in order, so hashing and decompression overlap the writes; ``close`` stops it.
+    """
 
     def __init__(self, raw: BinaryIO) -> None:
-        self._raw = raw
-        self._readinto = getattr(raw, "readinto", None)
-        self._buf = memoryview(bytearray(CHUNK))
+        self._free: queue.SimpleQueue[bytearray | None] = queue.SimpleQueue()
+        self._full: queue.SimpleQueue[tuple[bytearray | None, int | BaseException]] = queue.SimpleQueue()
+        for _ in range(_POOL):
+            self._free.put(bytearray(CHUNK))
+        self._cur: bytearray | None = None
+        self._view, self._off, self._eof, self._stop = memoryview(b""), 0, False, False
         self.digest = hashlib.sha256()
         self.pos = 0
+        self._thread = threading.Thread(target=self._produce, args=(raw,), name="capsa-layer-reader", daemon=True)
+        self._thread.start()
 
-    def _fill(self, view: memoryview) -> int:
+    def _produce(self, raw: BinaryIO) -> None:
+        readinto = getattr(raw, "readinto", None)
         try:
-            if self._readinto is not None:
-                return self._readinto(view) or 0
-            data = self._raw.read(len(view))
-            view[:len(data)] = data
-            return len(data)
-        except ArchiveError:
-            raise
-        except Exception as exc:
-            raise _corrupt(exc) from exc
+            while (buf := self._free.get()) is not None and not self._stop:
+                view, got = memoryview(buf), 0
+                while got < CHUNK:
+                    if readinto is not None:
+                        n = readinto(view[got:]) or 0
+                    else:
+                        data = raw.read(CHUNK - got)
+                        n = len(data)
+                        view[got:got + n] = data
+                    if not n:
+                        break
+                    got += n
+                if got:
+                    self.digest.update(view[:got])
+                    self._full.put((buf, got))
+                if got < CHUNK:
+                    self._full.put((None, 0))
+                    return
+        except BaseException as exc:  # handed to the reading side, which raises it
+            self._full.put((None, exc))
+
+    def _advance(self) -> bool:
+        """Move to the next buffer; False at the end of the stream."""
+        if self._cur is not None:
+            self._free.put(self._cur)
+            self._cur = None
+        if self._eof:
+            return False
+        buf, n = self._full.get()
+        if buf is None:
+            self._eof = True
+            if isinstance(n, BaseException):
+                raise _corrupt(n) from n
+            return False
+        self._cur, self._view, self._off = buf, memoryview(buf)[:n], 0
+        return True
+
+    def _chunks(self, size: int):
+        """Views of the next ``size`` bytes (valid until the next call); short data is ArchiveError."""
+        while size > 0:
+            if self._off == len(self._view) and not self._advance():
+                raise _corrupt("unexpected end of data")
+            take = min(size, len(self._view) - self._off)
+            yield self._view[self._off:self._off + take]
+            self._off += take
+            self.pos += take
+            size -= take
 
     def read(self, size: int = -1) -> bytes:
+        if size < 0:
+            raise io.UnsupportedOperation("the layer stream is read in sized pieces")
+        if self._off + size <= len(self._view):  # the common case: a header inside one buffer
+            self._off += size
+            self.pos += size
+            return self._view[self._off - size:self._off].tobytes()
         out = bytearray()
-        while size < 0 or len(out) < size:
-            want = CHUNK if size < 0 else min(CHUNK, size - len(out))
-            n = self._fill(self._buf[:want])
-            if not n:
+        while len(out) < size:  # short only at the end of the stream: tarfile judges that
+            if self._off == len(self._view) and not self._advance():
                 break
-            out += self._buf[:n]
-        self.digest.update(out)
+            take = min(size - len(out), len(self._view) - self._off)
+            out += self._view[self._off:self._off + take]
+            self._off += take
         self.pos += len(out)
         return bytes(out)
 
     def copy(self, fd: int, size: int) -> None:
-        """Move the next ``size`` bytes to ``fd`` (-1 drops them); missing bytes are ArchiveError."""
-        buf = self._buf
-        while size > 0:
-            n = self._fill(buf[:min(size, CHUNK)])
-            if not n:
-                raise _corrupt("unexpected end of data")
-            chunk = buf[:n]
-            self.digest.update(chunk)
+        """Move the next ``size`` bytes to ``fd`` (-1 drops them)."""
+        for chunk in self._chunks(size):
             while fd >= 0 and chunk:
                 chunk = chunk[os.write(fd, chunk):]
-            size -= n
-            self.pos += n
 
     def tell(self) -> int:
         return self.pos
@@ -183,10 +231,15 @@ class _Source:
         return self.pos
 
     def drain(self) -> None:
-        """Hash whatever follows the end-of-archive blocks, so the digest covers the whole file."""
-        while n := self._fill(self._buf):
-            self.digest.update(self._buf[:n])
-            self.pos += n
+        """Read to the end (padding after the end-of-archive blocks included) for the digest."""
+        while self._advance():
+            self.pos += len(self._view)
+
+    def close(self) -> None:
+        """Stop the reader thread and wait for it (its current read finishes first)."""
+        self._stop = True
+        self._free.put(None)
+        self._thread.join()
 
 
 class _TarInfo(tarfile.TarInfo):
@@ -602,6 +655,16 @@ class _Extractor:
                 raise ArchiveError(f"cannot set the mode of directory {canon or '.'!r}: {exc.strerror}") from exc
 
 
+def _parsing(call: Callable[[], _T]) -> _T:
+    """``call()``, with whatever tarfile or a decompressor raises made an ArchiveError."""
+    try:
+        return call()
+    except ArchiveError:
+        raise
+    except Exception as exc:
+        raise _corrupt(exc) from exc
+
+
 def extract_layer(stream: BinaryIO, dest: str | os.PathLike[str], *,
                   whiteouts: Literal["overlay", "apply"], same_owner: bool = True) -> ExtractResult:
     """Apply the layer tar in ``stream`` (gzip, zstd or plain) to the existing directory ``dest``.
@@ -614,27 +677,15 @@ def extract_layer(stream: BinaryIO, dest: str | os.PathLike[str], *,
     """
     if whiteouts not in ("overlay", "apply"):
         raise ValueError(f"whiteouts must be 'overlay' or 'apply', not {whiteouts!r}")
-    source = _Source(decompressed(stream))
+    raw = decompressed(stream)
     extractor = _Extractor(dest, whiteouts == "overlay", same_owner)
+    source = _Source(raw)
     try:
-        try:
-            # Mode "r" over a forward-only reader: tarfile streams, and reads hit ``source``
-            # directly (mode "r|" would copy its whole buffer on every header read).
-            archive = tarfile.TarFile(fileobj=source, mode="r", tarinfo=_TarInfo,  # type: ignore[arg-type]
-                                      encoding="utf-8", errors="surrogateescape")
-        except ArchiveError:
-            raise
-        except Exception as exc:
-            raise _corrupt(exc) from exc
-        while True:
-            try:
-                member = archive.next()
-            except ArchiveError:
-                raise
-            except Exception as exc:
-                raise _corrupt(exc) from exc
-            if member is None:
-                break
+        # Mode "r" over a forward-only reader: tarfile streams, reading ``source`` directly
+        # (mode "r|" copies the rest of its buffer on every read).
+        archive = _parsing(lambda: tarfile.TarFile(fileobj=source, mode="r", tarinfo=_TarInfo,  # type: ignore
+                                                   encoding="utf-8", errors="surrogateescape"))
+        while (member := _parsing(archive.next)) is not None:
             archive.members.clear()
             extractor.add(member, source)
         end = getattr(archive, "capsa_end", None)
@@ -647,6 +698,7 @@ def extract_layer(stream: BinaryIO, dest: str | os.PathLike[str], *,
     except RecursionError:
         raise ArchiveError("layer archive nests directories too deeply") from None
     finally:
+        source.close()
         extractor.close()
     return ExtractResult(diff_id="sha256:" + source.digest.hexdigest(), size=extractor.size,
                          entries=extractor.entries)

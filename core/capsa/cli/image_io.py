@@ -1,0 +1,98 @@
+"""Images in and out of the store as files: ``import``, ``save`` and ``load``."""
+from __future__ import annotations
+
+import os
+import sys
+from enum import Enum
+from typing import Annotated, Optional
+
+import typer
+
+from capsa.cli import output
+from capsa.cli.state import open_store, session
+from capsa.errors import UsageError
+
+
+class SaveFormat(str, Enum):
+    oci_archive = "oci-archive"
+    docker_archive = "docker-archive"
+    oci_dir = "oci-dir"
+
+
+def import_(
+    ctx: typer.Context,
+    source: Annotated[str, typer.Argument(help="Tarball of a root filesystem (.tar, .tar.gz, .tar.zst), or - for stdin")],
+    reference: Annotated[Optional[str], typer.Argument(help="Name for the image: NAME[:TAG]")] = None,
+    change: Annotated[Optional[list[str]], typer.Option("--change", "-c", help="Apply a Dockerfile instruction: CMD, ENTRYPOINT, ENV, EXPOSE, LABEL, ONBUILD, STOPSIGNAL, USER, VOLUME, WORKDIR")] = None,
+    message: Annotated[str, typer.Option("--message", "-m", help="Set the commit message of the imported image")] = "",
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the image id")] = False,
+) -> None:
+    """Import a tarball and save it as a filesystem image."""
+    from capsa.image.importing import import_tarball
+    from capsa.image.reference import parse_reference
+
+    names = [str(parse_reference(reference))] if reference else []
+    if source != "-" and not os.path.isfile(source):
+        raise UsageError(f"{source}: no such file", hint="give the path of a tarball, or - to read standard input")
+    store = open_store(session(ctx))
+    if source == "-":
+        image = import_tarball(store, sys.stdin.buffer, names, list(change or []), message)
+    else:
+        with open(source, "rb") as fh:
+            image = import_tarball(store, fh, names, list(change or []), message)
+    output.write(f"{image.id}\n" if quiet else f"sha256:{image.id}\n")
+
+
+def save(
+    ctx: typer.Context,
+    refs: Annotated[list[str], typer.Argument(help="Images to save")],
+    output_path: Annotated[Optional[str], typer.Option("--output", "-o", help="Write to a file (or directory for oci-dir); default stdout")] = None,
+    format: Annotated[SaveFormat, typer.Option("--format", help="oci-archive, docker-archive or oci-dir")] = SaveFormat.docker_archive,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Suppress the output")] = False,
+    multi_image_archive: Annotated[bool, typer.Option("--multi-image-archive", "-m", help="Accepted for podman compatibility: several images always share one archive")] = False,
+) -> None:
+    """Save images to an archive (docker-archive by default, as podman)."""
+    from capsa.image.archives import save_images
+
+    if output_path is None:
+        if format is SaveFormat.oci_dir:
+            raise UsageError("oci-dir needs a directory", hint="give one with --output DIR")
+        if sys.stdout.isatty():
+            raise UsageError("refusing to write an archive to a terminal", hint="use --output FILE or redirect stdout")
+    store = open_store(session(ctx))
+    with store.reading():
+        for ref in refs:
+            store.find_image(ref)  # unknown images fail before anything is written
+    if output_path is None:
+        sys.stdout.flush()
+        save_images(store, refs, format.value, sys.stdout.buffer)
+    else:
+        save_images(store, refs, format.value, output_path)
+
+
+def load(
+    ctx: typer.Context,
+    input: Annotated[Optional[str], typer.Option("--input", "-i", help="Read from an archive file or OCI layout directory; default stdin")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Suppress the progress output")] = False,
+) -> None:
+    """Load images from a container archive (oci-archive, docker-archive or an OCI layout directory)."""
+    from capsa.image.archives import load_images
+
+    if input is not None and not os.path.exists(input):
+        raise UsageError(f"{input}: no such file or directory", hint="give an archive file or an OCI layout directory")
+    if input is None and sys.stdin.isatty():
+        raise UsageError("no archive given", hint="use --input FILE or pipe an archive to standard input")
+    store = open_store(session(ctx))
+    loaded = load_images(store, input if input is not None else sys.stdin.buffer)
+    lines = []
+    for image in loaded:
+        lines += [f"Loaded image: {name}" for name in image.names] or [f"Loaded image: sha256:{image.id}"]
+    output.write("".join(f"{line}\n" for line in lines))
+
+
+def register(app: typer.Typer) -> None:
+    for name, fn in (("import", import_), ("save", save), ("load", load)):
+        app.command(name)(fn)
+    group = next(g.typer_instance for g in app.registered_groups if g.name == "image")
+    for name, fn in (("import", import_), ("save", save), ("load", load)):
+        group.command(name)(fn)

@@ -1,0 +1,141 @@
+"""What image commands show: list rows, inspect documents and history rows, podman-shaped."""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from capsa.store.images import Image
+    from capsa.store.store import Store
+
+
+def split_name(name: str) -> tuple[str, str]:
+    """``localhost/busybox:latest`` -> (``localhost/busybox``, ``latest``); digests stay whole."""
+    if "@" in name:
+        repo, _, digest = name.partition("@")
+        return repo, "<none>"
+    repo, sep, tag = name.rpartition(":")
+    if not sep or "/" in tag:
+        return name, "<none>"
+    return repo, tag
+
+
+def repo_digests(image: Image) -> list[str]:
+    repos = dict.fromkeys(split_name(n)[0] for n in image.names)
+    return [f"{repo}@{image.digest}" for repo in repos]
+
+
+def list_rows(image: Image) -> list[dict[str, Any]]:
+    """One ``images`` row per name (one ``<none>`` row for a dangling image)."""
+    from capsa.cli.humanize import go_time, human_size, parse_time, since
+
+    base = {
+        "ID": image.id[:12],
+        "Id": image.id,
+        "FullID": "sha256:" + image.id,
+        "Digest": image.digest,
+        "Size": human_size(image.size),
+        "VirtualSize": image.size,
+        "Created": since(image.created),
+        "CreatedSince": since(image.created),
+        "CreatedAt": go_time(image.created),
+        "CreatedUnix": int(parse_time(image.created).timestamp()),
+        "Names": list(image.names),
+        "Dangling": not image.names,
+        "Intermediate": image.intermediate,
+    }
+    if not image.names:
+        return [{**base, "Repository": "<none>", "Tag": "<none>"}]
+    return [{**base, "Repository": repo, "Tag": tag} for repo, tag in map(split_name, image.names)]
+
+
+def list_json(image: Image, config: dict[str, Any]) -> dict[str, Any]:
+    """``images --format json``: podman's fields."""
+    from capsa.cli.humanize import parse_time
+
+    created = parse_time(image.created)
+    return {
+        "Id": image.id,
+        "ParentId": "",
+        "RepoTags": list(image.names),
+        "RepoDigests": repo_digests(image),
+        "Size": image.size,
+        "SharedSize": 0,
+        "VirtualSize": image.size,
+        "Labels": config.get("config", {}).get("Labels"),
+        "Containers": 0,
+        "Names": list(image.names),
+        "Digest": image.digest,
+        "History": list(image.names),
+        "Created": int(created.timestamp()),
+        "CreatedAt": created.strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
+
+
+_CONFIG_FIELDS = ("User", "ExposedPorts", "Env", "Entrypoint", "Cmd", "Volumes", "WorkingDir", "Labels", "StopSignal",
+                  "OnBuild")
+
+
+def inspect_doc(store: Store, image: Image) -> dict[str, Any]:
+    """``image inspect``: Docker-compatible fields plus podman's extras."""
+    config = store.config_of(image)
+    runtime = config.get("config") or {}
+    history = config.get("history") or []
+    driver = store.driver
+    metadata: dict[str, str] = {}
+    if image.top_layer:
+        try:
+            metadata = {k: v for k, v in driver.metadata(image.top_layer).items() if k[0].isupper()}
+        except Exception:  # metadata is informative only
+            metadata = {}
+    return {
+        "Id": image.id,
+        "Digest": image.digest,
+        "RepoTags": list(image.names),
+        "RepoDigests": repo_digests(image),
+        "Parent": "",
+        "Comment": history[-1].get("comment", "") if history else "",
+        "Created": config.get("created", image.created),
+        "Config": {k: runtime[k] for k in _CONFIG_FIELDS if k in runtime},
+        "Version": config.get("docker_version", ""),
+        "Author": config.get("author", ""),
+        "Architecture": config.get("architecture", ""),
+        "Os": config.get("os", ""),
+        "Size": image.size,
+        "VirtualSize": image.size,
+        "GraphDriver": {"Name": driver.name, "Data": metadata},
+        "RootFS": {"Type": config.get("rootfs", {}).get("type", "layers"),
+                   "Layers": list(config.get("rootfs", {}).get("diff_ids", []))},
+        "Labels": runtime.get("Labels"),
+        "Annotations": {},
+        "ManifestType": image.manifest_media_type,
+        "User": runtime.get("User", ""),
+        "History": history,
+        "NamesHistory": list(image.names),
+    }
+
+
+def history_rows(store: Store, image: Image) -> list[dict[str, Any]]:
+    """``image history``: newest first; the top row carries the image id, the others ``<missing>``."""
+    from capsa.cli.humanize import human_size, since
+
+    config = store.config_of(image)
+    layers = store.image_layers(image)
+    sizes = iter(layer.size for layer in layers)
+    rows = []
+    for entry in config.get("history") or []:
+        size = 0 if entry.get("empty_layer") else next(sizes, 0)
+        rows.append({
+            "ID": "<missing>",
+            "Created": since(entry.get("created", "")) if entry.get("created") else "",
+            "CreatedAt": entry.get("created", ""),
+            "CreatedBy": entry.get("created_by", ""),
+            "Size": human_size(size),
+            "RawSize": size,
+            "Comment": entry.get("comment", ""),
+            "Tags": None,
+        })
+    rows.reverse()
+    if rows:
+        rows[0]["ID"] = image.id
+        rows[0]["Tags"] = list(image.names)
+    return rows

@@ -1,0 +1,218 @@
+"""The store: blobs, layers and images under one root, guarded by one lock.
+
+Readers take the lock shared, writers exclusive. A writer first repairs what an interrupted
+command left (incomplete layers, half-written blobs), so nothing a reader sees is ever half
+done. The store records which storage driver created it and refuses to be opened with another.
+"""
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from capsa.errors import StorageError
+from capsa.fsutil import atomic_write
+from capsa.store.blobs import BlobStore
+from capsa.store.images import Image, ImageRecords
+from capsa.store.layers import Layer, LayerStore
+from capsa.store.locks import FileLock
+
+if TYPE_CHECKING:
+    from capsa.drivers.storage import StorageDriver
+
+
+class Store:
+    """One store (``root`` + ``runroot``) used through one storage driver."""
+
+    def __init__(self, root: Path, runroot: Path, driver: StorageDriver) -> None:
+        self.root = root
+        self.runroot = runroot
+        self.driver = driver
+        self.blobs = BlobStore(root)
+        self.layers = LayerStore(root, driver, self.blobs)
+        self.images = ImageRecords(root)
+        self._lock = FileLock(root / "store.lock")
+
+    # -- opening and locking ------------------------------------------------------------------
+
+    def _recorded_driver(self) -> str | None:
+        try:
+            return str(json.loads((self.root / "storage.json").read_bytes())["driver"])
+        except FileNotFoundError:
+            return None
+        except (ValueError, KeyError, TypeError):
+            raise StorageError(f"{self.root / 'storage.json'} is corrupt", hint="run 'capsa system check --repair'") from None
+
+    def check_driver(self) -> None:
+        """Refuse a store created with another storage driver (never switch silently)."""
+        recorded = self._recorded_driver()
+        if recorded is not None and recorded != self.driver.name:
+            raise StorageError(
+                f"the store at {self.root} was created with the {recorded!r} storage driver, not {self.driver.name!r}",
+                hint=f"use --storage-driver {recorded} (or [storage] driver = \"{recorded}\"), "
+                     f"or start over with 'capsa system reset'",
+            )
+
+    def exists(self) -> bool:
+        return (self.root / "storage.json").is_file()
+
+    @contextmanager
+    def reading(self) -> Iterator[Store]:
+        """Shared access. A store that does not exist yet reads as empty and is not created."""
+        self.check_driver()
+        if not self.exists():
+            yield self
+            return
+        with self._lock.shared():
+            yield self
+
+    @contextmanager
+    def writing(self) -> Iterator[Store]:
+        """Exclusive access; creates the store on first use and repairs interrupted work.
+
+        When the store did not exist and the work fails, what was created for it is removed
+        again: a failed first command leaves the disk as it found it.
+        """
+        self.check_driver()
+        fresh = [p for p in (self.root, self.runroot) if not p.exists()]
+        self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        try:
+            with self._lock.exclusive():
+                if not self.exists():
+                    self.blobs.init()
+                    atomic_write(self.root / "storage.json", json.dumps({"driver": self.driver.name}).encode())
+                self.recover()
+                yield self
+        except BaseException:
+            import shutil
+
+            for path in fresh:
+                shutil.rmtree(path, ignore_errors=True)
+            raise
+
+    def recover(self) -> list[str]:
+        """Remove what interrupted commands left; the caller holds the lock exclusively."""
+        self.blobs.clean_ingest()
+        return self.layers.recover()
+
+    # -- images -------------------------------------------------------------------------------
+
+    def find_image(self, ref: str) -> Image:
+        """The image ``ref`` names: an id, a unique id prefix, a name or a short name."""
+        return self.images.find(ref, self.name_candidates(ref))
+
+    def name_candidates(self, ref: str) -> list[str]:
+        """Fully qualified names ``ref`` may mean: itself (``busybox`` is ``localhost/busybox:latest``)
+        and, for a short name, every stored name with the same path and tag under any registry,
+        ``library/`` included (podman's local lookup). Unparseable -> no candidates."""
+        from capsa.errors import UsageError
+        from capsa.image.reference import is_qualified, parse_reference
+
+        try:
+            parsed = parse_reference(ref)
+        except UsageError:
+            return []
+        wanted = [str(parsed)]
+        if not is_qualified(ref):
+            tails = {f"{parsed.repository}{parsed._suffix()}", f"library/{parsed.repository}{parsed._suffix()}"}
+            wanted += [name for image in self.images.all() for name in image.names
+                       if name.split("/", 1)[-1] in tails]
+        return list(dict.fromkeys(wanted))
+
+    def add_image(self, config: bytes, layers: list[Layer], names: list[str], manifest: bytes | None = None,
+                  manifest_media_type: str | None = None, intermediate: bool = False) -> Image:
+        """Record an image made of ``layers`` (bottom first) and ``config`` (the caller holds the
+        lock). Without ``manifest`` an OCI manifest is written for it. Names move to this image."""
+        import json as _json
+
+        from capsa.image import mediatypes as mt
+        from capsa.image.manifest import Descriptor, Manifest, manifest_json
+
+        config_digest = self.blobs.put(config)
+        if manifest is None:
+            descriptors = [Descriptor(layer.blob_media_type or mt.OCI_LAYER, layer.blob, layer.blob_size)
+                           for layer in layers if layer.blob]
+            manifest = manifest_json(Manifest(mt.OCI_MANIFEST, Descriptor(mt.OCI_CONFIG, config_digest, len(config)), descriptors))
+            manifest_media_type = mt.OCI_MANIFEST
+        manifest_digest = self.blobs.put(manifest)
+        image_id = config_digest.split(":", 1)[1]
+        previous = next((i for i in self.images.all() if i.id == image_id), None)
+        created = str(_json.loads(config).get("created") or "")
+        image = Image(
+            id=image_id,
+            names=list(dict.fromkeys([*(previous.names if previous else []), *names])),
+            digest=manifest_digest if previous is None else previous.digest,
+            manifest_media_type=manifest_media_type or mt.OCI_MANIFEST,
+            top_layer=layers[-1].id if layers else None,
+            created=created,
+            size=sum(layer.size for layer in layers) + len(config) + len(manifest),
+            digests=list(dict.fromkeys([*(previous.digests if previous else []), manifest_digest])),
+            intermediate=intermediate and not names,
+        )
+        self.images.put(image)
+        return image
+
+    def image_layers(self, image: Image) -> list[Layer]:
+        """The image's layers, bottom first."""
+        return self.layers.chain(image.top_layer)
+
+    def layers_in_use(self, exclude: set[str] = frozenset()) -> set[str]:  # type: ignore[assignment]
+        """Ids of layers some image (other than those in ``exclude``) stands on."""
+        used: set[str] = set()
+        for image in self.images.all():
+            if image.id not in exclude:
+                used.update(layer.id for layer in self.image_layers(image))
+        return used
+
+    def blobs_in_use(self) -> set[str]:
+        """Digests of every blob an image or layer still refers to."""
+        used: set[str] = set()
+        for image in self.images.all():
+            used.add("sha256:" + image.id)
+            used.update(image.digests)
+        for layer in self.layers.all():
+            if layer.blob:
+                used.add(layer.blob)
+        return used
+
+    def delete_images(self, doomed: list[Image]) -> list[str]:
+        """Remove images, then every layer and blob nothing else uses; return removed ids.
+
+        The image records go first (the commit point), so an interruption leaves at worst
+        unreferenced layers and blobs, which the next removal or ``system check`` collects.
+        """
+        ids = {image.id for image in doomed}
+        self.images.save([image for image in self.images.all() if image.id not in ids])
+        self.collect_garbage()
+        return [image.id for image in doomed]
+
+    def manifest_of(self, image: Image) -> bytes:
+        return self.blobs.read(image.digest)
+
+    def config_of(self, image: Image) -> dict:  # type: ignore[type-arg]
+        return json.loads(self.blobs.read("sha256:" + image.id))
+
+    def collect_garbage(self) -> None:
+        """Delete layers no image uses (top first) and blobs nothing refers to."""
+        used = self.layers_in_use()
+        for layer in sorted(self.layers.all(), key=lambda l: -len(self.layers.chain(l.id))):
+            if layer.id not in used and layer.blob is not None:  # image layers only; containers own theirs
+                self.layers.remove(layer.id)
+        keep = self.blobs_in_use()
+        for digest in list(self.blobs.digests()):
+            if digest not in keep:
+                self.blobs.remove(digest)
+
+    def disk_usage(self) -> int:
+        """Bytes under the store's root (what ``system df`` reports)."""
+        total = 0
+        for dirpath, _, files in os.walk(self.root):
+            for name in files:
+                try:
+                    total += os.lstat(os.path.join(dirpath, name)).st_size
+                except OSError:
+                    pass
+        return total
