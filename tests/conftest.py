@@ -91,3 +91,39 @@ def run_python(tmp_path: Path) -> Callable[..., subprocess.CompletedProcess[str]
                               env=isolated_env(tmp_path), timeout=60)
 
     return run
+
+
+def make_rootfs_tar(path: Path, files: dict[str, str] | None = None, busybox: bool = True) -> Path:
+    """A small root filesystem tarball: Debian's busybox-static (when asked) plus ``files``."""
+    import io
+    import tarfile
+
+    with tarfile.open(path, "w") as tar:
+        for name in ("bin", "etc", "tmp"):
+            info = tarfile.TarInfo(name)
+            info.type, info.mode, info.mtime = tarfile.DIRTYPE, 0o1777 if name == "tmp" else 0o755, 1700000000
+            tar.addfile(info)
+        if busybox:
+            if not Path("/bin/busybox").is_file():
+                pytest.skip("Debian's busybox-static is not installed (scripts/setup.sh installs it)")
+            tar.add("/bin/busybox", "bin/busybox")
+            link = tarfile.TarInfo("bin/sh")
+            link.type, link.linkname, link.mtime = tarfile.SYMTYPE, "busybox", 1700000000
+            tar.addfile(link)
+        for name, text in (files or {}).items():
+            data = text.encode()
+            info = tarfile.TarInfo(name)
+            info.size, info.mode, info.mtime = len(data), 0o644, 1700000000
+            tar.addfile(info, io.BytesIO(data))
+    return path
+
+
+def tree_snapshot(root: Path) -> dict[str, tuple[int, int]]:
+    """Every path under ``root`` with its mode and size: to prove a failed command changed nothing."""
+    if not root.exists():
+        return {}
+    out = {}
+    for p in sorted(root.rglob("*")):
+        st = p.lstat()
+        out[str(p.relative_to(root))] = (st.st_mode, st.st_size if not p.is_dir() else 0)
+    return out

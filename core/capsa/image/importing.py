@@ -43,6 +43,8 @@ def import_tarball(store: Store, source: BinaryIO, names: list[str], changes: li
                         "comment": message or "imported from tarball"}]
             config = new_config([layer.diff_id], created, history, runtime)  # type: ignore[list-item]
             image = store.add_image(config_bytes(config), [layer], names)
+            if layer.blob != blob:  # the content was already stored: keep one copy
+                store.blobs.remove(blob)
         except BaseException:
             store.collect_garbage()
             raise

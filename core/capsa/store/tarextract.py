@@ -1,29 +1,25 @@
 """Layer extraction that cannot escape the layer root.
 
-``extract_layer`` applies one layer tar (gzip, zstd or plain) to a directory. Python's tarfile
-only parses headers; every path is resolved here, one component at a time, with directory fds
-(``openat`` style) under the layer root:
+``extract_layer`` applies one layer tar (gzip, zstd or plain) to a directory. tarfile only
+parses headers; every path is resolved here with directory fds (openat style) under the root:
+member names lose leading ``/`` and ``./`` (absolute names land inside, like GNU tar), ``..`` in
+a member name or hardlink target is rejected; symlinks met in *parent* components are followed
+with chroot semantics (absolute targets restart at the root, ``..`` stops there, at most 40
+links), like openat2's RESOLVE_IN_ROOT; the final component is never followed: what is there is
+unlinked (a directory removed fd-relative) and the new entry made with O_EXCL/O_NOFOLLOW. A
+hardlink target must already exist inside the layer; a symlink target is only a string.
 
-* member names lose leading ``/`` and ``./``, ``//`` and ``.`` collapse; ``..`` in a member name
-  or a hardlink target is rejected (ArchiveError), never clamped;
-* symlinks met in *parent* components are followed with chroot semantics (absolute targets
-  restart at the root, ``..`` stops at it, at most 40 links), like openat2's RESOLVE_IN_ROOT;
-* the final component is never followed: an existing entry there is unlinked (a directory
-  removed as a tree, fd-relative) and the new one created with ``O_EXCL``/``O_NOFOLLOW``;
-* a hardlink target must already exist inside the layer; a symlink target is only a string.
+Whiteouts (OCI): ``overlay`` makes ``.wh.NAME`` a 0:0 character device and ``.wh..wh..opq``
+the xattr ``trusted.overlay.opaque=y``; ``apply`` deletes (an opaque directory loses whatever
+this archive did not write). A whiteout never hides what the same archive wrote (OCI: it
+applies to parent layers only); aufs metadata (``.wh..wh.*`` but the opaque marker) is skipped.
+Ownership is numeric. xattrs come from pax ``SCHILY.xattr.*``/``LIBARCHIVE.xattr.*``; failing
+to set one is an error except EPERM/EACCES for ``security.*``/``trusted.*`` (unprivileged) and
+EPERM for ``user.*`` on symlinks and devices (never allowed by the kernel); overlayfs's private
+``trusted.overlay.*``/``user.overlay.*`` in an archive are rejected.
 
-Whiteouts (OCI): ``overlay`` turns ``.wh.NAME`` into a 0:0 character device and
-``.wh..wh..opq`` into ``trusted.overlay.opaque=y``; ``apply`` deletes. Either way a whiteout
-never hides what the same archive wrote (OCI: it applies to the parent layers only), and aufs
-metadata (names starting ``.wh..wh.``) is skipped. Ownership is numeric (uid/gid, not names).
-
-xattrs come from pax ``SCHILY.xattr.*`` (and ``LIBARCHIVE.xattr.*``). Failures are errors,
-except EPERM/EACCES for ``security.*``/``trusted.*`` (an unprivileged extractor cannot set
-them) and EPERM for ``user.*`` on symlinks and devices (the kernel never allows those).
-overlayfs's own ``trusted.overlay.*``/``user.overlay.*`` in an archive are rejected.
-
-On any error ArchiveError (or StorageError for an unusable ``dest``) is raised, every fd is
-closed and the partial layer is left for the caller to discard.
+Every failure is ArchiveError (StorageError for an unusable ``dest``); fds and the reader
+thread are released and the partial layer is left for the caller to discard.
 """
 from __future__ import annotations
 
@@ -39,7 +35,7 @@ import stat
 import tarfile
 import threading
 from base64 import b64decode
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import BinaryIO, Literal, TypeVar
 from urllib.parse import unquote
@@ -78,7 +74,7 @@ def _corrupt(exc: object) -> ArchiveError:
 
 
 class _Prefixed(io.RawIOBase):
-    """``head`` followed by the rest of ``rest``: the sniffed bytes, given back."""
+    """``head``, then the rest of ``rest``: the sniffed bytes given back."""
 
     def __init__(self, head: bytes, rest: BinaryIO) -> None:
         super().__init__()
@@ -88,31 +84,22 @@ class _Prefixed(io.RawIOBase):
         return True
 
     def readinto(self, buf) -> int:  # type: ignore[override]
-        if self._head:
-            n = min(len(buf), len(self._head))
-            buf[:n], self._head = self._head[:n], self._head[n:]
-            return n
-        readinto = getattr(self._rest, "readinto", None)
-        if readinto is not None:
-            return readinto(buf) or 0
-        data = self._rest.read(len(buf))
+        data = self._head[:len(buf)] or self._rest.read(len(buf))
+        self._head = self._head[len(data):]
         buf[:len(data)] = data
         return len(data)
 
 
 def decompressed(stream: BinaryIO) -> BinaryIO:
-    """The uncompressed tar in ``stream``: gzip and zstd are sniffed from the first bytes,
-    which stay readable; anything else is returned as plain (a non-tar fails on extraction)."""
+    """The uncompressed tar in ``stream``: gzip and zstd are sniffed from the first bytes, which
+    stay readable; anything else is returned as is (a non-tar fails on extraction)."""
     try:
-        peek = getattr(stream, "peek", None)
-        head = peek(4)[:4] if peek is not None else b""
-        if len(head) < 4:
+        head = stream.peek(4)[:4] if hasattr(stream, "peek") else b""  # type: ignore[attr-defined]
+        if len(head) < 4 or not hasattr(stream, "readinto"):
             head = b""
             while len(head) < 4 and (more := stream.read(4 - len(head))):
                 head += more
             stream = _Prefixed(head, stream)  # type: ignore[assignment]
-    except ArchiveError:
-        raise
     except Exception as exc:
         raise _corrupt(exc) from exc
     if head.startswith(b"\x1f\x8b"):
@@ -148,19 +135,10 @@ class _Source:
         self._thread.start()
 
     def _produce(self, raw: BinaryIO) -> None:
-        readinto = getattr(raw, "readinto", None)
         try:
             while (buf := self._free.get()) is not None and not self._stop:
                 view, got = memoryview(buf), 0
-                while got < CHUNK:
-                    if readinto is not None:
-                        n = readinto(view[got:]) or 0
-                    else:
-                        data = raw.read(CHUNK - got)
-                        n = len(data)
-                        view[got:got + n] = data
-                    if not n:
-                        break
+                while got < CHUNK and (n := raw.readinto(view[got:])):  # type: ignore[attr-defined]
                     got += n
                 if got:
                     self.digest.update(view[:got])
@@ -187,39 +165,33 @@ class _Source:
         self._cur, self._view, self._off = buf, memoryview(buf)[:n], 0
         return True
 
-    def _chunks(self, size: int):
-        """Views of the next ``size`` bytes (valid until the next call); short data is ArchiveError."""
+    def _pieces(self, size: int, exact: bool = True) -> Iterator[memoryview]:
+        """Views of the next ``size`` bytes, each valid until the next; running out of data is
+        ArchiveError if ``exact``, else the end of the pieces."""
         while size > 0:
             if self._off == len(self._view) and not self._advance():
-                raise _corrupt("unexpected end of data")
+                if exact:
+                    raise _corrupt("unexpected end of data")
+                return
             take = min(size, len(self._view) - self._off)
-            yield self._view[self._off:self._off + take]
             self._off += take
             self.pos += take
             size -= take
+            yield self._view[self._off - take:self._off]
 
     def read(self, size: int = -1) -> bytes:
-        if size < 0:
-            raise io.UnsupportedOperation("the layer stream is read in sized pieces")
-        if self._off + size <= len(self._view):  # the common case: a header inside one buffer
+        """``size`` bytes (fewer only at the end of the stream: tarfile judges that)."""
+        if 0 <= size <= len(self._view) - self._off:  # a header inside one buffer
             self._off += size
             self.pos += size
             return self._view[self._off - size:self._off].tobytes()
-        out = bytearray()
-        while len(out) < size:  # short only at the end of the stream: tarfile judges that
-            if self._off == len(self._view) and not self._advance():
-                break
-            take = min(size - len(out), len(self._view) - self._off)
-            out += self._view[self._off:self._off + take]
-            self._off += take
-        self.pos += len(out)
-        return bytes(out)
+        return b"".join(bytes(piece) for piece in self._pieces(size if size >= 0 else 1 << 62, exact=False))
 
     def copy(self, fd: int, size: int) -> None:
         """Move the next ``size`` bytes to ``fd`` (-1 drops them)."""
-        for chunk in self._chunks(size):
-            while fd >= 0 and chunk:
-                chunk = chunk[os.write(fd, chunk):]
+        for piece in self._pieces(size):
+            while fd >= 0 and piece:
+                piece = piece[os.write(fd, piece):]
 
     def tell(self) -> int:
         return self.pos
@@ -249,7 +221,7 @@ class _TarInfo(tarfile.TarInfo):
     def fromtarfile(cls, tarfile_: tarfile.TarFile) -> tarfile.TarInfo:
         try:
             return super().fromtarfile(tarfile_)
-        except tarfile.HeaderError as exc:
+        except tarfile.HeaderError as exc:  # the outermost (last recorded) wins
             tarfile_.capsa_end = exc  # type: ignore[attr-defined]
             raise
 
@@ -269,21 +241,17 @@ def _join(parent: str, name: str) -> str:
 
 def _ns(value: str | None) -> int | None:
     """A pax time ("1700000000.123456789") in ns, exactly; None if absent or malformed."""
-    if not value:
-        return None
-    text = value.strip()
-    sign = -1 if text.startswith("-") else 1
+    text = (value or "").strip()
     whole, _, frac = text.lstrip("+-").partition(".")
-    if not (whole or "0").isdigit() or not (frac or "0").isdigit() or not text.isascii():
+    if not text or not text.isascii() or not (whole or "0").isdigit() or not (frac or "0").isdigit():
         return None
-    return sign * (int(whole or "0") * 10**9 + int((frac + "0" * 9)[:9]))
+    return (-1 if text.startswith("-") else 1) * (int(whole or "0") * 10**9 + int((frac + "0" * 9)[:9]))
 
 
 def _times(m: tarfile.TarInfo) -> tuple[int, int]:
-    """(atime, mtime) in ns: pax precision when present; atime defaults to mtime."""
+    """(atime, mtime) in ns, with pax precision when present; atime defaults to mtime."""
     mtime = _ns(m.pax_headers.get("mtime"))
-    if mtime is None:
-        mtime = int(m.mtime * 10**9) if isinstance(m.mtime, float) else int(m.mtime) * 10**9
+    mtime = int(m.mtime * 10**9) if mtime is None else mtime
     atime = _ns(m.pax_headers.get("atime"))
     return (mtime if atime is None else atime), mtime
 
@@ -313,63 +281,57 @@ def _xattrs(m: tarfile.TarInfo) -> list[tuple[str, bytes]]:
 class _Resolver:
     """Directory fds under the layer root, looked up with chroot semantics and cached.
 
-    ``_dirs`` maps a canonical path (real directories only, no symlinks) to an O_PATH fd and is
-    closed under prefixes; ``_raw`` maps a member's parent path as written to its result and is
-    dropped whenever a directory or symlink is removed.
+    ``_dirs`` maps canonical paths (real directories, no symlinks; closed under prefixes) to
+    O_PATH fds; ``_raw`` maps parent paths as archives write them to answers and is dropped
+    whenever a directory or symlink is removed.
     """
 
     def __init__(self, root: int, on_mkdir: Callable[[str], None]) -> None:
-        self.root = root
+        self.root, self._on_mkdir = root, on_mkdir
         self._dirs: dict[str, int] = {"": root}
         self._raw: dict[str, tuple[int, str]] = {}
-        self._on_mkdir = on_mkdir
 
     def close(self) -> None:
         """Close every cached fd but the root's."""
         self._raw.clear()
         dirs, self._dirs = self._dirs, {"": self.root}
-        for key, fd in dirs.items():
-            if key:
-                os.close(fd)
+        for fd in list(dirs.values())[1:]:
+            os.close(fd)
 
     def trim(self) -> None:
-        """Bound the fds held; call only between members (fds handed out become invalid)."""
+        """Bound the fds held; only between members (it invalidates fds handed out)."""
         if len(self._dirs) > _MAX_CACHED_FDS:
             self.close()
 
     def forget(self, canon: str | None) -> None:
-        """Drop what a removal at ``canon`` invalidates (None: a symlink, only the raw cache)."""
+        """Drop what removing the directory ``canon`` invalidates (None: a symlink)."""
         self._raw.clear()
         if canon:
-            prefix = canon + "/"
-            for key in [k for k in self._dirs if k == canon or k.startswith(prefix)]:
+            for key in [k for k in self._dirs if k == canon or k.startswith(canon + "/")]:
                 os.close(self._dirs.pop(key))
 
     def dir(self, parts: list[str], create: bool, member: str) -> tuple[int, str] | None:
-        """(fd, canonical path) of the directory ``parts`` names; None if missing and not
-        ``create``. A non-directory on the way or a symlink loop is ArchiveError."""
+        """(fd, canonical path) of the directory ``parts`` names. Missing directories are made
+        if ``create``; otherwise a missing one or a non-directory on the way answers None. A
+        non-directory when creating, or a symlink loop, is ArchiveError."""
         key = "/".join(parts)
         found = self._raw.get(key)
-        if found is None:
-            found = self._walk(parts, create, member)
-            if found is not None:
-                self._raw[key] = found
+        if found is None and (found := self._walk(parts, create, member)) is not None:
+            self._raw[key] = found
         return found
 
     def _walk(self, parts: list[str], create: bool, member: str) -> tuple[int, str] | None:
-        pending = parts[::-1]
-        canon, fd, links = "", self.root, 0
+        pending, canon, fd, links = parts[::-1], "", self.root, 0
         while pending:
             comp = pending.pop()
             if comp in ("", "."):
                 continue
-            if comp == "..":  # only from symlink targets: the canonical path has no links
+            if comp == "..":  # only from symlink targets; the canonical path holds no links
                 canon = canon.rpartition("/")[0]
                 fd = self._dirs[canon]
                 continue
             nxt = _join(canon, comp)
-            cached = self._dirs.get(nxt)
-            if cached is not None:
+            if (cached := self._dirs.get(nxt)) is not None:
                 canon, fd = nxt, cached
                 continue
             try:
@@ -391,25 +353,26 @@ class _Resolver:
                 if target.startswith("/"):
                     canon, fd = "", self.root
                 pending.extend(target.split("/")[::-1])
-                continue
-            if not stat.S_ISDIR(mode):
+            elif not stat.S_ISDIR(mode):
+                if not create:
+                    return None
                 raise ArchiveError(f"cannot extract {member!r}: {'/' + nxt!r} in the layer is not a directory")
-            fd = os.open(comp, _PATH_DIR, dir_fd=fd)
-            self._dirs[nxt] = fd
-            canon = nxt
+            else:
+                canon, fd = nxt, os.open(comp, _PATH_DIR, dir_fd=fd)
+                self._dirs[nxt] = fd
         return fd, canon
 
 
 class _Extractor:
-    """Applies members one by one; remembers what this archive wrote and which directories
-    still need their mode and mtimes."""
+    """Applies members one by one; remembers what this archive wrote (``kept``: those paths
+    and their parents) and the directory modes and times still to set."""
 
     def __init__(self, dest: str | os.PathLike[str], overlay: bool, same_owner: bool) -> None:
         try:
             self.root = os.open(dest, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
         except OSError as exc:
             raise StorageError(f"cannot extract a layer into {os.fspath(dest)!r}: {exc.strerror}") from exc
-        self.kept: set[str] = set()  # canonical paths written by this archive, and their parents
+        self.kept: set[str] = set()
         self.paths = _Resolver(self.root, self._keep)
         self.overlay, self.same_owner = overlay, same_owner
         self.dirmeta: dict[str, tuple[int, int, int]] = {}  # canonical path -> mode, atime, mtime
@@ -420,9 +383,8 @@ class _Extractor:
         os.close(self.root)
 
     def _keep(self, canon: str) -> None:
-        kept = self.kept
-        while canon not in kept:
-            kept.add(canon)
+        while canon not in self.kept:
+            self.kept.add(canon)
             if not canon:
                 break
             canon = canon.rpartition("/")[0]
@@ -435,6 +397,8 @@ class _Extractor:
             self._add(m, source)
         except OSError as exc:
             raise ArchiveError(f"cannot extract {m.name!r}: {exc.strerror or exc}") from exc
+        except (OverflowError, ValueError) as exc:  # ids, times or device numbers out of range
+            raise ArchiveError(f"cannot extract {m.name!r}: {exc}") from exc
 
     def _add(self, m: tarfile.TarInfo, source: _Source) -> None:
         if m.type not in _KINDS or m.sparse is not None:
@@ -446,17 +410,14 @@ class _Extractor:
                 return  # inside aufs metadata (.wh..wh.plnk/...)
             raise ArchiveError(f"member {m.name!r} puts a whiteout name in a directory position")
         base = parts[-1] if parts else ""
+        if base == OPAQUE:
+            return self._opaque(m, parts[:-1])
         if base.startswith(WHITEOUT):
-            if base == OPAQUE:
-                self._opaque(m, parts[:-1])
-            elif not base.startswith(_AUFS_META):
-                self._whiteout(m, parts[:-1], base[len(WHITEOUT):])
-            return
+            return None if base.startswith(_AUFS_META) else self._whiteout(m, parts[:-1], base[len(WHITEOUT):])
         if not parts:
             if not m.isdir():
                 raise ArchiveError(f"member {m.name!r} names the layer root but is not a directory")
-            self._directory(m, self.root, ".", "", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-            return
+            return self._directory(m, self.root, ".", "", _xattrs(m))
         xattrs = _xattrs(m)
         pfd, pcanon = self.paths.dir(parts[:-1], True, m.name)  # type: ignore[misc]
         canon = _join(pcanon, base)
@@ -467,7 +428,7 @@ class _Extractor:
                 self.size += m.size
                 if self.same_owner:
                     os.fchown(fd, m.uid, m.gid)
-                os.fchmod(fd, m.mode & 0o7777)
+                os.fchmod(fd, m.mode & 0o7777)  # after chown, which clears setuid
                 for key, value in xattrs:
                     self._setxattr(m, fd, key, value)
                 os.utime(fd, ns=_times(m))
@@ -476,27 +437,26 @@ class _Extractor:
         elif m.isdir():
             try:
                 os.mkdir(base, 0o700, dir_fd=pfd)
-            except FileExistsError:
+            except FileExistsError:  # merge with a directory; replace anything else
                 if not stat.S_ISDIR(os.stat(base, dir_fd=pfd, follow_symlinks=False).st_mode):
                     self._remove(pfd, base, canon)
                     os.mkdir(base, 0o700, dir_fd=pfd)
-            self._directory(m, pfd, base, canon, _READ_DIR, xattrs)
-        elif m.issym():
-            if not m.linkname:
-                raise ArchiveError(f"symlink {m.name!r} has an empty target")
-            self._make(pfd, base, canon, lambda: os.symlink(m.linkname, base, dir_fd=pfd))
-            self._special(m, pfd, base, xattrs)
+            self._directory(m, pfd, base, canon, xattrs)
         elif m.islnk():
             self._hardlink(m, pfd, base, canon)
         else:
-            if m.isfifo():
+            if m.issym():
+                if not m.linkname:
+                    raise ArchiveError(f"symlink {m.name!r} has an empty target")
+                self._make(pfd, base, canon, lambda: os.symlink(m.linkname, base, dir_fd=pfd))
+            elif m.isfifo():
                 self._make(pfd, base, canon, lambda: os.mkfifo(base, 0o600, dir_fd=pfd))
             else:
-                kind = stat.S_IFCHR if m.ischr() else stat.S_IFBLK
-                dev = os.makedev(m.devmajor, m.devminor)
+                kind, dev = stat.S_IFCHR if m.ischr() else stat.S_IFBLK, os.makedev(m.devmajor, m.devminor)
                 self._make(pfd, base, canon, lambda: os.mknod(base, kind | 0o600, dev, dir_fd=pfd))
             self._special(m, pfd, base, xattrs)
         self._keep(canon)
+        return None
 
     def _make(self, pfd: int, name: str, canon: str, make: Callable[[], _T]) -> _T:
         """``make()`` the new entry; whatever is already there is removed first (never followed)."""
@@ -514,23 +474,22 @@ class _Extractor:
                 return
         if stat.S_ISDIR(mode):
             self.paths.forget(canon)
-            shutil.rmtree(name, dir_fd=pfd)
-            prefix = canon + "/"
-            for key in [k for k in self.dirmeta if k == canon or k.startswith(prefix)]:
+            shutil.rmtree(name, dir_fd=pfd)  # fd-relative, never follows symlinks
+            for key in [k for k in self.dirmeta if k == canon or k.startswith(canon + "/")]:
                 del self.dirmeta[key]
         else:
             os.unlink(name, dir_fd=pfd)
             if stat.S_ISLNK(mode):
                 self.paths.forget(None)
 
-    def _directory(self, m: tarfile.TarInfo, pfd: int, name: str, canon: str, flags: int,
-                   xattrs: list[tuple[str, bytes]] | None = None) -> None:
-        """Owner and xattrs now; mode and mtimes in ``finish`` (later writes would undo them)."""
-        fd = os.open(name, flags, dir_fd=pfd)
+    def _directory(self, m: tarfile.TarInfo, pfd: int, name: str, canon: str,
+                   xattrs: list[tuple[str, bytes]]) -> None:
+        """Owner and xattrs now; mode and times in ``finish`` (later writes would undo them)."""
+        fd = os.open(name, _READ_DIR, dir_fd=pfd)
         try:
             if self.same_owner:
                 os.fchown(fd, m.uid, m.gid)
-            for key, value in _xattrs(m) if xattrs is None else xattrs:
+            for key, value in xattrs:
                 self._setxattr(m, fd, key, value)
         finally:
             os.close(fd)
@@ -568,25 +527,23 @@ class _Extractor:
             raise ArchiveError(f"cannot set xattr {key} on {m.name!r}: {exc.strerror}") from exc
 
     def _hardlink(self, m: tarfile.TarInfo, pfd: int, base: str, canon: str) -> None:
-        """Link ``base`` to the existing target (a link to itself changes nothing)."""
+        """Link ``base`` to the existing target, never following it (a link to itself is kept)."""
         parts = _split(m.linkname, f"hardlink {m.name!r} target")
-        missing = ArchiveError(f"hardlink {m.name!r} points at {m.linkname!r}, which is not in the layer")
         found = self.paths.dir(parts[:-1], False, m.name) if parts else None
-        if found is None:
-            raise missing
-        tfd, tcanon = found[0], _join(found[1], parts[-1])
         try:
-            tmode = os.stat(parts[-1], dir_fd=tfd, follow_symlinks=False).st_mode
+            tmode = os.stat(parts[-1], dir_fd=found[0], follow_symlinks=False).st_mode if found else 0
         except FileNotFoundError:
-            raise missing from None
+            tmode = 0
+        if not tmode:
+            raise ArchiveError(f"hardlink {m.name!r} points at {m.linkname!r}, which is not in the layer")
         if stat.S_ISDIR(tmode):
             raise ArchiveError(f"hardlink {m.name!r} points at directory {m.linkname!r}")
-        if tcanon == canon:
-            return
+        tfd, tcanon = found[0], _join(found[1], parts[-1])  # type: ignore[index]
         if tcanon.startswith(canon + "/"):
             raise ArchiveError(f"hardlink {m.name!r} would remove its own target {m.linkname!r}")
-        self._make(pfd, base, canon,
-                   lambda: os.link(parts[-1], base, src_dir_fd=tfd, dst_dir_fd=pfd, follow_symlinks=False))
+        if tcanon != canon:
+            self._make(pfd, base, canon,
+                       lambda: os.link(parts[-1], base, src_dir_fd=tfd, dst_dir_fd=pfd, follow_symlinks=False))
 
     def _whiteout(self, m: tarfile.TarInfo, dirparts: list[str], target: str) -> None:
         if target in ("", ".", ".."):
@@ -617,7 +574,7 @@ class _Extractor:
             os.close(fd)
 
     def _prune(self, pfd: int, name: str, canon: str) -> None:
-        """Delete what is at ``canon`` except what this archive wrote (recursively)."""
+        """Delete what is at ``canon``, except (recursively) what this archive wrote."""
         try:
             mode = os.stat(name, dir_fd=pfd, follow_symlinks=False).st_mode
         except FileNotFoundError:
@@ -638,17 +595,14 @@ class _Extractor:
     def finish(self) -> None:
         """Directory modes and times, deepest first (the root last)."""
         for canon in sorted(self.dirmeta, key=lambda c: c.count("/") if c else -1, reverse=True):
-            mode, atime, mtime = self.dirmeta[canon]
             self.paths.trim()
             parent, _, name = canon.rpartition("/")
             try:
                 found = self.paths.dir(parent.split("/") if parent else [], False, canon)
-                if found is None:
-                    continue
-                fd = os.open(name or ".", _READ_DIR, dir_fd=found[0])
+                fd = os.open(name or ".", _READ_DIR, dir_fd=found[0])  # type: ignore[index]
                 try:
-                    os.fchmod(fd, mode)
-                    os.utime(fd, ns=(atime, mtime))
+                    os.fchmod(fd, self.dirmeta[canon][0])
+                    os.utime(fd, ns=self.dirmeta[canon][1:])
                 finally:
                     os.close(fd)
             except OSError as exc:
@@ -681,16 +635,16 @@ def extract_layer(stream: BinaryIO, dest: str | os.PathLike[str], *,
     extractor = _Extractor(dest, whiteouts == "overlay", same_owner)
     source = _Source(raw)
     try:
-        # Mode "r" over a forward-only reader: tarfile streams, reading ``source`` directly
+        # Mode "r" over a forward-only reader: tarfile streams and reads ``source`` directly
         # (mode "r|" copies the rest of its buffer on every read).
         archive = _parsing(lambda: tarfile.TarFile(fileobj=source, mode="r", tarinfo=_TarInfo,  # type: ignore
                                                    encoding="utf-8", errors="surrogateescape"))
         while (member := _parsing(archive.next)) is not None:
             archive.members.clear()
             extractor.add(member, source)
+        # A zero block ends an archive; so does a clean end of data without one (as for GNU
+        # tar and Go's archive/tar). A bad or partial header does not.
         end = getattr(archive, "capsa_end", None)
-        # A zero block ends an archive; a clean end of data without one is accepted, as GNU
-        # tar and Go's archive/tar do. A bad or partial header is not an end.
         if not isinstance(end, (tarfile.EOFHeaderError, tarfile.EmptyHeaderError)):
             raise _corrupt(end or "missing end of archive")
         source.drain()
