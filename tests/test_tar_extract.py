@@ -133,6 +133,24 @@ def test_every_kind_round_trips(dest: Path) -> None:
     assert os.lstat(dest / "dev").st_mode & 0o777 == 0o755  # implicit parents
 
 
+def test_times_keep_pax_precision_and_default_to_the_header(dest: Path) -> None:
+    extract(make_tar([F("plain"), F("half", pax={"mtime": "1600000000.5"}),
+                      F("before-1970", pax={"mtime": "-86400.25"}),
+                      F("atime", pax={"mtime": "1600000000", "atime": "1500000000.000000001"})]), dest)
+    assert os.lstat(dest / "plain").st_mtime_ns == MTIME * 10**9
+    assert os.lstat(dest / "plain").st_atime_ns == MTIME * 10**9
+    assert os.lstat(dest / "half").st_mtime_ns == 1_600_000_000_500_000_000
+    assert os.lstat(dest / "before-1970").st_mtime_ns == -86_400_250_000_000
+    assert os.lstat(dest / "atime").st_atime_ns == 1_500_000_000_000_000_001
+
+
+def test_xattrs_the_kernel_never_allows_are_skipped(dest: Path) -> None:
+    """user.* cannot exist on symlinks or devices: skipped, not an error (see the module doc)."""
+    extract(make_tar([L("l", "t", pax={"SCHILY.xattr.user.x": "1"}),
+                      C("c", 1, 3, pax={"SCHILY.xattr.user.x": "1"})]), dest)
+    assert os.listxattr(dest / "l", follow_symlinks=False) == []
+
+
 def test_same_owner_false_keeps_the_extractors_ids(dest: Path) -> None:
     extract(make_tar([F("f", uid=1234, gid=1234), D("d", uid=1234)]), dest, same_owner=False)
     assert os.lstat(dest / "f").st_uid == os.geteuid() and os.lstat(dest / "d").st_uid == os.geteuid()
