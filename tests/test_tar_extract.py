@@ -384,8 +384,9 @@ HOSTILE: dict[str, Hostile] = {
     "symlink-final-then-dir": Hostile(lambda o: [L("dir", f"{o}/dir"), D("dir", mode=0o700), F("dir/new")],
                                       lambda d, o, m: _is_file(d / "dir/new", b"data")),
     "whiteout-dotdot": Hostile(lambda o: [W("../.wh.victim")]),
-    "whiteout-absolute": Hostile(lambda o: [W(f"{o}/.wh.victim")],
-                                 lambda d, o, m: ok(m == "apply" or stat.S_ISCHR(os.lstat(_in(d, o) / "victim").st_mode))),
+    "whiteout-absolute": Hostile(
+        lambda o: [W(f"{o}/.wh.victim")],
+        lambda d, o, m: ok(m == "apply" or stat.S_ISCHR(os.lstat(_in(d, o) / "victim").st_mode))),
     "whiteout-in-symlinked-dir": Hostile(lambda o: [L("evil", str(o)), W("evil/.wh.victim")],
                                          _whiteout_in_symlinked_dir),
     "whiteout-in-relative-symlinked-dir": Hostile(
@@ -428,7 +429,8 @@ def _snapshot(root: Path, skip: Path) -> dict[str, tuple]:
         for name in [".", *dirs, *files]:
             path = Path(dirpath, name)
             st = os.lstat(path)
-            body = path.read_bytes() if stat.S_ISREG(st.st_mode) else os.readlink(path) if stat.S_ISLNK(st.st_mode) else None
+            body = (path.read_bytes() if stat.S_ISREG(st.st_mode)
+                    else os.readlink(path) if stat.S_ISLNK(st.st_mode) else None)
             xattrs = sorted(os.listxattr(path, follow_symlinks=False))
             seen[str(path)] = (st.st_mode, st.st_uid, st.st_size, st.st_mtime_ns, st.st_ino, body, xattrs)
     return seen

@@ -94,9 +94,15 @@ class Store:
             raise
 
     def recover(self) -> list[str]:
-        """Remove what interrupted commands left; the caller holds the lock exclusively."""
+        """Remove what interrupted commands left (half-written blobs, incomplete layers, blobs
+        nothing refers to); the caller holds the lock exclusively. Returns the layers removed."""
         self.blobs.clean_ingest()
-        return self.layers.recover()
+        gone = self.layers.recover()
+        keep = self.blobs_in_use()
+        for digest in list(self.blobs.digests()):
+            if digest not in keep:
+                self.blobs.remove(digest)
+        return gone
 
     # -- images -------------------------------------------------------------------------------
 
@@ -201,10 +207,7 @@ class Store:
         for layer in sorted(self.layers.all(), key=lambda l: -len(self.layers.chain(l.id))):
             if layer.id not in used and layer.blob is not None:  # image layers only; containers own theirs
                 self.layers.remove(layer.id)
-        keep = self.blobs_in_use()
-        for digest in list(self.blobs.digests()):
-            if digest not in keep:
-                self.blobs.remove(digest)
+        self.recover()
 
     def disk_usage(self) -> int:
         """Bytes under the store's root (what ``system df`` reports)."""

@@ -87,6 +87,8 @@ class OverlayDriver(StorageDriver):
 
     def remove(self, layer_id: str) -> None:
         target = self._dir(layer_id)
+        for leftover in (self.home / f".{layer_id}.partial", self.home / f".{layer_id}.removing"):
+            shutil.rmtree(leftover, ignore_errors=True)  # what a killed command left
         if not target.exists():
             return
         if self.counter.get(layer_id):

@@ -52,10 +52,11 @@ class VfsDriver(StorageDriver):
         if self.counter.get(layer_id):
             raise StorageError(f"layer {layer_id} is in use (mounted)", hint="unmount it first")
         target = self._dir(layer_id)
+        doomed = self.layers_dir / f".{layer_id}.removing"
         if target.exists():
-            doomed = self.layers_dir / f".{layer_id}.removing"
             os.rename(target, doomed)
-            shutil.rmtree(doomed)
+        for leftover in (doomed, self.layers_dir / f".{layer_id}.partial"):  # and what a killed command left
+            shutil.rmtree(leftover, ignore_errors=True)
 
     def mount(self, layer_id: str) -> Path:
         path = self._dir(layer_id)
