@@ -206,3 +206,9 @@ def test_read_commands_do_not_create_a_store(capsa: Capsa) -> None:
     assert capsa("images").returncode == 0
     assert capsa("image", "exists", "x").returncode == 1
     assert not capsa.root.exists()
+
+
+def test_info_counts_the_images(cap: Capsa, tmp_path: Path) -> None:
+    assert cap("info", "--format", "{{.Store.ImageStore.Number}}").stdout == "0\n"
+    imported(cap, make_rootfs_tar(tmp_path / "r.tar"), name="one")
+    assert cap("info", "--format", "{{.Store.ImageStore.Number}}").stdout == "1\n"

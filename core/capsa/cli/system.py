@@ -40,6 +40,18 @@ def _driver_report(sess: Session, kind: str) -> dict[str, Any]:
     return {"name": name, **status}
 
 
+def _image_count(sess: Session) -> int:
+    from capsa.cli.state import open_store
+    from capsa.errors import CapsaError
+
+    try:
+        store = open_store(sess)
+        with store.reading():
+            return len(store.images.all())
+    except CapsaError:
+        return 0
+
+
 def info_data(sess: Session) -> dict[str, Any]:
     """What ``capsa info`` reports: host, store, drivers, plugins, configuration files, version."""
     from capsa import plugins
@@ -65,6 +77,7 @@ def info_data(sess: Session) -> dict[str, Any]:
             "graphRoot": str(cfg.root),
             "runRoot": str(cfg.runroot),
             "graphDriverName": drivers["storage"]["name"],
+            "imageStore": {"number": _image_count(sess)},
         },
         "drivers": drivers,
         "plugins": {

@@ -17,9 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import posixpath
 import shutil
-import tarfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -29,7 +27,8 @@ from typing import IO, TYPE_CHECKING, Any, BinaryIO, Literal
 from capsa.errors import ArchiveError, StorageError, UsageError
 
 if TYPE_CHECKING:
-    from capsa.image.manifest import Descriptor, Manifest
+    from capsa.image.docker_archive import TarSink
+    from capsa.image.manifest import Descriptor
     from capsa.store.images import Image
     from capsa.store.layers import Layer
     from capsa.store.store import Store
@@ -40,7 +39,6 @@ REF_NAME = "org.opencontainers.image.ref.name"
 CONTAINERD_NAME = "io.containerd.image.name"  # Docker 25+ / buildkit put the full name here
 LAYOUT = b'{"imageLayoutVersion":"1.0.0"}'
 MAX_JSON = 32 << 20  # manifests, configs, index.json: refuse anything larger
-MAX_LINKS = 16
 LOAD_HINT = ("capsa load reads OCI archives and layouts and docker archives "
              "(as written by 'capsa save', 'podman save', 'skopeo copy' or 'docker save')")
 
@@ -97,50 +95,20 @@ def _collect(store: Store, refs: list[str]) -> list[SavedImage]:
 
 
 def _write_archive(store: Store, saved: list[SavedImage], fmt: str, out: IO[bytes]) -> None:
-    sink = _TarSink(out)
-    if fmt == "docker-archive":
-        from capsa.image.docker_archive import write_docker_archive
+    from capsa.image.docker_archive import TarSink
 
-        write_docker_archive(store, saved, sink)
-    else:
-        _write_oci(store, saved, sink)
+    sink = TarSink(out)
+    try:
+        if fmt == "docker-archive":
+            from capsa.image.docker_archive import write_docker_archive
+
+            write_docker_archive(store, saved, sink)
+        else:
+            _write_oci(store, saved, sink)
+    except BaseException:
+        sink.abandon()
+        raise
     sink.close()
-
-
-class _TarSink:
-    """Writes entries into an uncompressed tar stream (deterministic: mtime 0, owner 0:0)."""
-
-    def __init__(self, out: IO[bytes]) -> None:
-        self.tar = tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT)  # type: ignore[call-overload]
-
-    @staticmethod
-    def _info(name: str, kind: bytes, mode: int, size: int = 0, linkname: str = "") -> tarfile.TarInfo:
-        info = tarfile.TarInfo(name)
-        info.type, info.mode, info.size, info.linkname, info.mtime = kind, mode, size, linkname, 0
-        return info
-
-    def add_dir(self, name: str) -> None:
-        self.tar.addfile(self._info(name, tarfile.DIRTYPE, 0o755))
-
-    def add_bytes(self, name: str, data: bytes, mode: int = 0o644) -> None:
-        import io
-
-        self.tar.addfile(self._info(name, tarfile.REGTYPE, mode, len(data)), io.BytesIO(data))
-
-    def add_stream(self, name: str, size: int, stream: BinaryIO, mode: int = 0o644) -> None:
-        try:
-            self.tar.addfile(self._info(name, tarfile.REGTYPE, mode, size), stream)
-        except OSError as exc:
-            if "unexpected end of data" not in str(exc):
-                raise
-            raise StorageError(f"{name}: the store's data is shorter than recorded",
-                               hint="run 'capsa system check --repair'") from None
-
-    def add_symlink(self, name: str, target: str) -> None:
-        self.tar.addfile(self._info(name, tarfile.SYMTYPE, 0o777, linkname=target))
-
-    def close(self) -> None:
-        self.tar.close()
 
 
 class _DirSink:
@@ -175,14 +143,15 @@ def _atomic_file(path: Path) -> Iterator[IO[bytes]]:
         raise UsageError(f"{path} is a directory", hint="give a file name for the archive")
     tmp = path.with_name(f".{path.name}.{os.getpid()}-{os.urandom(4).hex()}.tmp")
     try:
-        with open(tmp, "wb") as fh:
+        fh = open(tmp, "wb")
+    except OSError as exc:
+        raise StorageError(f"cannot write {path}: {exc.strerror}", hint="check that its directory exists and is writable") from None
+    try:
+        with fh:
             yield fh
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
-    except FileNotFoundError as exc:
-        tmp.unlink(missing_ok=True)
-        raise StorageError(f"cannot write {path}: {exc.strerror}", hint="check that its directory exists") from None
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
@@ -198,13 +167,13 @@ def _atomic_dir(path: Path) -> Iterator[Path]:
     tmp = path.with_name(f".{path.name}.{os.getpid()}-{os.urandom(4).hex()}.tmp")
     try:
         tmp.mkdir(mode=0o755)
+    except OSError as exc:
+        raise StorageError(f"cannot write {path}: {exc.strerror}", hint="check that its parent directory exists and is writable") from None
+    try:
         yield tmp
         if path.is_dir():
             path.rmdir()
         os.rename(tmp, path)
-    except FileNotFoundError as exc:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise StorageError(f"cannot write {path}: {exc.strerror}", hint="check that its parent directory exists") from None
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -230,7 +199,7 @@ def oci_manifest(store: Store, saved: SavedImage) -> bytes:
     """The image's stored manifest when it is an OCI manifest of exactly these blobs (its digest is
     kept), else a new OCI manifest for them."""
     from capsa.image import mediatypes as mt
-    from capsa.image.manifest import Descriptor, Manifest, manifest_json, parse
+    from capsa.image.manifest import Descriptor, Index, Manifest, manifest_json, parse
 
     layers = saved.layers
     for layer in layers:
@@ -239,10 +208,10 @@ def oci_manifest(store: Store, saved: SavedImage) -> bytes:
                                hint="run 'capsa system check --repair'")
     try:
         stored = store.manifest_of(saved.image)
-        current: Any = parse(stored)
+        current: Manifest | Index | None = parse(stored)
     except (ArchiveError, StorageError):
         current = None
-    if (current is not None and current.media_type == mt.OCI_MANIFEST and not isinstance(getattr(current, "layers", None), type(None))
+    if (isinstance(current, Manifest) and current.media_type == mt.OCI_MANIFEST
             and current.config.digest == "sha256:" + saved.image.id and current.config.media_type == mt.OCI_CONFIG
             and [(d.digest, d.size) for d in current.layers] == [(layer.blob, layer.blob_size) for layer in layers]
             and all(d.media_type.startswith("application/vnd.oci.image.layer.") for d in current.layers)):
@@ -252,7 +221,7 @@ def oci_manifest(store: Store, saved: SavedImage) -> bytes:
     return manifest_json(Manifest(mt.OCI_MANIFEST, config, descriptors))
 
 
-def _write_oci(store: Store, saved: list[SavedImage], sink: _TarSink | _DirSink) -> None:
+def _write_oci(store: Store, saved: list[SavedImage], sink: TarSink | _DirSink) -> None:
     """An OCI image layout: ``oci-layout``, ``index.json`` (one entry per name, the full name in
     ``org.opencontainers.image.ref.name`` as podman writes it), then ``blobs/sha256/``."""
     from capsa.image import mediatypes as mt
@@ -265,6 +234,8 @@ def _write_oci(store: Store, saved: list[SavedImage], sink: _TarSink | _DirSink)
         blobs.setdefault(digest, lambda: sink.add_bytes(blob_path(digest), data))
 
     def blob_stored(digest: str, size: int) -> None:
+        from capsa.image.docker_archive import HashingReader
+
         def send() -> None:
             with store.blobs.open(digest) as fh:
                 reader = HashingReader(fh)
@@ -289,23 +260,6 @@ def _write_oci(store: Store, saved: list[SavedImage], sink: _TarSink | _DirSink)
         send()
 
 
-class HashingReader:
-    """Reads through ``raw`` while hashing what passes; :meth:`check_end` verifies the whole."""
-
-    def __init__(self, raw: BinaryIO) -> None:
-        self.raw, self.hasher, self.count = raw, hashlib.sha256(), 0
-
-    def read(self, n: int = -1) -> bytes:
-        data = self.raw.read(n)
-        self.hasher.update(data)
-        self.count += len(data)
-        return data
-
-    def check_end(self, digest: str, what: str) -> None:
-        if self.raw.read(1) or "sha256:" + self.hasher.hexdigest() != digest:
-            raise StorageError(f"{what} in the store does not match {digest}", hint="run 'capsa system check --repair'")
-
-
 def blob_path(digest: str) -> str:
     """``blobs/<algorithm>/<hex>`` for a validated digest."""
     from capsa.image.manifest import digest_problem
@@ -328,17 +282,6 @@ class Pending:
     names: list[str]
     manifest: bytes | None = None
     manifest_media_type: str | None = None
-
-
-@dataclass
-class LayerIn:
-    """Where a layer's blob is in the source and what it must be."""
-
-    open: Callable[[], BinaryIO]
-    where: str
-    media_type: str | None = None  # None: sniffed (docker archives)
-    digest: str | None = None
-    size: int | None = None
 
 
 def load_images(store: Store, source: str | os.PathLike[str] | BinaryIO) -> list[Image]:
@@ -368,13 +311,6 @@ def _read_images(store: Store, src: Source) -> list[Pending]:
         return load_docker_archive(store, src)
     raise ArchiveError(f"{src.label} is neither an OCI layout nor a docker archive (no oci-layout or manifest.json)",
                        hint=LOAD_HINT)
-
-
-def member_name(name: str) -> str:
-    """A tar member name made canonical (no ``./``, ``//``); ArchiveError for ``..`` or absolute."""
-    if name.startswith("/") or ".." in name.split("/"):
-        raise ArchiveError(f"archive member {name!r} points outside the archive", hint="the archive is corrupt or hostile")
-    return "/".join(part for part in name.split("/") if part not in ("", "."))
 
 
 class Source:
@@ -409,6 +345,8 @@ class DirSource(Source):
         self.root, self.label = root, str(root)
 
     def _path(self, name: str) -> Path:
+        from capsa.image.docker_archive import member_name
+
         return self.root / member_name(name)
 
     def has(self, name: str) -> bool:
@@ -418,73 +356,25 @@ class DirSource(Source):
         try:
             return self._path(name).stat().st_size
         except FileNotFoundError:
-            raise _missing(name, self.label) from None
+            raise missing(name, self.label) from None
 
     def open(self, name: str) -> BinaryIO:
         try:
             return open(self._path(name), "rb")
         except (FileNotFoundError, IsADirectoryError):
-            raise _missing(name, self.label) from None
+            raise missing(name, self.label) from None
 
 
-def _missing(name: str, label: str) -> ArchiveError:
+def missing(name: str, label: str) -> ArchiveError:
     return ArchiveError(f"{name} is missing from {label}", hint="the archive is incomplete or corrupt")
-
-
-class TarSource(Source):
-    """Members of an uncompressed tar in a seekable file, indexed once, read by offset."""
-
-    def __init__(self, fileobj: BinaryIO, label: str) -> None:
-        self.label = label
-        total = os.fstat(fileobj.fileno()).st_size
-        try:
-            self.tar = tarfile.open(fileobj=fileobj, mode="r:")
-            members = self.tar.getmembers()
-        except tarfile.TarError as exc:
-            raise ArchiveError(f"{label} is not a tar archive or is truncated ({exc})", hint=LOAD_HINT) from None
-        self.members: dict[str, tarfile.TarInfo] = {}
-        for m in members:
-            if m.offset_data + (m.size if m.isreg() else 0) > total:
-                raise ArchiveError(f"{label} is truncated (member {m.name!r} is cut short)", hint="the archive is incomplete")
-            self.members[member_name(m.name)] = m
-
-    def _resolve(self, name: str) -> tarfile.TarInfo:
-        path = member_name(name)
-        for _ in range(MAX_LINKS):
-            m = self.members.get(path)
-            if m is None:
-                raise _missing(path, self.label)
-            if m.isreg():
-                return m
-            if m.issym():
-                target = posixpath.normpath(posixpath.join(posixpath.dirname(path), m.linkname))
-                if m.linkname.startswith("/") or target.startswith("../") or target == "..":
-                    raise ArchiveError(f"{path!r} links outside the archive ({m.linkname!r})", hint="the archive is corrupt or hostile")
-                path = member_name(target)
-            elif m.islnk():
-                path = member_name(m.linkname)
-            else:
-                raise ArchiveError(f"{path!r} in {self.label} is not a file", hint="the archive is corrupt")
-        raise ArchiveError(f"too many links resolving {name!r} in {self.label}", hint="the archive is corrupt")
-
-    def has(self, name: str) -> bool:
-        try:
-            self._resolve(name)
-        except ArchiveError:
-            return False
-        return True
-
-    def size(self, name: str) -> int:
-        return self._resolve(name).size
-
-    def open(self, name: str) -> BinaryIO:
-        return self.tar.extractfile(self._resolve(name))  # type: ignore[return-value]
 
 
 @contextmanager
 def _open_source(store: Store, source: str | os.PathLike[str] | BinaryIO) -> Iterator[Source]:
+    from capsa.image.docker_archive import tar_source
+
     if not isinstance(source, (str, os.PathLike)):
-        with _tar_source(store, source, "the input") as src:
+        with tar_source(store, source, "the input") as src:
             yield src
         return
     path = Path(source)
@@ -497,100 +387,8 @@ def _open_source(store: Store, source: str | os.PathLike[str] | BinaryIO) -> Ite
         fh = open(path, "rb")
     except OSError as exc:
         raise ArchiveError(f"cannot read {path}: {exc.strerror}", hint="check the path given to load") from None
-    with fh, _tar_source(store, fh, str(path)) as src:  # type: ignore[arg-type]
+    with fh, tar_source(store, fh, str(path)) as src:  # type: ignore[arg-type]
         yield src
-
-
-def _decompression_errors() -> tuple[type[BaseException], ...]:
-    import gzip
-    import sys
-    import zlib
-
-    errors: list[type[BaseException]] = [EOFError, zlib.error, gzip.BadGzipFile, tarfile.TarError]
-    zstd = sys.modules.get("zstandard")
-    if zstd is not None:
-        errors.append(zstd.ZstdError)
-    return tuple(errors)
-
-
-@contextmanager
-def _tar_source(store: Store, stream: BinaryIO, label: str) -> Iterator[Source]:
-    """A plain tar in a regular file is read in place; anything else (compressed, a pipe) is
-    first spooled, uncompressed, to ``<root>/blobs/.ingest/load-*`` (removed afterwards)."""
-    import stat
-
-    from capsa.store.tarextract import decompressed
-
-    try:
-        plain = decompressed(stream)
-    except ArchiveError:
-        raise ArchiveError(f"{label} is truncated or corrupt", hint=LOAD_HINT) from None
-    try:
-        regular = plain is stream and stream.seekable() and stat.S_ISREG(os.fstat(stream.fileno()).st_mode)
-    except (OSError, ValueError, AttributeError):  # io.BytesIO and friends have no fileno
-        regular = False
-    if regular:
-        yield TarSource(stream, label)
-        return
-    store.blobs.ingest.mkdir(parents=True, exist_ok=True)
-    spool = store.blobs.ingest / f"load-{os.getpid()}-{os.urandom(6).hex()}"
-    try:
-        with open(spool, "w+b") as fh:
-            try:
-                shutil.copyfileobj(plain, fh, 1 << 20)
-            except _decompression_errors() as exc:
-                raise ArchiveError(f"{label} is truncated or its compression is corrupt ({exc or type(exc).__name__})",
-                                   hint="the archive is incomplete") from None
-            fh.seek(0)
-            yield TarSource(fh, label)
-    finally:
-        spool.unlink(missing_ok=True)
-
-
-def ingest_layers(store: Store, layers: list[LayerIn], diff_ids: list[str], where: str) -> list[Layer]:
-    """Store and extract each layer (bottom first) unless a layer with the same chain id exists;
-    verify blob digests/sizes when known and every diff id."""
-    from capsa.image.importing import layer_media_type
-    from capsa.store.blobs import DIGEST_RE
-    from capsa.store.layers import chain_id
-
-    if len(layers) != len(diff_ids):
-        raise ArchiveError(f"{where}: the config lists {len(diff_ids)} diff ids for {len(layers)} layers",
-                           hint="the image is corrupt")
-    out: list[Layer] = []
-    parent: Layer | None = None
-    for item, diff_id in zip(layers, diff_ids):
-        if not isinstance(diff_id, str) or not DIGEST_RE.match(diff_id):
-            raise ArchiveError(f"{where}: invalid diff id {diff_id!r} in the config", hint="the image is corrupt")
-        layer = store.layers.by_chain(chain_id(parent.chain_id if parent else None, diff_id))
-        if layer is None:
-            if item.digest is not None and not item.digest.startswith("sha256:"):
-                raise ArchiveError(f"{item.where}: unsupported digest algorithm in {item.digest}", hint="capsa stores sha256 blobs")
-            with item.open() as fh:
-                try:
-                    digest, _ = store.blobs.put_stream(fh, expected=item.digest, expected_size=item.size)
-                except _decompression_errors() as exc:
-                    raise ArchiveError(f"{item.where} is truncated or corrupt ({exc})", hint="the archive is incomplete") from None
-            media_type = item.media_type
-            if media_type is None:
-                with store.blobs.open(digest) as blob:
-                    media_type = layer_media_type(blob.read(4))
-            layer = store.layers.add_from_blob(digest, media_type, parent, expected_diff_id=diff_id)
-        out.append(layer)
-        parent = layer
-    return out
-
-
-def config_diff_ids(config: bytes, where: str) -> list[str]:
-    """``rootfs.diff_ids`` of an image config; ArchiveError when it is not an image config."""
-    try:
-        doc = json.loads(config)
-        diff_ids = doc["rootfs"]["diff_ids"]
-    except (UnicodeDecodeError, ValueError, KeyError, TypeError):
-        raise ArchiveError(f"{where} is not an image config (no rootfs.diff_ids)", hint="the image is corrupt") from None
-    if not isinstance(diff_ids, list):
-        raise ArchiveError(f"{where}: rootfs.diff_ids is not a list", hint="the image is corrupt")
-    return diff_ids
 
 
 def _verified_blob(src: Source, desc: Descriptor) -> bytes:
@@ -604,20 +402,11 @@ def _verified_blob(src: Source, desc: Descriptor) -> bytes:
     return data
 
 
-def normalize_name(text: str, where: str, default_registry: str) -> str:
-    """A fully qualified name for ``text`` (podman's normalisation); ArchiveError if invalid."""
-    from capsa.image.reference import parse_reference
-
-    try:
-        return str(parse_reference(text, default_registry))
-    except UsageError:
-        raise ArchiveError(f"{where} names an image {text!r}, which is not a valid reference",
-                           hint="fix the name in the archive, or load it with another tool") from None
-
-
 def _entry_name(entry: Descriptor) -> str:
     """The name an index.json entry gives (like podman: the containerd name, else ref.name
     normalised, so a bare ``latest`` becomes ``localhost/latest:latest``); ``""`` if none."""
+    from capsa.image.docker_archive import normalize_name
+
     raw = entry.annotations.get(CONTAINERD_NAME) or entry.annotations.get(REF_NAME) or ""
     return normalize_name(raw, "index.json", "localhost") if raw else ""
 
@@ -669,7 +458,8 @@ def _docker_names(src: Source) -> dict[str, list[str]]:
     from capsa.image.docker_archive import repo_tags
 
     out: dict[str, list[str]] = {}
-    for item in src.read_json("manifest.json") if isinstance(src.read_json("manifest.json"), list) else []:
+    items = src.read_json("manifest.json")
+    for item in items if isinstance(items, list) else []:
         if isinstance(item, dict) and isinstance(item.get("Config"), str):
             digest = "sha256:" + hashlib.sha256(src.read(item["Config"])).hexdigest()
             out.setdefault(digest, []).extend(repo_tags(item))
@@ -677,7 +467,8 @@ def _docker_names(src: Source) -> dict[str, list[str]]:
 
 
 def _load_oci(store: Store, src: Source) -> list[Pending]:
-    from capsa.image.manifest import parse
+    from capsa.image.docker_archive import LayerIn, config_diff_ids, ingest_layers
+    from capsa.image.manifest import Manifest, parse
 
     layout = src.read_json("oci-layout")
     version = layout.get("imageLayoutVersion") if isinstance(layout, dict) else None
@@ -687,9 +478,11 @@ def _load_oci(store: Store, src: Source) -> list[Pending]:
     pending: list[Pending] = []
     for item in _chosen_manifests(src):
         body = _verified_blob(src, item.desc)
-        manifest: Manifest = parse(body, item.desc.media_type)  # type: ignore[assignment]
+        manifest = parse(body, item.desc.media_type)
         where = f"image {item.desc.digest}"
-        if not hasattr(manifest, "config") or manifest.is_artifact:
+        if not isinstance(manifest, Manifest):
+            raise ArchiveError(f"{where} is not an image manifest", hint="the layout is corrupt")
+        if manifest.is_artifact:
             raise ArchiveError(f"{where} is not a container image (config type {manifest.config.media_type})",
                                hint="capsa loads container images only")
         if not manifest.config.digest.startswith("sha256:"):

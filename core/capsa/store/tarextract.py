@@ -1,13 +1,15 @@
 """Layer extraction that cannot escape the layer root.
 
 ``extract_layer`` applies one layer tar (gzip, zstd or plain) to a directory. tarfile only
-parses headers; every path is resolved here with directory fds (openat style) under the root:
-member names lose leading ``/`` and ``./`` (absolute names land inside, like GNU tar), ``..`` in
-a member name or hardlink target is rejected; symlinks met in *parent* components are followed
-with chroot semantics (absolute targets restart at the root, ``..`` stops there, at most 40
-links), like openat2's RESOLVE_IN_ROOT; the final component is never followed: what is there is
-unlinked (a directory removed fd-relative) and the new entry made with O_EXCL/O_NOFOLLOW. A
-hardlink target must already exist inside the layer; a symlink target is only a string.
+parses headers, from the forward-only hashed stream of ``capsa.store.tarstream`` (which also
+gives the diff_id); every path is resolved with directory fds (openat style) under the root by
+``capsa.store.safepath``: member names lose leading ``/`` and ``./`` (absolute names land
+inside, like GNU tar), ``..`` in a member name or hardlink target is rejected; symlinks met in
+*parent* components are followed with chroot semantics (absolute targets restart at the root,
+``..`` stops there, at most 40 links), like openat2's RESOLVE_IN_ROOT; the final component is
+never followed: what is there is unlinked (a directory removed fd-relative) and the new entry
+made with O_EXCL/O_NOFOLLOW. A hardlink target must already exist inside the layer; a symlink
+target is only a string.
 
 Whiteouts (OCI): ``overlay`` makes ``.wh.NAME`` a 0:0 character device and ``.wh..wh..opq``
 the xattr ``trusted.overlay.opaque=y``; ``apply`` deletes (an opaque directory loses whatever
@@ -19,37 +21,32 @@ EPERM for ``user.*`` on symlinks and devices (never allowed by the kernel); over
 ``trusted.overlay.*``/``user.overlay.*`` in an archive are rejected.
 
 Every failure is ArchiveError (StorageError for an unusable ``dest``); fds and the reader
-thread are released and the partial layer is left for the caller to discard.
+thread are released and the partial layer is left for the caller to discard. ``decompressed``
+is re-exported from ``capsa.store.tarstream`` for existing importers.
 """
 from __future__ import annotations
 
 import binascii
 import errno
-import gzip
-import hashlib
-import io
 import os
-import queue
 import shutil
 import stat
 import tarfile
-import threading
 from base64 import b64decode
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import BinaryIO, Literal, TypeVar
 from urllib.parse import unquote
 
 from capsa.errors import ArchiveError, StorageError
+from capsa.store.safepath import Resolver, join_path, split_name
+from capsa.store.tarstream import TarSource, corrupt, decompressed
 
-CHUNK = 1 << 20
-MAX_SYMLINKS = 40
+__all__ = ["OPAQUE", "WHITEOUT", "ExtractResult", "decompressed", "extract_layer"]
+
 WHITEOUT = ".wh."
 OPAQUE = ".wh..wh..opq"
 _AUFS_META = ".wh..wh."
-_MAX_CACHED_FDS = 256
-_POOL = 4  # buffers in flight between the reader thread and the writer
-_PATH_DIR = os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _READ_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 _KINDS = frozenset({tarfile.REGTYPE, tarfile.AREGTYPE, tarfile.CONTTYPE, tarfile.DIRTYPE, tarfile.SYMTYPE,
@@ -67,153 +64,6 @@ class ExtractResult:
     entries: int  # tar members processed (pax and long-name headers not counted)
 
 
-def _corrupt(exc: object) -> ArchiveError:
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    return ArchiveError(f"layer archive is truncated or corrupt: {text}",
-                        hint="the layer blob is damaged or incomplete; pull the image again")
-
-
-class _Prefixed(io.RawIOBase):
-    """``head``, then the rest of ``rest``: the sniffed bytes given back."""
-
-    def __init__(self, head: bytes, rest: BinaryIO) -> None:
-        super().__init__()
-        self._head, self._rest = head, rest
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buf) -> int:  # type: ignore[override]
-        data = self._head[:len(buf)] or self._rest.read(len(buf))
-        self._head = self._head[len(data):]
-        buf[:len(data)] = data
-        return len(data)
-
-
-def decompressed(stream: BinaryIO) -> BinaryIO:
-    """The uncompressed tar in ``stream``: gzip and zstd are sniffed from the first bytes, which
-    stay readable; anything else is returned as is (a non-tar fails on extraction)."""
-    try:
-        head = stream.peek(4)[:4] if hasattr(stream, "peek") else b""  # type: ignore[attr-defined]
-        if len(head) < 4 or not hasattr(stream, "readinto"):
-            head = b""
-            while len(head) < 4 and (more := stream.read(4 - len(head))):
-                head += more
-            stream = _Prefixed(head, stream)  # type: ignore[assignment]
-    except Exception as exc:
-        raise _corrupt(exc) from exc
-    if head.startswith(b"\x1f\x8b"):
-        return gzip.GzipFile(fileobj=stream, mode="rb")  # type: ignore[return-value]
-    if head == b"\x28\xb5\x2f\xfd":
-        try:
-            import zstandard
-        except ImportError:
-            raise ArchiveError("the layer is zstd-compressed but the 'zstandard' module is not installed",
-                               hint="pip install zstandard") from None
-        return zstandard.ZstdDecompressor().stream_reader(  # type: ignore[return-value]
-            stream, read_size=CHUNK, read_across_frames=True, closefd=False)
-    return stream
-
-
-class _Source:
-    """The uncompressed tar as tarfile sees it: forward-only (``seek`` only skips ahead).
-
-    A reader thread reads (and decompresses) ``raw`` into a small pool of buffers and hashes
-    them in order, so hashing and decompression overlap the writes; ``close`` stops it.
-    """
-
-    def __init__(self, raw: BinaryIO) -> None:
-        self._free: queue.SimpleQueue[bytearray | None] = queue.SimpleQueue()
-        self._full: queue.SimpleQueue[tuple[bytearray | None, int | BaseException]] = queue.SimpleQueue()
-        for _ in range(_POOL):
-            self._free.put(bytearray(CHUNK))
-        self._cur: bytearray | None = None
-        self._view, self._off, self._eof, self._stop = memoryview(b""), 0, False, False
-        self.digest = hashlib.sha256()
-        self.pos = 0
-        self._thread = threading.Thread(target=self._produce, args=(raw,), name="capsa-layer-reader", daemon=True)
-        self._thread.start()
-
-    def _produce(self, raw: BinaryIO) -> None:
-        try:
-            while (buf := self._free.get()) is not None and not self._stop:
-                view, got = memoryview(buf), 0
-                while got < CHUNK and (n := raw.readinto(view[got:])):  # type: ignore[attr-defined]
-                    got += n
-                if got:
-                    self.digest.update(view[:got])
-                    self._full.put((buf, got))
-                if got < CHUNK:
-                    self._full.put((None, 0))
-                    return
-        except BaseException as exc:  # handed to the reading side, which raises it
-            self._full.put((None, exc))
-
-    def _advance(self) -> bool:
-        """Move to the next buffer; False at the end of the stream."""
-        if self._cur is not None:
-            self._free.put(self._cur)
-            self._cur = None
-        if self._eof:
-            return False
-        buf, n = self._full.get()
-        if buf is None:
-            self._eof = True
-            if isinstance(n, BaseException):
-                raise _corrupt(n) from n
-            return False
-        self._cur, self._view, self._off = buf, memoryview(buf)[:n], 0
-        return True
-
-    def _pieces(self, size: int, exact: bool = True) -> Iterator[memoryview]:
-        """Views of the next ``size`` bytes, each valid until the next; running out of data is
-        ArchiveError if ``exact``, else the end of the pieces."""
-        while size > 0:
-            if self._off == len(self._view) and not self._advance():
-                if exact:
-                    raise _corrupt("unexpected end of data")
-                return
-            take = min(size, len(self._view) - self._off)
-            self._off += take
-            self.pos += take
-            size -= take
-            yield self._view[self._off - take:self._off]
-
-    def read(self, size: int = -1) -> bytes:
-        """``size`` bytes (fewer only at the end of the stream: tarfile judges that)."""
-        if 0 <= size <= len(self._view) - self._off:  # a header inside one buffer
-            self._off += size
-            self.pos += size
-            return self._view[self._off - size:self._off].tobytes()
-        return b"".join(bytes(piece) for piece in self._pieces(size if size >= 0 else 1 << 62, exact=False))
-
-    def copy(self, fd: int, size: int) -> None:
-        """Move the next ``size`` bytes to ``fd`` (-1 drops them)."""
-        for piece in self._pieces(size):
-            while fd >= 0 and piece:
-                piece = piece[os.write(fd, piece):]
-
-    def tell(self) -> int:
-        return self.pos
-
-    def seek(self, pos: int, whence: int = io.SEEK_SET) -> int:
-        if whence != io.SEEK_SET or pos < self.pos:
-            raise io.UnsupportedOperation("the layer stream only moves forward")
-        self.copy(-1, pos - self.pos)
-        return self.pos
-
-    def drain(self) -> None:
-        """Read to the end (padding after the end-of-archive blocks included) for the digest."""
-        while self._advance():
-            self.pos += len(self._view)
-
-    def close(self) -> None:
-        """Stop the reader thread and wait for it (its current read finishes first)."""
-        self._stop = True
-        self._free.put(None)
-        self._thread.join()
-
-
 class _TarInfo(tarfile.TarInfo):
     """Records why header parsing stopped: tarfile takes a bad header after the first for the end."""
 
@@ -226,7 +76,7 @@ class _TarInfo(tarfile.TarInfo):
             raise
 
 
-def _split(name: str, what: str) -> list[str]:
+def split_name(name: str, what: str) -> list[str]:
     """Components of a member name or link target; ``..`` anywhere is ArchiveError."""
     parts = [p for p in name.split("/") if p and p != "."]
     if ".." in parts:
@@ -235,7 +85,7 @@ def _split(name: str, what: str) -> list[str]:
     return parts
 
 
-def _join(parent: str, name: str) -> str:
+def join_path(parent: str, name: str) -> str:
     return f"{parent}/{name}" if parent else name
 
 
@@ -278,91 +128,6 @@ def _xattrs(m: tarfile.TarInfo) -> list[tuple[str, bytes]]:
     return found
 
 
-class _Resolver:
-    """Directory fds under the layer root, looked up with chroot semantics and cached.
-
-    ``_dirs`` maps canonical paths (real directories, no symlinks; closed under prefixes) to
-    O_PATH fds; ``_raw`` maps parent paths as archives write them to answers and is dropped
-    whenever a directory or symlink is removed.
-    """
-
-    def __init__(self, root: int, on_mkdir: Callable[[str], None]) -> None:
-        self.root, self._on_mkdir = root, on_mkdir
-        self._dirs: dict[str, int] = {"": root}
-        self._raw: dict[str, tuple[int, str]] = {}
-
-    def close(self) -> None:
-        """Close every cached fd but the root's."""
-        self._raw.clear()
-        dirs, self._dirs = self._dirs, {"": self.root}
-        for fd in list(dirs.values())[1:]:
-            os.close(fd)
-
-    def trim(self) -> None:
-        """Bound the fds held; only between members (it invalidates fds handed out)."""
-        if len(self._dirs) > _MAX_CACHED_FDS:
-            self.close()
-
-    def forget(self, canon: str | None) -> None:
-        """Drop what removing the directory ``canon`` invalidates (None: a symlink)."""
-        self._raw.clear()
-        if canon:
-            for key in [k for k in self._dirs if k == canon or k.startswith(canon + "/")]:
-                os.close(self._dirs.pop(key))
-
-    def dir(self, parts: list[str], create: bool, member: str) -> tuple[int, str] | None:
-        """(fd, canonical path) of the directory ``parts`` names. Missing directories are made
-        if ``create``; otherwise a missing one or a non-directory on the way answers None. A
-        non-directory when creating, or a symlink loop, is ArchiveError."""
-        key = "/".join(parts)
-        found = self._raw.get(key)
-        if found is None and (found := self._walk(parts, create, member)) is not None:
-            self._raw[key] = found
-        return found
-
-    def _walk(self, parts: list[str], create: bool, member: str) -> tuple[int, str] | None:
-        pending, canon, fd, links = parts[::-1], "", self.root, 0
-        while pending:
-            comp = pending.pop()
-            if comp in ("", "."):
-                continue
-            if comp == "..":  # only from symlink targets; the canonical path holds no links
-                canon = canon.rpartition("/")[0]
-                fd = self._dirs[canon]
-                continue
-            nxt = _join(canon, comp)
-            if (cached := self._dirs.get(nxt)) is not None:
-                canon, fd = nxt, cached
-                continue
-            try:
-                mode = os.stat(comp, dir_fd=fd, follow_symlinks=False).st_mode
-            except FileNotFoundError:
-                if not create:
-                    return None
-                if comp.startswith(WHITEOUT):
-                    raise ArchiveError(f"cannot extract {member!r}: it needs a directory named {comp!r}, "
-                                       "a whiteout name") from None
-                os.mkdir(comp, 0o755, dir_fd=fd)
-                self._on_mkdir(nxt)
-                mode = stat.S_IFDIR
-            if stat.S_ISLNK(mode):
-                links += 1
-                if links > MAX_SYMLINKS:
-                    raise ArchiveError(f"cannot extract {member!r}: too many levels of symbolic links")
-                target = os.readlink(comp, dir_fd=fd)
-                if target.startswith("/"):
-                    canon, fd = "", self.root
-                pending.extend(target.split("/")[::-1])
-            elif not stat.S_ISDIR(mode):
-                if not create:
-                    return None
-                raise ArchiveError(f"cannot extract {member!r}: {'/' + nxt!r} in the layer is not a directory")
-            else:
-                canon, fd = nxt, os.open(comp, _PATH_DIR, dir_fd=fd)
-                self._dirs[nxt] = fd
-        return fd, canon
-
-
 class _Extractor:
     """Applies members one by one; remembers what this archive wrote (``kept``: those paths
     and their parents) and the directory modes and times still to set."""
@@ -373,7 +138,7 @@ class _Extractor:
         except OSError as exc:
             raise StorageError(f"cannot extract a layer into {os.fspath(dest)!r}: {exc.strerror}") from exc
         self.kept: set[str] = set()
-        self.paths = _Resolver(self.root, self._keep)
+        self.paths = Resolver(self.root, self._keep, WHITEOUT)
         self.overlay, self.same_owner = overlay, same_owner
         self.dirmeta: dict[str, tuple[int, int, int]] = {}  # canonical path -> mode, atime, mtime
         self.size = self.entries = 0
@@ -389,7 +154,7 @@ class _Extractor:
                 break
             canon = canon.rpartition("/")[0]
 
-    def add(self, m: tarfile.TarInfo, source: _Source) -> None:
+    def add(self, m: tarfile.TarInfo, source: TarSource) -> None:
         """Apply one member whose data (if any) is next in ``source``."""
         self.entries += 1
         self.paths.trim()
@@ -400,11 +165,11 @@ class _Extractor:
         except (OverflowError, ValueError) as exc:  # ids, times or device numbers out of range
             raise ArchiveError(f"cannot extract {m.name!r}: {exc}") from exc
 
-    def _add(self, m: tarfile.TarInfo, source: _Source) -> None:
+    def _add(self, m: tarfile.TarInfo, source: TarSource) -> None:
         if m.type not in _KINDS or m.sparse is not None:
             kind = "a sparse file" if m.sparse is not None else f"of unsupported type {m.type.decode('latin-1')!r}"
             raise ArchiveError(f"member {m.name!r} is {kind}", hint="capsa cannot extract this layer")
-        parts = _split(m.name, "member")
+        parts = split_name(m.name, "member")
         if any(p.startswith(WHITEOUT) for p in parts[:-1]):
             if parts[0].startswith(_AUFS_META):
                 return  # inside aufs metadata (.wh..wh.plnk/...)
@@ -420,7 +185,7 @@ class _Extractor:
             return self._directory(m, self.root, ".", "", _xattrs(m))
         xattrs = _xattrs(m)
         pfd, pcanon = self.paths.dir(parts[:-1], True, m.name)  # type: ignore[misc]
-        canon = _join(pcanon, base)
+        canon = join_path(pcanon, base)
         if m.isreg():
             fd = self._make(pfd, base, canon, lambda: os.open(base, _NEW_FILE, 0o600, dir_fd=pfd))
             try:
@@ -528,7 +293,7 @@ class _Extractor:
 
     def _hardlink(self, m: tarfile.TarInfo, pfd: int, base: str, canon: str) -> None:
         """Link ``base`` to the existing target, never following it (a link to itself is kept)."""
-        parts = _split(m.linkname, f"hardlink {m.name!r} target")
+        parts = split_name(m.linkname, f"hardlink {m.name!r} target")
         found = self.paths.dir(parts[:-1], False, m.name) if parts else None
         try:
             tmode = os.stat(parts[-1], dir_fd=found[0], follow_symlinks=False).st_mode if found else 0
@@ -538,7 +303,7 @@ class _Extractor:
             raise ArchiveError(f"hardlink {m.name!r} points at {m.linkname!r}, which is not in the layer")
         if stat.S_ISDIR(tmode):
             raise ArchiveError(f"hardlink {m.name!r} points at directory {m.linkname!r}")
-        tfd, tcanon = found[0], _join(found[1], parts[-1])  # type: ignore[index]
+        tfd, tcanon = found[0], join_path(found[1], parts[-1])  # type: ignore[index]
         if tcanon.startswith(canon + "/"):
             raise ArchiveError(f"hardlink {m.name!r} would remove its own target {m.linkname!r}")
         if tcanon != canon:
@@ -551,7 +316,7 @@ class _Extractor:
         found = self.paths.dir(dirparts, self.overlay, m.name)
         if found is None:
             return  # apply: nothing there to delete
-        pfd, canon = found[0], _join(found[1], target)
+        pfd, canon = found[0], join_path(found[1], target)
         if not self.overlay:
             self._prune(pfd, target, canon)
         elif canon not in self.kept:
@@ -590,7 +355,7 @@ class _Extractor:
 
     def _prune_children(self, fd: int, canon: str) -> None:
         for child in os.listdir(fd):
-            self._prune(fd, child, _join(canon, child))
+            self._prune(fd, child, join_path(canon, child))
 
     def finish(self) -> None:
         """Directory modes and times, deepest first (the root last)."""
@@ -616,7 +381,7 @@ def _parsing(call: Callable[[], _T]) -> _T:
     except ArchiveError:
         raise
     except Exception as exc:
-        raise _corrupt(exc) from exc
+        raise corrupt(exc) from exc
 
 
 def extract_layer(stream: BinaryIO, dest: str | os.PathLike[str], *,
@@ -633,7 +398,7 @@ def extract_layer(stream: BinaryIO, dest: str | os.PathLike[str], *,
         raise ValueError(f"whiteouts must be 'overlay' or 'apply', not {whiteouts!r}")
     raw = decompressed(stream)
     extractor = _Extractor(dest, whiteouts == "overlay", same_owner)
-    source = _Source(raw)
+    source = TarSource(raw)
     try:
         # Mode "r" over a forward-only reader: tarfile streams and reads ``source`` directly
         # (mode "r|" copies the rest of its buffer on every read).
@@ -646,7 +411,7 @@ def extract_layer(stream: BinaryIO, dest: str | os.PathLike[str], *,
         # tar and Go's archive/tar). A bad or partial header does not.
         end = getattr(archive, "capsa_end", None)
         if not isinstance(end, (tarfile.EOFHeaderError, tarfile.EmptyHeaderError)):
-            raise _corrupt(end or "missing end of archive")
+            raise corrupt(end or "missing end of archive")
         source.drain()
         extractor.finish()
     except RecursionError:
