@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 import tempfile
 from abc import abstractmethod
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -107,15 +107,11 @@ class StorageDriver(Driver):
         from capsa.store.changes import tree_changes
         from capsa.store.tarwrite import write_layer_tar
 
-        out = tempfile.TemporaryFile(dir=self._spool_dir())
-        try:
+        def write(out: BinaryIO) -> None:
             with self._mounted(layer_id, parent) as (layer_path, parent_path):
                 write_layer_tar(out, layer_path, tree_changes(layer_path, parent_path))
-        except BaseException:
-            out.close()
-            raise
-        out.seek(0)
-        return out  # type: ignore[return-value]
+
+        return self._spool(write)
 
     def diff_size(self, layer_id: str, parent: str | None) -> int:
         """The size in bytes of what :meth:`diff` would produce, without producing it."""
@@ -132,8 +128,16 @@ class StorageDriver(Driver):
         Every path stays inside the layer. On error the layer is left as it was before the call.
         """
 
-    def _spool_dir(self) -> Path:
-        """Where diffs are spooled: the driver's volatile directory."""
-        path = self.context.run_home / "spool"
-        path.mkdir(parents=True, exist_ok=True)
-        return path
+    def _spool(self, write: Callable[[BinaryIO], object]) -> BinaryIO:
+        """An unnamed temporary file under the driver's runroot, filled by ``write`` and
+        rewound; closed again if ``write`` fails."""
+        spool = self.context.run_home / "spool"
+        spool.mkdir(parents=True, exist_ok=True)
+        out = tempfile.TemporaryFile(dir=spool)
+        try:
+            write(out)  # type: ignore[arg-type]
+        except BaseException:
+            out.close()
+            raise
+        out.seek(0)
+        return out  # type: ignore[return-value]

@@ -76,19 +76,6 @@ class _TarInfo(tarfile.TarInfo):
             raise
 
 
-def split_name(name: str, what: str) -> list[str]:
-    """Components of a member name or link target; ``..`` anywhere is ArchiveError."""
-    parts = [p for p in name.split("/") if p and p != "."]
-    if ".." in parts:
-        raise ArchiveError(f"{what} {name!r} contains '..' and would leave the layer",
-                           hint="the image is malformed or hostile; it was not extracted")
-    return parts
-
-
-def join_path(parent: str, name: str) -> str:
-    return f"{parent}/{name}" if parent else name
-
-
 def _ns(value: str | None) -> int | None:
     """A pax time ("1700000000.123456789") in ns, exactly; None if absent or malformed."""
     text = (value or "").strip()

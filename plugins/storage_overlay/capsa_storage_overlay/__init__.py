@@ -13,7 +13,6 @@ import base64
 import errno
 import os
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -225,15 +224,8 @@ class OverlayDriver(StorageDriver):
         from capsa.store.tarwrite import write_layer_tar
 
         upper = self._dir(layer_id) / "diff"
-        out = tempfile.TemporaryFile(dir=self._spool_dir())
-        try:
-            write_layer_tar(out, upper, overlay_changes(upper, self._lower_paths(layer_id)),
-                            opaque_dirs=overlay_opaque_dirs(upper))
-        except BaseException:
-            out.close()
-            raise
-        out.seek(0)
-        return out  # type: ignore[return-value]
+        return self._spool(lambda out: write_layer_tar(out, upper, overlay_changes(upper, self._lower_paths(layer_id)),
+                                                       opaque_dirs=overlay_opaque_dirs(upper)))
 
     def diff_size(self, layer_id: str, parent: str | None) -> int:
         if not self._is_direct_parent(layer_id, parent):
@@ -245,31 +237,12 @@ class OverlayDriver(StorageDriver):
         return tar_size(upper, overlay_changes(upper, self._lower_paths(layer_id)), opaque_dirs=overlay_opaque_dirs(upper))
 
     def apply_diff(self, layer_id: str, parent: str | None, stream: BinaryIO) -> int:
-        from capsa.store.tarextract import extract_layer
+        from capsa.store.staging import extract_swapped
 
-        upper = self._dir(layer_id) / "diff"
-        if not upper.is_dir():
+        layer = self._dir(layer_id)
+        if not (layer / "diff").is_dir():
             raise StorageError(f"layer {layer_id} does not exist", hint="create it first")
-        # Extract beside the upper dir and swap it in, so a failure leaves the layer unchanged.
-        staging = self._dir(layer_id) / "diff.staging"
-        shutil.rmtree(staging, ignore_errors=True)
-        if any(upper.iterdir()):
-            import subprocess
-
-            subprocess.run(["cp", "-a", str(upper), str(staging)], check=True, capture_output=True)
-        else:
-            staging.mkdir()
-            shutil.copystat(upper, staging)
-        try:
-            result = extract_layer(stream, staging, whiteouts="overlay")
-            old = self._dir(layer_id) / "diff.old"
-            os.rename(upper, old)
-            os.rename(staging, upper)
-            shutil.rmtree(old)
-        except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise
-        return result.size
+        return extract_swapped(layer / "diff", layer / "diff.staging", layer / "diff.old", stream, "overlay")
 
     def status(self) -> dict[str, Any]:
         out = super().status()

@@ -97,25 +97,13 @@ class VfsDriver(StorageDriver):
                     shutil.rmtree(entry.path, ignore_errors=True)
 
     def apply_diff(self, layer_id: str, parent: str | None, stream: BinaryIO) -> int:
-        from capsa.store.tarextract import extract_layer
+        from capsa.store.staging import extract_swapped
 
         target = self._dir(layer_id)
         if not target.is_dir():
             raise StorageError(f"layer {layer_id} does not exist", hint="create it first")
-        # The layer must look untouched if extraction fails: extract into a copy, then swap.
-        work = self.layers_dir / f".{layer_id}.partial"
-        shutil.rmtree(work, ignore_errors=True)
-        subprocess.run(["cp", "-a", "--reflink=auto", str(target), str(work)], check=True, capture_output=True)
-        try:
-            result = extract_layer(stream, work, whiteouts="apply")
-            old = self.layers_dir / f".{layer_id}.removing"
-            os.rename(target, old)
-            os.rename(work, target)
-            shutil.rmtree(old)
-        except BaseException:
-            shutil.rmtree(work, ignore_errors=True)
-            raise
-        return result.size
+        return extract_swapped(target, self.layers_dir / f".{layer_id}.partial",
+                               self.layers_dir / f".{layer_id}.removing", stream, "apply")
 
     def status(self) -> dict[str, Any]:
         out = super().status()
