@@ -15,17 +15,31 @@ def human_size(size: float) -> str:
     return f"{size:.3g} {_UNITS[i]}"
 
 
-def parse_time(text: str) -> datetime.datetime:
-    """An RFC 3339 timestamp (any fraction length, ``Z`` or offset) as an aware datetime."""
+EPOCH = datetime.datetime.fromtimestamp(0, datetime.timezone.utc)
+
+
+def parse_time(text: str, strict: bool = False) -> datetime.datetime:
+    """An RFC 3339 timestamp (any fraction length, ``Z`` or offset) as an aware datetime.
+    Unparseable text is the epoch, unless ``strict`` (then ValueError)."""
+    try:
+        return _parse_time(text)
+    except (ValueError, TypeError, AttributeError):
+        if strict:
+            raise
+        return EPOCH
+
+
+def _parse_time(text: str) -> datetime.datetime:
     text = text.strip()
     if not text:
-        return datetime.datetime.fromtimestamp(0, datetime.timezone.utc)
+        return EPOCH
     main, _, rest = text.partition(".")
     if rest:
         digits = "".join(c for c in rest if c.isdigit())
         zone = rest[len(digits):]
         text = f"{main}.{digits[:6].ljust(6, '0')}{zone}"
-    return datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    parsed = datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=datetime.timezone.utc)
 
 
 def human_duration(seconds: float) -> str:

@@ -10,7 +10,7 @@ import typer
 from capsa.cli import output
 from capsa.cli.output import FormatOpt, QuietOpt
 from capsa.cli.state import open_store, session
-from capsa.errors import ImageNotFound, UsageError
+from capsa.errors import CapsaError, ImageNotFound, UsageError
 
 Images = Annotated[list[str], typer.Argument(help="Images by name or id", show_default=False)]
 NoTrunc = Annotated[bool, typer.Option("--no-trunc", help="Do not truncate output")]
@@ -130,21 +130,30 @@ def untag(ctx: typer.Context, image: Annotated[str, typer.Argument(help="Image t
 def rmi(
     ctx: typer.Context,
     refs: Annotated[Optional[list[str]], typer.Argument(help="Images by name or id", show_default=False)] = None,
-    force: Annotated[bool, typer.Option("--force", "-f", help="Remove the image even when it has several names")] = False,
+    force: Annotated[bool, typer.Option("--force", "-f", help="Remove images with several names by id, and the containers using them")] = False,
     all: Annotated[bool, typer.Option("--all", "-a", help="Remove all images")] = False,
 ) -> None:
-    """Remove one or more images from local storage (exit 1 when one is not known, as podman)."""
+    """Remove one or more images from local storage.
+
+    Exit codes as podman documents: 1 when an image is not known (the others are removed),
+    2 when a container uses it (without --force), 125 otherwise.
+    """
     from capsa import plugins
+    from capsa.cli.containers import records_of
 
     if all == bool(refs):
         raise UsageError("give image names or ids, or --all", hint="capsa rmi IMAGE... | capsa rmi --all")
-    store = open_store(session(ctx))
+    sess = session(ctx)
+    store = open_store(sess)
+    records = records_of(sess)
     missing = 0
     lines: list[str] = []
     events: list[tuple[str, str, list[str]]] = []
     with store.writing():
-        doomed: dict[str, Any] = {}
-        for ref in refs or []:
+        images = {i.id: i for i in store.images.all()}
+        untag: dict[str, list[str]] = {}  # image id -> names to drop (the image stays)
+        doomed: set[str] = set(images) if all else set()
+        for ref in refs or []:  # plan everything first: a refusal changes nothing
             try:
                 image = store.find_image(ref)
             except ImageNotFound as exc:
@@ -152,24 +161,39 @@ def rmi(
                 missing += 1
                 continue
             named = [n for n in store.name_candidates(ref) if n in image.names]
-            by_id = not named
-            if not force and by_id and len(image.names) > 1:
+            if named and len(set(image.names) - set(untag.get(image.id, [])) - set(named)) > 0:
+                untag.setdefault(image.id, []).extend(named)
+            elif not named and len(image.names) > 1 and not force:
                 raise UsageError(f"unable to delete image {image.id[:12]} by ID with more than one tag ({', '.join(image.names)})",
                                  hint="untag the names first, or use --force")
-            if named and len(image.names) > 1 and not force:  # remove just this name
-                image.names = [n for n in image.names if n not in named]
-                store.images.put(image)
-                lines += [f"Untagged: {n}" for n in named]
-                events.append(("untag", image.id, named))
             else:
-                doomed[image.id] = image
-        if all:
-            doomed = {i.id: i for i in store.images.all()}
-        for image in doomed.values():
-            lines += [f"Untagged: {n}" for n in image.names]
-        store.delete_images(list(doomed.values()))
+                doomed.add(image.id)
+        users = [c for c in records.all() if c.image_id in doomed]
+        if users and not force:
+            first = users[0]
+            raise CapsaError(f"image used by {first.id}: image is in use by a container: consider listing external "
+                             f"containers and force-removing image", hint="remove the container first, or use rmi --force",
+                             exit_code=2)
+        if users:
+            from capsa.container import lifecycle
+
+            for config in users:
+                lifecycle.stop(sess, records, config, 0, "SIGKILL")
+                lifecycle.wait_monitor_gone(records, config)
+                lifecycle.remove_stopped_locked(store, records, config.id, config.layer_id)
+        for image_id, names in untag.items():
+            if image_id in doomed:
+                continue
+            image = images[image_id]
+            image.names = [n for n in image.names if n not in names]
+            store.images.put(image)
+            lines += [f"Untagged: {n}" for n in dict.fromkeys(names)]
+            events.append(("untag", image_id, names))
+        for image_id in doomed:
+            lines += [f"Untagged: {n}" for n in images[image_id].names]
+        store.delete_images([images[i] for i in doomed])
         lines += [f"Deleted: {image_id}" for image_id in doomed]
-        events += [("remove", i.id, i.names) for i in doomed.values()]
+        events += [("remove", i, images[i].names) for i in doomed]
     output.write("".join(f"{line}\n" for line in lines))
     for action, image_id, names in events:
         plugins.call("capsa_image_event", action=action, image_id=image_id, names=names)

@@ -47,7 +47,11 @@ class StorageDriver(Driver):
 
     @abstractmethod
     def remove(self, layer_id: str) -> None:
-        """Delete the layer and its data. Removing a missing layer is not an error; a mounted one is."""
+        """Delete the layer and its data, and what an interrupted create or remove of it left.
+        Removing a missing layer is not an error; a mounted one is (StorageError).
+
+        Lock order, for drivers that keep mount counts: the store lock (held by the caller)
+        before the driver's own mount-count lock; ``mount`` never takes the store lock."""
 
     @abstractmethod
     def mount(self, layer_id: str) -> Path:
@@ -123,9 +127,10 @@ class StorageDriver(Driver):
 
     @abstractmethod
     def apply_diff(self, layer_id: str, parent: str | None, stream: BinaryIO) -> int:
-        """Extract an uncompressed tar stream into ``layer_id``; return the bytes it added.
+        """Extract a tar stream into ``layer_id``; return the bytes of file content it wrote.
 
-        Every path stays inside the layer. On error the layer is left as it was before the call.
+        Every path stays inside the layer. A mounted layer is refused (StorageError). On error
+        the layer is left as it was before the call.
         """
 
     def _spool(self, write: Callable[[BinaryIO], object]) -> BinaryIO:

@@ -60,11 +60,13 @@ class BlobStore:
 
     def put(self, data: bytes, expected: str | None = None) -> str:
         """Store ``data``; return its digest. ``expected`` must match when given."""
+        import io
+
         digest = sha256_of(data)
         if expected is not None and expected != digest:
             raise ArchiveError(f"blob digest mismatch: expected {expected}, got {digest}", hint="the source is corrupt")
         if not self.exists(digest):
-            atomic_write(self.path(digest), data)
+            self.put_stream(io.BytesIO(data), digest)
         return digest
 
     def put_stream(self, stream: BinaryIO, expected: str | None = None, expected_size: int | None = None) -> tuple[str, int]:
@@ -87,6 +89,7 @@ class BlobStore:
             if expected_size is not None and expected_size != size:
                 raise ArchiveError(f"blob {digest} has {size} bytes, expected {expected_size}", hint="the source is corrupt")
             os.replace(tmp, self.path(digest))
+            _fsync_dir(self.dir)
             return digest, size
         finally:
             tmp.unlink(missing_ok=True)
@@ -108,16 +111,30 @@ class BlobStore:
         self.path(digest).unlink(missing_ok=True)
 
     def digests(self) -> Iterator[str]:
+        """Digests of the stored blobs (anything else in the directory is not a blob)."""
         if self.dir.is_dir():
             for entry in os.scandir(self.dir):
-                yield "sha256:" + entry.name
+                if len(entry.name) == 64 and DIGEST_RE.match("sha256:" + entry.name):
+                    yield "sha256:" + entry.name
 
     def clean_ingest(self) -> int:
-        """Remove what interrupted writes left; return how many entries went."""
-        if not self.ingest.is_dir():
-            return 0
+        """Remove what interrupted writes left (ingest files, stray names among the blobs);
+        return how many entries went. The caller holds the store lock exclusively."""
         count = 0
-        for entry in os.scandir(self.ingest):
-            shutil.rmtree(entry.path, ignore_errors=True) if entry.is_dir() else os.unlink(entry.path)
-            count += 1
+        for folder, keep in ((self.ingest, lambda name: False), (self.dir, lambda name: len(name) == 64)):
+            if not folder.is_dir():
+                continue
+            for entry in os.scandir(folder):
+                if keep(entry.name):
+                    continue
+                shutil.rmtree(entry.path, ignore_errors=True) if entry.is_dir(follow_symlinks=False) else os.unlink(entry.path)
+                count += 1
         return count
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -97,8 +97,10 @@ class LayerStore:
         records = [r for r in self.records.load() if r.id != layer.id]
         self.records.save([*records, layer])
 
-    def _drop(self, layer_id: str) -> None:
+    def forget(self, layer_id: str) -> None:
+        """Drop a layer's record only (its data is already gone)."""
         self.records.save([r for r in self.records.load() if r.id != layer_id])
+
 
     def add_from_blob(self, blob: str, media_type: str, parent: Layer | None, expected_diff_id: str | None = None) -> Layer:
         """Create the layer a stored blob describes on top of ``parent`` (caller holds the lock).
@@ -158,12 +160,12 @@ class LayerStore:
         try:
             self.driver.remove(layer_id)
         finally:
-            self._drop(layer_id)
+            self.forget(layer_id)
 
     def remove(self, layer_id: str) -> None:
         """Delete a layer's data and record (its blob is the caller's business)."""
         self.driver.remove(layer_id)
-        self._drop(layer_id)
+        self.forget(layer_id)
 
     def chain(self, top: str | None) -> list[Layer]:
         """The layer ``top`` and its ancestors, bottom first."""

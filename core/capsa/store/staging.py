@@ -32,8 +32,8 @@ def extract_swapped(target: Path, staging: Path, retired: Path, stream: BinaryIO
         shutil.rmtree(retired, ignore_errors=True)
         os.rename(target, retired)
         os.rename(staging, target)
-        shutil.rmtree(retired)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+    shutil.rmtree(retired, ignore_errors=True)  # the new content is in place: leftovers only cost space
     return result.size

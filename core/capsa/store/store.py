@@ -74,29 +74,33 @@ class Store:
         """Exclusive access; creates the store on first use and repairs interrupted work.
 
         When the store did not exist and the work fails, what was created for it is removed
-        again: a failed first command leaves the disk as it found it.
+        again, before the lock is released: a failed first command leaves the disk as it found it.
         """
         self.check_driver()
         fresh = [p for p in (self.root, self.runroot) if not p.exists()]
-        self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
-        try:
-            with self._lock.exclusive():
-                if not self.exists():
-                    self.blobs.init()
-                    atomic_write(self.root / "storage.json", json.dumps({"driver": self.driver.name}).encode())
-                self.recover()
+        with self._lock.exclusive():
+            created = not self.exists()
+            if created:
+                self.blobs.init()
+                atomic_write(self.root / "storage.json", json.dumps({"driver": self.driver.name}).encode())
+            self.recover()
+            try:
                 yield self
-        except BaseException:
-            import shutil
+            except BaseException:
+                if created:
+                    import shutil
 
-            for path in fresh:
-                shutil.rmtree(path, ignore_errors=True)
-            raise
+                    for path in fresh:
+                        shutil.rmtree(path, ignore_errors=True)
+                raise
 
     def recover(self) -> list[str]:
         """Remove what interrupted commands left (half-written blobs, incomplete layers, blobs
         nothing refers to); the caller holds the lock exclusively. Returns the layers removed."""
         self.blobs.clean_ingest()
+        for entry in os.scandir(self.root):  # temp files of interrupted atomic writes
+            if entry.name.startswith(".") and entry.name.endswith(".tmp"):
+                os.unlink(entry.path)
         gone = self.layers.recover()
         keep = self.blobs_in_use()
         for digest in list(self.blobs.digests()):
@@ -112,8 +116,9 @@ class Store:
 
     def name_candidates(self, ref: str) -> list[str]:
         """Fully qualified names ``ref`` may mean: itself (``busybox`` is ``localhost/busybox:latest``)
-        and, for a short name, every stored name with the same path and tag under any registry,
-        ``library/`` included (podman's local lookup). Unparseable -> no candidates."""
+        and, for a short name, every stored name whose repository ends with the same path and has
+        the same tag, under any registry (podman's local lookup: ``bar:1`` finds
+        ``quay.io/foo/bar:1``). Unparseable -> no candidates."""
         from capsa.errors import UsageError
         from capsa.image.reference import is_qualified, parse_reference
 
@@ -123,9 +128,11 @@ class Store:
             return []
         wanted = [str(parsed)]
         if not is_qualified(ref):
-            tails = {f"{parsed.repository}{parsed._suffix()}", f"library/{parsed.repository}{parsed._suffix()}"}
-            wanted += [name for image in self.images.all() for name in image.names
-                       if name.split("/", 1)[-1] in tails]
+            suffix = parsed._suffix()
+            for image in self.images.all():
+                for name in image.names:
+                    if name.endswith(suffix) and name[: len(name) - len(suffix)].endswith("/" + parsed.repository):
+                        wanted.append(name)
         return list(dict.fromkeys(wanted))
 
     def add_image(self, config: bytes, layers: list[Layer], names: list[str], manifest: bytes | None = None,
@@ -165,12 +172,22 @@ class Store:
         """The image's layers, bottom first."""
         return self.layers.chain(image.top_layer)
 
-    def layers_in_use(self, exclude: set[str] = frozenset()) -> set[str]:  # type: ignore[assignment]
-        """Ids of layers some image (other than those in ``exclude``) stands on."""
+    def layers_in_use(self) -> set[str]:
+        """Ids of layers something stands on: every image's chain, and the ancestors of every
+        layer that is not an image layer (containers' writable layers)."""
+        by_id = {layer.id: layer for layer in self.layers.all()}
         used: set[str] = set()
+
+        def climb(layer_id: str | None) -> None:
+            while layer_id is not None and layer_id not in used:
+                used.add(layer_id)
+                layer_id = by_id[layer_id].parent if layer_id in by_id else None
+
         for image in self.images.all():
-            if image.id not in exclude:
-                used.update(layer.id for layer in self.image_layers(image))
+            climb(image.top_layer)
+        for layer in by_id.values():
+            if layer.blob is None:
+                climb(layer.id)
         return used
 
     def blobs_in_use(self) -> set[str]:
@@ -202,11 +219,16 @@ class Store:
         return json.loads(self.blobs.read("sha256:" + image.id))
 
     def collect_garbage(self) -> None:
-        """Delete layers no image uses (top first) and blobs nothing refers to."""
+        """Delete image layers nothing stands on (top first) and blobs nothing refers to."""
         used = self.layers_in_use()
-        for layer in sorted(self.layers.all(), key=lambda l: -len(self.layers.chain(l.id))):
-            if layer.id not in used and layer.blob is not None:  # image layers only; containers own theirs
+        doomed = [layer for layer in self.layers.all() if layer.id not in used and layer.blob is not None]
+        parents = {layer.parent for layer in doomed}
+        while doomed:
+            tops = [layer for layer in doomed if layer.id not in parents]
+            for layer in tops:
                 self.layers.remove(layer.id)
+            doomed = [layer for layer in doomed if layer not in tops]
+            parents = {layer.parent for layer in doomed}
         self.recover()
 
     def disk_usage(self) -> int:

@@ -85,20 +85,29 @@ class OverlayDriver(StorageDriver):
             raise
 
     def remove(self, layer_id: str) -> None:
+        from capsa.linux import MNT_DETACH, is_mountpoint, umount
+
         target = self._dir(layer_id)
-        for leftover in (self.home / f".{layer_id}.partial", self.home / f".{layer_id}.removing"):
-            shutil.rmtree(leftover, ignore_errors=True)  # what a killed command left
-        if not target.exists():
-            return
-        if self.counter.get(layer_id):
-            raise StorageError(f"layer {layer_id} is in use (mounted)", hint="unmount it first")
-        try:
-            (self.home / "l" / (target / "link").read_text().strip()).unlink(missing_ok=True)
-        except FileNotFoundError:
-            pass
-        doomed = self.home / f".{layer_id}.removing"
-        os.rename(target, doomed)
-        shutil.rmtree(doomed)
+        with self.counter.lock.exclusive():
+            for leftover in (self.home / f".{layer_id}.partial", self.home / f".{layer_id}.removing"):
+                shutil.rmtree(leftover, ignore_errors=True)  # what a killed command left
+            if not target.exists():
+                return
+            if self.counter.get(layer_id):
+                raise StorageError(f"layer {layer_id} is in use (mounted)", hint="unmount it first")
+            merged = str(target / "merged")
+            if is_mountpoint(merged):  # mounted by a command that died before counting it
+                umount(merged, MNT_DETACH)
+            try:
+                (self.home / "l" / (target / "link").read_text().strip()).unlink(missing_ok=True)
+            except FileNotFoundError:
+                pass
+            doomed = self.home / f".{layer_id}.removing"
+            try:
+                os.rename(target, doomed)
+                shutil.rmtree(doomed)
+            except OSError as exc:
+                raise StorageError(f"removing layer {layer_id} failed: {exc.strerror}", hint="see 'capsa system check'") from exc
 
     def exists(self, layer_id: str) -> bool:
         return (self._dir(layer_id) / "diff").is_dir()
@@ -150,14 +159,14 @@ class OverlayDriver(StorageDriver):
         return flags, data
 
     def mount(self, layer_id: str) -> Path:
-        from capsa.linux import mount
+        from capsa.linux import is_mountpoint, mount
 
         merged = self._dir(layer_id) / "merged"
         with self.counter.lock.exclusive():
             if not self.exists(layer_id):
                 raise StorageError(f"layer {layer_id} does not exist", hint="create it first")
             count = self.counter.get(layer_id)
-            if count == 0:
+            if count == 0 and not is_mountpoint(str(merged)):  # (a command that died may have mounted it)
                 flags, data = self._mount_data(layer_id)
                 cwd = os.open(".", os.O_RDONLY | os.O_DIRECTORY)
                 try:
@@ -242,7 +251,10 @@ class OverlayDriver(StorageDriver):
         layer = self._dir(layer_id)
         if not (layer / "diff").is_dir():
             raise StorageError(f"layer {layer_id} does not exist", hint="create it first")
-        return extract_swapped(layer / "diff", layer / "diff.staging", layer / "diff.old", stream, "overlay")
+        with self.counter.lock.exclusive():
+            if self.counter.get(layer_id):
+                raise StorageError(f"cannot apply a diff to layer {layer_id} while it is mounted", hint="unmount it first")
+            return extract_swapped(layer / "diff", layer / "diff.staging", layer / "diff.old", stream, "overlay")
 
     def status(self) -> dict[str, Any]:
         out = super().status()

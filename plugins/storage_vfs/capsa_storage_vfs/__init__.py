@@ -43,26 +43,38 @@ class VfsDriver(StorageDriver):
                                       capture_output=True, text=True)
                 if proc.returncode != 0:
                     raise StorageError(f"copying layer {parent} failed: {proc.stderr.strip()}", hint="check free space in the store")
+            (self.layers_dir / f".{layer_id}.parent").write_text(parent or "")
             os.rename(partial, target)
+            self._pristine(layer_id).touch()
         except BaseException:
             shutil.rmtree(partial, ignore_errors=True)
             raise
 
+    def _parent(self, layer_id: str) -> str | None:
+        try:
+            return (self.layers_dir / f".{layer_id}.parent").read_text() or None
+        except FileNotFoundError:
+            return None
+
     def remove(self, layer_id: str) -> None:
-        if self.counter.get(layer_id):
-            raise StorageError(f"layer {layer_id} is in use (mounted)", hint="unmount it first")
-        target = self._dir(layer_id)
-        doomed = self.layers_dir / f".{layer_id}.removing"
-        if target.exists():
-            os.rename(target, doomed)
-        for leftover in (doomed, self.layers_dir / f".{layer_id}.partial"):  # and what a killed command left
-            shutil.rmtree(leftover, ignore_errors=True)
+        with self.counter.lock.exclusive():
+            if self.counter.get(layer_id):
+                raise StorageError(f"layer {layer_id} is in use (mounted)", hint="unmount it first")
+            target = self._dir(layer_id)
+            doomed = self.layers_dir / f".{layer_id}.removing"
+            if target.exists():
+                os.rename(target, doomed)
+            for leftover in (doomed, self.layers_dir / f".{layer_id}.partial"):  # and what a killed command left
+                shutil.rmtree(leftover, ignore_errors=True)
+            for marker in (self._pristine(layer_id), self.layers_dir / f".{layer_id}.parent"):
+                marker.unlink(missing_ok=True)
 
     def mount(self, layer_id: str) -> Path:
         path = self._dir(layer_id)
         with self.counter.lock.exclusive():
             if not path.is_dir():
                 raise StorageError(f"layer {layer_id} does not exist", hint="create it first")
+            self._pristine(layer_id).unlink(missing_ok=True)  # whoever mounts it may write
             self.counter.set(layer_id, self.counter.get(layer_id) + 1)
         return path
 
@@ -96,14 +108,32 @@ class VfsDriver(StorageDriver):
                 if entry.name.endswith((".partial", ".removing")):
                     shutil.rmtree(entry.path, ignore_errors=True)
 
+    def _pristine(self, layer_id: str) -> Path:
+        """Marks a layer that holds exactly its parent's copy: never mounted nor written."""
+        return self.layers_dir / f".{layer_id}.pristine"
+
     def apply_diff(self, layer_id: str, parent: str | None, stream: BinaryIO) -> int:
         from capsa.store.staging import extract_swapped
+        from capsa.store.tarextract import extract_layer
 
         target = self._dir(layer_id)
         if not target.is_dir():
             raise StorageError(f"layer {layer_id} does not exist", hint="create it first")
-        return extract_swapped(target, self.layers_dir / f".{layer_id}.partial",
-                               self.layers_dir / f".{layer_id}.removing", stream, "apply")
+        with self.counter.lock.exclusive():
+            if self.counter.get(layer_id):
+                raise StorageError(f"cannot apply a diff to layer {layer_id} while it is mounted", hint="unmount it first")
+            if not self._pristine(layer_id).exists():
+                return extract_swapped(target, self.layers_dir / f".{layer_id}.partial",
+                                       self.layers_dir / f".{layer_id}.removing", stream, "apply")
+            # A fresh layer is only its parent's copy: extract in place, and on failure make
+            # the copy again rather than copying the whole tree up front.
+            self._pristine(layer_id).unlink()
+            try:
+                return extract_layer(stream, target, whiteouts="apply").size
+            except BaseException:
+                shutil.rmtree(target, ignore_errors=True)
+                self.create(layer_id, self._parent(layer_id))
+                raise
 
     def status(self) -> dict[str, Any]:
         out = super().status()
