@@ -73,7 +73,7 @@ def share_global_options(group: typer.main.TyperGroup) -> None:  # type: ignore[
 def build_app() -> typer.Typer:
     """The whole CLI: built-in groups plus whatever hook plugins register."""
     from capsa import plugins
-    from capsa.cli import completion, image_io, images, inspect, plugins_cmd, system
+    from capsa.cli import completion, containers, image_io, images, inspect, plugins_cmd, ps, system, volumes
 
     app = typer.Typer(
         name="capsa",
@@ -88,6 +88,9 @@ def build_app() -> typer.Typer:
     images.register(app)
     image_io.register(app)
     inspect.register(app)
+    containers.register(app)
+    ps.register(app)
+    volumes.register(app)
     plugins_cmd.register(app)
     completion.register(app)
     plugins.load_hook_plugins()

@@ -31,10 +31,15 @@ class IsolationDriver(Driver):
     kind = "isolation"
 
     @abstractmethod
-    def create(self, container_id: str, bundle: Path) -> None:
+    def create(self, container_id: str, bundle: Path, stdio: tuple[int, int, int] | None = None) -> RuntimeState:
         """Set up the container's environment up to, not including, the user process.
 
-        On error the host is left as if create was never called. Raises IsolationError.
+        ``stdio`` are the file descriptors the container's process gets as 0, 1 and 2 (default:
+        the caller's own, as an OCI runtime passes its stdio through); with ``process.terminal``
+        they are a pty's slave end and the process makes it its controlling terminal. The
+        container's first process is left a child of the caller (who should be a child
+        subreaper to wait for it). Returns the ``created`` state. On error the host is left as if
+        create was never called. Raises IsolationError.
         """
 
     @abstractmethod

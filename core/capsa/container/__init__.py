@@ -1,0 +1,1 @@
+"""Containers: their configuration, OCI runtime spec, records and lifecycle."""

@@ -1,0 +1,124 @@
+"""The files capsa generates for a container and bind-mounts into it, as podman does.
+
+``/etc/hosts``, ``/etc/hostname``, ``/etc/resolv.conf`` and ``/run/.containerenv`` are written
+(atomically) into a per-container directory; :func:`capsa.container.spec.build_spec` mounts them.
+
+What podman 4.3 writes (observed on this kind of host), mirrored here:
+
+- hosts: the host's /etc/hosts as the base, then ``127.0.0.1 <hostname> <name>`` for a private
+  network namespace (the container IP instead once a network driver gives one); with
+  ``--network host`` no hostname line (the host's own names apply). Podman's
+  ``host.containers.internal`` line is left out: with ``--network none`` it cannot be reached.
+- hostname: the hostname followed by a newline.
+- resolv.conf: with ``--network none`` podman writes none and mounts none, so the image's own
+  file stays: ``GeneratedFiles.resolv_conf`` is then "". With ``host`` the host's file as it
+  is; with any other network the host's file without loopback nameservers (they would point
+  into the container itself), falling back to 8.8.8.8/8.8.4.4 when none is left.
+- .containerenv: podman's key="value" format (engine, name, id, image, imageid, rootless).
+  Podman leaves it empty for unprivileged containers; capsa always fills it, which is what
+  tools reading it expect and reveals nothing the container could not learn otherwise.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from capsa import __version__
+from capsa.container.model import ContainerConfig
+from capsa.fsutil import atomic_write
+
+FALLBACK_NAMESERVERS = ("8.8.8.8", "8.8.4.4")
+
+
+@dataclass
+class GeneratedFiles:
+    """Host paths of the generated files; ``resolv_conf`` is "" when none is to be mounted."""
+
+    hosts: str
+    hostname: str
+    resolv_conf: str
+    containerenv: str
+
+
+def container_hostname(config: ContainerConfig) -> str:
+    """``--hostname``, else the first 12 characters of the id (podman's and Docker's rule)."""
+    return config.hostname or config.id[:12]
+
+
+def _read(path: str) -> str:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            return f.read(1 << 20)
+    except OSError:
+        return ""
+
+
+def hosts_text(config: ContainerConfig, base: str, ip: str | None = None) -> str:
+    """/etc/hosts: ``base`` (the host's hosts file text), localhost ensured, then this container."""
+    lines = [line.rstrip() for line in base.splitlines() if line.strip()]
+    names = {name for line in lines if not line.lstrip().startswith("#") for name in line.split()[1:]}
+    head = []
+    if "localhost" not in names:
+        head = ["127.0.0.1\tlocalhost", "::1\tlocalhost"]
+    out = head + lines
+    if config.network != "host":
+        own = container_hostname(config)
+        aliases = own if not config.name or config.name == own else f"{own} {config.name}"
+        out.append(f"{ip or '127.0.0.1'}\t{aliases}")
+    return "\n".join(out) + "\n"
+
+
+def resolv_text(network: str, base: str) -> str | None:
+    """/etc/resolv.conf for ``network`` from the host's file text; None: mount none."""
+    if network == "none":
+        return None
+    if network == "host":
+        return base if base.endswith("\n") or not base else base + "\n"
+    kept: list[str] = []
+    servers = 0
+    for line in base.splitlines():
+        words = line.split()
+        if words[:1] == ["nameserver"] and len(words) > 1:
+            addr = words[1]
+            if addr.startswith("127.") or addr == "::1":
+                continue
+            servers += 1
+        kept.append(line)
+    if not servers:
+        kept += [f"nameserver {ns}" for ns in FALLBACK_NAMESERVERS]
+    return "\n".join(kept) + "\n"
+
+
+def containerenv_text(config: ContainerConfig, image_name: str) -> str:
+    """podman's /run/.containerenv format; ``rootless=0`` since capsa runs as root."""
+    rootless = 0 if os.geteuid() == 0 else 1
+    fields = [("engine", f"capsa-{__version__}"), ("name", config.name), ("id", config.id),
+              ("image", image_name), ("imageid", config.image_id or "")]
+    body = "".join(f'{key}="{value}"\n' for key, value in fields)
+    return body + f"rootless={rootless}\n"
+
+
+def write_files(directory: Path, config: ContainerConfig, image_name: str, *, ip: str | None = None,
+                host_hosts: str = "/etc/hosts", host_resolv: str = "/etc/resolv.conf") -> GeneratedFiles:
+    """Write the container's hosts, hostname, resolv.conf and .containerenv into ``directory``.
+
+    Each write is atomic, so calling it again (a restart, a network that now has an ``ip``)
+    replaces the files whole. ``host_hosts``/``host_resolv`` are the bases read from the host.
+    """
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    hosts = directory / "hosts"
+    hostname = directory / "hostname"
+    resolv = directory / "resolv.conf"
+    containerenv = directory / ".containerenv"
+    atomic_write(hosts, hosts_text(config, _read(host_hosts), ip).encode())
+    atomic_write(hostname, (container_hostname(config) + "\n").encode())
+    resolv_conf = resolv_text(config.network, _read(host_resolv))
+    if resolv_conf is None:
+        resolv.unlink(missing_ok=True)
+    else:
+        atomic_write(resolv, resolv_conf.encode())
+    atomic_write(containerenv, containerenv_text(config, image_name).encode())
+    return GeneratedFiles(hosts=str(hosts), hostname=str(hostname),
+                          resolv_conf="" if resolv_conf is None else str(resolv), containerenv=str(containerenv))

@@ -1,0 +1,340 @@
+"""Container lifecycle on the CLI side: create, start (spawning the monitor), stop, kill, wait,
+remove. The monitor (:mod:`capsa.container.monitor`) carries a started container from there."""
+from __future__ import annotations
+
+import json
+import os
+import random
+import select
+import shutil
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from capsa import plugins
+from capsa.container.model import ContainerConfig
+from capsa.container.records import ContainerRecords, ContainerState
+from capsa.errors import CapsaError, IsolationError, UsageError
+from capsa.fsutil import atomic_write
+from capsa.store.records import now_rfc3339
+
+if TYPE_CHECKING:
+    from capsa.cli.state import Session
+    from capsa.store.store import Store
+
+_ADJECTIVES = ("admiring", "brave", "clever", "dazzling", "eager", "festive", "gifted", "happy", "jolly", "keen",
+               "loving", "modest", "nifty", "optimistic", "peaceful", "quirky", "relaxed", "serene", "trusting", "vibrant")
+_NOUNS = ("archimedes", "babbage", "curie", "darwin", "euler", "fermi", "galileo", "hopper", "lovelace", "mendel",
+          "noether", "pasteur", "ritchie", "shannon", "tesla", "turing", "volta", "wozniak", "yonath", "zuse")
+
+
+def random_name(taken: set[str]) -> str:
+    for _ in range(100):
+        name = f"{random.choice(_ADJECTIVES)}_{random.choice(_NOUNS)}"
+        if name not in taken:
+            return name
+    return f"capsa_{os.urandom(4).hex()}"
+
+
+def container_view(config: ContainerConfig) -> dict[str, Any]:
+    """What hooks receive: the record as plain data."""
+    return asdict(config)
+
+
+# -- create ---------------------------------------------------------------------------------------
+
+def create(store: Store, records: ContainerRecords, config: ContainerConfig) -> ContainerConfig:
+    """Record a container: its image's writable layer (or --rootfs) and its configuration.
+    On error nothing is left."""
+    config.created = config.created or now_rfc3339()
+    with store.writing():
+        if config.rootfs is None:
+            image = store.find_image(config.image_name)
+            config.image_id = image.id
+            parent = store.layers.get(image.top_layer) if image.top_layer else None
+            layer = store.layers.create_empty(parent)
+            config.layer_id = layer.id
+        if not config.name:
+            config.name = random_name({c.name for c in records.all()})
+        try:
+            records.add(config)
+        except BaseException:
+            if config.layer_id:
+                store.layers.remove(config.layer_id)
+            raise
+    plugins.call("capsa_container_created", container=container_view(config))
+    return config
+
+
+# -- start ----------------------------------------------------------------------------------------
+
+def init_binary() -> str | None:
+    for path in ("/usr/libexec/podman/catatonit", "/usr/bin/catatonit", "/usr/libexec/catatonit/catatonit"):
+        if os.path.isfile(path):
+            return path
+    return shutil.which("catatonit")
+
+
+def volume_dir(root: Path, name: str) -> Path:
+    """A named volume's data directory (created on first use, as podman does)."""
+    from capsa.container.volumes import VolumeStore
+
+    return VolumeStore(root).ensure(name)
+
+
+def prepare_bundle(sess: Session, store: Store, records: ContainerRecords, config: ContainerConfig) -> Path:
+    """Mount the container's root filesystem and write its OCI bundle; returns the bundle dir.
+    The mount is the monitor's to undo."""
+    from capsa.container.etcfiles import write_files
+    from capsa.container.spec import build_spec
+
+    run_dir = records.run_dir(config.id)
+    bundle = run_dir / "bundle"
+    bundle.mkdir(parents=True, exist_ok=True)
+    storage = store.driver
+    with store.reading():
+        image_config = store.config_of(store.find_image(config.image_id)) if config.image_id else {}
+    rootfs = str(Path(config.rootfs).resolve()) if config.rootfs else str(storage.mount(config.layer_id))
+    try:
+        files = write_files(run_dir / "files", config, config.image_name)
+        resolved = ContainerConfig(**{**asdict(config), "mounts": []})
+        for mount in config.mounts:
+            if mount.type == "volume":
+                mount = type(mount)(mount.type, mount.destination, str(volume_dir(sess.config.root, mount.source)),
+                                    list(mount.options))
+            resolved.mounts.append(mount)
+        spec = build_spec(resolved, image_config, rootfs, files, init_path=init_binary() if config.init else None)
+        plugins.call("capsa_adjust_runtime_spec", container=container_view(config), spec=spec)
+        plugins.call("capsa_container_prestart", container=container_view(config), spec=spec)
+        atomic_write(bundle / "config.json", json.dumps(spec, indent=1).encode())
+    except BaseException:
+        if config.layer_id and not config.rootfs:
+            storage.unmount(config.layer_id)
+        raise
+    return bundle
+
+
+def _spawn_monitor(sess: Session, config: ContainerConfig, bundle: Path) -> tuple[int, int]:
+    """Double-fork the monitor in a session of its own; returns (messages from it, go to it)."""
+    cfg = sess.config
+    records_run = ContainerRecords(cfg.root, cfg.runroot).run_dir(config.id)
+    msg_r, msg_w = os.pipe()
+    go_r, go_w = os.pipe()
+    spec = {
+        "id": config.id, "root": str(cfg.root), "runroot": str(cfg.runroot), "bundle": str(bundle),
+        "tty": config.tty, "interactive": config.interactive, "remove": config.remove,
+        "restart_policy": config.restart_policy, "restart_max": config.restart_max, "layer_id": config.layer_id,
+        "storage": {"name": cfg.driver("storage"), "options": cfg.driver_options("storage")},
+        "isolation": {"name": cfg.driver("isolation"), "options": cfg.driver_options("isolation")},
+        "msg_fd": msg_w, "go_fd": go_r,
+    }
+    monitor_json = records_run / "monitor.json"
+    atomic_write(monitor_json, json.dumps(spec).encode())
+    argv = [sys.executable, "-m", "capsa.container.monitor", str(monitor_json)]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("_CAPSA_COMPLETE")}
+    pid = os.fork()
+    if pid == 0:  # first child: new session, fork the monitor, leave
+        try:
+            os.setsid()
+            if os.fork() == 0:
+                os.close(msg_r)
+                os.close(go_w)
+                os.set_inheritable(msg_w, True)
+                os.set_inheritable(go_r, True)
+                os.execve(sys.executable, argv, env)
+        finally:
+            os._exit(0)
+    os.waitpid(pid, 0)
+    os.close(msg_w)
+    os.close(go_r)
+    return msg_r, go_w
+
+
+def _read_event(fd: int, timeout: float = 60.0) -> dict[str, Any]:
+    buf = b""
+    deadline = time.monotonic() + timeout
+    while b"\n" not in buf:
+        left = deadline - time.monotonic()
+        if left <= 0 or not select.select([fd], [], [], left)[0]:
+            raise IsolationError("the container monitor did not answer in time", hint="see its monitor.log under the runroot")
+        chunk = os.read(fd, 4096)
+        if not chunk:
+            raise IsolationError("the container monitor exited before starting the container",
+                                 hint="see its monitor.log under the runroot")
+        buf += chunk
+    return json.loads(buf.split(b"\n", 1)[0])
+
+
+def start(sess: Session, store: Store, records: ContainerRecords, config: ContainerConfig, attach_output: bool,
+          stdin: bool = False) -> int | None:
+    """Start the container; with ``attach_output`` relay its stdio until it exits and return its exit
+    code (None when the user detached). Raises when the container could not start."""
+    with records.lock(config.id).exclusive():
+        state = records.state(config.id)
+        if state.status in ("running", "paused", "stopping"):
+            raise UsageError(f"container {config.name} is already running", hint="see 'capsa ps'")
+        bundle = prepare_bundle(sess, store, records, config)
+        msg, go = _spawn_monitor(sess, config, bundle)
+    try:
+        event = _read_event(msg)
+        if event.get("event") == "error":
+            raise IsolationError(event.get("message", "the container could not be created"), hint=event.get("hint", ""))
+        sock = None
+        if attach_output:
+            from capsa.container import attach
+
+            sock = attach.connect(str(records.run_dir(config.id) / "attach"))
+        os.close(go)
+        go = -1
+        event = _read_event(msg)
+        if event.get("event") == "error":
+            raise IsolationError(event.get("message", "the container could not start"), hint=event.get("hint", ""))
+        plugins.call("capsa_container_poststart", container=container_view(config), pid=int(event.get("pid", 0)))
+        if sock is None:
+            return None
+        from capsa.container import attach
+
+        with sock:
+            code = attach.relay(sock, stdin=stdin, tty=config.tty)
+        if code is None and not config.tty:  # the monitor went away: trust the record
+            code = records.state(config.id).exit_code
+        return code
+    finally:
+        if go >= 0:
+            os.close(go)
+        os.close(msg)
+
+
+# -- stop, kill, wait -----------------------------------------------------------------------------
+
+def wait_exited(records: ContainerRecords, config: ContainerConfig, timeout: float | None = None) -> ContainerState | None:
+    """Poll until the container is no longer running; None when ``timeout`` passes first."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    delay = 0.005
+    while True:
+        try:
+            state = records.state(config.id)
+        except CapsaError:
+            return None
+        if state.status not in ("running", "stopping", "paused") or not _alive(state.monitor_pid):
+            return state
+        if deadline is not None and time.monotonic() >= deadline:
+            return None
+        time.sleep(delay)
+        delay = min(delay * 2, 0.05)
+
+
+def wait_removed(records: ContainerRecords, config: ContainerConfig, timeout: float = 30.0) -> None:
+    """After ``run --rm``: return once the monitor has removed the container."""
+    deadline = time.monotonic() + timeout
+    while records.dir(config.id).exists() and time.monotonic() < deadline:
+        time.sleep(0.005)
+
+
+def wait_monitor_gone(records: ContainerRecords, config: ContainerConfig, timeout: float = 30.0) -> None:
+    """Return once the container's monitor has finished its teardown (unmounts, --rm)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            pid = records.state(config.id).monitor_pid
+        except CapsaError:
+            return
+        if not _alive(pid) or not records.dir(config.id).exists():
+            return
+        time.sleep(0.005)
+
+
+def remove_anonymous_volumes(root: Path, config: ContainerConfig) -> None:
+    """``rm -v``: the volumes ``-v /path`` made for this container (named by a random id)."""
+    from capsa.container.volumes import VolumeNotFound, VolumeStore
+
+    store = VolumeStore(root)
+    for mount in config.mounts:
+        if mount.type == "volume" and len(mount.source) == 64 and all(c in "0123456789abcdef" for c in mount.source):
+            try:
+                store.remove(mount.source)
+            except VolumeNotFound:
+                pass
+
+
+def _alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+
+
+def signal_number(sig: str | int) -> int:
+    import signal as signals
+
+    if isinstance(sig, int) or str(sig).isdigit():
+        return int(sig)
+    name = str(sig).upper()
+    name = name if name.startswith("SIG") else f"SIG{name}"
+    try:
+        return int(getattr(signals.Signals, name))
+    except AttributeError:
+        raise UsageError(f"invalid signal {sig!r}", hint="use a name like SIGTERM or TERM, or a number") from None
+
+
+def kill(sess: Session, records: ContainerRecords, config: ContainerConfig, sig: str | int) -> None:
+    state = records.state(config.id)
+    if state.status not in ("running", "paused", "stopping"):
+        raise UsageError(f"can only kill running containers. {config.id[:12]} is in state {state.status}",
+                         hint="see 'capsa ps -a'")
+    sess.driver("isolation").kill(config.id, signal_number(sig))
+
+
+def stop(sess: Session, records: ContainerRecords, config: ContainerConfig, timeout: int, stop_signal: str) -> None:
+    """The stop signal, then SIGKILL after ``timeout`` seconds; returns once it has exited."""
+    state = records.state(config.id)
+    if state.status not in ("running", "paused", "stopping"):
+        return
+    records.update_state(config.id, status="stopping")
+    iso = sess.driver("isolation")
+    try:
+        iso.kill(config.id, signal_number(stop_signal))
+    except IsolationError:
+        pass
+    if wait_exited(records, config, timeout) is None:
+        try:
+            iso.kill(config.id, 9)
+        except IsolationError:
+            pass
+        wait_exited(records, config)
+
+
+# -- remove ---------------------------------------------------------------------------------------
+
+def remove_records(monitor_cfg: dict[str, Any]) -> None:
+    """Remove a stopped container's layer and records (the monitor's --rm, and ``rm``)."""
+    from capsa.drivers import load_driver
+    from capsa.store.store import Store
+
+    root, runroot = Path(monitor_cfg["root"]), Path(monitor_cfg["runroot"])
+    spec = monitor_cfg["storage"]
+    driver = load_driver("storage", spec["name"], spec["options"], root=root, runroot=runroot)
+    remove_stopped(Store(root, runroot, driver), ContainerRecords(root, runroot), monitor_cfg["id"],
+                   monitor_cfg.get("layer_id"))
+
+
+def remove_stopped(store: Store, records: ContainerRecords, container_id: str, layer_id: str | None) -> None:
+    """Remove a stopped container: its writable layer and its records."""
+    with store.writing():
+        remove_stopped_locked(store, records, container_id, layer_id)
+
+
+def remove_stopped_locked(store: Store, records: ContainerRecords, container_id: str, layer_id: str | None) -> None:
+    """:func:`remove_stopped` for a caller that holds the store lock."""
+    if layer_id and store.driver.exists(layer_id):
+        store.layers.remove(layer_id)
+    elif layer_id:
+        store.layers.forget(layer_id)  # its data went already
+    records.remove(container_id)

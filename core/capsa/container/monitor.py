@@ -1,0 +1,364 @@
+"""The per-container monitor (conmon's role): ``python -m capsa.container.monitor MONITOR_JSON``.
+
+Started double-forked and in a session of its own by ``capsa start``/``run``, so it outlives the
+CLI. It creates and starts the container through the isolation driver, holds the container's
+stdio (pipes, or a pty with ``-t``), writes its output to the k8s-file log and to attached
+clients, waits for its exit on a pidfd, records the exit code and times, carries out the restart
+policy, tears down the runtime and the mounted layer, and honours ``--rm`` — whether or not the
+CLI that started it is still there. It imports only what that needs.
+"""
+from __future__ import annotations
+
+import json
+import os
+import selectors
+import signal
+import socket
+import sys
+import time
+from typing import Any
+
+from capsa.container import attach
+from capsa.container.logs import LogWriter, timestamp
+from capsa.container.records import ContainerRecords
+
+PR_SET_CHILD_SUBREAPER = 36
+
+
+def _set_subreaper() -> None:
+    import ctypes
+
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+
+
+def exit_code_of(info: Any) -> int:
+    """Shell convention: the exit status, or 128 + the signal that killed it."""
+    if info.si_code == os.CLD_EXITED:
+        return int(info.si_status)
+    return 128 + int(info.si_status)
+
+
+class Monitor:
+    def __init__(self, cfg: dict[str, Any]) -> None:
+        from pathlib import Path
+
+        self.cfg = cfg
+        self.id: str = cfg["id"]
+        self.records = ContainerRecords(Path(cfg["root"]), Path(cfg["runroot"]))
+        self.run_dir = self.records.run_dir(self.id)
+        self.msg_fd: int | None = cfg.get("msg_fd")
+        self.go_fd: int | None = cfg.get("go_fd")
+        self.clients: list[socket.socket] = []
+        self.readers: dict[socket.socket, attach.FrameReader] = {}
+        self._iso: Any = None
+
+    # -- talking to the CLI that started us ---------------------------------------------------
+
+    def tell(self, **event: Any) -> None:
+        if self.msg_fd is None:
+            return
+        try:
+            os.write(self.msg_fd, (json.dumps(event) + "\n").encode())
+        except OSError:
+            self.msg_fd = None  # the CLI is gone: carry on alone
+
+    def wait_go(self) -> None:
+        """Block until the CLI says go (it attached), or went away, or 60 s passed."""
+        if self.go_fd is None:
+            return
+        sel = selectors.DefaultSelector()
+        sel.register(self.go_fd, selectors.EVENT_READ)
+        sel.select(timeout=60)
+        sel.close()
+        os.close(self.go_fd)
+        self.go_fd = None
+
+    # -- drivers --------------------------------------------------------------------------------
+
+    def driver(self, kind: str) -> Any:
+        from pathlib import Path
+
+        from capsa.drivers import load_driver
+
+        spec = self.cfg[kind]
+        return load_driver(kind, spec["name"], spec["options"], root=Path(self.cfg["root"]),
+                           runroot=Path(self.cfg["runroot"]))
+
+    @property
+    def iso(self) -> Any:
+        if self._iso is None:
+            self._iso = self.driver("isolation")
+        return self._iso
+
+    # -- the container's stdio ----------------------------------------------------------------
+
+    def make_stdio(self) -> tuple[tuple[int, int, int], dict[str, int], list[int]]:
+        """(fds for the container, our ends by role, fds to close after create)."""
+        if self.cfg["tty"]:
+            master, slave = os.openpty()
+            return (slave, slave, slave), {"out": master, "in": master}, [slave]
+        out_r, out_w = os.pipe()
+        err_r, err_w = os.pipe()
+        if self.cfg["interactive"]:
+            in_r, in_w = os.pipe()
+        else:
+            in_r, in_w = os.open(os.devnull, os.O_RDONLY), -1
+        ours = {"out": out_r, "err": err_r}
+        if in_w >= 0:
+            ours["in"] = in_w
+        return (in_r, out_w, err_w), ours, [in_r, out_w, err_w]
+
+    # -- one run of the container -------------------------------------------------------------
+
+    def run_once(self, first: bool) -> int:
+        stdio, ours, theirs = self.make_stdio()
+        try:
+            state = self.iso.create(self.id, self.cfg["bundle"], stdio=stdio)
+        except Exception as exc:
+            for fd in [*theirs, *ours.values()]:
+                _close(fd)
+            raise exc
+        for fd in theirs:
+            _close(fd)
+        pid = int(state.pid)
+        pidfd = os.pidfd_open(pid)
+        if first:
+            self.tell(event="created", pid=pid)
+            self.wait_go()
+        self.iso.start(self.id)
+        self.records.update_state(self.id, status="running", pid=pid, monitor_pid=os.getpid(),
+                                  started_at=timestamp(), error="")
+        if first:
+            self.tell(event="started", pid=pid)
+        try:
+            return self.pump(pid, pidfd, ours)
+        finally:
+            os.close(pidfd)
+            for fd in set(ours.values()):
+                _close(fd)
+
+    def pump(self, pid: int, pidfd: int, ours: dict[str, int]) -> int:
+        """Relay output and input until the container exits; return its exit code."""
+        log = LogWriter(str(self.records.log_path(self.id)))
+        sel = selectors.DefaultSelector()
+        streams = {ours["out"]: "stdout"}
+        if "err" in ours:
+            streams[ours["err"]] = "stderr"
+        for fd, name in streams.items():
+            os.set_blocking(fd, False)
+            sel.register(fd, selectors.EVENT_READ, ("out", name))
+        sel.register(pidfd, selectors.EVENT_READ, ("exit", ""))
+        sel.register(self.listener, selectors.EVENT_READ, ("accept", ""))
+        for client in self.clients:
+            sel.register(client, selectors.EVENT_READ, ("client", ""))
+        exit_code: int | None = None
+        try:
+            while exit_code is None or streams:
+                timeout = 0.5 if exit_code is not None else None
+                events = sel.select(timeout)
+                if not events and exit_code is not None:
+                    break  # output drained (or held open by a process outside: give up)
+                for key, _ in events:
+                    role, name = key.data
+                    if role == "out":
+                        data = _read(key.fd)
+                        if data is None:
+                            continue
+                        if not data:
+                            sel.unregister(key.fd)
+                            streams.pop(key.fd, None)
+                            continue
+                        log.write(name, data)
+                        self.broadcast(attach.STDOUT if name == "stdout" else attach.STDERR, data)
+                    elif role == "exit":
+                        info = os.waitid(os.P_PIDFD, pidfd, os.WEXITED)
+                        exit_code = exit_code_of(info)
+                        sel.unregister(pidfd)
+                    elif role == "accept":
+                        client, _ = self.listener.accept()
+                        self.clients.append(client)
+                        self.readers[client] = attach.FrameReader()
+                        sel.register(client, selectors.EVENT_READ, ("client", ""))
+                    else:
+                        self.from_client(key.fileobj, sel, ours, pidfd)  # type: ignore[arg-type]
+        finally:
+            log.close()
+            for client in self.clients:
+                try:
+                    sel.unregister(client)
+                except (KeyError, ValueError):
+                    pass
+            sel.close()
+        _reap_orphans()
+        return exit_code if exit_code is not None else 255
+
+    def from_client(self, client: socket.socket, sel: selectors.BaseSelector, ours: dict[str, int], pidfd: int) -> None:
+        try:
+            data = client.recv(65536)
+        except OSError:
+            data = b""
+        if not data:
+            sel.unregister(client)
+            self.drop(client)
+            return
+        for kind, payload in self.readers[client].feed(data):
+            if kind == attach.STDIN and "in" in ours:
+                try:
+                    os.write(ours["in"], payload)
+                except OSError:
+                    pass
+            elif kind == attach.STDIN_EOF and "in" in ours and not self.cfg["tty"]:
+                _close(ours.pop("in"))
+            elif kind == attach.RESIZE and self.cfg["tty"]:
+                import fcntl
+                import struct
+                import termios
+
+                rows, cols = struct.unpack(">HH", payload)
+                fcntl.ioctl(ours["out"], termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+            elif kind == attach.SIGNAL:
+                try:
+                    signal.pidfd_send_signal(pidfd, int(payload))
+                except (OSError, ValueError):
+                    pass
+
+    def broadcast(self, kind: int, payload: bytes) -> None:
+        message = attach.frame(kind, payload)
+        for client in list(self.clients):
+            try:
+                client.sendall(message)
+            except OSError:
+                self.drop(client)
+
+    def drop(self, client: socket.socket) -> None:
+        if client in self.clients:
+            self.clients.remove(client)
+        self.readers.pop(client, None)
+        client.close()
+
+    # -- the whole life -----------------------------------------------------------------------
+
+    def should_restart(self, code: int, restarts: int) -> bool:
+        policy, limit = self.cfg["restart_policy"], self.cfg["restart_max"]
+        if policy == "always":
+            return True
+        if policy == "on-failure" and code != 0:
+            return limit <= 0 or restarts < limit
+        return False
+
+    def stopped_by_user(self) -> bool:
+        return self.records.state(self.id).status == "stopping"
+
+    def main(self) -> int:
+        _set_subreaper()
+        sock_path = str(self.run_dir / "attach")
+        self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+        try:
+            os.unlink(sock_path)
+        except FileNotFoundError:
+            pass
+        self.listener.bind(sock_path)
+        self.listener.listen(8)
+        code, restarts, first = 0, 0, True
+        try:
+            while True:
+                try:
+                    code = self.run_once(first)
+                except Exception as exc:  # the container could not be created or started
+                    message = getattr(exc, "message", str(exc))
+                    self.records.update_state(self.id, status="exited", exit_code=125, error=message,
+                                              finished_at=timestamp())
+                    self.tell(event="error", message=message, hint=getattr(exc, "hint", ""))
+                    code = 125
+                    break
+                state = self._runtime_state()
+                self.records.update_state(self.id, status="exited", exit_code=code, finished_at=timestamp(),
+                                          oom_killed=bool(state.get("oom_killed")), pid=0)
+                self._delete_runtime()
+                first = False
+                if self.stopped_by_user() or not self.should_restart(code, restarts):
+                    break
+                restarts += 1
+                self.records.update_state(self.id, restart_count=restarts)
+            self.broadcast(attach.EXIT, str(code).encode())
+        finally:
+            self._delete_runtime()
+            for client in list(self.clients):
+                self.drop(client)
+            self.listener.close()
+            self.teardown()
+        return 0
+
+    def _runtime_state(self) -> dict[str, Any]:
+        try:
+            return dict(self.iso.state(self.id).annotations)
+        except Exception:
+            return {}
+
+    def _delete_runtime(self) -> None:
+        try:
+            self.iso.delete(self.id, force=True)
+        except Exception as exc:
+            self.records.update_state(self.id, error=f"runtime cleanup: {exc}")
+
+    def teardown(self) -> None:
+        """Unmount the container's layer, drop volatile files, and honour --rm."""
+        import shutil
+
+        layer = self.cfg.get("layer_id")
+        if layer:
+            try:
+                self.driver("storage").unmount(layer)
+            except Exception as exc:
+                self.records.update_state(self.id, error=f"unmount: {exc}")
+        if self.cfg["remove"]:
+            from capsa.container.lifecycle import remove_records
+
+            remove_records(self.cfg)
+        else:
+            shutil.rmtree(self.run_dir / "bundle", ignore_errors=True)
+
+
+def _read(fd: int) -> bytes | None:
+    """Up to 64 KiB; b"" at end of stream (or a pty whose last holder closed it: EIO); None when
+    nothing is there right now."""
+    try:
+        return os.read(fd, 65536)
+    except BlockingIOError:
+        return None
+    except OSError:
+        return b""
+
+
+def _close(fd: int) -> None:
+    try:
+        os.close(fd)
+    except OSError:
+        pass
+
+
+def _reap_orphans() -> None:
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+
+
+def main(argv: list[str]) -> int:
+    with open(argv[1]) as fh:
+        cfg = json.load(fh)
+    devnull = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1):
+        os.dup2(devnull, fd)
+    err = os.open(os.path.join(os.path.dirname(argv[1]), "monitor.log"), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    os.dup2(err, 2)
+    for s in (signal.SIGINT, signal.SIGHUP, signal.SIGPIPE):
+        signal.signal(s, signal.SIG_IGN)
+    return Monitor(cfg).main()
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

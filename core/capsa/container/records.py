@@ -1,0 +1,150 @@
+"""Container records: each container's configuration and state, one directory per container.
+
+``<root>/containers/<id>/config.json`` holds the :class:`ContainerConfig` (written once, at
+create); ``state.json`` beside it holds the :class:`ContainerState` that the container's monitor
+updates (atomically, under the container's own lock), and ``ctr.log`` its output.
+``<runroot>/containers/<id>/`` holds what lives only while it runs: the OCI bundle, generated
+/etc files, the monitor's attach socket. Names are unique; creating and removing records takes
+the store lock.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+from capsa.container.model import ContainerConfig, MountSpec
+from capsa.errors import CapsaError, StorageError, UsageError
+from capsa.fsutil import atomic_write
+from capsa.store.locks import FileLock
+
+STATUSES = ("created", "running", "paused", "stopping", "exited", "removing")
+
+
+class ContainerNotFound(StorageError):
+    """No container matches a name or id."""
+
+
+@dataclass
+class ContainerState:
+    status: str = "created"
+    pid: int = 0
+    monitor_pid: int = 0
+    exit_code: int = 0
+    oom_killed: bool = False
+    started_at: str = ""
+    finished_at: str = ""
+    restart_count: int = 0
+    error: str = ""
+    extra: dict[str, object] = field(default_factory=dict)
+
+
+def _config_from_json(data: dict) -> ContainerConfig:  # type: ignore[type-arg]
+    names = {f.name for f in fields(ContainerConfig)}
+    values = {k: v for k, v in data.items() if k in names}
+    values["mounts"] = [MountSpec(**m) for m in values.get("mounts", [])]
+    return ContainerConfig(**values)
+
+
+class ContainerRecords:
+    """The containers of one store."""
+
+    def __init__(self, root: Path, runroot: Path) -> None:
+        self.root = root / "containers"
+        self.runroot = runroot / "containers"
+
+    def dir(self, container_id: str) -> Path:
+        return self.root / container_id
+
+    def run_dir(self, container_id: str) -> Path:
+        return self.runroot / container_id
+
+    def lock(self, container_id: str) -> FileLock:
+        """The container's own lock (state changes, start/stop/remove races)."""
+        return FileLock(self.root / f".{container_id}.lock")
+
+    # -- configs --------------------------------------------------------------------------------
+
+    def all(self) -> list[ContainerConfig]:
+        if not self.root.is_dir():
+            return []
+        out = []
+        for entry in os.scandir(self.root):
+            if entry.is_dir() and not entry.name.startswith("."):
+                try:
+                    out.append(self.config(entry.name))
+                except CapsaError:
+                    continue  # a half-created record: system check repairs it
+        return out
+
+    def config(self, container_id: str) -> ContainerConfig:
+        try:
+            return _config_from_json(json.loads((self.dir(container_id) / "config.json").read_bytes()))
+        except FileNotFoundError:
+            raise ContainerNotFound(f"no container with id {container_id}", hint="see 'capsa ps -a'") from None
+        except (ValueError, TypeError) as exc:
+            raise StorageError(f"container {container_id} has a corrupt record: {exc}",
+                               hint="run 'capsa system check --repair'") from None
+
+    def find(self, ref: str) -> ContainerConfig:
+        """By exact id, name, or unique id prefix."""
+        configs = self.all()
+        for c in configs:
+            if c.id == ref or c.name == ref:
+                return c
+        matches = [c for c in configs if len(ref) >= 3 and c.id.startswith(ref)]
+        if len(matches) == 1:
+            return matches[0]
+        if len(matches) > 1:
+            raise UsageError(f"{ref}: container id prefix is ambiguous", hint="give more characters of the id")
+        raise ContainerNotFound(f"no container with name or ID \"{ref}\" found: no such container",
+                                hint="see 'capsa ps -a'")
+
+    def add(self, config: ContainerConfig) -> None:
+        """Record a new container; the caller holds the store lock. Names must be unique."""
+        if any(c.name == config.name for c in self.all()):
+            raise UsageError(f'the container name "{config.name}" is already in use',
+                             hint="remove that container or choose another --name")
+        directory = self.dir(config.id)
+        directory.mkdir(parents=True, exist_ok=False)
+        atomic_write(directory / "config.json", json.dumps(asdict(config), indent=1).encode())
+        self.set_state(config.id, ContainerState())
+
+    def save_config(self, config: ContainerConfig) -> None:
+        atomic_write(self.dir(config.id) / "config.json", json.dumps(asdict(config), indent=1).encode())
+
+    def remove(self, container_id: str) -> None:
+        """Delete the container's records and volatile files (its layer is the caller's)."""
+        shutil.rmtree(self.run_dir(container_id), ignore_errors=True)
+        doomed = self.root / f".{container_id}.removing"
+        if self.dir(container_id).exists():
+            os.rename(self.dir(container_id), doomed)
+        shutil.rmtree(doomed, ignore_errors=True)
+        (self.root / f".{container_id}.lock").unlink(missing_ok=True)
+
+    # -- state ----------------------------------------------------------------------------------
+
+    def state(self, container_id: str) -> ContainerState:
+        try:
+            data = json.loads((self.dir(container_id) / "state.json").read_bytes())
+        except FileNotFoundError:
+            return ContainerState()
+        names = {f.name for f in fields(ContainerState)}
+        return ContainerState(**{k: v for k, v in data.items() if k in names})
+
+    def set_state(self, container_id: str, state: ContainerState) -> None:
+        atomic_write(self.dir(container_id) / "state.json", json.dumps(asdict(state)).encode())
+
+    def update_state(self, container_id: str, **changes: object) -> ContainerState:
+        """Read-modify-write the state under the container's lock; returns the new state."""
+        with self.lock(container_id).exclusive():
+            state = self.state(container_id)
+            for key, value in changes.items():
+                setattr(state, key, value)
+            self.set_state(container_id, state)
+            return state
+
+    def log_path(self, container_id: str) -> Path:
+        return self.dir(container_id) / "ctr.log"

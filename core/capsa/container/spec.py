@@ -1,0 +1,446 @@
+"""Derive a container's OCI runtime spec (``config.json``) from its record and its image.
+
+The spec is plain OCI runtime-spec 1.0.2 (validated in the tests against the runtime-spec JSON
+schemas), so capsa's ``linux`` isolation driver, runc or crun can all run the same bundle. The
+defaults mirror what podman 4.3 generates on this kind of host (see docs and the tests for the
+values observed); DESIGN.md section 5 is the list of security defaults.
+
+Two runc/crun extensions appear, as in podman's own specs: the ``tmpcopyup`` tmpfs option
+(copy the image's directory into the new tmpfs) and the ``cgroup`` mount type for
+/sys/fs/cgroup. A runtime must understand both.
+"""
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from capsa.container.etcfiles import GeneratedFiles, container_hostname
+from capsa.container.model import ContainerConfig, MountSpec
+from capsa.container.userinfo import resolve_user
+from capsa.errors import UsageError
+
+OCI_VERSION = "1.0.2"
+DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+INIT_DEST = "/run/capsa-init"
+UINT64_MAX = 2**64 - 1
+
+MASKED_PATHS = ["/proc/acpi", "/proc/kcore", "/proc/keys", "/proc/latency_stats", "/proc/sched_debug",
+                "/proc/scsi", "/proc/timer_list", "/proc/timer_stats", "/sys/firmware",
+                "/sys/devices/virtual/powercap", "/proc/interrupts"]
+READONLY_PATHS = ["/proc/asound", "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
+NAMESPACES = ["pid", "network", "ipc", "uts", "mount", "cgroup"]
+# (path, major, minor): the device nodes every container gets, as runc's and podman's defaults
+DEFAULT_DEVICES = [("/dev/null", 1, 3), ("/dev/zero", 1, 5), ("/dev/full", 1, 7), ("/dev/random", 1, 8),
+                   ("/dev/urandom", 1, 9), ("/dev/tty", 5, 0)]
+# cgroup device rules allowed after "deny all": the nodes above plus console, ptmx and the ptys
+ALLOWED_DEVICES = [(1, 3), (1, 5), (1, 7), (1, 8), (1, 9), (5, 0), (5, 1), (5, 2), (136, None)]
+READ_ONLY_TMPFS = ["/run", "/tmp", "/var/tmp"]
+TMPFS_DEFAULTS = ["rw", "rprivate", "nosuid", "nodev", "tmpcopyup"]
+PROPAGATIONS = {"private", "rprivate", "shared", "rshared", "slave", "rslave", "unbindable", "runbindable"}
+SCMP_ARCH = {"x86_64": "SCMP_ARCH_X86_64", "aarch64": "SCMP_ARCH_AARCH64", "armv7l": "SCMP_ARCH_ARM",
+             "i686": "SCMP_ARCH_X86", "ppc64le": "SCMP_ARCH_PPC64LE", "s390x": "SCMP_ARCH_S390X",
+             "riscv64": "SCMP_ARCH_RISCV64", "mips64": "SCMP_ARCH_MIPS64"}
+
+
+def build_spec(config: ContainerConfig, image_config: dict, rootfs: str, files: GeneratedFiles, *,
+               init_path: str | None = None) -> dict:
+    """The OCI runtime spec for ``config`` on ``rootfs`` (the mounted root filesystem).
+
+    ``image_config`` is the image config's ``config`` object (Env, Entrypoint, Cmd, WorkingDir,
+    User) or the whole image config holding it; {} with ``--rootfs``. ``files`` are the
+    generated /etc files (:func:`capsa.container.etcfiles.write_files`). ``init_path`` is the
+    host's catatonit, needed with ``config.init``. A volume mount's ``source`` must already be
+    the volume's host directory (the caller resolves names). Bad user input raises UsageError.
+    """
+    image = image_config.get("config") if isinstance(image_config.get("config"), dict) else image_config
+    image = image or {}
+    args = resolve_args(config, image)
+    mounts: list[dict] = []
+    if config.init:
+        if not init_path or not os.path.isfile(init_path):
+            raise UsageError("--init needs catatonit, which was not found" + (f" at {init_path}" if init_path else ""),
+                             "install catatonit (apt-get install catatonit) or run without --init")
+        args = [INIT_DEST, "--", *args]
+    user = resolve_user(rootfs, config.user or image.get("User") or "")
+    caps = _capabilities(config, user.uid)
+    hostname = container_hostname(config)
+    process: dict[str, Any] = {
+        "terminal": config.tty,
+        "user": {"uid": user.uid, "gid": user.gid, "umask": 0o022},
+        "args": args,
+        "env": _env(config, image, hostname, user.home),
+        "cwd": _cwd(config, image),
+        "capabilities": caps,
+        "rlimits": resolve_rlimits(config.ulimits),
+        "noNewPrivileges": config.no_new_privileges,
+    }
+    if user.additional_gids:
+        process["user"]["additionalGids"] = user.additional_gids
+    if config.init:
+        mounts.append({"destination": INIT_DEST, "type": "bind", "source": init_path,
+                       "options": ["bind", "ro", "rprivate"]})
+    linux: dict[str, Any] = {
+        "namespaces": [{"type": ns} for ns in NAMESPACES if not (ns == "network" and config.network == "host")],
+        "resources": _resources(config),
+        "cgroupsPath": "",
+        "devices": _host_devices() if config.privileged else _default_devices(),
+    }
+    if config.network != "host":
+        linux["sysctl"] = {"net.ipv4.ping_group_range": "0 0"}  # podman's value
+    if not config.privileged:
+        linux["maskedPaths"] = list(MASKED_PATHS)
+        linux["readonlyPaths"] = list(READONLY_PATHS)
+        seccomp = _seccomp(config, caps["bounding"])
+        if seccomp is not None:
+            linux["seccomp"] = seccomp
+    annotations = dict(config.annotations)
+    annotations.update({"io.capsa.cgroup-parent": config.cgroup_parent, "io.capsa.container-name": config.name})
+    return {
+        "ociVersion": OCI_VERSION,
+        "process": process,
+        "root": {"path": rootfs, "readonly": config.read_only},
+        "hostname": hostname,
+        "mounts": build_mounts(config, files, extra=mounts),
+        "annotations": annotations,
+        "linux": linux,
+    }
+
+
+def resolve_args(config: ContainerConfig, image: dict) -> list[str]:
+    """Entrypoint + command, podman's way: ``--entrypoint`` drops the image's Cmd (unless it is
+    an empty list); ``[""]`` as entrypoint means none; a given command replaces the image's."""
+    entrypoint = config.entrypoint if config.entrypoint is not None else list(image.get("Entrypoint") or [])
+    args = [] if entrypoint == [""] else list(entrypoint)
+    cmd = config.cmd
+    if not cmd and not config.entrypoint:
+        cmd = image.get("Cmd") or []
+    args += list(cmd or [])
+    if not args:
+        raise UsageError("no command specified",
+                         "give a command after the image name, or an entrypoint with --entrypoint")
+    return args
+
+
+def _env(config: ContainerConfig, image: dict, hostname: str, home: str | None) -> list[str]:
+    env: dict[str, str] = {}
+    for item in [DEFAULT_PATH, "TERM=xterm", "container=capsa", *(image.get("Env") or []), *config.env]:
+        key, sep, value = item.partition("=")
+        if sep and key:  # "KEY" alone was resolved (or dropped) by the CLI
+            env[key] = value
+    if home:
+        env.setdefault("HOME", home)
+    env.setdefault("HOSTNAME", hostname)
+    return [f"{key}={value}" for key, value in env.items()]
+
+
+def _cwd(config: ContainerConfig, image: dict) -> str:
+    if config.workdir:
+        if not config.workdir.startswith("/"):
+            raise UsageError(f"workdir {config.workdir!r} is not an absolute path", "use -w /some/dir")
+        return os.path.normpath(config.workdir)
+    workdir = image.get("WorkingDir") or "/"
+    return os.path.normpath("/" + workdir.lstrip("/"))
+
+
+def _capabilities(config: ContainerConfig, uid: int) -> dict[str, list[str]]:
+    """Bounding = the resolved set; effective/permitted too for uid 0. A non-root user gets in
+    effective, permitted, inheritable and ambient only the capabilities explicitly added
+    (podman's rule), so ``-u 1000 --cap-add NET_ADMIN`` works without file capabilities."""
+    from capsa_isolation_linux import caps as capsmod
+
+    resolved = sorted({_cap_name(c) for c in capsmod.resolve(config.cap_add, config.cap_drop, config.privileged)})
+    out: dict[str, list[str]] = {"bounding": resolved}
+    if uid == 0:
+        out["effective"] = list(resolved)
+        out["permitted"] = list(resolved)
+        return out
+    added = {_cap_name(c) for c in config.cap_add}
+    chosen = resolved if "CAP_ALL" in added else [c for c in resolved if c in added]
+    if chosen:
+        for key in ("effective", "permitted", "inheritable", "ambient"):
+            out[key] = list(chosen)
+    return out
+
+
+def _cap_name(name: str) -> str:
+    name = name.strip().upper()
+    return name if name.startswith("CAP_") else "CAP_" + name
+
+
+def resolve_rlimits(ulimits: list[str]) -> list[dict]:
+    """``--ulimit name=soft[:hard]`` (-1 or "unlimited": infinity) over the defaults podman uses
+    as root: RLIMIT_NOFILE and RLIMIT_NPROC at the current hard limits. No value may exceed the
+    current hard limit: raising it needs CAP_SYS_RESOURCE, which capsa does not assume."""
+    import resource
+
+    def current_hard(kind: int) -> int:
+        hard = resource.getrlimit(kind)[1]
+        return UINT64_MAX if hard == resource.RLIM_INFINITY else hard
+
+    limits: dict[str, dict] = {}
+    for name in ("NOFILE", "NPROC"):
+        hard = current_hard(getattr(resource, f"RLIMIT_{name}"))
+        limits[name] = {"type": f"RLIMIT_{name}", "hard": hard, "soft": hard}
+    for item in ulimits:
+        name, sep, values = item.partition("=")
+        name = name.strip().upper().removeprefix("RLIMIT_")
+        kind = getattr(resource, f"RLIMIT_{name}", None) if name.isalpha() else None
+        if not sep or kind is None:
+            raise UsageError(f"invalid ulimit {item!r}", "use --ulimit name=soft[:hard], e.g. nofile=1024:2048")
+        soft_text, _, hard_text = values.partition(":")
+        soft = _rlimit_value(soft_text, item)
+        hard = _rlimit_value(hard_text, item) if hard_text else soft
+        if soft > hard:
+            raise UsageError(f"ulimit {item!r}: soft limit {soft_text} is above the hard limit {hard_text}",
+                             "give soft <= hard")
+        limit = current_hard(kind)
+        if hard > limit:
+            shown = "unlimited" if limit == UINT64_MAX else str(limit)
+            raise UsageError(f"ulimit {item!r} is above this process's hard limit ({shown})",
+                             "choose a value at or below the current hard limit (see ulimit -H)")
+        limits[name] = {"type": f"RLIMIT_{name}", "hard": hard, "soft": soft}
+    return list(limits.values())
+
+
+def _rlimit_value(text: str, item: str) -> int:
+    text = text.strip()
+    if text in ("-1", "unlimited"):
+        return UINT64_MAX
+    if not text.isdigit():
+        raise UsageError(f"invalid ulimit {item!r}", "values are numbers, -1 or unlimited")
+    return int(text)
+
+
+def _resources(config: ContainerConfig) -> dict[str, Any]:
+    devices: list[dict[str, Any]] = [{"allow": True, "access": "rwm"}] if config.privileged else [
+        {"allow": False, "access": "rwm"}]
+    if not config.privileged:
+        for major, minor in ALLOWED_DEVICES:
+            rule: dict[str, Any] = {"allow": True, "type": "c", "major": major, "access": "rwm"}
+            if minor is not None:
+                rule["minor"] = minor
+            devices.append(rule)
+    res: dict[str, Any] = {"devices": devices}
+    if config.memory is not None:
+        if config.memory <= 0:
+            raise UsageError(f"invalid memory limit {config.memory}", "use -m with a positive size, e.g. -m 64m")
+        memory: dict[str, int] = {"limit": config.memory}
+        swap = config.memory_swap
+        if swap is None or swap == 0:
+            memory["swap"] = 2 * config.memory  # podman and Docker: as much swap as memory
+        elif swap > 0:
+            if swap < config.memory:
+                raise UsageError("--memory-swap must be at least --memory (it is memory plus swap)",
+                                 "set --memory-swap >= --memory, or -1 for unlimited swap")
+            memory["swap"] = swap
+        res["memory"] = memory
+    elif config.memory_swap not in (None, 0, -1):
+        raise UsageError("you should always set a memory limit when using a memoryswap limit",
+                         "add -m/--memory")
+    cpu: dict[str, int] = {}
+    if config.cpus:
+        ncpu = os.cpu_count() or 1
+        if not 0.01 <= config.cpus <= ncpu:
+            raise UsageError(f"range of CPUs is from 0.01 to {ncpu}.00, as there are only {ncpu} CPUs available",
+                             "lower --cpus")
+        cpu.update(quota=round(config.cpus * 100000), period=100000)
+    if config.cpu_shares:
+        if config.cpu_shares < 0:
+            raise UsageError(f"invalid --cpu-shares {config.cpu_shares}", "use a positive weight (1024 is the default)")
+        cpu["shares"] = config.cpu_shares
+    if cpu:
+        res["cpu"] = cpu
+    if config.pids_limit is not None and config.pids_limit > 0:
+        res["pids"] = {"limit": config.pids_limit}
+    return res
+
+
+def _device(path: str, kind: str, major: int, minor: int, mode: int = 0o666) -> dict[str, Any]:
+    return {"path": path, "type": kind, "major": major, "minor": minor, "fileMode": mode, "uid": 0, "gid": 0}
+
+
+def _default_devices() -> list[dict]:
+    return [_device(path, "c", major, minor) for path, major, minor in DEFAULT_DEVICES]
+
+
+def _host_devices() -> list[dict]:
+    """Every device node of the host's /dev, as podman gives a privileged container (minus
+    console and ptmx, which the runtime sets up, and pts/shm/mqueue, which are mounts)."""
+    import stat
+
+    found = []
+    for top, dirs, names in os.walk("/dev"):
+        dirs[:] = sorted(d for d in dirs if not (top == "/dev" and d in ("pts", "shm", "mqueue", "fd")))
+        for name in sorted(names):
+            path = os.path.join(top, name)
+            if path in ("/dev/console", "/dev/ptmx"):
+                continue
+            try:
+                st = os.lstat(path)
+            except OSError:
+                continue
+            kind = "c" if stat.S_ISCHR(st.st_mode) else "b" if stat.S_ISBLK(st.st_mode) else None
+            if kind:
+                found.append(_device(path, kind, os.major(st.st_rdev), os.minor(st.st_rdev), st.st_mode & 0o777))
+    return found or _default_devices()
+
+
+def build_mounts(config: ContainerConfig, files: GeneratedFiles, extra: list[dict] | None = None) -> list[dict]:
+    """podman's default mounts, then ``extra`` (the init binary), the generated /etc files and
+    the user's mounts in order; a user mount replaces any default at the same destination."""
+    sysopt = "rw" if config.privileged else "ro"
+    mounts: list[dict] = [
+        _mount("/proc", "proc", "proc", ["nosuid", "noexec", "nodev"]),
+        _mount("/dev", "tmpfs", "tmpfs", ["nosuid", "noexec", "strictatime", "mode=755", "size=65536k"]),
+        _mount("/dev/pts", "devpts", "devpts", ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620",
+                                                "gid=5"]),
+        _mount("/dev/shm", "tmpfs", "shm", ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]),
+        _mount("/dev/mqueue", "mqueue", "mqueue", ["nosuid", "noexec", "nodev"]),
+        _mount("/sys", "sysfs", "sysfs", ["nosuid", "noexec", "nodev", sysopt]),
+        _mount("/sys/fs/cgroup", "cgroup", "cgroup", ["rprivate", "nosuid", "noexec", "nodev", "relatime", sysopt]),
+    ]
+    if config.read_only and config.extra.get("read_only_tmpfs", True):
+        mounts += [_mount(dest, "tmpfs", "tmpfs", list(TMPFS_DEFAULTS)) for dest in READ_ONLY_TMPFS]
+    mounts += extra or []
+    generated = [(files.hosts, "/etc/hosts"), (files.hostname, "/etc/hostname"),
+                 (files.resolv_conf, "/etc/resolv.conf"), (files.containerenv, "/run/.containerenv")]
+    for source, dest in generated:
+        if source:
+            options = ["rbind", "rprivate"] + (["ro", "nosuid", "noexec", "nodev"] if config.read_only else [])
+            mounts.append(_mount(dest, "bind", source, options))
+    user = [user_mount(m) for m in config.mounts]
+    seen: set[str] = set()
+    for m in user:
+        if m["destination"] in seen:
+            raise UsageError(f"duplicate mount destination {m['destination']}", "mount each path only once")
+        seen.add(m["destination"])
+    return [m for m in mounts if m["destination"] not in seen] + user
+
+
+def _mount(dest: str, kind: str, source: str, options: list[str]) -> dict:
+    return {"destination": dest, "type": kind, "source": source, "options": options}
+
+
+def user_mount(spec: MountSpec) -> dict:
+    """One user mount in OCI form (podman's options); a missing bind or volume source raises."""
+    dest = spec.destination
+    if not dest.startswith("/"):
+        raise UsageError(f"mount destination {dest!r} is not an absolute path", "use -v SRC:/absolute/path")
+    dest = os.path.normpath(dest)
+    options = [o for o in spec.options if o and o not in ("z", "Z")]
+    if spec.type == "tmpfs":
+        return _mount(dest, "tmpfs", "tmpfs", _merge_options(options, TMPFS_DEFAULTS))
+    if spec.type not in ("bind", "volume"):
+        raise UsageError(f"unknown mount type {spec.type!r}", "use bind, volume or tmpfs")
+    source = spec.source
+    if not source.startswith("/"):
+        raise UsageError(f"{spec.type} mount source {source!r} is not an absolute host path",
+                         "give an absolute path (a volume must be resolved to its directory first)")
+    if not os.path.exists(source):
+        raise UsageError(f"{spec.type} mount source {source}: no such file or directory",
+                         "create the file or directory first, or fix the path")
+    defaults = ["rw", "rprivate"] + (["nosuid", "nodev"] if spec.type == "volume" else []) + ["rbind"]
+    return _mount(dest, "bind", os.path.normpath(source), _merge_options(options, defaults))
+
+
+def _merge_options(given: list[str], defaults: list[str]) -> list[str]:
+    """``given`` then each default the given options do not already decide."""
+    opposite = {"rw": "ro", "ro": "rw", "nosuid": "suid", "nodev": "dev", "noexec": "exec",
+                "rbind": "bind", "tmpcopyup": "notmpcopyup"}
+    out = [o for o in given if o != "notmpcopyup"]
+    for default in defaults:
+        if default in given or opposite.get(default) in given:
+            continue
+        if default in PROPAGATIONS and PROPAGATIONS & set(given):
+            continue
+        out.append(default)
+    return out
+
+
+def _seccomp(config: ContainerConfig, bounding: list[str]) -> dict | None:
+    if config.seccomp_profile == "unconfined":
+        return None
+    from capsa_isolation_linux import seccomp as seccompmod
+
+    if config.seccomp_profile:
+        profile = seccompmod.load_profile(config.seccomp_profile)
+    else:
+        profile = seccompmod.default_profile()
+    return seccomp_to_oci(profile, bounding)
+
+
+def seccomp_to_oci(profile: dict, caps: list[str], machine: str | None = None) -> dict:
+    """A Docker-format seccomp profile as OCI ``linux.seccomp`` for this machine and caps.
+
+    As containers/common does: ``archMap`` keeps the native architecture and its
+    sub-architectures; a rule's ``includes``/``excludes`` (caps, arches, minKernel) decide
+    whether it applies; ``errno`` names become ``errnoRet`` numbers.
+    """
+    import errno as errnomod
+    import platform
+
+    from capsa.hostinfo import GOARCH
+
+    machine = machine or platform.machine()
+    native = SCMP_ARCH.get(machine, "SCMP_ARCH_" + machine.upper())
+    goarch = GOARCH.get(machine, machine)
+    capset = set(caps)
+
+    def errno_of(number: Any, name: Any) -> int | None:
+        if isinstance(number, int):
+            return number
+        return getattr(errnomod, name) if isinstance(name, str) and hasattr(errnomod, name) else None
+
+    out: dict[str, Any] = {"defaultAction": profile["defaultAction"]}
+    default_errno = errno_of(profile.get("defaultErrnoRet"), profile.get("defaultErrno"))
+    if default_errno is not None:
+        out["defaultErrnoRet"] = default_errno
+    arches: list[str] = []
+    for entry in profile.get("archMap") or []:
+        if entry.get("architecture") == native:
+            arches += [entry["architecture"], *(entry.get("subArchitectures") or [])]
+    if not profile.get("archMap"):
+        arches = list(profile.get("architectures") or [])
+    if arches:
+        out["architectures"] = arches
+    for key in ("flags", "listenerPath", "listenerMetadata"):
+        if profile.get(key):
+            out[key] = profile[key]
+    kernel = _kernel_version()
+    syscalls = []
+    for rule in profile.get("syscalls") or []:
+        inc, exc = rule.get("includes") or {}, rule.get("excludes") or {}
+        if goarch in (exc.get("arches") or []) or capset & {_cap_name(c) for c in exc.get("caps") or []}:
+            continue
+        if inc.get("arches") and goarch not in inc["arches"]:
+            continue
+        if not {_cap_name(c) for c in inc.get("caps") or []} <= capset:
+            continue
+        if inc.get("minKernel") and kernel < _version_tuple(inc["minKernel"]):
+            continue
+        names = list(rule.get("names") or ([rule["name"]] if rule.get("name") else []))
+        if not names:
+            continue
+        call: dict[str, Any] = {"names": names, "action": rule["action"]}
+        number = errno_of(rule.get("errnoRet"), rule.get("errno"))
+        if number is not None:
+            call["errnoRet"] = number
+        if rule.get("args"):
+            call["args"] = [{k: a[k] for k in ("index", "value", "valueTwo", "op") if a.get(k) is not None
+                             and not (k == "valueTwo" and a[k] == 0)} for a in rule["args"]]
+        syscalls.append(call)
+    if syscalls:
+        out["syscalls"] = syscalls
+    return out
+
+
+def _version_tuple(text: str) -> tuple[int, ...]:
+    parts = []
+    for piece in text.split("-")[0].split(".")[:3]:
+        digits = "".join(ch for ch in piece if ch.isdigit())
+        parts.append(int(digits or 0))
+    return tuple(parts)
+
+
+def _kernel_version() -> tuple[int, ...]:
+    return _version_tuple(os.uname().release)

@@ -1,0 +1,161 @@
+"""Resolve ``-u user[:group]`` against a container's own /etc/passwd and /etc/group.
+
+The files are read from the root filesystem as the container will see them: every symlink on
+the way is resolved inside the rootfs (an absolute target or ``..`` never leaves it, like a
+chroot), and only a regular file is read. A file that is missing, not regular or unreadable is
+treated as empty, so numeric ids still work.
+
+Podman's rules (observed with podman 4.3 and ``--rootfs``), mirrored here:
+
+- no user at all: uid 0, gid 0, additionalGids = the groups listing ``root`` as a member;
+- a user without a group: its passwd gid, additionalGids = [that gid] + the groups listing it;
+- a user with a group: that gid, additionalGids = [that gid] only;
+- a numeric uid missing from passwd: gid 0 (unless given), no HOME;
+- an unknown user or group name is an error.
+"""
+from __future__ import annotations
+
+import os
+import stat
+from dataclasses import dataclass, field
+
+from capsa.errors import UsageError
+
+MAX_FILE = 4 << 20  # a passwd or group file larger than this is not read past this size
+MAX_LINKS = 40
+
+
+@dataclass
+class ExecUser:
+    """The process identity a container starts with."""
+
+    uid: int
+    gid: int
+    additional_gids: list[int] = field(default_factory=list)
+    home: str | None = None  # from passwd; None when the user has no entry
+
+
+def resolve_in_root(root: str, path: str) -> str:
+    """The host path of ``path`` inside ``root``, following symlinks as if ``root`` were ``/``.
+
+    The result always lies under ``root``; its last component is not a symlink (or does not
+    exist). Too many links raise OSError(ELOOP).
+    """
+    root = os.path.abspath(root)
+    todo = [p for p in path.split("/") if p]
+    done: list[str] = []
+    links = 0
+    while todo:
+        part = todo.pop(0)
+        if part == ".":
+            continue
+        if part == "..":
+            if done:
+                done.pop()
+            continue
+        candidate = os.path.join(root, *done, part)
+        try:
+            st = os.lstat(candidate)
+        except FileNotFoundError:
+            done.append(part)
+            continue
+        if stat.S_ISLNK(st.st_mode):
+            links += 1
+            if links > MAX_LINKS:
+                raise OSError(40, "too many levels of symbolic links", path)
+            target = os.readlink(candidate)
+            if target.startswith("/"):
+                done = []
+            todo = [p for p in target.split("/") if p] + todo
+            continue
+        done.append(part)
+    return os.path.join(root, *done)
+
+
+def read_root_file(root: str, path: str) -> str:
+    """The text of the regular file ``path`` inside ``root``, or "" when there is none."""
+    try:
+        host = resolve_in_root(root, path)
+        fd = os.open(host, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
+    except OSError:
+        return ""
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return ""
+        with os.fdopen(fd, "rb", closefd=False) as f:
+            return f.read(MAX_FILE).decode("utf-8", "replace")
+    except OSError:
+        return ""
+    finally:
+        os.close(fd)
+
+
+def _entries(text: str, fields: int) -> list[list[str]]:
+    out = []
+    for line in text.splitlines():
+        if not line.strip() or line.startswith("#"):
+            continue
+        parts = line.split(":")
+        if len(parts) >= fields:
+            out.append(parts)
+    return out
+
+
+def _number(text: str) -> int | None:
+    if text.isdigit():
+        value = int(text)
+        if value < 2**32 - 1:
+            return value
+    return None
+
+
+def resolve_user(rootfs: str, spec: str) -> ExecUser:
+    """Resolve ``spec`` ("", "name", "uid", "name:group", "uid:gid") against ``rootfs``."""
+    user, _, group = spec.partition(":")
+    if spec and not user:
+        raise UsageError(f"invalid user {spec!r}", "use -u user, -u uid, -u user:group or -u uid:gid")
+    passwd = _entries(read_root_file(rootfs, "/etc/passwd"), 7)
+    groups = _entries(read_root_file(rootfs, "/etc/group"), 4)
+
+    name = user or "root"
+    uid = _number(name)
+    entry = None
+    for parts in passwd:
+        if (uid is None and parts[0] == name) or (uid is not None and _number(parts[2]) == uid):
+            entry = parts
+            break
+    if entry is None and uid is None:
+        if name == "root":  # no passwd file at all: root still works
+            uid = 0
+        else:
+            raise UsageError(f"unable to find user {name}: no matching entries in passwd file",
+                             "pass a numeric uid (-u 1000) or add the user to the image's /etc/passwd")
+    home = None
+    gid = 0
+    if entry is not None:
+        uid = _number(entry[2]) or 0
+        gid = _number(entry[3]) or 0
+        home = entry[5] or None
+        name = entry[0]
+    assert uid is not None
+
+    if group:
+        found = _number(group)
+        if found is None:
+            for parts in groups:
+                if parts[0] == group:
+                    found = _number(parts[2])
+                    break
+        if found is None:
+            raise UsageError(f"unable to find group {group}: no matching entries in group file",
+                             "pass a numeric gid (-u user:1000) or add the group to the image's /etc/group")
+        return ExecUser(uid, found, [found], home)
+
+    supplementary = []
+    if entry is not None:
+        for parts in groups:
+            number = _number(parts[2])
+            if number is not None and name in parts[3].strip().split(",") and number not in supplementary:
+                supplementary.append(number)
+    additional = supplementary if not user else [gid] + [g for g in supplementary if g != gid]
+    return ExecUser(uid, gid, additional, home)

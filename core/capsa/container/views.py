@@ -1,0 +1,117 @@
+"""What container commands show: ``ps`` rows and the ``inspect`` document, podman-shaped."""
+from __future__ import annotations
+
+from typing import Any
+
+from capsa.container.model import ContainerConfig
+from capsa.container.records import ContainerRecords, ContainerState
+
+
+def effective_status(records: ContainerRecords, config: ContainerConfig) -> ContainerState:
+    """The recorded state, corrected when the monitor died without recording an exit."""
+    from capsa.container.lifecycle import _alive
+
+    state = records.state(config.id)
+    if state.status in ("running", "stopping", "paused") and not _alive(state.monitor_pid):
+        state.status = "exited"
+    return state
+
+
+def status_text(state: ContainerState) -> str:
+    """``Up 2 minutes``, ``Exited (0) 3 seconds ago``, ``Created``."""
+    from capsa.cli.humanize import human_duration, parse_time, since
+
+    if state.status in ("running", "stopping"):
+        import datetime
+
+        up = (datetime.datetime.now(datetime.timezone.utc) - parse_time(state.started_at)).total_seconds()
+        return f"Up {human_duration(up)}"
+    if state.status == "paused":
+        return "Paused"
+    if state.status == "exited":
+        return f"Exited ({state.exit_code}) {since(state.finished_at)}" if state.finished_at else f"Exited ({state.exit_code})"
+    return state.status.capitalize()
+
+
+def command_of(config: ContainerConfig, image_config: dict[str, Any]) -> list[str]:
+    runtime = image_config.get("config") or {}
+    entrypoint = config.entrypoint if config.entrypoint is not None else runtime.get("Entrypoint") or []
+    if config.cmd is not None:
+        cmd = config.cmd
+    elif config.entrypoint is not None:
+        cmd = []
+    else:
+        cmd = runtime.get("Cmd") or []
+    return [*entrypoint, *cmd]
+
+
+def ps_row(records: ContainerRecords, config: ContainerConfig, image_config: dict[str, Any]) -> dict[str, Any]:
+    from capsa.cli.humanize import go_time, since
+
+    state = effective_status(records, config)
+    command = command_of(config, image_config)
+    return {
+        "ID": config.id[:12], "Id": config.id, "Names": config.name, "Image": config.image_name,
+        "ImageID": config.image_id or "", "Command": " ".join(command), "CreatedAt": go_time(config.created),
+        "Created": since(config.created), "RunningFor": since(config.created), "Status": status_text(state),
+        "State": state.status, "ExitCode": state.exit_code, "Ports": "", "Labels": dict(config.labels),
+        "Pid": state.pid, "Mounts": [m.destination for m in config.mounts], "AutoRemove": config.remove,
+    }
+
+
+def inspect_doc(records: ContainerRecords, config: ContainerConfig, image_config: dict[str, Any], driver: str) -> dict[str, Any]:
+    state = effective_status(records, config)
+    runtime = image_config.get("config") or {}
+    command = command_of(config, image_config)
+    env = list(runtime.get("Env") or [])
+    for item in config.env:
+        key = item.split("=", 1)[0]
+        env = [e for e in env if e.split("=", 1)[0] != key] + [item]
+    mounts = [{"Type": m.type, "Name": m.source if m.type == "volume" else "", "Source": m.source,
+               "Destination": m.destination, "Driver": "local" if m.type == "volume" else "",
+               "Mode": "", "Options": list(m.options), "RW": "ro" not in m.options, "Propagation": "rprivate"}
+              for m in config.mounts]
+    return {
+        "Id": config.id,
+        "Created": config.created,
+        "Path": command[0] if command else "",
+        "Args": command[1:],
+        "State": {
+            "Status": state.status, "Running": state.status in ("running", "stopping"),
+            "Paused": state.status == "paused", "Restarting": False, "OOMKilled": state.oom_killed, "Dead": False,
+            "Pid": state.pid if state.status in ("running", "stopping", "paused") else 0,
+            "ConmonPid": state.monitor_pid, "ExitCode": state.exit_code, "Error": state.error,
+            "StartedAt": state.started_at or "0001-01-01T00:00:00Z", "FinishedAt": state.finished_at or "0001-01-01T00:00:00Z",
+        },
+        "Image": config.image_id or "",
+        "ImageName": config.image_name,
+        "Rootfs": config.rootfs or "",
+        "Name": config.name,
+        "RestartCount": state.restart_count,
+        "Driver": driver,
+        "LogPath": str(records.log_path(config.id)),
+        "Mounts": mounts,
+        "Config": {
+            "Hostname": config.hostname or config.id[:12], "User": config.user or runtime.get("User", ""), "Env": env,
+            "Cmd": config.cmd if config.cmd is not None else runtime.get("Cmd"), "Image": config.image_name,
+            "WorkingDir": config.workdir or runtime.get("WorkingDir") or "/",
+            "Entrypoint": config.entrypoint if config.entrypoint is not None else runtime.get("Entrypoint"),
+            "Labels": dict(config.labels), "StopSignal": config.stop_signal or runtime.get("StopSignal") or "SIGTERM",
+            "StopTimeout": config.stop_timeout, "Tty": config.tty, "OpenStdin": config.interactive,
+            "Volumes": runtime.get("Volumes"),
+        },
+        "HostConfig": {
+            "Binds": [f"{m.source}:{m.destination}" + (":ro" if "ro" in m.options else "") for m in config.mounts if m.type == "bind"],
+            "NetworkMode": config.network, "RestartPolicy": {"Name": config.restart_policy, "MaximumRetryCount": config.restart_max},
+            "AutoRemove": config.remove, "CapAdd": list(config.cap_add), "CapDrop": list(config.cap_drop),
+            "Privileged": config.privileged, "ReadonlyRootfs": config.read_only,
+            "SecurityOpt": ([f"seccomp={config.seccomp_profile}"] if config.seccomp_profile else [])
+                           + (["no-new-privileges"] if config.no_new_privileges else []),
+            "Memory": config.memory or 0, "MemorySwap": config.memory_swap or 0,
+            "NanoCpus": int((config.cpus or 0) * 1e9), "CpuShares": config.cpu_shares or 0,
+            "PidsLimit": config.pids_limit or 0, "Ulimits": list(config.ulimits), "Init": config.init,
+            "CgroupParent": config.cgroup_parent,
+            "Tmpfs": {m.destination: ",".join(m.options) for m in config.mounts if m.type == "tmpfs"},
+        },
+        "NetworkSettings": {"Networks": {}, "Ports": {}, "SandboxKey": "", "IPAddress": ""},
+    }
