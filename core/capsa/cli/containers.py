@@ -158,7 +158,7 @@ def _discard(sess: Session, store: Any, records: Any, config: Any) -> None:
 
 def _create_from_run() -> Any:
     """``create`` takes every ``run`` flag but --detach, and only records the container."""
-    signature = pyinspect.signature(run)
+    signature = pyinspect.signature(run, eval_str=True)
     params = [p for n, p in signature.parameters.items() if n != "detach"]
 
     def create(**kwargs: Any) -> None:

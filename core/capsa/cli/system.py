@@ -111,4 +111,7 @@ def register(app: typer.Typer) -> None:
     app.command("version")(version)
     group = typer.Typer(help="Manage capsa", no_args_is_help=True)
     group.command("info")(info)
+    from capsa.cli import system_ops
+
+    system_ops.register(group)
     app.add_typer(group, name="system")

@@ -12,6 +12,10 @@ import os
 import socket
 import struct
 import sys
+from collections.abc import Callable
+from typing import TypeVar
+
+T = TypeVar("T")
 
 STDIN, STDOUT, STDERR, EXIT, STDIN_EOF, RESIZE, SIGNAL = range(7)
 HEADER = struct.Struct(">BI")
@@ -40,10 +44,35 @@ class FrameReader:
         return out
 
 
+def in_directory(path: str, action: Callable[[str], T]) -> T:
+    """Run ``action(name)`` with the working directory set to ``path``'s directory: unix socket
+    paths are limited to 107 bytes, and a store's runroot can be deep."""
+    directory, name = os.path.split(path)
+    saved = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.chdir(directory)
+        return action(name)
+    finally:
+        os.fchdir(saved)
+        os.close(saved)
+
+
+def listen(path: str) -> socket.socket:
+    """A listening unix socket at ``path`` (replacing a stale one)."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+    in_directory(path, sock.bind)
+    sock.listen(8)
+    return sock
+
+
 def connect(path: str, timeout: float = 5.0) -> socket.socket:
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
     sock.settimeout(timeout)
-    sock.connect(path)
+    in_directory(path, sock.connect)
     sock.settimeout(None)
     return sock
 

@@ -125,6 +125,7 @@ class Monitor:
         if first:
             self.tell(event="created", pid=pid)
             self.wait_go()
+            self.accept_waiting()  # whoever attached before "go" sees the very first output
         self.iso.start(self.id)
         self.records.update_state(self.id, status="running", pid=pid, monitor_pid=os.getpid(),
                                   started_at=timestamp(), error="")
@@ -192,6 +193,21 @@ class Monitor:
         _reap_orphans()
         return exit_code if exit_code is not None else 255
 
+    def accept_waiting(self) -> None:
+        """Accept the clients already queued on the attach socket, without blocking."""
+        self.listener.setblocking(False)
+        try:
+            while True:
+                try:
+                    client, _ = self.listener.accept()
+                except BlockingIOError:
+                    return
+                client.setblocking(True)
+                self.clients.append(client)
+                self.readers[client] = attach.FrameReader()
+        finally:
+            self.listener.setblocking(True)
+
     def from_client(self, client: socket.socket, sel: selectors.BaseSelector, ours: dict[str, int], pidfd: int) -> None:
         try:
             data = client.recv(65536)
@@ -251,14 +267,7 @@ class Monitor:
 
     def main(self) -> int:
         _set_subreaper()
-        sock_path = str(self.run_dir / "attach")
-        self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
-        try:
-            os.unlink(sock_path)
-        except FileNotFoundError:
-            pass
-        self.listener.bind(sock_path)
-        self.listener.listen(8)
+        self.listener = attach.listen(str(self.run_dir / "attach"))
         code, restarts, first = 0, 0, True
         try:
             while True:

@@ -2,20 +2,26 @@
 layer-ingest plumbing every archive format shares (:mod:`capsa.image.archives` holds the API
 and OCI layouts).
 
+Every tar is read with ``BoundedTarInfo`` (pax and GNU long-name headers over 1 MiB are refused
+unread); a disk filling up while spooling or storing blobs is a one-line StorageError.
+
 Written as containers/image writes it: ``<diff id hex>.tar`` uncompressed layers (their sha256
 is the diff id), the config as ``<image id>.json``, legacy ``<v1 id>/{layer.tar -> ../<hex>.tar,
 VERSION, json}`` entries, ``manifest.json`` (``Config``/``RepoTags``/``Layers``) and
 ``repositories``. Read: that, the older form with real ``<id>/layer.tar`` files, Docker 25+
-paths (``blobs/sha256/<hex>``) and compressed layers; ``RepoTags`` are normalised the way
+paths (``blobs/sha256/<hex>``) and compressed layers (xz and bzip2 ones are stored uncompressed:
+OCI has no media type for them); image configs are checked (:func:`config_diff_ids`); ``RepoTags`` are normalised the way
 podman loads them (``busybox:latest`` is ``docker.io/library/busybox:latest``).
 """
 from __future__ import annotations
 
+import datetime
 import hashlib
 import io
 import json
 import os
 import posixpath
+import re
 import shutil
 import tarfile
 from collections.abc import Callable, Iterator
@@ -25,6 +31,8 @@ from typing import IO, TYPE_CHECKING, Any, BinaryIO
 
 from capsa.errors import ArchiveError, StorageError, UsageError
 from capsa.image.archives import LOAD_HINT, Pending, SavedImage, Source, missing
+from capsa.store.compression import CHUNK, SNIFF_BYTES, CorruptStream, decompressed, sniff, sniffed
+from capsa.store.tarstream import BoundedTarInfo, HashingReader, out_of_space
 
 if TYPE_CHECKING:
     from capsa.store.layers import Layer
@@ -36,20 +44,10 @@ LEGACY_ATTRS = ("architecture", "config", "container", "container_config", "crea
 
 # -- tar plumbing ----------------------------------------------------------------------------
 
-class HashingReader:
-    """Reads through ``raw`` while hashing what passes; :meth:`check_end` verifies the whole."""
-
-    def __init__(self, raw: BinaryIO) -> None:
-        self.raw, self.hasher = raw, hashlib.sha256()
-
-    def read(self, n: int = -1) -> bytes:
-        data = self.raw.read(n)
-        self.hasher.update(data)
-        return data
-
-    def check_end(self, digest: str, what: str) -> None:
-        if self.raw.read(1) or "sha256:" + self.hasher.hexdigest() != digest:
-            raise StorageError(f"{what} in the store does not match {digest}", hint="run 'capsa system check --repair'")
+def check_end(reader: HashingReader, digest: str, what: str) -> None:
+    """After sending ``what`` through ``reader``: it must be at its end and match ``digest``."""
+    if reader.read(1) or reader.digest != digest:
+        raise StorageError(f"{what} in the store does not match {digest}", hint="run 'capsa system check --repair'")
 
 
 class TarSink:
@@ -105,10 +103,12 @@ class TarSource(Source):
         self.label = label
         total = os.fstat(fileobj.fileno()).st_size
         try:
-            self.tar = tarfile.open(fileobj=fileobj, mode="r:")
+            self.tar = tarfile.open(fileobj=fileobj, mode="r:", tarinfo=BoundedTarInfo)
             members = self.tar.getmembers()
         except tarfile.TarError as exc:
             raise ArchiveError(f"{label} is not a tar archive or is truncated ({exc})", hint=LOAD_HINT) from None
+        except ArchiveError as exc:  # a special header too large to read
+            raise ArchiveError(f"{label}: {exc.message}", hint=exc.hint) from None
         self.members: dict[str, tarfile.TarInfo] = {}
         for m in members:
             if m.offset_data + (m.size if m.isreg() else 0) > total:
@@ -148,16 +148,12 @@ class TarSource(Source):
         return self.tar.extractfile(self._resolve(name))  # type: ignore[return-value]
 
 
-def decompression_errors() -> tuple[type[BaseException], ...]:
-    import gzip
-    import sys
-    import zlib
+# what reading a member (or decompressing it) raises when the archive is cut short or corrupt
+_READ_ERRORS = (EOFError, tarfile.TarError, CorruptStream)
 
-    errors: list[type[BaseException]] = [EOFError, zlib.error, gzip.BadGzipFile, tarfile.TarError]
-    zstd = sys.modules.get("zstandard")
-    if zstd is not None:
-        errors.append(zstd.ZstdError)
-    return tuple(errors)
+
+def _read_error(exc: BaseException) -> str:
+    return exc.detail if isinstance(exc, CorruptStream) else (str(exc) or type(exc).__name__)
 
 
 @contextmanager
@@ -166,11 +162,9 @@ def tar_source(store: Store, stream: BinaryIO, label: str) -> Iterator[Source]:
     first spooled, uncompressed, to ``<root>/blobs/.ingest/load-*`` (removed afterwards)."""
     import stat
 
-    from capsa.store.tarextract import decompressed
-
     try:
         plain = decompressed(stream)
-    except ArchiveError:
+    except CorruptStream:
         raise ArchiveError(f"{label} is truncated or corrupt", hint=LOAD_HINT) from None
     try:
         regular = plain is stream and stream.seekable() and stat.S_ISREG(os.fstat(stream.fileno()).st_mode)
@@ -179,15 +173,22 @@ def tar_source(store: Store, stream: BinaryIO, label: str) -> Iterator[Source]:
     if regular:
         yield TarSource(stream, label)
         return
-    store.blobs.ingest.mkdir(parents=True, exist_ok=True)
     spool = store.blobs.ingest / f"load-{os.getpid()}-{os.urandom(6).hex()}"
     try:
-        with open(spool, "w+b") as fh:
+        with out_of_space(f"spooling {label} into {store.blobs.ingest}"):
+            store.blobs.ingest.mkdir(parents=True, exist_ok=True)
+            fh = open(spool, "w+b")
             try:
-                shutil.copyfileobj(plain, fh, 1 << 20)
-            except decompression_errors() as exc:
-                raise ArchiveError(f"{label} is truncated or its compression is corrupt ({exc or type(exc).__name__})",
+                shutil.copyfileobj(plain, fh, CHUNK)
+                fh.flush()
+            except _READ_ERRORS as exc:
+                fh.close()
+                raise ArchiveError(f"{label} is truncated or its compression is corrupt ({_read_error(exc)})",
                                    hint="the archive is incomplete") from None
+            except BaseException:
+                fh.close()
+                raise
+        with fh:
             fh.seek(0)
             yield TarSource(fh, label)
     finally:
@@ -211,7 +212,6 @@ def ingest_layers(store: Store, layers: list[LayerIn], diff_ids: list[str], wher
     """Store and extract each layer (bottom first) unless a layer with the same chain id exists;
     verify blob digests/sizes when known and every diff id."""
     from capsa.image.importing import layer_media_type
-    from capsa.store.blobs import DIGEST_RE
     from capsa.store.layers import chain_id
 
     if len(layers) != len(diff_ids):
@@ -219,37 +219,84 @@ def ingest_layers(store: Store, layers: list[LayerIn], diff_ids: list[str], wher
                            hint="the image is corrupt")
     out: list[Layer] = []
     parent: Layer | None = None
-    for item, diff_id in zip(layers, diff_ids):
-        if not isinstance(diff_id, str) or not DIGEST_RE.match(diff_id):
-            raise ArchiveError(f"{where}: invalid diff id {diff_id!r} in the config", hint="the image is corrupt")
+    for item, diff_id in zip(layers, diff_ids):  # diff ids checked by config_diff_ids
         layer = store.layers.by_chain(chain_id(parent.chain_id if parent else None, diff_id))
         if layer is None:
             if item.digest is not None and not item.digest.startswith("sha256:"):
                 raise ArchiveError(f"{item.where}: unsupported digest algorithm in {item.digest}", hint="capsa stores sha256 blobs")
             with item.open() as fh:
+                stream = fh
+                if item.media_type is None:  # a docker archive: xz and bzip2 layers are stored uncompressed
+                    kind, stream = sniffed(fh)
+                    stream = decompressed(stream) if kind in ("xz", "bzip2") else stream
                 try:
-                    digest, _ = store.blobs.put_stream(fh, expected=item.digest, expected_size=item.size)
-                except decompression_errors() as exc:
-                    raise ArchiveError(f"{item.where} is truncated or corrupt ({exc})", hint="the archive is incomplete") from None
+                    with out_of_space(f"storing {item.where} in the store"):
+                        digest, _ = store.blobs.put_stream(stream, expected=item.digest, expected_size=item.size)
+                except _READ_ERRORS as exc:
+                    raise ArchiveError(f"{item.where} is truncated or corrupt ({_read_error(exc)})",
+                                       hint="the archive is incomplete") from None
             media_type = item.media_type
             if media_type is None:
                 with store.blobs.open(digest) as blob:
-                    media_type = layer_media_type(blob.read(4))
+                    media_type = layer_media_type(blob.read(SNIFF_BYTES))
             layer = store.layers.add_from_blob(digest, media_type, parent, expected_diff_id=diff_id)
         out.append(layer)
         parent = layer
     return out
 
 
+_RFC3339 = re.compile(r"(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.(\d+))?(Z|[+-]\d{2}:\d{2})", re.ASCII)
+_DIGEST = re.compile(r"sha256:[a-f0-9]{64}", re.ASCII)
+_HISTORY_STRINGS = ("created_by", "author", "comment")
+
+
+def is_rfc3339(value: object) -> bool:
+    """Whether ``value`` is an RFC 3339 timestamp string (``2024-05-01T12:00:00.5Z``, an offset
+    instead of ``Z``) naming a real instant."""
+    match = _RFC3339.fullmatch(value) if isinstance(value, str) else None
+    if match is None:
+        return False
+    when, fraction, zone = match.groups()
+    try:  # datetime takes at most 6 fraction digits
+        datetime.datetime.fromisoformat(f"{when}.{(fraction or '')[:6].ljust(6, '0')}"
+                                        f"{'+00:00' if zone == 'Z' else zone}").astimezone(datetime.timezone.utc)
+    except (ValueError, OverflowError, OSError):
+        return False
+    return True
+
+
 def config_diff_ids(config: bytes, where: str) -> list[str]:
-    """``rootfs.diff_ids`` of an image config; ArchiveError when it is not an image config."""
+    """``rootfs.diff_ids`` of an image config, after checking the fields capsa shows later:
+    ``created`` an RFC 3339 string, ``config`` an object, ``history`` a list of objects (their
+    ``created`` RFC 3339, ``created_by``/``author``/``comment`` strings), ``rootfs.diff_ids`` a
+    list of sha256 digests. ArchiveError when it is not such an image config."""
+    hint = "the image is corrupt"
     try:
         doc = json.loads(config)
         diff_ids = doc["rootfs"]["diff_ids"]
     except (UnicodeDecodeError, ValueError, KeyError, TypeError):
-        raise ArchiveError(f"{where} is not an image config (no rootfs.diff_ids)", hint="the image is corrupt") from None
+        raise ArchiveError(f"{where} is not an image config (no rootfs.diff_ids)", hint=hint) from None
     if not isinstance(diff_ids, list):
-        raise ArchiveError(f"{where}: rootfs.diff_ids is not a list", hint="the image is corrupt")
+        raise ArchiveError(f"{where}: rootfs.diff_ids is not a list", hint=hint)
+    for diff_id in diff_ids:
+        if not isinstance(diff_id, str) or not _DIGEST.fullmatch(diff_id):
+            raise ArchiveError(f"{where}: invalid diff id {diff_id!r} in the config", hint=hint)
+    if "created" in doc and not is_rfc3339(doc["created"]):
+        raise ArchiveError(f"{where}: created {doc['created']!r} is not an RFC 3339 time", hint=hint)
+    if "config" in doc and not isinstance(doc["config"], dict):
+        raise ArchiveError(f"{where}: config is not an object", hint=hint)
+    history = doc.get("history", [])
+    if not isinstance(history, list):
+        raise ArchiveError(f"{where}: history is not a list", hint=hint)
+    for n, entry in enumerate(history, 1):
+        if not isinstance(entry, dict):
+            raise ArchiveError(f"{where}: history entry {n} is not an object", hint=hint)
+        if "created" in entry and not is_rfc3339(entry["created"]):
+            raise ArchiveError(f"{where}: history entry {n} has created {entry['created']!r}, not an RFC 3339 time",
+                               hint=hint)
+        for key in _HISTORY_STRINGS:
+            if key in entry and not isinstance(entry[key], str):
+                raise ArchiveError(f"{where}: history entry {n} has a {key} that is not a string", hint=hint)
     return diff_ids
 
 
@@ -292,18 +339,15 @@ def legacy_layers(config: bytes, diff_ids: list[str]) -> list[tuple[str, bytes]]
 
 
 def _send_layer(store: Store, sink: TarSink, layer: Layer, name: str) -> None:
-    """The layer's uncompressed tar (decompressing a gzip/zstd blob), checked against its diff id."""
-    from capsa.store.tarextract import decompressed
-
+    """The layer's uncompressed tar (decompressing a compressed blob), checked against its diff id."""
     if layer.blob is None or layer.diff_id is None:
         raise StorageError(f"layer {layer.id} has no stored blob", hint="run 'capsa system check --repair'")
     with store.blobs.open(layer.blob) as raw:
-        head = raw.peek(4)[:4]  # type: ignore[attr-defined]
-        compressed = head.startswith(b"\x1f\x8b") or head == b"\x28\xb5\x2f\xfd"
+        compressed = sniff(raw.peek(SNIFF_BYTES)[:SNIFF_BYTES]) != "none"  # type: ignore[attr-defined]
         size = layer.size if compressed else store.blobs.size(layer.blob)
         reader = HashingReader(decompressed(raw))
         sink.add_stream(name, size, reader, mode=0o444)  # type: ignore[arg-type]
-        reader.check_end(layer.diff_id, f"layer {layer.id}")
+        check_end(reader, layer.diff_id, f"layer {layer.id}")
 
 
 def write_docker_archive(store: Store, saved: list[SavedImage], sink: TarSink) -> None:

@@ -1,6 +1,6 @@
 """Path resolution that cannot leave a directory root: directory fds, openat style.
 
-Names are split with ``split_name`` (empty and ``.`` components dropped, so leading ``/`` and
+Names are split with ``split_member_path`` (empty and ``.`` components dropped, so leading ``/`` and
 ``./`` land inside the root; ``..`` anywhere is ArchiveError). ``Resolver.dir`` walks
 components from the root fd with ``dir_fd`` calls only, never a path string the kernel resolves
 on its own: symlinks met on the way are followed with chroot semantics (absolute targets restart
@@ -24,7 +24,7 @@ _MAX_CACHED_FDS = 256
 _PATH_DIR = os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
-def split_name(name: str, what: str) -> list[str]:
+def split_member_path(name: str, what: str) -> list[str]:
     """Components of a member name or link target; ``..`` anywhere is ArchiveError."""
     parts = [p for p in name.split("/") if p and p != "."]
     if ".." in parts:

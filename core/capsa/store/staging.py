@@ -6,16 +6,17 @@ import os
 import shutil
 import subprocess
 from pathlib import Path
+from collections.abc import Callable
 from typing import BinaryIO, Literal
 
 
 def extract_swapped(target: Path, staging: Path, retired: Path, stream: BinaryIO,
-                    whiteouts: Literal["overlay", "apply"]) -> int:
+                    whiteouts: Literal["overlay", "apply"], finish: Callable[[Path], None] | None = None) -> int:
     """Extract ``stream`` over a copy of ``target`` at ``staging`` and swap it into place.
 
     ``retired`` receives the old tree for the moment between the renames; all three paths must
-    be on one filesystem. Returns the bytes of file content written. On error ``target`` is
-    untouched and ``staging`` removed.
+    be on one filesystem. ``finish(staging)`` may adjust the result before the swap. Returns the
+    bytes of file content written. On error ``target`` is untouched and ``staging`` removed.
     """
     from capsa.store.tarextract import extract_layer
 
@@ -29,6 +30,8 @@ def extract_swapped(target: Path, staging: Path, retired: Path, stream: BinaryIO
         os.chown(staging, st.st_uid, st.st_gid)
     try:
         result = extract_layer(stream, staging, whiteouts=whiteouts)
+        if finish is not None:
+            finish(staging)
         shutil.rmtree(retired, ignore_errors=True)
         os.rename(target, retired)
         os.rename(staging, target)

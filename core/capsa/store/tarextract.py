@@ -1,6 +1,6 @@
 """Layer extraction that cannot escape the layer root.
 
-``extract_layer`` applies one layer tar (gzip, zstd or plain) to a directory. tarfile only
+``extract_layer`` applies one layer tar (plain, gzip, zstd, xz or bzip2) to a directory. tarfile only
 parses headers, from the forward-only hashed stream of ``capsa.store.tarstream`` (which also
 gives the diff_id); every path is resolved with directory fds (openat style) under the root by
 ``capsa.store.safepath``: member names lose leading ``/`` and ``./`` (absolute names land
@@ -20,9 +20,11 @@ to set one is an error except EPERM/EACCES for ``security.*``/``trusted.*`` (unp
 EPERM for ``user.*`` on symlinks and devices (never allowed by the kernel); overlayfs's private
 ``trusted.overlay.*``/``user.overlay.*`` in an archive are rejected.
 
-Every failure is ArchiveError (StorageError for an unusable ``dest``); fds and the reader
-thread are released and the partial layer is left for the caller to discard. ``decompressed``
-is re-exported from ``capsa.store.tarstream`` for existing importers.
+Every failure is ArchiveError (StorageError for an unusable ``dest``, and for ENOSPC/EDQUOT:
+"no space left on device while extracting ..."); fds and the reader thread are released and
+the partial layer is left for the caller to discard. A pax or GNU long-name header over 1 MiB
+is refused before it is read (``capsa.store.tarstream.BoundedTarInfo``). ``decompressed`` is
+re-exported from ``capsa.store.compression`` for existing importers.
 """
 from __future__ import annotations
 
@@ -39,13 +41,11 @@ from typing import BinaryIO, Literal, TypeVar
 from urllib.parse import unquote
 
 from capsa.errors import ArchiveError, StorageError
-from capsa.store.safepath import Resolver, join_path, split_name
-from capsa.store.tarstream import TarSource, corrupt, decompressed
+from capsa.store.safepath import Resolver, join_path, split_member_path
+from capsa.store.tarstream import OPAQUE, WHITEOUT, BoundedTarInfo, TarSource, corrupt, decompressed, no_space
 
 __all__ = ["OPAQUE", "WHITEOUT", "ExtractResult", "decompressed", "extract_layer"]
 
-WHITEOUT = ".wh."
-OPAQUE = ".wh..wh..opq"
 _AUFS_META = ".wh..wh."
 _READ_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -64,8 +64,10 @@ class ExtractResult:
     entries: int  # tar members processed (pax and long-name headers not counted)
 
 
-class _TarInfo(tarfile.TarInfo):
+class _TarInfo(BoundedTarInfo):
     """Records why header parsing stopped: tarfile takes a bad header after the first for the end."""
+
+    archive = "the layer archive"
 
     @classmethod
     def fromtarfile(cls, tarfile_: tarfile.TarFile) -> tarfile.TarInfo:
@@ -148,6 +150,8 @@ class _Extractor:
         try:
             self._add(m, source)
         except OSError as exc:
+            if (full := no_space(exc, f"extracting {m.name!r}")) is not None:
+                raise full from exc
             raise ArchiveError(f"cannot extract {m.name!r}: {exc.strerror or exc}") from exc
         except (OverflowError, ValueError) as exc:  # ids, times or device numbers out of range
             raise ArchiveError(f"cannot extract {m.name!r}: {exc}") from exc
@@ -156,7 +160,7 @@ class _Extractor:
         if m.type not in _KINDS or m.sparse is not None:
             kind = "a sparse file" if m.sparse is not None else f"of unsupported type {m.type.decode('latin-1')!r}"
             raise ArchiveError(f"member {m.name!r} is {kind}", hint="capsa cannot extract this layer")
-        parts = split_name(m.name, "member")
+        parts = split_member_path(m.name, "member")
         if any(p.startswith(WHITEOUT) for p in parts[:-1]):
             if parts[0].startswith(_AUFS_META):
                 return  # inside aufs metadata (.wh..wh.plnk/...)
@@ -280,7 +284,7 @@ class _Extractor:
 
     def _hardlink(self, m: tarfile.TarInfo, pfd: int, base: str, canon: str) -> None:
         """Link ``base`` to the existing target, never following it (a link to itself is kept)."""
-        parts = split_name(m.linkname, f"hardlink {m.name!r} target")
+        parts = split_member_path(m.linkname, f"hardlink {m.name!r} target")
         found = self.paths.dir(parts[:-1], False, m.name) if parts else None
         try:
             tmode = os.stat(parts[-1], dir_fd=found[0], follow_symlinks=False).st_mode if found else 0
@@ -358,6 +362,8 @@ class _Extractor:
                 finally:
                     os.close(fd)
             except OSError as exc:
+                if (full := no_space(exc, f"extracting {canon or '.'!r}")) is not None:
+                    raise full from exc
                 raise ArchiveError(f"cannot set the mode of directory {canon or '.'!r}: {exc.strerror}") from exc
 
 
@@ -373,13 +379,14 @@ def _parsing(call: Callable[[], _T]) -> _T:
 
 def extract_layer(stream: BinaryIO, dest: str | os.PathLike[str], *,
                   whiteouts: Literal["overlay", "apply"], same_owner: bool = True) -> ExtractResult:
-    """Apply the layer tar in ``stream`` (gzip, zstd or plain) to the existing directory ``dest``.
+    """Apply the layer tar in ``stream`` (plain or compressed) to the existing directory ``dest``.
 
     ``whiteouts="overlay"``: ``dest`` is an overlay upper dir (whiteouts become 0:0 devices and
     opaque xattrs); ``"apply"``: ``dest`` holds a copy of the parent (whiteouts delete).
     ``same_owner`` applies member uid/gid. Reads the stream to its end; the diff_id is the
     sha256 of every uncompressed byte. Raises ArchiveError for a hostile, unsupported or
-    corrupt archive; ``dest`` then holds a partial layer to discard.
+    corrupt archive, StorageError when the disk is full; ``dest`` then holds a partial layer
+    to discard.
     """
     if whiteouts not in ("overlay", "apply"):
         raise ValueError(f"whiteouts must be 'overlay' or 'apply', not {whiteouts!r}")

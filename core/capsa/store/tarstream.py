@@ -1,77 +1,115 @@
-"""The uncompressed layer tar as a forward-only, hashed stream.
+"""The uncompressed layer tar as a forward-only, hashed stream, and what every tar reader shares.
 
-``decompressed`` sniffs gzip and zstd from the first bytes (which stay readable) and returns
-the uncompressed stream; anything else is returned as is. ``TarSource`` is what tarfile reads:
-a reader thread reads (and decompresses) into a small pool of buffers and hashes every byte in
-order into ``digest`` (the diff_id), so hashing and decompression overlap the writes; ``seek``
-only moves forward, member data goes straight to an fd with ``copy``, ``drain`` reads to the end
-for the digest and ``close`` stops the thread. Truncated or corrupt data, and whatever the
-underlying stream or decompressor raises, is ArchiveError (see ``corrupt``).
+``TarSource`` is what tarfile reads: a reader thread reads (and decompresses) into a small pool
+of buffers and hashes every byte in order into ``digest`` (the diff_id), so hashing and
+decompression overlap the writes; ``seek`` only moves forward, member data goes straight to an
+fd with ``copy``, ``drain`` reads to the end for the digest and ``close`` stops the thread.
+Truncated or corrupt data, and whatever the underlying stream or decompressor raises, is
+ArchiveError (see ``corrupt``). ``decompressed`` (gzip, zstd, xz, bzip2) lives in
+``capsa.store.compression`` and is re-exported here.
+
+Shared with every other tar reader and writer: ``BoundedTarInfo`` (tarfile's TarInfo refusing
+pax and GNU long-name headers over ``MAX_SPECIAL_HEADER`` before reading them, as Go's
+archive/tar does), ``HashingReader`` (sha256 and byte count of what is read through it), the
+OCI whiteout names ``WHITEOUT`` and ``OPAQUE``, and ``out_of_space`` (ENOSPC and EDQUOT made a
+one-line StorageError).
 """
 from __future__ import annotations
 
-import gzip
+import errno
 import hashlib
 import io
 import os
 import queue
+import tarfile
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import BinaryIO
 
-from capsa.errors import ArchiveError
+from capsa.errors import ArchiveError, StorageError
+from capsa.store.compression import CHUNK, corrupt, decompressed
 
-CHUNK = 1 << 20
+__all__ = ["CHUNK", "MAX_SPECIAL_HEADER", "OPAQUE", "WHITEOUT", "BoundedTarInfo", "HashingReader", "TarSource",
+           "corrupt", "decompressed", "no_space", "out_of_space"]
+
+WHITEOUT = ".wh."  # OCI: ".wh.NAME" deletes NAME from the layers below
+OPAQUE = ".wh..wh..opq"  # OCI: the directory holding it hides what the layers below put there
+MAX_SPECIAL_HEADER = 1 << 20  # pax and GNU long-name/long-link headers: Go's archive/tar limit
+STORE_HINT = "free space under the store root"
 _POOL = 4  # buffers in flight between the reader thread and the writer
+_SPECIAL = {tarfile.XHDTYPE: "pax extended", tarfile.SOLARIS_XHDTYPE: "pax extended", tarfile.XGLTYPE: "pax global",
+            tarfile.GNUTYPE_LONGNAME: "GNU long-name", tarfile.GNUTYPE_LONGLINK: "GNU long-link"}
+_NO_SPACE = {errno.ENOSPC: "no space left on device", errno.EDQUOT: "disk quota exceeded"}
 
 
-def corrupt(exc: object) -> ArchiveError:
-    """The ArchiveError for a truncated or corrupt layer, ``exc`` its cause."""
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    return ArchiveError(f"layer archive is truncated or corrupt: {text}",
-                        hint="the layer blob is damaged or incomplete; pull the image again")
+class BoundedTarInfo(tarfile.TarInfo):
+    """A TarInfo that refuses a special header (pax, GNU long name or link) claiming more than
+    ``MAX_SPECIAL_HEADER`` bytes before tarfile reads it into memory."""
+
+    archive = "the archive"  # how error messages name the archive
+
+    def _proc_member(self, tarfile_: tarfile.TarFile) -> tarfile.TarInfo:
+        kind = _SPECIAL.get(self.type)
+        if kind is not None and self.size > MAX_SPECIAL_HEADER:
+            raise ArchiveError(f"{self.archive} has a {kind} header of {self.size} bytes; "
+                               f"capsa reads at most {MAX_SPECIAL_HEADER >> 20} MiB",
+                               hint="the archive is corrupt or hostile; it was not read further")
+        return super()._proc_member(tarfile_)  # type: ignore[misc]
 
 
-class _Prefixed(io.RawIOBase):
-    """``head``, then the rest of ``rest``: the sniffed bytes given back."""
+class HashingReader:
+    """Reads through ``raw`` while hashing (sha256) and counting what passes."""
 
-    def __init__(self, head: bytes, rest: BinaryIO) -> None:
-        super().__init__()
-        self._head, self._rest = head, rest
+    def __init__(self, raw: BinaryIO) -> None:
+        self.raw = raw
+        self.hasher = hashlib.sha256()
+        self.count = 0
 
-    def readable(self) -> bool:
-        return True
+    def read(self, n: int = -1) -> bytes:
+        data = self.raw.read(n)
+        self.hasher.update(data)
+        self.count += len(data)
+        return data
 
-    def readinto(self, buf) -> int:  # type: ignore[override]
-        data = self._head[:len(buf)] or self._rest.read(len(buf))
-        self._head = self._head[len(data):]
-        buf[:len(data)] = data
-        return len(data)
+    def readinto(self, buf: memoryview | bytearray) -> int:
+        if not hasattr(self.raw, "readinto"):
+            data = self.read(len(buf))
+            buf[:len(data)] = data
+            return len(data)
+        n = self.raw.readinto(buf) or 0  # type: ignore[attr-defined]
+        self.hasher.update(memoryview(buf)[:n])
+        self.count += n
+        return n
+
+    def drain(self) -> None:
+        """Read (and hash) the rest."""
+        while self.read(CHUNK):
+            pass
+
+    @property
+    def digest(self) -> str:
+        """``sha256:<hex>`` of everything read so far."""
+        return "sha256:" + self.hasher.hexdigest()
 
 
-def decompressed(stream: BinaryIO) -> BinaryIO:
-    """The uncompressed tar in ``stream``: gzip and zstd are sniffed from the first bytes, which
-    stay readable; anything else is returned as is (a non-tar fails on extraction)."""
+def no_space(exc: BaseException, doing: str, hint: str = STORE_HINT) -> StorageError | None:
+    """The one-line StorageError for ``exc`` when it is ENOSPC or EDQUOT (``doing``: what failed,
+    e.g. "extracting 'usr/bin/x'"); None for anything else."""
+    reason = _NO_SPACE.get(getattr(exc, "errno", None)) if isinstance(exc, OSError) else None  # type: ignore[arg-type]
+    return StorageError(f"{reason} while {doing}", hint=hint) if reason else None
+
+
+@contextmanager
+def out_of_space(doing: str, hint: str = STORE_HINT) -> Iterator[None]:
+    """Turn ENOSPC and EDQUOT raised inside into :func:`no_space`'s StorageError."""
     try:
-        head = stream.peek(4)[:4] if hasattr(stream, "peek") else b""  # type: ignore[attr-defined]
-        if len(head) < 4 or not hasattr(stream, "readinto"):
-            head = b""
-            while len(head) < 4 and (more := stream.read(4 - len(head))):
-                head += more
-            stream = _Prefixed(head, stream)  # type: ignore[assignment]
-    except Exception as exc:
-        raise corrupt(exc) from exc
-    if head.startswith(b"\x1f\x8b"):
-        return gzip.GzipFile(fileobj=stream, mode="rb")  # type: ignore[return-value]
-    if head == b"\x28\xb5\x2f\xfd":
-        try:
-            import zstandard
-        except ImportError:
-            raise ArchiveError("the layer is zstd-compressed but the 'zstandard' module is not installed",
-                               hint="pip install zstandard") from None
-        return zstandard.ZstdDecompressor().stream_reader(  # type: ignore[return-value]
-            stream, read_size=CHUNK, read_across_frames=True, closefd=False)
-    return stream
+        yield
+    except OSError as exc:
+        error = no_space(exc, doing, hint)
+        if error is None:
+            raise
+        raise error from exc
 
 
 class TarSource:
@@ -118,6 +156,8 @@ class TarSource:
         buf, n = self._full.get()
         if buf is None:
             self._eof = True
+            if isinstance(n, ArchiveError):  # already says what is wrong (a corrupt compressed stream)
+                raise n
             if isinstance(n, BaseException):
                 raise corrupt(n) from n
             return False
@@ -138,13 +178,19 @@ class TarSource:
             size -= take
             yield self._view[self._off - take:self._off]
 
-    def read(self, size: int = -1) -> bytes:
-        """``size`` bytes (fewer only at the end of the stream: tarfile judges that)."""
+    def read(self, size: int) -> bytes:
+        """``size`` bytes (fewer only at the end of the stream: tarfile judges that). tarfile
+        only reads headers this way (``BoundedTarInfo`` bounds them); a larger read is refused
+        rather than gathered in memory."""
         if 0 <= size <= len(self._view) - self._off:  # a header inside one buffer
             self._off += size
             self.pos += size
             return self._view[self._off - size:self._off].tobytes()
-        return b"".join(bytes(piece) for piece in self._pieces(size if size >= 0 else 1 << 62, exact=False))
+        if not 0 <= size <= MAX_SPECIAL_HEADER:
+            raise ArchiveError(f"the layer archive asks for a read of {size} bytes at once; "
+                               f"capsa reads headers of at most {MAX_SPECIAL_HEADER >> 20} MiB",
+                               hint="the archive is corrupt or hostile; it was not read further")
+        return b"".join(bytes(piece) for piece in self._pieces(size, exact=False))
 
     def copy(self, fd: int, size: int) -> None:
         """Move the next ``size`` bytes to ``fd`` (-1 drops them)."""

@@ -27,9 +27,7 @@ from typing import BinaryIO
 from capsa.drivers.storage import Change
 from capsa.errors import StorageError
 from capsa.store.changes import read_xattrs
-
-WHITEOUT_PREFIX = ".wh."
-OPAQUE_MARKER = ".wh..wh..opq"
+from capsa.store.tarstream import OPAQUE, WHITEOUT, no_space
 BLOCKSIZE = tarfile.BLOCKSIZE  # 512
 RECORDSIZE = tarfile.RECORDSIZE  # 10240, the blocking tarfile pads an archive to
 _CHUNK = 1 << 20
@@ -110,7 +108,7 @@ class _Walker:
 
 def _whiteout(path: str) -> tarfile.TarInfo:
     head, _, base = path.rpartition("/")
-    info = tarfile.TarInfo(f"{head}/{WHITEOUT_PREFIX}{base}" if head else WHITEOUT_PREFIX + base)
+    info = tarfile.TarInfo(f"{head}/{WHITEOUT}{base}" if head else WHITEOUT + base)
     info.mode = 0
     return info
 
@@ -168,8 +166,8 @@ def _entries(walker: _Walker, changes: Iterable[Change], opaque_dirs: Iterable[s
         if change.kind == "deleted":
             yield _Entry(_header(_whiteout(change.path)))
             continue
-        if parts[-1].startswith(WHITEOUT_PREFIX):
-            raise StorageError(f"cannot archive {change.path!r}: names starting with {WHITEOUT_PREFIX!r} "
+        if parts[-1].startswith(WHITEOUT):
+            raise StorageError(f"cannot archive {change.path!r}: names starting with {WHITEOUT!r} "
                                "are reserved for whiteouts in layer tars")
         dir_fd = walker.parent_fd(parts)
         try:
@@ -184,7 +182,7 @@ def _entries(walker: _Walker, changes: Iterable[Change], opaque_dirs: Iterable[s
         if change.path in opaque:
             if info.type != tarfile.DIRTYPE:
                 raise StorageError(f"opaque path {change.path!r} is not a directory in {walker.root}")
-            marker = tarfile.TarInfo(f"{change.path}/{OPAQUE_MARKER}")
+            marker = tarfile.TarInfo(f"{change.path}/{OPAQUE}")
             marker.mode, marker.uid, marker.gid, marker.mtime = info.mode & 0o777, info.uid, info.gid, info.mtime
             yield _Entry(_header(marker))
 
@@ -209,7 +207,14 @@ class _Counter:
     def write(self, data: bytes | memoryview) -> None:
         view = memoryview(data)
         while view:
-            n = self.out.write(view)
+            try:
+                n = self.out.write(view)
+            except OSError as exc:
+                full = no_space(exc, "writing a layer tar",
+                                hint="free space where the layer tar is written (the run root when committing)")
+                if full is None:
+                    raise
+                raise full from exc
             n = len(view) if n is None else n
             view = view[n:]
             self.count += n

@@ -26,6 +26,27 @@ from capsa.store.mountcount import MountCounter
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 
 
+def drop_idle_whiteouts(upper: Path, lowers: list[Path]) -> None:
+    """Remove whiteouts (0:0 character devices) that hide nothing in any lower layer.
+
+    overlayfs filters whiteouts out of listings only in directories it merges with a lower
+    one; in a directory only the upper layer has, a whiteout would show as a name that cannot
+    be opened. A whiteout with nothing to hide is pointless anyway, so it goes.
+    """
+    import stat
+
+    for dirpath, dirnames, filenames in os.walk(upper):
+        rel = os.path.relpath(dirpath, upper)
+        for name in filenames:
+            path = os.path.join(dirpath, name)
+            st = os.lstat(path)
+            if not (stat.S_ISCHR(st.st_mode) and st.st_rdev == 0):
+                continue
+            inner = os.path.normpath(os.path.join(rel, name))
+            if not any(os.path.lexists(os.path.join(lower, inner)) for lower in lowers):
+                os.unlink(path)
+
+
 class OverlayDriver(StorageDriver):
     OPTIONS = {
         "mountopt": Option(str, "nodev", "comma-separated options added to every overlay mount"),
@@ -254,7 +275,9 @@ class OverlayDriver(StorageDriver):
         with self.counter.lock.exclusive():
             if self.counter.get(layer_id):
                 raise StorageError(f"cannot apply a diff to layer {layer_id} while it is mounted", hint="unmount it first")
-            return extract_swapped(layer / "diff", layer / "diff.staging", layer / "diff.old", stream, "overlay")
+            lowers = self._lower_paths(layer_id)
+            return extract_swapped(layer / "diff", layer / "diff.staging", layer / "diff.old", stream, "overlay",
+                                   finish=lambda upper: drop_idle_whiteouts(upper, lowers))
 
     def status(self) -> dict[str, Any]:
         out = super().status()

@@ -1,0 +1,75 @@
+"""Shared helpers for container tests: a busybox image in a per-test store, and cleanup that
+leaves no container, mount, cgroup or process behind even when a test fails."""
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import Capsa
+
+
+def busybox_rootfs(path: Path) -> Path:
+    """An exploded root filesystem from Debian's busybox-static, with passwd/group entries."""
+    if not Path("/bin/busybox").is_file():
+        pytest.skip("Debian's busybox-static is not installed (scripts/setup.sh installs it)")
+    for d in ("bin", "etc", "tmp", "proc", "sys", "dev", "root", "var/www", "home/alice"):
+        (path / d).mkdir(parents=True, exist_ok=True)
+    os.chmod(path / "tmp", 0o1777)
+    (path / "bin" / "busybox").write_bytes(Path("/bin/busybox").read_bytes())
+    os.chmod(path / "bin" / "busybox", 0o755)
+    names = subprocess.run(["/bin/busybox", "--list"], capture_output=True, text=True, check=True).stdout.split()
+    for name in names:
+        if name != "busybox" and not (path / "bin" / name).exists():
+            (path / "bin" / name).symlink_to("busybox")
+    (path / "etc" / "passwd").write_text("root:x:0:0:root:/root:/bin/sh\nalice:x:1000:1000:Alice:/home/alice:/bin/sh\n"
+                                         "nobody:x:65534:65534:nobody:/nonexistent:/bin/false\n")
+    (path / "etc" / "group").write_text("root:x:0:\nalice:x:1000:\nwheel:x:10:alice\nnobody:x:65534:\n")
+    return path
+
+
+def import_busybox(capsa: Capsa, tmp: Path, name: str = "busybox") -> str:
+    root = busybox_rootfs(tmp / "bb-rootfs")
+    tar = tmp / "busybox.tar"
+    subprocess.run(["tar", "-C", str(root), "-cf", str(tar), "."], check=True)
+    r = capsa("import", "-c", 'CMD ["/bin/sh"]', "-c", "ENV PATH=/usr/sbin:/usr/bin:/sbin:/bin", str(tar), name)
+    assert r.returncode == 0, r.stderr
+    return r.stdout.strip().removeprefix("sha256:")
+
+
+def container_ids(capsa: Capsa) -> list[str]:
+    r = capsa("ps", "-a", "-q", "--no-trunc")
+    return r.stdout.split() if r.returncode == 0 else []
+
+
+def cleanup(capsa: Capsa) -> list[str]:
+    """Remove every container (stopping running ones); return what is still left (should be [])."""
+    ids = container_ids(capsa)
+    capsa("rm", "-a", "-f", timeout=120)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and leftovers(capsa, ids):
+        time.sleep(0.1)
+    return leftovers(capsa, ids)
+
+
+def leftovers(capsa: Capsa, ids: list[str]) -> list[str]:
+    """Mounts under the store, cgroups of these containers and monitor processes that still exist."""
+    found = []
+    with open("/proc/self/mountinfo") as fh:
+        found += [p for p in (line.split()[4] for line in fh) if p.startswith((str(capsa.root), str(capsa.runroot)))]
+    for hierarchy in Path("/sys/fs/cgroup").iterdir():
+        if hierarchy.is_dir() and ids:
+            found += [str(p) for p in hierarchy.rglob("capsa-*") if p.is_dir() and p.name.removeprefix("capsa-") in ids]
+    marker = str(capsa.runroot).encode()
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                cmd = (proc / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if b"capsa.container.monitor" in cmd and marker in cmd:
+                found.append(f"monitor process {proc.name}")
+    return found

@@ -1,0 +1,328 @@
+"""Containers end to end: real namespaces, cgroups, overlay mounts and monitors, checked from
+inside the container and from the host."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from conftest import CAPSA, Capsa, isolated_env
+from containers import cleanup, import_busybox
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Capsa]:
+    tmp = tmp_path_factory.mktemp("containers")
+    capsa = Capsa(env=isolated_env(tmp), root=tmp / "root", runroot=tmp / "run", tmp=tmp)
+    import_busybox(capsa, tmp)
+    yield capsa
+    capsa("system", "reset", "-f", timeout=120)
+
+
+@pytest.fixture
+def c(store: Capsa) -> Iterator[Capsa]:
+    yield store
+    left = cleanup(store)
+    assert left == [], f"left behind: {left}"
+
+
+def run(c: Capsa, *args: str, **kw) -> subprocess.CompletedProcess[str]:
+    return c("run", "--rm", *args, **kw)
+
+
+def test_run_prints_output_and_returns_the_exit_code(c: Capsa) -> None:
+    r = run(c, "busybox", "sh", "-c", "echo out; echo err >&2; exit 3")
+    assert (r.returncode, r.stdout, r.stderr) == (3, "out\n", "err\n")
+    assert c("ps", "-a", "-q").stdout == ""  # --rm removed it
+
+
+def test_missing_and_non_executable_commands(c: Capsa) -> None:
+    r = run(c, "busybox", "/no/such/binary")
+    assert r.returncode == 127 and ("not found" in r.stderr or "no such file" in r.stderr)
+    r = run(c, "busybox", "/etc/passwd")
+    assert r.returncode == 126
+
+
+def test_pid_1_and_isolated_pid_namespace(c: Capsa) -> None:
+    r = run(c, "busybox", "sh", "-c", "echo $$; ls /proc | grep -E '^[0-9]+$' | wc -l")
+    pid1, count = r.stdout.split()
+    assert pid1 == "1" and int(count) <= 3  # sh, ls/grep/wc: only the container's own processes
+
+
+def test_default_capabilities_and_security(c: Capsa) -> None:
+    status = run(c, "busybox", "cat", "/proc/self/status").stdout
+    fields = dict(line.split(":\t", 1) for line in status.splitlines() if ":\t" in line)
+    assert fields["CapEff"].strip() == "00000000800405fb"
+    assert fields["CapBnd"].strip() == "00000000800405fb"
+    assert fields["Seccomp"].strip() == "2"
+    r = run(c, "busybox", "sh", "-c", "mount -t tmpfs x /mnt; echo 1 > /proc/sys/kernel/domainname; "
+                                      "mknod /tmp/x c 1 3; mount -o remount,rw /; cat /proc/kcore | wc -c")
+    assert "Permission denied" in r.stderr or "Operation not permitted" in r.stderr
+    assert r.stdout.strip() == "0"  # /proc/kcore is masked
+    assert not os.path.exists("/tmp/x")
+
+
+def test_cap_add_drop_privileged_and_no_new_privileges(c: Capsa) -> None:
+    eff = lambda *a: run(c, *a, "busybox", "grep", "CapEff", "/proc/self/status").stdout.split()[1]  # noqa: E731
+    assert int(eff("--cap-add", "NET_ADMIN"), 16) == 0x800405FB | (1 << 12)
+    assert int(eff("--cap-drop", "CHOWN"), 16) == 0x800405FB & ~1
+    assert int(eff("--privileged"), 16) > 0x800405FB
+    r = run(c, "--security-opt", "no-new-privileges", "busybox", "grep", "NoNewPrivs", "/proc/self/status")
+    assert r.stdout.split()[1] == "1"
+    r = run(c, "--security-opt", "seccomp=unconfined", "busybox", "grep", "Seccomp:", "/proc/self/status")
+    assert r.stdout.split()[1] == "0"
+
+
+def test_custom_seccomp_profile(c: Capsa, tmp_path: Path) -> None:
+    profile = tmp_path / "deny-mkdir.json"
+    profile.write_text(json.dumps({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
+        {"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 13}]}))
+    r = run(c, "--security-opt", f"seccomp={profile}", "busybox", "mkdir", "/tmp/d")
+    assert r.returncode != 0 and "Permission denied" in r.stderr
+
+
+def test_mounts_hostname_env_user_workdir(c: Capsa) -> None:
+    r = run(c, "--hostname", "box", "-e", "A=1", "-w", "/tmp", "-u", "alice", "busybox",
+            "sh", "-c", "hostname; echo $A; pwd; id; cat /etc/hostname; grep -c box /etc/hosts; ls /run/.containerenv")
+    lines = r.stdout.splitlines()
+    assert lines[:3] == ["box", "1", "/tmp"], r.stderr
+    assert lines[3].startswith("uid=1000(alice) gid=1000(alice)") and "10(wheel)" in lines[3]
+    assert lines[4] == "box" and int(lines[5]) >= 1 and lines[6] == "/run/.containerenv"
+    mounts = run(c, "busybox", "cat", "/proc/self/mountinfo").stdout
+    for point, kind in (("/proc ", "proc"), ("/dev ", "tmpfs"), ("/dev/pts ", "devpts"), ("/dev/shm ", "tmpfs"),
+                        ("/dev/mqueue ", "mqueue"), ("/sys ", "sysfs")):
+        assert any(f" {point}" in line and f" - {kind} " in line for line in mounts.splitlines()), point
+    sys_line = next(line for line in mounts.splitlines() if " /sys " in line)
+    assert " ro," in sys_line or " ro " in sys_line
+    assert str(c.root) not in mounts  # pivot_root: no host path is visible
+    devs = run(c, "busybox", "ls", "/dev").stdout.split()
+    assert {"null", "zero", "full", "random", "urandom", "tty", "ptmx", "pts", "shm"} <= set(devs)
+
+
+def test_env_file_entrypoint_read_only_and_tmpfs(c: Capsa, tmp_path: Path) -> None:
+    env = tmp_path / "env"
+    env.write_text("# comment\nB=two\n")
+    r = run(c, "--env-file", str(env), "--entrypoint", "/bin/echo", "busybox", "x", "$B")
+    assert r.stdout == "x $B\n"
+    r = run(c, "--env-file", str(env), "busybox", "sh", "-c", "echo $B")
+    assert r.stdout == "two\n"
+    r = run(c, "--read-only", "--tmpfs", "/scratch", "busybox", "sh", "-c",
+            "touch /nope; touch /scratch/ok && echo wrote; touch /tmp/ok && echo tmp")
+    assert "Read-only file system" in r.stderr and r.stdout == "wrote\ntmp\n"
+
+
+def test_bind_mounts_and_named_volumes(c: Capsa, tmp_path: Path) -> None:
+    host = tmp_path / "host"
+    host.mkdir()
+    (host / "in").write_text("from host\n")
+    r = run(c, "-v", f"{host}:/data", "busybox", "sh", "-c", "cat /data/in; echo back > /data/out")
+    assert r.stdout == "from host\n" and (host / "out").read_text() == "back\n"
+    r = run(c, "-v", f"{host}:/data:ro", "busybox", "sh", "-c", "echo x > /data/out2")
+    assert r.returncode != 0 and not (host / "out2").exists()
+    r = run(c, "--mount", f"type=bind,source={host},target=/m,readonly", "busybox", "cat", "/m/in")
+    assert r.stdout == "from host\n"
+    assert run(c, "-v", "vol1:/v", "busybox", "sh", "-c", "echo kept > /v/f").returncode == 0
+    assert run(c, "-v", "vol1:/v", "busybox", "cat", "/v/f").stdout == "kept\n"
+    assert "vol1" in c("volume", "ls", "-q").stdout.split()
+    doc = json.loads(c("volume", "inspect", "vol1").stdout)[0]
+    assert Path(doc["Mountpoint"], "f").read_text() == "kept\n"
+    assert c("volume", "rm", "vol1").returncode == 0
+    r = run(c, "-v", "/does/not/exist:/x", "busybox", "true")
+    assert r.returncode == 125 and "no such file or directory" in r.stderr
+    assert c("ps", "-a", "-q").stdout == ""
+
+
+def test_cgroup_limits_are_set_and_nested_under_our_cgroup(c: Capsa) -> None:
+    r = c("run", "-d", "--memory", "64m", "--pids-limit", "50", "--cpus", "0.5", "--cpu-shares", "512",
+          "busybox", "sleep", "60")
+    assert r.returncode == 0, r.stderr
+    cid = r.stdout.strip()
+    pid = json.loads(c("inspect", cid).stdout)[0]["State"]["Pid"]
+    assert pid > 0
+    own = {line.split(":")[1]: line.split(":")[2] for line in Path("/proc/self/cgroup").read_text().splitlines()}
+    theirs = {line.split(":")[1]: line.split(":")[2] for line in Path(f"/proc/{pid}/cgroup").read_text().splitlines()}
+    for controller in ("memory", "pids", "cpu,cpuacct" if "cpu,cpuacct" in own else "cpu"):
+        if controller in own:
+            assert theirs[controller].startswith(own[controller].rstrip("/") + "/"), controller
+            assert theirs[controller].endswith(f"capsa-{cid}"), controller
+    memdir = Path("/sys/fs/cgroup/memory") / theirs["memory"].lstrip("/")
+    assert int((memdir / "memory.limit_in_bytes").read_text()) == 64 * 1024 * 1024
+    assert (Path("/sys/fs/cgroup/pids") / theirs["pids"].lstrip("/") / "pids.max").read_text().strip() == "50"
+    inside = c("exec", cid, "true") if False else None
+    assert inside is None
+
+
+def test_oom_kill_is_reported(c: Capsa) -> None:
+    r = c("run", "--name", "oomer", "--memory", "16m", "--memory-swap", "16m", "busybox",
+          "sh", "-c", "dd if=/dev/zero bs=64M count=1 of=/dev/null")
+    assert r.returncode == 137
+    doc = json.loads(c("inspect", "oomer").stdout)[0]
+    assert doc["State"]["OOMKilled"] is True and doc["State"]["ExitCode"] == 137
+
+
+def test_pids_limit_default_is_1024(c: Capsa) -> None:
+    r = c("run", "-d", "busybox", "sleep", "60")
+    pid = json.loads(c("inspect", r.stdout.strip()).stdout)[0]["State"]["Pid"]
+    line = next(l for l in Path(f"/proc/{pid}/cgroup").read_text().splitlines() if ":pids:" in l)
+    assert (Path("/sys/fs/cgroup/pids") / line.split(":")[2].lstrip("/") / "pids.max").read_text().strip() == "1024"
+
+
+def test_ulimits(c: Capsa) -> None:
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    r = run(c, "--ulimit", f"nofile=100:{hard}", "busybox", "sh", "-c", "ulimit -n; ulimit -Hn")
+    assert r.stdout.split() == ["100", str(hard)]
+    r = run(c, "--ulimit", f"nofile={hard + 1}", "busybox", "true")
+    assert r.returncode == 125 and "hard limit" in r.stderr
+
+
+def test_detached_lifecycle_ps_logs_stop_wait_inspect(c: Capsa) -> None:
+    r = c("run", "-d", "--name", "web", "--label", "team=a", "busybox", "sh", "-c",
+          "trap 'echo bye; exit 7' TERM; echo started; while true; do sleep 0.1; done")
+    assert r.returncode == 0, r.stderr
+    cid = r.stdout.strip()
+    assert len(cid) == 64
+    time.sleep(0.3)
+    ps = c("ps").stdout.splitlines()
+    assert ps[0].split()[:2] == ["CONTAINER", "ID"] and "web" in ps[1] and "Up" in ps[1]
+    assert c("ps", "--filter", "label=team=a", "--format", "{{.Names}} {{.Status}}").stdout.startswith("web Up")
+    assert c("ps", "--filter", "status=exited", "-q").stdout == ""
+    assert c("container", "exists", "web").returncode == 0
+    assert c("logs", "web").stdout == "started\n"
+    doc = json.loads(c("inspect", "web").stdout)[0]
+    assert doc["State"]["Status"] == "running" and doc["State"]["Running"] is True and doc["Name"] == "web"
+    assert doc["Config"]["Labels"] == {"team": "a"} and doc["HostConfig"]["PidsLimit"] == 1024
+    host_pid = doc["State"]["Pid"]
+    assert Path(f"/proc/{host_pid}").exists()
+    assert c("stop", "web").stdout == "web\n"
+    assert c("wait", "web").stdout == "7\n"
+    assert c("logs", "web").stdout == "started\nbye\n"
+    assert c("inspect", "--format", "{{.State.Status}} {{.State.ExitCode}}", "web").stdout == "exited 7\n"
+    assert "Exited (7)" in c("ps", "-a", "--format", "{{.Status}}").stdout
+    assert not Path(f"/proc/{host_pid}").exists()
+    assert c("rm", "web").stdout == f"{cid}\n"
+    assert c("container", "exists", "web").returncode == 1
+
+
+def test_stop_timeout_then_sigkill_and_kill_signal(c: Capsa) -> None:
+    c("run", "-d", "--name", "stubborn", "busybox", "sleep", "60")  # PID 1 ignores SIGTERM
+    start = time.monotonic()
+    assert c("stop", "-t", "1", "stubborn").returncode == 0
+    assert 0.9 < time.monotonic() - start < 10
+    assert c("inspect", "--format", "{{.State.ExitCode}}", "stubborn").stdout == "137\n"
+    c("run", "-d", "--name", "k", "busybox", "sh", "-c", "trap 'exit 42' USR1; while true; do sleep 0.1; done")
+    time.sleep(0.3)
+    assert c("kill", "-s", "USR1", "k").returncode == 0
+    assert c("wait", "k").stdout == "42\n"
+    r = c("kill", "k")
+    assert r.returncode == 125 and "can only kill running containers" in r.stderr
+
+
+def test_create_then_start_attached(c: Capsa) -> None:
+    r = c("create", "--name", "later", "busybox", "echo", "hi")
+    assert r.returncode == 0
+    assert "Created" in c("ps", "-a", "--format", "{{.Status}}").stdout
+    r = c("start", "-a", "later")
+    assert (r.returncode, r.stdout) == (0, "hi\n")
+    assert c("start", "later").stdout == "later\n"
+    assert c("wait", "later").stdout == "0\n"
+
+
+def test_interactive_stdin(c: Capsa) -> None:
+    r = c("run", "--rm", "-i", "busybox", "sh", "-c", "read x; echo got $x", input="hello\n")
+    assert r.stdout == "got hello\n"
+
+
+def test_tty(c: Capsa) -> None:
+    r = c("run", "--rm", "-t", "busybox", "sh", "-c", "tty; stty size >/dev/null && echo ok")
+    assert r.returncode == 0 and "/dev/pts/" in r.stdout
+
+
+def test_logs_tail_since_timestamps_follow(c: Capsa) -> None:
+    c("run", "--name", "many", "busybox", "sh", "-c", "for i in 1 2 3 4 5; do echo line$i; done")
+    assert c("logs", "--tail", "2", "many").stdout == "line4\nline5\n"
+    stamped = c("logs", "-t", "many").stdout.splitlines()
+    assert len(stamped) == 5 and stamped[0].endswith(" line1") and stamped[0][:4].isdigit()
+    assert c("logs", "--since", "1h", "many").stdout.count("line") == 5
+    c("run", "-d", "--name", "slow", "busybox", "sh", "-c", "echo a; sleep 0.5; echo b")
+    r = c("logs", "-f", "slow")
+    assert r.stdout == "a\nb\n"
+
+
+def test_restart_policy_on_failure(c: Capsa) -> None:
+    c("run", "-d", "--name", "flaky", "--restart", "on-failure:2", "busybox", "sh", "-c", "echo run; exit 1")
+    assert c("wait", "flaky").stdout == "1\n"
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and json.loads(c("inspect", "flaky").stdout)[0]["RestartCount"] < 2:
+        time.sleep(0.1)
+    c("wait", "flaky")
+    doc = json.loads(c("inspect", "flaky").stdout)[0]
+    assert doc["RestartCount"] == 2 and c("logs", "flaky").stdout == "run\nrun\nrun\n"
+
+
+def test_init_reaps_and_forwards(c: Capsa) -> None:
+    r = run(c, "--init", "busybox", "sh", "-c", "echo $$; cat /proc/1/cmdline | tr '\\0' ' '")
+    if r.returncode == 125 and "catatonit" in r.stderr:
+        pytest.fail("catatonit is missing: scripts/setup.sh installs it")
+    pid, cmdline = r.stdout.splitlines()
+    assert pid != "1" and "capsa-init" in cmdline
+
+
+def test_rootfs_container(c: Capsa, tmp_path: Path) -> None:
+    from containers import busybox_rootfs
+
+    root = busybox_rootfs(tmp_path / "exploded")
+    r = c("run", "--rm", "--rootfs", str(root), "sh", "-c", "echo $$; cat /etc/passwd | head -1")
+    assert r.stdout == "1\nroot:x:0:0:root:/root:/bin/sh\n", r.stderr
+
+
+def test_bad_input_leaves_nothing(c: Capsa) -> None:
+    before = c("ps", "-a", "-q").stdout
+    for args, words in ((["nosuchimage"], "image not known"), (["--memory", "1k", "busybox"], "minimum memory"),
+                        (["--memory", "lots", "busybox"], "invalid size"), (["--restart", "sometimes", "busybox"], "restart policy"),
+                        (["--cpus", "-1", "busybox"], "--cpus"), (["--stop-signal", "SIGNOPE", "busybox"], "invalid signal")):
+        r = c("run", *args, "true")
+        assert r.returncode == 125, args
+        errors = [l for l in r.stderr.splitlines() if l.startswith("Error:")]
+        assert len(errors) == 1 and words in errors[0], (args, r.stderr)
+    assert c("ps", "-a", "-q").stdout == before
+
+
+def test_rm_running_needs_force_and_rm_all_force_cleans_everything(c: Capsa) -> None:
+    for i in range(3):
+        c("run", "-d", "--name", f"bg{i}", "busybox", "sleep", "60")
+    r = c("rm", "bg0")
+    assert r.returncode == 125 and "without force" in r.stderr
+    assert c("rm", "-a", "-f").returncode == 0
+    assert c("ps", "-a", "-q").stdout == ""
+
+
+def test_container_prune_and_exists(c: Capsa) -> None:
+    c("run", "--name", "done1", "busybox", "true")
+    c("run", "-d", "--name", "alive", "busybox", "sleep", "60")
+    r = c("container", "prune", "-f")
+    assert r.returncode == 0 and len(r.stdout.split()) == 1
+    assert c("container", "exists", "done1").returncode == 1 and c("container", "exists", "alive").returncode == 0
+
+
+def test_both_storage_drivers_run_containers_and_the_layer_goes_with_them(tmp_path: Path) -> None:
+    capsa = Capsa(env=isolated_env(tmp_path), root=tmp_path / "root", runroot=tmp_path / "run", tmp=tmp_path)
+    capsa.write_config('[storage]\ndriver = "vfs"\n')
+    import_busybox(capsa, tmp_path)
+    try:
+        r = capsa("run", "--name", "v", "busybox", "sh", "-c", "echo data > /file; cat /file")
+        assert r.stdout == "data\n"
+        layers = json.loads((capsa.root / "layers.json").read_text())
+        assert len(layers) == 2
+        assert capsa("rm", "v").returncode == 0
+        assert len(json.loads((capsa.root / "layers.json").read_text())) == 1
+    finally:
+        assert cleanup(capsa) == []
+        capsa("system", "reset", "-f")
