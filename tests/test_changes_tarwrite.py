@@ -469,3 +469,11 @@ def test_never_reads_through_a_symlink(tmp_path: Path) -> None:
         write_layer_tar(io.BytesIO(), root, [Change("swapped/secret", "modified")])
     members = read_tar(archive(root, [Change("swapped", "added")]))
     assert members[0].issym() and members[0].linkname == str(outside)
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+def test_a_full_disk_is_a_one_line_storage_error(tmp_path: Path) -> None:
+    root = build_rich(tmp_path / "rich")
+    with open("/dev/full", "wb", buffering=0) as out, pytest.raises(StorageError) as err:
+        write_layer_tar(out, root, tree_changes(root, None))  # type: ignore[arg-type]
+    assert err.value.message == "no space left on device while writing a layer tar" and err.value.hint

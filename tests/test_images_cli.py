@@ -52,7 +52,7 @@ def test_import_then_list_inspect_and_history(cap: Capsa, tmp_path: Path) -> Non
     assert history[0].split()[:2] == ["ID", "CREATED"] and history[1].startswith(image_id[:12])
     assert "first import" in history[1] and "..." in history[1]
     full = cap("history", "--no-trunc", "--format", "{{.ID}}|{{.CreatedBy}}|{{.Comment}}", "bb:1").stdout.strip()
-    assert full == f"{image_id}|/bin/sh -c #(nop) ADD file:{doc['RootFS']['Layers'][0][7:]} in / |first import"
+    assert full == f"{image_id}|/bin/sh -c #(nop) ADD file:{doc['RootFS']['Layers'][0][7:]} in /|first import"
 
 
 def test_image_id_is_the_config_digest(cap: Capsa, tmp_path: Path) -> None:

@@ -93,10 +93,13 @@ class Monitor:
     # -- the container's stdio ----------------------------------------------------------------
 
     def make_stdio(self) -> tuple[tuple[int, int, int], dict[str, int], list[int]]:
-        """(fds for the container, our ends by role, fds to close after create)."""
+        """(fds for the container, our ends by role, fds to close after create). With a tty the
+        runtime allocates the pty in the container and sends us its master (see run_once)."""
         if self.cfg["tty"]:
-            master, slave = os.openpty()
-            return (slave, slave, slave), {"out": master, "in": master}, [slave]
+            ours_sock, theirs_sock = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+            self._console = ours_sock
+            null = os.open(os.devnull, os.O_RDWR)
+            return (null, null, null), {}, [null, theirs_sock.detach()]
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
         if self.cfg["interactive"]:
@@ -113,13 +116,21 @@ class Monitor:
     def run_once(self, first: bool) -> int:
         stdio, ours, theirs = self.make_stdio()
         try:
-            state = self.iso.create(self.id, self.cfg["bundle"], stdio=stdio)
+            if self.cfg["tty"]:
+                state = self.iso.create(self.id, self.cfg["bundle"], stdio=stdio, console=theirs[1])
+            else:
+                state = self.iso.create(self.id, self.cfg["bundle"], stdio=stdio)
         except Exception as exc:
             for fd in [*theirs, *ours.values()]:
                 _close(fd)
             raise exc
         for fd in theirs:
             _close(fd)
+        if self.cfg["tty"]:
+            with self._console:
+                _, fds, _, _ = socket.recv_fds(self._console, 16, 1)
+            master = fds[0]
+            ours = {"out": master, "in": master}
         pid = int(state.pid)
         pidfd = os.pidfd_open(pid)
         if first:
@@ -282,7 +293,7 @@ class Monitor:
                     break
                 state = self._runtime_state()
                 self.records.update_state(self.id, status="exited", exit_code=code, finished_at=timestamp(),
-                                          oom_killed=bool(state.get("oom_killed")), pid=0)
+                                          oom_killed=state.get("io.capsa.oom-killed") == "true", pid=0)
                 self._delete_runtime()
                 first = False
                 if self.stopped_by_user() or not self.should_restart(code, restarts):

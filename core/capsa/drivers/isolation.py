@@ -31,12 +31,15 @@ class IsolationDriver(Driver):
     kind = "isolation"
 
     @abstractmethod
-    def create(self, container_id: str, bundle: Path, stdio: tuple[int, int, int] | None = None) -> RuntimeState:
+    def create(self, container_id: str, bundle: Path, stdio: tuple[int, int, int] | None = None,
+               console: int | None = None) -> RuntimeState:
         """Set up the container's environment up to, not including, the user process.
 
         ``stdio`` are the file descriptors the container's process gets as 0, 1 and 2 (default:
-        the caller's own, as an OCI runtime passes its stdio through); with ``process.terminal``
-        they are a pty's slave end and the process makes it its controlling terminal. The
+        the caller's own, as an OCI runtime passes its stdio through). With ``process.terminal``
+        and ``console`` (a connected unix socket, OCI's console socket), the runtime allocates a
+        pty inside the container and sends its master end through ``console`` (SCM_RIGHTS); without
+        ``console``, ``stdio`` is a pty's slave end that becomes the controlling terminal. The
         container's first process is left a child of the caller (who should be a child
         subreaper to wait for it). Returns the ``created`` state. On error the host is left as if
         create was never called. Raises IsolationError.
@@ -58,4 +61,5 @@ class IsolationDriver(Driver):
 
     @abstractmethod
     def state(self, container_id: str) -> RuntimeState:
-        """The container's OCI state. Raises IsolationError for an unknown id."""
+        """The container's OCI state. Raises IsolationError for an unknown id. A stopped
+        container's annotations may carry ``io.capsa.oom-killed`` ("true"/"false") until delete."""

@@ -1,15 +1,15 @@
 """Path resolution that cannot leave a directory root: directory fds, openat style.
 
-Names are split with ``split_member_path`` (empty and ``.`` components dropped, so leading ``/`` and
-``./`` land inside the root; ``..`` anywhere is ArchiveError). ``Resolver.dir`` walks
+Names are split with ``split_member_path`` (empty and ``.`` components dropped, so leading ``/``
+and ``./`` land inside the root; ``..`` anywhere is ArchiveError). ``Resolver.dir`` walks
 components from the root fd with ``dir_fd`` calls only, never a path string the kernel resolves
 on its own: symlinks met on the way are followed with chroot semantics (absolute targets restart
 at the root, ``..`` stops there, at most ``MAX_SYMLINKS`` links), like openat2's
 RESOLVE_IN_ROOT, and the answer is an O_PATH fd of a real directory with its canonical path (no
-symlinks, relative to the root). Missing directories are made on request, except ones whose
-name starts with the reserved prefix. The fds are cached; the caller reports removals with
-``forget``, bounds the cache with ``trim`` between uses and releases it with ``close`` (the
-root fd stays the caller's).
+symlinks, relative to the root). Missing directories are made on request, except ones whose name
+starts with the reserved prefix. The fds are cached; the caller reports removals with
+``forget``, bounds the cache with ``trim`` between uses and releases it with ``close`` (the root
+fd stays the caller's).
 """
 from __future__ import annotations
 

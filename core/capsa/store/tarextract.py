@@ -1,9 +1,9 @@
 """Layer extraction that cannot escape the layer root.
 
-``extract_layer`` applies one layer tar (plain, gzip, zstd, xz or bzip2) to a directory. tarfile only
-parses headers, from the forward-only hashed stream of ``capsa.store.tarstream`` (which also
-gives the diff_id); every path is resolved with directory fds (openat style) under the root by
-``capsa.store.safepath``: member names lose leading ``/`` and ``./`` (absolute names land
+``extract_layer`` applies one layer tar (plain, gzip, zstd, xz or bzip2) to a directory. tarfile
+only parses headers, from the forward-only hashed stream of ``capsa.store.tarstream`` (which
+also gives the diff_id); every path is resolved with directory fds (openat style) under the root
+by ``capsa.store.safepath``: member names lose leading ``/`` and ``./`` (absolute names land
 inside, like GNU tar), ``..`` in a member name or hardlink target is rejected; symlinks met in
 *parent* components are followed with chroot semantics (absolute targets restart at the root,
 ``..`` stops there, at most 40 links), like openat2's RESOLVE_IN_ROOT; the final component is

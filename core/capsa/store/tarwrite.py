@@ -28,6 +28,7 @@ from capsa.drivers.storage import Change
 from capsa.errors import StorageError
 from capsa.store.changes import read_xattrs
 from capsa.store.tarstream import OPAQUE, WHITEOUT, no_space
+
 BLOCKSIZE = tarfile.BLOCKSIZE  # 512
 RECORDSIZE = tarfile.RECORDSIZE  # 10240, the blocking tarfile pads an archive to
 _CHUNK = 1 << 20

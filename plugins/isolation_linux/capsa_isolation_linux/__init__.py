@@ -1,15 +1,36 @@
-"""The ``linux`` isolation driver: namespaces, cgroups (v1 and v2), capabilities and seccomp."""
+"""The ``linux`` isolation driver: an OCI runtime (create/start/kill/delete/state, after runc)
+for the bundles capsa generates: namespaces, cgroups (v1 and v2), pivot_root, capabilities and
+seccomp.
+
+Process model (see launcher.py): ``create`` forks A, which joins the container's cgroup, enters
+its namespaces and forks B, the container's PID 1; A exits, so B is reparented to the caller.
+**create makes the calling process a child subreaper** (prctl PR_SET_CHILD_SUBREAPER), so the
+caller (capsa's per-container monitor) is B's parent and can wait for it. B builds the rootfs,
+pivots into it, reports ready and blocks opening ``exec.fifo`` until ``start`` reads it.
+
+State lives in ``<run_home>/<id>/`` (state.json, exec.fifo); see state.py.
+"""
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
-from capsa.drivers.base import Option, refuse_unimplemented
-from capsa.drivers.isolation import IsolationDriver
-from capsa.errors import DriverNotSupported
+from capsa.drivers.base import Option
+from capsa.drivers.isolation import IsolationDriver, RuntimeState
+from capsa.errors import DriverNotSupported, IsolationError
 from capsa.hostinfo import cgroup_layout, missing_namespaces
 
+CGROUP_PARENT_ANNOTATION = "io.capsa.cgroup-parent"
+START_TIMEOUT = 10.0
+# sysctls the kernel namespaces, and the namespace that must be the container's own
+_SYSCTL_NS = {"kernel.msgmax": "ipc", "kernel.msgmnb": "ipc", "kernel.msgmni": "ipc", "kernel.sem": "ipc",
+              "kernel.shmall": "ipc", "kernel.shmmax": "ipc", "kernel.shmmni": "ipc",
+              "kernel.shm_rmid_forced": "ipc", "kernel.hostname": "uts", "kernel.domainname": "uts"}
 
-@refuse_unimplemented("running containers lands with the isolation driver (issue 4)")
+
+OOM_ANNOTATION = "io.capsa.oom-killed"
+
+
 class LinuxDriver(IsolationDriver):
     OPTIONS = {
         "cgroup_parent": Option(str, "", "cgroup (relative to capsa's own) under which containers' cgroups are made"),
@@ -28,3 +49,377 @@ class LinuxDriver(IsolationDriver):
         layout = cgroup_layout()
         out["detail"] = f"namespaces available; cgroups {layout.version} ({layout.mode})"
         return out
+
+    # -- helpers -----------------------------------------------------------------------------
+    def _dir(self, container_id: str) -> Any:
+        from .state import StateDir
+
+        return StateDir(self.context.run_home, container_id)
+
+    def _runtime_state(self, doc: dict[str, Any], status: str) -> RuntimeState:
+        return RuntimeState(id=doc["id"], status=status, pid=doc.get("pid") if status != "stopped" else None,
+                            bundle=Path(doc["bundle"]), annotations=dict(doc.get("annotations") or {}))
+
+    def _cgroup(self, doc: dict[str, Any]) -> Any:
+        from .cgroups import Cgroup
+
+        cg = doc.get("cgroup") or {}
+        return Cgroup(cg["name"], cg.get("parent", ""))
+
+    # -- operations --------------------------------------------------------------------------
+    def create(self, container_id: str, bundle: Path, stdio: tuple[int, int, int] | None = None,
+               console: int | None = None) -> RuntimeState:
+        """Set up the container up to its user process (see the module docstring).
+
+        Side effect on the caller: it becomes a child subreaper (PR_SET_CHILD_SUBREAPER), so the
+        container's PID 1 is its child and it must wait for (reap) it."""
+        import os
+        import time
+
+        from . import launcher
+        from . import rootfs as rfs
+        from .namespaces import is_child_subreaper, set_child_subreaper
+        from .state import proc_start_time
+
+        sd = self._dir(container_id)
+        bundle = Path(bundle).resolve()
+        spec = _load_spec(bundle)
+        rootfs = _rootfs(spec, bundle)
+        _validate(spec)
+        modules = _modules(spec)
+        from .cgroups import Cgroup, Limits
+
+        parent = (spec.get("annotations") or {}).get(CGROUP_PARENT_ANNOTATION) or self.options["cgroup_parent"]
+        cgroup = Cgroup(f"capsa-{container_id}", parent)
+        try:
+            profile = launcher.seccomp_profile(spec)
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise IsolationError(f"invalid linux.seccomp in config.json: missing or bad {exc}") from None
+        plan = launcher.Plan(spec, rootfs, str(bundle), str(sd.fifo), stdio or (0, 1, 2), cgroup,
+                             rfs.cgroup_mount_plan(cgroup, spec), profile, modules, console)
+        was_subreaper = is_child_subreaper()
+        set_child_subreaper()
+        try:
+            sd.make()
+        except BaseException:
+            set_child_subreaper(was_subreaper)
+            raise
+        pid = None
+        made_cgroup = False
+        try:
+            # create() undoes its own partial work; a name held by someone else must stay theirs.
+            resources = (spec.get("linux") or {}).get("resources") or {}
+            cgroup.create(_limits(Limits, resources))
+            made_cgroup = True
+            _device_rules(cgroup, resources.get("devices") or [])
+            try:
+                pid = launcher.launch(plan)
+            except launcher.LaunchError as exc:
+                raise IsolationError(f"cannot create container {container_id}: {exc}",
+                                     hint="check the bundle's config.json and rootfs") from None
+            start_time = proc_start_time(pid)
+            if start_time is None:
+                raise IsolationError(f"container {container_id} exited during create")
+            doc = {"ociVersion": spec.get("ociVersion", "1.0.2"), "id": container_id, "status": "created",
+                   "pid": pid, "start_time": start_time, "bundle": str(bundle), "rootfs": rootfs,
+                   "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                   "annotations": spec.get("annotations") or {},
+                   "cgroup": {"name": cgroup.name, "parent": parent, "paths": cgroup.paths(),
+                              "relative": cgroup.relative_paths()}}
+            sd.save(doc)
+        except BaseException:
+            if pid is not None:
+                launcher.kill_and_reap(pid)
+            try:
+                if made_cgroup:
+                    members = cgroup.pids()
+                    cgroup.delete()
+                    for member in members:  # strays reparented to us (we are a subreaper): reap them
+                        try:
+                            os.waitpid(member, os.WNOHANG)
+                        except ChildProcessError:
+                            pass
+            finally:
+                sd.remove()
+                set_child_subreaper(was_subreaper)
+            raise
+        return self._runtime_state(doc, "created")
+
+    def start(self, container_id: str) -> None:
+        import os
+        import select
+
+        from .state import status_of
+
+        sd = self._dir(container_id)
+        doc = sd.load()
+        status = status_of(doc)
+        if status != "created":
+            raise IsolationError(f"container {container_id} is {status}, not created: it cannot be started",
+                                 hint="only a freshly created container can be started; create a new one")
+        try:
+            pidfd = os.pidfd_open(doc["pid"])
+        except ProcessLookupError:
+            raise IsolationError(f"container {container_id} exited before start") from None
+        if status_of(doc) != "created":  # the pidfd pins a process: recheck it is still ours
+            os.close(pidfd)
+            raise IsolationError(f"container {container_id} exited before start")
+        try:
+            # Opening the fifo lets the process go on (to exec, maybe to exit): no status checks after.
+            fd = os.open(sd.fifo, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        except FileNotFoundError:
+            os.close(pidfd)
+            raise IsolationError(f"container {container_id} was already started") from None
+        try:
+            poller = select.poll()
+            poller.register(fd, select.POLLIN)
+            poller.register(pidfd, select.POLLIN)
+            got = b""
+            for ready_fd, _ in poller.poll(START_TIMEOUT * 1000):
+                if ready_fd == fd:
+                    try:
+                        got = os.read(fd, 16)
+                    except BlockingIOError:
+                        got = b""
+            if not got:
+                raise IsolationError(f"container {container_id} did not take the start signal",
+                                     hint="it exited or was started by someone else; see `capsa logs`")
+        finally:
+            os.close(fd)
+            os.close(pidfd)
+        doc["status"] = "running"
+        sd.save(doc)
+        try:
+            os.unlink(sd.fifo)
+        except FileNotFoundError:
+            pass
+
+    def kill(self, container_id: str, signal: int) -> None:
+        import os
+        import signal as signals
+
+        from .state import status_of
+
+        doc = self._dir(container_id).load()
+        status = status_of(doc)
+        if status not in ("created", "running"):
+            raise IsolationError(f"container {container_id} is {status}: it cannot be signalled",
+                                 hint="only a created or running container receives signals")
+        try:
+            pidfd = os.pidfd_open(doc["pid"])
+        except ProcessLookupError:
+            raise IsolationError(f"container {container_id} is stopped: it cannot be signalled") from None
+        try:
+            if status_of(doc) == "stopped":  # the pid was reused between the check and the open
+                raise IsolationError(f"container {container_id} is stopped: it cannot be signalled")
+            try:
+                signals.pidfd_send_signal(pidfd, int(signal))
+            except ProcessLookupError:
+                raise IsolationError(f"container {container_id} is stopped: it cannot be signalled") from None
+            except (OSError, ValueError) as exc:
+                raise IsolationError(f"cannot send signal {signal} to container {container_id}: {exc}") from None
+        finally:
+            os.close(pidfd)
+
+    def delete(self, container_id: str, force: bool = False) -> None:
+        import os
+        import signal
+
+        from .state import remove_cgroup_dirs, status_of
+
+        sd = self._dir(container_id)
+        if not sd.path.exists():
+            return
+        if not sd.exists():  # a create that died half-way (creating): nothing of it is usable
+            from .cgroups import Cgroup
+
+            Cgroup(f"capsa-{container_id}", self.options["cgroup_parent"]).delete()
+            sd.remove()
+            return
+        doc = sd.load()
+        status = status_of(doc)
+        if status == "running" and not force:
+            raise IsolationError(f"container {container_id} is running: stop it first",
+                                 hint="or delete it with force (kills it)")
+        if status != "stopped":
+            try:
+                pidfd = os.pidfd_open(doc["pid"])
+            except ProcessLookupError:
+                pidfd = None
+            if pidfd is not None:
+                try:
+                    if status_of(doc) != "stopped":
+                        signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                finally:
+                    os.close(pidfd)
+        cgroup = self._cgroup(doc)
+        saved = (doc.get("cgroup") or {}).get("paths")
+        if saved and cgroup.paths() != saved:
+            remove_cgroup_dirs(list(saved.values()))  # created from another cgroup than ours
+        else:
+            cgroup.kill_all(signal.SIGKILL)
+            cgroup.delete()
+        sd.remove()
+
+    def state(self, container_id: str) -> RuntimeState:
+        from .state import status_of
+
+        sd = self._dir(container_id)
+        if sd.path.is_dir() and not sd.exists():
+            return RuntimeState(id=container_id, status="creating", pid=None, bundle=Path())
+        doc = sd.load()
+        state = self._runtime_state(doc, status_of(doc))
+        if state.status == "stopped":  # until delete removes the cgroup, it knows about OOM kills
+            try:
+                state.annotations[OOM_ANNOTATION] = "true" if self._cgroup(doc).oom_killed() else "false"
+            except (OSError, IsolationError):
+                pass
+        return state
+
+
+# -- create's helpers ---------------------------------------------------------------------------
+
+def _load_spec(bundle: Path) -> dict[str, Any]:
+    import json
+
+    try:
+        spec = json.loads((bundle / "config.json").read_bytes())
+    except FileNotFoundError:
+        raise IsolationError(f"bundle {bundle} has no config.json", hint="give an OCI bundle directory") from None
+    except (OSError, ValueError) as exc:
+        raise IsolationError(f"cannot read {bundle}/config.json: {exc}", hint="give a valid OCI bundle") from None
+    if not isinstance(spec, dict) or not str(spec.get("ociVersion", "")).startswith("1."):
+        raise IsolationError(f"{bundle}/config.json is not an OCI runtime spec 1.x",
+                             hint="ociVersion must be 1.0.x")
+    process = spec.get("process")
+    if not isinstance(process, dict) or not process.get("args") or not process.get("cwd"):
+        raise IsolationError(f"{bundle}/config.json: process.args and process.cwd are required")
+    return spec
+
+
+def _rootfs(spec: dict[str, Any], bundle: Path) -> str:
+    import os
+
+    path = (spec.get("root") or {}).get("path")
+    if not path:
+        raise IsolationError("config.json has no root.path", hint="name the container's root filesystem")
+    rootfs = os.path.realpath(os.path.join(bundle, path))
+    if not os.path.isdir(rootfs):
+        raise IsolationError(f"rootfs {rootfs} is not a directory", hint="fix root.path in config.json")
+    return rootfs
+
+
+def _validate(spec: dict[str, Any]) -> None:
+    """What can be refused before anything is made: namespaces, sysctls, rlimits."""
+    from .namespaces import NAMESPACES, SUPPORTED
+
+    linux = spec.get("linux") or {}
+    new, seen = set(), set()
+    for entry in linux.get("namespaces") or []:
+        kind = entry.get("type")
+        if kind not in NAMESPACES:
+            raise IsolationError(f"unknown namespace type {kind!r}")
+        if kind not in SUPPORTED:
+            raise IsolationError(f"{kind} namespaces are not supported by the linux driver",
+                                 hint="remove the user namespace from the spec (rootless is not supported)")
+        if kind in seen:
+            raise IsolationError(f"namespace {kind} is listed twice")
+        seen.add(kind)
+        if not entry.get("path"):
+            new.add(kind)
+    if "mount" not in seen:
+        raise IsolationError("the spec has no mount namespace", hint="the linux driver needs one to build the rootfs")
+    if spec.get("hostname") and "uts" not in new:
+        raise IsolationError("a hostname needs a new uts namespace", hint="add {\"type\": \"uts\"} to namespaces")
+    for key in linux.get("sysctl") or {}:
+        need = _SYSCTL_NS.get(key) or ("ipc" if key.startswith("fs.mqueue.") else
+                                       "network" if key.startswith("net.") else None)
+        if need is None or ".." in key or "/" in key:
+            raise IsolationError(f"sysctl {key} is not namespaced: setting it would change the host",
+                                 hint="only ipc (kernel.msg*, kernel.sem, kernel.shm*, fs.mqueue.*), uts and "
+                                      "net.* sysctls can be set")
+        if need not in seen:
+            raise IsolationError(f"sysctl {key} needs the container's own {need} namespace")
+    _check_rlimits((spec.get("process") or {}).get("rlimits") or [])
+
+
+def _check_rlimits(rlimits: list[dict[str, Any]]) -> None:
+    """Refuse a hard limit above ours: raising one needs CAP_SYS_RESOURCE, which we do not try."""
+    import resource
+
+    from .launcher import rlimit_value
+
+    for rl in rlimits:
+        kind = getattr(resource, str(rl.get("type")), None)
+        if not isinstance(kind, int) or not str(rl.get("type")).startswith("RLIMIT_"):
+            raise IsolationError(f"unknown rlimit {rl.get('type')!r}")
+        soft, hard = rlimit_value(rl["soft"]), rlimit_value(rl["hard"])
+        inf = resource.RLIM_INFINITY
+        current = resource.getrlimit(kind)[1]
+
+        def above(value: int, limit: int) -> bool:
+            return limit != inf and (value == inf or value > limit)
+
+        if above(hard, current) and not _has_cap(24):  # CAP_SYS_RESOURCE
+            shown = "unlimited" if current == inf else str(current)
+            raise IsolationError(f"rlimit {rl['type']}: hard limit {rl['hard']} is above the current hard limit "
+                                 f"({shown}); raising it needs CAP_SYS_RESOURCE",
+                                 hint="lower the limit to at most the current hard limit (see ulimit -H)")
+        if above(soft, hard):
+            raise IsolationError(f"rlimit {rl['type']}: soft limit {rl['soft']} is above the hard limit {rl['hard']}")
+
+
+def _has_cap(number: int) -> bool:
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("CapEff:"):
+                return bool(int(line.split()[1], 16) >> number & 1)
+    return False
+
+
+def _modules(spec: dict[str, Any]) -> dict[str, Any]:
+    """caps and seccomp, imported (and libseccomp loaded) now: after pivot_root they are out of reach."""
+    process, linux = spec.get("process") or {}, spec.get("linux") or {}
+    out: dict[str, Any] = {}
+    if process.get("capabilities") is not None:
+        from . import caps
+
+        caps.last_cap()
+        out["caps"] = caps
+    if linux.get("seccomp") or process.get("noNewPrivileges"):
+        from . import seccomp
+
+        if linux.get("seccomp"):
+            seccomp._lib()
+        out["seccomp"] = seccomp
+    return out
+
+
+def _limits(limits_cls: Any, res: dict[str, Any]) -> Any:
+    mem, cpu, pids = res.get("memory") or {}, res.get("cpu") or {}, res.get("pids") or {}
+    return limits_cls(memory=mem.get("limit"), memory_swap=mem.get("swap"), cpu_quota=cpu.get("quota"),
+                      cpu_period=cpu.get("period"), cpu_shares=cpu.get("shares"), pids=pids.get("limit"))
+
+
+def _device_rules(cgroup: Any, rules: list[dict[str, Any]]) -> None:
+    """linux.resources.devices on a v1 devices hierarchy (devices.allow/deny, in order, as runc
+    writes them). cgroup v2 needs an eBPF program for this, which the driver does not load."""
+    import os
+
+    where = cgroup.controller_path("devices")
+    if where is None or where[1] != 1:
+        return
+    for rule in rules:
+        kind = rule.get("type") or "a"
+        major = "*" if rule.get("major") in (None, -1) else rule["major"]
+        minor = "*" if rule.get("minor") in (None, -1) else rule["minor"]
+        line = "a" if kind == "a" and major == minor == "*" else f"{kind} {major}:{minor} {rule.get('access') or 'rwm'}"
+        name = "devices.allow" if rule.get("allow") else "devices.deny"
+        try:
+            with open(os.path.join(where[0], name), "w") as fh:
+                fh.write(line)
+        except OSError as exc:
+            raise IsolationError(f"cannot apply device rule {line!r} ({name}): {exc.strerror}",
+                                 hint="check linux.resources.devices in config.json") from None

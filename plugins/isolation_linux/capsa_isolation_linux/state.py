@@ -1,0 +1,137 @@
+"""The driver's state files: ``<run_home>/<id>/state.json`` and ``exec.fifo``.
+
+state.json is written atomically; a process is identified by its pid *and* its start time
+(field 22 of /proc/<pid>/stat), so a reused pid never passes for the container's process.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+from capsa.errors import IsolationError
+
+STATE_FILE = "state.json"
+FIFO = "exec.fifo"
+_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+
+
+def check_id(container_id: str) -> None:
+    if not _ID.match(container_id or ""):
+        raise IsolationError(
+            f"invalid container id {container_id!r}",
+            hint="an id is 1-128 letters, digits, '_', '.' or '-', starting with a letter or digit",
+        )
+
+
+def proc_start_time(pid: int) -> int | None:
+    """The process's start time in clock ticks since boot, or None when it is gone or a zombie
+    (a zombie has exited: only its exit status is left for its parent to collect)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            raw = fh.read()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    except OSError:
+        return None
+    fields = raw[raw.rindex(b")") + 2:].split()
+    # fields[0] is field 3 (state); start time is field 22.
+    if fields[0] in (b"Z", b"X", b"x"):
+        return None
+    return int(fields[19])
+
+
+def alive(pid: int | None, start_time: int | None) -> bool:
+    """Whether ``pid`` still names the process that started at ``start_time`` and has not exited."""
+    return bool(pid) and start_time is not None and proc_start_time(pid) == start_time  # type: ignore[arg-type]
+
+
+class StateDir:
+    """One container's state directory."""
+
+    def __init__(self, run_home: Path, container_id: str) -> None:
+        check_id(container_id)
+        self.id = container_id
+        self.path = Path(run_home) / container_id
+        self.file = self.path / STATE_FILE
+        self.fifo = self.path / FIFO
+
+    def make(self) -> None:
+        """Create the directory and the exec fifo; an existing one means the id is taken."""
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        try:
+            self.path.mkdir(mode=0o700)
+        except FileExistsError:
+            raise IsolationError(
+                f"container {self.id!r} already exists",
+                hint="delete it first, or pick another id",
+            ) from None
+        os.mkfifo(self.fifo, 0o622)
+
+    def exists(self) -> bool:
+        return self.file.is_file()
+
+    def load(self) -> dict[str, Any]:
+        try:
+            return json.loads(self.file.read_bytes())
+        except FileNotFoundError:
+            raise IsolationError(f"no container with id {self.id!r}",
+                                 hint="`capsa ps -a` lists containers") from None
+        except (OSError, ValueError) as exc:
+            raise IsolationError(f"state of container {self.id!r} is unreadable: {exc}",
+                                 hint=f"remove {self.path} if the container is gone") from None
+
+    def save(self, doc: dict[str, Any]) -> None:
+        from capsa.fsutil import atomic_write
+
+        atomic_write(self.file, json.dumps(doc, indent=1).encode(), 0o600)
+
+    def remove(self) -> None:
+        """Remove the directory and everything in it (idempotent)."""
+        import shutil
+
+        shutil.rmtree(self.path, ignore_errors=True)
+
+
+def status_of(doc: dict[str, Any]) -> str:
+    """The OCI status a state document describes now: its saved status while the process
+    lives, ``stopped`` once it is gone."""
+    if not alive(doc.get("pid"), doc.get("start_time")):
+        return "stopped"
+    return doc.get("status", "created")
+
+
+def remove_cgroup_dirs(dirs: list[str], timeout: float = 5.0) -> None:
+    """Kill the members of, and remove, cgroup dirs recorded by a process whose own cgroup
+    differs from ours (so Cgroup(name, parent) names other dirs here)."""
+    import signal
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        members = set()
+        for d in dirs:
+            try:
+                with open(os.path.join(d, "cgroup.procs")) as fh:
+                    members.update(int(x) for x in fh.read().split())
+            except OSError:
+                pass
+        if not members:
+            break
+        if time.monotonic() > deadline:
+            raise IsolationError(f"processes {sorted(members)[:5]} did not exit within {timeout:g}s")
+        for pid in members:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        time.sleep(0.01)
+    for d in dirs:
+        try:
+            os.rmdir(d)
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            raise IsolationError(f"cannot remove cgroup {d}: {exc.strerror}") from None
