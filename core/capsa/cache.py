@@ -27,7 +27,11 @@ def install_state() -> str:
     distribution adds or removes entries in its site directory, which changes that mtime.
     """
     parts = [_FORMAT, sys.executable, sys.version.replace("\n", " ")]
-    for entry in sys.path:
+    # sys.path[0] is the script's directory or the working directory (unless -I/-P): it holds
+    # no distributions, changes with every file created beside it, and differs between the CLI
+    # and the monitor, so it is left out.
+    entries = sys.path if (sys.flags.safe_path or sys.flags.isolated) else sys.path[1:]
+    for entry in entries:
         try:
             mtime = os.stat(entry or ".").st_mtime_ns
         except OSError:

@@ -7,11 +7,12 @@ from __future__ import annotations
 import os
 
 
-def atomic_write(path: str | os.PathLike[str], data: bytes, mode: int = 0o644) -> None:
+def atomic_write(path: str | os.PathLike[str], data: bytes, mode: int = 0o644, durable: bool = True) -> None:
     """Replace ``path`` with ``data`` so a reader sees the old or the new file, never a part.
 
     Writes a temporary file beside it, fsyncs it, renames it over ``path`` and fsyncs the
-    directory. Creates missing parent directories.
+    directory. Creates missing parent directories. ``durable=False`` skips the fsyncs, for
+    volatile files (under the runroot) that need not survive a crash, only be whole.
     """
     path = os.fspath(path)
     parent = os.path.dirname(path) or "."
@@ -22,7 +23,8 @@ def atomic_write(path: str | os.PathLike[str], data: bytes, mode: int = 0o644) -
         view = memoryview(data)
         while view:
             view = view[os.write(fd, view):]
-        os.fsync(fd)
+        if durable:
+            os.fsync(fd)
     finally:
         os.close(fd)
     try:
@@ -30,6 +32,8 @@ def atomic_write(path: str | os.PathLike[str], data: bytes, mode: int = 0o644) -
     except BaseException:
         os.unlink(tmp)
         raise
+    if not durable:
+        return
     dfd = os.open(parent, os.O_RDONLY | os.O_DIRECTORY)
     try:
         os.fsync(dfd)

@@ -70,10 +70,33 @@ def share_global_options(group: typer.main.TyperGroup) -> None:  # type: ignore[
         stack.extend(getattr(command, "commands", {}).values())
 
 
-def build_app() -> typer.Typer:
-    """The whole CLI: built-in groups plus whatever hook plugins register."""
+# The command modules in the order they register (some add to a group an earlier one made), and
+# which of them a top-level command word needs: a command builds only its own part of the CLI,
+# since turning every command's signature into click options costs more than the command.
+MODULES = ("system", "images", "image_io", "inspect", "containers", "ps", "volumes", "plugins_cmd", "completion")
+NEEDS: dict[str, tuple[str, ...]] = {
+    **{w: ("system",) for w in ("info", "version", "system")},
+    **{w: ("images",) for w in ("images", "tag", "untag", "rmi", "history")},
+    "image": ("images", "image_io"),
+    **{w: ("images", "image_io") for w in ("import", "save", "load")},
+    "inspect": ("inspect",),
+    **{w: ("containers",) for w in ("run", "create", "start", "stop", "kill", "rm", "wait")},
+    **{w: ("containers", "ps") for w in ("container", "ps", "logs")},
+    "volume": ("volumes",), "plugins": ("plugins_cmd",), "completion": ("completion",),
+}
+def command_word(args: list[str]) -> str | None:
+    """The top-level command in ``args`` (after the global flags), or None."""
+    from capsa.cli.main import command_words
+
+    return next((w for w in command_words(args) if not w.startswith("-")), None)
+
+
+def build_app(args: list[str] | None = None) -> typer.Typer:
+    """The CLI: the built-in commands ``args`` needs (all of them when unknown), plus whatever
+    hook plugins register."""
+    import importlib
+
     from capsa import plugins
-    from capsa.cli import completion, containers, image_io, images, inspect, plugins_cmd, ps, system, volumes
 
     app = typer.Typer(
         name="capsa",
@@ -84,23 +107,19 @@ def build_app() -> typer.Typer:
         context_settings={"help_option_names": ["-h", "--help"]},
     )
     app.callback()(_root_callback)
-    system.register(app)
-    images.register(app)
-    image_io.register(app)
-    inspect.register(app)
-    containers.register(app)
-    ps.register(app)
-    volumes.register(app)
-    plugins_cmd.register(app)
-    completion.register(app)
+    word = command_word(args) if args is not None and "_CAPSA_COMPLETE" not in __import__("os").environ else None
+    wanted = NEEDS.get(word or "", MODULES)
+    for name in MODULES:
+        if name in wanted:
+            importlib.import_module(f"capsa.cli.{name}").register(app)
     plugins.load_hook_plugins()
     plugins.call_each_warning("capsa_register_commands", app=app)
     return app
 
 
-def build_command() -> typer.main.TyperGroup:  # type: ignore[name-defined]
+def build_command(args: list[str] | None = None) -> typer.main.TyperGroup:  # type: ignore[name-defined]
     """The click command tree of :func:`build_app`, global flags shared with every command."""
-    command = typer.main.get_command(build_app())
+    command = typer.main.get_command(build_app(args))
     share_global_options(command)  # type: ignore[arg-type]
     return command
 

@@ -139,8 +139,6 @@ def _launch(o: dict[str, Any], create_only: bool) -> None:
         return
     if code is None:
         return  # detached from a tty session
-    if config.remove:
-        lifecycle.wait_removed(records, config)
     if code:
         raise typer.Exit(code)
 

@@ -68,7 +68,32 @@ def _dispatch(args: list[str]) -> int:
         if cached is not None:
             sys.stdout.write(cached)
             return 0
+    if not help_request and _needs_monitor(args):
+        from capsa.container import zygote
+
+        zygote.prefork()  # its start-up overlaps ours: see capsa.container.zygote
     return _run(args, _debug_requested(args), help_request)
+
+
+VALUED_GLOBALS = ("--root", "--runroot", "--storage-driver", "--storage-opt", "--log-level")
+
+
+def command_words(args: Sequence[str]) -> list[str]:
+    """The words of ``args`` that are not global flags or their values, in order."""
+    words, i = [], 0
+    while i < len(args):
+        if args[i] in VALUED_GLOBALS:
+            i += 2
+            continue
+        words.append(args[i])
+        i += 1
+    return words
+
+
+def _needs_monitor(args: Sequence[str]) -> bool:
+    words = [w for w in command_words(args) if not w.startswith("-")][:2]
+    return bool(words) and (words[0] in ("run", "start") or words == ["container", "run"]
+                            or words == ["container", "start"])
 
 
 def _run(args: list[str], debug: bool, help_request: bool) -> int:
@@ -78,7 +103,7 @@ def _run(args: list[str], debug: bool, help_request: bool) -> int:
     try:
         from capsa.cli.app import build_command, is_command_path, run_command
 
-        command = build_command()
+        command = build_command(args)
         if help_request and is_command_path(command, args[:-1]):
             from capsa.cli import helpcache
 

@@ -112,13 +112,13 @@ def write_files(directory: Path, config: ContainerConfig, image_name: str, *, ip
     hostname = directory / "hostname"
     resolv = directory / "resolv.conf"
     containerenv = directory / ".containerenv"
-    atomic_write(hosts, hosts_text(config, _read(host_hosts), ip).encode())
-    atomic_write(hostname, (container_hostname(config) + "\n").encode())
+    atomic_write(hosts, hosts_text(config, _read(host_hosts), ip).encode(), durable=False)
+    atomic_write(hostname, (container_hostname(config) + "\n").encode(), durable=False)
     resolv_conf = resolv_text(config.network, _read(host_resolv))
     if resolv_conf is None:
         resolv.unlink(missing_ok=True)
     else:
-        atomic_write(resolv, resolv_conf.encode())
-    atomic_write(containerenv, containerenv_text(config, image_name).encode())
+        atomic_write(resolv, resolv_conf.encode(), durable=False)
+    atomic_write(containerenv, containerenv_text(config, image_name).encode(), durable=False)
     return GeneratedFiles(hosts=str(hosts), hostname=str(hostname),
                           resolv_conf="" if resolv_conf is None else str(resolv), containerenv=str(containerenv))

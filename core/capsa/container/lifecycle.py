@@ -108,7 +108,7 @@ def prepare_bundle(sess: Session, store: Store, records: ContainerRecords, confi
         spec = build_spec(resolved, image_config, rootfs, files, init_path=init_binary() if config.init else None)
         plugins.call("capsa_adjust_runtime_spec", container=container_view(config), spec=spec)
         plugins.call("capsa_container_prestart", container=container_view(config), spec=spec)
-        atomic_write(bundle / "config.json", json.dumps(spec, indent=1).encode())
+        atomic_write(bundle / "config.json", json.dumps(spec, indent=1).encode(), durable=False)
     except BaseException:
         if config.layer_id and not config.rootfs:
             storage.unmount(config.layer_id)
@@ -117,39 +117,25 @@ def prepare_bundle(sess: Session, store: Store, records: ContainerRecords, confi
 
 
 def _spawn_monitor(sess: Session, config: ContainerConfig, bundle: Path) -> tuple[int, int]:
-    """Double-fork the monitor in a session of its own; returns (messages from it, go to it)."""
+    """Give a monitor (pre-forked by ``main()``, or a new one) this container; returns (messages
+    from it, go to it)."""
+    from capsa.container import zygote
+
     cfg = sess.config
-    records_run = ContainerRecords(cfg.root, cfg.runroot).run_dir(config.id)
-    msg_r, msg_w = os.pipe()
-    go_r, go_w = os.pipe()
-    spec = {
-        "id": config.id, "root": str(cfg.root), "runroot": str(cfg.runroot), "bundle": str(bundle),
-        "tty": config.tty, "interactive": config.interactive, "remove": config.remove,
-        "restart_policy": config.restart_policy, "restart_max": config.restart_max, "layer_id": config.layer_id,
-        "storage": {"name": cfg.driver("storage"), "options": cfg.driver_options("storage")},
-        "isolation": {"name": cfg.driver("isolation"), "options": cfg.driver_options("isolation")},
-        "msg_fd": msg_w, "go_fd": go_r,
-    }
-    monitor_json = records_run / "monitor.json"
-    atomic_write(monitor_json, json.dumps(spec).encode())
-    argv = [sys.executable, "-m", "capsa.container.monitor", str(monitor_json)]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("_CAPSA_COMPLETE")}
-    pid = os.fork()
-    if pid == 0:  # first child: new session, fork the monitor, leave
-        try:
-            os.setsid()
-            if os.fork() == 0:
-                os.close(msg_r)
-                os.close(go_w)
-                os.set_inheritable(msg_w, True)
-                os.set_inheritable(go_r, True)
-                os.execve(sys.executable, argv, env)
-        finally:
-            os._exit(0)
-    os.waitpid(pid, 0)
-    os.close(msg_w)
-    os.close(go_r)
-    return msg_r, go_w
+    handle = zygote.take()
+    try:
+        handle.send({
+            "id": config.id, "root": str(cfg.root), "runroot": str(cfg.runroot), "bundle": str(bundle),
+            "tty": config.tty, "interactive": config.interactive, "remove": config.remove,
+            "restart_policy": config.restart_policy, "restart_max": config.restart_max, "layer_id": config.layer_id,
+            "storage": {"name": cfg.driver("storage"), "options": cfg.driver_options("storage")},
+            "isolation": {"name": cfg.driver("isolation"), "options": cfg.driver_options("isolation")},
+        })
+    except OSError as exc:
+        handle.discard()
+        raise IsolationError(f"the container monitor could not be started: {exc.strerror}",
+                             hint="see monitor.log in the container's runroot directory") from None
+    return handle.messages, handle.go
 
 
 def _read_event(fd: int, timeout: float = 60.0) -> dict[str, Any]:
@@ -224,13 +210,6 @@ def wait_exited(records: ContainerRecords, config: ContainerConfig, timeout: flo
             return None
         time.sleep(delay)
         delay = min(delay * 2, 0.05)
-
-
-def wait_removed(records: ContainerRecords, config: ContainerConfig, timeout: float = 30.0) -> None:
-    """After ``run --rm``: return once the monitor has removed the container."""
-    deadline = time.monotonic() + timeout
-    while records.dir(config.id).exists() and time.monotonic() < deadline:
-        time.sleep(0.005)
 
 
 def wait_monitor_gone(records: ContainerRecords, config: ContainerConfig, timeout: float = 30.0) -> None:

@@ -23,6 +23,14 @@ from capsa.container.logs import LogWriter, timestamp
 from capsa.container.records import ContainerRecords
 
 PR_SET_CHILD_SUBREAPER = 36
+TRACE = bool(os.environ.get("CAPSA_TRACE"))
+_T0 = time.monotonic()
+
+
+def trace(what: str) -> None:
+    """With CAPSA_TRACE set, note in monitor.log how long each phase took."""
+    if TRACE:
+        os.write(2, f"{(time.monotonic() - _T0) * 1000:8.1f} ms  {what}\n".encode())
 
 
 def _set_subreaper() -> None:
@@ -114,6 +122,7 @@ class Monitor:
     # -- one run of the container -------------------------------------------------------------
 
     def run_once(self, first: bool) -> int:
+        trace("creating")
         stdio, ours, theirs = self.make_stdio()
         try:
             if self.cfg["tty"]:
@@ -131,13 +140,16 @@ class Monitor:
                 _, fds, _, _ = socket.recv_fds(self._console, 16, 1)
             master = fds[0]
             ours = {"out": master, "in": master}
+        trace("created")
         pid = int(state.pid)
         pidfd = os.pidfd_open(pid)
         if first:
             self.tell(event="created", pid=pid)
             self.wait_go()
             self.accept_waiting()  # whoever attached before "go" sees the very first output
+        trace("go")
         self.iso.start(self.id)
+        trace("started")
         self.records.update_state(self.id, status="running", pid=pid, monitor_pid=os.getpid(),
                                   started_at=timestamp(), error="")
         if first:
@@ -291,6 +303,7 @@ class Monitor:
                     self.tell(event="error", message=message, hint=getattr(exc, "hint", ""))
                     code = 125
                     break
+                trace("exited")
                 state = self._runtime_state()
                 self.records.update_state(self.id, status="exited", exit_code=code, finished_at=timestamp(),
                                           oom_killed=state.get("io.capsa.oom-killed") == "true", pid=0)
@@ -300,13 +313,17 @@ class Monitor:
                     break
                 restarts += 1
                 self.records.update_state(self.id, restart_count=restarts)
-            self.broadcast(attach.EXIT, str(code).encode())
         finally:
             self._delete_runtime()
-            for client in list(self.clients):
-                self.drop(client)
             self.listener.close()
-            self.teardown()
+            try:
+                self.teardown()
+            finally:
+                # Attached clients hear the exit code once everything is cleaned up (and with
+                # --rm, removed), so that `run` returns to a settled store, as podman's does.
+                self.broadcast(attach.EXIT, str(code).encode())
+                for client in list(self.clients):
+                    self.drop(client)
         return 0
 
     def _runtime_state(self) -> dict[str, Any]:
@@ -325,6 +342,7 @@ class Monitor:
         """Unmount the container's layer, drop volatile files, and honour --rm."""
         import shutil
 
+        trace("teardown")
         layer = self.cfg.get("layer_id")
         if layer:
             try:
@@ -367,17 +385,50 @@ def _reap_orphans() -> None:
             return
 
 
+def _preload() -> None:
+    """Import what running a container needs while the CLI is still preparing it."""
+    import capsa.drivers  # noqa: F401
+    import capsa.entrypoints as entrypoints
+
+    for entry in entrypoints.load_index():
+        if entry.group in ("capsa.isolation", "capsa.storage") and entry.dist == "capsa":
+            try:
+                entrypoints.import_entry(entry)
+            except Exception:  # loading reports it properly later, if it is the one used
+                pass
+
+
+def _read_config(fd: int) -> dict[str, Any] | None:
+    chunks = []
+    while chunk := os.read(fd, 65536):
+        chunks.append(chunk)
+    os.close(fd)
+    return json.loads(b"".join(chunks)) if chunks else None
+
+
 def main(argv: list[str]) -> int:
-    with open(argv[1]) as fh:
-        cfg = json.load(fh)
+    """``FDS`` is "config,messages,go": the pipes from :mod:`capsa.container.zygote`."""
+    config_fd, msg_fd, go_fd = (int(x) for x in argv[1].split(","))
     devnull = os.open(os.devnull, os.O_RDWR)
-    for fd in (0, 1):
+    for fd in (0, 1, 2):
         os.dup2(devnull, fd)
-    err = os.open(os.path.join(os.path.dirname(argv[1]), "monitor.log"), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-    os.dup2(err, 2)
     for s in (signal.SIGINT, signal.SIGHUP, signal.SIGPIPE):
         signal.signal(s, signal.SIG_IGN)
-    return Monitor(cfg).main()
+    _preload()
+    trace("preloaded")
+    cfg = _read_config(config_fd)
+    trace("configured")
+    if cfg is None:  # the CLI did not need us after all
+        return 0
+    cfg.update(msg_fd=msg_fd, go_fd=go_fd)
+    run_dir = ContainerRecords.run_dir_of(cfg["runroot"], cfg["id"])
+    os.makedirs(run_dir, exist_ok=True)
+    err = os.open(os.path.join(run_dir, "monitor.log"), os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
+    os.dup2(err, 2)
+    os.close(err)
+    code = Monitor(cfg).main()
+    trace("done")
+    return code
 
 
 if __name__ == "__main__":

@@ -61,6 +61,11 @@ class ContainerRecords:
     def run_dir(self, container_id: str) -> Path:
         return self.runroot / container_id
 
+    @staticmethod
+    def run_dir_of(runroot: str, container_id: str) -> str:
+        """:meth:`run_dir` without a records object (the monitor, before it has one)."""
+        return os.path.join(runroot, "containers", container_id)
+
     def lock(self, container_id: str) -> FileLock:
         """The container's own lock (state changes, start/stop/remove races)."""
         return FileLock(self.root / f".{container_id}.lock")

@@ -7,6 +7,7 @@ fails leaves the host as if it had not been attempted.
 from __future__ import annotations
 
 from abc import abstractmethod
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -63,3 +64,12 @@ class IsolationDriver(Driver):
     def state(self, container_id: str) -> RuntimeState:
         """The container's OCI state. Raises IsolationError for an unknown id. A stopped
         container's annotations may carry ``io.capsa.oom-killed`` ("true"/"false") until delete."""
+
+    def gc(self, live: Iterable[str], dry_run: bool = False) -> list[str]:
+        """Remove what the driver holds — state, cgroups — for containers whose ids are not in
+        ``live``; return one line per thing found. With ``dry_run`` only report.
+
+        ``system check`` (dry run without ``--repair``) and ``system reset`` call it. A driver
+        must only touch what belongs to its own store (its ``run_home``): other stores' containers
+        may share the host. The default holds nothing."""
+        return []

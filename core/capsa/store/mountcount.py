@@ -28,7 +28,7 @@ class MountCounter:
             return {}
 
     def _save(self, counts: dict[str, int]) -> None:
-        atomic_write(self.file, json.dumps({k: v for k, v in counts.items() if v > 0}).encode())
+        atomic_write(self.file, json.dumps({k: v for k, v in counts.items() if v > 0}).encode(), durable=False)
 
     def get(self, layer_id: str) -> int:
         with self.lock.shared():

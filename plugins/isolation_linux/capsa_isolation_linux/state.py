@@ -86,7 +86,7 @@ class StateDir:
     def save(self, doc: dict[str, Any]) -> None:
         from capsa.fsutil import atomic_write
 
-        atomic_write(self.file, json.dumps(doc, indent=1).encode(), 0o600)
+        atomic_write(self.file, json.dumps(doc, indent=1).encode(), 0o600, durable=False)
 
     def remove(self) -> None:
         """Remove the directory and everything in it (idempotent)."""
