@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from capsa.errors import CapsaError
+from capsa.errors import CapsaError, StorageError
 
 if TYPE_CHECKING:
     from capsa.cli.state import Session
@@ -26,36 +26,98 @@ def _records(sess: Session) -> Any:
     return ContainerRecords(sess.config.root, sess.config.runroot)
 
 
+def monitors(records: Any) -> dict[str, int]:
+    """Container id -> pid of every living monitor process of this store. A monitor
+    (``python -m capsa.container.monitor``) writes its stderr to
+    ``<runroot>/containers/<id>/monitor.log`` once it has its container; a pre-forked one that
+    has none yet is nobody's."""
+    base = os.path.realpath(records.runroot)
+    found: dict[str, int] = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/cmdline", "rb") as fh:
+                if b"capsa.container.monitor" not in fh.read().split(b"\0"):
+                    continue
+            log = os.readlink(f"/proc/{entry.name}/fd/2")
+        except OSError:
+            continue
+        run_dir = os.path.dirname(log)
+        if os.path.basename(log) == "monitor.log" and os.path.dirname(run_dir) == base:
+            found[os.path.basename(run_dir)] = int(entry.name)
+    return found
+
+
+def _lock_held(records: Any, container_id: str) -> bool:
+    """Whether a command holds the container's lock right now (e.g. a start in progress)."""
+    import fcntl
+
+    try:
+        fd = os.open(records.lock(container_id).path, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        return False
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+
+
+def live_containers(records: Any) -> set[str]:
+    """Ids of the containers something is looking after: a living monitor (whatever the record
+    says: it may be starting, restarting or tearing down) or a command holding its lock."""
+    live = set(monitors(records))
+    if records.root.is_dir():
+        for entry in os.scandir(records.root):
+            if entry.name.startswith(".") and entry.name.endswith(".lock"):
+                cid = entry.name[1:-len(".lock")]
+                if cid not in live and _lock_held(records, cid):
+                    live.add(cid)
+    return live
+
+
 def check(sess: Session, repair: bool) -> list[Finding]:
-    """Find (and with ``repair`` fix) what interrupted commands left behind."""
+    """Find (and with ``repair`` fix) what interrupted commands left behind.
+
+    Everything is looked at first without changing anything; with ``repair`` the store part is
+    then fixed under the store's exclusive lock (whose taking already runs the store's own
+    recovery: half-written blobs, incomplete layers, blobs nothing refers to)."""
     from capsa.cli.state import open_store
-    from capsa.container import lifecycle
-    from capsa.linux import MNT_DETACH, mounts_under, umount
+    from capsa.container.logs import timestamp
 
     store = open_store(sess)
     records = _records(sess)
     findings: list[Finding] = []
-    if not store.exists():
-        return findings
-    # Containers whose monitor is gone while they are recorded as running.
-    live: set[str] = set()
-    for config in records.all():
+    live = live_containers(records)
+    configs = records.all()
+    dead: list[Any] = []  # recorded as running, monitor gone
+    for config in configs:
         state = records.state(config.id)
-        if state.status in ("running", "stopping", "paused"):
-            if lifecycle._alive(state.monitor_pid):
-                live.add(config.id)
-                continue
-            f = Finding("container", f"container {config.name} ({config.id[:12]}) is recorded {state.status} but its monitor is gone")
-            if repair:
-                records.update_state(config.id, status="exited", pid=0, error="its monitor died; repaired by system check")
+        if state.status in ("running", "stopping", "paused") and config.id not in live:
+            dead.append(config)
+            f = Finding("container", f"container {config.name} ({config.id[:12]}) is recorded {state.status} "
+                                     "but its monitor is gone")
+            if repair:  # its process, if still there, is killed below (gc): 137; else the code is unknown
+                from capsa.container.lifecycle import _alive
+
+                records.update_state(config.id, status="exited", pid=0, exit_code=137 if _alive(state.pid) else -1,
+                                     finished_at=state.finished_at or timestamp(),
+                                     error="its monitor died; repaired by system check")
                 f.repaired = True
             findings.append(f)
-    if records.root.is_dir():  # half-created records
+    if records.root.is_dir():  # half-created or half-removed records
         for entry in os.scandir(records.root):
-            if entry.is_dir() and not entry.name.startswith(".") and not os.path.exists(os.path.join(entry.path, "config.json")):
-                f = Finding("container", f"half-created container record {entry.name[:12]}")
+            half = entry.name.startswith(".") and entry.name.endswith(".removing")
+            cid = entry.name[1:-len(".removing")] if half else entry.name
+            if not entry.is_dir() or (entry.name.startswith(".") and not half) or cid in live:
+                continue
+            if half or not os.path.exists(os.path.join(entry.path, "config.json")):
+                f = Finding("container", f"half-{'removed' if half else 'created'} container record {cid[:12]}")
                 if repair:
-                    records.remove(entry.name)
+                    shutil.rmtree(entry.path, ignore_errors=True)
                     f.repaired = True
                 findings.append(f)
     iso = sess.driver("isolation")
@@ -63,37 +125,118 @@ def check(sess: Session, repair: bool) -> list[Finding]:
     if gc is not None:  # runtime leftovers: state and cgroups of containers that are not running
         for item in gc(live, dry_run=not repair):
             findings.append(Finding("runtime", item, repaired=repair))
-    with store.writing() if repair else store.reading():
-        layers = store.layers.records.load()
-        for layer in layers:
-            if layer.incomplete:
-                findings.append(Finding("layer", f"half-extracted layer {layer.id[:12]}", repaired=repair))
-        stray = [p for p in (store.blobs.ingest.iterdir() if store.blobs.ingest.is_dir() else [])]
-        for path in stray:
-            findings.append(Finding("blob", f"half-written blob {path.name}", repaired=repair))
-        known = {layer.id for layer in layers}
-        in_use = {c.layer_id for c in records.all() if c.id in live and c.layer_id}
-        driver_layers = set(store.driver.list_layers())
-        for layer_id in sorted(driver_layers - known):
-            f = Finding("layer", f"storage driver layer {layer_id[:12]} has no record")
-            if repair:
-                store.driver.remove(layer_id)
+    if store.exists():
+        with store.reading():
+            problems = _store_problems(store, records, live)
+        findings += [Finding(kind, what) for kind, what, _ in problems]
+        if repair and problems:
+            with store.writing():  # taking it runs store.recover() (blobs, incomplete layers)
+                _repair_store(store, records)
+            for f in findings[-len(problems):]:
                 f.repaired = True
-            findings.append(f)
-        for point in mounts_under(str(store.driver.context.home)):
-            layer_id = Path(point).parent.name
-            if layer_id not in in_use:
-                f = Finding("mount", f"stale mount {point}")
-                if repair:
-                    umount(point, MNT_DETACH)
-                    counter = getattr(store.driver, "counter", None)
-                    if counter is not None:
-                        counter.set(layer_id, 0)
-                    f.repaired = True
-                findings.append(f)
-        if repair:
-            store.recover()
+    if repair:
+        for config in dead:  # --rm containers whose monitor died before removing them
+            if config.remove and records.dir(config.id).exists():
+                from capsa.container import lifecycle
+
+                lifecycle.remove_stopped(store, records, config.id, config.layer_id)
     return findings
+
+
+def _container_layers(records: Any) -> dict[str, str]:
+    """Writable layer id -> container id, for every recorded container."""
+    return {c.layer_id: c.id for c in records.all() if c.layer_id}
+
+
+def _mount_problems(store: Any, records: Any, live: set[str]) -> list[tuple[str, str, str]]:
+    """(kind, what, layer id) for mounts and mount counts under the storage driver that no
+    living container uses."""
+    from capsa.linux import mounts_under
+
+    owners = _container_layers(records)
+
+    def idle(layer_id: str) -> bool:
+        cid = owners.get(layer_id)
+        return cid is None or (cid not in live and not _lock_held(records, cid) and cid not in monitors(records))
+
+    out = []
+    home = str(store.driver.context.home)
+    mounted = set()
+    for point in mounts_under(home):
+        layer_id = os.path.relpath(point, os.path.realpath(home)).split("/")[0]
+        mounted.add(layer_id)
+        if idle(layer_id):
+            out.append(("mount", f"stale mount {point}", layer_id))
+    counter = getattr(store.driver, "counter", None)
+    if counter is not None:
+        for layer_id, count in counter.all().items():
+            if count and layer_id not in mounted and idle(layer_id):
+                out.append(("mount", f"stale mount count ({count}) of layer {layer_id[:12]}, which is not mounted",
+                            layer_id))
+    return out
+
+
+def _store_problems(store: Any, records: Any, live: set[str]) -> list[tuple[str, str, str]]:
+    """What is wrong in the store (read under the shared lock): (kind, what, object id)."""
+    out: list[tuple[str, str, str]] = []
+    layers = store.layers.records.load()
+    for layer in layers:
+        if layer.incomplete:
+            out.append(("layer", f"half-extracted layer {layer.id[:12]}", layer.id))
+    if store.blobs.ingest.is_dir():
+        for entry in os.scandir(store.blobs.ingest):
+            out.append(("blob", f"half-written blob {entry.name}", entry.name))
+    if store.blobs.dir.is_dir():
+        for entry in os.scandir(store.blobs.dir):
+            if entry.name != store.blobs.ingest.name and len(entry.name) != 64:
+                out.append(("blob", f"stray file {entry.name} among the blobs", entry.name))
+    used = store.blobs_in_use()
+    for digest in sorted(store.blobs.digests()):
+        if digest not in used:
+            out.append(("blob", f"blob {digest[:19]} is used by no image or layer", digest))
+    known = {layer.id for layer in layers}
+    for layer_id in sorted(set(store.driver.list_layers()) - known):
+        out.append(("layer", f"storage driver layer {layer_id[:12]} has no record", layer_id))
+    owners = _container_layers(records)
+    standing = store.layers_in_use()
+    for layer in layers:
+        if not layer.incomplete and layer.blob is None and layer.id not in owners:
+            out.append(("layer", f"container layer {layer.id[:12]} belongs to no container", layer.id))
+        elif not layer.incomplete and layer.blob is not None and layer.id not in standing:
+            out.append(("layer", f"image layer {layer.id[:12]} is used by no image or container", layer.id))
+    out += _mount_problems(store, records, live)
+    return out
+
+
+def _repair_store(store: Any, records: Any) -> None:
+    """Fix what _store_problems finds; the caller holds the store lock exclusively (so no
+    command is mounting or creating layers, except container starts, checked again here)."""
+    from capsa.linux import MNT_DETACH, mounts_under, umount
+
+    live = live_containers(records)
+    counter = getattr(store.driver, "counter", None)
+    for _, _, layer_id in _mount_problems(store, records, live):
+        try:
+            if counter is not None:
+                with counter.lock.exclusive():
+                    for point in mounts_under(str(store.driver.context.home / layer_id)):
+                        umount(point, MNT_DETACH)
+                    counter.set(layer_id, 0)
+            else:
+                for point in mounts_under(str(store.driver.context.home / layer_id)):
+                    umount(point, MNT_DETACH)
+        except OSError as exc:
+            raise StorageError(f"cannot unmount layer {layer_id}: {exc.strerror}",
+                               hint="see which process uses it (fuser -m) and retry") from None
+    layers = store.layers.records.load()
+    known = {layer.id for layer in layers}
+    for layer_id in sorted(set(store.driver.list_layers()) - known):
+        store.driver.remove(layer_id)
+    owners = _container_layers(records)
+    for layer in layers:
+        if not layer.incomplete and layer.blob is None and layer.id not in owners:
+            store.layers.remove(layer.id)
+    store.collect_garbage()  # the image layers the removed ones stood on, and their blobs
 
 
 def _dir_size(path: Path) -> int:
@@ -123,13 +266,17 @@ def disk_usage(sess: Session) -> list[dict[str, Any]]:
         image_size = sum(i.size for i in images)
         unused_size = sum(i.size for i in images if i.id not in used_images)
         layers = {layer.id: layer for layer in store.layers.all()}
-    container_size = 0
+    running_ids = {c.id for c in running}
+    container_size = stopped_size = 0
     for c in containers:
         if c.layer_id in layers:
             try:
-                container_size += store.driver.diff_size(c.layer_id, layers[c.layer_id].parent)
+                size = store.driver.diff_size(c.layer_id, layers[c.layer_id].parent)
             except CapsaError:
-                pass
+                continue
+            container_size += size
+            if c.id not in running_ids:
+                stopped_size += size
     volumes = VolumeStore(sess.config.root).all()
     used_volumes = {m.source for c in containers for m in c.mounts if m.type == "volume"}
     sizes = {v["Name"]: _dir_size(Path(v["Mountpoint"])) for v in volumes}
@@ -137,7 +284,6 @@ def disk_usage(sess: Session) -> list[dict[str, Any]]:
     def row(kind: str, total: int, active: int, size: int, reclaimable: int) -> dict[str, Any]:
         return {"Type": kind, "Total": total, "Active": active, "RawSize": size, "RawReclaimable": reclaimable}
 
-    stopped_size = container_size if not running else 0
     return [
         row("Images", len(images), len(used_images & {i.id for i in images}), image_size, unused_size),
         row("Containers", len(containers), len(running), container_size, stopped_size),
@@ -148,6 +294,9 @@ def disk_usage(sess: Session) -> list[dict[str, Any]]:
 
 def reset(sess: Session) -> None:
     """Stop and remove every container, then delete the whole store (root and runroot)."""
+    import signal
+    import time
+
     from capsa.container import lifecycle
     from capsa.linux import MNT_DETACH, mounts_under, umount
 
@@ -155,8 +304,22 @@ def reset(sess: Session) -> None:
     for config in records.all():
         state = records.state(config.id)
         if state.status in ("running", "stopping", "paused") and lifecycle._alive(state.monitor_pid):
-            lifecycle.stop(sess, records, config, 0, "SIGKILL")
-            lifecycle.wait_monitor_gone(records, config)
+            try:
+                lifecycle.stop(sess, records, config, 0, "SIGKILL")
+            except CapsaError:
+                pass
+            lifecycle.wait_monitor_gone(records, config, timeout=10)
+    # monitors still there (starting, restarting, or stuck): their containers' cgroups go below
+    left = monitors(records)
+    for pid in left.values():
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    deadline = time.monotonic() + 10
+    while left and time.monotonic() < deadline:
+        time.sleep(0.01)
+        left = monitors(records)
     try:
         iso = sess.driver("isolation")
         gc = getattr(iso, "gc", None)

@@ -35,7 +35,7 @@ def _parse_time(text: str) -> datetime.datetime:
         return EPOCH
     main, _, rest = text.partition(".")
     if rest:
-        digits = "".join(c for c in rest if c.isdigit())
+        digits = rest[: len(rest) - len(rest.lstrip("0123456789"))]
         zone = rest[len(digits):]
         text = f"{main}.{digits[:6].ljust(6, '0')}{zone}"
     parsed = datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))

@@ -64,10 +64,18 @@ def prune(ctx: typer.Context,
         return
     sess = session(ctx)
     store, records = open_store(sess), records_of(sess)
-    gone_containers = []
+    from capsa.maintenance import live_containers
+
+    busy = live_containers(records)  # being started, restarted or torn down by a monitor or a command
+    gone_containers: list[str] = []
+    failed: list[str] = []
     for config in records.all():
-        if effective_status(records, config).status in ("created", "exited"):
-            lifecycle.remove_stopped(store, records, config.id, config.layer_id)
+        if effective_status(records, config).status in ("created", "exited") and config.id not in busy:
+            try:
+                lifecycle.remove_stopped(store, records, config.id, config.layer_id)
+            except CapsaError as exc:  # e.g. its monitor died with its layer mounted: the rest goes on
+                failed.append(f"container {config.name}: {exc.message}")
+                continue
             gone_containers.append(config.id)
     gone_images = []
     if store.exists():
@@ -90,6 +98,8 @@ def prune(ctx: typer.Context,
         if ids:
             text += title + "\n" + "".join(f"{i}\n" for i in ids)
     output.write(text)
+    if failed:
+        raise CapsaError(f"could not remove {'; '.join(failed)}", hint="run 'capsa system check --repair', then prune again")
 
 
 def reset(ctx: typer.Context,

@@ -78,7 +78,7 @@ def inspect(ctx: typer.Context, names: Annotated[list[str], typer.Argument(help=
 
 
 def rm(ctx: typer.Context, names: Annotated[Optional[list[str]], typer.Argument(help="Volumes")] = None,
-       force: Annotated[bool, typer.Option("--force", "-f", help="Remove a volume even when containers use it")] = False,
+       force: Annotated[bool, typer.Option("--force", "-f", help="Remove the volume even when containers use it: they are removed first")] = False,
        all: Annotated[bool, typer.Option("--all", "-a", help="Remove all volumes")] = False) -> None:
     """Remove one or more volumes."""
     store = _store(ctx)
@@ -91,9 +91,30 @@ def rm(ctx: typer.Context, names: Annotated[Optional[list[str]], typer.Argument(
         if users.get(name) and not force:
             raise CapsaError(f"volume {name} is being used by the following container(s): {', '.join(users[name])}",
                              hint="remove the containers first, or use --force", exit_code=2)
+    if force and any(users.get(n) for n in targets):  # as podman: the containers using them go first
+        _remove_users(ctx, set(targets))
     for name in targets:
         store.remove(name)
     output.write("".join(f"{n}\n" for n in targets))
+
+
+def _remove_users(ctx: typer.Context, names: set[str]) -> None:
+    """Stop (SIGKILL) and remove the containers that mount any of the volumes ``names``."""
+    from capsa.cli.containers import records_of
+    from capsa.cli.state import open_store
+    from capsa.container import lifecycle
+
+    sess = session(ctx)
+    store, records = open_store(sess), records_of(sess)
+    for config in records.all():
+        if not any(m.type == "volume" and m.source in names for m in config.mounts):
+            continue
+        state = records.state(config.id)
+        if state.status in ("running", "paused", "stopping") and lifecycle._alive(state.monitor_pid):
+            lifecycle.stop(sess, records, config, 0, "SIGKILL")
+            lifecycle.wait_monitor_gone(records, config)
+        if records.dir(config.id).exists():
+            lifecycle.remove_stopped(store, records, config.id, config.layer_id)
 
 
 def prune(ctx: typer.Context, force: Annotated[bool, typer.Option("--force", "-f", help="Do not prompt")] = False) -> None:
