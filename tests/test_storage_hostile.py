@@ -108,8 +108,11 @@ def test_hostile_archive_through_the_driver(tmp_path: Path, driver_name: str, ca
             assert spec.lands is not None, f"{driver_name} accepted {case}, which must be refused"
             # A base layer has nothing below it: overlay drops whiteouts that hide nothing (see
             # drop_idle_whiteouts), which leaves the layer as the "apply" mode would.
-            idle = driver_name == "overlay" and case.startswith("whiteout")
-            spec.lands(layer_dir, outside, "apply" if idle else mode)
+            if driver_name == "overlay" and case.startswith("whiteout"):
+                devices = [p for p in layer_dir.rglob("*") if stat.S_ISCHR(p.lstat().st_mode)]
+                assert devices == [], f"idle whiteouts kept: {devices}"
+            else:
+                spec.lands(layer_dir, outside, mode)
         _assert_victim(outside, listing)
         _assert_victim(decoy, decoy_listing)
         assert _snapshot(tmp_path, (home,)) == around, "something changed outside the driver's home"
