@@ -62,7 +62,8 @@ def leftovers(capsa: Capsa, ids: list[str]) -> list[str]:
         found += [p for p in (line.split()[4] for line in fh) if p.startswith((str(capsa.root), str(capsa.runroot)))]
     for hierarchy in Path("/sys/fs/cgroup").iterdir():
         if hierarchy.is_dir() and ids:
-            found += [str(p) for p in hierarchy.rglob("capsa-*") if p.is_dir() and p.name.removeprefix("capsa-") in ids]
+            for dirpath, dirnames, _ in os.walk(hierarchy):  # tolerant of dirs vanishing meanwhile
+                found += [os.path.join(dirpath, d) for d in dirnames if d.startswith("capsa-") and d[6:] in ids]
     marker = str(capsa.runroot).encode()
     for proc in Path("/proc").iterdir():
         if proc.name.isdigit():

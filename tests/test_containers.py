@@ -326,3 +326,27 @@ def test_both_storage_drivers_run_containers_and_the_layer_goes_with_them(tmp_pa
     finally:
         assert cleanup(capsa) == []
         capsa("system", "reset", "-f")
+
+
+def test_foreground_run_forwards_signals_and_exits_with_the_container_code(c: Capsa) -> None:
+    proc = subprocess.Popen([str(CAPSA), "--root", str(c.root), "--runroot", str(c.runroot), "run", "--name", "fg",
+                             "busybox", "sh", "-c", "trap 'echo caught; exit 5' TERM; echo ready; "
+                             "while true; do sleep 0.1; done"], stdout=subprocess.PIPE, text=True, env=c.env)
+    assert proc.stdout.readline() == "ready\n"
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=30)
+    assert (proc.returncode, out) == (5, "caught\n")
+    assert c("inspect", "--format", "{{.State.ExitCode}}", "fg").stdout == "5\n"
+
+
+def test_restart_always_until_stopped(c: Capsa) -> None:
+    c("run", "-d", "--name", "again", "--restart", "always", "busybox", "sh", "-c", "sleep 0.2; exit 3")
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and json.loads(c("inspect", "again").stdout)[0]["RestartCount"] < 2:
+        time.sleep(0.1)
+    assert json.loads(c("inspect", "again").stdout)[0]["RestartCount"] >= 2
+    assert c("stop", "-t", "1", "again").returncode == 0
+    state = json.loads(c("inspect", "again").stdout)[0]["State"]
+    assert state["Status"] == "exited" and not state["Running"]
+    time.sleep(0.5)  # a stopped container is not restarted any more
+    assert json.loads(c("inspect", "again").stdout)[0]["State"]["Status"] == "exited"

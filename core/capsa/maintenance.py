@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -11,6 +12,9 @@ from capsa.errors import CapsaError, StorageError
 
 if TYPE_CHECKING:
     from capsa.cli.state import Session
+
+
+START_GRACE = 60.0  # seconds a started container may take to reach its monitor
 
 
 @dataclass
@@ -108,26 +112,14 @@ def check(sess: Session, repair: bool) -> list[Finding]:
                                      error="its monitor died; repaired by system check")
                 f.repaired = True
             findings.append(f)
-    if records.root.is_dir():  # half-created or half-removed records
-        for entry in os.scandir(records.root):
-            half = entry.name.startswith(".") and entry.name.endswith(".removing")
-            cid = entry.name[1:-len(".removing")] if half else entry.name
-            if not entry.is_dir() or (entry.name.startswith(".") and not half) or cid in live:
-                continue
-            if half or not os.path.exists(os.path.join(entry.path, "config.json")):
-                f = Finding("container", f"half-{'removed' if half else 'created'} container record {cid[:12]}")
-                if repair:
-                    shutil.rmtree(entry.path, ignore_errors=True)
-                    f.repaired = True
-                findings.append(f)
     iso = sess.driver("isolation")
     gc = getattr(iso, "gc", None)
     if gc is not None:  # runtime leftovers: state and cgroups of containers that are not running
         for item in gc(live, dry_run=not repair):
             findings.append(Finding("runtime", item, repaired=repair))
     if store.exists():
-        with store.reading():
-            problems = _store_problems(store, records, live)
+        with store.reading():  # no create or rm is half-way while the lock is held
+            problems = _half_records(records, live) + _store_problems(store, records, live)
         findings += [Finding(kind, what) for kind, what, _ in problems]
         if repair and problems:
             with store.writing():  # taking it runs store.recover() (blobs, incomplete layers)
@@ -141,6 +133,22 @@ def check(sess: Session, repair: bool) -> list[Finding]:
 
                 lifecycle.remove_stopped(store, records, config.id, config.layer_id)
     return findings
+
+
+def _half_records(records: Any, live: set[str]) -> list[tuple[str, str, str]]:
+    """Container record directories without a config (a create or rm that was killed); look
+    at them under the store lock, which create and rm hold while they write records."""
+    out = []
+    if records.root.is_dir():
+        for entry in os.scandir(records.root):
+            half = entry.name.startswith(".") and entry.name.endswith(".removing")
+            cid = entry.name[1:-len(".removing")] if half else entry.name
+            if not entry.is_dir() or (entry.name.startswith(".") and not half) or cid in live:
+                continue
+            if half or not os.path.exists(os.path.join(entry.path, "config.json")):
+                out.append(("container", f"half-{'removed' if half else 'created'} container record {cid[:12]}",
+                            entry.path))
+    return out
 
 
 def _container_layers(records: Any) -> dict[str, str]:
@@ -157,7 +165,16 @@ def _mount_problems(store: Any, records: Any, live: set[str]) -> list[tuple[str,
 
     def idle(layer_id: str) -> bool:
         cid = owners.get(layer_id)
-        return cid is None or (cid not in live and not _lock_held(records, cid) and cid not in monitors(records))
+        if cid is None:
+            return True
+        if cid in live or _lock_held(records, cid) or cid in monitors(records):
+            return False
+        # a start hands the container to its monitor just after writing the bundle: not stale yet
+        try:
+            written = os.stat(records.run_dir(cid) / "bundle" / "config.json").st_mtime
+        except OSError:
+            return True
+        return records.state(cid).status != "created" or time.time() - written > START_GRACE
 
     out = []
     home = str(store.driver.context.home)
@@ -214,6 +231,8 @@ def _repair_store(store: Any, records: Any) -> None:
     from capsa.linux import MNT_DETACH, mounts_under, umount
 
     live = live_containers(records)
+    for _, _, path in _half_records(records, live):
+        shutil.rmtree(path, ignore_errors=True)
     counter = getattr(store.driver, "counter", None)
     for _, _, layer_id in _mount_problems(store, records, live):
         try:
@@ -295,7 +314,6 @@ def disk_usage(sess: Session) -> list[dict[str, Any]]:
 def reset(sess: Session) -> None:
     """Stop and remove every container, then delete the whole store (root and runroot)."""
     import signal
-    import time
 
     from capsa.container import lifecycle
     from capsa.linux import MNT_DETACH, mounts_under, umount

@@ -161,6 +161,8 @@ def start(sess: Session, store: Store, records: ContainerRecords, config: Contai
         state = records.state(config.id)
         if state.status in ("running", "paused", "stopping"):
             raise UsageError(f"container {config.name} is already running", hint="see 'capsa ps'")
+        state.stop_requested, state.error = False, ""
+        records.set_state(config.id, state)  # (update_state would take the lock we hold)
         bundle = prepare_bundle(sess, store, records, config)
         msg, go = _spawn_monitor(sess, config, bundle)
     try:
@@ -276,7 +278,7 @@ def stop(sess: Session, records: ContainerRecords, config: ContainerConfig, time
     state = records.state(config.id)
     if state.status not in ("running", "paused", "stopping"):
         return
-    records.update_state(config.id, status="stopping")
+    records.update_state(config.id, status="stopping", stop_requested=True)
     iso = sess.driver("isolation")
     try:
         iso.kill(config.id, signal_number(stop_signal))

@@ -286,7 +286,7 @@ class Monitor:
         return False
 
     def stopped_by_user(self) -> bool:
-        return self.records.state(self.id).status == "stopping"
+        return self.records.state(self.id).stop_requested
 
     def main(self) -> int:
         _set_subreaper()

@@ -37,6 +37,7 @@ class ContainerState:
     started_at: str = ""
     finished_at: str = ""
     restart_count: int = 0
+    stop_requested: bool = False  # set by stop/kill -a; the monitor then does not restart it
     error: str = ""
     extra: dict[str, object] = field(default_factory=dict)
 
