@@ -1,10 +1,14 @@
-"""Small filesystem helpers shared by every store: atomic writes.
+"""Small filesystem helpers shared across capsa: atomic writes, paths inside a root, sizes.
 
-Start-up critical: imports nothing beyond ``os``.
+Start-up critical: imports nothing beyond ``os`` (and ``stat``).
 """
 from __future__ import annotations
 
+import errno
 import os
+import stat
+
+MAX_LINKS = 40
 
 
 def atomic_write(path: str | os.PathLike[str], data: bytes, mode: int = 0o644, durable: bool = True) -> None:
@@ -39,3 +43,52 @@ def atomic_write(path: str | os.PathLike[str], data: bytes, mode: int = 0o644, d
         os.fsync(dfd)
     finally:
         os.close(dfd)
+
+
+def secure_join(root: str, path: str, max_links: int = MAX_LINKS) -> str:
+    """The host path of ``path`` inside ``root``, following symlinks as if ``root`` were ``/``.
+
+    Symlinks (absolute ones, and ``..``) are followed but never lead out of ``root``; the last
+    component of the result is not a symlink (or does not exist). More than ``max_links``
+    links raise OSError(ELOOP). For trees the caller controls (a container's rootfs before it
+    runs); layer extraction resolves with directory descriptors instead (capsa.store.safepath).
+    """
+    root = os.path.abspath(root)
+    todo = [p for p in path.split("/") if p not in ("", ".")]
+    done: list[str] = []
+    links = 0
+    while todo:
+        part = todo.pop(0)
+        if part == "..":
+            if done:
+                done.pop()
+            continue
+        candidate = os.path.join(root, *done, part)
+        try:
+            st = os.lstat(candidate)
+        except FileNotFoundError:
+            done.append(part)
+            continue
+        if stat.S_ISLNK(st.st_mode):
+            links += 1
+            if links > max_links:
+                raise OSError(errno.ELOOP, "too many levels of symbolic links", path)
+            target = os.readlink(candidate)
+            if target.startswith("/"):
+                done = []
+            todo = [p for p in target.split("/") if p not in ("", ".")] + todo
+            continue
+        done.append(part)
+    return os.path.join(root, *done)
+
+
+def tree_size(path: str | os.PathLike[str]) -> int:
+    """Bytes of the files under ``path`` (apparent sizes, links not followed)."""
+    total = 0
+    for dirpath, _, files in os.walk(path):
+        for name in files:
+            try:
+                total += os.lstat(os.path.join(dirpath, name)).st_size
+            except OSError:
+                pass
+    return total

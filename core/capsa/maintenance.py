@@ -258,17 +258,6 @@ def _repair_store(store: Any, records: Any) -> None:
     store.collect_garbage()  # the image layers the removed ones stood on, and their blobs
 
 
-def _dir_size(path: Path) -> int:
-    total = 0
-    for dirpath, _, files in os.walk(path):
-        for name in files:
-            try:
-                total += os.lstat(os.path.join(dirpath, name)).st_size
-            except OSError:
-                pass
-    return total
-
-
 def disk_usage(sess: Session) -> list[dict[str, Any]]:
     """Rows of ``system df``: images, containers, local volumes."""
     from capsa.cli.state import open_store
@@ -298,7 +287,7 @@ def disk_usage(sess: Session) -> list[dict[str, Any]]:
                 stopped_size += size
     volumes = VolumeStore(sess.config.root).all()
     used_volumes = {m.source for c in containers for m in c.mounts if m.type == "volume"}
-    sizes = {v["Name"]: _dir_size(Path(v["Mountpoint"])) for v in volumes}
+    sizes = {v["Name"]: tree_size(Path(v["Mountpoint"])) for v in volumes}
 
     def row(kind: str, total: int, active: int, size: int, reclaimable: int) -> dict[str, Any]:
         return {"Type": kind, "Total": total, "Active": active, "RawSize": size, "RawReclaimable": reclaimable}

@@ -36,40 +36,10 @@ class ExecUser:
 
 
 def resolve_in_root(root: str, path: str) -> str:
-    """The host path of ``path`` inside ``root``, following symlinks as if ``root`` were ``/``.
+    """The host path of ``path`` inside ``root`` (see :func:`capsa.fsutil.secure_join`)."""
+    from capsa.fsutil import secure_join
 
-    The result always lies under ``root``; its last component is not a symlink (or does not
-    exist). Too many links raise OSError(ELOOP).
-    """
-    root = os.path.abspath(root)
-    todo = [p for p in path.split("/") if p]
-    done: list[str] = []
-    links = 0
-    while todo:
-        part = todo.pop(0)
-        if part == ".":
-            continue
-        if part == "..":
-            if done:
-                done.pop()
-            continue
-        candidate = os.path.join(root, *done, part)
-        try:
-            st = os.lstat(candidate)
-        except FileNotFoundError:
-            done.append(part)
-            continue
-        if stat.S_ISLNK(st.st_mode):
-            links += 1
-            if links > MAX_LINKS:
-                raise OSError(40, "too many levels of symbolic links", path)
-            target = os.readlink(candidate)
-            if target.startswith("/"):
-                done = []
-            todo = [p for p in target.split("/") if p] + todo
-            continue
-        done.append(part)
-    return os.path.join(root, *done)
+    return secure_join(root, path, MAX_LINKS)
 
 
 def read_root_file(root: str, path: str) -> str:

@@ -43,35 +43,6 @@ def chain_id(parent_chain: str | None, diff_id: str) -> str:
     return "sha256:" + hashlib.sha256(f"{parent_chain} {diff_id}".encode()).hexdigest()
 
 
-class _HashingReader:
-    """Reads through ``raw`` while hashing what passes."""
-
-    def __init__(self, raw: BinaryIO) -> None:
-        self.raw = raw
-        self.hasher = hashlib.sha256()
-        self.count = 0
-
-    def read(self, n: int = -1) -> bytes:
-        data = self.raw.read(n)
-        self.hasher.update(data)
-        self.count += len(data)
-        return data
-
-    def readinto(self, buf: memoryview) -> int:  # type: ignore[override]
-        n = self.raw.readinto(buf)  # type: ignore[attr-defined]
-        self.hasher.update(buf[:n])
-        self.count += n
-        return n
-
-    def drain(self) -> None:
-        while self.read(1 << 20):
-            pass
-
-    @property
-    def digest(self) -> str:
-        return "sha256:" + self.hasher.hexdigest()
-
-
 class LayerStore:
     """The layer records of a store and the driver that holds their data."""
 
@@ -114,6 +85,7 @@ class LayerStore:
             if existing is not None:
                 return existing
         from capsa.store.tarextract import decompressed
+        from capsa.store.tarstream import HashingReader
 
         layer = Layer(id=os.urandom(32).hex(), parent=parent.id if parent else None, chain_id=None, diff_id=None,
                       blob=blob, blob_media_type=media_type, blob_size=self.blobs.size(blob), size=0,
@@ -122,7 +94,7 @@ class LayerStore:
         try:
             self.driver.create(layer.id, layer.parent)
             with self.blobs.open(blob) as raw:
-                reader = _HashingReader(decompressed(raw))
+                reader = HashingReader(decompressed(raw))
                 self.driver.apply_diff(layer.id, layer.parent, reader)  # type: ignore[arg-type]
                 reader.drain()
             if expected_diff_id is not None and reader.digest != expected_diff_id:

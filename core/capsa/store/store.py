@@ -233,11 +233,6 @@ class Store:
 
     def disk_usage(self) -> int:
         """Bytes under the store's root (what ``system df`` reports)."""
-        total = 0
-        for dirpath, _, files in os.walk(self.root):
-            for name in files:
-                try:
-                    total += os.lstat(os.path.join(dirpath, name)).st_size
-                except OSError:
-                    pass
-        return total
+        from capsa.fsutil import tree_size
+
+        return tree_size(self.root)

@@ -13,6 +13,7 @@ import os
 import stat
 from typing import Any
 
+from capsa.fsutil import secure_join as _secure_join
 from capsa.linux import (MNT_DETACH, MS_BIND, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_PRIVATE, MS_RDONLY, MS_REC,
                          MS_REMOUNT, MS_SLAVE, mount, umount)
 
@@ -76,34 +77,11 @@ def parse_options(options: list[str]) -> tuple[int, int, str, bool]:
 
 
 def secure_join(root: str, unsafe: str) -> str:
-    """``unsafe`` resolved under ``root`` as if ``root`` were ``/``: symlinks (absolute or with
-    ``..``) are followed but can never lead out of ``root``."""
-    parts = [p for p in unsafe.split("/") if p not in ("", ".")]
-    resolved: list[str] = []
-    hops = 0
-    while parts:
-        part = parts.pop(0)
-        if part == "..":
-            if resolved:
-                resolved.pop()
-            continue
-        current = os.path.join(root, *resolved, part)
-        try:
-            st = os.lstat(current)
-        except FileNotFoundError:
-            resolved.append(part)
-            continue
-        if stat.S_ISLNK(st.st_mode):
-            hops += 1
-            if hops > 255:
-                raise SetupError(f"too many symlinks resolving {unsafe} in the rootfs")
-            target = os.readlink(current)
-            if target.startswith("/"):
-                resolved = []
-            parts = [p for p in target.split("/") if p not in ("", ".")] + parts
-        else:
-            resolved.append(part)
-    return os.path.join(root, *resolved) if resolved else root
+    """``unsafe`` resolved under ``root`` as if ``root`` were ``/`` (capsa.fsutil.secure_join)."""
+    try:
+        return _secure_join(root, unsafe, 255)
+    except OSError:
+        raise SetupError(f"too many symlinks resolving {unsafe} in the rootfs") from None
 
 
 def _make_target(path: str, is_dir: bool) -> None:
