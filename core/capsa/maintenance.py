@@ -53,6 +53,22 @@ def monitors(records: Any) -> dict[str, int]:
     return found
 
 
+def _active() -> tuple[str, ...]:
+    """Record statuses that mean a monitor is in charge."""
+    from capsa.container import lifecycle
+
+    return tuple(getattr(lifecycle, "ACTIVE", ("running", "stopping", "paused", "restarting")))
+
+
+def _running(pid: int) -> bool:
+    """Whether process ``pid`` exists and has not exited (a zombie has)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            return pid > 0 and fh.read().rpartition(b")")[2].split()[0] not in (b"Z", b"X")
+    except (OSError, IndexError):
+        return False
+
+
 def _lock_held(records: Any, container_id: str) -> bool:
     """Whether a command holds the container's lock right now (e.g. a start in progress)."""
     import fcntl
@@ -100,14 +116,12 @@ def check(sess: Session, repair: bool) -> list[Finding]:
     dead: list[Any] = []  # recorded as running, monitor gone
     for config in configs:
         state = records.state(config.id)
-        if state.status in ("running", "stopping", "paused") and config.id not in live:
+        if state.status in _active() and config.id not in live:
             dead.append(config)
             f = Finding("container", f"container {config.name} ({config.id[:12]}) is recorded {state.status} "
                                      "but its monitor is gone")
             if repair:  # its process, if still there, is killed below (gc): 137; else the code is unknown
-                from capsa.container.lifecycle import _alive
-
-                records.update_state(config.id, status="exited", pid=0, exit_code=137 if _alive(state.pid) else -1,
+                records.update_state(config.id, status="exited", pid=0, exit_code=137 if _running(state.pid) else -1,
                                      finished_at=state.finished_at or timestamp(),
                                      error="its monitor died; repaired by system check")
                 f.repaired = True
@@ -263,11 +277,12 @@ def disk_usage(sess: Session) -> list[dict[str, Any]]:
     from capsa.cli.state import open_store
     from capsa.container.views import effective_status
     from capsa.container.volumes import VolumeStore
+    from capsa.fsutil import tree_size
 
     store = open_store(sess)
     records = _records(sess)
     containers = records.all()
-    running = [c for c in containers if effective_status(records, c).status in ("running", "stopping", "paused")]
+    running = [c for c in containers if effective_status(records, c).status in _active()]
     with store.reading():
         images = store.images.all()
         used_images = {c.image_id for c in containers}
@@ -310,7 +325,7 @@ def reset(sess: Session) -> None:
     records = _records(sess)
     for config in records.all():
         state = records.state(config.id)
-        if state.status in ("running", "stopping", "paused") and lifecycle._alive(state.monitor_pid):
+        if state.status in _active() and lifecycle._alive(state.monitor_pid):
             try:
                 lifecycle.stop(sess, records, config, 0, "SIGKILL")
             except CapsaError:

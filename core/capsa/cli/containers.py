@@ -144,14 +144,14 @@ def _launch(o: dict[str, Any], create_only: bool) -> None:
 
 
 def _discard(sess: Session, store: Any, records: Any, config: Any) -> None:
-    """Undo a container whose start failed (``run`` leaves nothing behind)."""
+    """Undo a container whose start failed (``run`` leaves nothing behind); a failure to undo it
+    is reported beside the start error, not instead of it."""
     from capsa.container import lifecycle
 
     try:
-        lifecycle.wait_exited(records, config, timeout=10)
-        lifecycle.remove_stopped(store, records, config.id, config.layer_id)
-    except CapsaError:
-        pass
+        lifecycle.remove(sess, store, records, config, force=True, timeout=0)
+    except CapsaError as exc:
+        print(f"Warning: removing the container that failed to start: {exc.message}", file=sys.stderr)
 
 
 def _create_from_run() -> Any:
@@ -196,7 +196,7 @@ def start(
         raise UsageError("you cannot attach to more than one container", hint="start them one at a time with -a")
     for config in targets:
         state = records.state(config.id)
-        if state.status in ("running", "paused") and lifecycle._alive(state.monitor_pid):
+        if state.status in lifecycle.ACTIVE and lifecycle._alive(state.monitor_pid):
             output.write(f"{(refs or [config.name])[0]}\n")
             continue
         code = lifecycle.start(sess, store, records, config, attach_output=attach, stdin=interactive)
@@ -286,15 +286,7 @@ def rm(
         if not refs:
             raise UsageError("give at least one container name or id", hint="or use --all")
     for config in targets:
-        state = records.state(config.id)
-        if state.status in ("running", "paused", "stopping") and lifecycle._alive(state.monitor_pid):
-            if not force:
-                raise UsageError(f"cannot remove container {config.id} as it is running - running or paused containers "
-                                 f"cannot be removed without force", hint="stop it first, or use rm -f")
-            lifecycle.stop(sess, records, config, 0 if time_ is None else time_, "SIGKILL")
-            lifecycle.wait_monitor_gone(records, config)
-        if records.dir(config.id).exists():
-            lifecycle.remove_stopped(store, records, config.id, config.layer_id)
+        lifecycle.remove(sess, store, records, config, force, 0 if time_ is None else time_)
         if volumes:
             lifecycle.remove_anonymous_volumes(sess.config.root, config)
         removed.append(config.id)
@@ -346,11 +338,8 @@ def prune(
     store, records = open_store(sess), records_of(sess)
     gone = []
     for config in records.all():
-        state = records.state(config.id)
-        if state.status in ("created", "exited") or not lifecycle._alive(state.monitor_pid):
-            if state.status in ("running", "stopping") and not lifecycle._alive(state.monitor_pid):
-                pass  # a dead monitor: the container is gone with it
-            lifecycle.remove_stopped(store, records, config.id, config.layer_id)
+        if not lifecycle._alive(records.state(config.id).monitor_pid):  # not running
+            lifecycle.remove(sess, store, records, config, force=False)
             gone.append(config.id)
     output.write("".join(f"{i}\n" for i in gone))
 

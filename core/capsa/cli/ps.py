@@ -73,7 +73,7 @@ def ps(
                     images[config.image_id] = {}
             rows.append(ps_row(records, config, images.get(config.image_id or "", {})))
     if not all and not filter:
-        rows = [r for r in rows if r["State"] in ("running", "paused", "stopping")]
+        rows = [r for r in rows if r["State"] in ("running", "paused", "stopping", "restarting")]
     rows = _ps_filter(rows, list(filter or []))
     if latest:
         rows = rows[:1]
@@ -115,7 +115,9 @@ def logs(
         records_ = _last_lines(records_, tail)
     _print(logmod.render(records_, timestamps))
     while follow:
-        running = effective_status(records, config).status in ("running", "stopping", "paused", "created")
+        from capsa.container.lifecycle import ACTIVE
+
+        running = effective_status(records, config).status in ACTIVE
         time.sleep(0.05)
         more, offset = logmod.read_records(path, offset)
         _print(logmod.render(more, timestamps))

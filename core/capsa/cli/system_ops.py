@@ -72,8 +72,8 @@ def prune(ctx: typer.Context,
     for config in records.all():
         if effective_status(records, config).status in ("created", "exited") and config.id not in busy:
             try:
-                lifecycle.remove_stopped(store, records, config.id, config.layer_id)
-            except CapsaError as exc:  # e.g. its monitor died with its layer mounted: the rest goes on
+                lifecycle.remove(sess, store, records, config, force=False)
+            except CapsaError as exc:  # one that cannot be removed does not stop the others
                 failed.append(f"container {config.name}: {exc.message}")
                 continue
             gone_containers.append(config.id)

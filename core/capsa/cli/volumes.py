@@ -109,12 +109,7 @@ def _remove_users(ctx: typer.Context, names: set[str]) -> None:
     for config in records.all():
         if not any(m.type == "volume" and m.source in names for m in config.mounts):
             continue
-        state = records.state(config.id)
-        if state.status in ("running", "paused", "stopping") and lifecycle._alive(state.monitor_pid):
-            lifecycle.stop(sess, records, config, 0, "SIGKILL")
-            lifecycle.wait_monitor_gone(records, config)
-        if records.dir(config.id).exists():
-            lifecycle.remove_stopped(store, records, config.id, config.layer_id)
+        lifecycle.remove(sess, store, records, config, force=True, timeout=0)
 
 
 def prune(ctx: typer.Context, force: Annotated[bool, typer.Option("--force", "-f", help="Do not prompt")] = False) -> None:

@@ -30,6 +30,9 @@ _NOUNS = ("archimedes", "babbage", "curie", "darwin", "euler", "fermi", "galileo
           "noether", "pasteur", "ritchie", "shannon", "tesla", "turing", "volta", "wozniak", "yonath", "zuse")
 
 
+ACTIVE = ("running", "stopping", "paused", "restarting")  # a monitor is (still) in charge
+
+
 def random_name(taken: set[str]) -> str:
     for _ in range(100):
         name = f"{random.choice(_ADJECTIVES)}_{random.choice(_NOUNS)}"
@@ -138,17 +141,27 @@ def _spawn_monitor(sess: Session, config: ContainerConfig, bundle: Path) -> tupl
     return handle.messages, handle.go
 
 
+def _release_mount(store: Store, config: ContainerConfig) -> None:
+    """Give back the reference :func:`prepare_bundle` took on the container's layer."""
+    if config.layer_id and not config.rootfs:
+        try:
+            store.driver.unmount(config.layer_id)
+        except CapsaError:
+            pass
+
+
 def _read_event(fd: int, timeout: float = 60.0) -> dict[str, Any]:
     buf = b""
     deadline = time.monotonic() + timeout
     while b"\n" not in buf:
         left = deadline - time.monotonic()
         if left <= 0 or not select.select([fd], [], [], left)[0]:
-            raise IsolationError("the container monitor did not answer in time", hint="see its monitor.log under the runroot")
+            raise IsolationError("the container monitor did not answer in time",
+                                 hint="see monitor.log in the container's directory under the runroot")
         chunk = os.read(fd, 4096)
         if not chunk:
             raise IsolationError("the container monitor exited before starting the container",
-                                 hint="see its monitor.log under the runroot")
+                                 hint="see monitor.log in the container's directory under the runroot")
         buf += chunk
     return json.loads(buf.split(b"\n", 1)[0])
 
@@ -164,9 +177,19 @@ def start(sess: Session, store: Store, records: ContainerRecords, config: Contai
         state.stop_requested, state.error = False, ""
         records.set_state(config.id, state)  # (update_state would take the lock we hold)
         bundle = prepare_bundle(sess, store, records, config)
-        msg, go = _spawn_monitor(sess, config, bundle)
+        try:
+            msg, go = _spawn_monitor(sess, config, bundle)
+        except BaseException:
+            _release_mount(store, config)
+            raise
     try:
-        event = _read_event(msg)
+        try:
+            event = _read_event(msg)
+        except IsolationError:  # the monitor died before taking the container: undo our part
+            _release_mount(store, config)
+            records.update_state(config.id, status="exited", exit_code=125, pid=0,
+                                 error="the container monitor exited before starting the container")
+            raise
         if event.get("event") == "error":
             raise IsolationError(event.get("message", "the container could not be created"), hint=event.get("hint", ""))
         sock = None
@@ -206,7 +229,7 @@ def wait_exited(records: ContainerRecords, config: ContainerConfig, timeout: flo
             state = records.state(config.id)
         except CapsaError:
             return None
-        if state.status not in ("running", "stopping", "paused") or not _alive(state.monitor_pid):
+        if state.status not in ACTIVE or not _alive(state.monitor_pid):
             return state
         if deadline is not None and time.monotonic() >= deadline:
             return None
@@ -241,15 +264,18 @@ def remove_anonymous_volumes(root: Path, config: ContainerConfig) -> None:
 
 
 def _alive(pid: int) -> bool:
+    """Whether ``pid`` is a living container monitor: not gone, not a zombie waiting for its
+    parent to reap it, and not another program that took a recycled pid."""
     if pid <= 0:
         return False
     try:
-        os.kill(pid, 0)
-        return True
-    except ProcessLookupError:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            state = fh.read().rsplit(b")", 1)[1].split()[0]
+        with open(f"/proc/{pid}/cmdline", "rb") as fh:
+            cmdline = fh.read()
+    except (FileNotFoundError, ProcessLookupError, IndexError):
         return False
-    except PermissionError:
-        return True
+    return state != b"Z" and b"capsa.container.monitor" in cmdline
 
 
 def signal_number(sig: str | int) -> int:
@@ -274,22 +300,44 @@ def kill(sess: Session, records: ContainerRecords, config: ContainerConfig, sig:
 
 
 def stop(sess: Session, records: ContainerRecords, config: ContainerConfig, timeout: int, stop_signal: str) -> None:
-    """The stop signal, then SIGKILL after ``timeout`` seconds; returns once it has exited."""
-    state = records.state(config.id)
-    if state.status not in ("running", "paused", "stopping"):
-        return
-    records.update_state(config.id, status="stopping", stop_requested=True)
+    """The stop signal, then SIGKILL after ``timeout`` seconds; returns once the monitor is done
+    (exited, torn down). A container between two runs of its restart policy stays stopped."""
+    with records.lock(config.id).exclusive():
+        state = records.state(config.id)
+        if not _alive(state.monitor_pid):
+            return
+        state.stop_requested = True
+        records.set_state(config.id, state)
     iso = sess.driver("isolation")
     try:
         iso.kill(config.id, signal_number(stop_signal))
     except IsolationError:
-        pass
+        pass  # not running right now (between restarts, or just exited)
     if wait_exited(records, config, timeout) is None:
         try:
             iso.kill(config.id, 9)
         except IsolationError:
             pass
         wait_exited(records, config)
+    wait_monitor_gone(records, config)
+
+
+def reap_orphan(sess: Session, store: Store, records: ContainerRecords, config: ContainerConfig) -> None:
+    """A container whose monitor died while in charge: kill what is left of it, release its
+    runtime and its mount, and record it exited (what the monitor would have done)."""
+    state = records.state(config.id)
+    if state.status not in ACTIVE or _alive(state.monitor_pid):
+        return
+    try:
+        sess.driver("isolation").delete(config.id, force=True)
+    except CapsaError:
+        pass
+    if config.layer_id and not config.rootfs:
+        try:
+            store.driver.unmount(config.layer_id)  # the reference its start took
+        except CapsaError:
+            pass
+    records.update_state(config.id, status="exited", pid=0, error=state.error or "its monitor died")
 
 
 # -- remove ---------------------------------------------------------------------------------------
@@ -304,6 +352,22 @@ def remove_records(monitor_cfg: dict[str, Any]) -> None:
     driver = load_driver("storage", spec["name"], spec["options"], root=root, runroot=runroot)
     remove_stopped(Store(root, runroot, driver), ContainerRecords(root, runroot), monitor_cfg["id"],
                    monitor_cfg.get("layer_id"))
+
+
+def remove(sess: Session, store: Store, records: ContainerRecords, config: ContainerConfig, force: bool,
+           timeout: int = 10) -> None:
+    """``rm``: a running container needs ``force`` (then it is stopped: the stop signal, SIGKILL
+    after ``timeout``); one whose monitor died is reaped first; then layer and records go."""
+    state = records.state(config.id)
+    if _alive(state.monitor_pid) and state.status in ACTIVE:
+        if not force:
+            raise CapsaError(f"cannot remove container {config.id} as it is {state.status} - running or paused "
+                             f"containers cannot be removed without force", hint="stop it first, or use rm -f",
+                             exit_code=2)
+        stop(sess, records, config, timeout, "SIGKILL")
+    reap_orphan(sess, store, records, config)
+    if records.dir(config.id).exists():
+        remove_stopped(store, records, config.id, config.layer_id)
 
 
 def remove_stopped(store: Store, records: ContainerRecords, container_id: str, layer_id: str | None) -> None:

@@ -122,6 +122,8 @@ class Monitor:
     # -- one run of the container -------------------------------------------------------------
 
     def run_once(self, first: bool) -> int:
+        if not first and self.records.state(self.id).stop_requested:
+            return self.records.state(self.id).exit_code  # stopped between two runs
         trace("creating")
         stdio, ours, theirs = self.make_stdio()
         try:
@@ -285,9 +287,6 @@ class Monitor:
             return limit <= 0 or restarts < limit
         return False
 
-    def stopped_by_user(self) -> bool:
-        return self.records.state(self.id).stop_requested
-
     def main(self) -> int:
         _set_subreaper()
         self.listener = attach.listen(str(self.run_dir / "attach"))
@@ -298,21 +297,28 @@ class Monitor:
                     code = self.run_once(first)
                 except Exception as exc:  # the container could not be created or started
                     message = getattr(exc, "message", str(exc))
-                    self.records.update_state(self.id, status="exited", exit_code=125, error=message,
+                    self.records.update_state(self.id, status="stopping", exit_code=125, error=message,
                                               finished_at=timestamp())
                     self.tell(event="error", message=message, hint=getattr(exc, "hint", ""))
                     code = 125
                     break
                 trace("exited")
                 state = self._runtime_state()
-                self.records.update_state(self.id, status="exited", exit_code=code, finished_at=timestamp(),
-                                          oom_killed=state.get("io.capsa.oom-killed") == "true", pid=0)
+                with self.records.lock(self.id).exclusive():  # decided together with `stop`
+                    current = self.records.state(self.id)
+                    again = not current.stop_requested and self.should_restart(code, restarts)
+                    # "exited" is written only once teardown is done (below): until then the
+                    # container is "stopping" (or "restarting"), so rm/prune/wait wait for us.
+                    current.status = "restarting" if again else "stopping"
+                    current.exit_code, current.finished_at, current.pid = code, timestamp(), 0
+                    current.oom_killed = state.get("io.capsa.oom-killed") == "true"
+                    current.restart_count = restarts + 1 if again else restarts
+                    self.records.set_state(self.id, current)
                 self._delete_runtime()
                 first = False
-                if self.stopped_by_user() or not self.should_restart(code, restarts):
+                if not again:
                     break
                 restarts += 1
-                self.records.update_state(self.id, restart_count=restarts)
         finally:
             self._delete_runtime()
             self.listener.close()
@@ -355,6 +361,7 @@ class Monitor:
             remove_records(self.cfg)
         else:
             shutil.rmtree(self.run_dir / "bundle", ignore_errors=True)
+            self.records.update_state(self.id, status="exited")
 
 
 def _read(fd: int) -> bytes | None:
@@ -412,6 +419,7 @@ def main(argv: list[str]) -> int:
     devnull = os.open(os.devnull, os.O_RDWR)
     for fd in (0, 1, 2):
         os.dup2(devnull, fd)
+    os.close(devnull)
     for s in (signal.SIGINT, signal.SIGHUP, signal.SIGPIPE):
         signal.signal(s, signal.SIG_IGN)
     _preload()

@@ -9,10 +9,10 @@ from capsa.container.records import ContainerRecords, ContainerState
 
 def effective_status(records: ContainerRecords, config: ContainerConfig) -> ContainerState:
     """The recorded state, corrected when the monitor died without recording an exit."""
-    from capsa.container.lifecycle import _alive
+    from capsa.container.lifecycle import ACTIVE, _alive
 
     state = records.state(config.id)
-    if state.status in ("running", "stopping", "paused") and not _alive(state.monitor_pid):
+    if state.status in ACTIVE and not _alive(state.monitor_pid):
         state.status = "exited"
     return state
 
@@ -28,6 +28,8 @@ def status_text(state: ContainerState) -> str:
         return f"Up {human_duration(up)}"
     if state.status == "paused":
         return "Paused"
+    if state.status == "restarting":
+        return "Restarting"
     if state.status == "exited":
         return f"Exited ({state.exit_code}) {since(state.finished_at)}" if state.finished_at else f"Exited ({state.exit_code})"
     return state.status.capitalize()
@@ -78,8 +80,9 @@ def inspect_doc(records: ContainerRecords, config: ContainerConfig, image_config
         "Args": command[1:],
         "State": {
             "Status": state.status, "Running": state.status in ("running", "stopping"),
-            "Paused": state.status == "paused", "Restarting": False, "OOMKilled": state.oom_killed, "Dead": False,
+            "Paused": state.status == "paused", "OOMKilled": state.oom_killed, "Dead": False,
             "Pid": state.pid if state.status in ("running", "stopping", "paused") else 0,
+            "Restarting": state.status == "restarting",
             "ConmonPid": state.monitor_pid, "ExitCode": state.exit_code, "Error": state.error,
             "StartedAt": state.started_at or "0001-01-01T00:00:00Z", "FinishedAt": state.finished_at or "0001-01-01T00:00:00Z",
         },

@@ -59,9 +59,13 @@ def spawn() -> Handle:
         try:
             os.setsid()
             if os.fork() == 0:
-                for fd in (cfg_w, msg_r, go_w):
-                    os.close(fd)
-                for fd in (cfg_r, msg_w, go_r):
+                keep = sorted((cfg_r, msg_w, go_r))
+                low = 3  # the monitor lives as long as its container: it keeps nothing else of ours
+                for fd in keep:
+                    os.closerange(low, fd)
+                    low = fd + 1
+                os.closerange(low, 1 << 20)
+                for fd in keep:
                     os.set_inheritable(fd, True)
                 os.execve(sys.executable, argv, env)
         finally:

@@ -230,7 +230,6 @@ def _child_b(plan: Plan, w: int) -> None:  # pragma: no cover - runs in the chil
         rfs.console(plan.rootfs)
     if spec.get("hostname"):
         ns.sethostname(spec["hostname"])
-    rfs.write_sysctls(plan.rootfs, linux.get("sysctl") or {})
     if "oomScoreAdj" in proc:
         with open("/proc/self/oom_score_adj", "w") as fh:
             fh.write(str(proc["oomScoreAdj"]))
@@ -238,6 +237,9 @@ def _child_b(plan: Plan, w: int) -> None:  # pragma: no cover - runs in the chil
         _loopback_up()
     fifo = os.open(plan.fifo, os.O_PATH | os.O_CLOEXEC)
     rfs.pivot(plan.rootfs)
+    # After pivot_root, as runc does: before it, an image whose /proc is a symlink could point
+    # the writes at host files. /proc/sys becomes read-only in finalize.
+    rfs.write_sysctls("/", linux.get("sysctl") or {})
     rfs.finalize(spec)
     _rlimits(proc.get("rlimits") or [])
     cwd = proc.get("cwd") or "/"

@@ -279,12 +279,14 @@ def open_pty(rootfs: str) -> tuple[int, int]:
     import fcntl
     import struct
 
-    ptmx = os.path.join(rootfs, "dev/pts/ptmx")
+    pts = secure_join(rootfs, "/dev/pts")  # the image's /dev may be a symlink: stay inside it
     try:
-        master = os.open(ptmx, os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
+        if os.stat(pts).st_dev == os.stat(os.path.dirname(pts)).st_dev:
+            raise OSError(19, "the container's /dev/pts is not a devpts mount")
+        master = os.open(os.path.join(pts, "ptmx"), os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC | os.O_NOFOLLOW)
         fcntl.ioctl(master, TIOCSPTLCK, struct.pack("i", 0))
         number = struct.unpack("I", fcntl.ioctl(master, TIOCGPTN, b"\0\0\0\0"))[0]
-        slave = os.open(os.path.join(rootfs, f"dev/pts/{number}"), os.O_RDWR | os.O_NOCTTY)
+        slave = os.open(os.path.join(pts, str(number)), os.O_RDWR | os.O_NOCTTY | os.O_NOFOLLOW)
     except OSError as exc:
         raise SetupError(f"allocating the container's terminal: {_why(exc)}") from None
     return master, slave
@@ -296,6 +298,9 @@ def prepare(spec: dict[str, Any], rootfs: str, bundle: str, cgroup: dict[str, An
     try:
         mount("", "/", None, MS_REC | MS_PRIVATE)
         mount(rootfs, rootfs, None, MS_BIND | MS_REC)
+        # Device nodes from an image (vfs, --rootfs) must not open host devices: /dev is a tmpfs of
+        # its own, so the root can be nodev everywhere (the devices cgroup is not on every host).
+        _remount_bind(rootfs, MS_NODEV)
     except OSError as exc:
         raise SetupError(f"rootfs {rootfs}: {_why(exc)}") from None
     dev_tmpfs = devpts = False
@@ -312,9 +317,10 @@ def prepare(spec: dict[str, Any], rootfs: str, bundle: str, cgroup: dict[str, An
         dev_links(rootfs, devpts)
 
 
-def write_sysctls(rootfs: str, sysctl: dict[str, str]) -> None:
+def write_sysctls(root: str, sysctl: dict[str, str]) -> None:
+    """Write namespaced sysctls under ``root``'s /proc/sys (call it after pivot_root, root "/")."""
     for key, value in sysctl.items():
-        path = os.path.join(rootfs, "proc/sys", key.replace(".", "/"))
+        path = os.path.join(root, "proc/sys", key.replace(".", "/"))
         try:
             fd = os.open(path, os.O_WRONLY | os.O_TRUNC | os.O_CLOEXEC)
             try:
