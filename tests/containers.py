@@ -64,13 +64,14 @@ def leftovers(capsa: Capsa, ids: list[str]) -> list[str]:
         if hierarchy.is_dir() and ids:
             for dirpath, dirnames, _ in os.walk(hierarchy):  # tolerant of dirs vanishing meanwhile
                 found += [os.path.join(dirpath, d) for d in dirnames if d.startswith("capsa-") and d[6:] in ids]
-    marker = str(capsa.runroot).encode()
-    for proc in Path("/proc").iterdir():
+    for proc in Path("/proc").iterdir():  # monitors (their config arrives on a pipe: look at their open files)
         if proc.name.isdigit():
             try:
-                cmd = (proc / "cmdline").read_bytes()
+                if b"capsa.container.monitor" not in (proc / "cmdline").read_bytes():
+                    continue
+                targets = [os.readlink(fd) for fd in (proc / "fd").iterdir()]
             except OSError:
                 continue
-            if b"capsa.container.monitor" in cmd and marker in cmd:
+            if any(t.startswith((str(capsa.root), str(capsa.runroot))) for t in targets):
                 found.append(f"monitor process {proc.name}")
     return found

@@ -61,11 +61,13 @@ def test_default_capabilities_and_security(c: Capsa) -> None:
     assert fields["CapEff"].strip() == "00000000800405fb"
     assert fields["CapBnd"].strip() == "00000000800405fb"
     assert fields["Seccomp"].strip() == "2"
-    r = run(c, "busybox", "sh", "-c", "mount -t tmpfs x /mnt; echo 1 > /proc/sys/kernel/domainname; "
-                                      "mknod /tmp/x c 1 3; mount -o remount,rw /; cat /proc/kcore | wc -c")
-    assert "Permission denied" in r.stderr or "Operation not permitted" in r.stderr
-    assert r.stdout.strip() == "0"  # /proc/kcore is masked
-    assert not os.path.exists("/tmp/x")
+    for probe in ("mount -t tmpfs x /mnt", "echo 1 > /proc/sys/kernel/domainname", "mknod /tmp/x c 1 3",
+                  "mount -o remount,rw /", "echo 1 > /sys/kernel/profiling", "insmod /nonexistent.ko"):
+        r = run(c, "busybox", "sh", "-c", f"{probe} && echo SUCCEEDED")
+        assert r.returncode != 0 and "SUCCEEDED" not in r.stdout, probe
+    for masked in ("/proc/keys", "/proc/timer_list", "/proc/sched_debug", "/proc/interrupts"):
+        if os.path.exists(masked):  # (this kernel has no /proc/kcore)
+            assert run(c, "busybox", "sh", "-c", f"cat {masked} | wc -c").stdout.strip() == "0", masked
 
 
 def test_cap_add_drop_privileged_and_no_new_privileges(c: Capsa) -> None:
@@ -154,8 +156,6 @@ def test_cgroup_limits_are_set_and_nested_under_our_cgroup(c: Capsa) -> None:
     memdir = Path("/sys/fs/cgroup/memory") / theirs["memory"].lstrip("/")
     assert int((memdir / "memory.limit_in_bytes").read_text()) == 64 * 1024 * 1024
     assert (Path("/sys/fs/cgroup/pids") / theirs["pids"].lstrip("/") / "pids.max").read_text().strip() == "50"
-    inside = c("exec", cid, "true") if False else None
-    assert inside is None
 
 
 def test_oom_kill_is_reported(c: Capsa) -> None:

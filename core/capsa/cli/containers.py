@@ -31,6 +31,21 @@ def _config(sess: Session, image: str, command: list[str], o: dict[str, Any]) ->
     from capsa.container import flags
     from capsa.container.model import ContainerConfig
 
+    import re
+
+    if o["name"] and not re.fullmatch(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*", o["name"]):
+        raise UsageError(f"names must match [a-zA-Z0-9][a-zA-Z0-9_.-]*: invalid argument {o['name']!r}",
+                         hint="choose another --name")
+    entrypoint = None
+    if o["entrypoint"] is not None:
+        entrypoint = [o["entrypoint"]]
+        if o["entrypoint"].startswith("["):
+            try:
+                entrypoint = __import__("json").loads(o["entrypoint"])
+            except ValueError:
+                entrypoint = None
+            if not (isinstance(entrypoint, list) and all(isinstance(x, str) for x in entrypoint)):
+                raise UsageError(f"invalid --entrypoint {o['entrypoint']!r}", hint='use a command, or a JSON list like \'["/bin/sh", "-c"]\'')
     if o["rootfs"] and not os.path.isdir(image):
         raise UsageError(f"--rootfs {image}: no such directory", hint="give the path of an exploded root filesystem")
     mounts = [flags.parse_volume(v) for v in o["volume"] or []]
@@ -59,8 +74,7 @@ def _config(sess: Session, image: str, command: list[str], o: dict[str, Any]) ->
     config = ContainerConfig(
         id=os.urandom(32).hex(), name=o["name"] or "", image_id=None, image_name=image,
         rootfs=os.path.abspath(image) if o["rootfs"] else None,
-        entrypoint=None if o["entrypoint"] is None else ([o["entrypoint"]] if not o["entrypoint"].startswith("[")
-                                                          else __import__("json").loads(o["entrypoint"])),
+        entrypoint=entrypoint,
         cmd=list(command) or None, env=flags.parse_env(o["env"] or [], o["env_file"] or []), workdir=o["workdir"] or "",
         user=o["user"] or "", hostname=o["hostname"] or "", tty=o["tty"], interactive=o["interactive"], mounts=mounts,
         read_only=o["read_only"], cap_add=list(o["cap_add"] or []), cap_drop=list(o["cap_drop"] or []),

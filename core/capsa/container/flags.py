@@ -94,15 +94,17 @@ def parse_mount(spec: str) -> MountSpec:
     if kind == "tmpfs":
         if "tmpfs-size" in fields:
             options.append(f"size={fields['tmpfs-size']}")
-        if "tmpfs-mode" in fields:
-            options.append(f"mode={fields['tmpfs-mode']}")
+        options.append(f"mode={fields.get('tmpfs-mode', '1777')}")  # writable by every user, as docker's
         return MountSpec("tmpfs", _dest(target, spec), "tmpfs", options)
     raise UsageError(f"invalid mount type {kind!r}", hint="use type=bind, type=volume or type=tmpfs")
 
 
 def parse_tmpfs(spec: str) -> MountSpec:
     dest, _, opts = spec.partition(":")
-    return MountSpec("tmpfs", _dest(dest, spec), "tmpfs", [o for o in opts.split(",") if o])
+    options = [o for o in opts.split(",") if o]
+    if not any(o.startswith("mode=") for o in options):
+        options.append("mode=1777")  # writable by every user, as docker's --tmpfs
+    return MountSpec("tmpfs", _dest(dest, spec), "tmpfs", options)
 
 
 def _dest(path: str, spec: str) -> str:

@@ -471,6 +471,10 @@ class Cgroup:
             time.sleep(0.01)
         for h in self._hier:
             self._rmdir(self._dir(h), deadline, required=True)
+            # The parent chain below our own cgroup goes too once empty, whoever made it: an
+            # object opened later (delete from another command) did not record creating it.
+            for depth in range(len(self._parts) - 1, 0, -1):
+                self._rmdir(os.path.join(h.own_dir, *self._parts[:depth]), deadline, required=False)
         self._remove_created(deadline)
 
     def _remove_created(self, deadline: float | None = None) -> None:
@@ -489,7 +493,7 @@ class Cgroup:
                 return
             except OSError as exc:
                 if not required:
-                    return  # a shared parent that still holds someone else's cgroup
+                    return  # a shared parent that still holds someone else's cgroup (EBUSY)
                 if exc.errno != errno.EBUSY or time.monotonic() > deadline:
                     raise IsolationError(f"cannot remove cgroup {path}: {exc.strerror}",
                                          "a process may still be in it; stop it and retry") from exc

@@ -170,8 +170,9 @@ def mount_one(rootfs: str, bundle: str, m: dict[str, Any], cgroup: dict[str, Any
         else:
             mount(source, target, kind, flags, data or None)
         if copyup is not None:
+            explicit_mode = any(o.startswith("mode=") for o in (m.get("options") or []))
             try:
-                _copy_tree(f"/proc/self/fd/{copyup}", target)
+                _copy_tree(f"/proc/self/fd/{copyup}", target, keep_root_mode=explicit_mode)
             finally:
                 os.close(copyup)
         if prop:
@@ -181,12 +182,14 @@ def mount_one(rootfs: str, bundle: str, m: dict[str, Any], cgroup: dict[str, Any
     return target
 
 
-def _copy_tree(src: str, dst: str) -> None:
+def _copy_tree(src: str, dst: str, keep_root_mode: bool = False) -> None:
     """tmpcopyup: copy the directory ``src`` into ``dst`` (the new tmpfs), keeping modes, owners
-    and symlinks (device nodes and sockets are left out)."""
+    and symlinks (device nodes and sockets are left out). ``keep_root_mode``: the tmpfs was
+    given a mode= of its own, which the copy leaves alone."""
     st = os.stat(src)
-    os.chown(dst, st.st_uid, st.st_gid)
-    os.chmod(dst, stat.S_IMODE(st.st_mode))
+    if not keep_root_mode:
+        os.chown(dst, st.st_uid, st.st_gid)
+        os.chmod(dst, stat.S_IMODE(st.st_mode))
     for entry in os.scandir(src):
         s, d = entry.path, os.path.join(dst, entry.name)
         st = entry.stat(follow_symlinks=False)
