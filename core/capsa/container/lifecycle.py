@@ -350,8 +350,10 @@ def remove_records(monitor_cfg: dict[str, Any]) -> None:
     root, runroot = Path(monitor_cfg["root"]), Path(monitor_cfg["runroot"])
     spec = monitor_cfg["storage"]
     driver = load_driver("storage", spec["name"], spec["options"], root=root, runroot=runroot)
-    remove_stopped(Store(root, runroot, driver), ContainerRecords(root, runroot), monitor_cfg["id"],
-                   monitor_cfg.get("layer_id"))
+    records = ContainerRecords(root, runroot)
+    config = records.config(monitor_cfg["id"])
+    remove_stopped(Store(root, runroot, driver), records, monitor_cfg["id"], monitor_cfg.get("layer_id"))
+    remove_anonymous_volumes(root, config)  # as podman's run --rm does
 
 
 def remove(sess: Session, store: Store, records: ContainerRecords, config: ContainerConfig, force: bool,

@@ -114,9 +114,14 @@ class ContainerRecords:
             raise UsageError(f'the container name "{config.name}" is already in use',
                              hint="remove that container or choose another --name")
         directory = self.dir(config.id)
-        directory.mkdir(parents=True, exist_ok=False)
-        atomic_write(directory / "config.json", json.dumps(asdict(config), indent=1).encode())
-        self.set_state(config.id, ContainerState())
+        if directory.exists():
+            raise StorageError(f"a container with id {config.id} exists already", hint="retry: ids are random")
+        partial = self.root / f".{config.id}.creating"  # made whole, then renamed into place
+        shutil.rmtree(partial, ignore_errors=True)
+        partial.mkdir(parents=True)
+        atomic_write(partial / "config.json", json.dumps(asdict(config), indent=1).encode())
+        atomic_write(partial / "state.json", json.dumps(asdict(ContainerState())).encode())
+        os.rename(partial, directory)
 
     def save_config(self, config: ContainerConfig) -> None:
         atomic_write(self.dir(config.id) / "config.json", json.dumps(asdict(config), indent=1).encode())
