@@ -157,8 +157,11 @@ def parse_security_opts(values: list[str], config: ContainerConfig) -> None:
                 raise UsageError(f"opening seccomp profile failed: open {value}: no such file or directory",
                                  hint="give --security-opt seccomp=unconfined or a JSON profile file")
             config.seccomp_profile = value if value == "unconfined" else os.path.abspath(value)
-        elif key in ("label", "apparmor", "mask", "unmask", "proc-opts"):
-            continue  # accepted, as podman does where the host has no such module
+        elif key in ("label", "apparmor"):
+            continue  # as podman on a host without SELinux or AppArmor: nothing to apply
+        elif key in ("mask", "unmask", "proc-opts"):
+            raise UsageError(f"--security-opt {key} is not supported yet", hint="the default masked paths apply; "
+                             "use --privileged to drop them all")
         else:
             raise UsageError(f"invalid --security-opt {opt!r}", hint="supported: seccomp=unconfined|PROFILE.json, no-new-privileges")
 
