@@ -7,7 +7,6 @@ import os
 import random
 import select
 import shutil
-import sys
 import time
 from dataclasses import asdict
 from pathlib import Path

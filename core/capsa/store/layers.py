@@ -12,7 +12,7 @@ import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING
 
 from capsa.errors import ArchiveError, StorageError
 from capsa.store.records import RecordFile, now_rfc3339

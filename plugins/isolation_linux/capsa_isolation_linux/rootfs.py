@@ -411,10 +411,10 @@ def cgroup_mount_plan(cgroup: Any, spec: dict[str, Any]) -> dict[str, Any]:
         return {"version": "v2", "v2_path": paths.get(layout.v2_mount), "cgroupns": cgroupns}
     binds: dict[str, str] = {}
     links: dict[str, str] = {}
-    for mount, directory in paths.items():
-        binds[os.path.basename(mount.rstrip("/"))] = directory
-    for controller, mount in layout.v1_controllers.items():
-        name = os.path.basename(mount.rstrip("/"))
-        if mount in paths and controller != name and "=" not in controller:
+    for point, directory in paths.items():
+        binds[os.path.basename(point.rstrip("/"))] = directory
+    for controller, point in layout.v1_controllers.items():
+        name = os.path.basename(point.rstrip("/"))
+        if point in paths and controller != name and "=" not in controller:
             links[controller] = name
     return {"version": "v1", "binds": binds, "links": links}
