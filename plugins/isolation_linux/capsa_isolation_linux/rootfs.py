@@ -112,6 +112,19 @@ def _bind(source: str, target: str, flags: int, prop: int = 0) -> None:
         mount("", target, None, prop)
 
 
+def _bind_flags(rootfs: str, target: str, flags: int, prop: int) -> None:
+    """The flags (ro, nosuid...) and propagation of a bind mount just made at ``target``; the
+    path is checked again first, so a swapped component cannot redirect the remount."""
+    if flags & REMOUNT_FLAGS or prop:
+        where = os.path.realpath(target)
+        if not where.startswith(rootfs.rstrip("/") + "/"):
+            raise SetupError(f"mount target {target} moved outside the container")
+    if flags & REMOUNT_FLAGS:
+        _remount_bind(target, flags)
+    if prop:
+        mount("", target, None, prop)
+
+
 def _cgroup_mount(target: str, flags: int, cgroup: dict[str, Any]) -> None:
     """v1 host: a tmpfs with each controller's container cgroup dir bound read-only into it (as
     runc does); v2 with a cgroup namespace: a cgroup2 mount, else the container's dir bound."""
@@ -134,6 +147,20 @@ def _cgroup_mount(target: str, flags: int, cgroup: dict[str, Any]) -> None:
         mount("tmpfs", target, "tmpfs", MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=755")
 
 
+def _pin(rootfs: str, target: str) -> int:
+    """An O_PATH descriptor of ``target``, checked to lie inside ``rootfs``.
+
+    Mounting onto ``/proc/self/fd/N`` then reaches exactly the directory that was checked, even
+    if someone swaps a path component for a symlink in between (runc's CVE-2021-30465): a
+    volume shared with another container is writable by it while this one starts."""
+    fd = os.open(target, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC)
+    where = os.readlink(f"/proc/self/fd/{fd}")
+    if where != rootfs and not where.startswith(rootfs.rstrip("/") + "/"):
+        os.close(fd)
+        raise SetupError(f"mount target {target} resolves outside the container ({where})")
+    return fd
+
+
 def mount_one(rootfs: str, bundle: str, m: dict[str, Any], cgroup: dict[str, Any]) -> str:
     dest = m.get("destination", "")
     if not dest.startswith("/"):
@@ -153,7 +180,12 @@ def mount_one(rootfs: str, bundle: str, m: dict[str, Any], cgroup: dict[str, Any
             except OSError as exc:
                 raise SetupError(f"mount source {source} for {dest}: {_why(exc)}") from None
             _make_target(target, is_dir)
-            _bind(source, target, flags, prop)
+            pinned = _pin(rootfs, target)
+            try:
+                mount(source, f"/proc/self/fd/{pinned}", None, MS_BIND | (flags & MS_REC))
+            finally:
+                os.close(pinned)
+            _bind_flags(rootfs, target, flags, prop)
             return target
         _make_target(target, True)
         copyup = None
@@ -168,7 +200,11 @@ def mount_one(rootfs: str, bundle: str, m: dict[str, Any], cgroup: dict[str, Any
             except PermissionError:  # no network namespace of our own: bind the host's /sys
                 _bind("/sys", target, flags | MS_BIND | MS_REC)
         else:
-            mount(source, target, kind, flags, data or None)
+            pinned = _pin(rootfs, target)
+            try:
+                mount(source, f"/proc/self/fd/{pinned}", kind, flags, data or None)
+            finally:
+                os.close(pinned)
         if copyup is not None:
             explicit_mode = any(o.startswith("mode=") for o in (m.get("options") or []))
             try:
