@@ -27,7 +27,7 @@ def collect(driver: Any, live: Iterable[str], dry_run: bool = False) -> list[str
 
     from . import CGROUP_PARENT_ANNOTATION
     from .cgroups import _hierarchies
-    from .state import _ID, alive
+    from .state import _ID, alive, cgroup_members, remove_cgroup_dirs
 
     keep = set(live)
     home = Path(driver.context.run_home)
@@ -74,7 +74,7 @@ def collect(driver: Any, live: Iterable[str], dry_run: bool = False) -> list[str
     found: list[str] = []
     failed: list[str] = []
     for cid, dirs in sorted(groups.items()):
-        members = _cgroup_members(dirs)
+        members = cgroup_members(dirs)
         if cid not in docs:  # not this store's, as far as we can tell
             if members or any(now - _mtime(d, now) < GC_GRACE for d in dirs):
                 continue
@@ -84,7 +84,7 @@ def collect(driver: Any, live: Iterable[str], dry_run: bool = False) -> list[str
                          f"({len(members)} processes left, {len(dirs)} hierarchies)")
         if not dry_run:
             try:
-                _remove_cgroup(dirs)
+                remove_cgroup_dirs(dirs)
             except IsolationError as exc:
                 failed.append(exc.message)
     for cid, doc in docs.items():
@@ -113,63 +113,6 @@ def _mtime(path: str, default: float) -> float:
         return os.stat(path).st_mtime
     except OSError:
         return default
-
-
-def _cgroup_members(dirs: list[str]) -> set[int]:
-    """Processes in these cgroup dirs or any cgroup below them."""
-    import os
-
-    members: set[int] = set()
-    for d in dirs:
-        for dirpath, _, _ in os.walk(d):
-            try:
-                with open(os.path.join(dirpath, "cgroup.procs")) as fh:
-                    members.update(int(x) for x in fh.read().split())
-            except (OSError, ValueError):
-                pass
-    return members
-
-
-def _remove_cgroup(dirs: list[str], timeout: float = 5.0) -> None:
-    """Thaw, SIGKILL every member until none is left, then remove the dirs (deepest first)."""
-    import os
-    import signal
-    import time
-
-    deadline = time.monotonic() + timeout
-    while True:
-        for d in dirs:
-            for dirpath, _, _ in os.walk(d):
-                for fname, value in (("freezer.state", "THAWED"), ("cgroup.freeze", "0")):
-                    try:
-                        with open(os.path.join(dirpath, fname), "w") as fh:
-                            fh.write(value)
-                    except OSError:
-                        pass
-        members = _cgroup_members(dirs)
-        if not members:
-            break
-        if time.monotonic() > deadline:
-            raise IsolationError(f"processes {sorted(members)[:5]} of cgroup {os.path.basename(dirs[0])} "
-                                 f"did not exit within {timeout:g}s")
-        for pid in members:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        time.sleep(0.01)
-    for d in dirs:
-        for dirpath, _, _ in sorted(os.walk(d), key=lambda w: w[0].count("/"), reverse=True):
-            while True:
-                try:
-                    os.rmdir(dirpath)
-                    break
-                except FileNotFoundError:
-                    break
-                except OSError as exc:  # EBUSY while the last members finish exiting
-                    if time.monotonic() > deadline:
-                        raise IsolationError(f"cannot remove cgroup {dirpath}: {exc.strerror}") from None
-                    time.sleep(0.01)
 
 
 def _kill_process(pid: int, start_time: int, timeout: float = 5.0) -> None:

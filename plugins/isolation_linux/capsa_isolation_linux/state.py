@@ -103,25 +103,44 @@ def status_of(doc: dict[str, Any]) -> str:
     return doc.get("status", "created")
 
 
+def cgroup_members(dirs: list[str]) -> set[int]:
+    """Processes in these cgroup dirs or any cgroup below them."""
+    import os
+
+    members: set[int] = set()
+    for d in dirs:
+        for dirpath, _, _ in os.walk(d):
+            try:
+                with open(os.path.join(dirpath, "cgroup.procs")) as fh:
+                    members.update(int(x) for x in fh.read().split())
+            except (OSError, ValueError):
+                pass
+    return members
+
+
 def remove_cgroup_dirs(dirs: list[str], timeout: float = 5.0) -> None:
-    """Kill the members of, and remove, cgroup dirs recorded by a process whose own cgroup
-    differs from ours (so Cgroup(name, parent) names other dirs here)."""
+    """Thaw, SIGKILL every member until none is left, then remove the dirs (deepest first): for
+    cgroups recorded by another process (whose own cgroup may differ from ours) and for gc."""
+    import os
     import signal
     import time
 
     deadline = time.monotonic() + timeout
     while True:
-        members = set()
         for d in dirs:
-            try:
-                with open(os.path.join(d, "cgroup.procs")) as fh:
-                    members.update(int(x) for x in fh.read().split())
-            except OSError:
-                pass
+            for dirpath, _, _ in os.walk(d):
+                for fname, value in (("freezer.state", "THAWED"), ("cgroup.freeze", "0")):
+                    try:
+                        with open(os.path.join(dirpath, fname), "w") as fh:
+                            fh.write(value)
+                    except OSError:
+                        pass
+        members = cgroup_members(dirs)
         if not members:
             break
         if time.monotonic() > deadline:
-            raise IsolationError(f"processes {sorted(members)[:5]} did not exit within {timeout:g}s")
+            raise IsolationError(f"processes {sorted(members)[:5]} of cgroup {os.path.basename(dirs[0])} "
+                                 f"did not exit within {timeout:g}s")
         for pid in members:
             try:
                 os.kill(pid, signal.SIGKILL)
@@ -129,9 +148,14 @@ def remove_cgroup_dirs(dirs: list[str], timeout: float = 5.0) -> None:
                 pass
         time.sleep(0.01)
     for d in dirs:
-        try:
-            os.rmdir(d)
-        except FileNotFoundError:
-            pass
-        except OSError as exc:
-            raise IsolationError(f"cannot remove cgroup {d}: {exc.strerror}") from None
+        for dirpath, _, _ in sorted(os.walk(d), key=lambda w: w[0].count("/"), reverse=True):
+            while True:
+                try:
+                    os.rmdir(dirpath)
+                    break
+                except FileNotFoundError:
+                    break
+                except OSError as exc:  # EBUSY while the last members finish exiting
+                    if time.monotonic() > deadline:
+                        raise IsolationError(f"cannot remove cgroup {dirpath}: {exc.strerror}") from None
+                    time.sleep(0.01)
