@@ -67,7 +67,8 @@ def leftovers(capsa: Capsa, ids: list[str]) -> list[str]:
     for proc in Path("/proc").iterdir():  # monitors (their config arrives on a pipe: look at their open files)
         if proc.name.isdigit():
             try:
-                if b"capsa.container.monitor" not in (proc / "cmdline").read_bytes():
+                cmdline = (proc / "cmdline").read_bytes()
+                if b"capsa.container.monitor" not in cmdline and b"capsa.container.waiter" not in cmdline:
                     continue
                 targets = [os.readlink(fd) for fd in (proc / "fd").iterdir()]
             except OSError:

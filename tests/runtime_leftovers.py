@@ -20,7 +20,7 @@ def monitor_pids(capsa: Capsa) -> list[int]:
         if not proc.name.isdigit():
             continue
         try:
-            if b"capsa.container.monitor" not in (proc / "cmdline").read_bytes().split(b"\0"):
+            if not set((proc / "cmdline").read_bytes().split(b"\0")) & {b"capsa.container.monitor", b"capsa.container.waiter"}:
                 continue
             links = [os.readlink(fd) for fd in (proc / "fd").iterdir()]
         except OSError:

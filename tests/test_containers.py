@@ -350,3 +350,23 @@ def test_restart_always_until_stopped(c: Capsa) -> None:
     assert state["Status"] == "exited" and not state["Running"]
     time.sleep(0.5)  # a stopped container is not restarted any more
     assert json.loads(c("inspect", "again").stdout)[0]["State"]["Status"] == "exited"
+
+
+def test_a_long_running_container_is_watched_by_the_lean_waiter(c: Capsa) -> None:
+    """After a moment the monitor execs its waiter (same pid): small, and it still relays,
+    logs, records the exit and tears down."""
+    r = c("run", "-d", "--name", "long", "busybox", "sh", "-c",
+          "trap 'echo bye; exit 9' TERM; echo hi; while true; do sleep 0.1; done")
+    assert r.returncode == 0, r.stderr
+    monitor = int(c("inspect", "--format", "{{.State.ConmonPid}}", "long").stdout)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and b"capsa.container.waiter" not in Path(f"/proc/{monitor}/cmdline").read_bytes():
+        time.sleep(0.1)
+    assert b"capsa.container.waiter" in Path(f"/proc/{monitor}/cmdline").read_bytes()
+    rss = next(int(l.split()[1]) for l in Path(f"/proc/{monitor}/status").read_text().splitlines() if l.startswith("VmRSS"))
+    assert rss < 12 * 1024, f"the waiter uses {rss} KB"
+    assert c("logs", "long").stdout == "hi\n"
+    assert c("stop", "long").returncode == 0
+    assert c("inspect", "--format", "{{.State.Status}} {{.State.ExitCode}}", "long").stdout == "exited 9\n"
+    assert c("logs", "long").stdout == "hi\nbye\n"
+    assert not Path(f"/proc/{monitor}").exists() or b"capsa.container" not in Path(f"/proc/{monitor}/cmdline").read_bytes()

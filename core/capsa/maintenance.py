@@ -42,7 +42,7 @@ def monitors(records: Any) -> dict[str, int]:
             continue
         try:
             with open(f"/proc/{entry.name}/cmdline", "rb") as fh:
-                if b"capsa.container.monitor" not in fh.read().split(b"\0"):
+                if not set(fh.read().split(b"\0")) & set(MONITOR_PROGRAMS):
                     continue
             log = os.readlink(f"/proc/{entry.name}/fd/2")
         except OSError:

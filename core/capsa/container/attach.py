@@ -13,9 +13,6 @@ import socket
 import struct
 import sys
 from collections.abc import Callable
-from typing import TypeVar
-
-T = TypeVar("T")
 
 STDIN, STDOUT, STDERR, EXIT, STDIN_EOF, RESIZE, SIGNAL = range(7)
 HEADER = struct.Struct(">BI")
@@ -44,7 +41,7 @@ class FrameReader:
         return out
 
 
-def in_directory(path: str, action: Callable[[str], T]) -> T:
+def in_directory(path: str, action: Callable[[str], object]) -> object:
     """Run ``action(name)`` with the working directory set to ``path``'s directory: unix socket
     paths are limited to 107 bytes, and a store's runroot can be deep."""
     directory, name = os.path.split(path)

@@ -30,6 +30,8 @@ _NOUNS = ("archimedes", "babbage", "curie", "darwin", "euler", "fermi", "galileo
 
 
 ACTIVE = ("running", "stopping", "paused", "restarting")  # a monitor is (still) in charge
+# What a monitor process runs as: itself, or its lean waiter while a container runs.
+MONITOR_PROGRAMS = (b"capsa.container.monitor", b"capsa.container.waiter")
 
 
 def random_name(taken: set[str]) -> str:
@@ -274,7 +276,7 @@ def _alive(pid: int) -> bool:
             cmdline = fh.read()
     except (FileNotFoundError, ProcessLookupError, IndexError):
         return False
-    return state != b"Z" and b"capsa.container.monitor" in cmdline
+    return state != b"Z" and any(name in cmdline for name in MONITOR_PROGRAMS)
 
 
 def signal_number(sig: str | int) -> int:

@@ -19,10 +19,12 @@ import time
 from typing import Any
 
 from capsa.container import attach
-from capsa.container.logs import LogWriter, timestamp
+from capsa.container.logwriter import timestamp
 from capsa.container.records import ContainerRecords
+from capsa.container.relay import Relay, close_quietly
 
 PR_SET_CHILD_SUBREAPER = 36
+HANDOFF_AFTER = float(os.environ.get("CAPSA_MONITOR_HANDOFF", "1.0"))  # seconds; see waiter.py
 TRACE = bool(os.environ.get("CAPSA_TRACE"))
 _T0 = time.monotonic()
 
@@ -39,13 +41,6 @@ def _set_subreaper() -> None:
     ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
 
 
-def exit_code_of(info: Any) -> int:
-    """Shell convention: the exit status, or 128 + the signal that killed it."""
-    if info.si_code == os.CLD_EXITED:
-        return int(info.si_status)
-    return 128 + int(info.si_status)
-
-
 class Monitor:
     def __init__(self, cfg: dict[str, Any]) -> None:
         from pathlib import Path
@@ -56,8 +51,6 @@ class Monitor:
         self.run_dir = self.records.run_dir(self.id)
         self.msg_fd: int | None = cfg.get("msg_fd")
         self.go_fd: int | None = cfg.get("go_fd")
-        self.clients: list[socket.socket] = []
-        self.readers: dict[socket.socket, attach.FrameReader] = {}
         self._iso: Any = None
 
     # -- talking to the CLI that started us ---------------------------------------------------
@@ -121,7 +114,7 @@ class Monitor:
 
     # -- one run of the container -------------------------------------------------------------
 
-    def run_once(self, first: bool) -> int:
+    def run_once(self, first: bool, restarts: int = 0) -> int:
         if not first and self.records.state(self.id).stop_requested:
             return self.records.state(self.id).exit_code  # stopped between two runs
         trace("creating")
@@ -148,7 +141,7 @@ class Monitor:
         if first:
             self.tell(event="created", pid=pid)
             self.wait_go()
-            self.accept_waiting()  # whoever attached before "go" sees the very first output
+            self.relay.accept_waiting()  # whoever attached before "go" sees the very first output
         trace("go")
         self.iso.start(self.id)
         trace("started")
@@ -156,126 +149,28 @@ class Monitor:
                                   started_at=timestamp(), error="")
         if first:
             self.tell(event="started", pid=pid)
-        try:
-            return self.pump(pid, pidfd, ours)
-        finally:
-            os.close(pidfd)
-            for fd in set(ours.values()):
+        code = self.relay.pump(pidfd, ours, handoff_after=HANDOFF_AFTER)
+        if code is None:  # still running: a lean waiter watches it from here (never returns)
+            self.hand_off(pidfd, ours, restarts)
+        os.close(pidfd)
+        for fd in set(ours.values()):
+            _close(fd)
+        return code  # type: ignore[return-value]
+
+    def hand_off(self, pidfd: int, ours: dict[str, int], restarts: int) -> None:
+        """Exec the lean waiter (:mod:`capsa.container.waiter`) for the rest of this run; it
+        execs the monitor again when the container exits. Does not return."""
+        for fd in (self.msg_fd, self.go_fd):
+            if fd is not None:
                 _close(fd)
-
-    def pump(self, pid: int, pidfd: int, ours: dict[str, int]) -> int:
-        """Relay output and input until the container exits; return its exit code."""
-        log = LogWriter(str(self.records.log_path(self.id)))
-        sel = selectors.DefaultSelector()
-        streams = {ours["out"]: "stdout"}
-        if "err" in ours:
-            streams[ours["err"]] = "stderr"
-        for fd, name in streams.items():
-            os.set_blocking(fd, False)
-            sel.register(fd, selectors.EVENT_READ, ("out", name))
-        sel.register(pidfd, selectors.EVENT_READ, ("exit", ""))
-        sel.register(self.listener, selectors.EVENT_READ, ("accept", ""))
-        for client in self.clients:
-            sel.register(client, selectors.EVENT_READ, ("client", ""))
-        exit_code: int | None = None
-        try:
-            while exit_code is None or streams:
-                timeout = 0.5 if exit_code is not None else None
-                events = sel.select(timeout)
-                if not events and exit_code is not None:
-                    break  # output drained (or held open by a process outside: give up)
-                for key, _ in events:
-                    role, name = key.data
-                    if role == "out":
-                        data = _read(key.fd)
-                        if data is None:
-                            continue
-                        if not data:
-                            sel.unregister(key.fd)
-                            streams.pop(key.fd, None)
-                            continue
-                        log.write(name, data)
-                        self.broadcast(attach.STDOUT if name == "stdout" else attach.STDERR, data)
-                    elif role == "exit":
-                        info = os.waitid(os.P_PIDFD, pidfd, os.WEXITED)
-                        exit_code = exit_code_of(info)
-                        sel.unregister(pidfd)
-                    elif role == "accept":
-                        client, _ = self.listener.accept()
-                        self.clients.append(client)
-                        self.readers[client] = attach.FrameReader()
-                        sel.register(client, selectors.EVENT_READ, ("client", ""))
-                    else:
-                        self.from_client(key.fileobj, sel, ours, pidfd)  # type: ignore[arg-type]
-        finally:
-            log.close()
-            for client in self.clients:
-                try:
-                    sel.unregister(client)
-                except (KeyError, ValueError):
-                    pass
-            sel.close()
-        _reap_orphans()
-        return exit_code if exit_code is not None else 255
-
-    def accept_waiting(self) -> None:
-        """Accept the clients already queued on the attach socket, without blocking."""
-        self.listener.setblocking(False)
-        try:
-            while True:
-                try:
-                    client, _ = self.listener.accept()
-                except BlockingIOError:
-                    return
-                client.setblocking(True)
-                self.clients.append(client)
-                self.readers[client] = attach.FrameReader()
-        finally:
-            self.listener.setblocking(True)
-
-    def from_client(self, client: socket.socket, sel: selectors.BaseSelector, ours: dict[str, int], pidfd: int) -> None:
-        try:
-            data = client.recv(65536)
-        except OSError:
-            data = b""
-        if not data:
-            sel.unregister(client)
-            self.drop(client)
-            return
-        for kind, payload in self.readers[client].feed(data):
-            if kind == attach.STDIN and "in" in ours:
-                try:
-                    os.write(ours["in"], payload)
-                except OSError:
-                    pass
-            elif kind == attach.STDIN_EOF and "in" in ours and not self.cfg["tty"]:
-                _close(ours.pop("in"))
-            elif kind == attach.RESIZE and self.cfg["tty"]:
-                import fcntl
-                import struct
-                import termios
-
-                rows, cols = struct.unpack(">HH", payload)
-                fcntl.ioctl(ours["out"], termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
-            elif kind == attach.SIGNAL:
-                try:
-                    signal.pidfd_send_signal(pidfd, int(payload))
-                except (OSError, ValueError):
-                    pass
-
-    def broadcast(self, kind: int, payload: bytes) -> None:
-        message = attach.frame(kind, payload)
-        for client in list(self.clients):
-            try:
-                client.sendall(message)
-            except OSError:
-                self.drop(client)
-
-    def drop(self, client: socket.socket) -> None:
-        if client in self.clients:
-            self.clients.remove(client)
-        self.readers.pop(client, None)
-        client.close()
+        self.msg_fd = self.go_fd = None
+        for fd in (pidfd, *ours.values()):
+            os.set_inheritable(fd, True)
+        cfg = {k: v for k, v in self.cfg.items() if k not in ("msg_fd", "go_fd")}
+        state = {"log": str(self.records.log_path(self.id)), "tty": bool(self.cfg["tty"]), "pidfd": pidfd,
+                 "ours": ours, "relay": self.relay.handoff_fds(), "resume": {"cfg": cfg, "restarts": restarts}}
+        trace("handing over to the waiter")
+        os.execv(sys.executable, [sys.executable, "-I", "-m", "capsa.container.waiter", json.dumps(state)])
 
     # -- the whole life -----------------------------------------------------------------------
 
@@ -287,14 +182,23 @@ class Monitor:
             return limit <= 0 or restarts < limit
         return False
 
-    def main(self) -> int:
-        _set_subreaper()
-        self.listener = attach.listen(str(self.run_dir / "attach"))
-        code, restarts, first = 0, 0, True
+    def main(self, resume: dict[str, Any] | None = None) -> int:
+        """Run the container (and its restarts) to the end; ``resume`` continues after a run
+        the waiter watched: its exit code, the restarts so far and the relay's descriptors."""
+        log = str(self.records.log_path(self.id))
+        if resume is None:
+            _set_subreaper()
+            self.relay = Relay(log, attach.listen(str(self.run_dir / "attach")), bool(self.cfg["tty"]))
+            code, restarts, first = None, 0, True
+        else:
+            self.relay = Relay.adopt(log, bool(self.cfg["tty"]), resume["relay"])
+            code, restarts, first = int(resume["code"]), int(resume["restarts"]), False
+        self.listener = self.relay.listener
         try:
             while True:
                 try:
-                    code = self.run_once(first)
+                    if code is None:
+                        code = self.run_once(first, restarts)
                 except Exception as exc:  # the container could not be created or started
                     message = getattr(exc, "message", str(exc))
                     self.records.update_state(self.id, status="stopping", exit_code=125, error=message,
@@ -319,6 +223,7 @@ class Monitor:
                 if not again:
                     break
                 restarts += 1
+                code = None
         finally:
             self._delete_runtime()
             self.listener.close()
@@ -327,9 +232,9 @@ class Monitor:
             finally:
                 # Attached clients hear the exit code once everything is cleaned up (and with
                 # --rm, removed), so that `run` returns to a settled store, as podman's does.
-                self.broadcast(attach.EXIT, str(code).encode())
-                for client in list(self.clients):
-                    self.drop(client)
+                self.relay.broadcast(attach.EXIT, str(code if code is not None else 255).encode())
+                for client in list(self.relay.clients):
+                    self.relay.drop(client)
         return 0
 
     def _runtime_state(self) -> dict[str, Any]:
@@ -364,32 +269,7 @@ class Monitor:
             self.records.update_state(self.id, status="exited")
 
 
-def _read(fd: int) -> bytes | None:
-    """Up to 64 KiB; b"" at end of stream (or a pty whose last holder closed it: EIO); None when
-    nothing is there right now."""
-    try:
-        return os.read(fd, 65536)
-    except BlockingIOError:
-        return None
-    except OSError:
-        return b""
-
-
-def _close(fd: int) -> None:
-    try:
-        os.close(fd)
-    except OSError:
-        pass
-
-
-def _reap_orphans() -> None:
-    while True:
-        try:
-            pid, _ = os.waitpid(-1, os.WNOHANG)
-        except ChildProcessError:
-            return
-        if pid == 0:
-            return
+_close = close_quietly
 
 
 def _preload() -> None:
@@ -414,7 +294,13 @@ def _read_config(fd: int) -> dict[str, Any] | None:
 
 
 def main(argv: list[str]) -> int:
-    """``FDS`` is "config,messages,go": the pipes from :mod:`capsa.container.zygote`."""
+    """``FDS`` is "config,messages,go": the pipes from :mod:`capsa.container.zygote`; or
+    ``--resume STATE`` from the waiter."""
+    if argv[1] == "--resume":
+        resume = json.loads(argv[2])
+        code = Monitor(resume["cfg"]).main(resume)
+        trace("done")
+        return code
     config_fd, msg_fd, go_fd = (int(x) for x in argv[1].split(","))
     devnull = os.open(os.devnull, os.O_RDWR)
     for fd in (0, 1, 2):

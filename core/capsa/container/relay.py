@@ -1,0 +1,200 @@
+"""A running container's stdio and attached clients: the monitor's relay loop.
+
+Stdlib only (besides capsa's attach protocol and log writer), because the monitor hands a
+long-running container over to a lean waiter process (:mod:`capsa.container.waiter`) that runs
+this same loop with a much smaller memory footprint.
+"""
+from __future__ import annotations
+
+import os
+import selectors
+import signal
+import socket
+import time
+
+from capsa.container import attach
+from capsa.container.logwriter import LogWriter
+
+
+def exit_code_of(info: object) -> int:
+    """Shell convention: the exit status, or 128 + the signal that killed it."""
+    if info.si_code == os.CLD_EXITED:  # type: ignore[attr-defined]
+        return int(info.si_status)  # type: ignore[attr-defined]
+    return 128 + int(info.si_status)  # type: ignore[attr-defined]
+
+
+def read_some(fd: int) -> bytes | None:
+    """Up to 64 KiB; b"" at end of stream (or a pty whose last holder closed it: EIO); None when
+    nothing is there right now."""
+    try:
+        return os.read(fd, 65536)
+    except BlockingIOError:
+        return None
+    except OSError:
+        return b""
+
+
+def close_quietly(fd: int) -> None:
+    try:
+        os.close(fd)
+    except OSError:
+        pass
+
+
+def reap_orphans() -> None:
+    """Collect any other child that ended (we are a subreaper)."""
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+
+
+class Relay:
+    """Output to the log and to clients; clients' input, resizes and signals to the container."""
+
+    def __init__(self, log_path: str, listener: socket.socket, tty: bool, clients: list[socket.socket] | None = None) -> None:
+        self.log_path = log_path
+        self.listener = listener
+        self.tty = tty
+        self.clients: list[socket.socket] = list(clients or [])
+        self.readers = {c: attach.FrameReader() for c in self.clients}
+
+    def accept_waiting(self) -> None:
+        """Accept the clients already queued on the attach socket, without blocking."""
+        self.listener.setblocking(False)
+        try:
+            while True:
+                try:
+                    client, _ = self.listener.accept()
+                except BlockingIOError:
+                    return
+                client.setblocking(True)
+                self.clients.append(client)
+                self.readers[client] = attach.FrameReader()
+        finally:
+            self.listener.setblocking(True)
+
+    def pump(self, pidfd: int, ours: dict[str, int], handoff_after: float | None = None) -> int | None:
+        """Relay until the container exits and return its exit code; or, with ``handoff_after``,
+        return None once that many seconds passed with the container still running (its output
+        read so far is logged and sent; nothing is lost)."""
+        log = LogWriter(self.log_path)
+        sel = selectors.DefaultSelector()
+        streams = {ours["out"]: "stdout"}
+        if "err" in ours:
+            streams[ours["err"]] = "stderr"
+        for fd, name in streams.items():
+            os.set_blocking(fd, False)
+            sel.register(fd, selectors.EVENT_READ, ("out", name))
+        sel.register(pidfd, selectors.EVENT_READ, ("exit", ""))
+        sel.register(self.listener, selectors.EVENT_READ, ("accept", ""))
+        for client in self.clients:
+            sel.register(client, selectors.EVENT_READ, ("client", ""))
+        exit_code: int | None = None
+        deadline = None if handoff_after is None else time.monotonic() + handoff_after
+        try:
+            while exit_code is None or streams:
+                if exit_code is not None:
+                    timeout: float | None = 0.5
+                elif deadline is not None:
+                    timeout = deadline - time.monotonic()
+                    if timeout <= 0:
+                        return None
+                else:
+                    timeout = None
+                events = sel.select(timeout)
+                if not events and exit_code is not None:
+                    break  # output drained (or held open by a process outside: give up)
+                for key, _ in events:
+                    role, name = key.data
+                    if role == "out":
+                        data = read_some(key.fd)
+                        if data is None:
+                            continue
+                        if not data:
+                            sel.unregister(key.fd)
+                            streams.pop(key.fd, None)
+                            continue
+                        log.write(name, data)
+                        self.broadcast(attach.STDOUT if name == "stdout" else attach.STDERR, data)
+                    elif role == "exit":
+                        exit_code = exit_code_of(os.waitid(os.P_PIDFD, pidfd, os.WEXITED))
+                        sel.unregister(pidfd)
+                    elif role == "accept":
+                        client, _ = self.listener.accept()
+                        self.clients.append(client)
+                        self.readers[client] = attach.FrameReader()
+                        sel.register(client, selectors.EVENT_READ, ("client", ""))
+                    else:
+                        self.from_client(key.fileobj, sel, ours, pidfd)  # type: ignore[arg-type]
+        finally:
+            log.close()
+            for client in self.clients:
+                try:
+                    sel.unregister(client)
+                except (KeyError, ValueError):
+                    pass
+            sel.close()
+        reap_orphans()
+        return exit_code if exit_code is not None else 255
+
+    def from_client(self, client: socket.socket, sel: selectors.BaseSelector, ours: dict[str, int], pidfd: int) -> None:
+        try:
+            data = client.recv(65536)
+        except OSError:
+            data = b""
+        if not data:
+            sel.unregister(client)
+            self.drop(client)
+            return
+        for kind, payload in self.readers[client].feed(data):
+            if kind == attach.STDIN and "in" in ours:
+                try:
+                    os.write(ours["in"], payload)
+                except OSError:
+                    pass
+            elif kind == attach.STDIN_EOF and "in" in ours and not self.tty:
+                close_quietly(ours.pop("in"))
+            elif kind == attach.RESIZE and self.tty:
+                import fcntl
+                import struct
+                import termios
+
+                rows, cols = struct.unpack(">HH", payload)
+                fcntl.ioctl(ours["out"], termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+            elif kind == attach.SIGNAL:
+                try:
+                    signal.pidfd_send_signal(pidfd, int(payload))
+                except (OSError, ValueError):
+                    pass
+
+    def broadcast(self, kind: int, payload: bytes) -> None:
+        message = attach.frame(kind, payload)
+        for client in list(self.clients):
+            try:
+                client.sendall(message)
+            except OSError:
+                self.drop(client)
+
+    def drop(self, client: socket.socket) -> None:
+        if client in self.clients:
+            self.clients.remove(client)
+        self.readers.pop(client, None)
+        client.close()
+
+    def handoff_fds(self) -> dict[str, object]:
+        """The descriptors another process needs to carry on (made inheritable)."""
+        fds = [self.listener.fileno(), *(c.fileno() for c in self.clients)]
+        for fd in fds:
+            os.set_inheritable(fd, True)
+        return {"listener": fds[0], "clients": fds[1:]}
+
+    @classmethod
+    def adopt(cls, log_path: str, tty: bool, fds: dict[str, object]) -> Relay:
+        """The relay another process handed over (see :meth:`handoff_fds`)."""
+        listener = socket.socket(fileno=int(fds["listener"]))  # type: ignore[call-overload]
+        clients = [socket.socket(fileno=int(fd)) for fd in fds["clients"]]  # type: ignore[attr-defined]
+        return cls(log_path, listener, tty, clients)
