@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from capsa.container.lifecycle import MONITOR_PROGRAMS
 from capsa.errors import CapsaError, StorageError
 
 if TYPE_CHECKING:
