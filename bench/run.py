@@ -46,8 +46,9 @@ def rss_kb(pid: int) -> int:
     return 0
 
 
-def monitor_rss(capsa: list[str], env: dict[str, str]) -> int:
-    """RSS of the monitor of a running container (KB)."""
+def monitor_rss(capsa: list[str], env: dict[str, str]) -> tuple[int, int]:
+    """RSS of the monitor of a running container (KB): in its first second (the full monitor),
+    and once it has handed the container to its lean waiter (steady state)."""
     cid = subprocess.run([*capsa, "run", "-d", "busybox", "sleep", "30"], capture_output=True, text=True,
                          env=env, check=True).stdout.strip()
     try:
@@ -55,7 +56,9 @@ def monitor_rss(capsa: list[str], env: dict[str, str]) -> int:
         pid = int(subprocess.run([*capsa, "inspect", "--format", fmt, cid], capture_output=True, text=True,
                                  env=env, check=True).stdout)
         time.sleep(0.3)
-        return rss_kb(pid)
+        starting = rss_kb(pid)
+        time.sleep(2)
+        return starting, rss_kb(pid)
     finally:
         subprocess.run([*capsa, "rm", "-f", cid], capture_output=True, env=env)
 
@@ -128,9 +131,9 @@ def main() -> int:
         print(f"{'peak RSS of run (KB)':<22}{ours_rss:>10}{theirs_rss:>11}{(ours_rss / theirs_rss if theirs_rss else float('nan')):>7.2f}x   <= 1.00x")
         if theirs_rss and ours_rss > theirs_rss:
             failures.append("peak RSS")
-        mon = monitor_rss(capsa, env)
+        starting, mon = monitor_rss(capsa, env)
         conmon = podman_conmon_rss(podman) if podman else 0
-        print(f"{'monitor RSS (KB)':<22}{mon:>10}{conmon:>11}{'':>8}   < 12288 KB")
+        print(f"{'monitor RSS (KB)':<22}{mon:>10}{conmon:>11}{'':>8}   < 12288 KB (first second: {starting} KB)")
         if mon >= 12 * 1024:
             failures.append("monitor RSS")
         for name in failures:
