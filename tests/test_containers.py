@@ -370,3 +370,12 @@ def test_a_long_running_container_is_watched_by_the_lean_waiter(c: Capsa) -> Non
     assert c("inspect", "--format", "{{.State.Status}} {{.State.ExitCode}}", "long").stdout == "exited 9\n"
     assert c("logs", "long").stdout == "hi\nbye\n"
     assert not Path(f"/proc/{monitor}").exists() or b"capsa.container" not in Path(f"/proc/{monitor}/cmdline").read_bytes()
+
+
+def test_network_none_has_only_loopback_and_host_shares_the_hosts(c: Capsa) -> None:
+    assert run(c, "busybox", "ls", "/sys/class/net").stdout.split() == ["lo"]
+    assert run(c, "busybox", "cat", "/sys/class/net/lo/operstate").stdout.strip() in ("unknown", "up")
+    host = sorted(os.listdir("/sys/class/net"))
+    assert sorted(run(c, "--network", "host", "busybox", "ls", "/sys/class/net").stdout.split()) == host
+    r = run(c, "--network", "bridge", "busybox", "true")
+    assert r.returncode == 125 and "not available yet" in r.stderr
