@@ -3,6 +3,7 @@ leaves no container, mount, cgroup or process behind even when a test fails."""
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 import subprocess
 import time
 from pathlib import Path
@@ -76,3 +77,15 @@ def leftovers(capsa: Capsa, ids: list[str]) -> list[str]:
             if any(t.startswith((str(capsa.root), str(capsa.runroot))) for t in targets):
                 found.append(f"monitor process {proc.name}")
     return found
+
+
+def busybox_store(tmp_path_factory: pytest.TempPathFactory, name: str) -> Iterator[Capsa]:
+    """A store of its own with a busybox image, reset (everything removed) at the end: the body
+    of a module-scoped fixture."""
+    from conftest import isolated_env
+
+    tmp = tmp_path_factory.mktemp(name)
+    capsa = Capsa(env=isolated_env(tmp), root=tmp / "root", runroot=tmp / "run", tmp=tmp)
+    import_busybox(capsa, tmp)
+    yield capsa
+    capsa("system", "reset", "-f", timeout=120)

@@ -11,6 +11,7 @@ import tarfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from layer_tars import C, D, Entry, F, H, L, W, make_tar
 
@@ -137,3 +138,18 @@ HOSTILE: dict[str, Hostile] = {
     "empty-stream": Hostile(lambda o: b""),
     "truncated-gzip": Hostile(lambda o: gzip.compress(make_tar([F("x", os.urandom(50_000))]))[:30_000]),
 }
+
+
+def snapshot(root: Path, skip: tuple[Path, ...]) -> dict[str, tuple[Any, ...]]:
+    """Everything under ``root`` but ``skip``: type, mode, owner, size, mtime, inode, content, xattrs."""
+    seen: dict[str, tuple[Any, ...]] = {}
+    for dirpath, dirs, files in os.walk(root):
+        dirs[:] = [d for d in dirs if Path(dirpath, d) not in skip]
+        for name in [".", *dirs, *files]:
+            path = Path(dirpath, name)
+            st = os.lstat(path)
+            body = (path.read_bytes() if stat.S_ISREG(st.st_mode)
+                    else os.readlink(path) if stat.S_ISLNK(st.st_mode) else None)
+            xattrs = sorted(os.listxattr(path, follow_symlinks=False))
+            seen[str(path)] = (st.st_mode, st.st_uid, st.st_size, st.st_mtime_ns, st.st_ino, body, xattrs)
+    return seen

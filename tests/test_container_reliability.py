@@ -14,18 +14,14 @@ from pathlib import Path
 
 import pytest
 
-from conftest import CAPSA, Capsa, isolated_env
-from containers import cleanup, import_busybox
+from conftest import CAPSA, Capsa
+from containers import busybox_store, cleanup
 from runtime_leftovers import alive, monitor_pids, settle, strict_leftovers
 
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Capsa]:
-    tmp = tmp_path_factory.mktemp("reliability")
-    capsa = Capsa(env=isolated_env(tmp), root=tmp / "root", runroot=tmp / "run", tmp=tmp)
-    import_busybox(capsa, tmp)
-    yield capsa
-    capsa("system", "reset", "-f", timeout=120)
+    yield from busybox_store(tmp_path_factory, "reliability")
 
 
 @pytest.fixture

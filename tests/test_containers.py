@@ -13,16 +13,12 @@ from pathlib import Path
 import pytest
 
 from conftest import CAPSA, Capsa, isolated_env
-from containers import cleanup, import_busybox
+from containers import busybox_store, cleanup, import_busybox
 
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Capsa]:
-    tmp = tmp_path_factory.mktemp("containers")
-    capsa = Capsa(env=isolated_env(tmp), root=tmp / "root", runroot=tmp / "run", tmp=tmp)
-    import_busybox(capsa, tmp)
-    yield capsa
-    capsa("system", "reset", "-f", timeout=120)
+    yield from busybox_store(tmp_path_factory, "containers")
 
 
 @pytest.fixture

@@ -12,13 +12,13 @@ import io
 import os
 import stat
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from capsa.errors import CapsaError
 from capsa.testing.drivers import make_driver
 from capsa.testing.storage import layer_tar, mounts_under, tar_file, tree_state
+from hostile_archives import snapshot
 
 try:  # the table may move into a module of its own; the case ids stay the same
     from hostile_archives import HOSTILE, make_tar  # type: ignore[import-not-found]
@@ -34,21 +34,6 @@ VICTIM_NS = 1_000_000_000_000_000_000
 
 CASES = [pytest.param(driver, case, id=f"{driver}-{case}")
          for driver, (_, mode) in DRIVERS.items() for case, spec in HOSTILE.items() if mode in spec.modes]
-
-
-def _snapshot(root: Path, skip: tuple[Path, ...]) -> dict[str, tuple[Any, ...]]:
-    """Everything under ``root`` but ``skip``: type, mode, owner, size, mtime, inode, content, xattrs."""
-    seen: dict[str, tuple[Any, ...]] = {}
-    for dirpath, dirs, files in os.walk(root):
-        dirs[:] = [d for d in dirs if Path(dirpath, d) not in skip]
-        for name in [".", *dirs, *files]:
-            path = Path(dirpath, name)
-            st = os.lstat(path)
-            body = (path.read_bytes() if stat.S_ISREG(st.st_mode)
-                    else os.readlink(path) if stat.S_ISLNK(st.st_mode) else None)
-            xattrs = sorted(os.listxattr(path, follow_symlinks=False))
-            seen[str(path)] = (st.st_mode, st.st_uid, st.st_size, st.st_mtime_ns, st.st_ino, body, xattrs)
-    return seen
 
 
 def _plant_victim(outside: Path) -> None:
@@ -91,10 +76,10 @@ def test_hostile_archive_through_the_driver(tmp_path: Path, driver_name: str, ca
 
         mounted_before = tree_state(driver.mount("layer"))
         driver.unmount("layer")
-        around = _snapshot(tmp_path, (home,))
-        around_but_run = _snapshot(tmp_path, (home, driver.context.run_home))  # mounts count there
+        around = snapshot(tmp_path, (home,))
+        around_but_run = snapshot(tmp_path, (home, driver.context.run_home))  # mounts count there
         listing, decoy_listing = sorted(os.listdir(outside)), sorted(os.listdir(decoy))
-        layer_before = _snapshot(layer_dir, ())
+        layer_before = snapshot(layer_dir, ())
         home_names = sorted(os.listdir(home))
 
         try:
@@ -102,7 +87,7 @@ def test_hostile_archive_through_the_driver(tmp_path: Path, driver_name: str, ca
         except CapsaError as err:
             assert spec.lands is None, f"{driver_name} refused {case}: {err}"
             assert err.message and "\n" not in str(err) and err.exit_code == 125
-            assert _snapshot(layer_dir, ()) == layer_before, "the refused layer changed"
+            assert snapshot(layer_dir, ()) == layer_before, "the refused layer changed"
             assert sorted(os.listdir(home)) == home_names, "leftovers in the driver's home"
         else:
             assert spec.lands is not None, f"{driver_name} accepted {case}, which must be refused"
@@ -115,7 +100,7 @@ def test_hostile_archive_through_the_driver(tmp_path: Path, driver_name: str, ca
                 spec.lands(layer_dir, outside, mode)
         _assert_victim(outside, listing)
         _assert_victim(decoy, decoy_listing)
-        assert _snapshot(tmp_path, (home,)) == around, "something changed outside the driver's home"
+        assert snapshot(tmp_path, (home,)) == around, "something changed outside the driver's home"
 
         merged = driver.mount("layer")  # the layer still mounts, and mounting it escapes nowhere
         try:
@@ -127,7 +112,7 @@ def test_hostile_archive_through_the_driver(tmp_path: Path, driver_name: str, ca
             driver.unmount("layer")
         _assert_victim(outside, listing)
         _assert_victim(decoy, decoy_listing)
-        assert _snapshot(tmp_path, (home, driver.context.run_home)) == around_but_run
+        assert snapshot(tmp_path, (home, driver.context.run_home)) == around_but_run
         assert driver.list_layers() == ["layer"]
     finally:
         driver.cleanup()

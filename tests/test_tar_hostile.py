@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import gzip
 import os
-import stat
 import tarfile
 import threading
 from pathlib import Path
@@ -13,28 +12,13 @@ from pathlib import Path
 import pytest
 
 from capsa.errors import ArchiveError
-from hostile_archives import HOSTILE
+from hostile_archives import HOSTILE, snapshot
 from layer_tars import D, F, H, L, _info, extract, make_tar
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (devices, ownership, trusted.* xattrs)")
 
 
 # --- hostile archives (the table: hostile_archives.py) ----------------------------------------
-
-def _snapshot(root: Path, skip: Path) -> dict[str, tuple]:
-    """Everything under ``root`` but ``skip``: type, mode, owner, size, mtime, content, xattrs."""
-    seen: dict[str, tuple] = {}
-    for dirpath, dirs, files in os.walk(root):
-        dirs[:] = [d for d in dirs if Path(dirpath, d) != skip]
-        for name in [".", *dirs, *files]:
-            path = Path(dirpath, name)
-            st = os.lstat(path)
-            body = (path.read_bytes() if stat.S_ISREG(st.st_mode)
-                    else os.readlink(path) if stat.S_ISLNK(st.st_mode) else None)
-            xattrs = sorted(os.listxattr(path, follow_symlinks=False))
-            seen[str(path)] = (st.st_mode, st.st_uid, st.st_size, st.st_mtime_ns, st.st_ino, body, xattrs)
-    return seen
-
 
 def test_the_hostile_table_is_big_enough() -> None:
     assert len(HOSTILE) >= 20
@@ -54,7 +38,7 @@ def test_hostile_archive_stays_inside(tmp_path: Path, case: str, mode: str) -> N
     dest.mkdir(parents=True)
     built = spec.build(outside)
     data = built if isinstance(built, bytes) else make_tar(built, spec.fmt)
-    before = _snapshot(tmp_path, dest)
+    before = snapshot(tmp_path, (dest,))
     listing = sorted(os.listdir(outside))
     try:
         extract(data, dest, whiteouts=mode)
@@ -67,7 +51,7 @@ def test_hostile_archive_stays_inside(tmp_path: Path, case: str, mode: str) -> N
     assert victim.read_bytes() == b"precious"
     assert os.lstat(victim).st_mtime_ns == 1_000_000_000_000_000_000
     assert sorted(os.listdir(outside)) == listing
-    assert _snapshot(tmp_path, dest) == before
+    assert snapshot(tmp_path, (dest,)) == before
 
 
 # --- errors ----------------------------------------------------------------------------------
