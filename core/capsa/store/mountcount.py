@@ -7,6 +7,7 @@ a reboot both the mounts and their counts are gone.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 from capsa.fsutil import atomic_write
@@ -37,6 +38,19 @@ class MountCounter:
     def all(self) -> dict[str, int]:
         with self.lock.shared():
             return self._load()
+
+    def release(self, layer_id: str, on_last: Callable[[], None] | None = None) -> bool:
+        """Drop one reference; ``on_last`` runs (under the lock) before the last one goes, and
+        if it raises the reference stays. True when this was the last one; False when there
+        was none."""
+        with self.lock.exclusive():
+            count = self.get(layer_id)
+            if count == 0:
+                return False
+            if count == 1 and on_last is not None:
+                on_last()
+            self.set(layer_id, count - 1)
+            return count == 1
 
     def set(self, layer_id: str, count: int) -> None:
         with self.lock.exclusive():

@@ -205,19 +205,15 @@ class OverlayDriver(StorageDriver):
     def unmount(self, layer_id: str) -> bool:
         from capsa.linux import umount
 
-        with self.counter.lock.exclusive():
-            count = self.counter.get(check_layer_id(layer_id))
-            if count == 0:
-                return False
-            if count == 1:
-                try:
-                    umount(str(self._dir(layer_id) / "merged"))
-                except OSError as exc:
-                    if exc.errno == errno.EBUSY:
-                        raise StorageError(f"layer {layer_id} is busy", hint="a process still uses it") from exc
-                    raise
-            self.counter.set(layer_id, count - 1)
-            return count == 1
+        def last() -> None:
+            try:
+                umount(str(self._dir(layer_id) / "merged"))
+            except OSError as exc:
+                if exc.errno == errno.EBUSY:
+                    raise StorageError(f"layer {layer_id} is busy", hint="a process still uses it") from exc
+                raise
+
+        return self.counter.release(check_layer_id(layer_id), last)
 
     def cleanup(self) -> None:
         from capsa.linux import umount

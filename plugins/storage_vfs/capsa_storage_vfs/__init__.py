@@ -79,12 +79,7 @@ class VfsDriver(StorageDriver):
         return path
 
     def unmount(self, layer_id: str) -> bool:
-        with self.counter.lock.exclusive():
-            count = self.counter.get(check_layer_id(layer_id))
-            if count == 0:
-                return False
-            self.counter.set(layer_id, count - 1)
-            return count == 1
+        return self.counter.release(check_layer_id(layer_id))
 
     def exists(self, layer_id: str) -> bool:
         return self._dir(layer_id).is_dir()
