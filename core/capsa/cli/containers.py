@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import inspect as pyinspect
-import os
 import sys
 from typing import Annotated, Any, Optional
 
@@ -26,160 +25,38 @@ def records_of(sess: Session) -> Any:
     return ContainerRecords(cfg.root, cfg.runroot)
 
 
-def _config(sess: Session, image: str, command: list[str], o: dict[str, Any]) -> Any:
-    """Every flag checked and turned into a ContainerConfig (nothing is written here)."""
-    from capsa.container import flags
-    from capsa.container.model import ContainerConfig
+def _launch_command(name: str) -> Any:
+    """The typer command for ``run`` or ``create``, built from :data:`capsa.cli.runflags.FLAGS`
+    (the flags' one declaration); ``main()`` usually runs these commands without typer."""
+    from capsa.cli import launch, runflags
 
-    import re
+    kinds = {runflags.BOOL: bool, runflags.STR: Optional[str], runflags.MULTI: Multi, runflags.INT: Optional[int],
+             runflags.FLOAT: Optional[float]}
+    P = pyinspect.Parameter
+    params = [
+        P("ctx", P.POSITIONAL_OR_KEYWORD, annotation=typer.Context),
+        P("image", P.POSITIONAL_OR_KEYWORD, annotation=Annotated[str, typer.Argument(
+            help="Image (or, with --rootfs, a root filesystem directory)")]),
+        P("command", P.POSITIONAL_OR_KEYWORD, default=None, annotation=Annotated[Optional[list[str]], typer.Argument(
+            help="Command and arguments")]),
+    ]
+    for param, names, kind, default, help_ in runflags.FLAGS:
+        if name == "create" and param in runflags.CREATE_ONLY_SKIPS:
+            continue
+        typ = int if kind == runflags.INT and default is not None else kinds[kind]
+        params.append(P(param, P.POSITIONAL_OR_KEYWORD, default=default,
+                        annotation=Annotated[typ, typer.Option(*names, help=help_)]))
 
-    if o["name"] and not re.fullmatch(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*", o["name"]):
-        raise UsageError(f"names must match [a-zA-Z0-9][a-zA-Z0-9_.-]*: invalid argument {o['name']!r}",
-                         hint="choose another --name")
-    entrypoint = None
-    if o["entrypoint"] is not None:
-        entrypoint = [o["entrypoint"]]
-        if o["entrypoint"].startswith("["):
-            try:
-                entrypoint = __import__("json").loads(o["entrypoint"])
-            except ValueError:
-                entrypoint = None
-            if not (isinstance(entrypoint, list) and all(isinstance(x, str) for x in entrypoint)):
-                raise UsageError(f"invalid --entrypoint {o['entrypoint']!r}", hint='use a command, or a JSON list like \'["/bin/sh", "-c"]\'')
-    if o["rootfs"] and not os.path.isdir(image):
-        raise UsageError(f"--rootfs {image}: no such directory", hint="give the path of an exploded root filesystem")
-    mounts = [flags.parse_volume(v) for v in o["volume"] or []]
-    mounts += [flags.parse_mount(m) for m in o["mount"] or []]
-    mounts += [flags.parse_tmpfs(t) for t in o["tmpfs"] or []]
-    policy, retries = flags.parse_restart(o["restart"] or "no")
-    if policy != "no" and o.get("rm"):
-        raise UsageError("the --rm option conflicts with --restart", hint="use one of them")
-    flags.check_ulimits(o["ulimit"] or [])
-    memory = flags.parse_size(o["memory"], "--memory") if o["memory"] else None
-    if memory is not None and memory < 6 * 1024 * 1024:
-        raise UsageError("minimum memory limit allowed is 6MB", hint="give --memory 6m or more")
-    swap = None
-    if o["memory_swap"]:
-        swap = -1 if o["memory_swap"] == "-1" else flags.parse_size(o["memory_swap"], "--memory-swap")
-        if memory is None:
-            raise UsageError("you must provide a memory limit when providing a memory swap limit", hint="add --memory")
-        if swap != -1 and swap < memory:
-            raise UsageError("--memory-swap must be at least --memory", hint="memory-swap is memory plus swap")
-    if o["cpus"] is not None and o["cpus"] <= 0:
-        raise UsageError(f"invalid --cpus {o['cpus']}", hint="give a positive number of CPUs, e.g. --cpus 0.5")
-    if o["stop_signal"]:
-        from capsa.container.lifecycle import signal_number
+    def command(ctx: typer.Context, image: str, command: Optional[list[str]] = None, **options: Any) -> None:
+        code = launch.launch(session(ctx), image, list(command or []), options, create_only=name == "create")
+        if code:
+            raise typer.Exit(code)
 
-        signal_number(o["stop_signal"])
-    config = ContainerConfig(
-        id=os.urandom(32).hex(), name=o["name"] or "", image_id=None, image_name=image,
-        rootfs=os.path.abspath(image) if o["rootfs"] else None,
-        entrypoint=entrypoint,
-        cmd=list(command) or None, env=flags.parse_env(o["env"] or [], o["env_file"] or []), workdir=o["workdir"] or "",
-        user=o["user"] or "", hostname=o["hostname"] or "", tty=o["tty"], interactive=o["interactive"], mounts=mounts,
-        read_only=o["read_only"], cap_add=list(o["cap_add"] or []), cap_drop=list(o["cap_drop"] or []),
-        privileged=o["privileged"], memory=memory, memory_swap=swap, cpus=o["cpus"], cpu_shares=o["cpu_shares"],
-        pids_limit=o["pids_limit"], ulimits=list(o["ulimit"] or []), labels=flags.parse_labels(o["label"] or []),
-        stop_signal=o["stop_signal"] or "", stop_timeout=o["stop_timeout"], restart_policy=policy, restart_max=retries,
-        init=o["init"], remove=bool(o.get("rm")), network=o["network"] or "none", cgroup_parent=o["cgroup_parent"] or "",
-    )
-    flags.parse_security_opts(o["security_opt"] or [], config)
-    if config.network not in ("none", "host", "private"):
-        raise UsageError(f"network mode {config.network!r} is not available yet", hint="use --network none or host")
-    return config
-
-
-def run(
-    ctx: typer.Context,
-    image: Annotated[str, typer.Argument(help="Image (or, with --rootfs, a root filesystem directory)")],
-    command: Annotated[Optional[list[str]], typer.Argument(help="Command and arguments")] = None,
-    name: Annotated[Optional[str], typer.Option("--name", help="Assign a name to the container")] = None,
-    detach: Annotated[bool, typer.Option("--detach", "-d", help="Run the container in the background and print its id")] = False,
-    rm: Annotated[bool, typer.Option("--rm", help="Remove the container when it exits")] = False,
-    interactive: Annotated[bool, typer.Option("--interactive", "-i", help="Keep STDIN open")] = False,
-    tty: Annotated[bool, typer.Option("--tty", "-t", help="Allocate a pseudo-TTY")] = False,
-    env: Annotated[Multi, typer.Option("--env", "-e", help="Set environment variables")] = None,
-    env_file: Annotated[Multi, typer.Option("--env-file", help="Read in a file of environment variables")] = None,
-    workdir: Annotated[Optional[str], typer.Option("--workdir", "-w", help="Working directory inside the container")] = None,
-    user: Annotated[Optional[str], typer.Option("--user", "-u", help="Username or UID (format: <name|uid>[:<group|gid>])")] = None,
-    entrypoint: Annotated[Optional[str], typer.Option("--entrypoint", help="Overwrite the default ENTRYPOINT of the image")] = None,
-    hostname: Annotated[Optional[str], typer.Option("--hostname", "-h", help="Set container hostname")] = None,
-    volume: Annotated[Multi, typer.Option("--volume", "-v", help="Bind mount a volume: SRC:DST[:ro]")] = None,
-    mount: Annotated[Multi, typer.Option("--mount", help="Attach a filesystem mount: type=bind|volume|tmpfs,...")] = None,
-    tmpfs: Annotated[Multi, typer.Option("--tmpfs", help="Mount a temporary filesystem: DST[:OPTS]")] = None,
-    read_only: Annotated[bool, typer.Option("--read-only", help="Make the container's root filesystem read-only")] = False,
-    memory: Annotated[Optional[str], typer.Option("--memory", "-m", help="Memory limit (e.g. 512m)")] = None,
-    memory_swap: Annotated[Optional[str], typer.Option("--memory-swap", help="Memory plus swap limit; -1 unlimited")] = None,
-    cpus: Annotated[Optional[float], typer.Option("--cpus", help="Number of CPUs")] = None,
-    cpu_shares: Annotated[Optional[int], typer.Option("--cpu-shares", "-c", help="CPU shares (relative weight)")] = None,
-    pids_limit: Annotated[int, typer.Option("--pids-limit", help="Tune container pids limit (-1 for unlimited)")] = 1024,
-    ulimit: Annotated[Multi, typer.Option("--ulimit", help="Ulimit options: NAME=SOFT[:HARD]")] = None,
-    label: Annotated[Multi, typer.Option("--label", "-l", help="Set metadata on the container")] = None,
-    stop_signal: Annotated[Optional[str], typer.Option("--stop-signal", help="Signal to stop the container")] = None,
-    stop_timeout: Annotated[int, typer.Option("--stop-timeout", help="Seconds to wait before forcibly stopping")] = 10,
-    restart: Annotated[Optional[str], typer.Option("--restart", help="Restart policy: no, on-failure[:N], always")] = None,
-    cap_add: Annotated[Multi, typer.Option("--cap-add", help="Add capabilities")] = None,
-    cap_drop: Annotated[Multi, typer.Option("--cap-drop", help="Drop capabilities")] = None,
-    privileged: Annotated[bool, typer.Option("--privileged", help="Give extended privileges to the container")] = False,
-    security_opt: Annotated[Multi, typer.Option("--security-opt", help="seccomp=unconfined|PROFILE.json, no-new-privileges")] = None,
-    init: Annotated[bool, typer.Option("--init", help="Run an init inside the container that forwards signals and reaps processes")] = False,
-    rootfs: Annotated[bool, typer.Option("--rootfs", help="The first argument is an exploded root filesystem, not an image")] = False,
-    network: Annotated[Optional[str], typer.Option("--network", "--net", help="Network mode: none or host")] = None,
-    cgroup_parent: Annotated[Optional[str], typer.Option("--cgroup-parent", help="Cgroup (under capsa's own) for the container")] = None,
-) -> None:
-    """Run a command in a new container."""
-    _launch(dict(locals()), create_only=False)
-
-
-def _launch(o: dict[str, Any], create_only: bool) -> None:
-    from capsa.container import lifecycle
-
-    ctx, detach, interactive = o["ctx"], o.get("detach", True), o["interactive"]
-    sess = session(ctx)
-    config = _config(sess, o["image"], list(o["command"] or []), o)
-    store = open_store(sess)
-    records = records_of(sess)
-    config = lifecycle.create(store, records, config)
-    if create_only:
-        output.write(f"{config.id}\n")
-        return
-    try:
-        code = lifecycle.start(sess, store, records, config, attach_output=not detach, stdin=interactive)
-    except CapsaError:
-        _discard(sess, store, records, config)
-        raise
-    if detach:
-        output.write(f"{config.id}\n")
-        return
-    if code is None:
-        return  # detached from a tty session
-    if code:
-        raise typer.Exit(code)
-
-
-def _discard(sess: Session, store: Any, records: Any, config: Any) -> None:
-    """Undo a container whose start failed (``run`` leaves nothing behind); a failure to undo it
-    is reported beside the start error, not instead of it."""
-    from capsa.container import lifecycle
-
-    try:
-        lifecycle.remove(sess, store, records, config, force=True, timeout=0)
-    except CapsaError as exc:
-        print(f"Warning: removing the container that failed to start: {exc.message}", file=sys.stderr)
-
-
-def _create_from_run() -> Any:
-    """``create`` takes every ``run`` flag but --detach, and only records the container."""
-    signature = pyinspect.signature(run, eval_str=True)
-    params = [p for n, p in signature.parameters.items() if n != "detach"]
-
-    def create(**kwargs: Any) -> None:
-        """Create but do not start a container."""
-        _launch(dict(kwargs, detach=True), create_only=True)
-
-    create.__signature__ = signature.replace(parameters=params)  # type: ignore[attr-defined]
-    create.__annotations__ = {k: v for k, v in run.__annotations__.items() if k != "detach"}
-    return create
+    command.__doc__ = "Create but do not start a container." if name == "create" else "Run a command in a new container."
+    command.__name__ = name
+    command.__signature__ = pyinspect.Signature(params)  # type: ignore[attr-defined]
+    command.__annotations__ = {p.name: p.annotation for p in params}
+    return command
 
 
 def _targets(sess: Session, refs: list[str] | None, all_: bool, latest: bool = False) -> list[Any]:
@@ -368,7 +245,7 @@ def container_inspect(ctx: typer.Context, refs: Annotated[list[str], typer.Argum
 
 def register(app: typer.Typer) -> None:
     group = typer.Typer(help="Manage containers", no_args_is_help=True)
-    create = _create_from_run()
+    run, create = _launch_command("run"), _launch_command("create")
     for target in (app, group):
         target.command("run", context_settings=NOHELP_H)(run)
         target.command("create", context_settings=NOHELP_H)(create)

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Sequence
 
 from capsa import __version__
 from capsa.errors import EXIT_ENGINE
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
 
 HELP_FLAGS = ("--help", "-h")
 
@@ -72,7 +75,22 @@ def _dispatch(args: list[str]) -> int:
         from capsa.container import zygote
 
         zygote.prefork()  # its start-up overlaps ours: see capsa.container.zygote
-    return _run(args, _debug_requested(args), help_request)
+    debug = _debug_requested(args)
+    lean = _launch_route(args) if "_CAPSA_COMPLETE" not in os.environ else None
+    if lean is not None:
+        from capsa.cli.runflags import HelpRequested
+
+        try:
+            return _guarded(debug, lambda: _launch(*lean))
+        except HelpRequested:
+            pass
+    return _guarded(debug, lambda: _typer_run(args, help_request))
+
+
+def _launch(command: str, rest: list[str]) -> int:
+    from capsa.cli import launch
+
+    return launch.main(command, rest)
 
 
 VALUED_GLOBALS = ("--root", "--runroot", "--storage-driver", "--storage-opt", "--log-level")
@@ -90,25 +108,58 @@ def command_words(args: Sequence[str]) -> list[str]:
     return words
 
 
+LAUNCH_COMMANDS = (["run"], ["create"], ["container", "run"], ["container", "create"])
+
+
+def _launch_route(args: Sequence[str]) -> tuple[str, list[str]] | None:
+    """``run``/``create`` go straight to :mod:`capsa.cli.launch`, without typer: returns the
+    command and what it parses (the global flags before it, and everything after it)."""
+    before: list[str] = []
+    words: list[str] = []
+    i = 0
+    while i < len(args) and len(words) < 2:
+        arg = args[i]
+        if arg in VALUED_GLOBALS:
+            before += args[i:i + 2]
+            i += 2
+        elif arg.split("=", 1)[0] in VALUED_GLOBALS:
+            before.append(arg)
+            i += 1
+        elif arg.startswith("-"):
+            break
+        else:
+            words.append(arg)
+            i += 1
+            if words in LAUNCH_COMMANDS:
+                return words[-1], before + list(args[i:])
+    return None
+
+
 def _needs_monitor(args: Sequence[str]) -> bool:
     words = [w for w in command_words(args) if not w.startswith("-")][:2]
     return bool(words) and (words[0] in ("run", "start") or words == ["container", "run"]
                             or words == ["container", "start"])
 
 
-def _run(args: list[str], debug: bool, help_request: bool) -> int:
-    from capsa.cli.output import OutputClosed
+def _typer_run(args: list[str], help_request: bool) -> int:
+    from capsa.cli.app import build_command, is_command_path, run_command
+
+    command = build_command(args)
+    if help_request and is_command_path(command, args[:-1]):
+        from capsa.cli import helpcache
+
+        return helpcache.capture(args, lambda: run_command(command, args))
+    return run_command(command, args)
+
+
+def _guarded(debug: bool, body: Callable[[], int]) -> int:
+    """The error boundary: capsa's errors print one line and a hint; anything else prints an
+    internal error (the traceback only with ``--log-level debug``)."""
+    from capsa.cli.stdout import OutputClosed
     from capsa.errors import CapsaError
 
     try:
-        from capsa.cli.app import build_command, is_command_path, run_command
-
-        command = build_command(args)
-        if help_request and is_command_path(command, args[:-1]):
-            from capsa.cli import helpcache
-
-            return helpcache.capture(args, lambda: run_command(command, args))
-        return run_command(command, args)
+        return body()
     except CapsaError as exc:
         if debug:
             import traceback

@@ -2,33 +2,17 @@
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Callable, Mapping, Sequence
 from typing import Annotated, Any, Optional
 
 import typer
 
+from capsa.cli.stdout import write
 from capsa.errors import UsageError
 
 FORMAT_HELP = "Output format: json, or a Go template such as '{{.Field}}' or 'table {{.A}}\\t{{.B}}'"
 FormatOpt = Annotated[Optional[str], typer.Option("--format", "-f", help=FORMAT_HELP)]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Print only the identifying column")]
-
-
-class OutputClosed(Exception):
-    """Whoever read our standard output went away (``capsa images | head -1``): stop quietly.
-
-    Deliberately not an OSError, so that typer's own broken-pipe handling (exit 1) stays out.
-    """
-
-
-def write(text: str) -> None:
-    """Write to standard output; a closed pipe becomes :class:`OutputClosed`."""
-    try:
-        sys.stdout.write(text)
-        sys.stdout.flush()
-    except BrokenPipeError:
-        raise OutputClosed() from None
 
 
 def _template_error(exc: Exception) -> UsageError:

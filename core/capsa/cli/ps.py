@@ -168,7 +168,7 @@ def _print(chunks: Any) -> None:
             target.write(data)
             target.flush()
         except BrokenPipeError:
-            from capsa.cli.output import OutputClosed
+            from capsa.cli.stdout import OutputClosed
 
             raise OutputClosed() from None
 

@@ -1,0 +1,144 @@
+"""``run`` and ``create``: from their flags to a recorded (and, for ``run``, started) container.
+
+:func:`main` is the whole command without typer: ``main()`` sends ``run``/``create`` here
+directly, since building the typer command costs more than the container (see
+:mod:`capsa.cli.runflags`). The typer commands in :mod:`capsa.cli.containers` (``--help``,
+completion) end up in :func:`launch` too.
+"""
+from __future__ import annotations
+
+import os
+import sys
+
+from capsa.errors import CapsaError, UsageError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+    from capsa.cli.state import Session
+    from capsa.container.model import ContainerConfig
+
+
+def main(command: str, args: list[str]) -> int:
+    """``capsa [GLOBAL FLAGS] run|create ARGS``: ``args`` are the words after the command."""
+    from capsa.cli import runflags
+    from capsa.cli.state import GlobalOptions, Session
+
+    options, image, cmd = runflags.parse(command, args)
+    sess = Session(GlobalOptions(options["root"], options["runroot"], options["storage_driver"],
+                                 list(options["storage_opt"] or [])))
+    if options["log_level"]:
+        sess.set_log_level(options["log_level"].lower())
+    return launch(sess, image, cmd, options, create_only=command == "create")
+
+
+def launch(sess: Session, image: str, command: list[str], o: dict[str, Any], create_only: bool) -> int:
+    """Create the container and, unless ``create_only``, start it: detached (its id is printed)
+    or attached (the container's exit code is returned). A container that fails to start is
+    removed again."""
+    from capsa.cli.state import open_store
+    from capsa.container import lifecycle
+    from capsa.container.records import ContainerRecords
+
+    detach = o.get("detach", True)
+    config = container_config(image, command, o)
+    store = open_store(sess)
+    records = ContainerRecords(sess.config.root, sess.config.runroot)
+    config = lifecycle.create(store, records, config)
+    if create_only:
+        _write(f"{config.id}\n")
+        return 0
+    try:
+        code = lifecycle.start(sess, store, records, config, attach_output=not detach, stdin=o["interactive"])
+    except CapsaError:
+        _discard(sess, store, records, config)
+        raise
+    if detach:
+        _write(f"{config.id}\n")
+        return 0
+    return code or 0  # None: detached from a tty session
+
+
+def _write(text: str) -> None:
+    from capsa.cli.stdout import write
+
+    write(text)
+
+
+def _discard(sess: Session, store: Any, records: Any, config: Any) -> None:
+    """Undo a container whose start failed (``run`` leaves nothing behind); a failure to undo it
+    is reported beside the start error, not instead of it."""
+    from capsa.container import lifecycle
+
+    try:
+        lifecycle.remove(sess, store, records, config, force=True, timeout=0)
+    except CapsaError as exc:
+        print(f"Warning: removing the container that failed to start: {exc.message}", file=sys.stderr)
+
+
+def _valid_name(name: str) -> bool:
+    """podman's container names: ``[a-zA-Z0-9][a-zA-Z0-9_.-]*``."""
+    return bool(name) and name[0].isascii() and name[0].isalnum() and all(
+        c.isascii() and (c.isalnum() or c in "_.-") for c in name)
+
+
+def container_config(image: str, command: list[str], o: dict[str, Any]) -> ContainerConfig:
+    """Every flag checked and turned into a ContainerConfig (nothing is written here)."""
+    from capsa.container import flags
+    from capsa.container.model import ContainerConfig
+
+    if o["name"] and not _valid_name(o["name"]):
+        raise UsageError(f"names must match [a-zA-Z0-9][a-zA-Z0-9_.-]*: invalid argument {o['name']!r}",
+                         hint="choose another --name")
+    entrypoint = None
+    if o["entrypoint"] is not None:
+        entrypoint = [o["entrypoint"]]
+        if o["entrypoint"].startswith("["):
+            try:
+                entrypoint = __import__("json").loads(o["entrypoint"])
+            except ValueError:
+                entrypoint = None
+            if not (isinstance(entrypoint, list) and all(isinstance(x, str) for x in entrypoint)):
+                raise UsageError(f"invalid --entrypoint {o['entrypoint']!r}", hint='use a command, or a JSON list like \'["/bin/sh", "-c"]\'')
+    if o["rootfs"] and not os.path.isdir(image):
+        raise UsageError(f"--rootfs {image}: no such directory", hint="give the path of an exploded root filesystem")
+    mounts = [flags.parse_volume(v) for v in o["volume"] or []]
+    mounts += [flags.parse_mount(m) for m in o["mount"] or []]
+    mounts += [flags.parse_tmpfs(t) for t in o["tmpfs"] or []]
+    policy, retries = flags.parse_restart(o["restart"] or "no")
+    if policy != "no" and o.get("rm"):
+        raise UsageError("the --rm option conflicts with --restart", hint="use one of them")
+    flags.check_ulimits(o["ulimit"] or [])
+    memory = flags.parse_size(o["memory"], "--memory") if o["memory"] else None
+    if memory is not None and memory < 6 * 1024 * 1024:
+        raise UsageError("minimum memory limit allowed is 6MB", hint="give --memory 6m or more")
+    swap = None
+    if o["memory_swap"]:
+        swap = -1 if o["memory_swap"] == "-1" else flags.parse_size(o["memory_swap"], "--memory-swap")
+        if memory is None:
+            raise UsageError("you must provide a memory limit when providing a memory swap limit", hint="add --memory")
+        if swap != -1 and swap < memory:
+            raise UsageError("--memory-swap must be at least --memory", hint="memory-swap is memory plus swap")
+    if o["cpus"] is not None and o["cpus"] <= 0:
+        raise UsageError(f"invalid --cpus {o['cpus']}", hint="give a positive number of CPUs, e.g. --cpus 0.5")
+    if o["stop_signal"]:
+        from capsa.container.lifecycle import signal_number
+
+        signal_number(o["stop_signal"])
+    config = ContainerConfig(
+        id=os.urandom(32).hex(), name=o["name"] or "", image_id=None, image_name=image,
+        rootfs=os.path.abspath(image) if o["rootfs"] else None,
+        entrypoint=entrypoint,
+        cmd=list(command) or None, env=flags.parse_env(o["env"] or [], o["env_file"] or []), workdir=o["workdir"] or "",
+        user=o["user"] or "", hostname=o["hostname"] or "", tty=o["tty"], interactive=o["interactive"], mounts=mounts,
+        read_only=o["read_only"], cap_add=list(o["cap_add"] or []), cap_drop=list(o["cap_drop"] or []),
+        privileged=o["privileged"], memory=memory, memory_swap=swap, cpus=o["cpus"], cpu_shares=o["cpu_shares"],
+        pids_limit=o["pids_limit"], ulimits=list(o["ulimit"] or []), labels=flags.parse_labels(o["label"] or []),
+        stop_signal=o["stop_signal"] or "", stop_timeout=o["stop_timeout"], restart_policy=policy, restart_max=retries,
+        init=o["init"], remove=bool(o.get("rm")), network=o["network"] or "none", cgroup_parent=o["cgroup_parent"] or "",
+    )
+    flags.parse_security_opts(o["security_opt"] or [], config)
+    if config.network not in ("none", "host", "private"):
+        raise UsageError(f"network mode {config.network!r} is not available yet", hint="use --network none or host")
+    return config

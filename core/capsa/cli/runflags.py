@@ -1,0 +1,180 @@
+"""The flags of ``run`` and ``create``, declared once, and a parser for them that needs no typer.
+
+``run`` is capsa's hottest command: building its typer command costs more than running a
+container. So :data:`FLAGS` is the one declaration of these flags: :func:`parse` reads a command
+line with them the way podman's (cobra/pflag) parser does, and ``capsa.cli.containers`` turns
+the same table into the typer command that serves ``--help`` and shell completion.
+
+Contract of :func:`parse`: flags come before IMAGE; everything after IMAGE is the command, taken
+verbatim. Long flags take ``--flag value`` or ``--flag=value``; booleans take ``--flag`` or
+``--flag=true|false``; short flags can be clustered (``-it``, ``-dit``) and the last of a
+cluster may take a value (``-ePATH=/bin``, ``-e PATH=/bin``); ``--`` ends the flags. The global
+flags (``--root``, ``--runroot``, ...) are accepted anywhere before IMAGE. Bad input raises
+:class:`~capsa.errors.UsageError` (exit 125) with podman's wording.
+"""
+from __future__ import annotations
+
+from capsa.errors import UsageError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+BOOL, STR, MULTI, INT, FLOAT = "bool", "str", "multi", "int", "float"
+
+# (parameter name, flag names, kind, default, help): the order is the order of --help.
+FLAGS: tuple[tuple[str, tuple[str, ...], str, Any, str], ...] = (
+    ("name", ("--name",), STR, None, "Assign a name to the container"),
+    ("detach", ("--detach", "-d"), BOOL, False, "Run the container in the background and print its id"),
+    ("rm", ("--rm",), BOOL, False, "Remove the container when it exits"),
+    ("interactive", ("--interactive", "-i"), BOOL, False, "Keep STDIN open"),
+    ("tty", ("--tty", "-t"), BOOL, False, "Allocate a pseudo-TTY"),
+    ("env", ("--env", "-e"), MULTI, None, "Set environment variables"),
+    ("env_file", ("--env-file",), MULTI, None, "Read in a file of environment variables"),
+    ("workdir", ("--workdir", "-w"), STR, None, "Working directory inside the container"),
+    ("user", ("--user", "-u"), STR, None, "Username or UID (format: <name|uid>[:<group|gid>])"),
+    ("entrypoint", ("--entrypoint",), STR, None, "Overwrite the default ENTRYPOINT of the image"),
+    ("hostname", ("--hostname", "-h"), STR, None, "Set container hostname"),
+    ("volume", ("--volume", "-v"), MULTI, None, "Bind mount a volume: SRC:DST[:ro]"),
+    ("mount", ("--mount",), MULTI, None, "Attach a filesystem mount: type=bind|volume|tmpfs,..."),
+    ("tmpfs", ("--tmpfs",), MULTI, None, "Mount a temporary filesystem: DST[:OPTS]"),
+    ("read_only", ("--read-only",), BOOL, False, "Make the container's root filesystem read-only"),
+    ("memory", ("--memory", "-m"), STR, None, "Memory limit (e.g. 512m)"),
+    ("memory_swap", ("--memory-swap",), STR, None, "Memory plus swap limit; -1 unlimited"),
+    ("cpus", ("--cpus",), FLOAT, None, "Number of CPUs"),
+    ("cpu_shares", ("--cpu-shares", "-c"), INT, None, "CPU shares (relative weight)"),
+    ("pids_limit", ("--pids-limit",), INT, 1024, "Tune container pids limit (-1 for unlimited)"),
+    ("ulimit", ("--ulimit",), MULTI, None, "Ulimit options: NAME=SOFT[:HARD]"),
+    ("label", ("--label", "-l"), MULTI, None, "Set metadata on the container"),
+    ("stop_signal", ("--stop-signal",), STR, None, "Signal to stop the container"),
+    ("stop_timeout", ("--stop-timeout",), INT, 10, "Seconds to wait before forcibly stopping"),
+    ("restart", ("--restart",), STR, None, "Restart policy: no, on-failure[:N], always"),
+    ("cap_add", ("--cap-add",), MULTI, None, "Add capabilities"),
+    ("cap_drop", ("--cap-drop",), MULTI, None, "Drop capabilities"),
+    ("privileged", ("--privileged",), BOOL, False, "Give extended privileges to the container"),
+    ("security_opt", ("--security-opt",), MULTI, None, "seccomp=unconfined|PROFILE.json, no-new-privileges"),
+    ("init", ("--init",), BOOL, False, "Run an init inside the container that forwards signals and reaps processes"),
+    ("rootfs", ("--rootfs",), BOOL, False, "The first argument is an exploded root filesystem, not an image"),
+    ("network", ("--network", "--net"), STR, None, "Network mode: none or host"),
+    ("cgroup_parent", ("--cgroup-parent",), STR, None, "Cgroup (under capsa's own) for the container"),
+)
+CREATE_ONLY_SKIPS = ("detach",)  # `create` takes every flag of `run` but these
+
+# The global flags (podman's persistent flags), valid after the command word too.
+GLOBAL_FLAGS: tuple[tuple[str, tuple[str, ...], str, Any, str], ...] = (
+    ("root", ("--root",), STR, None, ""),
+    ("runroot", ("--runroot",), STR, None, ""),
+    ("storage_driver", ("--storage-driver",), STR, None, ""),
+    ("storage_opt", ("--storage-opt",), MULTI, None, ""),
+    ("log_level", ("--log-level",), STR, None, ""),
+)
+LOG_LEVELS = ("trace", "debug", "info", "warn", "warning", "error", "fatal", "panic")
+
+
+class HelpRequested(BaseException):
+    """``--help`` among the flags: the caller shows the command's help page (a BaseException,
+    so that it passes the error boundary like KeyboardInterrupt would, to be caught by
+    ``main()``)."""
+
+
+def _table(command: str) -> dict[str, tuple[str, str]]:
+    """flag name -> (parameter, kind), for ``command`` and the global flags."""
+    out = {}
+    for param, names, kind, _default, _help in FLAGS + GLOBAL_FLAGS:
+        if command == "create" and param in CREATE_ONLY_SKIPS:
+            continue
+        for name in names:
+            out[name] = (param, kind)
+    return out
+
+
+def defaults(command: str) -> dict[str, Any]:
+    return {param: default for param, _n, _k, default, _h in FLAGS + GLOBAL_FLAGS
+            if not (command == "create" and param in CREATE_ONLY_SKIPS)}
+
+
+def _convert(flag: str, kind: str, value: str) -> Any:
+    if kind == INT:
+        try:
+            return int(value)
+        except ValueError:
+            pass
+    elif kind == FLOAT:
+        try:
+            return float(value)
+        except ValueError:
+            pass
+    elif kind == BOOL:
+        lowered = value.lower()
+        if lowered in ("true", "1", "t"):
+            return True
+        if lowered in ("false", "0", "f"):
+            return False
+    else:
+        return value
+    raise UsageError(f'invalid argument "{value}" for "{flag}" flag: parse error',
+                     hint=f"{flag} takes {'a number' if kind in (INT, FLOAT) else 'true or false'}")
+
+
+def parse(command: str, args: list[str]) -> tuple[dict[str, Any], str, list[str]]:
+    """``args`` after the command word -> (options by parameter name, IMAGE, command)."""
+    table = _table(command)
+    values = defaults(command)
+    see = f"See 'capsa {command} --help'"
+
+    def store(flag: str, param: str, kind: str, value: Any) -> None:
+        if kind == MULTI:
+            values[param] = [*(values[param] or []), value]
+        else:
+            values[param] = _convert(flag, kind, value) if isinstance(value, str) else value
+
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        i += 1
+        if arg == "--":
+            if i < len(args):
+                return _finish(values, args[i], args[i + 1:])
+            break
+        if arg == "--help":
+            raise HelpRequested()
+        if not arg.startswith("-") or arg == "-":
+            return _finish(values, arg, args[i:])
+        if arg.startswith("--"):
+            name, eq, inline = arg.partition("=")
+            if name not in table:
+                raise UsageError(f"unknown flag: {name}", hint=see)
+            param, kind = table[name]
+            if kind == BOOL:
+                store(name, param, kind, inline if eq else True)
+                continue
+            if not eq:
+                if i >= len(args):
+                    raise UsageError(f"flag needs an argument: {name}", hint=see)
+                inline, i = args[i], i + 1
+            store(name, param, kind, inline)
+            continue
+        cluster = arg[1:]
+        while cluster:
+            name, cluster = f"-{cluster[0]}", cluster[1:]
+            if name not in table:
+                raise UsageError(f"unknown shorthand flag: {name[1]!r} in {arg}", hint=see)
+            param, kind = table[name]
+            if kind == BOOL and not cluster.startswith("="):
+                store(name, param, kind, True)
+                continue
+            value = cluster[1:] if cluster.startswith("=") else cluster
+            if not value:
+                if i >= len(args):
+                    raise UsageError(f"flag needs an argument: {name!r} in {arg}", hint=see)
+                value, i = args[i], i + 1
+            store(name, param, kind, value)
+            cluster = ""
+    raise UsageError(f"'capsa {command}' requires at least 1 argument", hint=see)
+
+
+def _finish(values: dict[str, Any], image: str, command: list[str]) -> tuple[dict[str, Any], str, list[str]]:
+    level = values.get("log_level")
+    if level is not None and level.lower() not in LOG_LEVELS:
+        raise UsageError(f"invalid --log-level {level!r}", hint=f"use one of {', '.join(LOG_LEVELS)}")
+    return values, image, list(command)
