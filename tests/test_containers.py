@@ -375,3 +375,18 @@ def test_network_none_has_only_loopback_and_host_shares_the_hosts(c: Capsa) -> N
     assert sorted(run(c, "--network", "host", "busybox", "ls", "/sys/class/net").stdout.split()) == host
     r = run(c, "--network", "bridge", "busybox", "true")
     assert r.returncode == 125 and "not available yet" in r.stderr
+
+
+def test_run_rm_mounts_its_layer_volatile_and_a_kept_container_does_not(c: Capsa) -> None:
+    """A ``--rm`` container's writes need not survive a crash: overlay skips syncing them (as
+    podman's); a container that is kept gets a normal, synced mount."""
+    def volatile(*flags: str) -> bool:
+        r = c("run", *flags, "busybox", "sh", "-c", "grep '^overlay / ' /proc/mounts")
+        assert r.returncode == 0, r.stderr
+        options = r.stdout.split()[3].split(",")
+        return "volatile" in options or "fsync=volatile" in options  # (newer kernels show the latter)
+
+    assert volatile("--rm")
+    name = "kept-volatile-check"
+    assert not volatile("--name", name)
+    c("rm", name)

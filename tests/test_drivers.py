@@ -158,7 +158,7 @@ def test_unimplemented_operations_are_computed_per_class(tmp_path: Path) -> None
             pass
 
     class MoreOfIt(Half):
-        def mount(self, layer_id: str) -> Path:
+        def mount(self, layer_id: str, volatile: bool = False) -> Path:
             return tmp_path
 
     assert "create" not in Half.unimplemented() and {"mount", "apply_diff", "remove"} <= set(Half.unimplemented())

@@ -56,6 +56,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     return code
 
 
+def entry() -> None:
+    """The ``capsa`` program: :func:`main`, then leave without the interpreter's teardown, which
+    costs milliseconds for the modules a command loaded and has nothing left to do: standard
+    output and error are flushed here, and capsa keeps no other buffered file open."""
+    code = main()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(code)
+
+
 def _dispatch(args: list[str]) -> int:
     if args in (["--version"], ["-v"]):
         sys.stdout.write(f"capsa version {__version__}\n")

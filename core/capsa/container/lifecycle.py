@@ -100,7 +100,7 @@ def prepare_bundle(sess: Session, store: Store, records: ContainerRecords, confi
     storage = store.driver
     with store.reading():
         image_config = store.config_of(store.find_image(config.image_id)) if config.image_id else {}
-    rootfs = str(Path(config.rootfs).resolve()) if config.rootfs else str(storage.mount(config.layer_id))
+    rootfs = str(Path(config.rootfs).resolve()) if config.rootfs else str(storage.mount(config.layer_id, volatile=config.remove))
     try:
         files = write_files(run_dir / "files", config, config.image_name)
         resolved = ContainerConfig(**{**asdict(config), "mounts": []})

@@ -326,4 +326,5 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv))
+    _code = main(sys.argv)
+    os._exit(_code)  # no interpreter teardown: the container's CLI waits on our exit; nothing is buffered

@@ -54,10 +54,13 @@ class StorageDriver(Driver):
         before the driver's own mount-count lock; ``mount`` never takes the store lock."""
 
     @abstractmethod
-    def mount(self, layer_id: str) -> Path:
+    def mount(self, layer_id: str, volatile: bool = False) -> Path:
         """Return a path where the layer's full filesystem (parents included) is visible.
 
-        Reference counted: each call must be paired with one :meth:`unmount`. Raises StorageError.
+        Reference counted: each call must be paired with one :meth:`unmount`. ``volatile``: the
+        writes need not survive a crash (a ``run --rm`` container's layer), so the driver may
+        skip syncing them, as overlay's ``volatile`` option does; the first mount decides.
+        Raises StorageError.
         """
 
     @abstractmethod

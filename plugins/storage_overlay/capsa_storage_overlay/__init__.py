@@ -156,7 +156,7 @@ class OverlayDriver(StorageDriver):
 
     # -- mounts -----------------------------------------------------------------------------
 
-    def _mount_data(self, layer_id: str) -> tuple[int, str]:
+    def _mount_data(self, layer_id: str, volatile: bool = False) -> tuple[int, str]:
         lowers = self._lowers(layer_id)
         parts = []
         if lowers:
@@ -164,6 +164,8 @@ class OverlayDriver(StorageDriver):
         else:  # a base layer: overlay wants a lower dir, give it an empty one
             parts.append(f"lowerdir={layer_id}/empty")
         parts += [f"upperdir={layer_id}/diff", f"workdir={layer_id}/work"]
+        if volatile:  # no syncs: unmounting does not flush the upper filesystem (kernel 5.10+)
+            parts.append("volatile")
         # A layer's diff must be its upper dir alone: no metacopy-only or redirected entries.
         parts += [f"{feature}=off" for feature in ("redirect_dir", "metacopy")
                   if os.path.exists(f"/sys/module/overlay/parameters/{feature}")]
@@ -179,7 +181,7 @@ class OverlayDriver(StorageDriver):
             )
         return flags, data
 
-    def mount(self, layer_id: str) -> Path:
+    def mount(self, layer_id: str, volatile: bool = False) -> Path:
         from capsa.linux import is_mountpoint, mount
 
         merged = self._dir(layer_id) / "merged"
@@ -188,11 +190,17 @@ class OverlayDriver(StorageDriver):
                 raise StorageError(f"layer {layer_id} does not exist", hint="create it first")
             count = self.counter.get(layer_id)
             if count == 0 and not is_mountpoint(str(merged)):  # (a command that died may have mounted it)
-                flags, data = self._mount_data(layer_id)
+                flags, data = self._mount_data(layer_id, volatile)
                 cwd = os.open(".", os.O_RDONLY | os.O_DIRECTORY)
                 try:
                     os.chdir(self.home)  # relative lowerdir names keep the option string short
-                    mount("overlay", str(merged), "overlay", flags, data)
+                    try:
+                        mount("overlay", str(merged), "overlay", flags, data)
+                    except OSError as exc:
+                        if not (volatile and exc.errno == errno.EINVAL):
+                            raise
+                        flags, data = self._mount_data(layer_id)  # a kernel without "volatile"
+                        mount("overlay", str(merged), "overlay", flags, data)
                 except OSError as exc:
                     raise StorageError(f"mounting layer {layer_id} failed: {exc.strerror}",
                                        hint="check 'dmesg' for overlayfs messages") from exc

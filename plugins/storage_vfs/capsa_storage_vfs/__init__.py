@@ -69,7 +69,7 @@ class VfsDriver(StorageDriver):
             for marker in (self._pristine(layer_id), self.layers_dir / f".{layer_id}.parent"):
                 marker.unlink(missing_ok=True)
 
-    def mount(self, layer_id: str) -> Path:
+    def mount(self, layer_id: str, volatile: bool = False) -> Path:
         path = self._dir(layer_id)
         with self.counter.lock.exclusive():
             if not path.is_dir():

@@ -40,7 +40,7 @@ class TinyDriver(StorageDriver):
             raise StorageError(f"layer {layer_id} is mounted", hint="unmount it first")
         shutil.rmtree(self._dir(layer_id), ignore_errors=True)
 
-    def mount(self, layer_id: str) -> Path:
+    def mount(self, layer_id: str, volatile: bool = False) -> Path:
         if not self.exists(layer_id):
             raise StorageError(f"layer {layer_id} does not exist", hint="create it first")
         self._refs[layer_id] = self._refs.get(layer_id, 0) + 1
