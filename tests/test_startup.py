@@ -55,3 +55,16 @@ def test_short_commands_start_within_4x_a_bare_interpreter(capsa: Capsa, flag: s
     bare = best_of([sys.executable, "-c", "pass"], capsa.env, 15)
     ours = best_of([str(CAPSA), flag], capsa.env, 15)
     assert ours <= 4 * bare, f"capsa {flag}: {ours * 1000:.1f} ms vs python -c pass {bare * 1000:.1f} ms"
+
+
+def test_run_and_create_parse_their_flags_without_typer(capsa: Capsa) -> None:
+    """``main()`` sends run/create straight to capsa.cli.launch: building typer's command would
+    cost more than the container. (A missing image still goes the whole way through the parser,
+    the configuration and the store.)"""
+    for argv in (["create", "--name", "x", "-e", "A=1", "no-such-image"], ["container", "run", "--rm", "no-such-image"]):
+        r = subprocess.run([sys.executable, "-X", "importtime", str(CAPSA), *argv], capture_output=True, text=True,
+                           env=capsa.env)
+        assert r.returncode == 125 and "no-such-image" in r.stderr
+        mods = {line.split("|")[-1].strip() for line in r.stderr.splitlines() if line.startswith("import time:")}
+        assert "capsa.cli.launch" in mods
+        assert not {m for m in mods if m.split(".")[0] in ("typer", "pluggy", "click", "rich", *HEAVY)}

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import os
-import platform
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -13,7 +12,7 @@ GOARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "i686": "386",
 
 def go_arch() -> str:
     """The machine's architecture in OCI (Go) spelling: amd64, arm64, ..."""
-    machine = platform.machine()
+    machine = os.uname().machine
     return GOARCH.get(machine, machine)
 
 

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import random
-import select
-import shutil
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -36,7 +33,8 @@ MONITOR_PROGRAMS = (b"capsa.container.monitor", b"capsa.container.waiter")
 
 def random_name(taken: set[str]) -> str:
     for _ in range(100):
-        name = f"{random.choice(_ADJECTIVES)}_{random.choice(_NOUNS)}"
+        pick = int.from_bytes(os.urandom(4), "little")
+        name = f"{_ADJECTIVES[pick % len(_ADJECTIVES)]}_{_NOUNS[(pick >> 16) % len(_NOUNS)]}"
         if name not in taken:
             return name
     return f"capsa_{os.urandom(4).hex()}"
@@ -78,7 +76,9 @@ def init_binary() -> str | None:
     for path in ("/usr/libexec/podman/catatonit", "/usr/bin/catatonit", "/usr/libexec/catatonit/catatonit"):
         if os.path.isfile(path):
             return path
-    return shutil.which("catatonit")
+    from shutil import which
+
+    return which("catatonit")
 
 
 def volume_dir(root: Path, name: str) -> Path:
@@ -152,6 +152,8 @@ def _release_mount(store: Store, config: ContainerConfig) -> None:
 
 
 def _read_event(fd: int, timeout: float = 60.0) -> dict[str, Any]:
+    import select
+
     buf = b""
     deadline = time.monotonic() + timeout
     while b"\n" not in buf:

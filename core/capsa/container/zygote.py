@@ -12,25 +12,27 @@ Three pipes join them: ``config`` (CLI to monitor: one JSON document, then EOF),
 """
 from __future__ import annotations
 
-import json
 import os
 import sys
-from dataclasses import dataclass
-from typing import Any
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 _spare: Handle | None = None
 
 
-@dataclass
 class Handle:
-    """The CLI's ends of a spawned monitor's pipes."""
+    """The CLI's ends of a spawned monitor's pipes. (Plain, not a dataclass: this module is
+    imported before the monitor is forked, so it imports nothing it can do without.)"""
 
-    config: int
-    messages: int
-    go: int
+    def __init__(self, config: int, messages: int, go: int) -> None:
+        self.config, self.messages, self.go = config, messages, go
 
     def send(self, cfg: dict[str, Any]) -> None:
         """Hand the monitor its configuration (once)."""
+        import json
+
         data = json.dumps(cfg).encode()
         view = memoryview(data)
         while view:

@@ -6,14 +6,16 @@ interrupted commands and are removed by :meth:`BlobStore.clean_ingest`.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
+
+if TYPE_CHECKING:
+    import hashlib
 
 from capsa.errors import ArchiveError, StorageError
 from capsa.fsutil import atomic_write
@@ -30,7 +32,7 @@ def check_digest(digest: str) -> str:
 
 
 def sha256_of(data: bytes) -> str:
-    return "sha256:" + hashlib.sha256(data).hexdigest()
+    return "sha256:" + _sha256(data).hexdigest()
 
 
 class BlobStore:
@@ -73,7 +75,7 @@ class BlobStore:
         """Copy ``stream`` into the store, verifying ``expected`` digest and size when given."""
         self.ingest.mkdir(parents=True, exist_ok=True)
         tmp = self.ingest / f"{os.getpid()}-{os.urandom(6).hex()}"
-        hasher = hashlib.sha256()
+        hasher = _sha256()
         size = 0
         try:
             with open(tmp, "wb") as out:
@@ -138,3 +140,11 @@ def _fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def _sha256(data: bytes = b"") -> hashlib._Hash:
+    """hashlib's sha256, imported on first use (hashlib loads OpenSSL: milliseconds that
+    commands which hash nothing, such as ``run``, should not pay)."""
+    from hashlib import sha256
+
+    return sha256(data)

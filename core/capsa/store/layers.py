@@ -8,7 +8,6 @@ removes, and that readers never show.
 """
 from __future__ import annotations
 
-import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,7 +39,9 @@ def chain_id(parent_chain: str | None, diff_id: str) -> str:
     """OCI ChainID: the diff id for a base layer, else sha256 of "<parent chain> <diff id>"."""
     if parent_chain is None:
         return diff_id
-    return "sha256:" + hashlib.sha256(f"{parent_chain} {diff_id}".encode()).hexdigest()
+    from capsa.store.blobs import sha256_of
+
+    return sha256_of(f"{parent_chain} {diff_id}".encode())
 
 
 class LayerStore:
@@ -157,3 +158,4 @@ class LayerStore:
         for layer_id in gone:
             self._discard(layer_id)
         return gone
+
