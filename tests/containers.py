@@ -13,6 +13,15 @@ import pytest
 from conftest import Capsa
 
 
+
+def is_monitor_process(proc: Path) -> bool:
+    """A capsa monitor: forked from a CLI, it names itself ``capsa-monitor``; the programs it
+    execs (the waiter, the resumed monitor) say so on their command line too. Raises OSError
+    when the process is gone."""
+    if (proc / "comm").read_bytes() == b"capsa-monitor\n":
+        return True
+    return bool(set((proc / "cmdline").read_bytes().split(b"\0")) & {b"capsa.container.monitor", b"capsa.container.waiter"})
+
 def busybox_rootfs(path: Path) -> Path:
     """An exploded root filesystem from Debian's busybox-static, with passwd/group entries."""
     if not Path("/bin/busybox").is_file():
@@ -68,8 +77,7 @@ def leftovers(capsa: Capsa, ids: list[str]) -> list[str]:
     for proc in Path("/proc").iterdir():  # monitors (their config arrives on a pipe: look at their open files)
         if proc.name.isdigit():
             try:
-                cmdline = (proc / "cmdline").read_bytes()
-                if b"capsa.container.monitor" not in cmdline and b"capsa.container.waiter" not in cmdline:
+                if not is_monitor_process(proc):
                     continue
                 targets = [os.readlink(fd) for fd in (proc / "fd").iterdir()]
             except OSError:

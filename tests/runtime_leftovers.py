@@ -9,18 +9,18 @@ import time
 from pathlib import Path
 
 from conftest import Capsa
-from containers import leftovers
+from containers import is_monitor_process, leftovers
 
 
 def monitor_pids(capsa: Capsa) -> list[int]:
-    """Living ``capsa.container.monitor`` processes holding a file of this store open."""
+    """Living capsa monitor processes holding a file of this store open."""
     found = []
     prefixes = (str(capsa.root) + "/", str(capsa.runroot) + "/")
     for proc in Path("/proc").iterdir():
         if not proc.name.isdigit():
             continue
         try:
-            if not set((proc / "cmdline").read_bytes().split(b"\0")) & {b"capsa.container.monitor", b"capsa.container.waiter"}:
+            if not is_monitor_process(proc):
                 continue
             links = [os.readlink(fd) for fd in (proc / "fd").iterdir()]
         except OSError:

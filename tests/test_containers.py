@@ -355,10 +355,13 @@ def test_a_long_running_container_is_watched_by_the_lean_waiter(c: Capsa) -> Non
           "trap 'echo bye; exit 9' TERM; echo hi; while true; do sleep 0.1; done")
     assert r.returncode == 0, r.stderr
     monitor = int(c("inspect", "--format", "{{.State.ConmonPid}}", "long").stdout)
+    # forked from the CLI (no second interpreter start), it names itself
+    assert Path(f"/proc/{monitor}/comm").read_text() == "capsa-monitor\n"
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline and b"capsa.container.waiter" not in Path(f"/proc/{monitor}/cmdline").read_bytes():
         time.sleep(0.1)
     assert b"capsa.container.waiter" in Path(f"/proc/{monitor}/cmdline").read_bytes()
+    assert Path(f"/proc/{monitor}/comm").read_text() == "capsa-monitor\n"  # the waiter too
     rss = next(int(l.split()[1]) for l in Path(f"/proc/{monitor}/status").read_text().splitlines() if l.startswith("VmRSS"))
     assert rss < 12 * 1024, f"the waiter uses {rss} KB"
     assert c("logs", "long").stdout == "hi\n"

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from capsa.container.lifecycle import MONITOR_PROGRAMS
+from capsa.container.procname import is_monitor
 from capsa.errors import CapsaError, StorageError
 
 if TYPE_CHECKING:
@@ -33,7 +33,7 @@ def _records(sess: Session) -> Any:
 
 def monitors(records: Any) -> dict[str, int]:
     """Container id -> pid of every living monitor process of this store. A monitor
-    (``python -m capsa.container.monitor``) writes its stderr to
+    (a ``capsa-monitor`` process) writes its stderr to
     ``<runroot>/containers/<id>/monitor.log`` once it has its container; a pre-forked one that
     has none yet is nobody's."""
     base = os.path.realpath(records.runroot)
@@ -42,9 +42,8 @@ def monitors(records: Any) -> dict[str, int]:
         if not entry.name.isdigit():
             continue
         try:
-            with open(f"/proc/{entry.name}/cmdline", "rb") as fh:
-                if not set(fh.read().split(b"\0")) & set(MONITOR_PROGRAMS):
-                    continue
+            if not is_monitor(int(entry.name)):
+                continue
             log = os.readlink(f"/proc/{entry.name}/fd/2")
         except OSError:
             continue

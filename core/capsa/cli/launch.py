@@ -45,6 +45,10 @@ def launch(sess: Session, image: str, command: list[str], o: dict[str, Any], cre
     config = container_config(image, command, o)
     store = open_store(sess)
     records = ContainerRecords(sess.config.root, sess.config.runroot)
+    if not create_only:
+        from capsa.container import zygote
+
+        zygote.prefork()  # the monitor loads its driver while we create the container
     config = lifecycle.create(store, records, config)
     if create_only:
         _write(f"{config.id}\n")

@@ -84,10 +84,6 @@ def _dispatch(args: list[str]) -> int:
         if cached is not None:
             sys.stdout.write(cached)
             return 0
-    if not help_request and _needs_monitor(args):
-        from capsa.container import zygote
-
-        zygote.prefork()  # its start-up overlaps ours: see capsa.container.zygote
     debug = _debug_requested(args)
     lean = _launch_route(args) if "_CAPSA_COMPLETE" not in os.environ else None
     if lean is not None:
@@ -146,12 +142,6 @@ def _launch_route(args: Sequence[str]) -> tuple[str, list[str]] | None:
             if words in LAUNCH_COMMANDS:
                 return words[-1], before + list(args[i:])
     return None
-
-
-def _needs_monitor(args: Sequence[str]) -> bool:
-    words = [w for w in command_words(args) if not w.startswith("-")][:2]
-    return bool(words) and (words[0] in ("run", "start") or words == ["container", "run"]
-                            or words == ["container", "start"])
 
 
 def _typer_run(args: list[str], help_request: bool) -> int:

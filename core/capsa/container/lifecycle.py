@@ -27,8 +27,6 @@ _NOUNS = ("archimedes", "babbage", "curie", "darwin", "euler", "fermi", "galileo
 
 
 ACTIVE = ("running", "stopping", "paused", "restarting")  # a monitor is (still) in charge
-# What a monitor process runs as: itself, or its lean waiter while a container runs.
-MONITOR_PROGRAMS = (b"capsa.container.monitor", b"capsa.container.waiter")
 
 
 def random_name(taken: set[str]) -> str:
@@ -267,18 +265,10 @@ def remove_anonymous_volumes(root: Path, config: ContainerConfig) -> None:
 
 
 def _alive(pid: int) -> bool:
-    """Whether ``pid`` is a living container monitor: not gone, not a zombie waiting for its
-    parent to reap it, and not another program that took a recycled pid."""
-    if pid <= 0:
-        return False
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as fh:
-            state = fh.read().rsplit(b")", 1)[1].split()[0]
-        with open(f"/proc/{pid}/cmdline", "rb") as fh:
-            cmdline = fh.read()
-    except (FileNotFoundError, ProcessLookupError, IndexError):
-        return False
-    return state != b"Z" and any(name in cmdline for name in MONITOR_PROGRAMS)
+    """Whether ``pid`` is a living container monitor (see :mod:`capsa.container.procname`)."""
+    from capsa.container.procname import is_monitor
+
+    return is_monitor(pid)
 
 
 def signal_number(sig: str | int) -> int:

@@ -1,8 +1,8 @@
-"""The per-container monitor (conmon's role): ``python -m capsa.container.monitor MONITOR_JSON``.
+"""The per-container monitor (conmon's role), named ``capsa-monitor``.
 
-Started double-forked and in a session of its own by ``capsa start``/``run``, so it outlives the
-CLI. It creates and starts the container through the isolation driver, holds the container's
-stdio (pipes, or a pty with ``-t``), writes its output to the k8s-file log and to attached
+Forked (double, into a session of its own) by ``capsa start``/``run`` (see
+:mod:`capsa.container.zygote`), so it outlives the CLI. It creates and starts the container
+through the isolation driver, holds the container's stdio (pipes, or a pty with ``-t``), writes its output to the k8s-file log and to attached
 clients, waits for its exit on a pidfd, records the exit code and times, carries out the restart
 policy, tears down the runtime and the mounted layer, and honours ``--rm`` — whether or not the
 CLI that started it is still there. It imports only what that needs.
@@ -20,6 +20,7 @@ from typing import Any
 
 from capsa.container import attach
 from capsa.container.logwriter import timestamp
+from capsa.container.procname import name_process
 from capsa.container.records import ContainerRecords
 from capsa.container.relay import Relay, close_quietly
 
@@ -294,14 +295,18 @@ def _read_config(fd: int) -> dict[str, Any] | None:
 
 
 def main(argv: list[str]) -> int:
-    """``FDS`` is "config,messages,go": the pipes from :mod:`capsa.container.zygote`; or
-    ``--resume STATE`` from the waiter."""
-    if argv[1] == "--resume":
-        resume = json.loads(argv[2])
-        code = Monitor(resume["cfg"]).main(resume)
-        trace("done")
-        return code
-    config_fd, msg_fd, go_fd = (int(x) for x in argv[1].split(","))
+    """``--resume STATE``: the monitor again, exec'd by the waiter when the container exited."""
+    name_process()
+    resume = json.loads(argv[2])
+    code = Monitor(resume["cfg"]).main(resume)
+    trace("done")
+    return code
+
+
+def serve(config_fd: int, msg_fd: int, go_fd: int) -> int:
+    """A new monitor, forked by :mod:`capsa.container.zygote` with these pipes: load what
+    running a container needs, wait for the container on ``config_fd``, see it to its end."""
+    name_process()
     devnull = os.open(os.devnull, os.O_RDWR)
     for fd in (0, 1, 2):
         os.dup2(devnull, fd)

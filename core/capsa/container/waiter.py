@@ -13,10 +13,12 @@ import json
 import os
 import sys
 
+from capsa.container.procname import name_process
 from capsa.container.relay import Relay, close_quietly
 
 
 def main(argv: list[str]) -> int:
+    name_process()
     state = json.loads(argv[1])
     relay = Relay.adopt(state["log"], state["tty"], state["relay"])
     ours = {k: int(v) for k, v in state["ours"].items()}

@@ -1,11 +1,13 @@
 """Starting a container's monitor early, so that its start-up overlaps the CLI's.
 
-A monitor is a fresh interpreter (``python -I -m capsa.container.monitor``), double-forked into
-a session of its own: small (it imports only what it needs) and independent of the CLI. Its
-interpreter start and imports take tens of milliseconds; ``main()`` therefore forks it
-(:func:`prefork`) before the CLI imports anything heavy, for the commands that will need one.
-The monitor imports its modules and then waits for its configuration on a pipe; a CLI that
-ends up not needing it just closes the pipe, and the monitor exits without a trace.
+A monitor is forked from the CLI (double-forked into a session of its own, independent of the
+CLI from then on) rather than started as a new interpreter: it inherits the modules the CLI has
+already loaded and only imports the isolation driver, and no second interpreter start competes
+with the CLI for the CPU. ``run`` forks it (:func:`prefork`) as soon as its flags are checked,
+so that the monitor loads its driver while the CLI creates the container; it then waits for
+its configuration on a pipe. A CLI that ends up not needing it just closes the pipe, and the
+monitor exits without a trace. It names itself ``capsa-monitor`` (see
+:mod:`capsa.container.procname`).
 
 Three pipes join them: ``config`` (CLI to monitor: one JSON document, then EOF), ``messages``
 (monitor to CLI: one JSON event per line) and ``go`` (closed by the CLI once it attached).
@@ -54,28 +56,45 @@ def spawn() -> Handle:
     cfg_r, cfg_w = os.pipe()
     msg_r, msg_w = os.pipe()
     go_r, go_w = os.pipe()
-    argv = [sys.executable, "-I", "-m", "capsa.container.monitor", f"{cfg_r},{msg_w},{go_r}"]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("_CAPSA_COMPLETE")}
+    for stream in (sys.stdout, sys.stderr):  # nothing of ours may be written twice
+        stream.flush()
     pid = os.fork()
     if pid == 0:  # first child: a new session, fork the monitor, leave
         try:
             os.setsid()
             if os.fork() == 0:
-                keep = sorted((cfg_r, msg_w, go_r))
-                low = 3  # the monitor lives as long as its container: it keeps nothing else of ours
-                for fd in keep:
-                    os.closerange(low, fd)
-                    low = fd + 1
-                os.closerange(low, 1 << 20)
-                for fd in keep:
-                    os.set_inheritable(fd, True)
-                os.execve(sys.executable, argv, env)
+                _become_monitor(cfg_r, msg_w, go_r)
         finally:
             os._exit(0)
     os.waitpid(pid, 0)
     for fd in (cfg_r, msg_w, go_r):
         os.close(fd)
     return Handle(cfg_w, msg_r, go_w)
+
+
+def _become_monitor(cfg_r: int, msg_w: int, go_r: int) -> None:
+    """In the forked monitor: drop everything of the CLI's but the three pipes (the CLI's open
+    files, its locks), and serve. Never returns."""
+    import gc
+
+    gc.freeze()  # the CLI's objects are never collected here: none of them closes a descriptor of ours
+    code = 1
+    try:
+        keep = sorted((cfg_r, msg_w, go_r))
+        low = 3  # the monitor lives as long as its container: it keeps nothing else of ours
+        for fd in keep:
+            os.closerange(low, fd)
+            low = fd + 1
+        os.closerange(low, 1 << 20)
+        from capsa.container import monitor
+
+        code = monitor.serve(cfg_r, msg_w, go_r)
+    except BaseException:  # before serve() points stderr at monitor.log this goes nowhere
+        import traceback
+
+        traceback.print_exc()
+    finally:
+        os._exit(code)
 
 
 def prefork() -> None:
