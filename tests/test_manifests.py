@@ -331,8 +331,10 @@ def test_select_platform_empty_index() -> None:
 @pytest.mark.parametrize("machine, digest_start", [("aarch64", "dc472a59"), ("armv6l", "b5dbad4b"),
                                                    ("x86_64", "030fcb92"), ("s390x", "e5aa1b0a")])
 def test_select_platform_defaults_to_the_host(monkeypatch: pytest.MonkeyPatch, machine: str, digest_start: str) -> None:
-    import platform
-    monkeypatch.setattr(platform, "machine", lambda: machine)
+    import os
+    real = os.uname()
+    fake = os.uname_result((real.sysname, real.nodename, real.release, real.version, machine))
+    monkeypatch.setattr(os, "uname", lambda: fake)
     assert select_platform(index_fixture("schema2list.json")).digest.startswith("sha256:" + digest_start)
 
 

@@ -47,7 +47,7 @@ def test_pyproject_declares_dependencies_script_and_entry_points() -> None:
     meta = tomli.loads((REPO / "pyproject.toml").read_text())["project"]
     deps = {d.split(">")[0].split("<")[0].split("=")[0].strip().lower() for d in meta["dependencies"]}
     assert {"pluggy", "stevedore", "pyroute2", "requests", "typer", "tomli"} <= deps
-    assert meta["scripts"] == {"capsa": "capsa.cli.main:main"}
+    assert meta["scripts"] == {"capsa": "capsa.cli.main:entry"}
     for group, names in ENTRY_POINTS.items():
         assert set(meta["entry-points"][group]) == names
 

@@ -11,10 +11,13 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from capsa.entrypoints import DRIVER_GROUPS
 from capsa.errors import ConfigError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 KINDS: tuple[str, ...] = tuple(DRIVER_GROUPS)
 DEFAULT_DRIVERS: dict[str, str] = {

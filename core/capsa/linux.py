@@ -4,9 +4,12 @@ from __future__ import annotations
 import errno
 import os
 from functools import lru_cache
-from typing import Any
 
 from capsa.hostinfo import unescape_mount_path
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 MS_RDONLY = 0x1
 MS_NOSUID = 0x2

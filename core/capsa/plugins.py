@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
 
 from capsa.entrypoints import HOOKS_GROUP, PluginEntry, entries_in, import_entry
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
     import pluggy
 
 _manager: pluggy.PluginManager | None = None

@@ -3,11 +3,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
 
 from capsa import config as config_mod
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
     import typer
 
     from capsa.drivers.base import Driver

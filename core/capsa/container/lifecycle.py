@@ -7,7 +7,6 @@ import os
 import time
 from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 from capsa import plugins
 from capsa.container.model import ContainerConfig
@@ -16,7 +15,9 @@ from capsa.errors import CapsaError, IsolationError, UsageError
 from capsa.fsutil import atomic_write
 from capsa.store.records import now_rfc3339
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
     from capsa.cli.state import Session
     from capsa.store.store import Store
 

@@ -6,7 +6,10 @@ OCI runtime spec is derived from it and the image config at start (:mod:`capsa.c
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 
 @dataclass

@@ -16,13 +16,16 @@ import signal
 import socket
 import sys
 import time
-from typing import Any
 
 from capsa.container import attach
 from capsa.container.logwriter import timestamp
 from capsa.container.procname import name_process
 from capsa.container.records import ContainerRecords
 from capsa.container.relay import Relay, close_quietly
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 PR_SET_CHILD_SUBREAPER = 36
 HANDOFF_AFTER = float(os.environ.get("CAPSA_MONITOR_HANDOFF", "1.0"))  # seconds; see waiter.py

@@ -12,12 +12,15 @@ Two runc/crun extensions appear, as in podman's own specs: the ``tmpcopyup`` tmp
 from __future__ import annotations
 
 import os
-from typing import Any
 
 from capsa.container.etcfiles import GeneratedFiles, container_hostname
 from capsa.container.model import ContainerConfig, MountSpec
 from capsa.container.userinfo import resolve_user
 from capsa.errors import UsageError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 OCI_VERSION = "1.0.2"
 DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -377,11 +380,10 @@ def seccomp_to_oci(profile: dict, caps: list[str], machine: str | None = None) -
     whether it applies; ``errno`` names become ``errnoRet`` numbers.
     """
     import errno as errnomod
-    import platform
 
     from capsa.hostinfo import GOARCH
 
-    machine = machine or platform.machine()
+    machine = machine or os.uname().machine
     native = SCMP_ARCH.get(machine, "SCMP_ARCH_" + machine.upper())
     goarch = GOARCH.get(machine, machine)
     capset = set(caps)

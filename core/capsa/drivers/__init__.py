@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 from capsa.entrypoints import DRIVER_GROUPS, PluginEntry, entries_in, import_entry, load_index
 from capsa.errors import DriverError, DriverLoadError, DriverNotFound
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
     from capsa.drivers.base import Driver
 
 # The ABC each kind's driver must subclass, as "module:class" so that nothing is imported early.

@@ -5,9 +5,14 @@ from abc import ABC
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, TypeVar
 
 from capsa.errors import ConfigError, OperationNotSupported
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, ClassVar, TypeVar
+
+    D = TypeVar("D", bound=type)
 
 
 @dataclass(frozen=True)
@@ -110,8 +115,6 @@ class Driver(ABC):
         """The operations this class refuses (see :func:`refuse_unimplemented`), sorted."""
         return sorted(name for name in dir(cls) if getattr(getattr(cls, name, None), "_capsa_refusal", False))
 
-
-D = TypeVar("D", bound=type)
 
 
 def refuse_unimplemented(hint: str) -> Callable[[D], D]:

@@ -10,11 +10,14 @@ from abc import abstractmethod
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
 
 from capsa.drivers.base import Driver
 
-Status = Literal["creating", "created", "running", "stopped"]
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Literal
+
+    Status = Literal["creating", "created", "running", "stopped"]
 
 
 @dataclass

@@ -6,16 +6,18 @@ extends. Image layers are read-only once applied; a container's layer is ``writa
 from __future__ import annotations
 
 import re
-import tempfile
 from abc import abstractmethod
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Literal
 
 from capsa.drivers.base import Driver
 from capsa.errors import StorageError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import BinaryIO, Literal
 
 LAYER_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 
@@ -141,6 +143,8 @@ class StorageDriver(Driver):
         rewound; closed again if ``write`` fails."""
         spool = self.context.run_home / "spool"
         spool.mkdir(parents=True, exist_ok=True)
+        import tempfile
+
         out = tempfile.TemporaryFile(dir=spool)
         try:
             write(out)  # type: ignore[arg-type]

@@ -13,14 +13,16 @@ Contracts:
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from dataclasses import dataclass, field
-from typing import Any
 
 from capsa.errors import ArchiveError, StorageError
 from capsa.image import mediatypes as mt
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 SCHEMA1_REFUSAL = "Docker schema 1 manifests are not supported (deprecated); ask for a schema 2 or OCI image"
 ZSTD_ANNOTATION = "io.github.containers.compression.zstd"
@@ -51,7 +53,9 @@ def digest_problem(value: object) -> str:
 
 def digest_of(body: bytes) -> str:
     """The sha256 digest of ``body``: ``sha256:<hex>``."""
-    return "sha256:" + hashlib.sha256(body).hexdigest()
+    from capsa.store.blobs import sha256_of
+
+    return sha256_of(body)
 
 
 def _str_map(value: object, where: str) -> dict[str, str]:
@@ -359,9 +363,9 @@ _BASE_VARIANT = {"arm64": "v8"}
 
 def _host_platform() -> tuple[str, str]:
     """(architecture, variant) of this machine in OCI spelling."""
-    import platform
+    import os
 
-    machine = platform.machine()
+    machine = os.uname().machine
     if machine in ("aarch64", "arm64"):
         return "arm64", "v8"
     if machine.startswith("armv") and machine[4:5].isdigit():

@@ -6,8 +6,6 @@ layer capsa can unpack (encrypted layers included).
 """
 from __future__ import annotations
 
-from typing import Literal
-
 from capsa.errors import ArchiveError
 
 # OCI image-spec v1
@@ -35,7 +33,11 @@ DOCKER_FOREIGN_LAYER_GZIP = "application/vnd.docker.image.rootfs.foreign.diff.ta
 DOCKER_V2S1 = "application/vnd.docker.distribution.manifest.v1+json"
 DOCKER_V2S1_SIGNED = "application/vnd.docker.distribution.manifest.v1+prettyjws"
 
-Compression = Literal["none", "gzip", "zstd"]
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Literal
+
+    Compression = Literal["none", "gzip", "zstd"]
 
 _LAYERS: dict[str, Compression] = {
     OCI_LAYER: "none", OCI_LAYER_GZIP: "gzip", OCI_LAYER_ZSTD: "zstd",

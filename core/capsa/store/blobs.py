@@ -12,13 +12,14 @@ import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO
-
-if TYPE_CHECKING:
-    import hashlib
 
 from capsa.errors import ArchiveError, StorageError
 from capsa.fsutil import atomic_write
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import hashlib
+    from typing import BinaryIO
 
 DIGEST_RE = re.compile(r"^sha256:[a-f0-9]{64}$")
 CHUNK = 1 << 20

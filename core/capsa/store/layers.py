@@ -11,11 +11,11 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from capsa.errors import ArchiveError, StorageError
 from capsa.store.records import RecordFile, now_rfc3339
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from capsa.drivers.storage import StorageDriver
     from capsa.store.blobs import BlobStore

@@ -4,15 +4,18 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, fields
 from pathlib import Path
-from typing import Generic, TypeVar
 
 from capsa.errors import StorageError
 from capsa.fsutil import atomic_write
 
-T = TypeVar("T")
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import TypeVar
+
+    T = TypeVar("T")
 
 
-class RecordFile(Generic[T]):
+class RecordFile:  # of T: subscripting it (RecordFile[Image]) is for annotations only
     """Records of dataclass ``kind`` kept in ``path``; the caller holds the store lock."""
 
     def __init__(self, path: Path, kind: type[T]) -> None:

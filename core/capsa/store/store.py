@@ -11,7 +11,6 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from capsa.errors import StorageError
 from capsa.fsutil import atomic_write
@@ -20,6 +19,7 @@ from capsa.store.images import Image, ImageRecords
 from capsa.store.layers import Layer, LayerStore
 from capsa.store.locks import FileLock
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from capsa.drivers.storage import StorageDriver
 

@@ -14,7 +14,6 @@ import errno
 import os
 import shutil
 from pathlib import Path
-from typing import Any, BinaryIO
 
 from capsa.drivers.base import Option
 from capsa.drivers.storage import Change, StorageDriver, check_layer_id
@@ -22,6 +21,10 @@ from capsa.errors import DriverNotSupported, StorageError
 from capsa.hostinfo import filesystem_supported
 from capsa.linux import split_mount_options
 from capsa.store.mountcount import MountCounter
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, BinaryIO
 
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 
