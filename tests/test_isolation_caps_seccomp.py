@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from capsa.errors import IsolationError
-from capsa_isolation_linux import caps, seccomp
+from capsa_isolation_linux import caps, seccomp, seccomp_cache
 
 # syscall numbers for the calls Python does not wrap
 SYSCALLS = {
@@ -189,11 +189,28 @@ def test_apply_and_install_need_no_files_after_pivot(tmp_path: Path) -> None:
 
 
 # -- seccomp ----------------------------------------------------------------------------------------
+@pytest.fixture(params=["libseccomp", "cached"])
+def loader(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str | None:
+    """How a filter is loaded: built and loaded by libseccomp (seccomp.install), or exported,
+    stored in a cache directory, read back from it and loaded as raw BPF (the driver's path);
+    the value is the cache directory for the latter."""
+    return None if request.param == "libseccomp" else str(tmp_path_factory.mktemp("seccomp-cache"))
+
+
 def _filtered(profile: dict[str, Any], checks: Callable[[], Any],
-              cap_list: list[str] | None = list(caps.DEFAULT_CAPS)) -> Any:
+              cap_list: list[str] | None = list(caps.DEFAULT_CAPS), cache: str | None = None) -> Any:
+    prog = None
+    if cache is not None:
+        assert not seccomp_cache.program(profile, cap_list, cache).cached  # compiled and stored
+        prog = seccomp_cache.program(profile, cap_list, cache)
+        assert prog.cached  # the bytes loaded below come from the cache file
+
     def body() -> Any:
         seccomp.set_no_new_privs()
-        seccomp.install(profile, caps=cap_list)
+        if prog is None:
+            seccomp.install(profile, caps=cap_list)
+        else:
+            assert prog.load() == 0
         return checks()
 
     out = in_child(body)
@@ -203,7 +220,7 @@ def _filtered(profile: dict[str, Any], checks: Callable[[], Any],
 
 @needs_root
 @needs_nr
-def test_default_profile(tmp_path: Path) -> None:
+def test_default_profile(tmp_path: Path, loader: str | None) -> None:
     def checks() -> dict[str, Any]:
         os.mkdir(tmp_path / "made")
         with open("/proc/self/status") as fh:
@@ -216,7 +233,7 @@ def test_default_profile(tmp_path: Path) -> None:
             "bsd_persona": raw("personality", 6)[1],
         }
 
-    out = _filtered(seccomp.default_profile(), checks)
+    out = _filtered(seccomp.default_profile(), checks, cache=loader)
     assert out["getpid"] and out["nnp"] == ["1"]
     for call in ("unshare", "mount", "kexec_load", "init_module"):
         assert out[call] == [-1, "EPERM"], call
@@ -227,17 +244,17 @@ def test_default_profile(tmp_path: Path) -> None:
 
 @needs_root
 @needs_nr
-def test_default_profile_follows_capabilities() -> None:
+def test_default_profile_follows_capabilities(loader: str | None) -> None:
     out = _filtered(seccomp.default_profile(), lambda: raw("unshare", 0),
-                    list(caps.DEFAULT_CAPS) + ["CAP_SYS_ADMIN"])
+                    list(caps.DEFAULT_CAPS) + ["CAP_SYS_ADMIN"], loader)
     assert out == [0, None]
 
 
 @needs_root
 @needs_nr
-def test_install_without_caps_fails_closed() -> None:
+def test_install_without_caps_fails_closed(loader: str | None) -> None:
     """This process still holds CAP_SYS_ADMIN, yet install() without caps must not allow mount."""
-    assert _filtered(seccomp.default_profile(), lambda: raw("unshare", 0), None) == [-1, "EPERM"]
+    assert _filtered(seccomp.default_profile(), lambda: raw("unshare", 0), None, loader) == [-1, "EPERM"]
 
 
 def test_specialize() -> None:
@@ -265,7 +282,7 @@ def test_default_profile_is_valid_docker_json(tmp_path: Path) -> None:
 
 
 @needs_root
-def test_custom_profile_denies_mkdir(tmp_path: Path) -> None:
+def test_custom_profile_denies_mkdir(tmp_path: Path, loader: str | None) -> None:
     path = tmp_path / "deny-mkdir.json"
     path.write_text(json.dumps({
         "defaultAction": "SCMP_ACT_ALLOW",
@@ -281,13 +298,13 @@ def test_custom_profile_denies_mkdir(tmp_path: Path) -> None:
             return errno.errorcode[exc.errno]
         return "created"
 
-    assert _filtered(seccomp.load_profile(str(path)), checks) == "EACCES"
+    assert _filtered(seccomp.load_profile(str(path)), checks, cache=loader) == "EACCES"
     assert not (tmp_path / "denied").exists() and (tmp_path / "file").exists()
 
 
 @needs_root
 @needs_nr
-def test_argument_filters() -> None:
+def test_argument_filters(loader: str | None) -> None:
     profile = {
         "defaultAction": "SCMP_ACT_ALLOW",
         "syscalls": [
@@ -320,7 +337,7 @@ def test_argument_filters() -> None:
             out["inet"] = errno.errorcode[exc.errno]
         return out
 
-    out = _filtered(profile, checks)
+    out = _filtered(profile, checks, cache=loader)
     assert out["p0"] == [0, None] and out["p8"] == [-1, "EPERM"]
     assert out["pgid0"] == "ok" and out["pgid1"] == "EINVAL" and out["pgid2"] == "EINVAL"
     assert out["inet"] == "EAFNOSUPPORT"
@@ -364,3 +381,138 @@ def test_unreadable_profiles(tmp_path: Path) -> None:
         with pytest.raises(IsolationError) as info:
             seccomp.load_profile(str(path))
         assert "\n" not in info.value.message and info.value.hint
+
+
+# -- the compiled filter cache (seccomp_cache) ------------------------------------------------------
+def _loaded_filter(load: Callable[[], None]) -> bytes:
+    """The program a child holds after ``load()``, read back with PTRACE_SECCOMP_GET_FILTER."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.ptrace.restype = ctypes.c_long
+    libc.ptrace.argtypes = [ctypes.c_long, ctypes.c_long, ctypes.c_void_p, ctypes.c_void_p]
+    pid = os.fork()
+    if pid == 0:
+        try:
+            libc.ptrace(0, 0, None, None)  # PTRACE_TRACEME
+            seccomp.set_no_new_privs()
+            load()
+            os.kill(os.getpid(), signal.SIGSTOP)
+        finally:
+            os._exit(0)
+    try:
+        _, status = os.waitpid(pid, os.WUNTRACED)
+        assert os.WIFSTOPPED(status), status
+        count = libc.ptrace(0x420C, pid, None, None)  # PTRACE_SECCOMP_GET_FILTER, filter 0
+        if count < 0:
+            pytest.skip(f"PTRACE_SECCOMP_GET_FILTER: {os.strerror(ctypes.get_errno())}")
+        buf = ctypes.create_string_buffer(count * 8)
+        assert libc.ptrace(0x420C, pid, None, buf) == count
+        return buf.raw
+    finally:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+
+
+@needs_root
+def test_exported_program_is_what_install_loads(tmp_path: Path) -> None:
+    """export_bpf gives, byte for byte, the program libseccomp's load puts in the kernel, and the
+    cache's prctl load puts the same there."""
+    profile = seccomp.default_profile()
+    seccomp._lib()
+    bpf = seccomp.export_bpf(profile, caps.DEFAULT_CAPS)
+    assert seccomp_cache.valid_program(bpf) and bpf[-8:-6] == b"\x06\x00"  # ends in BPF_RET | BPF_K
+    assert _loaded_filter(lambda: seccomp.install(profile, caps.DEFAULT_CAPS)) == bpf
+    seccomp_cache.program(profile, caps.DEFAULT_CAPS, str(tmp_path))
+    prog = seccomp_cache.program(profile, caps.DEFAULT_CAPS, str(tmp_path))
+    assert prog.cached
+    assert _loaded_filter(lambda: seccomp_cache.install(prog, {}, None)) == bpf
+    assert seccomp.export_bpf(profile, list(caps.DEFAULT_CAPS) + ["CAP_SYS_ADMIN"]) != bpf
+
+
+def test_cache_key() -> None:
+    default = seccomp.default_profile()
+    plain = seccomp.specialize(default, caps.DEFAULT_CAPS)  # what the engine writes: no conditions
+    key = seccomp_cache.cache_key
+    assert key(default, caps.DEFAULT_CAPS) == key(default, list(reversed(caps.DEFAULT_CAPS)))
+    assert key(default, ["CAP_KILL"]) == key(default, None) == key(default, [])  # caps no rule names
+    assert key(default, ["sys_admin"]) == key(default, ["CAP_SYS_ADMIN", "CAP_KILL"]) != key(default, None)
+    assert key(plain, None) == key(plain, ["CAP_SYS_ADMIN"])  # no includes/excludes: caps do not matter
+    assert key(plain, None) != key(default, None)
+    assert key({**plain, "defaultErrnoRet": 1}, None) != key(plain, None)
+    assert len(key(plain, None)) == 64
+
+
+def test_cache_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    profile = seccomp.default_profile()
+    cache = str(tmp_path / "cache")
+    first = seccomp_cache.program(profile, caps.DEFAULT_CAPS, cache)
+    assert not first.cached
+    path = Path(seccomp_cache.path_for(cache, seccomp_cache.cache_key(profile, caps.DEFAULT_CAPS)))
+    stored = path.read_bytes()
+    assert stored[:-32] == first.bpf and len(stored) == len(first.bpf) + 32
+    assert path.stat().st_mode & 0o777 == 0o600
+    hit = seccomp_cache.program(profile, caps.DEFAULT_CAPS, cache)
+    assert hit.cached and hit.bpf == first.bpf
+    flipped = bytearray(stored)
+    flipped[100] ^= 0x01
+    for broken in (b"", stored[:13], stored[:-32], stored[:-1], bytes(flipped),
+                   b"\0" * (8 * (seccomp_cache.BPF_MAXINSNS + 1) + 32)):
+        path.write_bytes(broken)
+        again = seccomp_cache.program(profile, caps.DEFAULT_CAPS, cache)
+        assert not again.cached and again.bpf == first.bpf, len(broken)
+        assert path.read_bytes() == stored  # recompiled and rewritten
+    assert sorted(p.name for p in path.parent.iterdir()) == [path.name]  # no temporary file left
+    # an unusable cache directory only costs a compile
+    (tmp_path / "file").write_text("")
+    assert not seccomp_cache.program(profile, None, str(tmp_path / "file")).cached
+    assert seccomp_cache.program(profile, None, None).bpf == seccomp.export_bpf(profile, None)
+    # at most MAX_ENTRIES files: the oldest go
+    monkeypatch.setattr(seccomp_cache, "MAX_ENTRIES", 2)
+    os.utime(path, ns=(1, 1))
+    for errno_ret in (1, 2, 3):
+        seccomp_cache.program({**profile, "defaultErrnoRet": errno_ret}, None, cache)
+    names = {p.name for p in path.parent.iterdir()}
+    assert len(names) == 2 and path.name not in names
+
+
+@needs_root
+@needs_nr
+def test_cached_program_needs_no_files_after_pivot(tmp_path: Path) -> None:
+    """The driver reads the program before forking: B loads it after pivot_root with one prctl."""
+    empty = tmp_path / "newroot"
+    empty.mkdir()
+    prog = seccomp_cache.program(seccomp.default_profile(), caps.DEFAULT_CAPS, str(tmp_path / "cache"))
+
+    def body() -> list[Any]:
+        os.chroot(empty)
+        os.chdir("/")
+        seccomp.set_no_new_privs()
+        seccomp_cache.install(prog, {}, None)
+        return [raw("unshare", 0), raw_nr(1000)]
+
+    out = in_child(body)
+    assert out == {"ok": [[-1, "EPERM"], [-1, "ENOSYS"]]}
+
+
+@needs_root
+def test_cached_program_load_errors_are_install_errors() -> None:
+    """Without no_new_privs and CAP_SYS_ADMIN the kernel refuses the filter: the error has the
+    shape of libseccomp's load error, with the kernel's errno (libseccomp 2.5 says ECANCELED)."""
+    prog = seccomp_cache.program(seccomp.default_profile(), caps.DEFAULT_CAPS, None)
+
+    def body() -> str:
+        os.setgid(65534)
+        os.setuid(65534)
+        try:
+            seccomp_cache.install(prog, seccomp.default_profile(), caps.DEFAULT_CAPS)
+        except IsolationError as exc:
+            msg = exc.message
+        try:
+            seccomp.install(seccomp.default_profile(), caps.DEFAULT_CAPS)
+        except IsolationError as exc:
+            return f"{msg} | {exc.message}"
+        return "loaded"
+
+    out = in_child(body)
+    cached, compiled = out["ok"].split(" | ")
+    assert cached == "cannot load the seccomp filter: Permission denied"
+    assert compiled.startswith("cannot load the seccomp filter: ")

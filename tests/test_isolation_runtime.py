@@ -10,8 +10,10 @@ cgroup directory, no state directory, no process, no mount).
 from __future__ import annotations
 
 import copy
+import errno
 import json
 import os
+import re
 import secrets
 import select
 import shutil
@@ -307,6 +309,54 @@ def test_default_seccomp_profile_without_nnp(runtime: Runtime) -> None:
     assert "no-mount" in res.out
 
 
+def _seccomp_files(runtime: Runtime) -> list[Path]:
+    return sorted((runtime.tmp / "run" / "isolation" / "linux").glob("seccomp-*.bpf"))
+
+
+def test_seccomp_filter_cache(runtime: Runtime) -> None:
+    """The first container compiles the default profile and stores the program in run_home; the
+    next ones load the stored bytes (the file is not rewritten); a damaged file is ignored and
+    replaced, and the filter still denies what it must."""
+    spec_mod = pytest.importorskip("capsa.container.spec")
+    from capsa_isolation_linux import seccomp, seccomp_cache
+
+    spec = sh("grep '^Seccomp:' /proc/self/status; mount -t tmpfs x /mnt || echo no-mount; "
+              "unshare -m true || echo no-unshare; echo done")
+    spec["linux"]["seccomp"] = spec_mod.seccomp_to_oci(seccomp.default_profile(), DEFAULT_CAPS)
+
+    def check(res: Result) -> None:
+        assert res.code == 0, res.err
+        assert res.out.split() == ["Seccomp:", "2", "no-mount", "no-unshare", "done"], res.out
+
+    assert not _seccomp_files(runtime)
+    check(runtime.run(spec))
+    [path] = _seccomp_files(runtime)
+    stored, before = path.read_bytes(), path.stat()
+    check(runtime.run(spec))
+    after = path.stat()
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)  # a hit: not rewritten
+    profile = seccomp.from_oci(spec["linux"]["seccomp"])
+    assert seccomp_cache.program(profile, DEFAULT_CAPS, str(path.parent)).cached
+    flipped = bytearray(stored)
+    flipped[8] ^= 0xFF
+    for broken in (stored[:13], bytes(flipped)):
+        path.write_bytes(broken)
+        check(runtime.run(spec))
+        assert path.read_bytes() == stored  # recompiled and stored again
+    assert runtime.driver.gc(set()) == [] and path.exists()  # the cache is not a container's state
+    # no_new_privs: the filter is loaded last, from the cache too
+    nnp = sh("grep -E '^(Seccomp|NoNewPrivs):' /proc/self/status; mkdir /tmp/denied && echo made",
+             noNewPrivileges=True)
+    nnp["linux"]["seccomp"] = {"defaultAction": "SCMP_ACT_ALLOW",
+                               "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO",
+                                             "errnoRet": 1}]}
+    for _ in range(2):
+        res = runtime.run(nnp)
+        assert status_fields(res.out) == {"Seccomp": "2", "NoNewPrivs": "1"} and "made" not in res.out
+        assert "Operation not permitted" in res.err
+    assert len(_seccomp_files(runtime)) == 2
+
+
 def test_user_groups_and_capabilities(runtime: Runtime) -> None:
     spec = sh("id; grep -E '^(CapEff|CapAmb|Groups):' /proc/self/status; touch /root/x || echo denied",
               user={"uid": 1000, "gid": 1001, "additionalGids": [10, 20]})
@@ -514,6 +564,9 @@ def test_cgroup_membership_and_limits(runtime: Runtime) -> None:
         time.sleep(0.02)
     inside = out_path.read_text().splitlines()
     assert "4:memory:/" in inside and f"{64 * MiB}" in inside and "1024" in inside and "cg-ro" in inside
+    cgroup_lines = [line for line in inside if re.match(r"\d+:[^:]*:", line)]
+    assert len(cgroup_lines) == len(Path("/proc/self/cgroup").read_text().splitlines())
+    assert all(line.endswith(":/") for line in cgroup_lines), cgroup_lines  # the namespace's root
     assert runtime.driver.state(cid).status == "running"
     with pytest.raises(IsolationError, match="running"):
         runtime.driver.delete(cid)
@@ -522,6 +575,49 @@ def test_cgroup_membership_and_limits(runtime: Runtime) -> None:
     runtime.wait(pid)
     with pytest.raises(IsolationError):
         runtime.driver.state(cid)
+
+
+def test_failed_cgroup_join_kills_the_container_process(runtime: Runtime) -> None:
+    """launch() moves B into the cgroup while B builds its rootfs. When the kernel refuses (here:
+    a v1 cpuset cgroup without cpus, ENOSPC), B is killed and reaped, and the error names the
+    cgroup, as when A joined it itself."""
+    from capsa_isolation_linux import launcher
+    from capsa_isolation_linux import rootfs as rfs
+    from capsa_isolation_linux.cgroups import Cgroup
+    from capsa_isolation_linux.namespaces import set_child_subreaper
+
+    if "cpuset" not in cgroup_layout().v1_controllers:
+        pytest.skip("needs a v1 cpuset hierarchy")
+    cid = runtime.new_id()
+    cgroup = Cgroup(f"capsa-{cid}")
+    cgroup.create()
+    try:
+        cpuset = cgroup.controller_path("cpuset")
+        assert cpuset is not None
+        Path(cpuset[0], "cpuset.cpus").write_text("\n")
+        spec = default_spec(["true"])
+        bundle = runtime.bundle(spec)
+        os.mkfifo(bundle / "exec.fifo")
+        null = os.open(os.devnull, os.O_RDWR)
+        try:
+            plan = launcher.Plan(spec, str(runtime.rootfs), str(bundle), str(bundle / "exec.fifo"),
+                                 (null, null, null), cgroup, rfs.cgroup_mount_plan(cgroup, spec), None, {})
+            set_child_subreaper()  # as create() does: B is reparented to us when A exits
+            with pytest.raises(launcher.LaunchError) as info:
+                launcher.launch(plan)
+        finally:
+            os.close(null)
+        message = str(info.value)
+        found = re.fullmatch(rf"cannot move process (\d+) into cgroup {re.escape(cpuset[0])}: (.*)", message)
+        assert found and found[2] == os.strerror(errno.ENOSPC), message
+        assert not Path(f"/proc/{found[1]}").exists()  # killed and reaped
+        with pytest.raises(ChildProcessError):
+            os.waitpid(-1, os.WNOHANG)  # neither A nor B is left, not even as a zombie
+        assert cgroup.pids() == []
+    finally:
+        cgroup.delete()
+    with open("/proc/self/mountinfo") as fh:
+        assert str(runtime.rootfs) not in fh.read()
 
 
 def test_oom_kill(runtime: Runtime) -> None:

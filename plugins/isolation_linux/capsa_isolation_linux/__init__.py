@@ -2,13 +2,15 @@
 for the bundles capsa generates: namespaces, cgroups (v1 and v2), pivot_root, capabilities and
 seccomp.
 
-Process model (see launcher.py): ``create`` forks A, which joins the container's cgroup, enters
-its namespaces and forks B, the container's PID 1; A exits, so B is reparented to the caller.
-**create makes the calling process a child subreaper** (prctl PR_SET_CHILD_SUBREAPER), so the
-caller (capsa's per-container monitor) is B's parent and can wait for it. B builds the rootfs,
-pivots into it, reports ready and blocks opening ``exec.fifo`` until ``start`` reads it.
+Process model (see launcher.py): ``create`` forks A, which enters the container's namespaces and
+forks B, the container's PID 1; A exits, so B is reparented to the caller. **create makes the
+calling process a child subreaper** (prctl PR_SET_CHILD_SUBREAPER), so the caller (capsa's
+per-container monitor) is B's parent and can wait for it. While B builds the rootfs and pivots
+into it, the caller moves B into the container's cgroup; then B enters its cgroup namespace,
+reports ready and blocks opening ``exec.fifo`` until ``start`` reads it.
 
-State lives in ``<run_home>/<id>/`` (state.json, exec.fifo); see state.py.
+State lives in ``<run_home>/<id>/`` (state.json, exec.fifo); see state.py. Compiled seccomp
+filters are cached in ``<run_home>/seccomp-<key>.bpf`` files (see seccomp_cache.py).
 """
 from __future__ import annotations
 
@@ -97,7 +99,8 @@ class LinuxDriver(IsolationDriver):
         except (KeyError, TypeError, AttributeError) as exc:
             raise IsolationError(f"invalid linux.seccomp in config.json: missing or bad {exc}") from None
         plan = launcher.Plan(spec, rootfs, str(bundle), str(sd.fifo), stdio or (0, 1, 2), cgroup,
-                             rfs.cgroup_mount_plan(cgroup, spec), profile, modules, console)
+                             rfs.cgroup_mount_plan(cgroup, spec), profile, modules, console,
+                             seccomp_cache=str(self.context.run_home))
         was_subreaper = is_child_subreaper()
         set_child_subreaper()
         try:

@@ -1,9 +1,22 @@
 """Fork/exec machinery: the caller forks A, A enters the namespaces and forks B (the container's
 PID 1), B builds the container and waits on the exec fifo, then becomes the user process.
 
-Sync protocol: one CLOEXEC pipe, child to parent, JSON lines: A sends ``{"pid": B}`` (B's pid in
-the caller's pid namespace), B sends ``{"ready": true}`` or ``{"error": "..."}``. Children never
-return into the caller's code: every path ends in ``os._exit``/``execve``.
+Sync protocol, two CLOEXEC pipes:
+
+* report pipe, children to parent, JSON lines: A sends ``{"pid": B}`` (B's pid in the caller's
+  pid namespace) and exits; B sends ``{"ready": true}`` or ``{"error": "..."}``;
+* join pipe, parent to B (only when there is a cgroup): on ``{"pid": B}`` the parent writes B's
+  pid into every hierarchy's ``cgroup.procs`` (the limits were set on the directories before),
+  then writes one byte. Meanwhile B builds its mounts and pivots (the first v1 migration waits
+  for an RCU grace period, 7-15 ms, which this overlaps). B reads the byte before it unshares
+  its cgroup namespace (so the namespace's root is the container's cgroup), before it reports
+  ready, and so before seccomp and capabilities; on a cgroup2 host it reads it before mounting
+  cgroup2. If the parent cannot move B, it kills B and reports the cgroup error (an error B had
+  already sent wins: it is the cause); EOF instead of the byte makes B give up.
+
+Seccomp: the parent compiles the filter (or reads it from the cache in the driver's run_home,
+see seccomp_cache.py) before forking; B only loads the bytes. Children never return into the
+caller's code: every path ends in ``os._exit``/``execve``.
 """
 from __future__ import annotations
 
@@ -11,6 +24,8 @@ import json
 import os
 import signal
 from typing import Any
+
+from capsa.errors import IsolationError
 
 from . import namespaces as ns
 from . import rootfs as rfs
@@ -31,7 +46,8 @@ class Plan:
 
     def __init__(self, spec: dict[str, Any], rootfs: str, bundle: str, fifo: str,
                  stdio: tuple[int, int, int], cgroup: Any, cgroup_mount: dict[str, Any],
-                 seccomp_profile: dict[str, Any] | None, modules: dict[str, Any], console: int | None = None) -> None:
+                 seccomp_profile: dict[str, Any] | None, modules: dict[str, Any], console: int | None = None,
+                 seccomp_cache: str | None = None) -> None:
         self.spec = spec
         self.console = console  # a unix socket to send the container's pty master through
         self.rootfs = rootfs
@@ -41,8 +57,13 @@ class Plan:
         self.cgroup = cgroup
         self.cgroup_mount = cgroup_mount
         self.seccomp_profile = seccomp_profile
+        self.seccomp_cache = seccomp_cache  # directory of compiled filters (None: compile each time)
+        self.seccomp_program: Any = None  # seccomp_cache.Program, made by launch() before forking
         self.modules = modules  # caps, seccomp: imported by the parent, before pivot_root
         linux = spec.get("linux") or {}
+        spec_caps = (spec.get("process") or {}).get("capabilities")
+        # The filter's includes/excludes (if any) follow the container's capabilities, not ours.
+        self.filter_caps: list[str] | None = (spec_caps.get("bounding") or []) if spec_caps is not None else None
         self.unshare = 0
         self.join: list[tuple[str, int]] = []
         self.new_cgroupns = False
@@ -75,7 +96,8 @@ def _describe(exc: BaseException) -> str:
 
 
 def launch(plan: Plan, timeout: float = READY_TIMEOUT) -> int:
-    """Fork A (and through it B); return B's pid once B is ready and waits on the exec fifo.
+    """Fork A (and through it B); move B into plan.cgroup; return B's pid once B is ready and
+    waits on the exec fifo (see the module docstring).
 
     On failure B is killed and both children are reaped (the caller must be a child subreaper
     for B to be reparented to it) and LaunchError is raised.
@@ -85,32 +107,42 @@ def launch(plan: Plan, timeout: float = READY_TIMEOUT) -> int:
 
     _preload(plan)
     r, w = os.pipe2(os.O_CLOEXEC)
+    join_r = join_w = -1
     try:
+        if plan.cgroup is not None:
+            join_r, join_w = os.pipe2(os.O_CLOEXEC)
         a = os.fork()
     except OSError:
-        os.close(r)
-        os.close(w)
+        for fd in (r, w, join_r, join_w):
+            if fd >= 0:
+                os.close(fd)
         raise
     if a == 0:  # pragma: no cover - runs in the child
         code = 1
         try:
             os.close(r)
-            _child_a(plan, w)
+            if join_w >= 0:
+                os.close(join_w)  # B must see EOF if the parent goes away
+            _child_a(plan, w, join_r)
             code = 0
         except BaseException as exc:
             _send(w, {"error": _describe(exc)})
         finally:
             os._exit(code)
     os.close(w)
+    if join_r >= 0:
+        os.close(join_r)
     pid_b: int | None = None
     error: str | None = None
+    join_error: str | None = None
     ready = eof = False
     buf = b""
     deadline = time.monotonic() + timeout
     poller = select.poll()
     poller.register(r, select.POLLIN)
     try:
-        while not eof and (pid_b is None or not (ready or error is not None)):
+        # After a failed join, read on to EOF: B is killed, and an error it sent before is the cause.
+        while not eof and (pid_b is None or join_error is not None or not (ready or error is not None)):
             left = deadline - time.monotonic()
             if left <= 0:
                 error = error or f"the container was not ready within {timeout:.0f}s"
@@ -126,12 +158,18 @@ def launch(plan: Plan, timeout: float = READY_TIMEOUT) -> int:
                 msg = json.loads(line)
                 if "pid" in msg:
                     pid_b = msg["pid"]
+                    if join_w >= 0:
+                        join_error = _join(plan, pid_b, join_w, error is None)
+                        join_w = -1
                 elif msg.get("ready"):
                     ready = True
                 elif "error" in msg and error is None:
                     error = msg["error"]
     finally:
         os.close(r)
+        if join_w >= 0:
+            os.close(join_w)
+    error = error or join_error
     if not ready and error is None:
         error = "the container's setup process exited without a word"
     if error is not None:
@@ -148,6 +186,29 @@ def launch(plan: Plan, timeout: float = READY_TIMEOUT) -> int:
     return pid_b
 
 
+def _join(plan: Plan, pid: int, join_w: int, wanted: bool) -> str | None:
+    """Move B into plan.cgroup and tell it so (one byte on ``join_w``, which is closed here).
+    On failure (or when not ``wanted``: B already failed) B is killed; returns the error."""
+    problem = None
+    try:
+        if wanted:
+            try:
+                plan.cgroup.add(pid)
+                os.write(join_w, b"j")
+                return None
+            except IsolationError as exc:
+                problem = _describe(exc)
+            except OSError:  # B is gone: the pipe is broken and B reported why (or EOF says it)
+                return None
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        return problem
+    finally:
+        os.close(join_w)
+
+
 def _preload(plan: Plan) -> None:
     """Import now what the children use: after pivot_root the host's modules are out of reach,
     and importing once in the parent is cheaper than in every child."""
@@ -161,6 +222,13 @@ def _preload(plan: Plan) -> None:
     if (plan.spec.get("process") or {}).get("terminal"):
         import termios  # noqa: F401
     ns.libc()
+    if plan.seccomp_profile is not None and plan.seccomp_program is None:
+        from . import seccomp_cache
+
+        try:
+            plan.seccomp_program = seccomp_cache.program(plan.seccomp_profile, plan.filter_caps, plan.seccomp_cache)
+        except (IsolationError, OSError):
+            pass  # B compiles it itself, and fails as it did before the cache, at exec time
 
 
 def _reap(pid: int) -> int | None:
@@ -181,20 +249,16 @@ def kill_and_reap(pid: int) -> None:
 
 # --- process A -------------------------------------------------------------------------------
 
-def _child_a(plan: Plan, w: int) -> None:  # pragma: no cover - runs in the child
-    if plan.cgroup is not None:
-        plan.cgroup.add(os.getpid())
+def _child_a(plan: Plan, w: int, join_r: int) -> None:  # pragma: no cover - runs in the child
     for path, flag in plan.join:
         ns.setns(path, flag)
     if plan.unshare:
         ns.unshare(plan.unshare)
-    if plan.new_cgroupns:  # after joining the cgroup: it becomes the namespace's root
-        ns.unshare(ns.CLONE_NEWCGROUP)
     b = os.fork()
     if b == 0:
         code = EXIT_SETUP
         try:
-            _child_b(plan, w)
+            _child_b(plan, w, _Joiner(plan, join_r))
         except BaseException as exc:
             _send(w, {"error": _describe(exc)})
         finally:
@@ -204,9 +268,34 @@ def _child_a(plan: Plan, w: int) -> None:  # pragma: no cover - runs in the chil
 
 # --- process B -------------------------------------------------------------------------------
 
-def _child_b(plan: Plan, w: int) -> None:  # pragma: no cover - runs in the child
-    """Build the container, report ready, wait for start, then exec. Never returns normally
-    after ready: failures from then on go to the container's stderr with an exit code."""
+class _Joiner:  # pragma: no cover - runs in the child
+    """B's side of the join pipe: called (once or more) before what needs B in its cgroup."""
+
+    def __init__(self, plan: Plan, join_r: int) -> None:
+        self.fd = join_r
+        self.new_cgroupns = plan.new_cgroupns
+        self.done = False
+
+    def __call__(self) -> None:
+        if self.done:
+            return
+        if self.fd >= 0:
+            try:
+                got = os.read(self.fd, 1)
+            finally:
+                os.close(self.fd)
+                self.fd = -1
+            if not got:
+                raise rfs.SetupError("the container was not moved into its cgroup")
+        if self.new_cgroupns:  # now in the container's cgroup: it becomes the namespace's root
+            ns.unshare(ns.CLONE_NEWCGROUP)
+        self.done = True
+
+
+def _child_b(plan: Plan, w: int, joined: _Joiner) -> None:  # pragma: no cover - runs in the child
+    """Build the container, wait to be in its cgroup, report ready, wait for start, then exec.
+    Never returns normally after ready: failures from then on go to the container's stderr
+    with an exit code."""
     spec, proc = plan.spec, plan.spec.get("process") or {}
     linux = spec.get("linux") or {}
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGPIPE, signal.SIGXFSZ, signal.SIGCHLD, signal.SIGHUP):
@@ -216,7 +305,7 @@ def _child_b(plan: Plan, w: int) -> None:  # pragma: no cover - runs in the chil
     if not (terminal and plan.console is not None):
         _stdio(plan.stdio, terminal)
     os.umask(0)
-    rfs.prepare(spec, plan.rootfs, plan.bundle, plan.cgroup_mount)
+    rfs.prepare(spec, plan.rootfs, plan.bundle, plan.cgroup_mount, joined)
     if terminal and plan.console is not None:  # the pty lives in the container's own devpts
         import socket
 
@@ -247,6 +336,7 @@ def _child_b(plan: Plan, w: int) -> None:  # pragma: no cover - runs in the chil
         os.chdir(cwd)
     except OSError as exc:
         raise rfs.SetupError(f"working directory {cwd}: {os.strerror(exc.errno or 0)}") from None
+    joined()  # as late as can be: the parent's cgroup migration overlapped all of the above
     _send(w, {"ready": True})
     os.close(w)
     # Blocks until start opens the fifo for reading.
@@ -329,10 +419,8 @@ def _become_user_process(plan: Plan, proc: dict[str, Any]) -> None:  # pragma: n
     env = dict(item.split("=", 1) if "=" in item else (item, "") for item in proc.get("env") or [])
     args = proc.get("args") or []
     spec_caps = proc.get("capabilities")
-    # The filter's includes/excludes (if any) follow the container's capabilities, not ours.
-    held = (spec_caps.get("bounding") or []) if spec_caps is not None else None
     if plan.seccomp_profile is not None and not nnp:
-        seccomp.install(plan.seccomp_profile, held)
+        _seccomp(plan)
     ns.prctl(ns.PR_SET_KEEPCAPS, 1)
     groups = [int(g) for g in user.get("additionalGids") or []]
     os.setgroups(list(dict.fromkeys(groups + [gid])))
@@ -356,7 +444,7 @@ def _become_user_process(plan: Plan, proc: dict[str, Any]) -> None:  # pragma: n
     signal.pthread_sigmask(signal.SIG_SETMASK, [])
     ns.close_fds_from(3)
     if plan.seccomp_profile is not None and nnp:
-        seccomp.install(plan.seccomp_profile, held)
+        _seccomp(plan)
     try:
         os.execve(path, args, env)
     except OSError as exc:
@@ -365,6 +453,13 @@ def _become_user_process(plan: Plan, proc: dict[str, Any]) -> None:  # pragma: n
         if exc.errno == errno.ENOENT:
             _die(f"{args[0]}: no such file or directory", EXIT_NOT_FOUND)
         _die(f"{args[0]}: {os.strerror(exc.errno or 0).lower()}", EXIT_CANNOT_INVOKE)
+
+
+def _seccomp(plan: Plan) -> None:  # pragma: no cover
+    """Load the filter the parent prepared (or, without one, compile it here as before)."""
+    from . import seccomp_cache
+
+    seccomp_cache.install(plan.seccomp_program, plan.seccomp_profile or {}, plan.filter_caps)
 
 
 def _resolve(name: str, env: dict[str, str]) -> str:  # pragma: no cover
@@ -385,25 +480,10 @@ def _resolve(name: str, env: dict[str, str]) -> str:  # pragma: no cover
 
 
 def seccomp_profile(spec: dict[str, Any]) -> dict[str, Any] | None:
-    """linux.seccomp (OCI) in the Docker JSON shape seccomp.install takes."""
+    """linux.seccomp (OCI) in the Docker JSON shape seccomp.install takes (see seccomp.from_oci)."""
     oci = (spec.get("linux") or {}).get("seccomp")
     if not oci:
         return None
-    out: dict[str, Any] = {"defaultAction": oci["defaultAction"]}
-    if oci.get("defaultErrnoRet") is not None:
-        out["defaultErrnoRet"] = oci["defaultErrnoRet"]
-    if oci.get("architectures"):
-        out["architectures"] = list(oci["architectures"])
-    calls = []
-    for call in oci.get("syscalls") or []:
-        entry: dict[str, Any] = {"names": list(call["names"]), "action": call["action"]}
-        if call.get("errnoRet") is not None:
-            entry["errnoRet"] = call["errnoRet"]
-        if call.get("args"):
-            entry["args"] = [{"index": a["index"], "value": a.get("value", 0), "valueTwo": a.get("valueTwo", 0),
-                              "op": a["op"]} for a in call["args"]]
-        calls.append(entry)
-    out["syscalls"] = calls
-    from .seccomp import validate
+    from .seccomp import from_oci
 
-    return validate(out)
+    return from_oci(oci)

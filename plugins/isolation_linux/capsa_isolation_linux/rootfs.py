@@ -11,6 +11,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
+from collections.abc import Callable
 from typing import Any
 
 from capsa.fsutil import secure_join as _secure_join
@@ -125,13 +126,17 @@ def _bind_flags(rootfs: str, target: str, flags: int, prop: int) -> None:
         mount("", target, None, prop)
 
 
-def _cgroup_mount(target: str, flags: int, cgroup: dict[str, Any]) -> None:
+def _cgroup_mount(target: str, flags: int, cgroup: dict[str, Any], join: Callable[[], None] | None) -> None:
     """v1 host: a tmpfs with each controller's container cgroup dir bound read-only into it (as
-    runc does); v2 with a cgroup namespace: a cgroup2 mount, else the container's dir bound."""
+    runc does); v2 with a cgroup namespace: a cgroup2 mount, else the container's dir bound.
+    ``join`` (if given) puts the caller in its cgroup and namespace: a cgroup2 mount shows the
+    mounter's cgroup namespace, so it is called first."""
     ro = flags & MS_RDONLY
     if cgroup.get("version") == "v2":
         source = cgroup.get("v2_path")
         if cgroup.get("cgroupns") or not source:
+            if join is not None:
+                join()
             mount("cgroup2", target, "cgroup2", flags)
         else:
             _bind(source, target, flags | MS_BIND)
@@ -161,7 +166,8 @@ def _pin(rootfs: str, target: str) -> int:
     return fd
 
 
-def mount_one(rootfs: str, bundle: str, m: dict[str, Any], cgroup: dict[str, Any]) -> str:
+def mount_one(rootfs: str, bundle: str, m: dict[str, Any], cgroup: dict[str, Any],
+              join: Callable[[], None] | None = None) -> str:
     dest = m.get("destination", "")
     if not dest.startswith("/"):
         dest = "/" + dest
@@ -193,7 +199,7 @@ def mount_one(rootfs: str, bundle: str, m: dict[str, Any], cgroup: dict[str, Any
             # keep a handle on the directory the tmpfs will hide, to copy its content up
             copyup = os.open(target, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         if kind == "cgroup":
-            _cgroup_mount(target, flags, cgroup)
+            _cgroup_mount(target, flags, cgroup, join)
         elif kind == "sysfs":
             try:
                 mount(source, target, kind, flags, data or None)
@@ -331,9 +337,11 @@ def open_pty(rootfs: str) -> tuple[int, int]:
     return master, slave
 
 
-def prepare(spec: dict[str, Any], rootfs: str, bundle: str, cgroup: dict[str, Any]) -> None:
+def prepare(spec: dict[str, Any], rootfs: str, bundle: str, cgroup: dict[str, Any],
+            join: Callable[[], None] | None = None) -> None:
     """Everything before pivot_root (run in the new mount namespace), but the terminal: the
-    caller sets up stdio (and with a terminal, :func:`console`) once /dev/pts is mounted."""
+    caller sets up stdio (and with a terminal, :func:`console`) once /dev/pts is mounted.
+    ``join``: see :func:`_cgroup_mount`."""
     try:
         mount("", "/", None, MS_REC | MS_PRIVATE)
         mount(rootfs, rootfs, None, MS_BIND | MS_REC)
@@ -344,7 +352,7 @@ def prepare(spec: dict[str, Any], rootfs: str, bundle: str, cgroup: dict[str, An
         raise SetupError(f"rootfs {rootfs}: {_why(exc)}") from None
     dev_tmpfs = devpts = False
     for m in spec.get("mounts") or []:
-        mount_one(rootfs, bundle, m, cgroup)
+        mount_one(rootfs, bundle, m, cgroup, join)
         dest = os.path.normpath("/" + m.get("destination", "").lstrip("/"))
         if dest == "/dev" and m.get("type") == "tmpfs":
             dev_tmpfs = True

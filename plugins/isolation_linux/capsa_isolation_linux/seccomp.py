@@ -29,6 +29,9 @@ against the container's capabilities: by :func:`specialize` when the engine writ
 (OCI seccomp has no conditions), or by :func:`install` given ``caps``. Without ``caps`` install
 assumes none are held, so it fails closed: it may run before capabilities are dropped, when the
 process's own sets say nothing about the container's.
+
+:func:`export_bpf` returns the program :func:`install` would load; the driver caches it
+(seccomp_cache.py) so most containers install stored bytes without calling into libseccomp.
 """
 from __future__ import annotations
 
@@ -169,6 +172,9 @@ _ACTIONS = {"SCMP_ACT_KILL": ACT_KILL_THREAD, "SCMP_ACT_KILL_THREAD": ACT_KILL_T
             "SCMP_ACT_TRACE": ACT_TRACE, "SCMP_ACT_LOG": ACT_LOG, "SCMP_ACT_ALLOW": ACT_ALLOW}
 _OPS = {"SCMP_CMP_NE": 1, "SCMP_CMP_LT": 2, "SCMP_CMP_LE": 3, "SCMP_CMP_EQ": 4, "SCMP_CMP_GE": 5,
         "SCMP_CMP_GT": 6, "SCMP_CMP_MASKED_EQ": 7}
+# Bump whenever _build/_applies change how a profile becomes rules: it keys the compiled filter
+# cache (seccomp_cache.py) along with this file's own bytes.
+FILTER_CODE = 1
 _NR_SCMP_ERROR = -1
 _FLTATR_CTL_NNP = 3
 _HINT = ("write a Docker seccomp profile: {defaultAction, defaultErrnoRet, architectures|archMap, "
@@ -265,6 +271,27 @@ def validate(profile: Any) -> dict[str, Any]:
     return profile
 
 
+def from_oci(oci: dict[str, Any]) -> dict[str, Any]:
+    """An OCI ``linux.seccomp`` object as a validated Docker JSON profile (KeyError, TypeError or
+    AttributeError when a required field is missing or mistyped)."""
+    out: dict[str, Any] = {"defaultAction": oci["defaultAction"]}
+    if oci.get("defaultErrnoRet") is not None:
+        out["defaultErrnoRet"] = oci["defaultErrnoRet"]
+    if oci.get("architectures"):
+        out["architectures"] = list(oci["architectures"])
+    calls = []
+    for call in oci.get("syscalls") or []:
+        entry: dict[str, Any] = {"names": list(call["names"]), "action": call["action"]}
+        if call.get("errnoRet") is not None:
+            entry["errnoRet"] = call["errnoRet"]
+        if call.get("args"):
+            entry["args"] = [{"index": a["index"], "value": a.get("value", 0), "valueTwo": a.get("valueTwo", 0),
+                              "op": a["op"]} for a in call["args"]]
+        calls.append(entry)
+    out["syscalls"] = calls
+    return validate(out)
+
+
 def load_profile(path: str) -> dict[str, Any]:
     """Read and validate a Docker JSON seccomp profile."""
     try:
@@ -292,7 +319,8 @@ def _lib() -> Any:
                           ("seccomp_load", i, [vp]), ("seccomp_arch_add", i, [vp, u32]),
                           ("seccomp_arch_native", u32, []), ("seccomp_arch_resolve_name", u32, [cp]),
                           ("seccomp_syscall_resolve_name", i, [cp]), ("seccomp_attr_set", i, [vp, i, u32]),
-                          ("seccomp_rule_add_array", i, [vp, u32, i, ctypes.c_uint, vp])):
+                          ("seccomp_rule_add_array", i, [vp, u32, i, ctypes.c_uint, vp]),
+                          ("seccomp_export_bpf", i, [vp, i]), ("seccomp_version", vp, [])):
         getattr(lib, fn).restype = res
         getattr(lib, fn).argtypes = args
     return lib
@@ -362,6 +390,46 @@ def install(profile: dict[str, Any], caps: Iterable[str] | None = None) -> None:
     ``caps`` decides the includes/excludes rules (None: no capabilities, see the module docstring).
     The caller must have set no_new_privs or hold CAP_SYS_ADMIN; libseccomp is told not to set it.
     Needs no file access beyond libseccomp (load it with ``_lib()`` before pivot_root)."""
+    ctx = _build(profile, caps)
+    lib = _lib()
+    try:
+        _check(lib.seccomp_load(ctx), "load the seccomp filter")
+    finally:
+        lib.seccomp_release(ctx)
+
+
+def export_bpf(profile: dict[str, Any], caps: Iterable[str] | None = None) -> bytes:
+    """The raw BPF program (``struct sock_filter[]``) :func:`install` would load for ``profile``
+    and ``caps``, byte for byte (libseccomp generates it the same way for both); loads nothing."""
+    ctx = _build(profile, caps)
+    lib = _lib()
+    try:
+        fd = os.memfd_create("capsa-seccomp", os.MFD_CLOEXEC)
+        try:
+            _check(lib.seccomp_export_bpf(ctx, fd), "export the seccomp filter")
+            size = os.lseek(fd, 0, os.SEEK_END)
+            return os.pread(fd, size, 0)
+        finally:
+            os.close(fd)
+    finally:
+        lib.seccomp_release(ctx)
+
+
+@lru_cache(maxsize=1)
+def libseccomp_version() -> str:
+    """libseccomp's runtime version, such as ``2.5.4``."""
+    class Version(ctypes.Structure):
+        _fields_ = [("major", ctypes.c_uint), ("minor", ctypes.c_uint), ("micro", ctypes.c_uint)]
+
+    got = _lib().seccomp_version()
+    if not got:
+        return "unknown"
+    v = ctypes.cast(got, ctypes.POINTER(Version)).contents
+    return f"{v.major}.{v.minor}.{v.micro}"
+
+
+def _build(profile: dict[str, Any], caps: Iterable[str] | None) -> Any:
+    """A libseccomp filter context for ``profile``; the caller releases it."""
     validate(profile)
     lib = _lib()
     held = {_canon_cap(c) for c in caps or ()}
@@ -400,9 +468,10 @@ def install(profile: dict[str, Any], caps: Iterable[str] | None = None) -> None:
                         _ArgCmp(a["index"], _OPS[a["op"]], a["value"], a.get("valueTwo", 0)) for a in group))
                     _check(lib.seccomp_rule_add_array(ctx, action, nr, len(group), cmps if group else None),
                            f"add the seccomp rule for {name}")
-        _check(lib.seccomp_load(ctx), "load the seccomp filter")
-    finally:
+    except BaseException:
         lib.seccomp_release(ctx)
+        raise
+    return ctx
 
 
 def set_no_new_privs() -> None:
