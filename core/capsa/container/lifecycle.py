@@ -150,22 +150,29 @@ def _release_mount(store: Store, config: ContainerConfig) -> None:
             pass
 
 
-def _read_event(fd: int, timeout: float = 60.0) -> dict[str, Any]:
-    import select
+class _Events:
+    """The monitor's events on ``fd``: one JSON object per line (several may come at once)."""
 
-    buf = b""
-    deadline = time.monotonic() + timeout
-    while b"\n" not in buf:
-        left = deadline - time.monotonic()
-        if left <= 0 or not select.select([fd], [], [], left)[0]:
-            raise IsolationError("the container monitor did not answer in time",
-                                 hint="see monitor.log in the container's directory under the runroot")
-        chunk = os.read(fd, 4096)
-        if not chunk:
-            raise IsolationError("the container monitor exited before starting the container",
-                                 hint="see monitor.log in the container's directory under the runroot")
-        buf += chunk
-    return json.loads(buf.split(b"\n", 1)[0])
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.buf = b""
+
+    def next(self, timeout: float = 60.0) -> dict[str, Any]:
+        import select
+
+        deadline = time.monotonic() + timeout
+        while b"\n" not in self.buf:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([self.fd], [], [], left)[0]:
+                raise IsolationError("the container monitor did not answer in time",
+                                     hint="see monitor.log in the container's directory under the runroot")
+            chunk = os.read(self.fd, 4096)
+            if not chunk:
+                raise IsolationError("the container monitor exited before starting the container",
+                                     hint="see monitor.log in the container's directory under the runroot")
+            self.buf += chunk
+        line, self.buf = self.buf.split(b"\n", 1)
+        return json.loads(line)
 
 
 def start(sess: Session, store: Store, records: ContainerRecords, config: ContainerConfig, attach_output: bool,
@@ -184,9 +191,22 @@ def start(sess: Session, store: Store, records: ContainerRecords, config: Contai
         except BaseException:
             _release_mount(store, config)
             raise
+    # The monitor says "listening" (its attach socket exists), then "created", then "started",
+    # or "error" at any point. We attach (or not) and say go as soon as it listens, so that it
+    # starts the container the moment it is created: no round trip through us in between.
+    events = _Events(msg)
     try:
         try:
-            event = _read_event(msg)
+            event = events.next()
+            sock = None
+            if event.get("event") == "listening":
+                if attach_output:
+                    from capsa.container import attach
+
+                    sock = attach.connect(str(records.run_dir(config.id) / "attach"))
+                os.close(go)
+                go = -1
+                event = events.next()
         except IsolationError:  # the monitor died before taking the container: undo our part
             _release_mount(store, config)
             records.update_state(config.id, status="exited", exit_code=125, pid=0,
@@ -194,14 +214,7 @@ def start(sess: Session, store: Store, records: ContainerRecords, config: Contai
             raise
         if event.get("event") == "error":
             raise IsolationError(event.get("message", "the container could not be created"), hint=event.get("hint", ""))
-        sock = None
-        if attach_output:
-            from capsa.container import attach
-
-            sock = attach.connect(str(records.run_dir(config.id) / "attach"))
-        os.close(go)
-        go = -1
-        event = _read_event(msg)
+        event = events.next()
         if event.get("event") == "error":
             raise IsolationError(event.get("message", "the container could not start"), hint=event.get("hint", ""))
         plugins.call("capsa_container_poststart", container=container_view(config), pid=int(event.get("pid", 0)))

@@ -193,6 +193,7 @@ class Monitor:
         if resume is None:
             _set_subreaper()
             self.relay = Relay(log, attach.listen(str(self.run_dir / "attach")), bool(self.cfg["tty"]))
+            self.tell(event="listening")  # clients may attach from now on: see lifecycle.start
             code, restarts, first = None, 0, True
         else:
             self.relay = Relay.adopt(log, bool(self.cfg["tty"]), resume["relay"])

@@ -38,7 +38,8 @@ class RecordFile:  # of T: subscripting it (RecordFile[Image]) is for annotation
 
 def now_rfc3339() -> str:
     """The current UTC time as RFC 3339 with nanosecond-style precision (as Go writes it)."""
-    import datetime
+    import time
 
-    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    ns = time.time_ns()
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ns // 10**9)) + f".{ns // 1000 % 10**6:06d}Z"
 
