@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import replace
 
 import pytest
 
@@ -13,6 +12,7 @@ from capsa.errors import ArchiveError, StorageError
 from capsa.image import mediatypes as mt
 from capsa.image.manifest import (SCHEMA1_REFUSAL, Descriptor, Index, Manifest, Platform, detect_media_type,
                                   digest_of, index_json, manifest_json, parse, select_platform)
+from capsa.record import replace
 from conftest import CONFORMANCE, conformance_dir
 from oci_schema import assert_oci_valid
 

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from capsa.entrypoints import DRIVER_GROUPS
 from capsa.errors import ConfigError
+from capsa.record import field, record
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -110,7 +110,7 @@ def validate(data: Mapping[str, Any], source: str) -> None:
                 )
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Config:
     """The merged configuration and the files it came from."""
 

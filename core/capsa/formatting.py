@@ -75,14 +75,16 @@ def _truth(v: Any) -> bool:
 
 
 def _plain(v: Any) -> Any:
-    """``v`` as JSON-serialisable plain data (mappings, dataclasses, objects, enums, dates)."""
+    """``v`` as JSON-serialisable plain data (mappings, records, dataclasses, objects, enums, dates)."""
     if v is None or isinstance(v, (str, bool, int, float)):
         return v
     if isinstance(v, Mapping):
         return {str(k): _plain(x) for k, x in v.items()}
     if isinstance(v, _COLL):
         return [_plain(x) for x in (v if isinstance(v, (list, tuple)) else _sorted(v))]
-    if hasattr(type(v), "__dataclass_fields__"):
+    if hasattr(type(v), "__record_fields__"):  # capsa.record
+        return {f.name: _plain(getattr(v, f.name)) for f in type(v).__record_fields__}
+    if hasattr(type(v), "__dataclass_fields__"):  # a plugin's dataclass
         import dataclasses
 
         return {f.name: _plain(getattr(v, f.name)) for f in dataclasses.fields(v)}

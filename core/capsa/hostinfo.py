@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
+
+from capsa.record import field, record
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 NAMESPACES = ("pid", "mnt", "uts", "ipc", "net", "cgroup")
@@ -35,7 +36,7 @@ def _mounts() -> list[tuple[str, str, str]]:
     return out
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class CgroupLayout:
     """How cgroups are mounted: ``mode`` is unified (v2 only), hybrid (v1 + v2) or legacy (v1)."""
 

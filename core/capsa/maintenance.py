@@ -4,12 +4,12 @@ from __future__ import annotations
 import os
 import shutil
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from capsa.container.procname import is_monitor
 from capsa.errors import CapsaError, StorageError
+from capsa.record import record
 
 if TYPE_CHECKING:
     from capsa.cli.state import Session
@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 START_GRACE = 60.0  # seconds a started container may take to reach its monitor
 
 
-@dataclass
+@record
 class Finding:
     kind: str
     what: str

@@ -1,10 +1,10 @@
 """Per-invocation state: the global flags, the configuration they select, and loaded drivers."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from functools import cached_property
 
 from capsa import config as config_mod
+from capsa.record import field, record
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 LOG_LEVELS = ("trace", "debug", "info", "warn", "warning", "error", "fatal", "panic")
 
 
-@dataclass
+@record
 class GlobalOptions:
     """podman's global flags, as given on the command line (None: not given)."""
 

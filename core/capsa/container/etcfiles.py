@@ -21,17 +21,17 @@ What podman 4.3 writes (observed on this kind of host), mirrored here:
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 from capsa import __version__
 from capsa.container.model import ContainerConfig
 from capsa.fsutil import atomic_write
+from capsa.record import record
 
 FALLBACK_NAMESERVERS = ("8.8.8.8", "8.8.4.4")
 
 
-@dataclass
+@record
 class GeneratedFiles:
     """Host paths of the generated files; ``resolv_conf`` is "" when none is to be mounted."""
 

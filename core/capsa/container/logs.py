@@ -8,12 +8,12 @@ line longer than the buffer). Writing is done by the monitor; reading by ``logs`
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 from capsa.container.logwriter import MAX_LINE, LogWriter, timestamp  # noqa: F401  (the writing half)
+from capsa.record import record
 
 
-@dataclass
+@record
 class LogRecord:
     time: str
     stream: str

@@ -5,14 +5,14 @@ OCI runtime spec is derived from it and the image config at start (:mod:`capsa.c
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from capsa.record import field, record
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
 
-@dataclass
+@record
 class MountSpec:
     """One ``-v``/``--mount``/``--tmpfs``: ``type`` is bind, volume or tmpfs; ``source`` is a host
     path (bind), a volume name (volume) or empty (tmpfs); ``options`` as in the OCI spec
@@ -24,7 +24,7 @@ class MountSpec:
     options: list[str] = field(default_factory=list)
 
 
-@dataclass
+@record
 class ContainerConfig:
     id: str
     name: str

@@ -12,12 +12,12 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from capsa.container.model import ContainerConfig, MountSpec
 from capsa.errors import CapsaError, StorageError, UsageError
 from capsa.fsutil import atomic_write
+from capsa.record import asdict, field, fields, record
 from capsa.store.locks import FileLock
 
 STATUSES = ("created", "running", "paused", "stopping", "exited", "removing")
@@ -27,7 +27,7 @@ class ContainerNotFound(StorageError):
     """No container matches a name or id."""
 
 
-@dataclass
+@record
 class ContainerState:
     status: str = "created"
     pid: int = 0

@@ -17,15 +17,15 @@ from __future__ import annotations
 
 import os
 import stat
-from dataclasses import dataclass, field
 
 from capsa.errors import UsageError
+from capsa.record import field, record
 
 MAX_FILE = 4 << 20  # a passwd or group file larger than this is not read past this size
 MAX_LINKS = 40
 
 
-@dataclass
+@record
 class ExecUser:
     """The process identity a container starts with."""
 

@@ -3,10 +3,10 @@ from __future__ import annotations
 
 from abc import ABC
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 
 from capsa.errors import ConfigError, OperationNotSupported
+from capsa.record import record
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     D = TypeVar("D", bound=type)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Option:
     """A driver option: its type (str, int, bool or list), default and one-line help."""
 
@@ -43,7 +43,7 @@ class Option:
         )
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class DriverContext:
     """Where a driver lives: the store's ``root`` and ``runroot``, and the driver's own name."""
 

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from abc import abstractmethod
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from capsa.drivers.base import Driver
+from capsa.record import field, record
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     Status = Literal["creating", "created", "running", "stopped"]
 
 
-@dataclass
+@record
 class RuntimeState:
     """The OCI state of one container."""
 

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 from abc import abstractmethod
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from capsa.drivers.base import Driver
+from capsa.record import field, record
 
 
-@dataclass
+@record
 class PortMapping:
     """``-p host_ip:host_port:container_port/protocol``."""
 
@@ -25,7 +25,7 @@ class PortMapping:
     protocol: str = "tcp"
 
 
-@dataclass
+@record
 class Attachment:
     """What the core asks a network driver to connect: one container's namespace."""
 
@@ -38,7 +38,7 @@ class Attachment:
     options: dict[str, Any] = field(default_factory=dict)
 
 
-@dataclass
+@record
 class AttachResult:
     """What ``add`` set up, recorded with the container and shown by ``inspect``."""
 

@@ -26,11 +26,11 @@ import shutil
 import tarfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, Any, BinaryIO
 
 from capsa.errors import ArchiveError, StorageError, UsageError
 from capsa.image.archives import LOAD_HINT, Pending, SavedImage, Source, missing
+from capsa.record import record
 from capsa.store.compression import CHUNK, SNIFF_BYTES, CorruptStream, decompressed, sniff, sniffed
 from capsa.store.tarstream import BoundedTarInfo, HashingReader, out_of_space
 
@@ -197,7 +197,7 @@ def tar_source(store: Store, stream: BinaryIO, label: str) -> Iterator[Source]:
 
 # -- layers and names, for every format ---------------------------------------------------
 
-@dataclass
+@record
 class LayerIn:
     """Where a layer's blob is in the source and what it must be."""
 

@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
 
 from capsa.errors import ArchiveError, StorageError
 from capsa.image import mediatypes as mt
+from capsa.record import field, record
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -83,7 +83,7 @@ def _opt_str(doc: dict[str, Any], key: str, where: str) -> str:
     return value
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Platform:
     """The OS and CPU an image runs on (``os.version``/``os.features`` become os_version/features)."""
 
@@ -120,7 +120,7 @@ class Platform:
                    features=tuple(_str_list(d.get("os.features"), f"{where}: os.features")))
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Descriptor:
     """A content descriptor: what a blob is, its digest and size, and optional extras."""
 
@@ -169,7 +169,7 @@ class Descriptor:
                    artifact_type=_opt_str(d, "artifactType", where), data=_opt_str(d, "data", where))
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Manifest:
     """One image (or OCI artifact): a config blob and layers, root layer first."""
 
@@ -199,7 +199,7 @@ class Manifest:
         return out
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Index:
     """A multi-platform list: an OCI image index or a Docker manifest list."""
 

@@ -9,10 +9,10 @@ Grammar after distribution/reference: lowercase path components separated by ``/
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
 from capsa.errors import UsageError
 from capsa.image.manifest import digest_problem
+from capsa.record import record
 
 DOCKER_HUB = "docker.io"
 NAME_MAX = 255
@@ -26,7 +26,7 @@ _TAG = re.compile(r"[\w][\w.-]*", re.ASCII)
 _IMAGE_ID = re.compile(r"[a-f0-9]{64}")
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Reference:
     """A fully qualified image reference; ``tag`` and ``digest`` may both be set, not both be None."""
 

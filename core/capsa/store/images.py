@@ -5,14 +5,14 @@ fully qualified references (``localhost/busybox:latest``); one name belongs to o
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from capsa.errors import ImageNotFound
+from capsa.record import field, record
 from capsa.store.records import RecordFile
 
 
-@dataclass
+@record
 class Image:
     id: str  # hex, without "sha256:"
     names: list[str]

@@ -9,10 +9,10 @@ removes, and that readers never show.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 from capsa.errors import ArchiveError, StorageError
+from capsa.record import record
 from capsa.store.records import RecordFile, now_rfc3339
 
 TYPE_CHECKING = False
@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from capsa.store.blobs import BlobStore
 
 
-@dataclass
+@record
 class Layer:
     id: str
     parent: str | None

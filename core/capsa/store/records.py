@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, fields
 from pathlib import Path
 
 from capsa.errors import StorageError
 from capsa.fsutil import atomic_write
+from capsa.record import asdict, fields
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
 
 class RecordFile:  # of T: subscripting it (RecordFile[Image]) is for annotations only
-    """Records of dataclass ``kind`` kept in ``path``; the caller holds the store lock."""
+    """Records of the record class ``kind`` (capsa.record) kept in ``path``; the caller holds the store lock."""
 
     def __init__(self, path: Path, kind: type[T]) -> None:
         self.path = path

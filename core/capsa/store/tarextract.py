@@ -36,11 +36,11 @@ import stat
 import tarfile
 from base64 import b64decode
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import BinaryIO, Literal, TypeVar
 from urllib.parse import unquote
 
 from capsa.errors import ArchiveError, StorageError
+from capsa.record import record
 from capsa.store.safepath import Resolver, join_path, split_member_path
 from capsa.store.tarstream import OPAQUE, WHITEOUT, BoundedTarInfo, TarSource, corrupt, decompressed, no_space
 
@@ -55,7 +55,7 @@ _OVERLAY_XATTRS = ("trusted.overlay.", "user.overlay.")
 _T = TypeVar("_T")
 
 
-@dataclass
+@record
 class ExtractResult:
     """What one extraction wrote."""
 

@@ -24,10 +24,10 @@ import os
 import signal as _signal
 import time
 from contextlib import suppress
-from dataclasses import dataclass
 
 from capsa.errors import IsolationError
 from capsa.hostinfo import CgroupLayout, cgroup_layout, own_cgroups, unescape_mount_path
+from capsa.record import record
 
 V1_CONTROLLERS = ("memory", "cpu", "cpuacct", "cpuset", "pids", "freezer", "devices", "blkio")
 V2_CONTROLLERS = ("cpu", "cpuset", "io", "memory", "pids")
@@ -36,7 +36,7 @@ _HINT_RANGE = ("check the value: memory >= 6 MiB and above current usage, cpu pe
                "cpu quota >= 1000 µs or -1")
 
 
-@dataclass
+@record
 class Limits:
     """Resource limits for a container cgroup; ``None`` leaves the kernel default."""
 
@@ -48,7 +48,7 @@ class Limits:
     pids: int | None = None
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class _Hierarchy:
     mount: str
     version: int  # 1 or 2
