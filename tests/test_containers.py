@@ -393,3 +393,19 @@ def test_run_rm_mounts_its_layer_volatile_and_a_kept_container_does_not(c: Capsa
     name = "kept-volatile-check"
     assert not volatile("--name", name)
     c("rm", name)
+
+
+def test_rm_releases_the_mount_of_a_start_that_died_before_its_monitor_took_over(c: Capsa) -> None:
+    """A CLI killed between mounting a container's layer and handing it to the monitor leaves a
+    reference on the layer; ``rm`` drops it (nothing can be running in a stopped container)."""
+    from capsa.drivers import load_driver
+
+    cid = c("create", "--name", "half-started", "busybox", "true").stdout.strip()
+    layer = json.loads((c.root / "containers" / cid / "config.json").read_text())["layer_id"]
+    driver = load_driver("storage", "overlay", {}, root=c.root, runroot=c.runroot)
+    merged = str(driver.mount(layer))  # what the dead start did
+    assert merged in Path("/proc/self/mountinfo").read_text()
+    r = c("rm", "half-started")
+    assert r.returncode == 0, r.stderr
+    assert merged not in Path("/proc/self/mountinfo").read_text()
+    assert c("ps", "-a", "-q").stdout == ""

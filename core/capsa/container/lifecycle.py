@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import time
-from dataclasses import asdict
 from pathlib import Path
 
 from capsa import plugins
@@ -13,6 +12,7 @@ from capsa.container.model import ContainerConfig
 from capsa.container.records import ContainerRecords, ContainerState
 from capsa.errors import CapsaError, IsolationError, UsageError
 from capsa.fsutil import atomic_write
+from capsa.record import asdict
 from capsa.store.records import now_rfc3339
 
 TYPE_CHECKING = False
@@ -388,6 +388,9 @@ def remove_stopped(store: Store, records: ContainerRecords, container_id: str, l
 def remove_stopped_locked(store: Store, records: ContainerRecords, container_id: str, layer_id: str | None) -> None:
     """:func:`remove_stopped` for a caller that holds the store lock."""
     if layer_id and store.driver.exists(layer_id):
+        # Nothing runs in a stopped container: a reference still held on its layer was left by
+        # a start that died between mounting it and handing it to a monitor. (As podman's rm.)
+        store.driver.unmount(layer_id, force=True)
         store.layers.remove(layer_id)
     elif layer_id:
         store.layers.forget(layer_id)  # its data went already

@@ -9,11 +9,11 @@ import re
 from abc import abstractmethod
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 from capsa.drivers.base import Driver
 from capsa.errors import StorageError
+from capsa.record import record
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -29,7 +29,7 @@ def check_layer_id(layer_id: str) -> str:
     return layer_id
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Change:
     """One path that differs between a layer and its parent."""
 
@@ -66,9 +66,10 @@ class StorageDriver(Driver):
         """
 
     @abstractmethod
-    def unmount(self, layer_id: str) -> bool:
-        """Drop one reference; return True when this call really unmounted. Unmounting an
-        unmounted layer returns False."""
+    def unmount(self, layer_id: str, force: bool = False) -> bool:
+        """Drop one reference (``force``: every reference, for a layer whose container is being
+        removed); return True when this call really unmounted. Unmounting an unmounted layer
+        returns False."""
 
     @abstractmethod
     def exists(self, layer_id: str) -> bool:

@@ -39,18 +39,19 @@ class MountCounter:
         with self.lock.shared():
             return self._load()
 
-    def release(self, layer_id: str, on_last: Callable[[], None] | None = None) -> bool:
-        """Drop one reference; ``on_last`` runs (under the lock) before the last one goes, and
-        if it raises the reference stays. True when this was the last one; False when there
-        was none."""
+    def release(self, layer_id: str, on_last: Callable[[], None] | None = None, force: bool = False) -> bool:
+        """Drop one reference (``force``: all of them); ``on_last`` runs (under the lock) before
+        the last one goes, and if it raises the references stay. True when the last one went;
+        False when there was none."""
         with self.lock.exclusive():
             count = self.get(layer_id)
             if count == 0:
                 return False
-            if count == 1 and on_last is not None:
+            left = 0 if force else count - 1
+            if left == 0 and on_last is not None:
                 on_last()
-            self.set(layer_id, count - 1)
-            return count == 1
+            self.set(layer_id, left)
+            return left == 0
 
     def set(self, layer_id: str, count: int) -> None:
         with self.lock.exclusive():

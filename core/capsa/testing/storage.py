@@ -303,6 +303,15 @@ class StorageConformance:
         assert storage.unmount("l") is True
         assert storage.unmount("l") is False
 
+    def test_forced_unmount_drops_every_reference(self, storage: Any) -> None:
+        storage.create("l", None)
+        for _ in range(3):
+            storage.mount("l")
+        assert storage.unmount("l", force=True) is True
+        assert storage.unmount("l") is False
+        storage.remove("l")  # no reference is left to keep it
+        assert not storage.exists("l")
+
     def test_nested_mounts_parent_and_child_at_once(self, storage: Any) -> None:
         self._base(storage)
         storage.create("child", "base", writable=True)

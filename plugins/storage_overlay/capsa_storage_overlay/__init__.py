@@ -213,7 +213,7 @@ class OverlayDriver(StorageDriver):
             self.counter.set(layer_id, count + 1)
         return merged
 
-    def unmount(self, layer_id: str) -> bool:
+    def unmount(self, layer_id: str, force: bool = False) -> bool:
         from capsa.linux import umount
 
         def last() -> None:
@@ -224,7 +224,7 @@ class OverlayDriver(StorageDriver):
                     raise StorageError(f"layer {layer_id} is busy", hint="a process still uses it") from exc
                 raise
 
-        return self.counter.release(check_layer_id(layer_id), last)
+        return self.counter.release(check_layer_id(layer_id), last, force=force)
 
     def cleanup(self) -> None:
         from capsa.linux import umount

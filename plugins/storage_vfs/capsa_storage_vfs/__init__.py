@@ -78,8 +78,8 @@ class VfsDriver(StorageDriver):
             self.counter.set(layer_id, self.counter.get(layer_id) + 1)
         return path
 
-    def unmount(self, layer_id: str) -> bool:
-        return self.counter.release(check_layer_id(layer_id))
+    def unmount(self, layer_id: str, force: bool = False) -> bool:
+        return self.counter.release(check_layer_id(layer_id), force=force)
 
     def exists(self, layer_id: str) -> bool:
         return self._dir(layer_id).is_dir()

@@ -46,12 +46,12 @@ class TinyDriver(StorageDriver):
         self._refs[layer_id] = self._refs.get(layer_id, 0) + 1
         return self._dir(layer_id)
 
-    def unmount(self, layer_id: str) -> bool:
+    def unmount(self, layer_id: str, force: bool = False) -> bool:
         count = self._refs.get(layer_id, 0)
         if count == 0:
             return False
-        self._refs[layer_id] = count - 1
-        return count == 1
+        self._refs[layer_id] = 0 if force else count - 1
+        return self._refs[layer_id] == 0
 
     def exists(self, layer_id: str) -> bool:
         return self._dir(layer_id).is_dir()
