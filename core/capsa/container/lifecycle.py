@@ -111,7 +111,7 @@ def prepare_bundle(sess: Session, store: Store, records: ContainerRecords, confi
         spec = build_spec(resolved, image_config, rootfs, files, init_path=init_binary() if config.init else None)
         plugins.call("capsa_adjust_runtime_spec", container=container_view(config), spec=spec)
         plugins.call("capsa_container_prestart", container=container_view(config), spec=spec)
-        atomic_write(bundle / "config.json", json.dumps(spec, indent=1).encode(), durable=False)
+        atomic_write(bundle / "config.json", json.dumps(spec).encode(), durable=False)
     except BaseException:
         if config.layer_id and not config.rootfs:
             storage.unmount(config.layer_id)

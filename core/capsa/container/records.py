@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from pathlib import Path
 
 from capsa.container.model import ContainerConfig, MountSpec
@@ -117,22 +116,22 @@ class ContainerRecords:
         if directory.exists():
             raise StorageError(f"a container with id {config.id} exists already", hint="retry: ids are random")
         partial = self.root / f".{config.id}.creating"  # made whole, then renamed into place
-        shutil.rmtree(partial, ignore_errors=True)
+        _rmtree(partial, ignore_errors=True)
         partial.mkdir(parents=True)
-        atomic_write(partial / "config.json", json.dumps(asdict(config), indent=1).encode())
+        atomic_write(partial / "config.json", json.dumps(asdict(config)).encode())
         atomic_write(partial / "state.json", json.dumps(asdict(ContainerState())).encode())
         os.rename(partial, directory)
 
     def save_config(self, config: ContainerConfig) -> None:
-        atomic_write(self.dir(config.id) / "config.json", json.dumps(asdict(config), indent=1).encode())
+        atomic_write(self.dir(config.id) / "config.json", json.dumps(asdict(config)).encode())
 
     def remove(self, container_id: str) -> None:
         """Delete the container's records and volatile files (its layer is the caller's)."""
-        shutil.rmtree(self.run_dir(container_id), ignore_errors=True)
+        _rmtree(self.run_dir(container_id), ignore_errors=True)
         doomed = self.root / f".{container_id}.removing"
         if self.dir(container_id).exists():
             os.rename(self.dir(container_id), doomed)
-        shutil.rmtree(doomed, ignore_errors=True)
+        _rmtree(doomed, ignore_errors=True)
         (self.root / f".{container_id}.lock").unlink(missing_ok=True)
 
     # -- state ----------------------------------------------------------------------------------
@@ -159,3 +158,10 @@ class ContainerRecords:
 
     def log_path(self, container_id: str) -> Path:
         return self.dir(container_id) / "ctr.log"
+
+
+def _rmtree(path: Path | str, ignore_errors: bool = False) -> None:
+    """shutil.rmtree, imported when something is removed (shutil costs ``run`` start-up time)."""
+    from shutil import rmtree
+
+    rmtree(path, ignore_errors=ignore_errors)

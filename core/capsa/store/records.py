@@ -33,7 +33,7 @@ class RecordFile:  # of T: subscripting it (RecordFile[Image]) is for annotation
         return [self.kind(**{k: v for k, v in item.items() if k in self._names}) for item in raw]
 
     def save(self, records: list[T]) -> None:
-        atomic_write(self.path, json.dumps([asdict(r) for r in records], indent=1).encode())  # type: ignore[call-overload]
+        atomic_write(self.path, json.dumps([asdict(r) for r in records]).encode())  # type: ignore[call-overload]
 
 
 def now_rfc3339() -> str:
