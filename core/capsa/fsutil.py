@@ -92,3 +92,11 @@ def tree_size(path: str | os.PathLike[str]) -> int:
             except OSError:
                 pass
     return total
+
+
+def rmtree(path: str | os.PathLike[str], ignore_errors: bool = False) -> None:
+    """``shutil.rmtree``, with shutil imported on first use: it pulls in compression modules,
+    milliseconds that commands which remove nothing (``run``, ``create``) should not pay."""
+    from shutil import rmtree as remove
+
+    remove(path, ignore_errors=ignore_errors)

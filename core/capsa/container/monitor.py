@@ -278,7 +278,10 @@ _close = close_quietly
 
 
 def _preload() -> None:
-    """Import what running a container needs while the CLI is still preparing it."""
+    """Import what running a container needs while the CLI is still preparing it (teardown's
+    shutil included: a ``--rm`` container's exit waits for its removal)."""
+    import shutil  # noqa: F401
+
     import capsa.drivers  # noqa: F401
     import capsa.entrypoints as entrypoints
 

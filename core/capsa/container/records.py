@@ -15,7 +15,7 @@ from pathlib import Path
 
 from capsa.container.model import ContainerConfig, MountSpec
 from capsa.errors import CapsaError, StorageError, UsageError
-from capsa.fsutil import atomic_write
+from capsa.fsutil import atomic_write, rmtree
 from capsa.record import asdict, field, fields, record
 from capsa.store.locks import FileLock
 
@@ -116,7 +116,7 @@ class ContainerRecords:
         if directory.exists():
             raise StorageError(f"a container with id {config.id} exists already", hint="retry: ids are random")
         partial = self.root / f".{config.id}.creating"  # made whole, then renamed into place
-        _rmtree(partial, ignore_errors=True)
+        rmtree(partial, ignore_errors=True)
         partial.mkdir(parents=True)
         atomic_write(partial / "config.json", json.dumps(asdict(config)).encode())
         atomic_write(partial / "state.json", json.dumps(asdict(ContainerState())).encode())
@@ -127,11 +127,11 @@ class ContainerRecords:
 
     def remove(self, container_id: str) -> None:
         """Delete the container's records and volatile files (its layer is the caller's)."""
-        _rmtree(self.run_dir(container_id), ignore_errors=True)
+        rmtree(self.run_dir(container_id), ignore_errors=True)
         doomed = self.root / f".{container_id}.removing"
         if self.dir(container_id).exists():
             os.rename(self.dir(container_id), doomed)
-        _rmtree(doomed, ignore_errors=True)
+        rmtree(doomed, ignore_errors=True)
         (self.root / f".{container_id}.lock").unlink(missing_ok=True)
 
     # -- state ----------------------------------------------------------------------------------
@@ -159,9 +159,3 @@ class ContainerRecords:
     def log_path(self, container_id: str) -> Path:
         return self.dir(container_id) / "ctr.log"
 
-
-def _rmtree(path: Path | str, ignore_errors: bool = False) -> None:
-    """shutil.rmtree, imported when something is removed (shutil costs ``run`` start-up time)."""
-    from shutil import rmtree
-
-    rmtree(path, ignore_errors=ignore_errors)

@@ -9,12 +9,11 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 from capsa.errors import ArchiveError, StorageError
-from capsa.fsutil import atomic_write
+from capsa.fsutil import atomic_write, rmtree
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -130,7 +129,7 @@ class BlobStore:
             for entry in os.scandir(folder):
                 if keep(entry.name):
                     continue
-                shutil.rmtree(entry.path, ignore_errors=True) if entry.is_dir(follow_symlinks=False) else os.unlink(entry.path)
+                rmtree(entry.path, ignore_errors=True) if entry.is_dir(follow_symlinks=False) else os.unlink(entry.path)
                 count += 1
         return count
 

@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from capsa.errors import StorageError
-from capsa.fsutil import atomic_write
+from capsa.fsutil import atomic_write, rmtree
 from capsa.store.blobs import BlobStore
 from capsa.store.images import Image, ImageRecords
 from capsa.store.layers import Layer, LayerStore
@@ -88,10 +88,9 @@ class Store:
                 yield self
             except BaseException:
                 if created:
-                    import shutil
-
+                    
                     for path in fresh:
-                        shutil.rmtree(path, ignore_errors=True)
+                        rmtree(path, ignore_errors=True)
                 raise
 
     def recover(self) -> list[str]:

@@ -12,12 +12,12 @@ from __future__ import annotations
 import base64
 import errno
 import os
-import shutil
 from pathlib import Path
 
 from capsa.drivers.base import Option
 from capsa.drivers.storage import Change, StorageDriver, check_layer_id
 from capsa.errors import DriverNotSupported, StorageError
+from capsa.fsutil import rmtree
 from capsa.hostinfo import filesystem_supported
 from capsa.linux import split_mount_options
 from capsa.store.mountcount import MountCounter
@@ -93,7 +93,7 @@ class OverlayDriver(StorageDriver):
             )
         (self.home / "l").mkdir(parents=True, exist_ok=True)
         partial = self.home / f".{layer_id}.partial"
-        shutil.rmtree(partial, ignore_errors=True)
+        rmtree(partial, ignore_errors=True)
         link = base64.b32encode(os.urandom(10)).decode().rstrip("=")  # 16 characters
         try:
             for sub in ("diff", "work", "merged", "empty"):
@@ -104,8 +104,8 @@ class OverlayDriver(StorageDriver):
             os.rename(partial, target)
             os.symlink(f"../{layer_id}/diff", self.home / "l" / link)
         except BaseException:
-            shutil.rmtree(partial, ignore_errors=True)
-            shutil.rmtree(target, ignore_errors=True)
+            rmtree(partial, ignore_errors=True)
+            rmtree(target, ignore_errors=True)
             raise
 
     def remove(self, layer_id: str) -> None:
@@ -114,7 +114,7 @@ class OverlayDriver(StorageDriver):
         target = self._dir(layer_id)
         with self.counter.lock.exclusive():
             for leftover in (self.home / f".{layer_id}.partial", self.home / f".{layer_id}.removing"):
-                shutil.rmtree(leftover, ignore_errors=True)  # what a killed command left
+                rmtree(leftover, ignore_errors=True)  # what a killed command left
             if not target.exists():
                 return
             if self.counter.get(layer_id):
@@ -129,7 +129,7 @@ class OverlayDriver(StorageDriver):
             doomed = self.home / f".{layer_id}.removing"
             try:
                 os.rename(target, doomed)
-                shutil.rmtree(doomed)
+                rmtree(doomed)
             except OSError as exc:
                 raise StorageError(f"removing layer {layer_id} failed: {exc.strerror}", hint="see 'capsa system check'") from exc
 
@@ -237,7 +237,7 @@ class OverlayDriver(StorageDriver):
         if self.home.is_dir():
             for entry in os.scandir(self.home):
                 if entry.name.endswith((".partial", ".removing")):
-                    shutil.rmtree(entry.path, ignore_errors=True)
+                    rmtree(entry.path, ignore_errors=True)
 
     # -- diffs: a layer's own changes are its upper dir ---------------------------------------
 
