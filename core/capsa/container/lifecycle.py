@@ -183,8 +183,9 @@ def start(sess: Session, store: Store, records: ContainerRecords, config: Contai
         state = records.state(config.id)
         if state.status in ("running", "paused", "stopping"):
             raise UsageError(f"container {config.name} is already running", hint="see 'capsa ps'")
-        state.stop_requested, state.error = False, ""
-        records.set_state(config.id, state)  # (update_state would take the lock we hold)
+        if state.stop_requested or state.error:  # (a fresh container has neither: no write)
+            state.stop_requested, state.error = False, ""
+            records.set_state(config.id, state)  # (update_state would take the lock we hold)
         bundle = prepare_bundle(sess, store, records, config)
         try:
             msg, go = _spawn_monitor(sess, config, bundle)

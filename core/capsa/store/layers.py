@@ -116,17 +116,20 @@ class LayerStore:
             raise
 
     def create_empty(self, parent: Layer | None, writable: bool = True) -> Layer:
-        """A new layer with no content of its own (a container's writable layer)."""
+        """A new layer with no content of its own (a container's writable layer).
+
+        Recorded once, after the driver made it: creating an empty layer is one atomic rename
+        in the driver, so there is no half-made layer for an "incomplete" record to announce
+        (a crash in between leaves a driver layer with no record, which ``system check
+        --repair`` removes)."""
         layer = Layer(id=os.urandom(32).hex(), parent=parent.id if parent else None, chain_id=None, diff_id=None,
-                      blob=None, blob_media_type=None, blob_size=0, size=0, created=now_rfc3339(), incomplete=True)
-        self._put(layer)
+                      blob=None, blob_media_type=None, blob_size=0, size=0, created=now_rfc3339(), incomplete=False)
+        self.driver.create(layer.id, layer.parent, writable=writable)
         try:
-            self.driver.create(layer.id, layer.parent, writable=writable)
+            self._put(layer)
         except BaseException:
             self._discard(layer.id)
             raise
-        layer.incomplete = False
-        self._put(layer)
         return layer
 
     def _discard(self, layer_id: str) -> None:

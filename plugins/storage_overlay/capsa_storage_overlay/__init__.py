@@ -93,7 +93,8 @@ class OverlayDriver(StorageDriver):
             )
         (self.home / "l").mkdir(parents=True, exist_ok=True)
         partial = self.home / f".{layer_id}.partial"
-        rmtree(partial, ignore_errors=True)
+        if os.path.lexists(partial):  # what a killed create left
+            rmtree(partial, ignore_errors=True)
         link = base64.b32encode(os.urandom(10)).decode().rstrip("=")  # 16 characters
         try:
             for sub in ("diff", "work", "merged", "empty"):
