@@ -88,7 +88,6 @@ class Store:
                 yield self
             except BaseException:
                 if created:
-                    
                     for path in fresh:
                         rmtree(path, ignore_errors=True)
                 raise
