@@ -4,40 +4,34 @@ from __future__ import annotations
 import dataclasses
 import subprocess
 import sys
+from typing import Any
 
 import pytest
 
 from capsa import record as rec
 
 
-@rec.record
-class Mount:
-    destination: str
-    options: list[str] = rec.field(default_factory=list)
+def classes(record: Any, field: Any) -> tuple[type, type]:
+    """The same two classes, made with ``record``/``field`` of capsa.record or of dataclasses."""
+
+    @record
+    class Mount:
+        destination: str
+        options: list[str] = field(default_factory=list)
+
+    @record
+    class Box:
+        name: str
+        size: int = 3
+        mounts: list[Mount] = field(default_factory=list)
+        labels: dict[str, str] = field(default_factory=dict)
+        extra: tuple[int, ...] = ()
+
+    return Mount, Box
 
 
-@rec.record
-class Box:
-    name: str
-    size: int = 3
-    mounts: list[Mount] = rec.field(default_factory=list)
-    labels: dict[str, str] = rec.field(default_factory=dict)
-    extra: tuple[int, ...] = ()
-
-
-@dataclasses.dataclass
-class DMount:
-    destination: str
-    options: list[str] = dataclasses.field(default_factory=list)
-
-
-@dataclasses.dataclass
-class DBox:
-    name: str
-    size: int = 3
-    mounts: list[DMount] = dataclasses.field(default_factory=list)
-    labels: dict[str, str] = dataclasses.field(default_factory=dict)
-    extra: tuple[int, ...] = ()
+Mount, Box = classes(rec.record, rec.field)
+DMount, DBox = classes(dataclasses.dataclass, dataclasses.field)
 
 
 @rec.record(frozen=True)
@@ -58,7 +52,7 @@ def test_construction_defaults_and_factories_match_dataclasses() -> None:
 
 
 def test_repr_eq_hash_and_field_order() -> None:
-    assert repr(Box("a")) == "Box(name='a', size=3, mounts=[], labels={}, extra=())"
+    assert repr(Box("a")) == repr(DBox("a")) == "classes.<locals>.Box(name='a', size=3, mounts=[], labels={}, extra=())"
     assert Box("a") == Box("a") and Box("a") != Box("b") and Box("a") != DBox("a")
     assert [f.name for f in rec.fields(Box)] == [f.name for f in dataclasses.fields(DBox)]
     assert [f.name for f in rec.fields(Box("a"))] == ["name", "size", "mounts", "labels", "extra"]
