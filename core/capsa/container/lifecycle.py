@@ -350,14 +350,12 @@ def reap_orphan(sess: Session, store: Store, records: ContainerRecords, config: 
 
 # -- remove ---------------------------------------------------------------------------------------
 
-def remove_records(monitor_cfg: dict[str, Any]) -> None:
-    """Remove a stopped container's layer and records (the monitor's --rm, and ``rm``)."""
-    from capsa.drivers import load_driver
+def remove_records(monitor_cfg: dict[str, Any], driver: Any) -> None:
+    """Remove a stopped container's layer (through the storage ``driver``) and records: the
+    monitor's ``--rm``."""
     from capsa.store.store import Store
 
     root, runroot = Path(monitor_cfg["root"]), Path(monitor_cfg["runroot"])
-    spec = monitor_cfg["storage"]
-    driver = load_driver("storage", spec["name"], spec["options"], root=root, runroot=runroot)
     records = ContainerRecords(root, runroot)
     config = records.config(monitor_cfg["id"])
     remove_stopped(Store(root, runroot, driver), records, monitor_cfg["id"], monitor_cfg.get("layer_id"))

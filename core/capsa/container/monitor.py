@@ -55,7 +55,7 @@ class Monitor:
         self.run_dir = self.records.run_dir(self.id)
         self.msg_fd: int | None = cfg.get("msg_fd")
         self.go_fd: int | None = cfg.get("go_fd")
-        self._iso: Any = None
+        self._drivers: dict[str, Any] = {}
 
     # -- talking to the CLI that started us ---------------------------------------------------
 
@@ -81,19 +81,20 @@ class Monitor:
     # -- drivers --------------------------------------------------------------------------------
 
     def driver(self, kind: str) -> Any:
-        from pathlib import Path
+        """The configured driver of ``kind``, loaded once."""
+        if kind not in self._drivers:
+            from pathlib import Path
 
-        from capsa.drivers import load_driver
+            from capsa.drivers import load_driver
 
-        spec = self.cfg[kind]
-        return load_driver(kind, spec["name"], spec["options"], root=Path(self.cfg["root"]),
-                           runroot=Path(self.cfg["runroot"]))
+            spec = self.cfg[kind]
+            self._drivers[kind] = load_driver(kind, spec["name"], spec["options"], root=Path(self.cfg["root"]),
+                                              runroot=Path(self.cfg["runroot"]))
+        return self._drivers[kind]
 
     @property
     def iso(self) -> Any:
-        if self._iso is None:
-            self._iso = self.driver("isolation")
-        return self._iso
+        return self.driver("isolation")
 
     # -- the container's stdio ----------------------------------------------------------------
 
@@ -268,7 +269,7 @@ class Monitor:
         if self.cfg["remove"]:
             from capsa.container.lifecycle import remove_records
 
-            remove_records(self.cfg)
+            remove_records(self.cfg, self.driver("storage"))
         else:
             shutil.rmtree(self.run_dir / "bundle", ignore_errors=True)
             self.records.update_state(self.id, status="exited")
