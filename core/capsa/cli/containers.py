@@ -81,7 +81,7 @@ def start(
     from capsa.container import lifecycle
 
     sess = session(ctx)
-    store, records = open_store(sess), records_of(sess)
+    records = records_of(sess)
     targets = _targets(sess, refs, False)
     if attach and len(targets) > 1:
         raise UsageError("you cannot attach to more than one container", hint="start them one at a time with -a")
@@ -90,7 +90,7 @@ def start(
         if state.status in lifecycle.ACTIVE and lifecycle._alive(state.monitor_pid):
             output.write(f"{(refs or [config.name])[0]}\n")
             continue
-        code = lifecycle.start(sess, store, records, config, attach_output=attach, stdin=interactive)
+        code = lifecycle.start(sess, records, config, attach_output=attach, stdin=interactive)
         if attach:
             if code:
                 raise typer.Exit(code)

@@ -87,14 +87,20 @@ def volume_dir(root: Path, name: str) -> Path:
     return VolumeStore(root).ensure(name)
 
 
-def prepare_bundle(sess: Session, store: Store, records: ContainerRecords, config: ContainerConfig) -> Path:
+def bundle_dir(records: ContainerRecords, container_id: str) -> Path:
+    """Where a container's OCI bundle lives (under the runroot: rewritten at every start)."""
+    return records.run_dir(container_id) / "bundle"
+
+
+def prepare_bundle(root: Path, store: Store, records: ContainerRecords, config: ContainerConfig) -> Path:
     """Mount the container's root filesystem and write its OCI bundle; returns the bundle dir.
-    The mount is the monitor's to undo."""
+    The monitor does this (and undoes the mount at teardown); on error nothing stays mounted.
+    ``root`` is the store's root (named volumes live under it)."""
     from capsa.container.etcfiles import write_files
     from capsa.container.spec import build_spec
 
     run_dir = records.run_dir(config.id)
-    bundle = run_dir / "bundle"
+    bundle = bundle_dir(records, config.id)
     bundle.mkdir(parents=True, exist_ok=True)
     storage = store.driver
     with store.reading():
@@ -105,7 +111,7 @@ def prepare_bundle(sess: Session, store: Store, records: ContainerRecords, confi
         resolved = ContainerConfig(**{**asdict(config), "mounts": []})
         for mount in config.mounts:
             if mount.type == "volume":
-                mount = type(mount)(mount.type, mount.destination, str(volume_dir(sess.config.root, mount.source)),
+                mount = type(mount)(mount.type, mount.destination, str(volume_dir(root, mount.source)),
                                     list(mount.options))
             resolved.mounts.append(mount)
         spec = build_spec(resolved, image_config, rootfs, files, init_path=init_binary() if config.init else None)
@@ -120,8 +126,8 @@ def prepare_bundle(sess: Session, store: Store, records: ContainerRecords, confi
 
 
 def _spawn_monitor(sess: Session, config: ContainerConfig, bundle: Path) -> tuple[int, int]:
-    """Give a monitor (pre-forked by ``main()``, or a new one) this container; returns (messages
-    from it, go to it)."""
+    """Give a monitor (pre-forked by ``run``, or a new one) this container; returns (messages
+    from it, go to it). The monitor mounts the layer and writes the bundle itself."""
     from capsa.container import zygote
 
     cfg = sess.config
@@ -139,15 +145,6 @@ def _spawn_monitor(sess: Session, config: ContainerConfig, bundle: Path) -> tupl
         raise IsolationError(f"the container monitor could not be started: {exc.strerror}",
                              hint="see monitor.log in the container's runroot directory") from None
     return handle.messages, handle.go
-
-
-def _release_mount(store: Store, config: ContainerConfig) -> None:
-    """Give back the reference :func:`prepare_bundle` took on the container's layer."""
-    if config.layer_id and not config.rootfs:
-        try:
-            store.driver.unmount(config.layer_id)
-        except CapsaError:
-            pass
 
 
 class _Events:
@@ -175,7 +172,7 @@ class _Events:
         return json.loads(line)
 
 
-def start(sess: Session, store: Store, records: ContainerRecords, config: ContainerConfig, attach_output: bool,
+def start(sess: Session, records: ContainerRecords, config: ContainerConfig, attach_output: bool,
           stdin: bool = False) -> int | None:
     """Start the container; with ``attach_output`` relay its stdio until it exits and return its exit
     code (None when the user detached). Raises when the container could not start."""
@@ -186,12 +183,7 @@ def start(sess: Session, store: Store, records: ContainerRecords, config: Contai
         if state.stop_requested or state.error:  # (a fresh container has neither: no write)
             state.stop_requested, state.error = False, ""
             records.set_state(config.id, state)  # (update_state would take the lock we hold)
-        bundle = prepare_bundle(sess, store, records, config)
-        try:
-            msg, go = _spawn_monitor(sess, config, bundle)
-        except BaseException:
-            _release_mount(store, config)
-            raise
+        msg, go = _spawn_monitor(sess, config, bundle_dir(records, config.id))
     # The monitor says "listening" (its attach socket exists), then "created", then "started",
     # or "error" at any point. We attach (or not) and say go as soon as it listens, so that it
     # starts the container the moment it is created: no round trip through us in between.
@@ -208,8 +200,7 @@ def start(sess: Session, store: Store, records: ContainerRecords, config: Contai
                 os.close(go)
                 go = -1
                 event = events.next()
-        except IsolationError:  # the monitor died before taking the container: undo our part
-            _release_mount(store, config)
+        except IsolationError:  # the monitor died before taking the container: record it
             records.update_state(config.id, status="exited", exit_code=125, pid=0,
                                  error="the container monitor exited before starting the container")
             raise

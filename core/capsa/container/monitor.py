@@ -119,9 +119,25 @@ class Monitor:
 
     # -- one run of the container -------------------------------------------------------------
 
+    def prepare(self) -> None:
+        """Mount the container's layer and write its bundle (the mount is ours to undo at
+        teardown): done here, not in the CLI, so that the modules it needs are loaded while
+        the monitor waits for its container, off the CLI's path."""
+        from pathlib import Path
+
+        from capsa.container.lifecycle import prepare_bundle
+        from capsa.store.store import Store
+
+        root = Path(self.cfg["root"])
+        store = Store(root, Path(self.cfg["runroot"]), self.driver("storage"))
+        prepare_bundle(root, store, self.records, self.records.config(self.id))
+
     def run_once(self, first: bool, restarts: int = 0) -> int:
         if not first and self.records.state(self.id).stop_requested:
             return self.records.state(self.id).exit_code  # stopped between two runs
+        if first:
+            trace("preparing")
+            self.prepare()
         trace("creating")
         stdio, ours, theirs = self.make_stdio()
         try:
@@ -279,12 +295,18 @@ _close = close_quietly
 
 
 def _preload() -> None:
-    """Import what running a container needs while the CLI is still preparing it (teardown's
-    shutil included: a ``--rm`` container's exit waits for its removal)."""
+    """Import what running a container needs while the CLI is still creating it: the bundle's
+    modules, the drivers, and teardown's shutil (a ``--rm`` container's exit waits for its
+    removal)."""
+    import hashlib  # noqa: F401  (the image config's digest is checked)
     import shutil  # noqa: F401
 
+    import capsa.container.etcfiles  # noqa: F401
+    import capsa.container.spec  # noqa: F401
+    import capsa.container.userinfo  # noqa: F401
     import capsa.drivers  # noqa: F401
     import capsa.entrypoints as entrypoints
+    import capsa.linux  # noqa: F401
 
     for entry in entrypoints.load_index():
         if entry.group in ("capsa.isolation", "capsa.storage") and entry.dist == "capsa":
