@@ -2,26 +2,33 @@
 for the bundles capsa generates: namespaces, cgroups (v1 and v2), pivot_root, capabilities and
 seccomp.
 
-Process model (see launcher.py): ``create`` forks A, which enters the container's namespaces and
-forks B, the container's PID 1; A exits, so B is reparented to the caller. **create makes the
-calling process a child subreaper** (prctl PR_SET_CHILD_SUBREAPER), so the caller (capsa's
-per-container monitor) is B's parent and can wait for it. While B builds the rootfs and pivots
-into it, the caller moves B into the container's cgroup; then B enters its cgroup namespace,
-reports ready and blocks opening ``exec.fifo`` until ``start`` reads it.
+Process model (see launcher.py): ``create`` forks B, the container's PID 1, straight into its
+pid namespace, so B is the caller's child. **create makes the calling process a child
+subreaper** (prctl PR_SET_CHILD_SUBREAPER), as the caller (capsa's per-container monitor) waits
+for B and collects what the container leaves. A thread of the caller moves B into the
+container's cgroup while B enters its other namespaces, builds the rootfs, pivots into it and
+reports ready; B then blocks opening ``exec.fifo`` until ``start`` reads it. **Between create and
+start B may still be joining its cgroup** (the first v1 migration waits for an RCU grace
+period): B checks that it joined only after start, before it enters its cgroup namespace and
+execs, and a join that failed makes ``start`` fail with the cgroup's error.
 
 State lives in ``<run_home>/<id>/`` (state.json, exec.fifo); see state.py. Compiled seccomp
-filters are cached in ``<run_home>/seccomp-<key>.bpf`` files (see seccomp_cache.py).
+filters are cached in ``<run_home>/seccomp-<key>.bpf`` files (see seccomp_cache.py). In capsa's
+monitor, importing this package also loads what create needs (warmup.py).
 """
 from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
 
 from capsa.drivers.base import Option
 from capsa.drivers.isolation import IsolationDriver, RuntimeState
 from capsa.errors import DriverNotSupported, IsolationError
 from capsa.hostinfo import cgroup_layout, missing_namespaces
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 CGROUP_PARENT_ANNOTATION = "io.capsa.cgroup-parent"
 START_TIMEOUT = 10.0
@@ -38,6 +45,10 @@ class LinuxDriver(IsolationDriver):
     OPTIONS = {
         "cgroup_parent": Option(str, "", "cgroup (relative to capsa's own) under which containers' cgroups are made"),
     }
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._cgroups: dict[str, Any] = {}  # id -> the Cgroup create made here (see _cgroup)
 
     def check_host(self) -> None:
         missing = missing_namespaces()
@@ -63,10 +74,16 @@ class LinuxDriver(IsolationDriver):
         return RuntimeState(id=doc["id"], status=status, pid=doc.get("pid") if status != "stopped" else None,
                             bundle=Path(doc["bundle"]), annotations=dict(doc.get("annotations") or {}))
 
-    def _cgroup(self, doc: dict[str, Any]) -> Any:
+    def _cgroup(self, doc: dict[str, Any], drop: bool = False) -> Any:
+        """The container's Cgroup: the one create made in this process while it still names
+        the saved directories (no /proc/self/cgroup and mountinfo to parse again), else anew.
+        ``drop``: forget the kept one (delete)."""
+        cached = self._cgroups.pop(doc["id"], None) if drop else self._cgroups.get(doc["id"])
+        cg = doc.get("cgroup") or {}
+        if cached is not None and cached.paths() == cg.get("paths"):
+            return cached
         from .cgroups import Cgroup
 
-        cg = doc.get("cgroup") or {}
         return Cgroup(cg["name"], cg.get("parent", ""))
 
     # -- operations --------------------------------------------------------------------------
@@ -131,6 +148,7 @@ class LinuxDriver(IsolationDriver):
                    "cgroup": {"name": cgroup.name, "parent": parent, "paths": cgroup.paths(),
                               "relative": cgroup.relative_paths()}}
             sd.save(doc)
+            self._cgroups[container_id] = cgroup
         except BaseException:
             if pid is not None:
                 launcher.kill_and_reap(pid)
@@ -182,15 +200,19 @@ class LinuxDriver(IsolationDriver):
             for ready_fd, _ in poller.poll(START_TIMEOUT * 1000):
                 if ready_fd == fd:
                     try:
-                        got = os.read(fd, 16)
+                        got = os.read(fd, 4096)
                     except BlockingIOError:
                         got = b""
+            if got.startswith(b"E"):  # B could not join its cgroup (see launcher.py): it exits
+                _reap_failed(doc["pid"], pidfd)
+                raise IsolationError(f"cannot start container {container_id}: {got[1:].decode(errors='replace')}")
             if not got:
                 raise IsolationError(f"container {container_id} did not take the start signal",
                                      hint="it exited or was started by someone else; see `capsa logs`")
         finally:
             os.close(fd)
             os.close(pidfd)
+        _settle(doc["pid"])
         doc["status"] = "running"
         sd.save(doc)
         try:
@@ -229,12 +251,14 @@ class LinuxDriver(IsolationDriver):
         import os
         import signal
 
-        from .state import remove_cgroup_dirs, status_of
+        from .state import remove_cgroup_dirs, remove_if_empty, status_of
 
         sd = self._dir(container_id)
         if not sd.path.exists():
+            self._cgroups.pop(container_id, None)  # deleted elsewhere
             return
         if not sd.exists():  # a create that died half-way (creating): nothing of it is usable
+            self._cgroups.pop(container_id, None)
             from .cgroups import Cgroup
 
             Cgroup(f"capsa-{container_id}", self.options["cgroup_parent"]).delete()
@@ -258,11 +282,12 @@ class LinuxDriver(IsolationDriver):
                     pass
                 finally:
                     os.close(pidfd)
-        cgroup = self._cgroup(doc)
+        _settle(doc["pid"])  # a join still under way could move B into the cgroup after this
+        cgroup = self._cgroup(doc, drop=True)
         saved = (doc.get("cgroup") or {}).get("paths")
         if saved and cgroup.paths() != saved:
             remove_cgroup_dirs(list(saved.values()))  # created from another cgroup than ours
-        else:
+        elif status != "stopped" or not remove_if_empty(cgroup):
             cgroup.kill_all(signal.SIGKILL)
             cgroup.delete()
         sd.remove()
@@ -288,6 +313,26 @@ class LinuxDriver(IsolationDriver):
         from .gc import collect
 
         return collect(self, live, dry_run)
+
+
+def _settle(pid: int) -> None:
+    """Wait for the cgroup join of B ``pid`` if this process started one (see join.py)."""
+    import sys
+
+    join = sys.modules.get(f"{__name__}.join")
+    if join is not None:
+        join.settle(pid)
+
+
+def _reap_failed(pid: int, pidfd: int) -> None:
+    """B said it stops before exec: collect it if it is our child (it exits right away)."""
+    import os
+
+    _settle(pid)
+    try:
+        os.waitid(os.P_PIDFD, pidfd, os.WEXITED)
+    except ChildProcessError:
+        pass  # created by another process: it is theirs to reap
 
 
 def _load_spec(bundle: Path) -> dict[str, Any]:
@@ -432,3 +477,20 @@ def _device_rules(cgroup: Any, rules: list[dict[str, Any]]) -> None:
         except OSError as exc:
             raise IsolationError(f"cannot apply device rule {line!r} ({name}): {exc.strerror}",
                                  hint="check linux.resources.devices in config.json") from None
+
+
+def _named_as_monitor() -> bool:
+    """Whether this process is named as a capsa container monitor (capsa.container.procname)."""
+    try:
+        from capsa.container.procname import MONITOR_NAME
+
+        with open("/proc/self/comm", "rb") as fh:
+            return fh.read().rstrip(b"\n") == MONITOR_NAME
+    except (ImportError, OSError):
+        return False
+
+
+if _named_as_monitor():  # load what create needs while the monitor idles (see warmup.py)
+    from .warmup import warm_up
+
+    warm_up()

@@ -16,9 +16,12 @@ import ctypes
 import os
 from collections.abc import Iterable
 from functools import lru_cache
-from typing import Any
 
 from capsa.errors import IsolationError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 _NAMES = (
     "CHOWN", "DAC_OVERRIDE", "DAC_READ_SEARCH", "FOWNER", "FSETID", "KILL", "SETGID", "SETUID", "SETPCAP",

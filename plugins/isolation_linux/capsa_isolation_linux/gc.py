@@ -5,9 +5,12 @@ import os
 import time
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
 
 from capsa.errors import IsolationError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 GC_GRACE = 60.0  # seconds: younger unattributed cgroups and state dirs may be a create in progress
 

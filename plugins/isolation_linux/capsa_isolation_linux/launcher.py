@@ -1,18 +1,26 @@
-"""Fork/exec machinery: the caller forks A, A enters the namespaces and forks B (the container's
-PID 1), B builds the container and waits on the exec fifo, then becomes the user process.
+"""Fork/exec machinery: the caller forks B (the container's PID 1) straight into the container's
+pid namespace, B enters the other namespaces, builds the container and waits on the exec fifo,
+then becomes the user process. There is no intermediate process: the caller switches its own
+pid_for_children around the fork (unshare or setns, then setns back), so B is its child.
 
-Sync protocol, two CLOEXEC pipes:
+Sync protocol (all descriptors CLOEXEC):
 
-* report pipe, children to parent, JSON lines: A sends ``{"pid": B}`` (B's pid in the caller's
-  pid namespace) and exits; B sends ``{"ready": true}`` or ``{"error": "..."}``;
-* join pipe, parent to B (only when there is a cgroup): on ``{"pid": B}`` the parent writes B's
-  pid into every hierarchy's ``cgroup.procs`` (the limits were set on the directories before),
-  then writes one byte. Meanwhile B builds its mounts and pivots (the first v1 migration waits
-  for an RCU grace period, 7-15 ms, which this overlaps). B reads the byte before it unshares
-  its cgroup namespace (so the namespace's root is the container's cgroup), before it reports
-  ready, and so before seccomp and capabilities; on a cgroup2 host it reads it before mounting
-  cgroup2. If the parent cannot move B, it kills B and reports the cgroup error (an error B had
-  already sent wins: it is the cause); EOF instead of the byte makes B give up.
+* report pipe, B to the caller: one JSON line, ``{"ready": true}`` or ``{"error": "..."}``;
+  launch() returns at ready, and on an error (or EOF, or the timeout) kills and reaps B;
+* join pipe, caller to B (when there is a cgroup): right after the fork a thread of the caller
+  writes B's pid into every hierarchy's ``cgroup.procs`` (descriptors opened before the fork;
+  the limits were set on the directories before), then writes ``j``, or ``E`` and the error
+  (join.py). The first v1 migration waits for an RCU grace period (7-15 ms): neither the
+  caller nor B waits for it while B builds its mounts, pivots and reports ready. **So when
+  create returns, B may still be joining its cgroup.** B reads the outcome only after ``start``
+  opened the exec fifo, and before it unshares its cgroup namespace (so the namespace's root is
+  the container's cgroup), loads seccomp, drops capabilities and execs: the user process never
+  runs outside its cgroup. On a cgroup2 host with a cgroup namespace B reads it earlier, before
+  it mounts cgroup2 (the mount shows the mounter's cgroup namespace); a failure then is a
+  create error on the report pipe;
+* exec fifo, B to ``start``: B opens it for writing (which blocks until start opens it for
+  reading), then writes ``0`` and goes on to exec, or ``E`` and why it stops there (a failed
+  join) and exits 125 without exec'ing; start raises that error.
 
 Seccomp: the parent compiles the filter (or reads it from the cache in the driver's run_home,
 see seccomp_cache.py) before forking; B only loads the bytes. Children never return into the
@@ -23,18 +31,23 @@ from __future__ import annotations
 import json
 import os
 import signal
-from typing import Any
+from collections.abc import Callable
 
 from capsa.errors import IsolationError
 
 from . import namespaces as ns
 from . import rootfs as rfs
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
 READY_TIMEOUT = 30.0
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 IFF_UP, IFF_RUNNING = 0x1, 0x40
 SIOCGIFFLAGS, SIOCSIFFLAGS = 0x8913, 0x8914
 EXIT_SETUP, EXIT_CANNOT_INVOKE, EXIT_NOT_FOUND = 125, 126, 127
+FIFO_ERROR_MAX = 3000  # bytes of an error B sends start on the exec fifo (< PIPE_BUF: one write)
 
 
 class LaunchError(Exception):
@@ -64,13 +77,16 @@ class Plan:
         spec_caps = (spec.get("process") or {}).get("capabilities")
         # The filter's includes/excludes (if any) follow the container's capabilities, not ours.
         self.filter_caps: list[str] | None = (spec_caps.get("bounding") or []) if spec_caps is not None else None
-        self.unshare = 0
-        self.join: list[tuple[str, int]] = []
+        self.unshare = 0  # what B unshares itself (not pid: B is forked into that one)
+        self.join: list[tuple[str, int]] = []  # what B joins itself, in order
+        self.new_pid, self.pid_path = False, None  # B's pid namespace: new, or the one at a path
         self.new_cgroupns = False
         self.netns = False
         for entry in linux.get("namespaces") or []:
             flag = ns.NAMESPACES[entry["type"]][0]
-            if entry.get("path"):
+            if flag == ns.CLONE_NEWPID:
+                self.new_pid, self.pid_path = not entry.get("path"), entry.get("path") or None
+            elif entry.get("path"):
                 self.join.append((entry["path"], flag))
             elif flag == ns.CLONE_NEWCGROUP:
                 self.new_cgroupns = True
@@ -96,35 +112,44 @@ def _describe(exc: BaseException) -> str:
 
 
 def launch(plan: Plan, timeout: float = READY_TIMEOUT) -> int:
-    """Fork A (and through it B); move B into plan.cgroup; return B's pid once B is ready and
-    waits on the exec fifo (see the module docstring).
+    """Fork B (the caller's child) in the container's pid namespace, start moving it into
+    plan.cgroup (join.py), and return B's pid once B is ready and waits on the exec fifo.
 
-    On failure B is killed and both children are reaped (the caller must be a child subreaper
-    for B to be reparented to it) and LaunchError is raised.
+    The join may still be under way on return (see the module docstring). On failure B is
+    killed and reaped, its join is over, and LaunchError is raised.
     """
     import select
     import time
 
+    from . import join
+
+    join.settle_all()  # no join thread may run across the fork
     _preload(plan)
-    r, w = os.pipe2(os.O_CLOEXEC)
-    join_r = join_w = -1
+    procs = join.open_procs(plan.cgroup) if plan.cgroup is not None else []
+    fds = [fd for _, fd in procs]
     try:
-        if plan.cgroup is not None:
+        r, w = os.pipe2(os.O_CLOEXEC)
+        fds += [r, w]
+        join_r = join_w = -1
+        if procs:
             join_r, join_w = os.pipe2(os.O_CLOEXEC)
-        a = os.fork()
-    except OSError:
-        for fd in (r, w, join_r, join_w):
-            if fd >= 0:
-                os.close(fd)
+            fds += [join_r, join_w]
+        b = _fork_in_pid_namespace(plan)
+    except BaseException:
+        for fd in fds:
+            os.close(fd)
         raise
-    if a == 0:  # pragma: no cover - runs in the child
-        code = 1
+    if b == 0:  # pragma: no cover - runs in the child
+        code = EXIT_SETUP
         try:
-            os.close(r)
-            if join_w >= 0:
-                os.close(join_w)  # B must see EOF if the parent goes away
-            _child_a(plan, w, join_r)
-            code = 0
+            for fd in [r, join_w] + [fd for _, fd in procs]:
+                if fd >= 0:
+                    os.close(fd)
+            for path, flag in plan.join:
+                ns.setns(path, flag)
+            if plan.unshare:
+                ns.unshare(plan.unshare)
+            _child_b(plan, w, join.Waiter(join_r, plan.new_cgroupns, rfs.SetupError))
         except BaseException as exc:
             _send(w, {"error": _describe(exc)})
         finally:
@@ -132,81 +157,70 @@ def launch(plan: Plan, timeout: float = READY_TIMEOUT) -> int:
     os.close(w)
     if join_r >= 0:
         os.close(join_r)
-    pid_b: int | None = None
-    error: str | None = None
-    join_error: str | None = None
-    ready = eof = False
-    buf = b""
-    deadline = time.monotonic() + timeout
-    poller = select.poll()
-    poller.register(r, select.POLLIN)
+    error = "the container's setup process exited without a word"
     try:
-        # After a failed join, read on to EOF: B is killed, and an error it sent before is the cause.
-        while not eof and (pid_b is None or join_error is not None or not (ready or error is not None)):
+        if procs:
+            join.Join(b, procs, join_w)  # owns procs and join_w from here
+        deadline = time.monotonic() + timeout
+        poller = select.poll()
+        poller.register(r, select.POLLIN)
+        buf = b""
+        while b"\n" not in buf:
             left = deadline - time.monotonic()
             if left <= 0:
-                error = error or f"the container was not ready within {timeout:.0f}s"
+                error = f"the container was not ready within {timeout:.0f}s"
                 break
-            if not poller.poll(left * 1000):
-                continue
-            chunk = os.read(r, 65536)
-            if not chunk:
-                eof = True
-            buf += chunk
-            while b"\n" in buf:
-                line, buf = buf.split(b"\n", 1)
-                msg = json.loads(line)
-                if "pid" in msg:
-                    pid_b = msg["pid"]
-                    if join_w >= 0:
-                        join_error = _join(plan, pid_b, join_w, error is None)
-                        join_w = -1
-                elif msg.get("ready"):
-                    ready = True
-                elif "error" in msg and error is None:
-                    error = msg["error"]
+            if poller.poll(left * 1000):
+                chunk = os.read(r, 65536)
+                if not chunk:
+                    break
+                buf += chunk
+        if b"\n" in buf:  # B's one message: ready, or why not
+            try:
+                msg = json.loads(buf.split(b"\n", 1)[0])
+            except ValueError:
+                msg = {}
+            if msg.get("ready"):
+                error = ""
+                return b
+            error = str(msg.get("error") or error)
     finally:
         os.close(r)
-        if join_w >= 0:
-            os.close(join_w)
-    error = error or join_error
-    if not ready and error is None:
-        error = "the container's setup process exited without a word"
-    if error is not None:
-        try:
-            os.kill(a, signal.SIGKILL)  # a no-op on the zombie of an A that already exited
-        except ProcessLookupError:
-            pass
-    _reap(a)
-    if error is not None:
-        if pid_b is not None:
-            kill_and_reap(pid_b)
-        raise LaunchError(error)
-    assert pid_b is not None
-    return pid_b
+        if error:
+            kill_and_reap(b)  # (settles the join)
+    raise LaunchError(error)
 
 
-def _join(plan: Plan, pid: int, join_w: int, wanted: bool) -> str | None:
-    """Move B into plan.cgroup and tell it so (one byte on ``join_w``, which is closed here).
-    On failure (or when not ``wanted``: B already failed) B is killed; returns the error."""
-    problem = None
+def _fork_in_pid_namespace(plan: Plan) -> int:
+    """os.fork() with the child in plan's pid namespace (a new one, or the one at a path): the
+    caller's pid_for_children is switched for the fork, then back. B is thus the caller's own
+    child from the start: no intermediate process to fork, wait for and reap."""
+    if plan.pid_path is None and not plan.new_pid:
+        return os.fork()
     try:
-        if wanted:
-            try:
-                plan.cgroup.add(pid)
-                os.write(join_w, b"j")
-                return None
-            except IsolationError as exc:
-                problem = _describe(exc)
-            except OSError:  # B is gone: the pipe is broken and B reported why (or EOF says it)
-                return None
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        return problem
+        saved = os.open("/proc/self/ns/pid_for_children", os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError:  # kernels before 4.12: pid_for_children is then our own
+        saved = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+    pid = -1
+    try:
+        if plan.pid_path is not None:
+            ns.setns(plan.pid_path, ns.CLONE_NEWPID)
+        else:
+            ns.unshare(ns.CLONE_NEWPID)
+        pid = os.fork()
     finally:
-        os.close(join_w)
+        if pid != 0:  # the caller (B stays in its namespace)
+            try:
+                ns.setns_fd(saved, ns.CLONE_NEWPID)
+            except OSError:
+                if pid > 0:
+                    kill_and_reap(pid)
+                raise
+            finally:
+                os.close(saved)
+        else:
+            os.close(saved)
+    return pid
 
 
 def _preload(plan: Plan) -> None:
@@ -239,63 +253,23 @@ def _reap(pid: int) -> int | None:
 
 
 def kill_and_reap(pid: int) -> None:
-    """SIGKILL a child of ours (B after A exited) and collect it: no zombie is left."""
+    """SIGKILL B, a child of ours, let its join (if any) end, and collect B: no zombie is left."""
+    from . import join
+
     try:
         os.kill(pid, signal.SIGKILL)
     except ProcessLookupError:
         pass
+    join.settle(pid)
     _reap(pid)
-
-
-# --- process A -------------------------------------------------------------------------------
-
-def _child_a(plan: Plan, w: int, join_r: int) -> None:  # pragma: no cover - runs in the child
-    for path, flag in plan.join:
-        ns.setns(path, flag)
-    if plan.unshare:
-        ns.unshare(plan.unshare)
-    b = os.fork()
-    if b == 0:
-        code = EXIT_SETUP
-        try:
-            _child_b(plan, w, _Joiner(plan, join_r))
-        except BaseException as exc:
-            _send(w, {"error": _describe(exc)})
-        finally:
-            os._exit(code)
-    _send(w, {"pid": b})
 
 
 # --- process B -------------------------------------------------------------------------------
 
-class _Joiner:  # pragma: no cover - runs in the child
-    """B's side of the join pipe: called (once or more) before what needs B in its cgroup."""
-
-    def __init__(self, plan: Plan, join_r: int) -> None:
-        self.fd = join_r
-        self.new_cgroupns = plan.new_cgroupns
-        self.done = False
-
-    def __call__(self) -> None:
-        if self.done:
-            return
-        if self.fd >= 0:
-            try:
-                got = os.read(self.fd, 1)
-            finally:
-                os.close(self.fd)
-                self.fd = -1
-            if not got:
-                raise rfs.SetupError("the container was not moved into its cgroup")
-        if self.new_cgroupns:  # now in the container's cgroup: it becomes the namespace's root
-            ns.unshare(ns.CLONE_NEWCGROUP)
-        self.done = True
-
-
-def _child_b(plan: Plan, w: int, joined: _Joiner) -> None:  # pragma: no cover - runs in the child
-    """Build the container, wait to be in its cgroup, report ready, wait for start, then exec.
-    Never returns normally after ready: failures from then on go to the container's stderr
-    with an exit code."""
+def _child_b(plan: Plan, w: int, joined: Callable[[], None]) -> None:  # pragma: no cover - runs in B
+    """Build the container, report ready, wait for start, wait to be in its cgroup, then exec.
+    Never returns normally after ready: a failed join goes to ``start`` through the exec fifo,
+    later failures to the container's stderr with an exit code."""
     spec, proc = plan.spec, plan.spec.get("process") or {}
     linux = spec.get("linux") or {}
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGPIPE, signal.SIGXFSZ, signal.SIGCHLD, signal.SIGHUP):
@@ -336,17 +310,25 @@ def _child_b(plan: Plan, w: int, joined: _Joiner) -> None:  # pragma: no cover -
         os.chdir(cwd)
     except OSError as exc:
         raise rfs.SetupError(f"working directory {cwd}: {os.strerror(exc.errno or 0)}") from None
-    joined()  # as late as can be: the parent's cgroup migration overlapped all of the above
     _send(w, {"ready": True})
     os.close(w)
-    # Blocks until start opens the fifo for reading.
-    try:
+    try:  # blocks until start opens the fifo for reading
         fd = os.open(f"/proc/self/fd/{fifo}", os.O_WRONLY | os.O_CLOEXEC)
-        os.write(fd, b"0")
-        os.close(fd)
         os.close(fifo)
     except OSError as exc:
         _die(f"exec fifo: {os.strerror(exc.errno or 0)}", EXIT_SETUP)
+    try:
+        joined()  # as late as can be: the join ran alongside all of the above
+        reply = b"0"
+    except BaseException as exc:
+        reply = b"E" + _describe(exc).encode(errors="replace")[:FIFO_ERROR_MAX]
+    try:
+        os.write(fd, reply)  # start reads "0", or "E" and why we stop here
+        os.close(fd)
+    except OSError as exc:
+        _die(f"exec fifo: {os.strerror(exc.errno or 0)}", EXIT_SETUP)
+    if reply != b"0":
+        os._exit(EXIT_SETUP)
     try:
         _become_user_process(plan, proc)
     except BaseException as exc:

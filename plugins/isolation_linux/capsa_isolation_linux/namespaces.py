@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import os
 from functools import lru_cache
-from typing import Any
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 CLONE_NEWNS = 0x00020000
 CLONE_NEWCGROUP = 0x02000000
@@ -65,9 +68,14 @@ def setns(path: str, nstype: int = 0) -> None:
     """Join the namespace at ``path`` (a /proc/<pid>/ns/* file or a bind mount of one)."""
     fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     try:
-        _check(libc().setns(fd, nstype), f"setns {path}")
+        setns_fd(fd, nstype, path)
     finally:
         os.close(fd)
+
+
+def setns_fd(fd: int, nstype: int = 0, what: str = "") -> None:
+    """Join the namespace behind descriptor ``fd``."""
+    _check(libc().setns(fd, nstype), f"setns {what or fd}")
 
 
 def sethostname(name: str) -> None:

@@ -12,11 +12,14 @@ import errno
 import os
 import stat
 from collections.abc import Callable
-from typing import Any
 
 from capsa.fsutil import secure_join as _secure_join
 from capsa.linux import (MNT_DETACH, MS_BIND, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_PRIVATE, MS_RDONLY, MS_REC,
                          MS_REMOUNT, MS_SLAVE, mount, umount)
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 MS_SYNCHRONOUS, MS_MANDLOCK, MS_DIRSYNC = 0x10, 0x40, 0x80
 MS_NOATIME, MS_NODIRATIME, MS_RELATIME, MS_STRICTATIME = 0x400, 0x800, 1 << 21, 1 << 24

@@ -42,10 +42,13 @@ import os
 import re
 from collections.abc import Iterable
 from functools import lru_cache
-from typing import Any
 
 from capsa.errors import IsolationError
 from capsa.hostinfo import go_arch
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 _FILES = (
     "access", "faccessat", "faccessat2", "chdir", "fchdir", "getcwd", "chmod", "fchmod", "fchmodat", "fchmodat2",

@@ -21,12 +21,15 @@ import json
 import os
 from collections.abc import Iterable
 from functools import lru_cache
-from typing import Any
 
 from capsa.errors import IsolationError
 
 from . import seccomp
 from .namespaces import libc
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 FORMAT = 1  # bump when the file layout or the key's material changes
 PREFIX, SUFFIX = "seccomp-", ".bpf"

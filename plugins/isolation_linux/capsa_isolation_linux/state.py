@@ -9,9 +9,12 @@ import json
 import os
 import re
 from pathlib import Path
-from typing import Any
 
 from capsa.errors import IsolationError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 STATE_FILE = "state.json"
 FIFO = "exec.fifo"
@@ -90,9 +93,18 @@ class StateDir:
 
     def remove(self) -> None:
         """Remove the directory and everything in it (idempotent)."""
-        import shutil
+        try:  # its usual files, without loading shutil
+            with os.scandir(self.path) as entries:
+                for entry in entries:
+                    if not entry.is_dir(follow_symlinks=False):
+                        os.unlink(entry.path)
+            os.rmdir(self.path)
+        except FileNotFoundError:
+            pass
+        except OSError:
+            import shutil
 
-        shutil.rmtree(self.path, ignore_errors=True)
+            shutil.rmtree(self.path, ignore_errors=True)
 
 
 def status_of(doc: dict[str, Any]) -> str:
@@ -116,6 +128,25 @@ def cgroup_members(dirs: list[str]) -> set[int]:
             except (OSError, ValueError):
                 pass
     return members
+
+
+def remove_if_empty(cgroup: Any) -> bool:
+    """Remove the cgroup of a stopped container by rmdir alone; False (the rest left to
+    Cgroup.kill_all and Cgroup.delete) when a hierarchy still holds a process."""
+    import errno
+
+    for directory in cgroup.paths().values():
+        try:
+            os.rmdir(directory)
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            if exc.errno == errno.EBUSY:
+                return False
+            raise IsolationError(f"cannot remove cgroup {directory}: {exc.strerror}") from None
+    if cgroup.parent:
+        cgroup.delete()  # the parents it leaves empty (the leaves are gone: nothing to wait for)
+    return True
 
 
 def remove_cgroup_dirs(dirs: list[str], timeout: float = 5.0) -> None:
