@@ -358,8 +358,9 @@ def test_a_long_running_container_is_watched_by_the_lean_waiter(c: Capsa) -> Non
     # forked from the CLI (no second interpreter start), it names itself
     assert Path(f"/proc/{monitor}/comm").read_text() == "capsa-monitor\n"
     deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and b"capsa.container.waiter" not in Path(f"/proc/{monitor}/cmdline").read_bytes():
-        time.sleep(0.1)
+    while time.monotonic() < deadline and not (b"capsa.container.waiter" in Path(f"/proc/{monitor}/cmdline").read_bytes()
+                                               and Path(f"/proc/{monitor}/comm").read_text() == "capsa-monitor\n"):
+        time.sleep(0.1)  # (the waiter names itself just after the exec)
     assert b"capsa.container.waiter" in Path(f"/proc/{monitor}/cmdline").read_bytes()
     assert Path(f"/proc/{monitor}/comm").read_text() == "capsa-monitor\n"  # the waiter too
     rss = next(int(l.split()[1]) for l in Path(f"/proc/{monitor}/status").read_text().splitlines() if l.startswith("VmRSS"))
