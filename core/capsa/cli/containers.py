@@ -125,7 +125,7 @@ def _image_stop_signal(sess: Session, config: Any) -> str:
     store = open_store(sess)
     with store.reading():
         try:
-            return (store.config_of(store.find_image(config.image_id)).get("config") or {}).get("StopSignal", "")
+            return (store.config_of(store.image_by_id(config.image_id)).get("config") or {}).get("StopSignal", "")
         except CapsaError:
             return ""
 

@@ -25,7 +25,7 @@ def _find_container(ctx: typer.Context, store: Any, ref: str) -> dict[str, Any] 
     image_config: dict[str, Any] = {}
     if config.image_id:
         try:
-            image_config = store.config_of(store.find_image(config.image_id))
+            image_config = store.config_of(store.image_by_id(config.image_id))
         except CapsaError:
             pass
     return inspect_doc(records, config, image_config, store.driver.name)

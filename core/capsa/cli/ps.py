@@ -68,7 +68,7 @@ def ps(
         for config in configs:
             if config.image_id and config.image_id not in images:
                 try:
-                    images[config.image_id] = store.config_of(store.find_image(config.image_id))
+                    images[config.image_id] = store.config_of(store.image_by_id(config.image_id))
                 except CapsaError:
                     images[config.image_id] = {}
             rows.append(ps_row(records, config, images.get(config.image_id or "", {})))

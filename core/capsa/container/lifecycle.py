@@ -104,7 +104,7 @@ def prepare_bundle(root: Path, store: Store, records: ContainerRecords, config: 
     bundle.mkdir(parents=True, exist_ok=True)
     storage = store.driver
     with store.reading():
-        image_config = store.config_of(store.find_image(config.image_id)) if config.image_id else {}
+        image_config = store.config_of(store.image_by_id(config.image_id)) if config.image_id else {}
     rootfs = str(Path(config.rootfs).resolve()) if config.rootfs else str(storage.mount(config.layer_id, volatile=config.remove))
     try:
         files = write_files(run_dir / "files", config, config.image_name)

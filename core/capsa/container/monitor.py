@@ -305,7 +305,6 @@ def _preload() -> None:
     import capsa.container.spec  # noqa: F401
     import capsa.container.userinfo  # noqa: F401
     import capsa.container.volumes  # noqa: F401  (teardown: anonymous volumes of --rm)
-    import capsa.image.reference  # noqa: F401  (finding the image's config)
     import capsa.drivers  # noqa: F401
     import capsa.entrypoints as entrypoints
     import capsa.linux  # noqa: F401

@@ -112,6 +112,10 @@ class Store:
         """The image ``ref`` names: an id, a unique id prefix, a name or a short name."""
         return self.images.find(ref, self.name_candidates(ref))
 
+    def image_by_id(self, image_id: str) -> Image:
+        """The image with this id, with no name resolution (a container's image)."""
+        return self.images.find(image_id, [])
+
     def name_candidates(self, ref: str) -> list[str]:
         """Fully qualified names ``ref`` may mean: itself (``busybox`` is ``localhost/busybox:latest``)
         and, for a short name, every stored name whose repository ends with the same path and has
