@@ -22,7 +22,22 @@ def atomic_write(path: str | os.PathLike[str], data: bytes, mode: int = 0o644, d
     parent = os.path.dirname(path) or "."
     os.makedirs(parent, exist_ok=True)
     tmp = os.path.join(parent, f".{os.path.basename(path)}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, mode)
+    write_file(tmp, data, mode, durable, flags=os.O_TRUNC)
+    try:
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+    if durable:
+        fsync_dir(parent)
+
+
+def write_file(path: str | os.PathLike[str], data: bytes, mode: int = 0o644, durable: bool = True,
+               flags: int = os.O_EXCL) -> None:
+    """Write ``data`` to ``path`` (by default a new file: O_EXCL), fsynced when ``durable``.
+    Not atomic by itself: for a file nobody can see yet (in a directory that is renamed into
+    place whole), or as :func:`atomic_write`'s first step."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC | flags, mode)
     try:
         view = memoryview(data)
         while view:
@@ -31,18 +46,15 @@ def atomic_write(path: str | os.PathLike[str], data: bytes, mode: int = 0o644, d
             os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def fsync_dir(path: str | os.PathLike[str]) -> None:
+    """Make the entries of directory ``path`` (new names, renames) durable."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
-    if not durable:
-        return
-    dfd = os.open(parent, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(dfd)
+        os.fsync(fd)
     finally:
-        os.close(dfd)
+        os.close(fd)
 
 
 def secure_join(root: str, path: str, max_links: int = MAX_LINKS) -> str:

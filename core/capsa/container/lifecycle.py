@@ -51,16 +51,18 @@ def create(store: Store, records: ContainerRecords, config: ContainerConfig) -> 
     On error nothing is left."""
     config.created = config.created or now_rfc3339()
     with store.writing():
+        taken = records.names()
+        if not config.name:
+            config.name = random_name(taken)
+        records.check_name(config.name, taken)  # before anything is made for it
         if config.rootfs is None:
             image = store.find_image(config.image_name)
             config.image_id = image.id
             parent = store.layers.get(image.top_layer) if image.top_layer else None
             layer = store.layers.create_empty(parent)
             config.layer_id = layer.id
-        if not config.name:
-            config.name = random_name({c.name for c in records.all()})
         try:
-            records.add(config)
+            records.add(config, taken)
         except BaseException:
             if config.layer_id:
                 store.layers.remove(config.layer_id)

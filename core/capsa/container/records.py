@@ -15,7 +15,7 @@ from pathlib import Path
 
 from capsa.container.model import ContainerConfig, MountSpec
 from capsa.errors import CapsaError, StorageError, UsageError
-from capsa.fsutil import atomic_write, rmtree
+from capsa.fsutil import atomic_write, fsync_dir, rmtree, write_file
 from capsa.record import asdict, field, fields, record
 from capsa.store.locks import FileLock
 
@@ -107,20 +107,32 @@ class ContainerRecords:
         raise ContainerNotFound(f"no container with name or ID \"{ref}\" found: no such container",
                                 hint="see 'capsa ps -a'")
 
-    def add(self, config: ContainerConfig) -> None:
-        """Record a new container; the caller holds the store lock. Names must be unique."""
-        if any(c.name == config.name for c in self.all()):
-            raise UsageError(f'the container name "{config.name}" is already in use',
+    def names(self) -> set[str]:
+        """The names of every container."""
+        return {c.name for c in self.all()}
+
+    @staticmethod
+    def check_name(name: str, taken: set[str]) -> None:
+        """Refuse a name another container has (``taken``: :meth:`names`)."""
+        if name in taken:
+            raise UsageError(f'the container name "{name}" is already in use',
                              hint="remove that container or choose another --name")
+
+    def add(self, config: ContainerConfig, taken: set[str] | None = None) -> None:
+        """Record a new container; the caller holds the store lock. Names must be unique
+        (``taken``: the names in use, when the caller has them already)."""
+        self.check_name(config.name, self.names() if taken is None else taken)
         directory = self.dir(config.id)
         if directory.exists():
             raise StorageError(f"a container with id {config.id} exists already", hint="retry: ids are random")
         partial = self.root / f".{config.id}.creating"  # made whole, then renamed into place
-        rmtree(partial, ignore_errors=True)
+        if os.path.lexists(partial):  # what a killed create left
+            rmtree(partial, ignore_errors=True)
         partial.mkdir(parents=True)
-        atomic_write(partial / "config.json", json.dumps(asdict(config)).encode())
-        atomic_write(partial / "state.json", json.dumps(asdict(ContainerState())).encode())
+        for name, doc in (("config.json", asdict(config)), ("state.json", asdict(ContainerState()))):
+            write_file(partial / name, json.dumps(doc).encode())  # (the directory is not visible yet)
         os.rename(partial, directory)
+        fsync_dir(self.root)
 
     def save_config(self, config: ContainerConfig) -> None:
         atomic_write(self.dir(config.id) / "config.json", json.dumps(asdict(config)).encode())
