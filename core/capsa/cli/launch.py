@@ -48,7 +48,7 @@ def launch(sess: Session, image: str, command: list[str], o: dict[str, Any], cre
     if not create_only:
         from capsa.container import zygote
 
-        zygote.prefork()  # the monitor loads its driver while we create the container
+        zygote.prefork(lifecycle.monitor_drivers(sess))  # it loads them while we create the container
     config = lifecycle.create(store, records, config)
     if create_only:
         _write(f"{config.id}\n")

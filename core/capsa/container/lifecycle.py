@@ -127,13 +127,18 @@ def prepare_bundle(root: Path, store: Store, records: ContainerRecords, config: 
     return bundle
 
 
+def monitor_drivers(sess: Session) -> dict[str, str]:
+    """The drivers a container's monitor uses (kind -> name), for it to load early."""
+    return {kind: sess.config.driver(kind) for kind in ("storage", "isolation")}
+
+
 def _spawn_monitor(sess: Session, config: ContainerConfig, bundle: Path) -> tuple[int, int]:
     """Give a monitor (pre-forked by ``run``, or a new one) this container; returns (messages
     from it, go to it). The monitor mounts the layer and writes the bundle itself."""
     from capsa.container import zygote
 
     cfg = sess.config
-    handle = zygote.take()
+    handle = zygote.take(monitor_drivers(sess))
     try:
         handle.send({
             "id": config.id, "root": str(cfg.root), "runroot": str(cfg.runroot), "bundle": str(bundle),
@@ -261,15 +266,18 @@ def wait_monitor_gone(records: ContainerRecords, config: ContainerConfig, timeou
 
 def remove_anonymous_volumes(root: Path, config: ContainerConfig) -> None:
     """``rm -v``: the volumes ``-v /path`` made for this container (named by a random id)."""
+    anonymous = [m.source for m in config.mounts
+                 if m.type == "volume" and len(m.source) == 64 and all(c in "0123456789abcdef" for c in m.source)]
+    if not anonymous:
+        return
     from capsa.container.volumes import VolumeNotFound, VolumeStore
 
     store = VolumeStore(root)
-    for mount in config.mounts:
-        if mount.type == "volume" and len(mount.source) == 64 and all(c in "0123456789abcdef" for c in mount.source):
-            try:
-                store.remove(mount.source)
-            except VolumeNotFound:
-                pass
+    for name in anonymous:
+        try:
+            store.remove(name)
+        except VolumeNotFound:
+            pass
 
 
 def _alive(pid: int) -> bool:

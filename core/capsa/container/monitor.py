@@ -294,7 +294,7 @@ class Monitor:
 _close = close_quietly
 
 
-def _preload() -> None:
+def _preload(drivers: dict[str, str]) -> None:
     """Import what running a container needs while the CLI is still creating it: the bundle's
     modules, the drivers, and teardown's shutil (a ``--rm`` container's exit waits for its
     removal)."""
@@ -304,16 +304,16 @@ def _preload() -> None:
     import capsa.container.etcfiles  # noqa: F401
     import capsa.container.spec  # noqa: F401
     import capsa.container.userinfo  # noqa: F401
-    import capsa.container.volumes  # noqa: F401  (teardown: anonymous volumes of --rm)
     import capsa.drivers  # noqa: F401
     import capsa.entrypoints as entrypoints
     import capsa.linux  # noqa: F401
 
-    for entry in entrypoints.load_index():
-        if entry.group in ("capsa.isolation", "capsa.storage") and entry.dist == "capsa":
+    for entry in entrypoints.load_index():  # the drivers this container uses
+        kind = entry.group.removeprefix("capsa.")
+        if drivers.get(kind) == entry.name and entrypoints.DRIVER_GROUPS.get(kind) == entry.group:
             try:
                 entrypoints.import_entry(entry)
-            except Exception:  # loading reports it properly later, if it is the one used
+            except Exception:  # loading reports it properly later
                 pass
 
 
@@ -334,7 +334,7 @@ def main(argv: list[str]) -> int:
     return code
 
 
-def serve(config_fd: int, msg_fd: int, go_fd: int) -> int:
+def serve(config_fd: int, msg_fd: int, go_fd: int, drivers: dict[str, str]) -> int:
     """A new monitor, forked by :mod:`capsa.container.zygote` with these pipes: load what
     running a container needs, wait for the container on ``config_fd``, see it to its end."""
     name_process()
@@ -344,7 +344,7 @@ def serve(config_fd: int, msg_fd: int, go_fd: int) -> int:
     os.close(devnull)
     for s in (signal.SIGINT, signal.SIGHUP, signal.SIGPIPE):
         signal.signal(s, signal.SIG_IGN)
-    _preload()
+    _preload(drivers)
     trace("preloaded")
     cfg = _read_config(config_fd)
     trace("configured")

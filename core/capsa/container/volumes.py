@@ -4,13 +4,15 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 from pathlib import Path
-from typing import Any
 
 from capsa.errors import StorageError, UsageError
-from capsa.fsutil import atomic_write
+from capsa.fsutil import atomic_write, rmtree
 from capsa.store.records import now_rfc3339
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
 
@@ -65,4 +67,4 @@ class VolumeStore:
 
     def remove(self, name: str) -> None:
         self.record(name)
-        shutil.rmtree(self.dir / name)
+        rmtree(self.dir / name)

@@ -51,8 +51,9 @@ class Handle:
                     pass
 
 
-def spawn() -> Handle:
-    """Double-fork a monitor in a new session; it waits for its configuration."""
+def spawn(drivers: dict[str, str] | None = None) -> Handle:
+    """Double-fork a monitor in a new session; it loads ``drivers`` (kind -> name: the ones the
+    container will use) and waits for its configuration."""
     cfg_r, cfg_w = os.pipe()
     msg_r, msg_w = os.pipe()
     go_r, go_w = os.pipe()
@@ -63,7 +64,7 @@ def spawn() -> Handle:
         try:
             os.setsid()
             if os.fork() == 0:
-                _become_monitor(cfg_r, msg_w, go_r)
+                _become_monitor(cfg_r, msg_w, go_r, drivers or {})
         finally:
             os._exit(0)
     os.waitpid(pid, 0)
@@ -72,7 +73,7 @@ def spawn() -> Handle:
     return Handle(cfg_w, msg_r, go_w)
 
 
-def _become_monitor(cfg_r: int, msg_w: int, go_r: int) -> None:
+def _become_monitor(cfg_r: int, msg_w: int, go_r: int, drivers: dict[str, str]) -> None:
     """In the forked monitor: drop everything of the CLI's but the three pipes (the CLI's open
     files, its locks), and serve. Never returns."""
     import gc
@@ -88,7 +89,7 @@ def _become_monitor(cfg_r: int, msg_w: int, go_r: int) -> None:
         os.closerange(low, 1 << 20)
         from capsa.container import monitor
 
-        code = monitor.serve(cfg_r, msg_w, go_r)
+        code = monitor.serve(cfg_r, msg_w, go_r, drivers)
     except BaseException:  # before serve() points stderr at monitor.log this goes nowhere
         import traceback
 
@@ -97,15 +98,15 @@ def _become_monitor(cfg_r: int, msg_w: int, go_r: int) -> None:
         os._exit(code)
 
 
-def prefork() -> None:
+def prefork(drivers: dict[str, str]) -> None:
     """Spawn a monitor now, for :func:`take` to hand out later in this process."""
     global _spare
     if _spare is None:
-        _spare = spawn()
+        _spare = spawn(drivers)
 
 
-def take() -> Handle:
+def take(drivers: dict[str, str]) -> Handle:
     """The pre-forked monitor if there is one, else a new one."""
     global _spare
     handle, _spare = _spare, None
-    return handle if handle is not None else spawn()
+    return handle if handle is not None else spawn(drivers)
