@@ -410,3 +410,25 @@ def test_rm_releases_the_mount_of_a_start_that_died_before_its_monitor_took_over
     assert r.returncode == 0, r.stderr
     assert merged not in Path("/proc/self/mountinfo").read_text()
     assert c("ps", "-a", "-q").stdout == ""
+
+
+def test_names_are_indexed_and_the_index_rebuilds_and_skips_stale_links(c: Capsa) -> None:
+    """Names live in <root>/containers/.names/<name> -> id, so create and lookups by name do
+    not read every record; a store without the index gets it rebuilt, and a link whose
+    container is gone does not hold its name."""
+    import shutil
+
+    cid = c("create", "--name", "indexed", "busybox", "true").stdout.strip()
+    index = c.root / "containers" / ".names"
+    assert os.readlink(index / "indexed") == cid
+    assert c("inspect", "--format", "{{.Id}}", "indexed").stdout.strip() == cid
+    shutil.rmtree(index)  # a store from before the index
+    r = c("create", "--name", "indexed", "busybox", "true")
+    assert r.returncode == 125 and 'name "indexed" is already in use' in r.stderr
+    assert os.readlink(index / "indexed") == cid  # rebuilt from the records
+    os.symlink("0" * 64, index / "ghost")  # a stale link: its container is gone
+    ghost = c("create", "--name", "ghost", "busybox", "true")
+    assert ghost.returncode == 0, ghost.stderr
+    assert os.readlink(index / "ghost") == ghost.stdout.strip()
+    assert c("rm", "indexed", "ghost").returncode == 0
+    assert sorted(os.listdir(index)) == []

@@ -17,6 +17,7 @@ from capsa.store.records import now_rfc3339
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any
     from capsa.cli.state import Session
     from capsa.store.store import Store
@@ -30,11 +31,12 @@ _NOUNS = ("archimedes", "babbage", "curie", "darwin", "euler", "fermi", "galileo
 ACTIVE = ("running", "stopping", "paused", "restarting")  # a monitor is (still) in charge
 
 
-def random_name(taken: set[str]) -> str:
+def random_name(taken: Callable[[str], bool]) -> str:
+    """An adjective_scientist name for which ``taken`` says no."""
     for _ in range(100):
         pick = int.from_bytes(os.urandom(4), "little")
         name = f"{_ADJECTIVES[pick % len(_ADJECTIVES)]}_{_NOUNS[(pick >> 16) % len(_NOUNS)]}"
-        if name not in taken:
+        if not taken(name):
             return name
     return f"capsa_{os.urandom(4).hex()}"
 
@@ -51,10 +53,9 @@ def create(store: Store, records: ContainerRecords, config: ContainerConfig) -> 
     On error nothing is left."""
     config.created = config.created or now_rfc3339()
     with store.writing():
-        taken = records.names()
         if not config.name:
-            config.name = random_name(taken)
-        records.check_name(config.name, taken)  # before anything is made for it
+            config.name = random_name(records.name_taken)
+        records.check_name(config.name)  # before anything is made for it
         if config.rootfs is None:
             image = store.find_image(config.image_name)
             config.image_id = image.id
@@ -62,7 +63,7 @@ def create(store: Store, records: ContainerRecords, config: ContainerConfig) -> 
             layer = store.layers.create_empty(parent)
             config.layer_id = layer.id
         try:
-            records.add(config, taken)
+            records.add(config)
         except BaseException:
             if config.layer_id:
                 store.layers.remove(config.layer_id)

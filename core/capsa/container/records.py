@@ -95,6 +95,12 @@ class ContainerRecords:
 
     def find(self, ref: str) -> ContainerConfig:
         """By exact id, name, or unique id prefix."""
+        for container_id in (ref, self._named(ref)):
+            if container_id and "/" not in container_id and not container_id.startswith("."):
+                try:
+                    return self.config(container_id)
+                except ContainerNotFound:
+                    pass
         configs = self.all()
         for c in configs:
             if c.id == ref or c.name == ref:
@@ -107,21 +113,63 @@ class ContainerRecords:
         raise ContainerNotFound(f"no container with name or ID \"{ref}\" found: no such container",
                                 hint="see 'capsa ps -a'")
 
-    def names(self) -> set[str]:
-        """The names of every container."""
-        return {c.name for c in self.all()}
+    # -- names: <root>/containers/.names/<name> is a symlink to the container's id --------------
 
-    @staticmethod
-    def check_name(name: str, taken: set[str]) -> None:
-        """Refuse a name another container has (``taken``: :meth:`names`)."""
-        if name in taken:
+    def _names_dir(self) -> Path:
+        """The name index, made from the records when a store has none yet."""
+        index = self.root / ".names"
+        if not index.is_dir():
+            self.root.mkdir(parents=True, exist_ok=True)
+            partial = self.root / f".names.{os.getpid()}.tmp"
+            rmtree(partial, ignore_errors=True)
+            partial.mkdir()
+            for config in self.all():
+                os.symlink(config.id, partial / config.name)
+            try:
+                os.rename(partial, index)
+            except OSError:  # another command made it meanwhile
+                rmtree(partial, ignore_errors=True)
+        return index
+
+    def _named(self, name: str) -> str | None:
+        """The id of the container called ``name``, or None."""
+        if not name or "/" in name or name.startswith("."):
+            return None
+        try:
+            return os.readlink(self.root / ".names" / name)
+        except OSError:
+            return None
+
+    def name_taken(self, name: str) -> bool:
+        """Whether a container has this name (a link to a container that is gone does not count)."""
+        index = self._names_dir()
+        try:
+            target = os.readlink(index / name)
+        except OSError:
+            return False
+        return self.dir(target).is_dir()
+
+    def check_name(self, name: str) -> None:
+        """Refuse a name another container has."""
+        if self.name_taken(name):
             raise UsageError(f'the container name "{name}" is already in use',
                              hint="remove that container or choose another --name")
 
-    def add(self, config: ContainerConfig, taken: set[str] | None = None) -> None:
-        """Record a new container; the caller holds the store lock. Names must be unique
-        (``taken``: the names in use, when the caller has them already)."""
-        self.check_name(config.name, self.names() if taken is None else taken)
+    def add(self, config: ContainerConfig) -> None:
+        """Record a new container; the caller holds the store lock. Names must be unique: the
+        name's link is made first (a stale one, of a container that is gone, is replaced)."""
+        self.check_name(config.name)
+        link = self._names_dir() / config.name
+        with_link = link.parent / f".{config.name}.{config.id[:12]}.tmp"
+        os.symlink(config.id, with_link)
+        os.replace(with_link, link)
+        try:
+            self._write_new(config)
+        except BaseException:
+            link.unlink(missing_ok=True)
+            raise
+
+    def _write_new(self, config: ContainerConfig) -> None:
         directory = self.dir(config.id)
         if directory.exists():
             raise StorageError(f"a container with id {config.id} exists already", hint="retry: ids are random")
@@ -139,6 +187,12 @@ class ContainerRecords:
 
     def remove(self, container_id: str) -> None:
         """Delete the container's records and volatile files (its layer is the caller's)."""
+        try:
+            name = self.config(container_id).name
+        except CapsaError:
+            name = ""
+        if name and self._named(name) == container_id:
+            (self.root / ".names" / name).unlink(missing_ok=True)
         rmtree(self.run_dir(container_id), ignore_errors=True)
         doomed = self.root / f".{container_id}.removing"
         if self.dir(container_id).exists():
