@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -127,3 +127,17 @@ def tree_snapshot(root: Path) -> dict[str, tuple[int, int]]:
         st = p.lstat()
         out[str(p.relative_to(root))] = (st.st_mode, st.st_size if not p.is_dir() else 0)
     return out
+
+
+@pytest.fixture
+def runtime(tmp_path: Path) -> Iterator[object]:
+    """The ``linux`` isolation driver on a scratch bundle (test_isolation_runtime.Runtime), with
+    cleanup and a check that nothing is left behind; shared by the isolation test files."""
+    from test_isolation_runtime import Runtime
+
+    rt = Runtime(tmp_path)
+    try:
+        yield rt
+    finally:
+        rt.cleanup()
+    rt.assert_nothing_left()

@@ -51,17 +51,6 @@ def in_container_cgroup(pid: int, cid: str) -> dict[str, bool]:
 
 
 @pytest.fixture
-def runtime(tmp_path: Path) -> Iterator[Runtime]:
-    """The driver with cleanup and leftover checks (as in test_isolation_runtime)."""
-    rt = Runtime(tmp_path)
-    try:
-        yield rt
-    finally:
-        rt.cleanup()
-    rt.assert_nothing_left()
-
-
-@pytest.fixture
 def slow_join(runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> Iterator[threading.Event]:
     """Joins wait for the returned event before they start (as a slow RCU grace period would);
     it is set before ``runtime`` cleans up."""

@@ -19,7 +19,6 @@ import shutil
 import signal
 import stat
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -218,16 +217,6 @@ class Runtime:
             assert not Path(f"/proc/{pid}").exists()
         with open("/proc/self/mountinfo") as fh:
             assert str(self.rootfs) not in fh.read()
-
-
-@pytest.fixture
-def runtime(tmp_path: Path) -> Iterator[Runtime]:
-    rt = Runtime(tmp_path)
-    try:
-        yield rt
-    finally:
-        rt.cleanup()
-    rt.assert_nothing_left()
 
 
 def cgroup_dirs(cid: str) -> list[str]:

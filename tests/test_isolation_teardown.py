@@ -9,7 +9,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,17 +18,6 @@ from test_isolation_runtime import Runtime, cgroup_dirs, default_spec, sh
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0 or not Path("/bin/busybox").is_file(),
                                 reason="needs root and Debian's busybox-static")
-
-
-@pytest.fixture
-def runtime(tmp_path: Path) -> Iterator[Runtime]:
-    """The driver with cleanup and leftover checks (as in test_isolation_runtime)."""
-    rt = Runtime(tmp_path)
-    try:
-        yield rt
-    finally:
-        rt.cleanup()
-    rt.assert_nothing_left()
 
 
 def _sleeper_in(cgroup: object) -> subprocess.Popen[bytes]:
