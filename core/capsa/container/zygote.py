@@ -2,10 +2,10 @@
 
 A monitor is forked from the CLI (double-forked into a session of its own, independent of the
 CLI from then on) rather than started as a new interpreter: it inherits the modules the CLI has
-already loaded and only imports the isolation driver, and no second interpreter start competes
-with the CLI for the CPU. ``run`` forks it (:func:`prefork`) as soon as its flags are checked,
-so that the monitor loads its driver while the CLI creates the container; it then waits for
-its configuration on a pipe. A CLI that ends up not needing it just closes the pipe, and the
+already loaded, and no second interpreter start competes with the CLI for the CPU. ``run``
+forks it (:func:`prefork`) once its flags are checked and the store is open, so that the
+monitor loads the isolation driver and the bundle's modules while the CLI records the
+container; it then waits for its configuration on a pipe. A CLI that ends up not needing it just closes the pipe, and the
 monitor exits without a trace. It names itself ``capsa-monitor`` (see
 :mod:`capsa.container.procname`).
 
@@ -25,8 +25,7 @@ _spare: Handle | None = None
 
 
 class Handle:
-    """The CLI's ends of a spawned monitor's pipes. (Plain, not a dataclass: this module is
-    imported before the monitor is forked, so it imports nothing it can do without.)"""
+    """The CLI's ends of a spawned monitor's pipes."""
 
     def __init__(self, config: int, messages: int, go: int) -> None:
         self.config, self.messages, self.go = config, messages, go
