@@ -432,3 +432,21 @@ def test_names_are_indexed_and_the_index_rebuilds_and_skips_stale_links(c: Capsa
     assert os.readlink(index / "ghost") == ghost.stdout.strip()
     assert c("rm", "indexed", "ghost").returncode == 0
     assert sorted(os.listdir(index)) == []
+
+
+def test_a_state_write_after_removal_does_not_bring_the_container_back(tmp_path: Path) -> None:
+    """``run --rm``'s monitor removes the record while the CLI may still be writing the state
+    (a start that failed, then rm -f): that write must find the container gone, not recreate
+    its directory as a stray half record."""
+    from capsa.container.model import ContainerConfig
+    from capsa.container.records import ContainerNotFound, ContainerRecords, ContainerState
+
+    records = ContainerRecords(tmp_path / "root", tmp_path / "run")
+    config = ContainerConfig(id="a" * 64, name="gone", image_id=None, image_name="busybox")
+    records.add(config)
+    records.remove(config.id)
+    with pytest.raises(ContainerNotFound):
+        records.set_state(config.id, ContainerState(status="stopping"))
+    with pytest.raises(ContainerNotFound):
+        records.update_state(config.id, status="exited")
+    assert not records.dir(config.id).exists() and records.all() == []

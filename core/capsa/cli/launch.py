@@ -74,9 +74,12 @@ def _discard(sess: Session, store: Any, records: Any, config: Any) -> None:
     """Undo a container whose start failed (``run`` leaves nothing behind); a failure to undo it
     is reported beside the start error, not instead of it."""
     from capsa.container import lifecycle
+    from capsa.container.records import ContainerNotFound
 
     try:
         lifecycle.remove(sess, store, records, config, force=True, timeout=0)
+    except ContainerNotFound:
+        pass  # its monitor removed it already (run --rm)
     except CapsaError as exc:
         print(f"Warning: removing the container that failed to start: {exc.message}", file=sys.stderr)
 

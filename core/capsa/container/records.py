@@ -186,19 +186,22 @@ class ContainerRecords:
         atomic_write(self.dir(config.id) / "config.json", json.dumps(asdict(config)).encode())
 
     def remove(self, container_id: str) -> None:
-        """Delete the container's records and volatile files (its layer is the caller's)."""
+        """Delete the container's records and volatile files (its layer is the caller's). Takes
+        the container's lock (the caller must not hold it), so that no state write of another
+        command interleaves: one that comes after finds the container gone."""
         try:
             name = self.config(container_id).name
         except CapsaError:
             name = ""
-        if name and self._named(name) == container_id:
-            (self.root / ".names" / name).unlink(missing_ok=True)
-        rmtree(self.run_dir(container_id), ignore_errors=True)
         doomed = self.root / f".{container_id}.removing"
-        if self.dir(container_id).exists():
-            os.rename(self.dir(container_id), doomed)
+        with self.lock(container_id).exclusive():
+            if name and self._named(name) == container_id:
+                (self.root / ".names" / name).unlink(missing_ok=True)
+            rmtree(self.run_dir(container_id), ignore_errors=True)
+            if self.dir(container_id).exists():
+                os.rename(self.dir(container_id), doomed)
+            (self.root / f".{container_id}.lock").unlink(missing_ok=True)
         rmtree(doomed, ignore_errors=True)
-        (self.root / f".{container_id}.lock").unlink(missing_ok=True)
 
     # -- state ----------------------------------------------------------------------------------
 
@@ -211,6 +214,10 @@ class ContainerRecords:
         return ContainerState(**{k: v for k, v in data.items() if k in names})
 
     def set_state(self, container_id: str, state: ContainerState) -> None:
+        """Write the state (the caller holds the container's lock); a container that was
+        removed meanwhile raises ContainerNotFound rather than coming back as a stray file."""
+        if not self.dir(container_id).is_dir():
+            raise ContainerNotFound(f"no container with id {container_id}", hint="see 'capsa ps -a'")
         atomic_write(self.dir(container_id) / "state.json", json.dumps(asdict(state)).encode())
 
     def update_state(self, container_id: str, **changes: object) -> ContainerState:
