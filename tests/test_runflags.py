@@ -80,3 +80,18 @@ def test_cli_errors_from_the_parser_exit_125_with_one_line_and_a_hint(capsa: Cap
     assert r.stderr.splitlines() == ["Error: unknown flag: --bogus", "See 'capsa run --help'"]
     r = capsa("container", "create", "--memory", "lots", "busybox")
     assert r.returncode == 125 and r.stderr.startswith("Error: invalid size 'lots' for --memory")
+
+
+@pytest.mark.parametrize(("argv", "route"), [
+    (["run", "busybox"], ("run", ["busybox"])),
+    (["--root", "/r", "run", "--rm", "x"], ("run", ["--root", "/r", "--rm", "x"])),
+    (["--root=/r", "container", "create", "x"], ("create", ["--root=/r", "x"])),
+    (["--log-level", "debug", "container", "--root", "/z", "run", "x"], ("run", ["--log-level", "debug", "--root", "/z", "x"])),
+    (["container", "ls"], None),
+    (["images"], None),
+    (["--version"], None),
+])
+def test_main_routes_run_and_create_past_typer(argv: list[str], route: tuple[str, list[str]] | None) -> None:
+    from capsa.cli.main import _launch_route
+
+    assert _launch_route(argv) == route

@@ -15,7 +15,7 @@ from capsa.errors import EXIT_ENGINE
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable, Iterator, Sequence
 
 HELP_FLAGS = ("--help", "-h")
 
@@ -105,16 +105,22 @@ def _launch(command: str, rest: list[str]) -> int:
 VALUED_GLOBALS = ("--root", "--runroot", "--storage-driver", "--storage-opt", "--log-level")
 
 
-def command_words(args: Sequence[str]) -> list[str]:
-    """The words of ``args`` that are not global flags or their values, in order."""
-    words, i = [], 0
+def _words(args: Sequence[str]) -> Iterator[tuple[int, str]]:
+    """(index, word) of the words of ``args`` that are not global flags or their values
+    (``--root X`` and ``--root=X`` alike)."""
+    i = 0
     while i < len(args):
         if args[i] in VALUED_GLOBALS:
             i += 2
             continue
-        words.append(args[i])
+        if args[i].split("=", 1)[0] not in VALUED_GLOBALS:
+            yield i, args[i]
         i += 1
-    return words
+
+
+def command_words(args: Sequence[str]) -> list[str]:
+    """The words of ``args`` that are not global flags or their values, in order."""
+    return [word for _, word in _words(args)]
 
 
 LAUNCH_COMMANDS = (["run"], ["create"], ["container", "run"], ["container", "create"])
@@ -123,24 +129,16 @@ LAUNCH_COMMANDS = (["run"], ["create"], ["container", "run"], ["container", "cre
 def _launch_route(args: Sequence[str]) -> tuple[str, list[str]] | None:
     """``run``/``create`` go straight to :mod:`capsa.cli.launch`, without typer: returns the
     command and what it parses (the global flags before it, and everything after it)."""
-    before: list[str] = []
     words: list[str] = []
-    i = 0
-    while i < len(args) and len(words) < 2:
-        arg = args[i]
-        if arg in VALUED_GLOBALS:
-            before += args[i:i + 2]
-            i += 2
-        elif arg.split("=", 1)[0] in VALUED_GLOBALS:
-            before.append(arg)
-            i += 1
-        elif arg.startswith("-"):
-            break
-        else:
-            words.append(arg)
-            i += 1
-            if words in LAUNCH_COMMANDS:
-                return words[-1], before + list(args[i:])
+    at: list[int] = []
+    for i, word in _words(args):
+        if word.startswith("-") or len(words) == 2:
+            return None
+        words.append(word)
+        at.append(i)
+        if words in LAUNCH_COMMANDS:
+            global_flags = [a for j, a in enumerate(args[:i]) if j not in at]
+            return words[-1], global_flags + list(args[i + 1:])
     return None
 
 
