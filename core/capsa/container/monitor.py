@@ -1,11 +1,12 @@
 """The per-container monitor (conmon's role), named ``capsa-monitor``.
 
 Forked (double, into a session of its own) by ``capsa start``/``run`` (see
-:mod:`capsa.container.zygote`), so it outlives the CLI. It creates and starts the container
-through the isolation driver, holds the container's stdio (pipes, or a pty with ``-t``), writes its output to the k8s-file log and to attached
-clients, waits for its exit on a pidfd, records the exit code and times, carries out the restart
-policy, tears down the runtime and the mounted layer, and honours ``--rm`` — whether or not the
-CLI that started it is still there. It imports only what that needs.
+:mod:`capsa.container.zygote`), so it outlives the CLI. It mounts the container's layer and
+writes its bundle, creates and starts the container through the isolation driver, holds the
+container's stdio (pipes, or a pty with ``-t``), writes its output to the k8s-file log and to
+attached clients, waits for its exit on a pidfd, records the exit code and times, carries out
+the restart policy, tears down the runtime and the mounted layer, and honours ``--rm`` —
+whether or not the CLI that started it is still there.
 """
 from __future__ import annotations
 
