@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from conftest import CAPSA, Capsa
+from conftest import CAPSA, VENV_BIN, Capsa
 
 HEAVY = ("requests", "pyroute2", "rich", "stevedore", "importlib.metadata")
 
@@ -74,3 +74,15 @@ def test_run_and_create_parse_their_flags_without_typer(capsa: Capsa) -> None:
         # is allowed here: this failing first command removes the store it began
         costly = mods & {"dataclasses", "inspect", "typing", "hashlib", "platform"}
         assert not costly, costly
+
+
+def test_the_entry_point_index_is_shared_by_the_venvs_python_and_python3(capsa: Capsa) -> None:
+    """A console script may run ``python3`` and ``python -m capsa`` ``python`` (or the other way
+    round): the same interpreter, so the same cached index (no rescan on every switch)."""
+    names = ["python", "python3"]  # a venv has both (scripts/setup.sh makes one)
+    subprocess.run([str(VENV_BIN / names[0]), str(CAPSA), "version"], env=capsa.env, check=True, capture_output=True)
+    r = subprocess.run([str(VENV_BIN / names[1]), "-X", "importtime", str(CAPSA), "version"], env=capsa.env,
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert "importlib.metadata" not in {line.split("|")[-1].strip() for line in r.stderr.splitlines()
+                                        if line.startswith("import time:")}

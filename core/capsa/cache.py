@@ -26,7 +26,9 @@ def install_state() -> str:
     The interpreter, then each ``sys.path`` entry with its mtime: installing or removing a
     distribution adds or removes entries in its site directory, which changes that mtime.
     """
-    parts = [_FORMAT, sys.executable, sys.version.replace("\n", " ")]
+    # The interpreter's real path: a venv's ``python`` and ``python3`` are the same program (a
+    # console script runs one, ``python -m capsa`` perhaps the other) and must share the cache.
+    parts = [_FORMAT, os.path.realpath(sys.executable), sys.version.replace("\n", " ")]
     # sys.path[0] is the script's directory or the working directory (unless -I/-P): it holds
     # no distributions, changes with every file created beside it, and differs between the CLI
     # and the monitor, so it is left out.
