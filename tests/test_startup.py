@@ -77,8 +77,8 @@ def test_run_and_create_parse_their_flags_without_typer(capsa: Capsa) -> None:
 
 
 def test_the_entry_point_index_is_shared_by_the_venvs_python_and_python3(capsa: Capsa) -> None:
-    """A console script may run ``python3`` and ``python -m capsa`` ``python`` (or the other way
-    round): the same interpreter, so the same cached index (no rescan on every switch)."""
+    """The console script may name ``python3`` while ``python -m capsa.cli.main`` runs ``python``:
+    one interpreter, so one cached index (no rescan at every switch)."""
     names = ["python", "python3"]  # a venv has both (scripts/setup.sh makes one)
     subprocess.run([str(VENV_BIN / names[0]), str(CAPSA), "version"], env=capsa.env, check=True, capture_output=True)
     r = subprocess.run([str(VENV_BIN / names[1]), "-X", "importtime", str(CAPSA), "version"], env=capsa.env,
