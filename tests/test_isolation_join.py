@@ -52,10 +52,15 @@ def in_container_cgroup(pid: int, cid: str) -> dict[str, bool]:
 
 @pytest.fixture
 def slow_join(runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> Iterator[threading.Event]:
-    """Joins wait for the returned event before they start (as a slow RCU grace period would);
-    it is set before ``runtime`` cleans up."""
-    from capsa_isolation_linux import join
+    """The fallback of a kernel without CLONE_INTO_CGROUP (B is not born in its v2 cgroup, a
+    Join thread moves it), with joins that wait for the returned event before they start (as a
+    slow RCU grace period would); it is set before ``runtime`` cleans up."""
+    from capsa_isolation_linux import clone, join
 
+    def no_clone_into_cgroup(cgroup_fd: int) -> int:
+        raise OSError(errno.ENOSYS, "clone3 refused (as an older kernel would)")
+
+    monkeypatch.setattr(clone, "fork_into", no_clone_into_cgroup)
     go = threading.Event()
     original = join.Join._run
 
@@ -130,15 +135,61 @@ def test_joining_another_containers_pid_namespace(runtime: Runtime) -> None:
     runtime.driver.delete(first_cid)
 
 
-# -- the join runs alongside B -------------------------------------------------------------------
+# -- B is born in its cgroup ----------------------------------------------------------------------
+
+def test_b_is_born_in_its_v2_cgroup_and_moves_itself_into_v1(runtime: Runtime) -> None:
+    """No migration of a whole process, so no wait for the kernel's global lock: B is created
+    in its v2 directory (clone3) and moves its one thread into each v1 hierarchy itself."""
+    from capsa_isolation_linux import join
+
+    cid, pid = runtime.create(default_spec(["true"]))
+    assert all(in_container_cgroup(pid, cid).values()), in_container_cgroup(pid, cid)
+    assert pid not in join._pending  # no Join thread was needed
+    runtime.driver.start(cid)
+    assert os.waitstatus_to_exitcode(runtime.wait(pid)) == 0
+    runtime.driver.delete(cid)
+
+
+def test_fork_into_places_the_child_before_it_runs(tmp_path: Path) -> None:
+    """clone.fork_into, alone: the child's very first look at /proc/self/cgroup shows the v2
+    directory it was born in."""
+    from capsa_isolation_linux.clone import fork_into
+
+    layout = cgroup_layout()
+    if layout.v2_mount is None:
+        pytest.skip("needs a cgroup2 hierarchy")
+    target = Path(layout.v2_mount + own_cgroups()[""].rstrip("/"), f"capsa-forkinto-{secrets.token_hex(3)}")
+    target.mkdir()
+    try:
+        fd = os.open(target, os.O_RDONLY | os.O_DIRECTORY)
+        r, w = os.pipe()
+        try:
+            pid = fork_into(fd)
+            if pid == 0:  # pragma: no cover - the child
+                os.write(w, Path("/proc/self/cgroup").read_bytes())
+                os._exit(0)
+            os.close(w)
+            seen = os.read(r, 65536).decode()
+            os.waitpid(pid, 0)
+        finally:
+            os.close(fd)
+            os.close(r)
+        assert f"0::{own_cgroups()[''].rstrip('/')}/{target.name}\n" in seen, seen
+    finally:
+        target.rmdir()
+
+
+# -- the fallback join runs alongside B ---------------------------------------------------------
 
 def test_ready_does_not_wait_for_the_join_but_exec_does(runtime: Runtime, slow_join: threading.Event) -> None:
     out_path = runtime.tmp / "out"
     spec = sh("cat /proc/self/cgroup")
     with open(out_path, "wb") as out, open(os.devnull, "rb") as null:
         cid, pid = runtime.create(spec, (null.fileno(), out.fileno(), out.fileno()))
-    # create returned while the join had not even begun: B reported ready all the same
-    assert not any(in_container_cgroup(pid, cid).values())
+    # create returned while the v2 join had not even begun: B reported ready all the same (it
+    # moved itself into the v1 hierarchies)
+    member = in_container_cgroup(pid, cid)
+    assert not member[""] and all(v for c, v in member.items() if c)
     errors: list[BaseException] = []
 
     def start() -> None:
@@ -152,7 +203,7 @@ def test_ready_does_not_wait_for_the_join_but_exec_does(runtime: Runtime, slow_j
     time.sleep(0.3)
     assert starter.is_alive()  # B took the start signal but waits for its cgroup
     assert os.readlink(f"/proc/{pid}/exe") == os.readlink("/proc/self/exe")  # not exec'd yet
-    assert not any(in_container_cgroup(pid, cid).values())
+    assert not in_container_cgroup(pid, cid)[""]
     slow_join.set()
     starter.join(10)
     assert not starter.is_alive() and not errors, errors

@@ -1,12 +1,16 @@
 """Moving the container's process B into its cgroup without anyone waiting on it.
 
-The first migration into a v1 hierarchy waits for an RCU grace period (7-15 ms). Neither the
-caller nor B should sit through it: right after forking B, the caller starts a :class:`Join`,
-a thread that writes B's pid into every hierarchy's ``cgroup.procs`` (descriptors opened before
-the fork) and then sends B the outcome on the join pipe: ``j``, or ``E`` and the error. B meets
-it as late as it can (:class:`Waiter`): after it reported ready and ``start`` opened the exec
-fifo, just before it enters its cgroup namespace, loads seccomp and execs. So between create and
-start B may still be joining; the user process never runs outside the cgroup.
+Moving a process (``cgroup.procs``) takes the kernel's global threadgroup lock, and the first
+move in a while waits for an RCU grace period (6-21 ms). So B avoids moving where it can
+(:class:`Birth`): it is born in its v2 directory (clone3 with CLONE_INTO_CGROUP) and moves its
+one thread into each v1 hierarchy itself (``tasks``: no global lock), which costs a fraction of
+a millisecond. Only on a kernel without CLONE_INTO_CGROUP does the v2 move remain, for a
+:class:`Join`: a thread of the caller that writes B's pid into ``cgroup.procs`` (descriptors
+opened before the fork) and then sends B the outcome on the join pipe: ``j``, or ``E`` and the
+error. B meets the outcome of both as late as it can (:class:`Waiter`): after it reported ready
+and ``start`` opened the exec fifo, just before it enters its cgroup namespace, loads seccomp
+and execs. So between create and start B may still be joining; the user process never runs
+outside the cgroup.
 
 The thread only makes syscalls: it holds the GIL for a few bytecodes between them and never
 imports. :func:`settle` waits for a join to be over (start, delete and a failed create call it;
@@ -26,22 +30,81 @@ ERROR_MAX = 3000  # bytes of an error message sent through a pipe (< PIPE_BUF: o
 _pending: dict[int, Join] = {}  # B's pid -> its join, until settled
 
 
-def open_procs(cgroup: Any) -> list[tuple[str, int]]:
-    """(cgroup dir, descriptor of its ``cgroup.procs`` opened for writing) for every hierarchy.
-    Opened by the caller before forking, so that a cgroup that cannot be opened fails create
-    before anything is forked and the thread only writes (B closes its copies first thing)."""
-    from capsa.errors import IsolationError
+class NotBorn(Exception):
+    """B could not be born in its v2 cgroup (see :meth:`Birth.fork`)."""
 
-    out: list[tuple[str, int]] = []
-    try:
-        for directory in cgroup.paths().values():
-            out.append((directory, os.open(os.path.join(directory, "cgroup.procs"), os.O_WRONLY | os.O_CLOEXEC)))
-    except OSError as exc:
-        for _, fd in out:
-            os.close(fd)
-        raise IsolationError(f"cannot open cgroup {exc.filename}: {exc.strerror}",
-                             "the container's cgroup must exist and be writable") from None
-    return out
+
+class Birth:
+    """Getting B into its cgroups without the kernel's wait: B is born in its v2 directory
+    (:func:`clone.fork_into`, when the kernel can) and moves itself into each v1 hierarchy by
+    writing ``0`` to its ``tasks`` file (one thread's move takes no global lock; B has one
+    thread). Descriptors are opened by the caller before the fork, so that a cgroup that cannot
+    be opened fails create before anything is forked. What B could not do this way (the v2 move,
+    on a kernel without CLONE_INTO_CGROUP) is left to a :class:`Join` thread: :attr:`v2_procs`."""
+
+    def __init__(self, cgroup: Any) -> None:
+        from capsa.errors import IsolationError
+
+        self.v2_fd = -1
+        self.v2_procs: list[tuple[str, int]] = []  # (v2 dir, its cgroup.procs) for the fallback
+        self.tasks: list[tuple[str, int]] = []  # (v1 dir, its tasks file)
+        self.born_in_v2 = False
+        try:
+            for directory in cgroup.paths().values():
+                if os.path.exists(os.path.join(directory, "cgroup.controllers")):
+                    self.v2_fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+                    self.v2_procs.append((directory, os.open(os.path.join(directory, "cgroup.procs"),
+                                                             os.O_WRONLY | os.O_CLOEXEC)))
+                else:
+                    self.tasks.append((directory, os.open(os.path.join(directory, "tasks"), os.O_WRONLY | os.O_CLOEXEC)))
+        except OSError as exc:
+            self.close()
+            raise IsolationError(f"cannot open cgroup {exc.filename}: {exc.strerror}",
+                                 "the container's cgroup must exist and be writable") from None
+
+    def fork(self) -> int:
+        """os.fork(), into the v2 directory when there is one (then :attr:`born_in_v2`). Raises
+        :class:`NotBorn` when the kernel refused (an older kernel, or a cgroup that takes no
+        process): nothing was forked, and the caller forks again plainly (in a fresh pid
+        namespace: a new one whose first process failed to be born takes no other)."""
+        if self.v2_fd < 0:
+            return os.fork()
+        from .clone import fork_into
+
+        try:
+            pid = fork_into(self.v2_fd)
+        except OSError as exc:
+            raise NotBorn(str(exc)) from None
+        self.born_in_v2 = True
+        return pid
+
+    def thread_procs(self) -> list[tuple[str, int]]:
+        """After the fork, in the caller: the moves left to a :class:`Join` thread (B was not
+        born in its v2 directory), whose descriptors it hands over; the others are closed."""
+        procs, self.v2_procs = self.v2_procs, []
+        if self.born_in_v2:
+            for _, fd in procs:
+                _close(fd)
+            return []
+        return procs
+
+    def join_self(self) -> str | None:  # pragma: no cover - runs in B
+        """In B: move into every v1 hierarchy; the first failure (as :class:`Join` words it)."""
+        error = None
+        for directory, fd in self.tasks:
+            if error is None:
+                try:
+                    os.write(fd, b"0")
+                except OSError as exc:
+                    me = os.readlink("/proc/self")  # (the host's /proc still: B's host pid)
+                    error = f"cannot move process {me} into cgroup {directory}: {exc.strerror}"
+        return error
+
+    def close(self) -> None:
+        for fd in [self.v2_fd, *(fd for _, fd in self.v2_procs + self.tasks)]:
+            if fd >= 0:
+                _close(fd)
+        self.v2_fd, self.v2_procs, self.tasks = -1, [], []
 
 
 class Join:
@@ -113,18 +176,25 @@ def _close(fd: int) -> None:
 
 
 class Waiter:  # pragma: no cover - runs in B
-    """B's side of the join pipe: called (once or more) before what needs B in its cgroup.
-    Raises ``error(message)`` when the join failed or the caller went away without a word."""
+    """B's side of the join: called (once or more) before what needs B in its cgroup. Raises
+    ``error(message)`` when B's own moves failed, or the thread's (join pipe) did, or the
+    caller went away without a word."""
 
-    def __init__(self, join_r: int, new_cgroupns: bool, error: type[Exception]) -> None:
+    def __init__(self, join_r: int, new_cgroupns: bool, error: type[Exception], own_error: str | None = None) -> None:
         self.fd = join_r
         self.new_cgroupns = new_cgroupns
         self.error = error
+        self.own_error = own_error  # B's own moves (Birth.join_self) failed
         self.done = False
 
     def __call__(self) -> None:
         if self.done:
             return
+        if self.own_error is not None:
+            if self.fd >= 0:
+                os.close(self.fd)
+                self.fd = -1
+            raise self.error(self.own_error)
         if self.fd >= 0:
             try:  # one read: the outcome is one write of at most PIPE_BUF bytes
                 got = os.read(self.fd, 4096)

@@ -125,38 +125,49 @@ def launch(plan: Plan, timeout: float = READY_TIMEOUT) -> int:
 
     join.settle_all()  # no join thread may run across the fork
     _preload(plan)
-    procs = join.open_procs(plan.cgroup) if plan.cgroup is not None else []
-    fds = [fd for _, fd in procs]
+    birth = join.Birth(plan.cgroup) if plan.cgroup is not None else None
+    fds: list[int] = []
     try:
         r, w = os.pipe2(os.O_CLOEXEC)
         fds += [r, w]
         join_r = join_w = -1
-        if procs:
+        if birth is not None and birth.v2_procs:  # in case B cannot be born in its v2 directory
             join_r, join_w = os.pipe2(os.O_CLOEXEC)
             fds += [join_r, join_w]
-        b = _fork_in_pid_namespace(plan)
+        b = _fork_in_pid_namespace(plan, birth.fork if birth is not None else os.fork)
     except BaseException:
         for fd in fds:
             os.close(fd)
+        if birth is not None:
+            birth.close()
         raise
     if b == 0:  # pragma: no cover - runs in the child
         code = EXIT_SETUP
         try:
-            for fd in [r, join_w] + [fd for _, fd in procs]:
+            own_error = birth.join_self() if birth is not None else None
+            thread = birth is not None and not birth.born_in_v2 and join_r >= 0
+            if birth is not None:
+                birth.close()
+            for fd in (r, join_w, -1 if thread else join_r):
                 if fd >= 0:
                     os.close(fd)
             for path, flag in plan.join:
                 ns.setns(path, flag)
             if plan.unshare:
                 ns.unshare(plan.unshare)
-            _child_b(plan, w, join.Waiter(join_r, plan.new_cgroupns, rfs.SetupError))
+            _child_b(plan, w, join.Waiter(join_r if thread else -1, plan.new_cgroupns, rfs.SetupError, own_error))
         except BaseException as exc:
             _send(w, {"error": _describe(exc)})
         finally:
             os._exit(code)
     os.close(w)
+    procs = birth.thread_procs() if birth is not None else []
+    if birth is not None:
+        birth.close()
     if join_r >= 0:
         os.close(join_r)
+    if join_w >= 0 and not procs:
+        os.close(join_w)
     error = "the container's setup process exited without a word"
     try:
         if procs:
@@ -191,12 +202,22 @@ def launch(plan: Plan, timeout: float = READY_TIMEOUT) -> int:
     raise LaunchError(error)
 
 
-def _fork_in_pid_namespace(plan: Plan) -> int:
-    """os.fork() with the child in plan's pid namespace (a new one, or the one at a path): the
+def _fork_in_pid_namespace(plan: Plan, fork: Callable[[], int] = os.fork) -> int:
+    """``fork()`` with the child in plan's pid namespace (a new one, or the one at a path): the
     caller's pid_for_children is switched for the fork, then back. B is thus the caller's own
-    child from the start: no intermediate process to fork, wait for and reap."""
+    child from the start: no intermediate process to fork, wait for and reap. A ``fork`` that
+    raises join.NotBorn forked nothing: then again with os.fork (and a fresh namespace)."""
+    from .join import NotBorn
+
+    try:
+        return _fork_in_pid_namespace_with(plan, fork)
+    except NotBorn:
+        return _fork_in_pid_namespace_with(plan, os.fork)
+
+
+def _fork_in_pid_namespace_with(plan: Plan, fork: Callable[[], int]) -> int:
     if plan.pid_path is None and not plan.new_pid:
-        return os.fork()
+        return fork()
     try:
         saved = os.open("/proc/self/ns/pid_for_children", os.O_RDONLY | os.O_CLOEXEC)
     except FileNotFoundError:  # kernels before 4.12: pid_for_children is then our own
@@ -207,7 +228,7 @@ def _fork_in_pid_namespace(plan: Plan) -> int:
             ns.setns(plan.pid_path, ns.CLONE_NEWPID)
         else:
             ns.unshare(ns.CLONE_NEWPID)
-        pid = os.fork()
+        pid = fork()
     finally:
         if pid != 0:  # the caller (B stays in its namespace)
             try:
