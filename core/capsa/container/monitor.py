@@ -171,6 +171,7 @@ class Monitor:
                                   started_at=timestamp(), error="")
         if first:
             self.tell(event="started", pid=pid)
+            import shutil  # noqa: F401  (teardown's: loaded while the container runs, not before it)
         code = self.relay.pump(pidfd, ours, handoff_after=HANDOFF_AFTER)
         if code is None:  # still running: a lean waiter watches it from here (never returns)
             self.hand_off(pidfd, ours, restarts)
@@ -297,10 +298,8 @@ _close = close_quietly
 
 def _preload(drivers: dict[str, str]) -> None:
     """Import what running a container needs while the CLI is still creating it: the bundle's
-    modules, the drivers, and teardown's shutil (a ``--rm`` container's exit waits for its
-    removal)."""
+    modules and the drivers."""
     import hashlib  # noqa: F401  (the image config's digest is checked)
-    import shutil  # noqa: F401
 
     import capsa.container.etcfiles  # noqa: F401
     import capsa.container.spec  # noqa: F401
