@@ -7,12 +7,13 @@ Sync protocol (all descriptors CLOEXEC):
 
 * report pipe, B to the caller: one JSON line, ``{"ready": true}`` or ``{"error": "..."}``;
   launch() returns at ready, and on an error (or EOF, or the timeout) kills and reaps B;
-* join pipe, caller to B (when there is a cgroup): right after the fork a thread of the caller
-  writes B's pid into every hierarchy's ``cgroup.procs`` (descriptors opened before the fork;
-  the limits were set on the directories before), then writes ``j``, or ``E`` and the error
-  (join.py). The first v1 migration waits for an RCU grace period (7-15 ms): neither the
-  caller nor B waits for it while B builds its mounts, pivots and reports ready. **So when
-  create returns, B may still be joining its cgroup.** B reads the outcome only after ``start``
+* cgroups (join.py): B is born in its v2 directory (clone3 with CLONE_INTO_CGROUP) and its
+  first act is to move itself into each v1 hierarchy (``tasks``), so no process migration
+  waits for an RCU grace period. Where clone3 cannot, the join pipe (caller to B) carries the
+  outcome of a thread of the caller that writes B's pid into the v2 ``cgroup.procs``
+  (descriptors opened before the fork; the limits were set before): ``j``, or ``E`` and the
+  error; B builds its mounts, pivots and reports ready meanwhile. **So when create returns, B
+  may still be joining its cgroup.** B reads the outcome (and its own) only after ``start``
   opened the exec fifo, and before it unshares its cgroup namespace (so the namespace's root is
   the container's cgroup), loads seccomp, drops capabilities and execs: the user process never
   runs outside its cgroup. On a cgroup2 host with a cgroup namespace B reads it earlier, before
