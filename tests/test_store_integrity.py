@@ -80,3 +80,14 @@ def test_a_killed_import_leaves_nothing_that_the_next_command_misreads(capsa: Ca
     manifest, config = (json.loads(capsa("image", "inspect", "ok").stdout)[0][k] for k in ("Digest", "Id"))
     assert {p.name for p in (capsa.root / "blobs" / "sha256").iterdir()} == {
         manifest[7:], config, records[0]["blob"][7:]}
+
+
+@pytest.mark.parametrize("size", [0, 1, 5000, 1 << 20, (1 << 20) + 1, 3 << 20])
+def test_sha256_of_gives_hashlibs_digest_whichever_implementation_hashes(size: int) -> None:
+    """Small data goes to CPython's built-in sha256 (cheap to load), large data to hashlib's."""
+    import hashlib
+
+    from capsa.store.blobs import sha256_of
+
+    data = (bytes(range(256)) * (size // 256 + 1))[:size]
+    assert sha256_of(data) == "sha256:" + hashlib.sha256(data).hexdigest()

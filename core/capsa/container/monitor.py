@@ -299,7 +299,9 @@ _close = close_quietly
 def _preload(drivers: dict[str, str]) -> None:
     """Import what running a container needs while the CLI is still creating it: the bundle's
     modules and the drivers."""
-    import hashlib  # noqa: F401  (the image config's digest is checked)
+    from capsa.store.blobs import sha256_of
+
+    sha256_of(b"")  # loads the sha256 that checks the image config's digest
 
     import capsa.container.etcfiles  # noqa: F401
     import capsa.container.spec  # noqa: F401
