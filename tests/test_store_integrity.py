@@ -9,6 +9,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import pytest
+
 from conftest import CAPSA, Capsa, make_rootfs_tar
 from oci_schema import assert_oci_valid
 
