@@ -46,10 +46,10 @@ def test_installed_lists_without_importing(run_python) -> None:
 
 
 @pytest.mark.parametrize("kind, name", BUILTIN)
-def test_loading_one_driver_imports_only_that_driver(run_python, kind: str, name: str) -> None:
+def test_loading_one_driver_imports_only_that_driver(run_python, tmp_path: Path, kind: str, name: str) -> None:
     r = run_python(
-        "import sys, tempfile; from pathlib import Path; from capsa.drivers import load_driver\n"
-        f"d = load_driver({kind!r}, {name!r}, root=Path(tempfile.mkdtemp()), runroot=Path(tempfile.mkdtemp()))\n"
+        "import sys; from pathlib import Path; from capsa.drivers import load_driver\n"
+        f"d = load_driver({kind!r}, {name!r}, root=Path({str(tmp_path / 'root')!r}), runroot=Path({str(tmp_path / 'run')!r}))\n"
         "print(type(d).__name__); print(sorted(m for m in sys.modules if m.startswith('capsa_')))"
     )
     assert r.returncode == 0, r.stderr
