@@ -40,8 +40,12 @@ def fork_into(cgroup_fd: int) -> int:
         _syscall.restype = ctypes.c_long
     args = _CloneArgs(flags=CLONE_INTO_CGROUP, exit_signal=SIGCHLD, cgroup=cgroup_fd)
     api = ctypes.pythonapi
-    api.PyOS_BeforeFork()
-    pid = _syscall(ctypes.c_long(number), ctypes.byref(args), ctypes.c_size_t(ctypes.sizeof(args)))
+    api.PyOS_BeforeFork()  # (takes the import lock: every path below releases it)
+    try:
+        pid = _syscall(ctypes.c_long(number), ctypes.byref(args), ctypes.c_size_t(ctypes.sizeof(args)))
+    except BaseException:
+        api.PyOS_AfterFork_Parent()
+        raise
     if pid == 0:
         api.PyOS_AfterFork_Child()
         return 0
