@@ -75,6 +75,14 @@ class StorageDriver(Driver):
     def exists(self, layer_id: str) -> bool:
         """Whether the layer exists. Never raises for a well-formed id."""
 
+    def check_new_layer(self, layer_id: str, parent: str | None, target: Path) -> None:
+        """``create``'s preconditions, for drivers to call: nothing is at the new layer's path
+        ``target`` and ``parent`` (if any) exists; else StorageError."""
+        if target.exists():
+            raise StorageError(f"layer {layer_id} already exists", hint="remove it first or use another id")
+        if parent is not None and not self.exists(parent):
+            raise StorageError(f"parent layer {parent} does not exist", hint="create the parent layer first")
+
     @abstractmethod
     def list_layers(self) -> list[str]:
         """Ids of every layer this driver holds, in no particular order."""

@@ -81,10 +81,7 @@ class OverlayDriver(StorageDriver):
 
     def create(self, layer_id: str, parent: str | None, writable: bool = False) -> None:
         target = self._dir(layer_id)
-        if target.exists():
-            raise StorageError(f"layer {layer_id} already exists", hint="remove it first or use another id")
-        if parent is not None and not self.exists(parent):
-            raise StorageError(f"parent layer {parent} does not exist", hint="create the parent layer first")
+        self.check_new_layer(layer_id, parent, target)
         lowers = [self._link(parent), *self._lowers(parent)] if parent else []
         if len(lowers) + 1 > self.options["max_layers"]:
             raise StorageError(

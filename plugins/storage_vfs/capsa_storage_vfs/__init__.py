@@ -27,10 +27,7 @@ class VfsDriver(StorageDriver):
 
     def create(self, layer_id: str, parent: str | None, writable: bool = False) -> None:
         target = self._dir(layer_id)
-        if target.exists():
-            raise StorageError(f"layer {layer_id} already exists", hint="remove it first or use another id")
-        if parent is not None and not self.exists(parent):
-            raise StorageError(f"parent layer {parent} does not exist", hint="create the parent layer first")
+        self.check_new_layer(layer_id, parent, target)
         self.layers_dir.mkdir(parents=True, exist_ok=True)
         partial = self.layers_dir / f".{layer_id}.partial"
         shutil.rmtree(partial, ignore_errors=True)
