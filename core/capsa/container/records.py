@@ -142,12 +142,9 @@ class ContainerRecords:
 
     def name_taken(self, name: str) -> bool:
         """Whether a container has this name (a link to a container that is gone does not count)."""
-        index = self._names_dir()
-        try:
-            target = os.readlink(index / name)
-        except OSError:
-            return False
-        return self.dir(target).is_dir()
+        self._names_dir()  # (made on first use)
+        target = self._named(name)
+        return target is not None and self.dir(target).is_dir()
 
     def check_name(self, name: str) -> None:
         """Refuse a name another container has."""
