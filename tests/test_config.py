@@ -19,12 +19,12 @@ def write(path: Path, text: str) -> Path:
 def test_search_paths_follow_the_documented_order(tmp_path: Path) -> None:
     env = {"XDG_CONFIG_HOME": str(tmp_path / "xdg"), "CAPSA_CONFIG": str(tmp_path / "explicit.toml")}
     assert config.default_search_paths(env) == [
-        Path("/usr/share/capsa/capsa.toml"),
-        Path("/etc/capsa/capsa.toml"),
-        tmp_path / "xdg" / "capsa" / "capsa.toml",
-        tmp_path / "explicit.toml",
+        "/usr/share/capsa/capsa.toml",
+        "/etc/capsa/capsa.toml",
+        str(tmp_path / "xdg" / "capsa" / "capsa.toml"),
+        str(tmp_path / "explicit.toml"),
     ]
-    assert config.default_search_paths({"HOME": "/home/u"})[2] == Path("/home/u/.config/capsa/capsa.toml")
+    assert config.default_search_paths({"HOME": "/home/u"})[2] == "/home/u/.config/capsa/capsa.toml"
 
 
 def test_layers_merge_tables_key_by_key_and_lists_replace(tmp_path: Path) -> None:
@@ -47,9 +47,9 @@ mountopt = "nodev,metacopy=on"
 unqualified_search = ["c.example"]
 """)
     cfg = config.load(search_paths=[low, tmp_path / "missing.toml", high], environ={})
-    assert cfg.files == (low, high)
+    assert cfg.files == (str(low), str(high))
     assert cfg.driver("storage") == "vfs"
-    assert cfg.root == Path("/high")
+    assert cfg.root == "/high"
     assert cfg.driver_options("storage", "overlay") == {"mountopt": "nodev,metacopy=on", "max_layers": 50}
     assert cfg.unqualified_search == ["c.example"]
 
@@ -57,13 +57,13 @@ unqualified_search = ["c.example"]
 def test_overrides_win_over_every_file(tmp_path: Path) -> None:
     f = write(tmp_path / "c.toml", '[storage]\ndriver = "vfs"\nroot = "/from-file"\n')
     cfg = config.load({"storage": {"driver": "overlay"}}, search_paths=[f], environ={})
-    assert cfg.driver("storage") == "overlay" and cfg.root == Path("/from-file")
+    assert cfg.driver("storage") == "overlay" and cfg.root == "/from-file"
 
 
 def test_defaults_without_any_file() -> None:
     cfg = config.load(search_paths=[], environ={})
     assert [cfg.driver(k) for k in config.KINDS] == ["overlay", "bridge", "linux", "oci"]
-    assert cfg.root == Path("/var/lib/capsa") and cfg.runroot == Path("/run/capsa")
+    assert cfg.root == "/var/lib/capsa" and cfg.runroot == "/run/capsa"
 
 
 def test_only_the_selected_driver_options_are_handed_out(tmp_path: Path) -> None:

@@ -449,4 +449,4 @@ def test_a_state_write_after_removal_does_not_bring_the_container_back(tmp_path:
         records.set_state(config.id, ContainerState(status="stopping"))
     with pytest.raises(ContainerNotFound):
         records.update_state(config.id, status="exited")
-    assert not records.dir(config.id).exists() and records.all() == []
+    assert not os.path.exists(records.dir(config.id)) and records.all() == []

@@ -47,7 +47,11 @@ def test_pyproject_declares_dependencies_script_and_entry_points() -> None:
     meta = tomli.loads((REPO / "pyproject.toml").read_text())["project"]
     deps = {d.split(">")[0].split("<")[0].split("=")[0].strip().lower() for d in meta["dependencies"]}
     assert {"pluggy", "stevedore", "pyroute2", "requests", "typer", "tomli"} <= deps
-    assert meta["scripts"] == {"capsa": "capsa.cli.main:entry"}
+    assert "scripts" not in meta  # the program is a plain script (pip's console-script wrapper imports re)
+    tool = tomli.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]
+    assert tool["script-files"] == ["bin/capsa"]
+    script = (REPO / "bin" / "capsa").read_text()
+    assert script.startswith("#!python\n") and "from capsa.cli.main import entry" in script
     for group, names in ENTRY_POINTS.items():
         assert set(meta["entry-points"][group]) == names
 
@@ -84,4 +88,5 @@ def test_pip_install_exposes_every_package_and_entry_point(tmp_path: Path, edita
             assert origin == src / folder / package / "__init__.py"
         else:
             assert origin.is_relative_to(venv) and origin.parent.name == package
-    assert (venv / "bin" / "capsa").exists()
+    program = (venv / "bin" / "capsa").read_text()
+    assert program.startswith(f"#!{venv / 'bin' / 'python'}\n") and "import re" not in program

@@ -8,8 +8,6 @@ key by key, lists (and every other value) replace. Missing files are skipped, ex
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
-from pathlib import Path
 
 from capsa.entrypoints import DRIVER_GROUPS
 from capsa.errors import ConfigError
@@ -17,6 +15,7 @@ from capsa.record import field, record
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
     from typing import Any
 
 KINDS: tuple[str, ...] = tuple(DRIVER_GROUPS)
@@ -39,17 +38,13 @@ SCHEMA: dict[str, dict[str, type]] = {
 }
 
 
-def default_search_paths(environ: Mapping[str, str] | None = None) -> list[Path]:
+def default_search_paths(environ: Mapping[str, str] | None = None) -> list[str]:
     """The configuration files in the order they are layered (lowest first)."""
     env = os.environ if environ is None else environ
     xdg = env.get("XDG_CONFIG_HOME") or os.path.join(env.get("HOME", "/root"), ".config")
-    paths = [
-        Path("/usr/share/capsa/capsa.toml"),
-        Path("/etc/capsa/capsa.toml"),
-        Path(xdg) / "capsa" / "capsa.toml",
-    ]
+    paths = ["/usr/share/capsa/capsa.toml", "/etc/capsa/capsa.toml", os.path.join(xdg, "capsa", "capsa.toml")]
     if env.get("CAPSA_CONFIG"):
-        paths.append(Path(env["CAPSA_CONFIG"]))
+        paths.append(env["CAPSA_CONFIG"])
     return paths
 
 
@@ -57,14 +52,14 @@ def merge(base: dict[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
     """Return ``base`` updated by ``top``: tables merge key by key, anything else replaces."""
     out = dict(base)
     for key, value in top.items():
-        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
             out[key] = merge(dict(out[key]), value)
         else:
             out[key] = value
     return out
 
 
-def read_toml(path: Path) -> dict[str, Any]:
+def read_toml(path: str) -> dict[str, Any]:
     """Parse one TOML file; a syntax error names the file and the line."""
     import tomli
 
@@ -88,7 +83,7 @@ def validate(data: Mapping[str, Any], source: str) -> None:
                 f"{source}: unknown table [{table}]",
                 hint=f"known tables: {', '.join(sorted(SCHEMA))}",
             )
-        if not isinstance(body, Mapping):
+        if not isinstance(body, dict):
             raise ConfigError(f"{source}: {table} must be a table", hint=f"write it as [{table}]")
         for key, value in body.items():
             expected = SCHEMA[table].get(key)
@@ -103,7 +98,7 @@ def validate(data: Mapping[str, Any], source: str) -> None:
                     hint=f"see docs/configuration.md for [{table}]",
                 )
         for driver, opts in body.get("options", {}).items():
-            if not isinstance(opts, Mapping):
+            if not isinstance(opts, dict):
                 raise ConfigError(
                     f"{source}: [{table}.options.{driver}] must be a table",
                     hint=f"write the driver's options under [{table}.options.{driver}]",
@@ -115,7 +110,7 @@ class Config:
     """The merged configuration and the files it came from."""
 
     data: dict[str, Any] = field(default_factory=dict)
-    files: tuple[Path, ...] = ()
+    files: tuple[str, ...] = ()
 
     def driver(self, kind: str) -> str:
         """Name of the driver selected for ``kind``."""
@@ -127,12 +122,12 @@ class Config:
         return dict(self.data.get(kind, {}).get("options", {}).get(name, {}))
 
     @property
-    def root(self) -> Path:
-        return Path(self.data.get("storage", {}).get("root") or DEFAULT_ROOT)
+    def root(self) -> str:
+        return str(self.data.get("storage", {}).get("root") or DEFAULT_ROOT)
 
     @property
-    def runroot(self) -> Path:
-        return Path(self.data.get("storage", {}).get("runroot") or DEFAULT_RUNROOT)
+    def runroot(self) -> str:
+        return str(self.data.get("storage", {}).get("runroot") or DEFAULT_RUNROOT)
 
     @property
     def unqualified_search(self) -> list[str]:
@@ -141,17 +136,17 @@ class Config:
 
 def load(
     overrides: Mapping[str, Any] | None = None,
-    search_paths: Sequence[Path] | None = None,
+    search_paths: Sequence[str | os.PathLike[str]] | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> Config:
     """Read and merge the configuration files, then apply ``overrides`` (from CLI flags)."""
     env = os.environ if environ is None else environ
-    paths = list(search_paths) if search_paths is not None else default_search_paths(env)
-    explicit = Path(env["CAPSA_CONFIG"]) if env.get("CAPSA_CONFIG") else None
+    paths = [os.fspath(p) for p in search_paths] if search_paths is not None else default_search_paths(env)
+    explicit = env.get("CAPSA_CONFIG") or None
     data: dict[str, Any] = {}
-    read: list[Path] = []
+    read: list[str] = []
     for path in paths:
-        if not path.is_file():
+        if not os.path.isfile(path):
             if path == explicit:
                 raise ConfigError(
                     f"CAPSA_CONFIG names {path}, which does not exist",
@@ -159,7 +154,7 @@ def load(
                 )
             continue
         layer = read_toml(path)
-        validate(layer, str(path))
+        validate(layer, path)
         data = merge(data, layer)
         read.append(path)
     if overrides:

@@ -7,9 +7,6 @@ removed. Nothing here imports a plugin's module except :func:`import_entry`.
 """
 from __future__ import annotations
 
-import json
-from collections import namedtuple
-
 from capsa.cache import install_state, read_keyed, write_keyed
 
 DRIVER_GROUPS: dict[str, str] = {
@@ -23,10 +20,25 @@ GROUPS: tuple[str, ...] = (*DRIVER_GROUPS.values(), HOOKS_GROUP)
 _CACHE_NAME = "entrypoints.json"
 
 
-PluginEntry = namedtuple("PluginEntry", "group name value dist version")
-PluginEntry.__doc__ = """One entry point: where it is declared (``group``, ``name``; ``dist`` and its ``version``)
-and what it points at (``value``, ``module:attr``). A collections.namedtuple rather than a
-typing.NamedTuple: typing costs every command's start-up milliseconds."""
+class PluginEntry(tuple):  # type: ignore[type-arg]
+    """One entry point: where it is declared (``group``, ``name``; ``dist`` and its ``version``)
+    and what it points at (``value``, ``module:attr``). A plain tuple with named fields: a
+    ``typing.NamedTuple`` or a ``collections.namedtuple`` costs start-up milliseconds to import."""
+
+    __slots__ = ()
+    _fields = ("group", "name", "value", "dist", "version")
+
+    def __new__(cls, group: str, name: str, value: str, dist: str, version: str) -> PluginEntry:
+        return tuple.__new__(cls, (group, name, value, dist, version))
+
+    group = property(lambda self: self[0])
+    name = property(lambda self: self[1])
+    value = property(lambda self: self[2])
+    dist = property(lambda self: self[3])
+    version = property(lambda self: self[4])
+
+    def __repr__(self) -> str:
+        return "PluginEntry(" + ", ".join(f"{k}={v!r}" for k, v in zip(self._fields, self)) + ")"
 
 
 def scan() -> list[PluginEntry]:
@@ -63,12 +75,16 @@ def load_index(refresh: bool = False) -> list[PluginEntry]:
         cached = read_keyed(_CACHE_NAME, key)
         if cached is not None:
             try:
-                return [PluginEntry(*item) for item in json.loads(cached)]
+                from capsa.jsonio import loads
+
+                return [PluginEntry(*item) for item in loads(cached)]
             except (ValueError, TypeError):
                 pass
     entries = scan()
     _scanned = (key, entries)
-    write_keyed(_CACHE_NAME, key, json.dumps([list(e) for e in entries]))
+    from capsa.jsonio import dumps
+
+    write_keyed(_CACHE_NAME, key, dumps([list(e) for e in entries]))
     return list(entries)
 
 

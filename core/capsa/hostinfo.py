@@ -2,11 +2,9 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 from capsa.record import field, record
 
-CGROUP_ROOT = Path("/sys/fs/cgroup")
 NAMESPACES = ("pid", "mnt", "uts", "ipc", "net", "cgroup")
 GOARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "i686": "386", "ppc64le": "ppc64le", "s390x": "s390x"}
 
@@ -62,7 +60,8 @@ def cgroup_layout() -> CgroupLayout:
     controllers: tuple[str, ...] = ()
     if v2_mount:
         try:
-            controllers = tuple(Path(v2_mount, "cgroup.controllers").read_text().split())
+            with open(os.path.join(v2_mount, "cgroup.controllers")) as fh:
+                controllers = tuple(fh.read().split())
         except OSError:
             controllers = ()
     if v2_mount and not v1:

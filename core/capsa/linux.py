@@ -3,8 +3,6 @@ from __future__ import annotations
 
 import errno
 import os
-from functools import lru_cache
-
 from capsa.hostinfo import unescape_mount_path
 
 TYPE_CHECKING = False
@@ -51,11 +49,16 @@ def split_mount_options(options: str) -> tuple[int, str]:
     return flags, ",".join(data)
 
 
-@lru_cache(maxsize=1)
-def _libc() -> Any:
-    import ctypes
+_LIBC: list[Any] = []
 
-    return ctypes.CDLL(None, use_errno=True)
+
+def _libc() -> Any:
+    """The C library, loaded on first use (ctypes is not imported before)."""
+    if not _LIBC:
+        import ctypes
+
+        _LIBC.append(ctypes.CDLL(None, use_errno=True))
+    return _LIBC[0]
 
 
 def mount(source: str, target: str, fstype: str | None, flags: int = 0, data: str | None = None) -> None:

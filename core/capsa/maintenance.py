@@ -90,7 +90,7 @@ def live_containers(records: Any) -> set[str]:
     """Ids of the containers something is looking after: a living monitor (whatever the record
     says: it may be starting, restarting or tearing down) or a command holding its lock."""
     live = set(monitors(records))
-    if records.root.is_dir():
+    if os.path.isdir(records.root):
         for entry in os.scandir(records.root):
             if entry.name.startswith(".") and entry.name.endswith(".lock"):
                 cid = entry.name[1:-len(".lock")]
@@ -142,7 +142,7 @@ def check(sess: Session, repair: bool) -> list[Finding]:
                 f.repaired = True
     if repair:
         for config in dead:  # --rm containers whose monitor died before removing them
-            if config.remove and records.dir(config.id).exists():
+            if config.remove and os.path.exists(records.dir(config.id)):
                 from capsa.container import lifecycle
 
                 lifecycle.remove_stopped(store, records, config.id, config.layer_id)
@@ -153,7 +153,7 @@ def _half_records(records: Any, live: set[str]) -> list[tuple[str, str, str]]:
     """Container record directories without a config (a create or rm that was killed); look
     at them under the store lock, which create and rm hold while they write records."""
     out = []
-    if records.root.is_dir():
+    if os.path.isdir(records.root):
         for entry in os.scandir(records.root):
             half = entry.name.startswith(".") and entry.name.endswith(".removing")
             cid = entry.name[1:-len(".removing")] if half else entry.name
@@ -185,7 +185,7 @@ def _mount_problems(store: Any, records: Any, live: set[str]) -> list[tuple[str,
             return False
         # a start hands the container to its monitor just after writing the bundle: not stale yet
         try:
-            written = os.stat(records.run_dir(cid) / "bundle" / "config.json").st_mtime
+            written = os.stat(records.run_dir(cid, "bundle", "config.json")).st_mtime
         except OSError:
             return True
         return records.state(cid).status != "created" or time.time() - written > START_GRACE
@@ -214,12 +214,12 @@ def _store_problems(store: Any, records: Any, live: set[str]) -> list[tuple[str,
     for layer in layers:
         if layer.incomplete:
             out.append(("layer", f"half-extracted layer {layer.id[:12]}", layer.id))
-    if store.blobs.ingest.is_dir():
+    if os.path.isdir(store.blobs.ingest):
         for entry in os.scandir(store.blobs.ingest):
             out.append(("blob", f"half-written blob {entry.name}", entry.name))
-    if store.blobs.dir.is_dir():
+    if os.path.isdir(store.blobs.dir):
         for entry in os.scandir(store.blobs.dir):
-            if entry.name != store.blobs.ingest.name and len(entry.name) != 64:
+            if entry.name != os.path.basename(store.blobs.ingest) and len(entry.name) != 64:
                 out.append(("blob", f"stray file {entry.name} among the blobs", entry.name))
     used = store.blobs_in_use()
     for digest in sorted(store.blobs.digests()):

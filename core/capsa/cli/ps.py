@@ -1,6 +1,7 @@
 """``ps`` and ``logs``."""
 from __future__ import annotations
 
+import os
 import sys
 import time
 from typing import Annotated, Any, Optional
@@ -123,7 +124,7 @@ def logs(
         _print(logmod.render(more, timestamps))
         if not running and not more:
             break
-        if not records.dir(config.id).exists():
+        if not os.path.exists(records.dir(config.id)):
             break
 
 

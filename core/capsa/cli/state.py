@@ -1,8 +1,6 @@
 """Per-invocation state: the global flags, the configuration they select, and loaded drivers."""
 from __future__ import annotations
 
-from functools import cached_property
-
 from capsa import config as config_mod
 from capsa.record import field, record
 
@@ -34,6 +32,7 @@ class Session:
         self.options = options
         self.log_level = "warn"
         self._drivers: dict[str, Driver] = {}
+        self._config: config_mod.Config | None = None
 
     def set_log_level(self, level: str) -> None:
         """Apply ``--log-level``: debug and info (and trace) messages go to stderr."""
@@ -44,9 +43,15 @@ class Session:
             logging.basicConfig(level="DEBUG" if level == "trace" else level.upper(),
                                 format="level=%(levelname)s msg=%(message)s", force=True)
 
-    @cached_property
+    @property
     def config(self) -> config_mod.Config:
-        """Files layered, then the flags: ``--root``, ``--runroot``, ``--storage-driver``, ``--storage-opt``."""
+        """Files layered, then the flags: ``--root``, ``--runroot``, ``--storage-driver``,
+        ``--storage-opt`` (read once per session)."""
+        if self._config is None:
+            self._config = self._load_config()
+        return self._config
+
+    def _load_config(self) -> config_mod.Config:
         import os
 
         storage: dict[str, Any] = {}

@@ -2,10 +2,8 @@
 remove. The monitor (:mod:`capsa.container.monitor`) carries a started container from there."""
 from __future__ import annotations
 
-import json
 import os
 import time
-from pathlib import Path
 
 from capsa import plugins
 from capsa.container.model import ContainerConfig
@@ -18,7 +16,9 @@ from capsa.store.records import now_rfc3339
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from pathlib import Path
     from typing import Any
+
     from capsa.cli.state import Session
     from capsa.store.store import Store
 
@@ -83,34 +83,35 @@ def init_binary() -> str | None:
     return which("catatonit")
 
 
-def volume_dir(root: Path, name: str) -> Path:
+def volume_dir(root: str | os.PathLike[str], name: str) -> Path:
     """A named volume's data directory (created on first use, as podman does)."""
     from capsa.container.volumes import VolumeStore
 
     return VolumeStore(root).ensure(name)
 
 
-def bundle_dir(records: ContainerRecords, container_id: str) -> Path:
+def bundle_dir(records: ContainerRecords, container_id: str) -> str:
     """Where a container's OCI bundle lives (under the runroot: rewritten at every start)."""
-    return records.run_dir(container_id) / "bundle"
+    return records.run_dir(container_id, "bundle")
 
 
-def prepare_bundle(root: Path, store: Store, records: ContainerRecords, config: ContainerConfig) -> Path:
+def prepare_bundle(root: str, store: Store, records: ContainerRecords, config: ContainerConfig) -> str:
     """Mount the container's root filesystem and write its OCI bundle; returns the bundle dir.
     The monitor does this (and undoes the mount at teardown); on error nothing stays mounted.
     ``root`` is the store's root (named volumes live under it)."""
     from capsa.container.etcfiles import write_files
     from capsa.container.spec import build_spec
 
-    run_dir = records.run_dir(config.id)
+    from capsa.jsonio import dumps
+
     bundle = bundle_dir(records, config.id)
-    bundle.mkdir(parents=True, exist_ok=True)
+    os.makedirs(bundle, exist_ok=True)
     storage = store.driver
     with store.reading():
         image_config = store.config_of(store.image_by_id(config.image_id)) if config.image_id else {}
-    rootfs = str(Path(config.rootfs).resolve()) if config.rootfs else str(storage.mount(config.layer_id, volatile=config.remove))
+    rootfs = os.path.realpath(config.rootfs) if config.rootfs else str(storage.mount(config.layer_id, volatile=config.remove))
     try:
-        files = write_files(run_dir / "files", config, config.image_name)
+        files = write_files(records.run_dir(config.id, "files"), config, config.image_name)
         resolved = ContainerConfig(**{**asdict(config), "mounts": []})
         for mount in config.mounts:
             if mount.type == "volume":
@@ -120,7 +121,7 @@ def prepare_bundle(root: Path, store: Store, records: ContainerRecords, config: 
         spec = build_spec(resolved, image_config, rootfs, files, init_path=init_binary() if config.init else None)
         plugins.call("capsa_adjust_runtime_spec", container=container_view(config), spec=spec)
         plugins.call("capsa_container_prestart", container=container_view(config), spec=spec)
-        atomic_write(bundle / "config.json", json.dumps(spec).encode(), durable=False)
+        atomic_write(os.path.join(bundle, "config.json"), dumps(spec).encode(), durable=False)
     except BaseException:
         if config.layer_id and not config.rootfs:
             storage.unmount(config.layer_id)
@@ -133,7 +134,7 @@ def monitor_drivers(sess: Session) -> dict[str, str]:
     return {kind: sess.config.driver(kind) for kind in ("storage", "isolation")}
 
 
-def _spawn_monitor(sess: Session, config: ContainerConfig, bundle: Path) -> tuple[int, int]:
+def _spawn_monitor(sess: Session, config: ContainerConfig, bundle: str) -> tuple[int, int]:
     """Give a monitor (pre-forked by ``run``, or a new one) this container; returns (messages
     from it, go to it). The monitor mounts the layer and writes the bundle itself."""
     from capsa.container import zygote
@@ -142,7 +143,7 @@ def _spawn_monitor(sess: Session, config: ContainerConfig, bundle: Path) -> tupl
     handle = zygote.take(monitor_drivers(sess))
     try:
         handle.send({
-            "id": config.id, "root": str(cfg.root), "runroot": str(cfg.runroot), "bundle": str(bundle),
+            "id": config.id, "root": cfg.root, "runroot": cfg.runroot, "bundle": bundle,
             "tty": config.tty, "interactive": config.interactive, "remove": config.remove,
             "restart_policy": config.restart_policy, "restart_max": config.restart_max, "layer_id": config.layer_id,
             "storage": {"name": cfg.driver("storage"), "options": cfg.driver_options("storage")},
@@ -177,7 +178,9 @@ class _Events:
                                      hint="see monitor.log in the container's directory under the runroot")
             self.buf += chunk
         line, self.buf = self.buf.split(b"\n", 1)
-        return json.loads(line)
+        from capsa.jsonio import loads
+
+        return loads(line)  # type: ignore[no-any-return]
 
 
 def start(sess: Session, records: ContainerRecords, config: ContainerConfig, attach_output: bool,
@@ -204,7 +207,7 @@ def start(sess: Session, records: ContainerRecords, config: ContainerConfig, att
                 if attach_output:
                     from capsa.container import attach
 
-                    sock = attach.connect(str(records.run_dir(config.id) / "attach"))
+                    sock = attach.connect(records.run_dir(config.id, "attach"))
                 os.close(go)
                 go = -1
                 event = events.next()
@@ -260,12 +263,12 @@ def wait_monitor_gone(records: ContainerRecords, config: ContainerConfig, timeou
             pid = records.state(config.id).monitor_pid
         except CapsaError:
             return
-        if not _alive(pid) or not records.dir(config.id).exists():
+        if not _alive(pid) or not os.path.exists(records.dir(config.id)):
             return
         time.sleep(0.005)
 
 
-def remove_anonymous_volumes(root: Path, config: ContainerConfig) -> None:
+def remove_anonymous_volumes(root: str | os.PathLike[str], config: ContainerConfig) -> None:
     """``rm -v``: the volumes ``-v /path`` made for this container (named by a random id)."""
     anonymous = [m.source for m in config.mounts
                  if m.type == "volume" and len(m.source) == 64 and all(c in "0123456789abcdef" for c in m.source)]
@@ -357,7 +360,7 @@ def remove_records(monitor_cfg: dict[str, Any], driver: Any) -> None:
     monitor's ``--rm``."""
     from capsa.store.store import Store
 
-    root, runroot = Path(monitor_cfg["root"]), Path(monitor_cfg["runroot"])
+    root, runroot = monitor_cfg["root"], monitor_cfg["runroot"]
     records = ContainerRecords(root, runroot)
     config = records.config(monitor_cfg["id"])
     remove_stopped(Store(root, runroot, driver), records, monitor_cfg["id"], monitor_cfg.get("layer_id"))
@@ -376,7 +379,7 @@ def remove(sess: Session, store: Store, records: ContainerRecords, config: Conta
                              exit_code=2)
         stop(sess, records, config, timeout, "SIGKILL")
     reap_orphan(sess, store, records, config)
-    if records.dir(config.id).exists():
+    if os.path.exists(records.dir(config.id)):
         remove_stopped(store, records, config.id, config.layer_id)
 
 

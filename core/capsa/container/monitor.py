@@ -48,11 +48,9 @@ def _set_subreaper() -> None:
 
 class Monitor:
     def __init__(self, cfg: dict[str, Any]) -> None:
-        from pathlib import Path
-
         self.cfg = cfg
         self.id: str = cfg["id"]
-        self.records = ContainerRecords(Path(cfg["root"]), Path(cfg["runroot"]))
+        self.records = ContainerRecords(cfg["root"], cfg["runroot"])
         self.run_dir = self.records.run_dir(self.id)
         self.msg_fd: int | None = cfg.get("msg_fd")
         self.go_fd: int | None = cfg.get("go_fd")
@@ -211,7 +209,7 @@ class Monitor:
         log = str(self.records.log_path(self.id))
         if resume is None:
             _set_subreaper()
-            self.relay = Relay(log, attach.listen(str(self.run_dir / "attach")), bool(self.cfg["tty"]))
+            self.relay = Relay(log, attach.listen(os.path.join(self.run_dir, "attach")), bool(self.cfg["tty"]))
             self.tell(event="listening")  # clients may attach from now on: see lifecycle.start
             code, restarts, first = None, 0, True
         else:
@@ -289,7 +287,7 @@ class Monitor:
 
             remove_records(self.cfg, self.driver("storage"))
         else:
-            shutil.rmtree(self.run_dir / "bundle", ignore_errors=True)
+            shutil.rmtree(os.path.join(self.run_dir, "bundle"), ignore_errors=True)
             self.records.update_state(self.id, status="exited")
 
 

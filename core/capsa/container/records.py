@@ -9,13 +9,12 @@ the store lock.
 """
 from __future__ import annotations
 
-import json
 import os
-from pathlib import Path
 
 from capsa.container.model import ContainerConfig, MountSpec
 from capsa.errors import CapsaError, StorageError, UsageError
 from capsa.fsutil import atomic_write, fsync_dir, rmtree, write_file
+from capsa.jsonio import dumps, loads
 from capsa.record import asdict, field, fields, record
 from capsa.store.locks import FileLock
 
@@ -49,17 +48,19 @@ def _config_from_json(data: dict) -> ContainerConfig:  # type: ignore[type-arg]
 
 
 class ContainerRecords:
-    """The containers of one store."""
+    """The containers of one store (paths are strings)."""
 
-    def __init__(self, root: Path, runroot: Path) -> None:
-        self.root = root / "containers"
-        self.runroot = runroot / "containers"
+    def __init__(self, root: str | os.PathLike[str], runroot: str | os.PathLike[str]) -> None:
+        self.root = os.path.join(root, "containers")
+        self.runroot = os.path.join(runroot, "containers")
 
-    def dir(self, container_id: str) -> Path:
-        return self.root / container_id
+    def dir(self, container_id: str, *parts: str) -> str:
+        """The container's record directory (or a file in it)."""
+        return os.path.join(self.root, container_id, *parts)
 
-    def run_dir(self, container_id: str) -> Path:
-        return self.runroot / container_id
+    def run_dir(self, container_id: str, *parts: str) -> str:
+        """The container's volatile directory under the runroot (or a file in it)."""
+        return os.path.join(self.runroot, container_id, *parts)
 
     @staticmethod
     def run_dir_of(runroot: str, container_id: str) -> str:
@@ -68,12 +69,12 @@ class ContainerRecords:
 
     def lock(self, container_id: str) -> FileLock:
         """The container's own lock (state changes, start/stop/remove races)."""
-        return FileLock(self.root / f".{container_id}.lock")
+        return FileLock(os.path.join(self.root, f".{container_id}.lock"))
 
     # -- configs --------------------------------------------------------------------------------
 
     def all(self) -> list[ContainerConfig]:
-        if not self.root.is_dir():
+        if not os.path.isdir(self.root):
             return []
         out = []
         for entry in os.scandir(self.root):
@@ -86,7 +87,8 @@ class ContainerRecords:
 
     def config(self, container_id: str) -> ContainerConfig:
         try:
-            return _config_from_json(json.loads((self.dir(container_id) / "config.json").read_bytes()))
+            with open(self.dir(container_id, "config.json"), "rb") as fh:
+                return _config_from_json(loads(fh.read()))
         except FileNotFoundError:
             raise ContainerNotFound(f"no container with id {container_id}", hint="see 'capsa ps -a'") from None
         except (ValueError, TypeError) as exc:
@@ -115,16 +117,16 @@ class ContainerRecords:
 
     # -- names: <root>/containers/.names/<name> is a symlink to the container's id --------------
 
-    def _names_dir(self) -> Path:
+    def _names_dir(self) -> str:
         """The name index, made from the records when a store has none yet."""
-        index = self.root / ".names"
-        if not index.is_dir():
-            self.root.mkdir(parents=True, exist_ok=True)
-            partial = self.root / f".names.{os.getpid()}.tmp"
+        index = os.path.join(self.root, ".names")
+        if not os.path.isdir(index):
+            os.makedirs(self.root, exist_ok=True)
+            partial = os.path.join(self.root, f".names.{os.getpid()}.tmp")
             rmtree(partial, ignore_errors=True)
-            partial.mkdir()
+            os.mkdir(partial)
             for config in self.all():
-                os.symlink(config.id, partial / config.name)
+                os.symlink(config.id, os.path.join(partial, config.name))
             try:
                 os.rename(partial, index)
             except OSError:  # another command made it meanwhile
@@ -136,7 +138,7 @@ class ContainerRecords:
         if not name or "/" in name or name.startswith("."):
             return None
         try:
-            return os.readlink(self.root / ".names" / name)
+            return os.readlink(os.path.join(self.root, ".names", name))
         except OSError:
             return None
 
@@ -144,7 +146,7 @@ class ContainerRecords:
         """Whether a container has this name (a link to a container that is gone does not count)."""
         self._names_dir()  # (made on first use)
         target = self._named(name)
-        return target is not None and self.dir(target).is_dir()
+        return target is not None and os.path.isdir(self.dir(target))
 
     def check_name(self, name: str) -> None:
         """Refuse a name another container has."""
@@ -156,31 +158,32 @@ class ContainerRecords:
         """Record a new container; the caller holds the store lock. Names must be unique: the
         name's link is made first (a stale one, of a container that is gone, is replaced)."""
         self.check_name(config.name)
-        link = self._names_dir() / config.name
-        with_link = link.parent / f".{config.name}.{config.id[:12]}.tmp"
+        index = self._names_dir()
+        link = os.path.join(index, config.name)
+        with_link = os.path.join(index, f".{config.name}.{config.id[:12]}.tmp")
         os.symlink(config.id, with_link)
         os.replace(with_link, link)
         try:
             self._write_new(config)
         except BaseException:
-            link.unlink(missing_ok=True)
+            _unlink(link)
             raise
 
     def _write_new(self, config: ContainerConfig) -> None:
         directory = self.dir(config.id)
-        if directory.exists():
+        if os.path.exists(directory):
             raise StorageError(f"a container with id {config.id} exists already", hint="retry: ids are random")
-        partial = self.root / f".{config.id}.creating"  # made whole, then renamed into place
+        partial = os.path.join(self.root, f".{config.id}.creating")  # made whole, then renamed into place
         if os.path.lexists(partial):  # what a killed create left
             rmtree(partial, ignore_errors=True)
-        partial.mkdir(parents=True)
+        os.makedirs(partial)
         for name, doc in (("config.json", asdict(config)), ("state.json", asdict(ContainerState()))):
-            write_file(partial / name, json.dumps(doc).encode())  # (the directory is not visible yet)
+            write_file(os.path.join(partial, name), dumps(doc).encode())  # (the directory is not visible yet)
         os.rename(partial, directory)
         fsync_dir(self.root)
 
     def save_config(self, config: ContainerConfig) -> None:
-        atomic_write(self.dir(config.id) / "config.json", json.dumps(asdict(config)).encode())
+        atomic_write(self.dir(config.id, "config.json"), dumps(asdict(config)).encode())
 
     def remove(self, container_id: str) -> None:
         """Delete the container's records and volatile files (its layer is the caller's). Takes
@@ -190,21 +193,22 @@ class ContainerRecords:
             name = self.config(container_id).name
         except CapsaError:
             name = ""
-        doomed = self.root / f".{container_id}.removing"
+        doomed = os.path.join(self.root, f".{container_id}.removing")
         with self.lock(container_id).exclusive():
             if name and self._named(name) == container_id:
-                (self.root / ".names" / name).unlink(missing_ok=True)
+                _unlink(os.path.join(self.root, ".names", name))
             rmtree(self.run_dir(container_id), ignore_errors=True)
-            if self.dir(container_id).exists():
+            if os.path.exists(self.dir(container_id)):
                 os.rename(self.dir(container_id), doomed)
-            (self.root / f".{container_id}.lock").unlink(missing_ok=True)
+            _unlink(os.path.join(self.root, f".{container_id}.lock"))
         rmtree(doomed, ignore_errors=True)
 
     # -- state ----------------------------------------------------------------------------------
 
     def state(self, container_id: str) -> ContainerState:
         try:
-            data = json.loads((self.dir(container_id) / "state.json").read_bytes())
+            with open(self.dir(container_id, "state.json"), "rb") as fh:
+                data = loads(fh.read())
         except FileNotFoundError:
             return ContainerState()
         names = {f.name for f in fields(ContainerState)}
@@ -213,9 +217,9 @@ class ContainerRecords:
     def set_state(self, container_id: str, state: ContainerState) -> None:
         """Write the state (the caller holds the container's lock); a container that was
         removed meanwhile raises ContainerNotFound rather than coming back as a stray file."""
-        if not self.dir(container_id).is_dir():
+        if not os.path.isdir(self.dir(container_id)):
             raise ContainerNotFound(f"no container with id {container_id}", hint="see 'capsa ps -a'")
-        atomic_write(self.dir(container_id) / "state.json", json.dumps(asdict(state)).encode())
+        atomic_write(self.dir(container_id, "state.json"), dumps(asdict(state)).encode())
 
     def update_state(self, container_id: str, **changes: object) -> ContainerState:
         """Read-modify-write the state under the container's lock; returns the new state."""
@@ -226,6 +230,13 @@ class ContainerRecords:
             self.set_state(container_id, state)
             return state
 
-    def log_path(self, container_id: str) -> Path:
-        return self.dir(container_id) / "ctr.log"
+    def log_path(self, container_id: str) -> str:
+        return self.dir(container_id, "ctr.log")
+
+
+def _unlink(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
 

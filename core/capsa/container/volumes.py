@@ -22,8 +22,8 @@ class VolumeNotFound(StorageError):
 
 
 class VolumeStore:
-    def __init__(self, root: Path) -> None:
-        self.dir = root / "volumes"
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self.dir = Path(root, "volumes")
 
     def _check(self, name: str) -> str:
         if not NAME_RE.match(name):

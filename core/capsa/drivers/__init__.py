@@ -7,15 +7,15 @@ full discovery. Loader failures become capsa errors that keep the real cause.
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
-from pathlib import Path
-
 from capsa.entrypoints import DRIVER_GROUPS, PluginEntry, entries_in, import_entry, load_index
 from capsa.errors import DriverError, DriverLoadError, DriverNotFound
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import os
+    from collections.abc import Mapping
     from typing import Any
+
     from capsa.drivers.base import Driver
 
 # The ABC each kind's driver must subclass, as "module:class" so that nothing is imported early.
@@ -110,8 +110,8 @@ def load_driver(
     name: str,
     options: Mapping[str, Any] | None = None,
     *,
-    root: Path,
-    runroot: Path,
+    root: str | os.PathLike[str],
+    runroot: str | os.PathLike[str],
     discover: bool = False,
 ) -> Driver:
     """Load, configure and return driver ``name`` of ``kind``.
@@ -119,7 +119,9 @@ def load_driver(
     Raises DriverNotFound, DriverLoadError, ConfigError (bad options) or DriverNotSupported.
     Nothing is written to disk.
     """
+    import os
+
     from capsa.drivers.base import DriverContext
 
     cls = driver_class(kind, name, discover=discover)
-    return cls(DriverContext(kind=kind, name=name, root=root, runroot=runroot), options or {})
+    return cls(DriverContext(kind=kind, name=name, root=os.fspath(root), runroot=os.fspath(runroot)), options or {})

@@ -1,15 +1,16 @@
 """What every driver shares: its context, its declared options and its status."""
 from __future__ import annotations
 
+import os
 from abc import ABC
-from collections.abc import Callable, Mapping
-from pathlib import Path
 
 from capsa.errors import ConfigError, OperationNotSupported
 from capsa.record import record
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+    from pathlib import Path
     from typing import Any, ClassVar, TypeVar
 
     D = TypeVar("D", bound=type)
@@ -45,22 +46,39 @@ class Option:
 
 @record(frozen=True)
 class DriverContext:
-    """Where a driver lives: the store's ``root`` and ``runroot``, and the driver's own name."""
+    """Where a driver lives: the store's ``root`` and ``runroot`` (strings), and the driver's own name.
+
+    ``home``/``run_home`` are pathlib paths; ``home_dir``/``run_home_dir`` the same as strings,
+    for drivers that stay off pathlib on the way to a container (it costs ~3 ms to import)."""
 
     kind: str
     name: str
-    root: Path
-    runroot: Path
+    root: str
+    runroot: str
+
+    @property
+    def home_dir(self) -> str:
+        """The driver's own persistent directory: ``<root>/<kind>/<name>`` (not created here)."""
+        return os.path.join(self.root, self.kind, self.name)
+
+    @property
+    def run_home_dir(self) -> str:
+        """The driver's own volatile directory: ``<runroot>/<kind>/<name>`` (not created here)."""
+        return os.path.join(self.runroot, self.kind, self.name)
 
     @property
     def home(self) -> Path:
-        """The driver's own persistent directory: ``<root>/<kind>/<name>`` (not created here)."""
-        return self.root / self.kind / self.name
+        """:attr:`home_dir` as a ``pathlib.Path``."""
+        from pathlib import Path
+
+        return Path(self.home_dir)
 
     @property
     def run_home(self) -> Path:
-        """The driver's own volatile directory: ``<runroot>/<kind>/<name>`` (not created here)."""
-        return self.runroot / self.kind / self.name
+        """:attr:`run_home_dir` as a ``pathlib.Path``."""
+        from pathlib import Path
+
+        return Path(self.run_home_dir)
 
 
 class Driver(ABC):

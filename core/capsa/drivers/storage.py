@@ -5,11 +5,8 @@ extends. Image layers are read-only once applied; a container's layer is ``writa
 """
 from __future__ import annotations
 
-import re
+import os
 from abc import abstractmethod
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from pathlib import Path
 
 from capsa.drivers.base import Driver
 from capsa.errors import StorageError
@@ -17,14 +14,20 @@ from capsa.record import record
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+    from contextlib import AbstractContextManager
+    from pathlib import Path
     from typing import BinaryIO, Literal
 
-LAYER_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+_ALNUM = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
+_LAYER_ID_CHARS = frozenset(_ALNUM | set("_.-"))
 
 
 def check_layer_id(layer_id: str) -> str:
-    """Return ``layer_id`` if it is a safe directory name, else raise StorageError."""
-    if not isinstance(layer_id, str) or not LAYER_ID_RE.match(layer_id):
+    """Return ``layer_id`` if it is a safe directory name (``[A-Za-z0-9][A-Za-z0-9_.-]{0,127}``),
+    else raise StorageError."""
+    if not (isinstance(layer_id, str) and 0 < len(layer_id) <= 128 and layer_id[0] in _ALNUM
+            and all(c in _LAYER_ID_CHARS for c in layer_id)):
         raise StorageError(f"invalid layer id {layer_id!r}", hint="layer ids are letters, digits, '.', '_' and '-'")
     return layer_id
 
@@ -75,10 +78,10 @@ class StorageDriver(Driver):
     def exists(self, layer_id: str) -> bool:
         """Whether the layer exists. Never raises for a well-formed id."""
 
-    def check_new_layer(self, layer_id: str, parent: str | None, target: Path) -> None:
+    def check_new_layer(self, layer_id: str, parent: str | None, target: str | os.PathLike[str]) -> None:
         """``create``'s preconditions, for drivers to call: nothing is at the new layer's path
         ``target`` and ``parent`` (if any) exists; else StorageError."""
-        if target.exists():
+        if os.path.exists(target):
             raise StorageError(f"layer {layer_id} already exists", hint="remove it first or use another id")
         if parent is not None and not self.exists(parent):
             raise StorageError(f"parent layer {parent} does not exist", hint="create the parent layer first")
@@ -99,18 +102,24 @@ class StorageDriver(Driver):
     # containers/storage's NaiveDiffDriver): mount the layer and its parent and compare the
     # two trees. A driver that knows a layer's own changes (overlay) overrides them.
 
-    @contextmanager
-    def _mounted(self, layer_id: str, parent: str | None) -> Iterator[tuple[Path, Path | None]]:
-        layer_path = self.mount(layer_id)
-        try:
-            parent_path = self.mount(parent) if parent else None
+    def _mounted(self, layer_id: str, parent: str | None) -> AbstractContextManager[tuple[Path, Path | None]]:
+        """The layer and its parent mounted for the duration of a ``with`` block."""
+        from contextlib import contextmanager
+
+        @contextmanager
+        def mounted() -> Iterator[tuple[Path, Path | None]]:
+            layer_path = self.mount(layer_id)
             try:
-                yield layer_path, parent_path
+                parent_path = self.mount(parent) if parent else None
+                try:
+                    yield layer_path, parent_path
+                finally:
+                    if parent:
+                        self.unmount(parent)
             finally:
-                if parent:
-                    self.unmount(parent)
-        finally:
-            self.unmount(layer_id)
+                self.unmount(layer_id)
+
+        return mounted()
 
     def changes(self, layer_id: str, parent: str | None) -> list[Change]:
         """The paths added, modified or deleted between ``parent`` and ``layer_id``."""
@@ -150,8 +159,8 @@ class StorageDriver(Driver):
     def _spool(self, write: Callable[[BinaryIO], object]) -> BinaryIO:
         """An unnamed temporary file under the driver's runroot, filled by ``write`` and
         rewound; closed again if ``write`` fails."""
-        spool = self.context.run_home / "spool"
-        spool.mkdir(parents=True, exist_ok=True)
+        spool = os.path.join(self.context.run_home_dir, "spool")
+        os.makedirs(spool, exist_ok=True)
         import tempfile
 
         out = tempfile.TemporaryFile(dir=spool)

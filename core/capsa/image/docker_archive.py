@@ -173,10 +173,10 @@ def tar_source(store: Store, stream: BinaryIO, label: str) -> Iterator[Source]:
     if regular:
         yield TarSource(stream, label)
         return
-    spool = store.blobs.ingest / f"load-{os.getpid()}-{os.urandom(6).hex()}"
+    spool = os.path.join(store.blobs.ingest, f"load-{os.getpid()}-{os.urandom(6).hex()}")
     try:
         with out_of_space(f"spooling {label} into {store.blobs.ingest}"):
-            store.blobs.ingest.mkdir(parents=True, exist_ok=True)
+            os.makedirs(store.blobs.ingest, exist_ok=True)
             fh = open(spool, "w+b")
             try:
                 shutil.copyfileobj(plain, fh, CHUNK)
@@ -192,7 +192,10 @@ def tar_source(store: Store, stream: BinaryIO, label: str) -> Iterator[Source]:
             fh.seek(0)
             yield TarSource(fh, label)
     finally:
-        spool.unlink(missing_ok=True)
+        try:
+            os.unlink(spool)
+        except FileNotFoundError:
+            pass
 
 
 # -- layers and names, for every format ---------------------------------------------------

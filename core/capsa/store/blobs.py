@@ -6,11 +6,7 @@ interrupted commands and are removed by :meth:`BlobStore.clean_ingest`.
 """
 from __future__ import annotations
 
-import json
 import os
-import re
-from collections.abc import Iterator
-from pathlib import Path
 
 from capsa.errors import ArchiveError, StorageError
 from capsa.fsutil import atomic_write, rmtree
@@ -18,15 +14,21 @@ from capsa.fsutil import atomic_write, rmtree
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import hashlib
+    from collections.abc import Iterator
     from typing import Any, BinaryIO
 
-DIGEST_RE = re.compile(r"^sha256:[a-f0-9]{64}$")
 CHUNK = 1 << 20
+_HEX = frozenset("0123456789abcdef")
+
+
+def _is_hex64(text: str) -> bool:
+    return len(text) == 64 and all(c in _HEX for c in text)
 
 
 def check_digest(digest: str) -> str:
-    """Return ``digest`` if it is a well-formed sha256 digest, else raise ArchiveError."""
-    if not DIGEST_RE.match(digest):
+    """Return ``digest`` if it is a well-formed sha256 digest (``sha256:<64 lowercase hex>``),
+    else raise ArchiveError."""
+    if not (isinstance(digest, str) and digest.startswith("sha256:") and _is_hex64(digest[7:])):
         raise ArchiveError(f"invalid digest {digest!r}", hint="digests look like sha256:<64 hex digits>")
     return digest
 
@@ -59,27 +61,27 @@ def _builtin_sha256() -> Any:
 class BlobStore:
     """The blobs of an OCI image layout rooted at ``root``."""
 
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.dir = root / "blobs" / "sha256"
-        self.ingest = root / "blobs" / ".ingest"
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self.root = os.fspath(root)
+        self.dir = os.path.join(self.root, "blobs", "sha256")
+        self.ingest = os.path.join(self.root, "blobs", ".ingest")
 
     def init(self) -> None:
         """Create the layout (idempotent)."""
-        self.dir.mkdir(parents=True, exist_ok=True)
-        self.ingest.mkdir(parents=True, exist_ok=True)
-        marker = self.root / "oci-layout"
-        if not marker.exists():
-            atomic_write(marker, json.dumps({"imageLayoutVersion": "1.0.0"}).encode())
+        os.makedirs(self.dir, exist_ok=True)
+        os.makedirs(self.ingest, exist_ok=True)
+        marker = os.path.join(self.root, "oci-layout")
+        if not os.path.exists(marker):
+            atomic_write(marker, b'{"imageLayoutVersion":"1.0.0"}')
 
-    def path(self, digest: str) -> Path:
-        return self.dir / check_digest(digest).split(":", 1)[1]
+    def path(self, digest: str) -> str:
+        return os.path.join(self.dir, check_digest(digest)[7:])
 
     def exists(self, digest: str) -> bool:
-        return self.path(digest).is_file()
+        return os.path.isfile(self.path(digest))
 
     def size(self, digest: str) -> int:
-        return self.path(digest).stat().st_size
+        return os.stat(self.path(digest)).st_size
 
     def put(self, data: bytes, expected: str | None = None) -> str:
         """Store ``data``; return its digest. ``expected`` must match when given."""
@@ -94,8 +96,8 @@ class BlobStore:
 
     def put_stream(self, stream: BinaryIO, expected: str | None = None, expected_size: int | None = None) -> tuple[str, int]:
         """Copy ``stream`` into the store, verifying ``expected`` digest and size when given."""
-        self.ingest.mkdir(parents=True, exist_ok=True)
-        tmp = self.ingest / f"{os.getpid()}-{os.urandom(6).hex()}"
+        os.makedirs(self.ingest, exist_ok=True)
+        tmp = os.path.join(self.ingest, f"{os.getpid()}-{os.urandom(6).hex()}")
         hasher = _sha256()
         size = 0
         try:
@@ -115,7 +117,10 @@ class BlobStore:
             _fsync_dir(self.dir)
             return digest, size
         finally:
-            tmp.unlink(missing_ok=True)
+            try:
+                os.unlink(tmp)
+            except FileNotFoundError:
+                pass
 
     def open(self, digest: str) -> BinaryIO:
         try:
@@ -131,13 +136,16 @@ class BlobStore:
         return data
 
     def remove(self, digest: str) -> None:
-        self.path(digest).unlink(missing_ok=True)
+        try:
+            os.unlink(self.path(digest))
+        except FileNotFoundError:
+            pass
 
     def digests(self) -> Iterator[str]:
         """Digests of the stored blobs (anything else in the directory is not a blob)."""
-        if self.dir.is_dir():
+        if os.path.isdir(self.dir):
             for entry in os.scandir(self.dir):
-                if len(entry.name) == 64 and DIGEST_RE.match("sha256:" + entry.name):
+                if _is_hex64(entry.name):
                     yield "sha256:" + entry.name
 
     def clean_ingest(self) -> int:
@@ -145,7 +153,7 @@ class BlobStore:
         return how many entries went. The caller holds the store lock exclusively."""
         count = 0
         for folder, keep in ((self.ingest, lambda name: False), (self.dir, lambda name: len(name) == 64)):
-            if not folder.is_dir():
+            if not os.path.isdir(folder):
                 continue
             for entry in os.scandir(folder):
                 if keep(entry.name):
@@ -155,7 +163,7 @@ class BlobStore:
         return count
 
 
-def _fsync_dir(path: Path) -> None:
+def _fsync_dir(path: str) -> None:
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
     try:
         os.fsync(fd)

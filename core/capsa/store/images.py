@@ -5,7 +5,7 @@ fully qualified references (``localhost/busybox:latest``); one name belongs to o
 """
 from __future__ import annotations
 
-from pathlib import Path
+import os
 
 from capsa.errors import ImageNotFound
 from capsa.record import field, record
@@ -28,8 +28,8 @@ class Image:
 class ImageRecords:
     """The images.json of a store (the caller holds the store lock)."""
 
-    def __init__(self, root: Path) -> None:
-        self.records: RecordFile[Image] = RecordFile(root / "images.json", Image)
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self.records: RecordFile[Image] = RecordFile(os.path.join(root, "images.json"), Image)
 
     def all(self) -> list[Image]:
         return self.records.load()

@@ -9,7 +9,6 @@ removes, and that readers never show.
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 from capsa.errors import ArchiveError, StorageError
 from capsa.record import record
@@ -47,8 +46,8 @@ def chain_id(parent_chain: str | None, diff_id: str) -> str:
 class LayerStore:
     """The layer records of a store and the driver that holds their data."""
 
-    def __init__(self, root: Path, driver: StorageDriver, blobs: BlobStore) -> None:
-        self.records: RecordFile[Layer] = RecordFile(root / "layers.json", Layer)
+    def __init__(self, root: str | os.PathLike[str], driver: StorageDriver, blobs: BlobStore) -> None:
+        self.records: RecordFile[Layer] = RecordFile(os.path.join(root, "layers.json"), Layer)
         self.driver = driver
         self.blobs = blobs
 

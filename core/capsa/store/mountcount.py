@@ -6,30 +6,34 @@ a reboot both the mounts and their counts are gone.
 """
 from __future__ import annotations
 
-import json
-from collections.abc import Callable
-from pathlib import Path
+import os
 
 from capsa.fsutil import atomic_write
+from capsa.jsonio import dumps, loads
 from capsa.store.locks import FileLock
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 
 class MountCounter:
     """Reference counts per layer id, guarded by a file lock."""
 
-    def __init__(self, run_home: Path) -> None:
-        self.file = run_home / "mounts.json"
-        self.lock = FileLock(run_home / "mounts.lock")
+    def __init__(self, run_home: str | os.PathLike[str]) -> None:
+        self.file = os.path.join(run_home, "mounts.json")
+        self.lock = FileLock(os.path.join(run_home, "mounts.lock"))
 
     def _load(self) -> dict[str, int]:
         try:
-            data = json.loads(self.file.read_bytes())
+            with open(self.file, "rb") as fh:
+                data = loads(fh.read())
             return {str(k): int(v) for k, v in data.items()}
         except (FileNotFoundError, ValueError):
             return {}
 
     def _save(self, counts: dict[str, int]) -> None:
-        atomic_write(self.file, json.dumps({k: v for k, v in counts.items() if v > 0}).encode(), durable=False)
+        atomic_write(self.file, dumps({k: v for k, v in counts.items() if v > 0}).encode(), durable=False)
 
     def get(self, layer_id: str) -> int:
         with self.lock.shared():

@@ -1,11 +1,11 @@
 """Metadata records: a JSON list per kind, replaced atomically on every write."""
 from __future__ import annotations
 
-import json
-from pathlib import Path
+import os
 
 from capsa.errors import StorageError
 from capsa.fsutil import atomic_write
+from capsa.jsonio import dumps, loads
 from capsa.record import asdict, fields
 
 TYPE_CHECKING = False
@@ -18,14 +18,15 @@ if TYPE_CHECKING:
 class RecordFile:  # of T: subscripting it (RecordFile[Image]) is for annotations only
     """Records of the record class ``kind`` (capsa.record) kept in ``path``; the caller holds the store lock."""
 
-    def __init__(self, path: Path, kind: type[T]) -> None:
-        self.path = path
+    def __init__(self, path: str | os.PathLike[str], kind: type[T]) -> None:
+        self.path = os.fspath(path)
         self.kind = kind
         self._names = {f.name for f in fields(kind)}  # type: ignore[arg-type]
 
     def load(self) -> list[T]:
         try:
-            raw = json.loads(self.path.read_bytes())
+            with open(self.path, "rb") as fh:
+                raw = loads(fh.read())
         except FileNotFoundError:
             return []
         except ValueError as exc:
@@ -33,7 +34,7 @@ class RecordFile:  # of T: subscripting it (RecordFile[Image]) is for annotation
         return [self.kind(**{k: v for k, v in item.items() if k in self._names}) for item in raw]
 
     def save(self, records: list[T]) -> None:
-        atomic_write(self.path, json.dumps([asdict(r) for r in records]).encode())  # type: ignore[call-overload]
+        atomic_write(self.path, dumps([asdict(r) for r in records]).encode())  # type: ignore[call-overload]
 
 
 def now_rfc3339() -> str:

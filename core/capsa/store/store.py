@@ -6,14 +6,11 @@ done. The store records which storage driver created it and refuses to be opened
 """
 from __future__ import annotations
 
-import json
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
 
 from capsa.errors import StorageError
 from capsa.fsutil import atomic_write, rmtree
+from capsa.jsonio import dumps, loads
 from capsa.store.blobs import BlobStore
 from capsa.store.images import Image, ImageRecords
 from capsa.store.layers import Layer, LayerStore
@@ -21,30 +18,34 @@ from capsa.store.locks import FileLock
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from types import TracebackType
+
     from capsa.drivers.storage import StorageDriver
 
 
 class Store:
-    """One store (``root`` + ``runroot``) used through one storage driver."""
+    """One store (``root`` + ``runroot``, kept as strings) used through one storage driver."""
 
-    def __init__(self, root: Path, runroot: Path, driver: StorageDriver) -> None:
-        self.root = root
-        self.runroot = runroot
+    def __init__(self, root: str | os.PathLike[str], runroot: str | os.PathLike[str], driver: StorageDriver) -> None:
+        self.root = os.fspath(root)
+        self.runroot = os.fspath(runroot)
         self.driver = driver
-        self.blobs = BlobStore(root)
-        self.layers = LayerStore(root, driver, self.blobs)
-        self.images = ImageRecords(root)
-        self._lock = FileLock(root / "store.lock")
+        self.blobs = BlobStore(self.root)
+        self.layers = LayerStore(self.root, driver, self.blobs)
+        self.images = ImageRecords(self.root)
+        self._lock = FileLock(os.path.join(self.root, "store.lock"))
+        self._marker = os.path.join(self.root, "storage.json")
 
     # -- opening and locking ------------------------------------------------------------------
 
     def _recorded_driver(self) -> str | None:
         try:
-            return str(json.loads((self.root / "storage.json").read_bytes())["driver"])
+            with open(self._marker, "rb") as fh:
+                return str(loads(fh.read())["driver"])
         except FileNotFoundError:
             return None
         except (ValueError, KeyError, TypeError):
-            raise StorageError(f"{self.root / 'storage.json'} is corrupt", hint="run 'capsa system check --repair'") from None
+            raise StorageError(f"{self._marker} is corrupt", hint="run 'capsa system check --repair'") from None
 
     def check_driver(self) -> None:
         """Refuse a store created with another storage driver (never switch silently)."""
@@ -57,40 +58,30 @@ class Store:
             )
 
     def exists(self) -> bool:
-        return (self.root / "storage.json").is_file()
+        return os.path.isfile(self._marker)
 
-    @contextmanager
-    def reading(self) -> Iterator[Store]:
-        """Shared access. A store that does not exist yet reads as empty and is not created."""
-        self.check_driver()
-        if not self.exists():
-            yield self
-            return
-        with self._lock.shared():
-            yield self
+    def reading(self) -> _Access:
+        """Shared access (a ``with`` block). A store that does not exist yet reads as empty and
+        is not created."""
+        return _Access(self, exclusive=False)
 
-    @contextmanager
-    def writing(self) -> Iterator[Store]:
-        """Exclusive access; creates the store on first use and repairs interrupted work.
+    def writing(self) -> _Access:
+        """Exclusive access (a ``with`` block); creates the store on first use and repairs
+        interrupted work.
 
         When the store did not exist and the work fails, what was created for it is removed
         again, before the lock is released: a failed first command leaves the disk as it found it.
         """
-        self.check_driver()
-        fresh = [p for p in (self.root, self.runroot) if not p.exists()]
-        with self._lock.exclusive():
-            created = not self.exists()
-            if created:
-                self.blobs.init()
-                atomic_write(self.root / "storage.json", json.dumps({"driver": self.driver.name}).encode())
-            self.recover()
-            try:
-                yield self
-            except BaseException:
-                if created:
-                    for path in fresh:
-                        rmtree(path, ignore_errors=True)
-                raise
+        return _Access(self, exclusive=True)
+
+    def _open_for_writing(self) -> bool:
+        """Under the exclusive lock: create the store if it is new (True), then repair it."""
+        created = not self.exists()
+        if created:
+            self.blobs.init()
+            atomic_write(self._marker, dumps({"driver": self.driver.name}).encode())
+        self.recover()
+        return created
 
     def recover(self) -> list[str]:
         """Remove what interrupted commands left (half-written blobs, incomplete layers, blobs
@@ -218,7 +209,7 @@ class Store:
         return self.blobs.read(image.digest)
 
     def config_of(self, image: Image) -> dict:  # type: ignore[type-arg]
-        return json.loads(self.blobs.read("sha256:" + image.id))
+        return loads(self.blobs.read("sha256:" + image.id))  # type: ignore[no-any-return]
 
     def collect_garbage(self) -> None:
         """Delete image layers nothing stands on (top first) and blobs nothing refers to."""
@@ -238,3 +229,47 @@ class Store:
         from capsa.fsutil import tree_size
 
         return tree_size(self.root)
+
+
+class _Access:
+    """A ``with`` block's hold on a store (see :meth:`Store.reading` and :meth:`Store.writing`).
+    A class rather than ``contextlib.contextmanager``, which costs start-up time to import."""
+
+    def __init__(self, store: Store, exclusive: bool) -> None:
+        self.store = store
+        self.exclusive = exclusive
+        self._held = False
+        self._fresh: list[str] = []
+        self._created = False
+
+    def __enter__(self) -> Store:
+        store = self.store
+        store.check_driver()
+        if not self.exclusive:
+            if store.exists():
+                store._lock.acquire(exclusive=False)
+                self._held = True
+            return store
+        self._fresh = [p for p in (store.root, store.runroot) if not os.path.exists(p)]
+        store._lock.acquire(exclusive=True)
+        self._held = True
+        try:
+            self._created = store._open_for_writing()
+        except BaseException:
+            self._release()
+            raise
+        return store
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        try:
+            if exc_type is not None and self._created:
+                for path in self._fresh:
+                    rmtree(path, ignore_errors=True)
+        finally:
+            self._release()
+
+    def _release(self) -> None:
+        if self._held:
+            self._held = False
+            self.store._lock.release()

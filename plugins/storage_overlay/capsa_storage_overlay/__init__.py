@@ -9,10 +9,8 @@ the option string (limited to one page) holds about 200 layers.
 """
 from __future__ import annotations
 
-import base64
 import errno
 import os
-from pathlib import Path
 
 from capsa.drivers.base import Option
 from capsa.drivers.storage import Change, StorageDriver, check_layer_id
@@ -24,12 +22,19 @@ from capsa.store.mountcount import MountCounter
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from pathlib import Path
     from typing import Any, BinaryIO
 
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
+_LINK_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"  # base32's: 256 is a multiple of 32, so uniform
 
 
-def drop_idle_whiteouts(upper: Path, lowers: list[Path]) -> None:
+def new_link_name() -> str:
+    """A random 16-character name for ``l/`` (80 random bits, as containers/storage's are)."""
+    return "".join(_LINK_ALPHABET[b % 32] for b in os.urandom(16))
+
+
+def drop_idle_whiteouts(upper: str | os.PathLike[str], lowers: list[str]) -> None:
     """Remove whiteouts (0:0 character devices) that hide nothing in any lower layer.
 
     overlayfs filters whiteouts out of listings only in directories it merges with a lower
@@ -58,8 +63,8 @@ class OverlayDriver(StorageDriver):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.home = self.context.home
-        self.counter = MountCounter(self.context.run_home)
+        self.home = self.context.home_dir  # a string: pathlib is not imported on the way to a container
+        self.counter = MountCounter(self.context.run_home_dir)
 
     def check_host(self) -> None:
         if not filesystem_supported("overlay"):
@@ -68,16 +73,20 @@ class OverlayDriver(StorageDriver):
 
     # -- layout -----------------------------------------------------------------------------
 
-    def _dir(self, layer_id: str) -> Path:
-        return self.home / check_layer_id(layer_id)
+    def _dir(self, layer_id: str, *parts: str) -> str:
+        return os.path.join(self.home, check_layer_id(layer_id), *parts)
+
+    def _read(self, layer_id: str, name: str) -> str:
+        with open(self._dir(layer_id, name)) as fh:
+            return fh.read().strip()
 
     def _lowers(self, layer_id: str) -> list[str]:
         """The parents' link names (``l/XXXX``), top-most first."""
-        text = (self._dir(layer_id) / "lower").read_text().strip()
+        text = self._read(layer_id, "lower")
         return text.split(":") if text else []
 
     def _link(self, layer_id: str) -> str:
-        return "l/" + (self._dir(layer_id) / "link").read_text().strip()
+        return "l/" + self._read(layer_id, "link")
 
     def create(self, layer_id: str, parent: str | None, writable: bool = False) -> None:
         target = self._dir(layer_id)
@@ -88,19 +97,20 @@ class OverlayDriver(StorageDriver):
                 f"layer {layer_id} would stack {len(lowers) + 1} layers; overlay holds at most {self.options['max_layers']}",
                 hint="squash the image (fewer layers), raise [storage.options.overlay] max_layers, or use vfs",
             )
-        (self.home / "l").mkdir(parents=True, exist_ok=True)
-        partial = self.home / f".{layer_id}.partial"
+        os.makedirs(os.path.join(self.home, "l"), exist_ok=True)
+        partial = os.path.join(self.home, f".{layer_id}.partial")
         if os.path.lexists(partial):  # what a killed create left
             rmtree(partial, ignore_errors=True)
-        link = base64.b32encode(os.urandom(10)).decode().rstrip("=")  # 16 characters
+        link = new_link_name()
         try:
+            os.mkdir(partial, 0o700)
             for sub in ("diff", "work", "merged", "empty"):
-                (partial / sub).mkdir(parents=True, mode=0o755 if sub == "diff" else 0o700)
-            (partial / "link").write_text(link)
-            (partial / "lower").write_text(":".join(lowers))
-            (partial / "parent").write_text(parent or "")
+                os.mkdir(os.path.join(partial, sub), 0o755 if sub == "diff" else 0o700)
+            for name, text in (("link", link), ("lower", ":".join(lowers)), ("parent", parent or "")):
+                with open(os.path.join(partial, name), "w") as fh:
+                    fh.write(text)
             os.rename(partial, target)
-            os.symlink(f"../{layer_id}/diff", self.home / "l" / link)
+            os.symlink(f"../{layer_id}/diff", os.path.join(self.home, "l", link))
         except BaseException:
             rmtree(partial, ignore_errors=True)
             rmtree(target, ignore_errors=True)
@@ -111,20 +121,20 @@ class OverlayDriver(StorageDriver):
 
         target = self._dir(layer_id)
         with self.counter.lock.exclusive():
-            for leftover in (self.home / f".{layer_id}.partial", self.home / f".{layer_id}.removing"):
+            doomed = os.path.join(self.home, f".{layer_id}.removing")
+            for leftover in (os.path.join(self.home, f".{layer_id}.partial"), doomed):
                 rmtree(leftover, ignore_errors=True)  # what a killed command left
-            if not target.exists():
+            if not os.path.exists(target):
                 return
             if self.counter.get(layer_id):
                 raise StorageError(f"layer {layer_id} is in use (mounted)", hint="unmount it first")
-            merged = str(target / "merged")
+            merged = os.path.join(target, "merged")
             if is_mountpoint(merged):  # mounted by a command that died before counting it
                 umount(merged, MNT_DETACH)
             try:
-                (self.home / "l" / (target / "link").read_text().strip()).unlink(missing_ok=True)
+                os.unlink(os.path.join(self.home, "l", self._read(layer_id, "link")))
             except FileNotFoundError:
                 pass
-            doomed = self.home / f".{layer_id}.removing"
             try:
                 os.rename(target, doomed)
                 rmtree(doomed)
@@ -132,10 +142,10 @@ class OverlayDriver(StorageDriver):
                 raise StorageError(f"removing layer {layer_id} failed: {exc.strerror}", hint="see 'capsa system check'") from exc
 
     def exists(self, layer_id: str) -> bool:
-        return (self._dir(layer_id) / "diff").is_dir()
+        return os.path.isdir(self._dir(layer_id, "diff"))
 
     def list_layers(self) -> list[str]:
-        if not self.home.is_dir():
+        if not os.path.isdir(self.home):
             return []
         return [e.name for e in os.scandir(self.home) if e.name not in ("l",) and not e.name.startswith(".")
                 and os.path.isdir(os.path.join(e.path, "diff"))]
@@ -143,17 +153,16 @@ class OverlayDriver(StorageDriver):
     def metadata(self, layer_id: str) -> dict[str, str]:
         if not self.exists(layer_id):
             raise StorageError(f"layer {layer_id} does not exist", hint="see 'capsa images'")
-        d = self._dir(layer_id)
         return {
-            "UpperDir": str(d / "diff"),
-            "WorkDir": str(d / "work"),
-            "MergedDir": str(d / "merged"),
-            "LowerDir": ":".join(str(self._resolve_link(link)) for link in self._lowers(layer_id)),
+            "UpperDir": self._dir(layer_id, "diff"),
+            "WorkDir": self._dir(layer_id, "work"),
+            "MergedDir": self._dir(layer_id, "merged"),
+            "LowerDir": ":".join(self._lower_paths(layer_id)),
             "mounts": str(self.counter.get(layer_id)),
         }
 
-    def _resolve_link(self, link: str) -> Path:
-        return (self.home / link).resolve()
+    def _resolve_link(self, link: str) -> str:
+        return os.path.realpath(os.path.join(self.home, link))
 
     # -- mounts -----------------------------------------------------------------------------
 
@@ -185,23 +194,23 @@ class OverlayDriver(StorageDriver):
     def mount(self, layer_id: str, volatile: bool = False) -> Path:
         from capsa.linux import is_mountpoint, mount
 
-        merged = self._dir(layer_id) / "merged"
+        merged = self._dir(layer_id, "merged")
         with self.counter.lock.exclusive():
             if not self.exists(layer_id):
                 raise StorageError(f"layer {layer_id} does not exist", hint="create it first")
             count = self.counter.get(layer_id)
-            if count == 0 and not is_mountpoint(str(merged)):  # (a command that died may have mounted it)
+            if count == 0 and not is_mountpoint(merged):  # (a command that died may have mounted it)
                 flags, data = self._mount_data(layer_id, volatile)
                 cwd = os.open(".", os.O_RDONLY | os.O_DIRECTORY)
                 try:
                     os.chdir(self.home)  # relative lowerdir names keep the option string short
                     try:
-                        mount("overlay", str(merged), "overlay", flags, data)
+                        mount("overlay", merged, "overlay", flags, data)
                     except OSError as exc:
                         if not (volatile and exc.errno == errno.EINVAL):
                             raise
                         flags, data = self._mount_data(layer_id)  # a kernel without "volatile"
-                        mount("overlay", str(merged), "overlay", flags, data)
+                        mount("overlay", merged, "overlay", flags, data)
                 except OSError as exc:
                     raise StorageError(f"mounting layer {layer_id} failed: {exc.strerror}",
                                        hint="check 'dmesg' for overlayfs messages") from exc
@@ -209,14 +218,16 @@ class OverlayDriver(StorageDriver):
                     os.fchdir(cwd)
                     os.close(cwd)
             self.counter.set(layer_id, count + 1)
-        return merged
+        from pathlib import Path
+
+        return Path(merged)
 
     def unmount(self, layer_id: str, force: bool = False) -> bool:
         from capsa.linux import umount
 
         def last() -> None:
             try:
-                umount(str(self._dir(layer_id) / "merged"))
+                umount(self._dir(layer_id, "merged"))
             except OSError as exc:
                 if exc.errno == errno.EBUSY:
                     raise StorageError(f"layer {layer_id} is busy", hint="a process still uses it") from exc
@@ -230,27 +241,27 @@ class OverlayDriver(StorageDriver):
         with self.counter.lock.exclusive():
             for layer_id, count in self.counter.all().items():
                 if count:
-                    umount(str(self._dir(layer_id) / "merged"))
+                    umount(self._dir(layer_id, "merged"))
                 self.counter.set(layer_id, 0)
-        if self.home.is_dir():
+        if os.path.isdir(self.home):
             for entry in os.scandir(self.home):
                 if entry.name.endswith((".partial", ".removing")):
                     rmtree(entry.path, ignore_errors=True)
 
     # -- diffs: a layer's own changes are its upper dir ---------------------------------------
 
-    def _lower_paths(self, layer_id: str) -> list[Path]:
+    def _lower_paths(self, layer_id: str) -> list[str]:
         return [self._resolve_link(link) for link in self._lowers(layer_id)]
 
     def _is_direct_parent(self, layer_id: str, parent: str | None) -> bool:
-        return (self._dir(layer_id) / "parent").read_text().strip() == (parent or "")
+        return self._read(layer_id, "parent") == (parent or "")
 
     def changes(self, layer_id: str, parent: str | None) -> list[Change]:
         if not self._is_direct_parent(layer_id, parent):
             return super().changes(layer_id, parent)
         from capsa.store.changes import overlay_changes
 
-        return overlay_changes(self._dir(layer_id) / "diff", self._lower_paths(layer_id))
+        return overlay_changes(self._dir(layer_id, "diff"), self._lower_paths(layer_id))
 
     def diff(self, layer_id: str, parent: str | None) -> BinaryIO:
         if not self._is_direct_parent(layer_id, parent):
@@ -258,7 +269,7 @@ class OverlayDriver(StorageDriver):
         from capsa.store.changes import overlay_changes, overlay_opaque_dirs
         from capsa.store.tarwrite import write_layer_tar
 
-        upper = self._dir(layer_id) / "diff"
+        upper = self._dir(layer_id, "diff")
         return self._spool(lambda out: write_layer_tar(out, upper, overlay_changes(upper, self._lower_paths(layer_id)),
                                                        opaque_dirs=overlay_opaque_dirs(upper)))
 
@@ -268,20 +279,22 @@ class OverlayDriver(StorageDriver):
         from capsa.store.changes import overlay_changes, overlay_opaque_dirs
         from capsa.store.tarwrite import tar_size
 
-        upper = self._dir(layer_id) / "diff"
+        upper = self._dir(layer_id, "diff")
         return tar_size(upper, overlay_changes(upper, self._lower_paths(layer_id)), opaque_dirs=overlay_opaque_dirs(upper))
 
     def apply_diff(self, layer_id: str, parent: str | None, stream: BinaryIO) -> int:
+        from pathlib import Path
+
         from capsa.store.staging import extract_swapped
 
         layer = self._dir(layer_id)
-        if not (layer / "diff").is_dir():
+        if not os.path.isdir(os.path.join(layer, "diff")):
             raise StorageError(f"layer {layer_id} does not exist", hint="create it first")
         with self.counter.lock.exclusive():
             if self.counter.get(layer_id):
                 raise StorageError(f"cannot apply a diff to layer {layer_id} while it is mounted", hint="unmount it first")
             lowers = self._lower_paths(layer_id)
-            return extract_swapped(layer / "diff", layer / "diff.staging", layer / "diff.old", stream, "overlay",
+            return extract_swapped(Path(layer, "diff"), Path(layer, "diff.staging"), Path(layer, "diff.old"), stream, "overlay",
                                    finish=lambda upper: drop_idle_whiteouts(upper, lowers))
 
     def status(self) -> dict[str, Any]:
