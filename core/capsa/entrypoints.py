@@ -7,6 +7,8 @@ removed. Nothing here imports a plugin's module except :func:`import_entry`.
 """
 from __future__ import annotations
 
+import sys
+
 from capsa.cache import install_state, read_keyed, write_keyed
 
 DRIVER_GROUPS: dict[str, str] = {
@@ -95,10 +97,10 @@ def entries_in(group: str, index: list[PluginEntry] | None = None) -> list[Plugi
 
 def import_entry(entry: PluginEntry) -> object:
     """Import the object an entry point names; import errors propagate unchanged."""
-    import importlib
-
     module_name, _, attr = entry.value.partition(":")
-    obj: object = importlib.import_module(module_name.strip())
+    module_name = module_name.strip()
+    __import__(module_name)  # (importlib.import_module would import the importlib package first)
+    obj: object = sys.modules[module_name]
     for part in filter(None, attr.strip().split(".")):
         obj = getattr(obj, part)
     return obj

@@ -8,18 +8,20 @@ when a plugin is installed or a hook is called.
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
 
 from capsa.entrypoints import HOOKS_GROUP, PluginEntry, entries_in, import_entry
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any
+
     import pluggy
+
+    Warn = Callable[[str], None]
 
 _manager: pluggy.PluginManager | None = None
 failed_plugins: list[str] = []  # hook plugins that failed to load or to run in this process
-Warn = Callable[[str], None]
 
 
 def _stderr_warning(message: str) -> None:
