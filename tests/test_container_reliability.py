@@ -109,8 +109,7 @@ def test_cli_killed_during_run_detached(c: Capsa, how: str | float) -> None:
     (cid,) = ids
     # ContainerRecords.add writes the record whole and renames it into place: a record that is
     # there is complete.
-    assert (c.root / "containers" / cid / "config.json").exists()
-    assert (c.root / "containers" / cid / "state.json").exists()
+    assert (c.root / "containers" / cid / "config.json").exists()  # (state.json comes with the first state change)
     # Either the monitor got the container (it runs to completion) or the CLI died before
     # handing it over (it stays created). Running means the monitor is looking after it.
     status = poll(lambda: state_of(c, cid).get("status") in ("running", "exited") and state_of(c, cid)["status"],

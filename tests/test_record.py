@@ -51,6 +51,19 @@ def test_construction_defaults_and_factories_match_dataclasses() -> None:
     assert Box.size == 3 and not hasattr(Box, "mounts")  # plain defaults stay class attributes
 
 
+def test_every_field_by_keyword_builds_the_same_instance_as_dataclasses() -> None:
+    """The fast path (all fields by keyword, in order: records read back from JSON) and the
+    general one agree with dataclasses, frozen records included."""
+    values = {"name": "n", "size": 1, "mounts": [], "labels": {"a": "b"}, "extra": (1,)}
+    fast, general, theirs = Box(**values), Box(**dict(reversed(values.items()))), DBox(**values)
+    assert vars(fast) == vars(general) == vars(theirs) and list(vars(fast)) == list(vars(theirs))
+    assert fast == general and repr(fast) == repr(general)
+    p = Point(**{"x": 1, "y": 2})
+    assert p == Point(1, 2) and hash(p) == hash(Point(1, 2))
+    with pytest.raises(rec.FrozenInstanceError):
+        p.x = 3  # type: ignore[misc]
+
+
 def test_repr_eq_hash_and_field_order() -> None:
     assert repr(Box("a")) == repr(DBox("a")) == "classes.<locals>.Box(name='a', size=3, mounts=[], labels={}, extra=())"
     assert Box("a") == Box("a") and Box("a") != Box("b") and Box("a") != DBox("a")

@@ -77,6 +77,7 @@ def record(cls: C | None = None, *, frozen: bool = False) -> Any:
                 raise TypeError(f"non-default argument {name!r} follows default argument")
             found.append(spec)
         cls.__record_fields__ = tuple(found)  # type: ignore[attr-defined]
+        cls.__record_names__ = [spec.name for spec in found]  # type: ignore[attr-defined]
         cls.__init__ = _init  # type: ignore[misc]
         cls.__repr__ = _repr  # type: ignore[assignment]
         cls.__eq__ = _eq  # type: ignore[assignment]
@@ -96,6 +97,9 @@ def _has_default(spec: Field) -> bool:
 
 
 def _init(self: Any, *args: Any, **kwargs: Any) -> None:
+    if not args and list(kwargs) == type(self).__record_names__:  # every field by keyword, in order
+        self.__dict__.update(kwargs)  # (records read back from JSON: the common case, made cheap)
+        return
     specs = type(self).__record_fields__
     name = type(self).__qualname__
     if len(args) > len(specs):

@@ -2,7 +2,8 @@
 
 ``<root>/containers/<id>/config.json`` holds the :class:`ContainerConfig` (written once, at
 create); ``state.json`` beside it holds the :class:`ContainerState` that the container's monitor
-updates (atomically, under the container's own lock), and ``ctr.log`` its output.
+updates (atomically, under the container's own lock; a record without one is still "created"),
+and ``ctr.log`` its output.
 ``<runroot>/containers/<id>/`` holds what lives only while it runs: the OCI bundle, generated
 /etc files, the monitor's attach socket. Names are unique; creating and removing records takes
 the store lock.
@@ -177,8 +178,9 @@ class ContainerRecords:
         if os.path.lexists(partial):  # what a killed create left
             rmtree(partial, ignore_errors=True)
         os.makedirs(partial)
-        for name, doc in (("config.json", asdict(config)), ("state.json", asdict(ContainerState()))):
-            write_file(os.path.join(partial, name), dumps(doc).encode())  # (the directory is not visible yet)
+        # (no state.json yet: a record without one is "created", see state(); the directory is
+        # not visible until the rename, so the file needs no atomic write)
+        write_file(os.path.join(partial, "config.json"), dumps(asdict(config)).encode())
         os.rename(partial, directory)
         fsync_dir(self.root)
 

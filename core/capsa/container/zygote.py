@@ -78,6 +78,7 @@ def _become_monitor(cfg_r: int, msg_w: int, go_r: int, drivers: dict[str, str]) 
     import gc
 
     gc.freeze()  # the CLI's objects are never collected here: none of them closes a descriptor of ours
+    gc.enable()  # (``run`` turned it off for its own short life; the monitor lives with its container)
     code = 1
     try:
         keep = sorted((cfg_r, msg_w, go_r))
