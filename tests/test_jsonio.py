@@ -68,3 +68,17 @@ def test_importing_it_imports_neither_json_nor_re() -> None:
     out = subprocess.run([sys.executable, "-S", "-c", code], capture_output=True, text=True, check=True,
                          env={"PYTHONPATH": package_parent}).stdout
     assert out.strip() == "[]"
+
+
+def test_records_are_written_as_asdict_has_them() -> None:
+    """Records, nested ones and ones inside lists and dicts included, come out as
+    ``json.dumps(asdict(...))`` writes them, without being copied first."""
+    from capsa.container.model import ContainerConfig, MountSpec
+    from capsa.record import asdict
+
+    config = ContainerConfig(id="a" * 64, name="n", image_id=None, image_name="busybox",
+                             mounts=[MountSpec("bind", "/dst", "/src", ["ro"])], labels={"k": "v"})
+    for value in (config, [config, config], {"c": config}):
+        plain = [asdict(config)] * 2 if isinstance(value, list) else {"c": asdict(config)} if isinstance(value, dict) else asdict(config)
+        assert jsonio.dumps(value) == json.dumps(plain, separators=(",", ":"))
+        assert jsonio.loads(jsonio.dumps(value)) == plain

@@ -8,7 +8,8 @@ accelerator directly, the way ``json.loads`` and ``json.dumps`` do for their def
 Contract: ``loads(text)`` returns what ``json.loads(text)`` returns and raises the same
 ``json.JSONDecodeError`` (a ValueError) for invalid input; ``dumps(obj)`` returns what
 ``json.dumps(obj, separators=(",", ":"))`` returns (ASCII-only, compact) and raises TypeError
-for values JSON cannot hold. Where ``_json`` is missing (another Python implementation), both
+for values JSON cannot hold, except that capsa's records (:mod:`capsa.record`) are written as
+``asdict`` would turn them, without copying them first. Where ``_json`` is missing (another Python implementation), both
 fall back to the ``json`` module. Pretty-printed output (``inspect``) uses ``json`` itself.
 """
 from __future__ import annotations
@@ -35,6 +36,12 @@ class _DecoderContext:
 
 
 def _unencodable(value: Any) -> Any:
+    """What ``dumps`` makes of values JSON has no type for: records become objects of their
+    fields (:mod:`capsa.record`); anything else is refused as ``json.dumps`` refuses it."""
+    from capsa.record import is_record, shallow_dict
+
+    if is_record(value) and not isinstance(value, type):
+        return shallow_dict(value)
     raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
 
 
@@ -74,11 +81,12 @@ def loads(text: str | bytes | bytearray) -> Any:
 
 
 def dumps(value: Any) -> str:
-    """Compact, ASCII-only JSON text for ``value``."""
+    """Compact, ASCII-only JSON text for ``value``; records (anywhere in it) are written as
+    objects of their fields, as ``json.dumps(asdict(record))`` writes them."""
     if _make_encoder is None:
         import json
 
-        return json.dumps(value, separators=(",", ":"))
+        return json.dumps(value, separators=(",", ":"), default=_unencodable)
     # a fresh encoder per call, as json.dumps makes: its circular-reference markers start empty
     encode = _make_encoder({}, _unencodable, _escape, None, ":", ",", False, False, True)
     return "".join(encode(value, 0))

@@ -182,6 +182,12 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def shallow_dict(obj: Any) -> dict[str, Any]:
+    """The record's fields as a dict, in order, values shared rather than converted (for a
+    serialiser that turns nested records into dicts itself, as :func:`capsa.jsonio.dumps` does)."""
+    return {name: getattr(obj, name) for name in obj.__record_names__}
+
+
 def replace(obj: Any, **changes: Any) -> Any:
     """A new record like ``obj`` with ``changes`` applied."""
     values = {spec.name: getattr(obj, spec.name) for spec in fields(obj)}

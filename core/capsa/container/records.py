@@ -16,7 +16,7 @@ from capsa.container.model import ContainerConfig, MountSpec
 from capsa.errors import CapsaError, StorageError, UsageError
 from capsa.fsutil import atomic_write, fsync_dir, rmtree, write_file
 from capsa.jsonio import dumps, loads
-from capsa.record import asdict, field, fields, record
+from capsa.record import field, fields, record
 from capsa.store.locks import FileLock
 
 STATUSES = ("created", "running", "paused", "stopping", "exited", "removing")
@@ -180,12 +180,12 @@ class ContainerRecords:
         os.makedirs(partial)
         # (no state.json yet: a record without one is "created", see state(); the directory is
         # not visible until the rename, so the file needs no atomic write)
-        write_file(os.path.join(partial, "config.json"), dumps(asdict(config)).encode())
+        write_file(os.path.join(partial, "config.json"), dumps(config).encode())
         os.rename(partial, directory)
         fsync_dir(self.root)
 
     def save_config(self, config: ContainerConfig) -> None:
-        atomic_write(self.dir(config.id, "config.json"), dumps(asdict(config)).encode())
+        atomic_write(self.dir(config.id, "config.json"), dumps(config).encode())
 
     def remove(self, container_id: str) -> None:
         """Delete the container's records and volatile files (its layer is the caller's). Takes
@@ -221,7 +221,7 @@ class ContainerRecords:
         removed meanwhile raises ContainerNotFound rather than coming back as a stray file."""
         if not os.path.isdir(self.dir(container_id)):
             raise ContainerNotFound(f"no container with id {container_id}", hint="see 'capsa ps -a'")
-        atomic_write(self.dir(container_id, "state.json"), dumps(asdict(state)).encode())
+        atomic_write(self.dir(container_id, "state.json"), dumps(state).encode())
 
     def update_state(self, container_id: str, **changes: object) -> ContainerState:
         """Read-modify-write the state under the container's lock; returns the new state."""

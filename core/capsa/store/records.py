@@ -6,7 +6,7 @@ import os
 from capsa.errors import StorageError
 from capsa.fsutil import atomic_write
 from capsa.jsonio import dumps, loads
-from capsa.record import asdict, fields
+from capsa.record import fields
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -21,7 +21,7 @@ class RecordFile:  # of T: subscripting it (RecordFile[Image]) is for annotation
     def __init__(self, path: str | os.PathLike[str], kind: type[T]) -> None:
         self.path = os.fspath(path)
         self.kind = kind
-        self._names = {f.name for f in fields(kind)}  # type: ignore[arg-type]
+        self._names = [f.name for f in fields(kind)]  # type: ignore[arg-type]
 
     def load(self) -> list[T]:
         try:
@@ -31,10 +31,15 @@ class RecordFile:  # of T: subscripting it (RecordFile[Image]) is for annotation
             return []
         except ValueError as exc:
             raise StorageError(f"{self.path} is corrupt: {exc}", hint="run 'capsa system check --repair'") from None
-        return [self.kind(**{k: v for k, v in item.items() if k in self._names}) for item in raw]
+        return [self.kind(**item) if list(item) == self._names else self._from_other_version(item) for item in raw]
+
+    def _from_other_version(self, item: dict) -> T:  # type: ignore[type-arg]
+        """A record written by another version of capsa: unknown keys are dropped (missing
+        ones take their defaults)."""
+        return self.kind(**{k: v for k, v in item.items() if k in self._names})
 
     def save(self, records: list[T]) -> None:
-        atomic_write(self.path, dumps([asdict(r) for r in records]).encode())  # type: ignore[call-overload]
+        atomic_write(self.path, dumps(records).encode())  # records are written as asdict() has them
 
 
 def now_rfc3339() -> str:
