@@ -298,7 +298,7 @@ def test_system_check_orphan_container_layer(c: Capsa) -> None:
     store = open_store(c)
     with store.writing():  # a `create` killed between making the layer and recording the container
         image = store.find_image("busybox")
-        layer = store.layers.create_empty(store.layers.get(image.top_layer))
+        layer = store.layers.create_empty(image.top_layer)
     r = c("system", "check")
     assert r.returncode == 125 and f"container layer {layer.id[:12]} belongs to no container" in r.stdout
     assert c("system", "check", "-r").returncode == 0

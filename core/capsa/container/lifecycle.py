@@ -59,8 +59,7 @@ def create(store: Store, records: ContainerRecords, config: ContainerConfig) -> 
         if config.rootfs is None:
             image = store.find_image(config.image_name)
             config.image_id = image.id
-            parent = store.layers.get(image.top_layer) if image.top_layer else None
-            layer = store.layers.create_empty(parent)
+            layer = store.layers.create_empty(image.top_layer)
             config.layer_id = layer.id
         try:
             records.add(config)

@@ -114,14 +114,15 @@ class LayerStore:
             self._discard(layer.id)
             raise
 
-    def create_empty(self, parent: Layer | None, writable: bool = True) -> Layer:
-        """A new layer with no content of its own (a container's writable layer).
+    def create_empty(self, parent: str | None, writable: bool = True) -> Layer:
+        """A new layer with no content of its own (a container's writable layer) on top of the
+        layer ``parent`` (an id; the driver refuses one that does not exist).
 
         Recorded once, after the driver made it: creating an empty layer is one atomic rename
         in the driver, so there is no half-made layer for an "incomplete" record to announce
         (a crash in between leaves a driver layer with no record, which ``system check
         --repair`` removes)."""
-        layer = Layer(id=os.urandom(32).hex(), parent=parent.id if parent else None, chain_id=None, diff_id=None,
+        layer = Layer(id=os.urandom(32).hex(), parent=parent, chain_id=None, diff_id=None,
                       blob=None, blob_media_type=None, blob_size=0, size=0, created=now_rfc3339(), incomplete=False)
         self.driver.create(layer.id, layer.parent, writable=writable)
         try:
@@ -154,9 +155,10 @@ class LayerStore:
             top = layer.parent
         return out[::-1]
 
-    def recover(self) -> list[str]:
-        """Remove incomplete layers left by interrupted commands; return their ids."""
-        gone = [r.id for r in self.records.load() if r.incomplete]
+    def recover(self, records: list[Layer] | None = None) -> list[str]:
+        """Remove incomplete layers left by interrupted commands; return their ids. ``records``:
+        every layer record, when the caller has just read them."""
+        gone = [r.id for r in (self.records.load() if records is None else records) if r.incomplete]
         for layer_id in gone:
             self._discard(layer_id)
         return gone

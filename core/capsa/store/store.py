@@ -90,8 +90,9 @@ class Store:
         for entry in os.scandir(self.root):  # temp files of interrupted atomic writes
             if entry.name.startswith(".") and entry.name.endswith(".tmp"):
                 os.unlink(entry.path)
-        gone = self.layers.recover()
-        keep = self.blobs_in_use()
+        layers = self.layers.records.load()
+        gone = self.layers.recover(layers)
+        keep = self.blobs_in_use([layer for layer in layers if not layer.incomplete])
         for digest in list(self.blobs.digests()):
             if digest not in keep:
                 self.blobs.remove(digest)
@@ -183,13 +184,14 @@ class Store:
                 climb(layer.id)
         return used
 
-    def blobs_in_use(self) -> set[str]:
-        """Digests of every blob an image or layer still refers to."""
+    def blobs_in_use(self, layers: list[Layer] | None = None) -> set[str]:
+        """Digests of every blob an image or layer still refers to (``layers``: the complete
+        layers, when the caller has just read them)."""
         used: set[str] = set()
         for image in self.images.all():
             used.add("sha256:" + image.id)
             used.update(image.digests)
-        for layer in self.layers.all():
+        for layer in self.layers.all() if layers is None else layers:
             if layer.blob:
                 used.add(layer.blob)
         return used

@@ -17,12 +17,12 @@ from capsa.drivers.storage import Change, StorageDriver, check_layer_id
 from capsa.errors import DriverNotSupported, StorageError
 from capsa.fsutil import rmtree
 from capsa.hostinfo import filesystem_supported
-from capsa.linux import split_mount_options
-from capsa.store.mountcount import MountCounter
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from pathlib import Path
+
+    from capsa.store.mountcount import MountCounter
     from typing import Any, BinaryIO
 
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
@@ -64,7 +64,16 @@ class OverlayDriver(StorageDriver):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.home = self.context.home_dir  # a string: pathlib is not imported on the way to a container
-        self.counter = MountCounter(self.context.run_home_dir)
+        self._counter: MountCounter | None = None
+
+    @property
+    def counter(self) -> MountCounter:
+        """The layers' mount counts (made on first use: creating a layer needs none)."""
+        if self._counter is None:
+            from capsa.store.mountcount import MountCounter
+
+            self._counter = MountCounter(self.context.run_home_dir)
+        return self._counter
 
     def check_host(self) -> None:
         if not filesystem_supported("overlay"):
@@ -103,8 +112,9 @@ class OverlayDriver(StorageDriver):
             rmtree(partial, ignore_errors=True)
         link = new_link_name()
         try:
-            os.mkdir(partial, 0o700)
-            for sub in ("diff", "work", "merged", "empty"):
+            os.mkdir(partial)
+            # "empty" stands in for the lower dir of a base layer (overlay wants one)
+            for sub in ("diff", "work", "merged") if parent else ("diff", "work", "merged", "empty"):
                 os.mkdir(os.path.join(partial, sub), 0o755 if sub == "diff" else 0o700)
             for name, text in (("link", link), ("lower", ":".join(lowers)), ("parent", parent or "")):
                 with open(os.path.join(partial, name), "w") as fh:
@@ -179,6 +189,8 @@ class OverlayDriver(StorageDriver):
         # A layer's diff must be its upper dir alone: no metacopy-only or redirected entries.
         parts += [f"{feature}=off" for feature in ("redirect_dir", "metacopy")
                   if os.path.exists(f"/sys/module/overlay/parameters/{feature}")]
+        from capsa.linux import split_mount_options
+
         flags, extra = split_mount_options(self.options["mountopt"])
         if extra:
             parts.append(extra)
