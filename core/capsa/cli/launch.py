@@ -37,18 +37,19 @@ def launch(sess: Session, image: str, command: list[str], o: dict[str, Any], cre
     """Create the container and, unless ``create_only``, start it: detached (its id is printed)
     or attached (the container's exit code is returned). A container that fails to start is
     removed again."""
-    from capsa.cli.state import open_store
     from capsa.container import lifecycle
+
+    if not create_only:  # first of all: the monitor loads its drivers while we make the container
+        from capsa.container import zygote
+
+        zygote.prefork(lifecycle.monitor_drivers(sess))
+    from capsa.cli.state import open_store
     from capsa.container.records import ContainerRecords
 
     detach = o.get("detach", True)
     config = container_config(image, command, o)
     store = open_store(sess)
     records = ContainerRecords(sess.config.root, sess.config.runroot)
-    if not create_only:
-        from capsa.container import zygote
-
-        zygote.prefork(lifecycle.monitor_drivers(sess))  # it loads them while we create the container
     config = lifecycle.create(store, records, config)
     if create_only:
         _write(f"{config.id}\n")

@@ -32,9 +32,9 @@ class Handle:
 
     def send(self, cfg: dict[str, Any]) -> None:
         """Hand the monitor its configuration (once)."""
-        import json
+        from capsa.jsonio import dumps
 
-        data = json.dumps(cfg).encode()
+        data = dumps(cfg).encode()
         view = memoryview(data)
         while view:
             view = view[os.write(self.config, view):]
