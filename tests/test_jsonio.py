@@ -82,3 +82,8 @@ def test_records_are_written_as_asdict_has_them() -> None:
         plain = [asdict(config)] * 2 if isinstance(value, list) else {"c": asdict(config)} if isinstance(value, dict) else asdict(config)
         assert jsonio.dumps(value) == json.dumps(plain, separators=(",", ":"))
         assert jsonio.loads(jsonio.dumps(value)) == plain
+
+
+def test_sorted_keys_match_json() -> None:
+    value = {"b": 1, "a": {"d": [3, {"z": 1, "y": 2}], "c": None}}
+    assert jsonio.dumps(value, sort_keys=True) == json.dumps(value, sort_keys=True, separators=(",", ":"))

@@ -80,13 +80,14 @@ def loads(text: str | bytes | bytearray) -> Any:
     return value
 
 
-def dumps(value: Any) -> str:
-    """Compact, ASCII-only JSON text for ``value``; records (anywhere in it) are written as
-    objects of their fields, as ``json.dumps(asdict(record))`` writes them."""
+def dumps(value: Any, sort_keys: bool = False) -> str:
+    """Compact, ASCII-only JSON text for ``value`` (objects' keys sorted with ``sort_keys``);
+    records (anywhere in it) are written as objects of their fields, as
+    ``json.dumps(asdict(record))`` writes them."""
     if _make_encoder is None:
         import json
 
-        return json.dumps(value, separators=(",", ":"), default=_unencodable)
+        return json.dumps(value, separators=(",", ":"), default=_unencodable, sort_keys=sort_keys)
     # a fresh encoder per call, as json.dumps makes: its circular-reference markers start empty
-    encode = _make_encoder({}, _unencodable, _escape, None, ":", ",", False, False, True)
+    encode = _make_encoder({}, _unencodable, _escape, None, ":", ",", sort_keys, False, True)
     return "".join(encode(value, 0))

@@ -85,18 +85,14 @@ def _discard(sess: Session, store: Any, records: Any, config: Any) -> None:
         print(f"Warning: removing the container that failed to start: {exc.message}", file=sys.stderr)
 
 
-def _valid_name(name: str) -> bool:
-    """podman's container names: ``[a-zA-Z0-9][a-zA-Z0-9_.-]*``."""
-    return bool(name) and name[0].isascii() and name[0].isalnum() and all(
-        c.isascii() and (c.isalnum() or c in "_.-") for c in name)
-
-
 def container_config(image: str, command: list[str], o: dict[str, Any]) -> ContainerConfig:
     """Every flag checked and turned into a ContainerConfig (nothing is written here)."""
     from capsa.container import flags
     from capsa.container.model import ContainerConfig
 
-    if o["name"] and not _valid_name(o["name"]):
+    from capsa.fsutil import is_safe_name
+
+    if o["name"] and not is_safe_name(o["name"]):  # podman's container names
         raise UsageError(f"names must match [a-zA-Z0-9][a-zA-Z0-9_.-]*: invalid argument {o['name']!r}",
                          hint="choose another --name")
     entrypoint = None

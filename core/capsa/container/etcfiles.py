@@ -21,7 +21,6 @@ What podman 4.3 writes (observed on this kind of host), mirrored here:
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 from capsa import __version__
 from capsa.container.model import ContainerConfig
@@ -99,26 +98,28 @@ def containerenv_text(config: ContainerConfig, image_name: str) -> str:
     return body + f"rootless={rootless}\n"
 
 
-def write_files(directory: Path, config: ContainerConfig, image_name: str, *, ip: str | None = None,
+def write_files(directory: str | os.PathLike[str], config: ContainerConfig, image_name: str, *, ip: str | None = None,
                 host_hosts: str = "/etc/hosts", host_resolv: str = "/etc/resolv.conf") -> GeneratedFiles:
     """Write the container's hosts, hostname, resolv.conf and .containerenv into ``directory``.
 
     Each write is atomic, so calling it again (a restart, a network that now has an ``ip``)
     replaces the files whole. ``host_hosts``/``host_resolv`` are the bases read from the host.
     """
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    hosts = directory / "hosts"
-    hostname = directory / "hostname"
-    resolv = directory / "resolv.conf"
-    containerenv = directory / ".containerenv"
+    os.makedirs(directory, exist_ok=True)
+    hosts = os.path.join(directory, "hosts")
+    hostname = os.path.join(directory, "hostname")
+    resolv = os.path.join(directory, "resolv.conf")
+    containerenv = os.path.join(directory, ".containerenv")
     atomic_write(hosts, hosts_text(config, _read(host_hosts), ip).encode(), durable=False)
     atomic_write(hostname, (container_hostname(config) + "\n").encode(), durable=False)
     resolv_conf = resolv_text(config.network, _read(host_resolv))
     if resolv_conf is None:
-        resolv.unlink(missing_ok=True)
+        try:
+            os.unlink(resolv)
+        except FileNotFoundError:
+            pass
     else:
         atomic_write(resolv, resolv_conf.encode(), durable=False)
     atomic_write(containerenv, containerenv_text(config, image_name).encode(), durable=False)
-    return GeneratedFiles(hosts=str(hosts), hostname=str(hostname),
-                          resolv_conf="" if resolv_conf is None else str(resolv), containerenv=str(containerenv))
+    return GeneratedFiles(hosts=hosts, hostname=hostname, resolv_conf="" if resolv_conf is None else resolv,
+                          containerenv=containerenv)

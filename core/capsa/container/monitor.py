@@ -10,7 +10,6 @@ whether or not the CLI that started it is still there.
 """
 from __future__ import annotations
 
-import json
 import os
 import selectors
 import signal
@@ -23,6 +22,7 @@ from capsa.container.logwriter import timestamp
 from capsa.container.procname import name_process
 from capsa.container.records import ContainerRecords
 from capsa.container.relay import Relay, close_quietly
+from capsa.jsonio import dumps, loads
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -62,7 +62,7 @@ class Monitor:
         if self.msg_fd is None:
             return
         try:
-            os.write(self.msg_fd, (json.dumps(event) + "\n").encode())
+            os.write(self.msg_fd, (dumps(event) + "\n").encode())
         except OSError:
             self.msg_fd = None  # the CLI is gone: carry on alone
 
@@ -82,13 +82,11 @@ class Monitor:
     def driver(self, kind: str) -> Any:
         """The configured driver of ``kind``, loaded once."""
         if kind not in self._drivers:
-            from pathlib import Path
-
             from capsa.drivers import load_driver
 
             spec = self.cfg[kind]
-            self._drivers[kind] = load_driver(kind, spec["name"], spec["options"], root=Path(self.cfg["root"]),
-                                              runroot=Path(self.cfg["runroot"]))
+            self._drivers[kind] = load_driver(kind, spec["name"], spec["options"], root=self.cfg["root"],
+                                              runroot=self.cfg["runroot"])
         return self._drivers[kind]
 
     @property
@@ -122,14 +120,11 @@ class Monitor:
         """Mount the container's layer and write its bundle (the mount is ours to undo at
         teardown): done here, not in the CLI, so that the modules it needs are loaded while
         the monitor waits for its container, off the CLI's path."""
-        from pathlib import Path
-
         from capsa.container.lifecycle import prepare_bundle
         from capsa.store.store import Store
 
-        root = Path(self.cfg["root"])
-        store = Store(root, Path(self.cfg["runroot"]), self.driver("storage"))
-        prepare_bundle(root, store, self.records, self.records.config(self.id))
+        store = Store(self.cfg["root"], self.cfg["runroot"], self.driver("storage"))
+        prepare_bundle(self.cfg["root"], store, self.records, self.records.config(self.id))
 
     def run_once(self, first: bool, restarts: int = 0) -> int:
         if not first and self.records.state(self.id).stop_requested:
@@ -191,7 +186,7 @@ class Monitor:
         state = {"log": str(self.records.log_path(self.id)), "tty": bool(self.cfg["tty"]), "pidfd": pidfd,
                  "ours": ours, "relay": self.relay.handoff_fds(), "resume": {"cfg": cfg, "restarts": restarts}}
         trace("handing over to the waiter")
-        os.execv(sys.executable, [sys.executable, "-I", "-m", "capsa.container.waiter", json.dumps(state)])
+        os.execv(sys.executable, [sys.executable, "-I", "-m", "capsa.container.waiter", dumps(state)])
 
     # -- the whole life -----------------------------------------------------------------------
 
@@ -322,13 +317,13 @@ def _read_config(fd: int) -> dict[str, Any] | None:
     while chunk := os.read(fd, 65536):
         chunks.append(chunk)
     os.close(fd)
-    return json.loads(b"".join(chunks)) if chunks else None
+    return loads(b"".join(chunks)) if chunks else None  # type: ignore[no-any-return]
 
 
 def main(argv: list[str]) -> int:
     """``--resume STATE``: the monitor again, exec'd by the waiter when the container exited."""
     name_process()
-    resume = json.loads(argv[2])
+    resume = loads(argv[2])
     code = Monitor(resume["cfg"]).main(resume)
     trace("done")
     return code

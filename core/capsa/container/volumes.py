@@ -3,18 +3,16 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from pathlib import Path
 
 from capsa.errors import StorageError, UsageError
-from capsa.fsutil import atomic_write, rmtree
+from capsa.fsutil import atomic_write, is_safe_name, rmtree
 from capsa.store.records import now_rfc3339
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
 
 
 class VolumeNotFound(StorageError):
@@ -26,7 +24,7 @@ class VolumeStore:
         self.dir = Path(root, "volumes")
 
     def _check(self, name: str) -> str:
-        if not NAME_RE.match(name):
+        if not is_safe_name(name):
             raise UsageError(f"invalid volume name {name!r}", hint="names are letters, digits, '_', '.' and '-'")
         return name
 

@@ -6,15 +6,15 @@ fails leaves the host as if it had not been attempted.
 """
 from __future__ import annotations
 
+import os
 from abc import abstractmethod
-from collections.abc import Iterable
-from pathlib import Path
 
 from capsa.drivers.base import Driver
 from capsa.record import field, record
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Iterable
     from typing import Literal
 
     Status = Literal["creating", "created", "running", "stopped"]
@@ -27,7 +27,7 @@ class RuntimeState:
     id: str
     status: Status
     pid: int | None
-    bundle: Path
+    bundle: str  # the bundle directory's absolute path
     annotations: dict[str, str] = field(default_factory=dict)
 
 
@@ -35,7 +35,7 @@ class IsolationDriver(Driver):
     kind = "isolation"
 
     @abstractmethod
-    def create(self, container_id: str, bundle: Path, stdio: tuple[int, int, int] | None = None,
+    def create(self, container_id: str, bundle: str | os.PathLike[str], stdio: tuple[int, int, int] | None = None,
                console: int | None = None) -> RuntimeState:
         """Set up the container's environment up to, not including, the user process.
 

@@ -10,6 +10,7 @@ from abc import abstractmethod
 
 from capsa.drivers.base import Driver
 from capsa.errors import StorageError
+from capsa.fsutil import is_safe_name
 from capsa.record import record
 
 TYPE_CHECKING = False
@@ -19,15 +20,12 @@ if TYPE_CHECKING:
     from pathlib import Path
     from typing import BinaryIO, Literal
 
-_ALNUM = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
-_LAYER_ID_CHARS = frozenset(_ALNUM | set("_.-"))
 
 
 def check_layer_id(layer_id: str) -> str:
     """Return ``layer_id`` if it is a safe directory name (``[A-Za-z0-9][A-Za-z0-9_.-]{0,127}``),
     else raise StorageError."""
-    if not (isinstance(layer_id, str) and 0 < len(layer_id) <= 128 and layer_id[0] in _ALNUM
-            and all(c in _LAYER_ID_CHARS for c in layer_id)):
+    if not is_safe_name(layer_id, 128):
         raise StorageError(f"invalid layer id {layer_id!r}", hint="layer ids are letters, digits, '.', '_' and '-'")
     return layer_id
 

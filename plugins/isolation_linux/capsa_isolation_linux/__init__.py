@@ -18,8 +18,7 @@ monitor, importing this package also loads what create needs (warmup.py).
 """
 from __future__ import annotations
 
-from collections.abc import Iterable
-from pathlib import Path
+import os
 
 from capsa.drivers.base import Option
 from capsa.drivers.isolation import IsolationDriver, RuntimeState
@@ -28,6 +27,7 @@ from capsa.hostinfo import cgroup_layout, missing_namespaces
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Iterable
     from typing import Any
 
 CGROUP_PARENT_ANNOTATION = "io.capsa.cgroup-parent"
@@ -72,7 +72,7 @@ class LinuxDriver(IsolationDriver):
 
     def _runtime_state(self, doc: dict[str, Any], status: str) -> RuntimeState:
         return RuntimeState(id=doc["id"], status=status, pid=doc.get("pid") if status != "stopped" else None,
-                            bundle=Path(doc["bundle"]), annotations=dict(doc.get("annotations") or {}))
+                            bundle=doc["bundle"], annotations=dict(doc.get("annotations") or {}))
 
     def _cgroup(self, doc: dict[str, Any], drop: bool = False) -> Any:
         """The container's Cgroup: the one create made in this process while it still names
@@ -87,7 +87,7 @@ class LinuxDriver(IsolationDriver):
         return Cgroup(cg["name"], cg.get("parent", ""))
 
     # -- operations --------------------------------------------------------------------------
-    def create(self, container_id: str, bundle: Path, stdio: tuple[int, int, int] | None = None,
+    def create(self, container_id: str, bundle: str | os.PathLike[str], stdio: tuple[int, int, int] | None = None,
                console: int | None = None) -> RuntimeState:
         """Set up the container up to its user process (see the module docstring).
 
@@ -102,7 +102,7 @@ class LinuxDriver(IsolationDriver):
         from .state import proc_start_time
 
         sd = self._dir(container_id)
-        bundle = Path(bundle).resolve()
+        bundle = os.path.realpath(bundle)
         spec = _load_spec(bundle)
         rootfs = _rootfs(spec, bundle)
         _validate(spec)
@@ -115,7 +115,7 @@ class LinuxDriver(IsolationDriver):
             profile = launcher.seccomp_profile(spec)
         except (KeyError, TypeError, AttributeError) as exc:
             raise IsolationError(f"invalid linux.seccomp in config.json: missing or bad {exc}") from None
-        plan = launcher.Plan(spec, rootfs, str(bundle), str(sd.fifo), stdio or (0, 1, 2), cgroup,
+        plan = launcher.Plan(spec, rootfs, bundle, sd.fifo, stdio or (0, 1, 2), cgroup,
                              rfs.cgroup_mount_plan(cgroup, spec), profile, modules, console,
                              seccomp_cache=str(self.context.run_home))
         was_subreaper = is_child_subreaper()
@@ -254,7 +254,7 @@ class LinuxDriver(IsolationDriver):
         from .state import remove_cgroup_dirs, remove_if_empty, status_of
 
         sd = self._dir(container_id)
-        if not sd.path.exists():
+        if not os.path.exists(sd.path):
             self._cgroups.pop(container_id, None)  # deleted elsewhere
             return
         if not sd.exists():  # a create that died half-way (creating): nothing of it is usable
@@ -296,8 +296,8 @@ class LinuxDriver(IsolationDriver):
         from .state import status_of
 
         sd = self._dir(container_id)
-        if sd.path.is_dir() and not sd.exists():
-            return RuntimeState(id=container_id, status="creating", pid=None, bundle=Path())
+        if os.path.isdir(sd.path) and not sd.exists():
+            return RuntimeState(id=container_id, status="creating", pid=None, bundle="")
         doc = sd.load()
         state = self._runtime_state(doc, status_of(doc))
         if state.status == "stopped":  # until delete removes the cgroup, it knows about OOM kills
@@ -335,11 +335,14 @@ def _reap_failed(pid: int, pidfd: int) -> None:
         pass  # created by another process: it is theirs to reap
 
 
-def _load_spec(bundle: Path) -> dict[str, Any]:
-    import json
+def _load_spec(bundle: str) -> dict[str, Any]:
+    import os
+
+    from capsa.jsonio import loads
 
     try:
-        spec = json.loads((bundle / "config.json").read_bytes())
+        with open(os.path.join(bundle, "config.json"), "rb") as fh:
+            spec = loads(fh.read())
     except FileNotFoundError:
         raise IsolationError(f"bundle {bundle} has no config.json", hint="give an OCI bundle directory") from None
     except (OSError, ValueError) as exc:
@@ -353,7 +356,7 @@ def _load_spec(bundle: Path) -> dict[str, Any]:
     return spec
 
 
-def _rootfs(spec: dict[str, Any], bundle: Path) -> str:
+def _rootfs(spec: dict[str, Any], bundle: str) -> str:
     import os
 
     path = (spec.get("root") or {}).get("path")

@@ -30,7 +30,9 @@ def collect(driver: Any, live: Iterable[str], dry_run: bool = False) -> list[str
 
     from . import CGROUP_PARENT_ANNOTATION
     from .cgroups import _hierarchies
-    from .state import _ID, alive, cgroup_members, remove_cgroup_dirs
+    from capsa.fsutil import is_safe_name
+
+    from .state import alive, cgroup_members, remove_cgroup_dirs
 
     keep = set(live)
     home = Path(driver.context.run_home)
@@ -39,7 +41,7 @@ def collect(driver: Any, live: Iterable[str], dry_run: bool = False) -> list[str
     parents = {driver.options["cgroup_parent"]}
     if home.is_dir():
         for entry in sorted(os.scandir(home), key=lambda e: e.name):
-            if not entry.is_dir(follow_symlinks=False) or not _ID.match(entry.name):
+            if not entry.is_dir(follow_symlinks=False) or not is_safe_name(entry.name, 128):
                 continue
             sd = driver._dir(entry.name)
             try:

@@ -29,12 +29,12 @@ caller's code: every path ends in ``os._exit``/``execve``.
 """
 from __future__ import annotations
 
-import json
 import os
 import signal
 from collections.abc import Callable
 
 from capsa.errors import IsolationError
+from capsa.jsonio import dumps, loads
 
 from . import namespaces as ns
 from . import rootfs as rfs
@@ -99,7 +99,7 @@ class Plan:
 
 def _send(fd: int, msg: dict[str, Any]) -> None:
     try:
-        os.write(fd, (json.dumps(msg) + "\n").encode())
+        os.write(fd, (dumps(msg) + "\n").encode())
     except OSError:
         pass
 
@@ -189,7 +189,7 @@ def launch(plan: Plan, timeout: float = READY_TIMEOUT) -> int:
                 buf += chunk
         if b"\n" in buf:  # B's one message: ready, or why not
             try:
-                msg = json.loads(buf.split(b"\n", 1)[0])
+                msg = loads(buf.split(b"\n", 1)[0])
             except ValueError:
                 msg = {}
             if msg.get("ready"):

@@ -37,9 +37,7 @@ from __future__ import annotations
 
 import ctypes
 import errno
-import json
 import os
-import re
 from collections.abc import Iterable
 from functools import lru_cache
 
@@ -269,7 +267,7 @@ def validate(profile: Any) -> dict[str, Any]:
                 raise _bad(f"{where}{key}: ", "must be an object")
             _strings(cond.get("caps") or [], f"{where}{key}.caps: ")
             _strings(cond.get("arches") or [], f"{where}{key}.arches: ")
-            if cond.get("minKernel") is not None and not re.fullmatch(r"\d+(\.\d+)*", str(cond["minKernel"])):
+            if cond.get("minKernel") is not None and not _is_version(str(cond["minKernel"])):
                 raise _bad(f"{where}{key}.minKernel: ", f"must look like 4.8, not {cond['minKernel']!r}")
     return profile
 
@@ -304,7 +302,9 @@ def load_profile(path: str) -> dict[str, Any]:
         raise IsolationError(f"cannot read seccomp profile {path}: {exc.strerror}",
                              "give the path of a readable JSON file") from exc
     try:
-        data = json.loads(text)
+        from capsa.jsonio import loads
+
+        data = loads(text)
     except ValueError as exc:
         raise IsolationError(f"seccomp profile {path} is not valid JSON: {exc}", _HINT) from exc
     return validate(data)
@@ -348,7 +348,21 @@ def _arch_token(name: str) -> int:
 
 
 def _version(text: str) -> tuple[int, ...]:
-    return tuple(int(x) for x in re.findall(r"\d+", text)[:3])
+    """The first three numbers in ``text`` (``5.10.0-28-amd64`` -> (5, 10, 0))."""
+    numbers: list[int] = []
+    digits = ""
+    for c in text + " ":
+        if "0" <= c <= "9":
+            digits += c
+        elif digits:
+            numbers.append(int(digits))
+            digits = ""
+    return tuple(numbers[:3])
+
+
+def _is_version(text: str) -> bool:
+    """``\\d+(\\.\\d+)*``: dot-separated numbers, as a profile's minKernel."""
+    return all(part and all("0" <= c <= "9" for c in part) for part in text.split("."))
 
 
 def _canon_cap(name: str) -> str:

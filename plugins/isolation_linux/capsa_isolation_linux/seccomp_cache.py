@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import ctypes
 import errno
-import json
 import os
 from collections.abc import Iterable
 from functools import lru_cache
@@ -104,7 +103,9 @@ def cache_key(profile: dict[str, Any], caps: Iterable[str] | None) -> str:
     material = {"format": FORMAT, "code": [seccomp.FILTER_CODE, _code_digest()], "profile": profile,
                 "caps": sorted(_canon_caps(caps or ()) & named), "machine": uname.machine,
                 "kernel": uname.release, "libseccomp": seccomp.libseccomp_version()}
-    text = json.dumps(material, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    from capsa.jsonio import dumps
+
+    text = dumps(material, sort_keys=True)
     return _sha256(text.encode()).hexdigest()
 
 

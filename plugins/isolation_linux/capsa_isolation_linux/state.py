@@ -5,12 +5,11 @@ state.json is written atomically; a process is identified by its pid *and* its s
 """
 from __future__ import annotations
 
-import json
 import os
-import re
-from pathlib import Path
 
 from capsa.errors import IsolationError
+from capsa.fsutil import is_safe_name
+from capsa.jsonio import dumps, loads
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -18,11 +17,10 @@ if TYPE_CHECKING:
 
 STATE_FILE = "state.json"
 FIFO = "exec.fifo"
-_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 
 
 def check_id(container_id: str) -> None:
-    if not _ID.match(container_id or ""):
+    if not is_safe_name(container_id, 128):
         raise IsolationError(
             f"invalid container id {container_id!r}",
             hint="an id is 1-128 letters, digits, '_', '.' or '-', starting with a letter or digit",
@@ -52,20 +50,20 @@ def alive(pid: int | None, start_time: int | None) -> bool:
 
 
 class StateDir:
-    """One container's state directory."""
+    """One container's state directory (paths are strings)."""
 
-    def __init__(self, run_home: Path, container_id: str) -> None:
+    def __init__(self, run_home: str | os.PathLike[str], container_id: str) -> None:
         check_id(container_id)
         self.id = container_id
-        self.path = Path(run_home) / container_id
-        self.file = self.path / STATE_FILE
-        self.fifo = self.path / FIFO
+        self.path = os.path.join(run_home, container_id)
+        self.file = os.path.join(self.path, STATE_FILE)
+        self.fifo = os.path.join(self.path, FIFO)
 
     def make(self) -> None:
         """Create the directory and the exec fifo; an existing one means the id is taken."""
-        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        os.makedirs(os.path.dirname(self.path), mode=0o700, exist_ok=True)
         try:
-            self.path.mkdir(mode=0o700)
+            os.mkdir(self.path, 0o700)
         except FileExistsError:
             raise IsolationError(
                 f"container {self.id!r} already exists",
@@ -74,11 +72,12 @@ class StateDir:
         os.mkfifo(self.fifo, 0o622)
 
     def exists(self) -> bool:
-        return self.file.is_file()
+        return os.path.isfile(self.file)
 
     def load(self) -> dict[str, Any]:
         try:
-            return json.loads(self.file.read_bytes())
+            with open(self.file, "rb") as fh:
+                return loads(fh.read())  # type: ignore[no-any-return]
         except FileNotFoundError:
             raise IsolationError(f"no container with id {self.id!r}",
                                  hint="`capsa ps -a` lists containers") from None
@@ -89,7 +88,7 @@ class StateDir:
     def save(self, doc: dict[str, Any]) -> None:
         from capsa.fsutil import atomic_write
 
-        atomic_write(self.file, json.dumps(doc, indent=1).encode(), 0o600, durable=False)
+        atomic_write(self.file, dumps(doc).encode(), 0o600, durable=False)
 
     def remove(self) -> None:
         """Remove the directory and everything in it (idempotent)."""
