@@ -57,8 +57,9 @@ class StorageDriver(Driver):
         before the driver's own mount-count lock; ``mount`` never takes the store lock."""
 
     @abstractmethod
-    def mount(self, layer_id: str, volatile: bool = False) -> Path:
-        """Return a path where the layer's full filesystem (parents included) is visible.
+    def mount(self, layer_id: str, volatile: bool = False) -> str | os.PathLike[str]:
+        """Return a path (a string or a path object) where the layer's full filesystem (parents
+        included) is visible.
 
         Reference counted: each call must be paired with one :meth:`unmount`. ``volatile``: the
         writes need not survive a crash (a ``run --rm`` container's layer), so the driver may
@@ -101,14 +102,15 @@ class StorageDriver(Driver):
     # two trees. A driver that knows a layer's own changes (overlay) overrides them.
 
     def _mounted(self, layer_id: str, parent: str | None) -> AbstractContextManager[tuple[Path, Path | None]]:
-        """The layer and its parent mounted for the duration of a ``with`` block."""
+        """The layer and its parent mounted (as pathlib paths) for the duration of a ``with`` block."""
         from contextlib import contextmanager
+        from pathlib import Path
 
         @contextmanager
         def mounted() -> Iterator[tuple[Path, Path | None]]:
-            layer_path = self.mount(layer_id)
+            layer_path = Path(self.mount(layer_id))
             try:
-                parent_path = self.mount(parent) if parent else None
+                parent_path = Path(self.mount(parent)) if parent else None
                 try:
                     yield layer_path, parent_path
                 finally:

@@ -178,7 +178,7 @@ class StorageConformance:
 
     @staticmethod
     def _state(storage: Any, layer_id: str) -> dict[str, tuple[Any, ...]]:
-        path = storage.mount(layer_id)
+        path = Path(storage.mount(layer_id))
         try:
             return tree_state(path)
         finally:
@@ -208,7 +208,7 @@ class StorageConformance:
             storage.apply_diff(layer_id, None, layer_tar(self._base_members()))
             return
         storage.create(layer_id, None, writable=True)
-        root = storage.mount(layer_id)
+        root = Path(storage.mount(layer_id))
         try:
             for info, data in self._base_members():
                 path = root / info.name
@@ -253,7 +253,7 @@ class StorageConformance:
         for i in range(1, 5):
             storage.create(f"l{i}", f"l{i - 1}")
         storage.create("side", "l1", writable=True)
-        storage.mount("side")
+        Path(storage.mount("side"))
         storage.unmount("side")
         for layer_id in ("side", "l4", "l3"):
             storage.remove(layer_id)
@@ -268,7 +268,7 @@ class StorageConformance:
     def test_removing_a_mounted_layer_is_refused_and_leaves_it_intact(self, storage: Any) -> None:
         self._base(storage)
         before = self._state(storage, "base")
-        storage.mount("base")
+        Path(storage.mount("base"))
         try:
             with pytest.raises(StorageError):
                 storage.remove("base")
@@ -283,22 +283,22 @@ class StorageConformance:
 
     def test_mount_shows_parent_and_own_files(self, storage: Any) -> None:
         storage.create("base", None, writable=True)
-        base = storage.mount("base")
+        base = Path(storage.mount("base"))
         (base / "from-base").write_text("base")
         storage.unmount("base")
         storage.create("top", "base", writable=True)
-        top = storage.mount("top")
+        top = Path(storage.mount("top"))
         assert (top / "from-base").read_text() == "base"
         (top / "from-top").write_text("top")
         assert storage.unmount("top") is True
-        again = storage.mount("top")
+        again = Path(storage.mount("top"))
         assert sorted(p.name for p in again.iterdir()) == ["from-base", "from-top"]
         storage.unmount("top")
 
     def test_mount_is_reference_counted(self, storage: Any) -> None:
         storage.create("l", None)
-        first = storage.mount("l")
-        assert storage.mount("l") == first
+        first = Path(storage.mount("l"))
+        assert Path(storage.mount("l")) == first
         assert storage.unmount("l") is False
         assert storage.unmount("l") is True
         assert storage.unmount("l") is False
@@ -306,7 +306,7 @@ class StorageConformance:
     def test_forced_unmount_drops_every_reference(self, storage: Any) -> None:
         storage.create("l", None)
         for _ in range(3):
-            storage.mount("l")
+            Path(storage.mount("l"))
         assert storage.unmount("l", force=True) is True
         assert storage.unmount("l") is False
         storage.remove("l")  # no reference is left to keep it
@@ -315,15 +315,15 @@ class StorageConformance:
     def test_nested_mounts_parent_and_child_at_once(self, storage: Any) -> None:
         self._base(storage)
         storage.create("child", "base", writable=True)
-        child = storage.mount("child")
+        child = Path(storage.mount("child"))
         try:
             (child / "etc/c").write_bytes(b"gamma\n")
-            base = storage.mount("base")
+            base = Path(storage.mount("base"))
             try:
                 assert base != child
                 assert (base / "etc/a").read_bytes() == b"alpha\n" and not (base / "etc/c").exists()
                 assert (child / "etc/a").read_bytes() == b"alpha\n" and (child / "etc/c").read_bytes() == b"gamma\n"
-                again = storage.mount("child")  # a second reference while the parent is mounted
+                again = Path(storage.mount("child"))  # a second reference while the parent is mounted
                 assert again == child and storage.unmount("child") is False
                 assert sorted(os.listdir(child / "etc")) == ["a", "b", "c"]
             finally:
@@ -337,14 +337,14 @@ class StorageConformance:
         self._base(storage)
         storage.create("child", "base", writable=True)
         for i in range(10):
-            path = storage.mount("child")
-            parent = storage.mount("base")
+            path = Path(storage.mount("child"))
+            parent = Path(storage.mount("base"))
             assert (path / "etc/a").read_bytes() == b"alpha\n" and (parent / "keep").read_bytes() == b"kept"
             (path / f"cycle{i}").write_text(str(i))
             assert storage.unmount("base") is True
             assert storage.unmount("child") is True
             assert storage.unmount("child") is False
-        path = storage.mount("child")
+        path = Path(storage.mount("child"))
         try:
             assert sorted(p.name for p in path.iterdir() if p.name.startswith("cycle")) == [f"cycle{i}" for i in range(10)]
         finally:
@@ -355,11 +355,11 @@ class StorageConformance:
         parent = None
         for i in range(30):
             storage.create(f"l{i}", parent, writable=True)
-            path = storage.mount(f"l{i}")
+            path = Path(storage.mount(f"l{i}"))
             (path / f"f{i}").write_text(str(i))
             storage.unmount(f"l{i}")
             parent = f"l{i}"
-        top = storage.mount("l29")
+        top = Path(storage.mount("l29"))
         assert sorted(p.name for p in top.iterdir()) == sorted(f"f{i}" for i in range(30))
         storage.unmount("l29")
 
@@ -373,12 +373,12 @@ class StorageConformance:
                 members.append(tar_whiteout(f"data/.wh.f{i - 1}"))  # each layer hides the previous file
             storage.apply_diff(f"d{i}", parent, layer_tar(members))
             parent = f"d{i}"
-        top = storage.mount("d24")
+        top = Path(storage.mount("d24"))
         try:
             assert os.listdir(top / "data") == ["f24"] and (top / "data/f24").read_text() == "24"
         finally:
             storage.unmount("d24")
-        mid = storage.mount("d10")
+        mid = Path(storage.mount("d10"))
         try:
             assert os.listdir(mid / "data") == ["f10"]
         finally:
@@ -395,7 +395,7 @@ class StorageConformance:
         self._base(storage)
         image_before = self._state(storage, "base")
         storage.create("ctr", "base", writable=True)
-        root = storage.mount("ctr")
+        root = Path(storage.mount("ctr"))
         try:
             (root / "etc/new").write_text("new\n")
             (root / "etc/a").write_text("alpha, changed\n")
@@ -408,7 +408,7 @@ class StorageConformance:
             os.symlink("etc/new", root / "link")
         finally:
             assert storage.unmount("ctr") is True
-        root = storage.mount("ctr")
+        root = Path(storage.mount("ctr"))
         try:
             assert (root / "etc/new").read_text() == "new\n"
             assert (root / "etc/a").read_text() == "alpha, changed\n"
@@ -452,7 +452,7 @@ class StorageConformance:
         storage.create("base", None)
         added = storage.apply_diff("base", None, layer_tar(members))
         assert added == len(b"#!/bin/sh\necho hi\n") + len(b"written after its directory") + 140_000
-        root = storage.mount("base")
+        root = Path(storage.mount("base"))
         try:
             tool = os.lstat(root / "bin/tool")
             assert (root / "bin/tool").read_bytes() == b"#!/bin/sh\necho hi\n"
@@ -499,7 +499,7 @@ class StorageConformance:
             tar_whiteout(".wh.srv"),
             tar_whiteout(".wh.not-there"),  # whiting out a path no parent has is harmless
         ]))
-        root = storage.mount("child")
+        root = Path(storage.mount("child"))
         try:
             assert sorted(os.listdir(root)) == ["etc", "keep", "opt"]
             assert sorted(os.listdir(root / "etc")) == ["b"] and not os.path.lexists(root / "etc/a")
@@ -511,7 +511,7 @@ class StorageConformance:
         assert self._state(storage, "base") == base_before
         storage.create("grandchild", "child")  # a whiteout keeps hiding through later layers ...
         storage.apply_diff("grandchild", "child", layer_tar([tar_dir("srv"), tar_file("srv/new", b"n")]))
-        root = storage.mount("grandchild")
+        root = Path(storage.mount("grandchild"))
         try:
             assert sorted(os.listdir(root / "srv")) == ["new"]  # ... and a re-created dir starts empty
             assert sorted(os.listdir(root / "etc")) == ["b"] and sorted(os.listdir(root / "opt")) == ["y"]
@@ -533,7 +533,7 @@ class StorageConformance:
         storage.apply_diff("lone", None, layer_tar([tar_dir("d"), tar_whiteout("d/.wh.ghost"), tar_file("d/real")]))
         for layer_id, directory, expected in (("child", "fresh", ["file"]), ("child", "etc", ["a", "b"]),
                                               ("lone", "d", ["real"])):
-            root = storage.mount(layer_id)
+            root = Path(storage.mount(layer_id))
             try:
                 listed = sorted(os.listdir(root / directory))
                 assert listed == expected, f"layer {layer_id}: {directory}/ lists {listed}"
@@ -589,7 +589,7 @@ class StorageConformance:
                 storage.create(copy, parent)
                 storage.apply_diff(copy, parent, stream)
             assert self._state(storage, copy) == self._state(storage, layer_id), layer_id
-            original, copied = storage.mount(layer_id), storage.mount(copy)
+            original, copied = Path(storage.mount(layer_id)), Path(storage.mount(copy))
             try:
                 assert hardlink_groups(copied) == hardlink_groups(original)
             finally:
@@ -601,7 +601,7 @@ class StorageConformance:
     def test_diff_size_is_the_length_of_diff(self, storage: Any) -> None:
         self._changed_child(storage)
         storage.create("child2", "child", writable=True)
-        root = storage.mount("child2")
+        root = Path(storage.mount("child2"))
         try:
             (root / "big").write_bytes(os.urandom(123_457))
             (root / "keep").unlink()

@@ -203,7 +203,7 @@ class OverlayDriver(StorageDriver):
             )
         return flags, data
 
-    def mount(self, layer_id: str, volatile: bool = False) -> Path:
+    def mount(self, layer_id: str, volatile: bool = False) -> str:
         from capsa.linux import is_mountpoint, mount
 
         merged = self._dir(layer_id, "merged")
@@ -230,9 +230,7 @@ class OverlayDriver(StorageDriver):
                     os.fchdir(cwd)
                     os.close(cwd)
             self.counter.set(layer_id, count + 1)
-        from pathlib import Path
-
-        return Path(merged)
+        return merged
 
     def unmount(self, layer_id: str, force: bool = False) -> bool:
         from capsa.linux import umount
