@@ -95,7 +95,7 @@ def src(new_store: Callable[[str], Store]) -> tuple[Store, Image, Image]:
 def files_of(store: Store, image: Image) -> dict[str, Any]:
     """Every path of the image's mounted root: type, mode, content or link target; hardlinked
     files carry the list of their fellow names."""
-    root = store.driver.mount(image.top_layer)
+    root = Path(store.driver.mount(image.top_layer))
     try:
         out: dict[str, Any] = {}
         inodes: dict[int, list[str]] = {}

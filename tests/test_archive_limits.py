@@ -293,7 +293,7 @@ def test_xz_and_bzip2_tarballs_import_and_load_stored_uncompressed(store: Store,
         for image in (imported, loaded):
             layer = store.image_layers(image)[0]
             assert layer.diff_id == diff_id and layer.blob == diff_id and layer.blob_media_type == mt.OCI_LAYER
-        root = store.driver.mount(loaded.top_layer)
+        root = Path(store.driver.mount(loaded.top_layer))
         try:
             assert (root / "etc/motd").read_bytes() == b"hello\n" and (root / "etc/more").read_bytes() == b"more\n"
         finally:

@@ -31,7 +31,7 @@ def stack(driver, depth: int) -> str:
 
 def test_a_130_layer_stack_mounts_with_every_file_visible(overlay) -> None:
     top = stack(overlay, 130)
-    merged = overlay.mount(top)
+    merged = Path(overlay.mount(top))
     try:
         assert len(os.listdir(merged)) == 130
         assert (merged / "f0").read_text() == "0" and (merged / "f129").read_text() == "129"
@@ -83,7 +83,7 @@ def test_whiteouts_hide_lower_files_and_diff_round_trips(overlay) -> None:
     overlay.apply_diff("top", "base", layer_tar([("etc/.wh.a", ""), ("opt/.wh..wh..opq", ""), ("opt/y", "y")]))
     upper = overlay.context.home / "top" / "diff"
     assert stat.S_ISCHR((upper / "etc" / "a").lstat().st_mode) and os.getxattr(upper / "opt", "trusted.overlay.opaque") == b"y"
-    merged = overlay.mount("top")
+    merged = Path(overlay.mount("top"))
     try:
         assert sorted(os.listdir(merged / "etc")) == ["b"] and sorted(os.listdir(merged / "opt")) == ["y"]
     finally:

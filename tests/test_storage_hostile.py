@@ -102,7 +102,7 @@ def test_hostile_archive_through_the_driver(tmp_path: Path, driver_name: str, ca
         _assert_victim(decoy, decoy_listing)
         assert snapshot(tmp_path, (home,)) == around, "something changed outside the driver's home"
 
-        merged = driver.mount("layer")  # the layer still mounts, and mounting it escapes nowhere
+        merged = Path(driver.mount("layer"))  # the layer still mounts, and mounting it escapes nowhere
         try:
             if spec.lands is None:
                 assert tree_state(merged) == mounted_before

@@ -224,7 +224,7 @@ def test_system_check_finds_and_repairs_damage(c: Capsa) -> None:
         store.driver.create(half.id, None)
         orphan = store.blobs.put(b"a blob no image or layer refers to")
     (c.root / "blobs" / ".ingest" / "12345-stray").write_bytes(b"half a blob")
-    merged = store.driver.mount(top)  # a command that mounted a layer and died
+    merged = Path(store.driver.mount(top))  # a command that mounted a layer and died
     assert str(merged) in store_mounts(c)
     state_dir = c.runroot / "isolation" / "linux" / victim
     assert state_dir.is_dir() and cgroups_of(victim)
