@@ -103,3 +103,19 @@ def test_a_failed_apply_diff_leaves_the_layer_as_it_was(overlay) -> None:
     with pytest.raises(Exception):
         overlay.apply_diff("base", None, layer_tar([("new", "2"), ("../escape", "3")]))
     assert sorted(p.name for p in (overlay.context.home / "base" / "diff").iterdir()) == before
+
+
+def test_mount_points_with_escaped_characters_are_recognised(tmp_path: Path) -> None:
+    """/proc/self/mountinfo escapes spaces, tabs, newlines and backslashes as octal (\\040 ...):
+    mount points whose names hold them are still found (capsa.hostinfo unescapes by hand)."""
+    from capsa.linux import MNT_DETACH, is_mountpoint, mount, mounts_under, umount
+
+    target = tmp_path / "a dir\twith\nodd \\ names"
+    target.mkdir()
+    mount("tmpfs", str(target), "tmpfs", 0, "size=1m")
+    try:
+        assert is_mountpoint(str(target))
+        assert mounts_under(str(tmp_path)) == [str(target)]
+    finally:
+        umount(str(target), MNT_DETACH)
+    assert not is_mountpoint(str(target))

@@ -16,10 +16,19 @@ def go_arch() -> str:
 
 
 def unescape_mount_path(text: str) -> str:
-    """Undo /proc/*/mountinfo's octal escapes (space, tab, newline, backslash)."""
-    import re
-
-    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), text)
+    """Undo /proc/*/mountinfo's octal escapes (space, tab, newline, backslash): ``\\040`` is a space."""
+    if "\\" not in text:
+        return text
+    out, i = [], 0
+    while i < len(text):
+        code = text[i + 1:i + 4]
+        if text[i] == "\\" and len(code) == 3 and all("0" <= c <= "7" for c in code):
+            out.append(chr(int(code, 8)))
+            i += 4
+        else:
+            out.append(text[i])
+            i += 1
+    return "".join(out)
 
 
 def _mounts() -> list[tuple[str, str, str]]:

@@ -68,7 +68,7 @@ class LinuxDriver(IsolationDriver):
     def _dir(self, container_id: str) -> Any:
         from .state import StateDir
 
-        return StateDir(self.context.run_home, container_id)
+        return StateDir(self.context.run_home_dir, container_id)
 
     def _runtime_state(self, doc: dict[str, Any], status: str) -> RuntimeState:
         return RuntimeState(id=doc["id"], status=status, pid=doc.get("pid") if status != "stopped" else None,
@@ -117,7 +117,7 @@ class LinuxDriver(IsolationDriver):
             raise IsolationError(f"invalid linux.seccomp in config.json: missing or bad {exc}") from None
         plan = launcher.Plan(spec, rootfs, bundle, sd.fifo, stdio or (0, 1, 2), cgroup,
                              rfs.cgroup_mount_plan(cgroup, spec), profile, modules, console,
-                             seccomp_cache=str(self.context.run_home))
+                             seccomp_cache=self.context.run_home_dir)
         was_subreaper = is_child_subreaper()
         set_child_subreaper()
         try:
