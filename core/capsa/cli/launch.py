@@ -55,7 +55,7 @@ def launch(sess: Session, image: str, command: list[str], o: dict[str, Any], cre
         _write(f"{config.id}\n")
         return 0
     try:
-        code = lifecycle.start(sess, records, config, attach_output=not detach, stdin=o["interactive"])
+        code = lifecycle.start(sess, records, config, attach_output=not detach, stdin=o["interactive"], store=store)
     except CapsaError:
         _discard(sess, store, records, config)
         raise

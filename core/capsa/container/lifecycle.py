@@ -96,8 +96,8 @@ def bundle_dir(records: ContainerRecords, container_id: str) -> str:
 
 def prepare_bundle(root: str, store: Store, records: ContainerRecords, config: ContainerConfig) -> str:
     """Mount the container's root filesystem and write its OCI bundle; returns the bundle dir.
-    The monitor does this (and undoes the mount at teardown); on error nothing stays mounted.
-    ``root`` is the store's root (named volumes live under it)."""
+    ``start`` does this while its monitor loads; the monitor undoes the mount at teardown. On
+    error nothing stays mounted. ``root`` is the store's root (named volumes live under it)."""
     from capsa.container.etcfiles import write_files
     from capsa.container.spec import build_spec
 
@@ -133,13 +133,24 @@ def monitor_drivers(sess: Session) -> dict[str, str]:
     return {kind: sess.config.driver(kind) for kind in ("storage", "isolation")}
 
 
-def _spawn_monitor(sess: Session, config: ContainerConfig, bundle: str) -> tuple[int, int]:
-    """Give a monitor (pre-forked by ``run``, or a new one) this container; returns (messages
-    from it, go to it). The monitor mounts the layer and writes the bundle itself."""
+def _hand_to_monitor(sess: Session, store: Store | None, records: ContainerRecords,
+                     config: ContainerConfig) -> tuple[int, int]:
+    """Give a monitor (pre-forked by ``run``, or a new one) this container, once its bundle is
+    written here (while that monitor loads its drivers); returns (messages from it, go to it).
+    On error the monitor is let go (it exits) and nothing stays mounted."""
     from capsa.container import zygote
 
     cfg = sess.config
     handle = zygote.take(monitor_drivers(sess))
+    try:
+        if store is None:
+            from capsa.cli.state import open_store
+
+            store = open_store(sess)
+        bundle = prepare_bundle(cfg.root, store, records, config)
+    except BaseException:
+        handle.discard()
+        raise
     try:
         handle.send({
             "id": config.id, "root": cfg.root, "runroot": cfg.runroot, "bundle": bundle,
@@ -150,6 +161,8 @@ def _spawn_monitor(sess: Session, config: ContainerConfig, bundle: str) -> tuple
         })
     except OSError as exc:
         handle.discard()
+        if config.layer_id and not config.rootfs:
+            store.driver.unmount(config.layer_id)
         raise IsolationError(f"the container monitor could not be started: {exc.strerror}",
                              hint="see monitor.log in the container's runroot directory") from None
     return handle.messages, handle.go
@@ -183,9 +196,10 @@ class _Events:
 
 
 def start(sess: Session, records: ContainerRecords, config: ContainerConfig, attach_output: bool,
-          stdin: bool = False) -> int | None:
+          stdin: bool = False, store: Store | None = None) -> int | None:
     """Start the container; with ``attach_output`` relay its stdio until it exits and return its exit
-    code (None when the user detached). Raises when the container could not start."""
+    code (None when the user detached). Raises when the container could not start. ``store``:
+    the session's store, when the caller has it open already."""
     with records.lock(config.id).exclusive():
         state = records.state(config.id)
         if state.status in ("running", "paused", "stopping"):
@@ -193,7 +207,7 @@ def start(sess: Session, records: ContainerRecords, config: ContainerConfig, att
         if state.stop_requested or state.error:  # (a fresh container has neither: no write)
             state.stop_requested, state.error = False, ""
             records.set_state(config.id, state)  # (update_state would take the lock we hold)
-        msg, go = _spawn_monitor(sess, config, bundle_dir(records, config.id))
+        msg, go = _hand_to_monitor(sess, store, records, config)
     # The monitor says "listening" (its attach socket exists), then "created", then "started",
     # or "error" at any point. We attach (or not) and say go as soon as it listens, so that it
     # starts the container the moment it is created: no round trip through us in between.

@@ -116,23 +116,10 @@ class Monitor:
 
     # -- one run of the container -------------------------------------------------------------
 
-    def prepare(self) -> None:
-        """Mount the container's layer and write its bundle (the mount is ours to undo at
-        teardown): done here, not in the CLI, so that the modules it needs are loaded while
-        the monitor waits for its container, off the CLI's path."""
-        from capsa.container.lifecycle import prepare_bundle
-        from capsa.store.store import Store
-
-        store = Store(self.cfg["root"], self.cfg["runroot"], self.driver("storage"))
-        prepare_bundle(self.cfg["root"], store, self.records, self.records.config(self.id))
-
     def run_once(self, first: bool, restarts: int = 0) -> int:
         if not first and self.records.state(self.id).stop_requested:
             return self.records.state(self.id).exit_code  # stopped between two runs
-        if first:
-            trace("preparing")
-            self.prepare()
-        trace("creating")
+        trace("creating")  # (the CLI wrote the bundle and mounted the layer, which is ours to unmount)
         stdio, ours, theirs = self.make_stdio()
         try:
             if self.cfg["tty"]:
@@ -164,7 +151,7 @@ class Monitor:
                                   started_at=timestamp(), error="")
         if first:
             self.tell(event="started", pid=pid)
-            import shutil  # noqa: F401  (teardown's: loaded while the container runs, not before it)
+            _load_for_teardown(self.cfg["storage"]["name"])  # while the container runs, not before it
         code = self.relay.pump(pidfd, ours, handoff_after=HANDOFF_AFTER)
         if code is None:  # still running: a lean waiter watches it from here (never returns)
             self.hand_off(pidfd, ours, restarts)
@@ -290,22 +277,29 @@ _close = close_quietly
 
 
 def _preload(drivers: dict[str, str]) -> None:
-    """Import what running a container needs while the CLI is still creating it: the bundle's
-    modules and the drivers."""
-    from capsa.store.blobs import sha256_of
-
-    sha256_of(b"")  # loads the sha256 that checks the image config's digest
-
-    import capsa.container.etcfiles  # noqa: F401
-    import capsa.container.spec  # noqa: F401
-    import capsa.container.userinfo  # noqa: F401
+    """Import what creating the container needs while the CLI is still making it and writing
+    its bundle: the isolation driver (the storage driver is needed at teardown only)."""
     import capsa.drivers  # noqa: F401
-    import capsa.entrypoints as entrypoints
-    import capsa.linux  # noqa: F401
 
-    for entry in entrypoints.load_index():  # the drivers this container uses
-        kind = entry.group.removeprefix("capsa.")
-        if drivers.get(kind) == entry.name and entrypoints.DRIVER_GROUPS.get(kind) == entry.group:
+    _import_driver("isolation", drivers.get("isolation"))
+
+
+def _load_for_teardown(storage_driver: str) -> None:
+    """Import what teardown needs (the storage driver, the store for --rm, shutil), once the
+    container runs: the monitor is idle then, and not before, when the container waits for it."""
+    import shutil  # noqa: F401
+
+    import capsa.store.store  # noqa: F401
+
+    _import_driver("storage", storage_driver)
+
+
+def _import_driver(kind: str, name: str | None) -> None:
+    """Import the module of driver ``name`` of ``kind`` (a failure is reported where it is used)."""
+    import capsa.entrypoints as entrypoints
+
+    for entry in entrypoints.load_index():
+        if entry.name == name and entrypoints.DRIVER_GROUPS.get(kind) == entry.group:
             try:
                 entrypoints.import_entry(entry)
             except Exception:  # loading reports it properly later
