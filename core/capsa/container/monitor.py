@@ -151,7 +151,8 @@ class Monitor:
                                   started_at=timestamp(), error="")
         if first:
             self.tell(event="started", pid=pid)
-            _load_for_teardown(self.cfg["storage"]["name"])  # while the container runs, not before it
+            if not _has_exited(pidfd):  # (one that is done already is torn down at once)
+                _load_for_teardown(self.cfg["storage"]["name"])  # while the container runs, not before it
         code = self.relay.pump(pidfd, ours, handoff_after=HANDOFF_AFTER)
         if code is None:  # still running: a lean waiter watches it from here (never returns)
             self.hand_off(pidfd, ours, restarts)
@@ -282,6 +283,13 @@ def _preload(drivers: dict[str, str]) -> None:
     import capsa.drivers  # noqa: F401
 
     _import_driver("isolation", drivers.get("isolation"))
+
+
+def _has_exited(pidfd: int) -> bool:
+    """Whether the process of ``pidfd`` has exited (a pidfd polls readable then)."""
+    import select
+
+    return bool(select.select([pidfd], [], [], 0)[0])
 
 
 def _load_for_teardown(storage_driver: str) -> None:

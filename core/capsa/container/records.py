@@ -218,10 +218,14 @@ class ContainerRecords:
 
     def set_state(self, container_id: str, state: ContainerState) -> None:
         """Write the state (the caller holds the container's lock); a container that was
-        removed meanwhile raises ContainerNotFound rather than coming back as a stray file."""
+        removed meanwhile raises ContainerNotFound rather than coming back as a stray file.
+
+        Atomic but not synced: the state is a running container's, rewritten at every turn of
+        its life; after a crash it may lag behind, and ``system check`` sets it right from the
+        processes that are (not) there, as it does for a monitor that was killed."""
         if not os.path.isdir(self.dir(container_id)):
             raise ContainerNotFound(f"no container with id {container_id}", hint="see 'capsa ps -a'")
-        atomic_write(self.dir(container_id, "state.json"), dumps(state).encode())
+        atomic_write(self.dir(container_id, "state.json"), dumps(state).encode(), durable=False)
 
     def update_state(self, container_id: str, **changes: object) -> ContainerState:
         """Read-modify-write the state under the container's lock; returns the new state."""
