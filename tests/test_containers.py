@@ -450,3 +450,28 @@ def test_a_state_write_after_removal_does_not_bring_the_container_back(tmp_path:
     with pytest.raises(ContainerNotFound):
         records.update_state(config.id, status="exited")
     assert not os.path.exists(records.dir(config.id)) and records.all() == []
+
+
+# What the way to a container must not import: each costs a run or a create milliseconds on the
+# machines capsa runs on (docs/benchmarks.md). `run`'s CLI imports socket (and with it enum) to
+# attach; `create` does not even that.
+SLOW_FOR_BOTH = {"re", "json", "pathlib", "shutil", "dataclasses", "inspect", "typing", "hashlib", "platform",
+                 "tempfile", "urllib.parse", "typer", "click", "importlib.metadata"}
+SLOW_FOR_CREATE = SLOW_FOR_BOTH | {"enum", "functools", "collections", "contextlib", "socket", "signal"}
+
+
+def _imports_of(c: Capsa, *args: str) -> set[str]:
+    r = subprocess.run([os.environ.get("PYTHON", str(Path(CAPSA).parent / "python")), "-X", "importtime", str(CAPSA),
+                        "--root", str(c.root), "--runroot", str(c.runroot), *args],
+                       capture_output=True, text=True, env=c.env, timeout=60)
+    assert r.returncode == 0, r.stderr[-2000:]
+    names = [line.split("|")[-1].strip() for line in r.stderr.splitlines() if line.startswith("import time:")]
+    return set(names[names.index("site") + 1:])  # what the program imported (not the interpreter's start-up)
+
+
+def test_run_and_create_import_none_of_the_slow_modules(c: Capsa) -> None:
+    c("version")  # the entry-point index is cached
+    created = _imports_of(c, "create", "--name", "lean", "-e", "A=1", "busybox", "true")
+    assert "capsa_storage_overlay" in created and not created & SLOW_FOR_CREATE, created & SLOW_FOR_CREATE
+    ran = _imports_of(c, "run", "--rm", "busybox", "true")
+    assert "capsa.container.attach" in ran and not ran & SLOW_FOR_BOTH, ran & SLOW_FOR_BOTH

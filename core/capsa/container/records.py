@@ -124,7 +124,8 @@ class ContainerRecords:
         if not os.path.isdir(index):
             os.makedirs(self.root, exist_ok=True)
             partial = os.path.join(self.root, f".names.{os.getpid()}.tmp")
-            rmtree(partial, ignore_errors=True)
+            if os.path.lexists(partial):  # a killed command's, with our pid
+                rmtree(partial, ignore_errors=True)
             os.mkdir(partial)
             for config in self.all():
                 os.symlink(config.id, os.path.join(partial, config.name))
