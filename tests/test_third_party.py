@@ -76,6 +76,18 @@ def test_install_select_use_and_uninstall_a_driver_package(capsa: Capsa, tmp_pat
         r = capsa("tiny-hello", "--name", "capsa")
         assert (r.returncode, r.stdout) == (0, "hello capsa from capsa-tiny-driver\n")
 
+        # Its container hooks run for `run` (which never builds typer's CLI): the spec is adjusted
+        # before the runtime gets it, and the monitor reports the stop.
+        capsa.write_config("")
+        from containers import import_busybox
+
+        import_busybox(capsa, tmp_path)
+        stopped = tmp_path / "poststop.txt"
+        r = capsa("run", "--rm", "--name", "hooked", "busybox", "sh", "-c", "echo $TINY_HOOK; exit 3",
+                  env={"TINY_POSTSTOP_FILE": str(stopped)})
+        assert (r.returncode, r.stdout) == (3, "adjusted-hooked\n"), r.stderr
+        assert stopped.read_text() == "hooked 3\n"
+
         # The package's own test suite runs capsa's conformance suites against the driver.
         r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--rootdir", str(src),
                             str(src / "tests")], capture_output=True, text=True, cwd=src,

@@ -37,8 +37,10 @@ def launch(sess: Session, image: str, command: list[str], o: dict[str, Any], cre
     """Create the container and, unless ``create_only``, start it: detached (its id is printed)
     or attached (the container's exit code is returned). A container that fails to start is
     removed again."""
+    from capsa import plugins
     from capsa.container import lifecycle
 
+    plugins.load_hook_plugins()  # (the container's hooks; nothing is imported when none is installed)
     if not create_only:  # first of all: the monitor loads its drivers while we make the container
         from capsa.container import zygote
 

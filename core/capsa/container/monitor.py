@@ -212,6 +212,7 @@ class Monitor:
                     code = 125
                     break
                 trace("exited")
+                self._poststop(code)
                 state = self._runtime_state()
                 with self.records.lock(self.id).exclusive():  # decided together with `stop`
                     current = self.records.state(self.id)
@@ -241,6 +242,16 @@ class Monitor:
                 for client in list(self.relay.clients):
                     self.relay.drop(client)
         return 0
+
+    def _poststop(self, code: int) -> None:
+        """The ``capsa_container_poststop`` hooks (errors only warn, in monitor.log)."""
+        from capsa import plugins
+
+        if plugins.loaded_plugin_names():
+            from capsa.container.lifecycle import container_view
+
+            plugins.call_each_warning("capsa_container_poststop", container=container_view(self.records.config(self.id)),
+                                      exit_code=code)
 
     def _runtime_state(self) -> dict[str, Any]:
         try:
@@ -326,6 +337,9 @@ def main(argv: list[str]) -> int:
     """``--resume STATE``: the monitor again, exec'd by the waiter when the container exited."""
     name_process()
     resume = loads(argv[2])
+    from capsa import plugins
+
+    plugins.load_hook_plugins()  # a new interpreter: the poststop hooks are loaded again
     code = Monitor(resume["cfg"]).main(resume)
     trace("done")
     return code

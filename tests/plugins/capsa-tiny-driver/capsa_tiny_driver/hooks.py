@@ -1,6 +1,7 @@
-"""The tiny package's hook plugin: one extra command and a short-name rule."""
+"""The tiny package's hook plugin: one extra command, a short-name rule, and two container hooks."""
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from capsa.hookspecs import hookimpl
@@ -17,3 +18,18 @@ def capsa_register_commands(app: Any) -> None:
 @hookimpl
 def capsa_resolve_short_name(name: str, search_registries: list[str]) -> str | None:
     return f"tiny.example/{name}" if name.startswith("tiny-") else None
+
+
+@hookimpl
+def capsa_adjust_runtime_spec(container: dict[str, Any], spec: dict[str, Any]) -> None:
+    """Every container gets TINY_HOOK in its environment."""
+    spec["process"].setdefault("env", []).append(f"TINY_HOOK=adjusted-{container['name']}")
+
+
+@hookimpl
+def capsa_container_poststop(container: dict[str, Any], exit_code: int) -> None:
+    """Appends "<name> <exit code>" to the file $TINY_POSTSTOP_FILE names, if it is set."""
+    target = os.environ.get("TINY_POSTSTOP_FILE")
+    if target:
+        with open(target, "a") as fh:
+            fh.write(f"{container['name']} {exit_code}\n")
