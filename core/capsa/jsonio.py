@@ -9,8 +9,9 @@ Contract: ``loads(text)`` returns what ``json.loads(text)`` returns and raises t
 ``json.JSONDecodeError`` (a ValueError) for invalid input; ``dumps(obj)`` returns what
 ``json.dumps(obj, separators=(",", ":"))`` returns (ASCII-only, compact) and raises TypeError
 for values JSON cannot hold, except that capsa's records (:mod:`capsa.record`) are written as
-``asdict`` would turn them, without copying them first. Where ``_json`` is missing (another Python implementation), both
-fall back to the ``json`` module. Pretty-printed output (``inspect``) uses ``json`` itself.
+``asdict`` would turn them, without copying them first. Where ``_json`` is missing (another
+Python implementation), both fall back to the ``json`` module. Pretty-printed output
+(``inspect``) uses ``json`` itself.
 """
 from __future__ import annotations
 

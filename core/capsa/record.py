@@ -190,6 +190,7 @@ def shallow_dict(obj: Any) -> dict[str, Any]:
 
 def replace(obj: Any, **changes: Any) -> Any:
     """A new record like ``obj`` with ``changes`` applied."""
-    values = {spec.name: getattr(obj, spec.name) for spec in fields(obj)}
+    fields(obj)  # (a TypeError for anything but a record)
+    values = shallow_dict(obj)
     values.update(changes)
     return type(obj)(**values)

@@ -133,8 +133,6 @@ class Store:
                   manifest_media_type: str | None = None, intermediate: bool = False) -> Image:
         """Record an image made of ``layers`` (bottom first) and ``config`` (the caller holds the
         lock). Without ``manifest`` an OCI manifest is written for it. Names move to this image."""
-        import json as _json
-
         from capsa.image import mediatypes as mt
         from capsa.image.manifest import Descriptor, Manifest, manifest_json
 
@@ -147,7 +145,7 @@ class Store:
         manifest_digest = self.blobs.put(manifest)
         image_id = config_digest.split(":", 1)[1]
         previous = next((i for i in self.images.all() if i.id == image_id), None)
-        created = str(_json.loads(config).get("created") or "")
+        created = str(loads(config).get("created") or "")
         image = Image(
             id=image_id,
             names=list(dict.fromkeys([*(previous.names if previous else []), *names])),
