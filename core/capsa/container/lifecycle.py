@@ -100,7 +100,6 @@ def prepare_bundle(root: str, store: Store, records: ContainerRecords, config: C
     error nothing stays mounted. ``root`` is the store's root (named volumes live under it)."""
     from capsa.container.etcfiles import write_files
     from capsa.container.spec import build_spec
-
     from capsa.jsonio import dumps
 
     bundle = bundle_dir(records, config.id)
