@@ -17,7 +17,7 @@ import pytest
 
 from capsa.errors import CapsaError
 from capsa.testing.drivers import make_driver
-from capsa.testing.storage import layer_tar, mounts_under, tar_file, tree_state
+from capsa.testing.layertree import layer_tar, mounts_under, tar_file, tree_state
 from hostile_archives import snapshot
 
 try:  # the table may move into a module of its own; the case ids stay the same
