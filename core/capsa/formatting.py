@@ -2,7 +2,8 @@
 
 ``format_items`` renders a list (``ps``, ``images``), ``render`` one item (``inspect``).
 Supported: ``{{.A.B}}``, ``{{.}}``, ``{{$.A}}``, literals, pipelines, ``(...)``, ``if``/``else
-if``/``else``, ``with``, ``range``/``else``, ``{{- -}}``, ``{{/* */}}`` and the ``_FUNCS``.
+if``/``else``, ``with``, ``range``/``else``, ``{{- -}}``, ``{{/* */}}`` and the functions of
+:mod:`capsa.templatefuncs`.
 Not supported: variables (``$x :=``), ``define``/``template``/``block``, ``break``/``continue``.
 """
 from __future__ import annotations
@@ -11,197 +12,15 @@ import re
 from collections.abc import Mapping
 from functools import lru_cache
 from types import MethodType
-from typing import Any, Callable
+from typing import Any
 
-__all__ = ["TemplateError", "format_items", "render"]
+from capsa.templatefuncs import COLLECTIONS, FUNCS, TemplateError, go_str, sorted_keys, to_json, truth
 
-
-class TemplateError(ValueError):
-    """A template is malformed or names an unknown field or function; the message is one line."""
+__all__ = ["TemplateError", "format_items", "render", "to_json"]
 
 
 _WS = " \t\r\n"
 _NO = object()  # marks "nothing piped into this command"
-_COLL = (list, tuple, set, frozenset)
-
-
-# ---- Go-like rendering of values -------------------------------------------------------------
-
-def _sorted(keys: Any) -> list[Any]:
-    try:
-        return sorted(keys)
-    except TypeError:
-        return sorted(keys, key=str)
-
-
-def _gofloat(x: float) -> str:
-    """Go's ``%v`` of a float64: shortest digits, exponent form when exp < -4 or exp >= 6."""
-    if x != x or x in (float("inf"), float("-inf")):
-        return "NaN" if x != x else "+Inf" if x > 0 else "-Inf"
-    from decimal import Decimal
-
-    d = Decimal(repr(x)).normalize()
-    sign, digits, e = d.as_tuple()
-    exp = len(digits) + int(e) - 1
-    if x == 0 or -4 <= exp < 6:
-        return format(d, "f")
-    mant = "".join(map(str, digits))
-    return f"{'-' if sign else ''}{mant[0]}{'.' + mant[1:] if mant[1:] else ''}e{exp:+03d}"
-
-
-def _s(v: Any, top: bool = True) -> str:
-    """Render ``v`` as Go's ``%v`` does; a nil action value (``top``) prints ``<no value>``."""
-    if isinstance(v, str):
-        return v
-    if v is None:
-        return "<no value>" if top else "<nil>"
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, float):
-        return _gofloat(v)
-    if isinstance(v, int):
-        return str(int(v))
-    if isinstance(v, Mapping):
-        return "map[" + " ".join(f"{_s(k, False)}:{_s(v[k], False)}" for k in _sorted(v)) + "]"
-    if isinstance(v, _COLL):
-        seq = v if isinstance(v, (list, tuple)) else _sorted(v)
-        return "[" + " ".join(_s(x, False) for x in seq) + "]"
-    return str(v)
-
-
-def _truth(v: Any) -> bool:
-    """Go's truth: false, 0, "", nil and empty collections are false; anything else is true."""
-    return bool(v) if v is None or isinstance(v, (bool, int, float, str, bytes, Mapping, *_COLL)) else True
-
-
-def _plain(v: Any) -> Any:
-    """``v`` as JSON-serialisable plain data (mappings, records, dataclasses, objects, enums, dates)."""
-    if v is None or isinstance(v, (str, bool, int, float)):
-        return v
-    if isinstance(v, Mapping):
-        return {str(k): _plain(x) for k, x in v.items()}
-    if isinstance(v, _COLL):
-        return [_plain(x) for x in (v if isinstance(v, (list, tuple)) else _sorted(v))]
-    if hasattr(type(v), "__record_fields__"):  # capsa.record
-        return {f.name: _plain(getattr(v, f.name)) for f in type(v).__record_fields__}
-    if hasattr(type(v), "__dataclass_fields__"):  # a plugin's dataclass
-        import dataclasses
-
-        return {f.name: _plain(getattr(v, f.name)) for f in dataclasses.fields(v)}
-    if hasattr(v, "isoformat"):
-        return v.isoformat()
-    if hasattr(type(v), "_value2member_map_"):  # an Enum
-        return _plain(v.value)
-    if hasattr(v, "__dict__"):
-        return {k: _plain(x) for k, x in vars(v).items() if not k.startswith("_")}
-    return str(v)
-
-
-def to_json(v: Any, indent: int | None = None) -> str:
-    """Go's json.Marshal(Indent) without HTML escaping: compact unless ``indent``."""
-    import json
-
-    seps = (",", ": ") if indent else (",", ":")
-    return json.dumps(_plain(v), indent=indent, separators=seps, ensure_ascii=False)
-
-
-# ---- functions -------------------------------------------------------------------------------
-
-_VERB = r"%([-+# 0]*)(\d+)?(?:\.(\d*))?([a-zA-Z%])"  # patterns compile lazily (re caches them)
-
-
-def _fmt_one(v: Any, flags: str, width: str | None, prec: str | None, verb: str) -> str:
-    """One argument of printf; a mismatched type renders as Go does, e.g. ``%!d(str=x)``."""
-    isint = isinstance(v, int) and not isinstance(v, bool)
-    spec = "%" + flags + (width or "") + ("." + (prec or "0") if prec is not None else "")
-    if isint and verb in "doxX" or verb in "eEfF" and (isint or isinstance(v, float)):
-        return (spec + verb) % v
-    if isint and verb in "bc":
-        body = chr(v) if verb == "c" else format(v, "b")
-    elif verb in "gG" and (isint or isinstance(v, float)):
-        if prec is not None:
-            return (spec + verb) % v
-        body = _gofloat(float(v))
-        body = body.upper() if verb == "G" else body
-    elif verb in "xX" and isinstance(v, str):
-        body = v.encode().hex().upper() if verb == "X" else v.encode().hex()
-    elif verb in "svqt" and (verb != "t" or isinstance(v, bool)):
-        body = _s(v, False)
-        body = body[: int(prec or 0)] if prec is not None and verb != "v" else body
-        body = to_json(body) if verb == "q" else body
-    elif verb == "T":
-        body = type(v).__name__
-    else:
-        return f"%!{verb}({type(v).__name__}={_s(v, False)})"
-    if width:
-        body = body.ljust(int(width)) if "-" in flags else body.rjust(int(width))
-    return body
-
-
-def _printf(fmt: str, *args: Any) -> str:
-    """Go's fmt.Sprintf for %s %v %d %q %x %X %o %b %c %e %f %g %t %T %% with flags/width/prec."""
-    rest = list(args)
-
-    def sub(m: re.Match[str]) -> str:
-        if m.group(4) == "%":
-            return "%"
-        return _fmt_one(rest.pop(0), *m.groups()) if rest else f"%!{m.group(4)}(MISSING)"
-
-    out = re.sub(_VERB, sub, fmt)
-    extra = ", ".join(f"{type(a).__name__}={_s(a, False)}" for a in rest)
-    return out + (f"%!(EXTRA {extra})" if extra else "")
-
-
-def _index(x: Any, *keys: Any) -> Any:
-    """Go's index: map lookups (missing key -> nil) and in-range list/string indexes."""
-    for k in keys:
-        if isinstance(x, Mapping):
-            x = x.get(k)
-        elif isinstance(x, (list, tuple, str)) and isinstance(k, int) and 0 <= k < len(x):
-            x = x[k]
-        else:
-            raise IndexError(f"cannot index {type(x).__name__} with {_s(k, False)}")
-    return x
-
-
-def _need(x: Any, types: tuple[type, ...], fn: str) -> Any:
-    """``x`` if it is one of ``types``, else a TypeError naming function ``fn``."""
-    if not isinstance(x, types):
-        raise TypeError(f"{fn} of type {type(x).__name__}")
-    return x
-
-
-def _print(*a: Any) -> str:
-    """Go's fmt.Sprint: a space between operands when neither is a string."""
-    sp = [i and not isinstance(x, str) and not isinstance(a[i - 1], str) for i, x in enumerate(a)]
-    return "".join(" " * bool(s) + _s(x, False) for s, x in zip(sp, a))
-
-
-# name -> (function, minimum args, maximum args or None)
-_FUNCS: dict[str, tuple[Callable[..., Any], int, int | None]] = {
-    "json": (to_json, 1, 1),
-    "upper": (lambda s: _s(s).upper(), 1, 1),
-    "lower": (lambda s: _s(s).lower(), 1, 1),
-    "title": (lambda s: re.sub(r"(?<!\w)\w", lambda m: m.group().upper(), _s(s)), 1, 1),
-    "join": (lambda a, sep: _s(sep).join(_s(x, False) for x in _need(a, _COLL, "join")), 2, 2),
-    "split": (lambda s, sep: _s(s).split(sep) if sep else list(_s(s)), 2, 2),
-    "pad": (lambda s, a, b: " " * a + _s(s) + " " * b, 3, 3),
-    "truncate": (lambda s, n: _s(s)[:n], 2, 2),
-    "len": (lambda x: len(_need(x, (str, bytes, Mapping, *_COLL), "len")), 1, 1),
-    "index": (_index, 1, None),
-    "print": (_print, 0, None),
-    "printf": (_printf, 1, None),
-    "println": (lambda *a: " ".join(_s(x, False) for x in a) + "\n", 0, None),
-    "not": (lambda x: not _truth(x), 1, 1),
-    "and": (lambda *a: next((x for x in a if not _truth(x)), a[-1]), 1, None),
-    "or": (lambda *a: next((x for x in a if _truth(x)), a[-1]), 1, None),
-    "eq": (lambda a, *b: any(a == x for x in b), 2, None),
-    "ne": (lambda a, b: a != b, 2, 2),
-    "lt": (lambda a, b: a < b, 2, 2),
-    "le": (lambda a, b: a <= b, 2, 2),
-    "gt": (lambda a, b: a > b, 2, 2),
-    "ge": (lambda a, b: a >= b, 2, 2),
-}
 _KEYWORDS = {"if", "else", "end", "range", "with", "define", "template", "block", "break", "continue"}
 
 
@@ -349,7 +168,7 @@ class _Parser:
         if not args:
             raise TemplateError(f"template: missing value for command in {src}")
         for a in args:
-            if a[0] == "n" and a[1] not in _FUNCS:
+            if a[0] == "n" and a[1] not in FUNCS:
                 raise TemplateError(f'template: function "{a[1]}" not defined in {src}')
         if args[0][0] != "n" and (len(args) > 1 or piped):
             raise TemplateError(f"template: can't give argument to non-function in {src}")
@@ -375,7 +194,7 @@ def _field(obj: Any, name: str, src: str) -> Any:
         camel = name[:1].lower() + name[1:]
         if camel in obj:
             return obj[camel]
-    elif obj is None or isinstance(obj, (str, bytes, int, float, *_COLL)):
+    elif obj is None or isinstance(obj, (str, bytes, int, float, *COLLECTIONS)):
         raise TemplateError(f"template: can't evaluate field {name} in type {type(obj).__name__} in {src}")
     elif not name.startswith("_"):
         v = getattr(obj, name, _NO)
@@ -410,7 +229,7 @@ class _Exec:
                 continue
             val = self.pipe(pipe, dot, src)
             if kind == "act":
-                out.append(_s(val))
+                out.append(go_str(val))
             elif kind == "range":
                 seq = self.iterate(val, src)
                 for el in seq:
@@ -418,20 +237,20 @@ class _Exec:
                 if not seq:
                     self.run(node[3], dot, out)
             else:
-                self.run(*((node[2], val if kind == "with" else dot) if _truth(val) else (node[3], dot)), out)
+                self.run(*((node[2], val if kind == "with" else dot) if truth(val) else (node[3], dot)), out)
 
     @staticmethod
     def iterate(val: Any, src: str) -> Any:
         if val is None:
             return []
         if isinstance(val, Mapping):
-            return [val[k] for k in _sorted(val)]
+            return [val[k] for k in sorted_keys(val)]
         if isinstance(val, (set, frozenset)):
-            return _sorted(val)
+            return sorted_keys(val)
         if isinstance(val, int) and not isinstance(val, bool):
             return range(val)
         if isinstance(val, (str, bytes, bool, float)) or not hasattr(val, "__iter__"):
-            raise TemplateError(f"template: range can't iterate over {_s(val)} in {src}")
+            raise TemplateError(f"template: range can't iterate over {go_str(val)} in {src}")
         return list(val)
 
     def label(self, pipe: Any, dot: Any, src: str) -> str:
@@ -447,7 +266,7 @@ class _Exec:
                 if not path:
                     return ""
                 return self.headers.get(".".join(path), self.headers.get(path[-1], _humanize(path[-1])))
-        return _s(self.pipe(pipe, dot, src))
+        return go_str(self.pipe(pipe, dot, src))
 
     def pipe(self, pipe: Any, dot: Any, src: str) -> Any:
         val: Any = _NO
@@ -459,7 +278,7 @@ class _Exec:
         if cmd[0][0] != "n":
             return self.operand(cmd[0], dot, src)
         name = cmd[0][1]
-        fn, lo, hi = _FUNCS[name]
+        fn, lo, hi = FUNCS[name]
         args = [self.operand(a, dot, src) for a in cmd[1:]] + ([] if piped is _NO else [piped])
         if len(args) < lo or (hi is not None and len(args) > hi):
             want = lo if lo == hi else f"at least {lo}"
