@@ -6,8 +6,9 @@
 - RSS of one container's monitor: goal under 12 MB (podman's conmon, for scale).
 
 Runs alternate between capsa and podman; medians are compared. capsa uses a temporary store
-with a busybox image built by scripts/busybox-image.sh; podman uses its own store and the
-``localhost/busybox`` image that ../shared/tools/podman-setup.sh builds.
+with a busybox image built by scripts/busybox-image.sh (and synced to disk, as podman's long-built
+image is); podman uses its own store and the ``localhost/busybox`` image that
+../shared/tools/podman-setup.sh builds.
 Usage: ``.venv/bin/python bench/run.py [--runs N]``.
 """
 from __future__ import annotations
@@ -85,6 +86,11 @@ def main() -> int:
     try:
         subprocess.run(["bash", str(REPO / "scripts" / "busybox-image.sh"), "--root", str(tmp / "root"),
                         "--runroot", str(tmp / "run")], check=True, env=dict(env, CAPSA=capsa[0]))
+        # podman's image was built long before and sits on disk; capsa's was just extracted and
+        # is still in the page cache, dirty. Until the kernel writes it back, every fsync here
+        # waits on that writeback (measured: capsa's `create` 22.9 ms before a sync, 15.7 after,
+        # podman's runs in between). Settle it, so that both measure their own work.
+        os.sync()
         timed([*capsa, "run", "--rm", "--network", "none", "busybox", "true"], env)  # warm caches
         cases = {
             "run --rm true": ([*capsa, "run", "--rm", "--network", "none", "busybox", "true"],
