@@ -213,8 +213,10 @@ def test_stop_timeout_then_sigkill_and_kill_signal(c: Capsa) -> None:
     assert c("stop", "-t", "1", "stubborn").returncode == 0
     assert 0.9 < time.monotonic() - start < 10
     assert c("inspect", "--format", "{{.State.ExitCode}}", "stubborn").stdout == "137\n"
-    c("run", "-d", "--name", "k", "busybox", "sh", "-c", "trap 'exit 42' USR1; while true; do sleep 0.1; done")
-    time.sleep(0.3)
+    c("run", "-d", "--name", "k", "busybox", "sh", "-c", "trap 'exit 42' USR1; echo trapping; while true; do sleep 0.1; done")
+    deadline = time.monotonic() + 10  # the signal goes once the trap is set (a slow start raced a fixed sleep)
+    while "trapping" not in c("logs", "k").stdout and time.monotonic() < deadline:
+        time.sleep(0.05)
     assert c("kill", "-s", "USR1", "k").returncode == 0
     assert c("wait", "k").stdout == "42\n"
     r = c("kill", "k")
