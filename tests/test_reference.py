@@ -147,7 +147,7 @@ def test_hand_written_grammar_matches_distribution_regexes() -> None:
         r._is_path_component: re.compile(r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"),
         r._is_domain: re.compile(rf"(?:{domain_component}(?:\.{domain_component})*|\[[a-fA-F0-9:]+\])(?::[0-9]+)?"),
         r._is_tag: re.compile(r"[\w][\w.-]*", re.ASCII),
-        r._is_image_id: re.compile(r"[a-f0-9]{64}"),
+        r.is_sha256_hex: re.compile(r"[a-f0-9]{64}"),
     }
     rng = random.Random(4)
     alphabet = "ab9Z._-_:[]/é "

@@ -117,6 +117,14 @@ def is_safe_name(name: object, max_len: int | None = None) -> bool:
             and name[0] in _NAME_FIRST and all(c in _NAME_REST for c in name))
 
 
+def remove_file(path: str | os.PathLike[str]) -> None:
+    """Unlink ``path``; one that is gone already is fine (as ``Path.unlink(missing_ok=True)``)."""
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
 def rmtree(path: str | os.PathLike[str], ignore_errors: bool = False) -> None:
     """``shutil.rmtree``, with shutil imported on first use: it pulls in compression modules,
     milliseconds that commands which remove nothing (``run``, ``create``) should not pay."""

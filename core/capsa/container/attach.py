@@ -14,6 +14,8 @@ import struct
 import sys
 from collections.abc import Callable
 
+from capsa.fsutil import remove_file
+
 STDIN, STDOUT, STDERR, EXIT, STDIN_EOF, RESIZE, SIGNAL = range(7)
 HEADER = struct.Struct(">BI")
 DETACH_KEYS = b"\x10\x11"  # ctrl-p ctrl-q
@@ -57,10 +59,7 @@ def in_directory(path: str, action: Callable[[str], object]) -> object:
 def listen(path: str) -> socket.socket:
     """A listening unix socket at ``path`` (replacing a stale one)."""
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        pass
+    remove_file(path)
     in_directory(path, sock.bind)
     sock.listen(8)
     return sock

@@ -24,7 +24,7 @@ import os
 
 from capsa import __version__
 from capsa.container.model import ContainerConfig
-from capsa.fsutil import atomic_write
+from capsa.fsutil import atomic_write, remove_file
 from capsa.record import record
 
 FALLBACK_NAMESERVERS = ("8.8.8.8", "8.8.4.4")
@@ -114,10 +114,7 @@ def write_files(directory: str | os.PathLike[str], config: ContainerConfig, imag
     atomic_write(hostname, (container_hostname(config) + "\n").encode(), durable=False)
     resolv_conf = resolv_text(config.network, _read(host_resolv))
     if resolv_conf is None:
-        try:
-            os.unlink(resolv)
-        except FileNotFoundError:
-            pass
+        remove_file(resolv)
     else:
         atomic_write(resolv, resolv_conf.encode(), durable=False)
     atomic_write(containerenv, containerenv_text(config, image_name).encode(), durable=False)

@@ -282,8 +282,9 @@ def wait_monitor_gone(records: ContainerRecords, config: ContainerConfig, timeou
 
 def remove_anonymous_volumes(root: str | os.PathLike[str], config: ContainerConfig) -> None:
     """``rm -v``: the volumes ``-v /path`` made for this container (named by a random id)."""
-    anonymous = [m.source for m in config.mounts
-                 if m.type == "volume" and len(m.source) == 64 and all(c in "0123456789abcdef" for c in m.source)]
+    from capsa.store.blobs import is_sha256_hex
+
+    anonymous = [m.source for m in config.mounts if m.type == "volume" and is_sha256_hex(m.source)]
     if not anonymous:
         return
     from capsa.container.volumes import VolumeNotFound, VolumeStore

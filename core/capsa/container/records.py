@@ -14,7 +14,7 @@ import os
 
 from capsa.container.model import ContainerConfig, MountSpec
 from capsa.errors import CapsaError, StorageError, UsageError
-from capsa.fsutil import atomic_write, fsync_dir, rmtree, write_file
+from capsa.fsutil import atomic_write, fsync_dir, remove_file, rmtree, write_file
 from capsa.jsonio import dumps, loads
 from capsa.record import field, fields, record
 from capsa.store.locks import FileLock
@@ -168,7 +168,7 @@ class ContainerRecords:
         try:
             self._write_new(config)
         except BaseException:
-            _unlink(link)
+            remove_file(link)
             raise
 
     def _write_new(self, config: ContainerConfig) -> None:
@@ -199,11 +199,11 @@ class ContainerRecords:
         doomed = os.path.join(self.root, f".{container_id}.removing")
         with self.lock(container_id).exclusive():
             if name and self._named(name) == container_id:
-                _unlink(os.path.join(self.root, ".names", name))
+                remove_file(os.path.join(self.root, ".names", name))
             rmtree(self.run_dir(container_id), ignore_errors=True)
             if os.path.exists(self.dir(container_id)):
                 os.rename(self.dir(container_id), doomed)
-            _unlink(os.path.join(self.root, f".{container_id}.lock"))
+            remove_file(os.path.join(self.root, f".{container_id}.lock"))
         rmtree(doomed, ignore_errors=True)
 
     # -- state ----------------------------------------------------------------------------------
@@ -240,10 +240,4 @@ class ContainerRecords:
     def log_path(self, container_id: str) -> str:
         return self.dir(container_id, "ctr.log")
 
-
-def _unlink(path: str) -> None:
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        pass
 

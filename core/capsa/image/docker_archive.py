@@ -29,6 +29,7 @@ from contextlib import contextmanager
 from typing import IO, TYPE_CHECKING, Any, BinaryIO
 
 from capsa.errors import ArchiveError, StorageError, UsageError
+from capsa.fsutil import remove_file
 from capsa.image.archives import LOAD_HINT, Pending, SavedImage, Source, missing
 from capsa.record import record
 from capsa.store.compression import CHUNK, SNIFF_BYTES, CorruptStream, decompressed, sniff, sniffed
@@ -192,10 +193,7 @@ def tar_source(store: Store, stream: BinaryIO, label: str) -> Iterator[Source]:
             fh.seek(0)
             yield TarSource(fh, label)
     finally:
-        try:
-            os.unlink(spool)
-        except FileNotFoundError:
-            pass
+        remove_file(spool)
 
 
 # -- layers and names, for every format ---------------------------------------------------

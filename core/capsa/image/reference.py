@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from capsa.errors import UsageError
 from capsa.record import record
+from capsa.store.blobs import is_sha256_hex
 
 DOCKER_HUB = "docker.io"
 NAME_MAX = 255
@@ -22,7 +23,7 @@ _LOWER_ALNUM = frozenset("abcdefghijklmnopqrstuvwxyz" + _DIGITS)
 _ALNUM = frozenset(_LOWER_ALNUM | set("ABCDEFGHIJKLMNOPQRSTUVWXYZ"))
 _WORD = frozenset(_ALNUM | {"_"})
 _TAG_CHARS = frozenset(_WORD | {".", "-"})
-_HEX_LOWER = frozenset("0123456789abcdef")
+_HEX = frozenset("0123456789abcdefABCDEF")
 
 
 def _is_path_component(part: str) -> bool:
@@ -53,7 +54,7 @@ def _is_domain(text: str) -> bool:
     if text.startswith("["):
         close = text.find("]")
         address, rest = text[1:close], text[close + 1:]
-        if close == -1 or not address or not all(c in _HEX_LOWER or c in "ABCDEF:" for c in address):
+        if close == -1 or not address or not all(c in _HEX or c == ":" for c in address):
             return False
     else:
         address, colon, port = text.partition(":")
@@ -66,10 +67,6 @@ def _is_domain(text: str) -> bool:
 def _is_tag(tag: str) -> bool:
     """``[A-Za-z0-9_][A-Za-z0-9_.-]*`` (the length is checked apart)."""
     return bool(tag) and tag[0] in _WORD and all(c in _TAG_CHARS for c in tag)
-
-
-def _is_image_id(text: str) -> bool:
-    return len(text) == 64 and all(c in _HEX_LOWER for c in text)
 
 
 @record(frozen=True)
@@ -139,7 +136,7 @@ def _parse(text: str, default_registry: str) -> tuple[Reference, bool]:
         raise _invalid(text, "repository name must be lowercase")
     if not all(_is_path_component(part) for part in path.split("/")):
         raise _invalid(text, f"invalid repository name {path!r}")
-    if not explicit and _is_image_id(path):
+    if not explicit and is_sha256_hex(path):
         raise _invalid(text, "a 64-character hexadecimal string is an image ID, not a name")
     if registry == "index.docker.io":
         registry = DOCKER_HUB

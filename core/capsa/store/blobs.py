@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 
 from capsa.errors import ArchiveError, StorageError
-from capsa.fsutil import atomic_write, rmtree
+from capsa.fsutil import atomic_write, remove_file, rmtree
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -21,14 +21,15 @@ CHUNK = 1 << 20
 _HEX = frozenset("0123456789abcdef")
 
 
-def _is_hex64(text: str) -> bool:
+def is_sha256_hex(text: str) -> bool:
+    """Whether ``text`` is 64 lowercase hex digits: a sha256 digest's hex, an image or container id."""
     return len(text) == 64 and all(c in _HEX for c in text)
 
 
 def check_digest(digest: str) -> str:
     """Return ``digest`` if it is a well-formed sha256 digest (``sha256:<64 lowercase hex>``),
     else raise ArchiveError."""
-    if not (isinstance(digest, str) and digest.startswith("sha256:") and _is_hex64(digest[7:])):
+    if not (isinstance(digest, str) and digest.startswith("sha256:") and is_sha256_hex(digest[7:])):
         raise ArchiveError(f"invalid digest {digest!r}", hint="digests look like sha256:<64 hex digits>")
     return digest
 
@@ -117,10 +118,7 @@ class BlobStore:
             _fsync_dir(self.dir)
             return digest, size
         finally:
-            try:
-                os.unlink(tmp)
-            except FileNotFoundError:
-                pass
+            remove_file(tmp)
 
     def open(self, digest: str) -> BinaryIO:
         try:
@@ -136,16 +134,13 @@ class BlobStore:
         return data
 
     def remove(self, digest: str) -> None:
-        try:
-            os.unlink(self.path(digest))
-        except FileNotFoundError:
-            pass
+        remove_file(self.path(digest))
 
     def digests(self) -> Iterator[str]:
         """Digests of the stored blobs (anything else in the directory is not a blob)."""
         if os.path.isdir(self.dir):
             for entry in os.scandir(self.dir):
-                if _is_hex64(entry.name):
+                if is_sha256_hex(entry.name):
                     yield "sha256:" + entry.name
 
     def clean_ingest(self) -> int:

@@ -23,6 +23,7 @@ import os
 from capsa.drivers.base import Option
 from capsa.drivers.isolation import IsolationDriver, RuntimeState
 from capsa.errors import DriverNotSupported, IsolationError
+from capsa.fsutil import remove_file
 from capsa.hostinfo import cgroup_layout, missing_namespaces
 
 TYPE_CHECKING = False
@@ -215,10 +216,7 @@ class LinuxDriver(IsolationDriver):
         _settle(doc["pid"])
         doc["status"] = "running"
         sd.save(doc)
-        try:
-            os.unlink(sd.fifo)
-        except FileNotFoundError:
-            pass
+        remove_file(sd.fifo)
 
     def kill(self, container_id: str, signal: int) -> None:
         import os
