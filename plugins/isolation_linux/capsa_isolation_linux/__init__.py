@@ -97,7 +97,7 @@ class LinuxDriver(IsolationDriver):
         import os
         import time
 
-        from . import launcher
+        from . import device_access, launcher
         from . import rootfs as rfs
         from .namespaces import is_child_subreaper, set_child_subreaper
         from .state import proc_start_time
@@ -133,7 +133,7 @@ class LinuxDriver(IsolationDriver):
             resources = (spec.get("linux") or {}).get("resources") or {}
             cgroup.create(_limits(Limits, resources))
             made_cgroup = True
-            _device_rules(cgroup, resources.get("devices") or [])
+            device_access.apply(cgroup, resources.get("devices") or [])
             try:
                 pid = launcher.launch(plan)
             except launcher.LaunchError as exc:
@@ -456,28 +456,6 @@ def _limits(limits_cls: Any, res: dict[str, Any]) -> Any:
     mem, cpu, pids = res.get("memory") or {}, res.get("cpu") or {}, res.get("pids") or {}
     return limits_cls(memory=mem.get("limit"), memory_swap=mem.get("swap"), cpu_quota=cpu.get("quota"),
                       cpu_period=cpu.get("period"), cpu_shares=cpu.get("shares"), pids=pids.get("limit"))
-
-
-def _device_rules(cgroup: Any, rules: list[dict[str, Any]]) -> None:
-    """linux.resources.devices on a v1 devices hierarchy (devices.allow/deny, in order, as runc
-    writes them). cgroup v2 needs an eBPF program for this, which the driver does not load."""
-    import os
-
-    where = cgroup.controller_path("devices")
-    if where is None or where[1] != 1:
-        return
-    for rule in rules:
-        kind = rule.get("type") or "a"
-        major = "*" if rule.get("major") in (None, -1) else rule["major"]
-        minor = "*" if rule.get("minor") in (None, -1) else rule["minor"]
-        line = "a" if kind == "a" and major == minor == "*" else f"{kind} {major}:{minor} {rule.get('access') or 'rwm'}"
-        name = "devices.allow" if rule.get("allow") else "devices.deny"
-        try:
-            with open(os.path.join(where[0], name), "w") as fh:
-                fh.write(line)
-        except OSError as exc:
-            raise IsolationError(f"cannot apply device rule {line!r} ({name}): {exc.strerror}",
-                                 hint="check linux.resources.devices in config.json") from None
 
 
 def _named_as_monitor() -> bool:
