@@ -2,15 +2,17 @@
 for the bundles capsa generates: namespaces, cgroups (v1 and v2), pivot_root, capabilities and
 seccomp.
 
-Process model (see launcher.py): ``create`` forks B, the container's PID 1, straight into its
-pid namespace, so B is the caller's child. **create makes the calling process a child
-subreaper** (prctl PR_SET_CHILD_SUBREAPER), as the caller (capsa's per-container monitor) waits
-for B and collects what the container leaves. A thread of the caller moves B into the
-container's cgroup while B enters its other namespaces, builds the rootfs, pivots into it and
-reports ready; B then blocks opening ``exec.fifo`` until ``start`` reads it. **Between create and
-start B may still be joining its cgroup** (the first v1 migration waits for an RCU grace
-period): B checks that it joined only after start, before it enters its cgroup namespace and
-execs, and a join that failed makes ``start`` fail with the cgroup's error.
+Process model (see launcher.py): ``create`` forks **the container process** (the container's
+PID 1, which builds the container and then execs the user's program) straight into its pid
+namespace, so it is the caller's child. **create makes the calling process a child subreaper**
+(prctl PR_SET_CHILD_SUBREAPER), as the caller (capsa's per-container monitor) waits for the
+container process and collects what the container leaves. A thread of the caller moves the
+container process into the container's cgroup while it enters its other namespaces, builds the
+rootfs, pivots into it and reports ready; it then blocks opening ``exec.fifo`` until ``start``
+reads it. **Between create and start the container process may still be joining its cgroup**
+(the first v1 migration waits for an RCU grace period): it checks that it joined only after
+start, before it enters its cgroup namespace and execs, and a join that failed makes ``start``
+fail with the cgroup's error.
 
 State lives in ``<run_home>/<id>/`` (state.json, exec.fifo); see state.py. Compiled seccomp
 filters are cached in ``<run_home>/seccomp-<key>.bpf`` files (see seccomp_cache.py). In capsa's
@@ -204,7 +206,7 @@ class LinuxDriver(IsolationDriver):
                         got = os.read(fd, 4096)
                     except BlockingIOError:
                         got = b""
-            if got.startswith(b"E"):  # B could not join its cgroup (see launcher.py): it exits
+            if got.startswith(b"E"):  # The container process could not join its cgroup (see launcher.py): it exits
                 _reap_failed(doc["pid"], pidfd)
                 raise IsolationError(f"cannot start container {container_id}: {got[1:].decode(errors='replace')}")
             if not got:
@@ -280,7 +282,7 @@ class LinuxDriver(IsolationDriver):
                     pass
                 finally:
                     os.close(pidfd)
-        _settle(doc["pid"])  # a join still under way could move B into the cgroup after this
+        _settle(doc["pid"])  # a join still under way could move the container process into the cgroup after this
         cgroup = self._cgroup(doc, drop=True)
         saved = (doc.get("cgroup") or {}).get("paths")
         if saved and cgroup.paths() != saved:
@@ -314,7 +316,7 @@ class LinuxDriver(IsolationDriver):
 
 
 def _settle(pid: int) -> None:
-    """Wait for the cgroup join of B ``pid`` if this process started one (see join.py)."""
+    """Wait for the cgroup join of the container process ``pid`` if this process started one (see join.py)."""
     import sys
 
     join = sys.modules.get(f"{__name__}.join")
@@ -323,7 +325,7 @@ def _settle(pid: int) -> None:
 
 
 def _reap_failed(pid: int, pidfd: int) -> None:
-    """B said it stops before exec: collect it if it is our child (it exits right away)."""
+    """The container process said it stops before exec: collect it if it is our child (it exits right away)."""
     import os
 
     _settle(pid)

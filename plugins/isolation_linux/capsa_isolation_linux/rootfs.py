@@ -1,4 +1,4 @@
-"""The container's filesystem view, built inside its own mount namespace (by process B).
+"""The container's filesystem view, built inside its own mount namespace (by the container process).
 
 ``prepare`` runs before pivot_root: propagation private, the rootfs bound onto itself, the
 spec's mounts in order, device nodes, /dev symlinks and /dev/console. ``pivot`` swaps the root
@@ -276,7 +276,7 @@ def finalize(spec: dict[str, Any]) -> None:
 
 
 def cgroup_mount_plan(cgroup: Any, spec: dict[str, Any]) -> dict[str, Any]:
-    """What B needs to mount /sys/fs/cgroup: on v1 the binds (dir name in the tmpfs -> the
+    """What the container process needs to mount /sys/fs/cgroup: on v1 the binds (dir name in the tmpfs -> the
     container's cgroup dir) and symlinks for co-mounted controllers; on v2 the cgroup dir."""
     if not any(m.get("type") == "cgroup" for m in spec.get("mounts") or []):
         return {}
