@@ -135,12 +135,15 @@ class LinuxDriver(IsolationDriver):
             resources = (spec.get("linux") or {}).get("resources") or {}
             cgroup.create(_limits(Limits, resources))
             made_cgroup = True
-            device_access.apply(cgroup, resources.get("devices") or [])
+            rules = device_access.rules(resources.get("devices") or [])
             try:
                 pid = launcher.launch(plan)
             except launcher.LaunchError as exc:
                 raise IsolationError(f"cannot create container {container_id}: {exc}",
                                      hint="check the bundle's config.json and rootfs") from None
+            # As runc: the rules apply once the container process made the spec's device nodes
+            # (it waits on the exec fifo now: nothing of the container runs before start).
+            device_access.apply(cgroup, rules)
             start_time = proc_start_time(pid)
             if start_time is None:
                 raise IsolationError(f"container {container_id} exited during create")

@@ -214,12 +214,11 @@ def attach(directory: str, checked: list[Rule]) -> None:
         os.close(prog)
 
 
-def apply(cgroup: Any, entries: list[dict[str, Any]]) -> None:
-    """Enforce ``entries`` on ``cgroup`` (a cgroups.Cgroup, created): the v1 devices controller
+def apply(cgroup: Any, checked: list[Rule]) -> None:
+    """Enforce the rules on ``cgroup`` (a cgroups.Cgroup, created): the v1 devices controller
     where the host has one, the eBPF program on its cgroup2 directory where there is one."""
-    if not entries:
+    if not checked:
         return
-    checked = rules(entries)
     where = cgroup.controller_path("devices")
     if where is not None and where[1] == 1:
         apply_v1(where[0], checked)
