@@ -284,7 +284,7 @@ def test_no_new_privileges_and_seccomp_profile(runtime: Runtime) -> None:
 
 def test_default_seccomp_profile_without_nnp(runtime: Runtime) -> None:
     """capsa's default profile (as the spec generator converts it) loads without no_new_privs
-    (the container process still holds CAP_SYS_ADMIN then) and gates mount/unshare on CAP_SYS_ADMIN."""
+    (B still holds CAP_SYS_ADMIN then) and gates mount/unshare on CAP_SYS_ADMIN."""
     spec_mod = pytest.importorskip("capsa.container.spec")
     from capsa_isolation_linux import seccomp
 
