@@ -16,7 +16,8 @@ refuses a request that asks for any of its accesses.
   attaches it (BPF_F_ALLOW_MULTI, so programs of the cgroups above still apply). The program
   lives as long as the cgroup: the descriptor is closed once attached.
 
-Where both exist (hybrid hosts) both apply: the kernel checks the program, then the v1 list.
+Where both exist (hybrid hosts) both apply: the kernel checks the program, then the v1 list
+(there the program is an extra: a kernel that cannot load it still has the v1 list).
 """
 from __future__ import annotations
 
@@ -220,8 +221,13 @@ def apply(cgroup: Any, checked: list[Rule]) -> None:
     if not checked:
         return
     where = cgroup.controller_path("devices")
-    if where is not None and where[1] == 1:
+    v1 = where is not None and where[1] == 1
+    if v1:
         apply_v1(where[0], checked)
     v2 = cgroup.paths().get(cgroup.layout.v2_mount) if cgroup.layout.v2_mount else None
     if v2 is not None:
-        attach(v2, checked)
+        try:
+            attach(v2, checked)
+        except IsolationError:
+            if not v1:  # on a hybrid host the v1 controller enforces the rules already
+                raise
