@@ -233,3 +233,44 @@ def test_created_container_has_both_kinds_of_device_control(runtime) -> None:  #
             checked += 1
     assert checked == bool(layout.v2_mount) + ("devices" in layout.v1_controllers)
     runtime.driver.delete(cid, force=True)
+
+
+WITHOUT_MKNOD = '''
+import sys
+from pathlib import Path
+sys.path.insert(0, sys.argv[1])
+from capsa.errors import IsolationError
+from test_isolation_runtime import Runtime, sh
+runtime = Runtime(Path(sys.argv[2]))
+try:
+    spec = sh("stat -c '%t:%T' /dev/null; echo x > /dev/null && echo null-ok")
+    spec["mounts"] = [m for m in spec["mounts"] if m["destination"] not in ("/dev", "/dev/pts")]
+    res = runtime.run(spec)  # no /dev tmpfs: the node is made in the rootfs's /dev, or bound there
+    print(res.code, res.out.split(), res.err.strip())
+    spec["linux"]["devices"] = [dict(spec["linux"]["devices"][0], minor=5)]  # "/dev/null" as 1:5
+    try:
+        runtime.create(spec)
+    except IsolationError as exc:
+        print("refused:", exc)
+finally:
+    runtime.cleanup()
+'''
+
+
+def test_without_cap_mknod_a_device_is_bound_only_if_the_host_node_is_that_device(tmp_path: Path) -> None:
+    """Without CAP_MKNOD the node is the host's, bound, and only when the host's node at that
+    path is the device the spec names (never another device)."""
+    import shutil
+    import subprocess
+    import sys
+
+    if not shutil.which("setpriv"):
+        pytest.skip("setpriv (util-linux) is not installed")
+    (tmp_path / "rt").mkdir()
+    tests = str(Path(__file__).parent)
+    r = subprocess.run(["setpriv", "--bounding-set", "-mknod", sys.executable, "-c", WITHOUT_MKNOD, tests,
+                        str(tmp_path / "rt")], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[0] == "0 ['1:3', 'null-ok'] ", r.stdout
+    assert lines[1].startswith("refused:") and "the host's /dev/null is another device" in lines[1], r.stdout

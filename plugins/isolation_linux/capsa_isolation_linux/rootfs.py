@@ -85,8 +85,12 @@ def make_devices(root: RootDir, devices: list[dict[str, Any]], dev_tmpfs: bool) 
             os.mknod(name, kind | mode, os.makedev(dev.get("major", 0), dev.get("minor", 0)), dir_fd=parent)
             os.chown(name, dev.get("uid", 0), dev.get("gid", 0), dir_fd=parent, follow_symlinks=False)
             os.chmod(name, mode, dir_fd=parent, follow_symlinks=False)
-        except PermissionError:  # no CAP_MKNOD (or a devices cgroup that denies it): bind the host's
+        except PermissionError:  # no CAP_MKNOD: bind the host's node at that path, if it is that device
             try:
+                host = os.stat(path)
+                if stat.S_IFMT(host.st_mode) != kind or host.st_rdev != os.makedev(dev.get("major", 0),
+                                                                                 dev.get("minor", 0)):
+                    raise OSError(f"the host's {path} is another device")
                 target = root.target(path, False)
                 try:
                     bind(path, target, 0)
