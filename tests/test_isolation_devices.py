@@ -167,6 +167,8 @@ def test_program_shape_and_bad_rules() -> None:
 def _devices_spec(script: str) -> dict:
     from test_isolation_runtime import DEFAULT_CAPS, sh
 
+    if not os.path.exists("/dev/loop-control"):
+        pytest.skip("no /dev/loop-control on this host")
     caps = DEFAULT_CAPS + ["CAP_MKNOD"]
     spec = sh(script, capabilities={"bounding": caps, "effective": caps, "permitted": caps})
     spec["linux"]["resources"]["devices"] = list(PODMAN_RULES)
@@ -274,3 +276,48 @@ def test_without_cap_mknod_a_device_is_bound_only_if_the_host_node_is_that_devic
     lines = r.stdout.splitlines()
     assert lines[0] == "0 ['1:3', 'null-ok'] ", r.stdout
     assert lines[1].startswith("refused:") and "the host's /dev/null is another device" in lines[1], r.stdout
+
+
+def _capsa_programs() -> set[int]:
+    """Ids of the loaded BPF programs named as capsa's device programs (BPF_PROG_GET_NEXT_ID,
+    BPF_PROG_GET_FD_BY_ID, BPF_OBJ_GET_INFO_BY_FD)."""
+    import ctypes
+    import struct
+
+    from capsa_isolation_linux import device_access as da
+
+    found, current = set(), 0
+    while True:
+        attr = ctypes.create_string_buffer(struct.pack("<II", current, 0), 16)
+        try:
+            da._bpf_buffer(11, attr)  # BPF_PROG_GET_NEXT_ID
+        except OSError:
+            return found  # ENOENT: no more
+        current = struct.unpack_from("<I", attr.raw, 4)[0]
+        try:
+            fd = da._bpf(13, struct.pack("<IIII", current, 0, 0, 0))  # BPF_PROG_GET_FD_BY_ID
+        except OSError:
+            continue  # freed meanwhile
+        try:
+            info = ctypes.create_string_buffer(128)
+            da._bpf_buffer(15, ctypes.create_string_buffer(struct.pack("<IIQ", fd, 128, ctypes.addressof(info)), 16))
+            if info.raw[64:80].rstrip(b"\0") == b"capsa_devices":
+                found.add(current)
+        finally:
+            os.close(fd)
+
+
+def test_device_programs_go_with_their_cgroup(runtime) -> None:  # noqa: ANN001 - conftest fixture
+    import time
+
+    if not cgroup_layout().v2_mount:
+        pytest.skip("no cgroup2 hierarchy")
+    before = _capsa_programs()
+    cid, _ = runtime.create(_devices_spec("true"))
+    during = _capsa_programs() - before
+    assert len(during) == 1
+    runtime.driver.delete(cid, force=True)
+    deadline = time.monotonic() + 5
+    while _capsa_programs() & during and time.monotonic() < deadline:
+        time.sleep(0.05)  # the kernel frees a detached program after an RCU grace period
+    assert not _capsa_programs() & during
