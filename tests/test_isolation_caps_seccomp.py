@@ -477,7 +477,7 @@ def test_cache_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 @needs_root
 @needs_nr
 def test_cached_program_needs_no_files_after_pivot(tmp_path: Path) -> None:
-    """The driver reads the program before forking: B loads it after pivot_root with one prctl."""
+    """The driver reads the program before forking: the container process loads it after pivot_root with one prctl."""
     empty = tmp_path / "newroot"
     empty.mkdir()
     prog = seccomp_cache.program(seccomp.default_profile(), caps.DEFAULT_CAPS, str(tmp_path / "cache"))

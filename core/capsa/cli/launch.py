@@ -111,7 +111,7 @@ def container_config(image: str, command: list[str], o: dict[str, Any]) -> Conta
         cmd=list(command) or None, env=flags.parse_env(o["env"] or [], o["env_file"] or []), workdir=o["workdir"] or "",
         user=o["user"] or "", hostname=o["hostname"] or "", tty=o["tty"], interactive=o["interactive"], mounts=mounts,
         read_only=o["read_only"], cap_add=list(o["cap_add"] or []), cap_drop=list(o["cap_drop"] or []),
-        privileged=o["privileged"], memory=memory, memory_swap=swap, cpus=o["cpus"], cpu_shares=o["cpu_shares"],
+        privileged=o["privileged"], devices=list(o["device"] or []), memory=memory, memory_swap=swap, cpus=o["cpus"], cpu_shares=o["cpu_shares"],
         pids_limit=o["pids_limit"], ulimits=list(o["ulimit"] or []), labels=flags.parse_labels(o["label"] or []),
         stop_signal=o["stop_signal"] or "", stop_timeout=o["stop_timeout"], restart_policy=policy, restart_max=retries,
         init=o["init"], remove=bool(o.get("rm")), network=o["network"] or "none", cgroup_parent=o["cgroup_parent"] or "",

@@ -52,6 +52,7 @@ FLAGS: tuple[tuple[str, tuple[str, ...], str, Any, str], ...] = (
     ("cap_add", ("--cap-add",), MULTI, None, "Add capabilities"),
     ("cap_drop", ("--cap-drop",), MULTI, None, "Drop capabilities"),
     ("privileged", ("--privileged",), BOOL, False, "Give extended privileges to the container"),
+    ("device", ("--device",), MULTI, None, "Add a host device to the container: HOST[:CONTAINER][:PERMS]"),
     ("security_opt", ("--security-opt",), MULTI, None, "seccomp=unconfined|PROFILE.json, no-new-privileges"),
     ("init", ("--init",), BOOL, False, "Run an init inside the container that forwards signals and reaps processes"),
     ("rootfs", ("--rootfs",), BOOL, False, "The first argument is an exploded root filesystem, not an image"),

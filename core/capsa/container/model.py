@@ -44,6 +44,7 @@ class ContainerConfig:
     cap_add: list[str] = field(default_factory=list)
     cap_drop: list[str] = field(default_factory=list)
     privileged: bool = False
+    devices: list[str] = field(default_factory=list)  # --device HOST[:CONTAINER][:PERMS]
     seccomp_profile: str = ""  # "" default, "unconfined", or a path to a Docker JSON profile
     no_new_privileges: bool = False
     memory: int | None = None  # bytes

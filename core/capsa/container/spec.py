@@ -88,6 +88,10 @@ def build_spec(config: ContainerConfig, image_config: dict, rootfs: str, files: 
         "cgroupsPath": "",
         "devices": _host_devices() if config.privileged else _default_devices(),
     }
+    if config.devices:
+        from capsa.container.hostdevices import add_devices
+
+        add_devices(linux, config.devices)
     if config.network != "host":
         linux["sysctl"] = {"net.ipv4.ping_group_range": "0 0"}  # podman's value
     if not config.privileged:

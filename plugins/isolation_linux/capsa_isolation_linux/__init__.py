@@ -2,15 +2,17 @@
 for the bundles capsa generates: namespaces, cgroups (v1 and v2), pivot_root, capabilities and
 seccomp.
 
-Process model (see launcher.py): ``create`` forks B, the container's PID 1, straight into its
-pid namespace, so B is the caller's child. **create makes the calling process a child
-subreaper** (prctl PR_SET_CHILD_SUBREAPER), as the caller (capsa's per-container monitor) waits
-for B and collects what the container leaves. A thread of the caller moves B into the
-container's cgroup while B enters its other namespaces, builds the rootfs, pivots into it and
-reports ready; B then blocks opening ``exec.fifo`` until ``start`` reads it. **Between create and
-start B may still be joining its cgroup** (the first v1 migration waits for an RCU grace
-period): B checks that it joined only after start, before it enters its cgroup namespace and
-execs, and a join that failed makes ``start`` fail with the cgroup's error.
+Process model (see launcher.py): ``create`` forks **the container process** (the container's
+PID 1, which builds the container and then execs the user's program) straight into its pid
+namespace, so it is the caller's child. **create makes the calling process a child subreaper**
+(prctl PR_SET_CHILD_SUBREAPER), as the caller (capsa's per-container monitor) waits for the
+container process and collects what the container leaves. A thread of the caller moves the
+container process into the container's cgroup while it enters its other namespaces, builds the
+rootfs, pivots into it and reports ready; it then blocks opening ``exec.fifo`` until ``start``
+reads it. **Between create and start the container process may still be joining its cgroup**
+(the first v1 migration waits for an RCU grace period): it checks that it joined only after
+start, before it enters its cgroup namespace and execs, and a join that failed makes ``start``
+fail with the cgroup's error.
 
 State lives in ``<run_home>/<id>/`` (state.json, exec.fifo); see state.py. Compiled seccomp
 filters are cached in ``<run_home>/seccomp-<key>.bpf`` files (see seccomp_cache.py). In capsa's
@@ -97,7 +99,7 @@ class LinuxDriver(IsolationDriver):
         import os
         import time
 
-        from . import launcher
+        from . import device_access, launcher
         from . import rootfs as rfs
         from .namespaces import is_child_subreaper, set_child_subreaper
         from .state import proc_start_time
@@ -133,12 +135,15 @@ class LinuxDriver(IsolationDriver):
             resources = (spec.get("linux") or {}).get("resources") or {}
             cgroup.create(_limits(Limits, resources))
             made_cgroup = True
-            _device_rules(cgroup, resources.get("devices") or [])
+            rules = device_access.rules(resources.get("devices") or [])
             try:
                 pid = launcher.launch(plan)
             except launcher.LaunchError as exc:
                 raise IsolationError(f"cannot create container {container_id}: {exc}",
                                      hint="check the bundle's config.json and rootfs") from None
+            # As runc: the rules apply once the container process made the spec's device nodes
+            # (it waits on the exec fifo now: nothing of the container runs before start).
+            device_access.apply(cgroup, rules)
             start_time = proc_start_time(pid)
             if start_time is None:
                 raise IsolationError(f"container {container_id} exited during create")
@@ -204,7 +209,7 @@ class LinuxDriver(IsolationDriver):
                         got = os.read(fd, 4096)
                     except BlockingIOError:
                         got = b""
-            if got.startswith(b"E"):  # B could not join its cgroup (see launcher.py): it exits
+            if got.startswith(b"E"):  # The container process could not join its cgroup (see launcher.py): it exits
                 _reap_failed(doc["pid"], pidfd)
                 raise IsolationError(f"cannot start container {container_id}: {got[1:].decode(errors='replace')}")
             if not got:
@@ -280,7 +285,7 @@ class LinuxDriver(IsolationDriver):
                     pass
                 finally:
                     os.close(pidfd)
-        _settle(doc["pid"])  # a join still under way could move B into the cgroup after this
+        _settle(doc["pid"])  # a join still under way could move the container process into the cgroup after this
         cgroup = self._cgroup(doc, drop=True)
         saved = (doc.get("cgroup") or {}).get("paths")
         if saved and cgroup.paths() != saved:
@@ -314,7 +319,7 @@ class LinuxDriver(IsolationDriver):
 
 
 def _settle(pid: int) -> None:
-    """Wait for the cgroup join of B ``pid`` if this process started one (see join.py)."""
+    """Wait for the cgroup join of the container process ``pid`` if this process started one (see join.py)."""
     import sys
 
     join = sys.modules.get(f"{__name__}.join")
@@ -323,7 +328,7 @@ def _settle(pid: int) -> None:
 
 
 def _reap_failed(pid: int, pidfd: int) -> None:
-    """B said it stops before exec: collect it if it is our child (it exits right away)."""
+    """The container process said it stops before exec: collect it if it is our child (it exits right away)."""
     import os
 
     _settle(pid)
@@ -456,28 +461,6 @@ def _limits(limits_cls: Any, res: dict[str, Any]) -> Any:
     mem, cpu, pids = res.get("memory") or {}, res.get("cpu") or {}, res.get("pids") or {}
     return limits_cls(memory=mem.get("limit"), memory_swap=mem.get("swap"), cpu_quota=cpu.get("quota"),
                       cpu_period=cpu.get("period"), cpu_shares=cpu.get("shares"), pids=pids.get("limit"))
-
-
-def _device_rules(cgroup: Any, rules: list[dict[str, Any]]) -> None:
-    """linux.resources.devices on a v1 devices hierarchy (devices.allow/deny, in order, as runc
-    writes them). cgroup v2 needs an eBPF program for this, which the driver does not load."""
-    import os
-
-    where = cgroup.controller_path("devices")
-    if where is None or where[1] != 1:
-        return
-    for rule in rules:
-        kind = rule.get("type") or "a"
-        major = "*" if rule.get("major") in (None, -1) else rule["major"]
-        minor = "*" if rule.get("minor") in (None, -1) else rule["minor"]
-        line = "a" if kind == "a" and major == minor == "*" else f"{kind} {major}:{minor} {rule.get('access') or 'rwm'}"
-        name = "devices.allow" if rule.get("allow") else "devices.deny"
-        try:
-            with open(os.path.join(where[0], name), "w") as fh:
-                fh.write(line)
-        except OSError as exc:
-            raise IsolationError(f"cannot apply device rule {line!r} ({name}): {exc.strerror}",
-                                 hint="check linux.resources.devices in config.json") from None
 
 
 def _named_as_monitor() -> bool:

@@ -1,16 +1,17 @@
-"""Moving the container's process B into its cgroup without anyone waiting on it.
+"""Moving the container process into its cgroup without anyone waiting on it.
 
 Moving a process (``cgroup.procs``) takes the kernel's global threadgroup lock, and the first
-move in a while waits for an RCU grace period (6-21 ms). So B avoids moving where it can
-(:class:`Birth`): it is born in its v2 directory (clone3 with CLONE_INTO_CGROUP) and moves its
-one thread into each v1 hierarchy itself (``tasks``: no global lock), which costs a fraction of
-a millisecond. Only on a kernel without CLONE_INTO_CGROUP does the v2 move remain, for a
-:class:`Join`: a thread of the caller that writes B's pid into ``cgroup.procs`` (descriptors
-opened before the fork) and then sends B the outcome on the join pipe: ``j``, or ``E`` and the
-error. B meets the outcome of both as late as it can (:class:`Waiter`): after it reported ready
+move in a while waits for an RCU grace period (6-21 ms). So the container process (see
+launcher.py) avoids moving where it can (:class:`Birth`): it is born in its v2 directory (clone3
+with CLONE_INTO_CGROUP) and moves its one thread into each v1 hierarchy itself (``tasks``: no
+global lock), which costs a fraction of a millisecond. Only on a kernel without
+CLONE_INTO_CGROUP does the v2 move remain, for a :class:`Join`: a thread of the caller that
+writes the container process's pid into ``cgroup.procs`` (descriptors opened before the fork)
+and then sends it the outcome on the join pipe: ``j``, or ``E`` and the error. The container
+process meets the outcome of both as late as it can (:class:`Waiter`): after it reported ready
 and ``start`` opened the exec fifo, just before it enters its cgroup namespace, loads seccomp
-and execs. So between create and start B may still be joining; the user process never runs
-outside the cgroup.
+and execs. So between create and start the container process may still be joining; the user
+process never runs outside the cgroup.
 
 The thread only makes syscalls: it holds the GIL for a few bytecodes between them and never
 imports. :func:`settle` waits for a join to be over (start, delete and a failed create call it;
@@ -27,20 +28,21 @@ if TYPE_CHECKING:
 
 ERROR_MAX = 3000  # bytes of an error message sent through a pipe (< PIPE_BUF: one atomic write)
 
-_pending: dict[int, Join] = {}  # B's pid -> its join, until settled
+_pending: dict[int, Join] = {}  # The container process's pid -> its join, until settled
 
 
 class NotBorn(Exception):
-    """B could not be born in its v2 cgroup (see :meth:`Birth.fork`)."""
+    """The container process could not be born in its v2 cgroup (see :meth:`Birth.fork`)."""
 
 
 class Birth:
-    """Getting B into its cgroups without the kernel's wait: B is born in its v2 directory
-    (:func:`clone.fork_into`, when the kernel can) and moves itself into each v1 hierarchy by
-    writing ``0`` to its ``tasks`` file (one thread's move takes no global lock; B has one
-    thread). Descriptors are opened by the caller before the fork, so that a cgroup that cannot
-    be opened fails create before anything is forked. What B could not do this way (the v2 move,
-    on a kernel without CLONE_INTO_CGROUP) is left to a :class:`Join` thread: :attr:`v2_procs`."""
+    """Getting the container process into its cgroups without the kernel's wait: it is born in
+    its v2 directory (:func:`clone.fork_into`, when the kernel can) and moves itself into each v1
+    hierarchy by writing ``0`` to its ``tasks`` file (one thread's move takes no global lock; it
+    has one thread). Descriptors are opened by the caller before the fork, so that a cgroup that
+    cannot be opened fails create before anything is forked. What it could not do this way (the
+    v2 move, on a kernel without CLONE_INTO_CGROUP) is left to a :class:`Join` thread:
+    :attr:`v2_procs`."""
 
     def __init__(self, cgroup: Any) -> None:
         from capsa.errors import IsolationError
@@ -79,7 +81,7 @@ class Birth:
         return pid
 
     def thread_procs(self) -> list[tuple[str, int]]:
-        """After the fork, in the caller: the moves left to a :class:`Join` thread (B was not
+        """After the fork, in the caller: the moves left to a :class:`Join` thread (the container process was not
         born in its v2 directory), whose descriptors it hands over; the others are closed."""
         procs, self.v2_procs = self.v2_procs, []
         if self.born_in_v2:
@@ -88,15 +90,15 @@ class Birth:
             return []
         return procs
 
-    def join_self(self) -> str | None:  # pragma: no cover - runs in B
-        """In B: move into every v1 hierarchy; the first failure (as :class:`Join` words it)."""
+    def join_self(self) -> str | None:  # pragma: no cover - runs in the container process
+        """In the container process: move into every v1 hierarchy; the first failure (as :class:`Join` words it)."""
         error = None
         for directory, fd in self.tasks:
             if error is None:
                 try:
                     os.write(fd, b"0")
                 except OSError as exc:
-                    me = os.readlink("/proc/self")  # (the host's /proc still: B's host pid)
+                    me = os.readlink("/proc/self")  # (the host's /proc still: the container process's host pid)
                     error = f"cannot move process {me} into cgroup {directory}: {exc.strerror}"
         return error
 
@@ -108,7 +110,7 @@ class Birth:
 
 
 class Join:
-    """The thread moving ``pid`` into the cgroups behind ``procs`` and telling B on ``join_w``.
+    """The thread moving ``pid`` into the cgroups behind ``procs`` and telling the container process on ``join_w``.
     Owns (and closes) ``procs`` and ``join_w``."""
 
     def __init__(self, pid: int, procs: list[tuple[str, int]], join_w: int) -> None:
@@ -127,7 +129,7 @@ class Join:
 
     def _run(self) -> None:
         try:
-            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGPIPE})  # B may be gone: EPIPE, not death
+            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGPIPE})  # the process may be gone: EPIPE, not death
             message = b"j"
             for directory, fd in self._procs:
                 try:
@@ -139,7 +141,7 @@ class Join:
             try:
                 os.write(self._w, message)
             except OSError:
-                pass  # B is gone: nobody is left to run outside the cgroup
+                pass  # The container process is gone: nobody is left to run outside the cgroup
         except BaseException as exc:  # pragma: no cover - nothing above should raise
             self.error = self.error or f"cannot move process {self.pid} into its cgroup: {exc}"
         finally:
@@ -149,7 +151,7 @@ class Join:
             self._done.release()
 
     def wait(self) -> str | None:
-        """Block until the thread is done; its error (None: B is in every hierarchy)."""
+        """Block until the thread is done; its error (None: the container process is in every hierarchy)."""
         self._done.acquire()
         self._done.release()
         _pending.pop(self.pid, None)
@@ -157,7 +159,7 @@ class Join:
 
 
 def settle(pid: int) -> str | None:
-    """Wait for B ``pid``'s join, if one of this process is pending; its error or None."""
+    """Wait for the container process ``pid``'s join, if one of this process is pending; its error or None."""
     join = _pending.get(pid)
     return join.wait() if join is not None else None
 
@@ -175,16 +177,16 @@ def _close(fd: int) -> None:
         pass
 
 
-class Waiter:  # pragma: no cover - runs in B
-    """B's side of the join: called (once or more) before what needs B in its cgroup. Raises
-    ``error(message)`` when B's own moves failed, or the thread's (join pipe) did, or the
-    caller went away without a word."""
+class Waiter:  # pragma: no cover - runs in the container process
+    """The container process's side of the join: called (once or more) before what needs it in
+    its cgroup. Raises ``error(message)`` when its own moves failed, or the thread's (join pipe)
+    did, or the caller went away without a word."""
 
     def __init__(self, join_r: int, new_cgroupns: bool, error: type[Exception], own_error: str | None = None) -> None:
         self.fd = join_r
         self.new_cgroupns = new_cgroupns
         self.error = error
-        self.own_error = own_error  # B's own moves (Birth.join_self) failed
+        self.own_error = own_error  # The container process's own moves (Birth.join_self) failed
         self.done = False
 
     def __call__(self) -> None:

@@ -1,31 +1,34 @@
-"""Fork/exec machinery: the caller forks B (the container's PID 1) straight into the container's
-pid namespace, B enters the other namespaces, builds the container and waits on the exec fifo,
-then becomes the user process. There is no intermediate process: the caller switches its own
-pid_for_children around the fork (unshare or setns, then setns back), so B is its child.
+"""Fork/exec machinery. The caller forks **the container process**: the container's PID 1,
+straight into the container's pid namespace. It enters the other namespaces, builds the
+container, waits on the exec fifo, then execs the user's program (and so becomes it). There is
+no intermediate process: the caller switches its own pid_for_children around the fork (unshare
+or setns, then setns back), so the container process is its child.
 
 Sync protocol (all descriptors CLOEXEC):
 
-* report pipe, B to the caller: one JSON line, ``{"ready": true}`` or ``{"error": "..."}``;
-  launch() returns at ready, and on an error (or EOF, or the timeout) kills and reaps B;
-* cgroups (join.py): B is born in its v2 directory (clone3 with CLONE_INTO_CGROUP) and its
-  first act is to move itself into each v1 hierarchy (``tasks``), so no process migration
-  waits for an RCU grace period. Where clone3 cannot, the join pipe (caller to B) carries the
-  outcome of a thread of the caller that writes B's pid into the v2 ``cgroup.procs``
-  (descriptors opened before the fork; the limits were set before): ``j``, or ``E`` and the
-  error; B builds its mounts, pivots and reports ready meanwhile. **So when create returns, B
-  may still be joining its cgroup.** B reads the outcome (and its own) only after ``start``
+* report pipe, container process to caller: one JSON line, ``{"ready": true}`` or
+  ``{"error": "..."}``; launch() returns at ready, and on an error (or EOF, or the timeout)
+  kills and reaps the container process;
+* cgroups (join.py): the container process is born in its v2 directory (clone3 with
+  CLONE_INTO_CGROUP) and its first act is to move itself into each v1 hierarchy (``tasks``), so
+  no process migration waits for an RCU grace period. Where clone3 cannot, the join pipe
+  (caller to container process) carries the outcome of a thread of the caller that writes the
+  container process's pid into the v2 ``cgroup.procs`` (descriptors opened before the fork; the
+  limits were set before): ``j``, or ``E`` and the error; the container process builds its
+  mounts, pivots and reports ready meanwhile. **So when create returns, the container process
+  may still be joining its cgroup.** It reads the outcome (and its own) only after ``start``
   opened the exec fifo, and before it unshares its cgroup namespace (so the namespace's root is
   the container's cgroup), loads seccomp, drops capabilities and execs: the user process never
-  runs outside its cgroup. On a cgroup2 host with a cgroup namespace B reads it earlier, before
+  runs outside its cgroup. On a cgroup2 host with a cgroup namespace it reads it earlier, before
   it mounts cgroup2 (the mount shows the mounter's cgroup namespace); a failure then is a
   create error on the report pipe;
-* exec fifo, B to ``start``: B opens it for writing (which blocks until start opens it for
-  reading), then writes ``0`` and goes on to exec, or ``E`` and why it stops there (a failed
-  join) and exits 125 without exec'ing; start raises that error.
+* exec fifo, container process to ``start``: the container process opens it for writing (which
+  blocks until start opens it for reading), then writes ``0`` and goes on to exec, or ``E`` and
+  why it stops there (a failed join) and exits 125 without exec'ing; start raises that error.
 
 Seccomp: the parent compiles the filter (or reads it from the cache in the driver's run_home,
-see seccomp_cache.py) before forking; B only loads the bytes. Children never return into the
-caller's code: every path ends in ``os._exit``/``execve``.
+see seccomp_cache.py) before forking; the container process only loads the bytes. Children
+never return into the caller's code: every path ends in ``os._exit``/``execve``.
 """
 from __future__ import annotations
 
@@ -48,11 +51,11 @@ DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 IFF_UP, IFF_RUNNING = 0x1, 0x40
 SIOCGIFFLAGS, SIOCSIFFLAGS = 0x8913, 0x8914
 EXIT_SETUP, EXIT_CANNOT_INVOKE, EXIT_NOT_FOUND = 125, 126, 127
-FIFO_ERROR_MAX = 3000  # bytes of an error B sends start on the exec fifo (< PIPE_BUF: one write)
+FIFO_ERROR_MAX = 3000  # bytes of an error the container process sends start on the exec fifo (< PIPE_BUF: one write)
 
 
 class LaunchError(Exception):
-    """The container could not be set up; ``pid`` is B's pid if it was forked (already reaped)."""
+    """The container could not be set up; ``pid`` is the container process's pid if it was forked (already reaped)."""
 
 
 class Plan:
@@ -78,9 +81,9 @@ class Plan:
         spec_caps = (spec.get("process") or {}).get("capabilities")
         # The filter's includes/excludes (if any) follow the container's capabilities, not ours.
         self.filter_caps: list[str] | None = (spec_caps.get("bounding") or []) if spec_caps is not None else None
-        self.unshare = 0  # what B unshares itself (not pid: B is forked into that one)
-        self.join: list[tuple[str, int]] = []  # what B joins itself, in order
-        self.new_pid, self.pid_path = False, None  # B's pid namespace: new, or the one at a path
+        self.unshare = 0  # what the container process unshares itself (not pid: it is forked into that one)
+        self.join: list[tuple[str, int]] = []  # what the container process joins itself, in order
+        self.new_pid, self.pid_path = False, None  # The container process's pid namespace: new, or the one at a path
         self.new_cgroupns = False
         self.netns = False
         for entry in linux.get("namespaces") or []:
@@ -113,10 +116,11 @@ def _describe(exc: BaseException) -> str:
 
 
 def launch(plan: Plan, timeout: float = READY_TIMEOUT) -> int:
-    """Fork B (the caller's child) in the container's pid namespace, start moving it into
-    plan.cgroup (join.py), and return B's pid once B is ready and waits on the exec fifo.
+    """Fork the container process (the caller's child) in the container's pid namespace, start
+    moving it into plan.cgroup (join.py), and return its pid once it is ready and waits on the
+    exec fifo.
 
-    The join may still be under way on return (see the module docstring). On failure B is
+    The join may still be under way on return (see the module docstring). On failure the container process is
     killed and reaped, its join is over, and LaunchError is raised.
     """
     import select
@@ -132,7 +136,7 @@ def launch(plan: Plan, timeout: float = READY_TIMEOUT) -> int:
         r, w = os.pipe2(os.O_CLOEXEC)
         fds += [r, w]
         join_r = join_w = -1
-        if birth is not None and birth.v2_procs:  # in case B cannot be born in its v2 directory
+        if birth is not None and birth.v2_procs:  # in case the container process cannot be born in its v2 directory
             join_r, join_w = os.pipe2(os.O_CLOEXEC)
             fds += [join_r, join_w]
         b = _fork_in_pid_namespace(plan, birth.fork if birth is not None else os.fork)
@@ -156,7 +160,8 @@ def launch(plan: Plan, timeout: float = READY_TIMEOUT) -> int:
                 ns.setns(path, flag)
             if plan.unshare:
                 ns.unshare(plan.unshare)
-            _child_b(plan, w, join.Waiter(join_r if thread else -1, plan.new_cgroupns, rfs.SetupError, own_error))
+            waiter = join.Waiter(join_r if thread else -1, plan.new_cgroupns, rfs.SetupError, own_error)
+            _container_process(plan, w, waiter)
         except BaseException as exc:
             _send(w, {"error": _describe(exc)})
         finally:
@@ -187,7 +192,7 @@ def launch(plan: Plan, timeout: float = READY_TIMEOUT) -> int:
                 if not chunk:
                     break
                 buf += chunk
-        if b"\n" in buf:  # B's one message: ready, or why not
+        if b"\n" in buf:  # The container process's one message: ready, or why not
             try:
                 msg = loads(buf.split(b"\n", 1)[0])
             except ValueError:
@@ -205,7 +210,7 @@ def launch(plan: Plan, timeout: float = READY_TIMEOUT) -> int:
 
 def _fork_in_pid_namespace(plan: Plan, fork: Callable[[], int] = os.fork) -> int:
     """``fork()`` with the child in plan's pid namespace (a new one, or the one at a path): the
-    caller's pid_for_children is switched for the fork, then back. B is thus the caller's own
+    caller's pid_for_children is switched for the fork, then back. The container process is thus the caller's own
     child from the start: no intermediate process to fork, wait for and reap. A ``fork`` that
     raises join.NotBorn forked nothing: then again with os.fork (and a fresh namespace)."""
     from .join import NotBorn
@@ -231,7 +236,7 @@ def _fork_in_pid_namespace_with(plan: Plan, fork: Callable[[], int]) -> int:
             ns.unshare(ns.CLONE_NEWPID)
         pid = fork()
     finally:
-        if pid != 0:  # the caller (B stays in its namespace)
+        if pid != 0:  # the caller (the container process stays in its namespace)
             try:
                 ns.setns_fd(saved, ns.CLONE_NEWPID)
             except OSError:
@@ -264,7 +269,7 @@ def _preload(plan: Plan) -> None:
         try:
             plan.seccomp_program = seccomp_cache.program(plan.seccomp_profile, plan.filter_caps, plan.seccomp_cache)
         except (IsolationError, OSError):
-            pass  # B compiles it itself, and fails as it did before the cache, at exec time
+            pass  # The container process compiles it itself, and fails as it did before the cache, at exec time
 
 
 def _reap(pid: int) -> int | None:
@@ -275,7 +280,8 @@ def _reap(pid: int) -> int | None:
 
 
 def kill_and_reap(pid: int) -> None:
-    """SIGKILL B, a child of ours, let its join (if any) end, and collect B: no zombie is left."""
+    """SIGKILL the container process ``pid``, a child of ours, let its join (if any) end, and
+    collect it: no zombie is left."""
     from . import join
 
     try:
@@ -286,9 +292,9 @@ def kill_and_reap(pid: int) -> None:
     _reap(pid)
 
 
-# --- process B -------------------------------------------------------------------------------
+# --- the container process: it builds the container, then execs the user's program -------------
 
-def _child_b(plan: Plan, w: int, joined: Callable[[], None]) -> None:  # pragma: no cover - runs in B
+def _container_process(plan: Plan, w: int, joined: Callable[[], None]) -> None:  # pragma: no cover - runs in it
     """Build the container, report ready, wait for start, wait to be in its cgroup, then exec.
     Never returns normally after ready: a failed join goes to ``start`` through the exec fifo,
     later failures to the container's stderr with an exit code."""
