@@ -28,7 +28,6 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-PR_SET_CHILD_SUBREAPER = 36
 HANDOFF_AFTER = float(os.environ.get("CAPSA_MONITOR_HANDOFF", "1.0"))  # seconds; see waiter.py
 TRACE = bool(os.environ.get("CAPSA_TRACE"))
 _T0 = time.monotonic()
@@ -41,9 +40,9 @@ def trace(what: str) -> None:
 
 
 def _set_subreaper() -> None:
-    import ctypes
+    from capsa.linux import set_child_subreaper
 
-    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+    set_child_subreaper()
 
 
 class Monitor:

@@ -14,16 +14,14 @@ import stat
 from collections.abc import Callable
 
 from capsa.fsutil import secure_join as _secure_join
-from capsa.linux import (MNT_DETACH, MS_BIND, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_PRIVATE, MS_RDONLY, MS_REC,
-                         MS_REMOUNT, MS_SLAVE, mount, umount)
+from capsa.linux import (MNT_DETACH, MS_BIND, MS_DIRSYNC, MS_LAZYTIME, MS_MANDLOCK, MS_NOATIME, MS_NODEV,
+                         MS_NODIRATIME, MS_NOEXEC, MS_NOSUID, MS_PRIVATE, MS_RDONLY, MS_REC, MS_RELATIME, MS_REMOUNT,
+                         MS_SHARED, MS_SLAVE, MS_STRICTATIME, MS_SYNCHRONOUS, MS_UNBINDABLE, mount, umount)
+from capsa.security.devices import DEFAULT_DEVICES
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
-
-MS_SYNCHRONOUS, MS_MANDLOCK, MS_DIRSYNC = 0x10, 0x40, 0x80
-MS_NOATIME, MS_NODIRATIME, MS_RELATIME, MS_STRICTATIME = 0x400, 0x800, 1 << 21, 1 << 24
-MS_UNBINDABLE, MS_SHARED, MS_LAZYTIME = 1 << 17, 1 << 20, 1 << 25
 
 # OCI mount option -> (flags to set, flags to clear)
 FLAGS = {
@@ -45,8 +43,6 @@ PROPAGATION = {
 IGNORED = frozenset({"tmpcopyup", "notmpcopyup", "z", "Z", "U", "copy", "nocopy", "idmap", "noswap"})
 REMOUNT_FLAGS = MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_NOATIME | MS_NODIRATIME | MS_RELATIME | \
     MS_STRICTATIME
-DEFAULT_DEVICES = (("/dev/null", 1, 3), ("/dev/zero", 1, 5), ("/dev/full", 1, 7), ("/dev/random", 1, 8),
-                   ("/dev/urandom", 1, 9), ("/dev/tty", 5, 0))
 DEV_LINKS = (("/proc/self/fd", "/dev/fd"), ("/proc/self/fd/0", "/dev/stdin"), ("/proc/self/fd/1", "/dev/stdout"),
              ("/proc/self/fd/2", "/dev/stderr"))
 _SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41, "riscv64": 41, "ppc64le": 203, "ppc64": 203, "s390x": 217,
