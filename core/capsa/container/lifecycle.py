@@ -228,10 +228,12 @@ def start(sess: Session, records: ContainerRecords, config: ContainerConfig, att
                                  error="the container monitor exited before starting the container")
             raise
         if event.get("event") == "error":
-            raise IsolationError(event.get("message", "the container could not be created"), hint=event.get("hint", ""))
+            raise IsolationError(event.get("message", "the container could not be created"), hint=event.get("hint", ""),
+                                 exit_code=event.get("code"))
         event = events.next()
         if event.get("event") == "error":
-            raise IsolationError(event.get("message", "the container could not start"), hint=event.get("hint", ""))
+            raise IsolationError(event.get("message", "the container could not start"), hint=event.get("hint", ""),
+                                 exit_code=event.get("code"))
         plugins.call("capsa_container_poststart", container=container_view(config), pid=int(event.get("pid", 0)))
         if sock is None:
             return None

@@ -205,10 +205,10 @@ class Monitor:
                         code = self.run_once(first, restarts)
                 except Exception as exc:  # the container could not be created or started
                     message = getattr(exc, "message", str(exc))
-                    self.records.update_state(self.id, status="stopping", exit_code=125, error=message,
+                    code = getattr(exc, "exit_code", 125)  # 126/127: the command (podman's codes)
+                    self.records.update_state(self.id, status="stopping", exit_code=code, error=message,
                                               finished_at=timestamp())
-                    self.tell(event="error", message=message, hint=getattr(exc, "hint", ""))
-                    code = 125
+                    self.tell(event="error", message=message, hint=getattr(exc, "hint", ""), code=code)
                     break
                 trace("exited")
                 self._poststop(code)
