@@ -27,7 +27,7 @@ def main(command: str, args: list[str]) -> int:
 
     options, image, cmd = runflags.parse(command, args)
     sess = Session(GlobalOptions(options["root"], options["runroot"], options["storage_driver"],
-                                 list(options["storage_opt"] or [])))
+                                 list(options["storage_opt"] or []), options["runtime"]))
     if options["log_level"]:
         sess.set_log_level(options["log_level"].lower())
     return launch(sess, image, cmd, options, create_only=command == "create")
@@ -50,6 +50,7 @@ def launch(sess: Session, image: str, command: list[str], o: dict[str, Any], cre
 
     detach = o.get("detach", True)
     config = container_config(image, command, o)
+    config.extra["isolation"] = lifecycle.session_isolation(sess)  # its driver for the rest of its life
     store = open_store(sess)
     records = ContainerRecords(sess.config.root, sess.config.runroot)
     config = lifecycle.create(store, records, config)

@@ -1,6 +1,7 @@
 """What container commands show: ``ps`` rows and the ``inspect`` document, podman-shaped."""
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from capsa.container.model import ContainerConfig
@@ -61,6 +62,15 @@ def ps_row(records: ContainerRecords, config: ContainerConfig, image_config: dic
     }
 
 
+def oci_runtime(config: ContainerConfig) -> str:
+    """``inspect``'s OCIRuntime, as podman shows it: ``linux`` for the built-in driver, the
+    runtime's name (crun, runc) for the ``oci`` driver, else the isolation driver's name."""
+    recorded = config.extra.get("isolation") or {"name": "linux", "options": {}}
+    if recorded.get("name") == "oci":
+        return os.path.basename(str((recorded.get("options") or {}).get("runtime") or "crun"))
+    return str(recorded.get("name") or "linux")
+
+
 def inspect_doc(records: ContainerRecords, config: ContainerConfig, image_config: dict[str, Any], driver: str) -> dict[str, Any]:
     state = effective_status(records, config)
     runtime = image_config.get("config") or {}
@@ -92,6 +102,7 @@ def inspect_doc(records: ContainerRecords, config: ContainerConfig, image_config
         "Name": config.name,
         "RestartCount": state.restart_count,
         "Driver": driver,
+        "OCIRuntime": oci_runtime(config),
         "LogPath": str(records.log_path(config.id)),
         "Mounts": mounts,
         "Config": {

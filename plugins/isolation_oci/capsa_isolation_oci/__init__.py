@@ -254,8 +254,9 @@ def runtime_error(runtime: str, what: str, log: str) -> IsolationError:
         code = EXIT_NOT_FOUND
     elif ("exec" in low or "executable" in low) and "permission denied" in low:
         code = EXIT_CANNOT_INVOKE
-    return IsolationError(f"{runtime} {what}: {message}", hint="see the runtime's message above; check the command "
-                          "and the container's settings", exit_code=code)
+    hint = ("check that the command exists in the image and is executable" if code else
+            f"the message is {runtime}'s; check the container's settings")
+    return IsolationError(f"{runtime} {what}: {message}", hint=hint, exit_code=code)
 
 
 def _log_message(line: str) -> str:
