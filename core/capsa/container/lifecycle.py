@@ -242,7 +242,10 @@ def start(sess: Session, records: ContainerRecords, config: ContainerConfig, att
                 if attach_output:
                     from capsa.container import attach
 
-                    sock = attach.connect(records.run_dir(config.id, "attach"))
+                    try:
+                        sock = attach.connect(records.run_dir(config.id, "attach"))
+                    except OSError:  # the monitor closed it already: it failed, and says why next
+                        sock = None
                 os.close(go)
                 go = -1
                 event = events.next()
@@ -250,6 +253,9 @@ def start(sess: Session, records: ContainerRecords, config: ContainerConfig, att
             records.update_state(config.id, status="exited", exit_code=125, pid=0,
                                  error="the container monitor exited before starting the container")
             raise
+        if attach_output and sock is None and event.get("event") != "error":
+            raise IsolationError("cannot attach to the container's monitor",
+                                 hint="see monitor.log in the container's runroot directory")
         if event.get("event") == "error":
             raise IsolationError(event.get("message", "the container could not be created"), hint=event.get("hint", ""),
                                  exit_code=event.get("code"))
