@@ -1,7 +1,9 @@
 """Derive a container's OCI runtime spec (``config.json``) from its record and its image.
 
 The spec is plain OCI runtime-spec 1.0.2 (validated in the tests against the runtime-spec JSON
-schemas), so capsa's ``linux`` isolation driver, runc or crun can all run the same bundle. The
+schemas), so capsa's ``linux`` isolation driver, runc or crun (the ``oci`` driver) all run the
+same bundle. Capabilities, the seccomp filter and the devices come from :mod:`capsa.security`,
+resolved here for the container: the bundle carries no condition a runtime would have to know. The
 defaults mirror what podman 4.3 generates on this kind of host (see docs and the tests for the
 values observed); DESIGN.md section 5 is the list of security defaults.
 
@@ -34,11 +36,6 @@ MASKED_PATHS = ["/proc/acpi", "/proc/kcore", "/proc/keys", "/proc/latency_stats"
                 "/sys/devices/virtual/powercap", "/proc/interrupts"]
 READONLY_PATHS = ["/proc/asound", "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
 NAMESPACES = ["pid", "network", "ipc", "uts", "mount", "cgroup"]
-# (path, major, minor): the device nodes every container gets, as runc's and podman's defaults
-DEFAULT_DEVICES = [("/dev/null", 1, 3), ("/dev/zero", 1, 5), ("/dev/full", 1, 7), ("/dev/random", 1, 8),
-                   ("/dev/urandom", 1, 9), ("/dev/tty", 5, 0)]
-# cgroup device rules allowed after "deny all": the nodes above plus console, ptmx and the ptys
-ALLOWED_DEVICES = [(1, 3), (1, 5), (1, 7), (1, 8), (1, 9), (5, 0), (5, 1), (5, 2), (136, None)]
 READ_ONLY_TMPFS = ["/run", "/tmp", "/var/tmp"]
 TMPFS_DEFAULTS = ["rw", "rprivate", "nosuid", "nodev", "tmpcopyup"]
 PROPAGATIONS = {"private", "rprivate", "shared", "rshared", "slave", "rslave", "unbindable", "runbindable"}
