@@ -175,6 +175,7 @@ def test_cgroup_limits_are_set_and_nested_under_our_cgroup(c: Capsa) -> None:
     assert (Path("/sys/fs/cgroup/pids") / theirs["pids"].lstrip("/") / "pids.max").read_text().strip() == "50"
 
 
+@BOTH
 def test_oom_kill_is_reported(c: Capsa) -> None:
     r = c("run", "--name", "oomer", "--memory", "16m", "--memory-swap", "16m", "busybox",
           "sh", "-c", "dd if=/dev/zero bs=64M count=1 of=/dev/null")
