@@ -87,13 +87,33 @@ def leftovers(capsa: Capsa, ids: list[str]) -> list[str]:
     return found
 
 
-def busybox_store(tmp_path_factory: pytest.TempPathFactory, name: str) -> Iterator[Capsa]:
-    """A store of its own with a busybox image, reset (everything removed) at the end: the body
-    of a module-scoped fixture."""
+# The isolation drivers the container tests marked for both run with ("oci" uses crun).
+ISOLATION_DRIVERS = ["linux", "oci"]
+
+
+def oci_busybox_store(tmp_path_factory: pytest.TempPathFactory, name: str) -> Iterator[Capsa]:
+    """:func:`busybox_store` whose configuration selects the ``oci`` isolation driver (crun);
+    skips, with the driver's reason, where it cannot run."""
+    from capsa.drivers import load_driver
+    from capsa.errors import DriverNotSupported
+
+    try:
+        load_driver("isolation", "oci", {"runtime": "crun"}, root="/nonexistent", runroot="/nonexistent")
+    except DriverNotSupported as exc:
+        pytest.skip(f"the oci isolation driver cannot run here: {exc.message}")
+    for capsa in busybox_store(tmp_path_factory, name, '[isolation]\ndriver = "oci"\n[isolation.options.oci]\nruntime = "crun"\n'):
+        yield capsa
+
+
+def busybox_store(tmp_path_factory: pytest.TempPathFactory, name: str, config: str = "") -> Iterator[Capsa]:
+    """A store of its own with a busybox image (and ``config`` as its capsa.toml), reset
+    (everything removed) at the end: the body of a module-scoped fixture."""
     from conftest import isolated_env
 
     tmp = tmp_path_factory.mktemp(name)
     capsa = Capsa(env=isolated_env(tmp), root=tmp / "root", runroot=tmp / "run", tmp=tmp)
+    if config:
+        capsa.write_config(config)
     import_busybox(capsa, tmp)
     yield capsa
     capsa("system", "reset", "-f", timeout=120)

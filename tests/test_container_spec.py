@@ -9,15 +9,14 @@ from __future__ import annotations
 
 import json
 import resource
-import sys
-import types
 from pathlib import Path
 
 import pytest
 
 from capsa.container.etcfiles import GeneratedFiles, write_files
 from capsa.container.model import ContainerConfig, MountSpec
-from capsa.container.spec import build_spec, seccomp_to_oci
+from capsa.container.spec import build_spec
+from capsa.security.seccomp import to_oci as seccomp_to_oci
 from capsa.container.userinfo import resolve_in_root, resolve_user
 from capsa.errors import CapsaError, UsageError
 from conftest import conformance_dir
@@ -32,7 +31,7 @@ MASKED = ["/proc/acpi", "/proc/kcore", "/proc/keys", "/proc/latency_stats", "/pr
           "/proc/timer_list", "/proc/timer_stats", "/sys/firmware", "/sys/devices/virtual/powercap",
           "/proc/interrupts"]
 READONLY = ["/proc/asound", "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
-SMALL_PROFILE = {  # a Docker-format profile, used when the real default is not installed yet
+SMALL_PROFILE = {  # a Docker-format profile
     "defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": 38,
     "archMap": [{"architecture": "SCMP_ARCH_X86_64", "subArchitectures": ["SCMP_ARCH_X86", "SCMP_ARCH_X32"]},
                 {"architecture": "SCMP_ARCH_AARCH64", "subArchitectures": ["SCMP_ARCH_ARM"]}],
@@ -42,33 +41,6 @@ SMALL_PROFILE = {  # a Docker-format profile, used when the real default is not 
 
 
 # -- fixtures -------------------------------------------------------------------------------------
-
-@pytest.fixture(autouse=True)
-def isolation_modules(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Stand-ins for capsa_isolation_linux.{caps,seccomp} while they are being written (tests only)."""
-    import capsa_isolation_linux
-
-    for name in ("caps", "seccomp"):
-        try:
-            __import__(f"capsa_isolation_linux.{name}")
-            continue
-        except ImportError:
-            pass
-        fake = types.ModuleType(f"capsa_isolation_linux.{name}")
-        if name == "caps":
-            def resolve(add=(), drop=(), privileged=False):  # type: ignore[no-untyped-def]
-                norm = {("CAP_" + c.upper()).replace("CAP_CAP_", "CAP_") for c in add}
-                base = set(PODMAN_CAPS) | ({"CAP_SYS_ADMIN", "CAP_NET_ADMIN", "CAP_NET_RAW"} if privileged else set())
-                dropped = {("CAP_" + c.upper()).replace("CAP_CAP_", "CAP_") for c in drop}
-                return sorted((base | norm) - dropped)
-            fake.resolve = resolve  # type: ignore[attr-defined]
-            fake.known_caps = lambda: sorted(set(PODMAN_CAPS) | {"CAP_SYS_ADMIN", "CAP_NET_ADMIN", "CAP_NET_RAW"})  # type: ignore[attr-defined]
-        else:
-            fake.default_profile = lambda: json.loads(json.dumps(SMALL_PROFILE))  # type: ignore[attr-defined]
-            fake.load_profile = lambda path: json.loads(Path(path).read_text())  # type: ignore[attr-defined]
-        monkeypatch.setitem(sys.modules, fake.__name__, fake)
-        monkeypatch.setattr(capsa_isolation_linux, name, fake, raising=False)
-
 
 @pytest.fixture
 def rootfs(tmp_path: Path) -> Path:
@@ -189,7 +161,7 @@ def test_default_spec(build, rootfs: Path, files: GeneratedFiles) -> None:  # ty
         ("/dev/null", 1, 3), ("/dev/zero", 1, 5), ("/dev/full", 1, 7), ("/dev/random", 1, 8),
         ("/dev/urandom", 1, 9), ("/dev/tty", 5, 0)]
     assert all(d["type"] == "c" and d["fileMode"] == 0o666 and d["uid"] == d["gid"] == 0 for d in linux["devices"])
-    from capsa_isolation_linux import seccomp
+    from capsa.security import seccomp
 
     assert linux["seccomp"] == seccomp_to_oci(seccomp.default_profile(), PODMAN_CAPS)
     assert linux["seccomp"]["defaultAction"]
@@ -446,7 +418,7 @@ def test_unknown_capability_is_an_error(rootfs: Path, files: GeneratedFiles) -> 
 
 
 def test_privileged(build) -> None:  # type: ignore[no-untyped-def]
-    from capsa_isolation_linux import caps as capsmod
+    from capsa.security import caps as capsmod
 
     spec = build(privileged=True)
     caps = spec["process"]["capabilities"]

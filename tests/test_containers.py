@@ -1,5 +1,9 @@
 """Containers end to end: real namespaces, cgroups, overlay mounts and monitors, checked from
-inside the container and from the host."""
+inside the container and from the host.
+
+Tests marked ``@BOTH`` run twice: with the default ``linux`` isolation driver and with the
+``oci`` driver (crun), whose store selects it in its configuration file; the others run with
+``linux`` only."""
 from __future__ import annotations
 
 import json
@@ -13,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from conftest import CAPSA, Capsa, isolated_env
-from containers import busybox_store, cleanup, import_busybox
+from containers import ISOLATION_DRIVERS, busybox_store, cleanup, import_busybox, oci_busybox_store
 
 
 @pytest.fixture(scope="module")
@@ -21,23 +25,35 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Capsa]:
     yield from busybox_store(tmp_path_factory, "containers")
 
 
+@pytest.fixture(scope="module")
+def oci_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Capsa]:
+    yield from oci_busybox_store(tmp_path_factory, "containers-oci")
+
+
 @pytest.fixture
-def c(store: Capsa) -> Iterator[Capsa]:
+def c(request: pytest.FixtureRequest) -> Iterator[Capsa]:
+    """The store of the isolation driver the test is parametrised with (default: linux)."""
+    store = request.getfixturevalue("oci_store" if getattr(request, "param", "linux") == "oci" else "store")
     yield store
     left = cleanup(store)
     assert left == [], f"left behind: {left}"
+
+
+BOTH = pytest.mark.parametrize("c", ISOLATION_DRIVERS, indirect=True)
 
 
 def run(c: Capsa, *args: str, **kw) -> subprocess.CompletedProcess[str]:
     return c("run", "--rm", *args, **kw)
 
 
+@BOTH
 def test_run_prints_output_and_returns_the_exit_code(c: Capsa) -> None:
     r = run(c, "busybox", "sh", "-c", "echo out; echo err >&2; exit 3")
     assert (r.returncode, r.stdout, r.stderr) == (3, "out\n", "err\n")
     assert c("ps", "-a", "-q").stdout == ""  # --rm removed it
 
 
+@BOTH
 def test_missing_and_non_executable_commands(c: Capsa) -> None:
     r = run(c, "busybox", "/no/such/binary")
     assert r.returncode == 127 and ("not found" in r.stderr or "no such file" in r.stderr)
@@ -45,6 +61,7 @@ def test_missing_and_non_executable_commands(c: Capsa) -> None:
     assert r.returncode == 126
 
 
+@BOTH
 def test_pid_1_and_isolated_pid_namespace(c: Capsa) -> None:
     r = run(c, "busybox", "sh", "-c", "echo $$; ls /proc | grep -E '^[0-9]+$' | wc -l")
     pid1, count = r.stdout.split()
@@ -85,6 +102,7 @@ def test_custom_seccomp_profile(c: Capsa, tmp_path: Path) -> None:
     assert r.returncode != 0 and "Permission denied" in r.stderr
 
 
+@BOTH
 def test_mounts_hostname_env_user_workdir(c: Capsa) -> None:
     r = run(c, "--hostname", "box", "-e", "A=1", "-w", "/tmp", "-u", "alice", "busybox",
             "sh", "-c", "hostname; echo $A; pwd; id; cat /etc/hostname; grep -c box /etc/hosts; ls /run/.containerenv")
@@ -103,6 +121,7 @@ def test_mounts_hostname_env_user_workdir(c: Capsa) -> None:
     assert {"null", "zero", "full", "random", "urandom", "tty", "ptmx", "pts", "shm"} <= set(devs)
 
 
+@BOTH
 def test_env_file_entrypoint_read_only_and_tmpfs(c: Capsa, tmp_path: Path) -> None:
     env = tmp_path / "env"
     env.write_text("# comment\nB=two\n")
@@ -115,6 +134,7 @@ def test_env_file_entrypoint_read_only_and_tmpfs(c: Capsa, tmp_path: Path) -> No
     assert "Read-only file system" in r.stderr and r.stdout == "wrote\ntmp\n"
 
 
+@BOTH
 def test_bind_mounts_and_named_volumes(c: Capsa, tmp_path: Path) -> None:
     host = tmp_path / "host"
     host.mkdir()
@@ -136,6 +156,7 @@ def test_bind_mounts_and_named_volumes(c: Capsa, tmp_path: Path) -> None:
     assert c("ps", "-a", "-q").stdout == ""
 
 
+@BOTH
 def test_cgroup_limits_are_set_and_nested_under_our_cgroup(c: Capsa) -> None:
     r = c("run", "-d", "--memory", "64m", "--pids-limit", "50", "--cpus", "0.5", "--cpu-shares", "512",
           "busybox", "sleep", "60")
@@ -154,6 +175,7 @@ def test_cgroup_limits_are_set_and_nested_under_our_cgroup(c: Capsa) -> None:
     assert (Path("/sys/fs/cgroup/pids") / theirs["pids"].lstrip("/") / "pids.max").read_text().strip() == "50"
 
 
+@BOTH
 def test_oom_kill_is_reported(c: Capsa) -> None:
     r = c("run", "--name", "oomer", "--memory", "16m", "--memory-swap", "16m", "busybox",
           "sh", "-c", "dd if=/dev/zero bs=64M count=1 of=/dev/null")
@@ -179,6 +201,7 @@ def test_ulimits(c: Capsa) -> None:
     assert r.returncode == 125 and "hard limit" in r.stderr
 
 
+@BOTH
 def test_detached_lifecycle_ps_logs_stop_wait_inspect(c: Capsa) -> None:
     r = c("run", "-d", "--name", "web", "--label", "team=a", "busybox", "sh", "-c",
           "trap 'echo bye; exit 7' TERM; echo started; while true; do sleep 0.1; done")
@@ -207,6 +230,7 @@ def test_detached_lifecycle_ps_logs_stop_wait_inspect(c: Capsa) -> None:
     assert c("container", "exists", "web").returncode == 1
 
 
+@BOTH
 def test_stop_timeout_then_sigkill_and_kill_signal(c: Capsa) -> None:
     c("run", "-d", "--name", "stubborn", "busybox", "sleep", "60")  # PID 1 ignores SIGTERM
     start = time.monotonic()
@@ -223,6 +247,7 @@ def test_stop_timeout_then_sigkill_and_kill_signal(c: Capsa) -> None:
     assert r.returncode == 125 and "can only kill running containers" in r.stderr
 
 
+@BOTH
 def test_create_then_start_attached(c: Capsa) -> None:
     r = c("create", "--name", "later", "busybox", "echo", "hi")
     assert r.returncode == 0
@@ -233,16 +258,19 @@ def test_create_then_start_attached(c: Capsa) -> None:
     assert c("wait", "later").stdout == "0\n"
 
 
+@BOTH
 def test_interactive_stdin(c: Capsa) -> None:
     r = c("run", "--rm", "-i", "busybox", "sh", "-c", "read x; echo got $x", input="hello\n")
     assert r.stdout == "got hello\n"
 
 
+@BOTH
 def test_tty(c: Capsa) -> None:
     r = c("run", "--rm", "-t", "busybox", "sh", "-c", "tty; stty size >/dev/null && echo ok")
     assert r.returncode == 0 and "/dev/pts/" in r.stdout
 
 
+@BOTH
 def test_logs_tail_since_timestamps_follow(c: Capsa) -> None:
     c("run", "--name", "many", "busybox", "sh", "-c", "for i in 1 2 3 4 5; do echo line$i; done")
     assert c("logs", "--tail", "2", "many").stdout == "line4\nline5\n"
@@ -293,6 +321,7 @@ def test_bad_input_leaves_nothing(c: Capsa) -> None:
     assert c("ps", "-a", "-q").stdout == before
 
 
+@BOTH
 def test_rm_running_needs_force_and_rm_all_force_cleans_everything(c: Capsa) -> None:
     for i in range(3):
         c("run", "-d", "--name", f"bg{i}", "busybox", "sleep", "60")

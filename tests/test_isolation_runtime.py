@@ -284,12 +284,12 @@ def test_no_new_privileges_and_seccomp_profile(runtime: Runtime) -> None:
 
 def test_default_seccomp_profile_without_nnp(runtime: Runtime) -> None:
     """capsa's default profile (as the spec generator converts it) loads without no_new_privs
-    (B still holds CAP_SYS_ADMIN then) and gates mount/unshare on CAP_SYS_ADMIN."""
-    spec_mod = pytest.importorskip("capsa.container.spec")
+    (the container process still holds CAP_SYS_ADMIN then) and gates mount/unshare on CAP_SYS_ADMIN."""
+    from capsa.security.seccomp import to_oci
     from capsa_isolation_linux import seccomp
 
     spec = sh("grep -E '^(Seccomp|NoNewPrivs):' /proc/self/status; mount -t tmpfs x /mnt || echo no-mount")
-    spec["linux"]["seccomp"] = spec_mod.seccomp_to_oci(seccomp.default_profile(), DEFAULT_CAPS)
+    spec["linux"]["seccomp"] = to_oci(seccomp.default_profile(), DEFAULT_CAPS)
     res = runtime.run(spec)
     assert res.code == 0, res.err
     fields = status_fields(res.out)
@@ -305,12 +305,12 @@ def test_seccomp_filter_cache(runtime: Runtime) -> None:
     """The first container compiles the default profile and stores the program in run_home; the
     next ones load the stored bytes (the file is not rewritten); a damaged file is ignored and
     replaced, and the filter still denies what it must."""
-    spec_mod = pytest.importorskip("capsa.container.spec")
+    from capsa.security.seccomp import to_oci
     from capsa_isolation_linux import seccomp, seccomp_cache
 
     spec = sh("grep '^Seccomp:' /proc/self/status; mount -t tmpfs x /mnt || echo no-mount; "
               "unshare -m true || echo no-unshare; echo done")
-    spec["linux"]["seccomp"] = spec_mod.seccomp_to_oci(seccomp.default_profile(), DEFAULT_CAPS)
+    spec["linux"]["seccomp"] = to_oci(seccomp.default_profile(), DEFAULT_CAPS)
 
     def check(res: Result) -> None:
         assert res.code == 0, res.err

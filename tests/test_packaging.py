@@ -19,12 +19,13 @@ FOLDERS = {
     "plugins/net_bridge": "capsa_net_bridge",
     "plugins/net_host": "capsa_net_host",
     "plugins/isolation_linux": "capsa_isolation_linux",
+    "plugins/isolation_oci": "capsa_isolation_oci",
     "plugins/registry_oci": "capsa_registry_oci",
 }
 ENTRY_POINTS = {
     "capsa.storage": {"overlay", "vfs"},
     "capsa.network": {"bridge", "host", "none"},
-    "capsa.isolation": {"linux"},
+    "capsa.isolation": {"linux", "oci"},
     "capsa.registry": {"oci"},
 }
 

@@ -1,4 +1,7 @@
-"""Thin wrappers over Linux syscalls Python lacks: mount(2) and umount2(2), through ctypes."""
+"""Thin wrappers over Linux syscalls Python lacks, through ctypes: mount(2), umount2(2), prctl(2).
+
+The one place for the C library handle (:func:`libc`), the ``MS_*`` mount flags and the prctl
+numbers capsa uses; plugins import them from here."""
 from __future__ import annotations
 
 import errno
@@ -25,6 +28,18 @@ MS_NOATIME = 0x400
 MS_NODIRATIME = 0x800
 MS_RELATIME = 1 << 21
 MS_STRICTATIME = 1 << 24
+MS_SYNCHRONOUS = 0x10
+MS_MANDLOCK = 0x40
+MS_DIRSYNC = 0x80
+MS_UNBINDABLE = 1 << 17
+MS_SHARED = 1 << 20
+MS_LAZYTIME = 1 << 25
+
+PR_SET_PDEATHSIG = 1
+PR_SET_KEEPCAPS = 8
+PR_SET_CHILD_SUBREAPER = 36
+PR_GET_CHILD_SUBREAPER = 37
+PR_SET_NO_NEW_PRIVS = 38
 
 # Options that mount(8) turns into flags: (flag to set, flag to clear).
 _FLAG_OPTIONS = {
@@ -52,8 +67,9 @@ def split_mount_options(options: str) -> tuple[int, str]:
 _LIBC: list[Any] = []
 
 
-def _libc() -> Any:
-    """The C library, loaded on first use (ctypes is not imported before)."""
+def libc() -> Any:
+    """The C library (``ctypes.CDLL(None, use_errno=True)``), loaded on first use (ctypes is not
+    imported before). Load it before pivot_root: the new root may not have one."""
     if not _LIBC:
         import ctypes
 
@@ -61,11 +77,21 @@ def _libc() -> Any:
     return _LIBC[0]
 
 
+def set_child_subreaper(on: bool = True) -> None:
+    """prctl(PR_SET_CHILD_SUBREAPER): orphaned descendants are reparented to the caller."""
+    import ctypes
+
+    if libc().prctl(PR_SET_CHILD_SUBREAPER, ctypes.c_ulong(1 if on else 0), ctypes.c_ulong(0),
+                    ctypes.c_ulong(0), ctypes.c_ulong(0)) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"prctl(PR_SET_CHILD_SUBREAPER): {os.strerror(err)}")
+
+
 def mount(source: str, target: str, fstype: str | None, flags: int = 0, data: str | None = None) -> None:
     """mount(2); raises OSError with the kernel's errno."""
     import ctypes
 
-    rc = _libc().mount(
+    rc = libc().mount(
         source.encode(), target.encode(), fstype.encode() if fstype else None, ctypes.c_ulong(flags),
         data.encode() if data is not None else None,
     )
@@ -78,7 +104,7 @@ def umount(target: str, flags: int = 0) -> bool:
     """umount2(2); returns False when ``target`` was not mounted (EINVAL) or is gone (ENOENT)."""
     import ctypes
 
-    rc = _libc().umount2(target.encode(), ctypes.c_int(flags))
+    rc = libc().umount2(target.encode(), ctypes.c_int(flags))
     if rc != 0:
         err = ctypes.get_errno()
         if err in (errno.EINVAL, errno.ENOENT):

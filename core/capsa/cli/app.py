@@ -29,14 +29,15 @@ def _root_callback(
     storage_driver: Annotated[Optional[str], typer.Option("--storage-driver", help="Select which storage driver is used to manage storage of images and containers")] = None,
     storage_opt: Annotated[Optional[list[str]], typer.Option("--storage-opt", help="Used to pass an option to the storage driver (KEY=VALUE or DRIVER.KEY=VALUE)")] = None,
     log_level: Annotated[LogLevel, typer.Option("--log-level", case_sensitive=False, help="Log messages above specified level")] = LogLevel.warn,  # type: ignore[attr-defined]
+    runtime: Annotated[Optional[str], typer.Option("--runtime", help="Path or name of the OCI runtime (crun, runc): selects the oci isolation driver")] = None,
     version: Annotated[bool, typer.Option("--version", "-v", is_eager=True, callback=_print_version, help="Print the version and exit")] = False,
 ) -> None:
-    sess = Session(GlobalOptions(root, runroot, storage_driver, list(storage_opt or [])))
+    sess = Session(GlobalOptions(root, runroot, storage_driver, list(storage_opt or []), runtime))
     sess.set_log_level(log_level.value)
     ctx.obj = sess
 
 
-GLOBAL_PARAMS = ("root", "runroot", "storage_driver", "storage_opt", "log_level")
+GLOBAL_PARAMS = ("root", "runroot", "storage_driver", "storage_opt", "log_level", "runtime")
 
 
 def _record_global(ctx: typer.Context, param: typer.CallbackParam, value: object) -> None:

@@ -27,7 +27,7 @@ def main(command: str, args: list[str]) -> int:
 
     options, image, cmd = runflags.parse(command, args)
     sess = Session(GlobalOptions(options["root"], options["runroot"], options["storage_driver"],
-                                 list(options["storage_opt"] or [])))
+                                 list(options["storage_opt"] or []), options["runtime"]))
     if options["log_level"]:
         sess.set_log_level(options["log_level"].lower())
     return launch(sess, image, cmd, options, create_only=command == "create")

@@ -109,7 +109,7 @@ def _launch(command: str, rest: list[str]) -> int:
     return launch.main(command, rest)
 
 
-VALUED_GLOBALS = ("--root", "--runroot", "--storage-driver", "--storage-opt", "--log-level")
+VALUED_GLOBALS = ("--root", "--runroot", "--storage-driver", "--storage-opt", "--log-level", "--runtime")
 
 
 def _words(args: Sequence[str]) -> Iterator[tuple[int, str]]:

@@ -68,6 +68,7 @@ GLOBAL_FLAGS: tuple[tuple[str, tuple[str, ...], str, Any, str], ...] = (
     ("storage_driver", ("--storage-driver",), STR, None, ""),
     ("storage_opt", ("--storage-opt",), MULTI, None, ""),
     ("log_level", ("--log-level",), STR, None, ""),
+    ("runtime", ("--runtime",), STR, None, ""),
 )
 LOG_LEVELS = ("trace", "debug", "info", "warn", "warning", "error", "fatal", "panic")
 

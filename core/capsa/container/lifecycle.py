@@ -141,6 +141,29 @@ def prepare_bundle(root: str, store: Store, records: ContainerRecords, config: C
     return bundle
 
 
+def session_isolation(sess: Session) -> dict[str, Any]:
+    """The isolation driver this session selects, as a container records it (``extra["isolation"]``):
+    ``{"name", "options"}``. A container keeps it for its whole life, as podman keeps its runtime."""
+    cfg = sess.config
+    return {"name": cfg.driver("isolation"), "options": cfg.driver_options("isolation")}
+
+
+def recorded_isolation(sess: Session, config: ContainerConfig) -> dict[str, Any]:
+    """The isolation driver ``config`` was created with (the session's for older records)."""
+    return config.extra.get("isolation") or session_isolation(sess)
+
+
+def isolation_driver(sess: Session, config: ContainerConfig) -> Any:
+    """The container's own isolation driver: the session's when they agree, else loaded."""
+    recorded = recorded_isolation(sess, config)
+    if recorded == session_isolation(sess):
+        return sess.driver("isolation")
+    from capsa.drivers import load_driver
+
+    return load_driver("isolation", recorded["name"], recorded["options"], root=sess.config.root,
+                       runroot=sess.config.runroot)
+
+
 def monitor_drivers(sess: Session) -> dict[str, str]:
     """The drivers a container's monitor uses (kind -> name), for it to load early."""
     return {kind: sess.config.driver(kind) for kind in ("storage", "isolation")}
@@ -154,7 +177,7 @@ def _hand_to_monitor(sess: Session, store: Store | None, records: ContainerRecor
     from capsa.container import zygote
 
     cfg = sess.config
-    handle = zygote.take(monitor_drivers(sess))
+    handle = zygote.take({**monitor_drivers(sess), "isolation": recorded_isolation(sess, config)["name"]})
     try:
         if store is None:
             from capsa.store.store import Store
@@ -170,7 +193,7 @@ def _hand_to_monitor(sess: Session, store: Store | None, records: ContainerRecor
             "tty": config.tty, "interactive": config.interactive, "remove": config.remove,
             "restart_policy": config.restart_policy, "restart_max": config.restart_max, "layer_id": config.layer_id,
             "storage": {"name": cfg.driver("storage"), "options": cfg.driver_options("storage")},
-            "isolation": {"name": cfg.driver("isolation"), "options": cfg.driver_options("isolation")},
+            "isolation": recorded_isolation(sess, config),
         })
     except OSError as exc:
         handle.discard()
@@ -237,7 +260,10 @@ def start(sess: Session, records: ContainerRecords, config: ContainerConfig, att
                 if attach_output:
                     from capsa.container import attach
 
-                    sock = attach.connect(records.run_dir(config.id, "attach"))
+                    try:
+                        sock = attach.connect(records.run_dir(config.id, "attach"))
+                    except OSError:  # the monitor closed it already: it failed, and says why next
+                        sock = None
                 os.close(go)
                 go = -1
                 event = events.next()
@@ -245,11 +271,16 @@ def start(sess: Session, records: ContainerRecords, config: ContainerConfig, att
             records.update_state(config.id, status="exited", exit_code=125, pid=0,
                                  error="the container monitor exited before starting the container")
             raise
+        if attach_output and sock is None and event.get("event") != "error":
+            raise IsolationError("cannot attach to the container's monitor",
+                                 hint="see monitor.log in the container's runroot directory")
         if event.get("event") == "error":
-            raise IsolationError(event.get("message", "the container could not be created"), hint=event.get("hint", ""))
+            raise IsolationError(event.get("message", "the container could not be created"), hint=event.get("hint", ""),
+                                 exit_code=event.get("code"))
         event = events.next()
         if event.get("event") == "error":
-            raise IsolationError(event.get("message", "the container could not start"), hint=event.get("hint", ""))
+            raise IsolationError(event.get("message", "the container could not start"), hint=event.get("hint", ""),
+                                 exit_code=event.get("code"))
         fire("capsa_container_poststart", records, config, store, pid=int(event.get("pid", 0)))
         if sock is None:
             return None
@@ -343,7 +374,7 @@ def kill(sess: Session, records: ContainerRecords, config: ContainerConfig, sig:
     if state.status not in ("running", "paused", "stopping"):
         raise UsageError(f"can only kill running containers. {config.id[:12]} is in state {state.status}",
                          hint="see 'capsa ps -a'")
-    sess.driver("isolation").kill(config.id, signal_number(sig))
+    isolation_driver(sess, config).kill(config.id, signal_number(sig))
 
 
 def stop(sess: Session, records: ContainerRecords, config: ContainerConfig, timeout: int, stop_signal: str) -> None:
@@ -355,7 +386,7 @@ def stop(sess: Session, records: ContainerRecords, config: ContainerConfig, time
             return
         state.stop_requested = True
         records.set_state(config.id, state)
-    iso = sess.driver("isolation")
+    iso = isolation_driver(sess, config)
     try:
         iso.kill(config.id, signal_number(stop_signal))
     except IsolationError:
@@ -376,7 +407,7 @@ def reap_orphan(sess: Session, store: Store, records: ContainerRecords, config: 
     if state.status not in ACTIVE or _alive(state.monitor_pid):
         return
     try:
-        sess.driver("isolation").delete(config.id, force=True)
+        isolation_driver(sess, config).delete(config.id, force=True)
     except CapsaError:
         pass
     if config.layer_id and not config.rootfs:

@@ -28,7 +28,6 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-PR_SET_CHILD_SUBREAPER = 36
 HANDOFF_AFTER = float(os.environ.get("CAPSA_MONITOR_HANDOFF", "1.0"))  # seconds; see waiter.py
 TRACE = bool(os.environ.get("CAPSA_TRACE"))
 _T0 = time.monotonic()
@@ -41,9 +40,9 @@ def trace(what: str) -> None:
 
 
 def _set_subreaper() -> None:
-    import ctypes
+    from capsa.linux import set_child_subreaper
 
-    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+    set_child_subreaper()
 
 
 class Monitor:
@@ -206,10 +205,10 @@ class Monitor:
                         code = self.run_once(first, restarts)
                 except Exception as exc:  # the container could not be created or started
                     message = getattr(exc, "message", str(exc))
-                    self.records.update_state(self.id, status="stopping", exit_code=125, error=message,
+                    code = getattr(exc, "exit_code", 125)  # 126/127: the command (podman's codes)
+                    self.records.update_state(self.id, status="stopping", exit_code=code, error=message,
                                               finished_at=timestamp())
-                    self.tell(event="error", message=message, hint=getattr(exc, "hint", ""))
-                    code = 125
+                    self.tell(event="error", message=message, hint=getattr(exc, "hint", ""), code=code)
                     break
                 trace("exited")
                 state = self._runtime_state()

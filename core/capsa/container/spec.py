@@ -1,7 +1,9 @@
 """Derive a container's OCI runtime spec (``config.json``) from its record and its image.
 
 The spec is plain OCI runtime-spec 1.0.2 (validated in the tests against the runtime-spec JSON
-schemas), so capsa's ``linux`` isolation driver, runc or crun can all run the same bundle. The
+schemas), so capsa's ``linux`` isolation driver, runc or crun (the ``oci`` driver) all run the
+same bundle. Capabilities, the seccomp filter and the devices come from :mod:`capsa.security`,
+resolved here for the container: the bundle carries no condition a runtime would have to know. The
 defaults mirror what podman 4.3 generates on this kind of host (see docs and the tests for the
 values observed); DESIGN.md section 5 is the list of security defaults.
 
@@ -17,6 +19,8 @@ from capsa.container.etcfiles import GeneratedFiles, container_hostname
 from capsa.container.model import ContainerConfig, MountSpec
 from capsa.container.userinfo import resolve_user
 from capsa.errors import UsageError
+from capsa.security.caps import process_caps
+from capsa.security.devices import cgroup_rules, default_devices, device
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -32,17 +36,9 @@ MASKED_PATHS = ["/proc/acpi", "/proc/kcore", "/proc/keys", "/proc/latency_stats"
                 "/sys/devices/virtual/powercap", "/proc/interrupts"]
 READONLY_PATHS = ["/proc/asound", "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
 NAMESPACES = ["pid", "network", "ipc", "uts", "mount", "cgroup"]
-# (path, major, minor): the device nodes every container gets, as runc's and podman's defaults
-DEFAULT_DEVICES = [("/dev/null", 1, 3), ("/dev/zero", 1, 5), ("/dev/full", 1, 7), ("/dev/random", 1, 8),
-                   ("/dev/urandom", 1, 9), ("/dev/tty", 5, 0)]
-# cgroup device rules allowed after "deny all": the nodes above plus console, ptmx and the ptys
-ALLOWED_DEVICES = [(1, 3), (1, 5), (1, 7), (1, 8), (1, 9), (5, 0), (5, 1), (5, 2), (136, None)]
 READ_ONLY_TMPFS = ["/run", "/tmp", "/var/tmp"]
 TMPFS_DEFAULTS = ["rw", "rprivate", "nosuid", "nodev", "tmpcopyup"]
 PROPAGATIONS = {"private", "rprivate", "shared", "rshared", "slave", "rslave", "unbindable", "runbindable"}
-SCMP_ARCH = {"x86_64": "SCMP_ARCH_X86_64", "aarch64": "SCMP_ARCH_AARCH64", "armv7l": "SCMP_ARCH_ARM",
-             "i686": "SCMP_ARCH_X86", "ppc64le": "SCMP_ARCH_PPC64LE", "s390x": "SCMP_ARCH_S390X",
-             "riscv64": "SCMP_ARCH_RISCV64", "mips64": "SCMP_ARCH_MIPS64"}
 
 
 def build_spec(config: ContainerConfig, image_config: dict, rootfs: str, files: GeneratedFiles, *,
@@ -65,7 +61,7 @@ def build_spec(config: ContainerConfig, image_config: dict, rootfs: str, files: 
                              "install catatonit (apt-get install catatonit) or run without --init")
         args = [INIT_DEST, "--", *args]
     user = resolve_user(rootfs, config.user or image.get("User") or "")
-    caps = _capabilities(config, user.uid)
+    caps = process_caps(config.cap_add, config.cap_drop, config.privileged, user.uid)
     hostname = container_hostname(config)
     process: dict[str, Any] = {
         "terminal": config.tty,
@@ -86,7 +82,7 @@ def build_spec(config: ContainerConfig, image_config: dict, rootfs: str, files: 
         "namespaces": [{"type": ns} for ns in NAMESPACES if not (ns == "network" and config.network == "host")],
         "resources": _resources(config),
         "cgroupsPath": "",
-        "devices": _host_devices() if config.privileged else _default_devices(),
+        "devices": _host_devices() if config.privileged else default_devices(),
     }
     if config.devices:
         from capsa.container.hostdevices import add_devices
@@ -149,31 +145,6 @@ def _cwd(config: ContainerConfig, image: dict) -> str:
     return os.path.normpath("/" + workdir.lstrip("/"))
 
 
-def _capabilities(config: ContainerConfig, uid: int) -> dict[str, list[str]]:
-    """Bounding = the resolved set; effective/permitted too for uid 0. A non-root user gets in
-    effective, permitted, inheritable and ambient only the capabilities explicitly added
-    (podman's rule), so ``-u 1000 --cap-add NET_ADMIN`` works without file capabilities."""
-    from capsa_isolation_linux import caps as capsmod
-
-    resolved = sorted({_cap_name(c) for c in capsmod.resolve(config.cap_add, config.cap_drop, config.privileged)})
-    out: dict[str, list[str]] = {"bounding": resolved}
-    if uid == 0:
-        out["effective"] = list(resolved)
-        out["permitted"] = list(resolved)
-        return out
-    added = {_cap_name(c) for c in config.cap_add}
-    chosen = resolved if "CAP_ALL" in added else [c for c in resolved if c in added]
-    if chosen:
-        for key in ("effective", "permitted", "inheritable", "ambient"):
-            out[key] = list(chosen)
-    return out
-
-
-def _cap_name(name: str) -> str:
-    name = name.strip().upper()
-    return name if name.startswith("CAP_") else "CAP_" + name
-
-
 def resolve_rlimits(ulimits: list[str]) -> list[dict]:
     """``--ulimit name=soft[:hard]`` (-1 or "unlimited": infinity) over the defaults podman uses
     as root: RLIMIT_NOFILE and RLIMIT_NPROC at the current hard limits. No value may exceed the
@@ -219,15 +190,7 @@ def _rlimit_value(text: str, item: str) -> int:
 
 
 def _resources(config: ContainerConfig) -> dict[str, Any]:
-    devices: list[dict[str, Any]] = [{"allow": True, "access": "rwm"}] if config.privileged else [
-        {"allow": False, "access": "rwm"}]
-    if not config.privileged:
-        for major, minor in ALLOWED_DEVICES:
-            rule: dict[str, Any] = {"allow": True, "type": "c", "major": major, "access": "rwm"}
-            if minor is not None:
-                rule["minor"] = minor
-            devices.append(rule)
-    res: dict[str, Any] = {"devices": devices}
+    res: dict[str, Any] = {"devices": cgroup_rules(config.privileged)}
     if config.memory is not None:
         if config.memory <= 0:
             raise UsageError(f"invalid memory limit {config.memory}", "use -m with a positive size, e.g. -m 64m")
@@ -262,14 +225,6 @@ def _resources(config: ContainerConfig) -> dict[str, Any]:
     return res
 
 
-def _device(path: str, kind: str, major: int, minor: int, mode: int = 0o666) -> dict[str, Any]:
-    return {"path": path, "type": kind, "major": major, "minor": minor, "fileMode": mode, "uid": 0, "gid": 0}
-
-
-def _default_devices() -> list[dict]:
-    return [_device(path, "c", major, minor) for path, major, minor in DEFAULT_DEVICES]
-
-
 def _host_devices() -> list[dict]:
     """Every device node of the host's /dev, as podman gives a privileged container (minus
     console and ptmx, which the runtime sets up, and pts/shm/mqueue, which are mounts)."""
@@ -288,8 +243,8 @@ def _host_devices() -> list[dict]:
                 continue
             kind = "c" if stat.S_ISCHR(st.st_mode) else "b" if stat.S_ISBLK(st.st_mode) else None
             if kind:
-                found.append(_device(path, kind, os.major(st.st_rdev), os.minor(st.st_rdev), st.st_mode & 0o777))
-    return found or _default_devices()
+                found.append(device(path, kind, os.major(st.st_rdev), os.minor(st.st_rdev), st.st_mode & 0o777))
+    return found or default_devices()
 
 
 def build_mounts(config: ContainerConfig, files: GeneratedFiles, extra: list[dict] | None = None) -> list[dict]:
@@ -367,86 +322,7 @@ def _merge_options(given: list[str], defaults: list[str]) -> list[str]:
 def _seccomp(config: ContainerConfig, bounding: list[str]) -> dict | None:
     if config.seccomp_profile == "unconfined":
         return None
-    from capsa_isolation_linux import seccomp as seccompmod
+    from capsa.security import seccomp
 
-    if config.seccomp_profile:
-        profile = seccompmod.load_profile(config.seccomp_profile)
-    else:
-        profile = seccompmod.default_profile()
-    return seccomp_to_oci(profile, bounding)
-
-
-def seccomp_to_oci(profile: dict, caps: list[str], machine: str | None = None) -> dict:
-    """A Docker-format seccomp profile as OCI ``linux.seccomp`` for this machine and caps.
-
-    As containers/common does: ``archMap`` keeps the native architecture and its
-    sub-architectures; a rule's ``includes``/``excludes`` (caps, arches, minKernel) decide
-    whether it applies; ``errno`` names become ``errnoRet`` numbers.
-    """
-    import errno as errnomod
-
-    from capsa.hostinfo import GOARCH
-
-    machine = machine or os.uname().machine
-    native = SCMP_ARCH.get(machine, "SCMP_ARCH_" + machine.upper())
-    goarch = GOARCH.get(machine, machine)
-    capset = set(caps)
-
-    def errno_of(number: Any, name: Any) -> int | None:
-        if isinstance(number, int):
-            return number
-        return getattr(errnomod, name) if isinstance(name, str) and hasattr(errnomod, name) else None
-
-    out: dict[str, Any] = {"defaultAction": profile["defaultAction"]}
-    default_errno = errno_of(profile.get("defaultErrnoRet"), profile.get("defaultErrno"))
-    if default_errno is not None:
-        out["defaultErrnoRet"] = default_errno
-    arches: list[str] = []
-    for entry in profile.get("archMap") or []:
-        if entry.get("architecture") == native:
-            arches += [entry["architecture"], *(entry.get("subArchitectures") or [])]
-    if not profile.get("archMap"):
-        arches = list(profile.get("architectures") or [])
-    if arches:
-        out["architectures"] = arches
-    for key in ("flags", "listenerPath", "listenerMetadata"):
-        if profile.get(key):
-            out[key] = profile[key]
-    kernel = _kernel_version()
-    syscalls = []
-    for rule in profile.get("syscalls") or []:
-        inc, exc = rule.get("includes") or {}, rule.get("excludes") or {}
-        if goarch in (exc.get("arches") or []) or capset & {_cap_name(c) for c in exc.get("caps") or []}:
-            continue
-        if inc.get("arches") and goarch not in inc["arches"]:
-            continue
-        if not {_cap_name(c) for c in inc.get("caps") or []} <= capset:
-            continue
-        if inc.get("minKernel") and kernel < _version_tuple(inc["minKernel"]):
-            continue
-        names = list(rule.get("names") or ([rule["name"]] if rule.get("name") else []))
-        if not names:
-            continue
-        call: dict[str, Any] = {"names": names, "action": rule["action"]}
-        number = errno_of(rule.get("errnoRet"), rule.get("errno"))
-        if number is not None:
-            call["errnoRet"] = number
-        if rule.get("args"):
-            call["args"] = [{k: a[k] for k in ("index", "value", "valueTwo", "op") if a.get(k) is not None
-                             and not (k == "valueTwo" and a[k] == 0)} for a in rule["args"]]
-        syscalls.append(call)
-    if syscalls:
-        out["syscalls"] = syscalls
-    return out
-
-
-def _version_tuple(text: str) -> tuple[int, ...]:
-    parts = []
-    for piece in text.split("-")[0].split(".")[:3]:
-        digits = "".join(ch for ch in piece if ch.isdigit())
-        parts.append(int(digits or 0))
-    return tuple(parts)
-
-
-def _kernel_version() -> tuple[int, ...]:
-    return _version_tuple(os.uname().release)
+    profile = seccomp.load_profile(config.seccomp_profile) if config.seccomp_profile else seccomp.default_profile()
+    return seccomp.to_oci(profile, bounding)

@@ -2,6 +2,7 @@
 ``inspect`` document is also the view hook plugins receive (:func:`container_document`)."""
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING, Any
 
 from capsa.container.model import ContainerConfig
@@ -65,6 +66,15 @@ def ps_row(records: ContainerRecords, config: ContainerConfig, image_config: dic
     }
 
 
+def oci_runtime(config: ContainerConfig) -> str:
+    """``inspect``'s OCIRuntime, as podman shows it: ``linux`` for the built-in driver, the
+    runtime's name (crun, runc) for the ``oci`` driver, else the isolation driver's name."""
+    recorded = config.extra.get("isolation") or {"name": "linux", "options": {}}
+    if recorded.get("name") == "oci":
+        return os.path.basename(str((recorded.get("options") or {}).get("runtime") or "crun"))
+    return str(recorded.get("name") or "linux")
+
+
 def container_document(records: ContainerRecords, config: ContainerConfig, store: Store | None = None,
                        image_config: dict[str, Any] | None = None) -> dict[str, Any]:
     """The container's ``inspect`` document: what ``capsa inspect`` prints and what container
@@ -114,6 +124,7 @@ def inspect_doc(records: ContainerRecords, config: ContainerConfig, image_config
         "Name": config.name,
         "RestartCount": state.restart_count,
         "Driver": driver,
+        "OCIRuntime": oci_runtime(config),
         "LogPath": str(records.log_path(config.id)),
         "Mounts": mounts,
         "Config": {

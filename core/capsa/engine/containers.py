@@ -101,6 +101,7 @@ def create(sess: Session, config: ContainerConfig, store: Store | None = None) -
 
     plugins.load_hook_plugins()  # (nothing is imported when none is installed)
     records = container_records(sess)
+    config.extra.setdefault("isolation", lifecycle.session_isolation(sess))  # its driver for life
     return lifecycle.create(store or open_store(sess), records, config)
 
 
@@ -123,6 +124,7 @@ def run(sess: Session, config: ContainerConfig, attach: bool, stdin: bool) -> in
     prepare_run(sess)
     store = open_store(sess)
     records = container_records(sess)
+    config.extra.setdefault("isolation", lifecycle.session_isolation(sess))  # its driver for life
     config = lifecycle.create(store, records, config)
     try:
         return lifecycle.start(sess, records, config, attach_output=attach, stdin=stdin, store=store)

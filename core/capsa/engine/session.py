@@ -28,6 +28,7 @@ class GlobalOptions:
     runroot: str | None = None
     storage_driver: str | None = None
     storage_opts: list[str] = field(default_factory=list)
+    runtime: str | None = None  # --runtime: the oci isolation driver with this OCI runtime
 
 
 class Session:
@@ -50,7 +51,7 @@ class Session:
 
     @property
     def config(self) -> config_mod.Config:
-        """Files layered, then the flags: ``--root``, ``--runroot``, ``--storage-driver``,
+        """Files layered, then the flags: ``--root``, ``--runroot``, ``--runtime``, ``--storage-driver``,
         ``--storage-opt`` (read once per session)."""
         if self._config is None:
             self._config = self._load_config()
@@ -66,7 +67,10 @@ class Session:
             storage["runroot"] = os.path.abspath(self.options.runroot)
         if self.options.storage_driver:
             storage["driver"] = self.options.storage_driver
-        cfg = config_mod.load({"storage": storage} if storage else None)
+        overrides: dict[str, Any] = {"storage": storage} if storage else {}
+        if self.options.runtime:  # podman's --runtime: the oci driver, running that runtime
+            overrides["isolation"] = {"driver": "oci", "options": {"oci": {"runtime": self.options.runtime}}}
+        cfg = config_mod.load(overrides or None)
         if self.options.storage_opts:
             opts = config_mod.parse_storage_opts(self.options.storage_opts, cfg.driver("storage"))
             cfg = config_mod.Config(config_mod.merge(cfg.data, {"storage": {"options": opts}}), cfg.files)

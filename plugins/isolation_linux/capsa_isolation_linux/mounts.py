@@ -13,7 +13,9 @@ import os
 import stat
 from collections.abc import Callable
 
-from capsa.linux import MS_BIND, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_PRIVATE, MS_RDONLY, MS_REC, MS_SLAVE, mount
+from capsa.linux import (MS_BIND, MS_DIRSYNC, MS_LAZYTIME, MS_MANDLOCK, MS_NOATIME, MS_NODEV, MS_NODIRATIME,
+                         MS_NOEXEC, MS_NOSUID, MS_PRIVATE, MS_RDONLY, MS_REC, MS_RELATIME, MS_SHARED, MS_SLAVE,
+                         MS_STRICTATIME, MS_SYNCHRONOUS, MS_UNBINDABLE, mount)
 
 from .inroot import RootDir, fd_path
 from .mountapi import AT_RECURSIVE, OPEN_TREE_CLONE, attributes, mount_setattr, move_mount_to_fd, open_tree
@@ -22,9 +24,6 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-MS_SYNCHRONOUS, MS_MANDLOCK, MS_DIRSYNC = 0x10, 0x40, 0x80
-MS_NOATIME, MS_NODIRATIME, MS_RELATIME, MS_STRICTATIME = 0x400, 0x800, 1 << 21, 1 << 24
-MS_UNBINDABLE, MS_SHARED, MS_LAZYTIME = 1 << 17, 1 << 20, 1 << 25
 AT_FDCWD = -100
 
 # OCI mount option -> (flags to set, flags to clear)

@@ -7,7 +7,9 @@ OCI runtime spec's namespace names, ``sethostname``, ``prctl`` and ``capset`` he
 from __future__ import annotations
 
 import os
-from functools import lru_cache
+
+from capsa.linux import (PR_GET_CHILD_SUBREAPER, PR_SET_KEEPCAPS, PR_SET_PDEATHSIG,  # noqa: F401 (used as ns.*)
+                         libc, set_child_subreaper)
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -33,21 +35,9 @@ NAMESPACES = {
 }
 SUPPORTED = frozenset(NAMESPACES) - {"user"}
 
-PR_SET_CHILD_SUBREAPER = 36
-PR_GET_CHILD_SUBREAPER = 37
-PR_SET_KEEPCAPS = 8
-PR_SET_PDEATHSIG = 1
 
 _SYS_CLOSE_RANGE = 436  # same number on every architecture (asm-generic)
 _LINUX_CAPABILITY_VERSION_3 = 0x20080522
-
-
-@lru_cache(maxsize=1)
-def libc() -> Any:
-    """The C library, loaded once (load it before pivot_root: the new root may not have one)."""
-    import ctypes
-
-    return ctypes.CDLL(None, use_errno=True)
 
 
 def _check(rc: int, what: str) -> int:
@@ -88,11 +78,6 @@ def prctl(option: int, arg2: int = 0, arg3: int = 0, arg4: int = 0, arg5: int = 
 
     ul = ctypes.c_ulong
     return _check(libc().prctl(option, ul(arg2), ul(arg3), ul(arg4), ul(arg5)), f"prctl({option})")
-
-
-def set_child_subreaper(on: bool = True) -> None:
-    """Make the calling process a child subreaper: orphaned descendants are reparented to it."""
-    prctl(PR_SET_CHILD_SUBREAPER, 1 if on else 0)
 
 
 def is_child_subreaper() -> bool:

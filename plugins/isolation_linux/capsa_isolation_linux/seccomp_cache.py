@@ -22,6 +22,7 @@ from collections.abc import Iterable
 from functools import lru_cache
 
 from capsa.errors import IsolationError
+from capsa.security.caps import canonical
 
 from . import seccomp
 from .namespaces import libc
@@ -49,10 +50,16 @@ def _sha256(data: bytes) -> Any:
 
 @lru_cache(maxsize=1)
 def _code_digest() -> str:
-    """seccomp.py's bytes: any edit of the code that builds filters invalidates the cache."""
+    """seccomp.py's and the core resolver's bytes: any edit of the code that builds filters
+    invalidates the cache."""
+    from capsa.security import seccomp as resolver
+
     try:
-        with open(seccomp.__file__, "rb") as fh:
-            return _sha256(fh.read()).hexdigest()
+        data = b""
+        for path in (seccomp.__file__, resolver.__file__):
+            with open(path, "rb") as fh:
+                data += fh.read()
+        return _sha256(data).hexdigest()
     except (OSError, TypeError):
         return "unknown"
 
@@ -90,7 +97,7 @@ def valid_program(bpf: bytes) -> bool:
 
 
 def _canon_caps(names: Iterable[str]) -> set[str]:
-    return {seccomp._canon_cap(c) for c in names}
+    return {canonical(c) for c in names}
 
 
 def cache_key(profile: dict[str, Any], caps: Iterable[str] | None) -> str:
