@@ -68,3 +68,26 @@ def test_the_images_missing_workdir_is_created_and_mounts_are_left_to_the_runtim
 def test_exit_codes_126_and_127(c: Capsa) -> None:
     assert c("run", "--rm", "busybox", "/nonexistent").returncode == 127
     assert c("run", "--rm", "busybox", "/etc/passwd").returncode == 126
+
+
+# -- the test run itself ------------------------------------------------------------------------
+
+def test_a_run_without_the_conformance_corpus_ends_with_one_line_saying_so(tmp_path: Path) -> None:
+    import os
+    import sys
+
+    from conftest import REPO
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CAPSA_")}
+    for corpus, expected in ((tmp_path / "absent", f"conformance corpus {tmp_path / 'absent'} not found"),
+                             (tmp_path, f"conformance corpus {tmp_path}/manifests, {tmp_path}/oci-image-schema not found")):
+        r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_manifests.py"],
+                           cwd=REPO, capture_output=True, text=True, timeout=300,
+                           env={**env, "CAPSA_TEST_CONFORMANCE": str(corpus)})
+        assert r.returncode == 0, r.stdout[-2000:]
+        last = r.stdout.rstrip("\n").splitlines()[-1]
+        assert last.startswith("capsa: ") and " tests skipped: " in last and expected in last, last
+        assert sum(line.startswith("capsa: ") for line in r.stdout.splitlines()) == 1
+    r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_jsonio.py"],
+                       cwd=REPO, capture_output=True, text=True, timeout=300, env=env)
+    assert r.returncode == 0 and "capsa: " not in r.stdout  # nothing skipped for it: no line
