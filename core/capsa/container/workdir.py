@@ -3,20 +3,18 @@
 A working directory the image names (``WORKDIR``) is made when it is missing; one given with
 ``-w`` must exist (podman: ``workdir "/x" does not exist on container ID``); either must be a
 directory. A directory on a mount (``-v``, ``--mount``, ``--tmpfs``, /proc...) is the runtime's
-to find. The errors say which path and why, and exit 126 (the command cannot be invoked), as
-podman's do; the container stays, exited, with the reason in ``inspect``'s ``State.Error``.
+to find. The errors say which path and why; ``run`` exits 126 for them (the command cannot be
+invoked), ``start`` 125, as podman; the container stays, with the reason in ``State.Error``.
 """
 from __future__ import annotations
 
 import os
 
-from capsa.errors import EXIT_CANNOT_INVOKE, ArchiveError, IsolationError
+from capsa.errors import ArchiveError, IsolationError
 
 
 class WorkdirError(IsolationError):
     """The working directory cannot be used: missing (given with -w) or not a directory."""
-
-    exit_code = EXIT_CANNOT_INVOKE
 
 
 def on_mount(path: str, destinations: list[str]) -> bool:
