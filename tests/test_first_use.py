@@ -65,9 +65,82 @@ def test_the_images_missing_workdir_is_created_and_mounts_are_left_to_the_runtim
         c("rmi", "-f", "wd")
 
 
+def test_a_low_open_files_limit_works(c: Capsa) -> None:
+    """``--ulimit nofile=10:20`` (as crun runs it): the limit is set after the start handshake,
+    which needs a descriptor; before, the container vanished with "did not take the start signal"."""
+    r = c("run", "--rm", "--ulimit", "nofile=10:20", "busybox", "sh", "-c", "ulimit -n; ulimit -Hn")
+    assert (r.returncode, r.stdout) == (0, "10\n20\n"), r.stderr
+
+
 def test_exit_codes_126_and_127(c: Capsa) -> None:
     assert c("run", "--rm", "busybox", "/nonexistent").returncode == 127
     assert c("run", "--rm", "busybox", "/etc/passwd").returncode == 126
+
+
+# -- a container whose start fails --------------------------------------------------------------
+
+@pytest.mark.parametrize("flags, reason", [
+    (["-w", "/nonexistent"], 'workdir "/nonexistent" does not exist on container'),
+    (["-u", "nosuchuser"], "unable to find user nosuchuser"),
+])
+def test_a_container_whose_start_fails_stays_exited_with_the_reason(c: Capsa, flags: list[str], reason: str) -> None:
+    r = c("run", "--name", "broken", *flags, "busybox", "true")
+    assert r.returncode == 126, r.stderr
+    error = r.stderr.splitlines()[0].removeprefix("Error: ")
+    assert reason in error
+    assert c("ps", "-a", "--format", "{{.Names}} {{.Status}}").stdout.startswith("broken Exited (126)")
+    got = state(c, "broken")
+    assert (got["Status"], got["ExitCode"], got["Running"]) == ("exited", 126, False)
+    assert got["Error"] == error
+    r = c("start", "broken")  # it is a container like any other: start it again (125, as podman's start), remove it
+    assert r.returncode == 125 and state(c, "broken")["Error"]
+    assert c("rm", "broken").returncode == 0
+
+
+def test_with_rm_a_container_whose_start_fails_is_removed(c: Capsa) -> None:
+    r = c("run", "--rm", "--name", "gone", "-w", "/nonexistent", "busybox", "true")
+    assert r.returncode == 126
+    assert c("ps", "-a", "-q").stdout == ""
+
+
+def test_run_detached_whose_start_fails_keeps_the_container_too(c: Capsa) -> None:
+    r = c("run", "-d", "--name", "bg", "-w", "/etc/passwd", "busybox", "true")
+    assert r.returncode == 126 and "is not a directory" in r.stderr
+    assert state(c, "bg")["Error"].startswith('workdir "/etc/passwd" exists on container ')
+
+
+# -- the image's full name ----------------------------------------------------------------------
+
+def test_ps_and_inspect_show_the_images_full_name(c: Capsa) -> None:
+    image_id = c("images", "-q", "--no-trunc").stdout.split()[0].removeprefix("sha256:")
+    for ref in ("busybox", "busybox:latest", "localhost/busybox", image_id[:12]):
+        assert c("create", "--name", "n", ref, "true").returncode == 0
+        assert c("ps", "-a", "--format", "{{.Image}}").stdout == "localhost/busybox:latest\n", ref
+        doc = json.loads(c("inspect", "n").stdout)[0]
+        assert doc["ImageName"] == doc["Config"]["Image"] == "localhost/busybox:latest", ref
+        assert doc["Image"] == image_id
+        assert c("rm", "n").returncode == 0
+    table = c("ps", "-a").stdout
+    assert "busybox " not in table
+
+
+# -- stop ---------------------------------------------------------------------------------------
+
+def test_a_stop_that_resorts_to_sigkill_warns(c: Capsa) -> None:
+    assert c("run", "-d", "--name", "stubborn", "busybox", "sleep", "60").returncode == 0  # PID 1 ignores SIGTERM
+    r = c("stop", "-t", "1", "stubborn")
+    assert (r.returncode, r.stdout) == (0, "stubborn\n")
+    assert r.stderr == ("Warning: StopSignal SIGTERM failed to stop container stubborn in 1 seconds, "
+                        "resorting to SIGKILL\n")
+    c("run", "-d", "--name", "polite", "busybox", "sh", "-c",
+      "trap 'exit 0' TERM; echo ready; while true; do sleep 0.1; done")
+    import time
+
+    deadline = time.monotonic() + 10
+    while "ready" not in c("logs", "polite").stdout and time.monotonic() < deadline:
+        time.sleep(0.05)
+    r = c("stop", "polite")
+    assert (r.returncode, r.stdout, r.stderr) == (0, "polite\n", "")
 
 
 # -- the test run itself ------------------------------------------------------------------------
