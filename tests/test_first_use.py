@@ -119,6 +119,9 @@ def test_ps_and_inspect_show_the_images_full_name(c: Capsa) -> None:
         doc = json.loads(c("inspect", "n").stdout)[0]
         assert doc["ImageName"] == doc["Config"]["Image"] == "localhost/busybox:latest", ref
         assert doc["Image"] == image_id
+        for ancestor in ("busybox", "busybox:latest", "localhost/busybox:latest", image_id[:12]):
+            assert c("ps", "-a", "-q", "--filter", f"ancestor={ancestor}").stdout.strip(), ancestor
+        assert c("ps", "-a", "-q", "--filter", "ancestor=busybox:1").stdout == ""
         assert c("rm", "n").returncode == 0
     table = c("ps", "-a").stdout
     assert "busybox " not in table

@@ -40,10 +40,30 @@ def _ps_filter(rows: list[dict[str, Any]], filters: list[str]) -> list[dict[str,
         elif key == "exited":
             rows = [r for r in rows if r["State"] == "exited" and str(r["ExitCode"]) == value]
         elif key == "ancestor":
-            rows = [r for r in rows if value in (r["Image"], r["ImageID"], r["ImageID"][:12])]
+            rows = [r for r in rows if _is_ancestor(value, r)]
         else:
             raise UsageError(f"invalid filter key {key!r}", hint="supported: status, name, label, id, exited, ancestor")
     return rows
+
+
+def _is_ancestor(value: str, row: dict) -> bool:
+    """Whether ``value`` names the row's image: its id (or a prefix of 12+), or its name as
+    written or short (``busybox`` for ``localhost/busybox:latest``, as podman's filter)."""
+    from capsa.errors import UsageError
+    from capsa.image.reference import parse_reference
+
+    image, image_id = row["Image"], row["ImageID"]
+    if value == image or (len(value) >= 12 and image_id.startswith(value)):
+        return True
+    try:
+        full = str(parse_reference(value))
+    except UsageError:
+        return False
+    if image == full:
+        return True
+    tag = full.rsplit(":", 1)[1] if ":" in full.rsplit("/", 1)[-1] else ""
+    short = value if ":" in value.rsplit("/", 1)[-1] else f"{value}:{tag or 'latest'}"
+    return image.endswith("/" + short)
 
 
 def ps(
