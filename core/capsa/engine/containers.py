@@ -106,7 +106,7 @@ def record_start_failure(records: ContainerRecords, config: ContainerConfig, exc
 
 
 def _discard(sess: Session, store: Store, records: ContainerRecords, config: ContainerConfig) -> None:
-    """Undo a container whose start failed (``run`` leaves nothing behind); a failure to undo it
+    """Undo a container whose start failed (``run --rm`` leaves nothing behind); a failure to undo it
     is reported beside the start error, not instead of it."""
     import sys
 
