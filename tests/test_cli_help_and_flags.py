@@ -30,6 +30,9 @@ def test_an_unknown_flag_is_podmans_error(capsa: Capsa, argv: list[str], path: s
     (["ps", "-aZ"], "unknown shorthand flag: 'Z' in -Z", "capsa ps"),
     (["images", "-y"], "unknown shorthand flag: 'y' in -y", "capsa images"),
     (["run", "-x", "busybox"], "unknown shorthand flag: 'x' in -x", "capsa run"),
+    (["run", "-iZ", "busybox"], "unknown shorthand flag: 'Z' in -Z", "capsa run"),
+    (["create", "-iZt", "busybox"], "unknown shorthand flag: 'Z' in -Zt", "capsa create"),
+    (["ps", "-aZq"], "unknown shorthand flag: 'Z' in -Zq", "capsa ps"),
 ])
 def test_an_unknown_shorthand_is_podmans_error(capsa: Capsa, argv: list[str], message: str, path: str) -> None:
     r = capsa(*argv)
