@@ -40,6 +40,17 @@ def test_an_unknown_shorthand_is_podmans_error(capsa: Capsa, argv: list[str], me
     assert r.stderr == f"Error: {message}\nSee '{path} --help'\n"
 
 
+@pytest.mark.parametrize("argv, message, path", [
+    (["info", "--format"], "flag needs an argument: --format", "capsa info"),
+    (["ps", "-f"], "flag needs an argument: 'f' in -f", "capsa ps"),
+    (["run", "--name"], "flag needs an argument: --name", "capsa run"),
+])
+def test_a_flag_without_its_value_is_podmans_error(capsa: Capsa, argv: list[str], message: str, path: str) -> None:
+    r = capsa(*argv)
+    assert (r.returncode, r.stdout) == (125, "")
+    assert r.stderr == f"Error: {message}\nSee '{path} --help'\n"
+
+
 def test_help_is_a_command(capsa: Capsa) -> None:
     top = capsa("--help", store=False)
     r = capsa("help", store=False)

@@ -153,9 +153,14 @@ def run_command(command: typer.main.TyperGroup, args: list[str]) -> int:  # type
         ctx = getattr(exc, "ctx", None)
         path = ctx.command_path if ctx is not None else "capsa"
         hint = f"Try '{path} --help' for more information."
-        option = getattr(exc, "option_name", None)  # click's NoSuchOption: podman's words instead
-        if option:
-            raise UsageError(unknown_flag(option, args), hint=f"See '{path} --help'") from None
+        kind, option = type(exc).__name__, getattr(exc, "option_name", None)
+        if option and kind in ("NoSuchOption", "BadOptionUsage"):  # podman's (pflag's) words instead
+            if path == "capsa":  # (click does not always say which command was parsing)
+                path = command_path(command, args)
+            if kind == "NoSuchOption":
+                raise UsageError(unknown_flag(option, args), hint=f"See '{path} --help'") from None
+            if "requires an argument" in exc.format_message():
+                raise UsageError(missing_value(option), hint=f"See '{path} --help'") from None
         if type(exc).__name__ == "NoArgsIsHelpError":
             raise UsageError(f"missing command '{path} COMMAND'", hint=hint) from None
         message = exc.format_message()
@@ -179,3 +184,22 @@ def unknown_flag(option: str, args: list[str]) -> str:
         if arg.startswith("-") and not arg.startswith("--") and letter in arg[1:]:
             return f"unknown shorthand flag: {letter!r} in -{arg[arg.index(letter, 1):]}"
     return f"unknown shorthand flag: {letter!r} in {name}"
+
+
+def missing_value(option: str) -> str:
+    """pflag's words for a flag given without its value: ``--format`` or ``'f' in -f``."""
+    return f"flag needs an argument: {option if option.startswith('--') else f'{option[1:]!r} in {option}'}"
+
+
+def command_path(command: typer.main.TyperGroup, args: list[str]) -> str:  # type: ignore[name-defined]
+    """``capsa`` and the (sub)command words of ``args``: ``capsa system df``."""
+    from capsa.cli.main import command_words
+
+    path = ["capsa"]
+    for word in command_words(args):
+        sub = getattr(command, "commands", {}).get(word)
+        if sub is None:
+            break
+        path.append(word)
+        command = sub
+    return " ".join(path)
