@@ -16,17 +16,39 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared"
-CONFORMANCE = SHARED / "conformance"
+# (CAPSA_TEST_CONFORMANCE: another place, for the test of the run's closing line)
+CONFORMANCE = Path(os.environ.get("CAPSA_TEST_CONFORMANCE") or SHARED / "conformance")
 VENV_BIN = Path(sys.executable).parent
 CAPSA = VENV_BIN / "capsa"
+
+
+ABSENT_CORPORA: set[str] = set()  # what conformance_dir did not find, for the run's last line
+CORPUS_SKIP = "conformance corpus"
 
 
 def conformance_dir(name: str) -> Path:
     """A corpus folder under ../shared/conformance, or a skip saying why it is missing."""
     path = CONFORMANCE / name
     if not path.is_dir():
-        pytest.skip(f"conformance corpus {path} is absent (it is shipped beside the repo as ../shared)")
+        ABSENT_CORPORA.add(name)
+        pytest.skip(f"{CORPUS_SKIP} {path} is absent (it is shipped beside the repo as ../shared)")
     return path
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """The run's last line, when tests were skipped for want of the conformance corpus (a clone
+    without ../shared would otherwise skip them silently)."""
+    terminalreporter = config.pluginmanager.get_plugin("terminalreporter")
+    if terminalreporter is None:
+        return
+    skipped = [r for r in terminalreporter.stats.get("skipped", [])
+               if CORPUS_SKIP in str(getattr(r, "longrepr", ""))]
+    if not skipped:
+        return
+    where = "../shared/conformance" if CONFORMANCE == SHARED / "conformance" else str(CONFORMANCE)
+    names = ", ".join(f"{where}/{name}" for name in sorted(ABSENT_CORPORA)) if CONFORMANCE.is_dir() else where
+    terminalreporter.write_line(f"capsa: {len(skipped)} tests skipped: conformance corpus {names} not found "
+                                "(see README.md, Tests)", yellow=True)
 
 
 @dataclass

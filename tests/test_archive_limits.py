@@ -307,5 +307,5 @@ def test_corrupt_xz_and_bzip2_tarballs_are_refused(store: Store, pack: Callable[
     packed = pack(_tar([("f", os.urandom(100_000))]))
     with pytest.raises(ArchiveError) as err:
         import_tarball(store, io.BytesIO(packed[:len(packed) // 2]), ["localhost/bad:1"], [], "")
-    assert err.value.message.startswith("the tarball is truncated or corrupt (") and "\n" not in err.value.message
+    assert err.value.message.startswith("the archive is not a valid tarball, or it is truncated or corrupt (") and "\n" not in err.value.message
     assert snapshot(store.root) == before

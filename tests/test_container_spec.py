@@ -260,6 +260,8 @@ def test_init_without_catatonit(rootfs: Path, files: GeneratedFiles, init_path: 
 
 
 def test_workdir(build, rootfs: Path, files: GeneratedFiles) -> None:  # type: ignore[no-untyped-def]
+    (rootfs / "srv/app").mkdir(parents=True, exist_ok=True)
+    (rootfs / "x").mkdir(exist_ok=True)
     assert build(workdir="/srv/app/")["process"]["cwd"] == "/srv/app"
     assert build(image={"Cmd": ["sh"], "WorkingDir": "/home"})["process"]["cwd"] == "/home"
     assert build(image={"Cmd": ["sh"], "WorkingDir": "/home"}, workdir="/x")["process"]["cwd"] == "/x"

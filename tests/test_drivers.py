@@ -118,7 +118,7 @@ def test_options_for_a_driver_that_is_not_installed_warn(capsa) -> None:
 
 
 def test_bad_bridge_subnet_is_a_config_error(capsa) -> None:
-    capsa.write_config('[network.options.bridge]\nsubnet = "10.90.0.0/99"\n')
+    capsa.write_config('[network]\ndriver = "bridge"\n[network.options.bridge]\nsubnet = "10.90.0.0/99"\n')
     r = capsa("info")
     assert r.returncode == 125 and "invalid subnet" in r.stderr
 
@@ -137,7 +137,7 @@ def test_info_reports_each_selected_driver_with_status(capsa) -> None:
     assert r.returncode == 0, r.stderr
     drivers = json.loads(r.stdout)["drivers"]
     assert {k: v["name"] for k, v in drivers.items()} == {
-        "storage": "vfs", "network": "bridge", "isolation": "linux", "registry": "oci"}
+        "storage": "vfs", "network": "none", "isolation": "linux", "registry": "oci"}
     for report in drivers.values():
         assert isinstance(report["ready"], bool) and report["detail"]
     assert "namespaces available" in drivers["isolation"]["detail"]

@@ -128,13 +128,17 @@ def test_hook_capsa_container_prestart(c: Recorded) -> None:
 
 @pytest.mark.parametrize("hook", ["capsa_container_prestart", "capsa_adjust_runtime_spec"])
 def test_a_failing_prestart_hook_fails_the_start_cleanly(c: Recorded, hook: str) -> None:
-    # run: a clear error, exit 125, and nothing left behind (the container is removed again)
+    # run: a clear error, exit 126 (a start failure, as podman's run), and the container stays,
+    # exited, with the reason in State.Error (nothing mounted or running is left)
     r = c("run", "--name", "refused", "busybox", "true", fail=hook)
-    assert r.returncode == 125
-    assert stderr_lines(r.stderr)[0] == (f"Error: {hook} of plugin '{PLUGIN}' failed: RuntimeError: "
-                                         f"the recorder was told to fail in {hook}")
+    assert r.returncode == 126
+    error = (f"Error: {hook} of plugin '{PLUGIN}' failed: RuntimeError: "
+             f"the recorder was told to fail in {hook}")
+    assert stderr_lines(r.stderr)[0] == error
     assert "internal error" not in r.stderr
-    assert c("ps", "-a", "-q").stdout == ""
+    assert c.inspect("refused")["State"]["Status"] == "exited"
+    assert c.inspect("refused")["State"]["Error"] == error.removeprefix("Error: ")
+    assert c("rm", "refused").returncode == 0
     # start: the container stays, created, and starts once the plugin lets it
     c("create", "--name", "later", "busybox", "true")
     r = c("start", "later", fail=hook)

@@ -315,11 +315,11 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Capsa]:
     yield from busybox_store(tmp_path_factory, "join")
 
 
-def test_capsa_run_with_a_failed_join_exits_125_and_leaves_nothing(store: Capsa, bad_parent: str) -> None:
+def test_capsa_run_with_a_failed_join_exits_126_and_leaves_nothing(store: Capsa, bad_parent: str) -> None:
     r = subprocess.run([str(CAPSA), "--root", str(store.root), "--runroot", str(store.runroot), "run", "--rm",
                         "--cgroup-parent", bad_parent, "busybox", "true"],
                        env=store.env, capture_output=True, text=True, timeout=60)
-    assert r.returncode == 125, r.stderr
+    assert r.returncode == 126, r.stderr  # a failed start: podman's run exits 126
     lines = r.stderr.splitlines()
     assert len(lines) == 1, r.stderr
     found = re.fullmatch(r"Error: cannot start container ([0-9a-f]{64}): cannot move process \d+ into cgroup "

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 KINDS: tuple[str, ...] = tuple(DRIVER_GROUPS)
 DEFAULT_DRIVERS: dict[str, str] = {
     "storage": "overlay",
-    "network": "bridge",
+    "network": "none",  # until bridge networking lands (its own issue): what works
     "isolation": "linux",
     "registry": "oci",
 }

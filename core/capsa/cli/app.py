@@ -75,7 +75,8 @@ def share_global_options(group: typer.main.TyperGroup) -> None:  # type: ignore[
 # The command modules in the order they register (some add to a group an earlier one made), and
 # which of them a top-level command word needs: a command builds only its own part of the CLI,
 # since turning every command's signature into click options costs more than the command.
-MODULES = ("system", "images", "image_io", "inspect", "containers", "ps", "volumes", "plugins_cmd", "completion")
+MODULES = ("system", "images", "image_io", "inspect", "containers", "ps", "volumes", "plugins_cmd", "completion",
+           "help_cmd")
 NEEDS: dict[str, tuple[str, ...]] = {
     **{w: ("system",) for w in ("info", "version", "system")},
     **{w: ("images",) for w in ("images", "tag", "untag", "rmi", "history")},
@@ -84,7 +85,7 @@ NEEDS: dict[str, tuple[str, ...]] = {
     "inspect": ("inspect",),
     **{w: ("containers",) for w in ("run", "create", "start", "stop", "kill", "rm", "wait")},
     **{w: ("containers", "ps") for w in ("container", "ps", "logs")},
-    "volume": ("volumes",), "plugins": ("plugins_cmd",), "completion": ("completion",),
+    "volume": ("volumes",), "plugins": ("plugins_cmd",), "completion": ("completion",), "help": ("help_cmd",),
 }
 def command_word(args: list[str]) -> str | None:
     """The top-level command in ``args`` (after the global flags), or None."""
@@ -100,16 +101,22 @@ def build_app(args: list[str] | None = None) -> typer.Typer:
 
     from capsa import plugins
 
+    import os
+
+    if "_CAPSA_COMPLETE" in os.environ:  # a shell asks for completions (typer's installers are not offered)
+        from capsa.cli.completion import prepare_completion
+
+        prepare_completion(no_descriptions=bool(os.environ.get("_CAPSA_COMPLETE_NO_DESC")))
     app = typer.Typer(
         name="capsa",
         help=HELP,
-        add_completion=True,
+        add_completion=False,  # no --install-completion editing ~/.bashrc: `capsa completion SHELL`
         pretty_exceptions_enable=False,
         pretty_exceptions_show_locals=False,
         context_settings={"help_option_names": ["-h", "--help"]},
     )
     app.callback()(_root_callback)
-    word = command_word(args) if args is not None and "_CAPSA_COMPLETE" not in __import__("os").environ else None
+    word = command_word(args) if args is not None and "_CAPSA_COMPLETE" not in os.environ else None
     wanted = NEEDS.get(word or "", MODULES)
     for name in MODULES:
         if name in wanted:
@@ -147,6 +154,14 @@ def run_command(command: typer.main.TyperGroup, args: list[str]) -> int:  # type
         ctx = getattr(exc, "ctx", None)
         path = ctx.command_path if ctx is not None else "capsa"
         hint = f"Try '{path} --help' for more information."
+        kind, option = type(exc).__name__, getattr(exc, "option_name", None)
+        if option and kind in ("NoSuchOption", "BadOptionUsage"):  # podman's (pflag's) words instead
+            if path == "capsa":  # (click does not always say which command was parsing)
+                path = command_path(command, args)
+            if kind == "NoSuchOption":
+                raise UsageError(unknown_flag(option, args), hint=f"See '{path} --help'") from None
+            if "requires an argument" in exc.format_message():
+                raise UsageError(missing_value(option), hint=f"See '{path} --help'") from None
         if type(exc).__name__ == "NoArgsIsHelpError":
             raise UsageError(f"missing command '{path} COMMAND'", hint=hint) from None
         message = exc.format_message()
@@ -157,3 +172,35 @@ def run_command(command: typer.main.TyperGroup, args: list[str]) -> int:  # type
     except typer.Abort:
         return 130
     return rv if isinstance(rv, int) and not isinstance(rv, bool) else 0
+
+
+def unknown_flag(option: str, args: list[str]) -> str:
+    """podman's (pflag's) words for an unknown ``option`` met in ``args``: ``unknown flag: --x``,
+    or ``unknown shorthand flag: 'x' in -x`` (from the unknown letter on, as in ``-aZ``)."""
+    name = option.split("=", 1)[0]
+    if name.startswith("--") or len(name) != 2:
+        return f"unknown flag: {name}"
+    letter = name[1]
+    for arg in args:
+        if arg.startswith("-") and not arg.startswith("--") and letter in arg[1:]:
+            return f"unknown shorthand flag: {letter!r} in -{arg[arg.index(letter, 1):]}"
+    return f"unknown shorthand flag: {letter!r} in {name}"
+
+
+def missing_value(option: str) -> str:
+    """pflag's words for a flag given without its value: ``--format`` or ``'f' in -f``."""
+    return f"flag needs an argument: {option if option.startswith('--') else f'{option[1:]!r} in {option}'}"
+
+
+def command_path(command: typer.main.TyperGroup, args: list[str]) -> str:  # type: ignore[name-defined]
+    """``capsa`` and the (sub)command words of ``args``: ``capsa system df``."""
+    from capsa.cli.main import command_words
+
+    path = ["capsa"]
+    for word in command_words(args):
+        sub = getattr(command, "commands", {}).get(word)
+        if sub is None:
+            break
+        path.append(word)
+        command = sub
+    return " ".join(path)

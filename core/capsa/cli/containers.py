@@ -87,7 +87,9 @@ def stop(
     targets = engine.find(sess, refs, all)
     names = []
     for config in targets:
-        engine.stop(sess, config, time_)
+        warning = engine.stop(sess, config, time_)
+        if warning:
+            output.warn(warning)
         names.append(config.id if all else refs[targets.index(config)] if refs else config.name)
     output.write("".join(f"{n}\n" for n in names))
 

@@ -22,23 +22,24 @@ class SaveFormat(str, Enum):
 
 def import_(
     ctx: typer.Context,
-    source: Annotated[str, typer.Argument(help="Tarball of a root filesystem (.tar, .tar.gz, .tar.zst), or - for stdin")],
+    source: Annotated[str, typer.Argument(help="Tarball of a root filesystem (.tar, .tar.gz, .tar.zst, .tar.xz), an http(s) URL of one, or - for stdin")],
     reference: Annotated[Optional[str], typer.Argument(help="Name for the image: NAME[:TAG]")] = None,
     change: Annotated[Optional[list[str]], typer.Option("--change", "-c", help="Apply a Dockerfile instruction: CMD, ENTRYPOINT, ENV, EXPOSE, LABEL, ONBUILD, STOPSIGNAL, USER, VOLUME, WORKDIR")] = None,
     message: Annotated[str, typer.Option("--message", "-m", help="Set the commit message of the imported image")] = "",
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the image id")] = False,
 ) -> None:
-    """Import a tarball and save it as a filesystem image."""
+    """Import a tarball (a file, an http(s) URL or stdin) and save it as a filesystem image."""
     from capsa.image.reference import parse_reference
 
+    from capsa.image.sources import check_source, open_source
+
     names = [str(parse_reference(reference))] if reference else []
-    if source != "-" and not os.path.isfile(source):
-        raise UsageError(f"{source}: no such file", hint="give the path of a tarball, or - to read standard input")
+    check_source(source)
     sess = session(ctx)
     if source == "-":
         image = engine.import_tarball(sess, sys.stdin.buffer, names, list(change or []), message)
     else:
-        with open(source, "rb") as fh:
+        with open_source(source) as fh:
             image = engine.import_tarball(sess, fh, names, list(change or []), message)
     output.write(f"{image.id}\n" if quiet else f"sha256:{image.id}\n")
 

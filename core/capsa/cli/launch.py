@@ -36,7 +36,7 @@ def main(command: str, args: list[str]) -> int:
 def launch(sess: Session, image: str, command: list[str], o: dict[str, Any], create_only: bool) -> int:
     """Create the container and, unless ``create_only``, start it (:mod:`capsa.engine.containers`):
     detached (its id is printed) or attached (the container's exit code is returned). A
-    container that fails to start is removed again."""
+    container that fails to start stays, exited (126), unless --rm."""
     from capsa.engine import containers
 
     if not create_only:  # first of all: the monitor loads its drivers while we make the container

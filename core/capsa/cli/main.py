@@ -76,6 +76,9 @@ def _dispatch(args: list[str]) -> int:
     if not args and "_CAPSA_COMPLETE" not in os.environ:  # shell completion sends no arguments
         _print_error("missing command 'capsa COMMAND'", "Try 'capsa --help' for more information.")
         return EXIT_ENGINE
+    topic = help_topic(args) if "_CAPSA_COMPLETE" not in os.environ else None
+    if topic is not None:  # ``capsa help system df``: ``capsa system df --help``
+        return _guarded(_debug_requested(args), lambda: _help(topic))
     help_request = bool(args) and args[-1] in HELP_FLAGS
     if help_request:
         from capsa.cli import helpcache
@@ -94,6 +97,37 @@ def _dispatch(args: list[str]) -> int:
         except HelpRequested:
             pass
     return _guarded(debug, lambda: _typer_run(args, help_request))
+
+
+def help_topic(args: list[str]) -> list[str] | None:
+    """For ``capsa [GLOBAL FLAGS] help [COMMAND...]``, the request for that page (the global
+    flags, the command words, ``--help``); None otherwise (``help --help`` is help's own page)."""
+    words = list(_words(args))
+    if not words or words[0][1] != "help":
+        return None
+    at = words[0][0]
+    topic = args[at + 1:]
+    if any(word.startswith("-") for word in topic):
+        return None
+    return [*args[:at], *topic, "--help"]
+
+
+def _help(request: list[str]) -> int:
+    """The page ``request`` asks for; an unknown command is an unknown help topic."""
+    from capsa.cli import helpcache
+    from capsa.errors import UsageError
+
+    cached = helpcache.lookup(request)
+    if cached is not None:
+        sys.stdout.write(cached)
+        return 0
+    try:
+        return _typer_run(request, True)
+    except UsageError as exc:
+        if not exc.message.startswith("unrecognized command"):
+            raise
+        topic = " ".join(word for _, word in _words(request[:-1]))
+        raise UsageError(f"unknown help topic `{topic}`", hint="'capsa help' lists the commands") from None
 
 
 def _launch(command: str, rest: list[str]) -> int:

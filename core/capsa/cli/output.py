@@ -33,6 +33,11 @@ def write(text: str) -> None:
         raise OutputClosed() from None
 
 
+def warn(message: str) -> None:
+    """``Warning: <message>`` on standard error (podman's ``WARN[...]``), at once."""
+    print(f"Warning: {message}", file=sys.stderr, flush=True)
+
+
 def _template_error(exc: Exception) -> UsageError:
     return UsageError(str(exc), hint="see docs/cli.md for the --format syntax")
 

@@ -160,7 +160,7 @@ def parse(command: str, args: list[str]) -> tuple[dict[str, Any], str, list[str]
         while cluster:
             name, cluster = f"-{cluster[0]}", cluster[1:]
             if name not in table:
-                raise UsageError(f"unknown shorthand flag: {name[1]!r} in {arg}", hint=see)
+                raise UsageError(f"unknown shorthand flag: {name[1]!r} in {name}{cluster}", hint=see)  # pflag's
             param, kind = table[name]
             if kind == BOOL and not cluster.startswith("="):
                 store(name, param, kind, True)

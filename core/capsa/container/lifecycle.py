@@ -73,6 +73,7 @@ def create(store: Store, records: ContainerRecords, config: ContainerConfig) -> 
         if config.rootfs is None:
             image = store.find_image(config.image_name)
             config.image_id = image.id
+            config.image_name = store.name_of(config.image_name, image)  # podman's ImageName
             layer = store.layers.create_empty(image.top_layer)
             config.layer_id = layer.id
         try:
@@ -377,27 +378,43 @@ def kill(sess: Session, records: ContainerRecords, config: ContainerConfig, sig:
     isolation_driver(sess, config).kill(config.id, signal_number(sig))
 
 
-def stop(sess: Session, records: ContainerRecords, config: ContainerConfig, timeout: int, stop_signal: str) -> None:
+def stop(sess: Session, records: ContainerRecords, config: ContainerConfig, timeout: int, stop_signal: str) -> bool:
     """The stop signal, then SIGKILL after ``timeout`` seconds; returns once the monitor is done
-    (exited, torn down). A container between two runs of its restart policy stays stopped."""
+    (exited, torn down), True when SIGKILL had to follow a stop signal that did not stop it (the
+    caller warns, as podman). A container between two runs of its restart policy stays stopped."""
     with records.lock(config.id).exclusive():
         state = records.state(config.id)
         if not _alive(state.monitor_pid):
-            return
+            return False
         state.stop_requested = True
         records.set_state(config.id, state)
     iso = isolation_driver(sess, config)
+    number = signal_number(stop_signal)
     try:
-        iso.kill(config.id, signal_number(stop_signal))
+        iso.kill(config.id, number)
     except IsolationError:
         pass  # not running right now (between restarts, or just exited)
+    resorted = False
     if wait_exited(records, config, timeout) is None:
         try:
             iso.kill(config.id, 9)
+            resorted = number != 9
         except IsolationError:
             pass
         wait_exited(records, config)
     wait_monitor_gone(records, config)
+    return resorted
+
+
+def signal_name(sig: str | int) -> str:
+    """``SIGTERM`` for 15, ``TERM`` or ``SIGTERM`` (the number itself when it has no name)."""
+    import signal as signals
+
+    number = signal_number(sig)
+    try:
+        return signals.Signals(number).name
+    except ValueError:
+        return str(number)
 
 
 def reap_orphan(sess: Session, store: Store, records: ContainerRecords, config: ContainerConfig) -> None:

@@ -98,12 +98,17 @@ def build_spec(config: ContainerConfig, image_config: dict, rootfs: str, files: 
             linux["seccomp"] = seccomp
     annotations = dict(config.annotations)
     annotations.update({"io.capsa.cgroup-parent": config.cgroup_parent, "io.capsa.container-name": config.name})
+    all_mounts = build_mounts(config, files, extra=mounts)
+    from capsa.container.workdir import ensure_workdir
+
+    ensure_workdir(rootfs, process["cwd"], from_user=bool(config.workdir), container_id=config.id,
+                   mounts=[m["destination"] for m in all_mounts])
     return {
         "ociVersion": OCI_VERSION,
         "process": process,
         "root": {"path": rootfs, "readonly": config.read_only},
         "hostname": hostname,
-        "mounts": build_mounts(config, files, extra=mounts),
+        "mounts": all_mounts,
         "annotations": annotations,
         "linux": linux,
     }

@@ -86,10 +86,29 @@ def _filter_rows(rows: list[dict[str, Any]], filters: list[str]) -> list[dict[st
         elif key == "exited":
             rows = [r for r in rows if r["State"] == "exited" and str(r["ExitCode"]) == value]
         elif key == "ancestor":
-            rows = [r for r in rows if value in (r["Image"], r["ImageID"], r["ImageID"][:12])]
+            rows = [r for r in rows if _is_ancestor(value, r)]
         else:
             raise UsageError(f"invalid filter key {key!r}", hint="supported: status, name, label, id, exited, ancestor")
     return rows
+
+
+def _is_ancestor(value: str, row: dict[str, Any]) -> bool:
+    """Whether ``value`` names the row's image: its id (or a prefix of 12+), or its full name
+    (``localhost/busybox:latest``) as written or short (``busybox``, ``busybox:latest``), as
+    podman's filter."""
+    from capsa.image.reference import parse_reference
+
+    image, image_id = row["Image"], row["ImageID"]
+    if value == image or (len(value) >= 12 and image_id.startswith(value)):
+        return True
+    try:
+        full = str(parse_reference(value))
+    except UsageError:
+        return False
+    if image == full:
+        return True
+    short = value if ":" in value.rsplit("/", 1)[-1] else f"{value}:latest"
+    return image.endswith("/" + short)
 
 
 # -- create and run -------------------------------------------------------------------------------
@@ -117,9 +136,11 @@ def prepare_run(sess: Session) -> None:
 
 def run(sess: Session, config: ContainerConfig, attach: bool, stdin: bool) -> int | None:
     """``run``: create the container and start it; attached, relay its stdio and return its exit
-    code (None when the user detached). A container that fails to start is removed again, and
-    the start's error raised."""
+    code (None when the user detached). When the start fails, the start's error is raised with
+    exit code 126 (127 stays), as podman's ``run``; the container stays, exited (126), with the
+    reason in its state's ``error`` (``inspect``'s ``State.Error``); with ``--rm`` it is removed."""
     from capsa.container import lifecycle
+    from capsa.errors import EXIT_CANNOT_INVOKE, EXIT_NOT_FOUND
 
     prepare_run(sess)
     store = open_store(sess)
@@ -128,13 +149,38 @@ def run(sess: Session, config: ContainerConfig, attach: bool, stdin: bool) -> in
     config = lifecycle.create(store, records, config)
     try:
         return lifecycle.start(sess, records, config, attach_output=attach, stdin=stdin, store=store)
-    except CapsaError:
-        _discard(sess, store, records, config)
+    except CapsaError as exc:
+        if config.remove:
+            _discard(sess, store, records, config)
+        else:
+            record_start_failure(records, config, exc)
+        if exc.exit_code != EXIT_NOT_FOUND:
+            exc.exit_code = EXIT_CANNOT_INVOKE
         raise
 
 
+def record_start_failure(records: ContainerRecords, config: ContainerConfig, exc: CapsaError) -> None:
+    """Keep a container whose start failed as podman does: exited (126), ``error`` the reason.
+    One that runs (``start`` of a running container fails too) is left alone."""
+    from capsa.container import lifecycle
+    from capsa.container.records import ContainerNotFound
+    from capsa.errors import EXIT_CANNOT_INVOKE
+    from capsa.store.records import now_rfc3339
+
+    try:
+        with records.lock(config.id).exclusive():
+            state = records.state(config.id)
+            if state.status in lifecycle.ACTIVE and lifecycle.monitor_alive(state.monitor_pid):
+                return
+            state.status, state.exit_code, state.pid, state.error = "exited", EXIT_CANNOT_INVOKE, 0, exc.message
+            state.finished_at = now_rfc3339()
+            records.set_state(config.id, state)
+    except ContainerNotFound:
+        pass  # removed meanwhile (its monitor's --rm)
+
+
 def _discard(sess: Session, store: Store, records: ContainerRecords, config: ContainerConfig) -> None:
-    """Undo a container whose start failed (``run`` leaves nothing behind); a failure to undo it
+    """Undo a container whose start failed (``run --rm`` leaves nothing behind); a failure to undo it
     is reported beside the start error, not instead of it."""
     import sys
 
@@ -165,8 +211,13 @@ def start(sess: Session, config: ContainerConfig, attach: bool = False, stdin: b
     from capsa.container import lifecycle
 
     plugins.load_hook_plugins()
-    return lifecycle.start(sess, container_records(sess), config, attach_output=attach, stdin=stdin,
-                           store=open_store(sess))
+    records = container_records(sess)
+    try:
+        return lifecycle.start(sess, records, config, attach_output=attach, stdin=stdin, store=open_store(sess))
+    except CapsaError as exc:
+        if not config.remove:
+            record_start_failure(records, config, exc)
+        raise
 
 
 def stop_signal(sess: Session, config: ContainerConfig) -> str:
@@ -184,14 +235,20 @@ def stop_signal(sess: Session, config: ContainerConfig) -> str:
     return "SIGTERM"
 
 
-def stop(sess: Session, config: ContainerConfig, timeout: int | None = None) -> None:
-    """The stop signal, then SIGKILL after ``timeout`` seconds (default: the container's)."""
+def stop(sess: Session, config: ContainerConfig, timeout: int | None = None) -> str | None:
+    """The stop signal, then SIGKILL after ``timeout`` seconds (default: the container's).
+    Returns podman's warning when SIGKILL had to follow (``StopSignal SIGTERM failed to stop
+    container NAME in 10 seconds, resorting to SIGKILL``), else None; the caller shows it."""
     from capsa import plugins
     from capsa.container import lifecycle
 
     plugins.load_hook_plugins()
-    lifecycle.stop(sess, container_records(sess), config, config.stop_timeout if timeout is None else timeout,
-                   stop_signal(sess, config))
+    seconds = config.stop_timeout if timeout is None else timeout
+    signal = stop_signal(sess, config)
+    if lifecycle.stop(sess, container_records(sess), config, seconds, signal):
+        return (f"StopSignal {lifecycle.signal_name(signal)} failed to stop container {config.name} "
+                f"in {seconds} seconds, resorting to SIGKILL")
+    return None
 
 
 def check_signal(signal: str) -> None:

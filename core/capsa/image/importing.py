@@ -26,6 +26,13 @@ def layer_media_type(head: bytes) -> str:
     return _MEDIA_TYPES[kind]
 
 
+def not_a_tarball(exc: CorruptStream) -> ArchiveError:
+    """What ``import`` says of data that is no tarball, or a truncated or corrupt one."""
+    return ArchiveError(f"the archive is not a valid tarball, or it is truncated or corrupt ({exc.detail})",
+                        hint="check the file given to import: a tar archive of a root filesystem "
+                             "(.tar, .tar.gz, .tar.zst, .tar.xz or .tar.bz2)")
+
+
 def import_tarball(store: Store, source: BinaryIO, names: list[str], changes: list[str], message: str) -> Image:
     """Store ``source`` as a layer blob, extract it, and record an image named ``names``.
 
@@ -47,11 +54,13 @@ def import_tarball(store: Store, source: BinaryIO, names: list[str], changes: li
                     with out_of_space("storing the tarball in the store"):
                         blob, size = store.blobs.put_stream(stream)
                 except CorruptStream as exc:
-                    raise ArchiveError(f"the tarball is truncated or corrupt ({exc.detail})",
-                                       hint="check the file given to import") from None
+                    raise not_a_tarball(exc) from None
                 with store.blobs.open(blob) as fh:
                     media_type = layer_media_type(fh.read(SNIFF_BYTES))
-                layer = store.layers.add_from_blob(blob, media_type, None)
+                try:
+                    layer = store.layers.add_from_blob(blob, media_type, None)
+                except CorruptStream as exc:  # (what the store says of a pulled layer is not for us)
+                    raise not_a_tarball(exc) from None
                 created = now_rfc3339()
                 history = [{"created": created, "created_by": f"/bin/sh -c #(nop) ADD file:{layer.diff_id.split(':')[1]} in /",
                             "comment": message or "imported from tarball"}]

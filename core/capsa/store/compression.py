@@ -79,6 +79,8 @@ def sniffed(stream: BinaryIO) -> tuple[Compression, BinaryIO]:
                 head += more
             stream = _Prefixed(head, stream)  # type: ignore[assignment]
     except Exception as exc:
+        if isinstance(exc, OSError) and exc.errno is not None:  # the underlying stream's I/O error
+            raise
         raise corrupt(exc) from exc
     return sniff(head), stream
 

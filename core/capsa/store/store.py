@@ -104,6 +104,13 @@ class Store:
         """The image ``ref`` names: an id, a unique id prefix, a name or a short name."""
         return self.images.find(ref, self.name_candidates(ref))
 
+    def name_of(self, ref: str, image: Image) -> str:
+        """The full name a container made from ``ref`` shows (podman's ``ImageName``): the
+        stored name ``ref`` resolved to (``busybox`` -> ``localhost/busybox:latest``), else the
+        image's first name (``ref`` was an id), else ``ref``."""
+        names = image.names
+        return next((n for n in self.name_candidates(ref) if n in names), names[0] if names else ref)
+
     def image_by_id(self, image_id: str) -> Image:
         """The image with this id, with no name resolution (a container's image)."""
         return self.images.find(image_id, [])

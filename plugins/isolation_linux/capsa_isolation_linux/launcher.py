@@ -332,7 +332,8 @@ def _container_process(plan: Plan, w: int, joined: Callable[[], None]) -> None: 
     # the writes at host files. /proc/sys becomes read-only in finalize.
     rfs.write_sysctls("/", linux.get("sysctl") or {})
     rfs.finalize(spec)
-    _rlimits(proc.get("rlimits") or [])
+    rlimits = proc.get("rlimits") or []
+    _rlimits([rl for rl in rlimits if rl.get("type") != "RLIMIT_NOFILE"])
     cwd = proc.get("cwd") or "/"
     try:
         os.chdir(cwd)
@@ -346,6 +347,9 @@ def _container_process(plan: Plan, w: int, joined: Callable[[], None]) -> None: 
     except OSError as exc:
         _die(f"exec fifo: {os.strerror(exc.errno or 0)}", EXIT_SETUP)
     try:
+        # RLIMIT_NOFILE last: opening the exec fifo above needs a descriptor (as crun's, whose
+        # init holds fewer, ``--ulimit nofile=10:20`` works); a failure is start's to report
+        _rlimits([rl for rl in rlimits if rl.get("type") == "RLIMIT_NOFILE"])
         joined()  # as late as can be: the join ran alongside all of the above
         reply = b"0"
     except BaseException as exc:
