@@ -276,12 +276,10 @@ def start(sess: Session, records: ContainerRecords, config: ContainerConfig, att
             raise IsolationError("cannot attach to the container's monitor",
                                  hint="see monitor.log in the container's runroot directory")
         if event.get("event") == "error":
-            raise IsolationError(event.get("message", "the container could not be created"), hint=event.get("hint", ""),
-                                 exit_code=event.get("code"))
+            raise _start_error(event, "the container could not be created")
         event = events.next()
         if event.get("event") == "error":
-            raise IsolationError(event.get("message", "the container could not start"), hint=event.get("hint", ""),
-                                 exit_code=event.get("code"))
+            raise _start_error(event, "the container could not start")
         fire("capsa_container_poststart", records, config, store, pid=int(event.get("pid", 0)))
         if sock is None:
             return None
@@ -368,6 +366,16 @@ def signal_number(sig: str | int) -> int:
         return int(getattr(signals.Signals, name))
     except AttributeError:
         raise UsageError(f"invalid signal {sig!r}", hint="use a name like SIGTERM or TERM, or a number") from None
+
+
+def _start_error(event: dict[str, Any], default: str) -> CapsaError:
+    """The monitor's error event as an exception: a driver that could not be loaded is a
+    DriverError (``run`` keeps its 125, as podman's for a missing OCI runtime); any other failure
+    to create or start the container an IsolationError (``run`` reports it as 126/127)."""
+    from capsa.errors import DriverError
+
+    cls = DriverError if event.get("driver") else IsolationError
+    return cls(event.get("message", default), hint=event.get("hint", ""), exit_code=event.get("code"))
 
 
 def kill(sess: Session, records: ContainerRecords, config: ContainerConfig, sig: str | int) -> None:

@@ -208,7 +208,10 @@ class Monitor:
                     code = getattr(exc, "exit_code", 125)  # 126/127: the command (podman's codes)
                     self.records.update_state(self.id, status="stopping", exit_code=code, error=message,
                                               finished_at=timestamp())
-                    self.tell(event="error", message=message, hint=getattr(exc, "hint", ""), code=code)
+                    from capsa.errors import DriverError
+
+                    self.tell(event="error", message=message, hint=getattr(exc, "hint", ""), code=code,
+                              driver=isinstance(exc, DriverError))  # a driver that cannot load: 125
                     break
                 trace("exited")
                 state = self._runtime_state()

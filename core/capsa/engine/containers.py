@@ -140,7 +140,7 @@ def run(sess: Session, config: ContainerConfig, attach: bool, stdin: bool) -> in
     exit code 126 (127 stays), as podman's ``run``; the container stays, exited (126), with the
     reason in its state's ``error`` (``inspect``'s ``State.Error``); with ``--rm`` it is removed."""
     from capsa.container import lifecycle
-    from capsa.errors import EXIT_CANNOT_INVOKE, EXIT_NOT_FOUND
+    from capsa.errors import EXIT_CANNOT_INVOKE, EXIT_NOT_FOUND, DriverError
 
     prepare_run(sess)
     store = open_store(sess)
@@ -154,8 +154,8 @@ def run(sess: Session, config: ContainerConfig, attach: bool, stdin: bool) -> in
             _discard(sess, store, records, config)
         else:
             record_start_failure(records, config, exc)
-        if exc.exit_code != EXIT_NOT_FOUND:
-            exc.exit_code = EXIT_CANNOT_INVOKE
+        if not isinstance(exc, DriverError) and exc.exit_code != EXIT_NOT_FOUND:
+            exc.exit_code = EXIT_CANNOT_INVOKE  # as podman's run: the command could not be invoked
         raise
 
 
