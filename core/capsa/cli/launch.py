@@ -69,6 +69,11 @@ def container_config(image: str, command: list[str], o: dict[str, Any]) -> Conta
     if o["name"] and not is_safe_name(o["name"]):  # podman's container names
         raise UsageError(f"names must match [a-zA-Z0-9][a-zA-Z0-9_.-]*: invalid argument {o['name']!r}",
                          hint="choose another --name")
+    if o["device"]:  # checked now, as podman's create does: a bad one makes no container
+        from capsa.container.hostdevices import host_device
+
+        for item in o["device"]:
+            host_device(item)
     entrypoint = None
     if o["entrypoint"] is not None:
         entrypoint = [o["entrypoint"]]

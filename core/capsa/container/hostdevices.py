@@ -43,18 +43,26 @@ def _is_mode(text: str) -> bool:
     return bool(text) and len(text) <= 3 and not set(text) - set("rwm") and len(set(text)) == len(text)
 
 
+def host_device(item: str) -> tuple[str, str, os.stat_result, str]:
+    """(container path, permissions, the host node's stat, its type ``c`` or ``b``) of one
+    ``--device`` value; a UsageError when the value or the host's node is not right. ``create``
+    calls it for every value before anything is written, and the spec again when it is built."""
+    host, dest, perms = parse_device(item)
+    try:
+        st = os.stat(host)
+    except OSError as exc:
+        raise UsageError(f"stat {host}: {os.strerror(exc.errno or 0).lower()}",
+                         "give the path of a device node on this host") from None
+    kind = "c" if stat.S_ISCHR(st.st_mode) else "b" if stat.S_ISBLK(st.st_mode) else None
+    if kind is None:
+        raise UsageError(f"{host} is not a device node", "give a character or block device such as /dev/fuse")
+    return dest, perms, st, kind
+
+
 def add_devices(linux: dict[str, Any], items: list[str]) -> None:
     """Add each ``--device`` to ``linux`` (the spec's section): the node and its cgroup rule."""
     for item in items:
-        host, dest, perms = parse_device(item)
-        try:
-            st = os.stat(host)
-        except OSError as exc:
-            raise UsageError(f"stat {host}: {os.strerror(exc.errno or 0).lower()}",
-                             "give the path of a device node on this host") from None
-        kind = "c" if stat.S_ISCHR(st.st_mode) else "b" if stat.S_ISBLK(st.st_mode) else None
-        if kind is None:
-            raise UsageError(f"{host} is not a device node", "give a character or block device such as /dev/fuse")
+        dest, perms, st, kind = host_device(item)
         major, minor = os.major(st.st_rdev), os.minor(st.st_rdev)
         linux["devices"] = [d for d in linux.get("devices") or [] if d.get("path") != dest]
         linux["devices"].append({"path": dest, "type": kind, "major": major, "minor": minor,
