@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from capsa.container.procname import is_monitor
+from capsa.container.monitor_lock import holder
 from capsa.errors import CapsaError, StorageError
 from capsa.record import record
 
@@ -32,24 +32,16 @@ def _records(sess: Session) -> Any:
 
 
 def monitors(records: Any) -> dict[str, int]:
-    """Container id -> pid of every living monitor process of this store. A monitor
-    (a ``capsa-monitor`` process) writes its stderr to
-    ``<runroot>/containers/<id>/monitor.log`` once it has its container; a pre-forked one that
-    has none yet is nobody's."""
-    base = os.path.realpath(records.runroot)
+    """Container id -> pid of every living monitor of this store: the holders of the containers'
+    monitor locks (:mod:`capsa.container.monitor_lock`; a pre-forked monitor that has no
+    container yet holds none and is nobody's). A pid of -1: held, pid not written yet."""
     found: dict[str, int] = {}
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            if not is_monitor(int(entry.name)):
-                continue
-            log = os.readlink(f"/proc/{entry.name}/fd/2")
-        except OSError:
-            continue
-        run_dir = os.path.dirname(log)
-        if os.path.basename(log) == "monitor.log" and os.path.dirname(run_dir) == base:
-            found[os.path.basename(run_dir)] = int(entry.name)
+    if not os.path.isdir(records.runroot):
+        return found
+    for entry in os.scandir(records.runroot):
+        pid = holder(entry.path) if entry.is_dir() else 0
+        if pid:
+            found[entry.name] = pid
     return found
 
 
@@ -325,7 +317,7 @@ def reset(sess: Session) -> None:
     records = _records(sess)
     for config in records.all():
         state = records.state(config.id)
-        if state.status in _active() and lifecycle._alive(state.monitor_pid):
+        if state.status in _active() and lifecycle.monitor_alive(records, config.id):
             try:
                 lifecycle.stop(sess, records, config, 0, "SIGKILL")
             except CapsaError:
@@ -335,7 +327,8 @@ def reset(sess: Session) -> None:
     left = monitors(records)
     for pid in left.values():
         try:
-            os.kill(pid, signal.SIGKILL)
+            if pid > 0:
+                os.kill(pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
     deadline = time.monotonic() + 10

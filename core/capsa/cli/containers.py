@@ -87,7 +87,7 @@ def start(
         raise UsageError("you cannot attach to more than one container", hint="start them one at a time with -a")
     for config in targets:
         state = records.state(config.id)
-        if state.status in lifecycle.ACTIVE and lifecycle._alive(state.monitor_pid):
+        if state.status in lifecycle.ACTIVE and lifecycle.monitor_alive(records, config.id):
             output.write(f"{(refs or [config.name])[0]}\n")
             continue
         code = lifecycle.start(sess, records, config, attach_output=attach, stdin=interactive)
@@ -229,7 +229,7 @@ def prune(
     store, records = open_store(sess), records_of(sess)
     gone = []
     for config in records.all():
-        if not lifecycle._alive(records.state(config.id).monitor_pid):  # not running
+        if not lifecycle.monitor_alive(records, config.id):  # not running
             lifecycle.remove(sess, store, records, config, force=False)
             gone.append(config.id)
     output.write("".join(f"{i}\n" for i in gone))

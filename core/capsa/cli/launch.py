@@ -42,9 +42,9 @@ def launch(sess: Session, image: str, command: list[str], o: dict[str, Any], cre
 
     plugins.load_hook_plugins()  # (the container's hooks; nothing is imported when none is installed)
     if not create_only:  # first of all: the monitor loads its drivers while we make the container
-        from capsa.container import zygote
+        from capsa.container import monitor_fork
 
-        zygote.prefork(lifecycle.monitor_drivers(sess))
+        monitor_fork.prefork(lifecycle.monitor_drivers(sess))
     from capsa.cli.state import open_store
     from capsa.container.records import ContainerRecords
 

@@ -137,10 +137,10 @@ def _hand_to_monitor(sess: Session, store: Store | None, records: ContainerRecor
     """Give a monitor (pre-forked by ``run``, or a new one) this container, once its bundle is
     written here (while that monitor loads its drivers); returns (messages from it, go to it).
     On error the monitor is let go (it exits) and nothing stays mounted."""
-    from capsa.container import zygote
+    from capsa.container import monitor_fork
 
     cfg = sess.config
-    handle = zygote.take(monitor_drivers(sess))
+    handle = monitor_fork.take(monitor_drivers(sess))
     try:
         if store is None:
             from capsa.cli.state import open_store
@@ -259,7 +259,7 @@ def wait_exited(records: ContainerRecords, config: ContainerConfig, timeout: flo
             state = records.state(config.id)
         except CapsaError:
             return None
-        if state.status not in ACTIVE or not _alive(state.monitor_pid):
+        if state.status not in ACTIVE or not monitor_alive(records, config.id):
             return state
         if deadline is not None and time.monotonic() >= deadline:
             return None
@@ -272,10 +272,10 @@ def wait_monitor_gone(records: ContainerRecords, config: ContainerConfig, timeou
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            pid = records.state(config.id).monitor_pid
+            records.state(config.id)
         except CapsaError:
             return
-        if not _alive(pid) or not os.path.exists(records.dir(config.id)):
+        if not monitor_alive(records, config.id) or not os.path.exists(records.dir(config.id)):
             return
         time.sleep(0.005)
 
@@ -297,11 +297,12 @@ def remove_anonymous_volumes(root: str | os.PathLike[str], config: ContainerConf
             pass
 
 
-def _alive(pid: int) -> bool:
-    """Whether ``pid`` is a living container monitor (see :mod:`capsa.container.procname`)."""
-    from capsa.container.procname import is_monitor
+def monitor_alive(records: ContainerRecords, container_id: str) -> bool:
+    """Whether the container's monitor is alive: it holds the container's monitor lock (see
+    :mod:`capsa.container.monitor_lock`)."""
+    from capsa.container.monitor_lock import is_alive
 
-    return is_monitor(pid)
+    return is_alive(records.run_dir(container_id))
 
 
 def signal_number(sig: str | int) -> int:
@@ -330,7 +331,7 @@ def stop(sess: Session, records: ContainerRecords, config: ContainerConfig, time
     (exited, torn down). A container between two runs of its restart policy stays stopped."""
     with records.lock(config.id).exclusive():
         state = records.state(config.id)
-        if not _alive(state.monitor_pid):
+        if not monitor_alive(records, config.id):
             return
         state.stop_requested = True
         records.set_state(config.id, state)
@@ -352,7 +353,7 @@ def reap_orphan(sess: Session, store: Store, records: ContainerRecords, config: 
     """A container whose monitor died while in charge: kill what is left of it, release its
     runtime and its mount, and record it exited (what the monitor would have done)."""
     state = records.state(config.id)
-    if state.status not in ACTIVE or _alive(state.monitor_pid):
+    if state.status not in ACTIVE or monitor_alive(records, config.id):
         return
     try:
         sess.driver("isolation").delete(config.id, force=True)
@@ -385,7 +386,7 @@ def remove(sess: Session, store: Store, records: ContainerRecords, config: Conta
     """``rm``: a running container needs ``force`` (then it is stopped: the stop signal, SIGKILL
     after ``timeout``); one whose monitor died is reaped first; then layer and records go."""
     state = records.state(config.id)
-    if _alive(state.monitor_pid) and state.status in ACTIVE:
+    if monitor_alive(records, config.id) and state.status in ACTIVE:
         if not force:
             raise CapsaError(f"cannot remove container {config.id} as it is {state.status} - running or paused "
                              f"containers cannot be removed without force", hint="stop it first, or use rm -f",

@@ -9,10 +9,10 @@ from capsa.container.records import ContainerRecords, ContainerState
 
 def effective_status(records: ContainerRecords, config: ContainerConfig) -> ContainerState:
     """The recorded state, corrected when the monitor died without recording an exit."""
-    from capsa.container.lifecycle import ACTIVE, _alive
+    from capsa.container.lifecycle import ACTIVE, monitor_alive
 
     state = records.state(config.id)
-    if state.status in ACTIVE and not _alive(state.monitor_pid):
+    if state.status in ACTIVE and not monitor_alive(records, config.id):
         state.status = "exited"
     return state
 
