@@ -141,7 +141,7 @@ def test_plugins_table_json_template_and_quiet(capsa: Capsa) -> None:
     assert {"Kind", "Name", "EntryPoint", "Package", "Version", "Selected"} == set(rows[0])
     assert capsa("plugins", "-q").stdout.split() == [row["Name"] for row in rows]
     r = capsa("--storage-driver", "vfs", "plugins", "--format", "{{if .Selected}}{{.Kind}}={{.Name}}{{end}}")
-    assert sorted(filter(None, r.stdout.splitlines())) == ["isolation=linux", "network=bridge", "registry=oci", "storage=vfs"]
+    assert sorted(filter(None, r.stdout.splitlines())) == ["isolation=linux", "network=none", "registry=oci", "storage=vfs"]
 
 
 def test_plugins_lists_without_importing_drivers(capsa: Capsa) -> None:

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 KINDS: tuple[str, ...] = tuple(DRIVER_GROUPS)
 DEFAULT_DRIVERS: dict[str, str] = {
     "storage": "overlay",
-    "network": "bridge",
+    "network": "none",  # what works until the bridge driver lands
     "isolation": "linux",
     "registry": "oci",
 }

@@ -50,6 +50,7 @@ def launch(sess: Session, image: str, command: list[str], o: dict[str, Any], cre
 
     detach = o.get("detach", True)
     config = container_config(image, command, o)
+    config.network = lifecycle.network_driver_name(sess.config, o["network"])
     store = open_store(sess)
     records = ContainerRecords(sess.config.root, sess.config.runroot)
     config = lifecycle.create(store, records, config)
@@ -141,9 +142,7 @@ def container_config(image: str, command: list[str], o: dict[str, Any]) -> Conta
         privileged=o["privileged"], memory=memory, memory_swap=swap, cpus=o["cpus"], cpu_shares=o["cpu_shares"],
         pids_limit=o["pids_limit"], ulimits=list(o["ulimit"] or []), labels=flags.parse_labels(o["label"] or []),
         stop_signal=o["stop_signal"] or "", stop_timeout=o["stop_timeout"], restart_policy=policy, restart_max=retries,
-        init=o["init"], remove=bool(o.get("rm")), network=o["network"] or "none", cgroup_parent=o["cgroup_parent"] or "",
+        init=o["init"], remove=bool(o.get("rm")), network=o["network"] or "", cgroup_parent=o["cgroup_parent"] or "",
     )
     flags.parse_security_opts(o["security_opt"] or [], config)
-    if config.network not in ("none", "host", "private"):
-        raise UsageError(f"network mode {config.network!r} is not available yet", hint="use --network none or host")
     return config

@@ -127,9 +127,22 @@ def prepare_bundle(root: str, store: Store, records: ContainerRecords, config: C
     return bundle
 
 
+def network_driver_name(config: Any, flag: str | None) -> str:
+    """The network driver a container uses, which is its network mode: ``--network none`` or
+    ``host`` (always installed), else the one capsa.toml selects (``[network] driver``; the
+    flag may name it too, and ``private`` means it)."""
+    selected = config.driver("network")
+    if not flag or flag in ("private", selected):
+        return selected
+    if flag in ("none", "host"):
+        return flag
+    raise UsageError(f"network mode {flag!r} is not available yet",
+                     hint=f"use --network none or host, or select its driver in capsa.toml ([network] driver; now {selected!r})")
+
+
 def monitor_drivers(sess: Session) -> dict[str, str]:
     """The drivers a container's monitor uses (kind -> name), for it to load early."""
-    return {kind: sess.config.driver(kind) for kind in ("storage", "isolation")}
+    return {kind: sess.config.driver(kind) for kind in ("storage", "isolation", "network")}
 
 
 def _hand_to_monitor(sess: Session, store: Store | None, records: ContainerRecords,
@@ -152,11 +165,12 @@ def _hand_to_monitor(sess: Session, store: Store | None, records: ContainerRecor
         raise
     try:
         handle.send({
-            "id": config.id, "root": cfg.root, "runroot": cfg.runroot, "bundle": bundle,
+            "id": config.id, "name": config.name, "root": cfg.root, "runroot": cfg.runroot, "bundle": bundle,
             "tty": config.tty, "interactive": config.interactive, "remove": config.remove,
             "restart_policy": config.restart_policy, "restart_max": config.restart_max, "layer_id": config.layer_id,
             "storage": {"name": cfg.driver("storage"), "options": cfg.driver_options("storage")},
             "isolation": {"name": cfg.driver("isolation"), "options": cfg.driver_options("isolation")},
+            "network": {"name": config.network, "options": cfg.driver_options("network", config.network)},
         })
     except OSError as exc:
         handle.discard()
@@ -359,12 +373,28 @@ def reap_orphan(sess: Session, store: Store, records: ContainerRecords, config: 
         sess.driver("isolation").delete(config.id, force=True)
     except CapsaError:
         pass
+    problem = _detach_network(sess, config)
     if config.layer_id and not config.rootfs:
         try:
             store.driver.unmount(config.layer_id)  # the reference its start took
         except CapsaError:
             pass
-    records.update_state(config.id, status="exited", pid=0, error=state.error or "its monitor died")
+    records.update_state(config.id, status="exited", pid=0, error=state.error or problem or "its monitor died")
+
+
+def _detach_network(sess: Session, config: ContainerConfig) -> str:
+    """The network driver's ``delete`` for a container whose monitor died (see
+    :mod:`capsa.container.netattach`); returns what went wrong, or ""."""
+    from capsa.container.netattach import detach_orphan
+    from capsa.drivers import load_driver
+
+    cfg = sess.config
+    try:
+        driver = load_driver("network", config.network, cfg.driver_options("network", config.network),
+                             root=cfg.root, runroot=cfg.runroot)
+    except CapsaError as exc:
+        return f"network {config.network}: {exc.message}"
+    return detach_orphan(driver, config.id, config.name)
 
 
 # -- remove ---------------------------------------------------------------------------------------

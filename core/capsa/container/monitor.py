@@ -59,6 +59,7 @@ class Monitor:
         self.msg_fd: int | None = cfg.get("msg_fd")
         self.go_fd: int | None = cfg.get("go_fd")
         self._drivers: dict[str, Any] = {}
+        self.network: Any = None  # this run's NetworkHandle (capsa.container.netattach) until detached
 
     # -- talking to the CLI that started us ---------------------------------------------------
 
@@ -143,6 +144,13 @@ class Monitor:
             ours = {"out": master, "in": master}
         trace("created")
         pid = int(state.pid)
+        try:
+            network = self.attach_network(pid)
+        except Exception:
+            for fd in set(ours.values()):
+                _close(fd)
+            raise
+        trace("network added")
         pidfd = os.pidfd_open(pid)
         if first:
             self.tell(event="created", pid=pid)
@@ -151,8 +159,12 @@ class Monitor:
         trace("go")
         self.iso.start(self.id)
         trace("started")
-        self.records.update_state(self.id, status="running", pid=pid, monitor_pid=os.getpid(),
-                                  started_at=timestamp(), error="")
+        with self.records.lock(self.id).exclusive():
+            current = self.records.state(self.id)
+            current.status, current.pid, current.monitor_pid, current.started_at, current.error = (
+                "running", pid, os.getpid(), timestamp(), "")
+            current.extra["network"] = network  # what the network driver's add set up
+            self.records.set_state(self.id, current)
         if first:
             self.tell(event="started", pid=pid)
             if not _has_exited(pidfd):  # (one that is done already is torn down at once)
@@ -176,7 +188,8 @@ class Monitor:
         for fd in (pidfd, self.lock_fd, *ours.values()):
             os.set_inheritable(fd, True)
         cfg = {k: v for k, v in self.cfg.items() if k not in ("msg_fd", "go_fd")}
-        resume = {"cfg": cfg, "restarts": restarts, "lock_fd": self.lock_fd}
+        resume = {"cfg": cfg, "restarts": restarts, "lock_fd": self.lock_fd,
+                  "network": self.network.to_data() if self.network is not None else None}
         state = {"log": str(self.records.log_path(self.id)), "tty": bool(self.cfg["tty"]), "pidfd": pidfd,
                  "ours": ours, "relay": self.relay.handoff_fds(), "resume": resume}
         trace("handing over to the lean monitor")
@@ -206,6 +219,10 @@ class Monitor:
         else:
             self.relay = Relay.adopt(log, bool(self.cfg["tty"]), resume["relay"])
             code, restarts, first = int(resume["code"]), int(resume["restarts"]), False
+            if resume.get("network"):
+                from capsa.container.netattach import NetworkHandle
+
+                self.network = NetworkHandle.from_data(resume["network"])
         self.listener = self.relay.listener
         try:
             while True:
@@ -232,6 +249,7 @@ class Monitor:
                     current.oom_killed = state.get("io.capsa.oom-killed") == "true"
                     current.restart_count = restarts + 1 if again else restarts
                     self.records.set_state(self.id, current)
+                self.detach_network()
                 self._delete_runtime()
                 first = False
                 if not again:
@@ -239,6 +257,7 @@ class Monitor:
                 restarts += 1
                 code = None
         finally:
+            self.detach_network()  # (after a failed start too: delete follows every add)
             self._delete_runtime()
             self.listener.close()
             try:
@@ -260,6 +279,36 @@ class Monitor:
 
             plugins.call_each_warning("capsa_container_poststop", container=container_view(self.records.config(self.id)),
                                       exit_code=code)
+
+    def attach_network(self, pid: int) -> dict[str, Any]:
+        """Our network driver's ``add`` for the container just created (process ``pid``);
+        returns its result as data, to record."""
+        from capsa.container.netattach import attach
+
+        def keep(handle: Any) -> None:
+            self.network = handle
+
+        def view() -> Any:
+            from capsa.container.lifecycle import container_view
+
+            return container_view(self.records.config(self.id))
+
+        return attach(self.driver("network"), self.id, self.cfg.get("name", ""), pid, self.cfg["network"]["name"],
+                      keep, view)
+
+    def detach_network(self) -> None:
+        """The network driver's ``delete`` for this run, once (a failure goes to State.Error)."""
+        if self.network is None:
+            return
+        from capsa.container.netattach import detach
+
+        handle, self.network = self.network, None
+        try:
+            problem = detach(self.driver("network"), handle)
+        except Exception as exc:  # the driver could not even be loaded
+            problem = f"network: {getattr(exc, 'message', exc)}"
+        if problem:
+            self.records.update_state(self.id, error=problem)
 
     def _runtime_state(self) -> dict[str, Any]:
         try:

@@ -62,6 +62,8 @@ def ps_row(records: ContainerRecords, config: ContainerConfig, image_config: dic
 
 
 def inspect_doc(records: ContainerRecords, config: ContainerConfig, image_config: dict[str, Any], driver: str) -> dict[str, Any]:
+    from capsa.container.netattach import network_settings
+
     state = effective_status(records, config)
     runtime = image_config.get("config") or {}
     command = command_of(config, image_config)
@@ -116,5 +118,6 @@ def inspect_doc(records: ContainerRecords, config: ContainerConfig, image_config
             "CgroupParent": config.cgroup_parent,
             "Tmpfs": {m.destination: ",".join(m.options) for m in config.mounts if m.type == "tmpfs"},
         },
-        "NetworkSettings": {"Networks": {}, "Ports": {}, "SandboxKey": "", "IPAddress": ""},
+        "NetworkSettings": network_settings(config.network, state.extra,
+                                            state.pid if state.status in ("running", "stopping", "paused") else 0),
     }

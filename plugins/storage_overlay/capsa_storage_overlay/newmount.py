@@ -2,9 +2,11 @@
 
 The preferred way is the kernel's mount API (fsopen, fsconfig, fsmount, move_mount; Linux 5.2+)
 with one ``lowerdir+`` parameter per lower layer (overlayfs on Linux 6.8+): every layer is its
-own parameter, handed over as an ``O_PATH`` descriptor where the kernel accepts one (6.13+) and
-as an absolute path otherwise, so no option string and no page-size limit is involved; overlay's
-own limit is 500 lower layers. On an older kernel (``lowerdir+`` unknown: EINVAL) the legacy
+own parameter, named ``/proc/self/fd/N`` through an ``O_PATH`` descriptor, so no option string
+and no page-size limit is involved (overlay's own limit is 500 lower layers) and mountinfo, in
+the container too, shows those names rather than the store's host paths (as the legacy mount's
+relative names did). The kernel (6.13+) also takes a descriptor itself (FSCONFIG_SET_FD), but
+then shows the directory's full host path. On an older kernel (``lowerdir+`` unknown: EINVAL) the legacy
 mount(2) with short relative names runs in a forked helper that changes its own working
 directory, so the caller's stays untouched (its option string is limited to one page).
 
@@ -22,7 +24,7 @@ if TYPE_CHECKING:
 
 SYS_MOVE_MOUNT, SYS_FSOPEN, SYS_FSCONFIG, SYS_FSMOUNT = 429, 430, 431, 432
 FSOPEN_CLOEXEC = FSMOUNT_CLOEXEC = 0x1
-FSCONFIG_SET_FLAG, FSCONFIG_SET_STRING, FSCONFIG_SET_FD, FSCONFIG_CMD_CREATE = 0, 1, 5, 6
+FSCONFIG_SET_FLAG, FSCONFIG_SET_STRING, FSCONFIG_CMD_CREATE = 0, 1, 6
 MOVE_MOUNT_F_EMPTY_PATH = 0x4
 AT_FDCWD = -100
 OVERLAY_MAX_STACK = 500  # the kernel's OVL_MAX_STACK
@@ -80,19 +82,14 @@ class _Context:
                         value, c.c_int(aux)), f"fsconfig {key or 'create'}")
 
     def directory(self, key: str, path: str) -> None:
-        """Set ``key`` to directory ``path``: by descriptor where the kernel takes one."""
-        if _state.get("by_fd", True):
-            fd = os.open(path, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
-            try:
-                self.config(FSCONFIG_SET_FD, key, None, fd)
-                return
-            except OSError as exc:
-                if exc.errno != errno.EINVAL:
-                    raise
-                _state["by_fd"] = False  # (a kernel before 6.13: paths then)
-            finally:
-                os.close(fd)
-        self.config(FSCONFIG_SET_STRING, key, path.encode())
+        """Set ``key`` to directory ``path``, named ``/proc/self/fd/N`` through an ``O_PATH``
+        descriptor: the kernel resolves it here and now, and that name is what mountinfo shows,
+        also inside the container (the store's host path is not given away)."""
+        fd = os.open(path, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            self.config(FSCONFIG_SET_STRING, key, f"/proc/self/fd/{fd}".encode())
+        finally:
+            os.close(fd)
 
     def close(self) -> None:
         os.close(self.fd)
@@ -115,6 +112,7 @@ def mount_overlay(target: str, lowers: list[str], upper: str, work: str, flags: 
             raise
         for lower in lowers[1:]:
             ctx.directory("lowerdir+", lower)
+        ctx.config(FSCONFIG_SET_STRING, "source", b"overlay")  # (what mount(2)'s source said)
         ctx.directory("upperdir", upper)
         ctx.directory("workdir", work)
         for param in params:
