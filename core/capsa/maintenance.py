@@ -113,6 +113,9 @@ def check(sess: Session, repair: bool) -> list[Finding]:
             f = Finding("container", f"container {config.name} ({config.id[:12]}) is recorded {state.status} "
                                      "but its monitor is gone")
             if repair:  # its process, if still there, is killed below (gc): 137; else the code is unknown
+                from capsa.container.lifecycle import detach_orphan_network
+
+                detach_orphan_network(sess, config)  # (delete follows every add: capsa.container.netattach)
                 records.update_state(config.id, status="exited", pid=0, exit_code=137 if _running(state.pid) else -1,
                                      finished_at=state.finished_at or timestamp(),
                                      error="its monitor died; repaired by system check")

@@ -369,20 +369,16 @@ def reap_orphan(sess: Session, store: Store, records: ContainerRecords, config: 
     state = records.state(config.id)
     if state.status not in ACTIVE or monitor_alive(records, config.id):
         return
-    try:
-        sess.driver("isolation").delete(config.id, force=True)
-    except CapsaError:
-        pass
-    problem = _detach_network(sess, config)
-    if config.layer_id and not config.rootfs:
-        try:
-            store.driver.unmount(config.layer_id)  # the reference its start took
-        except CapsaError:
-            pass
-    records.update_state(config.id, status="exited", pid=0, error=state.error or problem or "its monitor died")
+    from capsa.container import teardown
+
+    problems = teardown.end_run(sess.driver("isolation"), config.id, lambda: detach_orphan_network(sess, config))
+    if not config.rootfs:
+        problems += teardown.release_layer(store.driver, config.layer_id)  # the reference its start took
+    records.update_state(config.id, status="exited", pid=0,
+                         error=state.error or "; ".join(problems) or "its monitor died")
 
 
-def _detach_network(sess: Session, config: ContainerConfig) -> str:
+def detach_orphan_network(sess: Session, config: ContainerConfig) -> str:
     """The network driver's ``delete`` for a container whose monitor died (see
     :mod:`capsa.container.netattach`); returns what went wrong, or ""."""
     from capsa.container.netattach import detach_orphan

@@ -249,16 +249,14 @@ class Monitor:
                     current.oom_killed = state.get("io.capsa.oom-killed") == "true"
                     current.restart_count = restarts + 1 if again else restarts
                     self.records.set_state(self.id, current)
-                self.detach_network()
-                self._delete_runtime()
+                self._end_run()
                 first = False
                 if not again:
                     break
                 restarts += 1
                 code = None
         finally:
-            self.detach_network()  # (after a failed start too: delete follows every add)
-            self._delete_runtime()
+            self._end_run()  # (after a failed start too: delete follows every add)
             self.listener.close()
             try:
                 self.teardown()
@@ -296,19 +294,25 @@ class Monitor:
         return attach(self.driver("network"), self.id, self.cfg.get("name", ""), pid, self.cfg["network"]["name"],
                       keep, view)
 
-    def detach_network(self) -> None:
-        """The network driver's ``delete`` for this run, once (a failure goes to State.Error)."""
+    def detach_network(self) -> str:
+        """The network driver's ``delete`` for this run, once; returns what went wrong, or ""."""
         if self.network is None:
-            return
+            return ""
         from capsa.container.netattach import detach
 
         handle, self.network = self.network, None
         try:
-            problem = detach(self.driver("network"), handle)
+            return detach(self.driver("network"), handle)
         except Exception as exc:  # the driver could not even be loaded
-            problem = f"network: {getattr(exc, 'message', exc)}"
-        if problem:
-            self.records.update_state(self.id, error=problem)
+            return f"network: {getattr(exc, 'message', exc)}"
+
+    def _end_run(self) -> None:
+        """The end of one run (:func:`capsa.container.teardown.end_run`): network, runtime."""
+        from capsa.container.teardown import end_run
+
+        problems = end_run(self.iso, self.id, self.detach_network)
+        if problems:
+            self.records.update_state(self.id, error="; ".join(problems))
 
     def _runtime_state(self) -> dict[str, Any]:
         try:
@@ -316,23 +320,16 @@ class Monitor:
         except Exception:
             return {}
 
-    def _delete_runtime(self) -> None:
-        try:
-            self.iso.delete(self.id, force=True)
-        except Exception as exc:
-            self.records.update_state(self.id, error=f"runtime cleanup: {exc}")
-
     def teardown(self) -> None:
         """Unmount the container's layer, drop volatile files, and honour --rm."""
         import shutil
 
+        from capsa.container.teardown import release_layer
+
         trace("teardown")
-        layer = self.cfg.get("layer_id")
-        if layer:
-            try:
-                self.driver("storage").unmount(layer)
-            except Exception as exc:
-                self.records.update_state(self.id, error=f"unmount: {exc}")
+        problems = release_layer(self.driver("storage"), self.cfg.get("layer_id")) if self.cfg.get("layer_id") else []
+        if problems:
+            self.records.update_state(self.id, error="; ".join(problems))
         if self.cfg["remove"]:
             from capsa.container.lifecycle import remove_records
 
