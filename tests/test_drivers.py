@@ -117,7 +117,7 @@ def test_options_for_a_driver_that_is_not_installed_warn(capsa) -> None:
 
 
 def test_bad_bridge_subnet_is_a_config_error(capsa) -> None:
-    capsa.write_config('[network.options.bridge]\nsubnet = "10.90.0.0/99"\n')
+    capsa.write_config('[network]\ndriver = "bridge"\n[network.options.bridge]\nsubnet = "10.90.0.0/99"\n')
     r = capsa("info")
     assert r.returncode == 125 and "invalid subnet" in r.stderr
 
