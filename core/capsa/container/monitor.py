@@ -347,6 +347,8 @@ def _preload(drivers: dict[str, str]) -> None:
     its bundle: the isolation and network drivers (the storage driver is needed at teardown
     only), and let them warm up (:meth:`capsa.drivers.base.Driver.warm_up`)."""
     import capsa.drivers  # noqa: F401
+    import capsa.container.netattach  # noqa: F401
+    import capsa.drivers.network  # noqa: F401
 
     for kind in ("isolation", "network"):
         cls = _import_driver(kind, drivers.get(kind))

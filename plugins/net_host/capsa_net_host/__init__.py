@@ -16,6 +16,7 @@ from capsa.errors import NetworkError
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterable
+
     from typing import Any
 
     from capsa.drivers.network import Attachment
@@ -23,6 +24,18 @@ if TYPE_CHECKING:
 CLONE_NEWNET = 0x40000000
 IFF_UP, IFF_RUNNING = 0x1, 0x40
 SIOCGIFFLAGS, SIOCSIFFLAGS = 0x8913, 0x8914
+
+
+_LIBC: list[Any] = []
+
+
+def _setns() -> Any:
+    """libc's setns (Python 3.11's os has none), loaded once."""
+    if not _LIBC:
+        import ctypes
+
+        _LIBC.append(ctypes.CDLL(None, use_errno=True))
+    return _LIBC[0].setns
 
 
 def loopback_flags(netns: str, bring_up: bool) -> int:
@@ -33,7 +46,7 @@ def loopback_flags(netns: str, bring_up: bool) -> int:
     import socket
     import struct
 
-    setns = ctypes.CDLL(None, use_errno=True).setns
+    setns = _setns()
     own = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
     try:
         target = os.open(netns, os.O_RDONLY | os.O_CLOEXEC)
@@ -88,6 +101,15 @@ class HostDriver(NetworkDriver):
 
 class NoneDriver(NetworkDriver):
     """Containers get a network namespace of their own with only loopback."""
+
+    @classmethod
+    def warm_up(cls) -> None:
+        """Load what ``add`` needs (libc's setns, the socket modules) while the monitor idles."""
+        import fcntl  # noqa: F401
+        import socket  # noqa: F401
+        import struct  # noqa: F401
+
+        _setns()
 
     def add(self, attachment: Attachment) -> AttachResult:
         if attachment.netns is None:
