@@ -241,10 +241,10 @@ def start(sess: Session, records: ContainerRecords, config: ContainerConfig, att
             records.update_state(config.id, status="exited", exit_code=125, pid=0,
                                  error="the container monitor exited before starting the container")
             raise
-        if event.get("event") == "error":
-            raise IsolationError(event.get("message", "the container could not be created"), hint=event.get("hint", ""))
-        event = events.next()
-        if event.get("event") == "error":
+        if event.get("event") != "error":
+            event = events.next()
+        if event.get("event") == "error":  # the monitor tears down (network delete, runtime, mount): wait for it
+            wait_monitor_gone(records, config, timeout=10)
             raise IsolationError(event.get("message", "the container could not start"), hint=event.get("hint", ""))
         plugins.call("capsa_container_poststart", container=container_view(config), pid=int(event.get("pid", 0)))
         if sock is None:
