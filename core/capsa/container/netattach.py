@@ -72,7 +72,7 @@ def attach(driver: NetworkDriver, container_id: str, name: str, container_pid: i
         netns = f"/proc/{os.getpid()}/fd/{fd}"  # valid for any process while we hold it
     attachment = Attachment(container_id=container_id, container_name=name, netns=netns)
     on_handle(NetworkHandle(attachment, fd))
-    if view is not None and plugins.loaded_plugin_names():
+    if view is not None and plugins.wants("capsa_adjust_network_attachment"):
         plugins.call("capsa_adjust_network_attachment", container=view(), attachment=attachment)
     result = asdict(driver.add(attachment))
     result["driver"] = driver.name
