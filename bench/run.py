@@ -49,7 +49,7 @@ def rss_kb(pid: int) -> int:
 
 def monitor_rss(capsa: list[str], env: dict[str, str]) -> tuple[int, int]:
     """RSS of the monitor of a running container (KB): in its first second (the full monitor),
-    and once it has handed the container to its lean waiter (steady state)."""
+    and once it has handed the container to the lean monitor (steady state)."""
     cid = subprocess.run([*capsa, "run", "-d", "busybox", "sleep", "30"], capture_output=True, text=True,
                          env=env, check=True).stdout.strip()
     try:

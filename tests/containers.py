@@ -15,12 +15,20 @@ from conftest import Capsa
 
 
 def is_monitor_process(proc: Path) -> bool:
-    """A capsa monitor: forked from a CLI, it names itself ``capsa-monitor``; the programs it
-    execs (the waiter, the resumed monitor) say so on their command line too. Raises OSError
-    when the process is gone."""
-    if (proc / "comm").read_bytes() == b"capsa-monitor\n":
-        return True
-    return bool(set((proc / "cmdline").read_bytes().split(b"\0")) & {b"capsa.container.monitor", b"capsa.container.waiter"})
+    """A capsa monitor: it holds a container's monitor lock (``monitor.lock`` in the container's
+    run directory, see capsa.container.monitor_lock). Its name and command line are not looked
+    at. Raises OSError when the process is gone."""
+    from capsa.container.monitor_lock import LOCK_NAME, holder
+
+    for fd in (proc / "fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue
+        if os.path.basename(target) == LOCK_NAME and holder(os.path.dirname(target)) == int(proc.name):
+            return True
+    return False
+
 
 def busybox_rootfs(path: Path) -> Path:
     """An exploded root filesystem from Debian's busybox-static, with passwd/group entries."""

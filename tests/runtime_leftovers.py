@@ -1,6 +1,6 @@
 """Stricter leftover checks for container tests: besides what ``containers.leftovers`` looks at
-(mounts under the store, ``capsa-<id>`` cgroups), monitors recognised by the files they hold
-open (a monitor's command line names no store), the isolation driver's state directories, and
+(mounts under the store, ``capsa-<id>`` cgroups), monitors (recognised by the monitor lock
+they hold, and tied to this store by the files they hold open), the isolation driver's state directories, and
 processes that are still alive."""
 from __future__ import annotations
 

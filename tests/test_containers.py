@@ -10,6 +10,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -379,28 +380,77 @@ def test_restart_always_until_stopped(c: Capsa) -> None:
     assert json.loads(c("inspect", "again").stdout)[0]["State"]["Status"] == "exited"
 
 
-def test_a_long_running_container_is_watched_by_the_lean_waiter(c: Capsa) -> None:
-    """After a moment the monitor execs its waiter (same pid): small, and it still relays,
-    logs, records the exit and tears down."""
+def test_a_long_running_container_is_watched_by_the_lean_monitor(c: Capsa) -> None:
+    """After a moment the monitor execs its lean form (same pid): small, and it still relays,
+    logs, records the exit and tears down. Its state reaches it in a memfd, not in argv."""
     r = c("run", "-d", "--name", "long", "busybox", "sh", "-c",
           "trap 'echo bye; exit 9' TERM; echo hi; while true; do sleep 0.1; done")
     assert r.returncode == 0, r.stderr
     monitor = int(c("inspect", "--format", "{{.State.ConmonPid}}", "long").stdout)
-    # forked from the CLI (no second interpreter start), it names itself
-    assert Path(f"/proc/{monitor}/comm").read_text() == "capsa-monitor\n"
     deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and not (b"capsa.container.waiter" in Path(f"/proc/{monitor}/cmdline").read_bytes()
-                                               and Path(f"/proc/{monitor}/comm").read_text() == "capsa-monitor\n"):
-        time.sleep(0.1)  # (the waiter names itself just after the exec)
-    assert b"capsa.container.waiter" in Path(f"/proc/{monitor}/cmdline").read_bytes()
-    assert Path(f"/proc/{monitor}/comm").read_text() == "capsa-monitor\n"  # the waiter too
+    while time.monotonic() < deadline and b"capsa.container.lean_monitor" not in Path(f"/proc/{monitor}/cmdline").read_bytes():
+        time.sleep(0.1)
+    argv = Path(f"/proc/{monitor}/cmdline").read_bytes().split(b"\0")[:-1]
+    assert argv[1:4] == [b"-I", b"-m", b"capsa.container.lean_monitor"], argv
+    assert len(argv) == 5 and argv[4].isdigit(), argv  # a descriptor number: the state is not in argv
+    assert not any(b"{" in arg or c.runroot.as_posix().encode() in arg for arg in argv)
     rss = next(int(l.split()[1]) for l in Path(f"/proc/{monitor}/status").read_text().splitlines() if l.startswith("VmRSS"))
-    assert rss < 12 * 1024, f"the waiter uses {rss} KB"
+    assert rss < 12 * 1024, f"the lean monitor uses {rss} KB"
     assert c("logs", "long").stdout == "hi\n"
     assert c("stop", "long").returncode == 0
     assert c("inspect", "--format", "{{.State.Status}} {{.State.ExitCode}}", "long").stdout == "exited 9\n"
     assert c("logs", "long").stdout == "hi\nbye\n"
     assert not Path(f"/proc/{monitor}").exists() or b"capsa.container" not in Path(f"/proc/{monitor}/cmdline").read_bytes()
+
+
+_NAMED = """
+import sys, time
+open("/proc/self/comm", "w").write(sys.argv[1])
+if sys.argv[2]:  # hold the container's monitor lock, as a monitor does
+    from capsa.container.monitor_lock import hold
+    hold(sys.argv[2])
+print("ready", flush=True)
+time.sleep(60)
+"""
+
+
+def _process_named(name: str, lock_run_dir: str = "") -> subprocess.Popen[str]:
+    proc = subprocess.Popen([sys.executable, "-c", _NAMED, name, lock_run_dir], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None and proc.stdout.readline() == "ready\n"
+    assert Path(f"/proc/{proc.pid}/comm").read_text() == f"{name}\n"
+    return proc
+
+
+def test_a_monitor_is_known_by_its_lock_not_by_its_name(c: Capsa) -> None:
+    """Whatever holds a container's monitor lock is its living monitor, whatever its name; a
+    process that merely calls itself capsa-monitor, recorded as the monitor, is not."""
+    from capsa.container.monitor_lock import holder
+    from capsa.container.records import ContainerRecords
+
+    records = ContainerRecords(str(c.root), str(c.runroot))
+    for name, locks in (("not-a-monitor", True), ("capsa-monitor", False)):
+        assert c("create", "--name", name, "busybox", "true").returncode == 0
+        cid = c("inspect", "--format", "{{.Id}}", name).stdout.strip()
+        os.makedirs(records.run_dir(cid), exist_ok=True)
+        proc = _process_named(name, records.run_dir(cid) if locks else "")
+        try:
+            records.update_state(cid, status="running", pid=proc.pid, monitor_pid=proc.pid)
+            assert holder(records.run_dir(cid)) == (proc.pid if locks else 0)
+            running = c("inspect", "--format", "{{.State.Running}}", name).stdout
+            assert running == ("true\n" if locks else "false\n"), (name, running)
+            assert (name in c("ps", "--format", "{{.Names}}").stdout.split()) == locks
+        finally:
+            proc.kill()
+            proc.wait()
+        assert c("inspect", "--format", "{{.State.Running}}", name).stdout == "false\n"  # its lock went with it
+        r = c("rm", "-f", name)
+        assert r.returncode == 0, r.stderr
+    # and a real monitor: `stop` waits for exactly it
+    assert c("run", "-d", "--name", "real", "busybox", "sleep", "60").returncode == 0
+    monitor = int(c("inspect", "--format", "{{.State.ConmonPid}}", "real").stdout)
+    assert holder(records.run_dir(c("inspect", "--format", "{{.Id}}", "real").stdout.strip())) == monitor
+    assert c("stop", "-t", "1", "real").returncode == 0
+    assert not Path(f"/proc/{monitor}").exists() or Path(f"/proc/{monitor}/stat").read_text().split(") ")[1][0] == "Z"
 
 
 def test_network_none_has_only_loopback_and_host_shares_the_hosts(c: Capsa) -> None:

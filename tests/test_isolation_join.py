@@ -201,7 +201,7 @@ def test_ready_does_not_wait_for_the_join_but_exec_does(runtime: Runtime, slow_j
     starter = threading.Thread(target=start)
     starter.start()
     time.sleep(0.3)
-    assert starter.is_alive()  # B took the start signal but waits for its cgroup
+    assert starter.is_alive()  # the container process took the start signal but waits for its cgroup
     assert os.readlink(f"/proc/{pid}/exe") == os.readlink("/proc/self/exe")  # not exec'd yet
     assert not in_container_cgroup(pid, cid)[""]
     slow_join.set()

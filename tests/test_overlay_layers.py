@@ -1,4 +1,5 @@
-"""overlay specifics: deep stacks within the one-page mount option limit, whiteouts, diffs."""
+"""overlay specifics: deep stacks (the new mount API's lowerdir+, and mount(2)'s one-page option
+limit on the legacy path), the working directory left alone, whiteouts, diffs."""
 from __future__ import annotations
 
 import io
@@ -31,8 +32,10 @@ def stack(driver, depth: int) -> str:
 
 def test_a_130_layer_stack_mounts_with_every_file_visible(overlay) -> None:
     top = stack(overlay, 130)
+    cwd = os.getcwd()
     merged = Path(overlay.mount(top))
     try:
+        assert os.getcwd() == cwd
         assert len(os.listdir(merged)) == 130
         assert (merged / "f0").read_text() == "0" and (merged / "f129").read_text() == "129"
         mountinfo = Path("/proc/self/mountinfo").read_text()
@@ -51,13 +54,63 @@ def test_the_layer_limit_is_a_clear_error(tmp_path: Path) -> None:
     assert not driver.exists("too-deep")
 
 
-def test_mount_options_past_one_page_are_refused_before_mounting(tmp_path: Path) -> None:
+def test_mount_options_past_one_page_are_refused_before_mounting_on_the_legacy_path(tmp_path: Path, monkeypatch) -> None:
+    """A kernel without overlay's lowerdir+ (forced here) mounts with mount(2), whose option
+    string is limited to one page."""
+    from capsa_storage_overlay import newmount
+
+    monkeypatch.setitem(newmount._state, "unsupported", True)
     driver = make_driver("storage", "overlay", tmp_path, {"max_layers": 400})
     top = stack(driver, 260)
     with pytest.raises(StorageError) as err:
         driver.mount(top)
     assert "more than the kernel's limit" in err.value.message
     assert driver.counter.get(top) == 0
+
+
+def test_the_legacy_mount_leaves_the_working_directory_alone(tmp_path: Path, monkeypatch) -> None:
+    from capsa_storage_overlay import newmount
+
+    monkeypatch.setitem(newmount._state, "unsupported", True)
+    driver = make_driver("storage", "overlay", tmp_path)
+    top = stack(driver, 40)
+    monkeypatch.chdir(tmp_path)
+    merged = Path(driver.mount(top))
+    try:
+        assert os.getcwd() == str(tmp_path)
+        assert len(os.listdir(merged)) == 40
+    finally:
+        driver.unmount(top)
+        driver.cleanup()
+
+
+def test_the_mount_api_stacks_past_one_page_of_options_without_changing_directory(tmp_path: Path, monkeypatch) -> None:
+    """With the new mount API (one lowerdir+ per layer) the stack is limited by overlay itself
+    (500), not by a one-page option string, and the working directory never changes."""
+    from capsa_storage_overlay import newmount
+
+    driver = make_driver("storage", "overlay", tmp_path)
+    assert driver.options["max_layers"] == newmount.OVERLAY_MAX_STACK
+    top = stack(driver, 300)
+    sub = tmp_path / "elsewhere"
+    sub.mkdir()
+    monkeypatch.chdir(sub)
+    seen: list[str] = []
+    real_chdir, real_fchdir = os.chdir, os.fchdir
+    monkeypatch.setattr(os, "chdir", lambda p: (seen.append(str(p)), real_chdir(p))[1])
+    monkeypatch.setattr(os, "fchdir", lambda fd: (seen.append(fd), real_fchdir(fd))[1])
+    merged = Path(driver.mount(top))
+    try:
+        assert newmount.supported(), "this kernel (6.8+) has lowerdir+"
+        assert seen == [] and os.getcwd() == str(sub)
+        names = os.listdir(merged)
+        assert len(names) == 300 and (merged / "f0").read_text() == "0" and (merged / "f299").read_text() == "299"
+        line = next(l for l in Path("/proc/self/mountinfo").read_text().splitlines() if f" {merged} " in l)
+        assert "lowerdir+=" in line
+    finally:
+        assert driver.unmount(top) is True
+        driver.cleanup()
+    assert str(merged) not in Path("/proc/self/mountinfo").read_text()
 
 
 def layer_tar(entries: list[tuple[str, str | None]]) -> io.BytesIO:

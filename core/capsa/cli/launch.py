@@ -43,6 +43,7 @@ def launch(sess: Session, image: str, command: list[str], o: dict[str, Any], cre
         containers.prepare_run(sess)
     detach = o.get("detach", True)
     config = container_config(image, command, o)
+    config.network = containers.network_driver_name(sess, o["network"])
     if create_only:
         config = containers.create(sess, config)
         _write(f"{config.id}\n")
@@ -119,9 +120,7 @@ def container_config(image: str, command: list[str], o: dict[str, Any]) -> Conta
         privileged=o["privileged"], devices=list(o["device"] or []), memory=memory, memory_swap=swap, cpus=o["cpus"], cpu_shares=o["cpu_shares"],
         pids_limit=o["pids_limit"], ulimits=list(o["ulimit"] or []), labels=flags.parse_labels(o["label"] or []),
         stop_signal=o["stop_signal"] or "", stop_timeout=o["stop_timeout"], restart_policy=policy, restart_max=retries,
-        init=o["init"], remove=bool(o.get("rm")), network=o["network"] or "none", cgroup_parent=o["cgroup_parent"] or "",
+        init=o["init"], remove=bool(o.get("rm")), network=o["network"] or "", cgroup_parent=o["cgroup_parent"] or "",
     )
     flags.parse_security_opts(o["security_opt"] or [], config)
-    if config.network not in ("none", "host", "private"):
-        raise UsageError(f"network mode {config.network!r} is not available yet", hint="use --network none or host")
     return config

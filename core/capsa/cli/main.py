@@ -134,7 +134,7 @@ def _launch(command: str, rest: list[str]) -> int:
     """``run``/``create``, without the cyclic garbage collector: its automatic passes over the
     objects of the ~40 modules this path imports cost ~0.5 ms, and what such a command makes
     (records, messages, relayed output) is freed by reference counting. The monitor it forks
-    turns the collector back on (:mod:`capsa.container.zygote`)."""
+    turns the collector back on (:mod:`capsa.container.monitor_fork`)."""
     import gc
 
     gc.disable()

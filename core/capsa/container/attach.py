@@ -43,24 +43,25 @@ class FrameReader:
         return out
 
 
-def in_directory(path: str, action: Callable[[str], object]) -> object:
-    """Run ``action(name)`` with the working directory set to ``path``'s directory: unix socket
-    paths are limited to 107 bytes, and a store's runroot can be deep."""
+def by_directory_fd(path: str, action: Callable[[str], object]) -> object:
+    """Run ``action(address)`` on unix socket ``path`` named through a descriptor of its
+    directory (``/proc/self/fd/N/name``): socket addresses are limited to 107 bytes and a
+    store's runroot can be deep. The working directory is never changed."""
     directory, name = os.path.split(path)
-    saved = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    if len(path.encode()) < 100:
+        return action(path)
+    fd = os.open(directory or ".", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
-        os.chdir(directory)
-        return action(name)
+        return action(f"/proc/self/fd/{fd}/{name}")
     finally:
-        os.fchdir(saved)
-        os.close(saved)
+        os.close(fd)
 
 
 def listen(path: str) -> socket.socket:
     """A listening unix socket at ``path`` (replacing a stale one)."""
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
     remove_file(path)
-    in_directory(path, sock.bind)
+    by_directory_fd(path, sock.bind)
     sock.listen(8)
     return sock
 
@@ -68,7 +69,7 @@ def listen(path: str) -> socket.socket:
 def connect(path: str, timeout: float = 5.0) -> socket.socket:
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
     sock.settimeout(timeout)
-    in_directory(path, sock.connect)
+    by_directory_fd(path, sock.connect)
     sock.settimeout(None)
     return sock
 

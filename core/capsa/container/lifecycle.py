@@ -165,9 +165,22 @@ def isolation_driver(sess: Session, config: ContainerConfig) -> Any:
                        runroot=sess.config.runroot)
 
 
+def network_driver_name(config: Any, flag: str | None) -> str:
+    """The network driver a container uses, which is its network mode: ``--network none`` or
+    ``host`` (always installed), else the one capsa.toml selects (``[network] driver``; the
+    flag may name it too, and ``private`` means it)."""
+    selected = config.driver("network")
+    if not flag or flag in ("private", selected):
+        return selected
+    if flag in ("none", "host"):
+        return flag
+    raise UsageError(f"network mode {flag!r} is not available yet",
+                     hint=f"use --network none or host, or select its driver in capsa.toml ([network] driver; now {selected!r})")
+
+
 def monitor_drivers(sess: Session) -> dict[str, str]:
     """The drivers a container's monitor uses (kind -> name), for it to load early."""
-    return {kind: sess.config.driver(kind) for kind in ("storage", "isolation")}
+    return {kind: sess.config.driver(kind) for kind in ("storage", "isolation", "network")}
 
 
 def _hand_to_monitor(sess: Session, store: Store | None, records: ContainerRecords,
@@ -175,10 +188,10 @@ def _hand_to_monitor(sess: Session, store: Store | None, records: ContainerRecor
     """Give a monitor (pre-forked by ``run``, or a new one) this container, once its bundle is
     written here (while that monitor loads its drivers); returns (messages from it, go to it).
     On error the monitor is let go (it exits) and nothing stays mounted."""
-    from capsa.container import zygote
+    from capsa.container import monitor_fork
 
     cfg = sess.config
-    handle = zygote.take({**monitor_drivers(sess), "isolation": recorded_isolation(sess, config)["name"]})
+    handle = monitor_fork.take({**monitor_drivers(sess), "isolation": recorded_isolation(sess, config)["name"]})
     try:
         if store is None:
             from capsa.store.store import Store
@@ -190,11 +203,12 @@ def _hand_to_monitor(sess: Session, store: Store | None, records: ContainerRecor
         raise
     try:
         handle.send({
-            "id": config.id, "root": cfg.root, "runroot": cfg.runroot, "bundle": bundle,
+            "id": config.id, "name": config.name, "root": cfg.root, "runroot": cfg.runroot, "bundle": bundle,
             "tty": config.tty, "interactive": config.interactive, "remove": config.remove,
             "restart_policy": config.restart_policy, "restart_max": config.restart_max, "layer_id": config.layer_id,
             "storage": {"name": cfg.driver("storage"), "options": cfg.driver_options("storage")},
             "isolation": recorded_isolation(sess, config),
+            "network": {"name": config.network, "options": cfg.driver_options("network", config.network)},
         })
     except OSError as exc:
         handle.discard()
@@ -275,10 +289,10 @@ def start(sess: Session, records: ContainerRecords, config: ContainerConfig, att
         if attach_output and sock is None and event.get("event") != "error":
             raise IsolationError("cannot attach to the container's monitor",
                                  hint="see monitor.log in the container's runroot directory")
-        if event.get("event") == "error":
-            raise _start_error(event, "the container could not be created")
-        event = events.next()
-        if event.get("event") == "error":
+        if event.get("event") != "error":
+            event = events.next()
+        if event.get("event") == "error":  # the monitor tears down (network delete, runtime, mount): wait for it
+            wait_monitor_gone(records, config, timeout=10)
             raise _start_error(event, "the container could not start")
         fire("capsa_container_poststart", records, config, store, pid=int(event.get("pid", 0)))
         if sock is None:
@@ -307,7 +321,7 @@ def wait_exited(records: ContainerRecords, config: ContainerConfig, timeout: flo
             state = records.state(config.id)
         except CapsaError:
             return None
-        if state.status not in ACTIVE or not _alive(state.monitor_pid):
+        if state.status not in ACTIVE or not monitor_alive(records, config.id):
             return state
         if deadline is not None and time.monotonic() >= deadline:
             return None
@@ -320,10 +334,10 @@ def wait_monitor_gone(records: ContainerRecords, config: ContainerConfig, timeou
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            pid = records.state(config.id).monitor_pid
+            records.state(config.id)
         except CapsaError:
             return
-        if not _alive(pid) or not os.path.exists(records.dir(config.id)):
+        if not monitor_alive(records, config.id) or not os.path.exists(records.dir(config.id)):
             return
         time.sleep(0.005)
 
@@ -345,14 +359,13 @@ def remove_anonymous_volumes(root: str | os.PathLike[str], config: ContainerConf
             pass
 
 
-def _alive(pid: int) -> bool:
-    """Whether ``pid`` is a living container monitor (see :mod:`capsa.container.procname`)."""
-    from capsa.container.procname import is_monitor
+def monitor_alive(records: ContainerRecords, container_id: str) -> bool:
+    """Whether the container's monitor is alive: it holds the container's monitor lock (see
+    :mod:`capsa.container.monitor_lock`)."""
+    from capsa.container.monitor_lock import is_alive
 
-    return is_monitor(pid)
+    return is_alive(records.run_dir(container_id))
 
-
-monitor_alive = _alive  # (the engine's name for it)
 
 
 def signal_number(sig: str | int) -> int:
@@ -392,7 +405,7 @@ def stop(sess: Session, records: ContainerRecords, config: ContainerConfig, time
     caller warns, as podman). A container between two runs of its restart policy stays stopped."""
     with records.lock(config.id).exclusive():
         state = records.state(config.id)
-        if not _alive(state.monitor_pid):
+        if not monitor_alive(records, config.id):
             return False
         state.stop_requested = True
         records.set_state(config.id, state)
@@ -429,18 +442,30 @@ def reap_orphan(sess: Session, store: Store, records: ContainerRecords, config: 
     """A container whose monitor died while in charge: kill what is left of it, release its
     runtime and its mount, and record it exited (what the monitor would have done)."""
     state = records.state(config.id)
-    if state.status not in ACTIVE or _alive(state.monitor_pid):
+    if state.status not in ACTIVE or monitor_alive(records, config.id):
         return
+    from capsa.container import teardown
+
+    problems = teardown.end_run(isolation_driver(sess, config), config.id, lambda: detach_orphan_network(sess, config))
+    if not config.rootfs:
+        problems += teardown.release_layer(store.driver, config.layer_id)  # the reference its start took
+    records.update_state(config.id, status="exited", pid=0,
+                         error=state.error or "; ".join(problems) or "its monitor died")
+
+
+def detach_orphan_network(sess: Session, config: ContainerConfig) -> str:
+    """The network driver's ``delete`` for a container whose monitor died (see
+    :mod:`capsa.container.netattach`); returns what went wrong, or ""."""
+    from capsa.container.netattach import detach_orphan
+    from capsa.drivers import load_driver
+
+    cfg = sess.config
     try:
-        isolation_driver(sess, config).delete(config.id, force=True)
-    except CapsaError:
-        pass
-    if config.layer_id and not config.rootfs:
-        try:
-            store.driver.unmount(config.layer_id)  # the reference its start took
-        except CapsaError:
-            pass
-    records.update_state(config.id, status="exited", pid=0, error=state.error or "its monitor died")
+        driver = load_driver("network", config.network, cfg.driver_options("network", config.network),
+                             root=cfg.root, runroot=cfg.runroot)
+    except CapsaError as exc:
+        return f"network {config.network}: {exc.message}"
+    return detach_orphan(driver, config.id, config.name)
 
 
 # -- remove ---------------------------------------------------------------------------------------
@@ -462,7 +487,7 @@ def remove(sess: Session, store: Store, records: ContainerRecords, config: Conta
     """``rm``: a running container needs ``force`` (then it is stopped: the stop signal, SIGKILL
     after ``timeout``); one whose monitor died is reaped first; then layer and records go."""
     state = records.state(config.id)
-    if _alive(state.monitor_pid) and state.status in ACTIVE:
+    if monitor_alive(records, config.id) and state.status in ACTIVE:
         if not force:
             raise CapsaError(f"cannot remove container {config.id} as it is {state.status} - running or paused "
                              f"containers cannot be removed without force", hint="stop it first, or use rm -f",

@@ -1,6 +1,6 @@
 """Writing container logs in podman's k8s-file format (see :mod:`capsa.container.logs`).
 
-Stdlib only and small: the monitor's lean waiter uses it while a container runs.
+Stdlib only and small: the lean monitor (capsa.container.lean_monitor) uses it while a container runs.
 """
 from __future__ import annotations
 

@@ -1,12 +1,15 @@
-"""The per-container monitor (conmon's role), named ``capsa-monitor``.
+"""The per-container monitor (conmon's role).
 
 Forked (double, into a session of its own) by ``capsa start``/``run`` (see
-:mod:`capsa.container.zygote`), so it outlives the CLI. It mounts the container's layer and
-writes its bundle, creates and starts the container through the isolation driver, holds the
-container's stdio (pipes, or a pty with ``-t``), writes its output to the k8s-file log and to
-attached clients, waits for its exit on a pidfd, records the exit code and times, carries out
-the restart policy, tears down the runtime and the mounted layer, and honours ``--rm`` —
-whether or not the CLI that started it is still there.
+:mod:`capsa.container.monitor_fork`), so it outlives the CLI. It holds the container's monitor
+lock for its whole life (:mod:`capsa.container.monitor_lock`: that lock is how everything else
+knows it is alive), creates the container through the isolation driver, attaches it to its
+network driver, starts it, holds its stdio (pipes, or a pty with ``-t``), writes its output to
+the k8s-file log and to attached clients, waits for its exit on a pidfd, records the exit code
+and times, carries out the restart policy, and asks the container layer to tear down (runtime,
+network, mounted layer, ``--rm``: :mod:`capsa.container.teardown`) — whether or not the CLI
+that started it is still there. A container still running after a second is watched by the
+lean monitor (:mod:`capsa.container.lean_monitor`, the same process after an exec).
 """
 from __future__ import annotations
 
@@ -19,7 +22,7 @@ import time
 
 from capsa.container import attach
 from capsa.container.logwriter import timestamp
-from capsa.container.procname import name_process
+from capsa.container import monitor_lock
 from capsa.container.records import ContainerRecords
 from capsa.container.relay import Relay, close_quietly
 from capsa.jsonio import dumps, loads
@@ -28,7 +31,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-HANDOFF_AFTER = float(os.environ.get("CAPSA_MONITOR_HANDOFF", "1.0"))  # seconds; see waiter.py
+HANDOFF_AFTER = float(os.environ.get("CAPSA_MONITOR_HANDOFF", "1.0"))  # seconds; see lean_monitor.py
 TRACE = bool(os.environ.get("CAPSA_TRACE"))
 _T0 = time.monotonic()
 
@@ -46,14 +49,16 @@ def _set_subreaper() -> None:
 
 
 class Monitor:
-    def __init__(self, cfg: dict[str, Any]) -> None:
+    def __init__(self, cfg: dict[str, Any], lock_fd: int) -> None:
         self.cfg = cfg
+        self.lock_fd = lock_fd  # the monitor lock: kept (and passed across our execs) to the end
         self.id: str = cfg["id"]
         self.records = ContainerRecords(cfg["root"], cfg["runroot"])
         self.run_dir = self.records.run_dir(self.id)
         self.msg_fd: int | None = cfg.get("msg_fd")
         self.go_fd: int | None = cfg.get("go_fd")
         self._drivers: dict[str, Any] = {}
+        self.network: Any = None  # this run's NetworkHandle (capsa.container.netattach) until detached
 
     # -- talking to the CLI that started us ---------------------------------------------------
 
@@ -138,6 +143,13 @@ class Monitor:
             ours = {"out": master, "in": master}
         trace("created")
         pid = int(state.pid)
+        try:
+            network = self.attach_network(pid)
+        except Exception:
+            for fd in set(ours.values()):
+                _close(fd)
+            raise
+        trace("network added")
         pidfd = os.pidfd_open(pid)
         if first:
             self.tell(event="created", pid=pid)
@@ -146,14 +158,18 @@ class Monitor:
         trace("go")
         self.iso.start(self.id)
         trace("started")
-        self.records.update_state(self.id, status="running", pid=pid, monitor_pid=os.getpid(),
-                                  started_at=timestamp(), error="")
+        with self.records.lock(self.id).exclusive():
+            current = self.records.state(self.id)
+            current.status, current.pid, current.monitor_pid, current.started_at, current.error = (
+                "running", pid, os.getpid(), timestamp(), "")
+            current.extra["network"] = network  # what the network driver's add set up
+            self.records.set_state(self.id, current)
         if first:
             self.tell(event="started", pid=pid)
             if not _has_exited(pidfd):  # (one that is done already is torn down at once)
                 _load_for_teardown(self.cfg["storage"]["name"])  # while the container runs, not before it
         code = self.relay.pump(pidfd, ours, handoff_after=HANDOFF_AFTER)
-        if code is None:  # still running: a lean waiter watches it from here (never returns)
+        if code is None:  # still running: the lean monitor watches it from here (never returns)
             self.hand_off(pidfd, ours, restarts)
         os.close(pidfd)
         for fd in set(ours.values()):
@@ -161,19 +177,24 @@ class Monitor:
         return code  # type: ignore[return-value]
 
     def hand_off(self, pidfd: int, ours: dict[str, int], restarts: int) -> None:
-        """Exec the lean waiter (:mod:`capsa.container.waiter`) for the rest of this run; it
-        execs the monitor again when the container exits. Does not return."""
+        """Exec the lean monitor (:mod:`capsa.container.lean_monitor`) for the rest of this run;
+        it execs the monitor again when the container exits. Its state goes in a memfd, not in
+        argv. Does not return."""
         for fd in (self.msg_fd, self.go_fd):
             if fd is not None:
                 _close(fd)
         self.msg_fd = self.go_fd = None
-        for fd in (pidfd, *ours.values()):
+        for fd in (pidfd, self.lock_fd, *ours.values()):
             os.set_inheritable(fd, True)
         cfg = {k: v for k, v in self.cfg.items() if k not in ("msg_fd", "go_fd")}
+        resume = {"cfg": cfg, "restarts": restarts, "lock_fd": self.lock_fd,
+                  "network": self.network.to_data() if self.network is not None else None}
         state = {"log": str(self.records.log_path(self.id)), "tty": bool(self.cfg["tty"]), "pidfd": pidfd,
-                 "ours": ours, "relay": self.relay.handoff_fds(), "resume": {"cfg": cfg, "restarts": restarts}}
-        trace("handing over to the waiter")
-        os.execv(sys.executable, [sys.executable, "-I", "-m", "capsa.container.waiter", dumps(state)])
+                 "ours": ours, "relay": self.relay.handoff_fds(), "resume": resume}
+        trace("handing over to the lean monitor")
+        from capsa.container.lean_monitor import exec_module
+
+        exec_module("capsa.container.lean_monitor", dumps(state).encode())
 
     # -- the whole life -----------------------------------------------------------------------
 
@@ -187,7 +208,7 @@ class Monitor:
 
     def main(self, resume: dict[str, Any] | None = None) -> int:
         """Run the container (and its restarts) to the end; ``resume`` continues after a run
-        the waiter watched: its exit code, the restarts so far and the relay's descriptors."""
+        the lean monitor watched: its exit code, the restarts so far and the relay's descriptors."""
         log = str(self.records.log_path(self.id))
         if resume is None:
             _set_subreaper()
@@ -197,6 +218,10 @@ class Monitor:
         else:
             self.relay = Relay.adopt(log, bool(self.cfg["tty"]), resume["relay"])
             code, restarts, first = int(resume["code"]), int(resume["restarts"]), False
+            if resume.get("network"):
+                from capsa.container.netattach import NetworkHandle
+
+                self.network = NetworkHandle.from_data(resume["network"])
         self.listener = self.relay.listener
         try:
             while True:
@@ -225,7 +250,7 @@ class Monitor:
                     current.oom_killed = state.get("io.capsa.oom-killed") == "true"
                     current.restart_count = restarts + 1 if again else restarts
                     self.records.set_state(self.id, current)
-                self._delete_runtime()
+                self._end_run()
                 self._poststop(code)  # (after the exit is recorded: the hooks see it)
                 first = False
                 if not again:
@@ -233,7 +258,7 @@ class Monitor:
                 restarts += 1
                 code = None
         finally:
-            self._delete_runtime()
+            self._end_run()  # (after a failed start too: delete follows every add)
             self.listener.close()
             try:
                 self.teardown()
@@ -269,29 +294,60 @@ class Monitor:
         sys.stderr.flush()
         self.relay.broadcast(attach.STDERR, line.encode())
 
+    def attach_network(self, pid: int) -> dict[str, Any]:
+        """Our network driver's ``add`` for the container just created (process ``pid``);
+        returns its result as data, to record."""
+        from capsa.container.netattach import attach
+
+        def keep(handle: Any) -> None:
+            self.network = handle
+
+        def view() -> Any:  # (inspect's document, as every container hook gets)
+            from capsa.container.views import container_document
+            from capsa.store.store import Store
+
+            store = Store(self.cfg["root"], self.cfg["runroot"], self.driver("storage"))
+            return container_document(self.records, self.records.config(self.id), store)
+
+        return attach(self.driver("network"), self.id, self.cfg.get("name", ""), pid, self.cfg["network"]["name"],
+                      keep, view)
+
+    def detach_network(self) -> str:
+        """The network driver's ``delete`` for this run, once; returns what went wrong, or ""."""
+        if self.network is None:
+            return ""
+        from capsa.container.netattach import detach
+
+        handle, self.network = self.network, None
+        try:
+            return detach(self.driver("network"), handle)
+        except Exception as exc:  # the driver could not even be loaded
+            return f"network: {getattr(exc, 'message', exc)}"
+
+    def _end_run(self) -> None:
+        """The end of one run (:func:`capsa.container.teardown.end_run`): network, runtime."""
+        from capsa.container.teardown import end_run
+
+        problems = end_run(self.iso, self.id, self.detach_network)
+        if problems:
+            self.records.update_state(self.id, error="; ".join(problems))
+
     def _runtime_state(self) -> dict[str, Any]:
         try:
             return dict(self.iso.state(self.id).annotations)
         except Exception:
             return {}
 
-    def _delete_runtime(self) -> None:
-        try:
-            self.iso.delete(self.id, force=True)
-        except Exception as exc:
-            self.records.update_state(self.id, error=f"runtime cleanup: {exc}")
-
     def teardown(self) -> None:
         """Unmount the container's layer, drop volatile files, and honour --rm."""
         import shutil
 
+        from capsa.container.teardown import release_layer
+
         trace("teardown")
-        layer = self.cfg.get("layer_id")
-        if layer:
-            try:
-                self.driver("storage").unmount(layer)
-            except Exception as exc:
-                self.records.update_state(self.id, error=f"unmount: {exc}")
+        problems = release_layer(self.driver("storage"), self.cfg.get("layer_id")) if self.cfg.get("layer_id") else []
+        if problems:
+            self.records.update_state(self.id, error="; ".join(problems))
         if self.cfg["remove"]:
             from capsa.container.lifecycle import remove_records
 
@@ -306,10 +362,20 @@ _close = close_quietly
 
 def _preload(drivers: dict[str, str]) -> None:
     """Import what creating the container needs while the CLI is still making it and writing
-    its bundle: the isolation driver (the storage driver is needed at teardown only)."""
+    its bundle: the isolation and network drivers (the storage driver is needed at teardown
+    only), and let them warm up (:meth:`capsa.drivers.base.Driver.warm_up`)."""
     import capsa.drivers  # noqa: F401
+    import capsa.container.netattach  # noqa: F401
+    import capsa.drivers.network  # noqa: F401
 
-    _import_driver("isolation", drivers.get("isolation"))
+    for kind in ("isolation", "network"):
+        cls = _import_driver(kind, drivers.get(kind))
+        warm_up = getattr(cls, "warm_up", None)
+        if warm_up is not None:
+            try:
+                warm_up()
+            except Exception:  # best effort, as the contract says: met again where it matters
+                pass
 
 
 def _has_exited(pidfd: int) -> bool:
@@ -329,16 +395,18 @@ def _load_for_teardown(storage_driver: str) -> None:
     _import_driver("storage", storage_driver)
 
 
-def _import_driver(kind: str, name: str | None) -> None:
-    """Import the module of driver ``name`` of ``kind`` (a failure is reported where it is used)."""
+def _import_driver(kind: str, name: str | None) -> Any:
+    """Import driver ``name`` of ``kind`` and return its class, or None (a failure is reported
+    where the driver is used)."""
     import capsa.entrypoints as entrypoints
 
     for entry in entrypoints.load_index():
         if entry.name == name and entrypoints.DRIVER_GROUPS.get(kind) == entry.group:
             try:
-                entrypoints.import_entry(entry)
+                return entrypoints.import_entry(entry)
             except Exception:  # loading reports it properly later
-                pass
+                return None
+    return None
 
 
 def _read_config(fd: int) -> dict[str, Any] | None:
@@ -350,21 +418,27 @@ def _read_config(fd: int) -> dict[str, Any] | None:
 
 
 def main(argv: list[str]) -> int:
-    """``--resume STATE``: the monitor again, exec'd by the waiter when the container exited."""
-    name_process()
-    resume = loads(argv[2])
+    """``python -m capsa.container.monitor FD``: the monitor again, exec'd by the lean monitor
+    when the container exited; its state is in memfd ``FD``."""
+    monitor_lock.name_process()
+    from capsa.container.lean_monitor import read_state
+
+    resume = read_state(int(argv[1]))
+    lock_fd = int(resume["lock_fd"])
+    os.set_inheritable(lock_fd, False)  # (a restarted container must not inherit it)
     from capsa import plugins
 
     plugins.load_hook_plugins()  # a new interpreter: the poststop hooks are loaded again
-    code = Monitor(resume["cfg"]).main(resume)
+    code = Monitor(resume["cfg"], lock_fd).main(resume)
     trace("done")
     return code
 
 
 def serve(config_fd: int, msg_fd: int, go_fd: int, drivers: dict[str, str]) -> int:
-    """A new monitor, forked by :mod:`capsa.container.zygote` with these pipes: load what
-    running a container needs, wait for the container on ``config_fd``, see it to its end."""
-    name_process()
+    """A new monitor, forked by :mod:`capsa.container.monitor_fork` with these pipes: load what
+    running a container needs, wait for the container on ``config_fd``, take its monitor lock,
+    see it to its end."""
+    monitor_lock.name_process()
     devnull = os.open(os.devnull, os.O_RDWR)
     for fd in (0, 1, 2):
         os.dup2(devnull, fd)
@@ -383,7 +457,8 @@ def serve(config_fd: int, msg_fd: int, go_fd: int, drivers: dict[str, str]) -> i
     err = os.open(os.path.join(run_dir, "monitor.log"), os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
     os.dup2(err, 2)
     os.close(err)
-    code = Monitor(cfg).main()
+    lock_fd = monitor_lock.hold(run_dir)  # (waits for a previous monitor of it to finish)
+    code = Monitor(cfg, lock_fd).main()
     trace("done")
     return code
 

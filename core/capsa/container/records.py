@@ -200,9 +200,11 @@ class ContainerRecords:
         with self.lock(container_id).exclusive():
             if name and self._named(name) == container_id:
                 remove_file(os.path.join(self.root, ".names", name))
-            rmtree(self.run_dir(container_id), ignore_errors=True)
             if os.path.exists(self.dir(container_id)):
                 os.rename(self.dir(container_id), doomed)
+            # after the record: its monitor.lock goes with the run dir, and a reader that found
+            # the record "stopping" must not then find the lock gone (a monitor that seems dead)
+            rmtree(self.run_dir(container_id), ignore_errors=True)
             remove_file(os.path.join(self.root, f".{container_id}.lock"))
         rmtree(doomed, ignore_errors=True)
 

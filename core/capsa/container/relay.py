@@ -1,7 +1,7 @@
 """A running container's stdio and attached clients: the monitor's relay loop.
 
 Stdlib only (besides capsa's attach protocol and log writer), because the monitor hands a
-long-running container over to a lean waiter process (:mod:`capsa.container.waiter`) that runs
+long-running container over to its lean form (:mod:`capsa.container.lean_monitor`) that runs
 this same loop with a much smaller memory footprint.
 """
 from __future__ import annotations

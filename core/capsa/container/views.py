@@ -14,10 +14,10 @@ if TYPE_CHECKING:
 
 def effective_status(records: ContainerRecords, config: ContainerConfig) -> ContainerState:
     """The recorded state, corrected when the monitor died without recording an exit."""
-    from capsa.container.lifecycle import ACTIVE, _alive
+    from capsa.container.lifecycle import ACTIVE, monitor_alive
 
     state = records.state(config.id)
-    if state.status in ACTIVE and not _alive(state.monitor_pid):
+    if state.status in ACTIVE and not monitor_alive(records, config.id):
         state.status = "exited"
     return state
 
@@ -94,6 +94,8 @@ def container_document(records: ContainerRecords, config: ContainerConfig, store
 
 
 def inspect_doc(records: ContainerRecords, config: ContainerConfig, image_config: dict[str, Any], driver: str) -> dict[str, Any]:
+    from capsa.container.netattach import network_settings
+
     state = effective_status(records, config)
     runtime = image_config.get("config") or {}
     command = command_of(config, image_config)
@@ -149,5 +151,6 @@ def inspect_doc(records: ContainerRecords, config: ContainerConfig, image_config
             "CgroupParent": config.cgroup_parent,
             "Tmpfs": {m.destination: ",".join(m.options) for m in config.mounts if m.type == "tmpfs"},
         },
-        "NetworkSettings": {"Networks": {}, "Ports": {}, "SandboxKey": "", "IPAddress": ""},
+        "NetworkSettings": network_settings(config.network, state.extra,
+                                            state.pid if state.status in ("running", "stopping", "paused") else 0),
     }

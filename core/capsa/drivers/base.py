@@ -129,6 +129,14 @@ class Driver(ABC):
         return out
 
     @classmethod
+    def warm_up(cls) -> None:
+        """Optional: load ahead of time what this driver's operations will soon need (modules,
+        shared libraries, caches). capsa's container monitor calls it on the driver's class
+        while it idles, waiting for the container the CLI is still preparing, so that this work
+        is off the critical path; no other process calls it. Best effort: it must not raise (an
+        exception is ignored) and must change nothing on disk. Default: nothing."""
+
+    @classmethod
     def unimplemented(cls) -> list[str]:
         """The operations this class refuses (see :func:`refuse_unimplemented`), sorted."""
         return sorted(name for name in dir(cls) if getattr(getattr(cls, name, None), "_capsa_refusal", False))

@@ -1,18 +1,31 @@
 """The network driver contract (after CNI: ADD, DEL, CHECK, STATUS, GC).
 
-The core creates the container's network namespace before :meth:`NetworkDriver.add` and always
-calls :meth:`NetworkDriver.delete` afterwards, even when ``add`` failed. Each container records
-which network driver attached it.
+How the core calls it (see docs/architecture.md, "Networks"): a container's network mode *is*
+the name of its network driver (``none``, ``host``, or a driver selected in capsa.toml), and the
+container records it. The core has the container's network namespace created with the
+container itself: the isolation driver makes a new one as the bundle asks (every driver but
+``host``, which shares the host's). Between the runtime's ``create`` and ``start`` — the
+namespace exists, nothing of the container runs yet — the monitor calls :meth:`NetworkDriver.add`
+with the namespace's path (``Attachment.netns``: a path that stays valid until ``delete``
+returns; None for the host's namespace). After the container exited, and whenever a
+start failed after ``add`` was called (``add`` itself failing included), the core calls
+:meth:`NetworkDriver.delete`; a container whose monitor died gets it from the next command that
+finds it (with ``netns`` None: the namespace is gone by then).
+
+Network drivers are called in the container's monitor, a small process on the way to every
+container: keep imports light (no pathlib, no json at import time).
 """
 from __future__ import annotations
 
 from abc import abstractmethod
-from collections.abc import Iterable
-from pathlib import Path
-from typing import Any
 
 from capsa.drivers.base import Driver
 from capsa.record import field, record
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+    from typing import Any
 
 
 @record
@@ -31,7 +44,7 @@ class Attachment:
 
     container_id: str
     container_name: str
-    netns: Path | None
+    netns: str | None  # the namespace's path (valid until delete returns); None: the host's, or gone
     interface: str = "eth0"
     ports: list[PortMapping] = field(default_factory=list)
     aliases: list[str] = field(default_factory=list)
@@ -54,7 +67,9 @@ class NetworkDriver(Driver):
 
     @abstractmethod
     def add(self, attachment: Attachment) -> AttachResult:
-        """Connect the container's namespace. Raises NetworkError; the core then calls ``delete``."""
+        """Connect the container's namespace (it exists; the container's process waits to be
+        started). Raises NetworkError (or anything: it fails the start); the core then calls
+        ``delete``. The result is recorded with the container and shown by ``inspect``."""
 
     @abstractmethod
     def delete(self, attachment: Attachment) -> None:

@@ -124,14 +124,22 @@ def create(sess: Session, config: ContainerConfig, store: Store | None = None) -
     return lifecycle.create(store or open_store(sess), records, config)
 
 
+def network_driver_name(sess: Session, flag: str | None) -> str:
+    """The network driver (= network mode) of a new container: ``--network none|host``, else
+    the one capsa.toml selects (see :func:`capsa.container.lifecycle.network_driver_name`)."""
+    from capsa.container import lifecycle
+
+    return lifecycle.network_driver_name(sess.config, flag)
+
+
 def prepare_run(sess: Session) -> None:
     """Load the hook plugins and pre-fork the container's monitor, which loads its drivers while
     the caller checks its flags and :func:`run` makes the container (done once per process)."""
     from capsa import plugins
-    from capsa.container import lifecycle, zygote
+    from capsa.container import lifecycle, monitor_fork
 
     plugins.load_hook_plugins()
-    zygote.prefork(lifecycle.monitor_drivers(sess))
+    monitor_fork.prefork(lifecycle.monitor_drivers(sess))
 
 
 def run(sess: Session, config: ContainerConfig, attach: bool, stdin: bool) -> int | None:
@@ -170,7 +178,7 @@ def record_start_failure(records: ContainerRecords, config: ContainerConfig, exc
     try:
         with records.lock(config.id).exclusive():
             state = records.state(config.id)
-            if state.status in lifecycle.ACTIVE and lifecycle.monitor_alive(state.monitor_pid):
+            if state.status in lifecycle.ACTIVE and lifecycle.monitor_alive(records, config.id):
                 return
             state.status, state.exit_code, state.pid, state.error = "exited", EXIT_CANNOT_INVOKE, 0, exc.message
             state.finished_at = now_rfc3339()
@@ -201,8 +209,9 @@ def is_running(sess: Session, config: ContainerConfig) -> bool:
     """Whether a monitor is in charge of the container (running, paused, stopping, restarting)."""
     from capsa.container import lifecycle
 
-    state = container_records(sess).state(config.id)
-    return state.status in lifecycle.ACTIVE and lifecycle.monitor_alive(state.monitor_pid)
+    records = container_records(sess)
+    state = records.state(config.id)
+    return state.status in lifecycle.ACTIVE and lifecycle.monitor_alive(records, config.id)
 
 
 def start(sess: Session, config: ContainerConfig, attach: bool = False, stdin: bool = False) -> int | None:
@@ -309,7 +318,7 @@ def prune(sess: Session) -> list[str]:
     store, records = open_store(sess), container_records(sess)
     gone = []
     for config in records.all():
-        if not lifecycle.monitor_alive(records.state(config.id).monitor_pid):
+        if not lifecycle.monitor_alive(records, config.id):
             lifecycle.remove(sess, store, records, config, force=False)
             gone.append(config.id)
     return gone

@@ -8,7 +8,7 @@ import shutil
 import time
 from typing import TYPE_CHECKING, Any
 
-from capsa.container.procname import is_monitor
+from capsa.container.monitor_lock import holder
 from capsa.errors import StorageError
 from capsa.record import record
 
@@ -27,24 +27,16 @@ class Finding:
 
 
 def monitors(records: Any) -> dict[str, int]:
-    """Container id -> pid of every living monitor process of this store. A monitor
-    (a ``capsa-monitor`` process) writes its stderr to
-    ``<runroot>/containers/<id>/monitor.log`` once it has its container; a pre-forked one that
-    has none yet is nobody's."""
-    base = os.path.realpath(records.runroot)
+    """Container id -> pid of every living monitor of this store: the holders of the containers'
+    monitor locks (:mod:`capsa.container.monitor_lock`; a pre-forked monitor that has no
+    container yet holds none and is nobody's). A pid of -1: held, pid not written yet."""
     found: dict[str, int] = {}
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            if not is_monitor(int(entry.name)):
-                continue
-            log = os.readlink(f"/proc/{entry.name}/fd/2")
-        except OSError:
-            continue
-        run_dir = os.path.dirname(log)
-        if os.path.basename(log) == "monitor.log" and os.path.dirname(run_dir) == base:
-            found[os.path.basename(run_dir)] = int(entry.name)
+    if not os.path.isdir(records.runroot):
+        return found
+    for entry in os.scandir(records.runroot):
+        pid = holder(entry.path) if entry.is_dir() else 0
+        if pid:
+            found[entry.name] = pid
     return found
 
 
@@ -116,6 +108,9 @@ def check(sess: Session, repair: bool) -> list[Finding]:
             f = Finding("container", f"container {config.name} ({config.id[:12]}) is recorded {state.status} "
                                      "but its monitor is gone")
             if repair:  # its process, if still there, is killed below (gc): 137; else the code is unknown
+                from capsa.container.lifecycle import detach_orphan_network
+
+                detach_orphan_network(sess, config)  # (delete follows every add: capsa.container.netattach)
                 records.update_state(config.id, status="exited", pid=0, exit_code=137 if _running(state.pid) else -1,
                                      finished_at=state.finished_at or timestamp(),
                                      error="its monitor died; repaired by system check")

@@ -188,7 +188,7 @@ def reset(sess: Session) -> None:
     records = container_records(sess)
     for config in records.all():
         state = records.state(config.id)
-        if state.status in active_statuses() and lifecycle.monitor_alive(state.monitor_pid):
+        if state.status in active_statuses() and lifecycle.monitor_alive(records, config.id):
             try:
                 lifecycle.stop(sess, records, config, 0, "SIGKILL")
             except CapsaError:
@@ -198,7 +198,8 @@ def reset(sess: Session) -> None:
     left = monitors(records)
     for pid in left.values():
         try:
-            os.kill(pid, signal.SIGKILL)
+            if pid > 0:  # (-1: the lock is held, its pid not written yet)
+                os.kill(pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
     deadline = time.monotonic() + 10

@@ -53,6 +53,13 @@ class LinuxDriver(IsolationDriver):
         super().__init__(*args, **kwargs)
         self._cgroups: dict[str, Any] = {}  # id -> the Cgroup create made here (see _cgroup)
 
+    @classmethod
+    def warm_up(cls) -> None:
+        """Import create's modules and prime their caches (see :mod:`.warmup`)."""
+        from .warmup import warm_up
+
+        warm_up()
+
     def check_host(self) -> None:
         missing = missing_namespaces()
         if missing:
@@ -463,18 +470,3 @@ def _limits(limits_cls: Any, res: dict[str, Any]) -> Any:
                       cpu_period=cpu.get("period"), cpu_shares=cpu.get("shares"), pids=pids.get("limit"))
 
 
-def _named_as_monitor() -> bool:
-    """Whether this process is named as a capsa container monitor (capsa.container.procname)."""
-    try:
-        from capsa.container.procname import MONITOR_NAME
-
-        with open("/proc/self/comm", "rb") as fh:
-            return fh.read().rstrip(b"\n") == MONITOR_NAME
-    except (ImportError, OSError):
-        return False
-
-
-if _named_as_monitor():  # load what create needs while the monitor idles (see warmup.py)
-    from .warmup import warm_up
-
-    warm_up()

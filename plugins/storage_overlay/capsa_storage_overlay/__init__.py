@@ -4,8 +4,10 @@ Layout under the driver's home (after containers/storage): ``<id>/diff`` holds t
 changes (an overlay upper dir: deletions are 0:0 character devices, opaque directories carry
 ``trusted.overlay.opaque``), ``<id>/work`` and ``<id>/merged`` serve mounts, ``<id>/link`` names
 the layer's short symlink ``l/<link> -> ../<id>/diff`` and ``<id>/lower`` lists the parents'
-links, top-most first. Mounts run from the home directory with those short relative names, so
-the option string (limited to one page) holds about 200 layers.
+links, top-most first. Mounts use the kernel's new mount API with one ``lowerdir+`` per layer
+(up to overlay's own limit of 500 layers); on kernels without it, mount(2) runs in a helper
+from the home directory with those short relative names, and the option string (limited to one
+page) holds about 200 layers. Mounting never changes the caller's working directory.
 """
 from __future__ import annotations
 
@@ -58,7 +60,7 @@ def drop_idle_whiteouts(upper: str | os.PathLike[str], lowers: list[str]) -> Non
 class OverlayDriver(StorageDriver):
     OPTIONS = {
         "mountopt": Option(str, "nodev", "comma-separated options added to every overlay mount"),
-        "max_layers": Option(int, 200, "refuse to mount layer stacks deeper than this"),
+        "max_layers": Option(int, 500, "refuse to create layer stacks deeper than this (overlay's limit: 500)"),
     }
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -176,35 +178,51 @@ class OverlayDriver(StorageDriver):
 
     # -- mounts -----------------------------------------------------------------------------
 
-    def _mount_data(self, layer_id: str, volatile: bool = False) -> tuple[int, str]:
-        lowers = self._lowers(layer_id)
-        parts = []
-        if lowers:
-            parts.append("lowerdir=" + ":".join(lowers))
-        else:  # a base layer: overlay wants a lower dir, give it an empty one
-            parts.append(f"lowerdir={layer_id}/empty")
-        parts += [f"upperdir={layer_id}/diff", f"workdir={layer_id}/work"]
-        if volatile:  # no syncs: unmounting does not flush the upper filesystem (kernel 5.10+)
-            parts.append("volatile")
+    def _mount_params(self, volatile: bool) -> tuple[int, list[str]]:
+        """mount(2) flags and overlay's options other than its directories."""
+        params = ["volatile"] if volatile else []  # no syncs: unmounting does not flush the upper (5.10+)
         # A layer's diff must be its upper dir alone: no metacopy-only or redirected entries.
-        parts += [f"{feature}=off" for feature in ("redirect_dir", "metacopy")
-                  if os.path.exists(f"/sys/module/overlay/parameters/{feature}")]
+        params += [f"{feature}=off" for feature in ("redirect_dir", "metacopy")
+                   if os.path.exists(f"/sys/module/overlay/parameters/{feature}")]
         from capsa.linux import split_mount_options
 
         flags, extra = split_mount_options(self.options["mountopt"])
-        if extra:
-            parts.append(extra)
-        data = ",".join(parts)
+        return flags, params + [p for p in extra.split(",") if p]
+
+    def _mount_data(self, layer_id: str, volatile: bool = False) -> tuple[int, str]:
+        """The legacy mount(2)'s flags and option string, with names relative to the home."""
+        lowers = self._lowers(layer_id)
+        parts = ["lowerdir=" + ":".join(lowers)] if lowers else [f"lowerdir={layer_id}/empty"]
+        parts += [f"upperdir={layer_id}/diff", f"workdir={layer_id}/work"]
+        flags, params = self._mount_params(volatile)
+        data = ",".join(parts + params)
         if len(data) >= PAGE_SIZE:
             raise StorageError(
                 f"cannot mount layer {layer_id}: its {len(lowers) + 1} layers need {len(data)} bytes of mount "
-                f"options, more than the kernel's limit of {PAGE_SIZE - 1}",
+                f"options, more than the kernel's limit of {PAGE_SIZE - 1} (this kernel's overlay has no lowerdir+)",
                 hint="squash the image into fewer layers, or use --storage-driver vfs",
             )
         return flags, data
 
+    def _mount_layer(self, layer_id: str, merged: str, volatile: bool) -> None:
+        """Mount the overlay: through the new mount API, one descriptor per lower layer; on a
+        kernel without overlay's ``lowerdir+``, mount(2) in a helper (see :mod:`.newmount`)."""
+        from . import newmount
+
+        if newmount.supported():
+            lowers = [os.path.join(self.home, link) for link in self._lowers(layer_id)]
+            flags, params = self._mount_params(volatile)
+            try:
+                newmount.mount_overlay(merged, lowers or [self._dir(layer_id, "empty")], self._dir(layer_id, "diff"),
+                                       self._dir(layer_id, "work"), flags, params)
+                return
+            except newmount.Unsupported:
+                pass
+        flags, data = self._mount_data(layer_id, volatile)
+        newmount.mount_in_directory(self.home, merged, flags, data)
+
     def mount(self, layer_id: str, volatile: bool = False) -> str:
-        from capsa.linux import is_mountpoint, mount
+        from capsa.linux import is_mountpoint
 
         merged = self._dir(layer_id, "merged")
         with self.counter.lock.exclusive():
@@ -212,23 +230,16 @@ class OverlayDriver(StorageDriver):
                 raise StorageError(f"layer {layer_id} does not exist", hint="create it first")
             count = self.counter.get(layer_id)
             if count == 0 and not is_mountpoint(merged):  # (a command that died may have mounted it)
-                flags, data = self._mount_data(layer_id, volatile)
-                cwd = os.open(".", os.O_RDONLY | os.O_DIRECTORY)
                 try:
-                    os.chdir(self.home)  # relative lowerdir names keep the option string short
                     try:
-                        mount("overlay", merged, "overlay", flags, data)
+                        self._mount_layer(layer_id, merged, volatile)
                     except OSError as exc:
                         if not (volatile and exc.errno == errno.EINVAL):
                             raise
-                        flags, data = self._mount_data(layer_id)  # a kernel without "volatile"
-                        mount("overlay", merged, "overlay", flags, data)
+                        self._mount_layer(layer_id, merged, False)  # a kernel without "volatile"
                 except OSError as exc:
                     raise StorageError(f"mounting layer {layer_id} failed: {exc.strerror}",
                                        hint="check 'dmesg' for overlayfs messages") from exc
-                finally:
-                    os.fchdir(cwd)
-                    os.close(cwd)
             self.counter.set(layer_id, count + 1)
         return merged
 

@@ -1,13 +1,14 @@
-"""Starting a container's monitor early, so that its start-up overlaps the CLI's.
+"""Forking a container's monitor early (a one-shot pre-fork), so that its start-up overlaps the CLI's.
 
 A monitor is forked from the CLI (double-forked into a session of its own, independent of the
 CLI from then on) rather than started as a new interpreter: it inherits the modules the CLI has
 already loaded, and no second interpreter start competes with the CLI for the CPU. ``run``
-forks it (:func:`prefork`) once its flags are checked and the store is open, so that the
-monitor loads the isolation driver and the bundle's modules while the CLI records the
-container; it then waits for its configuration on a pipe. A CLI that ends up not needing it just closes the pipe, and the
-monitor exits without a trace. It names itself ``capsa-monitor`` (see
-:mod:`capsa.container.procname`).
+forks one (:func:`prefork`) once its flags are checked and the store is open, so that the
+monitor loads and warms up its drivers while the CLI records the container; :func:`take` hands
+it out once (later starts fork a new one). It then waits for its configuration on a pipe. A
+CLI that ends up not needing it just closes the pipe, and the monitor exits without a trace.
+Once it has its container it takes the container's monitor lock
+(:mod:`capsa.container.monitor_lock`), which is how other commands know it is alive.
 
 Three pipes join them: ``config`` (CLI to monitor: one JSON document, then EOF), ``messages``
 (monitor to CLI: one JSON event per line) and ``go`` (closed by the CLI once it attached).

@@ -1,0 +1,119 @@
+"""A container and its network driver: ``add`` before the start, ``delete`` at teardown.
+
+A container's network mode is the name of its network driver (``none``, ``host``, or one
+selected in capsa.toml), recorded in its configuration (``inspect``: HostConfig.NetworkMode).
+Its monitor calls :func:`attach` once the runtime created the container (its network namespace
+exists, nothing runs in it yet) and :func:`detach` after it exited — and after any start that
+failed once ``attach`` was called, a failed ``add`` included. :func:`detach_orphan` is the
+same for a container whose monitor died (called by whoever reaps it). See
+:mod:`capsa.drivers.network` for the contract and docs/architecture.md for why the namespace is
+the one the isolation driver makes.
+"""
+from __future__ import annotations
+
+import os
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+    from capsa.drivers.network import Attachment, NetworkDriver
+
+
+def shares_host_namespace(network: str) -> bool:
+    """Whether containers of network mode ``network`` use the host's network namespace (the
+    bundle asks for no namespace of their own)."""
+    return network == "host"
+
+
+class NetworkHandle:
+    """One run's attachment: the namespace kept open (so that ``delete`` still finds it after
+    the container exited) and the attachment the driver was given."""
+
+    def __init__(self, attachment: Attachment, netns_fd: int = -1) -> None:
+        self.attachment = attachment
+        self.netns_fd = netns_fd
+
+    def to_data(self) -> dict[str, Any]:
+        """What the monitor hands to its next exec (the descriptor is made inheritable)."""
+        from capsa.record import asdict
+
+        if self.netns_fd >= 0:
+            os.set_inheritable(self.netns_fd, True)
+        return {"attachment": asdict(self.attachment), "netns_fd": self.netns_fd}
+
+    @classmethod
+    def from_data(cls, data: dict[str, Any]) -> NetworkHandle:
+        from capsa.drivers.network import Attachment, PortMapping
+
+        values = dict(data["attachment"])
+        values["ports"] = [PortMapping(**p) for p in values.get("ports", [])]
+        fd = int(data["netns_fd"])
+        if fd >= 0:
+            os.set_inheritable(fd, False)
+        return cls(Attachment(**values), fd)
+
+
+def attach(driver: NetworkDriver, container_id: str, name: str, container_pid: int, network: str,
+           on_handle: Any, view: Any = None) -> dict[str, Any]:
+    """Call ``driver.add`` for container ``container_id`` (``name``) whose process is
+    ``container_pid``; ``on_handle(handle)`` receives the attachment before ``add`` runs, so
+    that the caller can ``detach`` even when ``add`` fails. ``view()``: the container as hooks
+    see it, for ``capsa_adjust_network_attachment`` (asked only when a plugin implements it).
+    Returns the result as data (with the driver's name), to record."""
+    from capsa import plugins
+    from capsa.drivers.network import Attachment
+    from capsa.record import asdict
+
+    fd = -1
+    netns = None
+    if not shares_host_namespace(network):
+        fd = os.open(f"/proc/{container_pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+        netns = f"/proc/{os.getpid()}/fd/{fd}"  # valid for any process while we hold it
+    attachment = Attachment(container_id=container_id, container_name=name, netns=netns)
+    on_handle(NetworkHandle(attachment, fd))
+    if view is not None and plugins.wants("capsa_adjust_network_attachment"):
+        plugins.call("capsa_adjust_network_attachment", container=view(), attachment=attachment)
+    result = asdict(driver.add(attachment))
+    result["driver"] = driver.name
+    return result
+
+
+def detach(driver: NetworkDriver, handle: NetworkHandle) -> str:
+    """``driver.delete`` (best effort); closes the namespace's descriptor. Returns what went
+    wrong ("" when nothing did), for the container's State.Error."""
+    try:
+        driver.delete(handle.attachment)
+        return ""
+    except Exception as exc:  # delete is best effort by contract; one that raises is noted
+        return f"network {driver.name}: delete: {getattr(exc, 'message', exc)}"
+    finally:
+        if handle.netns_fd >= 0:
+            try:
+                os.close(handle.netns_fd)
+            except OSError:
+                pass
+            handle.netns_fd = -1
+
+
+def detach_orphan(driver: NetworkDriver, container_id: str, container_name: str) -> str:
+    """:func:`detach` for a container whose monitor died: its namespace is gone (netns None)."""
+    from capsa.drivers.network import Attachment
+
+    return detach(driver, NetworkHandle(Attachment(container_id=container_id, container_name=container_name,
+                                                   netns=None)))
+
+
+def network_settings(network: str, state_extra: dict[str, Any], pid: int) -> dict[str, Any]:
+    """``inspect``'s NetworkSettings, podman-shaped: what the network driver's ``add`` reported
+    for the current (or last) run; ``Networks`` names the driver when it set up an interface
+    (none and host do not). ``pid``: the container's process while it runs, else 0."""
+    result = state_extra.get("network") or {}
+    address, _, prefix = (list(result.get("ips") or []) or [""])[0].partition("/")
+    networks = {}
+    if network not in ("none", "host") and (address or result.get("interfaces")):
+        networks[network] = {"NetworkID": network, "Driver": result.get("driver", network), "IPAddress": address,
+                             "IPPrefixLen": int(prefix or 0), "Gateway": "", "MacAddress": ""}
+    return {"EndpointID": "", "Gateway": "", "IPAddress": address, "IPPrefixLen": int(prefix or 0), "MacAddress": "",
+            "Bridge": "", "SandboxID": "", "Ports": {}, "Networks": networks,
+            "SandboxKey": f"/proc/{pid}/ns/net" if pid and not shares_host_namespace(network) else ""}
