@@ -83,8 +83,8 @@ def test_each_run_of_a_long_lived_container_is_added_and_deleted_across_the_lean
 
 def test_delete_follows_a_failed_add_and_the_start_fails_clearly(c: Capsa) -> None:
     c.write_config(f'[network]\ndriver = "recorder"\n[network.options.recorder]\nlog = "{c.calls}"\nfail_add = true\n')  # type: ignore[attr-defined]
-    r = c("run", "--rm", "busybox", "true")
-    assert r.returncode == 125 and "recorder: add failed as asked" in r.stderr, r.stderr
+    r = c("run", "--rm", "busybox", "true")  # a failed start: 126, as podman's run
+    assert r.returncode == 126 and "recorder: add failed as asked" in r.stderr, r.stderr
     assert [x["op"] for x in calls(c)] == ["add", "delete"]
     assert calls(c)[0]["id"] == calls(c)[1]["id"]
     assert c("ps", "-a", "-q").stdout == ""  # run --rm left nothing

@@ -328,7 +328,11 @@ class Monitor:
         """The end of one run (:func:`capsa.container.teardown.end_run`): network, runtime."""
         from capsa.container.teardown import end_run
 
-        problems = end_run(self.iso, self.id, self.detach_network)
+        try:
+            iso = self.iso
+        except Exception:  # it could not be loaded (the start failed for it): it made nothing
+            iso = None
+        problems = end_run(iso, self.id, self.detach_network)
         if problems:
             self.records.update_state(self.id, error="; ".join(problems))
 

@@ -14,13 +14,16 @@ if TYPE_CHECKING:
     from typing import Any
 
 
-def end_run(iso: Any, container_id: str, delete_network: Callable[[], str]) -> list[str]:
+def end_run(iso: Any | None, container_id: str, delete_network: Callable[[], str]) -> list[str]:
     """The network's ``delete`` (``delete_network()`` returns its problem, or "") while the
-    namespace is still held, then the runtime's ``delete(force=True)``."""
+    namespace is still held, then the runtime's ``delete(force=True)``; ``iso`` None: the
+    isolation driver could not be loaded, so the runtime made nothing to delete."""
     problems = []
     problem = delete_network()
     if problem:
         problems.append(problem)
+    if iso is None:
+        return problems
     try:
         iso.delete(container_id, force=True)
     except Exception as exc:  # noqa: BLE001 - best effort, reported
