@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from capsa.container.procname import is_monitor
 from capsa.errors import CapsaError, StorageError
-from capsa.record import record
+from capsa.fastpath.record import record
 
 if TYPE_CHECKING:
     from capsa.cli.state import Session

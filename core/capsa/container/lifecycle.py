@@ -10,7 +10,7 @@ from capsa.container.model import ContainerConfig
 from capsa.container.records import ContainerRecords, ContainerState
 from capsa.errors import CapsaError, IsolationError, UsageError
 from capsa.fsutil import atomic_write
-from capsa.record import asdict
+from capsa.fastpath.record import asdict
 from capsa.store.records import now_rfc3339
 
 TYPE_CHECKING = False
@@ -100,7 +100,7 @@ def prepare_bundle(root: str, store: Store, records: ContainerRecords, config: C
     error nothing stays mounted. ``root`` is the store's root (named volumes live under it)."""
     from capsa.container.etcfiles import write_files
     from capsa.container.spec import build_spec
-    from capsa.jsonio import dumps
+    from capsa.fastpath.jsonio import dumps
 
     bundle = bundle_dir(records, config.id)
     os.makedirs(bundle, exist_ok=True)
@@ -189,7 +189,7 @@ class _Events:
                                      hint="see monitor.log in the container's directory under the runroot")
             self.buf += chunk
         line, self.buf = self.buf.split(b"\n", 1)
-        from capsa.jsonio import loads
+        from capsa.fastpath.jsonio import loads
 
         return loads(line)  # type: ignore[no-any-return]
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from capsa.drivers.base import Driver
-from capsa.record import field, record
+from capsa.fastpath.record import field, record
 
 
 @record

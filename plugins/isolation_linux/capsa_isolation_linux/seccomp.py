@@ -302,7 +302,7 @@ def load_profile(path: str) -> dict[str, Any]:
         raise IsolationError(f"cannot read seccomp profile {path}: {exc.strerror}",
                              "give the path of a readable JSON file") from exc
     try:
-        from capsa.jsonio import loads
+        from capsa.fastpath.jsonio import loads
 
         data = loads(text)
     except ValueError as exc:
