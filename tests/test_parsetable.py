@@ -27,8 +27,13 @@ def app() -> Any:
 
 
 @pytest.fixture(scope="module")
-def table(app: Any) -> dict[str, Any]:
+def derived(app: Any) -> dict[str, Any]:
     return parsetable.derive(app)
+
+
+@pytest.fixture(scope="module")
+def table(derived: dict[str, Any]) -> parsetable.Table:
+    return parsetable.Table(parsetable.serialize(derived))
 
 
 def _typer_parse(args: list[str]) -> tuple[dict[str, Any], Any]:
@@ -60,7 +65,7 @@ def _typer_parse(args: list[str]) -> tuple[dict[str, Any], Any]:
     return seen["values"], seen["session"]
 
 
-def _fast_parse(args: list[str], table: dict[str, Any]) -> tuple[dict[str, Any], Any]:
+def _fast_parse(args: list[str], table: parsetable.Table) -> tuple[dict[str, Any], Any]:
     _name, spec, root_values, values, late = dispatch.parse(args, table)
     return values, dispatch._session(table, root_values, late)
 
@@ -77,6 +82,7 @@ def _required_words(spec: dict[str, Any]) -> list[str]:
 
 
 def _cases(table: dict[str, Any]) -> list[list[str]]:
+    """Argument lists for every fast command of the derived ``table``."""
     cases = []
     for path, spec in sorted(table["commands"].items()):
         if not spec["fast"]:
@@ -109,9 +115,9 @@ def _cases(table: dict[str, Any]) -> list[list[str]]:
     return cases
 
 
-def test_every_option_of_every_command_parses_as_typer_parses_it(table: dict[str, Any]) -> None:
-    cases = _cases(table)
-    fast = [path for path, spec in table["commands"].items() if spec["fast"]]
+def test_every_option_of_every_command_parses_as_typer_parses_it(derived: dict[str, Any], table: parsetable.Table) -> None:
+    cases = _cases(derived)
+    fast = [path for path, spec in derived["commands"].items() if spec["fast"]]
     assert len(fast) > 40 and "ps" in fast and "images" in fast and "image ls" in fast
     assert len(cases) > 300
     for args in cases:
@@ -124,21 +130,22 @@ def test_every_option_of_every_command_parses_as_typer_parses_it(table: dict[str
         assert sess.log_level == expected_session.log_level, args
 
 
-def test_the_table_survives_its_json_round_trip(app: Any, table: dict[str, Any]) -> None:
-    from capsa.fastpath import jsonio
-
-    assert jsonio.loads(jsonio.dumps(table)) == table
+def test_the_table_survives_its_text_round_trip(derived: dict[str, Any], table: parsetable.Table) -> None:
+    assert {k: v for k, v in derived.items() if k != "commands"} == {k: v for k, v in table.root.items() if k != "size"}
+    for path, spec in derived["commands"].items():
+        assert table.command(path) == spec
+    assert table.command("no such") is None and table.command("image") is None
 
 
 @pytest.mark.parametrize("args", [["ps", "--help"], ["ps", "-h"], ["container"], ["nosuch"], ["ps", "--last", "x"],
                                   ["ps", "--all=1"], ["tag", "onlyone"], ["inspect"], ["--version", "ps"],
                                   ["ps", "--format"], ["ps", "extra"]])
-def test_what_typer_must_answer_falls_back(table: dict[str, Any], args: list[str]) -> None:
+def test_what_typer_must_answer_falls_back(table: parsetable.Table, args: list[str]) -> None:
     with pytest.raises(dispatch.Fallback):
         dispatch.parse(args, table)
 
 
-def test_unknown_flags_are_refused_in_podmans_words(table: dict[str, Any]) -> None:
+def test_unknown_flags_are_refused_in_podmans_words(table: parsetable.Table) -> None:
     with pytest.raises(UsageError) as info:
         dispatch.parse(["ps", "-a", "--bogus"], table)
     assert info.value.message == "unknown flag: --bogus" and info.value.hint == "See 'capsa ps --help'"

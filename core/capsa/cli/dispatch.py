@@ -22,6 +22,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
+    from capsa.cli.parsetable import Table
+
 HELP = ("--help", "-h")
 
 
@@ -39,7 +41,7 @@ class Context:
         return self
 
 
-def dispatch(args: list[str], table: dict[str, Any]) -> int | None:
+def dispatch(args: list[str], table: Table) -> int | None:
     """Run ``args`` with ``table``; None when typer must run them instead."""
     try:
         command, spec, root_values, values, late_globals = parse(args, table)
@@ -48,10 +50,11 @@ def dispatch(args: list[str], table: dict[str, Any]) -> int | None:
     return call(spec, _session(table, root_values, late_globals), values)
 
 
-def parse(args: list[str], table: dict[str, Any]) -> tuple[str, dict[str, Any], dict[str, Any], dict[str, Any], list[tuple[str, Any]]]:
+def parse(args: list[str], table: Table) -> tuple[str, dict[str, Any], dict[str, Any], dict[str, Any], list[tuple[str, Any]]]:
     """(command path, its spec, the global flags before it, the callback's arguments, the global
     flags after it in order); raises Fallback or UsageError (an unknown flag)."""
-    globals_ = table["globals"]
+    root = table.root
+    globals_ = root["globals"]
     root_options = _options(globals_.values())
     late_options = _options(globals_.values(), late=True)
     root_values: dict[str, Any] = {}
@@ -64,19 +67,17 @@ def parse(args: list[str], table: dict[str, Any]) -> tuple[str, dict[str, Any], 
             raise Fallback()  # a group without its subcommand: typer prints the usage error
         arg = args[i]
         if arg[:1] == "-" and len(arg) > 1:
-            if arg in HELP or arg == "--" or (not path and arg.split("=", 1)[0] in table["root_only"]):
+            if arg in HELP or arg == "--" or (not path and arg.split("=", 1)[0] in root["root_only"]):
                 raise Fallback()
             i = _option(args, i, late_options if path else root_options, root_values, late, " ".join(path))
             continue
         path.append(arg)
         i += 1
         name = " ".join(path)
-        if name in table["commands"]:
+        if name not in root["groups"]:
             break
-        if name not in table["groups"]:
-            raise Fallback()  # typer says "unrecognized command"
-    spec = table["commands"][name]
-    if not spec["fast"]:
+    spec = table.command(name)
+    if spec is None or not spec["fast"]:  # (None: typer says "unrecognized command")
         raise Fallback()
     values = _parse_command(args[i:], spec, late_options, late, name)
     return name, spec, root_values, values, late
@@ -244,13 +245,13 @@ def _finish(param: dict[str, Any], value: Any, given: bool) -> Any:
     return value
 
 
-def _session(table: dict[str, Any], root_values: dict[str, Any], late: list[tuple[str, Any]]) -> Any:
+def _session(table: Table, root_values: dict[str, Any], late: list[tuple[str, Any]]) -> Any:
     """The session the root callback makes, then the global flags given after the command."""
     from capsa.cli.state import GlobalOptions, Session
 
     sess = Session(GlobalOptions(root_values.get("root"), root_values.get("runroot"),
                                  root_values.get("storage_driver"), list(root_values.get("storage_opt") or [])))
-    sess.set_log_level(root_values.get("log_level") or table["globals"]["log_level"]["default"])
+    sess.set_log_level(root_values.get("log_level") or table.root["globals"]["log_level"]["default"])
     for name, value in late:
         if name == "storage_opt":
             sess.options.storage_opts.append(value)
