@@ -151,3 +151,28 @@ def test_private_cpython_modules_are_imported_only_in_the_fastpath_package() -> 
     fastpath = ROOT / "core" / "capsa" / "fastpath"
     assert _imported_names(ast.parse((fastpath / "jsonio.py").read_text())) >= {"_json"}
     assert "_sha2" in _imported_names(ast.parse((fastpath / "digest.py").read_text()))
+
+
+def test_plain_field_tables_match_the_template_engine() -> None:
+    from capsa.fastpath.table import format_simple
+    from capsa.formatting import format_items
+
+    headers = {"ID": "CONTAINER ID", "Image": "IMAGE", "Names": "NAMES", "Size": "SIZE", "Empty": "", "Long": "L"}
+    rng = random.Random(3)
+    words = ["", "a", "busybox", "localhost/busybox:latest", "x" * 30, "é", "tab\there", "2 minutes ago"]
+    fields = list(headers)
+    templates = ["table {{.ID}}\t{{.Image}}\t{{.Names}}", "table {{.ID}}\\t{{ .Size }}", "table {{.Long}}",
+                 "table {{.ID}} {{.Names}}\\n", "table X{{.Image}}Y\t{{.Empty}}\tZ"]
+    templates += ["table " + "\t".join("{{.%s}}" % rng.choice(fields) for _ in range(rng.randint(1, 5)))
+                  for _ in range(40)]
+    for template in templates:
+        for n in (0, 1, 5):
+            items = [{f: rng.choice(words) if f != "Size" else rng.randint(0, 10**9) for f in fields} for _ in range(n)]
+            assert format_simple(template, items, headers) == format_items(template, items, headers), (template, items)
+    # beyond plain fields: the engine's job
+    assert format_simple("table {{.ID | upper}}", [], headers) is None
+    assert format_simple("{{.ID}}", [], headers) is None
+    assert format_simple("table {{.Unknown}}", [], headers) is None
+    assert format_simple("table {{.ID}}", [{"ID": None}], headers) is None
+    assert format_simple("table {{.ID}}", [{"ID": True}], headers) is None
+    assert format_simple("table {{if .ID}}x{{end}}", [], headers) is None
