@@ -41,7 +41,7 @@ def _typer_parse(args: list[str]) -> tuple[dict[str, Any], Any]:
     session's global options)."""
     from capsa.cli.app import build_command
     from capsa.cli.main import command_words
-    from capsa.cli.state import session
+    from capsa.cli.context import session
 
     root = build_command(None)  # a fresh tree: its callback is swapped below
     command = root

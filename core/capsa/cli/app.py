@@ -6,7 +6,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from capsa.cli.context import session
+from capsa.cli.context import Exit, session
 from capsa.engine.session import LOG_LEVELS, GlobalOptions, Session
 
 LogLevel = Enum("LogLevel", {name: name for name in LOG_LEVELS}, type=str)  # type: ignore[misc]
@@ -110,9 +110,11 @@ def build_app(args: list[str] | None = None) -> typer.Typer:
     app.callback()(_root_callback)
     word = command_word(args) if args is not None and "_CAPSA_COMPLETE" not in __import__("os").environ else None
     wanted = NEEDS.get(word or "", MODULES)
+    from capsa.cli.options import bind
+
     for name in MODULES:
         if name in wanted:
-            importlib.import_module(f"capsa.cli.{name}").register(app)
+            bind(importlib.import_module(f"capsa.cli.{name}")).register(app)
     plugins.load_hook_plugins()
     plugins.call_each_warning("capsa_register_commands", app=app)
     return app
@@ -169,4 +171,6 @@ def run_command(command: typer.main.TyperGroup, args: list[str]) -> int:  # type
         raise UsageError(message, hint=hint) from None
     except typer.Abort:
         return 130
+    except Exit as exc:
+        return exc.exit_code
     return rv if isinstance(rv, int) and not isinstance(rv, bool) else 0

@@ -247,7 +247,7 @@ def _finish(param: dict[str, Any], value: Any, given: bool) -> Any:
 
 def _session(table: Table, root_values: dict[str, Any], late: list[tuple[str, Any]]) -> Any:
     """The session the root callback makes, then the global flags given after the command."""
-    from capsa.cli.state import GlobalOptions, Session
+    from capsa.engine.session import GlobalOptions, Session
 
     sess = Session(GlobalOptions(root_values.get("root"), root_values.get("runroot"),
                                  root_values.get("storage_driver"), list(root_values.get("storage_opt") or [])))
@@ -267,6 +267,7 @@ def call(spec: dict[str, Any], sess: Any, values: dict[str, Any]) -> int:
     import importlib
 
     from capsa import plugins
+    from capsa.cli.context import Exit
 
     function = getattr(importlib.import_module(spec["module"]), spec["function"])
     plugins.load_hook_plugins()
@@ -274,8 +275,6 @@ def call(spec: dict[str, Any], sess: Any, values: dict[str, Any]) -> int:
         values = {**values, spec["context"]: Context(sess)}
     try:
         rv = function(**values)
-    except Exception as exc:
-        if type(exc).__name__ == "Exit" and isinstance(getattr(exc, "exit_code", None), int):
-            return exc.exit_code  # type: ignore[attr-defined, no-any-return]
-        raise
+    except Exit as exc:
+        return exc.exit_code
     return rv if isinstance(rv, int) and not isinstance(rv, bool) else 0

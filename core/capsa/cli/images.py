@@ -2,19 +2,20 @@
 from __future__ import annotations
 
 import sys
-from typing import Annotated, Any, Optional
-
-import typer
 
 from capsa.cli import output
-from capsa.cli.options import FORMAT_HELP, FormatOpt, QuietOpt
-from capsa.cli.context import session
+from capsa.cli.context import Exit, session
 from capsa.engine import images as engine
 from capsa.engine.session import open_store
 from capsa.errors import ImageNotFound, UsageError
 
-Images = Annotated[list[str], typer.Argument(help="Images by name or id", show_default=False)]
-NoTrunc = Annotated[bool, typer.Option("--no-trunc", help="Do not truncate output")]
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # (typer evaluates the annotations: see capsa.cli.options)
+    from typing import Any
+
+    import typer
+
+    from capsa.cli.options import FORMAT_HELP, Annotated, FormatOpt, Images, NoTrunc, Optional, QuietOpt
 
 IMAGES_HEADERS = {"Repository": "REPOSITORY", "Tag": "TAG", "ID": "IMAGE ID", "Created": "CREATED", "Size": "SIZE",
                   "Digest": "DIGEST", "CreatedAt": "CREATED AT", "CreatedSince": "CREATED"}
@@ -87,7 +88,7 @@ def rmi(
         print(f"Error: {message}", file=sys.stderr)
     output.write("".join(f"{line}\n" for line in done.lines))
     if done.missing:
-        raise typer.Exit(1)
+        raise Exit(1)
 
 
 def exists(ctx: typer.Context, image: Annotated[str, typer.Argument(help="Image name or id")]) -> None:
@@ -97,7 +98,7 @@ def exists(ctx: typer.Context, image: Annotated[str, typer.Argument(help="Image 
         try:
             store.find_image(image)
         except ImageNotFound:
-            raise typer.Exit(1) from None
+            raise Exit(1) from None
 
 
 def prune(

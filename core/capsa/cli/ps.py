@@ -4,15 +4,19 @@ from __future__ import annotations
 import os
 import sys
 import time
-from typing import Annotated, Any, Optional
-
-import typer
 
 from capsa.cli import output
-from capsa.cli.options import FORMAT_HELP, QuietOpt
 from capsa.cli.context import session
 from capsa.engine.session import container_records, open_store
 from capsa.errors import CapsaError, UsageError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # (typer evaluates the annotations: see capsa.cli.options)
+    from typing import Any
+
+    import typer
+
+    from capsa.cli.options import FORMAT_HELP, Annotated, Optional, QuietOpt
 
 PS_HEADERS = {"ID": "CONTAINER ID", "Image": "IMAGE", "Command": "COMMAND", "Created": "CREATED", "Status": "STATUS",
               "Ports": "PORTS", "Names": "NAMES", "CreatedAt": "CREATED AT", "RunningFor": "CREATED"}
@@ -20,8 +24,6 @@ PS_TABLE = "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.Created}}\t{{.Status}}\t
 
 
 def _ps_filter(rows: list[dict[str, Any]], filters: list[str]) -> list[dict[str, Any]]:
-    import fnmatch
-
     for spec in filters:
         key, sep, value = spec.partition("=")
         if not sep:
@@ -31,6 +33,8 @@ def _ps_filter(rows: list[dict[str, Any]], filters: list[str]) -> list[dict[str,
                 raise UsageError(f"invalid status filter {value!r}", hint="use created, running, paused or exited")
             rows = [r for r in rows if r["State"] == value]
         elif key == "name":
+            import fnmatch
+
             rows = [r for r in rows if value in r["Names"] or fnmatch.fnmatchcase(r["Names"], value)]
         elif key == "label":
             lk, lsep, lv = value.partition("=")

@@ -1,10 +1,12 @@
 """What container commands show: ``ps`` rows and the ``inspect`` document, podman-shaped."""
 from __future__ import annotations
 
-from typing import Any
-
 from capsa.container.model import ContainerConfig
 from capsa.container.records import ContainerRecords, ContainerState
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def effective_status(records: ContainerRecords, config: ContainerConfig) -> ContainerState:
