@@ -179,7 +179,13 @@ def _typer_run(args: list[str], help_request: bool, rebuild: bool) -> int:
             from capsa.cli import parsetable
 
             if not plugins.failed_plugins:
-                parsetable.rebuild()
+                try:
+                    parsetable.rebuild()
+                except Exception:  # a cache that cannot be made only costs the next command's speed
+                    if _debug_requested(args):
+                        import traceback
+
+                        traceback.print_exc()
 
 
 def _guarded(debug: bool, body: Callable[[], int]) -> int:
