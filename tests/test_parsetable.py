@@ -204,3 +204,17 @@ def test_a_stale_or_torn_table_is_a_miss(capsa: Capsa) -> None:
     assert r.returncode == 0 and r.stdout.startswith("REPOSITORY")
     assert cache.read_text() != key + "\n" + body[: len(body) // 2]  # rebuilt
     assert str(CAPSA)
+
+
+def test_every_fast_command_is_callable_without_importing_typer(derived: dict[str, Any]) -> None:
+    """The callbacks the table points at come from modules that import no typer (bar
+    ``completion``, whose work is typer's completion scripts)."""
+    modules = sorted({spec["module"] for spec in derived["commands"].values() if spec["fast"]} - {"capsa.cli.completion"})
+    assert "capsa.cli.ps" in modules and "capsa.cli.images" in modules and len(modules) >= 7
+    code = ("import importlib, sys\n"
+            f"for name in {modules!r}:\n"
+            "    importlib.import_module(name)\n"
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('typer', 'click')))\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "[]"
