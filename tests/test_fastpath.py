@@ -12,10 +12,9 @@ import sys
 
 import pytest
 
-import capsa
 from capsa.fastpath import names
 
-ROOT = Path(capsa.__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parent.parent  # the repository (capsa may be installed elsewhere)
 PRIVATE = {"_json", "_sha2", "_sha256", "_sha1", "_md5", "_blake2", "_pickle", "_datetime", "_io", "_csv"}
 
 
