@@ -44,7 +44,7 @@ class Context:
 def dispatch(args: list[str], table: Table) -> int | None:
     """Run ``args`` with ``table``; None when typer must run them instead."""
     try:
-        command, spec, root_values, values, late_globals = parse(args, table)
+        _command, spec, root_values, values, late_globals = parse(args, table)
     except Fallback:
         return None
     return call(spec, _session(table, root_values, late_globals), values)
@@ -194,14 +194,7 @@ def _parse_command(args: list[str], spec: dict[str, Any], global_options: dict[s
         positional.append(arg)
         i += 1
     _arguments(spec, positional, values)
-    out = {}
-    for param in spec["params"]:
-        name = param["name"]
-        if name not in values:
-            out[name] = _finish(param, param["default"], given=False)
-        else:
-            out[name] = _finish(param, values[name], given=True)
-    return out
+    return {p["name"]: _finish(p, values.get(p["name"], p["default"])) for p in spec["params"]}
 
 
 def _arguments(spec: dict[str, Any], words: list[str], values: dict[str, Any]) -> None:
@@ -230,7 +223,7 @@ def _arguments(spec: dict[str, Any], words: list[str], values: dict[str, Any]) -
                 values[param["name"]] = [_convert(param, w) for w in taken]
 
 
-def _finish(param: dict[str, Any], value: Any, given: bool) -> Any:
+def _finish(param: dict[str, Any], value: Any) -> Any:
     """The value as typer hands it to the callback (lists, enums)."""
     convert = param["convert"]
     if convert == "list-or-none":
