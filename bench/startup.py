@@ -1,6 +1,7 @@
 """Start-up benchmark: ``capsa --version`` and ``capsa --help`` against a bare interpreter.
 
-Goal (issue 2): both within 4x of ``python -c pass`` in the same environment. Also shows a
+Goals: ``capsa --version`` within 1.5x of ``python -c pass`` in the same environment (issue 9),
+``capsa --help`` within 4x (issue 2). Also shows a
 full typer command (``capsa version``) and, when podman is installed, podman's own
 ``--version``/``--help`` for scale. Usage: ``.venv/bin/python bench/startup.py [--runs N]``.
 Exits 1 when a goal is missed.
@@ -13,7 +14,7 @@ import tempfile
 
 from common import alternate, capsa_binary, isolated_env, podman_binary, report, time_once
 
-GOAL = 4.0
+GOALS = {"capsa --version": 1.5, "capsa --help": 4.0}
 
 
 def main() -> int:
@@ -36,9 +37,9 @@ def main() -> int:
             commands["podman --help"] = [podman, "--help"]
         ratios = report(alternate(commands, args.runs, env), "python -c pass")
     print(f"first capsa --help (cache miss, renders with typer): {cold:.1f} ms")
-    missed = [name for name in ("capsa --version", "capsa --help") if ratios[name] > GOAL]
+    missed = [name for name, goal in GOALS.items() if ratios[name] > goal]
     for name in missed:
-        print(f"GOAL MISSED: {name} is {ratios[name]:.2f}x a bare interpreter (goal {GOAL}x)")
+        print(f"GOAL MISSED: {name} is {ratios[name]:.2f}x a bare interpreter (goal {GOALS[name]}x)")
     return 1 if missed else 0
 
 

@@ -1,4 +1,4 @@
-"""capsa.jsonio gives what json.loads / json.dumps(separators=(",", ":")) give (checked side by side)."""
+"""capsa.fastpath.jsonio gives what json.loads / json.dumps(separators=(",", ":")) give (checked side by side)."""
 from __future__ import annotations
 
 import json
@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 import capsa
-from capsa import jsonio
+from capsa.fastpath import jsonio
 
 DOCUMENTS = [
     '{"a": [1, 2.5, -3e10, true, false, null, "x\\u00e9\\ud83d\\ude00"], "b": {"c": {}}}',
@@ -63,7 +63,7 @@ def test_round_trip_of_a_nan() -> None:
 
 
 def test_importing_it_imports_neither_json_nor_re() -> None:
-    code = "import sys, capsa.jsonio as j; j.loads(j.dumps({'a': [1, 'b']})); print(sorted({'json', 're', 'enum'} & set(sys.modules)))"
+    code = "import sys, capsa.fastpath.jsonio as j; j.loads(j.dumps({'a': [1, 'b']})); print(sorted({'json', 're', 'enum'} & set(sys.modules)))"
     package_parent = str(Path(capsa.__file__).parent.parent)  # -S: no site (an editable install's hook imports re)
     out = subprocess.run([sys.executable, "-S", "-c", code], capture_output=True, text=True, check=True,
                          env={"PYTHONPATH": package_parent}).stdout
@@ -74,7 +74,7 @@ def test_records_are_written_as_asdict_has_them() -> None:
     """Records, nested ones and ones inside lists and dicts included, come out as
     ``json.dumps(asdict(...))`` writes them, without being copied first."""
     from capsa.container.model import ContainerConfig, MountSpec
-    from capsa.record import asdict
+    from capsa.fastpath.record import asdict
 
     config = ContainerConfig(id="a" * 64, name="n", image_id=None, image_name="busybox",
                              mounts=[MountSpec("bind", "/dst", "/src", ["ro"])], labels={"k": "v"})

@@ -3,6 +3,7 @@ and the OCI JSON Schemas: detection, parsing or refusal of every file, platform 
 validity of everything capsa writes."""
 from __future__ import annotations
 
+from dataclasses import replace
 import hashlib
 import json
 
@@ -12,7 +13,6 @@ from capsa.errors import ArchiveError, StorageError
 from capsa.image import mediatypes as mt
 from capsa.image.manifest import (SCHEMA1_REFUSAL, Descriptor, Index, Manifest, Platform, detect_media_type,
                                   digest_of, index_json, manifest_json, parse, select_platform)
-from capsa.record import replace
 from conftest import CONFORMANCE, conformance_dir
 from oci_schema import assert_oci_valid
 

@@ -1,4 +1,4 @@
-"""capsa.record behaves like dataclasses for what capsa uses (checked side by side)."""
+"""capsa.fastpath.record behaves like dataclasses for what capsa uses (checked side by side)."""
 from __future__ import annotations
 
 import dataclasses
@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
-from capsa import record as rec
+from capsa.fastpath import record as rec
 
 
 def classes(record: Any, field: Any) -> tuple[type, type]:
-    """The same two classes, made with ``record``/``field`` of capsa.record or of dataclasses."""
+    """The same two classes, made with ``record``/``field`` of capsa.fastpath.record or of dataclasses."""
 
     @record
     class Mount:

@@ -42,6 +42,17 @@ def install_state() -> str:
     return "\x1f".join(parts)
 
 
+def sources_state(cli_dir: str, parent: bool = True) -> str:
+    """Name and mtime of every module of capsa's CLI (``cli_dir``) and, with ``parent``, of the
+    core package above it: a changed source, a new key."""
+    stamps = []
+    for folder in (cli_dir, os.path.dirname(cli_dir)) if parent else (cli_dir,):
+        for entry in os.scandir(folder):
+            if entry.name.endswith(".py"):
+                stamps.append(f"{entry.name}:{entry.stat().st_mtime_ns}")
+    return ",".join(sorted(stamps))
+
+
 def read_keyed(name: str, key: str) -> str | None:
     """The body stored under ``name`` if it was stored for exactly ``key``; else None."""
     try:

@@ -11,7 +11,7 @@ import os
 
 from capsa.entrypoints import DRIVER_GROUPS
 from capsa.errors import ConfigError
-from capsa.record import field, record
+from capsa.fastpath.record import field, record
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

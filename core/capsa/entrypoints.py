@@ -77,14 +77,14 @@ def load_index(refresh: bool = False) -> list[PluginEntry]:
         cached = read_keyed(_CACHE_NAME, key)
         if cached is not None:
             try:
-                from capsa.jsonio import loads
+                from capsa.fastpath.jsonio import loads
 
                 return [PluginEntry(*item) for item in loads(cached)]
             except (ValueError, TypeError):
                 pass
     entries = scan()
     _scanned = (key, entries)
-    from capsa.jsonio import dumps
+    from capsa.fastpath.jsonio import dumps
 
     write_keyed(_CACHE_NAME, key, dumps([list(e) for e in entries]))
     return list(entries)

@@ -14,6 +14,7 @@ from functools import lru_cache
 from types import MethodType
 from typing import Any
 
+from capsa.fastpath.table import tabwrite
 from capsa.templatefuncs import COLLECTIONS, FUNCS, TemplateError, go_str, sorted_keys, to_json, truth
 
 __all__ = ["TemplateError", "format_items", "render", "to_json"]
@@ -305,27 +306,6 @@ class _Exec:
 
 # ---- tabwriter and public API ----------------------------------------------------------------
 
-def _tabwrite(text: str, minwidth: int = 12, padding: int = 2) -> str:
-    """Go's text/tabwriter (padchar ' ', no flags): cells end with a tab; a column block (the
-    consecutive lines with a cell in that column) is max(minwidth, widest cell + padding) wide;
-    the text after a line's last tab belongs to no column and is written as is."""
-    rows = [line.split("\t") for line in text.split("\n")]
-    for col in range(max(len(r) for r in rows) - 1):
-        i = 0
-        while i < len(rows):
-            j = i
-            while j < len(rows) and len(rows[j]) - 1 > col:
-                j += 1
-            if j == i:
-                i += 1
-                continue
-            width = max(minwidth, *(len(rows[k][col]) + padding for k in range(i, j)))
-            for k in range(i, j):
-                rows[k][col] = rows[k][col].ljust(width)
-            i = j
-    return "\n".join("".join(r) for r in rows)
-
-
 def _normalize(fmt: str) -> str:
     """As podman does: the two-character escapes ``\\t`` and ``\\n`` become a tab and a newline."""
     return fmt.replace("\\t", "\t").replace("\\n", "\n")
@@ -355,4 +335,4 @@ def format_items(fmt: str, items: list[Any], headers: Mapping[str, str] | None =
         _Exec(None, headers or {}).run(nodes, None, out)
     for item in items:
         _Exec(item).run(nodes, item, out)
-    return _tabwrite("".join(out)) if table else "".join(out)
+    return tabwrite("".join(out)) if table else "".join(out)

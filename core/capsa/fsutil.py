@@ -106,17 +106,6 @@ def tree_size(path: str | os.PathLike[str]) -> int:
     return total
 
 
-_NAME_FIRST = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
-_NAME_REST = frozenset(_NAME_FIRST | set("_.-"))
-
-
-def is_safe_name(name: object, max_len: int | None = None) -> bool:
-    """Whether ``name`` is ``[A-Za-z0-9][A-Za-z0-9_.-]*`` (at most ``max_len`` characters): the
-    names capsa and podman accept for containers, volumes and layers, safe as one path component."""
-    return (isinstance(name, str) and bool(name) and (max_len is None or len(name) <= max_len)
-            and name[0] in _NAME_FIRST and all(c in _NAME_REST for c in name))
-
-
 def remove_file(path: str | os.PathLike[str]) -> None:
     """Unlink ``path``; one that is gone already is fine (as ``Path.unlink(missing_ok=True)``)."""
     try:

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import os
 
-from capsa.record import field, record
+from capsa.fastpath.names import unescape_mount_path
+from capsa.fastpath.record import field, record
 
 NAMESPACES = ("pid", "mnt", "uts", "ipc", "net", "cgroup")
 GOARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "i686": "386", "ppc64le": "ppc64le", "s390x": "s390x"}
@@ -13,22 +14,6 @@ def go_arch() -> str:
     """The machine's architecture in OCI (Go) spelling: amd64, arm64, ..."""
     machine = os.uname().machine
     return GOARCH.get(machine, machine)
-
-
-def unescape_mount_path(text: str) -> str:
-    """Undo /proc/*/mountinfo's octal escapes (space, tab, newline, backslash): ``\\040`` is a space."""
-    if "\\" not in text:
-        return text
-    out, i = [], 0
-    while i < len(text):
-        code = text[i + 1:i + 4]
-        if text[i] == "\\" and len(code) == 3 and all("0" <= c <= "7" for c in code):
-            out.append(chr(int(code, 8)))
-            i += 4
-        else:
-            out.append(text[i])
-            i += 1
-    return "".join(out)
 
 
 def _mounts() -> list[tuple[str, str, str]]:

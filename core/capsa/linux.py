@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import errno
 import os
-from capsa.hostinfo import unescape_mount_path
+from capsa.fastpath.names import unescape_mount_path
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

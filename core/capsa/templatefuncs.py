@@ -77,7 +77,7 @@ def _plain(v: Any) -> Any:
         return {str(k): _plain(x) for k, x in v.items()}
     if isinstance(v, COLLECTIONS):
         return [_plain(x) for x in (v if isinstance(v, (list, tuple)) else sorted_keys(v))]
-    if hasattr(type(v), "__record_fields__"):  # capsa.record
+    if hasattr(type(v), "__record_fields__"):  # capsa.fastpath.record
         return {f.name: _plain(getattr(v, f.name)) for f in type(v).__record_fields__}
     if hasattr(type(v), "__dataclass_fields__"):  # a plugin's dataclass
         import dataclasses

@@ -6,7 +6,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from capsa.cli.context import session
+from capsa.cli.context import Exit, session
 from capsa.engine.session import LOG_LEVELS, GlobalOptions, Session
 
 LogLevel = Enum("LogLevel", {name: name for name in LOG_LEVELS}, type=str)  # type: ignore[misc]
@@ -118,9 +118,11 @@ def build_app(args: list[str] | None = None) -> typer.Typer:
     app.callback()(_root_callback)
     word = command_word(args) if args is not None and "_CAPSA_COMPLETE" not in os.environ else None
     wanted = NEEDS.get(word or "", MODULES)
+    from capsa.cli.options import bind
+
     for name in MODULES:
         if name in wanted:
-            importlib.import_module(f"capsa.cli.{name}").register(app)
+            bind(importlib.import_module(f"capsa.cli.{name}")).register(app)
     plugins.load_hook_plugins()
     plugins.call_each_warning("capsa_register_commands", app=app)
     return app
@@ -144,6 +146,18 @@ def is_command_path(command: typer.main.TyperGroup, words: list[str]) -> bool:  
     return True
 
 
+def unknown_flag(option: str, args: list[str], ctx: typer.Context | None) -> tuple[str, str]:
+    """Message and hint for an unknown flag in podman's words: ``unknown flag: --bogus`` or
+    ``unknown shorthand flag: 'z' in -qz``, then ``See 'capsa ps --help'``."""
+    path = ctx.command_path if ctx is not None else "capsa"
+    hint = f"See '{path} --help'"
+    if option.startswith("--"):
+        return f"unknown flag: {option}", hint
+    letter = option[1:2]
+    word = next((a for a in args if a[:1] == "-" and a[:2] != "--" and letter in a[1:].split("=")[0]), option)
+    return f"unknown shorthand flag: {letter!r} in {word}", hint
+
+
 def run_command(command: typer.main.TyperGroup, args: list[str]) -> int:  # type: ignore[name-defined]
     """Run the CLI on ``args`` without typer's own error printing; usage errors exit 125."""
     from capsa.errors import UsageError
@@ -164,6 +178,8 @@ def run_command(command: typer.main.TyperGroup, args: list[str]) -> int:  # type
                 raise UsageError(missing_value(option), hint=f"See '{path} --help'") from None
         if type(exc).__name__ == "NoArgsIsHelpError":
             raise UsageError(f"missing command '{path} COMMAND'", hint=hint) from None
+        if type(exc).__name__ == "NoSuchOption":  # podman's words, as capsa.cli.dispatch says it
+            raise UsageError(*unknown_flag(exc.option_name, args, ctx)) from None  # type: ignore[attr-defined]
         message = exc.format_message()
         if message.startswith("No such command"):
             name = message.split("'")[1] if "'" in message else message
@@ -171,6 +187,8 @@ def run_command(command: typer.main.TyperGroup, args: list[str]) -> int:  # type
         raise UsageError(message, hint=hint) from None
     except typer.Abort:
         return 130
+    except Exit as exc:
+        return exc.exit_code
     return rv if isinstance(rv, int) and not isinstance(rv, bool) else 0
 
 

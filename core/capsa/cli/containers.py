@@ -2,29 +2,32 @@
 ``container`` group (``exists``, ``prune``, ``inspect``) and their podman aliases."""
 from __future__ import annotations
 
-import inspect as pyinspect
 import sys
-from typing import Annotated, Any, Optional
-
-import typer
 
 from capsa.cli import output
-from capsa.cli.options import FormatOpt
-from capsa.cli.context import session
+from capsa.cli.context import Exit, session
 from capsa.engine import containers as engine
 from capsa.errors import CapsaError, UsageError
 
-Multi = Optional[list[str]]
-ContainersArg = Annotated[Optional[list[str]], typer.Argument(help="Containers by name or id", show_default=False)]
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # (typer evaluates the annotations: see capsa.cli.options)
+    from typing import Any
+
+    import typer
+
+    from capsa.cli.options import Annotated, ContainersArg, FormatOpt, Optional
+
 NOHELP_H = {"help_option_names": ["--help"], "allow_interspersed_args": False}
 
 
 def _launch_command(name: str) -> Any:
     """The typer command for ``run`` or ``create``, built from :data:`capsa.cli.runflags.FLAGS`
     (the flags' one declaration); ``main()`` usually runs these commands without typer."""
+    import inspect as pyinspect
+
     from capsa.cli import launch, runflags
 
-    kinds = {runflags.BOOL: bool, runflags.STR: Optional[str], runflags.MULTI: Multi, runflags.INT: Optional[int],
+    kinds = {runflags.BOOL: bool, runflags.STR: Optional[str], runflags.MULTI: Optional[list[str]], runflags.INT: Optional[int],
              runflags.FLOAT: Optional[float]}
     P = pyinspect.Parameter
     params = [
@@ -44,7 +47,7 @@ def _launch_command(name: str) -> Any:
     def command(ctx: typer.Context, image: str, command: Optional[list[str]] = None, **options: Any) -> None:
         code = launch.launch(session(ctx), image, list(command or []), options, create_only=name == "create")
         if code:
-            raise typer.Exit(code)
+            raise Exit(code)
 
     command.__doc__ = "Create but do not start a container." if name == "create" else "Run a command in a new container."
     command.__name__ = name
@@ -71,7 +74,7 @@ def start(
         code = engine.start(sess, config, attach=attach, stdin=interactive)
         if attach:
             if code:
-                raise typer.Exit(code)
+                raise Exit(code)
             return
         output.write(f"{config.name if refs is None else refs[targets.index(config)]}\n")
 
@@ -138,7 +141,7 @@ def rm(
     removed = engine.remove(sess, targets, force, volumes, 0 if time_ is None else time_)
     output.write("".join(f"{i}\n" for i in removed))
     if missing:
-        raise typer.Exit(1)
+        raise Exit(1)
 
 
 def wait(
@@ -157,7 +160,7 @@ def wait(
 def exists(ctx: typer.Context, ref: Annotated[str, typer.Argument(help="Container name or id")]) -> None:
     """Check if a container exists: exit 0 if it does, 1 if not."""
     if not engine.exists(session(ctx), ref):
-        raise typer.Exit(1)
+        raise Exit(1)
 
 
 def prune(

@@ -14,21 +14,10 @@ import sys
 from collections.abc import Callable, Sequence
 
 from capsa import __version__
-from capsa.cache import install_state, read_keyed, short_name, write_keyed
+from capsa.cache import install_state, read_keyed, short_name, sources_state, write_keyed
 
 _ENV = ("TERM", "COLUMNS", "LINES", "NO_COLOR", "FORCE_COLOR", "TERMINAL_WIDTH", "TTY_COMPATIBLE",
         "TTY_INTERACTIVE", "COLORTERM", "TYPER_USE_RICH", "_TYPER_FORCE_DISABLE_TERMINAL", "LANG", "LC_ALL")
-
-
-def _sources_state() -> str:
-    """Name and mtime of every module of capsa's core and CLI (a changed source, a new page)."""
-    cli = os.path.dirname(os.path.abspath(__file__))
-    stamps = []
-    for folder in (cli, os.path.dirname(cli)):
-        for entry in os.scandir(folder):
-            if entry.name.endswith(".py"):
-                stamps.append(f"{entry.name}:{entry.stat().st_mtime_ns}")
-    return ",".join(sorted(stamps))
 
 
 def _terminal() -> str:
@@ -45,7 +34,7 @@ def _terminal() -> str:
 
 def _key(args: Sequence[str]) -> str:
     env = ";".join(f"{k}={os.environ.get(k, '')}" for k in _ENV)
-    return "\x1e".join([__version__, "\x1f".join(args), install_state(), _sources_state(), _terminal(), env])
+    return "\x1e".join([__version__, "\x1f".join(args), install_state(), sources_state(os.path.dirname(os.path.abspath(__file__))), _terminal(), env])
 
 
 def _name(args: Sequence[str]) -> str:

@@ -4,14 +4,17 @@ from __future__ import annotations
 import os
 import sys
 from enum import Enum
-from typing import Annotated, Optional
-
-import typer
 
 from capsa.cli import output
 from capsa.cli.context import session
 from capsa.engine import images as engine
 from capsa.errors import UsageError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # (typer evaluates the annotations: see capsa.cli.options)
+    import typer
+
+    from capsa.cli.options import Annotated, Optional
 
 
 class SaveFormat(str, Enum):

@@ -2,18 +2,19 @@
 from __future__ import annotations
 
 import sys
-from typing import Annotated, Optional
-
-import typer
 
 from capsa.cli import output
-from capsa.cli.options import FORMAT_HELP, FormatOpt, QuietOpt
-from capsa.cli.context import session
+from capsa.cli.context import Exit, session
 from capsa.engine import images as engine
 from capsa.errors import UsageError
 
-Images = Annotated[list[str], typer.Argument(help="Images by name or id", show_default=False)]
-NoTrunc = Annotated[bool, typer.Option("--no-trunc", help="Do not truncate output")]
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # (typer evaluates the annotations: see capsa.cli.options)
+    from typing import Any
+
+    import typer
+
+    from capsa.cli.options import FORMAT_HELP, Annotated, FormatOpt, Images, NoTrunc, Optional, QuietOpt
 
 IMAGES_HEADERS = {"Repository": "REPOSITORY", "Tag": "TAG", "ID": "IMAGE ID", "Created": "CREATED", "Size": "SIZE",
                   "Digest": "DIGEST", "CreatedAt": "CREATED AT", "CreatedSince": "CREATED"}
@@ -79,13 +80,13 @@ def rmi(
         print(f"Error: {message}", file=sys.stderr)
     output.write("".join(f"{line}\n" for line in done.lines))
     if done.missing:
-        raise typer.Exit(1)
+        raise Exit(1)
 
 
 def exists(ctx: typer.Context, image: Annotated[str, typer.Argument(help="Image name or id")]) -> None:
     """Check if an image exists in local storage: exit 0 if it does, 1 if not."""
     if not engine.exists(session(ctx), image):
-        raise typer.Exit(1)
+        raise Exit(1)
 
 
 def prune(

@@ -1,15 +1,16 @@
 """``capsa inspect``: low-level information on objects, found by name or id."""
 from __future__ import annotations
 
-from typing import Annotated
-
-import typer
-
 from capsa.cli import output
-from capsa.cli.options import FormatOpt
 from capsa.cli.context import session
 from capsa.engine.inspect import KINDS as TYPES
 from capsa.errors import CapsaError, ImageNotFound
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # (typer evaluates the annotations: see capsa.cli.options)
+    import typer
+
+    from capsa.cli.options import Annotated, FormatOpt
 
 
 

@@ -65,7 +65,7 @@ def container_config(image: str, command: list[str], o: dict[str, Any]) -> Conta
     """Every flag checked and turned into a ContainerConfig (nothing is written here)."""
     from capsa.container import flags
     from capsa.container.model import ContainerConfig
-    from capsa.fsutil import is_safe_name
+    from capsa.fastpath.names import is_safe_name
 
     if o["name"] and not is_safe_name(o["name"]):  # podman's container names
         raise UsageError(f"names must match [a-zA-Z0-9][a-zA-Z0-9_.-]*: invalid argument {o['name']!r}",

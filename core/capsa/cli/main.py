@@ -96,7 +96,19 @@ def _dispatch(args: list[str]) -> int:
             return _guarded(debug, lambda: _launch(*lean))
         except HelpRequested:
             pass
-    return _guarded(debug, lambda: _typer_run(args, help_request))
+    table = None
+    if "_CAPSA_COMPLETE" not in os.environ:
+        from capsa.cli import parsetable
+
+        table = parsetable.load()
+        if table is not None and not help_request:
+            from capsa.cli.dispatch import dispatch
+
+            code = _guarded(debug, lambda: dispatch(args, table))
+            if code is not None:
+                return code
+    rebuild = table is None and "_CAPSA_COMPLETE" not in os.environ
+    return _guarded(debug, lambda: _typer_run(args, help_request, rebuild))
 
 
 def help_topic(args: list[str]) -> list[str] | None:
@@ -183,15 +195,31 @@ def _launch_route(args: Sequence[str]) -> tuple[str, list[str]] | None:
     return None
 
 
-def _typer_run(args: list[str], help_request: bool) -> int:
+def _typer_run(args: list[str], help_request: bool, rebuild: bool) -> int:
+    """typer runs ``args``; then, when the parse table was missing or stale (``rebuild``), it is
+    derived from the whole app for the next commands (:mod:`capsa.cli.parsetable`)."""
     from capsa.cli.app import build_command, is_command_path, run_command
 
     command = build_command(args)
-    if help_request and is_command_path(command, args[:-1]):
-        from capsa.cli import helpcache
+    try:
+        if help_request and is_command_path(command, args[:-1]):
+            from capsa.cli import helpcache
 
-        return helpcache.capture(args, lambda: run_command(command, args))
-    return run_command(command, args)
+            return helpcache.capture(args, lambda: run_command(command, args))
+        return run_command(command, args)
+    finally:
+        if rebuild:
+            from capsa import plugins
+            from capsa.cli import parsetable
+
+            if not plugins.failed_plugins:
+                try:
+                    parsetable.rebuild()
+                except Exception:  # a cache that cannot be made only costs the next command's speed
+                    if _debug_requested(args):
+                        import traceback
+
+                        traceback.print_exc()
 
 
 def _guarded(debug: bool, body: Callable[[], int]) -> int:

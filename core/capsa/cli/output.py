@@ -72,10 +72,17 @@ def emit_list(
     if quiet and quiet_field:
         write("".join(f"{item[quiet_field]}\n" for item in items))
         return
-    from capsa.formatting import TemplateError, format_items
-
     if not fmt or fmt.strip() == "table":
         fmt = table
+    if headers is not None:  # plain fields (the default tables) need no template engine
+        from capsa.fastpath.table import format_simple
+
+        simple = format_simple(fmt, items, headers)
+        if simple is not None:
+            write(simple)
+            return
+    from capsa.formatting import TemplateError, format_items
+
     try:
         text = format_items(fmt, list(items), headers)
     except TemplateError as exc:

@@ -1,13 +1,16 @@
 """``capsa plugins``: installed drivers of every kind and hook plugins, listed without importing."""
 from __future__ import annotations
 
-from typing import Any
-
-import typer
-
 from capsa.cli import output
-from capsa.cli.options import FormatOpt, QuietOpt
 from capsa.cli.context import session
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # (typer evaluates the annotations: see capsa.cli.options)
+    from typing import Any
+
+    import typer
+
+    from capsa.cli.options import FormatOpt, QuietOpt
 
 TABLE = "table {{.Kind}}\t{{.Name}}\t{{.EntryPoint}}\t{{.Package}}\t{{.Version}}\t{{.Selected}}"
 HEADERS = {"Kind": "KIND", "Name": "NAME", "EntryPoint": "ENTRY POINT", "Package": "PACKAGE", "Version": "VERSION", "Selected": "SELECTED"}

@@ -4,15 +4,19 @@ from __future__ import annotations
 import os
 import sys
 import time
-from typing import Annotated, Any, Optional
-
-import typer
 
 from capsa.cli import output
-from capsa.cli.options import FORMAT_HELP, QuietOpt
 from capsa.cli.context import session
 from capsa.engine.session import container_records
 from capsa.errors import UsageError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # (typer evaluates the annotations: see capsa.cli.options)
+    from typing import Any
+
+    import typer
+
+    from capsa.cli.options import FORMAT_HELP, Annotated, Optional, QuietOpt
 
 PS_HEADERS = {"ID": "CONTAINER ID", "Image": "IMAGE", "Command": "COMMAND", "Created": "CREATED", "Status": "STATUS",
               "Ports": "PORTS", "Names": "NAMES", "CreatedAt": "CREATED AT", "RunningFor": "CREATED"}

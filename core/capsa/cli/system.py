@@ -4,15 +4,19 @@ print."""
 from __future__ import annotations
 
 import sys
-from typing import Annotated, Any
-
-import typer
 
 from capsa.cli import output
 from capsa.cli.context import session
-from capsa.cli.options import FormatOpt
 from capsa.engine import system as engine
 from capsa.errors import CapsaError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # (typer evaluates the annotations: see capsa.cli.options)
+    from typing import Any
+
+    import typer
+
+    from capsa.cli.options import Annotated, FormatOpt
 
 
 def info(ctx: typer.Context, format: FormatOpt = None) -> None:

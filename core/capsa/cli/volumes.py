@@ -1,14 +1,14 @@
 """``volume create|ls|inspect|rm|prune``."""
 from __future__ import annotations
 
-from typing import Annotated, Optional
-
-import typer
-
 from capsa.cli import output
-from capsa.cli.options import FormatOpt, QuietOpt
 from capsa.cli.context import session
 from capsa.engine import volumes as engine
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # (typer evaluates the annotations: see capsa.cli.options)
+    import typer
+
+    from capsa.cli.options import Annotated, FormatOpt, Optional, QuietOpt
 
 
 def create(

@@ -25,7 +25,7 @@ import os
 from capsa import __version__
 from capsa.container.model import ContainerConfig
 from capsa.fsutil import atomic_write, remove_file
-from capsa.record import record
+from capsa.fastpath.record import record
 
 FALLBACK_NAMESERVERS = ("8.8.8.8", "8.8.4.4")
 

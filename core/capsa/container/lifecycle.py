@@ -12,7 +12,7 @@ from capsa.container.model import ContainerConfig
 from capsa.container.records import ContainerRecords, ContainerState
 from capsa.errors import CapsaError, IsolationError, UsageError
 from capsa.fsutil import atomic_write
-from capsa.record import asdict
+from capsa.fastpath.record import asdict
 from capsa.store.records import now_rfc3339
 
 TYPE_CHECKING = False
@@ -115,7 +115,7 @@ def prepare_bundle(root: str, store: Store, records: ContainerRecords, config: C
     error nothing stays mounted. ``root`` is the store's root (named volumes live under it)."""
     from capsa.container.etcfiles import write_files
     from capsa.container.spec import build_spec
-    from capsa.jsonio import dumps
+    from capsa.fastpath.jsonio import dumps
 
     bundle = bundle_dir(records, config.id)
     os.makedirs(bundle, exist_ok=True)
@@ -241,7 +241,7 @@ class _Events:
                                      hint="see monitor.log in the container's directory under the runroot")
             self.buf += chunk
         line, self.buf = self.buf.split(b"\n", 1)
-        from capsa.jsonio import loads
+        from capsa.fastpath.jsonio import loads
 
         return loads(line)  # type: ignore[no-any-return]
 
@@ -344,7 +344,7 @@ def wait_monitor_gone(records: ContainerRecords, config: ContainerConfig, timeou
 
 def remove_anonymous_volumes(root: str | os.PathLike[str], config: ContainerConfig) -> None:
     """``rm -v``: the volumes ``-v /path`` made for this container (named by a random id)."""
-    from capsa.store.blobs import is_sha256_hex
+    from capsa.fastpath.names import is_sha256_hex
 
     anonymous = [m.source for m in config.mounts if m.type == "volume" and is_sha256_hex(m.source)]
     if not anonymous:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from capsa.container.logwriter import MAX_LINE, LogWriter, timestamp  # noqa: F401  (the writing half)
-from capsa.record import record
+from capsa.fastpath.record import record
 
 
 @record

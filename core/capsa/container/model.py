@@ -5,7 +5,7 @@ OCI runtime spec is derived from it and the image config at start (:mod:`capsa.c
 """
 from __future__ import annotations
 
-from capsa.record import field, record
+from capsa.fastpath.record import field, record
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

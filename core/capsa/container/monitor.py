@@ -25,7 +25,7 @@ from capsa.container.logwriter import timestamp
 from capsa.container import monitor_lock
 from capsa.container.records import ContainerRecords
 from capsa.container.relay import Relay, close_quietly
-from capsa.jsonio import dumps, loads
+from capsa.fastpath.jsonio import dumps, loads
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

@@ -33,7 +33,7 @@ class Handle:
 
     def send(self, cfg: dict[str, Any]) -> None:
         """Hand the monitor its configuration (once)."""
-        from capsa.jsonio import dumps
+        from capsa.fastpath.jsonio import dumps
 
         data = dumps(cfg).encode()
         view = memoryview(data)

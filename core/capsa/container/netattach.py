@@ -36,7 +36,7 @@ class NetworkHandle:
 
     def to_data(self) -> dict[str, Any]:
         """What the monitor hands to its next exec (the descriptor is made inheritable)."""
-        from capsa.record import asdict
+        from capsa.fastpath.record import asdict
 
         if self.netns_fd >= 0:
             os.set_inheritable(self.netns_fd, True)
@@ -63,7 +63,7 @@ def attach(driver: NetworkDriver, container_id: str, name: str, container_pid: i
     Returns the result as data (with the driver's name), to record."""
     from capsa import plugins
     from capsa.drivers.network import Attachment
-    from capsa.record import asdict
+    from capsa.fastpath.record import asdict
 
     fd = -1
     netns = None

@@ -15,8 +15,8 @@ import os
 from capsa.container.model import ContainerConfig, MountSpec
 from capsa.errors import CapsaError, StorageError, UsageError
 from capsa.fsutil import atomic_write, fsync_dir, remove_file, rmtree, write_file
-from capsa.jsonio import dumps, loads
-from capsa.record import field, fields, record
+from capsa.fastpath.jsonio import dumps, loads
+from capsa.fastpath.record import field, fields, record
 from capsa.store.locks import FileLock
 
 STATUSES = ("created", "running", "paused", "stopping", "exited", "removing")

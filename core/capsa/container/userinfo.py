@@ -19,7 +19,7 @@ import os
 import stat
 
 from capsa.errors import UsageError
-from capsa.record import field, record
+from capsa.fastpath.record import field, record
 
 MAX_FILE = 4 << 20  # a passwd or group file larger than this is not read past this size
 MAX_LINKS = 40

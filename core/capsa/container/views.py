@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Any
 
 from capsa.container.model import ContainerConfig
 from capsa.container.records import ContainerRecords, ContainerState
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from capsa.store.store import Store
 
 

@@ -6,7 +6,8 @@ import os
 from pathlib import Path
 
 from capsa.errors import StorageError, UsageError
-from capsa.fsutil import atomic_write, is_safe_name, rmtree
+from capsa.fastpath.names import is_safe_name
+from capsa.fsutil import atomic_write, rmtree
 from capsa.store.records import now_rfc3339
 
 TYPE_CHECKING = False

@@ -5,7 +5,7 @@ import os
 from abc import ABC
 
 from capsa.errors import ConfigError, OperationNotSupported
-from capsa.record import record
+from capsa.fastpath.record import record
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

@@ -10,7 +10,7 @@ import os
 from abc import abstractmethod
 
 from capsa.drivers.base import Driver
-from capsa.record import field, record
+from capsa.fastpath.record import field, record
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

@@ -20,7 +20,7 @@ from __future__ import annotations
 from abc import abstractmethod
 
 from capsa.drivers.base import Driver
-from capsa.record import field, record
+from capsa.fastpath.record import field, record
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

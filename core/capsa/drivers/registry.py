@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from typing import BinaryIO
 
 from capsa.drivers.base import Driver
-from capsa.record import record
+from capsa.fastpath.record import record
 
 
 @record(frozen=True)

@@ -10,8 +10,8 @@ from abc import abstractmethod
 
 from capsa.drivers.base import Driver
 from capsa.errors import StorageError
-from capsa.fsutil import is_safe_name
-from capsa.record import record
+from capsa.fastpath.names import is_safe_name
+from capsa.fastpath.record import record
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

@@ -66,8 +66,6 @@ def listing(sess: Session, all_: bool, filters: list[str]) -> list[dict[str, Any
 
 
 def _filter_rows(rows: list[dict[str, Any]], filters: list[str]) -> list[dict[str, Any]]:
-    import fnmatch
-
     for spec in filters:
         key, sep, value = spec.partition("=")
         if not sep:
@@ -77,6 +75,8 @@ def _filter_rows(rows: list[dict[str, Any]], filters: list[str]) -> list[dict[st
                 raise UsageError(f"invalid status filter {value!r}", hint="use created, running, paused or exited")
             rows = [r for r in rows if r["State"] == value]
         elif key == "name":
+            import fnmatch  # (re: not for ps without a name filter)
+
             rows = [r for r in rows if value in r["Names"] or fnmatch.fnmatchcase(r["Names"], value)]
         elif key == "label":
             lk, lsep, lv = value.partition("=")

@@ -3,14 +3,14 @@
 (``import``, ``save``, ``load``). Each change fires ``capsa_image_event`` once it is done."""
 from __future__ import annotations
 
-import fnmatch
-from typing import TYPE_CHECKING, Any, BinaryIO
-
 from capsa.engine.session import container_records, open_store
 from capsa.errors import CapsaError, ImageNotFound, UsageError
-from capsa.record import field, record
+from capsa.fastpath.record import field, record
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any, BinaryIO
+
     from capsa.engine.session import Session
     from capsa.store.images import Image
     from capsa.store.store import Store
@@ -28,6 +28,8 @@ def _matches_reference(pattern: str, name: str) -> bool:
     path = repo.split("/", 1)[1] if "/" in repo else repo
     short = path.rsplit("/", 1)[-1]
     forms = {name, repo, path, f"{path}:{tag}", short, f"{short}:{tag}"}
+    import fnmatch
+
     return any(fnmatch.fnmatchcase(form, pattern) for form in forms)
 
 

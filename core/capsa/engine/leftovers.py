@@ -3,6 +3,7 @@ containers something is looking after right now (a living monitor, or a command 
 container's lock): what ``system check`` and every prune must leave alone."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 import os
 import shutil
 import time
@@ -10,7 +11,6 @@ from typing import TYPE_CHECKING, Any
 
 from capsa.container.monitor_lock import holder
 from capsa.errors import StorageError
-from capsa.record import record
 
 if TYPE_CHECKING:
     from capsa.engine.session import Session
@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 START_GRACE = 60.0  # seconds a started container may take to reach its monitor
 
 
-@record
+@dataclass
 class Finding:
     kind: str
     what: str

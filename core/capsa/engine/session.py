@@ -7,7 +7,7 @@ the ``run``/``create`` path: keep its imports few (see tests/test_startup.py).""
 from __future__ import annotations
 
 from capsa import config as config_mod
-from capsa.record import field, record
+from capsa.fastpath.record import field, record
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

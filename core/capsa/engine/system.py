@@ -15,7 +15,7 @@ from capsa.config import KINDS
 from capsa.engine.leftovers import active_statuses, live_containers, monitors
 from capsa.engine.session import container_records, open_store
 from capsa.errors import CapsaError
-from capsa.record import field, record
+from capsa.fastpath.record import field, record
 
 if TYPE_CHECKING:
     from capsa.engine.session import Session

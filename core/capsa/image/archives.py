@@ -20,16 +20,16 @@ tar and layer plumbing all formats share are :mod:`capsa.image.docker_archive`.
 """
 from __future__ import annotations
 
-import json
-import os
-import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
+import json
+import os
 from pathlib import Path
+import shutil
 from typing import IO, TYPE_CHECKING, Any, BinaryIO, Literal
 
 from capsa.errors import ArchiveError, StorageError, UsageError
-from capsa.record import record
 from capsa.store.tarstream import out_of_space
 
 if TYPE_CHECKING:
@@ -47,7 +47,7 @@ LOAD_HINT = ("capsa load reads OCI archives and layouts and docker archives "
 
 # -- saving ----------------------------------------------------------------------------------
 
-@record
+@dataclass
 class SavedImage:
     """One image to write: its record, the names to save it under, its config and layers."""
 
@@ -188,7 +188,7 @@ def _atomic_dir(path: Path) -> Iterator[Path]:
 
 # -- loading ---------------------------------------------------------------------------------
 
-@record
+@dataclass
 class Pending:
     """An image read and verified, not yet recorded."""
 

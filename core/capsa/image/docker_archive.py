@@ -15,6 +15,9 @@ podman loads them (``busybox:latest`` is ``docker.io/library/busybox:latest``).
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 import datetime
 import hashlib
 import io
@@ -24,14 +27,11 @@ import posixpath
 import re
 import shutil
 import tarfile
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from typing import IO, TYPE_CHECKING, Any, BinaryIO
 
 from capsa.errors import ArchiveError, StorageError, UsageError
 from capsa.fsutil import remove_file
 from capsa.image.archives import LOAD_HINT, Pending, SavedImage, Source, missing
-from capsa.record import record
 from capsa.store.compression import CHUNK, SNIFF_BYTES, CorruptStream, decompressed, sniff, sniffed
 from capsa.store.tarstream import BoundedTarInfo, HashingReader, out_of_space
 
@@ -198,7 +198,7 @@ def tar_source(store: Store, stream: BinaryIO, label: str) -> Iterator[Source]:
 
 # -- layers and names, for every format ---------------------------------------------------
 
-@record
+@dataclass
 class LayerIn:
     """Where a layer's blob is in the source and what it must be."""
 

@@ -13,12 +13,12 @@ Contracts:
 """
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 import json
 import re
 
 from capsa.errors import ArchiveError, StorageError
 from capsa.image import mediatypes as mt
-from capsa.record import field, record
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -83,7 +83,7 @@ def _opt_str(doc: dict[str, Any], key: str, where: str) -> str:
     return value
 
 
-@record(frozen=True)
+@dataclass(frozen=True)
 class Platform:
     """The OS and CPU an image runs on (``os.version``/``os.features`` become os_version/features)."""
 
@@ -120,7 +120,7 @@ class Platform:
                    features=tuple(_str_list(d.get("os.features"), f"{where}: os.features")))
 
 
-@record(frozen=True)
+@dataclass(frozen=True)
 class Descriptor:
     """A content descriptor: what a blob is, its digest and size, and optional extras."""
 
@@ -169,7 +169,7 @@ class Descriptor:
                    artifact_type=_opt_str(d, "artifactType", where), data=_opt_str(d, "data", where))
 
 
-@record(frozen=True)
+@dataclass(frozen=True)
 class Manifest:
     """One image (or OCI artifact): a config blob and layers, root layer first."""
 
@@ -199,7 +199,7 @@ class Manifest:
         return out
 
 
-@record(frozen=True)
+@dataclass(frozen=True)
 class Index:
     """A multi-platform list: an OCI image index or a Docker manifest list."""
 

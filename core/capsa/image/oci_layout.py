@@ -10,13 +10,13 @@ annotation (as podman normalises them) or, for Docker 25+ archives, from ``manif
 """
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
+from dataclasses import dataclass, field
+import hashlib
 from typing import TYPE_CHECKING
 
 from capsa.errors import ArchiveError, StorageError
 from capsa.image.archives import LOAD_HINT, Pending, SavedImage, Source
-from capsa.record import field, record
 
 if TYPE_CHECKING:
     from capsa.image.archives import DirSink
@@ -148,7 +148,7 @@ def _entry_name(entry: Descriptor) -> str:
     return normalize_name(raw, "index.json", "localhost") if raw else ""
 
 
-@record
+@dataclass
 class _OciImage:
     desc: Descriptor
     names: list[str] = field(default_factory=list)

@@ -9,65 +9,13 @@ Grammar after distribution/reference: lowercase path components separated by ``/
 from __future__ import annotations
 
 from capsa.errors import UsageError
-from capsa.record import record
-from capsa.store.blobs import is_sha256_hex
+from capsa.fastpath.record import record
+from capsa.fastpath.names import is_domain, is_path_component, is_sha256_hex, is_tag
 
 DOCKER_HUB = "docker.io"
 NAME_MAX = 255
 TAG_MAX = 128
 HINT = "expected [REGISTRY[:PORT]/]NAME[:TAG] or NAME@sha256:DIGEST, e.g. docker.io/library/busybox:latest"
-
-# The grammar's character classes, checked by hand: ``re`` costs a container start ~4 ms to import.
-_DIGITS = "0123456789"
-_LOWER_ALNUM = frozenset("abcdefghijklmnopqrstuvwxyz" + _DIGITS)
-_ALNUM = frozenset(_LOWER_ALNUM | set("ABCDEFGHIJKLMNOPQRSTUVWXYZ"))
-_WORD = frozenset(_ALNUM | {"_"})
-_TAG_CHARS = frozenset(_WORD | {".", "-"})
-_HEX = frozenset("0123456789abcdefABCDEF")
-
-
-def _is_path_component(part: str) -> bool:
-    """``[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*``: alphanumeric runs joined by ``.``, ``_``,
-    ``__`` or dashes."""
-    if not part or part[0] not in _LOWER_ALNUM or part[-1] not in _LOWER_ALNUM:
-        return False
-    separator = ""
-    for c in part:
-        if c in _LOWER_ALNUM:
-            if separator not in ("", ".", "_", "__") and separator.strip("-"):
-                return False
-            separator = ""
-        elif c in "._-":
-            separator += c
-        else:
-            return False
-    return True
-
-
-def _is_domain_component(label: str) -> bool:
-    """``[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9]``."""
-    return bool(label) and label[0] in _ALNUM and label[-1] in _ALNUM and all(c in _ALNUM or c == "-" for c in label)
-
-
-def _is_domain(text: str) -> bool:
-    """A registry host, optionally with a port: ``host.name[:PORT]`` or ``[IPv6][:PORT]``."""
-    if text.startswith("["):
-        close = text.find("]")
-        address, rest = text[1:close], text[close + 1:]
-        if close == -1 or not address or not all(c in _HEX or c == ":" for c in address):
-            return False
-    else:
-        address, colon, port = text.partition(":")
-        rest = colon + port
-        if not all(_is_domain_component(label) for label in address.split(".")):
-            return False
-    return not rest or (rest[0] == ":" and len(rest) > 1 and all(c in _DIGITS for c in rest[1:]))
-
-
-def _is_tag(tag: str) -> bool:
-    """``[A-Za-z0-9_][A-Za-z0-9_.-]*`` (the length is checked apart)."""
-    return bool(tag) and tag[0] in _WORD and all(c in _TAG_CHARS for c in tag)
-
 
 @record(frozen=True)
 class Reference:
@@ -122,19 +70,19 @@ def _parse(text: str, default_registry: str) -> tuple[Reference, bool]:
         rest, tag = rest[:colon], rest[colon + 1:]
         if len(tag) > TAG_MAX:
             raise _invalid(text, f"tag is longer than {TAG_MAX} characters")
-        if not _is_tag(tag):
+        if not is_tag(tag):
             raise _invalid(text, f"invalid tag {tag!r}")
     slash = rest.find("/")
     first = rest[:slash]
     explicit = slash != -1 and ("." in first or ":" in first or first == "localhost")
     registry, path = (first, rest[slash + 1:]) if explicit else (default_registry, rest)
-    if explicit and not _is_domain(registry):
+    if explicit and not is_domain(registry):
         raise _invalid(text, f"invalid registry {registry!r}")
     if not path:
         raise _invalid(text, "the repository name is empty")
     if path != path.lower():
         raise _invalid(text, "repository name must be lowercase")
-    if not all(_is_path_component(part) for part in path.split("/")):
+    if not all(is_path_component(part) for part in path.split("/")):
         raise _invalid(text, f"invalid repository name {path!r}")
     if not explicit and is_sha256_hex(path):
         raise _invalid(text, "a 64-character hexadecimal string is an image ID, not a name")

@@ -1,9 +1,10 @@
 """What image commands show: list rows, inspect documents and history rows, podman-shaped."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from capsa.store.images import Image
     from capsa.store.store import Store
 

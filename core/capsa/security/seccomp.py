@@ -223,7 +223,7 @@ def load_profile(path: str) -> dict[str, Any]:
         raise IsolationError(f"cannot read seccomp profile {path}: {exc.strerror}",
                              "give the path of a readable JSON file") from exc
     try:
-        from capsa.jsonio import loads
+        from json import loads
 
         data = loads(text)
     except ValueError as exc:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 
 from capsa.errors import ArchiveError, StorageError
+from capsa.fastpath.names import is_sha256_hex
 from capsa.fsutil import atomic_write, remove_file, rmtree
 
 TYPE_CHECKING = False
@@ -18,12 +19,6 @@ if TYPE_CHECKING:
     from typing import Any, BinaryIO
 
 CHUNK = 1 << 20
-_HEX = frozenset("0123456789abcdef")
-
-
-def is_sha256_hex(text: str) -> bool:
-    """Whether ``text`` is 64 lowercase hex digits: a sha256 digest's hex, an image or container id."""
-    return len(text) == 64 and all(c in _HEX for c in text)
 
 
 def check_digest(digest: str) -> str:
@@ -39,24 +34,14 @@ SMALL = 1 << 20  # what sha256_of hashes with CPython's built-in sha256
 
 def sha256_of(data: bytes) -> str:
     """``sha256:<hex>`` of ``data``. Up to :data:`SMALL` bytes (configs, manifests: what is read
-    back whole) with CPython's built-in sha256, which loads in a fraction of a millisecond;
-    hashlib's OpenSSL one is faster per byte but costs ~2.5 ms to load, more than a container
-    start should pay for one image config. Both give the same digest."""
+    back whole) with :mod:`capsa.fastpath.digest` (CPython's built-in sha256, which loads in a
+    fraction of a millisecond); larger ones with hashlib's OpenSSL one, faster per byte but
+    ~2.5 ms to load. Both give the same digest."""
     if len(data) <= SMALL:
-        builtin = _builtin_sha256()
-        if builtin is not None:
-            return "sha256:" + builtin(data).hexdigest()
+        from capsa.fastpath.digest import sha256
+
+        return "sha256:" + sha256(data).hexdigest()
     return "sha256:" + _sha256(data).hexdigest()
-
-
-def _builtin_sha256() -> Any:
-    """CPython's own sha256 constructor (``_sha256`` up to 3.11, ``_sha2`` after), or None."""
-    for name in ("_sha256", "_sha2"):
-        try:
-            return __import__(name).sha256
-        except (ImportError, AttributeError):
-            continue
-    return None
 
 
 class BlobStore:

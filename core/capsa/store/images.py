@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 
 from capsa.errors import ImageNotFound
-from capsa.record import field, record
+from capsa.fastpath.record import field, record
 from capsa.store.records import RecordFile
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 
 from capsa.errors import ArchiveError, StorageError
-from capsa.record import record
+from capsa.fastpath.record import record
 from capsa.store.records import RecordFile, now_rfc3339
 
 TYPE_CHECKING = False

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 
 from capsa.fsutil import atomic_write
-from capsa.jsonio import dumps, loads
+from capsa.fastpath.jsonio import dumps, loads
 from capsa.store.locks import FileLock
 
 TYPE_CHECKING = False

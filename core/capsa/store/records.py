@@ -5,8 +5,8 @@ import os
 
 from capsa.errors import StorageError
 from capsa.fsutil import atomic_write
-from capsa.jsonio import dumps, loads
-from capsa.record import fields
+from capsa.fastpath.jsonio import dumps, loads
+from capsa.fastpath.record import fields
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
 
 class RecordFile:  # of T: subscripting it (RecordFile[Image]) is for annotations only
-    """Records of the record class ``kind`` (capsa.record) kept in ``path``; the caller holds the store lock."""
+    """Records of the record class ``kind`` (capsa.fastpath.record) kept in ``path``; the caller holds the store lock."""
 
     def __init__(self, path: str | os.PathLike[str], kind: type[T]) -> None:
         self.path = os.fspath(path)

@@ -10,7 +10,7 @@ import os
 
 from capsa.errors import StorageError
 from capsa.fsutil import atomic_write, rmtree
-from capsa.jsonio import dumps, loads
+from capsa.fastpath.jsonio import dumps, loads
 from capsa.store.blobs import BlobStore
 from capsa.store.images import Image, ImageRecords
 from capsa.store.layers import Layer, LayerStore

@@ -40,7 +40,7 @@ from typing import BinaryIO, Literal, TypeVar
 from urllib.parse import unquote
 
 from capsa.errors import ArchiveError, StorageError
-from capsa.record import record
+from capsa.fastpath.record import record
 from capsa.store.safepath import Resolver, join_path, split_member_path
 from capsa.store.tarstream import OPAQUE, WHITEOUT, BoundedTarInfo, TarSource, corrupt, decompressed, no_space
 

@@ -16,16 +16,16 @@ while it is archived can never make this read outside ``root``.
 """
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 import os
+from pathlib import Path
 import stat
 import tarfile
-from collections.abc import Iterable, Iterator
-from pathlib import Path
 from typing import BinaryIO
 
 from capsa.drivers.storage import Change
 from capsa.errors import StorageError
-from capsa.record import record
 from capsa.store.changes import read_xattrs
 from capsa.store.tarstream import OPAQUE, WHITEOUT, no_space
 
@@ -36,7 +36,7 @@ _DIR_FLAGS = os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _PROC_FD = os.path.isdir("/proc/self/fd")
 
 
-@record
+@dataclass
 class _Entry:
     """One tar member: its header bytes and, for a regular file, where its data comes from."""
 

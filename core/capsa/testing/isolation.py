@@ -36,7 +36,7 @@ def busybox_bundle(directory: Path, args: list[str], **config: Any) -> Path:
     from capsa.container.etcfiles import write_files
     from capsa.container.model import ContainerConfig
     from capsa.container.spec import build_spec
-    from capsa.jsonio import dumps
+    from json import dumps
 
     if not Path("/bin/busybox").is_file():
         pytest.skip("Debian's busybox-static is not installed (scripts/setup.sh installs it)")

@@ -348,7 +348,7 @@ def _reap_failed(pid: int, pidfd: int) -> None:
 def _load_spec(bundle: str) -> dict[str, Any]:
     import os
 
-    from capsa.jsonio import loads
+    from capsa.fastpath.jsonio import loads
 
     try:
         with open(os.path.join(bundle, "config.json"), "rb") as fh:

@@ -26,8 +26,9 @@ import time
 from contextlib import suppress
 
 from capsa.errors import IsolationError
-from capsa.hostinfo import CgroupLayout, cgroup_layout, own_cgroups, unescape_mount_path
-from capsa.record import record
+from capsa.fastpath.names import unescape_mount_path
+from capsa.hostinfo import CgroupLayout, cgroup_layout, own_cgroups
+from capsa.fastpath.record import record
 
 V1_CONTROLLERS = ("memory", "cpu", "cpuacct", "cpuset", "pids", "freezer", "devices", "blkio")
 V2_CONTROLLERS = ("cpu", "cpuset", "io", "memory", "pids")

@@ -30,7 +30,7 @@ def collect(driver: Any, live: Iterable[str], dry_run: bool = False) -> list[str
 
     from . import CGROUP_PARENT_ANNOTATION
     from .cgroups import _hierarchies
-    from capsa.fsutil import is_safe_name
+    from capsa.fastpath.names import is_safe_name
 
     from .state import alive, cgroup_members, remove_cgroup_dirs
 

@@ -37,7 +37,7 @@ import signal
 from collections.abc import Callable
 
 from capsa.errors import IsolationError
-from capsa.jsonio import dumps, loads
+from capsa.fastpath.jsonio import dumps, loads
 
 from . import namespaces as ns
 from . import rootfs as rfs

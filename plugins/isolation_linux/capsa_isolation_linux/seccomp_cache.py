@@ -41,10 +41,8 @@ PR_SET_SECCOMP, SECCOMP_MODE_FILTER = 22, 2
 
 
 def _sha256(data: bytes) -> Any:
-    try:
-        from _sha256 import sha256  # the builtin: hashlib would also load OpenSSL (~2 ms)
-    except ImportError:  # pragma: no cover - other Pythons
-        from hashlib import sha256
+    from capsa.fastpath.digest import sha256  # the builtin: hashlib would also load OpenSSL (~2 ms)
+
     return sha256(data)
 
 
@@ -110,7 +108,7 @@ def cache_key(profile: dict[str, Any], caps: Iterable[str] | None) -> str:
     material = {"format": FORMAT, "code": [seccomp.FILTER_CODE, _code_digest()], "profile": profile,
                 "caps": sorted(_canon_caps(caps or ()) & named), "machine": uname.machine,
                 "kernel": uname.release, "libseccomp": seccomp.libseccomp_version()}
-    from capsa.jsonio import dumps
+    from capsa.fastpath.jsonio import dumps
 
     text = dumps(material, sort_keys=True)
     return _sha256(text.encode()).hexdigest()

@@ -8,8 +8,8 @@ from __future__ import annotations
 import os
 
 from capsa.errors import IsolationError
-from capsa.fsutil import is_safe_name
-from capsa.jsonio import dumps, loads
+from capsa.fastpath.names import is_safe_name
+from capsa.fastpath.jsonio import dumps, loads
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

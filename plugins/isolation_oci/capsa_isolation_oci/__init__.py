@@ -98,7 +98,7 @@ class OciDriver(IsolationDriver):
         """The runtime's ``state`` of the container, or None when the runtime does not know it."""
         import subprocess
 
-        from capsa.jsonio import loads
+        from json import loads
 
         if not os.path.isdir(os.path.join(self.state_root, container_id)):
             return None
@@ -114,7 +114,7 @@ class OciDriver(IsolationDriver):
     def create(self, container_id: str, bundle: str | os.PathLike[str], stdio: tuple[int, int, int] | None = None,
                console: int | None = None) -> RuntimeState:
         """``runtime create`` (see the module docstring); the caller becomes a child subreaper."""
-        from capsa.fsutil import is_safe_name
+        from capsa.fastpath.names import is_safe_name
         from capsa.linux import set_child_subreaper
 
         from . import cgroups
@@ -270,7 +270,7 @@ def _log_message(line: str) -> str:
 
 
 def _load_spec(bundle: str) -> dict[str, Any]:
-    from capsa.jsonio import loads
+    from json import loads
 
     try:
         with open(os.path.join(bundle, "config.json")) as fh:
@@ -286,7 +286,7 @@ def _load_spec(bundle: str) -> dict[str, Any]:
 
 def _write_bundle(directory: str, spec: dict[str, Any], origin: str, cgroups_path: str) -> None:
     """The runtime's bundle: ``spec`` with ``cgroupsPath`` and an absolute root path."""
-    from capsa.jsonio import dumps
+    from json import dumps
 
     os.makedirs(directory, mode=0o700)
     spec = dict(spec)

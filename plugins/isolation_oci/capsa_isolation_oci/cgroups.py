@@ -23,7 +23,7 @@ RECORD = "cgroup.json"
 def hierarchies() -> dict[str, str]:
     """Each mounted cgroup hierarchy: its /proc/self/cgroup key (``cpu,cpuacct``, ``name=systemd``,
     ``""`` for cgroup2) -> its mount point (the first one)."""
-    from capsa.hostinfo import unescape_mount_path
+    from capsa.fastpath.names import unescape_mount_path
 
     out: dict[str, str] = {}
     with open("/proc/self/mountinfo") as fh:
@@ -59,7 +59,7 @@ class Placement:
         self.path, self.dirs, self.made = path, list(dirs or []), list(made or [])
 
     def save(self, directory: str) -> None:
-        from capsa.jsonio import dumps
+        from json import dumps
 
         with open(os.path.join(directory, RECORD), "w") as fh:
             fh.write(dumps({"path": self.path, "dirs": self.dirs, "made": self.made}))
@@ -67,7 +67,7 @@ class Placement:
     @classmethod
     def load(cls, directory: str) -> Placement:
         """The placement saved in ``directory``; an empty one when there is none (nothing to remove)."""
-        from capsa.jsonio import loads
+        from json import loads
 
         try:
             with open(os.path.join(directory, RECORD)) as fh:

@@ -184,7 +184,7 @@ def _plain(value: Any) -> Any:
 
 def shallow_dict(obj: Any) -> dict[str, Any]:
     """The record's fields as a dict, in order, values shared rather than converted (for a
-    serialiser that turns nested records into dicts itself, as :func:`capsa.jsonio.dumps` does)."""
+    serialiser that turns nested records into dicts itself, as :func:`capsa.fastpath.jsonio.dumps` does)."""
     return {name: getattr(obj, name) for name in obj.__record_names__}
 
 

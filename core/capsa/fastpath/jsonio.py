@@ -8,7 +8,7 @@ accelerator directly, the way ``json.loads`` and ``json.dumps`` do for their def
 Contract: ``loads(text)`` returns what ``json.loads(text)`` returns and raises the same
 ``json.JSONDecodeError`` (a ValueError) for invalid input; ``dumps(obj)`` returns what
 ``json.dumps(obj, separators=(",", ":"))`` returns (ASCII-only, compact) and raises TypeError
-for values JSON cannot hold, except that capsa's records (:mod:`capsa.record`) are written as
+for values JSON cannot hold, except that capsa's records (:mod:`capsa.fastpath.record`) are written as
 ``asdict`` would turn them, without copying them first. Where ``_json`` is missing (another
 Python implementation), both fall back to the ``json`` module. Pretty-printed output
 (``inspect``) uses ``json`` itself.
@@ -38,8 +38,8 @@ class _DecoderContext:
 
 def _unencodable(value: Any) -> Any:
     """What ``dumps`` makes of values JSON has no type for: records become objects of their
-    fields (:mod:`capsa.record`); anything else is refused as ``json.dumps`` refuses it."""
-    from capsa.record import is_record, shallow_dict
+    fields (:mod:`capsa.fastpath.record`); anything else is refused as ``json.dumps`` refuses it."""
+    from capsa.fastpath.record import is_record, shallow_dict
 
     if is_record(value) and not isinstance(value, type):
         return shallow_dict(value)
