@@ -151,7 +151,7 @@ def test_unknown_flags_are_refused_in_podmans_words(table: parsetable.Table) -> 
     assert info.value.message == "unknown flag: --bogus" and info.value.hint == "See 'capsa ps --help'"
     with pytest.raises(UsageError) as info:
         dispatch.parse(["container", "ls", "-aqz"], table)
-    assert info.value.message == "unknown shorthand flag: 'z' in -aqz"
+    assert info.value.message == "unknown shorthand flag: 'z' in -z"
 
 
 @pytest.mark.parametrize("cached", [False, True])
@@ -165,7 +165,7 @@ def test_unknown_flag_wording_is_the_same_on_both_paths(capsa: Capsa, cached: bo
     assert r.returncode == 125
     bad = next(a for a in argv if a.startswith("-"))
     flag = bad.split("=")[0]
-    expected = f"Error: unknown flag: {flag}" if flag.startswith("--") else f"Error: unknown shorthand flag: 'z' in {flag}"
+    expected = f"Error: unknown flag: {flag}" if flag.startswith("--") else "Error: unknown shorthand flag: 'z' in -z"  # pflag: from the letter on
     path = " ".join(w for w in argv[:argv.index(bad)] if not w.startswith("-"))  # where the flag was given
     assert r.stderr.splitlines() == [expected, f"See 'capsa {path} --help'".replace("capsa  ", "capsa ")]
 

@@ -146,18 +146,6 @@ def is_command_path(command: typer.main.TyperGroup, words: list[str]) -> bool:  
     return True
 
 
-def unknown_flag(option: str, args: list[str], ctx: typer.Context | None) -> tuple[str, str]:
-    """Message and hint for an unknown flag in podman's words: ``unknown flag: --bogus`` or
-    ``unknown shorthand flag: 'z' in -qz``, then ``See 'capsa ps --help'``."""
-    path = ctx.command_path if ctx is not None else "capsa"
-    hint = f"See '{path} --help'"
-    if option.startswith("--"):
-        return f"unknown flag: {option}", hint
-    letter = option[1:2]
-    word = next((a for a in args if a[:1] == "-" and a[:2] != "--" and letter in a[1:].split("=")[0]), option)
-    return f"unknown shorthand flag: {letter!r} in {word}", hint
-
-
 def run_command(command: typer.main.TyperGroup, args: list[str]) -> int:  # type: ignore[name-defined]
     """Run the CLI on ``args`` without typer's own error printing; usage errors exit 125."""
     from capsa.errors import UsageError
@@ -178,8 +166,6 @@ def run_command(command: typer.main.TyperGroup, args: list[str]) -> int:  # type
                 raise UsageError(missing_value(option), hint=f"See '{path} --help'") from None
         if type(exc).__name__ == "NoArgsIsHelpError":
             raise UsageError(f"missing command '{path} COMMAND'", hint=hint) from None
-        if type(exc).__name__ == "NoSuchOption":  # podman's words, as capsa.cli.dispatch says it
-            raise UsageError(*unknown_flag(exc.option_name, args, ctx)) from None  # type: ignore[attr-defined]
         message = exc.format_message()
         if message.startswith("No such command"):
             name = message.split("'")[1] if "'" in message else message

@@ -130,7 +130,7 @@ def _option(args: list[str], i: int, options: dict[str, dict[str, Any]], values:
         if spec is None:
             if short in HELP:
                 raise Fallback()
-            raise UsageError(f"unknown shorthand flag: {arg[pos]!r} in {arg}", hint=_see(path))
+            raise UsageError(f"unknown shorthand flag: {arg[pos]!r} in -{arg[pos:]}", hint=_see(path))  # pflag's
         if spec["flag"]:
             _store(spec, not spec.get("negative"), values, late)
             continue

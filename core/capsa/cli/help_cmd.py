@@ -5,16 +5,19 @@ request before typer (so the page comes from the help cache when it can); this c
 """
 from __future__ import annotations
 
-from typing import Annotated, Optional
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # (typer evaluates the annotations: see capsa.cli.options)
+    import typer
 
-import typer
+    from capsa.cli.options import Annotated, Optional
 
 
 def help_(command: Annotated[Optional[list[str]], typer.Argument(help="The command to show the help of")] = None) -> None:
     """Help about any command."""
+    from capsa.cli.context import Exit
     from capsa.cli.main import main
 
-    raise typer.Exit(main([*(command or []), "--help"]))
+    raise Exit(main([*(command or []), "--help"]))
 
 
 def register(app: typer.Typer) -> None:

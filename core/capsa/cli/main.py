@@ -195,7 +195,7 @@ def _launch_route(args: Sequence[str]) -> tuple[str, list[str]] | None:
     return None
 
 
-def _typer_run(args: list[str], help_request: bool, rebuild: bool) -> int:
+def _typer_run(args: list[str], help_request: bool, rebuild: bool = False) -> int:
     """typer runs ``args``; then, when the parse table was missing or stale (``rebuild``), it is
     derived from the whole app for the next commands (:mod:`capsa.cli.parsetable`)."""
     from capsa.cli.app import build_command, is_command_path, run_command
