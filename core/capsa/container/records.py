@@ -14,7 +14,7 @@ import os
 
 from capsa.container.model import ContainerConfig, MountSpec
 from capsa.errors import CapsaError, StorageError, UsageError
-from capsa.fsutil import atomic_write, fsync_dir, remove_file, rmtree, write_file
+from capsa.fsutil import atomic_write, fsync_dir, is_safe_name, remove_file, rmtree, write_file
 from capsa.jsonio import dumps, loads
 from capsa.record import field, fields, record
 from capsa.store.locks import FileLock
@@ -198,7 +198,7 @@ class ContainerRecords:
         """Whether a container has this name (a link to a container that is gone does not count)."""
         self._names_dir()  # (made on first use)
         target = self._named(name)
-        return target is not None and os.path.isdir(self.dir(target))
+        return target is not None and is_safe_name(target) and os.path.isdir(self.dir(target))
 
     def check_name(self, name: str) -> None:
         """Refuse a name another container has."""
