@@ -17,7 +17,6 @@ import pytest
 
 from archive_helpers import (FORMATS, REF_NAME, _tar, alpha_rootfs, diff_ids, files_of, new_store, rewrite_tar,  # noqa: F401
                              saved, snapshot, src, tar_members, tar_read)
-from capsa import plugins
 from capsa.errors import ArchiveError, ImageNotFound, StorageError, UsageError
 from capsa.image.archives import load_images, save_images
 from capsa.image.docker_archive import legacy_layers
@@ -195,26 +194,6 @@ def test_loading_twice_adds_nothing(src: Any, new_store: Callable[[str], Store],
         assert len(json.loads(Path(dst.root, "layers.json").read_bytes())) == len(layers) == 2
         assert sorted(os.listdir(Path(dst.root, "blobs", "sha256"))) == blobs
         assert len(dst.images.all()) == 2
-
-
-def test_load_reports_an_image_event(src: Any, new_store: Callable[[str], Store], tmp_path: Path) -> None:
-    from capsa.hookspecs import hookimpl
-
-    store, alpha, _ = src
-    seen: list[tuple[str, str, list[str]]] = []
-
-    class Plugin:
-        @hookimpl
-        def capsa_image_event(self, action: str, image_id: str, names: list[str]) -> None:
-            seen.append((action, image_id, names))
-
-    plugins.reset_manager()
-    plugins.get_manager().register(Plugin(), name="archive-test")
-    try:
-        load_images(new_store("dst"), saved(store, ["alpha:1"], "oci-archive", tmp_path))
-    finally:
-        plugins.reset_manager()
-    assert seen == [("load", alpha.id, ["localhost/alpha:1"])]
 
 
 def test_save_refusals_leave_nothing_behind(src: Any, tmp_path: Path) -> None:

@@ -113,7 +113,7 @@ def test_asdict_and_replace_match_dataclasses() -> None:
 
 
 def test_importing_capsa_records_does_not_import_dataclasses() -> None:
-    code = ("import sys; import capsa.container.model, capsa.store.layers, capsa.config, capsa.cli.state; "
+    code = ("import sys; import capsa.container.model, capsa.store.layers, capsa.config, capsa.engine.session; "
             "print(sorted(m for m in ('dataclasses', 'inspect') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import sys
 
-from capsa.cli.main import main
+from capsa.cli.main import main  # the program entry: the only import of capsa.cli outside it
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
 _manager: pluggy.PluginManager | None = None
 failed_plugins: list[str] = []  # hook plugins that failed to load or to run in this process
+_installed_loaded: list[str] | None = None  # what load_hook_plugins() loaded (once per process)
 
 
 def _stderr_warning(message: str) -> None:
@@ -43,14 +44,22 @@ def get_manager() -> pluggy.PluginManager:
 
 def reset_manager() -> None:
     """Forget every registered plugin (tests use it to start clean)."""
-    global _manager
+    global _manager, _installed_loaded
     _manager = None
+    _installed_loaded = None
     failed_plugins.clear()
 
 
 def load_hook_plugins(entries: list[PluginEntry] | None = None, warn: Warn = _stderr_warning) -> list[str]:
-    """Import and register every ``capsa.hooks`` plugin, one by one; return the names loaded."""
-    entries = entries_in(HOOKS_GROUP) if entries is None else entries
+    """Import and register every ``capsa.hooks`` plugin, one by one; return the names loaded.
+    Without ``entries`` (the installed plugins) this is done once per process: the engine's
+    operations and the CLI may both ask, and a broken plugin warns once."""
+    global _installed_loaded
+    if entries is None:
+        if _installed_loaded is not None:
+            return list(_installed_loaded)
+        _installed_loaded = load_hook_plugins(entries_in(HOOKS_GROUP), warn)
+        return list(_installed_loaded)
     loaded: list[str] = []
     for entry in entries:
         try:

@@ -6,7 +6,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from capsa.cli.state import LOG_LEVELS, GlobalOptions, Session, session
+from capsa.cli.context import session
+from capsa.engine.session import LOG_LEVELS, GlobalOptions, Session
 
 LogLevel = Enum("LogLevel", {name: name for name in LOG_LEVELS}, type=str)  # type: ignore[misc]
 

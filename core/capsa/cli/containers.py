@@ -9,20 +9,14 @@ from typing import Annotated, Any, Optional
 import typer
 
 from capsa.cli import output
-from capsa.cli.output import FormatOpt
-from capsa.cli.state import Session, open_store, session
+from capsa.cli.options import FormatOpt
+from capsa.cli.context import session
+from capsa.engine import containers as engine
 from capsa.errors import CapsaError, UsageError
 
 Multi = Optional[list[str]]
 ContainersArg = Annotated[Optional[list[str]], typer.Argument(help="Containers by name or id", show_default=False)]
 NOHELP_H = {"help_option_names": ["--help"], "allow_interspersed_args": False}
-
-
-def records_of(sess: Session) -> Any:
-    from capsa.container.records import ContainerRecords
-
-    cfg = sess.config
-    return ContainerRecords(cfg.root, cfg.runroot)
 
 
 def _launch_command(name: str) -> Any:
@@ -59,18 +53,6 @@ def _launch_command(name: str) -> Any:
     return command
 
 
-def _targets(sess: Session, refs: list[str] | None, all_: bool, latest: bool = False) -> list[Any]:
-    records = records_of(sess)
-    if all_:
-        return records.all()
-    if latest:
-        found = sorted(records.all(), key=lambda c: c.created)
-        return found[-1:]
-    if not refs:
-        raise UsageError("give at least one container name or id", hint="or use --all")
-    return [records.find(ref) for ref in refs]
-
-
 def start(
     ctx: typer.Context,
     refs: ContainersArg = None,
@@ -78,19 +60,15 @@ def start(
     interactive: Annotated[bool, typer.Option("--interactive", "-i", help="Attach the container's STDIN")] = False,
 ) -> None:
     """Start one or more containers."""
-    from capsa.container import lifecycle
-
     sess = session(ctx)
-    records = records_of(sess)
-    targets = _targets(sess, refs, False)
+    targets = engine.find(sess, refs)
     if attach and len(targets) > 1:
         raise UsageError("you cannot attach to more than one container", hint="start them one at a time with -a")
     for config in targets:
-        state = records.state(config.id)
-        if state.status in lifecycle.ACTIVE and lifecycle._alive(state.monitor_pid):
+        if engine.is_running(sess, config):
             output.write(f"{(refs or [config.name])[0]}\n")
             continue
-        code = lifecycle.start(sess, records, config, attach_output=attach, stdin=interactive)
+        code = engine.start(sess, config, attach=attach, stdin=interactive)
         if attach:
             if code:
                 raise typer.Exit(code)
@@ -105,29 +83,13 @@ def stop(
     all: Annotated[bool, typer.Option("--all", "-a", help="Stop all running containers")] = False,
 ) -> None:
     """Stop one or more containers: the stop signal, then SIGKILL after the timeout."""
-    from capsa.container import lifecycle
-
     sess = session(ctx)
-    records = records_of(sess)
-    targets = _targets(sess, refs, all)
+    targets = engine.find(sess, refs, all)
     names = []
     for config in targets:
-        signal_name = config.stop_signal or _image_stop_signal(sess, config) or "SIGTERM"
-        timeout = config.stop_timeout if time_ is None else time_
-        lifecycle.stop(sess, records, config, timeout, signal_name)
+        engine.stop(sess, config, time_)
         names.append(config.id if all else refs[targets.index(config)] if refs else config.name)
     output.write("".join(f"{n}\n" for n in names))
-
-
-def _image_stop_signal(sess: Session, config: Any) -> str:
-    if not config.image_id:
-        return ""
-    store = open_store(sess)
-    with store.reading():
-        try:
-            return (store.config_of(store.image_by_id(config.image_id)).get("config") or {}).get("StopSignal", "")
-        except CapsaError:
-            return ""
 
 
 def kill(
@@ -137,14 +99,12 @@ def kill(
     all: Annotated[bool, typer.Option("--all", "-a", help="Signal all running containers")] = False,
 ) -> None:
     """Kill one or more running containers with a signal."""
-    from capsa.container import lifecycle
-
     sess = session(ctx)
-    records = records_of(sess)
-    lifecycle.signal_number(signal)
-    targets = [c for c in _targets(sess, refs, all) if not all or records.state(c.id).status == "running"]
-    for config in targets:
-        lifecycle.kill(sess, records, config, signal)
+    engine.check_signal(signal)
+    targets = engine.find(sess, refs, all)
+    if all:
+        targets = engine.running_only(sess, targets)
+    engine.kill(sess, targets, signal)
     output.write("".join(f"{refs[i] if refs else c.id}\n" for i, c in enumerate(targets)))
 
 
@@ -157,30 +117,23 @@ def rm(
     time_: Annotated[Optional[int], typer.Option("--time", "-t", help="Seconds to wait before killing (with -f)")] = None,
 ) -> None:
     """Remove one or more containers."""
-    from capsa.container import lifecycle
-
     sess = session(ctx)
-    store, records = open_store(sess), records_of(sess)
-    removed, missing = [], 0
+    missing = 0
     if all:
-        targets = records.all()
+        targets = engine.find(sess, None, all_=True)
     else:
+        if not refs:
+            raise UsageError("give at least one container name or id", hint="or use --all")
         targets = []
-        for ref in refs or []:
+        for ref in refs:
             try:
-                targets.append(records.find(ref))
+                targets += engine.find(sess, [ref])
             except CapsaError as exc:
                 if force:
                     continue
                 print(f"Error: {exc.message}", file=sys.stderr)
                 missing += 1
-        if not refs:
-            raise UsageError("give at least one container name or id", hint="or use --all")
-    for config in targets:
-        lifecycle.remove(sess, store, records, config, force, 0 if time_ is None else time_)
-        if volumes:
-            lifecycle.remove_anonymous_volumes(sess.config.root, config)
-        removed.append(config.id)
+    removed = engine.remove(sess, targets, force, volumes, 0 if time_ is None else time_)
     output.write("".join(f"{i}\n" for i in removed))
     if missing:
         raise typer.Exit(1)
@@ -192,25 +145,17 @@ def wait(
     condition: Annotated[str, typer.Option("--condition", help="Condition to wait on: stopped or exited")] = "stopped",
 ) -> None:
     """Block until one or more containers stop, then print their exit codes."""
-    from capsa.container import lifecycle
-
     if condition not in ("stopped", "exited"):
         raise UsageError(f"invalid condition {condition!r}", hint="use stopped or exited")
     sess = session(ctx)
-    records = records_of(sess)
-    codes = []
-    for config in _targets(sess, refs, False):
-        state = lifecycle.wait_exited(records, config)
-        codes.append(state.exit_code if state is not None else -1)
+    codes = [engine.wait(sess, config) for config in engine.find(sess, refs)]
     output.write("".join(f"{c}\n" for c in codes))
 
 
 def exists(ctx: typer.Context, ref: Annotated[str, typer.Argument(help="Container name or id")]) -> None:
     """Check if a container exists: exit 0 if it does, 1 if not."""
-    try:
-        records_of(session(ctx)).find(ref)
-    except CapsaError:
-        raise typer.Exit(1) from None
+    if not engine.exists(session(ctx), ref):
+        raise typer.Exit(1)
 
 
 def prune(
@@ -218,20 +163,12 @@ def prune(
     force: Annotated[bool, typer.Option("--force", "-f", help="Do not prompt for confirmation")] = False,
 ) -> None:
     """Remove all stopped containers."""
-    from capsa.container import lifecycle
-
     if not force:
         sys.stderr.write("WARNING! This will remove all non running containers.\nAre you sure you want to continue? [y/N] ")
         sys.stderr.flush()
         if sys.stdin.readline().strip().lower() not in ("y", "yes"):
             return
-    sess = session(ctx)
-    store, records = open_store(sess), records_of(sess)
-    gone = []
-    for config in records.all():
-        if not lifecycle._alive(records.state(config.id).monitor_pid):  # not running
-            lifecycle.remove(sess, store, records, config, force=False)
-            gone.append(config.id)
+    gone = engine.prune(session(ctx))
     output.write("".join(f"{i}\n" for i in gone))
 
 

@@ -9,7 +9,8 @@ from typing import Annotated, Optional
 import typer
 
 from capsa.cli import output
-from capsa.cli.state import open_store, session
+from capsa.cli.context import session
+from capsa.engine import images as engine
 from capsa.errors import UsageError
 
 
@@ -28,18 +29,17 @@ def import_(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the image id")] = False,
 ) -> None:
     """Import a tarball and save it as a filesystem image."""
-    from capsa.image.importing import import_tarball
     from capsa.image.reference import parse_reference
 
     names = [str(parse_reference(reference))] if reference else []
     if source != "-" and not os.path.isfile(source):
         raise UsageError(f"{source}: no such file", hint="give the path of a tarball, or - to read standard input")
-    store = open_store(session(ctx))
+    sess = session(ctx)
     if source == "-":
-        image = import_tarball(store, sys.stdin.buffer, names, list(change or []), message)
+        image = engine.import_tarball(sess, sys.stdin.buffer, names, list(change or []), message)
     else:
         with open(source, "rb") as fh:
-            image = import_tarball(store, fh, names, list(change or []), message)
+            image = engine.import_tarball(sess, fh, names, list(change or []), message)
     output.write(f"{image.id}\n" if quiet else f"sha256:{image.id}\n")
 
 
@@ -52,22 +52,15 @@ def save(
     multi_image_archive: Annotated[bool, typer.Option("--multi-image-archive", "-m", help="Accepted for podman compatibility: several images always share one archive")] = False,
 ) -> None:
     """Save images to an archive (docker-archive by default, as podman)."""
-    from capsa.image.archives import save_images
-
     if output_path is None:
         if format is SaveFormat.oci_dir:
             raise UsageError("oci-dir needs a directory", hint="give one with --output DIR")
         if sys.stdout.isatty():
             raise UsageError("refusing to write an archive to a terminal", hint="use --output FILE or redirect stdout")
-    store = open_store(session(ctx))
-    with store.reading():
-        for ref in refs:
-            store.find_image(ref)  # unknown images fail before anything is written
     if output_path is None:
-        sys.stdout.flush()
-        save_images(store, refs, format.value, sys.stdout.buffer)
+        engine.save(session(ctx), refs, format.value, sys.stdout.buffer, before_writing=sys.stdout.flush)
     else:
-        save_images(store, refs, format.value, output_path)
+        engine.save(session(ctx), refs, format.value, output_path)
 
 
 def load(
@@ -76,14 +69,11 @@ def load(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Suppress the progress output")] = False,
 ) -> None:
     """Load images from a container archive (oci-archive, docker-archive or an OCI layout directory)."""
-    from capsa.image.archives import load_images
-
     if input is not None and not os.path.exists(input):
         raise UsageError(f"{input}: no such file or directory", hint="give an archive file or an OCI layout directory")
     if input is None and sys.stdin.isatty():
         raise UsageError("no archive given", hint="use --input FILE or pipe an archive to standard input")
-    store = open_store(session(ctx))
-    loaded = load_images(store, input if input is not None else sys.stdin.buffer)
+    loaded = engine.load(session(ctx), input if input is not None else sys.stdin.buffer)
     lines = []
     for image in loaded:
         lines += [f"Loaded image: {name}" for name in image.names] or [f"Loaded image: sha256:{image.id}"]

@@ -1,16 +1,17 @@
 """Image commands: ``images``, ``tag``, ``untag``, ``rmi``, ``image exists|prune|history|inspect``."""
 from __future__ import annotations
 
-import fnmatch
 import sys
 from typing import Annotated, Any, Optional
 
 import typer
 
 from capsa.cli import output
-from capsa.cli.output import FormatOpt, QuietOpt
-from capsa.cli.state import open_store, session
-from capsa.errors import CapsaError, ImageNotFound, UsageError
+from capsa.cli.options import FORMAT_HELP, FormatOpt, QuietOpt
+from capsa.cli.context import session
+from capsa.engine import images as engine
+from capsa.engine.session import open_store
+from capsa.errors import ImageNotFound, UsageError
 
 Images = Annotated[list[str], typer.Argument(help="Images by name or id", show_default=False)]
 NoTrunc = Annotated[bool, typer.Option("--no-trunc", help="Do not truncate output")]
@@ -18,43 +19,6 @@ NoTrunc = Annotated[bool, typer.Option("--no-trunc", help="Do not truncate outpu
 IMAGES_HEADERS = {"Repository": "REPOSITORY", "Tag": "TAG", "ID": "IMAGE ID", "Created": "CREATED", "Size": "SIZE",
                   "Digest": "DIGEST", "CreatedAt": "CREATED AT", "CreatedSince": "CREATED"}
 HISTORY_HEADERS = {"ID": "ID", "Created": "CREATED", "CreatedBy": "CREATED BY", "Size": "SIZE", "Comment": "COMMENT"}
-
-
-def _matches_reference(pattern: str, name: str) -> bool:
-    repo, _, tag = name.rpartition(":") if ":" in name.split("/")[-1] else (name, "", "")
-    path = repo.split("/", 1)[1] if "/" in repo else repo
-    short = path.rsplit("/", 1)[-1]
-    forms = {name, repo, path, f"{path}:{tag}", short, f"{short}:{tag}"}
-    return any(fnmatch.fnmatchcase(form, pattern) for form in forms)
-
-
-def _filter(images: list[Any], filters: list[str], store: Any) -> list[Any]:
-    from capsa.cli.humanize import parse_time
-
-    for spec in filters:
-        key, sep, value = spec.partition("=")
-        if not sep:
-            raise UsageError(f"invalid filter {spec!r}", hint="filters look like KEY=VALUE, e.g. dangling=true")
-        if key == "dangling":
-            if value not in ("true", "false"):
-                raise UsageError(f"invalid dangling filter value {value!r}", hint="use dangling=true or dangling=false")
-            images = [i for i in images if (not i.names) == (value == "true")]
-        elif key == "reference":
-            images = [i for i in images if any(_matches_reference(value, n) for n in i.names)]
-        elif key == "id":
-            images = [i for i in images if i.id.startswith(value.removeprefix("sha256:"))]
-        elif key == "label":
-            lk, lsep, lv = value.partition("=")
-            def has(i: Any) -> bool:
-                labels = (store.config_of(i).get("config") or {}).get("Labels") or {}
-                return lk in labels and (not lsep or labels[lk] == lv)
-            images = [i for i in images if has(i)]
-        elif key in ("before", "since"):
-            pivot = parse_time(store.find_image(value).created)
-            images = [i for i in images if (parse_time(i.created) < pivot) == (key == "before") and parse_time(i.created) != pivot]
-        else:
-            raise UsageError(f"invalid filter key {key!r}", hint="supported: dangling, reference, id, label, before, since")
-    return images
 
 
 def images(
@@ -65,7 +29,7 @@ def images(
     no_trunc: NoTrunc = False,
     noheading: Annotated[bool, typer.Option("--noheading", "-n", help="Do not print column headings")] = False,
     filter: Annotated[Optional[list[str]], typer.Option("--filter", "-f", help="Filter output based on conditions provided")] = None,
-    format: Annotated[Optional[str], typer.Option("--format", help=output.FORMAT_HELP)] = None,
+    format: Annotated[Optional[str], typer.Option("--format", help=FORMAT_HELP)] = None,
 ) -> None:
     """List images in local storage."""
     from capsa.image.views import list_json, list_rows
@@ -73,7 +37,7 @@ def images(
     store = open_store(session(ctx))
     with store.reading():
         found = [i for i in store.images.all() if all or not i.intermediate]
-        found = _filter(found, list(filter or []), store)
+        found = engine.filter_images(found, list(filter or []), store)
         found.sort(key=lambda i: i.created, reverse=True)
         if format == "json":
             output.emit_one([list_json(i, store.config_of(i)) for i in found], "json", str)
@@ -96,35 +60,13 @@ def images(
 def tag(ctx: typer.Context, image: Annotated[str, typer.Argument(help="Image to tag")],
         targets: Annotated[list[str], typer.Argument(help="New names: NAME[:TAG]")]) -> None:
     """Add an additional name to a local image."""
-    from capsa import plugins
-    from capsa.image.reference import parse_reference
-
-    names = [str(parse_reference(t)) for t in targets]
-    store = open_store(session(ctx))
-    with store.writing():
-        found = store.find_image(image)
-        found.names = list(dict.fromkeys([*found.names, *names]))
-        store.images.put(found)
-    plugins.call("capsa_image_event", action="tag", image_id=found.id, names=names)
+    engine.tag(session(ctx), image, targets)
 
 
 def untag(ctx: typer.Context, image: Annotated[str, typer.Argument(help="Image to untag")],
           names: Annotated[Optional[list[str]], typer.Argument(help="Names to remove (default: all)")] = None) -> None:
     """Remove one or more names from a locally-stored image."""
-    from capsa import plugins
-    from capsa.image.reference import parse_reference
-
-    wanted = [str(parse_reference(n)) for n in names or []]
-    store = open_store(session(ctx))
-    with store.writing():
-        found = store.find_image(image)
-        for name in wanted:
-            if name not in found.names:
-                raise ImageNotFound(f"{name}: tag not known", hint=f"the image's names: {', '.join(found.names) or 'none'}")
-        removed = wanted or list(found.names)
-        found.names = [n for n in found.names if n not in removed]
-        store.images.put(found)
-    plugins.call("capsa_image_event", action="untag", image_id=found.id, names=removed)
+    engine.untag(session(ctx), image, list(names or []))
 
 
 def rmi(
@@ -138,66 +80,13 @@ def rmi(
     Exit codes as podman documents: 1 when an image is not known (the others are removed),
     2 when a container uses it (without --force), 125 otherwise.
     """
-    from capsa import plugins
-    from capsa.cli.containers import records_of
-
     if all == bool(refs):
         raise UsageError("give image names or ids, or --all", hint="capsa rmi IMAGE... | capsa rmi --all")
-    sess = session(ctx)
-    store = open_store(sess)
-    records = records_of(sess)
-    missing = 0
-    lines: list[str] = []
-    events: list[tuple[str, str, list[str]]] = []
-    with store.writing():
-        images = {i.id: i for i in store.images.all()}
-        untag: dict[str, list[str]] = {}  # image id -> names to drop (the image stays)
-        doomed: set[str] = set(images) if all else set()
-        for ref in refs or []:  # plan everything first: a refusal changes nothing
-            try:
-                image = store.find_image(ref)
-            except ImageNotFound as exc:
-                print(f"Error: {exc.message}", file=sys.stderr)
-                missing += 1
-                continue
-            named = [n for n in store.name_candidates(ref) if n in image.names]
-            if named and len(set(image.names) - set(untag.get(image.id, [])) - set(named)) > 0:
-                untag.setdefault(image.id, []).extend(named)
-            elif not named and len(image.names) > 1 and not force:
-                raise UsageError(f"unable to delete image {image.id[:12]} by ID with more than one tag ({', '.join(image.names)})",
-                                 hint="untag the names first, or use --force")
-            else:
-                doomed.add(image.id)
-        users = [c for c in records.all() if c.image_id in doomed]
-        if users and not force:
-            first = users[0]
-            raise CapsaError(f"image used by {first.id}: image is in use by a container: consider listing external "
-                             f"containers and force-removing image", hint="remove the container first, or use rmi --force",
-                             exit_code=2)
-        if users:
-            from capsa.container import lifecycle
-
-            for config in users:
-                lifecycle.stop(sess, records, config, 0, "SIGKILL")
-                lifecycle.wait_monitor_gone(records, config)
-                lifecycle.remove_stopped_locked(store, records, config.id, config.layer_id)
-        for image_id, names in untag.items():
-            if image_id in doomed:
-                continue
-            image = images[image_id]
-            image.names = [n for n in image.names if n not in names]
-            store.images.put(image)
-            lines += [f"Untagged: {n}" for n in dict.fromkeys(names)]
-            events.append(("untag", image_id, names))
-        for image_id in doomed:
-            lines += [f"Untagged: {n}" for n in images[image_id].names]
-        store.delete_images([images[i] for i in doomed])
-        lines += [f"Deleted: {image_id}" for image_id in doomed]
-        events += [("remove", i, images[i].names) for i in doomed]
-    output.write("".join(f"{line}\n" for line in lines))
-    for action, image_id, names in events:
-        plugins.call("capsa_image_event", action=action, image_id=image_id, names=names)
-    if missing:
+    done = engine.remove_images(session(ctx), list(refs or []), force, all)
+    for message in done.missing:
+        print(f"Error: {message}", file=sys.stderr)
+    output.write("".join(f"{line}\n" for line in done.lines))
+    if done.missing:
         raise typer.Exit(1)
 
 
@@ -224,13 +113,7 @@ def prune(
         sys.stderr.flush()
         if sys.stdin.readline().strip().lower() not in ("y", "yes"):
             return
-    store = open_store(session(ctx))
-    if not store.exists():
-        return
-    with store.writing():
-        candidates = _filter(store.images.all(), list(filter or []), store)
-        doomed = [i for i in candidates if all or not i.names]
-        store.delete_images(doomed)
+    doomed = engine.prune(session(ctx), all, list(filter or []))
     output.write("".join(f"{i.id}\n" for i in doomed))
 
 

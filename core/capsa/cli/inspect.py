@@ -1,60 +1,24 @@
 """``capsa inspect``: low-level information on objects, found by name or id."""
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
 from capsa.cli import output
-from capsa.cli.output import FormatOpt
-from capsa.cli.state import open_store, session
+from capsa.cli.options import FormatOpt
+from capsa.cli.context import session
+from capsa.engine.inspect import KINDS as TYPES
 from capsa.errors import CapsaError, ImageNotFound
 
-TYPES = ("image", "container", "all")
-
-
-def _find_container(ctx: typer.Context, store: Any, ref: str) -> dict[str, Any] | None:
-    from capsa.cli.containers import records_of
-    from capsa.container.views import inspect_doc
-
-    records = records_of(session(ctx))
-    try:
-        config = records.find(ref)
-    except CapsaError:
-        return None
-    image_config: dict[str, Any] = {}
-    if config.image_id:
-        try:
-            image_config = store.config_of(store.image_by_id(config.image_id))
-        except CapsaError:
-            pass
-    return inspect_doc(records, config, image_config, store.driver.name)
-
-
-def _find_image(store: Any, ref: str) -> dict[str, Any] | None:
-    from capsa.image.views import inspect_doc
-
-    try:
-        return inspect_doc(store, store.find_image(ref))
-    except ImageNotFound:
-        return None
 
 
 def inspect_objects(ctx: typer.Context, refs: list[str], kind: str, fmt: str | None) -> None:
     """Print the documents of ``refs`` (JSON list, or the template per object); exit 125 when
     one is not found, after printing the others, as podman does."""
-    store = open_store(session(ctx))
-    docs: list[dict[str, Any]] = []
-    missing: list[str] = []
-    with store.reading():
-        for ref in refs:
-            doc = _find_container(ctx, store, ref) if kind in ("container", "all") else None
-            if doc is None and kind in ("image", "all"):
-                doc = _find_image(store, ref)
-            if doc is None:
-                missing.append(ref)
-            else:
-                docs.append(doc)
+    from capsa.engine.inspect import documents
+
+    docs, missing = documents(session(ctx), refs, kind)
     if fmt and fmt != "json":
         for doc in docs:
             output.emit_one(doc, fmt, str)

@@ -16,14 +16,15 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-    from capsa.cli.state import Session
+    from capsa.engine.session import Session
+
     from capsa.container.model import ContainerConfig
 
 
 def main(command: str, args: list[str]) -> int:
     """``capsa [GLOBAL FLAGS] run|create ARGS``: ``args`` are the words after the command."""
     from capsa.cli import runflags
-    from capsa.cli.state import GlobalOptions, Session
+    from capsa.engine.session import GlobalOptions, Session
 
     options, image, cmd = runflags.parse(command, args)
     sess = Session(GlobalOptions(options["root"], options["runroot"], options["storage_driver"],
@@ -34,33 +35,20 @@ def main(command: str, args: list[str]) -> int:
 
 
 def launch(sess: Session, image: str, command: list[str], o: dict[str, Any], create_only: bool) -> int:
-    """Create the container and, unless ``create_only``, start it: detached (its id is printed)
-    or attached (the container's exit code is returned). A container that fails to start is
-    removed again."""
-    from capsa import plugins
-    from capsa.container import lifecycle
+    """Create the container and, unless ``create_only``, start it (:mod:`capsa.engine.containers`):
+    detached (its id is printed) or attached (the container's exit code is returned). A
+    container that fails to start is removed again."""
+    from capsa.engine import containers
 
-    plugins.load_hook_plugins()  # (the container's hooks; nothing is imported when none is installed)
     if not create_only:  # first of all: the monitor loads its drivers while we make the container
-        from capsa.container import zygote
-
-        zygote.prefork(lifecycle.monitor_drivers(sess))
-    from capsa.cli.state import open_store
-    from capsa.container.records import ContainerRecords
-
+        containers.prepare_run(sess)
     detach = o.get("detach", True)
     config = container_config(image, command, o)
-    store = open_store(sess)
-    records = ContainerRecords(sess.config.root, sess.config.runroot)
-    config = lifecycle.create(store, records, config)
     if create_only:
+        config = containers.create(sess, config)
         _write(f"{config.id}\n")
         return 0
-    try:
-        code = lifecycle.start(sess, records, config, attach_output=not detach, stdin=o["interactive"], store=store)
-    except CapsaError:
-        _discard(sess, store, records, config)
-        raise
+    code = containers.run(sess, config, attach=not detach, stdin=o["interactive"])
     if detach:
         _write(f"{config.id}\n")
         return 0
@@ -68,23 +56,9 @@ def launch(sess: Session, image: str, command: list[str], o: dict[str, Any], cre
 
 
 def _write(text: str) -> None:
-    from capsa.cli.stdout import write
+    from capsa.cli.output import write
 
     write(text)
-
-
-def _discard(sess: Session, store: Any, records: Any, config: Any) -> None:
-    """Undo a container whose start failed (``run`` leaves nothing behind); a failure to undo it
-    is reported beside the start error, not instead of it."""
-    from capsa.container import lifecycle
-    from capsa.container.records import ContainerNotFound
-
-    try:
-        lifecycle.remove(sess, store, records, config, force=True, timeout=0)
-    except ContainerNotFound:
-        pass  # its monitor removed it already (run --rm)
-    except CapsaError as exc:
-        print(f"Warning: removing the container that failed to start: {exc.message}", file=sys.stderr)
 
 
 def container_config(image: str, command: list[str], o: dict[str, Any]) -> ContainerConfig:

@@ -163,7 +163,7 @@ def _typer_run(args: list[str], help_request: bool) -> int:
 def _guarded(debug: bool, body: Callable[[], int]) -> int:
     """The error boundary: capsa's errors print one line and a hint; anything else prints an
     internal error (the traceback only with ``--log-level debug``)."""
-    from capsa.cli.stdout import OutputClosed
+    from capsa.cli.output import OutputClosed
     from capsa.errors import CapsaError
 
     try:

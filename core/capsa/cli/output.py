@@ -1,18 +1,36 @@
-"""Printing results the podman way: human text, ``--format json`` or a Go template."""
+"""Everything a command prints on standard output: plain text where the reader may go away
+(``capsa images | head -1``), and results the podman way: human text, ``--format json`` or a
+Go template.
+
+Without typer and with few imports: the ``run``/``create`` path uses :func:`write` (the typer
+option types for ``--format`` and ``--quiet`` are in :mod:`capsa.cli.options`).
+"""
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Mapping, Sequence
-from typing import Annotated, Any, Optional
+import sys
 
-import typer
-
-from capsa.cli.stdout import write
 from capsa.errors import UsageError
 
-FORMAT_HELP = "Output format: json, or a Go template such as '{{.Field}}' or 'table {{.A}}\\t{{.B}}'"
-FormatOpt = Annotated[Optional[str], typer.Option("--format", "-f", help=FORMAT_HELP)]
-QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Print only the identifying column")]
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+    from typing import Any
+
+
+class OutputClosed(Exception):
+    """Whoever read our standard output went away: stop quietly.
+
+    Deliberately not an OSError, so that typer's own broken-pipe handling (exit 1) stays out.
+    """
+
+
+def write(text: str) -> None:
+    """Write to standard output; a closed pipe becomes :class:`OutputClosed`."""
+    try:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        raise OutputClosed() from None
 
 
 def _template_error(exc: Exception) -> UsageError:
@@ -38,10 +56,10 @@ def emit_one(data: Any, fmt: str | None, human: Callable[[Any], str]) -> None:
 
 
 def emit_list(
-    items: Sequence[Mapping[str, Any]],
+    items: Sequence[dict[str, Any]],
     fmt: str | None,
     table: str,
-    headers: Mapping[str, str] | None = None,
+    headers: dict[str, str] | None = None,
     quiet_field: str | None = None,
     quiet: bool = False,
 ) -> None:
@@ -62,6 +80,8 @@ def emit_list(
 
 def to_yaml(data: Any, indent: int = 0) -> str:
     """A small YAML rendering of plain data (dicts, lists, scalars), as podman's ``info`` prints."""
+    from collections.abc import Mapping
+
     pad = "  " * indent
     lines: list[str] = []
     if isinstance(data, Mapping):
@@ -84,6 +104,8 @@ def to_yaml(data: Any, indent: int = 0) -> str:
 
 
 def _scalar(value: Any) -> str:
+    from collections.abc import Mapping
+
     if value is None:
         return "null"
     if isinstance(value, bool):
@@ -94,5 +116,7 @@ def _scalar(value: Any) -> str:
         return "[]"
     text = str(value)
     if text == "" or text[0] in "!&*{}[],#|>@`\"'%- " or ": " in text or text.endswith(":"):
+        import json
+
         return json.dumps(text)
     return text

@@ -6,8 +6,8 @@ from typing import Any
 import typer
 
 from capsa.cli import output
-from capsa.cli.output import FormatOpt, QuietOpt
-from capsa.cli.state import session
+from capsa.cli.options import FormatOpt, QuietOpt
+from capsa.cli.context import session
 
 TABLE = "table {{.Kind}}\t{{.Name}}\t{{.EntryPoint}}\t{{.Package}}\t{{.Version}}\t{{.Selected}}"
 HEADERS = {"Kind": "KIND", "Name": "NAME", "EntryPoint": "ENTRY POINT", "Package": "PACKAGE", "Version": "VERSION", "Selected": "SELECTED"}

@@ -9,9 +9,9 @@ from typing import Annotated, Any, Optional
 import typer
 
 from capsa.cli import output
-from capsa.cli.containers import records_of
-from capsa.cli.output import QuietOpt
-from capsa.cli.state import open_store, session
+from capsa.cli.options import FORMAT_HELP, QuietOpt
+from capsa.cli.context import session
+from capsa.engine.session import container_records, open_store
 from capsa.errors import CapsaError, UsageError
 
 PS_HEADERS = {"ID": "CONTAINER ID", "Image": "IMAGE", "Command": "COMMAND", "Created": "CREATED", "Status": "STATUS",
@@ -52,7 +52,7 @@ def ps(
     quiet: QuietOpt = False,
     no_trunc: Annotated[bool, typer.Option("--no-trunc", help="Display the extended information")] = False,
     filter: Annotated[Optional[list[str]], typer.Option("--filter", "-f", help="Filter output based on conditions given")] = None,
-    format: Annotated[Optional[str], typer.Option("--format", help=output.FORMAT_HELP)] = None,
+    format: Annotated[Optional[str], typer.Option("--format", help=FORMAT_HELP)] = None,
     last: Annotated[int, typer.Option("--last", "-n", help="Print the n last created containers")] = -1,
     latest: Annotated[bool, typer.Option("--latest", "-l", help="Show the latest container created")] = False,
 ) -> None:
@@ -60,7 +60,7 @@ def ps(
     from capsa.container.views import ps_row
 
     sess = session(ctx)
-    records = records_of(sess)
+    records = container_records(sess)
     store = open_store(sess)
     configs = sorted(records.all(), key=lambda c: c.created, reverse=True)
     images: dict[str, dict[str, Any]] = {}
@@ -105,7 +105,7 @@ def logs(
     from capsa.container.views import effective_status
 
     sess = session(ctx)
-    records = records_of(sess)
+    records = container_records(sess)
     config = records.find(ref)
     path = str(records.log_path(config.id))
     cutoff = _since(since) if since else None
@@ -153,7 +153,7 @@ def _since(text: str) -> str:
         secs = float(m.group(1)) * {"s": 1, "m": 60, "h": 3600}[m.group(2)]
         when = now - datetime.timedelta(seconds=secs)
     else:
-        from capsa.cli.humanize import parse_time
+        from capsa.humanize import parse_time
 
         try:
             when = parse_time(text, strict=True).astimezone(datetime.timezone.utc)
@@ -169,7 +169,7 @@ def _print(chunks: Any) -> None:
             target.write(data)
             target.flush()
         except BrokenPipeError:
-            from capsa.cli.stdout import OutputClosed
+            from capsa.cli.output import OutputClosed
 
             raise OutputClosed() from None
 

@@ -1,97 +1,23 @@
-"""``capsa info``, ``capsa version`` and the ``capsa system`` group."""
+"""``capsa info``, ``capsa version`` and the ``capsa system`` group (``info``, ``check``, ``df``,
+``prune``, ``reset``): parse, call :mod:`capsa.engine.system` or :mod:`capsa.engine.leftovers`,
+print."""
 from __future__ import annotations
 
-import os
-import platform
-import socket
-from typing import Any
+import sys
+from typing import Annotated, Any
 
 import typer
 
-from capsa import __version__
 from capsa.cli import output
-from capsa.cli.output import FormatOpt
-from capsa.cli.state import Session, session
-from capsa.config import KINDS
-
-
-def version_data() -> dict[str, Any]:
-    from capsa.hostinfo import go_arch
-
-    return {
-        "Client": {
-            "Version": __version__,
-            "PythonVersion": platform.python_version(),
-            "OsArch": f"linux/{go_arch()}",
-            "Os": "linux",
-        }
-    }
-
-
-def _driver_report(sess: Session, kind: str) -> dict[str, Any]:
-    """Name and status of the selected driver; an unsupported host is a status, not an error."""
-    from capsa.errors import DriverNotSupported
-
-    name = sess.config.driver(kind)
-    try:
-        status = sess.driver(kind, discover=True).status()
-    except DriverNotSupported as exc:
-        status = {"ready": False, "detail": f"{exc.message} ({exc.hint})" if exc.hint else exc.message}
-    return {"name": name, **status}
-
-
-def _image_count(sess: Session) -> int:
-    from capsa.cli.state import open_store
-    from capsa.errors import CapsaError
-
-    try:
-        store = open_store(sess)
-        with store.reading():
-            return len(store.images.all())
-    except CapsaError:
-        return 0
-
-
-def info_data(sess: Session) -> dict[str, Any]:
-    """What ``capsa info`` reports: host, store, drivers, plugins, configuration files, version."""
-    from capsa import plugins
-    from capsa.entrypoints import HOOKS_GROUP, entries_in
-    from capsa.hostinfo import cgroup_layout, go_arch, own_cgroups
-
-    cfg = sess.config
-    layout = cgroup_layout()
-    drivers = {kind: _driver_report(sess, kind) for kind in KINDS}
-    return {
-        "host": {
-            "arch": go_arch(),
-            "os": "linux",
-            "kernel": platform.release(),
-            "hostname": socket.gethostname(),
-            "cgroupVersion": layout.version,
-            "cgroupMode": layout.mode,
-            "cgroupControllers": sorted(layout.v2_controllers if layout.version == "v2" else layout.v1_controllers),
-            "cgroupPaths": {(k or "unified"): v for k, v in own_cgroups().items()},
-            "uid": os.getuid(),
-        },
-        "store": {
-            "graphRoot": str(cfg.root),
-            "runRoot": str(cfg.runroot),
-            "graphDriverName": drivers["storage"]["name"],
-            "imageStore": {"number": _image_count(sess)},
-        },
-        "drivers": drivers,
-        "plugins": {
-            "hooks": [e.name for e in entries_in(HOOKS_GROUP)],
-            "hooksLoaded": plugins.loaded_plugin_names(),
-        },
-        "configFiles": [str(p) for p in cfg.files],
-        "version": version_data()["Client"],
-    }
+from capsa.cli.context import session
+from capsa.cli.options import FormatOpt
+from capsa.engine import system as engine
+from capsa.errors import CapsaError
 
 
 def info(ctx: typer.Context, format: FormatOpt = None) -> None:
     """Display capsa related system information."""
-    output.emit_one(info_data(session(ctx)), format, output.to_yaml)
+    output.emit_one(engine.info_data(session(ctx)), format, output.to_yaml)
 
 
 def version(format: FormatOpt = None) -> None:
@@ -102,7 +28,73 @@ def version(format: FormatOpt = None) -> None:
         rows = [("Version:", c["Version"]), ("Python Version:", c["PythonVersion"]), ("OS/Arch:", c["OsArch"])]
         return "".join(f"{k:<16}{v}\n" for k, v in rows)
 
-    output.emit_one(version_data(), format, human)
+    output.emit_one(engine.version_data(), format, human)
+
+
+def _confirm(message: str) -> bool:
+    sys.stderr.write(f"{message}\nAre you sure you want to continue? [y/N] ")
+    sys.stderr.flush()
+    return sys.stdin.readline().strip().lower() in ("y", "yes")
+
+
+def check(ctx: typer.Context,
+          repair: Annotated[bool, typer.Option("--repair", "-r", help="Remove or fix what is found")] = False) -> None:
+    """Check the store for leftovers of interrupted commands (and repair them with --repair)."""
+    from capsa.engine.leftovers import check as run_check
+
+    findings = run_check(session(ctx), repair)
+    lines = [f"{'Repaired' if f.repaired else 'Found'}: {f.what}" for f in findings]
+    output.write("".join(f"{line}\n" for line in lines) or "No problems found\n")
+    if findings and not repair:
+        raise CapsaError(f"found {len(findings)} problem(s)", hint="run 'capsa system check --repair' to fix them")
+
+
+def df(ctx: typer.Context, format: FormatOpt = None) -> None:
+    """Show capsa's disk usage."""
+    from capsa.humanize import human_size
+
+    rows = engine.disk_usage(session(ctx))
+    for r in rows:
+        pct = int(100 * r["RawReclaimable"] / r["RawSize"]) if r["RawSize"] else 0
+        r["Size"] = human_size(r["RawSize"]).replace(" ", "")
+        r["Reclaimable"] = f"{human_size(r['RawReclaimable']).replace(' ', '')} ({pct}%)"
+    if format == "json":
+        output.emit_one(rows, "json", str)
+        return
+    output.emit_list(rows, format, "table {{.Type}}\t{{.Total}}\t{{.Active}}\t{{.Size}}\t{{.Reclaimable}}",
+                     {"Type": "TYPE", "Total": "TOTAL", "Active": "ACTIVE", "Size": "SIZE", "Reclaimable": "RECLAIMABLE"})
+
+
+def prune(ctx: typer.Context,
+          all: Annotated[bool, typer.Option("--all", "-a", help="Remove all unused images, not only dangling ones")] = False,
+          volumes: Annotated[bool, typer.Option("--volumes", help="Prune volumes no container uses")] = False,
+          force: Annotated[bool, typer.Option("--force", "-f", help="Do not prompt for confirmation")] = False) -> None:
+    """Remove stopped containers, unused images (and with --volumes, unused volumes)."""
+    if not force and not _confirm("WARNING! This command removes:\n  - all stopped containers\n"
+                                  + ("  - all volumes not used by at least one container\n" if volumes else "")
+                                  + ("  - all images without at least one container associated with them"
+                                     if all else "  - all dangling images")):
+        return
+    done = engine.prune(session(ctx), all, volumes)
+    text = ""
+    for title, ids in (("Deleted Containers", done.containers), ("Deleted Volumes", done.volumes),
+                       ("Deleted Images", done.images)):
+        if ids:
+            text += title + "\n" + "".join(f"{i}\n" for i in ids)
+    output.write(text)
+    if done.failed:
+        raise CapsaError(f"could not remove {'; '.join(done.failed)}",
+                         hint="run 'capsa system check --repair', then prune again")
+
+
+def reset(ctx: typer.Context,
+          force: Annotated[bool, typer.Option("--force", "-f", help="Do not prompt for confirmation")] = False) -> None:
+    """Reset the store: remove every container, image and volume, and the store's directories."""
+    sess = session(ctx)
+    if not force and not _confirm(f"WARNING! This will remove all containers, images and volumes under "
+                                  f"{sess.config.root} and {sess.config.runroot}."):
+        return
+    engine.reset(sess)
 
 
 def register(app: typer.Typer) -> None:
@@ -110,8 +102,6 @@ def register(app: typer.Typer) -> None:
     app.command("info")(info)
     app.command("version")(version)
     group = typer.Typer(help="Manage capsa", no_args_is_help=True)
-    group.command("info")(info)
-    from capsa.cli import system_ops
-
-    system_ops.register(group)
+    for name, fn in (("info", info), ("check", check), ("df", df), ("prune", prune), ("reset", reset)):
+        group.command(name)(fn)
     app.add_typer(group, name="system")

@@ -1,5 +1,7 @@
-"""Container lifecycle on the CLI side: create, start (spawning the monitor), stop, kill, wait,
-remove. The monitor (:mod:`capsa.container.monitor`) carries a started container from there."""
+"""The per-container mechanism under the engine's container operations (:mod:`capsa.engine.containers`):
+create, start (handing the container to its monitor), stop, kill, wait, remove. The monitor
+(:mod:`capsa.container.monitor`) carries a started container from there. ``sess`` is the
+engine's :class:`~capsa.engine.session.Session` (only its configuration and drivers are used)."""
 from __future__ import annotations
 
 import os
@@ -19,7 +21,7 @@ if TYPE_CHECKING:
     from pathlib import Path
     from typing import Any
 
-    from capsa.cli.state import Session
+    from capsa.engine.session import Session
     from capsa.store.store import Store
 
 _ADJECTIVES = ("admiring", "brave", "clever", "dazzling", "eager", "festive", "gifted", "happy", "jolly", "keen",
@@ -143,9 +145,9 @@ def _hand_to_monitor(sess: Session, store: Store | None, records: ContainerRecor
     handle = zygote.take(monitor_drivers(sess))
     try:
         if store is None:
-            from capsa.cli.state import open_store
+            from capsa.store.store import Store
 
-            store = open_store(sess)
+            store = Store(cfg.root, cfg.runroot, sess.driver("storage"))  # type: ignore[arg-type]
         bundle = prepare_bundle(cfg.root, store, records, config)
     except BaseException:
         handle.discard()
@@ -302,6 +304,9 @@ def _alive(pid: int) -> bool:
     from capsa.container.procname import is_monitor
 
     return is_monitor(pid)
+
+
+monitor_alive = _alive  # (the engine's name for it)
 
 
 def signal_number(sig: str | int) -> int:

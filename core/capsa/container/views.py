@@ -19,7 +19,7 @@ def effective_status(records: ContainerRecords, config: ContainerConfig) -> Cont
 
 def status_text(state: ContainerState) -> str:
     """``Up 2 minutes``, ``Exited (0) 3 seconds ago``, ``Created``."""
-    from capsa.cli.humanize import human_duration, parse_time, since
+    from capsa.humanize import human_duration, parse_time, since
 
     if state.status in ("running", "stopping"):
         import datetime
@@ -48,7 +48,7 @@ def command_of(config: ContainerConfig, image_config: dict[str, Any]) -> list[st
 
 
 def ps_row(records: ContainerRecords, config: ContainerConfig, image_config: dict[str, Any]) -> dict[str, Any]:
-    from capsa.cli.humanize import go_time, since
+    from capsa.humanize import go_time, since
 
     state = effective_status(records, config)
     command = command_of(config, image_config)

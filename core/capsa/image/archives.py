@@ -201,9 +201,8 @@ class Pending:
 
 def load_images(store: Store, source: str | os.PathLike[str] | BinaryIO) -> list[Image]:
     """Load every image in ``source`` (an OCI layout directory, or an OCI or docker archive as a
-    path or stream, possibly gzip/zstd-compressed); return them. ArchiveError for bad input."""
-    from capsa import plugins
-
+    path or stream, possibly gzip/zstd-compressed); return them. ArchiveError for bad input.
+    (The engine fires the image events: :mod:`capsa.engine.images`.)"""
     with store.writing():
         try:
             with out_of_space("loading images into the store"):
@@ -214,8 +213,6 @@ def load_images(store: Store, source: str | os.PathLike[str] | BinaryIO) -> list
         except BaseException:
             store.collect_garbage()
             raise
-    for image in images:
-        plugins.call("capsa_image_event", action="load", image_id=image.id, names=image.names)
     return images
 
 

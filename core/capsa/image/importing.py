@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, BinaryIO
 
-from capsa import plugins
 from capsa.errors import ArchiveError
 from capsa.image import mediatypes as mt
 from capsa.image.config import apply_change, config_bytes, new_config
@@ -63,5 +62,4 @@ def import_tarball(store: Store, source: BinaryIO, names: list[str], changes: li
         except BaseException:
             store.collect_garbage()
             raise
-    plugins.call("capsa_image_event", action="import", image_id=image.id, names=image.names)
     return image

@@ -26,7 +26,7 @@ def repo_digests(image: Image) -> list[str]:
 
 def list_rows(image: Image) -> list[dict[str, Any]]:
     """One ``images`` row per name (one ``<none>`` row for a dangling image)."""
-    from capsa.cli.humanize import go_time, human_size, parse_time, since
+    from capsa.humanize import go_time, human_size, parse_time, since
 
     base = {
         "ID": image.id[:12],
@@ -50,7 +50,7 @@ def list_rows(image: Image) -> list[dict[str, Any]]:
 
 def list_json(image: Image, config: dict[str, Any]) -> dict[str, Any]:
     """``images --format json``: podman's fields."""
-    from capsa.cli.humanize import parse_time
+    from capsa.humanize import parse_time
 
     created = parse_time(image.created)
     return {
@@ -116,7 +116,7 @@ def inspect_doc(store: Store, image: Image) -> dict[str, Any]:
 
 def history_rows(store: Store, image: Image) -> list[dict[str, Any]]:
     """``image history``: newest first; the top row carries the image id, the others ``<missing>``."""
-    from capsa.cli.humanize import human_size, since
+    from capsa.humanize import human_size, since
 
     config = store.config_of(image)
     layers = store.image_layers(image)

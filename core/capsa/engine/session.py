@@ -1,4 +1,9 @@
-"""Per-invocation state: the global flags, the configuration they select, and loaded drivers."""
+"""The engine's session: the global options, the configuration they select, the drivers loaded
+on first use, and the store and container records they open.
+
+Every engine operation takes a :class:`Session`. A front end (the typer CLI, the lean
+``run``/``create`` path, a future API) makes one per invocation from its own flags. Imported by
+the ``run``/``create`` path: keep its imports few (see tests/test_startup.py)."""
 from __future__ import annotations
 
 from capsa import config as config_mod
@@ -7,8 +12,8 @@ from capsa.record import field, record
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
-    import typer
 
+    from capsa.container.records import ContainerRecords
     from capsa.drivers.base import Driver
     from capsa.store.store import Store
 
@@ -100,9 +105,9 @@ def open_store(sess: Session) -> Store:
     return Store(cfg.root, cfg.runroot, sess.driver("storage"))  # type: ignore[arg-type]
 
 
-def session(ctx: typer.Context) -> Session:
-    """The Session the root callback stored in the context."""
-    root = ctx.find_root()
-    if not isinstance(root.obj, Session):
-        root.obj = Session(GlobalOptions())
-    return root.obj
+def container_records(sess: Session) -> ContainerRecords:
+    """The container records under the session's root and runroot."""
+    from capsa.container.records import ContainerRecords
+
+    cfg = sess.config
+    return ContainerRecords(cfg.root, cfg.runroot)

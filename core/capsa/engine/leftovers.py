@@ -1,18 +1,19 @@
-"""``system check``, ``system df``, ``system prune`` and ``system reset``: the store as a whole."""
+"""Leftovers of interrupted commands, found and repaired (``system check [--repair]``), and which
+containers something is looking after right now (a living monitor, or a command holding the
+container's lock): what ``system check`` and every prune must leave alone."""
 from __future__ import annotations
 
 import os
 import shutil
 import time
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from capsa.container.procname import is_monitor
-from capsa.errors import CapsaError, StorageError
+from capsa.errors import StorageError
 from capsa.record import record
 
 if TYPE_CHECKING:
-    from capsa.cli.state import Session
+    from capsa.engine.session import Session
 
 
 START_GRACE = 60.0  # seconds a started container may take to reach its monitor
@@ -23,12 +24,6 @@ class Finding:
     kind: str
     what: str
     repaired: bool = False
-
-
-def _records(sess: Session) -> Any:
-    from capsa.container.records import ContainerRecords
-
-    return ContainerRecords(sess.config.root, sess.config.runroot)
 
 
 def monitors(records: Any) -> dict[str, int]:
@@ -53,11 +48,11 @@ def monitors(records: Any) -> dict[str, int]:
     return found
 
 
-def _active() -> tuple[str, ...]:
+def active_statuses() -> tuple[str, ...]:
     """Record statuses that mean a monitor is in charge."""
-    from capsa.container import lifecycle
+    from capsa.container.lifecycle import ACTIVE
 
-    return tuple(getattr(lifecycle, "ACTIVE", ("running", "stopping", "paused", "restarting")))
+    return ACTIVE
 
 
 def _running(pid: int) -> bool:
@@ -105,18 +100,18 @@ def check(sess: Session, repair: bool) -> list[Finding]:
     Everything is looked at first without changing anything; with ``repair`` the store part is
     then fixed under the store's exclusive lock (whose taking already runs the store's own
     recovery: half-written blobs, incomplete layers, blobs nothing refers to)."""
-    from capsa.cli.state import open_store
     from capsa.container.logs import timestamp
+    from capsa.engine.session import container_records, open_store
 
     store = open_store(sess)
-    records = _records(sess)
+    records = container_records(sess)
     findings: list[Finding] = []
     live = live_containers(records)
     configs = records.all()
     dead: list[Any] = []  # recorded as running, monitor gone
     for config in configs:
         state = records.state(config.id)
-        if state.status in _active() and config.id not in live:
+        if state.status in active_statuses() and config.id not in live:
             dead.append(config)
             f = Finding("container", f"container {config.name} ({config.id[:12]}) is recorded {state.status} "
                                      "but its monitor is gone")
@@ -270,86 +265,3 @@ def _repair_store(store: Any, records: Any) -> None:
         if not layer.incomplete and layer.blob is None and layer.id not in owners:
             store.layers.remove(layer.id)
     store.collect_garbage()  # the image layers the removed ones stood on, and their blobs
-
-
-def disk_usage(sess: Session) -> list[dict[str, Any]]:
-    """Rows of ``system df``: images, containers, local volumes."""
-    from capsa.cli.state import open_store
-    from capsa.container.views import effective_status
-    from capsa.container.volumes import VolumeStore
-    from capsa.fsutil import tree_size
-
-    store = open_store(sess)
-    records = _records(sess)
-    containers = records.all()
-    running = [c for c in containers if effective_status(records, c).status in _active()]
-    with store.reading():
-        images = store.images.all()
-        used_images = {c.image_id for c in containers}
-        image_size = sum(i.size for i in images)
-        unused_size = sum(i.size for i in images if i.id not in used_images)
-        layers = {layer.id: layer for layer in store.layers.all()}
-    running_ids = {c.id for c in running}
-    container_size = stopped_size = 0
-    for c in containers:
-        if c.layer_id in layers:
-            try:
-                size = store.driver.diff_size(c.layer_id, layers[c.layer_id].parent)
-            except CapsaError:
-                continue
-            container_size += size
-            if c.id not in running_ids:
-                stopped_size += size
-    volumes = VolumeStore(sess.config.root).all()
-    used_volumes = {m.source for c in containers for m in c.mounts if m.type == "volume"}
-    sizes = {v["Name"]: tree_size(Path(v["Mountpoint"])) for v in volumes}
-
-    def row(kind: str, total: int, active: int, size: int, reclaimable: int) -> dict[str, Any]:
-        return {"Type": kind, "Total": total, "Active": active, "RawSize": size, "RawReclaimable": reclaimable}
-
-    return [
-        row("Images", len(images), len(used_images & {i.id for i in images}), image_size, unused_size),
-        row("Containers", len(containers), len(running), container_size, stopped_size),
-        row("Local Volumes", len(volumes), len(used_volumes & set(sizes)), sum(sizes.values()),
-            sum(s for n, s in sizes.items() if n not in used_volumes)),
-    ]
-
-
-def reset(sess: Session) -> None:
-    """Stop and remove every container, then delete the whole store (root and runroot)."""
-    import signal
-
-    from capsa.container import lifecycle
-    from capsa.linux import MNT_DETACH, mounts_under, umount
-
-    records = _records(sess)
-    for config in records.all():
-        state = records.state(config.id)
-        if state.status in _active() and lifecycle._alive(state.monitor_pid):
-            try:
-                lifecycle.stop(sess, records, config, 0, "SIGKILL")
-            except CapsaError:
-                pass
-            lifecycle.wait_monitor_gone(records, config, timeout=10)
-    # monitors still there (starting, restarting, or stuck): their containers' cgroups go below
-    left = monitors(records)
-    for pid in left.values():
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-    deadline = time.monotonic() + 10
-    while left and time.monotonic() < deadline:
-        time.sleep(0.01)
-        left = monitors(records)
-    try:
-        iso = sess.driver("isolation")
-        gc = getattr(iso, "gc", None)
-        if gc is not None:
-            gc(set(), dry_run=False)
-    except CapsaError:
-        pass
-    for path in (sess.config.root, sess.config.runroot):
-        for point in mounts_under(str(path)):
-            umount(point, MNT_DETACH)
-        shutil.rmtree(path, ignore_errors=True)

@@ -1,0 +1,203 @@
+"""Operations on containers: create and run (from a checked ContainerConfig), start, stop, kill,
+remove, wait and prune, over the records of a session. The per-container mechanism (the
+monitor hand-over, the stop protocol, the removal of layer and records) is
+:mod:`capsa.container.lifecycle`.
+
+Imported by the ``run``/``create`` path: module-level imports stay few and cheap (see
+tests/test_startup.py); everything else is imported where it is used.
+"""
+from __future__ import annotations
+
+from capsa.engine.session import container_records, open_store
+from capsa.errors import CapsaError, UsageError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from capsa.container.model import ContainerConfig
+    from capsa.container.records import ContainerRecords
+    from capsa.engine.session import Session
+    from capsa.store.store import Store
+
+
+def find(sess: Session, refs: list[str] | None, all_: bool = False, latest: bool = False) -> list[ContainerConfig]:
+    """The containers ``refs`` name (every one with ``all_``, the newest with ``latest``)."""
+    records = container_records(sess)
+    if all_:
+        return records.all()
+    if latest:
+        return sorted(records.all(), key=lambda c: c.created)[-1:]
+    if not refs:
+        raise UsageError("give at least one container name or id", hint="or use --all")
+    return [records.find(ref) for ref in refs]
+
+
+def exists(sess: Session, ref: str) -> bool:
+    try:
+        container_records(sess).find(ref)
+    except CapsaError:
+        return False
+    return True
+
+
+# -- create and run -------------------------------------------------------------------------------
+
+def create(sess: Session, config: ContainerConfig, store: Store | None = None) -> ContainerConfig:
+    """Record the container ``config`` describes (its writable layer made); nothing runs."""
+    from capsa import plugins
+    from capsa.container import lifecycle
+
+    plugins.load_hook_plugins()  # (nothing is imported when none is installed)
+    records = container_records(sess)
+    return lifecycle.create(store or open_store(sess), records, config)
+
+
+def prepare_run(sess: Session) -> None:
+    """Load the hook plugins and pre-fork the container's monitor, which loads its drivers while
+    the caller checks its flags and :func:`run` makes the container (done once per process)."""
+    from capsa import plugins
+    from capsa.container import lifecycle, zygote
+
+    plugins.load_hook_plugins()
+    zygote.prefork(lifecycle.monitor_drivers(sess))
+
+
+def run(sess: Session, config: ContainerConfig, attach: bool, stdin: bool) -> int | None:
+    """``run``: create the container and start it; attached, relay its stdio and return its exit
+    code (None when the user detached). A container that fails to start is removed again, and
+    the start's error raised."""
+    from capsa.container import lifecycle
+
+    prepare_run(sess)
+    store = open_store(sess)
+    records = container_records(sess)
+    config = lifecycle.create(store, records, config)
+    try:
+        return lifecycle.start(sess, records, config, attach_output=attach, stdin=stdin, store=store)
+    except CapsaError:
+        _discard(sess, store, records, config)
+        raise
+
+
+def _discard(sess: Session, store: Store, records: ContainerRecords, config: ContainerConfig) -> None:
+    """Undo a container whose start failed (``run`` leaves nothing behind); a failure to undo it
+    is reported beside the start error, not instead of it."""
+    import sys
+
+    from capsa.container import lifecycle
+    from capsa.container.records import ContainerNotFound
+
+    try:
+        lifecycle.remove(sess, store, records, config, force=True, timeout=0)
+    except ContainerNotFound:
+        pass  # its monitor removed it already (run --rm)
+    except CapsaError as exc:
+        print(f"Warning: removing the container that failed to start: {exc.message}", file=sys.stderr)
+
+
+# -- start, stop, kill, wait ----------------------------------------------------------------------
+
+def is_running(sess: Session, config: ContainerConfig) -> bool:
+    """Whether a monitor is in charge of the container (running, paused, stopping, restarting)."""
+    from capsa.container import lifecycle
+
+    state = container_records(sess).state(config.id)
+    return state.status in lifecycle.ACTIVE and lifecycle.monitor_alive(state.monitor_pid)
+
+
+def start(sess: Session, config: ContainerConfig, attach: bool = False, stdin: bool = False) -> int | None:
+    """Start a created or stopped container; attached, return its exit code (see :func:`run`)."""
+    from capsa import plugins
+    from capsa.container import lifecycle
+
+    plugins.load_hook_plugins()
+    return lifecycle.start(sess, container_records(sess), config, attach_output=attach, stdin=stdin,
+                           store=open_store(sess))
+
+
+def stop_signal(sess: Session, config: ContainerConfig) -> str:
+    """The signal ``stop`` sends first: the container's, else its image's, else SIGTERM."""
+    if config.stop_signal:
+        return config.stop_signal
+    if config.image_id:
+        store = open_store(sess)
+        with store.reading():
+            try:
+                image_config = store.config_of(store.image_by_id(config.image_id))
+                return (image_config.get("config") or {}).get("StopSignal", "") or "SIGTERM"
+            except CapsaError:
+                pass
+    return "SIGTERM"
+
+
+def stop(sess: Session, config: ContainerConfig, timeout: int | None = None) -> None:
+    """The stop signal, then SIGKILL after ``timeout`` seconds (default: the container's)."""
+    from capsa import plugins
+    from capsa.container import lifecycle
+
+    plugins.load_hook_plugins()
+    lifecycle.stop(sess, container_records(sess), config, config.stop_timeout if timeout is None else timeout,
+                   stop_signal(sess, config))
+
+
+def check_signal(signal: str) -> None:
+    """UsageError unless ``signal`` is a signal name or number."""
+    from capsa.container import lifecycle
+
+    lifecycle.signal_number(signal)
+
+
+def kill(sess: Session, configs: list[ContainerConfig], signal: str) -> None:
+    """Send ``signal`` to each container (all must be running)."""
+    from capsa.container import lifecycle
+
+    check_signal(signal)  # a bad signal fails before any is sent
+    records = container_records(sess)
+    for config in configs:
+        lifecycle.kill(sess, records, config, signal)
+
+
+def running_only(sess: Session, configs: list[ContainerConfig]) -> list[ContainerConfig]:
+    records = container_records(sess)
+    return [c for c in configs if records.state(c.id).status == "running"]
+
+
+def wait(sess: Session, config: ContainerConfig) -> int:
+    """Block until the container stops; its exit code (-1 when it went away unrecorded)."""
+    from capsa.container import lifecycle
+
+    state = lifecycle.wait_exited(container_records(sess), config)
+    return state.exit_code if state is not None else -1
+
+
+# -- remove ---------------------------------------------------------------------------------------
+
+def remove(sess: Session, configs: list[ContainerConfig], force: bool, volumes: bool, timeout: int = 0) -> list[str]:
+    """``rm``: each container (a running one needs ``force``: stop signal, SIGKILL after
+    ``timeout``), and with ``volumes`` its anonymous volumes; returns the ids removed."""
+    from capsa import plugins
+    from capsa.container import lifecycle
+
+    plugins.load_hook_plugins()
+    store, records = open_store(sess), container_records(sess)
+    removed = []
+    for config in configs:
+        lifecycle.remove(sess, store, records, config, force, timeout)
+        if volumes:
+            lifecycle.remove_anonymous_volumes(sess.config.root, config)
+        removed.append(config.id)
+    return removed
+
+
+def prune(sess: Session) -> list[str]:
+    """Remove every container that is not running; returns their ids."""
+    from capsa import plugins
+    from capsa.container import lifecycle
+
+    plugins.load_hook_plugins()
+    store, records = open_store(sess), container_records(sess)
+    gone = []
+    for config in records.all():
+        if not lifecycle.monitor_alive(records.state(config.id).monitor_pid):
+            lifecycle.remove(sess, store, records, config, force=False)
+            gone.append(config.id)
+    return gone

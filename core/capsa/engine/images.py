@@ -1,0 +1,220 @@
+"""Operations on the images of the store: list (with podman's filters), tag, untag, remove
+(``rmi``: plan, stop the containers using them, remove), prune, and the archive transfers
+(``import``, ``save``, ``load``). Each change fires ``capsa_image_event`` once it is done."""
+from __future__ import annotations
+
+import fnmatch
+from typing import TYPE_CHECKING, Any, BinaryIO
+
+from capsa.engine.session import container_records, open_store
+from capsa.errors import CapsaError, ImageNotFound, UsageError
+from capsa.record import field, record
+
+if TYPE_CHECKING:
+    from capsa.engine.session import Session
+    from capsa.store.images import Image
+    from capsa.store.store import Store
+
+
+def image_event(action: str, image_id: str, names: list[str]) -> None:
+    """Tell the hook plugins that ``action`` happened to an image (a failing plugin warns)."""
+    from capsa import plugins
+
+    plugins.call_each_warning("capsa_image_event", action=action, image_id=image_id, names=list(names))
+
+
+def _matches_reference(pattern: str, name: str) -> bool:
+    repo, _, tag = name.rpartition(":") if ":" in name.split("/")[-1] else (name, "", "")
+    path = repo.split("/", 1)[1] if "/" in repo else repo
+    short = path.rsplit("/", 1)[-1]
+    forms = {name, repo, path, f"{path}:{tag}", short, f"{short}:{tag}"}
+    return any(fnmatch.fnmatchcase(form, pattern) for form in forms)
+
+
+def filter_images(images: list[Any], filters: list[str], store: Store) -> list[Any]:
+    """``images`` that pass every ``KEY=VALUE`` filter (podman's: dangling, reference, id,
+    label, before, since); the caller holds the store lock."""
+    from capsa.humanize import parse_time
+
+    for spec in filters:
+        key, sep, value = spec.partition("=")
+        if not sep:
+            raise UsageError(f"invalid filter {spec!r}", hint="filters look like KEY=VALUE, e.g. dangling=true")
+        if key == "dangling":
+            if value not in ("true", "false"):
+                raise UsageError(f"invalid dangling filter value {value!r}", hint="use dangling=true or dangling=false")
+            images = [i for i in images if (not i.names) == (value == "true")]
+        elif key == "reference":
+            images = [i for i in images if any(_matches_reference(value, n) for n in i.names)]
+        elif key == "id":
+            images = [i for i in images if i.id.startswith(value.removeprefix("sha256:"))]
+        elif key == "label":
+            lk, lsep, lv = value.partition("=")
+            def has(i: Any) -> bool:
+                labels = (store.config_of(i).get("config") or {}).get("Labels") or {}
+                return lk in labels and (not lsep or labels[lk] == lv)
+            images = [i for i in images if has(i)]
+        elif key in ("before", "since"):
+            pivot = parse_time(store.find_image(value).created)
+            images = [i for i in images if (parse_time(i.created) < pivot) == (key == "before") and parse_time(i.created) != pivot]
+        else:
+            raise UsageError(f"invalid filter key {key!r}", hint="supported: dangling, reference, id, label, before, since")
+    return images
+
+
+def tag(sess: Session, ref: str, targets: list[str]) -> None:
+    """Add the names ``targets`` (``NAME[:TAG]``) to the image ``ref``."""
+    from capsa.image.reference import parse_reference
+
+    names = [str(parse_reference(t)) for t in targets]
+    store = open_store(sess)
+    with store.writing():
+        found = store.find_image(ref)
+        found.names = list(dict.fromkeys([*found.names, *names]))
+        store.images.put(found)
+    image_event("tag", found.id, names)
+
+
+def untag(sess: Session, ref: str, names: list[str]) -> None:
+    """Remove ``names`` (all of them when empty) from the image ``ref``; the image stays."""
+    from capsa.image.reference import parse_reference
+
+    wanted = [str(parse_reference(n)) for n in names]
+    store = open_store(sess)
+    with store.writing():
+        found = store.find_image(ref)
+        for name in wanted:
+            if name not in found.names:
+                raise ImageNotFound(f"{name}: tag not known", hint=f"the image's names: {', '.join(found.names) or 'none'}")
+        removed = wanted or list(found.names)
+        found.names = [n for n in found.names if n not in removed]
+        store.images.put(found)
+    image_event("untag", found.id, removed)
+
+
+@record
+class Removal:
+    """What ``rmi`` did: its output lines, and the errors of the references that named no image."""
+
+    lines: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+
+
+def remove_images(sess: Session, refs: list[str], force: bool, all_images: bool) -> Removal:
+    """``rmi``: plan everything first (a refusal changes nothing), then stop and remove the
+    containers using the doomed images (``force``), drop names, delete images. A name given
+    for an image with other names only untags it. References that name no image are reported in
+    ``missing`` (the others are removed, as podman does)."""
+    store = open_store(sess)
+    records = container_records(sess)
+    out = Removal()
+    events: list[tuple[str, str, list[str]]] = []
+    with store.writing():
+        images = {i.id: i for i in store.images.all()}
+        untags: dict[str, list[str]] = {}  # image id -> names to drop (the image stays)
+        doomed: set[str] = set(images) if all_images else set()
+        for ref in refs:
+            try:
+                image = store.find_image(ref)
+            except ImageNotFound as exc:
+                out.missing.append(exc.message)
+                continue
+            named = [n for n in store.name_candidates(ref) if n in image.names]
+            if named and len(set(image.names) - set(untags.get(image.id, [])) - set(named)) > 0:
+                untags.setdefault(image.id, []).extend(named)
+            elif not named and len(image.names) > 1 and not force:
+                raise UsageError(f"unable to delete image {image.id[:12]} by ID with more than one tag ({', '.join(image.names)})",
+                                 hint="untag the names first, or use --force")
+            else:
+                doomed.add(image.id)
+        users = [c for c in records.all() if c.image_id in doomed]
+        if users and not force:
+            first = users[0]
+            raise CapsaError(f"image used by {first.id}: image is in use by a container: consider listing external "
+                             f"containers and force-removing image", hint="remove the container first, or use rmi --force",
+                             exit_code=2)
+        if users:
+            from capsa.container import lifecycle
+
+            for config in users:
+                lifecycle.stop(sess, records, config, 0, "SIGKILL")
+                lifecycle.wait_monitor_gone(records, config)
+                lifecycle.remove_stopped_locked(store, records, config.id, config.layer_id)
+        for image_id, names in untags.items():
+            if image_id in doomed:
+                continue
+            image = images[image_id]
+            image.names = [n for n in image.names if n not in names]
+            store.images.put(image)
+            out.lines += [f"Untagged: {n}" for n in dict.fromkeys(names)]
+            events.append(("untag", image_id, names))
+        for image_id in doomed:
+            out.lines += [f"Untagged: {n}" for n in images[image_id].names]
+        store.delete_images([images[i] for i in doomed])
+        out.lines += [f"Deleted: {image_id}" for image_id in doomed]
+        events += [("remove", i, images[i].names) for i in doomed]
+    for action, image_id, names in events:
+        image_event(action, image_id, names)
+    return out
+
+
+def prune(sess: Session, all_images: bool, filters: list[str]) -> list[Image]:
+    """Remove the dangling images (with ``all_images``, every image no container uses) that pass
+    ``filters``; returns them."""
+    store = open_store(sess)
+    if not store.exists():
+        return []
+    records = container_records(sess)
+    with store.writing():
+        in_use = {c.image_id for c in records.all()}
+        candidates = filter_images(store.images.all(), filters, store)
+        doomed = [i for i in candidates if i.id not in in_use and (all_images or not i.names)]
+        store.delete_images(doomed)
+    for image in doomed:
+        image_event("remove", image.id, image.names)
+    return doomed
+
+
+def delete_unused(store: Store, records: Any, all_images: bool) -> list[Image]:
+    """``system prune``'s images: those no container uses (dangling only unless ``all_images``)."""
+    with store.writing():
+        in_use = {c.image_id for c in records.all()}
+        doomed = [i for i in store.images.all() if i.id not in in_use and (all_images or not i.names)]
+        store.delete_images(doomed)
+    for image in doomed:
+        image_event("remove", image.id, image.names)
+    return doomed
+
+
+def import_tarball(sess: Session, source: BinaryIO, names: list[str], changes: list[str], message: str) -> Image:
+    """``import``: a root filesystem tarball as a one-layer image named ``names``."""
+    from capsa.image.importing import import_tarball as import_into
+
+    image = import_into(open_store(sess), source, names, changes, message)
+    image_event("import", image.id, image.names)
+    return image
+
+
+def load(sess: Session, source: str | BinaryIO) -> list[Image]:
+    """``load``: the images of an archive file, an OCI layout directory or a stream."""
+    from capsa.image.archives import load_images
+
+    images = load_images(open_store(sess), source)
+    for image in images:
+        image_event("load", image.id, image.names)
+    return images
+
+
+def save(sess: Session, refs: list[str], fmt: str, target: str | BinaryIO, before_writing: Any = None) -> None:
+    """``save``: the images ``refs`` to ``target`` in ``fmt`` (oci-archive, docker-archive,
+    oci-dir); an unknown image fails before anything is written (``before_writing`` is called
+    then, e.g. to flush a shared stdout)."""
+    from capsa.image.archives import save_images
+
+    store = open_store(sess)
+    with store.reading():
+        for ref in refs:
+            store.find_image(ref)
+    if before_writing is not None:
+        before_writing()
+    save_images(store, refs, fmt, target)
