@@ -151,3 +151,14 @@ def test_a_corrupt_record_file_is_answered_clearly_and_repaired(store: Store, re
         assert (run.returncode, run.stdout) == (0, "ok\n"), f"{what}: run after repair: {run.stderr}"
         after = c("system", "check")
         assert (after.returncode, after.stdout) == (0, "No problems found\n"), f"{what}: after run: {after.stdout}{after.stderr}"
+
+
+@pytest.mark.parametrize("text", [b'{"status":"exi', b'{"a": [1, {"b": ', b"", b"\xff\xfe\x00", b"[1,", b'"abc'])
+def test_torn_json_is_a_value_error_never_a_system_error(text: bytes) -> None:
+    """capsa's JSON reader (the C scanner called directly) reports torn input as json does."""
+    from capsa.jsonio import loads
+
+    with pytest.raises(ValueError):
+        loads(text)
+    with pytest.raises(ValueError):
+        loads(text.decode("latin-1"))
