@@ -41,22 +41,38 @@ _TYPES: dict[str, tuple[type, ...]] = {
 }
 
 
+_CHECKS: dict[type, list[tuple[str, tuple[type, ...] | None, bool]]] = {}  # per record class
+
+
+def _checks(kind: type) -> list[tuple[str, tuple[type, ...] | None, bool]]:
+    """(field name, the types its value may have or None, whether it has a default) per field."""
+    found = _CHECKS.get(kind)
+    if found is None:
+        found = []
+        for spec in fields(kind):  # type: ignore[arg-type]
+            try:
+                spec.value()
+                optional = True
+            except LookupError:
+                optional = False
+            found.append((spec.name, _TYPES.get(str(kind.__annotations__.get(spec.name, ""))), optional))
+        _CHECKS[kind] = found
+    return found
+
+
 def shape_error(kind: type, item: Any) -> str | None:
     """Why ``item`` (a decoded JSON value) cannot be a record of ``kind``, or None when it can:
     an object whose known fields have the annotated types (extra keys are another version's)."""
     if not isinstance(item, dict):
         return f"expected an object, found {type(item).__name__}"
-    for spec in fields(kind):  # type: ignore[arg-type]
-        if spec.name not in item:
-            try:
-                spec.value()
-            except LookupError:
-                return f"{spec.name!r} is missing"
+    for name, wanted, optional in _checks(kind):
+        if name not in item:
+            if not optional:
+                return f"{name!r} is missing"
             continue
-        wanted = _TYPES.get(str(kind.__annotations__.get(spec.name, "")))
-        value = item[spec.name]
-        if wanted is not None and (not isinstance(value, wanted) or (isinstance(value, bool) and bool not in wanted)):
-            return f"{spec.name!r} is a {type(value).__name__}"
+        value = item[name]
+        if wanted is not None and (not isinstance(value, wanted) or (value is True or value is False) and bool not in wanted):
+            return f"{name!r} is a {type(value).__name__}"
     return None
 
 
