@@ -29,7 +29,8 @@ def check_records(sess: Session, store: Store, records: ContainerRecords, repair
     findings: list[Finding] = []
     index_ok = True
     if store.exists():
-        problems = index_problems(store)
+        with store.reading():  # no create or rm is half-way while the lock is held
+            problems = index_problems(store)
         if problems and repair:
             with store.repairing():
                 pass
@@ -49,7 +50,11 @@ def check_records(sess: Session, store: Store, records: ContainerRecords, repair
     if repair and unreadable:
         _remove_unreadable(sess, store, records, [config for config, _ in unreadable])
         configs = records.all()
-    names = recovery.name_index_problems(records, configs)
+    if store.exists():
+        with store.reading():  # create links a name before its record appears, under the lock
+            names = recovery.name_index_problems(records, records.all())
+    else:
+        names = recovery.name_index_problems(records, configs)
     findings += [Finding("container", what, repaired=repair) for what in names]
     if repair and names:
         if store.exists():
