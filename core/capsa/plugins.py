@@ -10,6 +10,7 @@ from __future__ import annotations
 import sys
 
 from capsa.entrypoints import HOOKS_GROUP, PluginEntry, entries_in, import_entry
+from capsa.errors import CapsaError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -91,6 +92,22 @@ def _has_impls(hook_name: str) -> bool:
     return _manager is not None and bool(getattr(_manager.hook, hook_name).get_hookimpls())
 
 
+def wants(hook_name: str) -> bool:
+    """Whether any loaded plugin implements ``hook_name``: a caller builds the hook's arguments
+    (a container's view, say) only then, so that hooks cost nothing when no plugin listens."""
+    return _has_impls(hook_name)
+
+
+class HookFailed(CapsaError):
+    """A hook implementation raised where its failure must stop the operation (a container's
+    ``capsa_adjust_runtime_spec`` and ``capsa_container_prestart``)."""
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
 def call(hook_name: str, **kwargs: Any) -> list[Any]:
     """Call a hook with keyword arguments; return the implementations' results (pluggy order)."""
     if not _has_impls(hook_name):
@@ -106,9 +123,11 @@ def call_first(hook_name: str, **kwargs: Any) -> Any:
 
 
 def call_each_warning(hook_name: str, warn: Warn = _stderr_warning, **kwargs: Any) -> None:
-    """Call every implementation even when some raise; each error becomes a warning.
+    """Call every implementation even when some raise; each error becomes a one-line warning
+    naming the hook and the plugin, and the operation goes on.
 
-    For hooks such as ``capsa_container_poststop`` where the OCI runtime spec says a failing hook
+    For hooks that report what happened (a container created, started or stopped, an image
+    event), and ``capsa_container_poststop``, where the OCI runtime spec says a failing hook
     must not stop the others.
     """
     if not _has_impls(hook_name):
@@ -123,7 +142,28 @@ def call_each_warning(hook_name: str, warn: Warn = _stderr_warning, **kwargs: An
             raise
         except BaseException as exc:
             failed_plugins.append(impl.plugin_name)
-            warn(f"{hook_name} of plugin {impl.plugin_name!r} failed: {type(exc).__name__}: {exc}")
+            warn(f"{hook_name} of plugin {impl.plugin_name!r} failed: {_one_line(exc)}")
+
+
+def call_or_fail(hook_name: str, **kwargs: Any) -> None:
+    """Call every implementation (pluggy's order); the first that raises stops the call with
+    :class:`HookFailed` (exit 125) naming the hook and the plugin. For hooks that shape what
+    is about to happen (``capsa_adjust_runtime_spec``, ``capsa_container_prestart``): going on
+    without the plugin's change could run a container other than the one asked for."""
+    if not _has_impls(hook_name):
+        return
+    assert _manager is not None
+    for impl in reversed(getattr(_manager.hook, hook_name).get_hookimpls()):
+        if impl.hookwrapper or impl.wrapper:
+            continue
+        try:
+            impl.function(**{name: kwargs[name] for name in impl.argnames})
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:
+            failed_plugins.append(impl.plugin_name)
+            raise HookFailed(f"{hook_name} of plugin {impl.plugin_name!r} failed: {_one_line(exc)}",
+                             hint="fix the hook plugin, or uninstall it (see 'capsa plugins')") from None
 
 
 def resolve_short_name(name: str, search_registries: list[str]) -> str | None:

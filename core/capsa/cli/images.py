@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import sys
-from typing import Annotated, Any, Optional
+from typing import Annotated, Optional
 
 import typer
 
@@ -10,8 +10,7 @@ from capsa.cli import output
 from capsa.cli.options import FORMAT_HELP, FormatOpt, QuietOpt
 from capsa.cli.context import session
 from capsa.engine import images as engine
-from capsa.engine.session import open_store
-from capsa.errors import ImageNotFound, UsageError
+from capsa.errors import UsageError
 
 Images = Annotated[list[str], typer.Argument(help="Images by name or id", show_default=False)]
 NoTrunc = Annotated[bool, typer.Option("--no-trunc", help="Do not truncate output")]
@@ -32,17 +31,10 @@ def images(
     format: Annotated[Optional[str], typer.Option("--format", help=FORMAT_HELP)] = None,
 ) -> None:
     """List images in local storage."""
-    from capsa.image.views import list_json, list_rows
-
-    store = open_store(session(ctx))
-    with store.reading():
-        found = [i for i in store.images.all() if all or not i.intermediate]
-        found = engine.filter_images(found, list(filter or []), store)
-        found.sort(key=lambda i: i.created, reverse=True)
-        if format == "json":
-            output.emit_one([list_json(i, store.config_of(i)) for i in found], "json", str)
-            return
-    rows = [row for image in found for row in list_rows(image)]
+    rows = engine.listing(session(ctx), all, list(filter or []), as_json=format == "json")
+    if format == "json":
+        output.emit_one(rows, "json", str)
+        return
     if no_trunc:
         for row in rows:
             row["ID"] = row["FullID"]
@@ -92,12 +84,8 @@ def rmi(
 
 def exists(ctx: typer.Context, image: Annotated[str, typer.Argument(help="Image name or id")]) -> None:
     """Check if an image exists in local storage: exit 0 if it does, 1 if not."""
-    store = open_store(session(ctx))
-    with store.reading():
-        try:
-            store.find_image(image)
-        except ImageNotFound:
-            raise typer.Exit(1) from None
+    if not engine.exists(session(ctx), image):
+        raise typer.Exit(1)
 
 
 def prune(
@@ -126,11 +114,7 @@ def history(
     format: FormatOpt = None,
 ) -> None:
     """Show the history of an image."""
-    from capsa.image.views import history_rows
-
-    store = open_store(session(ctx))
-    with store.reading():
-        rows = history_rows(store, store.find_image(image))
+    rows = engine.history(session(ctx), image)
     for row in rows:
         if row["ID"] != "<missing>" and not no_trunc:
             row["ID"] = row["ID"][:12]

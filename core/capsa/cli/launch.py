@@ -8,9 +8,8 @@ completion) end up in :func:`launch` too.
 from __future__ import annotations
 
 import os
-import sys
 
-from capsa.errors import CapsaError, UsageError
+from capsa.errors import UsageError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

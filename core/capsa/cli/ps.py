@@ -11,39 +11,12 @@ import typer
 from capsa.cli import output
 from capsa.cli.options import FORMAT_HELP, QuietOpt
 from capsa.cli.context import session
-from capsa.engine.session import container_records, open_store
-from capsa.errors import CapsaError, UsageError
+from capsa.engine.session import container_records
+from capsa.errors import UsageError
 
 PS_HEADERS = {"ID": "CONTAINER ID", "Image": "IMAGE", "Command": "COMMAND", "Created": "CREATED", "Status": "STATUS",
               "Ports": "PORTS", "Names": "NAMES", "CreatedAt": "CREATED AT", "RunningFor": "CREATED"}
 PS_TABLE = "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.Created}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}"
-
-
-def _ps_filter(rows: list[dict[str, Any]], filters: list[str]) -> list[dict[str, Any]]:
-    import fnmatch
-
-    for spec in filters:
-        key, sep, value = spec.partition("=")
-        if not sep:
-            raise UsageError(f"invalid filter {spec!r}", hint="filters look like KEY=VALUE, e.g. status=running")
-        if key == "status":
-            if value not in ("created", "running", "paused", "stopping", "exited", "removing"):
-                raise UsageError(f"invalid status filter {value!r}", hint="use created, running, paused or exited")
-            rows = [r for r in rows if r["State"] == value]
-        elif key == "name":
-            rows = [r for r in rows if value in r["Names"] or fnmatch.fnmatchcase(r["Names"], value)]
-        elif key == "label":
-            lk, lsep, lv = value.partition("=")
-            rows = [r for r in rows if lk in r["Labels"] and (not lsep or r["Labels"][lk] == lv)]
-        elif key == "id":
-            rows = [r for r in rows if r["Id"].startswith(value)]
-        elif key == "exited":
-            rows = [r for r in rows if r["State"] == "exited" and str(r["ExitCode"]) == value]
-        elif key == "ancestor":
-            rows = [r for r in rows if value in (r["Image"], r["ImageID"], r["ImageID"][:12])]
-        else:
-            raise UsageError(f"invalid filter key {key!r}", hint="supported: status, name, label, id, exited, ancestor")
-    return rows
 
 
 def ps(
@@ -57,25 +30,9 @@ def ps(
     latest: Annotated[bool, typer.Option("--latest", "-l", help="Show the latest container created")] = False,
 ) -> None:
     """List containers."""
-    from capsa.container.views import ps_row
+    from capsa.engine.containers import listing
 
-    sess = session(ctx)
-    records = container_records(sess)
-    store = open_store(sess)
-    configs = sorted(records.all(), key=lambda c: c.created, reverse=True)
-    images: dict[str, dict[str, Any]] = {}
-    rows = []
-    with store.reading():
-        for config in configs:
-            if config.image_id and config.image_id not in images:
-                try:
-                    images[config.image_id] = store.config_of(store.image_by_id(config.image_id))
-                except CapsaError:
-                    images[config.image_id] = {}
-            rows.append(ps_row(records, config, images.get(config.image_id or "", {})))
-    if not all and not filter:
-        rows = [r for r in rows if r["State"] in ("running", "paused", "stopping", "restarting")]
-    rows = _ps_filter(rows, list(filter or []))
+    rows = listing(session(ctx), all, list(filter or []))
     if latest:
         rows = rows[:1]
     elif last >= 0:

@@ -43,9 +43,21 @@ def random_name(taken: Callable[[str], bool]) -> str:
     return f"capsa_{os.urandom(4).hex()}"
 
 
-def container_view(config: ContainerConfig) -> dict[str, Any]:
-    """What hooks receive: the record as plain data."""
-    return asdict(config)
+def fire(hook: str, records: ContainerRecords, config: ContainerConfig, store: Store | None,
+         image_config: dict[str, Any] | None = None, strict: bool = False, **kwargs: Any) -> None:
+    """Call a container hook with the container's view, built only when a plugin implements
+    the hook: ``capsa inspect``'s document (:func:`capsa.container.views.container_document`).
+    A hook that raises warns (the operation goes on), or with ``strict`` fails it
+    (:class:`capsa.plugins.HookFailed`)."""
+    if not plugins.wants(hook):
+        return
+    from capsa.container.views import container_document
+
+    view = container_document(records, config, store, image_config)
+    if strict:
+        plugins.call_or_fail(hook, container=view, **kwargs)
+    else:
+        plugins.call_each_warning(hook, container=view, **kwargs)
 
 
 # -- create ---------------------------------------------------------------------------------------
@@ -69,7 +81,7 @@ def create(store: Store, records: ContainerRecords, config: ContainerConfig) -> 
             if config.layer_id:
                 store.layers.remove(config.layer_id)
             raise
-    plugins.call("capsa_container_created", container=container_view(config))
+    fire("capsa_container_created", records, config, store)
     return config
 
 
@@ -119,8 +131,8 @@ def prepare_bundle(root: str, store: Store, records: ContainerRecords, config: C
                                     list(mount.options))
             resolved.mounts.append(mount)
         spec = build_spec(resolved, image_config, rootfs, files, init_path=init_binary() if config.init else None)
-        plugins.call("capsa_adjust_runtime_spec", container=container_view(config), spec=spec)
-        plugins.call("capsa_container_prestart", container=container_view(config), spec=spec)
+        fire("capsa_adjust_runtime_spec", records, config, store, image_config, strict=True, spec=spec)
+        fire("capsa_container_prestart", records, config, store, image_config, strict=True, spec=spec)
         atomic_write(os.path.join(bundle, "config.json"), dumps(spec).encode(), durable=False)
     except BaseException:
         if config.layer_id and not config.rootfs:
@@ -204,6 +216,10 @@ def start(sess: Session, records: ContainerRecords, config: ContainerConfig, att
     if UNREADABLE in config.extra:  # (a placeholder: see records.is_unreadable)
         raise StorageError(f"container {config.name} cannot be started: {config.extra[UNREADABLE]}",
                            hint="remove it with 'capsa rm -f', or run 'capsa system check --repair'")
+    if store is None:
+        from capsa.store.store import Store
+
+        store = Store(sess.config.root, sess.config.runroot, sess.driver("storage"))  # type: ignore[arg-type]
     with records.lock(config.id).exclusive():
         state = records.state(config.id)
         if state.status in ("running", "paused", "stopping"):
@@ -237,7 +253,7 @@ def start(sess: Session, records: ContainerRecords, config: ContainerConfig, att
         event = events.next()
         if event.get("event") == "error":
             raise IsolationError(event.get("message", "the container could not start"), hint=event.get("hint", ""))
-        plugins.call("capsa_container_poststart", container=container_view(config), pid=int(event.get("pid", 0)))
+        fire("capsa_container_poststart", records, config, store, pid=int(event.get("pid", 0)))
         if sock is None:
             return None
         from capsa.container import attach

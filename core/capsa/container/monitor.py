@@ -212,7 +212,6 @@ class Monitor:
                     code = 125
                     break
                 trace("exited")
-                self._poststop(code)
                 state = self._runtime_state()
                 with self.records.lock(self.id).exclusive():  # decided together with `stop`
                     current = self.records.state(self.id)
@@ -225,6 +224,7 @@ class Monitor:
                     current.restart_count = restarts + 1 if again else restarts
                     self.records.set_state(self.id, current)
                 self._delete_runtime()
+                self._poststop(code)  # (after the exit is recorded: the hooks see it)
                 first = False
                 if not again:
                     break
@@ -244,14 +244,28 @@ class Monitor:
         return 0
 
     def _poststop(self, code: int) -> None:
-        """The ``capsa_container_poststop`` hooks (errors only warn, in monitor.log)."""
+        """The ``capsa_container_poststop`` hooks, with the container's ``inspect`` view. A hook
+        that raises only warns: in monitor.log, and on the stderr of the attached clients."""
         from capsa import plugins
 
-        if plugins.loaded_plugin_names():
-            from capsa.container.lifecycle import container_view
+        if not plugins.wants("capsa_container_poststop"):
+            return
+        from capsa.container.views import container_document
+        from capsa.store.store import Store
 
-            plugins.call_each_warning("capsa_container_poststop", container=container_view(self.records.config(self.id)),
-                                      exit_code=code)
+        try:
+            store = Store(self.cfg["root"], self.cfg["runroot"], self.driver("storage"))
+            view = container_document(self.records, self.records.config(self.id), store)
+        except Exception as exc:
+            self._warn(f"capsa_container_poststop: the container's view could not be read: {exc}")
+            return
+        plugins.call_each_warning("capsa_container_poststop", warn=self._warn, container=view, exit_code=code)
+
+    def _warn(self, message: str) -> None:
+        line = f"Warning: {message}\n"
+        sys.stderr.write(line)
+        sys.stderr.flush()
+        self.relay.broadcast(attach.STDERR, line.encode())
 
     def _runtime_state(self) -> dict[str, Any]:
         try:

@@ -1,10 +1,14 @@
-"""What container commands show: ``ps`` rows and the ``inspect`` document, podman-shaped."""
+"""What container commands show: ``ps`` rows and the ``inspect`` document, podman-shaped. The
+``inspect`` document is also the view hook plugins receive (:func:`container_document`)."""
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from capsa.container.model import ContainerConfig
 from capsa.container.records import ContainerRecords, ContainerState
+
+if TYPE_CHECKING:
+    from capsa.store.store import Store
 
 
 def effective_status(records: ContainerRecords, config: ContainerConfig) -> ContainerState:
@@ -59,6 +63,24 @@ def ps_row(records: ContainerRecords, config: ContainerConfig, image_config: dic
         "State": state.status, "ExitCode": state.exit_code, "Ports": "", "Labels": dict(config.labels),
         "Pid": state.pid, "Mounts": [m.destination for m in config.mounts], "AutoRemove": config.remove,
     }
+
+
+def container_document(records: ContainerRecords, config: ContainerConfig, store: Store | None = None,
+                       image_config: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The container's ``inspect`` document: what ``capsa inspect`` prints and what container
+    hooks receive as ``container``. Its image's configuration (read from ``store`` unless
+    ``image_config`` is given) fills in what the container does not set itself."""
+    from capsa.errors import CapsaError
+
+    if image_config is None:
+        image_config = {}
+        if store is not None and config.image_id:
+            try:
+                with store.reading():
+                    image_config = store.config_of(store.image_by_id(config.image_id))
+            except CapsaError:
+                pass
+    return inspect_doc(records, config, image_config, store.driver.name if store is not None else "")
 
 
 def inspect_doc(records: ContainerRecords, config: ContainerConfig, image_config: dict[str, Any], driver: str) -> dict[str, Any]:

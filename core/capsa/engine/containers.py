@@ -13,6 +13,8 @@ from capsa.errors import CapsaError, UsageError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from capsa.container.model import ContainerConfig
     from capsa.container.records import ContainerRecords
     from capsa.engine.session import Session
@@ -37,6 +39,57 @@ def exists(sess: Session, ref: str) -> bool:
     except CapsaError:
         return False
     return True
+
+
+def listing(sess: Session, all_: bool, filters: list[str]) -> list[dict[str, Any]]:
+    """``ps``: the rows of the containers (only the running ones unless ``all_`` or
+    ``filters``) that pass every ``KEY=VALUE`` filter (podman's: status, name, label, id,
+    exited, ancestor), newest first."""
+    from capsa.container.views import ps_row
+
+    records = container_records(sess)
+    store = open_store(sess)
+    configs = sorted(records.all(), key=lambda c: c.created, reverse=True)
+    images: dict[str, dict[str, Any]] = {}
+    rows = []
+    with store.reading():
+        for config in configs:
+            if config.image_id and config.image_id not in images:
+                try:
+                    images[config.image_id] = store.config_of(store.image_by_id(config.image_id))
+                except CapsaError:
+                    images[config.image_id] = {}
+            rows.append(ps_row(records, config, images.get(config.image_id or "", {})))
+    if not all_ and not filters:
+        rows = [r for r in rows if r["State"] in ("running", "paused", "stopping", "restarting")]
+    return _filter_rows(rows, filters)
+
+
+def _filter_rows(rows: list[dict[str, Any]], filters: list[str]) -> list[dict[str, Any]]:
+    import fnmatch
+
+    for spec in filters:
+        key, sep, value = spec.partition("=")
+        if not sep:
+            raise UsageError(f"invalid filter {spec!r}", hint="filters look like KEY=VALUE, e.g. status=running")
+        if key == "status":
+            if value not in ("created", "running", "paused", "stopping", "exited", "removing"):
+                raise UsageError(f"invalid status filter {value!r}", hint="use created, running, paused or exited")
+            rows = [r for r in rows if r["State"] == value]
+        elif key == "name":
+            rows = [r for r in rows if value in r["Names"] or fnmatch.fnmatchcase(r["Names"], value)]
+        elif key == "label":
+            lk, lsep, lv = value.partition("=")
+            rows = [r for r in rows if lk in r["Labels"] and (not lsep or r["Labels"][lk] == lv)]
+        elif key == "id":
+            rows = [r for r in rows if r["Id"].startswith(value)]
+        elif key == "exited":
+            rows = [r for r in rows if r["State"] == "exited" and str(r["ExitCode"]) == value]
+        elif key == "ancestor":
+            rows = [r for r in rows if value in (r["Image"], r["ImageID"], r["ImageID"][:12])]
+        else:
+            raise UsageError(f"invalid filter key {key!r}", hint="supported: status, name, label, id, exited, ancestor")
+    return rows
 
 
 # -- create and run -------------------------------------------------------------------------------

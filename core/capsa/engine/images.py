@@ -62,6 +62,41 @@ def filter_images(images: list[Any], filters: list[str], store: Store) -> list[A
     return images
 
 
+def listing(sess: Session, all_images: bool, filters: list[str], as_json: bool) -> list[dict[str, Any]]:
+    """``images``: the images (intermediate ones with ``all_images``) that pass ``filters``,
+    newest first: ``images --format json``'s documents with ``as_json``, else the table's rows
+    (one per name)."""
+    from capsa.image.views import list_json, list_rows
+
+    store = open_store(sess)
+    with store.reading():
+        found = [i for i in store.images.all() if all_images or not i.intermediate]
+        found = filter_images(found, filters, store)
+        found.sort(key=lambda i: i.created, reverse=True)
+        if as_json:
+            return [list_json(i, store.config_of(i)) for i in found]
+    return [row for image in found for row in list_rows(image)]
+
+
+def history(sess: Session, ref: str) -> list[dict[str, Any]]:
+    """``history``: the rows of the image's history, newest first."""
+    from capsa.image.views import history_rows
+
+    store = open_store(sess)
+    with store.reading():
+        return history_rows(store, store.find_image(ref))
+
+
+def exists(sess: Session, ref: str) -> bool:
+    store = open_store(sess)
+    with store.reading():
+        try:
+            store.find_image(ref)
+        except ImageNotFound:
+            return False
+    return True
+
+
 def tag(sess: Session, ref: str, targets: list[str]) -> None:
     """Add the names ``targets`` (``NAME[:TAG]``) to the image ``ref``."""
     from capsa.image.reference import parse_reference

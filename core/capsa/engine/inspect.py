@@ -16,19 +16,13 @@ KINDS = ("image", "container", "all")
 
 
 def _container(store: Store, records: ContainerRecords, ref: str) -> dict[str, Any] | None:
-    from capsa.container.views import inspect_doc
+    from capsa.container.views import container_document
 
     try:
         config = records.find(ref)
     except CapsaError:
         return None
-    image_config: dict[str, Any] = {}
-    if config.image_id:
-        try:
-            image_config = store.config_of(store.image_by_id(config.image_id))
-        except CapsaError:
-            pass
-    return inspect_doc(records, config, image_config, store.driver.name)
+    return container_document(records, config, store)
 
 
 def _image(store: Store, ref: str) -> dict[str, Any] | None:

@@ -23,7 +23,7 @@ def capsa_resolve_short_name(name: str, search_registries: list[str]) -> str | N
 @hookimpl
 def capsa_adjust_runtime_spec(container: dict[str, Any], spec: dict[str, Any]) -> None:
     """Every container gets TINY_HOOK in its environment."""
-    spec["process"].setdefault("env", []).append(f"TINY_HOOK=adjusted-{container['name']}")
+    spec["process"].setdefault("env", []).append(f"TINY_HOOK=adjusted-{container['Name']}")
 
 
 @hookimpl
@@ -32,4 +32,4 @@ def capsa_container_poststop(container: dict[str, Any], exit_code: int) -> None:
     target = os.environ.get("TINY_POSTSTOP_FILE")
     if target:
         with open(target, "a") as fh:
-            fh.write(f"{container['name']} {exit_code}\n")
+            fh.write(f"{container['Name']} {exit_code}\n")
