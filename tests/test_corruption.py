@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import Capsa, make_rootfs_tar
+from conftest import CAPSA, Capsa, make_rootfs_tar
 
 MODES: dict[str, Callable[[bytes], bytes]] = {
     "empty": lambda data: b"",
@@ -162,3 +162,27 @@ def test_torn_json_is_a_value_error_never_a_system_error(text: bytes) -> None:
         loads(text)
     with pytest.raises(ValueError):
         loads(text.decode("latin-1"))
+
+
+def test_a_layer_is_synced_before_its_record_says_it_is_complete(capsa: Capsa, tmp_path: Path) -> None:
+    """syncfs(2) of the layer's filesystem comes between the record that announces the layer
+    (incomplete) and the one that completes it, and before the image is recorded."""
+    import shutil
+
+    if shutil.which("strace") is None:
+        pytest.skip("strace is not installed")
+    tar = make_rootfs_tar(tmp_path / "r.tar", {"etc/x": "x\n"}, busybox=False)
+    trace = tmp_path / "trace.txt"
+    r = subprocess.run(["strace", "-f", "-qq", "-e", "trace=syncfs,sync,rename", "-o", str(trace), str(CAPSA),
+                        "--root", str(capsa.root), "--runroot", str(capsa.runroot), "import", str(tar), "x"],
+                       capture_output=True, text=True, env=capsa.env, timeout=60)
+    assert r.returncode == 0, r.stderr
+    events = []
+    for line in trace.read_text().splitlines():
+        if "syncfs(" in line or " sync(" in line:
+            events.append("sync")
+        elif "rename(" in line and "layers.json\"" in line:
+            events.append("layers.json")
+        elif "rename(" in line and "images.json\"" in line:
+            events.append("images.json")
+    assert events == ["layers.json", "sync", "layers.json", "images.json"], events
