@@ -79,9 +79,11 @@ def load_index(refresh: bool = False) -> list[PluginEntry]:
             try:
                 from capsa.fastpath.jsonio import loads
 
-                return [PluginEntry(*item) for item in loads(cached)]
-            except (ValueError, TypeError):
-                pass
+                entries = [PluginEntry(*item) for item in loads(cached)]
+                if all(isinstance(part, str) for entry in entries for part in entry):
+                    return entries
+            except (ValueError, TypeError, RecursionError):
+                pass  # a torn or foreign cache file is a miss
     entries = scan()
     _scanned = (key, entries)
     from capsa.fastpath.jsonio import dumps

@@ -57,6 +57,22 @@ def fsync_dir(path: str | os.PathLike[str]) -> None:
         os.close(fd)
 
 
+def sync_filesystem(path: str | os.PathLike[str]) -> None:
+    """Make every file written on the filesystem holding ``path`` durable: syncfs(2) on it (one
+    filesystem, not the whole machine's dirty pages), or os.sync() where libc has no syncfs.
+    For data written as many files (an extracted layer) before a record says it is complete."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        syncfs = getattr(libc, "syncfs", None)
+        if syncfs is None or syncfs(fd) != 0:
+            os.sync()
+    finally:
+        os.close(fd)
+
+
 def secure_join(root: str, path: str, max_links: int = MAX_LINKS) -> str:
     """The host path of ``path`` inside ``root``, following symlinks as if ``root`` were ``/``.
 

@@ -9,8 +9,8 @@ import time
 
 from capsa import plugins
 from capsa.container.model import ContainerConfig
-from capsa.container.records import ContainerRecords, ContainerState
-from capsa.errors import CapsaError, IsolationError, UsageError
+from capsa.container.records import UNREADABLE, ContainerRecords, ContainerState
+from capsa.errors import CapsaError, IsolationError, StorageError, UsageError
 from capsa.fsutil import atomic_write
 from capsa.fastpath.record import asdict
 from capsa.store.records import now_rfc3339
@@ -251,6 +251,9 @@ def start(sess: Session, records: ContainerRecords, config: ContainerConfig, att
     """Start the container; with ``attach_output`` relay its stdio until it exits and return its exit
     code (None when the user detached). Raises when the container could not start. ``store``:
     the session's store, when the caller has it open already."""
+    if UNREADABLE in config.extra:  # (a placeholder: see records.is_unreadable)
+        raise StorageError(f"container {config.name} cannot be started: {config.extra[UNREADABLE]}",
+                           hint="remove it with 'capsa rm -f', or run 'capsa system check --repair'")
     if store is None:
         from capsa.store.store import Store
 
@@ -414,17 +417,39 @@ def stop(sess: Session, records: ContainerRecords, config: ContainerConfig, time
     try:
         iso.kill(config.id, number)
     except IsolationError:
-        pass  # not running right now (between restarts, or just exited)
+        _signal_recorded(state, number)  # not running right now, or its runtime state unreadable
     resorted = False
     if wait_exited(records, config, timeout) is None:
         try:
             iso.kill(config.id, 9)
             resorted = number != 9
         except IsolationError:
-            pass
+            _signal_recorded(state, 9)
         wait_exited(records, config)
     wait_monitor_gone(records, config)
     return resorted
+
+
+def _signal_recorded(state: ContainerState, sig: int) -> None:
+    """Signal the container's process by the pid its record holds, when the runtime could not
+    (not running right now, between restarts or just exited; or its runtime state is
+    unreadable): only if that process descends from the container's living monitor, so that a
+    reused pid is never signalled."""
+    pid = state.pid
+    for _ in range(8):  # the monitor, then the runtime's helpers, above the container's init
+        if pid <= 1:
+            return
+        try:
+            with open(f"/proc/{pid}/stat", "rb") as fh:
+                pid = int(fh.read().rpartition(b")")[2].split()[1])
+        except (OSError, ValueError, IndexError):
+            return
+        if pid == state.monitor_pid:
+            try:
+                os.kill(state.pid, sig)
+            except OSError:
+                pass
+            return
 
 
 def signal_name(sig: str | int) -> str:
@@ -436,6 +461,28 @@ def signal_name(sig: str | int) -> str:
         return signals.Signals(number).name
     except ValueError:
         return str(number)
+
+
+def _signal_recorded(state: ContainerState, sig: int) -> None:
+    """Signal the container's process by the pid its record holds, when the runtime could not
+    (not running right now, between restarts or just exited; or its runtime state is
+    unreadable): only if that process descends from the container's living monitor, so that a
+    reused pid is never signalled."""
+    pid = state.pid
+    for _ in range(8):  # the monitor, then the runtime's helpers, above the container's init
+        if pid <= 1:
+            return
+        try:
+            with open(f"/proc/{pid}/stat", "rb") as fh:
+                pid = int(fh.read().rpartition(b")")[2].split()[1])
+        except (OSError, ValueError, IndexError):
+            return
+        if pid == state.monitor_pid:
+            try:
+                os.kill(state.pid, sig)
+            except OSError:
+                pass
+            return
 
 
 def reap_orphan(sess: Session, store: Store, records: ContainerRecords, config: ContainerConfig) -> None:

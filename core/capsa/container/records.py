@@ -14,6 +14,7 @@ import os
 
 from capsa.container.model import ContainerConfig, MountSpec
 from capsa.errors import CapsaError, StorageError, UsageError
+from capsa.fastpath.names import is_safe_name
 from capsa.fsutil import atomic_write, fsync_dir, remove_file, rmtree, write_file
 from capsa.fastpath.jsonio import dumps, loads
 from capsa.fastpath.record import field, fields, record
@@ -41,11 +42,30 @@ class ContainerState:
     extra: dict[str, object] = field(default_factory=dict)
 
 
-def _config_from_json(data: dict) -> ContainerConfig:  # type: ignore[type-arg]
+def _config_from_json(data: object) -> ContainerConfig:
+    """The config a decoded ``config.json`` holds; TypeError when it has another shape."""
+    from capsa.store.records import shape_error
+
+    why = shape_error(ContainerConfig, data)
+    if why is None and isinstance(data, dict):
+        mounts = data.get("mounts", [])
+        why = next((w for w in (shape_error(MountSpec, m) for m in mounts) if w), None) if isinstance(mounts, list) else "'mounts' is not a list"
+    if why is not None or not isinstance(data, dict):
+        raise TypeError(why)
     names = {f.name for f in fields(ContainerConfig)}
     values = {k: v for k, v in data.items() if k in names}
     values["mounts"] = [MountSpec(**m) for m in values.get("mounts", [])]
     return ContainerConfig(**values)
+
+
+UNREADABLE = "unreadable"  # the key, in a placeholder config's ``extra``, of why the record is
+
+
+def is_unreadable(config: ContainerConfig) -> bool:
+    """Whether ``config`` stands for a container whose config.json cannot be read (see
+    :meth:`ContainerRecords.config_or_placeholder`): it can be listed, inspected, stopped and
+    removed, not started."""
+    return UNREADABLE in config.extra
 
 
 class ContainerRecords:
@@ -81,9 +101,37 @@ class ContainerRecords:
         for entry in os.scandir(self.root):
             if entry.is_dir() and not entry.name.startswith("."):
                 try:
-                    out.append(self.config(entry.name))
-                except CapsaError:
-                    continue  # a half-created record: system check repairs it
+                    out.append(self.config_or_placeholder(entry.name))
+                except ContainerNotFound:
+                    continue  # a half-created record (no config.json): system check repairs it
+        return out
+
+    def config_or_placeholder(self, container_id: str) -> ContainerConfig:
+        """The container's config, or when its config.json is unreadable (torn, empty, garbage,
+        of another shape) a placeholder with its id, its name (from the name index) and the
+        reason in ``extra`` (:func:`is_unreadable`): the container is shown, not hidden, until
+        ``rm`` or ``system check --repair`` removes it. ContainerNotFound when there is none."""
+        try:
+            return self.config(container_id)
+        except ContainerNotFound:
+            raise
+        except StorageError as exc:
+            name = next((n for n, target in self.names().items() if target == container_id), container_id[:12])
+            return ContainerConfig(id=container_id, name=name, image_id=None, image_name="",
+                                   extra={UNREADABLE: exc.message})
+
+    def names(self) -> dict[str, str]:
+        """Name -> container id, as the name index has them (links that are not ids included)."""
+        out = {}
+        try:
+            entries = list(os.scandir(os.path.join(self.root, ".names")))
+        except OSError:
+            return out
+        for entry in entries:
+            try:
+                out[entry.name] = os.readlink(entry.path)
+            except OSError:
+                continue
         return out
 
     def config(self, container_id: str) -> ContainerConfig:
@@ -92,16 +140,19 @@ class ContainerRecords:
                 return _config_from_json(loads(fh.read()))
         except FileNotFoundError:
             raise ContainerNotFound(f"no container with id {container_id}", hint="see 'capsa ps -a'") from None
-        except (ValueError, TypeError) as exc:
-            raise StorageError(f"container {container_id} has a corrupt record: {exc}",
-                               hint="run 'capsa system check --repair'") from None
+        except (ValueError, TypeError, RecursionError) as exc:
+            raise StorageError(f"container {container_id[:12]} has a corrupt config.json: {exc or 'not a record'}",
+                               hint="remove it with 'capsa rm -f', or run 'capsa system check --repair'") from None
+        except IsADirectoryError:
+            raise StorageError(f"container {container_id[:12]} has a corrupt config.json: not a file",
+                               hint="remove it with 'capsa rm -f', or run 'capsa system check --repair'") from None
 
     def find(self, ref: str) -> ContainerConfig:
         """By exact id, name, or unique id prefix."""
         for container_id in (ref, self._named(ref)):
             if container_id and "/" not in container_id and not container_id.startswith("."):
                 try:
-                    return self.config(container_id)
+                    return self.config_or_placeholder(container_id)
                 except ContainerNotFound:
                     pass
         configs = self.all()
@@ -148,7 +199,7 @@ class ContainerRecords:
         """Whether a container has this name (a link to a container that is gone does not count)."""
         self._names_dir()  # (made on first use)
         target = self._named(name)
-        return target is not None and os.path.isdir(self.dir(target))
+        return target is not None and is_safe_name(target) and os.path.isdir(self.dir(target))
 
     def check_name(self, name: str) -> None:
         """Refuse a name another container has."""
@@ -181,9 +232,11 @@ class ContainerRecords:
         os.makedirs(partial)
         # (no state.json yet: a record without one is "created", see state(); the directory is
         # not visible until the rename, so the file needs no atomic write)
+        # (the fsync of a new file makes its own name durable on ext4, xfs and btrfs: no fsync
+        # of ``partial``, which would cost create ~2 ms; the parent is synced after the rename)
         write_file(os.path.join(partial, "config.json"), dumps(config).encode())
         os.rename(partial, directory)
-        fsync_dir(self.root)
+        fsync_dir(self.root)  # the record's name durable before create reports the container
 
     def save_config(self, config: ContainerConfig) -> None:
         atomic_write(self.dir(config.id, "config.json"), dumps(config).encode())
@@ -193,7 +246,7 @@ class ContainerRecords:
         the container's lock (the caller must not hold it), so that no state write of another
         command interleaves: one that comes after finds the container gone."""
         try:
-            name = self.config(container_id).name
+            name = self.config_or_placeholder(container_id).name
         except CapsaError:
             name = ""
         doomed = os.path.join(self.root, f".{container_id}.removing")
@@ -211,13 +264,28 @@ class ContainerRecords:
     # -- state ----------------------------------------------------------------------------------
 
     def state(self, container_id: str) -> ContainerState:
+        """The recorded state; "created" when there is none yet, and "unknown" (with the reason
+        in ``error``) when state.json is unreadable: torn by a crash (it is written without
+        fsync), empty, garbage or of another shape. ``system check --repair`` (or ``rm``) sets
+        an unknown state right from the processes that are there."""
         try:
             with open(self.dir(container_id, "state.json"), "rb") as fh:
-                data = loads(fh.read())
+                data = fh.read()
         except FileNotFoundError:
             return ContainerState()
+        except OSError as exc:
+            return ContainerState(status="unknown", error=f"state.json is unreadable: {exc.strerror}")
+        try:
+            doc = loads(data)
+        except (ValueError, RecursionError):
+            doc = None
+        from capsa.store.records import shape_error
+
+        why = "not JSON" if doc is None else shape_error(ContainerState, doc)
+        if why is not None or not isinstance(doc, dict):
+            return ContainerState(status="unknown", error=f"state.json is unreadable: {why}")
         names = {f.name for f in fields(ContainerState)}
-        return ContainerState(**{k: v for k, v in data.items() if k in names})
+        return ContainerState(**{k: v for k, v in doc.items() if k in names})
 
     def set_state(self, container_id: str, state: ContainerState) -> None:
         """Write the state (the caller holds the container's lock); a container that was

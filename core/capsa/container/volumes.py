@@ -7,7 +7,7 @@ from pathlib import Path
 
 from capsa.errors import StorageError, UsageError
 from capsa.fastpath.names import is_safe_name
-from capsa.fsutil import atomic_write, rmtree
+from capsa.fsutil import atomic_write, fsync_dir, rmtree
 from capsa.store.records import now_rfc3339
 
 TYPE_CHECKING = False
@@ -30,19 +30,68 @@ class VolumeStore:
         return name
 
     def record(self, name: str) -> dict[str, Any]:
+        """The volume's record. One whose volume.json is unreadable (torn, empty, garbage, of
+        another shape) reads as the record its directory implies (no labels or options):
+        the volume stays usable, and ``system check --repair`` rewrites the file."""
+        home = self.dir / self._check(name)
         try:
-            return json.loads((self.dir / self._check(name) / "volume.json").read_bytes())
+            doc = json.loads((home / "volume.json").read_bytes())
         except FileNotFoundError:
             raise VolumeNotFound(f"no such volume {name}", hint="see 'capsa volume ls'") from None
+        except (ValueError, RecursionError):
+            doc = None
+        if self._shape_ok(doc, name):
+            return doc  # type: ignore[return-value]
+        return self._implied(name)
 
-    def all(self) -> list[dict[str, Any]]:
+    @staticmethod
+    def _shape_ok(doc: Any, name: str) -> bool:
+        return (isinstance(doc, dict) and doc.get("Name") == name and isinstance(doc.get("Mountpoint"), str)
+                and all(isinstance(doc.get(k), str) for k in ("Driver", "CreatedAt", "Scope"))
+                and all(isinstance(doc.get(k), dict) for k in ("Labels", "Options")))
+
+    def _implied(self, name: str) -> dict[str, Any]:
+        """The record of volume ``name`` as its directory implies it."""
+        import time
+
+        home = self.dir / name
+        try:
+            created = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(home.stat().st_mtime))
+        except OSError:
+            created = now_rfc3339()
+        return {"Name": name, "Driver": "local", "Mountpoint": str(home / "_data"), "CreatedAt": created,
+                "Labels": {}, "Scope": "local", "Options": {}}
+
+    def unreadable(self) -> list[str]:
+        """Names of the volumes whose volume.json cannot be read as a record."""
+        out = []
+        for name in self._names():
+            try:
+                doc = json.loads((self.dir / name / "volume.json").read_bytes())
+            except FileNotFoundError:
+                continue
+            except (ValueError, RecursionError, OSError):
+                doc = None
+            if not self._shape_ok(doc, name):
+                out.append(name)
+        return out
+
+    def repair(self, name: str) -> None:
+        """Rewrite an unreadable volume.json with the record its directory implies."""
+        (self.dir / name / "_data").mkdir(parents=True, exist_ok=True)
+        atomic_write(self.dir / name / "volume.json", json.dumps(self._implied(name), indent=1).encode())
+
+    def _names(self) -> list[str]:
         if not self.dir.is_dir():
             return []
+        return sorted(e.name for e in os.scandir(self.dir) if is_safe_name(e.name) and e.is_dir(follow_symlinks=False))
+
+    def all(self) -> list[dict[str, Any]]:
         out = []
-        for entry in sorted(os.scandir(self.dir), key=lambda e: e.name):
+        for name in self._names():
             try:
-                out.append(json.loads(Path(entry.path, "volume.json").read_bytes()))
-            except (FileNotFoundError, ValueError):
+                out.append(self.record(name))
+            except VolumeNotFound:
                 continue
         return out
 
@@ -54,7 +103,10 @@ class VolumeStore:
             if exist_ok:
                 return self.record(name)
             raise UsageError(f"volume with name {name} already exists", hint="choose another name or remove it first")
+        fresh = not home.exists()
         (home / "_data").mkdir(parents=True, exist_ok=True)
+        if fresh:  # the volume's directory durable under its name before its record is
+            fsync_dir(self.dir)
         record = {"Name": name, "Driver": "local", "Mountpoint": str(home / "_data"), "CreatedAt": now_rfc3339(),
                   "Labels": dict(labels or {}), "Scope": "local", "Options": dict(options or {})}
         atomic_write(home / "volume.json", json.dumps(record, indent=1).encode())

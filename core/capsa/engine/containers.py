@@ -302,6 +302,11 @@ def remove(sess: Session, configs: list[ContainerConfig], force: bool, volumes: 
     store, records = open_store(sess), container_records(sess)
     removed = []
     for config in configs:
+        if records.state(config.id).status == "unknown":  # unreadable state.json: set it right first
+            from capsa.container.recovery import settle_state
+            from capsa.engine.leftovers import monitors
+
+            settle_state(records, config.id, monitors(records).get(config.id))
         lifecycle.remove(sess, store, records, config, force, timeout)
         if volumes:
             lifecycle.remove_anonymous_volumes(sess.config.root, config)

@@ -95,9 +95,11 @@ def check(sess: Session, repair: bool) -> list[Finding]:
     from capsa.container.logs import timestamp
     from capsa.engine.session import container_records, open_store
 
+    from capsa.engine.repair import check_records
+
     store = open_store(sess)
     records = container_records(sess)
-    findings: list[Finding] = []
+    findings, index_ok = check_records(sess, store, records, repair)  # unreadable records first
     live = live_containers(records)
     configs = records.all()
     dead: list[Any] = []  # recorded as running, monitor gone
@@ -121,7 +123,7 @@ def check(sess: Session, repair: bool) -> list[Finding]:
     if gc is not None:  # runtime leftovers: state and cgroups of containers that are not running
         for item in gc(live, dry_run=not repair):
             findings.append(Finding("runtime", item, repaired=repair))
-    if store.exists():
+    if store.exists() and index_ok:
         with store.reading():  # no create or rm is half-way while the lock is held
             problems = _half_records(records, live) + _store_problems(store, records, live)
         findings += [Finding(kind, what) for kind, what, _ in problems]

@@ -72,8 +72,8 @@ def loads(text: str | bytes | bytearray) -> Any:
     start = len(text) - len(text.lstrip(_WHITESPACE))
     try:
         value, end = _scan(text, start)
-    except StopIteration:
-        end = -1
+    except (StopIteration, SystemError):  # SystemError: the scanner fails on some torn input
+        end = -1  # without its error (it wants json.decoder for that): json reports it below
     if end == -1 or text[end:].strip(_WHITESPACE):
         import json
 

@@ -107,12 +107,22 @@ class LayerStore:
             if existing is not None:  # the same content arrived under another blob: keep one
                 self._discard(layer.id)
                 return existing
+            self._sync_data()  # the files first: a complete record never points at unsynced data
             layer.incomplete = False
             self._put(layer)
             return layer
         except BaseException:
             self._discard(layer.id)
             raise
+
+    def _sync_data(self) -> None:
+        """syncfs(2) the filesystem holding the driver's layers (the store root if the driver
+        keeps no home of its own)."""
+        from capsa.fsutil import sync_filesystem
+
+        context = getattr(self.driver, "context", None)
+        home = getattr(context, "home_dir", None)
+        sync_filesystem(home if home and os.path.isdir(home) else self.blobs.root)
 
     def create_empty(self, parent: str | None, writable: bool = True) -> Layer:
         """A new layer with no content of its own (a container's writable layer) on top of the

@@ -25,11 +25,15 @@ class MountCounter:
         self.lock = FileLock(os.path.join(run_home, "mounts.lock"))
 
     def _load(self) -> dict[str, int]:
+        """The counts; none when the file is missing or unreadable (torn, garbage, another
+        shape): a mount whose count is lost is then treated as a stale one (the driver's
+        ``mount`` reuses a mount point that is mounted already, ``system check --repair``
+        unmounts those no container uses)."""
         try:
             with open(self.file, "rb") as fh:
                 data = loads(fh.read())
-            return {str(k): int(v) for k, v in data.items()}
-        except (FileNotFoundError, ValueError):
+            return {str(k): int(v) for k, v in data.items() if isinstance(v, int) and not isinstance(v, bool)}
+        except (FileNotFoundError, ValueError, AttributeError, TypeError, RecursionError):
             return {}
 
     def _save(self, counts: dict[str, int]) -> None:

@@ -38,18 +38,26 @@ class Store:
 
     # -- opening and locking ------------------------------------------------------------------
 
-    def _recorded_driver(self) -> str | None:
+    def recorded_driver(self) -> str | None:
+        """The driver ``storage.json`` names; None when it does not exist or is unreadable."""
+        from capsa.store.records import CorruptRecord, read_json
+
         try:
-            with open(self._marker, "rb") as fh:
-                return str(loads(fh.read())["driver"])
-        except FileNotFoundError:
+            doc = read_json(self._marker)
+        except (FileNotFoundError, CorruptRecord):
             return None
-        except (ValueError, KeyError, TypeError):
-            raise StorageError(f"{self._marker} is corrupt", hint="run 'capsa system check --repair'") from None
+        driver = doc.get("driver") if isinstance(doc, dict) else None
+        return driver if isinstance(driver, str) else None
 
     def check_driver(self) -> None:
-        """Refuse a store created with another storage driver (never switch silently)."""
-        recorded = self._recorded_driver()
+        """Refuse a store created with another storage driver (never switch silently). When
+        ``storage.json`` is unreadable the driver whose data is under ``storage/`` counts
+        (``system check --repair`` rewrites the file)."""
+        recorded = self.recorded_driver()
+        if recorded is None and os.path.exists(self._marker):
+            from capsa.store.integrity import driver_on_disk
+
+            recorded = driver_on_disk(self.root)
         if recorded is not None and recorded != self.driver.name:
             raise StorageError(
                 f"the store at {self.root} was created with the {recorded!r} storage driver, not {self.driver.name!r}",
@@ -74,12 +82,22 @@ class Store:
         """
         return _Access(self, exclusive=True)
 
-    def _open_for_writing(self) -> bool:
+    def repairing(self) -> _Access:
+        """:meth:`writing` that first repairs the store's index files and drops the records
+        that stand on missing data (:func:`capsa.store.integrity.repair_index`), so that a
+        store whose ``layers.json`` is torn can still be opened for writing."""
+        return _Access(self, exclusive=True, repair=True)
+
+    def _open_for_writing(self, repair: bool = False) -> bool:
         """Under the exclusive lock: create the store if it is new (True), then repair it."""
         created = not self.exists()
         if created:
             self.blobs.init()
             atomic_write(self._marker, dumps({"driver": self.driver.name}).encode())
+        elif repair:
+            from capsa.store.integrity import repair_index
+
+            repair_index(self)
         self.recover()
         return created
 
@@ -242,9 +260,10 @@ class _Access:
     """A ``with`` block's hold on a store (see :meth:`Store.reading` and :meth:`Store.writing`).
     A class rather than ``contextlib.contextmanager``, which costs start-up time to import."""
 
-    def __init__(self, store: Store, exclusive: bool) -> None:
+    def __init__(self, store: Store, exclusive: bool, repair: bool = False) -> None:
         self.store = store
         self.exclusive = exclusive
+        self.repair = repair
         self._held = False
         self._fresh: list[str] = []
         self._created = False
@@ -261,7 +280,7 @@ class _Access:
         store._lock.acquire(exclusive=True)
         self._held = True
         try:
-            self._created = store._open_for_writing()
+            self._created = store._open_for_writing(self.repair)
         except BaseException:
             self._release()
             raise

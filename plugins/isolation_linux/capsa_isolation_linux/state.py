@@ -77,13 +77,17 @@ class StateDir:
     def load(self) -> dict[str, Any]:
         try:
             with open(self.file, "rb") as fh:
-                return loads(fh.read())  # type: ignore[no-any-return]
+                doc = loads(fh.read())
         except FileNotFoundError:
             raise IsolationError(f"no container with id {self.id!r}",
                                  hint="`capsa ps -a` lists containers") from None
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, RecursionError) as exc:
             raise IsolationError(f"state of container {self.id!r} is unreadable: {exc}",
                                  hint=f"remove {self.path} if the container is gone") from None
+        if not isinstance(doc, dict) or not isinstance(doc.get("pid", 0), int):  # torn into another shape
+            raise IsolationError(f"state of container {self.id!r} is unreadable: not a state document",
+                                 hint=f"remove {self.path} if the container is gone")
+        return doc
 
     def save(self, doc: dict[str, Any]) -> None:
         from capsa.fsutil import atomic_write

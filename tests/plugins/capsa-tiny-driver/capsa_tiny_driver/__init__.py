@@ -8,6 +8,7 @@ from typing import Any
 from capsa.drivers.base import Option, refuse_unimplemented
 from capsa.drivers.storage import StorageDriver
 from capsa.errors import StorageError
+from capsa.store.mountcount import MountCounter
 
 
 @refuse_unimplemented("the tiny driver keeps no diffs: use vfs or overlay for images")
@@ -16,7 +17,8 @@ class TinyDriver(StorageDriver):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._refs: dict[str, int] = {}
+        # mounts are counted across processes: `run` mounts a layer, a later `rm` unmounts it
+        self._refs = MountCounter(self.context.run_home)
 
     def _dir(self, layer_id: str) -> Path:
         return self.context.home / "layers" / layer_id
@@ -36,22 +38,20 @@ class TinyDriver(StorageDriver):
         partial.rename(target)
 
     def remove(self, layer_id: str) -> None:
-        if self._refs.get(layer_id):
-            raise StorageError(f"layer {layer_id} is mounted", hint="unmount it first")
-        shutil.rmtree(self._dir(layer_id), ignore_errors=True)
+        with self._refs.lock.exclusive():
+            if self._refs.get(layer_id):
+                raise StorageError(f"layer {layer_id} is mounted", hint="unmount it first")
+            shutil.rmtree(self._dir(layer_id), ignore_errors=True)
 
     def mount(self, layer_id: str, volatile: bool = False) -> Path:
-        if not self.exists(layer_id):
-            raise StorageError(f"layer {layer_id} does not exist", hint="create it first")
-        self._refs[layer_id] = self._refs.get(layer_id, 0) + 1
+        with self._refs.lock.exclusive():
+            if not self.exists(layer_id):
+                raise StorageError(f"layer {layer_id} does not exist", hint="create it first")
+            self._refs.set(layer_id, self._refs.get(layer_id) + 1)
         return self._dir(layer_id)
 
     def unmount(self, layer_id: str, force: bool = False) -> bool:
-        count = self._refs.get(layer_id, 0)
-        if count == 0:
-            return False
-        self._refs[layer_id] = 0 if force else count - 1
-        return self._refs[layer_id] == 0
+        return self._refs.release(layer_id, force=force)
 
     def exists(self, layer_id: str) -> bool:
         return self._dir(layer_id).is_dir()
@@ -61,10 +61,12 @@ class TinyDriver(StorageDriver):
         return [p.name for p in top.iterdir() if not p.name.startswith(".")] if top.is_dir() else []
 
     def metadata(self, layer_id: str) -> dict[str, str]:
-        return {"path": str(self._dir(layer_id)), "mounts": str(self._refs.get(layer_id, 0))}
+        return {"path": str(self._dir(layer_id)), "mounts": str(self._refs.get(layer_id))}
 
     def cleanup(self) -> None:
-        self._refs.clear()
+        with self._refs.lock.exclusive():
+            for layer_id in self._refs.all():
+                self._refs.set(layer_id, 0)
 
     def status(self) -> dict[str, Any]:
         out = super().status()
