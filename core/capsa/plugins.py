@@ -14,7 +14,7 @@ from capsa.errors import CapsaError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterator
     from typing import Any
 
     import pluggy
@@ -130,19 +130,8 @@ def call_each_warning(hook_name: str, warn: Warn = _stderr_warning, **kwargs: An
     event), and ``capsa_container_poststop``, where the OCI runtime spec says a failing hook
     must not stop the others.
     """
-    if not _has_impls(hook_name):
-        return
-    assert _manager is not None
-    for impl in reversed(getattr(_manager.hook, hook_name).get_hookimpls()):
-        if impl.hookwrapper or impl.wrapper:  # wrappers need pluggy's own call loop
-            continue
-        try:
-            impl.function(**{name: kwargs[name] for name in impl.argnames})
-        except KeyboardInterrupt:
-            raise
-        except BaseException as exc:
-            failed_plugins.append(impl.plugin_name)
-            warn(f"{hook_name} of plugin {impl.plugin_name!r} failed: {_one_line(exc)}")
+    for plugin_name, exc in _each_impl(hook_name, kwargs):
+        warn(f"{hook_name} of plugin {plugin_name!r} failed: {_one_line(exc)}")
 
 
 def call_or_fail(hook_name: str, **kwargs: Any) -> None:
@@ -150,6 +139,15 @@ def call_or_fail(hook_name: str, **kwargs: Any) -> None:
     :class:`HookFailed` (exit 125) naming the hook and the plugin. For hooks that shape what
     is about to happen (``capsa_adjust_runtime_spec``, ``capsa_container_prestart``): going on
     without the plugin's change could run a container other than the one asked for."""
+    for plugin_name, exc in _each_impl(hook_name, kwargs):
+        raise HookFailed(f"{hook_name} of plugin {plugin_name!r} failed: {_one_line(exc)}",
+                         hint="fix the hook plugin, or uninstall it (see 'capsa plugins')") from None
+
+
+def _each_impl(hook_name: str, kwargs: dict[str, Any]) -> Iterator[tuple[str, BaseException]]:
+    """Call the hook's implementations one by one (pluggy's order, wrappers left out: they need
+    pluggy's own call loop); yield (plugin name, error) for each that raises, after recording
+    the plugin in ``failed_plugins``. The caller decides: warn and go on, or stop."""
     if not _has_impls(hook_name):
         return
     assert _manager is not None
@@ -162,8 +160,7 @@ def call_or_fail(hook_name: str, **kwargs: Any) -> None:
             raise
         except BaseException as exc:
             failed_plugins.append(impl.plugin_name)
-            raise HookFailed(f"{hook_name} of plugin {impl.plugin_name!r} failed: {_one_line(exc)}",
-                             hint="fix the hook plugin, or uninstall it (see 'capsa plugins')") from None
+            yield impl.plugin_name, exc
 
 
 def resolve_short_name(name: str, search_registries: list[str]) -> str | None:

@@ -430,28 +430,6 @@ def stop(sess: Session, records: ContainerRecords, config: ContainerConfig, time
     return resorted
 
 
-def _signal_recorded(state: ContainerState, sig: int) -> None:
-    """Signal the container's process by the pid its record holds, when the runtime could not
-    (not running right now, between restarts or just exited; or its runtime state is
-    unreadable): only if that process descends from the container's living monitor, so that a
-    reused pid is never signalled."""
-    pid = state.pid
-    for _ in range(8):  # the monitor, then the runtime's helpers, above the container's init
-        if pid <= 1:
-            return
-        try:
-            with open(f"/proc/{pid}/stat", "rb") as fh:
-                pid = int(fh.read().rpartition(b")")[2].split()[1])
-        except (OSError, ValueError, IndexError):
-            return
-        if pid == state.monitor_pid:
-            try:
-                os.kill(state.pid, sig)
-            except OSError:
-                pass
-            return
-
-
 def signal_name(sig: str | int) -> str:
     """``SIGTERM`` for 15, ``TERM`` or ``SIGTERM`` (the number itself when it has no name)."""
     import signal as signals

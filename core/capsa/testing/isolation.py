@@ -22,6 +22,7 @@ from typing import Any, ClassVar
 
 import pytest
 
+from capsa.container.relay import reap_orphans
 from capsa.errors import IsolationError
 from capsa.testing.drivers import make_driver
 
@@ -95,7 +96,7 @@ class IsolationConformance:
                     driver.delete(cid, force=True)
                 except IsolationError:
                     pass
-            _reap_all()
+            reap_orphans()
             set_child_subreaper(was)
         for cid in driver.made:
             assert self._leftovers(driver, cid, tmp_path) == [], f"left behind by {cid}"
@@ -353,12 +354,3 @@ class IsolationConformance:
         assert self._leftovers(iso, cid, tmp_path) == []
 
 
-def _reap_all() -> None:
-    """Collect every exited child (containers reparented to us, as to a monitor)."""
-    while True:
-        try:
-            pid, _ = os.waitpid(-1, os.WNOHANG)
-        except ChildProcessError:
-            return
-        if pid == 0:
-            return
