@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from typing import Any
 import subprocess
 import time
 from pathlib import Path
@@ -125,3 +126,21 @@ def busybox_store(tmp_path_factory: pytest.TempPathFactory, name: str, config: s
     import_busybox(capsa, tmp)
     yield capsa
     capsa("system", "reset", "-f", timeout=120)
+
+
+def store_fixtures(name: str) -> tuple[Any, Any]:
+    """The two fixtures most container test modules use: ``store`` (module-scoped: a busybox
+    store named ``name``) and ``c`` (that store, checked after each test for containers, mounts,
+    cgroups and processes left behind). A module takes them as ``store, c = store_fixtures(NAME)``."""
+
+    @pytest.fixture(scope="module")
+    def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Capsa]:
+        yield from busybox_store(tmp_path_factory, name)
+
+    @pytest.fixture
+    def c(store: Capsa) -> Iterator[Capsa]:
+        yield store
+        left = cleanup(store)
+        assert left == [], f"left behind: {left}"
+
+    return store, c

@@ -12,21 +12,12 @@ import pytest
 
 from capsa.linux import mount, umount
 from conftest import Capsa
-from containers import busybox_store, cleanup
+from containers import store_fixtures
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
 
 
-@pytest.fixture(scope="module")
-def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Capsa]:
-    yield from busybox_store(tmp_path_factory, "sandbox")
-
-
-@pytest.fixture
-def c(store: Capsa) -> Iterator[Capsa]:
-    yield store
-    left = cleanup(store)
-    assert left == [], f"left behind: {left}"
+store, c = store_fixtures("sandbox")
 
 
 def run(c: Capsa, *args: str) -> subprocess.CompletedProcess[str]:

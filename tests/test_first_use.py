@@ -5,25 +5,15 @@ from __future__ import annotations
 
 import json
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from conftest import Capsa
-from containers import busybox_rootfs, busybox_store, cleanup
+from containers import busybox_rootfs, store_fixtures
 
 
-@pytest.fixture(scope="module")
-def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Capsa]:
-    yield from busybox_store(tmp_path_factory, "first-use")
-
-
-@pytest.fixture
-def c(store: Capsa) -> Iterator[Capsa]:
-    yield store
-    left = cleanup(store)
-    assert left == [], f"left behind: {left}"
+store, c = store_fixtures("first-use")
 
 
 def state(c: Capsa, name: str) -> dict:

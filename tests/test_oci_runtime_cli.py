@@ -3,24 +3,14 @@ and runtime it was created with, and ``inspect`` shows it as podman's OCIRuntime
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
 import pytest
 
 from conftest import Capsa
-from containers import busybox_store, cleanup
+from containers import store_fixtures
 
 
-@pytest.fixture(scope="module")
-def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Capsa]:
-    yield from busybox_store(tmp_path_factory, "oci-cli")
-
-
-@pytest.fixture
-def c(store: Capsa) -> Iterator[Capsa]:
-    yield store
-    left = cleanup(store)
-    assert left == [], f"left behind: {left}"
+store, c = store_fixtures("oci-cli")
 
 
 def test_runtime_flag_selects_the_oci_driver_and_the_container_keeps_it(c: Capsa) -> None:
