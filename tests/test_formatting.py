@@ -362,3 +362,10 @@ def test_go_field_names_reach_camel_case_json_keys():
     assert render("{{.Store.GraphRoot}} {{.store.graphRoot}} {{.ID}}", data) == "/var/lib/capsa /var/lib/capsa x"
     with pytest.raises(TemplateError):
         render("{{.Id}}", data)
+
+
+def test_since_an_unknown_time_is_unknown_not_the_epoch() -> None:
+    from capsa.humanize import since
+
+    assert since("") == since("garbage") == "Unknown"  # an unreadable record's creation time
+    assert since("2020-01-01T00:00:00Z").endswith(" ago")

@@ -126,7 +126,17 @@ def test_hook_capsa_container_prestart(c: Recorded) -> None:
         < hooks.index("capsa_container_poststart") < hooks.index("capsa_container_poststop")
 
 
-@pytest.mark.parametrize("hook", ["capsa_container_prestart", "capsa_adjust_runtime_spec"])
+def test_hook_capsa_adjust_network_attachment(c: Recorded) -> None:
+    r = c("run", "--rm", "--name", "attached", "busybox", "true")
+    assert (r.returncode, r.stderr) == (0, "")
+    [call] = c.calls("capsa_adjust_network_attachment")
+    assert VIEW_KEYS <= set(call["container"]) and call["container"]["Name"] == "attached"
+    assert call["container_id"] == call["container"]["Id"]
+    assert call["netns"].startswith("/proc/")  # the container's own namespace (--network none)
+
+
+@pytest.mark.parametrize("hook", ["capsa_container_prestart", "capsa_adjust_runtime_spec",
+                                  "capsa_adjust_network_attachment"])
 def test_a_failing_prestart_hook_fails_the_start_cleanly(c: Recorded, hook: str) -> None:
     # run: a clear error, exit 126 (a start failure, as podman's run), and the container stays,
     # exited, with the reason in State.Error (nothing mounted or running is left)

@@ -63,10 +63,9 @@ def sync_filesystem(path: str | os.PathLike[str]) -> None:
     For data written as many files (an extracted layer) before a record says it is complete."""
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
-        import ctypes
+        from capsa.linux import libc
 
-        libc = ctypes.CDLL(None, use_errno=True)
-        syncfs = getattr(libc, "syncfs", None)
+        syncfs = getattr(libc(), "syncfs", None)
         if syncfs is None or syncfs(fd) != 0:
             os.sync()
     finally:

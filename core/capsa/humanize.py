@@ -71,8 +71,11 @@ def human_duration(seconds: float) -> str:
 
 
 def since(timestamp: str) -> str:
-    """``9 minutes ago`` for an RFC 3339 timestamp."""
+    """``9 minutes ago`` for an RFC 3339 timestamp; ``Unknown`` when there is none to read (an
+    unreadable record's), rather than the epoch's "56 years ago"."""
     then = parse_time(timestamp)
+    if then == EPOCH:
+        return "Unknown"
     now = datetime.datetime.now(datetime.timezone.utc)
     return f"{human_duration((now - then).total_seconds())} ago"
 

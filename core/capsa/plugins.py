@@ -136,8 +136,9 @@ def call_each_warning(hook_name: str, warn: Warn = _stderr_warning, **kwargs: An
 
 def call_or_fail(hook_name: str, **kwargs: Any) -> None:
     """Call every implementation (pluggy's order); the first that raises stops the call with
-    :class:`HookFailed` (exit 125) naming the hook and the plugin. For hooks that shape what
-    is about to happen (``capsa_adjust_runtime_spec``, ``capsa_container_prestart``): going on
+    :class:`HookFailed` naming the hook and the plugin (a failed start: ``run`` exits 126,
+    ``start`` 125). For hooks that shape what is about to happen (``capsa_adjust_runtime_spec``,
+    ``capsa_adjust_network_attachment``, ``capsa_container_prestart``): going on
     without the plugin's change could run a container other than the one asked for."""
     for plugin_name, exc in _each_impl(hook_name, kwargs):
         raise HookFailed(f"{hook_name} of plugin {plugin_name!r} failed: {_one_line(exc)}",

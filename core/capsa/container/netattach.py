@@ -73,7 +73,7 @@ def attach(driver: NetworkDriver, container_id: str, name: str, container_pid: i
     attachment = Attachment(container_id=container_id, container_name=name, netns=netns)
     on_handle(NetworkHandle(attachment, fd))
     if view is not None and plugins.wants("capsa_adjust_network_attachment"):
-        plugins.call("capsa_adjust_network_attachment", container=view(), attachment=attachment)
+        plugins.call_or_fail("capsa_adjust_network_attachment", container=view(), attachment=attachment)
     result = asdict(driver.add(attachment))
     result["driver"] = driver.name
     return result

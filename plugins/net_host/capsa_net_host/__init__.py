@@ -26,16 +26,11 @@ IFF_UP, IFF_RUNNING = 0x1, 0x40
 SIOCGIFFLAGS, SIOCSIFFLAGS = 0x8913, 0x8914
 
 
-_LIBC: list[Any] = []
-
-
 def _setns() -> Any:
-    """libc's setns (Python 3.11's os has none), loaded once."""
-    if not _LIBC:
-        import ctypes
+    """libc's setns (Python 3.11's os has none)."""
+    from capsa.linux import libc
 
-        _LIBC.append(ctypes.CDLL(None, use_errno=True))
-    return _LIBC[0].setns
+    return libc().setns
 
 
 def loopback_flags(netns: str, bring_up: bool) -> int:

@@ -43,7 +43,9 @@ def _syscall() -> Any:
     if "syscall" not in _state:
         import ctypes
 
-        fn = ctypes.CDLL(None, use_errno=True).syscall
+        from capsa.linux import libc
+
+        fn = libc().syscall
         fn.restype = ctypes.c_long
         _state["syscall"], _state["ctypes"] = fn, ctypes
     return _state["syscall"]

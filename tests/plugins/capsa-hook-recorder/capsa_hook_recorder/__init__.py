@@ -31,6 +31,12 @@ def capsa_adjust_runtime_spec(container: dict[str, Any], spec: dict[str, Any]) -
 
 
 @hookimpl
+def capsa_adjust_network_attachment(container: dict[str, Any], attachment: Any) -> None:
+    _record("capsa_adjust_network_attachment", container=container, container_id=attachment.container_id,
+            netns=attachment.netns)
+
+
+@hookimpl
 def capsa_container_prestart(container: dict[str, Any], spec: dict[str, Any]) -> None:
     _record("capsa_container_prestart", container=container, args=spec["process"]["args"])
 
