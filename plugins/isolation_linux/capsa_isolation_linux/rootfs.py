@@ -120,9 +120,9 @@ def dev_links(root: RootDir, devpts: bool) -> None:
 
 
 def console(rootfs: str) -> None:
-    """Bind the terminal on fd 0 (the pty's slave end) to /dev/console: fd 0 itself is cloned
-    (open_tree), no path of it is looked up."""
+    """Bind the terminal on fd 0 (the pty's slave end) to /dev/console."""
     try:
+        tty = os.readlink("/proc/self/fd/0")  # ttyname() cannot name a pty of another devpts instance
         with RootDir(rootfs) as root:
             parent, name = root.parent("/dev/console")
             try:
@@ -131,7 +131,7 @@ def console(rootfs: str) -> None:
                 os.close(parent)
             target = root.target("/dev/console", False)
             try:
-                bind(0, target, 0)
+                bind(tty, target, 0)
             finally:
                 os.close(target)
     except OSError as exc:
