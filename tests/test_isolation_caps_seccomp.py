@@ -175,12 +175,13 @@ def test_apply_and_install_need_no_files_after_pivot(tmp_path: Path) -> None:
     def body() -> list[Any]:
         caps.last_cap()
         seccomp._lib()
+        profile = seccomp.default_profile()  # the monitor has the profile before it forks
         os.chroot(empty)
         os.chdir("/")
         d = list(caps.DEFAULT_CAPS)
         caps.apply(d, d, d, [], [])
         seccomp.set_no_new_privs()
-        seccomp.install(seccomp.default_profile(), caps=d)
+        seccomp.install(profile, caps=d)
         return [list(caps._capget()), raw("unshare", 0)]
 
     out = in_child(body)

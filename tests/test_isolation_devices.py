@@ -115,6 +115,7 @@ def test_bpf_program_on_cgroup2(scratch: dict[str, str]) -> None:
      [("open", "/dev/null", "r"), ("open", "/dev/null", "w"), ("open", "/dev/zero", "r"), ("mknod", "c", "1", "3")],
      ["ok", "EPERM", "ok", "EPERM"]),
     # allow all, then deny writes to 1:5: a later rule wins, a deny matches any of its accesses
+    # (an rw open is refused: stricter than runc, whose deny matches only a subset of its access)
     ([{"allow": True, "access": "rwm"}, {"allow": False, "type": "c", "major": 1, "minor": 5, "access": "w"}],
      [("open", "/dev/zero", "r"), ("open", "/dev/zero", "rw"), ("open", "/dev/null", "w"), ("mknod", "b", "7", "0")],
      ["ok", "EPERM", "ok", "ok"]),

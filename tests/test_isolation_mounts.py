@@ -187,3 +187,90 @@ def test_rootdir_resolver(tmp_path: Path, host_area: Path) -> None:
             r.target("/self/z", True)
         assert info.value.errno == errno.ELOOP
     _host_unchanged(host_area)
+
+
+def test_masked_and_read_only_paths_of_the_image(runtime) -> None:  # noqa: ANN001
+    """Masked and read-only paths the spec adds that are in the image: a file reads empty, a
+    directory is an empty read-only tmpfs, a read-only directory refuses writes (mounts below
+    it too); a parent that is a symlink is followed inside the container."""
+    from test_isolation_runtime import sh
+
+    rootfs = runtime.rootfs
+    (rootfs / "etc" / "secret").write_text("secret\n")
+    (rootfs / "sdir").mkdir()
+    (rootfs / "sdir" / "x").write_text("x\n")
+    (rootfs / "rodir").mkdir()
+    (rootfs / "rodir" / "y").write_text("y\n")
+    (rootfs / "real").mkdir()
+    (rootfs / "real" / "hidden").write_text("hidden\n")
+    os.symlink("real", rootfs / "via")
+    spec = sh("echo \"[$(cat /etc/secret)]\"; ls /sdir | wc -l; touch /sdir/z 2>/dev/null || echo sdir-ro; "
+              "cat /rodir/y; touch /rodir/n 2>/dev/null || echo rodir-ro; touch /rodir/sub/n 2>/dev/null || "
+              "echo rosub-ro; echo \"[$(cat /real/hidden)]\"")
+    spec["mounts"].append({"destination": "/rodir/sub", "type": "tmpfs", "source": "tmpfs", "options": []})
+    spec["linux"]["maskedPaths"] += ["/etc/secret", "/sdir", "/not/there", "/via/hidden"]
+    spec["linux"]["readonlyPaths"] += ["/rodir", "/missing"]
+    res = runtime.run(spec)
+    assert res.code == 0, res.err
+    assert res.out.split() == ["[]", "0", "sdir-ro", "y", "rodir-ro", "rosub-ro", "[]"], res.out
+    assert (rootfs / "etc" / "secret").read_text() == "secret\n"
+
+
+@pytest.mark.parametrize("kind", ["maskedPaths", "readonlyPaths"])
+def test_symlink_at_a_masked_or_read_only_path_is_refused(runtime, kind: str) -> None:  # noqa: ANN001
+    """A hostile image puts a symlink where a masked or read-only path is: capsa must not mask,
+    or make read-only, what the link points at (here a file and a directory elsewhere in the
+    container); the container is refused, nothing was masked."""
+    from capsa.errors import IsolationError
+    from test_isolation_runtime import sh
+
+    rootfs = runtime.rootfs
+    (rootfs / "etc" / "victim").write_text("victim\n")
+    (rootfs / "victimdir").mkdir()
+    os.symlink("/etc/victim", rootfs / "etc" / "file-link")
+    os.symlink("../../victimdir", rootfs / "etc" / "dir-link")
+    for path in ("/etc/file-link", "/etc/dir-link"):
+        spec = sh("cat /etc/victim; touch /victimdir/w && echo dir-rw")
+        spec["linux"][kind].append(path)
+        with pytest.raises(IsolationError, match="symbolic link"):
+            runtime.create(spec)
+    res = runtime.run(sh("cat /etc/victim; touch /victimdir/w && echo dir-rw"))
+    assert res.code == 0 and res.out.split() == ["victim", "dir-rw"], (res.out, res.err)
+
+
+def test_a_bind_refuses_options_of_the_filesystem(runtime, tmp_path: Path) -> None:  # noqa: ANN001
+    """sync, dirsync, lazytime and mand are the source filesystem's flags: a bind cannot take
+    them (a remount would change the host's filesystem), so it is refused, never made without
+    them; a tmpfs (a filesystem of its own) takes them."""
+    from capsa.errors import IsolationError
+    from test_isolation_runtime import sh
+
+    for opt in ("sync", "dirsync", "lazytime", "mand"):
+        spec = sh("true")
+        spec["mounts"].append(_bind("/b", tmp_path, "rbind", opt))
+        with pytest.raises(IsolationError, match=f"{opt} cannot apply to a bind"):
+            runtime.create(spec)
+    spec = sh("grep ' /t ' /proc/self/mounts | cut -d' ' -f4")
+    spec["mounts"].append({"destination": "/t", "type": "tmpfs", "source": "tmpfs", "options": ["sync", "dirsync"]})
+    res = runtime.run(spec)
+    assert res.code == 0, res.err
+    assert {"sync", "dirsync"} <= set(res.out.strip().split(",")), res.out
+
+
+def test_masking_binds_only_the_null_device(runtime) -> None:  # noqa: ANN001
+    """A file is masked with the container's /dev/null, checked by descriptor: an image whose
+    /dev/null (no /dev tmpfs, no such device in the spec) is a symlink to another file must not
+    get that file bound over the masked path."""
+    from capsa.errors import IsolationError
+    from test_isolation_runtime import sh
+
+    rootfs = runtime.rootfs
+    (rootfs / "etc" / "secret").write_text("secret\n")
+    (rootfs / "etc" / "victim").write_text("victim\n")
+    os.symlink("/etc/victim", rootfs / "dev" / "null")
+    spec = sh("cat /etc/secret")
+    spec["mounts"] = [m for m in spec["mounts"] if m["destination"] not in ("/dev", "/dev/pts")]
+    spec["linux"]["devices"] = []
+    spec["linux"]["maskedPaths"] = ["/etc/secret"]
+    with pytest.raises(IsolationError, match="not the null device"):
+        runtime.create(spec)

@@ -7,6 +7,14 @@ spec capsa writes starts with "deny all"). Requests are ``r`` (open for reading)
 for writing) and ``m`` (mknod): an allow rule must grant every access asked for, a deny rule
 refuses a request that asks for any of its accesses.
 
+That deny is stricter than runc's device emulator, where a deny rule matches only a request
+whose access is a subset of the rule's: after ``allow c 1:3 rwm``, ``deny c 1:3 w`` refuses an
+``O_RDWR`` open of /dev/null here (``rw`` asks for ``w``), while runc's program lets it through
+(``rw`` is not within ``w``) and refuses only ``O_WRONLY``. capsa keeps the stricter rule on
+purpose: a spec that denies writing a device gets no write access to it by any open mode. The
+kernel's v1 list agrees (the deny takes ``w`` out of the allowed ``rwm``, and ``rw`` is not
+within what is left).
+
 * cgroup v1 (a ``devices`` hierarchy): the rules are written to ``devices.deny`` and
   ``devices.allow`` in order, as runc does (type ``a`` with a major or minor is written as a
   ``c`` and a ``b`` rule: in v1 a bare ``a`` resets the whole list).

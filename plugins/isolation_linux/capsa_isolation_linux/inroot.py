@@ -49,6 +49,20 @@ class RootDir:
         rel = path.lstrip("/") or "."
         return openat2(self.fd, rel, flags, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)
 
+    def lookup(self, path: str) -> int:
+        """An O_PATH fd of what is at ``path`` itself, made of nothing: its parents are resolved
+        in the root, its last component is not followed (a symlink there gives the symlink's fd).
+        FileNotFoundError if it is not there."""
+        rel = os.path.normpath("/" + path).lstrip("/")
+        if not rel:
+            return self.open(".")
+        parent, _, name = rel.rpartition("/")
+        pfd = self.open(parent or ".", _PATH | os.O_DIRECTORY)
+        try:
+            return os.open(name, _PATH | os.O_NOFOLLOW, dir_fd=pfd)
+        finally:
+            os.close(pfd)
+
     def target(self, path: str, is_dir: bool) -> int:
         """An O_PATH fd of ``path`` in the root, made (a directory, or an empty file unless
         ``is_dir``) with its missing parents if it does not exist; a dangling symlink on the way

@@ -18,7 +18,8 @@ from capsa.linux import (MS_BIND, MS_DIRSYNC, MS_LAZYTIME, MS_MANDLOCK, MS_NOATI
                          MS_STRICTATIME, MS_SYNCHRONOUS, MS_UNBINDABLE, mount)
 
 from .inroot import RootDir, fd_path
-from .mountapi import AT_RECURSIVE, OPEN_TREE_CLONE, attributes, mount_setattr, move_mount_to_fd, open_tree
+from .mountapi import (AT_EMPTY_PATH, AT_RECURSIVE, OPEN_TREE_CLONE, attributes, mount_setattr, move_mount_to_fd,
+                       open_tree)
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -46,6 +47,10 @@ PROPAGATION = {
 IGNORED = frozenset({"tmpcopyup", "notmpcopyup", "z", "Z", "U", "copy", "nocopy", "idmap", "noswap"})
 REMOUNT_FLAGS = MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_NOATIME | MS_NODIRATIME | MS_RELATIME | \
     MS_STRICTATIME
+# The filesystem's own flags (its superblock's): a new mount takes them, a bind cannot (no
+# mount_setattr attribute exists for them, and a remount would change the source filesystem,
+# the host's), so a bind that asks for them is refused rather than made without them.
+SUPERBLOCK_ONLY = {"sync": MS_SYNCHRONOUS, "dirsync": MS_DIRSYNC, "lazytime": MS_LAZYTIME, "mand": MS_MANDLOCK}
 
 
 class SetupError(Exception):
@@ -80,10 +85,15 @@ def set_propagation(mount_fd: int, prop: int) -> None:
     mount_setattr(mount_fd, 0, 0, prop & ~MS_REC, recursive=bool(prop & MS_REC))
 
 
-def bind(source: str, target_fd: int, flags: int, prop: int = 0) -> None:
-    """Bind ``source`` (with MS_REC, the mounts below it too) onto ``target_fd``: the copy gets
-    ``flags`` (ro, nosuid, ...) on every mount it holds before it is attached, then ``prop``."""
-    tree = open_tree(AT_FDCWD, source, OPEN_TREE_CLONE | (AT_RECURSIVE if flags & MS_REC else 0))
+def bind(source: str | int, target_fd: int, flags: int, prop: int = 0) -> None:
+    """Bind ``source`` (a path, or a descriptor of what to bind: nothing is looked up again;
+    with MS_REC, the mounts below it too) onto ``target_fd``: the copy gets ``flags`` (ro,
+    nosuid, ...) on every mount it holds before it is attached, then ``prop``."""
+    clone = OPEN_TREE_CLONE | (AT_RECURSIVE if flags & MS_REC else 0)
+    if isinstance(source, int):
+        tree = open_tree(source, "", clone | AT_EMPTY_PATH)
+    else:
+        tree = open_tree(AT_FDCWD, source, clone)
     try:
         attr_set, attr_clr = attributes(flags & REMOUNT_FLAGS)
         if attr_set or attr_clr:
@@ -138,6 +148,10 @@ def mount_one(root: RootDir, bundle: str, m: dict[str, Any], cgroup: dict[str, A
     if kind == "bind":
         is_bind, flags = True, flags | MS_BIND
     source = m.get("source") or kind or "none"
+    if is_bind and flags & sum(SUPERBLOCK_ONLY.values()):
+        names = ", ".join(o for o, f in SUPERBLOCK_ONLY.items() if flags & f)
+        raise SetupError(f"bind mount on {dest}: {names} cannot apply to a bind (a flag of the source's "
+                         "filesystem, not of one mount): drop it, or set it where the source is mounted")
     try:
         if is_bind:
             if not source.startswith("/"):

@@ -8,7 +8,6 @@ failure leaves the host's mount table untouched.
 """
 from __future__ import annotations
 
-import errno
 import os
 import stat
 from collections.abc import Callable
@@ -17,10 +16,9 @@ from capsa.linux import MNT_DETACH, MS_BIND, MS_NOATIME, MS_NODEV, MS_NODIRATIME
     MS_PRIVATE, MS_RDONLY, MS_REC, MS_RELATIME, MS_REMOUNT, MS_STRICTATIME, mount, umount
 from capsa.security.devices import DEFAULT_DEVICES
 
-from .inroot import RootDir
+from .inroot import RootDir, fd_path
 from .mounts import SetupError, bind, mount_one
 from .mounts import why as _why
-from .mountapi import attributes, mount_setattr
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -42,16 +40,6 @@ def _remount_bind(target: str, flags: int) -> None:
     except OSError:
         pass
     mount("", target, None, MS_REMOUNT | MS_BIND | keep | (flags & REMOUNT_FLAGS))
-
-
-def _read_only_tree(path: str) -> None:
-    """The mount at ``path`` (after pivot_root: inside the container) and every mount below it
-    read-only."""
-    fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
-    try:
-        mount_setattr(fd, attributes(MS_RDONLY)[0], recursive=True)
-    finally:
-        os.close(fd)
 
 
 def _remove_entry(parent: int, name: str) -> None:
@@ -85,21 +73,31 @@ def make_devices(root: RootDir, devices: list[dict[str, Any]], dev_tmpfs: bool) 
             os.chmod(name, mode, dir_fd=parent, follow_symlinks=False)
         except PermissionError:  # no CAP_MKNOD: bind the host's node at that path, if it is that device
             try:
-                host = os.stat(path)
-                if stat.S_IFMT(host.st_mode) != kind or host.st_rdev != os.makedev(dev.get("major", 0),
-                                                                                 dev.get("minor", 0)):
-                    raise OSError(f"the host's {path} is another device")
-                target = root.target(path, False)
-                try:
-                    bind(path, target, 0)
-                finally:
-                    os.close(target)
+                _bind_host_node(root, path, kind, os.makedev(dev.get("major", 0), dev.get("minor", 0)))
             except OSError as exc:
                 raise SetupError(f"device {path}: cannot create nor bind it: {_why(exc)}") from None
         except OSError as exc:
             raise SetupError(f"device {path}: {_why(exc)}") from None
         finally:
             os.close(parent)
+
+
+def _bind_host_node(root: RootDir, path: str, kind: int, rdev: int) -> None:
+    """Bind the host's node at ``path`` onto ``path`` in the root, if it is the device (``kind``,
+    ``rdev``): the node is opened once and that descriptor is checked and cloned (open_tree),
+    so what is bound is what was checked."""
+    node = os.open(path, os.O_PATH | os.O_CLOEXEC)
+    try:
+        host = os.fstat(node)
+        if stat.S_IFMT(host.st_mode) != kind or host.st_rdev != rdev:
+            raise OSError(f"the host's {path} is another device")
+        target = root.target(path, False)
+        try:
+            bind(node, target, 0)
+        finally:
+            os.close(target)
+    finally:
+        os.close(node)
 
 
 def dev_links(root: RootDir, devpts: bool) -> None:
@@ -248,33 +246,79 @@ def pivot(rootfs: str) -> None:
 
 
 def finalize(spec: dict[str, Any]) -> None:
-    """After pivot_root: masked paths, read-only paths, read-only root."""
+    """After pivot_root: masked paths, read-only paths, read-only root.
+
+    Each masked or read-only path is looked up once (:meth:`RootDir.lookup`: its parents inside
+    the root, its last component not followed) and the mount goes onto that descriptor. A path
+    that is not there is skipped; one that is a symbolic link is refused: capsa masks or makes
+    read-only what is at the path, never what a link (which the image chose) points at."""
     linux = spec.get("linux") or {}
-    for path in linux.get("maskedPaths") or []:
-        try:
-            if os.path.isdir(path) and not os.path.islink(path):
-                mount("tmpfs", path, "tmpfs", MS_RDONLY)
-            else:
-                mount("/dev/null", path, None, MS_BIND)
-        except FileNotFoundError:
-            continue
-        except OSError as exc:
-            if exc.errno == errno.ENOENT:
-                continue
-            raise SetupError(f"masking {path}: {_why(exc)}") from None
-    for path in linux.get("readonlyPaths") or []:
-        try:
-            mount(path, path, None, MS_BIND | MS_REC)
-            _read_only_tree(path)
-        except OSError as exc:
-            if exc.errno == errno.ENOENT:
-                continue
-            raise SetupError(f"read-only {path}: {_why(exc)}") from None
+    masked, read_only = linux.get("maskedPaths") or [], linux.get("readonlyPaths") or []
+    if masked or read_only:
+        with RootDir("/") as root:
+            null = -1
+            try:
+                for path in masked:
+                    fd = _lookup(root, path, "masking")
+                    if fd < 0:
+                        continue
+                    try:
+                        if stat.S_ISDIR(os.fstat(fd).st_mode):
+                            mount("tmpfs", fd_path(fd), "tmpfs", MS_RDONLY)
+                        else:
+                            if null < 0:
+                                null = _null_device(root)
+                            bind(null, fd, 0)
+                    except OSError as exc:
+                        raise SetupError(f"masking {path}: {_why(exc)}") from None
+                    finally:
+                        os.close(fd)
+            finally:
+                if null >= 0:
+                    os.close(null)
+            for path in read_only:
+                fd = _lookup(root, path, "read-only")
+                if fd < 0:
+                    continue
+                try:
+                    bind(fd, fd, MS_BIND | MS_REC | MS_RDONLY)  # read-only with every mount below it
+                except OSError as exc:
+                    raise SetupError(f"read-only {path}: {_why(exc)}") from None
+                finally:
+                    os.close(fd)
     if (spec.get("root") or {}).get("readonly"):
         try:
             _remount_bind("/", MS_RDONLY)
         except OSError as exc:
             raise SetupError(f"read-only root: {_why(exc)}") from None
+
+
+def _lookup(root: RootDir, path: str, what: str) -> int:
+    """An O_PATH fd of ``path`` for :func:`finalize`; -1 if it is not there, SetupError if it
+    is a symbolic link or cannot be looked up."""
+    try:
+        fd = root.lookup(path)
+    except FileNotFoundError:
+        return -1
+    except OSError as exc:
+        raise SetupError(f"{what} {path}: {_why(exc)}") from None
+    if stat.S_ISLNK(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise SetupError(f"{what} {path}: it is a symbolic link in the container (capsa does not follow it)")
+    return fd
+
+
+def _null_device(root: RootDir) -> int:
+    """An O_PATH fd of the container's /dev/null, checked to be the null device (1:3)."""
+    try:
+        fd = root.lookup("/dev/null")
+    except OSError as exc:
+        raise SetupError(f"masking: /dev/null: {_why(exc)}") from None
+    st = os.fstat(fd)
+    if not stat.S_ISCHR(st.st_mode) or st.st_rdev != os.makedev(1, 3):
+        os.close(fd)
+        raise SetupError("masking: the container's /dev/null is not the null device")
+    return fd
 
 
 def cgroup_mount_plan(cgroup: Any, spec: dict[str, Any]) -> dict[str, Any]:
