@@ -171,11 +171,11 @@ def remove_images(sess: Session, refs: list[str], force: bool, all_images: bool)
                              f"containers and force-removing image", hint="remove the container first, or use rmi --force",
                              exit_code=2)
         if users:
-            from capsa.container import lifecycle
+            from capsa.container import lifecycle, stopping
 
             for config in users:
-                lifecycle.stop(sess, records, config, 0, "SIGKILL")
-                lifecycle.wait_monitor_gone(records, config)
+                stopping.stop(sess, records, config, 0, "SIGKILL")
+                stopping.wait_monitor_gone(records, config)
                 lifecycle.remove_stopped_locked(store, records, config.id, config.layer_id)
         for image_id, names in untags.items():
             if image_id in doomed:
