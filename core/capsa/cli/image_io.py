@@ -32,18 +32,7 @@ def import_(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the image id")] = False,
 ) -> None:
     """Import a tarball (a file, an http(s) URL or stdin) and save it as a filesystem image."""
-    from capsa.image.reference import parse_reference
-
-    from capsa.image.sources import check_source, open_source
-
-    names = [str(parse_reference(reference))] if reference else []
-    check_source(source)
-    sess = session(ctx)
-    if source == "-":
-        image = engine.import_tarball(sess, sys.stdin.buffer, names, list(change or []), message)
-    else:
-        with open_source(source) as fh:
-            image = engine.import_tarball(sess, fh, names, list(change or []), message)
+    image = engine.import_image(session(ctx), source, reference, list(change or []), message)
     output.write(f"{image.id}\n" if quiet else f"sha256:{image.id}\n")
 
 

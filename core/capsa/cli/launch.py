@@ -107,9 +107,9 @@ def container_config(image: str, command: list[str], o: dict[str, Any]) -> Conta
     if o["cpus"] is not None and o["cpus"] <= 0:
         raise UsageError(f"invalid --cpus {o['cpus']}", hint="give a positive number of CPUs, e.g. --cpus 0.5")
     if o["stop_signal"]:
-        from capsa.container.lifecycle import signal_number
+        from capsa.engine.containers import check_signal
 
-        signal_number(o["stop_signal"])
+        check_signal(o["stop_signal"])
     config = ContainerConfig(
         id=os.urandom(32).hex(), name=o["name"] or "", image_id=None, image_name=image,
         rootfs=os.path.abspath(image) if o["rootfs"] else None,

@@ -1,18 +1,14 @@
 """``ps`` and ``logs``."""
 from __future__ import annotations
 
-import os
 import sys
-import time
 
 from capsa.cli import output
 from capsa.cli.context import session
-from capsa.engine.session import container_records
-from capsa.errors import UsageError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # (typer evaluates the annotations: see capsa.cli.options)
-    from typing import Any
+    from collections.abc import Iterable
 
     import typer
 
@@ -62,68 +58,12 @@ def logs(
     timestamps: Annotated[bool, typer.Option("--timestamps", "-t", help="Output the timestamps in the log")] = False,
 ) -> None:
     """Fetch the logs of a container."""
-    from capsa.container import logs as logmod
-    from capsa.container.views import effective_status
+    from capsa.engine.logs import logs as read_logs
 
-    sess = session(ctx)
-    records = container_records(sess)
-    config = records.find(ref)
-    path = str(records.log_path(config.id))
-    cutoff = _since(since) if since else None
-    records_, offset = logmod.read_records(path)
-    if cutoff is not None:
-        records_ = [r for r in records_ if r.time >= cutoff]
-    if tail >= 0:
-        records_ = _last_lines(records_, tail)
-    _print(logmod.render(records_, timestamps))
-    while follow:
-        from capsa.container.lifecycle import ACTIVE
-
-        running = effective_status(records, config).status in ACTIVE
-        time.sleep(0.05)
-        more, offset = logmod.read_records(path, offset)
-        _print(logmod.render(more, timestamps))
-        if not running and not more:
-            break
-        if not os.path.exists(records.dir(config.id)):
-            break
+    _print(read_logs(session(ctx), ref, since=since, tail=tail, follow=follow, timestamps=timestamps))
 
 
-def _last_lines(records: list[Any], n: int) -> list[Any]:
-    if n == 0:
-        return []
-    out: list[Any] = []
-    lines = 0
-    for r in reversed(records):
-        if not r.partial:
-            lines += 1
-            if lines > n:
-                break
-        out.append(r)
-    return out[::-1]
-
-
-def _since(text: str) -> str:
-    """A cutoff comparable with the log's timestamps (lexically, all UTC)."""
-    import datetime
-    import re
-
-    m = re.fullmatch(r"(\d+(?:\.\d+)?)(s|m|h)", text.strip())
-    now = datetime.datetime.now(datetime.timezone.utc)
-    if m:
-        secs = float(m.group(1)) * {"s": 1, "m": 60, "h": 3600}[m.group(2)]
-        when = now - datetime.timedelta(seconds=secs)
-    else:
-        from capsa.humanize import parse_time
-
-        try:
-            when = parse_time(text, strict=True).astimezone(datetime.timezone.utc)
-        except ValueError:
-            raise UsageError(f"invalid --since {text!r}", hint="use an RFC 3339 time or a duration like 10m") from None
-    return when.strftime("%Y-%m-%dT%H:%M:%S.%f") + "000+00:00"
-
-
-def _print(chunks: Any) -> None:
+def _print(chunks: Iterable[tuple[str, bytes]]) -> None:
     for stream, data in chunks:
         target = sys.stdout.buffer if stream == "stdout" else sys.stderr.buffer
         try:

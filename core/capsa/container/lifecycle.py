@@ -1,7 +1,8 @@
 """The per-container mechanism under the engine's container operations (:mod:`capsa.engine.containers`):
-create, start (handing the container to its monitor), stop, kill, wait, remove. The monitor
-(:mod:`capsa.container.monitor`) carries a started container from there. ``sess`` is the
-engine's :class:`~capsa.engine.session.Session` (only its configuration and drivers are used)."""
+create, start (handing the container to its monitor), the drivers a container uses, remove. The
+monitor (:mod:`capsa.container.monitor`) carries a started container from there; stopping,
+killing and waiting on it is :mod:`capsa.container.stopping`. ``sess`` is the engine's
+:class:`~capsa.engine.session.Session` (only its configuration and drivers are used)."""
 from __future__ import annotations
 
 import os
@@ -9,7 +10,7 @@ import time
 
 from capsa import plugins
 from capsa.container.model import ContainerConfig
-from capsa.container.records import UNREADABLE, ContainerRecords, ContainerState
+from capsa.container.records import UNREADABLE, ContainerRecords
 from capsa.errors import CapsaError, IsolationError, StorageError, UsageError
 from capsa.fsutil import atomic_write
 from capsa.fastpath.record import asdict
@@ -28,9 +29,6 @@ _ADJECTIVES = ("admiring", "brave", "clever", "dazzling", "eager", "festive", "g
                "loving", "modest", "nifty", "optimistic", "peaceful", "quirky", "relaxed", "serene", "trusting", "vibrant")
 _NOUNS = ("archimedes", "babbage", "curie", "darwin", "euler", "fermi", "galileo", "hopper", "lovelace", "mendel",
           "noether", "pasteur", "ritchie", "shannon", "tesla", "turing", "volta", "wozniak", "yonath", "zuse")
-
-
-ACTIVE = ("running", "stopping", "paused", "restarting")  # a monitor is (still) in charge
 
 
 def random_name(taken: Callable[[str], bool]) -> str:
@@ -295,6 +293,8 @@ def start(sess: Session, records: ContainerRecords, config: ContainerConfig, att
         if event.get("event") != "error":
             event = events.next()
         if event.get("event") == "error":  # the monitor tears down (network delete, runtime, mount): wait for it
+            from capsa.container.stopping import wait_monitor_gone
+
             wait_monitor_gone(records, config, timeout=10)
             raise _start_error(event, "the container could not start")
         fire("capsa_container_poststart", records, config, store, pid=int(event.get("pid", 0)))
@@ -313,37 +313,17 @@ def start(sess: Session, records: ContainerRecords, config: ContainerConfig, att
         os.close(msg)
 
 
-# -- stop, kill, wait -----------------------------------------------------------------------------
+def _start_error(event: dict[str, Any], default: str) -> CapsaError:
+    """The monitor's error event as an exception: a driver that could not be loaded is a
+    DriverError (``run`` keeps its 125, as podman's for a missing OCI runtime); any other failure
+    to create or start the container an IsolationError (``run`` reports it as 126/127)."""
+    from capsa.errors import DriverError
 
-def wait_exited(records: ContainerRecords, config: ContainerConfig, timeout: float | None = None) -> ContainerState | None:
-    """Poll until the container is no longer running; None when ``timeout`` passes first."""
-    deadline = None if timeout is None else time.monotonic() + timeout
-    delay = 0.005
-    while True:
-        try:
-            state = records.state(config.id)
-        except CapsaError:
-            return None
-        if state.status not in ACTIVE or not monitor_alive(records, config.id):
-            return state
-        if deadline is not None and time.monotonic() >= deadline:
-            return None
-        time.sleep(delay)
-        delay = min(delay * 2, 0.05)
+    cls = DriverError if event.get("driver") else IsolationError
+    return cls(event.get("message", default), hint=event.get("hint", ""), exit_code=event.get("code"))
 
 
-def wait_monitor_gone(records: ContainerRecords, config: ContainerConfig, timeout: float = 30.0) -> None:
-    """Return once the container's monitor has finished its teardown (unmounts, --rm)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            records.state(config.id)
-        except CapsaError:
-            return
-        if not monitor_alive(records, config.id) or not os.path.exists(records.dir(config.id)):
-            return
-        time.sleep(0.005)
-
+# -- reap, remove ---------------------------------------------------------------------------------
 
 def remove_anonymous_volumes(root: str | os.PathLike[str], config: ContainerConfig) -> None:
     """``rm -v``: the volumes ``-v /path`` made for this container (named by a random id)."""
@@ -362,110 +342,11 @@ def remove_anonymous_volumes(root: str | os.PathLike[str], config: ContainerConf
             pass
 
 
-def monitor_alive(records: ContainerRecords, container_id: str) -> bool:
-    """Whether the container's monitor is alive: it holds the container's monitor lock (see
-    :mod:`capsa.container.monitor_lock`)."""
-    from capsa.container.monitor_lock import is_alive
-
-    return is_alive(records.run_dir(container_id))
-
-
-
-def signal_number(sig: str | int) -> int:
-    import signal as signals
-
-    if isinstance(sig, int) or str(sig).isdigit():
-        return int(sig)
-    name = str(sig).upper()
-    name = name if name.startswith("SIG") else f"SIG{name}"
-    try:
-        return int(getattr(signals.Signals, name))
-    except AttributeError:
-        raise UsageError(f"invalid signal {sig!r}", hint="use a name like SIGTERM or TERM, or a number") from None
-
-
-def _start_error(event: dict[str, Any], default: str) -> CapsaError:
-    """The monitor's error event as an exception: a driver that could not be loaded is a
-    DriverError (``run`` keeps its 125, as podman's for a missing OCI runtime); any other failure
-    to create or start the container an IsolationError (``run`` reports it as 126/127)."""
-    from capsa.errors import DriverError
-
-    cls = DriverError if event.get("driver") else IsolationError
-    return cls(event.get("message", default), hint=event.get("hint", ""), exit_code=event.get("code"))
-
-
-def kill(sess: Session, records: ContainerRecords, config: ContainerConfig, sig: str | int) -> None:
-    state = records.state(config.id)
-    if state.status not in ("running", "paused", "stopping"):
-        raise UsageError(f"can only kill running containers. {config.id[:12]} is in state {state.status}",
-                         hint="see 'capsa ps -a'")
-    isolation_driver(sess, config).kill(config.id, signal_number(sig))
-
-
-def stop(sess: Session, records: ContainerRecords, config: ContainerConfig, timeout: int, stop_signal: str) -> bool:
-    """The stop signal, then SIGKILL after ``timeout`` seconds; returns once the monitor is done
-    (exited, torn down), True when SIGKILL had to follow a stop signal that did not stop it (the
-    caller warns, as podman). A container between two runs of its restart policy stays stopped."""
-    with records.lock(config.id).exclusive():
-        state = records.state(config.id)
-        if not monitor_alive(records, config.id):
-            return False
-        state.stop_requested = True
-        records.set_state(config.id, state)
-    iso = isolation_driver(sess, config)
-    number = signal_number(stop_signal)
-    try:
-        iso.kill(config.id, number)
-    except IsolationError:
-        _signal_recorded(state, number)  # not running right now, or its runtime state unreadable
-    resorted = False
-    if wait_exited(records, config, timeout) is None:
-        try:
-            iso.kill(config.id, 9)
-            resorted = number != 9
-        except IsolationError:
-            _signal_recorded(state, 9)
-        wait_exited(records, config)
-    wait_monitor_gone(records, config)
-    return resorted
-
-
-def signal_name(sig: str | int) -> str:
-    """``SIGTERM`` for 15, ``TERM`` or ``SIGTERM`` (the number itself when it has no name)."""
-    import signal as signals
-
-    number = signal_number(sig)
-    try:
-        return signals.Signals(number).name
-    except ValueError:
-        return str(number)
-
-
-def _signal_recorded(state: ContainerState, sig: int) -> None:
-    """Signal the container's process by the pid its record holds, when the runtime could not
-    (not running right now, between restarts or just exited; or its runtime state is
-    unreadable): only if that process descends from the container's living monitor, so that a
-    reused pid is never signalled."""
-    pid = state.pid
-    for _ in range(8):  # the monitor, then the runtime's helpers, above the container's init
-        if pid <= 1:
-            return
-        try:
-            with open(f"/proc/{pid}/stat", "rb") as fh:
-                pid = int(fh.read().rpartition(b")")[2].split()[1])
-        except (OSError, ValueError, IndexError):
-            return
-        if pid == state.monitor_pid:
-            try:
-                os.kill(state.pid, sig)
-            except OSError:
-                pass
-            return
-
-
 def reap_orphan(sess: Session, store: Store, records: ContainerRecords, config: ContainerConfig) -> None:
     """A container whose monitor died while in charge: kill what is left of it, release its
     runtime and its mount, and record it exited (what the monitor would have done)."""
+    from capsa.container.stopping import ACTIVE, monitor_alive
+
     state = records.state(config.id)
     if state.status not in ACTIVE or monitor_alive(records, config.id):
         return
@@ -493,8 +374,6 @@ def detach_orphan_network(sess: Session, config: ContainerConfig) -> str:
     return detach_orphan(driver, config.id, config.name)
 
 
-# -- remove ---------------------------------------------------------------------------------------
-
 def remove_records(monitor_cfg: dict[str, Any], driver: Any) -> None:
     """Remove a stopped container's layer (through the storage ``driver``) and records: the
     monitor's ``--rm``."""
@@ -511,6 +390,8 @@ def remove(sess: Session, store: Store, records: ContainerRecords, config: Conta
            timeout: int = 10) -> None:
     """``rm``: a running container needs ``force`` (then it is stopped: the stop signal, SIGKILL
     after ``timeout``); one whose monitor died is reaped first; then layer and records go."""
+    from capsa.container.stopping import ACTIVE, monitor_alive, stop
+
     state = records.state(config.id)
     if monitor_alive(records, config.id) and state.status in ACTIVE:
         if not force:

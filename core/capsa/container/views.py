@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
 def effective_status(records: ContainerRecords, config: ContainerConfig) -> ContainerState:
     """The recorded state, corrected when the monitor died without recording an exit."""
-    from capsa.container.lifecycle import ACTIVE, monitor_alive
+    from capsa.container.stopping import ACTIVE, monitor_alive
 
     state = records.state(config.id)
     if state.status in ACTIVE and not monitor_alive(records, config.id):

@@ -1,7 +1,7 @@
 """Operations on containers: create and run (from a checked ContainerConfig), start, stop, kill,
-remove, wait and prune, over the records of a session. The per-container mechanism (the
-monitor hand-over, the stop protocol, the removal of layer and records) is
-:mod:`capsa.container.lifecycle`.
+remove, wait and prune, over the records of a session. The per-container mechanism is
+:mod:`capsa.container.lifecycle` (the monitor hand-over, the removal of layer and records) and
+:mod:`capsa.container.stopping` (the stop protocol, kill, the waits on a monitor).
 
 Imported by the ``run``/``create`` path: module-level imports stay few and cheap (see
 tests/test_startup.py); everything else is imported where it is used.
@@ -170,15 +170,15 @@ def run(sess: Session, config: ContainerConfig, attach: bool, stdin: bool) -> in
 def record_start_failure(records: ContainerRecords, config: ContainerConfig, exc: CapsaError) -> None:
     """Keep a container whose start failed as podman does: exited (126), ``error`` the reason.
     One that runs (``start`` of a running container fails too) is left alone."""
-    from capsa.container import lifecycle
     from capsa.container.records import ContainerNotFound
+    from capsa.container.stopping import ACTIVE, monitor_alive
     from capsa.errors import EXIT_CANNOT_INVOKE
     from capsa.store.records import now_rfc3339
 
     try:
         with records.lock(config.id).exclusive():
             state = records.state(config.id)
-            if state.status in lifecycle.ACTIVE and lifecycle.monitor_alive(records, config.id):
+            if state.status in ACTIVE and monitor_alive(records, config.id):
                 return
             state.status, state.exit_code, state.pid, state.error = "exited", EXIT_CANNOT_INVOKE, 0, exc.message
             state.finished_at = now_rfc3339()
@@ -207,11 +207,11 @@ def _discard(sess: Session, store: Store, records: ContainerRecords, config: Con
 
 def is_running(sess: Session, config: ContainerConfig) -> bool:
     """Whether a monitor is in charge of the container (running, paused, stopping, restarting)."""
-    from capsa.container import lifecycle
+    from capsa.container.stopping import ACTIVE, monitor_alive
 
     records = container_records(sess)
     state = records.state(config.id)
-    return state.status in lifecycle.ACTIVE and lifecycle.monitor_alive(records, config.id)
+    return state.status in ACTIVE and monitor_alive(records, config.id)
 
 
 def start(sess: Session, config: ContainerConfig, attach: bool = False, stdin: bool = False) -> int | None:
@@ -249,32 +249,32 @@ def stop(sess: Session, config: ContainerConfig, timeout: int | None = None) -> 
     Returns podman's warning when SIGKILL had to follow (``StopSignal SIGTERM failed to stop
     container NAME in 10 seconds, resorting to SIGKILL``), else None; the caller shows it."""
     from capsa import plugins
-    from capsa.container import lifecycle
+    from capsa.container import stopping
 
     plugins.load_hook_plugins()
     seconds = config.stop_timeout if timeout is None else timeout
     signal = stop_signal(sess, config)
-    if lifecycle.stop(sess, container_records(sess), config, seconds, signal):
-        return (f"StopSignal {lifecycle.signal_name(signal)} failed to stop container {config.name} "
+    if stopping.stop(sess, container_records(sess), config, seconds, signal):
+        return (f"StopSignal {stopping.signal_name(signal)} failed to stop container {config.name} "
                 f"in {seconds} seconds, resorting to SIGKILL")
     return None
 
 
 def check_signal(signal: str) -> None:
     """UsageError unless ``signal`` is a signal name or number."""
-    from capsa.container import lifecycle
+    from capsa.container.stopping import signal_number
 
-    lifecycle.signal_number(signal)
+    signal_number(signal)
 
 
 def kill(sess: Session, configs: list[ContainerConfig], signal: str) -> None:
     """Send ``signal`` to each container (all must be running)."""
-    from capsa.container import lifecycle
+    from capsa.container import stopping
 
     check_signal(signal)  # a bad signal fails before any is sent
     records = container_records(sess)
     for config in configs:
-        lifecycle.kill(sess, records, config, signal)
+        stopping.kill(sess, records, config, signal)
 
 
 def running_only(sess: Session, configs: list[ContainerConfig]) -> list[ContainerConfig]:
@@ -284,9 +284,9 @@ def running_only(sess: Session, configs: list[ContainerConfig]) -> list[Containe
 
 def wait(sess: Session, config: ContainerConfig) -> int:
     """Block until the container stops; its exit code (-1 when it went away unrecorded)."""
-    from capsa.container import lifecycle
+    from capsa.container.stopping import wait_exited
 
-    state = lifecycle.wait_exited(container_records(sess), config)
+    state = wait_exited(container_records(sess), config)
     return state.exit_code if state is not None else -1
 
 
@@ -318,12 +318,13 @@ def prune(sess: Session) -> list[str]:
     """Remove every container that is not running; returns their ids."""
     from capsa import plugins
     from capsa.container import lifecycle
+    from capsa.container.stopping import monitor_alive
 
     plugins.load_hook_plugins()
     store, records = open_store(sess), container_records(sess)
     gone = []
     for config in records.all():
-        if not lifecycle.monitor_alive(records, config.id):
+        if not monitor_alive(records, config.id):
             lifecycle.remove(sess, store, records, config, force=False)
             gone.append(config.id)
     return gone

@@ -171,11 +171,11 @@ def remove_images(sess: Session, refs: list[str], force: bool, all_images: bool)
                              f"containers and force-removing image", hint="remove the container first, or use rmi --force",
                              exit_code=2)
         if users:
-            from capsa.container import lifecycle
+            from capsa.container import lifecycle, stopping
 
             for config in users:
-                lifecycle.stop(sess, records, config, 0, "SIGKILL")
-                lifecycle.wait_monitor_gone(records, config)
+                stopping.stop(sess, records, config, 0, "SIGKILL")
+                stopping.wait_monitor_gone(records, config)
                 lifecycle.remove_stopped_locked(store, records, config.id, config.layer_id)
         for image_id, names in untags.items():
             if image_id in doomed:
@@ -223,11 +223,31 @@ def delete_unused(store: Store, records: Any, all_images: bool) -> list[Image]:
     return doomed
 
 
-def import_tarball(sess: Session, source: BinaryIO, names: list[str], changes: list[str], message: str) -> Image:
-    """``import``: a root filesystem tarball as a one-layer image named ``names``."""
-    from capsa.image.importing import import_tarball as import_into
+def import_image(sess: Session, source: str, reference: str | None, changes: list[str], message: str,
+                 stdin: BinaryIO | None = None) -> Image:
+    """``import``: a root filesystem tarball as a one-layer image named ``reference`` (NAME[:TAG],
+    or no name). ``source`` is a file, an http(s) URL (streamed: :mod:`capsa.image.sources`) or
+    ``-``: ``stdin`` (this process's standard input unless given). A bad reference or a source
+    that is neither is a UsageError before anything is read or written."""
+    from capsa.image.reference import parse_reference
+    from capsa.image.sources import check_source, open_source
 
-    image = import_into(open_store(sess), source, names, changes, message)
+    names = [str(parse_reference(reference))] if reference else []
+    check_source(source)
+    if source == "-":
+        if stdin is None:
+            import sys
+
+            stdin = sys.stdin.buffer
+        return _import_stream(sess, stdin, names, changes, message)
+    with open_source(source) as fh:
+        return _import_stream(sess, fh, names, changes, message)
+
+
+def _import_stream(sess: Session, source: BinaryIO, names: list[str], changes: list[str], message: str) -> Image:
+    from capsa.image.importing import import_tarball
+
+    image = import_tarball(open_store(sess), source, names, changes, message)
     image_event("import", image.id, image.names)
     return image
 

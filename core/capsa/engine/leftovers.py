@@ -42,7 +42,7 @@ def monitors(records: Any) -> dict[str, int]:
 
 def active_statuses() -> tuple[str, ...]:
     """Record statuses that mean a monitor is in charge."""
-    from capsa.container.lifecycle import ACTIVE
+    from capsa.container.stopping import ACTIVE
 
     return ACTIVE
 

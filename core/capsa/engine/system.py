@@ -182,18 +182,18 @@ def reset(sess: Session) -> None:
     """Stop and remove every container, then delete the whole store (root and runroot)."""
     import signal
 
-    from capsa.container import lifecycle
+    from capsa.container.stopping import monitor_alive, stop, wait_monitor_gone
     from capsa.linux import MNT_DETACH, mounts_under, umount
 
     records = container_records(sess)
     for config in records.all():
         state = records.state(config.id)
-        if state.status in active_statuses() and lifecycle.monitor_alive(records, config.id):
+        if state.status in active_statuses() and monitor_alive(records, config.id):
             try:
-                lifecycle.stop(sess, records, config, 0, "SIGKILL")
+                stop(sess, records, config, 0, "SIGKILL")
             except CapsaError:
                 pass
-            lifecycle.wait_monitor_gone(records, config, timeout=10)
+            wait_monitor_gone(records, config, timeout=10)
     # monitors still there (starting, restarting, or stuck): their containers' cgroups go below
     left = monitors(records)
     for pid in left.values():

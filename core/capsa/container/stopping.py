@@ -1,0 +1,147 @@
+"""Stopping a container and waiting on it: the stop protocol (the stop signal, then SIGKILL),
+``kill``, signal names and numbers, and the waits on a container's monitor (whether it is
+alive, until the container exited, until the monitor finished its teardown).
+
+Off the ``run``/``create`` path (see tests/test_startup.py): :mod:`capsa.container.lifecycle`
+imports it only where it stops or waits, and it imports lifecycle (a container's isolation
+driver) only where it signals."""
+from __future__ import annotations
+
+import os
+import time
+
+from capsa.errors import CapsaError, IsolationError, UsageError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from capsa.container.model import ContainerConfig
+    from capsa.container.records import ContainerRecords, ContainerState
+    from capsa.engine.session import Session
+
+ACTIVE = ("running", "stopping", "paused", "restarting")  # a monitor is (still) in charge
+
+
+def monitor_alive(records: ContainerRecords, container_id: str) -> bool:
+    """Whether the container's monitor is alive: it holds the container's monitor lock (see
+    :mod:`capsa.container.monitor_lock`)."""
+    from capsa.container.monitor_lock import is_alive
+
+    return is_alive(records.run_dir(container_id))
+
+
+def wait_exited(records: ContainerRecords, config: ContainerConfig, timeout: float | None = None) -> ContainerState | None:
+    """Poll until the container is no longer running; None when ``timeout`` passes first."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    delay = 0.005
+    while True:
+        try:
+            state = records.state(config.id)
+        except CapsaError:
+            return None
+        if state.status not in ACTIVE or not monitor_alive(records, config.id):
+            return state
+        if deadline is not None and time.monotonic() >= deadline:
+            return None
+        time.sleep(delay)
+        delay = min(delay * 2, 0.05)
+
+
+def wait_monitor_gone(records: ContainerRecords, config: ContainerConfig, timeout: float = 30.0) -> None:
+    """Return once the container's monitor has finished its teardown (unmounts, --rm)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            records.state(config.id)
+        except CapsaError:
+            return
+        if not monitor_alive(records, config.id) or not os.path.exists(records.dir(config.id)):
+            return
+        time.sleep(0.005)
+
+
+def signal_number(sig: str | int) -> int:
+    """15 for ``15``, ``TERM`` or ``SIGTERM``; a UsageError for what names no signal."""
+    import signal as signals
+
+    if isinstance(sig, int) or str(sig).isdigit():
+        return int(sig)
+    name = str(sig).upper()
+    name = name if name.startswith("SIG") else f"SIG{name}"
+    try:
+        return int(getattr(signals.Signals, name))
+    except AttributeError:
+        raise UsageError(f"invalid signal {sig!r}", hint="use a name like SIGTERM or TERM, or a number") from None
+
+
+def signal_name(sig: str | int) -> str:
+    """``SIGTERM`` for 15, ``TERM`` or ``SIGTERM`` (the number itself when it has no name)."""
+    import signal as signals
+
+    number = signal_number(sig)
+    try:
+        return signals.Signals(number).name
+    except ValueError:
+        return str(number)
+
+
+def kill(sess: Session, records: ContainerRecords, config: ContainerConfig, sig: str | int) -> None:
+    """Send ``sig`` to the container's process through its isolation driver (it must be running)."""
+    from capsa.container.lifecycle import isolation_driver
+
+    state = records.state(config.id)
+    if state.status not in ("running", "paused", "stopping"):
+        raise UsageError(f"can only kill running containers. {config.id[:12]} is in state {state.status}",
+                         hint="see 'capsa ps -a'")
+    isolation_driver(sess, config).kill(config.id, signal_number(sig))
+
+
+def stop(sess: Session, records: ContainerRecords, config: ContainerConfig, timeout: int, stop_signal: str) -> bool:
+    """The stop signal, then SIGKILL after ``timeout`` seconds; returns once the monitor is done
+    (exited, torn down), True when SIGKILL had to follow a stop signal that did not stop it (the
+    caller warns, as podman). A container between two runs of its restart policy stays stopped."""
+    from capsa.container.lifecycle import isolation_driver
+
+    with records.lock(config.id).exclusive():
+        state = records.state(config.id)
+        if not monitor_alive(records, config.id):
+            return False
+        state.stop_requested = True
+        records.set_state(config.id, state)
+    iso = isolation_driver(sess, config)
+    number = signal_number(stop_signal)
+    try:
+        iso.kill(config.id, number)
+    except IsolationError:
+        _signal_recorded(state, number)  # not running right now, or its runtime state unreadable
+    resorted = False
+    if wait_exited(records, config, timeout) is None:
+        try:
+            iso.kill(config.id, 9)
+            resorted = number != 9
+        except IsolationError:
+            _signal_recorded(state, 9)
+        wait_exited(records, config)
+    wait_monitor_gone(records, config)
+    return resorted
+
+
+def _signal_recorded(state: ContainerState, sig: int) -> None:
+    """Signal the container's process by the pid its record holds, when the runtime could not
+    (not running right now, between restarts or just exited; or its runtime state is
+    unreadable): only if that process descends from the container's living monitor, so that a
+    reused pid is never signalled."""
+    pid = state.pid
+    for _ in range(8):  # the monitor, then the runtime's helpers, above the container's init
+        if pid <= 1:
+            return
+        try:
+            with open(f"/proc/{pid}/stat", "rb") as fh:
+                pid = int(fh.read().rpartition(b")")[2].split()[1])
+        except (OSError, ValueError, IndexError):
+            return
+        if pid == state.monitor_pid:
+            try:
+                os.kill(state.pid, sig)
+            except OSError:
+                pass
+            return
