@@ -15,17 +15,14 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-from common import capsa_binary, isolated_env, podman_binary
+from common import busybox_store, podman_binary
 
-REPO = Path(__file__).resolve().parent.parent
 
 
 def timed(argv: list[str], env: dict[str, str] | None = None) -> tuple[float, int]:
@@ -79,18 +76,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=15)
     args = parser.parse_args()
-    tmp = Path(tempfile.mkdtemp(prefix="capsa-bench-run-"))
-    env = isolated_env(str(tmp))
-    capsa = [capsa_binary(), "--root", str(tmp / "root"), "--runroot", str(tmp / "run")]
     podman = podman_binary()
-    try:
-        subprocess.run(["bash", str(REPO / "scripts" / "busybox-image.sh"), "--root", str(tmp / "root"),
-                        "--runroot", str(tmp / "run")], check=True, env=dict(env, CAPSA=capsa[0]))
-        # podman's image was built long before and sits on disk; capsa's was just extracted and
-        # is still in the page cache, dirty. Until the kernel writes it back, every fsync here
-        # waits on that writeback (measured: capsa's `create` 22.9 ms before a sync, 15.7 after,
-        # podman's runs in between). Settle it, so that both measure their own work.
-        os.sync()
+    with busybox_store("capsa-bench-run-") as (env, capsa):
         timed([*capsa, "run", "--rm", "--network", "none", "busybox", "true"], env)  # warm caches
         cases = {
             "run --rm true": ([*capsa, "run", "--rm", "--network", "none", "busybox", "true"],
@@ -145,9 +132,6 @@ def main() -> int:
         for name in failures:
             print(f"GOAL MISSED: {name}")
         return 1 if failures else 0
-    finally:
-        subprocess.run([*capsa, "system", "reset", "-f"], capture_output=True, env=env)
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":
