@@ -34,7 +34,8 @@ SCHEMA: dict[str, dict[str, type]] = {
     "storage": {"driver": str, "root": str, "runroot": str, "options": dict},
     "network": {"driver": str, "options": dict},
     "isolation": {"driver": str, "options": dict},
-    "registry": {"driver": str, "unqualified_search": list, "options": dict},
+    "registry": {"driver": str, "unqualified_search": list, "options": dict, "aliases": dict,
+                 "registries": dict, "certs_dir": str, "auth_file": str, "short_name_mode": str},
 }
 
 
