@@ -75,12 +75,13 @@ def share_global_options(group: typer.main.TyperGroup) -> None:  # type: ignore[
 # The command modules in the order they register (some add to a group an earlier one made), and
 # which of them a top-level command word needs: a command builds only its own part of the CLI,
 # since turning every command's signature into click options costs more than the command.
-MODULES = ("system", "images", "image_io", "inspect", "containers", "ps", "volumes", "plugins_cmd", "completion",
-           "help_cmd")
+MODULES = ("system", "images", "image_io", "push_cmd", "inspect", "containers", "ps", "volumes", "plugins_cmd",
+           "completion", "help_cmd")
 NEEDS: dict[str, tuple[str, ...]] = {
     **{w: ("system",) for w in ("info", "version", "system")},
     **{w: ("images",) for w in ("images", "tag", "untag", "rmi", "history")},
-    "image": ("images", "image_io"),
+    "image": ("images", "image_io", "push_cmd"),
+    "push": ("images", "push_cmd"),
     **{w: ("images", "image_io") for w in ("import", "save", "load")},
     "inspect": ("inspect",),
     **{w: ("containers",) for w in ("run", "create", "start", "stop", "kill", "rm", "wait")},
@@ -150,6 +151,7 @@ def run_command(command: typer.main.TyperGroup, args: list[str]) -> int:  # type
     """Run the CLI on ``args`` without typer's own error printing; usage errors exit 125."""
     from capsa.errors import UsageError
 
+    args = pflag_booleans(command, args)
     try:
         rv = command.main(args=args, prog_name="capsa", standalone_mode=False)
     except typer.TyperException as exc:
@@ -176,6 +178,41 @@ def run_command(command: typer.main.TyperGroup, args: list[str]) -> int:  # type
     except Exit as exc:
         return exc.exit_code
     return rv if isinstance(rv, int) and not isinstance(rv, bool) else 0
+
+
+def pflag_booleans(command: typer.main.TyperGroup, args: list[str]) -> list[str]:  # type: ignore[name-defined]
+    """``args`` with podman's (pflag's) ``--flag=true`` and ``--flag=false`` spelt as click reads
+    them: ``--flag``, and the flag's secondary name (``--no-flag``) or nothing (a flag whose
+    secondary is absent is false unless given). The dispatcher reads the same spellings."""
+    if not any(arg.endswith(("=true", "=false")) for arg in args):
+        return args
+    chain = [command]  # the root and the (sub)commands the words name
+    for arg in args:
+        sub = getattr(chain[-1], "commands", {}).get(arg) if not arg.startswith("-") else None
+        if sub is not None:
+            chain.append(sub)
+    flags: dict[str, tuple[str, str | None]] = {}
+    for cmd in chain:
+        for param in getattr(cmd, "params", []):
+            if getattr(param, "is_flag", False) and not getattr(param, "count", False):
+                secondary = param.secondary_opts[0] if param.secondary_opts else None
+                for opt in param.opts:
+                    if opt.startswith("--"):
+                        flags[opt] = (opt, secondary)
+    out: list[str] = []
+    for n, arg in enumerate(args):
+        if arg == "--":
+            return out + args[n:]
+        name, eq, value = arg.partition("=")
+        if eq and value in ("true", "false") and name in flags:
+            primary, secondary = flags[name]
+            if value == "true":
+                out.append(primary)
+            elif secondary is not None:
+                out.append(secondary)
+            continue
+        out.append(arg)
+    return out
 
 
 def unknown_flag(option: str, args: list[str]) -> str:

@@ -112,9 +112,10 @@ def _option(args: list[str], i: int, options: dict[str, dict[str, Any]], values:
     spec = options.get(name)
     if spec is not None:
         if spec["flag"]:
-            if eq:
+            if eq and explicit not in ("true", "false"):
                 raise Fallback()  # "Option '--x' does not take a value": typer's words
-            _store(spec, not spec.get("negative"), values, late)
+            # pflag's --flag=true|false (podman's --tls-verify=false): as app.pflag_booleans
+            _store(spec, (explicit != "false") != bool(spec.get("negative")), values, late)
             return i
         if not eq:
             if i >= len(args):
