@@ -108,8 +108,8 @@ def _push_registry(sess: Session, source: str, destination: str | None, remote: 
     with store.reading():
         image = store.find_image(source)
         if destination is None:
-            name = store.name_of(source, image)
-            if name.removeprefix("sha256:") == image.id or name not in image.names:
+            name = next((n for n in store.name_candidates(source) if n in image.names), None)
+            if name is None:  # the source was an id: podman wants a destination then
                 raise UsageError(f"{source}: the image has no name to push it under",
                                  hint="give a destination: capsa push IMAGE REGISTRY/NAME[:TAG]")
             destination = name

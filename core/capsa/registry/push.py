@@ -74,6 +74,17 @@ class _Metered:
     def readable(self) -> bool:
         return True
 
+    def seekable(self) -> bool:  # (a driver may restart an upload from where it began)
+        return self._raw.seekable()
+
+    def tell(self) -> int:
+        return self._raw.tell()
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        position = self._raw.seek(offset, whence)
+        self._meter.done = position
+        return position
+
 
 class _Pusher:
     def __init__(self, store: Store, driver: RegistryDriver, registry: str, repository: str,
@@ -82,6 +93,7 @@ class _Pusher:
         self.mount_from = [r for r in dict.fromkeys(mount_from) if r != repository]
         self.progress = progress
         self.result = PushResult("", "", 0)
+        self.present: set[str] = set()  # blobs the repository is known to have
 
     # -- one blob ---------------------------------------------------------------------------
 
@@ -106,7 +118,7 @@ class _Pusher:
 
     def _present(self, digest: str) -> bool:
         """Whether the repository has ``digest`` now: it had it, or a mount brought it."""
-        if self.driver.blob_exists(self.registry, self.repository, digest):
+        if digest in self.present or self.driver.blob_exists(self.registry, self.repository, digest):
             self.result.skipped.append(digest)
             return True
         from capsa.registry.blobcache import blob_locations
@@ -156,6 +168,10 @@ class _Pusher:
     # -- the image --------------------------------------------------------------------------
 
     def image(self, plan: PushPlan, tag: str, jobs: int) -> PushResult:
+        # The first request (the config's HEAD) before any output: an unreachable registry or
+        # refused credentials end the command with its error alone.
+        if self.driver.blob_exists(self.registry, self.repository, plan.config.digest):
+            self.present.add(plan.config.digest)
         self.progress(TransferEvent("begin"))
         unique: dict[tuple[str, str | None], BlobPlan] = {}
         for layer in plan.layers:  # a blob listed twice goes up once
