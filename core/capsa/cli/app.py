@@ -147,6 +147,34 @@ def is_command_path(command: typer.main.TyperGroup, words: list[str]) -> bool:  
     return True
 
 
+def pflag_booleans(command: typer.main.TyperGroup, args: list[str]) -> list[str]:  # type: ignore[name-defined]
+    """``--flag=true|false`` (pflag's spelling, which click refuses for a flag) as click takes
+    it: ``--flag``, or the flag's ``--no-flag`` form (dropped when it has none: its default is
+    false). The parse table's route reads the same spelling itself (:mod:`capsa.cli.dispatch`)."""
+    flags: dict[str, list[str]] = {}
+    stack = [command]
+    while stack:
+        cmd = stack.pop()
+        for param in getattr(cmd, "params", []):
+            if getattr(param, "is_flag", False) and getattr(param, "is_bool_flag", False):
+                for opt in param.opts:
+                    flags.setdefault(opt, list(param.secondary_opts))
+        stack.extend(getattr(cmd, "commands", {}).values())
+    out: list[str] = []
+    for n, arg in enumerate(args):
+        if arg == "--":
+            return out + args[n:]
+        name, eq, value = arg.partition("=")
+        if eq and name in flags and value.lower() in ("true", "false"):
+            if value.lower() == "true":
+                out.append(name)
+            elif flags[name]:
+                out.append(flags[name][0])
+            continue
+        out.append(arg)
+    return out
+
+
 def run_command(command: typer.main.TyperGroup, args: list[str]) -> int:  # type: ignore[name-defined]
     """Run the CLI on ``args`` without typer's own error printing; usage errors exit 125."""
     from capsa.errors import UsageError
@@ -178,41 +206,6 @@ def run_command(command: typer.main.TyperGroup, args: list[str]) -> int:  # type
     except Exit as exc:
         return exc.exit_code
     return rv if isinstance(rv, int) and not isinstance(rv, bool) else 0
-
-
-def pflag_booleans(command: typer.main.TyperGroup, args: list[str]) -> list[str]:  # type: ignore[name-defined]
-    """``args`` with podman's (pflag's) ``--flag=true`` and ``--flag=false`` spelt as click reads
-    them: ``--flag``, and the flag's secondary name (``--no-flag``) or nothing (a flag whose
-    secondary is absent is false unless given). The dispatcher reads the same spellings."""
-    if not any(arg.endswith(("=true", "=false")) for arg in args):
-        return args
-    chain = [command]  # the root and the (sub)commands the words name
-    for arg in args:
-        sub = getattr(chain[-1], "commands", {}).get(arg) if not arg.startswith("-") else None
-        if sub is not None:
-            chain.append(sub)
-    flags: dict[str, tuple[str, str | None]] = {}
-    for cmd in chain:
-        for param in getattr(cmd, "params", []):
-            if getattr(param, "is_flag", False) and not getattr(param, "count", False):
-                secondary = param.secondary_opts[0] if param.secondary_opts else None
-                for opt in param.opts:
-                    if opt.startswith("--"):
-                        flags[opt] = (opt, secondary)
-    out: list[str] = []
-    for n, arg in enumerate(args):
-        if arg == "--":
-            return out + args[n:]
-        name, eq, value = arg.partition("=")
-        if eq and value in ("true", "false") and name in flags:
-            primary, secondary = flags[name]
-            if value == "true":
-                out.append(primary)
-            elif secondary is not None:
-                out.append(secondary)
-            continue
-        out.append(arg)
-    return out
 
 
 def unknown_flag(option: str, args: list[str]) -> str:

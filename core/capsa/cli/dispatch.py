@@ -112,10 +112,12 @@ def _option(args: list[str], i: int, options: dict[str, dict[str, Any]], values:
     spec = options.get(name)
     if spec is not None:
         if spec["flag"]:
-            if eq and explicit not in ("true", "false"):
-                raise Fallback()  # "Option '--x' does not take a value": typer's words
-            # pflag's --flag=true|false (podman's --tls-verify=false): as app.pflag_booleans
-            _store(spec, (explicit != "false") != bool(spec.get("negative")), values, late)
+            if eq:  # pflag's --flag=true|false (app.pflag_booleans does the same for typer)
+                if explicit.lower() not in ("true", "false"):
+                    raise Fallback()  # "Option '--x' does not take a value": typer's words
+                _store(spec, (explicit.lower() == "true") != bool(spec.get("negative")), values, late)
+                return i
+            _store(spec, not spec.get("negative"), values, late)
             return i
         if not eq:
             if i >= len(args):
