@@ -20,7 +20,7 @@ def table() -> parsetable.Table:
 
 
 def _typer_values(args: list[str]) -> dict[str, Any]:
-    from capsa.cli.app import build_command, pflag_booleans
+    from capsa.cli.app import build_command, explicit_bools
 
     root = build_command(None)
     command = root.commands["push"]
@@ -34,7 +34,7 @@ def _typer_values(args: list[str]) -> dict[str, Any]:
         seen.update(kwargs)
 
     cells["callback"].cell_contents = record
-    root.main(args=pflag_booleans(root, args), prog_name="capsa", standalone_mode=False)
+    root.main(args=explicit_bools(root, args), prog_name="capsa", standalone_mode=False)
     return seen
 
 
@@ -46,7 +46,7 @@ def _typer_values(args: list[str]) -> dict[str, Any]:
     (["--tls-verify=false", "--compress=true"], False, True),
     (["--compress=false", "--tls-verify=true"], True, False),
 ])
-def test_pflag_booleans_parse_alike(table: parsetable.Table, flags: list[str], tls_verify: bool | None,
+def test_explicit_bools_parse_alike(table: parsetable.Table, flags: list[str], tls_verify: bool | None,
                                     compress: bool) -> None:
     args = ["push", *flags, "img", "127.0.0.1:5000/x:1"]
     _name, _spec, _root, fast, _late = dispatch.parse(args, table)
