@@ -85,13 +85,16 @@ def _push_archive(sess: Session, source: str, fmt: str, target: str, manifest_fo
     return None
 
 
-def _destination(text: str) -> tuple[str, str, str]:
-    """(registry, repository, tag) of a registry destination."""
+def _destination(sess: Session, text: str) -> tuple[str, str, str]:
+    """(registry, repository, tag) of a registry destination, where the configuration sends it
+    (a registry's ``location``; BLOCKED when it is blocked)."""
     from capsa.image.reference import DOCKER_HUB, parse_reference
+    from capsa.registry.connect import push_target
 
     ref = parse_reference(text, DOCKER_HUB)
     if ref.digest is not None:
         raise UsageError(f"{text}: cannot push to a digest reference", hint="give a tag: REGISTRY/NAME[:TAG]")
+    ref = push_target(sess, ref)
     return ref.registry, ref.repository, ref.tag or "latest"
 
 
@@ -103,7 +106,7 @@ def _push_registry(sess: Session, source: str, destination: str | None, remote: 
     from capsa.registry.pushplan import plan_push
 
     if destination is not None:
-        registry, repository, tag = _destination(destination)
+        registry, repository, tag = _destination(sess, destination)
     store = open_store(sess)
     with store.reading():
         image = store.find_image(source)
@@ -113,10 +116,10 @@ def _push_registry(sess: Session, source: str, destination: str | None, remote: 
                 raise UsageError(f"{source}: the image has no name to push it under",
                                  hint="give a destination: capsa push IMAGE REGISTRY/NAME[:TAG]")
             destination = name
-            registry, repository, tag = _destination(name)
+            registry, repository, tag = _destination(sess, name)
         plan = plan_push(store, image, fmt, compression_format)
         others = [ref.repository for ref in _names_on(image.names, registry)]
-        driver = client(sess, registry, remote)
+        driver = client(sess, registry, remote, repository=repository)
         result = push_image(store, driver, registry, repository, tag, plan, mount_from=others, progress=progress)
         record_blob_locations(store, registry, repository, [*(layer.digest for layer in plan.layers), plan.config.digest])
     if digestfile is not None:
