@@ -9,7 +9,7 @@ the store, and nothing may remove the image's blobs meanwhile):
   blob cache saw the blob); otherwise it is uploaded (the driver's monolithic or chunked
   upload);
 - a layer the plan recompresses is written to a temporary file under the store's ingest
-  directory, hashed as it is written, uploaded, and removed whatever happens; a compressed
+  directory (:mod:`capsa.registry.recompress`), hashed as it is written, uploaded, and removed whatever happens; a compressed
   variant an earlier push made is asked for (and mounted) before compressing again;
 - then the manifest (the bytes its digest is computed over) under ``tag``; the returned
   :class:`PushResult` carries that digest. The registry's own digest must agree.
@@ -33,7 +33,6 @@ if TYPE_CHECKING:
     from capsa.registry.pushplan import BlobPlan, PushPlan
     from capsa.store.store import Store
 
-CHUNK = 1 << 20
 JOBS = 3
 MAX_MOUNT_TRIES = 3
 
@@ -149,6 +148,7 @@ class _Pusher:
 
     def _compress_and_upload(self, kind: str, plan: BlobPlan) -> None:
         from capsa.registry.blobcache import record_compressed
+        from capsa.registry.recompress import compress_blob
 
         tmp = os.path.join(self.store.blobs.ingest, f"{os.getpid()}-{os.urandom(6).hex()}-push")
         try:
@@ -207,52 +207,6 @@ class _Pusher:
         self.progress(TransferEvent("signatures"))
         self.result.digest, self.result.media_type, self.result.size = digest, plan.manifest_type, len(body)
         return self.result
-
-
-def compress_blob(store: Store, source: str, compression: str, path: str) -> tuple[str, int]:
-    """Write the stored blob ``source``, decompressed and compressed again with ``compression``
-    (``gzip``, ``zstd``), to ``path``; returns the new blob's (digest, size), hashed as written."""
-    from hashlib import sha256
-
-    from capsa.store.compression import decompressed
-
-    hasher = sha256()
-    size = 0
-
-    class Sink:
-        """The file, hashing and counting what the compressor writes."""
-
-        def __init__(self, fh: BinaryIO) -> None:
-            self.fh = fh
-
-        def write(self, data: bytes) -> int:
-            nonlocal size
-            hasher.update(data)
-            size += len(data)
-            return self.fh.write(data)
-
-        def flush(self) -> None:
-            self.fh.flush()
-
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with store.blobs.open(source) as raw, open(path, "xb") as out:
-        plain = decompressed(raw)
-        sink = Sink(out)
-        if compression == "gzip":
-            import gzip
-
-            with gzip.GzipFile(filename="", mode="wb", fileobj=sink, mtime=0) as z:  # type: ignore[arg-type]
-                while chunk := plain.read(CHUNK):
-                    z.write(chunk)
-        elif compression == "zstd":
-            import zstandard
-
-            with zstandard.ZstdCompressor(level=3).stream_writer(sink, closefd=False) as z:  # type: ignore[arg-type]
-                while chunk := plain.read(CHUNK):
-                    z.write(chunk)
-        else:
-            raise ValueError(f"unknown compression {compression!r}")
-    return "sha256:" + hasher.hexdigest(), size
 
 
 def push_image(store: Store, driver: RegistryDriver, registry: str, repository: str, tag: str, plan: PushPlan,
