@@ -219,6 +219,7 @@ def test_bad_input_is_one_line_and_changes_nothing(store, registry, tmp_path: Pa
     one_line_error(push(store, "busybox", f"{dest}@sha256:{'a' * 64}"), "digest")
     one_line_error(push(store, "--digestfile", str(tmp_path / "no" / "such" / "f"), "busybox", dest), "--digestfile")
     one_line_error(push(store, image_id(store, "busybox")), "no name")
+    one_line_error(store("push", INSECURE, "--creds", "alice", "busybox", dest, input=""), "--creds alice")
     unreachable = f"127.0.0.1:{free_port()}/tests/bad:1"
     one_line_error(push(store, "busybox", unreachable), "127.0.0.1")
     assert registry.requests_seen("PUT", "/manifests/") == []

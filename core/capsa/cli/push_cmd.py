@@ -39,10 +39,24 @@ def push(
     from capsa.engine.push import push as push_image
     from capsa.registry.connect import RemoteOptions
 
-    remote = RemoteOptions(tls_verify=tls_verify, cert_dir=cert_dir, authfile=authfile, creds=creds)
+    remote = RemoteOptions(tls_verify=tls_verify, cert_dir=cert_dir, authfile=authfile, creds=complete_creds(creds))
     with TransferRenderer(quiet=quiet) as progress:
         push_image(session(ctx), image, destination, remote, fmt=format, compression_format=compression_format,
                    digestfile=digestfile, progress=progress)
+
+
+def complete_creds(creds: str | None) -> str | None:
+    """``--creds USERNAME`` without a password: ask for it on the terminal, as podman does."""
+    if creds is None or ":" in creds or not creds:
+        return creds
+    import sys
+
+    if not sys.stdin.isatty():
+        raise UsageError(f"--creds {creds}: no password given, and no terminal to ask for it",
+                         hint="give --creds USERNAME:PASSWORD, or log in first with capsa login")
+    import getpass
+
+    return f"{creds}:{getpass.getpass('Password: ')}"
 
 
 def refuse_unsupported(encrypt_layer: list[str] | None, encryption_key: list[str] | None, sign_by: str | None,
