@@ -126,7 +126,9 @@ class Remote:
                 scheme = "https"
             except requests.ConnectTimeout as exc:
                 raise self.network_error(exc) from None
-            except requests.ConnectionError:  # SSLError included: something that is not TLS answered
+            except requests.ConnectionError as exc:
+                if errors.is_tls_error(exc) and errors.network_reason(exc) != errors.NO_TLS:
+                    raise self.network_error(exc) from None  # it speaks TLS, and the handshake failed
                 try:
                     response = self.session.get(f"http://{self.registry}/v2/", timeout=self.timeout)
                 except requests.RequestException as exc:
