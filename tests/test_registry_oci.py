@@ -354,3 +354,22 @@ def test_debug_log_names_requests_without_upload_state(driver, registry, caplog)
     lines = [r.getMessage() for r in caplog.records if r.name == "capsa.registry.oci"]
     assert any(line.startswith("PUT http://") and "/manifests/v1 -> 201" in line for line in lines)
     assert not any("_state=" in line for line in lines)
+
+
+def test_a_registry_requiring_a_client_certificate_says_so(driver, mtls_registry, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    only_ca = tmp_path / "only-ca"
+    only_ca.mkdir()
+    (only_ca / "ca.crt").write_bytes(mtls_registry.tls.ca_cert.read_bytes())
+    for endpoint in (Endpoint(cert_dir=str(only_ca)), Endpoint(tls_verify=False)):
+        driver.configure(mtls_registry.host, endpoint)
+        with pytest.raises(RegistryError) as err:
+            driver.check_login(mtls_registry.host)
+        assert err.value.code == "UNREACHABLE" and "requires a client certificate" in err.value.message
+    driver.configure(mtls_registry.host, Endpoint(cert_dir=str(mtls_registry.tls.cert_dir)))
+    driver.check_login(mtls_registry.host)
+
+
+def test_tls_verify_false_uses_https_when_the_registry_speaks_it(driver, tls_registry) -> None:  # type: ignore[no-untyped-def]
+    driver.configure(tls_registry.host, Endpoint(tls_verify=False))
+    driver.check_login(tls_registry.host)
+    assert driver._remote(tls_registry.host).scheme == "https"

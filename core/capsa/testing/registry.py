@@ -10,10 +10,13 @@ Mixed into a test class with ``name`` (and optionally ``options``); see
         chunked_options = {"chunk_size": 65536}  # options that make put_blob upload in chunks; None: skip
 
 The registry comes from the fixture ``registry_target`` (a :class:`RegistryTarget`). By default
-it is a plain-HTTP ``docker-registry`` the suite starts on 127.0.0.1
-(:class:`capsa.testing.registryserver.RegistryServer`, Debian's docker-registry package), reached
-with ``tls_verify=False``; override the fixture to run the suite against a server with TLS or
-auth (``tests/test_registry_conformance.py`` does, for HTTPS, Basic and Bearer). Every test uses
+it is a real ``docker-registry`` the suite starts on 127.0.0.1
+(:class:`capsa.testing.registryserver.RegistryServer`, Debian's docker-registry package) of the
+kind the class attribute ``target`` names: ``plain`` HTTP (the default), ``tls`` (a CA made for
+the test, trusted through a cert dir), ``tls-noverify``, ``mtls`` (client certificates
+required), ``basic`` and ``basic-tls`` (htpasswd), ``token`` (Bearer tokens from a token service
+the suite runs); ``tests/test_registry_conformance.py`` runs every kind. Override the fixture to
+run the suite against another registry. Every test uses
 only the contract of :class:`capsa.drivers.registry.RegistryDriver` and checks what it reads
 itself (digests, sizes, bytes), so a third-party registry driver runs it unchanged; where the
 target has a ``server``, a few tests also check interoperability with a plain HTTP client
@@ -38,9 +41,9 @@ from capsa.fastpath.record import record
 from capsa.image import mediatypes as mt
 from capsa.testing.drivers import make_driver
 
-__all__ = ["RegistryConformance", "RegistryTarget", "plain_target", "sha256"]
+__all__ = ["TARGETS", "RegistryConformance", "RegistryTarget", "plain_target", "registry_targets", "sha256"]
 
-SECRET_MARK = "s3cr3t-Conformance"  # targets with credentials should use a password containing it
+SECRET_MARK = "s3cr3t-Conformance"  # in the passwords of the built-in targets: grep-able if it leaks
 
 
 @record(frozen=True)
@@ -65,14 +68,51 @@ def sha256(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
-def plain_target() -> Iterator[RegistryTarget]:
-    """A plain-HTTP docker-registry on 127.0.0.1 (skips when docker-registry is missing)."""
+TARGETS = ("plain", "tls", "tls-noverify", "mtls", "basic", "basic-tls", "token")
+
+
+def registry_targets(kind: str = "plain") -> Iterator[RegistryTarget]:
+    """A real docker-registry on 127.0.0.1 of one of the ``TARGETS`` kinds, as a target (a
+    generator: the server stops when it is closed). ``plain``: HTTP, anonymous, reached with
+    ``tls_verify=False``; ``tls``: HTTPS with a CA made for the test, trusted through a cert dir
+    (which also holds a client certificate); ``tls-noverify``: the same server reached with
+    ``tls_verify=False``; ``mtls``: HTTPS requiring the client certificate; ``basic``: HTTP with
+    htpasswd users; ``basic-tls``: the same over HTTPS; ``token``: HTTP with Bearer tokens from
+    :class:`capsa.testing.tokenservice.TokenService` (anonymous may pull, not push). Skips when
+    docker-registry is missing."""
+    from contextlib import ExitStack
+
     from capsa.testing.registryserver import REGISTRY_BINARY, RegistryServer, registry_available
 
+    if kind not in TARGETS:
+        raise ValueError(f"unknown registry target {kind!r}: one of {', '.join(TARGETS)}")
     if not registry_available():
         pytest.skip(f"{REGISTRY_BINARY} is not installed (Debian's docker-registry package)")
-    with RegistryServer() as server:
-        yield RegistryTarget(server.host, Endpoint(tls_verify=False), server=server)
+    tls = kind in ("tls", "tls-noverify", "mtls", "basic-tls")
+    options: dict[str, Any] = {"tls": tls, "client_certs": kind == "mtls"}
+    user, password = "conformance", "Pw-" + SECRET_MARK
+    with ExitStack() as stack:
+        if kind.startswith("basic"):
+            options["htpasswd"] = {user: password}
+        elif kind == "token":
+            from capsa.testing.tokenservice import TokenService
+
+            options["token"] = stack.enter_context(TokenService(users={user: password}, permissions={
+                user: ("pull", "push", "delete"), None: ("pull",)}))
+        server = stack.enter_context(RegistryServer(**options))
+        cert_dir = str(server.tls.cert_dir) if tls else None
+        credentials = Credentials(user, password) if "htpasswd" in options or "token" in options else None
+        endpoint = Endpoint(tls_verify=kind not in ("plain", "tls-noverify", "basic", "token"), cert_dir=cert_dir,
+                            credentials=credentials)
+        untrusted = Endpoint(credentials=credentials) if tls and kind != "tls-noverify" else None
+        yield RegistryTarget(server.host, endpoint, wrong_password="Wrong-" + SECRET_MARK if credentials else None,
+                             anonymous_refused=credentials is not None, untrusted=untrusted, server=server,
+                             auth=(user, password) if credentials else None)
+
+
+def plain_target() -> Iterator[RegistryTarget]:
+    """``registry_targets("plain")``."""
+    yield from registry_targets("plain")
 
 
 def closed_port() -> int:
@@ -118,10 +158,13 @@ class RegistryConformance:
 
     # fixtures --------------------------------------------------------------------------------
 
+    target: ClassVar[str] = "plain"  # which of TARGETS the default registry_target starts
+
     @pytest.fixture
     def registry_target(self) -> Iterator[RegistryTarget]:
-        """The registry under test; override for TLS or auth. Default: plain HTTP."""
-        yield from plain_target()
+        """The registry under test: by default a real docker-registry of kind ``target`` (see
+        :func:`registry_targets`); override the fixture for another registry."""
+        yield from registry_targets(self.target)
 
     def new_driver(self, tmp_path: Path, target: RegistryTarget, endpoint: Endpoint | None = None,
                    **options: Any) -> Any:
