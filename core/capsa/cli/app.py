@@ -185,7 +185,6 @@ def explicit_bools(command: typer.main.TyperGroup, args: list[str]) -> list[str]
     """``args`` with podman's ``--flag=true|false`` for the command's boolean flags spelled as
     click reads them (``--flag``, its ``--no-flag`` form, or nothing for false when the flag has
     no such form): what capsa.cli.dispatch accepts too."""
-    from capsa.cli.dispatch import parse_bool
     from capsa.cli.main import command_words
 
     for word in command_words(args):
@@ -204,8 +203,13 @@ def explicit_bools(command: typer.main.TyperGroup, args: list[str]) -> list[str]
             return out + args[i:]
         name, eq, value = arg.partition("=")
         found = flags.get(name) if eq and name.startswith("--") else None
-        explicit = parse_bool(value) if found is not None else None
-        if found is None or explicit is None:
+        if found is None:
+            out.append(arg)
+            continue
+        from capsa.cli.dispatch import parse_bool  # (only then: the typer route does not load the dispatcher)
+
+        explicit = parse_bool(value)
+        if explicit is None:
             out.append(arg)
             continue
         param, negative = found
