@@ -149,10 +149,12 @@ class _Pusher:
     def _compress_and_upload(self, kind: str, plan: BlobPlan) -> None:
         from capsa.registry.blobcache import record_compressed
         from capsa.registry.recompress import compress_blob
+        from capsa.store.tarstream import out_of_space
 
         tmp = os.path.join(self.store.blobs.ingest, f"{os.getpid()}-{os.urandom(6).hex()}-push")
         try:
-            plan.digest, plan.size = compress_blob(self.store, plan.source, plan.compression or "gzip", tmp)
+            with out_of_space(f"compressing layer {plan.source[:19]} for the push"):
+                plan.digest, plan.size = compress_blob(self.store, plan.source, plan.compression or "gzip", tmp)
             record_compressed(self.store, plan.source, plan.compression or "gzip", plan.digest, plan.size)
             if self._present(plan.digest):
                 self.progress(TransferEvent(kind, "skipped", plan.source, plan.source_size, detail=ALREADY_EXISTS))
