@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import shutil
 import stat
 import subprocess
 from pathlib import Path
@@ -244,3 +245,32 @@ def test_no_registry_means_the_first_search_registry(login: Login) -> None:
     login.capsa.write_config('[registry]\nunqualified_search = []\n')
     r = login("logout")
     assert (r.returncode, r.stderr.splitlines()[0]) == (125, "Error: please provide a registry to log into")
+
+
+@pytest.mark.skipif(shutil.which("podman") is None, reason="podman is not installed (the file format is tested above)")
+def test_podman_and_capsa_read_each_others_logins(login: Login, basic_registry: RegistryServer, tmp_path: Path) -> None:
+    import tempfile
+
+    host, path = basic_registry.host, tmp_path / "shared.json"
+    ok(login("login", *PLAIN, "--authfile", str(path), "-u", BASIC_USER, "-p", BASIC_PASSWORD, host))
+    short = Path(tempfile.mkdtemp(prefix="pl", dir="/tmp"))  # (podman wants a runroot under 50 characters)
+    podman = ["podman", "--root", str(short / "root"), "--runroot", str(short / "run")]
+    try:
+        _podman_round_trip(login, podman, host, path)
+    finally:
+        shutil.rmtree(short, ignore_errors=True)
+
+
+def _podman_round_trip(login: Login, podman: list[str], host: str, path: Path) -> None:
+    r = subprocess.run([*podman, "login", "--get-login", "--authfile", str(path), host], capture_output=True, text=True,
+                       env={**login.capsa.env, **login.env}, timeout=60)
+    assert (r.returncode, r.stdout) == (0, f"{BASIC_USER}\n"), r.stderr
+    r = subprocess.run([*podman, "logout", "--authfile", str(path), host], capture_output=True, text=True,
+                       env={**login.capsa.env, **login.env}, timeout=60)
+    assert r.returncode == 0, r.stderr
+    r = subprocess.run([*podman, "login", "--tls-verify=false", "--authfile", str(path), "-u", BASIC_USER,
+                        "--password-stdin", f"{host}/team"], input=BASIC_PASSWORD, capture_output=True, text=True,
+                       env={**login.capsa.env, **login.env}, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert ok(login("login", "--get-login", "--authfile", str(path), f"{host}/team")) == f"{BASIC_USER}\n"
+    assert ok(login("logout", "--authfile", str(path), f"{host}/team")) == f"Removed login credentials for {host}/team\n"
