@@ -261,13 +261,6 @@ def _write(path: str, data: Mapping[str, Any]) -> None:
         raise
 
 
-def _writable(path: str, action: str) -> dict[str, Any]:
-    data = load(path)
-    if "auths" not in data:
-        data["auths"] = {}
-    return data
-
-
 def _guard(path: str, action: str, body: Callable[[], None]) -> None:
     try:
         body()
@@ -278,8 +271,8 @@ def _guard(path: str, action: str, body: Callable[[], None]) -> None:
 
 def store(path: str, key: str, credentials: Credentials) -> None:
     """Record ``credentials`` under ``key``, replacing what that key held (other keys stay)."""
-    data = _writable(path, "write")
-    data["auths"][key] = {"auth": encode(credentials)}
+    data = load(path)
+    data.setdefault("auths", {})[key] = {"auth": encode(credentials)}
     _guard(path, "write", lambda: _write(path, data))
 
 
