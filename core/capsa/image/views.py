@@ -21,8 +21,11 @@ def split_name(name: str) -> tuple[str, str]:
 
 
 def repo_digests(image: Image) -> list[str]:
+    """podman's RepoDigests: every repository the image is named in, with every manifest digest
+    known for it (its own manifest's first)."""
     repos = dict.fromkeys(split_name(n)[0] for n in image.names)
-    return [f"{repo}@{image.digest}" for repo in repos]
+    digests = list(dict.fromkeys([image.digest, *image.digests]))
+    return [f"{repo}@{digest}" for repo in repos for digest in digests]
 
 
 def list_rows(image: Image) -> list[dict[str, Any]]:

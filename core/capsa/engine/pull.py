@@ -1,0 +1,161 @@
+"""``pull`` (and the pulls ``run``/``create`` make): which registries a name may mean, the
+configured registry driver for each, the transfer (:mod:`capsa.registry.pull`), and the
+``pull`` image event.
+
+Progress goes to a :class:`~capsa.registry.pull.PullProgress` the front end passes (the CLI
+renders it as podman's lines or progress bars); the operation itself returns the images.
+"""
+from __future__ import annotations
+
+from capsa.errors import CapsaError, RegistryError, UsageError
+from capsa.registry.connect import RemoteOptions
+from capsa.registry.platforms import WantedPlatform, wanted_platform
+from capsa.registry.pull import PullProgress
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from capsa.engine.session import Session
+    from capsa.image.reference import Reference
+    from capsa.store.images import Image
+
+__all__ = ["POLICIES", "PullProgress", "RemoteOptions", "WantedPlatform", "check_policy", "pull", "pull_for_container", "wanted_platform"]
+
+POLICIES = ("missing", "always", "never", "newer")
+# Server codes that mean "not here": the next candidate registry is tried.
+_NOT_HERE = {"MANIFEST_UNKNOWN", "NAME_UNKNOWN", "NOT_FOUND", "UNAUTHORIZED", "DENIED", "UNREACHABLE", "NAME_INVALID"}
+
+
+def candidates(sess: Session, text: str) -> list[Reference]:
+    """The fully qualified references a pull of ``text`` tries, in order."""
+    from capsa.image.reference import short_name_candidates
+
+    found = short_name_candidates(text, sess.config.unqualified_search)
+    if not found:
+        raise UsageError(f"short-name {text!r} did not resolve to an alias and no unqualified-search registries are defined",
+                         hint="give the full name (REGISTRY/NAME[:TAG]) or set [registry] unqualified_search")
+    return found
+
+
+def _pull_one(sess: Session, ref: Reference, remote: RemoteOptions, platform: WantedPlatform,
+              progress: PullProgress) -> Image:
+    from capsa.engine.session import open_store
+    from capsa.registry.connect import client
+    from capsa.registry.pull import pull_image
+
+    progress.trying(str(ref))
+    driver = client(sess, ref.registry, remote)
+    return pull_image(open_store(sess), driver, ref, platform, progress)
+
+
+def pull(sess: Session, name: str, remote: RemoteOptions, platform: WantedPlatform | None = None,
+         all_tags: bool = False, progress: PullProgress | None = None) -> list[Image]:
+    """Pull ``name`` (a short name tries each candidate registry in turn, podman's "Trying to
+    pull X..."); with ``all_tags`` every tag of its repository. Returns the images pulled and
+    fires the ``pull`` image event for each. The last candidate's error (or, with several, all
+    of them on one line) when none has it."""
+    from capsa.engine.images import image_event
+
+    progress = progress or PullProgress()
+    platform = platform or WantedPlatform()
+    refs = candidates(sess, name)
+    if all_tags:
+        if any(ref.digest for ref in refs) or _has_tag(name):
+            raise UsageError("tag can't be used with --all-tags/-a", hint="give the repository only, e.g. quay.io/foo/bar")
+        images = _pull_all_tags(sess, refs, remote, platform, progress)
+    else:
+        images = [_first_that_works(refs, lambda ref: _pull_one(sess, ref, remote, platform, progress))]
+    for image in images:
+        image_event("pull", image.id, image.names)
+    return images
+
+
+def _has_tag(name: str) -> bool:
+    last = name.rsplit("/", 1)[-1]
+    return ":" in last or "@" in name
+
+
+def _pull_all_tags(sess: Session, refs: list[Reference], remote: RemoteOptions, platform: WantedPlatform,
+                   progress: PullProgress) -> list[Image]:
+    from capsa.image.reference import Reference
+    from capsa.registry.connect import client
+
+    def every_tag(ref: Reference) -> list[Image]:
+        tags = client(sess, ref.registry, remote).list_tags(ref.registry, ref.repository)
+        if not tags:
+            raise RegistryError(f"{ref.name} has no tags", hint="push a tag first", code="NAME_UNKNOWN")
+        return [_pull_one(sess, Reference(ref.registry, ref.repository, tag), remote, platform, progress)
+                for tag in tags]
+
+    return _first_that_works(refs, every_tag)
+
+
+def _first_that_works(refs: list[Reference], attempt):  # type: ignore[no-untyped-def]
+    errors: list[tuple[Reference, CapsaError]] = []
+    for ref in refs:
+        try:
+            return attempt(ref)
+        except RegistryError as exc:
+            if len(refs) == 1 or exc.code not in _NOT_HERE:
+                raise
+            errors.append((ref, exc))
+    if len(errors) == 1:
+        raise errors[0][1]
+    detail = "; ".join(f"{ref}: {exc.message}" for ref, exc in errors)
+    raise RegistryError(f"{refs[0].repository} was not found in any registry tried ({detail})",
+                        hint="give the full name: REGISTRY/NAME[:TAG]", code=errors[-1][1].code)
+
+
+def check_policy(policy: str) -> str:
+    """``--pull``'s value, checked (podman's words for a bad one)."""
+    if policy not in POLICIES:
+        raise UsageError(f'invalid pull policy "{policy}"', hint="--pull takes missing, always, never or newer")
+    return policy
+
+
+def pull_for_container(sess: Session, name: str, policy: str, remote: RemoteOptions, platform: WantedPlatform,
+                       progress: PullProgress | None = None, present: bool | None = None) -> str | None:
+    """What ``run``/``create`` do before making a container from ``name`` under ``--pull
+    policy``: pull when the policy says so and return the pulled image's id (None: use what
+    the store has). ``present`` says whether the store has ``name`` (None: look).
+
+    missing: pull when absent; never: nothing (the store's "image not known" follows); always:
+    pull; newer: pull when absent or when the registry's digest for the name is not the
+    stored image's (a registry that cannot be reached then keeps the stored image, as podman)."""
+    check_policy(policy)
+    if policy == "never":
+        return None
+    if present is None:
+        present = _stored_image(sess, name) is not None
+    if policy == "missing" and present:
+        return None
+    if policy == "newer" and present and not _remote_differs(sess, name, remote, platform):
+        return None
+    return pull(sess, name, remote, platform, progress=progress)[0].id
+
+
+def _stored_image(sess: Session, name: str) -> Image | None:
+    from capsa.engine.session import open_store
+    from capsa.errors import ImageNotFound
+
+    store = open_store(sess)
+    with store.reading():
+        try:
+            return store.find_image(name)
+        except ImageNotFound:
+            return None
+
+
+def _remote_differs(sess: Session, name: str, remote: RemoteOptions, platform: WantedPlatform) -> bool:
+    """Whether the registry's manifest for ``name`` is not one the stored image came from."""
+    from capsa.registry.connect import client
+
+    image = _stored_image(sess, name)
+    if image is None:
+        return True
+    for ref in candidates(sess, name):
+        try:
+            desc = client(sess, ref.registry, remote).resolve(ref.registry, ref.repository, ref.digest or ref.tag or "latest")
+        except RegistryError:
+            continue
+        return desc.digest not in image.digests and desc.digest != image.digest
+    return False
