@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from registries import *  # noqa: F401,F403  (the real-registry fixtures: registry, tls_registry...)
+
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared"
 # (CAPSA_TEST_CONFORMANCE: another place, for the test of the run's closing line)
