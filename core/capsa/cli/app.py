@@ -147,10 +147,39 @@ def is_command_path(command: typer.main.TyperGroup, words: list[str]) -> bool:  
     return True
 
 
+def pflag_booleans(command: typer.main.TyperGroup, args: list[str]) -> list[str]:  # type: ignore[name-defined]
+    """``--flag=true|false`` (pflag's spelling, which click refuses for a flag) as click takes
+    it: ``--flag``, or the flag's ``--no-flag`` form (dropped when it has none: its default is
+    false). The parse table's route reads the same spelling itself (:mod:`capsa.cli.dispatch`)."""
+    flags: dict[str, list[str]] = {}
+    stack = [command]
+    while stack:
+        cmd = stack.pop()
+        for param in getattr(cmd, "params", []):
+            if getattr(param, "is_flag", False) and getattr(param, "is_bool_flag", False):
+                for opt in param.opts:
+                    flags.setdefault(opt, list(param.secondary_opts))
+        stack.extend(getattr(cmd, "commands", {}).values())
+    out: list[str] = []
+    for n, arg in enumerate(args):
+        if arg == "--":
+            return out + args[n:]
+        name, eq, value = arg.partition("=")
+        if eq and name in flags and value.lower() in ("true", "false"):
+            if value.lower() == "true":
+                out.append(name)
+            elif flags[name]:
+                out.append(flags[name][0])
+            continue
+        out.append(arg)
+    return out
+
+
 def run_command(command: typer.main.TyperGroup, args: list[str]) -> int:  # type: ignore[name-defined]
     """Run the CLI on ``args`` without typer's own error printing; usage errors exit 125."""
     from capsa.errors import UsageError
 
+    args = pflag_booleans(command, args)
     try:
         rv = command.main(args=args, prog_name="capsa", standalone_mode=False)
     except typer.TyperException as exc:

@@ -112,8 +112,11 @@ def _option(args: list[str], i: int, options: dict[str, dict[str, Any]], values:
     spec = options.get(name)
     if spec is not None:
         if spec["flag"]:
-            if eq:
-                raise Fallback()  # "Option '--x' does not take a value": typer's words
+            if eq:  # pflag's --flag=true|false (app.pflag_booleans does the same for typer)
+                if explicit.lower() not in ("true", "false"):
+                    raise Fallback()  # "Option '--x' does not take a value": typer's words
+                _store(spec, (explicit.lower() == "true") != bool(spec.get("negative")), values, late)
+                return i
             _store(spec, not spec.get("negative"), values, late)
             return i
         if not eq:

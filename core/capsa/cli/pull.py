@@ -32,7 +32,7 @@ def pull(
     os: Annotated[Optional[str], typer.Option("--os", help="Use OS instead of the running OS for choosing images")] = None,
     platform: Annotated[Optional[str], typer.Option("--platform", help="Specify the platform for selecting the image (conflicts with --arch and --os)")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Suppress output information when pulling images")] = False,
-    tls_verify: Annotated[Optional[bool], typer.Option("--tls-verify", help="Require HTTPS and verify certificates when contacting registries (default true)", show_default=False)] = None,
+    tls_verify: Annotated[Optional[bool], typer.Option("--tls-verify/--no-tls-verify", help="Require HTTPS and verify certificates when contacting registries (default true)", show_default=False)] = None,
     variant: Annotated[Optional[str], typer.Option("--variant", help="Use VARIANT instead of the running architecture variant for choosing images")] = None,
 ) -> None:
     """Pull images from a registry and store them locally."""
