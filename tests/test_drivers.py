@@ -124,11 +124,11 @@ def test_bad_bridge_subnet_is_a_config_error(capsa) -> None:
 
 
 def test_unimplemented_operation_is_refused_with_exit_125(tmp_path: Path) -> None:
-    driver = load_driver("registry", "oci", root=tmp_path / "r", runroot=tmp_path / "rr")
+    driver = load_driver("network", "bridge", root=tmp_path / "r", runroot=tmp_path / "rr")
     with pytest.raises(OperationNotSupported) as err:
-        driver.list_tags("127.0.0.1:5000", "busybox")
+        driver.gc([])
     assert err.value.exit_code == 125
-    assert err.value.message == "registry driver 'oci' does not implement list_tags"
+    assert err.value.message == "network driver 'bridge' does not implement gc"
     assert not (tmp_path / "r").exists()
 
 

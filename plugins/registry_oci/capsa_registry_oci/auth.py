@@ -1,0 +1,176 @@
+"""The registry auth challenge (``WWW-Authenticate``), Basic credentials and Bearer tokens.
+
+Contracts: :func:`parse_challenge` never raises (an unknown scheme gives None);
+:class:`Tokens` caches tokens per set of scopes and answers a request for fewer actions with a
+token granted more (``pull,push`` covers ``pull``); :func:`fetch_token` raises RegistryError
+``UNAUTHORIZED`` when the token service refuses the credentials. Secrets appear only in
+headers, never in messages, logs or reprs.
+"""
+from __future__ import annotations
+
+import base64
+import threading
+import time
+
+from capsa.errors import RegistryError
+from capsa.fastpath.record import record
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import requests
+
+    from capsa.drivers.registry import Credentials
+
+IDENTITY_TOKEN_USER = "<token>"  # docker's convention: the password is an OAuth2 refresh token
+DEFAULT_TOKEN_LIFETIME = 60  # seconds, when the token service does not say (the distribution spec's default)
+
+
+@record(frozen=True)
+class Challenge:
+    """What a 401 asked for: ``scheme`` "basic" or "bearer" and its parameters (realm, service, scope)."""
+
+    scheme: str
+    params: dict
+
+    @property
+    def realm(self) -> str:
+        return str(self.params.get("realm", ""))
+
+
+def parse_challenge(header: str | None) -> Challenge | None:
+    """The first Basic or Bearer challenge of a ``WWW-Authenticate`` header."""
+    if not header:
+        return None
+    scheme, _, rest = header.strip().partition(" ")
+    scheme = scheme.lower()
+    if scheme not in ("basic", "bearer"):
+        return None
+    return Challenge(scheme, _parse_params(rest))
+
+
+def _parse_params(text: str) -> dict:
+    """``key="value", key2=token`` pairs (quoted values may hold commas and escaped quotes)."""
+    params: dict[str, str] = {}
+    i, n = 0, len(text)
+    while i < n:
+        while i < n and text[i] in " ,\t":
+            i += 1
+        eq = text.find("=", i)
+        if eq < 0:
+            break
+        key = text[i:eq].strip().lower()
+        i = eq + 1
+        if i < n and text[i] == '"':
+            i += 1
+            value = []
+            while i < n and text[i] != '"':
+                if text[i] == "\\" and i + 1 < n:
+                    i += 1
+                value.append(text[i])
+                i += 1
+            i += 1
+            params[key] = "".join(value)
+        else:
+            end = text.find(",", i)
+            end = n if end < 0 else end
+            params[key] = text[i:end].strip()
+            i = end
+    return params
+
+
+def basic_header(credentials: Credentials) -> str:
+    raw = f"{credentials.username}:{credentials.password}".encode()
+    return "Basic " + base64.b64encode(raw).decode("ascii")
+
+
+def _actions(scopes: tuple[str, ...]) -> set[tuple[str, str]]:
+    """``repository:a/b:pull,push`` -> {("repository:a/b", "pull"), ("repository:a/b", "push")}."""
+    out = set()
+    for scope in scopes:
+        resource, _, actions = scope.rpartition(":")
+        for action in actions.split(","):
+            out.add((resource, action))
+    return out
+
+
+class Tokens:
+    """Bearer tokens by scope set, with their expiry; thread-safe."""
+
+    def __init__(self) -> None:
+        self._tokens: dict[tuple[str, ...], tuple[str, float]] = {}
+        self.lock = threading.RLock()  # held while fetching, so parallel requests fetch once
+
+    def __repr__(self) -> str:
+        return f"Tokens({len(self._tokens)} cached)"
+
+    def get(self, scopes: tuple[str, ...]) -> str | None:
+        wanted = _actions(scopes)
+        now = time.monotonic()
+        with self.lock:
+            for key, (token, expiry) in self._tokens.items():
+                if expiry > now and wanted <= _actions(key):
+                    return token
+        return None
+
+    def put(self, scopes: tuple[str, ...], token: str, lifetime: float) -> None:
+        with self.lock:
+            self._tokens[scopes] = (token, time.monotonic() + max(lifetime - 10, 5))
+
+    def drop(self, scopes: tuple[str, ...]) -> None:
+        wanted = _actions(scopes)
+        with self.lock:
+            for key in [k for k in self._tokens if wanted <= _actions(k)]:
+                del self._tokens[key]
+
+    def clear(self) -> None:
+        with self.lock:
+            self._tokens.clear()
+
+
+def fetch_token(session: requests.Session, registry: str, challenge: Challenge, scopes: tuple[str, ...],
+                credentials: Credentials | None, timeout: float) -> tuple[str, float]:
+    """A token for ``scopes`` from the challenge's realm, and its lifetime in seconds."""
+    import requests
+
+    from capsa_registry_oci import errors
+
+    realm = challenge.realm
+    if not realm.startswith(("https://", "http://")):
+        raise RegistryError(f"registry {registry} asked for a token from an invalid realm {realm!r}",
+                            "the registry's token auth is misconfigured", code="UNAUTHORIZED")
+    service = challenge.params.get("service")
+    scope_list = list(scopes) or ([challenge.params["scope"]] if challenge.params.get("scope") else [])
+    headers = {"Accept": "application/json"}
+    try:
+        if credentials is not None and credentials.username == IDENTITY_TOKEN_USER:
+            form = {"grant_type": "refresh_token", "refresh_token": credentials.password, "client_id": "capsa",
+                    "scope": " ".join(scope_list)}
+            if service:
+                form["service"] = service
+            response = session.post(realm, data=form, headers=headers, timeout=timeout)
+        else:
+            params: list[tuple[str, str]] = [("service", service)] if service else []
+            params += [("scope", s) for s in scope_list]
+            if credentials is not None:
+                headers["Authorization"] = basic_header(credentials)
+                params.append(("account", credentials.username))
+            response = session.get(realm, params=params, headers=headers, timeout=timeout)
+    except requests.RequestException as exc:
+        reason = errors.network_reason(exc)
+        raise RegistryError(f"cannot reach the token service of registry {registry}: {reason}",
+                            errors.UNREACHABLE_HINT, code="UNREACHABLE") from None
+    with response:
+        if response.status_code in (401, 403):
+            raise errors.unauthorized(registry, "token request", credentials is not None) from None
+        if response.status_code != 200:
+            raise errors.from_response(response, registry, "token request") from None
+        try:
+            body = response.json()
+            token = body.get("token") or body.get("access_token")
+            lifetime = float(body.get("expires_in") or DEFAULT_TOKEN_LIFETIME)
+        except Exception:
+            token, lifetime = None, 0.0
+    if not isinstance(token, str) or not token:
+        raise RegistryError(f"the token service of registry {registry} answered without a token",
+                            "the registry's token auth is misconfigured", code="UNAUTHORIZED")
+    return token, lifetime
