@@ -48,10 +48,12 @@ class BlobDownload:
         self.done = False
         self.error: BaseException | None = None
         self._cancel = False
+        self.started_extracting = False  # set by the puller when it follows the blob
         self._cond = threading.Condition()
         os.makedirs(blobs.ingest, exist_ok=True)
         self.path = os.path.join(blobs.ingest, f"pull-{os.getpid()}-{os.urandom(6).hex()}")
         self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+        self._read_fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)  # the inode outlives the rename
 
     # -- the download thread --------------------------------------------------------------------
 
@@ -133,15 +135,25 @@ class BlobDownload:
             return self.written
 
     def follow(self) -> io.BufferedReader:
-        """A reader of the blob as it grows (see the module's contract); the caller closes it."""
-        return io.BufferedReader(_Follower(self), buffer_size=MAX_CHUNK)
+        """The reader of the blob as it grows (see the module's contract; one per download);
+        the caller closes it."""
+        fd, self._read_fd = self._read_fd, -1
+        if fd < 0:
+            raise ValueError(f"the download of {self.digest} is already followed")
+        return io.BufferedReader(_Follower(self, fd), buffer_size=MAX_CHUNK)
+
+    def release(self) -> None:
+        """Close what :meth:`follow` would have used, if it was not called."""
+        fd, self._read_fd = self._read_fd, -1
+        if fd >= 0:
+            os.close(fd)
 
 
 class _Follower(io.RawIOBase):
-    def __init__(self, download: BlobDownload) -> None:
+    def __init__(self, download: BlobDownload, fd: int) -> None:
         super().__init__()
         self.download = download
-        self.fd = os.open(download.path, os.O_RDONLY | os.O_CLOEXEC)  # the inode survives the rename
+        self.fd = fd
         self.pos = 0
 
     def readable(self) -> bool:

@@ -246,15 +246,26 @@ def _store_layers(store: Store, driver: RegistryDriver, ref: Reference, descs: l
                   progress: PullProgress) -> list[Layer]:
     """Every layer of the image in the store, bottom first (the caller holds the lock and
     collects garbage on error)."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    from capsa.registry.layerfetch import BlobDownload
     from capsa.store.layers import chain_id
 
     chains: list[str] = []
     for diff_id in diff_ids:
         chains.append(chain_id(chains[-1] if chains else None, diff_id))
     downloads: dict[str, BlobDownload] = {}
+    try:
+        return _download_and_extract(store, driver, ref, descs, diff_ids, chains, downloads, progress)
+    finally:
+        for download in downloads.values():
+            download.release()
+
+
+def _download_and_extract(store: Store, driver: RegistryDriver, ref: Reference, descs: list[Descriptor],
+                          diff_ids: list[str], chains: list[str], downloads: dict[str, BlobDownload],
+                          progress: PullProgress) -> list[Layer]:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from capsa.registry.layerfetch import BlobDownload
+
     for desc, chain in zip(descs, chains):
         if store.layers.by_chain(chain) is None and desc.digest not in downloads and not store.blobs.exists(desc.digest):
             downloads[desc.digest] = BlobDownload(store.blobs, desc.digest, desc.size,
@@ -269,7 +280,9 @@ def _store_layers(store: Store, driver: RegistryDriver, ref: Reference, descs: l
         parent: Layer | None = None
         for desc, diff_id, chain in zip(descs, diff_ids, chains):
             layer = store.layers.by_chain(chain)
-            download = downloads.pop(desc.digest, None)
+            download = downloads.get(desc.digest)
+            if download is not None and download.started_extracting:
+                download = None  # a repeated layer: its blob is stored by now
             if layer is None and download is None:  # the blob is stored (also: a repeated layer)
                 layer = store.layers.add_from_blob(desc.digest, desc.media_type, parent, expected_diff_id=diff_id)
             elif layer is None:
@@ -288,6 +301,7 @@ def _store_layers(store: Store, driver: RegistryDriver, ref: Reference, descs: l
 
 def _extract_while_downloading(store: Store, download: BlobDownload, desc: Descriptor, parent: Layer | None,
                                diff_id: str) -> Layer:
+    download.started_extracting = True
     try:
         with download.follow() as raw:
             layer = store.layers.add_from_stream(desc.digest, desc.media_type, desc.size, parent, raw, diff_id)
