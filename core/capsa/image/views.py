@@ -60,7 +60,7 @@ def list_json(image: Image, config: dict[str, Any]) -> dict[str, Any]:
     return {
         "Id": image.id,
         "ParentId": "",
-        "RepoTags": list(image.names),
+        "RepoTags": [n for n in image.names if "@" not in n],
         "RepoDigests": repo_digests(image),
         "Size": image.size,
         "SharedSize": 0,
@@ -94,7 +94,7 @@ def inspect_doc(store: Store, image: Image) -> dict[str, Any]:
     return {
         "Id": image.id,
         "Digest": image.digest,
-        "RepoTags": list(image.names),
+        "RepoTags": [n for n in image.names if "@" not in n],
         "RepoDigests": repo_digests(image),
         "Parent": "",
         "Comment": history[-1].get("comment", "") if history else "",
