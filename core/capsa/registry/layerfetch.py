@@ -10,6 +10,8 @@ Contracts:
 - A follower's reads return the bytes written so far, wait for more, and return end-of-file only
   once the blob is verified and stored; if the download failed they raise its error.
 - Memory: chunks of at most 1 MiB are in flight; the blob itself is only on disk.
+- Durability: the stored blob is not fsynced; whoever makes it referenced syncs it first
+  (:meth:`capsa.store.layers.LayerStore.add_from_stream` syncs the blobs' filesystem).
 """
 from __future__ import annotations
 
@@ -89,9 +91,11 @@ class BlobDownload:
             if got != self.digest:
                 raise RegistryError(f"blob {self.digest} does not match its digest (the registry sent {got})",
                                     hint=HINT, code="DIGEST_INVALID")
-            os.fsync(self._fd)
+            # Not fsynced here: the layer made from this blob is recorded complete only after
+            # LayerStore syncs the filesystems of its data and of the blobs (one syncfs for
+            # both, instead of flushing the blob first and the layer's files after it). Until
+            # then nothing refers to the blob, and an interrupted pull leaves it to be collected.
             os.replace(self.path, self.blobs.path(self.digest))
-            _fsync_dir(self.blobs.dir)
         except BaseException as exc:  # handed to the followers and the caller
             self.error = exc if isinstance(exc, CapsaError) else _wrap(exc, self.digest)
             try:
@@ -176,11 +180,3 @@ class _Follower(io.RawIOBase):
 def _wrap(exc: BaseException, digest: str) -> RegistryError:
     text = " ".join(str(exc).split()) or type(exc).__name__
     return RegistryError(f"downloading blob {digest} failed: {text}", hint="check the registry and try again")
-
-
-def _fsync_dir(path: str) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

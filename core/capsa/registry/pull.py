@@ -18,9 +18,8 @@ Contract of :func:`pull_image`:
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from capsa.errors import ArchiveError, RegistryError
+from capsa.fastpath.record import record
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -84,7 +83,7 @@ def fetch_manifest(driver: RegistryDriver, ref: Reference, reference: str, expec
     return body, media_type
 
 
-@dataclass
+@record
 class Resolved:
     """The image manifest a reference leads to, on the wanted platform."""
 

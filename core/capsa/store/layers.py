@@ -132,12 +132,16 @@ class LayerStore:
 
     def _sync_data(self) -> None:
         """syncfs(2) the filesystem holding the driver's layers (the store root if the driver
-        keeps no home of its own)."""
+        keeps no home of its own) and, when it is another one, the blobs' (a pulled blob is
+        stored unsynced: :mod:`capsa.registry.layerfetch`)."""
         from capsa.fsutil import sync_filesystem
 
         context = getattr(self.driver, "context", None)
         home = getattr(context, "home_dir", None)
-        sync_filesystem(home if home and os.path.isdir(home) else self.blobs.root)
+        home = home if home and os.path.isdir(home) else self.blobs.root
+        sync_filesystem(home)
+        if os.path.isdir(self.blobs.dir) and os.stat(self.blobs.dir).st_dev != os.stat(home).st_dev:
+            sync_filesystem(self.blobs.dir)
 
     def create_empty(self, parent: str | None, writable: bool = True) -> Layer:
         """A new layer with no content of its own (a container's writable layer) on top of the
