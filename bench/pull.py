@@ -130,18 +130,28 @@ def main() -> None:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
+    missed = []
+
     def row(what: str, times: dict[str, list[float]], goal: float) -> None:
         capsa_ms = statistics.median(times["capsa"])
         line = f"{what:<34}capsa {capsa_ms:8.0f} ms"
         if "podman" in times:
             podman_ms = statistics.median(times["podman"])
-            line += f"   podman {podman_ms:8.0f} ms   ratio {capsa_ms / podman_ms:5.2f}x (goal <= {goal}x)"
+            ratio = capsa_ms / podman_ms
+            line += f"   podman {podman_ms:8.0f} ms   ratio {ratio:5.2f}x (goal <= {goal}x)"
+            if ratio > goal:
+                missed.append(what)
         print(line)
 
     print(f"runs: {args.runs} cold, {args.runs * 2} warm (medians)")
     row(f"cold pull ({args.size} MB, 2 layers)", cold, 0.7)
     row("pull of an image already present", warm, 1.0)
-    print(f"{'capsa peak RSS (cold pull)':<34}{max(rss) / 1024:8.1f} MB (goal < 100 MB)")
+    peak = max(rss) / 1024
+    print(f"{'capsa peak RSS (cold pull)':<34}{peak:8.1f} MB (goal < 100 MB)")
+    if peak >= 100:
+        missed.append("peak RSS")
+    if missed:
+        sys.exit(f"goal missed: {', '.join(missed)}")
 
 
 if __name__ == "__main__":
