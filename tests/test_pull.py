@@ -314,3 +314,41 @@ def test_an_image_pushed_by_skopeo_is_pullable(cap: Capsa, registry, tmp_path: P
     assert r.returncode == 0, r.stderr
     out = cap("run", "--rm", f"{registry.host}/skopeo/bb:1", "cat", "/etc/added.txt")
     assert out.returncode == 0 and out.stdout == "added by the second layer\n", out.stderr
+
+
+def test_progress_bars_on_a_terminal(cap: Capsa, registry) -> None:
+    import os
+    import pty
+    import subprocess
+
+    from conftest import CAPSA
+
+    image = busybox_image("gzip")
+    push(registry, "bb", "1", image)
+    master, slave = pty.openpty()
+    try:
+        proc = subprocess.run([str(CAPSA), "--root", str(cap.root), "--runroot", str(cap.runroot), "pull", TLS,
+                               f"{registry.host}/bb:1"], stdout=subprocess.PIPE, stderr=slave, env=cap.env,
+                              timeout=60)
+        os.close(slave)
+        slave = -1
+        shown = b""
+        while True:
+            try:
+                data = os.read(master, 65536)
+            except OSError:
+                break
+            if not data:
+                break
+            shown += data
+    finally:
+        if slave >= 0:
+            os.close(slave)
+        os.close(master)
+    assert proc.returncode == 0
+    assert proc.stdout.decode() == image_id(image) + "\n"
+    text = shown.decode(errors="replace")
+    assert f"Trying to pull {registry.host}/bb:1..." in text
+    for layer in image.layers:
+        assert f"Copying blob {layer.digest[7:19]} done" in text
+    assert "Traceback" not in text and "Storing signatures" in text
