@@ -11,7 +11,8 @@ DOCS = REPO / "docs"
 def test_required_pages_exist_and_are_linked_from_the_index() -> None:
     index = (DOCS / "index.md").read_text()
     for page in ("configuration.md", "writing-a-driver.md", "hooks.md", "cli.md", "architecture.md",
-                 "commands.md", "benchmarks.md", "images.md", "storage.md", "archives.md", "containers.md"):
+                 "commands.md", "benchmarks.md", "images.md", "storage.md", "archives.md", "containers.md",
+                 "registries.md"):
         assert (DOCS / page).is_file(), page
         assert f"({page})" in index, page
 

@@ -61,7 +61,9 @@ def _typer_parse(args: list[str]) -> tuple[dict[str, Any], Any]:
         seen.update(values=kwargs, session=session(ctx) if ctx is not None else None)
 
     cells["callback"].cell_contents = record
-    root.main(args=args, prog_name="capsa", standalone_mode=False)
+    from capsa.cli.app import explicit_bools
+
+    root.main(args=explicit_bools(root, args), prog_name="capsa", standalone_mode=False)
     return seen["values"], seen["session"]
 
 
@@ -98,6 +100,9 @@ def _cases(table: dict[str, Any]) -> list[list[str]]:
             for opt in param["opts"] + param["secondary"]:
                 if param["flag"]:
                     cases.append(head + [opt] + tail)
+                    if opt.startswith("--"):  # podman's --flag=true|false (Go's ParseBool words)
+                        words = ("true", "1") if param["default"] and not param["secondary"] else ("true", "false", "1", "F")
+                        cases += [head + [f"{opt}={word}"] + tail for word in words]
                     continue
                 a, b = _sample(param, 0), _sample(param, 1)
                 if opt.startswith("--"):
@@ -138,7 +143,7 @@ def test_the_table_survives_its_text_round_trip(derived: dict[str, Any], table: 
 
 
 @pytest.mark.parametrize("args", [["ps", "--help"], ["ps", "-h"], ["container"], ["nosuch"], ["ps", "--last", "x"],
-                                  ["ps", "--all=1"], ["tag", "onlyone"], ["inspect"], ["--version", "ps"],
+                                  ["ps", "--all=yes"], ["tag", "onlyone"], ["inspect"], ["--version", "ps"],
                                   ["ps", "--format"], ["ps", "extra"]])
 def test_what_typer_must_answer_falls_back(table: parsetable.Table, args: list[str]) -> None:
     with pytest.raises(dispatch.Fallback):

@@ -104,6 +104,10 @@ def validate(data: Mapping[str, Any], source: str) -> None:
                     f"{source}: [{table}.options.{driver}] must be a table",
                     hint=f"write the driver's options under [{table}.options.{driver}]",
                 )
+        if table == "registry":  # what its tables and lists hold: capsa.registry.settings
+            from capsa.registry.settings import validate_registry_table
+
+            validate_registry_table(body, source)
 
 
 @record(frozen=True)

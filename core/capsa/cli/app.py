@@ -76,7 +76,7 @@ def share_global_options(group: typer.main.TyperGroup) -> None:  # type: ignore[
 # which of them a top-level command word needs: a command builds only its own part of the CLI,
 # since turning every command's signature into click options costs more than the command.
 MODULES = ("system", "images", "image_io", "pull", "inspect", "containers", "ps", "volumes", "plugins_cmd", "completion",
-           "help_cmd")
+           "help_cmd", "login")
 NEEDS: dict[str, tuple[str, ...]] = {
     **{w: ("system",) for w in ("info", "version", "system")},
     **{w: ("images",) for w in ("images", "tag", "untag", "rmi", "history")},
@@ -87,6 +87,7 @@ NEEDS: dict[str, tuple[str, ...]] = {
     **{w: ("containers",) for w in ("run", "create", "start", "stop", "kill", "rm", "wait")},
     **{w: ("containers", "ps") for w in ("container", "ps", "logs")},
     "volume": ("volumes",), "plugins": ("plugins_cmd",), "completion": ("completion",), "help": ("help_cmd",),
+    "login": ("login",), "logout": ("login",),
 }
 def command_word(args: list[str]) -> str | None:
     """The top-level command in ``args`` (after the global flags), or None."""
@@ -147,39 +148,11 @@ def is_command_path(command: typer.main.TyperGroup, words: list[str]) -> bool:  
     return True
 
 
-def pflag_booleans(command: typer.main.TyperGroup, args: list[str]) -> list[str]:  # type: ignore[name-defined]
-    """``--flag=true|false`` (pflag's spelling, which click refuses for a flag) as click takes
-    it: ``--flag``, or the flag's ``--no-flag`` form (dropped when it has none: its default is
-    false). The parse table's route reads the same spelling itself (:mod:`capsa.cli.dispatch`)."""
-    flags: dict[str, list[str]] = {}
-    stack = [command]
-    while stack:
-        cmd = stack.pop()
-        for param in getattr(cmd, "params", []):
-            if getattr(param, "is_flag", False) and getattr(param, "is_bool_flag", False):
-                for opt in param.opts:
-                    flags.setdefault(opt, list(param.secondary_opts))
-        stack.extend(getattr(cmd, "commands", {}).values())
-    out: list[str] = []
-    for n, arg in enumerate(args):
-        if arg == "--":
-            return out + args[n:]
-        name, eq, value = arg.partition("=")
-        if eq and name in flags and value.lower() in ("true", "false"):
-            if value.lower() == "true":
-                out.append(name)
-            elif flags[name]:
-                out.append(flags[name][0])
-            continue
-        out.append(arg)
-    return out
-
-
 def run_command(command: typer.main.TyperGroup, args: list[str]) -> int:  # type: ignore[name-defined]
     """Run the CLI on ``args`` without typer's own error printing; usage errors exit 125."""
     from capsa.errors import UsageError
 
-    args = pflag_booleans(command, args)
+    args = explicit_bools(command, args)
     try:
         rv = command.main(args=args, prog_name="capsa", standalone_mode=False)
     except typer.TyperException as exc:
@@ -206,6 +179,47 @@ def run_command(command: typer.main.TyperGroup, args: list[str]) -> int:  # type
     except Exit as exc:
         return exc.exit_code
     return rv if isinstance(rv, int) and not isinstance(rv, bool) else 0
+
+
+def explicit_bools(command: typer.main.TyperGroup, args: list[str]) -> list[str]:  # type: ignore[name-defined]
+    """``args`` with podman's ``--flag=true|false`` for the command's boolean flags spelled as
+    click reads them (``--flag``, its ``--no-flag`` form, or nothing for false when the flag has
+    no such form): what capsa.cli.dispatch accepts too."""
+    from capsa.cli.main import command_words
+
+    for word in command_words(args):
+        sub = getattr(command, "commands", {}).get(word)
+        if sub is None:
+            break
+        command = sub
+    flags = {}
+    for param in command.params:
+        if getattr(param, "is_flag", False):
+            flags.update({opt: (param, False) for opt in param.opts})
+            flags.update({opt: (param, True) for opt in param.secondary_opts})
+    out: list[str] = []
+    for i, arg in enumerate(args):
+        if arg == "--":
+            return out + args[i:]
+        name, eq, value = arg.partition("=")
+        found = flags.get(name) if eq and name.startswith("--") else None
+        if found is None:
+            out.append(arg)
+            continue
+        from capsa.cli.dispatch import parse_bool  # (only then: the typer route does not load the dispatcher)
+
+        explicit = parse_bool(value)
+        if explicit is None:
+            out.append(arg)
+            continue
+        param, negative = found
+        if explicit != negative:
+            out.append(param.opts[0])
+        elif param.secondary_opts:
+            out.append(param.secondary_opts[0])
+        elif param.default:
+            out.append(arg)  # (no way to say false: click refuses it in its words)
+    return out
 
 
 def unknown_flag(option: str, args: list[str]) -> str:

@@ -98,6 +98,16 @@ def _options(specs: Any, late: bool = False) -> dict[str, dict[str, Any]]:
     return out
 
 
+BOOL_WORDS = {**dict.fromkeys(("1", "t", "T", "TRUE", "true", "True"), True),
+              **dict.fromkeys(("0", "f", "F", "FALSE", "false", "False"), False)}
+
+
+def parse_bool(text: str) -> bool | None:
+    """A boolean flag's explicit value, as podman's flag parser (Go's ParseBool) reads
+    ``--tls-verify=false``; None when ``text`` is not one of :data:`BOOL_WORDS`."""
+    return BOOL_WORDS.get(text)
+
+
 def _see(path: str) -> str:
     return f"See 'capsa {path} --help'" if path else "See 'capsa --help'"
 
@@ -112,12 +122,10 @@ def _option(args: list[str], i: int, options: dict[str, dict[str, Any]], values:
     spec = options.get(name)
     if spec is not None:
         if spec["flag"]:
-            if eq:  # pflag's --flag=true|false (app.pflag_booleans does the same for typer)
-                if explicit.lower() not in ("true", "false"):
-                    raise Fallback()  # "Option '--x' does not take a value": typer's words
-                _store(spec, (explicit.lower() == "true") != bool(spec.get("negative")), values, late)
-                return i
-            _store(spec, not spec.get("negative"), values, late)
+            value = parse_bool(explicit) if eq else True
+            if value is None or (value is False and spec["default"] and not spec["secondary"]):
+                raise Fallback()  # "Option '--x' does not take a value": typer's words
+            _store(spec, value != bool(spec.get("negative")), values, late)
             return i
         if not eq:
             if i >= len(args):

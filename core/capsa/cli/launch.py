@@ -82,13 +82,14 @@ def _pull(sess: Session, image: str, o: dict[str, Any], policy: str, present: bo
     the pulled image's id, or None when nothing was pulled."""
     import sys
 
-    from capsa.cli.pull import progress_for
+    from capsa.cli.pull import interactive_terminal, progress_for
     from capsa.engine import pull as engine
 
     platform = engine.wanted_platform(o.get("platform"), o.get("os"), o.get("arch"), o.get("variant"))
     remote = engine.RemoteOptions(tls_verify=o.get("tls_verify"), authfile=o.get("authfile"))
     with progress_for(bool(o.get("quiet")), sys.stderr) as progress:
-        return engine.pull_for_container(sess, image, policy, remote, platform, progress, present=present)
+        return engine.pull_for_container(sess, image, policy, remote, platform, progress, present=present,
+                                         interactive=interactive_terminal())
 
 
 def _write(text: str) -> None:

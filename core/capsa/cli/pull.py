@@ -47,7 +47,7 @@ def pull(
     sess = session(ctx)
     for name in images:
         with progress_for(quiet) as progress:
-            pulled = engine.pull(sess, name, remote, wanted, all_tags, progress)
+            pulled = engine.pull(sess, name, remote, wanted, all_tags, progress, interactive=interactive_terminal())
         output.write("".join(f"{image.id}\n" for image in pulled))
 
 
@@ -62,6 +62,11 @@ def progress_for(quiet: bool, stream: TextIO | None = None) -> Any:
     if stream.isatty():
         return BarProgress(stream)
     return LineProgress(stream)
+
+
+def interactive_terminal() -> bool:
+    """Whether an ambiguous short name may be asked about (podman: stdin and stdout are terminals)."""
+    return sys.stdin.isatty() and sys.stdout.isatty()
 
 
 def register(app: typer.Typer) -> None:

@@ -25,15 +25,13 @@ POLICIES = ("missing", "always", "never", "newer")
 _NOT_HERE = {"MANIFEST_UNKNOWN", "NAME_UNKNOWN", "NOT_FOUND", "UNAUTHORIZED", "DENIED", "UNREACHABLE", "NAME_INVALID"}
 
 
-def candidates(sess: Session, text: str) -> list[Reference]:
-    """The fully qualified references a pull of ``text`` tries, in order."""
-    from capsa.image.reference import short_name_candidates
+def candidates(sess: Session, text: str, interactive: bool = False) -> list[Reference]:
+    """The fully qualified references a pull of ``text`` tries, in order (aliases, the
+    ``capsa_resolve_short_name`` hook, the search registries: :mod:`capsa.registry.names`);
+    ``interactive``: an ambiguous short name may be asked about on the terminal."""
+    from capsa.registry.names import pull_candidates
 
-    found = short_name_candidates(text, sess.config.unqualified_search)
-    if not found:
-        raise UsageError(f"short-name {text!r} did not resolve to an alias and no unqualified-search registries are defined",
-                         hint="give the full name (REGISTRY/NAME[:TAG]) or set [registry] unqualified_search")
-    return found
+    return pull_candidates(sess, text, interactive)
 
 
 def _pull_one(sess: Session, ref: Reference, remote: RemoteOptions, platform: WantedPlatform,
@@ -48,7 +46,7 @@ def _pull_one(sess: Session, ref: Reference, remote: RemoteOptions, platform: Wa
 
 
 def pull(sess: Session, name: str, remote: RemoteOptions, platform: WantedPlatform | None = None,
-         all_tags: bool = False, progress: PullProgress | None = None) -> list[Image]:
+         all_tags: bool = False, progress: PullProgress | None = None, interactive: bool = False) -> list[Image]:
     """Pull ``name`` (a short name tries each candidate registry in turn, podman's "Trying to
     pull X..."); with ``all_tags`` every tag of its repository. Returns the images pulled and
     fires the ``pull`` image event for each. The last candidate's error (or, with several, all
@@ -57,7 +55,7 @@ def pull(sess: Session, name: str, remote: RemoteOptions, platform: WantedPlatfo
 
     progress = progress or PullProgress()
     platform = platform or WantedPlatform()
-    refs = candidates(sess, name)
+    refs = candidates(sess, name, interactive)
     if all_tags:
         if any(ref.digest for ref in refs) or _has_tag(name):
             raise UsageError("tag can't be used with --all-tags/-a", hint="give the repository only, e.g. quay.io/foo/bar")
@@ -113,7 +111,8 @@ def check_policy(policy: str) -> str:
 
 
 def pull_for_container(sess: Session, name: str, policy: str, remote: RemoteOptions, platform: WantedPlatform,
-                       progress: PullProgress | None = None, present: bool | None = None) -> str | None:
+                       progress: PullProgress | None = None, present: bool | None = None,
+                       interactive: bool = False) -> str | None:
     """What ``run``/``create`` do before making a container from ``name`` under ``--pull
     policy``: pull when the policy says so and return the pulled image's id (None: use what
     the store has). ``present`` says whether the store has ``name`` (None: look).
@@ -130,7 +129,7 @@ def pull_for_container(sess: Session, name: str, policy: str, remote: RemoteOpti
         return None
     if policy == "newer" and present and not _remote_differs(sess, name, remote, platform):
         return None
-    return pull(sess, name, remote, platform, progress=progress)[0].id
+    return pull(sess, name, remote, platform, progress=progress, interactive=interactive)[0].id
 
 
 def _stored_image(sess: Session, name: str) -> Image | None:

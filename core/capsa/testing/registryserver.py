@@ -12,8 +12,11 @@ Each server has a free port, its own temporary directory (storage, config, log) 
 this module writes (no notifications, no reporting, no debug server). ``__exit__`` kills the
 process, waits for it and removes the directory, also when the test failed. Options:
 
-- ``tls``: a :class:`capsa.testing.registrycerts.TlsFiles` (server certificate, key, CA; with
-  ``require_client_cert`` the registry demands a client certificate signed by that CA);
+- ``tls``: True (a fresh CA and certificates in the server's directory) or a
+  :class:`capsa.testing.registrycerts.TlsFiles`; with ``client_certs`` (or the TlsFiles'
+  ``require_client_cert``) the registry demands a client certificate signed by that CA.
+  ``server.tls`` is then the TlsFiles (``ca_cert``, ``cert_dir``...) and ``server.certs_d`` a
+  certs.d root holding ``127.0.0.1:PORT/{ca.crt,client.cert,client.key}``;
 - ``htpasswd``: a dict of user -> password (Basic auth; bcrypt hashes, needs the ``bcrypt``
   package);
 - ``token``: a :class:`capsa.testing.tokenservice.TokenService` already started (Bearer auth).
@@ -64,12 +67,14 @@ def registry_available() -> bool:
 class RegistryServer:
     """One ``docker-registry serve`` process; a context manager (see the module docstring)."""
 
-    def __init__(self, *, tls: TlsFiles | None = None, htpasswd: dict[str, str] | None = None,
-                 token: TokenService | None = None, delete: bool = True,
+    def __init__(self, *, tls: TlsFiles | bool = False, client_certs: bool = False,
+                 htpasswd: dict[str, str] | None = None, token: TokenService | None = None, delete: bool = True,
                  binary: str = REGISTRY_BINARY) -> None:
         if htpasswd is not None and token is not None:
             raise ValueError("a registry has one auth provider: htpasswd or token, not both")
-        self.tls = tls
+        self._make_tls = tls is True
+        self.tls: TlsFiles | None = None if isinstance(tls, bool) else tls
+        self.client_certs = client_certs or bool(self.tls and self.tls.require_client_cert)
         self.htpasswd = htpasswd
         self.token = token
         self.delete = delete
@@ -86,7 +91,7 @@ class RegistryServer:
 
     @property
     def scheme(self) -> str:
-        return "https" if self.tls else "http"
+        return "https" if self.tls or self._make_tls else "http"
 
     @property
     def url(self) -> str:
@@ -112,6 +117,25 @@ class RegistryServer:
         exist): overwrite it to make the registry serve corrupt content."""
         algorithm, _, hexdigest = digest.partition(":")
         return (self.storage_dir / "docker/registry/v2/blobs" / algorithm / hexdigest[:2] / hexdigest / "data")
+
+    @property
+    def certs_d(self) -> Path:
+        """A certs.d root with ``HOST/{ca.crt,client.cert,client.key}`` for this server (TLS)."""
+        assert self.workdir is not None and self.tls, "a started TLS server"
+        return self.workdir / "certs.d"
+
+    @property
+    def users(self) -> dict[str, str]:
+        """user -> password of the htpasswd users, or of the token service's users."""
+        if self.htpasswd is not None:
+            return dict(self.htpasswd)
+        return dict(self.token.users) if self.token is not None else {}
+
+    @property
+    def credentials(self) -> tuple[str, str] | None:
+        """(user, password) of the first user (the one allowed to push, for a token service
+        with its default users), or None for an anonymous registry."""
+        return next(iter(self.users.items()), None)
 
     def repository_dir(self, repository: str) -> Path:
         return self.storage_dir / "docker/registry/v2/repositories" / repository
@@ -201,7 +225,7 @@ class RegistryServer:
         }
         if self.tls:
             tls: dict[str, Any] = {"certificate": str(self.tls.server_cert), "key": str(self.tls.server_key)}
-            if self.tls.require_client_cert:
+            if self.client_certs:
                 tls["clientcas"] = [str(self.tls.ca_cert)]
             cfg["http"]["tls"] = tls
         if self.htpasswd is not None:
@@ -217,6 +241,10 @@ class RegistryServer:
             raise RegistryStartError(f"{self.binary} is not installed (scripts/setup.sh installs docker-registry)")
         self.workdir = Path(tempfile.mkdtemp(prefix="capsa-registry-"))
         try:
+            if self._make_tls:
+                from capsa.testing.registrycerts import make_tls_files
+
+                self.tls = make_tls_files(self.workdir / "tls", require_client_cert=self.client_certs)
             for attempt in range(5):  # the free port may be taken between finding and binding it
                 self.port = free_port()
                 self.storage_dir.mkdir(exist_ok=True)
@@ -224,6 +252,8 @@ class RegistryServer:
                 self._spawn()
                 try:
                     self._wait_ready()
+                    if self.tls:
+                        self.tls.certs_d(self.certs_d, self.host)
                     return self
                 except RegistryStartError:
                     in_use = any("address already in use" in line for line in self.log_lines())
@@ -254,11 +284,14 @@ class RegistryServer:
                 if self.process.poll() is not None:
                     raise RegistryStartError(f"docker-registry exited with {self.process.returncode}: "
                                              + " | ".join(self.log_lines()[-5:]))
+                # "listening on" proves this process bound the port (another one, having taken
+                # the port since free_port(), would otherwise answer the probe)
+                if not any(f"listening on {self.host}" in line for line in self.log_lines()):
+                    time.sleep(0.02)
+                    continue
                 try:
                     sess.get(f"{self.url}/v2/", timeout=2)  # any answer (200, 401) means it serves
                     return
-                except requests.exceptions.SSLError:
-                    return  # it answered TLS (the probe may lack what the server requires)
                 except requests.RequestException:
                     time.sleep(0.05)
         finally:

@@ -128,8 +128,9 @@ class Tokens:
 
 
 def fetch_token(session: requests.Session, registry: str, challenge: Challenge, scopes: tuple[str, ...],
-                credentials: Credentials | None, timeout: float) -> tuple[str, float]:
-    """A token for ``scopes`` from the challenge's realm, and its lifetime in seconds."""
+                credentials: Credentials | None, timeout: float, what: str = "token request") -> tuple[str, float]:
+    """A token for ``scopes`` from the challenge's realm, and its lifetime in seconds; errors
+    name ``what`` the token is for."""
     import requests
 
     from capsa_registry_oci import errors
@@ -161,9 +162,9 @@ def fetch_token(session: requests.Session, registry: str, challenge: Challenge, 
                             errors.UNREACHABLE_HINT, code="UNREACHABLE") from None
     with response:
         if response.status_code in (401, 403):
-            raise errors.unauthorized(registry, "token request", credentials is not None) from None
+            raise errors.unauthorized(registry, what, credentials is not None) from None
         if response.status_code != 200:
-            raise errors.from_response(response, registry, "token request") from None
+            raise errors.from_response(response, registry, f"{what} (token request)") from None
         try:
             body = response.json()
             token = body.get("token") or body.get("access_token")

@@ -21,6 +21,7 @@ MAX_MESSAGE = 200  # characters of a server's message kept in ours
 
 UNREACHABLE_HINT = ("check the registry's address and that it is running; a registry without TLS "
                     "needs --tls-verify=false (or insecure = true in its [registry.registries] settings)")
+NO_TLS = "the registry does not speak TLS on that port"
 TLS_HINT = ("trust its CA with --cert-dir DIR (a DIR/ca.crt) or the registry's certs.d directory, "
             "or skip verification with --tls-verify=false")
 
@@ -86,7 +87,9 @@ def network_reason(exc: BaseException) -> str:
             detail = text[low.index("certificate verify failed"):].split("(")[0].split("'")[0].split('"')[0]
             return _one_line(detail.rstrip(" ,.)"))
         if "wrong version number" in low or "record layer failure" in low or "packet length too long" in low:
-            return "the registry does not speak TLS on that port"
+            return NO_TLS
+        if "certificate required" in low or "bad certificate" in low or "unknown ca" in low:
+            return "the registry requires a client certificate it trusts (NAME.cert and NAME.key in the cert dir)"
         return "TLS handshake failed"
     if isinstance(exc, requests.exceptions.ConnectTimeout):
         return "no answer (connect timeout)"

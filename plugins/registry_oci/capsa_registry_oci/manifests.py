@@ -19,7 +19,6 @@ from capsa_registry_oci.transport import Remote
 
 MAX_MANIFEST = 4 << 20  # bytes: the distribution registry refuses manifests over 4 MiB too
 ACCEPT = ", ".join((*mt.ACCEPTED_MANIFESTS, mt.DOCKER_V2S1_SIGNED, mt.DOCKER_V2S1))
-TAGS_PAGE: int | None = None  # ask for pages of this many tags (None: the registry's default)
 
 
 def pull_scopes(repository: str) -> tuple[str, ...]:
@@ -97,7 +96,7 @@ def put_manifest(remote: Remote, repository: str, reference: str, body: bytes, m
 
 def list_tags(remote: Remote, repository: str) -> list[str]:
     what = f"tags of {repository}"
-    path: str | None = f"/v2/{repository}/tags/list" + (f"?n={TAGS_PAGE}" if TAGS_PAGE else "")
+    path: str | None = f"/v2/{repository}/tags/list"  # the registry's page size; Link headers lead on
     tags: list[str] = []
     seen: set[str] = set()
     while path:

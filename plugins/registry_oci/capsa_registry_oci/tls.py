@@ -75,6 +75,18 @@ def _reason(exc: BaseException) -> str:
     return getattr(exc, "strerror", None) or getattr(exc, "reason", None) or str(exc) or type(exc).__name__
 
 
+class Session(requests.Session):
+    """A session whose own ``verify`` setting wins over ``REQUESTS_CA_BUNDLE``/``CURL_CA_BUNDLE``
+    (requests lets those override a session's ``verify=False`` and its CA choice); proxies from
+    the environment still apply."""
+
+    def merge_environment_settings(self, url: Any, proxies: Any, stream: Any, verify: Any, cert: Any) -> Any:
+        settings = super().merge_environment_settings(url, proxies, stream, verify, cert)
+        if verify is None:
+            settings["verify"] = self.verify
+        return settings
+
+
 def apply(session: requests.Session, endpoint: Endpoint) -> None:
     """Set up ``session`` for ``endpoint``'s TLS settings (reads the certificate directory now)."""
     cas, client = read_cert_dir(endpoint.cert_dir)
@@ -87,6 +99,7 @@ def apply(session: requests.Session, endpoint: Endpoint) -> None:
         return
     if cas or client:
         session.mount("https://", _ContextAdapter(verifying_context(cas, client)))
+        session.verify = True  # the context holds the CAs: no bundle path on top
 
 
 class _ContextAdapter(HTTPAdapter):

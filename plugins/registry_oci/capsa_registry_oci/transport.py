@@ -40,7 +40,7 @@ class Remote:
         self.endpoint = endpoint
         self.timeout = timeout
         self.retries = retries
-        self.session = requests.Session()
+        self.session = tls.Session()
         self.session.headers["User-Agent"] = f"capsa/{__version__}"
         tls.apply(self.session, endpoint)
         # https when verifying; otherwise unknown until the first request tries https, then http.
@@ -126,7 +126,9 @@ class Remote:
                 scheme = "https"
             except requests.ConnectTimeout as exc:
                 raise self.network_error(exc) from None
-            except requests.ConnectionError:  # SSLError included: something that is not TLS answered
+            except requests.ConnectionError as exc:
+                if errors.is_tls_error(exc) and errors.network_reason(exc) != errors.NO_TLS:
+                    raise self.network_error(exc) from None  # it speaks TLS, and the handshake failed
                 try:
                     response = self.session.get(f"http://{self.registry}/v2/", timeout=self.timeout)
                 except requests.RequestException as exc:
@@ -155,7 +157,7 @@ class Remote:
                 token = self.tokens.get(scopes)
                 if token is None:
                     token, lifetime = auth.fetch_token(self.session, self.registry, challenge, scopes,
-                                                       self.credentials, self.timeout)
+                                                       self.credentials, self.timeout, what)
                     self.tokens.put(scopes, token, lifetime)
                     log.debug("registry %s: got a token for %s", self.registry, " ".join(scopes) or "(no scope)")
         return f"Bearer {token}"

@@ -1,6 +1,11 @@
 """Records what capsa's hooks receive, one JSON line per call, in the file $CAPSA_HOOK_RECORD
 names (nothing when it is unset); raises RuntimeError in the hooks $CAPSA_HOOK_RAISE lists
-(comma-separated hook names, after recording the call)."""
+(comma-separated hook names, after recording the call).
+
+The registry hooks answer from JSON objects in the environment (None when unset or when the
+name is not there): ``$CAPSA_HOOK_SHORT_NAMES`` maps short names to qualified ones,
+``$CAPSA_HOOK_CREDENTIALS`` registries to ``[username, password]`` (the password is never
+recorded)."""
 from __future__ import annotations
 
 import json
@@ -54,3 +59,16 @@ def capsa_container_poststop(container: dict[str, Any], exit_code: int) -> None:
 @hookimpl
 def capsa_image_event(action: str, image_id: str, names: list[str]) -> None:
     _record("capsa_image_event", action=action, image_id=image_id, names=names)
+
+
+@hookimpl
+def capsa_resolve_short_name(name: str, search_registries: list[str]) -> str | None:
+    _record("capsa_resolve_short_name", name=name, search_registries=search_registries)
+    return json.loads(os.environ.get("CAPSA_HOOK_SHORT_NAMES") or "{}").get(name)
+
+
+@hookimpl
+def capsa_registry_credentials(registry: str) -> tuple[str, str] | None:
+    _record("capsa_registry_credentials", registry=registry)
+    answer = json.loads(os.environ.get("CAPSA_HOOK_CREDENTIALS") or "{}").get(registry)
+    return (answer[0], answer[1]) if answer else None
