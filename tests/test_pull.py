@@ -352,3 +352,34 @@ def test_progress_bars_on_a_terminal(cap: Capsa, registry) -> None:
     for layer in image.layers:
         assert f"Copying blob {layer.digest[7:19]} done" in text
     assert "Traceback" not in text and "Storing signatures" in text
+
+
+def test_short_names_try_each_search_registry_in_turn(cap: Capsa, registry_factory) -> None:
+    first, second = registry_factory(), registry_factory()
+    image = busybox_image("gzip", whiteouts=False)
+    push(second, "team/bb", "1", image)
+    cap.write_config(f'[registry]\nunqualified_search = ["{first.host}", "{second.host}"]\n'
+                     f'short_name_mode = "permissive"\n'
+                     f'[registry.registries."{first.host}"]\ninsecure = true\n'
+                     f'[registry.registries."{second.host}"]\ninsecure = true\n')
+    r = cap("pull", "team/bb:1")
+    assert r.returncode == 0, r.stderr
+    trying = [l for l in r.stderr.splitlines() if l.startswith("Trying")]
+    assert trying == [f"Trying to pull {first.host}/team/bb:1...", f"Trying to pull {second.host}/team/bb:1..."]
+    assert r.stdout == image_id(image) + "\n"
+    assert cap("images", "--format", "{{.Repository}}:{{.Tag}}").stdout == f"{second.host}/team/bb:1\n"
+    # and run finds it by the short name without pulling again
+    second.clear_log()
+    out = cap("run", "--rm", "team/bb:1", "true")
+    assert out.returncode == 0 and out.stderr == "", out.stderr
+
+
+def test_a_mirror_serves_the_pull_and_the_image_keeps_its_name(cap: Capsa, registry) -> None:
+    image = busybox_image("gzip", whiteouts=False)
+    push(registry, "lib/bb", "1", image)
+    cap.write_config(f'[registry.registries."nowhere.invalid:5000"]\nmirrors = ["{registry.host}"]\n'
+                     f'[registry.registries."{registry.host}"]\ninsecure = true\n')
+    r = cap("pull", "-q", "nowhere.invalid:5000/lib/bb:1", timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == image_id(image) + "\n"
+    assert cap("images", "--format", "{{.Repository}}:{{.Tag}}").stdout == "nowhere.invalid:5000/lib/bb:1\n"

@@ -7,10 +7,14 @@ renders it as podman's lines or progress bars); the operation itself returns the
 """
 from __future__ import annotations
 
+import logging
+
 from capsa.errors import CapsaError, RegistryError, UsageError
 from capsa.registry.connect import RemoteOptions
 from capsa.registry.platforms import WantedPlatform, wanted_platform
 from capsa.registry.pull import PullProgress
+
+log = logging.getLogger("capsa.pull")
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -34,15 +38,32 @@ def candidates(sess: Session, text: str, interactive: bool = False) -> list[Refe
     return pull_candidates(sess, text, interactive)
 
 
+def _from_sources(sess: Session, ref: Reference, remote: RemoteOptions, attempt):  # type: ignore[no-untyped-def]
+    """``attempt(driver, source_reference)`` at each place ``ref`` may be fetched from (its
+    registry's mirrors, then the registry at its ``location``: capsa.registry.connect.sources),
+    until one works; a mirror's failure moves on, the registry's is raised."""
+    from capsa.registry.connect import client, sources
+
+    for source in sources(sess, ref):
+        where = source.reference
+        try:
+            return attempt(client(sess, where.registry, remote, repository=where.repository), where)
+        except RegistryError as exc:
+            if not source.mirror:
+                raise
+            log.debug("mirror %s failed for %s: %s", where.registry, ref, exc.message)
+    raise RegistryError(f"no source for {ref}", hint="check [registry.registries] in the configuration")
+
+
 def _pull_one(sess: Session, ref: Reference, remote: RemoteOptions, platform: WantedPlatform,
               progress: PullProgress) -> Image:
     from capsa.engine.session import open_store
-    from capsa.registry.connect import client
     from capsa.registry.pull import pull_image
 
     progress.trying(str(ref))
-    driver = client(sess, ref.registry, remote)
-    return pull_image(open_store(sess), driver, ref, platform, progress)
+    store = open_store(sess)
+    return _from_sources(sess, ref, remote,
+                         lambda driver, where: pull_image(store, driver, where, platform, progress, named=ref))
 
 
 def pull(sess: Session, name: str, remote: RemoteOptions, platform: WantedPlatform | None = None,
@@ -75,10 +96,9 @@ def _has_tag(name: str) -> bool:
 def _pull_all_tags(sess: Session, refs: list[Reference], remote: RemoteOptions, platform: WantedPlatform,
                    progress: PullProgress) -> list[Image]:
     from capsa.image.reference import Reference
-    from capsa.registry.connect import client
 
     def every_tag(ref: Reference) -> list[Image]:
-        tags = client(sess, ref.registry, remote).list_tags(ref.registry, ref.repository)
+        tags = _from_sources(sess, ref, remote, lambda driver, where: driver.list_tags(where.registry, where.repository))
         if not tags:
             raise RegistryError(f"{ref.name} has no tags", hint="push a tag first", code="NAME_UNKNOWN")
         return [_pull_one(sess, Reference(ref.registry, ref.repository, tag), remote, platform, progress)
@@ -146,14 +166,13 @@ def _stored_image(sess: Session, name: str) -> Image | None:
 
 def _remote_differs(sess: Session, name: str, remote: RemoteOptions, platform: WantedPlatform) -> bool:
     """Whether the registry's manifest for ``name`` is not one the stored image came from."""
-    from capsa.registry.connect import client
-
     image = _stored_image(sess, name)
     if image is None:
         return True
     for ref in candidates(sess, name):
         try:
-            desc = client(sess, ref.registry, remote).resolve(ref.registry, ref.repository, ref.digest or ref.tag or "latest")
+            desc = _from_sources(sess, ref, remote, lambda driver, where: driver.resolve(
+                where.registry, where.repository, where.digest or where.tag or "latest"))
         except RegistryError:
             continue
         return desc.digest not in image.digests and desc.digest != image.digest

@@ -174,13 +174,14 @@ def image_name(ref: Reference) -> str:
 
 
 def pull_image(store: Store, driver: RegistryDriver, ref: Reference, platform: WantedPlatform,
-               progress: PullProgress | None = None) -> Image:
-    """Pull ``ref`` into ``store`` (see the module's contract)."""
+               progress: PullProgress | None = None, named: Reference | None = None) -> Image:
+    """Pull ``ref`` into ``store`` (see the module's contract); the image is named after
+    ``named`` when given (``ref`` is then where it is fetched: a mirror, a ``location``)."""
     progress = progress or PullProgress()
     resolved = resolve_manifest(driver, ref, platform)
     progress.copying()
     manifest = resolved.manifest
-    name = image_name(ref)
+    name = image_name(named or ref)
     image = _already_stored(store, resolved, name, progress)
     if image is not None:
         return image
