@@ -243,6 +243,14 @@ def test_hook_capsa_image_event_on_pull(c: Recorded, registry: Any) -> None:
     assert c("rmi", name).returncode == 0
 
 
+def test_hook_capsa_image_event_on_push(c: Recorded, registry: Any) -> None:
+    image_id = c.inspect("busybox")["Id"].removeprefix("sha256:")
+    r = c("push", "--tls-verify=false", "-q", "busybox", f"{registry.host}/hooked/busybox:1")
+    assert r.returncode == 0, r.stderr
+    assert [(e["action"], e["image_id"], e["names"]) for e in c.calls("capsa_image_event")] == [
+        ("push", image_id, [f"{registry.host}/hooked/busybox:1"])]
+
+
 def test_a_failing_image_event_warns_and_the_change_stands(c: Recorded, tmp_path: Path) -> None:
     root = tmp_path / "tree"
     (root / "etc").mkdir(parents=True)
