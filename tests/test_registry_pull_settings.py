@@ -77,8 +77,13 @@ def test_a_blocked_registry_is_refused_without_a_request(cap: Capsa, registry) -
     assert [line for line in r.stderr.splitlines() if line.startswith("Error")] == [(f"Error: cannot pull {registry.host}/lib/bb:1: registry {registry.host}/lib is "
                                         f'blocked by the configuration ([registry.registries."{registry.host}/lib"] blocked = true)')]
     assert registry.access_log() == [] and ids(cap) == []
-    r = cap("push", f"{registry.host}/lib/anything:1")
+    from conftest import make_rootfs_tar
+
+    tar = make_rootfs_tar(cap.tmp / "rootfs.tar", {"etc/x": "x"}, busybox=False)
+    assert cap("import", "-q", str(tar), f"{registry.host}/lib/local:1").returncode == 0
+    r = cap("push", f"{registry.host}/lib/local:1")
     assert r.returncode == 125 and registry.access_log() == []
+    assert f"Error: cannot push {registry.host}/lib/local:1: registry {registry.host}/lib is blocked" in r.stderr
 
 
 def test_an_alias_names_the_registry(cap: Capsa, registry) -> None:  # type: ignore[no-untyped-def]
