@@ -79,8 +79,13 @@ def test_login_with_bearer_tokens(login: Login, token_registry: RegistryServer) 
     assert login.stored() == {host: "reader:read-secret"}  # the refused login changed nothing
 
 
-def test_a_wrong_password_is_refused_stored_nowhere_and_shown_nowhere(login: Login, basic_registry: RegistryServer) -> None:
-    host = basic_registry.host
+@pytest.mark.parametrize("kind", ["basic", "token"])
+def test_a_wrong_password_is_refused_stored_nowhere_and_shown_nowhere(login: Login, registry_factory, kind: str) -> None:  # type: ignore[no-untyped-def]
+    from capsa.testing.tokenservice import TokenService
+
+    server = (registry_factory(htpasswd={BASIC_USER: BASIC_PASSWORD}) if kind == "basic"
+              else registry_factory(token=TokenService(users={BASIC_USER: BASIC_PASSWORD}, permissions={BASIC_USER: ("pull",)})))
+    host = server.host
     for args in (["-p", SECRET], ["--password-stdin"]):
         r = login("--log-level", "debug", "login", *PLAIN, "-u", BASIC_USER, *args, host, input=SECRET + "\n")
         assert r.returncode == 125

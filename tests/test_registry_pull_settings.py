@@ -167,3 +167,13 @@ def test_hooks_give_the_pull_its_name_and_credentials(recorder: None, cap: Capsa
     assert {row["registry"] for row in rows if row["hook"] == "capsa_registry_credentials"} == {host}
     assert cap("images", "--format", "{{.Repository}}:{{.Tag}}").stdout == f"{host}/lib/bb:3\n"
     assert not (cap.tmp / "xdg-run" / "containers" / "auth.json").exists()  # nothing stored
+
+
+def test_a_refused_pull_never_shows_the_password(cap: Capsa, basic_registry) -> None:  # type: ignore[no-untyped-def]
+    secret = "Pull-distinctive-Secret-9921"
+    push(basic_registry, "lib/bb", "1", busybox_image("gzip", whiteouts=False), auth=(BASIC_USER, BASIC_PASSWORD))
+    cap.write_config(insecure(basic_registry.host))
+    r = cap("--log-level", "debug", "pull", "--creds", f"{BASIC_USER}:{secret}", f"{basic_registry.host}/lib/bb:1")
+    assert r.returncode == 125 and ids(cap) == []
+    assert secret not in r.stdout + r.stderr
+    assert base64.b64encode(f"{BASIC_USER}:{secret}".encode()).decode() not in r.stdout + r.stderr
