@@ -177,3 +177,23 @@ def test_a_refused_pull_never_shows_the_password(cap: Capsa, basic_registry) -> 
     assert r.returncode == 125 and ids(cap) == []
     assert secret not in r.stdout + r.stderr
     assert base64.b64encode(f"{BASIC_USER}:{secret}".encode()).decode() not in r.stdout + r.stderr
+
+
+def test_a_docker_identity_token_is_used_as_a_refresh_token(cap: Capsa, registry_factory) -> None:  # type: ignore[no-untyped-def]
+    from capsa.testing.tokenservice import TokenService
+
+    server = registry_factory(token=TokenService(users={"reader": "read-secret", "pusher": "push-secret"},
+                                                 permissions={"reader": ("pull",), "pusher": ("pull", "push")}))
+    image = busybox_image("gzip", whiteouts=False)
+    push(server, "lib/bb", "1", image, auth=("pusher", "push-secret"))
+    cap.write_config(insecure(server.host))
+    name = f"{server.host}/lib/bb:1"
+    assert cap("pull", "-q", name).returncode == 125  # anonymous may not pull here
+    docker = Path(cap.env["DOCKER_CONFIG"])
+    docker.mkdir()
+    (docker / "config.json").write_text(json.dumps({"auths": {server.host: {"identitytoken": "refresh-reader"}}}))
+    server.token.clear()
+    r = cap("pull", "-q", name)
+    assert (r.returncode, r.stdout) == (0, image_id(image) + "\n"), r.stderr
+    assert any(req.user == "reader" and req.status == 200 and req.params.get("grant_type") == "refresh_token"
+               for req in server.token.requests)
