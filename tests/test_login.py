@@ -279,3 +279,17 @@ def _podman_round_trip(login: Login, podman: list[str], host: str, path: Path) -
     assert r.returncode == 0, r.stderr
     assert ok(login("login", "--get-login", "--authfile", str(path), f"{host}/team")) == f"{BASIC_USER}\n"
     assert ok(login("logout", "--authfile", str(path), f"{host}/team")) == f"Removed login credentials for {host}/team\n"
+
+
+def test_a_client_certificate_from_cert_dir_or_certs_d(login: Login, mtls_registry: RegistryServer) -> None:
+    host = mtls_registry.host
+    creds = ["-u", "anyone", "-p", "anything"]  # (no htpasswd: the certificate is what is checked)
+    r = login("login", *creds, "--cert-dir", str(mtls_registry.tls.cert_dir), host)
+    assert ok(r) == "Login Succeeded!\n"
+    ca_only = login.capsa.tmp / "ca-only"
+    ca_only.mkdir()
+    (ca_only / "ca.crt").write_bytes(Path(mtls_registry.tls.ca_cert).read_bytes())
+    r = login("login", *creds, "--cert-dir", str(ca_only), host)
+    assert r.returncode == 125 and r.stderr.startswith(f'Error: authenticating creds for "{host}"'), r.stderr
+    login.capsa.write_config(f'[registry]\ncerts_dir = "{mtls_registry.certs_d}"\n')
+    assert ok(login("login", *creds, host)) == "Login Succeeded!\n"
