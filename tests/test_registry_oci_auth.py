@@ -151,3 +151,17 @@ def test_no_secret_in_debug_logs_or_errors(tmp_path, token_registry, basic_regis
         assert secret not in logged
         for exc in errors:
             assert secret not in "".join(traceback.format_exception(exc)) and secret not in repr(exc)
+
+
+def test_network_errors_keep_no_request_in_their_chain(driver, basic_registry) -> None:  # type: ignore[no-untyped-def]
+    """requests' exceptions hold the request, Authorization header included: the driver's
+    errors are raised outside the except block that caught them, so not even __context__
+    refers to one."""
+    host = basic_registry.host
+    driver.configure(host, Endpoint(tls_verify=False, credentials=Credentials(BASIC_USER, BASIC_PASSWORD)))
+    driver.check_login(host)
+    basic_registry.stop()  # it answered before: the refusals now are retried, then reported
+    with pytest.raises(RegistryError) as err:
+        driver.blob_exists(host, "x/y", sha256(b"x"))
+    assert err.value.code == "UNREACHABLE"
+    assert err.value.__context__ is None and err.value.__cause__ is None

@@ -142,6 +142,7 @@ def fetch_token(session: requests.Session, registry: str, challenge: Challenge, 
     service = challenge.params.get("service")
     scope_list = list(scopes) or ([challenge.params["scope"]] if challenge.params.get("scope") else [])
     headers = {"Accept": "application/json"}
+    failure: Exception | None = None
     try:
         if credentials is not None and credentials.username == IDENTITY_TOKEN_USER:
             form = {"grant_type": "refresh_token", "refresh_token": credentials.password, "client_id": "capsa",
@@ -157,14 +158,15 @@ def fetch_token(session: requests.Session, registry: str, challenge: Challenge, 
                 params.append(("account", credentials.username))
             response = session.get(realm, params=params, headers=headers, timeout=timeout)
     except requests.RequestException as exc:
-        reason = errors.network_reason(exc)
-        raise RegistryError(f"cannot reach the token service of registry {registry}: {reason}",
-                            errors.UNREACHABLE_HINT, code="UNREACHABLE") from None
+        failure = exc
+    if failure is not None:  # raised here, outside the except block: the request stays out of the error
+        raise RegistryError(f"cannot reach the token service of registry {registry}: {errors.network_reason(failure)}",
+                            errors.UNREACHABLE_HINT, code="UNREACHABLE")
     with response:
         if response.status_code in (401, 403):
-            raise errors.unauthorized(registry, what, credentials is not None) from None
+            raise errors.unauthorized(registry, what, credentials is not None)
         if response.status_code != 200:
-            raise errors.from_response(response, registry, f"{what} (token request)") from None
+            raise errors.from_response(response, registry, f"{what} (token request)")
         try:
             body = response.json()
             token = body.get("token") or body.get("access_token")
