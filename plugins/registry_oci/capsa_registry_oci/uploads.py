@@ -161,7 +161,7 @@ def _with_digest(location: str, digest: str) -> str:
 
 def _position(stream: BinaryIO) -> int | None:
     try:
-        if stream.seekable():
+        if stream.seekable() and callable(getattr(stream, "seek", None)):
             return stream.tell()
     except (AttributeError, OSError, ValueError):
         pass
