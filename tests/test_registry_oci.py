@@ -397,3 +397,14 @@ def test_a_stream_that_says_seekable_but_cannot_seek_is_sent_once(driver, regist
     assert err.value.code == "UNAVAILABLE"
     driver.put_blob(proxy.host, "r/noseek", sha256(data), NoSeek(data), len(data))  # type: ignore[arg-type]
     assert driver.blob_exists(proxy.host, "r/noseek", sha256(data))
+
+
+def test_docker_io_requests_go_to_its_api_host(driver) -> None:  # type: ignore[no-untyped-def]
+    """Image references say docker.io; Docker Hub's registry API answers on registry-1.docker.io
+    (as in podman). No request is made here: the machine has no internet."""
+    driver.configure("docker.io", Endpoint())
+    remote = driver._remote("docker.io")
+    assert remote.url("/v2/library/busybox/manifests/latest") == \
+        "https://registry-1.docker.io/v2/library/busybox/manifests/latest"
+    driver.configure("quay.io", Endpoint())
+    assert driver._remote("quay.io").url("/v2/") == "https://quay.io/v2/"

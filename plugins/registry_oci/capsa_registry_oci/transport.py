@@ -29,6 +29,8 @@ from capsa_registry_oci import auth, errors, retry, tls
 log = logging.getLogger("capsa.registry.oci")
 
 Body = bytes | Callable[[], Any] | None
+# Registries whose API lives on another host than the one image references name.
+API_HOSTS = {"docker.io": "registry-1.docker.io", "index.docker.io": "registry-1.docker.io"}
 
 
 class Remote:
@@ -37,6 +39,7 @@ class Remote:
     def __init__(self, registry: str, endpoint: Endpoint, timeout: float, retries: int,
                  scheme: str | None = None) -> None:
         self.registry = registry
+        self.api_host = API_HOSTS.get(registry, registry)  # where requests go; messages name ``registry``
         self.endpoint = endpoint
         self.timeout = timeout
         self.retries = retries
@@ -64,7 +67,7 @@ class Remote:
         """The absolute URL of ``path`` (``/v2/...``) on this registry; absolute URLs pass unchanged."""
         if path.startswith(("https://", "http://")):
             return path
-        return f"{self.scheme}://{self.registry}{path}"
+        return f"{self.scheme}://{self.api_host}{path}"
 
     # the request loop ---------------------------------------------------------------------------
 
@@ -134,11 +137,11 @@ class Remote:
             if self.scheme is not None:
                 return
             scheme = "https"
-            response, failure = self._send("GET", f"https://{self.registry}/v2/")
+            response, failure = self._send("GET", f"https://{self.api_host}/v2/")
             if isinstance(failure, requests.ConnectionError) and not isinstance(failure, requests.ConnectTimeout) \
                     and not (errors.is_tls_error(failure) and errors.network_reason(failure) != errors.NO_TLS):
                 scheme = "http"
-                response, failure = self._send("GET", f"http://{self.registry}/v2/")
+                response, failure = self._send("GET", f"http://{self.api_host}/v2/")
             if failure is not None:
                 raise self.network_error(failure)
             assert response is not None
