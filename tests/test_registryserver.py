@@ -272,3 +272,49 @@ def test_no_registry_process_survives_the_tests() -> None:
 
     mine = subprocess.run(["ps", "-o", "pid=,args=", "--ppid", str(os.getpid())], capture_output=True, text=True).stdout
     assert "docker-registry" not in mine
+
+
+def test_requests_seen_counts_cross_repository_mounts(registry: RegistryServer) -> None:
+    img = busybox_image(None, whiteouts=False)
+    upload_image(registry, "tests/source", "v1", img.layers, img.config)
+    registry.clear_log()
+    digest = img.layers[0].digest
+    mounted = requests.post(f"{registry.url}/v2/tests/target/blobs/uploads/?mount={digest}&from=tests/source",
+                            timeout=10)
+    assert mounted.status_code == 201 and mounted.headers["Docker-Content-Digest"] == digest
+    assert registry.requests_seen("POST", "mount=") == [f"/v2/tests/target/blobs/uploads/?mount={digest}&from=tests/source"]
+    assert registry.access_log() == [("POST", f"/v2/tests/target/blobs/uploads/?mount={digest}&from=tests/source", 201)]
+
+
+def test_a_port_taken_meanwhile_is_retried_and_never_confused_with_ours(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Another server on the port found free (a race with other tests): this registry must not
+    take it for itself, and starts on another port."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    import capsa.testing.registryserver as registryserver
+
+    class Impostor(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    impostor = HTTPServer(("127.0.0.1", 0), Impostor)
+    thread = threading.Thread(target=impostor.serve_forever, daemon=True)
+    thread.start()
+    taken = impostor.server_address[1]
+    ports = iter([taken])
+    real = registryserver.free_port
+    monkeypatch.setattr(registryserver, "free_port", lambda: next(ports, None) or real())
+    try:
+        with RegistryServer() as server:
+            assert server.port != taken
+            assert requests.get(f"{server.url}/v2/", timeout=10).headers["Docker-Distribution-Api-Version"]
+    finally:
+        impostor.shutdown()
+        impostor.server_close()
+        thread.join()

@@ -284,11 +284,14 @@ class RegistryServer:
                 if self.process.poll() is not None:
                     raise RegistryStartError(f"docker-registry exited with {self.process.returncode}: "
                                              + " | ".join(self.log_lines()[-5:]))
+                # "listening on" proves this process bound the port (another one, having taken
+                # the port since free_port(), would otherwise answer the probe)
+                if not any(f"listening on {self.host}" in line for line in self.log_lines()):
+                    time.sleep(0.02)
+                    continue
                 try:
                     sess.get(f"{self.url}/v2/", timeout=2)  # any answer (200, 401) means it serves
                     return
-                except requests.exceptions.SSLError:
-                    return  # it answered TLS (the probe may lack what the server requires)
                 except requests.RequestException:
                     time.sleep(0.05)
         finally:
