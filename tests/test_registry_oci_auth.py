@@ -165,3 +165,27 @@ def test_network_errors_keep_no_request_in_their_chain(driver, basic_registry) -
         driver.blob_exists(host, "x/y", sha256(b"x"))
     assert err.value.code == "UNREACHABLE"
     assert err.value.__context__ is None and err.value.__cause__ is None
+
+
+def test_token_service_hiccups_are_retried(driver, registry_factory) -> None:  # type: ignore[no-untyped-def]
+    """The registry's challenge names a realm behind a fault proxy: the token service fails
+    twice (503, then a dropped connection) before it is reached."""
+    from capsa.testing.tokenservice import TokenService
+
+    class ProxiedTokens(TokenService):
+        proxy_host = ""
+
+        @property
+        def realm(self) -> str:
+            return f"http://{self.proxy_host}/token"
+
+    with ProxiedTokens() as tokens:
+        with FaultProxy(tokens.url.removeprefix("http://")) as proxy:
+            tokens.proxy_host = proxy.host
+            server = registry_factory(token=tokens)
+            driver.configure(server.host, Endpoint(tls_verify=False, credentials=Credentials("pusher", "push-secret")))
+            proxy.fail("GET", "/token", times=1, status=503)
+            proxy.fail("GET", "/token", times=1, drop=True)
+            put(driver, server.host, "t/retry", b"after two failures")
+            assert len(proxy.requests("GET", "/token")) == 3
+            assert [r.status for r in tokens.requests] == [200]

@@ -166,7 +166,7 @@ class Remote:
                 token = self.tokens.get(scopes)
                 if token is None:
                     token, lifetime = auth.fetch_token(self.session, self.registry, challenge, scopes,
-                                                       self.credentials, self.timeout, what)
+                                                       self.credentials, self.timeout, what, self.retries)
                     self.tokens.put(scopes, token, lifetime)
                     log.debug("registry %s: got a token for %s", self.registry, " ".join(scopes) or "(no scope)")
         return f"Bearer {token}"
