@@ -4,8 +4,11 @@ file, hashing what is written (the new blob's digest).
 gzip is compressed pigz-style, on every CPU: the data is cut into blocks of :data:`BLOCK` bytes,
 each deflated by a thread (zlib releases the GIL) primed with the 32 KiB before it, ended on a
 byte boundary (``Z_SYNC_FLUSH``) but the last, and the raw deflate streams are joined into one
-gzip member (header, deflate data, CRC-32 and size). Any gzip reader reads it; it is as small
-as a single-threaded gzip of the same level, within a few bytes per block. zstd uses
+gzip member (header, deflate data, CRC-32 and size). A block whose first 64 KiB do not shrink
+by 3% at level 1 (compressed files, random data) is stored rather than deflated, as Go's
+compressors skip incompressible data: zlib spends as long failing to compress it as it takes
+to compress text. Any gzip reader reads the result; it is about as small as a one-thread gzip
+of the same level. zstd uses
 zstandard's own worker threads. The output depends only on the input and the level.
 """
 from __future__ import annotations
@@ -22,6 +25,8 @@ if TYPE_CHECKING:
 
 BLOCK = 1 << 20
 WINDOW = 32 << 10
+SAMPLE = 64 << 10  # what a block's first bytes must save at level 1 to be worth deflating
+STORE_ABOVE = 0.97
 GZIP_LEVEL = 6  # containers/image's default (gzip.DefaultCompression)
 ZSTD_LEVEL = 3  # containers/image's default
 # magic, deflate, no flags, mtime 0, no extra flags, OS "unknown": what Go's gzip writes
@@ -29,6 +34,8 @@ GZIP_HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"
 
 
 def _deflate(block: bytes, window: bytes, last: bool, level: int) -> bytes:
+    if len(block) >= 2 * SAMPLE and len(zlib.compress(block[:SAMPLE], 1)) > SAMPLE * STORE_ABOVE:
+        level = 0  # incompressible (already compressed data): stored blocks, at memory speed
     z = zlib.compressobj(level, zlib.DEFLATED, -15, 8, zlib.Z_DEFAULT_STRATEGY, *([window] if window else []))
     return z.compress(block) + z.flush(zlib.Z_FINISH if last else zlib.Z_SYNC_FLUSH)
 
