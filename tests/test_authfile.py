@@ -138,3 +138,24 @@ def test_remove_and_remove_all(tmp_path: Path) -> None:
     authfile.remove_all(str(path))
     assert json.loads(path.read_text()) == {"auths": {}, "keep": True}
     assert not authfile.remove(str(tmp_path / "missing.json"), "a.example")
+
+
+def test_concurrent_stores_lose_no_update(tmp_path: Path) -> None:
+    """Logins at once, from several processes: every key survives (the read-modify-write is
+    locked)."""
+    import multiprocessing
+
+    path = str(tmp_path / "auth.json")
+    ctx = multiprocessing.get_context("fork")
+    procs = [ctx.Process(target=_store_many, args=(path, n)) for n in range(4)]
+    for proc in procs:
+        proc.start()
+    for proc in procs:
+        proc.join(60)
+        assert proc.exitcode == 0
+    assert len(json.loads(Path(path).read_text())["auths"]) == 4 * 10
+
+
+def _store_many(path: str, n: int) -> None:
+    for i in range(10):
+        authfile.store(path, f"r{n}-{i}.example", Credentials(f"u{n}", "p"))

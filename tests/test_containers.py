@@ -312,7 +312,8 @@ def test_rootfs_container(c: Capsa, tmp_path: Path) -> None:
 
 def test_bad_input_leaves_nothing(c: Capsa) -> None:
     before = c("ps", "-a", "-q").stdout
-    for args, words in ((["nosuchimage"], "image not known"), (["--memory", "1k", "busybox"], "minimum memory"),
+    # (--pull=never: a missing image is pulled otherwise)
+    for args, words in ((["--pull=never", "nosuchimage"], "image not known"), (["--memory", "1k", "busybox"], "minimum memory"),
                         (["--memory", "lots", "busybox"], "invalid size"), (["--restart", "sometimes", "busybox"], "restart policy"),
                         (["--cpus", "-1", "busybox"], "--cpus"), (["--stop-signal", "SIGNOPE", "busybox"], "invalid signal")):
         r = c("run", *args, "true")

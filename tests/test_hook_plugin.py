@@ -229,6 +229,20 @@ def test_hook_capsa_image_event(c: Recorded, tmp_path: Path) -> None:
     ]
 
 
+def test_hook_capsa_image_event_on_pull(c: Recorded, registry: Any) -> None:
+    from capsa.testing.imagebuilder import busybox_image
+    from capsa.testing.registryupload import upload_image
+
+    image = busybox_image("gzip", whiteouts=False)
+    upload_image(registry, "evented", "1", [(layer.data, layer.media_type) for layer in image.layers], image.config)
+    name = f"{registry.host}/evented:1"
+    r = c("pull", "-q", "--tls-verify=false", name)
+    assert r.returncode == 0, r.stderr
+    image_id = r.stdout.strip()
+    assert [(e["action"], e["image_id"], e["names"]) for e in c.calls("capsa_image_event")] == [("pull", image_id, [name])]
+    assert c("rmi", name).returncode == 0
+
+
 def test_hook_capsa_image_event_on_push(c: Recorded, registry: Any) -> None:
     image_id = c.inspect("busybox")["Id"].removeprefix("sha256:")
     r = c("push", "--tls-verify=false", "-q", "busybox", f"{registry.host}/hooked/busybox:1")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import shutil
 import stat
 import subprocess
 from pathlib import Path
@@ -78,8 +79,13 @@ def test_login_with_bearer_tokens(login: Login, token_registry: RegistryServer) 
     assert login.stored() == {host: "reader:read-secret"}  # the refused login changed nothing
 
 
-def test_a_wrong_password_is_refused_stored_nowhere_and_shown_nowhere(login: Login, basic_registry: RegistryServer) -> None:
-    host = basic_registry.host
+@pytest.mark.parametrize("kind", ["basic", "token"])
+def test_a_wrong_password_is_refused_stored_nowhere_and_shown_nowhere(login: Login, registry_factory, kind: str) -> None:  # type: ignore[no-untyped-def]
+    from capsa.testing.tokenservice import TokenService
+
+    server = (registry_factory(htpasswd={BASIC_USER: BASIC_PASSWORD}) if kind == "basic"
+              else registry_factory(token=TokenService(users={BASIC_USER: BASIC_PASSWORD}, permissions={BASIC_USER: ("pull",)})))
+    host = server.host
     for args in (["-p", SECRET], ["--password-stdin"]):
         r = login("--log-level", "debug", "login", *PLAIN, "-u", BASIC_USER, *args, host, input=SECRET + "\n")
         assert r.returncode == 125
@@ -244,3 +250,46 @@ def test_no_registry_means_the_first_search_registry(login: Login) -> None:
     login.capsa.write_config('[registry]\nunqualified_search = []\n')
     r = login("logout")
     assert (r.returncode, r.stderr.splitlines()[0]) == (125, "Error: please provide a registry to log into")
+
+
+@pytest.mark.skipif(shutil.which("podman") is None, reason="podman is not installed (the file format is tested above)")
+def test_podman_and_capsa_read_each_others_logins(login: Login, basic_registry: RegistryServer, tmp_path: Path) -> None:
+    import tempfile
+
+    host, path = basic_registry.host, tmp_path / "shared.json"
+    ok(login("login", *PLAIN, "--authfile", str(path), "-u", BASIC_USER, "-p", BASIC_PASSWORD, host))
+    short = Path(tempfile.mkdtemp(prefix="pl", dir="/tmp"))  # (podman wants a runroot under 50 characters)
+    podman = ["podman", "--root", str(short / "root"), "--runroot", str(short / "run")]
+    try:
+        _podman_round_trip(login, podman, host, path)
+    finally:
+        shutil.rmtree(short, ignore_errors=True)
+
+
+def _podman_round_trip(login: Login, podman: list[str], host: str, path: Path) -> None:
+    r = subprocess.run([*podman, "login", "--get-login", "--authfile", str(path), host], capture_output=True, text=True,
+                       env={**login.capsa.env, **login.env}, timeout=60)
+    assert (r.returncode, r.stdout) == (0, f"{BASIC_USER}\n"), r.stderr
+    r = subprocess.run([*podman, "logout", "--authfile", str(path), host], capture_output=True, text=True,
+                       env={**login.capsa.env, **login.env}, timeout=60)
+    assert r.returncode == 0, r.stderr
+    r = subprocess.run([*podman, "login", "--tls-verify=false", "--authfile", str(path), "-u", BASIC_USER,
+                        "--password-stdin", f"{host}/team"], input=BASIC_PASSWORD, capture_output=True, text=True,
+                       env={**login.capsa.env, **login.env}, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert ok(login("login", "--get-login", "--authfile", str(path), f"{host}/team")) == f"{BASIC_USER}\n"
+    assert ok(login("logout", "--authfile", str(path), f"{host}/team")) == f"Removed login credentials for {host}/team\n"
+
+
+def test_a_client_certificate_from_cert_dir_or_certs_d(login: Login, mtls_registry: RegistryServer) -> None:
+    host = mtls_registry.host
+    creds = ["-u", "anyone", "-p", "anything"]  # (no htpasswd: the certificate is what is checked)
+    r = login("login", *creds, "--cert-dir", str(mtls_registry.tls.cert_dir), host)
+    assert ok(r) == "Login Succeeded!\n"
+    ca_only = login.capsa.tmp / "ca-only"
+    ca_only.mkdir()
+    (ca_only / "ca.crt").write_bytes(Path(mtls_registry.tls.ca_cert).read_bytes())
+    r = login("login", *creds, "--cert-dir", str(ca_only), host)
+    assert r.returncode == 125 and r.stderr.startswith(f'Error: authenticating creds for "{host}"'), r.stderr
+    login.capsa.write_config(f'[registry]\ncerts_dir = "{mtls_registry.certs_d}"\n')
+    assert ok(login("login", *creds, host)) == "Login Succeeded!\n"

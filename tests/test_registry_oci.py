@@ -373,3 +373,38 @@ def test_tls_verify_false_uses_https_when_the_registry_speaks_it(driver, tls_reg
     driver.configure(tls_registry.host, Endpoint(tls_verify=False))
     driver.check_login(tls_registry.host)
     assert driver._remote(tls_registry.host).scheme == "https"
+
+
+def test_a_stream_that_says_seekable_but_cannot_seek_is_sent_once(driver, registry, proxy) -> None:  # type: ignore[no-untyped-def]
+    class NoSeek:  # like a metering wrapper that forwards seekable() and tell() only
+        def __init__(self, data: bytes) -> None:
+            self._raw = io.BytesIO(data)
+
+        def read(self, n: int = -1) -> bytes:
+            return self._raw.read(n)
+
+        def seekable(self) -> bool:
+            return True
+
+        def tell(self) -> int:
+            return self._raw.tell()
+
+    driver.configure(proxy.host, Endpoint(tls_verify=False))
+    data = b"n" * 100_000
+    proxy.fail("PUT", "/blobs/uploads/", times=1, status=503)
+    with pytest.raises(RegistryError) as err:
+        driver.put_blob(proxy.host, "r/noseek", sha256(data), NoSeek(data), len(data))  # type: ignore[arg-type]
+    assert err.value.code == "UNAVAILABLE"
+    driver.put_blob(proxy.host, "r/noseek", sha256(data), NoSeek(data), len(data))  # type: ignore[arg-type]
+    assert driver.blob_exists(proxy.host, "r/noseek", sha256(data))
+
+
+def test_docker_io_requests_go_to_its_api_host(driver) -> None:  # type: ignore[no-untyped-def]
+    """Image references say docker.io; Docker Hub's registry API answers on registry-1.docker.io
+    (as in podman). No request is made here: the machine has no internet."""
+    driver.configure("docker.io", Endpoint())
+    remote = driver._remote("docker.io")
+    assert remote.url("/v2/library/busybox/manifests/latest") == \
+        "https://registry-1.docker.io/v2/library/busybox/manifests/latest"
+    driver.configure("quay.io", Endpoint())
+    assert driver._remote("quay.io").url("/v2/") == "https://quay.io/v2/"

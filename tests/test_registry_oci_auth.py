@@ -151,3 +151,41 @@ def test_no_secret_in_debug_logs_or_errors(tmp_path, token_registry, basic_regis
         assert secret not in logged
         for exc in errors:
             assert secret not in "".join(traceback.format_exception(exc)) and secret not in repr(exc)
+
+
+def test_network_errors_keep_no_request_in_their_chain(driver, basic_registry) -> None:  # type: ignore[no-untyped-def]
+    """requests' exceptions hold the request, Authorization header included: the driver's
+    errors are raised outside the except block that caught them, so not even __context__
+    refers to one."""
+    host = basic_registry.host
+    driver.configure(host, Endpoint(tls_verify=False, credentials=Credentials(BASIC_USER, BASIC_PASSWORD)))
+    driver.check_login(host)
+    basic_registry.stop()  # it answered before: the refusals now are retried, then reported
+    with pytest.raises(RegistryError) as err:
+        driver.blob_exists(host, "x/y", sha256(b"x"))
+    assert err.value.code == "UNREACHABLE"
+    assert err.value.__context__ is None and err.value.__cause__ is None
+
+
+def test_token_service_hiccups_are_retried(driver, registry_factory) -> None:  # type: ignore[no-untyped-def]
+    """The registry's challenge names a realm behind a fault proxy: the token service fails
+    twice (503, then a dropped connection) before it is reached."""
+    from capsa.testing.tokenservice import TokenService
+
+    class ProxiedTokens(TokenService):
+        proxy_host = ""
+
+        @property
+        def realm(self) -> str:
+            return f"http://{self.proxy_host}/token"
+
+    with ProxiedTokens() as tokens:
+        with FaultProxy(tokens.url.removeprefix("http://")) as proxy:
+            tokens.proxy_host = proxy.host
+            server = registry_factory(token=tokens)
+            driver.configure(server.host, Endpoint(tls_verify=False, credentials=Credentials("pusher", "push-secret")))
+            proxy.fail("GET", "/token", times=1, status=503)
+            proxy.fail("GET", "/token", times=1, drop=True)
+            put(driver, server.host, "t/retry", b"after two failures")
+            assert len(proxy.requests("GET", "/token")) == 3
+            assert [r.status for r in tokens.requests] == [200]

@@ -69,9 +69,11 @@ def test_a_table_miss_is_served_by_typer_and_fills_the_table(capsa: Capsa) -> No
 def test_run_and_create_parse_their_flags_without_typer(capsa: Capsa) -> None:
     """``main()`` sends run/create straight to capsa.cli.launch: building typer's command would
     cost more than the container. (A missing image still goes the whole way through the parser,
-    the configuration and the store.)"""
+    the configuration and the store; ``--pull never`` keeps it from being pulled, which is the
+    one case where the registry modules are imported.)"""
     capsa("version")  # warm the entry-point index
-    for argv in (["create", "--name", "x", "-e", "A=1", "no-such-image"], ["container", "run", "--rm", "no-such-image"]):
+    for argv in (["create", "--name", "x", "-e", "A=1", "--pull", "never", "no-such-image"],
+                 ["container", "run", "--rm", "--pull=never", "no-such-image"]):
         r = subprocess.run([sys.executable, "-X", "importtime", str(CAPSA), *argv], capture_output=True, text=True,
                            env=capsa.env)
         assert r.returncode == 125 and "no-such-image" in r.stderr

@@ -44,15 +44,52 @@ def launch(sess: Session, image: str, command: list[str], o: dict[str, Any], cre
     detach = o.get("detach", True)
     config = container_config(image, command, o)
     config.network = containers.network_driver_name(sess, o["network"])
+    policy = o.get("pull") or "missing"
+    if config.rootfs is None and policy in ("always", "newer"):
+        pulled = _pull(sess, image, o, policy)
+        if pulled is not None:
+            config.image_name = pulled
     if create_only:
-        config = containers.create(sess, config)
+        config = _missing_pulled(sess, image, o, policy, config, lambda: containers.create(sess, config))
         _write(f"{config.id}\n")
         return 0
-    code = containers.run(sess, config, attach=not detach, stdin=o["interactive"])
+    code = _missing_pulled(sess, image, o, policy, config,
+                           lambda: containers.run(sess, config, attach=not detach, stdin=o["interactive"]))
     if detach:
         _write(f"{config.id}\n")
         return 0
     return code or 0  # None: detached from a tty session
+
+
+def _missing_pulled(sess: Session, image: str, o: dict[str, Any], policy: str, config: ContainerConfig, make: Any) -> Any:
+    """``make()``; when it finds no image and ``--pull missing`` (the default) allows it, pull
+    the image and ``make()`` again. Nothing registry-related is imported unless that happens."""
+    from capsa.errors import ImageNotFound
+
+    try:
+        return make()
+    except ImageNotFound as exc:
+        if policy != "missing" or config.rootfs is not None or "ambiguous" in exc.message:
+            raise
+    pulled = _pull(sess, image, o, policy, present=False)
+    if pulled is not None:
+        config.image_name = pulled
+    return make()
+
+
+def _pull(sess: Session, image: str, o: dict[str, Any], policy: str, present: bool | None = None) -> str | None:
+    """Pull ``image`` as ``--pull policy`` says, its progress on standard error (podman's);
+    the pulled image's id, or None when nothing was pulled."""
+    import sys
+
+    from capsa.cli.pull import interactive_terminal, progress_for
+    from capsa.engine import pull as engine
+
+    platform = engine.wanted_platform(o.get("platform"), o.get("os"), o.get("arch"), o.get("variant"))
+    remote = engine.RemoteOptions(tls_verify=o.get("tls_verify"), authfile=o.get("authfile"))
+    with progress_for(bool(o.get("quiet")), sys.stderr) as progress:
+        return engine.pull_for_container(sess, image, policy, remote, platform, progress, present=present,
+                                         interactive=interactive_terminal())
 
 
 def _write(text: str) -> None:
@@ -85,6 +122,8 @@ def container_config(image: str, command: list[str], o: dict[str, Any]) -> Conta
                 entrypoint = None
             if not (isinstance(entrypoint, list) and all(isinstance(x, str) for x in entrypoint)):
                 raise UsageError(f"invalid --entrypoint {o['entrypoint']!r}", hint='use a command, or a JSON list like \'["/bin/sh", "-c"]\'')
+    if o.get("pull", "missing") not in ("missing", "always", "never", "newer"):
+        raise UsageError(f'invalid pull policy "{o["pull"]}"', hint="--pull takes missing, always, never or newer")
     if o["rootfs"] and not os.path.isdir(image):
         raise UsageError(f"--rootfs {image}: no such directory", hint="give the path of an exploded root filesystem")
     mounts = [flags.parse_volume(v) for v in o["volume"] or []]

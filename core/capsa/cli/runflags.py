@@ -58,6 +58,15 @@ FLAGS: tuple[tuple[str, tuple[str, ...], str, Any, str], ...] = (
     ("rootfs", ("--rootfs",), BOOL, False, "The first argument is an exploded root filesystem, not an image"),
     ("network", ("--network", "--net"), STR, None, "Network mode: none or host"),
     ("cgroup_parent", ("--cgroup-parent",), STR, None, "Cgroup (under capsa's own) for the container"),
+    ("pull", ("--pull",), STR, "missing", "Pull image policy: missing, always, never or newer"),
+    ("platform", ("--platform",), STR, None, "Specify the platform for selecting the image (conflicts with --arch and --os)"),
+    ("arch", ("--arch",), STR, None, "Use ARCH instead of the architecture of the machine for choosing images"),
+    ("os", ("--os",), STR, None, "Use OS instead of the running OS for choosing images"),
+    ("variant", ("--variant",), STR, None, "Use VARIANT instead of the running architecture variant for choosing images"),
+    ("authfile", ("--authfile",), STR, None, "Path of the authentication file"),
+    ("tls_verify", ("--tls-verify",), BOOL, None, "Require HTTPS and verify certificates when contacting registries for pulling images"),
+    ("disable_content_trust", ("--disable-content-trust",), BOOL, False, "This is a Docker specific option and is a NOOP"),
+    ("quiet", ("--quiet", "-q"), BOOL, False, "Suppress output information when pulling images"),
 )
 CREATE_ONLY_SKIPS = ("detach",)  # `create` takes every flag of `run` but these
 

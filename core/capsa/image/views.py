@@ -21,8 +21,11 @@ def split_name(name: str) -> tuple[str, str]:
 
 
 def repo_digests(image: Image) -> list[str]:
+    """podman's RepoDigests: every repository the image is named in, with every manifest digest
+    known for it (its own manifest's first)."""
     repos = dict.fromkeys(split_name(n)[0] for n in image.names)
-    return [f"{repo}@{image.digest}" for repo in repos]
+    digests = list(dict.fromkeys([image.digest, *image.digests]))
+    return [f"{repo}@{digest}" for repo in repos for digest in digests]
 
 
 def list_rows(image: Image) -> list[dict[str, Any]]:
@@ -57,7 +60,7 @@ def list_json(image: Image, config: dict[str, Any]) -> dict[str, Any]:
     return {
         "Id": image.id,
         "ParentId": "",
-        "RepoTags": list(image.names),
+        "RepoTags": [n for n in image.names if "@" not in n],
         "RepoDigests": repo_digests(image),
         "Size": image.size,
         "SharedSize": 0,
@@ -91,7 +94,7 @@ def inspect_doc(store: Store, image: Image) -> dict[str, Any]:
     return {
         "Id": image.id,
         "Digest": image.digest,
-        "RepoTags": list(image.names),
+        "RepoTags": [n for n in image.names if "@" not in n],
         "RepoDigests": repo_digests(image),
         "Parent": "",
         "Comment": history[-1].get("comment", "") if history else "",

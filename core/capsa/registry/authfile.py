@@ -18,7 +18,8 @@ Contracts:
   ``registry/namespace`` key first, then the registry itself, then any key that normalises to
   it (a URL, docker.io's spellings). Credential helpers are not run: a file that delegates the
   registry to one gives a warning, never a crash.
-- Writes (:func:`store`, :func:`remove`, :func:`remove_all`) keep every other key of the file,
+- Writes (:func:`store`, :func:`remove`, :func:`remove_all`) hold a lock on the directory while
+  they read, change and write the file, keep every other key of the file,
   replace it atomically, and leave it mode 0600 in a directory created 0700.
 - Nothing here puts a secret in a message, a log line or an exception.
 """
@@ -261,46 +262,61 @@ def _write(path: str, data: Mapping[str, Any]) -> None:
         raise
 
 
-def _writable(path: str, action: str) -> dict[str, Any]:
-    data = load(path)
-    if "auths" not in data:
-        data["auths"] = {}
-    return data
+def _update(path: str, change: Callable[[dict[str, Any]], bool], create: bool) -> bool:
+    """Read the file, let ``change`` edit its data (False: nothing to write), write it back:
+    all under an exclusive lock on its directory, so two logins at once lose neither update.
+    A missing directory is created 0700 when ``create``; else there is nothing to change."""
+    import fcntl
 
-
-def _guard(path: str, action: str, body: Callable[[], None]) -> None:
+    parent = os.path.dirname(os.path.abspath(path))
     try:
-        body()
+        if create:
+            os.makedirs(parent, mode=0o700, exist_ok=True)
+        elif not os.path.isdir(parent):
+            return False
+        fd = os.open(parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            data = load(path)
+            if not change(data):
+                return False
+            _write(path, data)
+            return True
+        finally:
+            os.close(fd)
     except OSError as exc:
-        raise ConfigError(f"cannot {action} the auth file {path}: {exc.strerror}",
+        raise ConfigError(f"cannot write the auth file {path}: {exc.strerror}",
                           hint="check the directory's permissions, or choose another file with --authfile") from None
 
 
 def store(path: str, key: str, credentials: Credentials) -> None:
     """Record ``credentials`` under ``key``, replacing what that key held (other keys stay)."""
-    data = _writable(path, "write")
-    data["auths"][key] = {"auth": encode(credentials)}
-    _guard(path, "write", lambda: _write(path, data))
+    def change(data: dict[str, Any]) -> bool:
+        data.setdefault("auths", {})[key] = {"auth": encode(credentials)}
+        return True
+
+    _update(path, change, create=True)
 
 
 def remove(path: str, key: str) -> bool:
     """Forget ``key`` (and the keys that normalise to it, when ``key`` is a registry); False
     when the file held none of them."""
-    data = load(path)
-    auths = data.get("auths") or {}
-    doomed = [k for k in auths if k == key or ("/" not in key and isinstance(k, str) and normalize_key(k) == key)]
-    if not doomed:
-        return False
-    for k in doomed:
-        del auths[k]
-    _guard(path, "write", lambda: _write(path, data))
-    return True
+    def change(data: dict[str, Any]) -> bool:
+        auths = data.get("auths") or {}
+        doomed = [k for k in auths if k == key or ("/" not in key and isinstance(k, str) and normalize_key(k) == key)]
+        for k in doomed:
+            del auths[k]
+        return bool(doomed)
+
+    return _update(path, change, create=False)
 
 
 def remove_all(path: str) -> None:
     """Forget every registry's credentials (the file's other keys stay)."""
-    data = load(path)
-    if not data:
-        return
-    data["auths"] = {}
-    _guard(path, "write", lambda: _write(path, data))
+    def change(data: dict[str, Any]) -> bool:
+        if not data:
+            return False
+        data["auths"] = {}
+        return True
+
+    _update(path, change, create=False)

@@ -16,6 +16,8 @@ from capsa.store.records import RecordFile, now_rfc3339
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import BinaryIO
+
     from capsa.drivers.storage import StorageDriver
     from capsa.store.blobs import BlobStore
 
@@ -79,6 +81,18 @@ class LayerStore:
         Reuses an existing layer with the same chain id. Verifies ``expected_diff_id`` when
         given. On any error nothing of the new layer is left.
         """
+        if expected_diff_id is not None:
+            existing = self.by_chain(chain_id(parent.chain_id if parent else None, expected_diff_id))
+            if existing is not None:
+                return existing
+        with self.blobs.open(blob) as raw:
+            return self.add_from_stream(blob, media_type, self.blobs.size(blob), parent, raw, expected_diff_id)
+
+    def add_from_stream(self, blob: str, media_type: str, blob_size: int, parent: Layer | None, raw: BinaryIO,
+                        expected_diff_id: str | None = None) -> Layer:
+        """:meth:`add_from_blob` reading the blob from ``raw`` (e.g. while it downloads), which
+        must reach its end only once the blob ``blob`` of ``blob_size`` bytes is verified and in
+        the store: the layer is recorded complete after that. The caller holds the lock."""
         parent_chain = parent.chain_id if parent else None
         if expected_diff_id is not None:
             existing = self.by_chain(chain_id(parent_chain, expected_diff_id))
@@ -88,15 +102,16 @@ class LayerStore:
         from capsa.store.tarstream import HashingReader
 
         layer = Layer(id=os.urandom(32).hex(), parent=parent.id if parent else None, chain_id=None, diff_id=None,
-                      blob=blob, blob_media_type=media_type, blob_size=self.blobs.size(blob), size=0,
+                      blob=blob, blob_media_type=media_type, blob_size=blob_size, size=0,
                       created=now_rfc3339(), incomplete=True)
         self._put(layer)
         try:
             self.driver.create(layer.id, layer.parent)
-            with self.blobs.open(blob) as raw:
-                reader = HashingReader(decompressed(raw))
-                self.driver.apply_diff(layer.id, layer.parent, reader)  # type: ignore[arg-type]
-                reader.drain()
+            reader = HashingReader(decompressed(raw))
+            self.driver.apply_diff(layer.id, layer.parent, reader)  # type: ignore[arg-type]
+            reader.drain()
+            while raw.read(1 << 20):  # to the blob's end (compressed data may carry padding)
+                pass
             if expected_diff_id is not None and reader.digest != expected_diff_id:
                 raise ArchiveError(f"layer {blob} has diff id {reader.digest}, but its image says {expected_diff_id}",
                                    hint="the image is corrupt or was tampered with")
@@ -117,12 +132,16 @@ class LayerStore:
 
     def _sync_data(self) -> None:
         """syncfs(2) the filesystem holding the driver's layers (the store root if the driver
-        keeps no home of its own)."""
+        keeps no home of its own) and, when it is another one, the blobs' (a pulled blob is
+        stored unsynced: :mod:`capsa.registry.layerfetch`)."""
         from capsa.fsutil import sync_filesystem
 
         context = getattr(self.driver, "context", None)
         home = getattr(context, "home_dir", None)
-        sync_filesystem(home if home and os.path.isdir(home) else self.blobs.root)
+        home = home if home and os.path.isdir(home) else self.blobs.root
+        sync_filesystem(home)
+        if os.path.isdir(self.blobs.dir) and os.stat(self.blobs.dir).st_dev != os.stat(home).st_dev:
+            sync_filesystem(self.blobs.dir)
 
     def create_empty(self, parent: str | None, writable: bool = True) -> Layer:
         """A new layer with no content of its own (a container's writable layer) on top of the

@@ -155,9 +155,12 @@ class Store:
         return list(dict.fromkeys(wanted))
 
     def add_image(self, config: bytes, layers: list[Layer], names: list[str], manifest: bytes | None = None,
-                  manifest_media_type: str | None = None, intermediate: bool = False) -> Image:
+                  manifest_media_type: str | None = None, intermediate: bool = False,
+                  extra_digests: list[str] | None = None) -> Image:
         """Record an image made of ``layers`` (bottom first) and ``config`` (the caller holds the
-        lock). Without ``manifest`` an OCI manifest is written for it. Names move to this image."""
+        lock). Without ``manifest`` an OCI manifest is written for it. Names move to this image.
+        ``extra_digests``: more manifest digests that lead to it (the index it was pulled
+        through), recorded among its digests; their blobs are the caller's to store."""
         from capsa.image import mediatypes as mt
         from capsa.image.manifest import Descriptor, Manifest, manifest_json
 
@@ -179,7 +182,7 @@ class Store:
             top_layer=layers[-1].id if layers else None,
             created=created,
             size=sum(layer.size for layer in layers) + len(config) + len(manifest),
-            digests=list(dict.fromkeys([*(previous.digests if previous else []), manifest_digest])),
+            digests=list(dict.fromkeys([*(previous.digests if previous else []), manifest_digest, *(extra_digests or [])])),
             intermediate=intermediate and not names,
         )
         self.images.put(image)

@@ -442,11 +442,22 @@ class RegistryConformance:
                         credentials=Credentials(e.credentials.username, target.wrong_password))
 
     def _assert_no_secret(self, err: BaseException, *secrets: str) -> None:
+        """No secret in the error's message, repr, hint or traceback, and no request with an
+        ``Authorization`` header anywhere in its ``__cause__``/``__context__`` chain (an HTTP
+        library's exception keeps the request it failed)."""
         texts = [str(err), repr(err), getattr(err, "hint", ""), "".join(traceback.format_exception(err))]
         for secret in secrets:
             assert secret
             for text in texts:
                 assert secret not in text
+        chain: list[BaseException] = []
+        current: BaseException | None = err
+        while current is not None and all(current is not seen for seen in chain):
+            chain.append(current)
+            request = getattr(current, "request", None)
+            headers = getattr(request, "headers", None) or {}
+            assert "Authorization" not in headers and "authorization" not in headers, type(current)
+            current = current.__cause__ or current.__context__
 
     def test_wrong_credentials_are_unauthorized(self, tmp_path: Path, registry_target: RegistryTarget) -> None:
         t = registry_target

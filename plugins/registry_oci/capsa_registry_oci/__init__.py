@@ -15,11 +15,11 @@ from typing import Any, BinaryIO
 
 from capsa.drivers.base import Option
 from capsa.drivers.registry import Descriptor, Endpoint, RegistryDriver
-from capsa.errors import DriverNotSupported
+from capsa.errors import ConfigError, DriverNotSupported
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Iterator, Mapping
 
     from capsa_registry_oci.transport import Remote
 
@@ -36,15 +36,18 @@ class OciRegistryDriver(RegistryDriver):
         self._remotes: dict[str, Remote] = {}
         self._lock = threading.Lock()
 
+    def parse_options(self, given: Mapping[str, Any]) -> dict[str, Any]:
+        """The declared checks, and: ``timeout`` positive, ``retries`` and ``chunk_size`` not negative."""
+        parsed = super().parse_options(given)
+        for key, least in (("timeout", 1), ("retries", 0), ("chunk_size", 0)):
+            if parsed[key] < least:
+                raise ConfigError(f"option {key!r} of registry driver {self.context.name!r} must be at least {least}, "
+                                  f"not {parsed[key]}", hint=f"{key}: {self.OPTIONS[key].help}")
+        return parsed
+
     def check_host(self) -> None:
         if importlib.util.find_spec("requests") is None:
             raise DriverNotSupported("requests is not installed", hint="pip install requests")
-        for key in ("timeout", "retries", "chunk_size"):
-            if self.options[key] < 0 or (key == "timeout" and self.options[key] == 0):
-                from capsa.errors import ConfigError
-
-                raise ConfigError(f"option {key!r} of registry driver {self.name!r} must be positive",
-                                  hint=f"{key}: {self.OPTIONS[key].help}")
 
     def status(self) -> dict[str, Any]:
         out = super().status()

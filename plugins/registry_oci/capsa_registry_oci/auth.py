@@ -128,12 +128,14 @@ class Tokens:
 
 
 def fetch_token(session: requests.Session, registry: str, challenge: Challenge, scopes: tuple[str, ...],
-                credentials: Credentials | None, timeout: float, what: str = "token request") -> tuple[str, float]:
+                credentials: Credentials | None, timeout: float, what: str = "token request",
+                retries: int = 0) -> tuple[str, float]:
     """A token for ``scopes`` from the challenge's realm, and its lifetime in seconds; errors
-    name ``what`` the token is for."""
+    name ``what`` the token is for. Transient failures of the token service (a dropped
+    connection, 5xx, 429) are retried ``retries`` times, as the registry's own are."""
     import requests
 
-    from capsa_registry_oci import errors
+    from capsa_registry_oci import errors, retry
 
     realm = challenge.realm
     if not realm.startswith(("https://", "http://")):
@@ -141,30 +143,33 @@ def fetch_token(session: requests.Session, registry: str, challenge: Challenge, 
                             "the registry's token auth is misconfigured", code="UNAUTHORIZED")
     service = challenge.params.get("service")
     scope_list = list(scopes) or ([challenge.params["scope"]] if challenge.params.get("scope") else [])
-    headers = {"Accept": "application/json"}
-    try:
-        if credentials is not None and credentials.username == IDENTITY_TOKEN_USER:
-            form = {"grant_type": "refresh_token", "refresh_token": credentials.password, "client_id": "capsa",
-                    "scope": " ".join(scope_list)}
-            if service:
-                form["service"] = service
-            response = session.post(realm, data=form, headers=headers, timeout=timeout)
-        else:
-            params: list[tuple[str, str]] = [("service", service)] if service else []
-            params += [("scope", s) for s in scope_list]
-            if credentials is not None:
-                headers["Authorization"] = basic_header(credentials)
-                params.append(("account", credentials.username))
-            response = session.get(realm, params=params, headers=headers, timeout=timeout)
-    except requests.RequestException as exc:
-        reason = errors.network_reason(exc)
-        raise RegistryError(f"cannot reach the token service of registry {registry}: {reason}",
-                            errors.UNREACHABLE_HINT, code="UNREACHABLE") from None
+    attempt = 0
+    while True:
+        response, failure = _ask(session, realm, service, scope_list, credentials, timeout)
+        wait: float | None = None
+        if failure is not None:
+            if not isinstance(failure, requests.ConnectionError) or errors.is_tls_error(failure) \
+                    or errors.network_reason(failure) in ("connection refused", "name not resolved"):
+                attempt = retries  # not transient: report it now
+            wait = retry.backoff(attempt)
+        elif response is not None and response.status_code in retry.RETRY_STATUSES:
+            wait = retry.retry_after(response.headers.get("Retry-After"))
+            wait = retry.backoff(attempt) if wait is None else wait
+        if wait is None or attempt >= retries or wait > retry.MAX_RETRY_AFTER:
+            break
+        if response is not None:
+            response.close()
+        time.sleep(wait)
+        attempt += 1
+    if failure is not None:  # raised here, outside any except block: the request stays out of the error
+        raise RegistryError(f"cannot reach the token service of registry {registry}: {errors.network_reason(failure)}",
+                            errors.UNREACHABLE_HINT, code="UNREACHABLE")
+    assert response is not None
     with response:
         if response.status_code in (401, 403):
-            raise errors.unauthorized(registry, what, credentials is not None) from None
+            raise errors.unauthorized(registry, what, credentials is not None)
         if response.status_code != 200:
-            raise errors.from_response(response, registry, f"{what} (token request)") from None
+            raise errors.from_response(response, registry, f"{what} (token request)")
         try:
             body = response.json()
             token = body.get("token") or body.get("access_token")
@@ -175,3 +180,26 @@ def fetch_token(session: requests.Session, registry: str, challenge: Challenge, 
         raise RegistryError(f"the token service of registry {registry} answered without a token",
                             "the registry's token auth is misconfigured", code="UNAUTHORIZED")
     return token, lifetime
+
+
+def _ask(session: requests.Session, realm: str, service: str | None, scope_list: list[str],
+         credentials: Credentials | None, timeout: float) -> tuple[requests.Response | None, Exception | None]:
+    """One token request: ``(response, None)`` or ``(None, the requests exception)``."""
+    import requests
+
+    headers = {"Accept": "application/json"}
+    try:
+        if credentials is not None and credentials.username == IDENTITY_TOKEN_USER:
+            form = {"grant_type": "refresh_token", "refresh_token": credentials.password, "client_id": "capsa",
+                    "scope": " ".join(scope_list)}
+            if service:
+                form["service"] = service
+            return session.post(realm, data=form, headers=headers, timeout=timeout), None
+        params: list[tuple[str, str]] = [("service", service)] if service else []
+        params += [("scope", s) for s in scope_list]
+        if credentials is not None:
+            headers["Authorization"] = basic_header(credentials)
+            params.append(("account", credentials.username))
+        return session.get(realm, params=params, headers=headers, timeout=timeout), None
+    except requests.RequestException as exc:
+        return None, exc

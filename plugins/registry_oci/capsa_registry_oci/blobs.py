@@ -56,13 +56,16 @@ class BlobChunks:
         while True:
             if self._response is None:
                 raise StopIteration
+            broken: Exception | None = None
             try:
                 chunk = next(self._chunks)
             except StopIteration:
                 self.close()
                 raise
             except STREAM_ERRORS as exc:
-                self._resume(exc)
+                broken = exc
+            if broken is not None:  # resumed (or reported) outside the except block: see transport._send
+                self._resume(broken)
                 continue
             if chunk:
                 self.received += len(chunk)

@@ -1,7 +1,8 @@
 """Turning what a registry (or the network) answered into ``RegistryError`` with the server's code.
 
-Contracts: every function returns an exception (the caller raises it ``from None``, so that no
-request object, header or URL with a secret rides along in ``__cause__``/``__context__``);
+Contracts: every function returns an exception, which the caller raises outside the ``except``
+block that caught a requests exception (or ``from None``), so that no request object or header
+rides along in ``__cause__``/``__context__``;
 messages are one line and never contain credentials; ``code`` is the distribution error code
 from the body when there is one, else one derived from the HTTP status, else ``UNREACHABLE``
 when nothing answered.
@@ -29,9 +30,14 @@ TLS_HINT = ("trust its CA with --cert-dir DIR (a DIR/ca.crt) or the registry's c
 def server_error(response: requests.Response) -> tuple[str, str]:
     """``(code, message)`` of the first error in a distribution error body, or ``("", "")``."""
     try:
-        if len(response.content) > 65536:
-            return "", ""
-        body = response.json()
+        data = b""
+        for chunk in response.iter_content(8192):  # at most 64 KiB of a body: an error is short
+            data += chunk
+            if len(data) > 65536:
+                return "", ""
+        import json
+
+        body = json.loads(data)
         first = body["errors"][0]
         code, message = str(first.get("code", "")), str(first.get("message", ""))
     except Exception:  # not JSON, not the error shape: the status speaks instead

@@ -11,6 +11,8 @@ from __future__ import annotations
 import hashlib
 from urllib.parse import urljoin
 
+import requests
+
 from capsa.drivers.registry import Descriptor
 from capsa.errors import RegistryError
 from capsa.image import mediatypes as mt
@@ -63,16 +65,19 @@ def get_manifest(remote: Remote, repository: str, reference: str) -> tuple[bytes
         if declared.isdigit() and int(declared) > MAX_MANIFEST:
             raise _too_large(remote, what)
         parts, total = [], 0
+        broken: Exception | None = None
         try:
             for chunk in response.iter_content(65536):
                 total += len(chunk)
                 if total > MAX_MANIFEST:
-                    raise _too_large(remote, what)
+                    break
                 parts.append(chunk)
-        except RegistryError:
-            raise
-        except Exception as exc:
-            raise remote.network_error(exc) from None
+        except requests.RequestException as exc:
+            broken = exc
+        if broken is not None:
+            raise remote.network_error(broken)
+        if total > MAX_MANIFEST:
+            raise _too_large(remote, what)
     return b"".join(parts), media_type
 
 

@@ -29,6 +29,8 @@ from capsa_registry_oci import auth, errors, retry, tls
 log = logging.getLogger("capsa.registry.oci")
 
 Body = bytes | Callable[[], Any] | None
+# Registries whose API lives on another host than the one image references name.
+API_HOSTS = {"docker.io": "registry-1.docker.io", "index.docker.io": "registry-1.docker.io"}
 
 
 class Remote:
@@ -37,6 +39,7 @@ class Remote:
     def __init__(self, registry: str, endpoint: Endpoint, timeout: float, retries: int,
                  scheme: str | None = None) -> None:
         self.registry = registry
+        self.api_host = API_HOSTS.get(registry, registry)  # where requests go; messages name ``registry``
         self.endpoint = endpoint
         self.timeout = timeout
         self.retries = retries
@@ -64,7 +67,7 @@ class Remote:
         """The absolute URL of ``path`` (``/v2/...``) on this registry; absolute URLs pass unchanged."""
         if path.startswith(("https://", "http://")):
             return path
-        return f"{self.scheme}://{self.registry}{path}"
+        return f"{self.scheme}://{self.api_host}{path}"
 
     # the request loop ---------------------------------------------------------------------------
 
@@ -83,17 +86,18 @@ class Remote:
                 sent["Authorization"] = authorization
             data = body() if callable(body) else body
             url = self.url(path)
-            try:
-                response = self.session.request(method, url, headers=sent, data=data, stream=stream,
-                                                allow_redirects=redirects, timeout=self.timeout)
-            except requests.RequestException as exc:
-                if retries and attempt < self.retries and self._transient(exc):
+            response, failure = self._send(method, url, headers=sent, data=data, stream=stream,
+                                           allow_redirects=redirects)
+            if failure is not None:
+                if retries and attempt < self.retries and self._transient(failure):
                     wait = retry.backoff(attempt)
-                    log.debug("%s %s failed (%s); retrying in %.1fs", method, _loggable(url), errors.network_reason(exc), wait)
+                    log.debug("%s %s failed (%s); retrying in %.1fs", method, _loggable(url),
+                              errors.network_reason(failure), wait)
                     time.sleep(wait)
                     attempt += 1
                     continue
-                raise self.network_error(exc) from None
+                raise self.network_error(failure)
+            assert response is not None
             self.answered = True
             log.debug("%s %s -> %d", method, _loggable(url), response.status_code)
             if response.status_code == 401:
@@ -101,7 +105,7 @@ class Remote:
                     response.close()
                     reauthenticated = True
                     continue
-                raise self._unauthorized(response, what) from None
+                raise self._unauthorized(response, what)
             if retries and response.status_code in retry.RETRY_STATUSES and attempt < self.retries:
                 wait = retry.retry_after(response.headers.get("Retry-After"))
                 wait = retry.backoff(attempt) if wait is None else wait
@@ -113,29 +117,34 @@ class Remote:
                     continue
             return response
 
+    def _send(self, method: str, url: str, **kwargs: Any) -> tuple[requests.Response | None, Exception | None]:
+        """One HTTP exchange: ``(response, None)``, or ``(None, the requests exception)``. The
+        caller raises a RegistryError made from it outside any ``except`` block, so that the
+        requests exception (which holds the request and its headers) is not even its
+        ``__context__``."""
+        try:
+            return self.session.request(method, url, timeout=self.timeout, **kwargs), None
+        except requests.RequestException as exc:
+            return None, exc
+
     def ensure_scheme(self) -> None:
         """Find out, once, whether a registry reached without TLS verification speaks HTTPS or
-        only plain HTTP (podman's rule for insecure registries: try HTTPS first)."""
+        only plain HTTP (podman's rule for insecure registries: try HTTPS first; fall back
+        when the port does not speak TLS, not when a TLS handshake fails)."""
         if self.scheme is not None:
             return
         with self._scheme_lock:
             if self.scheme is not None:
                 return
-            try:
-                response = self.session.get(f"https://{self.registry}/v2/", timeout=self.timeout)
-                scheme = "https"
-            except requests.ConnectTimeout as exc:
-                raise self.network_error(exc) from None
-            except requests.ConnectionError as exc:
-                if errors.is_tls_error(exc) and errors.network_reason(exc) != errors.NO_TLS:
-                    raise self.network_error(exc) from None  # it speaks TLS, and the handshake failed
-                try:
-                    response = self.session.get(f"http://{self.registry}/v2/", timeout=self.timeout)
-                except requests.RequestException as exc:
-                    raise self.network_error(exc) from None
+            scheme = "https"
+            response, failure = self._send("GET", f"https://{self.api_host}/v2/")
+            if isinstance(failure, requests.ConnectionError) and not isinstance(failure, requests.ConnectTimeout) \
+                    and not (errors.is_tls_error(failure) and errors.network_reason(failure) != errors.NO_TLS):
                 scheme = "http"
-            except requests.RequestException as exc:
-                raise self.network_error(exc) from None
+                response, failure = self._send("GET", f"http://{self.api_host}/v2/")
+            if failure is not None:
+                raise self.network_error(failure)
+            assert response is not None
             with response:
                 self.answered = True
                 log.debug("registry %s speaks %s (GET /v2/ -> %d)", self.registry, scheme, response.status_code)
@@ -157,7 +166,7 @@ class Remote:
                 token = self.tokens.get(scopes)
                 if token is None:
                     token, lifetime = auth.fetch_token(self.session, self.registry, challenge, scopes,
-                                                       self.credentials, self.timeout, what)
+                                                       self.credentials, self.timeout, what, self.retries)
                     self.tokens.put(scopes, token, lifetime)
                     log.debug("registry %s: got a token for %s", self.registry, " ".join(scopes) or "(no scope)")
         return f"Bearer {token}"

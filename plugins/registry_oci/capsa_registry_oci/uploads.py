@@ -45,7 +45,7 @@ def put_blob(remote: Remote, repository: str, digest: str, stream: BinaryIO, siz
     attempt = 0
     while True:
         try:
-            _upload_once(remote, repository, digest, stream, size, chunk_size, what)
+            _upload_once(remote, repository, digest, stream, size, chunk_size, what, start)
             return
         except _Transient as exc:
             if start is None or attempt >= remote.retries:
@@ -60,7 +60,7 @@ def put_blob(remote: Remote, repository: str, digest: str, stream: BinaryIO, siz
 
 
 def _upload_once(remote: Remote, repository: str, digest: str, stream: BinaryIO, size: int,
-                 chunk_size: int, what: str) -> None:
+                 chunk_size: int, what: str, start: int | None) -> None:
     scopes = push_scopes(repository)
     _, location = open_session(remote, repository, what)
     body = None
@@ -68,13 +68,13 @@ def _upload_once(remote: Remote, repository: str, digest: str, stream: BinaryIO,
         if chunk_size > 0 and size > chunk_size:
             location = _send_chunks(remote, location, stream, size, chunk_size, scopes, what)
         else:
-            body = _Limited(stream, size)
+            body = _Body(stream, size, start)
         headers = {"Content-Type": "application/octet-stream"}
         try:
             response = _send(remote, "PUT", _with_digest(location, digest), scopes, what, headers, body or b"")
         except (RegistryError, _Transient):
             if body is not None and body.short:
-                raise RegistryError(f"{what}: the stream ended after {body.sent} of {size} bytes",
+                raise RegistryError(f"{what}: the stream ended after {body.reader.sent} of {size} bytes",  # type: ignore[union-attr]
                                     code="SIZE_INVALID") from None
             raise
         with response:
@@ -161,7 +161,7 @@ def _with_digest(location: str, digest: str) -> str:
 
 def _position(stream: BinaryIO) -> int | None:
     try:
-        if stream.seekable():
+        if stream.seekable() and callable(getattr(stream, "seek", None)):
             return stream.tell()
     except (AttributeError, OSError, ValueError):
         pass
@@ -177,6 +177,29 @@ def _read_exactly(stream: BinaryIO, n: int) -> bytes:
         parts.append(part)
         left -= len(part)
     return b"".join(parts)
+
+
+class _Body:
+    """A monolithic upload's body for the request loop: each call gives a fresh reader of the
+    blob, seeking back to ``start`` for a resend (after an answered 401); a stream that cannot
+    seek is sent once."""
+
+    def __init__(self, stream: BinaryIO, size: int, start: int | None) -> None:
+        self.stream, self.size, self.start = stream, size, start
+        self.reader: _Limited | None = None
+
+    def __call__(self) -> _Limited:
+        if self.reader is not None:
+            if self.start is None:
+                raise RegistryError("the blob cannot be sent again: its stream cannot seek back",
+                                    code="BLOB_UPLOAD_INVALID")
+            self.stream.seek(self.start)
+        self.reader = _Limited(self.stream, self.size)
+        return self.reader
+
+    @property
+    def short(self) -> bool:
+        return self.reader is not None and self.reader.short
 
 
 class _Limited:

@@ -1,0 +1,75 @@
+"""``pull`` and ``image pull``: the flags of podman 4.3's podman-pull(1), and the progress a
+pull reports, rendered on standard error as podman does: a progress bar per layer (rich) on a
+terminal, podman's plain lines otherwise; the image ids go to standard output."""
+from __future__ import annotations
+
+import sys
+
+from capsa.cli import output
+from capsa.cli.context import session
+from capsa.errors import UsageError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # (typer evaluates the annotations: see capsa.cli.options)
+    from typing import Any, TextIO
+
+    import typer
+
+    from capsa.cli.options import Annotated, Optional
+    from capsa.engine.pull import PullProgress
+
+
+def pull(
+    ctx: typer.Context,
+    images: Annotated[list[str], typer.Argument(help="Images to pull: [REGISTRY[:PORT]/]NAME[:TAG|@DIGEST]", show_default=False)],
+    all_tags: Annotated[bool, typer.Option("--all-tags", "-a", help="All tagged images in the repository will be pulled")] = False,
+    arch: Annotated[Optional[str], typer.Option("--arch", help="Use ARCH instead of the architecture of the machine for choosing images")] = None,
+    authfile: Annotated[Optional[str], typer.Option("--authfile", help="Path of the authentication file")] = None,
+    cert_dir: Annotated[Optional[str], typer.Option("--cert-dir", help="Pathname of a directory containing TLS certificates and keys")] = None,
+    creds: Annotated[Optional[str], typer.Option("--creds", help="Credentials (USERNAME:PASSWORD) to use for authenticating to a registry")] = None,
+    decryption_key: Annotated[Optional[list[str]], typer.Option("--decryption-key", help="Key needed to decrypt the image (not supported)")] = None,
+    disable_content_trust: Annotated[bool, typer.Option("--disable-content-trust", help="This is a Docker specific option and is a NOOP")] = False,
+    os: Annotated[Optional[str], typer.Option("--os", help="Use OS instead of the running OS for choosing images")] = None,
+    platform: Annotated[Optional[str], typer.Option("--platform", help="Specify the platform for selecting the image (conflicts with --arch and --os)")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Suppress output information when pulling images")] = False,
+    tls_verify: Annotated[Optional[bool], typer.Option("--tls-verify/--no-tls-verify", help="Require HTTPS and verify certificates when contacting registries (default true)", show_default=False)] = None,
+    variant: Annotated[Optional[str], typer.Option("--variant", help="Use VARIANT instead of the running architecture variant for choosing images")] = None,
+) -> None:
+    """Pull images from a registry and store them locally."""
+    from capsa.engine import pull as engine
+    from capsa.engine.pull import RemoteOptions
+
+    if decryption_key:
+        raise UsageError("--decryption-key is not supported: capsa does not pull encrypted images",
+                         hint="decrypt the image first, e.g. with skopeo copy --decryption-key")
+    wanted = engine.wanted_platform(platform, os, arch, variant)
+    remote = RemoteOptions(tls_verify=tls_verify, cert_dir=cert_dir, authfile=authfile, creds=creds)
+    sess = session(ctx)
+    for name in images:
+        with progress_for(quiet) as progress:
+            pulled = engine.pull(sess, name, remote, wanted, all_tags, progress, interactive=interactive_terminal())
+        output.write("".join(f"{image.id}\n" for image in pulled))
+
+
+def progress_for(quiet: bool, stream: TextIO | None = None) -> Any:
+    """The progress renderer for a pull (a context manager giving a PullProgress): nothing with
+    ``quiet``, bars on a terminal, podman's lines otherwise; on ``stream`` (standard error)."""
+    from capsa.cli.pullprogress import BarProgress, LineProgress, Silent
+
+    stream = stream or sys.stderr
+    if quiet:
+        return Silent()
+    if stream.isatty():
+        return BarProgress(stream)
+    return LineProgress(stream)
+
+
+def interactive_terminal() -> bool:
+    """Whether an ambiguous short name may be asked about (podman: stdin and stdout are terminals)."""
+    return sys.stdin.isatty() and sys.stdout.isatty()
+
+
+def register(app: typer.Typer) -> None:
+    app.command("pull")(pull)
+    group = next(g.typer_instance for g in app.registered_groups if g.name == "image")
+    group.command("pull")(pull)
