@@ -71,3 +71,24 @@ def test_podman_pulls_what_capsa_pushed(store, registry, tmp_path: Path) -> None
     finally:
         subprocess.run([*base, "system", "reset", "-f"], capture_output=True, timeout=120)
         shutil.rmtree(short, ignore_errors=True)
+
+
+def test_capsa_pulls_what_capsa_pushed(store, registry, tmp_path: Path) -> None:
+    """The round trip through capsa's own pull, into a store of its own: the same image id
+    (config bytes kept) and the pushed manifest's digest among its RepoDigests."""
+    from conftest import Capsa, isolated_env
+
+    other = Capsa(env=isolated_env(tmp_path), root=tmp_path / "root", runroot=tmp_path / "run", tmp=tmp_path)
+    try:
+        for fmt in ("oci", "v2s2"):
+            got = _pushed(store, registry, f"interop/roundtrip-{fmt}", "--format", fmt)
+            name = f"{registry.host}/interop/roundtrip-{fmt}:1"
+            r = other("pull", "--tls-verify=false", "-q", name)
+            assert r.returncode == 0, r.stderr
+            r = other("image", "inspect", name)
+            assert r.returncode == 0, r.stderr
+            [doc] = json.loads(r.stdout)
+            assert "sha256:" + doc["Id"].removeprefix("sha256:") == got.manifest["config"]["digest"]
+            assert f"{registry.host}/interop/roundtrip-{fmt}@{got.digest}" in doc["RepoDigests"]
+    finally:
+        other("system", "reset", "-f", timeout=120)
