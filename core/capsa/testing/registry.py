@@ -37,116 +37,13 @@ import pytest
 
 from capsa.drivers.registry import Credentials, Descriptor, Endpoint
 from capsa.errors import RegistryError
-from capsa.fastpath.record import record
 from capsa.image import mediatypes as mt
 from capsa.testing.drivers import make_driver
+from capsa.testing.registrytargets import (TARGETS, RegistryTarget, closed_port, established_to, image_config,
+                                           image_manifest, plain_target, registry_targets, sha256)
 
-__all__ = ["TARGETS", "RegistryConformance", "RegistryTarget", "plain_target", "registry_targets", "sha256"]
-
-SECRET_MARK = "s3cr3t-Conformance"  # in the passwords of the built-in targets: grep-able if it leaks
-
-
-@record(frozen=True)
-class RegistryTarget:
-    """A registry for the suite: its ``registry`` name (``host:port``), the ``endpoint`` that
-    reaches it (TLS settings and good credentials), and optionally: ``wrong_password`` (the
-    suite then checks that it is refused with UNAUTHORIZED), ``anonymous_refused`` (the registry
-    refuses anonymous requests), ``untrusted`` (an endpoint that must fail TLS verification),
-    ``server`` (a :class:`~capsa.testing.registryserver.RegistryServer`, for checks with a raw
-    client) and ``auth`` (the ``(user, password)`` that raw client needs)."""
-
-    registry: str
-    endpoint: Endpoint
-    wrong_password: str | None = None
-    anonymous_refused: bool = False
-    untrusted: Endpoint | None = None
-    server: Any = None
-    auth: tuple[str, str] | None = None
-
-
-def sha256(data: bytes) -> str:
-    return "sha256:" + hashlib.sha256(data).hexdigest()
-
-
-TARGETS = ("plain", "tls", "tls-noverify", "mtls", "basic", "basic-tls", "token")
-
-
-def registry_targets(kind: str = "plain") -> Iterator[RegistryTarget]:
-    """A real docker-registry on 127.0.0.1 of one of the ``TARGETS`` kinds, as a target (a
-    generator: the server stops when it is closed). ``plain``: HTTP, anonymous, reached with
-    ``tls_verify=False``; ``tls``: HTTPS with a CA made for the test, trusted through a cert dir
-    (which also holds a client certificate); ``tls-noverify``: the same server reached with
-    ``tls_verify=False``; ``mtls``: HTTPS requiring the client certificate; ``basic``: HTTP with
-    htpasswd users; ``basic-tls``: the same over HTTPS; ``token``: HTTP with Bearer tokens from
-    :class:`capsa.testing.tokenservice.TokenService` (anonymous may pull, not push). Skips when
-    docker-registry is missing."""
-    from contextlib import ExitStack
-
-    from capsa.testing.registryserver import REGISTRY_BINARY, RegistryServer, registry_available
-
-    if kind not in TARGETS:
-        raise ValueError(f"unknown registry target {kind!r}: one of {', '.join(TARGETS)}")
-    if not registry_available():
-        pytest.skip(f"{REGISTRY_BINARY} is not installed (Debian's docker-registry package)")
-    tls = kind in ("tls", "tls-noverify", "mtls", "basic-tls")
-    options: dict[str, Any] = {"tls": tls, "client_certs": kind == "mtls"}
-    user, password = "conformance", "Pw-" + SECRET_MARK
-    with ExitStack() as stack:
-        if kind.startswith("basic"):
-            options["htpasswd"] = {user: password}
-        elif kind == "token":
-            from capsa.testing.tokenservice import TokenService
-
-            options["token"] = stack.enter_context(TokenService(users={user: password}, permissions={
-                user: ("pull", "push", "delete"), None: ("pull",)}))
-        server = stack.enter_context(RegistryServer(**options))
-        cert_dir = str(server.tls.cert_dir) if tls else None
-        credentials = Credentials(user, password) if "htpasswd" in options or "token" in options else None
-        endpoint = Endpoint(tls_verify=kind not in ("plain", "tls-noverify", "basic", "token"), cert_dir=cert_dir,
-                            credentials=credentials)
-        untrusted = Endpoint(credentials=credentials) if tls and kind != "tls-noverify" else None
-        yield RegistryTarget(server.host, endpoint, wrong_password="Wrong-" + SECRET_MARK if credentials else None,
-                             anonymous_refused=credentials is not None, untrusted=untrusted, server=server,
-                             auth=(user, password) if credentials else None)
-
-
-def plain_target() -> Iterator[RegistryTarget]:
-    """``registry_targets("plain")``."""
-    yield from registry_targets("plain")
-
-
-def closed_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]  # nobody listens on it once the socket is closed
-
-
-def _manifest(config: bytes, layers: list[bytes], media_type: str = mt.OCI_MANIFEST) -> bytes:
-    docker = media_type == mt.DOCKER_MANIFEST
-    layer_type = mt.DOCKER_LAYER_GZIP if docker else mt.OCI_LAYER_GZIP
-    doc = {"schemaVersion": 2, "mediaType": media_type,
-           "config": {"mediaType": mt.DOCKER_CONFIG if docker else mt.OCI_CONFIG,
-                      "digest": sha256(config), "size": len(config)},
-           "layers": [{"mediaType": layer_type, "digest": sha256(b), "size": len(b)} for b in layers]}
-    return json.dumps(doc, indent=3).encode()
-
-
-def _config(tag: str) -> bytes:
-    return json.dumps({"architecture": "amd64", "os": "linux", "rootfs": {"type": "layers", "diff_ids": []},
-                       "config": {"Labels": {"conformance": tag}}}).encode()
-
-
-def _established_to(port: int) -> int:
-    """How many TCP connections to 127.0.0.1:``port`` are established in this network namespace."""
-    count = 0
-    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
-        fields = line.split()
-        remote, state = fields[2], fields[3]
-        if state == "01" and int(remote.split(":")[1], 16) == port:
-            count += 1
-    return count
+__all__ = ["TARGETS", "RegistryConformance", "RegistryTarget", "closed_port", "plain_target", "registry_targets",
+           "sha256"]
 
 
 class RegistryConformance:
@@ -202,10 +99,10 @@ class RegistryConformance:
 
     def push_image(self, driver: Any, target: RegistryTarget, repo: str, tag: str,
                    media_type: str = mt.OCI_MANIFEST) -> tuple[bytes, str]:
-        layer, config = f"layer of {repo}:{tag}".encode() * 100, _config(tag)
+        layer, config = f"layer of {repo}:{tag}".encode() * 100, image_config(tag)
         for blob in (layer, config):
             self.push_blob(driver, target, repo, blob)
-        body = _manifest(config, [layer], media_type)
+        body = image_manifest(config, [layer], media_type)
         return body, driver.put_manifest(target.registry, repo, tag, body, media_type)
 
     # blobs -----------------------------------------------------------------------------------
@@ -279,13 +176,13 @@ class RegistryConformance:
         port = int(t.registry.rpartition(":")[2])
         data = b"\0" * (8 << 20)
         digest = self.push_blob(driver, t, "conf/early", data)
-        before = _established_to(port)
+        before = established_to(port)
         streams = [driver.get_blob(t.registry, "conf/early", digest) for _ in range(4)]
         firsts = [next(iter(s)) for s in streams]
-        assert all(firsts) and _established_to(port) >= 4
+        assert all(firsts) and established_to(port) >= 4
         for stream in streams:
             stream.close()
-        assert _established_to(port) <= before + 1
+        assert established_to(port) <= before + 1
         assert self.fetch_blob(driver, t, "conf/early", digest) == data  # the driver still works
 
     def test_parallel_downloads(self, driver: Any, registry_target: RegistryTarget) -> None:
@@ -346,11 +243,11 @@ class RegistryConformance:
         t = registry_target
         entries = []
         for arch in ("amd64", "arm64"):
-            config = _config(arch)
+            config = image_config(arch)
             layer = f"layer for {arch}".encode()
             for blob in (config, layer):
                 self.push_blob(driver, t, "conf/multi", blob)
-            body = _manifest(config, [layer], manifest_type)
+            body = image_manifest(config, [layer], manifest_type)
             digest = driver.put_manifest(t.registry, "conf/multi", sha256(body), body, manifest_type)
             assert digest == sha256(body)
             entries.append({"mediaType": manifest_type, "digest": digest, "size": len(body),
@@ -374,9 +271,9 @@ class RegistryConformance:
 
     def test_manifest_with_a_missing_blob_is_refused(self, driver: Any, registry_target: RegistryTarget) -> None:
         t = registry_target
-        config = _config("missing")
+        config = image_config("missing")
         self.push_blob(driver, t, "conf/broken", config)
-        body = _manifest(config, [b"a layer never pushed"])
+        body = image_manifest(config, [b"a layer never pushed"])
         with pytest.raises(RegistryError) as err:
             driver.put_manifest(t.registry, "conf/broken", "v1", body, mt.OCI_MANIFEST)
         assert err.value.code in ("MANIFEST_BLOB_UNKNOWN", "BLOB_UNKNOWN", "MANIFEST_INVALID")
@@ -522,7 +419,7 @@ class RegistryConformance:
         from capsa.testing.registryupload import upload_image
 
         layer = b"raw layer" * 500
-        digest = upload_image(t.server, "conf/raw", "v1", [(layer, mt.OCI_LAYER)], _config("raw"), auth=t.auth)
+        digest = upload_image(t.server, "conf/raw", "v1", [(layer, mt.OCI_LAYER)], image_config("raw"), auth=t.auth)
         desc = driver.resolve(t.registry, "conf/raw", "v1")
         assert desc.digest == digest and desc.media_type == mt.OCI_MANIFEST
         body, _ = driver.get_manifest(t.registry, "conf/raw", digest)
