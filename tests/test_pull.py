@@ -119,6 +119,8 @@ def test_index_platform_selection(cap: Capsa, registry) -> None:
     doc = json.loads(cap("image", "inspect", name).stdout)[0]
     assert f"{registry.host}/multi@{index_digest}" in doc["RepoDigests"]
     assert f"{registry.host}/multi@{entries[1][0]}" in doc["RepoDigests"]
+    check = cap("system", "check")  # the index's digest is recorded with its blob: nothing to repair
+    assert check.returncode == 0 and "No problems found" in check.stdout, check.stdout + check.stderr
 
     assert cap("pull", "-q", TLS, "--arch", other_arch, name).stdout.strip() == image_id(foreign)
     assert cap("pull", "-q", TLS, "--platform", f"linux/{other_arch}", name).stdout.strip() == image_id(foreign)
