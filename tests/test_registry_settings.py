@@ -64,19 +64,47 @@ BAD = [
 def test_bad_registry_settings_are_refused_naming_the_key(tmp_path: Path, text: str, message: str) -> None:
     path = tmp_path / "capsa.toml"
     path.write_text(text)
+    from capsa.registry.settings import Settings
+
     with pytest.raises(ConfigError) as info:
-        config.load(search_paths=[path], environ={})
+        Settings(config.load(search_paths=[path], environ={}))
     assert message in info.value.message and str(path) in info.value.message
     assert "\n" not in info.value.message and info.value.hint
 
 
-def test_a_bad_setting_fails_a_command_in_one_line(capsa: Capsa) -> None:
-    capsa.write_config('[registry.registries."r.example:5000"]\ninsecure = "no"\n')
-    r = capsa("images")
+@pytest.mark.parametrize("command", [["pull", "-q", "r.example:5000/x"], ["login", "--get-login", "r.example:5000"],
+                                     ["logout", "-a"]])
+def test_a_bad_setting_fails_a_registry_command_in_one_line(capsa: Capsa, command: list[str]) -> None:
+    path = capsa.write_config('[registry.registries."r.example:5000"]\ninsecure = "no"\n')
+    r = capsa(*command, env={"REGISTRY_AUTH_FILE": str(capsa.tmp / "auth.json")})
     assert r.returncode == 125
     lines = r.stderr.splitlines()
-    assert lines[0].startswith("Error: ") and '[registry.registries."r.example:5000"] insecure must be a bool' in lines[0]
+    assert lines[0] == f'Error: {path}: [registry.registries."r.example:5000"] insecure must be a bool, not str'
     assert len(lines) == 2 and "Traceback" not in r.stderr  # the message and its hint
+
+
+def test_the_run_path_imports_nothing_of_the_registry_package(capsa: Capsa) -> None:
+    """``create`` of a present image reads the configuration, [registry] included, without
+    importing capsa.registry: its contents are checked when a registry is used."""
+    import subprocess
+    import sys
+
+    from conftest import CAPSA, make_rootfs_tar
+
+    capsa.write_config('[registry]\nunqualified_search = ["quay.io", "docker.io"]\n'
+                       '[registry.aliases]\nbusybox = "docker.io/library/busybox"\n'
+                       '[registry.registries."quay.io"]\nmirrors = ["m.example"]\n')
+    tar = make_rootfs_tar(capsa.tmp / "rootfs.tar", busybox=False)
+    assert capsa("import", "-q", str(tar), "local/img:1").returncode == 0
+    capsa("version")  # warm the caches
+    r = subprocess.run([sys.executable, "-X", "importtime", str(CAPSA), "--root", str(capsa.root), "--runroot",
+                        str(capsa.runroot), "create", "--name", "c1", "local/img:1", "true"],
+                       capture_output=True, text=True, env=capsa.env, timeout=60)
+    assert r.returncode == 0, r.stderr
+    mods = {line.split("|")[-1].strip() for line in r.stderr.splitlines() if line.startswith("import time:")}
+    assert not {m for m in mods if m.startswith(("capsa.registry", "capsa_registry"))}
+    assert capsa("rm", "c1").returncode == 0
+    assert capsa("rmi", "local/img:1").returncode == 0
 
 
 def test_good_settings_load() -> None:

@@ -104,10 +104,6 @@ def validate(data: Mapping[str, Any], source: str) -> None:
                     f"{source}: [{table}.options.{driver}] must be a table",
                     hint=f"write the driver's options under [{table}.options.{driver}]",
                 )
-        if table == "registry":  # what its tables and lists hold: capsa.registry.settings
-            from capsa.registry.settings import validate_registry_table
-
-            validate_registry_table(body, source)
 
 
 @record(frozen=True)
@@ -116,6 +112,9 @@ class Config:
 
     data: dict[str, Any] = field(default_factory=dict)
     files: tuple[str, ...] = ()
+    # Each file's [registry] table, with the file: what its tables and lists hold is checked by
+    # capsa.registry.settings when a command first uses it (the run path never imports it).
+    registry_layers: tuple[tuple[str, dict[str, Any]], ...] = ()
 
     def driver(self, kind: str) -> str:
         """Name of the driver selected for ``kind``."""
@@ -150,6 +149,7 @@ def load(
     explicit = env.get("CAPSA_CONFIG") or None
     data: dict[str, Any] = {}
     read: list[str] = []
+    registry_layers: list[tuple[str, dict[str, Any]]] = []
     for path in paths:
         if not os.path.isfile(path):
             if path == explicit:
@@ -162,10 +162,14 @@ def load(
         validate(layer, path)
         data = merge(data, layer)
         read.append(path)
+        if "registry" in layer:
+            registry_layers.append((path, layer["registry"]))
     if overrides:
         validate(overrides, "command line")
         data = merge(data, overrides)
-    return Config(data=data, files=tuple(read))
+        if "registry" in overrides:
+            registry_layers.append(("command line", overrides["registry"]))
+    return Config(data=data, files=tuple(read), registry_layers=tuple(registry_layers))
 
 
 def stray_option_tables(cfg: Config, installed: Mapping[str, set[str]]) -> list[str]:

@@ -73,7 +73,8 @@ class Session:
         cfg = config_mod.load(overrides or None)
         if self.options.storage_opts:
             opts = config_mod.parse_storage_opts(self.options.storage_opts, cfg.driver("storage"))
-            cfg = config_mod.Config(config_mod.merge(cfg.data, {"storage": {"options": opts}}), cfg.files)
+            cfg = config_mod.Config(config_mod.merge(cfg.data, {"storage": {"options": opts}}), cfg.files,
+                                    cfg.registry_layers)
         if any(cfg.data.get(kind, {}).get("options") for kind in config_mod.KINDS):
             import sys
 

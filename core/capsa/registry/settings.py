@@ -2,14 +2,16 @@
 blocked, their mirrors and locations, the certs.d tree, the short-name aliases and mode.
 
 Contracts: :func:`validate_registry_table` refuses, with a ConfigError naming the file and the
-key, any content of ``[registry]`` that is unknown or of the wrong type; ``capsa.config`` calls
-it for every file it reads, so a bad configuration fails every command in one line (exit 125).
-:class:`Settings` reads a validated configuration and never raises.
+key, any content of ``[registry]`` that is unknown or of the wrong type (``capsa.config`` has
+checked the table's own keys and their types). :class:`Settings` checks every file's
+``[registry]`` table when it is made, so every command that uses a registry (pull, push, login,
+logout, run of a missing image) fails in one line (exit 125) on a bad one, and then never
+raises. The check is lazy so that ``run`` and ``create`` of a present image never import this
+package.
 
 A ``[registry.registries."PREFIX"]`` table applies to the image names that PREFIX starts with,
 PREFIX being ``HOST[:PORT]`` or ``HOST[:PORT]/NAMESPACE`` (podman's ``prefix``); the longest
-matching prefix wins. Imported when a configuration has a ``[registry]`` table, on the
-``run``/``create`` path too: it imports nothing beyond capsa's errors and name checks.
+matching prefix wins.
 """
 from __future__ import annotations
 
@@ -123,6 +125,16 @@ def _validate_registry_entry(prefix: str, table: object, source: str) -> None:
         raise _fail(source, f"{where} location", f"{location!r} is not HOST[:PORT][/PATH]")
 
 
+def check(cfg: Config) -> None:
+    """Validate each file's ``[registry]`` table (the merged one, naming the files read, for a
+    Config made without its layers); ConfigError on the first mistake."""
+    layers = cfg.registry_layers
+    if not layers and cfg.data.get("registry"):
+        layers = ((", ".join(cfg.files) or "configuration", cfg.data["registry"]),)
+    for source, table in layers:
+        validate_registry_table(table, source)
+
+
 # ----------------------------------------------------------------------------- reading
 
 class RegistryEntry:
@@ -153,6 +165,7 @@ class Settings:
     """The ``[registry]`` configuration, read (the configuration was validated when loaded)."""
 
     def __init__(self, cfg: Config) -> None:
+        check(cfg)
         self._table: dict[str, Any] = dict(cfg.data.get("registry", {}))
         self._registries: dict[str, dict[str, Any]] = dict(self._table.get("registries") or {})
 
