@@ -159,3 +159,19 @@ def test_concurrent_stores_lose_no_update(tmp_path: Path) -> None:
 def _store_many(path: str, n: int) -> None:
     for i in range(10):
         authfile.store(path, f"r{n}-{i}.example", Credentials(f"u{n}", "p"))
+
+
+def test_a_symlinked_auth_file_is_written_through(tmp_path: Path) -> None:
+    """An auth file that is a symbolic link (dotfiles kept elsewhere) stays a link: the file it
+    points to gets the update, and the temporary file is made beside that file."""
+    real = write(tmp_path / "dotfiles" / "auth.json", {"auths": {"x.example": {"auth": b64("x:y")}}})
+    link = tmp_path / "containers" / "auth.json"
+    link.parent.mkdir()
+    link.symlink_to(os.path.relpath(real, link.parent))
+    authfile.store(str(link), "r.example", Credentials("alice", "pw"))
+    assert link.is_symlink() and link.resolve() == real
+    assert json.loads(real.read_text())["auths"] == {"x.example": {"auth": b64("x:y")}, "r.example": {"auth": b64("alice:pw")}}
+    assert authfile.remove(str(link), "x.example") and link.is_symlink()
+    authfile.remove_all(str(link))
+    assert link.is_symlink() and json.loads(real.read_text()) == {"auths": {}}
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["auth.json", "auth.json", "containers", "dotfiles"]

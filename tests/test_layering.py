@@ -8,6 +8,13 @@ inside functions, under ``TYPE_CHECKING``, relative ones, and ``importlib.import
   and nothing imports it.
 - Nothing under core/ imports a plugin package (any top-level module that plugins/* or
   tests/plugins/* provides): the core reaches plugins only through entry points.
+- The CLI reaches the work through the engine: a ``capsa.cli`` module imports only
+  ``capsa.cli``, ``capsa.engine``, ``capsa.errors``, ``capsa.fastpath`` and the front-end
+  helpers of :data:`CLI_MAY_ALSO_IMPORT` (never ``capsa.registry``, ``capsa.store``,
+  ``capsa.image``, ``capsa.drivers``, or the rest of ``capsa.container``).
+- The layers below the engine (``capsa.registry``, ``capsa.image``, ``capsa.store``,
+  ``capsa.drivers``) import nothing of ``capsa.engine``: the engine passes down what they need
+  (the registry layer gets a ``capsa.registry.connect.Access``).
 See docs/architecture.md.
 """
 from __future__ import annotations
@@ -22,7 +29,23 @@ PLUGIN_DIRS = [p for p in sorted((REPO / "plugins").iterdir()) + sorted((REPO / 
                if p.is_dir()]
 
 CLI_ENTRY = {"capsa/__main__.py"}  # the program entry (see above)
-KNOWN_PLUGIN_IMPORTS: set[str] = set()  # (spec.py imported capsa_isolation_linux until the isolation branch)
+KNOWN_PLUGIN_IMPORTS: set[str] = set()
+CLI_MAY_IMPORT = ("capsa.cli", "capsa.engine", "capsa.errors", "capsa.fastpath")
+CLI_MAY_ALSO_IMPORT = {
+    "capsa.__version__": "--version and the cache keys",
+    "capsa.cache": "the help cache and the parse table's files",
+    "capsa.entrypoints": "'capsa plugins' lists the entry-point index",
+    "capsa.plugins": "loading the hook plugins' commands and warnings at start-up",
+    "capsa.config": "the driver kinds 'capsa plugins' lists",
+    "capsa.formatting": "--format: JSON and Go templates",
+    "capsa.humanize": "sizes in 'system df'",
+    # run/create's flags: the parsers and the ContainerConfig record they build, which the
+    # engine takes; the lean run path imports them directly (pure functions of the flags)
+    "capsa.container.flags": "parsing run/create/volume flags",
+    "capsa.container.model": "ContainerConfig, what engine.containers.create/run take",
+    "capsa.container.hostdevices": "--device checked when parsed, as podman's create does",
+}
+BELOW_THE_ENGINE = ("capsa.registry", "capsa.image", "capsa.store", "capsa.drivers")  # (spec.py imported capsa_isolation_linux until the isolation branch)
 
 
 def module_name(path: Path, base: Path) -> str:
@@ -128,3 +151,38 @@ def test_the_core_imports_no_plugin_package() -> None:
             offenders.append(f"core/{rel}:{line} imports {name}")
     assert not offenders, "\n".join(offenders)
     assert known == KNOWN_PLUGIN_IMPORTS, f"no longer imports a plugin: drop {KNOWN_PLUGIN_IMPORTS - known} from the list"
+
+
+def cli_may_import(name: str) -> bool:
+    """Whether a ``capsa.cli`` module may import ``name`` (see the module's docstring)."""
+    if name.split(".")[0] != "capsa":
+        return True  # the standard library, third parties
+    if any(is_within(name, allowed) for allowed in CLI_MAY_IMPORT):
+        return True
+    # an allowed module, or a package on the way to one (``from capsa.container import flags``
+    # names ``capsa.container`` too; ``capsa.container.lifecycle`` is still refused)
+    return any(is_within(name, allowed) or is_within(allowed, name) for allowed in CLI_MAY_ALSO_IMPORT
+               if allowed != "capsa")
+
+
+def test_the_cli_rule_refuses_what_it_should() -> None:
+    assert cli_may_import("capsa.engine.push.TransferEvent") and cli_may_import("typer") and cli_may_import("capsa")
+    assert cli_may_import("capsa.container.flags.parse_labels")
+    for name in ("capsa.registry.connect", "capsa.registry.progress.TransferEvent", "capsa.store.images",
+                 "capsa.image.reference", "capsa.drivers.registry", "capsa.container.lifecycle", "capsa.registry"):
+        assert not cli_may_import(name), name
+
+
+def test_the_cli_imports_only_the_engine_and_front_end_helpers() -> None:
+    offenders = [f"core/{rel}:{line} imports {name}" for rel, line, name in imports_under(CORE)
+                 if rel.startswith("capsa/cli/") and not cli_may_import(name)]
+    assert not offenders, "\n".join(offenders)
+
+
+def test_the_layers_below_the_engine_import_nothing_of_it() -> None:
+    offenders = []
+    for rel, line, name in imports_under(CORE):
+        if any(is_within(module_name(CORE / rel, CORE), below) for below in BELOW_THE_ENGINE) \
+                and is_within(name, "capsa.engine"):
+            offenders.append(f"core/{rel}:{line} imports {name}")
+    assert not offenders, "\n".join(offenders)

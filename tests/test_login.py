@@ -110,6 +110,19 @@ def test_password_stdin_and_its_rules(login: Login, basic_registry: RegistryServ
     assert (r.returncode, r.stderr.splitlines()[0]) == (125, "Error: must provide --username with --password-stdin")
 
 
+def test_password_stdin_is_all_of_it_less_one_line_end(login: Login, basic_registry: RegistryServer) -> None:
+    """podman strips the final newline only: a password cut across lines is not the password
+    (lines are not joined), and a CRLF ending is one line end."""
+    host = basic_registry.host
+    r = login("login", *PLAIN, "-u", BASIC_USER, "--password-stdin", host,
+              input=f"{BASIC_PASSWORD[:4]}\n{BASIC_PASSWORD[4:]}\n")
+    assert r.returncode == 125 and r.stderr.splitlines()[0] == f'Error: logging into "{host}": invalid username/password'
+    assert not login.auth.exists()
+    r = login("login", *PLAIN, "-u", BASIC_USER, "--password-stdin", host, input=BASIC_PASSWORD + "\r\n")
+    assert ok(r) == "Login Succeeded!\n"
+    assert login.stored() == {host: f"{BASIC_USER}:{BASIC_PASSWORD}"}
+
+
 def test_without_a_terminal_nothing_is_prompted(login: Login, basic_registry: RegistryServer) -> None:
     host = basic_registry.host
     r = login("login", host, input="")
@@ -155,6 +168,26 @@ def test_existing_credentials_are_reused(login: Login, basic_registry: RegistryS
     ok(login("login", *PLAIN, "-u", BASIC_USER, "-p", BASIC_PASSWORD, host))
     assert ok(login("login", *PLAIN, host)) == (f"Authenticating with existing credentials for {host}\n"
                                         f"Existing credentials are valid. Already logged in to {host}\n")
+
+
+def test_existing_login_is_the_engines(login: Login, basic_registry: RegistryServer) -> None:
+    """What ``login`` without a username or password checks is the engine's (any front end
+    gets it): None without stored credentials, else whether the registry still takes them."""
+    from capsa.engine import login as engine
+    from capsa.engine.session import GlobalOptions, Session
+
+    host = basic_registry.host
+    remote = engine.RemoteOptions(tls_verify=False, authfile=str(login.auth))
+    sess = Session(GlobalOptions(str(login.capsa.root), str(login.capsa.runroot)))
+    assert engine.existing_login(sess, host, remote) is None
+    ok(login("login", *PLAIN, "-u", BASIC_USER, "-p", BASIC_PASSWORD, host))
+    assert engine.existing_login(sess, host, remote) == engine.ExistingLogin(host, host, BASIC_USER, valid=True)
+    login.auth.write_text(json.dumps({"auths": {host: {"auth": base64.b64encode(f"{BASIC_USER}:{SECRET}".encode()).decode()}}}))
+    assert engine.existing_login(sess, host, remote) == engine.ExistingLogin(host, host, BASIC_USER, valid=False)
+    r = login("login", *PLAIN, host, input="")
+    assert r.stdout == (f"Authenticating with existing credentials for {host}\n"
+                        "Existing credentials are invalid, please enter valid username and password\n")
+    assert r.returncode == 125 and SECRET not in r.stdout + r.stderr
 
 
 def test_unreachable_registry(login: Login) -> None:

@@ -12,21 +12,24 @@ from pathlib import Path
 
 import pytest
 
+from capsa.engine.registries import access
 from capsa.engine.session import GlobalOptions, Session
 from capsa.errors import UsageError
 from capsa.image.reference import parse_reference
 from capsa.registry import names
+from capsa.registry.connect import Access
 from conftest import isolated_env
 from test_third_party import install, uninstall
 
 
 @pytest.fixture
-def configure(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[[str], Session]:
-    def make(text: str) -> Session:
+def configure(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[[str], Access]:
+    """The Access (what the registry layer gets) of a Session reading this capsa.toml."""
+    def make(text: str) -> Access:
         path = tmp_path / "capsa.toml"
         path.write_text(text)
         monkeypatch.setenv("CAPSA_CONFIG", str(path))
-        return Session(GlobalOptions())
+        return access(Session(GlobalOptions()))
 
     return make
 
@@ -35,14 +38,14 @@ def strs(refs: list) -> list[str]:
     return [str(r) for r in refs]
 
 
-def test_a_qualified_name_is_itself(configure: Callable[[str], Session]) -> None:
+def test_a_qualified_name_is_itself(configure: Callable[[str], Access]) -> None:
     sess = configure('[registry]\nunqualified_search = ["quay.io", "docker.io"]\n[registry.aliases]\nbusybox = "quay.io/b/busybox"\n')
     assert strs(names.pull_candidates(sess, "docker.io/busybox", False)) == ["docker.io/library/busybox:latest"]
     assert strs(names.pull_candidates(sess, "localhost:5000/busybox:1", False)) == ["localhost:5000/busybox:1"]
     assert strs(names.pull_candidates(sess, "localhost/x", False)) == ["localhost/x:latest"]
 
 
-def test_an_alias_wins_and_keeps_the_tag_or_digest(configure: Callable[[str], Session]) -> None:
+def test_an_alias_wins_and_keeps_the_tag_or_digest(configure: Callable[[str], Access]) -> None:
     sess = configure('''
 [registry]
 unqualified_search = ["quay.io", "docker.io"]
@@ -57,13 +60,13 @@ busybox = "r.example:5000/mirror/busybox"
     assert strs(names.pull_candidates(sess, "team/app:2", False)) == ["r.example:5000/team/app:2"]
 
 
-def test_one_search_registry_is_unambiguous(configure: Callable[[str], Session]) -> None:
+def test_one_search_registry_is_unambiguous(configure: Callable[[str], Access]) -> None:
     sess = configure("")  # default: docker.io alone
     assert strs(names.pull_candidates(sess, "busybox", False)) == ["docker.io/library/busybox:latest"]
     assert strs(names.pull_candidates(sess, "user/app:3", False)) == ["docker.io/user/app:3"]
 
 
-def test_enforcing_without_a_terminal_lists_the_candidates(configure: Callable[[str], Session]) -> None:
+def test_enforcing_without_a_terminal_lists_the_candidates(configure: Callable[[str], Access]) -> None:
     sess = configure('[registry]\nunqualified_search = ["quay.io", "r.example:5000", "docker.io"]\n')
     with pytest.raises(UsageError) as info:
         names.pull_candidates(sess, "busybox:1", False)
@@ -74,18 +77,18 @@ def test_enforcing_without_a_terminal_lists_the_candidates(configure: Callable[[
 
 
 @pytest.mark.parametrize("mode", ["permissive", "disabled"])
-def test_other_modes_try_every_search_registry_in_order(configure: Callable[[str], Session], mode: str) -> None:
+def test_other_modes_try_every_search_registry_in_order(configure: Callable[[str], Access], mode: str) -> None:
     sess = configure(f'[registry]\nunqualified_search = ["quay.io", "docker.io"]\nshort_name_mode = "{mode}"\n')
     assert strs(names.pull_candidates(sess, "busybox", False)) == ["quay.io/busybox:latest", "docker.io/library/busybox:latest"]
 
 
-def test_no_search_registry_and_no_alias(configure: Callable[[str], Session]) -> None:
+def test_no_search_registry_and_no_alias(configure: Callable[[str], Access]) -> None:
     sess = configure("[registry]\nunqualified_search = []\n")
     with pytest.raises(UsageError, match="no unqualified_search registries are configured"):
         names.pull_candidates(sess, "busybox", False)
 
 
-def test_on_a_terminal_the_user_chooses(configure: Callable[[str], Session], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_on_a_terminal_the_user_chooses(configure: Callable[[str], Access], monkeypatch: pytest.MonkeyPatch) -> None:
     sess = configure('[registry]\nunqualified_search = ["quay.io", "docker.io"]\n')
     err = io.StringIO()
     monkeypatch.setattr(sys, "stdin", io.StringIO("7\nnope\n2\n"))
@@ -106,8 +109,9 @@ def test_the_prompt_on_a_real_terminal(tmp_path: Path) -> None:
 
     (tmp_path / "capsa.toml").write_text('[registry]\nunqualified_search = ["quay.io", "docker.io"]\n')
     env = {**isolated_env(tmp_path), "CAPSA_CONFIG": str(tmp_path / "capsa.toml")}
-    code = ("import sys\nfrom capsa.engine.session import GlobalOptions, Session\nfrom capsa.registry import names\n"
-            "print('CHOSEN', names.pull_candidates(Session(GlobalOptions()), 'busybox', sys.stdin.isatty())[0])")
+    code = ("import sys\nfrom capsa.engine.registries import access\nfrom capsa.engine.session import GlobalOptions, Session\n"
+            "from capsa.registry import names\n"
+            "print('CHOSEN', names.pull_candidates(access(Session(GlobalOptions())), 'busybox', sys.stdin.isatty())[0])")
     pid, fd = pty.fork()
     if pid == 0:  # pragma: no cover (the child)
         os.execve(sys.executable, [sys.executable, "-c", code], env)
@@ -125,7 +129,7 @@ def test_the_prompt_on_a_real_terminal(tmp_path: Path) -> None:
     assert b"CHOSEN quay.io/busybox:latest" in seen
 
 
-def test_an_invalid_name_is_refused_before_anything(configure: Callable[[str], Session]) -> None:
+def test_an_invalid_name_is_refused_before_anything(configure: Callable[[str], Access]) -> None:
     sess = configure("")
     with pytest.raises(UsageError, match="invalid image reference"):
         names.pull_candidates(sess, "Busy Box", False)
@@ -146,7 +150,8 @@ def run_snippet(tmp_path: Path, code: str, config: str, **env: str) -> subproces
     (tmp_path / "capsa.toml").write_text(config)
     full = {**isolated_env(tmp_path), "CAPSA_CONFIG": str(tmp_path / "capsa.toml"),
             "CAPSA_HOOK_RECORD": str(tmp_path / "hooks.jsonl"), "REGISTRY_AUTH_FILE": str(tmp_path / "auth.json"), **env}
-    prelude = "from capsa.engine.session import GlobalOptions, Session\nsess = Session(GlobalOptions())\n"
+    prelude = ("from capsa.engine.registries import access\nfrom capsa.engine.session import GlobalOptions, Session\n"
+               "sess = access(Session(GlobalOptions()))\n")
     return subprocess.run([sys.executable, "-c", prelude + code], capture_output=True, text=True, env=full, timeout=60)
 
 

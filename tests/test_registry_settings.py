@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from capsa import config
+from capsa.engine.registries import access
 from capsa.engine.session import GlobalOptions, Session
 from capsa.errors import ConfigError, RegistryError
 from capsa.image.reference import parse_reference
@@ -18,21 +19,22 @@ from capsa.registry import connect
 from capsa.registry.connect import RemoteOptions
 from conftest import Capsa
 
-Configure = Callable[[str], Session]
+Configure = Callable[[str], connect.Access]
 
 
 @pytest.fixture
 def configure(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Configure]:
-    """Write a capsa.toml, point $CAPSA_CONFIG at it, and return a Session reading it. The auth
+    """Write a capsa.toml, point $CAPSA_CONFIG at it, and return the Access (what the registry
+    layer gets) of a Session reading it. The auth
     files of this process are the test's own (nothing of the user's is read)."""
     monkeypatch.setenv("REGISTRY_AUTH_FILE", str(tmp_path / "auth.json"))
     monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path / "docker"))
 
-    def make(text: str) -> Session:
+    def make(text: str) -> connect.Access:
         path = tmp_path / "capsa.toml"
         path.write_text(text)
         monkeypatch.setenv("CAPSA_CONFIG", str(path))
-        return Session(GlobalOptions())
+        return access(Session(GlobalOptions()))
 
     yield make
 

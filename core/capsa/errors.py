@@ -68,6 +68,11 @@ class ImageNotFound(StorageError):
     """No image in the store matches a name or id."""
 
 
+class AmbiguousImage(ImageNotFound):
+    """Several images in the store match (an id prefix): none is chosen, and nothing is pulled
+    for it (``run``/``create`` pull only an image that is missing)."""
+
+
 class NetworkError(CapsaError):
     """Setting up or tearing down container networking failed."""
 

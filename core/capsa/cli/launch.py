@@ -64,12 +64,12 @@ def launch(sess: Session, image: str, command: list[str], o: dict[str, Any], cre
 def _missing_pulled(sess: Session, image: str, o: dict[str, Any], policy: str, config: ContainerConfig, make: Any) -> Any:
     """``make()``; when it finds no image and ``--pull missing`` (the default) allows it, pull
     the image and ``make()`` again. Nothing registry-related is imported unless that happens."""
-    from capsa.errors import ImageNotFound
+    from capsa.errors import AmbiguousImage, ImageNotFound
 
     try:
         return make()
     except ImageNotFound as exc:
-        if policy != "missing" or config.rootfs is not None or "ambiguous" in exc.message:
+        if policy != "missing" or config.rootfs is not None or isinstance(exc, AmbiguousImage):
             raise
     pulled = _pull(sess, image, o, policy, present=False)
     if pulled is not None:

@@ -10,24 +10,22 @@ from capsa.errors import UsageError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # (typer evaluates the annotations: see capsa.cli.options)
+    from typing import TextIO
+
     import typer
 
     from capsa.cli.options import Annotated, Optional
-    from capsa.engine.session import Session
-    from capsa.registry.connect import RemoteOptions
 
 AUTHFILE_HELP = "Path of the authentication file. Use REGISTRY_AUTH_FILE environment variable to override"
 
 
-def _remote(tls_verify: bool | None, cert_dir: str | None, authfile: str | None) -> RemoteOptions:
-    from capsa.registry.connect import RemoteOptions
-
-    return RemoteOptions(tls_verify=tls_verify, cert_dir=cert_dir, authfile=authfile)
-
-
-def _read_password_stdin() -> str:
-    """Every line of standard input, joined without their line ends (as podman)."""
-    return "".join(line.rstrip("\r\n") for line in sys.stdin)
+def read_password(stream: TextIO) -> str:
+    """``--password-stdin``: all of ``stream``, less one final line end ("\\n" or "\\r\\n"),
+    as podman reads it (a password may hold other line ends and spaces)."""
+    text = stream.read()
+    if text.endswith("\n"):
+        text = text[:-2] if text.endswith("\r\n") else text[:-1]
+    return text
 
 
 def _prompt_username(known: str) -> str:
@@ -66,8 +64,10 @@ def login(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Write more detailed information to stdout")] = False,
 ) -> None:
     """Log in to a container registry."""
+    from capsa.cli.remote import remote_options
+
     sess = session(ctx)
-    remote = _remote(tls_verify, cert_dir, authfile)
+    remote = remote_options(tls_verify, cert_dir, authfile)
     key = engine.target(sess, registry)
     if get_login:
         output.write(engine.get_login(sess, key, remote) + "\n")
@@ -77,13 +77,17 @@ def login(
             raise UsageError("can't specify both --password-stdin and --password", hint="use one of them")
         if not username:
             raise UsageError("must provide --username with --password-stdin", hint="e.g. --username alice --password-stdin")
-        password = _read_password_stdin()
+        password = read_password(sys.stdin)
     if verbose:
-        from capsa.registry.connect import auth_file
-
-        output.write(f"Used: {auth_file(sess, remote)[0]}\n")
-    if not username and not password and _existing_login_is_valid(sess, key, remote):
-        return
+        output.write(f"Used: {engine.auth_file(sess, remote)[0]}\n")
+    if not username and not password:
+        existing = engine.existing_login(sess, key, remote)
+        if existing is not None:
+            output.write(f"Authenticating with existing credentials for {existing.key}\n")
+            if existing.valid:
+                output.write(f"Existing credentials are valid. Already logged in to {existing.registry}\n")
+                return
+            output.write("Existing credentials are invalid, please enter valid username and password\n")
     stored = engine.stored_credentials(sess, key, remote) if not username else None
     if not username:
         username = _prompt_username(stored.username if stored else "")
@@ -91,23 +95,6 @@ def login(
         password = _prompt_password()
     engine.login(sess, key, username, password, remote)
     output.write("Login Succeeded!\n")
-
-
-def _existing_login_is_valid(sess: Session, key: engine.LoginKey, remote: RemoteOptions) -> bool:
-    """podman's ``login`` without a username or password: the stored credentials, if they still work."""
-    from capsa.errors import RegistryError
-
-    stored = engine.stored_credentials(sess, key, remote)
-    if stored is None:
-        return False
-    output.write(f"Authenticating with existing credentials for {key.key}\n")
-    try:
-        engine.check(sess, key, stored, remote)
-    except RegistryError:
-        output.write("Existing credentials are invalid, please enter valid username and password\n")
-        return False
-    output.write(f"Existing credentials are valid. Already logged in to {key.registry}\n")
-    return True
 
 
 def logout(
@@ -119,8 +106,10 @@ def logout(
     """Log out of a container registry: remove the cached username and password."""
     if all and registry:
         raise UsageError("--all takes no arguments", hint="give either --all or a registry")
+    from capsa.cli.remote import remote_options
+
     sess = session(ctx)
-    result = engine.logout(sess, registry, _remote(None, None, authfile), all_registries=all)
+    result = engine.logout(sess, registry, remote_options(authfile=authfile), all_registries=all)
     if result.removed == "all":
         output.write("Removed login credentials for all registries\n")
     elif result.docker_only:

@@ -36,14 +36,14 @@ def pull(
     variant: Annotated[Optional[str], typer.Option("--variant", help="Use VARIANT instead of the running architecture variant for choosing images")] = None,
 ) -> None:
     """Pull images from a registry and store them locally."""
+    from capsa.cli.remote import remote_options
     from capsa.engine import pull as engine
-    from capsa.engine.pull import RemoteOptions
 
     if decryption_key:
         raise UsageError("--decryption-key is not supported: capsa does not pull encrypted images",
                          hint="decrypt the image first, e.g. with skopeo copy --decryption-key")
     wanted = engine.wanted_platform(platform, os, arch, variant)
-    remote = RemoteOptions(tls_verify=tls_verify, cert_dir=cert_dir, authfile=authfile, creds=creds)
+    remote = remote_options(tls_verify, cert_dir, authfile, creds)
     sess = session(ctx)
     for name in images:
         with progress_for(quiet) as progress:

@@ -1,5 +1,5 @@
 """How a pull's progress looks: podman's lines, rich progress bars, or nothing. Each is a
-context manager giving a :class:`capsa.registry.pull.PullProgress` (``pull`` and ``run`` use
+context manager giving a :class:`capsa.engine.pull.PullProgress` (``pull`` and ``run`` use
 them; ``run`` passes standard error)."""
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, TextIO
 
-    from capsa.store.images import Image
+    from capsa.engine.pull import Image
 
 
 class Silent(PullProgress):

@@ -35,28 +35,14 @@ def push(
 ) -> None:
     """Push an image to a specified destination."""
     refuse_unsupported(encrypt_layer, encryption_key, sign_by, sign_by_sigstore_private_key, sign_passphrase_file)
+    from capsa.cli.remote import remote_options
     from capsa.cli.transfer_progress import TransferRenderer
     from capsa.engine.push import push as push_image
-    from capsa.registry.connect import RemoteOptions
 
-    remote = RemoteOptions(tls_verify=tls_verify, cert_dir=cert_dir, authfile=authfile, creds=complete_creds(creds))
+    remote = remote_options(tls_verify, cert_dir, authfile, creds)
     with TransferRenderer(quiet=quiet) as progress:
         push_image(session(ctx), image, destination, remote, fmt=format, compression_format=compression_format,
                    digestfile=digestfile, progress=progress)
-
-
-def complete_creds(creds: str | None) -> str | None:
-    """``--creds USERNAME`` without a password: ask for it on the terminal, as podman does."""
-    if creds is None or ":" in creds or not creds:
-        return creds
-    import sys
-
-    if not sys.stdin.isatty():
-        raise UsageError(f"--creds {creds}: no password given, and no terminal to ask for it",
-                         hint="give --creds USERNAME:PASSWORD, or log in first with capsa login")
-    import getpass
-
-    return f"{creds}:{getpass.getpass('Password: ')}"
 
 
 def refuse_unsupported(encrypt_layer: list[str] | None, encryption_key: list[str] | None, sign_by: str | None,

@@ -1,4 +1,4 @@
-"""Rendering a pull's or push's :class:`~capsa.registry.progress.TransferEvent` s on standard
+"""Rendering a pull's or push's :class:`~capsa.engine.push.TransferEvent` s on standard
 error, as podman does: plain lines when standard error is not a terminal, a rich progress bar
 per blob when it is, nothing with ``-q``.
 
@@ -17,7 +17,7 @@ from __future__ import annotations
 import sys
 import threading
 
-from capsa.registry.progress import TransferEvent
+from capsa.engine.push import TransferEvent
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

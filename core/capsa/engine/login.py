@@ -8,6 +8,8 @@ Contracts:
 - :func:`logout` removes one key (or every key) from the auth file; a key it does not hold is
   ``not logged into KEY`` (exit 125), as podman.
 - :func:`get_login` is the username stored for a key.
+- :func:`existing_login` (podman's ``login`` without a username or password): the stored
+  credentials for the key, checked against the registry (``valid``), or None when none is stored.
 
 The login key is what podman writes: ``host[:port]`` (a URL is reduced to it, docker.io's other
 names become ``docker.io``) or ``host[:port]/namespace``. No image event is fired.
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import logging
 
+from capsa.engine.registries import RemoteOptions, auth_file
 from capsa.errors import RegistryError, UsageError
 from capsa.fastpath.record import record
 
@@ -23,7 +26,9 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from capsa.drivers.registry import Credentials
     from capsa.engine.session import Session
-    from capsa.registry.connect import RemoteOptions
+
+__all__ = ["ExistingLogin", "LoginKey", "LoginResult", "LogoutResult", "RemoteOptions", "auth_file", "check",
+           "existing_login", "get_login", "login", "login_key", "logout", "stored_credentials", "target"]
 
 log = logging.getLogger("capsa.registry")
 
@@ -72,7 +77,7 @@ class LoginResult:
 def check(sess: Session, key: LoginKey, credentials: Credentials | None, remote: RemoteOptions) -> None:
     """Authenticate against the target's registry with ``credentials`` (None: anonymous);
     RegistryError in podman's words when it fails."""
-    from capsa.registry.connect import client
+    from capsa.engine.registries import client
 
     driver = client(sess, key.registry, remote, repository=key.key.partition("/")[2], credentials=credentials)
     try:
@@ -90,7 +95,6 @@ def login(sess: Session, registry: str | LoginKey | None, username: str, passwor
     """Check ``username``/``password`` against ``registry``, then store them (see module)."""
     from capsa.drivers.registry import Credentials
     from capsa.registry import authfile
-    from capsa.registry.connect import auth_file
 
     if not username:
         raise UsageError("a username is needed to log in", hint="give one with --username")
@@ -112,13 +116,39 @@ def _key(sess: Session, registry: str | LoginKey | None) -> LoginKey:
 def stored_credentials(sess: Session, registry: str | LoginKey | None, remote: RemoteOptions) -> Credentials | None:
     """The credentials the auth files hold for the key (read as a pull would), or None."""
     from capsa.registry import authfile
-    from capsa.registry.connect import auth_file
 
     key = _key(sess, registry)
     path, explicit = auth_file(sess, remote)
     repository = key.key.partition("/")[2]
     found = authfile.find_credentials(authfile.read_paths(path, explicit), key.registry, repository)
     return found.credentials if found is not None else None
+
+
+@record(frozen=True)
+class ExistingLogin:
+    """The credentials stored for a key: whose (``username``) and whether the registry still
+    takes them (``valid``)."""
+
+    key: str
+    registry: str
+    username: str
+    valid: bool
+
+
+def existing_login(sess: Session, registry: str | LoginKey | None, remote: RemoteOptions) -> ExistingLogin | None:
+    """The stored credentials for the key, checked against its registry; None when none are
+    stored. A refusal (or a registry that cannot be reached) is ``valid`` False, as podman then
+    asks for a username and password."""
+    key = _key(sess, registry)
+    stored = stored_credentials(sess, key, remote)
+    if stored is None:
+        return None
+    try:
+        check(sess, key, stored, remote)
+    except RegistryError as exc:
+        log.debug("stored credentials for %s: %s", key.key, exc.message)
+        return ExistingLogin(key.key, key.registry, stored.username, valid=False)
+    return ExistingLogin(key.key, key.registry, stored.username, valid=True)
 
 
 def get_login(sess: Session, registry: str | LoginKey | None, remote: RemoteOptions) -> str:
@@ -145,7 +175,6 @@ def logout(sess: Session, registry: str | LoginKey | None, remote: RemoteOptions
     """Forget the credentials stored for ``registry`` (None: the default registry), or every
     registry's (``all_registries``), in the auth file."""
     from capsa.registry import authfile
-    from capsa.registry.connect import auth_file
 
     path, explicit = auth_file(sess, remote)
     if all_registries:

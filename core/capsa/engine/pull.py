@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 
 from capsa.errors import CapsaError, RegistryError, UsageError
-from capsa.registry.connect import RemoteOptions
+from capsa.engine.registries import RemoteOptions
 from capsa.registry.platforms import WantedPlatform, wanted_platform
 from capsa.registry.pull import PullProgress
 
@@ -33,18 +33,20 @@ def candidates(sess: Session, text: str, interactive: bool = False) -> list[Refe
     """The fully qualified references a pull of ``text`` tries, in order (aliases, the
     ``capsa_resolve_short_name`` hook, the search registries: :mod:`capsa.registry.names`);
     ``interactive``: an ambiguous short name may be asked about on the terminal."""
+    from capsa.engine.registries import access
     from capsa.registry.names import pull_candidates
 
-    return pull_candidates(sess, text, interactive)
+    return pull_candidates(access(sess), text, interactive)
 
 
 def _from_sources(sess: Session, ref: Reference, remote: RemoteOptions, attempt):  # type: ignore[no-untyped-def]
     """``attempt(driver, source_reference)`` at each place ``ref`` may be fetched from (its
     registry's mirrors, then the registry at its ``location``: capsa.registry.connect.sources),
     until one works; a mirror's failure moves on, the registry's is raised."""
-    from capsa.registry.connect import client, sources
+    from capsa.engine.registries import access, client
+    from capsa.registry.connect import sources
 
-    for source in sources(sess, ref):
+    for source in sources(access(sess), ref):
         where = source.reference
         try:
             return attempt(client(sess, where.registry, remote, repository=where.repository), where)

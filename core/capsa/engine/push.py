@@ -13,15 +13,17 @@ from __future__ import annotations
 
 from capsa.engine.images import image_event
 from capsa.engine.session import open_store
+from capsa.engine.registries import RemoteOptions
 from capsa.errors import UsageError
-from capsa.registry.progress import no_progress
+from capsa.registry.progress import TransferEvent, no_progress
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from capsa.engine.session import Session
-    from capsa.registry.connect import RemoteOptions
     from capsa.registry.progress import Progress
     from capsa.registry.push import PushResult
+
+__all__ = ["RemoteOptions", "TransferEvent", "push", "split_transport"]
 
 # containers-transports(5): the transports podman's push knows, and what capsa does with them.
 ARCHIVES = {"oci-archive": "oci-archive", "docker-archive": "docker-archive"}
@@ -89,19 +91,20 @@ def _destination(sess: Session, text: str) -> tuple[str, str, str]:
     """(registry, repository, tag) of a registry destination, where the configuration sends it
     (a registry's ``location``; BLOCKED when it is blocked)."""
     from capsa.image.reference import DOCKER_HUB, parse_reference
+    from capsa.engine.registries import access
     from capsa.registry.connect import push_target
 
     ref = parse_reference(text, DOCKER_HUB)
     if ref.digest is not None:
         raise UsageError(f"{text}: cannot push to a digest reference", hint="give a tag: REGISTRY/NAME[:TAG]")
-    ref = push_target(sess, ref)
+    ref = push_target(access(sess), ref)
     return ref.registry, ref.repository, ref.tag or "latest"
 
 
 def _push_registry(sess: Session, source: str, destination: str | None, remote: RemoteOptions, fmt: str | None,
                    compression_format: str | None, digestfile: str | None, progress: Progress) -> PushResult:
     from capsa.registry.blobcache import record_blob_locations
-    from capsa.registry.connect import client
+    from capsa.engine.registries import client
     from capsa.registry.push import push_image
     from capsa.registry.pushplan import plan_push
 

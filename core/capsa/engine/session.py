@@ -39,6 +39,7 @@ class Session:
         self.log_level = "warn"
         self._drivers: dict[str, Driver] = {}
         self._config: config_mod.Config | None = None
+        self.memo: dict[str, Any] = {}  # what engine modules keep for the session (e.g. engine.registries)
 
     def set_log_level(self, level: str) -> None:
         """Apply ``--log-level``: debug and info (and trace) messages go to stderr."""

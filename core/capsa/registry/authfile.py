@@ -265,10 +265,12 @@ def _write(path: str, data: Mapping[str, Any]) -> None:
 def _update(path: str, change: Callable[[dict[str, Any]], bool], create: bool) -> bool:
     """Read the file, let ``change`` edit its data (False: nothing to write), write it back:
     all under an exclusive lock on its directory, so two logins at once lose neither update.
-    A missing directory is created 0700 when ``create``; else there is nothing to change."""
+    A missing directory is created 0700 when ``create``; else there is nothing to change. A
+    symbolic link is written through: the file it points to is replaced, the link stays."""
     import fcntl
 
-    parent = os.path.dirname(os.path.abspath(path))
+    given, path = path, os.path.realpath(path)
+    parent = os.path.dirname(path)
     try:
         if create:
             os.makedirs(parent, mode=0o700, exist_ok=True)
@@ -285,7 +287,7 @@ def _update(path: str, change: Callable[[dict[str, Any]], bool], create: bool) -
         finally:
             os.close(fd)
     except OSError as exc:
-        raise ConfigError(f"cannot write the auth file {path}: {exc.strerror}",
+        raise ConfigError(f"cannot write the auth file {given}: {exc.strerror}",
                           hint="check the directory's permissions, or choose another file with --authfile") from None
 
 

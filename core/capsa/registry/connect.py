@@ -1,9 +1,12 @@
-"""The registry driver, configured for one registry: TLS and credentials, from the flags of
-the command, the ``[registry]`` configuration and the stored auth; and where a pull or a push
-of a reference goes (mirrors, locations, blocked registries).
+"""How to reach a registry: TLS and credentials, from the flags of the command, the
+``[registry]`` configuration and the stored auth; and where a pull or a push of a reference goes
+(mirrors, locations, blocked registries).
 
-Contract of :func:`client`: returns the session's registry driver after calling its
-``configure(registry, Endpoint)`` with what applies to ``registry``; it makes no request.
+The registry layer knows nothing of the engine: its caller (``capsa.engine.registries``) hands
+it an :class:`Access` (the configuration and the hook callers) and, to the transfers, the
+configured registry driver.
+
+Contract of :func:`endpoint` (what the driver's ``configure(registry, Endpoint)`` gets):
 
 - TLS verification: ``--tls-verify`` > the registry's ``insecure`` setting (insecure: no
   verification, plain HTTP allowed) > verify.
@@ -21,10 +24,34 @@ from capsa.fastpath.record import record
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from capsa.drivers.registry import Credentials, Endpoint, RegistryDriver
-    from capsa.engine.session import Session
+    from collections.abc import Callable
+
+    from capsa.config import Config
+    from capsa.drivers.registry import Credentials, Endpoint
     from capsa.image.reference import Reference
     from capsa.registry.settings import Settings
+
+
+def _no_credentials(registry: str) -> Credentials | None:
+    return None
+
+
+def _no_resolution(short: str, search: list[str]) -> str | None:
+    return None
+
+
+@record(frozen=True)
+class Access:
+    """What the registry layer gets from its caller (besides the driver, which its transfers
+    take as an argument): the ``config`` (its ``[registry]`` table), and the hook callers:
+    ``credentials_hook(registry)`` (``capsa_registry_credentials``: Credentials or None) and
+    ``short_name_hook(short, search_registries)`` (``capsa_resolve_short_name``: a fully
+    qualified name or None), both answering checked values."""
+
+    config: Config
+    credentials_hook: Callable[[str], Credentials | None] = _no_credentials
+    short_name_hook: Callable[[str, list[str]], str | None] = _no_resolution
+
 
 log = logging.getLogger("capsa.registry")
 
@@ -53,86 +80,52 @@ def parse_creds(creds: str) -> Credentials:
     return Credentials(username, password)
 
 
-def settings(sess: Session) -> Settings:
-    """The session's ``[registry]`` settings."""
+def settings(access: Access) -> Settings:
+    """The ``[registry]`` settings of the configuration."""
     from capsa.registry.settings import Settings
 
-    return Settings(sess.config)
+    return Settings(access.config)
 
 
-def auth_file(sess: Session, remote: RemoteOptions) -> tuple[str, bool]:
+def auth_file(access: Access, remote: RemoteOptions) -> tuple[str, bool]:
     """The auth file ``login``/``logout`` write, and whether it was given explicitly (see
     :func:`capsa.registry.authfile.auth_file`)."""
     from capsa.registry import authfile
 
-    return authfile.auth_file(remote.authfile, settings(sess).auth_file)
+    return authfile.auth_file(remote.authfile, settings(access).auth_file)
 
 
-def hook_credentials(registry: str) -> Credentials | None:
-    """What a ``capsa_registry_credentials`` hook plugin offers for ``registry``, or None. A
-    plugin that raises or answers something other than (username, password) fails the command
-    in one line naming the plugin (the answer itself is never shown)."""
-    from capsa import plugins
-    from capsa.drivers.registry import Credentials
-
-    plugins.load_hook_plugins()
-    if not plugins.wants("capsa_registry_credentials"):
-        return None
-    try:
-        answer = plugins.registry_credentials(registry=registry)
-    except Exception as exc:
-        raise plugins.HookFailed(f"capsa_registry_credentials failed for {registry}: {type(exc).__name__}",
-                                 hint="fix the hook plugin, or uninstall it (see 'capsa plugins')") from None
-    if answer is None:
-        return None
-    if (not isinstance(answer, (tuple, list)) or len(answer) != 2
-            or not all(isinstance(part, str) for part in answer) or not answer[0]):
-        raise plugins.HookFailed(f"capsa_registry_credentials answered for {registry} with something other than "
-                                 "(username, password)", hint="fix the hook plugin (docs/hooks.md)")
-    log.debug("credentials for %s: user %s, from a capsa_registry_credentials hook", registry, answer[0])
-    return Credentials(answer[0], answer[1])
-
-
-def credentials_for(sess: Session, registry: str, remote: RemoteOptions, repository: str = "") -> Credentials | None:
+def credentials_for(access: Access, registry: str, remote: RemoteOptions, repository: str = "") -> Credentials | None:
     """The credentials for ``registry`` (and ``repository``, for ``host/namespace`` keys of an
     auth file), in the order of the module's contract; None: anonymous."""
     from capsa.registry import authfile
 
     if remote.creds:
         return parse_creds(remote.creds)
-    offered = hook_credentials(registry)
+    offered = access.credentials_hook(registry)
     if offered is not None:
         return offered
-    primary, explicit = auth_file(sess, remote)
+    primary, explicit = auth_file(access, remote)
     found = authfile.find_credentials(authfile.read_paths(primary, explicit), registry, repository)
     return found.credentials if found is not None else None
 
 
-def endpoint(sess: Session, registry: str, remote: RemoteOptions, *, repository: str = "",
+def endpoint(access: Access, registry: str, remote: RemoteOptions, *, repository: str = "",
              credentials: Credentials | None = None) -> Endpoint:
     """How to reach ``registry``: TLS settings and credentials (``credentials`` given: those)."""
     from capsa.drivers.registry import Endpoint
 
-    conf = settings(sess)
+    conf = settings(access)
     if remote.tls_verify is not None:
         tls_verify = remote.tls_verify
     else:
         tls_verify = not conf.insecure(registry, repository)
     cert_dir = remote.cert_dir or conf.cert_dir(registry)
     if credentials is None:
-        credentials = credentials_for(sess, registry, remote, repository)
+        credentials = credentials_for(access, registry, remote, repository)
     log.debug("registry %s: tls_verify=%s cert_dir=%s user=%s", registry, tls_verify, cert_dir,
               credentials.username if credentials else None)
     return Endpoint(tls_verify=tls_verify, cert_dir=cert_dir, credentials=credentials)
-
-
-def client(sess: Session, registry: str, remote: RemoteOptions, *, repository: str = "",
-           credentials: Credentials | None = None) -> RegistryDriver:
-    """The registry driver, configured for ``registry`` (``host[:port]``). ``repository`` lets
-    an auth file's ``host/namespace`` key apply; ``credentials`` replaces the lookup (login)."""
-    driver: RegistryDriver = sess.driver("registry")  # type: ignore[assignment]
-    driver.configure(registry, endpoint(sess, registry, remote, repository=repository, credentials=credentials))
-    return driver
 
 
 # ----------------------------------------------------------------------------- where to go
@@ -166,11 +159,11 @@ def _rewrite(ref: Reference, prefix: str, location: str) -> Reference:
     return replace(ref, registry=host, repository=repository)
 
 
-def sources(sess: Session, ref: Reference) -> list[Source]:
+def sources(access: Access, ref: Reference) -> list[Source]:
     """Where a pull of ``ref`` (fully qualified) looks, in order: the mirrors of its registry's
     settings, then the registry (at its ``location``). RegistryError ``BLOCKED`` when the
     configuration blocks it."""
-    entry = settings(sess).entry(ref.name)
+    entry = settings(access).entry(ref.name)
     if entry.blocked:
         raise _blocked(f"cannot pull {ref}", entry.prefix)
     out = [Source(_rewrite(ref, entry.prefix, mirror), mirror=True) for mirror in entry.mirrors]
@@ -178,10 +171,10 @@ def sources(sess: Session, ref: Reference) -> list[Source]:
     return out
 
 
-def push_target(sess: Session, ref: Reference) -> Reference:
+def push_target(access: Access, ref: Reference) -> Reference:
     """Where a push of ``ref`` goes: its registry, at its ``location`` (never a mirror).
     RegistryError ``BLOCKED`` when the configuration blocks it."""
-    entry = settings(sess).entry(ref.name)
+    entry = settings(access).entry(ref.name)
     if entry.blocked:
         raise _blocked(f"cannot push {ref}", entry.prefix)
     return _rewrite(ref, entry.prefix, entry.location)

@@ -5,7 +5,8 @@ Contract of :func:`pull_candidates` (the references a pull tries, in order; neve
 1. a fully qualified name (``quay.io/x``, ``localhost:5000/x``, ``docker.io/busybox``) is itself;
 2. a short name with an alias in ``[registry.aliases]`` is the alias (the name's tag or digest
    kept);
-3. else the ``capsa_resolve_short_name`` hook: the first plugin's answer, a fully qualified name;
+3. else the ``capsa_resolve_short_name`` hook (``Access.short_name_hook``, which the engine gives):
+   the first plugin's answer, a fully qualified name;
 4. else the ``unqualified_search`` registries, in order. With several of them and
    ``short_name_mode = "enforcing"`` (the default, as podman), the name is ambiguous: on a
    terminal (``interactive``) the user picks one; otherwise UsageError listing the candidates.
@@ -23,8 +24,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import TextIO
 
-    from capsa.engine.session import Session
     from capsa.image.reference import Reference
+    from capsa.registry.connect import Access
 
 ALIAS_HINT = "use a fully qualified name (e.g. docker.io/library/busybox) or add an alias under [registry.aliases] (see docs/registries.md)"
 
@@ -47,7 +48,7 @@ def _with_suffix(name: str, suffix: str) -> Reference:
     return parse_reference(own_name + (suffix or own_suffix))
 
 
-def pull_candidates(sess: Session, text: str, interactive: bool) -> list[Reference]:
+def pull_candidates(access: Access, text: str, interactive: bool) -> list[Reference]:
     """The references a pull of ``text`` tries, in order (see the module's contract)."""
     from capsa.image.reference import is_qualified, parse_reference
     from capsa.registry.settings import Settings
@@ -55,14 +56,14 @@ def pull_candidates(sess: Session, text: str, interactive: bool) -> list[Referen
     ref = parse_reference(text, "docker.io")  # validates the name whatever path it takes
     if is_qualified(text):
         return [ref]
-    conf = Settings(sess.config)
+    conf = Settings(access.config)
     short, suffix = split_short(text)
     alias = conf.aliases.get(short)
     if alias is None and short.startswith("library/"):
         alias = conf.aliases.get(short[len("library/"):])
     if alias is not None:
         return [_with_suffix(alias, suffix)]
-    resolved = hook_resolution(short, conf.search)
+    resolved = access.short_name_hook(short, list(conf.search))
     if resolved is not None:
         return [_with_suffix(resolved, suffix)]
     search = conf.search
@@ -76,33 +77,6 @@ def pull_candidates(sess: Session, text: str, interactive: bool) -> list[Referen
         return [choose(text, candidates)]
     listed = ", ".join(str(c) for c in candidates)
     raise UsageError(f"short name {text!r} is ambiguous: it may be any of {listed}", hint=ALIAS_HINT)
-
-
-def hook_resolution(short: str, search: list[str]) -> str | None:
-    """The ``capsa_resolve_short_name`` plugins' answer for ``short``, checked (fully qualified,
-    valid), or None. A plugin that raises or answers something else fails in one line."""
-    from capsa import plugins
-    from capsa.image.reference import is_qualified, parse_reference
-
-    plugins.load_hook_plugins()
-    if not plugins.wants("capsa_resolve_short_name"):
-        return None
-    try:
-        answer = plugins.resolve_short_name(name=short, search_registries=list(search))
-    except Exception as exc:
-        raise plugins.HookFailed(f"capsa_resolve_short_name failed for {short!r}: {type(exc).__name__}: {exc}",
-                                 hint="fix the hook plugin, or uninstall it (see 'capsa plugins')") from None
-    if answer is None:
-        return None
-    if not isinstance(answer, str) or not is_qualified(answer):
-        raise plugins.HookFailed(f"capsa_resolve_short_name answered {answer!r} for {short!r}: not a fully qualified name",
-                                 hint="fix the hook plugin: it must answer REGISTRY/NAME[:TAG] or None (docs/hooks.md)")
-    try:
-        parse_reference(answer)
-    except UsageError as exc:
-        raise plugins.HookFailed(f"capsa_resolve_short_name answered for {short!r}: {exc.message}",
-                                 hint="fix the hook plugin (docs/hooks.md)") from None
-    return answer
 
 
 def choose(text: str, candidates: list[Reference], stdin: TextIO | None = None, stderr: TextIO | None = None) -> Reference:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 
-from capsa.errors import ImageNotFound
+from capsa.errors import AmbiguousImage, ImageNotFound
 from capsa.fastpath.record import field, record
 from capsa.store.records import RecordFile
 
@@ -68,6 +68,6 @@ class ImageRecords:
             if len(matches) == 1:
                 return matches[0]
             if len(matches) > 1:
-                raise ImageNotFound(f"{ref}: image id prefix is ambiguous ({len(matches)} images)",
+                raise AmbiguousImage(f"{ref}: image id prefix is ambiguous ({len(matches)} images)",
                                     hint="give more characters of the id")
         raise ImageNotFound(f"{ref}: image not known", hint="see 'capsa images' for the images in this store")
