@@ -14,7 +14,7 @@ from __future__ import annotations
 from capsa.engine.images import image_event
 from capsa.engine.session import open_store
 from capsa.errors import UsageError
-from capsa.registry.progress import no_progress
+from capsa.registry.progress import TransferEvent, no_progress
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -22,6 +22,8 @@ if TYPE_CHECKING:
     from capsa.registry.connect import RemoteOptions
     from capsa.registry.progress import Progress
     from capsa.registry.push import PushResult
+
+__all__ = ["ARCHIVES", "REFUSED", "TransferEvent", "no_progress", "push", "split_transport"]
 
 # containers-transports(5): the transports podman's push knows, and what capsa does with them.
 ARCHIVES = {"oci-archive": "oci-archive", "docker-archive": "docker-archive"}
