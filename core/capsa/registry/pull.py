@@ -9,8 +9,8 @@ Contract of :func:`pull_image`:
 - Missing layers download in parallel (:data:`PARALLEL` at a time) into the store's ingest
   directory, and each is extracted while it downloads, bottom first (:mod:`layerfetch`). Every
   blob's digest and size are verified as it streams; any failure leaves the store as it was:
-  the layers and blobs this pull made are removed, nothing else (an unreferenced layer or blob
-  that was there before stays), and the error names the blob. An extraction that fails on its
+  the layers and blobs this pull made are removed, nothing else (a layer no image uses that
+  was there before stays, with its blob), and the error names the blob. An extraction that fails on its
   own (a layer that is not a valid tar) stops that blob's download at once.
 - A pull that succeeded records in the store's blob cache (:mod:`capsa.registry.blobcache`)
   that the registry's repository has the image's blobs, so a later push to another repository
@@ -203,7 +203,8 @@ class _Additions:
     """What one pull adds to the store, so that a failed pull removes exactly that: the layers
     created since (the caller holds the store's exclusive lock from before this is made until
     :meth:`discard`, so every new layer record is this pull's) and those of ``digests`` that
-    were not stored before. Layers, blobs that were there already stay, referenced or not."""
+    were not stored before. Layers and blobs that were there already stay, used or not (a blob
+    nothing refers to at all is reclaimed by any exclusive open: Store.recover)."""
 
     def __init__(self, store: Store, digests: list[str]) -> None:
         self.store = store
