@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 from pathlib import Path
 
@@ -55,8 +56,9 @@ def test_push_imported_image_gzips_its_layer(store, registry, tmp_path: Path) ->
     lines = r.stderr.splitlines()
     assert lines[0] == "Getting image source signatures"
     assert lines[-2:] == ["Writing manifest to image destination", "Storing signatures"]
-    assert any(line.startswith("Copying blob sha256:") and line.endswith(" done") for line in lines)
-    assert any(line.startswith("Copying config sha256:") and line.endswith(" done") for line in lines)
+    copying = [line for line in lines if line.startswith("Copying ")]  # podman's: no "done" off a terminal
+    assert len(copying) == 2 and re.fullmatch(r"Copying blob sha256:[0-9a-f]{64}", copying[0]), lines
+    assert copying[1] == f"Copying config sha256:{image_id(store, 'busybox')}"
     got = Pushed(registry, "tests/busybox", "1")
     got.check()
     assert got.media_type == OCI_MANIFEST
@@ -81,7 +83,7 @@ def test_push_again_skips_blobs_the_registry_has(store, registry) -> None:
     assert registry.requests_seen("POST", "/blobs/uploads/") == []
     assert registry.requests_seen("PUT", "/blobs/uploads/") == []
     assert len(registry.requests_seen("HEAD", "/blobs/sha256:")) >= 2
-    assert sum("skipped: already exists" in line for line in r.stderr.splitlines()) == 2
+    assert sum(line.startswith("Copying ") for line in r.stderr.splitlines()) == 2  # (no "skipped" off a terminal)
     assert Pushed(registry, "tests/again", "1").digest == first.digest
 
 

@@ -16,7 +16,6 @@ if TYPE_CHECKING:  # (typer evaluates the annotations: see capsa.cli.options)
     import typer
 
     from capsa.cli.options import Annotated, Optional
-    from capsa.engine.pull import PullProgress
 
 
 def pull(
@@ -52,16 +51,12 @@ def pull(
 
 
 def progress_for(quiet: bool, stream: TextIO | None = None) -> Any:
-    """The progress renderer for a pull (a context manager giving a PullProgress): nothing with
-    ``quiet``, bars on a terminal, podman's lines otherwise; on ``stream`` (standard error)."""
-    from capsa.cli.pullprogress import BarProgress, LineProgress, Silent
+    """The progress renderer for a pull (push's too: a context manager giving the ``progress``
+    callable): nothing with ``quiet``, bars on a terminal, podman's lines otherwise; on
+    ``stream`` (standard error)."""
+    from capsa.cli.transfer_progress import TransferRenderer
 
-    stream = stream or sys.stderr
-    if quiet:
-        return Silent()
-    if stream.isatty():
-        return BarProgress(stream)
-    return LineProgress(stream)
+    return TransferRenderer(quiet=quiet, stream=stream or sys.stderr)
 
 
 def interactive_terminal() -> bool:

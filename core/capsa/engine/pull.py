@@ -2,8 +2,9 @@
 configured registry driver for each, the transfer (:mod:`capsa.registry.pull`), and the
 ``pull`` image event.
 
-Progress goes to a :class:`~capsa.registry.pull.PullProgress` the front end passes (the CLI
-renders it as podman's lines or progress bars); the operation itself returns the images.
+Progress goes to the ``progress`` callable the front end passes, one
+:class:`~capsa.registry.progress.TransferEvent` per step (the model push shares; the CLI renders
+it as podman's lines or progress bars); the operation itself returns the images.
 """
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import logging
 from capsa.errors import CapsaError, RegistryError, UsageError
 from capsa.engine.registries import RemoteOptions
 from capsa.registry.platforms import WantedPlatform, wanted_platform
-from capsa.registry.pull import PullProgress
+from capsa.registry.progress import TransferEvent, no_progress
 
 log = logging.getLogger("capsa.pull")
 
@@ -20,9 +21,10 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from capsa.engine.session import Session
     from capsa.image.reference import Reference
+    from capsa.registry.progress import Progress
     from capsa.store.images import Image
 
-__all__ = ["POLICIES", "PullProgress", "RemoteOptions", "WantedPlatform", "check_policy", "pull", "pull_for_container", "wanted_platform"]
+__all__ = ["POLICIES", "RemoteOptions", "TransferEvent", "no_progress", "WantedPlatform", "check_policy", "pull", "pull_for_container", "wanted_platform"]
 
 POLICIES = ("missing", "always", "never", "newer")
 # Server codes that mean "not here": the next candidate registry is tried.
@@ -58,25 +60,24 @@ def _from_sources(sess: Session, ref: Reference, remote: RemoteOptions, attempt)
 
 
 def _pull_one(sess: Session, ref: Reference, remote: RemoteOptions, platform: WantedPlatform,
-              progress: PullProgress) -> Image:
+              progress: Progress) -> Image:
     from capsa.engine.session import open_store
     from capsa.registry.pull import pull_image
 
-    progress.trying(str(ref))
+    progress(TransferEvent("trying", detail=str(ref)))
     store = open_store(sess)
     return _from_sources(sess, ref, remote,
                          lambda driver, where: pull_image(store, driver, where, platform, progress, named=ref))
 
 
 def pull(sess: Session, name: str, remote: RemoteOptions, platform: WantedPlatform | None = None,
-         all_tags: bool = False, progress: PullProgress | None = None, interactive: bool = False) -> list[Image]:
+         all_tags: bool = False, progress: Progress = no_progress, interactive: bool = False) -> list[Image]:
     """Pull ``name`` (a short name tries each candidate registry in turn, podman's "Trying to
     pull X..."); with ``all_tags`` every tag of its repository. Returns the images pulled and
     fires the ``pull`` image event for each. The last candidate's error (or, with several, all
     of them on one line) when none has it."""
     from capsa.engine.images import image_event
 
-    progress = progress or PullProgress()
     platform = platform or WantedPlatform()
     refs = candidates(sess, name, interactive)
     if all_tags:
@@ -96,7 +97,7 @@ def _has_tag(name: str) -> bool:
 
 
 def _pull_all_tags(sess: Session, refs: list[Reference], remote: RemoteOptions, platform: WantedPlatform,
-                   progress: PullProgress) -> list[Image]:
+                   progress: Progress) -> list[Image]:
     from capsa.image.reference import Reference
 
     def every_tag(ref: Reference) -> list[Image]:
@@ -133,7 +134,7 @@ def check_policy(policy: str) -> str:
 
 
 def pull_for_container(sess: Session, name: str, policy: str, remote: RemoteOptions, platform: WantedPlatform,
-                       progress: PullProgress | None = None, present: bool | None = None,
+                       progress: Progress = no_progress, present: bool | None = None,
                        interactive: bool = False) -> str | None:
     """What ``run``/``create`` do before making a container from ``name`` under ``--pull
     policy``: pull when the policy says so and return the pulled image's id (None: use what

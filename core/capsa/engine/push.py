@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from capsa.registry.progress import Progress
     from capsa.registry.push import PushResult
 
-__all__ = ["RemoteOptions", "TransferEvent", "push", "split_transport"]
+__all__ = ["ARCHIVES", "REFUSED", "RemoteOptions", "TransferEvent", "no_progress", "push", "split_transport"]
 
 # containers-transports(5): the transports podman's push knows, and what capsa does with them.
 ARCHIVES = {"oci-archive": "oci-archive", "docker-archive": "docker-archive"}

@@ -77,8 +77,8 @@ def _touch(table: dict[str, Any], key: str, value: Any, limit: int) -> None:
 
 
 def record_blob_locations(store: Store | str, registry: str, repository: str, digests: list[str]) -> None:
-    """Remember that ``registry``/``repository`` has the blobs ``digests`` (after a pull or a
-    push that succeeded)."""
+    """Remember that ``registry``/``repository`` has the blobs ``digests`` (called at the end of
+    a pull, :func:`capsa.registry.pull.pull_image`, and of a push that succeeded)."""
     def change(doc: dict[str, Any]) -> None:
         table = doc["locations"]
         place = [registry, repository]
@@ -88,11 +88,6 @@ def record_blob_locations(store: Store | str, registry: str, repository: str, di
 
     if digests:
         _update(store, change)
-
-
-def record_blob_location(store: Store | str, registry: str, repository: str, digest: str) -> None:
-    """Remember that ``registry``/``repository`` has the blob ``digest``."""
-    record_blob_locations(store, registry, repository, [digest])
 
 
 def blob_locations(store: Store | str, registry: str, digest: str) -> list[str]:

@@ -1,10 +1,13 @@
-"""Progress of an image transfer (pull or push), as events a front end renders.
+"""Progress of an image transfer (pull or push), as events a front end renders: the one
+progress model of both (``capsa.cli.transfer_progress`` renders it).
 
 The core reports what happens, never text: a transfer calls its ``progress`` callable (a
 :data:`Progress`) with one :class:`TransferEvent` per step, in this order::
 
+    trying                                 (a pull) "Trying to pull REFERENCE...", once per candidate
     begin                                  "Getting image source signatures"
-    blob start, progress..., done|skipped  one series per layer blob (several may interleave)
+    blob start, progress..., done|skipped  one series per layer blob (several may interleave; a
+                                           skipped blob may come without start)
     config start, done|skipped             the config blob
     manifest                               "Writing manifest to image destination"
     signatures                             "Storing signatures"
@@ -14,8 +17,8 @@ Contract: ``kind`` is one of :data:`KINDS`; for ``blob`` and ``config`` ``state`
 prints it; a push that recompresses a layer still names the stored blob), the same in every
 event of one blob; ``size`` the bytes to move, -1 when unknown; ``done`` the bytes moved so
 far (``progress``, ``done``). ``detail`` says why a blob was skipped
-(``already exists``). Events of several blobs may come from several threads at once: the
-callable must be thread-safe (the CLI's renderer takes a lock).
+(``already exists``), or, for ``trying``, the reference. Events of several blobs may come from
+several threads at once: the callable must be thread-safe (the CLI's renderer takes a lock).
 """
 from __future__ import annotations
 
@@ -25,7 +28,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-KINDS = ("begin", "blob", "config", "manifest", "signatures")
+KINDS = ("trying", "begin", "blob", "config", "manifest", "signatures")
 STATES = ("start", "progress", "done", "skipped")
 ALREADY_EXISTS = "already exists"
 

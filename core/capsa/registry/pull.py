@@ -8,8 +8,13 @@ Contract of :func:`pull_image`:
   store (by chain id, from the config's diff ids) or whose blob is stored are not downloaded.
 - Missing layers download in parallel (:data:`PARALLEL` at a time) into the store's ingest
   directory, and each is extracted while it downloads, bottom first (:mod:`layerfetch`). Every
-  blob's digest and size are verified as it streams; any failure leaves the store as it was
-  (layers discarded, blobs collected) and the error names the blob.
+  blob's digest and size are verified as it streams; any failure leaves the store as it was:
+  the layers and blobs this pull made are removed, nothing else (a layer no image uses that
+  was there before stays, with its blob), and the error names the blob. An extraction that fails on its
+  own (a layer that is not a valid tar) stops that blob's download at once.
+- A pull that succeeded records in the store's blob cache (:mod:`capsa.registry.blobcache`)
+  that the registry's repository has the image's blobs, so a later push to another repository
+  of that registry can mount them from there.
 - The image is recorded with the manifest bytes as pulled (its digest is the image's digest, the
   index's digest is recorded too), named ``registry/repo:tag`` (or ``registry/repo@digest``).
 - The store's exclusive lock is held only to store layers and the image record; the manifest and
@@ -18,8 +23,9 @@ Contract of :func:`pull_image`:
 """
 from __future__ import annotations
 
-from capsa.errors import ArchiveError, RegistryError
+from capsa.errors import ArchiveError, CapsaError, RegistryError
 from capsa.fastpath.record import record
+from capsa.registry.progress import ALREADY_EXISTS, Meter, TransferEvent, no_progress
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -28,6 +34,7 @@ if TYPE_CHECKING:
     from capsa.image.reference import Reference
     from capsa.registry.layerfetch import BlobDownload
     from capsa.registry.platforms import WantedPlatform
+    from capsa.registry.progress import Progress
     from capsa.store.images import Image
     from capsa.store.layers import Layer
     from capsa.store.store import Store
@@ -35,35 +42,6 @@ if TYPE_CHECKING:
 PARALLEL = 3  # layer downloads at once (podman's default is 6; the extraction is the bottleneck)
 MAX_MANIFEST = 4 << 20  # as containers/image's limit for manifests
 MAX_CONFIG = 8 << 20
-
-
-class PullProgress:
-    """What a pull reports while it works; the default does nothing. ``blob_progress`` is called
-    from download threads; the others from the pulling thread."""
-
-    def trying(self, reference: str) -> None:
-        """About to pull ``reference`` (podman's "Trying to pull ...")."""
-
-    def copying(self) -> None:
-        """The manifest is resolved; blobs follow (podman's "Getting image source signatures")."""
-
-    def blob_start(self, digest: str, size: int, skipped: bool = False) -> None:
-        """A layer blob starts downloading, or is ``skipped`` (already in the store)."""
-
-    def blob_progress(self, digest: str, count: int) -> None:
-        """``count`` more bytes of the blob arrived."""
-
-    def blob_done(self, digest: str) -> None:
-        """The layer blob is verified and its layer stored."""
-
-    def config_done(self, digest: str) -> None:
-        """The config blob is verified."""
-
-    def writing_manifest(self) -> None:
-        """The image record is being written."""
-
-    def finished(self, image: Image) -> None:
-        """The image is stored."""
 
 
 def fetch_manifest(driver: RegistryDriver, ref: Reference, reference: str, expected: Descriptor | None = None) -> tuple[bytes, str]:
@@ -174,16 +152,16 @@ def image_name(ref: Reference) -> str:
 
 
 def pull_image(store: Store, driver: RegistryDriver, ref: Reference, platform: WantedPlatform,
-               progress: PullProgress | None = None, named: Reference | None = None) -> Image:
+               progress: Progress = no_progress, named: Reference | None = None) -> Image:
     """Pull ``ref`` into ``store`` (see the module's contract); the image is named after
     ``named`` when given (``ref`` is then where it is fetched: a mirror, a ``location``)."""
-    progress = progress or PullProgress()
     resolved = resolve_manifest(driver, ref, platform)
-    progress.copying()
+    progress(TransferEvent("begin"))
     manifest = resolved.manifest
     name = image_name(named or ref)
     image = _already_stored(store, resolved, name, progress)
     if image is not None:
+        _remember(store, ref, manifest)
         return image
     config = fetch_config(driver, ref, manifest.config)
     from capsa.image.docker_archive import config_diff_ids
@@ -195,23 +173,70 @@ def pull_image(store: Store, driver: RegistryDriver, ref: Reference, platform: W
     from capsa.store.tarstream import out_of_space
 
     with store.writing():
+        made = _Additions(store, [manifest.config.digest, resolved.digest, *(d.digest for d in manifest.layers),
+                                  *([resolved.index_digest] if resolved.index_digest else [])])
         try:
             with out_of_space(f"pulling {ref}"):
                 layers = _store_layers(store, driver, ref, manifest.layers, diff_ids, progress)
-                progress.config_done(manifest.config.digest)
-                progress.writing_manifest()
+                _config_copied(progress, manifest.config)
+                progress(TransferEvent("manifest"))
                 if resolved.index_digest is not None:
                     store.blobs.put(resolved.index_body, resolved.index_digest)
                 image = store.add_image(config, layers, [name], resolved.body, manifest.media_type,
                                         extra_digests=[resolved.index_digest] if resolved.index_digest else None)
         except BaseException:
-            store.collect_garbage()
+            made.discard()
             raise
-    progress.finished(image)
+    _remember(store, ref, manifest)
+    progress(TransferEvent("signatures"))
     return image
 
 
-def _already_stored(store: Store, resolved: Resolved, name: str, progress: PullProgress) -> Image | None:
+def _remember(store: Store, ref: Reference, manifest: Manifest) -> None:
+    """Record where the image's blobs were pulled from (a cache: failures are ignored)."""
+    from capsa.registry.blobcache import record_blob_locations
+
+    record_blob_locations(store, ref.registry, ref.repository, [*(d.digest for d in manifest.layers), manifest.config.digest])
+
+
+class _Additions:
+    """What one pull adds to the store, so that a failed pull removes exactly that: the layers
+    created since (the caller holds the store's exclusive lock from before this is made until
+    :meth:`discard`, so every new layer record is this pull's) and those of ``digests`` that
+    were not stored before. Layers and blobs that were there already stay, used or not (a blob
+    nothing refers to at all is reclaimed by any exclusive open: Store.recover)."""
+
+    def __init__(self, store: Store, digests: list[str]) -> None:
+        self.store = store
+        self.layers = {layer.id for layer in store.layers.records.load()}
+        self.blobs = {digest for digest in dict.fromkeys(digests) if not store.blobs.exists(digest)}
+
+    def discard(self) -> None:
+        """Remove this pull's layers (top first) and blobs that nothing refers to."""
+        store = self.store
+        new = [layer for layer in store.layers.records.load() if layer.id not in self.layers]
+        store.layers.recover([layer for layer in new if layer.incomplete])
+        used = store.layers_in_use()
+        doomed = [layer for layer in new if not layer.incomplete and layer.id not in used]
+        while doomed:
+            parents = {layer.parent for layer in doomed}
+            tops = [layer for layer in doomed if layer.id not in parents]
+            for layer in tops:
+                store.layers.remove(layer.id)
+            doomed = [layer for layer in doomed if layer not in tops]
+        in_use = store.blobs_in_use()
+        for digest in self.blobs - in_use:
+            store.blobs.remove(digest)
+
+
+def _config_copied(progress: Progress, desc: Descriptor) -> None:
+    """The config's events: it was fetched (and verified) before the layers, but podman shows it
+    after them."""
+    progress(TransferEvent("config", "start", desc.digest, desc.size))
+    progress(TransferEvent("config", "done", desc.digest, desc.size, desc.size))
+
+
+def _already_stored(store: Store, resolved: Resolved, name: str, progress: Progress) -> Image | None:
     """The image if the store has it complete, after naming it ``name`` and recording the
     manifest's digests (an exclusive lock only when something changes); else None."""
     image_id = resolved.manifest.config.digest[7:]
@@ -222,13 +247,12 @@ def _already_stored(store: Store, resolved: Resolved, name: str, progress: PullP
         wanted = [resolved.digest, *([resolved.index_digest] if resolved.index_digest else [])]
         current = name in image.names and all(d in image.digests for d in wanted)
     for desc in resolved.manifest.layers:
-        progress.blob_start(desc.digest, desc.size, skipped=True)
-    progress.config_done(resolved.manifest.config.digest)
+        progress(TransferEvent("blob", "skipped", desc.digest, desc.size, detail=ALREADY_EXISTS))
+    _config_copied(progress, resolved.manifest.config)
+    progress(TransferEvent("manifest"))
     if current:
-        progress.writing_manifest()
-        progress.finished(image)
+        progress(TransferEvent("signatures"))
         return image
-    progress.writing_manifest()
     with store.writing():
         image = next((i for i in store.images.all() if i.id == image_id), None)
         if image is None:  # removed meanwhile: pull it afresh
@@ -238,12 +262,12 @@ def _already_stored(store: Store, resolved: Resolved, name: str, progress: PullP
             store.blobs.put(resolved.index_body, resolved.index_digest)
         image = store.add_image(config, store.image_layers(image), [name], resolved.body, resolved.manifest.media_type,
                                 extra_digests=[resolved.index_digest] if resolved.index_digest else None)
-    progress.finished(image)
+    progress(TransferEvent("signatures"))
     return image
 
 
 def _store_layers(store: Store, driver: RegistryDriver, ref: Reference, descs: list[Descriptor], diff_ids: list[str],
-                  progress: PullProgress) -> list[Layer]:
+                  progress: Progress) -> list[Layer]:
     """Every layer of the image in the store, bottom first (the caller holds the lock and
     collects garbage on error)."""
     from capsa.store.layers import chain_id
@@ -261,7 +285,7 @@ def _store_layers(store: Store, driver: RegistryDriver, ref: Reference, descs: l
 
 def _download_and_extract(store: Store, driver: RegistryDriver, ref: Reference, descs: list[Descriptor],
                           diff_ids: list[str], chains: list[str], downloads: dict[str, BlobDownload],
-                          progress: PullProgress) -> list[Layer]:
+                          progress: Progress) -> list[Layer]:
     from concurrent.futures import ThreadPoolExecutor
 
     from capsa.registry.layerfetch import BlobDownload
@@ -269,9 +293,12 @@ def _download_and_extract(store: Store, driver: RegistryDriver, ref: Reference, 
     for desc, chain in zip(descs, chains):
         if store.layers.by_chain(chain) is None and desc.digest not in downloads and not store.blobs.exists(desc.digest):
             downloads[desc.digest] = BlobDownload(store.blobs, desc.digest, desc.size,
-                                                  lambda n, d=desc.digest: progress.blob_progress(d, n))
+                                                  Meter(progress, "blob", desc.digest, desc.size).add)
     for desc in {d.digest: d for d in descs}.values():
-        progress.blob_start(desc.digest, desc.size, skipped=desc.digest not in downloads)
+        if desc.digest in downloads:
+            progress(TransferEvent("blob", "start", desc.digest, desc.size))
+        else:
+            progress(TransferEvent("blob", "skipped", desc.digest, desc.size, detail=ALREADY_EXISTS))
     pool = ThreadPoolExecutor(max_workers=max(1, min(PARALLEL, len(downloads))), thread_name_prefix="capsa-pull")
     try:
         for digest, download in downloads.items():
@@ -287,7 +314,7 @@ def _download_and_extract(store: Store, driver: RegistryDriver, ref: Reference, 
                 layer = store.layers.add_from_blob(desc.digest, desc.media_type, parent, expected_diff_id=diff_id)
             elif layer is None:
                 layer = _extract_while_downloading(store, download, desc, parent, diff_id)  # type: ignore[arg-type]
-                progress.blob_done(desc.digest)
+                progress(TransferEvent("blob", "done", desc.digest, desc.size, desc.size))
             layers.append(layer)
             parent = layer
         return layers
@@ -301,6 +328,8 @@ def _download_and_extract(store: Store, driver: RegistryDriver, ref: Reference, 
 
 def _extract_while_downloading(store: Store, download: BlobDownload, desc: Descriptor, parent: Layer | None,
                                diff_id: str) -> Layer:
+    from capsa.registry.layerfetch import Cancelled
+
     download.started_extracting = True
     try:
         with download.follow() as raw:
@@ -308,11 +337,16 @@ def _extract_while_downloading(store: Store, download: BlobDownload, desc: Descr
         download.wait()
         return layer
     except BaseException as exc:
-        # A damaged blob often breaks the decompression before its digest is known: wait for
-        # the download to end (it is bounded by the descriptor's size) and report the blob.
-        if not isinstance(exc, KeyboardInterrupt):
-            download.wait_quietly()
-            if download.error is not None and download.error is not exc:
-                raise download.error from None
+        # The extraction failed: stop the download at its next chunk, then let it end (a
+        # blob that failed on its own, e.g. a damaged one that broke the decompression, is
+        # reported by its download's error, which names it).
         download.cancel()
+        if isinstance(exc, KeyboardInterrupt):
+            raise
+        download.wait_quietly()
+        if download.error is not None and download.error is not exc and not isinstance(download.error, Cancelled):
+            raise download.error from None
+        if isinstance(exc, CapsaError) and desc.digest not in exc.message:
+            exc.message = f"layer {desc.digest}: {exc.message}"
+            exc.args = (exc.message,)
         raise
