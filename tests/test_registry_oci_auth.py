@@ -189,3 +189,57 @@ def test_token_service_hiccups_are_retried(driver, registry_factory) -> None:  #
             put(driver, server.host, "t/retry", b"after two failures")
             assert len(proxy.requests("GET", "/token")) == 3
             assert [r.status for r in tokens.requests] == [200]
+
+
+def test_a_plain_http_realm_of_a_verified_registry_is_refused(driver, registry_factory) -> None:  # type: ignore[no-untyped-def]
+    """The registry speaks verified HTTPS, its token service plain HTTP: the credentials are not
+    sent there (nothing reaches the token service); reached with tls_verify=False they are."""
+    from capsa.testing.tokenservice import TokenService
+
+    server = registry_factory(tls=True, token=TokenService())
+    tokens = server.token
+    assert tokens.realm.startswith("http://")
+    driver.configure(server.host, Endpoint(cert_dir=str(server.tls.cert_dir),
+                                           credentials=Credentials("pusher", "push-secret")))
+    for call in (lambda: put(driver, server.host, "r/realm", b"never sent"), lambda: driver.check_login(server.host)):
+        with pytest.raises(RegistryError) as err:
+            call()
+        assert err.value.code == "INSECURE_REALM"
+        assert tokens.realm in err.value.message and "\n" not in err.value.message
+        assert "--tls-verify=false" in err.value.hint
+    assert tokens.requests == []
+    driver.configure(server.host, Endpoint(tls_verify=False, credentials=Credentials("pusher", "push-secret")))
+    put(driver, server.host, "r/realm", b"sent: the registry is insecure anyway")
+    assert [r.user for r in tokens.requests] == ["pusher"]
+
+
+def test_configure_with_an_equal_endpoint_keeps_tokens_and_connections(driver, token_registry) -> None:  # type: ignore[no-untyped-def]
+    host, tokens = token_registry.host, token_registry.token
+    driver.configure(host, Endpoint(tls_verify=False, credentials=Credentials("pusher", "push-secret")))
+    put(driver, host, "k/keep", b"first")
+    token_registry.clear_log()
+    driver.configure(host, Endpoint(tls_verify=False, credentials=Credentials("pusher", "push-secret")))
+    put(driver, host, "k/keep", b"second")
+    assert len(tokens.requests) == 1  # the token of the first push served the second
+    assert token_registry.requests_seen("GET", "/v2/") == []  # no new probe or challenge either
+    driver.configure(host, Endpoint(tls_verify=False, credentials=Credentials("reader", "read-secret")))
+    driver.blob_exists(host, "k/keep", sha256(b"first"))
+    assert [r.user for r in tokens.requests] == ["pusher", "reader"]  # other credentials: a new token
+
+
+def test_debug_logs_show_no_upload_state(tmp_path, token_registry, caplog) -> None:  # type: ignore[no-untyped-def]
+    """urllib3 logs every request's URL at debug level; upload URLs carry the registry's
+    ``_state`` and token requests their parameters: the driver cuts query strings out."""
+    host = token_registry.host
+    d = load_driver("registry", "oci", {"chunk_size": 4}, root=tmp_path / "r", runroot=tmp_path / "rr")
+    try:
+        with caplog.at_level(logging.DEBUG):
+            d.configure(host, Endpoint(tls_verify=False, credentials=Credentials("pusher", "push-secret")))
+            digest = put(d, host, "l/state", b"chunked upload, several PATCHes")
+            assert b"".join(d.get_blob(host, "l/state", digest)) == b"chunked upload, several PATCHes"
+    finally:
+        d.close()
+    urllib3_lines = [r.getMessage() for r in caplog.records if r.name.startswith("urllib3")]
+    assert any('"PATCH /v2/l/state/blobs/uploads/' in line for line in urllib3_lines), urllib3_lines
+    logged = caplog.text + "".join(r.getMessage() for r in caplog.records)
+    assert "_state=" not in logged and "account=" not in logged and "push-secret" not in logged

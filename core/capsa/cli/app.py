@@ -35,6 +35,7 @@ def _root_callback(
     sess = Session(GlobalOptions(root, runroot, storage_driver, list(storage_opt or []), runtime))
     sess.set_log_level(log_level.value)
     ctx.obj = sess
+    ctx.call_on_close(sess.close)
 
 
 GLOBAL_PARAMS = ("root", "runroot", "storage_driver", "storage_opt", "log_level", "runtime")

@@ -281,4 +281,6 @@ def call(spec: dict[str, Any], sess: Any, values: dict[str, Any]) -> int:
         rv = function(**values)
     except Exit as exc:
         return exc.exit_code
+    finally:
+        sess.close()
     return rv if isinstance(rv, int) and not isinstance(rv, bool) else 0

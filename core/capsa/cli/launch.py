@@ -30,7 +30,10 @@ def main(command: str, args: list[str]) -> int:
                                  list(options["storage_opt"] or []), options["runtime"]))
     if options["log_level"]:
         sess.set_log_level(options["log_level"].lower())
-    return launch(sess, image, cmd, options, create_only=command == "create")
+    try:
+        return launch(sess, image, cmd, options, create_only=command == "create")
+    finally:
+        sess.close()
 
 
 def launch(sess: Session, image: str, command: list[str], o: dict[str, Any], create_only: bool) -> int:

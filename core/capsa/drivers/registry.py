@@ -73,7 +73,14 @@ class RegistryDriver(Driver):
     @abstractmethod
     def configure(self, registry: str, endpoint: Endpoint) -> None:
         """Use ``endpoint`` for every later request to ``registry``, replacing what an earlier
-        call set (and forgetting tokens obtained with other credentials). Makes no request."""
+        call set (and forgetting tokens obtained with other credentials). An endpoint equal to
+        the current one changes nothing: what the driver learnt (connections, the auth
+        challenge, tokens) is kept. Makes no request."""
+
+    def close(self) -> None:
+        """Release what the driver holds (connections, tokens, settings). The engine calls it
+        when its session ends; afterwards the driver may be configured and used again. The
+        default does nothing."""
 
     @abstractmethod
     def check_login(self, registry: str) -> None:

@@ -102,6 +102,13 @@ class Session:
             )
         return self._drivers[kind]
 
+    def close(self) -> None:
+        """End the session: the registry driver, if one was loaded, releases its connections and
+        tokens (``RegistryDriver.close``). The session may be used again afterwards."""
+        registry = self._drivers.get("registry")
+        if registry is not None:
+            registry.close()  # type: ignore[attr-defined]
+
 
 def open_store(sess: Session) -> Store:
     """The store the configuration (and ``--root``/``--runroot``) selects, with its driver."""

@@ -62,7 +62,10 @@ class OciRegistryDriver(RegistryDriver):
         from capsa_registry_oci.transport import Remote
 
         with self._lock:
-            old = self._remotes.pop(registry, None)
+            old = self._remotes.get(registry)
+            if old is not None and old.endpoint == endpoint:
+                return  # the same settings: keep the connections, the challenge and the tokens
+            self._remotes.pop(registry, None)
         # Keep what the old settings learnt about the scheme only while TLS settings stay the same.
         scheme = old.scheme if old is not None and not endpoint.tls_verify and not old.endpoint.tls_verify else None
         remote = Remote(registry, endpoint, self.options["timeout"], self.options["retries"], scheme)
@@ -81,7 +84,8 @@ class OciRegistryDriver(RegistryDriver):
         return remote
 
     def close(self) -> None:
-        """Close every registry's connections."""
+        """Close every registry's connections and forget its settings, tokens and scheme; the
+        driver may be configured and used again afterwards."""
         with self._lock:
             remotes, self._remotes = list(self._remotes.values()), {}
         for remote in remotes:

@@ -3,7 +3,8 @@
 Contracts: :func:`parse_challenge` never raises (an unknown scheme gives None);
 :class:`Tokens` caches tokens per set of scopes and answers a request for fewer actions with a
 token granted more (``pull,push`` covers ``pull``); :func:`fetch_token` raises RegistryError
-``UNAUTHORIZED`` when the token service refuses the credentials. Secrets appear only in
+``UNAUTHORIZED`` when the token service refuses the credentials, and refuses (``INSECURE_REALM``)
+a plain-HTTP realm unless the registry itself is reached insecurely. Secrets appear only in
 headers, never in messages, logs or reprs.
 """
 from __future__ import annotations
@@ -122,17 +123,16 @@ class Tokens:
             for key in [k for k in self._tokens if wanted <= _actions(k)]:
                 del self._tokens[key]
 
-    def clear(self) -> None:
-        with self.lock:
-            self._tokens.clear()
-
 
 def fetch_token(session: requests.Session, registry: str, challenge: Challenge, scopes: tuple[str, ...],
                 credentials: Credentials | None, timeout: float, what: str = "token request",
-                retries: int = 0) -> tuple[str, float]:
+                retries: int = 0, allow_http: bool = False) -> tuple[str, float]:
     """A token for ``scopes`` from the challenge's realm, and its lifetime in seconds; errors
     name ``what`` the token is for. Transient failures of the token service (a dropped
-    connection, 5xx, 429) are retried ``retries`` times, as the registry's own are."""
+    connection, 5xx, 429) are retried ``retries`` times, as the registry's own are. An
+    ``http://`` realm is refused unless ``allow_http`` (the registry is reached without TLS
+    verification anyway): credentials, a refresh token or the token itself would otherwise
+    cross the network in the clear although the registry was reached over verified HTTPS."""
     import requests
 
     from capsa_registry_oci import errors, retry
@@ -141,6 +141,12 @@ def fetch_token(session: requests.Session, registry: str, challenge: Challenge, 
     if not realm.startswith(("https://", "http://")):
         raise RegistryError(f"registry {registry} asked for a token from an invalid realm {realm!r}",
                             "the registry's token auth is misconfigured", code="UNAUTHORIZED")
+    if realm.startswith("http://") and not allow_http:
+        raise RegistryError(f"registry {registry} asked for a token from {realm} over plain HTTP; "
+                            "capsa does not send credentials or tokens unencrypted",
+                            "the registry's token service should use https; if the network is trusted, "
+                            f"reach {registry} with --tls-verify=false (or insecure = true in its "
+                            "[registry.registries] settings)", code="INSECURE_REALM")
     service = challenge.params.get("service")
     scope_list = list(scopes) or ([challenge.params["scope"]] if challenge.params.get("scope") else [])
     attempt = 0

@@ -27,6 +27,8 @@ from capsa.drivers.registry import Endpoint
 from capsa_registry_oci import auth, errors, retry, tls
 
 log = logging.getLogger("capsa.registry.oci")
+# urllib3's loggers, which print request URLs (query strings included) at debug level.
+URLLIB3_LOGGERS = ("urllib3.connectionpool", "urllib3.poolmanager", "urllib3.util.retry")
 
 Body = bytes | Callable[[], Any] | None
 # Registries whose API lives on another host than the one image references name.
@@ -57,6 +59,18 @@ class Remote:
         return f"Remote({self.registry!r}, scheme={self.scheme!r}, tls_verify={self.endpoint.tls_verify})"
 
     def close(self) -> None:
+        """Close the session's connections now. (urllib3 2's ``PoolManager.clear``, which
+        ``Session.close`` calls, only drops its pools: their idle connections would stay open
+        until the garbage collector finds them.)"""
+        for adapter in self.session.adapters.values():
+            managers = [getattr(adapter, "poolmanager", None), *getattr(adapter, "proxy_manager", {}).values()]
+            for manager in managers:
+                if manager is None:
+                    continue
+                for key in manager.pools.keys():
+                    pool = manager.pools.get(key)
+                    if pool is not None:
+                        pool.close()
         self.session.close()
 
     @property
@@ -166,7 +180,8 @@ class Remote:
                 token = self.tokens.get(scopes)
                 if token is None:
                     token, lifetime = auth.fetch_token(self.session, self.registry, challenge, scopes,
-                                                       self.credentials, self.timeout, what, self.retries)
+                                                       self.credentials, self.timeout, what, self.retries,
+                                                       allow_http=not self.endpoint.tls_verify)
                     self.tokens.put(scopes, token, lifetime)
                     log.debug("registry %s: got a token for %s", self.registry, " ".join(scopes) or "(no scope)")
         return f"Bearer {token}"
@@ -189,9 +204,6 @@ class Remote:
             if code in ("", "UNAUTHORIZED"):
                 return errors.unauthorized(self.registry, what, self.credentials is not None)
             return errors.from_response(response, self.registry, what)
-
-    def forget_tokens(self) -> None:
-        self.tokens.clear()
 
     # failures ----------------------------------------------------------------------------------
 
@@ -219,3 +231,25 @@ class Remote:
 def _loggable(url: str) -> str:
     """A URL for the debug log: the upload session state in the query string is cut off."""
     return url.split("?", 1)[0]
+
+
+class QueryFilter(logging.Filter):
+    """Cuts query strings out of a log record's arguments (``/v2/a/blobs/uploads/ID?_state=...``
+    -> ``/v2/a/blobs/uploads/ID?...``): urllib3 logs every request's URL at debug level, and an
+    upload's ``_state`` (the registry's signed session state) or a token request's parameters
+    have no place in a log."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(_cut_query(arg) if isinstance(arg, str) else arg for arg in record.args)
+        return True
+
+
+def _cut_query(text: str) -> str:
+    head, mark, _ = text.partition("?")
+    return f"{head}?..." if mark else text
+
+
+QUERY_FILTER = QueryFilter()
+for _name in URLLIB3_LOGGERS:
+    logging.getLogger(_name).addFilter(QUERY_FILTER)
