@@ -7,7 +7,7 @@ import io
 import json
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -15,11 +15,10 @@ import pytest
 from capsa.engine.registries import access
 from capsa.engine.session import GlobalOptions, Session
 from capsa.errors import UsageError
-from capsa.image.reference import parse_reference
 from capsa.registry import names
 from capsa.registry.connect import Access
 from conftest import isolated_env
-from test_third_party import install, uninstall
+from test_third_party import package_fixture
 
 
 @pytest.fixture
@@ -137,13 +136,7 @@ def test_an_invalid_name_is_refused_before_anything(configure: Callable[[str], A
 
 # ----------------------------------------------------------------------------- the hooks, from a real plugin package
 
-@pytest.fixture(scope="module")
-def recorder(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    install("capsa-hook-recorder", tmp_path_factory.mktemp("pkg"))
-    try:
-        yield
-    finally:
-        uninstall("capsa-hook-recorder")
+recorder = package_fixture("capsa-hook-recorder")
 
 
 def run_snippet(tmp_path: Path, code: str, config: str, **env: str) -> subprocess.CompletedProcess[str]:

@@ -16,7 +16,7 @@ from capsa.testing.imagebuilder import busybox_image
 from capsa.testing.registryupload import upload_image
 from conftest import Capsa
 from registries import BASIC_PASSWORD, BASIC_USER
-from test_third_party import install, uninstall
+from test_third_party import package_fixture
 
 
 def push(registry, repo: str, tag: str, image, auth=None) -> str:  # type: ignore[no-untyped-def]
@@ -141,13 +141,7 @@ def test_credentials_from_login_and_from_docker_config(cap: Capsa, basic_registr
     assert (r.returncode, r.stdout) == (0, image_id(image) + "\n"), r.stderr
 
 
-@pytest.fixture(scope="module")
-def recorder(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    install("capsa-hook-recorder", tmp_path_factory.mktemp("pkg"))
-    try:
-        yield
-    finally:
-        uninstall("capsa-hook-recorder")
+recorder = package_fixture("capsa-hook-recorder")
 
 
 def test_hooks_give_the_pull_its_name_and_credentials(recorder: None, cap: Capsa, basic_registry) -> None:  # type: ignore[no-untyped-def]

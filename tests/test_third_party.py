@@ -7,6 +7,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -37,13 +38,22 @@ def uninstall(name: str) -> None:
     pip("uninstall", "-y", name)
 
 
-@pytest.fixture(scope="module")
-def broken_installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    install("capsa-broken-plugins", tmp_path_factory.mktemp("pkg"))
-    try:
-        yield
-    finally:
-        uninstall("capsa-broken-plugins")
+def package_fixture(name: str) -> Any:
+    """A module-scoped fixture that has the test package ``name`` installed for the tests of
+    the module that assigns it to a name (and uninstalled after them)."""
+
+    @pytest.fixture(scope="module")
+    def installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+        install(name, tmp_path_factory.mktemp("pkg"))
+        try:
+            yield
+        finally:
+            uninstall(name)
+
+    return installed
+
+
+broken_installed = package_fixture("capsa-broken-plugins")
 
 
 def plugin_names(capsa: Capsa) -> set[tuple[str, str, str]]:

@@ -75,7 +75,7 @@ class Resolved:
 def resolve_manifest(driver: RegistryDriver, ref: Reference, platform: WantedPlatform) -> Resolved:
     """Fetch and parse the manifest ``ref`` names (through an index to ``platform``'s entry)."""
     from capsa.image import mediatypes as mt
-    from capsa.image.manifest import Index, Manifest, SCHEMA1_REFUSAL, parse
+    from capsa.image.manifest import Index, Manifest, SCHEMA1_REFUSAL
     from capsa.store.blobs import sha256_of
 
     body, media_type = fetch_manifest(driver, ref, ref.digest or ref.tag or "latest")
