@@ -194,6 +194,24 @@ def test_corrupt_compressed_layers_are_one_line_archive_errors(dest: Path, compr
         assert str(err.value).startswith("layer archive is truncated or corrupt: ") and "\n" not in str(err.value)
 
 
+def test_gzip_members_padding_and_what_follows_them() -> None:
+    """gzip as gzip.GzipFile reads it: members one after the other, zero bytes between and
+    after them; anything else after a member, a bad CRC or length, or a cut member is corrupt."""
+    data = os.urandom(3 << 20)
+    one, two = gzip.compress(data), gzip.compress(b"tail")
+
+    def read(packed: bytes) -> bytes:
+        return decompressed(io.BytesIO(packed)).read()
+
+    assert read(one) == data and read(one + two) == data + b"tail"
+    assert read(one + bytes(5000)) == data and read(one + bytes(3) + two + bytes(2)) == data + b"tail"
+    crc_flipped = one[:-8] + bytes([one[-8] ^ 1]) + one[-7:]
+    length_flipped = one[:-1] + bytes([one[-1] ^ 1])
+    for bad in (one + b"junk", crc_flipped, length_flipped, one[:-4], one + two[:12]):
+        with pytest.raises(ArchiveError, match="^layer archive is truncated or corrupt: "):
+            read(bad)
+
+
 def test_hashing_reader_hashes_and_counts_what_passes() -> None:
     data = os.urandom(3 << 20)
     reader = HashingReader(io.BytesIO(data))

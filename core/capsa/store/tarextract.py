@@ -42,7 +42,8 @@ from urllib.parse import unquote
 from capsa.errors import ArchiveError, StorageError
 from capsa.fastpath.record import record
 from capsa.store.safepath import Resolver, join_path, split_member_path
-from capsa.store.tarstream import OPAQUE, WHITEOUT, BoundedTarInfo, TarSource, corrupt, decompressed, no_space
+from capsa.store.tarstream import (OPAQUE, WHITEOUT, BoundedTarInfo, HashingReader, TarSource, corrupt, decompressed,
+                                   no_space)
 
 __all__ = ["OPAQUE", "WHITEOUT", "ExtractResult", "decompressed", "extract_layer"]
 
@@ -392,7 +393,8 @@ def extract_layer(stream: BinaryIO, dest: str | os.PathLike[str], *,
         raise ValueError(f"whiteouts must be 'overlay' or 'apply', not {whiteouts!r}")
     raw = decompressed(stream)
     extractor = _Extractor(dest, whiteouts == "overlay", same_owner)
-    source = TarSource(raw)
+    # a stream the layer store hashes already (its diff id): not hashed a second time here
+    source = TarSource(raw, hashed=stream if isinstance(stream, HashingReader) else None)
     try:
         # Mode "r" over a forward-only reader: tarfile streams and reads ``source`` directly
         # (mode "r|" copies the rest of its buffer on every read).
@@ -413,5 +415,5 @@ def extract_layer(stream: BinaryIO, dest: str | os.PathLike[str], *,
     finally:
         source.close()
         extractor.close()
-    return ExtractResult(diff_id="sha256:" + source.digest.hexdigest(), size=extractor.size,
+    return ExtractResult(diff_id=source.diff_id, size=extractor.size,
                          entries=extractor.entries)

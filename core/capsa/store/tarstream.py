@@ -119,7 +119,10 @@ class TarSource:
     them in order, so hashing and decompression overlap the writes; ``close`` stops it.
     """
 
-    def __init__(self, raw: BinaryIO) -> None:
+    def __init__(self, raw: BinaryIO, hashed: HashingReader | None = None) -> None:
+        """``hashed``: a HashingReader that ``raw`` reads all its bytes through, which
+        :attr:`diff_id` then takes (no second sha256 of the same bytes)."""
+        self._hashed = hashed
         self._free: queue.SimpleQueue[bytearray | None] = queue.SimpleQueue()
         self._full: queue.SimpleQueue[tuple[bytearray | None, int | BaseException]] = queue.SimpleQueue()
         for _ in range(_POOL):
@@ -138,7 +141,8 @@ class TarSource:
                 while got < CHUNK and (n := raw.readinto(view[got:])):  # type: ignore[attr-defined]
                     got += n
                 if got:
-                    self.digest.update(view[:got])
+                    if self._hashed is None:
+                        self.digest.update(view[:got])
                     self._full.put((buf, got))
                 if got < CHUNK:
                     self._full.put((None, 0))
@@ -197,6 +201,11 @@ class TarSource:
         for piece in self._pieces(size):
             while fd >= 0 and piece:
                 piece = piece[os.write(fd, piece):]
+
+    @property
+    def diff_id(self) -> str:
+        """``sha256:<hex>`` of the uncompressed bytes read so far."""
+        return self._hashed.digest if self._hashed is not None else "sha256:" + self.digest.hexdigest()
 
     def tell(self) -> int:
         return self.pos
