@@ -403,3 +403,38 @@ def test_a_mirror_serves_the_pull_and_the_image_keeps_its_name(cap: Capsa, regis
     assert r.returncode == 0, r.stderr
     assert r.stdout == image_id(image) + "\n"
     assert cap("images", "--format", "{{.Repository}}:{{.Tag}}").stdout == "nowhere.invalid:5000/lib/bb:1\n"
+
+
+def test_pulled_layers_are_synced_before_their_records_say_they_are_complete(cap: Capsa, registry,
+                                                                            tmp_path: Path) -> None:
+    """The layers of a pull are extracted one after another while the earlier ones flush in
+    the background; on the pulling thread, a syncfs(2) comes after the last layer's data and
+    before the records that complete the layers and the image's record."""
+    import re
+    import shutil
+    import subprocess
+
+    from conftest import CAPSA
+
+    if shutil.which("strace") is None:
+        pytest.skip("strace is not installed (scripts/setup.sh installs it)")
+    push(registry, "synced", "1", busybox_image())  # two layers
+    trace = tmp_path / "trace.txt"
+    r = subprocess.run(["strace", "-f", "-qq", "-e", "trace=syncfs,sync,rename", "-o", str(trace), str(CAPSA),
+                        "--root", str(cap.root), "--runroot", str(cap.runroot), "pull", "-q", TLS,
+                        f"{registry.host}/synced:1"], capture_output=True, text=True, env=cap.env, timeout=120)
+    assert r.returncode == 0, r.stderr
+    lines = trace.read_text().splitlines()
+    main = lines[0].split()[0]  # the process's first thread: the one that pulls and records
+    events = []
+    for line in lines:
+        if line.split()[0] != main:
+            continue
+        if "syncfs(" in line or " sync(" in line:
+            events.append("sync")
+        elif "rename(" in line and "layers.json\"" in line:
+            events.append("L")
+        elif "rename(" in line and "images.json\"" in line:
+            events.append("I")
+    # records of the incomplete layers, one sync, the two layers completed, the image
+    assert re.fullmatch(r"L{2,}sync LLI".replace(" ", ""), "".join(events)), events

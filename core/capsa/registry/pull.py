@@ -317,6 +317,7 @@ def _download_and_extract(store: Store, driver: RegistryDriver, ref: Reference, 
                 progress(TransferEvent("blob", "done", desc.digest, desc.size, desc.size))
             layers.append(layer)
             parent = layer
+        store.layers.make_durable(layers)
         return layers
     except BaseException:
         for download in downloads.values():
@@ -333,7 +334,9 @@ def _extract_while_downloading(store: Store, download: BlobDownload, desc: Descr
     download.started_extracting = True
     try:
         with download.follow() as raw:
-            layer = store.layers.add_from_stream(desc.digest, desc.media_type, desc.size, parent, raw, diff_id)
+            # made durable with the others at the end: the next layer extracts while its data is flushed
+            layer = store.layers.add_from_stream(desc.digest, desc.media_type, desc.size, parent, raw, diff_id,
+                                                 durable=False)
         download.wait()
         return layer
     except BaseException as exc:

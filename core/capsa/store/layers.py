@@ -16,7 +16,7 @@ from capsa.store.records import RecordFile, now_rfc3339
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import BinaryIO
+    from typing import Any, BinaryIO
 
     from capsa.drivers.storage import StorageDriver
     from capsa.store.blobs import BlobStore
@@ -52,6 +52,7 @@ class LayerStore:
         self.records: RecordFile[Layer] = RecordFile(os.path.join(root, "layers.json"), Layer)
         self.driver = driver
         self.blobs = blobs
+        self._flushing: Any = None  # the background flush of add_from_stream(durable=False)
 
     def all(self) -> list[Layer]:
         """Complete layers only."""
@@ -89,10 +90,14 @@ class LayerStore:
             return self.add_from_stream(blob, media_type, self.blobs.size(blob), parent, raw, expected_diff_id)
 
     def add_from_stream(self, blob: str, media_type: str, blob_size: int, parent: Layer | None, raw: BinaryIO,
-                        expected_diff_id: str | None = None) -> Layer:
+                        expected_diff_id: str | None = None, durable: bool = True) -> Layer:
         """:meth:`add_from_blob` reading the blob from ``raw`` (e.g. while it downloads), which
         must reach its end only once the blob ``blob`` of ``blob_size`` bytes is verified and in
-        the store: the layer is recorded complete after that. The caller holds the lock."""
+        the store: the layer is recorded complete after that. The caller holds the lock.
+
+        ``durable=False``: the layer is extracted and verified (its chain id known, so layers
+        can go on top of it) but left recorded incomplete, its data not yet synced, and its
+        filesystem starts flushing in the background; :meth:`make_durable` completes it."""
         parent_chain = parent.chain_id if parent else None
         if expected_diff_id is not None:
             existing = self.by_chain(chain_id(parent_chain, expected_diff_id))
@@ -122,6 +127,10 @@ class LayerStore:
             if existing is not None:  # the same content arrived under another blob: keep one
                 self._discard(layer.id)
                 return existing
+            if not durable:
+                self._put(layer)
+                self._flush_in_background()
+                return layer
             self._sync_data()  # the files first: a complete record never points at unsynced data
             layer.incomplete = False
             self._put(layer)
@@ -129,6 +138,38 @@ class LayerStore:
         except BaseException:
             self._discard(layer.id)
             raise
+
+    def make_durable(self, layers: list[Layer]) -> None:
+        """Sync the data of the ``layers`` that :meth:`add_from_stream` left incomplete (one
+        sync for all, after the background flushes), then record them complete."""
+        flushing, self._flushing = self._flushing, None
+        if flushing is not None:
+            flushing.join()
+        pending = [layer for layer in layers if layer.incomplete]
+        if not pending:
+            return
+        self._sync_data()
+        for layer in pending:
+            layer.incomplete = False
+            self._put(layer)
+
+    def _flush_in_background(self) -> None:
+        """Start writing what was extracted so far to the disk while the caller goes on (the
+        next layer extracts meanwhile), so that :meth:`make_durable`'s sync has less to wait
+        for. One flush at a time; a failing one is ignored (the final sync reports errors)."""
+        import threading
+
+        if self._flushing is not None and self._flushing.is_alive():
+            return
+
+        def flush() -> None:
+            try:
+                self._sync_data()
+            except OSError:
+                pass
+
+        self._flushing = threading.Thread(target=flush, name="capsa-layer-flush", daemon=True)
+        self._flushing.start()
 
     def _sync_data(self) -> None:
         """syncfs(2) the filesystem holding the driver's layers (the store root if the driver
