@@ -177,12 +177,19 @@ def test_a_layer_is_synced_before_its_record_says_it_is_complete(capsa: Capsa, t
                         "--root", str(capsa.root), "--runroot", str(capsa.runroot), "import", str(tar), "x"],
                        capture_output=True, text=True, env=capsa.env, timeout=60)
     assert r.returncode == 0, r.stderr
+    events = record_events(trace.read_text().splitlines())
+    assert events == ["layers.json", "sync", "layers.json", "images.json"], events
+
+
+def record_events(lines: list[str]) -> list[str]:
+    """From an ``strace -e trace=syncfs,sync,rename`` of capsa: its syncs and the renames that
+    write layers.json and images.json, in order."""
     events = []
-    for line in trace.read_text().splitlines():
+    for line in lines:
         if "syncfs(" in line or " sync(" in line:
             events.append("sync")
         elif "rename(" in line and "layers.json\"" in line:
             events.append("layers.json")
         elif "rename(" in line and "images.json\"" in line:
             events.append("images.json")
-    assert events == ["layers.json", "sync", "layers.json", "images.json"], events
+    return events

@@ -342,6 +342,7 @@ def test_progress_bars_on_a_terminal(cap: Capsa, registry) -> None:
     import subprocess
 
     from conftest import CAPSA
+    from test_corruption import record_events
 
     image = busybox_image("gzip")
     push(registry, "bb", "1", image)
@@ -415,6 +416,7 @@ def test_pulled_layers_are_synced_before_their_records_say_they_are_complete(cap
     import subprocess
 
     from conftest import CAPSA
+    from test_corruption import record_events
 
     if shutil.which("strace") is None:
         pytest.skip("strace is not installed (scripts/setup.sh installs it)")
@@ -426,15 +428,6 @@ def test_pulled_layers_are_synced_before_their_records_say_they_are_complete(cap
     assert r.returncode == 0, r.stderr
     lines = trace.read_text().splitlines()
     main = lines[0].split()[0]  # the process's first thread: the one that pulls and records
-    events = []
-    for line in lines:
-        if line.split()[0] != main:
-            continue
-        if "syncfs(" in line or " sync(" in line:
-            events.append("sync")
-        elif "rename(" in line and "layers.json\"" in line:
-            events.append("L")
-        elif "rename(" in line and "images.json\"" in line:
-            events.append("I")
+    events = record_events([line for line in lines if line.split()[0] == main])
     # records of the incomplete layers, one sync, the two layers completed, the image
-    assert re.fullmatch(r"L{2,}sync LLI".replace(" ", ""), "".join(events)), events
+    assert re.fullmatch(r"(layers\.json )+sync layers\.json layers\.json images\.json", " ".join(events)), events
