@@ -237,29 +237,13 @@ def encode(credentials: Credentials) -> str:
 
 
 def _write(path: str, data: Mapping[str, Any]) -> None:
-    """Replace ``path`` atomically with ``data``: a 0600 temporary file beside it, fsynced, then
-    renamed; the directory is created 0700 when missing."""
+    """Replace ``path`` atomically with ``data`` (a 0600 file: fsutil.atomic_write); the
+    directory is created 0700 when missing."""
+    from capsa.fsutil import atomic_write
+
     parent = os.path.dirname(os.path.abspath(path))
     os.makedirs(parent, mode=0o700, exist_ok=True)
-    body = (json.dumps(data, indent="\t") + "\n").encode()
-    tmp = os.path.join(parent, f".{os.path.basename(path)}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
-    try:
-        try:
-            os.fchmod(fd, 0o600)
-            view = memoryview(body)
-            while view:
-                view = view[os.write(fd, view):]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+    atomic_write(path, (json.dumps(data, indent="\t") + "\n").encode(), mode=0o600)
 
 
 def _update(path: str, change: Callable[[dict[str, Any]], bool], create: bool) -> bool:
