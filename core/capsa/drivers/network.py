@@ -49,6 +49,12 @@ class Attachment:
     ports: list[PortMapping] = field(default_factory=list)
     aliases: list[str] = field(default_factory=list)
     options: dict[str, Any] = field(default_factory=dict)
+    # The network to join, as plain data (capsa.network's record serializes to it): keys
+    # ``name``, ``id``, ``driver``, ``bridge`` (interface name), ``subnet`` (CIDR), ``gateway``
+    # (IP), ``internal`` (bool), ``labels`` and ``options`` (dicts). Empty: the driver's own
+    # default network (for ``bridge``: its options ``bridge`` and ``subnet``, named ``capsa``).
+    network: dict[str, Any] = field(default_factory=dict)
+    static_ip: str = ""  # ``--ip``: the address asked for ("" lets the driver's IPAM choose)
 
 
 @record
@@ -60,6 +66,7 @@ class AttachResult:
     routes: list[dict[str, Any]] = field(default_factory=list)
     dns: dict[str, Any] = field(default_factory=dict)
     ports: list[PortMapping] = field(default_factory=list)
+    gateway: str = ""  # the default route's gateway, when the driver set one
 
 
 class NetworkDriver(Driver):

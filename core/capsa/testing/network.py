@@ -1,0 +1,212 @@
+"""A CNI-style conformance suite for network drivers (ADD, CHECK, DEL, GC), on real namespaces.
+
+Mixed into a test class with ``name`` (and optionally ``options``), as a third-party network
+driver's own tests do::
+
+    from capsa.testing.network import NetworkConformance
+
+    class TestMyDriver(NetworkConformance):
+        name = "mydriver"
+        options = {"bridge": "mytest0", "subnet": "10.197.3.0/24"}
+
+Each test gets a fresh network namespace, made by a helper process that ``unshare``s one and
+sleeps (``Attachment.netns`` is ``/proc/<helper>/ns/net``); "the namespace is gone" kills the
+helper, and then ``delete`` gets ``netns=None``, as capsa's core calls it for a container whose
+monitor died. Class attributes:
+
+- ``own_namespace`` (default True): the driver attaches a namespace of the container's own
+  (False for a driver like ``host``: it is given ``netns=None``).
+- ``holds_state`` (default True): ``add`` sets up something outside the namespace that
+  ``delete`` and ``gc`` remove, so ``check`` must fail after them (False for ``none``/``host``).
+
+Override :meth:`NetworkConformance.cleanup` to remove what the driver keeps beyond its
+containers (a bridge, firewall rules); it runs after every test, even a failed one. Needs root.
+"""
+from __future__ import annotations
+
+import ipaddress
+import os
+import secrets
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pytest
+
+from capsa.drivers.network import Attachment, AttachResult
+from capsa.errors import NetworkError
+from capsa.testing.drivers import make_driver
+
+HELPER = ("import ctypes, sys, time\n"
+          "if ctypes.CDLL(None, use_errno=True).unshare(0x40000000) != 0: sys.exit(1)\n"
+          "print('ready', flush=True)\n"
+          "time.sleep(600)\n")
+
+
+class Namespace:
+    """A network namespace held by a sleeping helper process; ``gone()`` ends it."""
+
+    def __init__(self) -> None:
+        self.proc = subprocess.Popen([sys.executable, "-c", HELPER], stdout=subprocess.PIPE, text=True)
+        line = self.proc.stdout.readline() if self.proc.stdout else ""
+        if line.strip() != "ready":
+            self.gone()
+            pytest.skip("cannot create a network namespace here (needs root)")
+        self.path = f"/proc/{self.proc.pid}/ns/net"
+
+    def interfaces(self) -> list[str]:
+        """Names of the namespace's interfaces."""
+        lines = Path(f"/proc/{self.proc.pid}/net/dev").read_text().splitlines()[2:]
+        return sorted(line.split(":")[0].strip() for line in lines)
+
+    def local_addresses(self) -> set[str]:
+        """The namespace's local IPv4 addresses (from its fib_trie)."""
+        lines = Path(f"/proc/{self.proc.pid}/net/fib_trie").read_text().splitlines()
+        found = set()
+        for i, line in enumerate(lines):
+            if "/32 host LOCAL" in line and i > 0:
+                found.add(lines[i - 1].split()[-1])
+        return found
+
+    def gone(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait()
+        if self.proc.stdout:
+            self.proc.stdout.close()
+
+
+class NetworkConformance:
+    """The contract of :class:`capsa.drivers.network.NetworkDriver`, driver ``name``."""
+
+    name: ClassVar[str] = ""
+    options: ClassVar[dict[str, Any]] = {}
+    own_namespace: ClassVar[bool] = True
+    holds_state: ClassVar[bool] = True
+
+    def cleanup(self, driver: Any) -> None:
+        """Remove what the driver keeps beyond its containers (default: ``gc`` of all)."""
+        driver.gc([])
+
+    @pytest.fixture
+    def driver(self, tmp_path: Path) -> Iterator[Any]:
+        if os.geteuid() != 0:
+            pytest.skip("network drivers need root")
+        drv = make_driver("network", self.name, tmp_path, dict(self.options))
+        try:
+            yield drv
+        finally:
+            self.cleanup(drv)
+
+    @pytest.fixture
+    def namespaces(self) -> Iterator[list[Namespace]]:
+        made: list[Namespace] = []
+        try:
+            yield made
+        finally:
+            for ns in made:
+                ns.gone()
+
+    def attachment(self, namespaces: list[Namespace], container_id: str = "") -> tuple[Attachment, Namespace | None]:
+        """A new container's attachment (and its namespace, for drivers that take one)."""
+        cid = container_id or secrets.token_hex(32)
+        ns = None
+        if self.own_namespace:
+            ns = Namespace()
+            namespaces.append(ns)
+        return Attachment(container_id=cid, container_name=f"conf-{cid[:8]}", netns=ns.path if ns else None), ns
+
+    @staticmethod
+    def gone(attachment: Attachment) -> Attachment:
+        """The same attachment as the core passes it once the namespace is gone."""
+        return Attachment(container_id=attachment.container_id, container_name=attachment.container_name, netns=None,
+                          interface=attachment.interface, network=dict(attachment.network),
+                          static_ip=attachment.static_ip)
+
+    # -- ADD ---------------------------------------------------------------------------------
+
+    def test_add_result_shape(self, driver: Any, namespaces: list[Namespace]) -> None:
+        att, ns = self.attachment(namespaces)
+        result = driver.add(att)
+        assert isinstance(result, AttachResult)
+        assert all(isinstance(i, dict) and i.get("name") for i in result.interfaces)
+        for ip in result.ips:
+            ipaddress.ip_interface(ip)  # address/prefix
+        assert all(isinstance(r, dict) for r in result.routes)
+        if ns is not None:
+            have = ns.interfaces()
+            assert "lo" in have
+            assert all(i["name"] in have for i in result.interfaces), (result.interfaces, have)
+            local = ns.local_addresses()
+            assert all(str(ipaddress.ip_interface(ip).ip) in local for ip in result.ips), (result.ips, local)
+        driver.delete(att)
+
+    def test_add_then_check(self, driver: Any, namespaces: list[Namespace]) -> None:
+        att, _ = self.attachment(namespaces)
+        driver.add(att)
+        driver.check(att)
+        driver.delete(att)
+
+    def test_add_again_after_delete(self, driver: Any, namespaces: list[Namespace]) -> None:
+        """A container started again (a restart) is added anew with the same id."""
+        att, _ = self.attachment(namespaces)
+        driver.add(att)
+        driver.delete(att)
+        again, _ = self.attachment(namespaces, att.container_id)
+        driver.add(again)
+        driver.check(again)
+        driver.delete(again)
+
+    # -- DEL ---------------------------------------------------------------------------------
+
+    def test_delete_twice(self, driver: Any, namespaces: list[Namespace]) -> None:
+        att, _ = self.attachment(namespaces)
+        driver.add(att)
+        driver.delete(att)
+        driver.delete(att)
+
+    def test_delete_without_add(self, driver: Any, namespaces: list[Namespace]) -> None:
+        att, _ = self.attachment(namespaces)
+        driver.delete(att)
+        driver.delete(self.gone(att))
+
+    def test_check_fails_after_delete(self, driver: Any, namespaces: list[Namespace]) -> None:
+        if not self.holds_state:
+            pytest.skip(f"network driver {self.name!r} holds nothing outside the namespace")
+        att, _ = self.attachment(namespaces)
+        driver.add(att)
+        driver.delete(att)
+        with pytest.raises(NetworkError):
+            driver.check(att)
+
+    def test_delete_after_the_namespace_is_gone(self, driver: Any, namespaces: list[Namespace]) -> None:
+        att, ns = self.attachment(namespaces)
+        driver.add(att)
+        if ns is not None:
+            ns.gone()
+        driver.delete(self.gone(att))
+        driver.delete(self.gone(att))
+        if self.holds_state:
+            with pytest.raises(NetworkError):
+                driver.check(self.gone(att))
+
+    # -- GC ----------------------------------------------------------------------------------
+
+    def test_gc_removes_only_what_is_not_live(self, driver: Any, namespaces: list[Namespace]) -> None:
+        live, _ = self.attachment(namespaces)
+        dead, dead_ns = self.attachment(namespaces)
+        driver.add(live)
+        driver.add(dead)
+        if dead_ns is not None:
+            dead_ns.gone()
+        driver.gc([live.container_id])
+        driver.check(live)
+        if self.holds_state:
+            with pytest.raises(NetworkError):
+                driver.check(self.gone(dead))
+        driver.gc([live.container_id])  # again: nothing left to do
+        driver.delete(live)
+        driver.delete(self.gone(dead))  # delete after gc: still fine

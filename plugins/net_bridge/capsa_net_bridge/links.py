@@ -1,0 +1,154 @@
+"""The bridge driver's netlink work (pyroute2, imported here only: ~0.1 s to import, which the
+monitor's warm-up pays while it idles)."""
+from __future__ import annotations
+
+import os
+
+from capsa.errors import NetworkError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+CLONE_NEWNET = 0x40000000
+
+
+def host_route() -> Any:
+    """A netlink (rtnl) handle in this process's namespace."""
+    from pyroute2 import IPRoute
+
+    return IPRoute()
+
+
+def netns_route(netns: str) -> Any:
+    """A netlink handle bound to the namespace at path ``netns``: the socket is made while this
+    thread visits it (a netlink socket stays in the namespace it was made in), without the
+    helper process pyroute2's own ``netns=`` forks."""
+    import ctypes
+    import socket
+
+    from pyroute2 import IPRoute
+
+    from capsa.linux import libc
+
+    setns = libc().setns
+    try:
+        target = os.open(netns, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError as exc:
+        raise NetworkError(f"cannot open the container's network namespace {netns}: {exc.strerror}",
+                           hint="the container exited before its network was set up") from None
+    own = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        if setns(target, CLONE_NEWNET) != 0:
+            raise NetworkError(f"cannot enter the container's network namespace: {os.strerror(ctypes.get_errno())}",
+                               hint="capsa needs CAP_SYS_ADMIN (run it as root)")
+        try:
+            sock = socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC, 0)
+        finally:
+            if setns(own, CLONE_NEWNET) != 0:
+                os.write(2, b"capsa: cannot return to the monitor's network namespace\n")
+                os._exit(125)
+    finally:
+        os.close(target)
+        os.close(own)
+    return IPRoute(fileno=sock.detach())
+
+
+def index(ipr: Any, name: str) -> int:
+    """The index of interface ``name`` (0: none)."""
+    found = ipr.link_lookup(ifname=name)
+    return found[0] if found else 0
+
+
+def routed_elsewhere(ipr: Any, subnet: str, bridge_index: int) -> str:
+    """The interface (name) through which the host already routes part of ``subnet``, other
+    than the bridge itself; "" when none does."""
+    import ipaddress
+
+    net = ipaddress.ip_network(subnet, strict=False)
+    for route in ipr.get_routes(family=2, table=254):
+        dst_len = route["dst_len"]
+        dst = route.get_attr("RTA_DST")
+        if not dst_len or dst is None:
+            continue  # the default route routes everything: it does not claim the subnet
+        if not ipaddress.ip_network(f"{dst}/{dst_len}", strict=False).overlaps(net):
+            continue
+        oif = route.get_attr("RTA_OIF") or 0
+        if oif and oif == bridge_index:
+            continue
+        links = ipr.get_links(oif) if oif else []
+        return links[0].get_attr("IFLA_IFNAME") if links else f"route {dst}/{dst_len}"
+    return ""
+
+
+def ensure_bridge(ipr: Any, name: str, gateway: str, prefixlen: int, mtu: int) -> bool:
+    """Bridge ``name`` with ``gateway/prefixlen``, up. True when it was created now."""
+    created = False
+    idx = index(ipr, name)
+    if idx:
+        kind = ipr.get_links(idx)[0].get_attr("IFLA_LINKINFO")
+        kind = kind.get_attr("IFLA_INFO_KIND") if kind is not None else ""
+        if kind != "bridge":
+            raise NetworkError(f"interface {name} exists and is not a bridge ({kind or 'unknown kind'})",
+                               hint="choose another bridge name for the network")
+    else:
+        try:
+            ipr.link("add", ifname=name, kind="bridge", mtu=mtu)
+            created = True
+        except Exception as exc:  # noqa: BLE001 - pyroute2's NetlinkError; EEXIST: a parallel add made it
+            if getattr(exc, "code", 0) != 17:
+                raise NetworkError(f"cannot create bridge {name}: {exc}", hint="capsa needs CAP_NET_ADMIN") from None
+        idx = index(ipr, name)
+    have = {(a.get_attr("IFA_ADDRESS"), a["prefixlen"]) for a in ipr.get_addr(index=idx, family=2)}
+    if (gateway, prefixlen) not in have:
+        try:
+            ipr.addr("add", index=idx, address=gateway, prefixlen=prefixlen)
+        except Exception as exc:  # noqa: BLE001
+            if getattr(exc, "code", 0) != 17:
+                raise NetworkError(f"cannot give bridge {name} address {gateway}/{prefixlen}: {exc}",
+                                   hint="capsa needs CAP_NET_ADMIN") from None
+    ipr.link("set", index=idx, state="up")
+    return created
+
+
+def delete_link(ipr: Any, name: str) -> bool:
+    """Remove interface ``name`` if it exists (a veth takes its peer with it)."""
+    idx = index(ipr, name)
+    if not idx:
+        return False
+    try:
+        ipr.link("del", index=idx)
+    except Exception as exc:  # noqa: BLE001 - gone meanwhile (ENODEV) is fine
+        if getattr(exc, "code", 0) != 19:
+            raise
+    return True
+
+
+def add_veth(ipr: Any, host_name: str, peer_name: str, netns: str, bridge_index: int, mtu: int) -> None:
+    """A veth pair: ``host_name`` on the bridge, up; ``peer_name`` made directly in the namespace
+    at path ``netns`` (so it never meets a host interface of the same name)."""
+    fd = os.open(netns, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        delete_link(ipr, host_name)  # a leftover of an earlier run of the same container
+        ipr.link("add", ifname=host_name, kind="veth", mtu=mtu, peer={"ifname": peer_name, "net_ns_fd": fd, "mtu": mtu})
+    finally:
+        os.close(fd)
+    idx = index(ipr, host_name)
+    ipr.link("set", index=idx, master=bridge_index, state="up")
+
+
+def configure_inside(ns: Any, ifname: str, address: str, prefixlen: int, gateway: str) -> dict[str, Any]:
+    """In the container's namespace: ``address/prefixlen`` on ``ifname``, it and lo up, the
+    default route via ``gateway`` (none if empty). Returns the interface as recorded."""
+    idx = index(ns, ifname)
+    if not idx:
+        raise NetworkError(f"interface {ifname} did not appear in the container's namespace", hint="retry the start")
+    ns.addr("add", index=idx, address=address, prefixlen=prefixlen)
+    ns.link("set", index=idx, state="up")
+    lo = index(ns, "lo")
+    if lo:
+        ns.link("set", index=lo, state="up")
+    if gateway:
+        ns.route("add", dst="0.0.0.0/0", gateway=gateway, oif=idx)
+    mac = ns.get_links(idx)[0].get_attr("IFLA_ADDRESS") or ""
+    return {"name": ifname, "mac": mac}

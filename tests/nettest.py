@@ -1,0 +1,50 @@
+"""Helpers for network tests: a bridge name and a subnet of their own, checked unused."""
+from __future__ import annotations
+
+import ipaddress
+import random
+import secrets
+import socket
+import struct
+from pathlib import Path
+
+
+def routed_networks() -> list[ipaddress.IPv4Network]:
+    """The IPv4 networks the host routes (main table, from /proc/net/route)."""
+    nets = []
+    for line in Path("/proc/net/route").read_text().splitlines()[1:]:
+        fields = line.split()
+        dst = socket.inet_ntoa(struct.pack("<I", int(fields[1], 16)))
+        mask = socket.inet_ntoa(struct.pack("<I", int(fields[7], 16)))
+        if mask != "0.0.0.0":
+            nets.append(ipaddress.IPv4Network(f"{dst}/{mask}", strict=False))
+    return nets
+
+
+def free_subnet() -> str:
+    """A /24 in 10.100-10.199 that nothing on the host routes (podman's 10.88/10.89 and
+    docker's 172.17 are never near it)."""
+    routed = routed_networks()
+    for _ in range(200):
+        net = ipaddress.IPv4Network(f"10.{random.randint(100, 199)}.{random.randint(0, 255)}.0/24")
+        if not any(net.overlaps(r) for r in routed):
+            return str(net)
+    raise RuntimeError("no free test subnet")
+
+
+def bridge_name() -> str:
+    return "capsat" + secrets.token_hex(4)
+
+
+def leftovers(bridge: str, subnet: str) -> list[str]:
+    """What of a test network remains on the host: the bridge, capsa veths on it, its table."""
+    import subprocess
+
+    left = []
+    if Path(f"/sys/class/net/{bridge}").exists():
+        left.append(f"bridge {bridge}")
+        left += [f"veth {p.name}" for p in Path(f"/sys/class/net/{bridge}/brif").iterdir()]
+    table = "capsa_" + bridge
+    if subprocess.run(["nft", "list", "table", "ip", table], capture_output=True).returncode == 0:
+        left.append(f"nft table {table}")
+    return left
