@@ -124,12 +124,26 @@ def test_bad_bridge_subnet_is_a_config_error(capsa) -> None:
 
 
 def test_unimplemented_operation_is_refused_with_exit_125(tmp_path: Path) -> None:
-    driver = load_driver("network", "bridge", root=tmp_path / "r", runroot=tmp_path / "rr")
+    from capsa.drivers.base import DriverContext, refuse_unimplemented
+    from capsa.drivers.network import NetworkDriver
+
+    @refuse_unimplemented("it lands later")
+    class Partial(NetworkDriver):
+        def add(self, attachment: object) -> None:  # type: ignore[override]
+            pass
+
+    driver = Partial(DriverContext("network", "partial", str(tmp_path / "r"), str(tmp_path / "rr")))
     with pytest.raises(OperationNotSupported) as err:
         driver.gc([])
     assert err.value.exit_code == 125
-    assert err.value.message == "network driver 'bridge' does not implement gc"
+    assert err.value.message == "network driver 'partial' does not implement gc" and err.value.hint == "it lands later"
     assert not (tmp_path / "r").exists()
+
+
+def test_the_bridge_driver_implements_every_operation(tmp_path: Path) -> None:
+    driver = load_driver("network", "bridge", root=tmp_path / "r", runroot=tmp_path / "rr")
+    assert driver.unimplemented() == [] and driver.status()["ready"] is True
+    assert not (tmp_path / "r").exists() and not (tmp_path / "rr").exists()
 
 
 def test_info_reports_each_selected_driver_with_status(capsa) -> None:

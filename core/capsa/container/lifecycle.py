@@ -165,15 +165,20 @@ def isolation_driver(sess: Session, config: ContainerConfig) -> Any:
 
 def network_driver_name(config: Any, flag: str | None) -> str:
     """The network driver a container uses, which is its network mode: ``--network none`` or
-    ``host`` (always installed), else the one capsa.toml selects (``[network] driver``; the
-    flag may name it too, and ``private`` means it)."""
+    ``host`` (always installed), the one capsa.toml selects (``[network] driver``; ``private``
+    means it), or any other installed network driver by name (``--network bridge``)."""
     selected = config.driver("network")
     if not flag or flag in ("private", selected):
         return selected
     if flag in ("none", "host"):
         return flag
-    raise UsageError(f"network mode {flag!r} is not available yet",
-                     hint=f"use --network none or host, or select its driver in capsa.toml ([network] driver; now {selected!r})")
+    from capsa.entrypoints import DRIVER_GROUPS, entries_in
+
+    installed = sorted({e.name for e in entries_in(DRIVER_GROUPS["network"])})
+    if flag in installed:
+        return flag
+    raise UsageError(f"unknown network mode {flag!r}",
+                     hint=f"use --network {' or '.join(installed)} (installed network drivers; [network] driver selects the default, now {selected!r})")
 
 
 def monitor_drivers(sess: Session) -> dict[str, str]:

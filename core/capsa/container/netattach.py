@@ -110,10 +110,13 @@ def network_settings(network: str, state_extra: dict[str, Any], pid: int) -> dic
     (none and host do not). ``pid``: the container's process while it runs, else 0."""
     result = state_extra.get("network") or {}
     address, _, prefix = (list(result.get("ips") or []) or [""])[0].partition("/")
+    iface = (list(result.get("interfaces") or []) or [{}])[0]
+    gateway, mac = result.get("gateway", ""), iface.get("mac", "")
     networks = {}
     if network not in ("none", "host") and (address or result.get("interfaces")):
-        networks[network] = {"NetworkID": network, "Driver": result.get("driver", network), "IPAddress": address,
-                             "IPPrefixLen": int(prefix or 0), "Gateway": "", "MacAddress": ""}
-    return {"EndpointID": "", "Gateway": "", "IPAddress": address, "IPPrefixLen": int(prefix or 0), "MacAddress": "",
-            "Bridge": "", "SandboxID": "", "Ports": {}, "Networks": networks,
+        networks[iface.get("network") or network] = {
+            "NetworkID": iface.get("network") or network, "Driver": result.get("driver", network), "IPAddress": address,
+            "IPPrefixLen": int(prefix or 0), "Gateway": gateway, "MacAddress": mac}
+    return {"EndpointID": "", "Gateway": gateway, "IPAddress": address, "IPPrefixLen": int(prefix or 0), "MacAddress": mac,
+            "Bridge": iface.get("bridge", ""), "SandboxID": "", "Ports": {}, "Networks": networks,
             "SandboxKey": f"/proc/{pid}/ns/net" if pid and not shares_host_namespace(network) else ""}

@@ -1,0 +1,231 @@
+"""The bridge network driver end to end: real containers on a real bridge (a test-only name
+and subnet from capsa.toml's [network.options.bridge]), traffic only between the test and
+the containers it made; and its IPAM under parallel processes, static addresses, a subnet the
+host routes already. Everything made is removed, and checked gone, at the end."""
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from capsa.drivers import load_driver
+from capsa.drivers.network import Attachment
+from capsa.errors import NetworkError
+from capsa.testing.network import Namespace
+from conftest import Capsa
+from containers import busybox_store, cleanup
+from nettest import bridge_name, free_subnet, leftovers
+
+BRIDGE = bridge_name()
+SUBNET = free_subnet()
+GATEWAY = str(ipaddress.IPv4Network(SUBNET).network_address + 1)
+
+
+def driver_of(c: Capsa) -> object:
+    return load_driver("network", "bridge", {"bridge": BRIDGE, "subnet": SUBNET}, root=c.root, runroot=c.runroot)
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Capsa]:
+    config = f'[network.options.bridge]\nbridge = "{BRIDGE}"\nsubnet = "{SUBNET}"\n'
+    gen = busybox_store(tmp_path_factory, "netbridge", config)
+    c = next(gen)
+    try:
+        yield c
+    finally:
+        cleanup(c)
+        driver_of(c).remove_network({})  # type: ignore[attr-defined]
+        left = leftovers(BRIDGE, SUBNET)
+        gen.close()
+        assert left == [], left
+
+
+@pytest.fixture
+def c(store: Capsa) -> Iterator[Capsa]:
+    yield store
+    left = cleanup(store)
+    assert left == [], f"left behind: {left}"
+    assert held(store) == {}, "addresses still held"
+
+
+def held(c: Capsa) -> dict[str, dict]:
+    path = c.runroot / "network" / "bridge" / "ipam.json"
+    book = json.loads(path.read_text()) if path.exists() else {}
+    return {a: h for net in book.values() for a, h in net.items()}
+
+
+def address_of(c: Capsa, name: str) -> str:
+    r = c("inspect", "--format", "{{.NetworkSettings.IPAddress}}", name)
+    assert r.returncode == 0, r.stderr
+    return r.stdout.strip()
+
+
+def veths() -> list[str]:
+    return sorted(p.name for p in Path(f"/sys/class/net/{BRIDGE}/brif").iterdir())
+
+
+def test_a_container_gets_eth0_in_the_subnet_and_a_default_route(c: Capsa) -> None:
+    r = c("run", "--rm", "--network", "bridge", "busybox", "sh", "-c",
+          "ip -4 -o addr show eth0; ip route; cat /sys/class/net/lo/operstate /sys/class/net/eth0/operstate")
+    assert r.returncode == 0, r.stderr
+    addr = r.stdout.split("inet ")[1].split()[0]
+    assert ipaddress.ip_interface(addr).network == ipaddress.IPv4Network(SUBNET)
+    assert f"default via {GATEWAY} dev eth0" in r.stdout
+    assert r.stdout.split()[-1] == "up"
+    assert veths() == []  # --rm: its veth went with it
+
+
+def test_inspect_shows_the_address_gateway_and_network(c: Capsa) -> None:
+    assert c("run", "-d", "--name", "insp", "--network", "bridge", "busybox", "sleep", "60").returncode == 0
+    settings = json.loads(c("inspect", "insp").stdout)[0]["NetworkSettings"]
+    assert ipaddress.ip_address(settings["IPAddress"]) in ipaddress.IPv4Network(SUBNET)
+    assert settings["Gateway"] == GATEWAY and settings["Bridge"] == BRIDGE and settings["MacAddress"]
+    assert settings["Networks"]["capsa"]["IPAddress"] == settings["IPAddress"]
+    assert len(veths()) == 1 and list(held(c)) == [settings["IPAddress"]]
+
+
+def test_two_containers_on_the_bridge_ping_each_other(c: Capsa) -> None:
+    assert c("run", "-d", "--name", "pa", "--network", "bridge", "busybox", "sleep", "60").returncode == 0
+    target = address_of(c, "pa")
+    # Debian's busybox 1.35 ping opens a raw socket only (no fallback to the ICMP datagram
+    # socket that ping_group_range allows), and NET_RAW is not a default capability (as podman's)
+    r = c("run", "--rm", "--network", "bridge", "--cap-add", "NET_RAW", "busybox", "ping", "-c", "1", "-W", "5", target)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "1 packets received" in r.stdout
+
+
+def test_the_host_reaches_a_container_by_its_address(c: Capsa) -> None:
+    assert c("run", "-d", "--name", "srv", "--network", "bridge", "busybox", "sh", "-c",
+             "echo hello-from-capsa | nc -l -p 8080").returncode == 0
+    target = address_of(c, "srv")
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            with socket.create_connection((target, 8080), timeout=2) as s:
+                assert s.recv(100) == b"hello-from-capsa\n"
+                break
+        except ConnectionRefusedError:
+            assert time.monotonic() < deadline, "the container's listener never answered"
+            time.sleep(0.1)
+
+
+def test_rm_f_leaves_no_veth_and_releases_the_address(c: Capsa) -> None:
+    assert c("run", "-d", "--name", "gone", "--network", "bridge", "busybox", "sleep", "60").returncode == 0
+    addr = address_of(c, "gone")
+    assert len(veths()) == 1 and addr in held(c)
+    assert c("rm", "-f", "gone").returncode == 0
+    assert veths() == [] and held(c) == {}
+
+
+def test_a_killed_monitor_is_cleaned_up_by_rm(c: Capsa) -> None:
+    assert c("run", "-d", "--name", "orph", "--network", "bridge", "busybox", "sleep", "60").returncode == 0
+    monitor = int(c("inspect", "--format", "{{.State.ConmonPid}}", "orph").stdout)
+    os.kill(monitor, 9)
+    assert c("rm", "-f", "orph").returncode == 0
+    assert veths() == [] and held(c) == {}
+
+
+def test_parallel_runs_get_distinct_addresses(c: Capsa) -> None:
+    def start(i: int) -> subprocess.CompletedProcess[str]:
+        return c("run", "-d", "--name", f"par{i}", "--network", "bridge", "busybox", "sleep", "60")
+
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(start, range(4)))
+    assert all(r.returncode == 0 for r in results), [r.stderr for r in results]
+    addresses = [address_of(c, f"par{i}") for i in range(4)]
+    assert len(set(addresses)) == 4 and all(addresses)
+    assert len(veths()) == 4
+
+
+# -- the driver alone --------------------------------------------------------------------------
+
+IPAM_WORKER = """
+import sys
+sys.path[:0] = sys.argv[1].split(":")
+from capsa_net_bridge.ipam import Ipam
+ipam = Ipam(sys.argv[2])
+for i in range(int(sys.argv[3])):
+    with ipam.locked() as book:
+        print(book.allocate("t", "10.190.0.0/24", "10.190.0.1", f"{sys.argv[4]}-{i}", "v"))
+"""
+
+
+def test_ipam_in_parallel_processes_never_hands_out_an_address_twice(tmp_path: Path) -> None:
+    procs = [subprocess.Popen([sys.executable, "-c", IPAM_WORKER, ":".join(sys.path), str(tmp_path), "25", f"w{w}"],
+                              stdout=subprocess.PIPE, text=True) for w in range(4)]
+    got = [line for p in procs for line in p.communicate()[0].split()]
+    assert all(p.returncode == 0 for p in procs)
+    assert len(got) == 100 and len(set(got)) == 100
+    assert "10.190.0.1" not in got and "10.190.0.0" not in got
+
+
+@pytest.fixture
+def driver(tmp_path: Path) -> Iterator[object]:
+    drv = load_driver("network", "bridge", {"bridge": BRIDGE, "subnet": SUBNET}, root=tmp_path / "r", runroot=tmp_path / "rr")
+    try:
+        yield drv
+    finally:
+        drv.gc([])  # type: ignore[attr-defined]
+
+
+def attach(ns: Namespace, static_ip: str = "") -> Attachment:
+    return Attachment(container_id=secrets.token_hex(32), container_name="t", netns=ns.path, static_ip=static_ip)
+
+
+def test_a_static_address_is_honoured_and_bad_ones_refused(driver: object) -> None:
+    namespaces = [Namespace() for _ in range(3)]
+    try:
+        wanted = str(ipaddress.IPv4Network(SUBNET).network_address + 77)
+        first = attach(namespaces[0], wanted)
+        assert driver.add(first).ips == [f"{wanted}/24"]  # type: ignore[attr-defined]
+        assert wanted in namespaces[0].local_addresses()
+        for bad, words in ((wanted, "already in use"), ("10.3.2.1", "not a free host address"),
+                           (GATEWAY, "not a free host address"), ("nonsense", "invalid IP address")):
+            att = attach(namespaces[1], bad)
+            with pytest.raises(NetworkError) as err:
+                driver.add(att)  # type: ignore[attr-defined]
+            assert words in err.value.message and "\n" not in err.value.message and err.value.hint
+            driver.delete(att)  # type: ignore[attr-defined]
+        driver.delete(first)  # type: ignore[attr-defined]
+        assert driver.add(attach(namespaces[2], wanted)).ips == [f"{wanted}/24"]  # type: ignore[attr-defined]
+    finally:
+        for ns in namespaces:
+            ns.gone()
+
+
+def test_a_subnet_the_host_routes_already_is_refused(tmp_path: Path) -> None:
+    from pyroute2 import IPRoute
+
+    subnet, dummy = free_subnet(), "capsatd" + secrets.token_hex(3)
+    bridge = bridge_name()
+    with IPRoute() as ipr:
+        ipr.link("add", ifname=dummy, kind="veth", peer={"ifname": dummy + "p"})  # (no dummy module here)
+        try:
+            idx = ipr.link_lookup(ifname=dummy)[0]
+            ipr.addr("add", index=idx, address=str(ipaddress.IPv4Network(subnet).network_address + 9), prefixlen=24)
+            ipr.link("set", index=idx, state="up")
+            ipr.link("set", index=ipr.link_lookup(ifname=dummy + "p")[0], state="up")
+            drv = load_driver("network", "bridge", {"bridge": bridge, "subnet": subnet}, root=tmp_path / "r",
+                              runroot=tmp_path / "rr")
+            ns = Namespace()
+            att = attach(ns)
+            try:
+                with pytest.raises(NetworkError) as err:
+                    drv.add(att)  # type: ignore[attr-defined]
+                assert f"subnet {subnet}" in err.value.message and f"already routed on this host (by {dummy})" in err.value.message
+                drv.delete(att)  # type: ignore[attr-defined]
+            finally:
+                ns.gone()
+            assert leftovers(bridge, subnet) == []  # nothing half-made
+        finally:
+            ipr.link("del", ifname=dummy)
