@@ -9,7 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES="git busybox-static catatonit libseccomp2 iproute2 python3 python3-venv crun runc strace docker-registry skopeo"
+APT_PACKAGES="git busybox-static catatonit libseccomp2 iproute2 nftables python3 python3-venv crun runc strace docker-registry skopeo"
 missing=""
 for pkg in $APT_PACKAGES; do dpkg -s "$pkg" >/dev/null 2>&1 || missing="$missing $pkg"; done
 if [ -n "$missing" ]; then

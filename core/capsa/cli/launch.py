@@ -43,7 +43,7 @@ def launch(sess: Session, image: str, command: list[str], o: dict[str, Any], cre
     from capsa.engine import containers
 
     if not create_only:  # first of all: the monitor loads its drivers while we make the container
-        containers.prepare_run(sess)
+        containers.prepare_run(sess, o["network"])
     detach = o.get("detach", True)
     config = container_config(image, command, o)
     config.network = containers.network_driver_name(sess, o["network"])

@@ -132,14 +132,23 @@ def network_driver_name(sess: Session, flag: str | None) -> str:
     return lifecycle.network_driver_name(sess.config, flag)
 
 
-def prepare_run(sess: Session) -> None:
+def prepare_run(sess: Session, network: str | None = None) -> None:
     """Load the hook plugins and pre-fork the container's monitor, which loads its drivers while
-    the caller checks its flags and :func:`run` makes the container (done once per process)."""
+    the caller checks its flags and :func:`run` makes the container (done once per process).
+    ``network``: the ``--network`` flag, so that the monitor warms up that driver."""
     from capsa import plugins
     from capsa.container import lifecycle, monitor_fork
 
     plugins.load_hook_plugins()
-    monitor_fork.prefork(lifecycle.monitor_drivers(sess))
+    drivers = lifecycle.monitor_drivers(sess)
+    if network and network not in ("none", "host", "private"):
+        try:
+            drivers["network"] = lifecycle.network_driver_name(sess.config, network)
+        except Exception:  # a bad flag is reported where the container is made
+            pass
+    elif network in ("none", "host"):
+        drivers["network"] = network
+    monitor_fork.prefork(drivers)
 
 
 def run(sess: Session, config: ContainerConfig, attach: bool, stdin: bool) -> int | None:
