@@ -229,3 +229,28 @@ def test_a_subnet_the_host_routes_already_is_refused(tmp_path: Path) -> None:
             assert leftovers(bridge, subnet) == []  # nothing half-made
         finally:
             ipr.link("del", ifname=dummy)
+
+
+def test_run_on_a_subnet_the_host_routes_fails_in_one_line_and_leaves_nothing(c: Capsa) -> None:
+    from pyroute2 import IPRoute
+
+    subnet, other, peer = free_subnet(), bridge_name(), "capsatd" + secrets.token_hex(3)
+    with IPRoute() as ipr:
+        ipr.link("add", ifname=peer, kind="veth", peer={"ifname": peer + "p"})
+        try:
+            idx = ipr.link_lookup(ifname=peer)[0]
+            ipr.addr("add", index=idx, address=str(ipaddress.IPv4Network(subnet).network_address + 9), prefixlen=24)
+            ipr.link("set", index=idx, state="up")
+            ipr.link("set", index=ipr.link_lookup(ifname=peer + "p")[0], state="up")
+            c.write_config(f'[network.options.bridge]\nbridge = "{other}"\nsubnet = "{subnet}"\n')
+            try:
+                r = c("run", "--rm", "--network", "bridge", "busybox", "true")
+            finally:
+                c.write_config(f'[network.options.bridge]\nbridge = "{BRIDGE}"\nsubnet = "{SUBNET}"\n')
+            assert r.returncode == 126, r.stderr
+            lines = r.stderr.strip().splitlines()
+            assert f"subnet {subnet} of network capsa is already routed on this host (by {peer})" in lines[0], lines
+            assert len([x for x in lines if x.startswith("Error")]) == 1
+            assert c("ps", "-a", "-q").stdout == "" and leftovers(other, subnet) == []
+        finally:
+            ipr.link("del", ifname=peer)
