@@ -254,3 +254,19 @@ def test_run_on_a_subnet_the_host_routes_fails_in_one_line_and_leaves_nothing(c:
             assert c("ps", "-a", "-q").stdout == "" and leftovers(other, subnet) == []
         finally:
             ipr.link("del", ifname=peer)
+
+
+def test_system_check_repair_collects_what_no_container_holds(c: Capsa) -> None:
+    """A container whose monitor and reaping command were both killed leaves an address and a
+    veth that no record names: ``system check --repair`` has every network driver ``gc`` them."""
+    ns = Namespace()
+    try:
+        att = Attachment(container_id=secrets.token_hex(32), container_name="lost", netns=ns.path)
+        driver_of(c).add(att)  # type: ignore[attr-defined]
+    finally:
+        ns.gone()
+    assert len(veths()) == 1 and len(held(c)) == 1
+    assert c("run", "-d", "--name", "alive", "--network", "bridge", "busybox", "sleep", "60").returncode == 0
+    r = c("system", "check", "--repair")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert list(held(c)) == [address_of(c, "alive")] and len(veths()) == 1  # the running one stays

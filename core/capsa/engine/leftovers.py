@@ -118,6 +118,8 @@ def check(sess: Session, repair: bool) -> list[Finding]:
                                      error="its monitor died; repaired by system check")
                 f.repaired = True
             findings.append(f)
+    if repair:
+        findings += _network_gc(sess, live)
     iso = sess.driver("isolation")
     gc = getattr(iso, "gc", None)
     if gc is not None:  # runtime leftovers: state and cgroups of containers that are not running
@@ -138,6 +140,28 @@ def check(sess: Session, repair: bool) -> list[Finding]:
                 from capsa.container import lifecycle
 
                 lifecycle.remove_stopped(store, records, config.id, config.layer_id)
+    return findings
+
+
+def _network_gc(sess: Session, live: set[str]) -> list[Finding]:
+    """Every installed network driver's ``gc(live)``: what a container left holding (an
+    address, a veth) when its monitor and the command reaping it were both killed."""
+    from capsa.drivers import load_driver
+    from capsa.entrypoints import DRIVER_GROUPS, entries_in
+    from capsa.errors import CapsaError, DriverNotSupported, OperationNotSupported
+
+    cfg = sess.config
+    findings = []
+    for name in sorted({e.name for e in entries_in(DRIVER_GROUPS["network"])}):
+        try:
+            load_driver("network", name, cfg.driver_options("network", name), root=cfg.root,
+                        runroot=cfg.runroot).gc(live)
+        except (DriverNotSupported, OperationNotSupported):
+            continue  # not usable here, or holds nothing it can collect
+        except CapsaError as exc:
+            findings.append(Finding("network", f"network driver {name}: gc: {exc.message}"))
+        except Exception as exc:  # a third-party driver's gc failing must not stop the check
+            findings.append(Finding("network", f"network driver {name}: gc: {exc}"))
     return findings
 
 
