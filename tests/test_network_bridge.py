@@ -270,3 +270,15 @@ def test_system_check_repair_collects_what_no_container_holds(c: Capsa) -> None:
     r = c("system", "check", "--repair")
     assert r.returncode == 0, r.stdout + r.stderr
     assert list(held(c)) == [address_of(c, "alive")] and len(veths()) == 1  # the running one stays
+
+
+def test_system_check_finds_a_running_container_whose_veth_is_gone(c: Capsa) -> None:
+    from pyroute2 import IPRoute
+
+    assert c("run", "-d", "--name", "chk", "--network", "bridge", "busybox", "sleep", "60").returncode == 0
+    assert c("system", "check").returncode == 0  # all in place
+    [veth] = veths()
+    with IPRoute() as ipr:
+        ipr.link("del", ifname=veth)
+    r = c("system", "check")
+    assert r.returncode == 125 and "container chk" in r.stdout + r.stderr and f"veth {veth}" in r.stdout + r.stderr, r.stdout + r.stderr

@@ -118,6 +118,7 @@ def check(sess: Session, repair: bool) -> list[Finding]:
                                      error="its monitor died; repaired by system check")
                 f.repaired = True
             findings.append(f)
+    findings += _network_checks(sess, records, configs, live)
     if repair:
         findings += _network_gc(sess, live)
     iso = sess.driver("isolation")
@@ -140,6 +141,35 @@ def check(sess: Session, repair: bool) -> list[Finding]:
                 from capsa.container import lifecycle
 
                 lifecycle.remove_stopped(store, records, config.id, config.layer_id)
+    return findings
+
+
+def _network_checks(sess: Session, records: Any, configs: list[Any], live: set[str]) -> list[Finding]:
+    """The network driver's ``check`` of every running container (CNI's CHECK): what its
+    ``add`` set up must still be in place. Not repaired here (restarting the container is)."""
+    from capsa.drivers import load_driver
+    from capsa.drivers.network import Attachment
+    from capsa.errors import CapsaError, OperationNotSupported
+
+    cfg = sess.config
+    drivers: dict[str, Any] = {}
+    findings = []
+    for config in configs:
+        state = records.state(config.id)
+        if state.status != "running" or config.id not in live or not state.pid or not config.network:
+            continue
+        try:
+            if config.network not in drivers:
+                drivers[config.network] = load_driver("network", config.network, cfg.driver_options("network", config.network),
+                                                      root=cfg.root, runroot=cfg.runroot)
+            netns = None if config.network == "host" else f"/proc/{state.pid}/ns/net"
+            drivers[config.network].check(Attachment(container_id=config.id, container_name=config.name, netns=netns))
+        except OperationNotSupported:
+            continue
+        except CapsaError as exc:
+            if records.state(config.id).status == "running":  # (not one that just exited)
+                findings.append(Finding("network", f"container {config.name} ({config.id[:12]}): network "
+                                                   f"{config.network}: {exc.message}"))
     return findings
 
 
