@@ -282,3 +282,14 @@ def test_system_check_finds_a_running_container_whose_veth_is_gone(c: Capsa) -> 
         ipr.link("del", ifname=veth)
     r = c("system", "check")
     assert r.returncode == 125 and "container chk" in r.stdout + r.stderr and f"veth {veth}" in r.stdout + r.stderr, r.stdout + r.stderr
+
+
+def test_bridge_selected_in_capsa_toml_is_the_default_network_mode(c: Capsa) -> None:
+    c.write_config(f'[network]\ndriver = "bridge"\n[network.options.bridge]\nbridge = "{BRIDGE}"\nsubnet = "{SUBNET}"\n')
+    try:
+        info = json.loads(c("info", "--format", "json").stdout)["drivers"]["network"]
+        assert info["name"] == "bridge" and info["ready"] is True and BRIDGE in info["detail"]
+        r = c("run", "--rm", "busybox", "ip", "route")
+        assert r.returncode == 0 and f"default via {GATEWAY} dev eth0" in r.stdout, r.stdout + r.stderr
+    finally:
+        c.write_config(f'[network.options.bridge]\nbridge = "{BRIDGE}"\nsubnet = "{SUBNET}"\n')
