@@ -159,3 +159,16 @@ def test_run_on_a_network_whose_driver_cannot_attach_is_refused_before_anything_
         assert "is not available yet" in refused(capsa, "run", "--rm", "--network", network, "--rootfs", str(rootfs), "true")
     assert "network not found" in refused(capsa, "run", "--rm", "--network", "nope", "--rootfs", str(rootfs), "true")
     assert ok(capsa, "ps", "-aq") == ""
+
+
+def test_a_corrupt_networks_file_is_one_error_line_and_system_check_repairs_it(capsa: Capsa) -> None:
+    ok(capsa, "network", "create", "web")
+    path = capsa.root / "networks" / "networks.json"
+    path.write_text("{torn")
+    assert "is corrupt" in refused(capsa, "network", "ls")
+    r = capsa("system", "check")
+    assert r.returncode == 125 and "networks.json is corrupt" in r.stdout + r.stderr
+    ok(capsa, "system", "check", "--repair")
+    assert names(capsa) == ["capsa"] and (capsa.root / "networks" / "networks.json.corrupt").exists()
+    ok(capsa, "network", "create", "web")
+    assert names(capsa) == ["capsa", "web"]
