@@ -172,3 +172,15 @@ def test_a_corrupt_networks_file_is_one_error_line_and_system_check_repairs_it(c
     assert names(capsa) == ["capsa"] and (capsa.root / "networks" / "networks.json.corrupt").exists()
     ok(capsa, "network", "create", "web")
     assert names(capsa) == ["capsa", "web"]
+
+
+def test_system_prune_removes_the_networks_no_container_is_on(capsa: Capsa, tmp_path: Path) -> None:
+    """As podman's: the stopped containers go first, then the networks they left unused."""
+    rootfs = tmp_path / "rootfs"
+    rootfs.mkdir()
+    ok(capsa, "network", "create", "used")
+    ok(capsa, "network", "create", "unused")
+    cid = ok(capsa, "create", "--name", "on", "--network", "used", "--rootfs", str(rootfs), "true").strip()
+    assert ok(capsa, "system", "prune", "-f") == f"Deleted Containers\n{cid}\nDeleted Networks\nused\nunused\n"
+    assert names(capsa) == ["capsa"]
+    assert ok(capsa, "system", "prune", "-f") == ""
