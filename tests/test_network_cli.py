@@ -59,6 +59,7 @@ def test_create_inspect_ls_formats_and_filters(capsa: Capsa) -> None:
     assert [d["name"] for d in json.loads(ok(capsa, "network", "inspect", db["id"][:12], "web"))] == ["db", "web"]
     assert ok(capsa, "network", "inspect", "-f", "{{.Name}} {{.NetworkInterface}} {{.Internal}}", "web") == "web capsa1 true\n"
     assert names(capsa) == ["capsa", "db", "web"]
+    assert [capsa("network", "exists", n).returncode for n in ("web", "capsa", db["id"], "nope")] == [0, 0, 0, 1]
     assert ok(capsa, "network", "ls", "--format", "{{.Name}}:{{.Driver}}") == "capsa:bridge\ndb:bridge\nweb:bridge\n"
     assert ok(capsa, "network", "ls", "--format", "{{.ID}}", "--filter", "name=^w").strip() == doc["id"][:12]
     assert ok(capsa, "network", "ls", "-q", "--filter", "label=team=a") == "web\n"

@@ -1,4 +1,4 @@
-"""``network create|ls|inspect|rm|prune`` (podman 4.3's flags; see docs/networks-cli.md)."""
+"""``network create|ls|inspect|exists|rm|prune`` (podman 4.3's flags; see docs/networks-cli.md)."""
 from __future__ import annotations
 
 from capsa.cli import output
@@ -65,6 +65,17 @@ def inspect(ctx: typer.Context, names: Annotated[list[str], typer.Argument(help=
         output.emit_one([n.inspect_doc() for n in networks], "json", str)
 
 
+def exists(ctx: typer.Context, network: Annotated[str, typer.Argument(help="Network name or id")]) -> None:
+    """Check if a network exists: exit 0 if it does, 1 if not."""
+    from capsa.cli.context import Exit
+    from capsa.network.definitions import NetworkNotFound
+
+    try:
+        engine.inspect(session(ctx), [network])
+    except NetworkNotFound:
+        raise Exit(1) from None
+
+
 def rm(ctx: typer.Context, names: Annotated[Optional[list[str]], typer.Argument(help="Networks by name or id")] = None,
        force: Annotated[bool, typer.Option("--force", "-f", help="Remove the containers using the network too")] = False,
        time: Annotated[Optional[int], typer.Option("--time", "-t", help="Seconds to wait for those containers to stop before killing them")] = None) -> None:
@@ -90,6 +101,6 @@ def prune(ctx: typer.Context, force: Annotated[bool, typer.Option("--force", "-f
 
 def register(app: typer.Typer) -> None:
     group = typer.Typer(help="Manage networks", no_args_is_help=True)
-    for name, fn in (("create", create), ("ls", ls), ("list", ls), ("inspect", inspect), ("rm", rm), ("prune", prune)):
+    for name, fn in (("create", create), ("ls", ls), ("list", ls), ("inspect", inspect), ("exists", exists), ("rm", rm), ("prune", prune)):
         group.command(name)(fn)
     app.add_typer(group, name="network")
