@@ -68,12 +68,9 @@ def inspect(ctx: typer.Context, names: Annotated[list[str], typer.Argument(help=
 def exists(ctx: typer.Context, network: Annotated[str, typer.Argument(help="Network name or id")]) -> None:
     """Check if a network exists: exit 0 if it does, 1 if not."""
     from capsa.cli.context import Exit
-    from capsa.network.definitions import NetworkNotFound
 
-    try:
-        engine.inspect(session(ctx), [network])
-    except NetworkNotFound:
-        raise Exit(1) from None
+    if not engine.exists(session(ctx), network):
+        raise Exit(1)
 
 
 def rm(ctx: typer.Context, names: Annotated[Optional[list[str]], typer.Argument(help="Networks by name or id")] = None,

@@ -113,6 +113,17 @@ def inspect(sess: Session, names: list[str]) -> list[NetworkDefinition]:
     return [records.find(n, every) for n in names]
 
 
+def exists(sess: Session, name: str) -> bool:
+    """Whether a network has that name, id or unique id prefix."""
+    from capsa.network.definitions import NetworkNotFound
+
+    try:
+        inspect(sess, [name])
+    except NetworkNotFound:
+        return False
+    return True
+
+
 def remove(sess: Session, names: list[str], force: bool, timeout: int | None = None) -> list[str]:
     """``network rm``: every network is checked before any goes; one that containers use needs
     ``force``, which removes those containers first (stopped with ``timeout``, as ``rm -f -t``).
