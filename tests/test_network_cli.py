@@ -81,6 +81,7 @@ def test_create_inspect_ls_formats_and_filters(capsa: Capsa) -> None:
     (("--subnet", "172.17.5.0/24", "x"), "docker"),
     (("--subnet", "10.126.5.0/33", "x"), "invalid subnet"),
     (("--subnet", "10.126.5.0/24", "--gateway", "10.126.6.1", "x"), "gateway 10.126.6.1 not in subnet 10.126.5.0/24"),
+    (("--gateway", "10.126.6.1", "x"), "cannot set gateway without subnet"),
     (("-d", "macvlan", "x"), "unsupported driver macvlan"),
     (("--opt", "vlan=3", "x"), "unsupported bridge network option vlan"),
     (("--ip-range", "10.126.3.0/28", "x"), "--ip-range is not supported"),

@@ -170,6 +170,8 @@ class NetworkRecords:
             if ignore and name == DEFAULT_NAME:
                 return self.default(), False
             check_name(name)
+        if gateway and not subnet:
+            raise UsageError("cannot set gateway without subnet", hint="give --subnet too")
         opts = check_options(dict(options or {}))
         if interface_name is not None:
             check_interface_name(interface_name)
