@@ -155,3 +155,33 @@ def test_a_plugin_that_exits_while_importing_is_only_a_warning(tmp_path, monkeyp
     assert plugins.load_hook_plugins([entry], warn=warnings.append) == []
     assert plugins.failed_plugins == ["exiter"]
     assert "capsa-exiter 1.0" in warnings[0] and "SystemExit: missing dependency" in warnings[0]
+
+
+def test_hook_capsa_network_event(tmp_path: Any) -> None:
+    """``network create`` and ``rm``/``prune`` fire it once the change is recorded; ``--ignore``
+    finding the network there does not; a failing implementation only warns."""
+    from capsa.engine import networks
+    from capsa.engine.session import GlobalOptions, Session
+
+    seen: list[tuple[str, str, str]] = []
+
+    class P:
+        @hookimpl
+        def capsa_network_event(self, action: str, network_id: str, name: str) -> None:
+            seen.append((action, network_id, name))
+
+    class Fails:
+        @hookimpl
+        def capsa_network_event(self, action: str) -> None:
+            raise RuntimeError("boom")
+
+    register(P(), Fails())
+    sess = Session(GlobalOptions(str(tmp_path / "root"), str(tmp_path / "run"), "vfs"))
+    routed: list[Any] = []
+    records = networks.network_records(sess)
+    a, _ = records.create("a", "10.123.7.0/24", routed=routed)  # (no event: the records alone)
+    b = networks.create(sess, "b", "bridge", "10.123.8.0/24", None, False, {}, {}, None, False)
+    networks.create(sess, "b", "bridge", None, None, False, {}, {}, None, True)
+    assert networks.remove(sess, ["b"], False) == ["b"]
+    assert networks.prune(sess, []) == ["a"]
+    assert seen == [("create", b.id, "b"), ("remove", b.id, "b"), ("remove", a.id, "a")]

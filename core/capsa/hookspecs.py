@@ -39,6 +39,11 @@ def capsa_image_event(action: str, image_id: str, names: list[str]) -> None:
     """An image was pulled, pushed, built, imported, loaded, tagged, untagged or removed."""
 
 
+@hookspec
+def capsa_network_event(action: str, network_id: str, name: str) -> None:
+    """A network was created or removed (``network create``, ``rm``, ``prune``)."""
+
+
 @hookspec(firstresult=True)
 def capsa_resolve_short_name(name: str, search_registries: list[str]) -> str | None:
     """Map a short image name (``busybox``) to a fully qualified one; first non-None wins."""

@@ -76,7 +76,7 @@ def share_global_options(group: typer.main.TyperGroup) -> None:  # type: ignore[
 # The command modules in the order they register (some add to a group an earlier one made), and
 # which of them a top-level command word needs: a command builds only its own part of the CLI,
 # since turning every command's signature into click options costs more than the command.
-MODULES = ("system", "images", "image_io", "pull", "push_cmd", "inspect", "containers", "ps", "volumes", "plugins_cmd",
+MODULES = ("system", "images", "image_io", "pull", "push_cmd", "inspect", "containers", "ps", "volumes", "networks", "plugins_cmd",
            "completion", "help_cmd", "login")
 NEEDS: dict[str, tuple[str, ...]] = {
     **{w: ("system",) for w in ("info", "version", "system")},
@@ -88,7 +88,7 @@ NEEDS: dict[str, tuple[str, ...]] = {
     "inspect": ("inspect",),
     **{w: ("containers",) for w in ("run", "create", "start", "stop", "kill", "rm", "wait")},
     **{w: ("containers", "ps") for w in ("container", "ps", "logs")},
-    "volume": ("volumes",), "plugins": ("plugins_cmd",), "completion": ("completion",), "help": ("help_cmd",),
+    "volume": ("volumes",), "network": ("networks",), "plugins": ("plugins_cmd",), "completion": ("completion",), "help": ("help_cmd",),
     "login": ("login",), "logout": ("login",),
 }
 def command_word(args: list[str]) -> str | None:

@@ -46,7 +46,9 @@ def launch(sess: Session, image: str, command: list[str], o: dict[str, Any], cre
         containers.prepare_run(sess, o["network"])
     detach = o.get("detach", True)
     config = container_config(image, command, o)
-    config.network = containers.network_driver_name(sess, o["network"])
+    config.network, definition = containers.network_mode(sess, o["network"], starting=not create_only)
+    if definition is not None:
+        config.extra["network_definition"] = definition
     policy = o.get("pull") or "missing"
     if config.rootfs is None and policy in ("always", "newer"):
         pulled = _pull(sess, image, o, policy)

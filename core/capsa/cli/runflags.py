@@ -56,7 +56,7 @@ FLAGS: tuple[tuple[str, tuple[str, ...], str, Any, str], ...] = (
     ("security_opt", ("--security-opt",), MULTI, None, "seccomp=unconfined|PROFILE.json, no-new-privileges"),
     ("init", ("--init",), BOOL, False, "Run an init inside the container that forwards signals and reaps processes"),
     ("rootfs", ("--rootfs",), BOOL, False, "The first argument is an exploded root filesystem, not an image"),
-    ("network", ("--network", "--net"), STR, None, "Network mode: none, host, bridge (or another installed network driver)"),
+    ("network", ("--network", "--net"), STR, None, "Network mode: none, host, bridge, container:NAME, a network's name or an installed network driver"),
     ("cgroup_parent", ("--cgroup-parent",), STR, None, "Cgroup (under capsa's own) for the container"),
     ("pull", ("--pull",), STR, "missing", "Pull image policy: missing, always, never or newer"),
     ("platform", ("--platform",), STR, None, "Specify the platform for selecting the image (conflicts with --arch and --os)"),

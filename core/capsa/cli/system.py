@@ -73,15 +73,17 @@ def prune(ctx: typer.Context,
           all: Annotated[bool, typer.Option("--all", "-a", help="Remove all unused images, not only dangling ones")] = False,
           volumes: Annotated[bool, typer.Option("--volumes", help="Prune volumes no container uses")] = False,
           force: Annotated[bool, typer.Option("--force", "-f", help="Do not prompt for confirmation")] = False) -> None:
-    """Remove stopped containers, unused images (and with --volumes, unused volumes)."""
+    """Remove stopped containers, unused networks and images (and with --volumes, unused volumes)."""
     if not force and not _confirm("WARNING! This command removes:\n  - all stopped containers\n"
+                                  + "  - all networks not used by at least one container\n"
                                   + ("  - all volumes not used by at least one container\n" if volumes else "")
                                   + ("  - all images without at least one container associated with them"
                                      if all else "  - all dangling images")):
         return
     done = engine.prune(session(ctx), all, volumes)
     text = ""
-    for title, ids in (("Deleted Containers", done.containers), ("Deleted Volumes", done.volumes),
+    for title, ids in (("Deleted Containers", done.containers), ("Deleted Networks", done.networks),
+                       ("Deleted Volumes", done.volumes),
                        ("Deleted Images", done.images)):
         if ids:
             text += title + "\n" + "".join(f"{i}\n" for i in ids)

@@ -132,6 +132,33 @@ def network_driver_name(sess: Session, flag: str | None) -> str:
     return lifecycle.network_driver_name(sess.config, flag)
 
 
+def network_mode(sess: Session, flag: str | None, starting: bool) -> tuple[str, dict[str, Any] | None]:
+    """A new container's network mode and, on a user network, the network definition to record
+    (``extra["network_definition"]``: what its driver receives as ``Attachment.network``).
+    ``none``, ``host`` and the selected driver cost nothing more than before; ``bridge``,
+    ``container:NAME`` and a network's name are checked (an unknown one: exit 125). When
+    ``starting`` (``run``), a mode whose driver cannot attach yet is refused before anything
+    is made."""
+    selected = sess.config.driver("network")
+    if not flag or flag in ("none", "host", "private", selected):
+        return network_driver_name(sess, flag), None
+    from capsa.engine.networks import check_available, resolve_for_container
+    from capsa.errors import UsageError
+    from capsa.network.definitions import NetworkNotFound
+
+    try:
+        mode, definition = resolve_for_container(sess, flag)
+    except NetworkNotFound:  # not a network: another installed network driver, by its name?
+        try:
+            return network_driver_name(sess, flag), None
+        except UsageError as exc:
+            raise UsageError(f"unknown network mode {flag!r}: network not found",
+                             hint=f"{exc.hint}, or a network's name (capsa network ls)") from None
+    if starting:
+        check_available(flag, mode)
+    return mode, definition
+
+
 def prepare_run(sess: Session, network: str | None = None) -> None:
     """Load the hook plugins and pre-fork the container's monitor, which loads its drivers while
     the caller checks its flags and :func:`run` makes the container (done once per process).

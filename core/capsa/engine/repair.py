@@ -3,7 +3,7 @@ another shape), found and with ``repair`` set right before anything else is look
 
 The store's index files and the images and layers that stand on them
 (:mod:`capsa.store.integrity`), containers whose state or config cannot be read and the name
-index (:mod:`capsa.container.recovery`), and volume records. What each repair does is listed in
+index (:mod:`capsa.container.recovery`), volume records and the network definitions. What each repair does is listed in
 docs/storage.md ("Durability and recovery").
 """
 from __future__ import annotations
@@ -67,6 +67,15 @@ def check_records(sess: Session, store: Store, records: ContainerRecords, repair
         findings.append(Finding("volume", f"volume {name} has an unreadable volume.json", repaired=repair))
         if repair:
             volumes.repair(name)
+    from capsa.engine.networks import network_records
+
+    networks = network_records(sess)
+    corrupt = networks.file.is_corrupt()
+    if corrupt is not None:  # (the user networks are lost: moved aside as networks.json.corrupt)
+        findings.append(Finding("network", f"{corrupt.message} (the repair moves it aside: its user networks are lost)", repaired=repair))
+        if repair:
+            with networks.lock.exclusive():
+                networks.file.quarantine()
     return findings, index_ok
 
 

@@ -98,6 +98,7 @@ class Pruned:
     """What ``system prune`` removed, and what it could not (one line per object)."""
 
     containers: list[str] = field(default_factory=list)
+    networks: list[str] = field(default_factory=list)
     volumes: list[str] = field(default_factory=list)
     images: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
@@ -105,7 +106,7 @@ class Pruned:
 
 def prune(sess: Session, all_images: bool, volumes: bool) -> Pruned:
     """Remove the stopped containers nothing is looking after, the unused images (dangling only
-    unless ``all_images``) and, with ``volumes``, the volumes no container uses. A container
+    unless ``all_images``), the user networks no container is on and, with ``volumes``, the volumes no container uses. A container
     that cannot be removed is reported in ``failed`` and does not stop the others."""
     from capsa.container import lifecycle
     from capsa.container.views import effective_status
@@ -122,6 +123,9 @@ def prune(sess: Session, all_images: bool, volumes: bool) -> Pruned:
                 out.failed.append(f"container {config.name}: {exc.message}")
                 continue
             out.containers.append(config.id)
+    from capsa.engine import networks
+
+    out.networks = networks.prune(sess, [])  # the user networks no container is on (as podman's)
     if store.exists():
         from capsa.engine.images import delete_unused
 
