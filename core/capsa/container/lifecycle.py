@@ -211,7 +211,8 @@ def _hand_to_monitor(sess: Session, store: Store | None, records: ContainerRecor
             "restart_policy": config.restart_policy, "restart_max": config.restart_max, "layer_id": config.layer_id,
             "storage": {"name": cfg.driver("storage"), "options": cfg.driver_options("storage")},
             "isolation": recorded_isolation(sess, config),
-            "network": {"name": config.network, "options": cfg.driver_options("network", config.network)},
+            "network": {"name": config.network, "options": cfg.driver_options("network", config.network),
+                        "definition": config.extra.get("network_definition") or {}},
         })
     except OSError as exc:
         handle.discard()
@@ -376,7 +377,7 @@ def detach_orphan_network(sess: Session, config: ContainerConfig) -> str:
                              root=cfg.root, runroot=cfg.runroot)
     except CapsaError as exc:
         return f"network {config.network}: {exc.message}"
-    return detach_orphan(driver, config.id, config.name)
+    return detach_orphan(driver, config.id, config.name, config.extra.get("network_definition"))
 
 
 def remove_records(monitor_cfg: dict[str, Any], driver: Any) -> None:

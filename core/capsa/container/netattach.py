@@ -55,7 +55,7 @@ class NetworkHandle:
 
 
 def attach(driver: NetworkDriver, container_id: str, name: str, container_pid: int, network: str,
-           on_handle: Any, view: Any = None) -> dict[str, Any]:
+           on_handle: Any, view: Any = None, definition: dict[str, Any] | None = None) -> dict[str, Any]:
     """Call ``driver.add`` for container ``container_id`` (``name``) whose process is
     ``container_pid``; ``on_handle(handle)`` receives the attachment before ``add`` runs, so
     that the caller can ``detach`` even when ``add`` fails. ``view()``: the container as hooks
@@ -70,7 +70,7 @@ def attach(driver: NetworkDriver, container_id: str, name: str, container_pid: i
     if not shares_host_namespace(network):
         fd = os.open(f"/proc/{container_pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
         netns = f"/proc/{os.getpid()}/fd/{fd}"  # valid for any process while we hold it
-    attachment = Attachment(container_id=container_id, container_name=name, netns=netns)
+    attachment = Attachment(container_id=container_id, container_name=name, netns=netns, network=definition or {})
     on_handle(NetworkHandle(attachment, fd))
     if view is not None and plugins.wants("capsa_adjust_network_attachment"):
         plugins.call_or_fail("capsa_adjust_network_attachment", container=view(), attachment=attachment)
@@ -96,12 +96,14 @@ def detach(driver: NetworkDriver, handle: NetworkHandle) -> str:
             handle.netns_fd = -1
 
 
-def detach_orphan(driver: NetworkDriver, container_id: str, container_name: str) -> str:
-    """:func:`detach` for a container whose monitor died: its namespace is gone (netns None)."""
+def detach_orphan(driver: NetworkDriver, container_id: str, container_name: str,
+                  definition: dict[str, Any] | None = None) -> str:
+    """:func:`detach` for a container whose monitor died: its namespace is gone (netns None).
+    ``definition``: the network it was on (its recorded ``network_definition``)."""
     from capsa.drivers.network import Attachment
 
     return detach(driver, NetworkHandle(Attachment(container_id=container_id, container_name=container_name,
-                                                   netns=None)))
+                                                   netns=None, network=definition or {})))
 
 
 def network_settings(network: str, state_extra: dict[str, Any], pid: int) -> dict[str, Any]:

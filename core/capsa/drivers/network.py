@@ -90,3 +90,8 @@ class NetworkDriver(Driver):
     @abstractmethod
     def gc(self, live: Iterable[str]) -> None:
         """Remove what the driver holds for containers whose ids are not in ``live``."""
+
+    def remove_network(self, network: dict[str, Any]) -> None:
+        """Remove what the driver made for the network ``network`` (``Attachment.network``'s
+        data: a bridge, firewall rules), once no container uses it: ``network rm`` and ``network
+        prune`` call it after the network's record is gone. Idempotent; nothing by default."""

@@ -152,8 +152,27 @@ def remove(sess: Session, names: list[str], force: bool, timeout: int | None = N
         _remove_users(sess, gone, 10 if timeout is None else timeout)
     records.remove(sorted(gone))
     for definition in targets:
+        _release(sess, definition)
         network_event("remove", definition)
     return [d.name for d in targets]
+
+
+def _release(sess: Session, definition: Any) -> None:
+    """The network driver's ``remove_network`` for a network whose record is gone (its bridge,
+    its firewall table); a failure is logged, not raised: the record is gone, and the
+    driver's resources go with the next ``remove_network`` or a reboot."""
+    import logging
+
+    from capsa.drivers import load_driver
+
+    cfg = sess.config
+    try:
+        driver = load_driver("network", definition.driver, cfg.driver_options("network", definition.driver),
+                             root=cfg.root, runroot=cfg.runroot)
+        driver.remove_network(definition.to_attachment_data())
+    except (CapsaError, OSError) as exc:
+        logging.getLogger("capsa.network").warning("network %s: its %s driver could not remove it: %s",
+                                                   definition.name, definition.driver, getattr(exc, "message", exc))
 
 
 def _remove_users(sess: Session, names: set[str], timeout: int) -> None:
@@ -180,6 +199,7 @@ def prune(sess: Session, filters: list[str]) -> list[str]:
     if gone:
         records.remove([n.name for n in gone])
     for definition in gone:
+        _release(sess, definition)
         network_event("remove", definition)
     return [n.name for n in gone]
 
