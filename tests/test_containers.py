@@ -460,7 +460,7 @@ def test_network_none_has_only_loopback_and_host_shares_the_hosts(c: Capsa) -> N
     host = sorted(os.listdir("/sys/class/net"))
     assert sorted(run(c, "--network", "host", "busybox", "ls", "/sys/class/net").stdout.split()) == host
     r = run(c, "--network", "nosuchnet", "busybox", "true")
-    assert r.returncode == 125 and "unknown network mode 'nosuchnet'" in r.stderr and "bridge" in r.stderr
+    assert r.returncode == 125 and "unable to find network with name or ID nosuchnet" in r.stderr and "bridge" in r.stderr
 
 
 def test_run_rm_mounts_its_layer_volatile_and_a_kept_container_does_not(c: Capsa) -> None:

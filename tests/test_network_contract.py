@@ -123,4 +123,4 @@ def test_none_and_host_are_drivers_too(c: Capsa) -> None:
         doc = inspect(c, name)
         assert doc["HostConfig"]["NetworkMode"] == mode and doc["NetworkSettings"]["Networks"] == {}
     r = c("run", "--rm", "--network", "nosuchnet", "busybox", "true")
-    assert r.returncode == 125 and "unknown network mode 'nosuchnet'" in r.stderr
+    assert r.returncode == 125 and "unable to find network with name or ID nosuchnet" in r.stderr

@@ -152,7 +152,7 @@ def network_mode(sess: Session, flag: str | None, starting: bool) -> tuple[str, 
         try:
             return network_driver_name(sess, flag), None
         except UsageError as exc:
-            raise UsageError(f"unknown network mode {flag!r}: network not found",
+            raise UsageError(f"unable to find network with name or ID {flag}: network not found",  # podman's words
                              hint=f"{exc.hint}, or a network's name (capsa network ls)") from None
     if starting:
         check_available(flag, mode)
