@@ -86,7 +86,7 @@ NEEDS: dict[str, tuple[str, ...]] = {
     "push": ("images", "push_cmd"),
     **{w: ("images", "image_io") for w in ("import", "save", "load")},
     "inspect": ("inspect",),
-    **{w: ("containers",) for w in ("run", "create", "start", "stop", "kill", "rm", "wait")},
+    **{w: ("containers",) for w in ("run", "create", "start", "stop", "kill", "rm", "wait", "port")},
     **{w: ("containers", "ps") for w in ("container", "ps", "logs")},
     "volume": ("volumes",), "network": ("networks",), "plugins": ("plugins_cmd",), "completion": ("completion",), "help": ("help_cmd",),
     "login": ("login",), "logout": ("login",),

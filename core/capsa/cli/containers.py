@@ -157,6 +157,39 @@ def wait(
     output.write("".join(f"{c}\n" for c in codes))
 
 
+def port(
+    ctx: typer.Context,
+    args: Annotated[Optional[list[str]], typer.Argument(help="CONTAINER [PRIVATE_PORT[/PROTO]]")] = None,
+    all_: Annotated[bool, typer.Option("--all", "-a", help="Display port information for all containers")] = False,
+    latest: Annotated[bool, typer.Option("--latest", "-l", help="Act on the latest container created")] = False,
+) -> None:
+    """List port mappings or a specific mapping for the container."""
+    from capsa.container.ports import port_lines
+
+    words = list(args or [])
+    if all_ and latest:
+        raise UsageError("--all and --latest cannot be used together", hint="use one of them")
+    refs = None if (all_ or latest) else words[:1]
+    private = words[0] if (all_ or latest) and words else words[1] if len(words) > 1 else ""
+    if not (all_ or latest) and not refs:
+        raise UsageError("you must supply a running container name or id", hint="capsa port CONTAINER [PRIVATE_PORT[/PROTO]]")
+    if len(words) > (1 if all_ or latest else 2):
+        raise UsageError("too many arguments", hint="capsa port CONTAINER [PRIVATE_PORT[/PROTO]]")
+    if private:
+        number, _, proto = private.partition("/")
+        if not number.isdigit() or proto not in ("", "tcp", "udp"):
+            raise UsageError(f"invalid port {private!r}", hint="give PRIVATE_PORT[/tcp|/udp], e.g. 80/tcp")
+    sess = session(ctx)
+    configs = engine.find(sess, refs, all_=all_, latest=latest)
+    lines = []
+    for config in configs:
+        found = port_lines(list(config.extra.get("ports") or []), private)
+        if private and not found and not all_:
+            raise UsageError(f'failed to find published port "{private}"', hint="capsa port CONTAINER lists them")
+        lines += [f"{config.id[:12]}\t{line}" if all_ else line for line in found]
+    output.write("".join(f"{line}\n" for line in lines))
+
+
 def exists(ctx: typer.Context, ref: Annotated[str, typer.Argument(help="Container name or id")]) -> None:
     """Check if a container exists: exit 0 if it does, 1 if not."""
     if not engine.exists(session(ctx), ref):
@@ -191,7 +224,8 @@ def register(app: typer.Typer) -> None:
     for target in (app, group):
         target.command("run", context_settings=NOHELP_H)(run)
         target.command("create", context_settings=NOHELP_H)(create)
-        for name, fn in (("start", start), ("stop", stop), ("kill", kill), ("rm", rm), ("wait", wait)):
+        for name, fn in (("start", start), ("stop", stop), ("kill", kill), ("rm", rm), ("wait", wait),
+                         ("port", port)):
             target.command(name)(fn)
     for name, fn in (("exists", exists), ("prune", prune), ("inspect", container_inspect)):
         group.command(name)(fn)

@@ -49,6 +49,8 @@ def launch(sess: Session, image: str, command: list[str], o: dict[str, Any], cre
     config.network, definition = containers.network_mode(sess, o["network"], starting=not create_only)
     if definition is not None:
         config.extra["network_definition"] = definition
+    if o.get("publish") or o.get("publish_all"):
+        _publish(sess, config, o)
     policy = o.get("pull") or "missing"
     if config.rootfs is None and policy in ("always", "newer"):
         pulled = _pull(sess, image, o, policy)
@@ -64,6 +66,26 @@ def launch(sess: Session, image: str, command: list[str], o: dict[str, Any], cre
         _write(f"{config.id}\n")
         return 0
     return code or 0  # None: detached from a tty session
+
+
+def _publish(sess: Session, config: ContainerConfig, o: dict[str, Any]) -> None:
+    """``-p``/``-P``: the mappings parsed, their host ports checked free (or picked) and
+    recorded (``extra["ports"]``); -P's exposed ports are added at create, once the image is
+    known. On a network mode without a namespace of its own to publish to (none, host,
+    container:NAME) they are discarded with podman's warning."""
+    import sys
+
+    from capsa.container import ports
+
+    mappings = ports.parse(list(o.get("publish") or []))
+    if config.network in ("none", "host") or config.network.startswith("container:"):
+        sys.stderr.write(ports.DISCARDED + "\n")
+        return
+    from capsa.engine.containers import published_ports
+
+    config.extra["ports"] = ports.reserve(mappings, published_ports(sess))
+    if o.get("publish_all"):
+        config.extra["publish_all"] = True
 
 
 def _missing_pulled(sess: Session, image: str, o: dict[str, Any], policy: str, config: ContainerConfig, make: Any) -> Any:

@@ -72,6 +72,8 @@ def create(store: Store, records: ContainerRecords, config: ContainerConfig) -> 
             image = store.find_image(config.image_name)
             config.image_id = image.id
             config.image_name = store.name_of(config.image_name, image)  # podman's ImageName
+            if config.extra.pop("publish_all", False):  # -P: the image's exposed ports, to free host ports
+                _publish_exposed(store, image, config)
             layer = store.layers.create_empty(image.top_layer)
             config.layer_id = layer.id
         try:
@@ -82,6 +84,15 @@ def create(store: Store, records: ContainerRecords, config: ContainerConfig) -> 
             raise
     fire("capsa_container_created", records, config, store)
     return config
+
+
+def _publish_exposed(store: Store, image: Any, config: ContainerConfig) -> None:
+    from capsa.container import ports
+
+    given = {(m["container_port"], m["protocol"]) for m in ports.published(config)}
+    more = [m for m in ports.exposed(store.config_of(image)) if (m["container_port"], m["protocol"]) not in given]
+    taken = {(m["host_port"], m["protocol"]) for m in ports.published(config)}
+    config.extra["ports"] = ports.published(config) + ports.reserve(more, taken)
 
 
 # -- start ----------------------------------------------------------------------------------------
@@ -212,7 +223,8 @@ def _hand_to_monitor(sess: Session, store: Store | None, records: ContainerRecor
             "storage": {"name": cfg.driver("storage"), "options": cfg.driver_options("storage")},
             "isolation": recorded_isolation(sess, config),
             "network": {"name": config.network, "options": cfg.driver_options("network", config.network),
-                        "definition": config.extra.get("network_definition") or {}},
+                        "definition": config.extra.get("network_definition") or {},
+                        "ports": config.extra.get("ports") or []},
         })
     except OSError as exc:
         handle.discard()

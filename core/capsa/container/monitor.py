@@ -310,7 +310,7 @@ class Monitor:
             return container_document(self.records, self.records.config(self.id), store)
 
         return attach(self.driver("network"), self.id, self.cfg.get("name", ""), pid, self.cfg["network"]["name"],
-                      keep, view, self.cfg["network"].get("definition"))
+                      keep, view, self.cfg["network"].get("definition"), self.cfg["network"].get("ports"))
 
     def detach_network(self) -> str:
         """The network driver's ``delete`` for this run, once; returns what went wrong, or ""."""

@@ -55,14 +55,16 @@ class NetworkHandle:
 
 
 def attach(driver: NetworkDriver, container_id: str, name: str, container_pid: int, network: str,
-           on_handle: Any, view: Any = None, definition: dict[str, Any] | None = None) -> dict[str, Any]:
+           on_handle: Any, view: Any = None, definition: dict[str, Any] | None = None,
+           ports: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """Call ``driver.add`` for container ``container_id`` (``name``) whose process is
     ``container_pid``; ``on_handle(handle)`` receives the attachment before ``add`` runs, so
     that the caller can ``detach`` even when ``add`` fails. ``view()``: the container as hooks
     see it, for ``capsa_adjust_network_attachment`` (asked only when a plugin implements it).
+    ``ports``: the published ports (``extra["ports"]``), as ``Attachment.ports``.
     Returns the result as data (with the driver's name), to record."""
     from capsa import plugins
-    from capsa.drivers.network import Attachment
+    from capsa.drivers.network import Attachment, PortMapping
     from capsa.fastpath.record import asdict
 
     fd = -1
@@ -70,7 +72,8 @@ def attach(driver: NetworkDriver, container_id: str, name: str, container_pid: i
     if not shares_host_namespace(network):
         fd = os.open(f"/proc/{container_pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
         netns = f"/proc/{os.getpid()}/fd/{fd}"  # valid for any process while we hold it
-    attachment = Attachment(container_id=container_id, container_name=name, netns=netns, network=definition or {})
+    attachment = Attachment(container_id=container_id, container_name=name, netns=netns, network=definition or {},
+                            ports=[PortMapping(**p) for p in ports or []])
     on_handle(NetworkHandle(attachment, fd))
     if view is not None and plugins.wants("capsa_adjust_network_attachment"):
         plugins.call_or_fail("capsa_adjust_network_attachment", container=view(), attachment=attachment)

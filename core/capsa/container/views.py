@@ -54,6 +54,14 @@ def command_of(config: ContainerConfig, image_config: dict[str, Any]) -> list[st
     return [*entrypoint, *cmd]
 
 
+def _ports_text(config: ContainerConfig) -> str:
+    if not config.extra.get("ports"):
+        return ""
+    from capsa.container.ports import ps_text
+
+    return ps_text(config.extra["ports"])
+
+
 def ps_row(records: ContainerRecords, config: ContainerConfig, image_config: dict[str, Any]) -> dict[str, Any]:
     from capsa.humanize import go_time, since
 
@@ -63,7 +71,7 @@ def ps_row(records: ContainerRecords, config: ContainerConfig, image_config: dic
         "ID": config.id[:12], "Id": config.id, "Names": config.name, "Image": config.image_name,
         "ImageID": config.image_id or "", "Command": " ".join(command), "CreatedAt": go_time(config.created),
         "Created": since(config.created), "RunningFor": since(config.created), "Status": status_text(state),
-        "State": state.status, "ExitCode": state.exit_code, "Ports": "", "Labels": dict(config.labels),
+        "State": state.status, "ExitCode": state.exit_code, "Ports": _ports_text(config), "Labels": dict(config.labels),
         "Pid": state.pid, "Mounts": [m.destination for m in config.mounts], "AutoRemove": config.remove,
     }
 
@@ -109,7 +117,7 @@ def inspect_doc(records: ContainerRecords, config: ContainerConfig, image_config
                "Destination": m.destination, "Driver": "local" if m.type == "volume" else "",
                "Mode": "", "Options": list(m.options), "RW": "ro" not in m.options, "Propagation": "rprivate"}
               for m in config.mounts]
-    return {
+    doc = {
         "Id": config.id,
         "Created": config.created,
         "Path": command[0] if command else "",
@@ -156,3 +164,8 @@ def inspect_doc(records: ContainerRecords, config: ContainerConfig, image_config
         "NetworkSettings": network_settings(config.network, state.extra,
                                             state.pid if state.status in ("running", "stopping", "paused") else 0),
     }
+    if config.extra.get("ports"):
+        from capsa.container.ports import inspect_ports
+
+        doc["NetworkSettings"]["Ports"] = doc["HostConfig"]["PortBindings"] = inspect_ports(config.extra["ports"])
+    return doc

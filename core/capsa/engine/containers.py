@@ -241,6 +241,19 @@ def _discard(sess: Session, store: Store, records: ContainerRecords, config: Con
 
 # -- start, stop, kill, wait ----------------------------------------------------------------------
 
+def published_ports(sess: Session) -> set[tuple[int, str]]:
+    """(host port, protocol) published by running containers (a new one must not take them)."""
+    from capsa.container.views import effective_status
+
+    records = container_records(sess)
+    taken = set()
+    for config in records.all():
+        mappings = config.extra.get("ports")
+        if mappings and effective_status(records, config).status == "running":
+            taken |= {(int(m["host_port"]), m["protocol"]) for m in mappings}
+    return taken
+
+
 def is_running(sess: Session, config: ContainerConfig) -> bool:
     """Whether a monitor is in charge of the container (running, paused, stopping, restarting)."""
     from capsa.container.stopping import ACTIVE, monitor_alive

@@ -134,11 +134,39 @@ class BridgeDriver(NetworkDriver):
             ns.close()
         iface.update(host_veth=veth, bridge=net["bridge"], network=net["name"])
         routes = [{"dst": "0.0.0.0/0", "gateway": gateway}] if gateway else []
-        return AttachResult(interfaces=[iface], ips=[f"{address}/{subnet.prefixlen}"], routes=routes, gateway=gateway)
+        if attachment.ports:
+            self._publish(attachment, net["bridge"], address)
+        return AttachResult(interfaces=[iface], ips=[f"{address}/{subnet.prefixlen}"], routes=routes, gateway=gateway,
+                            ports=list(attachment.ports))
+
+    def _ports_marker(self, container_id: str) -> str:
+        return os.path.join(self.context.run_home_dir, f"ports-{container_id}")
+
+    def _publish(self, attachment: Attachment, bridge: str, address: str) -> None:
+        """The container's published ports: its own nft table (:mod:`.ports`); a marker file
+        tells ``delete`` there is one to remove."""
+        from capsa_net_bridge import ports
+
+        os.makedirs(self.context.run_home_dir, exist_ok=True)
+        with open(self._ports_marker(attachment.container_id), "w") as f:
+            f.write(bridge + "\n")
+        ports.publish(attachment.container_id, bridge, address, attachment.ports)
+
+    def _unpublish(self, container_id: str) -> None:
+        marker = self._ports_marker(container_id)
+        if os.path.exists(marker):
+            from capsa_net_bridge import ports
+
+            ports.unpublish(container_id)
+            try:
+                os.unlink(marker)
+            except FileNotFoundError:
+                pass
 
     def delete(self, attachment: Attachment) -> None:
         from capsa_net_bridge import links
 
+        self._unpublish(attachment.container_id)
         net = self.network(attachment)
         ipr = links.host_route()
         try:
@@ -182,6 +210,7 @@ class BridgeDriver(NetworkDriver):
         from capsa_net_bridge import links
 
         keep = set(live)
+        self._gc_ports(keep)
         ipam = self.ipam()
         if not os.path.exists(ipam.path):
             return
@@ -196,6 +225,16 @@ class BridgeDriver(NetworkDriver):
                 links.delete_link(ipr, holder.get("veth", ""))
         finally:
             ipr.close()
+
+    def _gc_ports(self, keep: set[str]) -> None:
+        """Remove the ports tables (and markers) of containers not in ``keep``."""
+        try:
+            names = os.listdir(self.context.run_home_dir)
+        except FileNotFoundError:
+            return
+        for name in names:
+            if name.startswith("ports-") and name[len("ports-"):] not in keep:
+                self._unpublish(name[len("ports-"):])
 
     def remove_network(self, network: dict[str, Any]) -> None:
         """Remove a network's bridge, its firewall table and its addresses (idempotent; for

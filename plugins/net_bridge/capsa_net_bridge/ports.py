@@ -1,0 +1,88 @@
+"""Published ports: one nftables table per container, ``ip capsa_p_<id>``.
+
+``publish`` writes the table in one ``nft`` transaction (created or replaced: idempotent):
+
+- ``prerouting`` (nat, dstnat): traffic from elsewhere to a published host port (any local
+  address, or ``HOST_IP`` only) is DNATed to the container's address and port;
+- ``output`` (nat, dstnat): the same for traffic the host itself sends, 127.0.0.1 included;
+- ``postrouting`` (nat, srcnat): what comes from 127.0.0.0/8 and goes to the container is
+  masqueraded (the bridge's address as source), so the reply finds its way back.
+
+Loopback traffic may only be routed to the bridge with ``route_localnet`` on the bridge
+(podman's netavark does the same). ``unpublish`` deletes the table: exactly this container's
+rules, with or without its namespace, any number of times.
+"""
+from __future__ import annotations
+
+from capsa_net_bridge.firewall import _nft
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from capsa.drivers.network import PortMapping
+
+PREFIX = "capsa_p_"
+
+
+def table_name(container_id: str) -> str:
+    return PREFIX + container_id[:24]
+
+
+def route_localnet(bridge: str) -> None:
+    """net.ipv4.conf.<bridge>.route_localnet = 1 (127.0.0.1 may be DNATed to the bridge)."""
+    path = f"/proc/sys/net/ipv4/conf/{bridge}/route_localnet"
+    with open(path) as f:
+        if f.read().strip() == "1":
+            return
+    with open(path, "w") as f:
+        f.write("1\n")
+
+
+def publish(container_id: str, bridge: str, address: str, ports: Iterable[PortMapping]) -> None:
+    """(Re)write the table of ``container_id`` whose address on ``bridge`` is ``address``."""
+    table = table_name(container_id)
+    rules = []
+    for p in ports:
+        match = f"ip daddr {p.host_ip}" if p.host_ip else "fib daddr type local"
+        rules.append(f"{match} {p.protocol} dport {int(p.host_port)} dnat to {address}:{int(p.container_port)}")
+    body = "\n    ".join(rules)
+    script = f"""add table ip {table}
+delete table ip {table}
+table ip {table} {{
+  chain prerouting {{
+    type nat hook prerouting priority dstnat; policy accept;
+    {body}
+  }}
+  chain output {{
+    type nat hook output priority -100; policy accept;
+    {body}
+  }}
+  chain postrouting {{
+    type nat hook postrouting priority srcnat; policy accept;
+    ip saddr 127.0.0.0/8 ip daddr {address} oifname "{bridge}" masquerade
+  }}
+}}
+"""
+    route_localnet(bridge)
+    _nft(script)
+
+
+def unpublish(container_id: str) -> None:
+    table = table_name(container_id)
+    _nft(f"add table ip {table}\ndelete table ip {table}\n", check=False)
+
+
+def tables() -> list[str]:
+    """The names of every container's ports table present."""
+    import json
+    import shutil
+    import subprocess
+
+    nft = shutil.which("nft") or "/usr/sbin/nft"
+    try:
+        out = subprocess.run([nft, "-j", "list", "tables", "ip"], capture_output=True, text=True).stdout
+        items = json.loads(out or "{}").get("nftables", [])
+    except (OSError, ValueError):
+        return []
+    return [i["table"]["name"] for i in items if "table" in i and i["table"].get("name", "").startswith(PREFIX)]
