@@ -159,13 +159,11 @@ def wait(
 
 def port(
     ctx: typer.Context,
-    args: Annotated[Optional[list[str]], typer.Argument(help="CONTAINER [PRIVATE_PORT[/PROTO]]")] = None,
+    args: Annotated[Optional[list[str]], typer.Argument(help="CONTAINER, then a PRIVATE_PORT or PORT/PROTO (with --all or --latest: just the port)")] = None,
     all_: Annotated[bool, typer.Option("--all", "-a", help="Display port information for all containers")] = False,
     latest: Annotated[bool, typer.Option("--latest", "-l", help="Act on the latest container created")] = False,
 ) -> None:
     """List port mappings or a specific mapping for the container."""
-    from capsa.container.ports import port_lines
-
     words = list(args or [])
     if all_ and latest:
         raise UsageError("--all and --latest cannot be used together", hint="use one of them")
@@ -183,7 +181,7 @@ def port(
     configs = engine.find(sess, refs, all_=all_, latest=latest)
     lines = []
     for config in configs:
-        found = port_lines(list(config.extra.get("ports") or []), private)
+        found = engine.port_lines(config, private)
         if private and not found and not all_:
             raise UsageError(f'failed to find published port "{private}"', hint="capsa port CONTAINER lists them")
         lines += [f"{config.id[:12]}\t{line}" if all_ else line for line in found]

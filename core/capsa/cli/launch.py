@@ -69,23 +69,15 @@ def launch(sess: Session, image: str, command: list[str], o: dict[str, Any], cre
 
 
 def _publish(sess: Session, config: ContainerConfig, o: dict[str, Any]) -> None:
-    """``-p``/``-P``: the mappings parsed, their host ports checked free (or picked) and
-    recorded (``extra["ports"]``); -P's exposed ports are added at create, once the image is
-    known. On a network mode without a namespace of its own to publish to (none, host,
-    container:NAME) they are discarded with podman's warning."""
+    """``-p``/``-P`` (see :func:`capsa.engine.containers.publish`); on a network mode without a
+    namespace of its own they are discarded with podman's warning."""
     import sys
 
-    from capsa.container import ports
+    from capsa.engine.containers import publish
 
-    mappings = ports.parse(list(o.get("publish") or []))
-    if config.network in ("none", "host") or config.network.startswith("container:"):
-        sys.stderr.write(ports.DISCARDED + "\n")
-        return
-    from capsa.engine.containers import published_ports
-
-    config.extra["ports"] = ports.reserve(mappings, published_ports(sess))
-    if o.get("publish_all"):
-        config.extra["publish_all"] = True
+    warning = publish(sess, config, list(o.get("publish") or []), bool(o.get("publish_all")))
+    if warning:
+        sys.stderr.write(warning + "\n")
 
 
 def _missing_pulled(sess: Session, image: str, o: dict[str, Any], policy: str, config: ContainerConfig, make: Any) -> Any:

@@ -57,7 +57,7 @@ FLAGS: tuple[tuple[str, tuple[str, ...], str, Any, str], ...] = (
     ("init", ("--init",), BOOL, False, "Run an init inside the container that forwards signals and reaps processes"),
     ("rootfs", ("--rootfs",), BOOL, False, "The first argument is an exploded root filesystem, not an image"),
     ("network", ("--network", "--net"), STR, None, "Network mode: none, host, bridge, container:NAME, a network's name or an installed network driver"),
-    ("publish", ("--publish", "-p"), MULTI, None, "Publish a container's port to the host: [HOST_IP:][HOST_PORT:]CONTAINER_PORT[/tcp|/udp]"),
+    ("publish", ("--publish", "-p"), MULTI, None, "Publish a container's port to the host: HOST_IP:HOST_PORT:CONTAINER_PORT/PROTO (all but CONTAINER_PORT optional; ranges: 8000-8001:80-81)"),
     ("publish_all", ("--publish-all", "-P"), BOOL, False, "Publish every exposed port of the image to a free host port"),
     ("cgroup_parent", ("--cgroup-parent",), STR, None, "Cgroup (under capsa's own) for the container"),
     ("pull", ("--pull",), STR, "missing", "Pull image policy: missing, always, never or newer"),

@@ -241,6 +241,29 @@ def _discard(sess: Session, store: Store, records: ContainerRecords, config: Con
 
 # -- start, stop, kill, wait ----------------------------------------------------------------------
 
+def publish(sess: Session, config: ContainerConfig, specs: list[str], publish_all: bool) -> str:
+    """``-p`` and ``-P`` for a new container: the mappings parsed, their host ports checked
+    free (or picked) and recorded (``extra["ports"]``; -P's exposed ports are added at create,
+    once the image is known). Returns podman's warning when the network mode has no
+    namespace of its own to publish to (none, host, container:NAME): nothing is recorded."""
+    from capsa.container import ports
+
+    mappings = ports.parse(specs)
+    if config.network in ("none", "host") or config.network.startswith("container:"):
+        return ports.DISCARDED
+    config.extra["ports"] = ports.reserve(mappings, published_ports(sess))
+    if publish_all:
+        config.extra["publish_all"] = True
+    return ""
+
+
+def port_lines(config: ContainerConfig, private: str = "") -> list[str]:
+    """``port``'s lines for ``config`` (``private``: one container port, ``80`` or ``80/udp``)."""
+    from capsa.container.ports import port_lines as lines
+
+    return lines(list(config.extra.get("ports") or []), private)
+
+
 def published_ports(sess: Session) -> set[tuple[int, str]]:
     """(host port, protocol) published by running containers (a new one must not take them)."""
     from capsa.container.views import effective_status
