@@ -8,7 +8,8 @@ the container's id, so ``delete`` finds it without the namespace) on the bridge,
 end made directly in the container's namespace as ``eth0``, up with its address, ``lo`` up, the
 default route via the gateway. ``delete`` removes the host end (its peer goes with it) and frees
 the address; ``gc`` does so for every container not live; ``remove_network`` removes a
-network's bridge and table. State lives under ``<runroot>/network/bridge`` (gone with a reboot,
+network's bridge and table. Published ports (``Attachment.ports``) get an nft table of the
+container's own (:mod:`.ports`), which ``delete`` and ``gc`` remove. State lives under ``<runroot>/network/bridge`` (gone with a reboot,
 as the bridge and every container are).
 """
 from __future__ import annotations
