@@ -101,6 +101,15 @@ def test_a_published_port_is_reached_via_loopback_and_the_gateway(c: Capsa) -> N
     assert f"capsa_p_{cid[:24]}" not in port_tables()
 
 
+def test_another_container_reaches_it_through_the_gateway(c: Capsa) -> None:
+    # (hairpin: with br_netfilter loaded, as here, it works even without the masquerade rule)
+    host = free_port()
+    server(c, "hp", "-p", f"{host}:80", text="hairpin")
+    fetch("127.0.0.1", host)
+    r = c("run", "--rm", "--network", "bridge", "busybox", "sh", "-c", f"nc {GATEWAY} {host} </dev/null")
+    assert r.returncode == 0 and r.stdout == "hairpin\n", (r.stdout, r.stderr)
+
+
 def test_a_host_ip_of_127_0_0_1_publishes_on_loopback_only(c: Capsa) -> None:
     host = free_port()
     server(c, "lo", "-p", f"127.0.0.1:{host}:80")

@@ -136,14 +136,14 @@ class BridgeDriver(NetworkDriver):
         iface.update(host_veth=veth, bridge=net["bridge"], network=net["name"])
         routes = [{"dst": "0.0.0.0/0", "gateway": gateway}] if gateway else []
         if attachment.ports:
-            self._publish(attachment, net["bridge"], address)
+            self._publish(attachment, net["bridge"], address, net["subnet"])
         return AttachResult(interfaces=[iface], ips=[f"{address}/{subnet.prefixlen}"], routes=routes, gateway=gateway,
                             ports=list(attachment.ports))
 
     def _ports_marker(self, container_id: str) -> str:
         return os.path.join(self.context.run_home_dir, f"ports-{container_id}")
 
-    def _publish(self, attachment: Attachment, bridge: str, address: str) -> None:
+    def _publish(self, attachment: Attachment, bridge: str, address: str, subnet: str) -> None:
         """The container's published ports: its own nft table (:mod:`.ports`); a marker file
         tells ``delete`` there is one to remove."""
         from capsa_net_bridge import ports
@@ -151,7 +151,7 @@ class BridgeDriver(NetworkDriver):
         os.makedirs(self.context.run_home_dir, exist_ok=True)
         with open(self._ports_marker(attachment.container_id), "w") as f:
             f.write(bridge + "\n")
-        ports.publish(attachment.container_id, bridge, address, attachment.ports)
+        ports.publish(attachment.container_id, bridge, address, attachment.ports, subnet)
 
     def _unpublish(self, container_id: str) -> None:
         marker = self._ports_marker(container_id)

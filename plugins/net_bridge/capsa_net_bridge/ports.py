@@ -6,7 +6,8 @@
   address, or ``HOST_IP`` only) is DNATed to the container's address and port;
 - ``output`` (nat, dstnat): the same for traffic the host itself sends, 127.0.0.1 included;
 - ``postrouting`` (nat, srcnat): what comes from 127.0.0.0/8 and goes to the container is
-  masqueraded (the bridge's address as source), so the reply finds its way back.
+  masqueraded (the bridge's address as source), so the reply finds its way back; so is what a
+  container of the same subnet sent to a published port (hairpin: it came back to the bridge).
 
 Loopback traffic may only be routed to the bridge with ``route_localnet`` on the bridge
 (podman's netavark does the same). ``unpublish`` deletes the table: exactly this container's
@@ -39,14 +40,16 @@ def route_localnet(bridge: str) -> None:
         f.write("1\n")
 
 
-def publish(container_id: str, bridge: str, address: str, ports: Iterable[PortMapping]) -> None:
-    """(Re)write the table of ``container_id`` whose address on ``bridge`` is ``address``."""
+def publish(container_id: str, bridge: str, address: str, ports: Iterable[PortMapping], subnet: str = "") -> None:
+    """(Re)write the table of ``container_id`` whose address on ``bridge`` (``subnet``) is
+    ``address``."""
     table = table_name(container_id)
     rules = []
     for p in ports:
         match = f"ip daddr {p.host_ip}" if p.host_ip else "fib daddr type local"
         rules.append(f"{match} {p.protocol} dport {int(p.host_port)} dnat to {address}:{int(p.container_port)}")
     body = "\n    ".join(rules)
+    hairpin = f'ct status dnat ip saddr {subnet} ip daddr {address} oifname "{bridge}" masquerade' if subnet else ""
     script = f"""add table ip {table}
 delete table ip {table}
 table ip {table} {{
@@ -61,6 +64,7 @@ table ip {table} {{
   chain postrouting {{
     type nat hook postrouting priority srcnat; policy accept;
     ip saddr 127.0.0.0/8 ip daddr {address} oifname "{bridge}" masquerade
+    {hairpin}
   }}
 }}
 """
