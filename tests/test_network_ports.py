@@ -194,6 +194,21 @@ def test_a_port_published_by_a_running_container_is_refused(c: Capsa) -> None:
     assert r.returncode == 125 and "already published" in r.stderr, r.stderr
 
 
+def test_starting_a_created_container_whose_port_was_taken_fails(c: Capsa) -> None:
+    host = free_port()
+    assert c("create", "--name", "later", "--network", "bridge", "-p", f"{host}:80", "busybox", "sleep", "60").returncode == 0
+    server(c, "now", "-p", f"{host}:80")  # allowed: the created one does not run
+    r = c("start", "later")
+    assert r.returncode != 0 and "already published" in r.stderr, r.stderr
+    assert c("rm", "-f", "now").returncode == 0
+    with socket.socket() as busy:
+        busy.bind(("0.0.0.0", host))
+        busy.listen()
+        r = c("start", "later")
+        assert r.returncode != 0 and "address already in use" in r.stderr, r.stderr
+    assert c("start", "later").returncode == 0
+
+
 def test_none_and_host_discard_ports_with_podmans_warning(c: Capsa) -> None:
     for mode in ("none", "host"):
         r = c("run", "--rm", "--network", mode, "-p", "18080:80", "busybox", "true")

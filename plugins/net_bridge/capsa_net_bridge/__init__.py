@@ -144,14 +144,33 @@ class BridgeDriver(NetworkDriver):
         return os.path.join(self.context.run_home_dir, f"ports-{container_id}")
 
     def _publish(self, attachment: Attachment, bridge: str, address: str, subnet: str) -> None:
-        """The container's published ports: its own nft table (:mod:`.ports`); a marker file
-        tells ``delete`` there is one to remove."""
+        """The container's published ports: its own nft table (:mod:`.ports`). A marker file
+        (its ports, as JSON) tells ``delete`` there is one to remove and later starts which
+        host ports are taken: a host port another container publishes, or one a program of the
+        host has bound, is refused (NetworkError) before any rule is written."""
+        import json
+
         from capsa_net_bridge import ports
 
         os.makedirs(self.context.run_home_dir, exist_ok=True)
-        with open(self._ports_marker(attachment.container_id), "w") as f:
-            f.write(bridge + "\n")
-        ports.publish(attachment.container_id, bridge, address, attachment.ports, subnet)
+        mine = [[int(p.host_port), p.protocol] for p in attachment.ports]
+        with self.ipam().locked():
+            for name in os.listdir(self.context.run_home_dir):
+                if not name.startswith("ports-") or name == f"ports-{attachment.container_id}":
+                    continue
+                try:
+                    with open(os.path.join(self.context.run_home_dir, name)) as f:
+                        theirs = json.loads(f.read()).get("ports", [])
+                except (OSError, ValueError):
+                    continue
+                clash = [p for p in mine if p in theirs]
+                if clash:
+                    raise NetworkError(f"host port {clash[0][0]}/{clash[0][1]} is already published by container "
+                                       f"{name[len('ports-'):][:12]}", hint="choose another host port (-p)")
+            ports.check_free(attachment.ports)
+            with open(self._ports_marker(attachment.container_id), "w") as f:
+                f.write(json.dumps({"bridge": bridge, "ports": mine}) + "\n")
+            ports.publish(attachment.container_id, bridge, address, attachment.ports, subnet)
 
     def _unpublish(self, container_id: str) -> None:
         marker = self._ports_marker(container_id)
