@@ -214,3 +214,14 @@ def test_none_and_host_discard_ports_with_podmans_warning(c: Capsa) -> None:
         r = c("run", "--rm", "--network", mode, "-p", "18080:80", "busybox", "true")
         assert r.returncode == 0, r.stderr
         assert "Port mappings have been discarded" in r.stderr
+
+
+def test_specs_parse_as_podmans() -> None:
+    from capsa.container.ports import parse, ps_text
+
+    assert parse(["127.0.0.1::80/udp"]) == [{"host_ip": "127.0.0.1", "host_port": 0, "container_port": 80, "protocol": "udp"}]
+    assert parse(["0.0.0.0:8080:80"]) == [{"host_ip": "", "host_port": 8080, "container_port": 80, "protocol": "tcp"}]
+    assert [m["host_port"] for m in parse(["8000-8002:80-82"])] == [8000, 8001, 8002]
+    assert [m["container_port"] for m in parse(["80-81"])] == [80, 81]
+    assert ps_text(parse(["9000:90", "8000-8001:80-81", "53:53/udp"])) == \
+        "0.0.0.0:8000-8001->80-81/tcp, 0.0.0.0:9000->90/tcp, 0.0.0.0:53->53/udp"
