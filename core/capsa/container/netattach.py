@@ -21,9 +21,21 @@ if TYPE_CHECKING:
 
 
 def shares_host_namespace(network: str) -> bool:
-    """Whether containers of network mode ``network`` use the host's network namespace (the
-    bundle asks for no namespace of their own)."""
-    return network == "host"
+    """Whether containers of network mode ``network`` use a namespace that is not their own:
+    the host's (``host``) or another container's (``container:ID``); the bundle asks for no
+    namespace of their own and the network driver sets nothing up."""
+    return network == "host" or network.startswith("container:")
+
+
+def joined_container(network: str) -> str:
+    """The id of the container whose namespace mode ``container:ID`` joins ("" otherwise)."""
+    return network[len("container:"):] if network.startswith("container:") else ""
+
+
+def driver_for(network: str) -> str:
+    """The network driver of mode ``network``: itself, but ``host`` (which sets nothing up) for
+    ``container:ID``: the joining container's network belongs to the container it joins."""
+    return "host" if network.startswith("container:") else network
 
 
 class NetworkHandle:

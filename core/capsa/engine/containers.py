@@ -156,7 +156,16 @@ def network_mode(sess: Session, flag: str | None, starting: bool) -> tuple[str, 
                              hint=f"{exc.hint}, or a network's name (capsa network ls)") from None
     if starting:
         check_available(flag, mode)
+        if mode.startswith("container:"):
+            check_joinable(sess, mode[len("container:"):])
     return mode, definition
+
+
+def check_joinable(sess: Session, target_id: str) -> None:
+    """``run --network container:NAME``: NAME must run (its namespace is joined); else exit 125."""
+    from capsa.container.lifecycle import joined_namespace
+
+    joined_namespace(container_records(sess), target_id, None)
 
 
 def prepare_run(sess: Session, network: str | None = None) -> None:
