@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -65,3 +66,62 @@ def test_container_network_needs_a_running_target(c: Capsa) -> None:
     assert r.returncode == 125
     assert c("ps", "-a", "--format", "{{.Names}}").stdout.split() == ["jstopped"]
     assert c("rm", "jstopped").returncode == 0
+
+
+def test_static_ip_hostname_add_host_and_own_address_in_hosts(c: Capsa) -> None:
+    address = str(ipaddress.IPv4Network(DEFAULT_SUBNET)[77])
+    r = c("run", "--rm", "--network", "bridge", "--ip", address, "--hostname", "box1", "--name", "named1",
+          "--add-host", "db.example:10.1.2.3", "--add-host", "a;b:fd00::5", "busybox", "sh", "-c",
+          "hostname; ip -4 addr show eth0; cat /etc/hosts")
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[0] == "box1"
+    assert f"inet {address}/" in r.stdout
+    assert "10.1.2.3\tdb.example" in lines and "fd00::5\ta b" in lines
+    assert f"{address}\tbox1 named1" in lines  # its own line has its address (written after add)
+
+
+def test_dns_flags_make_resolv_conf(c: Capsa) -> None:
+    r = c("run", "--rm", "--network", "bridge", "--dns", "10.1.2.53", "--dns", "10.1.2.54", "--dns-search",
+          "corp.example", "--dns-option", "ndots:3", "busybox", "cat", "/etc/resolv.conf")
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert [line for line in lines if line.startswith("nameserver")] == ["nameserver 10.1.2.53", "nameserver 10.1.2.54"]
+    assert "search corp.example" in lines and "options ndots:3" in lines
+    r = c("run", "--rm", "--network", "bridge", "busybox", "cat", "/etc/resolv.conf")  # default: no loopback server
+    assert r.returncode == 0 and "nameserver 127." not in r.stdout and "nameserver" in r.stdout, r.stdout
+
+
+@pytest.mark.parametrize("flags, words", [
+    (["--network", "bridge", "--ip", "10.1.2.300"], "is not an IP address"),
+    (["--network", "bridge", "--ip", "192.0.2.7"], "is not a free host address of subnet"),
+    (["--network", "none", "--ip", "10.1.2.3"], "--ip cannot be used with --network none"),
+    (["--add-host", "nocolon"], "invalid add-host"),
+    (["--add-host", "h:1.2.3"], "invalid IP address in add-host"),
+    (["--dns", "example.com"], "is not an IP address"),
+])
+def test_bad_names_and_addresses_are_refused(c: Capsa, flags: list[str], words: str) -> None:
+    r = c("run", "--rm", *flags, "busybox", "true")
+    assert r.returncode == 125, r.stderr
+    assert words in r.stderr and r.stderr.count("Error:") == 1, r.stderr
+    assert c("ps", "-a", "-q").stdout.strip() == ""
+
+
+def test_containers_on_a_user_network_reach_each_other_by_name_and_alias(c: Capsa) -> None:
+    assert c("network", "create", "--subnet", SUBNET, "--interface-name", BRIDGE, "namesnet").returncode == 0
+    assert c("run", "-d", "--name", "web", "--network", "namesnet", "--network-alias", "www", "busybox", "sh", "-c",
+             "while true; do echo hello-by-name | nc -l -p 8080; done").returncode == 0
+    assert c("run", "-d", "--name", "peer", "--network", "namesnet", "busybox", "sleep", "60").returncode == 0
+    web, peer = inspect(c, "{{.NetworkSettings.IPAddress}}", "web"), inspect(c, "{{.NetworkSettings.IPAddress}}", "peer")
+    for alias in ("web", "www"):
+        r = c("run", "--rm", "--network", "namesnet", "busybox", "sh", "-c",
+              f"cat /etc/hosts; for i in 1 2 3 4 5 6 7 8 9 10; do nc -w 2 {alias} 8080 && break; sleep 0.2; done")
+        assert r.returncode == 0, r.stderr
+        assert f"{web}\tweb www" in r.stdout.splitlines() and "hello-by-name" in r.stdout, r.stdout
+    web_hosts = Path(f"/proc/{inspect(c, '{{.State.Pid}}', 'web')}/root/etc/hosts")  # as web sees it
+    assert f"{peer}\tpeer" in web_hosts.read_text().splitlines()  # the newcomer was added to the running one's
+    assert c("rm", "-f", "peer").returncode == 0
+    assert "\tpeer" not in web_hosts.read_text()  # and removed when it went
+    r = c("run", "--rm", "--network", "bridge", "busybox", "cat", "/etc/hosts")  # the default network: no names
+    assert "\tweb" not in r.stdout, r.stdout
+    assert c("rm", "-f", "web").returncode == 0

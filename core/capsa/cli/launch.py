@@ -49,6 +49,8 @@ def launch(sess: Session, image: str, command: list[str], o: dict[str, Any], cre
     config.network, definition = containers.network_mode(sess, o["network"], starting=not create_only)
     if definition is not None:
         config.extra["network_definition"] = definition
+    if any(o.get(k) for k in ("ip", "add_host", "dns", "dns_search", "dns_option", "network_alias")):
+        containers.network_options(sess, config, o, definition)
     policy = o.get("pull") or "missing"
     if config.rootfs is None and policy in ("always", "newer"):
         pulled = _pull(sess, image, o, policy)

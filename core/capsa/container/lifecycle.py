@@ -144,6 +144,17 @@ def prepare_bundle(root: str, store: Store, records: ContainerRecords, config: C
     return bundle
 
 
+def _names_of(records: ContainerRecords, config: ContainerConfig) -> dict[str, Any]:
+    """What the monitor needs for names and addresses (:mod:`capsa.container.netnames`): the
+    hosts file, its own line's names, the names to publish, ``--ip`` and ``--network-alias``."""
+    from capsa.container.etcfiles import own_names
+
+    net = config.extra.get("net") or {}
+    aliases = list(net.get("aliases") or [])
+    return {"hosts": records.run_dir(config.id, "files", "hosts"), "own": own_names(config),
+            "name_list": [config.name, *aliases], "static_ip": net.get("ip", ""), "aliases": aliases}
+
+
 def _network_driver(network: str) -> str:
     """The driver of network mode ``network`` (``container:ID``: ``host``, which sets nothing up;
     see :func:`capsa.container.netattach.driver_for`)."""
@@ -248,7 +259,7 @@ def _hand_to_monitor(sess: Session, store: Store | None, records: ContainerRecor
             "storage": {"name": cfg.driver("storage"), "options": cfg.driver_options("storage")},
             "isolation": recorded_isolation(sess, config),
             "network": {"name": _network_driver(config.network), "options": cfg.driver_options("network", _network_driver(config.network)),
-                        "definition": config.extra.get("network_definition") or {}},
+                        "definition": config.extra.get("network_definition") or {}, **_names_of(records, config)},
         })
     except OSError as exc:
         handle.discard()
@@ -413,6 +424,14 @@ def detach_orphan_network(sess: Session, config: ContainerConfig) -> str:
                              root=cfg.root, runroot=cfg.runroot)
     except CapsaError as exc:
         return f"network {config.network}: {exc.message}"
+    network = (config.extra.get("network_definition") or {}).get("name")
+    if network:
+        from capsa.container.netnames import withdraw
+
+        try:
+            withdraw(cfg.runroot, network, config.id)
+        except OSError:
+            pass
     return detach_orphan(driver, config.id, config.name, config.extra.get("network_definition"))
 
 

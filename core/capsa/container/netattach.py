@@ -67,12 +67,14 @@ class NetworkHandle:
 
 
 def attach(driver: NetworkDriver, container_id: str, name: str, container_pid: int, network: str,
-           on_handle: Any, view: Any = None, definition: dict[str, Any] | None = None) -> dict[str, Any]:
+           on_handle: Any, view: Any = None, definition: dict[str, Any] | None = None, static_ip: str = "",
+           aliases: list[str] | None = None) -> dict[str, Any]:
     """Call ``driver.add`` for container ``container_id`` (``name``) whose process is
     ``container_pid``; ``on_handle(handle)`` receives the attachment before ``add`` runs, so
     that the caller can ``detach`` even when ``add`` fails. ``view()``: the container as hooks
     see it, for ``capsa_adjust_network_attachment`` (asked only when a plugin implements it).
-    Returns the result as data (with the driver's name), to record."""
+    ``static_ip``, ``aliases``: ``--ip`` and ``--network-alias``. Returns the result as data
+    (with the driver's name), to record."""
     from capsa import plugins
     from capsa.drivers.network import Attachment
     from capsa.fastpath.record import asdict
@@ -82,7 +84,8 @@ def attach(driver: NetworkDriver, container_id: str, name: str, container_pid: i
     if not shares_host_namespace(network):
         fd = os.open(f"/proc/{container_pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
         netns = f"/proc/{os.getpid()}/fd/{fd}"  # valid for any process while we hold it
-    attachment = Attachment(container_id=container_id, container_name=name, netns=netns, network=definition or {})
+    attachment = Attachment(container_id=container_id, container_name=name, netns=netns, network=definition or {},
+                            static_ip=static_ip, aliases=list(aliases or []))
     on_handle(NetworkHandle(attachment, fd))
     if view is not None and plugins.wants("capsa_adjust_network_attachment"):
         plugins.call_or_fail("capsa_adjust_network_attachment", container=view(), attachment=attachment)

@@ -161,6 +161,15 @@ def network_mode(sess: Session, flag: str | None, starting: bool) -> tuple[str, 
     return mode, definition
 
 
+def network_options(sess: Session, config: ContainerConfig, o: dict[str, Any], definition: dict[str, Any] | None) -> None:
+    """``--ip``, ``--add-host``, ``--dns*``, ``--network-alias`` checked and recorded
+    (:func:`capsa.container.netopts.apply`); bad input: exit 125 before anything is made."""
+    from capsa.container import netopts
+
+    options = {} if config.network.startswith("container:") else sess.config.driver_options("network", config.network)
+    netopts.apply(config, o, definition, options)
+
+
 def check_joinable(sess: Session, target_id: str) -> None:
     """``run --network container:NAME``: NAME must run (its namespace is joined); else exit 125."""
     from capsa.container.lifecycle import joined_namespace
