@@ -64,6 +64,8 @@ def test_container_network_needs_a_running_target(c: Capsa) -> None:
     assert r.stderr.strip().startswith("Error: cannot join the network namespace of container jstopped")
     r = c("run", "--rm", "--network", "container:nosuchone", "busybox", "true")
     assert r.returncode == 125
+    r = c("create", "--network", "container:jstopped", "--add-host", "a:10.1.2.3", "busybox", "true")
+    assert r.returncode == 125 and "conflicting options: add-host and the network mode" in r.stderr, r.stderr
     assert c("ps", "-a", "--format", "{{.Names}}").stdout.split() == ["jstopped"]
     assert c("rm", "jstopped").returncode == 0
 
@@ -99,6 +101,8 @@ def test_dns_flags_make_resolv_conf(c: Capsa) -> None:
     (["--add-host", "nocolon"], "invalid add-host"),
     (["--add-host", "h:1.2.3"], "invalid IP address in add-host"),
     (["--dns", "example.com"], "is not an IP address"),
+    (["--network", "container:nosuch", "--dns", "10.1.2.3"], "no such container"),
+    (["--dns-option", "a b"], "invalid --dns-option"),
 ])
 def test_bad_names_and_addresses_are_refused(c: Capsa, flags: list[str], words: str) -> None:
     r = c("run", "--rm", *flags, "busybox", "true")

@@ -57,6 +57,11 @@ def apply(config: ContainerConfig, o: dict[str, Any], definition: dict[str, Any]
                 raise UsageError(f"IP address {ip} is not a free host address of subnet {net_}",
                                  hint=f"choose one in {net_} other than the gateway {gateway}")
         net["ip"] = str(ip)
+    if config.network.startswith("container:"):  # its files are the joined container's
+        for key, flag in (("add_host", "add-host"), ("dns", "dns"), ("dns_search", "dns-search"), ("dns_option", "dns-option")):
+            if o.get(key):
+                raise UsageError(f"conflicting options: {flag} and the network mode",  # podman's words
+                                 hint="--network container:NAME shares NAME's /etc/hosts and /etc/resolv.conf")
     if o.get("add_host"):
         net["add_hosts"] = [parse_add_host(v) for v in o["add_host"]]
     if o.get("dns"):
