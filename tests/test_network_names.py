@@ -5,6 +5,9 @@ only between containers the test made (and loopback inside them)."""
 from __future__ import annotations
 
 import ipaddress
+import os
+import signal
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -129,3 +132,30 @@ def test_containers_on_a_user_network_reach_each_other_by_name_and_alias(c: Caps
     r = c("run", "--rm", "--network", "bridge", "busybox", "cat", "/etc/hosts")  # the default network: no names
     assert "\tweb" not in r.stdout, r.stdout
     assert c("rm", "-f", "web").returncode == 0
+
+
+def test_parallel_starts_on_a_user_network_all_know_each_other(c: Capsa) -> None:
+    import concurrent.futures
+
+    assert c("network", "create", "--subnet", free_subnet(), "--interface-name", bridge_name(), "parnet").returncode == 0
+    try:
+        names = [f"par{i}" for i in range(4)]
+        with concurrent.futures.ThreadPoolExecutor(4) as pool:
+            runs = list(pool.map(lambda n: c("run", "-d", "--name", n, "--network", "parnet", "busybox", "sleep", "60"), names))
+        assert all(r.returncode == 0 for r in runs), [r.stderr for r in runs]
+        addresses = {n: inspect(c, "{{.NetworkSettings.IPAddress}}", n) for n in names}
+        for n in names:
+            lines = Path(f"/proc/{inspect(c, '{{.State.Pid}}', n)}/root/etc/hosts").read_text().splitlines()
+            for other in names:
+                if other != n:
+                    assert f"{addresses[other]}\t{other}" in lines, (n, lines)
+        # one whose monitor died: its line goes when it is reaped
+        monitor, pid = (int(inspect(c, f"{{{{.State.{k}}}}}", "par0")) for k in ("ConmonPid", "Pid"))
+        os.kill(monitor, signal.SIGKILL)
+        os.kill(pid, signal.SIGKILL)
+        time.sleep(0.2)
+        assert c("rm", "-f", "par0").returncode == 0
+        hosts = Path(f"/proc/{inspect(c, '{{.State.Pid}}', 'par1')}/root/etc/hosts").read_text()
+        assert "\tpar0" not in hosts, hosts
+    finally:
+        assert c("network", "rm", "-f", "parnet").returncode == 0
