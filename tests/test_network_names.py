@@ -57,7 +57,12 @@ def test_container_network_joins_a_running_containers_namespace(c: Capsa) -> Non
     assert f"inet {address}/" in r.stdout  # A's eth0, in B
     assert "hello-shared" in r.stdout  # A's listener on loopback, reached from B
     assert inspect(c, "{{.HostConfig.NetworkMode}}", "ja") == "bridge"
-    assert c("rm", "-f", "ja").returncode == 0
+    assert c("run", "-d", "--name", "jb", "--network", "container:ja", "busybox", "sleep", "60").returncode == 0
+    assert inspect(c, "{{.HostConfig.NetworkMode}}", "jb").startswith("container:")
+    r = c("rm", "-f", "ja")  # jb depends on it
+    assert r.returncode == 125 and "has dependent containers which must be removed before it" in r.stderr, r.stderr
+    assert c("rm", "-f", "ja", "jb").returncode == 0  # (the dependent first)
+    assert c("ps", "-a", "-q").stdout.strip() == ""
 
 
 def test_container_network_needs_a_running_target(c: Capsa) -> None:
