@@ -98,6 +98,9 @@ def test_dns_flags_make_resolv_conf(c: Capsa) -> None:
     lines = r.stdout.splitlines()
     assert [line for line in lines if line.startswith("nameserver")] == ["nameserver 10.1.2.53", "nameserver 10.1.2.54"]
     assert "search corp.example" in lines and "options ndots:3" in lines
+    assert c("create", "--name", "dnsrec", "--dns", "10.1.2.53", "--add-host", "h:10.1.2.3", "busybox", "true").returncode == 0
+    assert inspect(c, "{{.HostConfig.Dns}} {{.HostConfig.ExtraHosts}}", "dnsrec") == "[10.1.2.53] [h:10.1.2.3]"
+    assert c("rm", "dnsrec").returncode == 0
     r = c("run", "--rm", "--network", "bridge", "busybox", "cat", "/etc/resolv.conf")  # default: no loopback server
     assert r.returncode == 0 and "nameserver 127." not in r.stdout and "nameserver" in r.stdout, r.stdout
 
