@@ -51,6 +51,8 @@ def launch(sess: Session, image: str, command: list[str], o: dict[str, Any], cre
         config.extra["network_definition"] = definition
     if o.get("publish") or o.get("publish_all"):
         _publish(sess, config, o)
+    if any(o.get(k) for k in ("ip", "add_host", "dns", "dns_search", "dns_option", "network_alias")):
+        containers.network_options(sess, config, o, definition)
     policy = o.get("pull") or "missing"
     if config.rootfs is None and policy in ("always", "newer"):
         pulled = _pull(sess, image, o, policy)

@@ -53,23 +53,35 @@ def _read(path: str) -> str:
         return ""
 
 
+def own_names(config: ContainerConfig) -> str:
+    """The names of the container's own /etc/hosts line: its hostname, then its name."""
+    own = container_hostname(config)
+    return own if not config.name or config.name == own else f"{own} {config.name}"
+
+
 def hosts_text(config: ContainerConfig, base: str, ip: str | None = None) -> str:
-    """/etc/hosts: ``base`` (the host's hosts file text), localhost ensured, then this container."""
+    """/etc/hosts: ``base`` (the host's hosts file text), localhost ensured, the ``--add-host``
+    lines, then this container (127.0.0.1 until its network driver gave it an address: the
+    monitor then rewrites that line, :mod:`capsa.container.netnames`)."""
     lines = [line.rstrip() for line in base.splitlines() if line.strip()]
     names = {name for line in lines if not line.lstrip().startswith("#") for name in line.split()[1:]}
     head = []
     if "localhost" not in names:
         head = ["127.0.0.1\tlocalhost", "::1\tlocalhost"]
     out = head + lines
+    out += [f"{addr}\t{names}" for names, addr in (config.extra.get("net") or {}).get("add_hosts", [])]
     if config.network != "host":
-        own = container_hostname(config)
-        aliases = own if not config.name or config.name == own else f"{own} {config.name}"
-        out.append(f"{ip or '127.0.0.1'}\t{aliases}")
+        out.append(f"{ip or '127.0.0.1'}\t{own_names(config)}")
     return "\n".join(out) + "\n"
 
 
-def resolv_text(network: str, base: str) -> str | None:
-    """/etc/resolv.conf for ``network`` from the host's file text; None: mount none."""
+def resolv_text(network: str, base: str, net: dict | None = None) -> str | None:
+    """/etc/resolv.conf for ``network`` from the host's file text; None: mount none. ``net``:
+    the container's ``extra["net"]``: ``dns`` replaces the nameservers, ``dns_search`` the
+    search line, ``dns_options`` the options line (podman's --dns, --dns-search, --dns-option)."""
+    net = net or {}
+    if net.get("dns") or net.get("dns_search") or net.get("dns_options"):
+        return _resolv_with(resolv_text("bridge", base) if network != "host" else base, net)
     if network == "none":
         return None
     if network == "host":
@@ -86,6 +98,19 @@ def resolv_text(network: str, base: str) -> str | None:
         kept.append(line)
     if not servers:
         kept += [f"nameserver {ns}" for ns in FALLBACK_NAMESERVERS]
+    return "\n".join(kept) + "\n"
+
+
+def _resolv_with(base: str | None, net: dict) -> str:
+    """``base`` (a resolv.conf text) with the lines the flags in ``net`` replace."""
+    replaced = {"nameserver": "dns", "search": "dns_search", "domain": "dns_search", "options": "dns_options"}
+    kept = [line for line in (base or "").splitlines()
+            if not (line.split()[:1] and line.split()[0] in replaced and net.get(replaced[line.split()[0]]))]
+    if net.get("dns_search"):
+        kept.append("search " + " ".join(net["dns_search"]))
+    kept += [f"nameserver {ns}" for ns in net.get("dns", [])]
+    if net.get("dns_options"):
+        kept.append("options " + " ".join(net["dns_options"]))
     return "\n".join(kept) + "\n"
 
 
@@ -112,7 +137,7 @@ def write_files(directory: str | os.PathLike[str], config: ContainerConfig, imag
     containerenv = os.path.join(directory, ".containerenv")
     atomic_write(hosts, hosts_text(config, _read(host_hosts), ip).encode(), durable=False)
     atomic_write(hostname, (container_hostname(config) + "\n").encode(), durable=False)
-    resolv_conf = resolv_text(config.network, _read(host_resolv))
+    resolv_conf = resolv_text(config.network, _read(host_resolv), config.extra.get("net"))
     if resolv_conf is None:
         remove_file(resolv)
     else:

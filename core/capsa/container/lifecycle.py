@@ -134,13 +134,17 @@ def prepare_bundle(root: str, store: Store, records: ContainerRecords, config: C
     rootfs = os.path.realpath(config.rootfs) if config.rootfs else str(storage.mount(config.layer_id, volatile=config.remove))
     try:
         files = write_files(records.run_dir(config.id, "files"), config, config.image_name)
+        netns_path = ""
+        if config.network.startswith("container:"):
+            netns_path, files = joined_namespace(records, config.network[len("container:"):], files)
         resolved = ContainerConfig(**{**asdict(config), "mounts": []})
         for mount in config.mounts:
             if mount.type == "volume":
                 mount = type(mount)(mount.type, mount.destination, str(volume_dir(root, mount.source)),
                                     list(mount.options))
             resolved.mounts.append(mount)
-        spec = build_spec(resolved, image_config, rootfs, files, init_path=init_binary() if config.init else None)
+        spec = build_spec(resolved, image_config, rootfs, files, init_path=init_binary() if config.init else None,
+                          netns_path=netns_path)
         fire("capsa_adjust_runtime_spec", records, config, store, image_config, strict=True, spec=spec)
         fire("capsa_container_prestart", records, config, store, image_config, strict=True, spec=spec)
         atomic_write(os.path.join(bundle, "config.json"), dumps(spec).encode(), durable=False)
@@ -149,6 +153,49 @@ def prepare_bundle(root: str, store: Store, records: ContainerRecords, config: C
             storage.unmount(config.layer_id)
         raise
     return bundle
+
+
+def _names_of(records: ContainerRecords, config: ContainerConfig) -> dict[str, Any]:
+    """What the monitor needs for names and addresses (:mod:`capsa.container.netnames`): the
+    hosts file, its own line's names, the names to publish, ``--ip`` and ``--network-alias``."""
+    from capsa.container.etcfiles import own_names
+
+    net = config.extra.get("net") or {}
+    aliases = list(net.get("aliases") or [])
+    return {"hosts": records.run_dir(config.id, "files", "hosts"), "own": own_names(config),
+            "name_list": [config.name, *aliases], "static_ip": net.get("ip", ""), "aliases": aliases}
+
+
+def _network_driver(network: str) -> str:
+    """The driver of network mode ``network`` (``container:ID``: ``host``, which sets nothing up;
+    see :func:`capsa.container.netattach.driver_for`)."""
+    return "host" if network.startswith("container:") else network
+
+
+def joined_namespace(records: ContainerRecords, target_id: str, files: Any) -> tuple[str, Any]:
+    """``--network container:ID``: the path of the running target's network namespace, and
+    ``files`` with the target's /etc/hosts and /etc/resolv.conf (shared, as podman shares them).
+    The target must run: else UsageError (exit 125)."""
+    from capsa.container.etcfiles import GeneratedFiles
+
+    try:
+        target = records.config(target_id)
+        state = records.state(target_id)
+    except CapsaError:
+        raise UsageError(f"cannot join the network namespace of container {target_id[:12]}: no such container",
+                         hint="the container was removed; recreate this one with another --network") from None
+    if state.status != "running" or not state.pid or not os.path.exists(f"/proc/{state.pid}/ns/net"):
+        raise UsageError(f"cannot join the network namespace of container {target.name}: container state improper",
+                         hint=f"start it first (capsa start {target.name})")
+    if files is None:
+        return f"/proc/{state.pid}/ns/net", None
+    tfiles = records.run_dir(target_id, "files")
+    hosts = os.path.join(tfiles, "hosts")
+    resolv = os.path.join(tfiles, "resolv.conf")
+    files = GeneratedFiles(hosts=hosts if os.path.exists(hosts) else files.hosts, hostname=files.hostname,
+                           resolv_conf=resolv if os.path.exists(resolv) else files.resolv_conf,
+                           containerenv=files.containerenv)
+    return f"/proc/{state.pid}/ns/net", files
 
 
 def session_isolation(sess: Session) -> dict[str, Any]:
@@ -222,9 +269,9 @@ def _hand_to_monitor(sess: Session, store: Store | None, records: ContainerRecor
             "restart_policy": config.restart_policy, "restart_max": config.restart_max, "layer_id": config.layer_id,
             "storage": {"name": cfg.driver("storage"), "options": cfg.driver_options("storage")},
             "isolation": recorded_isolation(sess, config),
-            "network": {"name": config.network, "options": cfg.driver_options("network", config.network),
+            "network": {"name": _network_driver(config.network), "options": cfg.driver_options("network", _network_driver(config.network)),
                         "definition": config.extra.get("network_definition") or {},
-                        "ports": config.extra.get("ports") or []},
+                        "ports": config.extra.get("ports") or [], **_names_of(records, config)},
         })
     except OSError as exc:
         handle.discard()
@@ -385,10 +432,18 @@ def detach_orphan_network(sess: Session, config: ContainerConfig) -> str:
 
     cfg = sess.config
     try:
-        driver = load_driver("network", config.network, cfg.driver_options("network", config.network),
+        driver = load_driver("network", _network_driver(config.network), cfg.driver_options("network", _network_driver(config.network)),
                              root=cfg.root, runroot=cfg.runroot)
     except CapsaError as exc:
         return f"network {config.network}: {exc.message}"
+    network = (config.extra.get("network_definition") or {}).get("name")
+    if network:
+        from capsa.container.netnames import withdraw
+
+        try:
+            withdraw(cfg.runroot, network, config.id)
+        except OSError:
+            pass
     return detach_orphan(driver, config.id, config.name, config.extra.get("network_definition"))
 
 

@@ -309,8 +309,14 @@ class Monitor:
             store = Store(self.cfg["root"], self.cfg["runroot"], self.driver("storage"))
             return container_document(self.records, self.records.config(self.id), store)
 
-        return attach(self.driver("network"), self.id, self.cfg.get("name", ""), pid, self.cfg["network"]["name"],
-                      keep, view, self.cfg["network"].get("definition"), self.cfg["network"].get("ports"))
+        net = self.cfg["network"]
+        result = attach(self.driver("network"), self.id, self.cfg.get("name", ""), pid, net["name"],
+                        keep, view, net.get("definition"), net.get("ports"), net.get("static_ip", ""), net.get("aliases"))
+        if result.get("ips") and net.get("hosts"):  # (none and host give none: nothing imported)
+            from capsa.container.netnames import after_add
+
+            after_add(net, self.id, self.cfg["runroot"], result)
+        return result
 
     def detach_network(self) -> str:
         """The network driver's ``delete`` for this run, once; returns what went wrong, or ""."""
@@ -319,6 +325,14 @@ class Monitor:
         from capsa.container.netattach import detach
 
         handle, self.network = self.network, None
+        network = (self.cfg["network"].get("definition") or {}).get("name")
+        if network:
+            from capsa.container.netnames import withdraw
+
+            try:
+                withdraw(self.cfg["runroot"], network, self.id)
+            except OSError:
+                pass
         try:
             return detach(self.driver("network"), handle)
         except Exception as exc:  # the driver could not even be loaded

@@ -21,9 +21,21 @@ if TYPE_CHECKING:
 
 
 def shares_host_namespace(network: str) -> bool:
-    """Whether containers of network mode ``network`` use the host's network namespace (the
-    bundle asks for no namespace of their own)."""
-    return network == "host"
+    """Whether containers of network mode ``network`` use a namespace that is not their own:
+    the host's (``host``) or another container's (``container:ID``); the bundle asks for no
+    namespace of their own and the network driver sets nothing up."""
+    return network == "host" or network.startswith("container:")
+
+
+def joined_container(network: str) -> str:
+    """The id of the container whose namespace mode ``container:ID`` joins ("" otherwise)."""
+    return network[len("container:"):] if network.startswith("container:") else ""
+
+
+def driver_for(network: str) -> str:
+    """The network driver of mode ``network``: itself, but ``host`` (which sets nothing up) for
+    ``container:ID``: the joining container's network belongs to the container it joins."""
+    return "host" if network.startswith("container:") else network
 
 
 class NetworkHandle:
@@ -56,13 +68,14 @@ class NetworkHandle:
 
 def attach(driver: NetworkDriver, container_id: str, name: str, container_pid: int, network: str,
            on_handle: Any, view: Any = None, definition: dict[str, Any] | None = None,
-           ports: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+           ports: list[dict[str, Any]] | None = None, static_ip: str = "", aliases: list[str] | None = None) -> dict[str, Any]:
     """Call ``driver.add`` for container ``container_id`` (``name``) whose process is
     ``container_pid``; ``on_handle(handle)`` receives the attachment before ``add`` runs, so
     that the caller can ``detach`` even when ``add`` fails. ``view()``: the container as hooks
     see it, for ``capsa_adjust_network_attachment`` (asked only when a plugin implements it).
-    ``ports``: the published ports (``extra["ports"]``), as ``Attachment.ports``.
-    Returns the result as data (with the driver's name), to record."""
+    ``ports``: the published ports (``extra["ports"]``), as ``Attachment.ports``; ``static_ip``,
+    ``aliases``: ``--ip`` and ``--network-alias``. Returns the result as data (with the driver's
+    name), to record."""
     from capsa import plugins
     from capsa.drivers.network import Attachment, PortMapping
     from capsa.fastpath.record import asdict
@@ -73,7 +86,8 @@ def attach(driver: NetworkDriver, container_id: str, name: str, container_pid: i
         fd = os.open(f"/proc/{container_pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
         netns = f"/proc/{os.getpid()}/fd/{fd}"  # valid for any process while we hold it
     attachment = Attachment(container_id=container_id, container_name=name, netns=netns, network=definition or {},
-                            ports=[PortMapping(**p) for p in ports or []])
+                            ports=[PortMapping(**p) for p in ports or []], static_ip=static_ip,
+                            aliases=list(aliases or []))
     on_handle(NetworkHandle(attachment, fd))
     if view is not None and plugins.wants("capsa_adjust_network_attachment"):
         plugins.call_or_fail("capsa_adjust_network_attachment", container=view(), attachment=attachment)

@@ -42,13 +42,14 @@ PROPAGATIONS = {"private", "rprivate", "shared", "rshared", "slave", "rslave", "
 
 
 def build_spec(config: ContainerConfig, image_config: dict, rootfs: str, files: GeneratedFiles, *,
-               init_path: str | None = None) -> dict:
+               init_path: str | None = None, netns_path: str = "") -> dict:
     """The OCI runtime spec for ``config`` on ``rootfs`` (the mounted root filesystem).
 
     ``image_config`` is the image config's ``config`` object (Env, Entrypoint, Cmd, WorkingDir,
     User) or the whole image config holding it; {} with ``--rootfs``. ``files`` are the
     generated /etc files (:func:`capsa.container.etcfiles.write_files`). ``init_path`` is the
-    host's catatonit, needed with ``config.init``. A volume mount's ``source`` must already be
+    host's catatonit, needed with ``config.init``. ``netns_path``: the network namespace to join
+    (``--network container:NAME``: the running target's ``/proc/PID/ns/net``). A volume mount's ``source`` must already be
     the volume's host directory (the caller resolves names). Bad user input raises UsageError.
     """
     image = image_config.get("config") if isinstance(image_config.get("config"), dict) else image_config
@@ -79,7 +80,8 @@ def build_spec(config: ContainerConfig, image_config: dict, rootfs: str, files: 
         mounts.append({"destination": INIT_DEST, "type": "bind", "source": init_path,
                        "options": ["bind", "ro", "rprivate"]})
     linux: dict[str, Any] = {
-        "namespaces": [{"type": ns} for ns in NAMESPACES if not (ns == "network" and config.network == "host")],
+        "namespaces": [({"type": ns, "path": netns_path} if ns == "network" and netns_path else {"type": ns})
+                       for ns in NAMESPACES if not (ns == "network" and config.network == "host")],
         "resources": _resources(config),
         "cgroupsPath": "",
         "devices": _host_devices() if config.privileged else default_devices(),
@@ -88,7 +90,7 @@ def build_spec(config: ContainerConfig, image_config: dict, rootfs: str, files: 
         from capsa.container.hostdevices import add_devices
 
         add_devices(linux, config.devices)
-    if config.network != "host":
+    if config.network != "host" and not netns_path:
         linux["sysctl"] = {"net.ipv4.ping_group_range": "0 0"}  # podman's value
     if not config.privileged:
         linux["maskedPaths"] = list(MASKED_PATHS)

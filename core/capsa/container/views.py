@@ -159,6 +159,7 @@ def inspect_doc(records: ContainerRecords, config: ContainerConfig, image_config
             "NanoCpus": int((config.cpus or 0) * 1e9), "CpuShares": config.cpu_shares or 0,
             "PidsLimit": config.pids_limit or 0, "Ulimits": list(config.ulimits), "Init": config.init,
             "CgroupParent": config.cgroup_parent,
+            **_names_settings(config.extra.get("net") or {}),
             "Tmpfs": {m.destination: ",".join(m.options) for m in config.mounts if m.type == "tmpfs"},
         },
         "NetworkSettings": network_settings(config.network, state.extra,
@@ -169,3 +170,10 @@ def inspect_doc(records: ContainerRecords, config: ContainerConfig, image_config
 
         doc["NetworkSettings"]["Ports"] = doc["HostConfig"]["PortBindings"] = inspect_ports(config.extra["ports"])
     return doc
+
+
+def _names_settings(net: dict) -> dict:
+    """HostConfig's Dns, DnsSearch, DnsOptions, ExtraHosts (podman's ``HOST:IP``) from ``--dns*``, ``--add-host``."""
+    return {"Dns": list(net.get("dns") or []), "DnsSearch": list(net.get("dns_search") or []),
+            "DnsOptions": list(net.get("dns_options") or []),
+            "ExtraHosts": [f"{names.replace(' ', ';')}:{addr}" for names, addr in net.get("add_hosts") or []]}

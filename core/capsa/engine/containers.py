@@ -156,7 +156,25 @@ def network_mode(sess: Session, flag: str | None, starting: bool) -> tuple[str, 
                              hint=f"{exc.hint}, or a network's name (capsa network ls)") from None
     if starting:
         check_available(flag, mode)
+        if mode.startswith("container:"):
+            check_joinable(sess, mode[len("container:"):])
     return mode, definition
+
+
+def network_options(sess: Session, config: ContainerConfig, o: dict[str, Any], definition: dict[str, Any] | None) -> None:
+    """``--ip``, ``--add-host``, ``--dns*``, ``--network-alias`` checked and recorded
+    (:func:`capsa.container.netopts.apply`); bad input: exit 125 before anything is made."""
+    from capsa.container import netopts
+
+    options = {} if config.network.startswith("container:") else sess.config.driver_options("network", config.network)
+    netopts.apply(config, o, definition, options)
+
+
+def check_joinable(sess: Session, target_id: str) -> None:
+    """``run --network container:NAME``: NAME must run (its namespace is joined); else exit 125."""
+    from capsa.container.lifecycle import joined_namespace
+
+    joined_namespace(container_records(sess), target_id, None)
 
 
 def prepare_run(sess: Session, network: str | None = None) -> None:
@@ -372,6 +390,7 @@ def remove(sess: Session, configs: list[ContainerConfig], force: bool, volumes: 
 
     plugins.load_hook_plugins()
     store, records = open_store(sess), container_records(sess)
+    configs = _dependents_first(records, configs)
     removed = []
     for config in configs:
         if records.state(config.id).status == "unknown":  # unreadable state.json: set it right first
@@ -384,6 +403,25 @@ def remove(sess: Session, configs: list[ContainerConfig], force: bool, volumes: 
             lifecycle.remove_anonymous_volumes(sess.config.root, config)
         removed.append(config.id)
     return removed
+
+
+def _dependents_first(records: ContainerRecords, configs: list[ContainerConfig]) -> list[ContainerConfig]:
+    """``configs`` with the containers that joined another's network namespace (``--network
+    container:ID``) before it; one whose dependents are not all being removed is refused (podman's
+    words, exit 125) before anything is removed."""
+    ids = {c.id for c in configs}
+    dependents: dict[str, list[ContainerConfig]] = {}
+    for other in records.all():
+        if other.network.startswith("container:"):
+            dependents.setdefault(other.network[len("container:"):], []).append(other)
+    for config in configs:
+        kept = [d for d in dependents.get(config.id, []) if d.id not in ids]
+        if kept:
+            raise UsageError(f"container {config.id} has dependent containers which must be removed before it: "
+                             f"{', '.join(d.id for d in kept)}: container already exists",
+                             hint=f"remove {', '.join(d.name for d in kept)} first (capsa rm)")
+    joined = [c for c in configs if c.network.startswith("container:")]
+    return joined + [c for c in configs if not c.network.startswith("container:")]
 
 
 def prune(sess: Session) -> list[str]:

@@ -156,7 +156,8 @@ def _network_checks(sess: Session, records: Any, configs: list[Any], live: set[s
     findings = []
     for config in configs:
         state = records.state(config.id)
-        if state.status != "running" or config.id not in live or not state.pid or not config.network:
+        if state.status != "running" or config.id not in live or not state.pid or not config.network \
+                or config.network.startswith("container:"):  # (its network is the joined container's)
             continue
         try:
             if config.network not in drivers:
