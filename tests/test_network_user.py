@@ -66,8 +66,39 @@ def test_containers_on_a_user_network(c: Capsa) -> None:
         except ConnectionRefusedError:
             assert time.monotonic() < deadline, "the container's listener never answered"
             time.sleep(0.1)
-    r = c("run", "--rm", "--network", "usernet", "busybox", "sh", "-c", f"echo hi | nc -w 2 {target} 8080; echo sent")
-    assert r.returncode == 0 and "sent" in r.stdout, r.stderr
+    assert c("run", "-d", "--name", "srv2", "--network", "usernet", "busybox", "sh", "-c",
+             "echo hello-from-srv2 | nc -l -p 8081").returncode == 0
+    second = address_of(c, "srv2")
+    deadline = time.monotonic() + 10
+    while True:  # a container reaches another on the network (the reply proves it)
+        r = c("run", "--rm", "--network", "usernet", "busybox", "sh", "-c", f"nc -w 2 {second} 8081 </dev/null")
+        if "hello-from-srv2" in r.stdout:
+            break
+        assert time.monotonic() < deadline, (r.stdout, r.stderr)
+        time.sleep(0.2)
+    table = table_of(BRIDGE)  # packets from the bridge to 127.0.0.0/8 are dropped before routing
+    assert "hook prerouting priority raw" in table and 'iifname "%s" ip daddr 127.0.0.0/8 drop' % BRIDGE in table
+
+
+def table_of(bridge: str) -> str:
+    import subprocess
+
+    r = subprocess.run(["nft", "list", "table", "ip", "capsa_" + bridge], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    return r.stdout
+
+
+def test_an_internal_network_forwards_nothing_beyond_its_bridge(c: Capsa) -> None:
+    bridge, subnet = bridge_name(), free_subnet()
+    try:
+        assert c("network", "create", "--internal", "--subnet", subnet, "--interface-name", bridge, "inner").returncode == 0
+        r = c("run", "--rm", "--network", "inner", "busybox", "true")
+        assert r.returncode == 0, r.stderr
+        table = table_of(bridge)
+        assert 'iifname "%s" oifname != "%s" drop' % (bridge, bridge) in table and "masquerade" not in table
+    finally:
+        c("network", "rm", "-f", "inner")
+        assert leftovers(bridge, subnet) == []
 
 
 def test_a_container_whose_monitor_died_is_released_from_its_network(c: Capsa) -> None:

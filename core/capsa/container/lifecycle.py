@@ -166,12 +166,6 @@ def _names_of(records: ContainerRecords, config: ContainerConfig) -> dict[str, A
             "name_list": [config.name, *aliases], "static_ip": net.get("ip", ""), "aliases": aliases}
 
 
-def _network_driver(network: str) -> str:
-    """The driver of network mode ``network`` (``container:ID``: ``host``, which sets nothing up;
-    see :func:`capsa.container.netattach.driver_for`)."""
-    return "host" if network.startswith("container:") else network
-
-
 def joined_namespace(records: ContainerRecords, target_id: str, files: Any) -> tuple[str, Any]:
     """``--network container:ID``: the path of the running target's network namespace, and
     ``files`` with the target's /etc/hosts and /etc/resolv.conf (shared, as podman shares them).
@@ -252,7 +246,11 @@ def _hand_to_monitor(sess: Session, store: Store | None, records: ContainerRecor
     from capsa.container import monitor_fork
 
     cfg = sess.config
-    handle = monitor_fork.take({**monitor_drivers(sess), "isolation": recorded_isolation(sess, config)["name"]})
+    from capsa.container.netattach import driver_for
+
+    # the drivers this container's monitor uses (its own network driver, not the default one)
+    handle = monitor_fork.take({**monitor_drivers(sess), "isolation": recorded_isolation(sess, config)["name"],
+                                "network": driver_for(config.network)})
     try:
         if store is None:
             from capsa.store.store import Store
@@ -269,7 +267,7 @@ def _hand_to_monitor(sess: Session, store: Store | None, records: ContainerRecor
             "restart_policy": config.restart_policy, "restart_max": config.restart_max, "layer_id": config.layer_id,
             "storage": {"name": cfg.driver("storage"), "options": cfg.driver_options("storage")},
             "isolation": recorded_isolation(sess, config),
-            "network": {"name": _network_driver(config.network), "options": cfg.driver_options("network", _network_driver(config.network)),
+            "network": {"name": driver_for(config.network), "options": cfg.driver_options("network", driver_for(config.network)),
                         "definition": config.extra.get("network_definition") or {},
                         "ports": config.extra.get("ports") or [], **_names_of(records, config)},
         })
@@ -427,12 +425,12 @@ def reap_orphan(sess: Session, store: Store, records: ContainerRecords, config: 
 def detach_orphan_network(sess: Session, config: ContainerConfig) -> str:
     """The network driver's ``delete`` for a container whose monitor died (see
     :mod:`capsa.container.netattach`); returns what went wrong, or ""."""
-    from capsa.container.netattach import detach_orphan
+    from capsa.container.netattach import detach_orphan, driver_for
     from capsa.drivers import load_driver
 
     cfg = sess.config
     try:
-        driver = load_driver("network", _network_driver(config.network), cfg.driver_options("network", _network_driver(config.network)),
+        driver = load_driver("network", driver_for(config.network), cfg.driver_options("network", driver_for(config.network)),
                              root=cfg.root, runroot=cfg.runroot)
     except CapsaError as exc:
         return f"network {config.network}: {exc.message}"

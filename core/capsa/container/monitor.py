@@ -311,7 +311,8 @@ class Monitor:
 
         net = self.cfg["network"]
         result = attach(self.driver("network"), self.id, self.cfg.get("name", ""), pid, net["name"],
-                        keep, view, net.get("definition"), net.get("ports"), net.get("static_ip", ""), net.get("aliases"))
+                        keep, view, definition=net.get("definition"), ports=net.get("ports"),
+                        static_ip=net.get("static_ip", ""), aliases=net.get("aliases"))
         if result.get("ips") and net.get("hosts"):  # (none and host give none: nothing imported)
             from capsa.container.netnames import after_add
 

@@ -186,7 +186,9 @@ def prepare_run(sess: Session, network: str | None = None) -> None:
 
     plugins.load_hook_plugins()
     drivers = lifecycle.monitor_drivers(sess)
-    if network and network not in ("none", "host", "private"):
+    if network and network.startswith("container:"):
+        drivers["network"] = "host"  # (a joining container's network driver sets nothing up)
+    elif network and network not in ("none", "host", "private"):
         try:
             drivers["network"] = lifecycle.network_driver_name(sess.config, network)
         except Exception:  # a bad flag is reported where the container is made

@@ -118,14 +118,15 @@ def check(sess: Session, repair: bool) -> list[Finding]:
                                      error="its monitor died; repaired by system check")
                 f.repaired = True
             findings.append(f)
-    findings += _network_checks(sess, records, configs, live)
-    if repair:
-        findings += _network_gc(sess, live)
     iso = sess.driver("isolation")
     gc = getattr(iso, "gc", None)
     if gc is not None:  # runtime leftovers: state and cgroups of containers that are not running
-        for item in gc(live, dry_run=not repair):
+        # (the live set taken again right before: a container started since counts as live)
+        for item in gc(live_containers(records), dry_run=not repair):
             findings.append(Finding("runtime", item, repaired=repair))
+    findings += _network_checks(sess, records, configs, live)
+    if repair:
+        findings += _network_gc(sess, live_containers(records))
     if store.exists() and index_ok:
         with store.reading():  # no create or rm is half-way while the lock is held
             problems = _half_records(records, live) + _store_problems(store, records, live)

@@ -1,9 +1,12 @@
 """The bridge driver's firewall: one nftables table of capsa's own per bridge.
 
-Table ``ip capsa_<bridge>`` holds two base chains: ``postrouting`` (NAT) masquerades traffic
-from the network's subnet that leaves it (not for ``internal`` networks), and ``forward``
-accepts what comes from the bridge and the replies to it (other tables, such as a host
-firewall with a drop policy, still have their say). The whole table is written in one ``nft``
+Table ``ip capsa_<bridge>`` holds three base chains: ``postrouting`` (NAT) masquerades traffic
+from the network's subnet that leaves it (not for ``internal`` networks), ``forward``
+accepts what comes from the bridge and the replies to it (an ``internal`` network's traffic
+leaving the bridge is dropped; other tables, such as a host firewall with a drop policy, still
+have their say), and ``guard`` drops packets from the bridge addressed to 127.0.0.0/8 before
+routing: published ports turn ``route_localnet`` on for the bridge, which must not let a
+container (one with NET_RAW) reach the host's loopback-only services (CVE-2020-8558). The whole table is written in one ``nft``
 transaction (created or replaced: idempotent) and removed with it; nothing outside it is
 touched. ``nft`` runs as a subprocess reading a script on stdin.
 """
@@ -39,6 +42,8 @@ def ensure(bridge: str, subnet: str, internal: bool) -> None:
     """Create (or rewrite) the table of ``bridge`` for ``subnet``."""
     table = table_name(bridge)
     nat = "" if internal else f"ip saddr {subnet} ip daddr != {subnet} masquerade"
+    # an internal network's containers reach each other only, nothing beyond the bridge
+    isolate = f'iifname "{bridge}" oifname != "{bridge}" drop' if internal else ""
     script = f"""add table ip {table}
 delete table ip {table}
 table ip {table} {{
@@ -48,8 +53,13 @@ table ip {table} {{
   }}
   chain forward {{
     type filter hook forward priority filter; policy accept;
+    {isolate}
     iifname "{bridge}" accept
     oifname "{bridge}" ct state established,related accept
+  }}
+  chain guard {{
+    type filter hook prerouting priority raw; policy accept;
+    iifname "{bridge}" ip daddr 127.0.0.0/8 drop
   }}
 }}
 """
