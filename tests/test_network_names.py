@@ -167,3 +167,17 @@ def test_parallel_starts_on_a_user_network_all_know_each_other(c: Capsa) -> None
         assert "\tpar0" not in hosts, hosts
     finally:
         assert c("network", "rm", "-f", "parnet").returncode == 0
+
+
+def test_the_own_line_follows_the_address_of_each_run(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """First run: 127.0.0.1 becomes the address; a restart on another address replaces it."""
+    from capsa.container.netnames import set_own_address
+
+    hosts = tmp_path / "hosts"
+    hosts.write_text("127.0.0.1\tlocalhost\n127.0.0.1\tweb web.local\n10.1.2.3\tother\n")
+    inode = hosts.stat().st_ino
+    set_own_address(str(hosts), "web web.local", "10.9.0.2")
+    assert hosts.read_text() == "127.0.0.1\tlocalhost\n10.9.0.2\tweb web.local\n10.1.2.3\tother\n"
+    set_own_address(str(hosts), "web web.local", "10.9.0.7")
+    assert hosts.read_text() == "127.0.0.1\tlocalhost\n10.9.0.7\tweb web.local\n10.1.2.3\tother\n"
+    assert hosts.stat().st_ino == inode  # rewritten in place: it is bind-mounted

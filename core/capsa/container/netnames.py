@@ -43,14 +43,15 @@ def _read(path: str) -> str | None:
 
 
 def set_own_address(hosts: str, own: str, ip: str) -> None:
-    """The container's own line of ``hosts`` (``127.0.0.1<TAB>own``) gets address ``ip``."""
+    """The container's own line of ``hosts`` (``ADDRESS<TAB>own``: 127.0.0.1 until the first
+    run, the previous run's address after a restart) gets address ``ip``."""
     text = _read(hosts)
     if text is None:
         return
     lines = text.splitlines()
-    mine = f"127.0.0.1\t{own}"
-    if mine in lines:
-        lines[lines.index(mine)] = f"{ip}\t{own}"
+    mine = next((n for n, line in enumerate(lines) if line.partition("\t")[2] == own), None)
+    if mine is not None and lines[mine] != f"{ip}\t{own}":
+        lines[mine] = f"{ip}\t{own}"
         rewrite_in_place(hosts, "\n".join(lines) + "\n")
 
 
