@@ -48,3 +48,25 @@ def leftovers(bridge: str, subnet: str) -> list[str]:
     if subprocess.run(["nft", "list", "table", "ip", table], capture_output=True).returncode == 0:
         left.append(f"nft table {table}")
     return left
+
+
+def address_of(c, name: str) -> str:  # type: ignore[no-untyped-def]
+    """The address ``inspect`` gives container ``name`` on its network."""
+    r = c("inspect", "--format", "{{.NetworkSettings.IPAddress}}", name)
+    assert r.returncode == 0, r.stderr
+    return r.stdout.strip()
+
+
+def first_reply(address: str, port: int, wait: float = 10) -> bytes:
+    """What a listener at ``address:port`` (a container the test started) sends first,
+    connecting again while it is not listening yet (up to ``wait`` seconds)."""
+    import time
+
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            with socket.create_connection((address, port), timeout=2) as s:
+                return s.recv(100)
+        except ConnectionRefusedError:
+            assert time.monotonic() < deadline, f"nothing listened at {address}:{port}"
+            time.sleep(0.1)

@@ -8,10 +8,8 @@ import ipaddress
 import json
 import os
 import secrets
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -24,7 +22,7 @@ from capsa.errors import NetworkError
 from capsa.testing.network import Namespace
 from conftest import Capsa
 from containers import busybox_store, cleanup
-from nettest import bridge_name, free_subnet, leftovers
+from nettest import address_of, bridge_name, first_reply, free_subnet, leftovers
 
 BRIDGE = bridge_name()
 SUBNET = free_subnet()
@@ -64,12 +62,6 @@ def held(c: Capsa) -> dict[str, dict]:
     return {a: h for net in book.values() for a, h in net.items()}
 
 
-def address_of(c: Capsa, name: str) -> str:
-    r = c("inspect", "--format", "{{.NetworkSettings.IPAddress}}", name)
-    assert r.returncode == 0, r.stderr
-    return r.stdout.strip()
-
-
 def veths() -> list[str]:
     return sorted(p.name for p in Path(f"/sys/class/net/{BRIDGE}/brif").iterdir())
 
@@ -107,16 +99,7 @@ def test_two_containers_on_the_bridge_ping_each_other(c: Capsa) -> None:
 def test_the_host_reaches_a_container_by_its_address(c: Capsa) -> None:
     assert c("run", "-d", "--name", "srv", "--network", "bridge", "busybox", "sh", "-c",
              "echo hello-from-capsa | nc -l -p 8080").returncode == 0
-    target = address_of(c, "srv")
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            with socket.create_connection((target, 8080), timeout=2) as s:
-                assert s.recv(100) == b"hello-from-capsa\n"
-                break
-        except ConnectionRefusedError:
-            assert time.monotonic() < deadline, "the container's listener never answered"
-            time.sleep(0.1)
+    assert first_reply(address_of(c, "srv"), 8080) == b"hello-from-capsa\n"
 
 
 def test_rm_f_leaves_no_veth_and_releases_the_address(c: Capsa) -> None:

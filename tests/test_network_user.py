@@ -8,7 +8,6 @@ from __future__ import annotations
 import ipaddress
 import os
 import signal
-import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +16,7 @@ import pytest
 
 from conftest import Capsa
 from containers import busybox_store, cleanup
-from nettest import bridge_name, free_subnet, leftovers
+from nettest import address_of, bridge_name, first_reply, free_subnet, leftovers
 
 DEFAULT_BRIDGE = bridge_name()  # the default network's, never used here but kept off capsa0
 BRIDGE = bridge_name()
@@ -39,12 +38,6 @@ def c(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Capsa]:
         assert leftovers(BRIDGE, SUBNET) == [] and leftovers(DEFAULT_BRIDGE, default_subnet) == []
 
 
-def address_of(c: Capsa, name: str) -> str:
-    r = c("inspect", "--format", "{{.NetworkSettings.IPAddress}}", name)
-    assert r.returncode == 0, r.stderr
-    return r.stdout.strip()
-
-
 def bridge_ports() -> list[str]:
     return sorted(p.name for p in Path(f"/sys/class/net/{BRIDGE}/brif").iterdir())
 
@@ -57,15 +50,7 @@ def test_containers_on_a_user_network(c: Capsa) -> None:
     target = address_of(c, "srv")
     assert ipaddress.IPv4Address(target) in ipaddress.IPv4Network(SUBNET)
     assert len(bridge_ports()) == 1  # its veth is on the network's bridge
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            with socket.create_connection((target, 8080), timeout=2) as s:
-                assert s.recv(100) == b"hello-from-usernet\n"
-                break
-        except ConnectionRefusedError:
-            assert time.monotonic() < deadline, "the container's listener never answered"
-            time.sleep(0.1)
+    assert first_reply(target, 8080) == b"hello-from-usernet\n"
     assert c("run", "-d", "--name", "srv2", "--network", "usernet", "busybox", "sh", "-c",
              "echo hello-from-srv2 | nc -l -p 8081").returncode == 0
     second = address_of(c, "srv2")
