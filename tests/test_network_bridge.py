@@ -276,3 +276,17 @@ def test_bridge_selected_in_capsa_toml_is_the_default_network_mode(c: Capsa) -> 
         assert r.returncode == 0 and f"default via {GATEWAY} dev eth0" in r.stdout, r.stdout + r.stderr
     finally:
         c.write_config(f'[network.options.bridge]\nbridge = "{BRIDGE}"\nsubnet = "{SUBNET}"\n')
+
+
+def test_every_bridge_name_has_a_table_of_its_own() -> None:
+    """nft names allow letters, digits and '_' only: the bridge names Linux allows map to table
+    names one to one (``a-b`` and ``a_b`` must not share rules), and never to a ports table."""
+    import re
+
+    from capsa_net_bridge import firewall, ports
+
+    names = ["a-b", "a_b", "a.b", "a__b", "a_2db", "capsa0", "p_" + "0" * 24]
+    tables = [firewall.table_name(n) for n in names]
+    assert len(set(tables)) == len(names) and all(re.fullmatch(r"capsa_[A-Za-z0-9_]+", t) for t in tables)
+    assert ports.table_name("0" * 64) not in tables
+    assert firewall.table_name("capsat1a2b") == "capsa_capsat1a2b"  # (what tests/nettest.py looks for)

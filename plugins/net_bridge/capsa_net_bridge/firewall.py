@@ -18,8 +18,11 @@ from capsa.errors import NetworkError
 
 
 def table_name(bridge: str) -> str:
-    """The table of ``bridge`` (nft names: letters, digits and underscores)."""
-    return "capsa_" + "".join(c if c.isalnum() else "_" for c in bridge)
+    """The table of ``bridge`` (nft names: letters, digits and underscores). One table per
+    bridge name: letters and digits stay, ``_`` doubles, any other character becomes ``_`` and
+    its two hex digits (``a-b`` and ``a_b`` are different bridges)."""
+    return "capsa_" + "".join(c if c.isascii() and c.isalnum() else "__" if c == "_" else f"_{ord(c):02x}"
+                              for c in bridge)
 
 
 def _nft(script: str, *, check: bool = True) -> tuple[int, str]:
