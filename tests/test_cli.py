@@ -126,7 +126,7 @@ def test_info_reports_host_facts(capsa: Capsa) -> None:
     own = Path("/proc/self/cgroup").read_text()
     assert data["host"]["cgroupPaths"]  # the CLI's own cgroups, read from /proc
     assert all(path in own for path in data["host"]["cgroupPaths"].values())
-    assert data["configFiles"] == []
+    assert data["configFiles"] == [str(Path(capsa.env["XDG_CONFIG_HOME"]) / "capsa" / "capsa.toml")]  # (the tests' own)
 
 
 def test_plugins_table_json_template_and_quiet(capsa: Capsa) -> None:
@@ -141,7 +141,7 @@ def test_plugins_table_json_template_and_quiet(capsa: Capsa) -> None:
     assert {"Kind", "Name", "EntryPoint", "Package", "Version", "Selected"} == set(rows[0])
     assert capsa("plugins", "-q").stdout.split() == [row["Name"] for row in rows]
     r = capsa("--storage-driver", "vfs", "plugins", "--format", "{{if .Selected}}{{.Kind}}={{.Name}}{{end}}")
-    assert sorted(filter(None, r.stdout.splitlines())) == ["isolation=linux", "network=none", "registry=oci", "storage=vfs"]
+    assert sorted(filter(None, r.stdout.splitlines())) == ["isolation=linux", "network=bridge", "registry=oci", "storage=vfs"]
 
 
 def test_plugins_lists_without_importing_drivers(capsa: Capsa) -> None:

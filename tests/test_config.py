@@ -62,7 +62,7 @@ def test_overrides_win_over_every_file(tmp_path: Path) -> None:
 
 def test_defaults_without_any_file() -> None:
     cfg = config.load(search_paths=[], environ={})
-    assert [cfg.driver(k) for k in config.KINDS] == ["overlay", "none", "linux", "oci"]
+    assert [cfg.driver(k) for k in config.KINDS] == ["overlay", "bridge", "linux", "oci"]
     assert cfg.root == "/var/lib/capsa" and cfg.runroot == "/run/capsa"
 
 

@@ -149,18 +149,31 @@ def test_network_flag_of_run_and_create_is_checked_and_recorded(capsa: Capsa, tm
     assert names(capsa) == ["capsa"]
 
 
-def test_run_on_a_network_whose_driver_cannot_attach_is_refused_before_anything_is_made(capsa: Capsa, tmp_path: Path) -> None:
-    from capsa import entrypoints
+def test_network_rm_and_a_create_on_that_network_do_not_race(capsa: Capsa, tmp_path: Path) -> None:
+    """``create`` records its container while holding the networks lock shared, and checks the
+    network is still there; ``network rm`` holds it exclusive from its check of the network's
+    users to the removal. Here the test holds it (as a ``network rm`` would) and removes the
+    network meanwhile: the create waits, then fails in one line and makes nothing."""
+    import subprocess
+    import time
 
-    entry = next((e for e in entrypoints.load_index() if e.group == "capsa.network" and e.name == "bridge"), None)
-    if entry is None or not getattr(getattr(entrypoints.import_entry(entry), "add", None), "_capsa_refusal", False):
-        pytest.skip("the bridge driver attaches: run on a network is tested with it")
+    from capsa.network.definitions import NetworkRecords
+    from conftest import CAPSA
+
     rootfs = tmp_path / "rootfs"
     rootfs.mkdir()
-    ok(capsa, "network", "create", "web")
-    for network in ("web", "bridge", "capsa"):
-        assert "is not available yet" in refused(capsa, "run", "--rm", "--network", network, "--rootfs", str(rootfs), "true")
-    assert "network not found" in refused(capsa, "run", "--rm", "--network", "nope", "--rootfs", str(rootfs), "true")
+    ok(capsa, "network", "create", "--subnet", "10.126.9.0/24", "racy")
+    records = NetworkRecords(capsa.root)
+    with records.lock.exclusive():
+        proc = subprocess.Popen([str(CAPSA), "--root", str(capsa.root), "--runroot", str(capsa.runroot), "create",
+                                 "--network", "racy", "--rootfs", str(rootfs), "true"], env=capsa.env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        time.sleep(1.5)
+        assert proc.poll() is None  # waiting for the lock: nothing recorded yet
+        assert ok(capsa, "ps", "-aq") == ""
+        records.remove(["racy"])
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 125 and err.startswith("Error: unable to find network with name or ID racy"), err
     assert ok(capsa, "ps", "-aq") == ""
 
 

@@ -65,6 +65,24 @@ def test_container_network_joins_a_running_containers_namespace(c: Capsa) -> Non
     assert c("ps", "-a", "-q").stdout.strip() == ""
 
 
+def test_a_joiner_restarted_by_its_policy_joins_the_targets_current_namespace(c: Capsa) -> None:
+    """The target ran again (a new process, a new namespace) before the joiner's restart: the
+    joiner joins the target's namespace of now, not the one its last start named by pid."""
+    assert c("run", "-d", "--name", "tgt", "--network", "bridge", "busybox", "sleep", "120").returncode == 0
+    assert c("run", "-d", "--name", "jnr", "--restart", "always", "--network", "container:tgt",
+             "busybox", "sleep", "3").returncode == 0
+    old_ns = os.readlink(f"/proc/{inspect(c, '{{.State.Pid}}', 'tgt')}/ns/net")
+    assert c("stop", "-t", "0", "tgt").returncode == 0 and c("start", "tgt").returncode == 0
+    new_ns = os.readlink(f"/proc/{inspect(c, '{{.State.Pid}}', 'tgt')}/ns/net")
+    assert new_ns != old_ns
+    deadline = time.monotonic() + 15
+    while inspect(c, "{{.RestartCount}}", "jnr") in ("", "0") or inspect(c, "{{.State.Status}}", "jnr") != "running":
+        assert time.monotonic() < deadline, inspect(c, "{{.State.Error}}", "jnr")
+        time.sleep(0.2)
+    assert os.readlink(f"/proc/{inspect(c, '{{.State.Pid}}', 'jnr')}/ns/net") == new_ns
+    assert c("rm", "-f", "jnr", "tgt").returncode == 0
+
+
 def test_container_network_needs_a_running_target(c: Capsa) -> None:
     assert c("create", "--name", "jstopped", "busybox", "true").returncode == 0
     r = c("run", "--rm", "--network", "container:jstopped", "busybox", "true")
@@ -140,6 +158,7 @@ def test_containers_on_a_user_network_reach_each_other_by_name_and_alias(c: Caps
     r = c("run", "--rm", "--network", "bridge", "busybox", "cat", "/etc/hosts")  # the default network: no names
     assert "\tweb" not in r.stdout, r.stdout
     assert c("rm", "-f", "web").returncode == 0
+    assert list((c.runroot / "netnames").glob("namesnet.*")) == []  # the last member took the book along
 
 
 def test_parallel_starts_on_a_user_network_all_know_each_other(c: Capsa) -> None:
@@ -167,6 +186,7 @@ def test_parallel_starts_on_a_user_network_all_know_each_other(c: Capsa) -> None
         assert "\tpar0" not in hosts, hosts
     finally:
         assert c("network", "rm", "-f", "parnet").returncode == 0
+        assert list((c.runroot / "netnames").glob("parnet.*")) == []
 
 
 def test_the_own_line_follows_the_address_of_each_run(tmp_path) -> None:  # type: ignore[no-untyped-def]

@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import os
 import socket
 import subprocess
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -192,6 +194,41 @@ def test_a_port_published_by_a_running_container_is_refused(c: Capsa) -> None:
     server(c, "first", "-p", f"{host}:80")
     r = c("run", "--rm", "--network", "bridge", "-p", f"{host}:80", "busybox", "true")
     assert r.returncode == 125 and "already published" in r.stderr, r.stderr
+
+
+def test_one_host_port_on_two_host_addresses(c: Capsa) -> None:
+    """127.0.0.1:P and 127.0.0.2:P are two sockets (both published, each reaching its own
+    container); 0.0.0.0:P overlaps both and is refused, at create and at start alike."""
+    host = free_port()
+    assert c("create", "--name", "wild", "--network", "bridge", "-p", f"{host}:80", "busybox", "true").returncode == 0
+    server(c, "one", "-p", f"127.0.0.1:{host}:80", text="one")
+    server(c, "two", "-p", f"127.0.0.2:{host}:80", text="two")
+    assert fetch("127.0.0.1", host) == b"one\n" and fetch("127.0.0.2", host) == b"two\n"
+    r = c("run", "--rm", "--network", "bridge", "-p", f"{host}:80", "busybox", "true")
+    assert r.returncode == 125 and "already published" in r.stderr, r.stderr
+    assert c("rm", "-f", "two").returncode == 0
+    r = c("start", "wild")  # (created before the others ran: the driver refuses it at start)
+    assert r.returncode != 0 and f":{host}/tcp is already published by container" in r.stderr, r.stderr
+    assert c("rm", "-f", "one", "wild").returncode == 0
+
+
+def test_ports_of_a_container_killed_with_its_monitor_are_free_again(c: Capsa) -> None:
+    """SIGKILL to the monitor and the container: nobody unpublished, but its veth is gone with
+    its namespace; the next container publishing that port takes it over (no system check)."""
+    import signal
+
+    host = free_port()
+    server(c, "killed", "-p", f"{host}:80", text="old")
+    fetch("127.0.0.1", host)
+    monitor, pid = (int(c("inspect", "--format", f"{{{{.State.{k}}}}}", "killed").stdout) for k in ("ConmonPid", "Pid"))
+    os.kill(monitor, signal.SIGKILL)
+    os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while Path(f"/proc/{pid}").exists():
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    server(c, "heir", "-p", f"{host}:80", text="new")
+    assert fetch("127.0.0.1", host) == b"new\n"
 
 
 def test_starting_a_created_container_whose_port_was_taken_fails(c: Capsa) -> None:

@@ -91,8 +91,7 @@ def _publish_exposed(store: Store, image: Any, config: ContainerConfig) -> None:
 
     given = {(m["container_port"], m["protocol"]) for m in ports.published(config)}
     more = [m for m in ports.exposed(store.config_of(image)) if (m["container_port"], m["protocol"]) not in given]
-    taken = {(m["host_port"], m["protocol"]) for m in ports.published(config)}
-    config.extra["ports"] = ports.published(config) + ports.reserve(more, taken)
+    config.extra["ports"] = ports.published(config) + ports.reserve(more, ports.claims(ports.published(config)))
 
 
 # -- start ----------------------------------------------------------------------------------------

@@ -124,6 +124,8 @@ class Monitor:
         if not first and self.records.state(self.id).stop_requested:
             return self.records.state(self.id).exit_code  # stopped between two runs
         trace("creating")  # (the CLI wrote the bundle and mounted the layer, which is ours to unmount)
+        if not first:
+            self._rejoin_network()
         stdio, ours, theirs = self.make_stdio()
         try:
             if self.cfg["tty"]:
@@ -318,6 +320,28 @@ class Monitor:
 
             after_add(net, self.id, self.cfg["runroot"], result)
         return result
+
+    def _rejoin_network(self) -> None:
+        """Before a restart of a ``--network container:NAME`` container: the bundle names the
+        namespace by NAME's process of the time (``/proc/PID/ns/net``), which may have ended
+        (and its pid gone to another process): point it at NAME's current process, or fail
+        this start (UsageError) when NAME does not run."""
+        network = self.records.config(self.id).network
+        if not network.startswith("container:"):
+            return
+        import json
+
+        from capsa.container.lifecycle import joined_namespace
+        from capsa.fsutil import atomic_write
+
+        path, _ = joined_namespace(self.records, network[len("container:"):], None)
+        spec_path = os.path.join(self.cfg["bundle"], "config.json")
+        with open(spec_path, encoding="utf-8") as f:
+            spec = json.load(f)
+        for ns in spec.get("linux", {}).get("namespaces", []):
+            if ns.get("type") == "network":
+                ns["path"] = path
+        atomic_write(spec_path, json.dumps(spec).encode(), durable=False)
 
     def detach_network(self) -> str:
         """The network driver's ``delete`` for this run, once; returns what went wrong, or ""."""

@@ -8,7 +8,7 @@ hosts file of every container on that network, and theirs into its own. :func:`w
 teardown, also for a container whose monitor died) removes its line from the others.
 
 Who is on a network is kept in ``RUNROOT/netnames/NETWORK.json`` ({id: [hosts path, line]}),
-under a file lock beside it, so parallel starts see each other. The hosts files are bind-mounted
+under a file lock beside it, so parallel starts see each other; both go with the last member. The hosts files are bind-mounted
 into running containers: they are rewritten in place (same inode), whole.
 """
 from __future__ import annotations
@@ -106,16 +106,25 @@ def publish(runroot: str, network: str, container_id: str, hosts: str, ip: str, 
 
 
 def withdraw(runroot: str, network: str, container_id: str) -> None:
-    """Remove the container's line from the hosts files of the other members. Idempotent."""
+    """Remove the container's line from the hosts files of the other members. Idempotent.
+    The last member to go removes the network's book and its lock (nothing stays in the
+    runroot for a network nobody is on, or that was removed)."""
     book = _Book(runroot, network)
     with book.lock.exclusive():
         members = book.load()
         gone = members.pop(container_id, None)
-        if gone is None:
+        if gone is not None:
+            for path, _ in members.values():
+                _edit(path, {gone[1]}, [])
+        if members:
+            if gone is not None:
+                book.save(members)
             return
-        for path, _ in members.values():
-            _edit(path, {gone[1]}, [])
-        book.save(members)
+        for path in (book.path, book.lock.path):  # (a waiter notices and locks the new file)
+            try:
+                os.unlink(path)
+            except FileNotFoundError:
+                pass
 
 
 def after_add(net: dict[str, Any], container_id: str, runroot: str, result: dict[str, Any]) -> None:

@@ -98,55 +98,48 @@ def exposed(image_config: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
-def _bind(host_ip: str, port: int, protocol: str) -> int:
-    """Bind ``host_ip:port`` (0: any free port) for ``protocol``; returns the port bound.
-    Raises OSError when it is in use."""
-    import socket
-
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM if protocol == "tcp" else socket.SOCK_DGRAM)
-    try:
-        if protocol == "tcp":
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((host_ip or "0.0.0.0", port))
-        return int(sock.getsockname()[1])
-    finally:
-        sock.close()
-
-
-def reserve(mappings: list[dict[str, Any]], taken: set[tuple[int, str]] | None = None) -> list[dict[str, Any]]:
+def reserve(mappings: list[dict[str, Any]], taken: list[tuple[str, int, str]] | None = None) -> list[dict[str, Any]]:
     """Check every given host port is free (tcp or udp, as published) and pick free ones for
-    the others; ``taken``: (port, protocol) published by other containers. Raises UsageError."""
-    taken = set(taken or ())
-    mine: set[tuple[int, str]] = set()
+    the others; ``taken``: (host ip, port, protocol) published by other containers (one claim
+    collides with another by :func:`capsa.drivers.network.same_host_port`). Raises UsageError."""
+    from capsa.drivers.network import same_host_port, try_bind
+
+    taken = list(taken or ())
+    mine: list[tuple[str, int, str]] = []
     for m in mappings:
-        key = (m["host_port"], m["protocol"])
+        key = (m["host_ip"], m["host_port"], m["protocol"])
         if m["host_port"]:
             where = f"{m['host_ip'] or '0.0.0.0'}:{m['host_port']}"
-            if key in mine:
+            if any(same_host_port(key, k) for k in mine):
                 raise UsageError(f"host port {where}/{m['protocol']} is published twice", hint="publish each host port once")
-            if key in taken:
+            if any(same_host_port(key, k) for k in taken):
                 raise UsageError(f"cannot listen on the {m['protocol'].upper()} port: {where}: already published by another container",
                                  hint="choose another host port, or leave it out (-p CONTAINER_PORT) to get a free one")
             try:
-                _bind(m["host_ip"], m["host_port"], m["protocol"])
+                try_bind(m["host_ip"], m["host_port"], m["protocol"])
             except OSError as exc:
                 raise UsageError(f"cannot listen on the {m['protocol'].upper()} port: listen {m['protocol']}4 {where}: "
                                  f"bind: {exc.strerror.lower() if exc.strerror else exc}",
                                  hint="choose another host port, or leave it out (-p CONTAINER_PORT) to get a free one") from None
-            mine.add(key)
+            mine.append(key)
     for m in mappings:
         if not m["host_port"]:
             for _ in range(100):
                 try:
-                    port = _bind(m["host_ip"], 0, m["protocol"])
+                    port = try_bind(m["host_ip"], 0, m["protocol"])
                 except OSError as exc:
                     raise UsageError(f"cannot pick a free {m['protocol']} port on {m['host_ip'] or '0.0.0.0'}: {exc.strerror}",
                                      hint="give HOST_IP as an address of this host") from None
-                if (port, m["protocol"]) not in mine | taken:
+                if not any(same_host_port((m["host_ip"], port, m["protocol"]), k) for k in mine + taken):
                     break
             m["host_port"] = port
-            mine.add((port, m["protocol"]))
+            mine.append((m["host_ip"], port, m["protocol"]))
     return mappings
+
+
+def claims(mappings: list[dict[str, Any]]) -> list[tuple[str, int, str]]:
+    """The (host ip, host port, protocol) claims of published ``mappings``."""
+    return [(m.get("host_ip") or "", int(m["host_port"]), m["protocol"]) for m in mappings]
 
 
 def published(config: Any) -> list[dict[str, Any]]:

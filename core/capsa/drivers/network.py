@@ -57,6 +57,32 @@ class Attachment:
     static_ip: str = ""  # ``--ip``: the address asked for ("" lets the driver's IPAM choose)
 
 
+def same_host_port(a: tuple[str, int, str], b: tuple[str, int, str]) -> bool:
+    """Whether two published ports, as (host ip, host port, protocol), claim one socket: same
+    port and protocol, and the same address or either one on every address ("" or 0.0.0.0).
+    The core (at create) and network drivers (at add) refuse a second claim by this rule."""
+    (aip, aport, aproto), (bip, bport, bproto) = a, b
+    if int(aport) != int(bport) or aproto != bproto:
+        return False
+    wild = ("", "0.0.0.0")
+    return aip in wild or bip in wild or aip == bip
+
+
+def try_bind(host_ip: str, port: int, protocol: str) -> int:
+    """Bind ``host_ip:port`` (port 0: any free one) for ``protocol`` ("tcp"/"udp") and let go;
+    returns the port bound. OSError when a program of the host holds it."""
+    import socket
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM if protocol == "tcp" else socket.SOCK_DGRAM)
+    try:
+        if protocol == "tcp":
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host_ip or "0.0.0.0", int(port)))
+        return int(sock.getsockname()[1])
+    finally:
+        sock.close()
+
+
 @record
 class AttachResult:
     """What ``add`` set up, recorded with the container and shown by ``inspect``."""

@@ -121,7 +121,22 @@ def create(sess: Session, config: ContainerConfig, store: Store | None = None) -
     plugins.load_hook_plugins()  # (nothing is imported when none is installed)
     records = container_records(sess)
     config.extra.setdefault("isolation", lifecycle.session_isolation(sess))  # its driver for life
-    return lifecycle.create(store or open_store(sess), records, config)
+    with network_kept(sess, config):
+        return lifecycle.create(store or open_store(sess), records, config)
+
+
+def network_kept(sess: Session, config: ContainerConfig) -> Any:
+    """A context in which the user network ``config`` is on (if any) still exists and cannot
+    be removed: the container is recorded inside it, so ``network rm`` either sees it as a
+    user or ran before (then: NetworkNotFound, exit 125, nothing made)."""
+    import contextlib
+
+    definition = config.extra.get("network_definition")
+    if not definition:
+        return contextlib.nullcontext()
+    from capsa.engine.networks import keeping
+
+    return keeping(sess, definition)
 
 
 def network_driver_name(sess: Session, flag: str | None) -> str:
@@ -210,7 +225,8 @@ def run(sess: Session, config: ContainerConfig, attach: bool, stdin: bool) -> in
     store = open_store(sess)
     records = container_records(sess)
     config.extra.setdefault("isolation", lifecycle.session_isolation(sess))  # its driver for life
-    config = lifecycle.create(store, records, config)
+    with network_kept(sess, config):
+        config = lifecycle.create(store, records, config)
     try:
         return lifecycle.start(sess, records, config, attach_output=attach, stdin=stdin, store=store)
     except CapsaError as exc:
@@ -284,16 +300,18 @@ def port_lines(config: ContainerConfig, private: str = "") -> list[str]:
     return lines(list(config.extra.get("ports") or []), private)
 
 
-def published_ports(sess: Session) -> set[tuple[int, str]]:
-    """(host port, protocol) published by running containers (a new one must not take them)."""
+def published_ports(sess: Session) -> list[tuple[str, int, str]]:
+    """(host ip, host port, protocol) published by running containers (a new one must not
+    take them)."""
+    from capsa.container.ports import claims
     from capsa.container.views import effective_status
 
     records = container_records(sess)
-    taken = set()
+    taken = []
     for config in records.all():
         mappings = config.extra.get("ports")
         if mappings and effective_status(records, config).status == "running":
-            taken |= {(int(m["host_port"]), m["protocol"]) for m in mappings}
+            taken += claims(mappings)
     return taken
 
 

@@ -4,12 +4,15 @@ removes the containers using a network first) and prune. Each change fires
 are :mod:`capsa.network.definitions`."""
 from __future__ import annotations
 
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from capsa.engine.session import container_records, open_store
 from capsa.errors import CapsaError, UsageError
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from capsa.container.model import ContainerConfig
     from capsa.engine.session import Session
     from capsa.network.definitions import NetworkDefinition, NetworkRecords
@@ -29,6 +32,21 @@ def network_records(sess: Session) -> NetworkRecords:
     from capsa.network.definitions import NetworkRecords
 
     return NetworkRecords(sess.config.root, sess.config.driver_options("network", "bridge"))
+
+
+@contextmanager
+def keeping(sess: Session, definition: dict[str, Any]) -> Iterator[None]:
+    """Hold the networks lock shared while the network ``definition`` (a container's recorded
+    data) must stay: NetworkNotFound if it is gone (removed, or removed and made again: ids
+    differ). ``network rm`` and ``prune`` hold it exclusive from their check of who uses a
+    network to its removal."""
+    from capsa.network.definitions import NetworkNotFound
+
+    records = network_records(sess)
+    with records.lock.shared():
+        if not any(n.id == definition.get("id") for n in records.stored()):
+            raise NetworkNotFound(str(definition.get("name", "")))
+        yield
 
 
 def network_event(action: str, definition: NetworkDefinition) -> None:
@@ -141,16 +159,17 @@ def remove(sess: Session, names: list[str], force: bool, timeout: int | None = N
             raise UsageError(f"default network {DEFAULT_NAME} cannot be removed", hint="it is always there, like podman's podman network")
         if definition not in targets:
             targets.append(definition)
-    used = users(sess)
-    for definition in targets:
-        if used.get(definition.name) and not force:
-            raise CapsaError(f"network {definition.name} is being used by the following container(s): "
-                             f"{', '.join(used[definition.name])}", hint="remove them first, or use -f to remove them too",
-                             exit_code=2)
-    gone = {d.name for d in targets}
-    if force and any(used.get(n) for n in gone):
-        _remove_users(sess, gone, 10 if timeout is None else timeout)
-    records.remove(sorted(gone))
+    with records.lock.exclusive():  # no container joins them from here on (see keeping)
+        used = users(sess)
+        for definition in targets:
+            if used.get(definition.name) and not force:
+                raise CapsaError(f"network {definition.name} is being used by the following container(s): "
+                                 f"{', '.join(used[definition.name])}", hint="remove them first, or use -f to remove them too",
+                                 exit_code=2)
+        gone = {d.name for d in targets}
+        if force and any(used.get(n) for n in gone):
+            _remove_users(sess, gone, 10 if timeout is None else timeout)
+        records.remove(sorted(gone))
     for definition in targets:
         _release(sess, definition)
         network_event("remove", definition)
@@ -194,10 +213,11 @@ def prune(sess: Session, filters: list[str]) -> list[str]:
         if spec.partition("=")[0] not in ("label", "label!"):
             raise UsageError(f"invalid filter {spec.partition('=')[0]!r} for network prune", hint="supported: label, label!")
     records = network_records(sess)
-    used = users(sess)
-    gone = [n for n in _filter(records.stored(), filters) if n.name not in used and n.name != DEFAULT_NAME]
-    if gone:
-        records.remove([n.name for n in gone])
+    with records.lock.exclusive():  # (see keeping)
+        used = users(sess)
+        gone = [n for n in _filter(records.stored(), filters) if n.name not in used and n.name != DEFAULT_NAME]
+        if gone:
+            records.remove([n.name for n in gone])
     for definition in gone:
         _release(sess, definition)
         network_event("remove", definition)

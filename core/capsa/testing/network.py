@@ -19,6 +19,10 @@ monitor died. Class attributes:
 - ``holds_state`` (default True): ``add`` sets up something outside the namespace that
   ``delete`` and ``gc`` remove, so ``check`` must fail after them (False for ``none``/``host``).
 
+Once the last container is deleted (or ``gc`` collected it), the host's interfaces, routes and
+nftables tables must be as they were before the first ``add`` (:func:`host_snapshot`; run the
+suite where nothing else changes them meanwhile).
+
 Override :meth:`NetworkConformance.cleanup` to remove what the driver keeps beyond its
 containers (a bridge, firewall rules); it runs after every test, even a failed one. Needs root.
 """
@@ -77,6 +81,30 @@ class Namespace:
         self.proc.wait()
         if self.proc.stdout:
             self.proc.stdout.close()
+
+
+def host_snapshot() -> dict[str, Any]:
+    """What a network driver may change on the host: its interfaces, its IPv4 routes (main
+    table) and its nftables tables (when ``nft`` is installed)."""
+    import shutil
+
+    routes = sorted(tuple(line.split()[:3]) for line in Path("/proc/net/route").read_text().splitlines()[1:])
+    tables: list[str] = []
+    nft = shutil.which("nft")
+    if nft:
+        out = subprocess.run([nft, "list", "tables"], capture_output=True, text=True)
+        tables = sorted(out.stdout.splitlines()) if out.returncode == 0 else ["(nft list tables failed)"]
+    return {"interfaces": sorted(os.listdir("/sys/class/net")), "routes": routes, "nft tables": tables}
+
+
+def host_changes(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
+    """What differs between two :func:`host_snapshot` (empty: nothing)."""
+    changes = {}
+    for key in before:
+        added, removed = sorted(set(after[key]) - set(before[key])), sorted(set(before[key]) - set(after[key]))
+        if added or removed:
+            changes[key] = {"added": added, "removed": removed}
+    return changes
 
 
 class NetworkConformance:
@@ -210,3 +238,30 @@ class NetworkConformance:
         driver.gc([live.container_id])  # again: nothing left to do
         driver.delete(live)
         driver.delete(self.gone(dead))  # delete after gc: still fine
+
+    # -- nothing left ------------------------------------------------------------------------
+
+    def test_the_host_is_as_before_once_the_last_container_is_deleted(self, driver: Any, namespaces: list[Namespace]) -> None:
+        """After ``delete`` of every container it added, nothing the driver made stays on the
+        host: no interface, route or nftables table (a bridge goes with its last container)."""
+        before = host_snapshot()
+        first, _ = self.attachment(namespaces)
+        second, _ = self.attachment(namespaces)
+        driver.add(first)
+        driver.add(second)
+        driver.delete(first)
+        driver.delete(second)
+        changes = host_changes(before, host_snapshot())
+        assert changes == {}, f"left on the host (or changed meanwhile by another program): {changes}"
+
+    def test_the_host_is_as_before_once_gc_collected_every_container(self, driver: Any, namespaces: list[Namespace]) -> None:
+        """The same when the containers' namespaces are gone and nobody called ``delete``
+        (SIGKILLed): ``gc`` with no live container leaves the host as it found it."""
+        before = host_snapshot()
+        att, ns = self.attachment(namespaces)
+        driver.add(att)
+        if ns is not None:
+            ns.gone()
+        driver.gc([])
+        changes = host_changes(before, host_snapshot())
+        assert changes == {}, f"left on the host (or changed meanwhile by another program): {changes}"

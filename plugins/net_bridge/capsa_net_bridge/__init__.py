@@ -137,40 +137,46 @@ class BridgeDriver(NetworkDriver):
         iface.update(host_veth=veth, bridge=net["bridge"], network=net["name"])
         routes = [{"dst": "0.0.0.0/0", "gateway": gateway}] if gateway else []
         if attachment.ports:
-            self._publish(attachment, net["bridge"], address, net["subnet"])
+            self._publish(attachment, net["bridge"], address, net["subnet"], veth)
         return AttachResult(interfaces=[iface], ips=[f"{address}/{subnet.prefixlen}"], routes=routes, gateway=gateway,
                             ports=list(attachment.ports))
 
     def _ports_marker(self, container_id: str) -> str:
         return os.path.join(self.context.run_home_dir, f"ports-{container_id}")
 
-    def _publish(self, attachment: Attachment, bridge: str, address: str, subnet: str) -> None:
+    def _publish(self, attachment: Attachment, bridge: str, address: str, subnet: str, veth: str) -> None:
         """The container's published ports: its own nft table (:mod:`.ports`). A marker file
-        (its ports, as JSON) tells ``delete`` there is one to remove and later starts which
-        host ports are taken: a host port another container publishes, or one a program of the
-        host has bound, is refused (NetworkError) before any rule is written."""
+        (its ports and veth, as JSON) tells ``delete`` there is one to remove and later starts
+        which host ports are taken: a host port another container publishes (by
+        :func:`capsa.drivers.network.same_host_port`), or one a program of the host has bound,
+        is refused (NetworkError) before any rule is written. A marker whose veth is gone
+        belongs to a container killed with its monitor: its table is removed, its ports free."""
         import json
 
+        from capsa.drivers.network import same_host_port
         from capsa_net_bridge import ports
 
         os.makedirs(self.context.run_home_dir, exist_ok=True)
-        mine = [[int(p.host_port), p.protocol] for p in attachment.ports]
+        mine = [[p.host_ip, int(p.host_port), p.protocol] for p in attachment.ports]
         with self.ipam().locked():
             for name in os.listdir(self.context.run_home_dir):
                 if not name.startswith("ports-") or name == f"ports-{attachment.container_id}":
                     continue
                 try:
                     with open(os.path.join(self.context.run_home_dir, name)) as f:
-                        theirs = json.loads(f.read()).get("ports", [])
+                        marker = json.loads(f.read())
                 except (OSError, ValueError):
                     continue
-                clash = [p for p in mine if p in theirs]
+                if marker.get("veth") and not os.path.exists(f"/sys/class/net/{marker['veth']}"):
+                    self._unpublish(name[len("ports-"):])  # stale: its container is gone
+                    continue
+                clash = [p for p in mine if any(same_host_port(tuple(p), tuple(q)) for q in marker.get("ports", []))]
                 if clash:
-                    raise NetworkError(f"host port {clash[0][0]}/{clash[0][1]} is already published by container "
-                                       f"{name[len('ports-'):][:12]}", hint="choose another host port (-p)")
+                    raise NetworkError(f"host port {clash[0][0] or '0.0.0.0'}:{clash[0][1]}/{clash[0][2]} is already "
+                                       f"published by container {name[len('ports-'):][:12]}", hint="choose another host port (-p)")
             ports.check_free(attachment.ports)
             with open(self._ports_marker(attachment.container_id), "w") as f:
-                f.write(json.dumps({"bridge": bridge, "ports": mine}) + "\n")
+                f.write(json.dumps({"bridge": bridge, "veth": veth, "ports": mine}) + "\n")
             ports.publish(attachment.container_id, bridge, address, attachment.ports, subnet)
 
     def _unpublish(self, container_id: str, bridge: str = "") -> None:

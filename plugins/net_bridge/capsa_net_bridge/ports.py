@@ -75,21 +75,15 @@ table ip {table} {{
 def check_free(ports: Iterable[PortMapping]) -> None:
     """Raise NetworkError for a host port that a program of the host has bound (tried by
     binding it, tcp or udp as published)."""
-    import socket
-
+    from capsa.drivers.network import try_bind
     from capsa.errors import NetworkError
 
     for p in ports:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM if p.protocol == "tcp" else socket.SOCK_DGRAM)
         try:
-            if p.protocol == "tcp":
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            sock.bind((p.host_ip or "0.0.0.0", int(p.host_port)))
+            try_bind(p.host_ip, int(p.host_port), p.protocol)
         except OSError as exc:
             raise NetworkError(f"cannot listen on the {p.protocol.upper()} port: {p.host_ip or '0.0.0.0'}:{p.host_port}: "
                                f"{(exc.strerror or str(exc)).lower()}", hint="free the port, or choose another (-p)") from None
-        finally:
-            sock.close()
 
 
 def unpublish(container_id: str) -> None:
