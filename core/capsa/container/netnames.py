@@ -105,8 +105,10 @@ def publish(runroot: str, network: str, container_id: str, hosts: str, ip: str, 
         book.save(members)
 
 
-def withdraw(runroot: str, network: str, container_id: str) -> None:
-    """Remove the container's line from the hosts files of the other members. Idempotent."""
+def withdraw(runroot: str, network: str, container_id: str, forget_others: bool = False) -> None:
+    """Remove the container's line from the hosts files of the other members; with
+    ``forget_others`` (``network disconnect``) their lines leave its own hosts file too.
+    Idempotent."""
     book = _Book(runroot, network)
     with book.lock.exclusive():
         members = book.load()
@@ -115,6 +117,8 @@ def withdraw(runroot: str, network: str, container_id: str) -> None:
             return
         for path, _ in members.values():
             _edit(path, {gone[1]}, [])
+        if forget_others:
+            _edit(gone[0], {m[1] for m in members.values()}, [])
         book.save(members)
 
 
