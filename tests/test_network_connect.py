@@ -240,6 +240,20 @@ def test_bad_input_is_refused_in_one_line_and_changes_nothing(fresh: Capsa) -> N
     ok(c, "network", "connect", "netb", "bad")
     one_line_error(c("network", "connect", "netb", "bad"), "already connected")
     assert interfaces(c, "bad") == ["eth0", "eth1", "lo"]
+    # an address another container holds: refused at once when running (nothing attached)...
+    taken = networks(c, "bad")["netb"]["IPAddress"]
+    ok(c, "run", "-d", "--name", "other", "--network", "neta", "busybox", "sleep", "60")
+    r = c("network", "connect", "--ip", taken, "netb", "other")
+    assert r.returncode == 125 and r.stderr.count("Error:") == 1 and taken in r.stderr, r.stderr
+    assert interfaces(c, "other") == ["eth0", "lo"] and sorted(networks(c, "other")) == ["neta"]
+    assert len(list(Path(f"/sys/class/net/{BRIDGE_B}/brif").iterdir())) == 1
+    # ...and at the next start for a stopped one: the start fails, nothing is left attached
+    ok(c, "create", "--name", "later", "--network", "neta", "busybox", "sleep", "60")
+    ok(c, "network", "connect", "--ip", taken, "netb", "later")
+    r = c("start", "later")
+    assert r.returncode != 0 and taken in r.stderr, r.stderr
+    assert len(list(Path(f"/sys/class/net/{BRIDGE_A}/brif").iterdir())) == 2  # bad's and other's
+    assert len(list(Path(f"/sys/class/net/{BRIDGE_B}/brif").iterdir())) == 1
 
 
 def test_a_connect_racing_the_start_is_attached(fresh: Capsa) -> None:

@@ -85,12 +85,21 @@ def connect(sess: Session, network: str, container: str, aliases: list[str], ip:
         entry = {"definition": definition.to_attachment_data(), "interface": netconnect.free_interface(config.extra),
                  "static_ip": static_ip, "aliases": aliases}
         state = records.state(config.id)
-        if state.status in LIVE and state.pid:
-            result = _attach_live(sess, records, config, state.pid, entry)
-            state.extra.setdefault(netconnect.RESULTS, {})[definition.name] = result
-            records.set_state(config.id, state)
-        netconnect.record(config, entry)
-        records.save_config(config)
+        live = state.status in LIVE and state.pid > 0
+        results = dict(state.extra.get(netconnect.RESULTS) or {})
+        stale = results.pop(definition.name, None) is not None  # (a previous connection's last run)
+        if live:
+            results[definition.name] = _attach_live(sess, records, config, state.pid, entry)
+        try:
+            if live or stale:
+                state.extra[netconnect.RESULTS] = results
+                records.set_state(config.id, state)
+            netconnect.record(config, entry)
+            records.save_config(config)
+        except BaseException:  # not recorded: not attached either
+            if live:
+                netconnect.detach(_driver(sess, config.network), config.id, config.name, entry, sess.config.runroot)
+            raise
     network_event("connect", definition, config.id)
 
 
@@ -145,7 +154,7 @@ def disconnect(sess: Session, network: str, container: str, force: bool) -> None
             if problem and not force:
                 raise NetworkError(f"cannot disconnect container {config.name} from network {definition.name}: {problem}",
                                    hint="use -f to disconnect it anyway")
-            (state.extra.get(netconnect.RESULTS) or {}).pop(definition.name, None)
+        if (state.extra.get(netconnect.RESULTS) or {}).pop(definition.name, None) is not None:
             records.set_state(config.id, state)
         netconnect.record(config, None, remove=definition.name)
         records.save_config(config)
