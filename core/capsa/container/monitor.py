@@ -309,16 +309,9 @@ class Monitor:
         def keep(handle: Any) -> None:
             self.network = handle
 
-        def view() -> Any:  # (inspect's document, as every container hook gets)
-            from capsa.container.views import container_document
-            from capsa.store.store import Store
-
-            store = Store(self.cfg["root"], self.cfg["runroot"], self.driver("storage"))
-            return container_document(self.records, self.records.config(self.id), store)
-
         net = self.cfg["network"]
         result = attach(self.driver("network"), self.id, self.cfg.get("name", ""), pid, net["name"],
-                        keep, view, definition=net.get("definition"), ports=net.get("ports"),
+                        keep, self._view, definition=net.get("definition"), ports=net.get("ports"),
                         static_ip=net.get("static_ip", ""), aliases=net.get("aliases"))
         if result.get("ips") and net.get("hosts"):  # (none and host give none: nothing imported)
             from capsa.container.netnames import after_add
@@ -326,11 +319,19 @@ class Monitor:
             after_add(net, self.id, self.cfg["runroot"], result)
         return result
 
+    def _view(self) -> Any:
+        """The container's ``inspect`` document, as every container hook gets it."""
+        from capsa.container.views import container_document
+        from capsa.store.store import Store
+
+        store = Store(self.cfg["root"], self.cfg["runroot"], self.driver("storage"))
+        return container_document(self.records, self.records.config(self.id), store)
+
     def _connections(self) -> Any:
         if self.connected is None:
             from capsa.container.netconnect import RunConnections
 
-            self.connected = RunConnections(self.records, self.cfg, lambda: self.driver("network"), self._warn)
+            self.connected = RunConnections(self.records, self.cfg, lambda: self.driver("network"), self._warn, self._view)
         return self.connected
 
     def attach_connected(self, pid: int) -> dict[str, Any]:

@@ -69,16 +69,17 @@ def _publishes(entry: dict[str, Any]) -> bool:
 
 
 def attach(driver: NetworkDriver, container_id: str, name: str, pid: int, mode: str, entry: dict[str, Any],
-           runroot: str, hosts: str, on_handle: Any) -> dict[str, Any]:
+           runroot: str, hosts: str, on_handle: Any, view: Any = None) -> dict[str, Any]:
     """``driver.add`` of the connected network ``entry`` for the container whose process is
     ``pid`` (network mode ``mode``); ``on_handle(handle)`` receives the attachment before
     ``add`` runs (so that the caller can detach after a failure). On a user network the
     container's name and aliases at its new address go into the hosts files of the network's
-    members, and theirs into its own (``hosts``: its /etc/hosts file). Returns the result."""
+    members, and theirs into its own (``hosts``: its /etc/hosts file). ``view()``: the
+    container's ``inspect`` document, for ``capsa_adjust_network_attachment``. Returns the result."""
     from capsa.container.netattach import attach as add
 
     aliases = list(entry.get("aliases") or [])
-    result = add(driver, container_id, name, pid, mode, on_handle, definition=entry.get("definition") or {},
+    result = add(driver, container_id, name, pid, mode, on_handle, view, definition=entry.get("definition") or {},
                  static_ip=entry.get("static_ip") or "", aliases=aliases, interface=entry.get("interface") or "eth1")
     address = (list(result.get("ips") or []) or [""])[0].partition("/")[0]
     if address and hosts and _publishes(entry):
@@ -133,10 +134,11 @@ class RunConnections:
     eth0 at each start (the record read then), caught up under the container's lock as the run
     is recorded "running" (closing the race with a ``network connect`` that only recorded), and
     all detached at the run's end. ``driver()`` loads the network driver; ``warn(message)``
-    reports a problem that does not fail the run."""
+    reports a problem that does not fail the run; ``view()``: the container's ``inspect``
+    document (for ``capsa_adjust_network_attachment``)."""
 
-    def __init__(self, records: Any, cfg: dict[str, Any], driver: Any, warn: Any) -> None:
-        self.records, self.cfg, self.driver, self.warn = records, cfg, driver, warn
+    def __init__(self, records: Any, cfg: dict[str, Any], driver: Any, warn: Any, view: Any = None) -> None:
+        self.records, self.cfg, self.driver, self.warn, self.view = records, cfg, driver, warn, view
         self.handles: dict[str, NetworkHandle] = {}  # name -> what this run attached
         self.live = False  # whether this run attached (or may hold) connected networks
 
@@ -146,7 +148,7 @@ class RunConnections:
 
         net = self.cfg["network"]
         return attach(self.driver(), self.cfg["id"], self.cfg.get("name", ""), pid, net["name"], entry,
-                      self.cfg["runroot"], net.get("hosts") or "", keep)
+                      self.cfg["runroot"], net.get("hosts") or "", keep, self.view)
 
     def attach_all(self, pid: int) -> dict[str, Any]:
         """``add`` of every network the record names now; returns name -> result. Raises

@@ -110,9 +110,15 @@ def _attach_live(sess: Session, records: ContainerRecords, config: ContainerConf
 
     driver = _driver(sess, config.network)
     handles: list[Any] = []
+
+    def view() -> dict[str, Any]:  # (for capsa_adjust_network_attachment, as the monitor's)
+        from capsa.container.views import container_document
+
+        return container_document(records, config)
+
     try:
         return netconnect.attach(driver, config.id, config.name, pid, config.network, entry, sess.config.runroot,
-                                 records.run_dir(config.id, "files", "hosts"), handles.append)
+                                 records.run_dir(config.id, "files", "hosts"), handles.append, view)
     except BaseException as exc:
         netconnect.detach(driver, config.id, config.name, entry, sess.config.runroot, handles[0] if handles else None)
         if isinstance(exc, OSError):  # the namespace: the container exited meanwhile
