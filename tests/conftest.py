@@ -72,13 +72,41 @@ class Capsa:
                               env={**self.env, **(env or {})})
 
     def write_config(self, text: str) -> Path:
+        """``text`` as this store's capsa.toml, with the store's own default network
+        (:func:`default_network_config`) unless ``text`` configures the bridge itself."""
         path = Path(self.env["XDG_CONFIG_HOME"]) / "capsa" / "capsa.toml"
         path.parent.mkdir(parents=True, exist_ok=True)
+        if "[network.options.bridge]" not in text:
+            text = f"{text}\n{default_network_config(self.tmp)}"
         path.write_text(text)
         return path
 
+    @property
+    def bridge(self) -> str:
+        """The bridge of this store's default network (the default network driver is bridge)."""
+        return default_network_config(self.tmp).split('"')[1]
+
+
+def default_network_config(tmp: Path) -> str:
+    """The ``[network.options.bridge]`` of the store whose files are under ``tmp``: a bridge
+    and a subnet of its own, never ``capsa0`` (which a user's capsa may have) nor a subnet the
+    host routes; the same for every call with the same ``tmp``."""
+    from nettest import bridge_name, free_subnet
+
+    path = tmp / "default-network.toml"
+    if not path.exists():
+        tmp.mkdir(parents=True, exist_ok=True)
+        path.write_text(f'[network.options.bridge]\nbridge = "{bridge_name()}"\nsubnet = "{free_subnet()}"\n')
+    return path.read_text()
+
 
 def isolated_env(tmp: Path) -> dict[str, str]:
+    """The environment of a store under ``tmp``: its own config home (whose capsa.toml gives
+    it a default network of its own), caches and terminal width."""
+    config = tmp / "config" / "capsa" / "capsa.toml"
+    if not config.exists():
+        config.parent.mkdir(parents=True, exist_ok=True)
+        config.write_text(default_network_config(tmp))
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CAPSA_", "XDG_"))}
     env.update(
         XDG_CONFIG_HOME=str(tmp / "config"),
@@ -98,6 +126,9 @@ def _isolate_this_process(tmp_path_factory: pytest.TempPathFactory) -> None:
         del os.environ[key]
     os.environ["CAPSA_CACHE_DIR"] = str(base / "cache")
     os.environ["XDG_CONFIG_HOME"] = str(base / "config")
+    config = base / "config" / "capsa" / "capsa.toml"
+    config.parent.mkdir(parents=True, exist_ok=True)
+    config.write_text(default_network_config(base))
     os.environ["XDG_CACHE_HOME"] = str(base / "xdg-cache")
 
 

@@ -75,8 +75,11 @@ def cleanup(capsa: Capsa) -> list[str]:
 
 
 def leftovers(capsa: Capsa, ids: list[str]) -> list[str]:
-    """Mounts under the store, cgroups of these containers and monitor processes that still exist."""
+    """Mounts under the store, cgroups of these containers, monitor processes that still exist
+    and the store's default bridge (it goes with the last container on it)."""
     found = []
+    if Path(f"/sys/class/net/{capsa.bridge}").exists():
+        found.append(f"bridge {capsa.bridge}")
     with open("/proc/self/mountinfo") as fh:
         found += [p for p in (line.split()[4] for line in fh) if p.startswith((str(capsa.root), str(capsa.runroot)))]
     for hierarchy in Path("/sys/fs/cgroup").iterdir():

@@ -455,8 +455,12 @@ def test_a_monitor_is_known_by_its_lock_not_by_its_name(c: Capsa) -> None:
 
 
 def test_network_none_has_only_loopback_and_host_shares_the_hosts(c: Capsa) -> None:
-    assert run(c, "busybox", "ls", "/sys/class/net").stdout.split() == ["lo"]
-    assert run(c, "busybox", "cat", "/sys/class/net/lo/operstate").stdout.strip() in ("unknown", "up")
+    assert run(c, "--network", "none", "busybox", "ls", "/sys/class/net").stdout.split() == ["lo"]
+    assert run(c, "--network", "none", "busybox", "cat", "/sys/class/net/lo/operstate").stdout.strip() in ("unknown", "up")
+    # the default network is the bridge (the store's own, see conftest): eth0 beside lo
+    assert run(c, "busybox", "ls", "/sys/class/net").stdout.split() == ["eth0", "lo"]
+    r = c("create", "busybox", "true")
+    assert c("inspect", "--format", "{{.HostConfig.NetworkMode}}", r.stdout.strip()).stdout.strip() == "bridge"
     host = sorted(os.listdir("/sys/class/net"))
     assert sorted(run(c, "--network", "host", "busybox", "ls", "/sys/class/net").stdout.split()) == host
     r = run(c, "--network", "nosuchnet", "busybox", "true")

@@ -151,7 +151,7 @@ def test_info_reports_each_selected_driver_with_status(capsa) -> None:
     assert r.returncode == 0, r.stderr
     drivers = json.loads(r.stdout)["drivers"]
     assert {k: v["name"] for k, v in drivers.items()} == {
-        "storage": "vfs", "network": "none", "isolation": "linux", "registry": "oci"}
+        "storage": "vfs", "network": "bridge", "isolation": "linux", "registry": "oci"}
     for report in drivers.values():
         assert isinstance(report["ready"], bool) and report["detail"]
     assert "namespaces available" in drivers["isolation"]["detail"]

@@ -63,7 +63,9 @@ def held(c: Capsa) -> dict[str, dict]:
 
 
 def veths() -> list[str]:
-    return sorted(p.name for p in Path(f"/sys/class/net/{BRIDGE}/brif").iterdir())
+    """The interfaces on the bridge (none when it is gone: it goes with its last container)."""
+    brif = Path(f"/sys/class/net/{BRIDGE}/brif")
+    return sorted(p.name for p in brif.iterdir()) if brif.exists() else []
 
 
 def test_a_container_gets_eth0_in_the_subnet_and_a_default_route(c: Capsa) -> None:
@@ -74,7 +76,35 @@ def test_a_container_gets_eth0_in_the_subnet_and_a_default_route(c: Capsa) -> No
     assert ipaddress.ip_interface(addr).network == ipaddress.IPv4Network(SUBNET)
     assert f"default via {GATEWAY} dev eth0" in r.stdout
     assert r.stdout.split()[-1] == "up"
-    assert veths() == []  # --rm: its veth went with it
+    assert leftovers(BRIDGE, SUBNET) == []  # --rm: its veth went with it, and the bridge and table with the last one
+
+
+def test_the_bridge_and_its_table_go_with_the_last_container(c: Capsa) -> None:
+    """As netavark: a network's bridge and firewall table exist while containers are on it;
+    the last one to go (rm, or a start that failed) takes them along."""
+    for name in ("first", "second"):
+        assert c("run", "-d", "--name", name, "busybox", "sleep", "60").returncode == 0
+    assert len(veths()) == 2 and subprocess.run(["nft", "list", "table", "ip", f"capsa_{BRIDGE}"], capture_output=True).returncode == 0
+    assert c("rm", "-f", "first").returncode == 0
+    assert len(veths()) == 1  # one is still on it: the bridge stays
+    assert c("rm", "-f", "second").returncode == 0
+    assert leftovers(BRIDGE, SUBNET) == [] and held(c) == {}
+    r = c("run", "--rm", "busybox", "true")  # made again by the next container
+    assert r.returncode == 0, r.stderr
+    assert leftovers(BRIDGE, SUBNET) == []
+
+
+def test_gc_takes_the_bridge_of_containers_killed_with_their_monitor(c: Capsa) -> None:
+    """SIGKILL to a container's monitor and its process: nobody ran delete; ``system check
+    --repair`` (the network driver's gc) releases the address, the veth, and then the bridge."""
+    assert c("run", "-d", "--name", "killed", "busybox", "sleep", "60").returncode == 0
+    monitor = int(c("inspect", "--format", "{{.State.ConmonPid}}", "killed").stdout)
+    pid = int(c("inspect", "--format", "{{.State.Pid}}", "killed").stdout)
+    os.kill(monitor, 9)
+    os.kill(pid, 9)
+    assert veths() != []
+    r = c("system", "check", "--repair")
+    assert leftovers(BRIDGE, SUBNET) == [] and held(c) == {}, r.stdout + r.stderr
 
 
 def test_inspect_shows_the_address_gateway_and_network(c: Capsa) -> None:

@@ -39,7 +39,9 @@ def c(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Capsa]:
 
 
 def bridge_ports() -> list[str]:
-    return sorted(p.name for p in Path(f"/sys/class/net/{BRIDGE}/brif").iterdir())
+    """The interfaces on the network's bridge (none once it is gone with its last container)."""
+    brif = Path(f"/sys/class/net/{BRIDGE}/brif")
+    return sorted(p.name for p in brif.iterdir()) if brif.exists() else []
 
 
 def test_containers_on_a_user_network(c: Capsa) -> None:
@@ -50,6 +52,8 @@ def test_containers_on_a_user_network(c: Capsa) -> None:
     target = address_of(c, "srv")
     assert ipaddress.IPv4Address(target) in ipaddress.IPv4Network(SUBNET)
     assert len(bridge_ports()) == 1  # its veth is on the network's bridge
+    table = table_of(BRIDGE)  # packets from the bridge to 127.0.0.0/8 are dropped before routing
+    assert "hook prerouting priority raw" in table and 'iifname "%s" ip daddr 127.0.0.0/8 drop' % BRIDGE in table
     assert first_reply(target, 8080) == b"hello-from-usernet\n"
     assert c("run", "-d", "--name", "srv2", "--network", "usernet", "busybox", "sh", "-c",
              "echo hello-from-srv2 | nc -l -p 8081").returncode == 0
@@ -61,8 +65,6 @@ def test_containers_on_a_user_network(c: Capsa) -> None:
             break
         assert time.monotonic() < deadline, (r.stdout, r.stderr)
         time.sleep(0.2)
-    table = table_of(BRIDGE)  # packets from the bridge to 127.0.0.0/8 are dropped before routing
-    assert "hook prerouting priority raw" in table and 'iifname "%s" ip daddr 127.0.0.0/8 drop' % BRIDGE in table
 
 
 def table_of(bridge: str) -> str:
@@ -77,10 +79,12 @@ def test_an_internal_network_forwards_nothing_beyond_its_bridge(c: Capsa) -> Non
     bridge, subnet = bridge_name(), free_subnet()
     try:
         assert c("network", "create", "--internal", "--subnet", subnet, "--interface-name", bridge, "inner").returncode == 0
-        r = c("run", "--rm", "--network", "inner", "busybox", "true")
+        r = c("run", "-d", "--name", "innerc", "--network", "inner", "busybox", "sleep", "60")
         assert r.returncode == 0, r.stderr
         table = table_of(bridge)
         assert 'iifname "%s" oifname != "%s" drop' % (bridge, bridge) in table and "masquerade" not in table
+        assert c("rm", "-f", "innerc").returncode == 0
+        assert leftovers(bridge, subnet) == []  # the last container took the bridge and its table along
     finally:
         c("network", "rm", "-f", "inner")
         assert leftovers(bridge, subnet) == []
@@ -99,6 +103,7 @@ def test_a_container_whose_monitor_died_is_released_from_its_network(c: Capsa) -
 
 
 def test_network_rm_f_removes_containers_bridge_and_firewall_table(c: Capsa) -> None:
+    assert c("run", "-d", "--name", "last", "--network", "usernet", "busybox", "sleep", "60").returncode == 0
     assert leftovers(BRIDGE, SUBNET)  # the bridge and its table exist
     r = c("network", "rm", "-f", "usernet")
     assert r.returncode == 0, r.stderr

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 KINDS: tuple[str, ...] = tuple(DRIVER_GROUPS)
 DEFAULT_DRIVERS: dict[str, str] = {
     "storage": "overlay",
-    "network": "none",  # until bridge networking lands (its own issue): what works
+    "network": "bridge",  # the default network capsa (bridge capsa0), as podman's podman
     "isolation": "linux",
     "registry": "oci",
 }

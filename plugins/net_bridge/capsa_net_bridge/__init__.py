@@ -7,7 +7,8 @@ file-locked), and a veth pair: the host end ``cv<hash>`` (derived from the netwo
 the container's id, so ``delete`` finds it without the namespace) on the bridge, the container
 end made directly in the container's namespace as ``eth0``, up with its address, ``lo`` up, the
 default route via the gateway. ``delete`` removes the host end (its peer goes with it) and frees
-the address; ``gc`` does so for every container not live; ``remove_network`` removes a
+the address, and the network's bridge and table with the last container on it (netavark does
+the same); ``gc`` does so for every container not live; ``remove_network`` removes a
 network's bridge and table. Published ports (``Attachment.ports``) get an nft table of the
 container's own (:mod:`.ports`), which ``delete`` and ``gc`` remove. State lives under ``<runroot>/network/bridge`` (gone with a reboot,
 as the bridge and every container are).
@@ -115,12 +116,12 @@ class BridgeDriver(NetworkDriver):
                         raise NetworkError(f"subnet {net['subnet']} of network {net['name']} is already routed on this host (by {via})",
                                            hint="choose another subnet ([network.options.bridge] subnet, or network create --subnet)")
                 created = links.ensure_bridge(ipr, net["bridge"], net["gateway"], subnet.prefixlen, mtu)
-                marker = os.path.join(self.context.run_home_dir, f"firewall-{net['bridge']}")
+                marker = self._firewall_marker(net["bridge"])
                 if created or not os.path.exists(marker):
                     firewall.enable_forwarding()
                     firewall.ensure(net["bridge"], net["subnet"], bool(net["internal"]))
                     with open(marker, "w") as f:
-                        f.write(net["subnet"] + "\n")
+                        f.write(f"{net['subnet']}\n{net['name']}\n")
                 address = book.allocate(net["name"], net["subnet"], net["gateway"], attachment.container_id, veth,
                                         attachment.static_ip)
                 bridge_index = links.index(ipr, net["bridge"])
@@ -173,11 +174,22 @@ class BridgeDriver(NetworkDriver):
                 f.write(json.dumps({"bridge": bridge, "ports": mine}) + "\n")
             ports.publish(attachment.container_id, bridge, address, attachment.ports, subnet)
 
-    def _unpublish(self, container_id: str) -> None:
+    def _unpublish(self, container_id: str, bridge: str = "") -> None:
+        """Remove the container's ports table (only if its ports are on ``bridge``, if given:
+        they belong to the network they were published on)."""
+        import json
+
         marker = self._ports_marker(container_id)
         if os.path.exists(marker):
             from capsa_net_bridge import ports
 
+            if bridge:
+                try:
+                    with open(marker) as f:
+                        if json.loads(f.read()).get("bridge", bridge) != bridge:
+                            return
+                except (OSError, ValueError):
+                    pass
             ports.unpublish(container_id)
             try:
                 os.unlink(marker)
@@ -185,17 +197,49 @@ class BridgeDriver(NetworkDriver):
                 pass
 
     def delete(self, attachment: Attachment) -> None:
+        """Remove the container's veth, ports table and address; the network's bridge and
+        table go too once no container of ours (or anyone else's veth) is on it, as netavark
+        does: nothing of capsa's stays on the host after the last container."""
         from capsa_net_bridge import links
 
-        self._unpublish(attachment.container_id)
         net = self.network(attachment)
+        self._unpublish(attachment.container_id, net["bridge"])
         ipr = links.host_route()
         try:
             links.delete_link(ipr, veth_name(net["name"], attachment.container_id))
+            with self.ipam().locked() as book:
+                book.release(net["name"], [attachment.container_id])
+                self._retire_if_unused(ipr, book, net["name"], net["bridge"])
         finally:
             ipr.close()
-        with self.ipam().locked() as book:
-            book.release(net["name"], [attachment.container_id])
+
+    def _firewall_marker(self, bridge: str) -> str:
+        """``firewall-<bridge>``: our bridge's table is in place (its subnet, its network)."""
+        return os.path.join(self.context.run_home_dir, f"firewall-{bridge}")
+
+    def _retire_if_unused(self, ipr: Any, book: Any, network: str, bridge: str) -> bool:
+        """Under the IPAM lock: remove ``bridge`` and its table when no address of ``network``
+        is held (an ``add`` holds one from before it makes its veth until its ``delete``, so a
+        start in progress keeps the bridge) and no interface at all is on it (another capsa
+        with a runroot of its own may share it). True when removed."""
+        from capsa_net_bridge import firewall, links
+
+        if book.book.get(network):
+            return False
+        try:
+            if os.listdir(f"/sys/class/net/{bridge}/brif"):
+                return False
+        except FileNotFoundError:
+            pass
+        links.delete_link(ipr, bridge)
+        marker = self._firewall_marker(bridge)
+        if os.path.exists(marker):
+            firewall.remove(bridge)
+            os.unlink(marker)
+        if network in book.book:
+            del book.book[network]
+            book.dirty = True
+        return True
 
     def check(self, attachment: Attachment) -> None:
         from capsa_net_bridge import links
@@ -238,14 +282,31 @@ class BridgeDriver(NetworkDriver):
         with ipam.locked() as book:
             dead = {h.get("id", "") for held in book.book.values() for h in held.values()} - keep
             freed = book.release(None, dead)
-        if not freed:
-            return
-        ipr = links.host_route()
-        try:
-            for _, _, holder in freed:
-                links.delete_link(ipr, holder.get("veth", ""))
-        finally:
-            ipr.close()
+            unused = [(network, bridge) for network, bridge in self._our_bridges() if not book.book.get(network)]
+            if not freed and not unused:
+                return
+            ipr = links.host_route()
+            try:
+                for _, _, holder in freed:
+                    links.delete_link(ipr, holder.get("veth", ""))
+                for network, bridge in unused:
+                    self._retire_if_unused(ipr, book, network, bridge)
+            finally:
+                ipr.close()
+
+    def _our_bridges(self) -> list[tuple[str, str]]:
+        """(network, bridge) of every bridge whose table we made (its firewall marker)."""
+        found = []
+        for name in os.listdir(self.context.run_home_dir):
+            if name.startswith("firewall-"):
+                try:
+                    with open(os.path.join(self.context.run_home_dir, name)) as f:
+                        lines = f.read().splitlines()
+                except OSError:
+                    continue
+                if len(lines) >= 2:
+                    found.append((lines[1], name[len("firewall-"):]))
+        return found
 
     def _gc_ports(self, keep: set[str]) -> None:
         """Remove the ports tables (and markers) of containers not in ``keep``."""
@@ -276,7 +337,7 @@ class BridgeDriver(NetworkDriver):
                 links.delete_link(ipr, net["bridge"])
                 firewall.remove(net["bridge"])
                 try:
-                    os.unlink(os.path.join(self.context.run_home_dir, f"firewall-{net['bridge']}"))
+                    os.unlink(self._firewall_marker(net["bridge"]))
                 except FileNotFoundError:
                     pass
         finally:
