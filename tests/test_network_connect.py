@@ -14,12 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from capsa.drivers import load_driver
 from conftest import Capsa
 from containers import busybox_store, cleanup
 from nettest import bridge_name, free_subnet, leftovers
 
-DEFAULT_BRIDGE, DEFAULT_SUBNET = bridge_name(), free_subnet()
 BRIDGE_A, SUBNET_A = bridge_name(), free_subnet()
 BRIDGE_B, SUBNET_B = bridge_name(), free_subnet()
 SERVE = "while true; do echo hello-from-$(hostname) | nc -l -p 8080; done"
@@ -27,9 +25,7 @@ SERVE = "while true; do echo hello-from-$(hostname) | nc -l -p 8080; done"
 
 @pytest.fixture(scope="module")
 def c(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Capsa]:
-    assert len({SUBNET_A, SUBNET_B, DEFAULT_SUBNET}) == 3
-    config = f'[network.options.bridge]\nbridge = "{DEFAULT_BRIDGE}"\nsubnet = "{DEFAULT_SUBNET}"\n'
-    gen = busybox_store(tmp_path_factory, "netconnect", config)
+    gen = busybox_store(tmp_path_factory, "netconnect")  # (its default network: a bridge and subnet of its own)
     capsa = next(gen)
     try:
         for name, bridge, subnet in (("neta", BRIDGE_A, SUBNET_A), ("netb", BRIDGE_B, SUBNET_B)):
@@ -40,11 +36,8 @@ def c(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Capsa]:
         cleanup(capsa)
         for name in ("neta", "netb"):
             capsa("network", "rm", "-f", name)
-        load_driver("network", "bridge", {"bridge": DEFAULT_BRIDGE, "subnet": DEFAULT_SUBNET}, root=capsa.root,
-                    runroot=capsa.runroot).remove_network({})  # type: ignore[attr-defined]
         gen.close()
         assert leftovers(BRIDGE_A, SUBNET_A) == [] and leftovers(BRIDGE_B, SUBNET_B) == []
-        assert leftovers(DEFAULT_BRIDGE, DEFAULT_SUBNET) == []
 
 
 @pytest.fixture
@@ -53,8 +46,13 @@ def fresh(c: Capsa) -> Iterator[Capsa]:
     yield c
     assert cleanup(c) == []
     for bridge in (BRIDGE_A, BRIDGE_B):  # no veth of a removed container is left on a bridge
-        brif = Path(f"/sys/class/net/{bridge}/brif")
-        assert not brif.exists() or list(brif.iterdir()) == []
+        assert on_bridge(bridge) == []
+
+
+def on_bridge(bridge: str) -> list[str]:
+    """The interfaces on ``bridge`` (none once it went with its network's last container)."""
+    brif = Path(f"/sys/class/net/{bridge}/brif")
+    return sorted(p.name for p in brif.iterdir()) if brif.exists() else []
 
 
 def ok(c: Capsa, *args: str) -> str:
@@ -122,14 +120,14 @@ def test_connect_a_running_container_then_disconnect_it(fresh: Capsa) -> None:
     assert "hello-from-one" in reply(c, "peer", "one")
     assert "hello-from-one" in reply(c, "peer", "uno")
     assert f"{mine}\tone uno" in hosts(c, "peer")
-    assert len(list(Path(f"/sys/class/net/{BRIDGE_B}/brif").iterdir())) == 2
+    assert len(on_bridge(BRIDGE_B)) == 2
 
     assert c("network", "disconnect", "netb", "one").returncode == 0
     assert interfaces(c, "one") == ["eth0", "lo"]  # /sys/class/net/eth1 is gone inside
     assert sorted(networks(c, "one")) == ["neta"]
     assert not any(h.endswith("\tone uno") for h in hosts(c, "peer"))
     assert not any(h.endswith("\tpeer") for h in hosts(c, "one"))
-    assert len(list(Path(f"/sys/class/net/{BRIDGE_B}/brif").iterdir())) == 1
+    assert len(on_bridge(BRIDGE_B)) == 1
     # the address went back to the network's IPAM: another container can have it
     ok(c, "run", "-d", "--name", "third", "--network", "netb", "--ip", mine, "busybox", "sleep", "60")
     assert networks(c, "third")["netb"]["IPAddress"] == mine
@@ -147,7 +145,7 @@ def test_connect_a_stopped_container_it_joins_at_each_start(fresh: Capsa) -> Non
     ok(c, "create", "--name", "two", "--hostname", "two", "--network", "neta", "busybox", "sh", "-c", SERVE)
     ok(c, "network", "connect", "netb", "two")
     assert sorted(networks(c, "two")) == ["neta", "netb"]  # recorded; no address until it runs
-    assert not Path(f"/sys/class/net/{BRIDGE_B}/brif").exists() or len(list(Path(f"/sys/class/net/{BRIDGE_B}/brif").iterdir())) == 1
+    assert len(on_bridge(BRIDGE_B)) == 1  # peer's only
     for _ in range(2):  # its start, and a start after a stop: both interfaces each time
         r = c("start", "two", env={"CAPSA_MONITOR_HANDOFF": "0.2"})  # (stopped from the lean monitor)
         assert r.returncode == 0, r.stderr
@@ -158,7 +156,7 @@ def test_connect_a_stopped_container_it_joins_at_each_start(fresh: Capsa) -> Non
         assert "hello-from-peer" in reply(c, "two", "peer")
         assert "hello-from-two" in reply(c, "peer", "two")
         ok(c, "stop", "-t", "0", "two")
-        assert len(list(Path(f"/sys/class/net/{BRIDGE_B}/brif").iterdir())) == 1  # its veth went with the run
+        assert len(on_bridge(BRIDGE_B)) == 1  # its veth went with the run
     ok(c, "network", "disconnect", "netb", "two")  # stopped: recorded only
     ok(c, "start", "two")
     assert interfaces(c, "two") == ["eth0", "lo"]
@@ -180,7 +178,7 @@ def test_a_restarted_container_keeps_its_connected_network(fresh: Capsa) -> None
     logs = ok(c, "logs", "flaky").split()
     assert logs.count("eth1") >= 2 and logs.count("eth1") == logs.count("eth0"), logs
     ok(c, "rm", "-f", "flaky")
-    assert list(Path(f"/sys/class/net/{BRIDGE_B}/brif").iterdir()) == []
+    assert on_bridge(BRIDGE_B) == []
 
 
 def test_network_rm_refuses_a_connected_network_and_f_removes_the_container(c: Capsa) -> None:
@@ -204,10 +202,10 @@ def test_rm_f_of_a_connected_running_container_leaves_nothing(fresh: Capsa) -> N
     c = fresh
     cid = ok(c, "run", "-d", "--name", "gone", "--network", "neta", "busybox", "sleep", "60").strip()
     ok(c, "network", "connect", "netb", "gone")
-    assert len(list(Path(f"/sys/class/net/{BRIDGE_B}/brif").iterdir())) == 1
+    assert len(on_bridge(BRIDGE_B)) == 1
     ok(c, "rm", "-f", "gone")
     for bridge in (BRIDGE_A, BRIDGE_B):
-        assert list(Path(f"/sys/class/net/{bridge}/brif").iterdir()) == []
+        assert on_bridge(bridge) == []
     book = Path(c.runroot, "network", "bridge", "ipam.json")
     assert cid not in (book.read_text() if book.exists() else "")
 
@@ -246,14 +244,14 @@ def test_bad_input_is_refused_in_one_line_and_changes_nothing(fresh: Capsa) -> N
     r = c("network", "connect", "--ip", taken, "netb", "other")
     assert r.returncode == 125 and r.stderr.count("Error:") == 1 and taken in r.stderr, r.stderr
     assert interfaces(c, "other") == ["eth0", "lo"] and sorted(networks(c, "other")) == ["neta"]
-    assert len(list(Path(f"/sys/class/net/{BRIDGE_B}/brif").iterdir())) == 1
+    assert len(on_bridge(BRIDGE_B)) == 1
     # ...and at the next start for a stopped one: the start fails, nothing is left attached
     ok(c, "create", "--name", "later", "--network", "neta", "busybox", "sleep", "60")
     ok(c, "network", "connect", "--ip", taken, "netb", "later")
     r = c("start", "later")
     assert r.returncode != 0 and taken in r.stderr, r.stderr
-    assert len(list(Path(f"/sys/class/net/{BRIDGE_A}/brif").iterdir())) == 2  # bad's and other's
-    assert len(list(Path(f"/sys/class/net/{BRIDGE_B}/brif").iterdir())) == 1
+    assert len(on_bridge(BRIDGE_A)) == 2  # bad's and other's
+    assert len(on_bridge(BRIDGE_B)) == 1
 
 
 def test_a_connect_racing_the_start_is_attached(fresh: Capsa) -> None:
@@ -274,7 +272,7 @@ def test_a_connect_racing_the_start_is_attached(fresh: Capsa) -> None:
         assert interfaces(c, name) == ["eth0", "eth1", "lo"], name
         assert in_subnet(networks(c, name)["netb"]["IPAddress"], SUBNET_B)
         ok(c, "rm", "-f", name)
-    assert list(Path(f"/sys/class/net/{BRIDGE_B}/brif").iterdir()) == []
+    assert on_bridge(BRIDGE_B) == []
 
 
 def test_a_dead_monitor_releases_the_connected_networks(fresh: Capsa) -> None:
@@ -290,7 +288,7 @@ def test_a_dead_monitor_releases_the_connected_networks(fresh: Capsa) -> None:
     time.sleep(0.2)
     ok(c, "rm", "-f", "orphan")
     for bridge in (BRIDGE_A, BRIDGE_B):
-        assert list(Path(f"/sys/class/net/{bridge}/brif").iterdir()) == []
+        assert on_bridge(bridge) == []
     book = Path(c.runroot, "network", "bridge", "ipam.json")
     assert cid not in (book.read_text() if book.exists() else "")
 
@@ -300,7 +298,9 @@ def test_connect_the_default_network_and_system_check(fresh: Capsa) -> None:
     ok(c, "run", "-d", "--name", "both", "--network", "neta", "busybox", "sleep", "60")
     ok(c, "network", "connect", "capsa", "both")
     nets = networks(c, "both")
-    assert sorted(nets) == ["capsa", "neta"] and in_subnet(nets["capsa"]["IPAddress"], DEFAULT_SUBNET)
+    default = json.loads(ok(c, "network", "inspect", "capsa"))[0]
+    assert sorted(nets) == ["capsa", "neta"] and in_subnet(nets["capsa"]["IPAddress"], default["subnets"][0]["subnet"])
+    assert on_bridge(default["network_interface"]) and default["network_interface"] == c.bridge
     assert interfaces(c, "both") == ["eth0", "eth1", "lo"] and default_routes(c, "both") == ["eth0"]
     r = c("system", "check")
     assert r.returncode == 0 and "both" not in r.stdout + r.stderr, (r.stdout, r.stderr)
@@ -360,7 +360,7 @@ def test_the_monitor_catches_up_with_a_connect_recorded_while_it_started(fresh: 
         if caught:
             break
     assert caught, "the monitor was never caught between attaching eth0 and recording running"
-    assert list(Path(f"/sys/class/net/{BRIDGE_B}/brif").iterdir()) == []
+    assert on_bridge(BRIDGE_B) == []
 
 
 def started(marker: str) -> bool:
