@@ -374,3 +374,23 @@ def started(marker: str) -> bool:
         except OSError:
             pass
     return False
+
+
+def test_published_ports_stay_with_the_first_network_across_connect_and_disconnect(fresh: Capsa) -> None:
+    import socket
+
+    from nettest import first_reply
+
+    c = fresh
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    ok(c, "run", "-d", "--name", "pub", "--hostname", "pub", "-p", f"{port}:8080", "--network", "neta", "busybox",
+       "sh", "-c", SERVE)
+    assert first_reply("127.0.0.1", port) == b"hello-from-pub\n"
+    ok(c, "network", "connect", "netb", "pub")
+    assert first_reply("127.0.0.1", port) == b"hello-from-pub\n"
+    ok(c, "network", "disconnect", "netb", "pub")  # (the last on netb: its bridge goes too)
+    assert on_bridge(BRIDGE_B) == []
+    assert first_reply("127.0.0.1", port) == b"hello-from-pub\n"  # its ports table is still there
+    assert ok(c, "port", "pub").strip() == f"8080/tcp -> 0.0.0.0:{port}"
