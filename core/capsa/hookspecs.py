@@ -40,8 +40,9 @@ def capsa_image_event(action: str, image_id: str, names: list[str]) -> None:
 
 
 @hookspec
-def capsa_network_event(action: str, network_id: str, name: str) -> None:
-    """A network was created or removed (``network create``, ``rm``, ``prune``)."""
+def capsa_network_event(action: str, network_id: str, name: str, container_id: str) -> None:
+    """A network was created or removed (``network create``, ``rm``, ``prune``), or a container
+    (``container_id``, "" for the others) connected to or disconnected from it."""
 
 
 @hookspec(firstresult=True)

@@ -1,4 +1,5 @@
-"""``network create|ls|inspect|exists|rm|prune`` (podman 4.3's flags; see docs/networks-cli.md)."""
+"""``network create|ls|inspect|exists|rm|prune|connect|disconnect`` (podman 4.3's flags; see
+docs/networks-cli.md)."""
 from __future__ import annotations
 
 from capsa.cli import output
@@ -96,8 +97,31 @@ def prune(ctx: typer.Context, force: Annotated[bool, typer.Option("--force", "-f
     output.write("".join(f"{n}\n" for n in gone))
 
 
+def connect(ctx: typer.Context, network: Annotated[str, typer.Argument(help="Network name or id")],
+            container: Annotated[str, typer.Argument(help="Container name or id")],
+            alias: Annotated[Optional[list[str]], typer.Option("--alias", help="Network-scoped alias for the container")] = None,
+            ip: Annotated[Optional[str], typer.Option("--ip", help="IPv4 address for the container on the network")] = None,
+            ip6: Annotated[Optional[str], typer.Option("--ip6", help="Not supported")] = None,
+            mac_address: Annotated[Optional[str], typer.Option("--mac-address", help="Not supported")] = None) -> None:
+    """Connect a container to a network."""
+    from capsa.engine import netconnect
+
+    netconnect.connect(session(ctx), network, container, list(alias or []), ip,
+                       {"--ip6": bool(ip6), "--mac-address": bool(mac_address)})
+
+
+def disconnect(ctx: typer.Context, network: Annotated[str, typer.Argument(help="Network name or id")],
+               container: Annotated[str, typer.Argument(help="Container name or id")],
+               force: Annotated[bool, typer.Option("--force", "-f", help="Disconnect even if the network driver reports a problem")] = False) -> None:
+    """Disconnect a container from a network."""
+    from capsa.engine import netconnect
+
+    netconnect.disconnect(session(ctx), network, container, force)
+
+
 def register(app: typer.Typer) -> None:
     group = typer.Typer(help="Manage networks", no_args_is_help=True)
-    for name, fn in (("create", create), ("ls", ls), ("list", ls), ("inspect", inspect), ("exists", exists), ("rm", rm), ("prune", prune)):
+    for name, fn in (("create", create), ("ls", ls), ("list", ls), ("inspect", inspect), ("exists", exists), ("rm", rm), ("prune", prune),
+                     ("connect", connect), ("disconnect", disconnect)):
         group.command(name)(fn)
     app.add_typer(group, name="network")

@@ -441,7 +441,13 @@ def detach_orphan_network(sess: Session, config: ContainerConfig) -> str:
             withdraw(cfg.runroot, network, config.id)
         except OSError:
             pass
-    return detach_orphan(driver, config.id, config.name, config.extra.get("network_definition"))
+    problems = []
+    if config.extra.get("connected_networks"):  # (`network connect`: those go too)
+        from capsa.container.netconnect import detach_all
+
+        problems = detach_all(driver, config.id, config.name, config.extra, cfg.runroot)
+    problems.append(detach_orphan(driver, config.id, config.name, config.extra.get("network_definition")))
+    return "; ".join(p for p in problems if p)
 
 
 def remove_records(monitor_cfg: dict[str, Any], driver: Any) -> None:

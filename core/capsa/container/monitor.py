@@ -59,6 +59,7 @@ class Monitor:
         self.go_fd: int | None = cfg.get("go_fd")
         self._drivers: dict[str, Any] = {}
         self.network: Any = None  # this run's NetworkHandle (capsa.container.netattach) until detached
+        self.connected: Any = None  # this run's connected networks (netconnect.RunConnections), if any
 
     # -- talking to the CLI that started us ---------------------------------------------------
 
@@ -125,7 +126,9 @@ class Monitor:
             return self.records.state(self.id).exit_code  # stopped between two runs
         trace("creating")  # (the CLI wrote the bundle and mounted the layer, which is ours to unmount)
         if not first:
-            self._rejoin_network()
+            from capsa.container.netattach import rejoin
+
+            rejoin(self.records, self.id, self.cfg["bundle"])
         stdio, ours, theirs = self.make_stdio()
         try:
             if self.cfg["tty"]:
@@ -147,6 +150,7 @@ class Monitor:
         pid = int(state.pid)
         try:
             network = self.attach_network(pid)
+            connected = self.attach_connected(pid)
         except Exception:
             for fd in set(ours.values()):
                 _close(fd)
@@ -165,6 +169,8 @@ class Monitor:
             current.status, current.pid, current.monitor_pid, current.started_at, current.error = (
                 "running", pid, os.getpid(), timestamp(), "")
             current.extra["network"] = network  # what the network driver's add set up
+            if self.connected is not None:  # (and what a `network connect` recorded meanwhile)
+                current.extra["connected_results"] = self.connected.catch_up(pid, connected)
             self.records.set_state(self.id, current)
         if first:
             self.tell(event="started", pid=pid)
@@ -190,7 +196,8 @@ class Monitor:
             os.set_inheritable(fd, True)
         cfg = {k: v for k, v in self.cfg.items() if k not in ("msg_fd", "go_fd")}
         resume = {"cfg": cfg, "restarts": restarts, "lock_fd": self.lock_fd,
-                  "network": self.network.to_data() if self.network is not None else None}
+                  "network": self.network.to_data() if self.network is not None else None,
+                  "connected": self.connected.to_data() if self.connected is not None else None}
         state = {"log": str(self.records.log_path(self.id)), "tty": bool(self.cfg["tty"]), "pidfd": pidfd,
                  "ours": ours, "relay": self.relay.handoff_fds(), "resume": resume}
         trace("handing over to the lean monitor")
@@ -224,6 +231,8 @@ class Monitor:
                 from capsa.container.netattach import NetworkHandle
 
                 self.network = NetworkHandle.from_data(resume["network"])
+            if resume.get("connected") is not None:
+                self._connections().adopt(resume["connected"])
         self.listener = self.relay.listener
         try:
             while True:
@@ -304,16 +313,9 @@ class Monitor:
         def keep(handle: Any) -> None:
             self.network = handle
 
-        def view() -> Any:  # (inspect's document, as every container hook gets)
-            from capsa.container.views import container_document
-            from capsa.store.store import Store
-
-            store = Store(self.cfg["root"], self.cfg["runroot"], self.driver("storage"))
-            return container_document(self.records, self.records.config(self.id), store)
-
         net = self.cfg["network"]
         result = attach(self.driver("network"), self.id, self.cfg.get("name", ""), pid, net["name"],
-                        keep, view, definition=net.get("definition"), ports=net.get("ports"),
+                        keep, self._view, definition=net.get("definition"), ports=net.get("ports"),
                         static_ip=net.get("static_ip", ""), aliases=net.get("aliases"))
         if result.get("ips") and net.get("hosts"):  # (none and host give none: nothing imported)
             from capsa.container.netnames import after_add
@@ -321,32 +323,34 @@ class Monitor:
             after_add(net, self.id, self.cfg["runroot"], result)
         return result
 
-    def _rejoin_network(self) -> None:
-        """Before a restart of a ``--network container:NAME`` container: the bundle names the
-        namespace by NAME's process of the time (``/proc/PID/ns/net``), which may have ended
-        (and its pid gone to another process): point it at NAME's current process, or fail
-        this start (UsageError) when NAME does not run."""
-        network = self.records.config(self.id).network
-        if not network.startswith("container:"):
-            return
-        import json
+    def _view(self) -> Any:
+        """The container's ``inspect`` document, as every container hook gets it."""
+        from capsa.container.views import container_document
+        from capsa.store.store import Store
 
-        from capsa.container.lifecycle import joined_namespace
-        from capsa.fsutil import atomic_write
+        store = Store(self.cfg["root"], self.cfg["runroot"], self.driver("storage"))
+        return container_document(self.records, self.records.config(self.id), store)
 
-        path, _ = joined_namespace(self.records, network[len("container:"):], None)
-        spec_path = os.path.join(self.cfg["bundle"], "config.json")
-        with open(spec_path, encoding="utf-8") as f:
-            spec = json.load(f)
-        for ns in spec.get("linux", {}).get("namespaces", []):
-            if ns.get("type") == "network":
-                ns["path"] = path
-        atomic_write(spec_path, json.dumps(spec).encode(), durable=False)
+    def _connections(self) -> Any:
+        if self.connected is None:
+            from capsa.container.netconnect import RunConnections
+
+            self.connected = RunConnections(self.records, self.cfg, lambda: self.driver("network"), self._warn, self._view)
+        return self.connected
+
+    def attach_connected(self, pid: int) -> dict[str, Any]:
+        """``add`` of the networks connected to the container (``network connect``), as its
+        record says now; none for ``none``/``host``/``container:`` (nothing read)."""
+        if self.cfg["network"]["name"] in ("none", "host"):
+            return {}
+        return self._connections().attach_all(pid)  # type: ignore[no-any-return]
 
     def detach_network(self) -> str:
-        """The network driver's ``delete`` for this run, once; returns what went wrong, or ""."""
+        """The network driver's ``delete`` for this run, once (connected networks first);
+        returns what went wrong, or ""."""
+        problems = self.connected.detach_all() if self.connected is not None else []
         if self.network is None:
-            return ""
+            return "; ".join(problems)
         from capsa.container.netattach import detach
 
         handle, self.network = self.network, None
@@ -359,9 +363,10 @@ class Monitor:
             except OSError:
                 pass
         try:
-            return detach(self.driver("network"), handle)
+            problems.append(detach(self.driver("network"), handle))
         except Exception as exc:  # the driver could not even be loaded
-            return f"network: {getattr(exc, 'message', exc)}"
+            problems.append(f"network: {getattr(exc, 'message', exc)}")
+        return "; ".join(p for p in problems if p)
 
     def _end_run(self) -> None:
         """The end of one run (:func:`capsa.container.teardown.end_run`): network, runtime."""

@@ -38,6 +38,29 @@ def driver_for(network: str) -> str:
     return "host" if network.startswith("container:") else network
 
 
+def rejoin(records: Any, container_id: str, bundle: str) -> None:
+    """Before a restart of a ``--network container:NAME`` container (its monitor's): the bundle
+    names the namespace by NAME's process of the time (``/proc/PID/ns/net``), which may have
+    ended (and its pid gone to another process): point it at NAME's current process, or fail
+    this start (UsageError) when NAME does not run. Nothing for other modes."""
+    network = records.config(container_id).network
+    if not network.startswith("container:"):
+        return
+    import json
+
+    from capsa.container.lifecycle import joined_namespace
+    from capsa.fsutil import atomic_write
+
+    path, _ = joined_namespace(records, joined_container(network), None)
+    spec_path = os.path.join(bundle, "config.json")
+    with open(spec_path, encoding="utf-8") as f:
+        spec = json.load(f)
+    for ns in spec.get("linux", {}).get("namespaces", []):
+        if ns.get("type") == "network":
+            ns["path"] = path
+    atomic_write(spec_path, json.dumps(spec).encode(), durable=False)
+
+
 class NetworkHandle:
     """One run's attachment: the namespace kept open (so that ``delete`` still finds it after
     the container exited) and the attachment the driver was given."""
@@ -68,13 +91,15 @@ class NetworkHandle:
 
 def attach(driver: NetworkDriver, container_id: str, name: str, container_pid: int, network: str,
            on_handle: Any, view: Any = None, definition: dict[str, Any] | None = None,
-           ports: list[dict[str, Any]] | None = None, static_ip: str = "", aliases: list[str] | None = None) -> dict[str, Any]:
+           ports: list[dict[str, Any]] | None = None, static_ip: str = "", aliases: list[str] | None = None,
+           interface: str = "eth0") -> dict[str, Any]:
     """Call ``driver.add`` for container ``container_id`` (``name``) whose process is
     ``container_pid``; ``on_handle(handle)`` receives the attachment before ``add`` runs, so
     that the caller can ``detach`` even when ``add`` fails. ``view()``: the container as hooks
     see it, for ``capsa_adjust_network_attachment`` (asked only when a plugin implements it).
     ``ports``: the published ports (``extra["ports"]``), as ``Attachment.ports``; ``static_ip``,
-    ``aliases``: ``--ip`` and ``--network-alias``. Returns the result as data (with the driver's
+    ``aliases``: ``--ip`` and ``--network-alias``; ``interface``: the name inside (``eth1``...
+    for a network connected later: :mod:`capsa.container.netconnect`). Returns the result as data (with the driver's
     name), to record."""
     from capsa import plugins
     from capsa.drivers.network import Attachment, PortMapping
@@ -87,7 +112,7 @@ def attach(driver: NetworkDriver, container_id: str, name: str, container_pid: i
         netns = f"/proc/{os.getpid()}/fd/{fd}"  # valid for any process while we hold it
     attachment = Attachment(container_id=container_id, container_name=name, netns=netns, network=definition or {},
                             ports=[PortMapping(**p) for p in ports or []], static_ip=static_ip,
-                            aliases=list(aliases or []))
+                            aliases=list(aliases or []), interface=interface)
     on_handle(NetworkHandle(attachment, fd))
     if view is not None and plugins.wants("capsa_adjust_network_attachment"):
         plugins.call_or_fail("capsa_adjust_network_attachment", container=view(), attachment=attachment)
@@ -123,19 +148,42 @@ def detach_orphan(driver: NetworkDriver, container_id: str, container_name: str,
                                                    netns=None, network=definition or {})))
 
 
-def network_settings(network: str, state_extra: dict[str, Any], pid: int) -> dict[str, Any]:
+def network_settings(network: str, state_extra: dict[str, Any], pid: int,
+                     connected: list[dict[str, Any]] | None = None, aliases: list[str] | None = None,
+                     first: str = "") -> dict[str, Any]:
     """``inspect``'s NetworkSettings, podman-shaped: what the network driver's ``add`` reported
     for the current (or last) run; ``Networks`` names the driver when it set up an interface
-    (none and host do not). ``pid``: the container's process while it runs, else 0."""
+    (none and host do not), then every network connected later (``connected``: the container's
+    ``extra["connected_networks"]``; their results are ``state_extra["connected_results"]``).
+    ``pid``: the container's process while it runs, else 0. ``aliases``: ``--network-alias``;
+    ``first``: the name of the first network (listed without an address before a run, when
+    networks are connected)."""
     result = state_extra.get("network") or {}
-    address, _, prefix = (list(result.get("ips") or []) or [""])[0].partition("/")
-    iface = (list(result.get("interfaces") or []) or [{}])[0]
-    gateway, mac = result.get("gateway", ""), iface.get("mac", "")
+    address, prefix, gateway, mac, iface = _endpoint(result)
     networks = {}
     if network not in ("none", "host") and (address or result.get("interfaces")):
-        networks[iface.get("network") or network] = {
-            "NetworkID": iface.get("network") or network, "Driver": result.get("driver", network), "IPAddress": address,
-            "IPPrefixLen": int(prefix or 0), "Gateway": gateway, "MacAddress": mac}
-    return {"EndpointID": "", "Gateway": gateway, "IPAddress": address, "IPPrefixLen": int(prefix or 0), "MacAddress": mac,
+        networks[iface.get("network") or network] = _network_entry(iface.get("network") or network,
+                                                                 result.get("driver", network), result, list(aliases or []))
+    if connected and not networks and first:
+        networks[first] = _network_entry(first, network, {}, list(aliases or []))
+    results = state_extra.get("connected_results") or {}
+    for entry in connected or []:
+        name = (entry.get("definition") or {}).get("name", "")
+        networks[name] = _network_entry(name, (entry.get("definition") or {}).get("driver", ""), results.get(name) or {},
+                                        list(entry.get("aliases") or []))
+    return {"EndpointID": "", "Gateway": gateway, "IPAddress": address, "IPPrefixLen": prefix, "MacAddress": mac,
             "Bridge": iface.get("bridge", ""), "SandboxID": "", "Ports": {}, "Networks": networks,
             "SandboxKey": f"/proc/{pid}/ns/net" if pid and not shares_host_namespace(network) else ""}
+
+
+def _endpoint(result: dict[str, Any]) -> tuple[str, int, str, str, dict[str, Any]]:
+    """(address, prefix length, gateway, MAC, interface) of one ``add`` result ("" when none)."""
+    address, _, prefix = (list(result.get("ips") or []) or [""])[0].partition("/")
+    iface = (list(result.get("interfaces") or []) or [{}])[0]
+    return address, int(prefix or 0), result.get("gateway", ""), iface.get("mac", ""), iface
+
+
+def _network_entry(name: str, driver: str, result: dict[str, Any], aliases: list[str]) -> dict[str, Any]:
+    address, prefix, gateway, mac, iface = _endpoint(result)
+    return {"NetworkID": name, "Driver": result.get("driver", driver), "IPAddress": address, "IPPrefixLen": prefix,
+            "Gateway": gateway, "MacAddress": mac, "Aliases": aliases, "InterfaceName": iface.get("name", "")}

@@ -105,10 +105,11 @@ def publish(runroot: str, network: str, container_id: str, hosts: str, ip: str, 
         book.save(members)
 
 
-def withdraw(runroot: str, network: str, container_id: str) -> None:
-    """Remove the container's line from the hosts files of the other members. Idempotent.
-    The last member to go removes the network's book and its lock (nothing stays in the
-    runroot for a network nobody is on, or that was removed)."""
+def withdraw(runroot: str, network: str, container_id: str, forget_others: bool = False) -> None:
+    """Remove the container's line from the hosts files of the other members; with
+    ``forget_others`` (``network disconnect``) their lines leave its own hosts file too.
+    Idempotent. The last member to go removes the network's book and its lock (nothing stays
+    in the runroot for a network nobody is on, or that was removed)."""
     book = _Book(runroot, network)
     with book.lock.exclusive():
         members = book.load()
@@ -116,6 +117,8 @@ def withdraw(runroot: str, network: str, container_id: str) -> None:
         if gone is not None:
             for path, _ in members.values():
                 _edit(path, {gone[1]}, [])
+            if forget_others:
+                _edit(gone[0], {m[1] for m in members.values()}, [])
         if members:
             if gone is not None:
                 book.save(members)

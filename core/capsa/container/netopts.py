@@ -16,7 +16,7 @@ from capsa.errors import UsageError
 FLAGS = ("ip", "add_host", "dns", "dns_search", "dns_option", "network_alias")
 
 
-def _word(value: str, flag: str, example: str) -> str:
+def word(value: str, flag: str, example: str) -> str:
     if not value or any(ch.isspace() for ch in value) or "#" in value:
         raise UsageError(f"invalid {flag} {value!r}", hint=f"give one word, e.g. {flag} {example}")
     return value
@@ -30,7 +30,7 @@ def parse_add_host(value: str) -> list[str]:
     except ValueError:
         raise UsageError(f"invalid IP address in add-host: {addr!r}" if sep else f"invalid add-host {value!r}",
                          hint="write --add-host NAME:IP, e.g. --add-host db.local:10.100.0.5") from None
-    names = [_word(n, "--add-host", "db.local:10.100.0.5") for n in host.split(";")]
+    names = [word(n, "--add-host", "db.local:10.100.0.5") for n in host.split(";")]
     return [" ".join(names), addr.strip("[]")]
 
 
@@ -72,13 +72,13 @@ def apply(config: ContainerConfig, o: dict[str, Any], definition: dict[str, Any]
                 raise UsageError(f"{server!r} is not an IP address", hint="write --dns as 10.100.0.1") from None
         net["dns"] = list(o["dns"])
     if o.get("dns_search"):
-        net["dns_search"] = [_word(v, "--dns-search", "example.com") for v in o["dns_search"]]
+        net["dns_search"] = [word(v, "--dns-search", "example.com") for v in o["dns_search"]]
     if o.get("dns_option"):
-        net["dns_options"] = [_word(v, "--dns-option", "ndots:2") for v in o["dns_option"]]
+        net["dns_options"] = [word(v, "--dns-option", "ndots:2") for v in o["dns_option"]]
     if o.get("network_alias"):
         if shared:
             raise UsageError("--network-alias needs a network of its own",
                              hint="use it with --network NETWORK (a network's name)")
-        net["aliases"] = [_word(v, "--network-alias", "db") for v in o["network_alias"]]
+        net["aliases"] = [word(v, "--network-alias", "db") for v in o["network_alias"]]
     if net:
         config.extra["net"] = net

@@ -163,7 +163,9 @@ def inspect_doc(records: ContainerRecords, config: ContainerConfig, image_config
             "Tmpfs": {m.destination: ",".join(m.options) for m in config.mounts if m.type == "tmpfs"},
         },
         "NetworkSettings": network_settings(config.network, state.extra,
-                                            state.pid if state.status in ("running", "stopping", "paused") else 0),
+                                            state.pid if state.status in ("running", "stopping", "paused") else 0,
+                                            config.extra.get("connected_networks"),
+                                            (config.extra.get("net") or {}).get("aliases"), _first_network(config)),
     }
     if config.extra.get("ports"):
         from capsa.container.ports import inspect_ports
@@ -177,3 +179,12 @@ def _names_settings(net: dict) -> dict:
     return {"Dns": list(net.get("dns") or []), "DnsSearch": list(net.get("dns_search") or []),
             "DnsOptions": list(net.get("dns_options") or []),
             "ExtraHosts": [f"{names.replace(' ', ';')}:{addr}" for names, addr in net.get("add_hosts") or []]}
+
+
+def _first_network(config: ContainerConfig) -> str:
+    """The name of a container's first network, when networks were connected to it."""
+    if not config.extra.get("connected_networks"):
+        return ""
+    from capsa.network.definitions import DEFAULT_NAME
+
+    return str((config.extra.get("network_definition") or {}).get("name") or DEFAULT_NAME)

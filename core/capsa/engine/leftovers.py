@@ -167,6 +167,10 @@ def _network_checks(sess: Session, records: Any, configs: list[Any], live: set[s
             netns = None if config.network == "host" else f"/proc/{state.pid}/ns/net"
             drivers[config.network].check(Attachment(container_id=config.id, container_name=config.name, netns=netns,
                                                       network=config.extra.get("network_definition") or {}))
+            for entry in config.extra.get("connected_networks") or []:  # (`network connect`: ethN)
+                drivers[config.network].check(Attachment(container_id=config.id, container_name=config.name, netns=netns,
+                                                          interface=entry.get("interface") or "eth1",
+                                                          network=entry.get("definition") or {}))
         except OperationNotSupported:
             continue
         except CapsaError as exc:

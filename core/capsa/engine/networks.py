@@ -40,20 +40,22 @@ def keeping(sess: Session, definition: dict[str, Any]) -> Iterator[None]:
     data) must stay: NetworkNotFound if it is gone (removed, or removed and made again: ids
     differ). ``network rm`` and ``prune`` hold it exclusive from their check of who uses a
     network to its removal."""
-    from capsa.network.definitions import NetworkNotFound
+    from capsa.network.definitions import DEFAULT_NAME, NetworkNotFound
 
     records = network_records(sess)
     with records.lock.shared():
-        if not any(n.id == definition.get("id") for n in records.stored()):
+        if definition.get("name") != DEFAULT_NAME and not any(n.id == definition.get("id") for n in records.stored()):
             raise NetworkNotFound(str(definition.get("name", "")))
         yield
 
 
-def network_event(action: str, definition: NetworkDefinition) -> None:
-    """Tell the hook plugins that ``action`` happened to a network (a failing plugin warns)."""
+def network_event(action: str, definition: NetworkDefinition, container_id: str = "") -> None:
+    """Tell the hook plugins that ``action`` happened to a network (``connect``/``disconnect``:
+    to it and container ``container_id``); a failing plugin warns."""
     from capsa import plugins
 
-    plugins.call_each_warning("capsa_network_event", action=action, network_id=definition.id, name=definition.name)
+    plugins.call_each_warning("capsa_network_event", action=action, network_id=definition.id, name=definition.name,
+                              container_id=container_id)
 
 
 def network_of(config: ContainerConfig) -> str | None:
@@ -66,12 +68,19 @@ def network_of(config: ContainerConfig) -> str | None:
     return DEFAULT_NAME if config.network == "bridge" else None
 
 
+def networks_of(config: ContainerConfig) -> list[str]:
+    """The names of every network a container is on: its first one, then those connected
+    later (``network connect``)."""
+    first = network_of(config)
+    connected = [str((e.get("definition") or {}).get("name", "")) for e in config.extra.get("connected_networks") or []]
+    return [n for n in [first, *connected] if n]
+
+
 def users(sess: Session) -> dict[str, list[str]]:
-    """Network name -> names of the containers on it."""
+    """Network name -> names of the containers on it (connected later ones too)."""
     found: dict[str, list[str]] = {}
     for config in container_records(sess).all():
-        name = network_of(config)
-        if name is not None:
+        for name in networks_of(config):
             found.setdefault(name, []).append(config.name)
     return found
 
@@ -200,7 +209,7 @@ def _remove_users(sess: Session, names: set[str], timeout: int) -> None:
 
     store, records = open_store(sess), container_records(sess)
     for config in records.all():
-        if network_of(config) in names:
+        if names.intersection(networks_of(config)):
             lifecycle.remove(sess, store, records, config, force=True, timeout=timeout)
 
 

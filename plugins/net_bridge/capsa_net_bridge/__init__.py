@@ -130,7 +130,8 @@ class BridgeDriver(NetworkDriver):
             ipr.close()
         ns = links.netns_route(attachment.netns)
         try:
-            gateway = "" if net["internal"] else net["gateway"]
+            # only eth0 gets the default route: a network connected later (eth1...) adds its subnet
+            gateway = "" if net["internal"] or attachment.interface != "eth0" else net["gateway"]
             iface = links.configure_inside(ns, attachment.interface, address, subnet.prefixlen, gateway)
         finally:
             ns.close()
