@@ -175,6 +175,18 @@ def test_network_rm_and_a_create_on_that_network_do_not_race(capsa: Capsa, tmp_p
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == 125 and err.startswith("Error: unable to find network with name or ID racy"), err
     assert ok(capsa, "ps", "-aq") == ""
+    # network connect likewise
+    ok(capsa, "create", "--name", "rc", "--rootfs", str(rootfs), "true")
+    ok(capsa, "network", "create", "--subnet", "10.126.9.0/24", "racy")
+    with records.lock.exclusive():
+        proc = subprocess.Popen([str(CAPSA), "--root", str(capsa.root), "--runroot", str(capsa.runroot), "network",
+                                 "connect", "racy", "rc"], env=capsa.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        time.sleep(1.5)
+        assert proc.poll() is None
+        records.remove(["racy"])
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 125 and err.startswith("Error: unable to find network with name or ID racy"), err
+    assert "connected_networks" not in container_config(capsa, "rc").extra  # type: ignore[attr-defined]
 
 
 def test_a_corrupt_networks_file_is_one_error_line_and_system_check_repairs_it(capsa: Capsa) -> None:
