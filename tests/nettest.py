@@ -26,10 +26,11 @@ _GIVEN: set[str] = set()  # handed out in this test run: never twice
 
 def free_subnet() -> str:
     """A /24 in 10.100-10.199 that nothing on the host routes (podman's 10.88/10.89 and
-    docker's 172.17 are never near it), and not handed out before in this run."""
+    docker's 172.17 are never near it), and not handed out before in this run (10.126/16 is
+    test_network_cli.py's, for the subnets it names)."""
     routed = routed_networks()
     for _ in range(200):
-        net = ipaddress.IPv4Network(f"10.{random.randint(100, 199)}.{random.randint(0, 255)}.0/24")
+        net = ipaddress.IPv4Network(f"10.{random.choice([n for n in range(100, 200) if n != 126])}.{random.randint(0, 255)}.0/24")
         if str(net) not in _GIVEN and not any(net.overlaps(r) for r in routed):
             _GIVEN.add(str(net))
             return str(net)

@@ -157,3 +157,23 @@ def test_driver_option_with_wrong_type_is_refused(capsa) -> None:
     capsa.write_config('[storage.options.overlay]\nmax_layers = "many"\n')
     r = capsa("info")
     assert r.returncode == 125 and "max_layers" in r.stderr and "int" in r.stderr
+
+
+def test_a_parsed_file_is_cached_until_it_changes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The second read of an unchanged capsa.toml comes from the cache (no TOML parser);
+    any change of the file (its size, times or inode) is a miss."""
+    import os
+    import sys
+
+    monkeypatch.setenv("CAPSA_CACHE_DIR", str(tmp_path / "cache"))
+    path = tmp_path / "capsa.toml"
+    path.write_text('[network]\ndriver = "host"\n')
+    assert config.read_toml(str(path)) == {"network": {"driver": "host"}}
+    monkeypatch.setitem(sys.modules, "tomli", None)  # importing it now fails: only the cache can answer
+    assert config.read_toml(str(path)) == {"network": {"driver": "host"}}
+    path.write_text('[network]\ndriver = "none"\n')
+    os.utime(path, ns=(1, 1))  # (same size: the times tell)
+    with pytest.raises(ImportError):
+        config.read_toml(str(path))
+    monkeypatch.delitem(sys.modules, "tomli")
+    assert config.read_toml(str(path)) == {"network": {"driver": "none"}}

@@ -121,6 +121,10 @@ def test_bad_bridge_subnet_is_a_config_error(capsa) -> None:
     capsa.write_config('[network]\ndriver = "bridge"\n[network.options.bridge]\nsubnet = "10.90.0.0/99"\n')
     r = capsa("info")
     assert r.returncode == 125 and "invalid subnet" in r.stderr
+    for name in ("a/b", "x" * 16, "..", "", "br 0"):
+        capsa.write_config(f'[network.options.bridge]\nbridge = "{name}"\nsubnet = "10.90.0.0/16"\n')
+        r = capsa("info")
+        assert r.returncode == 125 and f"invalid bridge name {name!r}" in r.stderr, (name, r.stderr)
 
 
 def test_unimplemented_operation_is_refused_with_exit_125(tmp_path: Path) -> None:

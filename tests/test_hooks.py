@@ -6,6 +6,7 @@ tests/test_hook_plugin.py, with a hook plugin package installed into the venv; t
 from __future__ import annotations
 
 import inspect
+import os
 import re
 import sys
 from collections.abc import Iterator
@@ -167,8 +168,8 @@ def test_hook_capsa_network_event(tmp_path: Any) -> None:
 
     class P:
         @hookimpl
-        def capsa_network_event(self, action: str, network_id: str, name: str) -> None:
-            seen.append((action, network_id, name))
+        def capsa_network_event(self, action: str, network_id: str, name: str, container_id: str) -> None:
+            seen.append((action, network_id, name) + ((container_id,) if container_id else ()))
 
     class Fails:
         @hookimpl
@@ -182,6 +183,17 @@ def test_hook_capsa_network_event(tmp_path: Any) -> None:
     a, _ = records.create("a", "10.123.7.0/24", routed=routed)  # (no event: the records alone)
     b = networks.create(sess, "b", "bridge", "10.123.8.0/24", None, False, {}, {}, None, False)
     networks.create(sess, "b", "bridge", None, None, False, {}, {}, None, True)
+    # network connect and disconnect of a container (created, not running: recorded only)
+    from capsa.container.model import ContainerConfig
+    from capsa.engine import containers, netconnect
+
+    rootfs = tmp_path / "rootfs"
+    rootfs.mkdir()
+    config = containers.create(sess, ContainerConfig(id=os.urandom(32).hex(), name="hooked", image_id=None, image_name=str(rootfs),
+                                                     rootfs=str(rootfs), cmd=["true"], network="bridge"))
+    netconnect.connect(sess, "b", "hooked", [], None)
+    netconnect.disconnect(sess, "b", "hooked", False)
     assert networks.remove(sess, ["b"], False) == ["b"]
     assert networks.prune(sess, []) == ["a"]
-    assert seen == [("create", b.id, "b"), ("remove", b.id, "b"), ("remove", a.id, "a")]
+    assert seen == [("create", b.id, "b"), ("connect", b.id, "b", config.id), ("disconnect", b.id, "b", config.id),
+                    ("remove", b.id, "b"), ("remove", a.id, "a")]

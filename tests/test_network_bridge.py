@@ -94,6 +94,21 @@ def test_the_bridge_and_its_table_go_with_the_last_container(c: Capsa) -> None:
     assert leftovers(BRIDGE, SUBNET) == []
 
 
+def test_system_check_finds_a_flushed_firewall_table_and_repair_restores_it(c: Capsa) -> None:
+    """``nft flush ruleset`` (or a firewall reload) while containers run takes NAT away:
+    ``system check`` reports it, ``--repair`` writes the bridge's table again."""
+    assert c("run", "-d", "--name", "nat", "busybox", "sleep", "60").returncode == 0
+    table = f"capsa_{BRIDGE}"
+    assert subprocess.run(["nft", "delete", "table", "ip", table]).returncode == 0
+    r = c("system", "check")
+    assert f"firewall table {table} of bridge {BRIDGE} is gone" in r.stdout + r.stderr, r.stdout + r.stderr
+    c("system", "check", "--repair")
+    listed = subprocess.run(["nft", "list", "table", "ip", table], capture_output=True, text=True)
+    assert listed.returncode == 0 and "masquerade" in listed.stdout
+    r = c("system", "check")
+    assert "firewall table" not in r.stdout + r.stderr
+
+
 def test_gc_takes_the_bridge_of_containers_killed_with_their_monitor(c: Capsa) -> None:
     """SIGKILL to a container's monitor and its process: nobody ran delete; ``system check
     --repair`` (the network driver's gc) releases the address, the veth, and then the bridge."""

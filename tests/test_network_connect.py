@@ -344,9 +344,11 @@ def test_the_monitor_catches_up_with_a_connect_recorded_while_it_started(fresh: 
             deadline = time.monotonic() + 10
             while not (brif.exists() and any(brif.iterdir())):  # eth0 attached: the monitor goes on
                 assert time.monotonic() < deadline
+                time.sleep(0.002)
             with records.lock(cid).exclusive():
                 while records.state(cid).status != "running" and not started(marker):
                     assert time.monotonic() < deadline
+                    time.sleep(0.002)
                 if records.state(cid).status != "running":  # (else we came too late: try again)
                     config = records.config(cid)
                     netconnect.record(config, entry)

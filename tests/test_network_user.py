@@ -90,6 +90,43 @@ def test_an_internal_network_forwards_nothing_beyond_its_bridge(c: Capsa) -> Non
         assert leftovers(bridge, subnet) == []
 
 
+def test_a_host_bridge_a_network_names_is_never_deleted(c: Capsa) -> None:
+    """``network create --interface-name BR`` of a bridge the host has: containers use it, and
+    when the last goes only what capsa added (its gateway address, its table) goes with it."""
+    from pyroute2 import IPRoute
+
+    bridge, subnet = bridge_name(), free_subnet()
+    gateway = str(ipaddress.IPv4Network(subnet).network_address + 1)
+    with IPRoute() as ipr:
+        ipr.link("add", ifname=bridge, kind="bridge")
+    try:
+        assert c("network", "create", "--subnet", subnet, "--interface-name", bridge, "hostbr").returncode == 0
+        r = c("run", "-d", "--name", "onhost", "--network", "hostbr", "busybox", "sleep", "60")
+        assert r.returncode == 0, r.stderr
+        assert addresses(bridge) == [f"{gateway}/24"]
+        assert c("rm", "-f", "onhost").returncode == 0
+        assert Path(f"/sys/class/net/{bridge}").exists()  # the host's bridge stays
+        assert addresses(bridge) == []  # capsa's address went
+        assert leftovers(bridge, subnet) == [f"bridge {bridge}"]  # (no nft table, no veth)
+        assert c("network", "rm", "hostbr").returncode == 0
+        assert Path(f"/sys/class/net/{bridge}").exists()
+    finally:
+        c("network", "rm", "-f", "hostbr")
+        with IPRoute() as ipr:
+            found = ipr.link_lookup(ifname=bridge)
+            if found:
+                ipr.link("del", index=found[0])
+
+
+def addresses(interface: str) -> list[str]:
+    """The IPv4 addresses of a host interface, as ADDRESS/PREFIX."""
+    from pyroute2 import IPRoute
+
+    with IPRoute() as ipr:
+        index = ipr.link_lookup(ifname=interface)[0]
+        return [f"{a.get_attr('IFA_ADDRESS')}/{a['prefixlen']}" for a in ipr.get_addr(index=index, family=2)]
+
+
 def test_a_container_whose_monitor_died_is_released_from_its_network(c: Capsa) -> None:
     assert c("run", "-d", "--name", "orph", "--network", "usernet", "busybox", "sleep", "60").returncode == 0
     ports_before = bridge_ports()

@@ -61,7 +61,34 @@ def merge(base: dict[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def read_toml(path: str) -> dict[str, Any]:
-    """Parse one TOML file; a syntax error names the file and the line."""
+    """Parse one TOML file; a syntax error names the file and the line. What a file parses
+    to is cached (capsa.cache, keyed by its path, size, inode and times): an unchanged file is
+    read without importing the TOML parser (and what it imports) on every command."""
+    from capsa import cache
+    from capsa.fastpath.jsonio import dumps, loads
+
+    try:
+        st = os.stat(path)
+    except OSError:
+        st = None
+    key = f"{path}\x1f{st.st_size}\x1f{st.st_ino}\x1f{st.st_mtime_ns}\x1f{st.st_ctime_ns}" if st else ""
+    name = f"config-{cache.short_name(path)}"
+    body = cache.read_keyed(name, key) if key else None
+    if body is not None:
+        try:
+            return dict(loads(body))
+        except (ValueError, TypeError):
+            pass
+    data = _parse_toml(path)
+    if key:
+        try:
+            cache.write_keyed(name, key, dumps(data))
+        except (TypeError, ValueError):  # (a date or time value: such a file is parsed each time)
+            pass
+    return data
+
+
+def _parse_toml(path: str) -> dict[str, Any]:
     import tomli
 
     try:

@@ -73,7 +73,7 @@ def create(store: Store, records: ContainerRecords, config: ContainerConfig) -> 
             config.image_id = image.id
             config.image_name = store.name_of(config.image_name, image)  # podman's ImageName
             if config.extra.pop("publish_all", False):  # -P: the image's exposed ports, to free host ports
-                _publish_exposed(store, image, config)
+                _publish_exposed(store, records, image, config)
             layer = store.layers.create_empty(image.top_layer)
             config.layer_id = layer.id
         try:
@@ -86,12 +86,16 @@ def create(store: Store, records: ContainerRecords, config: ContainerConfig) -> 
     return config
 
 
-def _publish_exposed(store: Store, image: Any, config: ContainerConfig) -> None:
+def _publish_exposed(store: Store, records: ContainerRecords, image: Any, config: ContainerConfig) -> None:
+    """``-P``: the image's exposed ports not published yet, to free host ports (none that a
+    running container publishes)."""
     from capsa.container import ports
 
     given = {(m["container_port"], m["protocol"]) for m in ports.published(config)}
     more = [m for m in ports.exposed(store.config_of(image)) if (m["container_port"], m["protocol"]) not in given]
-    config.extra["ports"] = ports.published(config) + ports.reserve(more, ports.claims(ports.published(config)))
+    if more:
+        taken = ports.claims(ports.published(config)) + ports.running_claims(records)
+        config.extra["ports"] = ports.published(config) + ports.reserve(more, taken)
 
 
 # -- start ----------------------------------------------------------------------------------------

@@ -142,6 +142,19 @@ def claims(mappings: list[dict[str, Any]]) -> list[tuple[str, int, str]]:
     return [(m.get("host_ip") or "", int(m["host_port"]), m["protocol"]) for m in mappings]
 
 
+def running_claims(records: Any) -> list[tuple[str, int, str]]:
+    """The claims of every running container of ``records`` (a new one must not take them:
+    no socket holds them, their DNAT rules do)."""
+    from capsa.container.views import effective_status
+
+    taken = []
+    for config in records.all():
+        mappings = config.extra.get("ports")
+        if mappings and effective_status(records, config).status == "running":
+            taken += claims(mappings)
+    return taken
+
+
 def published(config: Any) -> list[dict[str, Any]]:
     return list(config.extra.get("ports") or [])
 

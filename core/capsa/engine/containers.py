@@ -303,16 +303,9 @@ def port_lines(config: ContainerConfig, private: str = "") -> list[str]:
 def published_ports(sess: Session) -> list[tuple[str, int, str]]:
     """(host ip, host port, protocol) published by running containers (a new one must not
     take them)."""
-    from capsa.container.ports import claims
-    from capsa.container.views import effective_status
+    from capsa.container.ports import running_claims
 
-    records = container_records(sess)
-    taken = []
-    for config in records.all():
-        mappings = config.extra.get("ports")
-        if mappings and effective_status(records, config).status == "running":
-            taken += claims(mappings)
-    return taken
+    return running_claims(container_records(sess))
 
 
 def is_running(sess: Session, config: ContainerConfig) -> bool:

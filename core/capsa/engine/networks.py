@@ -168,6 +168,9 @@ def remove(sess: Session, names: list[str], force: bool, timeout: int | None = N
             raise UsageError(f"default network {DEFAULT_NAME} cannot be removed", hint="it is always there, like podman's podman network")
         if definition not in targets:
             targets.append(definition)
+    gone = {d.name for d in targets}
+    if force:  # first without the lock: stopping takes a while, and runs on other networks need not wait
+        _remove_users(sess, gone, 10 if timeout is None else timeout)
     with records.lock.exclusive():  # no container joins them from here on (see keeping)
         used = users(sess)
         for definition in targets:
@@ -175,12 +178,12 @@ def remove(sess: Session, names: list[str], force: bool, timeout: int | None = N
                 raise CapsaError(f"network {definition.name} is being used by the following container(s): "
                                  f"{', '.join(used[definition.name])}", hint="remove them first, or use -f to remove them too",
                                  exit_code=2)
-        gone = {d.name for d in targets}
-        if force and any(used.get(n) for n in gone):
+        if force and any(used.get(n) for n in gone):  # (made meanwhile)
             _remove_users(sess, gone, 10 if timeout is None else timeout)
         records.remove(sorted(gone))
+        for definition in targets:  # (under the lock: a network made again with the name waits for this)
+            _release(sess, definition)
     for definition in targets:
-        _release(sess, definition)
         network_event("remove", definition)
     return [d.name for d in targets]
 
@@ -227,8 +230,9 @@ def prune(sess: Session, filters: list[str]) -> list[str]:
         gone = [n for n in _filter(records.stored(), filters) if n.name not in used and n.name != DEFAULT_NAME]
         if gone:
             records.remove([n.name for n in gone])
+        for definition in gone:
+            _release(sess, definition)
     for definition in gone:
-        _release(sess, definition)
         network_event("remove", definition)
     return [n.name for n in gone]
 

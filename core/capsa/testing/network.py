@@ -20,8 +20,8 @@ monitor died. Class attributes:
   ``delete`` and ``gc`` remove, so ``check`` must fail after them (False for ``none``/``host``).
 
 Once the last container is deleted (or ``gc`` collected it), the host's interfaces, routes and
-nftables tables must be as they were before the first ``add`` (:func:`host_snapshot`; run the
-suite where nothing else changes them meanwhile).
+nftables tables must be as they were before the first ``add`` (:func:`host_snapshot`, taken in
+a private stand-in for the host: :func:`in_private_host`).
 
 Override :meth:`NetworkConformance.cleanup` to remove what the driver keeps beyond its
 containers (a bridge, firewall rules); it runs after every test, even a failed one. Needs root.
@@ -105,6 +105,45 @@ def host_changes(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any
         if added or removed:
             changes[key] = {"added": added, "removed": removed}
     return changes
+
+
+def in_private_host(body: Any) -> None:
+    """Run ``body()`` in a child process whose network namespace (and /sys, mounted again in a
+    mount namespace of its own) stands in for the host's: what it compares with
+    :func:`host_snapshot` cannot be disturbed by other programs of the real host. Raises
+    AssertionError with the child's traceback when ``body`` fails."""
+    import ctypes
+    import traceback
+
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report through the pipe, never return into pytest
+        os.close(read_end)
+        code = 1
+        try:  # (body ends the namespaces it makes: the parent's fixtures never see them)
+            libc = ctypes.CDLL(None, use_errno=True)
+            if libc.unshare(0x40000000 | 0x00020000) != 0:  # CLONE_NEWNET | CLONE_NEWNS
+                raise OSError(ctypes.get_errno(), "unshare")
+            if libc.mount(None, b"/", None, 0x4000 | 0x40000, None) != 0:  # MS_REC | MS_PRIVATE
+                raise OSError(ctypes.get_errno(), "mount --make-rprivate /")
+            if libc.mount(b"sysfs", b"/sys", b"sysfs", 0, None) != 0:  # (sysfs shows its mounter's netns)
+                raise OSError(ctypes.get_errno(), "mount sysfs")
+            body()
+            code = 0
+        except BaseException:  # noqa: BLE001 - everything goes to the parent
+            os.write(write_end, traceback.format_exc()[-8000:].encode())
+        finally:
+            os._exit(code)
+    os.close(write_end)
+    chunks = []
+    while True:
+        chunk = os.read(read_end, 65536)
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(read_end)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0, b"".join(chunks).decode(errors="replace")
 
 
 class NetworkConformance:
@@ -243,25 +282,40 @@ class NetworkConformance:
 
     def test_the_host_is_as_before_once_the_last_container_is_deleted(self, driver: Any, namespaces: list[Namespace]) -> None:
         """After ``delete`` of every container it added, nothing the driver made stays on the
-        host: no interface, route or nftables table (a bridge goes with its last container)."""
-        before = host_snapshot()
-        first, _ = self.attachment(namespaces)
-        second, _ = self.attachment(namespaces)
-        driver.add(first)
-        driver.add(second)
-        driver.delete(first)
-        driver.delete(second)
-        changes = host_changes(before, host_snapshot())
-        assert changes == {}, f"left on the host (or changed meanwhile by another program): {changes}"
+        host: no interface, route or nftables table (a bridge goes with its last container).
+        Run in a private stand-in for the host (:func:`in_private_host`)."""
+        def body() -> None:
+            before = host_snapshot()
+            try:
+                first, _ = self.attachment(namespaces)
+                second, _ = self.attachment(namespaces)
+                driver.add(first)
+                driver.add(second)
+                driver.delete(first)
+                driver.delete(second)
+            finally:
+                for ns in namespaces:
+                    ns.gone()
+            changes = host_changes(before, host_snapshot())
+            assert changes == {}, f"left on the host: {changes}"
+
+        in_private_host(body)
 
     def test_the_host_is_as_before_once_gc_collected_every_container(self, driver: Any, namespaces: list[Namespace]) -> None:
         """The same when the containers' namespaces are gone and nobody called ``delete``
         (SIGKILLed): ``gc`` with no live container leaves the host as it found it."""
-        before = host_snapshot()
-        att, ns = self.attachment(namespaces)
-        driver.add(att)
-        if ns is not None:
-            ns.gone()
-        driver.gc([])
-        changes = host_changes(before, host_snapshot())
-        assert changes == {}, f"left on the host (or changed meanwhile by another program): {changes}"
+        def body() -> None:
+            before = host_snapshot()
+            try:
+                att, ns = self.attachment(namespaces)
+                driver.add(att)
+                if ns is not None:
+                    ns.gone()
+                driver.gc([])
+            finally:
+                for made in namespaces:
+                    made.gone()
+            changes = host_changes(before, host_snapshot())
+            assert changes == {}, f"left on the host: {changes}"
+
+        in_private_host(body)

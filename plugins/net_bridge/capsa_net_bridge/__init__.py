@@ -52,8 +52,11 @@ class BridgeDriver(NetworkDriver):
             ipaddress.IPv4Network(opts["subnet"])
         except ValueError as exc:
             raise ConfigError(f"bridge driver: invalid subnet {opts['subnet']!r}: {exc}", hint="write it as 10.90.0.0/16") from None
-        if not 1 <= len(opts["bridge"]) <= 15:
-            raise ConfigError(f"bridge driver: bridge name {opts['bridge']!r} must be 1-15 characters", hint="Linux limits interface names to 15 characters")
+        import re
+
+        if not re.fullmatch(r"[A-Za-z0-9_.-]{1,15}", opts["bridge"]) or opts["bridge"] in (".", ".."):
+            raise ConfigError(f"bridge driver: invalid bridge name {opts['bridge']!r}",
+                              hint="1-15 letters, digits, '_', '.' or '-' (Linux's limit for interface names)")
         return opts
 
     def check_host(self) -> None:
@@ -94,10 +97,15 @@ class BridgeDriver(NetworkDriver):
 
         return Ipam(self.context.run_home_dir)
 
+    def bridges(self) -> Any:
+        from capsa_net_bridge.bridges import Bridges
+
+        return Bridges(self.context.run_home_dir)
+
     # -- the contract --------------------------------------------------------------------------
 
     def add(self, attachment: Attachment) -> AttachResult:
-        from capsa_net_bridge import firewall, links
+        from capsa_net_bridge import links
 
         if attachment.netns is None:
             raise NetworkError("the bridge network driver needs the container's own network namespace",
@@ -109,23 +117,19 @@ class BridgeDriver(NetworkDriver):
         ipr = links.host_route()
         try:
             with self.ipam().locked() as book:
-                bridge_index = links.index(ipr, net["bridge"])
-                if not bridge_index:
-                    via = links.routed_elsewhere(ipr, net["subnet"], 0)
-                    if via:
-                        raise NetworkError(f"subnet {net['subnet']} of network {net['name']} is already routed on this host (by {via})",
-                                           hint="choose another subnet ([network.options.bridge] subnet, or network create --subnet)")
-                created = links.ensure_bridge(ipr, net["bridge"], net["gateway"], subnet.prefixlen, mtu)
-                marker = self._firewall_marker(net["bridge"])
-                if created or not os.path.exists(marker):
-                    firewall.enable_forwarding()
-                    firewall.ensure(net["bridge"], net["subnet"], bool(net["internal"]))
-                    with open(marker, "w") as f:
-                        f.write(f"{net['subnet']}\n{net['name']}\n")
+                bridge_index = self.bridges().prepare(ipr, net, subnet.prefixlen, mtu)
                 address = book.allocate(net["name"], net["subnet"], net["gateway"], attachment.container_id, veth,
                                         attachment.static_ip)
-                bridge_index = links.index(ipr, net["bridge"])
-            links.add_veth(ipr, veth, attachment.interface, attachment.netns, bridge_index, mtu)
+            try:
+                links.add_veth(ipr, veth, attachment.interface, attachment.netns, bridge_index, mtu)
+            except Exception:
+                if links.index(ipr, net["bridge"]) == bridge_index:
+                    raise
+                # the bridge went meanwhile (another capsa, with a runroot of its own, found it
+                # unused): make it again, once
+                with self.ipam().locked():
+                    bridge_index = self.bridges().prepare(ipr, net, subnet.prefixlen, mtu)
+                links.add_veth(ipr, veth, attachment.interface, attachment.netns, bridge_index, mtu)
         finally:
             ipr.close()
         ns = links.netns_route(attachment.netns)
@@ -215,37 +219,9 @@ class BridgeDriver(NetworkDriver):
             links.delete_link(ipr, veth_name(net["name"], attachment.container_id))
             with self.ipam().locked() as book:
                 book.release(net["name"], [attachment.container_id])
-                self._retire_if_unused(ipr, book, net["name"], net["bridge"])
+                self.bridges().retire_if_unused(ipr, book, net["name"], net["bridge"])
         finally:
             ipr.close()
-
-    def _firewall_marker(self, bridge: str) -> str:
-        """``firewall-<bridge>``: our bridge's table is in place (its subnet, its network)."""
-        return os.path.join(self.context.run_home_dir, f"firewall-{bridge}")
-
-    def _retire_if_unused(self, ipr: Any, book: Any, network: str, bridge: str) -> bool:
-        """Under the IPAM lock: remove ``bridge`` and its table when no address of ``network``
-        is held (an ``add`` holds one from before it makes its veth until its ``delete``, so a
-        start in progress keeps the bridge) and no interface at all is on it (another capsa
-        with a runroot of its own may share it). True when removed."""
-        from capsa_net_bridge import firewall, links
-
-        if book.book.get(network):
-            return False
-        try:
-            if os.listdir(f"/sys/class/net/{bridge}/brif"):
-                return False
-        except FileNotFoundError:
-            pass
-        links.delete_link(ipr, bridge)
-        marker = self._firewall_marker(bridge)
-        if os.path.exists(marker):
-            firewall.remove(bridge)
-            os.unlink(marker)
-        if network in book.book:
-            del book.book[network]
-            book.dirty = True
-        return True
 
     def check(self, attachment: Attachment) -> None:
         from capsa_net_bridge import links
@@ -265,6 +241,11 @@ class BridgeDriver(NetworkDriver):
                                    f"is not on bridge {net['bridge']}", hint="restart the container")
         finally:
             ipr.close()
+        from capsa_net_bridge import firewall
+
+        if not firewall.present(net["bridge"]):
+            raise NetworkError(f"the firewall table {firewall.table_name(net['bridge'])} of bridge {net['bridge']} is gone "
+                               f"(NAT and forwarding of network {net['name']})", hint="capsa system check --repair restores it")
         if attachment.netns is not None:
             ns = links.netns_route(attachment.netns)
             try:
@@ -288,7 +269,10 @@ class BridgeDriver(NetworkDriver):
         with ipam.locked() as book:
             dead = {h.get("id", "") for held in book.book.values() for h in held.values()} - keep
             freed = book.release(None, dead)
-            unused = [(network, bridge) for network, bridge in self._our_bridges() if not book.book.get(network)]
+            bridges = self.bridges()
+            ours = bridges.ours()
+            unused = [(network, bridge) for network, bridge, _ in ours if not book.book.get(network)]
+            bridges.restore_tables([(bridge, marker) for network, bridge, marker in ours if book.book.get(network)])
             if not freed and not unused:
                 return
             ipr = links.host_route()
@@ -296,23 +280,9 @@ class BridgeDriver(NetworkDriver):
                 for _, _, holder in freed:
                     links.delete_link(ipr, holder.get("veth", ""))
                 for network, bridge in unused:
-                    self._retire_if_unused(ipr, book, network, bridge)
+                    bridges.retire_if_unused(ipr, book, network, bridge)
             finally:
                 ipr.close()
-
-    def _our_bridges(self) -> list[tuple[str, str]]:
-        """(network, bridge) of every bridge whose table we made (its firewall marker)."""
-        found = []
-        for name in os.listdir(self.context.run_home_dir):
-            if name.startswith("firewall-"):
-                try:
-                    with open(os.path.join(self.context.run_home_dir, name)) as f:
-                        lines = f.read().splitlines()
-                except OSError:
-                    continue
-                if len(lines) >= 2:
-                    found.append((lines[1], name[len("firewall-"):]))
-        return found
 
     def _gc_ports(self, keep: set[str]) -> None:
         """Remove the ports tables (and markers) of containers not in ``keep``."""
@@ -328,7 +298,7 @@ class BridgeDriver(NetworkDriver):
         """Remove a network's bridge, its firewall table and its addresses (idempotent; for
         ``network rm``, once no container uses it). The veths of containers still on it go
         with the bridge's removal only in part: the caller removes those containers first."""
-        from capsa_net_bridge import firewall, links
+        from capsa_net_bridge import links
 
         class _Attachment:  # just what network() reads
             def __init__(self, data: dict[str, Any]) -> None:
@@ -340,17 +310,13 @@ class BridgeDriver(NetworkDriver):
             with self.ipam().locked() as book:
                 for _, holder in book.drop_network(net["name"]):
                     links.delete_link(ipr, holder.get("veth", ""))
-                links.delete_link(ipr, net["bridge"])
-                firewall.remove(net["bridge"])
-                try:
-                    os.unlink(self._firewall_marker(net["bridge"]))
-                except FileNotFoundError:
-                    pass
+                self.bridges().dismantle(ipr, net["bridge"])
         finally:
             ipr.close()
 
     def status(self) -> dict[str, Any]:
         out = super().status()
         present = os.path.exists(f"/sys/class/net/{self.options['bridge']}")
-        out["detail"] = f"bridge {self.options['bridge']} ({'present' if present else 'not created yet'}), subnet {self.options['subnet']}"
+        out["detail"] = (f"bridge {self.options['bridge']} ({'present' if present else 'made with the first container on it'}), "
+                         f"subnet {self.options['subnet']}")
         return out

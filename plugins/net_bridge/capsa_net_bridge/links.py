@@ -117,9 +117,10 @@ def routed_elsewhere(ipr: Any, subnet: str, bridge_index: int) -> str:
     return ""
 
 
-def ensure_bridge(ipr: Any, name: str, gateway: str, prefixlen: int, mtu: int) -> bool:
-    """Bridge ``name`` with ``gateway/prefixlen``, up. True when it was created now."""
-    created = False
+def ensure_bridge(ipr: Any, name: str, gateway: str, prefixlen: int, mtu: int) -> tuple[bool, bool]:
+    """Bridge ``name`` with ``gateway/prefixlen``, up. Returns (the bridge was created now,
+    the address was added now)."""
+    created = added = False
     idx = index(ipr, name)
     if idx:
         kind = ipr.get_links(idx)[0].get_attr("IFLA_LINKINFO")
@@ -139,12 +140,25 @@ def ensure_bridge(ipr: Any, name: str, gateway: str, prefixlen: int, mtu: int) -
     if (gateway, prefixlen) not in have:
         try:
             ipr.addr("add", index=idx, address=gateway, prefixlen=prefixlen)
+            added = True
         except Exception as exc:  # noqa: BLE001
             if getattr(exc, "code", 0) != 17:
                 raise NetworkError(f"cannot give bridge {name} address {gateway}/{prefixlen}: {exc}",
                                    hint="capsa needs CAP_NET_ADMIN") from None
     ipr.link("set", index=idx, state="up")
-    return created
+    return created, added
+
+
+def remove_address(ipr: Any, name: str, address: str, prefixlen: int) -> None:
+    """Take ``address/prefixlen`` off interface ``name`` (nothing if either is gone)."""
+    idx = index(ipr, name)
+    if not idx:
+        return
+    try:
+        ipr.addr("del", index=idx, address=address, prefixlen=prefixlen)
+    except Exception as exc:  # noqa: BLE001 - not there (EADDRNOTAVAIL) is fine
+        if getattr(exc, "code", 0) not in (99, 19):
+            raise
 
 
 def delete_link(ipr: Any, name: str) -> bool:

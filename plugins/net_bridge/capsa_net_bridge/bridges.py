@@ -1,0 +1,126 @@
+"""The bridges of the bridge driver: made with a network's first container, gone with its last.
+
+A marker ``<state dir>/firewall-<bridge>`` (JSON: ``subnet``, ``network``, ``internal``,
+``gateway``, ``prefixlen``, ``created``, ``address``) says that the bridge's firewall table
+(:mod:`.firewall`) is in place, and whether capsa made the bridge and gave it its gateway
+address. A bridge capsa did not make (an existing host bridge named by ``network create
+--interface-name`` or ``[network.options.bridge] bridge``) is never deleted: only what capsa
+added to it goes (its table, the gateway address). Everything here runs under the IPAM lock
+(:meth:`.ipam.Ipam.locked`), which also orders it against ``add`` and ``delete``.
+"""
+from __future__ import annotations
+
+import os
+
+from capsa.errors import NetworkError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+
+class Bridges:
+    """The markers under ``state_dir`` and what they describe."""
+
+    def __init__(self, state_dir: str) -> None:
+        self.state_dir = state_dir
+
+    def marker_path(self, bridge: str) -> str:
+        return os.path.join(self.state_dir, f"firewall-{bridge}")
+
+    def marker(self, bridge: str) -> dict[str, Any] | None:
+        """The bridge's marker (None: none, or unreadable)."""
+        import json
+
+        try:
+            with open(self.marker_path(bridge), encoding="utf-8") as f:
+                data = json.loads(f.read())
+        except (OSError, ValueError):
+            return None
+        return data if isinstance(data, dict) and data.get("network") else None
+
+    def prepare(self, ipr: Any, net: dict[str, Any], prefixlen: int, mtu: int) -> int:
+        """The bridge of network ``net`` (completed: name, bridge, subnet, gateway, internal),
+        with its address, up, forwarding on and its firewall table; returns its index. A
+        subnet the host routes through another interface is refused (NetworkError) before a
+        bridge is made for it."""
+        import json
+
+        from capsa_net_bridge import firewall, links
+
+        if not links.index(ipr, net["bridge"]):
+            via = links.routed_elsewhere(ipr, net["subnet"], 0)
+            if via:
+                raise NetworkError(f"subnet {net['subnet']} of network {net['name']} is already routed on this host (by {via})",
+                                   hint="choose another subnet ([network.options.bridge] subnet, or network create --subnet)")
+        created, added = links.ensure_bridge(ipr, net["bridge"], net["gateway"], prefixlen, mtu)
+        old = self.marker(net["bridge"])
+        if created or old is None:
+            firewall.enable_forwarding()
+            firewall.ensure(net["bridge"], net["subnet"], bool(net["internal"]))
+            os.makedirs(self.state_dir, mode=0o700, exist_ok=True)
+            with open(self.marker_path(net["bridge"]), "w", encoding="utf-8") as f:
+                f.write(json.dumps({"subnet": net["subnet"], "network": net["name"], "internal": bool(net["internal"]),
+                                    "gateway": net["gateway"], "prefixlen": prefixlen, "created": created,
+                                    "address": created or added or bool(old and old.get("address"))}) + "\n")
+        return links.index(ipr, net["bridge"])
+
+    def retire_if_unused(self, ipr: Any, book: Any, network: str, bridge: str) -> bool:
+        """Dismantle ``bridge`` when no address of ``network`` is held (an ``add`` holds one from
+        before it makes its veth until its ``delete``, so a start in progress keeps the bridge)
+        and no interface at all is on it (another capsa, with a runroot of its own, may share
+        it). True when it was."""
+        if book.book.get(network):
+            return False
+        try:
+            if os.listdir(f"/sys/class/net/{bridge}/brif"):
+                return False
+        except FileNotFoundError:
+            pass
+        self.dismantle(ipr, bridge)
+        if network in book.book:
+            del book.book[network]
+            book.dirty = True
+        return True
+
+    def dismantle(self, ipr: Any, bridge: str) -> None:
+        """Remove what capsa made for ``bridge``: its table and marker, and the bridge itself if
+        capsa made it (else the gateway address capsa gave it). Idempotent."""
+        from capsa_net_bridge import firewall, links
+
+        marker = self.marker(bridge)
+        if marker is None:  # (nothing of ours on it: a host bridge a network names, never used)
+            pass
+        elif marker.get("created"):
+            links.delete_link(ipr, bridge)
+        elif marker.get("address"):
+            links.remove_address(ipr, bridge, str(marker["gateway"]), int(marker["prefixlen"]))
+        firewall.remove(bridge)
+        try:
+            os.unlink(self.marker_path(bridge))
+        except FileNotFoundError:
+            pass
+
+    def ours(self) -> list[tuple[str, str, dict[str, Any]]]:
+        """(network, bridge, marker) of every bridge with a marker."""
+        try:
+            names = os.listdir(self.state_dir)
+        except FileNotFoundError:
+            return []
+        found = []
+        for name in names:
+            if name.startswith("firewall-"):
+                marker = self.marker(name[len("firewall-"):])
+                if marker is not None:
+                    found.append((str(marker["network"]), name[len("firewall-"):], marker))
+        return found
+
+    @staticmethod
+    def restore_tables(in_use: list[tuple[str, dict[str, Any]]]) -> None:
+        """Write again the table of each (bridge, marker) in use whose table is gone (a flushed
+        ruleset, a firewall reload)."""
+        from capsa_net_bridge import firewall
+
+        for bridge, marker in in_use:
+            if os.path.exists(f"/sys/class/net/{bridge}") and not firewall.present(bridge):
+                firewall.ensure(bridge, str(marker["subnet"]), bool(marker.get("internal")))
