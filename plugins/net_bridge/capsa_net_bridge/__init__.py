@@ -32,6 +32,21 @@ if TYPE_CHECKING:
 DEFAULT_NETWORK = "capsa"
 
 
+def _gone(veth: str, deadline: float = 0.0) -> bool:
+    """Whether host interface ``veth`` no longer exists ("" : unknown, so gone), waiting until
+    ``deadline`` (time.monotonic) for the kernel to finish tearing down a namespace that just
+    emptied (it does so asynchronously)."""
+    import time
+
+    if not veth:
+        return True
+    while os.path.exists(f"/sys/class/net/{veth}"):
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.02)
+    return True
+
+
 def veth_name(network: str, container_id: str) -> str:
     """The host end of ``container_id``'s veth on ``network`` (15 characters at most)."""
     import hashlib
@@ -116,20 +131,21 @@ class BridgeDriver(NetworkDriver):
         mtu = int(net["options"].get("mtu") or self.options["mtu"])
         ipr = links.host_route()
         try:
+            # the veth is made under the lock too: gc (which takes it) never finds an address
+            # held without its veth but for a container that is gone (see gc)
             with self.ipam().locked() as book:
                 bridge_index = self.bridges().prepare(ipr, net, subnet.prefixlen, mtu)
                 address = book.allocate(net["name"], net["subnet"], net["gateway"], attachment.container_id, veth,
                                         attachment.static_ip)
-            try:
-                links.add_veth(ipr, veth, attachment.interface, attachment.netns, bridge_index, mtu)
-            except Exception:
-                if links.index(ipr, net["bridge"]) == bridge_index:
-                    raise
-                # the bridge went meanwhile (another capsa, with a runroot of its own, found it
-                # unused): make it again, once
-                with self.ipam().locked():
+                try:
+                    links.add_veth(ipr, veth, attachment.interface, attachment.netns, bridge_index, mtu)
+                except Exception:
+                    if links.index(ipr, net["bridge"]) == bridge_index:
+                        raise
+                    # the bridge went meanwhile (another capsa, with a runroot of its own, found
+                    # it unused): make it again, once
                     bridge_index = self.bridges().prepare(ipr, net, subnet.prefixlen, mtu)
-                links.add_veth(ipr, veth, attachment.interface, attachment.netns, bridge_index, mtu)
+                    links.add_veth(ipr, veth, attachment.interface, attachment.netns, bridge_index, mtu)
         finally:
             ipr.close()
         ns = links.netns_route(attachment.netns)
@@ -259,40 +275,63 @@ class BridgeDriver(NetworkDriver):
                                    hint="restart the container")
 
     def gc(self, live: Iterable[str]) -> None:
-        from capsa_net_bridge import links
+        """Release what containers not in ``live`` hold, but only once their veth is gone:
+        a container's veth lives as long as its namespace, so one still there belongs to a
+        container that runs after all (one that started after the caller took ``live``; its
+        veth is made under the IPAM lock with its address). A namespace whose last process
+        was just killed goes a moment later: waited for, briefly."""
+        import time
 
         keep = set(live)
-        self._gc_ports(keep)
+        deadline = time.monotonic() + 2.0
         ipam = self.ipam()
-        if not os.path.exists(ipam.path):
-            return
-        with ipam.locked() as book:
-            dead = {h.get("id", "") for held in book.book.values() for h in held.values()} - keep
-            freed = book.release(None, dead)
-            bridges = self.bridges()
-            ours = bridges.ours()
-            unused = [(network, bridge) for network, bridge, _ in ours if not book.book.get(network)]
-            bridges.restore_tables([(bridge, marker) for network, bridge, marker in ours if book.book.get(network)])
-            if not freed and not unused:
-                return
-            ipr = links.host_route()
-            try:
-                for _, _, holder in freed:
-                    links.delete_link(ipr, holder.get("veth", ""))
-                for network, bridge in unused:
-                    bridges.retire_if_unused(ipr, book, network, bridge)
-            finally:
-                ipr.close()
+        if os.path.exists(ipam.path):
+            with ipam.locked() as book:
+                self._collect(book, keep, deadline)
+        self._gc_ports(keep, deadline)
 
-    def _gc_ports(self, keep: set[str]) -> None:
-        """Remove the ports tables (and markers) of containers not in ``keep``."""
+    def _collect(self, book: Any, keep: set[str], deadline: float) -> None:
+        """Under the IPAM lock, ``gc``'s work: the addresses (and veths) of containers not in
+        ``keep`` whose veth is gone, then the bridges no address is held on."""
+        from capsa_net_bridge import links
+
+        freed = []
+        for network, held in list(book.book.items()):
+            ids = [h.get("id", "") for h in held.values() if h.get("id", "") not in keep and _gone(h.get("veth", ""), deadline)]
+            if ids:
+                freed += book.release(network, ids)
+        bridges = self.bridges()
+        ours = bridges.ours()
+        unused = [(network, bridge) for network, bridge, _ in ours if not book.book.get(network)]
+        bridges.restore_tables([(bridge, marker) for network, bridge, marker in ours if book.book.get(network)])
+        if not freed and not unused:
+            return
+        ipr = links.host_route()
+        try:
+            for _, _, holder in freed:
+                links.delete_link(ipr, holder.get("veth", ""))
+            for network, bridge in unused:
+                bridges.retire_if_unused(ipr, book, network, bridge)
+        finally:
+            ipr.close()
+
+    def _gc_ports(self, keep: set[str], deadline: float = 0.0) -> None:
+        """Remove the ports tables (and markers) of containers not in ``keep`` whose veth is gone."""
+        import json
+
         try:
             names = os.listdir(self.context.run_home_dir)
         except FileNotFoundError:
             return
         for name in names:
             if name.startswith("ports-") and name[len("ports-"):] not in keep:
-                self._unpublish(name[len("ports-"):])
+                try:
+                    with open(os.path.join(self.context.run_home_dir, name)) as f:
+                        veth = json.loads(f.read()).get("veth", "")
+                except (OSError, ValueError):
+                    veth = ""
+                if _gone(veth, deadline):
+                    self._unpublish(name[len("ports-"):])
 
     def remove_network(self, network: dict[str, Any]) -> None:
         """Remove a network's bridge, its firewall table and its addresses (idempotent; for
