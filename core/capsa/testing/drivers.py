@@ -11,6 +11,20 @@ from capsa.drivers import contract_class, driver_class, load_driver
 from capsa.errors import ConfigError, DriverNotSupported, OperationNotSupported
 
 
+def read_to_end(fd: int) -> str:
+    """Everything a pipe's read end ``fd`` gives until its writers close it, as text; closes it."""
+    import os
+
+    chunks = []
+    while True:
+        data = os.read(fd, 65536)
+        if not data:
+            break
+        chunks.append(data)
+    os.close(fd)
+    return b"".join(chunks).decode(errors="replace")
+
+
 def make_driver(kind: str, name: str, tmp_path: Path, options: dict[str, Any] | None = None) -> Any:
     """Load a driver as capsa does, with a root and runroot under ``tmp_path``; skip (with the
     reason) when the host cannot run it."""

@@ -24,7 +24,7 @@ import pytest
 
 from capsa.container.relay import reap_orphans
 from capsa.errors import IsolationError
-from capsa.testing.drivers import make_driver
+from capsa.testing.drivers import make_driver, read_to_end
 
 __all__ = ["IsolationConformance", "busybox_bundle"]
 
@@ -148,17 +148,6 @@ class IsolationConformance:
         _, status = os.waitpid(pid, 0)
         return os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status)
 
-    @staticmethod
-    def _read_all(fd: int) -> str:
-        chunks = []
-        while True:
-            data = os.read(fd, 65536)
-            if not data:
-                break
-            chunks.append(data)
-        os.close(fd)
-        return b"".join(chunks).decode()
-
     def _run(self, iso: Any, tmp_path: Path, args: list[str], **config: Any) -> tuple[int, str, str]:
         cid, bundle = self.make(iso, tmp_path, args, **config)
         stdio, out_r, err_r = self._pipes()
@@ -172,7 +161,7 @@ class IsolationConformance:
         self._close_theirs(stdio)
         iso.start(cid)
         code = self._wait(state.pid)
-        out, err = self._read_all(out_r), self._read_all(err_r)
+        out, err = read_to_end(out_r), read_to_end(err_r)
         iso.delete(cid)
         return code, out, err
 
@@ -189,7 +178,7 @@ class IsolationConformance:
         assert iso.state(cid).annotations.get("io.capsa.container-name", "").startswith("conformance-")
         iso.start(cid)
         assert self._wait(state.pid) == 3
-        assert (self._read_all(out_r), self._read_all(err_r)) == ("out\n", "err\n")
+        assert (read_to_end(out_r), read_to_end(err_r)) == ("out\n", "err\n")
         after = iso.state(cid)
         assert after.status == "stopped" and after.pid is None
         iso.delete(cid)
