@@ -121,22 +121,21 @@ def create(sess: Session, config: ContainerConfig, store: Store | None = None) -
     plugins.load_hook_plugins()  # (nothing is imported when none is installed)
     records = container_records(sess)
     config.extra.setdefault("isolation", lifecycle.session_isolation(sess))  # its driver for life
-    with network_kept(sess, config):
-        return lifecycle.create(store or open_store(sess), records, config)
+    return _create_on_network(sess, config, lambda: lifecycle.create(store or open_store(sess), records, config))
 
 
-def network_kept(sess: Session, config: ContainerConfig) -> Any:
-    """A context in which the user network ``config`` is on (if any) still exists and cannot
-    be removed: the container is recorded inside it, so ``network rm`` either sees it as a
-    user or ran before (then: NetworkNotFound, exit 125, nothing made)."""
-    import contextlib
-
+def _create_on_network(sess: Session, config: ContainerConfig, create: Any) -> ContainerConfig:
+    """``create()`` (recording ``config``) while the user network it is on, if any, still
+    exists and cannot be removed (:func:`capsa.engine.networks.keeping`): ``network rm`` either
+    sees the container as a user or ran before (then: NetworkNotFound, exit 125, nothing made).
+    The default network costs nothing (contextlib stays off the create path)."""
     definition = config.extra.get("network_definition")
     if not definition:
-        return contextlib.nullcontext()
+        return create()  # type: ignore[no-any-return]
     from capsa.engine.networks import keeping
 
-    return keeping(sess, definition)
+    with keeping(sess, definition):
+        return create()  # type: ignore[no-any-return]
 
 
 def network_driver_name(sess: Session, flag: str | None) -> str:
@@ -225,8 +224,7 @@ def run(sess: Session, config: ContainerConfig, attach: bool, stdin: bool) -> in
     store = open_store(sess)
     records = container_records(sess)
     config.extra.setdefault("isolation", lifecycle.session_isolation(sess))  # its driver for life
-    with network_kept(sess, config):
-        config = lifecycle.create(store, records, config)
+    config = _create_on_network(sess, config, lambda: lifecycle.create(store, records, config))
     try:
         return lifecycle.start(sess, records, config, attach_output=attach, stdin=stdin, store=store)
     except CapsaError as exc:
