@@ -348,3 +348,32 @@ def test_every_bridge_name_has_a_table_of_its_own() -> None:
     assert len(set(tables)) == len(names) and all(re.fullmatch(r"capsa_[A-Za-z0-9_]+", t) for t in tables)
     assert ports.table_name("0" * 64) not in tables
     assert firewall.table_name("capsat1a2b") == "capsa_capsat1a2b"  # (what tests/nettest.py looks for)
+
+
+def test_scripts_run_through_libnftables_or_the_nft_program_alike() -> None:
+    """libnftables in-process (the fast way) and the nft program (where the library is
+    missing) write the same table and refuse a bad script alike."""
+    from capsa_net_bridge import firewall
+
+    name = bridge_name()
+    assert firewall._libnftables() is not None  # (nftables is installed by scripts/setup.sh)
+    listings = []
+    try:
+        for library in (True, False):
+            saved = firewall._LIB
+            if not library:
+                firewall._LIB = False
+            try:
+                firewall.ensure(name, "10.199.250.0/24", False)
+                assert firewall.present(name)
+                listings.append(subprocess.run(["nft", "list", "table", "ip", firewall.table_name(name)],
+                                               capture_output=True, text=True).stdout)
+                with pytest.raises(NetworkError, match="^nft: "):
+                    firewall._nft("add table ip bad-name!\n")
+                firewall.remove(name)
+                assert not firewall.present(name)
+            finally:
+                firewall._LIB = saved
+    finally:
+        firewall.remove(name)
+    assert listings[0] == listings[1] and "masquerade" in listings[0]

@@ -82,16 +82,17 @@ class BridgeDriver(NetworkDriver):
 
     @classmethod
     def warm_up(cls) -> None:
-        """pyroute2's rtnetlink (~60 ms to import) and what add uses, while the monitor idles."""
+        """pyroute2's rtnetlink (~60 ms to import), libnftables and what add uses, while the
+        monitor idles."""
         import fcntl  # noqa: F401
         import hashlib  # noqa: F401
         import json  # noqa: F401
-        import shutil  # noqa: F401
-        import subprocess  # noqa: F401
 
+        from capsa_net_bridge.firewall import _libnftables
         from capsa_net_bridge.links import iproute_class
 
         iproute_class()
+        _libnftables()
 
     # -- the network -------------------------------------------------------------------------
 

@@ -89,18 +89,3 @@ def check_free(ports: Iterable[PortMapping]) -> None:
 def unpublish(container_id: str) -> None:
     table = table_name(container_id)
     _nft(f"add table ip {table}\ndelete table ip {table}\n", check=False)
-
-
-def tables() -> list[str]:
-    """The names of every container's ports table present."""
-    import json
-    import shutil
-    import subprocess
-
-    nft = shutil.which("nft") or "/usr/sbin/nft"
-    try:
-        out = subprocess.run([nft, "-j", "list", "tables", "ip"], capture_output=True, text=True).stdout
-        items = json.loads(out or "{}").get("nftables", [])
-    except (OSError, ValueError):
-        return []
-    return [i["table"]["name"] for i in items if "table" in i and i["table"].get("name", "").startswith(PREFIX)]
