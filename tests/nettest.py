@@ -48,11 +48,27 @@ def leftovers(bridge: str, subnet: str) -> list[str]:
     left = []
     if Path(f"/sys/class/net/{bridge}").exists():
         left.append(f"bridge {bridge}")
-        left += [f"veth {p.name}" for p in Path(f"/sys/class/net/{bridge}/brif").iterdir()]
+        try:
+            left += [f"veth {p.name}" for p in Path(f"/sys/class/net/{bridge}/brif").iterdir()]
+        except FileNotFoundError:  # (going right now)
+            pass
     table = "capsa_" + bridge
     if subprocess.run(["nft", "list", "table", "ip", table], capture_output=True).returncode == 0:
         left.append(f"nft table {table}")
     return left
+
+
+def leftovers_settled(bridge: str, subnet: str, wait: float = 10) -> list[str]:
+    """:func:`leftovers` once they are gone, or after ``wait`` seconds: a bridge goes a moment
+    after its last container (its monitor tidies once it reported the exit)."""
+    import time
+
+    deadline = time.monotonic() + wait
+    while True:
+        left = leftovers(bridge, subnet)
+        if not left or time.monotonic() > deadline:
+            return left
+        time.sleep(0.05)
 
 
 def address_of(c, name: str) -> str:  # type: ignore[no-untyped-def]

@@ -16,7 +16,7 @@ import pytest
 
 from conftest import Capsa
 from containers import busybox_store, cleanup
-from nettest import bridge_name, free_subnet, leftovers
+from nettest import bridge_name, free_subnet, leftovers, leftovers_settled
 
 BRIDGE_A, SUBNET_A = bridge_name(), free_subnet()
 BRIDGE_B, SUBNET_B = bridge_name(), free_subnet()
@@ -192,7 +192,7 @@ def test_network_rm_refuses_a_connected_network_and_f_removes_the_container(c: C
         assert ok(c, "network", "prune", "-f", "--filter", "label=t=connect") == ""  # in use: kept
         assert ok(c, "network", "rm", "-f", "netc") == "netc\n"
         assert c("container", "exists", "user").returncode == 1
-        assert leftovers(bridge, subnet) == []
+        assert leftovers_settled(bridge, subnet) == []
     finally:
         c("network", "rm", "-f", "netc")
         assert cleanup(c) == []

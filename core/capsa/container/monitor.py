@@ -279,7 +279,22 @@ class Monitor:
                 self.relay.broadcast(attach.EXIT, str(code if code is not None else 255).encode())
                 for client in list(self.relay.clients):
                     self.relay.drop(client)
+                self._tidy_network()
         return 0
+
+    def _tidy_network(self) -> None:
+        """The network driver's ``tidy`` once the exit is reported (``run`` has returned): a
+        bridge after its last container takes the kernel tens of milliseconds to remove."""
+        if self.cfg["network"]["name"] in ("none", "host"):
+            return
+        from capsa.container.netattach import tidy
+
+        try:
+            problem = tidy(self.driver("network"))
+        except Exception as exc:  # (the driver could not be loaded: it made nothing)
+            problem = f"network: {getattr(exc, 'message', exc)}"
+        if problem:
+            sys.stderr.write(f"{problem}\n")  # (monitor.log; the record may be gone with --rm)
 
     def _poststop(self, code: int) -> None:
         """The ``capsa_container_poststop`` hooks, with the container's ``inspect`` view. A hook

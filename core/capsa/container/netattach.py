@@ -138,14 +138,25 @@ def detach(driver: NetworkDriver, handle: NetworkHandle) -> str:
             handle.netns_fd = -1
 
 
+def tidy(driver: Any) -> str:
+    """``driver.tidy()`` (best effort, as ``delete``): what no container holds any more goes
+    (a bridge after its last container). Returns what went wrong, or ""."""
+    try:
+        driver.tidy()
+        return ""
+    except Exception as exc:  # noqa: BLE001 - best effort: gc (system check --repair) does it again
+        return f"network {getattr(driver, 'name', '?')}: tidy: {getattr(exc, 'message', exc)}"
+
+
 def detach_orphan(driver: NetworkDriver, container_id: str, container_name: str,
                   definition: dict[str, Any] | None = None) -> str:
     """:func:`detach` for a container whose monitor died: its namespace is gone (netns None).
     ``definition``: the network it was on (its recorded ``network_definition``)."""
     from capsa.drivers.network import Attachment
 
-    return detach(driver, NetworkHandle(Attachment(container_id=container_id, container_name=container_name,
-                                                   netns=None, network=definition or {})))
+    problem = detach(driver, NetworkHandle(Attachment(container_id=container_id, container_name=container_name,
+                                                      netns=None, network=definition or {})))
+    return problem or tidy(driver)
 
 
 def network_settings(network: str, state_extra: dict[str, Any], pid: int,

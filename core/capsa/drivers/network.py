@@ -117,6 +117,13 @@ class NetworkDriver(Driver):
     def gc(self, live: Iterable[str]) -> None:
         """Remove what the driver holds for containers whose ids are not in ``live``."""
 
+    def tidy(self) -> None:
+        """Remove what no container holds any more (a network's bridge and firewall table once
+        its last container was deleted). The core calls it after ``delete``, once nothing waits
+        for it (the container's exit is reported first: the next ``add`` may come before or
+        after, and must find or remake what it needs); ``gc`` does the same. Idempotent;
+        nothing by default."""
+
     def remove_network(self, network: dict[str, Any]) -> None:
         """Remove what the driver made for the network ``network`` (``Attachment.network``'s
         data: a bridge, firewall rules), once no container uses it: ``network rm`` and ``network

@@ -164,4 +164,8 @@ def disconnect(sess: Session, network: str, container: str, force: bool) -> None
             records.set_state(config.id, state)
         netconnect.record(config, None, remove=definition.name)
         records.save_config(config)
+    if state.status in ACTIVE or monitor_alive(records, config.id):  # (the last one off a network takes its bridge)
+        from capsa.container.netattach import tidy
+
+        tidy(_driver(sess, config.network))
     network_event("disconnect", definition, config.id)

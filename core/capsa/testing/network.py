@@ -19,7 +19,7 @@ monitor died. Class attributes:
 - ``holds_state`` (default True): ``add`` sets up something outside the namespace that
   ``delete`` and ``gc`` remove, so ``check`` must fail after them (False for ``none``/``host``).
 
-Once the last container is deleted (or ``gc`` collected it), the host's interfaces, routes and
+Once the last container is deleted and ``tidy`` ran (or ``gc`` collected it), the host's interfaces, routes and
 nftables tables must be as they were before the first ``add`` (:func:`host_snapshot`, taken in
 a private stand-in for the host: :func:`in_private_host`).
 
@@ -291,8 +291,9 @@ class NetworkConformance:
         in_private_host(body)
 
     def test_the_host_is_as_before_once_the_last_container_is_deleted(self, driver: Any, namespaces: list[Namespace]) -> None:
-        """After ``delete`` of every container it added, nothing the driver made stays on the
-        host: no interface, route or nftables table (a bridge goes with its last container)."""
+        """After ``delete`` of every container it added and ``tidy``, nothing the driver made
+        stays on the host: no interface, route or nftables table (a bridge goes with its last
+        container)."""
         def scenario() -> None:
             first, _ = self.attachment(namespaces)
             second, _ = self.attachment(namespaces)
@@ -300,6 +301,8 @@ class NetworkConformance:
             driver.add(second)
             driver.delete(first)
             driver.delete(second)
+            driver.tidy()
+            driver.tidy()  # (idempotent)
 
         self.leaves_the_host_as_before(namespaces, scenario)
 

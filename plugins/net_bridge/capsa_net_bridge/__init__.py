@@ -7,8 +7,8 @@ file-locked), and a veth pair: the host end ``cv<hash>`` (derived from the netwo
 the container's id, so ``delete`` finds it without the namespace) on the bridge, the container
 end made directly in the container's namespace as ``eth0``, up with its address, ``lo`` up, the
 default route via the gateway. ``delete`` removes the host end (its peer goes with it) and frees
-the address, and the network's bridge and table with the last container on it (netavark does
-the same); ``gc`` does so for every container not live; ``remove_network`` removes a
+the address; ``tidy`` removes the network's bridge and table once its last container is gone
+(netavark does the same); ``gc`` does both for every container not live; ``remove_network`` removes a
 network's bridge and table. Published ports (``Attachment.ports``) get an nft table of the
 container's own (:mod:`.ports`), which ``delete`` and ``gc`` remove. State lives under ``<runroot>/network/bridge`` (gone with a reboot,
 as the bridge and every container are).
@@ -224,9 +224,8 @@ class BridgeDriver(NetworkDriver):
                 pass
 
     def delete(self, attachment: Attachment) -> None:
-        """Remove the container's veth, ports table and address; the network's bridge and
-        table go too once no container of ours (or anyone else's veth) is on it, as netavark
-        does: nothing of capsa's stays on the host after the last container."""
+        """Remove the container's veth, ports table and address (the network's bridge and
+        table go with :meth:`tidy`)."""
         from capsa_net_bridge import links
 
         net = self.network(attachment)
@@ -234,11 +233,32 @@ class BridgeDriver(NetworkDriver):
         ipr = links.host_route()
         try:
             links.delete_link(ipr, veth_name(net["name"], attachment.container_id))
-            with self.ipam().locked() as book:
-                book.release(net["name"], [attachment.container_id])
-                self.bridges().retire_if_unused(ipr, book, net["name"], net["bridge"])
         finally:
             ipr.close()
+        with self.ipam().locked() as book:
+            book.release(net["name"], [attachment.container_id])
+
+    def tidy(self) -> None:
+        """Dismantle every bridge of ours that no container of ours (or anyone else's veth) is
+        on, as netavark does: nothing of capsa's stays on the host after the last container.
+        (Apart from ``delete``: a container's exit is reported before its bridge goes, which
+        takes the kernel tens of milliseconds.)"""
+        from capsa_net_bridge import links
+
+        bridges = self.bridges()
+        ipam = self.ipam()
+        if not os.path.exists(ipam.path) and not bridges.ours():
+            return
+        with ipam.locked() as book:
+            unused = [(network, bridge) for network, bridge, _ in bridges.ours() if not book.book.get(network)]
+            if not unused:
+                return
+            ipr = links.host_route()
+            try:
+                for network, bridge in unused:
+                    bridges.retire_if_unused(ipr, book, network, bridge)
+            finally:
+                ipr.close()
 
     def check(self, attachment: Attachment) -> None:
         from capsa_net_bridge import links
