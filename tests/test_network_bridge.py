@@ -365,7 +365,7 @@ def test_scripts_run_through_libnftables_or_the_nft_program_alike() -> None:
         for library in (True, False):
             saved = firewall._LIB
             if not library:
-                firewall._LIB = False
+                firewall._LIB = False  # (as where the library is missing)
             try:
                 firewall.ensure(name, "10.199.250.0/24", False)
                 assert firewall.present(name)
@@ -380,3 +380,30 @@ def test_scripts_run_through_libnftables_or_the_nft_program_alike() -> None:
     finally:
         firewall.remove(name)
     assert listings[0] == listings[1] and "masquerade" in listings[0]
+
+
+def test_a_forked_child_in_another_namespace_gets_a_context_of_its_own() -> None:
+    """The libnftables context (and its netlink socket) belongs to the process and namespace it
+    was made in: a forked child that entered a network namespace of its own writes its table
+    there, not into the parent's (the host's) ruleset."""
+    import ctypes
+
+    from capsa_net_bridge import firewall
+
+    name = bridge_name()
+    assert firewall._libnftables() is not None  # the parent's context, made first
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            if ctypes.CDLL(None, use_errno=True).unshare(0x40000000) == 0:
+                firewall.ensure(name, "10.199.251.0/24", False)
+                code = 0 if firewall.present(name) else 2
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    try:
+        assert os.waitstatus_to_exitcode(status) == 0
+        assert not firewall.present(name)  # the host has no such table: it went with the child's namespace
+    finally:
+        firewall.remove(name)

@@ -120,6 +120,21 @@ def test_a_host_bridge_a_network_names_is_never_deleted(c: Capsa) -> None:
                 ipr.link("del", index=found[0])
 
 
+def test_a_bridge_capsa_made_goes_with_network_rm_even_if_its_marker_was_lost(c: Capsa) -> None:
+    """The marker that says capsa made a bridge lives in the runroot; the bridge's alias is
+    the kernel's own record of it: ``network rm`` removes the bridge without the marker too."""
+    bridge, subnet = bridge_name(), free_subnet()
+    assert c("network", "create", "--subnet", subnet, "--interface-name", bridge, "lostmark").returncode == 0
+    try:
+        assert c("run", "-d", "--name", "lm", "--network", "lostmark", "busybox", "sleep", "60").returncode == 0
+        (c.runroot / "network" / "bridge" / f"firewall-{bridge}").unlink()
+        assert c("rm", "-f", "lm").returncode == 0
+        assert c("network", "rm", "lostmark").returncode == 0
+        assert leftovers_settled(bridge, subnet) == []
+    finally:
+        c("network", "rm", "-f", "lostmark")
+
+
 def addresses(interface: str) -> list[str]:
     """The IPv4 addresses of a host interface, as ADDRESS/PREFIX."""
     from pyroute2 import IPRoute

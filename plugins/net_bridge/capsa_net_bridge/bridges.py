@@ -1,9 +1,10 @@
 """The bridges of the bridge driver: made with a network's first container, gone with its last.
 
 A marker ``<state dir>/firewall-<bridge>`` (JSON: ``subnet``, ``network``, ``internal``,
-``gateway``, ``prefixlen``, ``created``, ``address``) says that the bridge's firewall table
-(:mod:`.firewall`) is in place, and whether capsa made the bridge and gave it its gateway
-address. A bridge capsa did not make (an existing host bridge named by ``network create
+``gateway``, ``prefixlen``, ``created``, ``address``), written atomically before the bridge is
+made, says that the bridge's firewall table (:mod:`.firewall`) is in place, and whether capsa
+made the bridge and gave it its gateway address; a bridge capsa makes also carries the alias
+``made by capsa``, so a lost marker never turns it into a host bridge. A bridge capsa did not make (an existing host bridge named by ``network create
 --interface-name`` or ``[network.options.bridge] bridge``) is never deleted: only what capsa
 added to it goes (its table, the gateway address). Everything here runs under the IPAM lock
 (:meth:`.ipam.Ipam.locked`), which also orders it against ``add`` and ``delete``.
@@ -17,6 +18,18 @@ from capsa.errors import NetworkError
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
+
+
+ALIAS = "made by capsa"  # the alias (IFLA_IFALIAS) of every bridge capsa makes
+
+
+def made_by_capsa(bridge: str) -> bool:
+    """Whether ``bridge`` exists and carries capsa's alias (the kernel's own record of it)."""
+    try:
+        with open(f"/sys/class/net/{bridge}/ifalias", encoding="utf-8") as f:
+            return f.read().strip() == ALIAS
+    except OSError:
+        return False
 
 
 class Bridges:
@@ -43,27 +56,40 @@ class Bridges:
         """The bridge of network ``net`` (completed: name, bridge, subnet, gateway, internal),
         with its address, up, forwarding on and its firewall table; returns its index. A
         subnet the host routes through another interface is refused (NetworkError) before a
-        bridge is made for it."""
-        import json
-
+        bridge is made for it. The marker is written (atomically) before anything is made, and
+        a bridge capsa makes carries the alias :data:`ALIAS` too: what capsa made is known even
+        when a marker is lost."""
         from capsa_net_bridge import firewall, links
 
-        if not links.index(ipr, net["bridge"]):
+        exists = bool(links.index(ipr, net["bridge"]))
+        if not exists:
             via = links.routed_elsewhere(ipr, net["subnet"], 0)
             if via:
                 raise NetworkError(f"subnet {net['subnet']} of network {net['name']} is already routed on this host (by {via})",
                                    hint="choose another subnet ([network.options.bridge] subnet, or network create --subnet)")
-        created, added = links.ensure_bridge(ipr, net["bridge"], net["gateway"], prefixlen, mtu)
         old = self.marker(net["bridge"])
-        if created or old is None:
+        if not exists:  # intent first: a crash after it leaves a marker saying what may exist
+            self._write_marker(net, prefixlen, created=True, address=True)
+        _, added = links.ensure_bridge(ipr, net["bridge"], net["gateway"], prefixlen, mtu, alias=ALIAS)
+        if exists and old is None:  # a host bridge (or ours, with its marker lost: its alias tells)
+            made = made_by_capsa(net["bridge"])
+            self._write_marker(net, prefixlen, created=made, address=made or added)
+        elif old is not None and added and not old.get("created") and not old.get("address"):
+            self._write_marker(net, prefixlen, created=False, address=True)
+        if not exists or old is None:
             firewall.enable_forwarding()
             firewall.ensure(net["bridge"], net["subnet"], bool(net["internal"]))
-            os.makedirs(self.state_dir, mode=0o700, exist_ok=True)
-            with open(self.marker_path(net["bridge"]), "w", encoding="utf-8") as f:
-                f.write(json.dumps({"subnet": net["subnet"], "network": net["name"], "internal": bool(net["internal"]),
-                                    "gateway": net["gateway"], "prefixlen": prefixlen, "created": created,
-                                    "address": created or added or bool(old and old.get("address"))}) + "\n")
         return links.index(ipr, net["bridge"])
+
+    def _write_marker(self, net: dict[str, Any], prefixlen: int, created: bool, address: bool) -> None:
+        import json
+
+        from capsa.fsutil import atomic_write
+
+        os.makedirs(self.state_dir, mode=0o700, exist_ok=True)
+        atomic_write(self.marker_path(net["bridge"]), (json.dumps({
+            "subnet": net["subnet"], "network": net["name"], "internal": bool(net["internal"]), "gateway": net["gateway"],
+            "prefixlen": prefixlen, "created": created, "address": address}) + "\n").encode(), durable=False)
 
     def retire_if_unused(self, ipr: Any, book: Any, network: str, bridge: str) -> bool:
         """Dismantle ``bridge`` when no address of ``network`` is held (an ``add`` holds one from
@@ -89,10 +115,10 @@ class Bridges:
         from capsa_net_bridge import firewall, links
 
         marker = self.marker(bridge)
-        if marker is None:  # (nothing of ours on it: a host bridge a network names, never used)
-            pass
-        elif marker.get("created"):
+        if (marker or {}).get("created") or made_by_capsa(bridge):
             links.delete_link(ipr, bridge)
+        elif marker is None:  # (nothing of ours on it: a host bridge a network names, never used)
+            pass
         elif marker.get("address"):
             links.remove_address(ipr, bridge, str(marker["gateway"]), int(marker["prefixlen"]))
         firewall.remove(bridge)

@@ -30,13 +30,13 @@ def table_name(bridge: str) -> str:
                               for c in bridge)
 
 
-_LIB: Any = None  # (libnftables, its context) once loaded; False where it is missing
+_LIB: Any = None  # libnftables once loaded; False where it is missing
+_CTX: Any = None  # ((pid, network namespace inode), context): the context and where it was made
 
 
-def _libnftables() -> Any:
-    """libnftables, the library ``nft`` itself is made of, with one context (output and
-    errors buffered), loaded once per process: a script runs in-process in about 2 ms, where an
-    ``nft`` process takes 15-20. None where the library is missing (``nft`` is used then)."""
+def _library() -> Any:
+    """libnftables, the library ``nft`` itself is made of, with the prototypes used here
+    (loaded once per process); None where it is missing."""
     global _LIB
     if _LIB is None:
         import ctypes
@@ -48,21 +48,50 @@ def _libnftables() -> Any:
             return None
         lib.nft_ctx_new.restype = ctypes.c_void_p
         lib.nft_ctx_new.argtypes = [ctypes.c_uint32]
-        for name in ("nft_ctx_buffer_output", "nft_ctx_buffer_error"):
+        for name in ("nft_ctx_buffer_output", "nft_ctx_buffer_error", "nft_ctx_free"):
             getattr(lib, name).argtypes = [ctypes.c_void_p]
-        lib.nft_ctx_get_error_buffer.restype = ctypes.c_char_p
-        lib.nft_ctx_get_error_buffer.argtypes = [ctypes.c_void_p]
-        lib.nft_ctx_get_output_buffer.restype = ctypes.c_char_p
-        lib.nft_ctx_get_output_buffer.argtypes = [ctypes.c_void_p]
+        for name in ("nft_ctx_get_error_buffer", "nft_ctx_get_output_buffer"):
+            getattr(lib, name).restype = ctypes.c_char_p
+            getattr(lib, name).argtypes = [ctypes.c_void_p]
         lib.nft_run_cmd_from_buffer.argtypes = [ctypes.c_void_p, ctypes.c_char_p]
-        ctx = lib.nft_ctx_new(0)
-        if not ctx:
-            _LIB = False
-            return None
-        lib.nft_ctx_buffer_output(ctx)
-        lib.nft_ctx_buffer_error(ctx)
-        _LIB = (lib, ctx)
+        _LIB = lib
     return _LIB or None
+
+
+def _libnftables() -> Any:
+    """(libnftables, a context with output and errors buffered) for this process in its
+    network namespace of now: a script runs in-process in about 2 ms, where an ``nft`` process
+    takes 15-20. A context's netlink socket belongs to the namespace it was made in, and its
+    process: a forked child, or another namespace, gets a context of its own (the socket is made
+    close-on-exec, which libmnl does not do). None where the library is missing or netfilter's
+    netlink cannot be opened (nft_ctx_new would exit the process then): ``nft`` is used."""
+    global _CTX
+    import socket
+
+    lib = _library()
+    if lib is None:
+        return None
+    where = (os.getpid(), os.stat("/proc/thread-self/ns/net").st_ino)
+    if _CTX is not None and _CTX[0] == where:
+        return lib, _CTX[1]
+    try:
+        socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC, 12).close()  # NETLINK_NETFILTER
+    except OSError:
+        return None
+    before = set(os.listdir("/proc/self/fd"))
+    ctx = lib.nft_ctx_new(0)
+    if not ctx:
+        return None
+    for fd in set(os.listdir("/proc/self/fd")) - before:
+        try:
+            os.set_inheritable(int(fd), False)
+        except OSError:
+            pass
+    if lib.nft_ctx_buffer_output(ctx) != 0 or lib.nft_ctx_buffer_error(ctx) != 0:
+        lib.nft_ctx_free(ctx)
+        return None
+    _CTX = (where, ctx)  # (one of another process or namespace is left alone: not ours to free)
+    return lib, ctx
 
 
 def _nft(script: str, *, check: bool = True) -> tuple[int, str]:

@@ -117,9 +117,9 @@ def routed_elsewhere(ipr: Any, subnet: str, bridge_index: int) -> str:
     return ""
 
 
-def ensure_bridge(ipr: Any, name: str, gateway: str, prefixlen: int, mtu: int) -> tuple[bool, bool]:
-    """Bridge ``name`` with ``gateway/prefixlen``, up. Returns (the bridge was created now,
-    the address was added now)."""
+def ensure_bridge(ipr: Any, name: str, gateway: str, prefixlen: int, mtu: int, alias: str = "") -> tuple[bool, bool]:
+    """Bridge ``name`` with ``gateway/prefixlen``, up (one made now gets ``alias``). Returns
+    (the bridge was created now, the address was added now)."""
     created = added = False
     idx = index(ipr, name)
     if idx:
@@ -136,6 +136,8 @@ def ensure_bridge(ipr: Any, name: str, gateway: str, prefixlen: int, mtu: int) -
             if getattr(exc, "code", 0) != 17:
                 raise NetworkError(f"cannot create bridge {name}: {exc}", hint="capsa needs CAP_NET_ADMIN") from None
         idx = index(ipr, name)
+        if created and alias:
+            ipr.link("set", index=idx, ifalias=alias)
     have = {(a.get_attr("IFA_ADDRESS"), a["prefixlen"]) for a in ipr.get_addr(index=idx, family=2)}
     if (gateway, prefixlen) not in have:
         try:
