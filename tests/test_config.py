@@ -172,8 +172,14 @@ def test_a_parsed_file_is_cached_until_it_changes(tmp_path: Path, monkeypatch: p
     monkeypatch.setitem(sys.modules, "tomli", None)  # importing it now fails: only the cache can answer
     assert config.read_toml(str(path)) == {"network": {"driver": "host"}}
     path.write_text('[network]\ndriver = "none"\n')
-    os.utime(path, ns=(1, 1))  # (same size: the times tell)
+    os.utime(path, ns=(1, 1))  # (same size, even old times: the content tells)
     with pytest.raises(ImportError):
         config.read_toml(str(path))
     monkeypatch.delitem(sys.modules, "tomli")
     assert config.read_toml(str(path)) == {"network": {"driver": "none"}}
+    # a cache file someone else could have written is not believed
+    cached = next((tmp_path / "cache").glob("config-*"))
+    cached.chmod(0o666)
+    monkeypatch.setitem(sys.modules, "tomli", None)
+    with pytest.raises(ImportError):
+        config.read_toml(str(path))

@@ -53,10 +53,17 @@ def sources_state(cli_dir: str, parent: bool = True) -> str:
     return ",".join(sorted(stamps))
 
 
-def read_keyed(name: str, key: str) -> str | None:
-    """The body stored under ``name`` if it was stored for exactly ``key``; else None."""
+def read_keyed(name: str, key: str, trusted: bool = False) -> str | None:
+    """The body stored under ``name`` if it was stored for exactly ``key``; else None. With
+    ``trusted``, only a file this user owns that nobody else may write counts (a cache whose
+    content decides something, such as a parsed configuration: root run with another user's
+    environment must not read what that user wrote)."""
     try:
         with open(os.path.join(cache_dir(), name), encoding="utf-8") as fh:
+            if trusted:
+                st = os.fstat(fh.fileno())
+                if st.st_uid != os.geteuid() or st.st_mode & 0o022:
+                    return None
             stored, _, body = fh.read().partition("\n")
     except (OSError, UnicodeDecodeError):
         return None

@@ -61,46 +61,46 @@ def merge(base: dict[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def read_toml(path: str) -> dict[str, Any]:
-    """Parse one TOML file; a syntax error names the file and the line. What a file parses
-    to is cached (capsa.cache, keyed by its path, size, inode and times): an unchanged file is
-    read without importing the TOML parser (and what it imports) on every command."""
+    """Parse one TOML file; a syntax error names the file and the line. What a file's content
+    parses to is cached (capsa.cache, keyed by its path and a digest of its bytes; only a cache
+    file this user owns and nobody else can write is read): an unchanged file is read without
+    importing the TOML parser (and what it imports) on every command."""
     from capsa import cache
     from capsa.fastpath.jsonio import dumps, loads
 
     try:
-        st = os.stat(path)
-    except OSError:
-        st = None
-    key = f"{path}\x1f{st.st_size}\x1f{st.st_ino}\x1f{st.st_mtime_ns}\x1f{st.st_ctime_ns}" if st else ""
+        with open(path, "rb") as fh:
+            raw = fh.read()
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror}", hint="check the file's path and permissions") from None
+    key = f"{path}\x1f{len(raw)}\x1f{cache.short_name(raw.decode('latin-1'))}"
     name = f"config-{cache.short_name(path)}"
-    body = cache.read_keyed(name, key) if key else None
+    body = cache.read_keyed(name, key, trusted=True)
     if body is not None:
         try:
             return dict(loads(body))
         except (ValueError, TypeError):
             pass
-    data = _parse_toml(path)
-    if key:
-        try:
-            cache.write_keyed(name, key, dumps(data))
-        except (TypeError, ValueError):  # (a date or time value: such a file is parsed each time)
-            pass
+    data = _parse_toml(path, raw)
+    try:
+        cache.write_keyed(name, key, dumps(data))
+    except (TypeError, ValueError):  # (a date or time value: such a file is parsed each time)
+        pass
     return data
 
 
-def _parse_toml(path: str) -> dict[str, Any]:
+def _parse_toml(path: str, raw: bytes) -> dict[str, Any]:
     import tomli
 
     try:
-        with open(path, "rb") as fh:
-            return tomli.load(fh)
+        return tomli.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"invalid TOML in {path}: not UTF-8 ({exc.reason})", hint=f"save {path} as UTF-8") from None
     except tomli.TOMLDecodeError as exc:
         raise ConfigError(
             f"invalid TOML in {path}: {exc}",
             hint=f"fix line {getattr(exc, 'lineno', '?')} of {path}",
         ) from None
-    except OSError as exc:
-        raise ConfigError(f"cannot read {path}: {exc.strerror}", hint="check the file's path and permissions") from None
 
 
 def validate(data: Mapping[str, Any], source: str) -> None:
