@@ -156,7 +156,7 @@ def detach_orphan(driver: NetworkDriver, container_id: str, container_name: str,
 
     problem = detach(driver, NetworkHandle(Attachment(container_id=container_id, container_name=container_name,
                                                       netns=None, network=definition or {})))
-    return problem or tidy(driver)
+    return "; ".join(p for p in (problem, tidy(driver)) if p)
 
 
 def network_settings(network: str, state_extra: dict[str, Any], pid: int,

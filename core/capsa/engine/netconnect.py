@@ -9,6 +9,7 @@ from __future__ import annotations
 import ipaddress
 from typing import TYPE_CHECKING, Any
 
+from capsa.container.netattach import tidy
 from capsa.engine.networks import keeping, network_event, network_of, network_records
 from capsa.engine.session import container_records
 from capsa.errors import NetworkError, UsageError
@@ -98,7 +99,9 @@ def connect(sess: Session, network: str, container: str, aliases: list[str], ip:
             records.save_config(config)
         except BaseException:  # not recorded: not attached either
             if live:
-                netconnect.detach(_driver(sess, config.network), config.id, config.name, entry, sess.config.runroot)
+                driver = _driver(sess, config.network)
+                netconnect.detach(driver, config.id, config.name, entry, sess.config.runroot)
+                tidy(driver)
             raise
     network_event("connect", definition, config.id)
 
@@ -121,6 +124,7 @@ def _attach_live(sess: Session, records: ContainerRecords, config: ContainerConf
                                  records.run_dir(config.id, "files", "hosts"), handles.append, view)
     except BaseException as exc:
         netconnect.detach(driver, config.id, config.name, entry, sess.config.runroot, handles[0] if handles else None)
+        tidy(driver)  # (a bridge made for this connection alone goes again)
         if isinstance(exc, OSError):  # the namespace: the container exited meanwhile
             raise NetworkError(f"cannot connect container {config.name}: {exc.strerror}",
                                hint="the container exited; it joins the network at its next start after a connect") from None
@@ -165,7 +169,5 @@ def disconnect(sess: Session, network: str, container: str, force: bool) -> None
         netconnect.record(config, None, remove=definition.name)
         records.save_config(config)
     if state.status in ACTIVE or monitor_alive(records, config.id):  # (the last one off a network takes its bridge)
-        from capsa.container.netattach import tidy
-
         tidy(_driver(sess, config.network))
     network_event("disconnect", definition, config.id)

@@ -45,7 +45,9 @@ from capsa.errors import NetworkError
 from capsa.testing.drivers import make_driver, read_to_end
 
 HELPER = ("import ctypes, sys, time\n"
-          "if ctypes.CDLL(None, use_errno=True).unshare(0x40000000) != 0: sys.exit(1)\n"
+          "libc = ctypes.CDLL(None, use_errno=True)\n"
+          "libc.prctl(1, 9)\n"  # PR_SET_PDEATHSIG, SIGKILL: it goes with whoever made it
+          "if libc.unshare(0x40000000) != 0: sys.exit(1)\n"
           "print('ready', flush=True)\n"
           "time.sleep(600)\n")
 
@@ -113,14 +115,18 @@ def in_private_host(body: Any) -> None:
     :func:`host_snapshot` cannot be disturbed by other programs of the real host. Raises
     AssertionError with the child's traceback when ``body`` fails."""
     import ctypes
+    import threading
     import traceback
 
+    if threading.active_count() > 1:  # (a fork would copy locks other threads hold)
+        pytest.skip("another thread runs in this test process: forking it is not safe")
     read_end, write_end = os.pipe()
     pid = os.fork()
     if pid == 0:  # the child: report through the pipe, never return into pytest
         os.close(read_end)
         code = 1
         try:  # (body ends the namespaces it makes: the parent's fixtures never see them)
+            signal.alarm(120)  # (a child that hangs dies, and the test fails, instead of CI hanging)
             libc = ctypes.CDLL(None, use_errno=True)
             if libc.unshare(0x40000000 | 0x00020000) != 0:  # CLONE_NEWNET | CLONE_NEWNS
                 raise OSError(ctypes.get_errno(), "unshare")

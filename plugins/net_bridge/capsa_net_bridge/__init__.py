@@ -307,18 +307,24 @@ class BridgeDriver(NetworkDriver):
         deadline = time.monotonic() + 2.0
         ipam = self.ipam()
         if os.path.exists(ipam.path):
+            # the candidates found, and their namespaces waited for, without the lock (which
+            # every add, delete and tidy on the host takes); checked again under it
+            candidates = {(network, holder.get("id", "")) for network, _, holder in ipam.entries()
+                          if holder.get("id", "") not in keep and _gone(holder.get("veth", ""), deadline)}
             with ipam.locked() as book:
-                self._collect(book, keep, deadline)
+                self._collect(book, keep, candidates)
         self._gc_ports(keep, deadline)
 
-    def _collect(self, book: Any, keep: set[str], deadline: float) -> None:
-        """Under the IPAM lock, ``gc``'s work: the addresses (and veths) of containers not in
-        ``keep`` whose veth is gone, then the bridges no address is held on."""
+    def _collect(self, book: Any, keep: set[str], candidates: set[tuple[str, str]]) -> None:
+        """Under the IPAM lock, ``gc``'s work: the addresses (and veths) of ``candidates``
+        ((network, container id)) still not in ``keep`` whose veth is still gone, then the
+        bridges no address is held on."""
         from capsa_net_bridge import links
 
         freed = []
         for network, held in list(book.book.items()):
-            ids = [h.get("id", "") for h in held.values() if h.get("id", "") not in keep and _gone(h.get("veth", ""), deadline)]
+            ids = [h.get("id", "") for h in held.values()
+                   if (network, h.get("id", "")) in candidates and _gone(h.get("veth", ""))]
             if ids:
                 freed += book.release(network, ids)
         bridges = self.bridges()
