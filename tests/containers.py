@@ -78,6 +78,9 @@ def leftovers(capsa: Capsa, ids: list[str]) -> list[str]:
     """Mounts under the store, cgroups of these containers, monitor processes that still exist
     and the store's default bridge (it goes with the last container on it)."""
     found = []
+    deadline = time.monotonic() + 5  # (the monitor tidies the bridge just after it reported the exit)
+    while Path(f"/sys/class/net/{capsa.bridge}").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
     if Path(f"/sys/class/net/{capsa.bridge}").exists():
         found.append(f"bridge {capsa.bridge}")
     with open("/proc/self/mountinfo") as fh:

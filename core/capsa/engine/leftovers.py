@@ -174,7 +174,8 @@ def _network_checks(sess: Session, records: Any, configs: list[Any], live: set[s
         except OperationNotSupported:
             continue
         except CapsaError as exc:
-            if records.state(config.id).status == "running":  # (not one that just exited)
+            # (not one that just exited: its process gone, its monitor not done recording it)
+            if records.state(config.id).status == "running" and os.path.exists(f"/proc/{state.pid}/ns/net"):
                 findings.append(Finding("network", f"container {config.name} ({config.id[:12]}): network "
                                                    f"{config.network}: {exc.message}"))
     return findings
