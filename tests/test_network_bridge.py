@@ -100,16 +100,32 @@ def test_the_bridge_and_its_table_go_with_the_last_container(c: Capsa) -> None:
 def test_system_check_finds_a_flushed_firewall_table_and_repair_restores_it(c: Capsa) -> None:
     """``nft flush ruleset`` (or a firewall reload) while containers run takes NAT away:
     ``system check`` reports it, ``--repair`` writes the bridge's table again."""
-    assert c("run", "-d", "--name", "nat", "busybox", "sleep", "60").returncode == 0
-    table = f"capsa_{BRIDGE}"
-    assert subprocess.run(["nft", "delete", "table", "ip", table]).returncode == 0
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    assert c("run", "-d", "--name", "nat", "-p", f"{port}:8080", "busybox", "sh", "-c",
+             "while true; do echo published | nc -l -p 8080; done").returncode == 0
+    assert first_reply("127.0.0.1", port) == b"published\n"
+    cid = c("inspect", "--format", "{{.Id}}", "nat").stdout.strip()
+    table, ports_table = f"capsa_{BRIDGE}", f"capsa_p_{cid[:24]}"
+    for name in (table, ports_table):  # (what `nft flush ruleset` would take, and nothing else)
+        assert subprocess.run(["nft", "delete", "table", "ip", name]).returncode == 0
     r = c("system", "check")
-    assert f"firewall table {table} of bridge {BRIDGE} is gone" in r.stdout + r.stderr, r.stdout + r.stderr
-    c("system", "check", "--repair")
+    out = r.stdout + r.stderr
+    assert f"firewall table {table} of bridge {BRIDGE} is gone" in out, out
+    c("system", "check", "--repair")  # (both tables written again)
     listed = subprocess.run(["nft", "list", "table", "ip", table], capture_output=True, text=True)
     assert listed.returncode == 0 and "masquerade" in listed.stdout
+    assert first_reply("127.0.0.1", port) == b"published\n"  # the port works again
+    assert subprocess.run(["nft", "delete", "table", "ip", ports_table]).returncode == 0
     r = c("system", "check")
-    assert "firewall table" not in r.stdout + r.stderr
+    assert "the published ports of container nat are gone" in r.stdout + r.stderr, r.stdout + r.stderr
+    c("system", "check", "--repair")
+    r = c("system", "check")
+    assert "firewall table" not in r.stdout + r.stderr and "published ports" not in r.stdout + r.stderr
+    assert first_reply("127.0.0.1", port) == b"published\n"
 
 
 def test_gc_keeps_a_running_container_its_live_set_missed(c: Capsa) -> None:

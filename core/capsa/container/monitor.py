@@ -285,8 +285,6 @@ class Monitor:
     def _tidy_network(self) -> None:
         """The network driver's ``tidy`` once the exit is reported (``run`` has returned): a
         bridge after its last container takes the kernel tens of milliseconds to remove."""
-        if self.cfg["network"]["name"] in ("none", "host"):
-            return
         from capsa.container.netattach import tidy
 
         try:

@@ -118,6 +118,11 @@ class BridgeDriver(NetworkDriver):
 
         return Bridges(self.context.run_home_dir)
 
+    def published(self) -> Any:
+        from capsa_net_bridge.published import Published
+
+        return Published(self.context.run_home_dir)
+
     # -- the contract --------------------------------------------------------------------------
 
     def add(self, attachment: Attachment) -> AttachResult:
@@ -159,69 +164,10 @@ class BridgeDriver(NetworkDriver):
         iface.update(host_veth=veth, bridge=net["bridge"], network=net["name"])
         routes = [{"dst": "0.0.0.0/0", "gateway": gateway}] if gateway else []
         if attachment.ports:
-            self._publish(attachment, net["bridge"], address, net["subnet"], veth)
+            with self.ipam().locked():
+                self.published().publish(attachment, net["bridge"], address, net["subnet"], veth)
         return AttachResult(interfaces=[iface], ips=[f"{address}/{subnet.prefixlen}"], routes=routes, gateway=gateway,
                             ports=list(attachment.ports))
-
-    def _ports_marker(self, container_id: str) -> str:
-        return os.path.join(self.context.run_home_dir, f"ports-{container_id}")
-
-    def _publish(self, attachment: Attachment, bridge: str, address: str, subnet: str, veth: str) -> None:
-        """The container's published ports: its own nft table (:mod:`.ports`). A marker file
-        (its ports and veth, as JSON) tells ``delete`` there is one to remove and later starts
-        which host ports are taken: a host port another container publishes (by
-        :func:`capsa.drivers.network.same_host_port`), or one a program of the host has bound,
-        is refused (NetworkError) before any rule is written. A marker whose veth is gone
-        belongs to a container killed with its monitor: its table is removed, its ports free."""
-        import json
-
-        from capsa.drivers.network import same_host_port
-        from capsa_net_bridge import ports
-
-        os.makedirs(self.context.run_home_dir, exist_ok=True)
-        mine = [[p.host_ip, int(p.host_port), p.protocol] for p in attachment.ports]
-        with self.ipam().locked():
-            for name in os.listdir(self.context.run_home_dir):
-                if not name.startswith("ports-") or name == f"ports-{attachment.container_id}":
-                    continue
-                try:
-                    with open(os.path.join(self.context.run_home_dir, name)) as f:
-                        marker = json.loads(f.read())
-                except (OSError, ValueError):
-                    continue
-                if marker.get("veth") and not os.path.exists(f"/sys/class/net/{marker['veth']}"):
-                    self._unpublish(name[len("ports-"):])  # stale: its container is gone
-                    continue
-                clash = [p for p in mine if any(same_host_port(tuple(p), tuple(q)) for q in marker.get("ports", []))]
-                if clash:
-                    raise NetworkError(f"host port {clash[0][0] or '0.0.0.0'}:{clash[0][1]}/{clash[0][2]} is already "
-                                       f"published by container {name[len('ports-'):][:12]}", hint="choose another host port (-p)")
-            ports.check_free(attachment.ports)
-            with open(self._ports_marker(attachment.container_id), "w") as f:
-                f.write(json.dumps({"bridge": bridge, "veth": veth, "ports": mine}) + "\n")
-            ports.publish(attachment.container_id, bridge, address, attachment.ports, subnet)
-
-    def _unpublish(self, container_id: str, bridge: str = "") -> None:
-        """Remove the container's ports table (only if its ports are on ``bridge``, if given:
-        they belong to the network they were published on)."""
-        import json
-
-        marker = self._ports_marker(container_id)
-        if os.path.exists(marker):
-            from capsa_net_bridge import ports
-
-            if bridge:
-                try:
-                    with open(marker) as f:
-                        if json.loads(f.read()).get("bridge", bridge) != bridge:
-                            return
-                except (OSError, ValueError):
-                    pass
-            ports.unpublish(container_id)
-            try:
-                os.unlink(marker)
-            except FileNotFoundError:
-                pass
 
     def delete(self, attachment: Attachment) -> None:
         """Remove the container's veth, ports table and address (the network's bridge and
@@ -229,7 +175,8 @@ class BridgeDriver(NetworkDriver):
         from capsa_net_bridge import links
 
         net = self.network(attachment)
-        self._unpublish(attachment.container_id, net["bridge"])
+        with self.ipam().locked():
+            self.published().unpublish(attachment.container_id, net["bridge"])
         ipr = links.host_route()
         try:
             links.delete_link(ipr, veth_name(net["name"], attachment.container_id))
@@ -283,6 +230,9 @@ class BridgeDriver(NetworkDriver):
         if not firewall.present(net["bridge"]):
             raise NetworkError(f"the firewall table {firewall.table_name(net['bridge'])} of bridge {net['bridge']} is gone "
                                f"(NAT and forwarding of network {net['name']})", hint="capsa system check --repair restores it")
+        if self.published().missing_table(attachment.container_id):
+            raise NetworkError(f"the published ports of container {attachment.container_name or attachment.container_id} "
+                               f"are gone (their nftables table)", hint="capsa system check --repair restores them")
         if attachment.netns is not None:
             ns = links.netns_route(attachment.netns)
             try:
@@ -343,22 +293,14 @@ class BridgeDriver(NetworkDriver):
             ipr.close()
 
     def _gc_ports(self, keep: set[str], deadline: float = 0.0) -> None:
-        """Remove the ports tables (and markers) of containers not in ``keep`` whose veth is gone."""
-        import json
-
-        try:
-            names = os.listdir(self.context.run_home_dir)
-        except FileNotFoundError:
-            return
-        for name in names:
-            if name.startswith("ports-") and name[len("ports-"):] not in keep:
-                try:
-                    with open(os.path.join(self.context.run_home_dir, name)) as f:
-                        veth = json.loads(f.read()).get("veth", "")
-                except (OSError, ValueError):
-                    veth = ""
-                if _gone(veth, deadline):
-                    self._unpublish(name[len("ports-"):])
+        """Remove the ports tables (and markers) of containers not in ``keep`` whose veth is
+        gone; write again those of containers in it whose table is gone."""
+        published = self.published()
+        gone = [cid for cid, marker in published.markers() if cid not in keep and _gone(marker.get("veth", ""), deadline)]
+        with self.ipam().locked():
+            for container_id in gone:
+                published.unpublish(container_id)
+            published.restore(keep)
 
     def remove_network(self, network: dict[str, Any]) -> None:
         """Remove a network's bridge, its firewall table and its addresses (idempotent; for

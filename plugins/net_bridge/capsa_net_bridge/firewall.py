@@ -161,7 +161,12 @@ def remove(bridge: str) -> None:
 
 def present(bridge: str) -> bool:
     """Whether the table of ``bridge`` exists."""
-    return _nft(f"list table ip {table_name(bridge)}\n", check=False)[0] == 0
+    return table_present(table_name(bridge))
+
+
+def table_present(table: str) -> bool:
+    """Whether nftables table ``ip <table>`` exists."""
+    return _nft(f"list table ip {table}\n", check=False)[0] == 0
 
 
 def enable_forwarding() -> None:
