@@ -43,14 +43,10 @@ class Bridges:
 
     def marker(self, bridge: str) -> dict[str, Any] | None:
         """The bridge's marker (None: none, or unreadable)."""
-        import json
+        from capsa_net_bridge import markers
 
-        try:
-            with open(self.marker_path(bridge), encoding="utf-8") as f:
-                data = json.loads(f.read())
-        except (OSError, ValueError):
-            return None
-        return data if isinstance(data, dict) and data.get("network") else None
+        data = markers.read(self.marker_path(bridge))
+        return data if data is not None and data.get("network") else None
 
     def prepare(self, ipr: Any, net: dict[str, Any], prefixlen: int, mtu: int) -> int:
         """The bridge of network ``net`` (completed: name, bridge, subnet, gateway, internal),
@@ -82,14 +78,11 @@ class Bridges:
         return links.index(ipr, net["bridge"])
 
     def _write_marker(self, net: dict[str, Any], prefixlen: int, created: bool, address: bool) -> None:
-        import json
+        from capsa_net_bridge import markers
 
-        from capsa.fsutil import atomic_write
-
-        os.makedirs(self.state_dir, mode=0o700, exist_ok=True)
-        atomic_write(self.marker_path(net["bridge"]), (json.dumps({
+        markers.write(self.marker_path(net["bridge"]), {
             "subnet": net["subnet"], "network": net["name"], "internal": bool(net["internal"]), "gateway": net["gateway"],
-            "prefixlen": prefixlen, "created": created, "address": address}) + "\n").encode(), durable=False)
+            "prefixlen": prefixlen, "created": created, "address": address})
 
     def retire_if_unused(self, ipr: Any, book: Any, network: str, bridge: str) -> bool:
         """Dismantle ``bridge`` when no address of ``network`` is held (an ``add`` holds one from
@@ -129,17 +122,9 @@ class Bridges:
 
     def ours(self) -> list[tuple[str, str, dict[str, Any]]]:
         """(network, bridge, marker) of every bridge with a marker."""
-        try:
-            names = os.listdir(self.state_dir)
-        except FileNotFoundError:
-            return []
-        found = []
-        for name in names:
-            if name.startswith("firewall-"):
-                marker = self.marker(name[len("firewall-"):])
-                if marker is not None:
-                    found.append((str(marker["network"]), name[len("firewall-"):], marker))
-        return found
+        from capsa_net_bridge import markers
+
+        return [(str(m["network"]), bridge, m) for bridge, m in markers.each(self.state_dir, "firewall-") if m.get("network")]
 
     @staticmethod
     def restore_tables(in_use: list[tuple[str, dict[str, Any]]]) -> None:

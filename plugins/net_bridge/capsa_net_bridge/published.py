@@ -9,7 +9,6 @@ start that looks, or ``gc``, removes its table. Changes happen under the IPAM lo
 """
 from __future__ import annotations
 
-import json
 import os
 
 from capsa.errors import NetworkError
@@ -32,32 +31,22 @@ class Published:
         return os.path.join(self.state_dir, f"ports-{container_id}")
 
     def marker(self, container_id: str) -> dict[str, Any] | None:
-        try:
-            with open(self.path(container_id), encoding="utf-8") as f:
-                data = json.loads(f.read())
-        except (OSError, ValueError):
-            return None
-        return data if isinstance(data, dict) else None
+        from capsa_net_bridge import markers
+
+        return markers.read(self.path(container_id))
 
     def markers(self) -> Iterator[tuple[str, dict[str, Any]]]:
         """(container id, marker) of every container with published ports."""
-        try:
-            names = os.listdir(self.state_dir)
-        except FileNotFoundError:
-            return
-        for name in names:
-            if name.startswith("ports-"):
-                marker = self.marker(name[len("ports-"):])
-                if marker is not None:
-                    yield name[len("ports-"):], marker
+        from capsa_net_bridge import markers
+
+        return markers.each(self.state_dir, "ports-")
 
     def publish(self, attachment: Attachment, bridge: str, address: str, subnet: str, veth: str) -> None:
         """Write the container's table, once no other container holds one of its host ports
         (by :func:`capsa.drivers.network.same_host_port`) and no program of the host has bound
         one (NetworkError before any rule is written). Under the IPAM lock."""
         from capsa.drivers.network import same_host_port
-        from capsa.fsutil import atomic_write
-        from capsa_net_bridge import ports
+        from capsa_net_bridge import markers, ports
 
         os.makedirs(self.state_dir, mode=0o700, exist_ok=True)
         mine = [[p.host_ip, int(p.host_port), p.protocol, int(p.container_port)] for p in attachment.ports]
@@ -72,9 +61,8 @@ class Published:
                 raise NetworkError(f"host port {clash[0][0] or '0.0.0.0'}:{clash[0][1]}/{clash[0][2]} is already "
                                    f"published by container {other[:12]}", hint="choose another host port (-p)")
         ports.check_free(attachment.ports)
-        atomic_write(self.path(attachment.container_id), (json.dumps({
-            "bridge": bridge, "veth": veth, "address": address, "subnet": subnet, "ports": mine}) + "\n").encode(),
-            durable=False)
+        markers.write(self.path(attachment.container_id),
+                      {"bridge": bridge, "veth": veth, "address": address, "subnet": subnet, "ports": mine})
         ports.publish(attachment.container_id, bridge, address, attachment.ports, subnet)
 
     def unpublish(self, container_id: str, bridge: str = "") -> None:
