@@ -327,6 +327,19 @@ class Monitor:
             self.network = handle
 
         net = self.cfg["network"]
+        if net["name"] not in ("none", "host") and self.records.config(self.id).extra.get("first_network_detached"):
+            # (network disconnect of its first network: only lo, up, as `none` makes it; the
+            # networks connected later come next)
+            from capsa.drivers import load_driver
+
+            none = load_driver("network", "none", {}, root=self.cfg["root"], runroot=self.cfg["runroot"])
+            handles: list[Any] = []
+            try:
+                attach(none, self.id, self.cfg.get("name", ""), pid, "none", handles.append)
+            finally:
+                for handle in handles:
+                    _close(handle.netns_fd)
+            return {}
         result = attach(self.driver("network"), self.id, self.cfg.get("name", ""), pid, net["name"],
                         keep, self._view, definition=net.get("definition"), ports=net.get("ports"),
                         static_ip=net.get("static_ip", ""), aliases=net.get("aliases"))

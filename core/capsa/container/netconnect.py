@@ -27,6 +27,12 @@ if TYPE_CHECKING:
 
 KEY = "connected_networks"
 RESULTS = "connected_results"
+DETACHED = "first_network_detached"  # True once the first network was disconnected (eth0 free)
+
+
+def first_detached(extra: dict[str, Any]) -> bool:
+    """Whether the container's first network was disconnected (``network disconnect``)."""
+    return bool(extra.get(DETACHED))
 
 
 def entries(extra: dict[str, Any]) -> list[dict[str, Any]]:
@@ -44,9 +50,11 @@ def find(extra: dict[str, Any], network: str) -> dict[str, Any] | None:
 
 
 def free_interface(extra: dict[str, Any]) -> str:
-    """The first ``ethN`` (N >= 1) no connected network of the container uses."""
+    """The first ``ethN`` no network of the container uses (``eth0`` is the first network's,
+    until it is disconnected: then the next network connected takes it, and its default route)."""
     used = {e.get("interface") for e in entries(extra)}
-    return next(f"eth{n}" for n in range(1, len(used) + 2) if f"eth{n}" not in used)
+    first = 0 if first_detached(extra) else 1
+    return next(f"eth{n}" for n in range(first, len(used) + 2) if f"eth{n}" not in used)
 
 
 def record(config: ContainerConfig, entry: dict[str, Any] | None, remove: str = "") -> None:

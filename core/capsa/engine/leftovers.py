@@ -165,8 +165,9 @@ def _network_checks(sess: Session, records: Any, configs: list[Any], live: set[s
                 drivers[config.network] = load_driver("network", config.network, cfg.driver_options("network", config.network),
                                                       root=cfg.root, runroot=cfg.runroot)
             netns = None if config.network == "host" else f"/proc/{state.pid}/ns/net"
-            drivers[config.network].check(Attachment(container_id=config.id, container_name=config.name, netns=netns,
-                                                      network=config.extra.get("network_definition") or {}))
+            if not config.extra.get("first_network_detached"):  # (network disconnect took it away)
+                drivers[config.network].check(Attachment(container_id=config.id, container_name=config.name, netns=netns,
+                                                          network=config.extra.get("network_definition") or {}))
             for entry in config.extra.get("connected_networks") or []:  # (`network connect`: ethN)
                 drivers[config.network].check(Attachment(container_id=config.id, container_name=config.name, netns=netns,
                                                           interface=entry.get("interface") or "eth1",

@@ -139,9 +139,9 @@ def _attach_live(sess: Session, records: ContainerRecords, config: ContainerConf
 
 
 def disconnect(sess: Session, network: str, container: str, force: bool) -> None:
-    """Disconnect ``container`` from ``network`` (one connected after its creation): a running
-    container loses the interface now. A driver's ``delete`` that reports a problem is an
-    error (the network stays recorded) unless ``force``."""
+    """Disconnect ``container`` from ``network`` (its first one too, as podman allows): a
+    running container loses the interface now. A driver's ``delete`` that reports a problem is
+    an error (the network stays recorded) unless ``force``."""
     from capsa.container import netconnect
     from capsa.container.stopping import ACTIVE, monitor_alive
 
@@ -151,9 +151,9 @@ def disconnect(sess: Session, network: str, container: str, force: bool) -> None
     with records.lock(config.id).exclusive():
         config = records.config(config.id)
         if definition.name == network_of(config):
-            raise UsageError(f"container {config.name} cannot be disconnected from network {definition.name}: "
-                             f"it is the container's first network",
-                             hint="only networks connected with 'capsa network connect' can be; recreate the container to change its first one")
+            _disconnect_first(sess, records, config, definition, force)
+            network_event("disconnect", definition, config.id)
+            return
         entry = netconnect.find(config.extra, definition.name)
         if entry is None:
             raise UsageError(f"container {config.id} is not connected to network {definition.name}",
@@ -171,3 +171,39 @@ def disconnect(sess: Session, network: str, container: str, force: bool) -> None
     if state.status in ACTIVE or monitor_alive(records, config.id):  # (the last one off a network takes its bridge)
         tidy(_driver(sess, config.network))
     network_event("disconnect", definition, config.id)
+
+
+def _disconnect_first(sess: Session, records: ContainerRecords, config: ContainerConfig,
+                      definition: NetworkDefinition, force: bool) -> None:
+    """The container's first network (eth0, with the published ports) leaves it: a running
+    container loses eth0 now (its ports table and names go with it); the record keeps the
+    network (``--network``, ``--ip``...) but marks it detached, so later starts skip it and the
+    next network connected takes eth0 (:func:`capsa.container.netconnect.free_interface`).
+    Under the container's lock."""
+    from capsa.container import netconnect
+    from capsa.container.netattach import NetworkHandle, detach
+    from capsa.container.stopping import ACTIVE, monitor_alive
+    from capsa.drivers.network import Attachment, PortMapping
+
+    state = records.state(config.id)
+    if state.status in ACTIVE or monitor_alive(records, config.id):  # (else nothing is attached)
+        driver = _driver(sess, config.network)
+        if config.extra.get("network_definition"):  # (names are published on user networks only)
+            from capsa.container.netnames import withdraw
+
+            try:
+                withdraw(sess.config.runroot, definition.name, config.id, forget_others=True)
+            except OSError:
+                pass
+        problem = detach(driver, NetworkHandle(Attachment(
+            container_id=config.id, container_name=config.name, netns=None,
+            network=config.extra.get("network_definition") or {},
+            ports=[PortMapping(**p) for p in config.extra.get("ports") or []])))
+        if problem and not force:
+            raise NetworkError(f"cannot disconnect container {config.name} from network {definition.name}: {problem}",
+                               hint="use -f to disconnect it anyway")
+        tidy(driver)
+        state.extra["network"] = {}
+        records.set_state(config.id, state)
+    config.extra[netconnect.DETACHED] = True
+    records.save_config(config)

@@ -62,6 +62,8 @@ def network_of(config: ContainerConfig) -> str | None:
     """The name of the network a container is on (the default one for ``bridge``), or None."""
     from capsa.network.definitions import DEFAULT_NAME
 
+    if config.extra.get("first_network_detached"):  # (network disconnect: see capsa.container.netconnect)
+        return None
     recorded = config.extra.get("network_definition")
     if isinstance(recorded, dict) and recorded.get("name"):
         return str(recorded["name"])
