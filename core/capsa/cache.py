@@ -75,6 +75,13 @@ def write_keyed(name: str, key: str, body: str) -> None:
     from capsa.fsutil import atomic_write
 
     try:
+        if os.stat(cache_dir()).st_uid != os.geteuid():  # (another user's: its temporary files are theirs to plant)
+            return
+    except FileNotFoundError:
+        pass
+    except OSError:
+        return
+    try:
         atomic_write(os.path.join(cache_dir(), name), (key.replace("\n", " ") + "\n" + body).encode())
     except OSError:
         pass

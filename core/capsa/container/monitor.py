@@ -168,6 +168,9 @@ class Monitor:
             current = self.records.state(self.id)
             current.status, current.pid, current.monitor_pid, current.started_at, current.error = (
                 "running", pid, os.getpid(), timestamp(), "")
+            if self.network is not None and self.records.config(self.id).extra.get("first_network_detached"):
+                self._detach_first()  # (a `network disconnect` of it landed while we started)
+                network = {}
             current.extra["network"] = network  # what the network driver's add set up
             if self.connected is not None:  # (and what a `network connect` recorded meanwhile)
                 current.extra["connected_results"] = self.connected.catch_up(pid, connected)
@@ -375,10 +378,16 @@ class Monitor:
         """The network driver's ``delete`` for this run, once (connected networks first);
         returns what went wrong, or ""."""
         problems = self.connected.detach_all() if self.connected is not None else []
+        problems.append(self._detach_first())
+        return "; ".join(p for p in problems if p)
+
+    def _detach_first(self) -> str:
+        """``delete`` of the first network's attachment of this run, once; what went wrong, or ""."""
         if self.network is None:
-            return "; ".join(problems)
+            return ""
         from capsa.container.netattach import detach
 
+        problems: list[str] = []
         handle, self.network = self.network, None
         network = (self.cfg["network"].get("definition") or {}).get("name")
         if network:

@@ -182,8 +182,9 @@ def _names_settings(net: dict) -> dict:
 
 
 def _first_network(config: ContainerConfig) -> str:
-    """The name of a container's first network, when networks were connected to it."""
-    if not config.extra.get("connected_networks"):
+    """The name of a container's first network, when networks were connected to it ("" once
+    it was disconnected)."""
+    if not config.extra.get("connected_networks") or config.extra.get("first_network_detached"):
         return ""
     from capsa.network.definitions import DEFAULT_NAME
 

@@ -151,7 +151,8 @@ def disconnect(sess: Session, network: str, container: str, force: bool) -> None
     with records.lock(config.id).exclusive():
         config = records.config(config.id)
         if definition.name == network_of(config):
-            _disconnect_first(sess, records, config, definition, force)
+            if _disconnect_first(sess, records, config, definition, force):
+                tidy(_driver(sess, config.network))  # (after the lock: it may wait for the kernel)
             network_event("disconnect", definition, config.id)
             return
         entry = netconnect.find(config.extra, definition.name)
@@ -174,20 +175,22 @@ def disconnect(sess: Session, network: str, container: str, force: bool) -> None
 
 
 def _disconnect_first(sess: Session, records: ContainerRecords, config: ContainerConfig,
-                      definition: NetworkDefinition, force: bool) -> None:
+                      definition: NetworkDefinition, force: bool) -> bool:
     """The container's first network (eth0, with the published ports) leaves it: a running
-    container loses eth0 now (its ports table and names go with it); the record keeps the
-    network (``--network``, ``--ip``...) but marks it detached, so later starts skip it and the
-    next network connected takes eth0 (:func:`capsa.container.netconnect.free_interface`).
-    Under the container's lock."""
+    container loses eth0 now (its ports table and names go with it; a monitor still starting
+    it catches up under this lock); the record keeps what ``--network`` chose but marks it
+    detached, so later starts skip it and the next network connected takes eth0
+    (:func:`capsa.container.netconnect.free_interface`); the published ports move aside
+    (``extra["detached_ports"]``: no longer listed, claimed or published). Under the
+    container's lock. Returns whether something was detached (the caller tidies after)."""
     from capsa.container import netconnect
     from capsa.container.netattach import NetworkHandle, detach
     from capsa.container.stopping import ACTIVE, monitor_alive
     from capsa.drivers.network import Attachment, PortMapping
 
     state = records.state(config.id)
-    if state.status in ACTIVE or monitor_alive(records, config.id):  # (else nothing is attached)
-        driver = _driver(sess, config.network)
+    live = state.status in ACTIVE or monitor_alive(records, config.id)  # (else nothing is attached)
+    if live:
         if config.extra.get("network_definition"):  # (names are published on user networks only)
             from capsa.container.netnames import withdraw
 
@@ -195,15 +198,18 @@ def _disconnect_first(sess: Session, records: ContainerRecords, config: Containe
                 withdraw(sess.config.runroot, definition.name, config.id, forget_others=True)
             except OSError:
                 pass
-        problem = detach(driver, NetworkHandle(Attachment(
+        problem = detach(_driver(sess, config.network), NetworkHandle(Attachment(
             container_id=config.id, container_name=config.name, netns=None,
             network=config.extra.get("network_definition") or {},
             ports=[PortMapping(**p) for p in config.extra.get("ports") or []])))
         if problem and not force:
             raise NetworkError(f"cannot disconnect container {config.name} from network {definition.name}: {problem}",
                                hint="use -f to disconnect it anyway")
-        tidy(driver)
+    if state.extra.get("network"):
         state.extra["network"] = {}
         records.set_state(config.id, state)
     config.extra[netconnect.DETACHED] = True
+    if config.extra.get("ports"):
+        config.extra["detached_ports"] = config.extra.pop("ports")
     records.save_config(config)
+    return live

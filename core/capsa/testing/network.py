@@ -119,7 +119,7 @@ def in_private_host(body: Any) -> None:
     import traceback
 
     if threading.active_count() > 1:  # (a fork would copy locks other threads hold)
-        pytest.skip("another thread runs in this test process: forking it is not safe")
+        pytest.fail("another thread runs in this test process (a fixture or plugin left one): forking it is not safe")
     read_end, write_end = os.pipe()
     pid = os.fork()
     if pid == 0:  # the child: report through the pipe, never return into pytest

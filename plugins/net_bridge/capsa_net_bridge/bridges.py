@@ -66,8 +66,11 @@ class Bridges:
         old = self.marker(net["bridge"])
         if not exists:  # intent first: a crash after it leaves a marker saying what may exist
             self._write_marker(net, prefixlen, created=True, address=True)
-        _, added = links.ensure_bridge(ipr, net["bridge"], net["gateway"], prefixlen, mtu, alias=ALIAS)
-        if exists and old is None:  # a host bridge (or ours, with its marker lost: its alias tells)
+        created, added = links.ensure_bridge(ipr, net["bridge"], net["gateway"], prefixlen, mtu, alias=ALIAS)
+        if not exists and not created:  # (someone else made it in between: ours only if it says so)
+            made = made_by_capsa(net["bridge"])
+            self._write_marker(net, prefixlen, created=made, address=made or added)
+        elif exists and old is None:  # a host bridge (or ours, with its marker lost: its alias tells)
             made = made_by_capsa(net["bridge"])
             self._write_marker(net, prefixlen, created=made, address=made or added)
         elif old is not None and added and not old.get("created") and not old.get("address"):

@@ -90,7 +90,9 @@ def _libnftables() -> Any:
     if lib.nft_ctx_buffer_output(ctx) != 0 or lib.nft_ctx_buffer_error(ctx) != 0:
         lib.nft_ctx_free(ctx)
         return None
-    _CTX = (where, ctx)  # (one of another process or namespace is left alone: not ours to free)
+    if _CTX is not None and _CTX[0][0] == where[0]:  # this process's, made in another namespace
+        lib.nft_ctx_free(_CTX[1])
+    _CTX = (where, ctx)  # (another process's, inherited over fork, is left alone: not ours to free)
     return lib, ctx
 
 
