@@ -22,6 +22,7 @@ import time
 
 from capsa.container import attach
 from capsa.container.logwriter import timestamp
+from capsa.container.monitor_network import MonitorNetwork
 from capsa.container import monitor_lock
 from capsa.container.records import ContainerRecords
 from capsa.container.relay import Relay, close_quietly
@@ -48,7 +49,7 @@ def _set_subreaper() -> None:
     set_child_subreaper()
 
 
-class Monitor:
+class Monitor(MonitorNetwork):
     def __init__(self, cfg: dict[str, Any], lock_fd: int) -> None:
         self.cfg = cfg
         self.lock_fd = lock_fd  # the monitor lock: kept (and passed across our execs) to the end
@@ -285,18 +286,6 @@ class Monitor:
                 self._tidy_network()
         return 0
 
-    def _tidy_network(self) -> None:
-        """The network driver's ``tidy`` once the exit is reported (``run`` has returned): a
-        bridge after its last container takes the kernel tens of milliseconds to remove."""
-        from capsa.container.netattach import tidy
-
-        try:
-            problem = tidy(self.driver("network"))
-        except Exception as exc:  # (the driver could not be loaded: it made nothing)
-            problem = f"network: {getattr(exc, 'message', exc)}"
-        if problem:
-            sys.stderr.write(f"{problem}\n")  # (monitor.log; the record may be gone with --rm)
-
     def _poststop(self, code: int) -> None:
         """The ``capsa_container_poststop`` hooks, with the container's ``inspect`` view. A hook
         that raises only warns: in monitor.log, and on the stderr of the attached clients."""
@@ -320,88 +309,6 @@ class Monitor:
         sys.stderr.write(line)
         sys.stderr.flush()
         self.relay.broadcast(attach.STDERR, line.encode())
-
-    def attach_network(self, pid: int) -> dict[str, Any]:
-        """Our network driver's ``add`` for the container just created (process ``pid``);
-        returns its result as data, to record."""
-        from capsa.container.netattach import attach
-
-        def keep(handle: Any) -> None:
-            self.network = handle
-
-        net = self.cfg["network"]
-        if net["name"] not in ("none", "host") and self.records.config(self.id).extra.get("first_network_detached"):
-            # (network disconnect of its first network: only lo, up, as `none` makes it; the
-            # networks connected later come next)
-            from capsa.drivers import load_driver
-
-            none = load_driver("network", "none", {}, root=self.cfg["root"], runroot=self.cfg["runroot"])
-            handles: list[Any] = []
-            try:
-                attach(none, self.id, self.cfg.get("name", ""), pid, "none", handles.append)
-            finally:
-                for handle in handles:
-                    _close(handle.netns_fd)
-            return {}
-        result = attach(self.driver("network"), self.id, self.cfg.get("name", ""), pid, net["name"],
-                        keep, self._view, definition=net.get("definition"), ports=net.get("ports"),
-                        static_ip=net.get("static_ip", ""), aliases=net.get("aliases"))
-        if result.get("ips") and net.get("hosts"):  # (none and host give none: nothing imported)
-            from capsa.container.netnames import after_add
-
-            after_add(net, self.id, self.cfg["runroot"], result)
-        return result
-
-    def _view(self) -> Any:
-        """The container's ``inspect`` document, as every container hook gets it."""
-        from capsa.container.views import container_document
-        from capsa.store.store import Store
-
-        store = Store(self.cfg["root"], self.cfg["runroot"], self.driver("storage"))
-        return container_document(self.records, self.records.config(self.id), store)
-
-    def _connections(self) -> Any:
-        if self.connected is None:
-            from capsa.container.netconnect import RunConnections
-
-            self.connected = RunConnections(self.records, self.cfg, lambda: self.driver("network"), self._warn, self._view)
-        return self.connected
-
-    def attach_connected(self, pid: int) -> dict[str, Any]:
-        """``add`` of the networks connected to the container (``network connect``), as its
-        record says now; none for ``none``/``host``/``container:`` (nothing read)."""
-        if self.cfg["network"]["name"] in ("none", "host"):
-            return {}
-        return self._connections().attach_all(pid)  # type: ignore[no-any-return]
-
-    def detach_network(self) -> str:
-        """The network driver's ``delete`` for this run, once (connected networks first);
-        returns what went wrong, or ""."""
-        problems = self.connected.detach_all() if self.connected is not None else []
-        problems.append(self._detach_first())
-        return "; ".join(p for p in problems if p)
-
-    def _detach_first(self) -> str:
-        """``delete`` of the first network's attachment of this run, once; what went wrong, or ""."""
-        if self.network is None:
-            return ""
-        from capsa.container.netattach import detach
-
-        problems: list[str] = []
-        handle, self.network = self.network, None
-        network = (self.cfg["network"].get("definition") or {}).get("name")
-        if network:
-            from capsa.container.netnames import withdraw
-
-            try:
-                withdraw(self.cfg["runroot"], network, self.id)
-            except OSError:
-                pass
-        try:
-            problems.append(detach(self.driver("network"), handle))
-        except Exception as exc:  # the driver could not even be loaded
-            problems.append(f"network: {getattr(exc, 'message', exc)}")
-        return "; ".join(p for p in problems if p)
 
     def _end_run(self) -> None:
         """The end of one run (:func:`capsa.container.teardown.end_run`): network, runtime."""
