@@ -80,7 +80,7 @@ def save_images(store: Store, refs: list[str], fmt: Format, dest: str | os.PathL
                 write_oci(store, saved, DirSink(tmp))
             return
         if isinstance(dest, (str, os.PathLike)):
-            with _atomic_file(Path(dest)) as fh:
+            with atomic_file(Path(dest)) as fh:
                 _write_archive(store, saved, fmt, fh)
         else:
             _write_archive(store, saved, fmt, dest)
@@ -144,7 +144,7 @@ class DirSink:
 
 
 @contextmanager
-def _atomic_file(path: Path) -> Iterator[IO[bytes]]:
+def atomic_file(path: Path) -> Iterator[IO[bytes]]:
     """A temporary file beside ``path``, renamed over it on success and removed on failure."""
     if path.is_dir():
         raise UsageError(f"{path} is a directory", hint="give a file name for the archive")
