@@ -180,6 +180,7 @@ def test_bad_input_exits_125_with_one_line_and_changes_nothing(c: Capsa, tmp_pat
         (["diff", "kept", "nosuch"], "Error: nosuch not found: no such object"),
         (["diff", "--format", "table", "kept"], "Error: only valid format for diff is 'json'"),
         (["diff"], "Error: accepts between 1 and 2 arg(s), received 0"),
+        (["export"], "Error: accepts 1 arg(s), received 0"),
         (["export", "nosuch"], 'Error: no container with name or ID "nosuch" found: no such container'),
         (["export", "-o", str(tmp_path / "missing-dir" / "out.tar"), "kept"], f"Error: cannot write {tmp_path}/missing-dir/out.tar"),
         (["export", "-o", str(tmp_path), "kept"], f"Error: {tmp_path} is a directory"),

@@ -16,7 +16,7 @@ if TYPE_CHECKING:  # (typer evaluates the annotations: see capsa.cli.options)
     import typer
 
     from capsa.cli.options import Annotated, Optional
-    from capsa.drivers.storage import Change
+    from capsa.engine.containerfs import Change
 
 LETTERS = {"added": "A", "modified": "C", "deleted": "D"}
 JSON_KEYS = {"modified": "changed", "added": "added", "deleted": "deleted"}  # (podman's order)
@@ -42,7 +42,7 @@ def _diff(ctx: typer.Context, args: list[str] | None, fmt: str | None, latest: b
         raise UsageError("only valid format for diff is 'json'", hint="use --format json, or no --format")
     words = list(args or [])
     if latest and len(words) > 1:
-        raise UsageError(f"--latest and more than one argument cannot be used together",
+        raise UsageError("--latest and more than one argument cannot be used together",
                          hint="with --latest, give at most the image or container to compare with")
     if not latest and not 1 <= len(words) <= 2:
         raise UsageError(f"accepts between 1 and 2 arg(s), received {len(words)}",
@@ -84,10 +84,13 @@ def image_diff(
 
 def export(
     ctx: typer.Context,
-    ref: Annotated[str, typer.Argument(help="Container name or id")],
+    refs: Annotated[Optional[list[str]], typer.Argument(help="Container name or id")] = None,
     output_path: Annotated[Optional[str], typer.Option("--output", "-o", help="Write to a specified file (default: stdout, which must be redirected)")] = None,
 ) -> None:
     """Export container's filesystem contents as a tar archive."""
+    if len(refs or []) != 1:
+        raise UsageError(f"accepts 1 arg(s), received {len(refs or [])}", hint="capsa export [-o FILE] CONTAINER")
+    ref = (refs or [""])[0]
     if output_path is None:
         if sys.stdout.isatty():
             raise UsageError("refusing to export to terminal. Use -o flag or redirect",

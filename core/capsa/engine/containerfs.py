@@ -1,6 +1,6 @@
 """``diff`` and ``export``: what changed in a container's (or an image's) filesystem against its
 parent layer, through the storage driver's ``changes``; and a container's whole filesystem as
-one tar stream, written by the layer tar writer ``commit``-style layer diffs use
+one tar stream, written by the layer tar writer the storage drivers' ``diff`` uses
 (:mod:`capsa.store.tarwrite`), for running and stopped containers alike.
 
 Both hold the store's shared lock while they read a layer (as ``save`` does), so no ``rm`` or
