@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from conftest import CAPSA, Capsa
-from containers import busybox_store, cleanup
+from containers import busybox_store, cleanup, oci_busybox_store
 
 SCRIPT = ("echo new > /new.txt && echo more >> /etc/passwd && rm /etc/group && mkdir -p /var/www/d && "
           "echo y > /var/www/d/f && rm -r /home/alice && ln -s /new.txt /bin/newlink")
@@ -138,7 +138,25 @@ def test_export_of_a_stopped_container_imports_and_runs_with_its_changes(c: Caps
         c("rmi", "reimported")
 
 
+@pytest.fixture(scope="module")
+def oci_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Capsa]:
+    yield from oci_busybox_store(tmp_path_factory, "diffexport-oci")
+
+
+def test_export_and_diff_of_a_running_container_under_crun(oci_store: Capsa) -> None:
+    """crun mounts /proc, /dev... inside the container: neither diff nor export sees them."""
+    try:
+        check_running_export(oci_store)
+    finally:
+        left = cleanup(oci_store)
+        assert left == [], f"left behind: {left}"
+
+
 def test_export_of_a_running_container_keeps_it_running(c: Capsa) -> None:
+    check_running_export(c)
+
+
+def check_running_export(c: Capsa) -> None:
     ok(c, "run", "-d", "--name", "busy", "busybox", "sh", "-c", "echo live > /live.txt && touch /ready && exec sleep 600")
     deadline = time.monotonic() + 20
     while "A /ready" not in lines(ok(c, "diff", "busy")):
@@ -153,6 +171,7 @@ def test_export_of_a_running_container_keeps_it_running(c: Capsa) -> None:
         assert not any(n.startswith("proc/") for n in names)  # the container's own mounts are not in it
     assert mounts_under(c) == before  # its mount stays, and only once
     assert ok(c, "inspect", "--format", "{{.State.Status}}", "busy").strip() == "running"
+    assert lines(ok(c, "diff", "busy")) == ["A /live.txt", "A /ready"]
     ok(c, "stop", "-t", "0", "busy")
 
 
@@ -213,3 +232,18 @@ def test_an_unwritable_output_file_is_left_as_it_was(c: Capsa, tmp_path: Path) -
         assert os.listdir(locked) == ["old.tar"] and (locked / "old.tar").read_bytes() == b"old"
     finally:
         subprocess.run(["umount", str(locked)], check=True)
+
+
+def test_a_rootfs_container_exports_its_directory_and_has_no_diff(c: Capsa, tmp_path: Path) -> None:
+    from containers import busybox_rootfs
+
+    root = busybox_rootfs(tmp_path / "exploded")
+    (root / "marker").write_text("here\n")
+    ok(c, "create", "--name", "onroot", "--rootfs", str(root), "true")
+    data = raw(c, "export", "onroot")
+    assert data.returncode == 0, data.stderr
+    with tarfile.open(fileobj=io.BytesIO(data.stdout)) as tar:
+        assert tar.extractfile("marker").read() == b"here\n"  # type: ignore[union-attr]
+    r = c("diff", "onroot")
+    assert (r.returncode, r.stdout) == (125, "")
+    assert r.stderr.startswith("Error: container onroot has no layer of its own")
