@@ -222,3 +222,23 @@ def test_save_refusals_leave_nothing_behind(src: Any, tmp_path: Path) -> None:
     empty.mkdir()
     save_images(store, ["beta"], "oci-dir", empty)  # an empty directory is fine
     assert (empty / "index.json").is_file()
+
+
+def test_save_to_a_fifo_writes_into_it_and_leaves_it_a_fifo(src: Any, tmp_path: Path) -> None:
+    """``save -o`` replaces a regular file atomically, but a device or fifo (``/dev/null``) is
+    written in place: a rename would swap it for a regular file (as root, /dev/null itself)."""
+    import stat
+    import tarfile
+    import threading
+
+    store, _, _ = src
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    received: list[bytes] = []
+    reader = threading.Thread(target=lambda: received.append(fifo.read_bytes()), daemon=True)
+    reader.start()
+    save_images(store, ["alpha:1"], "docker-archive", fifo)
+    reader.join(timeout=30)
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
+    with tarfile.open(fileobj=io.BytesIO(received[0])) as tar:
+        assert "manifest.json" in tar.getnames()

@@ -154,24 +154,7 @@ def _write_tree(out: BinaryIO, root: str) -> int:
 
 
 def _output_file(path: str) -> AbstractContextManager[BinaryIO]:
-    """The file ``-o`` names: a regular file (new or existing, through a symlink too) is
-    replaced atomically once the archive is complete (nothing is left on failure); a device or
-    fifo (``/dev/null``) is written in place, never replaced."""
-    import os
-    import stat
-    from pathlib import Path
+    """The file ``-o`` names (:func:`capsa.image.archives.output_file`, as ``save`` writes it)."""
+    from capsa.image.archives import output_file
 
-    from capsa.image.archives import atomic_file
-
-    try:
-        mode = os.stat(path).st_mode
-    except FileNotFoundError:
-        mode = 0
-    except OSError as exc:
-        raise StorageError(f"cannot write {path}: {exc.strerror}", hint="check that its directory exists and is writable") from None
-    if mode and not stat.S_ISREG(mode) and not stat.S_ISDIR(mode):
-        try:
-            return open(path, "wb")
-        except OSError as exc:
-            raise StorageError(f"cannot write {path}: {exc.strerror}", hint="check that it is writable") from None
-    return atomic_file(Path(os.path.realpath(path)))  # type: ignore[return-value]
+    return output_file(path)  # type: ignore[no-any-return]

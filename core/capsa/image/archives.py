@@ -80,7 +80,7 @@ def save_images(store: Store, refs: list[str], fmt: Format, dest: str | os.PathL
                 write_oci(store, saved, DirSink(tmp))
             return
         if isinstance(dest, (str, os.PathLike)):
-            with atomic_file(Path(dest)) as fh:
+            with output_file(os.fspath(dest)) as fh:
                 _write_archive(store, saved, fmt, fh)
         else:
             _write_archive(store, saved, fmt, dest)
@@ -162,6 +162,27 @@ def atomic_file(path: Path) -> Iterator[IO[bytes]]:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def output_file(path: str) -> Any:
+    """The file ``-o`` names (``save``, ``export``), as a context giving a binary file: a
+    regular file (new or existing, through a symlink too) is replaced atomically once the
+    archive is complete (nothing is left on failure); a device or fifo (``/dev/null``) is written
+    in place, never replaced (as root, a rename would swap the device for a regular file)."""
+    import stat
+
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        mode = 0
+    except OSError as exc:
+        raise StorageError(f"cannot write {path}: {exc.strerror}", hint="check that its directory exists and is writable") from None
+    if mode and not stat.S_ISREG(mode) and not stat.S_ISDIR(mode):
+        try:
+            return open(path, "wb")
+        except OSError as exc:
+            raise StorageError(f"cannot write {path}: {exc.strerror}", hint="check that it is writable") from None
+    return atomic_file(Path(os.path.realpath(path)))
 
 
 @contextmanager
