@@ -1,0 +1,112 @@
+"""``rename`` and ``restart`` (podman's), for real: a busybox store of its own."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from conftest import Capsa
+from containers import store_fixtures
+
+store, c = store_fixtures("lifecycle-more")
+
+
+def _one_error_line(r: object) -> str:
+    assert r.returncode == 125 and r.stdout == "", (r.returncode, r.stdout, r.stderr)  # type: ignore[attr-defined]
+    lines = r.stderr.splitlines()  # type: ignore[attr-defined]
+    assert lines[0].startswith("Error: "), r.stderr  # type: ignore[attr-defined]
+    return lines[0]
+
+
+# -- rename ---------------------------------------------------------------------------------------
+
+def test_rename_a_stopped_and_a_running_container(c: Capsa) -> None:
+    cid = c("create", "--name", "before", "busybox", "true").stdout.strip()
+    r = c("rename", "before", "after")
+    assert (r.returncode, r.stdout, r.stderr) == (0, "", "")
+    assert c("inspect", "--format", "{{.Name}}", cid).stdout == "after\n"
+    assert c("container", "exists", "before").returncode == 1
+    assert c("container", "exists", "after").returncode == 0
+    assert c("create", "--name", "before", "busybox", "true").returncode == 0  # the old name is free
+    c("rm", "before")
+    # a running one, by id prefix, through `container rename`; it keeps running
+    run = c("run", "-d", "--name", "live", "busybox", "sleep", "60").stdout.strip()
+    assert c("container", "rename", run[:12], "live2").returncode == 0
+    assert c("ps", "--format", "{{.Names}}").stdout == "live2\n"
+    assert c("stop", "-t", "0", "live2").returncode == 0
+    assert c("inspect", "--format", "{{.Name}} {{.State.Status}}", run).stdout == "live2 exited\n"
+    c("rm", "-f", "live2", "after")
+
+
+def test_rename_bad_input_changes_nothing(c: Capsa) -> None:
+    c("create", "--name", "one", "busybox", "true")
+    c("create", "--name", "two", "busybox", "true")
+    assert "no such container" in _one_error_line(c("rename", "nosuch", "x"))
+    assert 'the container name "two" is already in use' in _one_error_line(c("rename", "one", "two"))
+    assert "names must match" in _one_error_line(c("rename", "one", "bad/name"))
+    assert "names must match" in _one_error_line(c("rename", "one", ".hidden"))
+    assert "accepts 2 arg(s), received 1" in _one_error_line(c("rename", "one"))
+    assert "accepts 2 arg(s), received 3" in _one_error_line(c("rename", "one", "a", "b"))
+    assert sorted(c("ps", "-a", "--format", "{{.Names}}").stdout.split()) == ["one", "two"]
+    c("rm", "one", "two")
+
+
+# -- restart --------------------------------------------------------------------------------------
+
+def _started_at(c: Capsa, ref: str) -> str:
+    return c("inspect", "--format", "{{.State.StartedAt}}", ref).stdout.strip()
+
+
+def test_restart_a_running_container_stops_then_starts_it(c: Capsa) -> None:
+    cid = c("run", "-d", "--name", "r1", "busybox", "sh", "-c", "echo up; sleep 60").stdout.strip()
+    first_pid = c("inspect", "--format", "{{.State.Pid}}", "r1").stdout.strip()
+    first = _started_at(c, "r1")
+    r = c("restart", "-t", "0", "r1")
+    assert (r.returncode, r.stdout) == (0, f"{cid}\n"), r.stderr
+    state = c("inspect", "--format", "{{.State.Status}} {{.State.Pid}} {{.RestartCount}}", "r1").stdout.split()
+    assert state[0] == "running" and state[1] != first_pid and state[2] == "0"  # no policy restart counted
+    assert _started_at(c, "r1") != first
+    assert c("logs", "r1").stdout == "up\nup\n"
+    c("rm", "-f", "-t", "0", "r1")
+
+
+def test_restart_starts_created_and_exited_containers(c: Capsa) -> None:
+    created = c("create", "--name", "cr", "busybox", "sleep", "60").stdout.strip()
+    c("run", "--name", "ex", "busybox", "sh", "-c", "exit 3")
+    ex = c("inspect", "--format", "{{.Id}}", "ex").stdout.strip()
+    r = c("container", "restart", "cr", "ex")
+    assert (r.returncode, r.stdout) == (0, f"{created}\n{ex}\n"), r.stderr
+    assert c("inspect", "--format", "{{.State.Status}}", "cr").stdout == "running\n"
+    assert c("wait", "ex").stdout == "3\n"  # ran again and exited again
+    c("rm", "-f", "-t", "0", "cr", "ex")
+
+
+def test_restart_all_running_latest_and_cidfile(c: Capsa, tmp_path: Path) -> None:
+    cidfile = tmp_path / "cid"
+    r = c("run", "-d", "--name", "up", "busybox", "sleep", "60")
+    assert r.returncode == 0, r.stderr
+    cidfile.write_text(r.stdout)  # (as podman's run --cidfile writes it)
+    c("create", "--name", "idle", "busybox", "sleep", "60")
+    up, idle = (c("inspect", "--format", "{{.Id}}", n).stdout.strip() for n in ("up", "idle"))
+    before = _started_at(c, "up")
+    r = c("restart", "--running", "-t", "0")
+    assert (r.returncode, r.stdout) == (0, f"{up}\n"), r.stderr
+    assert c("inspect", "--format", "{{.State.Status}}", "idle").stdout == "created\n"
+    assert _started_at(c, "up") != before
+    assert c("restart", "-l", "-t", "0").stdout == f"{idle}\n"
+    assert c("inspect", "--format", "{{.State.Status}}", "idle").stdout == "running\n"
+    assert c("restart", "--cidfile", str(cidfile), "-t", "0").stdout == f"{up}\n"
+    assert c("restart", "--filter", "name=idle", "-t", "0").stdout == f"{idle}\n"
+    r = c("restart", "-a", "-t", "0")
+    assert sorted(r.stdout.split()) == sorted([up, idle]), r.stderr
+    c("rm", "-f", "-t", "0", "up", "idle")
+
+
+def test_restart_bad_input(c: Capsa) -> None:
+    c("create", "--name", "keep", "busybox", "true")
+    assert "no such container" in _one_error_line(c("restart", "nosuch"))
+    assert "at least one container" in _one_error_line(c("restart"))
+    assert "cannot be used together" in _one_error_line(c("restart", "-a", "keep"))
+    assert "--running cannot be used" in _one_error_line(c("restart", "--running", "keep"))
+    assert "must not be negative" in _one_error_line(c("restart", "-t", "-1", "keep"))
+    assert "reading CIDFile" in _one_error_line(c("restart", "--cidfile", "/nonexistent/cid"))
+    assert c("inspect", "--format", "{{.State.Status}}", "keep").stdout == "created\n"
+    c("rm", "keep")
