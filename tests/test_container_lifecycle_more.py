@@ -110,3 +110,91 @@ def test_restart_bad_input(c: Capsa) -> None:
     assert "reading CIDFile" in _one_error_line(c("restart", "--cidfile", "/nonexistent/cid"))
     assert c("inspect", "--format", "{{.State.Status}}", "keep").stdout == "created\n"
     c("rm", "keep")
+
+
+# -- mount / unmount ------------------------------------------------------------------------------
+
+def _is_mountpoint(path: str) -> bool:
+    import os
+
+    return os.path.ismount(path)
+
+
+def test_mount_prints_the_merged_rootfs_until_unmount(c: Capsa) -> None:
+    import json
+    import os
+
+    cid = c("create", "--name", "m1", "busybox", "cat", "/written-outside").stdout.strip()
+    r = c("mount", "m1")
+    assert r.returncode == 0 and r.stderr == "", r.stderr
+    path = r.stdout.strip()
+    assert r.stdout == f"{path}\n" and os.path.isabs(path) and _is_mountpoint(path)
+    assert os.path.isfile(os.path.join(path, "bin", "busybox"))  # the image's files, merged
+    with open(os.path.join(path, "written-outside"), "w") as fh:  # a write lands in the container
+        fh.write("hello\n")
+    r = c("start", "-a", "m1")
+    assert (r.returncode, r.stdout) == (0, "hello\n"), r.stderr
+    assert c("run", "--rm", "busybox", "true").returncode == 0
+    assert _is_mountpoint(path)  # still mounted after the container ran and stopped
+    assert c("mount").stdout == f"{cid[:12]}\t{path}\n"
+    assert c("mount", "--no-trunc").stdout == f"{cid}\t{path}\n"
+    assert json.loads(c("mount", "--format", "json").stdout) == [{"id": cid, "names": ["m1"], "mountpoint": path}]
+    assert c("container", "mount", cid[:12]).stdout == f"{path}\n"  # a second reference
+    assert c("umount", "m1").stdout == f"{cid}\n"
+    assert _is_mountpoint(path)  # one reference left
+    assert c("container", "unmount", "m1").stdout == f"{cid}\n"
+    assert not _is_mountpoint(path)
+    assert c("mount").stdout == ""
+    assert c("unmount", "m1").stdout == f"{cid}\n"  # not mounted: nothing to do
+    c("rm", "m1")
+
+
+def test_unmount_all_force_and_rm_releases_the_mount(c: Capsa) -> None:
+    import os
+
+    a = c("create", "--name", "ma", "busybox", "true").stdout.strip()
+    b = c("create", "--name", "mb", "busybox", "true").stdout.strip()
+    pa = c("mount", "ma").stdout.strip()
+    c("mount", "ma")
+    c("mount", "ma")
+    pb = c("mount", "mb").stdout.strip()
+    assert c("unmount", "-f", "ma").stdout == f"{a}\n"  # every reference at once
+    assert not _is_mountpoint(pa) and _is_mountpoint(pb)
+    c("mount", "ma")
+    assert sorted(c("unmount", "-a").stdout.split()) == sorted([a, b])
+    assert not _is_mountpoint(pa) and not _is_mountpoint(pb)
+    pb = c("mount", "mb").stdout.strip()
+    assert c("rm", "mb").returncode == 0  # removal takes the mount with it
+    assert not os.path.exists(pb) or not _is_mountpoint(pb)
+    c("rm", "ma")
+
+
+def test_a_running_container_stays_mounted(c: Capsa) -> None:
+    cid = c("run", "-d", "--name", "mr", "busybox", "sleep", "60").stdout.strip()
+    listed = c("mount").stdout
+    assert listed.startswith(f"{cid[:12]}\t"), listed
+    path = listed.split("\t", 1)[1].strip()
+    assert _is_mountpoint(path)
+    for _ in range(3):
+        r = c("unmount", "mr")
+        assert (r.returncode, r.stdout) == (0, ""), r.stderr  # skipped, as podman
+        assert _is_mountpoint(path)
+    assert c("unmount", "-a", "-f").stdout == ""
+    assert c("inspect", "--format", "{{.State.Status}}", "mr").stdout == "running\n"
+    assert c("mount", "mr").stdout == f"{path}\n"  # a reference of the user's on top
+    c("stop", "-t", "0", "mr")
+    assert _is_mountpoint(path)  # the user's reference outlives the run
+    assert c("umount", "mr").stdout == f"{cid}\n"
+    assert not _is_mountpoint(path)
+    c("rm", "mr")
+
+
+def test_mount_bad_input(c: Capsa) -> None:
+    c("create", "--name", "mk", "busybox", "true")
+    assert "no such container" in _one_error_line(c("mount", "nosuch"))
+    assert "no such container" in _one_error_line(c("unmount", "nosuch"))
+    assert "container ID must be specified" in _one_error_line(c("unmount"))
+    assert "--all switch" in _one_error_line(c("mount", "-a", "mk"))
+    assert "unknown --format" in _one_error_line(c("mount", "--format", "table"))
+    assert c("mount").stdout == ""  # nothing was mounted
+    c("rm", "mk")

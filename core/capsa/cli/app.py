@@ -87,7 +87,7 @@ NEEDS: dict[str, tuple[str, ...]] = {
     **{w: ("images", "image_io") for w in ("import", "save", "load")},
     "inspect": ("inspect",),
     **{w: ("containers",) for w in ("run", "create", "start", "stop", "kill", "rm", "wait", "port")},
-    **{w: ("containers", "container_more") for w in ("rename", "restart")},
+    **{w: ("containers", "container_more") for w in ("rename", "restart", "mount", "unmount", "umount")},
     "container": ("containers", "container_more", "ps"),
     **{w: ("containers", "ps") for w in ("ps", "logs")},
     "volume": ("volumes",), "network": ("networks",), "plugins": ("plugins_cmd",), "completion": ("completion",), "help": ("help_cmd",),

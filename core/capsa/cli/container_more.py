@@ -1,4 +1,5 @@
-"""Container commands ``rename`` and ``restart``, also under ``capsa container``."""
+"""Container commands ``rename``, ``restart``, ``mount`` and ``unmount`` (``umount``), also under
+``capsa container``."""
 from __future__ import annotations
 
 from capsa.cli import output
@@ -8,6 +9,8 @@ from capsa.errors import UsageError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # (typer evaluates the annotations: see capsa.cli.options)
+    from typing import Any
+
     import typer
 
     from capsa.cli.options import Annotated, ContainersArg, Optional
@@ -58,8 +61,69 @@ def restart(
         output.write(f"{config.id}\n")
 
 
+def _targets(ctx: typer.Context, refs: list[str] | None, all_: bool, latest: bool) -> list[Any]:
+    """The containers named, every one (``all_``) or the newest (``latest``): one way only."""
+    from capsa.engine import containers as base
+
+    if all_ and refs:
+        raise UsageError("when using the --all switch, you may not pass any containers names or IDs",
+                         hint="leave out the names or --all")
+    if latest and (refs or all_):
+        raise UsageError("--latest and containers given by name or id or --all cannot be used together",
+                         hint="use one of them")
+    return base.find(session(ctx), refs, all_=all_, latest=latest)
+
+
+def mount(
+    ctx: typer.Context,
+    refs: ContainersArg = None,
+    all: Annotated[bool, typer.Option("--all", "-a", help="Mount all containers")] = False,
+    format: Annotated[Optional[str], typer.Option("--format", help="Print the mounted containers in this format (json)")] = None,
+    latest: Annotated[bool, typer.Option("--latest", "-l", help="Act on the latest container created")] = False,
+    no_trunc: Annotated[bool, typer.Option("--no-trunc", help="Do not truncate the container ids")] = False,
+) -> None:
+    """Mount a working container's root filesystem; without a container, list the mounted ones."""
+    sess = session(ctx)
+    if refs or all or latest:
+        paths = [engine.mount(sess, config) for config in _targets(ctx, refs, all, latest)]
+        output.write("".join(f"{p}\n" for p in paths))
+        return
+    if format not in (None, "", "json", "{{json .}}"):
+        raise UsageError(f"unknown --format argument: {format!r}", hint="use --format json")
+    rows = engine.mounted(sess)
+    if format:
+        from capsa.formatting import to_json
+
+        doc = [{"id": c.id, "names": [c.name], "mountpoint": p} for c, p in rows]
+        output.write(to_json(doc, indent=4) + "\n")
+        return
+    output.write("".join(f"{c.id if no_trunc else c.id[:12]}\t{p}\n" for c, p in rows))
+
+
+def unmount(
+    ctx: typer.Context,
+    refs: ContainersArg = None,
+    all: Annotated[bool, typer.Option("--all", "-a", help="Unmount all of the currently mounted containers")] = False,
+    force: Annotated[bool, typer.Option("--force", "-f", help="Force the complete unmount of the containers' root filesystem")] = False,
+    latest: Annotated[bool, typer.Option("--latest", "-l", help="Act on the latest container created")] = False,
+) -> None:
+    """Unmount a working container's root filesystem (a running container stays mounted)."""
+    sess = session(ctx)
+    if not (refs or all or latest):
+        raise UsageError("container ID must be specified", hint="or use --all or --latest")
+    if all:
+        configs = [c for c, _ in engine.mounted(sess)]
+    else:
+        configs = _targets(ctx, refs, all, latest)
+    done = [c.id for c in configs if engine.unmount(sess, c, force)]
+    output.write("".join(f"{i}\n" for i in done))
+
+
 def register(app: typer.Typer) -> None:
     group = next(g.typer_instance for g in app.registered_groups if g.name == "container")
     for target in (app, group):
         target.command("rename")(rename)
         target.command("restart")(restart)
+        target.command("mount")(mount)
+        target.command("unmount")(unmount)
+        target.command("umount")(unmount)

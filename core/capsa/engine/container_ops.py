@@ -1,5 +1,5 @@
-"""More operations on existing containers: ``rename`` and ``restart`` (podman's), over the
-records of a session. Not imported by the ``run``/``create`` path."""
+"""More operations on existing containers: ``rename``, ``restart``, ``mount`` and ``unmount``
+(podman's), over the records of a session. Not imported by the ``run``/``create`` path."""
 from __future__ import annotations
 
 from capsa.engine import containers as base
@@ -9,6 +9,7 @@ from capsa.errors import UsageError
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from capsa.container.model import ContainerConfig
+    from capsa.container.records import ContainerRecords
     from capsa.engine.session import Session
 
 NAME_RULE = "[a-zA-Z0-9][a-zA-Z0-9_.-]*"
@@ -65,3 +66,82 @@ def restart(sess: Session, config: ContainerConfig, timeout: int | None = None) 
     warning = base.stop(sess, config, timeout) if base.is_running(sess, config) else None
     base.start(sess, config)
     return warning
+
+
+# -- mount / unmount ------------------------------------------------------------------------------
+# ``mount`` takes one reference on the container's writable layer (the storage driver counts them)
+# and notes it in the container's record (``user-mounts``); ``unmount`` gives back one of those
+# (``force``: all of them). The reference a running container's monitor holds is never given back
+# here: unmounting a running container leaves it mounted, as podman skips running containers.
+
+USER_MOUNTS = "user-mounts"
+
+
+def _user_mounts(records: ContainerRecords, config: ContainerConfig) -> int:
+    try:
+        with open(records.dir(config.id, USER_MOUNTS), encoding="ascii") as fh:
+            return max(0, int(fh.read().strip() or 0))
+    except (OSError, ValueError):
+        return 0
+
+
+def _set_user_mounts(records: ContainerRecords, config: ContainerConfig, count: int) -> None:
+    from capsa.fsutil import atomic_write
+
+    atomic_write(records.dir(config.id, USER_MOUNTS), f"{count}\n".encode())
+
+
+def mount(sess: Session, config: ContainerConfig) -> str:
+    """Mount the container's root filesystem (one more reference) and return where it is;
+    a ``--rootfs`` container's is its directory."""
+    import os
+
+    if config.rootfs:
+        return os.path.realpath(config.rootfs)
+    if not config.layer_id:
+        raise UsageError(f"container {config.id[:12]} has no writable layer to mount", hint="see 'capsa inspect'")
+    records, store = container_records(sess), open_store(sess)
+    with store.writing(), records.lock(config.id).exclusive():
+        records.config(config.id)  # (still there, under the locks)
+        path = os.path.realpath(store.driver.mount(config.layer_id))
+        try:
+            _set_user_mounts(records, config, _user_mounts(records, config) + 1)
+        except BaseException:
+            store.driver.unmount(config.layer_id)
+            raise
+    return path
+
+
+def unmount(sess: Session, config: ContainerConfig, force: bool = False) -> bool:
+    """Give back one reference ``mount`` took (``force``: every one); a running container stays
+    mounted (False: skipped, as podman). True when the container was dealt with."""
+    if config.rootfs or not config.layer_id:
+        return True
+    records, store = container_records(sess), open_store(sess)
+    with store.writing(), records.lock(config.id).exclusive():
+        if base.is_running(sess, config):
+            return False
+        count = _user_mounts(records, config)
+        if count:
+            if force:
+                store.driver.unmount(config.layer_id, force=True)
+            else:
+                store.driver.unmount(config.layer_id)
+            _set_user_mounts(records, config, 0 if force else count - 1)
+    return True
+
+
+def mounted(sess: Session) -> list[tuple[ContainerConfig, str]]:
+    """The mounted containers (by ``mount`` or because they run) and where, oldest first."""
+    import os
+
+    records, store = container_records(sess), open_store(sess)
+    out = []
+    for config in sorted(base.find(sess, None, all_=True), key=lambda c: c.created):
+        if not config.layer_id or not (_user_mounts(records, config) or base.is_running(sess, config)):
+            continue
+        with store.writing(), records.lock(config.id).exclusive():  # (a reference taken and given back)
+            path = os.path.realpath(store.driver.mount(config.layer_id))
+            store.driver.unmount(config.layer_id)
+        out.append((config, path))
+    return out
