@@ -137,6 +137,9 @@ def test_mount_prints_the_merged_rootfs_until_unmount(c: Capsa) -> None:
     assert c("run", "--rm", "busybox", "true").returncode == 0
     assert _is_mountpoint(path)  # still mounted after the container ran and stopped
     assert c("mount").stdout == f"{cid[:12]}\t{path}\n"
+    check = c("system", "check", "--repair", timeout=120)  # a mount of the user's is no leftover
+    assert check.returncode == 0 and "stale" not in check.stdout + check.stderr, check.stdout + check.stderr
+    assert _is_mountpoint(path)
     assert c("mount", "--no-trunc").stdout == f"{cid}\t{path}\n"
     assert json.loads(c("mount", "--format", "json").stdout) == [{"id": cid, "names": ["m1"], "mountpoint": path}]
     assert c("container", "mount", cid[:12]).stdout == f"{path}\n"  # a second reference

@@ -243,6 +243,19 @@ class ContainerRecords:
             remove_file(os.path.join(index, old))
         return config
 
+    def user_mounts(self, container_id: str) -> int:
+        """How many references ``capsa mount`` holds on the container's layer (its record's
+        ``user-mounts``; 0 when none)."""
+        try:
+            with open(self.dir(container_id, "user-mounts"), encoding="ascii") as fh:
+                return max(0, int(fh.read().strip() or 0))
+        except (OSError, ValueError):
+            return 0
+
+    def set_user_mounts(self, container_id: str, count: int) -> None:
+        """Record ``count`` references of ``capsa mount`` (the caller holds the container's lock)."""
+        atomic_write(self.dir(container_id, "user-mounts"), f"{count}\n".encode())
+
     def _write_new(self, config: ContainerConfig) -> None:
         directory = self.dir(config.id)
         if os.path.exists(directory):

@@ -9,7 +9,6 @@ from capsa.errors import UsageError
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from capsa.container.model import ContainerConfig
-    from capsa.container.records import ContainerRecords
     from capsa.engine.session import Session
 
 NAME_RULE = "[a-zA-Z0-9][a-zA-Z0-9_.-]*"
@@ -69,27 +68,11 @@ def restart(sess: Session, config: ContainerConfig, timeout: int | None = None) 
 
 
 # -- mount / unmount ------------------------------------------------------------------------------
-# ``mount`` takes one reference on the container's writable layer (the storage driver counts them)
-# and notes it in the container's record (``user-mounts``); ``unmount`` gives back one of those
-# (``force``: all of them). The reference a running container's monitor holds is never given back
-# here: unmounting a running container leaves it mounted, as podman skips running containers.
-
-USER_MOUNTS = "user-mounts"
-
-
-def _user_mounts(records: ContainerRecords, config: ContainerConfig) -> int:
-    try:
-        with open(records.dir(config.id, USER_MOUNTS), encoding="ascii") as fh:
-            return max(0, int(fh.read().strip() or 0))
-    except (OSError, ValueError):
-        return 0
-
-
-def _set_user_mounts(records: ContainerRecords, config: ContainerConfig, count: int) -> None:
-    from capsa.fsutil import atomic_write
-
-    atomic_write(records.dir(config.id, USER_MOUNTS), f"{count}\n".encode())
-
+# ``mount`` takes one reference on the container's writable layer (the storage driver counts
+# them) and notes it in the container's record (``ContainerRecords.user_mounts``; ``system check``
+# leaves such a mount alone); ``unmount`` gives back one of those (``force``: all of them). The
+# reference a running container's monitor holds is never given back here: unmounting a running
+# container leaves it mounted, as podman skips running containers.
 
 def mount(sess: Session, config: ContainerConfig) -> str:
     """Mount the container's root filesystem (one more reference) and return where it is;
@@ -105,7 +88,7 @@ def mount(sess: Session, config: ContainerConfig) -> str:
         records.config(config.id)  # (still there, under the locks)
         path = os.path.realpath(store.driver.mount(config.layer_id))
         try:
-            _set_user_mounts(records, config, _user_mounts(records, config) + 1)
+            records.set_user_mounts(config.id, records.user_mounts(config.id) + 1)
         except BaseException:
             store.driver.unmount(config.layer_id)
             raise
@@ -121,13 +104,13 @@ def unmount(sess: Session, config: ContainerConfig, force: bool = False) -> bool
     with store.writing(), records.lock(config.id).exclusive():
         if base.is_running(sess, config):
             return False
-        count = _user_mounts(records, config)
+        count = records.user_mounts(config.id)
         if count:
             if force:
                 store.driver.unmount(config.layer_id, force=True)
             else:
                 store.driver.unmount(config.layer_id)
-            _set_user_mounts(records, config, 0 if force else count - 1)
+            records.set_user_mounts(config.id, 0 if force else count - 1)
     return True
 
 
@@ -138,7 +121,7 @@ def mounted(sess: Session) -> list[tuple[ContainerConfig, str]]:
     records, store = container_records(sess), open_store(sess)
     out = []
     for config in sorted(base.find(sess, None, all_=True), key=lambda c: c.created):
-        if not config.layer_id or not (_user_mounts(records, config) or base.is_running(sess, config)):
+        if not config.layer_id or not (records.user_mounts(config.id) or base.is_running(sess, config)):
             continue
         with store.writing(), records.lock(config.id).exclusive():  # (a reference taken and given back)
             path = os.path.realpath(store.driver.mount(config.layer_id))
