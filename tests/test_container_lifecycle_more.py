@@ -68,6 +68,17 @@ def test_restart_a_running_container_stops_then_starts_it(c: Capsa) -> None:
     c("rm", "-f", "-t", "0", "r1")
 
 
+def test_a_manual_restart_is_not_counted_by_the_restart_policy(c: Capsa) -> None:
+    c("run", "-d", "--name", "pol", "--restart", "always", "busybox", "sleep", "60")
+    for _ in range(2):
+        r = c("restart", "-t", "0", "pol")
+        assert r.returncode == 0, r.stderr
+    state = c("inspect", "--format", "{{.State.Status}} {{.RestartCount}}", "pol").stdout
+    assert state == "running 0\n"
+    assert len(c("ps", "--format", "{{.Names}}").stdout.split()) == 1
+    c("rm", "-f", "-t", "0", "pol")
+
+
 def test_restart_starts_created_and_exited_containers(c: Capsa) -> None:
     created = c("create", "--name", "cr", "busybox", "sleep", "60").stdout.strip()
     c("run", "--name", "ex", "busybox", "sh", "-c", "exit 3")
