@@ -127,16 +127,23 @@ def _nft_process(script: str, check: bool) -> tuple[int, str]:
     return proc.returncode, proc.stderr
 
 
+def write_table(table: str, chains: str) -> None:
+    """Create or replace table ``ip <table>`` with ``chains`` (its body), in one transaction:
+    idempotent, and never a moment without the old or the new rules."""
+    _nft(f"add table ip {table}\ndelete table ip {table}\ntable ip {table} {{\n{chains}}}\n")
+
+
+def drop_table(table: str) -> None:
+    """Remove table ``ip <table>`` (idempotent: one that is not there is made and removed)."""
+    _nft(f"add table ip {table}\ndelete table ip {table}\n", check=False)
+
+
 def ensure(bridge: str, subnet: str, internal: bool) -> None:
     """Create (or rewrite) the table of ``bridge`` for ``subnet``."""
-    table = table_name(bridge)
     nat = "" if internal else f"ip saddr {subnet} ip daddr != {subnet} masquerade"
     # an internal network's containers reach each other only, nothing beyond the bridge
     isolate = f'iifname "{bridge}" oifname != "{bridge}" drop' if internal else ""
-    script = f"""add table ip {table}
-delete table ip {table}
-table ip {table} {{
-  chain postrouting {{
+    write_table(table_name(bridge), f"""  chain postrouting {{
     type nat hook postrouting priority srcnat; policy accept;
     {nat}
   }}
@@ -150,15 +157,12 @@ table ip {table} {{
     type filter hook prerouting priority raw; policy accept;
     iifname "{bridge}" ip daddr 127.0.0.0/8 drop
   }}
-}}
-"""
-    _nft(script)
+""")
 
 
 def remove(bridge: str) -> None:
     """Remove the table of ``bridge`` (idempotent)."""
-    table = table_name(bridge)
-    _nft(f"add table ip {table}\ndelete table ip {table}\n", check=False)
+    drop_table(table_name(bridge))
 
 
 def present(bridge: str) -> bool:

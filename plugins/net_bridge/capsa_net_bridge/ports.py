@@ -15,7 +15,7 @@ rules, with or without its namespace, any number of times.
 """
 from __future__ import annotations
 
-from capsa_net_bridge.firewall import _nft
+from capsa_net_bridge.firewall import drop_table, write_table
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -43,17 +43,14 @@ def route_localnet(bridge: str) -> None:
 def publish(container_id: str, bridge: str, address: str, ports: Iterable[PortMapping], subnet: str = "") -> None:
     """(Re)write the table of ``container_id`` whose address on ``bridge`` (``subnet``) is
     ``address``."""
-    table = table_name(container_id)
     rules = []
     for p in ports:
         match = f"ip daddr {p.host_ip}" if p.host_ip else "fib daddr type local"
         rules.append(f"{match} {p.protocol} dport {int(p.host_port)} dnat to {address}:{int(p.container_port)}")
     body = "\n    ".join(rules)
     hairpin = f'ct status dnat ip saddr {subnet} ip daddr {address} oifname "{bridge}" masquerade' if subnet else ""
-    script = f"""add table ip {table}
-delete table ip {table}
-table ip {table} {{
-  chain prerouting {{
+    route_localnet(bridge)
+    write_table(table_name(container_id), f"""  chain prerouting {{
     type nat hook prerouting priority dstnat; policy accept;
     {body}
   }}
@@ -66,10 +63,7 @@ table ip {table} {{
     ip saddr 127.0.0.0/8 ip daddr {address} oifname "{bridge}" masquerade
     {hairpin}
   }}
-}}
-"""
-    route_localnet(bridge)
-    _nft(script)
+""")
 
 
 def check_free(ports: Iterable[PortMapping]) -> None:
@@ -87,5 +81,4 @@ def check_free(ports: Iterable[PortMapping]) -> None:
 
 
 def unpublish(container_id: str) -> None:
-    table = table_name(container_id)
-    _nft(f"add table ip {table}\ndelete table ip {table}\n", check=False)
+    drop_table(table_name(container_id))
