@@ -85,3 +85,58 @@ def busybox_store(prefix: str) -> Iterator[tuple[dict[str, str], list[str]]]:
     finally:
         subprocess.run([*capsa, "system", "reset", "-f"], capture_output=True, env=env)
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def free_subnet() -> str:
+    """A /24 in 10.100-10.199 that nothing on the host routes, for a benchmark's own bridge."""
+    import ipaddress
+    import random
+    import socket
+    import struct
+
+    routed = []
+    for line in Path("/proc/net/route").read_text().splitlines()[1:]:
+        f = line.split()
+        mask = socket.inet_ntoa(struct.pack("<I", int(f[7], 16)))
+        if mask != "0.0.0.0":
+            routed.append(ipaddress.IPv4Network(f"{socket.inet_ntoa(struct.pack('<I', int(f[1], 16)))}/{mask}", strict=False))
+    for _ in range(200):
+        net = ipaddress.IPv4Network(f"10.{random.randint(100, 199)}.{random.randint(0, 255)}.0/24")
+        if not any(net.overlaps(r) for r in routed):
+            return str(net)
+    sys.exit("no free subnet for the benchmark's bridge")
+
+
+@contextlib.contextmanager
+def bridge_store(prefix: str) -> Iterator[tuple[dict[str, str], list[str]]]:
+    """:func:`busybox_store` whose default network has a bridge and subnet of the benchmark's
+    own (``capsab<random>``, :func:`free_subnet`), removed at the end with its firewall table."""
+    import secrets
+
+    bridge, subnet = "capsab" + secrets.token_hex(4), free_subnet()
+    with busybox_store(prefix) as (env, capsa):
+        config = Path(env["XDG_CONFIG_HOME"]) / "capsa" / "capsa.toml"
+        config.parent.mkdir(parents=True, exist_ok=True)
+        config.write_text(f'[network.options.bridge]\nbridge = "{bridge}"\nsubnet = "{subnet}"\n')
+        try:
+            yield env, capsa
+        finally:
+            from capsa.drivers import load_driver
+
+            load_driver("network", "bridge", {"bridge": bridge, "subnet": subnet}, root=capsa[2],
+                        runroot=capsa[4]).remove_network({})
+
+
+def print_ratios(results: dict[str, dict[str, list[float]]], goal: float = 0.5) -> list[str]:
+    """Print each benchmark's median times (capsa's, podman's) and their ratio against
+    ``goal``; returns the names that missed it."""
+    failures = []
+    print(f"{'benchmark':<22}{'capsa ms':>10}{'podman ms':>11}{'ratio':>8}   goal")
+    for name, res in results.items():
+        ours = statistics.median(res["capsa"])
+        theirs = statistics.median(res["podman"]) if res["podman"] else float("nan")
+        ratio = ours / theirs if res["podman"] else float("nan")
+        print(f"{name:<22}{ours:>10.1f}{theirs:>11.1f}{ratio:>7.2f}x   <= {goal:.2f}x")
+        if res["podman"] and ratio > goal:
+            failures.append(name)
+    return failures

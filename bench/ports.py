@@ -22,10 +22,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from pathlib import Path
 
-from common import busybox_store, podman_binary
-from network import free_subnet
+from common import bridge_store, podman_binary
 
 
 def free_port() -> int:
@@ -81,7 +79,6 @@ def main() -> int:
     args = parser.parse_args()
     size = args.size_mb << 20
     podman = podman_binary()
-    bridge, subnet = "capsab" + secrets.token_hex(4), free_subnet()
     results: dict[str, list[float]] = {}
     with tempfile.TemporaryDirectory(prefix="capsa-bench-ports-") as www:
         with open(os.path.join(www, "big"), "wb") as f:
@@ -90,20 +87,10 @@ def main() -> int:
         os.chmod(www, 0o755)
         serve = ["-v", f"{www}:/var/www:ro"]
         httpd = ["httpd", "-f", "-p", "80", "-h", "/var/www"]
-        with busybox_store("capsa-bench-ports-") as (env, capsa):
-            config = Path(env["XDG_CONFIG_HOME"]) / "capsa" / "capsa.toml"
-            config.parent.mkdir(parents=True, exist_ok=True)
-            config.write_text(f'[network.options.bridge]\nbridge = "{bridge}"\nsubnet = "{subnet}"\n')
-            root, runroot = capsa[2], capsa[4]
-            try:
-                port = free_port()
-                results["capsa"] = measure([*capsa, "run", "-d", "--name", "web", "--network", "bridge", "-p", f"{port}:80",
-                                            *serve, "busybox", *httpd], [*capsa, "rm", "-f", "web"], env, port, size, args.runs)
-            finally:
-                from capsa.drivers import load_driver
-
-                load_driver("network", "bridge", {"bridge": bridge, "subnet": subnet}, root=root,
-                            runroot=runroot).remove_network({})
+        with bridge_store("capsa-bench-ports-") as (env, capsa):
+            port = free_port()
+            results["capsa"] = measure([*capsa, "run", "-d", "--name", "web", "--network", "bridge", "-p", f"{port}:80",
+                                        *serve, "busybox", *httpd], [*capsa, "rm", "-f", "web"], env, port, size, args.runs)
         if podman:
             name = "capsa-bench-ports-" + secrets.token_hex(3)
             port = free_port()

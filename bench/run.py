@@ -15,13 +15,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from common import busybox_store, podman_binary
+from common import busybox_store, podman_binary, print_ratios
 
 
 
@@ -110,15 +109,7 @@ def main() -> int:
         if podman:  # only the containers this benchmark created (their ids were printed by create)
             for cid in created_by_podman:
                 subprocess.run([podman, "rm", "-f", cid], capture_output=True)
-        failures = []
-        print(f"{'benchmark':<22}{'capsa ms':>10}{'podman ms':>11}{'ratio':>8}   goal")
-        for name, res in results.items():
-            ours = statistics.median(res["capsa"])
-            theirs = statistics.median(res["podman"]) if res["podman"] else float("nan")
-            ratio = ours / theirs if res["podman"] else float("nan")
-            print(f"{name:<22}{ours:>10.1f}{theirs:>11.1f}{ratio:>7.2f}x   <= 0.50x")
-            if res["podman"] and ratio > 0.5:
-                failures.append(name)
+        failures = print_ratios(results)
         ours_rss = max(rss["capsa"])
         theirs_rss = max(rss["podman"]) if rss["podman"] else 0
         print(f"{'peak RSS of run (KB)':<22}{ours_rss:>10}{theirs_rss:>11}{(ours_rss / theirs_rss if theirs_rss else float('nan')):>7.2f}x   <= 1.00x")
