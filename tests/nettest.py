@@ -41,6 +41,14 @@ def bridge_name() -> str:
     return "capsat" + secrets.token_hex(4)
 
 
+def on_bridge(bridge: str) -> list[str]:
+    """The interfaces on ``bridge`` (none once it is gone: it goes with its last container)."""
+    try:
+        return sorted(p.name for p in Path(f"/sys/class/net/{bridge}/brif").iterdir())
+    except FileNotFoundError:  # (gone, or going right now)
+        return []
+
+
 def leftovers(bridge: str, subnet: str) -> list[str]:
     """What of a test network remains on the host: the bridge, capsa veths on it, its table."""
     import subprocess
@@ -48,10 +56,7 @@ def leftovers(bridge: str, subnet: str) -> list[str]:
     left = []
     if Path(f"/sys/class/net/{bridge}").exists():
         left.append(f"bridge {bridge}")
-        try:
-            left += [f"veth {p.name}" for p in Path(f"/sys/class/net/{bridge}/brif").iterdir()]
-        except FileNotFoundError:  # (going right now)
-            pass
+        left += [f"veth {name}" for name in on_bridge(bridge)]
     table = "capsa_" + bridge
     if subprocess.run(["nft", "list", "table", "ip", table], capture_output=True).returncode == 0:
         left.append(f"nft table {table}")
@@ -91,3 +96,24 @@ def first_reply(address: str, port: int, wait: float = 10) -> bytes:
         except ConnectionRefusedError:
             assert time.monotonic() < deadline, f"nothing listened at {address}:{port}"
             time.sleep(0.1)
+
+
+def bridge_store(tmp_path_factory, name: str, bridge: str, subnet: str,  # type: ignore[no-untyped-def]
+                 user_networks: dict[str, tuple[str, str]] | None = None):
+    """The body of a module-scoped fixture: a busybox store whose default network is on
+    ``bridge``/``subnet``. At the end its containers go, then the ``user_networks`` (name ->
+    (bridge, subnet)); nothing of any of them may be left (the default network's bridge goes
+    with its last container)."""
+    from containers import busybox_store, cleanup
+
+    gen = busybox_store(tmp_path_factory, name, f'[network.options.bridge]\nbridge = "{bridge}"\nsubnet = "{subnet}"\n')
+    c = next(gen)
+    try:
+        yield c
+    finally:
+        cleanup(c)
+        for network in user_networks or {}:
+            c("network", "rm", "-f", network)
+        left = leftovers_settled(bridge, subnet) + [x for b, n in (user_networks or {}).values() for x in leftovers(b, n)]
+        gen.close()
+        assert left == [], left

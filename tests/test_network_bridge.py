@@ -21,8 +21,8 @@ from capsa.drivers.network import Attachment
 from capsa.errors import NetworkError
 from capsa.testing.network import Namespace
 from conftest import Capsa
-from containers import busybox_store, cleanup
-from nettest import address_of, bridge_name, first_reply, free_subnet, leftovers, leftovers_settled
+from containers import cleanup
+from nettest import address_of, bridge_name, bridge_store, first_reply, free_subnet, leftovers, leftovers_settled, on_bridge
 
 BRIDGE = bridge_name()
 SUBNET = free_subnet()
@@ -35,17 +35,7 @@ def driver_of(c: Capsa) -> object:
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Capsa]:
-    config = f'[network.options.bridge]\nbridge = "{BRIDGE}"\nsubnet = "{SUBNET}"\n'
-    gen = busybox_store(tmp_path_factory, "netbridge", config)
-    c = next(gen)
-    try:
-        yield c
-    finally:
-        cleanup(c)
-        driver_of(c).remove_network({})  # type: ignore[attr-defined]
-        left = leftovers(BRIDGE, SUBNET)
-        gen.close()
-        assert left == [], left
+    yield from bridge_store(tmp_path_factory, "netbridge", BRIDGE, SUBNET)
 
 
 @pytest.fixture
@@ -60,15 +50,6 @@ def held(c: Capsa) -> dict[str, dict]:
     path = c.runroot / "network" / "bridge" / "ipam.json"
     book = json.loads(path.read_text()) if path.exists() else {}
     return {a: h for net in book.values() for a, h in net.items()}
-
-
-def veths() -> list[str]:
-    """The interfaces on the bridge (none when it is gone: it goes with its last container)."""
-    brif = Path(f"/sys/class/net/{BRIDGE}/brif")
-    try:
-        return sorted(p.name for p in brif.iterdir())
-    except FileNotFoundError:
-        return []
 
 
 def test_a_container_gets_eth0_in_the_subnet_and_a_default_route(c: Capsa) -> None:
@@ -87,9 +68,9 @@ def test_the_bridge_and_its_table_go_with_the_last_container(c: Capsa) -> None:
     the last one to go (rm, or a start that failed) takes them along."""
     for name in ("first", "second"):
         assert c("run", "-d", "--name", name, "busybox", "sleep", "60").returncode == 0
-    assert len(veths()) == 2 and subprocess.run(["nft", "list", "table", "ip", f"capsa_{BRIDGE}"], capture_output=True).returncode == 0
+    assert len(on_bridge(BRIDGE)) == 2 and subprocess.run(["nft", "list", "table", "ip", f"capsa_{BRIDGE}"], capture_output=True).returncode == 0
     assert c("rm", "-f", "first").returncode == 0
-    assert len(veths()) == 1  # one is still on it: the bridge stays
+    assert len(on_bridge(BRIDGE)) == 1  # one is still on it: the bridge stays
     assert c("rm", "-f", "second").returncode == 0
     assert leftovers_settled(BRIDGE, SUBNET) == [] and held(c) == {}
     r = c("run", "--rm", "busybox", "true")  # made again by the next container
@@ -134,9 +115,9 @@ def test_gc_keeps_a_running_container_its_live_set_missed(c: Capsa) -> None:
     gc leaves its address, veth and ports alone."""
     assert c("run", "-d", "--name", "late", "-p", "80", "busybox", "sleep", "60").returncode == 0
     before = held(c)
-    assert len(before) == 1 and len(veths()) == 1
+    assert len(before) == 1 and len(on_bridge(BRIDGE)) == 1
     driver_of(c).gc([])  # type: ignore[attr-defined]  (as if the live set were taken before it started)
-    assert held(c) == before and len(veths()) == 1
+    assert held(c) == before and len(on_bridge(BRIDGE)) == 1
     cid = c("inspect", "--format", "{{.Id}}", "late").stdout.strip()
     assert (c.runroot / "network" / "bridge" / f"ports-{cid}").exists()
 
@@ -149,7 +130,7 @@ def test_gc_takes_the_bridge_of_containers_killed_with_their_monitor(c: Capsa) -
     pid = int(c("inspect", "--format", "{{.State.Pid}}", "killed").stdout)
     os.kill(monitor, 9)
     os.kill(pid, 9)
-    assert veths() != []
+    assert on_bridge(BRIDGE) != []
     r = c("system", "check", "--repair")
     assert leftovers(BRIDGE, SUBNET) == [] and held(c) == {}, r.stdout + r.stderr
 
@@ -160,7 +141,7 @@ def test_inspect_shows_the_address_gateway_and_network(c: Capsa) -> None:
     assert ipaddress.ip_address(settings["IPAddress"]) in ipaddress.IPv4Network(SUBNET)
     assert settings["Gateway"] == GATEWAY and settings["Bridge"] == BRIDGE and settings["MacAddress"]
     assert settings["Networks"]["capsa"]["IPAddress"] == settings["IPAddress"]
-    assert len(veths()) == 1 and list(held(c)) == [settings["IPAddress"]]
+    assert len(on_bridge(BRIDGE)) == 1 and list(held(c)) == [settings["IPAddress"]]
 
 
 def test_two_containers_on_the_bridge_ping_each_other(c: Capsa) -> None:
@@ -182,9 +163,9 @@ def test_the_host_reaches_a_container_by_its_address(c: Capsa) -> None:
 def test_rm_f_leaves_no_veth_and_releases_the_address(c: Capsa) -> None:
     assert c("run", "-d", "--name", "gone", "--network", "bridge", "busybox", "sleep", "60").returncode == 0
     addr = address_of(c, "gone")
-    assert len(veths()) == 1 and addr in held(c)
+    assert len(on_bridge(BRIDGE)) == 1 and addr in held(c)
     assert c("rm", "-f", "gone").returncode == 0
-    assert veths() == [] and held(c) == {}
+    assert on_bridge(BRIDGE) == [] and held(c) == {}
 
 
 def test_a_killed_monitor_is_cleaned_up_by_rm(c: Capsa) -> None:
@@ -192,7 +173,7 @@ def test_a_killed_monitor_is_cleaned_up_by_rm(c: Capsa) -> None:
     monitor = int(c("inspect", "--format", "{{.State.ConmonPid}}", "orph").stdout)
     os.kill(monitor, 9)
     assert c("rm", "-f", "orph").returncode == 0
-    assert veths() == [] and held(c) == {}
+    assert on_bridge(BRIDGE) == [] and held(c) == {}
 
 
 def test_parallel_runs_get_distinct_addresses(c: Capsa) -> None:
@@ -204,7 +185,7 @@ def test_parallel_runs_get_distinct_addresses(c: Capsa) -> None:
     assert all(r.returncode == 0 for r in results), [r.stderr for r in results]
     addresses = [address_of(c, f"par{i}") for i in range(4)]
     assert len(set(addresses)) == 4 and all(addresses)
-    assert len(veths()) == 4
+    assert len(on_bridge(BRIDGE)) == 4
 
 
 # -- the driver alone --------------------------------------------------------------------------
@@ -325,11 +306,11 @@ def test_system_check_repair_collects_what_no_container_holds(c: Capsa) -> None:
         driver_of(c).add(att)  # type: ignore[attr-defined]
     finally:
         ns.gone()
-    assert len(veths()) == 1 and len(held(c)) == 1
+    assert len(on_bridge(BRIDGE)) == 1 and len(held(c)) == 1
     assert c("run", "-d", "--name", "alive", "--network", "bridge", "busybox", "sleep", "60").returncode == 0
     r = c("system", "check", "--repair")
     assert r.returncode == 0, r.stdout + r.stderr
-    assert list(held(c)) == [address_of(c, "alive")] and len(veths()) == 1  # the running one stays
+    assert list(held(c)) == [address_of(c, "alive")] and len(on_bridge(BRIDGE)) == 1  # the running one stays
 
 
 def test_system_check_finds_a_running_container_whose_veth_is_gone(c: Capsa) -> None:
@@ -337,7 +318,7 @@ def test_system_check_finds_a_running_container_whose_veth_is_gone(c: Capsa) -> 
 
     assert c("run", "-d", "--name", "chk", "--network", "bridge", "busybox", "sleep", "60").returncode == 0
     assert c("system", "check").returncode == 0  # all in place
-    [veth] = veths()
+    [veth] = on_bridge(BRIDGE)
     with IPRoute() as ipr:
         ipr.link("del", ifname=veth)
     r = c("system", "check")

@@ -16,7 +16,7 @@ import pytest
 
 from conftest import Capsa
 from containers import busybox_store, cleanup
-from nettest import bridge_name, free_subnet, leftovers, leftovers_settled
+from nettest import bridge_name, free_subnet, leftovers, leftovers_settled, on_bridge
 
 BRIDGE_A, SUBNET_A = bridge_name(), free_subnet()
 BRIDGE_B, SUBNET_B = bridge_name(), free_subnet()
@@ -47,12 +47,6 @@ def fresh(c: Capsa) -> Iterator[Capsa]:
     assert cleanup(c) == []
     for bridge in (BRIDGE_A, BRIDGE_B):  # no veth of a removed container is left on a bridge
         assert on_bridge(bridge) == []
-
-
-def on_bridge(bridge: str) -> list[str]:
-    """The interfaces on ``bridge`` (none once it went with its network's last container)."""
-    brif = Path(f"/sys/class/net/{bridge}/brif")
-    return sorted(p.name for p in brif.iterdir()) if brif.exists() else []
 
 
 def ok(c: Capsa, *args: str) -> str:

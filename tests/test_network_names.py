@@ -13,10 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from capsa.drivers import load_driver
 from conftest import Capsa
-from containers import busybox_store, cleanup
-from nettest import bridge_name, free_subnet, leftovers
+from nettest import bridge_name, bridge_store, free_subnet
 
 DEFAULT_BRIDGE = bridge_name()
 DEFAULT_SUBNET = free_subnet()
@@ -26,18 +24,7 @@ SUBNET = free_subnet()
 
 @pytest.fixture(scope="module")
 def c(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Capsa]:
-    config = f'[network.options.bridge]\nbridge = "{DEFAULT_BRIDGE}"\nsubnet = "{DEFAULT_SUBNET}"\n'
-    gen = busybox_store(tmp_path_factory, "netnames", config)
-    capsa = next(gen)
-    try:
-        yield capsa
-    finally:
-        cleanup(capsa)
-        capsa("network", "rm", "-f", "namesnet")
-        load_driver("network", "bridge", {"bridge": DEFAULT_BRIDGE, "subnet": DEFAULT_SUBNET}, root=capsa.root,
-                    runroot=capsa.runroot).remove_network({})  # type: ignore[attr-defined]
-        gen.close()
-        assert leftovers(BRIDGE, SUBNET) == [] and leftovers(DEFAULT_BRIDGE, DEFAULT_SUBNET) == []
+    yield from bridge_store(tmp_path_factory, "netnames", DEFAULT_BRIDGE, DEFAULT_SUBNET, {"namesnet": (BRIDGE, SUBNET)})
 
 
 def inspect(c: Capsa, fmt: str, name: str) -> str:

@@ -15,10 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from capsa.drivers import load_driver
 from conftest import Capsa
-from containers import busybox_store, cleanup
-from nettest import bridge_name, free_subnet, leftovers
+from containers import cleanup
+from nettest import bridge_name, bridge_store, free_subnet
 
 BRIDGE = bridge_name()
 SUBNET = free_subnet()
@@ -33,21 +32,12 @@ def port_tables() -> list[str]:
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Capsa]:
-    config = f'[network.options.bridge]\nbridge = "{BRIDGE}"\nsubnet = "{SUBNET}"\n'
-    gen = busybox_store(tmp_path_factory, "netports", config)
-    c = next(gen)
     before = set(port_tables())
-    try:
+    for c in bridge_store(tmp_path_factory, "netports", BRIDGE, SUBNET):
         r = c("import", "-c", 'CMD ["/bin/sh"]', "-c", "EXPOSE 80 81/udp", str(c.tmp / "busybox.tar"), "exposing")
         assert r.returncode == 0, r.stderr
         yield c
-    finally:
-        cleanup(c)
-        load_driver("network", "bridge", {"bridge": BRIDGE, "subnet": SUBNET}, root=c.root,
-                    runroot=c.runroot).remove_network({})  # type: ignore[attr-defined]
-        left = leftovers(BRIDGE, SUBNET) + sorted(set(port_tables()) - before)
-        gen.close()
-        assert left == [], left
+    assert sorted(set(port_tables()) - before) == [], "a ports table is left"
 
 
 @pytest.fixture

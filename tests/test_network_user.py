@@ -15,8 +15,7 @@ from pathlib import Path
 import pytest
 
 from conftest import Capsa
-from containers import busybox_store, cleanup
-from nettest import address_of, bridge_name, first_reply, free_subnet, leftovers, leftovers_settled
+from nettest import address_of, bridge_name, bridge_store, first_reply, free_subnet, leftovers, leftovers_settled, on_bridge
 
 DEFAULT_BRIDGE = bridge_name()  # the default network's, never used here but kept off capsa0
 BRIDGE = bridge_name()
@@ -25,26 +24,7 @@ SUBNET = free_subnet()
 
 @pytest.fixture(scope="module")
 def c(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Capsa]:
-    default_subnet = free_subnet()
-    config = f'[network.options.bridge]\nbridge = "{DEFAULT_BRIDGE}"\nsubnet = "{default_subnet}"\n'
-    gen = busybox_store(tmp_path_factory, "netuser", config)
-    capsa = next(gen)
-    try:
-        yield capsa
-    finally:
-        cleanup(capsa)
-        capsa("network", "rm", "-f", "usernet")
-        gen.close()
-        assert leftovers(BRIDGE, SUBNET) == [] and leftovers(DEFAULT_BRIDGE, default_subnet) == []
-
-
-def bridge_ports() -> list[str]:
-    """The interfaces on the network's bridge (none once it is gone with its last container)."""
-    brif = Path(f"/sys/class/net/{BRIDGE}/brif")
-    try:
-        return sorted(p.name for p in brif.iterdir())
-    except FileNotFoundError:
-        return []
+    yield from bridge_store(tmp_path_factory, "netuser", DEFAULT_BRIDGE, free_subnet(), {"usernet": (BRIDGE, SUBNET)})
 
 
 def test_containers_on_a_user_network(c: Capsa) -> None:
@@ -54,7 +34,7 @@ def test_containers_on_a_user_network(c: Capsa) -> None:
              "echo hello-from-usernet | nc -l -p 8080").returncode == 0
     target = address_of(c, "srv")
     assert ipaddress.IPv4Address(target) in ipaddress.IPv4Network(SUBNET)
-    assert len(bridge_ports()) == 1  # its veth is on the network's bridge
+    assert len(on_bridge(BRIDGE)) == 1  # its veth is on the network's bridge
     table = table_of(BRIDGE)  # packets from the bridge to 127.0.0.0/8 are dropped before routing
     assert "hook prerouting priority raw" in table and 'iifname "%s" ip daddr 127.0.0.0/8 drop' % BRIDGE in table
     assert first_reply(target, 8080) == b"hello-from-usernet\n"
@@ -146,14 +126,14 @@ def addresses(interface: str) -> list[str]:
 
 def test_a_container_whose_monitor_died_is_released_from_its_network(c: Capsa) -> None:
     assert c("run", "-d", "--name", "orph", "--network", "usernet", "busybox", "sleep", "60").returncode == 0
-    ports_before = bridge_ports()
+    ports_before = on_bridge(BRIDGE)
     monitor = int(c("inspect", "--format", "{{.State.ConmonPid}}", "orph").stdout)
     pid = int(c("inspect", "--format", "{{.State.Pid}}", "orph").stdout)
     os.kill(monitor, signal.SIGKILL)
     os.kill(pid, signal.SIGKILL)
     time.sleep(0.2)
     assert c("rm", "-f", "orph").returncode == 0
-    assert len(bridge_ports()) == len(ports_before) - 1  # its veth went, from the right bridge
+    assert len(on_bridge(BRIDGE)) == len(ports_before) - 1  # its veth went, from the right bridge
 
 
 def test_network_rm_f_removes_containers_bridge_and_firewall_table(c: Capsa) -> None:
