@@ -96,9 +96,10 @@ class BridgeDriver(NetworkDriver):
 
     # -- the network -------------------------------------------------------------------------
 
-    def network(self, attachment: Attachment) -> dict[str, Any]:
-        """The network to join: the attachment's, completed, else the driver's default one."""
-        given = dict(attachment.network or {})
+    def network(self, given: dict[str, Any] | None) -> dict[str, Any]:
+        """The network ``given`` (an attachment's ``network`` data) completed, else the
+        driver's default one."""
+        given = dict(given or {})
         net = {"name": DEFAULT_NETWORK, "id": DEFAULT_NETWORK, "driver": self.name, "bridge": self.options["bridge"],
                "subnet": self.options["subnet"], "gateway": "", "internal": False, "labels": {}, "options": {}}
         net.update({k: v for k, v in given.items() if v not in (None, "")})
@@ -131,7 +132,7 @@ class BridgeDriver(NetworkDriver):
         if attachment.netns is None:
             raise NetworkError("the bridge network driver needs the container's own network namespace",
                                hint="the container's bundle must ask for a new network namespace")
-        net = self.network(attachment)
+        net = self.network(attachment.network)
         subnet = ipaddress.IPv4Network(net["subnet"])
         veth = veth_name(net["name"], attachment.container_id)
         mtu = int(net["options"].get("mtu") or self.options["mtu"])
@@ -174,7 +175,7 @@ class BridgeDriver(NetworkDriver):
         table go with :meth:`tidy`)."""
         from capsa_net_bridge import links
 
-        net = self.network(attachment)
+        net = self.network(attachment.network)
         with self.ipam().locked():
             self.published().unpublish(attachment.container_id, net["bridge"])
         ipr = links.host_route()
@@ -192,11 +193,10 @@ class BridgeDriver(NetworkDriver):
         takes the kernel tens of milliseconds.)"""
         from capsa_net_bridge import links
 
-        bridges = self.bridges()
-        ipam = self.ipam()
-        if not os.path.exists(ipam.path) and not bridges.ours():
+        if not os.path.isdir(self.context.run_home_dir):  # (nothing was ever made here)
             return
-        with ipam.locked() as book:
+        bridges = self.bridges()
+        with self.ipam().locked() as book:
             unused = [(network, bridge) for network, bridge, _ in bridges.ours() if not book.book.get(network)]
             if not unused:
                 return
@@ -210,7 +210,7 @@ class BridgeDriver(NetworkDriver):
     def check(self, attachment: Attachment) -> None:
         from capsa_net_bridge import links
 
-        net = self.network(attachment)
+        net = self.network(attachment.network)
         veth = veth_name(net["name"], attachment.container_id)
         held = [a for n, a, h in self.ipam().entries() if n == net["name"] and h.get("id") == attachment.container_id]
         if not held:
@@ -308,11 +308,7 @@ class BridgeDriver(NetworkDriver):
         with the bridge's removal only in part: the caller removes those containers first."""
         from capsa_net_bridge import links
 
-        class _Attachment:  # just what network() reads
-            def __init__(self, data: dict[str, Any]) -> None:
-                self.network = data
-
-        net = self.network(_Attachment(network))  # type: ignore[arg-type]
+        net = self.network(network)
         ipr = links.host_route()
         try:
             with self.ipam().locked() as book:
