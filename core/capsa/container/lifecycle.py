@@ -441,10 +441,7 @@ def detach_orphan_network(sess: Session, config: ContainerConfig) -> str:
     if network:
         from capsa.container.netnames import withdraw
 
-        try:
-            withdraw(cfg.runroot, network, config.id)
-        except OSError:
-            pass
+        withdraw(cfg.runroot, network, config.id)
     problems = []
     if config.extra.get("connected_networks"):  # (`network connect`: those go too)
         from capsa.container.netconnect import detach_all

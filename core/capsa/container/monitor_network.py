@@ -100,10 +100,7 @@ class MonitorNetwork:
         if network:
             from capsa.container.netnames import withdraw
 
-            try:
-                withdraw(self.cfg["runroot"], network, self.id)
-            except OSError:
-                pass
+            withdraw(self.cfg["runroot"], network, self.id)
         try:
             problems.append(detach(self.driver("network"), handle))
         except Exception as exc:  # the driver could not even be loaded

@@ -109,10 +109,7 @@ def detach(driver: NetworkDriver, container_id: str, name: str, entry: dict[str,
     if _publishes(entry):
         from capsa.container.netnames import withdraw
 
-        try:
-            withdraw(runroot, name_of(entry), container_id, forget_others=True)
-        except OSError:
-            pass
+        withdraw(runroot, name_of(entry), container_id, forget_others=True)
     if handle is None:
         handle = NetworkHandle(Attachment(container_id=container_id, container_name=name, netns=None,
                                           interface=entry.get("interface") or "eth1",

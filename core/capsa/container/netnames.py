@@ -108,8 +108,16 @@ def publish(runroot: str, network: str, container_id: str, hosts: str, ip: str, 
 def withdraw(runroot: str, network: str, container_id: str, forget_others: bool = False) -> None:
     """Remove the container's line from the hosts files of the other members; with
     ``forget_others`` (``network disconnect``) their lines leave its own hosts file too.
-    Idempotent. The last member to go removes the network's book and its lock (nothing stays
-    in the runroot for a network nobody is on, or that was removed)."""
+    Idempotent and best effort, as every teardown calls it: a book that cannot be read or
+    written (OSError) is left as it is. The last member to go removes the network's book and
+    its lock (nothing stays in the runroot for a network nobody is on, or that was removed)."""
+    try:
+        _withdraw(runroot, network, container_id, forget_others)
+    except OSError:
+        pass
+
+
+def _withdraw(runroot: str, network: str, container_id: str, forget_others: bool) -> None:
     book = _Book(runroot, network)
     with book.lock.exclusive():
         members = book.load()

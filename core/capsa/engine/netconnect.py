@@ -194,10 +194,7 @@ def _disconnect_first(sess: Session, records: ContainerRecords, config: Containe
         if config.extra.get("network_definition"):  # (names are published on user networks only)
             from capsa.container.netnames import withdraw
 
-            try:
-                withdraw(sess.config.runroot, definition.name, config.id, forget_others=True)
-            except OSError:
-                pass
+            withdraw(sess.config.runroot, definition.name, config.id, forget_others=True)
         problem = detach(_driver(sess, config.network), NetworkHandle(Attachment(
             container_id=config.id, container_name=config.name, netns=None,
             network=config.extra.get("network_definition") or {},
