@@ -47,16 +47,35 @@ def wait_exited(records: ContainerRecords, config: ContainerConfig, timeout: flo
 
 
 def wait_monitor_gone(records: ContainerRecords, config: ContainerConfig, timeout: float = 30.0) -> None:
-    """Return once the container's monitor has finished its teardown (unmounts, --rm)."""
+    """Return once the container's monitor has finished its teardown (unmounts, --rm) and
+    exited: after a ``--rm`` container's records are gone its monitor still tidies its
+    network (a bridge after its last container), which is watched through a pidfd opened
+    while the monitor was known alive."""
+    import select
+
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            records.state(config.id)
-        except CapsaError:
-            return
-        if not monitor_alive(records, config.id) or not os.path.exists(records.dir(config.id)):
-            return
-        time.sleep(0.005)
+    pidfd = -1
+    try:
+        while time.monotonic() < deadline:
+            try:
+                state = records.state(config.id)
+            except CapsaError:
+                break
+            if not monitor_alive(records, config.id):  # (its lock released, or gone with the records)
+                break
+            if pidfd < 0 and state.monitor_pid:
+                try:
+                    pidfd = os.pidfd_open(state.monitor_pid)
+                except OSError:
+                    pidfd = -2  # (gone already, or not ours to watch)
+            if not os.path.exists(records.dir(config.id)):
+                break
+            time.sleep(0.005)
+        if pidfd >= 0:
+            select.select([pidfd], [], [], max(0.0, deadline - time.monotonic()))
+    finally:
+        if pidfd >= 0:
+            os.close(pidfd)
 
 
 def signal_number(sig: str | int) -> int:
