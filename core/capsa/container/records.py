@@ -222,6 +222,40 @@ class ContainerRecords:
             remove_file(link)
             raise
 
+    def rename(self, config: ContainerConfig, new_name: str) -> ContainerConfig:
+        """Give the container ``new_name`` (the caller holds the store lock and the container's):
+        the new name's link first, then the config, then the old link goes."""
+        self.check_name(new_name)
+        index = self._names_dir()
+        link = os.path.join(index, new_name)
+        with_link = os.path.join(index, f".{new_name}.{config.id[:12]}.tmp")
+        os.symlink(config.id, with_link)
+        os.replace(with_link, link)
+        old = config.name
+        config.name = new_name
+        try:
+            self.save_config(config)
+        except BaseException:
+            remove_file(link)
+            config.name = old
+            raise
+        if old and old != new_name and self._named(old) == config.id:
+            remove_file(os.path.join(index, old))
+        return config
+
+    def user_mounts(self, container_id: str) -> int:
+        """How many references ``capsa mount`` holds on the container's layer (its record's
+        ``user-mounts``; 0 when none)."""
+        try:
+            with open(self.dir(container_id, "user-mounts"), encoding="ascii") as fh:
+                return max(0, int(fh.read().strip() or 0))
+        except (OSError, ValueError):
+            return 0
+
+    def set_user_mounts(self, container_id: str, count: int) -> None:
+        """Record ``count`` references of ``capsa mount`` (the caller holds the container's lock)."""
+        atomic_write(self.dir(container_id, "user-mounts"), f"{count}\n".encode())
+
     def _write_new(self, config: ContainerConfig) -> None:
         directory = self.dir(config.id)
         if os.path.exists(directory):

@@ -236,8 +236,8 @@ def _mount_problems(store: Any, records: Any, live: set[str]) -> list[tuple[str,
         cid = owners.get(layer_id)
         if cid is None:
             return True
-        if cid in live or _lock_held(records, cid) or cid in monitors(records):
-            return False
+        if cid in live or _lock_held(records, cid) or cid in monitors(records) or records.user_mounts(cid):
+            return False  # (``capsa mount`` keeps a stopped container's layer mounted on purpose)
         # a start hands the container to its monitor just after writing the bundle: not stale yet
         try:
             written = os.stat(records.run_dir(cid, "bundle", "config.json")).st_mtime

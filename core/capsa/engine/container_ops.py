@@ -1,0 +1,130 @@
+"""More operations on existing containers: ``rename``, ``restart``, ``mount`` and ``unmount``
+(podman's), over the records of a session. Not imported by the ``run``/``create`` path."""
+from __future__ import annotations
+
+from capsa.engine import containers as base
+from capsa.engine.session import container_records, open_store
+from capsa.errors import UsageError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from capsa.container.model import ContainerConfig
+    from capsa.engine.session import Session
+
+NAME_RULE = "[a-zA-Z0-9][a-zA-Z0-9_.-]*"
+
+
+def rename(sess: Session, ref: str, new_name: str) -> ContainerConfig:
+    """Give the container ``ref`` names the name ``new_name`` (running or not, as podman); its
+    old name is free again. Bad input (unknown container, invalid or taken name): nothing changes."""
+    from capsa.fastpath.names import is_safe_name
+
+    if not is_safe_name(new_name):
+        raise UsageError(f"names must match {NAME_RULE}: invalid argument {new_name!r}",
+                         hint="capsa rename CONTAINER NEWNAME")
+    records = container_records(sess)
+    config = records.find(ref)
+    store = open_store(sess)
+    with store.writing(), records.lock(config.id).exclusive():  # (serialized with create and rm)
+        config = records.config(config.id)  # (as it is now, under the locks)
+        if records.name_taken(new_name):
+            raise UsageError(f'the container name "{new_name}" is already in use by {records.find(new_name).id}',
+                             hint="remove that container or choose another name")
+        return records.rename(config, new_name)
+
+
+def restart_targets(sess: Session, refs: list[str] | None, all_: bool, latest: bool, running: bool,
+                    filters: list[str]) -> list[ContainerConfig]:
+    """The containers ``restart`` acts on: ``refs``, every one (``all_``), the newest
+    (``latest``), the running ones (``running``), narrowed by ``filters`` (ps's)."""
+    if sum(bool(x) for x in (refs, all_, latest)) > 1:
+        raise UsageError("--all, --latest and containers given by name or id cannot be used together",
+                         hint="use one of them")
+    if running and (refs or latest):
+        raise UsageError("--running cannot be used with containers given by name or id or --latest",
+                         hint="capsa restart --running")
+    if filters and (refs or latest):
+        raise UsageError("--filter takes no containers given by name or id", hint="capsa restart --filter KEY=VALUE")
+    if not (refs or all_ or latest or running or filters):
+        raise UsageError("you must provide at least one container name or id", hint="or use --all, --running or --latest")
+    if refs or latest:
+        return base.find(sess, refs, latest=latest)
+    configs = base.find(sess, None, all_=True)
+    if filters:
+        wanted = {row["Id"] for row in base.listing(sess, True, filters)}
+        configs = [c for c in configs if c.id in wanted]
+    if running:
+        configs = [c for c in configs if base.is_running(sess, c)]
+    return sorted(configs, key=lambda c: c.created)
+
+
+def restart(sess: Session, config: ContainerConfig, timeout: int | None = None) -> str | None:
+    """Stop the container if it runs (stop signal, SIGKILL after ``timeout``), then start it;
+    a created or stopped one is just started. The restart policy's count is not bumped (a
+    restart asked for is no restart of the policy's). Returns ``stop``'s warning, if any."""
+    warning = base.stop(sess, config, timeout) if base.is_running(sess, config) else None
+    base.start(sess, config)
+    return warning
+
+
+# -- mount / unmount ------------------------------------------------------------------------------
+# ``mount`` takes one reference on the container's writable layer (the storage driver counts
+# them) and notes it in the container's record (``ContainerRecords.user_mounts``; ``system check``
+# leaves such a mount alone); ``unmount`` gives back one of those (``force``: all of them). The
+# reference a running container's monitor holds is never given back here: unmounting a running
+# container leaves it mounted, as podman skips running containers.
+
+def mount(sess: Session, config: ContainerConfig) -> str:
+    """Mount the container's root filesystem (one more reference) and return where it is;
+    a ``--rootfs`` container's is its directory."""
+    import os
+
+    if config.rootfs:
+        return os.path.realpath(config.rootfs)
+    if not config.layer_id:
+        raise UsageError(f"container {config.id[:12]} has no writable layer to mount", hint="see 'capsa inspect'")
+    records, store = container_records(sess), open_store(sess)
+    with store.writing(), records.lock(config.id).exclusive():
+        records.config(config.id)  # (still there, under the locks)
+        path = os.path.realpath(store.driver.mount(config.layer_id))
+        try:
+            records.set_user_mounts(config.id, records.user_mounts(config.id) + 1)
+        except BaseException:
+            store.driver.unmount(config.layer_id)
+            raise
+    return path
+
+
+def unmount(sess: Session, config: ContainerConfig, force: bool = False) -> bool:
+    """Give back one reference ``mount`` took (``force``: every one); a running container stays
+    mounted (False: skipped, as podman). True when the container was dealt with."""
+    if config.rootfs or not config.layer_id:
+        return True
+    records, store = container_records(sess), open_store(sess)
+    with store.writing(), records.lock(config.id).exclusive():
+        if base.is_running(sess, config):
+            return False
+        count = records.user_mounts(config.id)
+        if count:
+            if force:
+                store.driver.unmount(config.layer_id, force=True)
+            else:
+                store.driver.unmount(config.layer_id)
+            records.set_user_mounts(config.id, 0 if force else count - 1)
+    return True
+
+
+def mounted(sess: Session) -> list[tuple[ContainerConfig, str]]:
+    """The mounted containers (by ``mount`` or because they run) and where, oldest first."""
+    import os
+
+    records, store = container_records(sess), open_store(sess)
+    out = []
+    for config in sorted(base.find(sess, None, all_=True), key=lambda c: c.created):
+        if not config.layer_id or not (records.user_mounts(config.id) or base.is_running(sess, config)):
+            continue
+        with store.writing(), records.lock(config.id).exclusive():  # (a reference taken and given back)
+            path = os.path.realpath(store.driver.mount(config.layer_id))
+            store.driver.unmount(config.layer_id)
+        out.append((config, path))
+    return out
