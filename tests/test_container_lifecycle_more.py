@@ -123,6 +123,19 @@ def test_restart_bad_input(c: Capsa) -> None:
     c("rm", "keep")
 
 
+def test_restart_refuses_a_running_rm_container_and_goes_on_with_the_others(c: Capsa) -> None:
+    rmc = c("run", "-d", "--rm", "--name", "rmc", "busybox", "sleep", "60").stdout.strip()
+    other = c("create", "--name", "other", "busybox", "true").stdout.strip()
+    line = _one_error_line(c("restart", "-t", "0", "rmc"))
+    assert "--rm" in line and rmc in line, line
+    assert c("inspect", "--format", "{{.State.Status}}", "rmc").stdout == "running\n"  # kept, untouched
+    r = c("restart", "-t", "0", "rmc", "other")  # as podman: on to the next one, 125 at the end
+    assert (r.returncode, r.stdout) == (125, f"{other}\n"), r.stderr
+    assert r.stderr.count("Error: ") == 1 and "--rm" in r.stderr, r.stderr
+    assert c("inspect", "--format", "{{.State.Status}}", "rmc").stdout == "running\n"
+    c("rm", "-f", "-t", "0", "rmc", "other")
+
+
 # -- mount / unmount ------------------------------------------------------------------------------
 
 def _is_mountpoint(path: str) -> bool:
@@ -209,6 +222,25 @@ def test_mount_bad_input(c: Capsa) -> None:
     assert "no such container" in _one_error_line(c("unmount", "nosuch"))
     assert "container ID must be specified" in _one_error_line(c("unmount"))
     assert "--all switch" in _one_error_line(c("mount", "-a", "mk"))
+    assert "--all switch" in _one_error_line(c("unmount", "-a", "mk"))  # not silently ignored
     assert "unknown --format" in _one_error_line(c("mount", "--format", "table"))
     assert c("mount").stdout == ""  # nothing was mounted
     c("rm", "mk")
+
+
+def test_mount_counts_are_volatile_and_the_listing_mounts_nothing(c: Capsa) -> None:
+    import shutil
+    import subprocess
+
+    cid = c("create", "--name", "mv", "busybox", "true").stdout.strip()
+    path = c("mount", "mv").stdout.strip()
+    assert (c.runroot / "containers" / cid / "user-mounts").is_file()  # in the runroot, with the counts
+    assert not (c.root / "containers" / cid / "user-mounts").exists()
+    subprocess.run(["umount", path], check=True)  # behind capsa's back: the listing must not remount it
+    assert c("mount").stdout == f"{cid[:12]}\t{path}\n" and not _is_mountpoint(path)
+    # a reboot empties the runroot: the driver's counts and the container's run dir go
+    for counts in c.runroot.rglob("mounts.json"):
+        counts.unlink()
+    shutil.rmtree(c.runroot / "containers" / cid)
+    assert c("mount").stdout == ""  # no longer listed as mounted
+    assert c("rm", "mv").returncode == 0

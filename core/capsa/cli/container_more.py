@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from capsa.cli import output
-from capsa.cli.context import session
+from capsa.cli.context import Exit, session
 from capsa.engine import container_ops as engine
-from capsa.errors import UsageError
+from capsa.errors import EXIT_ENGINE, CapsaError, UsageError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # (typer evaluates the annotations: see capsa.cli.options)
@@ -54,11 +54,28 @@ def restart(
     sess = session(ctx)
     names = list(refs or []) + _cidfile_ids(list(cidfile or []))
     targets = engine.restart_targets(sess, names or None, all, latest, running, list(filter or []))
-    for config in targets:
-        warning = engine.restart(sess, config, time_)
+    failed = False
+    for config in targets:  # (as podman: on through every one, 125 at the end if one failed)
+        try:
+            warning = engine.restart(sess, config, time_)
+        except CapsaError as exc:
+            _report(exc)
+            failed = True
+            continue
         if warning:
             output.warn(warning)
         output.write(f"{config.id}\n")
+    if failed:
+        raise Exit(EXIT_ENGINE)
+
+
+def _report(exc: CapsaError) -> None:
+    """One container's error, in the words ``main`` would print it, so that the others go on."""
+    import sys
+
+    print(f"Error: {exc.message}", file=sys.stderr)
+    if exc.hint:
+        print(exc.hint, file=sys.stderr)
 
 
 def _targets(ctx: typer.Context, refs: list[str] | None, all_: bool, latest: bool) -> list[Any]:
@@ -111,6 +128,9 @@ def unmount(
     sess = session(ctx)
     if not (refs or all or latest):
         raise UsageError("container ID must be specified", hint="or use --all or --latest")
+    if all and (refs or latest):
+        raise UsageError("when using the --all switch, you may not pass any containers names or IDs or --latest",
+                         hint="leave out the names or --all")
     if all:
         configs = [c for c, _ in engine.mounted(sess)]
     else:

@@ -244,17 +244,29 @@ class ContainerRecords:
         return config
 
     def user_mounts(self, container_id: str) -> int:
-        """How many references ``capsa mount`` holds on the container's layer (its record's
-        ``user-mounts``; 0 when none)."""
-        try:
-            with open(self.dir(container_id, "user-mounts"), encoding="ascii") as fh:
-                return max(0, int(fh.read().strip() or 0))
-        except (OSError, ValueError):
-            return 0
+        """How many references ``capsa mount`` holds on the container's layer (``user-mounts``
+        in its run dir: volatile, as the driver's mount counts are; 0 when none)."""
+        return self._user_mount_record(container_id)[0]
 
-    def set_user_mounts(self, container_id: str, count: int) -> None:
-        """Record ``count`` references of ``capsa mount`` (the caller holds the container's lock)."""
-        atomic_write(self.dir(container_id, "user-mounts"), f"{count}\n".encode())
+    def user_mount_path(self, container_id: str) -> str:
+        """Where ``capsa mount`` mounted the container's root filesystem ("" when it is not)."""
+        count, path = self._user_mount_record(container_id)
+        return path if count else ""
+
+    def _user_mount_record(self, container_id: str) -> tuple[int, str]:
+        try:
+            with open(self.run_dir(container_id, "user-mounts"), encoding="utf-8") as fh:
+                count, _, path = fh.read().partition("\n")
+            return max(0, int(count.strip() or 0)), path.rstrip("\n")
+        except (OSError, ValueError):
+            return 0, ""
+
+    def set_user_mounts(self, container_id: str, count: int, path: str = "") -> None:
+        """Record ``count`` references of ``capsa mount`` and where (the caller holds the
+        container's lock); in the runroot, which a reboot empties with the mounts themselves."""
+        os.makedirs(self.run_dir(container_id), exist_ok=True)
+        atomic_write(self.run_dir(container_id, "user-mounts"), f"{count}\n{path if count else ''}\n".encode(),
+                     durable=False)
 
     def _write_new(self, config: ContainerConfig) -> None:
         directory = self.dir(config.id)

@@ -25,7 +25,8 @@ def rename(sess: Session, ref: str, new_name: str) -> ContainerConfig:
     records = container_records(sess)
     config = records.find(ref)
     store = open_store(sess)
-    with store.writing(), records.lock(config.id).exclusive():  # (serialized with create and rm)
+    # the container's lock, then the store's (serialized with create and rm), as start takes them
+    with records.lock(config.id).exclusive(), store.writing():
         config = records.config(config.id)  # (as it is now, under the locks)
         if records.name_taken(new_name):
             raise UsageError(f'the container name "{new_name}" is already in use by {records.find(new_name).id}',
@@ -61,70 +62,64 @@ def restart_targets(sess: Session, refs: list[str] | None, all_: bool, latest: b
 def restart(sess: Session, config: ContainerConfig, timeout: int | None = None) -> str | None:
     """Stop the container if it runs (stop signal, SIGKILL after ``timeout``), then start it;
     a created or stopped one is just started. The restart policy's count is not bumped (a
-    restart asked for is no restart of the policy's). Returns ``stop``'s warning, if any."""
-    warning = base.stop(sess, config, timeout) if base.is_running(sess, config) else None
+    restart asked for is no restart of the policy's). A running ``--rm`` container is refused
+    (stopping it removes it). Returns ``stop``'s warning, if any."""
+    running = base.is_running(sess, config)
+    if running and config.remove:
+        raise UsageError(f"cannot restart container {config.id}: it was created with --rm, so stopping it removes it",
+                         hint="stop it and run it again (capsa run --rm)")
+    warning = base.stop(sess, config, timeout) if running else None
     base.start(sess, config)
     return warning
 
 
 # -- mount / unmount ------------------------------------------------------------------------------
-# ``mount`` takes one reference on the container's writable layer (the storage driver counts
-# them) and notes it in the container's record (``ContainerRecords.user_mounts``; ``system check``
-# leaves such a mount alone); ``unmount`` gives back one of those (``force``: all of them). The
-# reference a running container's monitor holds is never given back here: unmounting a running
-# container leaves it mounted, as podman skips running containers.
+# See capsa.container.usermounts. Unmounting a running container leaves it mounted, as podman
+# skips running containers. The container's lock comes before the store's, as in start.
 
 def mount(sess: Session, config: ContainerConfig) -> str:
     """Mount the container's root filesystem (one more reference) and return where it is;
     a ``--rootfs`` container's is its directory."""
     import os
 
+    from capsa.container import usermounts
+
     if config.rootfs:
         return os.path.realpath(config.rootfs)
     if not config.layer_id:
         raise UsageError(f"container {config.id[:12]} has no writable layer to mount", hint="see 'capsa inspect'")
     records, store = container_records(sess), open_store(sess)
-    with store.writing(), records.lock(config.id).exclusive():
-        records.config(config.id)  # (still there, under the locks)
-        path = os.path.realpath(store.driver.mount(config.layer_id))
-        try:
-            records.set_user_mounts(config.id, records.user_mounts(config.id) + 1)
-        except BaseException:
-            store.driver.unmount(config.layer_id)
-            raise
-    return path
+    with records.lock(config.id).exclusive():
+        return usermounts.mount(store, records, config)
 
 
 def unmount(sess: Session, config: ContainerConfig, force: bool = False) -> bool:
     """Give back one reference ``mount`` took (``force``: every one); a running container stays
     mounted (False: skipped, as podman). True when the container was dealt with."""
+    from capsa.container import usermounts
+
     if config.rootfs or not config.layer_id:
         return True
     records, store = container_records(sess), open_store(sess)
-    with store.writing(), records.lock(config.id).exclusive():
+    with records.lock(config.id).exclusive():
         if base.is_running(sess, config):
             return False
-        count = records.user_mounts(config.id)
-        if count:
-            if force:
-                store.driver.unmount(config.layer_id, force=True)
-            else:
-                store.driver.unmount(config.layer_id)
-            records.set_user_mounts(config.id, 0 if force else count - 1)
+        usermounts.unmount(store, records, config, force)
     return True
 
 
 def mounted(sess: Session) -> list[tuple[ContainerConfig, str]]:
-    """The mounted containers (by ``mount`` or because they run) and where, oldest first."""
-    import os
+    """The mounted containers (by ``mount`` or because they run) and where, oldest first: read
+    from their run dirs, without a lock and without mounting anything."""
+    from capsa.container import usermounts
 
-    records, store = container_records(sess), open_store(sess)
+    records = container_records(sess)
     out = []
     for config in sorted(base.find(sess, None, all_=True), key=lambda c: c.created):
-        if not config.layer_id or not (records.user_mounts(config.id) or base.is_running(sess, config)):
+        if not config.layer_id or config.rootfs:
             continue
-        with store.writing(), records.lock(config.id).exclusive():  # (a reference taken and given back)
-            path = os.path.realpath(store.driver.mount(config.layer_id))
-            store.driver.unmount(config.layer_id)
-        out.append((config, path))
+        if records.user_mounts(config.id) or base.is_running(sess, config):
+            path = usermounts.mountpoint(records, config)
+            if path:
+                out.append((config, path))
     return out
