@@ -229,6 +229,23 @@ def check_running_export(c: Capsa) -> None:
     ok(c, "stop", "-t", "0", "busy")
 
 
+def test_export_of_a_container_that_churns_and_swaps_a_directory_for_a_symlink(c: Capsa) -> None:
+    """A running container keeps creating and deleting files and swapping the directory /s for
+    a symlink to /: every export succeeds and nothing of / is read through /s."""
+    script = ("while true; do mkdir -p /s/d; echo x > /s/d/f; rm -rf /s; ln -s / /s; rm /s; "
+              "echo y > /churn; rm -f /churn; done")
+    ok(c, "run", "-d", "--name", "churn", "busybox", "sh", "-c", script)
+    try:
+        for _ in range(5):
+            data = raw(c, "export", "churn")
+            assert data.returncode == 0, data.stderr
+            with tarfile.open(fileobj=io.BytesIO(data.stdout)) as tar:
+                under = [n for n in tar.getnames() if n.startswith("s/")]
+            assert set(under) <= {"s/d", "s/d/f"}, under[:5]
+    finally:
+        ok(c, "rm", "-f", "-t", "0", "churn")
+
+
 def test_export_refuses_a_terminal(c: Capsa) -> None:
     ok(c, "create", "--name", "tty", "busybox", "true")
     import pty

@@ -160,13 +160,13 @@ def _pin(sess: Session, config: ContainerConfig, stack: ExitStack) -> str:
 
 
 def _write_tree(out: BinaryIO, root: str) -> int:
-    """Every path under ``root`` (a mounted layer), as the layer tar writer writes them."""
-    from capsa.store.changes import tree_changes
+    """Every path under ``root`` (a mounted layer, perhaps a running container's: see
+    :mod:`capsa.store.treetar`)."""
     from capsa.store.tarstream import out_of_space
-    from capsa.store.tarwrite import write_layer_tar
+    from capsa.store.treetar import write_tree_tar
 
     with out_of_space("writing the exported container", hint="free space where the archive is written"):
-        return write_layer_tar(out, root, tree_changes(root, None))
+        return write_tree_tar(out, root)
 
 
 def _output_file(path: str) -> AbstractContextManager[BinaryIO]:
