@@ -152,6 +152,60 @@ def test_export_and_diff_of_a_running_container_under_crun(oci_store: Capsa) -> 
         assert left == [], f"left behind: {left}"
 
 
+def test_export_piped_into_import_does_not_deadlock(c: Capsa) -> None:
+    """``capsa export c | capsa import - img`` through real processes: export holds no store
+    lock while it writes (the archive is far bigger than a pipe's buffer) and import reads its
+    standard input before it takes the store's exclusive lock."""
+    changed_container(c, "piped")
+    argv = [str(CAPSA), "--root", str(c.root), "--runroot", str(c.runroot)]
+    exporter = subprocess.Popen([*argv, "export", "piped"], env=c.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert exporter.stdout is not None
+    try:
+        importer = subprocess.run([*argv, "import", "-", "pipedimage"], env=c.env, stdin=exporter.stdout,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60)
+        exporter.stdout.close()
+        assert exporter.wait(timeout=60) == 0, exporter.stderr.read()  # type: ignore[union-attr]
+    finally:
+        if exporter.poll() is None:
+            exporter.kill()
+            exporter.wait()
+        exporter.stderr.close()  # type: ignore[union-attr]
+    assert importer.returncode == 0, importer.stderr
+    try:
+        out = ok(c, "run", "--rm", "pipedimage", "sh", "-c", "cat /new.txt /var/www/d/f")
+        assert out == "new\ny\n"
+    finally:
+        c("rmi", "pipedimage")
+
+
+def test_rm_waits_for_an_export_in_progress(c: Capsa) -> None:
+    """An export pins its container: an rm that comes meanwhile waits for the archive to be
+    complete instead of taking the layer away under it."""
+    changed_container(c, "pinned")
+    argv = [str(CAPSA), "--root", str(c.root), "--runroot", str(c.runroot)]
+    exporter = subprocess.Popen([*argv, "export", "pinned"], env=c.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert exporter.stdout is not None
+    try:
+        head = exporter.stdout.read(512)  # export has started (and blocks on the full pipe)
+        assert len(head) == 512
+        remover = subprocess.Popen([*argv, "rm", "pinned"], env=c.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        time.sleep(1)
+        assert remover.poll() is None  # waiting for the export
+        rest = exporter.stdout.read()
+        assert exporter.wait(timeout=60) == 0
+        assert remover.wait(timeout=60) == 0
+    finally:
+        for proc in (exporter,):
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        exporter.stdout.close()
+        exporter.stderr.close()  # type: ignore[union-attr]
+    with tarfile.open(fileobj=io.BytesIO(head + rest)) as tar:
+        assert tar.extractfile("new.txt").read() == b"new\n"  # type: ignore[union-attr]
+    assert "pinned" not in ok(c, "ps", "-a", "--format", "{{.Names}}")
+
+
 def test_export_of_a_running_container_keeps_it_running(c: Capsa) -> None:
     check_running_export(c)
 
@@ -173,6 +227,23 @@ def check_running_export(c: Capsa) -> None:
     assert ok(c, "inspect", "--format", "{{.State.Status}}", "busy").strip() == "running"
     assert lines(ok(c, "diff", "busy")) == ["A /live.txt", "A /ready"]
     ok(c, "stop", "-t", "0", "busy")
+
+
+def test_export_of_a_container_that_churns_and_swaps_a_directory_for_a_symlink(c: Capsa) -> None:
+    """A running container keeps creating and deleting files and swapping the directory /s for
+    a symlink to /: every export succeeds and nothing of / is read through /s."""
+    script = ("while true; do mkdir -p /s/d; echo x > /s/d/f; rm -rf /s; ln -s / /s; rm /s; "
+              "echo y > /churn; rm -f /churn; done")
+    ok(c, "run", "-d", "--name", "churn", "busybox", "sh", "-c", script)
+    try:
+        for _ in range(5):
+            data = raw(c, "export", "churn")
+            assert data.returncode == 0, data.stderr
+            with tarfile.open(fileobj=io.BytesIO(data.stdout)) as tar:
+                under = [n for n in tar.getnames() if n.startswith("s/")]
+            assert set(under) <= {"s/d", "s/d/f"}, under[:5]
+    finally:
+        ok(c, "rm", "-f", "-t", "0", "churn")
 
 
 def test_export_refuses_a_terminal(c: Capsa) -> None:

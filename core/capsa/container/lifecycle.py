@@ -488,12 +488,14 @@ def remove_stopped(store: Store, records: ContainerRecords, container_id: str, l
 
 
 def remove_stopped_locked(store: Store, records: ContainerRecords, container_id: str, layer_id: str | None) -> None:
-    """:func:`remove_stopped` for a caller that holds the store lock."""
-    if layer_id and store.driver.exists(layer_id):
-        # Nothing runs in a stopped container: a reference still held on its layer was left by
-        # a start that died between mounting it and handing it to a monitor. (As podman's rm.)
-        store.driver.unmount(layer_id, force=True)
-        store.layers.remove(layer_id)
-    elif layer_id:
-        store.layers.forget(layer_id)  # its data went already
-    records.remove(container_id)
+    """:func:`remove_stopped` for a caller that holds the store lock. The container's lock is
+    taken before its layer goes: ``export`` holds it (shared) while it reads the layer."""
+    with records.lock(container_id).exclusive() as lock:
+        if layer_id and store.driver.exists(layer_id):
+            # Nothing runs in a stopped container: a reference still held on its layer was left by
+            # a start that died between mounting it and handing it to a monitor. (As podman's rm.)
+            store.driver.unmount(layer_id, force=True)
+            store.layers.remove(layer_id)
+        elif layer_id:
+            store.layers.forget(layer_id)  # its data went already
+        records.remove(container_id, held=lock)

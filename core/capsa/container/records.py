@@ -287,16 +287,17 @@ class ContainerRecords:
     def save_config(self, config: ContainerConfig) -> None:
         atomic_write(self.dir(config.id, "config.json"), dumps(config).encode())
 
-    def remove(self, container_id: str) -> None:
+    def remove(self, container_id: str, held: FileLock | None = None) -> None:
         """Delete the container's records and volatile files (its layer is the caller's). Takes
-        the container's lock (the caller must not hold it), so that no state write of another
-        command interleaves: one that comes after finds the container gone."""
+        the container's lock (the caller must not hold it, unless it passes that lock as
+        ``held``), so that no state write of another command interleaves: one that comes after
+        finds the container gone."""
         try:
             name = self.config_or_placeholder(container_id).name
         except CapsaError:
             name = ""
         doomed = os.path.join(self.root, f".{container_id}.removing")
-        with self.lock(container_id).exclusive():
+        with (held or self.lock(container_id)).exclusive():
             if name and self._named(name) == container_id:
                 remove_file(os.path.join(self.root, ".names", name))
             if os.path.exists(self.dir(container_id)):

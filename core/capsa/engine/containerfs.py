@@ -3,9 +3,11 @@ parent layer, through the storage driver's ``changes``; and a container's whole 
 one tar stream, written by the layer tar writer the storage drivers' ``diff`` uses
 (:mod:`capsa.store.tarwrite`), for running and stopped containers alike.
 
-Both hold the store's shared lock while they read a layer (as ``save`` does), so no ``rm`` or
-``rmi`` removes it meanwhile; a layer that is not mounted is mounted for the duration and
-released again (mounts are reference counted: a running container's stays as it was).
+``diff`` holds the store's shared lock while it reads a layer (as ``save`` does), so no ``rm``
+or ``rmi`` removes it meanwhile. ``export`` holds it only while it pins the container (its lock,
+shared: ``rm`` takes it before the layer goes; and a mount reference), never while it writes.
+A layer that is not mounted is mounted for the duration and released again (mounts are
+reference counted: a running container's stays as it was).
 """
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ from capsa.errors import StorageError, UsageError
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
-    from contextlib import AbstractContextManager
+    from contextlib import AbstractContextManager, ExitStack
     from typing import BinaryIO, Literal
 
     from capsa.container.model import ContainerConfig
@@ -118,39 +120,53 @@ def export(sess: Session, ref: str, target: str | BinaryIO, before_writing: Call
     """``export``: the container's whole filesystem as an uncompressed tar to ``target`` (a file
     path, see :func:`_output_file`, or a binary stream); returns the bytes written. An unknown
     container or an unwritable path fails before anything is written; ``before_writing`` (e.g.
-    to flush a shared stdout) is called just before the archive starts."""
-    import os
+    to flush a shared stdout) is called just before the archive starts.
+
+    The ``-o`` file is opened before any lock is taken, and no store lock is held while the
+    archive is written (a reader of our output may need the store: ``export c | import -``):
+    the container stays pinned by its own lock, which ``rm`` takes before its layer goes, and
+    by a mount reference."""
+    from contextlib import ExitStack
 
     if isinstance(target, str):
         check_output(target)
-    config = container_records(sess).find(ref)
-    store = open_store(sess)
+    records = container_records(sess)
+    config = records.find(ref)
+    with ExitStack() as stack:
+        out = stack.enter_context(_output_file(target)) if isinstance(target, str) else target
+        root = _pin(sess, config, stack)
+        if not isinstance(target, str) and before_writing is not None:
+            before_writing()
+        return _write_tree(out, root)
+
+
+def _pin(sess: Session, config: ContainerConfig, stack: ExitStack) -> str:
+    """Under the store's shared lock (released again on return): the container's lock taken
+    shared and its layer mounted, both released by ``stack``; returns the root to archive."""
+    import os
+
+    store, records = open_store(sess), container_records(sess)
     with store.reading():
-        if config.layer_id:
-            store.layers.get(config.layer_id)  # (a record whose layer went: say so, write nothing)
-            root = str(store.driver.mount(config.layer_id))
-        else:
-            root = os.path.realpath(config.rootfs)
-        try:
-            if not isinstance(target, str):
-                if before_writing is not None:
-                    before_writing()
-                return _write_tree(target, root)
-            with _output_file(target) as fh:
-                return _write_tree(fh, root)
-        finally:
-            if config.layer_id:
-                store.driver.unmount(config.layer_id)
+        records.find(config.id)  # (an rm that came first: say so; none can come now)
+        lock = records.lock(config.id)
+        lock.acquire(exclusive=False)
+        stack.callback(lock.release)
+        if not config.layer_id:
+            return os.path.realpath(config.rootfs)
+        store.layers.get(config.layer_id)  # (a record whose layer went: say so, write nothing)
+        root = str(store.driver.mount(config.layer_id))
+        stack.callback(store.driver.unmount, config.layer_id)  # (no store lock needed: it is pinned)
+        return root
 
 
 def _write_tree(out: BinaryIO, root: str) -> int:
-    """Every path under ``root`` (a mounted layer), as the layer tar writer writes them."""
-    from capsa.store.changes import tree_changes
+    """Every path under ``root`` (a mounted layer, perhaps a running container's: see
+    :mod:`capsa.store.treetar`)."""
     from capsa.store.tarstream import out_of_space
-    from capsa.store.tarwrite import write_layer_tar
+    from capsa.store.treetar import write_tree_tar
 
     with out_of_space("writing the exported container", hint="free space where the archive is written"):
-        return write_layer_tar(out, root, tree_changes(root, None))
+        return write_tree_tar(out, root)
 
 
 def _output_file(path: str) -> AbstractContextManager[BinaryIO]:

@@ -239,9 +239,34 @@ def import_image(sess: Session, source: str, reference: str | None, changes: lis
             import sys
 
             stdin = sys.stdin.buffer
-        return _import_stream(sess, stdin, names, changes, message)
+        with _spooled(sess, stdin) as fh:  # (read whole before the store lock: `export c | import -`)
+            return _import_stream(sess, fh, names, changes, message)
     with open_source(source) as fh:
         return _import_stream(sess, fh, names, changes, message)
+
+
+def _spooled(sess: Session, stream: BinaryIO) -> BinaryIO:
+    """``stream`` read to its end into an anonymous temporary file (in the store's ingest
+    directory when there is one, so on the store's file system), rewound, for a ``with`` block.
+    No lock is held meanwhile, so a producer that needs the store (``capsa export c | capsa
+    import -``) is never blocked by us."""
+    import os
+    import shutil
+    import tempfile
+
+    from capsa.store.tarstream import out_of_space
+
+    ingest = open_store(sess).blobs.ingest
+    with out_of_space("reading the tarball from standard input", hint="free space for a copy of the tarball"):
+        fh = tempfile.TemporaryFile(dir=ingest if os.path.isdir(ingest) else None)
+        try:
+            shutil.copyfileobj(stream, fh, 1 << 20)
+            fh.flush()
+            fh.seek(0)
+        except BaseException:
+            fh.close()
+            raise
+    return fh  # type: ignore[return-value]
 
 
 def _import_stream(sess: Session, source: BinaryIO, names: list[str], changes: list[str], message: str) -> Image:
