@@ -294,6 +294,23 @@ def test_restart_policy_on_failure(c: Capsa) -> None:
     assert doc["RestartCount"] == 2 and c("logs", "flaky").stdout == "run\nrun\nrun\n"
 
 
+def test_manual_start_resets_restart_count(c: Capsa) -> None:
+    """The restart policy's count starts again at 0 with a start the user asks for (podman's
+    init without retainRetries): it fails three times, then keeps running."""
+    script = ("if [ -e /ok ]; then exec sleep 60; fi; n=$(cat /n 2>/dev/null || echo 0); "
+              "echo $((n+1)) > /n; [ $n -ge 2 ] && touch /ok; exit 1")
+    c("run", "-d", "--name", "thrice", "--restart", "on-failure:5", "busybox", "sh", "-c", script)
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and c("inspect", "--format", "{{.State.Status}} {{.RestartCount}}",
+                                            "thrice").stdout.split() != ["running", "3"]:
+        time.sleep(0.1)
+    assert c("inspect", "--format", "{{.State.Status}} {{.RestartCount}}", "thrice").stdout.split() == ["running", "3"]
+    c("stop", "-t", "0", "thrice")
+    c("start", "thrice")
+    assert c("inspect", "--format", "{{.State.Status}} {{.RestartCount}}", "thrice").stdout.split() == ["running", "0"]
+    c("rm", "-f", "-t", "0", "thrice")
+
+
 def test_init_reaps_and_forwards(c: Capsa) -> None:
     r = run(c, "--init", "busybox", "sh", "-c", "echo $$; cat /proc/1/cmdline | tr '\\0' ' '")
     if r.returncode == 125 and "catatonit" in r.stderr:

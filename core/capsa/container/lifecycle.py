@@ -326,8 +326,9 @@ def start(sess: Session, records: ContainerRecords, config: ContainerConfig, att
         state = records.state(config.id)
         if state.status in ("running", "paused", "stopping"):
             raise UsageError(f"container {config.name} is already running", hint="see 'capsa ps'")
-        if state.stop_requested or state.error:  # (a fresh container has neither: no write)
-            state.stop_requested, state.error = False, ""
+        if state.stop_requested or state.error or state.restart_count:  # (a fresh container: no write)
+            # a start asked for begins the restart policy's count again, as podman's does
+            state.stop_requested, state.error, state.restart_count = False, "", 0
             records.set_state(config.id, state)  # (update_state would take the lock we hold)
         msg, go = _hand_to_monitor(sess, store, records, config)
     # The monitor says "listening" (its attach socket exists), then "created", then "started",
