@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from conftest import Capsa
+from conftest import CAPSA, Capsa
 from containers import store_fixtures
 
 store, c = store_fixtures("lifecycle-more")
@@ -244,3 +244,28 @@ def test_mount_counts_are_volatile_and_the_listing_mounts_nothing(c: Capsa) -> N
     shutil.rmtree(c.runroot / "containers" / cid)
     assert c("mount").stdout == ""  # no longer listed as mounted
     assert c("rm", "mv").returncode == 0
+
+
+# -- lock order -----------------------------------------------------------------------------------
+
+def test_rm_waits_for_the_container_lock_without_holding_the_store_lock(c: Capsa) -> None:
+    """rm takes the container's lock before the store's, as start does: an rm that waits for a
+    container (held here, as a start holds it while it takes the store lock) must not hold the
+    store meanwhile; the other order deadlocks an rm against a start."""
+    import subprocess
+    import time
+
+    from capsa.container.records import ContainerRecords
+
+    cid = c("create", "--name", "held", "busybox", "true").stdout.strip()
+    lock = ContainerRecords(str(c.root), str(c.runroot)).lock(cid)
+    with lock.exclusive():
+        rm = subprocess.Popen([str(CAPSA), "--root", str(c.root), "--runroot", str(c.runroot), "rm", "held"],
+                              env=c.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        time.sleep(0.5)
+        assert rm.poll() is None  # waiting for the container
+        r = c("create", "--name", "other", "busybox", "true", timeout=20)  # takes the store lock
+        assert r.returncode == 0, r.stderr
+    assert rm.wait(timeout=20) == 0, rm.stderr.read()  # type: ignore[union-attr]
+    assert c("container", "exists", "held").returncode == 1
+    c("rm", "other")

@@ -483,15 +483,11 @@ def remove(sess: Session, store: Store, records: ContainerRecords, config: Conta
 
 
 def remove_stopped(store: Store, records: ContainerRecords, container_id: str, layer_id: str | None) -> None:
-    """Remove a stopped container: its writable layer and its records."""
-    with store.writing():
-        remove_stopped_locked(store, records, container_id, layer_id)
-
-
-def remove_stopped_locked(store: Store, records: ContainerRecords, container_id: str, layer_id: str | None) -> None:
-    """:func:`remove_stopped` for a caller that holds the store lock. The container's lock is
-    taken before its layer goes: ``export`` holds it (shared) while it reads the layer."""
-    with records.lock(container_id).exclusive() as lock:
+    """Remove a stopped container: its writable layer and its records. Takes the container's
+    lock, then the store's (the order of start, rename and mount: never the other way round);
+    the caller holds neither. ``export`` holds the container's lock (shared) while it reads the
+    layer, so the layer does not go under it."""
+    with records.lock(container_id).exclusive() as lock, store.writing():
         if layer_id and store.driver.exists(layer_id):
             # Nothing runs in a stopped container: a reference still held on its layer was left by
             # a start that died between mounting it and handing it to a monitor. (As podman's rm.)

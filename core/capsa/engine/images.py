@@ -137,62 +137,89 @@ class Removal:
     missing: list[str] = field(default_factory=list)
 
 
+@record
+class _RemovalPlan:
+    images: dict  # image id -> Image
+    untags: dict  # image id -> names to drop (the image stays)
+    doomed: set
+    missing: list
+
+
+def _plan_removal(store: Store, refs: list[str], force: bool, all_images: bool) -> _RemovalPlan:
+    """What ``rmi`` would do to the store as it is (the caller holds its lock); refuses an
+    ambiguous removal by id."""
+    images = {i.id: i for i in store.images.all()}
+    plan = _RemovalPlan(images, {}, set(images) if all_images else set(), [])
+    for ref in refs:
+        try:
+            image = store.find_image(ref)
+        except ImageNotFound as exc:
+            plan.missing.append(exc.message)
+            continue
+        named = [n for n in store.name_candidates(ref) if n in image.names]
+        if named and len(set(image.names) - set(plan.untags.get(image.id, [])) - set(named)) > 0:
+            plan.untags.setdefault(image.id, []).extend(named)
+        elif not named and len(image.names) > 1 and not force:
+            raise UsageError(f"unable to delete image {image.id[:12]} by ID with more than one tag ({', '.join(image.names)})",
+                             hint="untag the names first, or use --force")
+        else:
+            plan.doomed.add(image.id)
+    return plan
+
+
 def remove_images(sess: Session, refs: list[str], force: bool, all_images: bool) -> Removal:
     """``rmi``: plan everything first (a refusal changes nothing), then stop and remove the
     containers using the doomed images (``force``), drop names, delete images. A name given
     for an image with other names only untags it. References that name no image are reported in
-    ``missing`` (the others are removed, as podman does)."""
+    ``missing`` (the others are removed, as podman does).
+
+    The containers go without the store lock held (removing one takes its lock, then the
+    store's, the order ``start`` takes them in); then the plan is made again under the lock, and
+    a container created from a doomed image meanwhile goes too."""
     store = open_store(sess)
     records = container_records(sess)
     out = Removal()
     events: list[tuple[str, str, list[str]]] = []
-    with store.writing():
-        images = {i.id: i for i in store.images.all()}
-        untags: dict[str, list[str]] = {}  # image id -> names to drop (the image stays)
-        doomed: set[str] = set(images) if all_images else set()
-        for ref in refs:
-            try:
-                image = store.find_image(ref)
-            except ImageNotFound as exc:
-                out.missing.append(exc.message)
-                continue
-            named = [n for n in store.name_candidates(ref) if n in image.names]
-            if named and len(set(image.names) - set(untags.get(image.id, [])) - set(named)) > 0:
-                untags.setdefault(image.id, []).extend(named)
-            elif not named and len(image.names) > 1 and not force:
-                raise UsageError(f"unable to delete image {image.id[:12]} by ID with more than one tag ({', '.join(image.names)})",
-                                 hint="untag the names first, or use --force")
-            else:
-                doomed.add(image.id)
-        users = [c for c in records.all() if c.image_id in doomed]
-        if users and not force:
-            first = users[0]
-            raise CapsaError(f"image used by {first.id}: image is in use by a container: consider listing external "
-                             f"containers and force-removing image", hint="remove the container first, or use rmi --force",
-                             exit_code=2)
-        if users:
-            from capsa.container import lifecycle, stopping
+    for _ in range(5):
+        with store.writing():
+            plan = _plan_removal(store, refs, force, all_images)
+            users = [c for c in records.all() if c.image_id in plan.doomed]
+            if users and not force:
+                raise CapsaError(f"image used by {users[0].id}: image is in use by a container: consider listing "
+                                 f"external containers and force-removing image",
+                                 hint="remove the container first, or use rmi --force", exit_code=2)
+            if not users:
+                _carry_out(store, plan, out, events)
+                break
+        from capsa.container import lifecycle, stopping
 
-            for config in users:
-                stopping.stop(sess, records, config, 0, "SIGKILL")
-                stopping.wait_monitor_gone(records, config)
-                lifecycle.remove_stopped_locked(store, records, config.id, config.layer_id)
-        for image_id, names in untags.items():
-            if image_id in doomed:
-                continue
-            image = images[image_id]
-            image.names = [n for n in image.names if n not in names]
-            store.images.put(image)
-            out.lines += [f"Untagged: {n}" for n in dict.fromkeys(names)]
-            events.append(("untag", image_id, names))
-        for image_id in doomed:
-            out.lines += [f"Untagged: {n}" for n in images[image_id].names]
-        store.delete_images([images[i] for i in doomed])
-        out.lines += [f"Deleted: {image_id}" for image_id in doomed]
-        events += [("remove", i, images[i].names) for i in doomed]
+        for config in users:
+            stopping.stop(sess, records, config, 0, "SIGKILL")
+            stopping.wait_monitor_gone(records, config)
+            lifecycle.remove_stopped(store, records, config.id, config.layer_id)
+    else:
+        raise CapsaError("containers keep being created from the images being removed", hint="try rmi --force again")
     for action, image_id, names in events:
         image_event(action, image_id, names)
     return out
+
+
+def _carry_out(store: Store, plan: _RemovalPlan, out: Removal, events: list[tuple[str, str, list[str]]]) -> None:
+    """Untag and delete what ``plan`` says (the caller holds the store lock)."""
+    out.missing = plan.missing
+    for image_id, names in plan.untags.items():
+        if image_id in plan.doomed:
+            continue
+        image = plan.images[image_id]
+        image.names = [n for n in image.names if n not in names]
+        store.images.put(image)
+        out.lines += [f"Untagged: {n}" for n in dict.fromkeys(names)]
+        events.append(("untag", image_id, names))
+    for image_id in plan.doomed:
+        out.lines += [f"Untagged: {n}" for n in plan.images[image_id].names]
+    store.delete_images([plan.images[i] for i in plan.doomed])
+    out.lines += [f"Deleted: {image_id}" for image_id in plan.doomed]
+    events += [("remove", i, plan.images[i].names) for i in plan.doomed]
 
 
 def prune(sess: Session, all_images: bool, filters: list[str]) -> list[Image]:
