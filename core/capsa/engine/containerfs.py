@@ -141,16 +141,17 @@ def export(sess: Session, ref: str, target: str | BinaryIO, before_writing: Call
 
 
 def _pin(sess: Session, config: ContainerConfig, stack: ExitStack) -> str:
-    """Under the store's shared lock (released again on return): the container's lock taken
-    shared and its layer mounted, both released by ``stack``; returns the root to archive."""
+    """The container's lock taken shared, then (only while its layer is mounted) the store's:
+    the order of start and rm, which take the container's lock first. Both the lock and the
+    mount are released by ``stack``; returns the root to archive."""
     import os
 
     store, records = open_store(sess), container_records(sess)
+    lock = records.lock(config.id)
+    lock.acquire(exclusive=False)
+    stack.callback(lock.release)
     with store.reading():
         records.find(config.id)  # (an rm that came first: say so; none can come now)
-        lock = records.lock(config.id)
-        lock.acquire(exclusive=False)
-        stack.callback(lock.release)
         if not config.layer_id:
             return os.path.realpath(config.rootfs)
         store.layers.get(config.layer_id)  # (a record whose layer went: say so, write nothing)
