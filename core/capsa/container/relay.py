@@ -61,6 +61,7 @@ class Relay:
         self.tty = tty
         self.clients: list[socket.socket] = list(clients or [])
         self.readers = {c: attach.FrameReader() for c in self.clients}
+        self.size: tuple[int, int] | None = None  # the last window size a client sent (-t)
 
     def accept_waiting(self) -> None:
         """Accept the clients already queued on the attach socket, without blocking."""
@@ -150,6 +151,32 @@ class Relay:
             sel.unregister(client)
             self.drop(client)
             return
+        self.handle(client, data, ours, pidfd)
+
+    def settle(self, ours: dict[str, int], pidfd: int) -> None:
+        """Act on what the clients sent already, without blocking: called before the container
+        starts, so that it starts with the window size of the terminal that ran ``run -it``
+        (sent before the client said go) and with any input typed meanwhile."""
+        for client in list(self.clients):
+            client.setblocking(False)
+            try:
+                while True:
+                    try:
+                        data = client.recv(65536)
+                    except BlockingIOError:
+                        break
+                    except OSError:
+                        data = b""
+                    if not data:
+                        self.drop(client)
+                        break
+                    self.handle(client, data, ours, pidfd)
+            finally:
+                if client in self.clients:
+                    client.setblocking(True)
+
+    def handle(self, client: socket.socket, data: bytes, ours: dict[str, int], pidfd: int) -> None:
+        """The frames in ``data`` from ``client``: input, end of input, window size, signals."""
         for kind, payload in self.readers[client].feed(data):
             if kind == attach.STDIN and "in" in ours:
                 try:
@@ -158,13 +185,15 @@ class Relay:
                     pass
             elif kind == attach.STDIN_EOF and "in" in ours and not self.tty:
                 close_quietly(ours.pop("in"))
-            elif kind == attach.RESIZE and self.tty:
-                import fcntl
-                import struct
-                import termios
+            elif kind == attach.RESIZE and self.tty and len(payload) == 4:
+                from capsa.container.terminal import set_window_size
 
-                rows, cols = struct.unpack(">HH", payload)
-                fcntl.ioctl(ours["out"], termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+                rows, cols = divmod(int.from_bytes(payload, "big"), 1 << 16)
+                self.size = (rows, cols)
+                try:
+                    set_window_size(ours["out"], rows, cols)  # the container gets SIGWINCH
+                except OSError:
+                    pass
             elif kind == attach.SIGNAL:
                 try:
                     signal.pidfd_send_signal(pidfd, int(payload))
@@ -190,11 +219,14 @@ class Relay:
         fds = [self.listener.fileno(), *(c.fileno() for c in self.clients)]
         for fd in fds:
             os.set_inheritable(fd, True)
-        return {"listener": fds[0], "clients": fds[1:]}
+        return {"listener": fds[0], "clients": fds[1:], "size": self.size}
 
     @classmethod
     def adopt(cls, log_path: str, tty: bool, fds: dict[str, object]) -> Relay:
         """The relay another process handed over (see :meth:`handoff_fds`)."""
         listener = socket.socket(fileno=int(fds["listener"]))  # type: ignore[call-overload]
         clients = [socket.socket(fileno=int(fd)) for fd in fds["clients"]]  # type: ignore[attr-defined]
-        return cls(log_path, listener, tty, clients)
+        relay = cls(log_path, listener, tty, clients)
+        size = fds.get("size")
+        relay.size = (int(size[0]), int(size[1])) if size else None  # type: ignore[index]
+        return relay
