@@ -178,6 +178,20 @@ def test_start_ai_of_a_tty_container(c: Capsa) -> None:
         start.close()
 
 
+def test_a_large_paste_reaches_a_tty_container_whole(c: Capsa) -> None:
+    """The pty's input queue holds a few KB: the monitor keeps the rest until the container reads."""
+    run = on_pty(c, "run", "-it", "--rm", "busybox", "sh", "-c", "stty -echo; echo ready; wc -l")
+    try:
+        run.expect("ready")
+        lines = "".join(f"line {i:05d} of a paste that is longer than a pty's buffer\r" for i in range(4000))
+        run.type(lines)
+        run.type(b"\x04")  # ctrl-d: the end of input, for the container's pty
+        run.expect("4000")
+        assert run.wait() == 0
+    finally:
+        run.close()
+
+
 # -- attach without a terminal ---------------------------------------------------------------------
 
 def test_run_d_then_attach_relays_output_and_the_exit_code(c: Capsa) -> None:
@@ -192,6 +206,15 @@ def test_run_d_then_attach_relays_output_and_the_exit_code(c: Capsa) -> None:
     assert c("attach", "fresh").returncode == 125
     r = c("attach", "nosuch")
     assert r.returncode == 125 and r.stderr.startswith("Error: no container with name or ID \"nosuch\"")
+
+
+def test_input_larger_than_every_buffer_while_output_flows(c: Capsa) -> None:
+    """``cat`` writes while it reads: neither the client nor the monitor may block on a write."""
+    text = "".join(f"{i:07d} {'x' * 60}\n" for i in range(60000))  # 4 MB
+    r = c("run", "-i", "--rm", "busybox", "cat", input=text, timeout=60)
+    assert r.returncode == 0 and r.stdout == text
+    r = c("run", "-i", "--rm", "busybox", "sh", "-c", "sleep 1.5; wc -c", input=text, timeout=60)  # (past the lean hand-over)
+    assert (r.returncode, r.stdout.strip()) == (0, str(len(text)))
 
 
 def test_start_ai_and_attach_no_stdin(c: Capsa) -> None:

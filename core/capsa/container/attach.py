@@ -105,118 +105,30 @@ def relay(sock: socket.socket, stdin: bool, tty: bool, *, detach_keys: bytes = D
 
 def session(sock: socket.socket, stdin: bool, tty: bool, *, detach_keys: bytes = DETACH_KEYS,
             sig_proxy: bool = True) -> Outcome:
-    """:func:`relay`, telling a detach from a monitor that went away.
+    """:func:`relay`, telling a detach from a monitor that went away
+    (:mod:`capsa.container.attach_client`).
 
     With ``tty`` and our stdin a terminal, that terminal is in raw mode meanwhile (restored
     however this ends), our window size is sent at once and again on each SIGWINCH. With
     ``sig_proxy``, the signals of :data:`PROXIED` received meanwhile go to the container.
     The detach keys are looked for in our stdin (when attached), terminal or not, as podman's.
     """
-    import selectors
-    import signal
+    from capsa.container.attach_client import Session
 
-    from capsa.container.detachkeys import Matcher
-
-    in_fd = sys.stdin.fileno() if stdin else None
-    wanted = [getattr(signal, name) for name in PROXIED] if sig_proxy else []
-    if tty:
-        wanted.append(signal.SIGWINCH)
-    wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
-    previous: dict[int, object] = {}
-    old_wakeup: int | None = None
-    restore_tty = None
-    sel = selectors.DefaultSelector()
-    try:
-        try:
-            old_wakeup = signal.set_wakeup_fd(wake_w, warn_on_full_buffer=False)
-            previous = {s: signal.signal(s, _noted) for s in wanted}
-        except ValueError:  # not the main thread: no signals then
-            pass
-        restore_tty = raw_terminal(in_fd) if tty and in_fd is not None else None
-        if tty:
-            send_size(sock)
-        sel.register(sock, selectors.EVENT_READ, "sock")
-        sel.register(wake_r, selectors.EVENT_READ, "signal")
-        file_input = False  # stdin a regular file (epoll refuses those): read it as we go
-        if in_fd is not None:
-            try:
-                sel.register(in_fd, selectors.EVENT_READ, "stdin")
-            except PermissionError:
-                file_input = True
-        matcher = Matcher(detach_keys)
-        reader = FrameReader()
-        out, err = sys.stdout.buffer, sys.stderr.buffer
-        while True:
-            events = sel.select(0 if file_input else None)
-            if file_input:
-                events.append((selectors.SelectorKey(in_fd, in_fd, selectors.EVENT_READ, "stdin"), 0))  # type: ignore[arg-type]
-            for key, _ in events:
-                if key.data == "stdin":
-                    data = os.read(in_fd, 65536)  # type: ignore[arg-type]
-                    if not data:
-                        if file_input:
-                            file_input = False
-                        else:
-                            sel.unregister(in_fd)  # type: ignore[arg-type]
-                        sock.sendall(frame(STDIN_EOF))
-                        continue
-                    data, detached = matcher.feed(data)
-                    if data:
-                        sock.sendall(frame(STDIN, data))
-                    if detached:
-                        return Outcome(None, detached=True)
-                elif key.data == "signal":
-                    for signum in _drain(wake_r):
-                        if signum == signal.SIGWINCH:
-                            send_size(sock)
-                        elif signum in previous:
-                            sock.sendall(frame(SIGNAL, str(signum).encode()))
-                else:
-                    chunk = sock.recv(65536)
-                    if not chunk:
-                        return Outcome(None)  # the monitor went away without an exit code
-                    for kind, payload in reader.feed(chunk):
-                        if kind == STDOUT:
-                            out.write(payload)
-                            out.flush()
-                        elif kind == STDERR:
-                            err.write(payload)
-                            err.flush()
-                        elif kind == EXIT:
-                            return Outcome(int(payload or b"0"))
-    finally:
-        sel.close()
-        if restore_tty:
-            restore_tty()
-        for s, handler in previous.items():
-            signal.signal(s, handler)  # type: ignore[arg-type]
-        if old_wakeup is not None:
-            signal.set_wakeup_fd(old_wakeup)
-        os.close(wake_r)
-        os.close(wake_w)
+    return Session(sock, stdin, tty, detach_keys, sig_proxy).run()
 
 
-def _noted(_signum: int, _frame: object) -> None:
-    """The handler of the signals :func:`session` acts on: the wakeup fd carries them."""
-
-
-def _drain(fd: int) -> bytes:
-    data = b""
-    while True:
-        try:
-            chunk = os.read(fd, 512)
-        except BlockingIOError:
-            return data
-        if not chunk:
-            return data
-        data += chunk
+def size_frame() -> bytes | None:
+    """A RESIZE frame with our terminal's size (stdout's, else stdin's), if we have one."""
+    size = window_size(sys.stdout.fileno(), sys.stdin.fileno())
+    return None if size is None else frame(RESIZE, pack_size(*size))
 
 
 def send_size(sock: socket.socket) -> None:
-    """A RESIZE frame with our terminal's size (stdout's, else stdin's), if we have one."""
-    size = window_size(sys.stdout.fileno(), sys.stdin.fileno())
-    if size is not None:
-        sock.sendall(frame(RESIZE, pack_size(*size)))
+    """A RESIZE frame with our terminal's size on blocking ``sock``, if we have one."""
+    message = size_frame()
+    if message:
+        sock.sendall(message)
 
 
 # The names these helpers had here before capsa.container.terminal held them.
