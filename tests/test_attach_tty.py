@@ -197,7 +197,7 @@ def test_a_large_paste_reaches_a_tty_container_whole(c: Capsa) -> None:
 def test_run_d_then_attach_relays_output_and_the_exit_code(c: Capsa) -> None:
     r = c("run", "-d", "--name", "bg", "busybox", "sh", "-c", "sleep 1.5; echo late; echo oops >&2; exit 7")
     assert r.returncode == 0
-    r = c("attach", "bg")
+    r = c("attach", "-l")  # (the newest container)
     assert (r.returncode, r.stdout, r.stderr) == (7, "late\n", "oops\n")
     r = c("attach", "bg")  # exited now: podman's error
     assert (r.returncode, r.stdout) == (125, "")

@@ -146,7 +146,7 @@ class Monitor(MonitorNetwork):
             with self._console:
                 _, fds, _, _ = socket.recv_fds(self._console, 16, 1)
             master = fds[0]
-            ours = {"out": master, "in": os.dup(master)}  # (two fds: the relay watches each its own way)
+            ours = {"out": master, "in": master}
             if self.relay.size:  # (a restart: the new pty gets the size the clients' terminal has)
                 from capsa.container.terminal import set_window_size
 

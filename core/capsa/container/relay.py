@@ -99,6 +99,8 @@ class Relay:
         streams = {ours["out"]: "stdout"}
         if "err" in ours:
             streams[ours["err"]] = "stderr"
+        if ours.get("in") in streams:  # (a pty's master: the relay watches input and output each its own way)
+            ours["in"] = os.dup(ours["in"])
         for fd, name in streams.items():
             os.set_blocking(fd, False)
             sel.register(fd, selectors.EVENT_READ, ("out", name))
