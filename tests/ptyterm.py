@@ -68,6 +68,14 @@ class PtyCommand:
             pass
         return self.proc.returncode
 
+    def wait_raw(self, timeout: float = 15) -> None:
+        """Wait until the command put its terminal in raw mode (it is attached by then)."""
+        deadline = time.monotonic() + timeout
+        while self.mode_now() == self.mode_before:
+            if time.monotonic() > deadline or self.proc.poll() is not None:
+                raise AssertionError(f"the terminal was not made raw; output: {self.output!r}")
+            self.read_some(0.05)
+
     def mode_now(self) -> list[object]:
         return termios.tcgetattr(self.slave)
 

@@ -19,7 +19,7 @@ def attach(
     detach_keys: Annotated[Optional[str], typer.Option("--detach-keys", help="Select the key sequence for detaching a container (default ctrl-p,ctrl-q; \"\" disables it)")] = None,
     latest: Annotated[bool, typer.Option("--latest", "-l", help="Act on the latest container created")] = False,
     no_stdin: Annotated[bool, typer.Option("--no-stdin", help="Do not attach STDIN")] = False,
-    sig_proxy: Annotated[bool, typer.Option("--sig-proxy", help="Proxy received signals to the container process")] = True,
+    sig_proxy: Annotated[bool, typer.Option("--sig-proxy/--no-sig-proxy", help="Proxy received signals to the container process")] = True,
 ) -> None:
     """Attach to a running container."""
     words = list(args or [])

@@ -62,7 +62,7 @@ def start(
     attach: Annotated[bool, typer.Option("--attach", "-a", help="Attach the container's output")] = False,
     interactive: Annotated[bool, typer.Option("--interactive", "-i", help="Attach the container's STDIN")] = False,
     detach_keys: Annotated[Optional[str], typer.Option("--detach-keys", help="Select the key sequence for detaching a container (default ctrl-p,ctrl-q)")] = None,
-    sig_proxy: Annotated[bool, typer.Option("--sig-proxy", help="Proxy received signals to the process (with --attach)")] = True,
+    sig_proxy: Annotated[bool, typer.Option("--sig-proxy/--no-sig-proxy", help="Proxy received signals to the process (with --attach)")] = True,
 ) -> None:
     """Start one or more containers."""
     keys = None

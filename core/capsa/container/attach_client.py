@@ -21,6 +21,15 @@ from capsa.container.detachkeys import Matcher
 from capsa.container.terminal import raw_terminal
 
 BACKLOG = 1 << 20  # bytes of input waiting for the socket before we stop reading our stdin
+ENDING = ("SIGHUP", "SIGTERM")  # without --sig-proxy: they end the client (its terminal restored first)
+
+
+class _Ended(Exception):
+    """A signal that ends the client (not proxied): re-raised once the terminal is restored."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
 
 
 class Session:
@@ -29,7 +38,8 @@ class Session:
         self.tty = tty
         self.in_fd = sys.stdin.fileno() if stdin else None
         self.matcher = Matcher(detach_keys)
-        self.signals = [getattr(signal, name) for name in attach.PROXIED] if sig_proxy else []
+        self.signals = [getattr(signal, name) for name in (attach.PROXIED if sig_proxy else ENDING)]
+        self.sig_proxy = sig_proxy
         if tty:
             self.signals.append(signal.SIGWINCH)
         self.outgoing = bytearray()
@@ -56,7 +66,10 @@ class Session:
                 self.send_size()
             if self.in_fd is not None:
                 self.watch_stdin(True)
-            return self.loop(wake_r, previous)
+            try:
+                return self.loop(wake_r, previous)
+            except _Ended as ended:
+                ending = ended.signum
         finally:
             self.sel.close()
             if restore_tty:
@@ -67,6 +80,8 @@ class Session:
                 signal.set_wakeup_fd(old_wakeup)
             os.close(wake_r)
             os.close(wake_w)
+        os.kill(os.getpid(), ending)  # (its own handler again: the default ends us)
+        return attach.Outcome(None, detached=True)  # (its handler returned: we left, the container goes on)
 
     def loop(self, wake_r: int, proxied: dict[int, object]) -> attach.Outcome:
         reader = attach.FrameReader()
@@ -80,6 +95,8 @@ class Session:
                 for signum in _drain(wake_r):
                     if signum == signal.SIGWINCH and self.tty:
                         self.send_size()
+                    elif signum in proxied and not self.sig_proxy:
+                        raise _Ended(signum)
                     elif signum in proxied:
                         self.send(attach.frame(attach.SIGNAL, str(signum).encode()))
             if "stdin" in kinds:
