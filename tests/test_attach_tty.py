@@ -191,6 +191,22 @@ def test_a_client_ended_by_a_signal_gives_the_terminal_back(c: Capsa) -> None:
         client.close()
 
 
+def test_a_restart_keeps_its_clients_and_their_window_size(c: Capsa) -> None:
+    assert c("run", "-dit", "--restart", "on-failure:1", "--name", "again", "busybox", "sh").returncode == 0
+    client = on_pty(c, "attach", "again", rows=25, cols=77)
+    try:
+        client.wait_raw()
+        client.type("exit 1\r")  # the policy restarts it, on a new pty; the client stays
+        time.sleep(1)
+        client.type("stty size\r")
+        client.expect("25 77")
+        client.type("exit 0\r")
+        assert client.wait() == 0 and client.mode_now() == client.mode_before
+    finally:
+        client.close()
+    assert json.loads(c("inspect", "again").stdout)[0]["RestartCount"] == 1
+
+
 def test_start_ai_of_a_tty_container(c: Capsa) -> None:
     assert c("create", "-it", "--name", "later", "busybox", "sh").returncode == 0
     start = on_pty(c, "start", "-ai", "later", rows=30, cols=90)
