@@ -61,8 +61,15 @@ def start(
     refs: ContainersArg = None,
     attach: Annotated[bool, typer.Option("--attach", "-a", help="Attach the container's output")] = False,
     interactive: Annotated[bool, typer.Option("--interactive", "-i", help="Attach the container's STDIN")] = False,
+    detach_keys: Annotated[Optional[str], typer.Option("--detach-keys", help="Select the key sequence for detaching a container (default ctrl-p,ctrl-q)")] = None,
+    sig_proxy: Annotated[bool, typer.Option("--sig-proxy/--no-sig-proxy", help="Proxy received signals to the process (with --attach)")] = True,
 ) -> None:
     """Start one or more containers."""
+    keys = None
+    if detach_keys is not None:
+        from capsa.engine.attach import detach_keys as parse_keys
+
+        keys = parse_keys(detach_keys)
     sess = session(ctx)
     targets = engine.find(sess, refs)
     if attach and len(targets) > 1:
@@ -71,7 +78,7 @@ def start(
         if engine.is_running(sess, config):
             output.write(f"{(refs or [config.name])[0]}\n")
             continue
-        code = engine.start(sess, config, attach=attach, stdin=interactive)
+        code = engine.start(sess, config, attach=attach, stdin=interactive, detach_keys=keys, sig_proxy=sig_proxy)
         if attach:
             if code:
                 raise Exit(code)

@@ -42,6 +42,11 @@ def launch(sess: Session, image: str, command: list[str], o: dict[str, Any], cre
     container that fails to start stays, exited (126), unless --rm."""
     from capsa.engine import containers
 
+    keys = None
+    if o.get("detach_keys") is not None:  # (checked before anything is made)
+        from capsa.engine.attach import detach_keys
+
+        keys = detach_keys(o["detach_keys"])
     if not create_only:  # first of all: the monitor loads its drivers while we make the container
         containers.prepare_run(sess, o["network"])
     detach = o.get("detach", True)
@@ -63,7 +68,8 @@ def launch(sess: Session, image: str, command: list[str], o: dict[str, Any], cre
         _write(f"{config.id}\n")
         return 0
     code = _missing_pulled(sess, image, o, policy, config,
-                           lambda: containers.run(sess, config, attach=not detach, stdin=o["interactive"]))
+                           lambda: containers.run(sess, config, attach=not detach, stdin=o["interactive"],
+                                                  detach_keys=keys, sig_proxy=o.get("sig_proxy", True) is not False))
     if detach:
         _write(f"{config.id}\n")
         return 0

@@ -29,6 +29,8 @@ FLAGS: tuple[tuple[str, tuple[str, ...], str, Any, str], ...] = (
     ("rm", ("--rm",), BOOL, False, "Remove the container when it exits"),
     ("interactive", ("--interactive", "-i"), BOOL, False, "Keep STDIN open"),
     ("tty", ("--tty", "-t"), BOOL, False, "Allocate a pseudo-TTY"),
+    ("detach_keys", ("--detach-keys",), STR, None, "Override the key sequence for detaching a container (default ctrl-p,ctrl-q; \"\" disables it)"),
+    ("sig_proxy", ("--sig-proxy",), BOOL, True, "Proxy received signals to the process"),
     ("env", ("--env", "-e"), MULTI, None, "Set environment variables"),
     ("env_file", ("--env-file",), MULTI, None, "Read in a file of environment variables"),
     ("workdir", ("--workdir", "-w"), STR, None, "Working directory inside the container"),
@@ -76,7 +78,7 @@ FLAGS: tuple[tuple[str, tuple[str, ...], str, Any, str], ...] = (
     ("disable_content_trust", ("--disable-content-trust",), BOOL, False, "This is a Docker specific option and is a NOOP"),
     ("quiet", ("--quiet", "-q"), BOOL, False, "Suppress output information when pulling images"),
 )
-CREATE_ONLY_SKIPS = ("detach",)  # `create` takes every flag of `run` but these
+CREATE_ONLY_SKIPS = ("detach", "detach_keys", "sig_proxy")  # `create` takes every flag of `run` but these
 
 # The global flags (podman's persistent flags), valid after the command word too.
 GLOBAL_FLAGS: tuple[tuple[str, tuple[str, ...], str, Any, str], ...] = (

@@ -14,11 +14,12 @@ import struct
 import sys
 from collections.abc import Callable
 
+from capsa.container.detachkeys import DEFAULT as DETACH_KEYS
+from capsa.container.terminal import pack_size, raw_terminal, window_size
 from capsa.fsutil import remove_file
 
 STDIN, STDOUT, STDERR, EXIT, STDIN_EOF, RESIZE, SIGNAL = range(7)
 HEADER = struct.Struct(">BI")
-DETACH_KEYS = b"\x10\x11"  # ctrl-p ctrl-q
 
 
 def frame(kind: int, payload: bytes = b"") -> bytes:
@@ -74,86 +75,65 @@ def connect(path: str, timeout: float = 5.0) -> socket.socket:
     return sock
 
 
-def relay(sock: socket.socket, stdin: bool, tty: bool) -> int | None:
+class Outcome:
+    """How an attached session ended: the container's exit code (None when the monitor went
+    away without one), or ``detached`` (the user typed the detach keys). (Not a NamedTuple:
+    the monitor imports this module and keeps off ``typing``.)"""
+
+    __slots__ = ("code", "detached")
+
+    def __init__(self, code: int | None, detached: bool = False) -> None:
+        self.code = code
+        self.detached = detached
+
+
+# Signals forwarded to the container (``--sig-proxy``, on by default): podman proxies every signal
+# but SIGCHLD, SIGURG, SIGSTOP and SIGKILL; these are the ones a user sends to a client.
+PROXIED = ("SIGHUP", "SIGINT", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGALRM", "SIGTERM")
+
+
+def relay(sock: socket.socket, stdin: bool, tty: bool, *, detach_keys: bytes = DETACH_KEYS,
+          sig_proxy: bool = True) -> int | None:
     """Copy the container's output to our stdout/stderr (and our stdin to it) until it exits.
 
-    Returns the exit code, or None when the user detached (ctrl-p ctrl-q on a tty).
-    SIGINT and SIGTERM received meanwhile are forwarded to the container.
+    Returns the exit code, or None when the user detached (``detach_keys``, ctrl-p ctrl-q by
+    default; b"" never detaches) or the monitor went away without one. See :func:`session`.
     """
-    import selectors
-    import signal
-
-    def forward(signum: int, _frame: object) -> None:
-        try:
-            sock.sendall(frame(SIGNAL, str(signum).encode()))
-        except OSError:
-            pass
-
-    previous = {s: signal.signal(s, forward) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
-    restore_tty = _raw_terminal() if tty and stdin else None
-    if tty:
-        _send_size(sock)
-    sel = selectors.DefaultSelector()
-    sel.register(sock, selectors.EVENT_READ, "sock")
-    in_fd = sys.stdin.fileno() if stdin else None
-    if in_fd is not None:
-        sel.register(in_fd, selectors.EVENT_READ, "stdin")
-    reader = FrameReader()
-    out, err = sys.stdout.buffer, sys.stderr.buffer
-    pending_detach = b""
-    try:
-        while True:
-            for key, _ in sel.select():
-                if key.data == "stdin":
-                    data = os.read(in_fd, 65536)  # type: ignore[arg-type]
-                    if not data:
-                        sel.unregister(in_fd)  # type: ignore[arg-type]
-                        sock.sendall(frame(STDIN_EOF))
-                        continue
-                    if tty:
-                        data = pending_detach + data
-                        if DETACH_KEYS in data:
-                            return None
-                        pending_detach = data[-1:] if data.endswith(DETACH_KEYS[:1]) else b""
-                        data = data[: len(data) - len(pending_detach)]
-                    if data:
-                        sock.sendall(frame(STDIN, data))
-                    continue
-                chunk = sock.recv(65536)
-                if not chunk:
-                    return None  # the monitor went away without an exit code
-                for kind, payload in reader.feed(chunk):
-                    if kind == STDOUT:
-                        out.write(payload)
-                        out.flush()
-                    elif kind == STDERR:
-                        err.write(payload)
-                        err.flush()
-                    elif kind == EXIT:
-                        return int(payload or b"0")
-    finally:
-        sel.close()
-        if restore_tty:
-            restore_tty()
-        for s, handler in previous.items():
-            signal.signal(s, handler)
+    outcome = session(sock, stdin, tty, detach_keys=detach_keys, sig_proxy=sig_proxy)
+    return None if outcome.detached else outcome.code
 
 
-def _send_size(sock: socket.socket) -> None:
-    try:
-        size = os.get_terminal_size(sys.stdout.fileno())
-    except OSError:
-        return
-    sock.sendall(frame(RESIZE, struct.pack(">HH", size.lines, size.columns)))
+def session(sock: socket.socket, stdin: bool, tty: bool, *, detach_keys: bytes = DETACH_KEYS,
+            sig_proxy: bool = True) -> Outcome:
+    """:func:`relay`, telling a detach from a monitor that went away
+    (:mod:`capsa.container.attach_client`).
+
+    With ``tty`` and our stdin a terminal, that terminal is in raw mode meanwhile (restored
+    however this ends), our window size is sent at once and again on each SIGWINCH. With
+    ``sig_proxy``, the signals of :data:`PROXIED` received meanwhile go to the container.
+    The detach keys are looked for in our stdin (when attached), terminal or not, as podman's.
+    """
+    from capsa.container.attach_client import Session
+
+    return Session(sock, stdin, tty, detach_keys, sig_proxy).run()
+
+
+def size_frame() -> bytes | None:
+    """A RESIZE frame with our terminal's size (stdout's, else stdin's), if we have one."""
+    size = window_size(sys.stdout.fileno(), sys.stdin.fileno())
+    return None if size is None else frame(RESIZE, pack_size(*size))
+
+
+def send_size(sock: socket.socket) -> None:
+    """A RESIZE frame with our terminal's size on blocking ``sock``, if we have one."""
+    message = size_frame()
+    if message:
+        sock.sendall(message)
+
+
+# The names these helpers had here before capsa.container.terminal held them.
+_send_size = send_size
 
 
 def _raw_terminal() -> object:
-    import termios
-    import tty
-
-    fd = sys.stdin.fileno()
-    if not os.isatty(fd):
-        return None
-    saved = termios.tcgetattr(fd)
-    tty.setraw(fd)
-    return lambda: termios.tcsetattr(fd, termios.TCSADRAIN, saved)
+    return raw_terminal(sys.stdin.fileno())

@@ -311,10 +311,11 @@ class _Events:
 
 
 def start(sess: Session, records: ContainerRecords, config: ContainerConfig, attach_output: bool,
-          stdin: bool = False, store: Store | None = None) -> int | None:
+          stdin: bool = False, store: Store | None = None, detach_keys: bytes | None = None,
+          sig_proxy: bool = True) -> int | None:
     """Start the container; with ``attach_output`` relay its stdio until it exits and return its exit
-    code (None when the user detached). Raises when the container could not start. ``store``:
-    the session's store, when the caller has it open already."""
+    code (None when the user detached: ``detach_keys``, ctrl-p ctrl-q when None). Raises when the
+    container could not start. ``store``: the session's store, when the caller has it open already."""
     if UNREADABLE in config.extra:  # (a placeholder: see records.is_unreadable)
         raise StorageError(f"container {config.name} cannot be started: {config.extra[UNREADABLE]}",
                            hint="remove it with 'capsa rm -f', or run 'capsa system check --repair'")
@@ -345,6 +346,8 @@ def start(sess: Session, records: ContainerRecords, config: ContainerConfig, att
 
                     try:
                         sock = attach.connect(records.run_dir(config.id, "attach"))
+                        if config.tty:  # before go: the process starts with our window size
+                            attach.send_size(sock)
                     except OSError:  # the monitor closed it already: it failed, and says why next
                         sock = None
                 os.close(go)
@@ -370,10 +373,13 @@ def start(sess: Session, records: ContainerRecords, config: ContainerConfig, att
         from capsa.container import attach
 
         with sock:
-            code = attach.relay(sock, stdin=stdin, tty=config.tty)
-        if code is None and not config.tty:  # the monitor went away: trust the record
-            code = records.state(config.id).exit_code
-        return code
+            outcome = attach.session(sock, stdin=stdin, tty=config.tty, sig_proxy=sig_proxy,
+                                     detach_keys=attach.DETACH_KEYS if detach_keys is None else detach_keys)
+        if outcome.detached:
+            return None
+        if outcome.code is None:  # the monitor went away: trust the record
+            return records.state(config.id).exit_code
+        return outcome.code
     finally:
         if go >= 0:
             os.close(go)

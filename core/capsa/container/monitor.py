@@ -147,6 +147,10 @@ class Monitor(MonitorNetwork):
                 _, fds, _, _ = socket.recv_fds(self._console, 16, 1)
             master = fds[0]
             ours = {"out": master, "in": master}
+            if self.relay.size:  # (a restart: the new pty gets the size the clients' terminal has)
+                from capsa.container.terminal import set_window_size
+
+                set_window_size(master, *self.relay.size)
         trace("created")
         pid = int(state.pid)
         try:
@@ -162,6 +166,7 @@ class Monitor(MonitorNetwork):
             self.tell(event="created", pid=pid)
             self.wait_go()
             self.relay.accept_waiting()  # whoever attached before "go" sees the very first output
+            self.relay.settle(ours, pidfd)  # (a -t client's window size, before the process starts)
         trace("go")
         self.iso.start(self.id)
         trace("started")

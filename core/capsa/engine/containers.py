@@ -212,7 +212,8 @@ def prepare_run(sess: Session, network: str | None = None) -> None:
     monitor_fork.prefork(drivers)
 
 
-def run(sess: Session, config: ContainerConfig, attach: bool, stdin: bool) -> int | None:
+def run(sess: Session, config: ContainerConfig, attach: bool, stdin: bool, detach_keys: bytes | None = None,
+        sig_proxy: bool = True) -> int | None:
     """``run``: create the container and start it; attached, relay its stdio and return its exit
     code (None when the user detached). When the start fails, the start's error is raised with
     exit code 126 (127 stays), as podman's ``run``; the container stays, exited (126), with the
@@ -226,7 +227,8 @@ def run(sess: Session, config: ContainerConfig, attach: bool, stdin: bool) -> in
     config.extra.setdefault("isolation", lifecycle.session_isolation(sess))  # its driver for life
     config = _create_on_network(sess, config, lambda: lifecycle.create(store, records, config))
     try:
-        return lifecycle.start(sess, records, config, attach_output=attach, stdin=stdin, store=store)
+        return lifecycle.start(sess, records, config, attach_output=attach, stdin=stdin, store=store,
+                               detach_keys=detach_keys, sig_proxy=sig_proxy)
     except CapsaError as exc:
         if config.remove:
             _discard(sess, store, records, config)
@@ -315,7 +317,8 @@ def is_running(sess: Session, config: ContainerConfig) -> bool:
     return state.status in ACTIVE and monitor_alive(records, config.id)
 
 
-def start(sess: Session, config: ContainerConfig, attach: bool = False, stdin: bool = False) -> int | None:
+def start(sess: Session, config: ContainerConfig, attach: bool = False, stdin: bool = False,
+          detach_keys: bytes | None = None, sig_proxy: bool = True) -> int | None:
     """Start a created or stopped container; attached, return its exit code (see :func:`run`)."""
     from capsa import plugins
     from capsa.container import lifecycle
@@ -323,7 +326,8 @@ def start(sess: Session, config: ContainerConfig, attach: bool = False, stdin: b
     plugins.load_hook_plugins()
     records = container_records(sess)
     try:
-        return lifecycle.start(sess, records, config, attach_output=attach, stdin=stdin, store=open_store(sess))
+        return lifecycle.start(sess, records, config, attach_output=attach, stdin=stdin, store=open_store(sess),
+                               detach_keys=detach_keys, sig_proxy=sig_proxy)
     except CapsaError as exc:
         if not config.remove:
             record_start_failure(records, config, exc)

@@ -1,0 +1,316 @@
+"""Terminals, ``attach`` and ``--detach-keys`` (issue 12, items 2, 3 and 6), through a real
+pseudo-terminal: the capsa CLI runs with a pty's slave as its controlling terminal
+(tests/ptyterm.py) and the test types, reads and resizes on the master."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from conftest import CAPSA, Capsa
+from containers import ISOLATION_DRIVERS, busybox_store, cleanup, oci_busybox_store
+from ptyterm import PtyCommand
+
+from capsa.container.detachkeys import InvalidDetachKeys, Matcher, parse
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Capsa]:
+    yield from busybox_store(tmp_path_factory, "attach")
+
+
+@pytest.fixture(scope="module")
+def oci_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Capsa]:
+    yield from oci_busybox_store(tmp_path_factory, "attach-oci")
+
+
+@pytest.fixture
+def c(request: pytest.FixtureRequest) -> Iterator[Capsa]:
+    capsa = request.getfixturevalue("oci_store" if getattr(request, "param", "linux") == "oci" else "store")
+    yield capsa
+    left = cleanup(capsa)
+    assert left == [], f"left behind: {left}"
+
+
+BOTH = pytest.mark.parametrize("c", ISOLATION_DRIVERS, indirect=True)
+
+
+def on_pty(c: Capsa, *args: str, rows: int = 24, cols: int = 80) -> PtyCommand:
+    argv = [str(CAPSA), "--root", str(c.root), "--runroot", str(c.runroot), *args]
+    return PtyCommand(argv, c.env, rows, cols)
+
+
+def status(c: Capsa, name: str) -> str:
+    return json.loads(c("inspect", name).stdout)[0]["State"]["Status"]
+
+
+def lean_monitor(c: Capsa, name: str) -> None:
+    """Wait until the container's monitor handed over to its lean form (attach must work there)."""
+    monitor = int(c("inspect", "--format", "{{.State.ConmonPid}}", name).stdout)
+    deadline = time.monotonic() + 10
+    while b"capsa.container.lean_monitor" not in Path(f"/proc/{monitor}/cmdline").read_bytes():
+        assert time.monotonic() < deadline, "the monitor did not hand over"
+        time.sleep(0.05)
+
+
+# -- the detach-key syntax -------------------------------------------------------------------------
+
+@pytest.mark.parametrize("spec, keys", [
+    (None, b"\x10\x11"), ("ctrl-p,ctrl-q", b"\x10\x11"), ("", b""), ("a", b"a"), ("ctrl-a", b"\x01"),
+    ("ctrl-@", b"\x00"), ("ctrl-[,ctrl-\\,ctrl-],ctrl-^,ctrl-_", b"\x1b\x1c\x1d\x1e\x1f"), ("ctrl-x,y", b"\x18y"),
+    ("DEL", b"\x7f"), ("ctrl-z,Z", b"\x1aZ"),
+])
+def test_detach_key_specs(spec: str | None, keys: bytes) -> None:
+    assert parse(spec) == keys
+
+
+@pytest.mark.parametrize("spec", ["ctrl-zz", "ctrl-A", "shift-a", "ab", "ctrl-p,", ",", "ctrl-", "é", "ctrl-1"])
+def test_bad_detach_key_specs(spec: str) -> None:
+    with pytest.raises(InvalidDetachKeys, match=r"^invalid detach keys: Unknown character: '"):
+        parse(spec)
+
+
+def test_the_matcher_holds_back_a_partial_sequence_and_passes_on_what_is_not_one() -> None:
+    m = Matcher(b"\x10\x11")
+    assert m.feed(b"ab\x10") == (b"ab", False)  # held: it may start the sequence
+    assert m.feed(b"c") == (b"\x10c", False)  # it did not
+    assert m.feed(b"\x10\x10") == (b"\x10", False)
+    assert m.feed(b"\x11rest") == (b"", True)  # across two reads
+    assert Matcher(b"").feed(b"\x10\x11") == (b"\x10\x11", False)  # "" never detaches
+    assert Matcher(b"xyz").feed(b"axxyz") == (b"ax", True)
+
+
+# -- run -it, attach, detach -----------------------------------------------------------------------
+
+@BOTH
+def test_run_it_is_a_real_terminal_that_follows_resizes_detaches_and_reattaches(c: Capsa) -> None:
+    run = on_pty(c, "run", "-it", "--name", "term", "busybox", "sh", rows=33, cols=101)
+    try:
+        run.expect("# ")
+        run.type("tty; stty size\r")
+        assert "/dev/pts/0" in run.expect("33 101")  # a pty of the container's own, with our size
+        run.type("trap 'echo got-winch' WINCH\r")
+        run.expect("# ")
+        run.resize(40, 120)  # the client sends the new size, the monitor sets it: SIGWINCH inside
+        run.expect("got-winch")
+        run.type("stty size\r")
+        run.expect("40 120")
+        run.type(b"\x10\x11")  # ctrl-p ctrl-q
+        assert run.wait() == 0
+        assert b"Error" not in run.output and b"\x10" not in run.output
+        assert run.mode_now() == run.mode_before  # the terminal is as it was (not raw)
+    finally:
+        run.close()
+    assert status(c, "term") == "running"
+    lean_monitor(c, "term")
+    again = on_pty(c, "attach", "term", rows=20, cols=70)
+    try:
+        again.wait_raw()
+        again.type("echo hel''lo $((6*7)); stty size\r")
+        again.expect("hello 42")
+        again.expect("20 70")  # attaching sends our size
+        again.type("exit 3\r")
+        assert again.wait() == 3  # the container's exit code
+        assert again.mode_now() == again.mode_before
+    finally:
+        again.close()
+    assert status(c, "term") == "exited"
+
+
+def test_custom_detach_keys_and_two_clients_watching(c: Capsa) -> None:
+    assert c("run", "-dit", "--name", "shared", "busybox", "sh").returncode == 0
+    lean_monitor(c, "shared")
+    typing = on_pty(c, "attach", "--detach-keys", "ctrl-x,y", "shared")
+    watching = on_pty(c, "attach", "--no-stdin", "shared")
+    try:
+        typing.wait_raw()
+        time.sleep(0.5)  # (and the other one, which does not touch its terminal)
+        typing.type("echo both-$((20+3))\r")
+        typing.expect("both-23")
+        watching.expect("both-23")  # every client sees the output
+        typing.type(b"\x18y")  # the custom keys detach this client only
+        assert typing.wait() == 0
+        assert typing.mode_now() == typing.mode_before
+        assert status(c, "shared") == "running" and watching.proc.poll() is None
+        watching.type("echo never\r")  # --no-stdin: nothing typed here reaches the container
+        time.sleep(0.5)
+        last = on_pty(c, "attach", "shared")
+        last.wait_raw()
+        last.type("echo last-$((1+1)); exit 4\r")
+        last.expect("last-2")
+        watching.expect("last-2")
+        assert last.wait() == 4 and watching.wait() == 4
+        assert b"never\r\n" not in last.output
+    finally:
+        typing.close()
+        watching.close()
+
+
+def test_empty_detach_keys_disable_detaching(c: Capsa) -> None:
+    run = on_pty(c, "run", "-it", "--rm", "--detach-keys", "", "busybox", "sh")
+    try:
+        run.expect("# ")
+        run.type(b"\x10\x11")
+        time.sleep(0.5)
+        assert run.proc.poll() is None  # still attached
+        run.type(b"\x15exit 5\r")  # (ctrl-u: whatever ctrl-p recalled goes)
+        assert run.wait() == 5
+        assert run.mode_now() == run.mode_before
+    finally:
+        run.close()
+
+
+def test_a_client_ended_by_a_signal_gives_the_terminal_back(c: Capsa) -> None:
+    """SIGTERM (not proxied with --sig-proxy=false) ends the client: its terminal is restored first
+    and it dies of that signal; the container goes on. Proxied, the container gets it."""
+    assert c("run", "-dit", "--name", "going-on", "busybox", "sh").returncode == 0
+    client = on_pty(c, "attach", "--sig-proxy=false", "going-on")
+    try:
+        client.wait_raw()
+        client.proc.send_signal(signal.SIGTERM)
+        assert client.wait() == -signal.SIGTERM
+        assert client.mode_now() == client.mode_before
+    finally:
+        client.close()
+    assert status(c, "going-on") == "running"
+    client = on_pty(c, "attach", "going-on")
+    try:
+        client.wait_raw()
+        client.proc.send_signal(signal.SIGTERM)  # proxied: the shell ignores SIGTERM, as login shells do
+        time.sleep(0.3)
+        assert client.proc.poll() is None
+        client.type("exit 8\r")
+        assert client.wait() == 8 and client.mode_now() == client.mode_before
+    finally:
+        client.close()
+
+
+def test_a_restart_keeps_its_clients_and_their_window_size(c: Capsa) -> None:
+    assert c("run", "-dit", "--restart", "on-failure:1", "--name", "again", "busybox", "sh").returncode == 0
+    client = on_pty(c, "attach", "again", rows=25, cols=77)
+    try:
+        client.wait_raw()
+        client.type("exit 1\r")  # the policy restarts it, on a new pty; the client stays
+        time.sleep(1)
+        client.type("stty size\r")
+        client.expect("25 77")
+        client.type("exit 0\r")
+        assert client.wait() == 0 and client.mode_now() == client.mode_before
+    finally:
+        client.close()
+    assert json.loads(c("inspect", "again").stdout)[0]["RestartCount"] == 1
+
+
+def test_start_ai_of_a_tty_container(c: Capsa) -> None:
+    assert c("create", "-it", "--name", "later", "busybox", "sh").returncode == 0
+    start = on_pty(c, "start", "-ai", "later", rows=30, cols=90)
+    try:
+        start.expect("# ")
+        start.type("stty size; exit 6\r")
+        start.expect("30 90")
+        assert start.wait() == 6
+        assert start.mode_now() == start.mode_before
+    finally:
+        start.close()
+
+
+def test_a_large_paste_reaches_a_tty_container_whole(c: Capsa) -> None:
+    """The pty's input queue holds a few KB: the monitor keeps the rest until the container reads."""
+    run = on_pty(c, "run", "-it", "--rm", "busybox", "sh", "-c", "stty -echo; echo ready; wc -l")
+    try:
+        run.expect("ready")
+        lines = "".join(f"line {i:05d} of a paste that is longer than a pty's buffer\r" for i in range(4000))
+        run.type(lines)
+        run.type(b"\x04")  # ctrl-d: the end of input, for the container's pty
+        run.expect("4000")
+        assert run.wait() == 0
+    finally:
+        run.close()
+
+
+# -- attach without a terminal ---------------------------------------------------------------------
+
+def test_run_d_then_attach_relays_output_and_the_exit_code(c: Capsa) -> None:
+    r = c("run", "-d", "--name", "bg", "busybox", "sh", "-c", "sleep 1.5; echo late; echo oops >&2; exit 7")
+    assert r.returncode == 0
+    r = c("attach", "-l")  # (the newest container)
+    assert (r.returncode, r.stdout, r.stderr) == (7, "late\n", "oops\n")
+    r = c("attach", "bg")  # exited now: podman's error
+    assert (r.returncode, r.stdout) == (125, "")
+    assert r.stderr.splitlines()[0] == "Error: you can only attach to running containers"
+    assert c("create", "--name", "fresh", "busybox", "true").returncode == 0
+    assert c("attach", "fresh").returncode == 125
+    r = c("attach", "nosuch")
+    assert r.returncode == 125 and r.stderr.startswith("Error: no container with name or ID \"nosuch\"")
+
+
+def test_input_larger_than_every_buffer_while_output_flows(c: Capsa) -> None:
+    """``cat`` writes while it reads: neither the client nor the monitor may block on a write."""
+    text = "".join(f"{i:07d} {'x' * 60}\n" for i in range(60000))  # 4 MB
+    r = c("run", "-i", "--rm", "busybox", "cat", input=text, timeout=60)
+    assert r.returncode == 0 and r.stdout == text
+    r = c("run", "-i", "--rm", "busybox", "sh", "-c", "sleep 1.5; wc -c", input=text, timeout=60)  # (past the lean hand-over)
+    assert (r.returncode, r.stdout.strip()) == (0, str(len(text)))
+
+
+def test_start_ai_and_attach_no_stdin(c: Capsa) -> None:
+    assert c("create", "-i", "--name", "reader", "busybox", "sh", "-c", "read x; echo got-$x").returncode == 0
+    r = c("start", "-a", "-i", "reader", input="abc\n")
+    assert (r.returncode, r.stdout) == (0, "got-abc\n")
+    assert c("run", "-di", "--name", "waiting", "busybox", "sh", "-c", "read x; echo got-$x; exit 2").returncode == 0
+    base = [str(CAPSA), "--root", str(c.root), "--runroot", str(c.runroot)]
+    quiet = subprocess.Popen([*base, "attach", "--no-stdin", "waiting"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             env=c.env)
+    try:
+        quiet.stdin.write(b"leaked\n")  # type: ignore[union-attr]
+        quiet.stdin.close()  # type: ignore[union-attr]
+        time.sleep(1)
+        assert status(c, "waiting") == "running"  # it never got that line (nor its end of input)
+        r = c("container", "attach", "waiting", input="yo\n")
+        assert (r.returncode, r.stdout) == (2, "got-yo\n")
+        assert quiet.wait(timeout=30) == 2 and quiet.stdout.read() == b"got-yo\n"  # type: ignore[union-attr]
+    finally:
+        quiet.kill()
+        quiet.wait()
+
+
+def test_signals_are_proxied_unless_sig_proxy_is_false(c: Capsa) -> None:
+    script = "trap 'echo got-int; exit 9' INT; echo ready; while :; do sleep 0.1; done"
+    assert c("run", "-d", "--name", "trapper", "busybox", "sh", "-c", script).returncode == 0
+    base = [str(CAPSA), "--root", str(c.root), "--runroot", str(c.runroot)]
+    for proxy, expected in (("false", None), ("true", 9)):
+        client = subprocess.Popen([*base, "attach", f"--sig-proxy={proxy}", "trapper"], stdout=subprocess.PIPE, env=c.env)
+        try:
+            time.sleep(1)
+            client.send_signal(signal.SIGINT)
+            code = client.wait(timeout=30)
+            if expected is None:  # the client went (as a ctrl-c ends capsa), the container did not get the signal
+                assert code == 130 and status(c, "trapper") == "running"
+            else:
+                assert code == expected and client.stdout.read() == b"got-int\n"  # type: ignore[union-attr]
+        finally:
+            client.kill()
+            client.wait()
+
+
+# -- bad input -------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("argv", [
+    ["run", "--detach-keys", "ctrl-zz", "--name", "never", "busybox", "true"],
+    ["run", "-it", "--detach-keys=shift-a", "busybox", "sh"],
+    ["start", "--detach-keys", "ab", "-a", "made"],
+    ["attach", "--detach-keys", "ctrl-", "made"],
+])
+def test_a_detach_key_spec_that_does_not_parse_is_refused_and_changes_nothing(c: Capsa, argv: list[str]) -> None:
+    assert c("create", "--name", "made", "busybox", "true").returncode == 0
+    before = c("ps", "-a", "--format", "{{.Names}} {{.Status}}").stdout
+    r = c(*argv)
+    assert (r.returncode, r.stdout) == (125, "")
+    assert r.stderr.splitlines()[0].startswith("Error: invalid detach keys: Unknown character: '")
+    assert c("ps", "-a", "--format", "{{.Names}} {{.Status}}").stdout == before
