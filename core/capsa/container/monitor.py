@@ -344,7 +344,7 @@ class Monitor(MonitorNetwork):
         if problems:
             self.records.update_state(self.id, error="; ".join(problems))
         if self.cfg["remove"]:
-            from capsa.container.lifecycle import remove_records
+            from capsa.container.removal import remove_records
 
             remove_records(self.cfg, self.driver("storage"))
         else:

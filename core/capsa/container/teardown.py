@@ -1,5 +1,5 @@
 """Tearing a container down, in one place for its monitor and for whoever reaps a container
-whose monitor died (:func:`capsa.container.lifecycle.reap_orphan`).
+whose monitor died (:func:`capsa.container.removal.reap_orphan`).
 
 A run ends with :func:`end_run` (the network driver's ``delete``, then the runtime's), once per
 run (a restart is a new run); the container ends with :func:`release` (its layer's mount

@@ -264,11 +264,11 @@ def _discard(sess: Session, store: Store, records: ContainerRecords, config: Con
     is reported beside the start error, not instead of it."""
     import sys
 
-    from capsa.container import lifecycle
+    from capsa.container import removal
     from capsa.container.records import ContainerNotFound
 
     try:
-        lifecycle.remove(sess, store, records, config, force=True, timeout=0)
+        removal.remove(sess, store, records, config, force=True, timeout=0)
     except ContainerNotFound:
         pass  # its monitor removed it already (run --rm)
     except CapsaError as exc:
@@ -401,7 +401,7 @@ def remove(sess: Session, configs: list[ContainerConfig], force: bool, volumes: 
     """``rm``: each container (a running one needs ``force``: stop signal, SIGKILL after
     ``timeout``), and with ``volumes`` its anonymous volumes; returns the ids removed."""
     from capsa import plugins
-    from capsa.container import lifecycle
+    from capsa.container import removal
 
     plugins.load_hook_plugins()
     store, records = open_store(sess), container_records(sess)
@@ -413,9 +413,9 @@ def remove(sess: Session, configs: list[ContainerConfig], force: bool, volumes: 
             from capsa.engine.leftovers import monitors
 
             settle_state(records, config.id, monitors(records).get(config.id))
-        lifecycle.remove(sess, store, records, config, force, timeout)
+        removal.remove(sess, store, records, config, force, timeout)
         if volumes:
-            lifecycle.remove_anonymous_volumes(sess.config.root, config)
+            removal.remove_anonymous_volumes(sess.config.root, config)
         removed.append(config.id)
     return removed
 
@@ -442,7 +442,7 @@ def _dependents_first(records: ContainerRecords, configs: list[ContainerConfig])
 def prune(sess: Session) -> list[str]:
     """Remove every container that is not running; returns their ids."""
     from capsa import plugins
-    from capsa.container import lifecycle
+    from capsa.container import removal
     from capsa.container.stopping import monitor_alive
 
     plugins.load_hook_plugins()
@@ -450,6 +450,6 @@ def prune(sess: Session) -> list[str]:
     gone = []
     for config in records.all():
         if not monitor_alive(records, config.id):
-            lifecycle.remove(sess, store, records, config, force=False)
+            removal.remove(sess, store, records, config, force=False)
             gone.append(config.id)
     return gone

@@ -191,12 +191,12 @@ def remove_images(sess: Session, refs: list[str], force: bool, all_images: bool)
             if not users:
                 _carry_out(store, plan, out, events)
                 break
-        from capsa.container import lifecycle, stopping
+        from capsa.container import removal, stopping
 
         for config in users:
             stopping.stop(sess, records, config, 0, "SIGKILL")
             stopping.wait_monitor_gone(records, config)
-            lifecycle.remove_stopped(store, records, config.id, config.layer_id)
+            removal.remove_stopped(store, records, config.id, config.layer_id)
     else:
         raise CapsaError("containers keep being created from the images being removed", hint="try rmi --force again")
     for action, image_id, names in events:

@@ -110,7 +110,7 @@ def check(sess: Session, repair: bool) -> list[Finding]:
             f = Finding("container", f"container {config.name} ({config.id[:12]}) is recorded {state.status} "
                                      "but its monitor is gone")
             if repair:  # its process, if still there, is killed below (gc): 137; else the code is unknown
-                from capsa.container.lifecycle import detach_orphan_network
+                from capsa.container.removal import detach_orphan_network
 
                 detach_orphan_network(sess, config)  # (delete follows every add: capsa.container.netattach)
                 records.update_state(config.id, status="exited", pid=0, exit_code=137 if _running(state.pid) else -1,
@@ -139,9 +139,9 @@ def check(sess: Session, repair: bool) -> list[Finding]:
     if repair:
         for config in dead:  # --rm containers whose monitor died before removing them
             if config.remove and os.path.exists(records.dir(config.id)):
-                from capsa.container import lifecycle
+                from capsa.container import removal
 
-                lifecycle.remove_stopped(store, records, config.id, config.layer_id)
+                removal.remove_stopped(store, records, config.id, config.layer_id)
     return findings
 
 

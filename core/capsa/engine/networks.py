@@ -210,12 +210,12 @@ def _release(sess: Session, definition: Any) -> None:
 
 def _remove_users(sess: Session, names: set[str], timeout: int) -> None:
     """Stop and remove the containers on any of the networks ``names`` (through ``rm``'s path)."""
-    from capsa.container import lifecycle
+    from capsa.container import removal
 
     store, records = open_store(sess), container_records(sess)
     for config in records.all():
         if names.intersection(networks_of(config)):
-            lifecycle.remove(sess, store, records, config, force=True, timeout=timeout)
+            removal.remove(sess, store, records, config, force=True, timeout=timeout)
 
 
 def prune(sess: Session, filters: list[str]) -> list[str]:

@@ -82,8 +82,8 @@ def check_records(sess: Session, store: Store, records: ContainerRecords, repair
 def _remove_unreadable(sess: Session, store: Store, records: ContainerRecords, doomed: list[Any]) -> None:
     """Remove containers whose config cannot be read, stopping them first (as ``rm -f``); their
     writable layer, which no record names any more, is collected with the store's leftovers."""
-    from capsa.container import lifecycle
+    from capsa.container import removal
 
     for config in doomed:
         if os.path.isdir(records.dir(config.id)):
-            lifecycle.remove(sess, store, records, config, force=True, timeout=0)
+            removal.remove(sess, store, records, config, force=True, timeout=0)

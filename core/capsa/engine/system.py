@@ -108,7 +108,7 @@ def prune(sess: Session, all_images: bool, volumes: bool) -> Pruned:
     """Remove the stopped containers nothing is looking after, the unused images (dangling only
     unless ``all_images``), the user networks no container is on and, with ``volumes``, the volumes no container uses. A container
     that cannot be removed is reported in ``failed`` and does not stop the others."""
-    from capsa.container import lifecycle
+    from capsa.container import removal
     from capsa.container.views import effective_status
     from capsa.container.volumes import VolumeStore
 
@@ -118,7 +118,7 @@ def prune(sess: Session, all_images: bool, volumes: bool) -> Pruned:
     for config in records.all():
         if effective_status(records, config).status in ("created", "exited") and config.id not in busy:
             try:
-                lifecycle.remove(sess, store, records, config, force=False)
+                removal.remove(sess, store, records, config, force=False)
             except CapsaError as exc:
                 out.failed.append(f"container {config.name}: {exc.message}")
                 continue

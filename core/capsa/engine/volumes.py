@@ -81,12 +81,12 @@ def remove(sess: Session, names: list[str], force: bool, all_volumes: bool) -> l
 
 def _remove_users(sess: Session, names: set[str]) -> None:
     """Stop (SIGKILL) and remove the containers that mount any of the volumes ``names``."""
-    from capsa.container import lifecycle
+    from capsa.container import removal
 
     store, records = open_store(sess), container_records(sess)
     for config in records.all():
         if any(m.type == "volume" and m.source in names for m in config.mounts):
-            lifecycle.remove(sess, store, records, config, force=True, timeout=0)
+            removal.remove(sess, store, records, config, force=True, timeout=0)
 
 
 def prune(sess: Session) -> list[str]:
