@@ -221,6 +221,13 @@ class OciDriver(IsolationDriver):
         return RuntimeState(id=container_id, status=status, pid=doc.get("pid") if status != "stopped" else None,
                             bundle=bundle, annotations=annotations)
 
+    def exec(self, container_id: str, process: dict[str, Any], stdio: tuple[int, int, int] | None = None,
+             console: int | None = None, preserve_fds: int = 0) -> Any:
+        """``runtime exec --detach --process`` (see :mod:`.execute`)."""
+        from .execute import exec_process
+
+        return exec_process(self, container_id, process, stdio, console, preserve_fds)
+
     def gc(self, live: Iterable[str], dry_run: bool = False) -> list[str]:
         """Delete the runtime's containers (and this driver's bundle copies) not in ``live``."""
         keep = set(live)
