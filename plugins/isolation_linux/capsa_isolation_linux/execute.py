@@ -188,7 +188,8 @@ def _child(plan: Any, birth: Any, target: int, flags: int, preserve_fds: int, r:
         try:
             os.chdir(cwd)
         except OSError as exc:
-            die(f"workdir {cwd}: {os.strerror(exc.errno or 0).lower()}", launcher.EXIT_CANNOT_INVOKE)
+            die(f"chdir {cwd}: {os.strerror(exc.errno or 0).lower()}",
+                launcher.EXIT_NOT_FOUND if exc.errno == 2 else launcher.EXIT_CANNOT_INVOKE)
         launcher._become_user_process(plan, proc, die, (3 + preserve_fds, report))
     except BaseException as exc:
         die(launcher._describe(exc), launcher.EXIT_SETUP)

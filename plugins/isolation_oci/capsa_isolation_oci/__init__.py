@@ -257,7 +257,8 @@ def runtime_error(runtime: str, what: str, log: str) -> IsolationError:
     message = (lines[-1] if lines else "no message").strip()
     low = message.lower()
     code = None
-    if "executable file" in low and "not found" in low or "exec:" in low and "no such file" in low:
+    if ("executable file" in low and "not found" in low or "exec:" in low and "no such file" in low
+            or "chdir" in low and "no such file" in low):  # (a missing working directory: podman's 127 too)
         code = EXIT_NOT_FOUND
     elif ("exec" in low or "executable" in low) and "permission denied" in low:
         code = EXIT_CANNOT_INVOKE

@@ -1,0 +1,149 @@
+"""``capsa exec`` end to end, on both isolation drivers: the process joins the container
+(namespaces, cgroup, capabilities, seccomp, no_new_privs), exec's flags, exit codes (126/127),
+refusals (stopped, created, unknown), ``-d`` sessions tracked by their waiter, and ``-it``
+through a real pty."""
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from conftest import Capsa
+from containers import ISOLATION_DRIVERS, busybox_store, cleanup, oci_busybox_store
+
+
+@pytest.fixture(scope="module", params=ISOLATION_DRIVERS)
+def store(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Capsa]:
+    if request.param == "oci":
+        yield from oci_busybox_store(tmp_path_factory, "exec-oci")
+    else:
+        yield from busybox_store(tmp_path_factory, "exec")
+
+
+@pytest.fixture
+def c(store: Capsa) -> Iterator[Capsa]:
+    yield store
+    left = cleanup(store)
+    assert left == [], f"left behind: {left}"
+
+
+def running(c: Capsa, *flags: str, name: str = "box") -> str:
+    r = c("run", "-d", "--name", name, *flags, "busybox", "sleep", "300")
+    assert r.returncode == 0, r.stderr
+    return r.stdout.strip()
+
+
+def status_of(pid: int, key: str) -> str:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(key + ":"):
+            return line.split(":", 1)[1].strip()
+    return ""
+
+
+def test_exec_runs_in_the_container_with_its_identity(c: Capsa) -> None:
+    cid = running(c, "--hostname", "inside", "-e", "FROM_RUN=1")
+    r = c("exec", "box", "sh", "-c", "hostname; echo $FROM_RUN; id -u; pwd; echo $$; "
+          "grep -E '^(Seccomp|NoNewPrivs|CapEff):' /proc/self/status; cat /proc/1/cmdline | tr '\\0' ' '")
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[:4] == ["inside", "1", "0", "/"]
+    assert int(lines[4]) > 1
+    fields = dict(line.split(":\t") for line in lines[5:8])
+    init = int(c("inspect", "--format", "{{.State.Pid}}", cid).stdout)
+    assert fields["Seccomp"] == status_of(init, "Seccomp") == "2"
+    assert fields["CapEff"] == status_of(init, "CapEff")
+    assert lines[8].strip() == "sleep 300"
+
+
+def test_exec_flags_env_user_workdir_privileged(c: Capsa, tmp_path: Path) -> None:
+    running(c)
+    envfile = tmp_path / "env"
+    envfile.write_text("FROM_FILE=yes\n# comment\n")
+    r = c("exec", "-e", "A=b", "--env-file", str(envfile), "-u", "alice", "-w", "/tmp", "box",
+          "sh", "-c", "echo $A $FROM_FILE $HOME; id -u; id -g; pwd; grep CapEff /proc/self/status")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines()[:4] == ["b yes /home/alice", "1000", "1000", "/tmp"]
+    assert r.stdout.splitlines()[4].split()[1] == "0000000000000000"
+    r = c("exec", "--privileged", "box", "grep", "CapEff", "/proc/self/status")
+    assert r.returncode == 0, r.stderr
+    assert int(r.stdout.split()[1], 16) > 0x800405fb  # every capability, as podman's exec --privileged
+    r = c("container", "exec", "-l", "echo", "latest")
+    assert (r.returncode, r.stdout) == (0, "latest\n")
+    r = c("exec", "box", "ls", "-d", "/tmp")  # flags after the command are the command's
+    assert (r.returncode, r.stdout) == (0, "/tmp\n")
+
+
+def test_exec_exit_codes(c: Capsa) -> None:
+    running(c)
+    assert c("exec", "box", "sh", "-c", "exit 42").returncode == 42
+    r = c("exec", "box", "nosuchcommand")
+    errors = [line for line in r.stderr.splitlines() if line.startswith("Error: ")]  # (crun also says it itself)
+    assert r.returncode == 127 and len(errors) == 1 and "nosuchcommand" in errors[0], r.stderr
+    assert c("exec", "box", "/etc/passwd").returncode == 126
+    assert c("exec", "-w", "/nonexistent", "box", "true").returncode == 127  # (podman's, for a missing workdir)
+    r = c("exec", "box", "sh", "-c", "kill -9 $$")
+    assert r.returncode == 137
+
+
+def test_exec_stdin_is_a_pipe_only_with_i(c: Capsa) -> None:
+    running(c)
+    r = c("exec", "-i", "box", "cat", input="hello\n")
+    assert (r.returncode, r.stdout) == (0, "hello\n")
+    r = c("exec", "box", "cat", input="hello\n")  # without -i: nothing
+    assert (r.returncode, r.stdout) == (0, "")
+
+
+def test_exec_refuses_what_is_not_running(c: Capsa) -> None:
+    r = c("create", "--name", "made", "busybox", "sleep", "300")
+    assert r.returncode == 0, r.stderr
+    for ref in ("made",):
+        r = c("exec", ref, "true")
+        assert r.returncode == 125
+        assert r.stderr.splitlines()[0] == ("Error: can only create exec sessions on running containers: "
+                                            "container state improper")
+    assert c("run", "--name", "done", "busybox", "true").returncode == 0
+    r = c("exec", "done", "true")
+    assert r.returncode == 125 and "container state improper" in r.stderr
+    r = c("exec", "nosuchcontainer", "true")
+    assert r.returncode == 125 and r.stderr.startswith("Error: ") and len(r.stderr.splitlines()) <= 2
+    r = c("exec", "made")
+    assert r.returncode == 125 and "non-empty command" in r.stderr
+    r = c("exec", "--detach-keys", "ctrl-%", "made", "true")
+    assert r.returncode == 125 and "detach keys" in r.stderr
+
+
+def test_exec_detached_is_tracked_by_its_waiter(c: Capsa) -> None:
+    cid = running(c)
+    r = c("exec", "-d", "box", "sh", "-c", "sleep 1; echo done > /tmp/marker")
+    assert r.returncode == 0, r.stderr
+    exec_id = r.stdout.strip()
+    assert len(exec_id) == 64
+    sessions = Path(c.runroot) / "containers" / cid / "exec"
+    assert (sessions / f"{exec_id}.json").exists()
+    deadline = time.monotonic() + 10
+    while (sessions / f"{exec_id}.json").exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not (sessions / f"{exec_id}.json").exists()  # removed when it completed
+    assert c("exec", "box", "cat", "/tmp/marker").stdout == "done\n"
+
+
+def test_preserve_fds(c: Capsa, tmp_path: Path) -> None:
+    import subprocess
+
+    running(c)
+    r_fd, w_fd = os.pipe()
+    os.write(w_fd, b"through fd 3\n")
+    os.close(w_fd)
+    from conftest import CAPSA
+
+    argv = ["bash", "-c", f'exec 3<&{r_fd} {r_fd}<&-; exec "$@"', "sh", str(CAPSA), "--root", str(c.root), "--runroot", str(c.runroot), "exec", "--preserve-fds", "1",
+            "box", "sh", "-c", "cat <&3"]
+    done = subprocess.run(argv, capture_output=True, text=True, env=c.env, timeout=60,
+                          pass_fds=(r_fd,))
+    os.close(r_fd)
+    assert (done.returncode, done.stdout) == (0, "through fd 3\n"), done.stderr
+    r = c("exec", "--preserve-fds", "5", "box", "true")
+    assert r.returncode == 125 and "preserve-fds" in r.stderr
