@@ -147,3 +147,116 @@ def test_preserve_fds(c: Capsa, tmp_path: Path) -> None:
     assert (done.returncode, done.stdout) == (0, "through fd 3\n"), done.stderr
     r = c("exec", "--preserve-fds", "5", "box", "true")
     assert r.returncode == 125 and "preserve-fds" in r.stderr
+
+
+# -- -t through a real pty ------------------------------------------------------------------------
+
+class Terminal:
+    """The capsa CLI on the slave side of a real pty (pty.fork); we hold the master."""
+
+    def __init__(self, c: Capsa, *args: str, rows: int = 24, cols: int = 80) -> None:
+        import pty
+
+        from conftest import CAPSA
+
+        argv = [str(CAPSA), "--root", str(c.root), "--runroot", str(c.runroot), *args]
+        self.pid, self.fd = pty.fork()
+        if self.pid == 0:  # pragma: no cover - the child
+            os.execve(argv[0], argv, c.env)
+        self.resize(rows, cols)
+        self.out = b""
+
+    def resize(self, rows: int, cols: int) -> None:
+        import fcntl
+        import struct
+        import termios
+
+        fcntl.ioctl(self.fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+
+    def expect(self, pattern: bytes, timeout: float = 15.0) -> bytes:
+        import select
+
+        deadline = time.monotonic() + timeout
+        while pattern not in self.out:
+            left = deadline - time.monotonic()
+            assert left > 0, f"{pattern!r} not seen in {self.out!r}"
+            if select.select([self.fd], [], [], left)[0]:
+                try:
+                    chunk = os.read(self.fd, 4096)
+                except OSError:
+                    chunk = b""
+                assert chunk, f"EOF before {pattern!r}: {self.out!r}"
+                self.out += chunk
+                if b"\x1b[6n" in chunk:  # busybox ash asks where the cursor is: answer as a terminal would
+                    self.send(b"\x1b[1;1R")
+        return self.out
+
+    def send(self, data: bytes) -> None:
+        os.write(self.fd, data)
+
+    def wait(self, timeout: float = 15.0) -> int:
+        import select
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+            if pid:
+                import termios
+
+                self.lflag = termios.tcgetattr(self.fd)[3]  # the terminal as capsa left it
+                os.close(self.fd)
+                return os.waitstatus_to_exitcode(status)
+            if select.select([self.fd], [], [], 0.05)[0]:
+                try:
+                    self.out += os.read(self.fd, 4096)
+                except OSError:
+                    pass
+        os.kill(self.pid, 9)
+        os.waitpid(self.pid, 0)
+        raise AssertionError(f"capsa did not exit: {self.out!r}")
+
+
+def test_exec_it_gives_a_real_terminal_of_the_right_size(c: Capsa) -> None:
+    running(c)
+    t = Terminal(c, "exec", "-it", "box", "sh", "-c", "tty; stty size; echo end-$TERM")
+    t.expect(b"end-xterm")
+    assert t.wait() == 0
+    text = t.out.decode()
+    assert "/dev/pts/" in text and "24 80" in text, text
+    t = Terminal(c, "exec", "box", "sh", "-c", "tty; ls -l /proc/self/fd/ 2>/dev/null | grep -c pts; echo end")
+    t.expect(b"end")
+    assert t.wait() == 0
+    lines = t.out.decode().replace("\r", "").splitlines()
+    assert lines[:3] == ["not a tty", "0", "end"], lines  # without -t: pipes, no terminal of the host
+
+
+def test_exec_it_follows_the_window_size_and_restores_the_terminal(c: Capsa) -> None:
+    import termios
+
+    running(c)
+    t = Terminal(c, "exec", "-it", "box", "sh")
+    t.expect(b"# ")
+    t.send(b"stty size; echo mark-$((40+2))\n")
+    t.expect(b"mark-42")
+    t.resize(33, 111)  # the kernel sends capsa SIGWINCH
+    time.sleep(0.3)
+    t.send(b"stty size; echo mark-$((40+3))\n")
+    t.expect(b"mark-43")
+    assert b"33 111" in t.out, t.out
+    t.send(b"exit 5\n")
+    assert t.wait() == 5
+    assert t.lflag & termios.ICANON and t.lflag & termios.ECHO  # raw mode undone
+
+
+def test_exec_it_detaches_with_the_detach_keys_and_leaves_it_running(c: Capsa) -> None:
+    cid = running(c)
+    t = Terminal(c, "exec", "-it", "--detach-keys", "ctrl-x,y", "box", "sh")
+    t.expect(b"# ")
+    t.send(b"echo started-$((1+1))\n")
+    t.expect(b"started-2")
+    t.send(b"\x18y")
+    assert t.wait() == 0
+    sessions = list((Path(c.runroot) / "containers" / cid / "exec").glob("*.json"))
+    assert len(sessions) == 1  # the session goes on, held by its waiter
+    r = c("exec", "box", "sh", "-c", "ps | grep -c '[s]h$'")
+    assert r.stdout.strip() != "0", r.stdout

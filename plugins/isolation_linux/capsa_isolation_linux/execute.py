@@ -82,6 +82,8 @@ def exec_process(driver: Any, container_id: str, process: dict[str, Any], stdio:
         launcher._preload(plan)
         if process.get("terminal"):
             import socket  # noqa: F401 (the child sends the pty master)
+            import struct  # noqa: F401 (and sets its size)
+            import termios  # noqa: F401
         return _fork(plan, target, flags, preserve_fds)
     finally:
         os.close(target)
@@ -179,6 +181,12 @@ def _child(plan: Any, birth: Any, target: int, flags: int, preserve_fds: int, r:
             with socket.socket(fileno=os.dup(plan.console)) as sock:
                 socket.send_fds(sock, [b"pty"], [master])
             os.close(master)
+            size = proc.get("consoleSize") or {}
+            if size.get("height") and size.get("width"):  # before the program runs, as runc does
+                import struct
+                import termios
+
+                fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", size["height"], size["width"], 0, 0))
             launcher._stdio((slave, slave, slave), True)
             os.close(slave)
         if plan.console is not None:
