@@ -260,3 +260,73 @@ def test_exec_it_detaches_with_the_detach_keys_and_leaves_it_running(c: Capsa) -
     assert len(sessions) == 1  # the session goes on, held by its waiter
     r = c("exec", "box", "sh", "-c", "ps | grep -c '[s]h$'")
     assert r.stdout.strip() != "0", r.stdout
+
+
+# -- CVE-2019-5736 ----------------------------------------------------------------------------------
+
+WATCHER = r"""
+seen=" "
+: > /tmp/log
+while [ ! -e /tmp/stop ]; do
+  for d in /proc/[0-9]*; do
+    p=${d#/proc/}
+    case "$seen" in *" $p "*) continue;; esac
+    if head -c 1 $d/exe >/dev/null 2>&1; then
+      t=$(readlink $d/exe 2>/dev/null)
+      case "$t" in
+        /bin/busybox) echo "OK $p" >> /tmp/log ;;
+        "") ;;
+        *) echo "OPENED $p $t" >> /tmp/log
+           if ( : >> $d/exe ) 2>/dev/null; then echo "WROTE $p $t" >> /tmp/log; fi ;;
+      esac
+      seen="$seen$p "
+    fi
+  done
+done
+echo stopped >> /tmp/log
+exec sleep 300
+"""
+
+
+def _digest(path: str) -> str:
+    import hashlib
+
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def test_nothing_in_the_container_can_open_the_exec_helper_cve_2019_5736(c: Capsa) -> None:
+    """A loop in the container tries to open (and then to open for writing) /proc/PID/exe of
+    every process that appears while a stream of execs enters it. The processes entering run
+    the host's interpreter (linux driver) or runtime (oci): none may be opened before it execs
+    the user's program. A PATH of thousands of missing directories keeps each one in the
+    container, with the container's user and capabilities already, for a while before execve:
+    only its being non-dumpable protects it then."""
+    import shutil
+    import sys
+
+    from conftest import CAPSA
+
+    host = {os.path.realpath(sys.executable), os.path.realpath(Path(CAPSA).parent / "python")}
+    host |= {os.path.realpath(p) for p in (shutil.which("crun"), shutil.which("runc")) if p}
+    before = {path: _digest(path) for path in host}
+    running(c)  # the target of the stream, beside the watcher
+    r = c("run", "-d", "--name", "watcher", "busybox", "sh", "-c", WATCHER)
+    assert r.returncode == 0, r.stderr
+    long_path = ":".join(["/x"] * 30000) + ":/bin"  # (one argument: at most 128 KiB)
+    for i in range(12):
+        r = c("exec", "-e", f"PATH={long_path}", "watcher", "true")
+        assert r.returncode == 0, r.stderr
+        r = c("exec", "watcher", "sleep", "0.05")  # an exec'd program the watcher must see (and may open)
+        assert r.returncode == 0, r.stderr
+    r = c("exec", "watcher", "touch", "/tmp/stop")
+    assert r.returncode == 0, r.stderr
+    deadline = time.monotonic() + 20
+    log = ""
+    while "stopped" not in log and time.monotonic() < deadline:
+        time.sleep(0.2)
+        log = c("exec", "watcher", "cat", "/tmp/log").stdout
+    assert "stopped" in log, log
+    lines = log.splitlines()
+    assert any(line.startswith("OK ") for line in lines), log  # the watcher does open what it may
+    assert [line for line in lines if line.startswith(("OPENED", "WROTE"))] == []
+    assert {path: _digest(path) for path in host} == before
