@@ -157,7 +157,7 @@ def _passable(fd: int) -> bool:
 def attached(records: ContainerRecords, container_id: str, exec_id: str, command: list[str], start: Start,
              interactive: bool) -> int:
     """Run the session in the foreground without a terminal; its exit code."""
-    import signal
+    import _signal as signal  # (the signal module would build its enums: milliseconds on exec's path)
 
     from capsa.drivers.isolation import wait_exec
 

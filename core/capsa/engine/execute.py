@@ -23,8 +23,6 @@ def exec_command(sess: Session, ref: str | None, latest: bool, command: list[str
     import os
 
     from capsa.container import execsession, exectty
-    from capsa.container.flags import parse_env
-    from capsa.container.lifecycle import bundle_dir, isolation_driver
     from capsa.errors import IsolationError
     from capsa.fastpath.jsonio import loads
 
@@ -42,7 +40,11 @@ def exec_command(sess: Session, ref: str | None, latest: bool, command: list[str
             raise UsageError(f"file descriptor {fd} is not available - the preserve-fds option requires that all "
                              "file descriptors between 3 and 3+N be available",
                              hint=f"open descriptors 3 to {2 + preserve} before running capsa, or lower --preserve-fds") from None
-    env = parse_env(list(o.get("env") or []), list(o.get("env_file") or []))
+    env: list[str] = []
+    if o.get("env") or o.get("env_file"):
+        from capsa.container.flags import parse_env
+
+        env = parse_env(list(o.get("env") or []), list(o.get("env_file") or []))
     records = container_records(sess)
     if latest:
         configs = sorted(records.all(), key=lambda c: c.created)[-1:]
@@ -56,14 +58,14 @@ def exec_command(sess: Session, ref: str | None, latest: bool, command: list[str
         raise UsageError(execsession.NOT_RUNNING,
                          hint=f"container {config.name} is {state.status}; start it first (capsa start {config.name})")
     try:
-        with open(os.path.join(bundle_dir(records, config.id), "config.json"), "rb") as fh:
+        with open(records.run_dir(config.id, "bundle", "config.json"), "rb") as fh:  # (lifecycle.bundle_dir)
             spec = loads(fh.read())
     except (OSError, ValueError) as exc:
         raise UsageError(f"container {config.name}: its bundle is unreadable ({exc}): {execsession.NOT_RUNNING}",
                          hint="restart the container") from None
     process = execsession.process_for(config, spec, command, env, o.get("user") or "", o.get("workdir") or "",
                                       bool(o.get("tty")), bool(o.get("privileged")))
-    driver = isolation_driver(sess, config)
+    driver = _isolation_driver(sess, config)
 
     def start(stdio: tuple[int, int, int], console: int | None) -> Any:
         try:
@@ -84,3 +86,16 @@ def exec_command(sess: Session, ref: str | None, latest: bool, command: list[str
             return exec_id
         return exectty.relay(master, sock, bool(o.get("interactive")), keys)
     return execsession.attached(records, config.id, exec_id, command, start, bool(o.get("interactive")))
+
+
+def _isolation_driver(sess: Session, config: Any) -> Any:
+    """:func:`capsa.container.lifecycle.isolation_driver` without importing lifecycle (and what it
+    imports): the container's own driver, the session's when they agree."""
+    cfg = sess.config
+    ours = {"name": cfg.driver("isolation"), "options": cfg.driver_options("isolation")}
+    recorded = config.extra.get("isolation") or ours
+    if recorded == ours:
+        return sess.driver("isolation")
+    from capsa.drivers import load_driver
+
+    return load_driver("isolation", recorded["name"], recorded["options"], root=cfg.root, runroot=cfg.runroot)

@@ -21,9 +21,9 @@ closes it without a word): ``CODE\\tmessage``, raised as IsolationError with tha
 """
 from __future__ import annotations
 
+import _signal as signal  # (the signal module would build its enums: milliseconds on exec's path)
 import fcntl
 import os
-import signal
 
 from capsa.drivers.isolation import ExecProcess
 from capsa.errors import IsolationError
@@ -46,7 +46,7 @@ JOINED = ("mount", "uts", "ipc", "network", "cgroup")
 def exec_process(driver: Any, container_id: str, process: dict[str, Any], stdio: tuple[int, int, int] | None,
                  console: int | None, preserve_fds: int) -> ExecProcess:
     """The ``linux`` driver's :meth:`~capsa.drivers.isolation.IsolationDriver.exec`."""
-    from . import _load_spec, _modules
+    from . import _load_spec
     from .state import status_of
 
     doc = driver._dir(container_id).load()
@@ -68,10 +68,12 @@ def exec_process(driver: Any, container_id: str, process: dict[str, Any], stdio:
             profile = launcher.seccomp_profile(spec)
         except (KeyError, TypeError, AttributeError) as exc:
             raise IsolationError(f"invalid linux.seccomp in config.json: missing or bad {exc}") from None
+        saved = (doc.get("cgroup") or {}).get("paths")
+        cgroup = SavedCgroup(saved) if saved else driver._cgroup(doc)  # (where it is, whoever made it)
         plan = launcher.Plan(exec_spec, doc.get("rootfs") or "/", doc["bundle"], "", stdio or (0, 1, 2),
-                             driver._cgroup(doc), {}, profile, _modules(exec_spec), console,
-                             seccomp_cache=driver.context.run_home_dir)
+                             cgroup, {}, profile, {}, console, seccomp_cache=driver.context.run_home_dir)
         plan.pid_fd = target
+        plan.netns = False  # (the container's loopback is up: the exec process sets nothing up)
         bounding = ((spec.get("process") or {}).get("capabilities") or {}).get("bounding")
         plan.filter_caps = list(bounding or [])  # the container's filter, as it was compiled for it
         flags = 0
@@ -80,6 +82,7 @@ def exec_process(driver: Any, container_id: str, process: dict[str, Any], stdio:
                 flags |= ns.NAMESPACES[entry["type"]][0]
         join.settle_all()
         launcher._preload(plan)
+        plan.modules = _modules(exec_spec, plan.seccomp_program is None)
         if process.get("terminal"):
             import socket  # noqa: F401 (the child sends the pty master)
             import struct  # noqa: F401 (and sets its size)
@@ -87,6 +90,36 @@ def exec_process(driver: Any, container_id: str, process: dict[str, Any], stdio:
         return _fork(plan, target, flags, preserve_fds)
     finally:
         os.close(target)
+
+
+class SavedCgroup:
+    """The container's cgroup directories as its state saved them: all :class:`.join.Birth` needs."""
+
+    def __init__(self, paths: dict[str, str]) -> None:
+        self._paths = dict(paths)
+
+    def paths(self) -> dict[str, str]:
+        return dict(self._paths)
+
+
+def _modules(spec: dict[str, Any], compile_seccomp: bool) -> dict[str, Any]:
+    """caps and seccomp for the exec process (imported now: it cannot import in the container);
+    libseccomp is loaded only when the filter must be compiled (its program was not cached)."""
+    if compile_seccomp:
+        from . import _modules as full
+
+        return full(spec)
+    out: dict[str, Any] = {}
+    if (spec.get("process") or {}).get("capabilities") is not None:
+        from . import caps
+
+        caps.last_cap()
+        out["caps"] = caps
+    if (spec.get("linux") or {}).get("seccomp") or (spec.get("process") or {}).get("noNewPrivileges"):
+        from . import seccomp
+
+        out["seccomp"] = seccomp
+    return out
 
 
 def _fork(plan: Any, target: int, flags: int, preserve_fds: int) -> ExecProcess:

@@ -33,7 +33,7 @@ never return into the caller's code: every path ends in ``os._exit``/``execve``.
 from __future__ import annotations
 
 import os
-import signal
+import _signal as signal  # (not the signal module: its enums cost milliseconds on the run and exec paths)
 from collections.abc import Callable
 
 from capsa.errors import IsolationError
