@@ -330,3 +330,26 @@ def test_nothing_in_the_container_can_open_the_exec_helper_cve_2019_5736(c: Caps
     assert any(line.startswith("OK ") for line in lines), log  # the watcher does open what it may
     assert [line for line in lines if line.startswith(("OPENED", "WROTE"))] == []
     assert {path: _digest(path) for path in host} == before
+
+
+def test_exec_is_light(c: Capsa, request: pytest.FixtureRequest) -> None:
+    """``exec CONTAINER true`` is parsed without typer and imports neither the run path's
+    lifecycle nor the enum-building signal and socket modules (bench/exec.py times it; the oci
+    driver runs the runtime with subprocess)."""
+    import subprocess
+    import sys
+
+    from conftest import CAPSA
+
+    if request.node.callspec.params["store"] == "oci":
+        pytest.skip("the oci driver's exec is a runtime call (subprocess)")
+    running(c)
+    argv = [sys.executable, "-X", "importtime", str(CAPSA), "--root", str(c.root), "--runroot", str(c.runroot),
+            "exec", "box", "true"]
+    r = subprocess.run(argv, capture_output=True, text=True, env=c.env)
+    assert r.returncode == 0, r.stderr
+    mods = {line.split("|")[-1].strip() for line in r.stderr.splitlines() if line.startswith("import time:")}
+    assert "capsa.cli.execute" in mods
+    assert not {m for m in mods if m.split(".")[0] in ("typer", "click", "pluggy", "rich", "requests", "pyroute2")}
+    assert not mods & {"capsa.container.lifecycle", "capsa.container.flags", "signal", "socket", "importlib.metadata",
+                       "dataclasses", "inspect", "typing", "hashlib"}, mods

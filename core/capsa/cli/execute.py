@@ -23,8 +23,8 @@ if TYPE_CHECKING:
 FLAGS: tuple[tuple[str, tuple[str, ...], str, Any, str], ...] = (
     ("detach", ("--detach", "-d"), BOOL, False, "Run the exec session in detached mode (backgrounded); print its id"),
     ("detach_keys", ("--detach-keys",), STR, None,
-     "Select the key sequence for detaching a container. Format is a single character [a-Z] or ctrl-<value> "
-     "where <value> is one of: a-z, @, ^, [, , or _ (default ctrl-p,ctrl-q; \"\" disables it)"),
+     "Key sequence for detaching (with -it): a letter or ctrl-<value>, value a-z, @, ^, _, a bracket or a "
+     "backslash; comma-separated (default ctrl-p,ctrl-q; \"\" disables it)"),
     ("env", ("--env", "-e"), MULTI, None, "Set environment variables"),
     ("env_file", ("--env-file",), MULTI, None, "Read in a file of environment variables"),
     ("interactive", ("--interactive", "-i"), BOOL, False, "Keep STDIN open even if not attached"),
