@@ -123,10 +123,12 @@ def test_exec_detached_is_tracked_by_its_waiter(c: Capsa) -> None:
     assert len(exec_id) == 64
     sessions = Path(c.runroot) / "containers" / cid / "exec"
     assert (sessions / f"{exec_id}.json").exists()
+    assert c("inspect", "--format", "{{.ExecIDs}}", "box").stdout.strip() == f"[{exec_id}]"
     deadline = time.monotonic() + 10
     while (sessions / f"{exec_id}.json").exists() and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not (sessions / f"{exec_id}.json").exists()  # removed when it completed
+    assert c("inspect", "--format", "{{.ExecIDs}}", "box").stdout.strip() == "[]"
     assert c("exec", "box", "cat", "/tmp/marker").stdout == "done\n"
 
 

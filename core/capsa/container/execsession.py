@@ -133,11 +133,23 @@ def forget(records: ContainerRecords, container_id: str, exec_id: str) -> None:
 
 def session_ids(records: ContainerRecords, container_id: str) -> list[str]:
     """The ids of the container's exec sessions that run (podman's ``ExecIDs``)."""
+    from capsa.fastpath.jsonio import loads
+
+    folder = records.run_dir(container_id, "exec")
     try:
-        names = os.listdir(records.run_dir(container_id, "exec"))
+        names = os.listdir(folder)
     except OSError:
         return []
-    return sorted(name[:-5] for name in names if name.endswith(".json"))
+    found = []
+    for name in sorted(names):
+        try:
+            with open(os.path.join(folder, name), "rb") as fh:
+                pid = int(loads(fh.read()).get("pid") or 0)
+        except (OSError, ValueError, AttributeError):
+            continue
+        if name.endswith(".json") and pid > 0 and os.path.exists(f"/proc/{pid}"):  # (a waiter killed leaves its record)
+            found.append(name[:-5])
+    return found
 
 
 # -- attached, without a terminal ------------------------------------------------------------------
