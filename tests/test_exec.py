@@ -96,6 +96,26 @@ def test_exec_stdin_is_a_pipe_only_with_i(c: Capsa) -> None:
     assert (r.returncode, r.stdout) == (0, "")
 
 
+def test_host_terminals_and_files_never_enter_the_container(c: Capsa, tmp_path: Path) -> None:
+    """A host file given as stdin or stdout (it could be reopened for writing through
+    /proc/self/fd) reaches the process as a pipe capsa relays; a pipe is passed as it is."""
+    import subprocess
+
+    from conftest import CAPSA
+
+    running(c)
+    source, sink = tmp_path / "in", tmp_path / "out"
+    source.write_text("from a file\n")
+    argv = [str(CAPSA), "--root", str(c.root), "--runroot", str(c.runroot), "exec", "-i", "box", "sh", "-c",
+            "readlink /proc/self/fd/0; readlink /proc/self/fd/1; cat"]
+    with open(source) as fin, open(sink, "w") as fout:
+        done = subprocess.run(argv, stdin=fin, stdout=fout, stderr=subprocess.PIPE, env=c.env, timeout=60)
+    assert done.returncode == 0, done.stderr
+    first, second, rest = sink.read_text().split("\n", 2)
+    assert first.startswith("pipe:") and second.startswith("pipe:"), (first, second)
+    assert rest == "from a file\n"
+
+
 def test_exec_refuses_what_is_not_running(c: Capsa) -> None:
     r = c("create", "--name", "made", "busybox", "sleep", "300")
     assert r.returncode == 0, r.stderr
@@ -107,6 +127,16 @@ def test_exec_refuses_what_is_not_running(c: Capsa) -> None:
     assert c("run", "--name", "done", "busybox", "true").returncode == 0
     r = c("exec", "done", "true")
     assert r.returncode == 125 and "container state improper" in r.stderr
+    cid = running(c)  # a paused container (its recorded status, as pause records it) is refused too
+    state = Path(c.root) / "containers" / cid / "state.json"
+    saved = state.read_text()
+    state.write_text(saved.replace('"status": "running"', '"status": "paused"').replace('"status":"running"', '"status":"paused"'))
+    try:
+        assert '"paused"' in state.read_text()
+        r = c("exec", "box", "true")
+        assert r.returncode == 125 and "container state improper" in r.stderr and "paused" in r.stderr
+    finally:
+        state.write_text(saved)
     r = c("exec", "nosuchcontainer", "true")
     assert r.returncode == 125 and r.stderr.startswith("Error: ") and len(r.stderr.splitlines()) <= 2
     r = c("exec", "made")
