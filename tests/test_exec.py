@@ -114,6 +114,13 @@ def test_host_terminals_and_files_never_enter_the_container(c: Capsa, tmp_path: 
     first, second, rest = sink.read_text().split("\n", 2)
     assert first.startswith("pipe:") and second.startswith("pipe:"), (first, second)
     assert rest == "from a file\n"
+    # A process that does not read its stdin while it writes a lot: the relay keeps copying its output.
+    source.write_bytes(b"x" * 1_000_000)
+    argv[-1] = "sleep 0.3; head -c 300000 /dev/zero | tr '\\0' y; echo; echo end"
+    with open(source) as fin, open(sink, "w") as fout:
+        done = subprocess.run(argv, stdin=fin, stdout=fout, stderr=subprocess.PIPE, env=c.env, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert sink.read_text() == "y" * 300000 + "\nend\n"
 
 
 def test_exec_refuses_what_is_not_running(c: Capsa) -> None:
