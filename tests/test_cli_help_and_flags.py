@@ -18,6 +18,7 @@ from conftest import Capsa
     (["--root", "/tmp/x", "system", "df", "--bogus"], "capsa system df"),
     (["run", "--bogus", "busybox"], "capsa run"),
     (["create", "--bogus", "busybox"], "capsa create"),
+    (["exec", "--bogus", "c", "true"], "capsa exec"),
 ])
 def test_an_unknown_flag_is_podmans_error(capsa: Capsa, argv: list[str], path: str) -> None:
     r = capsa(*argv)
@@ -32,6 +33,7 @@ def test_an_unknown_flag_is_podmans_error(capsa: Capsa, argv: list[str], path: s
     (["run", "-x", "busybox"], "unknown shorthand flag: 'x' in -x", "capsa run"),
     (["run", "-iZ", "busybox"], "unknown shorthand flag: 'Z' in -Z", "capsa run"),
     (["create", "-iZt", "busybox"], "unknown shorthand flag: 'Z' in -Zt", "capsa create"),
+    (["exec", "-iZ", "c", "true"], "unknown shorthand flag: 'Z' in -Z", "capsa exec"),
     (["ps", "-aZq"], "unknown shorthand flag: 'Z' in -Zq", "capsa ps"),
 ])
 def test_an_unknown_shorthand_is_podmans_error(capsa: Capsa, argv: list[str], message: str, path: str) -> None:
@@ -44,6 +46,7 @@ def test_an_unknown_shorthand_is_podmans_error(capsa: Capsa, argv: list[str], me
     (["info", "--format"], "flag needs an argument: --format", "capsa info"),
     (["ps", "-f"], "flag needs an argument: 'f' in -f", "capsa ps"),
     (["run", "--name"], "flag needs an argument: --name", "capsa run"),
+    (["exec", "--user"], "flag needs an argument: --user", "capsa exec"),
 ])
 def test_a_flag_without_its_value_is_podmans_error(capsa: Capsa, argv: list[str], message: str, path: str) -> None:
     r = capsa(*argv)

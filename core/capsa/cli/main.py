@@ -150,6 +150,10 @@ def _launch(command: str, rest: list[str]) -> int:
     import gc
 
     gc.disable()
+    if command == "exec":
+        from capsa.cli import execute
+
+        return execute.main(rest)
     from capsa.cli import launch
 
     return launch.main(command, rest)
@@ -176,11 +180,11 @@ def command_words(args: Sequence[str]) -> list[str]:
     return [word for _, word in _words(args)]
 
 
-LAUNCH_COMMANDS = (["run"], ["create"], ["container", "run"], ["container", "create"])
+LAUNCH_COMMANDS = (["run"], ["create"], ["container", "run"], ["container", "create"], ["exec"], ["container", "exec"])
 
 
 def _launch_route(args: Sequence[str]) -> tuple[str, list[str]] | None:
-    """``run``/``create`` go straight to :mod:`capsa.cli.launch`, without typer: returns the
+    """``run``/``create`` go straight to :mod:`capsa.cli.launch` (``exec`` to :mod:`capsa.cli.execute`), without typer: returns the
     command and what it parses (the global flags before it, and everything after it)."""
     words: list[str] = []
     at: list[int] = []

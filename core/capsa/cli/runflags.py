@@ -98,10 +98,10 @@ class HelpRequested(BaseException):
     ``main()``)."""
 
 
-def _table(command: str) -> dict[str, tuple[str, str]]:
+def _table(command: str, flags: tuple[tuple[str, tuple[str, ...], str, Any, str], ...] = FLAGS) -> dict[str, tuple[str, str]]:
     """flag name -> (parameter, kind), for ``command`` and the global flags."""
     out = {}
-    for param, names, kind, _default, _help in FLAGS + GLOBAL_FLAGS:
+    for param, names, kind, _default, _help in flags + GLOBAL_FLAGS:
         if command == "create" and param in CREATE_ONLY_SKIPS:
             continue
         for name in names:
@@ -109,8 +109,8 @@ def _table(command: str) -> dict[str, tuple[str, str]]:
     return out
 
 
-def defaults(command: str) -> dict[str, Any]:
-    return {param: default for param, _n, _k, default, _h in FLAGS + GLOBAL_FLAGS
+def defaults(command: str, flags: tuple[tuple[str, tuple[str, ...], str, Any, str], ...] = FLAGS) -> dict[str, Any]:
+    return {param: default for param, _n, _k, default, _h in flags + GLOBAL_FLAGS
             if not (command == "create" and param in CREATE_ONLY_SKIPS)}
 
 
@@ -137,10 +137,13 @@ def _convert(flag: str, kind: str, value: str) -> Any:
                      hint=f"{flag} takes {'a number' if kind in (INT, FLOAT) else 'true or false'}")
 
 
-def parse(command: str, args: list[str]) -> tuple[dict[str, Any], str, list[str]]:
-    """``args`` after the command word -> (options by parameter name, IMAGE, command)."""
-    table = _table(command)
-    values = defaults(command)
+def parse(command: str, args: list[str], flags: tuple[tuple[str, tuple[str, ...], str, Any, str], ...] = FLAGS,
+          optional_first: bool = False) -> tuple[dict[str, Any], str, list[str]]:
+    """``args`` after the command word -> (options by parameter name, IMAGE, command); ``flags``:
+    another command's table (``exec``'s), whose first argument may be ``optional_first``
+    (``exec --latest COMMAND``: then "" and every word is the command)."""
+    table = _table(command, flags)
+    values = defaults(command, flags)
     see = f"See 'capsa {command} --help'"
 
     def store(flag: str, param: str, kind: str, value: Any) -> None:
@@ -191,6 +194,8 @@ def parse(command: str, args: list[str]) -> tuple[dict[str, Any], str, list[str]
                 value, i = args[i], i + 1
             store(name, param, kind, value)
             cluster = ""
+    if optional_first:
+        return _finish(values, "", [])
     raise UsageError(f"'capsa {command}' requires at least 1 argument", hint=see)
 
 

@@ -103,6 +103,13 @@ def container_document(records: ContainerRecords, config: ContainerConfig, store
     return inspect_doc(records, config, image_config, store.driver.name if store is not None else "")
 
 
+def exec_ids(records: ContainerRecords, container_id: str) -> list[str]:
+    """The ids of the container's running exec sessions (see :mod:`capsa.container.execsession`)."""
+    from capsa.container.execsession import session_ids
+
+    return session_ids(records, container_id)
+
+
 def inspect_doc(records: ContainerRecords, config: ContainerConfig, image_config: dict[str, Any], driver: str) -> dict[str, Any]:
     from capsa.container.netattach import network_settings
 
@@ -135,6 +142,7 @@ def inspect_doc(records: ContainerRecords, config: ContainerConfig, image_config
         "Rootfs": config.rootfs or "",
         "Name": config.name,
         "RestartCount": state.restart_count,
+        "ExecIDs": exec_ids(records, config.id),
         "Driver": driver,
         "OCIRuntime": oci_runtime(config),
         "LogPath": str(records.log_path(config.id)),

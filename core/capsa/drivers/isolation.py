@@ -31,6 +31,28 @@ class RuntimeState:
     annotations: dict[str, str] = field(default_factory=dict)
 
 
+@record
+class ExecProcess:
+    """A process :meth:`IsolationDriver.exec` started in a running container. It is the caller's
+    child: ``pidfd`` (a pidfd of it, owned by the caller) is what it is waited on and signalled
+    through (:func:`wait_exec`), never the bare ``pid`` (kept for display: a host pid)."""
+
+    pid: int
+    pidfd: int
+
+
+def wait_exec(process: ExecProcess) -> int:
+    """Reap an exec'd process through its pidfd (closed here); its exit code, 128+N when signal N
+    killed it (as a shell and podman report it)."""
+    try:
+        result = os.waitid(os.P_PIDFD, process.pidfd, os.WEXITED)
+    finally:
+        os.close(process.pidfd)
+    if result is None:  # pragma: no cover - only with WNOHANG
+        return 0
+    return result.si_status if result.si_code == os.CLD_EXITED else 128 + result.si_status
+
+
 class IsolationDriver(Driver):
     kind = "isolation"
 
@@ -67,6 +89,21 @@ class IsolationDriver(Driver):
     def state(self, container_id: str) -> RuntimeState:
         """The container's OCI state. Raises IsolationError for an unknown id. A stopped
         container's annotations may carry ``io.capsa.oom-killed`` ("true"/"false") until delete."""
+
+    @abstractmethod
+    def exec(self, container_id: str, process: dict[str, object], stdio: tuple[int, int, int] | None = None,
+             console: int | None = None, preserve_fds: int = 0) -> ExecProcess:
+        """Start ``process`` (an OCI runtime spec ``process`` object: args, env, cwd, user,
+        capabilities, terminal...) in the ``running`` container, as ``runc exec --process`` does:
+        in all of the container's namespaces and its cgroup, under its seccomp filter, with
+        ``process``'s capabilities and noNewPrivileges. ``stdio`` (default: the caller's) and
+        ``console`` (with ``process.terminal``: a connected unix socket that receives the pty
+        master, allocated in the container's devpts) as for :meth:`create`; ``preserve_fds``: the
+        caller's descriptors 3 .. 3+N-1 are passed on too. Returns once the program was exec'd
+        (the process is the caller's child; wait with :func:`wait_exec`). Whatever enters the
+        container is not dumpable until it execs the program (CVE-2019-5736). Raises
+        IsolationError when the container is not running, or when the program cannot be run,
+        with ``exit_code`` 127 (not found) or 126 (cannot be invoked)."""
 
     def gc(self, live: Iterable[str], dry_run: bool = False) -> list[str]:
         """Remove what the driver holds — state, cgroups — for containers whose ids are not in

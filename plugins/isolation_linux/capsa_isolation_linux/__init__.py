@@ -317,6 +317,12 @@ class LinuxDriver(IsolationDriver):
                 pass
         return state
 
+    def exec(self, container_id: str, process: dict[str, Any], stdio: tuple[int, int, int] | None = None,
+             console: int | None = None, preserve_fds: int = 0) -> Any:
+        """A process entering the running container (see :mod:`.execute`)."""
+        from .execute import exec_process
+
+        return exec_process(self, container_id, process, stdio, console, preserve_fds)
 
     def gc(self, live: Iterable[str], dry_run: bool = False) -> list[str]:
         """Remove state and cgroups of containers not in ``live`` (see :mod:`.gc`)."""

@@ -20,7 +20,7 @@ launch settles every pending join before it forks again).
 from __future__ import annotations
 
 import os
-import signal
+import _signal as signal  # (not the signal module: its enums cost milliseconds on the run and exec paths)
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

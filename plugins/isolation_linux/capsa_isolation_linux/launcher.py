@@ -33,7 +33,7 @@ never return into the caller's code: every path ends in ``os._exit``/``execve``.
 from __future__ import annotations
 
 import os
-import signal
+import _signal as signal  # (not the signal module: its enums cost milliseconds on the run and exec paths)
 from collections.abc import Callable
 
 from capsa.errors import IsolationError
@@ -84,6 +84,7 @@ class Plan:
         self.unshare = 0  # what the container process unshares itself (not pid: it is forked into that one)
         self.join: list[tuple[str, int]] = []  # what the container process joins itself, in order
         self.new_pid, self.pid_path = False, None  # The container process's pid namespace: new, or the one at a path
+        self.pid_fd = -1  # or the one of a pidfd's process (exec.py: a process entering a running container)
         self.new_cgroupns = False
         self.netns = False
         for entry in linux.get("namespaces") or []:
@@ -222,7 +223,7 @@ def _fork_in_pid_namespace(plan: Plan, fork: Callable[[], int] = os.fork) -> int
 
 
 def _fork_in_pid_namespace_with(plan: Plan, fork: Callable[[], int]) -> int:
-    if plan.pid_path is None and not plan.new_pid:
+    if plan.pid_path is None and not plan.new_pid and plan.pid_fd < 0:
         return fork()
     try:
         saved = os.open("/proc/self/ns/pid_for_children", os.O_RDONLY | os.O_CLOEXEC)
@@ -230,7 +231,9 @@ def _fork_in_pid_namespace_with(plan: Plan, fork: Callable[[], int]) -> int:
         saved = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
     pid = -1
     try:
-        if plan.pid_path is not None:
+        if plan.pid_fd >= 0:
+            ns.setns_fd(plan.pid_fd, ns.CLONE_NEWPID)
+        elif plan.pid_path is not None:
             ns.setns(plan.pid_path, ns.CLONE_NEWPID)
         else:
             ns.unshare(ns.CLONE_NEWPID)
@@ -422,9 +425,13 @@ def _rlimits(rlimits: list[dict[str, Any]]) -> None:  # pragma: no cover
                                  f"the current hard limit is {current}") from None
 
 
-def _become_user_process(plan: Plan, proc: dict[str, Any]) -> None:  # pragma: no cover
+def _become_user_process(plan: Plan, proc: dict[str, Any], die: Callable[[str, int], None] | None = None,
+                         keep_fds: tuple[int, int] = (3, -1)) -> None:  # pragma: no cover
     """Switch user, apply no_new_privs/seccomp/capabilities, exec. Order:
-    seccomp first when NNP is off (loading it needs CAP_SYS_ADMIN), last when it is on."""
+    seccomp first when NNP is off (loading it needs CAP_SYS_ADMIN), last when it is on.
+    ``die(message, code)`` reports a program that cannot be run (default: on stderr, then exit);
+    ``keep_fds``: (the first descriptor closed, one descriptor above it kept open or -1)."""
+    die = die or _die
     caps, seccomp = plan.modules.get("caps"), plan.modules.get("seccomp")
     user = proc.get("user") or {}
     uid, gid = int(user.get("uid", 0)), int(user.get("gid", 0))
@@ -449,14 +456,14 @@ def _become_user_process(plan: Plan, proc: dict[str, Any]) -> None:  # pragma: n
                    spec_caps.get("ambient") or [])
     if nnp:
         seccomp.set_no_new_privs() if seccomp is not None else ns.prctl(38, 1)  # PR_SET_NO_NEW_PRIVS
-    path = _resolve(args[0], env)
+    path = _resolve(args[0], env, die)
     for sig in range(1, signal.NSIG):
         try:
             signal.signal(sig, signal.SIG_DFL)
         except (OSError, ValueError, RuntimeError):
             pass
     signal.pthread_sigmask(signal.SIG_SETMASK, [])
-    ns.close_fds_from(3)
+    ns.close_fds_from(keep_fds[0], keep_fds[1])
     if plan.seccomp_profile is not None and nnp:
         _seccomp(plan)
     try:
@@ -465,8 +472,8 @@ def _become_user_process(plan: Plan, proc: dict[str, Any]) -> None:  # pragma: n
         import errno
 
         if exc.errno == errno.ENOENT:
-            _die(f"{args[0]}: no such file or directory", EXIT_NOT_FOUND)
-        _die(f"{args[0]}: {os.strerror(exc.errno or 0).lower()}", EXIT_CANNOT_INVOKE)
+            die(f"{args[0]}: no such file or directory", EXIT_NOT_FOUND)
+        die(f"{args[0]}: {os.strerror(exc.errno or 0).lower()}", EXIT_CANNOT_INVOKE)
 
 
 def _seccomp(plan: Plan) -> None:  # pragma: no cover
@@ -476,8 +483,9 @@ def _seccomp(plan: Plan) -> None:  # pragma: no cover
     seccomp_cache.install(plan.seccomp_program, plan.seccomp_profile or {}, plan.filter_caps)
 
 
-def _resolve(name: str, env: dict[str, str]) -> str:  # pragma: no cover
+def _resolve(name: str, env: dict[str, str], die: Callable[[str, int], None] | None = None) -> str:  # pragma: no cover
     """args[0] looked up in the container's PATH (from process.env) inside the new root."""
+    die = die or _die
     if "/" in name:
         return name
     denied = None
@@ -488,8 +496,8 @@ def _resolve(name: str, env: dict[str, str]) -> str:  # pragma: no cover
                 return candidate
             denied = denied or candidate
     if denied:
-        _die(f"{denied}: permission denied", EXIT_CANNOT_INVOKE)
-    _die(f"executable file `{name}` not found in $PATH", EXIT_NOT_FOUND)
+        die(f"{denied}: permission denied", EXIT_CANNOT_INVOKE)
+    die(f"executable file `{name}` not found in $PATH", EXIT_NOT_FOUND)
     return name
 
 

@@ -108,10 +108,15 @@ def raise_effective_caps() -> None:
     _check(libc().capset(ctypes.byref(header), data), "capset")
 
 
-def close_fds_from(lowest: int = 3) -> None:
-    """Close every file descriptor >= ``lowest`` (close_range(2), or os.closerange)."""
+def close_fds_from(lowest: int = 3, keep: int = -1) -> None:
+    """Close every file descriptor >= ``lowest`` (close_range(2), or os.closerange), but
+    ``keep`` (a descriptor above ``lowest``, or -1)."""
     import ctypes
 
     c_uint = ctypes.c_uint
-    if libc().syscall(_SYS_CLOSE_RANGE, c_uint(lowest), c_uint(0xFFFFFFFF), c_uint(0)) != 0:
-        os.closerange(lowest, os.sysconf("SC_OPEN_MAX"))
+    ranges = ((lowest, keep - 1), (keep + 1, 0xFFFFFFFF)) if keep >= lowest else ((lowest, 0xFFFFFFFF),)
+    for first, last in ranges:
+        if first > last:
+            continue
+        if libc().syscall(_SYS_CLOSE_RANGE, c_uint(first), c_uint(last), c_uint(0)) != 0:
+            os.closerange(first, min(last + 1, os.sysconf("SC_OPEN_MAX")))

@@ -221,6 +221,13 @@ class OciDriver(IsolationDriver):
         return RuntimeState(id=container_id, status=status, pid=doc.get("pid") if status != "stopped" else None,
                             bundle=bundle, annotations=annotations)
 
+    def exec(self, container_id: str, process: dict[str, Any], stdio: tuple[int, int, int] | None = None,
+             console: int | None = None, preserve_fds: int = 0) -> Any:
+        """``runtime exec --detach --process`` (see :mod:`.execute`)."""
+        from .execute import exec_process
+
+        return exec_process(self, container_id, process, stdio, console, preserve_fds)
+
     def gc(self, live: Iterable[str], dry_run: bool = False) -> list[str]:
         """Delete the runtime's containers (and this driver's bundle copies) not in ``live``."""
         keep = set(live)
@@ -250,7 +257,8 @@ def runtime_error(runtime: str, what: str, log: str) -> IsolationError:
     message = (lines[-1] if lines else "no message").strip()
     low = message.lower()
     code = None
-    if "executable file" in low and "not found" in low or "exec:" in low and "no such file" in low:
+    if ("executable file" in low and "not found" in low or "exec:" in low and "no such file" in low
+            or "chdir" in low and "no such file" in low):  # (a missing working directory: podman's 127 too)
         code = EXIT_NOT_FOUND
     elif ("exec" in low or "executable" in low) and "permission denied" in low:
         code = EXIT_CANNOT_INVOKE
