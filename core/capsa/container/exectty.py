@@ -2,43 +2,12 @@
 
 The caller's terminal goes raw while stdin is attached (``-i``; :func:`capsa.container.attach._raw_terminal`,
 restored on the way out), the pty takes the caller's window size at once and at every SIGWINCH,
-and the detach keys (podman's ``--detach-keys``, default ctrl-p ctrl-q) leave the session
-running in its waiter (:mod:`capsa.container.execsession`). Kept apart so that the terminal
-helpers of ``run -it``/``attach`` and these can be unified.
+and the detach keys (:mod:`capsa.container.detachkeys`, as ``run``, ``start`` and ``attach``)
+leave the session running in its waiter (:mod:`capsa.container.execsession`).
 """
 from __future__ import annotations
 
 import os
-
-from capsa.errors import UsageError
-
-DEFAULT_DETACH_KEYS = "ctrl-p,ctrl-q"
-_CTRL_SPECIAL = {"@": 0, "[": 27, "\\": 28, "]": 29, "^": 30, "_": 31}
-
-
-def parse_detach_keys(spec: str) -> bytes:
-    """podman's detach-key format (``ctrl-p,ctrl-q``, ``a``, ``ctrl-[``...) as bytes; ``""``
-    turns detaching off (b""). Bad input: UsageError (exit 125)."""
-    if spec == "":
-        return b""
-    out = bytearray()
-    for item in spec.split(","):
-        if len(item) == 1 and item.isascii() and item.isalpha():
-            out.append(ord(item))
-        elif item.startswith("ctrl-") and len(item) == 6:
-            key = item[5]
-            if "a" <= key <= "z":
-                out.append(ord(key) - ord("a") + 1)
-            elif key in _CTRL_SPECIAL:
-                out.append(_CTRL_SPECIAL[key])
-            else:
-                raise UsageError(f"invalid detach keys {spec!r}: {item!r} is not ctrl-<a-z, @, ^, [, \\, ] or _>",
-                                 hint="e.g. --detach-keys ctrl-p,ctrl-q, or \"\" to disable detaching")
-        else:
-            raise UsageError(f"invalid detach keys {spec!r}: {item!r} is neither a letter nor ctrl-<value>",
-                             hint="e.g. --detach-keys ctrl-p,ctrl-q, or \"\" to disable detaching")
-    return bytes(out)
-
 
 def _copy_size(master: int) -> None:
     import fcntl
@@ -62,6 +31,7 @@ def relay(master: int, waiter: int, interactive: bool, keys: bytes) -> int | Non
     import signal
 
     from capsa.container.attach import _raw_terminal
+    from capsa.container.detachkeys import Matcher
     from capsa.container.execsession import waiter_exit
 
     def resize(_signum: int, _frame: object) -> None:
@@ -81,7 +51,7 @@ def relay(master: int, waiter: int, interactive: bool, keys: bytes) -> int | Non
     poller.register(master, select.POLLIN)
     if interactive:
         poller.register(0, select.POLLIN)
-    pending = b""
+    matcher = Matcher(keys)
     detached = False
     try:
         open_ = True
@@ -104,21 +74,15 @@ def relay(master: int, waiter: int, interactive: bool, keys: bytes) -> int | Non
                 data = os.read(0, 65536)
                 if not data:
                     poller.unregister(0)
-                    _write_all(master, b"\x04")  # EOF on our stdin: ^D to the terminal
+                    _write_all(master, matcher.held + b"\x04")  # EOF on our stdin: ^D to the terminal
+                    matcher.held = b""
                     continue
-                data = pending + data
-                if keys and keys in data:
-                    _write_all(master, data[:data.index(keys)])
-                    detached = True
-                    open_ = False
-                    break
-                pending = b""
-                for size in range(min(len(keys) - 1, len(data)), 0, -1):
-                    if keys and data.endswith(keys[:size]):
-                        pending, data = data[-size:], data[:-size]
-                        break
+                data, detached = matcher.feed(data)
                 if data:
                     _write_all(master, data)
+                if detached:
+                    open_ = False
+                    break
     finally:
         if restore:
             restore()  # type: ignore[operator]

@@ -29,7 +29,9 @@ def exec_command(sess: Session, ref: str | None, latest: bool, command: list[str
     if not command:
         raise UsageError("must provide a non-empty command to start an exec session: invalid argument",
                          hint="capsa exec CONTAINER COMMAND [ARG...]")
-    keys = exectty.parse_detach_keys(o["detach_keys"] if o.get("detach_keys") is not None else exectty.DEFAULT_DETACH_KEYS)
+    from capsa.engine.attach import detach_keys
+
+    keys = detach_keys(o.get("detach_keys"))
     preserve = int(o.get("preserve_fds") or 0)
     if preserve < 0:
         raise UsageError(f"invalid --preserve-fds {preserve}", hint="give a number of descriptors (0 or more)")
