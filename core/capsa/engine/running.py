@@ -1,0 +1,45 @@
+"""Operations on running containers: ``pause``/``unpause`` (podman's), ``top`` and ``stats``,
+over the records of a session. Not imported by the ``run``/``create`` path."""
+from __future__ import annotations
+
+from capsa.engine import containers as base
+from capsa.engine.session import container_records
+from capsa.errors import UsageError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from capsa.container.model import ContainerConfig
+    from capsa.engine.session import Session
+
+
+def targets(sess: Session, refs: list[str], all_: bool, latest: bool, filters: list[str],
+            wanted: str) -> list[ContainerConfig]:
+    """The containers ``pause`` (``wanted`` "running") or ``unpause`` ("paused") act on:
+    ``refs``, the newest (``latest``), or with ``all_``/``filters`` every container in the
+    ``wanted`` state that passes ps's filters."""
+    if sum(bool(x) for x in (refs, all_, latest)) > 1:
+        raise UsageError("--all, --latest and containers given by name or id cannot be used together",
+                         hint="use one of them")
+    if filters and (refs or latest):
+        raise UsageError("--filter takes no containers given by name or id", hint="capsa pause --filter KEY=VALUE")
+    if not (refs or all_ or latest or filters):
+        raise UsageError("you must provide at least one container name or id", hint="or use --all or --latest")
+    if refs or latest:
+        return base.find(sess, refs, latest=latest)
+    rows = base.listing(sess, True, [*filters, f"status={wanted}"])
+    wanted_ids = {row["Id"] for row in rows}
+    return sorted((c for c in base.find(sess, None, all_=True) if c.id in wanted_ids), key=lambda c: c.created)
+
+
+def pause(sess: Session, config: ContainerConfig) -> None:
+    """Freeze the running container (see :mod:`capsa.container.pausing`)."""
+    from capsa.container import pausing
+
+    pausing.pause(sess, container_records(sess), config)
+
+
+def unpause(sess: Session, config: ContainerConfig) -> None:
+    """Thaw the paused container."""
+    from capsa.container import pausing
+
+    pausing.unpause(sess, container_records(sess), config)

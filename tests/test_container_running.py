@@ -1,0 +1,152 @@
+"""``pause``/``unpause``, ``top`` and ``stats`` (podman's), for real, over both isolation
+drivers where it matters (``linux``, and ``oci`` with crun): a busybox store of each."""
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from capsa.testing.isolation_running import freezer_says_frozen
+from conftest import CAPSA, Capsa
+from containers import ISOLATION_DRIVERS, busybox_store, cleanup, oci_busybox_store
+
+COUNTER = "i=0; while :; do i=$((i+1)); echo $i > /tmp/t; mv /tmp/t /tmp/n; sleep 0.05; done"
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Capsa]:
+    yield from busybox_store(tmp_path_factory, "running")
+
+
+@pytest.fixture(scope="module")
+def oci_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Capsa]:
+    yield from oci_busybox_store(tmp_path_factory, "running-oci")
+
+
+@pytest.fixture
+def c(request: pytest.FixtureRequest) -> Iterator[Capsa]:
+    """The store of the isolation driver the test is parametrised with (default: linux)."""
+    store = request.getfixturevalue("oci_store" if getattr(request, "param", "linux") == "oci" else "store")
+    yield store
+    left = cleanup(store)
+    assert left == [], f"left behind: {left}"
+
+
+BOTH = pytest.mark.parametrize("c", ISOLATION_DRIVERS, indirect=True)
+
+
+def _error(r: subprocess.CompletedProcess[str], code: int = 125) -> str:
+    """The one ``Error:`` line of a failed command (its hint may follow)."""
+    assert r.returncode == code and r.stdout == "", (r.returncode, r.stdout, r.stderr)
+    lines = r.stderr.splitlines()
+    assert lines and lines[0].startswith("Error: "), r.stderr
+    return lines[0]
+
+
+def _pid(c: Capsa, ref: str) -> int:
+    return int(c("inspect", "--format", "{{.State.Pid}}", ref).stdout)
+
+
+def _counter(pid: int) -> int:
+    try:
+        return int(Path(f"/proc/{pid}/root/tmp/n").read_text().strip() or 0)
+    except (OSError, ValueError):
+        return 0
+
+
+def _counting(c: Capsa, name: str) -> int:
+    assert c("run", "-d", "--name", name, "busybox", "sh", "-c", COUNTER).returncode == 0
+    pid = _pid(c, name)
+    deadline = time.monotonic() + 10
+    while _counter(pid) < 2 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert _counter(pid) >= 2
+    return pid
+
+
+def _status(c: Capsa, ref: str) -> str:
+    return c("inspect", "--format", "{{.State.Status}} {{.State.Paused}} {{.State.Running}}", ref).stdout.strip()
+
+
+# -- pause / unpause ------------------------------------------------------------------------------
+
+@BOTH
+def test_pause_freezes_the_container_and_unpause_lets_it_go_on(c: Capsa) -> None:
+    pid = _counting(c, "counter")
+    r = c("pause", "counter")
+    assert (r.returncode, r.stdout, r.stderr) == (0, "counter\n", "")
+    assert _status(c, "counter") == "paused true false"
+    assert freezer_says_frozen(pid)
+    assert c("ps", "--format", "{{.Names}} {{.Status}}").stdout == "counter Paused\n"
+    assert c("ps", "--filter", "status=paused", "-q").stdout.strip() != ""
+    frozen_at = _counter(pid)
+    time.sleep(1.5)  # (past the monitor's hand-over to its lean form, 1 s after the start)
+    assert _counter(pid) == frozen_at, "the container ran while paused"
+    cid = c("inspect", "--format", "{{.Id}}", "counter").stdout.strip()
+    assert _error(c("pause", "counter")) == f'Error: "{cid}" is already paused: container state improper'
+    assert "can only stop created or running containers" in _error(c("stop", "counter"))
+    assert "unable to restart a container in a paused or unknown state" in _error(c("restart", "counter"))
+    assert _status(c, "counter") == "paused true false" and _counter(pid) == frozen_at
+    r = c("container", "unpause", "counter")
+    assert (r.returncode, r.stdout, r.stderr) == (0, "counter\n", "")
+    assert _status(c, "counter") == "running false true"
+    assert not freezer_says_frozen(pid)
+    deadline = time.monotonic() + 5
+    while _counter(pid) <= frozen_at + 2 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert _counter(pid) > frozen_at + 2, "the container did not go on after unpause"
+    assert _error(c("unpause", "counter")) == f'Error: "{cid}" is not paused, can\'t unpause: container state improper'
+    assert c("stop", "-t", "0", "counter").returncode == 0
+    assert _error(c("pause", "counter")) == 'Error: "exited" is not running, can\'t pause: container state improper'
+    c("rm", "counter")
+
+
+@BOTH
+def test_a_paused_container_can_be_killed_waited_for_and_removed(c: Capsa) -> None:
+    c("run", "-d", "--name", "k", "busybox", "sleep", "60")
+    c("run", "-d", "--name", "r", "busybox", "sleep", "60")
+    assert c("pause", "k", "r").stdout == "k\nr\n"
+    waiter = subprocess.Popen([str(CAPSA), "--root", str(c.root), "--runroot", str(c.runroot), "wait", "k"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=c.env)
+    try:
+        time.sleep(0.3)
+        assert waiter.poll() is None  # a paused container is not done
+        assert c("kill", "k").returncode == 0  # SIGKILL: it is thawed so that it dies, as podman does
+        out, err = waiter.communicate(timeout=30)
+    finally:
+        waiter.kill()
+    assert (waiter.returncode, out) == (0, "137\n"), err
+    assert c("inspect", "--format", "{{.State.Status}} {{.State.ExitCode}}", "k").stdout == "exited 137\n"
+    r = c("rm", "r")
+    assert r.returncode == 2 and "paused" in r.stderr
+    assert c("rm", "-f", "r").returncode == 0
+    assert c("container", "exists", "r").returncode == 1
+    c("rm", "k")
+
+
+def test_pause_and_unpause_select_and_refuse_as_podman(c: Capsa, tmp_path: Path) -> None:
+    assert "no such container" in _error(c("pause", "nosuch"))
+    assert "no such container" in _error(c("unpause", "nosuch"))
+    c("create", "--name", "made", "busybox", "true")
+    assert _error(c("pause", "made")) == 'Error: "created" is not running, can\'t pause: container state improper'
+    assert "at least one container" in _error(c("pause"))
+    assert "cannot be used together" in _error(c("pause", "--all", "made"))
+    assert "invalid filter key" in _error(c("pause", "--filter", "volume=x"))
+    c("run", "-d", "--name", "one", "busybox", "sleep", "60")
+    c("run", "-d", "--name", "two", "busybox", "sleep", "60")
+    cid = c("inspect", "--format", "{{.Id}}", "two").stdout.strip()
+    (tmp_path / "cid").write_text(cid)
+    assert c("pause", "--cidfile", str(tmp_path / "cid")).stdout == f"{cid}\n"
+    r = c("pause", "--all")  # the running ones only: "two" is paused already, "made" created
+    one = c("inspect", "--format", "{{.Id}}", "one").stdout.strip()
+    assert (r.returncode, r.stdout) == (0, f"{one}\n"), r.stderr
+    r = c("pause", "one", "made")  # on through every one, 125 at the end
+    assert r.returncode == 125 and r.stdout == "" and r.stderr.count("Error: ") == 2
+    assert c("unpause", "--filter", "name=one").stdout == f"{one}\n"
+    assert c("unpause", "--latest").stdout == f"{cid}\n"
+    assert c("ps", "--filter", "status=paused", "-q").stdout == ""
+    c("rm", "-f", "made", "one", "two")
