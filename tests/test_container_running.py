@@ -150,3 +150,71 @@ def test_pause_and_unpause_select_and_refuse_as_podman(c: Capsa, tmp_path: Path)
     assert c("unpause", "--latest").stdout == f"{cid}\n"
     assert c("ps", "--filter", "status=paused", "-q").stdout == ""
     c("rm", "-f", "made", "one", "two")
+
+
+# -- stats ----------------------------------------------------------------------------------------
+
+def _size(text: str) -> float:
+    """go-units' human size back to bytes: ``3.092MB`` -> 3092000."""
+    import re
+
+    m = re.fullmatch(r"([\d.]+)([kMGTP]?B)", text)
+    assert m, text
+    return float(m.group(1)) * 1000 ** ["B", "kB", "MB", "GB", "TB", "PB"].index(m.group(2))
+
+
+@BOTH
+def test_stats_no_stream_reads_the_containers_cgroup(c: Capsa) -> None:
+    cid = c("run", "-d", "--name", "s", "--memory", "64m", "busybox", "sh", "-c",
+            "i=0; while [ $i -lt 20000 ]; do i=$((i+1)); done; sleep 60 & sleep 60 & wait").stdout.strip()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        r = c("stats", "--no-stream", "--format", "json", "s")
+        assert r.returncode == 0, r.stderr
+        doc = json.loads(r.stdout)
+        if doc[0]["pids"] == "3":
+            break
+        time.sleep(0.1)
+    assert r.stdout.startswith("[\n {\n  \"id\": ")  # podman's one-space indent, no screen clearing
+    (entry,) = doc
+    assert list(entry) == ["id", "name", "cpu_time", "cpu_percent", "avg_cpu", "mem_usage", "mem_percent",
+                           "net_io", "block_io", "pids"]
+    assert (entry["id"], entry["name"], entry["pids"]) == (cid[:12], "s", "3")
+    usage, limit = (_size(x) for x in entry["mem_usage"].split(" / "))
+    assert limit == 67.11e6 and 0 < usage < limit  # --memory 64m = 67108864 bytes
+    assert abs(float(entry["mem_percent"].rstrip("%")) - usage / limit * 100) < 0.1
+    assert entry["cpu_percent"].endswith("%") and float(entry["cpu_percent"].rstrip("%")) >= 0
+    assert entry["cpu_time"].endswith("s") and entry["cpu_time"] != "0s"
+    rx, tx = entry["net_io"].split(" / ")
+    assert _size(rx) >= 0 and _size(tx) >= 0
+    r = c("container", "stats", "--no-stream", "--no-trunc", "--format", "{{.ContainerID}} {{.PIDs}} {{.MemLimit}}", "s")
+    assert r.stdout == f"{cid} 3 {64 << 20}\n"
+    table = c("stats", "--no-stream").stdout.splitlines()  # every running container, by default
+    assert table[0].split() == ["ID", "NAME", "CPU", "%", "MEM", "USAGE", "/", "LIMIT", "MEM", "%", "NET", "IO",
+                                "BLOCK", "IO", "PIDS", "CPU", "TIME", "Avg", "CPU", "%"]
+    assert len(table) == 2 and table[1].startswith(f"{cid[:12]}  s ")
+    assert c("pause", "s").returncode == 0  # a paused container has counters too
+    assert c("stats", "--no-stream", "--format", "{{.Name}} {{.PIDS}}", "s").stdout == "s 3\n"
+    c("rm", "-f", "s")
+
+
+def test_stats_streams_until_interrupted_and_refuses_bad_input(c: Capsa) -> None:
+    import signal
+
+    assert c("stats", "--no-stream").stdout.splitlines()[0].startswith("ID ")  # nothing runs: the header
+    c("run", "-d", "--name", "live", "busybox", "sleep", "60")
+    proc = subprocess.Popen([str(CAPSA), "--root", str(c.root), "--runroot", str(c.runroot), "stats", "-i", "1",
+                             "--format", "{{.Name}}", "live"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=c.env)
+    time.sleep(2.5)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=10)
+    assert proc.returncode == 0, err
+    assert out.count("\033[2J\033[1;1H") >= 2 and out.count("live\n") >= 2  # the screen redrawn each round
+    c("create", "--name", "idle", "busybox", "true")
+    assert "container state improper" in _error(c("stats", "--no-stream", "idle"))
+    assert "no such container" in _error(c("stats", "--no-stream", "nosuch"))
+    assert "cannot be used together" in _error(c("stats", "--all", "live"))
+    assert "--interval" in _error(c("stats", "--interval", "0", "live"))
+    assert "Bogus" in _error(c("stats", "--no-stream", "--format", "{{.Bogus}}", "live"))
+    c("rm", "-f", "live", "idle")

@@ -9,6 +9,8 @@ from capsa.errors import EXIT_ENGINE, CapsaError, UsageError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # (typer evaluates the annotations: see capsa.cli.options)
+    from typing import Any
+
     import typer
 
     from capsa.cli.options import Annotated, ContainersArg, Optional
@@ -71,8 +73,103 @@ def unpause(
     _each(ctx, list(refs or []), all, latest, list(cidfile or []), list(filter or []), "paused", engine.unpause)
 
 
+# -- stats ----------------------------------------------------------------------------------------
+
+STATS_HEADERS = {"ID": "ID", "UpTime": "CPU TIME", "CPUPerc": "CPU %", "AVGCPU": "Avg CPU %",
+                 "MemUsage": "MEM USAGE / LIMIT", "MemUsageBytes": "MEM USAGE / LIMIT", "MemPerc": "MEM %",
+                 "NetIO": "NET IO", "BlockIO": "BLOCK IO", "PIDS": "PIDS"}
+STATS_TABLE = ("table {{.ID}}\t{{.Name}}\t{{.CPUPerc}}\t{{.MemUsage}}\t{{.MemPerc}}\t{{.NetIO}}\t{{.BlockIO}}"
+               "\t{{.PIDS}}\t{{.UpTime}}\t{{.AVGCPU}}")
+CLEAR = "\033[2J\033[1;1H"  # what podman's goterm Clear() and MoveCursor(1, 1) print
+
+
+def _percent(value: float) -> str:
+    return f"{value:.2f}%"
+
+
+def stats_row(now: dict[str, Any], before: dict[str, Any] | None, no_trunc: bool) -> dict[str, Any]:
+    """podman's ContainerStats of one reading, with its template fields (strings as podman
+    prints them, numbers for the raw ones). CPU % is the share of one CPU used since the
+    previous reading (the first time: since the start), as podman computes it."""
+    from capsa.humanize import go_bytes_size, go_duration, go_human_size
+
+    def share(cpu_before: int, time_before: int) -> float:
+        cpu, elapsed = now["cpu_ns"] - cpu_before, now["now"] - time_before
+        return cpu / elapsed * 100 if cpu > 0 and elapsed > 0 else 0.0
+
+    prev = before or {"cpu_ns": 0, "now": now["started"]}
+    cpu, avg = share(prev["cpu_ns"], prev["now"]), share(0, now["started"])
+    usage, limit = now["memory_usage"], now["memory_limit"]
+    mem_perc = usage / limit * 100 if limit else 0.0
+    net_in, net_out = now["net"] if now["net"] is not None else (0, 0)
+    return {
+        "ID": now["id"] if no_trunc else now["id"][:12], "ContainerID": now["id"], "Name": now["name"],
+        "CPU": cpu, "CPUPerc": _percent(cpu), "AvgCPU": avg, "AVGCPU": _percent(avg),
+        "CPUNano": now["cpu_ns"], "CPUSystemNano": now["cpu_system_ns"], "SystemNano": now["now"],
+        "Duration": now["cpu_ns"], "UpTime": go_duration(now["cpu_ns"]), "Up": go_duration(now["cpu_ns"]),
+        "MemUsage": f"{go_human_size(usage)} / {go_human_size(limit)}",
+        "MemUsageBytes": f"{go_bytes_size(usage)} / {go_bytes_size(limit)}", "MemLimit": limit,
+        "MemPerc": _percent(mem_perc),
+        "NetIO": f"{go_human_size(net_in)} / {go_human_size(net_out)}" if now["net"] is not None else "-- / --",
+        "NetInput": net_in, "NetOutput": net_out,
+        "BlockIO": f"{go_human_size(now['block_read'])} / {go_human_size(now['block_write'])}",
+        "BlockInput": now["block_read"], "BlockOutput": now["block_write"],
+        "PIDS": str(now["pids"]), "PIDs": now["pids"], "PerCPU": [],
+    }
+
+
+def _stats_text(rows: list[dict[str, Any]], format: str | None) -> str:
+    if format is not None and format.strip() in ("json", "{{json .}}"):
+        from capsa.formatting import to_json
+
+        keys = (("id", "ID"), ("name", "Name"), ("cpu_time", "UpTime"), ("cpu_percent", "CPUPerc"),
+                ("avg_cpu", "AVGCPU"), ("mem_usage", "MemUsage"), ("mem_percent", "MemPerc"),
+                ("net_io", "NetIO"), ("block_io", "BlockIO"), ("pids", "PIDS"))
+        return to_json([{k: row[f] for k, f in keys} for row in rows], indent=1) + "\n"
+    from capsa.formatting import TemplateError, format_items
+
+    try:
+        return format_items(format or STATS_TABLE, rows, STATS_HEADERS)
+    except TemplateError as exc:
+        raise UsageError(str(exc), hint="see docs/cli.md for the --format syntax") from None
+
+
+def stats(
+    ctx: typer.Context,
+    refs: ContainersArg = None,
+    all: Annotated[bool, typer.Option("--all", "-a", help="Show all containers (only running ones have counters)")] = False,
+    format: Annotated[Optional[str], typer.Option("--format", help="Pretty-print container statistics to JSON or using a Go template")] = None,
+    interval: Annotated[int, typer.Option("--interval", "-i", help="Time in seconds between stats reports")] = 5,
+    latest: Annotated[bool, typer.Option("--latest", "-l", help="Act on the latest container created")] = False,
+    no_reset: Annotated[bool, typer.Option("--no-reset", help="Disable resetting the screen between intervals")] = False,
+    no_stream: Annotated[bool, typer.Option("--no-stream", help="Disable streaming stats and only pull the first result")] = False,
+    no_trunc: Annotated[bool, typer.Option("--no-trunc", help="Do not truncate output")] = False,
+) -> None:
+    """Display a live stream of container resource usage statistics (ctrl-c ends it)."""
+    import time
+
+    if interval < 1:
+        raise UsageError(f"invalid --interval {interval}: it must be at least 1 second", hint="e.g. --interval 5")
+    sess = session(ctx)
+    configs = engine.stats_targets(sess, list(refs or []), all, latest)
+    before: dict[str, dict[str, Any]] = {}
+    try:
+        while True:
+            readings = engine.stats_sample(sess, configs)
+            rows = [stats_row(r, before.get(r["id"]), no_trunc) for r in readings]
+            before = {r["id"]: r for r in readings}
+            text = _stats_text(rows, format)
+            output.write(text if no_stream or no_reset else CLEAR + text)
+            if no_stream:
+                return
+            time.sleep(interval)
+    except KeyboardInterrupt:
+        return
+
+
 def register(app: typer.Typer) -> None:
     group = next(g.typer_instance for g in app.registered_groups if g.name == "container")
     for target in (app, group):
         target.command("pause")(pause)
         target.command("unpause")(unpause)
+        target.command("stats")(stats)

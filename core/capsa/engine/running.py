@@ -8,6 +8,8 @@ from capsa.errors import UsageError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from capsa.container.model import ContainerConfig
     from capsa.engine.session import Session
 
@@ -43,3 +45,39 @@ def unpause(sess: Session, config: ContainerConfig) -> None:
     from capsa.container import pausing
 
     pausing.unpause(sess, container_records(sess), config)
+
+
+# -- stats ----------------------------------------------------------------------------------------
+
+def stats_targets(sess: Session, refs: list[str], all_: bool, latest: bool) -> list[ContainerConfig] | None:
+    """The containers ``stats`` names (``refs``, or the newest), or None for "every running
+    container" (no names, or ``--all``: a container that is not running has no counters, so
+    podman leaves it out either way), looked up again at each reading."""
+    if sum(bool(x) for x in (refs, all_, latest)) > 1:
+        raise UsageError("--all, --latest and containers cannot be used together", hint="use one of them")
+    if refs or latest:
+        return base.find(sess, refs, latest=latest)
+    return None
+
+
+def stats_sample(sess: Session, configs: list[ContainerConfig] | None) -> list[dict[str, Any]]:
+    """One reading of each container's counters (see :func:`capsa.container.usage.sample`);
+    ``configs`` None: of every running or paused container. A container named that is not
+    running: podman's error (exit 125)."""
+    from capsa.container.records import ContainerNotFound
+    from capsa.container.usage import sample
+
+    records = container_records(sess)
+    named = configs is not None
+    out = []
+    for config in configs if named else sorted(base.find(sess, None, all_=True), key=lambda c: c.created):
+        try:
+            reading = sample(sess, records, config)
+        except ContainerNotFound:
+            reading = None  # removed meanwhile
+        if reading is None and named:
+            raise UsageError(f"cannot get the stats of container {config.id}: it is not running: "
+                             "container state improper", hint="start it first (capsa start)")
+        if reading is not None:
+            out.append(reading)
+    return out
