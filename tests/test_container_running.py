@@ -218,3 +218,62 @@ def test_stats_streams_until_interrupted_and_refuses_bad_input(c: Capsa) -> None
     assert "--interval" in _error(c("stats", "--interval", "0", "live"))
     assert "Bogus" in _error(c("stats", "--no-stream", "--format", "{{.Bogus}}", "live"))
     c("rm", "-f", "live", "idle")
+
+
+# -- top ------------------------------------------------------------------------------------------
+
+def _rows(text: str) -> list[list[str]]:
+    import re
+
+    return [re.split(r"\s{2,}", line.strip()) for line in text.splitlines()]
+
+
+@BOTH
+def test_top_lists_the_containers_processes_with_podmans_descriptors(c: Capsa) -> None:
+    c("run", "-d", "--name", "t", "-u", "alice", "busybox", "sh", "-c", "sleep 100 & sleep 101 & wait")
+    deadline = time.monotonic() + 10
+    while len(c("top", "t").stdout.splitlines()) < 4 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    rows = _rows(c("top", "t").stdout)
+    assert rows[0] == ["USER", "PID", "PPID", "%CPU", "ELAPSED", "TTY", "TIME", "COMMAND"]
+    assert [r[:3] for r in rows[1:]] == [["alice", "1", "0"], ["alice", "2", "1"], ["alice", "3", "1"]]
+    assert [r[7] for r in rows[1:]] == ["sh -c sleep 100 & sleep 101 & wait", "sleep 100", "sleep 101"]
+    assert all(r[5] == "?" and r[4].endswith("s") and float(r[3]) >= 0 for r in rows[1:])
+    r = c("container", "top", "t", "pid,comm", "group", "%U", "hpid", "nice", "state", "seccomp", "capeff", "capbnd")
+    rows = _rows(r.stdout)
+    assert rows[0] == ["PID", "COMMAND", "GROUP", "USER", "HPID", "NI", "STATE", "SECCOMP", "EFFECTIVE CAPS",
+                       "BOUNDING CAPS"]
+    assert [row[:4] for row in rows[1:]] == [["1", "sh", "alice", "alice"], ["2", "sleep", "alice", "alice"],
+                                             ["3", "sleep", "alice", "alice"]]
+    cid = c("inspect", "--format", "{{.Id}}", "t").stdout.strip()
+    for row in rows[1:]:  # the host's pids of the container's cgroup
+        assert cid in Path(f"/proc/{row[4]}/cgroup").read_text()
+        assert row[5:8] == ["0", "S", "filter"] and row[8] == "none"  # (uid 1000: no effective capabilities)
+        assert row[9].split(",")[:3] == ["CHOWN", "DAC_OVERRIDE", "FOWNER"]
+    hpids = [row[4] for row in rows[1:]]
+    r = c("top", "t", "-o", "pid,comm")  # not descriptors: the host's ps on the container's processes
+    assert r.returncode == 0 and [line.split()[0] for line in r.stdout.splitlines()[1:]] == hpids, r.stderr
+    c("rm", "-f", "t")
+
+
+def test_top_reads_users_inside_the_container_and_refuses_bad_input(c: Capsa, tmp_path: Path) -> None:
+    decoy = tmp_path / "decoy-passwd"
+    decoy.write_text("hacked:x:0:0:host file:/:/bin/sh\n")
+    # the container's /etc/passwd points at a host path: it must be looked up inside the container
+    c("run", "-d", "--name", "evil", "busybox", "sh", "-c", f"rm /etc/passwd; ln -s /../../../..{decoy} /etc/passwd; "
+      "touch /tmp/ready; sleep 100")
+    pid = _pid(c, "evil")
+    deadline = time.monotonic() + 10
+    while not Path(f"/proc/{pid}/root/tmp/ready").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _rows(c("top", "evil", "user", "pid").stdout)[1] == ["0", "1"]  # no entry for uid 0: its number
+    assert "ps(1) option" in _error(c("top", "evil", "-ef"))  # -e would select the host's processes
+    assert "ps(1) option" in _error(c("top", "evil", "bogus"))
+    assert "no such container" in _error(c("top", "nosuch"))
+    assert "must provide the name" in _error(c("top"))
+    assert c("pause", "evil").returncode == 0
+    assert _error(c("top", "evil")) == "Error: top can only be used on running containers: container state improper"
+    c("create", "--name", "made", "busybox", "true")
+    assert "top can only be used on running containers" in _error(c("top", "made"))
+    assert "pid" in c("top", "--list-descriptors").stdout.split()
+    c("rm", "-f", "evil", "made")

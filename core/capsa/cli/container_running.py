@@ -167,9 +167,39 @@ def stats(
         return
 
 
+# -- top ------------------------------------------------------------------------------------------
+
+def top(
+    ctx: typer.Context,
+    args: Annotated[Optional[list[str]], typer.Argument(help="CONTAINER, then format descriptors (or ps(1) output options)")] = None,
+    latest: Annotated[bool, typer.Option("--latest", "-l", help="Act on the latest container created")] = False,
+    list_descriptors: Annotated[bool, typer.Option("--list-descriptors", help="List the supported format descriptors")] = False,
+) -> None:
+    """Display the running processes of a container."""
+    from capsa.engine import containers as base
+    if list_descriptors:
+        output.write("".join(f"{d}\n" for d in engine.top_descriptors()))
+        return
+    words = list(args or [])
+    if not latest and not words:
+        raise UsageError("you must provide the name or ID of a running container", hint="capsa top CONTAINER [descriptors...]")
+    sess = session(ctx)
+    (config,) = base.find(sess, None if latest else words[:1], latest=latest) or [None]
+    if config is None:
+        raise UsageError("no containers to list processes of", hint="create and start one first")
+    result = engine.top(sess, config, words if latest else words[1:])
+    if isinstance(result, str):
+        output.write(result)
+        return
+    from capsa.fastpath.table import tabwrite
+
+    output.write(tabwrite("".join("\t".join(row) + "\n" for row in result)))
+
+
 def register(app: typer.Typer) -> None:
     group = next(g.typer_instance for g in app.registered_groups if g.name == "container")
     for target in (app, group):
         target.command("pause")(pause)
         target.command("unpause")(unpause)
         target.command("stats")(stats)
+        target.command("top", context_settings={"allow_interspersed_args": False})(top)

@@ -204,6 +204,9 @@ def _parse_command(args: list[str], spec: dict[str, Any], global_options: dict[s
             continue
         positional.append(arg)
         i += 1
+        if spec.get("interspersed") is False:  # (click's allow_interspersed_args: the rest are arguments)
+            positional.extend(args[i:])
+            break
     _arguments(spec, positional, values)
     return {p["name"]: _finish(p, values.get(p["name"], p["default"])) for p in spec["params"]}
 

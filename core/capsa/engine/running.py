@@ -81,3 +81,31 @@ def stats_sample(sess: Session, configs: list[ContainerConfig] | None) -> list[d
         if reading is not None:
             out.append(reading)
     return out
+
+
+# -- top ------------------------------------------------------------------------------------------
+
+def top_descriptors() -> list[str]:
+    """The format descriptors ``top`` knows (``top --list-descriptors``), sorted."""
+    from capsa.container.top import HEADERS
+
+    return sorted(HEADERS)
+
+
+def top(sess: Session, config: ContainerConfig, words: list[str]) -> list[list[str]] | str:
+    """``top``: the header and rows of the container's processes for podman's descriptors
+    ``words`` (see :mod:`capsa.container.top`); when ``words`` are not descriptors, podman runs
+    ps(1) with them: here the host's ps on the container's processes, for output options only
+    (its text). A container that is not running: podman's error (exit 125)."""
+    from capsa.container import top as topmod
+    from capsa.container.lifecycle import isolation_driver
+    from capsa.container.stopping import monitor_alive
+
+    records = container_records(sess)
+    descriptors = topmod.parse_descriptors(words)
+    state = records.state(config.id)
+    topmod.check_running(state.status, monitor_alive(records, config.id))
+    pids = isolation_driver(sess, config).processes(config.id)
+    if descriptors is None:
+        return topmod.host_ps(words, pids)
+    return topmod.table(pids, state.pid, descriptors)
