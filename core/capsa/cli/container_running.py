@@ -9,6 +9,7 @@ from capsa.errors import EXIT_ENGINE, CapsaError, UsageError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # (typer evaluates the annotations: see capsa.cli.options)
+    from collections.abc import Callable
     from typing import Any
 
     import typer
@@ -28,7 +29,7 @@ def _cidfile_ids(paths: list[str]) -> list[str]:
 
 
 def _each(ctx: typer.Context, refs: list[str], all_: bool, latest: bool, cidfile: list[str], filters: list[str],
-          wanted: str, act: object) -> None:
+          wanted: str, act: Callable[[Any, Any], None]) -> None:
     """Act on every target, on through them all (as podman): the ids done on stdout, one
     error line each on stderr, exit 125 at the end if one failed."""
     from capsa.cli.container_more import _report
@@ -39,7 +40,7 @@ def _each(ctx: typer.Context, refs: list[str], all_: bool, latest: bool, cidfile
     failed = False
     for i, config in enumerate(configs):
         try:
-            act(sess, config)  # type: ignore[operator]
+            act(sess, config)
         except CapsaError as exc:
             _report(exc)
             failed = True
