@@ -124,6 +124,11 @@ def test_a_paused_container_can_be_killed_waited_for_and_removed(c: Capsa) -> No
     r = c("rm", "r")
     assert r.returncode == 2 and "paused" in r.stderr
     assert c("rm", "-f", "r").returncode == 0
+    c("run", "-d", "--name", "a", "busybox", "sleep", "60")
+    assert c("pause", "a").returncode == 0
+    assert c("kill", "--all").returncode == 0  # paused ones too, as podman
+    assert c("wait", "a").stdout == "137\n"
+    c("rm", "a")
     assert c("container", "exists", "r").returncode == 1
     c("rm", "k")
 

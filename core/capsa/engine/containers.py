@@ -391,7 +391,7 @@ def kill(sess: Session, configs: list[ContainerConfig], signal: str) -> None:
 
 def running_only(sess: Session, configs: list[ContainerConfig]) -> list[ContainerConfig]:
     records = container_records(sess)
-    return [c for c in configs if records.state(c.id).status == "running"]
+    return [c for c in configs if records.state(c.id).status in ("running", "paused")]  # (kill -a: paused too, as podman)
 
 
 def wait(sess: Session, config: ContainerConfig) -> int:
