@@ -282,3 +282,45 @@ def test_top_reads_users_inside_the_container_and_refuses_bad_input(c: Capsa, tm
     assert "top can only be used on running containers" in _error(c("top", "made"))
     assert "pid" in c("top", "--list-descriptors").stdout.split()
     c("rm", "-f", "evil", "made")
+
+
+def test_the_cgroup2_freezer_freezes_and_thaws(tmp_path: Path) -> None:
+    """capsa.drivers.cgroupfiles on cgroup2 alone (the v1 freezer is what this hybrid host's
+    containers get): a process in a cgroup2 directory of its own stops and goes on."""
+    import os
+    import signal
+
+    from capsa.drivers import cgroupfiles
+    from capsa.hostinfo import cgroup_layout, own_cgroups
+
+    layout = cgroup_layout()
+    if not layout.v2_mount or "" not in own_cgroups():
+        pytest.skip("no cgroup2 hierarchy here")
+    d = Path(layout.v2_mount + own_cgroups()[""].rstrip("/")) / f"capsa-test-freeze-{os.getpid()}"
+    d.mkdir()
+    proc = subprocess.Popen(["sh", "-c", f"while :; do date +%s%N > {tmp_path}/n; sleep 0.02; done"])
+    try:
+        (d / "cgroup.procs").write_text(str(proc.pid))
+        time.sleep(0.2)
+        assert cgroupfiles.freezer([str(d)]) == (str(d), 2) and not cgroupfiles.is_frozen([str(d)])
+        cgroupfiles.set_frozen([str(d)], True)
+        assert cgroupfiles.is_frozen([str(d)]) and "frozen 1" in (d / "cgroup.events").read_text()
+        before = (tmp_path / "n").read_text()
+        time.sleep(0.3)
+        assert (tmp_path / "n").read_text() == before
+        cgroupfiles.set_frozen([str(d)], False)
+        time.sleep(0.3)
+        assert (tmp_path / "n").read_text() != before
+        assert proc.pid in cgroupfiles.members([str(d)])  # (and its children)
+        assert cgroupfiles.usage([str(d)]).cpu_ns  # cpu.stat's usage_usec
+    finally:
+        cgroupfiles.set_frozen([str(d)], False)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            try:
+                d.rmdir()
+                break
+            except OSError:
+                time.sleep(0.02)
