@@ -130,7 +130,7 @@ def _stats_text(rows: list[dict[str, Any]], format: str | None) -> str:
     from capsa.formatting import TemplateError, format_items
 
     try:
-        return format_items(format or STATS_TABLE, rows, STATS_HEADERS)
+        return format_items(STATS_TABLE if not format or format.strip() == "table" else format, rows, STATS_HEADERS)
     except TemplateError as exc:
         raise UsageError(str(exc), hint="see docs/cli.md for the --format syntax") from None
 
