@@ -76,7 +76,7 @@ def unpause(
 
 # -- stats ----------------------------------------------------------------------------------------
 
-STATS_HEADERS = {"ID": "ID", "UpTime": "CPU TIME", "CPUPerc": "CPU %", "AVGCPU": "Avg CPU %",
+STATS_HEADERS = {"ID": "ID", "Name": "NAME", "UpTime": "CPU TIME", "CPUPerc": "CPU %", "AVGCPU": "Avg CPU %",
                  "MemUsage": "MEM USAGE / LIMIT", "MemUsageBytes": "MEM USAGE / LIMIT", "MemPerc": "MEM %",
                  "NetIO": "NET IO", "BlockIO": "BLOCK IO", "PIDS": "PIDS"}
 STATS_TABLE = ("table {{.ID}}\t{{.Name}}\t{{.CPUPerc}}\t{{.MemUsage}}\t{{.MemPerc}}\t{{.NetIO}}\t{{.BlockIO}}"
@@ -121,16 +121,22 @@ def stats_row(now: dict[str, Any], before: dict[str, Any] | None, no_trunc: bool
 
 def _stats_text(rows: list[dict[str, Any]], format: str | None) -> str:
     if format is not None and format.strip() in ("json", "{{json .}}"):
-        from capsa.formatting import to_json
+        import json
 
         keys = (("id", "ID"), ("name", "Name"), ("cpu_time", "UpTime"), ("cpu_percent", "CPUPerc"),
                 ("avg_cpu", "AVGCPU"), ("mem_usage", "MemUsage"), ("mem_percent", "MemPerc"),
                 ("net_io", "NetIO"), ("block_io", "BlockIO"), ("pids", "PIDS"))
-        return to_json([{k: row[f] for k, f in keys} for row in rows], indent=1) + "\n"
+        return json.dumps([{k: row[f] for k, f in keys} for row in rows], indent=1, ensure_ascii=False) + "\n"
+    fmt = STATS_TABLE if not format or format.strip() == "table" else format
+    from capsa.fastpath.table import format_simple
+
+    simple = format_simple(fmt, rows, STATS_HEADERS)  # (the default table: no template engine to load)
+    if simple is not None:
+        return simple
     from capsa.formatting import TemplateError, format_items
 
     try:
-        return format_items(STATS_TABLE if not format or format.strip() == "table" else format, rows, STATS_HEADERS)
+        return format_items(fmt, rows, STATS_HEADERS)
     except TemplateError as exc:
         raise UsageError(str(exc), hint="see docs/cli.md for the --format syntax") from None
 
