@@ -84,3 +84,47 @@ def go_time(timestamp: str) -> str:
     """Go's default time format, as podman prints ``.CreatedAt``: ``2026-11-29 06:10:39 +0000 UTC``."""
     then = parse_time(timestamp).astimezone(datetime.timezone.utc)
     return then.strftime("%Y-%m-%d %H:%M:%S +0000 UTC")
+
+
+def go_human_size(size: float) -> str:
+    """go-units HumanSize (podman's ``stats``): decimal units, 4 significant digits, no space:
+    ``3.092MB``, ``0B``."""
+    i = 0
+    while size >= 1000 and i < len(_UNITS) - 1:
+        size /= 1000.0
+        i += 1
+    return f"{size:.4g}{_UNITS[i]}"
+
+
+def go_bytes_size(size: float) -> str:
+    """go-units BytesSize: binary units, 4 significant digits, no space: ``1.5MiB``."""
+    units = ("B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB", "ZiB", "YiB")
+    i = 0
+    while size >= 1024 and i < len(units) - 1:
+        size /= 1024.0
+        i += 1
+    return f"{size:.4g}{units[i]}"
+
+
+def go_duration(ns: int) -> str:
+    """Go's ``time.Duration.String()``: ``0s``, ``999ns``, ``1.5µs``, ``12.345ms``, ``1m2.5s``, ``2h0m0s``."""
+    if ns == 0:
+        return "0s"
+    sign, ns = ("-", -ns) if ns < 0 else ("", ns)
+    if ns < 1000:
+        return f"{sign}{ns}ns"
+    if ns < 1_000_000_000:
+        unit, scale = ("µs", 1000) if ns < 1_000_000 else ("ms", 1_000_000)
+        whole, frac = divmod(ns, scale)
+        digits = str(frac).rjust(len(str(scale)) - 1, "0").rstrip("0")
+        return f"{sign}{whole}{'.' + digits if digits else ''}{unit}"
+    seconds, frac = divmod(ns, 1_000_000_000)
+    digits = str(frac).rjust(9, "0").rstrip("0")
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    text = f"{secs}{'.' + digits if digits else ''}s"
+    if hours:
+        return f"{sign}{hours}h{minutes}m{text}"
+    if minutes:
+        return f"{sign}{minutes}m{text}"
+    return sign + text

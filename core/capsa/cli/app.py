@@ -76,8 +76,9 @@ def share_global_options(group: typer.main.TyperGroup) -> None:  # type: ignore[
 # The command modules in the order they register (some add to a group an earlier one made), and
 # which of them a top-level command word needs: a command builds only its own part of the CLI,
 # since turning every command's signature into click options costs more than the command.
-MODULES = ("system", "images", "image_io", "pull", "push_cmd", "inspect", "containers", "container_more", "execute", "ps",
-           "containerfs", "attach_cmd", "volumes", "networks", "plugins_cmd", "completion", "help_cmd", "login")
+MODULES = ("system", "images", "image_io", "pull", "push_cmd", "inspect", "containers", "container_more", "execute",
+           "container_running", "ps", "containerfs", "attach_cmd", "volumes", "networks", "plugins_cmd", "completion",
+           "help_cmd", "login")
 NEEDS: dict[str, tuple[str, ...]] = {
     **{w: ("system",) for w in ("info", "version", "system")},
     **{w: ("images",) for w in ("images", "tag", "untag", "rmi", "history")},
@@ -89,7 +90,8 @@ NEEDS: dict[str, tuple[str, ...]] = {
     **{w: ("containers",) for w in ("run", "create", "start", "stop", "kill", "rm", "wait", "port")},
     **{w: ("containers", "ps") for w in ("ps", "logs")},
     **{w: ("containers", "container_more") for w in ("rename", "restart", "mount", "unmount", "umount")},
-    "container": ("containers", "container_more", "execute", "ps", "containerfs", "attach_cmd"),
+    **{w: ("containers", "container_running") for w in ("pause", "unpause", "top", "stats")},
+    "container": ("containers", "container_more", "execute", "container_running", "ps", "containerfs", "attach_cmd"),
     "attach": ("attach_cmd",),
     "exec": ("containers", "execute"),
     **{w: ("containerfs",) for w in ("diff", "export")},

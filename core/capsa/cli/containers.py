@@ -97,6 +97,8 @@ def stop(
     targets = engine.find(sess, refs, all)
     names = []
     for config in targets:
+        if all and engine.is_paused(sess, config):
+            continue  # (as podman's stop --all: a paused container is not stopped)
         warning = engine.stop(sess, config, time_)
         if warning:
             output.warn(warning)

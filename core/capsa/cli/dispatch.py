@@ -8,7 +8,9 @@ then rebuilt after the command), ``--help``, a command marked slow, or any input
 refuse (typer then prints its own message), except an unknown flag, which is refused here in
 podman's words (``unknown flag: --bogus``, exit 125), as typer's path refuses it.
 
-Parsing follows click: options and arguments may be interspersed; ``--`` ends the options; a
+Parsing follows click: options and arguments may be interspersed (unless the command's
+``allow_interspersed_args`` is False, as ``top``'s: then its first argument ends the options);
+``--`` ends the options; a
 long option takes ``--opt value`` or ``--opt=value``; short options cluster (``-aq``) and the
 last of a cluster may take the rest as its value (``-fjson``); a group's options come before its
 subcommand; the global flags are accepted before the command and after it (podman's persistent
@@ -204,6 +206,9 @@ def _parse_command(args: list[str], spec: dict[str, Any], global_options: dict[s
             continue
         positional.append(arg)
         i += 1
+        if spec.get("interspersed") is False:  # (click's allow_interspersed_args: the rest are arguments)
+            positional.extend(args[i:])
+            break
     _arguments(spec, positional, values)
     return {p["name"]: _finish(p, values.get(p["name"], p["default"])) for p in spec["params"]}
 

@@ -150,6 +150,8 @@ def _command_spec(command: Any) -> dict[str, Any]:
             continue
         spec["params"].append(param_spec)
     spec["fast"] = fast
+    if (getattr(command, "context_settings", None) or {}).get("allow_interspersed_args") is False:
+        spec["interspersed"] = False  # (top: what follows the container are its own words, flags too)
     return spec
 
 

@@ -111,7 +111,12 @@ def kill(sess: Session, records: ContainerRecords, config: ContainerConfig, sig:
     if state.status not in ("running", "paused", "stopping"):
         raise UsageError(f"can only kill running containers. {config.id[:12]} is in state {state.status}",
                          hint="see 'capsa ps -a'")
-    isolation_driver(sess, config).kill(config.id, signal_number(sig))
+    iso = isolation_driver(sess, config)
+    iso.kill(config.id, signal_number(sig))
+    if state.status == "paused" and signal_number(sig) == 9:  # (other signals wait for unpause, as podman's)
+        from capsa.container.pausing import thaw_after_signal
+
+        thaw_after_signal(iso, records, config)
 
 
 def stop(sess: Session, records: ContainerRecords, config: ContainerConfig, timeout: int, stop_signal: str) -> bool:
@@ -132,6 +137,10 @@ def stop(sess: Session, records: ContainerRecords, config: ContainerConfig, time
         iso.kill(config.id, number)
     except IsolationError:
         _signal_recorded(state, number)  # not running right now, or its runtime state unreadable
+    if state.status == "paused":  # (rm -f: as podman, killed then thawed, or it would not die)
+        from capsa.container.pausing import thaw_after_signal
+
+        thaw_after_signal(iso, records, config)
     resorted = False
     if wait_exited(records, config, timeout) is None:
         try:

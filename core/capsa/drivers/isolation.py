@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterable
     from typing import Literal
 
-    Status = Literal["creating", "created", "running", "stopped"]
+    Status = Literal["creating", "created", "running", "paused", "stopped"]
 
 
 @record
@@ -51,6 +51,20 @@ def wait_exec(process: ExecProcess) -> int:
     if result is None:  # pragma: no cover - only with WNOHANG
         return 0
     return result.si_status if result.si_code == os.CLD_EXITED else 128 + result.si_status
+
+
+@record
+class ResourceUsage:
+    """What a container's cgroup has counted (see :meth:`IsolationDriver.stats`); None where
+    the host's cgroups do not count it."""
+
+    cpu_ns: int | None = None  # CPU time used, user + system, in nanoseconds
+    cpu_system_ns: int | None = None  # of which in the kernel
+    memory_usage: int | None = None  # bytes (v1 memory.usage_in_bytes, v2 memory.current)
+    memory_limit: int | None = None  # bytes; None when unlimited
+    pids: int | None = None  # tasks in the cgroup (pids.current)
+    block_read: int | None = None  # bytes read from block devices
+    block_write: int | None = None  # bytes written to block devices
 
 
 class IsolationDriver(Driver):
@@ -104,6 +118,31 @@ class IsolationDriver(Driver):
         container is not dumpable until it execs the program (CVE-2019-5736). Raises
         IsolationError when the container is not running, or when the program cannot be run,
         with ``exit_code`` 127 (not found) or 126 (cannot be invoked)."""
+
+    @abstractmethod
+    def pause(self, container_id: str) -> None:
+        """Freeze every process of a ``running`` container (the cgroup freezer, v1 or v2);
+        returns once the kernel reports it frozen. ``state()`` says ``paused`` until
+        :meth:`resume`. A paused container still receives signals (queued until it is thawed;
+        on cgroup v2 SIGKILL kills at once) and may be deleted with ``force``. Raises
+        IsolationError in any other state."""
+
+    @abstractmethod
+    def resume(self, container_id: str) -> None:
+        """Thaw a ``paused`` container; it is ``running`` again. Raises IsolationError in any
+        other state."""
+
+    @abstractmethod
+    def processes(self, container_id: str) -> list[int]:
+        """The host pids of every process in the container's cgroup (and the cgroups below
+        it), sorted: what ``top`` lists. [] once the container stopped. Raises IsolationError
+        for an unknown id."""
+
+    @abstractmethod
+    def stats(self, container_id: str) -> ResourceUsage:
+        """The container's cgroup counters (CPU time, memory, pids, block I/O): what
+        ``stats`` shows, from whichever hierarchy (v1 or v2) holds each controller. Raises
+        IsolationError for an unknown id."""
 
     def gc(self, live: Iterable[str], dry_run: bool = False) -> list[str]:
         """Remove what the driver holds — state, cgroups — for containers whose ids are not in

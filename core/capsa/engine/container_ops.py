@@ -64,6 +64,9 @@ def restart(sess: Session, config: ContainerConfig, timeout: int | None = None) 
     a created or stopped one is just started. The restart policy's count is not bumped (a
     restart asked for is no restart of the policy's). A running ``--rm`` container is refused
     (stopping it removes it). Returns ``stop``'s warning, if any."""
+    if base.is_paused(sess, config):
+        raise UsageError("unable to restart a container in a paused or unknown state: container state improper",
+                         hint=f"unpause {config.name} first (capsa unpause)")
     running = base.is_running(sess, config)
     if running and config.remove:
         raise UsageError(f"cannot restart container {config.id}: it was created with --rm, so stopping it removes it",

@@ -317,6 +317,14 @@ def is_running(sess: Session, config: ContainerConfig) -> bool:
     return state.status in ACTIVE and monitor_alive(records, config.id)
 
 
+def is_paused(sess: Session, config: ContainerConfig) -> bool:
+    """Whether the container is paused (frozen: see capsa.container.pausing) and its monitor alive."""
+    from capsa.container.stopping import monitor_alive
+
+    records = container_records(sess)
+    return records.state(config.id).status == "paused" and monitor_alive(records, config.id)
+
+
 def start(sess: Session, config: ContainerConfig, attach: bool = False, stdin: bool = False,
           detach_keys: bytes | None = None, sig_proxy: bool = True) -> int | None:
     """Start a created or stopped container; attached, return its exit code (see :func:`run`)."""
@@ -357,6 +365,9 @@ def stop(sess: Session, config: ContainerConfig, timeout: int | None = None) -> 
     from capsa.container import stopping
 
     plugins.load_hook_plugins()
+    if is_paused(sess, config):  # (podman's words; rm -f and kill do act on a paused container)
+        raise UsageError(f"can only stop created or running containers. {config.id} is in state paused: "
+                         "container state improper", hint="unpause it first (capsa unpause), or kill it")
     seconds = config.stop_timeout if timeout is None else timeout
     signal = stop_signal(sess, config)
     if stopping.stop(sess, container_records(sess), config, seconds, signal):
@@ -384,7 +395,7 @@ def kill(sess: Session, configs: list[ContainerConfig], signal: str) -> None:
 
 def running_only(sess: Session, configs: list[ContainerConfig]) -> list[ContainerConfig]:
     records = container_records(sess)
-    return [c for c in configs if records.state(c.id).status == "running"]
+    return [c for c in configs if records.state(c.id).status in ("running", "paused")]  # (kill -a: paused too, as podman)
 
 
 def wait(sess: Session, config: ContainerConfig) -> int:

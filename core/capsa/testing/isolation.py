@@ -26,6 +26,7 @@ from capsa.container.relay import reap_orphans
 from capsa.errors import IsolationError
 from capsa.testing.drivers import make_driver, read_to_end
 from capsa.testing.isolation_exec import ExecConformance
+from capsa.testing.isolation_running import RunningContainerConformance
 
 __all__ = ["IsolationConformance", "busybox_bundle"]
 
@@ -73,7 +74,7 @@ def _subreaper() -> bool:
     return bool(value.value)
 
 
-class IsolationConformance(ExecConformance):
+class IsolationConformance(ExecConformance, RunningContainerConformance):
     kind: ClassVar[str] = "isolation"
     name: ClassVar[str] = ""
     options: ClassVar[dict[str, Any]] = {}

@@ -33,6 +33,8 @@ if TYPE_CHECKING:
     from collections.abc import Iterable
     from typing import Any
 
+    from capsa.drivers.isolation import ResourceUsage
+
 CGROUP_PARENT_ANNOTATION = "io.capsa.cgroup-parent"
 START_TIMEOUT = 10.0
 # sysctls the kernel namespaces, and the namespace that must be the container's own
@@ -303,13 +305,13 @@ class LinuxDriver(IsolationDriver):
         sd.remove()
 
     def state(self, container_id: str) -> RuntimeState:
-        from .state import status_of
+        from .running import status
 
         sd = self._dir(container_id)
         if os.path.isdir(sd.path) and not sd.exists():
             return RuntimeState(id=container_id, status="creating", pid=None, bundle="")
         doc = sd.load()
-        state = self._runtime_state(doc, status_of(doc))
+        state = self._runtime_state(doc, status(self, doc))
         if state.status == "stopped":  # until delete removes the cgroup, it knows about OOM kills
             try:
                 state.annotations[OOM_ANNOTATION] = "true" if self._cgroup(doc).oom_killed() else "false"
@@ -323,6 +325,27 @@ class LinuxDriver(IsolationDriver):
         from .execute import exec_process
 
         return exec_process(self, container_id, process, stdio, console, preserve_fds)
+
+    # -- a running container's cgroup (see running.py) ----------------------------------------
+    def pause(self, container_id: str) -> None:
+        from .running import pause
+
+        pause(self, container_id)
+
+    def resume(self, container_id: str) -> None:
+        from .running import resume
+
+        resume(self, container_id)
+
+    def processes(self, container_id: str) -> list[int]:
+        from .running import processes
+
+        return processes(self, container_id)
+
+    def stats(self, container_id: str) -> ResourceUsage:
+        from .running import stats
+
+        return stats(self, container_id)
 
     def gc(self, live: Iterable[str], dry_run: bool = False) -> list[str]:
         """Remove state and cgroups of containers not in ``live`` (see :mod:`.gc`)."""

@@ -33,6 +33,8 @@ if TYPE_CHECKING:
     from collections.abc import Iterable
     from typing import Any
 
+    from capsa.drivers.isolation import ResourceUsage
+
 CGROUP_PARENT_ANNOTATION = "io.capsa.cgroup-parent"
 OOM_ANNOTATION = "io.capsa.oom-killed"
 TIMEOUT = 30.0  # seconds a runtime call may take
@@ -173,7 +175,7 @@ class OciDriver(IsolationDriver):
 
     def kill(self, container_id: str, signal: int) -> None:
         status = self._status(container_id)
-        if status not in ("created", "running"):
+        if status not in ("created", "running", "paused"):
             raise IsolationError(f"container {container_id} is {status}: it cannot be signalled",
                                  hint="only a created or running container receives signals")
         self._call("kill", container_id, str(int(signal)))
@@ -185,9 +187,15 @@ class OciDriver(IsolationDriver):
 
         doc = self._query(container_id)
         if doc is not None:
-            if doc.get("status") == "running" and not force:
-                raise IsolationError(f"container {container_id} is running: stop it first",
+            if doc.get("status") in ("running", "paused") and not force:
+                raise IsolationError(f"container {container_id} is {doc.get('status')}: stop it first",
                                      hint="or delete it with force (kills it)")
+            if doc.get("status") == "paused":  # killed, then thawed: a frozen v1 task dies only once thawed
+                for args in (("kill", container_id, "9"), ("resume", container_id)):
+                    try:
+                        self._call(*args)
+                    except IsolationError:
+                        pass
             self._call("delete", *(["--force"] if doc.get("status") != "stopped" else []), container_id)
         cgroups.Placement.load(self._bundle_dir(container_id)).remove()
         shutil.rmtree(self._bundle_dir(container_id), ignore_errors=True)
@@ -204,7 +212,8 @@ class OciDriver(IsolationDriver):
         if doc is None:
             raise IsolationError(f"container {container_id} does not exist in {self.runtime_name}",
                                  hint="create it first")
-        status = doc.get("status") if doc.get("status") in ("creating", "created", "running", "stopped") else "stopped"
+        status = doc.get("status") if doc.get("status") in ("creating", "created", "running", "paused", "stopped") \
+            else "stopped"
         annotations = dict(doc.get("annotations") or {})
         origin = os.path.join(self._bundle_dir(container_id), "origin")
         try:
@@ -227,6 +236,40 @@ class OciDriver(IsolationDriver):
         from .execute import exec_process
 
         return exec_process(self, container_id, process, stdio, console, preserve_fds)
+
+    # -- a running container's cgroup ------------------------------------------------------------
+    def pause(self, container_id: str) -> None:
+        """``runtime pause``: the runtime freezes the container's cgroup."""
+        status = self._status(container_id)
+        if status != "running":
+            raise IsolationError(f"container {container_id} is {status}: only a running container can be paused",
+                                 hint="start it first" if status != "paused" else "it is paused already")
+        self._call("pause", container_id)
+
+    def resume(self, container_id: str) -> None:
+        """``runtime resume``."""
+        status = self._status(container_id)
+        if status != "paused":
+            raise IsolationError(f"container {container_id} is {status}, not paused: it cannot be resumed",
+                                 hint="only a paused container can be resumed")
+        self._call("resume", container_id)
+
+    def _cgroup_dirs(self, container_id: str) -> list[str]:
+        from . import cgroups
+
+        self._status(container_id)  # (an unknown id raises)
+        return cgroups.Placement.load(self._bundle_dir(container_id)).dirs
+
+    def processes(self, container_id: str) -> list[int]:
+        from capsa.drivers.cgroupfiles import members
+
+        dirs = self._cgroup_dirs(container_id)
+        return members(dirs)
+
+    def stats(self, container_id: str) -> ResourceUsage:
+        from capsa.drivers.cgroupfiles import usage
+
+        return usage(self._cgroup_dirs(container_id))
 
     def gc(self, live: Iterable[str], dry_run: bool = False) -> list[str]:
         """Delete the runtime's containers (and this driver's bundle copies) not in ``live``."""

@@ -1,0 +1,84 @@
+"""``pause`` and ``unpause``: freezing a running container through its isolation driver (the
+cgroup freezer) and recording it: the record's status is ``paused`` (``inspect``'s
+``State.Status``/``State.Paused``, ``ps``'s ``Paused``) until ``unpause`` makes it ``running``
+again. The monitor is not involved: it goes on waiting for the container's exit (a paused
+container does not exit unless killed) and records it over ``paused`` as over ``running``.
+
+The container's lock is held across the driver call and the record, as the monitor holds it
+when it records an exit: a pause either sees the exit or is seen by it.
+"""
+from __future__ import annotations
+
+from capsa.errors import CapsaError, IsolationError, UsageError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from capsa.container.model import ContainerConfig
+    from capsa.container.records import ContainerRecords
+    from capsa.engine.session import Session
+
+IMPROPER = "container state improper"  # podman's ErrCtrStateInvalid
+
+
+def _status(records: ContainerRecords, config: ContainerConfig) -> str:
+    """The recorded status; a container whose monitor is gone is not running, whatever its record says."""
+    from capsa.container.stopping import ACTIVE, monitor_alive
+
+    status = records.state(config.id).status
+    if status in ACTIVE and not monitor_alive(records, config.id):
+        return "exited"
+    return status
+
+
+def pause(sess: Session, records: ContainerRecords, config: ContainerConfig) -> None:
+    """Freeze the running container ``config``; podman's errors (exit 125) in any other state."""
+    from capsa.container.lifecycle import isolation_driver
+
+    with records.lock(config.id).exclusive():
+        status = _status(records, config)
+        if status == "paused":
+            raise UsageError(f'"{config.id}" is already paused: {IMPROPER}', hint="capsa unpause it first")
+        if status != "running":
+            raise UsageError(f'"{status}" is not running, can\'t pause: {IMPROPER}', hint="start it first")
+        try:
+            isolation_driver(sess, config).pause(config.id)
+        except IsolationError as exc:
+            raise CapsaError(f"pausing container {config.id}: {exc.message}", hint=exc.hint) from None
+        state = records.state(config.id)
+        state.status = "paused"
+        records.set_state(config.id, state)
+
+
+def unpause(sess: Session, records: ContainerRecords, config: ContainerConfig) -> None:
+    """Thaw the paused container ``config``; podman's error (exit 125) when it is not paused."""
+    from capsa.container.lifecycle import isolation_driver
+
+    with records.lock(config.id).exclusive():
+        if _status(records, config) != "paused":
+            raise UsageError(f'"{config.id}" is not paused, can\'t unpause: {IMPROPER}', hint="see 'capsa ps -a'")
+        try:
+            isolation_driver(sess, config).resume(config.id)
+        except IsolationError as exc:
+            raise CapsaError(f"unpausing container {config.id}: {exc.message}", hint=exc.hint) from None
+        state = records.state(config.id)
+        state.status = "running"
+        records.set_state(config.id, state)
+
+
+def thaw_after_signal(iso: object, records: ContainerRecords, config: ContainerConfig) -> None:
+    """After a signal that must take effect (SIGKILL, ``rm -f``'s stop) was sent to a paused
+    container: thaw it, as podman does, since a task frozen by the v1 freezer handles no signal
+    until it is thawed (cgroup v2 kills frozen tasks at once; thawing then is harmless). The
+    record says ``running`` again unless the monitor recorded the exit meanwhile."""
+    try:
+        iso.resume(config.id)  # type: ignore[attr-defined]
+    except IsolationError:
+        return  # exited already, or not frozen
+    try:
+        with records.lock(config.id).exclusive():
+            state = records.state(config.id)
+            if state.status == "paused":
+                state.status = "running"
+                records.set_state(config.id, state)
+    except CapsaError:
+        pass  # removed meanwhile (its monitor's --rm)

@@ -1,0 +1,327 @@
+"""``pause``/``unpause``, ``top`` and ``stats`` (podman's), for real, over both isolation
+drivers where it matters (``linux``, and ``oci`` with crun): a busybox store of each."""
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from capsa.testing.isolation_running import freezer_says_frozen
+from conftest import CAPSA, Capsa
+from containers import ISOLATION_DRIVERS, busybox_store, cleanup, oci_busybox_store
+
+COUNTER = "i=0; while :; do i=$((i+1)); echo $i > /tmp/t; mv /tmp/t /tmp/n; sleep 0.05; done"
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Capsa]:
+    yield from busybox_store(tmp_path_factory, "running")
+
+
+@pytest.fixture(scope="module")
+def oci_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Capsa]:
+    yield from oci_busybox_store(tmp_path_factory, "running-oci")
+
+
+@pytest.fixture
+def c(request: pytest.FixtureRequest) -> Iterator[Capsa]:
+    """The store of the isolation driver the test is parametrised with (default: linux)."""
+    store = request.getfixturevalue("oci_store" if getattr(request, "param", "linux") == "oci" else "store")
+    yield store
+    left = cleanup(store)
+    assert left == [], f"left behind: {left}"
+
+
+BOTH = pytest.mark.parametrize("c", ISOLATION_DRIVERS, indirect=True)
+
+
+def _error(r: subprocess.CompletedProcess[str], code: int = 125) -> str:
+    """The one ``Error:`` line of a failed command (its hint may follow)."""
+    assert r.returncode == code and r.stdout == "", (r.returncode, r.stdout, r.stderr)
+    lines = r.stderr.splitlines()
+    assert lines and lines[0].startswith("Error: "), r.stderr
+    return lines[0]
+
+
+def _pid(c: Capsa, ref: str) -> int:
+    return int(c("inspect", "--format", "{{.State.Pid}}", ref).stdout)
+
+
+def _counter(pid: int) -> int:
+    try:
+        return int(Path(f"/proc/{pid}/root/tmp/n").read_text().strip() or 0)
+    except (OSError, ValueError):
+        return 0
+
+
+def _counting(c: Capsa, name: str) -> int:
+    assert c("run", "-d", "--name", name, "busybox", "sh", "-c", COUNTER).returncode == 0
+    pid = _pid(c, name)
+    deadline = time.monotonic() + 10
+    while _counter(pid) < 2 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert _counter(pid) >= 2
+    return pid
+
+
+def _status(c: Capsa, ref: str) -> str:
+    return c("inspect", "--format", "{{.State.Status}} {{.State.Paused}} {{.State.Running}}", ref).stdout.strip()
+
+
+# -- pause / unpause ------------------------------------------------------------------------------
+
+@BOTH
+def test_pause_freezes_the_container_and_unpause_lets_it_go_on(c: Capsa) -> None:
+    pid = _counting(c, "counter")
+    r = c("pause", "counter")
+    assert (r.returncode, r.stdout, r.stderr) == (0, "counter\n", "")
+    assert _status(c, "counter") == "paused true false"
+    assert freezer_says_frozen(pid)
+    assert c("ps", "--format", "{{.Names}} {{.Status}}").stdout == "counter Paused\n"
+    assert c("ps", "--filter", "status=paused", "-q").stdout.strip() != ""
+    frozen_at = _counter(pid)
+    time.sleep(1.5)  # (past the monitor's hand-over to its lean form, 1 s after the start)
+    assert _counter(pid) == frozen_at, "the container ran while paused"
+    cid = c("inspect", "--format", "{{.Id}}", "counter").stdout.strip()
+    assert _error(c("pause", "counter")) == f'Error: "{cid}" is already paused: container state improper'
+    assert "can only stop created or running containers" in _error(c("stop", "counter"))
+    assert "unable to restart a container in a paused or unknown state" in _error(c("restart", "counter"))
+    assert _status(c, "counter") == "paused true false" and _counter(pid) == frozen_at
+    r = c("container", "unpause", "counter")
+    assert (r.returncode, r.stdout, r.stderr) == (0, "counter\n", "")
+    assert _status(c, "counter") == "running false true"
+    assert not freezer_says_frozen(pid)
+    deadline = time.monotonic() + 5
+    while _counter(pid) <= frozen_at + 2 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert _counter(pid) > frozen_at + 2, "the container did not go on after unpause"
+    assert _error(c("unpause", "counter")) == f'Error: "{cid}" is not paused, can\'t unpause: container state improper'
+    assert c("stop", "-t", "0", "counter").returncode == 0
+    assert _error(c("pause", "counter")) == 'Error: "exited" is not running, can\'t pause: container state improper'
+    c("rm", "counter")
+
+
+@BOTH
+def test_a_paused_container_can_be_killed_waited_for_and_removed(c: Capsa) -> None:
+    c("run", "-d", "--name", "k", "busybox", "sleep", "60")
+    c("run", "-d", "--name", "r", "busybox", "sleep", "60")
+    assert c("pause", "k", "r").stdout == "k\nr\n"
+    waiter = subprocess.Popen([str(CAPSA), "--root", str(c.root), "--runroot", str(c.runroot), "wait", "k"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=c.env)
+    try:
+        time.sleep(0.3)
+        assert waiter.poll() is None  # a paused container is not done
+        assert c("kill", "k").returncode == 0  # SIGKILL: it is thawed so that it dies, as podman does
+        out, err = waiter.communicate(timeout=30)
+    finally:
+        waiter.kill()
+    assert (waiter.returncode, out) == (0, "137\n"), err
+    assert c("inspect", "--format", "{{.State.Status}} {{.State.ExitCode}}", "k").stdout == "exited 137\n"
+    r = c("rm", "r")
+    assert r.returncode == 2 and "paused" in r.stderr
+    assert c("rm", "-f", "r").returncode == 0
+    c("run", "-d", "--name", "a", "busybox", "sleep", "60")
+    assert c("pause", "a").returncode == 0
+    assert c("kill", "--all").returncode == 0  # paused ones too, as podman
+    assert c("wait", "a").stdout == "137\n"
+    c("rm", "a")
+    assert c("container", "exists", "r").returncode == 1
+    c("rm", "k")
+
+
+def test_pause_and_unpause_select_and_refuse_as_podman(c: Capsa, tmp_path: Path) -> None:
+    assert "no such container" in _error(c("pause", "nosuch"))
+    assert "no such container" in _error(c("unpause", "nosuch"))
+    c("create", "--name", "made", "busybox", "true")
+    assert _error(c("pause", "made")) == 'Error: "created" is not running, can\'t pause: container state improper'
+    assert "at least one container" in _error(c("pause"))
+    assert "cannot be used together" in _error(c("pause", "--all", "made"))
+    assert "invalid filter key" in _error(c("pause", "--filter", "volume=x"))
+    c("run", "-d", "--name", "one", "busybox", "sleep", "60")
+    c("run", "-d", "--name", "two", "busybox", "sleep", "60")
+    cid = c("inspect", "--format", "{{.Id}}", "two").stdout.strip()
+    (tmp_path / "cid").write_text(cid)
+    assert c("pause", "--cidfile", str(tmp_path / "cid")).stdout == f"{cid}\n"
+    r = c("pause", "--all")  # the running ones only: "two" is paused already, "made" created
+    one = c("inspect", "--format", "{{.Id}}", "one").stdout.strip()
+    assert (r.returncode, r.stdout) == (0, f"{one}\n"), r.stderr
+    r = c("pause", "one", "made")  # on through every one, 125 at the end
+    assert r.returncode == 125 and r.stdout == "" and r.stderr.count("Error: ") == 2
+    assert c("unpause", "--filter", "name=one").stdout == f"{one}\n"
+    assert c("unpause", "--latest").stdout == f"{cid}\n"
+    assert c("ps", "--filter", "status=paused", "-q").stdout == ""
+    c("rm", "-f", "made", "one", "two")
+
+
+# -- stats ----------------------------------------------------------------------------------------
+
+def _size(text: str) -> float:
+    """go-units' human size back to bytes: ``3.092MB`` -> 3092000."""
+    import re
+
+    m = re.fullmatch(r"([\d.]+)([kMGTP]?B)", text)
+    assert m, text
+    return float(m.group(1)) * 1000 ** ["B", "kB", "MB", "GB", "TB", "PB"].index(m.group(2))
+
+
+@BOTH
+def test_stats_no_stream_reads_the_containers_cgroup(c: Capsa) -> None:
+    cid = c("run", "-d", "--name", "s", "--memory", "64m", "busybox", "sh", "-c",
+            "i=0; while [ $i -lt 20000 ]; do i=$((i+1)); done; sleep 60 & sleep 60 & wait").stdout.strip()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        r = c("stats", "--no-stream", "--format", "json", "s")
+        assert r.returncode == 0, r.stderr
+        doc = json.loads(r.stdout)
+        if doc[0]["pids"] == "3":
+            break
+        time.sleep(0.1)
+    assert r.stdout.startswith("[\n {\n  \"id\": ")  # podman's one-space indent, no screen clearing
+    (entry,) = doc
+    assert list(entry) == ["id", "name", "cpu_time", "cpu_percent", "avg_cpu", "mem_usage", "mem_percent",
+                           "net_io", "block_io", "pids"]
+    assert (entry["id"], entry["name"], entry["pids"]) == (cid[:12], "s", "3")
+    usage, limit = (_size(x) for x in entry["mem_usage"].split(" / "))
+    assert limit == 67.11e6 and 0 < usage < limit  # --memory 64m = 67108864 bytes
+    assert abs(float(entry["mem_percent"].rstrip("%")) - usage / limit * 100) < 0.1
+    assert entry["cpu_percent"].endswith("%") and float(entry["cpu_percent"].rstrip("%")) >= 0
+    assert entry["cpu_time"].endswith("s") and entry["cpu_time"] != "0s"
+    rx, tx = entry["net_io"].split(" / ")
+    assert _size(rx) >= 0 and _size(tx) >= 0
+    r = c("container", "stats", "--no-stream", "--no-trunc", "--format", "{{.ContainerID}} {{.PIDs}} {{.MemLimit}}", "s")
+    assert r.stdout == f"{cid} 3 {64 << 20}\n"
+    table = c("stats", "--no-stream").stdout.splitlines()  # every running container, by default
+    assert c("stats", "--no-stream", "--format", "table").stdout.splitlines()[0] == table[0]
+    assert table[0].split() == ["ID", "NAME", "CPU", "%", "MEM", "USAGE", "/", "LIMIT", "MEM", "%", "NET", "IO",
+                                "BLOCK", "IO", "PIDS", "CPU", "TIME", "Avg", "CPU", "%"]
+    assert len(table) == 2 and table[1].startswith(f"{cid[:12]}  s ")
+    assert c("pause", "s").returncode == 0  # a paused container has counters too
+    assert c("stats", "--no-stream", "--format", "{{.Name}} {{.PIDS}}", "s").stdout == "s 3\n"
+    c("rm", "-f", "s")
+
+
+def test_stats_streams_until_interrupted_and_refuses_bad_input(c: Capsa) -> None:
+    import signal
+
+    assert c("stats", "--no-stream").stdout.splitlines()[0].startswith("ID ")  # nothing runs: the header
+    c("run", "-d", "--name", "live", "busybox", "sleep", "60")
+    proc = subprocess.Popen([str(CAPSA), "--root", str(c.root), "--runroot", str(c.runroot), "stats", "-i", "1",
+                             "--format", "{{.Name}}", "live"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=c.env)
+    time.sleep(2.5)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=10)
+    assert proc.returncode == 0, err
+    assert out.count("\033[2J\033[1;1H") >= 2 and out.count("live\n") >= 2  # the screen redrawn each round
+    c("create", "--name", "idle", "busybox", "true")
+    assert "container state improper" in _error(c("stats", "--no-stream", "idle"))
+    assert "no such container" in _error(c("stats", "--no-stream", "nosuch"))
+    assert "cannot be used together" in _error(c("stats", "--all", "live"))
+    assert "--interval" in _error(c("stats", "--interval", "0", "live"))
+    assert "Bogus" in _error(c("stats", "--no-stream", "--format", "{{.Bogus}}", "live"))
+    c("rm", "-f", "live", "idle")
+
+
+# -- top ------------------------------------------------------------------------------------------
+
+def _rows(text: str) -> list[list[str]]:
+    import re
+
+    return [re.split(r"\s{2,}", line.strip()) for line in text.splitlines()]
+
+
+@BOTH
+def test_top_lists_the_containers_processes_with_podmans_descriptors(c: Capsa) -> None:
+    c("run", "-d", "--name", "t", "-u", "alice", "busybox", "sh", "-c", "sleep 100 & sleep 101 & wait")
+    deadline = time.monotonic() + 10
+    while len(c("top", "t").stdout.splitlines()) < 4 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    rows = _rows(c("top", "t").stdout)
+    assert rows[0] == ["USER", "PID", "PPID", "%CPU", "ELAPSED", "TTY", "TIME", "COMMAND"]
+    assert [r[:3] for r in rows[1:]] == [["alice", "1", "0"], ["alice", "2", "1"], ["alice", "3", "1"]]
+    assert [r[7] for r in rows[1:]] == ["sh -c sleep 100 & sleep 101 & wait", "sleep 100", "sleep 101"]
+    assert all(r[5] == "?" and r[4].endswith("s") and float(r[3]) >= 0 for r in rows[1:])
+    r = c("container", "top", "t", "pid,comm", "group", "%U", "hpid", "nice", "state", "seccomp", "capeff", "capbnd")
+    rows = _rows(r.stdout)
+    assert rows[0] == ["PID", "COMMAND", "GROUP", "USER", "HPID", "NI", "STATE", "SECCOMP", "EFFECTIVE CAPS",
+                       "BOUNDING CAPS"]
+    assert [row[:4] for row in rows[1:]] == [["1", "sh", "alice", "alice"], ["2", "sleep", "alice", "alice"],
+                                             ["3", "sleep", "alice", "alice"]]
+    cid = c("inspect", "--format", "{{.Id}}", "t").stdout.strip()
+    for row in rows[1:]:  # the host's pids of the container's cgroup
+        assert cid in Path(f"/proc/{row[4]}/cgroup").read_text()
+        assert row[5:8] == ["0", "S", "filter"] and row[8] == "none"  # (uid 1000: no effective capabilities)
+        assert row[9].split(",")[:3] == ["CHOWN", "DAC_OVERRIDE", "FOWNER"]
+    hpids = [row[4] for row in rows[1:]]
+    r = c("top", "t", "-o", "pid,comm")  # not descriptors: the host's ps on the container's processes
+    assert r.returncode == 0 and [line.split()[0] for line in r.stdout.splitlines()[1:]] == hpids, r.stderr
+    c("rm", "-f", "t")
+
+
+def test_top_reads_users_inside_the_container_and_refuses_bad_input(c: Capsa, tmp_path: Path) -> None:
+    decoy = tmp_path / "decoy-passwd"
+    decoy.write_text("hacked:x:0:0:host file:/:/bin/sh\n")
+    # the container's /etc/passwd points at a host path: it must be looked up inside the container
+    c("run", "-d", "--name", "evil", "busybox", "sh", "-c", f"rm /etc/passwd; ln -s /../../../..{decoy} /etc/passwd; "
+      "touch /tmp/ready; sleep 100")
+    pid = _pid(c, "evil")
+    deadline = time.monotonic() + 10
+    while not Path(f"/proc/{pid}/root/tmp/ready").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _rows(c("top", "evil", "user", "pid").stdout)[1] == ["0", "1"]  # no entry for uid 0: its number
+    assert "ps(1) option" in _error(c("top", "evil", "-ef"))  # -e would select the host's processes
+    assert "ps(1) option" in _error(c("top", "evil", "bogus"))
+    assert "no such container" in _error(c("top", "nosuch"))
+    assert "must provide the name" in _error(c("top"))
+    assert c("pause", "evil").returncode == 0
+    assert _error(c("top", "evil")) == "Error: top can only be used on running containers: container state improper"
+    c("create", "--name", "made", "busybox", "true")
+    assert "top can only be used on running containers" in _error(c("top", "made"))
+    assert "pid" in c("top", "--list-descriptors").stdout.split()
+    c("rm", "-f", "evil", "made")
+
+
+def test_the_cgroup2_freezer_freezes_and_thaws(tmp_path: Path) -> None:
+    """capsa.drivers.cgroupfiles on cgroup2 alone (the v1 freezer is what this hybrid host's
+    containers get): a process in a cgroup2 directory of its own stops and goes on."""
+    import os
+    import signal
+
+    from capsa.drivers import cgroupfiles
+    from capsa.hostinfo import cgroup_layout, own_cgroups
+
+    layout = cgroup_layout()
+    if not layout.v2_mount or "" not in own_cgroups():
+        pytest.skip("no cgroup2 hierarchy here")
+    d = Path(layout.v2_mount + own_cgroups()[""].rstrip("/")) / f"capsa-test-freeze-{os.getpid()}"
+    d.mkdir()
+    proc = subprocess.Popen(["sh", "-c", f"while :; do date +%s%N > {tmp_path}/n; sleep 0.02; done"])
+    try:
+        (d / "cgroup.procs").write_text(str(proc.pid))
+        time.sleep(0.2)
+        assert cgroupfiles.freezer([str(d)]) == (str(d), 2) and not cgroupfiles.is_frozen([str(d)])
+        cgroupfiles.set_frozen([str(d)], True)
+        assert cgroupfiles.is_frozen([str(d)]) and "frozen 1" in (d / "cgroup.events").read_text()
+        before = (tmp_path / "n").read_text()
+        time.sleep(0.3)
+        assert (tmp_path / "n").read_text() == before
+        cgroupfiles.set_frozen([str(d)], False)
+        time.sleep(0.3)
+        assert (tmp_path / "n").read_text() != before
+        assert proc.pid in cgroupfiles.members([str(d)])  # (and its children)
+        assert cgroupfiles.usage([str(d)]).cpu_ns  # cpu.stat's usage_usec
+    finally:
+        cgroupfiles.set_frozen([str(d)], False)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            try:
+                d.rmdir()
+                break
+            except OSError:
+                time.sleep(0.02)
