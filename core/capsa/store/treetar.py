@@ -121,10 +121,35 @@ def write_tree_tar(out: BinaryIO, root: str | Path) -> int:
         root_fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     except OSError as exc:
         raise StorageError(f"cannot open {root}: {exc.strerror}") from exc
-    stack: list[tuple[int, str, list[str]]] = []
+    _walk(counter, root_fd, "")
+    return _finish(counter)
+
+
+def write_entry_tar(out: BinaryIO, dir_fd: int, name: str, arcname: str) -> int:
+    """Write the entry ``name`` of the directory ``dir_fd`` as the member ``arcname`` and, for
+    a directory, everything under it (``cp CONTAINER:PATH -``); ``name`` "" is ``dir_fd``
+    itself, whose contents then become the members. Returns the bytes written."""
+    counter = _Counter(out)
     links: dict[tuple[int, int], str] = {}
+    if not name:
+        _walk(counter, os.open(".", _DIR_OPEN, dir_fd=dir_fd), "", links)
+    else:
+        child = _entry(counter, dir_fd, name, arcname, links)
+        if child is not None:
+            _walk(counter, child, arcname + "/", links)
+    return _finish(counter)
+
+
+def _walk(counter: _Counter, root_fd: int, prefix: str, links: dict[tuple[int, int], str] | None = None) -> None:
+    """The members under the directory ``root_fd`` (closed here), names under ``prefix``."""
+    stack: list[tuple[int, str, list[str]]] = []
+    links = {} if links is None else links
     try:
-        stack.append((root_fd, "", _names(root_fd)[::-1]))
+        stack.append((root_fd, prefix, _names(root_fd)[::-1]))
+    except BaseException:
+        os.close(root_fd)
+        raise
+    try:
         while stack:
             fd, prefix, todo = stack[-1]
             if not todo:
@@ -146,9 +171,11 @@ def write_tree_tar(out: BinaryIO, root: str | Path) -> int:
     finally:
         for fd, _, _ in stack:
             os.close(fd)
+
+
+def _finish(counter: _Counter) -> int:
     counter.write(bytes(2 * BLOCKSIZE))
     remainder = counter.count % RECORDSIZE
     if remainder:
         counter.write(bytes(RECORDSIZE - remainder))
     return counter.count
-
