@@ -105,7 +105,7 @@ def _find(root: ContainedRoot, path: str, what: str) -> Found:
     try:
         return root.find(path)
     except OSError as exc:
-        raise CopyError(f""{path}" could not be found on container {root.name}: {exc.strerror}",
+        raise CopyError(f'"{path}" could not be found on container {root.name}: {exc.strerror}',
                         hint=f"check the path: capsa exec {root.name} ls, or capsa export") from None
 
 
@@ -167,14 +167,14 @@ def _copy(sess: Session, source: str, dest: str, archive: bool, overwrite: bool,
             found = _find(src_root, spath, "source")
             sparent, sname, sst, scanon = found.parent, found.name, found.st, found.canon
             if sst is None:
-                raise CopyError(f""{spath}" could not be found on container {src_root.name}: no such file or directory",
+                raise CopyError(f'"{spath}" could not be found on container {src_root.name}: no such file or directory',
                                 hint="check the path (capsa diff or capsa export show what is there)")
         else:
             sparent, sname, sst = _host_found(spath)
             stack.callback(os.close, sparent)
             scanon = None
             if sst is None:
-                raise CopyError(f""{spath}" could not be found on the host: no such file or directory",
+                raise CopyError(f'"{spath}" could not be found on the host: no such file or directory',
                                 hint="check the path")
         src_dir = stat.S_ISDIR(sst.st_mode)
         if spath.endswith("/") and not src_dir:
@@ -194,7 +194,7 @@ def _copy(sess: Session, source: str, dest: str, archive: bool, overwrite: bool,
         dst_is_dir = dst is not None and stat.S_ISDIR(dst.st_mode)
         where = f"on container {dst_root.name}" if dst_root is not None else "on the host"
         if dst is None and (dpath.endswith("/") and not src_dir):
-            raise CopyError(f""{dpath}" could not be found {where}: no such file or directory",
+            raise CopyError(f'"{dpath}" could not be found {where}: no such file or directory',
                             hint="the destination directory must exist")
         if dst is not None and not dst_is_dir and dpath.endswith("/"):
             raise CopyError(f"{dpath!r} is not a directory {where}", hint="give a directory, or leave out the '/'")
@@ -247,7 +247,7 @@ def _to_stream(root: ContainedRoot, path: str, out: BinaryIO) -> None:
 
     found = _find(root, path, "source")
     if found.st is None:
-        raise CopyError(f""{path}" could not be found on container {root.name}: no such file or directory",
+        raise CopyError(f'"{path}" could not be found on container {root.name}: no such file or directory',
                         hint="check the path")
     name = found.name
     if found.is_dir and found.canon in root.mounts or path.endswith("/.") or not found.canon:
@@ -269,7 +269,7 @@ def _from_stream(sess: Session, config: ContainerConfig, root: ContainedRoot, pa
     found = _find(root, path, "destination")
     if not found.is_dir:
         raise CopyError(f"{path!r} is not a directory on container {root.name}" if found.st is not None
-                        else f""{path}" could not be found on container {root.name}: no such file or directory",
+                        else f'"{path}" could not be found on container {root.name}: no such file or directory',
                         hint="when copying from stdin, the destination must be an existing directory")
     if found.readonly:
         raise UsageError(f"cannot copy into {path!r} on container {root.name}: it is read-only",
