@@ -129,7 +129,7 @@ class ContainedRoot:
             last = not pending
             if nxt in self.mounts:
                 parent, name = self._entry(nxt, fd, comp)
-                st = os.stat(name, dir_fd=parent, follow_symlinks=False)
+                st = os.stat(self.mounts[nxt].source)  # (the host source: the user's own path)
                 if stat.S_ISDIR(st.st_mode):
                     if last:
                         return Found(fd, comp, nxt, st, self._readonly(nxt))
