@@ -266,12 +266,17 @@ def _show(canon: str | None, name: str) -> str:
     return "/" + canon if canon is not None else name
 
 
+_WAY = ["range"]  # the fastest way that worked last (copy_file_range gives EXDEV across filesystems)
+
+
 def copy_data(src: int, dst: int, size: int) -> int:
     """Copy ``src`` (from its start) to ``dst`` in the kernel: copy_file_range, else sendfile,
     else read/write; returns the bytes copied (what the file holds now, not past ``size``
     plus whatever grew meanwhile)."""
     done = 0
-    way = "range"
+    way = _WAY[0]
+    if size == 0 and way != "rw":
+        way = "sendfile"  # (one call answers 0 for an empty file)
     while True:
         try:
             if way == "range":
@@ -286,7 +291,7 @@ def copy_data(src: int, dst: int, size: int) -> int:
                     view = view[os.write(dst, view):]
         except OSError as exc:
             if exc.errno in (errno.EXDEV, errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.EBADF) and way != "rw":
-                way = "sendfile" if way == "range" else "rw"
+                way = _WAY[0] = "sendfile" if way == "range" else "rw"
                 os.lseek(dst, done, os.SEEK_SET)
                 continue
             raise

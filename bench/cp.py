@@ -1,0 +1,104 @@
+"""``cp`` of a 100 MB directory (many small files and a few big ones) into and out of a container,
+side by side with a plain ``cp -a`` of the same tree on the same disk (issue 12's goal: within
+1.5x of it, both ways).
+
+capsa uses a temporary store with scripts/busybox-image.sh's busybox image and one created
+(stopped) container, so each ``cp`` also pays for mounting its layer and releasing it; each run
+copies to a new destination. Runs alternate; medians are compared. Use a regular install
+(``bash scripts/setup.sh``), not an editable one.
+Usage: ``.venv/bin/python bench/cp.py [--runs N] [--mb N]``.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from common import busybox_store
+
+
+def make_tree(root: Path, mb: int) -> int:
+    """About ``mb`` MB: 40 directories of 50 files of 4-16 KiB (about a fifth), the rest in 8
+    big files; returns the number of entries."""
+    rnd = os.urandom(1 << 20)
+    count = 0
+    small = 0
+    for d in range(40):
+        sub = root / f"dir{d:02}" / "nested"
+        sub.mkdir(parents=True)
+        for i in range(50):
+            size = 4096 * (1 + (d * 50 + i) % 4)
+            (sub / f"f{i:03}.dat").write_bytes(rnd[:size])
+            small += size
+            count += 1
+        os.symlink(f"nested/f000.dat", root / f"dir{d:02}" / "link")
+    big = max(mb * (1 << 20) - small, 0) // 8
+    for b in range(8):
+        with open(root / f"big{b}.bin", "wb") as fh:
+            left = big
+            while left:
+                chunk = rnd[:min(left, len(rnd))]
+                fh.write(chunk)
+                left -= len(chunk)
+        count += 1
+    return count
+
+
+def timed(argv: list[str], env: dict[str, str] | None = None) -> float:
+    start = time.perf_counter()
+    proc = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    elapsed = (time.perf_counter() - start) * 1000
+    if proc.returncode:
+        sys.exit(f"{' '.join(argv)} failed: {proc.stderr.decode().strip()}")
+    return elapsed
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=9)
+    parser.add_argument("--mb", type=int, default=100)
+    args = parser.parse_args()
+    with busybox_store("capsa-bench-cp-") as (env, capsa):
+        work = Path(tempfile.mkdtemp(prefix="capsa-bench-cp-data-", dir=os.path.dirname(capsa[2])))
+        try:
+            src = work / "src"
+            src.mkdir()
+            entries = make_tree(src, args.mb)
+            subprocess.run([*capsa, "create", "--name", "cpbench", "busybox", "true"], check=True, env=env,
+                           stdout=subprocess.DEVNULL)
+            subprocess.run([*capsa, "cp", str(src), "cpbench:/from"], check=True, env=env)  # what cp out reads
+            os.sync()
+            times: dict[str, list[float]] = {"cp -a (host)": [], "capsa cp in": [], "capsa cp out": []}
+            commands = {"cp -a (host)": lambda i: ["cp", "-a", str(src), str(work / f"plain{i}")],
+                        "capsa cp in": lambda i: [*capsa, "cp", str(src), f"cpbench:/to{i}"],
+                        "capsa cp out": lambda i: [*capsa, "cp", "cpbench:/from", str(work / f"out{i}")]}
+            for i in range(args.runs):
+                names = list(commands)
+                for name in names[i % 3:] + names[:i % 3]:  # (each goes first in turn)
+                    os.sync()  # (no one pays for the previous command's writeback)
+                    time.sleep(0.5)
+                    times[name].append(timed(commands[name](i), env))
+                for d in (f"plain{i}", f"out{i}"):
+                    shutil.rmtree(work / d)
+            base = statistics.median(times["cp -a (host)"])
+            print(f"cp of {args.mb} MB in {entries} files ({args.runs} runs, medians)")
+            print(f"{'command':<16}{'median ms':>10}{'best ms':>10}{'ratio':>8}   goal")
+            worst = 0.0
+            for name, values in times.items():
+                ratio = statistics.median(values) / base
+                if name != "cp -a (host)":
+                    worst = max(worst, ratio)
+                print(f"{name:<16}{statistics.median(values):>10.1f}{min(values):>10.1f}{ratio:>7.2f}x   <= 1.50x")
+            return 0 if worst <= 1.5 else 1
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
