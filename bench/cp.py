@@ -2,6 +2,8 @@
 side by side with a plain ``cp -a`` of the same tree on the same disk (issue 12's goal: within
 1.5x of it, both ways).
 
+"cp -a (into layer)" is the same ``cp -a`` into the container's mounted overlay (``capsa mount``):
+creating files through overlayfs costs more than on the bare disk, whoever does it.
 capsa uses a temporary store with scripts/busybox-image.sh's busybox image and one created
 (stopped) container, so each ``cp`` also pays for mounting its layer and releasing it; each run
 copies to a new destination. Runs alternate; medians are compared. Use a regular install
@@ -74,27 +76,35 @@ def main() -> int:
                            stdout=subprocess.DEVNULL)
             subprocess.run([*capsa, "cp", str(src), "cpbench:/from"], check=True, env=env)  # what cp out reads
             os.sync()
-            times: dict[str, list[float]] = {"cp -a (host)": [], "capsa cp in": [], "capsa cp out": []}
+            mounted = subprocess.run([*capsa, "mount", "cpbench"], check=True, env=env, capture_output=True,
+                                     text=True).stdout.strip()
+            times: dict[str, list[float]] = {"cp -a (host)": [], "cp -a (into layer)": [], "capsa cp in": [],
+                                             "capsa cp out": []}
             commands = {"cp -a (host)": lambda i: ["cp", "-a", str(src), str(work / f"plain{i}")],
+                        "cp -a (into layer)": lambda i: ["cp", "-a", str(src), f"{mounted}/plain{i}"],
                         "capsa cp in": lambda i: [*capsa, "cp", str(src), f"cpbench:/to{i}"],
                         "capsa cp out": lambda i: [*capsa, "cp", "cpbench:/from", str(work / f"out{i}")]}
             for i in range(args.runs):
                 names = list(commands)
-                for name in names[i % 3:] + names[:i % 3]:  # (each goes first in turn)
+                for name in names[i % len(names):] + names[:i % len(names)]:  # (each goes first in turn)
                     os.sync()  # (no one pays for the previous command's writeback)
                     time.sleep(0.5)
                     times[name].append(timed(commands[name](i), env))
                 for d in (f"plain{i}", f"out{i}"):
                     shutil.rmtree(work / d)
+            subprocess.run([*capsa, "unmount", "cpbench"], check=True, env=env, stdout=subprocess.DEVNULL)
             base = statistics.median(times["cp -a (host)"])
+            layer = statistics.median(times["cp -a (into layer)"])
             print(f"cp of {args.mb} MB in {entries} files ({args.runs} runs, medians)")
-            print(f"{'command':<16}{'median ms':>10}{'best ms':>10}{'ratio':>8}   goal")
+            print(f"{'command':<20}{'median ms':>10}{'best ms':>10}{'vs cp -a':>10}{'vs cp -a into layer':>21}")
             worst = 0.0
             for name, values in times.items():
                 ratio = statistics.median(values) / base
-                if name != "cp -a (host)":
+                if name.startswith("capsa"):
                     worst = max(worst, ratio)
-                print(f"{name:<16}{statistics.median(values):>10.1f}{min(values):>10.1f}{ratio:>7.2f}x   <= 1.50x")
+                print(f"{name:<20}{statistics.median(values):>10.1f}{min(values):>10.1f}{ratio:>9.2f}x"
+                      f"{statistics.median(values) / layer:>20.2f}x")
+            print("goal: capsa cp within 1.50x of cp -a (host), both ways")
             return 0 if worst <= 1.5 else 1
         finally:
             shutil.rmtree(work, ignore_errors=True)
