@@ -339,3 +339,17 @@ def test_running_container_on_the_oci_driver(oci_store: Capsa, tmp_path: Path) -
 @pytest.fixture(scope="module")
 def oci_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Capsa]:
     yield from oci_busybox_store(tmp_path_factory, "cp-oci")
+
+
+def test_container_to_container(c: Capsa, tmp_path: Path) -> None:
+    """podman 4.3 copies between two containers too (its man page: "or between two containers")."""
+    ok(c, "run", "--name", "c2c-a", "busybox", "sh", "-c", "mkdir -p /src/d && echo one > /src/d/f && ln -s d/f /src/l")
+    ok(c, "create", "--name", "c2c-b", "-u", "alice", "busybox", "true")
+    ok(c, "cp", "c2c-a:/src", "c2c-b:/dst")
+    back = out_of(c, "c2c-b", "/dst", tmp_path / "back")
+    assert (back / "d" / "f").read_text() == "one\n" and os.readlink(back / "l") == "d/f"
+    r = raw(c, "cp", "c2c-b:/dst/d/f", "-")
+    member = tarfile.open(fileobj=io.BytesIO(r.stdout)).getmember("f")
+    assert (member.uid, member.gid) == (1000, 1000)  # the destination container's user
+    r = c("cp", "c2c-a:/nope", "c2c-b:/dst")
+    assert r.returncode == 125 and 'Error: "/nope" could not be found on container c2c-a' in r.stderr
