@@ -190,6 +190,11 @@ def test_running_container_and_its_volume_and_bind_mount(c: Capsa, tmp_path: Pat
     assert "live" in out_of(c, "live", "/etc/hosts", tmp_path / "hosts").read_text()  # the runtime's file
     whole = out_of(c, "live", "/", tmp_path / "whole")
     assert (whole / "vol" / "f").read_text() == "F\n" and (whole / "bind" / "g").read_text() == "F\n"
+    r = raw(c, "cp", "live:/", "-")  # the tar stream reads through the mounts too
+    names = tarfile.open(fileobj=io.BytesIO(r.stdout)).getnames()
+    assert "vol/f" in names and "bind/g" in names and "root/f" in names
+    r = raw(c, "cp", "live:/bind", "-")
+    assert tarfile.open(fileobj=io.BytesIO(r.stdout)).getnames() == ["bind", "bind/g"]
     ok(c, "rm", "-f", "-t", "0", "live")
     ok(c, "volume", "rm", "cpvol")
 

@@ -271,8 +271,8 @@ _WAY = ["range"]  # the fastest way that worked last (copy_file_range gives EXDE
 
 def copy_data(src: int, dst: int, size: int) -> int:
     """Copy ``src`` (from its start) to ``dst`` in the kernel: copy_file_range, else sendfile,
-    else read/write; returns the bytes copied (what the file holds now, not past ``size``
-    plus whatever grew meanwhile)."""
+    else read/write; returns the bytes copied: ``size`` (the size when it was opened; a file
+    that grows meanwhile is cut there, as tar does), or less if it shrank."""
     done = 0
     way = _WAY[0]
     if size == 0 and way != "rw":
@@ -298,3 +298,5 @@ def copy_data(src: int, dst: int, size: int) -> int:
         if n == 0:
             return done
         done += n
+        if done >= size:  # (what the file held when it was opened: one call fewer per file)
+            return done

@@ -242,6 +242,8 @@ def _dir_of(root: ContainedRoot | None, parent: int, name: str, canon: str | Non
 def _to_stream(root: ContainedRoot, path: str, out: BinaryIO) -> None:
     """``cp CONTAINER:PATH -``: a tar of what ``path`` is, named by its base name (its contents
     for ``/`` or a path ending in ``/.``)."""
+    from contextlib import ExitStack
+
     from capsa.store.tarstream import out_of_space
     from capsa.store.treetar import write_entry_tar
 
@@ -249,14 +251,26 @@ def _to_stream(root: ContainedRoot, path: str, out: BinaryIO) -> None:
     if found.st is None:
         raise CopyError(f'"{path}" could not be found on container {root.name}: no such file or directory',
                         hint="check the path")
-    name = found.name
-    if found.is_dir and found.canon in root.mounts or path.endswith("/.") or not found.canon:
+    name, parent = found.name, found.parent
+    if path.endswith("/.") or not found.canon:
         parent, name = root.dir_fd(found.canon, found.parent, found.name) if found.canon else root.root, ""
-    else:
-        parent = found.parent
     base = os.path.basename(os.path.normpath(path)) or name
-    with out_of_space("writing the copied files", hint="free space where the archive is written"):
-        write_entry_tar(out, parent, name, base)
+    prefix = f"{base}/" if name else ""
+    below = f"{found.canon}/" if found.canon else ""
+    mounts = {prefix + dest[len(below):]: m.source for dest, m in root.mounts.items()
+              if dest.startswith(below) and dest != found.canon and os.path.isdir(m.source)}
+    mount = root.mounts.get(found.canon)
+    with ExitStack() as stack:
+        if name and mount is not None and found.is_dir:  # (the mount's own directory: its contents)
+            mounts[base] = mount.source
+            try:
+                os.stat(name, dir_fd=parent, follow_symlinks=False)
+            except FileNotFoundError:  # (no mountpoint in the layer: the source's own entry)
+                parent = os.open(os.path.dirname(mount.source) or "/", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+                stack.callback(os.close, parent)
+                name = os.path.basename(mount.source)
+        with out_of_space("writing the copied files", hint="free space where the archive is written"):
+            write_entry_tar(out, parent, name, base, mounts)
     out.flush()
 
 

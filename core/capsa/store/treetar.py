@@ -125,22 +125,33 @@ def write_tree_tar(out: BinaryIO, root: str | Path) -> int:
     return _finish(counter)
 
 
-def write_entry_tar(out: BinaryIO, dir_fd: int, name: str, arcname: str) -> int:
+def write_entry_tar(out: BinaryIO, dir_fd: int, name: str, arcname: str, mounts: dict[str, str] | None = None) -> int:
     """Write the entry ``name`` of the directory ``dir_fd`` as the member ``arcname`` and, for
     a directory, everything under it (``cp CONTAINER:PATH -``); ``name`` "" is ``dir_fd``
-    itself, whose contents then become the members. Returns the bytes written."""
+    itself, whose contents then become the members. ``mounts``: member paths of directories
+    whose contents come from another (host) directory instead (a container's volumes). Returns
+    the bytes written."""
     counter = _Counter(out)
     links: dict[tuple[int, int], str] = {}
     if not name:
-        _walk(counter, os.open(".", _DIR_OPEN, dir_fd=dir_fd), "", links)
+        _walk(counter, os.open(".", _DIR_OPEN, dir_fd=dir_fd), "", links, mounts)
     else:
         child = _entry(counter, dir_fd, name, arcname, links)
         if child is not None:
-            _walk(counter, child, arcname + "/", links)
+            _walk(counter, _mounted(child, arcname, mounts), arcname + "/", links, mounts)
     return _finish(counter)
 
 
-def _walk(counter: _Counter, root_fd: int, prefix: str, links: dict[tuple[int, int], str] | None = None) -> None:
+def _mounted(fd: int, path: str, mounts: dict[str, str] | None) -> int:
+    """``fd``, or (closing it) the directory mounted at the member path ``path``."""
+    if mounts and path in mounts:
+        os.close(fd)
+        return os.open(mounts[path], os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    return fd
+
+
+def _walk(counter: _Counter, root_fd: int, prefix: str, links: dict[tuple[int, int], str] | None = None,
+          mounts: dict[str, str] | None = None) -> None:
     """The members under the directory ``root_fd`` (closed here), names under ``prefix``."""
     stack: list[tuple[int, str, list[str]]] = []
     links = {} if links is None else links
@@ -160,6 +171,7 @@ def _walk(counter: _Counter, root_fd: int, prefix: str, links: dict[tuple[int, i
             path = prefix + name
             child = _entry(counter, fd, name, path, links)
             if child is not None:
+                child = _mounted(child, path, mounts)
                 try:
                     names = _names(child)
                 except OSError as exc:
