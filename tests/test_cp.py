@@ -179,7 +179,8 @@ def test_tar_streams_on_stdin_and_stdout(c: Capsa, tmp_path: Path) -> None:
 def test_running_container_and_its_volume_and_bind_mount(c: Capsa, tmp_path: Path) -> None:
     bind = tmp_path / "bind"
     bind.mkdir()
-    ok(c, "run", "-d", "--name", "live", "-v", "cpvol:/vol", "-v", f"{bind}:/bind", "busybox", "sleep", "1000")
+    ok(c, "run", "-d", "--name", "live", "-v", "cpvol:/vol", "-v", f"{bind}:/bind", "busybox", "sh", "-c",
+       "while true; do cat /etc/hosts > /tmp/seen; sleep 0.1; done")
     (tmp_path / "f").write_text("F\n")
     ok(c, "cp", str(tmp_path / "f"), "live:/vol/")
     ok(c, "cp", str(tmp_path / "f"), "live:/bind/g")
@@ -188,6 +189,11 @@ def test_running_container_and_its_volume_and_bind_mount(c: Capsa, tmp_path: Pat
     assert out_of(c, "live", "/vol/f", tmp_path / "v").read_text() == "F\n"
     assert out_of(c, "live", "/root/f", tmp_path / "r").read_text() == "F\n"
     assert "live" in out_of(c, "live", "/etc/hosts", tmp_path / "hosts").read_text()  # the runtime's file
+    (tmp_path / "hosts2").write_text("10.1.2.3 added\n")
+    ok(c, "cp", str(tmp_path / "hosts2"), "live:/etc/hosts")  # a file bind mount: written in place
+    assert out_of(c, "live", "/etc/hosts", tmp_path / "hosts3").read_text() == "10.1.2.3 added\n"
+    time.sleep(0.5)
+    assert out_of(c, "live", "/tmp/seen", tmp_path / "seen").read_text() == "10.1.2.3 added\n"  # the container sees it
     whole = out_of(c, "live", "/", tmp_path / "whole")
     assert (whole / "vol" / "f").read_text() == "F\n" and (whole / "bind" / "g").read_text() == "F\n"
     r = raw(c, "cp", "live:/", "-")  # the tar stream reads through the mounts too

@@ -249,6 +249,24 @@ class Copier:
         finally:
             os.close(sfd)
 
+    def into_file(self, sparent: int, sname: str, target: str) -> None:
+        """Copy the regular file ``sname`` over the contents of the host file ``target`` (a
+        container's file bind mount, such as /etc/hosts: written in place, so the container
+        keeps seeing it)."""
+        sfd = os.open(sname, _RFILE, dir_fd=sparent)
+        try:
+            st = os.fstat(sfd)
+            if not stat.S_ISREG(st.st_mode):
+                raise UsageError(f"cannot copy {sname!r} onto the file mounted at {target}: it is not a regular file",
+                                 hint="copy a regular file")
+            dfd = os.open(target, os.O_WRONLY | os.O_TRUNC | os.O_CLOEXEC)
+            try:
+                self.bytes += copy_data(sfd, dfd, st.st_size)
+            finally:
+                os.close(dfd)
+        finally:
+            os.close(sfd)
+
     def _meta_fd(self, fd: int, st: os.stat_result) -> None:
         uid, gid = self._ids(st)
         os.fchown(fd, uid, gid)

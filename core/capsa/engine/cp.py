@@ -218,6 +218,8 @@ def _copy(sess: Session, source: str, dest: str, archive: bool, overwrite: bool,
                 if base in ("", ".", "..", "/"):
                     base = sname
                 copier.copy(sparent, sname, scanon, inside, base, _child(dcanon, base))
+        elif dst is not None and not src_dir and dst_root is not None and dcanon in dst_root.mounts:
+            copier.into_file(sparent, sname, dst_root.mounts[dcanon].source)  # (a file bind mount)
         else:
             copier.copy(sparent, sname, scanon, dparent, dname, dcanon)
     return None
