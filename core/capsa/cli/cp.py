@@ -17,7 +17,7 @@ if TYPE_CHECKING:  # (typer evaluates the annotations: see capsa.cli.options)
 def cp(
     ctx: typer.Context,
     args: Annotated[Optional[list[str]], typer.Argument(help="[CONTAINER:]SRC_PATH [CONTAINER:]DEST_PATH ('-': a tar stream)")] = None,
-    archive: Annotated[bool, typer.Option("--archive/--no-archive", "-a", help="Chown copied files to the primary uid/gid of the destination container (--archive=false: keep the source's)")] = True,
+    archive: Annotated[bool, typer.Option("--archive/--no-archive", "-a", help="Chown copied files to the primary uid/gid of the destination container (--archive=false: keep the source's owners)")] = True,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Allow to overwrite directories with non-directories and vice versa")] = False,
 ) -> None:
     """Copy files/folders between a container and the local filesystem."""
