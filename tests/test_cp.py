@@ -121,7 +121,7 @@ def test_files_and_directories_both_ways_with_docker_rules(c: Capsa, tmp_path: P
     r = c("cp", str(src / "a.txt"), f"{name}:/missing-dir/")            # trailing / on a missing dest
     assert r.returncode == 125 and r.stderr.startswith('Error: "/missing-dir/" could not be found')
     r = c("cp", str(src), f"{name}:/new.txt")                           # dir onto a file
-    assert r.returncode == 125 and "cannot copy a directory to a file" in r.stderr
+    assert r.returncode == 125 and "destination must be a directory when copying a directory" in r.stderr
     r = c("cp", str(src / "a.txt") + "/", f"{name}:/tmp")               # file with a trailing /
     assert r.returncode == 125 and "not a directory" in r.stderr
     (tmp_path / "dirfile").mkdir()
@@ -173,7 +173,12 @@ def test_tar_streams_on_stdin_and_stdout(c: Capsa, tmp_path: Path) -> None:
     assert r.returncode == 0, r.stderr
     assert out_of(c, name, "/data/in/hello", tmp_path / "h").read_text() == "yo\n"
     r = raw(c, "cp", "-", f"{name}:/data/sub/f", data=buf.getvalue())  # stdin needs a directory
-    assert r.returncode == 125 and b"not a directory" in r.stderr
+    assert r.returncode == 125 and b"destination must be a directory when copying from stdin" in r.stderr
+    r = raw(c, "cp", "-", f"{name}:/data", data=b"not a tar archive at all\n" * 40)
+    assert r.returncode == 125 and r.stderr.startswith(b"Error: source must be a (compressed) tar archive")
+    import gzip
+    r = raw(c, "cp", "-", f"{name}:/data", data=gzip.compress(buf.getvalue()))  # compressed: fine
+    assert r.returncode == 0, r.stderr
 
 
 def test_running_container_and_its_volume_and_bind_mount(c: Capsa, tmp_path: Path) -> None:
@@ -212,9 +217,12 @@ def test_bad_input_is_one_line_and_changes_nothing(c: Capsa, tmp_path: Path) -> 
     cases = [
         (["cp", f"{name}:/nope", str(tmp_path / "o")], 'Error: "/nope" could not be found on container bad: no such file or directory'),
         (["cp", str(tmp_path / "nope"), f"{name}:/tmp"], "could not be found on the host"),
-        (["cp", str(tmp_path / "f"), "ghost:/tmp"], 'no container with name or ID "ghost" found'),
-        (["cp", "ghost:/etc/passwd", str(tmp_path / "o")], 'no container with name or ID "ghost" found'),
-        (["cp", str(tmp_path / "f"), str(tmp_path / "g")], "you must use just one container"),
+        (["cp", str(tmp_path / "f"), "ghost:/tmp"], 'Error: container "ghost" does not exist'),
+        (["cp", "ghost:/etc/passwd", str(tmp_path / "o")], 'Error: container "ghost" does not exist'),
+        (["cp", str(tmp_path / "f"), str(tmp_path / "g")], "no container given"),
+        (["cp", str(tmp_path / "f"), f"{name}:"], "you must specify paths"),
+        (["cp", f"{name}:/etc/passwd", str(tmp_path / "no" / "dir")], "could not be found on the host: no such file"),
+        (["cp", f"{name}:/etc", str(tmp_path / "f")], "destination must be a directory when copying a directory"),
         (["cp", str(tmp_path / "f")], "accepts 2 arg(s), received 1"),
         (["cp", str(tmp_path / "f"), f"{name}:/no/such/dir/f"], "could not be found on container bad"),
     ]

@@ -75,7 +75,12 @@ def _open_container(sess: Session, ref: str, stack: ExitStack) -> tuple[Containe
     from capsa.container.cproot import ContainedRoot
     from capsa.engine.containerfs import _pin
 
-    config = container_records(sess).find(ref)
+    from capsa.container.records import ContainerNotFound
+
+    try:
+        config = container_records(sess).find(ref)
+    except ContainerNotFound:
+        raise ContainerNotFound(f'container "{ref}" does not exist', hint="see 'capsa ps -a'") from None
     root = _pin(sess, config, stack)
     contained = ContainedRoot(root, _mounts(sess, config), readonly=config.read_only, name=config.name)
     stack.callback(contained.close)
@@ -113,7 +118,11 @@ def _host_found(path: str) -> tuple[int, str, os.stat_result | None]:
     """(parent dir fd, name, stat or None) of a host path, its last symlink followed."""
     real = os.path.realpath(path)
     parent, name = os.path.split(real)
-    fd = os.open(parent, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        fd = os.open(parent, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError as exc:
+        raise CopyError(f'"{path}" could not be found on the host: {(exc.strerror or str(exc)).lower()}',
+                        hint="its parent directory must exist") from None
     try:
         st = os.stat(name or ".", dir_fd=fd, follow_symlinks=False) if name else os.stat(fd)
     except FileNotFoundError:
@@ -144,7 +153,10 @@ def _copy(sess: Session, source: str, dest: str, archive: bool, overwrite: bool,
     scont, spath = parse_location(source)
     dcont, dpath = parse_location(dest)
     if scont is None and dcont is None:
-        raise UsageError(f"invalid arguments {source}, {dest} you must use just one container",
+        raise UsageError(f'invalid arguments "{source}", "{dest}": no container given',
+                         hint="capsa cp [CONTAINER:]SRC_PATH [CONTAINER:]DEST_PATH")
+    if not spath or not dpath:
+        raise UsageError(f'invalid arguments "{source}", "{dest}": you must specify paths',
                          hint="capsa cp [CONTAINER:]SRC_PATH [CONTAINER:]DEST_PATH")
     if scont is not None and not scont or dcont is not None and not dcont:
         raise UsageError("no container name given before ':'", hint="capsa cp CONTAINER:PATH DEST")
@@ -198,9 +210,9 @@ def _copy(sess: Session, source: str, dest: str, archive: bool, overwrite: bool,
                             hint="the destination directory must exist")
         if dst is not None and not dst_is_dir and dpath.endswith("/"):
             raise CopyError(f"{dpath!r} is not a directory {where}", hint="give a directory, or leave out the '/'")
-        if dst is not None and not dst_is_dir and src_dir and not overwrite:
-            raise CopyError(f"cannot copy a directory to a file: {dpath!r} {where} is a file",
-                            hint="give a directory as destination, or use --overwrite")
+        if dst is not None and not dst_is_dir and src_dir:
+            raise CopyError("destination must be a directory when copying a directory",
+                            hint=f"{dpath} {where} is not a directory")
         owner: tuple[int, int] | None = None
         if dst_root is not None:
             if archive:
@@ -284,12 +296,34 @@ def _from_stream(sess: Session, config: ContainerConfig, root: ContainedRoot, pa
 
     found = _find(root, path, "destination")
     if not found.is_dir:
-        raise CopyError(f"{path!r} is not a directory on container {root.name}" if found.st is not None
+        raise CopyError("destination must be a directory when copying from stdin" if found.st is not None
                         else f'"{path}" could not be found on container {root.name}: no such file or directory',
                         hint="when copying from stdin, the destination must be an existing directory")
     if found.readonly:
         raise UsageError(f"cannot copy into {path!r} on container {root.name}: it is read-only",
                          hint="the container's root or that mount is read-only")
     fd = root.dir_fd(found.canon, found.parent, found.name) if found.canon else root.root
+    stream = _tar_or_refuse(stream)
     owner = _owner(sess, config, root) if archive else None
     extract_layer(stream, f"/proc/self/fd/{fd}", whiteouts="none", same_owner=True, owner=owner)
+
+
+def _tar_or_refuse(stream: BinaryIO) -> BinaryIO:
+    """``stream`` with nothing lost when it starts like a tar archive, plain or compressed;
+    else podman's one-line refusal, before anything is written."""
+    import tarfile
+
+    from capsa.store.compression import Prefixed, sniffed
+
+    kind, stream = sniffed(stream)
+    if kind != "none":
+        return stream
+    head = b""
+    while len(head) < tarfile.BLOCKSIZE and (more := stream.read(tarfile.BLOCKSIZE - len(head))):
+        head += more
+    try:
+        tarfile.TarInfo.frombuf(head, "utf-8", "surrogateescape")
+    except tarfile.HeaderError:
+        raise UsageError("source must be a (compressed) tar archive when copying from stdin",
+                         hint="give a tar archive on stdin (tar -c ... | capsa cp - CONTAINER:DIR)") from None
+    return Prefixed(head, stream)  # type: ignore[return-value]
