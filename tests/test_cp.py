@@ -370,5 +370,9 @@ def test_container_to_container(c: Capsa, tmp_path: Path) -> None:
     r = raw(c, "cp", "c2c-b:/dst/d/f", "-")
     member = tarfile.open(fileobj=io.BytesIO(r.stdout)).getmember("f")
     assert (member.uid, member.gid) == (1000, 1000)  # the destination container's user
+    r = c("cp", "c2c-a:/src", "c2c-a:/src/d")  # (into itself: refused, not copied forever)
+    assert r.returncode == 125 and "into itself" in r.stderr
+    ok(c, "cp", "c2c-a:/src/d", "c2c-a:/copy")  # (within one container)
+    assert out_of(c, "c2c-a", "/copy/f", tmp_path / "f").read_text() == "one\n"
     r = c("cp", "c2c-a:/nope", "c2c-b:/dst")
     assert r.returncode == 125 and 'Error: "/nope" could not be found on container c2c-a' in r.stderr

@@ -213,6 +213,9 @@ def _copy(sess: Session, source: str, dest: str, archive: bool, overwrite: bool,
         if dst is not None and not dst_is_dir and src_dir:
             raise CopyError("destination must be a directory when copying a directory",
                             hint=f"{dpath} {where} is not a directory")
+        if src_root is not None and dst_root is not None and sconfig.id == dconfig.id and src_dir and \
+                (dcanon == scanon or dcanon.startswith(f"{scanon}/") or not scanon):  # type: ignore[union-attr]
+            raise CopyError(f"cannot copy {spath} into itself ({dpath})", hint="give a destination outside the source")
         owner: tuple[int, int] | None = None
         if dst_root is not None:
             if archive:
