@@ -376,3 +376,35 @@ def test_container_to_container(c: Capsa, tmp_path: Path) -> None:
     assert out_of(c, "c2c-a", "/copy/f", tmp_path / "f").read_text() == "one\n"
     r = c("cp", "c2c-a:/nope", "c2c-b:/dst")
     assert r.returncode == 125 and 'Error: "/nope" could not be found on container c2c-a' in r.stderr
+
+
+def test_contained_root_resolves_like_a_chroot_across_mounts(tmp_path: Path) -> None:
+    """The walker itself: absolute and relative links, ``..`` at the root and out of a mount."""
+    from capsa.container.cproot import ContainedRoot, MountSource
+
+    root, vol = tmp_path / "root", tmp_path / "vol"
+    (root / "etc").mkdir(parents=True)
+    (root / "data").mkdir()
+    (root / "etc" / "passwd").write_text("container\n")
+    vol.mkdir()
+    (vol / "in-volume").write_text("v\n")
+    os.symlink("/", root / "toroot")
+    os.symlink("../../../../..", root / "etc" / "up")
+    os.symlink("/data/in-volume", root / "tovol")
+    os.symlink("..", vol / "parent")  # from the volume's root: the container's /, not the host's
+    os.symlink("/etc/../../etc/passwd", root / "pw")
+    with ContainedRoot(str(root), [MountSource("data", str(vol))]) as r:
+        for path, canon in [("/toroot/etc/passwd", "etc/passwd"), ("etc/up/etc/passwd", "etc/passwd"),
+                            ("/../../etc/passwd", "etc/passwd"), ("tovol", "data/in-volume"),
+                            ("/data/parent/etc/passwd", "etc/passwd"), ("pw", "etc/passwd"), ("/", ""),
+                            ("/data/..", ""), ("etc/up", "")]:
+            found = r.find(path)
+            assert found.canon == canon, path
+        found = r.find("/tovol")
+        assert os.read(os.open(found.name, os.O_RDONLY, dir_fd=found.parent), 10) == b"v\n"
+        assert r.find("/data/new").st is None and r.find("/data/new").parent == r.dir_fd("data", r.root, "data")
+        with pytest.raises(FileNotFoundError):
+            r.find("/nope/x")
+        os.symlink("/loop", root / "loop")
+        with pytest.raises(OSError):
+            r.find("/loop/x")

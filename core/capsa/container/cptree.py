@@ -158,11 +158,10 @@ class Copier:
                         os.close(csfd)
                         raise
                     stack.append((csfd, cdfd, scanon2, dcanon2, est, _entries(csfd)))
-                elif self.src.mounted(scanon2) is not None:  # a file bind mount
-                    mount = self.src.mounted(scanon2)
-                    pfd = os.open(os.path.dirname(mount.source) or "/", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)  # type: ignore[union-attr]
+                elif (mount := self.src.mounted(scanon2)) is not None:  # a file bind mount
+                    pfd = os.open(os.path.dirname(mount.source) or "/", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
                     try:
-                        self._leaf(pfd, os.path.basename(mount.source), est, dfd, name)  # type: ignore[union-attr]
+                        self._leaf(pfd, os.path.basename(mount.source), est, dfd, name)
                     finally:
                         os.close(pfd)
                 else:
