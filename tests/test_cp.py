@@ -243,6 +243,8 @@ def test_read_only_container_and_mount_refuse_writes(c: Capsa, tmp_path: Path) -
     r = c("cp", str(tmp_path / "f"), "rofs:/ro/")
     assert r.returncode == 125 and "read-only" in r.stderr
     assert list(ro.iterdir()) == []
+    (ro / "there").write_text("from the host\n")  # (reading a never-started container's mount)
+    assert out_of(c, "rofs", "/ro", tmp_path / "out").joinpath("there").read_text() == "from the host\n"
 
 
 # -- escapes ------------------------------------------------------------------------------------

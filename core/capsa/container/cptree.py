@@ -81,10 +81,12 @@ class Copier:
         return self.owner if self.owner is not None else (st.st_uid, st.st_gid)
 
     def copy(self, sparent: int, sname: str, scanon: str | None, dparent: int, dname: str, dcanon: str | None,
-             contents: bool = False) -> None:
+             contents: bool = False, st: os.stat_result | None = None) -> None:
         """Copy the entry ``sname`` of ``sparent`` to ``dname`` in ``dparent`` (``contents``:
-        only what the source directory holds, into the existing directory ``dname``)."""
-        st = os.stat(sname or ".", dir_fd=sparent, follow_symlinks=False)
+        only what the source directory holds, into the existing directory ``dname``); ``st``:
+        what the source is, when the caller knows (a mount's source)."""
+        if st is None:
+            st = os.stat(sname or ".", dir_fd=sparent, follow_symlinks=False)
         if stat.S_ISDIR(st.st_mode):
             self._tree(sparent, sname, scanon, st, dparent, dname, dcanon, contents)
         else:

@@ -227,16 +227,16 @@ def _copy(sess: Session, source: str, dest: str, archive: bool, overwrite: bool,
         if dst_is_dir:
             inside = _dir_of(dst_root, dparent, dname, dcanon, stack)
             if src_dir and contents:
-                copier.copy(sparent, sname, scanon, inside, "", dcanon, contents=True)
+                copier.copy(sparent, sname, scanon, inside, "", dcanon, contents=True, st=sst)
             else:
                 base = os.path.basename(os.path.normpath(spath))
                 if base in ("", ".", "..", "/"):
                     base = sname
-                copier.copy(sparent, sname, scanon, inside, base, _child(dcanon, base))
+                copier.copy(sparent, sname, scanon, inside, base, _child(dcanon, base), st=sst)
         elif dst is not None and not src_dir and dst_root is not None and dcanon in dst_root.mounts:
             copier.into_file(sparent, sname, dst_root.mounts[dcanon].source)  # (a file bind mount)
         else:
-            copier.copy(sparent, sname, scanon, dparent, dname, dcanon)
+            copier.copy(sparent, sname, scanon, dparent, dname, dcanon, st=sst)
     return None
 
 
