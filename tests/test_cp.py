@@ -410,3 +410,46 @@ def test_contained_root_resolves_like_a_chroot_across_mounts(tmp_path: Path) -> 
         os.symlink("/loop", root / "loop")
         with pytest.raises(OSError):
             r.find("/loop/x")
+
+
+def test_contained_root_agrees_with_the_kernels_resolve_in_root(tmp_path: Path) -> None:
+    """Without mounts, the walker lands exactly where openat2(RESOLVE_IN_ROOT |
+    RESOLVE_NO_MAGICLINKS) does (the kernel as the oracle), for every path of a tree of hostile
+    links, or both find nothing."""
+    from capsa.container.cproot import ContainedRoot
+    from capsa_isolation_linux.mountapi import RESOLVE_IN_ROOT, RESOLVE_NO_MAGICLINKS, openat2
+
+    root = tmp_path / "root"
+    for d in ("etc", "a/b/c", "usr/lib", "home/u"):
+        (root / d).mkdir(parents=True)
+    (root / "etc" / "passwd").write_text("container\n")
+    (root / "a" / "b" / "c" / "file").write_text("f\n")
+    links = {"abs": "/", "up": "../../../../..", "etc/up": "../..", "a/b/rel": "../../etc", "a/b/c/abs": "/etc/passwd",
+             "usr/lib/dangling": "/nope/x", "home/u/self": ".", "home/u/chain": "../../abs/a/b/rel/passwd",
+             "host": str(tmp_path), "hostfile": "/etc/shadow", "proc-like": "/proc/self/root"}
+    for name, target in links.items():
+        os.symlink(target, root / name)
+    paths = ["etc/passwd", "abs/etc/passwd", "up/etc/passwd", "etc/up/etc/passwd", "a/b/rel/passwd", "a/b/c/abs",
+             "a/b/c/../../rel/passwd", "usr/lib/dangling", "home/u/self/self/../u/chain", "host", "hostfile",
+             "/../../../etc/passwd", "abs/abs/abs/a/b/c/file", "a/b/c/file/..", "proc-like", "home/u/chain",
+             f"host/{root.name}/etc/passwd", "a/../../a/b/c/../c/file"]
+    rfd = os.open(root, os.O_PATH | os.O_DIRECTORY)
+    try:
+        with ContainedRoot(str(root), []) as r:
+            for path in paths:
+                try:
+                    kfd = openat2(rfd, path.lstrip("/") or ".", os.O_PATH, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)
+                except OSError:
+                    kernel = None
+                else:
+                    st = os.fstat(kfd)
+                    os.close(kfd)
+                    kernel = (st.st_dev, st.st_ino)
+                try:
+                    found = r.find(path)
+                    ours = None if found.st is None else (found.st.st_dev, found.st.st_ino)
+                except OSError:
+                    ours = None
+                assert ours == kernel, path
+    finally:
+        os.close(rfd)
