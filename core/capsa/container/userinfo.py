@@ -21,6 +21,10 @@ import stat
 from capsa.errors import UsageError
 from capsa.fastpath.record import field, record
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
 MAX_FILE = 4 << 20  # a passwd or group file larger than this is not read past this size
 MAX_LINKS = 40
 
@@ -79,13 +83,18 @@ def _number(text: str) -> int | None:
     return None
 
 
-def resolve_user(rootfs: str, spec: str) -> ExecUser:
-    """Resolve ``spec`` ("", "name", "uid", "name:group", "uid:gid") against ``rootfs``."""
+def resolve_user(rootfs: str, spec: str, read: Callable[[str], str] | None = None) -> ExecUser:
+    """Resolve ``spec`` ("", "name", "uid", "name:group", "uid:gid") against ``rootfs``;
+    ``read(path)`` (the text of a file of the container's, "" if none) replaces
+    :func:`read_root_file` when given."""
     user, _, group = spec.partition(":")
     if spec and not user:
         raise UsageError(f"invalid user {spec!r}", "use -u user, -u uid, -u user:group or -u uid:gid")
-    passwd = _entries(read_root_file(rootfs, "/etc/passwd"), 7)
-    groups = _entries(read_root_file(rootfs, "/etc/group"), 4)
+    if read is None:
+        def read(path: str) -> str:
+            return read_root_file(rootfs, path)
+    passwd = _entries(read("/etc/passwd"), 7)
+    groups = _entries(read("/etc/group"), 4)
 
     name = user or "root"
     uid = _number(name)

@@ -69,6 +69,9 @@ class _Prefixed(io.RawIOBase):
         return len(data)
 
 
+Prefixed = _Prefixed  # (public name: ``cp -`` gives back the header block it looked at)
+
+
 def sniffed(stream: BinaryIO) -> tuple[Compression, BinaryIO]:
     """The compression of ``stream`` and the stream to read from now on (its first bytes kept:
     peeked when it can, else read and given back first)."""

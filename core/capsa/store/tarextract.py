@@ -122,14 +122,15 @@ class _Extractor:
     """Applies members one by one; remembers what this archive wrote (``kept``: those paths
     and their parents) and the directory modes and times still to set."""
 
-    def __init__(self, dest: str | os.PathLike[str], overlay: bool, same_owner: bool) -> None:
+    def __init__(self, dest: str | os.PathLike[str], overlay: bool, same_owner: bool, plain: bool = False,
+                 owner: tuple[int, int] | None = None) -> None:
         try:
             self.root = os.open(dest, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
         except OSError as exc:
             raise StorageError(f"cannot extract a layer into {os.fspath(dest)!r}: {exc.strerror}") from exc
         self.kept: set[str] = set()
-        self.paths = Resolver(self.root, self._keep, WHITEOUT)
-        self.overlay, self.same_owner = overlay, same_owner
+        self.paths = Resolver(self.root, self._keep, "\0" if plain else WHITEOUT)
+        self.overlay, self.same_owner, self.plain, self.owner = overlay, same_owner or owner is not None, plain, owner
         self.dirmeta: dict[str, tuple[int, int, int]] = {}  # canonical path -> mode, atime, mtime
         self.size = self.entries = 0
 
@@ -148,6 +149,8 @@ class _Extractor:
         """Apply one member whose data (if any) is next in ``source``."""
         self.entries += 1
         self.paths.trim()
+        if self.owner is not None:
+            m.uid, m.gid = self.owner
         try:
             self._add(m, source)
         except OSError as exc:
@@ -162,6 +165,8 @@ class _Extractor:
             kind = "a sparse file" if m.sparse is not None else f"of unsupported type {m.type.decode('latin-1')!r}"
             raise ArchiveError(f"member {m.name!r} is {kind}", hint="capsa cannot extract this layer")
         parts = split_member_path(m.name, "member")
+        if self.plain:
+            return self._member(m, parts, source)
         if any(p.startswith(WHITEOUT) for p in parts[:-1]):
             if parts[0].startswith(_AUFS_META):
                 return  # inside aufs metadata (.wh..wh.plnk/...)
@@ -171,6 +176,10 @@ class _Extractor:
             return self._opaque(m, parts[:-1])
         if base.startswith(WHITEOUT):
             return None if base.startswith(_AUFS_META) else self._whiteout(m, parts[:-1], base[len(WHITEOUT):])
+        return self._member(m, parts, source)
+
+    def _member(self, m: tarfile.TarInfo, parts: list[str], source: TarSource) -> None:
+        base = parts[-1] if parts else ""
         if not parts:
             if not m.isdir():
                 raise ArchiveError(f"member {m.name!r} names the layer root but is not a directory")
@@ -379,7 +388,8 @@ def _parsing(call: Callable[[], _T]) -> _T:
 
 
 def extract_layer(stream: BinaryIO, dest: str | os.PathLike[str], *,
-                  whiteouts: Literal["overlay", "apply"], same_owner: bool = True) -> ExtractResult:
+                  whiteouts: Literal["overlay", "apply", "none"], same_owner: bool = True,
+                  owner: tuple[int, int] | None = None) -> ExtractResult:
     """Apply the layer tar in ``stream`` (plain or compressed) to the existing directory ``dest``.
 
     ``whiteouts="overlay"``: ``dest`` is an overlay upper dir (whiteouts become 0:0 devices and
@@ -387,12 +397,13 @@ def extract_layer(stream: BinaryIO, dest: str | os.PathLike[str], *,
     ``same_owner`` applies member uid/gid. Reads the stream to its end; the diff_id is the
     sha256 of every uncompressed byte. Raises ArchiveError for a hostile, unsupported or
     corrupt archive, StorageError when the disk is full; ``dest`` then holds a partial layer
-    to discard.
+    to discard. ``whiteouts="none"``: not a layer (``cp -``), whiteout names are plain names;
+    ``owner``: the uid:gid given to every member instead of its own.
     """
-    if whiteouts not in ("overlay", "apply"):
-        raise ValueError(f"whiteouts must be 'overlay' or 'apply', not {whiteouts!r}")
+    if whiteouts not in ("overlay", "apply", "none"):
+        raise ValueError(f"whiteouts must be 'overlay', 'apply' or 'none', not {whiteouts!r}")
     raw = decompressed(stream)
-    extractor = _Extractor(dest, whiteouts == "overlay", same_owner)
+    extractor = _Extractor(dest, whiteouts == "overlay", same_owner, plain=whiteouts == "none", owner=owner)
     # a stream the layer store hashes already (its diff id): not hashed a second time here
     source = TarSource(raw, hashed=stream if isinstance(stream, HashingReader) else None)
     try:

@@ -121,10 +121,46 @@ def write_tree_tar(out: BinaryIO, root: str | Path) -> int:
         root_fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     except OSError as exc:
         raise StorageError(f"cannot open {root}: {exc.strerror}") from exc
-    stack: list[tuple[int, str, list[str]]] = []
+    _walk(counter, root_fd, "")
+    return _finish(counter)
+
+
+def write_entry_tar(out: BinaryIO, dir_fd: int, name: str, arcname: str, mounts: dict[str, str] | None = None) -> int:
+    """Write the entry ``name`` of the directory ``dir_fd`` as the member ``arcname`` and, for
+    a directory, everything under it (``cp CONTAINER:PATH -``); ``name`` "" is ``dir_fd``
+    itself, whose contents then become the members. ``mounts``: member paths of directories
+    whose contents come from another (host) directory instead (a container's volumes). Returns
+    the bytes written."""
+    counter = _Counter(out)
     links: dict[tuple[int, int], str] = {}
+    if not name:
+        _walk(counter, os.open(".", _DIR_OPEN, dir_fd=dir_fd), "", links, mounts)
+    else:
+        child = _entry(counter, dir_fd, name, arcname, links)
+        if child is not None:
+            _walk(counter, _mounted(child, arcname, mounts), arcname + "/", links, mounts)
+    return _finish(counter)
+
+
+def _mounted(fd: int, path: str, mounts: dict[str, str] | None) -> int:
+    """``fd``, or (closing it) the directory mounted at the member path ``path``."""
+    if mounts and path in mounts:
+        os.close(fd)
+        return os.open(mounts[path], os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    return fd
+
+
+def _walk(counter: _Counter, root_fd: int, prefix: str, links: dict[tuple[int, int], str] | None = None,
+          mounts: dict[str, str] | None = None) -> None:
+    """The members under the directory ``root_fd`` (closed here), names under ``prefix``."""
+    stack: list[tuple[int, str, list[str]]] = []
+    links = {} if links is None else links
     try:
-        stack.append((root_fd, "", _names(root_fd)[::-1]))
+        stack.append((root_fd, prefix, _names(root_fd)[::-1]))
+    except BaseException:
+        os.close(root_fd)
+        raise
+    try:
         while stack:
             fd, prefix, todo = stack[-1]
             if not todo:
@@ -135,6 +171,7 @@ def write_tree_tar(out: BinaryIO, root: str | Path) -> int:
             path = prefix + name
             child = _entry(counter, fd, name, path, links)
             if child is not None:
+                child = _mounted(child, path, mounts)
                 try:
                     names = _names(child)
                 except OSError as exc:
@@ -146,9 +183,11 @@ def write_tree_tar(out: BinaryIO, root: str | Path) -> int:
     finally:
         for fd, _, _ in stack:
             os.close(fd)
+
+
+def _finish(counter: _Counter) -> int:
     counter.write(bytes(2 * BLOCKSIZE))
     remainder = counter.count % RECORDSIZE
     if remainder:
         counter.write(bytes(RECORDSIZE - remainder))
     return counter.count
-

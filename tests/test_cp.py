@@ -1,0 +1,455 @@
+"""``cp`` for real: both directions, docker's destination rules, ``-`` tar streams, ``--archive``
+ownership, running and stopped containers, volumes; a table of escape attempts (symlinks to host
+paths, ``..``, hostile tar streams, a running container swapping a directory for a symlink during
+the copies: CVE-2019-10152, CVE-2018-15664), each checked against a host canary afterwards; and
+bad input (exit 125, one line, nothing changed)."""
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import subprocess
+import tarfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from conftest import CAPSA, Capsa
+from containers import oci_busybox_store, store_fixtures
+
+store, c = store_fixtures("cp")
+
+HOST_FILES = ("/etc/passwd", "/etc/shadow", "/etc/hostname")
+
+
+def ok(c: Capsa, *args: str) -> str:
+    r = c(*args)
+    assert r.returncode == 0, r.stderr
+    return r.stdout
+
+
+def raw(c: Capsa, *args: str, data: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
+    argv = [str(CAPSA), "--root", str(c.root), "--runroot", str(c.runroot), *args]
+    return subprocess.run(argv, env=c.env, input=data, capture_output=True, timeout=60)
+
+
+def container(c: Capsa, name: str, script: str = "true", running: bool = False) -> str:
+    """A container that ran ``script`` (stopped), or that runs it then sleeps (``running``)."""
+    if running:
+        ok(c, "run", "-d", "--name", name, "busybox", "sh", "-c", f"{script}; sleep 1000")
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and "ready" not in c("logs", name).stdout:
+            time.sleep(0.05)
+    else:
+        ok(c, "run", "--name", name, "busybox", "sh", "-c", script)
+    return name
+
+
+def tree(path: Path) -> dict[str, tuple[str, int, str]]:
+    """Kind, mode and content (or link target) of everything under ``path``."""
+    out = {}
+    for dirpath, dirnames, filenames in os.walk(path):
+        for name in dirnames + filenames:
+            p = Path(dirpath, name)
+            st = p.lstat()
+            if p.is_symlink():
+                out[str(p.relative_to(path))] = ("l", 0, os.readlink(p))
+            elif p.is_dir():
+                out[str(p.relative_to(path))] = ("d", st.st_mode & 0o7777, "")
+            else:
+                out[str(p.relative_to(path))] = ("f", st.st_mode & 0o7777, hashlib.sha256(p.read_bytes()).hexdigest())
+    return out
+
+
+@pytest.fixture
+def canary(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A host directory with known content; the host's /etc files, / and /tmp are checked too."""
+    home = tmp_path_factory.mktemp("canary")
+    (home / "victim").write_text("precious\n")
+    (home / "dir").mkdir()
+    (home / "dir" / "inner").write_text("inner\n")
+    before = (tree(home), {f: hashlib.sha256(Path(f).read_bytes()).hexdigest() for f in HOST_FILES if Path(f).exists()},
+              sorted(os.listdir("/")), sorted(os.listdir("/etc")), sorted(os.listdir("/tmp")))
+    yield home
+    after = (tree(home), {f: hashlib.sha256(Path(f).read_bytes()).hexdigest() for f in HOST_FILES if Path(f).exists()},
+             sorted(os.listdir("/")), sorted(os.listdir("/etc")), sorted(os.listdir("/tmp")))
+    assert after[:2] == before[:2], "the host canary or /etc changed"
+    for i, where in ((2, "/"), (3, "/etc"), (4, "/tmp")):
+        added = [n for n in set(after[i]) - set(before[i]) if "pwn" in n]
+        assert not added, f"written on the host in {where}: {added}"
+
+
+def out_of(c: Capsa, name: str, path: str, dest: Path) -> Path:
+    ok(c, "cp", f"{name}:{path}", str(dest))
+    return dest
+
+
+# -- functional ------------------------------------------------------------------------------
+
+
+def test_files_and_directories_both_ways_with_docker_rules(c: Capsa, tmp_path: Path) -> None:
+    name = container(c, "fn", "mkdir -p /existing && echo old > /existing/file")
+    src = tmp_path / "src"
+    (src / "sub").mkdir(parents=True)
+    (src / "a.txt").write_text("A\n")
+    (src / "sub" / "b.txt").write_text("B\n")
+    os.chmod(src / "a.txt", 0o640)
+    os.symlink("/etc/passwd", src / "link")
+    os.link(src / "a.txt", src / "hard")
+    ok(c, "cp", str(src / "a.txt"), f"{name}:/new.txt")                  # file -> missing path: that file
+    ok(c, "cp", str(src / "a.txt"), f"{name}:/existing/file")           # file -> file: overwritten
+    ok(c, "cp", str(src / "a.txt"), f"{name}:/existing")                # file -> dir: dir/basename
+    ok(c, "cp", str(src), f"{name}:/newdir")                            # dir -> missing: created, contents
+    ok(c, "cp", str(src), f"{name}:/existing")                          # dir -> dir: dir/basename
+    ok(c, "cp", str(src) + "/.", f"{name}:/tmp")                        # dir/. -> dir: contents
+    back = tmp_path / "back"
+    back.mkdir()
+    assert (out_of(c, name, "/new.txt", back / "n.txt")).read_text() == "A\n"
+    assert (out_of(c, name, "/existing/file", back / "f")).read_text() == "A\n"
+    out_of(c, name, "/existing", back)                                  # dir -> existing dir: back/existing
+    got = back / "existing"
+    assert (got / "a.txt").read_text() == "A\n" and (got / "src" / "sub" / "b.txt").read_text() == "B\n"
+    assert os.readlink(got / "src" / "link") == "/etc/passwd"           # symlinks copied as links
+    assert os.stat(got / "src" / "a.txt").st_ino == os.stat(got / "src" / "hard").st_ino  # hardlinks kept
+    assert os.stat(got / "src" / "a.txt").st_mode & 0o777 == 0o640
+    out_of(c, name, "/newdir", back / "nd")
+    assert tree(back / "nd") == tree(src)
+    out_of(c, name, "/tmp/.", back / "t")                               # /. -> missing: contents
+    assert (back / "t" / "sub" / "b.txt").read_text() == "B\n"
+    r = c("cp", str(src / "a.txt"), f"{name}:/missing-dir/")            # trailing / on a missing dest
+    assert r.returncode == 125 and r.stderr.startswith('Error: "/missing-dir/" could not be found')
+    r = c("cp", str(src), f"{name}:/new.txt")                           # dir onto a file
+    assert r.returncode == 125 and "destination must be a directory when copying a directory" in r.stderr
+    r = c("cp", str(src / "a.txt") + "/", f"{name}:/tmp")               # file with a trailing /
+    assert r.returncode == 125 and "not a directory" in r.stderr
+    (tmp_path / "dirfile").mkdir()
+    r = c("cp", f"{name}:/new.txt", str(back / "nd" / "sub") + "/b.txt/")
+    assert r.returncode == 125
+
+
+def test_overwrite_lets_a_directory_and_a_file_replace_each_other(c: Capsa, tmp_path: Path) -> None:
+    name = container(c, "ow", "mkdir -p /d/x && echo f > /d/y")
+    (tmp_path / "x").write_text("now a file\n")
+    (tmp_path / "y").mkdir()
+    (tmp_path / "y" / "z").write_text("z\n")
+    assert c("cp", str(tmp_path / "x"), f"{name}:/d").returncode == 125  # file onto a directory
+    assert c("cp", str(tmp_path / "y"), f"{name}:/d").returncode == 125  # directory onto a file
+    ok(c, "cp", "--overwrite", str(tmp_path / "x"), f"{name}:/d")
+    ok(c, "cp", "--overwrite", str(tmp_path / "y"), f"{name}:/d")
+    back = out_of(c, name, "/d", tmp_path / "back")
+    assert (back / "x").read_text() == "now a file\n" and (back / "y" / "z").read_text() == "z\n"
+
+
+def test_archive_chowns_to_the_containers_user_unless_false(c: Capsa, tmp_path: Path) -> None:
+    ok(c, "create", "--name", "own", "-u", "alice", "busybox", "true")
+    f = tmp_path / "f"
+    f.write_text("x")
+    os.chown(f, 4321, 4321)
+    ok(c, "cp", str(f), "own:/tmp/default")
+    ok(c, "cp", "--archive=false", str(f), "own:/tmp/kept")
+    r = raw(c, "cp", "own:/tmp", "-")
+    members = {m.name: m for m in tarfile.open(fileobj=io.BytesIO(r.stdout))}
+    assert (members["tmp/default"].uid, members["tmp/default"].gid) == (1000, 1000)
+    assert (members["tmp/kept"].uid, members["tmp/kept"].gid) == (4321, 4321)
+    back = out_of(c, "own", "/tmp/kept", tmp_path / "back")  # copied out: the caller's
+    assert (back.stat().st_uid, back.stat().st_gid) == (os.getuid(), os.getgid())
+
+
+def test_tar_streams_on_stdin_and_stdout(c: Capsa, tmp_path: Path) -> None:
+    name = container(c, "tar", "mkdir -p /data/sub && echo hi > /data/sub/f && ln -s sub/f /data/l")
+    r = raw(c, "cp", f"{name}:/data", "-")
+    assert r.returncode == 0, r.stderr
+    members = {m.name: m for m in tarfile.open(fileobj=io.BytesIO(r.stdout))}
+    assert set(members) == {"data", "data/sub", "data/sub/f", "data/l"}
+    assert members["data/l"].issym() and members["data/l"].linkname == "sub/f"
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        info = tarfile.TarInfo("in/hello")
+        info.size = 3
+        tar.addfile(info, io.BytesIO(b"yo\n"))
+    r = raw(c, "cp", "-", f"{name}:/data", data=buf.getvalue())
+    assert r.returncode == 0, r.stderr
+    assert out_of(c, name, "/data/in/hello", tmp_path / "h").read_text() == "yo\n"
+    r = raw(c, "cp", "-", f"{name}:/data/sub/f", data=buf.getvalue())  # stdin needs a directory
+    assert r.returncode == 125 and b"destination must be a directory when copying from stdin" in r.stderr
+    r = raw(c, "cp", "-", f"{name}:/data", data=b"not a tar archive at all\n" * 40)
+    assert r.returncode == 125 and r.stderr.startswith(b"Error: source must be a (compressed) tar archive")
+    import gzip
+    r = raw(c, "cp", "-", f"{name}:/data", data=gzip.compress(buf.getvalue()))  # compressed: fine
+    assert r.returncode == 0, r.stderr
+
+
+def test_running_container_and_its_volume_and_bind_mount(c: Capsa, tmp_path: Path) -> None:
+    bind = tmp_path / "bind"
+    bind.mkdir()
+    ok(c, "run", "-d", "--name", "live", "-v", "cpvol:/vol", "-v", f"{bind}:/bind", "busybox", "sh", "-c",
+       "while true; do cat /etc/hosts > /tmp/seen; sleep 0.1; done")
+    (tmp_path / "f").write_text("F\n")
+    ok(c, "cp", str(tmp_path / "f"), "live:/vol/")
+    ok(c, "cp", str(tmp_path / "f"), "live:/bind/g")
+    ok(c, "cp", str(tmp_path / "f"), "live:/root/")
+    assert (bind / "g").read_text() == "F\n"  # through the bind mount, as the container sees it
+    assert out_of(c, "live", "/vol/f", tmp_path / "v").read_text() == "F\n"
+    assert out_of(c, "live", "/root/f", tmp_path / "r").read_text() == "F\n"
+    assert "live" in out_of(c, "live", "/etc/hosts", tmp_path / "hosts").read_text()  # the runtime's file
+    (tmp_path / "hosts2").write_text("10.1.2.3 added\n")
+    ok(c, "cp", str(tmp_path / "hosts2"), "live:/etc/hosts")  # a file bind mount: written in place
+    assert out_of(c, "live", "/etc/hosts", tmp_path / "hosts3").read_text() == "10.1.2.3 added\n"
+    time.sleep(0.5)
+    assert out_of(c, "live", "/tmp/seen", tmp_path / "seen").read_text() == "10.1.2.3 added\n"  # the container sees it
+    whole = out_of(c, "live", "/", tmp_path / "whole")
+    assert (whole / "vol" / "f").read_text() == "F\n" and (whole / "bind" / "g").read_text() == "F\n"
+    r = raw(c, "cp", "live:/", "-")  # the tar stream reads through the mounts too
+    names = tarfile.open(fileobj=io.BytesIO(r.stdout)).getnames()
+    assert "vol/f" in names and "bind/g" in names and "root/f" in names
+    r = raw(c, "cp", "live:/bind", "-")
+    assert tarfile.open(fileobj=io.BytesIO(r.stdout)).getnames() == ["bind", "bind/g"]
+    ok(c, "rm", "-f", "-t", "0", "live")
+    ok(c, "volume", "rm", "cpvol")
+
+
+def test_bad_input_is_one_line_and_changes_nothing(c: Capsa, tmp_path: Path) -> None:
+    name = container(c, "bad")
+    (tmp_path / "f").write_text("x")
+    before = tree(tmp_path)
+    cases = [
+        (["cp", f"{name}:/nope", str(tmp_path / "o")], 'Error: "/nope" could not be found on container bad: no such file or directory'),
+        (["cp", str(tmp_path / "nope"), f"{name}:/tmp"], "could not be found on the host"),
+        (["cp", str(tmp_path / "f"), "ghost:/tmp"], 'Error: container "ghost" does not exist'),
+        (["cp", "ghost:/etc/passwd", str(tmp_path / "o")], 'Error: container "ghost" does not exist'),
+        (["cp", str(tmp_path / "f"), str(tmp_path / "g")], "no container given"),
+        (["cp", str(tmp_path / "f"), f"{name}:"], "you must specify paths"),
+        (["cp", f"{name}:/etc/passwd", str(tmp_path / "no" / "dir")], "could not be found on the host: no such file"),
+        (["cp", f"{name}:/etc", str(tmp_path / "f")], "destination must be a directory when copying a directory"),
+        (["cp", str(tmp_path / "f")], "accepts 2 arg(s), received 1"),
+        (["cp", str(tmp_path / "f"), f"{name}:/no/such/dir/f"], "could not be found on container bad"),
+    ]
+    for argv, message in cases:
+        r = c(*argv)
+        assert r.returncode == 125, (argv, r.stderr)
+        first = r.stderr.splitlines()[0]
+        assert first.startswith("Error: ") and message in first, (argv, r.stderr)
+        assert r.stdout == ""
+    assert tree(tmp_path) == before
+
+
+def test_read_only_container_and_mount_refuse_writes(c: Capsa, tmp_path: Path) -> None:
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ok(c, "create", "--name", "rofs", "-v", f"{ro}:/ro:ro", "busybox", "true")
+    (tmp_path / "f").write_text("x")
+    r = c("cp", str(tmp_path / "f"), "rofs:/ro/")
+    assert r.returncode == 125 and "read-only" in r.stderr
+    assert list(ro.iterdir()) == []
+    (ro / "there").write_text("from the host\n")  # (reading a never-started container's mount)
+    assert out_of(c, "rofs", "/ro", tmp_path / "out").joinpath("there").read_text() == "from the host\n"
+
+
+# -- escapes ------------------------------------------------------------------------------------
+
+def _escape_cases(canary: Path) -> list[tuple[str, str, list[str], str | None]]:
+    """(id, container script, cp arguments with {n} for the container, what must then be inside)."""
+    victim = canary / "victim"
+    return [
+        ("abs-link-to-root", "ln -s / /evil", ["cp", "{f}", "{n}:/evil/etc/pwned"], "/etc/pwned"),
+        ("abs-link-to-host-dir", f"mkdir -p {canary} && rmdir {canary} && ln -s {canary} /hostdir; mkdir -p /x",
+         ["cp", "{f}", "{n}:/hostdir/pwned"], None),
+        ("rel-link-climbing", f"mkdir -p /a/b && ln -s ../../../../../../../..{canary} /a/b/up",
+         ["cp", "{f}", "{n}:/a/b/up/pwned"], None),
+        ("dotdot-in-dest", "true", ["cp", "{f}", "{n}:/../../../../../../etc/pwned-dotdot"], "/etc/pwned-dotdot"),
+        ("dotdot-to-canary", "true", ["cp", "{f}", "{n}:../../../../.." + str(canary) + "/pwned"], None),
+        ("final-link-to-host-file", f"ln -s {victim} /etc/target", ["cp", "{f}", "{n}:/etc/target"], None),
+        ("middle-link", "mkdir -p /real && ln -s / /real/mid", ["cp", "{f}", "{n}:/real/mid/tmp/pwned-mid"], "/tmp/pwned-mid"),
+        ("link-loop", "ln -s /loop2 /loop1 && ln -s /loop1 /loop2", ["cp", "{f}", "{n}:/loop1/pwned"], None),
+        ("cp-out-link-to-host-secret", "ln -s /etc/shadow /leak", ["cp", "{n}:/leak", "{o}"], None),
+        ("cp-out-dir-with-root-link", "mkdir /d && ln -s / /d/root && ln -s /etc/passwd /d/pw", ["cp", "{n}:/d", "{o}"], None),
+        ("cp-out-volume-path-dotdot", "true", ["cp", "{n}:/../../../../etc/passwd", "{o}"], None),
+        ("hardlink-in-container", "echo mine > /mine && ln /mine /hl", ["cp", "{n}:/hl", "{o}"], None),
+    ]
+
+
+@pytest.mark.parametrize("case", range(12))
+def test_escape_attempts_stay_inside(c: Capsa, canary: Path, tmp_path: Path, case: int) -> None:
+    ident, script, argv, inside = _escape_cases(canary)[case]
+    name = container(c, f"esc{case}", script)
+    f = tmp_path / "payload"
+    f.write_text("pwned\n")
+    out = tmp_path / "out"
+    args = [a.format(n=name, f=f, o=out) for a in argv]
+    r = c(*args)
+    assert r.returncode in (0, 125), (ident, r.stderr)
+    if inside is not None:
+        assert r.returncode == 0, (ident, r.stderr)
+        assert out_of(c, name, inside, tmp_path / "check").read_text() == "pwned\n", ident
+    if out.exists() and out.is_dir():
+        got = tree(out)
+        assert all(kind != "f" or digest != hashlib.sha256(Path("/etc/passwd").read_bytes()).hexdigest()
+                   for kind, _, digest in got.values()), ident
+        assert got.get("root", ("l",))[0] == "l" and got.get("pw", ("l",))[0] == "l"  # links stay links
+    elif out.exists():
+        content = out.read_bytes()
+        assert content != Path("/etc/shadow").read_bytes() and content != Path("/etc/passwd").read_bytes(), ident
+
+
+def _tar(*members: tuple[str, str, bytes | str]) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for name, kind, data in members:
+            info = tarfile.TarInfo(name)
+            if kind == "file":
+                info.size = len(data)
+                tar.addfile(info, io.BytesIO(data))  # type: ignore[arg-type]
+            elif kind == "sym":
+                info.type, info.linkname = tarfile.SYMTYPE, str(data)
+                tar.addfile(info)
+            elif kind == "hard":
+                info.type, info.linkname = tarfile.LNKTYPE, str(data)
+                tar.addfile(info)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("ident", ["dotdot-member", "absolute-member", "symlink-then-file", "hardlink-out",
+                                   "symlink-dir-to-canary"])
+def test_hostile_tar_streams_stay_inside(c: Capsa, canary: Path, tmp_path: Path, ident: str) -> None:
+    name = container(c, f"tar-{ident}")
+    stream, inside = {
+        "dotdot-member": (_tar(("../../../../../../tmp/pwned-dotdot", "file", b"pwned\n")), None),
+        "absolute-member": (_tar((f"{canary}/pwned", "file", b"pwned\n")), f"{canary}/pwned"),
+        "symlink-then-file": (_tar(("l", "sym", "/"), ("l/etc/pwned-sym", "file", b"pwned\n")), "/etc/pwned-sym"),
+        "hardlink-out": (_tar(("h", "hard", "../../../../../etc/passwd")), None),
+        "symlink-dir-to-canary": (_tar(("c", "sym", str(canary)), ("c/victim", "file", b"pwned\n")), None),
+    }[ident]
+    r = raw(c, "cp", "-", f"{name}:/", data=stream)
+    assert r.returncode in (0, 125), r.stderr
+    if inside is not None:
+        assert r.returncode == 0, r.stderr
+        assert out_of(c, name, inside, tmp_path / "check").read_text() == "pwned\n"
+
+
+def test_symlink_swap_race_in_a_running_container(c: Capsa, canary: Path, tmp_path: Path) -> None:
+    """CVE-2018-15664: while the copies run, the container swaps /w between a directory and a
+    symlink to the host canary's path; nothing is ever written to or read from the host."""
+    script = (f"mkdir -p /w/sub && echo inside > /w/sub/victim && ln -s {canary} /wlink && mkdir -p /w2 && echo ready; "
+              "while true; do mv /w /wdir; mv /wlink /w; mv /w /wlink; mv /wdir /w; done")
+    name = container(c, "race", script, running=True)
+    f = tmp_path / "victim"
+    f.write_text("pwned\n")
+    for i in range(40):
+        c("cp", str(f), f"{name}:/w/sub/")
+        c("cp", str(f), f"{name}:/w/")
+        out = tmp_path / f"o{i}"
+        c("cp", f"{name}:/w/victim", str(out))
+        if out.exists() and out.is_file():
+            assert out.read_text() != "precious\n"  # the host canary's content never comes out
+    ok(c, "rm", "-f", "-t", "0", name)
+
+
+def test_running_container_on_the_oci_driver(oci_store: Capsa, tmp_path: Path) -> None:
+    c = oci_store
+    try:
+        ok(c, "run", "-d", "--name", "ocicp", "busybox", "sleep", "1000")
+        (tmp_path / "f").write_text("oci\n")
+        ok(c, "cp", str(tmp_path / "f"), "ocicp:/tmp/")
+        assert out_of(c, "ocicp", "/tmp/f", tmp_path / "back").read_text() == "oci\n"
+    finally:
+        c("rm", "-f", "-t", "0", "ocicp")
+
+
+@pytest.fixture(scope="module")
+def oci_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Capsa]:
+    yield from oci_busybox_store(tmp_path_factory, "cp-oci")
+
+
+def test_container_to_container(c: Capsa, tmp_path: Path) -> None:
+    """podman 4.3 copies between two containers too (its man page: "or between two containers")."""
+    ok(c, "run", "--name", "c2c-a", "busybox", "sh", "-c", "mkdir -p /src/d && echo one > /src/d/f && ln -s d/f /src/l")
+    ok(c, "create", "--name", "c2c-b", "-u", "alice", "busybox", "true")
+    ok(c, "cp", "c2c-a:/src", "c2c-b:/dst")
+    back = out_of(c, "c2c-b", "/dst", tmp_path / "back")
+    assert (back / "d" / "f").read_text() == "one\n" and os.readlink(back / "l") == "d/f"
+    r = raw(c, "cp", "c2c-b:/dst/d/f", "-")
+    member = tarfile.open(fileobj=io.BytesIO(r.stdout)).getmember("f")
+    assert (member.uid, member.gid) == (1000, 1000)  # the destination container's user
+    r = c("cp", "c2c-a:/src", "c2c-a:/src/d")  # (into itself: refused, not copied forever)
+    assert r.returncode == 125 and "into itself" in r.stderr
+    ok(c, "cp", "c2c-a:/src/d", "c2c-a:/copy")  # (within one container)
+    assert out_of(c, "c2c-a", "/copy/f", tmp_path / "f").read_text() == "one\n"
+    r = c("cp", "c2c-a:/nope", "c2c-b:/dst")
+    assert r.returncode == 125 and 'Error: "/nope" could not be found on container c2c-a' in r.stderr
+
+
+def test_contained_root_resolves_like_a_chroot_across_mounts(tmp_path: Path) -> None:
+    """The walker itself: absolute and relative links, ``..`` at the root and out of a mount."""
+    from capsa.container.cproot import ContainedRoot, MountSource
+
+    root, vol = tmp_path / "root", tmp_path / "vol"
+    (root / "etc").mkdir(parents=True)
+    (root / "data").mkdir()
+    (root / "etc" / "passwd").write_text("container\n")
+    vol.mkdir()
+    (vol / "in-volume").write_text("v\n")
+    os.symlink("/", root / "toroot")
+    os.symlink("../../../../..", root / "etc" / "up")
+    os.symlink("/data/in-volume", root / "tovol")
+    os.symlink("..", vol / "parent")  # from the volume's root: the container's /, not the host's
+    os.symlink("/etc/../../etc/passwd", root / "pw")
+    with ContainedRoot(str(root), [MountSource("data", str(vol))]) as r:
+        for path, canon in [("/toroot/etc/passwd", "etc/passwd"), ("etc/up/etc/passwd", "etc/passwd"),
+                            ("/../../etc/passwd", "etc/passwd"), ("tovol", "data/in-volume"),
+                            ("/data/parent/etc/passwd", "etc/passwd"), ("pw", "etc/passwd"), ("/", ""),
+                            ("/data/..", ""), ("etc/up", "")]:
+            found = r.find(path)
+            assert found.canon == canon, path
+        found = r.find("/tovol")
+        assert os.read(os.open(found.name, os.O_RDONLY, dir_fd=found.parent), 10) == b"v\n"
+        assert r.find("/data/new").st is None and r.find("/data/new").parent == r.dir_fd("data", r.root, "data")
+        with pytest.raises(FileNotFoundError):
+            r.find("/nope/x")
+        os.symlink("/loop", root / "loop")
+        with pytest.raises(OSError):
+            r.find("/loop/x")
+
+
+def test_contained_root_agrees_with_the_kernels_resolve_in_root(tmp_path: Path) -> None:
+    """Without mounts, the walker lands exactly where openat2(RESOLVE_IN_ROOT |
+    RESOLVE_NO_MAGICLINKS) does (the kernel as the oracle), for every path of a tree of hostile
+    links, or both find nothing."""
+    from capsa.container.cproot import ContainedRoot
+    from capsa_isolation_linux.mountapi import RESOLVE_IN_ROOT, RESOLVE_NO_MAGICLINKS, openat2
+
+    root = tmp_path / "root"
+    for d in ("etc", "a/b/c", "usr/lib", "home/u"):
+        (root / d).mkdir(parents=True)
+    (root / "etc" / "passwd").write_text("container\n")
+    (root / "a" / "b" / "c" / "file").write_text("f\n")
+    links = {"abs": "/", "up": "../../../../..", "etc/up": "../..", "a/b/rel": "../../etc", "a/b/c/abs": "/etc/passwd",
+             "usr/lib/dangling": "/nope/x", "home/u/self": ".", "home/u/chain": "../../abs/a/b/rel/passwd",
+             "host": str(tmp_path), "hostfile": "/etc/shadow", "proc-like": "/proc/self/root"}
+    for name, target in links.items():
+        os.symlink(target, root / name)
+    paths = ["etc/passwd", "abs/etc/passwd", "up/etc/passwd", "etc/up/etc/passwd", "a/b/rel/passwd", "a/b/c/abs",
+             "a/b/c/../../rel/passwd", "usr/lib/dangling", "home/u/self/self/../u/chain", "host", "hostfile",
+             "/../../../etc/passwd", "abs/abs/abs/a/b/c/file", "a/b/c/file/..", "proc-like", "home/u/chain",
+             f"host/{root.name}/etc/passwd", "a/../../a/b/c/../c/file"]
+    rfd = os.open(root, os.O_PATH | os.O_DIRECTORY)
+    try:
+        with ContainedRoot(str(root), []) as r:
+            for path in paths:
+                try:
+                    kfd = openat2(rfd, path.lstrip("/") or ".", os.O_PATH, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)
+                except OSError:
+                    kernel = None
+                else:
+                    st = os.fstat(kfd)
+                    os.close(kfd)
+                    kernel = (st.st_dev, st.st_ino)
+                try:
+                    found = r.find(path)
+                    ours = None if found.st is None else (found.st.st_dev, found.st.st_ino)
+                except OSError:
+                    ours = None
+                assert ours == kernel, path
+    finally:
+        os.close(rfd)
