@@ -314,3 +314,51 @@ def test_a_detach_key_spec_that_does_not_parse_is_refused_and_changes_nothing(c:
     assert (r.returncode, r.stdout) == (125, "")
     assert r.stderr.splitlines()[0].startswith("Error: invalid detach keys: Unknown character: '")
     assert c("ps", "-a", "--format", "{{.Names}} {{.Status}}").stdout == before
+
+
+# -- clients that misbehave ------------------------------------------------------------------------
+
+def attach_popen(c: Capsa, *args: str, **kwargs: object) -> subprocess.Popen[bytes]:
+    base = [str(CAPSA), "--root", str(c.root), "--runroot", str(c.runroot)]
+    return subprocess.Popen([*base, *args], env=c.env, **kwargs)  # type: ignore[call-overload, no-any-return]
+
+
+def read_until(stream: object, marker: bytes, timeout: float = 15) -> bytes:
+    """Read ``stream`` (a pipe) until ``marker`` shows (what was read), else fail."""
+    import select
+
+    fd, seen, deadline = stream.fileno(), b"", time.monotonic() + timeout  # type: ignore[attr-defined]
+    while marker not in seen:
+        left = deadline - time.monotonic()
+        assert left > 0, f"{marker!r} not seen in {seen[-200:]!r}"
+        if select.select([fd], [], [], left)[0]:
+            chunk = os.read(fd, 65536)
+            assert chunk, f"end of output before {marker!r}: {seen[-200:]!r}"
+            seen += chunk
+    return seen
+
+
+def test_a_client_that_stops_reading_holds_up_neither_the_log_nor_stop(c: Capsa, tmp_path: Path) -> None:
+    """Its output waits in a bounded buffer of its own; over the cap the client is dropped."""
+    script = ("while [ ! -e /sig/go ]; do echo wait; sleep 0.1; done; "
+              "head -c 8000000 /dev/zero | tr '\\0' x; echo; echo marker; sleep 600")
+    assert c("run", "-d", "--name", "flood", "-v", f"{tmp_path}:/sig", "busybox", "sh", "-c", script).returncode == 0
+    stuck = attach_popen(c, "attach", "--no-stdin", "flood", stdout=subprocess.PIPE)
+    reader = attach_popen(c, "attach", "--no-stdin", "flood", stdout=subprocess.PIPE)
+    try:
+        read_until(stuck.stdout, b"wait")  # attached; from now on nobody reads it
+        read_until(reader.stdout, b"wait")
+        (tmp_path / "go").touch()
+        read_until(reader.stdout, b"marker", timeout=30)  # another client gets all of it meanwhile
+        log = Path(c("inspect", "--format", "{{.LogPath}}", "flood").stdout.strip())
+        deadline = time.monotonic() + 30
+        while b"marker" not in log.read_bytes()[-4096:]:
+            assert time.monotonic() < deadline, f"the log stopped at {log.stat().st_size} bytes"
+            time.sleep(0.1)
+        started = time.monotonic()
+        assert c("stop", "-t", "1", "flood", timeout=30).returncode == 0
+        assert time.monotonic() - started < 10
+    finally:
+        for client in (stuck, reader):
+            client.kill()
+            client.wait()

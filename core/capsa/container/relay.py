@@ -53,6 +53,8 @@ def reap_orphans() -> None:
 
 
 BACKLOG = 1 << 20  # bytes of input waiting for the container before we stop reading clients
+OUTPUT_CAP = 4 << 20  # bytes of output waiting for one client before the container's output is read no further
+STALL = 2.0  # seconds a client over OUTPUT_CAP may take nothing before it is dropped
 
 
 class Relay:
@@ -60,20 +62,30 @@ class Relay:
 
     Input waits in :attr:`pending` until the container's stdin takes it (never a blocking write:
     a container that does not read its stdin must not stop its output from being relayed); while
-    more than :data:`BACKLOG` waits, the clients are not read (they stop reading their stdin)."""
+    more than :data:`BACKLOG` waits, the clients are not read (they stop reading their stdin).
+
+    Output to a client never blocks either: client sockets are non-blocking, and what one cannot
+    take now waits in its :attr:`outbox` (sent as it makes room). While a client has more than
+    :data:`OUTPUT_CAP` waiting, the container's output is not read (a slow terminal slows the
+    container, as a pty would); a client over the cap that takes nothing for :data:`STALL`
+    seconds is dropped, and the log and the other clients go on without it."""
 
     def __init__(self, log_path: str, listener: socket.socket, tty: bool, clients: list[socket.socket] | None = None) -> None:
         self.log_path = log_path
         self.listener = listener
         self.tty = tty
-        self.clients: list[socket.socket] = list(clients or [])
-        self.readers = {c: attach.FrameReader() for c in self.clients}
+        self.clients: list[socket.socket] = []
+        self.readers: dict[socket.socket, attach.FrameReader] = {}
+        self.outbox: dict[socket.socket, bytearray] = {}  # output a client could not take yet
+        self.progress: dict[socket.socket, float] = {}  # when each client last took some output
         self.size: tuple[int, int] | None = None  # the last window size a client sent (-t)
         self.pending = bytearray()  # input for the container's stdin
         self.end_of_input = False  # a client said so (without -t): close its stdin once pending is written
         self._sel: selectors.BaseSelector | None = None  # pump's, while it runs
         self._watching_in: int | None = None  # the stdin fd pump watches for room
         self._throttled = False
+        for client in clients or []:
+            self.add(client)
 
     def accept_waiting(self) -> None:
         """Accept the clients already queued on the attach socket, without blocking."""
@@ -84,11 +96,32 @@ class Relay:
                     client, _ = self.listener.accept()
                 except BlockingIOError:
                     return
-                client.setblocking(True)
-                self.clients.append(client)
-                self.readers[client] = attach.FrameReader()
+                self.add(client)
         finally:
             self.listener.setblocking(True)
+
+    def add(self, client: socket.socket, unsent: bytes = b"") -> None:
+        """A new client (non-blocking from now on), with the output it is owed."""
+        client.setblocking(False)
+        self.clients.append(client)
+        self.readers[client] = attach.FrameReader()
+        self.outbox[client] = bytearray(unsent)
+        self.progress[client] = time.monotonic()
+        self._register(client)
+
+    def _register(self, client: socket.socket) -> None:
+        """pump's selector: each client for reading (unless throttled), and for room while output waits for it."""
+        if self._sel is None or client not in self.clients:
+            return
+        events = (0 if self._throttled else selectors.EVENT_READ) | (selectors.EVENT_WRITE if self.outbox[client] else 0)
+        try:
+            if events:
+                self._sel.modify(client, events, ("client", ""))
+            else:
+                self._sel.unregister(client)
+        except KeyError:
+            if events:
+                self._sel.register(client, events, ("client", ""))
 
     def pump(self, pidfd: int, ours: dict[str, int], handoff_after: float | None = None) -> int | None:
         """Relay until the container exits and return its exit code; or, with ``handoff_after``,
@@ -106,15 +139,24 @@ class Relay:
             sel.register(fd, selectors.EVENT_READ, ("out", name))
         sel.register(pidfd, selectors.EVENT_READ, ("exit", ""))
         sel.register(self.listener, selectors.EVENT_READ, ("accept", ""))
-        for client in self.clients:
-            sel.register(client, selectors.EVENT_READ, ("client", ""))
         self._sel, self._watching_in, self._throttled = sel, None, False
+        paused = False  # the container's output is not read: a client is over OUTPUT_CAP
+        for client in self.clients:
+            self._register(client)
         self.write_input(ours)
         exit_code: int | None = None
         deadline = None if handoff_after is None else time.monotonic() + handoff_after
         try:
             while exit_code is None or streams:
                 self._watch(ours)
+                full = self._full()
+                if full != paused:
+                    paused = full
+                    for fd, name in streams.items():
+                        if paused:
+                            sel.unregister(fd)
+                        else:
+                            sel.register(fd, selectors.EVENT_READ, ("out", name))
                 if exit_code is not None:
                     timeout: float | None = 0.5
                 elif deadline is not None:
@@ -125,10 +167,12 @@ class Relay:
                         timeout = 0.1  # (input still waits: it is not handed over)
                 else:
                     timeout = None
+                if paused:
+                    timeout = STALL / 4 if timeout is None else min(timeout, STALL / 4)
                 events = sel.select(timeout)
-                if not events and exit_code is not None:
+                if not events and exit_code is not None and not paused:
                     break  # output drained (or held open by a process outside: give up)
-                for key, _ in events:
+                for key, mask in events:
                     role, name = key.data
                     if role == "out":
                         data = read_some(key.fd)
@@ -147,12 +191,12 @@ class Relay:
                         sel.unregister(pidfd)
                     elif role == "accept":
                         client, _ = self.listener.accept()
-                        self.clients.append(client)
-                        self.readers[client] = attach.FrameReader()
-                        if not self._throttled:
-                            sel.register(client, selectors.EVENT_READ, ("client", ""))
+                        self.add(client)
                     else:
-                        self.from_client(key.fileobj, sel, ours, pidfd)  # type: ignore[arg-type]
+                        if mask & selectors.EVENT_WRITE:
+                            self.send_to(key.fileobj)  # type: ignore[arg-type]
+                        if mask & selectors.EVENT_READ and key.fileobj in self.clients:
+                            self.from_client(key.fileobj, sel, ours, pidfd)  # type: ignore[arg-type]
         finally:
             log.close()
             self._sel = None
@@ -181,22 +225,17 @@ class Relay:
         starts, so that it starts with the window size of the terminal that ran ``run -it``
         (sent before the client said go) and with any input typed meanwhile."""
         for client in list(self.clients):
-            client.setblocking(False)
-            try:
-                while True:
-                    try:
-                        data = client.recv(65536)
-                    except BlockingIOError:
-                        break
-                    except OSError:
-                        data = b""
-                    if not data:
-                        self.drop(client)
-                        break
-                    self.handle(client, data, ours, pidfd)
-            finally:
-                if client in self.clients:
-                    client.setblocking(True)
+            while client in self.clients:
+                try:
+                    data = client.recv(65536)
+                except BlockingIOError:
+                    break
+                except OSError:
+                    data = b""
+                if not data:
+                    self.drop(client)
+                    break
+                self.handle(client, data, ours, pidfd)
 
     def handle(self, client: socket.socket, data: bytes, ours: dict[str, int], pidfd: int) -> None:
         """The frames in ``data`` from ``client``: input, end of input, window size, signals."""
@@ -261,10 +300,7 @@ class Relay:
         if throttle != self._throttled:
             self._throttled = throttle
             for client in self.clients:
-                if throttle:
-                    sel.unregister(client)
-                else:
-                    sel.register(client, selectors.EVENT_READ, ("client", ""))
+                self._register(client)
 
     def _unwatch_in(self) -> None:
         if self._sel is not None and self._watching_in is not None:
@@ -272,11 +308,71 @@ class Relay:
         self._watching_in = None
 
     def broadcast(self, kind: int, payload: bytes) -> None:
+        """``payload`` to every client, without waiting for any (see :attr:`outbox`)."""
         message = attach.frame(kind, payload)
         for client in list(self.clients):
+            box = self.outbox[client]
+            was_empty = not box
+            box += message
+            if was_empty:
+                self.send_to(client)
+
+    def send_to(self, client: socket.socket) -> None:
+        """What ``client`` takes now of its outbox."""
+        box = self.outbox.get(client)
+        if box is None:
+            return
+        was_waiting = bool(box)
+        while box:
             try:
-                client.sendall(message)
+                sent = client.send(box)
+            except BlockingIOError:
+                break
             except OSError:
+                self.drop(client)
+                return
+            del box[:sent]
+            self.progress[client] = time.monotonic()
+        if box or was_waiting:
+            self._register(client)
+
+    def _full(self) -> bool:
+        """Whether a client has more than OUTPUT_CAP waiting; those that took nothing for STALL
+        seconds are dropped first."""
+        now, full = time.monotonic(), False
+        for client in list(self.clients):
+            if len(self.outbox[client]) > OUTPUT_CAP:
+                if now - self.progress[client] > STALL:
+                    self.drop(client)  # it stopped reading: it does not hold the others up
+                else:
+                    full = True
+        return full
+
+    def finish(self, code: int) -> None:
+        """The exit code to every client, then close them: a client gets up to a second without
+        progress (ten in all) to take what it is owed."""
+        self.broadcast(attach.EXIT, str(code).encode())
+        deadline = time.monotonic() + 10
+        sel = selectors.DefaultSelector()
+        try:
+            for client in list(self.clients):
+                if self.outbox[client]:
+                    sel.register(client, selectors.EVENT_WRITE)
+                else:
+                    self.drop(client)
+            while self.clients and time.monotonic() < deadline:
+                ready = sel.select(min(1.0, deadline - time.monotonic()))
+                if not ready:
+                    break  # no client made room for a second
+                for key, _ in ready:
+                    client = key.fileobj
+                    self.send_to(client)  # type: ignore[arg-type]
+                    if client in self.clients and not self.outbox[client]:  # type: ignore[index]
+                        sel.unregister(client)
+                        self.drop(client)  # type: ignore[arg-type]
+        finally:
+            sel.close()
+            for client in list(self.clients):
                 self.drop(client)
 
     def drop(self, client: socket.socket) -> None:
@@ -288,21 +384,30 @@ class Relay:
         if client in self.clients:
             self.clients.remove(client)
         self.readers.pop(client, None)
+        self.outbox.pop(client, None)
+        self.progress.pop(client, None)
         client.close()
 
     def handoff_fds(self) -> dict[str, object]:
         """The descriptors another process needs to carry on (made inheritable)."""
+        from binascii import b2a_base64
+
         fds = [self.listener.fileno(), *(c.fileno() for c in self.clients)]
         for fd in fds:
             os.set_inheritable(fd, True)
-        return {"listener": fds[0], "clients": fds[1:], "size": self.size}
+        unsent = [b2a_base64(self.outbox[c], newline=False).decode() for c in self.clients]
+        return {"listener": fds[0], "clients": fds[1:], "unsent": unsent, "size": self.size}
 
     @classmethod
     def adopt(cls, log_path: str, tty: bool, fds: dict[str, object]) -> Relay:
         """The relay another process handed over (see :meth:`handoff_fds`)."""
+        from binascii import a2b_base64
+
         listener = socket.socket(fileno=int(fds["listener"]))  # type: ignore[call-overload]
-        clients = [socket.socket(fileno=int(fd)) for fd in fds["clients"]]  # type: ignore[attr-defined]
-        relay = cls(log_path, listener, tty, clients)
+        relay = cls(log_path, listener, tty)
+        unsent = list(fds.get("unsent") or [])  # type: ignore[call-overload]
+        for i, fd in enumerate(fds["clients"]):  # type: ignore[arg-type]
+            relay.add(socket.socket(fileno=int(fd)), a2b_base64(unsent[i]) if i < len(unsent) else b"")
         size = fds.get("size")
         relay.size = (int(size[0]), int(size[1])) if size else None  # type: ignore[index]
         return relay
