@@ -362,3 +362,29 @@ def test_a_client_that_stops_reading_holds_up_neither_the_log_nor_stop(c: Capsa,
         for client in (stuck, reader):
             client.kill()
             client.wait()
+
+
+def od_chars(text: str) -> list[str]:
+    """``od -An -c`` output as its tokens."""
+    return text.split()
+
+
+def test_piped_input_is_never_searched_for_detach_keys(c: Capsa) -> None:
+    """The keys inside piped input are the container's input; it gets the rest and its end."""
+    r = c("run", "-i", "--rm", "busybox", "od", "-An", "-c", input="a\x10\x11b\n", timeout=30)
+    assert (r.returncode, od_chars(r.stdout)) == (0, ["a", "020", "021", "b", "\\n"])
+    r = c("run", "-i", "--rm", "--detach-keys", "x", "busybox", "od", "-An", "-c", input="x1", timeout=30)
+    assert (r.returncode, od_chars(r.stdout)) == (0, ["x", "1"])
+
+
+def test_a_partial_detach_sequence_at_the_end_of_typed_input_is_input(c: Capsa) -> None:
+    """Typed on a terminal (``-i`` without ``-t``: the line discipline cooks it), ``ab`` ctrl-p then
+    ctrl-d twice: the held ctrl-p reaches the container before its end of input."""
+    run = on_pty(c, "run", "-i", "--rm", "busybox", "od", "-An", "-c")
+    try:
+        run.type(b"ab\x10\x04")  # (ctrl-d mid-line: the line so far is one read)
+        run.type(b"\x04")  # at a line's start: a read of nothing, the end of input
+        assert run.wait() == 0
+        assert "a   b 020" in run.output.decode(errors="replace")
+    finally:
+        run.close()

@@ -111,7 +111,8 @@ def session(sock: socket.socket, stdin: bool, tty: bool, *, detach_keys: bytes =
     With ``tty`` and our stdin a terminal, that terminal is in raw mode meanwhile (restored
     however this ends), our window size is sent at once and again on each SIGWINCH. With
     ``sig_proxy``, the signals of :data:`PROXIED` received meanwhile go to the container.
-    The detach keys are looked for in our stdin (when attached), terminal or not, as podman's.
+    The detach keys are looked for in our stdin when it is attached and a terminal (typed keys);
+    piped input goes to the container whole.
     """
     from capsa.container.attach_client import Session
 

@@ -37,7 +37,10 @@ class Session:
         self.sock = sock
         self.tty = tty
         self.in_fd = sys.stdin.fileno() if stdin else None
-        self.matcher = Matcher(detach_keys)
+        # The keys are looked for only in what is typed (stdin a terminal): piped input is the
+        # container's, whole (podman's detach.Copy detaches only on keys read on their own).
+        typed = self.in_fd is not None and os.isatty(self.in_fd)
+        self.matcher = Matcher(detach_keys if typed else b"")
         self.signals = [getattr(signal, name) for name in (attach.PROXIED if sig_proxy else ENDING)]
         self.sig_proxy = sig_proxy
         if tty:
@@ -104,6 +107,9 @@ class Session:
                 if not data:
                     self.watch_stdin(False)
                     self.in_fd = None
+                    held = self.matcher.flush()  # (a partial sequence at the end: it was input)
+                    if held:
+                        self.send(attach.frame(attach.STDIN, held))
                     self.send(attach.frame(attach.STDIN_EOF))
                 else:
                     data, detached = self.matcher.feed(data)
