@@ -388,3 +388,10 @@ def test_a_partial_detach_sequence_at_the_end_of_typed_input_is_input(c: Capsa) 
         assert "a   b 020" in run.output.decode(errors="replace")
     finally:
         run.close()
+
+
+def test_start_a_of_a_running_container_attaches(c: Capsa) -> None:
+    """podman-start(1): ``start -a`` of a running container attaches to it (it printed the name)."""
+    assert c("run", "-di", "--name", "busy", "busybox", "sh", "-c", "read x; echo got-$x; exit 5").returncode == 0
+    r = c("start", "-a", "-i", "busy", input="yes\n", timeout=30)  # (the container waits for this line)
+    assert (r.returncode, r.stdout) == (5, "got-yes\n")
