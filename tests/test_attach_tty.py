@@ -343,7 +343,7 @@ def test_a_client_that_stops_reading_holds_up_neither_the_log_nor_stop(c: Capsa,
     script = ("while [ ! -e /sig/go ]; do echo wait; sleep 0.1; done; "
               "head -c 8000000 /dev/zero | tr '\\0' x; echo; echo marker; sleep 600")
     assert c("run", "-d", "--name", "flood", "-v", f"{tmp_path}:/sig", "busybox", "sh", "-c", script).returncode == 0
-    stuck = attach_popen(c, "attach", "--no-stdin", "flood", stdout=subprocess.PIPE)
+    stuck = attach_popen(c, "attach", "--no-stdin", "flood", stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     reader = attach_popen(c, "attach", "--no-stdin", "flood", stdout=subprocess.PIPE)
     try:
         read_until(stuck.stdout, b"wait")  # attached; from now on nobody reads it
@@ -355,6 +355,9 @@ def test_a_client_that_stops_reading_holds_up_neither_the_log_nor_stop(c: Capsa,
         while b"marker" not in log.read_bytes()[-4096:]:
             assert time.monotonic() < deadline, f"the log stopped at {log.stat().st_size} bytes"
             time.sleep(0.1)
+        stuck.stdout.read()  # type: ignore[union-attr]  # (what it was sent before it was dropped)
+        assert stuck.wait(timeout=30) == 125
+        assert stuck.stderr.read().startswith(b"Error: the container's monitor dropped this client")  # type: ignore[union-attr]
         started = time.monotonic()
         assert c("stop", "-t", "1", "flood", timeout=30).returncode == 0
         assert time.monotonic() - started < 10
@@ -395,3 +398,26 @@ def test_start_a_of_a_running_container_attaches(c: Capsa) -> None:
     assert c("run", "-di", "--name", "busy", "busybox", "sh", "-c", "read x; echo got-$x; exit 5").returncode == 0
     r = c("start", "-a", "-i", "busy", input="yes\n", timeout=30)  # (the container waits for this line)
     assert (r.returncode, r.stdout) == (5, "got-yes\n")
+
+
+def test_a_monitor_that_dies_is_an_error_for_every_attached_client(c: Capsa) -> None:
+    """run and attach alike: no exit code from the monitor and none recorded is an error, not 0."""
+    script = "echo ready; while :; do sleep 0.2; echo tick; done"
+    run = attach_popen(c, "run", "--name", "orphaned", "busybox", "sh", "-c", script,
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    attached = None
+    try:
+        read_until(run.stdout, b"ready")
+        attached = attach_popen(c, "attach", "orphaned", stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        read_until(attached.stdout, b"tick")
+        monitor = int(c("inspect", "--format", "{{.State.ConmonPid}}", "orphaned").stdout)
+        os.kill(monitor, signal.SIGKILL)
+        for client in (run, attached):
+            assert client.wait(timeout=30) == 125
+            error = client.stderr.read().decode()  # type: ignore[union-attr]
+            assert error.startswith("Error: the container's monitor went away without recording"), error
+    finally:
+        for client in (run, attached):
+            if client is not None:
+                client.kill()
+                client.wait()
