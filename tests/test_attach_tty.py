@@ -421,3 +421,19 @@ def test_a_monitor_that_dies_is_an_error_for_every_attached_client(c: Capsa) -> 
             if client is not None:
                 client.kill()
                 client.wait()
+
+
+def test_input_left_for_a_run_does_not_reach_the_restarted_one(c: Capsa) -> None:
+    """A paste to a -t run that never reads it: what its pty could not take waits in the monitor,
+    and goes with that run; the restarted process (a new pty) reads nothing of it."""
+    script = ("if [ -e /ran ]; then stty -echo; echo count=$(timeout 3 cat | wc -c)=; "
+              "else touch /ran; stty -echo; echo first; sleep 2; exit 1; fi")
+    run = on_pty(c, "run", "-it", "--restart", "on-failure:1", "--name", "twice", "busybox", "sh", "-c", script)
+    try:
+        run.expect("first")
+        run.type("".join(f"line {i:05d} of a paste the first run never reads\r" for i in range(3000)))
+        seen = run.expect("=", timeout=20) + run.expect("=")
+        assert "count=0=" in seen, seen
+        assert run.wait() == 0
+    finally:
+        run.close()

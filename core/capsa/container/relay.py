@@ -189,6 +189,7 @@ class Relay:
                     elif role == "exit":
                         exit_code = exit_code_of(os.waitid(os.P_PIDFD, pidfd, os.WEXITED))
                         sel.unregister(pidfd)
+                        self.end_input()
                     elif role == "accept":
                         client, _ = self.listener.accept()
                         self.add(client)
@@ -283,6 +284,12 @@ class Relay:
             self.end_of_input = False
             self._unwatch_in()
             close_quietly(ours.pop("in"))
+
+    def end_input(self) -> None:
+        """The container exited: input for it goes, and so does an end of input not yet
+        delivered (a restart's process starts with a stdin of its own, and nothing of the last's)."""
+        self.pending.clear()
+        self.end_of_input = False
 
     def _watch(self, ours: dict[str, int]) -> None:
         """pump's selector: the container's stdin while input waits for it; the clients unless
