@@ -437,3 +437,34 @@ def test_input_left_for_a_run_does_not_reach_the_restarted_one(c: Capsa) -> None
         assert run.wait() == 0
     finally:
         run.close()
+
+
+def test_any_ending_signal_gives_the_terminal_back_without_sig_proxy(c: Capsa) -> None:
+    assert c("run", "-dit", "--name", "usr1", "busybox", "sh").returncode == 0
+    client = on_pty(c, "attach", "--sig-proxy=false", "usr1")
+    try:
+        client.wait_raw()
+        client.proc.send_signal(signal.SIGUSR1)
+        assert client.wait() == -signal.SIGUSR1
+        assert client.mode_now() == client.mode_before
+    finally:
+        client.close()
+    assert status(c, "usr1") == "running"
+
+
+def test_tstp_and_cont_are_proxied(c: Capsa) -> None:
+    """podman proxies every signal but a few: a SIGTSTP to the client does not stop it."""
+    script = "trap 'echo got-tstp' TSTP; trap 'echo got-cont' CONT; while :; do sleep 0.1; echo tick; done"
+    assert c("run", "-d", "--name", "stops", "busybox", "sh", "-c", script).returncode == 0
+    client = attach_popen(c, "attach", "stops", stdout=subprocess.PIPE)
+    try:
+        read_until(client.stdout, b"tick")
+        client.send_signal(signal.SIGTSTP)
+        read_until(client.stdout, b"got-tstp")
+        client.send_signal(signal.SIGCONT)
+        read_until(client.stdout, b"got-cont")
+        assert c("kill", "stops").returncode == 0
+        assert client.wait(timeout=30) == 137
+    finally:
+        client.kill()
+        client.wait()

@@ -87,9 +87,19 @@ class Outcome:
         self.detached = detached
 
 
-# Signals forwarded to the container (``--sig-proxy``, on by default): podman proxies every signal
-# but SIGCHLD, SIGURG, SIGSTOP and SIGKILL; these are the ones a user sends to a client.
-PROXIED = ("SIGHUP", "SIGINT", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGALRM", "SIGTERM")
+# Signals never forwarded to the container (``--sig-proxy``, on by default, forwards every other,
+# SIGTSTP, SIGCONT and the real-time ones included, as podman's): those that cannot be caught,
+# SIGCHLD and SIGURG (as podman), SIGWINCH (a resize with -t), SIGPIPE (the client's own broken
+# output: podman ignores it too) and the faults of the client itself.
+NOT_PROXIED = ("SIGKILL", "SIGSTOP", "SIGCHLD", "SIGURG", "SIGWINCH", "SIGPIPE", "SIGSEGV", "SIGBUS", "SIGILL", "SIGFPE")
+
+
+def proxied_signals() -> list[int]:
+    """The signal numbers ``--sig-proxy`` forwards."""
+    import signal
+
+    skip = {int(getattr(signal, name)) for name in NOT_PROXIED}
+    return sorted(int(s) for s in signal.valid_signals() if int(s) not in skip)
 
 
 def relay(sock: socket.socket, stdin: bool, tty: bool, *, detach_keys: bytes = DETACH_KEYS,
@@ -110,7 +120,7 @@ def session(sock: socket.socket, stdin: bool, tty: bool, *, detach_keys: bytes =
 
     With ``tty`` and our stdin a terminal, that terminal is in raw mode meanwhile (restored
     however this ends), our window size is sent at once and again on each SIGWINCH. With
-    ``sig_proxy``, the signals of :data:`PROXIED` received meanwhile go to the container.
+    ``sig_proxy``, the signals received meanwhile go to the container (:func:`proxied_signals`).
     The detach keys are looked for in our stdin when it is attached and a terminal (typed keys);
     piped input goes to the container whole.
     """

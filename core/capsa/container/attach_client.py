@@ -21,7 +21,17 @@ from capsa.container.detachkeys import Matcher
 from capsa.container.terminal import raw_terminal
 
 BACKLOG = 1 << 20  # bytes of input waiting for the socket before we stop reading our stdin
-ENDING = ("SIGHUP", "SIGTERM")  # without --sig-proxy: they end the client (its terminal restored first)
+# Without --sig-proxy, the signals whose default action ends the client: caught, so that its
+# terminal is restored first, then received again. (SIGINT is Python's KeyboardInterrupt, which
+# unwinds through the same restoring code; SIGKILL cannot be caught.)
+ENDING = ("SIGHUP", "SIGQUIT", "SIGTERM", "SIGUSR1", "SIGUSR2", "SIGALRM", "SIGVTALRM", "SIGPROF", "SIGIO",
+          "SIGPWR", "SIGXCPU", "SIGXFSZ", "SIGSTKFLT", "SIGSYS", "SIGABRT", "SIGTRAP")
+
+
+def ending_signals() -> list[int]:
+    """:data:`ENDING` (those this system has) and the real-time signals, as numbers."""
+    found = [int(getattr(signal, name)) for name in ENDING if hasattr(signal, name)]
+    return found + list(range(signal.SIGRTMIN, signal.SIGRTMAX + 1))
 
 
 class _Ended(Exception):
@@ -41,7 +51,7 @@ class Session:
         # container's, whole (podman's detach.Copy detaches only on keys read on their own).
         typed = self.in_fd is not None and os.isatty(self.in_fd)
         self.matcher = Matcher(detach_keys if typed else b"")
-        self.signals = [getattr(signal, name) for name in (attach.PROXIED if sig_proxy else ENDING)]
+        self.signals = attach.proxied_signals() if sig_proxy else ending_signals()
         self.sig_proxy = sig_proxy
         if tty:
             self.signals.append(signal.SIGWINCH)
@@ -58,7 +68,11 @@ class Session:
         try:
             try:
                 old_wakeup = signal.set_wakeup_fd(wake_w, warn_on_full_buffer=False)
-                previous = {s: signal.signal(s, _noted) for s in self.signals}
+                for s in self.signals:
+                    try:
+                        previous[s] = signal.signal(s, _noted)
+                    except OSError:  # (one the C library keeps for itself)
+                        pass
             except ValueError:  # not the main thread: no signals then
                 pass
             restore_tty = raw_terminal(self.in_fd) if self.tty and self.in_fd is not None else None
@@ -78,7 +92,7 @@ class Session:
             if restore_tty:
                 restore_tty()
             for s, handler in previous.items():
-                signal.signal(s, handler)  # type: ignore[arg-type]
+                signal.signal(s, signal.SIG_DFL if handler is None else handler)  # type: ignore[arg-type]
             if old_wakeup is not None:
                 signal.set_wakeup_fd(old_wakeup)
             os.close(wake_r)
