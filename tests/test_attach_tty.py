@@ -59,6 +59,26 @@ def lean_monitor(c: Capsa, name: str) -> None:
         time.sleep(0.05)
 
 
+def attach_popen(c: Capsa, *args: str, **kwargs: object) -> subprocess.Popen[bytes]:
+    base = [str(CAPSA), "--root", str(c.root), "--runroot", str(c.runroot)]
+    return subprocess.Popen([*base, *args], env=c.env, **kwargs)  # type: ignore[call-overload, no-any-return]
+
+
+def read_until(stream: object, marker: bytes, timeout: float = 15) -> bytes:
+    """Read ``stream`` (a pipe) until ``marker`` shows (what was read), else fail."""
+    import select
+
+    fd, seen, deadline = stream.fileno(), b"", time.monotonic() + timeout  # type: ignore[attr-defined]
+    while marker not in seen:
+        left = deadline - time.monotonic()
+        assert left > 0, f"{marker!r} not seen in {seen[-200:]!r}"
+        if select.select([fd], [], [], left)[0]:
+            chunk = os.read(fd, 65536)
+            assert chunk, f"end of output before {marker!r}: {seen[-200:]!r}"
+            seen += chunk
+    return seen
+
+
 # -- the detach-key syntax -------------------------------------------------------------------------
 
 @pytest.mark.parametrize("spec, keys", [
@@ -95,8 +115,8 @@ def test_run_it_is_a_real_terminal_that_follows_resizes_detaches_and_reattaches(
         run.expect("# ")
         run.type("tty; stty size\r")
         assert "/dev/pts/0" in run.expect("33 101")  # a pty of the container's own, with our size
-        run.type("trap 'echo got-winch' WINCH\r")
-        run.expect("# ")
+        run.type("trap 'echo got-winch' WINCH; echo trapped-$((1+1))\r")
+        run.expect("trapped-2")  # (not a "# ": the prompt after stty's output may be read already)
         run.resize(40, 120)  # the client sends the new size, the monitor sets it: SIGWINCH inside
         run.expect("got-winch")
         run.type("stty size\r")
@@ -130,7 +150,15 @@ def test_custom_detach_keys_and_two_clients_watching(c: Capsa) -> None:
     watching = on_pty(c, "attach", "--no-stdin", "shared")
     try:
         typing.wait_raw()
-        time.sleep(0.5)  # (and the other one, which does not touch its terminal)
+        for probe in range(1000, 1100):  # until the other one (which does not touch its terminal) is attached
+            typing.type(f"echo probe-$(({probe}+1))\r")
+            try:
+                watching.expect(f"probe-{probe + 1}", timeout=0.2)
+                break
+            except AssertionError:
+                pass
+        else:
+            raise AssertionError(f"the --no-stdin client saw nothing; output: {watching.output!r}")
         typing.type("echo both-$((20+3))\r")
         typing.expect("both-23")
         watching.expect("both-23")  # every client sees the output
@@ -138,15 +166,15 @@ def test_custom_detach_keys_and_two_clients_watching(c: Capsa) -> None:
         assert typing.wait() == 0
         assert typing.mode_now() == typing.mode_before
         assert status(c, "shared") == "running" and watching.proc.poll() is None
-        watching.type("echo never\r")  # --no-stdin: nothing typed here reaches the container
-        time.sleep(0.5)
+        watching.type("echo never\r")  # --no-stdin: nothing typed here reaches the container (its log says)
         last = on_pty(c, "attach", "shared")
         last.wait_raw()
         last.type("echo last-$((1+1)); exit 4\r")
         last.expect("last-2")
         watching.expect("last-2")
         assert last.wait() == 4 and watching.wait() == 4
-        assert b"never\r\n" not in last.output
+        log = c("logs", "shared").stdout
+        assert "last-2" in log and "never" not in log
     finally:
         typing.close()
         watching.close()
@@ -197,7 +225,10 @@ def test_a_restart_keeps_its_clients_and_their_window_size(c: Capsa) -> None:
     try:
         client.wait_raw()
         client.type("exit 1\r")  # the policy restarts it, on a new pty; the client stays
-        time.sleep(1)
+        deadline = time.monotonic() + 15
+        while c("inspect", "--format", "{{.RestartCount}} {{.State.Status}}", "again").stdout.split() != ["1", "running"]:
+            assert time.monotonic() < deadline, "not restarted"
+            time.sleep(0.05)
         client.type("stty size\r")
         client.expect("25 77")
         client.type("exit 0\r")
@@ -281,19 +312,19 @@ def test_start_ai_and_attach_no_stdin(c: Capsa) -> None:
 
 
 def test_signals_are_proxied_unless_sig_proxy_is_false(c: Capsa) -> None:
-    script = "trap 'echo got-int; exit 9' INT; echo ready; while :; do sleep 0.1; done"
+    script = "trap 'echo got-int; exit 9' INT; while :; do sleep 0.1; echo tick; done"
     assert c("run", "-d", "--name", "trapper", "busybox", "sh", "-c", script).returncode == 0
     base = [str(CAPSA), "--root", str(c.root), "--runroot", str(c.runroot)]
     for proxy, expected in (("false", None), ("true", 9)):
         client = subprocess.Popen([*base, "attach", f"--sig-proxy={proxy}", "trapper"], stdout=subprocess.PIPE, env=c.env)
         try:
-            time.sleep(1)
+            read_until(client.stdout, b"tick")  # attached
             client.send_signal(signal.SIGINT)
             code = client.wait(timeout=30)
             if expected is None:  # the client went (as a ctrl-c ends capsa), the container did not get the signal
                 assert code == 130 and status(c, "trapper") == "running"
             else:
-                assert code == expected and client.stdout.read() == b"got-int\n"  # type: ignore[union-attr]
+                assert code == expected and client.stdout.read().endswith(b"got-int\n")  # type: ignore[union-attr]
         finally:
             client.kill()
             client.wait()
@@ -317,26 +348,6 @@ def test_a_detach_key_spec_that_does_not_parse_is_refused_and_changes_nothing(c:
 
 
 # -- clients that misbehave ------------------------------------------------------------------------
-
-def attach_popen(c: Capsa, *args: str, **kwargs: object) -> subprocess.Popen[bytes]:
-    base = [str(CAPSA), "--root", str(c.root), "--runroot", str(c.runroot)]
-    return subprocess.Popen([*base, *args], env=c.env, **kwargs)  # type: ignore[call-overload, no-any-return]
-
-
-def read_until(stream: object, marker: bytes, timeout: float = 15) -> bytes:
-    """Read ``stream`` (a pipe) until ``marker`` shows (what was read), else fail."""
-    import select
-
-    fd, seen, deadline = stream.fileno(), b"", time.monotonic() + timeout  # type: ignore[attr-defined]
-    while marker not in seen:
-        left = deadline - time.monotonic()
-        assert left > 0, f"{marker!r} not seen in {seen[-200:]!r}"
-        if select.select([fd], [], [], left)[0]:
-            chunk = os.read(fd, 65536)
-            assert chunk, f"end of output before {marker!r}: {seen[-200:]!r}"
-            seen += chunk
-    return seen
-
 
 def test_a_client_that_stops_reading_holds_up_neither_the_log_nor_stop(c: Capsa, tmp_path: Path) -> None:
     """Its output waits in a bounded buffer of its own; over the cap the client is dropped."""
