@@ -17,6 +17,7 @@ from conftest import CAPSA, Capsa
 from containers import ISOLATION_DRIVERS, busybox_store, cleanup, oci_busybox_store
 from ptyterm import PtyCommand
 
+from capsa.container.attach import by_directory_fd
 from capsa.container.detachkeys import InvalidDetachKeys, Matcher, parse
 
 
@@ -479,3 +480,58 @@ def test_tstp_and_cont_are_proxied(c: Capsa) -> None:
     finally:
         client.kill()
         client.wait()
+
+
+def test_a_signal_overtakes_input_the_container_does_not_read(c: Capsa) -> None:
+    """8 MB piped to a container that never reads its stdin: input backs up (in the client, the
+    socket, the monitor) and a SIGINT to the client still reaches the container at once."""
+    import threading
+
+    script = "trap 'echo got-int; exit 9' INT; echo ready; while :; do sleep 0.1; done"
+    client = attach_popen(c, "run", "-i", "--name", "deaf", "busybox", "sh", "-c", script,
+                          stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    written = [0]
+
+    def flood() -> None:
+        try:
+            for _ in range(128):
+                client.stdin.write(b"y" * 65536)  # type: ignore[union-attr]
+                written[0] += 65536
+            client.stdin.close()  # type: ignore[union-attr]
+        except (BrokenPipeError, ValueError):
+            pass
+
+    writer = threading.Thread(target=flood, daemon=True)
+    writer.start()
+    try:
+        read_until(client.stdout, b"ready")
+        last, deadline = -1, time.monotonic() + 30
+        while written[0] != last:  # until the input backed up all the way to our pipe
+            assert time.monotonic() < deadline, "the input never backed up"
+            last = written[0]
+            time.sleep(0.5)
+        assert written[0] < 8 << 20
+        client.send_signal(signal.SIGINT)
+        assert client.wait(timeout=10) == 9
+        assert client.stdout.read() == b"got-int\n"  # type: ignore[union-attr]
+    finally:
+        client.kill()
+        client.wait()
+
+
+def test_a_peer_announcing_a_huge_frame_is_dropped(c: Capsa) -> None:
+    """A frame length over the protocol's cap (here 4 GiB) ends that connection; others go on."""
+    import socket
+    import struct
+
+    assert c("run", "-di", "--name", "framed", "busybox", "sh", "-c", "read x; echo got-$x").returncode == 0
+    lean_monitor(c, "framed")
+    ident = c("inspect", "--format", "{{.Id}}", "framed").stdout.strip()
+    path = next(p for p in Path(c.runroot).rglob("attach") if ident in str(p) and p.is_socket())
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as peer:
+        peer.settimeout(10)
+        by_directory_fd(str(path), peer.connect)  # (a deep runroot: past a socket address's 107 bytes)
+        peer.sendall(struct.pack(">BI", 0, 0xFFFFFFFF) + b"x" * 1000)
+        assert peer.recv(100) == b""  # dropped (it waited for 4 GiB)
+    r = c("attach", "framed", input="fine\n", timeout=30)
+    assert (r.returncode, r.stdout) == (0, "got-fine\n")

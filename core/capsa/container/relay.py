@@ -11,6 +11,7 @@ import selectors
 import signal
 import socket
 import time
+from collections import deque
 
 from capsa.container import attach
 from capsa.container.logwriter import LogWriter
@@ -52,7 +53,6 @@ def reap_orphans() -> None:
             return
 
 
-BACKLOG = 1 << 20  # bytes of input waiting for the container before we stop reading clients
 OUTPUT_CAP = 4 << 20  # bytes of output waiting for one client before the container's output is read no further
 STALL = 2.0  # seconds a client over OUTPUT_CAP may take nothing before it is dropped
 
@@ -61,8 +61,10 @@ class Relay:
     """Output to the log and to clients; clients' input, resizes and signals to the container.
 
     Input waits in :attr:`pending` until the container's stdin takes it (never a blocking write:
-    a container that does not read its stdin must not stop its output from being relayed); while
-    more than :data:`BACKLOG` waits, the clients are not read (they stop reading their stdin).
+    a container that does not read its stdin must not stop its output from being relayed); what
+    it took, or what was dropped, is acknowledged to the client that sent it (STDIN_ACK), which
+    sends no more than :data:`capsa.container.attach.STDIN_WINDOW` ahead. So the clients are
+    always read: a resize or a signal never waits behind input.
 
     Output to a client never blocks either: client sockets are non-blocking, and what one cannot
     take now waits in its :attr:`outbox` (sent as it makes room). While a client has more than
@@ -80,10 +82,10 @@ class Relay:
         self.progress: dict[socket.socket, float] = {}  # when each client last took some output
         self.size: tuple[int, int] | None = None  # the last window size a client sent (-t)
         self.pending = bytearray()  # input for the container's stdin
+        self.owed: deque[list] = deque()  # [client, bytes]: whose input pending holds, in order (to acknowledge)
         self.end_of_input = False  # a client said so (without -t): close its stdin once pending is written
         self._sel: selectors.BaseSelector | None = None  # pump's, while it runs
         self._watching_in: int | None = None  # the stdin fd pump watches for room
-        self._throttled = False
         for client in clients or []:
             self.add(client)
 
@@ -100,28 +102,25 @@ class Relay:
         finally:
             self.listener.setblocking(True)
 
-    def add(self, client: socket.socket, unsent: bytes = b"") -> None:
-        """A new client (non-blocking from now on), with the output it is owed."""
+    def add(self, client: socket.socket, unsent: bytes = b"", partial: bytes = b"") -> None:
+        """A new client (non-blocking from now on), with the output it is owed and the start of
+        a frame it sent (across a hand-over)."""
         client.setblocking(False)
         self.clients.append(client)
-        self.readers[client] = attach.FrameReader()
+        self.readers[client] = attach.FrameReader(partial)
         self.outbox[client] = bytearray(unsent)
         self.progress[client] = time.monotonic()
         self._register(client)
 
     def _register(self, client: socket.socket) -> None:
-        """pump's selector: each client for reading (unless throttled), and for room while output waits for it."""
+        """pump's selector: each client for reading, and for room while output waits for it."""
         if self._sel is None or client not in self.clients:
             return
-        events = (0 if self._throttled else selectors.EVENT_READ) | (selectors.EVENT_WRITE if self.outbox[client] else 0)
+        events = selectors.EVENT_READ | (selectors.EVENT_WRITE if self.outbox[client] else 0)
         try:
-            if events:
-                self._sel.modify(client, events, ("client", ""))
-            else:
-                self._sel.unregister(client)
+            self._sel.modify(client, events, ("client", ""))
         except KeyError:
-            if events:
-                self._sel.register(client, events, ("client", ""))
+            self._sel.register(client, events, ("client", ""))
 
     def pump(self, pidfd: int, ours: dict[str, int], handoff_after: float | None = None) -> int | None:
         """Relay until the container exits and return its exit code; or, with ``handoff_after``,
@@ -139,7 +138,7 @@ class Relay:
             sel.register(fd, selectors.EVENT_READ, ("out", name))
         sel.register(pidfd, selectors.EVENT_READ, ("exit", ""))
         sel.register(self.listener, selectors.EVENT_READ, ("accept", ""))
-        self._sel, self._watching_in, self._throttled = sel, None, False
+        self._sel, self._watching_in = sel, None
         paused = False  # the container's output is not read: a client is over OUTPUT_CAP
         for client in self.clients:
             self._register(client)
@@ -221,6 +220,13 @@ class Relay:
         if client in self.clients:
             self.handle(client, data, ours, pidfd)
 
+    def send_one(self, client: socket.socket, kind: int, payload: bytes) -> None:
+        """A frame for ``client`` alone (through its outbox)."""
+        box = self.outbox.get(client)
+        if box is not None:
+            box += attach.frame(kind, payload)
+            self.send_to(client)
+
     def settle(self, ours: dict[str, int], pidfd: int) -> None:
         """Act on what the clients sent already, without blocking: called before the container
         starts, so that it starts with the window size of the terminal that ran ``run -it``
@@ -240,10 +246,18 @@ class Relay:
 
     def handle(self, client: socket.socket, data: bytes, ours: dict[str, int], pidfd: int) -> None:
         """The frames in ``data`` from ``client``: input, end of input, window size, signals."""
-        for kind, payload in self.readers[client].feed(data):
+        try:
+            frames = self.readers[client].feed(data)
+        except attach.FrameTooLarge:
+            self.drop(client)  # not a client of ours
+            return
+        for kind, payload in frames:
             if kind == attach.STDIN and "in" in ours:
                 self.pending += payload
+                self.owed.append([client, len(payload)])
                 self.write_input(ours)
+            elif kind == attach.STDIN:
+                self.send_one(client, attach.STDIN_ACK, str(len(payload)).encode())  # (no stdin: dropped)
             elif kind == attach.STDIN_EOF and "in" in ours and not self.tty:
                 self.end_of_input = True
                 self.write_input(ours)
@@ -267,19 +281,23 @@ class Relay:
         input, close it. Input for a stdin that is closed (or a process that closed it) goes."""
         fd = ours.get("in")
         if fd is None:
-            self.pending.clear()
+            self.drop_pending()
             return
         if self.pending:
             os.set_blocking(fd, False)
+        taken = 0
         while self.pending:
             try:
                 written = os.write(fd, self.pending)
             except BlockingIOError:
                 break
             except OSError:  # EPIPE: nobody reads it any more
-                self.pending.clear()
+                self.drop_pending()
                 break
             del self.pending[:written]
+            taken += written
+        if taken:
+            self.acknowledge(taken)
         if self.end_of_input and not self.pending:
             self.end_of_input = False
             self._unwatch_in()
@@ -288,12 +306,30 @@ class Relay:
     def end_input(self) -> None:
         """The container exited: input for it goes, and so does an end of input not yet
         delivered (a restart's process starts with a stdin of its own, and nothing of the last's)."""
-        self.pending.clear()
+        self.drop_pending()
         self.end_of_input = False
 
+    def drop_pending(self) -> None:
+        """Input nobody will read goes (acknowledged: its clients may send more)."""
+        self.acknowledge(len(self.pending))
+        self.pending.clear()
+
+    def acknowledge(self, count: int) -> None:
+        """The first ``count`` bytes of pending were taken: tell the clients that sent them."""
+        counts: dict[socket.socket, int] = {}
+        while count and self.owed:
+            entry = self.owed[0]
+            n = min(count, entry[1])
+            counts[entry[0]] = counts.get(entry[0], 0) + n
+            entry[1] -= n
+            count -= n
+            if not entry[1]:
+                self.owed.popleft()
+        for client, n in counts.items():
+            self.send_one(client, attach.STDIN_ACK, str(n).encode())
+
     def _watch(self, ours: dict[str, int]) -> None:
-        """pump's selector: the container's stdin while input waits for it; the clients unless
-        too much does."""
+        """pump's selector: the container's stdin while input waits for it."""
         sel = self._sel
         if sel is None:
             return
@@ -303,11 +339,6 @@ class Relay:
             self._watching_in = fd
         elif not self.pending:
             self._unwatch_in()
-        throttle = len(self.pending) > BACKLOG
-        if throttle != self._throttled:
-            self._throttled = throttle
-            for client in self.clients:
-                self._register(client)
 
     def _unwatch_in(self) -> None:
         if self._sel is not None and self._watching_in is not None:
@@ -403,7 +434,8 @@ class Relay:
         for fd in fds:
             os.set_inheritable(fd, True)
         unsent = [b2a_base64(self.outbox[c], newline=False).decode() for c in self.clients]
-        return {"listener": fds[0], "clients": fds[1:], "unsent": unsent, "size": self.size}
+        partial = [b2a_base64(self.readers[c].buf, newline=False).decode() for c in self.clients]
+        return {"listener": fds[0], "clients": fds[1:], "unsent": unsent, "partial": partial, "size": self.size}
 
     @classmethod
     def adopt(cls, log_path: str, tty: bool, fds: dict[str, object]) -> Relay:
@@ -413,8 +445,10 @@ class Relay:
         listener = socket.socket(fileno=int(fds["listener"]))  # type: ignore[call-overload]
         relay = cls(log_path, listener, tty)
         unsent = list(fds.get("unsent") or [])  # type: ignore[call-overload]
+        partial = list(fds.get("partial") or [])  # type: ignore[call-overload]
         for i, fd in enumerate(fds["clients"]):  # type: ignore[arg-type]
-            relay.add(socket.socket(fileno=int(fd)), a2b_base64(unsent[i]) if i < len(unsent) else b"")
+            relay.add(socket.socket(fileno=int(fd)), a2b_base64(unsent[i]) if i < len(unsent) else b"",
+                      a2b_base64(partial[i]) if i < len(partial) else b"")
         size = fds.get("size")
         relay.size = (int(size[0]), int(size[1])) if size else None  # type: ignore[index]
         return relay
