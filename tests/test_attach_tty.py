@@ -116,10 +116,12 @@ def test_run_it_is_a_real_terminal_that_follows_resizes_detaches_and_reattaches(
         run.expect("# ")
         run.type("tty; stty size\r")
         assert "/dev/pts/0" in run.expect("33 101")  # a pty of the container's own, with our size
-        run.type("trap 'echo got-winch' WINCH; echo trapped-$((1+1))\r")
-        run.expect("trapped-2")  # (not a "# ": the prompt after stty's output may be read already)
+        # (a foreground job of its own: at its prompt busybox's line editor takes a SIGWINCH itself)
+        run.type("sh -c \"trap 'echo got-winch' WINCH; echo armed-$((1+1)); while :; do sleep 0.1; done\"\r")
+        run.expect("armed-2")
         run.resize(40, 120)  # the client sends the new size, the monitor sets it: SIGWINCH inside
         run.expect("got-winch")
+        run.type(b"\x03")  # ctrl-c: the container's pty sends SIGINT to that job
         run.type("stty size\r")
         run.expect("40 120")
         run.type(b"\x10\x11")  # ctrl-p ctrl-q
