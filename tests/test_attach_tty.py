@@ -17,6 +17,7 @@ from conftest import CAPSA, Capsa
 from containers import ISOLATION_DRIVERS, busybox_store, cleanup, oci_busybox_store
 from ptyterm import PtyCommand
 
+from capsa.container.attach import by_directory_fd
 from capsa.container.detachkeys import InvalidDetachKeys, Matcher, parse
 
 
@@ -59,6 +60,26 @@ def lean_monitor(c: Capsa, name: str) -> None:
         time.sleep(0.05)
 
 
+def attach_popen(c: Capsa, *args: str, **kwargs: object) -> subprocess.Popen[bytes]:
+    base = [str(CAPSA), "--root", str(c.root), "--runroot", str(c.runroot)]
+    return subprocess.Popen([*base, *args], env=c.env, **kwargs)  # type: ignore[call-overload, no-any-return]
+
+
+def read_until(stream: object, marker: bytes, timeout: float = 15) -> bytes:
+    """Read ``stream`` (a pipe) until ``marker`` shows (what was read), else fail."""
+    import select
+
+    fd, seen, deadline = stream.fileno(), b"", time.monotonic() + timeout  # type: ignore[attr-defined]
+    while marker not in seen:
+        left = deadline - time.monotonic()
+        assert left > 0, f"{marker!r} not seen in {seen[-200:]!r}"
+        if select.select([fd], [], [], left)[0]:
+            chunk = os.read(fd, 65536)
+            assert chunk, f"end of output before {marker!r}: {seen[-200:]!r}"
+            seen += chunk
+    return seen
+
+
 # -- the detach-key syntax -------------------------------------------------------------------------
 
 @pytest.mark.parametrize("spec, keys", [
@@ -95,10 +116,12 @@ def test_run_it_is_a_real_terminal_that_follows_resizes_detaches_and_reattaches(
         run.expect("# ")
         run.type("tty; stty size\r")
         assert "/dev/pts/0" in run.expect("33 101")  # a pty of the container's own, with our size
-        run.type("trap 'echo got-winch' WINCH\r")
-        run.expect("# ")
+        # (a foreground job of its own: at its prompt busybox's line editor takes a SIGWINCH itself)
+        run.type("sh -c \"trap 'echo got-winch' WINCH; echo armed-$((1+1)); while :; do sleep 0.1; done\"\r")
+        run.expect("armed-2")
         run.resize(40, 120)  # the client sends the new size, the monitor sets it: SIGWINCH inside
         run.expect("got-winch")
+        run.type(b"\x03")  # ctrl-c: the container's pty sends SIGINT to that job
         run.type("stty size\r")
         run.expect("40 120")
         run.type(b"\x10\x11")  # ctrl-p ctrl-q
@@ -130,7 +153,15 @@ def test_custom_detach_keys_and_two_clients_watching(c: Capsa) -> None:
     watching = on_pty(c, "attach", "--no-stdin", "shared")
     try:
         typing.wait_raw()
-        time.sleep(0.5)  # (and the other one, which does not touch its terminal)
+        for probe in range(1000, 1100):  # until the other one (which does not touch its terminal) is attached
+            typing.type(f"echo probe-$(({probe}+1))\r")
+            try:
+                watching.expect(f"probe-{probe + 1}", timeout=0.2)
+                break
+            except AssertionError:
+                pass
+        else:
+            raise AssertionError(f"the --no-stdin client saw nothing; output: {watching.output!r}")
         typing.type("echo both-$((20+3))\r")
         typing.expect("both-23")
         watching.expect("both-23")  # every client sees the output
@@ -138,15 +169,15 @@ def test_custom_detach_keys_and_two_clients_watching(c: Capsa) -> None:
         assert typing.wait() == 0
         assert typing.mode_now() == typing.mode_before
         assert status(c, "shared") == "running" and watching.proc.poll() is None
-        watching.type("echo never\r")  # --no-stdin: nothing typed here reaches the container
-        time.sleep(0.5)
+        watching.type("echo never\r")  # --no-stdin: nothing typed here reaches the container (its log says)
         last = on_pty(c, "attach", "shared")
         last.wait_raw()
         last.type("echo last-$((1+1)); exit 4\r")
         last.expect("last-2")
         watching.expect("last-2")
         assert last.wait() == 4 and watching.wait() == 4
-        assert b"never\r\n" not in last.output
+        log = c("logs", "shared").stdout
+        assert "last-2" in log and "never" not in log
     finally:
         typing.close()
         watching.close()
@@ -197,7 +228,10 @@ def test_a_restart_keeps_its_clients_and_their_window_size(c: Capsa) -> None:
     try:
         client.wait_raw()
         client.type("exit 1\r")  # the policy restarts it, on a new pty; the client stays
-        time.sleep(1)
+        deadline = time.monotonic() + 15
+        while c("inspect", "--format", "{{.RestartCount}} {{.State.Status}}", "again").stdout.split() != ["1", "running"]:
+            assert time.monotonic() < deadline, "not restarted"
+            time.sleep(0.05)
         client.type("stty size\r")
         client.expect("25 77")
         client.type("exit 0\r")
@@ -281,19 +315,19 @@ def test_start_ai_and_attach_no_stdin(c: Capsa) -> None:
 
 
 def test_signals_are_proxied_unless_sig_proxy_is_false(c: Capsa) -> None:
-    script = "trap 'echo got-int; exit 9' INT; echo ready; while :; do sleep 0.1; done"
+    script = "trap 'echo got-int; exit 9' INT; while :; do sleep 0.1; echo tick; done"
     assert c("run", "-d", "--name", "trapper", "busybox", "sh", "-c", script).returncode == 0
     base = [str(CAPSA), "--root", str(c.root), "--runroot", str(c.runroot)]
     for proxy, expected in (("false", None), ("true", 9)):
         client = subprocess.Popen([*base, "attach", f"--sig-proxy={proxy}", "trapper"], stdout=subprocess.PIPE, env=c.env)
         try:
-            time.sleep(1)
+            read_until(client.stdout, b"tick")  # attached
             client.send_signal(signal.SIGINT)
             code = client.wait(timeout=30)
             if expected is None:  # the client went (as a ctrl-c ends capsa), the container did not get the signal
                 assert code == 130 and status(c, "trapper") == "running"
             else:
-                assert code == expected and client.stdout.read() == b"got-int\n"  # type: ignore[union-attr]
+                assert code == expected and client.stdout.read().endswith(b"got-int\n")  # type: ignore[union-attr]
         finally:
             client.kill()
             client.wait()
@@ -314,3 +348,192 @@ def test_a_detach_key_spec_that_does_not_parse_is_refused_and_changes_nothing(c:
     assert (r.returncode, r.stdout) == (125, "")
     assert r.stderr.splitlines()[0].startswith("Error: invalid detach keys: Unknown character: '")
     assert c("ps", "-a", "--format", "{{.Names}} {{.Status}}").stdout == before
+
+
+# -- clients that misbehave ------------------------------------------------------------------------
+
+def test_a_client_that_stops_reading_holds_up_neither_the_log_nor_stop(c: Capsa, tmp_path: Path) -> None:
+    """Its output waits in a bounded buffer of its own; over the cap the client is dropped."""
+    script = ("while [ ! -e /sig/go ]; do echo wait; sleep 0.1; done; "
+              "head -c 8000000 /dev/zero | tr '\\0' x; echo; echo marker; sleep 600")
+    assert c("run", "-d", "--name", "flood", "-v", f"{tmp_path}:/sig", "busybox", "sh", "-c", script).returncode == 0
+    stuck = attach_popen(c, "attach", "--no-stdin", "flood", stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    reader = attach_popen(c, "attach", "--no-stdin", "flood", stdout=subprocess.PIPE)
+    try:
+        read_until(stuck.stdout, b"wait")  # attached; from now on nobody reads it
+        read_until(reader.stdout, b"wait")
+        (tmp_path / "go").touch()
+        read_until(reader.stdout, b"marker", timeout=30)  # another client gets all of it meanwhile
+        log = Path(c("inspect", "--format", "{{.LogPath}}", "flood").stdout.strip())
+        deadline = time.monotonic() + 30
+        while b"marker" not in log.read_bytes()[-4096:]:
+            assert time.monotonic() < deadline, f"the log stopped at {log.stat().st_size} bytes"
+            time.sleep(0.1)
+        stuck.stdout.read()  # type: ignore[union-attr]  # (what it was sent before it was dropped)
+        assert stuck.wait(timeout=30) == 125
+        assert stuck.stderr.read().startswith(b"Error: the container's monitor dropped this client")  # type: ignore[union-attr]
+        started = time.monotonic()
+        assert c("stop", "-t", "1", "flood", timeout=30).returncode == 0
+        assert time.monotonic() - started < 10
+    finally:
+        for client in (stuck, reader):
+            client.kill()
+            client.wait()
+
+
+def od_chars(text: str) -> list[str]:
+    """``od -An -c`` output as its tokens."""
+    return text.split()
+
+
+def test_piped_input_is_never_searched_for_detach_keys(c: Capsa) -> None:
+    """The keys inside piped input are the container's input; it gets the rest and its end."""
+    r = c("run", "-i", "--rm", "busybox", "od", "-An", "-c", input="a\x10\x11b\n", timeout=30)
+    assert (r.returncode, od_chars(r.stdout)) == (0, ["a", "020", "021", "b", "\\n"])
+    r = c("run", "-i", "--rm", "--detach-keys", "x", "busybox", "od", "-An", "-c", input="x1", timeout=30)
+    assert (r.returncode, od_chars(r.stdout)) == (0, ["x", "1"])
+
+
+def test_a_partial_detach_sequence_at_the_end_of_typed_input_is_input(c: Capsa) -> None:
+    """Typed on a terminal (``-i`` without ``-t``: the line discipline cooks it), ``ab`` ctrl-p then
+    ctrl-d twice: the held ctrl-p reaches the container before its end of input."""
+    run = on_pty(c, "run", "-i", "--rm", "busybox", "od", "-An", "-c")
+    try:
+        run.type(b"ab\x10\x04")  # (ctrl-d mid-line: the line so far is one read)
+        run.type(b"\x04")  # at a line's start: a read of nothing, the end of input
+        assert run.wait() == 0
+        assert "a   b 020" in run.output.decode(errors="replace")
+    finally:
+        run.close()
+
+
+def test_start_a_of_a_running_container_attaches(c: Capsa) -> None:
+    """podman-start(1): ``start -a`` of a running container attaches to it (it printed the name)."""
+    assert c("run", "-di", "--name", "busy", "busybox", "sh", "-c", "read x; echo got-$x; exit 5").returncode == 0
+    r = c("start", "-a", "-i", "busy", input="yes\n", timeout=30)  # (the container waits for this line)
+    assert (r.returncode, r.stdout) == (5, "got-yes\n")
+
+
+def test_a_monitor_that_dies_is_an_error_for_every_attached_client(c: Capsa) -> None:
+    """run and attach alike: no exit code from the monitor and none recorded is an error, not 0."""
+    script = "echo ready; while :; do sleep 0.2; echo tick; done"
+    run = attach_popen(c, "run", "--name", "orphaned", "busybox", "sh", "-c", script,
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    attached = None
+    try:
+        read_until(run.stdout, b"ready")
+        attached = attach_popen(c, "attach", "orphaned", stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        read_until(attached.stdout, b"tick")
+        monitor = int(c("inspect", "--format", "{{.State.ConmonPid}}", "orphaned").stdout)
+        os.kill(monitor, signal.SIGKILL)
+        for client in (run, attached):
+            assert client.wait(timeout=30) == 125
+            error = client.stderr.read().decode()  # type: ignore[union-attr]
+            assert error.startswith("Error: the container's monitor went away without recording"), error
+    finally:
+        for client in (run, attached):
+            if client is not None:
+                client.kill()
+                client.wait()
+
+
+def test_input_left_for_a_run_does_not_reach_the_restarted_one(c: Capsa) -> None:
+    """A paste to a -t run that never reads it: what its pty could not take waits in the monitor,
+    and goes with that run; the restarted process (a new pty) reads nothing of it."""
+    script = ("if [ -e /ran ]; then stty -echo; echo count=$(timeout 3 cat | wc -c)=; "
+              "else touch /ran; stty -echo; echo first; sleep 2; exit 1; fi")
+    run = on_pty(c, "run", "-it", "--restart", "on-failure:1", "--name", "twice", "busybox", "sh", "-c", script)
+    try:
+        run.expect("first")
+        run.type("".join(f"line {i:05d} of a paste the first run never reads\r" for i in range(3000)))
+        seen = run.expect("=", timeout=20) + run.expect("=")
+        assert "count=0=" in seen, seen
+        assert run.wait() == 0
+    finally:
+        run.close()
+
+
+def test_any_ending_signal_gives_the_terminal_back_without_sig_proxy(c: Capsa) -> None:
+    assert c("run", "-dit", "--name", "usr1", "busybox", "sh").returncode == 0
+    client = on_pty(c, "attach", "--sig-proxy=false", "usr1")
+    try:
+        client.wait_raw()
+        client.proc.send_signal(signal.SIGUSR1)
+        assert client.wait() == -signal.SIGUSR1
+        assert client.mode_now() == client.mode_before
+    finally:
+        client.close()
+    assert status(c, "usr1") == "running"
+
+
+def test_tstp_and_cont_are_proxied(c: Capsa) -> None:
+    """podman proxies every signal but a few: a SIGTSTP to the client does not stop it."""
+    script = "trap 'echo got-tstp' TSTP; trap 'echo got-cont' CONT; while :; do sleep 0.1; echo tick; done"
+    assert c("run", "-d", "--name", "stops", "busybox", "sh", "-c", script).returncode == 0
+    client = attach_popen(c, "attach", "stops", stdout=subprocess.PIPE)
+    try:
+        read_until(client.stdout, b"tick")
+        client.send_signal(signal.SIGTSTP)
+        read_until(client.stdout, b"got-tstp")
+        client.send_signal(signal.SIGCONT)
+        read_until(client.stdout, b"got-cont")
+        assert c("kill", "stops").returncode == 0
+        assert client.wait(timeout=30) == 137
+    finally:
+        client.kill()
+        client.wait()
+
+
+def test_a_signal_overtakes_input_the_container_does_not_read(c: Capsa) -> None:
+    """8 MB piped to a container that never reads its stdin: input backs up (in the client, the
+    socket, the monitor) and a SIGINT to the client still reaches the container at once."""
+    import threading
+
+    script = "trap 'echo got-int; exit 9' INT; echo ready; while :; do sleep 0.1; done"
+    client = attach_popen(c, "run", "-i", "--name", "deaf", "busybox", "sh", "-c", script,
+                          stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    written = [0]
+
+    def flood() -> None:
+        try:
+            for _ in range(128):
+                client.stdin.write(b"y" * 65536)  # type: ignore[union-attr]
+                written[0] += 65536
+            client.stdin.close()  # type: ignore[union-attr]
+        except (BrokenPipeError, ValueError):
+            pass
+
+    writer = threading.Thread(target=flood, daemon=True)
+    writer.start()
+    try:
+        read_until(client.stdout, b"ready")
+        last, deadline = -1, time.monotonic() + 30
+        while written[0] != last:  # until the input backed up all the way to our pipe
+            assert time.monotonic() < deadline, "the input never backed up"
+            last = written[0]
+            time.sleep(0.5)
+        assert written[0] < 8 << 20
+        client.send_signal(signal.SIGINT)
+        assert client.wait(timeout=10) == 9
+        assert client.stdout.read() == b"got-int\n"  # type: ignore[union-attr]
+    finally:
+        client.kill()
+        client.wait()
+
+
+def test_a_peer_announcing_a_huge_frame_is_dropped(c: Capsa) -> None:
+    """A frame length over the protocol's cap (here 4 GiB) ends that connection; others go on."""
+    import socket
+    import struct
+
+    assert c("run", "-di", "--name", "framed", "busybox", "sh", "-c", "read x; echo got-$x").returncode == 0
+    lean_monitor(c, "framed")
+    ident = c("inspect", "--format", "{{.Id}}", "framed").stdout.strip()
+    path = next(p for p in Path(c.runroot).rglob("attach") if ident in str(p) and p.is_socket())
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as peer:
+        peer.settimeout(10)
+        by_directory_fd(str(path), peer.connect)  # (a deep runroot: past a socket address's 107 bytes)
+        peer.sendall(struct.pack(">BI", 0, 0xFFFFFFFF) + b"x" * 1000)
+        assert peer.recv(100) == b""  # dropped (it waited for 4 GiB)
+    r = c("attach", "framed", input="fine\n", timeout=30)
+    assert (r.returncode, r.stdout) == (0, "got-fine\n")

@@ -81,6 +81,11 @@ class IsolationError(CapsaError):
     """Creating, starting or signalling an isolated container failed."""
 
 
+class MonitorLost(IsolationError):
+    """An attached session ended without the container's exit code: the container had started,
+    so this is no failure to start (``run`` and ``start`` report it as it is, exit 125)."""
+
+
 class RegistryError(CapsaError):
     """A registry refused or failed a request; ``code`` keeps the server's error code."""
 

@@ -76,6 +76,13 @@ def start(
         raise UsageError("you cannot attach to more than one container", hint="start them one at a time with -a")
     for config in targets:
         if engine.is_running(sess, config):
+            if attach:  # podman-start(1): a running container is simply attached to
+                from capsa.engine.attach import attach as attach_running
+
+                code = attach_running(sess, config, stdin=interactive, keys=keys, sig_proxy=sig_proxy)
+                if code:
+                    raise Exit(code)
+                return
             output.write(f"{(refs or [config.name])[0]}\n")
             continue
         code = engine.start(sess, config, attach=attach, stdin=interactive, detach_keys=keys, sig_proxy=sig_proxy)

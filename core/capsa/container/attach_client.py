@@ -6,7 +6,9 @@ for the frames.
 
 Nothing here blocks on the socket: input waits in a buffer (and our stdin is not read while
 more than :data:`BACKLOG` waits) while the container's output keeps being read, so a container
-that reads its input slower than it writes output never deadlocks with us.
+that reads its input slower than it writes output never deadlocks with us. Input goes out as
+the monitor acknowledges it (:data:`capsa.container.attach.STDIN_WINDOW`); resizes and signals
+go ahead of any input that waits, and the monitor always reads them.
 """
 from __future__ import annotations
 
@@ -21,7 +23,18 @@ from capsa.container.detachkeys import Matcher
 from capsa.container.terminal import raw_terminal
 
 BACKLOG = 1 << 20  # bytes of input waiting for the socket before we stop reading our stdin
-ENDING = ("SIGHUP", "SIGTERM")  # without --sig-proxy: they end the client (its terminal restored first)
+CHUNK = 32 << 10  # bytes of input per frame (a resize or signal waits for one at most)
+# Without --sig-proxy, the signals whose default action ends the client: caught, so that its
+# terminal is restored first, then received again. (SIGINT is Python's KeyboardInterrupt, which
+# unwinds through the same restoring code; SIGKILL cannot be caught.)
+ENDING = ("SIGHUP", "SIGQUIT", "SIGTERM", "SIGUSR1", "SIGUSR2", "SIGALRM", "SIGVTALRM", "SIGPROF", "SIGIO",
+          "SIGPWR", "SIGXCPU", "SIGXFSZ", "SIGSTKFLT", "SIGSYS", "SIGABRT", "SIGTRAP")
+
+
+def ending_signals() -> list[int]:
+    """:data:`ENDING` (those this system has) and the real-time signals, as numbers."""
+    found = [int(getattr(signal, name)) for name in ENDING if hasattr(signal, name)]
+    return found + list(range(signal.SIGRTMIN, signal.SIGRTMAX + 1))
 
 
 class _Ended(Exception):
@@ -37,12 +50,19 @@ class Session:
         self.sock = sock
         self.tty = tty
         self.in_fd = sys.stdin.fileno() if stdin else None
-        self.matcher = Matcher(detach_keys)
-        self.signals = [getattr(signal, name) for name in (attach.PROXIED if sig_proxy else ENDING)]
+        # The keys are looked for only in what is typed (stdin a terminal): piped input is the
+        # container's, whole (podman's detach.Copy detaches only on keys read on their own).
+        typed = self.in_fd is not None and os.isatty(self.in_fd)
+        self.matcher = Matcher(detach_keys if typed else b"")
+        self.signals = attach.proxied_signals() if sig_proxy else ending_signals()
         self.sig_proxy = sig_proxy
         if tty:
             self.signals.append(signal.SIGWINCH)
-        self.outgoing = bytearray()
+        self.outgoing = bytearray()  # bytes on their way into the socket, in order
+        self.control = bytearray()  # resize and signal frames: next, ahead of any input
+        self.input = bytearray()  # our stdin, not yet framed
+        self.input_ended = False  # our stdin ended: a STDIN_EOF follows what is in self.input
+        self.unacked = 0  # input sent that the monitor has not acknowledged
         self.sel = selectors.DefaultSelector()
         self.reading_stdin = False
         self.file_input = False  # stdin a regular file (epoll refuses those): read it as we go
@@ -55,7 +75,11 @@ class Session:
         try:
             try:
                 old_wakeup = signal.set_wakeup_fd(wake_w, warn_on_full_buffer=False)
-                previous = {s: signal.signal(s, _noted) for s in self.signals}
+                for s in self.signals:
+                    try:
+                        previous[s] = signal.signal(s, _noted)
+                    except OSError:  # (one the C library keeps for itself)
+                        pass
             except ValueError:  # not the main thread: no signals then
                 pass
             restore_tty = raw_terminal(self.in_fd) if self.tty and self.in_fd is not None else None
@@ -75,7 +99,7 @@ class Session:
             if restore_tty:
                 restore_tty()
             for s, handler in previous.items():
-                signal.signal(s, handler)  # type: ignore[arg-type]
+                signal.signal(s, signal.SIG_DFL if handler is None else handler)  # type: ignore[arg-type]
             if old_wakeup is not None:
                 signal.set_wakeup_fd(old_wakeup)
             os.close(wake_r)
@@ -98,17 +122,19 @@ class Session:
                     elif signum in proxied and not self.sig_proxy:
                         raise _Ended(signum)
                     elif signum in proxied:
-                        self.send(attach.frame(attach.SIGNAL, str(signum).encode()))
+                        self.send_control(attach.frame(attach.SIGNAL, str(signum).encode()))
             if "stdin" in kinds:
                 data = os.read(self.in_fd, 65536)  # type: ignore[arg-type]
                 if not data:
                     self.watch_stdin(False)
                     self.in_fd = None
-                    self.send(attach.frame(attach.STDIN_EOF))
+                    self.input += self.matcher.flush()  # (a partial sequence at the end: it was input)
+                    self.input_ended = True
+                    self.flush()
                 else:
                     data, detached = self.matcher.feed(data)
-                    if data:
-                        self.send(attach.frame(attach.STDIN, data))
+                    self.input += data
+                    self.flush()
                     if detached:
                         self.finish_sending()
                         return attach.Outcome(None, detached=True)
@@ -122,7 +148,11 @@ class Session:
                     chunk = b""
                 if not chunk:
                     return attach.Outcome(None)  # the monitor went away without an exit code
-                for kind, payload in reader.feed(chunk):
+                try:
+                    frames = reader.feed(chunk)
+                except attach.FrameTooLarge:
+                    return attach.Outcome(None)
+                for kind, payload in frames:
                     if kind == attach.STDOUT:
                         out.write(payload)
                         out.flush()
@@ -131,43 +161,76 @@ class Session:
                         err.flush()
                     elif kind == attach.EXIT:
                         return attach.Outcome(int(payload or b"0"))
+                    elif kind == attach.STDIN_ACK:
+                        self.unacked = max(0, self.unacked - int(payload or b"0"))
+                        self.flush()
 
     # -- sending --------------------------------------------------------------------------------
 
-    def send(self, message: bytes) -> None:
-        self.outgoing += message
+    def send_control(self, message: bytes) -> None:
+        self.control += message
         self.flush()
+
+    def _next_frame(self, window: bool = True) -> bytes:
+        """What goes into the socket next: control frames first, then input as far as the
+        monitor's acknowledgements allow (``window``), then the end of input."""
+        if self.control:
+            message, self.control = bytes(self.control), bytearray()
+            return message
+        room = attach.STDIN_WINDOW - self.unacked if window else CHUNK
+        if self.input and room > 0:
+            data = bytes(self.input[:min(CHUNK, room)])
+            del self.input[:len(data)]
+            self.unacked += len(data)
+            return attach.frame(attach.STDIN, data)
+        if self.input_ended and not self.input:
+            self.input_ended = False
+            return attach.frame(attach.STDIN_EOF)
+        return b""
 
     def flush(self) -> None:
         """Send what the socket takes now; watch it for room while something waits, and our
         stdin only while not too much does."""
-        while self.outgoing:
+        while True:
+            if not self.outgoing:
+                self.outgoing += self._next_frame()
+                if not self.outgoing:
+                    break
             try:
                 sent = self.sock.send(self.outgoing)
             except BlockingIOError:
                 break
             except OSError:  # the monitor is gone: the read side says so
                 self.outgoing.clear()
+                self.control.clear()
+                self.input.clear()
+                self.input_ended = False
                 break
             del self.outgoing[:sent]
+            if self.outgoing:
+                break  # (the socket is full)
         events = selectors.EVENT_READ | (selectors.EVENT_WRITE if self.outgoing else 0)
         self.sel.modify(self.sock, events, "sock")
         if self.in_fd is not None:
-            self.watch_stdin(len(self.outgoing) < BACKLOG)
+            self.watch_stdin(len(self.input) < BACKLOG)
 
     def finish_sending(self) -> None:
-        """Before we leave (a detach): what was typed before the keys still reaches the container."""
-        if self.outgoing:
+        """Before we leave (a detach): what was typed before the keys still reaches the container
+        (a few keystrokes: the acknowledgements are not waited for)."""
+        rest = bytearray(self.outgoing)
+        while message := self._next_frame(window=False):
+            rest += message
+        if rest:
             try:
                 self.sock.settimeout(5)
-                self.sock.sendall(self.outgoing)
+                self.sock.sendall(rest)
             except OSError:
                 pass
 
     def send_size(self) -> None:
         message = attach.size_frame()
         if message:
-            self.send(message)
+            self.send_control(message)
 
     def watch_stdin(self, on: bool) -> None:
         if on == self.reading_stdin:

@@ -69,3 +69,8 @@ class Matcher:
                 self.held = b""
                 return bytes(out), True
         return bytes(out), False
+
+    def flush(self) -> bytes:
+        """What is held back (at the end of input: it was not the sequence after all)."""
+        held, self.held = self.held, b""
+        return held

@@ -375,11 +375,9 @@ def start(sess: Session, records: ContainerRecords, config: ContainerConfig, att
         with sock:
             outcome = attach.session(sock, stdin=stdin, tty=config.tty, sig_proxy=sig_proxy,
                                      detach_keys=attach.DETACH_KEYS if detach_keys is None else detach_keys)
-        if outcome.detached:
-            return None
-        if outcome.code is None:  # the monitor went away: trust the record
-            return records.state(config.id).exit_code
-        return outcome.code
+        from capsa.container.stopping import attached_exit
+
+        return attached_exit(records, config, outcome)
     finally:
         if go >= 0:
             os.close(go)

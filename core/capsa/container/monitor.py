@@ -285,9 +285,7 @@ class Monitor(MonitorNetwork):
             finally:
                 # Attached clients hear the exit code once everything is cleaned up (and with
                 # --rm, removed), so that `run` returns to a settled store, as podman's does.
-                self.relay.broadcast(attach.EXIT, str(code if code is not None else 255).encode())
-                for client in list(self.relay.clients):
-                    self.relay.drop(client)
+                self.relay.finish(code if code is not None else 255)
                 self._tidy_network()
         return 0
 

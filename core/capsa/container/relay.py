@@ -11,6 +11,7 @@ import selectors
 import signal
 import socket
 import time
+from collections import deque
 
 from capsa.container import attach
 from capsa.container.logwriter import LogWriter
@@ -52,28 +53,41 @@ def reap_orphans() -> None:
             return
 
 
-BACKLOG = 1 << 20  # bytes of input waiting for the container before we stop reading clients
+OUTPUT_CAP = 4 << 20  # bytes of output waiting for one client before the container's output is read no further
+STALL = 2.0  # seconds a client over OUTPUT_CAP may take nothing before it is dropped
 
 
 class Relay:
     """Output to the log and to clients; clients' input, resizes and signals to the container.
 
     Input waits in :attr:`pending` until the container's stdin takes it (never a blocking write:
-    a container that does not read its stdin must not stop its output from being relayed); while
-    more than :data:`BACKLOG` waits, the clients are not read (they stop reading their stdin)."""
+    a container that does not read its stdin must not stop its output from being relayed); what
+    it took, or what was dropped, is acknowledged to the client that sent it (STDIN_ACK), which
+    sends no more than :data:`capsa.container.attach.STDIN_WINDOW` ahead. So the clients are
+    always read: a resize or a signal never waits behind input.
+
+    Output to a client never blocks either: client sockets are non-blocking, and what one cannot
+    take now waits in its :attr:`outbox` (sent as it makes room). While a client has more than
+    :data:`OUTPUT_CAP` waiting, the container's output is not read (a slow terminal slows the
+    container, as a pty would); a client over the cap that takes nothing for :data:`STALL`
+    seconds is dropped, and the log and the other clients go on without it."""
 
     def __init__(self, log_path: str, listener: socket.socket, tty: bool, clients: list[socket.socket] | None = None) -> None:
         self.log_path = log_path
         self.listener = listener
         self.tty = tty
-        self.clients: list[socket.socket] = list(clients or [])
-        self.readers = {c: attach.FrameReader() for c in self.clients}
+        self.clients: list[socket.socket] = []
+        self.readers: dict[socket.socket, attach.FrameReader] = {}
+        self.outbox: dict[socket.socket, bytearray] = {}  # output a client could not take yet
+        self.progress: dict[socket.socket, float] = {}  # when each client last took some output
         self.size: tuple[int, int] | None = None  # the last window size a client sent (-t)
         self.pending = bytearray()  # input for the container's stdin
+        self.owed: deque[list] = deque()  # [client, bytes]: whose input pending holds, in order (to acknowledge)
         self.end_of_input = False  # a client said so (without -t): close its stdin once pending is written
         self._sel: selectors.BaseSelector | None = None  # pump's, while it runs
         self._watching_in: int | None = None  # the stdin fd pump watches for room
-        self._throttled = False
+        for client in clients or []:
+            self.add(client)
 
     def accept_waiting(self) -> None:
         """Accept the clients already queued on the attach socket, without blocking."""
@@ -84,11 +98,29 @@ class Relay:
                     client, _ = self.listener.accept()
                 except BlockingIOError:
                     return
-                client.setblocking(True)
-                self.clients.append(client)
-                self.readers[client] = attach.FrameReader()
+                self.add(client)
         finally:
             self.listener.setblocking(True)
+
+    def add(self, client: socket.socket, unsent: bytes = b"", partial: bytes = b"") -> None:
+        """A new client (non-blocking from now on), with the output it is owed and the start of
+        a frame it sent (across a hand-over)."""
+        client.setblocking(False)
+        self.clients.append(client)
+        self.readers[client] = attach.FrameReader(partial)
+        self.outbox[client] = bytearray(unsent)
+        self.progress[client] = time.monotonic()
+        self._register(client)
+
+    def _register(self, client: socket.socket) -> None:
+        """pump's selector: each client for reading, and for room while output waits for it."""
+        if self._sel is None or client not in self.clients:
+            return
+        events = selectors.EVENT_READ | (selectors.EVENT_WRITE if self.outbox[client] else 0)
+        try:
+            self._sel.modify(client, events, ("client", ""))
+        except KeyError:
+            self._sel.register(client, events, ("client", ""))
 
     def pump(self, pidfd: int, ours: dict[str, int], handoff_after: float | None = None) -> int | None:
         """Relay until the container exits and return its exit code; or, with ``handoff_after``,
@@ -106,15 +138,24 @@ class Relay:
             sel.register(fd, selectors.EVENT_READ, ("out", name))
         sel.register(pidfd, selectors.EVENT_READ, ("exit", ""))
         sel.register(self.listener, selectors.EVENT_READ, ("accept", ""))
+        self._sel, self._watching_in = sel, None
+        paused = False  # the container's output is not read: a client is over OUTPUT_CAP
         for client in self.clients:
-            sel.register(client, selectors.EVENT_READ, ("client", ""))
-        self._sel, self._watching_in, self._throttled = sel, None, False
+            self._register(client)
         self.write_input(ours)
         exit_code: int | None = None
         deadline = None if handoff_after is None else time.monotonic() + handoff_after
         try:
             while exit_code is None or streams:
                 self._watch(ours)
+                full = self._full()
+                if full != paused:
+                    paused = full
+                    for fd, name in streams.items():
+                        if paused:
+                            sel.unregister(fd)
+                        else:
+                            sel.register(fd, selectors.EVENT_READ, ("out", name))
                 if exit_code is not None:
                     timeout: float | None = 0.5
                 elif deadline is not None:
@@ -125,10 +166,12 @@ class Relay:
                         timeout = 0.1  # (input still waits: it is not handed over)
                 else:
                     timeout = None
+                if paused:
+                    timeout = STALL / 4 if timeout is None else min(timeout, STALL / 4)
                 events = sel.select(timeout)
-                if not events and exit_code is not None:
+                if not events and exit_code is not None and not paused:
                     break  # output drained (or held open by a process outside: give up)
-                for key, _ in events:
+                for key, mask in events:
                     role, name = key.data
                     if role == "out":
                         data = read_some(key.fd)
@@ -145,14 +188,15 @@ class Relay:
                     elif role == "exit":
                         exit_code = exit_code_of(os.waitid(os.P_PIDFD, pidfd, os.WEXITED))
                         sel.unregister(pidfd)
+                        self.end_input()
                     elif role == "accept":
                         client, _ = self.listener.accept()
-                        self.clients.append(client)
-                        self.readers[client] = attach.FrameReader()
-                        if not self._throttled:
-                            sel.register(client, selectors.EVENT_READ, ("client", ""))
+                        self.add(client)
                     else:
-                        self.from_client(key.fileobj, sel, ours, pidfd)  # type: ignore[arg-type]
+                        if mask & selectors.EVENT_WRITE:
+                            self.send_to(key.fileobj)  # type: ignore[arg-type]
+                        if mask & selectors.EVENT_READ and key.fileobj in self.clients:
+                            self.from_client(key.fileobj, sel, ours, pidfd)  # type: ignore[arg-type]
         finally:
             log.close()
             self._sel = None
@@ -176,34 +220,44 @@ class Relay:
         if client in self.clients:
             self.handle(client, data, ours, pidfd)
 
+    def send_one(self, client: socket.socket, kind: int, payload: bytes) -> None:
+        """A frame for ``client`` alone (through its outbox)."""
+        box = self.outbox.get(client)
+        if box is not None:
+            box += attach.frame(kind, payload)
+            self.send_to(client)
+
     def settle(self, ours: dict[str, int], pidfd: int) -> None:
         """Act on what the clients sent already, without blocking: called before the container
         starts, so that it starts with the window size of the terminal that ran ``run -it``
         (sent before the client said go) and with any input typed meanwhile."""
         for client in list(self.clients):
-            client.setblocking(False)
-            try:
-                while True:
-                    try:
-                        data = client.recv(65536)
-                    except BlockingIOError:
-                        break
-                    except OSError:
-                        data = b""
-                    if not data:
-                        self.drop(client)
-                        break
-                    self.handle(client, data, ours, pidfd)
-            finally:
-                if client in self.clients:
-                    client.setblocking(True)
+            while client in self.clients:
+                try:
+                    data = client.recv(65536)
+                except BlockingIOError:
+                    break
+                except OSError:
+                    data = b""
+                if not data:
+                    self.drop(client)
+                    break
+                self.handle(client, data, ours, pidfd)
 
     def handle(self, client: socket.socket, data: bytes, ours: dict[str, int], pidfd: int) -> None:
         """The frames in ``data`` from ``client``: input, end of input, window size, signals."""
-        for kind, payload in self.readers[client].feed(data):
+        try:
+            frames = self.readers[client].feed(data)
+        except attach.FrameTooLarge:
+            self.drop(client)  # not a client of ours
+            return
+        for kind, payload in frames:
             if kind == attach.STDIN and "in" in ours:
                 self.pending += payload
+                self.owed.append([client, len(payload)])
                 self.write_input(ours)
+            elif kind == attach.STDIN:
+                self.send_one(client, attach.STDIN_ACK, str(len(payload)).encode())  # (no stdin: dropped)
             elif kind == attach.STDIN_EOF and "in" in ours and not self.tty:
                 self.end_of_input = True
                 self.write_input(ours)
@@ -227,27 +281,55 @@ class Relay:
         input, close it. Input for a stdin that is closed (or a process that closed it) goes."""
         fd = ours.get("in")
         if fd is None:
-            self.pending.clear()
+            self.drop_pending()
             return
         if self.pending:
             os.set_blocking(fd, False)
+        taken = 0
         while self.pending:
             try:
                 written = os.write(fd, self.pending)
             except BlockingIOError:
                 break
             except OSError:  # EPIPE: nobody reads it any more
-                self.pending.clear()
+                self.drop_pending()
                 break
             del self.pending[:written]
+            taken += written
+        if taken:
+            self.acknowledge(taken)
         if self.end_of_input and not self.pending:
             self.end_of_input = False
             self._unwatch_in()
             close_quietly(ours.pop("in"))
 
+    def end_input(self) -> None:
+        """The container exited: input for it goes, and so does an end of input not yet
+        delivered (a restart's process starts with a stdin of its own, and nothing of the last's)."""
+        self.drop_pending()
+        self.end_of_input = False
+
+    def drop_pending(self) -> None:
+        """Input nobody will read goes (acknowledged: its clients may send more)."""
+        self.acknowledge(len(self.pending))
+        self.pending.clear()
+
+    def acknowledge(self, count: int) -> None:
+        """The first ``count`` bytes of pending were taken: tell the clients that sent them."""
+        counts: dict[socket.socket, int] = {}
+        while count and self.owed:
+            entry = self.owed[0]
+            n = min(count, entry[1])
+            counts[entry[0]] = counts.get(entry[0], 0) + n
+            entry[1] -= n
+            count -= n
+            if not entry[1]:
+                self.owed.popleft()
+        for client, n in counts.items():
+            self.send_one(client, attach.STDIN_ACK, str(n).encode())
+
     def _watch(self, ours: dict[str, int]) -> None:
-        """pump's selector: the container's stdin while input waits for it; the clients unless
-        too much does."""
+        """pump's selector: the container's stdin while input waits for it."""
         sel = self._sel
         if sel is None:
             return
@@ -257,14 +339,6 @@ class Relay:
             self._watching_in = fd
         elif not self.pending:
             self._unwatch_in()
-        throttle = len(self.pending) > BACKLOG
-        if throttle != self._throttled:
-            self._throttled = throttle
-            for client in self.clients:
-                if throttle:
-                    sel.unregister(client)
-                else:
-                    sel.register(client, selectors.EVENT_READ, ("client", ""))
 
     def _unwatch_in(self) -> None:
         if self._sel is not None and self._watching_in is not None:
@@ -272,11 +346,71 @@ class Relay:
         self._watching_in = None
 
     def broadcast(self, kind: int, payload: bytes) -> None:
+        """``payload`` to every client, without waiting for any (see :attr:`outbox`)."""
         message = attach.frame(kind, payload)
         for client in list(self.clients):
+            box = self.outbox[client]
+            was_empty = not box
+            box += message
+            if was_empty:
+                self.send_to(client)
+
+    def send_to(self, client: socket.socket) -> None:
+        """What ``client`` takes now of its outbox."""
+        box = self.outbox.get(client)
+        if box is None:
+            return
+        was_waiting = bool(box)
+        while box:
             try:
-                client.sendall(message)
+                sent = client.send(box)
+            except BlockingIOError:
+                break
             except OSError:
+                self.drop(client)
+                return
+            del box[:sent]
+            self.progress[client] = time.monotonic()
+        if box or was_waiting:
+            self._register(client)
+
+    def _full(self) -> bool:
+        """Whether a client has more than OUTPUT_CAP waiting; those that took nothing for STALL
+        seconds are dropped first."""
+        now, full = time.monotonic(), False
+        for client in list(self.clients):
+            if len(self.outbox[client]) > OUTPUT_CAP:
+                if now - self.progress[client] > STALL:
+                    self.drop(client)  # it stopped reading: it does not hold the others up
+                else:
+                    full = True
+        return full
+
+    def finish(self, code: int) -> None:
+        """The exit code to every client, then close them: a client gets up to a second without
+        progress (ten in all) to take what it is owed."""
+        self.broadcast(attach.EXIT, str(code).encode())
+        deadline = time.monotonic() + 10
+        sel = selectors.DefaultSelector()
+        try:
+            for client in list(self.clients):
+                if self.outbox[client]:
+                    sel.register(client, selectors.EVENT_WRITE)
+                else:
+                    self.drop(client)
+            while self.clients and time.monotonic() < deadline:
+                ready = sel.select(min(1.0, deadline - time.monotonic()))
+                if not ready:
+                    break  # no client made room for a second
+                for key, _ in ready:
+                    client = key.fileobj
+                    self.send_to(client)  # type: ignore[arg-type]
+                    if client in self.clients and not self.outbox[client]:  # type: ignore[index]
+                        sel.unregister(client)
+                        self.drop(client)  # type: ignore[arg-type]
+        finally:
+            sel.close()
+            for client in list(self.clients):
                 self.drop(client)
 
     def drop(self, client: socket.socket) -> None:
@@ -288,21 +422,33 @@ class Relay:
         if client in self.clients:
             self.clients.remove(client)
         self.readers.pop(client, None)
+        self.outbox.pop(client, None)
+        self.progress.pop(client, None)
         client.close()
 
     def handoff_fds(self) -> dict[str, object]:
         """The descriptors another process needs to carry on (made inheritable)."""
+        from binascii import b2a_base64
+
         fds = [self.listener.fileno(), *(c.fileno() for c in self.clients)]
         for fd in fds:
             os.set_inheritable(fd, True)
-        return {"listener": fds[0], "clients": fds[1:], "size": self.size}
+        unsent = [b2a_base64(self.outbox[c], newline=False).decode() for c in self.clients]
+        partial = [b2a_base64(self.readers[c].buf, newline=False).decode() for c in self.clients]
+        return {"listener": fds[0], "clients": fds[1:], "unsent": unsent, "partial": partial, "size": self.size}
 
     @classmethod
     def adopt(cls, log_path: str, tty: bool, fds: dict[str, object]) -> Relay:
         """The relay another process handed over (see :meth:`handoff_fds`)."""
+        from binascii import a2b_base64
+
         listener = socket.socket(fileno=int(fds["listener"]))  # type: ignore[call-overload]
-        clients = [socket.socket(fileno=int(fd)) for fd in fds["clients"]]  # type: ignore[attr-defined]
-        relay = cls(log_path, listener, tty, clients)
+        relay = cls(log_path, listener, tty)
+        unsent = list(fds.get("unsent") or [])  # type: ignore[call-overload]
+        partial = list(fds.get("partial") or [])  # type: ignore[call-overload]
+        for i, fd in enumerate(fds["clients"]):  # type: ignore[arg-type]
+            relay.add(socket.socket(fileno=int(fd)), a2b_base64(unsent[i]) if i < len(unsent) else b"",
+                      a2b_base64(partial[i]) if i < len(partial) else b"")
         size = fds.get("size")
         relay.size = (int(size[0]), int(size[1])) if size else None  # type: ignore[index]
         return relay

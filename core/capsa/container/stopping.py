@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import time
 
-from capsa.errors import CapsaError, IsolationError, UsageError
+from capsa.errors import CapsaError, IsolationError, MonitorLost, UsageError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -173,3 +173,34 @@ def _signal_recorded(state: ContainerState, sig: int) -> None:
             except OSError:
                 pass
             return
+
+
+def attached_exit(records: ContainerRecords, config: ContainerConfig, outcome: object) -> int | None:
+    """The exit code an attached session (:class:`capsa.container.attach.Outcome`) ends with,
+    for ``run``, ``start -a`` and ``attach`` alike: None when the user detached; the code the
+    monitor sent; else (the connection ended without one) the code the monitor recorded, once
+    it is gone. Raises when there is none: a monitor still running that dropped this client (it
+    did not take the output), or a monitor that died without recording the exit."""
+    if getattr(outcome, "detached", False):
+        return None
+    code = getattr(outcome, "code", None)
+    if code is not None:
+        return int(code)
+    wait_monitor_gone(records, config, timeout=1)  # (one that died closes its sockets before its lock)
+    try:
+        status = records.state(config.id).status
+    except CapsaError:
+        status = ""
+    if status in ("running", "paused") and monitor_alive(records, config.id):
+        raise MonitorLost("the container's monitor dropped this client: it did not take the container's output",
+                         hint=f"the container goes on: 'capsa attach {config.name}' or 'capsa logs {config.name}'")
+    wait_monitor_gone(records, config, timeout=10)
+    try:
+        state = records.state(config.id)
+    except CapsaError:  # (--rm, and gone: its exit code went with it)
+        state = None
+    if state is None or state.status not in ("exited", "stopping"):
+        raise MonitorLost("the container's monitor went away without recording the container's exit code",
+                         hint="see monitor.log in the container's runroot directory, and 'capsa ps -a'")
+    return state.exit_code
+

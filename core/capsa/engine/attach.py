@@ -56,11 +56,6 @@ def attach(sess: Session, config: ContainerConfig, stdin: bool = True, keys: byt
         outcome = protocol.session(sock, stdin=stdin and config.interactive,
                                    tty=config.tty, sig_proxy=sig_proxy,
                                    detach_keys=protocol.DETACH_KEYS if keys is None else keys)
-    if outcome.detached:
-        return None
-    if outcome.code is None:  # the monitor went away without a word: trust the record
-        from capsa.container.stopping import wait_monitor_gone
+    from capsa.container.stopping import attached_exit
 
-        wait_monitor_gone(records, config, timeout=10)
-        return records.state(config.id).exit_code
-    return outcome.code
+    return attached_exit(records, config, outcome)

@@ -9,7 +9,7 @@ tests/test_startup.py); everything else is imported where it is used.
 from __future__ import annotations
 
 from capsa.engine.session import container_records, open_store
-from capsa.errors import CapsaError, UsageError
+from capsa.errors import CapsaError, MonitorLost, UsageError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -229,6 +229,8 @@ def run(sess: Session, config: ContainerConfig, attach: bool, stdin: bool, detac
     try:
         return lifecycle.start(sess, records, config, attach_output=attach, stdin=stdin, store=store,
                                detach_keys=detach_keys, sig_proxy=sig_proxy)
+    except MonitorLost:  # (it started: no start failure to record)
+        raise
     except CapsaError as exc:
         if config.remove:
             _discard(sess, store, records, config)
@@ -336,6 +338,8 @@ def start(sess: Session, config: ContainerConfig, attach: bool = False, stdin: b
     try:
         return lifecycle.start(sess, records, config, attach_output=attach, stdin=stdin, store=open_store(sess),
                                detach_keys=detach_keys, sig_proxy=sig_proxy)
+    except MonitorLost:
+        raise
     except CapsaError as exc:
         if not config.remove:
             record_start_failure(records, config, exc)
