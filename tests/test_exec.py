@@ -395,3 +395,17 @@ def test_exec_is_light(c: Capsa, request: pytest.FixtureRequest) -> None:
     assert not {m for m in mods if m.split(".")[0] in ("typer", "click", "pluggy", "rich", "requests", "pyroute2")}
     assert not mods & {"capsa.container.lifecycle", "capsa.container.flags", "signal", "socket", "importlib.metadata",
                        "dataclasses", "inspect", "typing", "hashlib"}, mods
+
+
+# -- review fixes ---------------------------------------------------------------------------------
+
+def test_exec_without_t_never_gets_the_callers_terminal(c: Capsa) -> None:
+    """capsa runs on a real pty (its controlling terminal): the exec process, without -t, has no
+    controlling terminal at all (/dev/tty: ENXIO), so nothing can write to the host's terminal
+    or push input into it with TIOCSTI."""
+    running(c)
+    t = Terminal(c, "exec", "box", "sh", "-c", "echo INJECT''ED > /dev/tty; echo rc=$?")
+    t.expect(b"rc=")
+    assert t.wait() == 0
+    assert b"INJECTED" not in t.out and b"rc=0" not in t.out, t.out
+    assert b"No such device or address" in t.out, t.out

@@ -198,10 +198,10 @@ def _child(plan: Any, birth: Any, target: int, flags: int, preserve_fds: int, r:
         join.Waiter(join_r if thread else -1, False, rfs.SetupError, own_error)()
         proc = plan.spec["process"]
         terminal = bool(proc.get("terminal"))
-        if terminal or plan.console is not None:
-            os.setsid()
-        else:
-            os.setpgid(0, 0)  # its own process group: the caller forwards the terminal's signals
+        # A session of its own, always: without it the process would keep the caller's controlling
+        # terminal (open("/dev/tty") in the container, TIOCSTI into the host's shell). The caller
+        # forwards the terminal's signals through the pidfd.
+        os.setsid()
         if flags:
             ns.setns_fd(target, flags, "into the container's namespaces")
         os.close(target)
