@@ -63,6 +63,7 @@ def exec_process(driver: Any, container_id: str, process: dict[str, Any], stdio:
         spec = _load_spec(doc["bundle"])
         if not process.get("args"):
             raise IsolationError("the exec process has no args", hint="give the command to run")
+        _refuse_ptrace(container_id, spec.get("process") or {}, process)
         exec_spec = {**spec, "process": {"cwd": "/", **process}}
         try:
             profile = launcher.seccomp_profile(spec)
@@ -90,6 +91,19 @@ def exec_process(driver: Any, container_id: str, process: dict[str, Any], stdio:
         return _fork(plan, target, flags, preserve_fds)
     finally:
         os.close(target)
+
+
+def _refuse_ptrace(container_id: str, *processes: dict[str, Any]) -> None:
+    """Refuse an exec where a process of the container may hold CAP_SYS_PTRACE (the container's
+    own, or the exec process itself: ``--privileged``): ptrace ignores the exec process's being
+    non-dumpable, and it runs the host's interpreter until execve (CVE-2019-5736). crun and runc
+    exec from a sealed memfd copy of themselves instead."""
+    for proc in processes:
+        caps = proc.get("capabilities") or {}
+        if any("CAP_SYS_PTRACE" in (caps.get(kind) or ()) for kind in ("bounding", "effective", "permitted")):
+            raise IsolationError(f"container {container_id}: a process with CAP_SYS_PTRACE could take over the linux "
+                                 "driver's exec process (CVE-2019-5736): exec refused",
+                                 hint="use the oci driver (--runtime crun), whose runtime execs from a sealed copy of itself")
 
 
 class SavedCgroup:
