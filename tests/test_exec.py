@@ -443,3 +443,26 @@ def test_exec_without_t_never_gets_the_callers_terminal(c: Capsa) -> None:
     assert t.wait() == 0
     assert b"INJECTED" not in t.out and b"rc=0" not in t.out, t.out
     assert b"No such device or address" in t.out, t.out
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for task in os.listdir(f"/proc/{pid}/task"):
+        found += [int(p) for p in Path(f"/proc/{pid}/task/{task}/children").read_text().split()]
+    return found
+
+
+def test_exec_t_whose_waiter_is_killed_exits_125(c: Capsa) -> None:
+    """The waiter of an ``exec -t`` session killed: the CLI says so and exits 125 at once (it
+    used to wait for the session's end and exit 0, as if the user had detached)."""
+    running(c)
+    t = Terminal(c, "exec", "-t", "box", "sh", "-c", "echo up; sleep 30")
+    t.expect(b"up")
+    waiters = _children(t.pid)
+    assert len(waiters) == 1, waiters
+    os.kill(waiters[0], 9)
+    started = time.monotonic()
+    assert t.wait() == 125, t.out
+    assert time.monotonic() - started < 10
+    errors = [line for line in t.out.decode().replace("\r", "").splitlines() if line.startswith("Error: ")]
+    assert len(errors) == 1 and "waiter" in errors[0], t.out

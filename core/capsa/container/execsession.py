@@ -357,9 +357,13 @@ def _reap_later(pid: int) -> None:
 _waiters: list[int] = []
 
 
-def waiter_exit(sock: int) -> int | None:
-    """Block until the waiter reports the process's exit code (None: it went away)."""
-    buf = b""
+def waiter_exit(sock: int, got: bytes = b"") -> int:
+    """Block until the waiter reports the process's exit code (``got``: what it said already).
+    A waiter that went away without a word (killed) raises CapsaError, exit 125: the session's
+    exit code is lost (its process may still run)."""
+    from capsa.errors import CapsaError
+
+    buf = got
     while True:
         try:
             chunk = os.read(sock, 4096)
@@ -369,14 +373,21 @@ def waiter_exit(sock: int) -> int | None:
             break
         buf += chunk
     os.close(sock)
-    for pid in _waiters:
+    waiters = list(_waiters)
+    statuses = []
+    for pid in waiters:
         try:
-            os.waitpid(pid, 0)
+            statuses.append(os.waitpid(pid, 0)[1])
         except ChildProcessError:
             pass
     _waiters.clear()
     text = buf.decode(errors="replace").strip()
-    return int(text[5:]) if text.startswith("exit ") and text[5:].lstrip("-").isdigit() else None
+    if text.startswith("exit ") and text[5:].lstrip("-").isdigit():
+        return int(text[5:])
+    how = ", ".join(f"{os.waitstatus_to_exitcode(s)}" for s in statuses) or "unknown"
+    raise CapsaError(f"the exec session's waiter (pid {', '.join(map(str, waiters)) or '?'}) went away without "
+                     f"reporting its exit code (waiter exit status {how})",
+                     "its process may still run in the container (capsa inspect, capsa top)", exit_code=EXIT_ENGINE)
 
 
 def _waiter(records: ContainerRecords, container_id: str, exec_id: str, command: list[str], start: Start,
