@@ -466,3 +466,24 @@ def test_exec_t_whose_waiter_is_killed_exits_125(c: Capsa) -> None:
     assert time.monotonic() - started < 10
     errors = [line for line in t.out.decode().replace("\r", "").splitlines() if line.startswith("Error: ")]
     assert len(errors) == 1 and "waiter" in errors[0], t.out
+
+
+def test_exec_d_waiter_keeps_no_inherited_descriptor(c: Capsa) -> None:
+    """A pipe capsa inherited (fd 5 here) sees EOF when the CLI exits, not when the detached
+    session ends: the waiter closes what it does not use."""
+    import select
+    import subprocess
+
+    from conftest import CAPSA
+
+    running(c)
+    r_fd, w_fd = os.pipe()
+    argv = ["bash", "-c", f'exec 5>&{w_fd} {w_fd}>&-; exec "$@"', "sh", str(CAPSA), "--root", str(c.root),
+            "--runroot", str(c.runroot), "exec", "-d", "box", "sleep", "30"]
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True, env=c.env, timeout=60, pass_fds=(w_fd,))
+        os.close(w_fd)
+        assert done.returncode == 0, done.stderr
+        assert select.select([r_fd], [], [], 5)[0] and os.read(r_fd, 10) == b"", "fd 5 is still held"
+    finally:
+        os.close(r_fd)

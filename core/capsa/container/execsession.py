@@ -311,9 +311,10 @@ def _write_all(fd: int, data: bytes) -> None:
 # -- the waiter (-t, -d) ----------------------------------------------------------------------------
 
 def in_waiter(records: ContainerRecords, container_id: str, exec_id: str, command: list[str], start: Start,
-              tty: bool, detach: bool) -> tuple[int, int]:
+              tty: bool, detach: bool, preserve_fds: int = 0) -> tuple[int, int]:
     """Fork the waiter, which starts the session and is its parent (see the module docstring).
-    Returns (a socket to the waiter, the pty master or -1) once the process runs; raises the
+    It keeps none of the descriptors the caller inherited but ``preserve_fds`` (3 and up, passed
+    on to the process, then closed). Returns (a socket to the waiter, the pty master or -1) once the process runs; raises the
     start's error. The waiter sends ``exit N`` on the socket when the process exits."""
     import socket
 
@@ -325,7 +326,13 @@ def in_waiter(records: ContainerRecords, container_id: str, exec_id: str, comman
         code = EXIT_ENGINE
         try:
             ours.close()
+            _close_inherited(set(range(3, 3 + preserve_fds)) | {theirs.fileno()})
             code = _waiter(records, container_id, exec_id, command, start, tty, detach, theirs)
+            for fd in range(3, 3 + preserve_fds):  # (the process has them now)
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
         finally:
             os._exit(code)
     theirs.close()
@@ -388,6 +395,23 @@ def waiter_exit(sock: int, got: bytes = b"") -> int:
     raise CapsaError(f"the exec session's waiter (pid {', '.join(map(str, waiters)) or '?'}) went away without "
                      f"reporting its exit code (waiter exit status {how})",
                      "its process may still run in the container (capsa inspect, capsa top)", exit_code=EXIT_ENGINE)
+
+
+def _close_inherited(keep: set[int]) -> None:  # pragma: no cover - runs in the waiter
+    """Close the descriptors above 2 this process inherited across an exec (those without
+    FD_CLOEXEC: capsa's own have it) but ``keep``: a pipe given to the CLI must see EOF when the
+    CLI exits, not when a detached session ends."""
+    import fcntl
+
+    for name in os.listdir("/proc/self/fd"):
+        fd = int(name)
+        if fd <= 2 or fd in keep:
+            continue
+        try:
+            if not fcntl.fcntl(fd, fcntl.F_GETFD) & fcntl.FD_CLOEXEC:
+                os.close(fd)
+        except OSError:  # (the listing's own descriptor, closed meanwhile)
+            pass
 
 
 def _waiter(records: ContainerRecords, container_id: str, exec_id: str, command: list[str], start: Start,

@@ -80,7 +80,7 @@ def exec_command(sess: Session, ref: str | None, latest: bool, command: list[str
     exec_id = execsession.new_id()
     if o.get("detach") or o.get("tty"):
         sock, master = execsession.in_waiter(records, config.id, exec_id, command, start, bool(o.get("tty")),
-                                             bool(o.get("detach")))
+                                             bool(o.get("detach")), preserve)
         if o.get("detach"):
             if master >= 0:
                 os.close(master)
