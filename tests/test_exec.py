@@ -487,3 +487,19 @@ def test_exec_d_waiter_keeps_no_inherited_descriptor(c: Capsa) -> None:
         assert select.select([r_fd], [], [], 5)[0] and os.read(r_fd, 10) == b"", "fd 5 is still held"
     finally:
         os.close(r_fd)
+
+
+def test_cve_2019_5736_as_a_user_with_suid_dumpable_1(c: Capsa, request: pytest.FixtureRequest) -> None:
+    """With fs.suid_dumpable=1 a change of user makes a process dumpable again: the linux
+    driver's exec process, once it is the container's user (1000, as the watcher), must turn
+    non-dumpable again until its execve. (crun's, dumpable then, is its sealed memfd copy: it may
+    be opened, never written.)"""
+    sysctl = Path("/proc/sys/fs/suid_dumpable")
+    saved = sysctl.read_text()
+    sysctl.write_text("1\n")
+    try:
+        lines = _watch_execs(c, "--user", "1000")
+    finally:
+        sysctl.write_text(saved)
+    oci = request.node.callspec.params["store"] == "oci"
+    assert [line for line in lines if line.startswith(("WROTE",) if oci else ("OPENED", "WROTE"))] == []

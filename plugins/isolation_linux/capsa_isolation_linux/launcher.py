@@ -447,6 +447,7 @@ def _become_user_process(plan: Plan, proc: dict[str, Any], die: Callable[[str, i
     os.setgroups(list(dict.fromkeys(groups + [gid])))
     os.setgid(gid)
     os.setuid(uid)
+    ns.prctl(4, 0)  # PR_SET_DUMPABLE: a change of user resets it to fs.suid_dumpable (1: dumpable again)
     ns.prctl(ns.PR_SET_KEEPCAPS, 0)
     if uid != 0:
         ns.raise_effective_caps()
