@@ -172,3 +172,25 @@ class ExecConformance:
         iso.delete(cid)
         with pytest.raises(IsolationError):
             iso.exec(cid, exec_process(["true"]), stdio=None)  # gone
+
+    def test_exec_refuses_a_paused_container(self, iso: Any, tmp_path: Path) -> None:
+        """A frozen container is refused at once (its process would never run: a hang)."""
+        cid, init = self._running(iso, tmp_path)
+        previous = signal.signal(signal.SIGALRM, _hung)
+        try:
+            iso.pause(cid)
+            signal.alarm(int(WAIT) + 5)
+            with pytest.raises(IsolationError, match="paused"):
+                iso.exec(cid, exec_process(["true"]), stdio=None)
+            signal.alarm(0)
+            iso.resume(cid)
+            code, _, _ = self._exec(iso, cid, exec_process(["true"]))
+            assert code == 0
+        finally:
+            signal.alarm(0)
+            signal.signal(signal.SIGALRM, previous)
+            self._stop(iso, cid, init)
+
+
+def _hung(_signum: int, _frame: object) -> None:
+    raise AssertionError("exec into a paused container hung")

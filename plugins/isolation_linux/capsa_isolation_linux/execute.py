@@ -47,12 +47,14 @@ def exec_process(driver: Any, container_id: str, process: dict[str, Any], stdio:
                  console: int | None, preserve_fds: int) -> ExecProcess:
     """The ``linux`` driver's :meth:`~capsa.drivers.isolation.IsolationDriver.exec`."""
     from . import _load_spec
+    from .running import status
     from .state import status_of
 
     doc = driver._dir(container_id).load()
-    if status_of(doc) != "running":
-        raise IsolationError(f"container {container_id} is {status_of(doc)}: cannot exec in it",
-                             hint="only a running container runs exec sessions")
+    current = status(driver, doc)  # (paused: its frozen cgroup would hold the exec process forever)
+    if current != "running":
+        raise IsolationError(f"container {container_id} is {current}: cannot exec in it",
+                             hint="unpause it first" if current == "paused" else "only a running container runs exec sessions")
     try:
         target = os.pidfd_open(doc["pid"])
     except ProcessLookupError:

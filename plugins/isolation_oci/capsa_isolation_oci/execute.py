@@ -33,7 +33,7 @@ def exec_process(driver: Any, container_id: str, process: dict[str, Any], stdio:
     status = driver._status(container_id)
     if status != "running":
         raise IsolationError(f"container {container_id} is {status}: cannot exec in it",
-                             hint="only a running container runs exec sessions")
+                             hint="unpause it first" if status == "paused" else "only a running container runs exec sessions")
     os.makedirs(driver.state_root, mode=0o700, exist_ok=True)
     listener = None
     with tempfile.TemporaryDirectory(prefix="exec-", dir=driver.state_root) as work:
