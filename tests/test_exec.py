@@ -500,3 +500,27 @@ def test_cve_2019_5736_as_a_user_with_suid_dumpable_1(c: Capsa, request: pytest.
         sysctl.write_text(saved)
     oci = request.node.callspec.params["store"] == "oci"
     assert [line for line in lines if line.startswith(("WROTE",) if oci else ("OPENED", "WROTE"))] == []
+
+
+def test_workdir_through_a_host_descriptor_stays_in_the_container_cve_2024_21626(c: Capsa) -> None:
+    """``-w /proc/self/fd/7``, 7 a descriptor of the host's /etc that capsa inherited: refused
+    (127, as a missing directory), never the host's /etc; ``run`` too. (A directory passed on
+    with --preserve-fds is given to the container: its program could fchdir to it anyway.)"""
+    import subprocess
+
+    from conftest import CAPSA
+
+    running(c)
+    base = [str(CAPSA), "--root", str(c.root), "--runroot", str(c.runroot)]
+    marker = Path("/etc/capsa-test-host-marker")
+    marker.write_text("host\n")
+    try:
+        for argv in (base + ["exec", "-w", "/proc/self/fd/7", "box", "ls"],
+                     base + ["exec", "-d", "-w", "/proc/self/fd/7", "box", "ls"],
+                     base + ["run", "--rm", "-w", "/proc/self/fd/7", "busybox", "ls"]):
+            done = subprocess.run(["bash", "-c", 'exec 3</dev/null 4</dev/null 5</dev/null 6</dev/null 7</etc; exec "$@"',
+                                   "sh", *argv], capture_output=True, text=True, env=c.env, timeout=60)
+            assert "capsa-test-host-marker" not in done.stdout, (argv, done.stdout)
+            assert done.returncode != 0, (argv, done.stdout, done.stderr)
+    finally:
+        marker.unlink()

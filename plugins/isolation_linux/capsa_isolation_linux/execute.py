@@ -241,11 +241,12 @@ def _child(plan: Any, birth: Any, target: int, flags: int, preserve_fds: int, r:
         if plan.console is not None:
             os.close(plan.console)
         launcher._rlimits(proc.get("rlimits") or [])
+        ns.close_fds_from(3 + preserve_fds, report)  # before chdir: no host descriptor to go through
         cwd = proc.get("cwd") or "/"
         try:
-            os.chdir(cwd)
+            launcher.chdir_inside(cwd)
         except OSError as exc:
-            die(f"chdir {cwd}: {os.strerror(exc.errno or 0).lower()}",
+            die(f"chdir {cwd}: {exc.strerror.lower() if exc.strerror else os.strerror(exc.errno or 0).lower()}",
                 launcher.EXIT_NOT_FOUND if exc.errno == 2 else launcher.EXIT_CANNOT_INVOKE)
         launcher._become_user_process(plan, proc, die, (3 + preserve_fds, report))
     except BaseException as exc:

@@ -339,7 +339,7 @@ def _container_process(plan: Plan, w: int, joined: Callable[[], None]) -> None: 
     _rlimits([rl for rl in rlimits if rl.get("type") != "RLIMIT_NOFILE"])
     cwd = proc.get("cwd") or "/"
     try:
-        os.chdir(cwd)
+        chdir_inside(cwd)
     except OSError as exc:
         raise rfs.SetupError(f"working directory {cwd}: {os.strerror(exc.errno or 0)}") from None
     _send(w, {"ready": True})
@@ -388,6 +388,22 @@ def _stdio(stdio: tuple[int, int, int], terminal: bool) -> None:  # pragma: no c
         import termios
 
         fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+
+def chdir_inside(cwd: str) -> None:  # pragma: no cover - runs in the container's process
+    """chdir to ``cwd`` and check that it is under the process's root (CVE-2024-21626: a path
+    through /proc/self/fd/N, N a descriptor of a host directory, would leave the container): the
+    kernel gives no path to a directory it cannot reach from the root. OSError (ENOENT) if not."""
+    import errno
+
+    os.chdir(cwd)
+    try:
+        where = os.getcwd()
+    except FileNotFoundError:
+        where = "(unreachable)"
+    if not where.startswith("/"):
+        os.chdir("/")
+        raise OSError(errno.ENOENT, "outside the container (a descriptor of the host?)")
 
 
 def _loopback_up() -> None:  # pragma: no cover
