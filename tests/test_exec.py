@@ -524,3 +524,33 @@ def test_workdir_through_a_host_descriptor_stays_in_the_container_cve_2024_21626
             assert done.returncode != 0, (argv, done.stdout, done.stderr)
     finally:
         marker.unlink()
+
+
+def test_stale_exec_records_are_not_sessions(c: Capsa) -> None:
+    """A record whose pid now names another process (pid reuse: its start time differs) is no
+    session; the records of a session whose waiter was killed go when the container stops."""
+    import json
+    import subprocess
+
+    cid = running(c)
+    sessions = Path(c.runroot) / "containers" / cid / "exec"
+    other = subprocess.Popen(["sleep", "60"])
+    try:
+        sessions.mkdir(exist_ok=True)
+        (sessions / ("f" * 64 + ".json")).write_text(json.dumps(
+            {"id": "f" * 64, "pid": other.pid, "command": ["x"], "tty": False, "detached": True, "started": 1}))
+        assert c("inspect", "--format", "{{.ExecIDs}}", "box").stdout.strip() == "[]"
+    finally:
+        other.kill()
+        other.wait()
+    r = c("exec", "-d", "box", "sleep", "300")
+    assert r.returncode == 0, r.stderr
+    exec_id = r.stdout.strip()
+    assert exec_id in c("inspect", "--format", "{{.ExecIDs}}", "box").stdout
+    pid = json.loads((sessions / f"{exec_id}.json").read_text())["pid"]
+    waiter = int(Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[1])
+    os.kill(waiter, 9)  # it cannot remove the record any more
+    assert c("stop", "-t", "0", "box").returncode == 0
+    assert not sessions.exists() or list(sessions.iterdir()) == []
+    assert c("start", "box").returncode == 0
+    assert c("inspect", "--format", "{{.ExecIDs}}", "box").stdout.strip() == "[]"

@@ -13,13 +13,16 @@ Three ways to run it, all tracked by a pidfd of the process (the caller's child)
   enters the container: a terminal would let it inject input with TIOCSTI, a file could be
   reopened for writing through /proc/self/fd). Without ``-i`` stdin is /dev/null;
 * with ``-t``, or ``-d``: a small **waiter** (:func:`in_waiter`, a child of the caller in a
-  session of its own) starts the process and is its parent: it holds the pidfd, records the
-  exit code and removes the session's record when the process exits. With ``-t`` it sends the
+  session of its own) starts the process and is its parent: it holds the pidfd, removes the
+  session's record when the process exits and reports its exit code to the caller while one is
+  attached (with ``-d`` the exit code is not kept). With ``-t`` it sends the
   pty master to the caller (which relays it, :mod:`capsa.container.exectty`) and keeps it, so
   detaching (the detach keys) leaves the process running; with ``-d`` it has no one to talk to.
 
-Records: ``<run dir>/exec/<id>.json`` (``id``, ``pid``, ``command``, ``tty``, ``detached``)
-while the session runs; ``inspect`` lists their ids as ``ExecIDs``.
+Records: ``<run dir>/exec/<id>.json`` (``id``, ``pid``, ``command``, ``tty``, ``detached``,
+``started``: the process's start time, so that a reused pid is not taken for it) while the
+session runs; ``inspect`` lists their ids as ``ExecIDs``. The monitor removes the folder at the
+end of each run of the container (its exec processes die with it).
 """
 from __future__ import annotations
 
@@ -116,12 +119,23 @@ def new_id() -> str:
 
 
 def record(records: ContainerRecords, container_id: str, exec_id: str, info: dict[str, Any]) -> None:
+    """Write the session's record; ``info["pid"]``'s start time goes with it (a pid reused later
+    is not the session's)."""
     from capsa.fastpath.jsonio import dumps
 
     folder = records.run_dir(container_id, "exec")
     os.makedirs(folder, exist_ok=True)
     with open(os.path.join(folder, f"{exec_id}.json"), "w") as fh:
-        fh.write(dumps({"id": exec_id, **info}))
+        fh.write(dumps({"id": exec_id, **info, "started": start_time(int(info.get("pid") or 0))}))
+
+
+def start_time(pid: int) -> int | None:
+    """When process ``pid`` started (clock ticks since boot, /proc/PID/stat), None if it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            return int(fh.read().rpartition(b")")[2].split()[19])
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def forget(records: ContainerRecords, container_id: str, exec_id: str) -> None:
@@ -144,10 +158,12 @@ def session_ids(records: ContainerRecords, container_id: str) -> list[str]:
     for name in sorted(names):
         try:
             with open(os.path.join(folder, name), "rb") as fh:
-                pid = int(loads(fh.read()).get("pid") or 0)
-        except (OSError, ValueError, AttributeError):
+                doc = loads(fh.read())
+            pid, started = int(doc.get("pid") or 0), doc.get("started")
+        except (OSError, ValueError, AttributeError, TypeError):
             continue
-        if name.endswith(".json") and pid > 0 and os.path.exists(f"/proc/{pid}"):  # (a waiter killed leaves its record)
+        # (a waiter killed leaves its record: the process must be alive, and the same one)
+        if name.endswith(".json") and pid > 0 and started is not None and start_time(pid) == started:
             found.append(name[:-5])
     return found
 
