@@ -49,11 +49,9 @@ RELAY = 65536
 def process_for(config: ContainerConfig, spec: dict[str, Any], command: list[str], env: list[str], user: str,
                 workdir: str, tty: bool, privileged: bool) -> dict[str, Any]:
     """The OCI process of an exec session in the container of ``config``, whose bundle's
-    config.json is ``spec`` (see the module docstring). Bad input raises UsageError."""
+    config.json is ``spec`` (see the module docstring; ``command`` is not empty: the engine
+    checked it). Bad input raises UsageError."""
     base = dict(spec.get("process") or {})
-    if not command:
-        raise UsageError("must provide a non-empty command to start an exec session: invalid argument",
-                         hint="capsa exec CONTAINER COMMAND [ARG...]")
     process: dict[str, Any] = {**base, "args": list(command), "terminal": tty}
     environment = dict(item.partition("=")[::2] for item in base.get("env") or [])
     given = dict(item.partition("=")[::2] for item in env)

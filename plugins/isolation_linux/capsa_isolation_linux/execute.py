@@ -65,6 +65,8 @@ def exec_process(driver: Any, container_id: str, process: dict[str, Any], stdio:
         spec = _load_spec(doc["bundle"])
         if not process.get("args"):
             raise IsolationError("the exec process has no args", hint="give the command to run")
+        if process.get("terminal") and console is None:
+            raise IsolationError("a terminal exec needs a console socket", hint="pass console")
         _refuse_ptrace(container_id, spec.get("process") or {}, process)
         exec_spec = {**spec, "process": {"cwd": "/", **process}}
         try:
@@ -83,6 +85,10 @@ def exec_process(driver: Any, container_id: str, process: dict[str, Any], stdio:
         for entry in (spec.get("linux") or {}).get("namespaces") or []:
             if entry.get("type") in JOINED:
                 flags |= ns.NAMESPACES[entry["type"]][0]
+            elif entry.get("type") != "pid":  # (pid: forked into it)
+                raise IsolationError(f"container {container_id} has a {entry.get('type')} namespace of its own, which "
+                                     "the linux driver's exec does not join: exec refused",
+                                     hint="use the oci driver (--runtime crun)")
         join.settle_all()
         launcher._preload(plan)
         plan.modules = _modules(exec_spec, plan.seccomp_program is None)
@@ -184,9 +190,12 @@ def _fork(plan: Any, target: int, flags: int, preserve_fds: int) -> ExecProcess:
         os.close(pidfd)
         code, _, message = report.decode(errors="replace").partition("\t")
         exit_code = int(code) if code.isdigit() else launcher.EXIT_SETUP
-        hint = ("check that the command exists in the container and is executable"
-                if exit_code in (launcher.EXIT_NOT_FOUND, launcher.EXIT_CANNOT_INVOKE)
-                else "the container's settings are in its bundle's config.json")
+        if message.startswith("chdir "):
+            hint = "check that the working directory (-w) is a directory in the container"
+        elif exit_code in (launcher.EXIT_NOT_FOUND, launcher.EXIT_CANNOT_INVOKE):
+            hint = "check that the command exists in the container and is executable"
+        else:
+            hint = "the container's settings are in its bundle's config.json"
         raise IsolationError(message, hint=hint, exit_code=exit_code)
     return ExecProcess(pid=pid, pidfd=pidfd)
 
