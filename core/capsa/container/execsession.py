@@ -43,7 +43,6 @@ if TYPE_CHECKING:
     Start = Callable[[tuple[int, int, int], "int | None"], ExecProcess]
 
 NOT_RUNNING = "can only create exec sessions on running containers: container state improper"  # podman's words
-RELAY = 65536
 
 
 def process_for(config: ContainerConfig, spec: dict[str, Any], command: list[str], env: list[str], user: str,
@@ -225,101 +224,14 @@ def attached(records: ContainerRecords, container_id: str, exec_id: str, command
     previous = {s: signal.signal(s, forward) for s in forwarded}
     try:
         if relays:
-            _relay(relays, proc.pidfd)
+            from capsa.container.execrelay import relay
+
+            relay(relays, proc.pidfd)
         return wait_exec(proc)
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
         forget(records, container_id, exec_id)
-
-
-def _relay(relays: list[tuple[int, int]], pidfd: int) -> None:
-    """Copy each (source, destination) until the process exits and its output is drained (what
-    is left once it exited: a background child may hold the pipes open). The copy into the
-    process's stdin pipe never blocks (a process that does not read its stdin must not keep its
-    output from being copied): what the pipe does not take waits, and the copy ends when the
-    process exits."""
-    import fcntl
-    import select
-
-    poller = select.poll()
-    outputs = {src: dst for src, dst in relays if src != 0}
-    feed = next((dst for src, dst in relays if src == 0), -1)  # the stdin pipe's write end, or -1
-    pending = b""
-    for src in outputs:
-        poller.register(src, select.POLLIN)
-    if feed >= 0:
-        fcntl.fcntl(feed, fcntl.F_SETFL, fcntl.fcntl(feed, fcntl.F_GETFL) | os.O_NONBLOCK)
-        poller.register(0, select.POLLIN)
-    poller.register(pidfd, select.POLLIN)
-
-    def stop_feeding() -> None:
-        nonlocal feed, pending
-        if feed >= 0:
-            poller.unregister(feed if pending else 0)
-            os.close(feed)
-            feed, pending = -1, b""
-
-    def push(data: bytes) -> None:
-        """Write to the stdin pipe what it takes; wait for it to take the rest (POLLOUT)."""
-        nonlocal pending
-        try:
-            data = data[os.write(feed, data):]
-        except BlockingIOError:
-            pass
-        except OSError:  # (the process closed its stdin)
-            data = b""
-            stop_feeding()
-            return
-        if data and not pending:
-            poller.unregister(0)
-            poller.register(feed, select.POLLOUT)
-        elif not data and pending:
-            poller.unregister(feed)
-            poller.register(0, select.POLLIN)
-        pending = data
-
-    exited = False
-    while outputs or (feed >= 0 and not exited):
-        events = poller.poll(0 if exited else None)
-        if not events:
-            break  # exited, nothing more to read now
-        for fd, _ in events:
-            if fd == pidfd:
-                exited = True
-                poller.unregister(pidfd)
-                stop_feeding()  # nobody reads stdin any more
-            elif fd == feed and pending:
-                push(pending)
-            elif fd == 0 and feed >= 0 and not pending:
-                data = os.read(0, RELAY)
-                if data:
-                    push(data)
-                else:
-                    stop_feeding()  # EOF on our stdin: EOF for the process
-            elif fd in outputs:
-                try:
-                    data = os.read(fd, RELAY)
-                except OSError:
-                    data = b""
-                if data:
-                    try:
-                        _write_all(outputs[fd], data)
-                        continue
-                    except OSError:
-                        pass  # the reader went away: stop this copy
-                poller.unregister(fd)
-                os.close(fd)
-                del outputs[fd]
-    stop_feeding()
-    for fd in outputs:
-        os.close(fd)
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view):]
 
 
 # -- the waiter (-t, -d) ----------------------------------------------------------------------------
@@ -500,7 +412,7 @@ def _waiter(records: ContainerRecords, container_id: str, exec_id: str, command:
                         poller.register(master, select.POLLIN)
             elif fd == master:
                 try:
-                    os.read(master, RELAY)
+                    os.read(master, 65536)
                 except OSError:
                     poller.unregister(master)
     code = wait_exec(proc)

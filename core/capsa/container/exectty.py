@@ -33,7 +33,8 @@ def relay(master: int, waiter: int, interactive: bool, keys: bytes) -> int | Non
 
     from capsa.container.attach import _raw_terminal
     from capsa.container.detachkeys import Matcher
-    from capsa.container.execsession import _write_all, waiter_exit
+    from capsa.container.execrelay import _write_all
+    from capsa.container.execsession import waiter_exit
 
     def resize(_signum: int, _frame: object) -> None:
         _copy_size(master)
