@@ -67,7 +67,7 @@ def run(sess: Session, first: str, rest: list[str], o: dict[str, Any]) -> int:
 
         write(f"{got}\n")
         return 0
-    return got or 0  # None: detached
+    return got or 0  # None: detached (a lost waiter raised, exit 125)
 
 
 def _command() -> Any:

@@ -13,13 +13,16 @@ Three ways to run it, all tracked by a pidfd of the process (the caller's child)
   enters the container: a terminal would let it inject input with TIOCSTI, a file could be
   reopened for writing through /proc/self/fd). Without ``-i`` stdin is /dev/null;
 * with ``-t``, or ``-d``: a small **waiter** (:func:`in_waiter`, a child of the caller in a
-  session of its own) starts the process and is its parent: it holds the pidfd, records the
-  exit code and removes the session's record when the process exits. With ``-t`` it sends the
+  session of its own) starts the process and is its parent: it holds the pidfd, removes the
+  session's record when the process exits and reports its exit code to the caller while one is
+  attached (with ``-d`` the exit code is not kept). With ``-t`` it sends the
   pty master to the caller (which relays it, :mod:`capsa.container.exectty`) and keeps it, so
   detaching (the detach keys) leaves the process running; with ``-d`` it has no one to talk to.
 
-Records: ``<run dir>/exec/<id>.json`` (``id``, ``pid``, ``command``, ``tty``, ``detached``)
-while the session runs; ``inspect`` lists their ids as ``ExecIDs``.
+Records: ``<run dir>/exec/<id>.json`` (``id``, ``pid``, ``command``, ``tty``, ``detached``,
+``started``: the process's start time, so that a reused pid is not taken for it) while the
+session runs; ``inspect`` lists their ids as ``ExecIDs``. The monitor removes the folder at the
+end of each run of the container (its exec processes die with it).
 """
 from __future__ import annotations
 
@@ -40,17 +43,14 @@ if TYPE_CHECKING:
     Start = Callable[[tuple[int, int, int], "int | None"], ExecProcess]
 
 NOT_RUNNING = "can only create exec sessions on running containers: container state improper"  # podman's words
-RELAY = 65536
 
 
 def process_for(config: ContainerConfig, spec: dict[str, Any], command: list[str], env: list[str], user: str,
                 workdir: str, tty: bool, privileged: bool) -> dict[str, Any]:
     """The OCI process of an exec session in the container of ``config``, whose bundle's
-    config.json is ``spec`` (see the module docstring). Bad input raises UsageError."""
+    config.json is ``spec`` (see the module docstring; ``command`` is not empty: the engine
+    checked it). Bad input raises UsageError."""
     base = dict(spec.get("process") or {})
-    if not command:
-        raise UsageError("must provide a non-empty command to start an exec session: invalid argument",
-                         hint="capsa exec CONTAINER COMMAND [ARG...]")
     process: dict[str, Any] = {**base, "args": list(command), "terminal": tty}
     environment = dict(item.partition("=")[::2] for item in base.get("env") or [])
     given = dict(item.partition("=")[::2] for item in env)
@@ -116,12 +116,23 @@ def new_id() -> str:
 
 
 def record(records: ContainerRecords, container_id: str, exec_id: str, info: dict[str, Any]) -> None:
+    """Write the session's record; ``info["pid"]``'s start time goes with it (a pid reused later
+    is not the session's)."""
     from capsa.fastpath.jsonio import dumps
 
     folder = records.run_dir(container_id, "exec")
     os.makedirs(folder, exist_ok=True)
     with open(os.path.join(folder, f"{exec_id}.json"), "w") as fh:
-        fh.write(dumps({"id": exec_id, **info}))
+        fh.write(dumps({"id": exec_id, **info, "started": start_time(int(info.get("pid") or 0))}))
+
+
+def start_time(pid: int) -> int | None:
+    """When process ``pid`` started (clock ticks since boot, /proc/PID/stat), None if it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            return int(fh.read().rpartition(b")")[2].split()[19])
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def forget(records: ContainerRecords, container_id: str, exec_id: str) -> None:
@@ -144,10 +155,12 @@ def session_ids(records: ContainerRecords, container_id: str) -> list[str]:
     for name in sorted(names):
         try:
             with open(os.path.join(folder, name), "rb") as fh:
-                pid = int(loads(fh.read()).get("pid") or 0)
-        except (OSError, ValueError, AttributeError):
+                doc = loads(fh.read())
+            pid, started = int(doc.get("pid") or 0), doc.get("started")
+        except (OSError, ValueError, AttributeError, TypeError):
             continue
-        if name.endswith(".json") and pid > 0 and os.path.exists(f"/proc/{pid}"):  # (a waiter killed leaves its record)
+        # (a waiter killed leaves its record: the process must be alive, and the same one)
+        if name.endswith(".json") and pid > 0 and started is not None and start_time(pid) == started:
             found.append(name[:-5])
     return found
 
@@ -211,7 +224,9 @@ def attached(records: ContainerRecords, container_id: str, exec_id: str, command
     previous = {s: signal.signal(s, forward) for s in forwarded}
     try:
         if relays:
-            _relay(relays, proc.pidfd)
+            from capsa.container.execrelay import relay
+
+            relay(relays, proc.pidfd)
         return wait_exec(proc)
     finally:
         for s, handler in previous.items():
@@ -219,101 +234,13 @@ def attached(records: ContainerRecords, container_id: str, exec_id: str, command
         forget(records, container_id, exec_id)
 
 
-def _relay(relays: list[tuple[int, int]], pidfd: int) -> None:
-    """Copy each (source, destination) until the process exits and its output is drained (what
-    is left once it exited: a background child may hold the pipes open). The copy into the
-    process's stdin pipe never blocks (a process that does not read its stdin must not keep its
-    output from being copied): what the pipe does not take waits, and the copy ends when the
-    process exits."""
-    import fcntl
-    import select
-
-    poller = select.poll()
-    outputs = {src: dst for src, dst in relays if src != 0}
-    feed = next((dst for src, dst in relays if src == 0), -1)  # the stdin pipe's write end, or -1
-    pending = b""
-    for src in outputs:
-        poller.register(src, select.POLLIN)
-    if feed >= 0:
-        fcntl.fcntl(feed, fcntl.F_SETFL, fcntl.fcntl(feed, fcntl.F_GETFL) | os.O_NONBLOCK)
-        poller.register(0, select.POLLIN)
-    poller.register(pidfd, select.POLLIN)
-
-    def stop_feeding() -> None:
-        nonlocal feed, pending
-        if feed >= 0:
-            poller.unregister(feed if pending else 0)
-            os.close(feed)
-            feed, pending = -1, b""
-
-    def push(data: bytes) -> None:
-        """Write to the stdin pipe what it takes; wait for it to take the rest (POLLOUT)."""
-        nonlocal pending
-        try:
-            data = data[os.write(feed, data):]
-        except BlockingIOError:
-            pass
-        except OSError:  # (the process closed its stdin)
-            data = b""
-            stop_feeding()
-            return
-        if data and not pending:
-            poller.unregister(0)
-            poller.register(feed, select.POLLOUT)
-        elif not data and pending:
-            poller.unregister(feed)
-            poller.register(0, select.POLLIN)
-        pending = data
-
-    exited = False
-    while outputs or (feed >= 0 and not exited):
-        events = poller.poll(0 if exited else None)
-        if not events:
-            break  # exited, nothing more to read now
-        for fd, _ in events:
-            if fd == pidfd:
-                exited = True
-                poller.unregister(pidfd)
-                stop_feeding()  # nobody reads stdin any more
-            elif fd == feed and pending:
-                push(pending)
-            elif fd == 0 and feed >= 0 and not pending:
-                data = os.read(0, RELAY)
-                if data:
-                    push(data)
-                else:
-                    stop_feeding()  # EOF on our stdin: EOF for the process
-            elif fd in outputs:
-                try:
-                    data = os.read(fd, RELAY)
-                except OSError:
-                    data = b""
-                if data:
-                    try:
-                        _write_all(outputs[fd], data)
-                        continue
-                    except OSError:
-                        pass  # the reader went away: stop this copy
-                poller.unregister(fd)
-                os.close(fd)
-                del outputs[fd]
-    stop_feeding()
-    for fd in outputs:
-        os.close(fd)
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view):]
-
-
 # -- the waiter (-t, -d) ----------------------------------------------------------------------------
 
 def in_waiter(records: ContainerRecords, container_id: str, exec_id: str, command: list[str], start: Start,
-              tty: bool, detach: bool) -> tuple[int, int]:
+              tty: bool, detach: bool, preserve_fds: int = 0) -> tuple[int, int]:
     """Fork the waiter, which starts the session and is its parent (see the module docstring).
-    Returns (a socket to the waiter, the pty master or -1) once the process runs; raises the
+    It keeps none of the descriptors the caller inherited but ``preserve_fds`` (3 and up, passed
+    on to the process, then closed). Returns (a socket to the waiter, the pty master or -1) once the process runs; raises the
     start's error. The waiter sends ``exit N`` on the socket when the process exits."""
     import socket
 
@@ -325,7 +252,13 @@ def in_waiter(records: ContainerRecords, container_id: str, exec_id: str, comman
         code = EXIT_ENGINE
         try:
             ours.close()
+            _close_inherited(set(range(3, 3 + preserve_fds)) | {theirs.fileno()})
             code = _waiter(records, container_id, exec_id, command, start, tty, detach, theirs)
+            for fd in range(3, 3 + preserve_fds):  # (the process has them now)
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
         finally:
             os._exit(code)
     theirs.close()
@@ -357,9 +290,13 @@ def _reap_later(pid: int) -> None:
 _waiters: list[int] = []
 
 
-def waiter_exit(sock: int) -> int | None:
-    """Block until the waiter reports the process's exit code (None: it went away)."""
-    buf = b""
+def waiter_exit(sock: int, got: bytes = b"") -> int:
+    """Block until the waiter reports the process's exit code (``got``: what it said already).
+    A waiter that went away without a word (killed) raises CapsaError, exit 125: the session's
+    exit code is lost (its process may still run)."""
+    from capsa.errors import CapsaError
+
+    buf = got
     while True:
         try:
             chunk = os.read(sock, 4096)
@@ -369,14 +306,38 @@ def waiter_exit(sock: int) -> int | None:
             break
         buf += chunk
     os.close(sock)
-    for pid in _waiters:
+    waiters = list(_waiters)
+    statuses = []
+    for pid in waiters:
         try:
-            os.waitpid(pid, 0)
+            statuses.append(os.waitpid(pid, 0)[1])
         except ChildProcessError:
             pass
     _waiters.clear()
     text = buf.decode(errors="replace").strip()
-    return int(text[5:]) if text.startswith("exit ") and text[5:].lstrip("-").isdigit() else None
+    if text.startswith("exit ") and text[5:].lstrip("-").isdigit():
+        return int(text[5:])
+    how = ", ".join(f"{os.waitstatus_to_exitcode(s)}" for s in statuses) or "unknown"
+    raise CapsaError(f"the exec session's waiter (pid {', '.join(map(str, waiters)) or '?'}) went away without "
+                     f"reporting its exit code (waiter exit status {how})",
+                     "its process may still run in the container (capsa inspect, capsa top)", exit_code=EXIT_ENGINE)
+
+
+def _close_inherited(keep: set[int]) -> None:  # pragma: no cover - runs in the waiter
+    """Close the descriptors above 2 this process inherited across an exec (those without
+    FD_CLOEXEC: capsa's own have it) but ``keep``: a pipe given to the CLI must see EOF when the
+    CLI exits, not when a detached session ends."""
+    import fcntl
+
+    for name in os.listdir("/proc/self/fd"):
+        fd = int(name)
+        if fd <= 2 or fd in keep:
+            continue
+        try:
+            if not fcntl.fcntl(fd, fcntl.F_GETFD) & fcntl.FD_CLOEXEC:
+                os.close(fd)
+        except OSError:  # (the listing's own descriptor, closed meanwhile)
+            pass
 
 
 def _waiter(records: ContainerRecords, container_id: str, exec_id: str, command: list[str], start: Start,
@@ -451,7 +412,7 @@ def _waiter(records: ContainerRecords, container_id: str, exec_id: str, command:
                         poller.register(master, select.POLLIN)
             elif fd == master:
                 try:
-                    os.read(master, RELAY)
+                    os.read(master, 65536)
                 except OSError:
                     poller.unregister(master)
     code = wait_exec(proc)

@@ -26,12 +26,14 @@ def _copy_size(master: int) -> None:
 
 def relay(master: int, waiter: int, interactive: bool, keys: bytes) -> int | None:
     """Relay until the session's terminal closes; the exit code the waiter reports, or None
-    when the user detached (the session goes on). Closes ``master`` and ``waiter``."""
+    when the user detached (the session goes on). A waiter that goes away without reporting
+    ends the relay at once: CapsaError (exit 125). Closes ``master`` and ``waiter``."""
     import select
     import signal
 
     from capsa.container.attach import _raw_terminal
     from capsa.container.detachkeys import Matcher
+    from capsa.container.execrelay import _write_all
     from capsa.container.execsession import waiter_exit
 
     def resize(_signum: int, _frame: object) -> None:
@@ -49,6 +51,8 @@ def relay(master: int, waiter: int, interactive: bool, keys: bytes) -> int | Non
     restore = _raw_terminal() if interactive else None
     poller = select.poll()
     poller.register(master, select.POLLIN)
+    poller.register(waiter, select.POLLIN)  # its report (``exit N``), or EOF: it went away
+    report = b""
     if interactive:
         poller.register(0, select.POLLIN)
     matcher = Matcher(keys)
@@ -61,6 +65,18 @@ def relay(master: int, waiter: int, interactive: bool, keys: bytes) -> int | Non
             except InterruptedError:  # pragma: no cover - PEP 475 retries
                 continue
             for fd, _ in events:
+                if fd == waiter:
+                    try:
+                        chunk = os.read(waiter, 4096)
+                    except OSError:
+                        chunk = b""
+                    report += chunk
+                    if not chunk:
+                        poller.unregister(waiter)
+                        if not report:  # lost: nothing will report the exit code
+                            open_ = False
+                            break
+                    continue
                 if fd == master:
                     try:
                         data = os.read(master, 65536)
@@ -92,10 +108,4 @@ def relay(master: int, waiter: int, interactive: bool, keys: bytes) -> int | Non
     if detached:
         os.close(waiter)
         return None
-    return waiter_exit(waiter)
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view):]
+    return waiter_exit(waiter, report)

@@ -9,6 +9,7 @@ import os
 import time
 
 from capsa import plugins
+from capsa.container.isodriver import isolation_driver, recorded_isolation, session_isolation  # noqa: F401
 from capsa.container.model import ContainerConfig
 from capsa.container.records import UNREADABLE, ContainerRecords
 from capsa.errors import CapsaError, IsolationError, StorageError, UsageError
@@ -193,29 +194,6 @@ def joined_namespace(records: ContainerRecords, target_id: str, files: Any) -> t
                            resolv_conf=resolv if os.path.exists(resolv) else files.resolv_conf,
                            containerenv=files.containerenv)
     return f"/proc/{state.pid}/ns/net", files
-
-
-def session_isolation(sess: Session) -> dict[str, Any]:
-    """The isolation driver this session selects, as a container records it (``extra["isolation"]``):
-    ``{"name", "options"}``. A container keeps it for its whole life, as podman keeps its runtime."""
-    cfg = sess.config
-    return {"name": cfg.driver("isolation"), "options": cfg.driver_options("isolation")}
-
-
-def recorded_isolation(sess: Session, config: ContainerConfig) -> dict[str, Any]:
-    """The isolation driver ``config`` was created with (the session's for older records)."""
-    return config.extra.get("isolation") or session_isolation(sess)
-
-
-def isolation_driver(sess: Session, config: ContainerConfig) -> Any:
-    """The container's own isolation driver: the session's when they agree, else loaded."""
-    recorded = recorded_isolation(sess, config)
-    if recorded == session_isolation(sess):
-        return sess.driver("isolation")
-    from capsa.drivers import load_driver
-
-    return load_driver("isolation", recorded["name"], recorded["options"], root=sess.config.root,
-                       runroot=sess.config.runroot)
 
 
 def network_driver_name(config: Any, flag: str | None) -> str:

@@ -322,6 +322,9 @@ class Monitor(MonitorNetwork):
         except Exception:  # it could not be loaded (the start failed for it): it made nothing
             iso = None
         problems = end_run(iso, self.id, self.detach_network)
+        import shutil
+
+        shutil.rmtree(os.path.join(self.run_dir, "exec"), ignore_errors=True)  # its exec sessions died with it
         if problems:
             self.records.update_state(self.id, error="; ".join(problems))
 

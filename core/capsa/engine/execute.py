@@ -67,7 +67,9 @@ def exec_command(sess: Session, ref: str | None, latest: bool, command: list[str
                          hint="restart the container") from None
     process = execsession.process_for(config, spec, command, env, o.get("user") or "", o.get("workdir") or "",
                                       bool(o.get("tty")), bool(o.get("privileged")))
-    driver = _isolation_driver(sess, config)
+    from capsa.container.isodriver import isolation_driver
+
+    driver = isolation_driver(sess, config)
 
     def start(stdio: tuple[int, int, int], console: int | None) -> Any:
         try:
@@ -80,7 +82,7 @@ def exec_command(sess: Session, ref: str | None, latest: bool, command: list[str
     exec_id = execsession.new_id()
     if o.get("detach") or o.get("tty"):
         sock, master = execsession.in_waiter(records, config.id, exec_id, command, start, bool(o.get("tty")),
-                                             bool(o.get("detach")))
+                                             bool(o.get("detach")), preserve)
         if o.get("detach"):
             if master >= 0:
                 os.close(master)
@@ -88,16 +90,3 @@ def exec_command(sess: Session, ref: str | None, latest: bool, command: list[str
             return exec_id
         return exectty.relay(master, sock, bool(o.get("interactive")), keys)
     return execsession.attached(records, config.id, exec_id, command, start, bool(o.get("interactive")))
-
-
-def _isolation_driver(sess: Session, config: Any) -> Any:
-    """:func:`capsa.container.lifecycle.isolation_driver` without importing lifecycle (and what it
-    imports): the container's own driver, the session's when they agree."""
-    cfg = sess.config
-    ours = {"name": cfg.driver("isolation"), "options": cfg.driver_options("isolation")}
-    recorded = config.extra.get("isolation") or ours
-    if recorded == ours:
-        return sess.driver("isolation")
-    from capsa.drivers import load_driver
-
-    return load_driver("isolation", recorded["name"], recorded["options"], root=cfg.root, runroot=cfg.runroot)

@@ -172,3 +172,54 @@ class ExecConformance:
         iso.delete(cid)
         with pytest.raises(IsolationError):
             iso.exec(cid, exec_process(["true"]), stdio=None)  # gone
+
+    def test_exec_refuses_a_paused_container(self, iso: Any, tmp_path: Path) -> None:
+        """A frozen container is refused at once (its process would never run: a hang)."""
+        cid, init = self._running(iso, tmp_path)
+        previous = signal.signal(signal.SIGALRM, _hung)
+        try:
+            iso.pause(cid)
+            signal.alarm(int(WAIT) + 5)
+            with pytest.raises(IsolationError, match="paused"):
+                iso.exec(cid, exec_process(["true"]), stdio=None)
+            signal.alarm(0)
+            iso.resume(cid)
+            code, _, _ = self._exec(iso, cid, exec_process(["true"]))
+            assert code == 0
+        finally:
+            signal.alarm(0)
+            signal.signal(signal.SIGALRM, previous)
+            self._stop(iso, cid, init)
+
+
+    def test_exec_with_terminal_needs_a_console_and_leaves_the_subreaper_flag(self, iso: Any, tmp_path: Path) -> None:
+        """A terminal without a console socket is refused; exec leaves the caller's
+        PR_SET_CHILD_SUBREAPER as it found it (off here)."""
+        cid, init = self._running(iso, tmp_path)
+        was = _subreaper()
+        try:
+            with pytest.raises(IsolationError, match="console"):
+                iso.exec(cid, exec_process(["true"], terminal=True), stdio=None)
+            _subreaper(False)  # (the suite's process may be one: create made it so)
+            code, _, _ = self._exec(iso, cid, exec_process(["true"]))
+            assert code == 0
+            assert not _subreaper(), "exec left the caller a child subreaper"
+        finally:
+            _subreaper(was)
+            self._stop(iso, cid, init)
+
+
+def _subreaper(set_to: bool | None = None) -> bool:
+    """PR_GET_CHILD_SUBREAPER of this process (after PR_SET_CHILD_SUBREAPER ``set_to``, if given)."""
+    import ctypes
+
+    libc = ctypes.CDLL(None)
+    if set_to is not None:
+        libc.prctl(36, ctypes.c_ulong(int(set_to)), ctypes.c_ulong(0), ctypes.c_ulong(0), ctypes.c_ulong(0))
+    value = ctypes.c_int(0)
+    libc.prctl(37, ctypes.byref(value), ctypes.c_ulong(0), ctypes.c_ulong(0), ctypes.c_ulong(0))
+    return bool(value.value)
+
+
+def _hung(_signum: int, _frame: object) -> None:
+    raise AssertionError("exec into a paused container hung")

@@ -47,12 +47,14 @@ def exec_process(driver: Any, container_id: str, process: dict[str, Any], stdio:
                  console: int | None, preserve_fds: int) -> ExecProcess:
     """The ``linux`` driver's :meth:`~capsa.drivers.isolation.IsolationDriver.exec`."""
     from . import _load_spec
+    from .running import status
     from .state import status_of
 
     doc = driver._dir(container_id).load()
-    if status_of(doc) != "running":
-        raise IsolationError(f"container {container_id} is {status_of(doc)}: cannot exec in it",
-                             hint="only a running container runs exec sessions")
+    current = status(driver, doc)  # (paused: its frozen cgroup would hold the exec process forever)
+    if current != "running":
+        raise IsolationError(f"container {container_id} is {current}: cannot exec in it",
+                             hint="unpause it first" if current == "paused" else "only a running container runs exec sessions")
     try:
         target = os.pidfd_open(doc["pid"])
     except ProcessLookupError:
@@ -63,6 +65,9 @@ def exec_process(driver: Any, container_id: str, process: dict[str, Any], stdio:
         spec = _load_spec(doc["bundle"])
         if not process.get("args"):
             raise IsolationError("the exec process has no args", hint="give the command to run")
+        if process.get("terminal") and console is None:
+            raise IsolationError("a terminal exec needs a console socket", hint="pass console")
+        _refuse_ptrace(container_id, spec.get("process") or {}, process)
         exec_spec = {**spec, "process": {"cwd": "/", **process}}
         try:
             profile = launcher.seccomp_profile(spec)
@@ -80,6 +85,10 @@ def exec_process(driver: Any, container_id: str, process: dict[str, Any], stdio:
         for entry in (spec.get("linux") or {}).get("namespaces") or []:
             if entry.get("type") in JOINED:
                 flags |= ns.NAMESPACES[entry["type"]][0]
+            elif entry.get("type") != "pid":  # (pid: forked into it)
+                raise IsolationError(f"container {container_id} has a {entry.get('type')} namespace of its own, which "
+                                     "the linux driver's exec does not join: exec refused",
+                                     hint="use the oci driver (--runtime crun)")
         join.settle_all()
         launcher._preload(plan)
         plan.modules = _modules(exec_spec, plan.seccomp_program is None)
@@ -90,6 +99,19 @@ def exec_process(driver: Any, container_id: str, process: dict[str, Any], stdio:
         return _fork(plan, target, flags, preserve_fds)
     finally:
         os.close(target)
+
+
+def _refuse_ptrace(container_id: str, *processes: dict[str, Any]) -> None:
+    """Refuse an exec where a process of the container may hold CAP_SYS_PTRACE (the container's
+    own, or the exec process itself: ``--privileged``): ptrace ignores the exec process's being
+    non-dumpable, and it runs the host's interpreter until execve (CVE-2019-5736). crun and runc
+    exec from a sealed memfd copy of themselves instead."""
+    for proc in processes:
+        caps = proc.get("capabilities") or {}
+        if any("CAP_SYS_PTRACE" in (caps.get(kind) or ()) for kind in ("bounding", "effective", "permitted")):
+            raise IsolationError(f"container {container_id}: a process with CAP_SYS_PTRACE could take over the linux "
+                                 "driver's exec process (CVE-2019-5736): exec refused",
+                                 hint="use the oci driver (--runtime crun), whose runtime execs from a sealed copy of itself")
 
 
 class SavedCgroup:
@@ -168,9 +190,12 @@ def _fork(plan: Any, target: int, flags: int, preserve_fds: int) -> ExecProcess:
         os.close(pidfd)
         code, _, message = report.decode(errors="replace").partition("\t")
         exit_code = int(code) if code.isdigit() else launcher.EXIT_SETUP
-        hint = ("check that the command exists in the container and is executable"
-                if exit_code in (launcher.EXIT_NOT_FOUND, launcher.EXIT_CANNOT_INVOKE)
-                else "the container's settings are in its bundle's config.json")
+        if message.startswith("chdir "):
+            hint = "check that the working directory (-w) is a directory in the container"
+        elif exit_code in (launcher.EXIT_NOT_FOUND, launcher.EXIT_CANNOT_INVOKE):
+            hint = "check that the command exists in the container and is executable"
+        else:
+            hint = "the container's settings are in its bundle's config.json"
         raise IsolationError(message, hint=hint, exit_code=exit_code)
     return ExecProcess(pid=pid, pidfd=pidfd)
 
@@ -198,10 +223,10 @@ def _child(plan: Any, birth: Any, target: int, flags: int, preserve_fds: int, r:
         join.Waiter(join_r if thread else -1, False, rfs.SetupError, own_error)()
         proc = plan.spec["process"]
         terminal = bool(proc.get("terminal"))
-        if terminal or plan.console is not None:
-            os.setsid()
-        else:
-            os.setpgid(0, 0)  # its own process group: the caller forwards the terminal's signals
+        # A session of its own, always: without it the process would keep the caller's controlling
+        # terminal (open("/dev/tty") in the container, TIOCSTI into the host's shell). The caller
+        # forwards the terminal's signals through the pidfd.
+        os.setsid()
         if flags:
             ns.setns_fd(target, flags, "into the container's namespaces")
         os.close(target)
@@ -225,11 +250,12 @@ def _child(plan: Any, birth: Any, target: int, flags: int, preserve_fds: int, r:
         if plan.console is not None:
             os.close(plan.console)
         launcher._rlimits(proc.get("rlimits") or [])
+        ns.close_fds_from(3 + preserve_fds, report)  # before chdir: no host descriptor to go through
         cwd = proc.get("cwd") or "/"
         try:
-            os.chdir(cwd)
+            launcher.chdir_inside(cwd)
         except OSError as exc:
-            die(f"chdir {cwd}: {os.strerror(exc.errno or 0).lower()}",
+            die(f"chdir {cwd}: {exc.strerror.lower() if exc.strerror else os.strerror(exc.errno or 0).lower()}",
                 launcher.EXIT_NOT_FOUND if exc.errno == 2 else launcher.EXIT_CANNOT_INVOKE)
         launcher._become_user_process(plan, proc, die, (3 + preserve_fds, report))
     except BaseException as exc:

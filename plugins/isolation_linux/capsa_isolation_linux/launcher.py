@@ -41,6 +41,7 @@ from capsa.fastpath.jsonio import dumps, loads
 
 from . import namespaces as ns
 from . import rootfs as rfs
+from .procsetup import _loopback_up, _rlimits, _stdio, chdir_inside, rlimit_value  # noqa: F401 (execute uses them)
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -48,8 +49,6 @@ if TYPE_CHECKING:
 
 READY_TIMEOUT = 30.0
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-IFF_UP, IFF_RUNNING = 0x1, 0x40
-SIOCGIFFLAGS, SIOCSIFFLAGS = 0x8913, 0x8914
 EXIT_SETUP, EXIT_CANNOT_INVOKE, EXIT_NOT_FOUND = 125, 126, 127
 FIFO_ERROR_MAX = 3000  # bytes of an error the container process sends start on the exec fifo (< PIPE_BUF: one write)
 
@@ -339,7 +338,7 @@ def _container_process(plan: Plan, w: int, joined: Callable[[], None]) -> None: 
     _rlimits([rl for rl in rlimits if rl.get("type") != "RLIMIT_NOFILE"])
     cwd = proc.get("cwd") or "/"
     try:
-        os.chdir(cwd)
+        chdir_inside(cwd)
     except OSError as exc:
         raise rfs.SetupError(f"working directory {cwd}: {os.strerror(exc.errno or 0)}") from None
     _send(w, {"ready": True})
@@ -377,54 +376,6 @@ def _die(message: str, code: int) -> None:  # pragma: no cover - runs in the chi
         os._exit(code)
 
 
-def _stdio(stdio: tuple[int, int, int], terminal: bool) -> None:  # pragma: no cover
-    import fcntl
-
-    high = [fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 3) for fd in stdio]
-    for target, fd in enumerate(high):
-        os.dup2(fd, target, inheritable=True)
-        os.close(fd)
-    if terminal:
-        import termios
-
-        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
-
-
-def _loopback_up() -> None:  # pragma: no cover
-    import fcntl
-    import socket
-    import struct
-
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM, 0) as sock:
-        got = fcntl.ioctl(sock, SIOCGIFFLAGS, struct.pack("16sH22x", b"lo", 0))
-        flags = struct.unpack("16sH22x", got)[1]
-        if flags & IFF_UP == 0:
-            fcntl.ioctl(sock, SIOCSIFFLAGS, struct.pack("16sH22x", b"lo", flags | IFF_UP | IFF_RUNNING))
-
-
-def rlimit_value(value: int) -> int:
-    import resource
-
-    return resource.RLIM_INFINITY if value >= 2**63 - 1 else int(value)
-
-
-def _rlimits(rlimits: list[dict[str, Any]]) -> None:  # pragma: no cover
-    import resource
-
-    for rl in rlimits:
-        name = rl["type"]
-        kind = getattr(resource, name, None)
-        if not isinstance(kind, int):
-            raise rfs.SetupError(f"unknown rlimit {name}")
-        soft, hard = rlimit_value(rl["soft"]), rlimit_value(rl["hard"])
-        try:
-            resource.setrlimit(kind, (soft, hard))
-        except (ValueError, OSError) as exc:
-            current = resource.getrlimit(kind)[1]
-            raise rfs.SetupError(f"rlimit {name} (soft {rl['soft']}, hard {rl['hard']}): {exc}; "
-                                 f"the current hard limit is {current}") from None
-
-
 def _become_user_process(plan: Plan, proc: dict[str, Any], die: Callable[[str, int], None] | None = None,
                          keep_fds: tuple[int, int] = (3, -1)) -> None:  # pragma: no cover
     """Switch user, apply no_new_privs/seccomp/capabilities, exec. Order:
@@ -447,6 +398,7 @@ def _become_user_process(plan: Plan, proc: dict[str, Any], die: Callable[[str, i
     os.setgroups(list(dict.fromkeys(groups + [gid])))
     os.setgid(gid)
     os.setuid(uid)
+    ns.prctl(4, 0)  # PR_SET_DUMPABLE: a change of user resets it to fs.suid_dumpable (1: dumpable again)
     ns.prctl(ns.PR_SET_KEEPCAPS, 0)
     if uid != 0:
         ns.raise_effective_caps()

@@ -305,8 +305,12 @@ def runtime_error(runtime: str, what: str, log: str) -> IsolationError:
         code = EXIT_NOT_FOUND
     elif ("exec" in low or "executable" in low) and "permission denied" in low:
         code = EXIT_CANNOT_INVOKE
-    hint = ("check that the command exists in the image and is executable" if code else
-            f"the message is {runtime}'s; check the container's settings")
+    if code and "chdir" in low:
+        hint = "check that the working directory (-w) is a directory in the container"
+    elif code:
+        hint = "check that the command exists in the image and is executable"
+    else:
+        hint = f"the message is {runtime}'s; check the container's settings"
     return IsolationError(f"{runtime} {what}: {message}", hint=hint, exit_code=code)
 
 

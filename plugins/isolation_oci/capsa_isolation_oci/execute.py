@@ -3,7 +3,8 @@ as podman's conmon calls it (crun and runc alike: they join the container's name
 capabilities, seccomp filter and no_new_privs, and keep themselves out of reach of the container
 while they do, CVE-2019-5736). ``--detach``: the runtime exits once the program was exec'd
 (its errors, such as a missing command, come back in its log: exit codes 127 and 126); the
-process is reparented to the caller, a child subreaper, and tracked by a pidfd from then on.
+process is reparented to the caller, a child subreaper for the time of the call (as it was
+after it), and tracked by a pidfd from then on.
 With a terminal the runtime sends the pty master through ``--console-socket``, passed on to the
 caller's ``console``."""
 from __future__ import annotations
@@ -33,7 +34,7 @@ def exec_process(driver: Any, container_id: str, process: dict[str, Any], stdio:
     status = driver._status(container_id)
     if status != "running":
         raise IsolationError(f"container {container_id} is {status}: cannot exec in it",
-                             hint="only a running container runs exec sessions")
+                             hint="unpause it first" if status == "paused" else "only a running container runs exec sessions")
     os.makedirs(driver.state_root, mode=0o700, exist_ok=True)
     listener = None
     with tempfile.TemporaryDirectory(prefix="exec-", dir=driver.state_root) as work:
@@ -53,6 +54,7 @@ def exec_process(driver: Any, container_id: str, process: dict[str, Any], stdio:
                 listener = consolemod.Listener()
                 argv += ["--console-socket", listener.path]
             argv.append(container_id)
+            was_subreaper = is_child_subreaper()
             set_child_subreaper()  # the process is reparented to us when the runtime exits
             before = own_children()
             fds = stdio or (0, 1, 2)
@@ -79,7 +81,20 @@ def exec_process(driver: Any, container_id: str, process: dict[str, Any], stdio:
         finally:
             if listener is not None:
                 listener.close()
+            if "was_subreaper" in locals() and not was_subreaper:  # (ours now, or reaped: no longer needed)
+                set_child_subreaper(False)
     return ExecProcess(pid=pid, pidfd=pidfd)
+
+
+def is_child_subreaper() -> bool:
+    """prctl(PR_GET_CHILD_SUBREAPER) of the caller."""
+    import ctypes
+
+    from capsa.linux import libc
+
+    value = ctypes.c_int(0)
+    libc().prctl(37, ctypes.byref(value), ctypes.c_ulong(0), ctypes.c_ulong(0), ctypes.c_ulong(0))
+    return bool(value.value)
 
 
 def own_children() -> set[int]:
