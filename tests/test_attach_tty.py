@@ -537,3 +537,13 @@ def test_a_peer_announcing_a_huge_frame_is_dropped(c: Capsa) -> None:
         assert peer.recv(100) == b""  # dropped (it waited for 4 GiB)
     r = c("attach", "framed", input="fine\n", timeout=30)
     assert (r.returncode, r.stdout) == (0, "got-fine\n")
+
+
+def test_a_reader_that_pauses_gets_all_the_output_and_the_exit_code(c: Capsa) -> None:
+    """``run ... | (sleep; wc -c)``: the container exits while its client still owes output to a
+    reader that pauses; the client gets all of it and the container's exit code, not 0 with part
+    of it (review finding)."""
+    script = f"{CAPSA} --root {c.root} --runroot {c.runroot} run busybox sh -c 'head -c 3000000 /dev/zero; exit 3' " \
+             "| (sleep 3; wc -c)"
+    r = subprocess.run(["bash", "-o", "pipefail", "-c", script], capture_output=True, text=True, env=c.env, timeout=60)
+    assert (r.stdout.strip(), r.returncode) == ("3000000", 3), r.stderr

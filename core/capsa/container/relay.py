@@ -55,6 +55,7 @@ def reap_orphans() -> None:
 
 OUTPUT_CAP = 4 << 20  # bytes of output waiting for one client before the container's output is read no further
 STALL = 2.0  # seconds a client over OUTPUT_CAP may take nothing before it is dropped
+EXIT_STALL = 30.0  # seconds a client may take nothing of what it is owed once the container exited
 
 
 class Relay:
@@ -387,27 +388,31 @@ class Relay:
         return full
 
     def finish(self, code: int) -> None:
-        """The exit code to every client, then close them: a client gets up to a second without
-        progress (ten in all) to take what it is owed."""
+        """The exit code to every client, then close them: each gets what it is owed for as long
+        as it takes some of it at least every :data:`EXIT_STALL` seconds (a reader that pauses,
+        ``run ... | less``, still gets all of it); one that takes nothing for that long is closed,
+        and its client reports the lost output as an error, never as the exit code."""
         self.broadcast(attach.EXIT, str(code).encode())
-        deadline = time.monotonic() + 10
         sel = selectors.DefaultSelector()
         try:
             for client in list(self.clients):
                 if self.outbox[client]:
                     sel.register(client, selectors.EVENT_WRITE)
+                    self.progress[client] = time.monotonic()
                 else:
                     self.drop(client)
-            while self.clients and time.monotonic() < deadline:
-                ready = sel.select(min(1.0, deadline - time.monotonic()))
-                if not ready:
-                    break  # no client made room for a second
-                for key, _ in ready:
+            while self.clients:
+                for key, _ in sel.select(1.0):
                     client = key.fileobj
                     self.send_to(client)  # type: ignore[arg-type]
                     if client in self.clients and not self.outbox[client]:  # type: ignore[index]
                         sel.unregister(client)
                         self.drop(client)  # type: ignore[arg-type]
+                now = time.monotonic()
+                for client in list(self.clients):
+                    if now - self.progress[client] > EXIT_STALL:
+                        sel.unregister(client)
+                        self.drop(client)
         finally:
             sel.close()
             for client in list(self.clients):

@@ -178,9 +178,9 @@ def _signal_recorded(state: ContainerState, sig: int) -> None:
 def attached_exit(records: ContainerRecords, config: ContainerConfig, outcome: object) -> int | None:
     """The exit code an attached session (:class:`capsa.container.attach.Outcome`) ends with,
     for ``run``, ``start -a`` and ``attach`` alike: None when the user detached; the code the
-    monitor sent; else (the connection ended without one) the code the monitor recorded, once
-    it is gone. Raises when there is none: a monitor still running that dropped this client (it
-    did not take the output), or a monitor that died without recording the exit."""
+    monitor sent. A connection that ended without one is always an error (MonitorLost), never
+    an exit code read elsewhere: output may be missing. Either the monitor dropped this client
+    (it did not take the container's output), or the monitor died."""
     if getattr(outcome, "detached", False):
         return None
     code = getattr(outcome, "code", None)
@@ -188,19 +188,18 @@ def attached_exit(records: ContainerRecords, config: ContainerConfig, outcome: o
         return int(code)
     wait_monitor_gone(records, config, timeout=1)  # (one that died closes its sockets before its lock)
     try:
-        status = records.state(config.id).status
-    except CapsaError:
-        status = ""
-    if status in ("running", "paused") and monitor_alive(records, config.id):
-        raise MonitorLost("the container's monitor dropped this client: it did not take the container's output",
-                         hint=f"the container goes on: 'capsa attach {config.name}' or 'capsa logs {config.name}'")
-    wait_monitor_gone(records, config, timeout=10)
-    try:
         state = records.state(config.id)
-    except CapsaError:  # (--rm, and gone: its exit code went with it)
+    except CapsaError:  # (--rm, and gone)
         state = None
-    if state is None or state.status not in ("exited", "stopping"):
-        raise MonitorLost("the container's monitor went away without recording the container's exit code",
-                         hint="see monitor.log in the container's runroot directory, and 'capsa ps -a'")
-    return state.exit_code
+    dropped = monitor_alive(records, config.id) or (state is not None and state.status == "exited"
+                                                     and not state.error)
+    if dropped:
+        recorded = f" (it exited with {state.exit_code})" if state is not None and state.status == "exited" else ""
+        raise MonitorLost(f"the container's monitor dropped this client: it did not take the container's output{recorded}",
+                          hint=f"part of the output is missing here: 'capsa logs {config.name}' has all of it")
+    if state is None:  # (removed: --rm, or rm -f meanwhile)
+        raise MonitorLost("the connection to the container's monitor ended without the container's exit code, "
+                          "and the container is gone", hint="part of its output may be missing here")
+    raise MonitorLost("the container's monitor went away without recording the container's exit code",
+                      hint="see monitor.log in the container's runroot directory, and 'capsa ps -a'")
 
