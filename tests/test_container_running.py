@@ -326,3 +326,73 @@ def test_the_cgroup2_freezer_freezes_and_thaws(tmp_path: Path) -> None:
                 break
             except OSError:
                 time.sleep(0.02)
+
+
+# -- races and half-done pauses (review findings) -------------------------------------------------
+
+DEAF = "trap '' TERM; while :; do sleep .1; done"  # ignores stop's SIGTERM: only SIGKILL ends it
+
+
+def _freezer_file(pid: int) -> tuple[Path, str, str]:
+    """(file, frozen, thawed) of the kernel's freezer of process ``pid``'s cgroup: v1's
+    freezer.state, else cgroup2's cgroup.freeze; written directly, behind capsa's back."""
+    entries = {key: path for _, key, path in (line.split(":", 2) for line in
+                                              Path(f"/proc/{pid}/cgroup").read_text().splitlines())}
+    for key, path in entries.items():
+        if "freezer" in key.split(","):
+            return Path(f"/sys/fs/cgroup/freezer{path}/freezer.state"), "FROZEN", "THAWED"
+    for mount in ("/sys/fs/cgroup/unified", "/sys/fs/cgroup"):
+        if Path(f"{mount}{entries.get('', '/')}/cgroup.freeze").exists():
+            return Path(f"{mount}{entries.get('', '/')}/cgroup.freeze"), "1", "0"
+    raise AssertionError(f"no freezer for process {pid}")
+
+
+def _set_frozen_behind(pid: int, frozen: bool) -> None:
+    path, on, off = _freezer_file(pid)
+    path.write_text(on if frozen else off)
+    deadline = time.monotonic() + 5
+    while freezer_says_frozen(pid) != frozen and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert freezer_says_frozen(pid) == frozen
+
+
+def _record(c: Capsa, ref: str) -> dict[str, object]:
+    cid = c("inspect", "--format", "{{.Id}}", ref).stdout.strip()
+    return json.loads((c.root / "containers" / cid / "state.json").read_text())
+
+
+def test_pause_refuses_a_container_being_stopped_so_the_stop_ends(c: Capsa) -> None:
+    """stop's SIGTERM is ignored; a pause arriving before its SIGKILL would freeze the container
+    and (v1 freezer) the SIGKILL would never be handled: the pause is refused, as podman's of a
+    "stopping" container, and the stop ends."""
+    assert c("run", "-d", "--name", "deaf", "busybox", "sh", "-c", DEAF).returncode == 0
+    stopper = subprocess.Popen([str(CAPSA), "--root", str(c.root), "--runroot", str(c.runroot), "stop", "-t", "2",
+                                "deaf"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=c.env)
+    try:
+        deadline = time.monotonic() + 10
+        while not _record(c, "deaf").get("stop_requested") and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert _error(c("pause", "deaf")) == 'Error: "stopping" is not running, can\'t pause: container state improper'
+        out, err = stopper.communicate(timeout=30)
+    finally:
+        stopper.kill()
+    assert stopper.returncode == 0, err
+    assert _status(c, "deaf") == "exited false false"
+    c("rm", "deaf")
+
+
+def test_stop_kills_a_container_frozen_behind_a_running_record(c: Capsa) -> None:
+    """A freeze the record does not know of (a pause killed between freezing and recording):
+    stop's SIGKILL thaws the container whatever the record says, or it would wait for ever."""
+    assert c("run", "-d", "--name", "frozen", "busybox", "sh", "-c", DEAF).returncode == 0
+    pid = _pid(c, "frozen")
+    _set_frozen_behind(pid, True)
+    try:
+        r = c("stop", "-t", "1", "frozen", timeout=30)
+    finally:
+        if Path(f"/proc/{pid}").exists():
+            _set_frozen_behind(pid, False)
+    assert r.returncode == 0, r.stderr
+    assert "resorting to SIGKILL" in r.stderr
+    assert _status(c, "frozen") == "exited false false"
+    c("rm", "frozen")

@@ -40,6 +40,9 @@ def pause(sess: Session, records: ContainerRecords, config: ContainerConfig) -> 
             raise UsageError(f'"{config.id}" is already paused: {IMPROPER}', hint="capsa unpause it first")
         if status != "running":
             raise UsageError(f'"{status}" is not running, can\'t pause: {IMPROPER}', hint="start it first")
+        if records.state(config.id).stop_requested:  # (podman's "stopping" state: a stop or rm -f is under way,
+            # and its SIGKILL would be held by a v1 freezer until a thaw nobody does)
+            raise UsageError(f'"stopping" is not running, can\'t pause: {IMPROPER}', hint="the container is being stopped")
         try:
             isolation_driver(sess, config).pause(config.id)
         except IsolationError as exc:

@@ -148,6 +148,10 @@ def stop(sess: Session, records: ContainerRecords, config: ContainerConfig, time
             resorted = number != 9
         except IsolationError:
             _signal_recorded(state, 9)
+        from capsa.container.pausing import thaw_after_signal
+
+        thaw_after_signal(iso, records, config)  # whatever the record said: frozen since (a pause racing
+        # this stop, or one killed half-way), a v1-frozen task would never handle the SIGKILL
         wait_exited(records, config)
     wait_monitor_gone(records, config)
     return resorted
