@@ -396,3 +396,38 @@ def test_stop_kills_a_container_frozen_behind_a_running_record(c: Capsa) -> None
     assert "resorting to SIGKILL" in r.stderr
     assert _status(c, "frozen") == "exited false false"
     c("rm", "frozen")
+
+
+@BOTH
+def test_pause_and_unpause_follow_the_kernels_freezer_over_a_half_written_record(c: Capsa) -> None:
+    """A pause killed between freezing and recording leaves a frozen cgroup recorded running;
+    an unpause killed between thawing and recording, a thawed one recorded paused. Either way
+    pause and unpause do their part (or just correct the record), and system check finds it."""
+    pid = _counting(c, "half")
+    try:
+        _set_frozen_behind(pid, True)  # frozen, recorded running
+        check = c("system", "check", timeout=120)
+        assert "recorded running but its cgroup is frozen" in check.stdout, check.stdout + check.stderr
+        assert c("unpause", "half").returncode == 0  # (was: "not paused")
+        assert not freezer_says_frozen(pid) and _status(c, "half") == "running false true"
+        _set_frozen_behind(pid, True)
+        assert c("pause", "half").returncode == 0  # (was: "already paused"): recorded paused now
+        assert freezer_says_frozen(pid) and _status(c, "half") == "paused true false"
+        _set_frozen_behind(pid, False)  # thawed, recorded paused
+        assert "recorded paused but its cgroup is thawed" in c("system", "check", timeout=120).stdout
+        assert c("pause", "half").returncode == 0  # (was: "already paused"): frozen again
+        assert freezer_says_frozen(pid) and _status(c, "half") == "paused true false"
+        _set_frozen_behind(pid, False)
+        assert c("unpause", "half").returncode == 0  # recorded running, nothing left to thaw
+        assert _status(c, "half") == "running false true"
+        _set_frozen_behind(pid, True)
+        repair = c("system", "check", "--repair", timeout=120)
+        assert "recorded running but its cgroup is frozen" in repair.stdout, repair.stdout + repair.stderr
+        assert _status(c, "half") == "paused true false" and freezer_says_frozen(pid)  # the record follows the kernel
+        assert "its cgroup" not in c("system", "check", timeout=120).stdout
+        assert c("unpause", "half").returncode == 0
+        assert not freezer_says_frozen(pid)
+    finally:
+        if Path(f"/proc/{pid}").exists():
+            _set_frozen_behind(pid, False)
+    c("rm", "-f", "half")
