@@ -431,3 +431,17 @@ def test_pause_and_unpause_follow_the_kernels_freezer_over_a_half_written_record
         if Path(f"/proc/{pid}").exists():
             _set_frozen_behind(pid, False)
     c("rm", "-f", "half")
+
+
+def test_a_paused_containers_published_ports_stay_claimed(c: Capsa) -> None:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("0.0.0.0", 0))
+        host = s.getsockname()[1]
+    assert c("run", "-d", "--name", "pub", "--network", "bridge", "-p", f"{host}:80", "busybox",
+             "sleep", "60").returncode == 0
+    assert c("pause", "pub").returncode == 0
+    r = c("run", "--rm", "--network", "bridge", "-p", f"{host}:80", "busybox", "true")
+    assert r.returncode == 125 and "already published by another container" in r.stderr, r.stderr
+    c("rm", "-f", "pub")
