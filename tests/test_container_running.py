@@ -445,3 +445,24 @@ def test_a_paused_containers_published_ports_stay_claimed(c: Capsa) -> None:
     r = c("run", "--rm", "--network", "bridge", "-p", f"{host}:80", "busybox", "true")
     assert r.returncode == 125 and "already published by another container" in r.stderr, r.stderr
     c("rm", "-f", "pub")
+
+
+def test_the_passwd_reader_of_top_and_exec_u_opens_by_descriptor_while_the_container_swaps_a_dir(
+        c: Capsa, tmp_path: Path) -> None:
+    """The container swaps a directory for an absolute symlink to a host path, again and again:
+    a path checked in the root and then opened by name (``/proc/PID/root/d/passwd``) is resolved
+    by the kernel on the host if the swap lands in between; openat2(RESOLVE_IN_ROOT) is not.
+    (``read_root_file`` is what top reads /etc/passwd and /etc/group with, and exec -u too; the
+    swapped directory is not /etc, which overlayfs cannot rename and holds bind mounts.)"""
+    from capsa.container.userinfo import read_root_file
+
+    (tmp_path / "hostetc").mkdir()
+    (tmp_path / "hostetc" / "passwd").write_text("hacked:x:0:0:host file:/:/bin/sh\n")
+    swap = (f"mkdir /d; cp /etc/passwd /d/; while :; do mv /d /d2; ln -s {tmp_path}/hostetc /d; rm /d; mv /d2 /d; "
+            "done")
+    assert c("run", "-d", "--name", "swapper", "busybox", "sh", "-c", swap).returncode == 0
+    root = f"/proc/{_pid(c, 'swapper')}/root"
+    seen = {read_root_file(root, "/d/passwd").partition(":")[0] for _ in range(3000)}
+    assert "hacked" not in seen and "root" in seen, seen
+    assert _rows(c("top", "swapper", "user", "pid").stdout)[1] == ["root", "1"]
+    c("rm", "-f", "-t", "0", "swapper")
