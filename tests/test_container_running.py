@@ -274,7 +274,14 @@ def test_top_reads_users_inside_the_container_and_refuses_bad_input(c: Capsa, tm
     while not Path(f"/proc/{pid}/root/tmp/ready").exists() and time.monotonic() < deadline:
         time.sleep(0.05)
     assert _rows(c("top", "evil", "user", "pid").stdout)[1] == ["0", "1"]  # no entry for uid 0: its number
-    assert "ps(1) option" in _error(c("top", "evil", "-ef"))  # -e would select the host's processes
+    assert "ps(1) option" in _error(c("top", "evil", "-u", "root"))  # -u would select the host's processes
+    for words in (["-eo", "user,pid,comm"], ["-e", "-o", "pid,comm"], ["-A", "-o", "pid,comm"], ["ax", "-o", "pid,comm"]):
+        r = c("top", "evil", *words)  # podman's documented example: --pid limits ps to the container already
+        assert r.returncode == 0, (words, r.stderr)
+        lines = r.stdout.splitlines()
+        assert lines[0].split()[-2:] == ["PID", "COMMAND"] and [ln.split()[-1] for ln in lines[1:]] == ["sleep"], \
+            (words, r.stdout)
+        assert lines[1].split()[-2] == str(pid)  # (the host's ps: host pids)
     assert "ps(1) option" in _error(c("top", "evil", "bogus"))
     assert "no such container" in _error(c("top", "nosuch"))
     assert "must provide the name" in _error(c("top"))
