@@ -3,6 +3,7 @@ drivers where it matters (``linux``, and ``oci`` with crun): a busybox store of 
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import time
 from collections.abc import Iterator
@@ -161,8 +162,6 @@ def test_pause_and_unpause_select_and_refuse_as_podman(c: Capsa, tmp_path: Path)
 
 def _size(text: str) -> float:
     """go-units' human size back to bytes: ``3.092MB`` -> 3092000."""
-    import re
-
     m = re.fullmatch(r"([\d.]+)([kMGTP]?B)", text)
     assert m, text
     return float(m.group(1)) * 1000 ** ["B", "kB", "MB", "GB", "TB", "PB"].index(m.group(2))
@@ -188,10 +187,15 @@ def test_stats_no_stream_reads_the_containers_cgroup(c: Capsa) -> None:
     usage, limit = (_size(x) for x in entry["mem_usage"].split(" / "))
     assert limit == 67.11e6 and 0 < usage < limit  # --memory 64m = 67108864 bytes
     assert abs(float(entry["mem_percent"].rstrip("%")) - usage / limit * 100) < 0.1
-    assert entry["cpu_percent"].endswith("%") and float(entry["cpu_percent"].rstrip("%")) >= 0
+    assert re.fullmatch(r"\d+\.\d\d%", entry["cpu_percent"]) and float(entry["cpu_percent"][:-1]) > 0  # (it counted)
     assert entry["cpu_time"].endswith("s") and entry["cpu_time"] != "0s"
-    rx, tx = entry["net_io"].split(" / ")
-    assert _size(rx) >= 0 and _size(tx) >= 0
+    pid = _pid(c, "s")
+    eth0 = next(line for line in Path(f"/proc/{pid}/net/dev").read_text().splitlines() if line.strip().startswith("eth0:"))
+    assert re.fullmatch(r"[\d.]+[kMGT]?B / [\d.]+[kMGT]?B", entry["net_io"])  # eth0's (podman reads it alone)
+    assert _size(entry["net_io"].split(" / ")[0]) <= int(eth0.partition(":")[2].split()[0])
+    c("run", "-d", "--name", "offline", "--network", "none", "busybox", "sleep", "60")
+    assert c("stats", "--no-stream", "--format", "{{.NetIO}}", "offline").stdout == "-- / --\n"  # no eth0, as podman
+    c("rm", "-f", "-t", "0", "offline")
     r = c("container", "stats", "--no-stream", "--no-trunc", "--format", "{{.ContainerID}} {{.PIDs}} {{.MemLimit}}", "s")
     assert r.stdout == f"{cid} 3 {64 << 20}\n"
     table = c("stats", "--no-stream").stdout.splitlines()  # every running container, by default
