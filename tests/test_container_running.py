@@ -153,6 +153,10 @@ def test_pause_and_unpause_select_and_refuse_as_podman(c: Capsa, tmp_path: Path)
     r = c("pause", "one", "made")  # on through every one, 125 at the end
     assert r.returncode == 125 and r.stdout == "" and r.stderr.count("Error: ") == 2
     assert c("unpause", "--filter", "name=one").stdout == f"{one}\n"
+    r = c("pause", "--filter", "name=made")  # --filter alone: an error for each match not running, as podman
+    assert _error(r) == 'Error: "created" is not running, can\'t pause: container state improper'
+    assert c("unpause", "--all").stdout == f"{cid}\n"  # (--all: the paused ones only, silently)
+    assert c("pause", "--latest").stdout == f"{cid}\n"  # ("two", the newest)
     assert c("unpause", "--latest").stdout == f"{cid}\n"
     assert c("ps", "--filter", "status=paused", "-q").stdout == ""
     c("rm", "-f", "made", "one", "two")
