@@ -376,6 +376,7 @@ def _record(c: Capsa, ref: str) -> dict[str, object]:
     return json.loads((c.root / "containers" / cid / "state.json").read_text())
 
 
+@BOTH
 def test_pause_refuses_a_container_being_stopped_so_the_stop_ends(c: Capsa) -> None:
     """stop's SIGTERM is ignored; a pause arriving before its SIGKILL would freeze the container
     and (v1 freezer) the SIGKILL would never be handled: the pause is refused, as podman's of a
@@ -396,6 +397,7 @@ def test_pause_refuses_a_container_being_stopped_so_the_stop_ends(c: Capsa) -> N
     c("rm", "deaf")
 
 
+@BOTH
 def test_stop_kills_a_container_frozen_behind_a_running_record(c: Capsa) -> None:
     """A freeze the record does not know of (a pause killed between freezing and recording):
     stop's SIGKILL thaws the container whatever the record says, or it would wait for ever."""
@@ -448,6 +450,7 @@ def test_pause_and_unpause_follow_the_kernels_freezer_over_a_half_written_record
     c("rm", "-f", "half")
 
 
+@BOTH
 def test_a_paused_containers_published_ports_stay_claimed(c: Capsa) -> None:
     import socket
 
