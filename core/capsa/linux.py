@@ -77,6 +77,24 @@ def libc() -> Any:
     return _LIBC[0]
 
 
+RESOLVE_NO_MAGICLINKS, RESOLVE_IN_ROOT = 0x02, 0x10
+_SYS_OPENAT2 = 437  # the same on every architecture (after the syscall tables were unified)
+
+
+def openat2(dirfd: int, path: str, flags: int, resolve: int) -> int:
+    """openat2(2) (Linux 5.6) with ``resolve`` (RESOLVE_*); the new descriptor (close-on-exec).
+    OSError with the kernel's errno (ENOSYS on an older kernel)."""
+    import ctypes
+    import struct
+
+    how = ctypes.create_string_buffer(struct.pack("<QQQ", flags | os.O_CLOEXEC, 0, resolve), 24)
+    rc = libc().syscall(ctypes.c_long(_SYS_OPENAT2), ctypes.c_int(dirfd), path.encode(), how, ctypes.c_size_t(24))
+    if rc < 0:
+        err = ctypes.get_errno()
+        raise OSError(err, os.strerror(err))
+    return rc
+
+
 def set_child_subreaper(on: bool = True) -> None:
     """prctl(PR_SET_CHILD_SUBREAPER): orphaned descendants are reparented to the caller."""
     import ctypes

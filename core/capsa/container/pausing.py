@@ -22,47 +22,70 @@ IMPROPER = "container state improper"  # podman's ErrCtrStateInvalid
 
 def _status(records: ContainerRecords, config: ContainerConfig) -> str:
     """The recorded status; a container whose monitor is gone is not running, whatever its record says."""
-    from capsa.container.stopping import ACTIVE, monitor_alive
+    from capsa.container.views import effective_status
 
-    status = records.state(config.id).status
-    if status in ACTIVE and not monitor_alive(records, config.id):
-        return "exited"
-    return status
+    return effective_status(records, config).status
+
+
+def frozen(iso: object, container_id: str) -> bool | None:
+    """What the kernel says (through the driver): whether the container's cgroup is frozen;
+    None when the driver cannot tell."""
+    try:
+        return iso.state(container_id).status == "paused"  # type: ignore[attr-defined]
+    except IsolationError:
+        return None
+
+
+def _record(records: ContainerRecords, config: ContainerConfig, status: str) -> None:
+    state = records.state(config.id)
+    state.status = status
+    records.set_state(config.id, state)
 
 
 def pause(sess: Session, records: ContainerRecords, config: ContainerConfig) -> None:
-    """Freeze the running container ``config``; podman's errors (exit 125) in any other state."""
+    """Freeze the running container ``config``; podman's errors (exit 125) in any other state.
+    The kernel's freezer decides, not the record alone: a container frozen already (a pause
+    killed between freezing and recording) is only recorded paused, and one recorded paused
+    whose cgroup is thawed (an unpause killed half-way) is frozen again."""
     from capsa.container.lifecycle import isolation_driver
 
     with records.lock(config.id).exclusive():
         status = _status(records, config)
-        if status == "paused":
-            raise UsageError(f'"{config.id}" is already paused: {IMPROPER}', hint="capsa unpause it first")
-        if status != "running":
+        if status not in ("running", "paused"):
             raise UsageError(f'"{status}" is not running, can\'t pause: {IMPROPER}', hint="start it first")
-        try:
-            isolation_driver(sess, config).pause(config.id)
-        except IsolationError as exc:
-            raise CapsaError(f"pausing container {config.id}: {exc.message}", hint=exc.hint) from None
-        state = records.state(config.id)
-        state.status = "paused"
-        records.set_state(config.id, state)
+        iso = isolation_driver(sess, config)
+        is_frozen = frozen(iso, config.id)
+        if status == "paused" and is_frozen is not False:
+            raise UsageError(f'"{config.id}" is already paused: {IMPROPER}', hint="capsa unpause it first")
+        if records.state(config.id).stop_requested:  # (podman's "stopping" state: a stop or rm -f is under way,
+            # and its SIGKILL would be held by a v1 freezer until a thaw nobody does)
+            raise UsageError(f'"stopping" is not running, can\'t pause: {IMPROPER}', hint="the container is being stopped")
+        if not is_frozen:
+            try:
+                iso.pause(config.id)
+            except IsolationError as exc:
+                raise CapsaError(f"pausing container {config.id}: {exc.message}", hint=exc.hint) from None
+        _record(records, config, "paused")
 
 
 def unpause(sess: Session, records: ContainerRecords, config: ContainerConfig) -> None:
-    """Thaw the paused container ``config``; podman's error (exit 125) when it is not paused."""
+    """Thaw the paused container ``config``; podman's error (exit 125) when it is not paused.
+    As :func:`pause`, the kernel's freezer decides: a frozen container recorded running is
+    thawed, and one recorded paused but thawed already is only recorded running."""
     from capsa.container.lifecycle import isolation_driver
 
     with records.lock(config.id).exclusive():
-        if _status(records, config) != "paused":
+        status = _status(records, config)
+        iso = isolation_driver(sess, config) if status in ("running", "paused") else None
+        is_frozen = frozen(iso, config.id) if iso is not None else None
+        if iso is None or (status != "paused" and not is_frozen):
             raise UsageError(f'"{config.id}" is not paused, can\'t unpause: {IMPROPER}', hint="see 'capsa ps -a'")
-        try:
-            isolation_driver(sess, config).resume(config.id)
-        except IsolationError as exc:
-            raise CapsaError(f"unpausing container {config.id}: {exc.message}", hint=exc.hint) from None
-        state = records.state(config.id)
-        state.status = "running"
-        records.set_state(config.id, state)
+        if is_frozen is not False:
+            try:
+                iso.resume(config.id)
+            except IsolationError as exc:
+                raise CapsaError(f"unpausing container {config.id}: {exc.message}", hint=exc.hint) from None
+        _record(records, config, "running")
 
 
 def thaw_after_signal(iso: object, records: ContainerRecords, config: ContainerConfig) -> None:

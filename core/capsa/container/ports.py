@@ -143,14 +143,14 @@ def claims(mappings: list[dict[str, Any]]) -> list[tuple[str, int, str]]:
 
 
 def running_claims(records: Any) -> list[tuple[str, int, str]]:
-    """The claims of every running container of ``records`` (a new one must not take them:
+    """The claims of every running or paused container of ``records`` (a new one must not take them:
     no socket holds them, their DNAT rules do)."""
     from capsa.container.views import effective_status
 
     taken = []
     for config in records.all():
         mappings = config.extra.get("ports")
-        if mappings and effective_status(records, config).status == "running":
+        if mappings and effective_status(records, config).status in ("running", "paused"):  # (paused: its rules stay)
             taken += claims(mappings)
     return taken
 

@@ -119,16 +119,22 @@ def kill(sess: Session, records: ContainerRecords, config: ContainerConfig, sig:
         thaw_after_signal(iso, records, config)
 
 
-def stop(sess: Session, records: ContainerRecords, config: ContainerConfig, timeout: int, stop_signal: str) -> bool:
+def stop(sess: Session, records: ContainerRecords, config: ContainerConfig, timeout: int, stop_signal: str,
+         paused_too: bool = True) -> bool:
     """The stop signal, then SIGKILL after ``timeout`` seconds; returns once the monitor is done
     (exited, torn down), True when SIGKILL had to follow a stop signal that did not stop it (the
-    caller warns, as podman). A container between two runs of its restart policy stays stopped."""
+    caller warns, as podman). A container between two runs of its restart policy stays stopped.
+    Without ``paused_too`` (``stop``; ``rm -f`` stops a paused container) a paused one is
+    podman's error, told under the container's lock that ``pause`` takes too."""
     from capsa.container.lifecycle import isolation_driver
 
     with records.lock(config.id).exclusive():
         state = records.state(config.id)
         if not monitor_alive(records, config.id):
             return False
+        if state.status == "paused" and not paused_too:  # (podman's words)
+            raise UsageError(f"can only stop created or running containers. {config.id} is in state paused: "
+                             "container state improper", hint="unpause it first (capsa unpause), or kill it")
         state.stop_requested = True
         records.set_state(config.id, state)
     iso = isolation_driver(sess, config)
@@ -148,6 +154,10 @@ def stop(sess: Session, records: ContainerRecords, config: ContainerConfig, time
             resorted = number != 9
         except IsolationError:
             _signal_recorded(state, 9)
+        from capsa.container.pausing import thaw_after_signal
+
+        thaw_after_signal(iso, records, config)  # whatever the record said: frozen since (a pause racing
+        # this stop, or one killed half-way), a v1-frozen task would never handle the SIGKILL
         wait_exited(records, config)
     wait_monitor_gone(records, config)
     return resorted

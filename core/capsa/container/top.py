@@ -212,10 +212,33 @@ def ps_options_only(words: list[str]) -> bool:
     return True
 
 
+SELECT_ALL = frozenset("eA")  # ps -e / -A: every process; ``--pid`` selects the container's already
+
+
+def without_select_all(words: list[str]) -> list[str]:
+    """``words`` without ps's options that select every process (``-e``, ``-A``, BSD ``ax``),
+    which podman documents (``podman top ctrID -eo user,pid,comm``) and which would add the
+    host's processes to ``--pid``'s: ``-eo`` becomes ``-o``, ``-ef`` ``-f``."""
+    out = []
+    for word in words:
+        if word in ("ax", "xa"):
+            continue
+        if word.startswith("-") and not word.startswith("--") and len(word) > 1 and SELECT_ALL & set(word[1:2]):
+            rest = word[1:]
+            while rest and rest[0] in SELECT_ALL:  # (only leading flags: -o's value follows -o itself)
+                rest = rest[1:]
+            if not rest:
+                continue
+            word = "-" + rest
+        out.append(word)
+    return out
+
+
 def host_ps(words: list[str], pids: list[int]) -> str:
     """The host's ps(1) with ``words`` on exactly ``pids`` (host pids, host users)."""
     import subprocess
 
+    words = without_select_all(words)
     if not ps_options_only(words):
         raise UsageError(f"unknown top descriptor or ps(1) option in {' '.join(words)!r}: capsa runs no program "
                          "of the container's, and the host's ps only with output options (-o, -f, -l...) on "

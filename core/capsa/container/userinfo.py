@@ -15,6 +15,7 @@ Podman's rules (observed with podman 4.3 and ``--rootfs``), mirrored here:
 """
 from __future__ import annotations
 
+import errno
 import os
 import stat
 
@@ -46,11 +47,31 @@ def resolve_in_root(root: str, path: str) -> str:
     return secure_join(root, path, MAX_LINKS)
 
 
-def read_root_file(root: str, path: str) -> str:
-    """The text of the regular file ``path`` inside ``root``, or "" when there is none."""
+def _open_in_root(root: str, path: str) -> int:
+    """``path`` opened read-only inside ``root``, by descriptor: openat2(RESOLVE_IN_ROOT |
+    RESOLVE_NO_MAGICLINKS) from an O_PATH descriptor of ``root``, so that the kernel resolves
+    every symlink in the root (an absolute one under ``/proc/PID/root`` included) and nothing
+    swapped between a check and the open can lead out of it. A kernel without openat2 (< 5.6)
+    gets :func:`resolve_in_root` (a container changing its files meanwhile could race that)."""
+    from capsa.linux import RESOLVE_IN_ROOT, RESOLVE_NO_MAGICLINKS, openat2
+
+    flags = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC
+    rootfd = os.open(root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
-        host = resolve_in_root(root, path)
-        fd = os.open(host, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
+        return openat2(rootfd, path.lstrip("/") or ".", flags, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)
+    except OSError as exc:
+        if exc.errno != errno.ENOSYS:
+            raise
+    finally:
+        os.close(rootfd)
+    return os.open(resolve_in_root(root, path), flags | os.O_NOFOLLOW)
+
+
+def read_root_file(root: str, path: str) -> str:
+    """The text of the regular file ``path`` inside ``root`` (a rootfs, or a running container's
+    ``/proc/PID/root``), or "" when there is none."""
+    try:
+        fd = _open_in_root(root, path)
     except OSError:
         return ""
     try:

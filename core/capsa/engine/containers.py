@@ -369,12 +369,9 @@ def stop(sess: Session, config: ContainerConfig, timeout: int | None = None) -> 
     from capsa.container import stopping
 
     plugins.load_hook_plugins()
-    if is_paused(sess, config):  # (podman's words; rm -f and kill do act on a paused container)
-        raise UsageError(f"can only stop created or running containers. {config.id} is in state paused: "
-                         "container state improper", hint="unpause it first (capsa unpause), or kill it")
     seconds = config.stop_timeout if timeout is None else timeout
-    signal = stop_signal(sess, config)
-    if stopping.stop(sess, container_records(sess), config, seconds, signal):
+    signal = stop_signal(sess, config)  # (a paused container is refused, under its lock: rm -f and kill act on it)
+    if stopping.stop(sess, container_records(sess), config, seconds, signal, paused_too=False):
         return (f"StopSignal {stopping.signal_name(signal)} failed to stop container {config.name} "
                 f"in {seconds} seconds, resorting to SIGKILL")
     return None

@@ -118,6 +118,7 @@ def check(sess: Session, repair: bool) -> list[Finding]:
                                      error="its monitor died; repaired by system check")
                 f.repaired = True
             findings.append(f)
+    findings += _pause_checks(sess, records, configs, repair)
     iso = sess.driver("isolation")
     gc = getattr(iso, "gc", None)
     if gc is not None:  # runtime leftovers: state and cgroups of containers that are not running
@@ -143,6 +144,40 @@ def check(sess: Session, repair: bool) -> list[Finding]:
 
                 removal.remove_stopped(store, records, config.id, config.layer_id)
     return findings
+
+
+def _pause_checks(sess: Session, records: Any, configs: list[Any], repair: bool) -> list[Finding]:
+    """Containers whose record says ``paused`` with a thawed cgroup, or ``running`` with a frozen
+    one (a pause or unpause killed between the freezer and the record). Repaired by making the
+    record follow the kernel (``unpause`` thaws either way). Checked under the container's lock;
+    a container whose lock is held is being paused or stopped right now and is left alone."""
+    from capsa.container.lifecycle import isolation_driver
+    from capsa.container.pausing import frozen
+    from capsa.container.stopping import monitor_alive
+    from capsa.errors import CapsaError
+
+    found = []
+    for config in configs:
+        if records.state(config.id).status not in ("running", "paused") or _lock_held(records, config.id):
+            continue
+        try:
+            with records.lock(config.id).exclusive():
+                state = records.state(config.id)
+                if state.status not in ("running", "paused") or not monitor_alive(records, config.id):
+                    continue
+                kernel = frozen(isolation_driver(sess, config), config.id)
+                if kernel is None or kernel == (state.status == "paused"):
+                    continue
+                f = Finding("container", f"container {config.name} ({config.id[:12]}) is recorded {state.status} "
+                                         f"but its cgroup is {'frozen' if kernel else 'thawed'}")
+                if repair:
+                    state.status = "paused" if kernel else "running"
+                    records.set_state(config.id, state)
+                    f.repaired = True
+                found.append(f)
+        except CapsaError:
+            continue  # gone meanwhile, or its driver unreadable
+    return found
 
 
 def _network_checks(sess: Session, records: Any, configs: list[Any], live: set[str]) -> list[Finding]:

@@ -17,8 +17,8 @@ if TYPE_CHECKING:
 def targets(sess: Session, refs: list[str], all_: bool, latest: bool, filters: list[str],
             wanted: str) -> list[ContainerConfig]:
     """The containers ``pause`` (``wanted`` "running") or ``unpause`` ("paused") act on:
-    ``refs``, the newest (``latest``), or with ``all_``/``filters`` every container in the
-    ``wanted`` state that passes ps's filters."""
+    ``refs``, the newest (``latest``), with ``all_`` every container in the ``wanted`` state
+    that passes ps's ``filters``, with ``filters`` alone every container that passes them."""
     if sum(bool(x) for x in (refs, all_, latest)) > 1:
         raise UsageError("--all, --latest and containers given by name or id cannot be used together",
                          hint="use one of them")
@@ -28,7 +28,8 @@ def targets(sess: Session, refs: list[str], all_: bool, latest: bool, filters: l
         raise UsageError("you must provide at least one container name or id", hint="or use --all or --latest")
     if refs or latest:
         return base.find(sess, refs, latest=latest)
-    rows = base.listing(sess, True, [*filters, f"status={wanted}"])
+    rows = base.listing(sess, True, [*filters, *([f"status={wanted}"] if all_ else [])])  # (as podman: --all
+    # skips the containers in another state, --filter alone acts on every match and reports each error)
     wanted_ids = {row["Id"] for row in rows}
     return sorted((c for c in base.find(sess, None, all_=True) if c.id in wanted_ids), key=lambda c: c.created)
 

@@ -445,6 +445,7 @@ def _check_rlimits(rlimits: list[dict[str, Any]]) -> None:
     """Refuse a hard limit above ours: raising one needs CAP_SYS_RESOURCE, which we do not try."""
     import resource
 
+    from .caps import has_effective
     from .launcher import rlimit_value
 
     for rl in rlimits:
@@ -458,21 +459,13 @@ def _check_rlimits(rlimits: list[dict[str, Any]]) -> None:
         def above(value: int, limit: int) -> bool:
             return limit != inf and (value == inf or value > limit)
 
-        if above(hard, current) and not _has_cap(24):  # CAP_SYS_RESOURCE
+        if above(hard, current) and not has_effective(24):  # CAP_SYS_RESOURCE
             shown = "unlimited" if current == inf else str(current)
             raise IsolationError(f"rlimit {rl['type']}: hard limit {rl['hard']} is above the current hard limit "
                                  f"({shown}); raising it needs CAP_SYS_RESOURCE",
                                  hint="lower the limit to at most the current hard limit (see ulimit -H)")
         if above(soft, hard):
             raise IsolationError(f"rlimit {rl['type']}: soft limit {rl['soft']} is above the hard limit {rl['hard']}")
-
-
-def _has_cap(number: int) -> bool:
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith("CapEff:"):
-                return bool(int(line.split()[1], 16) >> number & 1)
-    return False
 
 
 def _modules(spec: dict[str, Any]) -> dict[str, Any]:

@@ -104,3 +104,12 @@ def apply(bounding: Iterable[str], effective: Iterable[str], permitted: Iterable
     for name in names(amb):
         _prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, CAPS[name], what=f"raise ambient {name}")
     _prctl(PR_SET_KEEPCAPS, 0, what="clear PR_SET_KEEPCAPS")
+
+
+def has_effective(number: int) -> bool:
+    """Whether the calling process has capability ``number`` in its effective set."""
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("CapEff:"):
+                return bool(int(line.split()[1], 16) >> number & 1)
+    return False

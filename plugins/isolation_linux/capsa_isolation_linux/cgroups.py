@@ -361,52 +361,16 @@ class Cgroup:
             return ctl["oom_kill"] > 0
         return (_num(os.path.join(d, "memory.failcnt")) or 0) > 0 and ctl.get("under_oom", 0) > 0
 
-    def _freezer(self) -> tuple[str, int]:
-        where = self.controller_path("freezer")
-        if where:
-            return where
-        for h in self._hier:
-            if h.version == 2 and os.path.exists(os.path.join(self._dir(h), "cgroup.freeze")):
-                return self._dir(h), 2
-        raise IsolationError("cannot freeze: no freezer cgroup (v1 freezer or v2 cgroup.freeze)",
-                             "mount the v1 freezer hierarchy or use a kernel >= 5.2 with cgroup v2")
-
     def is_frozen(self) -> bool:
-        try:
-            d, v = self._freezer()
-        except IsolationError:
-            return False
-        if v == 1:
-            with suppress(OSError):
-                return _read(os.path.join(d, "freezer.state")).strip() != "THAWED"
-            return False
-        return _keyed(os.path.join(d, "cgroup.events")).get("frozen", 0) == 1
+        """Whether the freezer holds the cgroup frozen (see :mod:`capsa.drivers.cgroupfiles`)."""
+        from capsa.drivers import cgroupfiles
+
+        return cgroupfiles.is_frozen(self.paths().values())
 
     def _set_frozen(self, frozen: bool, timeout: float) -> None:
-        d, v = self._freezer()
-        want = "FROZEN" if frozen else "THAWED"
-        deadline = time.monotonic() + timeout
-        delay = 0.001
-        while True:
-            try:
-                if v == 1:
-                    _write(os.path.join(d, "freezer.state"), want)  # re-written each round, as runc does
-                    done = _read(os.path.join(d, "freezer.state")).strip() == want
-                else:
-                    _write(os.path.join(d, "cgroup.freeze"), "1" if frozen else "0")
-                    done = _keyed(os.path.join(d, "cgroup.events")).get("frozen", 0) == int(frozen)
-            except OSError as exc:
-                raise IsolationError(f"cannot {'freeze' if frozen else 'thaw'} cgroup {d}: {exc.strerror}",
-                                     _hint_for(exc.errno or 0)) from exc
-            if done:
-                return
-            if time.monotonic() > deadline:
-                if frozen:
-                    self._set_frozen(False, timeout)
-                raise IsolationError(f"cgroup {d} did not {'freeze' if frozen else 'thaw'} within {timeout:g}s",
-                                     "a process may be stuck in uninterruptible sleep (D state); retry")
-            time.sleep(delay)
-            delay = min(delay * 2, 0.05)
+        from capsa.drivers import cgroupfiles
+
+        cgroupfiles.set_frozen(list(self.paths().values()), frozen, timeout)
 
     def freeze(self, timeout: float = 5.0) -> None:
         """Freeze every process; returns once the kernel reports the cgroup frozen."""
@@ -433,24 +397,6 @@ class Cgroup:
         finally:
             if (froze and not was_frozen) or (was_frozen and sig == _signal.SIGKILL):
                 self.thaw()
-
-    def stats(self) -> dict[str, int | None]:
-        """memory_usage / memory_limit (bytes, -1 = unlimited), pids_current, cpu_usage_ns; None when unknown."""
-        out: dict[str, int | None] = dict.fromkeys(("memory_usage", "memory_limit", "pids_current", "cpu_usage_ns"))
-        mem, pids, acct = (self.controller_path(c) for c in ("memory", "pids", "cpuacct"))
-        if mem:
-            v1 = mem[1] == 1
-            out["memory_usage"] = _num(os.path.join(mem[0], "memory.usage_in_bytes" if v1 else "memory.current"))
-            out["memory_limit"] = _num(os.path.join(mem[0], "memory.limit_in_bytes" if v1 else "memory.max"))
-        if pids:
-            out["pids_current"] = _num(os.path.join(pids[0], "pids.current"))
-        if acct:
-            out["cpu_usage_ns"] = _num(os.path.join(acct[0], "cpuacct.usage"))
-        for h in self._hier:  # v2 has cpu.stat even without the cpu controller
-            usec = _keyed(os.path.join(self._dir(h), "cpu.stat")).get("usage_usec") if h.version == 2 else None
-            if out["cpu_usage_ns"] is None and usec is not None:
-                out["cpu_usage_ns"] = usec * 1000
-        return out
 
     def delete(self, timeout: float = 5.0) -> None:
         """SIGKILL what is left, wait for it to leave, then remove the cgroup and the parents this

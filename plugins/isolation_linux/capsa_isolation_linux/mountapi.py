@@ -1,5 +1,5 @@
-"""The kernel's descriptor-based mount and path calls, through ctypes: openat2(2) (5.6),
-open_tree(2) and move_mount(2) (5.2), mount_setattr(2) (5.12).
+"""The kernel's descriptor-based mount and path calls, through ctypes: openat2(2) (5.6, from
+capsa.linux), open_tree(2) and move_mount(2) (5.2), mount_setattr(2) (5.12).
 
 These let the container's setup resolve a mount target inside the rootfs and mount onto exactly
 what it resolved (no path is checked and then used again), and make a bind mount read-only with
@@ -11,13 +11,13 @@ from __future__ import annotations
 import os
 import struct
 
+from capsa.linux import RESOLVE_IN_ROOT, RESOLVE_NO_MAGICLINKS, openat2  # noqa: F401 (inroot's, from here)
 from capsa.linux import MS_NOATIME, MS_NODEV, MS_NODIRATIME, MS_NOEXEC, MS_NOSUID, MS_RDONLY, MS_RELATIME, MS_STRICTATIME
 
-_SYS_OPEN_TREE, _SYS_MOVE_MOUNT, _SYS_OPENAT2, _SYS_MOUNT_SETATTR = 428, 429, 437, 442
+_SYS_OPEN_TREE, _SYS_MOVE_MOUNT, _SYS_MOUNT_SETATTR = 428, 429, 442
 AT_EMPTY_PATH, AT_RECURSIVE = 0x1000, 0x8000
 OPEN_TREE_CLONE = 1
 MOVE_MOUNT_F_EMPTY_PATH, MOVE_MOUNT_T_EMPTY_PATH = 0x4, 0x40
-RESOLVE_NO_MAGICLINKS, RESOLVE_IN_ROOT = 0x02, 0x10
 MOUNT_ATTR_RDONLY, MOUNT_ATTR_NOSUID, MOUNT_ATTR_NODEV, MOUNT_ATTR_NOEXEC = 0x1, 0x2, 0x4, 0x8
 MOUNT_ATTR_NOATIME, MOUNT_ATTR_STRICTATIME, MOUNT_ATTR__ATIME, MOUNT_ATTR_NODIRATIME = 0x10, 0x20, 0x70, 0x80
 _PLAIN = ((MS_RDONLY, MOUNT_ATTR_RDONLY), (MS_NOSUID, MOUNT_ATTR_NOSUID), (MS_NODEV, MOUNT_ATTR_NODEV),
@@ -34,14 +34,6 @@ def _call(nr: int, *args: object) -> int:
         err = ctypes.get_errno()
         raise OSError(err, os.strerror(err))
     return rc
-
-
-def openat2(dirfd: int, path: str, flags: int, resolve: int) -> int:
-    """openat2(2) with ``resolve`` (RESOLVE_*); the new descriptor."""
-    import ctypes
-
-    how = ctypes.create_string_buffer(struct.pack("<QQQ", flags | os.O_CLOEXEC, 0, resolve), 24)
-    return _call(_SYS_OPENAT2, ctypes.c_int(dirfd), path.encode(), how, ctypes.c_size_t(24))
 
 
 def open_tree(dirfd: int, path: str, flags: int) -> int:

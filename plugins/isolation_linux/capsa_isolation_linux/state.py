@@ -120,17 +120,9 @@ def status_of(doc: dict[str, Any]) -> str:
 
 def cgroup_members(dirs: list[str]) -> set[int]:
     """Processes in these cgroup dirs or any cgroup below them."""
-    import os
+    from capsa.drivers.cgroupfiles import members
 
-    members: set[int] = set()
-    for d in dirs:
-        for dirpath, _, _ in os.walk(d):
-            try:
-                with open(os.path.join(dirpath, "cgroup.procs")) as fh:
-                    members.update(int(x) for x in fh.read().split())
-            except (OSError, ValueError):
-                pass
-    return members
+    return set(members(dirs))
 
 
 def remove_if_empty(cgroup: Any) -> bool:
