@@ -38,15 +38,19 @@ def parse_location(arg: str) -> tuple[str | None, str]:
     return name, path
 
 
-def _mounts(sess: Session, config: ContainerConfig) -> list[MountSource]:
-    """The container's bind mounts and volumes: from its bundle while it runs (every bind the
-    runtime made, /etc/hosts and the like included), else from its record."""
+_PSEUDO = ("proc", "sysfs", "cgroup", "cgroup2", "devpts", "mqueue")
+
+
+def _mounts(sess: Session, config: ContainerConfig, live: bool, pseudo: set[str] | None = None) -> list[MountSource]:
+    """The container's bind mounts and volumes: while it runs, those of its bundle (only to know
+    which are read-only: the kernel crosses the real ones), else from its record, each source
+    as the next start would bind it (a volume that is gone is an error: nothing is created)."""
     from capsa.container.cproot import MountSource
-    from capsa.engine.containers import is_running
 
     records = container_records(sess)
     found: list[MountSource] = []
-    if is_running(sess, config):
+    pseudo = set() if pseudo is None else pseudo
+    if live:
         from capsa.fastpath.jsonio import loads
 
         try:
@@ -55,8 +59,10 @@ def _mounts(sess: Session, config: ContainerConfig) -> list[MountSource]:
         except (OSError, ValueError):
             spec = {}
         for m in spec.get("mounts") or []:
-            if m.get("type") == "bind" and str(m.get("source", "")).startswith("/"):
-                found.append(MountSource(os.path.normpath(m["destination"]).strip("/"), m["source"],
+            if m.get("type") in _PSEUDO:
+                pseudo.add(os.path.normpath(str(m.get("destination", "/"))).strip("/"))
+            if str(m.get("destination", "")).startswith("/"):
+                found.append(MountSource(os.path.normpath(m["destination"]).strip("/"), str(m.get("source", "")),
                                          "ro" in (m.get("options") or [])))
         return found
     from capsa.container.volumes import VolumeStore
@@ -65,15 +71,44 @@ def _mounts(sess: Session, config: ContainerConfig) -> list[MountSource]:
     for m in config.mounts:
         if m.type not in ("bind", "volume") or not m.destination.startswith("/"):
             continue
-        source = str(VolumeStore(root).ensure(m.source)) if m.type == "volume" else m.source
+        if m.type == "volume":
+            try:
+                source = str(VolumeStore(root).record(m.source)["Mountpoint"])
+            except CapsaError:
+                raise CopyError(f"volume {m.source} of container {config.name} does not exist",
+                                hint="create it again (capsa volume create) or remove the container") from None
+        else:
+            source = m.source
         if os.path.exists(source):
             found.append(MountSource(os.path.normpath(m.destination).strip("/"), source, "ro" in m.options))
     return found
 
 
+def _live_root(sess: Session, config: ContainerConfig) -> int | None:
+    """An fd of a running container's own root (its process's ``/proc/PID/root``, checked with a
+    pidfd), or None when it is not running."""
+    from capsa.container.cproot import open_live_root
+    from capsa.engine.containers import is_running
+
+    if not is_running(sess, config):
+        return None
+    records = container_records(sess)
+    pid = records.state(config.id).pid
+    if not pid or pid <= 0:
+        return None
+    try:
+        fd = open_live_root(pid)
+    except OSError:
+        return None  # (it exited meanwhile: a stopped container)
+    if records.state(config.id).pid != pid or not is_running(sess, config):  # (the pid is still its own)
+        os.close(fd)
+        return None
+    return fd
+
+
 def _open_container(sess: Session, ref: str, stack: ExitStack) -> tuple[ContainerConfig, ContainedRoot]:
     from capsa.container.cproot import ContainedRoot
-    from capsa.engine.containerfs import _pin
+    from capsa.engine.containerfs import pin
 
     from capsa.container.records import ContainerNotFound
 
@@ -81,8 +116,19 @@ def _open_container(sess: Session, ref: str, stack: ExitStack) -> tuple[Containe
         config = container_records(sess).find(ref)
     except ContainerNotFound:
         raise ContainerNotFound(f'container "{ref}" does not exist', hint="see 'capsa ps -a'") from None
-    root = _pin(sess, config, stack)
-    contained = ContainedRoot(root, _mounts(sess, config), readonly=config.read_only, name=config.name)
+    layer_root = pin(sess, config, stack)
+    live = _live_root(sess, config)
+    if live is not None:
+        pseudo: set[str] = set()
+        try:
+            mounts = _mounts(sess, config, True, pseudo)
+        except BaseException:
+            os.close(live)
+            raise
+        contained = ContainedRoot(live, mounts, readonly=config.read_only, name=config.name, live=True)
+        contained.pseudo = frozenset(pseudo)
+    else:
+        contained = ContainedRoot(layer_root, _mounts(sess, config, False), readonly=config.read_only, name=config.name)
     stack.callback(contained.close)
     return config, contained
 
@@ -213,8 +259,12 @@ def _copy(sess: Session, source: str, dest: str, archive: bool, overwrite: bool,
         if dst is not None and not dst_is_dir and src_dir:
             raise CopyError("destination must be a directory when copying a directory",
                             hint=f"{dpath} {where} is not a directory")
+        target = dcanon
+        if dst_is_dir and not (src_dir and contents) and dcanon is not None:
+            target = _child(dcanon, os.path.basename(os.path.normpath(spath)) or sname)
         if src_root is not None and dst_root is not None and sconfig.id == dconfig.id and src_dir and \
-                (dcanon == scanon or dcanon.startswith(f"{scanon}/") or not scanon):  # type: ignore[union-attr]
+                (target == scanon or target.startswith(f"{scanon}/") or dcanon.startswith(f"{scanon}/")  # type: ignore[union-attr]
+                 or dcanon == scanon or not scanon):
             raise CopyError(f"cannot copy {spath} into itself ({dpath})", hint="give a destination outside the source")
         owner: tuple[int, int] | None = None
         if dst_root is not None:
@@ -222,7 +272,8 @@ def _copy(sess: Session, source: str, dest: str, archive: bool, overwrite: bool,
                 owner = _owner(sess, dconfig, dst_root)
         else:
             owner = (os.getuid(), os.getgid())  # (podman: what is copied out belongs to the caller)
-        copier = Copier(Side(src_root), Side(dst_root), owner, overwrite)
+        copier = Copier(Side(src_root, src_root.pseudo if src_root is not None else frozenset()), Side(dst_root),
+                        owner, overwrite)
         stack.callback(copier.close)
         if dst_is_dir:
             inside = _dir_of(dst_root, dparent, dname, dcanon, stack)
@@ -278,6 +329,14 @@ def _to_stream(root: ContainedRoot, path: str, out: BinaryIO) -> None:
               if dest.startswith(below) and dest != found.canon and os.path.isdir(m.source)}
     mount = root.mounts.get(found.canon)
     with ExitStack() as stack:
+        if root.pseudo:  # (a running container's /proc, /sys...: their mountpoints, empty)
+            import tempfile
+
+            empty = tempfile.mkdtemp(prefix="capsa-cp-")
+            stack.callback(os.rmdir, empty)
+            for dest in root.pseudo:
+                if dest.startswith(below) and dest != found.canon:
+                    mounts[prefix + dest[len(below):]] = empty
         if name and mount is not None and found.is_dir:  # (the mount's own directory: its contents)
             mounts[base] = mount.source
             try:
