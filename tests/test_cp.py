@@ -328,6 +328,102 @@ def test_hostile_tar_streams_stay_inside(c: Capsa, canary: Path, tmp_path: Path,
         assert out_of(c, name, inside, tmp_path / "check").read_text() == "pwned\n"
 
 
+def test_running_container_swapping_a_bound_directory_and_file_for_host_links(c: Capsa, canary: Path,
+                                                                               tmp_path: Path) -> None:
+    """A running container renames a bound directory and a bound file of its own and puts
+    symlinks to the host canary in their place: the copies still land in what the container's
+    mounts hold (the renamed originals), never through the host source paths."""
+    shared = tmp_path / "shared"
+    (shared / "sub").mkdir(parents=True)
+    (shared / "file.conf").write_text("conf\n")
+    ok(c, "run", "-d", "--name", "nb", "-v", f"{shared}:/a", "-v", f"{shared}/sub:/b",
+       "-v", f"{shared}/file.conf:/etc/x.conf", "busybox", "sh", "-c",
+       f"mv /a/sub /a/sub.old && ln -s {canary} /a/sub && mv /a/file.conf /a/file.old && "
+       f"ln -s {canary}/victim /a/file.conf && echo ready; sleep 1000")
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and "ready" not in c("logs", "nb").stdout:
+        time.sleep(0.05)
+    assert (shared / "sub").is_symlink() and (shared / "file.conf").is_symlink()
+    f = tmp_path / "f"
+    f.write_text("pwned\n")
+    ok(c, "cp", str(f), "nb:/b/pwned")
+    ok(c, "cp", str(f), "nb:/etc/x.conf")
+    assert not (canary / "pwned").exists()
+    assert (shared / "sub.old" / "pwned").read_text() == "pwned\n"  # what the container's /b is
+    assert (shared / "file.old").read_text() == "pwned\n"  # the bound file, written in place
+    ok(c, "cp", "nb:/b/pwned", str(tmp_path / "back"))
+    assert (tmp_path / "back").read_text() == "pwned\n"
+    ok(c, "rm", "-f", "-t", "0", "nb")
+
+
+def test_running_container_tmpfs_is_written_as_the_container_sees_it(c: Capsa, tmp_path: Path) -> None:
+    ok(c, "run", "-d", "--name", "tm", "--tmpfs", "/scratch", "busybox", "sleep", "1000")
+    f = tmp_path / "f"
+    f.write_text("T\n")
+    ok(c, "cp", str(f), "tm:/scratch/f")
+    assert ok(c, "exec", "tm", "cat", "/scratch/f") == "T\n"  # (not hidden in the layer under the tmpfs)
+    ok(c, "rm", "-f", "-t", "0", "tm")
+
+
+def test_copying_out_makes_no_device_nodes_nor_setuid_files_on_the_host(c: Capsa, canary: Path,
+                                                                       tmp_path: Path) -> None:
+    name = "dev"
+    ok(c, "run", "--privileged", "--name", name, "busybox", "sh", "-c",
+       "mkdir /d && mknod /d/null c 1 3 && mknod /d/blk b 7 0 && echo x > /d/suid && "
+       "chmod 6755 /d/suid && mkdir /d/sgid && chmod 2755 /d/sgid && mkfifo /d/fifo")
+    ok(c, "cp", f"{name}:/d", str(tmp_path / "out"))
+    out = tmp_path / "out"
+    assert sorted(os.listdir(out)) == ["fifo", "sgid", "suid"]  # (podman's IgnoreDevices: skipped)
+    assert (out / "suid").stat().st_mode & 0o7777 == 0o755
+    assert (out / "sgid").stat().st_mode & 0o7777 == 0o755
+    r = c("cp", f"{name}:/d/null", str(tmp_path / "null"))
+    assert not (tmp_path / "null").exists(), r.stderr
+    ok(c, "cp", f"{name}:/d/suid", str(tmp_path / "one"))
+    assert (tmp_path / "one").stat().st_mode & 0o7777 == 0o755
+
+
+@pytest.mark.parametrize("running", [False, True])
+def test_copying_a_tree_onto_a_bind_mount_keeps_the_host_directorys_metadata(c: Capsa, tmp_path: Path,
+                                                                              running: bool) -> None:
+    bind = tmp_path / "bind"
+    bind.mkdir()
+    os.chmod(bind, 0o750)
+    before = bind.stat()
+    ok(c, "run", *(["-d"] if running else []), "--name", "bm", "-v", f"{bind}:/data", "busybox",
+       *(["sleep", "1000"] if running else ["true"]))
+    src = tmp_path / "src"
+    (src / "data").mkdir(parents=True)
+    (src / "data" / "x").write_text("x\n")
+    os.chmod(src / "data", 0o777)
+    os.chown(src / "data", 1234, 1234)
+    ok(c, "cp", f"{src}/.", "bm:/")  # (src/data lands on the mount /data)
+    ok(c, "cp", f"{src}/data/.", "bm:/data")
+    after = bind.stat()
+    assert (after.st_mode, after.st_uid, after.st_gid) == (before.st_mode, before.st_uid, before.st_gid)
+    assert (bind / "x").read_text() == "x\n"
+    ok(c, "rm", "-f", "-t", "0", "bm")
+
+
+def test_a_stopped_containers_removed_volume_is_not_created_again(c: Capsa, tmp_path: Path) -> None:
+    ok(c, "run", "--name", "gone", "-v", "cpgone:/vol", "busybox", "true")
+    import shutil
+
+    home = Path(ok(c, "volume", "inspect", "--format", "{{.Mountpoint}}", "cpgone").strip()).parent
+    shutil.rmtree(home)  # (gone behind capsa's back: a container still names it)
+    f = tmp_path / "f"
+    f.write_text("F\n")
+    r = c("cp", str(f), "gone:/vol/f")
+    assert r.returncode == 125 and r.stderr.count("\n") <= 2, r.stderr
+    assert not home.exists()
+    ok(c, "rm", "gone")
+
+
+def test_copying_a_directory_onto_itself_at_the_root_is_refused(c: Capsa) -> None:
+    name = container(c, "self", "mkdir /src && echo s > /src/f")
+    r = c("cp", f"{name}:/src", f"{name}:/")
+    assert r.returncode == 125 and "into itself" in r.stderr, r.stderr
+
+
 def test_symlink_swap_race_in_a_running_container(c: Capsa, canary: Path, tmp_path: Path) -> None:
     """CVE-2018-15664: while the copies run, the container swaps /w between a directory and a
     symlink to the host canary's path; nothing is ever written to or read from the host."""

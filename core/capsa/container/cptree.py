@@ -217,22 +217,33 @@ class Copier:
             if not self.overwrite:
                 raise UsageError(f"cannot overwrite directory {dname!r} with non-directory",
                                  hint="use --overwrite to replace it")
-            if self.dst.root is not None:
-                from capsa.container.cproot import is_mount_root
-
-                fd = os.open(dname, os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dparent)
-                try:
-                    mounted = is_mount_root(fd, dparent)
-                finally:
-                    os.close(fd)
-                if mounted:
-                    raise UsageError(f"cannot overwrite directory {dname!r}: it is a mount in the container",
-                                     hint="copy into it instead")
+            self._refuse_mount(dparent, dname)
             import shutil
 
             shutil.rmtree(dname, dir_fd=dparent)  # (fd-relative, never follows symlinks)
         else:
+            self._refuse_mount(dparent, dname)
             os.unlink(dname, dir_fd=dparent)
+
+    def _mount_entry(self, dparent: int, dname: str) -> bool:
+        """Whether ``dname`` in ``parent`` is a mount's root in a running container (never
+        unlinked: from outside its mount namespace, that would detach the container's mount)."""
+        if not self.dst.live:
+            return False
+        from capsa.container.cproot import is_mount_root
+
+        try:
+            fd = os.open(dname, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dparent)
+        except FileNotFoundError:
+            return False
+        try:
+            return is_mount_root(fd, dparent)
+        finally:
+            os.close(fd)
+
+    def _refuse_mount(self, dparent: int, dname: str) -> None:
+        if self._mount_entry(dparent, dname):
+            raise UsageError(f"cannot replace {dname!r}: it is a mount in the container", hint="copy into it instead")
 
     def _leaf(self, sparent: int, sname: str, st: os.stat_result, dparent: int, dname: str, top: bool = False) -> None:
         mode = st.st_mode
@@ -288,20 +299,18 @@ class Copier:
                 if top:
                     raise OSError(errno.EINVAL, "no longer a regular file", sname)
                 return
-            try:
-                self._clear(dparent, dname)
-            except OSError as exc:
-                if exc.errno != errno.EBUSY or not self.dst.live:
-                    raise
+            if self._mount_entry(dparent, dname):  # (a file bind mount, /etc/hosts...: written in place)
                 dfd = os.open(dname, os.O_WRONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=dparent)
-                try:  # (a file bind mount of a running container, /etc/hosts...: written in place)
+                try:
                     if not stat.S_ISREG(os.fstat(dfd).st_mode):
-                        raise
+                        raise UsageError(f"cannot copy onto {dname!r}: the mount there is not a regular file",
+                                         hint="copy into a directory instead")
                     os.ftruncate(dfd, 0)
                     self.bytes += copy_data(sfd, dfd, st.st_size)
                 finally:
                     os.close(dfd)
                 return
+            self._clear(dparent, dname)
             dfd = os.open(dname, _NEW, 0o600, dir_fd=dparent)
             try:
                 self.bytes += copy_data(sfd, dfd, st.st_size)
