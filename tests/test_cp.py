@@ -425,20 +425,46 @@ def test_copying_a_directory_onto_itself_at_the_root_is_refused(c: Capsa) -> Non
 
 
 def test_symlink_swap_race_in_a_running_container(c: Capsa, canary: Path, tmp_path: Path) -> None:
-    """CVE-2018-15664: while the copies run, the container swaps /w between a directory and a
-    symlink to the host canary's path; nothing is ever written to or read from the host."""
-    script = (f"mkdir -p /w/sub && echo inside > /w/sub/victim && ln -s {canary} /wlink && mkdir -p /w2 && echo ready; "
-              "while true; do mv /w /wdir; mv /wlink /w; mv /w /wlink; mv /wdir /w; done")
+    """CVE-2018-15664: while the copies run, the host exchanges the container's /w (a directory)
+    and /wlink (a symlink to the host canary's path) atomically (renameat2 RENAME_EXCHANGE through
+    /proc/PID/root), over and over; copies that meet the swapped state fail (the link is followed
+    inside the container, where that path does not exist), the others land in /w; the race must
+    be seen both ways, and nothing is ever written to or read from the host."""
+    import ctypes
+    import threading
+
+    script = f"mkdir -p /w/dir && echo inside > /w/dir/inner && ln -s {canary} /wlink && echo ready"  # (laid out as the canary is)
     name = container(c, "race", script, running=True)
+    pid = int(ok(c, "inspect", "--format", "{{.State.Pid}}", name).strip())
+    libc = ctypes.CDLL(None, use_errno=True)
+    a, b = f"/proc/{pid}/root/w".encode(), f"/proc/{pid}/root/wlink".encode()
+    stop, swaps = threading.Event(), [0]
+
+    def swapper() -> None:
+        while not stop.is_set():
+            assert libc.renameat2(-100, a, -100, b, 2) == 0, os.strerror(ctypes.get_errno())  # RENAME_EXCHANGE
+            swaps[0] += 1
+
     f = tmp_path / "victim"
     f.write_text("pwned\n")
-    for i in range(40):
-        c("cp", str(f), f"{name}:/w/sub/")
-        c("cp", str(f), f"{name}:/w/")
-        out = tmp_path / f"o{i}"
-        c("cp", f"{name}:/w/victim", str(out))
-        if out.exists() and out.is_file():
-            assert out.read_text() != "precious\n"  # the host canary's content never comes out
+    thread = threading.Thread(target=swapper, daemon=True)
+    thread.start()
+    failed = landed = 0
+    try:
+        for i in range(30):
+            r = c("cp", str(f), f"{name}:/w/dir/")
+            assert r.returncode in (0, 125), r.stderr
+            failed, landed = failed + (r.returncode == 125), landed + (r.returncode == 0)
+            out = tmp_path / f"o{i}"
+            r = c("cp", f"{name}:/w/dir/inner", str(out))
+            failed, landed = failed + (r.returncode == 125), landed + (r.returncode == 0)
+            if out.exists():
+                assert out.read_text() == "inside\n"  # the host canary's dir/inner never comes out
+    finally:
+        stop.set()
+        thread.join()
+    assert swaps[0] > 100 and failed >= 1 and landed >= 1, (swaps[0], failed, landed)
+    assert sorted(os.listdir(canary / "dir")) == ["inner"]
     ok(c, "rm", "-f", "-t", "0", name)
 
 
