@@ -424,6 +424,19 @@ def test_copying_a_directory_onto_itself_at_the_root_is_refused(c: Capsa) -> Non
     assert r.returncode == 125 and "into itself" in r.stderr, r.stderr
 
 
+def test_podman_43_missing_slash_destination_and_symlink_source_names(c: Capsa, tmp_path: Path) -> None:
+    name = container(c, "p43", "mkdir /d && echo p > /d/passwd && ln -s /d/passwd /link")
+    r = c("cp", f"{name}:/d", str(tmp_path / "missing") + "/")
+    assert r.returncode == 125 and not (tmp_path / "missing").exists(), r.stderr
+    src = tmp_path / "src"
+    src.mkdir()
+    r = c("cp", str(src), f"{name}:/nodir/")
+    assert r.returncode == 125, r.stderr
+    assert c("cp", f"{name}:/nodir", str(tmp_path / "x")).returncode == 125  # (nothing made)
+    ok(c, "cp", f"{name}:/link", str(tmp_path))
+    assert (tmp_path / "passwd").read_text() == "p\n" and not (tmp_path / "link").exists()  # the target's name
+
+
 def test_symlink_swap_race_in_a_running_container(c: Capsa, canary: Path, tmp_path: Path) -> None:
     """CVE-2018-15664: while the copies run, the host exchanges the container's /w (a directory)
     and /wlink (a symlink to the host canary's path) atomically (renameat2 RENAME_EXCHANGE through

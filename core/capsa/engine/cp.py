@@ -251,7 +251,7 @@ def _copy(sess: Session, source: str, dest: str, archive: bool, overwrite: bool,
             dcanon = None
         dst_is_dir = dst is not None and stat.S_ISDIR(dst.st_mode)
         where = f"on container {dst_root.name}" if dst_root is not None else "on the host"
-        if dst is None and (dpath.endswith("/") and not src_dir):
+        if dst is None and dpath.endswith("/"):  # (podman: always, a directory source too)
             raise CopyError(f'"{dpath}" could not be found {where}: no such file or directory',
                             hint="the destination directory must exist")
         if dst is not None and not dst_is_dir and dpath.endswith("/"):
@@ -259,9 +259,13 @@ def _copy(sess: Session, source: str, dest: str, archive: bool, overwrite: bool,
         if dst is not None and not dst_is_dir and src_dir:
             raise CopyError("destination must be a directory when copying a directory",
                             hint=f"{dpath} {where} is not a directory")
+        # named after what the source resolved to (podman: a symlink's target's base name)
+        base = (scanon.rpartition("/")[2] if scanon is not None else sname) or os.path.basename(os.path.normpath(spath))
+        if base in ("", ".", ".."):
+            base = sname
         target = dcanon
         if dst_is_dir and not (src_dir and contents) and dcanon is not None:
-            target = _child(dcanon, os.path.basename(os.path.normpath(spath)) or sname)
+            target = _child(dcanon, base)
         if src_root is not None and dst_root is not None and sconfig.id == dconfig.id and src_dir and \
                 (target == scanon or target.startswith(f"{scanon}/") or dcanon.startswith(f"{scanon}/")  # type: ignore[union-attr]
                  or dcanon == scanon or not scanon):
@@ -280,9 +284,6 @@ def _copy(sess: Session, source: str, dest: str, archive: bool, overwrite: bool,
             if src_dir and contents:
                 copier.copy(sparent, sname, scanon, inside, "", dcanon, contents=True, st=sst)
             else:
-                base = os.path.basename(os.path.normpath(spath))
-                if base in ("", ".", "..", "/"):
-                    base = sname
                 copier.copy(sparent, sname, scanon, inside, base, _child(dcanon, base), st=sst)
         elif dst is not None and not src_dir and dst_root is not None and dcanon in dst_root.mounts:
             copier.into_file(sparent, sname, dst_root.mounts[dcanon].source)  # (a file bind mount)
