@@ -359,7 +359,7 @@ def _show(canon: str | None, name: str) -> str:
     return "/" + canon if canon is not None else name
 
 
-_WAY = ["range"]  # the fastest way that worked last (copy_file_range gives EXDEV across filesystems)
+_WAY: dict[tuple[int, int], str] = {}  # (source dev, dest dev) -> the way that worked (EXDEV: across filesystems)
 
 
 def copy_data(src: int, dst: int, size: int) -> int:
@@ -367,7 +367,8 @@ def copy_data(src: int, dst: int, size: int) -> int:
     else read/write; returns the bytes copied: ``size`` (the size when it was opened; a file
     that grows meanwhile is cut there, as tar does), or less if it shrank."""
     done = 0
-    way = _WAY[0]
+    key = (os.fstat(src).st_dev, os.fstat(dst).st_dev)
+    way = _WAY.get(key, "range")
     if size == 0 and way != "rw":
         way = "sendfile"  # (one call answers 0 for an empty file)
     while True:
@@ -384,7 +385,7 @@ def copy_data(src: int, dst: int, size: int) -> int:
                     view = view[os.write(dst, view):]
         except OSError as exc:
             if exc.errno in (errno.EXDEV, errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.EBADF) and way != "rw":
-                way = _WAY[0] = "sendfile" if way == "range" else "rw"
+                way = _WAY[key] = "sendfile" if way == "range" else "rw"
                 os.lseek(dst, done, os.SEEK_SET)
                 continue
             raise

@@ -106,16 +106,20 @@ def _live_root(sess: Session, config: ContainerConfig) -> int | None:
     return fd
 
 
-def _open_container(sess: Session, ref: str, stack: ExitStack) -> tuple[ContainerConfig, ContainedRoot]:
-    from capsa.container.cproot import ContainedRoot
-    from capsa.engine.containerfs import pin
-
+def _lookup(sess: Session, ref: str) -> ContainerConfig:
     from capsa.container.records import ContainerNotFound
 
     try:
-        config = container_records(sess).find(ref)
+        return container_records(sess).find(ref)
     except ContainerNotFound:
         raise ContainerNotFound(f'container "{ref}" does not exist', hint="see 'capsa ps -a'") from None
+
+
+def _open_container(sess: Session, config: ContainerConfig, stack: ExitStack) -> ContainedRoot:
+    """The container pinned (see :func:`capsa.engine.containerfs.pin`) and its contained root."""
+    from capsa.container.cproot import ContainedRoot
+    from capsa.engine.containerfs import pin
+
     layer_root = pin(sess, config, stack)
     live = _live_root(sess, config)
     if live is not None:
@@ -130,7 +134,7 @@ def _open_container(sess: Session, ref: str, stack: ExitStack) -> tuple[Containe
     else:
         contained = ContainedRoot(layer_root, _mounts(sess, config, False), readonly=config.read_only, name=config.name)
     stack.callback(contained.close)
-    return config, contained
+    return contained
 
 
 def _owner(sess: Session, config: ContainerConfig, root: ContainedRoot) -> tuple[int, int]:
@@ -210,12 +214,17 @@ def _copy(sess: Session, source: str, dest: str, archive: bool, overwrite: bool,
         raise UsageError("invalid arguments - and - both stdin and stdout", hint="one side must be a path")
     with ExitStack() as stack:
         src_root = dst_root = None
-        if scont is not None:
-            sconfig, src_root = _open_container(sess, scont, stack)
-        if dcont is not None:
-            dconfig, dst_root = _open_container(sess, dcont, stack)
+        sconfig = _lookup(sess, scont) if scont is not None else None
+        dconfig = _lookup(sess, dcont) if dcont is not None else None
+        opened: dict[str, ContainedRoot] = {}
+        for config in sorted((c for c in (sconfig, dconfig) if c is not None), key=lambda c: c.id):
+            opened[config.id] = opened.get(config.id) or _open_container(sess, config, stack)  # (locks by id)
+        if sconfig is not None:
+            src_root = opened[sconfig.id]
+        if dconfig is not None:
+            dst_root = opened[dconfig.id]
         if source == "-":
-            assert dst_root is not None and stdin is not None
+            assert dst_root is not None and dconfig is not None and stdin is not None
             return _from_stream(sess, dconfig, dst_root, dpath, stdin, archive)
         if dest == "-":
             assert src_root is not None and stdout is not None
