@@ -333,6 +333,18 @@ def test_running_container_swapping_a_bound_directory_and_file_for_host_links(c:
     """A running container renames a bound directory and a bound file of its own and puts
     symlinks to the host canary in their place: the copies still land in what the container's
     mounts hold (the renamed originals), never through the host source paths."""
+    _swap_bound_sources(c, canary, tmp_path)
+
+
+def test_running_container_swapping_bound_sources_on_the_oci_driver(oci_store: Capsa, canary: Path,
+                                                                    tmp_path: Path) -> None:
+    try:
+        _swap_bound_sources(oci_store, canary, tmp_path)
+    finally:
+        oci_store("rm", "-f", "-t", "0", "nb")
+
+
+def _swap_bound_sources(c: Capsa, canary: Path, tmp_path: Path) -> None:
     shared = tmp_path / "shared"
     (shared / "sub").mkdir(parents=True)
     (shared / "file.conf").write_text("conf\n")
@@ -353,6 +365,11 @@ def test_running_container_swapping_a_bound_directory_and_file_for_host_links(c:
     assert (shared / "file.old").read_text() == "pwned\n"  # the bound file, written in place
     ok(c, "cp", "nb:/b/pwned", str(tmp_path / "back"))
     assert (tmp_path / "back").read_text() == "pwned\n"
+    r = raw(c, "cp", "-", "nb:/", data=_tar(("b/t", "file", b"pwned\n")))  # (a mount under the directory)
+    assert r.returncode == 0, r.stderr
+    r = raw(c, "cp", "-", "nb:/b", data=_tar(("t2", "file", b"pwned\n")))
+    assert r.returncode == 0, r.stderr
+    assert (shared / "sub.old" / "t").read_text() == "pwned\n" and (shared / "sub.old" / "t2").exists()
     ok(c, "rm", "-f", "-t", "0", "nb")
 
 
