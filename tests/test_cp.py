@@ -5,6 +5,7 @@ the copies: CVE-2019-10152, CVE-2018-15664), each checked against a host canary 
 bad input (exit 125, one line, nothing changed)."""
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
 import os
@@ -589,14 +590,18 @@ def test_contained_root_agrees_with_the_kernels_resolve_in_root(tmp_path: Path) 
     try:
         with ContainedRoot(str(root), []) as r:
             for path in paths:
-                try:
-                    kfd = openat2(rfd, path.lstrip("/") or ".", os.O_PATH, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)
-                except OSError:
-                    kernel = None
-                else:
+                kernel = None
+                for _ in range(100):  # (EAGAIN: a rename anywhere on the system during a ".." lookup)
+                    try:
+                        kfd = openat2(rfd, path.lstrip("/") or ".", os.O_PATH, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)
+                    except OSError as exc:
+                        if exc.errno == errno.EAGAIN:
+                            continue
+                        break
                     st = os.fstat(kfd)
                     os.close(kfd)
                     kernel = (st.st_dev, st.st_ino)
+                    break
                 try:
                     found = r.find(path)
                     ours = None if found.st is None else (found.st.st_dev, found.st.st_ino)
