@@ -610,3 +610,44 @@ def test_contained_root_agrees_with_the_kernels_resolve_in_root(tmp_path: Path) 
                 assert ours == kernel, path
     finally:
         os.close(rfd)
+
+
+def test_a_running_containers_root_agrees_with_resolve_in_root_across_its_mounts(c: Capsa, tmp_path: Path) -> None:
+    """From a running container's /proc/PID/root the walker crosses its real mounts and lands
+    exactly where openat2(RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS) does from the same fd."""
+    from capsa.container.cproot import ContainedRoot, open_live_root
+    from capsa_isolation_linux.mountapi import RESOLVE_IN_ROOT, RESOLVE_NO_MAGICLINKS, openat2
+
+    bind = tmp_path / "bind"
+    (bind / "in").mkdir(parents=True)
+    (bind / "in" / "f").write_text("b\n")
+    ok(c, "run", "-d", "--name", "oracle", "-v", f"{bind}:/data", "--tmpfs", "/scratch", "busybox", "sh", "-c",
+       "ln -s /data/in /lin && ln -s ../../data/in/f /scratch/up && ln -s / /data/in/root && echo ready; sleep 1000")
+    try:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and "ready" not in c("logs", "oracle").stdout:
+            time.sleep(0.05)
+        pid = int(ok(c, "inspect", "--format", "{{.State.Pid}}", "oracle").strip())
+        paths = ["/data/in/f", "/lin/f", "/scratch/up", "/data/in/root/data/in/f", "/data/../etc/passwd",
+                 "/lin/../../../etc/hosts", "/etc/hosts", "/scratch", "/data/in/root/scratch/up", "/nope"]
+        with ContainedRoot(open_live_root(pid), [], live=True) as r:
+            host = (bind / "in" / "f").stat()
+            assert r.find("/lin/f").st.st_ino == host.st_ino  # type: ignore[union-attr]  # (the bind's file)
+            for path in paths:
+                kernel = None
+                for _ in range(100):
+                    try:
+                        kfd = openat2(r.root, path.lstrip("/"), os.O_PATH, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)
+                    except OSError as exc:
+                        if exc.errno == errno.EAGAIN:
+                            continue
+                        break
+                    st = os.fstat(kfd)
+                    os.close(kfd)
+                    kernel = (st.st_dev, st.st_ino)
+                    break
+                found = r.find(path)
+                ours = None if found.st is None else (found.st.st_dev, found.st.st_ino)
+                assert ours == kernel and (path == "/nope" or ours is not None), path
+    finally:
+        c("rm", "-f", "-t", "0", "oracle")
