@@ -651,3 +651,25 @@ def test_a_running_containers_root_agrees_with_resolve_in_root_across_its_mounts
                 assert ours == kernel and (path == "/nope" or ours is not None), path
     finally:
         c("rm", "-f", "-t", "0", "oracle")
+
+
+def test_a_top_level_source_swapped_or_gone_meanwhile_is_an_error(tmp_path: Path) -> None:
+    """What the engine resolved as a regular file is a symlink (or gone) when the copy opens
+    it: an error, not a silent success (below the top, such an entry is skipped)."""
+    from capsa.container.cptree import Copier, Side
+
+    (tmp_path / "real").write_text("r\n")
+    st = (tmp_path / "real").stat()
+    os.symlink(tmp_path / "real", tmp_path / "swapped")
+    (tmp_path / "out").mkdir()
+    src = os.open(tmp_path, os.O_PATH | os.O_DIRECTORY)
+    dst = os.open(tmp_path / "out", os.O_PATH | os.O_DIRECTORY)
+    try:
+        copier = Copier(Side(), Side(), None, False)
+        for name in ("swapped", "gone"):
+            with pytest.raises(OSError):
+                copier.copy(src, name, None, dst, "x", None, st=st)
+        assert os.listdir(tmp_path / "out") == []
+    finally:
+        os.close(src)
+        os.close(dst)
