@@ -2,8 +2,9 @@
 side by side with a plain ``cp -a`` of the same tree on the same disk (issue 12's goal: within
 1.5x of it, both ways).
 
-"cp -a (into layer)" is the same ``cp -a`` into the container's mounted overlay (``capsa mount``):
-creating files through overlayfs costs more than on the bare disk, whoever does it.
+"cp -a (into layer)" is the same ``cp -a`` into the container's mounted overlay (``capsa mount``
+before it and ``capsa unmount`` after it, neither timed, so the layer is never left mounted for
+``capsa cp``): creating files through overlayfs costs more than on the bare disk, whoever does it.
 capsa uses a temporary store with scripts/busybox-image.sh's busybox image and one created
 (stopped) container, so each ``cp`` also pays for mounting its layer and releasing it; each run
 copies to a new destination (nothing is removed before the end: freeing 100 MB while the next
@@ -77,8 +78,13 @@ def main() -> int:
                            stdout=subprocess.DEVNULL)
             subprocess.run([*capsa, "cp", str(src), "cpbench:/from"], check=True, env=env)  # what cp out reads
             os.sync()
-            mounted = subprocess.run([*capsa, "mount", "cpbench"], check=True, env=env, capture_output=True,
-                                     text=True).stdout.strip()
+
+            def mount() -> str:
+                return subprocess.run([*capsa, "mount", "cpbench"], check=True, env=env, capture_output=True,
+                                      text=True).stdout.strip()
+
+            mounted = mount()
+            subprocess.run([*capsa, "unmount", "cpbench"], check=True, env=env, stdout=subprocess.DEVNULL)
             times: dict[str, list[float]] = {"cp -a (host)": [], "cp -a (into layer)": [], "capsa cp in": [],
                                              "capsa cp out": []}
             commands = {"cp -a (host)": lambda i: ["cp", "-a", str(src), str(work / f"plain{i}")],
@@ -88,10 +94,14 @@ def main() -> int:
             for i in range(args.runs):
                 names = list(commands)
                 for name in names[i % len(names):] + names[:i % len(names)]:  # (each goes first in turn)
+                    layer = name == "cp -a (into layer)"
+                    if layer:
+                        mounted = mount()
                     os.sync()  # (no one pays for the previous command's writeback)
                     time.sleep(0.5)
                     times[name].append(timed(commands[name](i), env))
-            subprocess.run([*capsa, "unmount", "cpbench"], check=True, env=env, stdout=subprocess.DEVNULL)
+                    if layer:
+                        subprocess.run([*capsa, "unmount", "cpbench"], check=True, env=env, stdout=subprocess.DEVNULL)
             base, best = statistics.median(times["cp -a (host)"]), min(times["cp -a (host)"])
             layer = statistics.median(times["cp -a (into layer)"])
             print(f"cp of {args.mb} MB in {entries} files ({args.runs} runs)")
@@ -101,11 +111,10 @@ def main() -> int:
             for name, values in times.items():
                 ratio = min(values) / best
                 if name.startswith("capsa"):
-                    worst = max(worst, ratio)
+                    worst = max(worst, statistics.median(values) / base)
                 print(f"{name:<20}{statistics.median(values):>10.1f}{min(values):>10.1f}"
                       f"{statistics.median(values) / base:>16.2f}x{ratio:>13.2f}x{statistics.median(values) / layer:>21.2f}x")
-            print("goal: capsa cp within 1.50x of cp -a (host), both ways (judged on the best runs: the medians carry "
-                  "the disk's write-back, which varies more than the commands do)")
+            print("goal: capsa cp within 1.50x of cp -a (host), both ways, judged on the medians")
             return 0 if worst <= 1.5 else 1
         finally:
             shutil.rmtree(work, ignore_errors=True)

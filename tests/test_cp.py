@@ -5,6 +5,7 @@ the copies: CVE-2019-10152, CVE-2018-15664), each checked against a host canary 
 bad input (exit 125, one line, nothing changed)."""
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
 import os
@@ -328,21 +329,173 @@ def test_hostile_tar_streams_stay_inside(c: Capsa, canary: Path, tmp_path: Path,
         assert out_of(c, name, inside, tmp_path / "check").read_text() == "pwned\n"
 
 
+def test_running_container_swapping_a_bound_directory_and_file_for_host_links(c: Capsa, canary: Path,
+                                                                               tmp_path: Path) -> None:
+    """A running container renames a bound directory and a bound file of its own and puts
+    symlinks to the host canary in their place: the copies still land in what the container's
+    mounts hold (the renamed originals), never through the host source paths."""
+    _swap_bound_sources(c, canary, tmp_path)
+
+
+def test_running_container_swapping_bound_sources_on_the_oci_driver(oci_store: Capsa, canary: Path,
+                                                                    tmp_path: Path) -> None:
+    try:
+        _swap_bound_sources(oci_store, canary, tmp_path)
+    finally:
+        oci_store("rm", "-f", "-t", "0", "nb")
+
+
+def _swap_bound_sources(c: Capsa, canary: Path, tmp_path: Path) -> None:
+    shared = tmp_path / "shared"
+    (shared / "sub").mkdir(parents=True)
+    (shared / "file.conf").write_text("conf\n")
+    ok(c, "run", "-d", "--name", "nb", "-v", f"{shared}:/a", "-v", f"{shared}/sub:/b",
+       "-v", f"{shared}/file.conf:/etc/x.conf", "busybox", "sh", "-c",
+       f"mv /a/sub /a/sub.old && ln -s {canary} /a/sub && mv /a/file.conf /a/file.old && "
+       f"ln -s {canary}/victim /a/file.conf && echo ready; sleep 1000")
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and "ready" not in c("logs", "nb").stdout:
+        time.sleep(0.05)
+    assert (shared / "sub").is_symlink() and (shared / "file.conf").is_symlink()
+    f = tmp_path / "f"
+    f.write_text("pwned\n")
+    ok(c, "cp", str(f), "nb:/b/pwned")
+    ok(c, "cp", str(f), "nb:/etc/x.conf")
+    assert not (canary / "pwned").exists()
+    assert (shared / "sub.old" / "pwned").read_text() == "pwned\n"  # what the container's /b is
+    assert (shared / "file.old").read_text() == "pwned\n"  # the bound file, written in place
+    ok(c, "cp", "nb:/b/pwned", str(tmp_path / "back"))
+    assert (tmp_path / "back").read_text() == "pwned\n"
+    r = raw(c, "cp", "-", "nb:/", data=_tar(("b/t", "file", b"pwned\n")))  # (a mount under the directory)
+    assert r.returncode == 0, r.stderr
+    r = raw(c, "cp", "-", "nb:/b", data=_tar(("t2", "file", b"pwned\n")))
+    assert r.returncode == 0, r.stderr
+    assert (shared / "sub.old" / "t").read_text() == "pwned\n" and (shared / "sub.old" / "t2").exists()
+    ok(c, "rm", "-f", "-t", "0", "nb")
+
+
+def test_running_container_tmpfs_is_written_as_the_container_sees_it(c: Capsa, tmp_path: Path) -> None:
+    ok(c, "run", "-d", "--name", "tm", "--tmpfs", "/scratch", "busybox", "sleep", "1000")
+    f = tmp_path / "f"
+    f.write_text("T\n")
+    ok(c, "cp", str(f), "tm:/scratch/f")
+    assert ok(c, "exec", "tm", "cat", "/scratch/f") == "T\n"  # (not hidden in the layer under the tmpfs)
+    ok(c, "rm", "-f", "-t", "0", "tm")
+
+
+def test_copying_out_makes_no_device_nodes_nor_setuid_files_on_the_host(c: Capsa, canary: Path,
+                                                                       tmp_path: Path) -> None:
+    name = "dev"
+    ok(c, "run", "--privileged", "--name", name, "busybox", "sh", "-c",
+       "mkdir /d && mknod /d/null c 1 3 && mknod /d/blk b 7 0 && echo x > /d/suid && "
+       "chmod 6755 /d/suid && mkdir /d/sgid && chmod 2755 /d/sgid && mkfifo /d/fifo")
+    ok(c, "cp", f"{name}:/d", str(tmp_path / "out"))
+    out = tmp_path / "out"
+    assert sorted(os.listdir(out)) == ["fifo", "sgid", "suid"]  # (podman's IgnoreDevices: skipped)
+    assert (out / "suid").stat().st_mode & 0o7777 == 0o755
+    assert (out / "sgid").stat().st_mode & 0o7777 == 0o755
+    r = c("cp", f"{name}:/d/null", str(tmp_path / "null"))
+    assert not (tmp_path / "null").exists(), r.stderr
+    ok(c, "cp", f"{name}:/d/suid", str(tmp_path / "one"))
+    assert (tmp_path / "one").stat().st_mode & 0o7777 == 0o755
+
+
+@pytest.mark.parametrize("running", [False, True])
+def test_copying_a_tree_onto_a_bind_mount_keeps_the_host_directorys_metadata(c: Capsa, tmp_path: Path,
+                                                                              running: bool) -> None:
+    bind = tmp_path / "bind"
+    bind.mkdir()
+    os.chmod(bind, 0o750)
+    before = bind.stat()
+    ok(c, "run", *(["-d"] if running else []), "--name", "bm", "-v", f"{bind}:/data", "busybox",
+       *(["sleep", "1000"] if running else ["true"]))
+    src = tmp_path / "src"
+    (src / "data").mkdir(parents=True)
+    (src / "data" / "x").write_text("x\n")
+    os.chmod(src / "data", 0o777)
+    os.chown(src / "data", 1234, 1234)
+    ok(c, "cp", f"{src}/.", "bm:/")  # (src/data lands on the mount /data)
+    ok(c, "cp", f"{src}/data/.", "bm:/data")
+    after = bind.stat()
+    assert (after.st_mode, after.st_uid, after.st_gid) == (before.st_mode, before.st_uid, before.st_gid)
+    assert (bind / "x").read_text() == "x\n"
+    ok(c, "rm", "-f", "-t", "0", "bm")
+
+
+def test_a_stopped_containers_removed_volume_is_not_created_again(c: Capsa, tmp_path: Path) -> None:
+    ok(c, "run", "--name", "gone", "-v", "cpgone:/vol", "busybox", "true")
+    import shutil
+
+    home = Path(ok(c, "volume", "inspect", "--format", "{{.Mountpoint}}", "cpgone").strip()).parent
+    shutil.rmtree(home)  # (gone behind capsa's back: a container still names it)
+    f = tmp_path / "f"
+    f.write_text("F\n")
+    r = c("cp", str(f), "gone:/vol/f")
+    assert r.returncode == 125 and r.stderr.count("\n") <= 2, r.stderr
+    assert not home.exists()
+    ok(c, "rm", "gone")
+
+
+def test_copying_a_directory_onto_itself_at_the_root_is_refused(c: Capsa) -> None:
+    name = container(c, "self", "mkdir /src && echo s > /src/f")
+    r = c("cp", f"{name}:/src", f"{name}:/")
+    assert r.returncode == 125 and "into itself" in r.stderr, r.stderr
+
+
+def test_podman_43_missing_slash_destination_and_symlink_source_names(c: Capsa, tmp_path: Path) -> None:
+    name = container(c, "p43", "mkdir /d && echo p > /d/passwd && ln -s /d/passwd /link")
+    r = c("cp", f"{name}:/d", str(tmp_path / "missing") + "/")
+    assert r.returncode == 125 and not (tmp_path / "missing").exists(), r.stderr
+    src = tmp_path / "src"
+    src.mkdir()
+    r = c("cp", str(src), f"{name}:/nodir/")
+    assert r.returncode == 125, r.stderr
+    assert c("cp", f"{name}:/nodir", str(tmp_path / "x")).returncode == 125  # (nothing made)
+    ok(c, "cp", f"{name}:/link", str(tmp_path))
+    assert (tmp_path / "passwd").read_text() == "p\n" and not (tmp_path / "link").exists()  # the target's name
+
+
 def test_symlink_swap_race_in_a_running_container(c: Capsa, canary: Path, tmp_path: Path) -> None:
-    """CVE-2018-15664: while the copies run, the container swaps /w between a directory and a
-    symlink to the host canary's path; nothing is ever written to or read from the host."""
-    script = (f"mkdir -p /w/sub && echo inside > /w/sub/victim && ln -s {canary} /wlink && mkdir -p /w2 && echo ready; "
-              "while true; do mv /w /wdir; mv /wlink /w; mv /w /wlink; mv /wdir /w; done")
+    """CVE-2018-15664: while the copies run, the host exchanges the container's /w (a directory)
+    and /wlink (a symlink to the host canary's path) atomically (renameat2 RENAME_EXCHANGE through
+    /proc/PID/root), over and over; copies that meet the swapped state fail (the link is followed
+    inside the container, where that path does not exist), the others land in /w; the race must
+    be seen both ways, and nothing is ever written to or read from the host."""
+    import ctypes
+    import threading
+
+    script = f"mkdir -p /w/dir && echo inside > /w/dir/inner && ln -s {canary} /wlink && echo ready"  # (laid out as the canary is)
     name = container(c, "race", script, running=True)
+    pid = int(ok(c, "inspect", "--format", "{{.State.Pid}}", name).strip())
+    libc = ctypes.CDLL(None, use_errno=True)
+    a, b = f"/proc/{pid}/root/w".encode(), f"/proc/{pid}/root/wlink".encode()
+    stop, swaps = threading.Event(), [0]
+
+    def swapper() -> None:
+        while not stop.is_set():
+            assert libc.renameat2(-100, a, -100, b, 2) == 0, os.strerror(ctypes.get_errno())  # RENAME_EXCHANGE
+            swaps[0] += 1
+
     f = tmp_path / "victim"
     f.write_text("pwned\n")
-    for i in range(40):
-        c("cp", str(f), f"{name}:/w/sub/")
-        c("cp", str(f), f"{name}:/w/")
-        out = tmp_path / f"o{i}"
-        c("cp", f"{name}:/w/victim", str(out))
-        if out.exists() and out.is_file():
-            assert out.read_text() != "precious\n"  # the host canary's content never comes out
+    thread = threading.Thread(target=swapper, daemon=True)
+    thread.start()
+    failed = landed = 0
+    try:
+        for i in range(30):
+            r = c("cp", str(f), f"{name}:/w/dir/")
+            assert r.returncode in (0, 125), r.stderr
+            failed, landed = failed + (r.returncode == 125), landed + (r.returncode == 0)
+            out = tmp_path / f"o{i}"
+            r = c("cp", f"{name}:/w/dir/inner", str(out))
+            failed, landed = failed + (r.returncode == 125), landed + (r.returncode == 0)
+            if out.exists():
+                assert out.read_text() == "inside\n"  # the host canary's dir/inner never comes out
+    finally:
+        stop.set()
+        thread.join()
+    assert swaps[0] > 100 and failed >= 1 and landed >= 1, (swaps[0], failed, landed)
+    assert sorted(os.listdir(canary / "dir")) == ["inner"]
     ok(c, "rm", "-f", "-t", "0", name)
 
 
@@ -437,14 +590,18 @@ def test_contained_root_agrees_with_the_kernels_resolve_in_root(tmp_path: Path) 
     try:
         with ContainedRoot(str(root), []) as r:
             for path in paths:
-                try:
-                    kfd = openat2(rfd, path.lstrip("/") or ".", os.O_PATH, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)
-                except OSError:
-                    kernel = None
-                else:
+                kernel = None
+                for _ in range(100):  # (EAGAIN: a rename anywhere on the system during a ".." lookup)
+                    try:
+                        kfd = openat2(rfd, path.lstrip("/") or ".", os.O_PATH, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)
+                    except OSError as exc:
+                        if exc.errno == errno.EAGAIN:
+                            continue
+                        break
                     st = os.fstat(kfd)
                     os.close(kfd)
                     kernel = (st.st_dev, st.st_ino)
+                    break
                 try:
                     found = r.find(path)
                     ours = None if found.st is None else (found.st.st_dev, found.st.st_ino)
@@ -453,3 +610,66 @@ def test_contained_root_agrees_with_the_kernels_resolve_in_root(tmp_path: Path) 
                 assert ours == kernel, path
     finally:
         os.close(rfd)
+
+
+def test_a_running_containers_root_agrees_with_resolve_in_root_across_its_mounts(c: Capsa, tmp_path: Path) -> None:
+    """From a running container's /proc/PID/root the walker crosses its real mounts and lands
+    exactly where openat2(RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS) does from the same fd."""
+    from capsa.container.cproot import ContainedRoot, open_live_root
+    from capsa_isolation_linux.mountapi import RESOLVE_IN_ROOT, RESOLVE_NO_MAGICLINKS, openat2
+
+    bind = tmp_path / "bind"
+    (bind / "in").mkdir(parents=True)
+    (bind / "in" / "f").write_text("b\n")
+    ok(c, "run", "-d", "--name", "oracle", "-v", f"{bind}:/data", "--tmpfs", "/scratch", "busybox", "sh", "-c",
+       "ln -s /data/in /lin && ln -s ../../data/in/f /scratch/up && ln -s / /data/in/root && echo ready; sleep 1000")
+    try:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and "ready" not in c("logs", "oracle").stdout:
+            time.sleep(0.05)
+        pid = int(ok(c, "inspect", "--format", "{{.State.Pid}}", "oracle").strip())
+        paths = ["/data/in/f", "/lin/f", "/scratch/up", "/data/in/root/data/in/f", "/data/../etc/passwd",
+                 "/lin/../../../etc/hosts", "/etc/hosts", "/scratch", "/data/in/root/scratch/up", "/nope"]
+        with ContainedRoot(open_live_root(pid), [], live=True) as r:
+            host = (bind / "in" / "f").stat()
+            assert r.find("/lin/f").st.st_ino == host.st_ino  # type: ignore[union-attr]  # (the bind's file)
+            for path in paths:
+                kernel = None
+                for _ in range(100):
+                    try:
+                        kfd = openat2(r.root, path.lstrip("/"), os.O_PATH, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)
+                    except OSError as exc:
+                        if exc.errno == errno.EAGAIN:
+                            continue
+                        break
+                    st = os.fstat(kfd)
+                    os.close(kfd)
+                    kernel = (st.st_dev, st.st_ino)
+                    break
+                found = r.find(path)
+                ours = None if found.st is None else (found.st.st_dev, found.st.st_ino)
+                assert ours == kernel and (path == "/nope" or ours is not None), path
+    finally:
+        c("rm", "-f", "-t", "0", "oracle")
+
+
+def test_a_top_level_source_swapped_or_gone_meanwhile_is_an_error(tmp_path: Path) -> None:
+    """What the engine resolved as a regular file is a symlink (or gone) when the copy opens
+    it: an error, not a silent success (below the top, such an entry is skipped)."""
+    from capsa.container.cptree import Copier, Side
+
+    (tmp_path / "real").write_text("r\n")
+    st = (tmp_path / "real").stat()
+    os.symlink(tmp_path / "real", tmp_path / "swapped")
+    (tmp_path / "out").mkdir()
+    src = os.open(tmp_path, os.O_PATH | os.O_DIRECTORY)
+    dst = os.open(tmp_path / "out", os.O_PATH | os.O_DIRECTORY)
+    try:
+        copier = Copier(Side(), Side(), None, False)
+        for name in ("swapped", "gone"):
+            with pytest.raises(OSError):
+                copier.copy(src, name, None, dst, "x", None, st=st)
+        assert os.listdir(tmp_path / "out") == []
+    finally:
+        os.close(src)
+        os.close(dst)

@@ -1,15 +1,27 @@
 """Paths of ``cp`` resolved inside a container's root filesystem, never on the host.
 
-A :class:`ContainedRoot` holds a directory fd of the container's root (its mounted layer) and the
-host sources of its bind mounts and volumes by container destination. :meth:`ContainedRoot.find`
+A :class:`ContainedRoot` holds a directory fd of the container's root and, for a stopped
+container, the host sources of its bind mounts and volumes by container destination.
+
+A RUNNING container's root is its own process's ``/proc/PID/root`` (the pid checked with a pidfd
+before and after the open, see :func:`open_live_root`): every lookup from that fd crosses the
+container's real mounts (volumes, binds, tmpfs, /dev, /run, /etc/hosts...) exactly as the
+container sees them, and no host source path is ever resolved again (a container that renames a
+bound directory and puts a symlink to a host path in its place changes nothing of what we reach:
+the mount holds the directory itself). A STOPPED container has no mounts: its layer is mounted
+alone and each mount destination is mapped to its host source, opened as the runtime's next start
+would bind it (the source path resolved on the host, symlinks followed, as mount(2) does).
+
+:meth:`ContainedRoot.find`
 walks a container path one component at a time from directory fds (``*at`` calls with
 ``O_NOFOLLOW``; never a path string the kernel resolves by itself): symlinks met on the way are
 read and followed with chroot semantics (an absolute target restarts at the container's root,
 ``..`` stops there, at most :data:`MAX_SYMLINKS` links), as openat2's ``RESOLVE_IN_ROOT`` does,
 and whenever the canonical path reaches a mount destination the walk continues in that mount's
 host source, itself taken as a root (``..`` from it goes back to the container's parent
-directory, as in the container). The kernel's RESOLVE_IN_ROOT cannot be used here: it would
-not see the mounts, which live in the container's mount namespace (or nowhere: a stopped one).
+directory, as in the container). From a running container's ``/proc/PID/root`` this walk is the
+kernel's own RESOLVE_IN_ROOT resolution, mounts included (a test compares the two); it is kept
+for stopped containers, whose mounts exist nowhere for the kernel to cross.
 
 A directory a running container swaps for a symlink while we walk (CVE-2018-15664) makes the
 ``O_NOFOLLOW | O_DIRECTORY`` open fail (ELOOP/ENOTDIR): the walk never follows a link the kernel
@@ -56,11 +68,18 @@ class Found:
 class ContainedRoot:
     """A container's root and mounts; :meth:`close` releases every fd it opened."""
 
-    def __init__(self, root: str, mounts: list[MountSource], readonly: bool = False, name: str = "") -> None:
+    def __init__(self, root: str | int, mounts: list[MountSource], readonly: bool = False, name: str = "",
+                 live: bool = False) -> None:
+        """``root``: a path, or an fd this object then owns; ``live``: ``root`` is a running
+        container's own root, whose mounts the kernel crosses (``mounts`` then only say which
+        are read-only)."""
         self.name = name
         self.readonly = readonly
-        self.root = os.open(root, _PATH_DIR & ~os.O_NOFOLLOW)
-        self.mounts = {m.destination: m for m in mounts}
+        self.live = live
+        self.root = root if isinstance(root, int) else os.open(root, _PATH_DIR & ~os.O_NOFOLLOW)
+        self._ro_mounts = {m.destination: m for m in mounts}
+        self.mounts = {} if live else self._ro_mounts
+        self.pseudo: frozenset[str] = frozenset()  # (a running container's /proc, /sys...: never copied from)
         self._dirs: dict[str, int] = {"": self.root}
 
     def close(self) -> None:
@@ -77,7 +96,7 @@ class ContainedRoot:
     def _readonly(self, canon: str) -> bool:
         """Whether ``canon`` is on a read-only mount (or the read-only root)."""
         best = None
-        for dest, m in self.mounts.items():
+        for dest, m in self._ro_mounts.items():
             if canon == dest or canon.startswith(dest + "/"):
                 if best is None or len(dest) > len(best.destination):
                     best = m
@@ -91,7 +110,7 @@ class ContainedRoot:
         if cached is not None:
             return cached
         mount = self.mounts.get(canon)
-        if mount is not None:
+        if mount is not None:  # (a stopped container's: the source as its next start binds it)
             fd = os.open(mount.source, _PATH_DIR & ~os.O_NOFOLLOW)
         else:
             fd = os.open(name, _PATH_DIR, dir_fd=parent)
@@ -116,7 +135,7 @@ class ContainedRoot:
         FileNotFoundError/NotADirectoryError; the last may be missing (``Found.st`` None) and is
         followed when it is a symlink and ``follow``. OSError(ELOOP) past MAX_SYMLINKS links."""
         pending = [p for p in path.split("/") if p and p != "."][::-1]
-        canon, fd, links = "", self.root, 0
+        canon, fd, links, retries = "", self.root, 0, 0
         while pending:
             comp = pending.pop()
             if comp == ".":
@@ -151,8 +170,9 @@ class ContainedRoot:
                 try:
                     target = os.readlink(comp, dir_fd=fd)
                 except OSError as exc:
-                    if exc.errno != errno.EINVAL:  # (no longer a link: look again)
+                    if exc.errno != errno.EINVAL or retries > MAX_SYMLINKS:  # (no longer a link: look again)
                         raise
+                    retries += 1
                     pending.append(comp)
                     continue
                 if target.startswith("/"):
@@ -190,3 +210,40 @@ class ContainedRoot:
             return ""
         finally:
             os.close(fd)
+
+
+def mount_id(fd: int) -> int:
+    """The id of the mount ``fd`` is on (``/proc/self/fdinfo``: -1 if unknown)."""
+    try:
+        with open(f"/proc/self/fdinfo/{fd}", "rb") as fh:
+            for line in fh:
+                if line.startswith(b"mnt_id:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return -1
+
+
+def is_mount_root(fd: int, parent: int) -> bool:
+    """Whether the directory ``fd`` is the root of a mount other than its parent's ``parent``."""
+    mine = mount_id(fd)
+    return mine != -1 and mine != mount_id(parent)
+
+
+def open_live_root(pid: int) -> int:
+    """An O_PATH fd of the running process ``pid``'s root directory (``/proc/PID/root``: in its
+    own mount namespace), checked to be that process's: a pidfd opened first must still be
+    alive once the root is open, so the pid was not reused meanwhile. OSError(ESRCH) if not."""
+    import select
+
+    pidfd = os.pidfd_open(pid)
+    try:
+        fd = os.open(f"/proc/{pid}/root", _PATH_DIR & ~os.O_NOFOLLOW)
+        poller = select.poll()
+        poller.register(pidfd, select.POLLIN)
+        if poller.poll(0):  # (readable: it exited, and the pid may be another process's now)
+            os.close(fd)
+            raise ProcessLookupError(errno.ESRCH, "the container's process exited", str(pid))
+        return fd
+    finally:
+        os.close(pidfd)

@@ -9,7 +9,12 @@ an entry a running container swaps for a symlink meanwhile fails that open (ELOO
 copied as the link it now is; it is never followed. Regular files are copied by the kernel
 (copy_file_range, else sendfile); symlinks are copied as links, hardlinked files as hardlinks,
 fifos and devices as nodes; sockets are skipped. Modes and times are kept; owners are kept or
-all set to one uid:gid (``owner``).
+all set to one uid:gid (``owner``). Onto the host (podman's IgnoreDevices), device nodes are
+skipped and setuid/setgid bits dropped. A mount's root directory in the destination (a volume,
+a bind mount) never gets the source's owner, mode or times: it is the host's directory.
+
+A running container's side is its own ``/proc/PID/root`` (see :mod:`capsa.container.cproot`):
+its mounts are crossed by the kernel; its pseudo filesystems (/proc, /sys...) are not copied.
 
 What is already at the destination follows docker's (and podman's) rules: directories merge,
 a non-directory replaces a non-directory (never written through: it is unlinked first), and a
@@ -37,9 +42,21 @@ _CHUNK = 1 << 30
 class Side:
     """One end of a copy: the host (``root`` None) or a container's contained root."""
 
-    def __init__(self, root: ContainedRoot | None = None) -> None:
+    def __init__(self, root: ContainedRoot | None = None, skip: frozenset[str] = frozenset()) -> None:
         self.root = root
         self.mounts: dict[str, MountSource] = root.mounts if root is not None else {}
+        self.live = root is not None and root.live
+        self.skip = skip  # (container paths never copied from: a running container's /proc, /sys...)
+
+    def mount_root(self, canon: str | None, fd: int, parent: int) -> bool:
+        """Whether the directory ``fd`` (in ``parent``) is a mount's root in this container."""
+        if canon is None:
+            return False
+        if self.live:
+            from capsa.container.cproot import is_mount_root
+
+            return is_mount_root(fd, parent)
+        return canon in self.mounts
 
     def child(self, canon: str | None, name: str) -> str | None:
         """The container path of ``name`` under ``canon`` (None on the host)."""
@@ -90,7 +107,7 @@ class Copier:
         if stat.S_ISDIR(st.st_mode):
             self._tree(sparent, sname, scanon, st, dparent, dname, dcanon, contents)
         else:
-            self._leaf(sparent, sname, st, dparent, dname)
+            self._leaf(sparent, sname, st, dparent, dname, top=True)
 
     # -- directories --------------------------------------------------------------------------
 
@@ -124,7 +141,13 @@ class Copier:
             os.close(sfd)
             raise
         stack: list[tuple[int, int, str | None, str | None, os.stat_result | None, Iterator[os.DirEntry[str]]]] = []
-        stack.append((sfd, dfd, scanon, dcanon, None if contents else st, _entries(sfd)))
+        try:
+            top_meta = None if contents or self.dst.mount_root(dcanon, dfd, dparent) else st
+        except BaseException:
+            os.close(sfd)
+            os.close(dfd)
+            raise
+        stack.append((sfd, dfd, scanon, dcanon, top_meta, _entries(sfd)))
         try:
             while stack:
                 sfd, dfd, scanon, dcanon, dst_st, it = stack[-1]
@@ -145,6 +168,8 @@ class Copier:
                 except FileNotFoundError:
                     continue  # (gone meanwhile)
                 scanon2, dcanon2 = self.src.child(scanon, name), self.dst.child(dcanon, name)
+                if scanon2 is not None and scanon2 in self.src.skip:
+                    continue
                 if self.src.mounted(scanon2) is not None:
                     est = os.stat(self.src.mounted(scanon2).source)  # type: ignore[union-attr]
                 if stat.S_ISDIR(est.st_mode):
@@ -159,7 +184,13 @@ class Copier:
                     except BaseException:
                         os.close(csfd)
                         raise
-                    stack.append((csfd, cdfd, scanon2, dcanon2, est, _entries(csfd)))
+                    try:
+                        meta = None if self.dst.mount_root(dcanon2, cdfd, dfd) else est
+                    except BaseException:
+                        os.close(csfd)
+                        os.close(cdfd)
+                        raise
+                    stack.append((csfd, cdfd, scanon2, dcanon2, meta, _entries(csfd)))
                 elif (mount := self.src.mounted(scanon2)) is not None:  # a file bind mount
                     pfd = os.open(os.path.dirname(mount.source) or "/", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
                     try:
@@ -186,16 +217,40 @@ class Copier:
             if not self.overwrite:
                 raise UsageError(f"cannot overwrite directory {dname!r} with non-directory",
                                  hint="use --overwrite to replace it")
+            self._refuse_mount(dparent, dname)
             import shutil
 
             shutil.rmtree(dname, dir_fd=dparent)  # (fd-relative, never follows symlinks)
         else:
+            self._refuse_mount(dparent, dname)
             os.unlink(dname, dir_fd=dparent)
 
-    def _leaf(self, sparent: int, sname: str, st: os.stat_result, dparent: int, dname: str) -> None:
+    def _mount_entry(self, dparent: int, dname: str) -> bool:
+        """Whether ``dname`` in ``parent`` is a mount's root in a running container (never
+        unlinked: from outside its mount namespace, that would detach the container's mount)."""
+        if not self.dst.live:
+            return False
+        from capsa.container.cproot import is_mount_root
+
+        try:
+            fd = os.open(dname, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dparent)
+        except FileNotFoundError:
+            return False
+        try:
+            return is_mount_root(fd, dparent)
+        finally:
+            os.close(fd)
+
+    def _refuse_mount(self, dparent: int, dname: str) -> None:
+        if self._mount_entry(dparent, dname):
+            raise UsageError(f"cannot replace {dname!r}: it is a mount in the container", hint="copy into it instead")
+
+    def _leaf(self, sparent: int, sname: str, st: os.stat_result, dparent: int, dname: str, top: bool = False) -> None:
         mode = st.st_mode
         if stat.S_ISSOCK(mode):
             return
+        if self.dst.root is None and (stat.S_ISCHR(mode) or stat.S_ISBLK(mode)):
+            return  # (never a device node on the host: podman's IgnoreDevices)
         ident = (st.st_dev, st.st_ino)
         if st.st_nlink > 1 and not stat.S_ISDIR(mode) and ident in self.links:
             lparent, lname = self.links[ident]
@@ -203,7 +258,7 @@ class Copier:
             os.link(lname, dname, src_dir_fd=lparent, dst_dir_fd=dparent, follow_symlinks=False)
             return
         if stat.S_ISREG(mode):
-            self._file(sparent, sname, dparent, dname)
+            self._file(sparent, sname, dparent, dname, top)
         elif stat.S_ISLNK(mode):
             target = os.readlink(sname, dir_fd=sparent)
             self._clear(dparent, dname)
@@ -218,7 +273,7 @@ class Copier:
             try:
                 uid, gid = self._ids(st)
                 os.chown(f"/proc/self/fd/{fd}", uid, gid)
-                os.chmod(f"/proc/self/fd/{fd}", mode & 0o7777)
+                os.chmod(f"/proc/self/fd/{fd}", self._mode(mode))
                 os.utime(f"/proc/self/fd/{fd}", ns=(st.st_atime_ns, st.st_mtime_ns))
             finally:
                 os.close(fd)
@@ -229,16 +284,31 @@ class Copier:
                 self._held.append(held)
             self.links[ident] = (held, dname)
 
-    def _file(self, sparent: int, sname: str, dparent: int, dname: str) -> None:
+    def _file(self, sparent: int, sname: str, dparent: int, dname: str, top: bool = False) -> None:
+        """Copy a regular file; below the top, one swapped for something else (or gone)
+        meanwhile is skipped (never followed); at the top, that is an error."""
         try:
             sfd = os.open(sname, _RFILE, dir_fd=sparent)
         except OSError as exc:
-            if exc.errno in (errno.ELOOP, errno.ENOENT):
+            if exc.errno in (errno.ELOOP, errno.ENOENT) and not top:
                 return  # (swapped for a symlink, or gone, meanwhile: never followed)
             raise
         try:
             st = os.fstat(sfd)
             if not stat.S_ISREG(st.st_mode):
+                if top:
+                    raise OSError(errno.EINVAL, "no longer a regular file", sname)
+                return
+            if self._mount_entry(dparent, dname):  # (a file bind mount, /etc/hosts...: written in place)
+                dfd = os.open(dname, os.O_WRONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=dparent)
+                try:
+                    if not stat.S_ISREG(os.fstat(dfd).st_mode):
+                        raise UsageError(f"cannot copy onto {dname!r}: the mount there is not a regular file",
+                                         hint="copy into a directory instead")
+                    os.ftruncate(dfd, 0)
+                    self.bytes += copy_data(sfd, dfd, st.st_size)
+                finally:
+                    os.close(dfd)
                 return
             self._clear(dparent, dname)
             dfd = os.open(dname, _NEW, 0o600, dir_fd=dparent)
@@ -268,10 +338,14 @@ class Copier:
         finally:
             os.close(sfd)
 
+    def _mode(self, mode: int) -> int:
+        """The permission bits written: no setuid/setgid onto the host."""
+        return stat.S_IMODE(mode) & ~(0o6000 if self.dst.root is None else 0)
+
     def _meta_fd(self, fd: int, st: os.stat_result) -> None:
         uid, gid = self._ids(st)
         os.fchown(fd, uid, gid)
-        os.fchmod(fd, stat.S_IMODE(st.st_mode))  # (after chown, which clears setuid)
+        os.fchmod(fd, self._mode(st.st_mode))  # (after chown, which clears setuid)
         os.utime(fd, ns=(st.st_atime_ns, st.st_mtime_ns))
 
 
@@ -285,7 +359,7 @@ def _show(canon: str | None, name: str) -> str:
     return "/" + canon if canon is not None else name
 
 
-_WAY = ["range"]  # the fastest way that worked last (copy_file_range gives EXDEV across filesystems)
+_WAY: dict[tuple[int, int], str] = {}  # (source dev, dest dev) -> the way that worked (EXDEV: across filesystems)
 
 
 def copy_data(src: int, dst: int, size: int) -> int:
@@ -293,7 +367,8 @@ def copy_data(src: int, dst: int, size: int) -> int:
     else read/write; returns the bytes copied: ``size`` (the size when it was opened; a file
     that grows meanwhile is cut there, as tar does), or less if it shrank."""
     done = 0
-    way = _WAY[0]
+    key = (os.fstat(src).st_dev, os.fstat(dst).st_dev)
+    way = _WAY.get(key, "range")
     if size == 0 and way != "rw":
         way = "sendfile"  # (one call answers 0 for an empty file)
     while True:
@@ -310,7 +385,7 @@ def copy_data(src: int, dst: int, size: int) -> int:
                     view = view[os.write(dst, view):]
         except OSError as exc:
             if exc.errno in (errno.EXDEV, errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.EBADF) and way != "rw":
-                way = _WAY[0] = "sendfile" if way == "range" else "rw"
+                way = _WAY[key] = "sendfile" if way == "range" else "rw"
                 os.lseek(dst, done, os.SEEK_SET)
                 continue
             raise

@@ -134,13 +134,13 @@ def export(sess: Session, ref: str, target: str | BinaryIO, before_writing: Call
     config = records.find(ref)
     with ExitStack() as stack:
         out = stack.enter_context(_output_file(target)) if isinstance(target, str) else target
-        root = _pin(sess, config, stack)
+        root = pin(sess, config, stack)
         if not isinstance(target, str) and before_writing is not None:
             before_writing()
         return _write_tree(out, root)
 
 
-def _pin(sess: Session, config: ContainerConfig, stack: ExitStack) -> str:
+def pin(sess: Session, config: ContainerConfig, stack: ExitStack) -> str:
     """The container's lock taken shared, then (only while its layer is mounted) the store's:
     the order of start and rm, which take the container's lock first. Both the lock and the
     mount are released by ``stack``; returns the root to archive."""

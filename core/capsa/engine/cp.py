@@ -38,15 +38,19 @@ def parse_location(arg: str) -> tuple[str | None, str]:
     return name, path
 
 
-def _mounts(sess: Session, config: ContainerConfig) -> list[MountSource]:
-    """The container's bind mounts and volumes: from its bundle while it runs (every bind the
-    runtime made, /etc/hosts and the like included), else from its record."""
+_PSEUDO = ("proc", "sysfs", "cgroup", "cgroup2", "devpts", "mqueue")
+
+
+def _mounts(sess: Session, config: ContainerConfig, live: bool, pseudo: set[str] | None = None) -> list[MountSource]:
+    """The container's bind mounts and volumes: while it runs, those of its bundle (only to know
+    which are read-only: the kernel crosses the real ones), else from its record, each source
+    as the next start would bind it (a volume that is gone is an error: nothing is created)."""
     from capsa.container.cproot import MountSource
-    from capsa.engine.containers import is_running
 
     records = container_records(sess)
     found: list[MountSource] = []
-    if is_running(sess, config):
+    pseudo = set() if pseudo is None else pseudo
+    if live:
         from capsa.fastpath.jsonio import loads
 
         try:
@@ -55,8 +59,10 @@ def _mounts(sess: Session, config: ContainerConfig) -> list[MountSource]:
         except (OSError, ValueError):
             spec = {}
         for m in spec.get("mounts") or []:
-            if m.get("type") == "bind" and str(m.get("source", "")).startswith("/"):
-                found.append(MountSource(os.path.normpath(m["destination"]).strip("/"), m["source"],
+            if m.get("type") in _PSEUDO:
+                pseudo.add(os.path.normpath(str(m.get("destination", "/"))).strip("/"))
+            if str(m.get("destination", "")).startswith("/"):
+                found.append(MountSource(os.path.normpath(m["destination"]).strip("/"), str(m.get("source", "")),
                                          "ro" in (m.get("options") or [])))
         return found
     from capsa.container.volumes import VolumeStore
@@ -65,26 +71,70 @@ def _mounts(sess: Session, config: ContainerConfig) -> list[MountSource]:
     for m in config.mounts:
         if m.type not in ("bind", "volume") or not m.destination.startswith("/"):
             continue
-        source = str(VolumeStore(root).ensure(m.source)) if m.type == "volume" else m.source
+        if m.type == "volume":
+            try:
+                source = str(VolumeStore(root).record(m.source)["Mountpoint"])
+            except CapsaError:
+                raise CopyError(f"volume {m.source} of container {config.name} does not exist",
+                                hint="create it again (capsa volume create) or remove the container") from None
+        else:
+            source = m.source
         if os.path.exists(source):
             found.append(MountSource(os.path.normpath(m.destination).strip("/"), source, "ro" in m.options))
     return found
 
 
-def _open_container(sess: Session, ref: str, stack: ExitStack) -> tuple[ContainerConfig, ContainedRoot]:
-    from capsa.container.cproot import ContainedRoot
-    from capsa.engine.containerfs import _pin
+def _live_root(sess: Session, config: ContainerConfig) -> int | None:
+    """An fd of a running container's own root (its process's ``/proc/PID/root``, checked with a
+    pidfd), or None when it is not running."""
+    from capsa.container.cproot import open_live_root
+    from capsa.engine.containers import is_running
 
+    if not is_running(sess, config):
+        return None
+    records = container_records(sess)
+    pid = records.state(config.id).pid
+    if not pid or pid <= 0:
+        return None
+    try:
+        fd = open_live_root(pid)
+    except OSError:
+        return None  # (it exited meanwhile: a stopped container)
+    if records.state(config.id).pid != pid or not is_running(sess, config):  # (the pid is still its own)
+        os.close(fd)
+        return None
+    return fd
+
+
+def _lookup(sess: Session, ref: str) -> ContainerConfig:
     from capsa.container.records import ContainerNotFound
 
     try:
-        config = container_records(sess).find(ref)
+        return container_records(sess).find(ref)
     except ContainerNotFound:
         raise ContainerNotFound(f'container "{ref}" does not exist', hint="see 'capsa ps -a'") from None
-    root = _pin(sess, config, stack)
-    contained = ContainedRoot(root, _mounts(sess, config), readonly=config.read_only, name=config.name)
+
+
+def _open_container(sess: Session, config: ContainerConfig, stack: ExitStack) -> ContainedRoot:
+    """The container pinned (see :func:`capsa.engine.containerfs.pin`) and its contained root."""
+    from capsa.container.cproot import ContainedRoot
+    from capsa.engine.containerfs import pin
+
+    layer_root = pin(sess, config, stack)
+    live = _live_root(sess, config)
+    if live is not None:
+        pseudo: set[str] = set()
+        try:
+            mounts = _mounts(sess, config, True, pseudo)
+        except BaseException:
+            os.close(live)
+            raise
+        contained = ContainedRoot(live, mounts, readonly=config.read_only, name=config.name, live=True)
+        contained.pseudo = frozenset(pseudo)
+    else:
+        contained = ContainedRoot(layer_root, _mounts(sess, config, False), readonly=config.read_only, name=config.name)
     stack.callback(contained.close)
-    return config, contained
+    return contained
 
 
 def _owner(sess: Session, config: ContainerConfig, root: ContainedRoot) -> tuple[int, int]:
@@ -164,12 +214,17 @@ def _copy(sess: Session, source: str, dest: str, archive: bool, overwrite: bool,
         raise UsageError("invalid arguments - and - both stdin and stdout", hint="one side must be a path")
     with ExitStack() as stack:
         src_root = dst_root = None
-        if scont is not None:
-            sconfig, src_root = _open_container(sess, scont, stack)
-        if dcont is not None:
-            dconfig, dst_root = _open_container(sess, dcont, stack)
+        sconfig = _lookup(sess, scont) if scont is not None else None
+        dconfig = _lookup(sess, dcont) if dcont is not None else None
+        opened: dict[str, ContainedRoot] = {}
+        for config in sorted((c for c in (sconfig, dconfig) if c is not None), key=lambda c: c.id):
+            opened[config.id] = opened.get(config.id) or _open_container(sess, config, stack)  # (locks by id)
+        if sconfig is not None:
+            src_root = opened[sconfig.id]
+        if dconfig is not None:
+            dst_root = opened[dconfig.id]
         if source == "-":
-            assert dst_root is not None and stdin is not None
+            assert dst_root is not None and dconfig is not None and stdin is not None
             return _from_stream(sess, dconfig, dst_root, dpath, stdin, archive)
         if dest == "-":
             assert src_root is not None and stdout is not None
@@ -205,7 +260,7 @@ def _copy(sess: Session, source: str, dest: str, archive: bool, overwrite: bool,
             dcanon = None
         dst_is_dir = dst is not None and stat.S_ISDIR(dst.st_mode)
         where = f"on container {dst_root.name}" if dst_root is not None else "on the host"
-        if dst is None and (dpath.endswith("/") and not src_dir):
+        if dst is None and dpath.endswith("/"):  # (podman: always, a directory source too)
             raise CopyError(f'"{dpath}" could not be found {where}: no such file or directory',
                             hint="the destination directory must exist")
         if dst is not None and not dst_is_dir and dpath.endswith("/"):
@@ -213,8 +268,16 @@ def _copy(sess: Session, source: str, dest: str, archive: bool, overwrite: bool,
         if dst is not None and not dst_is_dir and src_dir:
             raise CopyError("destination must be a directory when copying a directory",
                             hint=f"{dpath} {where} is not a directory")
+        # named after what the source resolved to (podman: a symlink's target's base name)
+        base = (scanon.rpartition("/")[2] if scanon is not None else sname) or os.path.basename(os.path.normpath(spath))
+        if base in ("", ".", ".."):
+            base = sname
+        target = dcanon
+        if dst_is_dir and not (src_dir and contents) and dcanon is not None:
+            target = _child(dcanon, base)
         if src_root is not None and dst_root is not None and sconfig.id == dconfig.id and src_dir and \
-                (dcanon == scanon or dcanon.startswith(f"{scanon}/") or not scanon):  # type: ignore[union-attr]
+                (target == scanon or target.startswith(f"{scanon}/") or dcanon.startswith(f"{scanon}/")  # type: ignore[union-attr]
+                 or dcanon == scanon or not scanon):
             raise CopyError(f"cannot copy {spath} into itself ({dpath})", hint="give a destination outside the source")
         owner: tuple[int, int] | None = None
         if dst_root is not None:
@@ -222,16 +285,14 @@ def _copy(sess: Session, source: str, dest: str, archive: bool, overwrite: bool,
                 owner = _owner(sess, dconfig, dst_root)
         else:
             owner = (os.getuid(), os.getgid())  # (podman: what is copied out belongs to the caller)
-        copier = Copier(Side(src_root), Side(dst_root), owner, overwrite)
+        copier = Copier(Side(src_root, src_root.pseudo if src_root is not None else frozenset()), Side(dst_root),
+                        owner, overwrite)
         stack.callback(copier.close)
         if dst_is_dir:
             inside = _dir_of(dst_root, dparent, dname, dcanon, stack)
             if src_dir and contents:
                 copier.copy(sparent, sname, scanon, inside, "", dcanon, contents=True, st=sst)
             else:
-                base = os.path.basename(os.path.normpath(spath))
-                if base in ("", ".", "..", "/"):
-                    base = sname
                 copier.copy(sparent, sname, scanon, inside, base, _child(dcanon, base), st=sst)
         elif dst is not None and not src_dir and dst_root is not None and dcanon in dst_root.mounts:
             copier.into_file(sparent, sname, dst_root.mounts[dcanon].source)  # (a file bind mount)
@@ -278,6 +339,14 @@ def _to_stream(root: ContainedRoot, path: str, out: BinaryIO) -> None:
               if dest.startswith(below) and dest != found.canon and os.path.isdir(m.source)}
     mount = root.mounts.get(found.canon)
     with ExitStack() as stack:
+        if root.pseudo:  # (a running container's /proc, /sys...: their mountpoints, empty)
+            import tempfile
+
+            empty = tempfile.mkdtemp(prefix="capsa-cp-")
+            stack.callback(os.rmdir, empty)
+            for dest in root.pseudo:
+                if dest.startswith(below) and dest != found.canon:
+                    mounts[prefix + dest[len(below):]] = empty
         if name and mount is not None and found.is_dir:  # (the mount's own directory: its contents)
             mounts[base] = mount.source
             try:
