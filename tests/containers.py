@@ -150,3 +150,30 @@ def store_fixtures(name: str) -> tuple[Any, Any]:
         assert left == [], f"left behind: {left}"
 
     return store, c
+
+
+def driver_store_fixtures(name: str) -> tuple[Any, Any, Any]:
+    """The fixtures of a module whose tests run on both isolation drivers: ``store`` (a busybox
+    store named ``name``), ``oci_store`` (one named ``name-oci`` under the oci driver) and ``c``:
+    the store of the driver the test is parametrised with (:data:`BOTH`; default: linux),
+    checked after each test for what it left behind. ``store, oci_store, c = driver_store_fixtures(NAME)``."""
+
+    @pytest.fixture(scope="module")
+    def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Capsa]:
+        yield from busybox_store(tmp_path_factory, name)
+
+    @pytest.fixture(scope="module")
+    def oci_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Capsa]:
+        yield from oci_busybox_store(tmp_path_factory, f"{name}-oci")
+
+    @pytest.fixture
+    def c(request: pytest.FixtureRequest) -> Iterator[Capsa]:
+        store = request.getfixturevalue("oci_store" if getattr(request, "param", "linux") == "oci" else "store")
+        yield store
+        left = cleanup(store)
+        assert left == [], f"left behind: {left}"
+
+    return store, oci_store, c
+
+
+BOTH = pytest.mark.parametrize("c", ISOLATION_DRIVERS, indirect=True)

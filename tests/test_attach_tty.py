@@ -8,38 +8,19 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from conftest import CAPSA, Capsa
-from containers import ISOLATION_DRIVERS, busybox_store, cleanup, oci_busybox_store
+from containers import BOTH, driver_store_fixtures
 from ptyterm import PtyCommand
 
 from capsa.container.attach import by_directory_fd
 from capsa.container.detachkeys import InvalidDetachKeys, Matcher, parse
 
 
-@pytest.fixture(scope="module")
-def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Capsa]:
-    yield from busybox_store(tmp_path_factory, "attach")
-
-
-@pytest.fixture(scope="module")
-def oci_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Capsa]:
-    yield from oci_busybox_store(tmp_path_factory, "attach-oci")
-
-
-@pytest.fixture
-def c(request: pytest.FixtureRequest) -> Iterator[Capsa]:
-    capsa = request.getfixturevalue("oci_store" if getattr(request, "param", "linux") == "oci" else "store")
-    yield capsa
-    left = cleanup(capsa)
-    assert left == [], f"left behind: {left}"
-
-
-BOTH = pytest.mark.parametrize("c", ISOLATION_DRIVERS, indirect=True)
+store, oci_store, c = driver_store_fixtures("attach")
 
 
 def on_pty(c: Capsa, *args: str, rows: int = 24, cols: int = 80) -> PtyCommand:

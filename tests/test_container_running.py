@@ -6,38 +6,18 @@ import json
 import re
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from capsa.testing.isolation_running import freezer_says_frozen
 from conftest import CAPSA, Capsa
-from containers import ISOLATION_DRIVERS, busybox_store, cleanup, oci_busybox_store
+from containers import BOTH, driver_store_fixtures
 
 COUNTER = "i=0; while :; do i=$((i+1)); echo $i > /tmp/t; mv /tmp/t /tmp/n; sleep 0.05; done"
 
 
-@pytest.fixture(scope="module")
-def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Capsa]:
-    yield from busybox_store(tmp_path_factory, "running")
-
-
-@pytest.fixture(scope="module")
-def oci_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Capsa]:
-    yield from oci_busybox_store(tmp_path_factory, "running-oci")
-
-
-@pytest.fixture
-def c(request: pytest.FixtureRequest) -> Iterator[Capsa]:
-    """The store of the isolation driver the test is parametrised with (default: linux)."""
-    store = request.getfixturevalue("oci_store" if getattr(request, "param", "linux") == "oci" else "store")
-    yield store
-    left = cleanup(store)
-    assert left == [], f"left behind: {left}"
-
-
-BOTH = pytest.mark.parametrize("c", ISOLATION_DRIVERS, indirect=True)
+store, oci_store, c = driver_store_fixtures("running")
 
 
 def _error(r: subprocess.CompletedProcess[str], code: int = 125) -> str:

@@ -12,35 +12,15 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from conftest import CAPSA, Capsa, isolated_env
-from containers import ISOLATION_DRIVERS, busybox_store, cleanup, import_busybox, oci_busybox_store
+from containers import BOTH, cleanup, driver_store_fixtures, import_busybox
 
 
-@pytest.fixture(scope="module")
-def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Capsa]:
-    yield from busybox_store(tmp_path_factory, "containers")
-
-
-@pytest.fixture(scope="module")
-def oci_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Capsa]:
-    yield from oci_busybox_store(tmp_path_factory, "containers-oci")
-
-
-@pytest.fixture
-def c(request: pytest.FixtureRequest) -> Iterator[Capsa]:
-    """The store of the isolation driver the test is parametrised with (default: linux)."""
-    store = request.getfixturevalue("oci_store" if getattr(request, "param", "linux") == "oci" else "store")
-    yield store
-    left = cleanup(store)
-    assert left == [], f"left behind: {left}"
-
-
-BOTH = pytest.mark.parametrize("c", ISOLATION_DRIVERS, indirect=True)
+store, oci_store, c = driver_store_fixtures("containers")
 
 
 def run(c: Capsa, *args: str, **kw) -> subprocess.CompletedProcess[str]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from capsa.cli import output
-from capsa.cli.context import Exit, session
+from capsa.cli.context import Exit, cidfile_ids, session
 from capsa.engine import container_ops as engine
 from capsa.errors import EXIT_ENGINE, CapsaError, UsageError
 
@@ -27,17 +27,6 @@ def rename(
     engine.rename(session(ctx), words[0], words[1])
 
 
-def _cidfile_ids(paths: list[str]) -> list[str]:
-    ids = []
-    for path in paths:
-        try:
-            with open(path, encoding="utf-8") as fh:
-                ids.append(fh.read().strip())
-        except OSError as exc:
-            raise UsageError(f"reading CIDFile {path}: {exc.strerror}", hint="give a file 'run --cidfile' wrote") from None
-    return ids
-
-
 def restart(
     ctx: typer.Context,
     refs: ContainersArg = None,
@@ -52,7 +41,7 @@ def restart(
     if time_ is not None and time_ < 0:
         raise UsageError(f"invalid --time {time_}: it must not be negative", hint="give seconds, e.g. -t 5")
     sess = session(ctx)
-    names = list(refs or []) + _cidfile_ids(list(cidfile or []))
+    names = list(refs or []) + cidfile_ids(list(cidfile or []))
     targets = engine.restart_targets(sess, names or None, all, latest, running, list(filter or []))
     failed = False
     for config in targets:  # (as podman: on through every one, 125 at the end if one failed)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from capsa.cli import output
-from capsa.cli.context import Exit, session
+from capsa.cli.context import Exit, cidfile_ids, session
 from capsa.engine import running as engine
 from capsa.errors import EXIT_ENGINE, CapsaError, UsageError
 
@@ -17,17 +17,6 @@ if TYPE_CHECKING:  # (typer evaluates the annotations: see capsa.cli.options)
     from capsa.cli.options import Annotated, ContainersArg, Optional
 
 
-def _cidfile_ids(paths: list[str]) -> list[str]:
-    ids = []
-    for path in paths:
-        try:
-            with open(path, encoding="utf-8") as fh:
-                ids.append(fh.read().strip())
-        except OSError as exc:
-            raise UsageError(f"reading CIDFile {path}: {exc.strerror}", hint="give a file 'run --cidfile' wrote") from None
-    return ids
-
-
 def _each(ctx: typer.Context, refs: list[str], all_: bool, latest: bool, cidfile: list[str], filters: list[str],
           wanted: str, act: Callable[[Any, Any], None]) -> None:
     """Act on every target, on through them all (as podman): the ids done on stdout, one
@@ -35,7 +24,7 @@ def _each(ctx: typer.Context, refs: list[str], all_: bool, latest: bool, cidfile
     from capsa.cli.container_more import _report
 
     sess = session(ctx)
-    names = list(refs) + _cidfile_ids(cidfile)
+    names = list(refs) + cidfile_ids(cidfile)
     configs = engine.targets(sess, names, all_, latest, filters, wanted)
     failed = False
     for i, config in enumerate(configs):

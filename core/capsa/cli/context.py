@@ -25,3 +25,17 @@ def session(ctx: typer.Context) -> Session:
     if not isinstance(root.obj, Session):
         root.obj = Session(GlobalOptions())
     return root.obj
+
+
+def cidfile_ids(paths: list[str]) -> list[str]:
+    """The container ids in the ``--cidfile`` files ``paths`` (``run --cidfile`` wrote them)."""
+    from capsa.errors import UsageError
+
+    ids = []
+    for path in paths:
+        try:
+            with open(path, encoding="utf-8") as fh:
+                ids.append(fh.read().strip())
+        except OSError as exc:
+            raise UsageError(f"reading CIDFile {path}: {exc.strerror}", hint="give a file 'run --cidfile' wrote") from None
+    return ids

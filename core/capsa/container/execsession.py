@@ -76,7 +76,9 @@ def process_for(config: ContainerConfig, spec: dict[str, Any], command: list[str
     environment.update(given)
     if tty:
         environment.setdefault("TERM", "xterm")
-        size = terminal_size()
+        from capsa.container.terminal import window_size
+
+        size = window_size(0, 1, 2)
         if size is not None:
             process["consoleSize"] = {"height": size[0], "width": size[1]}
     process["env"] = [f"{k}={v}" for k, v in environment.items()]
@@ -85,18 +87,6 @@ def process_for(config: ContainerConfig, spec: dict[str, Any], command: list[str
             raise UsageError(f"workdir {workdir!r} is not an absolute path", hint="use -w /some/dir")
         process["cwd"] = os.path.normpath(workdir)
     return process
-
-
-def terminal_size() -> tuple[int, int] | None:
-    """(rows, columns) of the caller's terminal (stdin, stdout or stderr), None without one."""
-    for fd in (0, 1, 2):
-        try:
-            size = os.get_terminal_size(fd)
-        except OSError:
-            continue
-        if size.lines and size.columns:
-            return size.lines, size.columns
-    return None
 
 
 def _own_bounding() -> set[str]:
