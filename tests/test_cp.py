@@ -630,7 +630,7 @@ def test_a_running_containers_root_agrees_with_resolve_in_root_across_its_mounts
         pid = int(ok(c, "inspect", "--format", "{{.State.Pid}}", "oracle").strip())
         paths = ["/data/in/f", "/lin/f", "/scratch/up", "/data/in/root/data/in/f", "/data/../etc/passwd",
                  "/lin/../../../etc/hosts", "/etc/hosts", "/scratch", "/data/in/root/scratch/up", "/nope"]
-        with ContainedRoot(open_live_root(pid), [], live=True) as r:
+        with ContainedRoot(open_live_root(pid, lambda _pid: True), [], live=True) as r:
             host = (bind / "in" / "f").stat()
             assert r.find("/lin/f").st.st_ino == host.st_ino  # type: ignore[union-attr]  # (the bind's file)
             for path in paths:
@@ -673,3 +673,43 @@ def test_a_top_level_source_swapped_or_gone_meanwhile_is_an_error(tmp_path: Path
     finally:
         os.close(src)
         os.close(dst)
+
+
+def test_a_pid_the_container_left_and_a_host_process_took_is_not_the_containers_root(c: Capsa, tmp_path: Path) -> None:
+    """The container's process dies while a cp or export holds its lock (so its record still
+    names the pid) and a host process gets that pid: cp must not take that process's root (the
+    host's) for the container's (second review: the file landed in a host directory)."""
+    import signal
+    import subprocess
+
+    from capsa.container.records import ContainerRecords
+
+    canary = tmp_path / "canary"
+    canary.mkdir()
+    (tmp_path / "f").write_text("x\n")
+    cid = ok(c, "run", "-d", "--name", "reuse", "busybox", "sleep", "1000").strip()
+    pid = int(ok(c, "inspect", "--format", "{{.State.Pid}}", "reuse").strip())
+    taker = None
+    with ContainerRecords(str(c.root), str(c.runroot)).lock(cid).shared():  # (as a concurrent cp holds it)
+        os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while os.path.exists(f"/proc/{pid}") and time.monotonic() < deadline:
+            time.sleep(0.01)
+        for _ in range(200):
+            with open("/proc/sys/kernel/ns_last_pid", "w") as fh:
+                fh.write(str(pid - 1))
+            taker = subprocess.Popen(["sleep", "60"])
+            if taker.pid == pid:
+                break
+            taker.kill()
+            taker.wait()
+            taker = None
+        if taker is None:
+            pytest.skip("no host process could be given the container's old pid (the host is busy)")
+        try:
+            c("cp", str(tmp_path / "f"), f"reuse:{canary}/")
+            assert list(canary.iterdir()) == []
+        finally:
+            taker.kill()
+            taker.wait()
+    ok(c, "rm", "-f", "reuse")

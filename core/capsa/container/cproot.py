@@ -32,6 +32,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
+from collections.abc import Callable
 
 from capsa.fastpath.record import record
 
@@ -230,10 +231,12 @@ def is_mount_root(fd: int, parent: int) -> bool:
     return mine != -1 and mine != mount_id(parent)
 
 
-def open_live_root(pid: int) -> int:
+def open_live_root(pid: int, belongs: Callable[[int], bool]) -> int:
     """An O_PATH fd of the running process ``pid``'s root directory (``/proc/PID/root``: in its
-    own mount namespace), checked to be that process's: a pidfd opened first must still be
-    alive once the root is open, so the pid was not reused meanwhile. OSError(ESRCH) if not."""
+    own mount namespace), checked to be the container's: ``belongs(pid)`` (the pid is in the
+    container's cgroup) is asked after a pidfd pinned the pid and the root was opened, and the
+    pidfd must still be alive after that. So a pid the container's process left, reused by a
+    host process before we looked, is refused: OSError(ESRCH)."""
     import select
 
     pidfd = os.pidfd_open(pid)
@@ -241,7 +244,7 @@ def open_live_root(pid: int) -> int:
         fd = os.open(f"/proc/{pid}/root", _PATH_DIR & ~os.O_NOFOLLOW)
         poller = select.poll()
         poller.register(pidfd, select.POLLIN)
-        if poller.poll(0):  # (readable: it exited, and the pid may be another process's now)
+        if not belongs(pid) or poller.poll(0):  # (readable: it exited, the pid may be another's now)
             os.close(fd)
             raise ProcessLookupError(errno.ESRCH, "the container's process exited", str(pid))
         return fd

@@ -96,8 +96,11 @@ def _live_root(sess: Session, config: ContainerConfig) -> int | None:
     pid = records.state(config.id).pid
     if not pid or pid <= 0:
         return None
+    from capsa.container.isodriver import isolation_driver
+
+    driver = isolation_driver(sess, config)
     try:
-        fd = open_live_root(pid)
+        fd = open_live_root(pid, lambda p: p in driver.processes(config.id))
     except OSError:
         return None  # (it exited meanwhile: a stopped container)
     if records.state(config.id).pid != pid or not is_running(sess, config):  # (the pid is still its own)
