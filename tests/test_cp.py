@@ -713,3 +713,24 @@ def test_a_pid_the_container_left_and_a_host_process_took_is_not_the_containers_
             taker.kill()
             taker.wait()
     ok(c, "rm", "-f", "reuse")
+
+
+def test_overwrite_never_replaces_a_mount_nor_empties_one_below(c: Capsa, tmp_path: Path) -> None:
+    """--overwrite in a running container: a directory replacing the file bind mount /etc/hosts,
+    and a file replacing a directory with a volume mounted below it, are refused; the mount and
+    the volume's host files stay (second review: the mount was detached, the volume emptied)."""
+    vol = tmp_path / "vol"
+    vol.mkdir()
+    (vol / "precious").write_text("keep\n")
+    ok(c, "run", "-d", "--name", "ow", "-v", f"{vol}:/d/sub/v", "busybox", "sleep", "1000")
+    (tmp_path / "hosts").mkdir()
+    (tmp_path / "hosts" / "x").write_text("x\n")
+    r = c("cp", "--overwrite", f"{tmp_path / 'hosts'}", "ow:/etc/")
+    assert r.returncode == 125 and "mount" in r.stderr.splitlines()[0], r.stderr
+    (tmp_path / "sub").write_text("a file\n")
+    r = c("cp", "--overwrite", str(tmp_path / "sub"), "ow:/d/")
+    assert r.returncode == 125 and "mount" in r.stderr.splitlines()[0], r.stderr
+    assert (vol / "precious").read_text() == "keep\n"
+    mounts = ok(c, "exec", "ow", "cat", "/proc/self/mounts")
+    assert " /etc/hosts " in mounts and " /d/sub/v " in mounts
+    ok(c, "rm", "-f", "-t", "0", "ow")

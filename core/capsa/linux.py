@@ -78,7 +78,7 @@ def libc() -> Any:
 
 
 RESOLVE_NO_MAGICLINKS, RESOLVE_IN_ROOT = 0x02, 0x10
-_SYS_OPENAT2 = 437  # the same on every architecture (after the syscall tables were unified)
+_SYS_OPENAT2 = 437  # on the architectures with the unified syscall table (x86_64, arm64, riscv...; not alpha or mips)
 
 
 def openat2(dirfd: int, path: str, flags: int, resolve: int) -> int:
@@ -87,7 +87,7 @@ def openat2(dirfd: int, path: str, flags: int, resolve: int) -> int:
     import ctypes
     import struct
 
-    how = ctypes.create_string_buffer(struct.pack("<QQQ", flags | os.O_CLOEXEC, 0, resolve), 24)
+    how = ctypes.create_string_buffer(struct.pack("=QQQ", flags | os.O_CLOEXEC, 0, resolve), 24)
     rc = libc().syscall(ctypes.c_long(_SYS_OPENAT2), ctypes.c_int(dirfd), path.encode(), how, ctypes.c_size_t(24))
     if rc < 0:
         err = ctypes.get_errno()

@@ -244,7 +244,12 @@ def open_live_root(pid: int, belongs: Callable[[int], bool]) -> int:
         fd = os.open(f"/proc/{pid}/root", _PATH_DIR & ~os.O_NOFOLLOW)
         poller = select.poll()
         poller.register(pidfd, select.POLLIN)
-        if not belongs(pid) or poller.poll(0):  # (readable: it exited, the pid may be another's now)
+        try:
+            ours = belongs(pid) and not poller.poll(0)  # (readable: it exited, the pid may be another's now)
+        except BaseException:
+            os.close(fd)
+            raise
+        if not ours:
             os.close(fd)
             raise ProcessLookupError(errno.ESRCH, "the container's process exited", str(pid))
         return fd

@@ -123,6 +123,7 @@ class Copier:
                     if not self.overwrite:
                         raise UsageError(f"cannot overwrite non-directory {_show(dcanon, dname)!r} with directory",
                                          hint="use --overwrite to replace it") from None
+                    self._refuse_mount(dparent, dname)  # (a file bind mount: never unlinked)
                     os.unlink(dname, dir_fd=dparent)
                     os.mkdir(dname, 0o700, dir_fd=dparent)
         elif self.dst.mounted(dcanon) is not None and self.dst.mounted(dcanon).readonly:  # type: ignore[union-attr]
@@ -218,6 +219,7 @@ class Copier:
                 raise UsageError(f"cannot overwrite directory {dname!r} with non-directory",
                                  hint="use --overwrite to replace it")
             self._refuse_mount(dparent, dname)
+            self._refuse_mounts_below(dparent, dname)
             import shutil
 
             shutil.rmtree(dname, dir_fd=dparent)  # (fd-relative, never follows symlinks)
@@ -240,6 +242,38 @@ class Copier:
             return is_mount_root(fd, dparent)
         finally:
             os.close(fd)
+
+    def _refuse_mounts_below(self, dparent: int, dname: str) -> None:
+        """Refuse to remove the directory ``dname`` of a running container when a mount lies
+        anywhere below it: removing its contents would empty the mount's host source (a volume),
+        and the mount itself would be detached. Checked before anything is removed."""
+        if not self.dst.live:
+            return
+        from capsa.container.cproot import is_mount_root
+
+        flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+        stack = [(os.open(dname, flags, dir_fd=dparent), dname)]
+        try:
+            while stack:
+                fd, shown = stack.pop()
+                try:
+                    with os.scandir(fd) as entries:
+                        names = [e.name for e in entries if e.is_dir(follow_symlinks=False)]
+                    for name in names:
+                        try:
+                            child = os.open(name, flags, dir_fd=fd)
+                        except OSError:
+                            continue  # (gone, or swapped for a link: rmtree does not follow it either)
+                        if is_mount_root(child, fd):
+                            os.close(child)
+                            raise UsageError(f"cannot replace {dname!r}: {shown}/{name} below it is a mount in the "
+                                             f"container", hint="copy into it instead, or remove that mount first")
+                        stack.append((child, f"{shown}/{name}"))
+                finally:
+                    os.close(fd)
+        finally:
+            for fd, _ in stack:
+                os.close(fd)
 
     def _refuse_mount(self, dparent: int, dname: str) -> None:
         if self._mount_entry(dparent, dname):

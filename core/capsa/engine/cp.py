@@ -93,19 +93,23 @@ def _live_root(sess: Session, config: ContainerConfig) -> int | None:
     if not is_running(sess, config):
         return None
     records = container_records(sess)
-    pid = records.state(config.id).pid
-    if not pid or pid <= 0:
-        return None
+    state = records.state(config.id)
+    if not state.pid or state.pid <= 0:  # (its monitor is between two runs: restarting, stopping)
+        raise UsageError(f"container {config.name} is {state.status}: its processes come and go",
+                         hint="try again once it is running or stopped")
+    pid = state.pid
     from capsa.container.isodriver import isolation_driver
 
     driver = isolation_driver(sess, config)
     try:
         fd = open_live_root(pid, lambda p: p in driver.processes(config.id))
-    except OSError:
-        return None  # (it exited meanwhile: a stopped container)
+    except OSError:  # (it exited meanwhile, or the pid is not its own any more)
+        raise UsageError(f"container {config.name} stopped while cp looked at it",
+                         hint="try again: a stopped container is copied to and from its layer") from None
     if records.state(config.id).pid != pid or not is_running(sess, config):  # (the pid is still its own)
         os.close(fd)
-        return None
+        raise UsageError(f"container {config.name} stopped while cp looked at it",
+                         hint="try again: a stopped container is copied to and from its layer")
     return fd
 
 
