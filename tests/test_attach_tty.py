@@ -528,3 +528,25 @@ def test_a_reader_that_pauses_gets_all_the_output_and_the_exit_code(c: Capsa) ->
              "| (sleep 3; wc -c)"
     r = subprocess.run(["bash", "-o", "pipefail", "-c", script], capture_output=True, text=True, env=c.env, timeout=60)
     assert (r.stdout.strip(), r.returncode) == ("3000000", 3), r.stderr
+
+
+def test_a_client_still_owed_output_holds_up_neither_stop_nor_its_output(c: Capsa) -> None:
+    """The container is stopped while its run client, piped to nobody yet, is owed 3 MB: the
+    monitor ends at once (stop waits for it), a drainer of its own gives the client everything
+    later (review: stop waited up to 30 s for the client)."""
+    run = subprocess.Popen([str(CAPSA), "--root", str(c.root), "--runroot", str(c.runroot), "run", "--name", "owed",
+                            "busybox", "sh", "-c", "head -c 3000000 /dev/zero; echo; exec sleep 1000"],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=c.env)
+    try:
+        deadline = time.monotonic() + 30
+        while "sleep" not in c("top", "owed", "comm").stdout:
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        started = time.monotonic()
+        assert c("stop", "-t", "0", "owed", timeout=60).returncode == 0
+        assert time.monotonic() - started < 10
+        out, err = run.communicate(timeout=60)
+        assert (len(out), run.returncode) == (3000001, 137), err
+    finally:
+        run.kill()
+    c("rm", "owed")

@@ -198,8 +198,10 @@ def test_running_container_and_its_volume_and_bind_mount(c: Capsa, tmp_path: Pat
     (tmp_path / "hosts2").write_text("10.1.2.3 added\n")
     ok(c, "cp", str(tmp_path / "hosts2"), "live:/etc/hosts")  # a file bind mount: written in place
     assert out_of(c, "live", "/etc/hosts", tmp_path / "hosts3").read_text() == "10.1.2.3 added\n"
-    time.sleep(0.5)
-    assert out_of(c, "live", "/tmp/seen", tmp_path / "seen").read_text() == "10.1.2.3 added\n"  # the container sees it
+    deadline = time.monotonic() + 15  # the container sees it (its loop reads it every 0.1 s)
+    while out_of(c, "live", "/tmp/seen", tmp_path / "seen").read_text() != "10.1.2.3 added\n":
+        assert time.monotonic() < deadline, "the container never saw the new /etc/hosts"
+        time.sleep(0.2)
     whole = out_of(c, "live", "/", tmp_path / "whole")
     assert (whole / "vol" / "f").read_text() == "F\n" and (whole / "bind" / "g").read_text() == "F\n"
     r = raw(c, "cp", "live:/", "-")  # the tar stream reads through the mounts too
@@ -707,8 +709,9 @@ def test_a_pid_the_container_left_and_a_host_process_took_is_not_the_containers_
         if taker is None:
             pytest.skip("no host process could be given the container's old pid (the host is busy)")
         try:
-            c("cp", str(tmp_path / "f"), f"reuse:{canary}/")
+            r = c("cp", str(tmp_path / "f"), f"reuse:{canary}/")
             assert list(canary.iterdir()) == []
+            assert r.returncode == 125 and "stopped while cp looked" in r.stderr, r.stderr
         finally:
             taker.kill()
             taker.wait()
@@ -731,6 +734,9 @@ def test_overwrite_never_replaces_a_mount_nor_empties_one_below(c: Capsa, tmp_pa
     r = c("cp", "--overwrite", str(tmp_path / "sub"), "ow:/d/")
     assert r.returncode == 125 and "mount" in r.stderr.splitlines()[0], r.stderr
     assert (vol / "precious").read_text() == "keep\n"
+    (tmp_path / "etc").write_text("a file for /etc, which holds the runtime's file bind mounts\n")
+    r = c("cp", "--overwrite", str(tmp_path / "etc"), "ow:/")
+    assert r.returncode == 125 and "mount" in r.stderr.splitlines()[0], r.stderr
     mounts = ok(c, "exec", "ow", "cat", "/proc/self/mounts")
-    assert " /etc/hosts " in mounts and " /d/sub/v " in mounts
+    assert " /etc/hosts " in mounts and " /etc/resolv.conf " in mounts and " /d/sub/v " in mounts
     ok(c, "rm", "-f", "-t", "0", "ow")

@@ -245,34 +245,47 @@ class Copier:
 
     def _refuse_mounts_below(self, dparent: int, dname: str) -> None:
         """Refuse to remove the directory ``dname`` of a running container when a mount lies
-        anywhere below it: removing its contents would empty the mount's host source (a volume),
-        and the mount itself would be detached. Checked before anything is removed."""
+        anywhere below it, a directory or a file bind mount: removing its contents would empty
+        the mount's host source (a volume), and unlinking it would detach the container's
+        mount. Checked before anything is removed; one directory fd per level is open."""
         if not self.dst.live:
             return
         from capsa.container.cproot import is_mount_root
 
         flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
-        stack = [(os.open(dname, flags, dir_fd=dparent), dname)]
+        top = os.open(dname, flags, dir_fd=dparent)
+        stack: list[tuple[int, str, list[tuple[str, bool]]]] = []
+
+        def enter(fd: int, shown: str) -> None:
+            with os.scandir(fd) as entries:
+                found = [(e.name, e.is_dir(follow_symlinks=False)) for e in entries if not e.is_symlink()]
+            stack.append((fd, shown, found))
+
         try:
+            enter(top, dname)
             while stack:
-                fd, shown = stack.pop()
+                fd, shown, todo = stack[-1]
+                if not todo:
+                    os.close(stack.pop()[0])
+                    continue
+                name, is_dir = todo.pop()
                 try:
-                    with os.scandir(fd) as entries:
-                        names = [e.name for e in entries if e.is_dir(follow_symlinks=False)]
-                    for name in names:
-                        try:
-                            child = os.open(name, flags, dir_fd=fd)
-                        except OSError:
-                            continue  # (gone, or swapped for a link: rmtree does not follow it either)
-                        if is_mount_root(child, fd):
-                            os.close(child)
-                            raise UsageError(f"cannot replace {dname!r}: {shown}/{name} below it is a mount in the "
-                                             f"container", hint="copy into it instead, or remove that mount first")
-                        stack.append((child, f"{shown}/{name}"))
-                finally:
-                    os.close(fd)
+                    child = os.open(name, (flags if is_dir else os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC), dir_fd=fd)
+                except OSError:
+                    continue  # (gone, or swapped for a link: rmtree does not follow it either)
+                if is_mount_root(child, fd):
+                    os.close(child)
+                    raise UsageError(f"cannot replace {dname!r}: {shown}/{name} below it is a mount in the "
+                                     f"container", hint="copy into it instead, or remove that mount first")
+                if not is_dir:
+                    os.close(child)
+                    continue
+                try:
+                    enter(child, f"{shown}/{name}")
+                except OSError:
+                    os.close(child)
         finally:
-            for fd, _ in stack:
+            for fd, _, _ in stack:
                 os.close(fd)
 
     def _refuse_mount(self, dparent: int, dname: str) -> None:

@@ -279,6 +279,7 @@ class Monitor(MonitorNetwork):
                 code = None
         finally:
             self._end_run()  # (after a failed start too: delete follows every add)
+            self.relay.accept_waiting()  # (a client that connected as it exited hears the exit code too)
             self.listener.close()
             try:
                 self.teardown()

@@ -103,7 +103,7 @@ def _live_root(sess: Session, config: ContainerConfig) -> int | None:
     driver = isolation_driver(sess, config)
     try:
         fd = open_live_root(pid, lambda p: p in driver.processes(config.id))
-    except OSError:  # (it exited meanwhile, or the pid is not its own any more)
+    except (OSError, CapsaError):  # (it exited meanwhile, or the pid is not its own any more)
         raise UsageError(f"container {config.name} stopped while cp looked at it",
                          hint="try again: a stopped container is copied to and from its layer") from None
     if records.state(config.id).pid != pid or not is_running(sess, config):  # (the pid is still its own)
