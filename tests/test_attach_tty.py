@@ -295,12 +295,19 @@ def test_start_ai_and_attach_no_stdin(c: Capsa) -> None:
         quiet.wait()
 
 
+def _as_a_background_job() -> None:
+    """A shell starts a background job with SIGINT ignored: ctrl-c must still end (or reach
+    through) the commands podman's catch it in (Go's signal.Notify takes an ignored signal back)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def test_signals_are_proxied_unless_sig_proxy_is_false(c: Capsa) -> None:
     script = "trap 'echo got-int; exit 9' INT; while :; do sleep 0.1; echo tick; done"
     assert c("run", "-d", "--name", "trapper", "busybox", "sh", "-c", script).returncode == 0
     base = [str(CAPSA), "--root", str(c.root), "--runroot", str(c.runroot)]
     for proxy, expected in (("false", None), ("true", 9)):
-        client = subprocess.Popen([*base, "attach", f"--sig-proxy={proxy}", "trapper"], stdout=subprocess.PIPE, env=c.env)
+        client = subprocess.Popen([*base, "attach", f"--sig-proxy={proxy}", "trapper"], stdout=subprocess.PIPE, env=c.env,
+                                  preexec_fn=_as_a_background_job)
         try:
             read_until(client.stdout, b"tick")  # attached
             client.send_signal(signal.SIGINT)

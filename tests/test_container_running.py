@@ -200,7 +200,8 @@ def test_stats_streams_until_interrupted_and_refuses_bad_input(c: Capsa) -> None
     c("run", "-d", "--name", "live", "busybox", "sleep", "60")
     proc = subprocess.Popen([str(CAPSA), "--root", str(c.root), "--runroot", str(c.runroot), "stats", "-i", "1",
                              "--format", "{{.Name}}", "live"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env=c.env)
+                            text=True, env=c.env,  # (born ignoring SIGINT, as a background job: still ends)
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
     time.sleep(2.5)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=10)

@@ -149,6 +149,10 @@ def stats(
     sess = session(ctx)
     configs = engine.stats_targets(sess, list(refs or []), all, latest)
     before: dict[str, dict[str, Any]] = {}
+    import signal
+
+    # ctrl-c ends the stream (exit 0), even in a process born ignoring SIGINT (a background job)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         while True:
             readings = engine.stats_sample(sess, configs)
@@ -161,6 +165,8 @@ def stats(
             time.sleep(interval)
     except KeyboardInterrupt:
         return
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 # -- top ------------------------------------------------------------------------------------------

@@ -80,6 +80,8 @@ class Session:
                         previous[s] = signal.signal(s, _noted)
                     except OSError:  # (one the C library keeps for itself)
                         pass
+                if signal.SIGINT not in self.signals:  # ends us (KeyboardInterrupt), even when we were
+                    previous[signal.SIGINT] = signal.signal(signal.SIGINT, signal.default_int_handler)  # born ignoring it
             except ValueError:  # not the main thread: no signals then
                 pass
             restore_tty = raw_terminal(self.in_fd) if self.tty and self.in_fd is not None else None
