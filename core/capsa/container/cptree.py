@@ -250,42 +250,49 @@ class Copier:
         mount. Checked before anything is removed; one directory fd per level is open."""
         if not self.dst.live:
             return
-        from capsa.container.cproot import is_mount_root
-
         flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
-        top = os.open(dname, flags, dir_fd=dparent)
-        stack: list[tuple[int, str, list[tuple[str, bool]]]] = []
+        gone = (errno.ENOENT, errno.ELOOP, errno.ENOTDIR)  # (what rmtree skips too; anything else fails)
+        stack: list[tuple[int, str, int, list[tuple[str, bool]]]] = []
 
         def enter(fd: int, shown: str) -> None:
-            with os.scandir(fd) as entries:
-                found = [(e.name, e.is_dir(follow_symlinks=False)) for e in entries if not e.is_symlink()]
-            stack.append((fd, shown, found))
+            try:
+                with os.scandir(fd) as entries:
+                    found = [(e.name, e.is_dir(follow_symlinks=False)) for e in entries if not e.is_symlink()]
+                here = _known_mount_id(fd)
+            except BaseException:
+                os.close(fd)
+                raise
+            stack.append((fd, shown, here, found))
 
         try:
-            enter(top, dname)
+            enter(os.open(dname, flags, dir_fd=dparent), dname)
             while stack:
-                fd, shown, todo = stack[-1]
+                fd, shown, here, todo = stack[-1]
                 if not todo:
                     os.close(stack.pop()[0])
                     continue
                 name, is_dir = todo.pop()
                 try:
                     child = os.open(name, (flags if is_dir else os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC), dir_fd=fd)
-                except OSError:
-                    continue  # (gone, or swapped for a link: rmtree does not follow it either)
-                if is_mount_root(child, fd):
+                except OSError as exc:
+                    if exc.errno in gone:
+                        continue  # (gone, or swapped for a link: rmtree does not follow it either)
+                    raise
+                try:
+                    mounted = _known_mount_id(child) != here
+                except BaseException:
+                    os.close(child)
+                    raise
+                if mounted:
                     os.close(child)
                     raise UsageError(f"cannot replace {dname!r}: {shown}/{name} below it is a mount in the "
                                      f"container", hint="copy into it instead, or remove that mount first")
                 if not is_dir:
                     os.close(child)
                     continue
-                try:
-                    enter(child, f"{shown}/{name}")
-                except OSError:
-                    os.close(child)
+                enter(child, f"{shown}/{name}")
         finally:
-            for fd, _, _ in stack:
+            for fd, _, _, _ in stack:
                 os.close(fd)
 
     def _refuse_mount(self, dparent: int, dname: str) -> None:
@@ -441,3 +448,15 @@ def copy_data(src: int, dst: int, size: int) -> int:
         done += n
         if done >= size:  # (what the file held when it was opened: one call fewer per file)
             return done
+
+
+def _known_mount_id(fd: int) -> int:
+    """The mount id of ``fd``; an error when it cannot be read (a check that must not pass
+    when it cannot look)."""
+    from capsa.container.cproot import mount_id
+
+    found = mount_id(fd)
+    if found == -1:
+        raise UsageError("cannot tell whether a path is a mount in the container (no mnt_id in /proc/self/fdinfo)",
+                         hint="nothing was removed; try again")
+    return found

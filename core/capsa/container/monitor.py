@@ -286,8 +286,10 @@ class Monitor(MonitorNetwork):
             finally:
                 # Attached clients hear the exit code once everything is cleaned up (and with
                 # --rm, removed), so that `run` returns to a settled store, as podman's does.
-                self.relay.finish(code if code is not None else 255)
-                self._tidy_network()
+                try:
+                    self.relay.finish(code if code is not None else 255)
+                finally:
+                    self._tidy_network()
         return 0
 
     def _poststop(self, code: int) -> None:

@@ -55,7 +55,6 @@ def reap_orphans() -> None:
 
 OUTPUT_CAP = 4 << 20  # bytes of output waiting for one client before the container's output is read no further
 STALL = 2.0  # seconds a client over OUTPUT_CAP may take nothing before it is dropped
-EXIT_STALL = 30.0  # seconds a client may take nothing of what it is owed once the container exited
 
 
 class Relay:
@@ -97,7 +96,7 @@ class Relay:
             while True:
                 try:
                     client, _ = self.listener.accept()
-                except BlockingIOError:
+                except OSError:  # (none waiting; or no descriptor to spare: they hear nothing)
                     return
                 self.add(client)
         finally:
@@ -391,70 +390,27 @@ class Relay:
         """The exit code to every client, then close them. Clients still owed output are served
         by a drainer process of their own, so that the monitor ends at once (``stop``, ``rm`` and
         ``start`` wait for it): each gets what it is owed for as long as it takes some of it at
-        least every :data:`EXIT_STALL` seconds (a reader that pauses, ``run ... | less``, still
-        gets all of it); one that takes nothing for that long is closed, and its client reports
-        the lost output as an error, never as the exit code."""
+        least every :data:`capsa.container.drainer.EXIT_STALL` seconds (a reader that pauses,
+        ``run ... | less``, still gets all of it); one that takes nothing for that long is
+        closed, and its client reports the lost output as an error, never as the exit code."""
         self.broadcast(attach.EXIT, str(code).encode())
         for client in list(self.clients):
             if not self.outbox[client]:
                 self.drop(client)
         if not self.clients:
             return
-        if os.fork() == 0:
-            try:
-                keep = {client.fileno() for client in self.clients}
-                for name in os.listdir("/proc/self/fd"):  # (the monitor's lock above all: it is free now)
-                    if int(name) > 2 and int(name) not in keep:
-                        close_quietly(int(name))
-                os.setsid()
-                for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-                    signal.signal(signum, signal.SIG_DFL)
-                self._drain()
-            finally:
-                os._exit(0)
+        try:
+            drainer = os.fork()
+        except OSError:  # (no process to spare: those clients end without their output, and say so)
+            drainer = -1
+        if drainer == 0:
+            from capsa.container.drainer import drain_and_exit
+
+            drain_and_exit(self.clients, self.outbox)
         for client in list(self.clients):  # (ours: the drainer has its own copies)
             self.clients.remove(client)
             self.outbox.pop(client, None)
             client.close()
-
-    def _drain(self) -> None:
-        """Send every client what it is owed, dropping one that takes nothing for EXIT_STALL."""
-        sel = selectors.DefaultSelector()
-        now = time.monotonic()
-        for client in self.clients:
-            client.setblocking(False)
-            sel.register(client, selectors.EVENT_WRITE)
-            self.progress[client] = now
-        while self.clients:
-            for key, _ in sel.select(1.0):
-                client = key.fileobj
-                self._send_some(client)  # type: ignore[arg-type]
-                if client in self.clients and not self.outbox[client]:  # type: ignore[index]
-                    sel.unregister(client)
-                    self._forget(client)  # type: ignore[arg-type]
-            now = time.monotonic()
-            for client in list(self.clients):
-                if now - self.progress[client] > EXIT_STALL:
-                    sel.unregister(client)
-                    self._forget(client)
-
-    def _send_some(self, client: socket.socket) -> None:
-        box = self.outbox[client]
-        while box:
-            try:
-                sent = client.send(box)
-            except BlockingIOError:
-                return
-            except OSError:
-                box.clear()  # (gone: nothing more to send it)
-                return
-            del box[:sent]
-            self.progress[client] = time.monotonic()
-
-    def _forget(self, client: socket.socket) -> None:
-        self.clients.remove(client)
-        self.outbox.pop(client, None)
-        client.close()
 
     def drop(self, client: socket.socket) -> None:
         if self._sel is not None:
