@@ -706,8 +706,7 @@ def test_a_pid_the_container_left_and_a_host_process_took_is_not_the_containers_
             taker.kill()
             taker.wait()
             taker = None
-        if taker is None:
-            pytest.skip("no host process could be given the container's old pid (the host is busy)")
+        assert taker is not None, "no host process could be given the container's old pid in 200 tries"
         try:
             r = c("cp", str(tmp_path / "f"), f"reuse:{canary}/")
             assert list(canary.iterdir()) == []

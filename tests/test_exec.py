@@ -407,17 +407,16 @@ def _watch_execs(c: Capsa, *flags: str) -> list[str]:
     return lines
 
 
-def test_exec_is_light(c: Capsa, request: pytest.FixtureRequest) -> None:
-    """``exec CONTAINER true`` is parsed without typer and imports neither the run path's
-    lifecycle nor the enum-building signal and socket modules (bench/exec.py times it; the oci
-    driver runs the runtime with subprocess)."""
+@pytest.mark.parametrize("store", ["linux"], indirect=True)  # (the oci driver runs its runtime with subprocess)
+def test_exec_is_light(c: Capsa) -> None:
+    """``exec CONTAINER true`` on the linux driver is parsed without typer and imports neither
+    the run path's lifecycle nor the enum-building signal and socket modules (bench/exec.py
+    times it)."""
     import subprocess
     import sys
 
     from conftest import CAPSA
 
-    if request.node.callspec.params["store"] == "oci":
-        pytest.skip("the oci driver's exec is a runtime call (subprocess)")
     running(c)
     argv = [sys.executable, "-X", "importtime", str(CAPSA), "--root", str(c.root), "--runroot", str(c.runroot),
             "exec", "box", "true"]
