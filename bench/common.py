@@ -45,6 +45,24 @@ def alternate(commands: dict[str, Sequence[str]], runs: int, env: dict[str, str]
     return times
 
 
+def side_by_side(cases: dict[str, tuple[Sequence[str], Sequence[str] | None]], runs: int,
+                 env: dict[str, str] | None = None) -> dict[str, dict[str, list[float]]]:
+    """``cases``: name -> (capsa's argv, podman's argv or None). Each runs once to warm caches,
+    then all alternate for ``runs`` rounds (capsa's with ``env``); the times in
+    :func:`print_ratios`' shape."""
+    for ours, theirs in cases.values():
+        time_once(ours, env)
+        if theirs:
+            time_once(theirs)
+    results: dict[str, dict[str, list[float]]] = {name: {"capsa": [], "podman": []} for name in cases}
+    for _ in range(runs):
+        for name, (ours, theirs) in cases.items():
+            results[name]["capsa"].append(time_once(ours, env))
+            if theirs:
+                results[name]["podman"].append(time_once(theirs))
+    return results
+
+
 def report(times: dict[str, list[float]], baseline: str) -> dict[str, float]:
     """Print median and best per command and the median ratio to ``baseline``; return ratios."""
     base = statistics.median(times[baseline])

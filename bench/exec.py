@@ -12,7 +12,7 @@ import argparse
 import subprocess
 import sys
 
-from common import busybox_store, podman_binary, print_ratios, time_once
+from common import busybox_store, podman_binary, print_ratios, side_by_side
 
 
 def main() -> int:
@@ -29,16 +29,7 @@ def main() -> int:
                                     capture_output=True, text=True, check=True).stdout.strip()
         try:
             cases = {"exec true": ([*capsa, "exec", ours, "true"], [podman, "exec", theirs, "true"] if theirs else None)}
-            for argv, other in cases.values():  # warm caches
-                time_once(argv, env)
-                if other:
-                    time_once(other)
-            results: dict[str, dict[str, list[float]]] = {name: {"capsa": [], "podman": []} for name in cases}
-            for _ in range(args.runs):
-                for name, (argv, other) in cases.items():
-                    results[name]["capsa"].append(time_once(argv, env))
-                    if other:
-                        results[name]["podman"].append(time_once(other))
+            results = side_by_side(cases, args.runs, env)
         finally:
             subprocess.run([*capsa, "rm", "-f", "-t", "0", ours], capture_output=True, env=env)
             if theirs:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from common import bridge_store, podman_binary, print_ratios, time_once
+from common import bridge_store, podman_binary, print_ratios, side_by_side
 
 
 def main() -> int:
@@ -33,16 +33,7 @@ def main() -> int:
             "run --rm none": ([*capsa, "run", "--rm", "--network", "none", "busybox", "true"],
                               [podman, "run", "--rm", "--network", "none", "localhost/busybox", "true"] if podman else None),
         }
-        for ours, theirs in cases.values():  # warm caches (and create the bridge once)
-            time_once(ours, env)
-            if theirs:
-                time_once(theirs)
-        results: dict[str, dict[str, list[float]]] = {name: {"capsa": [], "podman": []} for name in cases}
-        for _ in range(args.runs):
-            for name, (ours, theirs) in cases.items():
-                results[name]["capsa"].append(time_once(ours, env))
-                if theirs:
-                    results[name]["podman"].append(time_once(theirs))
+        results = side_by_side(cases, args.runs, env)  # (its warm-up run creates the bridge once)
     failures = print_ratios(results)
     for name in failures:
         print(f"GOAL MISSED: {name}")
