@@ -567,12 +567,30 @@ def test_contained_root_resolves_like_a_chroot_across_mounts(tmp_path: Path) -> 
             r.find("/loop/x")
 
 
+def _resolved_by_the_kernel(root_fd: int, path: str) -> tuple[int, int] | None:
+    """(st_dev, st_ino) of ``path`` resolved by openat2(RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)
+    from ``root_fd``; None when it does not resolve. EAGAIN (a rename anywhere on the system
+    during a ".." lookup) is retried."""
+    from capsa_isolation_linux.mountapi import RESOLVE_IN_ROOT, RESOLVE_NO_MAGICLINKS, openat2
+
+    for _ in range(100):
+        try:
+            kfd = openat2(root_fd, path.lstrip("/") or ".", os.O_PATH, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)
+        except OSError as exc:
+            if exc.errno == errno.EAGAIN:
+                continue
+            return None
+        st = os.fstat(kfd)
+        os.close(kfd)
+        return (st.st_dev, st.st_ino)
+    return None
+
+
 def test_contained_root_agrees_with_the_kernels_resolve_in_root(tmp_path: Path) -> None:
     """Without mounts, the walker lands exactly where openat2(RESOLVE_IN_ROOT |
     RESOLVE_NO_MAGICLINKS) does (the kernel as the oracle), for every path of a tree of hostile
     links, or both find nothing."""
     from capsa.container.cproot import ContainedRoot
-    from capsa_isolation_linux.mountapi import RESOLVE_IN_ROOT, RESOLVE_NO_MAGICLINKS, openat2
 
     root = tmp_path / "root"
     for d in ("etc", "a/b/c", "usr/lib", "home/u"):
@@ -592,18 +610,7 @@ def test_contained_root_agrees_with_the_kernels_resolve_in_root(tmp_path: Path) 
     try:
         with ContainedRoot(str(root), []) as r:
             for path in paths:
-                kernel = None
-                for _ in range(100):  # (EAGAIN: a rename anywhere on the system during a ".." lookup)
-                    try:
-                        kfd = openat2(rfd, path.lstrip("/") or ".", os.O_PATH, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)
-                    except OSError as exc:
-                        if exc.errno == errno.EAGAIN:
-                            continue
-                        break
-                    st = os.fstat(kfd)
-                    os.close(kfd)
-                    kernel = (st.st_dev, st.st_ino)
-                    break
+                kernel = _resolved_by_the_kernel(rfd, path)
                 try:
                     found = r.find(path)
                     ours = None if found.st is None else (found.st.st_dev, found.st.st_ino)
@@ -618,7 +625,6 @@ def test_a_running_containers_root_agrees_with_resolve_in_root_across_its_mounts
     """From a running container's /proc/PID/root the walker crosses its real mounts and lands
     exactly where openat2(RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS) does from the same fd."""
     from capsa.container.cproot import ContainedRoot, open_live_root
-    from capsa_isolation_linux.mountapi import RESOLVE_IN_ROOT, RESOLVE_NO_MAGICLINKS, openat2
 
     bind = tmp_path / "bind"
     (bind / "in").mkdir(parents=True)
@@ -636,18 +642,7 @@ def test_a_running_containers_root_agrees_with_resolve_in_root_across_its_mounts
             host = (bind / "in" / "f").stat()
             assert r.find("/lin/f").st.st_ino == host.st_ino  # type: ignore[union-attr]  # (the bind's file)
             for path in paths:
-                kernel = None
-                for _ in range(100):
-                    try:
-                        kfd = openat2(r.root, path.lstrip("/"), os.O_PATH, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)
-                    except OSError as exc:
-                        if exc.errno == errno.EAGAIN:
-                            continue
-                        break
-                    st = os.fstat(kfd)
-                    os.close(kfd)
-                    kernel = (st.st_dev, st.st_ino)
-                    break
+                kernel = _resolved_by_the_kernel(r.root, path)
                 found = r.find(path)
                 ours = None if found.st is None else (found.st.st_dev, found.st.st_ino)
                 assert ours == kernel and (path == "/nope" or ours is not None), path
