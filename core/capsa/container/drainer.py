@@ -49,15 +49,10 @@ def _drain(clients: list[socket.socket], outbox: dict[socket.socket, bytearray])
         for key, _ in sel.select(1.0):
             client = key.fileobj  # type: ignore[assignment]
             box = outbox[client]
-            while box:
-                try:
-                    sent = client.send(box)
-                except BlockingIOError:
-                    break
-                except OSError:
-                    box.clear()  # (gone: nothing more to send it)
-                    break
-                del box[:sent]
+            taken = send_what_it_takes(client, box)
+            if taken is None:
+                box.clear()  # (gone: nothing more to send it)
+            elif taken:
                 progress[client] = time.monotonic()
             if not box:
                 sel.unregister(client)
@@ -69,3 +64,19 @@ def _drain(clients: list[socket.socket], outbox: dict[socket.socket, bytearray])
                 sel.unregister(client)
                 clients.remove(client)
                 client.close()
+
+
+def send_what_it_takes(client: socket.socket, box: bytearray) -> bool | None:
+    """Send ``client`` (non-blocking) as much of ``box`` as it takes now, removing that from
+    ``box``: whether it took some; None when it is gone (the relay and the drainer alike)."""
+    took = False
+    while box:
+        try:
+            sent = client.send(box)
+        except BlockingIOError:
+            break
+        except OSError:
+            return None
+        del box[:sent]
+        took = True
+    return took

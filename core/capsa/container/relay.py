@@ -14,6 +14,7 @@ import time
 from collections import deque
 
 from capsa.container import attach
+from capsa.container.drainer import drain_and_exit, send_what_it_takes
 from capsa.container.logwriter import LogWriter
 
 
@@ -361,15 +362,11 @@ class Relay:
         if box is None:
             return
         was_waiting = bool(box)
-        while box:
-            try:
-                sent = client.send(box)
-            except BlockingIOError:
-                break
-            except OSError:
-                self.drop(client)
-                return
-            del box[:sent]
+        taken = send_what_it_takes(client, box)
+        if taken is None:
+            self.drop(client)
+            return
+        if taken:
             self.progress[client] = time.monotonic()
         if box or was_waiting:
             self._register(client)
@@ -404,8 +401,6 @@ class Relay:
         except OSError:  # (no process to spare: those clients end without their output, and say so)
             drainer = -1
         if drainer == 0:
-            from capsa.container.drainer import drain_and_exit
-
             drain_and_exit(self.clients, self.outbox)
         for client in list(self.clients):  # (ours: the drainer has its own copies)
             self.clients.remove(client)
