@@ -9,7 +9,7 @@ import os
 import time
 
 from capsa import plugins
-from capsa.container.isodriver import isolation_driver, recorded_isolation, session_isolation  # noqa: F401
+from capsa.container.isodriver import recorded_isolation
 from capsa.container.model import ContainerConfig
 from capsa.container.records import UNREADABLE, ContainerRecords
 from capsa.errors import CapsaError, IsolationError, StorageError, UsageError

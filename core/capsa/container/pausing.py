@@ -47,7 +47,7 @@ def pause(sess: Session, records: ContainerRecords, config: ContainerConfig) -> 
     The kernel's freezer decides, not the record alone: a container frozen already (a pause
     killed between freezing and recording) is only recorded paused, and one recorded paused
     whose cgroup is thawed (an unpause killed half-way) is frozen again."""
-    from capsa.container.lifecycle import isolation_driver
+    from capsa.container.isodriver import isolation_driver
 
     with records.lock(config.id).exclusive():
         status = _status(records, config)
@@ -72,7 +72,7 @@ def unpause(sess: Session, records: ContainerRecords, config: ContainerConfig) -
     """Thaw the paused container ``config``; podman's error (exit 125) when it is not paused.
     As :func:`pause`, the kernel's freezer decides: a frozen container recorded running is
     thawed, and one recorded paused but thawed already is only recorded running."""
-    from capsa.container.lifecycle import isolation_driver
+    from capsa.container.isodriver import isolation_driver
 
     with records.lock(config.id).exclusive():
         status = _status(records, config)

@@ -42,7 +42,7 @@ def reap_orphan(sess: Session, store: Store, records: ContainerRecords, config: 
     if state.status not in ACTIVE or monitor_alive(records, config.id):
         return
     from capsa.container import teardown
-    from capsa.container.lifecycle import isolation_driver
+    from capsa.container.isodriver import isolation_driver
 
     problems = teardown.end_run(isolation_driver(sess, config), config.id, lambda: detach_orphan_network(sess, config))
     if not config.rootfs:

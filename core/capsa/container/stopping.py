@@ -105,7 +105,7 @@ def signal_name(sig: str | int) -> str:
 
 def kill(sess: Session, records: ContainerRecords, config: ContainerConfig, sig: str | int) -> None:
     """Send ``sig`` to the container's process through its isolation driver (it must be running)."""
-    from capsa.container.lifecycle import isolation_driver
+    from capsa.container.isodriver import isolation_driver
 
     state = records.state(config.id)
     if state.status not in ("running", "paused", "stopping"):
@@ -126,7 +126,7 @@ def stop(sess: Session, records: ContainerRecords, config: ContainerConfig, time
     caller warns, as podman). A container between two runs of its restart policy stays stopped.
     Without ``paused_too`` (``stop``; ``rm -f`` stops a paused container) a paused one is
     podman's error, told under the container's lock that ``pause`` takes too."""
-    from capsa.container.lifecycle import isolation_driver
+    from capsa.container.isodriver import isolation_driver
 
     with records.lock(config.id).exclusive():
         state = records.state(config.id)

@@ -43,7 +43,7 @@ def sample(sess: Session, records: ContainerRecords, config: ContainerConfig) ->
     """One reading of a running or paused container's counters, or None when it is not running
     (its monitor gone or its status another). Times are nanoseconds: ``now`` of the reading,
     ``started`` of the container's start (for the averages)."""
-    from capsa.container.lifecycle import isolation_driver
+    from capsa.container.isodriver import isolation_driver
     from capsa.container.stopping import monitor_alive
     from capsa.errors import IsolationError
     from capsa.humanize import parse_time

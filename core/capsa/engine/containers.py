@@ -117,10 +117,11 @@ def create(sess: Session, config: ContainerConfig, store: Store | None = None) -
     """Record the container ``config`` describes (its writable layer made); nothing runs."""
     from capsa import plugins
     from capsa.container import lifecycle
+    from capsa.container.isodriver import session_isolation
 
     plugins.load_hook_plugins()  # (nothing is imported when none is installed)
     records = container_records(sess)
-    config.extra.setdefault("isolation", lifecycle.session_isolation(sess))  # its driver for life
+    config.extra.setdefault("isolation", session_isolation(sess))  # its driver for life
     return _create_on_network(sess, config, lambda: lifecycle.create(store or open_store(sess), records, config))
 
 
@@ -219,12 +220,13 @@ def run(sess: Session, config: ContainerConfig, attach: bool, stdin: bool, detac
     exit code 126 (127 stays), as podman's ``run``; the container stays, exited (126), with the
     reason in its state's ``error`` (``inspect``'s ``State.Error``); with ``--rm`` it is removed."""
     from capsa.container import lifecycle
+    from capsa.container.isodriver import session_isolation
     from capsa.errors import EXIT_CANNOT_INVOKE, EXIT_NOT_FOUND, DriverError
 
     prepare_run(sess)
     store = open_store(sess)
     records = container_records(sess)
-    config.extra.setdefault("isolation", lifecycle.session_isolation(sess))  # its driver for life
+    config.extra.setdefault("isolation", session_isolation(sess))  # its driver for life
     config = _create_on_network(sess, config, lambda: lifecycle.create(store, records, config))
     try:
         return lifecycle.start(sess, records, config, attach_output=attach, stdin=stdin, store=store,

@@ -151,7 +151,7 @@ def _pause_checks(sess: Session, records: Any, configs: list[Any], repair: bool)
     one (a pause or unpause killed between the freezer and the record). Repaired by making the
     record follow the kernel (``unpause`` thaws either way). Checked under the container's lock;
     a container whose lock is held is being paused or stopped right now and is left alone."""
-    from capsa.container.lifecycle import isolation_driver
+    from capsa.container.isodriver import isolation_driver
     from capsa.container.pausing import frozen
     from capsa.container.stopping import monitor_alive
     from capsa.errors import CapsaError

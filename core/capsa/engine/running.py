@@ -99,7 +99,7 @@ def top(sess: Session, config: ContainerConfig, words: list[str]) -> list[list[s
     ps(1) with them: here the host's ps on the container's processes, for output options only
     (its text). A container that is not running: podman's error (exit 125)."""
     from capsa.container import top as topmod
-    from capsa.container.lifecycle import isolation_driver
+    from capsa.container.isodriver import isolation_driver
     from capsa.container.stopping import monitor_alive
 
     records = container_records(sess)
