@@ -1,0 +1,566 @@
+"""Typed, validated Containerfile instructions, grouped into stages (``parse_plan``).
+
+``parse_plan`` checks the whole file before anything runs: unknown instructions, unknown or
+malformed flags, wrong argument counts, a non-JSON ``SHELL``, bad ``HEALTHCHECK`` options, bad
+stage names, instructions before the first ``FROM``... each a ``BuildError``
+``"Containerfile:LINE: message"`` with a hint.
+
+Values are kept as written (quotes, ``$VAR``); ``Instruction.expanded(env)`` returns a copy with
+docker's expansion applied: the words of ``ADD COPY ENV EXPOSE FROM LABEL STOPSIGNAL USER VOLUME
+WORKDIR ARG`` expand (one word each with ``shellwords.expand``, ``EXPOSE`` split into words);
+``RUN CMD ENTRYPOINT SHELL HEALTHCHECK ONBUILD MAINTAINER`` never do (the shell in the container
+expands ``RUN``'s and ``CMD``'s text). ``ENV``/``LABEL``/``ARG`` values always go through the
+lexer, so their quotes are removed even when nothing expands.
+"""
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from capsa.build.durations import parse_duration
+from capsa.build.parser import Heredoc, Node, parse, parse_heredoc
+from capsa.build.shellwords import expand, expand_words
+from capsa.errors import BuildError
+
+_STAGE_NAME = re.compile(r"^[a-z][a-z0-9\-_.]*$")
+_HINT = "see docs/containerfile.md for the instructions and flags capsa build accepts"
+
+
+class Invalid(BuildError):
+    """A malformed instruction; ``parse_plan`` adds the file and line."""
+
+    def __init__(self, message: str, hint: str = _HINT) -> None:
+        super().__init__(message, hint)
+
+
+@dataclass(kw_only=True)
+class Instruction:
+    """Base of every instruction: ``node`` is the parsed line (numbers, original text);
+    ``escape`` the file's escape character (used when expanding)."""
+
+    node: Node
+    escape: str = "\\"
+
+    @property
+    def keyword(self) -> str:
+        """The instruction's name, upper case (``"RUN"``)."""
+        return self.node.keyword.upper()
+
+    def expanded(self, env: Mapping[str, str]) -> Instruction:
+        """A copy with docker's expansion rules applied (this base: nothing expands)."""
+        return self
+
+    def _x(self, word: str, env: Mapping[str, str]) -> str:
+        return expand(word, env, self.escape)
+
+
+@dataclass(kw_only=True)
+class From(Instruction):
+    base: str
+    stage_name: str | None
+    platform: str | None
+
+    def expanded(self, env: Mapping[str, str]) -> From:
+        """``base`` and ``--platform`` expand with the ARGs declared before the first FROM."""
+        platform = self._x(self.platform, env) if self.platform else self.platform
+        return dataclasses.replace(self, base=self._x(self.base, env), platform=platform)
+
+
+@dataclass(kw_only=True)
+class Run(Instruction):
+    """``command``: the exec form's words, or in shell form one string for the shell (a
+    ``<<EOF`` in it refers to ``heredocs``, in order). ``flags`` are the raw flags (none is
+    accepted today)."""
+
+    command: list[str]
+    json_form: bool
+    heredocs: list[Heredoc] = field(default_factory=list)
+    flags: list[str] = field(default_factory=list)
+
+
+@dataclass(kw_only=True)
+class Cmd(Instruction):
+    command: list[str]
+    json_form: bool
+
+
+@dataclass(kw_only=True)
+class Entrypoint(Instruction):
+    command: list[str]
+    json_form: bool
+
+
+def _expand_pairs(inst: Instruction, pairs: list, env: Mapping[str, str]) -> list:
+    return [(inst._x(k, env), inst._x(v, env) if v is not None else None) for k, v in pairs]
+
+
+@dataclass(kw_only=True)
+class Env(Instruction):
+    pairs: list[tuple[str, str]]
+
+    def expanded(self, env: Mapping[str, str]) -> Env:
+        """Every key and value, all with the environment before this instruction."""
+        return dataclasses.replace(self, pairs=_expand_pairs(self, self.pairs, env))
+
+
+@dataclass(kw_only=True)
+class Arg(Instruction):
+    """``pairs``: (name, default or None when the ARG has no ``=``)."""
+
+    pairs: list[tuple[str, str | None]]
+
+    def expanded(self, env: Mapping[str, str]) -> Arg:
+        return dataclasses.replace(self, pairs=_expand_pairs(self, self.pairs, env))
+
+
+@dataclass(kw_only=True)
+class Label(Instruction):
+    pairs: list[tuple[str, str]]
+
+    def expanded(self, env: Mapping[str, str]) -> Label:
+        return dataclasses.replace(self, pairs=_expand_pairs(self, self.pairs, env))
+
+
+@dataclass(kw_only=True)
+class Expose(Instruction):
+    ports: list[str]
+
+    def expanded(self, env: Mapping[str, str]) -> Expose:
+        """Each port expands and splits into words (``EXPOSE $PORTS``)."""
+        ports = [word for port in self.ports for word in expand_words(port, env, self.escape)]
+        for port in ports:
+            _check_port(port)
+        return dataclasses.replace(self, ports=ports)
+
+
+@dataclass(kw_only=True)
+class Workdir(Instruction):
+    path: str
+
+    def expanded(self, env: Mapping[str, str]) -> Workdir:
+        return dataclasses.replace(self, path=self._x(self.path, env))
+
+
+@dataclass(kw_only=True)
+class User(Instruction):
+    user: str
+
+    def expanded(self, env: Mapping[str, str]) -> User:
+        return dataclasses.replace(self, user=self._x(self.user, env))
+
+
+@dataclass(kw_only=True)
+class Volume(Instruction):
+    paths: list[str]
+
+    def expanded(self, env: Mapping[str, str]) -> Volume:
+        paths = [self._x(path, env) for path in self.paths]
+        if any(not path.strip() for path in paths):
+            raise Invalid("VOLUME specified can not be an empty string")
+        return dataclasses.replace(self, paths=paths)
+
+
+@dataclass(kw_only=True)
+class Copy(Instruction):
+    """``sources``: paths/globs (in the context, or in stage/image ``from_``); a source that
+    is a heredoc (``<<EOF``) is in ``heredocs`` instead, under its name. ``link`` is accepted
+    and changes nothing (every step makes its own layer anyway)."""
+
+    sources: list[str]
+    dest: str
+    from_: str | None = None
+    chown: str | None = None
+    chmod: str | None = None
+    link: bool = False
+    heredocs: list[Heredoc] = field(default_factory=list)
+
+    def expanded(self, env: Mapping[str, str]) -> Copy:
+        """Sources, destination, ``--from``, ``--chown`` and ``--chmod`` expand; heredoc bodies
+        are left to the builder (they expand only when their delimiter was unquoted)."""
+        x = self._x
+        return dataclasses.replace(
+            self, sources=[x(s, env) for s in self.sources], dest=x(self.dest, env),
+            from_=x(self.from_, env) if self.from_ else self.from_,
+            chown=x(self.chown, env) if self.chown else self.chown,
+            chmod=x(self.chmod, env) if self.chmod else self.chmod)
+
+
+@dataclass(kw_only=True)
+class Add(Copy):
+    """``ADD``: like ``COPY`` (without ``--from``), and local tar archives are extracted.
+    URL sources are the builder's to fetch or refuse."""
+
+
+@dataclass(kw_only=True)
+class Shell(Instruction):
+    shell: list[str]
+
+
+@dataclass(kw_only=True)
+class StopSignal(Instruction):
+    signal: str
+
+    def expanded(self, env: Mapping[str, str]) -> StopSignal:
+        return dataclasses.replace(self, signal=self._x(self.signal, env))
+
+
+@dataclass(kw_only=True)
+class Healthcheck(Instruction):
+    """``test``: None for ``HEALTHCHECK NONE`` (the image's check is disabled: docker stores
+    ``["NONE"]``), else ``["CMD", ...]`` (exec form) or ``["CMD-SHELL", "text"]``. Durations
+    are nanoseconds and ``retries`` a count; 0 means "docker's default" (see ``DEFAULTS``),
+    as in an image config."""
+
+    DEFAULTS = {"interval": 30_000_000_000, "timeout": 30_000_000_000, "start_period": 0,
+                "start_interval": 5_000_000_000, "retries": 3}
+    test: list[str] | None
+    interval: int = 0
+    timeout: int = 0
+    start_period: int = 0
+    start_interval: int = 0
+    retries: int = 0
+
+    def config(self) -> dict:
+        """The image config's ``Healthcheck`` object (docker's field names, zeros omitted)."""
+        if self.test is None:
+            return {"Test": ["NONE"]}
+        out: dict = {"Test": list(self.test)}
+        for key, name in (("interval", "Interval"), ("timeout", "Timeout"),
+                          ("start_period", "StartPeriod"), ("start_interval", "StartInterval"),
+                          ("retries", "Retries")):
+            if getattr(self, key):
+                out[name] = getattr(self, key)
+        return out
+
+
+@dataclass(kw_only=True)
+class OnBuild(Instruction):
+    """``expression``: the trigger as written after ``ONBUILD`` (what the image config keeps);
+    ``trigger``: it parsed and validated."""
+
+    expression: str
+    trigger: Instruction
+
+
+@dataclass(kw_only=True)
+class Maintainer(Instruction):
+    name: str
+
+
+@dataclass
+class Stage:
+    index: int
+    name: str | None
+    base: str
+    platform: str | None
+    line: int
+    instructions: list[Instruction]
+
+
+@dataclass
+class Plan:
+    meta_args: list[Arg]
+    stages: list[Stage]
+    escape: str
+
+
+def _check_port(port: str) -> None:
+    spec, _, proto = port.partition("/")
+    if proto and proto.lower() not in ("tcp", "udp", "sctp"):
+        raise Invalid(f"invalid proto: {proto}", "EXPOSE takes PORT[/tcp|/udp|/sctp] or a range START-END")
+    low, _, high = spec.partition("-")
+    for part in (low, high) if high else (low,):
+        if not part.isdigit() or not 0 < int(part) <= 65535:
+            raise Invalid(f"invalid containerPort: {spec}", "a port is a number from 1 to 65535")
+
+
+# -- building instructions from nodes
+
+_REFUSED = {
+    "run": {"mount": "RUN --mount", "network": "RUN --network", "security": "RUN --security"},
+    "copy": {"parents": "COPY --parents", "exclude": "COPY --exclude"},
+    "add": {"checksum": "ADD --checksum", "keep-git-dir": "ADD --keep-git-dir",
+            "exclude": "ADD --exclude", "unpack": "ADD --unpack"},
+}
+_FLAGS: dict[str, dict[str, str]] = {
+    "from": {"platform": "string"},
+    "copy": {"from": "string", "chown": "string", "chmod": "string", "link": "bool"},
+    "add": {"chown": "string", "chmod": "string", "link": "bool"},
+    "healthcheck": {"interval": "string", "timeout": "string", "start-period": "string",
+                    "start-interval": "string", "retries": "string"},
+}
+
+
+def _flags(node: Node) -> dict[str, str | bool]:
+    """The node's flags checked against what its instruction takes (docker's BFlags rules)."""
+    spec = _FLAGS.get(node.keyword, {})
+    refused = _REFUSED.get(node.keyword, {})
+    keyword = node.keyword.upper()
+    allowed = ", ".join(f"--{name}" for name in spec) or "none"
+    values: dict[str, str | bool] = {}
+    for raw in node.flags:
+        if not raw.startswith("--"):
+            raise Invalid(f"{keyword}: arg should start with -- : {raw}")
+        name, has_value, value = raw[2:].partition("=")
+        if name in refused:
+            raise Invalid(f"{refused[name]} is not supported by capsa build",
+                          "see docs/containerfile.md (what is refused and why)")
+        kind = spec.get(name)
+        if kind is None:
+            raise Invalid(f"{keyword}: unknown flag: --{name}", f"{keyword} takes these flags: {allowed}")
+        if name in values:
+            raise Invalid(f"{keyword}: duplicate flag specified: --{name}")
+        if kind == "bool":
+            if has_value and value.lower() not in ("true", "false"):
+                raise Invalid(f"{keyword}: expecting boolean value for flag --{name}, not: {value}")
+            values[name] = not has_value or value.lower() == "true"
+        else:
+            if not has_value:
+                raise Invalid(f"{keyword}: missing a value on flag: --{name}", f"write --{name}=VALUE")
+            values[name] = value
+    return values
+
+
+def _count(node: Node, low: int, high: int | None = None) -> None:
+    n, keyword = len(node.args), node.keyword.upper()
+    if high == low and n != low:
+        what = "exactly one argument" if low == 1 else f"exactly {low} arguments"
+        raise Invalid(f"{keyword} requires {what}")
+    if n < low:
+        what = "at least one argument" if low == 1 else f"at least {low} arguments"
+        raise Invalid(f"{keyword} requires {what}")
+
+
+def _command(node: Node) -> list[str]:
+    """Exec form: the words; shell form: one string (what docker's handleJSONArgs gives)."""
+    return list(node.args) if node.json_form else [" ".join(node.args)]
+
+
+def _pairs(node: Node) -> list[tuple[str, str]]:
+    keyword = node.keyword.upper()
+    if not node.args:
+        raise Invalid(f"{keyword} requires at least one argument")
+    if len(node.args) % 3:
+        raise Invalid(f"Bad input to {keyword}, too many arguments")
+    return [(node.args[i], node.args[i + 1]) for i in range(0, len(node.args), 3)]
+
+
+def _from(node: Node, flags: dict) -> Instruction:
+    args = node.args
+    if len(args) not in (1, 3) or (len(args) == 3 and args[1].lower() != "as"):
+        raise Invalid("FROM requires either one or three arguments", "write FROM IMAGE [AS NAME]")
+    name = args[2].lower() if len(args) == 3 else None
+    if name is not None and not _STAGE_NAME.match(name):
+        raise Invalid(f"invalid name for build stage: {name!r}, name can't start with a number or contain symbols")
+    return From(node=node, base=args[0], stage_name=name, platform=flags.get("platform"))
+
+
+def _run(node: Node, flags: dict) -> Instruction:
+    _count(node, 1)
+    return Run(node=node, command=_command(node), json_form=node.json_form,
+               heredocs=list(node.heredocs), flags=list(node.flags))
+
+
+def _cmd(node: Node, flags: dict) -> Instruction:
+    return Cmd(node=node, command=_command(node) if node.args else [], json_form=node.json_form)
+
+
+def _entrypoint(node: Node, flags: dict) -> Instruction:
+    return Entrypoint(node=node, command=_command(node) if node.args else [], json_form=node.json_form)
+
+
+def _arg(node: Node, flags: dict) -> Instruction:
+    _count(node, 1)
+    pairs: list[tuple[str, str | None]] = []
+    for word in node.args:
+        name, has_value, value = word.partition("=")
+        if not name:
+            raise Invalid(f"ARG names can not be blank: {word!r}")
+        pairs.append((name, value if has_value else None))
+    return Arg(node=node, pairs=pairs)
+
+
+def _copy(node: Node, flags: dict) -> Instruction:
+    keyword = node.keyword.upper()
+    if len(node.args) < 2:
+        raise Invalid(f"{keyword} requires at least two arguments, but only one was provided. "
+                      "Destination could not be determined.", f"write {keyword} SOURCE... DEST")
+    *srcs, dest = node.args
+    if parse_heredoc(dest) is not None:
+        raise Invalid(f"{keyword} cannot accept a heredoc as a destination")
+    docs = {doc.name: doc for doc in node.heredocs}
+    sources, heredocs = [], []
+    for src in srcs:
+        doc = parse_heredoc(src) if not node.json_form else None
+        if doc is None:
+            sources.append(src)
+        else:
+            heredocs.append(docs.get(doc.name, doc))
+    cls = Copy if node.keyword == "copy" else Add
+    return cls(node=node, sources=sources, dest=dest, from_=flags.get("from"), chown=flags.get("chown"),
+               chmod=flags.get("chmod"), link=bool(flags.get("link")), heredocs=heredocs)
+
+
+def _shell(node: Node, flags: dict) -> Instruction:
+    if not node.json_form:
+        raise Invalid("SHELL requires the arguments to be in JSON form", 'write SHELL ["/bin/sh", "-c"]')
+    _count(node, 1)
+    return Shell(node=node, shell=list(node.args))
+
+
+def _duration(flags: dict, name: str) -> int:
+    text = flags.get(name)
+    if not text:
+        return 0
+    try:
+        value = parse_duration(text)
+    except ValueError as err:
+        raise Invalid(f"HEALTHCHECK --{name}: {err}", "a duration is like 30s, 1m30s or 500ms") from None
+    if value < 0:
+        raise Invalid(f"Interval {name} cannot be negative")
+    if 0 < value < 1_000_000:
+        raise Invalid(f"Interval {name} cannot be less than 1ms")
+    return value
+
+
+def _healthcheck(node: Node, flags: dict) -> Instruction:
+    _count(node, 1)
+    kind = node.args[0].upper()
+    if kind == "NONE":
+        if len(node.args) != 1:
+            raise Invalid("HEALTHCHECK NONE takes no arguments")
+        return Healthcheck(node=node, test=None)
+    if kind != "CMD":
+        raise Invalid(f"Unknown type {node.args[0]!r} in HEALTHCHECK (try CMD)", "write HEALTHCHECK [OPTIONS] CMD command, or HEALTHCHECK NONE")
+    rest = node.args[1:]
+    command = list(rest) if node.json_form else ([" ".join(rest)] if rest else [])
+    if not command:
+        raise Invalid("Missing command after HEALTHCHECK CMD")
+    retries = 0
+    if flags.get("retries"):
+        try:
+            retries = int(str(flags["retries"]), 10)
+        except ValueError:
+            raise Invalid(f"HEALTHCHECK --retries: invalid number {flags['retries']!r}") from None
+        if retries < 0:
+            raise Invalid(f"--retries cannot be negative ({retries})")
+    return Healthcheck(node=node, test=(["CMD"] if node.json_form else ["CMD-SHELL"]) + command,
+                       interval=_duration(flags, "interval"), timeout=_duration(flags, "timeout"),
+                       start_period=_duration(flags, "start-period"),
+                       start_interval=_duration(flags, "start-interval"), retries=retries)
+
+
+_ONBUILD_PREFIX = re.compile(r"(?i)^\s*ONBUILD\s*")
+
+
+def _onbuild(node: Node, flags: dict) -> Instruction:
+    if node.child is None:
+        raise Invalid("ONBUILD requires at least one argument", "write ONBUILD INSTRUCTION ...")
+    trigger = node.child.keyword.upper()
+    if trigger == "ONBUILD":
+        raise Invalid("Chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed")
+    if trigger in ("FROM", "MAINTAINER"):
+        raise Invalid(f"{trigger} isn't allowed as an ONBUILD trigger")
+    return OnBuild(node=node, expression=_ONBUILD_PREFIX.sub("", node.original, count=1),
+                   trigger=build_instruction(node.child))
+
+
+def _one(cls: type, attr: str) -> object:
+    def make(node: Node, flags: dict) -> Instruction:
+        _count(node, 1, 1)
+        return cls(node=node, **{attr: node.args[0]})
+    return make
+
+
+def _list(cls: type, attr: str) -> object:
+    def make(node: Node, flags: dict) -> Instruction:
+        _count(node, 1)
+        inst = cls(node=node, **{attr: list(node.args)})
+        if cls is Volume and any(not path.strip() for path in node.args):
+            raise Invalid("VOLUME specified can not be an empty string")
+        if cls is Expose:
+            for port in node.args:
+                if "$" not in port:
+                    _check_port(port)
+        return inst
+    return make
+
+
+_BUILDERS = {
+    "from": _from, "run": _run, "cmd": _cmd, "entrypoint": _entrypoint,
+    "env": lambda node, flags: Env(node=node, pairs=_pairs(node)),
+    "label": lambda node, flags: Label(node=node, pairs=_pairs(node)),
+    "arg": _arg, "expose": _list(Expose, "ports"), "volume": _list(Volume, "paths"),
+    "workdir": _one(Workdir, "path"), "user": _one(User, "user"),
+    "stopsignal": _one(StopSignal, "signal"), "maintainer": _one(Maintainer, "name"),
+    "copy": _copy, "add": _copy, "shell": _shell, "healthcheck": _healthcheck, "onbuild": _onbuild,
+}
+KEYWORDS = tuple(sorted(k.upper() for k in _BUILDERS))
+
+
+def build_instruction(node: Node, escape: str = "\\") -> Instruction:
+    """The typed instruction for one node; ``Invalid`` when it is malformed."""
+    maker = _BUILDERS.get(node.keyword)
+    if maker is None:
+        written = node.original.split()[0] if node.original.split() else node.keyword
+        close = difflib.get_close_matches(written.upper(), KEYWORDS, n=1)
+        hint = f"did you mean {close[0]}?" if close else f"instructions are: {', '.join(KEYWORDS)}"
+        raise Invalid(f"unknown instruction: {written}", hint)
+    inst = maker(node, _flags(node))
+    inst.escape = escape
+    if isinstance(inst, OnBuild):
+        inst.trigger.escape = escape
+    return inst
+
+
+def parse_plan(text: str, filename: str = "Containerfile") -> Plan:
+    """The whole file parsed and validated, split into stages; every error is raised here,
+    before any step runs, as ``"FILENAME:LINE: message"``."""
+    try:
+        df = parse(text)
+    except BuildError as err:
+        raise BuildError(f"{filename}:{err.message}".replace(":line ", ":", 1), err.hint) from None
+    meta: list[Arg] = []
+    stages: list[Stage] = []
+    names: set[str] = set()
+    for node in df.nodes:
+        try:
+            inst = build_instruction(node, df.escape)
+            if isinstance(inst, From):
+                if inst.stage_name in names:
+                    raise Invalid(f"duplicate name {inst.stage_name}", "give every stage its own AS name")
+                if inst.stage_name:
+                    names.add(inst.stage_name)
+                stages.append(Stage(index=len(stages), name=inst.stage_name, base=inst.base,
+                                    platform=inst.platform, line=node.start_line, instructions=[inst]))
+            elif stages:
+                stages[-1].instructions.append(inst)
+            elif isinstance(inst, Arg):
+                meta.append(inst)
+            else:
+                raise Invalid("no build stage in current context",
+                              "only ARG may come before the first FROM")
+        except BuildError as err:
+            raise BuildError(f"{filename}:{node.start_line}: {err.message}", err.hint) from None
+    if not stages:
+        raise BuildError(f"{filename}: no FROM instruction", "a Containerfile starts (after ARGs) with FROM")
+    return Plan(meta_args=meta, stages=stages, escape=df.escape)
+
+
+def parse_trigger(text: str) -> Instruction:
+    """One ONBUILD trigger as an image config stores it (``"RUN echo hi"``), validated the way
+    ``ONBUILD`` validates it in a Containerfile."""
+    try:
+        df = parse(text)
+        if len(df.nodes) != 1:
+            raise Invalid("a trigger is exactly one instruction")
+        wrapper = Node(keyword="onbuild", args=[], flags=[], json_form=False, heredocs=[],
+                       original="ONBUILD " + text, start_line=1, end_line=1, child=df.nodes[0])
+        inst = build_instruction(wrapper, df.escape)
+    except BuildError as err:
+        raise BuildError(f"ONBUILD trigger {text!r}: {err.message}", err.hint) from None
+    assert isinstance(inst, OnBuild)
+    return inst.trigger
