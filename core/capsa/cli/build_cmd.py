@@ -251,6 +251,8 @@ def _with_refused_flags(fn: Any) -> Any:
 
     import typer
 
+    if getattr(fn, "__signature__", None) is not None:
+        return fn  # (the app is built more than once in a process: the table after a command)
     sig = inspect.signature(fn, eval_str=True, globals=fn.__globals__)
     params = [p for p in sig.parameters.values() if p.kind is not inspect.Parameter.VAR_KEYWORD]
     for flag, (takes_value, why) in REFUSED.items():

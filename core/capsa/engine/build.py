@@ -138,6 +138,12 @@ class Builder:
 
         policy = self.opts.pull
         pulled = None
+        if policy == "missing":
+            with self.store.reading():
+                try:
+                    return self.store.find_image(ref)  # (no registry code imported for a stored image)
+                except ImageNotFound:
+                    pass
         if policy != "never":
             pulled = engine.pull_for_container(self.sess, ref, policy, engine.RemoteOptions(),
                                                engine.wanted_platform(None, None, None, None))
@@ -227,6 +233,12 @@ class Builder:
         ``--layers=false`` forget the steps' images."""
         if self.opts.squash:
             image = self._squash(image, stage)
+        with self.store.reading():
+            stored = self.store.image_by_id(image.id)
+        if not stored.intermediate and all(n in stored.names for n in self.names) and self.opts.layers:
+            for name in self.names:  # (a build that changed nothing: nothing to write)
+                self.emit("tagged", name)
+            return stored
         with self.store.writing():
             image = self.store.image_by_id(image.id)
             image.names = list(dict.fromkeys([*image.names, *self.names]))
