@@ -1,0 +1,1 @@
+"""Building images: Containerfile parsing, build contexts, copying (pure logic; the engine runs the steps)."""
