@@ -82,19 +82,19 @@ def copy_step(b: Builder, stage: Stage, ins: Any, runtime: dict[str, Any], add: 
         for name, body in bodies:
             with open(os.path.join(docs_dir, name), "w", encoding="utf-8") as fh:
                 fh.write(body)
-        sources += [(docs_dir, name) for name, _ in bodies]
+        docs_group = ([(docs_dir, name) for name, _ in bodies], {})
         if from_image is not None:
             with buildsteps.MountedImage(b.store, from_image) as root:
-                sources = [(root, rel) for rel in rels] + sources
-                _copy(b, stage, ins, sources, workdir, add, step, commit)
+                groups = [([(root, rel) for rel in rels], {"preserve_owner": True}), docs_group]
+                _copy(b, stage, ins, groups, workdir, add, step, commit)
         else:
-            _copy(b, stage, ins, sources, workdir, add, step, commit)
+            _copy(b, stage, ins, [(sources, {"ignore": b.context.ignore}), docs_group], workdir, add, step, commit)
 
 
-def _copy(b: Builder, stage: Stage, ins: Any, sources: list[tuple[str, str]], workdir: str, add: bool, step: str,
+def _copy(b: Builder, stage: Stage, ins: Any, groups: list[Any], workdir: str, add: bool, step: str,
           commit: Any) -> None:
     try:
-        buildsteps.copy_files(b.store, stage.image, sources, ins.dest, workdir, ins.chown, ins.chmod, add, commit)
+        buildsteps.copy_files(b.store, stage.image, groups, ins.dest, workdir, ins.chown, ins.chmod, add, commit)
     except (OSError, BuildError) as exc:
         message = exc.message if isinstance(exc, BuildError) else f"{exc.strerror}: {exc.filename}"
         raise BuildError(f'building at STEP "{step}": {message}',

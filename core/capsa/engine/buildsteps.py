@@ -142,14 +142,18 @@ class WritableLayer:
                 self.store.layers.remove(self.layer_id)
 
 
-def copy_files(store: Store, image: Image | None, sources: list[tuple[str, str]], dest: str, workdir: str,
-               chown: str | None, chmod: str | None, extract: bool, commit: Callable[[str], Image]) -> Image:
-    """COPY/ADD: ``sources`` ((root, relative path) pairs) copied to ``dest`` in a writable
-    layer on ``image``, then ``commit(layer_id)`` (the layer is unmounted by then)."""
+def copy_files(store: Store, image: Image | None, groups: list[tuple[list[tuple[str, str]], dict[str, Any]]],
+               dest: str, workdir: str, chown: str | None, chmod: str | None, extract: bool,
+               commit: Callable[[str], Image]) -> Image:
+    """COPY/ADD: each group of ``sources`` ((root, relative path) pairs, with copy_into's
+    ``ignore``/``preserve_owner`` for them) copied to ``dest`` in a writable layer on
+    ``image``, then ``commit(layer_id)`` (the layer is unmounted by then)."""
     from capsa.build.copying import copy_into
 
     with WritableLayer(store, image.top_layer if image else None) as layer:
-        copy_into(layer.root, sources, dest, workdir, chown=chown, chmod=chmod, extract_archives=extract)
+        for sources, how in groups:
+            if sources:
+                copy_into(layer.root, sources, dest, workdir, chown=chown, chmod=chmod, extract_archives=extract, **how)
         layer.unmount()
         return commit(layer.layer_id)
 
