@@ -1,10 +1,10 @@
 """``build`` and ``image build``: podman's flags read, the engine's build run, its progress
 printed as podman 4.3 prints it (everything on standard output, the image id last).
 
-Every flag of ``podman build --help`` is accepted by the parser: those that map onto what
-capsa has are implemented; the others are in :data:`REFUSED` (flag -> why), one table from
-which :func:`register` adds them to the command, and a build that uses one is refused in one
-line naming it (exit 125) before anything runs. docs/build.md lists them.
+Every flag of ``podman build --help`` is either implemented (those that map onto what capsa
+has) or in :data:`REFUSED` (flag -> why): the parsers (typer's route and the parse table's)
+meet such a flag as an unknown one and, through :func:`refusal`, refuse it in one line naming
+it and why (exit 125) before anything runs. docs/build.md lists them.
 """
 from __future__ import annotations
 
@@ -90,10 +90,6 @@ REFUSED: dict[str, tuple[bool, str]] = {
 }
 
 
-def _param(flag: str) -> str:
-    return "refused_" + flag.replace("-", "_")
-
-
 def build(
     ctx: typer.Context,
     context: Annotated[Optional[str], typer.Argument(help="Build context: a directory, or - for a tar archive on stdin")] = None,
@@ -127,14 +123,10 @@ def build(
     security_opt: Annotated[Optional[list[str]], typer.Option("--security-opt", help="security options (seccomp=..., no-new-privileges)")] = None,
     ulimit: Annotated[Optional[list[str]], typer.Option("--ulimit", help="ulimit options")] = None,
     device: Annotated[Optional[list[str]], typer.Option("--device", help="additional devices to provide")] = None,
-    **refused: Any,
 ) -> None:
     """Build an image using instructions from Containerfiles."""
     from capsa.engine import build as engine
 
-    for flag, (_, why) in REFUSED.items():
-        if refused.get(_param(flag)) not in (None, [], False):
-            raise UsageError(f"--{flag} is not supported: {why}", hint="see docs/build.md for what build supports")
     if not rm or not force_rm:
         raise UsageError(f"--{'rm' if not rm else 'force-rm'}=false is not supported: capsa always removes build containers",
                          hint="see docs/build.md")
@@ -146,14 +138,12 @@ def build(
     opts = engine.BuildOptions(
         context=context or ".", files=list(file or []), tags=list(tag or []), build_args=_pairs(build_arg, "--build-arg"),
         target=target, use_cache=layers and not no_cache, layers=layers, pull=policy,
-        labels=_pairs(label, "--label"), network=network, fmt=format, quiet=quiet,
+        labels=_pairs(label, "--label"), network=network, fmt=format, quiet=quiet, iidfile=iidfile,
         squash="all" if squash_all else "new" if squash else "",
         container=_container(env, volume, cap_add, cap_drop, memory, memory_swap, cpu_shares, cgroup_parent,
                              security_opt, ulimit, device),
     )
     image = engine.build(session(ctx), opts, _Printer(quiet), stdin=sys.stdin.buffer)
-    if iidfile:
-        _write_iidfile(iidfile, image.id)
     output.write(f"{image.id}\n")
 
 
@@ -235,38 +225,18 @@ def _container(env: list[str] | None, volume: list[str] | None, cap_add: list[st
     return out
 
 
-def _write_iidfile(path: str, image_id: str) -> None:
-    from capsa.fsutil import atomic_write
-
-    try:
-        atomic_write(path, f"sha256:{image_id}".encode(), durable=False)
-    except OSError as exc:
-        raise UsageError(f"writing image ID to {path}: {exc.strerror}", hint="give a writable --iidfile path") from None
-
-
-def _with_refused_flags(fn: Any) -> Any:
-    """``fn``'s signature with one option per :data:`REFUSED` flag (what typer reads)."""
-    import inspect
-    from typing import Annotated, Optional
-
-    import typer
-
-    if getattr(fn, "__signature__", None) is not None:
-        return fn  # (the app is built more than once in a process: the table after a command)
-    sig = inspect.signature(fn, eval_str=True, globals=fn.__globals__)
-    params = [p for p in sig.parameters.values() if p.kind is not inspect.Parameter.VAR_KEYWORD]
-    for flag, (takes_value, why) in REFUSED.items():
-        kind = Optional[list[str]] if takes_value else bool  # noqa: UP007 (typer reads typing's forms)
-        option = typer.Option(f"--{flag}", hidden=True, help=f"refused: {why}")
-        params.append(inspect.Parameter(_param(flag), inspect.Parameter.KEYWORD_ONLY,
-                                        annotation=Annotated[kind, option], default=None if takes_value else False))
-    fn.__signature__ = sig.replace(parameters=params)
-    fn.__annotations__ = {p.name: p.annotation for p in params}
-    return fn
+def refused_flag(path: str, flag: str) -> str | None:
+    """Why the command ``path`` refuses ``flag``, a podman flag it does not take (``build
+    --sign-by``: :data:`REFUSED`); None for any other command or flag. Both parsers call it
+    when they meet an unknown flag."""
+    if path not in ("build", "image build"):
+        return None
+    name = flag.split("=", 1)[0]
+    found = REFUSED.get(name.removeprefix("--"))
+    return f"{name} is not supported: {found[1]}" if found else None
 
 
 def register(app: typer.Typer) -> None:
-    command = _with_refused_flags(build)
-    app.command("build")(command)
+    app.command("build")(build)
     group = next(g.typer_instance for g in app.registered_groups if g.name == "image")
-    group.command("build")(command)
+    group.command("build")(build)

@@ -46,6 +46,7 @@ class BuildOptions:
     fmt: str = "oci"
     quiet: bool = False
     squash: str = ""  # "" | "new" (--squash) | "all" (--squash-all)
+    iidfile: str | None = None  # where to write "sha256:<id>" once the image is named
     container: dict[str, Any] = field(default_factory=dict)  # ContainerConfig fields of RUN containers
 
 
@@ -255,6 +256,18 @@ class Builder:
             self.emit("tagged", name)
         return image
 
+    def write_iidfile(self, image: Image) -> None:
+        """``--iidfile``: ``sha256:<id>``, written whole."""
+        if not self.opts.iidfile:
+            return
+        from capsa.fsutil import atomic_write
+
+        try:
+            atomic_write(self.opts.iidfile, f"sha256:{image.id}".encode(), durable=False)
+        except OSError as exc:
+            raise UsageError(f"writing image ID to {self.opts.iidfile}: {exc.strerror}",
+                             hint="give a writable --iidfile path") from None
+
     def _squash(self, image: Image, stage: Any) -> Image:
         """The final image's new layers (``all``: every layer) as one layer on its base."""
         from capsa.engine import buildsteps
@@ -312,7 +325,9 @@ def build(sess: Session, opts: BuildOptions, emit: Callable[[str, str], None],
         plan = read_plan(context.containerfiles(list(opts.files), stdin))
         builder = Builder(sess, opts, emit)
         builder.context = context
-        return builder.run(plan)
+        image = builder.run(plan)
+        builder.write_iidfile(image)
+        return image
     finally:
         context.close()
 
