@@ -20,20 +20,13 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from capsa.build.durations import parse_duration
+from capsa.build.checks import (Invalid, check_count, check_flags, check_port, command_words,
+                                 duration_flag, key_values)
 from capsa.build.parser import Heredoc, Node, parse, parse_heredoc
 from capsa.build.shellwords import expand, expand_words
 from capsa.errors import BuildError
 
 _STAGE_NAME = re.compile(r"^[a-z][a-z0-9\-_.]*$")
-_HINT = "see docs/containerfile.md for the instructions and flags capsa build accepts"
-
-
-class Invalid(BuildError):
-    """A malformed instruction; ``parse_plan`` adds the file and line."""
-
-    def __init__(self, message: str, hint: str = _HINT) -> None:
-        super().__init__(message, hint)
 
 
 @dataclass(kw_only=True)
@@ -132,7 +125,7 @@ class Expose(Instruction):
         """Each port expands and splits into words (``EXPOSE $PORTS``)."""
         ports = [word for port in self.ports for word in expand_words(port, env, self.escape)]
         for port in ports:
-            _check_port(port)
+            check_port(port)
         return dataclasses.replace(self, ports=ports)
 
 
@@ -267,86 +260,7 @@ class Plan:
     escape: str
 
 
-def _check_port(port: str) -> None:
-    spec, _, proto = port.partition("/")
-    if proto and proto.lower() not in ("tcp", "udp", "sctp"):
-        raise Invalid(f"invalid proto: {proto}", "EXPOSE takes PORT[/tcp|/udp|/sctp] or a range START-END")
-    low, _, high = spec.partition("-")
-    for part in (low, high) if high else (low,):
-        if not part.isdigit() or not 0 < int(part) <= 65535:
-            raise Invalid(f"invalid containerPort: {spec}", "a port is a number from 1 to 65535")
-
-
 # -- building instructions from nodes
-
-_REFUSED = {
-    "run": {"mount": "RUN --mount", "network": "RUN --network", "security": "RUN --security"},
-    "copy": {"parents": "COPY --parents", "exclude": "COPY --exclude"},
-    "add": {"checksum": "ADD --checksum", "keep-git-dir": "ADD --keep-git-dir",
-            "exclude": "ADD --exclude", "unpack": "ADD --unpack"},
-}
-_FLAGS: dict[str, dict[str, str]] = {
-    "from": {"platform": "string"},
-    "copy": {"from": "string", "chown": "string", "chmod": "string", "link": "bool"},
-    "add": {"chown": "string", "chmod": "string", "link": "bool"},
-    "healthcheck": {"interval": "string", "timeout": "string", "start-period": "string",
-                    "start-interval": "string", "retries": "string"},
-}
-
-
-def _flags(node: Node) -> dict[str, str | bool]:
-    """The node's flags checked against what its instruction takes (docker's BFlags rules)."""
-    spec = _FLAGS.get(node.keyword, {})
-    refused = _REFUSED.get(node.keyword, {})
-    keyword = node.keyword.upper()
-    allowed = ", ".join(f"--{name}" for name in spec) or "none"
-    values: dict[str, str | bool] = {}
-    for raw in node.flags:
-        if not raw.startswith("--"):
-            raise Invalid(f"{keyword}: arg should start with -- : {raw}")
-        name, has_value, value = raw[2:].partition("=")
-        if name in refused:
-            raise Invalid(f"{refused[name]} is not supported by capsa build",
-                          "see docs/containerfile.md (what is refused and why)")
-        kind = spec.get(name)
-        if kind is None:
-            raise Invalid(f"{keyword}: unknown flag: --{name}", f"{keyword} takes these flags: {allowed}")
-        if name in values:
-            raise Invalid(f"{keyword}: duplicate flag specified: --{name}")
-        if kind == "bool":
-            if has_value and value.lower() not in ("true", "false"):
-                raise Invalid(f"{keyword}: expecting boolean value for flag --{name}, not: {value}")
-            values[name] = not has_value or value.lower() == "true"
-        else:
-            if not has_value:
-                raise Invalid(f"{keyword}: missing a value on flag: --{name}", f"write --{name}=VALUE")
-            values[name] = value
-    return values
-
-
-def _count(node: Node, low: int, high: int | None = None) -> None:
-    n, keyword = len(node.args), node.keyword.upper()
-    if high == low and n != low:
-        what = "exactly one argument" if low == 1 else f"exactly {low} arguments"
-        raise Invalid(f"{keyword} requires {what}")
-    if n < low:
-        what = "at least one argument" if low == 1 else f"at least {low} arguments"
-        raise Invalid(f"{keyword} requires {what}")
-
-
-def _command(node: Node) -> list[str]:
-    """Exec form: the words; shell form: one string (what docker's handleJSONArgs gives)."""
-    return list(node.args) if node.json_form else [" ".join(node.args)]
-
-
-def _pairs(node: Node) -> list[tuple[str, str]]:
-    keyword = node.keyword.upper()
-    if not node.args:
-        raise Invalid(f"{keyword} requires at least one argument")
-    if len(node.args) % 3:
-        raise Invalid(f"Bad input to {keyword}, too many arguments")
-    return [(node.args[i], node.args[i + 1]) for i in range(0, len(node.args), 3)]
-
 
 def _from(node: Node, flags: dict) -> Instruction:
     args = node.args
@@ -359,21 +273,21 @@ def _from(node: Node, flags: dict) -> Instruction:
 
 
 def _run(node: Node, flags: dict) -> Instruction:
-    _count(node, 1)
-    return Run(node=node, command=_command(node), json_form=node.json_form,
+    check_count(node, 1)
+    return Run(node=node, command=command_words(node), json_form=node.json_form,
                heredocs=list(node.heredocs), flags=list(node.flags))
 
 
 def _cmd(node: Node, flags: dict) -> Instruction:
-    return Cmd(node=node, command=_command(node) if node.args else [], json_form=node.json_form)
+    return Cmd(node=node, command=command_words(node) if node.args else [], json_form=node.json_form)
 
 
 def _entrypoint(node: Node, flags: dict) -> Instruction:
-    return Entrypoint(node=node, command=_command(node) if node.args else [], json_form=node.json_form)
+    return Entrypoint(node=node, command=command_words(node) if node.args else [], json_form=node.json_form)
 
 
 def _arg(node: Node, flags: dict) -> Instruction:
-    _count(node, 1)
+    check_count(node, 1)
     pairs: list[tuple[str, str | None]] = []
     for word in node.args:
         name, has_value, value = word.partition("=")
@@ -407,27 +321,12 @@ def _copy(node: Node, flags: dict) -> Instruction:
 def _shell(node: Node, flags: dict) -> Instruction:
     if not node.json_form:
         raise Invalid("SHELL requires the arguments to be in JSON form", 'write SHELL ["/bin/sh", "-c"]')
-    _count(node, 1)
+    check_count(node, 1)
     return Shell(node=node, shell=list(node.args))
 
 
-def _duration(flags: dict, name: str) -> int:
-    text = flags.get(name)
-    if not text:
-        return 0
-    try:
-        value = parse_duration(text)
-    except ValueError as err:
-        raise Invalid(f"HEALTHCHECK --{name}: {err}", "a duration is like 30s, 1m30s or 500ms") from None
-    if value < 0:
-        raise Invalid(f"Interval {name} cannot be negative")
-    if 0 < value < 1_000_000:
-        raise Invalid(f"Interval {name} cannot be less than 1ms")
-    return value
-
-
 def _healthcheck(node: Node, flags: dict) -> Instruction:
-    _count(node, 1)
+    check_count(node, 1)
     kind = node.args[0].upper()
     if kind == "NONE":
         if len(node.args) != 1:
@@ -448,9 +347,9 @@ def _healthcheck(node: Node, flags: dict) -> Instruction:
         if retries < 0:
             raise Invalid(f"--retries cannot be negative ({retries})")
     return Healthcheck(node=node, test=(["CMD"] if node.json_form else ["CMD-SHELL"]) + command,
-                       interval=_duration(flags, "interval"), timeout=_duration(flags, "timeout"),
-                       start_period=_duration(flags, "start-period"),
-                       start_interval=_duration(flags, "start-interval"), retries=retries)
+                       interval=duration_flag(flags, "interval"), timeout=duration_flag(flags, "timeout"),
+                       start_period=duration_flag(flags, "start-period"),
+                       start_interval=duration_flag(flags, "start-interval"), retries=retries)
 
 
 _ONBUILD_PREFIX = re.compile(r"(?i)^\s*ONBUILD\s*")
@@ -470,29 +369,29 @@ def _onbuild(node: Node, flags: dict) -> Instruction:
 
 def _one(cls: type, attr: str) -> object:
     def make(node: Node, flags: dict) -> Instruction:
-        _count(node, 1, 1)
+        check_count(node, 1, 1)
         return cls(node=node, **{attr: node.args[0]})
     return make
 
 
 def _list(cls: type, attr: str) -> object:
     def make(node: Node, flags: dict) -> Instruction:
-        _count(node, 1)
+        check_count(node, 1)
         inst = cls(node=node, **{attr: list(node.args)})
         if cls is Volume and any(not path.strip() for path in node.args):
             raise Invalid("VOLUME specified can not be an empty string")
         if cls is Expose:
             for port in node.args:
                 if "$" not in port:
-                    _check_port(port)
+                    check_port(port)
         return inst
     return make
 
 
 _BUILDERS = {
     "from": _from, "run": _run, "cmd": _cmd, "entrypoint": _entrypoint,
-    "env": lambda node, flags: Env(node=node, pairs=_pairs(node)),
-    "label": lambda node, flags: Label(node=node, pairs=_pairs(node)),
+    "env": lambda node, flags: Env(node=node, pairs=key_values(node)),
+    "label": lambda node, flags: Label(node=node, pairs=key_values(node)),
     "arg": _arg, "expose": _list(Expose, "ports"), "volume": _list(Volume, "paths"),
     "workdir": _one(Workdir, "path"), "user": _one(User, "user"),
     "stopsignal": _one(StopSignal, "signal"), "maintainer": _one(Maintainer, "name"),
@@ -509,7 +408,7 @@ def build_instruction(node: Node, escape: str = "\\") -> Instruction:
         close = difflib.get_close_matches(written.upper(), KEYWORDS, n=1)
         hint = f"did you mean {close[0]}?" if close else f"instructions are: {', '.join(KEYWORDS)}"
         raise Invalid(f"unknown instruction: {written}", hint)
-    inst = maker(node, _flags(node))
+    inst = maker(node, check_flags(node))
     inst.escape = escape
     if isinstance(inst, OnBuild):
         inst.trigger.escape = escape
