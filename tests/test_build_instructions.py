@@ -268,3 +268,33 @@ def test_step_text_and_created_by() -> None:
     assert created_by(env) == "/bin/sh -c #(nop) ENV X=$A"
     assert created_by(copy, source_digest="file:abc") == "/bin/sh -c #(nop) COPY file:abc in /tmp/ "
     assert created_by(copy) == "/bin/sh -c #(nop) COPY f /tmp/"
+
+
+# -- expansion errors: syntax before the build, values when expanding
+
+def test_bad_substitution_fails_at_parse_time_with_its_line() -> None:
+    fails("FROM a\nRUN ok\nWORKDIR ${X\n", "failed to process \"${X\": syntax error: missing '}'", 3)
+    fails("FROM a\nENV A=\"unterminated\n", "failed to process", 2)
+    fails("FROM a\nONBUILD USER ${:x}\n", "failed to process", 2)
+    # RUN's text is the shell's: not checked
+    assert one("RUN echo ${X\n").command == ["echo ${X"]
+    # unset-variable errors depend on the build's values: not raised while parsing
+    user = one("USER ${NAME:?give a name}\n")
+    with pytest.raises(BuildError, match=r"^Containerfile:2: failed to process .*NAME: give a name"):
+        user.expanded({})
+    assert user.expanded({"NAME": "app"}).user == "app"
+
+
+def test_copy_heredoc_bodies_expand_only_when_unquoted() -> None:
+    copy = one("COPY <<a <<'b' /d/\n\"$X\" \\$X ${Y:-y}\na\n$X\nb\n")
+    plain, quoted = copy.expanded({"X": "1"}).heredocs
+    assert plain.content == '"1" \\$X y\n'
+    assert quoted.content == "$X\n"
+    run = one("RUN <<EOF\necho $X\nEOF\n")
+    assert run.expanded({"X": "1"}).heredocs[0].content == "echo $X\n"
+
+
+def test_onbuild_trigger_uses_the_file_escape() -> None:
+    plan = parse_plan('# escape=`\nFROM a\nONBUILD ENV A="x\\"\n')
+    trigger = plan.stages[0].instructions[1].trigger
+    assert trigger.escape == "`" and trigger.expanded({}).pairs == [("A", "x\\")]

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from capsa.build.checks import (Invalid, check_count, check_flags, check_port, command_words,
                                  duration_flag, key_values)
 from capsa.build.parser import Heredoc, Node, parse, parse_heredoc
-from capsa.build.shellwords import expand, expand_words
+from capsa.build.shellwords import expand, expand_heredoc, expand_words
 from capsa.errors import BuildError
 
 _STAGE_NAME = re.compile(r"^[a-z][a-z0-9\-_.]*$")
@@ -36,6 +36,7 @@ class Instruction:
 
     node: Node
     escape: str = "\\"
+    filename: str = "Containerfile"
 
     @property
     def keyword(self) -> str:
@@ -43,7 +44,14 @@ class Instruction:
         return self.node.keyword.upper()
 
     def expanded(self, env: Mapping[str, str]) -> Instruction:
-        """A copy with docker's expansion rules applied (this base: nothing expands)."""
+        """A copy with docker's expansion rules applied (``self`` when nothing expands);
+        ``BuildError`` ``"FILE:LINE: ..."`` on a bad ``${...}`` or an invalid result."""
+        try:
+            return self._expand(env)
+        except BuildError as err:
+            raise BuildError(f"{self.filename}:{self.node.start_line}: {err.message}", err.hint) from None
+
+    def _expand(self, env: Mapping[str, str]) -> Instruction:
         return self
 
     def _x(self, word: str, env: Mapping[str, str]) -> str:
@@ -56,7 +64,7 @@ class From(Instruction):
     stage_name: str | None
     platform: str | None
 
-    def expanded(self, env: Mapping[str, str]) -> From:
+    def _expand(self, env: Mapping[str, str]) -> From:
         """``base`` and ``--platform`` expand with the ARGs declared before the first FROM."""
         platform = self._x(self.platform, env) if self.platform else self.platform
         return dataclasses.replace(self, base=self._x(self.base, env), platform=platform)
@@ -94,7 +102,7 @@ def _expand_pairs(inst: Instruction, pairs: list, env: Mapping[str, str]) -> lis
 class Env(Instruction):
     pairs: list[tuple[str, str]]
 
-    def expanded(self, env: Mapping[str, str]) -> Env:
+    def _expand(self, env: Mapping[str, str]) -> Env:
         """Every key and value, all with the environment before this instruction."""
         return dataclasses.replace(self, pairs=_expand_pairs(self, self.pairs, env))
 
@@ -105,7 +113,7 @@ class Arg(Instruction):
 
     pairs: list[tuple[str, str | None]]
 
-    def expanded(self, env: Mapping[str, str]) -> Arg:
+    def _expand(self, env: Mapping[str, str]) -> Arg:
         return dataclasses.replace(self, pairs=_expand_pairs(self, self.pairs, env))
 
 
@@ -113,7 +121,7 @@ class Arg(Instruction):
 class Label(Instruction):
     pairs: list[tuple[str, str]]
 
-    def expanded(self, env: Mapping[str, str]) -> Label:
+    def _expand(self, env: Mapping[str, str]) -> Label:
         return dataclasses.replace(self, pairs=_expand_pairs(self, self.pairs, env))
 
 
@@ -121,7 +129,7 @@ class Label(Instruction):
 class Expose(Instruction):
     ports: list[str]
 
-    def expanded(self, env: Mapping[str, str]) -> Expose:
+    def _expand(self, env: Mapping[str, str]) -> Expose:
         """Each port expands and splits into words (``EXPOSE $PORTS``)."""
         ports = [word for port in self.ports for word in expand_words(port, env, self.escape)]
         for port in ports:
@@ -133,7 +141,7 @@ class Expose(Instruction):
 class Workdir(Instruction):
     path: str
 
-    def expanded(self, env: Mapping[str, str]) -> Workdir:
+    def _expand(self, env: Mapping[str, str]) -> Workdir:
         return dataclasses.replace(self, path=self._x(self.path, env))
 
 
@@ -141,7 +149,7 @@ class Workdir(Instruction):
 class User(Instruction):
     user: str
 
-    def expanded(self, env: Mapping[str, str]) -> User:
+    def _expand(self, env: Mapping[str, str]) -> User:
         return dataclasses.replace(self, user=self._x(self.user, env))
 
 
@@ -149,7 +157,7 @@ class User(Instruction):
 class Volume(Instruction):
     paths: list[str]
 
-    def expanded(self, env: Mapping[str, str]) -> Volume:
+    def _expand(self, env: Mapping[str, str]) -> Volume:
         paths = [self._x(path, env) for path in self.paths]
         if any(not path.strip() for path in paths):
             raise Invalid("VOLUME specified can not be an empty string")
@@ -170,15 +178,17 @@ class Copy(Instruction):
     link: bool = False
     heredocs: list[Heredoc] = field(default_factory=list)
 
-    def expanded(self, env: Mapping[str, str]) -> Copy:
-        """Sources, destination, ``--from``, ``--chown`` and ``--chmod`` expand; heredoc bodies
-        are left to the builder (they expand only when their delimiter was unquoted)."""
+    def _expand(self, env: Mapping[str, str]) -> Copy:
+        """Sources, destination, ``--from``, ``--chown`` and ``--chmod`` expand, and the bodies
+        of heredocs whose delimiter was unquoted (``$`` only: quotes and escapes stay)."""
         x = self._x
         return dataclasses.replace(
             self, sources=[x(s, env) for s in self.sources], dest=x(self.dest, env),
             from_=x(self.from_, env) if self.from_ else self.from_,
             chown=x(self.chown, env) if self.chown else self.chown,
-            chmod=x(self.chmod, env) if self.chmod else self.chmod)
+            chmod=x(self.chmod, env) if self.chmod else self.chmod,
+            heredocs=[dataclasses.replace(doc, content=expand_heredoc(doc.content, env, self.escape))
+                      if doc.expand else doc for doc in self.heredocs])
 
 
 @dataclass(kw_only=True)
@@ -196,7 +206,7 @@ class Shell(Instruction):
 class StopSignal(Instruction):
     signal: str
 
-    def expanded(self, env: Mapping[str, str]) -> StopSignal:
+    def _expand(self, env: Mapping[str, str]) -> StopSignal:
         return dataclasses.replace(self, signal=self._x(self.signal, env))
 
 
@@ -364,7 +374,7 @@ def _onbuild(node: Node, flags: dict) -> Instruction:
     if trigger in ("FROM", "MAINTAINER"):
         raise Invalid(f"{trigger} isn't allowed as an ONBUILD trigger")
     return OnBuild(node=node, expression=_ONBUILD_PREFIX.sub("", node.original, count=1),
-                   trigger=build_instruction(node.child))
+                   trigger=_make(node.child))
 
 
 def _one(cls: type, attr: str) -> object:
@@ -400,18 +410,40 @@ _BUILDERS = {
 KEYWORDS = tuple(sorted(k.upper() for k in _BUILDERS))
 
 
-def build_instruction(node: Node, escape: str = "\\") -> Instruction:
-    """The typed instruction for one node; ``Invalid`` when it is malformed."""
+class _EverythingSet(Mapping[str, str]):
+    """An environment where every variable is set (to "1"): expanding with it checks the
+    ``${...}`` syntax without tripping on values only the build will know."""
+
+    def __getitem__(self, key: str) -> str:
+        return "1"
+
+    def __contains__(self, key: object) -> bool:
+        return True
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        return iter(())
+
+    def __len__(self) -> int:
+        return 0
+
+
+def _make(node: Node) -> Instruction:
     maker = _BUILDERS.get(node.keyword)
     if maker is None:
         written = node.original.split()[0] if node.original.split() else node.keyword
         close = difflib.get_close_matches(written.upper(), KEYWORDS, n=1)
         hint = f"did you mean {close[0]}?" if close else f"instructions are: {', '.join(KEYWORDS)}"
         raise Invalid(f"unknown instruction: {written}", hint)
-    inst = maker(node, check_flags(node))
-    inst.escape = escape
-    if isinstance(inst, OnBuild):
-        inst.trigger.escape = escape
+    return maker(node, check_flags(node))
+
+
+def build_instruction(node: Node, escape: str = "\\", filename: str = "Containerfile") -> Instruction:
+    """The typed instruction for one node, its ``${...}`` syntax checked; ``Invalid`` (a
+    ``BuildError``, without the file and line) when it is malformed."""
+    inst = _make(node)
+    for each in (inst, inst.trigger) if isinstance(inst, OnBuild) else (inst,):
+        each.escape, each.filename = escape, filename
+        each._expand(_EverythingSet())
     return inst
 
 
@@ -427,7 +459,7 @@ def parse_plan(text: str, filename: str = "Containerfile") -> Plan:
     names: set[str] = set()
     for node in df.nodes:
         try:
-            inst = build_instruction(node, df.escape)
+            inst = build_instruction(node, df.escape, filename)
             if isinstance(inst, From):
                 if inst.stage_name in names:
                     raise Invalid(f"duplicate name {inst.stage_name}", "give every stage its own AS name")
@@ -458,7 +490,7 @@ def parse_trigger(text: str) -> Instruction:
             raise Invalid("a trigger is exactly one instruction")
         wrapper = Node(keyword="onbuild", args=[], flags=[], json_form=False, heredocs=[],
                        original="ONBUILD " + text, start_line=1, end_line=1, child=df.nodes[0])
-        inst = build_instruction(wrapper, df.escape)
+        inst = build_instruction(wrapper, df.escape, "ONBUILD trigger")
     except BuildError as err:
         raise BuildError(f"ONBUILD trigger {text!r}: {err.message}", err.hint) from None
     assert isinstance(inst, OnBuild)

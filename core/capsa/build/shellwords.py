@@ -13,6 +13,7 @@ shell without running one:
   ``${NAME//pat/repl}`` (replace). Positional (``$1``) and special (``$@ $# $? ...``) parameters
   are never set. Anything else in ``${...}`` is a ``BuildError``.
 
+``expand_heredoc`` expands only ``$`` references in a heredoc body, keeping quotes and escapes.
 ``expand`` gives the single word (spaces between words kept, as for ``WORKDIR``, ``ENV``);
 ``expand_words`` splits the result into words after expansion (as for ``EXPOSE``): unquoted
 expanded values split on white space, quoted ones never do.
@@ -42,6 +43,8 @@ def _is_digit(ch: str) -> bool:
 
 class _Words:
     """Accumulates the word-split view of the processed text."""
+
+    __slots__ = ("word", "words", "in_word")
 
     def __init__(self) -> None:
         self.word = ""
@@ -79,8 +82,9 @@ class Lexer:
     written instead of expanding them to nothing."""
 
     def __init__(self, escape: str = "\\", *, raw_quotes: bool = False, raw_escapes: bool = False,
-                 skip_unset: bool = False) -> None:
+                 skip_unset: bool = False, skip_quotes: bool = False) -> None:
         self.escape = escape
+        self.skip_quotes = skip_quotes
         self.raw_quotes = raw_quotes
         self.raw_escapes = raw_escapes
         self.skip_unset = skip_unset
@@ -126,7 +130,7 @@ class Lexer:
                 out.append(text)
                 words.add_string(text)
                 continue
-            if ch in "'\"":
+            if ch in "'\"" and not self.skip_quotes:
                 text = self._single_quote() if ch == "'" else self._double_quote()
                 out.append(text)
                 words.add_raw(text)
@@ -224,6 +228,8 @@ class Lexer:
             raise _LexError("syntax error: bad substitution")
         name = self._name()
         ch = self._next()
+        if ch is None:
+            raise _LexError("syntax error: missing '}'")
         if ch == "}":
             value, found = self._lookup(name)
             return "${%s}" % name if not found and self.skip_unset else value
@@ -360,3 +366,9 @@ def expand(word: str, env: Mapping[str, str], escape: str = "\\") -> str:
 def expand_words(word: str, env: Mapping[str, str], escape: str = "\\") -> list[str]:
     """``word`` expanded, then split into words (buildkit's ProcessWords)."""
     return Lexer(escape).process(word, env)[1]
+
+
+def expand_heredoc(text: str, env: Mapping[str, str], escape: str = "\\") -> str:
+    """A heredoc body (unquoted delimiter) with ``$`` references expanded; quotes and escape
+    characters stay as written (docker expands ``COPY <<EOF`` bodies this way)."""
+    return Lexer(escape, raw_escapes=True, skip_quotes=True).process(text, env)[0]
