@@ -131,7 +131,7 @@ class Lexer:
                 words.add_string(text)
                 continue
             if ch in "'\"" and not self.skip_quotes:
-                text = self._single_quote() if ch == "'" else self._double_quote()
+                text = self._quoted()
                 out.append(text)
                 words.add_raw(text)
                 continue
@@ -151,36 +151,27 @@ class Lexer:
             raise _LexError(f"unexpected end of statement while looking for matching {stop}")
         return "".join(out), words.result()
 
-    def _single_quote(self) -> str:
-        opening = self._next() or ""
-        out = [opening] if self.raw_quotes else []
-        while True:
-            ch = self._next()
-            if ch is None:
-                raise _LexError("unexpected end of statement while looking for matching single-quote")
-            if ch == "'":
-                if self.raw_quotes:
-                    out.append(ch)
-                return "".join(out)
-            out.append(ch)
-
-    def _double_quote(self) -> str:
-        opening = self._next() or ""
-        out = [opening] if self.raw_quotes else []
+    def _quoted(self) -> str:
+        """A single- or double-quoted part: single quotes keep everything; double quotes expand
+        ``$`` and let the escape character escape only ``"``, ``$`` and itself."""
+        quote = self._next() or ""
+        double = quote == '"'
+        out = [quote] if self.raw_quotes else []
         while True:
             ch = self._peek()
             if ch is None:
-                raise _LexError("unexpected end of statement while looking for matching double-quote")
-            if ch == '"':
+                kind = "double" if double else "single"
+                raise _LexError(f"unexpected end of statement while looking for matching {kind}-quote")
+            if ch == quote:
                 self._next()
                 if self.raw_quotes:
                     out.append(ch)
                 return "".join(out)
-            if ch == "$":
+            if double and ch == "$":
                 out.append(self._dollar())
                 continue
             self._next()
-            if ch == self.escape:
+            if double and ch == self.escape:
                 if self.raw_escapes:
                     out.append(ch)
                 following = self._peek()
