@@ -298,3 +298,24 @@ def test_onbuild_trigger_uses_the_file_escape() -> None:
     plan = parse_plan('# escape=`\nFROM a\nONBUILD ENV A="x\\"\n')
     trigger = plan.stages[0].instructions[1].trigger
     assert trigger.escape == "`" and trigger.expanded({}).pairs == [("A", "x\\")]
+
+
+def test_run_heredoc_resolution() -> None:
+    lone = one("RUN <<-EOF\n\techo one\n\techo two\n\tEOF\n")
+    assert lone.shell_text() == "echo one\necho two\n" and lone.executable_heredoc() is None
+    script = one("RUN <<EOF\n#!/usr/bin/env python3\nprint(1)\nEOF\n")
+    assert script.executable_heredoc().content == "#!/usr/bin/env python3\nprint(1)\n"
+    inline = one("RUN cat <<A > /a && cat <<'B' > /b\nfirst\nA\nsecond $X\nB\n")
+    assert inline.executable_heredoc() is None
+    assert inline.shell_text() == "cat <<A > /a && cat <<'B' > /b\nfirst\nA\nsecond $X\nB"
+    assert one("RUN echo plain\n").shell_text() == "echo plain"
+
+
+def test_durations_follow_go() -> None:
+    from capsa.build.durations import parse_duration
+    assert parse_duration("1h2m3.5s") == 3723 * 10**9 + 5 * 10**8
+    assert parse_duration("1.5ms") == 1_500_000 and parse_duration("0") == 0
+    assert parse_duration("-2us") == -2000 and parse_duration("10µs") == 10_000
+    for bad in ("", "5", "1d", "s", ".s", "1.5"):
+        with pytest.raises(ValueError, match="time: "):
+            parse_duration(bad)

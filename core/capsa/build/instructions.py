@@ -17,7 +17,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
 from capsa.build.checks import (Invalid, check_count, check_flags, check_port, command_words,
@@ -81,6 +81,26 @@ class Run(Instruction):
     heredocs: list[Heredoc] = field(default_factory=list)
     flags: list[str] = field(default_factory=list)
 
+    def _lone_heredoc(self) -> Heredoc | None:
+        if self.json_form or not self.heredocs or parse_heredoc(self.command[0].strip()) is None:
+            return None
+        return self.heredocs[0]
+
+    def executable_heredoc(self) -> Heredoc | None:
+        """``RUN <<EOF`` whose body starts with ``#!``: docker writes the body to a file
+        (mode 0755) and executes it instead of running a shell."""
+        lone = self._lone_heredoc()
+        return lone if lone is not None and lone.text().startswith("#!") else None
+
+    def shell_text(self) -> str:
+        """What the shell runs for shell form, heredocs resolved as docker does: a lone
+        ``<<EOF`` runs its body; otherwise every body follows the line with its terminator, so
+        the shell reads real here-documents (``cat <<EOF > file``)."""
+        lone = self._lone_heredoc()
+        if lone is not None:
+            return lone.text()
+        return self.command[0] + "".join(f"\n{doc.content}{doc.name}" for doc in self.heredocs)
+
 
 @dataclass(kw_only=True)
 class Cmd(Instruction):
@@ -94,35 +114,32 @@ class Entrypoint(Instruction):
     json_form: bool
 
 
-def _expand_pairs(inst: Instruction, pairs: list, env: Mapping[str, str]) -> list:
-    return [(inst._x(k, env), inst._x(v, env) if v is not None else None) for k, v in pairs]
-
-
 @dataclass(kw_only=True)
-class Env(Instruction):
-    pairs: list[tuple[str, str]]
-
-    def _expand(self, env: Mapping[str, str]) -> Env:
-        """Every key and value, all with the environment before this instruction."""
-        return dataclasses.replace(self, pairs=_expand_pairs(self, self.pairs, env))
-
-
-@dataclass(kw_only=True)
-class Arg(Instruction):
-    """``pairs``: (name, default or None when the ARG has no ``=``)."""
+class _Pairs(Instruction):
+    """Key-value instructions: every key and value expands, all with the environment before
+    the instruction (``ENV A=1 B=$A`` does not see the new ``A``)."""
 
     pairs: list[tuple[str, str | None]]
 
-    def _expand(self, env: Mapping[str, str]) -> Arg:
-        return dataclasses.replace(self, pairs=_expand_pairs(self, self.pairs, env))
+    def _expand(self, env: Mapping[str, str]) -> _Pairs:
+        x = self._x
+        return dataclasses.replace(self, pairs=[(x(k, env), None if v is None else x(v, env))
+                                                for k, v in self.pairs])
 
 
 @dataclass(kw_only=True)
-class Label(Instruction):
-    pairs: list[tuple[str, str]]
+class Env(_Pairs):
+    """``pairs``: (name, value)."""
 
-    def _expand(self, env: Mapping[str, str]) -> Label:
-        return dataclasses.replace(self, pairs=_expand_pairs(self, self.pairs, env))
+
+@dataclass(kw_only=True)
+class Arg(_Pairs):
+    """``pairs``: (name, default or None when the ARG has no ``=``)."""
+
+
+@dataclass(kw_only=True)
+class Label(_Pairs):
+    """``pairs``: (key, value)."""
 
 
 @dataclass(kw_only=True)
@@ -420,7 +437,7 @@ class _EverythingSet(Mapping[str, str]):
     def __contains__(self, key: object) -> bool:
         return True
 
-    def __iter__(self):  # type: ignore[no-untyped-def]
+    def __iter__(self) -> Iterator[str]:
         return iter(())
 
     def __len__(self) -> int:

@@ -234,12 +234,7 @@ class Lexer:
             modifier += ch or ""
         if ch is None or ch not in "+-?#%":
             raise _LexError(f"unsupported modifier ({modifier}) in substitution")
-        try:
-            word, _ = self._until("}", ch in "#%")
-        except _LexError:
-            if self._peek() is None:
-                raise _LexError("syntax error: missing '}'") from None
-            raise
+        word = self._part("}", ch in "#%", "syntax error: missing '}'")
         value, found = self._lookup(name)
         if self.skip_unset and not found:
             return "${%s%s%s}" % (name, modifier, word)
@@ -258,22 +253,21 @@ class Lexer:
         pattern = word[1:] if greedy else word
         return _trim(value, pattern, greedy, suffix=ch == "%")
 
+    def _part(self, stop: str, raw_escapes: bool, missing: str) -> str:
+        """The text up to ``stop`` inside ``${...}``; ``missing`` when the word ends first."""
+        try:
+            return self._until(stop, raw_escapes)[0]
+        except _LexError:
+            if self._peek() is None:
+                raise _LexError(missing) from None
+            raise
+
     def _replace(self, name: str) -> str:
         replace_all = self._peek() == "/"
         if replace_all:
             self._next()
-        try:
-            pattern, _ = self._until("/", True)
-        except _LexError:
-            if self._peek() is None:
-                raise _LexError("syntax error: missing '/' in ${}") from None
-            raise
-        try:
-            replacement, _ = self._until("}", True)
-        except _LexError:
-            if self._peek() is None:
-                raise _LexError("syntax error: missing '}'") from None
-            raise
+        pattern = self._part("/", True, "syntax error: missing '/' in ${}")
+        replacement = self._part("}", True, "syntax error: missing '}'")
         value, found = self._lookup(name)
         if self.skip_unset and not found:
             return "${%s/%s/%s}" % (name, pattern, replacement)
