@@ -3,6 +3,8 @@ key-value triples, ports, durations. ``Invalid`` is the ``BuildError`` they rais
 prefixes it with the file and line."""
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
+
 from capsa.build.durations import parse_duration
 from capsa.build.parser import Node
 from capsa.errors import BuildError
@@ -109,3 +111,23 @@ def check_port(port: str) -> None:
     for part in (low, high) if high else (low,):
         if not part.isdigit() or not 0 < int(part) <= 65535:
             raise Invalid(f"invalid containerPort: {spec}", "a port is a number from 1 to 65535")
+
+
+class _EverythingSet(Mapping[str, str]):
+    """An environment where every variable is set (to "1"): expanding with it checks the
+    ``${...}`` syntax without tripping on values only the build will know."""
+
+    def __getitem__(self, key: str) -> str:
+        return "1"
+
+    def __contains__(self, key: object) -> bool:
+        return True
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(())
+
+    def __len__(self) -> int:
+        return 0
+
+
+EVERYTHING_SET = _EverythingSet()

@@ -17,10 +17,10 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from capsa.build.checks import (Invalid, check_count, check_flags, check_port, command_words,
+from capsa.build.checks import (EVERYTHING_SET, Invalid, check_count, check_flags, check_port, command_words,
                                  duration_flag, key_values)
 from capsa.build.parser import Heredoc, Node, parse, parse_heredoc
 from capsa.build.shellwords import expand, expand_heredoc, expand_words
@@ -427,23 +427,6 @@ _BUILDERS = {
 KEYWORDS = tuple(sorted(k.upper() for k in _BUILDERS))
 
 
-class _EverythingSet(Mapping[str, str]):
-    """An environment where every variable is set (to "1"): expanding with it checks the
-    ``${...}`` syntax without tripping on values only the build will know."""
-
-    def __getitem__(self, key: str) -> str:
-        return "1"
-
-    def __contains__(self, key: object) -> bool:
-        return True
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(())
-
-    def __len__(self) -> int:
-        return 0
-
-
 def _make(node: Node) -> Instruction:
     maker = _BUILDERS.get(node.keyword)
     if maker is None:
@@ -460,7 +443,7 @@ def build_instruction(node: Node, escape: str = "\\", filename: str = "Container
     inst = _make(node)
     for each in (inst, inst.trigger) if isinstance(inst, OnBuild) else (inst,):
         each.escape, each.filename = escape, filename
-        each._expand(_EverythingSet())
+        each._expand(EVERYTHING_SET)
     return inst
 
 
