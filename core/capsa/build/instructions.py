@@ -15,7 +15,6 @@ lexer, so their quotes are removed even when nothing expands.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -430,6 +429,7 @@ KEYWORDS = tuple(sorted(k.upper() for k in _BUILDERS))
 def _make(node: Node) -> Instruction:
     maker = _BUILDERS.get(node.keyword)
     if maker is None:
+        import difflib
         written = node.original.split()[0] if node.original.split() else node.keyword
         close = difflib.get_close_matches(written.upper(), KEYWORDS, n=1)
         hint = f"did you mean {close[0]}?" if close else f"instructions are: {', '.join(KEYWORDS)}"
