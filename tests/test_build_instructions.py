@@ -138,6 +138,8 @@ def test_simple_word_instructions() -> None:
     fails("FROM a\nUSER\n", "USER requires exactly one argument")
     fails('FROM a\nVOLUME [""]\n', "VOLUME specified can not be an empty string")
     fails("FROM a\nSTOPSIGNAL\n", "STOPSIGNAL requires exactly one argument")
+    fails("FROM a\nSTOPSIGNAL SIGBOGUS\n", "STOPSIGNAL: invalid signal 'SIGBOGUS'")
+    assert one("STOPSIGNAL 9\n").signal == "9" and one("STOPSIGNAL term\n").signal == "term"
     with pytest.raises(BuildError, match="invalid containerPort"):
         one("EXPOSE $P\n").expanded({"P": "nope"})
 

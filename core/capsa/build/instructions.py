@@ -223,7 +223,16 @@ class StopSignal(Instruction):
     signal: str
 
     def _expand(self, env: Mapping[str, str]) -> StopSignal:
-        return dataclasses.replace(self, signal=self._x(self.signal, env))
+        """The signal expands, and must then name a signal (``SIGTERM``, ``TERM``, ``15``)."""
+        from capsa.container.stopping import signal_number
+        from capsa.errors import UsageError
+
+        signal = self._x(self.signal, env)
+        try:
+            signal_number(signal)
+        except UsageError as err:
+            raise Invalid(f"STOPSIGNAL: {err.message}", err.hint) from None
+        return dataclasses.replace(self, signal=signal)
 
 
 @dataclass(kw_only=True)
