@@ -127,3 +127,30 @@ def test_onbuild_dump_and_child() -> None:
 def test_crlf_and_bom() -> None:
     df = parse("\ufeffFROM a\r\nRUN x \\\r\n  y\r\n")
     assert df.nodes[1].args == ["x   y"]
+
+
+def test_heredoc_delimiter_apart_from_its_opener() -> None:
+    df = parse("FROM a\nRUN <<- EOF\n\tx\n\tEOF\nCOPY << one /d\nbody\none\nRUN cat << -X\n-X\n")
+    run, copy, dash = df.nodes[1:]
+    assert (run.heredocs[0].name, run.heredocs[0].chomp, run.heredocs[0].text()) == ("EOF", True, "x\n")
+    assert copy.heredocs[0].name == "one" and copy.heredocs[0].content == "body\n"
+    assert dash.heredocs[0].name == "-X" and not dash.heredocs[0].chomp
+
+
+def test_heredoc_terminators_are_matched_per_heredoc_in_order() -> None:
+    copy = parse("FROM a\nCOPY <<X <<Y /dest\nY\nX\nX\nY\n").nodes[1]
+    assert [(d.name, d.content) for d in copy.heredocs] == [("X", "Y\n"), ("Y", "X\n")]
+
+
+@pytest.mark.parametrize(("word", "name", "expand"), [
+    ("<<eo'f'", "eof", False), ("<<eo\\'f", "eo'f", True), ("<<'e'o\\'f", "eo'f", False),
+    ("<<$EOF", "$EOF", True), ('<<EO"F"', "EOF", False), ("<<- EOF", "EOF", True),
+])
+def test_heredoc_delimiter_quoting(word: str, name: str, expand: bool) -> None:
+    doc = parse_heredoc(word)
+    assert (doc.name, doc.expand) == (name, expand)
+
+
+@pytest.mark.parametrize("word", ["", "EOF", "<<", "<<-", "<EOF", "<<<EOF", "<<EOF sh", "<<'EOF"])
+def test_not_heredocs(word: str) -> None:
+    assert parse_heredoc(word) is None

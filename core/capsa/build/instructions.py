@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 from capsa.build.checks import (EVERYTHING_SET, Invalid, check_count, check_flags, check_port, command_words,
                                  duration_flag, key_values)
-from capsa.build.parser import Heredoc, Node, parse, parse_heredoc
+from capsa.build.parser import Heredoc, Node, join_heredoc_openers, parse, parse_heredoc
 from capsa.build.shellwords import expand, expand_heredoc, expand_words
 from capsa.errors import BuildError
 
@@ -337,7 +337,7 @@ def _copy(node: Node, flags: dict) -> Instruction:
     if len(node.args) < 2:
         raise Invalid(f"{keyword} requires at least two arguments, but only one was provided. "
                       "Destination could not be determined.", f"write {keyword} SOURCE... DEST")
-    *srcs, dest = node.args
+    *srcs, dest = node.args if node.json_form else join_heredoc_openers(node.args)
     if parse_heredoc(dest) is not None:
         raise Invalid(f"{keyword} cannot accept a heredoc as a destination")
     docs = {doc.name: doc for doc in node.heredocs}

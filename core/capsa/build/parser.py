@@ -33,7 +33,8 @@ HEREDOC_KEYWORDS = frozenset({"run", "copy", "add"})
 DIRECTIVES = frozenset({"syntax", "escape", "check"})
 _DIRECTIVE = re.compile(r"^([a-zA-Z][a-zA-Z0-9]*)\s*=\s*(.+?)\s*$")
 _WHITESPACE = re.compile(r"[\t\v\f\r ]+")
-_HEREDOC = re.compile(r"^(\d*)<<(-?)([^<]*)$", re.S)
+_HEREDOC = re.compile(r"^(\d*)<<(-?)\s*([^<]*)$", re.S)
+_HEREDOC_OPENER = re.compile(r"^\d*<<-?$")
 _LEADING_TABS = re.compile(r"^\t+", re.M)
 _HINT = "see docs/containerfile.md for the syntax capsa accepts"
 
@@ -383,11 +384,23 @@ def _heredocs_from_line(line: str) -> list[Heredoc]:
     except BuildError:
         return []
     docs = []
-    for word in words:
+    for word in join_heredoc_openers(words):
         doc = parse_heredoc(word)
         if doc is not None:
             docs.append(doc)
     return docs
+
+
+def join_heredoc_openers(words: list[str]) -> list[str]:
+    """``<<`` (``<<-``, ``3<<``) written apart from its delimiter (``<< EOF``) joined to it,
+    as newer docker reads it."""
+    out: list[str] = []
+    for word in words:
+        if out and _HEREDOC_OPENER.match(out[-1]):
+            out[-1] = f"{out[-1]} {word}"
+        else:
+            out.append(word)
+    return out
 
 
 def parse_heredoc(word: str) -> Heredoc | None:
