@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from capsa.build.checks import (EVERYTHING_SET, Invalid, check_count, check_flags, check_port, command_words,
@@ -402,28 +402,25 @@ def _onbuild(node: Node, flags: dict) -> Instruction:
                    trigger=_make(node.child))
 
 
-def _one(cls: type, attr: str) -> object:
+_Maker = Callable[[Node, dict], Instruction]
+
+
+def _one(cls: type, attr: str) -> _Maker:
     def make(node: Node, flags: dict) -> Instruction:
         check_count(node, 1, 1)
         return cls(node=node, **{attr: node.args[0]})
     return make
 
 
-def _list(cls: type, attr: str) -> object:
+def _list(cls: type, attr: str) -> _Maker:
+    """(Values are checked by ``build_instruction``'s trial expansion: ports, empty paths.)"""
     def make(node: Node, flags: dict) -> Instruction:
         check_count(node, 1)
-        inst = cls(node=node, **{attr: list(node.args)})
-        if cls is Volume and any(not path.strip() for path in node.args):
-            raise Invalid("VOLUME specified can not be an empty string")
-        if cls is Expose:
-            for port in node.args:
-                if "$" not in port:
-                    check_port(port)
-        return inst
+        return cls(node=node, **{attr: list(node.args)})
     return make
 
 
-_BUILDERS = {
+_BUILDERS: dict[str, _Maker] = {
     "from": _from, "run": _run, "cmd": _cmd, "entrypoint": _entrypoint,
     "env": lambda node, flags: Env(node=node, pairs=key_values(node)),
     "label": lambda node, flags: Label(node=node, pairs=key_values(node)),
