@@ -98,6 +98,8 @@ def test_env_both_forms_and_expansion() -> None:
         ("A", "1"), ("B", "two words"), ("C", "0"), ("D", "$A"), ("E", "dflt")]
     fails("FROM a\nENV PATH\n", "ENV must have two arguments")
     fails("FROM a\nENV\n", "ENV requires at least one argument")
+    fails("FROM a\nENV =x\n", "ENV names can not be blank")
+    fails("FROM a\nLABEL a=1 =x\n", "LABEL names can not be blank")
 
 
 def test_label_and_maintainer() -> None:
@@ -321,3 +323,13 @@ def test_durations_follow_go() -> None:
     for bad in ("", "5", "1d", "s", ".s", "1.5"):
         with pytest.raises(ValueError, match="time: "):
             parse_duration(bad)
+
+
+def test_onbuild_heredoc_trigger_keeps_its_body() -> None:
+    """docker stores the bodies after the line (each with its terminator), so the child build
+    reads the whole trigger back."""
+    ob = one("ONBUILD RUN <<EOF\necho hi\nEOF\n")
+    assert ob.expression == "RUN <<EOF\necho hi\nEOF"
+    again = parse_trigger(ob.expression)
+    assert isinstance(again, I.Run) and again.heredocs[0].content == "echo hi\n"
+    assert again.shell_text() == ob.trigger.shell_text() == "echo hi\n"

@@ -85,7 +85,10 @@ def key_values(node: Node) -> list[tuple[str, str]]:
         raise Invalid(f"{keyword} requires at least one argument")
     if len(node.args) % 3:
         raise Invalid(f"Bad input to {keyword}, too many arguments")
-    return [(node.args[i], node.args[i + 1]) for i in range(0, len(node.args), 3)]
+    pairs = [(node.args[i], node.args[i + 1]) for i in range(0, len(node.args), 3)]
+    if any(not key for key, _ in pairs):
+        raise Invalid(f"{keyword} names can not be blank", f"write {keyword} NAME=VALUE")
+    return pairs
 
 
 def duration_flag(flags: dict, name: str) -> int:

@@ -266,7 +266,8 @@ class Healthcheck(Instruction):
 
 @dataclass(kw_only=True)
 class OnBuild(Instruction):
-    """``expression``: the trigger as written after ``ONBUILD`` (what the image config keeps);
+    """``expression``: the trigger as written after ``ONBUILD``, heredoc bodies included (what
+    the image config keeps);
     ``trigger``: it parsed and validated."""
 
     expression: str
@@ -398,8 +399,10 @@ def _onbuild(node: Node, flags: dict) -> Instruction:
         raise Invalid("Chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed")
     if trigger in ("FROM", "MAINTAINER"):
         raise Invalid(f"{trigger} isn't allowed as an ONBUILD trigger")
-    return OnBuild(node=node, expression=_ONBUILD_PREFIX.sub("", node.original, count=1),
-                   trigger=_make(node.child))
+    # as docker stores it: the line, then each heredoc body with its terminator
+    expression = _ONBUILD_PREFIX.sub("", node.original, count=1)
+    expression += "".join(f"\n{doc.content}{doc.name}" for doc in node.child.heredocs)
+    return OnBuild(node=node, expression=expression, trigger=_make(node.child))
 
 
 _Maker = Callable[[Node, dict], Instruction]
