@@ -154,3 +154,9 @@ def test_heredoc_delimiter_quoting(word: str, name: str, expand: bool) -> None:
 @pytest.mark.parametrize("word", ["", "EOF", "<<", "<<-", "<EOF", "<<<EOF", "<<EOF sh", "<<'EOF"])
 def test_not_heredocs(word: str) -> None:
     assert parse_heredoc(word) is None
+
+
+def test_json_constants_go_does_not_know_are_shell_form() -> None:
+    # Go's encoding/json rejects NaN/Infinity, so docker reads these lines as shell form
+    df = parse("FROM a\nCMD [NaN]\nRUN [Infinity, \"x\"]\n")
+    assert [(n.args, n.json_form) for n in df.nodes[1:]] == [(["[NaN]"], False), (['[Infinity, "x"]'], False)]

@@ -317,13 +317,18 @@ def _string(node: Node, rest: str, d: _Directives) -> None:
     node.args = [rest] if rest else []
 
 
+def _not_json(name: str) -> None:
+    """``NaN``/``Infinity``: Python's json takes them, Go's (docker's) does not."""
+    raise ValueError(name)
+
+
 def _json(rest: str) -> list[str] | None:
     """The exec form's strings; None when ``rest`` is no JSON array (then it is shell form)."""
     rest = _lstrip(rest)
     if not rest.startswith("["):
         return None
     try:
-        value = json.loads(rest)
+        value = json.loads(rest, parse_constant=_not_json)
     except ValueError:
         return None
     if not isinstance(value, list):
