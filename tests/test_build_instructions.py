@@ -135,6 +135,8 @@ def test_simple_word_instructions() -> None:
     assert one("VOLUME /a $D\n").expanded(env).paths == ["/a", "/srv"]
     fails("FROM a\nEXPOSE 80/foo\n", "invalid proto: foo")
     fails("FROM a\nEXPOSE http\n", "invalid containerPort: http")
+    fails("FROM a\nEXPOSE 8010-8000\n", "invalid range specified for container port: 8010-8000")
+    fails("FROM a\nEXPOSE 80-\n", "invalid containerPort: 80-")
     assert one("WORKDIR /a b\n").path == "/a b"                  # one string, as docker reads it
     fails("FROM a\nWORKDIR\n", "WORKDIR requires exactly one argument")
     fails("FROM a\nUSER\n", "USER requires exactly one argument")
@@ -209,6 +211,8 @@ def test_healthcheck() -> None:
     ("HEALTHCHECK --interval=10ns CMD x\n", "Interval interval cannot be less than 1ms"),
     ("HEALTHCHECK --retries=-1 CMD x\n", "--retries cannot be negative (-1)"),
     ("HEALTHCHECK --retries=two CMD x\n", "HEALTHCHECK --retries: invalid number 'two'"),
+    ("HEALTHCHECK --retries=1_0 CMD x\n", "HEALTHCHECK --retries: invalid number '1_0'"),
+    ("HEALTHCHECK --retries=9999999999 CMD x\n", "HEALTHCHECK --retries: invalid number '9999999999'"),
     ("HEALTHCHECK --every=5s CMD x\n", "HEALTHCHECK: unknown flag: --every"),
 ])
 def test_healthcheck_errors(text: str, message: str) -> None:

@@ -110,10 +110,12 @@ def check_port(port: str) -> None:
     spec, _, proto = port.partition("/")
     if proto and proto.lower() not in ("tcp", "udp", "sctp"):
         raise Invalid(f"invalid proto: {proto}", "EXPOSE takes PORT[/tcp|/udp|/sctp] or a range START-END")
-    low, _, high = spec.partition("-")
-    for part in (low, high) if high else (low,):
-        if not part.isdigit() or not 0 < int(part) <= 65535:
+    low, dash, high = spec.partition("-")
+    for part in (low, high) if dash else (low,):
+        if not (part.isascii() and part.isdigit()) or not 0 < int(part) <= 65535:
             raise Invalid(f"invalid containerPort: {spec}", "a port is a number from 1 to 65535")
+    if dash and int(high) < int(low):
+        raise Invalid(f"invalid range specified for container port: {spec}", "write a range as LOW-HIGH")
 
 
 class _EverythingSet(Mapping[str, str]):

@@ -376,10 +376,11 @@ def _healthcheck(node: Node, flags: dict) -> Instruction:
         raise Invalid("Missing command after HEALTHCHECK CMD")
     retries = 0
     if flags.get("retries"):
-        try:
-            retries = int(str(flags["retries"]), 10)
-        except ValueError:
-            raise Invalid(f"HEALTHCHECK --retries: invalid number {flags['retries']!r}") from None
+        text = str(flags["retries"])
+        # Go's strconv.ParseInt(s, 10, 32): no "_", no spaces, a 32-bit value
+        if not re.fullmatch(r"[+-]?[0-9]+", text) or not -2**31 <= int(text) < 2**31:
+            raise Invalid(f"HEALTHCHECK --retries: invalid number {text!r}")
+        retries = int(text)
         if retries < 0:
             raise Invalid(f"--retries cannot be negative ({retries})")
     return Healthcheck(node=node, test=(["CMD"] if node.json_form else ["CMD-SHELL"]) + command,
