@@ -341,3 +341,14 @@ def test_onbuild_heredoc_trigger_keeps_its_body() -> None:
     again = parse_trigger(ob.expression)
     assert isinstance(again, I.Run) and again.heredocs[0].content == "echo hi\n"
     assert again.shell_text() == ob.trigger.shell_text() == "echo hi\n"
+
+
+def test_stopsignal_takes_realtime_signals() -> None:
+    """``STOPSIGNAL SIGRTMIN+3`` (systemd images) is a valid signal for docker and podman."""
+    import signal
+
+    from capsa.container.stopping import signal_number
+    assert one("STOPSIGNAL SIGRTMIN+3\n").signal == "SIGRTMIN+3"
+    assert signal_number("SIGRTMIN+3") == signal_number("rtmin+3") == signal.SIGRTMIN + 3
+    assert signal_number("RTMAX-1") == signal.SIGRTMAX - 1
+    fails("FROM a\nSTOPSIGNAL SIGRTMIN+99\n", "STOPSIGNAL: invalid signal 'SIGRTMIN+99'")
