@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from capsa.build.instructions import parse_change
+from capsa.build.changes import parse_change
 from capsa.errors import UsageError
 from capsa.image.config import apply_change, apply_instruction
 

@@ -491,27 +491,6 @@ def parse_plan(text: str, filename: str = "Containerfile") -> Plan:
     return Plan(meta_args=meta, stages=stages, escape=df.escape)
 
 
-CHANGE_KEYWORDS = ("CMD", "ENTRYPOINT", "ENV", "EXPOSE", "LABEL", "ONBUILD", "STOPSIGNAL", "USER", "VOLUME",
-                   "WORKDIR")
-
-
-def parse_change(text: str) -> Instruction:
-    """One ``--change`` instruction (``import``, ``commit``), read and validated as the same
-    line in a Containerfile; ``KEYWORD=VALUE`` (``CMD=/bin/sh``) is taken for ``KEYWORD VALUE``
-    as podman does. ``BuildError`` when it is no single instruction of ``CHANGE_KEYWORDS``."""
-    head = text.strip().split(None, 1)[0] if text.strip() else ""
-    keyword, eq, value = head.partition("=")
-    if keyword.upper() not in CHANGE_KEYWORDS:
-        raise Invalid(f"{keyword or text!r} is not one of {', '.join(CHANGE_KEYWORDS)}",
-                      f"write one of {', '.join(CHANGE_KEYWORDS)} and its arguments")
-    if eq:
-        text = f"{keyword} {value}{text.strip()[len(head):]}"
-    df = parse(text)
-    if len(df.nodes) != 1:
-        raise Invalid("a change is exactly one instruction")
-    return build_instruction(df.nodes[0], df.escape, "--change")
-
-
 def parse_trigger(text: str) -> Instruction:
     """One ONBUILD trigger as an image config stores it (``"RUN echo hi"``), validated the way
     ``ONBUILD`` validates it in a Containerfile."""

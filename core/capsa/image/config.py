@@ -91,7 +91,7 @@ def apply_change(runtime: dict[str, Any], change: str) -> None:
     runtime config: read and expanded (with the config's own ENV) as the same line in a
     Containerfile (``capsa.build.instructions.parse_change``), applied by ``apply_instruction``.
     ``UsageError`` on a bad change, with ``runtime`` untouched."""
-    from capsa.build.instructions import parse_change
+    from capsa.build.changes import parse_change
     from capsa.errors import BuildError
 
     try:
