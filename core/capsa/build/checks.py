@@ -99,10 +99,10 @@ def duration_flag(flags: dict, name: str) -> int:
         value = parse_duration(text)
     except ValueError as err:
         raise Invalid(f"HEALTHCHECK --{name}: {err}", "a duration is like 30s, 1m30s or 500ms") from None
-    if value < 0:
-        raise Invalid(f"Interval {name} cannot be negative")
-    if 0 < value < 1_000_000:
-        raise Invalid(f"Interval {name} cannot be less than 1ms")
+    if value <= 0:
+        raise Invalid(f"HEALTHCHECK --{name} must be positive", "leave the flag out for the default")
+    if value < 1_000_000:
+        raise Invalid(f"HEALTHCHECK --{name} cannot be less than 1ms")
     return value
 
 

@@ -239,8 +239,8 @@ class StopSignal(Instruction):
 class Healthcheck(Instruction):
     """``test``: None for ``HEALTHCHECK NONE`` (the image's check is disabled: docker stores
     ``["NONE"]``), else ``["CMD", ...]`` (exec form) or ``["CMD-SHELL", "text"]``. Durations
-    are nanoseconds and ``retries`` a count; 0 means "docker's default" (see ``DEFAULTS``),
-    as in an image config."""
+    are nanoseconds and ``retries`` a count; 0 means the flag was absent, i.e. docker's default
+    (see ``DEFAULTS``), as in an image config (a 0 written in a flag is refused, as podman does)."""
 
     DEFAULTS = {"interval": 30_000_000_000, "timeout": 30_000_000_000, "start_period": 0,
                 "start_interval": 5_000_000_000, "retries": 3}
@@ -381,8 +381,9 @@ def _healthcheck(node: Node, flags: dict) -> Instruction:
         if not re.fullmatch(r"[+-]?[0-9]+", text) or not -2**31 <= int(text) < 2**31:
             raise Invalid(f"HEALTHCHECK --retries: invalid number {text!r}")
         retries = int(text)
-        if retries < 0:
-            raise Invalid(f"--retries cannot be negative ({retries})")
+        if retries < 1:
+            raise Invalid(f"HEALTHCHECK --retries must be at least 1 (not {retries})",
+                          "leave the flag out for the default (3)")
     return Healthcheck(node=node, test=(["CMD"] if node.json_form else ["CMD-SHELL"]) + command,
                        interval=duration_flag(flags, "interval"), timeout=duration_flag(flags, "timeout"),
                        start_period=duration_flag(flags, "start-period"),
