@@ -141,6 +141,7 @@ def test_simple_word_instructions() -> None:
     fails("FROM a\nWORKDIR\n", "WORKDIR requires exactly one argument")
     fails("FROM a\nUSER\n", "USER requires exactly one argument")
     fails('FROM a\nVOLUME [""]\n', "VOLUME specified can not be an empty string")
+    assert one('VOLUME [" /a ", "/b"]\n').expanded({}).paths == ["/a", "/b"]   # docker trims each path
     fails("FROM a\nSTOPSIGNAL\n", "STOPSIGNAL requires exactly one argument")
     fails("FROM a\nSTOPSIGNAL SIGBOGUS\n", "STOPSIGNAL: invalid signal 'SIGBOGUS'")
     assert one("STOPSIGNAL 9\n").signal == "9" and one("STOPSIGNAL term\n").signal == "term"

@@ -174,8 +174,8 @@ class Volume(Instruction):
     paths: list[str]
 
     def _expand(self, env: Mapping[str, str]) -> Volume:
-        paths = [self._x(path, env) for path in self.paths]
-        if any(not path.strip() for path in paths):
+        paths = [self._x(path, env).strip() for path in self.paths]   # docker trims each path
+        if any(not path for path in paths):
             raise Invalid("VOLUME specified can not be an empty string")
         return dataclasses.replace(self, paths=paths)
 
