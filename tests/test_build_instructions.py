@@ -1,242 +1,359 @@
-"""``capsa build``: every instruction, built from the busybox image and checked by running or
-inspecting the result (ARG scoping, multi-stage, ONBUILD, heredocs, ADD, COPY's flags,
-FROM scratch, the ignore file, contexts and Containerfiles on stdin)."""
+"""capsa.build.instructions: every instruction's parsing and validation, the expansion rules,
+stages and ARG scoping as parsed, and the history text (capsa.build.history)."""
 from __future__ import annotations
-
-import io
-import json
-import subprocess
-import tarfile
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from buildtest import assert_nothing_left, build, built, context, inspect
-from conftest import Capsa
-from containers import busybox_store
+from capsa.build import instructions as I
+from capsa.build.history import created_by, step_text
+from capsa.build.instructions import parse_plan, parse_trigger
+from capsa.errors import BuildError
 
 
-@pytest.fixture(scope="module")
-def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Capsa]:
-    yield from busybox_store(tmp_path_factory, "build-ins")
+def one(text: str) -> I.Instruction:
+    """The single instruction after ``FROM scratch``."""
+    stage = parse_plan("FROM scratch\n" + text).stages[0]
+    assert len(stage.instructions) == 2
+    return stage.instructions[1]
 
 
-@pytest.fixture
-def c(store: Capsa) -> Iterator[Capsa]:
-    yield store
-    assert_nothing_left(store)
+def fails(text: str, message: str, line: int = 2) -> BuildError:
+    with pytest.raises(BuildError) as err:
+        parse_plan(text)
+    assert str(err.value).startswith(f"Containerfile:{line}: {message}"), str(err.value)
+    assert err.value.hint
+    return err.value
 
 
-def out(c: Capsa, image: str, *command: str) -> str:
-    r = c("run", "--rm", image, *command)
-    assert r.returncode == 0, r.stderr
-    return r.stdout
+# -- stages and FROM
+
+def test_stages_meta_args_and_from_forms() -> None:
+    plan = parse_plan("ARG BASE=busybox\nARG V\nFROM $BASE AS Build\nRUN x\n"
+                      "FROM --platform=linux/amd64 scratch\nCOPY --from=build /a /b\n")
+    assert [a.pairs for a in plan.meta_args] == [[("BASE", "busybox")], [("V", None)]]
+    first, second = plan.stages
+    assert (first.index, first.name, first.base, first.platform, first.line) == (0, "build", "$BASE", None, 3)
+    assert (second.index, second.name, second.base, second.platform, second.line) == (1, None, "scratch", "linux/amd64", 5)
+    assert [type(i).__name__ for i in first.instructions] == ["From", "Run"]
+    assert first.instructions[0].expanded({"BASE": "busybox"}).base == "busybox"
+    assert plan.escape == "\\"
 
 
-def test_metadata_instructions_set_the_config(c: Capsa, tmp_path: Path) -> None:
-    ctx = context(tmp_path, "FROM busybox\nLABEL a=b c=\"d e\"\nMAINTAINER Jane <jane@example.org>\nEXPOSE 80 53/udp\n"
-                            "WORKDIR /app\nWORKDIR sub\nUSER nobody\nVOLUME /data\nSTOPSIGNAL SIGUSR1\n"
-                            "HEALTHCHECK --interval=5s --retries=2 CMD echo ok\nONBUILD RUN echo child\n"
-                            'ENTRYPOINT ["echo", "entry"]\nCMD ["arg"]\n')
-    image = built(c, ctx, "--label", "from=flag")
-    doc = inspect(c, image)
-    config = doc["Config"]
-    assert config["Labels"] == {"a": "b", "c": "d e", "from": "flag"}
-    assert doc["Author"] == "Jane <jane@example.org>"
-    assert config["ExposedPorts"] == {"80/tcp": {}, "53/udp": {}}
-    assert config["WorkingDir"] == "/app/sub"
-    assert config["User"] == "nobody"
-    assert config["Volumes"] == {"/data": {}}
-    assert config["StopSignal"] == "SIGUSR1"
-    assert config["OnBuild"] == ["RUN echo child"]
-    assert config["Entrypoint"] == ["echo", "entry"] and config["Cmd"] == ["arg"]
-    assert doc["Healthcheck"] == {"Test": ["CMD-SHELL", "echo ok"], "Interval": 5_000_000_000, "Retries": 2}
-    assert out(c, image) == "entry arg\n"
-    assert out(c, image, "x") == "entry x\n"
-    r = c("run", "--rm", "--entrypoint", "", image, "sh", "-c", "pwd; id -u")
-    assert r.stdout == "/app/sub\n65534\n"  # (WORKDIR made the directory)
+@pytest.mark.parametrize(("text", "message", "line"), [
+    ("RUN x\n", "no build stage in current context", 1),
+    ("FROM a b\n", "FROM requires either one or three arguments", 1),
+    ("FROM a TO b\n", "FROM requires either one or three arguments", 1),
+    ("FROM a AS 9x\n", "invalid name for build stage: '9x'", 1),
+    ("FROM a AS x\nFROM b AS X\n", "duplicate name x", 2),
+    ("FROM --plat=x a\n", "FROM: unknown flag: --plat", 1),
+    ("FROM --platform a\n", "FROM: missing a value on flag: --platform", 1),
+])
+def test_from_errors(text: str, message: str, line: int) -> None:
+    fails(text, message, line)
 
 
-def test_shell_form_cmd_entrypoint_and_shell(c: Capsa, tmp_path: Path) -> None:
-    ctx = context(tmp_path, 'FROM busybox\nSHELL ["/bin/sh", "-ec"]\nRUN echo shell=$0 > /s\nCMD echo from cmd $HOME\n')
-    image = built(c, ctx)
-    config = inspect(c, image)["Config"]
-    assert config["Cmd"] == ["/bin/sh", "-ec", "echo from cmd $HOME"]
-    assert out(c, image) == "from cmd /root\n"
-    assert out(c, image, "cat", "/s") == "shell=/bin/sh\n"
-    ctx = context(tmp_path, "FROM busybox\nENTRYPOINT echo only entry\n")
-    image = built(c, ctx)
-    assert "Cmd" not in inspect(c, image)["Config"]  # (docker: ENTRYPOINT drops the base's CMD)
-    assert out(c, image) == "only entry\n"
+def test_no_from_at_all() -> None:
+    with pytest.raises(BuildError, match="no FROM instruction"):
+        parse_plan("ARG A=1\n")
 
 
-def test_arg_scoping_build_args_and_env(c: Capsa, tmp_path: Path) -> None:
-    ctx = context(tmp_path, "ARG BASE=busybox\nARG META=m\nFROM $BASE\nARG META\nARG WITH_DEFAULT=d\nARG GIVEN\n"
-                            "ENV E=$WITH_DEFAULT-env\n"
-                            "RUN echo \"$META $WITH_DEFAULT $GIVEN $E $HTTP_PROXY\" > /args\n")
-    r = build(c, ctx, "-t", "args", "--build-arg", "GIVEN=g", "--build-arg", "HTTP_PROXY=http://proxy:3128",
-              "--build-arg", "UNUSED=1")
-    assert r.returncode == 0, r.stderr
-    assert r.stdout.splitlines()[0] == "STEP 1/6: FROM busybox"  # (meta ARGs expand in FROM)
-    assert "[Warning] one or more build args were not consumed: [UNUSED]" in r.stdout.splitlines()
-    assert out(c, "args", "cat", "/args") == "m d g d-env http://proxy:3128\n"
-    run_entry = inspect(c, "args")["History"][-1]["created_by"]
-    assert run_entry.startswith("|3 GIVEN=g META=m WITH_DEFAULT=d /bin/sh -c echo")
-    assert "proxy" not in run_entry  # (proxy arguments stay out of the history, as docker's)
-    assert not any(e.startswith(("GIVEN", "META")) for e in inspect(c, "args")["Config"]["Env"])
+# -- RUN CMD ENTRYPOINT SHELL
+
+def test_run_forms_and_heredoc() -> None:
+    shell = one("RUN echo $HOME \\\n  && ls\n")
+    assert (shell.command, shell.json_form) == (["echo $HOME   && ls"], False)
+    assert shell.expanded({"HOME": "/x"}) is shell          # the shell expands it, not the builder
+    exec_ = one('RUN ["ls", "-l"]\n')
+    assert (exec_.command, exec_.json_form) == (["ls", "-l"], True)
+    doc = one("RUN <<EOF\necho hi\nEOF\n")
+    assert doc.command == ["<<EOF"] and doc.heredocs[0].content == "echo hi\n"
 
 
-def test_an_arg_is_scoped_to_its_stage(c: Capsa, tmp_path: Path) -> None:
-    ctx = context(tmp_path, "FROM busybox AS one\nARG X=1\nFROM busybox\nRUN echo \"x=$X\" > /x\n")
-    assert out(c, built(c, ctx), "cat", "/x") == "x=\n"
+def test_run_refusals() -> None:
+    fails("FROM a\nRUN --mount=type=cache,target=/c make\n", "RUN --mount is not supported by capsa build")
+    fails("FROM a\nRUN --network=none make\n", "RUN --network is not supported")
+    fails("FROM a\nRUN\n", "RUN requires at least one argument")
+    fails("FROM a\nRUN --bogus x\n", "RUN: unknown flag: --bogus")
 
 
-def test_multi_stage_copy_from_and_target(c: Capsa, tmp_path: Path) -> None:
-    ctx = context(tmp_path, "FROM busybox AS builder\nRUN echo built > /artifact && mkdir /d && echo in-d > /d/f\n"
-                            "FROM busybox AS unused\nRUN echo unused\n"
-                            "FROM busybox\nCOPY --from=builder /artifact /artifact\nCOPY --from=0 /d /copied\n"
-                            "COPY --from=busybox /bin/busybox /bb\n")
-    r = build(c, ctx, "-t", "multi")
-    assert r.returncode == 0, r.stderr
-    lines = r.stdout.splitlines()
-    assert lines[0] == "[1/2] STEP 1/2: FROM busybox AS builder"
-    assert "[2/2] STEP 1/4: FROM busybox" in lines
-    assert "unused" not in lines  # (a stage the target does not need is skipped)
-    assert "[2/2] COMMIT multi" in lines
-    assert out(c, "multi", "sh", "-c", "cat /artifact /copied/f; test -x /bb && echo bb") == "built\nin-d\nbb\n"
-    r = build(c, ctx, "--target", "builder", "-t", "first")
-    assert r.returncode == 0, r.stderr
-    assert not any(line.startswith("[2/") for line in r.stdout.splitlines())
-    assert out(c, "first", "cat", "/artifact") == "built\n"
-    r = build(c, ctx, "--target", "nosuch")
-    assert r.returncode == 125 and 'target stage "nosuch" not found' in r.stderr
+def test_cmd_entrypoint_shell() -> None:
+    assert one("CMD echo $X\n").command == ["echo $X"]
+    assert one('CMD ["a", "$X"]\n').expanded({"X": "1"}).command == ["a", "$X"]
+    assert one("CMD []\n").command == []
+    assert (one('ENTRYPOINT ["/bin/sh"]\n').command, one("ENTRYPOINT top -b\n").json_form) == (["/bin/sh"], False)
+    assert one('SHELL ["/bin/bash", "-c"]\n').shell == ["/bin/bash", "-c"]
+    fails("FROM a\nSHELL /bin/bash -c\n", "SHELL requires the arguments to be in JSON form")
+    fails("FROM a\nSHELL []\n", "SHELL requires at least one argument")
+    fails("FROM a\nCMD --doit [\"a\"]\n", "CMD: unknown flag: --doit")
 
 
-def test_from_a_previous_stage_and_from_scratch(c: Capsa, tmp_path: Path) -> None:
-    ctx = context(tmp_path, "FROM busybox AS base\nRUN echo base > /base\nFROM base\nRUN cat /base > /again\n"
-                            "FROM scratch AS files\nCOPY f.txt /f.txt\nFROM base\nCOPY --from=files /f.txt /f.txt\n",
-                  {"f.txt": "scratch file\n"})
-    image = built(c, ctx)
-    assert out(c, image, "cat", "/base", "/f.txt") == "base\nscratch file\n"
-    ctx = context(tmp_path, "FROM scratch\nCOPY bin /bin\nCMD [\"/bin/busybox\", \"echo\", \"from scratch\"]\n",
-                  {"bin/busybox": Path("/bin/busybox").read_bytes()})
-    (ctx / "bin" / "busybox").chmod(0o755)
-    image = built(c, ctx)
-    assert len(inspect(c, image)["RootFS"]["Layers"]) == 1
-    r = c("run", "--rm", image)
-    assert r.stdout == "from scratch\n", r.stderr  # (COPY keeps the mode)
+# -- ENV LABEL ARG
+
+def test_env_both_forms_and_expansion() -> None:
+    legacy = one('ENV GREETING hello "big" world\n')
+    assert legacy.pairs == [("GREETING", 'hello "big" world')]
+    assert legacy.expanded({}).pairs == [("GREETING", "hello big world")]
+    pairs = one('ENV A=1 B="two words" C=$A D=\'$A\' E=${Z:-dflt}\n')
+    assert pairs.expanded({"A": "0"}).pairs == [
+        ("A", "1"), ("B", "two words"), ("C", "0"), ("D", "$A"), ("E", "dflt")]
+    fails("FROM a\nENV PATH\n", "ENV must have two arguments")
+    fails("FROM a\nENV\n", "ENV requires at least one argument")
+    fails("FROM a\nENV =x\n", "ENV names can not be blank")
+    fails("FROM a\nLABEL a=1 =x\n", "LABEL names can not be blank")
 
 
-def test_onbuild_triggers_run_in_the_child(c: Capsa, tmp_path: Path) -> None:
-    ctx = context(tmp_path, "FROM busybox\nONBUILD RUN echo triggered > /ob\nONBUILD ENV CHILD=yes\n")
-    built(c, ctx, "-t", "parent-ob")
-    ctx = context(tmp_path, "FROM parent-ob\nRUN cat /ob\n")
-    child = built(c, ctx)
-    assert out(c, child, "sh", "-c", "cat /ob; echo $CHILD") == "triggered\nyes\n"
-    assert not inspect(c, child)["Config"].get("OnBuild")  # (triggers are not inherited further)
+def test_label_and_maintainer() -> None:
+    label = one('LABEL "com.example.a"="x y" b=$V\n')
+    assert label.expanded({"V": "v"}).pairs == [("com.example.a", "x y"), ("b", "v")]
+    assert one("MAINTAINER Jane <j@x>\n").name == "Jane <j@x>"
+    assert one("MAINTAINER Jane <j@x>\n").expanded({}).name == "Jane <j@x>"
+    fails("FROM a\nLABEL\n", "LABEL requires at least one argument")
+    fails("FROM a\nMAINTAINER\n", "MAINTAINER requires exactly one argument")
 
 
-def test_heredocs_in_run_and_copy(c: Capsa, tmp_path: Path) -> None:
-    text = ("FROM busybox\nARG WHO=world\nRUN <<EOF\necho one > /one\necho two >> /one\nEOF\n"
-            "RUN cat <<EOT > /two\nline $WHO\nEOT\n"
-            "COPY <<EOF /greet\nhello $WHO\nEOF\n"
-            "COPY <<'EOF' /literal\nhello $WHO\nEOF\n")
-    image = built(c, context(tmp_path, text))
-    assert out(c, image, "cat", "/one", "/two", "/greet", "/literal") == "one\ntwo\nline world\nhello world\nhello $WHO\n"
+def test_arg_scoping_data() -> None:
+    plan = parse_plan("ARG V=1\nFROM a\nARG V\nARG W=\"x y\" X\nRUN echo\nFROM b\nRUN echo\n")
+    assert [a.pairs for a in plan.meta_args] == [[("V", "1")]]
+    first, second = plan.stages
+    args = [i for i in first.instructions if isinstance(i, I.Arg)]
+    assert [a.pairs for a in args] == [[("V", None)], [("W", '"x y"'), ("X", None)]]
+    assert args[1].expanded({}).pairs == [("W", "x y"), ("X", None)]
+    assert not [i for i in second.instructions if isinstance(i, I.Arg)]   # ARGs end with their stage
+    fails("FROM a\nARG\n", "ARG requires at least one argument")
+    fails("FROM a\nARG =x\n", "ARG names can not be blank")
 
 
-def test_add_extracts_local_archives_and_copies_other_files(c: Capsa, tmp_path: Path) -> None:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
-        data = b"from the archive\n"
-        info = tarfile.TarInfo("inner/file.txt")
-        info.size = len(data)
-        tar.addfile(info, io.BytesIO(data))
-    ctx = context(tmp_path, "FROM busybox\nADD a.tar.gz /x/\nADD plain.txt /p.txt\nCOPY a.tar.gz /copied.tar.gz\n",
-                  {"a.tar.gz": buf.getvalue(), "plain.txt": "plain\n"})
-    image = built(c, ctx)
-    assert out(c, image, "sh", "-c", "cat /x/inner/file.txt /p.txt; test -f /copied.tar.gz && echo kept") == \
-        "from the archive\nplain\nkept\n"
-    r = build(c, context(tmp_path, "FROM busybox\nADD https://example.org/x /x\n"))
-    assert r.returncode == 125 and "URL" in r.stderr
+# -- EXPOSE WORKDIR USER VOLUME STOPSIGNAL
+
+def test_simple_word_instructions() -> None:
+    env = {"P": "80 81/udp", "D": "/srv", "U": "app", "S": "SIGINT"}
+    assert one("EXPOSE $P 90-92/tcp\n").expanded(env).ports == ["80", "81/udp", "90-92/tcp"]
+    assert one("WORKDIR $D/x\n").expanded(env).path == "/srv/x"
+    assert one("USER $U:$U\n").expanded(env).user == "app:app"
+    assert one("STOPSIGNAL $S\n").expanded(env).signal == "SIGINT"
+    assert one('VOLUME ["/a", "$D"]\n').expanded(env).paths == ["/a", "/srv"]
+    assert one("VOLUME /a $D\n").expanded(env).paths == ["/a", "/srv"]
+    fails("FROM a\nEXPOSE 80/foo\n", "invalid proto: foo")
+    fails("FROM a\nEXPOSE http\n", "invalid containerPort: http")
+    fails("FROM a\nEXPOSE 8010-8000\n", "invalid range specified for container port: 8010-8000")
+    fails("FROM a\nEXPOSE 80-\n", "invalid containerPort: 80-")
+    assert one("WORKDIR /a b\n").path == "/a b"                  # one string, as docker reads it
+    fails("FROM a\nWORKDIR\n", "WORKDIR requires exactly one argument")
+    fails("FROM a\nUSER\n", "USER requires exactly one argument")
+    fails('FROM a\nVOLUME [""]\n', "VOLUME specified can not be an empty string")
+    assert one('VOLUME [" /a ", "/b"]\n').expanded({}).paths == ["/a", "/b"]   # docker trims each path
+    fails("FROM a\nSTOPSIGNAL\n", "STOPSIGNAL requires exactly one argument")
+    fails("FROM a\nSTOPSIGNAL SIGBOGUS\n", "STOPSIGNAL: invalid signal 'SIGBOGUS'")
+    assert one("STOPSIGNAL 9\n").signal == "9" and one("STOPSIGNAL term\n").signal == "term"
+    with pytest.raises(BuildError, match="invalid containerPort"):
+        one("EXPOSE $P\n").expanded({"P": "nope"})
 
 
-def test_copy_flags_globs_and_destinations(c: Capsa, tmp_path: Path) -> None:
-    ctx = context(tmp_path, "FROM busybox\nWORKDIR /w\nCOPY --chown=nobody:nobody --chmod=640 a.txt rel.txt\n"
-                            "COPY *.md /docs/\nCOPY dir /dir\n",
-                  {"a.txt": "a\n", "x.md": "x\n", "y.md": "y\n", "dir/sub/z": "z\n"})
-    image = built(c, ctx)
-    listing = out(c, image, "sh", "-c", "stat -c '%U %G %a' /w/rel.txt; ls /docs; cat /dir/sub/z")
-    assert listing == "nobody nobody 640\nx.md\ny.md\nz\n"
+# -- COPY ADD
+
+def test_copy_flags_sources_and_expansion() -> None:
+    copy = one("COPY --from=build --chown=$U:1 --chmod=0755 --link a* $D/b /dest/\n")
+    assert isinstance(copy, I.Copy) and not isinstance(copy, I.Add)
+    assert (copy.sources, copy.dest, copy.from_, copy.chown, copy.chmod, copy.link) == (
+        ["a*", "$D/b"], "/dest/", "build", "$U:1", "0755", True)
+    done = copy.expanded({"U": "app", "D": "dir"})
+    assert (done.sources, done.chown) == (["a*", "dir/b"], "app:1")
+    json_form = one('COPY ["a b", "/c d/"]\n')
+    assert (json_form.sources, json_form.dest) == (["a b"], "/c d/")
+    add = one("ADD --chown=1 x.tar /\n")
+    assert isinstance(add, I.Add) and add.chown == "1"
 
 
-def test_ignore_file_keeps_paths_out_of_the_image(c: Capsa, tmp_path: Path) -> None:
-    ctx = context(tmp_path, "FROM busybox\nCOPY . /ctx/\n",
-                  {".dockerignore": "secret*\n**/*.log\n!keep.log\n", "secret.txt": "s\n", "a/b.log": "l\n",
-                   "keep.log": "k\n", "ok.txt": "ok\n"})
-    image = built(c, ctx)
-    found = out(c, image, "find", "/ctx", "-type", "f").split()
-    assert sorted(found) == ["/ctx/.dockerignore", "/ctx/Containerfile", "/ctx/keep.log", "/ctx/ok.txt"]
-    r = build(c, context(tmp_path, "FROM busybox\nCOPY secret.txt /\n", {".dockerignore": "secret.txt\n",
-                                                                           "secret.txt": "s"}))
-    assert r.returncode == 125
+def test_copy_heredoc_sources() -> None:
+    copy = one("COPY <<one.txt <<-'two' /d/\nfirst $X\none.txt\n\tsecond\n\ttwo\n")
+    assert copy.sources == []
+    first, second = copy.heredocs
+    assert (first.name, first.text(), first.expand) == ("one.txt", "first $X\n", True)
+    assert (second.name, second.text(), second.expand) == ("two", "second\n", False)
 
 
-def test_context_tar_on_stdin_and_containerfile_on_stdin(c: Capsa, tmp_path: Path) -> None:
-    ctx = context(tmp_path, "FROM busybox\nCOPY f.txt /f.txt\n", {"f.txt": "via stdin\n"})
-    archive = subprocess.run(["tar", "-C", str(ctx), "-cf", "-", "."], capture_output=True, check=True).stdout
-    r = subprocess.run([*c_argv(c), "build", "-t", "stdin-ctx", "-"], input=archive, capture_output=True,
-                       env=c.env, timeout=120)
-    assert r.returncode == 0, r.stderr
-    assert out(c, "stdin-ctx", "cat", "/f.txt") == "via stdin\n"
-    files = context(tmp_path, None, {"g.txt": "file from -f -\n"})
-    r = build(c, files, "-t", "stdin-file", "-f", "-", input="FROM busybox\nCOPY g.txt /g.txt\n")
-    assert r.returncode == 0, r.stderr
-    assert out(c, "stdin-file", "cat", "/g.txt") == "file from -f -\n"
+@pytest.mark.parametrize(("text", "message"), [
+    ("COPY a\n", "COPY requires at least two arguments"),
+    ("ADD a\n", "ADD requires at least two arguments"),
+    ("COPY a <<EOF\nx\nEOF\n", "COPY cannot accept a heredoc as a destination"),
+    ("COPY --chown a b\n", "COPY: missing a value on flag: --chown"),
+    ("COPY --from=x --from=y a b\n", "COPY: duplicate flag specified: --from"),
+    ("COPY --link=maybe a b\n", "COPY: expecting boolean value for flag --link"),
+    ("COPY --parents a b\n", "COPY --parents is not supported by capsa build"),
+    ("ADD --from=x a b\n", "ADD: unknown flag: --from"),
+    ("ADD --checksum=sha256:0 a b\n", "ADD --checksum is not supported"),
+])
+def test_copy_errors(text: str, message: str) -> None:
+    fails("FROM a\n" + text, message)
 
 
-def c_argv(c: Capsa) -> list[str]:
-    from conftest import CAPSA
+# -- HEALTHCHECK
 
-    return [str(CAPSA), "--root", str(c.root), "--runroot", str(c.runroot)]
-
-
-def test_containerfile_is_preferred_and_f_picks_another(c: Capsa, tmp_path: Path) -> None:
-    ctx = context(tmp_path, "FROM busybox\nENV WHICH=containerfile\n", {"Dockerfile": "FROM busybox\nENV WHICH=dockerfile\n",
-                                                                       "other.df": "FROM busybox\nENV WHICH=other\n"})
-    assert "WHICH=containerfile" in inspect(c, built(c, ctx))["Config"]["Env"]
-    assert "WHICH=other" in inspect(c, built(c, ctx, "-f", str(ctx / "other.df")))["Config"]["Env"]
-
-
-def test_format_docker_and_squash(c: Capsa, tmp_path: Path) -> None:
-    ctx = context(tmp_path, "FROM busybox\nRUN echo 1 > /one\nRUN echo 2 > /two\n")
-    docker = built(c, ctx, "--format", "docker")
-    assert inspect(c, docker)["ManifestType"] == "application/vnd.docker.distribution.manifest.v2+json"
-    base_layers = len(inspect(c, "busybox")["RootFS"]["Layers"])
-    squashed = built(c, ctx, "--squash")
-    assert len(inspect(c, squashed)["RootFS"]["Layers"]) == base_layers + 1
-    assert out(c, squashed, "cat", "/one", "/two") == "1\n2\n"
-    everything = built(c, ctx, "--squash-all")
-    assert len(inspect(c, everything)["RootFS"]["Layers"]) == 1
-    assert out(c, everything, "cat", "/one", "/two") == "1\n2\n"
+def test_healthcheck() -> None:
+    hc = one("HEALTHCHECK --interval=1m30s --timeout=500ms --start-period=2s --retries=4 CMD curl -f x\n")
+    assert hc.test == ["CMD-SHELL", "curl -f x"]
+    assert (hc.interval, hc.timeout, hc.start_period, hc.retries) == (90 * 10**9, 5 * 10**8, 2 * 10**9, 4)
+    assert hc.config() == {"Test": ["CMD-SHELL", "curl -f x"], "Interval": 90 * 10**9,
+                           "Timeout": 5 * 10**8, "StartPeriod": 2 * 10**9, "Retries": 4}
+    exec_ = one('HEALTHCHECK CMD ["/bin/check", "-q"]\n')
+    assert (exec_.test, exec_.interval, exec_.retries) == (["CMD", "/bin/check", "-q"], 0, 0)
+    none = one("HEALTHCHECK NONE\n")
+    assert none.test is None and none.config() == {"Test": ["NONE"]}
+    assert I.Healthcheck.DEFAULTS["interval"] == 30 * 10**9
 
 
-def test_run_container_options(c: Capsa, tmp_path: Path) -> None:
-    shared = tmp_path / "shared"
-    shared.mkdir()
-    (shared / "in.txt").write_text("mounted\n")
-    ctx = context(tmp_path, "FROM busybox\nRUN cat /mnt/in.txt > /got; echo \"$FROM_FLAG\" >> /got; "
-                            "cat /proc/net/dev | grep -c : >> /got\n")
-    image = built(c, ctx, "--no-cache", "-v", f"{shared}:/mnt:ro", "--env", "FROM_FLAG=yes", "--network", "none")
-    assert out(c, image, "cat", "/got") == "mounted\nyes\n1\n"  # (network none: lo only)
-    assert "FROM_FLAG=yes" not in json.dumps(inspect(c, image)["Config"])
+@pytest.mark.parametrize(("text", "message"), [
+    ("HEALTHCHECK\n", "HEALTHCHECK requires at least one argument"),
+    ("HEALTHCHECK NONE x\n", "HEALTHCHECK NONE takes no arguments"),
+    ("HEALTHCHECK CONNECT TCP 7000\n", "Unknown type 'CONNECT' in HEALTHCHECK (try CMD)"),
+    ("HEALTHCHECK CMD\n", "Missing command after HEALTHCHECK CMD"),
+    ("HEALTHCHECK --interval=5 CMD x\n", 'HEALTHCHECK --interval: time: missing unit in duration "5"'),
+    ("HEALTHCHECK --timeout=1x CMD x\n", 'HEALTHCHECK --timeout: time: unknown unit "x"'),
+    ("HEALTHCHECK --interval=10ns CMD x\n", "HEALTHCHECK --interval cannot be less than 1ms"),
+    # podman 4.3 (checked here) refuses 0 and negative values: "absent" is the only default
+    ("HEALTHCHECK --retries=-1 CMD x\n", "HEALTHCHECK --retries must be at least 1 (not -1)"),
+    ("HEALTHCHECK --retries=0 CMD x\n", "HEALTHCHECK --retries must be at least 1 (not 0)"),
+    ("HEALTHCHECK --interval=0s CMD x\n", 'HEALTHCHECK --interval must be positive'),
+    ("HEALTHCHECK --timeout=-1s CMD x\n", 'HEALTHCHECK --timeout must be positive'),
+    ("HEALTHCHECK --retries=two CMD x\n", "HEALTHCHECK --retries: invalid number 'two'"),
+    ("HEALTHCHECK --retries=1_0 CMD x\n", "HEALTHCHECK --retries: invalid number '1_0'"),
+    ("HEALTHCHECK --retries=9999999999 CMD x\n", "HEALTHCHECK --retries: invalid number '9999999999'"),
+    ("HEALTHCHECK --every=5s CMD x\n", "HEALTHCHECK: unknown flag: --every"),
+])
+def test_healthcheck_errors(text: str, message: str) -> None:
+    fails("FROM a\n" + text, message)
 
 
-def test_refused_flags_say_which_and_why(c: Capsa, tmp_path: Path) -> None:
-    ctx = context(tmp_path, "FROM busybox\n")
-    for flags in (["--sign-by", "ABCD"], ["--platform", "linux/arm64"], ["--no-hosts"]):
-        r = build(c, ctx, *flags)
-        assert r.returncode == 125
-        assert r.stderr.startswith(f"Error: {flags[0]} is not supported: ")
-        assert "STEP" not in r.stdout
+# -- ONBUILD and triggers
+
+def test_onbuild() -> None:
+    ob = one("ONBUILD  COPY --chown=1 . /app\n")
+    assert ob.expression == "COPY --chown=1 . /app"
+    assert isinstance(ob.trigger, I.Copy) and ob.trigger.chown == "1"
+    assert ob.expanded({"X": "y"}) is ob
+    fails("FROM a\nONBUILD ONBUILD RUN x\n", "Chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed")
+    fails("FROM a\nONBUILD FROM b\n", "FROM isn't allowed as an ONBUILD trigger")
+    fails("FROM a\nONBUILD MAINTAINER me\n", "MAINTAINER isn't allowed as an ONBUILD trigger")
+    fails("FROM a\nONBUILD\n", "ONBUILD requires at least one argument")
+    fails("FROM a\nONBUILD RUNN x\n", "unknown instruction: RUNN")
+
+
+def test_parse_trigger() -> None:
+    run = parse_trigger("RUN echo hi")
+    assert isinstance(run, I.Run) and run.command == ["echo hi"]
+    with pytest.raises(BuildError, match="ONBUILD trigger 'ONBUILD RUN x': Chaining"):
+        parse_trigger("ONBUILD RUN x")
+    with pytest.raises(BuildError, match="unknown instruction: BOGUS"):
+        parse_trigger("BOGUS x")
+
+
+# -- the whole file, escape, errors
+
+def test_unknown_instruction_names_line_and_suggests() -> None:
+    err = fails("FROM a\n\n# c\n\nRUN ok\nLABEL a=b\nRUNN make\n", "unknown instruction: RUNN", 7)
+    assert "RUN" in err.hint
+
+
+def test_custom_filename_and_parser_errors_get_it() -> None:
+    with pytest.raises(BuildError, match=r"^Dockerfile\.dev:2: unterminated heredoc"):
+        parse_plan("FROM a\nRUN <<EOF\n", "Dockerfile.dev")
+
+
+def test_escape_directive_reaches_expansion() -> None:
+    plan = parse_plan("# escape=`\nFROM a\nWORKDIR C:\\dir\\$X\nENV A=`$X\n")
+    workdir, env = plan.stages[0].instructions[1:]
+    assert plan.escape == "`" and workdir.escape == "`"
+    assert workdir.expanded({"X": "sub"}).path == "C:\\dir\\sub"
+    assert env.expanded({"X": "sub"}).pairs == [("A", "$X")]
+
+
+# -- history text
+
+def test_step_text_and_created_by() -> None:
+    stage = parse_plan("FROM a\nARG A=1 B\nRUN echo hi \\\n  && echo there\nENV X=$A\n"
+                       "COPY f /tmp/\nRUN [\"ls\"]\n").stages[0]
+    _, arg, run, env, copy, exec_ = stage.instructions
+    assert step_text(run) == "RUN echo hi   && echo there"
+    assert created_by(run, build_args={"B": "2", "A": "1"}) == "|2 A=1 B=2 /bin/sh -c echo hi   && echo there"
+    assert created_by(run) == "/bin/sh -c echo hi   && echo there"
+    # podman 4.3 records "/bin/sh -c" whatever the stage's SHELL, exec form included
+    assert created_by(exec_, build_args={"A": "1"}) == '|1 A=1 /bin/sh -c ["ls"]'
+    # ARG records the names of every ARG in scope that has a value, sorted (podman 4.3:
+    # "ARG B=2 A=1" gives "ARG A B", a later "ARG C" without value still "ARG A B")
+    assert created_by(arg, build_args={"C": "3", "A": "1"}) == "/bin/sh -c #(nop) ARG A C"
+    assert created_by(arg) == "/bin/sh -c #(nop) ARG "
+    assert created_by(env) == "/bin/sh -c #(nop) ENV X=$A"
+    assert created_by(copy, source_digest="file:abc") == "/bin/sh -c #(nop) COPY file:abc in /tmp/ "
+    assert created_by(copy) == "/bin/sh -c #(nop) COPY f /tmp/"
+
+
+# -- expansion errors: syntax before the build, values when expanding
+
+def test_bad_substitution_fails_at_parse_time_with_its_line() -> None:
+    fails("FROM a\nRUN ok\nWORKDIR ${X\n", "failed to process \"${X\": syntax error: missing '}'", 3)
+    fails("FROM a\nENV A=\"unterminated\n", "failed to process", 2)
+    fails("FROM a\nONBUILD USER ${:x}\n", "failed to process", 2)
+    # RUN's text is the shell's: not checked
+    assert one("RUN echo ${X\n").command == ["echo ${X"]
+    # unset-variable errors depend on the build's values: not raised while parsing
+    user = one("USER ${NAME:?give a name}\n")
+    with pytest.raises(BuildError, match=r"^Containerfile:2: failed to process .*NAME: give a name"):
+        user.expanded({})
+    assert user.expanded({"NAME": "app"}).user == "app"
+
+
+def test_copy_heredoc_bodies_expand_only_when_unquoted() -> None:
+    copy = one("COPY <<a <<'b' /d/\n\"$X\" \\$X ${Y:-y}\na\n$X\nb\n")
+    plain, quoted = copy.expanded({"X": "1"}).heredocs
+    assert plain.content == '"1" \\$X y\n'
+    assert quoted.content == "$X\n"
+    run = one("RUN <<EOF\necho $X\nEOF\n")
+    assert run.expanded({"X": "1"}).heredocs[0].content == "echo $X\n"
+
+
+def test_onbuild_trigger_uses_the_file_escape() -> None:
+    plan = parse_plan('# escape=`\nFROM a\nONBUILD ENV A="x\\"\n')
+    trigger = plan.stages[0].instructions[1].trigger
+    assert trigger.escape == "`" and trigger.expanded({}).pairs == [("A", "x\\")]
+
+
+def test_run_heredoc_resolution() -> None:
+    lone = one("RUN <<-EOF\n\techo one\n\techo two\n\tEOF\n")
+    assert lone.shell_text() == "echo one\necho two\n" and lone.executable_heredoc() is None
+    script = one("RUN <<EOF\n#!/usr/bin/env python3\nprint(1)\nEOF\n")
+    assert script.executable_heredoc().content == "#!/usr/bin/env python3\nprint(1)\n"
+    inline = one("RUN cat <<A > /a && cat <<'B' > /b\nfirst\nA\nsecond $X\nB\n")
+    assert inline.executable_heredoc() is None
+    assert inline.shell_text() == "cat <<A > /a && cat <<'B' > /b\nfirst\nA\nsecond $X\nB"
+    assert one("RUN echo plain\n").shell_text() == "echo plain"
+
+
+def test_durations_follow_go() -> None:
+    from capsa.build.durations import parse_duration
+    assert parse_duration("1h2m3.5s") == 3723 * 10**9 + 5 * 10**8
+    assert parse_duration("1.5ms") == 1_500_000 and parse_duration("0") == 0
+    assert parse_duration("-2us") == -2000 and parse_duration("10µs") == 10_000
+    for bad in ("", "5", "1d", "s", ".s", "1.5"):
+        with pytest.raises(ValueError, match="time: "):
+            parse_duration(bad)
+
+
+def test_onbuild_heredoc_trigger_keeps_its_body() -> None:
+    """docker stores the bodies after the line (each with its terminator), so the child build
+    reads the whole trigger back."""
+    ob = one("ONBUILD RUN <<EOF\necho hi\nEOF\n")
+    assert ob.expression == "RUN <<EOF\necho hi\nEOF"
+    again = parse_trigger(ob.expression)
+    assert isinstance(again, I.Run) and again.heredocs[0].content == "echo hi\n"
+    assert again.shell_text() == ob.trigger.shell_text() == "echo hi\n"
+
+
+def test_stopsignal_takes_realtime_signals() -> None:
+    """``STOPSIGNAL SIGRTMIN+3`` (systemd images) is a valid signal for docker and podman."""
+    import signal
+
+    from capsa.container.stopping import signal_number
+    assert one("STOPSIGNAL SIGRTMIN+3\n").signal == "SIGRTMIN+3"
+    assert signal_number("SIGRTMIN+3") == signal_number("rtmin+3") == signal.SIGRTMIN + 3
+    assert signal_number("RTMAX-1") == signal.SIGRTMAX - 1
+    fails("FROM a\nSTOPSIGNAL SIGRTMIN+99\n", "STOPSIGNAL: invalid signal 'SIGRTMIN+99'")

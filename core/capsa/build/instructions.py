@@ -15,25 +15,17 @@ lexer, so their quotes are removed even when nothing expands.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from capsa.build.durations import parse_duration
-from capsa.build.parser import Heredoc, Node, parse, parse_heredoc
-from capsa.build.shellwords import expand, expand_words
+from capsa.build.checks import (EVERYTHING_SET, Invalid, check_count, check_flags, check_port, command_words,
+                                 duration_flag, key_values)
+from capsa.build.parser import Heredoc, Node, join_heredoc_openers, parse, parse_heredoc
+from capsa.build.shellwords import expand, expand_heredoc, expand_words
 from capsa.errors import BuildError
 
 _STAGE_NAME = re.compile(r"^[a-z][a-z0-9\-_.]*$")
-_HINT = "see docs/containerfile.md for the instructions and flags capsa build accepts"
-
-
-class Invalid(BuildError):
-    """A malformed instruction; ``parse_plan`` adds the file and line."""
-
-    def __init__(self, message: str, hint: str = _HINT) -> None:
-        super().__init__(message, hint)
 
 
 @dataclass(kw_only=True)
@@ -43,6 +35,7 @@ class Instruction:
 
     node: Node
     escape: str = "\\"
+    filename: str = "Containerfile"
 
     @property
     def keyword(self) -> str:
@@ -50,7 +43,14 @@ class Instruction:
         return self.node.keyword.upper()
 
     def expanded(self, env: Mapping[str, str]) -> Instruction:
-        """A copy with docker's expansion rules applied (this base: nothing expands)."""
+        """A copy with docker's expansion rules applied (``self`` when nothing expands);
+        ``BuildError`` ``"FILE:LINE: ..."`` on a bad ``${...}`` or an invalid result."""
+        try:
+            return self._expand(env)
+        except BuildError as err:
+            raise BuildError(f"{self.filename}:{self.node.start_line}: {err.message}", err.hint) from None
+
+    def _expand(self, env: Mapping[str, str]) -> Instruction:
         return self
 
     def _x(self, word: str, env: Mapping[str, str]) -> str:
@@ -63,7 +63,7 @@ class From(Instruction):
     stage_name: str | None
     platform: str | None
 
-    def expanded(self, env: Mapping[str, str]) -> From:
+    def _expand(self, env: Mapping[str, str]) -> From:
         """``base`` and ``--platform`` expand with the ARGs declared before the first FROM."""
         platform = self._x(self.platform, env) if self.platform else self.platform
         return dataclasses.replace(self, base=self._x(self.base, env), platform=platform)
@@ -80,6 +80,26 @@ class Run(Instruction):
     heredocs: list[Heredoc] = field(default_factory=list)
     flags: list[str] = field(default_factory=list)
 
+    def _lone_heredoc(self) -> Heredoc | None:
+        if self.json_form or not self.heredocs or parse_heredoc(self.command[0].strip()) is None:
+            return None
+        return self.heredocs[0]
+
+    def executable_heredoc(self) -> Heredoc | None:
+        """``RUN <<EOF`` whose body starts with ``#!``: docker writes the body to a file
+        (mode 0755) and executes it instead of running a shell."""
+        lone = self._lone_heredoc()
+        return lone if lone is not None and lone.text().startswith("#!") else None
+
+    def shell_text(self) -> str:
+        """What the shell runs for shell form, heredocs resolved as docker does: a lone
+        ``<<EOF`` runs its body; otherwise every body follows the line with its terminator, so
+        the shell reads real here-documents (``cat <<EOF > file``)."""
+        lone = self._lone_heredoc()
+        if lone is not None:
+            return lone.text()
+        return self.command[0] + "".join(f"\n{doc.content}{doc.name}" for doc in self.heredocs)
+
 
 @dataclass(kw_only=True)
 class Cmd(Instruction):
@@ -93,46 +113,43 @@ class Entrypoint(Instruction):
     json_form: bool
 
 
-def _expand_pairs(inst: Instruction, pairs: list, env: Mapping[str, str]) -> list:
-    return [(inst._x(k, env), inst._x(v, env) if v is not None else None) for k, v in pairs]
-
-
 @dataclass(kw_only=True)
-class Env(Instruction):
-    pairs: list[tuple[str, str]]
-
-    def expanded(self, env: Mapping[str, str]) -> Env:
-        """Every key and value, all with the environment before this instruction."""
-        return dataclasses.replace(self, pairs=_expand_pairs(self, self.pairs, env))
-
-
-@dataclass(kw_only=True)
-class Arg(Instruction):
-    """``pairs``: (name, default or None when the ARG has no ``=``)."""
+class _Pairs(Instruction):
+    """Key-value instructions: every key and value expands, all with the environment before
+    the instruction (``ENV A=1 B=$A`` does not see the new ``A``)."""
 
     pairs: list[tuple[str, str | None]]
 
-    def expanded(self, env: Mapping[str, str]) -> Arg:
-        return dataclasses.replace(self, pairs=_expand_pairs(self, self.pairs, env))
+    def _expand(self, env: Mapping[str, str]) -> _Pairs:
+        x = self._x
+        return dataclasses.replace(self, pairs=[(x(k, env), None if v is None else x(v, env))
+                                                for k, v in self.pairs])
 
 
 @dataclass(kw_only=True)
-class Label(Instruction):
-    pairs: list[tuple[str, str]]
+class Env(_Pairs):
+    """``pairs``: (name, value)."""
 
-    def expanded(self, env: Mapping[str, str]) -> Label:
-        return dataclasses.replace(self, pairs=_expand_pairs(self, self.pairs, env))
+
+@dataclass(kw_only=True)
+class Arg(_Pairs):
+    """``pairs``: (name, default or None when the ARG has no ``=``)."""
+
+
+@dataclass(kw_only=True)
+class Label(_Pairs):
+    """``pairs``: (key, value)."""
 
 
 @dataclass(kw_only=True)
 class Expose(Instruction):
     ports: list[str]
 
-    def expanded(self, env: Mapping[str, str]) -> Expose:
+    def _expand(self, env: Mapping[str, str]) -> Expose:
         """Each port expands and splits into words (``EXPOSE $PORTS``)."""
         ports = [word for port in self.ports for word in expand_words(port, env, self.escape)]
         for port in ports:
-            _check_port(port)
+            check_port(port)
         return dataclasses.replace(self, ports=ports)
 
 
@@ -140,7 +157,7 @@ class Expose(Instruction):
 class Workdir(Instruction):
     path: str
 
-    def expanded(self, env: Mapping[str, str]) -> Workdir:
+    def _expand(self, env: Mapping[str, str]) -> Workdir:
         return dataclasses.replace(self, path=self._x(self.path, env))
 
 
@@ -148,7 +165,7 @@ class Workdir(Instruction):
 class User(Instruction):
     user: str
 
-    def expanded(self, env: Mapping[str, str]) -> User:
+    def _expand(self, env: Mapping[str, str]) -> User:
         return dataclasses.replace(self, user=self._x(self.user, env))
 
 
@@ -156,9 +173,9 @@ class User(Instruction):
 class Volume(Instruction):
     paths: list[str]
 
-    def expanded(self, env: Mapping[str, str]) -> Volume:
-        paths = [self._x(path, env) for path in self.paths]
-        if any(not path.strip() for path in paths):
+    def _expand(self, env: Mapping[str, str]) -> Volume:
+        paths = [self._x(path, env).strip() for path in self.paths]   # docker trims each path
+        if any(not path for path in paths):
             raise Invalid("VOLUME specified can not be an empty string")
         return dataclasses.replace(self, paths=paths)
 
@@ -177,15 +194,17 @@ class Copy(Instruction):
     link: bool = False
     heredocs: list[Heredoc] = field(default_factory=list)
 
-    def expanded(self, env: Mapping[str, str]) -> Copy:
-        """Sources, destination, ``--from``, ``--chown`` and ``--chmod`` expand; heredoc bodies
-        are left to the builder (they expand only when their delimiter was unquoted)."""
+    def _expand(self, env: Mapping[str, str]) -> Copy:
+        """Sources, destination, ``--from``, ``--chown`` and ``--chmod`` expand, and the bodies
+        of heredocs whose delimiter was unquoted (``$`` only: quotes and escapes stay)."""
         x = self._x
         return dataclasses.replace(
             self, sources=[x(s, env) for s in self.sources], dest=x(self.dest, env),
             from_=x(self.from_, env) if self.from_ else self.from_,
             chown=x(self.chown, env) if self.chown else self.chown,
-            chmod=x(self.chmod, env) if self.chmod else self.chmod)
+            chmod=x(self.chmod, env) if self.chmod else self.chmod,
+            heredocs=[dataclasses.replace(doc, content=expand_heredoc(doc.content, env, self.escape))
+                      if doc.expand else doc for doc in self.heredocs])
 
 
 @dataclass(kw_only=True)
@@ -203,16 +222,25 @@ class Shell(Instruction):
 class StopSignal(Instruction):
     signal: str
 
-    def expanded(self, env: Mapping[str, str]) -> StopSignal:
-        return dataclasses.replace(self, signal=self._x(self.signal, env))
+    def _expand(self, env: Mapping[str, str]) -> StopSignal:
+        """The signal expands, and must then name a signal (``SIGTERM``, ``TERM``, ``15``)."""
+        from capsa.container.stopping import signal_number
+        from capsa.errors import UsageError
+
+        signal = self._x(self.signal, env)
+        try:
+            signal_number(signal)
+        except UsageError as err:
+            raise Invalid(f"STOPSIGNAL: {err.message}", err.hint) from None
+        return dataclasses.replace(self, signal=signal)
 
 
 @dataclass(kw_only=True)
 class Healthcheck(Instruction):
     """``test``: None for ``HEALTHCHECK NONE`` (the image's check is disabled: docker stores
     ``["NONE"]``), else ``["CMD", ...]`` (exec form) or ``["CMD-SHELL", "text"]``. Durations
-    are nanoseconds and ``retries`` a count; 0 means "docker's default" (see ``DEFAULTS``),
-    as in an image config."""
+    are nanoseconds and ``retries`` a count; 0 means the flag was absent, i.e. docker's default
+    (see ``DEFAULTS``), as in an image config (a 0 written in a flag is refused, as podman does)."""
 
     DEFAULTS = {"interval": 30_000_000_000, "timeout": 30_000_000_000, "start_period": 0,
                 "start_interval": 5_000_000_000, "retries": 3}
@@ -238,7 +266,8 @@ class Healthcheck(Instruction):
 
 @dataclass(kw_only=True)
 class OnBuild(Instruction):
-    """``expression``: the trigger as written after ``ONBUILD`` (what the image config keeps);
+    """``expression``: the trigger as written after ``ONBUILD``, heredoc bodies included (what
+    the image config keeps);
     ``trigger``: it parsed and validated."""
 
     expression: str
@@ -267,86 +296,7 @@ class Plan:
     escape: str
 
 
-def _check_port(port: str) -> None:
-    spec, _, proto = port.partition("/")
-    if proto and proto.lower() not in ("tcp", "udp", "sctp"):
-        raise Invalid(f"invalid proto: {proto}", "EXPOSE takes PORT[/tcp|/udp|/sctp] or a range START-END")
-    low, _, high = spec.partition("-")
-    for part in (low, high) if high else (low,):
-        if not part.isdigit() or not 0 < int(part) <= 65535:
-            raise Invalid(f"invalid containerPort: {spec}", "a port is a number from 1 to 65535")
-
-
 # -- building instructions from nodes
-
-_REFUSED = {
-    "run": {"mount": "RUN --mount", "network": "RUN --network", "security": "RUN --security"},
-    "copy": {"parents": "COPY --parents", "exclude": "COPY --exclude"},
-    "add": {"checksum": "ADD --checksum", "keep-git-dir": "ADD --keep-git-dir",
-            "exclude": "ADD --exclude", "unpack": "ADD --unpack"},
-}
-_FLAGS: dict[str, dict[str, str]] = {
-    "from": {"platform": "string"},
-    "copy": {"from": "string", "chown": "string", "chmod": "string", "link": "bool"},
-    "add": {"chown": "string", "chmod": "string", "link": "bool"},
-    "healthcheck": {"interval": "string", "timeout": "string", "start-period": "string",
-                    "start-interval": "string", "retries": "string"},
-}
-
-
-def _flags(node: Node) -> dict[str, str | bool]:
-    """The node's flags checked against what its instruction takes (docker's BFlags rules)."""
-    spec = _FLAGS.get(node.keyword, {})
-    refused = _REFUSED.get(node.keyword, {})
-    keyword = node.keyword.upper()
-    allowed = ", ".join(f"--{name}" for name in spec) or "none"
-    values: dict[str, str | bool] = {}
-    for raw in node.flags:
-        if not raw.startswith("--"):
-            raise Invalid(f"{keyword}: arg should start with -- : {raw}")
-        name, has_value, value = raw[2:].partition("=")
-        if name in refused:
-            raise Invalid(f"{refused[name]} is not supported by capsa build",
-                          "see docs/containerfile.md (what is refused and why)")
-        kind = spec.get(name)
-        if kind is None:
-            raise Invalid(f"{keyword}: unknown flag: --{name}", f"{keyword} takes these flags: {allowed}")
-        if name in values:
-            raise Invalid(f"{keyword}: duplicate flag specified: --{name}")
-        if kind == "bool":
-            if has_value and value.lower() not in ("true", "false"):
-                raise Invalid(f"{keyword}: expecting boolean value for flag --{name}, not: {value}")
-            values[name] = not has_value or value.lower() == "true"
-        else:
-            if not has_value:
-                raise Invalid(f"{keyword}: missing a value on flag: --{name}", f"write --{name}=VALUE")
-            values[name] = value
-    return values
-
-
-def _count(node: Node, low: int, high: int | None = None) -> None:
-    n, keyword = len(node.args), node.keyword.upper()
-    if high == low and n != low:
-        what = "exactly one argument" if low == 1 else f"exactly {low} arguments"
-        raise Invalid(f"{keyword} requires {what}")
-    if n < low:
-        what = "at least one argument" if low == 1 else f"at least {low} arguments"
-        raise Invalid(f"{keyword} requires {what}")
-
-
-def _command(node: Node) -> list[str]:
-    """Exec form: the words; shell form: one string (what docker's handleJSONArgs gives)."""
-    return list(node.args) if node.json_form else [" ".join(node.args)]
-
-
-def _pairs(node: Node) -> list[tuple[str, str]]:
-    keyword = node.keyword.upper()
-    if not node.args:
-        raise Invalid(f"{keyword} requires at least one argument")
-    if len(node.args) % 3:
-        raise Invalid(f"Bad input to {keyword}, too many arguments")
-    return [(node.args[i], node.args[i + 1]) for i in range(0, len(node.args), 3)]
-
 
 def _from(node: Node, flags: dict) -> Instruction:
     args = node.args
@@ -359,21 +309,21 @@ def _from(node: Node, flags: dict) -> Instruction:
 
 
 def _run(node: Node, flags: dict) -> Instruction:
-    _count(node, 1)
-    return Run(node=node, command=_command(node), json_form=node.json_form,
+    check_count(node, 1)
+    return Run(node=node, command=command_words(node), json_form=node.json_form,
                heredocs=list(node.heredocs), flags=list(node.flags))
 
 
 def _cmd(node: Node, flags: dict) -> Instruction:
-    return Cmd(node=node, command=_command(node) if node.args else [], json_form=node.json_form)
+    return Cmd(node=node, command=command_words(node) if node.args else [], json_form=node.json_form)
 
 
 def _entrypoint(node: Node, flags: dict) -> Instruction:
-    return Entrypoint(node=node, command=_command(node) if node.args else [], json_form=node.json_form)
+    return Entrypoint(node=node, command=command_words(node) if node.args else [], json_form=node.json_form)
 
 
 def _arg(node: Node, flags: dict) -> Instruction:
-    _count(node, 1)
+    check_count(node, 1)
     pairs: list[tuple[str, str | None]] = []
     for word in node.args:
         name, has_value, value = word.partition("=")
@@ -388,7 +338,7 @@ def _copy(node: Node, flags: dict) -> Instruction:
     if len(node.args) < 2:
         raise Invalid(f"{keyword} requires at least two arguments, but only one was provided. "
                       "Destination could not be determined.", f"write {keyword} SOURCE... DEST")
-    *srcs, dest = node.args
+    *srcs, dest = node.args if node.json_form else join_heredoc_openers(node.args)
     if parse_heredoc(dest) is not None:
         raise Invalid(f"{keyword} cannot accept a heredoc as a destination")
     docs = {doc.name: doc for doc in node.heredocs}
@@ -407,27 +357,12 @@ def _copy(node: Node, flags: dict) -> Instruction:
 def _shell(node: Node, flags: dict) -> Instruction:
     if not node.json_form:
         raise Invalid("SHELL requires the arguments to be in JSON form", 'write SHELL ["/bin/sh", "-c"]')
-    _count(node, 1)
+    check_count(node, 1)
     return Shell(node=node, shell=list(node.args))
 
 
-def _duration(flags: dict, name: str) -> int:
-    text = flags.get(name)
-    if not text:
-        return 0
-    try:
-        value = parse_duration(text)
-    except ValueError as err:
-        raise Invalid(f"HEALTHCHECK --{name}: {err}", "a duration is like 30s, 1m30s or 500ms") from None
-    if value < 0:
-        raise Invalid(f"Interval {name} cannot be negative")
-    if 0 < value < 1_000_000:
-        raise Invalid(f"Interval {name} cannot be less than 1ms")
-    return value
-
-
 def _healthcheck(node: Node, flags: dict) -> Instruction:
-    _count(node, 1)
+    check_count(node, 1)
     kind = node.args[0].upper()
     if kind == "NONE":
         if len(node.args) != 1:
@@ -441,16 +376,18 @@ def _healthcheck(node: Node, flags: dict) -> Instruction:
         raise Invalid("Missing command after HEALTHCHECK CMD")
     retries = 0
     if flags.get("retries"):
-        try:
-            retries = int(str(flags["retries"]), 10)
-        except ValueError:
-            raise Invalid(f"HEALTHCHECK --retries: invalid number {flags['retries']!r}") from None
-        if retries < 0:
-            raise Invalid(f"--retries cannot be negative ({retries})")
+        text = str(flags["retries"])
+        # Go's strconv.ParseInt(s, 10, 32): no "_", no spaces, a 32-bit value
+        if not re.fullmatch(r"[+-]?[0-9]+", text) or not -2**31 <= int(text) < 2**31:
+            raise Invalid(f"HEALTHCHECK --retries: invalid number {text!r}")
+        retries = int(text)
+        if retries < 1:
+            raise Invalid(f"HEALTHCHECK --retries must be at least 1 (not {retries})",
+                          "leave the flag out for the default (3)")
     return Healthcheck(node=node, test=(["CMD"] if node.json_form else ["CMD-SHELL"]) + command,
-                       interval=_duration(flags, "interval"), timeout=_duration(flags, "timeout"),
-                       start_period=_duration(flags, "start-period"),
-                       start_interval=_duration(flags, "start-interval"), retries=retries)
+                       interval=duration_flag(flags, "interval"), timeout=duration_flag(flags, "timeout"),
+                       start_period=duration_flag(flags, "start-period"),
+                       start_interval=duration_flag(flags, "start-interval"), retries=retries)
 
 
 _ONBUILD_PREFIX = re.compile(r"(?i)^\s*ONBUILD\s*")
@@ -464,35 +401,34 @@ def _onbuild(node: Node, flags: dict) -> Instruction:
         raise Invalid("Chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed")
     if trigger in ("FROM", "MAINTAINER"):
         raise Invalid(f"{trigger} isn't allowed as an ONBUILD trigger")
-    return OnBuild(node=node, expression=_ONBUILD_PREFIX.sub("", node.original, count=1),
-                   trigger=build_instruction(node.child))
+    # as docker stores it: the line, then each heredoc body with its terminator
+    expression = _ONBUILD_PREFIX.sub("", node.original, count=1)
+    expression += "".join(f"\n{doc.content}{doc.name}" for doc in node.child.heredocs)
+    return OnBuild(node=node, expression=expression, trigger=_make(node.child))
 
 
-def _one(cls: type, attr: str) -> object:
+_Maker = Callable[[Node, dict], Instruction]
+
+
+def _one(cls: type, attr: str) -> _Maker:
     def make(node: Node, flags: dict) -> Instruction:
-        _count(node, 1, 1)
+        check_count(node, 1, 1)
         return cls(node=node, **{attr: node.args[0]})
     return make
 
 
-def _list(cls: type, attr: str) -> object:
+def _list(cls: type, attr: str) -> _Maker:
+    """(Values are checked by ``build_instruction``'s trial expansion: ports, empty paths.)"""
     def make(node: Node, flags: dict) -> Instruction:
-        _count(node, 1)
-        inst = cls(node=node, **{attr: list(node.args)})
-        if cls is Volume and any(not path.strip() for path in node.args):
-            raise Invalid("VOLUME specified can not be an empty string")
-        if cls is Expose:
-            for port in node.args:
-                if "$" not in port:
-                    _check_port(port)
-        return inst
+        check_count(node, 1)
+        return cls(node=node, **{attr: list(node.args)})
     return make
 
 
-_BUILDERS = {
+_BUILDERS: dict[str, _Maker] = {
     "from": _from, "run": _run, "cmd": _cmd, "entrypoint": _entrypoint,
-    "env": lambda node, flags: Env(node=node, pairs=_pairs(node)),
-    "label": lambda node, flags: Label(node=node, pairs=_pairs(node)),
+    "env": lambda node, flags: Env(node=node, pairs=key_values(node)),
+    "label": lambda node, flags: Label(node=node, pairs=key_values(node)),
     "arg": _arg, "expose": _list(Expose, "ports"), "volume": _list(Volume, "paths"),
     "workdir": _one(Workdir, "path"), "user": _one(User, "user"),
     "stopsignal": _one(StopSignal, "signal"), "maintainer": _one(Maintainer, "name"),
@@ -501,18 +437,24 @@ _BUILDERS = {
 KEYWORDS = tuple(sorted(k.upper() for k in _BUILDERS))
 
 
-def build_instruction(node: Node, escape: str = "\\") -> Instruction:
-    """The typed instruction for one node; ``Invalid`` when it is malformed."""
+def _make(node: Node) -> Instruction:
     maker = _BUILDERS.get(node.keyword)
     if maker is None:
+        import difflib
         written = node.original.split()[0] if node.original.split() else node.keyword
         close = difflib.get_close_matches(written.upper(), KEYWORDS, n=1)
         hint = f"did you mean {close[0]}?" if close else f"instructions are: {', '.join(KEYWORDS)}"
         raise Invalid(f"unknown instruction: {written}", hint)
-    inst = maker(node, _flags(node))
-    inst.escape = escape
-    if isinstance(inst, OnBuild):
-        inst.trigger.escape = escape
+    return maker(node, check_flags(node))
+
+
+def build_instruction(node: Node, escape: str = "\\", filename: str = "Containerfile") -> Instruction:
+    """The typed instruction for one node, its ``${...}`` syntax checked; ``Invalid`` (a
+    ``BuildError``, without the file and line) when it is malformed."""
+    inst = _make(node)
+    for each in (inst, inst.trigger) if isinstance(inst, OnBuild) else (inst,):
+        each.escape, each.filename = escape, filename
+        each._expand(EVERYTHING_SET)
     return inst
 
 
@@ -528,7 +470,7 @@ def parse_plan(text: str, filename: str = "Containerfile") -> Plan:
     names: set[str] = set()
     for node in df.nodes:
         try:
-            inst = build_instruction(node, df.escape)
+            inst = build_instruction(node, df.escape, filename)
             if isinstance(inst, From):
                 if inst.stage_name in names:
                     raise Invalid(f"duplicate name {inst.stage_name}", "give every stage its own AS name")
@@ -559,7 +501,7 @@ def parse_trigger(text: str) -> Instruction:
             raise Invalid("a trigger is exactly one instruction")
         wrapper = Node(keyword="onbuild", args=[], flags=[], json_form=False, heredocs=[],
                        original="ONBUILD " + text, start_line=1, end_line=1, child=df.nodes[0])
-        inst = build_instruction(wrapper, df.escape)
+        inst = build_instruction(wrapper, df.escape, "ONBUILD trigger")
     except BuildError as err:
         raise BuildError(f"ONBUILD trigger {text!r}: {err.message}", err.hint) from None
     assert isinstance(inst, OnBuild)

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from capsa.build.shellwords import Lexer, go_quote, is_space
@@ -32,7 +33,8 @@ HEREDOC_KEYWORDS = frozenset({"run", "copy", "add"})
 DIRECTIVES = frozenset({"syntax", "escape", "check"})
 _DIRECTIVE = re.compile(r"^([a-zA-Z][a-zA-Z0-9]*)\s*=\s*(.+?)\s*$")
 _WHITESPACE = re.compile(r"[\t\v\f\r ]+")
-_HEREDOC = re.compile(r"^(\d*)<<(-?)([^<]*)$", re.S)
+_HEREDOC = re.compile(r"^(\d*)<<(-?)\s*([^<]*)$", re.S)
+_HEREDOC_OPENER = re.compile(r"^\d*<<-?$")
 _LEADING_TABS = re.compile(r"^\t+", re.M)
 _HINT = "see docs/containerfile.md for the syntax capsa accepts"
 
@@ -237,107 +239,53 @@ def _node_from_line(line: str, d: _Directives) -> Node:
     return node
 
 
+def _scan_words(text: str, escape: str, keep_quotes: bool) -> Iterator[tuple[int, int, str]]:
+    """White-space separated words as (start, end, word). ``keep_quotes``: quotes and escape
+    characters stay in the word and single quotes escape nothing (``ARG``/``ENV``/``LABEL``
+    words); otherwise both are removed and the escape character works in any quotes (flags).
+    An escape character at the very end is dropped."""
+    pos, n = 0, len(text)
+    while pos < n:
+        if is_space(text[pos]):
+            pos += 1
+            continue
+        start, word, quote, blank_ok = pos, "", "", False
+        while pos < n:
+            ch = text[pos]
+            if not quote and is_space(ch):
+                break
+            pos += 1
+            if (not quote and ch in "'\"") or (quote and ch == quote):
+                quote, blank_ok = ("" if quote else ch), True
+                word += ch if keep_quotes else ""
+                continue
+            if ch == escape and not (keep_quotes and quote == "'"):
+                if pos == n:
+                    break
+                word += ch if keep_quotes else ""
+                ch = text[pos]
+                pos += 1
+            word += ch
+        if blank_ok or word:
+            yield start, pos, word
+
+
 def _extract_flags(line: str) -> tuple[str, list[str]]:
     """Leading ``--name[=value]`` words (quotes and backslashes processed); ``--`` ends them.
     Returns (the rest of the line, the flags)."""
-    words: list[str] = []
-    word, in_word, quote, blank_ok = "", False, "", False
-    pos = 0
-    while pos <= len(line):
-        at_end = pos == len(line)
-        ch = "" if at_end else line[pos]
-        if not in_word and not quote:
-            if at_end:
-                break
-            if is_space(ch):
-                pos += 1
-                continue
-            if not line.startswith("--", pos):
-                return line[pos:], words
-            in_word = True
-        if at_end:
-            if word != "--" and (blank_ok or word):
-                words.append(word)
-            break
-        if not quote:
-            if is_space(ch):
-                in_word = False
-                if word == "--":
-                    return line[pos:], words
-                if blank_ok or word:
-                    words.append(word)
-                word, blank_ok = "", False
-                pos += 1
-                continue
-            if ch in "'\"":
-                quote, blank_ok = ch, True
-                pos += 1
-                continue
-        elif ch == quote:
-            quote = ""
-            pos += 1
-            continue
-        if ch == "\\":
-            if pos + 1 == len(line):
-                quote = ""
-                pos += 1
-                continue
-            pos += 1
-            ch = line[pos]
-        word += ch
-        pos += 1
-    return "", words
+    flags: list[str] = []
+    for start, end, word in _scan_words(line, "\\", keep_quotes=False):
+        if not line.startswith("--", start):
+            return line[start:], flags
+        if word == "--":
+            return line[end:], flags
+        flags.append(word)
+    return "", flags
 
 
 def _parse_words(rest: str, escape: str) -> list[str]:
     """White-space separated words, quotes and escapes kept (``ARG``, ``ENV``, ``LABEL``)."""
-    words: list[str] = []
-    word, blank_ok, quote = "", False, ""
-    in_word = False
-    pos = 0
-    n = len(rest)
-    while pos < n:
-        ch = rest[pos]
-        if not in_word:
-            if is_space(ch):
-                pos += 1
-                continue
-            in_word = True
-        if not quote:
-            if is_space(ch):
-                in_word = False
-                if blank_ok or word:
-                    words.append(word)
-                word, blank_ok = "", False
-                pos += 1
-                continue
-            if ch in "'\"":
-                quote, blank_ok = ch, True
-            elif ch == escape:
-                if pos + 1 == n:
-                    pos += 1
-                    continue
-                word += ch
-                pos += 1
-                ch = rest[pos]
-            word += ch
-            pos += 1
-            continue
-        if ch == quote:
-            quote = ""
-        elif ch == escape and quote != "'":
-            if pos + 1 == n:
-                quote = ""
-                pos += 1
-                continue
-            word += ch
-            pos += 1
-            ch = rest[pos]
-        word += ch
-        pos += 1
-    if in_word and (blank_ok or word):
-        words.append(word)
-    return words
+    return [word for _, _, word in _scan_words(rest, escape, keep_quotes=True)]
 
 
 def _name_values(node: Node, rest: str, d: _Directives) -> None:
@@ -369,13 +317,18 @@ def _string(node: Node, rest: str, d: _Directives) -> None:
     node.args = [rest] if rest else []
 
 
+def _not_json(name: str) -> None:
+    """``NaN``/``Infinity``: Python's json takes them, Go's (docker's) does not."""
+    raise ValueError(name)
+
+
 def _json(rest: str) -> list[str] | None:
     """The exec form's strings; None when ``rest`` is no JSON array (then it is shell form)."""
     rest = _lstrip(rest)
     if not rest.startswith("["):
         return None
     try:
-        value = json.loads(rest)
+        value = json.loads(rest, parse_constant=_not_json)
     except ValueError:
         return None
     if not isinstance(value, list):
@@ -436,11 +389,23 @@ def _heredocs_from_line(line: str) -> list[Heredoc]:
     except BuildError:
         return []
     docs = []
-    for word in words:
+    for word in join_heredoc_openers(words):
         doc = parse_heredoc(word)
         if doc is not None:
             docs.append(doc)
     return docs
+
+
+def join_heredoc_openers(words: list[str]) -> list[str]:
+    """``<<`` (``<<-``, ``3<<``) written apart from its delimiter (``<< EOF``) joined to it,
+    as newer docker reads it."""
+    out: list[str] = []
+    for word in words:
+        if out and _HEREDOC_OPENER.match(out[-1]):
+            out[-1] = f"{out[-1]} {word}"
+        else:
+            out.append(word)
+    return out
 
 
 def parse_heredoc(word: str) -> Heredoc | None:

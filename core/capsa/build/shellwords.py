@@ -13,6 +13,7 @@ shell without running one:
   ``${NAME//pat/repl}`` (replace). Positional (``$1``) and special (``$@ $# $? ...``) parameters
   are never set. Anything else in ``${...}`` is a ``BuildError``.
 
+``expand_heredoc`` expands only ``$`` references in a heredoc body, keeping quotes and escapes.
 ``expand`` gives the single word (spaces between words kept, as for ``WORKDIR``, ``ENV``);
 ``expand_words`` splits the result into words after expansion (as for ``EXPOSE``): unquoted
 expanded values split on white space, quoted ones never do.
@@ -42,6 +43,8 @@ def _is_digit(ch: str) -> bool:
 
 class _Words:
     """Accumulates the word-split view of the processed text."""
+
+    __slots__ = ("word", "words", "in_word")
 
     def __init__(self) -> None:
         self.word = ""
@@ -79,8 +82,9 @@ class Lexer:
     written instead of expanding them to nothing."""
 
     def __init__(self, escape: str = "\\", *, raw_quotes: bool = False, raw_escapes: bool = False,
-                 skip_unset: bool = False) -> None:
+                 skip_unset: bool = False, skip_quotes: bool = False) -> None:
         self.escape = escape
+        self.skip_quotes = skip_quotes
         self.raw_quotes = raw_quotes
         self.raw_escapes = raw_escapes
         self.skip_unset = skip_unset
@@ -126,8 +130,8 @@ class Lexer:
                 out.append(text)
                 words.add_string(text)
                 continue
-            if ch in "'\"":
-                text = self._single_quote() if ch == "'" else self._double_quote()
+            if ch in "'\"" and not self.skip_quotes:
+                text = self._quoted()
                 out.append(text)
                 words.add_raw(text)
                 continue
@@ -147,36 +151,27 @@ class Lexer:
             raise _LexError(f"unexpected end of statement while looking for matching {stop}")
         return "".join(out), words.result()
 
-    def _single_quote(self) -> str:
-        opening = self._next() or ""
-        out = [opening] if self.raw_quotes else []
-        while True:
-            ch = self._next()
-            if ch is None:
-                raise _LexError("unexpected end of statement while looking for matching single-quote")
-            if ch == "'":
-                if self.raw_quotes:
-                    out.append(ch)
-                return "".join(out)
-            out.append(ch)
-
-    def _double_quote(self) -> str:
-        opening = self._next() or ""
-        out = [opening] if self.raw_quotes else []
+    def _quoted(self) -> str:
+        """A single- or double-quoted part: single quotes keep everything; double quotes expand
+        ``$`` and let the escape character escape only ``"``, ``$`` and itself."""
+        quote = self._next() or ""
+        double = quote == '"'
+        out = [quote] if self.raw_quotes else []
         while True:
             ch = self._peek()
             if ch is None:
-                raise _LexError("unexpected end of statement while looking for matching double-quote")
-            if ch == '"':
+                kind = "double" if double else "single"
+                raise _LexError(f"unexpected end of statement while looking for matching {kind}-quote")
+            if ch == quote:
                 self._next()
                 if self.raw_quotes:
                     out.append(ch)
                 return "".join(out)
-            if ch == "$":
+            if double and ch == "$":
                 out.append(self._dollar())
                 continue
             self._next()
-            if ch == self.escape:
+            if double and ch == self.escape:
                 if self.raw_escapes:
                     out.append(ch)
                 following = self._peek()
@@ -224,6 +219,8 @@ class Lexer:
             raise _LexError("syntax error: bad substitution")
         name = self._name()
         ch = self._next()
+        if ch is None:
+            raise _LexError("syntax error: missing '}'")
         if ch == "}":
             value, found = self._lookup(name)
             return "${%s}" % name if not found and self.skip_unset else value
@@ -237,12 +234,7 @@ class Lexer:
             modifier += ch or ""
         if ch is None or ch not in "+-?#%":
             raise _LexError(f"unsupported modifier ({modifier}) in substitution")
-        try:
-            word, _ = self._until("}", ch in "#%")
-        except _LexError:
-            if self._peek() is None:
-                raise _LexError("syntax error: missing '}'") from None
-            raise
+        word = self._part("}", ch in "#%", "syntax error: missing '}'")
         value, found = self._lookup(name)
         if self.skip_unset and not found:
             return "${%s%s%s}" % (name, modifier, word)
@@ -261,22 +253,21 @@ class Lexer:
         pattern = word[1:] if greedy else word
         return _trim(value, pattern, greedy, suffix=ch == "%")
 
+    def _part(self, stop: str, raw_escapes: bool, missing: str) -> str:
+        """The text up to ``stop`` inside ``${...}``; ``missing`` when the word ends first."""
+        try:
+            return self._until(stop, raw_escapes)[0]
+        except _LexError:
+            if self._peek() is None:
+                raise _LexError(missing) from None
+            raise
+
     def _replace(self, name: str) -> str:
         replace_all = self._peek() == "/"
         if replace_all:
             self._next()
-        try:
-            pattern, _ = self._until("/", True)
-        except _LexError:
-            if self._peek() is None:
-                raise _LexError("syntax error: missing '/' in ${}") from None
-            raise
-        try:
-            replacement, _ = self._until("}", True)
-        except _LexError:
-            if self._peek() is None:
-                raise _LexError("syntax error: missing '}'") from None
-            raise
+        pattern = self._part("/", True, "syntax error: missing '/' in ${}")
+        replacement = self._part("}", True, "syntax error: missing '}'")
         value, found = self._lookup(name)
         if self.skip_unset and not found:
             return "${%s/%s/%s}" % (name, pattern, replacement)
@@ -360,3 +351,9 @@ def expand(word: str, env: Mapping[str, str], escape: str = "\\") -> str:
 def expand_words(word: str, env: Mapping[str, str], escape: str = "\\") -> list[str]:
     """``word`` expanded, then split into words (buildkit's ProcessWords)."""
     return Lexer(escape).process(word, env)[1]
+
+
+def expand_heredoc(text: str, env: Mapping[str, str], escape: str = "\\") -> str:
+    """A heredoc body (unquoted delimiter) with ``$`` references expanded; quotes and escape
+    characters stay as written (docker expands ``COPY <<EOF`` bodies this way)."""
+    return Lexer(escape, raw_escapes=True, skip_quotes=True).process(text, env)[0]
