@@ -133,26 +133,40 @@ def _child(canon: str, name: str) -> str:
 
 def _mkdir_p(droot: ContainedRoot, path: str, owner: tuple[int, int]) -> tuple[int, str]:
     """(O_PATH fd owned by ``droot``, canonical path) of the directory ``path`` in the rootfs,
-    made with its missing parents (0755, ``owner``); an existing non-directory is an error."""
-    parts = [p for p in path.split("/") if p and p != "."]
-    for i in range(len(parts) + 1):
-        shown = "/" + "/".join(parts[:i])
-        found = droot.find(shown)
+    made with its missing parents (0755, ``owner``), through symlinks resolved inside the
+    rootfs (a dangling one's target is made); an existing non-directory is an error."""
+    for _ in range(4096):
+        try:
+            found = droot.find(path)
+        except FileNotFoundError as exc:  # (a missing directory on the way: its canonical path)
+            missing = droot.find(exc.filename or "/")
+            if missing.st is not None:
+                raise
+            _mkdir(missing, owner)
+            continue
+        except NotADirectoryError:
+            raise BuildError(f"destination {path} already exists but is not a directory",
+                             hint="copy to another path, or remove it in an earlier step") from None
         if found.st is None:
-            os.mkdir(found.name, 0o755, dir_fd=found.parent)
-            fd = os.open(found.name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=found.parent)
-            try:
-                os.fchown(fd, *owner)
-                os.fchmod(fd, 0o755)
-            finally:
-                os.close(fd)
-            found = droot.find(shown)
+            _mkdir(found, owner)
+            continue
         if not found.is_dir:
-            raise BuildError(f"destination {shown} already exists but is not a directory",
+            raise BuildError(f"destination {path} already exists but is not a directory",
                              hint="copy to another path, or remove it in an earlier step")
-    if not found.canon:
-        return droot.root, ""
-    return droot.dir_fd(found.canon, found.parent, found.name), found.canon
+        if not found.canon:
+            return droot.root, ""
+        return droot.dir_fd(found.canon, found.parent, found.name), found.canon
+    raise BuildError(f"cannot make the directory {path}", hint="its path keeps changing")
+
+
+def _mkdir(found: Found, owner: tuple[int, int]) -> None:
+    os.mkdir(found.name, 0o755, dir_fd=found.parent)
+    fd = os.open(found.name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=found.parent)
+    try:
+        os.fchown(fd, *owner)
+        os.fchmod(fd, 0o755)
+    finally:
+        os.close(fd)
 
 
 def _is_archive(found: Found) -> bool:
