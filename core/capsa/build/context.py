@@ -107,7 +107,7 @@ class BuildContext:
             return not self.ignore.matches(rel)
         for path in {rel, canon}:
             if path and self.ignore.matches(path):
-                if not (os.path.isdir(os.path.join(self.root, canon)) and _any_included(self.root, canon, self.ignore)):
+                if not (os.path.isdir(os.path.join(self.root, canon)) and holds_included(self.root, canon, self.ignore)):
                     return False
         return True
 
@@ -155,7 +155,7 @@ def _canonical(root: str, rel: str) -> str:
 def _glob(root: str, rel: str) -> list[str]:
     """Go's ``filepath.Glob`` of ``rel`` under ``root``, component by component (symlinked
     directories followed inside the root); sorted matches."""
-    from capsa.build.ignore import _check_syntax, _Pattern
+    from capsa.build.ignore import glob_matcher
 
     found = [""]
     parts = rel.split("/")
@@ -168,8 +168,7 @@ def _glob(root: str, rel: str) -> list[str]:
                 if _lexists(root, cand) and (last or _isdir(root, cand)):
                     nxt.append(cand)
         else:
-            _check_syntax(part)
-            matcher = _Pattern(part)
+            match = glob_matcher(part)
             for base in found:
                 try:
                     names = sorted(os.listdir(os.path.join(root, _canonical(root, base)) if base else root))
@@ -177,7 +176,7 @@ def _glob(root: str, rel: str) -> list[str]:
                     continue
                 for name in names:
                     cand = f"{base}/{name}" if base else name
-                    if matcher.match(name) and "/" not in name and (last or _isdir(root, cand)):
+                    if match(name) and "/" not in name and (last or _isdir(root, cand)):
                         nxt.append(cand)
         found = nxt
     return found
@@ -190,8 +189,9 @@ def _isdir(root: str, rel: str) -> bool:
         return False
 
 
-def _any_included(root: str, canon: str, ignore: IgnoreMatcher) -> bool:
-    """Whether the excluded directory ``canon`` holds anything not excluded."""
+def holds_included(root: str, canon: str, ignore: IgnoreMatcher) -> bool:
+    """Whether the excluded directory ``canon`` (relative to ``root``) holds anything a ``!``
+    pattern re-includes (walked only when one could)."""
     if not ignore.may_include_below(canon):
         return False
     for dirpath, dirs, files in os.walk(os.path.join(root, canon)):
@@ -275,7 +275,7 @@ def _walk(digest: hashlib._Hash, root: str, top: str, ignore: IgnoreMatcher | No
             child = f"{canon}/{entry.name}" if canon else entry.name
             cshown = f"{shown}/{entry.name}" if shown else entry.name
             is_dir = entry.is_dir(follow_symlinks=False)
-            if ignore and ignore.matches(child) and not (is_dir and ignore.may_include_below(child)):
+            if ignore and ignore.matches(child) and not (is_dir and holds_included(root, child, ignore)):
                 continue
             try:
                 st = entry.stat(follow_symlinks=False)
@@ -315,7 +315,7 @@ def _from_stdin(stdin: BinaryIO) -> BuildContext:
     os.mkdir(root, 0o755)
     try:
         raw = decompressed(stdin)
-        head = _read_up_to(raw, tarfile.BLOCKSIZE)
+        head = read_up_to(raw, tarfile.BLOCKSIZE)
         ctx = BuildContext(root, IgnoreMatcher([]), temporary=True)
         if not head.strip(b"\0") or is_tar_header(head):
             extract_layer(Prefixed(head, raw), root, whiteouts="none")  # type: ignore[arg-type]
@@ -335,7 +335,8 @@ def _from_stdin(stdin: BinaryIO) -> BuildContext:
         raise
 
 
-def _read_up_to(stream: BinaryIO, size: int) -> bytes:
+def read_up_to(stream: BinaryIO, size: int) -> bytes:
+    """The first ``size`` bytes of ``stream`` (fewer only at its end)."""
     data = b""
     while len(data) < size and (more := stream.read(size - len(data))):
         data += more

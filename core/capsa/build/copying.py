@@ -33,6 +33,8 @@ from capsa.errors import ArchiveError, BuildError, CapsaError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from capsa.build.ignore import IgnoreMatcher
     from capsa.container.cproot import ContainedRoot, Found
 
@@ -64,14 +66,10 @@ def copy_into(rootfs: str, sources: list[tuple[str, str]], dest: str, workdir: s
         owner = _owner(droot, chown) if chown else None
         dir_owner = owner or (0, 0)
         roots: dict[str, ContainedRoot] = {}
-        exclude = None
-        if ignore:
-            def exclude(canon: str, is_dir: bool) -> bool:
-                return ignore.matches(canon) and not (is_dir and ignore.may_include_below(canon))
         for root, rel in sources:
             if root not in roots:
                 roots[root] = stack.enter_context(ContainedRoot(root, []))
-            copier = Copier(Side(roots[root], exclude=exclude), Side(droot),
+            copier = Copier(Side(roots[root], exclude=_excluder(root, ignore)), Side(droot),
                             owner if owner is not None or preserve_owner else (0, 0), False,
                             chmod=mode, strip_setid=not preserve_owner)
             stack.callback(copier.close)
@@ -84,6 +82,18 @@ def copy_into(rootfs: str, sources: list[tuple[str, str]], dest: str, workdir: s
             except OSError as exc:
                 raise BuildError(f"copying {rel!r} to {dest!r}: {exc.strerror or exc}",
                                  hint="a source or the destination could not be read or written") from exc
+
+
+def _excluder(root: str, ignore: IgnoreMatcher | None) -> Callable[[str, bool], bool] | None:
+    """What the copier leaves out below a directory of ``root``: what ``ignore`` excludes, but
+    a directory holding something re-included (docker sends just that)."""
+    if not ignore:
+        return None
+    from capsa.build.context import holds_included
+
+    def exclude(canon: str, is_dir: bool) -> bool:
+        return ignore.matches(canon) and not (is_dir and holds_included(root, canon, ignore))
+    return exclude
 
 
 def _owner(droot: ContainedRoot, chown: str) -> tuple[int, int]:
@@ -171,13 +181,13 @@ def _mkdir(found: Found, owner: tuple[int, int]) -> None:
 
 def _is_archive(found: Found) -> bool:
     """Whether the regular file ``found`` is a tar archive (plain or compressed)."""
-    from capsa.build.context import _read_up_to, is_tar_header
+    from capsa.build.context import read_up_to, is_tar_header
     from capsa.store.compression import decompressed
 
     fd = os.open(found.name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=found.parent)
     with os.fdopen(fd, "rb") as fh:
         try:
-            return is_tar_header(_read_up_to(decompressed(fh), 512))
+            return is_tar_header(read_up_to(decompressed(fh), 512))
         except (ArchiveError, OSError, EOFError):
             return False
 

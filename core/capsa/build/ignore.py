@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 import warnings
+from collections.abc import Callable
 
 from capsa.errors import BuildError
 
@@ -182,9 +183,10 @@ class _Pattern:
         return self.regexp.match(path) is not None
 
 
-def _component_match(pattern: str, name: str) -> bool:
-    """Whether one pattern component (no ``**``) matches one path component."""
-    return _Pattern(pattern).match(name)
+def glob_matcher(pattern: str) -> Callable[[str], bool]:
+    """A test of one path component against one ``filepath.Match`` pattern component (no
+    ``/``): what ``filepath.Glob`` applies per component. BuildError if it is malformed."""
+    return _Pattern(pattern).match
 
 
 class IgnoreMatcher:
@@ -237,7 +239,7 @@ class IgnoreMatcher:
             for part, name in zip(pattern.dirs, parts):
                 if "**" in part:  # (may stand for any number of components: maybe)
                     return True
-                if not _component_match(part, name):
+                if not glob_matcher(part)(name):
                     break
             else:
                 return True
