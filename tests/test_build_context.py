@@ -287,3 +287,15 @@ def test_checksum_hashes_each_file_once_and_owners_on_request(tmp_path: Path) ->
     os.chown(tmp_path / "f", 1234, 1234)
     assert tree_checksum(str(tmp_path), ["f"]) == first
     assert tree_checksum(str(tmp_path), ["f"], owners=True) != owned
+
+
+def test_find_sources_globs_in_another_stages_root(tmp_path: Path) -> None:
+    from capsa.build.context import find_sources
+
+    for rel in ("usr/lib/a.so", "usr/lib/b.so", "usr/lib/c.a"):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text(rel)
+    (tmp_path / "lib").symlink_to("/usr/lib")  # resolved inside this root
+    assert find_sources(str(tmp_path), ["/lib/*.so"]) == ["lib/a.so", "lib/b.so"]
+    with pytest.raises(BuildError, match=r'copier: stat: \["/usr/\*.dll"\]'):
+        find_sources(str(tmp_path), ["/usr/*.dll"])

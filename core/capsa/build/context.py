@@ -69,47 +69,12 @@ class BuildContext:
         return found
 
     def sources(self, patterns: list[str]) -> list[str]:
-        """The relative paths COPY/ADD ``patterns`` name (globs expanded per path component,
-        ``filepath.Match`` syntax, sorted), ignored ones left out. A pattern naming nothing, or
-        only ignored paths, is a BuildError in buildah's words."""
-        out: list[str] = []
-        for pattern in patterns:
-            rel = _inside(pattern)
-            if not any(c in rel for c in _META):
-                candidates = [rel] if _lexists(self.root, rel) else []
-                if not candidates:
-                    raise BuildError(f'checking on sources under "{self.root}": copier: stat: "/{rel}": '
-                                     f"no such file or directory", hint=_HINT)
-            else:
-                candidates = _glob(self.root, rel)
-                if not candidates:
-                    raise BuildError(f'checking on sources under "{self.root}": copier: stat: ["/{rel}"]: '
-                                     f"no such file or directory", hint=_HINT)
-            kept = [c for c in candidates if self.included(c)]
-            if not kept:
-                using = f" using {self.ignore_file}" if self.ignore_file else ""
-                raise BuildError(f'no items matching glob "{os.path.join(self.root, rel)}" copied '
-                                 f"({len(candidates)} filtered out{using}): no such file or directory",
-                                 hint="the ignore file excludes every path the source names")
-            out.extend(kept)
-        return out
+        """The relative paths COPY/ADD ``patterns`` name in the context (see :func:`find_sources`)."""
+        return find_sources(self.root, patterns, self.ignore, self.ignore_file)
 
     def included(self, rel: str) -> bool:
-        """Whether COPY may take ``rel``: neither it nor what it resolves to (inside the root) is
-        excluded, or it is a directory holding something a ``!`` pattern re-includes."""
-        if not self.ignore:
-            return True
-        if rel in ("", "."):
-            return True
-        try:
-            canon = _canonical(self.root, rel)
-        except OSError:
-            return not self.ignore.matches(rel)
-        for path in {rel, canon}:
-            if path and self.ignore.matches(path):
-                if not (os.path.isdir(os.path.join(self.root, canon)) and holds_included(self.root, canon, self.ignore)):
-                    return False
-        return True
+        """Whether COPY may take ``rel`` (see :func:`included`)."""
+        return included(self.root, rel, self.ignore)
 
     def checksum(self, rels: list[str]) -> str:
         """The content hash of what COPY would take from ``rels`` (see :func:`tree_checksum`)."""
@@ -125,6 +90,51 @@ class BuildContext:
 
 
 _HINT = "source paths are relative to the build context; check the path and the ignore file"
+
+
+def find_sources(root: str, patterns: list[str], ignore: IgnoreMatcher | None = None,
+                 ignore_file: str | None = None) -> list[str]:
+    """The relative paths COPY/ADD ``patterns`` name under ``root`` (the context, or another
+    stage's root for ``--from``): globs expanded per path component (``filepath.Match``
+    syntax, sorted), paths ``ignore`` excludes left out. A pattern naming nothing, or only
+    excluded paths, is a BuildError in buildah's words."""
+    out: list[str] = []
+    for pattern in patterns:
+        rel = _inside(pattern)
+        if not any(c in rel for c in _META):
+            candidates = [rel] if _lexists(root, rel) else []
+            if not candidates:
+                raise BuildError(f'checking on sources under "{root}": copier: stat: "/{rel}": '
+                                 f"no such file or directory", hint=_HINT)
+        else:
+            candidates = _glob(root, rel)
+            if not candidates:
+                raise BuildError(f'checking on sources under "{root}": copier: stat: ["/{rel}"]: '
+                                 f"no such file or directory", hint=_HINT)
+        kept = [c for c in candidates if included(root, c, ignore)]
+        if not kept:
+            using = f" using {ignore_file}" if ignore_file else ""
+            raise BuildError(f'no items matching glob "{os.path.join(root, rel)}" copied '
+                             f"({len(candidates)} filtered out{using}): no such file or directory",
+                             hint="the ignore file excludes every path the source names")
+        out.extend(kept)
+    return out
+
+
+def included(root: str, rel: str, ignore: IgnoreMatcher | None) -> bool:
+    """Whether COPY may take ``rel`` under ``root``: neither it nor what it resolves to (inside
+    the root) is excluded, or it is a directory holding something a ``!`` pattern re-includes."""
+    if not ignore or rel in ("", "."):
+        return True
+    try:
+        canon = _canonical(root, rel)
+    except OSError:
+        return not ignore.matches(rel)
+    for path in {rel, canon}:
+        if path and ignore.matches(path):
+            if not (os.path.isdir(os.path.join(root, canon)) and holds_included(root, canon, ignore)):
+                return False
+    return True
 
 
 def _inside(pattern: str) -> str:
