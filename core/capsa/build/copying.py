@@ -218,7 +218,8 @@ def download(url: str, into: str, timeout: float = 60.0) -> str:
         raise BuildError(f"unsupported URL {url!r}", hint="ADD downloads http:// and https:// URLs only")
     name = unquote(parts.path.rstrip("/").rpartition("/")[2])
     if not name or name in (".", ".."):
-        raise BuildError(f"cannot determine a file name from URL {url!r}", hint="give ADD a URL that ends in a file name")
+        raise BuildError(f"cannot determine a file name from URL {url!r}",
+                         hint="give ADD a URL that ends in a file name")
     path = os.path.join(into, name)
     try:
         with requests.get(url, stream=True, timeout=timeout) as resp:
