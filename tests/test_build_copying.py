@@ -96,6 +96,13 @@ def test_directory_onto_a_file_is_refused(rootfs: Path, ctx: Path) -> None:
     assert (rootfs / "etc" / "hostname").read_text() == "h"
 
 
+def test_file_onto_a_directory_of_its_name_is_refused(rootfs: Path, ctx: Path) -> None:
+    (rootfs / "x" / "a").mkdir(parents=True)
+    with pytest.raises(BuildError, match="cannot overwrite directory 'a' with non-directory") as err:
+        _copy(rootfs, ctx, ["a"], "/x/")
+    assert "--overwrite" not in err.value.hint and (rootfs / "x" / "a").is_dir()
+
+
 def test_ignored_entries_below_a_directory_are_left_out(rootfs: Path, ctx: Path) -> None:
     (ctx / ".dockerignore").write_text("dir/sub\n!dir/sub/keep\ndir/other\n!dir/other/keep\n")
     (ctx / "dir" / "sub" / "keep").write_text("K")

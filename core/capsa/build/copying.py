@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 
     from capsa.build.ignore import IgnoreMatcher
     from capsa.container.cproot import ContainedRoot, Found
+    from capsa.container.cptree import Copier
 
 
 def parse_chmod(chmod: str | None) -> int | None:
@@ -78,7 +79,8 @@ def copy_into(rootfs: str, sources: list[tuple[str, str]], dest: str, workdir: s
             except CapsaError as exc:
                 if isinstance(exc, BuildError):
                     raise
-                raise BuildError(exc.message, hint=exc.hint) from exc
+                raise BuildError(exc.message, hint="a directory and a file cannot replace each other in a COPY; "
+                                 "remove the one in the image in an earlier step") from exc
             except OSError as exc:
                 raise BuildError(f"copying {rel!r} to {dest!r}: {exc.strerror or exc}",
                                  hint="a source or the destination could not be read or written") from exc
@@ -105,7 +107,7 @@ def _owner(droot: ContainedRoot, chown: str) -> tuple[int, int]:
         raise BuildError(exc.message, hint=exc.hint) from exc
 
 
-def _copy_one(copier, sroot: ContainedRoot, rel: str, droot: ContainedRoot, path: str, as_dir: bool,
+def _copy_one(copier: Copier, sroot: ContainedRoot, rel: str, droot: ContainedRoot, path: str, as_dir: bool,
               dir_owner: tuple[int, int], extract_archives: bool) -> None:
     from capsa.build.ignore import clean
 
@@ -133,8 +135,7 @@ def _copy_one(copier, sroot: ContainedRoot, rel: str, droot: ContainedRoot, path
         fd = droot.dir_fd(there.canon, there.parent, there.name) if there.canon else droot.root
         copier.copy(found.parent, found.name, found.canon, fd, name, _child(there.canon, name), st=found.st)
         return
-    parent = _mkdir_p(droot, os.path.dirname(there.canon), dir_owner)
-    copier.copy(found.parent, found.name, found.canon, parent[0], there.name, there.canon, st=found.st)
+    copier.copy(found.parent, found.name, found.canon, there.parent, there.name, there.canon, st=found.st)
 
 
 def _child(canon: str, name: str) -> str:
