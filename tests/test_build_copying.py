@@ -331,4 +331,4 @@ def test_heredoc_sources_are_written_as_files(rootfs: Path, tmp_path: Path) -> N
     copy_into(str(rootfs), sources, "/h/", "/", chown="alice", chmod=None, extract_archives=False)
     assert (rootfs / "h" / "EOT").read_text() == "hello\n"
     st = os.stat(rootfs / "h" / "run.sh")
-    assert stat.S_IMODE(st.st_mode) == 0o644 and (st.st_uid, st.st_gid) == (1000, 1000)
+    assert stat.S_IMODE(st.st_mode) == 0o664 and (st.st_uid, st.st_gid) == (1000, 1000)

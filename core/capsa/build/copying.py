@@ -244,9 +244,10 @@ def download(url: str, into: str, timeout: float = 60.0) -> str:
     return name
 
 
-def write_heredoc(into: str, name: str, content: str, mode: int = 0o644) -> tuple[str, str]:
+def write_heredoc(into: str, name: str, content: str, mode: int = 0o664) -> tuple[str, str]:
     """Write a COPY/ADD heredoc source ``name`` with ``content`` into the directory ``into``
-    (mode 0644, as BuildKit); returns the (root, relative path) source for :func:`copy_into`."""
+    (mode 0664, as BuildKit's llb.Mkfile); returns the (root, relative path) source for
+    :func:`copy_into`."""
     rel = name.strip("/").replace("/", "_") or "heredoc"
     path = os.path.join(into, rel)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, mode)
