@@ -320,8 +320,13 @@ def test_add_url_downloads_with_mode_0600_and_last_modified(rootfs: Path, tmp_pa
     assert (rootfs / "srv" / "pkg.tar.gz").read_bytes() == (into / "pkg.tar.gz").read_bytes()
     with pytest.raises(BuildError, match="invalid response status 404"):
         download(f"{server}/missing", str(into))
-    with pytest.raises(BuildError, match="cannot determine a file name"):
-        download(f"{server}/", str(into))
+    for bad in (f"{server}/", f"{server}/%2E%2E", f"{server}/a%00b"):
+        with pytest.raises(BuildError, match="cannot determine a file name"):
+            download(bad, str(into))
+    assert sorted(os.listdir(into)) == ["file.txt", "pkg.tar.gz"]
+    (tmp_path / "served" / "sub").mkdir()
+    (tmp_path / "served" / "sub" / "f").write_text("in sub")
+    assert download(f"{server}/sub%2Ff", str(into)) == "f"  # (the decoded path's last component)
 
 
 def test_heredoc_sources_are_written_as_files(rootfs: Path, tmp_path: Path) -> None:

@@ -217,8 +217,8 @@ def download(url: str, into: str, timeout: float = 60.0) -> str:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https"):
         raise BuildError(f"unsupported URL {url!r}", hint="ADD downloads http:// and https:// URLs only")
-    name = unquote(parts.path.rstrip("/").rpartition("/")[2])
-    if not name or name in (".", ".."):
+    name = unquote(parts.path).rstrip("/").rpartition("/")[2]  # (Go's path.Base of the decoded path)
+    if not name or name in (".", "..") or "\0" in name:
         raise BuildError(f"cannot determine a file name from URL {url!r}",
                          hint="give ADD a URL that ends in a file name")
     path = os.path.join(into, name)
@@ -241,6 +241,9 @@ def download(url: str, into: str, timeout: float = 60.0) -> str:
                     pass
     except requests.RequestException as exc:
         raise BuildError(f"reading {url!r}: {exc}", hint="check the URL and that the server can be reached") from exc
+    except OSError as exc:
+        raise BuildError(f"writing what {url!r} sent: {exc.strerror or exc}",
+                         hint="the build's temporary directory could not be written") from exc
     return name
 
 
