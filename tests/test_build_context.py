@@ -193,6 +193,53 @@ def test_stdin_tar_symlinks_never_lead_out(tmp_path: Path) -> None:
         ctx.close()
 
 
+def test_stdin_tar_containerfile_and_ignore_file_links_never_read_host_files(tmp_path: Path) -> None:
+    canary = tmp_path / "host"
+    canary.mkdir()
+    (canary / "Containerfile").write_text("FROM host-secret\n")
+    (canary / "ignore").write_text("host-secret-pattern\n")
+    data = _tar([_link("Containerfile", str(canary / "Containerfile")), _link(".dockerignore", str(canary / "ignore")),
+                 _link("rel.containerfile", "../../../../../../" + str(canary / "Containerfile"))])
+    ctx = open_context("-", io.BytesIO(data))
+    try:
+        assert ctx.ignore_file is None or "host-secret-pattern" not in [p.text for p in ctx.ignore.patterns]
+        with pytest.raises(BuildError) as err:  # (the links name the context's own files, which are not there)
+            ctx.containerfiles([])
+        assert "host-secret" not in str(err.value)
+        with pytest.raises(BuildError):
+            ctx.containerfiles([str(Path(ctx.root) / "rel.containerfile")])
+        # what the links name inside the context is what is read
+        inside = Path(ctx.root) / str(canary).lstrip("/")
+        inside.mkdir(parents=True)
+        (inside / "Containerfile").write_text("FROM inside\n")
+        (inside / "ignore").write_text("inside-pattern\n")
+        assert [text for _, text in ctx.containerfiles([])] == ["FROM inside\n"]
+        assert [p.text for p in ctx.ignore.patterns] == ["inside-pattern"]
+    finally:
+        ctx.close()
+
+
+@pytest.mark.parametrize("name", ["Containerfile", ".dockerignore"])
+def test_special_files_as_containerfile_or_ignore_file_are_errors_not_hangs(tmp_path: Path, name: str) -> None:
+    import signal
+
+    (tmp_path / "Dockerfile").write_text("FROM x\n")
+    os.mkfifo(tmp_path / name)  # (opening a fifo for reading blocks until a writer comes)
+
+    def hung(*_: object) -> None:
+        raise TimeoutError(f"reading the fifo {name} hung")
+
+    old = signal.signal(signal.SIGALRM, hung)
+    signal.alarm(5)
+    try:
+        with pytest.raises(BuildError, match="not a regular file"):
+            ctx = open_context(str(tmp_path))
+            ctx.containerfiles([str(tmp_path / name)] if name == "Containerfile" else [])
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)
+
+
 # -- sources -----------------------------------------------------------------------------------
 
 @pytest.fixture

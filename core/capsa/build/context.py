@@ -47,16 +47,12 @@ class BuildContext:
     def read_ignore(self, containerfiles: list[str], ignorefile: str | None = None) -> None:
         """Load the ignore file for these Containerfile paths (podman's choice, see the module
         docstring); ``ignorefile``: podman's ``--ignorefile``, used as it is."""
-        path = ignorefile if ignorefile else _ignore_file(self.root, containerfiles)
+        inside = self.root if self.temporary else None
+        path = ignorefile if ignorefile else _ignore_file(self.root, containerfiles, inside)
         if path is None:
             self.ignore, self.ignore_file = IgnoreMatcher([]), None
             return
-        try:
-            with open(path, encoding="utf-8", errors="surrogateescape") as fh:
-                text = fh.read()
-        except OSError as exc:
-            raise BuildError(f"cannot read the ignore file {path}: {exc.strerror}",
-                             hint="check the file and its permissions") from exc
+        text = _read(path, inside, "the ignore file ").decode("utf-8", "surrogateescape")
         self.ignore, self.ignore_file = IgnoreMatcher(read_patterns(text)), path
 
     def containerfiles(self, given: list[str], stdin: BinaryIO | None = None) -> list[tuple[str, str]]:
@@ -64,7 +60,7 @@ class BuildContext:
         ``-f``), and the ignore file for them loaded."""
         if not given and self.containerfile is not None:
             given = [self.containerfile]
-        found = find_containerfile(self.root, given, stdin)
+        found = find_containerfile(self.root, given, stdin, contained=self.temporary)
         self.read_ignore([path for path, _ in found if path != "-"])
         return found
 
@@ -365,31 +361,58 @@ def is_tar_header(block: bytes) -> bool:
     return True
 
 
-def _ignore_file(root: str, containerfiles: list[str]) -> str | None:
+def _ignore_file(root: str, containerfiles: list[str], inside: str | None = None) -> str | None:
     for containerfile in containerfiles:
         path = containerfile if os.path.isabs(containerfile) else os.path.join(root, containerfile)
         chosen = None
         for suffix in (".containerignore", ".dockerignore"):  # (the later wins, as podman 4.3)
-            if os.path.exists(path + suffix):
+            if os.path.exists(_where(path + suffix, inside)):
                 chosen = path + suffix
         if chosen is not None:
             return chosen
     for name in (".containerignore", ".dockerignore"):
-        if os.path.exists(os.path.join(root, name)):
+        if os.path.exists(_where(os.path.join(root, name), inside)):
             return os.path.join(root, name)
     return None
 
 
-def find_containerfile(context_dir: str, given: list[str], stdin: BinaryIO | None = None) -> list[tuple[str, str]]:
+def _where(path: str, inside: str | None) -> str:
+    """The host path read for ``path``: under ``inside`` (a stdin tar's context), its symlinks
+    resolved there as if it were "/" (a link to /etc/shadow names the context's own file);
+    elsewhere ``path`` itself (the user's own files: followed, as podman and docker do)."""
+    if not _under(path, inside):
+        return path
+    assert inside is not None
+    rel = os.path.relpath(os.path.abspath(path), inside)
+    from capsa.fsutil import secure_join
+
+    try:
+        return secure_join(inside, rel)
+    except OSError:
+        return os.path.join(inside, ".capsa-unresolvable")  # (a link loop: not there)
+
+
+def _under(path: str, inside: str | None) -> bool:
+    if inside is None:
+        return False
+    rel = os.path.relpath(os.path.abspath(path), inside)
+    return rel != ".." and not rel.startswith("../")
+
+
+def find_containerfile(context_dir: str, given: list[str], stdin: BinaryIO | None = None, *,
+                       contained: bool = False) -> list[tuple[str, str]]:
     """The Containerfiles to build, as (path, text), in order (podman concatenates several
     ``-f``). None given: ``Containerfile``, else ``Dockerfile`` in ``context_dir`` (exact
     names, as podman 4.3). A relative ``-f`` path is tried in the current directory first,
-    then in the context; ``-`` reads ``stdin``."""
+    then in the context; ``-`` reads ``stdin``. ``contained``: the context came from a tar
+    (stdin): paths in it are resolved inside it, never to a host file. A Containerfile that is
+    not a regular file (a fifo, a device) is a BuildError, never a read that hangs."""
+    inside = context_dir if contained else None
     if not given:
         for name in ("Containerfile", "Dockerfile"):
             path = os.path.join(context_dir, name)
-            if os.path.isfile(path):
-                return [(path, _read(path))]
+            if os.path.isfile(_where(path, inside)):
+                return [(path, _read(path, inside).decode("utf-8", "replace"))]
         raise BuildError(f"stat {os.path.join(context_dir, 'Dockerfile')}: no such file or directory",
                          hint="put a Containerfile (or Dockerfile) in the context directory, or give one with -f")
     out = []
@@ -399,21 +422,34 @@ def find_containerfile(context_dir: str, given: list[str], stdin: BinaryIO | Non
             out.append(("-", stream.read().decode("utf-8", "replace")))
             continue
         path = name
-        if not os.path.isabs(name) and not os.path.exists(name) and os.path.exists(os.path.join(context_dir, name)):
+        if not os.path.isabs(name) and not os.path.exists(name) and \
+                os.path.exists(_where(os.path.join(context_dir, name), inside)):
             path = os.path.join(context_dir, name)
         path = os.path.abspath(path)
-        if os.path.isdir(path):
+        if os.path.isdir(_where(path, inside)):
             raise BuildError(f'containerfile: "{name}" cannot be path to a directory',
                              hint="give the path of the Containerfile itself")
-        if not os.path.exists(path):
+        if not os.path.exists(_where(path, inside)):
             raise BuildError(f"stat {path}: no such file or directory", hint="check the -f path")
-        out.append((path, _read(path)))
+        out.append((path, _read(path, inside).decode("utf-8", "replace")))
     return out
 
 
-def _read(path: str) -> str:
+def _read(path: str, inside: str | None = None, what: str = "") -> bytes:
+    """The bytes of the regular file ``path`` (see :func:`_where` for ``inside``); anything
+    else (a fifo, a device) is a BuildError, never opened in a way that blocks."""
+    real = _where(path, inside)
+    flags = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | (os.O_NOFOLLOW if _under(path, inside) else 0)
     try:
-        with open(path, "rb") as fh:
-            return fh.read().decode("utf-8", "replace")
+        fd = os.open(real, flags)
     except OSError as exc:
-        raise BuildError(f"cannot read {path}: {exc.strerror}", hint="check the file and its permissions") from exc
+        raise BuildError(f"cannot read {what}{path}: {exc.strerror}", hint="check the file and its permissions") from exc
+    with os.fdopen(fd, "rb") as fh:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise BuildError(f"cannot read {what}{path}: not a regular file",
+                             hint="the Containerfile and the ignore file must be regular files")
+        try:
+            return fh.read()
+        except OSError as exc:
+            raise BuildError(f"cannot read {what}{path}: {exc.strerror}",
+                             hint="check the file and its permissions") from exc
