@@ -96,11 +96,24 @@ def test_directory_onto_a_file_is_refused(rootfs: Path, ctx: Path) -> None:
     assert (rootfs / "etc" / "hostname").read_text() == "h"
 
 
-def test_file_onto_a_directory_of_its_name_is_refused(rootfs: Path, ctx: Path) -> None:
-    (rootfs / "x" / "a").mkdir(parents=True)
-    with pytest.raises(BuildError, match="cannot overwrite directory 'a' with non-directory") as err:
-        _copy(rootfs, ctx, ["a"], "/x/")
-    assert "--overwrite" not in err.value.hint and (rootfs / "x" / "a").is_dir()
+def test_file_onto_a_directory_of_its_name_replaces_it_as_podman(rootfs: Path, ctx: Path) -> None:
+    (rootfs / "x" / "a" / "inner").mkdir(parents=True)  # (podman 4.3: COPY a /x/ replaces the directory /x/a)
+    _copy(rootfs, ctx, ["a"], "/x/")
+    assert (rootfs / "x" / "a").is_file() and (rootfs / "x" / "a").read_text() == "A"
+
+
+def test_entries_below_the_top_replace_what_is_in_the_way_as_podman(rootfs: Path, ctx: Path, canary: Path) -> None:
+    # podman 4.3: COPY dir /m/ over /m/sub a file, /m/x a directory, /m/lib a symlink to a
+    # directory (merged /usr): each is replaced by what is copied, never written through
+    (rootfs / "m" / "x" / "deep").mkdir(parents=True)
+    (rootfs / "m" / "sub").write_text("file in the way")
+    (ctx / "dir" / "lib").mkdir()
+    (ctx / "dir" / "lib" / "l").write_text("L")
+    (rootfs / "m" / "lib").symlink_to(canary)
+    _copy(rootfs, ctx, ["dir"], "/m/")
+    assert (rootfs / "m" / "x").read_text() == "X" and (rootfs / "m" / "sub" / "y").read_text() == "Y"
+    assert (rootfs / "m" / "lib").is_dir() and not (rootfs / "m" / "lib").is_symlink()
+    assert (rootfs / "m" / "lib" / "l").read_text() == "L" and sorted(os.listdir(canary)) == ["shadow"]
 
 
 def test_ignored_entries_below_a_directory_are_left_out(rootfs: Path, ctx: Path) -> None:

@@ -10,7 +10,9 @@ inside ``rootfs`` the same way.
 Destination rules (docker's, as podman 4.3 applies them): a relative ``dest`` is relative to
 WORKDIR; ``dest`` ending in ``/`` (or ``.``), or several sources, is a directory; a directory
 source copies its contents; a file onto an existing directory goes into it; an existing file
-is replaced; a directory onto an existing non-directory is an error. Missing parent
+is replaced; a directory onto an existing non-directory is an error. Below that top, what is
+copied replaces whatever is in its way (a file, a directory, a symlink: removed, never
+followed), as podman 4.3 does (buildah's copier overwrites dirs and non-dirs). Missing parent
 directories are made 0755, owned by the ``--chown`` owner or root. From the context, what is
 copied belongs to 0:0 (or ``--chown``) and loses setuid/setgid bits (buildah does); from
 another stage (``preserve_owner``) owners and modes are kept. ``--chmod`` (octal) sets the mode
@@ -71,7 +73,7 @@ def copy_into(rootfs: str, sources: list[tuple[str, str]], dest: str, workdir: s
             if root not in roots:
                 roots[root] = stack.enter_context(ContainedRoot(root, []))
             copier = Copier(Side(roots[root], exclude=_excluder(root, ignore)), Side(droot),
-                            owner if owner is not None or preserve_owner else (0, 0), False,
+                            owner if owner is not None or preserve_owner else (0, 0), True,
                             chmod=mode, strip_setid=not preserve_owner)
             stack.callback(copier.close)
             try:
@@ -79,8 +81,7 @@ def copy_into(rootfs: str, sources: list[tuple[str, str]], dest: str, workdir: s
             except CapsaError as exc:
                 if isinstance(exc, BuildError):
                     raise
-                raise BuildError(exc.message, hint="a directory and a file cannot replace each other in a COPY; "
-                                 "remove the one in the image in an earlier step") from exc
+                raise BuildError(exc.message, hint=exc.hint) from exc
             except OSError as exc:
                 raise BuildError(f"copying {rel!r} to {dest!r}: {exc.strerror or exc}",
                                  hint="a source or the destination could not be read or written") from exc
