@@ -342,6 +342,30 @@ def test_add_url_downloads_with_mode_0600_and_last_modified(rootfs: Path, tmp_pa
     assert download(f"{server}/sub%2Ff", str(into)) == "f"  # (the decoded path's last component)
 
 
+def test_add_url_cut_short_leaves_no_partial_file(tmp_path: Path) -> None:
+    import socket
+
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def serve() -> None:  # (promises 1 MiB, sends 5 bytes, hangs up)
+        conn, _ = listener.accept()
+        with conn:
+            conn.recv(65536)
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 1048576\r\n\r\npart!")
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    into = tmp_path / "dl"
+    into.mkdir()
+    try:
+        with pytest.raises(BuildError, match="reading 'http://127.0.0.1"):
+            download(f"http://127.0.0.1:{listener.getsockname()[1]}/big.bin", str(into), timeout=10)
+    finally:
+        thread.join(10)
+        listener.close()
+    assert os.listdir(into) == []
+
+
 def test_heredoc_sources_are_written_as_files(rootfs: Path, tmp_path: Path) -> None:
     into = tmp_path / "heredocs"
     into.mkdir()
@@ -350,3 +374,12 @@ def test_heredoc_sources_are_written_as_files(rootfs: Path, tmp_path: Path) -> N
     assert (rootfs / "h" / "EOT").read_text() == "hello\n"
     st = os.stat(rootfs / "h" / "run.sh")
     assert stat.S_IMODE(st.st_mode) == 0o664 and (st.st_uid, st.st_gid) == (1000, 1000)
+
+
+@pytest.mark.parametrize("name", ["..", ".", "/", "../.."])
+def test_heredoc_names_that_are_no_file_names_stay_in_their_directory(tmp_path: Path, name: str) -> None:
+    into = tmp_path / "heredocs"
+    into.mkdir()
+    root, rel = write_heredoc(str(into), name, "text\n")
+    assert root == str(into) and "/" not in rel and rel not in (".", "..")
+    assert (into / rel).read_text() == "text\n" and os.listdir(tmp_path) == ["heredocs"]

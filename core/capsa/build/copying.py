@@ -222,29 +222,37 @@ def download(url: str, into: str, timeout: float = 60.0) -> str:
     if not name or name in (".", "..") or "\0" in name:
         raise BuildError(f"cannot determine a file name from URL {url!r}",
                          hint="give ADD a URL that ends in a file name")
-    path = os.path.join(into, name)
+    import tempfile
+
+    path, partial = os.path.join(into, name), None
     try:
         with requests.get(url, stream=True, timeout=timeout) as resp:
             if resp.status_code >= 400:
                 raise BuildError(f"reading {url!r}: invalid response status {resp.status_code}",
                                  hint="check the URL and that the server can be reached")
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+            fd, partial = tempfile.mkstemp(prefix=".download-", dir=into)  # (renamed to ``name`` once whole)
             with os.fdopen(fd, "wb") as out:
                 for chunk in resp.iter_content(1 << 20):
                     out.write(chunk)
-            os.chmod(path, 0o600)
-            modified = resp.headers.get("Last-Modified")
-            if modified:
-                try:
-                    when = email.utils.parsedate_to_datetime(modified).timestamp()
-                    os.utime(path, (when, when))
-                except (TypeError, ValueError, OverflowError):
-                    pass
+                os.fchmod(out.fileno(), 0o600)
+                modified = resp.headers.get("Last-Modified")
+                if modified:
+                    try:
+                        when = email.utils.parsedate_to_datetime(modified).timestamp()
+                        out.flush()
+                        os.utime(out.fileno(), (when, when))
+                    except (TypeError, ValueError, OverflowError):
+                        pass
+            os.replace(partial, path)
+            partial = None
     except requests.RequestException as exc:
         raise BuildError(f"reading {url!r}: {exc}", hint="check the URL and that the server can be reached") from exc
     except OSError as exc:
         raise BuildError(f"writing what {url!r} sent: {exc.strerror or exc}",
                          hint="the build's temporary directory could not be written") from exc
+    finally:
+        if partial is not None:  # (cut short, refused, interrupted: nothing half-written is left)
+            os.unlink(partial)
     return name
 
 
@@ -252,7 +260,9 @@ def write_heredoc(into: str, name: str, content: str, mode: int = 0o664) -> tupl
     """Write a COPY/ADD heredoc source ``name`` with ``content`` into the directory ``into``
     (mode 0664, as BuildKit's llb.Mkfile); returns the (root, relative path) source for
     :func:`copy_into`."""
-    rel = name.strip("/").replace("/", "_") or "heredoc"
+    rel = name.strip("/").replace("/", "_")
+    if rel in ("", ".", ".."):  # (no file name: "." or ".." would name ``into`` or its parent)
+        rel = "heredoc"
     path = os.path.join(into, rel)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, mode)
     with os.fdopen(fd, "w", encoding="utf-8", errors="surrogateescape") as fh:
