@@ -47,16 +47,12 @@ class BuildContext:
     def read_ignore(self, containerfiles: list[str], ignorefile: str | None = None) -> None:
         """Load the ignore file for these Containerfile paths (podman's choice, see the module
         docstring); ``ignorefile``: podman's ``--ignorefile``, used as it is."""
-        path = ignorefile if ignorefile else _ignore_file(self.root, containerfiles)
+        inside = self.root if self.temporary else None
+        path = ignorefile if ignorefile else _ignore_file(self.root, containerfiles, inside)
         if path is None:
             self.ignore, self.ignore_file = IgnoreMatcher([]), None
             return
-        try:
-            with open(path, encoding="utf-8", errors="surrogateescape") as fh:
-                text = fh.read()
-        except OSError as exc:
-            raise BuildError(f"cannot read the ignore file {path}: {exc.strerror}",
-                             hint="check the file and its permissions") from exc
+        text = _read(path, inside, "the ignore file ").decode("utf-8", "surrogateescape")
         self.ignore, self.ignore_file = IgnoreMatcher(read_patterns(text)), path
 
     def containerfiles(self, given: list[str], stdin: BinaryIO | None = None) -> list[tuple[str, str]]:
@@ -64,52 +60,17 @@ class BuildContext:
         ``-f``), and the ignore file for them loaded."""
         if not given and self.containerfile is not None:
             given = [self.containerfile]
-        found = find_containerfile(self.root, given, stdin)
+        found = find_containerfile(self.root, given, stdin, contained=self.temporary)
         self.read_ignore([path for path, _ in found if path != "-"])
         return found
 
     def sources(self, patterns: list[str]) -> list[str]:
-        """The relative paths COPY/ADD ``patterns`` name (globs expanded per path component,
-        ``filepath.Match`` syntax, sorted), ignored ones left out. A pattern naming nothing, or
-        only ignored paths, is a BuildError in buildah's words."""
-        out: list[str] = []
-        for pattern in patterns:
-            rel = _inside(pattern)
-            if not any(c in rel for c in _META):
-                candidates = [rel] if _lexists(self.root, rel) else []
-                if not candidates:
-                    raise BuildError(f'checking on sources under "{self.root}": copier: stat: "/{rel}": '
-                                     f"no such file or directory", hint=_HINT)
-            else:
-                candidates = _glob(self.root, rel)
-                if not candidates:
-                    raise BuildError(f'checking on sources under "{self.root}": copier: stat: ["/{rel}"]: '
-                                     f"no such file or directory", hint=_HINT)
-            kept = [c for c in candidates if self.included(c)]
-            if not kept:
-                using = f" using {self.ignore_file}" if self.ignore_file else ""
-                raise BuildError(f'no items matching glob "{os.path.join(self.root, rel)}" copied '
-                                 f"({len(candidates)} filtered out{using}): no such file or directory",
-                                 hint="the ignore file excludes every path the source names")
-            out.extend(kept)
-        return out
+        """The relative paths COPY/ADD ``patterns`` name in the context (see :func:`find_sources`)."""
+        return find_sources(self.root, patterns, self.ignore, self.ignore_file)
 
     def included(self, rel: str) -> bool:
-        """Whether COPY may take ``rel``: neither it nor what it resolves to (inside the root) is
-        excluded, or it is a directory holding something a ``!`` pattern re-includes."""
-        if not self.ignore:
-            return True
-        if rel in ("", "."):
-            return True
-        try:
-            canon = _canonical(self.root, rel)
-        except OSError:
-            return not self.ignore.matches(rel)
-        for path in {rel, canon}:
-            if path and self.ignore.matches(path):
-                if not (os.path.isdir(os.path.join(self.root, canon)) and _any_included(self.root, canon, self.ignore)):
-                    return False
-        return True
+        """Whether COPY may take ``rel`` (see :func:`included`)."""
+        return included(self.root, rel, self.ignore)
 
     def checksum(self, rels: list[str]) -> str:
         """The content hash of what COPY would take from ``rels`` (see :func:`tree_checksum`)."""
@@ -125,6 +86,51 @@ class BuildContext:
 
 
 _HINT = "source paths are relative to the build context; check the path and the ignore file"
+
+
+def find_sources(root: str, patterns: list[str], ignore: IgnoreMatcher | None = None,
+                 ignore_file: str | None = None) -> list[str]:
+    """The relative paths COPY/ADD ``patterns`` name under ``root`` (the context, or another
+    stage's root for ``--from``): globs expanded per path component (``filepath.Match``
+    syntax, sorted), paths ``ignore`` excludes left out. A pattern naming nothing, or only
+    excluded paths, is a BuildError in buildah's words."""
+    out: list[str] = []
+    for pattern in patterns:
+        rel = _inside(pattern)
+        if not any(c in rel for c in _META):
+            candidates = [rel] if _lexists(root, rel) else []
+            if not candidates:
+                raise BuildError(f'checking on sources under "{root}": copier: stat: "/{rel}": '
+                                 f"no such file or directory", hint=_HINT)
+        else:
+            candidates = _glob(root, rel)
+            if not candidates:
+                raise BuildError(f'checking on sources under "{root}": copier: stat: ["/{rel}"]: '
+                                 f"no such file or directory", hint=_HINT)
+        kept = [c for c in candidates if included(root, c, ignore)]
+        if not kept:
+            using = f" using {ignore_file}" if ignore_file else ""
+            raise BuildError(f'no items matching glob "{os.path.join(root, rel)}" copied '
+                             f"({len(candidates)} filtered out{using}): no such file or directory",
+                             hint="the ignore file excludes every path the source names")
+        out.extend(kept)
+    return out
+
+
+def included(root: str, rel: str, ignore: IgnoreMatcher | None) -> bool:
+    """Whether COPY may take ``rel`` under ``root``: neither it nor what it resolves to (inside
+    the root) is excluded, or it is a directory holding something a ``!`` pattern re-includes."""
+    if not ignore or rel in ("", "."):
+        return True
+    try:
+        canon = _canonical(root, rel)
+    except OSError:
+        return not ignore.matches(rel)
+    for path in {rel, canon}:
+        if path and ignore.matches(path):
+            if not (os.path.isdir(os.path.join(root, canon)) and holds_included(root, canon, ignore)):
+                return False
+    return True
 
 
 def _inside(pattern: str) -> str:
@@ -155,7 +161,7 @@ def _canonical(root: str, rel: str) -> str:
 def _glob(root: str, rel: str) -> list[str]:
     """Go's ``filepath.Glob`` of ``rel`` under ``root``, component by component (symlinked
     directories followed inside the root); sorted matches."""
-    from capsa.build.ignore import _check_syntax, _Pattern
+    from capsa.build.ignore import glob_matcher
 
     found = [""]
     parts = rel.split("/")
@@ -168,8 +174,7 @@ def _glob(root: str, rel: str) -> list[str]:
                 if _lexists(root, cand) and (last or _isdir(root, cand)):
                     nxt.append(cand)
         else:
-            _check_syntax(part)
-            matcher = _Pattern(part)
+            match = glob_matcher(part)
             for base in found:
                 try:
                     names = sorted(os.listdir(os.path.join(root, _canonical(root, base)) if base else root))
@@ -177,7 +182,7 @@ def _glob(root: str, rel: str) -> list[str]:
                     continue
                 for name in names:
                     cand = f"{base}/{name}" if base else name
-                    if matcher.match(name) and "/" not in name and (last or _isdir(root, cand)):
+                    if match(name) and "/" not in name and (last or _isdir(root, cand)):
                         nxt.append(cand)
         found = nxt
     return found
@@ -190,8 +195,9 @@ def _isdir(root: str, rel: str) -> bool:
         return False
 
 
-def _any_included(root: str, canon: str, ignore: IgnoreMatcher) -> bool:
-    """Whether the excluded directory ``canon`` holds anything not excluded."""
+def holds_included(root: str, canon: str, ignore: IgnoreMatcher) -> bool:
+    """Whether the excluded directory ``canon`` (relative to ``root``) holds anything a ``!``
+    pattern re-includes (walked only when one could)."""
     if not ignore.may_include_below(canon):
         return False
     for dirpath, dirs, files in os.walk(os.path.join(root, canon)):
@@ -275,7 +281,7 @@ def _walk(digest: hashlib._Hash, root: str, top: str, ignore: IgnoreMatcher | No
             child = f"{canon}/{entry.name}" if canon else entry.name
             cshown = f"{shown}/{entry.name}" if shown else entry.name
             is_dir = entry.is_dir(follow_symlinks=False)
-            if ignore and ignore.matches(child) and not (is_dir and ignore.may_include_below(child)):
+            if ignore and ignore.matches(child) and not (is_dir and holds_included(root, child, ignore)):
                 continue
             try:
                 st = entry.stat(follow_symlinks=False)
@@ -315,7 +321,7 @@ def _from_stdin(stdin: BinaryIO) -> BuildContext:
     os.mkdir(root, 0o755)
     try:
         raw = decompressed(stdin)
-        head = _read_up_to(raw, tarfile.BLOCKSIZE)
+        head = read_up_to(raw, tarfile.BLOCKSIZE)
         ctx = BuildContext(root, IgnoreMatcher([]), temporary=True)
         if not head.strip(b"\0") or is_tar_header(head):
             extract_layer(Prefixed(head, raw), root, whiteouts="none")  # type: ignore[arg-type]
@@ -335,7 +341,8 @@ def _from_stdin(stdin: BinaryIO) -> BuildContext:
         raise
 
 
-def _read_up_to(stream: BinaryIO, size: int) -> bytes:
+def read_up_to(stream: BinaryIO, size: int) -> bytes:
+    """The first ``size`` bytes of ``stream`` (fewer only at its end)."""
     data = b""
     while len(data) < size and (more := stream.read(size - len(data))):
         data += more
@@ -354,31 +361,58 @@ def is_tar_header(block: bytes) -> bool:
     return True
 
 
-def _ignore_file(root: str, containerfiles: list[str]) -> str | None:
+def _ignore_file(root: str, containerfiles: list[str], inside: str | None = None) -> str | None:
     for containerfile in containerfiles:
         path = containerfile if os.path.isabs(containerfile) else os.path.join(root, containerfile)
         chosen = None
         for suffix in (".containerignore", ".dockerignore"):  # (the later wins, as podman 4.3)
-            if os.path.exists(path + suffix):
+            if os.path.exists(_where(path + suffix, inside)):
                 chosen = path + suffix
         if chosen is not None:
             return chosen
     for name in (".containerignore", ".dockerignore"):
-        if os.path.exists(os.path.join(root, name)):
+        if os.path.exists(_where(os.path.join(root, name), inside)):
             return os.path.join(root, name)
     return None
 
 
-def find_containerfile(context_dir: str, given: list[str], stdin: BinaryIO | None = None) -> list[tuple[str, str]]:
+def _where(path: str, inside: str | None) -> str:
+    """The host path read for ``path``: under ``inside`` (a stdin tar's context), its symlinks
+    resolved there as if it were "/" (a link to /etc/shadow names the context's own file);
+    elsewhere ``path`` itself (the user's own files: followed, as podman and docker do)."""
+    if not _under(path, inside):
+        return path
+    assert inside is not None
+    rel = os.path.relpath(os.path.abspath(path), inside)
+    from capsa.fsutil import secure_join
+
+    try:
+        return secure_join(inside, rel)
+    except OSError:
+        return os.path.join(inside, ".capsa-unresolvable")  # (a link loop: not there)
+
+
+def _under(path: str, inside: str | None) -> bool:
+    if inside is None:
+        return False
+    rel = os.path.relpath(os.path.abspath(path), inside)
+    return rel != ".." and not rel.startswith("../")
+
+
+def find_containerfile(context_dir: str, given: list[str], stdin: BinaryIO | None = None, *,
+                       contained: bool = False) -> list[tuple[str, str]]:
     """The Containerfiles to build, as (path, text), in order (podman concatenates several
     ``-f``). None given: ``Containerfile``, else ``Dockerfile`` in ``context_dir`` (exact
     names, as podman 4.3). A relative ``-f`` path is tried in the current directory first,
-    then in the context; ``-`` reads ``stdin``."""
+    then in the context; ``-`` reads ``stdin``. ``contained``: the context came from a tar
+    (stdin): paths in it are resolved inside it, never to a host file. A Containerfile that is
+    not a regular file (a fifo, a device) is a BuildError, never a read that hangs."""
+    inside = context_dir if contained else None
     if not given:
         for name in ("Containerfile", "Dockerfile"):
             path = os.path.join(context_dir, name)
-            if os.path.isfile(path):
-                return [(path, _read(path))]
+            if os.path.isfile(_where(path, inside)):
+                return [(path, _read(path, inside).decode("utf-8", "replace"))]
         raise BuildError(f"stat {os.path.join(context_dir, 'Dockerfile')}: no such file or directory",
                          hint="put a Containerfile (or Dockerfile) in the context directory, or give one with -f")
     out = []
@@ -388,21 +422,34 @@ def find_containerfile(context_dir: str, given: list[str], stdin: BinaryIO | Non
             out.append(("-", stream.read().decode("utf-8", "replace")))
             continue
         path = name
-        if not os.path.isabs(name) and not os.path.exists(name) and os.path.exists(os.path.join(context_dir, name)):
+        if not os.path.isabs(name) and not os.path.exists(name) and \
+                os.path.exists(_where(os.path.join(context_dir, name), inside)):
             path = os.path.join(context_dir, name)
         path = os.path.abspath(path)
-        if os.path.isdir(path):
+        if os.path.isdir(_where(path, inside)):
             raise BuildError(f'containerfile: "{name}" cannot be path to a directory',
                              hint="give the path of the Containerfile itself")
-        if not os.path.exists(path):
+        if not os.path.exists(_where(path, inside)):
             raise BuildError(f"stat {path}: no such file or directory", hint="check the -f path")
-        out.append((path, _read(path)))
+        out.append((path, _read(path, inside).decode("utf-8", "replace")))
     return out
 
 
-def _read(path: str) -> str:
+def _read(path: str, inside: str | None = None, what: str = "") -> bytes:
+    """The bytes of the regular file ``path`` (see :func:`_where` for ``inside``); anything
+    else (a fifo, a device) is a BuildError, never opened in a way that blocks."""
+    real = _where(path, inside)
+    flags = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | (os.O_NOFOLLOW if _under(path, inside) else 0)
     try:
-        with open(path, "rb") as fh:
-            return fh.read().decode("utf-8", "replace")
+        fd = os.open(real, flags)
     except OSError as exc:
-        raise BuildError(f"cannot read {path}: {exc.strerror}", hint="check the file and its permissions") from exc
+        raise BuildError(f"cannot read {what}{path}: {exc.strerror}", hint="check the file and its permissions") from exc
+    with os.fdopen(fd, "rb") as fh:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise BuildError(f"cannot read {what}{path}: not a regular file",
+                             hint="the Containerfile and the ignore file must be regular files")
+        try:
+            return fh.read()
+        except OSError as exc:
+            raise BuildError(f"cannot read {what}{path}: {exc.strerror}",
+                             hint="check the file and its permissions") from exc

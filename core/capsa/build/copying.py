@@ -10,7 +10,9 @@ inside ``rootfs`` the same way.
 Destination rules (docker's, as podman 4.3 applies them): a relative ``dest`` is relative to
 WORKDIR; ``dest`` ending in ``/`` (or ``.``), or several sources, is a directory; a directory
 source copies its contents; a file onto an existing directory goes into it; an existing file
-is replaced; a directory onto an existing non-directory is an error. Missing parent
+is replaced; a directory onto an existing non-directory is an error. Below that top, what is
+copied replaces whatever is in its way (a file, a directory, a symlink: removed, never
+followed), as podman 4.3 does (buildah's copier overwrites dirs and non-dirs). Missing parent
 directories are made 0755, owned by the ``--chown`` owner or root. From the context, what is
 copied belongs to 0:0 (or ``--chown``) and loses setuid/setgid bits (buildah does); from
 another stage (``preserve_owner``) owners and modes are kept. ``--chmod`` (octal) sets the mode
@@ -33,8 +35,11 @@ from capsa.errors import ArchiveError, BuildError, CapsaError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from capsa.build.ignore import IgnoreMatcher
     from capsa.container.cproot import ContainedRoot, Found
+    from capsa.container.cptree import Copier
 
 
 def parse_chmod(chmod: str | None) -> int | None:
@@ -64,15 +69,11 @@ def copy_into(rootfs: str, sources: list[tuple[str, str]], dest: str, workdir: s
         owner = _owner(droot, chown) if chown else None
         dir_owner = owner or (0, 0)
         roots: dict[str, ContainedRoot] = {}
-        exclude = None
-        if ignore:
-            def exclude(canon: str, is_dir: bool) -> bool:
-                return ignore.matches(canon) and not (is_dir and ignore.may_include_below(canon))
         for root, rel in sources:
             if root not in roots:
                 roots[root] = stack.enter_context(ContainedRoot(root, []))
-            copier = Copier(Side(roots[root], exclude=exclude), Side(droot),
-                            owner if owner is not None or preserve_owner else (0, 0), False,
+            copier = Copier(Side(roots[root], exclude=_excluder(root, ignore)), Side(droot),
+                            owner if owner is not None or preserve_owner else (0, 0), True,
                             chmod=mode, strip_setid=not preserve_owner)
             stack.callback(copier.close)
             try:
@@ -86,6 +87,18 @@ def copy_into(rootfs: str, sources: list[tuple[str, str]], dest: str, workdir: s
                                  hint="a source or the destination could not be read or written") from exc
 
 
+def _excluder(root: str, ignore: IgnoreMatcher | None) -> Callable[[str, bool], bool] | None:
+    """What the copier leaves out below a directory of ``root``: what ``ignore`` excludes, but
+    a directory holding something re-included (docker sends just that)."""
+    if not ignore:
+        return None
+    from capsa.build.context import holds_included
+
+    def exclude(canon: str, is_dir: bool) -> bool:
+        return ignore.matches(canon) and not (is_dir and holds_included(root, canon, ignore))
+    return exclude
+
+
 def _owner(droot: ContainedRoot, chown: str) -> tuple[int, int]:
     from capsa.container.userinfo import resolve_owner
 
@@ -95,7 +108,7 @@ def _owner(droot: ContainedRoot, chown: str) -> tuple[int, int]:
         raise BuildError(exc.message, hint=exc.hint) from exc
 
 
-def _copy_one(copier, sroot: ContainedRoot, rel: str, droot: ContainedRoot, path: str, as_dir: bool,
+def _copy_one(copier: Copier, sroot: ContainedRoot, rel: str, droot: ContainedRoot, path: str, as_dir: bool,
               dir_owner: tuple[int, int], extract_archives: bool) -> None:
     from capsa.build.ignore import clean
 
@@ -123,8 +136,7 @@ def _copy_one(copier, sroot: ContainedRoot, rel: str, droot: ContainedRoot, path
         fd = droot.dir_fd(there.canon, there.parent, there.name) if there.canon else droot.root
         copier.copy(found.parent, found.name, found.canon, fd, name, _child(there.canon, name), st=found.st)
         return
-    parent = _mkdir_p(droot, os.path.dirname(there.canon), dir_owner)
-    copier.copy(found.parent, found.name, found.canon, parent[0], there.name, there.canon, st=found.st)
+    copier.copy(found.parent, found.name, found.canon, there.parent, there.name, there.canon, st=found.st)
 
 
 def _child(canon: str, name: str) -> str:
@@ -133,37 +145,51 @@ def _child(canon: str, name: str) -> str:
 
 def _mkdir_p(droot: ContainedRoot, path: str, owner: tuple[int, int]) -> tuple[int, str]:
     """(O_PATH fd owned by ``droot``, canonical path) of the directory ``path`` in the rootfs,
-    made with its missing parents (0755, ``owner``); an existing non-directory is an error."""
-    parts = [p for p in path.split("/") if p and p != "."]
-    for i in range(len(parts) + 1):
-        shown = "/" + "/".join(parts[:i])
-        found = droot.find(shown)
+    made with its missing parents (0755, ``owner``), through symlinks resolved inside the
+    rootfs (a dangling one's target is made); an existing non-directory is an error."""
+    for _ in range(4096):
+        try:
+            found = droot.find(path)
+        except FileNotFoundError as exc:  # (a missing directory on the way: its canonical path)
+            missing = droot.find(exc.filename or "/")
+            if missing.st is not None:
+                raise
+            _mkdir(missing, owner)
+            continue
+        except NotADirectoryError:
+            raise BuildError(f"destination {path} already exists but is not a directory",
+                             hint="copy to another path, or remove it in an earlier step") from None
         if found.st is None:
-            os.mkdir(found.name, 0o755, dir_fd=found.parent)
-            fd = os.open(found.name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=found.parent)
-            try:
-                os.fchown(fd, *owner)
-                os.fchmod(fd, 0o755)
-            finally:
-                os.close(fd)
-            found = droot.find(shown)
+            _mkdir(found, owner)
+            continue
         if not found.is_dir:
-            raise BuildError(f"destination {shown} already exists but is not a directory",
+            raise BuildError(f"destination {path} already exists but is not a directory",
                              hint="copy to another path, or remove it in an earlier step")
-    if not found.canon:
-        return droot.root, ""
-    return droot.dir_fd(found.canon, found.parent, found.name), found.canon
+        if not found.canon:
+            return droot.root, ""
+        return droot.dir_fd(found.canon, found.parent, found.name), found.canon
+    raise BuildError(f"cannot make the directory {path}", hint="its path keeps changing")
+
+
+def _mkdir(found: Found, owner: tuple[int, int]) -> None:
+    os.mkdir(found.name, 0o755, dir_fd=found.parent)
+    fd = os.open(found.name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=found.parent)
+    try:
+        os.fchown(fd, *owner)
+        os.fchmod(fd, 0o755)
+    finally:
+        os.close(fd)
 
 
 def _is_archive(found: Found) -> bool:
     """Whether the regular file ``found`` is a tar archive (plain or compressed)."""
-    from capsa.build.context import _read_up_to, is_tar_header
+    from capsa.build.context import read_up_to, is_tar_header
     from capsa.store.compression import decompressed
 
     fd = os.open(found.name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=found.parent)
     with os.fdopen(fd, "rb") as fh:
         try:
-            return is_tar_header(_read_up_to(decompressed(fh), 512))
+            return is_tar_header(read_up_to(decompressed(fh), 512))
         except (ArchiveError, OSError, EOFError):
             return False
 
@@ -192,36 +218,51 @@ def download(url: str, into: str, timeout: float = 60.0) -> str:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https"):
         raise BuildError(f"unsupported URL {url!r}", hint="ADD downloads http:// and https:// URLs only")
-    name = unquote(parts.path.rstrip("/").rpartition("/")[2])
-    if not name or name in (".", ".."):
-        raise BuildError(f"cannot determine a file name from URL {url!r}", hint="give ADD a URL that ends in a file name")
-    path = os.path.join(into, name)
+    name = unquote(parts.path).rstrip("/").rpartition("/")[2]  # (Go's path.Base of the decoded path)
+    if not name or name in (".", "..") or "\0" in name:
+        raise BuildError(f"cannot determine a file name from URL {url!r}",
+                         hint="give ADD a URL that ends in a file name")
+    import tempfile
+
+    path, partial = os.path.join(into, name), None
     try:
         with requests.get(url, stream=True, timeout=timeout) as resp:
             if resp.status_code >= 400:
                 raise BuildError(f"reading {url!r}: invalid response status {resp.status_code}",
                                  hint="check the URL and that the server can be reached")
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+            fd, partial = tempfile.mkstemp(prefix=".download-", dir=into)  # (renamed to ``name`` once whole)
             with os.fdopen(fd, "wb") as out:
                 for chunk in resp.iter_content(1 << 20):
                     out.write(chunk)
-            os.chmod(path, 0o600)
-            modified = resp.headers.get("Last-Modified")
-            if modified:
-                try:
-                    when = email.utils.parsedate_to_datetime(modified).timestamp()
-                    os.utime(path, (when, when))
-                except (TypeError, ValueError, OverflowError):
-                    pass
+                os.fchmod(out.fileno(), 0o600)
+                modified = resp.headers.get("Last-Modified")
+                if modified:
+                    try:
+                        when = email.utils.parsedate_to_datetime(modified).timestamp()
+                        out.flush()
+                        os.utime(out.fileno(), (when, when))
+                    except (TypeError, ValueError, OverflowError):
+                        pass
+            os.replace(partial, path)
+            partial = None
     except requests.RequestException as exc:
         raise BuildError(f"reading {url!r}: {exc}", hint="check the URL and that the server can be reached") from exc
+    except OSError as exc:
+        raise BuildError(f"writing what {url!r} sent: {exc.strerror or exc}",
+                         hint="the build's temporary directory could not be written") from exc
+    finally:
+        if partial is not None:  # (cut short, refused, interrupted: nothing half-written is left)
+            os.unlink(partial)
     return name
 
 
-def write_heredoc(into: str, name: str, content: str, mode: int = 0o644) -> tuple[str, str]:
+def write_heredoc(into: str, name: str, content: str, mode: int = 0o664) -> tuple[str, str]:
     """Write a COPY/ADD heredoc source ``name`` with ``content`` into the directory ``into``
-    (mode 0644, as BuildKit); returns the (root, relative path) source for :func:`copy_into`."""
-    rel = name.strip("/").replace("/", "_") or "heredoc"
+    (mode 0664, as BuildKit's llb.Mkfile); returns the (root, relative path) source for
+    :func:`copy_into`."""
+    rel = name.strip("/").replace("/", "_")
+    if rel in ("", ".", ".."):  # (no file name: "." or ".." would name ``into`` or its parent)
+        rel = "heredoc"
     path = os.path.join(into, rel)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, mode)
     with os.fdopen(fd, "w", encoding="utf-8", errors="surrogateescape") as fh:

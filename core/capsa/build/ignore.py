@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 import warnings
+from collections.abc import Callable
 
 from capsa.errors import BuildError
 
@@ -165,7 +166,7 @@ class _Pattern:
         try:
             with warnings.catch_warnings():  # (Python's FutureWarning about "[[" in a class)
                 warnings.simplefilter("ignore")
-                return kind, re.compile(out + "(/.*)?\\Z")
+                return kind, re.compile(out + "\\Z")
         except re.error:
             raise BuildError(f"syntax error in pattern {p!r} of the ignore file",
                              hint="check the character classes ([a-z]) of the pattern") from None
@@ -176,18 +177,16 @@ class _Pattern:
         if self.kind == _PREFIX:
             return path.startswith(self.text[:-2])
         if self.kind == _SUFFIX:
-            suffix = self.text[2:]
-            return path.startswith(suffix) or path.endswith(suffix[1:])
+            suffix = self.text[2:]  # ("**/foo" matches "foo" too)
+            return path.endswith(suffix) or (suffix.startswith("/") and path == suffix[1:])
         assert self.regexp is not None
         return self.regexp.match(path) is not None
 
 
-def _component_match(pattern: str, name: str) -> bool:
-    """Whether one pattern component could match one path component (``**``: always)."""
-    if "**" in pattern:
-        return True
-    compiled = _Pattern(pattern)
-    return compiled.match(name) if compiled.kind != _SUFFIX else True
+def glob_matcher(pattern: str) -> Callable[[str], bool]:
+    """A test of one path component against one ``filepath.Match`` pattern component (no
+    ``/``): what ``filepath.Glob`` applies per component. BuildError if it is malformed."""
+    return _Pattern(pattern).match
 
 
 class IgnoreMatcher:
@@ -200,6 +199,8 @@ class IgnoreMatcher:
             if not text:
                 continue
             text = clean(text)
+            if len(text) > 1 and text.startswith("/"):  # (as the reader does; "/x" matches nothing else)
+                text = text[1:]
             if text == "!":
                 raise BuildError('illegal exclusion pattern: "!"', hint="give a pattern after '!' in the ignore file")
             self.patterns.append(_Pattern(text))
@@ -235,6 +236,11 @@ class IgnoreMatcher:
         for pattern in self.patterns:
             if not pattern.exclusion:
                 continue
-            if all(_component_match(p, name) for p, name in zip(pattern.dirs, parts)):
+            for part, name in zip(pattern.dirs, parts):
+                if "**" in part:  # (may stand for any number of components: maybe)
+                    return True
+                if not glob_matcher(part)(name):
+                    break
+            else:
                 return True
         return False

@@ -11,8 +11,9 @@ copied as the link it now is; it is never followed. Regular files are copied by 
 fifos and devices as nodes; sockets are skipped. Modes and times are kept; owners are kept or
 all set to one uid:gid (``owner``). Onto the host (podman's IgnoreDevices), device nodes are
 skipped and setuid/setgid bits dropped. A build's COPY may set every mode (``chmod``), drop
-setuid and setgid bits (``strip_setid``) and leave entries out (``Side.exclude``). A mount's root directory in the destination (a volume,
-a bind mount) never gets the source's owner, mode or times: it is the host's directory.
+setuid and setgid bits (``strip_setid``) and leave entries out (``Side.exclude``). A mount's
+root directory in the destination (a volume, a bind mount) never gets the source's owner, mode
+or times: it is the host's directory.
 
 A running container's side is its own ``/proc/PID/root`` (see :mod:`capsa.container.cproot`):
 its mounts are crossed by the kernel; its pseudo filesystems (/proc, /sys...) are not copied.
