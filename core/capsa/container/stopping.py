@@ -11,6 +11,7 @@ import os
 import time
 
 from capsa.errors import CapsaError, IsolationError, MonitorLost, UsageError
+from capsa.signals import signal_name, signal_number  # noqa: F401  (re-exported: callers import them from here)
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -76,31 +77,6 @@ def wait_monitor_gone(records: ContainerRecords, config: ContainerConfig, timeou
     finally:
         if pidfd >= 0:
             os.close(pidfd)
-
-
-def signal_number(sig: str | int) -> int:
-    """15 for ``15``, ``TERM`` or ``SIGTERM``; a UsageError for what names no signal."""
-    import signal as signals
-
-    if isinstance(sig, int) or str(sig).isdigit():
-        return int(sig)
-    name = str(sig).upper()
-    name = name if name.startswith("SIG") else f"SIG{name}"
-    try:
-        return int(getattr(signals.Signals, name))
-    except AttributeError:
-        raise UsageError(f"invalid signal {sig!r}", hint="use a name like SIGTERM or TERM, or a number") from None
-
-
-def signal_name(sig: str | int) -> str:
-    """``SIGTERM`` for 15, ``TERM`` or ``SIGTERM`` (the number itself when it has no name)."""
-    import signal as signals
-
-    number = signal_number(sig)
-    try:
-        return signals.Signals(number).name
-    except ValueError:
-        return str(number)
 
 
 def kill(sess: Session, records: ContainerRecords, config: ContainerConfig, sig: str | int) -> None:

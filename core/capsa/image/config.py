@@ -67,17 +67,39 @@ def _pairs(instruction: str, rest: str) -> dict[str, str]:
     return out
 
 
+def _invalid(change: str, why: str, hint: str) -> UsageError:
+    """podman's message for a bad ``--change``: ``invalid change "CHANGE" - WHY``."""
+    return UsageError(f'invalid change "{change}" - {why}', hint=hint)
+
+
+def _ports(change: str, rest: str) -> list[str]:
+    """EXPOSE's ports as ``PORT/PROTO`` (tcp by default); ranges ``8000-8001`` as docker allows."""
+    out = []
+    for word in rest.split():
+        port, _, proto = word.partition("/")
+        first, dash, last = port.partition("-")
+        if not first.isdigit() or (dash and not last.isdigit()):
+            raise _invalid(change, f"EXPOSE port must be an integer: {port!r}", "e.g. --change 'EXPOSE 8080/tcp'")
+        if proto.lower() not in ("", "tcp", "udp", "sctp"):
+            raise _invalid(change, f"EXPOSE protocol {proto!r} is not tcp, udp or sctp", "e.g. --change 'EXPOSE 53/udp'")
+        out.append(f"{port}/{proto.lower() or 'tcp'}")
+    return out
+
+
 def apply_change(runtime: dict[str, Any], change: str) -> None:
-    """Apply one instruction (``CMD ["sh"]``, ``ENV A=b``, ``CMD=/bin/sh``...) to a runtime config."""
+    """Apply one instruction (``CMD ["sh"]``, ``ENV A=b``, ``CMD=/bin/sh``...) to a runtime config,
+    as podman's ``--change`` does: every instruction needs a value; STOPSIGNAL is stored as the
+    signal's number (``TERM`` -> ``"15"``); ENV, LABEL, EXPOSE and VOLUME add to what is there.
+    A bad change is a UsageError naming it (``invalid change "..." - ...``)."""
     text = change.strip()
     head = text.split(None, 1)[0] if text else ""
     instruction, eq, after_eq = head.partition("=")
     instruction = instruction.upper()
     if instruction not in CHANGE_INSTRUCTIONS:
-        raise UsageError(f"invalid --change instruction {change!r}", hint=f"supported: {', '.join(CHANGE_INSTRUCTIONS)}")
+        raise _invalid(change, f"invalid instruction {instruction or head}", f"supported: {', '.join(CHANGE_INSTRUCTIONS)}")
     rest = (after_eq + text[len(head):]) if eq else text[len(head):]
-    if not rest.strip() and instruction not in ("CMD", "ENTRYPOINT"):
-        raise UsageError(f"{instruction} needs a value", hint=f"e.g. --change '{instruction} ...'")
+    if not rest.strip():
+        raise _invalid(change, "must be formatted as KEY VALUE", f"e.g. --change '{instruction} ...'")
     if instruction in ("CMD", "ENTRYPOINT"):
         runtime["Cmd" if instruction == "CMD" else "Entrypoint"] = _command(rest)
     elif instruction == "ENV":
@@ -88,10 +110,7 @@ def apply_change(runtime: dict[str, Any], change: str) -> None:
     elif instruction == "LABEL":
         runtime["Labels"] = {**runtime.get("Labels", {}), **_pairs("LABEL", rest)}
     elif instruction == "EXPOSE":
-        ports = dict(runtime.get("ExposedPorts", {}))
-        for port in rest.split():
-            ports[port if "/" in port else f"{port}/tcp"] = {}
-        runtime["ExposedPorts"] = ports
+        runtime["ExposedPorts"] = {**runtime.get("ExposedPorts", {}), **{p: {} for p in _ports(change, rest)}}
     elif instruction == "VOLUME":
         stripped = rest.strip()
         try:
@@ -102,7 +121,12 @@ def apply_change(runtime: dict[str, Any], change: str) -> None:
     elif instruction == "ONBUILD":
         runtime["OnBuild"] = [*runtime.get("OnBuild", []), rest.strip()]
     elif instruction == "STOPSIGNAL":
-        runtime["StopSignal"] = rest.strip()
+        from capsa.signals import signal_number
+
+        try:
+            runtime["StopSignal"] = str(signal_number(rest.strip()))
+        except UsageError:
+            raise _invalid(change, f"invalid signal {rest.strip()!r}", "use a name like SIGTERM or TERM, or a number") from None
     elif instruction == "USER":
         runtime["User"] = rest.strip()
     elif instruction == "WORKDIR":
