@@ -15,16 +15,15 @@ from pathlib import Path
 import pytest
 
 from conftest import Capsa
-from containers import busybox_store, cleanup
+from containers import STORAGE_DRIVERS, cleanup, driver_store, store_session
 
 DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 
 
-@pytest.fixture(scope="module", params=["overlay", "vfs"])
+@pytest.fixture(scope="module", params=STORAGE_DRIVERS)
 def store(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Capsa]:
-    config = "" if request.param == "overlay" else '[storage]\ndriver = "vfs"\n'
-    yield from busybox_store(tmp_path_factory, f"commit-{request.param}", config)
+    yield from driver_store(request, tmp_path_factory, "commit")
 
 
 @pytest.fixture
@@ -192,7 +191,7 @@ def test_a_running_container_is_frozen_during_the_commit(c: Capsa, monkeypatch: 
     from capsa.container.pausing import frozen
     from capsa.container.isodriver import isolation_driver
     from capsa.engine import commit as engine
-    from capsa.engine.session import GlobalOptions, Session, container_records
+    from capsa.engine.session import container_records
     from capsa.image import committing
 
     ok(c, "run", "-d", "--name", "busy", "busybox", "sh", "-c", "i=0; while :; do i=$((i+1)); echo $i >> /log; sleep 0.01; done")
@@ -201,7 +200,6 @@ def test_a_running_container_is_frozen_during_the_commit(c: Capsa, monkeypatch: 
         time.sleep(0.05)
     for key, value in c.env.items():
         monkeypatch.setenv(key, value)
-    driver = json.loads((c.root / "storage.json").read_text())["driver"]
     seen: list[tuple[str, bool | None]] = []
     real = committing.layer_from_container
 
@@ -213,7 +211,7 @@ def test_a_running_container_is_frozen_during_the_commit(c: Capsa, monkeypatch: 
 
     monkeypatch.setattr(committing, "layer_from_container", watching)
     for pause in (True, False):
-        sess = Session(GlobalOptions(root=str(c.root), runroot=str(c.runroot), storage_driver=driver))
+        sess = store_session(c)
         try:
             engine.commit(sess, "busy", f"frozen-{str(pause).lower()}", changes=[], pause=pause)
         finally:
@@ -226,7 +224,6 @@ def test_a_running_container_is_frozen_during_the_commit(c: Capsa, monkeypatch: 
 
 def test_a_commit_that_fails_thaws_the_container(c: Capsa, monkeypatch: pytest.MonkeyPatch) -> None:
     from capsa.engine import commit as engine
-    from capsa.engine.session import GlobalOptions, Session
     from capsa.image import committing
 
     ok(c, "run", "-d", "--name", "doomed", "busybox", "sleep", "300")
@@ -237,9 +234,8 @@ def test_a_commit_that_fails_thaws_the_container(c: Capsa, monkeypatch: pytest.M
         raise OSError("disk on fire")
 
     monkeypatch.setattr(committing, "layer_from_container", failing)
-    driver = json.loads((c.root / "storage.json").read_text())["driver"]
     before = ok(c, "images", "-a", "-q", "--no-trunc")
-    sess = Session(GlobalOptions(root=str(c.root), runroot=str(c.runroot), storage_driver=driver))
+    sess = store_session(c)
     try:
         with pytest.raises(OSError):
             engine.commit(sess, "doomed", "never", changes=[])

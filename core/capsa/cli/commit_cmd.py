@@ -38,8 +38,6 @@ def commit(
     if not 1 <= len(words) <= 2:
         raise UsageError(f"accepts between 1 and 2 arg(s), received {len(words)}",
                          hint="capsa commit [options] CONTAINER [IMAGE]")
-    if iidfile is not None:
-        check_iidfile(iidfile)
 
     def report(line: str) -> None:
         if not quiet:
@@ -47,24 +45,8 @@ def commit(
 
     made = do_commit(session(ctx), words[0], words[1] if len(words) > 1 else None, changes=list(change or []), message=message, author=author,
                      pause=pause, fmt=format, squash=squash, include_volumes=include_volumes,
-                     warn=output.warn, report=report)
-    if iidfile:
-        from capsa.fsutil import atomic_write
-
-        atomic_write(iidfile, made.id.encode())
+                     warn=output.warn, report=report, iidfile=iidfile)
     output.write(f"{made.id}\n")
-
-
-def check_iidfile(path: str) -> None:
-    """Refuse an ``--iidfile`` that cannot be written before anything is committed."""
-    import os
-
-    from capsa.errors import UsageError
-
-    folder = os.path.dirname(os.path.abspath(path)) if path else ""
-    if not path or not os.path.isdir(folder) or os.path.isdir(path):
-        raise UsageError(f"--iidfile {path!r}: cannot write the image id there",
-                         hint="give a file in an existing directory")
 
 
 def register(app: typer.Typer) -> None:

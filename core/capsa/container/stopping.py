@@ -11,7 +11,7 @@ import os
 import time
 
 from capsa.errors import CapsaError, IsolationError, MonitorLost, UsageError
-from capsa.signals import signal_name, signal_number  # noqa: F401  (re-exported: callers import them from here)
+from capsa.signals import signal_number
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

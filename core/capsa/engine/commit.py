@@ -56,6 +56,24 @@ def check_inputs(changes: list[str], message: str, fmt: str, target: str | None)
     return names, warnings
 
 
+def check_iidfile(path: str) -> None:
+    """Refuse an ``--iidfile`` that cannot be written (its directory is missing, or it is a
+    directory) before anything is done."""
+    import os
+
+    folder = os.path.dirname(os.path.abspath(path)) if path else ""
+    if not path or not os.path.isdir(folder) or os.path.isdir(path):
+        raise UsageError(f"--iidfile {path!r}: cannot write the image id there",
+                         hint="give a file in an existing directory")
+
+
+def write_iidfile(path: str, image_id: str) -> None:
+    """The image id (64 hex digits, no ``sha256:``, as podman writes it) into ``path``."""
+    from capsa.fsutil import atomic_write
+
+    atomic_write(path, image_id.encode())
+
+
 def runtime_config(config: ContainerConfig, image_config: dict[str, Any], include_volumes: bool) -> dict[str, Any]:
     """The image's runtime config with what the container was created with (see the module)."""
     from capsa.container.spec import container_cwd, container_env
@@ -87,14 +105,17 @@ def runtime_config(config: ContainerConfig, image_config: dict[str, Any], includ
 def commit(sess: Session, ref: str, target: str | None, *, changes: list[str], message: str = "",
            author: str = "", pause: bool = True, fmt: str = "oci", squash: bool = False,
            include_volumes: bool = False, warn: Callable[[str], object] | None = None,
-           report: Callable[[str], object] | None = None) -> Image:
+           report: Callable[[str], object] | None = None, iidfile: str | None = None) -> Image:
     """``commit``: the image made of container ``ref``'s image and its writable layer (the
     whole filesystem as one layer with ``squash``), named ``target`` (None: untagged).
     ``warn`` receives podman's warnings (an ONBUILD dropped from an OCI image); ``report``
-    podman's copy lines (``Copying blob sha256:...``), once the image is made."""
+    podman's copy lines (``Copying blob sha256:...``), once the image is made; ``iidfile``
+    the new id (checked before anything, written after)."""
     from capsa.container.views import effective_status
 
     names, warnings = check_inputs(changes, message, fmt, target)
+    if iidfile is not None:
+        check_iidfile(iidfile)
     for text in warnings:
         if warn is not None:
             warn(text)
@@ -116,6 +137,8 @@ def commit(sess: Session, ref: str, target: str | None, *, changes: list[str], m
             _thaw(sess, config)
     if report is not None:
         _report_copy(sess, image, report)
+    if iidfile is not None:
+        write_iidfile(iidfile, image.id)
     from capsa.engine.images import image_event
 
     image_event("commit", image.id, image.names)
