@@ -90,7 +90,7 @@ def test_commit_of_a_stopped_container_keeps_its_files_and_deletions(c: Capsa) -
 
 def test_every_change_instruction_shows_in_inspect_and_in_run(c: Capsa) -> None:
     changed(c, "base")
-    changes = ['CMD ["echo", "from-cmd"]', "ENV ONE=1 TWO=2", "EXPOSE 8080", "EXPOSE 53/udp", "LABEL purpose=test",
+    changes = ['CMD ["echo", "from-cmd"]', "ENV ONE=1 TWO=2", "EXPOSE 8080", "EXPOSE 53/udp 9000-9001", "LABEL purpose=test",
                "STOPSIGNAL SIGINT", "USER nobody", "VOLUME /data", "WORKDIR /srv", "ONBUILD RUN echo child"]
     args = [x for change in changes for x in ("--change", change)]
     r = c("commit", "-q", "--format", "docker", *args, "base", "changed")
@@ -98,7 +98,7 @@ def test_every_change_instruction_shows_in_inspect_and_in_run(c: Capsa) -> None:
     config = inspect(c, "changed")["Config"]
     assert config["Cmd"] == ["echo", "from-cmd"]
     assert {"ONE=1", "TWO=2"} <= set(config["Env"])
-    assert config["ExposedPorts"] == {"8080/tcp": {}, "53/udp": {}}
+    assert config["ExposedPorts"] == {"8080/tcp": {}, "53/udp": {}, "9000/tcp": {}, "9001/tcp": {}}
     assert config["Labels"] == {"purpose": "test"}
     assert config["StopSignal"] == "2"  # (podman stores the number)
     assert config["User"] == "nobody" and config["WorkingDir"] == "/srv"

@@ -73,7 +73,8 @@ def _invalid(change: str, why: str, hint: str) -> UsageError:
 
 
 def _ports(change: str, rest: str) -> list[str]:
-    """EXPOSE's ports as ``PORT/PROTO`` (tcp by default); ranges ``8000-8001`` as docker allows."""
+    """EXPOSE's ports as ``PORT/PROTO`` (tcp by default); a range ``8000-8001`` gives each of its
+    ports, as docker does."""
     out = []
     for word in rest.split():
         port, _, proto = word.partition("/")
@@ -82,7 +83,10 @@ def _ports(change: str, rest: str) -> list[str]:
             raise _invalid(change, f"EXPOSE port must be an integer: {port!r}", "e.g. --change 'EXPOSE 8080/tcp'")
         if proto.lower() not in ("", "tcp", "udp", "sctp"):
             raise _invalid(change, f"EXPOSE protocol {proto!r} is not tcp, udp or sctp", "e.g. --change 'EXPOSE 53/udp'")
-        out.append(f"{port}/{proto.lower() or 'tcp'}")
+        low, high = int(first), int(last) if dash else int(first)
+        if not 0 < low <= high <= 65535:
+            raise _invalid(change, f"EXPOSE port out of range: {port!r}", "ports are 1 to 65535")
+        out += [f"{n}/{proto.lower() or 'tcp'}" for n in range(low, high + 1)]  # (a range: each port, as docker)
     return out
 
 
