@@ -7,12 +7,10 @@ has the same id.
 from __future__ import annotations
 
 import json
-import shlex
 from typing import Any
 
 from capsa.errors import UsageError
 
-CHANGE_INSTRUCTIONS = ("CMD", "ENTRYPOINT", "ENV", "EXPOSE", "LABEL", "ONBUILD", "STOPSIGNAL", "USER", "VOLUME", "WORKDIR")
 
 
 def config_bytes(config: dict[str, Any]) -> bytes:
@@ -35,75 +33,72 @@ def new_config(diff_ids: list[str], created: str, history: list[dict[str, Any]],
     }
 
 
-def _command(rest: str) -> list[str]:
-    """JSON (exec) form, or shell form wrapped in ``/bin/sh -c`` as Docker does."""
-    rest = rest.strip()
-    if rest.startswith("["):
-        try:
-            value = json.loads(rest)
-        except ValueError:
-            value = None
-        if isinstance(value, list) and all(isinstance(v, str) for v in value):
-            return value
-    return ["/bin/sh", "-c", rest]
+def apply_instruction(runtime: dict[str, Any], inst: Any, shell: list[str] | None = None) -> None:
+    """Apply one parsed, already expanded instruction (``capsa.build.instructions``: CMD,
+    ENTRYPOINT, ENV, LABEL, EXPOSE, VOLUME, USER, WORKDIR, STOPSIGNAL, ONBUILD) to a runtime
+    config, as docker does: shell form runs through ``shell`` (default ``/bin/sh -c``), ENV
+    replaces a variable in place of its old entry, EXPOSE gives ``PORT/proto`` keys (``tcp`` by
+    default, ranges one key per port), a relative WORKDIR is joined to the previous one, ONBUILD
+    appends its expression. Used by ``--change`` and by the build's metadata steps."""
+    import posixpath
 
+    from capsa.build import instructions as I
 
-def _pairs(instruction: str, rest: str) -> dict[str, str]:
-    """``K=V K2="v 2"`` or the legacy single ``K V`` form."""
-    words = shlex.split(rest)
-    if not words:
-        raise UsageError(f"{instruction} needs at least one KEY=VALUE", hint=f"e.g. --change '{instruction} KEY=value'")
-    if "=" not in words[0]:
-        key, _, value = rest.strip().partition(" ")
-        if not value.strip():
-            raise UsageError(f"{instruction} {key} has no value", hint=f"write {instruction} {key}=VALUE")
-        return {key: value.strip()}
-    out = {}
-    for word in words:
-        key, sep, value = word.partition("=")
-        if not sep or not key:
-            raise UsageError(f"invalid {instruction} pair {word!r}", hint="write KEY=VALUE")
-        out[key] = value
-    return out
+    if isinstance(inst, (I.Cmd, I.Entrypoint)):
+        key = "Cmd" if isinstance(inst, I.Cmd) else "Entrypoint"
+        if inst.json_form:
+            runtime[key] = list(inst.command)
+        elif inst.command and inst.command[0]:
+            runtime[key] = [*(shell or ["/bin/sh", "-c"]), inst.command[0]]
+        else:  # an empty shell form: podman's --change gives "sh -c" alone for CMD, nothing for ENTRYPOINT
+            runtime[key] = [*(shell or ["/bin/sh", "-c"])] if key == "Cmd" else []
+    elif isinstance(inst, I.Env):
+        env = list(runtime.get("Env", []))
+        for name, value in inst.pairs:
+            line = f"{name}={value}"
+            at = next((i for i, e in enumerate(env) if e.split("=", 1)[0] == name), None)
+            if at is None:
+                env.append(line)
+            else:
+                env[at] = line
+        runtime["Env"] = env
+    elif isinstance(inst, I.Label):
+        runtime["Labels"] = {**runtime.get("Labels", {}), **dict(inst.pairs)}
+    elif isinstance(inst, I.Expose):
+        ports = dict(runtime.get("ExposedPorts", {}))
+        for port in inst.ports:
+            spec, _, proto = port.partition("/")
+            low, _, high = spec.partition("-")
+            for number in range(int(low), int(high or low) + 1):
+                ports[f"{number}/{(proto or 'tcp').lower()}"] = {}
+        runtime["ExposedPorts"] = ports
+    elif isinstance(inst, I.Volume):
+        runtime["Volumes"] = {**runtime.get("Volumes", {}), **{path: {} for path in inst.paths}}
+    elif isinstance(inst, I.User):
+        runtime["User"] = inst.user
+    elif isinstance(inst, I.Workdir):
+        runtime["WorkingDir"] = posixpath.join(runtime.get("WorkingDir") or "/", inst.path)
+    elif isinstance(inst, I.StopSignal):
+        runtime["StopSignal"] = inst.signal
+    elif isinstance(inst, I.OnBuild):
+        runtime["OnBuild"] = [*runtime.get("OnBuild", []), inst.expression]
+    else:
+        raise UsageError(f"{inst.keyword} does not change an image config")
 
 
 def apply_change(runtime: dict[str, Any], change: str) -> None:
-    """Apply one instruction (``CMD ["sh"]``, ``ENV A=b``, ``CMD=/bin/sh``...) to a runtime config."""
-    text = change.strip()
-    head = text.split(None, 1)[0] if text else ""
-    instruction, eq, after_eq = head.partition("=")
-    instruction = instruction.upper()
-    if instruction not in CHANGE_INSTRUCTIONS:
-        raise UsageError(f"invalid --change instruction {change!r}", hint=f"supported: {', '.join(CHANGE_INSTRUCTIONS)}")
-    rest = (after_eq + text[len(head):]) if eq else text[len(head):]
-    if not rest.strip() and instruction not in ("CMD", "ENTRYPOINT"):
-        raise UsageError(f"{instruction} needs a value", hint=f"e.g. --change '{instruction} ...'")
-    if instruction in ("CMD", "ENTRYPOINT"):
-        runtime["Cmd" if instruction == "CMD" else "Entrypoint"] = _command(rest)
-    elif instruction == "ENV":
-        env = [e for e in runtime.get("Env", [])]
-        for key, value in _pairs("ENV", rest).items():
-            env = [e for e in env if e.split("=", 1)[0] != key] + [f"{key}={value}"]
-        runtime["Env"] = env
-    elif instruction == "LABEL":
-        runtime["Labels"] = {**runtime.get("Labels", {}), **_pairs("LABEL", rest)}
-    elif instruction == "EXPOSE":
-        ports = dict(runtime.get("ExposedPorts", {}))
-        for port in rest.split():
-            ports[port if "/" in port else f"{port}/tcp"] = {}
-        runtime["ExposedPorts"] = ports
-    elif instruction == "VOLUME":
-        stripped = rest.strip()
-        try:
-            paths = json.loads(stripped) if stripped.startswith("[") else stripped.split()
-        except ValueError:
-            paths = stripped.split()
-        runtime["Volumes"] = {**runtime.get("Volumes", {}), **{str(p): {} for p in paths}}
-    elif instruction == "ONBUILD":
-        runtime["OnBuild"] = [*runtime.get("OnBuild", []), rest.strip()]
-    elif instruction == "STOPSIGNAL":
-        runtime["StopSignal"] = rest.strip()
-    elif instruction == "USER":
-        runtime["User"] = rest.strip()
-    elif instruction == "WORKDIR":
-        runtime["WorkingDir"] = rest.strip()
+    """Apply one ``--change`` instruction (``CMD ["sh"]``, ``ENV A=b``, ``CMD=/bin/sh``...) to a
+    runtime config: read and expanded (with the config's own ENV) as the same line in a
+    Containerfile (``capsa.build.instructions.parse_change``), applied by ``apply_instruction``.
+    ``UsageError`` on a bad change, with ``runtime`` untouched."""
+    from capsa.build.changes import parse_change
+    from capsa.errors import BuildError
+
+    try:
+        inst = parse_change(change)
+        env = dict(e.split("=", 1) for e in runtime.get("Env", []) if "=" in e)
+        inst = inst.expanded(env)
+    except BuildError as err:
+        message = err.message.removeprefix("--change:").removeprefix("1: ").removeprefix("line 1: ")
+        raise UsageError(f"invalid --change {change!r}: {message}", err.hint or "see docs/containerfile.md") from None
+    apply_instruction(runtime, inst)
