@@ -45,7 +45,7 @@ CLI_MAY_ALSO_IMPORT = {
     "capsa.container.model": "ContainerConfig, what engine.containers.create/run take",
     "capsa.container.hostdevices": "--device checked when parsed, as podman's create does",
 }
-BELOW_THE_ENGINE = ("capsa.registry", "capsa.image", "capsa.store", "capsa.drivers")  # (spec.py imported capsa_isolation_linux until the isolation branch)
+BELOW_THE_ENGINE = ("capsa.registry", "capsa.image", "capsa.store", "capsa.drivers", "capsa.build")  # (spec.py imported capsa_isolation_linux until the isolation branch)
 
 
 def module_name(path: Path, base: Path) -> str:

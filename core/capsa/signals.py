@@ -12,6 +12,11 @@ def signal_number(sig: str | int) -> int:
         return int(sig)
     name = str(sig).upper()
     name = name if name.startswith("SIG") else f"SIG{name}"
+    base, plus, offset = name.partition("+") if "+" in name else name.partition("-")
+    if plus and base in ("SIGRTMIN", "SIGRTMAX") and offset.isdigit():  # SIGRTMIN+3, RTMAX-1
+        number = signals.SIGRTMIN + int(offset) if base == "SIGRTMIN" else signals.SIGRTMAX - int(offset)
+        if signals.SIGRTMIN <= number <= signals.SIGRTMAX:
+            return int(number)
     try:
         return int(getattr(signals.Signals, name))
     except AttributeError:

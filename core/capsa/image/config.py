@@ -7,12 +7,10 @@ has the same id.
 from __future__ import annotations
 
 import json
-import shlex
 from typing import Any
 
 from capsa.errors import UsageError
 
-CHANGE_INSTRUCTIONS = ("CMD", "ENTRYPOINT", "ENV", "EXPOSE", "LABEL", "ONBUILD", "STOPSIGNAL", "USER", "VOLUME", "WORKDIR")
 
 
 def config_bytes(config: dict[str, Any]) -> bytes:
@@ -35,36 +33,57 @@ def new_config(diff_ids: list[str], created: str, history: list[dict[str, Any]],
     }
 
 
-def _command(rest: str) -> list[str]:
-    """JSON (exec) form, or shell form wrapped in ``/bin/sh -c`` as Docker does."""
-    rest = rest.strip()
-    if rest.startswith("["):
-        try:
-            value = json.loads(rest)
-        except ValueError:
-            value = None
-        if isinstance(value, list) and all(isinstance(v, str) for v in value):
-            return value
-    return ["/bin/sh", "-c", rest]
+def apply_instruction(runtime: dict[str, Any], inst: Any, shell: list[str] | None = None) -> None:
+    """Apply one parsed, already expanded instruction (``capsa.build.instructions``: CMD,
+    ENTRYPOINT, ENV, LABEL, EXPOSE, VOLUME, USER, WORKDIR, STOPSIGNAL, ONBUILD) to a runtime
+    config, as docker does: shell form runs through ``shell`` (default ``/bin/sh -c``), ENV
+    replaces a variable in place of its old entry, EXPOSE gives ``PORT/proto`` keys (``tcp`` by
+    default, ranges one key per port), a relative WORKDIR is joined to the previous one, ONBUILD
+    appends its expression. Used by ``--change`` and by the build's metadata steps."""
+    import posixpath
 
+    from capsa.build import instructions as I
 
-def _pairs(instruction: str, rest: str) -> dict[str, str]:
-    """``K=V K2="v 2"`` or the legacy single ``K V`` form."""
-    words = shlex.split(rest)
-    if not words:
-        raise UsageError(f"{instruction} needs at least one KEY=VALUE", hint=f"e.g. --change '{instruction} KEY=value'")
-    if "=" not in words[0]:
-        key, _, value = rest.strip().partition(" ")
-        if not value.strip():
-            raise UsageError(f"{instruction} {key} has no value", hint=f"write {instruction} {key}=VALUE")
-        return {key: value.strip()}
-    out = {}
-    for word in words:
-        key, sep, value = word.partition("=")
-        if not sep or not key:
-            raise UsageError(f"invalid {instruction} pair {word!r}", hint="write KEY=VALUE")
-        out[key] = value
-    return out
+    if isinstance(inst, (I.Cmd, I.Entrypoint)):
+        key = "Cmd" if isinstance(inst, I.Cmd) else "Entrypoint"
+        if inst.json_form:
+            runtime[key] = list(inst.command)
+        elif inst.command and inst.command[0]:
+            runtime[key] = [*(shell or ["/bin/sh", "-c"]), inst.command[0]]
+        else:  # an empty shell form: podman's --change gives "sh -c" alone for CMD, nothing for ENTRYPOINT
+            runtime[key] = [*(shell or ["/bin/sh", "-c"])] if key == "Cmd" else []
+    elif isinstance(inst, I.Env):
+        env = list(runtime.get("Env", []))
+        for name, value in inst.pairs:
+            line = f"{name}={value}"
+            at = next((i for i, e in enumerate(env) if e.split("=", 1)[0] == name), None)
+            if at is None:
+                env.append(line)
+            else:
+                env[at] = line
+        runtime["Env"] = env
+    elif isinstance(inst, I.Label):
+        runtime["Labels"] = {**runtime.get("Labels", {}), **dict(inst.pairs)}
+    elif isinstance(inst, I.Expose):
+        ports = dict(runtime.get("ExposedPorts", {}))
+        for port in inst.ports:
+            spec, _, proto = port.partition("/")
+            low, _, high = spec.partition("-")
+            for number in range(int(low), int(high or low) + 1):
+                ports[f"{number}/{(proto or 'tcp').lower()}"] = {}
+        runtime["ExposedPorts"] = ports
+    elif isinstance(inst, I.Volume):
+        runtime["Volumes"] = {**runtime.get("Volumes", {}), **{path: {} for path in inst.paths}}
+    elif isinstance(inst, I.User):
+        runtime["User"] = inst.user
+    elif isinstance(inst, I.Workdir):
+        runtime["WorkingDir"] = posixpath.join(runtime.get("WorkingDir") or "/", inst.path)
+    elif isinstance(inst, I.StopSignal):
+        runtime["StopSignal"] = inst.signal
+    elif isinstance(inst, I.OnBuild):
+        runtime["OnBuild"] = [*runtime.get("OnBuild", []), inst.expression]
+    else:
+        raise UsageError(f"{inst.keyword} does not change an image config")
 
 
 def _invalid(change: str, why: str, hint: str) -> UsageError:
@@ -72,66 +91,36 @@ def _invalid(change: str, why: str, hint: str) -> UsageError:
     return UsageError(f'invalid change "{change}" - {why}', hint=hint)
 
 
-def _ports(change: str, rest: str) -> list[str]:
-    """EXPOSE's ports as ``PORT/PROTO`` (tcp by default); a range ``8000-8001`` gives each of its
-    ports, as docker does."""
-    out = []
-    for word in rest.split():
-        port, _, proto = word.partition("/")
-        first, dash, last = port.partition("-")
-        if not first.isdigit() or (dash and not last.isdigit()):
-            raise _invalid(change, f"EXPOSE port must be an integer: {port!r}", "e.g. --change 'EXPOSE 8080/tcp'")
-        if proto.lower() not in ("", "tcp", "udp", "sctp"):
-            raise _invalid(change, f"EXPOSE protocol {proto!r} is not tcp, udp or sctp", "e.g. --change 'EXPOSE 53/udp'")
-        low, high = int(first), int(last) if dash else int(first)
-        if not 0 < low <= high <= 65535:
-            raise _invalid(change, f"EXPOSE port out of range: {port!r}", "ports are 1 to 65535")
-        out += [f"{n}/{proto.lower() or 'tcp'}" for n in range(low, high + 1)]  # (a range: each port, as docker)
-    return out
-
-
 def apply_change(runtime: dict[str, Any], change: str) -> None:
-    """Apply one instruction (``CMD ["sh"]``, ``ENV A=b``, ``CMD=/bin/sh``...) to a runtime config,
-    as podman's ``--change`` does: every instruction needs a value; STOPSIGNAL is stored as the
-    signal's number (``TERM`` -> ``"15"``); ENV, LABEL, EXPOSE and VOLUME add to what is there.
-    A bad change is a UsageError naming it (``invalid change "..." - ...``)."""
+    """Apply one ``--change`` instruction (``CMD ["sh"]``, ``ENV A=b``, ``CMD=/bin/sh``...) to a
+    runtime config: read and expanded (with the config's own ENV) as the same line in a
+    Containerfile (``capsa.build.changes.parse_change``), applied by ``apply_instruction``.
+    As podman's ``--change``: every instruction needs a value, STOPSIGNAL is stored as the
+    signal's number (``TERM`` -> ``"15"``). A bad change is a UsageError naming it (``invalid
+    change "..." - ...``), with ``runtime`` untouched."""
+    from capsa.build import instructions as I
+    from capsa.build.changes import CHANGE_KEYWORDS, parse_change
+    from capsa.errors import BuildError
+
     text = change.strip()
     head = text.split(None, 1)[0] if text else ""
-    instruction, eq, after_eq = head.partition("=")
-    instruction = instruction.upper()
-    if instruction not in CHANGE_INSTRUCTIONS:
-        raise _invalid(change, f"invalid instruction {instruction or head}", f"supported: {', '.join(CHANGE_INSTRUCTIONS)}")
-    rest = (after_eq + text[len(head):]) if eq else text[len(head):]
-    if not rest.strip():
-        raise _invalid(change, "must be formatted as KEY VALUE", f"e.g. --change '{instruction} ...'")
-    if instruction in ("CMD", "ENTRYPOINT"):
-        runtime["Cmd" if instruction == "CMD" else "Entrypoint"] = _command(rest)
-    elif instruction == "ENV":
-        env = [e for e in runtime.get("Env", [])]
-        for key, value in _pairs("ENV", rest).items():
-            env = [e for e in env if e.split("=", 1)[0] != key] + [f"{key}={value}"]
-        runtime["Env"] = env
-    elif instruction == "LABEL":
-        runtime["Labels"] = {**runtime.get("Labels", {}), **_pairs("LABEL", rest)}
-    elif instruction == "EXPOSE":
-        runtime["ExposedPorts"] = {**runtime.get("ExposedPorts", {}), **{p: {} for p in _ports(change, rest)}}
-    elif instruction == "VOLUME":
-        stripped = rest.strip()
-        try:
-            paths = json.loads(stripped) if stripped.startswith("[") else stripped.split()
-        except ValueError:
-            paths = stripped.split()
-        runtime["Volumes"] = {**runtime.get("Volumes", {}), **{str(p): {} for p in paths}}
-    elif instruction == "ONBUILD":
-        runtime["OnBuild"] = [*runtime.get("OnBuild", []), rest.strip()]
-    elif instruction == "STOPSIGNAL":
+    keyword, eq, after_eq = head.partition("=")
+    if not (after_eq if eq else text[len(head):]).strip() and keyword.upper() in CHANGE_KEYWORDS:
+        raise _invalid(change, "must be formatted as KEY VALUE", f"e.g. --change '{keyword.upper()} ...'")
+    try:
+        inst = parse_change(change)
+        env = dict(e.split("=", 1) for e in runtime.get("Env", []) if "=" in e)
+        inst = inst.expanded(env)
+    except BuildError as err:
+        message = err.message.removeprefix("--change:").removeprefix("1: ").removeprefix("line 1: ").strip()
+        raise _invalid(change, message, err.hint or "see docs/containerfile.md") from None
+    if isinstance(inst, I.StopSignal):
+        from dataclasses import replace
+
         from capsa.signals import signal_number
 
         try:
-            runtime["StopSignal"] = str(signal_number(rest.strip()))
+            inst = replace(inst, signal=str(signal_number(inst.signal)))
         except UsageError:
-            raise _invalid(change, f"invalid signal {rest.strip()!r}", "use a name like SIGTERM or TERM, or a number") from None
-    elif instruction == "USER":
-        runtime["User"] = rest.strip()
-    elif instruction == "WORKDIR":
-        runtime["WorkingDir"] = rest.strip()
+            raise _invalid(change, f"invalid signal {inst.signal!r}", "use a name like SIGTERM or TERM, or a number") from None
+    apply_instruction(runtime, inst)
