@@ -11,26 +11,25 @@ from pathlib import Path
 import pytest
 
 from conftest import Capsa
-from containers import busybox_store
+from containers import STORAGE_DRIVERS, driver_store, store_session
 
 STAMP = 1_000_000_000
 
 
-@pytest.fixture(scope="module", params=["overlay", "vfs"])
+@pytest.fixture(scope="module", params=STORAGE_DRIVERS)
 def store_cli(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Capsa]:
-    config = "" if request.param == "overlay" else '[storage]\ndriver = "vfs"\n'
-    yield from busybox_store(tmp_path_factory, f"committing-{request.param}", config)
+    yield from driver_store(request, tmp_path_factory, "committing")
 
 
 @pytest.fixture
 def store(store_cli: Capsa) -> Iterator[object]:
-    from capsa.engine.session import GlobalOptions, Session, open_store
+    from capsa.engine.session import open_store
 
-    driver = json.loads((store_cli.root / "storage.json").read_text())["driver"]
-    sess = Session(GlobalOptions(root=str(store_cli.root), runroot=str(store_cli.runroot), storage_driver=driver))
+    sess = store_session(store_cli)
     st = open_store(sess)
     yield st
     st.driver.cleanup()
+    sess.close()
 
 
 def busybox(store: object):  # type: ignore[no-untyped-def]

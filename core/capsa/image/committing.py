@@ -34,7 +34,7 @@ def manifest_type_of(fmt: str) -> str:
     from capsa.errors import UsageError
 
     if fmt not in FORMATS:
-        raise UsageError(f"unrecognized image format {fmt!r}", hint="use --format oci or --format docker")
+        raise UsageError(f'unrecognized image format "{fmt}"', hint="use --format oci or --format docker")
     return FORMATS[fmt]
 
 
@@ -77,8 +77,8 @@ def derive_image(store: Store, base: Image | None, layer: Layer | None, runtime:
     ``config`` = ``runtime``, ``layer``'s diff id appended (``layer`` None: an empty-layer step,
     the history entry marked ``empty_layer``), ``history`` appended (``created`` filled in when
     absent), ``created`` now, ``author`` when given. ``layer`` must stand on ``base``'s top
-    layer, or have no parent (a squashed layer: it replaces the base's layers, whose history
-    entries become empty-layer ones). ``fmt``: ``oci`` or ``docker`` (Docker media types;
+    layer, or have no parent (a squashed layer: it replaces the base's layers and history, as
+    podman's ``--squash`` does). ``fmt``: ``oci`` or ``docker`` (Docker media types;
     ``comment``, the commit message, only goes into a Docker config, as podman does).
     ``names`` are full references. Returns the recorded image."""
     from capsa.errors import StorageError
@@ -106,7 +106,7 @@ def derive_image(store: Store, base: Image | None, layer: Layer | None, runtime:
         entry.pop("empty_layer", None)
     old_history = list(config.get("history") or [])
     if layer is not None and layer.parent is None and base_layers:
-        old_history = [{**h, "empty_layer": True} for h in old_history]
+        old_history = []  # (squashed: the one layer replaces the base's, and podman keeps one entry)
     config["history"] = [*old_history, entry]
     config["created"] = created
     config["config"] = dict(runtime)
