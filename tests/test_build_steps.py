@@ -158,8 +158,32 @@ def test_add_extracts_local_archives_and_copies_other_files(c: Capsa, tmp_path: 
     image = built(c, ctx)
     assert out(c, image, "sh", "-c", "cat /x/inner/file.txt /p.txt; test -f /copied.tar.gz && echo kept") == \
         "from the archive\nplain\nkept\n"
-    r = build(c, context(tmp_path, "FROM busybox\nADD https://example.org/x /x\n"))
-    assert r.returncode == 125 and "URL" in r.stderr
+
+
+def test_add_downloads_a_url(c: Capsa, tmp_path: Path) -> None:
+    import functools
+    import http.server
+    import threading
+
+    served = tmp_path / "served"
+    served.mkdir()
+    (served / "remote.txt").write_text("downloaded\n")
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(served))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/remote.txt"
+        ctx = context(tmp_path, f"FROM busybox\nADD {url} /r/\n")
+        first = built(c, ctx)
+        assert out(c, first, "cat", "/r/remote.txt") == "downloaded\n"
+        assert built(c, ctx) == first  # (the same content: a cache hit)
+        (served / "remote.txt").write_text("changed\n")
+        second = built(c, ctx)
+        assert second != first and out(c, second, "cat", "/r/remote.txt") == "changed\n"
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def test_copy_flags_globs_and_destinations(c: Capsa, tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 
+from capsa.build.history import created_by
 from capsa.engine import buildsteps
 from capsa.engine.buildcache import step_key
 from capsa.errors import BuildError
@@ -23,9 +24,6 @@ if TYPE_CHECKING:
     from capsa.engine.build import Builder
     from capsa.engine.buildstages import Stage
 
-NOP = "/bin/sh -c #(nop) "
-
-
 def _sha(text: str) -> str:
     from capsa.fastpath.digest import sha256
 
@@ -33,15 +31,23 @@ def _sha(text: str) -> str:
 
 
 def copy_step(b: Builder, stage: Stage, ins: Any, runtime: dict[str, Any], add: bool) -> None:
-    """One COPY (``add`` False) or ADD step of ``stage``: from the cache, or made."""
+    """One COPY (``add`` False) or ADD step of ``stage``: from the cache, or made. ADD's URLs
+    are downloaded (every build, as docker does: their content is in the key)."""
     import tempfile
 
-    keyword = "ADD" if add else "COPY"
+    with tempfile.TemporaryDirectory(prefix="capsa-build-sources-") as scratch:
+        _copy_step(b, stage, ins, runtime, add, scratch)
+
+
+def _copy_step(b: Builder, stage: Stage, ins: Any, runtime: dict[str, Any], add: bool, scratch: str) -> None:
+    from capsa.build.copying import download, write_heredoc
+
     step = stage._step_text(ins)
     workdir = str(runtime.get("WorkingDir") or "/")
-    sources: list[tuple[str, str]] = []
+    groups: list[tuple[list[tuple[str, str]], dict[str, Any]]] = []
     sums: list[str] = []
     from_image = None
+    rels: list[str] = []
     if ins.from_:
         index = b.stage_ref(ins.from_, stage.stage.index)
         from_image = b.stage_images.get(index) if index is not None else b.image(ins.from_)
@@ -51,24 +57,29 @@ def copy_step(b: Builder, stage: Stage, ins: Any, runtime: dict[str, Any], add: 
         rels = [s.lstrip("/") or "." for s in ins.sources]
         sums.append(_sha(json.dumps([from_image.id, rels])))
     else:
-        urls = [s for s in ins.sources if s.startswith(("http://", "https://", "git@"))]
-        if urls:
-            raise BuildError(f'building at STEP "{step}": {keyword} from a URL ({urls[0]}) is not supported',
-                             hint="download the file into the context first (capsa's builder fetches nothing)")
-        rels = []
-        if ins.sources:
-            try:
-                rels = b.context.sources(list(ins.sources))
-            except BuildError as exc:
-                raise BuildError(f'building at STEP "{step}": {exc.message}', hint=exc.hint) from None
-            sums.append(str(b.context.checksum(rels)).removeprefix("sha256:"))
-        sources = [(b.context.root, rel) for rel in rels]
-    docs = list(getattr(ins, "heredocs", None) or [])
-    bodies = [(doc.name, _body(doc, stage.env())) for doc in docs]
+        urls = [s for s in ins.sources if add and s.startswith(("http://", "https://"))]
+        local = [s for s in ins.sources if s not in urls]
+        try:
+            if local:
+                rels = b.context.sources(local)
+                sums.append(str(b.context.checksum(rels)).removeprefix("sha256:"))
+                groups.append(([(b.context.root, rel) for rel in rels], {"ignore": b.context.ignore}))
+            fetched = []
+            for url in urls:
+                name = download(url, scratch)
+                fetched.append((scratch, name))
+                with open(os.path.join(scratch, name), "rb") as fh:
+                    sums.append(_sha(url) + _sha(fh.read().hex()))
+            if fetched:
+                groups.append((fetched, {"extract_archives": False}))  # (docker: a download is never extracted)
+        except BuildError as exc:
+            raise BuildError(f'building at STEP "{step}": {exc.message}', hint=exc.hint) from None
+        rels += [name for _, name in fetched]
+    bodies = [(doc.name, _body(doc, stage.env())) for doc in list(getattr(ins, "heredocs", None) or [])]
     sums += [_sha(f"{name}\0{body}") for name, body in bodies]
-    kind = _kind(sources, rels, bodies)
+    kind = _kind(groups[0][0] if groups else [], rels, bodies)
     checksum = sums[0] if len(sums) == 1 else _sha("".join(sums))
-    text = f"{NOP}{keyword} {kind}:{checksum} in {ins.dest} "
+    text = created_by(ins, source_digest=f"{kind}:{checksum}")
     key = step_key(stage.image.id if stage.image else None, text,
                    [json.dumps([workdir, ins.chown, ins.chmod]), json.dumps(runtime, sort_keys=True),
                     json.dumps(b.opts.labels, sort_keys=True), b.opts.fmt, stage.author or ""])
@@ -78,17 +89,16 @@ def copy_step(b: Builder, stage: Stage, ins: Any, runtime: dict[str, Any], add: 
     def commit(layer_id: str) -> Any:
         return stage._commit(key, runtime, text, layer_id)
 
-    with tempfile.TemporaryDirectory(prefix="capsa-heredoc-") as docs_dir:
-        for name, body in bodies:
-            with open(os.path.join(docs_dir, name), "w", encoding="utf-8") as fh:
-                fh.write(body)
-        docs_group = ([(docs_dir, name) for name, _ in bodies], {})
-        if from_image is not None:
-            with buildsteps.MountedImage(b.store, from_image) as root:
-                groups = [([(root, rel) for rel in rels], {"preserve_owner": True}), docs_group]
-                _copy(b, stage, ins, groups, workdir, add, step, commit)
-        else:
-            _copy(b, stage, ins, [(sources, {"ignore": b.context.ignore}), docs_group], workdir, add, step, commit)
+    if bodies:
+        docs_dir = os.path.join(scratch, "heredocs")
+        os.mkdir(docs_dir)
+        groups.append(([write_heredoc(docs_dir, name, body) for name, body in bodies], {}))
+    if from_image is not None:
+        with buildsteps.MountedImage(b.store, from_image) as root:
+            _copy(b, stage, ins, [([(root, rel) for rel in rels], {"preserve_owner": True}), *groups], workdir, add,
+                  step, commit)
+    else:
+        _copy(b, stage, ins, groups, workdir, add, step, commit)
 
 
 def _copy(b: Builder, stage: Stage, ins: Any, groups: list[Any], workdir: str, add: bool, step: str,

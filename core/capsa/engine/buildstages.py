@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import json
 
+from capsa.build.history import created_by, step_text
 from capsa.engine import buildsteps
 from capsa.engine.buildcache import step_key
 from capsa.errors import BuildError
@@ -27,7 +28,6 @@ DEFAULT_SHELL = ["/bin/sh", "-c"]
 # docker's predefined ARGs: usable by RUN without an ARG line, and kept out of the history
 PROXY_ARGS = frozenset({"HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "FTP_PROXY", "ftp_proxy",
                         "NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy"})
-NOP = "/bin/sh -c #(nop) "
 
 
 def kind_of(ins: Any) -> str:
@@ -137,8 +137,9 @@ class Stage:
         return out
 
     def _step_text(self, ins: Any) -> str:
-        node = getattr(ins, "node", None)
-        return " ".join(str(node.original).split("\n", 1)[0].split()) if node is not None else kind_of(ins).upper()
+        """What ``STEP i/n:`` shows: the instruction as written (its first line: a heredoc's
+        body is not shown)."""
+        return step_text(ins).split("\n", 1)[0]
 
     def step(self, ins: Any, announce: str | None, last: bool = False) -> None:
         """One instruction: expanded, then taken from the cache or made; prints podman's lines."""
@@ -205,9 +206,10 @@ class Stage:
         self._became(image)
         return image
 
-    def _metadata(self, ins: Any, runtime: dict[str, Any], words: str) -> None:
-        """An empty-layer step: ``runtime`` is the new runtime config."""
-        text = f"{NOP}{kind_of(ins).upper()} {words}"
+    def _metadata(self, ins: Any, runtime: dict[str, Any], text: str | None = None) -> None:
+        """An empty-layer step: ``runtime`` is the new runtime config; ``text`` its history
+        (default: :func:`capsa.build.history.created_by`'s)."""
+        text = text or created_by(ins)
         key = self._key(text, [json.dumps(runtime, sort_keys=True)])
         if not self._cached(key):
             self._commit(key, runtime, text, None)
@@ -227,8 +229,7 @@ class Stage:
                 self.args[key] = self.b.meta_values.get(key)
 
     def _do_arg(self, ins: Any, runtime: dict[str, Any], last: bool) -> None:
-        words = " ".join(k if v is None else f"{k}={v}" for k, v in _pairs(ins.pairs))
-        self._metadata(ins, runtime, words)
+        self._metadata(ins, runtime, created_by(ins, build_args=self._shown_args()))
 
     def _command(self, ins: Any) -> list[str]:
         command = list(ins.command)
@@ -239,25 +240,25 @@ class Stage:
     def _do_cmd(self, ins: Any, runtime: dict[str, Any], last: bool) -> None:
         runtime["Cmd"] = self._command(ins)
         self.cmd_set = True
-        self._metadata(ins, runtime, json.dumps(runtime["Cmd"], separators=(",", ":")) if ins.json_form else " ".join(ins.command))
+        self._metadata(ins, runtime)
 
     def _do_entrypoint(self, ins: Any, runtime: dict[str, Any], last: bool) -> None:
         runtime["Entrypoint"] = self._command(ins)
         if not self.cmd_set:
             runtime.pop("Cmd", None)  # (docker: an ENTRYPOINT drops the base image's CMD)
-        self._metadata(ins, runtime, json.dumps(runtime["Entrypoint"], separators=(",", ":")) if ins.json_form else " ".join(ins.command))
+        self._metadata(ins, runtime)
 
     def _do_env(self, ins: Any, runtime: dict[str, Any], last: bool) -> None:
         env = list(runtime.get("Env") or [])
         for key, value in _pairs(ins.pairs):
             env = [e for e in env if e.partition("=")[0] != key] + [f"{key}={value or ''}"]
         runtime["Env"] = env
-        self._metadata(ins, runtime, " ".join(f"{k}={v or ''}" for k, v in _pairs(ins.pairs)))
+        self._metadata(ins, runtime)
 
     def _do_label(self, ins: Any, runtime: dict[str, Any], last: bool) -> None:
         pairs = _pairs(ins.pairs)
         runtime["Labels"] = {**(runtime.get("Labels") or {}), **{k: v or "" for k, v in pairs}}
-        self._metadata(ins, runtime, " ".join(f"{k}={v or ''}" for k, v in pairs))
+        self._metadata(ins, runtime)
 
     def _do_expose(self, ins: Any, runtime: dict[str, Any], last: bool) -> None:
         ports = dict(runtime.get("ExposedPorts") or {})
@@ -265,32 +266,32 @@ class Stage:
             port = str(port)
             ports[port if "/" in port else f"{port}/tcp"] = {}
         runtime["ExposedPorts"] = ports
-        self._metadata(ins, runtime, " ".join(str(p) for p in ins.ports))
+        self._metadata(ins, runtime)
 
     def _do_user(self, ins: Any, runtime: dict[str, Any], last: bool) -> None:
         runtime["User"] = ins.user
-        self._metadata(ins, runtime, ins.user)
+        self._metadata(ins, runtime)
 
     def _do_volume(self, ins: Any, runtime: dict[str, Any], last: bool) -> None:
         runtime["Volumes"] = {**(runtime.get("Volumes") or {}), **{str(p): {} for p in ins.paths}}
-        self._metadata(ins, runtime, "[" + " ".join(str(p) for p in ins.paths) + "]")
+        self._metadata(ins, runtime)
 
     def _do_stopsignal(self, ins: Any, runtime: dict[str, Any], last: bool) -> None:
         runtime["StopSignal"] = ins.signal
-        self._metadata(ins, runtime, ins.signal)
+        self._metadata(ins, runtime)
 
     def _do_shell(self, ins: Any, runtime: dict[str, Any], last: bool) -> None:
         self.shell = list(ins.shell)
         runtime["Shell"] = list(ins.shell)
-        self._metadata(ins, runtime, json.dumps(self.shell))
+        self._metadata(ins, runtime)
 
     def _do_onbuild(self, ins: Any, runtime: dict[str, Any], last: bool) -> None:
         runtime["OnBuild"] = [*(runtime.get("OnBuild") or []), ins.expression]
-        self._metadata(ins, runtime, ins.expression)
+        self._metadata(ins, runtime)
 
     def _do_maintainer(self, ins: Any, runtime: dict[str, Any], last: bool) -> None:
         self.author = ins.name
-        self._metadata(ins, runtime, ins.name)
+        self._metadata(ins, runtime)
 
     def _do_healthcheck(self, ins: Any, runtime: dict[str, Any], last: bool) -> None:
         test = getattr(ins, "test", None)
@@ -307,15 +308,14 @@ class Stage:
             if retries:
                 check["Retries"] = int(retries)
             runtime["Healthcheck"] = check
-        words = self._step_text(ins).split(None, 1)
-        self._metadata(ins, runtime, words[1] if len(words) > 1 else "")
+        self._metadata(ins, runtime)
 
     def _do_workdir(self, ins: Any, runtime: dict[str, Any], last: bool) -> None:
         import posixpath
 
         path = posixpath.normpath(posixpath.join(runtime.get("WorkingDir") or "/", ins.path))
         runtime["WorkingDir"] = path
-        text = f"{NOP}WORKDIR {path}"
+        text = created_by(ins)
         key = self._key(text, [json.dumps(runtime, sort_keys=True)])
         if self._cached(key):
             return
@@ -330,8 +330,7 @@ class Stage:
                              hint="see docs/build.md (RUN --mount, --network and --security are BuildKit's)")
         argv = self._run_argv(ins)
         env = self._run_args()
-        shown = [f"{k}={v}" for k, v in env if k not in PROXY_ARGS]
-        text = (f"|{len(shown)} {' '.join(shown)} " if shown else "") + " ".join(argv)
+        text = created_by(ins, build_args={k: v for k, v in env if k not in PROXY_ARGS})
         key = self._key(text, [json.dumps(env), json.dumps(runtime, sort_keys=True)])
         if self._cached(key):
             return
@@ -358,6 +357,10 @@ class Stage:
         for doc in heredocs:
             body += "\n" + _heredoc_text(doc) + ("" if _heredoc_text(doc).endswith("\n") else "\n") + doc.name
         return [*self.shell, body]
+
+    def _shown_args(self) -> dict[str, str]:
+        """The ARGs in scope with a value, as the history names them (no proxy arguments)."""
+        return {k: v for k, v in self.args.items() if v is not None and k not in PROXY_ARGS}
 
     def _run_args(self) -> list[tuple[str, str]]:
         """The build arguments a RUN sees as environment variables: the ARGs in scope with a

@@ -153,7 +153,8 @@ def copy_files(store: Store, image: Image | None, groups: list[tuple[list[tuple[
     with WritableLayer(store, image.top_layer if image else None) as layer:
         for sources, how in groups:
             if sources:
-                copy_into(layer.root, sources, dest, workdir, chown=chown, chmod=chmod, extract_archives=extract, **how)
+                copy_into(layer.root, sources, dest, workdir, chown=chown, chmod=chmod,
+                          **{"extract_archives": extract, **how})
         layer.unmount()
         return commit(layer.layer_id)
 
