@@ -3,27 +3,15 @@ output's shape, the cache (hits, misses, the same id), intermediate images, hist
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
-from buildtest import assert_nothing_left, build, built, context, inspect
+from buildtest import build, build_store_fixtures, built, context, inspect
 from conftest import Capsa
-from containers import busybox_store
 
 FIVE_STEPS = 'FROM busybox\nRUN echo hi > /hi\nCOPY f.txt /f.txt\nENV A=b\nCMD ["cat", "/f.txt"]\n'
 
 
-@pytest.fixture(scope="module")
-def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Capsa]:
-    yield from busybox_store(tmp_path_factory, "build")
-
-
-@pytest.fixture
-def c(store: Capsa) -> Iterator[Capsa]:
-    yield store
-    assert_nothing_left(store)
+store, c = build_store_fixtures("build")
 
 
 def test_five_steps_output_and_the_image_runs(c: Capsa, tmp_path: Path) -> None:

@@ -7,25 +7,13 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
-from buildtest import assert_nothing_left, build, build_containers, context
+from buildtest import build_store_fixtures, build, build_containers, context
 from conftest import CAPSA, Capsa
-from containers import busybox_store
 
 
-@pytest.fixture(scope="module")
-def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Capsa]:
-    yield from busybox_store(tmp_path_factory, "build-fail")
-
-
-@pytest.fixture
-def c(store: Capsa) -> Iterator[Capsa]:
-    yield store
-    assert_nothing_left(store)
+store, c = build_store_fixtures("build-fail")
 
 
 def names(c: Capsa) -> list[str]:

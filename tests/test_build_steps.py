@@ -7,25 +7,13 @@ import io
 import json
 import subprocess
 import tarfile
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
-from buildtest import assert_nothing_left, build, built, context, inspect
+from buildtest import build_store_fixtures, build, built, context, inspect
 from conftest import Capsa
-from containers import busybox_store
 
 
-@pytest.fixture(scope="module")
-def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Capsa]:
-    yield from busybox_store(tmp_path_factory, "build-ins")
-
-
-@pytest.fixture
-def c(store: Capsa) -> Iterator[Capsa]:
-    yield store
-    assert_nothing_left(store)
+store, c = build_store_fixtures("build-ins")
 
 
 def out(c: Capsa, image: str, *command: str) -> str:
