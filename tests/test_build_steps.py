@@ -252,3 +252,15 @@ def test_refused_flags_say_which_and_why(c: Capsa, tmp_path: Path) -> None:
         assert r.returncode == 125
         assert r.stderr.startswith(f"Error: {flags[0]} is not supported: ")
         assert "STEP" not in r.stdout
+
+
+def test_run_uses_the_stages_user_workdir_and_env(c: Capsa, tmp_path: Path) -> None:
+    ctx = context(tmp_path, "FROM busybox\nENV GREETING=hello\nWORKDIR /tmp/work\nUSER nobody\n"
+                            "RUN echo \"$(id -u) $(pwd) $GREETING\" > /tmp/seen\n")
+    assert out(c, built(c, ctx), "cat", "/tmp/seen") == "65534 /tmp/work hello\n"
+
+
+def test_several_files_are_read_one_after_the_other(c: Capsa, tmp_path: Path) -> None:
+    ctx = context(tmp_path, None, {"a.df": "FROM busybox\nENV PART=one\n", "b.df": "ENV PART2=two\n"})
+    env = inspect(c, built(c, ctx, "-f", str(ctx / "a.df"), "-f", str(ctx / "b.df")))["Config"]["Env"]
+    assert "PART=one" in env and "PART2=two" in env
