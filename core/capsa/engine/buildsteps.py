@@ -32,7 +32,7 @@ def parent_layer(store: Store, image: Image | None) -> Layer | None:
 
 
 class _Muted:
-    """A stand-in for sys.stdout/sys.stderr while a quiet build's RUN output is dropped."""
+    """A stand-in for sys.stdout while a quiet build's RUN output is dropped."""
 
     def __init__(self) -> None:
         self.buffer = open(os.devnull, "wb")  # noqa: SIM115 (closed in run_container)
@@ -51,7 +51,7 @@ def run_container(sess: Session, store: Store, image: Image, argv: list[str], en
                   container: dict[str, Any], step: str, quiet: bool,
                   commit: Callable[[str], Image]) -> Image:
     """RUN: a container of ``image`` running ``argv`` (no entrypoint) with ``env`` over the
-    image's, attached (its output streams to ours unless ``quiet``), on the build's network
+    image's, attached (its output streams to ours; ``quiet`` drops its standard output), on the build's network
     and with the build's container options (``container``: ContainerConfig fields); on exit 0
     ``commit(writable_layer_id)`` makes the step's image (the caller takes the store's lock).
     A non-zero exit is a BuildError with podman's words (exit code the command's). The
@@ -70,7 +70,7 @@ def run_container(sess: Session, store: Store, image: Image, argv: list[str], en
     made = False
     try:
         if muted is not None:
-            sys.stdout = sys.stderr = muted  # type: ignore[assignment]
+            sys.stdout = muted  # type: ignore[assignment]  # (podman -q drops the RUN's stdout, not its stderr)
         try:
             made = True
             code = containers.run(sess, config, attach=True, stdin=False, sig_proxy=False)
