@@ -264,6 +264,9 @@ def test_sources_globs_and_ignored_paths(tree: Path) -> None:
     assert ctx.sources(["secret/*"]) == ["secret/public.pem"]
     assert ctx.sources(["/a.txt", "./b.txt", "../../a.txt"]) == ["a.txt", "b.txt", "a.txt"]  # never above the root
     assert ctx.sources(["."]) == [""]
+    # "**" in a COPY source is two "*" of Go's filepath.Match (buildah's Glob; podman 4.3 copies
+    # "xaby" for "x**y"), never crossing a "/"
+    assert ctx.sources(["a**t", "d*r/s**b/y**t", "**/*.txt"]) == ["a.txt", "dir/sub/y.txt", "dir/x.txt"]
 
 
 @pytest.mark.parametrize(("pattern", "message"), [

@@ -185,8 +185,19 @@ class _Pattern:
 
 def glob_matcher(pattern: str) -> Callable[[str], bool]:
     """A test of one path component against one ``filepath.Match`` pattern component (no
-    ``/``): what ``filepath.Glob`` applies per component. BuildError if it is malformed."""
-    return _Pattern(pattern).match
+    ``/``): what ``filepath.Glob`` applies per component (where ``**`` is ``*`` twice: runs of
+    unescaped ``*`` become one, the ignore file's ``**`` meaning does not apply). BuildError if
+    it is malformed."""
+    out, i, star = "", 0, False
+    while i < len(pattern):
+        ch = pattern[i]
+        if ch == "\\":
+            out, i, star = out + pattern[i:i + 2], i + 2, False
+            continue
+        if not (ch == "*" and star):
+            out += ch
+        star, i = ch == "*", i + 1
+    return _Pattern(out).match
 
 
 class IgnoreMatcher:

@@ -105,7 +105,9 @@ def apply_change(runtime: dict[str, Any], change: str) -> None:
     text = change.strip()
     head = text.split(None, 1)[0] if text else ""
     keyword, eq, after_eq = head.partition("=")
-    if not (after_eq if eq else text[len(head):]).strip() and keyword.upper() in CHANGE_KEYWORDS:
+    if keyword.upper() not in CHANGE_KEYWORDS:
+        raise _invalid(change, f"invalid instruction {keyword or text}", f"supported: {', '.join(CHANGE_KEYWORDS)}")
+    if not (after_eq if eq else text[len(head):]).strip():
         raise _invalid(change, "must be formatted as KEY VALUE", f"e.g. --change '{keyword.upper()} ...'")
     try:
         inst = parse_change(change)
