@@ -264,3 +264,12 @@ def test_several_files_are_read_one_after_the_other(c: Capsa, tmp_path: Path) ->
     ctx = context(tmp_path, None, {"a.df": "FROM busybox\nENV PART=one\n", "b.df": "ENV PART2=two\n"})
     env = inspect(c, built(c, ctx, "-f", str(ctx / "a.df"), "-f", str(ctx / "b.df")))["Config"]["Env"]
     assert "PART=one" in env and "PART2=two" in env
+
+
+def test_platform_args_and_from_platform(c: Capsa, tmp_path: Path) -> None:
+    arch = inspect(c, "busybox")["Architecture"]
+    ctx = context(tmp_path, "FROM --platform=$BUILDPLATFORM busybox\nARG TARGETARCH\nARG TARGETPLATFORM\n"
+                            "RUN echo \"$TARGETPLATFORM $TARGETARCH\" > /p\n")
+    assert out(c, built(c, ctx), "cat", "/p") == f"linux/{arch} {arch}\n"
+    r = build(c, context(tmp_path, "FROM --platform=linux/s390x busybox\nRUN true\n"))
+    assert r.returncode == 125 and "--platform=linux/s390x" in r.stderr

@@ -191,6 +191,7 @@ class Builder:
         from capsa.build.shellwords import expand
         from capsa.engine.buildstages import _pairs
 
+        self.meta_values.update(platform_args())
         for arg in plan.meta_args:
             for key, default in _pairs(arg.pairs):
                 self.consumed.add(key)
@@ -284,6 +285,28 @@ class Builder:
                                     {"created_by": "/bin/sh -c #(nop) squashed"}, [], fmt=self.opts.fmt,
                                     author=config.get("author"))
         return made
+
+
+def platform_args() -> dict[str, str]:
+    """docker's automatic platform ARGs (usable in FROM, and in a stage once declared with
+    ``ARG NAME``): this host's platform, which is the only one capsa builds for."""
+    from capsa.hostinfo import go_arch
+
+    arch = go_arch()
+    out = {}
+    for side in ("BUILD", "TARGET"):
+        out.update({f"{side}PLATFORM": f"linux/{arch}", f"{side}OS": "linux", f"{side}ARCH": arch, f"{side}VARIANT": ""})
+    return out
+
+
+def check_platform(platform: str | None) -> None:
+    """FROM ``--platform``: only this host's (``linux/ARCH``) is accepted."""
+    if not platform:
+        return
+    wanted = platform_args()["TARGETPLATFORM"]
+    if platform.rstrip("/") != wanted:
+        raise BuildError(f"FROM --platform={platform}: capsa builds for this host's platform ({wanted}) only",
+                         hint="drop --platform, or build on a host of that platform")
 
 
 def _proxy_args() -> frozenset[str]:

@@ -109,6 +109,9 @@ class Stage:
     def start(self) -> None:
         """FROM: the base (scratch, a previous stage, or an image pulled as ``--pull`` says)."""
         base = self.b.expand_meta(self.stage.base)
+        from capsa.engine.build import check_platform
+
+        check_platform(self.b.expand_meta(self.stage.platform) if self.stage.platform else None)
         name = f" AS {self.stage.name}" if self.stage.name else ""
         steps = sum(1 for ins in self.stage.instructions if kind_of(ins) != "from") + 1
         self.b.emit("step", f"{self.prefix}STEP 1/{steps}: FROM {base}{name}")
