@@ -14,7 +14,6 @@ import os
 
 from capsa.build.history import created_by
 from capsa.engine import buildsteps
-from capsa.engine.buildcache import step_key
 from capsa.errors import BuildError
 
 TYPE_CHECKING = False
@@ -80,9 +79,7 @@ def _copy_step(b: Builder, stage: Stage, ins: Any, runtime: dict[str, Any], add:
     kind = _kind(groups[0][0] if groups else [], rels, bodies)
     checksum = sums[0] if len(sums) == 1 else _sha("".join(sums))
     text = created_by(ins, source_digest=f"{kind}:{checksum}")
-    key = step_key(stage.image.id if stage.image else None, text,
-                   [json.dumps([workdir, ins.chown, ins.chmod]), json.dumps(runtime, sort_keys=True),
-                    json.dumps(b.opts.labels, sort_keys=True), b.opts.fmt, stage.author or ""])
+    key = stage._key(text, [json.dumps([workdir, ins.chown, ins.chmod]), json.dumps(runtime, sort_keys=True)])
     if stage._cached(key):
         return
 

@@ -101,7 +101,7 @@ class Stage:
         for number, ins in enumerate(instructions, start=2):
             self.step(ins, announce=f"STEP {number}/{total}: {self._step_text(ins)}", last=number == total)
         if not instructions and self.final:
-            self.b.emit("commit", f"{self.prefix}COMMIT {self.b.opts.tags[0] if self.b.opts.tags else ''}".rstrip())
+            self._emit_commit()
             if self.image is not None:
                 self.b.emit("image", self.image.id)
         return self.image
@@ -135,9 +135,13 @@ class Stage:
 
         out = [parse_trigger(text) for text in triggers]
         config = copy.deepcopy(self.config)
-        config.setdefault("config", {})["OnBuild"] = None  # (a child's triggers are not inherited)
+        config.setdefault("config", {}).pop("OnBuild", None)  # (a child's triggers are not inherited)
         self.config = config
         return out
+
+    def _emit_commit(self) -> None:
+        """podman's ``COMMIT NAME`` line (the first ``-t`` as given), before the last step's id."""
+        self.b.emit("commit", f"{self.prefix}COMMIT {self.b.opts.tags[0] if self.b.opts.tags else ''}".rstrip())
 
     def _step_text(self, ins: Any) -> str:
         """What ``STEP i/n:`` shows: the instruction as written (its first line: a heredoc's
@@ -159,7 +163,7 @@ class Stage:
         handler(ins, runtime, last)
         if announce is not None:
             if last and self.final:
-                self.b.emit("commit", f"{self.prefix}COMMIT {self.b.opts.tags[0] if self.b.opts.tags else ''}".rstrip())
+                self._emit_commit()
             self.b.emit("image", self.image.id if self.image is not None else "")
 
     # -- committing -----------------------------------------------------------------------------
