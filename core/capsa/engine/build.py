@@ -237,10 +237,20 @@ class Builder:
             image = self._squash(image, stage)
         with self.store.reading():
             stored = self.store.image_by_id(image.id)
-        if not stored.intermediate and all(n in stored.names for n in self.names) and self.opts.layers:
-            for name in self.names:  # (a build that changed nothing: nothing to write)
-                self.emit("tagged", name)
-            return stored
+        if stored.intermediate or not all(n in stored.names for n in self.names) or not self.opts.layers:
+            image = self._name(image)
+        else:
+            image = stored  # (a build that changed nothing: nothing to write)
+        from capsa.engine.images import image_event
+
+        image_event("build", image.id, self.names)
+        for name in self.names:
+            self.emit("tagged", name)
+        return image
+
+    def _name(self, image: Image) -> Image:
+        """The final image with the ``-t`` names and not intermediate; with ``--layers=false``
+        the steps' images this build made are removed."""
         with self.store.writing():
             image = self.store.image_by_id(image.id)
             image.names = list(dict.fromkeys([*image.names, *self.names]))
@@ -250,11 +260,6 @@ class Builder:
                 doomed = [i for i in self.store.images.all()
                           if i.id in self.made and i.id != image.id and i.intermediate]
                 self.store.delete_images(doomed)
-        from capsa.engine.images import image_event
-
-        image_event("build", image.id, image.names)
-        for name in self.names:
-            self.emit("tagged", name)
         return image
 
     def write_iidfile(self, image: Image) -> None:
