@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import json
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from conftest import Capsa
-from containers import busybox_store, leftovers
+from containers import leftovers, store_fixtures
 
 
 def context(tmp: Path, containerfile: str | None, files: dict[str, str | bytes] | None = None,
@@ -67,16 +64,5 @@ def assert_nothing_left(c: Capsa) -> None:
 
 def build_store_fixtures(name: str) -> tuple[Any, Any]:
     """``store`` (module-scoped: a busybox store named ``name``) and ``c`` (that store, checked
-    after each test for build containers, mounts and monitors left behind):
-    ``store, c = build_store_fixtures(NAME)``."""
-
-    @pytest.fixture(scope="module")
-    def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Capsa]:
-        yield from busybox_store(tmp_path_factory, name)
-
-    @pytest.fixture
-    def c(store: Capsa) -> Iterator[Capsa]:
-        yield store
-        assert_nothing_left(store)
-
-    return store, c
+    after each test by :func:`assert_nothing_left`): ``store, c = build_store_fixtures(NAME)``."""
+    return store_fixtures(name, check=assert_nothing_left)
