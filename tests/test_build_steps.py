@@ -273,3 +273,17 @@ def test_platform_args_and_from_platform(c: Capsa, tmp_path: Path) -> None:
     assert out(c, built(c, ctx), "cat", "/p") == f"linux/{arch} {arch}\n"
     r = build(c, context(tmp_path, "FROM --platform=linux/s390x busybox\nRUN true\n"))
     assert r.returncode == 125 and "--platform=linux/s390x" in r.stderr
+
+
+def test_run_on_a_user_network(c: Capsa, tmp_path: Path) -> None:
+    from nettest import free_subnet
+
+    subnet = free_subnet()
+    assert c("network", "create", "--subnet", subnet, "buildnet").returncode == 0
+    try:
+        ctx = context(tmp_path, "FROM busybox\nRUN ip -4 -o addr show eth0 | awk '{print $4}' > /addr\n")
+        image = built(c, ctx, "--no-cache", "--network", "buildnet")
+        prefix = subnet.rsplit(".", 1)[0] + "."
+        assert out(c, image, "cat", "/addr").startswith(prefix)
+    finally:
+        assert c("network", "rm", "buildnet").returncode == 0

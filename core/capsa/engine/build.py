@@ -78,6 +78,7 @@ class Builder:
         self.made: list[str] = []  # images this build made (dropped at the end with --layers=false)
         self.context: Any = None
         self._images: dict[str, Image] | None = None
+        self._container: dict[str, Any] | None = None
 
     # -- what stages ask ------------------------------------------------------------------------
 
@@ -103,11 +104,15 @@ class Builder:
             self._images[image.id] = image
 
     def container_options(self) -> dict[str, Any]:
-        from capsa.engine.containers import network_driver_name
+        """The ContainerConfig fields of a RUN container: the build's container flags and its
+        ``--network`` (none, host, a network driver, or a network's name, as ``run`` takes it)."""
+        if self._container is None:
+            from capsa.engine.containers import network_mode
 
-        options = dict(self.opts.container)
-        options["network"] = network_driver_name(self.sess, self.opts.network)
-        return options
+            mode, definition = network_mode(self.sess, self.opts.network, starting=True)
+            self._container = {**self.opts.container, "network": mode,
+                               "extra": {"network_definition": definition} if definition else {}}
+        return self._container
 
     def stage_ref(self, ref: str, before: int) -> int | None:
         """The index of the stage ``ref`` names (its name, or its number) among the stages

@@ -63,7 +63,8 @@ def run_container(sess: Session, store: Store, image: Image, argv: list[str], en
                              entrypoint=[""], cmd=list(argv), **container)
     config.env = [*config.env, *env]
     config.name = f"capsa-build-{config.id[:12]}"
-    config.extra["builder"] = True
+    config.extra = {**config.extra, "builder": True}  # (a copy: the options serve every RUN)
+    config.mounts = list(config.mounts)
     config.labels = {}
     saved = sys.stdout, sys.stderr
     muted = _Muted() if quiet else None
