@@ -27,7 +27,10 @@ def test_metadata_instructions_set_the_config(c: Capsa, tmp_path: Path) -> None:
                             "WORKDIR /app\nWORKDIR sub\nUSER nobody\nVOLUME /data\nSTOPSIGNAL SIGUSR1\n"
                             "HEALTHCHECK --interval=5s --retries=2 CMD echo ok\nONBUILD RUN echo child\n"
                             'ENTRYPOINT ["echo", "entry"]\nCMD ["arg"]\n')
-    image = built(c, ctx, "--label", "from=flag")
+    r = build(c, ctx, "--label", "from=flag")
+    assert r.returncode == 0, r.stderr
+    assert 'STEP 14/14: LABEL "from"="flag"' in r.stdout.splitlines()  # (podman's extra step)
+    image = r.stdout.splitlines()[-1]
     doc = inspect(c, image)
     config = doc["Config"]
     assert config["Labels"] == {"a": "b", "c": "d e", "from": "flag"}
@@ -120,7 +123,12 @@ def test_onbuild_triggers_run_in_the_child(c: Capsa, tmp_path: Path) -> None:
     ctx = context(tmp_path, "FROM busybox\nONBUILD RUN echo triggered > /ob\nONBUILD ENV CHILD=yes\n")
     built(c, ctx, "-t", "parent-ob")
     ctx = context(tmp_path, "FROM parent-ob\nRUN cat /ob\n")
-    child = built(c, ctx)
+    r = build(c, ctx)
+    assert r.returncode == 0, r.stderr
+    steps = [line for line in r.stdout.splitlines() if line.startswith("STEP ")]
+    assert steps == ["STEP 1/4: FROM parent-ob", "STEP 2/4: RUN echo triggered > /ob", "STEP 3/4: ENV CHILD=yes",
+                     "STEP 4/4: RUN cat /ob"]
+    child = r.stdout.splitlines()[-1]
     assert out(c, child, "sh", "-c", "cat /ob; echo $CHILD") == "triggered\nyes\n"
     assert not inspect(c, child)["Config"].get("OnBuild")  # (triggers are not inherited further)
 

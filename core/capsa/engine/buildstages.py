@@ -92,29 +92,31 @@ class Stage:
     # -- running ------------------------------------------------------------------------------
 
     def run(self) -> Image | None:
-        """Every step of the stage; the stage's last image (None: FROM scratch and nothing else)."""
-        self.start()
-        instructions = [ins for ins in self.stage.instructions if kind_of(ins) != "from"]
-        total = len(instructions) + 1
-        for trigger in self._triggers():
-            self.step(trigger, announce=None)
-        for number, ins in enumerate(instructions, start=2):
-            self.step(ins, announce=f"STEP {number}/{total}: {self._step_text(ins)}", last=number == total)
-        if not instructions and self.final:
+        """Every step of the stage; the stage's last image (None: FROM scratch and nothing else).
+        The base image's ONBUILD triggers come first, and in the target stage the ``--label``
+        flags last (a LABEL step, as podman adds it); each is a step of its own."""
+        base = self.start()
+        steps = self._triggers() + [ins for ins in self.stage.instructions if kind_of(ins) != "from"]
+        if self.final and self.b.opts.labels:
+            steps.append(label_step(self.b.opts.labels))
+        total = len(steps) + 1
+        name = f" AS {self.stage.name}" if self.stage.name else ""
+        self.b.emit("step", f"{self.prefix}STEP 1/{total}: FROM {base}{name}")
+        for number, ins in enumerate(steps, start=2):
+            self.step(ins, f"STEP {number}/{total}: {self._step_text(ins)}", last=number == total)
+        if not steps and self.final:
             self._emit_commit()
             if self.image is not None:
                 self.b.emit("image", self.image.id)
         return self.image
 
-    def start(self) -> None:
-        """FROM: the base (scratch, a previous stage, or an image pulled as ``--pull`` says)."""
+    def start(self) -> str:
+        """FROM: the base (scratch, a previous stage, or an image pulled as ``--pull`` says);
+        returns its reference, ARGs expanded."""
         base = self.b.expand_meta(self.stage.base)
         from capsa.engine.build import check_platform
 
         check_platform(self.b.expand_meta(self.stage.platform) if self.stage.platform else None)
-        name = f" AS {self.stage.name}" if self.stage.name else ""
-        steps = sum(1 for ins in self.stage.instructions if kind_of(ins) != "from") + 1
-        self.b.emit("step", f"{self.prefix}STEP 1/{steps}: FROM {base}{name}")
         self.image, self.last_from = self.b.base_image(base, self.stage.index)
         self.b.stage_bases[self.stage.index] = self.image
         if self.image is None:
@@ -125,6 +127,7 @@ class Stage:
             with self.b.store.reading():
                 self.config = self.b.store.config_of(self.image)
         self.author = self.config.get("author")
+        return base
 
     def _triggers(self) -> list[Any]:
         """The ONBUILD triggers of the base image, parsed (they run first, in order)."""
@@ -148,10 +151,9 @@ class Stage:
         body is not shown)."""
         return step_text(ins).split("\n", 1)[0]
 
-    def step(self, ins: Any, announce: str | None, last: bool = False) -> None:
+    def step(self, ins: Any, announce: str, last: bool = False) -> None:
         """One instruction: expanded, then taken from the cache or made; prints podman's lines."""
-        if announce is not None:
-            self.b.emit("step", f"{self.prefix}{announce}")
+        self.b.emit("step", f"{self.prefix}{announce}")
         kind = kind_of(ins)
         if kind == "arg":
             self._declare_args(ins)
@@ -161,22 +163,15 @@ class Stage:
         if handler is None:
             raise BuildError(f"{kind.upper()} is not supported by capsa's builder", hint="see docs/build.md")
         handler(ins, runtime, last)
-        if announce is not None:
-            if last and self.final:
-                self._emit_commit()
-            self.b.emit("image", self.image.id if self.image is not None else "")
+        if last and self.final:
+            self._emit_commit()
+        self.b.emit("image", self.image.id if self.image is not None else "")
 
     # -- committing -----------------------------------------------------------------------------
 
-    def _labels(self, runtime: dict[str, Any]) -> dict[str, Any]:
-        if self.b.opts.labels:
-            runtime = {**runtime, "Labels": {**(runtime.get("Labels") or {}), **self.b.opts.labels}}
-        return runtime
-
     def _key(self, text: str, extra: list[str]) -> str:
         return step_key(self.image.id if self.image else None, text,
-                        [*extra, json.dumps(self.b.opts.labels, sort_keys=True), self.b.opts.fmt,
-                         self.author or ""])
+                        [*extra, self.b.opts.fmt, self.author or ""])
 
     def _cached(self, key: str) -> bool:
         """Take the step's image from the cache (True), printing podman's line."""
@@ -207,7 +202,7 @@ class Stage:
             layer = None
             if layer_id is not None:
                 layer = layer_from_container(store, layer_id, buildsteps.parent_layer(store, self.image))
-            image = derive_image(store, self.image, layer, self._labels(runtime), history, [], intermediate=True,
+            image = derive_image(store, self.image, layer, runtime, history, [], intermediate=True,
                                  fmt=self.b.opts.fmt, author=self.author)
             self.b.record(key, image)
         self._became(image)
@@ -383,6 +378,13 @@ class Stage:
 
     def _do_add(self, ins: Any, runtime: dict[str, Any], last: bool) -> None:
         self._do_copy(ins, runtime, last, add=True)
+
+
+def label_step(labels: dict[str, str]) -> Any:
+    """``--label`` as the LABEL instruction podman adds at the end of the target stage."""
+    from capsa.build.instructions import parse_trigger
+
+    return parse_trigger("LABEL " + " ".join(f"{json.dumps(k)}={json.dumps(v)}" for k, v in labels.items()))
 
 
 def _heredoc_text(doc: Any) -> str:
