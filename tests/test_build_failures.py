@@ -9,7 +9,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from buildtest import build_store_fixtures, build, build_containers, context
+from buildtest import build, build_containers, build_store_fixtures, context
 from conftest import CAPSA, Capsa
 
 

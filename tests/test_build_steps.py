@@ -7,9 +7,12 @@ import io
 import json
 import subprocess
 import tarfile
+from collections.abc import Iterator
 from pathlib import Path
 
-from buildtest import build_store_fixtures, build, built, context, inspect
+import pytest
+
+from buildtest import assert_nothing_left, build, build_store_fixtures, built, context, inspect
 from conftest import Capsa
 
 
@@ -295,3 +298,18 @@ def test_run_on_a_user_network(c: Capsa, tmp_path: Path) -> None:
         assert out(c, image, "cat", "/addr").startswith(prefix)
     finally:
         assert c("network", "rm", "buildnet").returncode == 0
+
+
+@pytest.fixture(scope="module")
+def oci_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Capsa]:
+    from containers import oci_busybox_store
+
+    yield from oci_busybox_store(tmp_path_factory, "build-oci")
+
+
+def test_run_through_the_oci_isolation_driver(oci_store: Capsa, tmp_path: Path) -> None:
+    ctx = context(tmp_path, "FROM busybox\nRUN echo via-oci > /o\n")
+    try:
+        assert out(oci_store, built(oci_store, ctx), "cat", "/o") == "via-oci\n"
+    finally:
+        assert_nothing_left(oci_store)
