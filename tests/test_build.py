@@ -133,3 +133,12 @@ def test_several_tags_quiet_and_iidfile(c: Capsa, tmp_path: Path) -> None:
     assert iid.read_text() == f"sha256:{r.stdout.strip()}"
     tags = inspect(c, r.stdout.strip())["RepoTags"]
     assert set(tags) == {"localhost/qa:latest", "registry.example/q/b:2"}
+
+
+def test_layers_false_keeps_only_the_final_image(c: Capsa, tmp_path: Path) -> None:
+    before = set(c("images", "-a", "-q", "--no-trunc").stdout.split())
+    ctx = context(tmp_path, "FROM busybox\nRUN echo only > /only\nENV ONLY=1\nCMD [\"cat\", \"/only\"]\n")
+    final = built(c, ctx, "--layers=false")
+    after = {i.removeprefix("sha256:") for i in set(c("images", "-a", "-q", "--no-trunc").stdout.split()) - before}
+    assert after == {final}
+    assert c("run", "--rm", final).stdout == "only\n"
