@@ -3,8 +3,8 @@
 A step's key is the sha256 of what decides its result: the parent image's id, the instruction
 with its arguments expanded, and what else the step reads (the content checksum of COPY/ADD
 sources, the build arguments a RUN sees, the ``--label`` flags). The index lives in
-``<root>/build-cache.json`` (key -> image id), written atomically under the store's exclusive
-lock. Invalidation is by construction: a changed input gives another key; an entry whose image
+``<root>/build-cache.json`` (key -> image id), written atomically (not fsynced: an entry lost
+in a crash only costs a cache miss) under the store's exclusive lock. Invalidation is by construction: a changed input gives another key; an entry whose image
 is gone (``rmi``, ``image prune``) is ignored on lookup and dropped at the next write, so the
 index never keeps anything alive and never needs a sweep of its own.
 """
@@ -66,5 +66,5 @@ class BuildCache:
         existing = {image.id for image in self.store.images.all()}
         entries = {k: v for k, v in entries.items() if v in existing}
         entries[key] = image_id
-        atomic_write(self.path, dumps(entries).encode())
+        atomic_write(self.path, dumps(entries).encode(), durable=False)  # (whole, not durable: a lost entry is a miss)
         self._entries = entries
