@@ -1,12 +1,14 @@
 """The build cache (``build --layers``): which image a build step made, by the step's key.
 
-A step's key is the sha256 of what decides its result: the parent image's id, the instruction
-with its arguments expanded, and what else the step reads (the content checksum of COPY/ADD
-sources, the build arguments a RUN sees, the ``--label`` flags). The index lives in
-``<root>/build-cache.json`` (key -> image id), written atomically (not fsynced: an entry lost
-in a crash only costs a cache miss) under the store's exclusive lock. Invalidation is by construction: a changed input gives another key; an entry whose image
-is gone (``rmi``, ``image prune``) is ignored on lookup and dropped at the next write, so the
-index never keeps anything alive and never needs a sweep of its own.
+A step's key is the sha256 of what decides its result: the parent image's id, the step's
+history text (the instruction as written; for RUN the build arguments it sees, for COPY/ADD
+the content checksum of its sources), the runtime config it produces and the rest its caller
+adds (workdir, ``--chown``/``--chmod``, ``--format``, the author). The index lives in
+``<root>/build-cache.json`` (key -> image id), written whole (atomically; not fsynced: an
+entry lost in a crash only costs a miss) under the store's exclusive lock. Invalidation is by
+construction: a changed input gives another key; an entry whose image is gone (``rmi``,
+``image prune``) is ignored on lookup and dropped at the next write, so the index never keeps
+anything alive and never needs a sweep of its own.
 """
 from __future__ import annotations
 
