@@ -134,6 +134,27 @@ def busybox_store(tmp_path_factory: pytest.TempPathFactory, name: str, config: s
     capsa("system", "reset", "-f", timeout=120)
 
 
+STORAGE_DRIVERS = ["overlay", "vfs"]
+
+
+def driver_store(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, name: str) -> Iterator[Capsa]:
+    """:func:`busybox_store` on the storage driver ``request.param`` (one of
+    :data:`STORAGE_DRIVERS`): the body of a fixture parametrised with them."""
+    config = "" if request.param == "overlay" else f'[storage]\ndriver = "{request.param}"\n'
+    yield from busybox_store(tmp_path_factory, f"{name}-{request.param}", config)
+
+
+def store_session(capsa: Capsa) -> Any:
+    """An engine Session (in this process) on ``capsa``'s store, with the storage driver the
+    store was created with; the caller closes it."""
+    import json
+
+    from capsa.engine.session import GlobalOptions, Session
+
+    driver = json.loads((capsa.root / "storage.json").read_text())["driver"]
+    return Session(GlobalOptions(root=str(capsa.root), runroot=str(capsa.runroot), storage_driver=driver))
+
+
 def store_fixtures(name: str) -> tuple[Any, Any]:
     """The two fixtures most container test modules use: ``store`` (module-scoped: a busybox
     store named ``name``) and ``c`` (that store, checked after each test for containers, mounts,

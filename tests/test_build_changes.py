@@ -37,12 +37,12 @@ def test_ports_volumes_and_the_rest() -> None:
                  "WORKDIR /srv", "WORKDIR sub", "STOPSIGNAL SIGINT", "ONBUILD RUN echo hi")
     assert rt["ExposedPorts"] == {p: {} for p in ("80/tcp", "81/udp", "90/tcp", "91/tcp", "92/tcp")}
     assert rt["Volumes"] == {p: {} for p in ("/a", "/b c", "/d", "/e")}
-    assert (rt["User"], rt["WorkingDir"], rt["StopSignal"], rt["OnBuild"]) == ("app", "/srv/sub", "SIGINT", ["RUN echo hi"])
+    assert (rt["User"], rt["WorkingDir"], rt["StopSignal"], rt["OnBuild"]) == ("app", "/srv/sub", "2", ["RUN echo hi"])  # podman stores the number
 
 
 @pytest.mark.parametrize(("change", "message"), [
-    ("RUN make", "'RUN' is not one of CMD, ENTRYPOINT"),
-    ("", "is not one of CMD"),
+    ("RUN make", "invalid instruction RUN"),
+    ("", "invalid instruction"),
     ("ENV PATH", "ENV must have two arguments"),
     ("ENV =x", "ENV names can not be blank"),
     ("EXPOSE http", "invalid containerPort: http"),
@@ -53,7 +53,7 @@ def test_ports_volumes_and_the_rest() -> None:
 ])
 def test_bad_changes_are_usage_errors(change: str, message: str) -> None:
     runtime: dict = {"Env": ["A=1"]}
-    with pytest.raises(UsageError, match="invalid --change") as err:
+    with pytest.raises(UsageError, match="invalid change") as err:
         apply_change(runtime, change)
     assert message in str(err.value) and err.value.hint
     assert runtime == {"Env": ["A=1"]}

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from conftest import CAPSA, Capsa
-from containers import busybox_store, cleanup, oci_busybox_store
+from containers import STORAGE_DRIVERS, cleanup, driver_store, oci_busybox_store
 
 SCRIPT = ("echo new > /new.txt && echo more >> /etc/passwd && rm /etc/group && mkdir -p /var/www/d && "
           "echo y > /var/www/d/f && rm -r /home/alice && ln -s /new.txt /bin/newlink")
@@ -26,10 +26,9 @@ EXPECTED_JSON = {"changed": ["/bin", "/etc", "/etc/passwd", "/home", "/var", "/v
                  "deleted": ["/etc/group", "/home/alice"]}
 
 
-@pytest.fixture(scope="module", params=["overlay", "vfs"])
+@pytest.fixture(scope="module", params=STORAGE_DRIVERS)
 def store(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Capsa]:
-    config = "" if request.param == "overlay" else '[storage]\ndriver = "vfs"\n'
-    yield from busybox_store(tmp_path_factory, f"diffexport-{request.param}", config)
+    yield from driver_store(request, tmp_path_factory, "diffexport")
 
 
 @pytest.fixture

@@ -224,7 +224,7 @@ class StopSignal(Instruction):
 
     def _expand(self, env: Mapping[str, str]) -> StopSignal:
         """The signal expands, and must then name a signal (``SIGTERM``, ``TERM``, ``15``)."""
-        from capsa.container.stopping import signal_number
+        from capsa.signals import signal_number
         from capsa.errors import UsageError
 
         signal = self._x(self.signal, env)

@@ -77,7 +77,7 @@ def share_global_options(group: typer.main.TyperGroup) -> None:  # type: ignore[
 # which of them a top-level command word needs: a command builds only its own part of the CLI,
 # since turning every command's signature into click options costs more than the command.
 MODULES = ("system", "images", "image_io", "pull", "push_cmd", "inspect", "containers", "container_more", "execute",
-           "container_running", "ps", "containerfs", "attach_cmd", "cp", "volumes", "networks", "plugins_cmd",
+           "container_running", "ps", "containerfs", "commit_cmd", "attach_cmd", "cp", "volumes", "networks", "plugins_cmd",
            "completion", "help_cmd", "login")
 NEEDS: dict[str, tuple[str, ...]] = {
     **{w: ("system",) for w in ("info", "version", "system")},
@@ -91,7 +91,9 @@ NEEDS: dict[str, tuple[str, ...]] = {
     **{w: ("containers", "ps") for w in ("ps", "logs")},
     **{w: ("containers", "container_more") for w in ("rename", "restart", "mount", "unmount", "umount")},
     **{w: ("containers", "container_running") for w in ("pause", "unpause", "top", "stats")},
-    "container": ("containers", "container_more", "execute", "container_running", "ps", "containerfs", "attach_cmd", "cp"),
+    "container": ("containers", "container_more", "execute", "container_running", "ps", "containerfs", "commit_cmd",
+                  "attach_cmd", "cp"),
+    "commit": ("commit_cmd",),
     "attach": ("attach_cmd",),
     "exec": ("containers", "execute"),
     "cp": ("cp",),

@@ -69,7 +69,7 @@ def build_spec(config: ContainerConfig, image_config: dict, rootfs: str, files: 
         "user": {"uid": user.uid, "gid": user.gid, "umask": 0o022},
         "args": args,
         "env": _env(config, image, hostname, user.home),
-        "cwd": _cwd(config, image),
+        "cwd": container_cwd(config, image),
         "capabilities": caps,
         "rlimits": resolve_rlimits(config.ulimits),
         "noNewPrivileges": config.no_new_privileges,
@@ -131,19 +131,27 @@ def resolve_args(config: ContainerConfig, image: dict) -> list[str]:
     return args
 
 
-def _env(config: ContainerConfig, image: dict, hostname: str, home: str | None) -> list[str]:
+def container_env(config: ContainerConfig, image: dict) -> dict[str, str]:
+    """The environment a container's process gets before HOME and HOSTNAME: PATH, TERM and
+    ``container`` by default, then the image's, then ``-e``/``--env-file`` (``commit`` keeps it)."""
     env: dict[str, str] = {}
     for item in [DEFAULT_PATH, "TERM=xterm", "container=capsa", *(image.get("Env") or []), *config.env]:
         key, sep, value = item.partition("=")
         if sep and key:  # "KEY" alone was resolved (or dropped) by the CLI
             env[key] = value
+    return env
+
+
+def _env(config: ContainerConfig, image: dict, hostname: str, home: str | None) -> list[str]:
+    env = container_env(config, image)
     if home:
         env.setdefault("HOME", home)
     env.setdefault("HOSTNAME", hostname)
     return [f"{key}={value}" for key, value in env.items()]
 
 
-def _cwd(config: ContainerConfig, image: dict) -> str:
+def container_cwd(config: ContainerConfig, image: dict) -> str:
+    """The container's working directory: ``-w``, else the image's, else ``/``."""
     if config.workdir:
         if not config.workdir.startswith("/"):
             raise UsageError(f"workdir {config.workdir!r} is not an absolute path", "use -w /some/dir")

@@ -11,6 +11,7 @@ import os
 import time
 
 from capsa.errors import CapsaError, IsolationError, MonitorLost, UsageError
+from capsa.signals import signal_number
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -76,36 +77,6 @@ def wait_monitor_gone(records: ContainerRecords, config: ContainerConfig, timeou
     finally:
         if pidfd >= 0:
             os.close(pidfd)
-
-
-def signal_number(sig: str | int) -> int:
-    """15 for ``15``, ``TERM`` or ``SIGTERM``; a UsageError for what names no signal."""
-    import signal as signals
-
-    if isinstance(sig, int) or str(sig).isdigit():
-        return int(sig)
-    name = str(sig).upper()
-    name = name if name.startswith("SIG") else f"SIG{name}"
-    base, plus, offset = name.partition("+") if "+" in name else name.partition("-")
-    if plus and base in ("SIGRTMIN", "SIGRTMAX") and offset.isdigit():  # SIGRTMIN+3, RTMAX-1
-        number = signals.SIGRTMIN + int(offset) if base == "SIGRTMIN" else signals.SIGRTMAX - int(offset)
-        if signals.SIGRTMIN <= number <= signals.SIGRTMAX:
-            return int(number)
-    try:
-        return int(getattr(signals.Signals, name))
-    except AttributeError:
-        raise UsageError(f"invalid signal {sig!r}", hint="use a name like SIGTERM or TERM, or a number") from None
-
-
-def signal_name(sig: str | int) -> str:
-    """``SIGTERM`` for 15, ``TERM`` or ``SIGTERM`` (the number itself when it has no name)."""
-    import signal as signals
-
-    number = signal_number(sig)
-    try:
-        return signals.Signals(number).name
-    except ValueError:
-        return str(number)
 
 
 def kill(sess: Session, records: ContainerRecords, config: ContainerConfig, sig: str | int) -> None:

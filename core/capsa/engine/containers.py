@@ -374,14 +374,16 @@ def stop(sess: Session, config: ContainerConfig, timeout: int | None = None) -> 
     seconds = config.stop_timeout if timeout is None else timeout
     signal = stop_signal(sess, config)  # (a paused container is refused, under its lock: rm -f and kill act on it)
     if stopping.stop(sess, container_records(sess), config, seconds, signal, paused_too=False):
-        return (f"StopSignal {stopping.signal_name(signal)} failed to stop container {config.name} "
+        from capsa.signals import signal_name
+
+        return (f"StopSignal {signal_name(signal)} failed to stop container {config.name} "
                 f"in {seconds} seconds, resorting to SIGKILL")
     return None
 
 
 def check_signal(signal: str) -> None:
     """UsageError unless ``signal`` is a signal name or number."""
-    from capsa.container.stopping import signal_number
+    from capsa.signals import signal_number
 
     signal_number(signal)
 

@@ -86,19 +86,43 @@ def apply_instruction(runtime: dict[str, Any], inst: Any, shell: list[str] | Non
         raise UsageError(f"{inst.keyword} does not change an image config")
 
 
+def _invalid(change: str, why: str, hint: str) -> UsageError:
+    """podman's message for a bad ``--change``: ``invalid change "CHANGE" - WHY``."""
+    return UsageError(f'invalid change "{change}" - {why}', hint=hint)
+
+
 def apply_change(runtime: dict[str, Any], change: str) -> None:
     """Apply one ``--change`` instruction (``CMD ["sh"]``, ``ENV A=b``, ``CMD=/bin/sh``...) to a
     runtime config: read and expanded (with the config's own ENV) as the same line in a
-    Containerfile (``capsa.build.instructions.parse_change``), applied by ``apply_instruction``.
-    ``UsageError`` on a bad change, with ``runtime`` untouched."""
-    from capsa.build.changes import parse_change
+    Containerfile (``capsa.build.changes.parse_change``), applied by ``apply_instruction``.
+    As podman's ``--change``: every instruction needs a value, STOPSIGNAL is stored as the
+    signal's number (``TERM`` -> ``"15"``). A bad change is a UsageError naming it (``invalid
+    change "..." - ...``), with ``runtime`` untouched."""
+    from capsa.build import instructions as I
+    from capsa.build.changes import CHANGE_KEYWORDS, parse_change
     from capsa.errors import BuildError
 
+    text = change.strip()
+    head = text.split(None, 1)[0] if text else ""
+    keyword, eq, after_eq = head.partition("=")
+    if keyword.upper() not in CHANGE_KEYWORDS:
+        raise _invalid(change, f"invalid instruction {keyword or text}", f"supported: {', '.join(CHANGE_KEYWORDS)}")
+    if not (after_eq if eq else text[len(head):]).strip():
+        raise _invalid(change, "must be formatted as KEY VALUE", f"e.g. --change '{keyword.upper()} ...'")
     try:
         inst = parse_change(change)
         env = dict(e.split("=", 1) for e in runtime.get("Env", []) if "=" in e)
         inst = inst.expanded(env)
     except BuildError as err:
-        message = err.message.removeprefix("--change:").removeprefix("1: ").removeprefix("line 1: ")
-        raise UsageError(f"invalid --change {change!r}: {message}", err.hint or "see docs/containerfile.md") from None
+        message = err.message.removeprefix("--change:").removeprefix("1: ").removeprefix("line 1: ").strip()
+        raise _invalid(change, message, err.hint or "see docs/containerfile.md") from None
+    if isinstance(inst, I.StopSignal):
+        from dataclasses import replace
+
+        from capsa.signals import signal_number
+
+        try:
+            inst = replace(inst, signal=str(signal_number(inst.signal)))
+        except UsageError:
+            raise _invalid(change, f"invalid signal {inst.signal!r}", "use a name like SIGTERM or TERM, or a number") from None
     apply_instruction(runtime, inst)

@@ -96,3 +96,21 @@ def layer_compression(media_type: str) -> Compression:
                            "decrypt the image first, e.g. with skopeo copy --decryption-key")
     raise ArchiveError(f"unknown layer media type {media_type!r}",
                        "capsa unpacks OCI and Docker tar layers (uncompressed, gzip or zstd)")
+
+
+_OCI_BY_COMPRESSION: dict[str, str] = {"none": OCI_LAYER, "gzip": OCI_LAYER_GZIP, "zstd": OCI_LAYER_ZSTD}
+_DOCKER_BY_COMPRESSION: dict[str, str] = {"none": DOCKER_LAYER, "gzip": DOCKER_LAYER_GZIP, "zstd": DOCKER_LAYER_ZSTD}
+
+
+def layer_type_for(manifest_type: str, media_type: str) -> str:
+    """The media type a layer stored as ``media_type`` has in a manifest of ``manifest_type``
+    (OCI or Docker schema 2): the same compression in that format's spelling (a layer pulled
+    as Docker gzip is OCI gzip in an OCI manifest). Non-distributable layers keep their kind;
+    ArchiveError for what :func:`layer_compression` refuses."""
+    compression = layer_compression(media_type)
+    docker = manifest_type == DOCKER_MANIFEST
+    if is_nondistributable(media_type):
+        if docker:
+            return DOCKER_FOREIGN_LAYER_GZIP if compression == "gzip" else DOCKER_FOREIGN_LAYER
+        return {"none": OCI_LAYER_NONDIST, "gzip": OCI_LAYER_NONDIST_GZIP, "zstd": OCI_LAYER_NONDIST_ZSTD}[compression]
+    return (_DOCKER_BY_COMPRESSION if docker else _OCI_BY_COMPRESSION)[compression]

@@ -35,13 +35,11 @@ LAYOUT = b'{"imageLayoutVersion":"1.0.0"}'
 def _oci_layer_type(store: Store, layer: Layer) -> str:
     from capsa.image import mediatypes as mt
 
-    docker = {mt.DOCKER_LAYER: mt.OCI_LAYER, mt.DOCKER_LAYER_GZIP: mt.OCI_LAYER_GZIP, mt.DOCKER_LAYER_ZSTD: mt.OCI_LAYER_ZSTD,
-              mt.DOCKER_FOREIGN_LAYER: mt.OCI_LAYER_NONDIST, mt.DOCKER_FOREIGN_LAYER_GZIP: mt.OCI_LAYER_NONDIST_GZIP}
     media_type = layer.blob_media_type or ""
     if media_type.startswith("application/vnd.oci.image.layer."):
         return media_type
-    if media_type in docker:
-        return docker[media_type]
+    if mt.is_layer(media_type):  # a Docker one: the same compression in OCI's spelling
+        return mt.layer_type_for(mt.OCI_MANIFEST, media_type)
     from capsa.image.importing import layer_media_type
     from capsa.store.compression import SNIFF_BYTES
 

@@ -28,6 +28,17 @@ def repo_digests(image: Image) -> list[str]:
     return [f"{repo}@{digest}" for repo in repos for digest in digests]
 
 
+def image_comment(image: Image, config: dict[str, Any]) -> str:
+    """podman's ``inspect`` Comment: a Docker image's config ``comment`` (``commit -m``), else
+    the first history entry's comment."""
+    from capsa.image import mediatypes as mt
+
+    if image.manifest_media_type == mt.DOCKER_MANIFEST:
+        return str(config.get("comment") or "")
+    history = config.get("history") or []
+    return str(history[0].get("comment", "")) if history else ""
+
+
 def list_rows(image: Image) -> list[dict[str, Any]]:
     """One ``images`` row per name (one ``<none>`` row for a dangling image)."""
     from capsa.humanize import go_time, human_size, parse_time, since
@@ -97,7 +108,7 @@ def inspect_doc(store: Store, image: Image) -> dict[str, Any]:
         "RepoTags": [n for n in image.names if "@" not in n],
         "RepoDigests": repo_digests(image),
         "Parent": "",
-        "Comment": history[-1].get("comment", "") if history else "",
+        "Comment": image_comment(image, config),
         "Created": config.get("created", image.created),
         "Config": {k: runtime[k] for k in _CONFIG_FIELDS if k in runtime},
         "Version": config.get("docker_version", ""),
