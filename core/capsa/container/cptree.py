@@ -10,8 +10,10 @@ copied as the link it now is; it is never followed. Regular files are copied by 
 (copy_file_range, else sendfile); symlinks are copied as links, hardlinked files as hardlinks,
 fifos and devices as nodes; sockets are skipped. Modes and times are kept; owners are kept or
 all set to one uid:gid (``owner``). Onto the host (podman's IgnoreDevices), device nodes are
-skipped and setuid/setgid bits dropped. A mount's root directory in the destination (a volume,
-a bind mount) never gets the source's owner, mode or times: it is the host's directory.
+skipped and setuid/setgid bits dropped. A build's COPY may set every mode (``chmod``), drop
+setuid and setgid bits (``strip_setid``) and leave entries out (``Side.exclude``). A mount's
+root directory in the destination (a volume, a bind mount) never gets the source's owner, mode
+or times: it is the host's directory.
 
 A running container's side is its own ``/proc/PID/root`` (see :mod:`capsa.container.cproot`):
 its mounts are crossed by the kernel; its pseudo filesystems (/proc, /sys...) are not copied.
@@ -25,7 +27,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from capsa.errors import UsageError
 
@@ -42,11 +44,19 @@ _CHUNK = 1 << 30
 class Side:
     """One end of a copy: the host (``root`` None) or a container's contained root."""
 
-    def __init__(self, root: ContainedRoot | None = None, skip: frozenset[str] = frozenset()) -> None:
+    def __init__(self, root: ContainedRoot | None = None, skip: frozenset[str] = frozenset(),
+                 exclude: Callable[[str, bool], bool] | None = None) -> None:
         self.root = root
         self.mounts: dict[str, MountSource] = root.mounts if root is not None else {}
         self.live = root is not None and root.live
         self.skip = skip  # (container paths never copied from: a running container's /proc, /sys...)
+        self.exclude = exclude  # (canonical path, is a directory) -> left out (a build's ignore file)
+
+    def left_out(self, canon: str | None, is_dir: bool) -> bool:
+        """Whether the entry ``canon`` below a copied directory is not copied."""
+        if canon is None:
+            return False
+        return canon in self.skip or (self.exclude is not None and self.exclude(canon, is_dir))
 
     def mount_root(self, canon: str | None, fd: int, parent: int) -> bool:
         """Whether the directory ``fd`` (in ``parent``) is a mount's root in this container."""
@@ -81,8 +91,10 @@ class Copier:
     written (None: the source's); ``overwrite``: a directory and a non-directory may replace
     each other."""
 
-    def __init__(self, src: Side, dst: Side, owner: tuple[int, int] | None, overwrite: bool) -> None:
+    def __init__(self, src: Side, dst: Side, owner: tuple[int, int] | None, overwrite: bool, *,
+                 chmod: int | None = None, strip_setid: bool = False) -> None:
         self.src, self.dst, self.owner, self.overwrite = src, dst, owner, overwrite
+        self.chmod, self.strip_setid = chmod, strip_setid  # (a build's COPY --chmod; setuid/setgid dropped)
         self.links: dict[tuple[int, int], tuple[int, str]] = {}  # source inode -> (dest dir fd, name)
         self._held: list[int] = []  # dest dir fds kept for hardlinks
         self._dups: dict[int, int] = {}  # open dest dir fd -> its duplicate in _held
@@ -169,7 +181,7 @@ class Copier:
                 except FileNotFoundError:
                     continue  # (gone meanwhile)
                 scanon2, dcanon2 = self.src.child(scanon, name), self.dst.child(dcanon, name)
-                if scanon2 is not None and scanon2 in self.src.skip:
+                if self.src.left_out(scanon2, stat.S_ISDIR(est.st_mode)):
                     continue
                 if self.src.mounted(scanon2) is not None:
                     est = os.stat(self.src.mounted(scanon2).source)  # type: ignore[union-attr]
@@ -394,7 +406,9 @@ class Copier:
 
     def _mode(self, mode: int) -> int:
         """The permission bits written: no setuid/setgid onto the host."""
-        return stat.S_IMODE(mode) & ~(0o6000 if self.dst.root is None else 0)
+        if self.chmod is not None:
+            return self.chmod
+        return stat.S_IMODE(mode) & ~(0o6000 if self.dst.root is None or self.strip_setid else 0)
 
     def _meta_fd(self, fd: int, st: os.stat_result) -> None:
         uid, gid = self._ids(st)

@@ -159,3 +159,33 @@ def resolve_user(rootfs: str, spec: str, read: Callable[[str], str] | None = Non
                 supplementary.append(number)
     additional = supplementary if not user else [gid] + [g for g in supplementary if g != gid]
     return ExecUser(uid, gid, additional, home)
+
+
+def resolve_owner(spec: str, read: Callable[[str], str]) -> tuple[int, int]:
+    """The uid:gid of a build's ``--chown=user[:group]`` (buildah's rules, observed with podman
+    4.3): a user name takes its passwd gid, a numeric uid without a group is also the gid
+    (``1234`` -> 1234:1234, in passwd or not), ``:group`` is uid 0; names are looked up in
+    ``read("/etc/passwd")`` and ``read("/etc/group")``; an unknown one is a UsageError."""
+    user, has_group, group = spec.partition(":")
+    uid = _number(user) if user else 0
+    gid = uid
+    if uid is None:
+        for parts in _entries(read("/etc/passwd"), 7):
+            if parts[0] == user:
+                uid, gid = _number(parts[2]) or 0, _number(parts[3]) or 0
+                break
+        else:
+            raise UsageError(f'looking up UID/GID for "{spec}": determining run uid: user: unknown user error '
+                             f'looking up user "{user}"', "use a numeric uid or a user of the image's /etc/passwd")
+    if has_group:
+        gid = _number(group)
+        if gid is None:
+            for parts in _entries(read("/etc/group"), 4):
+                if parts[0] == group:
+                    gid = _number(parts[2])
+                    break
+        if gid is None:
+            raise UsageError(f'looking up UID/GID for "{spec}": determining run gid: group: unknown group error '
+                             f'looking up group "{group}"', "use a numeric gid or a group of the image's /etc/group")
+    assert uid is not None and gid is not None
+    return uid, gid
