@@ -285,3 +285,70 @@ def test_the_same_container_committed_twice_gives_the_same_layer(c: Capsa) -> No
     ok(c, "commit", "-q", "twice", "one")
     ok(c, "commit", "-q", "twice", "two")
     assert stored_config(c, "one")["rootfs"] == stored_config(c, "two")["rootfs"]
+
+
+@pytest.mark.parametrize("signum", ["SIGINT", "SIGTERM"])
+def test_a_signal_right_after_the_freeze_still_thaws_the_container(c: Capsa, monkeypatch: pytest.MonkeyPatch, signum: str) -> None:
+    """Ctrl-C (or a SIGTERM) landing between the freeze and the commit proper: the container is
+    running again afterwards, and no image was made. (SIGTERM would kill the process outright
+    and leave the container frozen; the test gives it a handler that raises, as a caller may.)"""
+    import signal
+
+    from capsa.container import pausing
+    from capsa.engine import commit as engine
+
+    ok(c, "run", "-d", "--name", "interrupted", "busybox", "sleep", "300")
+    for key, value in c.env.items():
+        monkeypatch.setenv(key, value)
+    real = pausing.pause
+
+    def pause_then_signal(*args, **kwargs):  # type: ignore[no-untyped-def]
+        real(*args, **kwargs)
+        os.kill(os.getpid(), getattr(signal, signum))
+        for _ in range(1000):  # (the handler runs between bytecodes)
+            pass
+
+    def raising(sig, frame):  # type: ignore[no-untyped-def]
+        raise SystemExit(128 + sig)
+
+    monkeypatch.setattr(pausing, "pause", pause_then_signal)
+    previous = signal.signal(signal.SIGTERM, raising)
+    before = ok(c, "images", "-a", "-q", "--no-trunc")
+    sess = store_session(c)
+    try:
+        with pytest.raises((KeyboardInterrupt, SystemExit)):
+            engine.commit(sess, "interrupted", "never", changes=[])
+    finally:
+        sess.close()
+        signal.signal(signal.SIGTERM, previous)
+    assert ok(c, "inspect", "--format", "{{.State.Status}}", "interrupted").strip() == "running"
+    assert ok(c, "images", "-a", "-q", "--no-trunc") == before
+
+
+def test_a_container_that_stops_before_the_freeze_is_committed_unfrozen(c: Capsa, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The container exits between commit's look at its status and the freeze: the commit goes
+    on, as for any stopped container (it failed with pause's 'can't pause' error)."""
+    from capsa.container import views
+    from capsa.engine import commit as engine
+
+    ok(c, "run", "--name", "gone", "busybox", "sh", "-c", "echo done > /done")
+    for key, value in c.env.items():
+        monkeypatch.setenv(key, value)
+    real = views.effective_status
+    calls: list[str] = []
+
+    def running_at_first(records, config):  # type: ignore[no-untyped-def]
+        seen = real(records, config)
+        calls.append(seen.status)
+        if len(calls) == 1:  # what commit saw: it was still running then
+            seen.status = "running"  # (a copy: the record is read afresh each time)
+        return seen
+
+    monkeypatch.setattr(views, "effective_status", running_at_first)
+    sess = store_session(c)
+    try:
+        engine.commit(sess, "gone", "gone-image", changes=[])
+    finally:
+        sess.close()
+    assert calls and calls[0] == "exited"
+    assert ok(c, "run", "--rm", "gone-image", "cat", "/done").strip() == "done"

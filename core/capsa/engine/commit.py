@@ -124,17 +124,17 @@ def commit(sess: Session, ref: str, target: str | None, *, changes: list[str], m
     from capsa.engine.containerfs import container_layer
 
     container_layer(config)  # (a --rootfs container has none: refused before anything)
-    froze = False
-    if pause and effective_status(records, config).status == "running":
-        from capsa.container import pausing
-
-        pausing.pause(sess, records, config)
-        froze = True
-    try:
-        image = _commit_pinned(sess, config, names, changes, message, author, fmt, squash, include_volumes)
-    finally:
-        if froze:
-            _thaw(sess, config)
+    with _Interrupts() as interrupts:
+        froze = pause and effective_status(records, config).status == "running" and _freeze(sess, records, config)
+        try:
+            try:
+                interrupts.arm()  # (one signal held during the freeze is raised here, inside the try)
+                image = _commit_pinned(sess, config, names, changes, message, author, fmt, squash, include_volumes)
+            finally:
+                interrupts.disarm()
+        finally:
+            if froze:
+                _thaw(sess, config)
     if report is not None:
         _report_copy(sess, image, report)
     if iidfile is not None:
@@ -156,6 +156,67 @@ def _report_copy(sess: Session, image: Image, report: Callable[[str], object]) -
     report(f"Copying config sha256:{image.id}")
     report("Writing manifest to image destination")
     report("Storing signatures")
+
+
+class _Interrupts:
+    """SIGINT, SIGTERM and SIGHUP while a commit may freeze its container: raised as one
+    KeyboardInterrupt, only while armed (the commit proper); one arriving unarmed (during the
+    freeze or the thaw) is held and raised when armed, or once the handlers are restored. So
+    a frozen container is always thawed: the freeze and the thaw are never cut short, and the
+    handler disarms itself as it raises. Outside the main thread (no handlers): a no-op."""
+
+    SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP")
+
+    def __init__(self) -> None:
+        self.armed = False
+        self.held = False
+        self.previous: dict[int, Any] = {}
+
+    def _handle(self, signum: int, frame: object) -> None:
+        if not self.armed:
+            self.held = True
+            return
+        self.armed = False
+        raise KeyboardInterrupt
+
+    def arm(self) -> None:
+        self.armed = not self.held
+        if self.held:
+            self.held = False
+            raise KeyboardInterrupt
+
+    def disarm(self) -> None:
+        self.armed = False
+
+    def __enter__(self) -> _Interrupts:
+        import signal
+        import threading
+
+        if threading.current_thread() is threading.main_thread():
+            for name in self.SIGNALS:
+                number = getattr(signal, name)
+                self.previous[number] = signal.signal(number, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        import signal
+
+        for number, handler in self.previous.items():
+            signal.signal(number, handler)
+        if self.held and exc[0] is None:
+            raise KeyboardInterrupt
+
+
+def _freeze(sess: Session, records: Any, config: ContainerConfig) -> bool:
+    """Pause the container for the commit; False when it is no longer running (it exited, or
+    was paused by someone else, since its status was read): committed as it is, not thawed."""
+    from capsa.container import pausing
+
+    try:
+        pausing.pause(sess, records, config)
+    except UsageError:
+        return False
+    return True
 
 
 def _thaw(sess: Session, config: ContainerConfig) -> None:
