@@ -352,3 +352,33 @@ def test_a_container_that_stops_before_the_freeze_is_committed_unfrozen(c: Capsa
         sess.close()
     assert calls and calls[0] == "exited"
     assert ok(c, "run", "--rm", "gone-image", "cat", "/done").strip() == "done"
+
+
+def test_a_change_bad_only_with_the_containers_env_is_refused_before_the_freeze(c: Capsa, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``--change`` expands ``$VAR`` with the container's environment: a change that only goes
+    wrong with it (EXPOSE $PORT, PORT=http) is refused before the running container is frozen."""
+    from capsa.container import pausing
+    from capsa.engine import commit as engine
+    from capsa.errors import UsageError
+
+    ok(c, "run", "-d", "--name", "envbad", "-e", "PORT=http", "busybox", "sleep", "300")
+    for key, value in c.env.items():
+        monkeypatch.setenv(key, value)
+    paused: list[str] = []
+    real = pausing.pause
+
+    def noting(sess, records, config):  # type: ignore[no-untyped-def]
+        paused.append(config.id)
+        real(sess, records, config)
+
+    monkeypatch.setattr(pausing, "pause", noting)
+    before = _disk_state(c)
+    sess = store_session(c)
+    try:
+        with pytest.raises(UsageError, match=r'invalid change "EXPOSE \$PORT"'):
+            engine.commit(sess, "envbad", "never", changes=["EXPOSE $PORT"])
+    finally:
+        sess.close()
+    assert paused == []
+    assert _disk_state(c) == before
+    assert ok(c, "inspect", "--format", "{{.State.Status}}", "envbad").strip() == "running"

@@ -9,7 +9,8 @@ included), the command and entrypoint, the working directory, ``-u``, labels, th
 (``created_by`` ``/bin/sh``, comment ``FROM <image>``); ``message`` is the Docker config's
 ``comment`` (the OCI format has none: refused, as podman does).
 
-Every input is checked before anything is locked or written. A running container is frozen
+Every input (the changes expanded with the container's environment included) is checked
+before the container is frozen or anything written. A running container is frozen
 for the commit with ``pause`` (the default, as podman) and always thawed again. Locks: the
 container's (shared: ``rm`` waits), then the store's (exclusive), as ``start`` and ``rm`` take
 them; the pause and the thaw take the container's lock themselves, outside that section.
@@ -124,12 +125,13 @@ def commit(sess: Session, ref: str, target: str | None, *, changes: list[str], m
     from capsa.engine.containerfs import container_layer
 
     container_layer(config)  # (a --rootfs container has none: refused before anything)
+    runtime = _new_runtime(sess, config, changes, fmt, include_volumes)  # (changes checked with its env)
     with _Interrupts() as interrupts:
         froze = pause and effective_status(records, config).status == "running" and _freeze(sess, records, config)
         try:
             try:
                 interrupts.arm()  # (one signal held during the freeze is raised here, inside the try)
-                image = _commit_pinned(sess, config, names, changes, message, author, fmt, squash, include_volumes)
+                image = _commit_pinned(sess, config, names, runtime, message, author, fmt, squash)
             finally:
                 interrupts.disarm()
         finally:
@@ -231,25 +233,17 @@ def _thaw(sess: Session, config: ContainerConfig) -> None:
         pass  # not paused any more: nothing to thaw
 
 
-def _commit_pinned(sess: Session, config: ContainerConfig, names: list[str], changes: list[str], message: str,
-                   author: str, fmt: str, squash: bool, include_volumes: bool) -> Image:
-    """The commit itself, the container's lock held shared and the store's exclusively."""
-    records = container_records(sess)
-    store = open_store(sess)
-    with records.lock(config.id).shared():
-        config = records.find(config.id)  # (an rm that came first: say so)
-        with store.writing():
-            return _make_image(store, config, names, changes, message, author, fmt, squash, include_volumes)
-
-
-def _make_image(store: Store, config: ContainerConfig, names: list[str], changes: list[str], message: str,
-                author: str, fmt: str, squash: bool, include_volumes: bool) -> Image:
-    from capsa.image.committing import derive_image, layer_from_container
+def _new_runtime(sess: Session, config: ContainerConfig, changes: list[str], fmt: str,
+                 include_volumes: bool) -> dict[str, Any]:
+    """The new image's runtime config: :func:`runtime_config`, then the ``--change``
+    instructions (expanded with that config's ENV, so a change can go wrong only here: a
+    UsageError before anything is frozen or written). ONBUILD is dropped from an OCI image."""
     from capsa.image.config import apply_change
 
-    assert config.image_id is not None and config.layer_id is not None
-    base = store.image_by_id(config.image_id)
-    base_config = store.config_of(base)
+    assert config.image_id is not None
+    store = open_store(sess)
+    with store.reading():
+        base_config = store.config_of(store.image_by_id(config.image_id))
     runtime = runtime_config(config, base_config.get("config") or {}, include_volumes)
     onbuild = runtime.get("OnBuild")
     for change in changes:
@@ -258,6 +252,26 @@ def _make_image(store: Store, config: ContainerConfig, names: list[str], changes
         runtime.pop("OnBuild", None)
         if onbuild:
             runtime["OnBuild"] = onbuild
+    return runtime
+
+
+def _commit_pinned(sess: Session, config: ContainerConfig, names: list[str], runtime: dict[str, Any], message: str,
+                   author: str, fmt: str, squash: bool) -> Image:
+    """The commit itself, the container's lock held shared and the store's exclusively."""
+    records = container_records(sess)
+    store = open_store(sess)
+    with records.lock(config.id).shared():
+        config = records.find(config.id)  # (an rm that came first: say so)
+        with store.writing():
+            return _make_image(store, config, names, runtime, message, author, fmt, squash)
+
+
+def _make_image(store: Store, config: ContainerConfig, names: list[str], runtime: dict[str, Any], message: str,
+                author: str, fmt: str, squash: bool) -> Image:
+    from capsa.image.committing import derive_image, layer_from_container
+
+    assert config.image_id is not None and config.layer_id is not None
+    base = store.image_by_id(config.image_id)
     writable = store.layers.get(config.layer_id)
     parent = None if squash or writable.parent is None else store.layers.get(writable.parent)
     try:
