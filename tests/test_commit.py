@@ -203,11 +203,11 @@ def test_a_running_container_is_frozen_during_the_commit(c: Capsa, monkeypatch: 
     seen: list[tuple[str, bool | None]] = []
     real = committing.layer_from_container
 
-    def watching(store, writable, parent):  # type: ignore[no-untyped-def]
+    def watching(store, writable, parent, **kwargs):  # type: ignore[no-untyped-def]
         records = container_records(sess)
         config = records.find("busy")
         seen.append((records.state(config.id).status, frozen(isolation_driver(sess, config), config.id)))
-        return real(store, writable, parent)
+        return real(store, writable, parent, **kwargs)
 
     monkeypatch.setattr(committing, "layer_from_container", watching)
     for pause in (True, False):
@@ -230,7 +230,7 @@ def test_a_commit_that_fails_thaws_the_container(c: Capsa, monkeypatch: pytest.M
     for key, value in c.env.items():
         monkeypatch.setenv(key, value)
 
-    def failing(store, writable, parent):  # type: ignore[no-untyped-def]
+    def failing(store, writable, parent, **kwargs):  # type: ignore[no-untyped-def]
         raise OSError("disk on fire")
 
     monkeypatch.setattr(committing, "layer_from_container", failing)
@@ -382,3 +382,37 @@ def test_a_change_bad_only_with_the_containers_env_is_refused_before_the_freeze(
     assert paused == []
     assert _disk_state(c) == before
     assert ok(c, "inspect", "--format", "{{.State.Status}}", "envbad").strip() == "running"
+
+
+def test_the_store_is_not_locked_while_the_diff_is_made(c: Capsa, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The container's changes are read (the driver's diff: a walk of the whole layer, long for
+    a big one) under the container's lock alone: another command can use the store meanwhile."""
+    import subprocess
+
+    from capsa.engine import commit as engine
+    from capsa.engine.session import open_store
+
+    changed(c, "longdiff")
+    for key, value in c.env.items():
+        monkeypatch.setenv(key, value)
+    sess = store_session(c)
+    driver_class = type(open_store(sess).driver)
+    real = driver_class.diff
+    listed: list[str] = []
+
+    def diff_while_listing(self, layer_id, parent):  # type: ignore[no-untyped-def]
+        try:
+            r = c("images", "-q", timeout=10)
+        except subprocess.TimeoutExpired:
+            listed.append("blocked")
+        else:
+            listed.append(r.stdout.strip() and "listed")
+        return real(self, layer_id, parent)
+
+    monkeypatch.setattr(driver_class, "diff", diff_while_listing)
+    try:
+        image = engine.commit(sess, "longdiff", "longdiff-image", changes=[])
+    finally:
+        sess.close()
+    assert listed == ["listed"]
+    assert ok(c, "run", "--rm", image.id, "cat", "/new.txt").strip() == "committed"

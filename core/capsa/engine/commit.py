@@ -23,11 +23,12 @@ from capsa.errors import UsageError
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
-    from typing import Any
+    from typing import Any, BinaryIO
 
     from capsa.container.model import ContainerConfig
     from capsa.engine.session import Session
     from capsa.store.images import Image
+    from capsa.store.layers import Layer
     from capsa.store.store import Store
 
 CREATED_BY = "/bin/sh"  # what podman's commit records as the step that made the layer
@@ -257,25 +258,30 @@ def _new_runtime(sess: Session, config: ContainerConfig, changes: list[str], fmt
 
 def _commit_pinned(sess: Session, config: ContainerConfig, names: list[str], runtime: dict[str, Any], message: str,
                    author: str, fmt: str, squash: bool) -> Image:
-    """The commit itself, the container's lock held shared and the store's exclusively."""
+    """The commit itself, the container's lock held shared throughout (its layers stay): the
+    diff is spooled with no store lock, then the store's is taken exclusively to record it."""
+    from capsa.image.committing import spool_diff
+
     records = container_records(sess)
     store = open_store(sess)
     with records.lock(config.id).shared():
         config = records.find(config.id)  # (an rm that came first: say so)
-        with store.writing():
-            return _make_image(store, config, names, runtime, message, author, fmt, squash)
+        assert config.layer_id is not None
+        with store.reading():
+            writable = store.layers.get(config.layer_id)
+            parent = None if squash or writable.parent is None else store.layers.get(writable.parent)
+        with spool_diff(store, writable.id, parent) as diff, store.writing():
+            return _make_image(store, config, parent, diff, names, runtime, message, author, fmt)
 
 
-def _make_image(store: Store, config: ContainerConfig, names: list[str], runtime: dict[str, Any], message: str,
-                author: str, fmt: str, squash: bool) -> Image:
+def _make_image(store: Store, config: ContainerConfig, parent: Layer | None, diff: BinaryIO, names: list[str],
+                runtime: dict[str, Any], message: str, author: str, fmt: str) -> Image:
     from capsa.image.committing import derive_image, layer_from_container
 
     assert config.image_id is not None and config.layer_id is not None
     base = store.image_by_id(config.image_id)
-    writable = store.layers.get(config.layer_id)
-    parent = None if squash or writable.parent is None else store.layers.get(writable.parent)
     try:
-        layer = layer_from_container(store, writable.id, parent)
+        layer = layer_from_container(store, config.layer_id, parent, diff=diff)
         history: dict[str, Any] = {"created_by": CREATED_BY, "comment": f"FROM {store.name_of(config.image_name, base)}"}
         if author:
             history["author"] = author
