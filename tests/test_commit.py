@@ -416,3 +416,22 @@ def test_the_store_is_not_locked_while_the_diff_is_made(c: Capsa, monkeypatch: p
         sess.close()
     assert listed == ["listed"]
     assert ok(c, "run", "--rm", image.id, "cat", "/new.txt").strip() == "committed"
+
+
+def test_parent_and_history_name_the_image_committed_from(c: Capsa) -> None:
+    """As podman: ``inspect``'s Parent is the container's image, and ``history`` shows that
+    image's id on its own top row (the layer tree), the new image's on the new row."""
+    changed(c, "lineage")
+    new_id = ok(c, "commit", "-q", "lineage", "child").strip()
+    ok(c, "rm", "lineage")
+    ok(c, "run", "--name", "lineage2", "child", "true")
+    grand_id = ok(c, "commit", "-q", "-s", "lineage2", "squashed").strip()
+    base_id = image_id(c, "busybox")
+    assert inspect(c, "child")["Parent"] == base_id
+    assert inspect(c, "busybox")["Parent"] == ""
+    assert inspect(c, "squashed")["Parent"] == ""  # one layer of its own: no image below it
+    rows = json.loads(ok(c, "history", "--format", "json", "--no-trunc", "child"))
+    base_rows = len(stored_config(c, "busybox")["history"])
+    ids = [row["ID"].removeprefix("sha256:") for row in rows]
+    assert ids[0] == new_id and ids[1] == base_id and set(ids[2:]) <= {"<missing>"} and len(ids) == base_rows + 1
+    assert [row["ID"].removeprefix("sha256:") for row in json.loads(ok(c, "history", "--format", "json", "--no-trunc", "squashed"))] == [grand_id]
