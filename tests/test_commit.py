@@ -435,3 +435,31 @@ def test_parent_and_history_name_the_image_committed_from(c: Capsa) -> None:
     ids = [row["ID"].removeprefix("sha256:") for row in rows]
     assert ids[0] == new_id and ids[1] == base_id and set(ids[2:]) <= {"<missing>"} and len(ids) == base_rows + 1
     assert [row["ID"].removeprefix("sha256:") for row in json.loads(ok(c, "history", "--format", "json", "--no-trunc", "squashed"))] == [grand_id]
+
+
+def test_a_thaw_that_fails_is_a_warning_not_a_failed_commit(c: Capsa, monkeypatch: pytest.MonkeyPatch) -> None:
+    """As podman (which logs 'Unpausing container ...'): the image is made and returned; the
+    thaw's error is reported as a warning, and does not replace the commit's result."""
+    from capsa.container import pausing
+    from capsa.engine import commit as engine
+    from capsa.errors import CapsaError
+
+    ok(c, "run", "-d", "--name", "stuck", "busybox", "sleep", "300")
+    for key, value in c.env.items():
+        monkeypatch.setenv(key, value)
+    real = pausing.unpause
+
+    def broken(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise CapsaError("unpausing container: the freezer is on fire", hint="none")
+
+    monkeypatch.setattr(pausing, "unpause", broken)
+    warnings: list[str] = []
+    sess = store_session(c)
+    try:
+        image = engine.commit(sess, "stuck", "stuck-image", changes=[], warn=warnings.append)
+        monkeypatch.setattr(pausing, "unpause", real)
+        ok(c, "unpause", "stuck")
+    finally:
+        sess.close()
+    assert image.id == image_id(c, "stuck-image")
+    assert len(warnings) == 1 and "freezer is on fire" in warnings[0]

@@ -137,7 +137,7 @@ def commit(sess: Session, ref: str, target: str | None, *, changes: list[str], m
                 interrupts.disarm()
         finally:
             if froze:
-                _thaw(sess, config)
+                _thaw(sess, config, warn)
     if report is not None:
         _report_copy(sess, image, report)
     if iidfile is not None:
@@ -222,16 +222,21 @@ def _freeze(sess: Session, records: Any, config: ContainerConfig) -> bool:
     return True
 
 
-def _thaw(sess: Session, config: ContainerConfig) -> None:
+def _thaw(sess: Session, config: ContainerConfig, warn: Callable[[str], object] | None) -> None:
     """Unpause what :func:`commit` paused; one that is not paused any more (it exited, was
-    killed or removed meanwhile) is left as it is."""
+    killed or removed meanwhile) is left as it is. A thaw that fails is a warning, as podman
+    logs it: it neither fails a commit that worked nor hides the error of one that failed."""
     from capsa.container import pausing
     from capsa.container.records import ContainerNotFound
+    from capsa.errors import CapsaError
 
     try:
         pausing.unpause(sess, container_records(sess), config)
     except (UsageError, ContainerNotFound):
         pass  # not paused any more: nothing to thaw
+    except CapsaError as err:
+        if warn is not None:
+            warn(f"unpausing container {config.id}: {err.message} (capsa unpause it)")
 
 
 def _new_runtime(sess: Session, config: ContainerConfig, changes: list[str], fmt: str,
