@@ -203,11 +203,11 @@ def test_a_running_container_is_frozen_during_the_commit(c: Capsa, monkeypatch: 
     seen: list[tuple[str, bool | None]] = []
     real = committing.layer_from_container
 
-    def watching(store, writable, parent):  # type: ignore[no-untyped-def]
+    def watching(store, writable, parent, **kwargs):  # type: ignore[no-untyped-def]
         records = container_records(sess)
         config = records.find("busy")
         seen.append((records.state(config.id).status, frozen(isolation_driver(sess, config), config.id)))
-        return real(store, writable, parent)
+        return real(store, writable, parent, **kwargs)
 
     monkeypatch.setattr(committing, "layer_from_container", watching)
     for pause in (True, False):
@@ -230,7 +230,7 @@ def test_a_commit_that_fails_thaws_the_container(c: Capsa, monkeypatch: pytest.M
     for key, value in c.env.items():
         monkeypatch.setenv(key, value)
 
-    def failing(store, writable, parent):  # type: ignore[no-untyped-def]
+    def failing(store, writable, parent, **kwargs):  # type: ignore[no-untyped-def]
         raise OSError("disk on fire")
 
     monkeypatch.setattr(committing, "layer_from_container", failing)
@@ -285,3 +285,181 @@ def test_the_same_container_committed_twice_gives_the_same_layer(c: Capsa) -> No
     ok(c, "commit", "-q", "twice", "one")
     ok(c, "commit", "-q", "twice", "two")
     assert stored_config(c, "one")["rootfs"] == stored_config(c, "two")["rootfs"]
+
+
+@pytest.mark.parametrize("signum", ["SIGINT", "SIGTERM"])
+def test_a_signal_right_after_the_freeze_still_thaws_the_container(c: Capsa, monkeypatch: pytest.MonkeyPatch, signum: str) -> None:
+    """Ctrl-C (or a SIGTERM) landing between the freeze and the commit proper: the container is
+    running again afterwards, and no image was made. (SIGTERM would kill the process outright
+    and leave the container frozen; the test gives it a handler that raises, as a caller may.)"""
+    import signal
+
+    from capsa.container import pausing
+    from capsa.engine import commit as engine
+
+    ok(c, "run", "-d", "--name", "interrupted", "busybox", "sleep", "300")
+    for key, value in c.env.items():
+        monkeypatch.setenv(key, value)
+    real = pausing.pause
+
+    def pause_then_signal(*args, **kwargs):  # type: ignore[no-untyped-def]
+        real(*args, **kwargs)
+        os.kill(os.getpid(), getattr(signal, signum))
+        for _ in range(1000):  # (the handler runs between bytecodes)
+            pass
+
+    def raising(sig, frame):  # type: ignore[no-untyped-def]
+        raise SystemExit(128 + sig)
+
+    monkeypatch.setattr(pausing, "pause", pause_then_signal)
+    previous = signal.signal(signal.SIGTERM, raising)
+    before = ok(c, "images", "-a", "-q", "--no-trunc")
+    sess = store_session(c)
+    try:
+        with pytest.raises((KeyboardInterrupt, SystemExit)):
+            engine.commit(sess, "interrupted", "never", changes=[])
+    finally:
+        sess.close()
+        signal.signal(signal.SIGTERM, previous)
+    assert ok(c, "inspect", "--format", "{{.State.Status}}", "interrupted").strip() == "running"
+    assert ok(c, "images", "-a", "-q", "--no-trunc") == before
+
+
+def test_a_container_that_stops_before_the_freeze_is_committed_unfrozen(c: Capsa, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The container exits between commit's look at its status and the freeze: the commit goes
+    on, as for any stopped container (it failed with pause's 'can't pause' error)."""
+    from capsa.container import views
+    from capsa.engine import commit as engine
+
+    ok(c, "run", "--name", "gone", "busybox", "sh", "-c", "echo done > /done")
+    for key, value in c.env.items():
+        monkeypatch.setenv(key, value)
+    real = views.effective_status
+    calls: list[str] = []
+
+    def running_at_first(records, config):  # type: ignore[no-untyped-def]
+        seen = real(records, config)
+        calls.append(seen.status)
+        if len(calls) == 1:  # what commit saw: it was still running then
+            seen.status = "running"  # (a copy: the record is read afresh each time)
+        return seen
+
+    monkeypatch.setattr(views, "effective_status", running_at_first)
+    sess = store_session(c)
+    try:
+        engine.commit(sess, "gone", "gone-image", changes=[])
+    finally:
+        sess.close()
+    assert calls and calls[0] == "exited"
+    assert ok(c, "run", "--rm", "gone-image", "cat", "/done").strip() == "done"
+
+
+def test_a_change_bad_only_with_the_containers_env_is_refused_before_the_freeze(c: Capsa, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``--change`` expands ``$VAR`` with the container's environment: a change that only goes
+    wrong with it (EXPOSE $PORT, PORT=http) is refused before the running container is frozen."""
+    from capsa.container import pausing
+    from capsa.engine import commit as engine
+    from capsa.errors import UsageError
+
+    ok(c, "run", "-d", "--name", "envbad", "-e", "PORT=http", "busybox", "sleep", "300")
+    for key, value in c.env.items():
+        monkeypatch.setenv(key, value)
+    paused: list[str] = []
+    real = pausing.pause
+
+    def noting(sess, records, config):  # type: ignore[no-untyped-def]
+        paused.append(config.id)
+        real(sess, records, config)
+
+    monkeypatch.setattr(pausing, "pause", noting)
+    before = _disk_state(c)
+    sess = store_session(c)
+    try:
+        with pytest.raises(UsageError, match=r'invalid change "EXPOSE \$PORT"'):
+            engine.commit(sess, "envbad", "never", changes=["EXPOSE $PORT"])
+    finally:
+        sess.close()
+    assert paused == []
+    assert _disk_state(c) == before
+    assert ok(c, "inspect", "--format", "{{.State.Status}}", "envbad").strip() == "running"
+
+
+def test_the_store_is_not_locked_while_the_diff_is_made(c: Capsa, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The container's changes are read (the driver's diff: a walk of the whole layer, long for
+    a big one) under the container's lock alone: another command can use the store meanwhile."""
+    import subprocess
+
+    from capsa.engine import commit as engine
+    from capsa.engine.session import open_store
+
+    changed(c, "longdiff")
+    for key, value in c.env.items():
+        monkeypatch.setenv(key, value)
+    sess = store_session(c)
+    driver_class = type(open_store(sess).driver)
+    real = driver_class.diff
+    listed: list[str] = []
+
+    def diff_while_listing(self, layer_id, parent):  # type: ignore[no-untyped-def]
+        try:
+            r = c("images", "-q", timeout=10)
+        except subprocess.TimeoutExpired:
+            listed.append("blocked")
+        else:
+            listed.append(r.stdout.strip() and "listed")
+        return real(self, layer_id, parent)
+
+    monkeypatch.setattr(driver_class, "diff", diff_while_listing)
+    try:
+        image = engine.commit(sess, "longdiff", "longdiff-image", changes=[])
+    finally:
+        sess.close()
+    assert listed == ["listed"]
+    assert ok(c, "run", "--rm", image.id, "cat", "/new.txt").strip() == "committed"
+
+
+def test_parent_and_history_name_the_image_committed_from(c: Capsa) -> None:
+    """As podman: ``inspect``'s Parent is the container's image, and ``history`` shows that
+    image's id on its own top row (the layer tree), the new image's on the new row."""
+    changed(c, "lineage")
+    new_id = ok(c, "commit", "-q", "lineage", "child").strip()
+    ok(c, "rm", "lineage")
+    ok(c, "run", "--name", "lineage2", "child", "true")
+    grand_id = ok(c, "commit", "-q", "-s", "lineage2", "squashed").strip()
+    base_id = image_id(c, "busybox")
+    assert inspect(c, "child")["Parent"] == base_id
+    assert inspect(c, "busybox")["Parent"] == ""
+    assert inspect(c, "squashed")["Parent"] == ""  # one layer of its own: no image below it
+    rows = json.loads(ok(c, "history", "--format", "json", "--no-trunc", "child"))
+    base_rows = len(stored_config(c, "busybox")["history"])
+    ids = [row["ID"].removeprefix("sha256:") for row in rows]
+    assert ids[0] == new_id and ids[1] == base_id and set(ids[2:]) <= {"<missing>"} and len(ids) == base_rows + 1
+    assert [row["ID"].removeprefix("sha256:") for row in json.loads(ok(c, "history", "--format", "json", "--no-trunc", "squashed"))] == [grand_id]
+
+
+def test_a_thaw_that_fails_is_a_warning_not_a_failed_commit(c: Capsa, monkeypatch: pytest.MonkeyPatch) -> None:
+    """As podman (which logs 'Unpausing container ...'): the image is made and returned; the
+    thaw's error is reported as a warning, and does not replace the commit's result."""
+    from capsa.container import pausing
+    from capsa.engine import commit as engine
+    from capsa.errors import CapsaError
+
+    ok(c, "run", "-d", "--name", "stuck", "busybox", "sleep", "300")
+    for key, value in c.env.items():
+        monkeypatch.setenv(key, value)
+    real = pausing.unpause
+
+    def broken(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise CapsaError("unpausing container: the freezer is on fire", hint="none")
+
+    monkeypatch.setattr(pausing, "unpause", broken)
+    warnings: list[str] = []
+    sess = store_session(c)
+    try:
+        image = engine.commit(sess, "stuck", "stuck-image", changes=[], warn=warnings.append)
+        monkeypatch.setattr(pausing, "unpause", real)
+        ok(c, "unpause", "stuck")
+    finally:
+        sess.close()
+    assert image.id == image_id(c, "stuck-image")
+    assert len(warnings) == 1 and "freezer is on fire" in warnings[0]

@@ -9,7 +9,8 @@ included), the command and entrypoint, the working directory, ``-u``, labels, th
 (``created_by`` ``/bin/sh``, comment ``FROM <image>``); ``message`` is the Docker config's
 ``comment`` (the OCI format has none: refused, as podman does).
 
-Every input is checked before anything is locked or written. A running container is frozen
+Every input (the changes expanded with the container's environment included) is checked
+before the container is frozen or anything written. A running container is frozen
 for the commit with ``pause`` (the default, as podman) and always thawed again. Locks: the
 container's (shared: ``rm`` waits), then the store's (exclusive), as ``start`` and ``rm`` take
 them; the pause and the thaw take the container's lock themselves, outside that section.
@@ -22,11 +23,12 @@ from capsa.errors import UsageError
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
-    from typing import Any
+    from typing import Any, BinaryIO
 
     from capsa.container.model import ContainerConfig
     from capsa.engine.session import Session
     from capsa.store.images import Image
+    from capsa.store.layers import Layer
     from capsa.store.store import Store
 
 CREATED_BY = "/bin/sh"  # what podman's commit records as the step that made the layer
@@ -124,17 +126,18 @@ def commit(sess: Session, ref: str, target: str | None, *, changes: list[str], m
     from capsa.engine.containerfs import container_layer
 
     container_layer(config)  # (a --rootfs container has none: refused before anything)
-    froze = False
-    if pause and effective_status(records, config).status == "running":
-        from capsa.container import pausing
-
-        pausing.pause(sess, records, config)
-        froze = True
-    try:
-        image = _commit_pinned(sess, config, names, changes, message, author, fmt, squash, include_volumes)
-    finally:
-        if froze:
-            _thaw(sess, config)
+    runtime = _new_runtime(sess, config, changes, fmt, include_volumes)  # (changes checked with its env)
+    with _Interrupts() as interrupts:
+        froze = pause and effective_status(records, config).status == "running" and _freeze(sess, records, config)
+        try:
+            try:
+                interrupts.arm()  # (one signal held during the freeze is raised here, inside the try)
+                image = _commit_pinned(sess, config, names, runtime, message, author, fmt, squash)
+            finally:
+                interrupts.disarm()
+        finally:
+            if froze:
+                _thaw(sess, config, warn)
     if report is not None:
         _report_copy(sess, image, report)
     if iidfile is not None:
@@ -158,37 +161,95 @@ def _report_copy(sess: Session, image: Image, report: Callable[[str], object]) -
     report("Storing signatures")
 
 
-def _thaw(sess: Session, config: ContainerConfig) -> None:
+class _Interrupts:
+    """SIGINT, SIGTERM and SIGHUP while a commit may freeze its container: raised as one
+    KeyboardInterrupt, only while armed (the commit proper); one arriving unarmed (during the
+    freeze or the thaw) is held and raised when armed, or once the handlers are restored. So
+    a frozen container is always thawed: the freeze and the thaw are never cut short, and the
+    handler disarms itself as it raises. Outside the main thread (no handlers): a no-op."""
+
+    SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP")
+
+    def __init__(self) -> None:
+        self.armed = False
+        self.held = False
+        self.previous: dict[int, Any] = {}
+
+    def _handle(self, signum: int, frame: object) -> None:
+        if not self.armed:
+            self.held = True
+            return
+        self.armed = False
+        raise KeyboardInterrupt
+
+    def arm(self) -> None:
+        self.armed = not self.held
+        if self.held:
+            self.held = False
+            raise KeyboardInterrupt
+
+    def disarm(self) -> None:
+        self.armed = False
+
+    def __enter__(self) -> _Interrupts:
+        import signal
+        import threading
+
+        if threading.current_thread() is threading.main_thread():
+            for name in self.SIGNALS:
+                number = getattr(signal, name)
+                self.previous[number] = signal.signal(number, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        import signal
+
+        for number, handler in self.previous.items():
+            signal.signal(number, handler)
+        if self.held and exc[0] is None:
+            raise KeyboardInterrupt
+
+
+def _freeze(sess: Session, records: Any, config: ContainerConfig) -> bool:
+    """Pause the container for the commit; False when it is no longer running (it exited, or
+    was paused by someone else, since its status was read): committed as it is, not thawed."""
+    from capsa.container import pausing
+
+    try:
+        pausing.pause(sess, records, config)
+    except UsageError:
+        return False
+    return True
+
+
+def _thaw(sess: Session, config: ContainerConfig, warn: Callable[[str], object] | None) -> None:
     """Unpause what :func:`commit` paused; one that is not paused any more (it exited, was
-    killed or removed meanwhile) is left as it is."""
+    killed or removed meanwhile) is left as it is. A thaw that fails is a warning, as podman
+    logs it: it neither fails a commit that worked nor hides the error of one that failed."""
     from capsa.container import pausing
     from capsa.container.records import ContainerNotFound
+    from capsa.errors import CapsaError
 
     try:
         pausing.unpause(sess, container_records(sess), config)
     except (UsageError, ContainerNotFound):
         pass  # not paused any more: nothing to thaw
+    except CapsaError as err:
+        if warn is not None:
+            warn(f"unpausing container {config.id}: {err.message} (capsa unpause it)")
 
 
-def _commit_pinned(sess: Session, config: ContainerConfig, names: list[str], changes: list[str], message: str,
-                   author: str, fmt: str, squash: bool, include_volumes: bool) -> Image:
-    """The commit itself, the container's lock held shared and the store's exclusively."""
-    records = container_records(sess)
-    store = open_store(sess)
-    with records.lock(config.id).shared():
-        config = records.find(config.id)  # (an rm that came first: say so)
-        with store.writing():
-            return _make_image(store, config, names, changes, message, author, fmt, squash, include_volumes)
-
-
-def _make_image(store: Store, config: ContainerConfig, names: list[str], changes: list[str], message: str,
-                author: str, fmt: str, squash: bool, include_volumes: bool) -> Image:
-    from capsa.image.committing import derive_image, layer_from_container
+def _new_runtime(sess: Session, config: ContainerConfig, changes: list[str], fmt: str,
+                 include_volumes: bool) -> dict[str, Any]:
+    """The new image's runtime config: :func:`runtime_config`, then the ``--change``
+    instructions (expanded with that config's ENV, so a change can go wrong only here: a
+    UsageError before anything is frozen or written). ONBUILD is dropped from an OCI image."""
     from capsa.image.config import apply_change
 
-    assert config.image_id is not None and config.layer_id is not None
-    base = store.image_by_id(config.image_id)
-    base_config = store.config_of(base)
+    assert config.image_id is not None
+    store = open_store(sess)
+    with store.reading():
+        base_config = store.config_of(store.image_by_id(config.image_id))
     runtime = runtime_config(config, base_config.get("config") or {}, include_volumes)
     onbuild = runtime.get("OnBuild")
     for change in changes:
@@ -197,10 +258,35 @@ def _make_image(store: Store, config: ContainerConfig, names: list[str], changes
         runtime.pop("OnBuild", None)
         if onbuild:
             runtime["OnBuild"] = onbuild
-    writable = store.layers.get(config.layer_id)
-    parent = None if squash or writable.parent is None else store.layers.get(writable.parent)
+    return runtime
+
+
+def _commit_pinned(sess: Session, config: ContainerConfig, names: list[str], runtime: dict[str, Any], message: str,
+                   author: str, fmt: str, squash: bool) -> Image:
+    """The commit itself, the container's lock held shared throughout (its layers stay): the
+    diff is spooled with no store lock, then the store's is taken exclusively to record it."""
+    from capsa.image.committing import spool_diff
+
+    records = container_records(sess)
+    store = open_store(sess)
+    with records.lock(config.id).shared():
+        config = records.find(config.id)  # (an rm that came first: say so)
+        assert config.layer_id is not None
+        with store.reading():
+            writable = store.layers.get(config.layer_id)
+            parent = None if squash or writable.parent is None else store.layers.get(writable.parent)
+        with spool_diff(store, writable.id, parent) as diff, store.writing():
+            return _make_image(store, config, parent, diff, names, runtime, message, author, fmt)
+
+
+def _make_image(store: Store, config: ContainerConfig, parent: Layer | None, diff: BinaryIO, names: list[str],
+                runtime: dict[str, Any], message: str, author: str, fmt: str) -> Image:
+    from capsa.image.committing import derive_image, layer_from_container
+
+    assert config.image_id is not None and config.layer_id is not None
+    base = store.image_by_id(config.image_id)
     try:
-        layer = layer_from_container(store, writable.id, parent)
+        layer = layer_from_container(store, config.layer_id, parent, diff=diff)
         history: dict[str, Any] = {"created_by": CREATED_BY, "comment": f"FROM {store.name_of(config.image_name, base)}"}
         if author:
             history["author"] = author

@@ -1,7 +1,8 @@
 """Making images from containers: a container's writable layer becomes an image layer, and a
 new image config derives from a base image's (``commit``, and every step of ``build``).
 
-Contracts (the caller holds ``store.writing()`` for both functions):
+Contracts (the caller holds ``store.writing()`` for both functions; :func:`spool_diff`, which
+may feed :func:`layer_from_container`, needs no store lock):
 
 - :func:`layer_from_container` stores the changes of a writable layer (the storage driver's
   ``diff``: an uncompressed tar with OCI whiteouts, byte-identical for identical trees) as an
@@ -20,7 +21,7 @@ from capsa.image import mediatypes as mt
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any
+    from typing import Any, BinaryIO
 
     from capsa.store.images import Image
     from capsa.store.layers import Layer
@@ -38,19 +39,33 @@ def manifest_type_of(fmt: str) -> str:
     return FORMATS[fmt]
 
 
-def layer_from_container(store: Store, writable_layer_id: str, parent: Layer | None) -> Layer:
+def spool_diff(store: Store, writable_layer_id: str, parent: Layer | None) -> BinaryIO:
+    """The driver's diff of ``writable_layer_id`` on ``parent`` (None: its whole filesystem),
+    spooled to an unnamed temporary file, for a ``with`` block. Needs no store lock: the caller
+    keeps both layers from going (``commit`` holds the container's lock), so the long walk of
+    a big layer does not block the store."""
+    from capsa.store.tarstream import out_of_space
+
+    with out_of_space("committing the container's changes", hint="free space for a copy of the changes"):
+        return store.driver.diff(writable_layer_id, parent.id if parent else None)
+
+
+def layer_from_container(store: Store, writable_layer_id: str, parent: Layer | None, *,
+                         diff: BinaryIO | None = None) -> Layer:
     """A new image layer on ``parent`` holding what differs between ``parent`` and the layer
     ``writable_layer_id`` (``parent`` None: its whole filesystem, as ``--squash`` wants).
 
-    The driver spools the diff once; that spool is copied into the blob store (hashing it: the
-    digest is the diff id) and the layer is made from the blob, unless a layer with the same
-    chain id exists already. On error no new blob or layer is left."""
+    The diff (``diff``: one :func:`spool_diff` made, read from its position; else spooled
+    here) is copied into the blob store (hashing it: the digest is the diff id) and the layer
+    is made from the blob, unless a layer with the same chain id exists already. On error no
+    new blob or layer is left."""
     from capsa.store.tarstream import out_of_space
 
-    parent_id = parent.id if parent else None
+    if diff is None:
+        with spool_diff(store, writable_layer_id, parent) as spool:
+            return layer_from_container(store, writable_layer_id, parent, diff=spool)
     with out_of_space("committing the container's changes", hint="free space in the store"):
-        with store.driver.diff(writable_layer_id, parent_id) as spool:
-            digest, _size = store.blobs.put_stream(spool)
+        digest, _size = store.blobs.put_stream(diff)
     try:
         layer = store.layers.add_from_blob(digest, mt.OCI_LAYER, parent, expected_diff_id=digest)
     except BaseException:

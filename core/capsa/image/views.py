@@ -107,7 +107,7 @@ def inspect_doc(store: Store, image: Image) -> dict[str, Any]:
         "Digest": image.digest,
         "RepoTags": [n for n in image.names if "@" not in n],
         "RepoDigests": repo_digests(image),
-        "Parent": "",
+        "Parent": _parent_id(store, image),
         "Comment": image_comment(image, config),
         "Created": config.get("created", image.created),
         "Config": {k: runtime[k] for k in _CONFIG_FIELDS if k in runtime},
@@ -130,8 +130,16 @@ def inspect_doc(store: Store, image: Image) -> dict[str, Any]:
     }
 
 
+def _parent_id(store: Store, image: Image) -> str:
+    from capsa.image.lineage import parent_of
+
+    parent = parent_of(store, image)
+    return parent.id if parent is not None else ""
+
+
 def history_rows(store: Store, image: Image) -> list[dict[str, Any]]:
-    """``image history``: newest first; the top row carries the image id, the others ``<missing>``."""
+    """``image history``: newest first; each row carries the id of an image that ends at that
+    step (the image's own on the top row, its parent images' below), else ``<missing>``."""
     from capsa.humanize import human_size, since
 
     config = store.config_of(image)
@@ -151,7 +159,10 @@ def history_rows(store: Store, image: Image) -> list[dict[str, Any]]:
             "Tags": None,
         })
     rows.reverse()
+    from capsa.image.lineage import history_ids
+
+    for row, shown in zip(rows, history_ids(store, image, list(reversed(config.get("history") or [])))):
+        row["ID"] = shown
     if rows:
-        rows[0]["ID"] = image.id
         rows[0]["Tags"] = list(image.names)
     return rows
