@@ -142,3 +142,23 @@ def test_layers_false_keeps_only_the_final_image(c: Capsa, tmp_path: Path) -> No
     after = {i.removeprefix("sha256:") for i in set(c("images", "-a", "-q", "--no-trunc").stdout.split()) - before}
     assert after == {final}
     assert c("run", "--rm", final).stdout == "only\n"
+
+
+def test_concurrent_builds_keep_each_others_cache_entries(c: Capsa, tmp_path: Path) -> None:
+    import subprocess
+
+    from conftest import CAPSA
+
+    steps = "".join(f"RUN echo {{n}}-{i} > /f{i}\n" for i in range(4))
+    ctxs = [context(tmp_path, "FROM busybox\n" + steps.format(n=n)) for n in ("one", "two")]
+    argv = [str(CAPSA), "--root", str(c.root), "--runroot", str(c.runroot), "build"]
+    procs = [subprocess.Popen([*argv, str(ctx)], env=c.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True) for ctx in ctxs]
+    for proc in procs:
+        out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, out + err
+    for ctx in ctxs:
+        r = build(c, ctx)
+        assert r.returncode == 0, r.stderr
+        hits = [line for line in r.stdout.splitlines() if line.startswith("--> Using cache ")]
+        assert len(hits) == 4, r.stdout

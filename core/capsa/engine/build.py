@@ -90,7 +90,9 @@ class Builder:
     def cache_lookup(self, key: str) -> Image | None:
         if not self.opts.use_cache:
             return None
-        if self._images is None:
+        recorded = self.cache.entry(key)
+        if self._images is None or (recorded is not None and recorded not in self._images):
+            # (first lookup, or an entry another build made since: read the store's images again)
             with self.store.reading():
                 self._images = {image.id: image for image in self.store.images.all()}
         return self.cache.lookup(key, self._images)

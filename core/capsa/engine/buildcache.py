@@ -4,8 +4,9 @@ A step's key is the sha256 of what decides its result: the parent image's id, th
 history text (the instruction as written; for RUN the build arguments it sees, for COPY/ADD
 the content checksum of its sources), the runtime config it produces and the rest its caller
 adds (workdir, ``--chown``/``--chmod``, ``--format``, the author). The index lives in
-``<root>/build-cache.json`` (key -> image id), written whole (atomically; not fsynced: an
-entry lost in a crash only costs a miss) under the store's exclusive lock. Invalidation is by
+``<root>/build-cache.json`` (key -> image id), read again and written whole (atomically; not
+fsynced: an entry lost in a crash only costs a miss) under the store's exclusive lock, so
+concurrent builds keep each other's entries. Invalidation is by
 construction: a changed input gives another key; an entry whose image is gone (``rmi``,
 ``image prune``) is ignored on lookup and dropped at the next write, so the index never keeps
 anything alive and never needs a sweep of its own.
@@ -61,9 +62,16 @@ class BuildCache:
         image_id = self._load().get(key)
         return images.get(image_id) if image_id else None
 
+    def entry(self, key: str) -> str | None:
+        """The image id recorded for ``key`` (whether or not that image still exists)."""
+        return self._load().get(key) if self.use else None
+
     def record(self, key: str, image_id: str) -> None:
         """Remember that the step ``key`` made ``image_id``; the caller holds the store's
-        exclusive lock. Entries whose image is gone are dropped on the way."""
+        exclusive lock. The index is read again under that lock first (another build may have
+        written it since this one read it), so concurrent builds keep each other's entries.
+        Entries whose image is gone are dropped on the way."""
+        self._entries = None
         entries = dict(self._load())
         existing = {image.id for image in self.store.images.all()}
         entries = {k: v for k, v in entries.items() if v in existing}
