@@ -313,3 +313,15 @@ def test_run_through_the_oci_isolation_driver(oci_store: Capsa, tmp_path: Path) 
         assert out(oci_store, built(oci_store, ctx), "cat", "/o") == "via-oci\n"
     finally:
         assert_nothing_left(oci_store)
+
+
+def test_copy_from_a_single_file_is_a_file_in_history(c: Capsa, tmp_path: Path) -> None:
+    ctx = context(tmp_path, "FROM busybox AS one\nRUN echo x > /x && mkdir /d && echo y > /d/y\n"
+                            "FROM busybox\nCOPY --from=one /x /x\nCOPY --from=one /d /d\n")
+    image = built(c, ctx)
+    r = c("history", "--no-trunc", "--format", "{{.CreatedBy}}", image)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[1].startswith("/bin/sh -c #(nop) COPY file:") and lines[1].endswith(" in /x "), lines
+    assert lines[0].startswith("/bin/sh -c #(nop) COPY dir:") and lines[0].endswith(" in /d "), lines
+

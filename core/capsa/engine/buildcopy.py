@@ -32,13 +32,16 @@ def _sha(text: str) -> str:
 def copy_step(b: Builder, stage: Stage, ins: Any, runtime: dict[str, Any], add: bool) -> None:
     """One COPY (``add`` False) or ADD step of ``stage``: from the cache, or made. ADD's URLs
     are downloaded (every build, as docker does: their content is in the key)."""
+    import contextlib
     import tempfile
 
-    with tempfile.TemporaryDirectory(prefix="capsa-build-sources-") as scratch:
-        _copy_step(b, stage, ins, runtime, add, scratch)
+    with contextlib.ExitStack() as stack:
+        scratch = stack.enter_context(tempfile.TemporaryDirectory(prefix="capsa-build-sources-"))
+        _copy_step(b, stage, ins, runtime, add, scratch, stack)
 
 
-def _copy_step(b: Builder, stage: Stage, ins: Any, runtime: dict[str, Any], add: bool, scratch: str) -> None:
+def _copy_step(b: Builder, stage: Stage, ins: Any, runtime: dict[str, Any], add: bool, scratch: str,
+               stack: Any) -> None:
     from capsa.build.copying import download, write_heredoc
 
     step = stage._step_text(ins)
@@ -46,6 +49,7 @@ def _copy_step(b: Builder, stage: Stage, ins: Any, runtime: dict[str, Any], add:
     groups: list[tuple[list[tuple[str, str]], dict[str, Any]]] = []
     sums: list[str] = []
     from_image = None
+    from_root = ""
     rels: list[str] = []
     if ins.from_:
         index = b.stage_ref(ins.from_, stage.stage.index)
@@ -55,6 +59,8 @@ def _copy_step(b: Builder, stage: Stage, ins: Any, runtime: dict[str, Any], add:
                              hint="copy from a stage that has files")
         rels = [s.lstrip("/") or "." for s in ins.sources]
         sums.append(_sha(json.dumps([from_image.id, rels])))
+        # (mounted before the key: whether the one source is a file decides "file:" or "dir:")
+        from_root = stack.enter_context(buildsteps.MountedImage(b.store, from_image))
     else:
         urls = [s for s in ins.sources if add and s.startswith(("http://", "https://"))]
         local = [s for s in ins.sources if s not in urls]
@@ -76,7 +82,7 @@ def _copy_step(b: Builder, stage: Stage, ins: Any, runtime: dict[str, Any], add:
         rels += [name for _, name in fetched]
     bodies = [(doc.name, _body(doc, stage.env())) for doc in list(getattr(ins, "heredocs", None) or [])]
     sums += [_sha(f"{name}\0{body}") for name, body in bodies]
-    kind = _kind(groups[0][0] if groups else [], rels, bodies)
+    kind = _kind([(from_root, rel) for rel in rels] if from_root else groups[0][0] if groups else [], rels, bodies)
     checksum = sums[0] if len(sums) == 1 else _sha("".join(sums))
     text = created_by(ins, source_digest=f"{kind}:{checksum}")
     key = stage._key(text, [json.dumps([workdir, ins.chown, ins.chmod]), json.dumps(runtime, sort_keys=True)])
@@ -90,10 +96,9 @@ def _copy_step(b: Builder, stage: Stage, ins: Any, runtime: dict[str, Any], add:
         docs_dir = os.path.join(scratch, "heredocs")
         os.mkdir(docs_dir)
         groups.append(([write_heredoc(docs_dir, name, body) for name, body in bodies], {}))
-    if from_image is not None:
-        with buildsteps.MountedImage(b.store, from_image) as root:
-            _copy(b, stage, ins, [([(root, rel) for rel in rels], {"preserve_owner": True}), *groups], workdir, add,
-                  step, commit)
+    if from_root:
+        _copy(b, stage, ins, [([(from_root, rel) for rel in rels], {"preserve_owner": True}), *groups], workdir, add,
+              step, commit)
     else:
         _copy(b, stage, ins, groups, workdir, add, step, commit)
 
