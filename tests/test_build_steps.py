@@ -325,3 +325,13 @@ def test_copy_from_a_single_file_is_a_file_in_history(c: Capsa, tmp_path: Path) 
     assert lines[1].startswith("/bin/sh -c #(nop) COPY file:") and lines[1].endswith(" in /x "), lines
     assert lines[0].startswith("/bin/sh -c #(nop) COPY dir:") and lines[0].endswith(" in /d "), lines
 
+
+def test_from_a_stage_prints_the_stages_image_id(c: Capsa, tmp_path: Path) -> None:
+    ctx = context(tmp_path, "FROM busybox AS base\nRUN echo base > /base\nFROM base\nRUN cat /base\n")
+    r = build(c, ctx)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    at = next(i for i, line in enumerate(lines) if line.startswith("[2/2] STEP 1/2: FROM "))
+    short = next(line for line in reversed(lines[:at]) if line.startswith("--> ")).removeprefix("--> ")
+    full = lines[at].removeprefix("[2/2] STEP 1/2: FROM ")
+    assert len(full) == 64 and full.startswith(short), lines

@@ -112,7 +112,7 @@ class Stage:
 
     def start(self) -> str:
         """FROM: the base (scratch, a previous stage, or an image pulled as ``--pull`` says);
-        returns its reference, ARGs expanded."""
+        returns its reference, ARGs expanded (a previous stage: its image's id, as podman prints it)."""
         base = self.b.expand_meta(self.stage.base)
         from capsa.engine.build import check_platform
 
@@ -127,6 +127,8 @@ class Stage:
             with self.b.store.reading():
                 self.config = self.b.store.config_of(self.image)
         self.author = self.config.get("author")
+        if self.image is not None and self.b.stage_ref(base, self.stage.index) is not None:
+            return self.image.id  # (podman names a previous stage by its image's full id)
         return base
 
     def _triggers(self) -> list[Any]:
