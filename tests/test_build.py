@@ -162,3 +162,24 @@ def test_concurrent_builds_keep_each_others_cache_entries(c: Capsa, tmp_path: Pa
         assert r.returncode == 0, r.stderr
         hits = [line for line in r.stdout.splitlines() if line.startswith("--> Using cache ")]
         assert len(hits) == 4, r.stdout
+
+
+def _all_ids(c: Capsa) -> list[str]:
+    return sorted(i.removeprefix("sha256:") for i in c("images", "-a", "-q", "--no-trunc").stdout.split())
+
+
+def test_rmi_of_a_built_image_removes_its_unshared_intermediates(c: Capsa, tmp_path: Path) -> None:
+    before = _all_ids(c)
+    steps = "FROM busybox\nRUN echo one > /one\nRUN echo two > /two\n"
+    first = built(c, context(tmp_path, steps + "ENV A=first\n"), "-t", "first")
+    made = sorted(set(_all_ids(c)) - set(before))
+    assert len(made) == 3
+    second = built(c, context(tmp_path, steps + "ENV A=second\n"), "-t", "second")  # (shares both RUNs)
+    r = c("rmi", "first")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines() == ["Untagged: localhost/first:latest", f"Deleted: {first}"]  # (the RUNs stay)
+    r = c("rmi", "second")
+    assert r.returncode == 0, r.stderr
+    deleted = [line.removeprefix("Deleted: ") for line in r.stdout.splitlines()[1:]]
+    assert deleted[0] == second and sorted(deleted[1:]) == sorted(set(made) - {first})
+    assert _all_ids(c) == before
