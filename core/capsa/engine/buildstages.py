@@ -9,6 +9,7 @@ empty-layer image; RUN, COPY/ADD (and WORKDIR when its directory is missing) mak
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 
@@ -190,20 +191,29 @@ class Stage:
             self.config = self.b.store.config_of(image)
         self.last_from = image.id[:12]
 
-    def _commit(self, key: str, runtime: dict[str, Any], created_by: str, layer_id: str | None) -> Image:
+    def _commit(self, key: str, runtime: dict[str, Any], created_by: str, layer_id: str | None, *,
+                ran: bool = False) -> Image:
         """The step's image: ``layer_id`` (a writable layer, None for an empty-layer step) on
-        the current image, with ``runtime``; recorded in the cache under ``key``. The caller
-        holds nothing; the store's lock is taken here."""
+        the current image, with ``runtime``; recorded in the cache under ``key``. ``ran``: the
+        layer is a RUN container's (its diff leaves out the runtime's placeholder files, see
+        :mod:`capsa.engine.runlayer`). The caller holds nothing; the store's lock is taken here."""
         from capsa.image.committing import derive_image, layer_from_container
 
         store = self.b.store
         history = {"created_by": created_by, "comment": f"FROM {self.last_from}" if self.last_from else ""}
         if not history["comment"]:
             del history["comment"]
-        with store.writing():
+        diff = None
+        if layer_id is not None and ran:
+            from capsa.engine.runlayer import run_diff
+
+            with store.reading():
+                parent = buildsteps.parent_layer(store, self.image)
+            diff = run_diff(store, layer_id, parent)
+        with store.writing(), (diff if diff is not None else contextlib.nullcontext()):
             layer = None
             if layer_id is not None:
-                layer = layer_from_container(store, layer_id, buildsteps.parent_layer(store, self.image))
+                layer = layer_from_container(store, layer_id, buildsteps.parent_layer(store, self.image), diff=diff)
             image = derive_image(store, self.image, layer, runtime, history, [], intermediate=True,
                                  fmt=self.b.opts.fmt, author=self.author)
             self.b.record(key, image)
@@ -343,7 +353,7 @@ class Stage:
                              hint="start the stage FROM an image")
         buildsteps.run_container(self.b.sess, self.b.store, self.image, argv, [f"{k}={v}" for k, v in env],
                                  self.b.container_options(), self._step_text(ins), self.b.opts.quiet,
-                                 lambda layer_id: self._commit(key, runtime, text, layer_id))
+                                 lambda layer_id: self._commit(key, runtime, text, layer_id, ran=True))
 
     def _run_argv(self, ins: Any) -> list[str]:
         """RUN's command: exec form as given; shell form through SHELL, heredocs inline (sh
