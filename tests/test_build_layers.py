@@ -48,3 +48,61 @@ def test_a_run_that_writes_in_etc_keeps_etc_and_its_file(c: Capsa, tmp_path: Pat
     assert r.returncode == 0, r.stderr
     assert r.stdout.splitlines() == ["C /etc", "A /etc/x"]
 
+
+def hits(stdout: str) -> int:
+    return sum(1 for line in stdout.splitlines() if line.startswith("--> Using cache "))
+
+
+def test_a_changed_ignored_file_keeps_the_cache(c: Capsa, tmp_path: Path) -> None:
+    ctx = context(tmp_path, "FROM busybox\nCOPY . /app\nRUN ls /app > /listing\n",
+                  {".dockerignore": "ignored.txt\n", "kept.txt": "kept\n", "ignored.txt": "one\n"})
+    first = built(c, ctx)
+    (ctx / "ignored.txt").write_text("two\n")
+    r = build(c, ctx)
+    assert r.returncode == 0, r.stderr
+    assert hits(r.stdout) == 2 and r.stdout.splitlines()[-1] == first
+    (ctx / "kept.txt").write_text("changed\n")
+    r = build(c, ctx)
+    assert r.returncode == 0, r.stderr
+    assert hits(r.stdout) == 0 and r.stdout.splitlines()[-1] != first
+
+
+def test_a_base_rebuilt_under_the_same_tag_misses(c: Capsa, tmp_path: Path) -> None:
+    base = context(tmp_path, "FROM busybox\nRUN echo one > /v\n")
+    built(c, base, "-t", "rebuiltbase")
+    child = context(tmp_path, "FROM rebuiltbase\nRUN cat /v > /copy\n")
+    first = built(c, child)
+    r = build(c, child)
+    assert hits(r.stdout) == 1 and r.stdout.splitlines()[-1] == first  # (unchanged: a hit)
+    (base / "Containerfile").write_text("FROM busybox\nRUN echo two > /v\n")
+    built(c, base, "-t", "rebuiltbase")
+    r = build(c, child)
+    assert r.returncode == 0, r.stderr
+    assert hits(r.stdout) == 0 and r.stdout.splitlines()[-1] != first
+    assert c("run", "--rm", r.stdout.splitlines()[-1], "cat", "/copy").stdout == "two\n"
+    assert c("rmi", "rebuiltbase").returncode == 0
+
+
+def test_run_isolation_equals_runs(c: Capsa, tmp_path: Path) -> None:
+    probe = "grep -E '^(CapEff|CapBnd|Seccomp):' /proc/self/status"
+    r = build(c, context(tmp_path, f"FROM busybox\nRUN {probe}\n"), "--no-cache")
+    assert r.returncode == 0, r.stderr
+    in_build = [line for line in r.stdout.splitlines() if line.startswith(("CapEff:", "CapBnd:", "Seccomp:"))]
+    run = c("run", "--rm", "busybox", "sh", "-c", probe)
+    assert run.returncode == 0, run.stderr
+    assert len(in_build) == 3 and in_build == run.stdout.splitlines()
+
+
+def test_copy_from_symlinks_stay_inside_the_stage(c: Capsa, tmp_path: Path) -> None:
+    secret = tmp_path / "host-secret"
+    secret.write_text("the host's secret\n")
+    stage = (f"FROM busybox AS s\nRUN echo stage-shadow > /etc/shadow && ln -s ../../../../etc/shadow /up "
+             f"&& ln -s {secret} /abs\n")
+    image = built(c, context(tmp_path, stage + "FROM busybox\nCOPY --from=s /up /got\n"))
+    assert c("run", "--rm", image, "cat", "/got").stdout == "stage-shadow\n"
+    r = build(c, context(tmp_path, stage + "FROM busybox\nCOPY --from=s /abs /got\n"))
+    if r.returncode == 0:  # (the link resolved inside the stage: there is no such file there)
+        got = c("run", "--rm", r.stdout.splitlines()[-1], "cat", "/got")
+        assert "the host's secret" not in got.stdout
+    else:
+        assert r.returncode == 125 and "the host's secret" not in r.stdout + r.stderr
