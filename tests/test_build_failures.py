@@ -64,8 +64,9 @@ def test_ctrl_c_during_a_run_stops_it_and_leaves_nothing(c: Capsa, tmp_path: Pat
     ctx = context(tmp_path, "FROM busybox\nRUN echo started; sleep 60\n")
     argv = [str(CAPSA), "--root", str(c.root), "--runroot", str(c.runroot), "build", "--no-cache", "-t", "interrupted",
             str(ctx)]
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=c.env,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # (as a terminal's ctrl-C)
+    # (a terminal's ctrl-C: SIGINT to the whole foreground process group, capsa and its children)
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=c.env, start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         seen = b""
         deadline = time.monotonic() + 60
@@ -77,7 +78,7 @@ def test_ctrl_c_during_a_run_stops_it_and_leaves_nothing(c: Capsa, tmp_path: Pat
         assert b"started" in seen, seen
         assert len(build_containers(c)) == 1  # (the RUN's container, hidden from plain ps)
         assert c("ps", "-a", "-q").stdout == ""
-        proc.send_signal(signal.SIGINT)
+        os.killpg(os.getpgid(proc.pid), signal.SIGINT)
         _, err = proc.communicate(timeout=30)
     finally:
         if proc.poll() is None:
