@@ -109,16 +109,17 @@ def test_intermediate_images_show_with_all_and_go_with_prune(c: Capsa, tmp_path:
 
 
 def test_history_is_shaped_like_podmans(c: Capsa, tmp_path: Path) -> None:
-    ctx = context(tmp_path, FIVE_STEPS, {"f.txt": "x\n"})
+    ctx = context(tmp_path, FIVE_STEPS.replace("RUN ", "WORKDIR /w\nRUN "), {"f.txt": "x\n"})
     built(c, ctx, "-t", "hist")
     history = inspect(c, "hist")["History"]
     base = len(inspect(c, "busybox")["History"])
     ours = history[base:]
-    assert [h["created_by"] for h in ours][0] == "/bin/sh -c echo hi > /hi"
-    assert re.fullmatch(r"/bin/sh -c #\(nop\) COPY file:[0-9a-f]{64} in /f\.txt ", ours[1]["created_by"])
-    assert ours[2]["created_by"] == "/bin/sh -c #(nop) ENV A=b"
-    assert ours[3]["created_by"] == '/bin/sh -c #(nop) CMD ["cat", "/f.txt"]'  # (as written, as podman)
-    assert [bool(h.get("empty_layer")) for h in ours] == [False, False, True, True]
+    assert ours[0]["created_by"] == "/bin/sh -c #(nop) WORKDIR /w"
+    assert ours[1]["created_by"] == "/bin/sh -c echo hi > /hi"
+    assert re.fullmatch(r"/bin/sh -c #\(nop\) COPY file:[0-9a-f]{64} in /f\.txt ", ours[2]["created_by"])
+    assert ours[3]["created_by"] == "/bin/sh -c #(nop) ENV A=b"
+    assert ours[4]["created_by"] == '/bin/sh -c #(nop) CMD ["cat", "/f.txt"]'  # (as written, as podman)
+    assert [bool(h.get("empty_layer")) for h in ours] == [True, False, False, True, True]  # (WORKDIR: none, as podman)
     assert ours[0]["comment"] == "FROM localhost/busybox:latest"
     assert len(inspect(c, "hist")["RootFS"]["Layers"]) == len(inspect(c, "busybox")["RootFS"]["Layers"]) + 2
 

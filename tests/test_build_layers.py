@@ -49,6 +49,17 @@ def test_a_run_that_writes_in_etc_keeps_etc_and_its_file(c: Capsa, tmp_path: Pat
     assert r.stdout.splitlines() == ["C /etc", "A /etc/x"]
 
 
+def test_workdir_is_an_empty_layer_and_its_directory_comes_with_the_next_copy(c: Capsa, tmp_path: Path) -> None:
+    image = built(c, context(tmp_path, "FROM busybox\nWORKDIR /wa\nWORKDIR /wb\nCOPY f.txt /elsewhere.txt\n",
+                             {"f.txt": "f\n"}))
+    names = top_layer_names(c, image, tmp_path)
+    assert {"wa", "wb", "elsewhere.txt"} <= set(names), names
+    history = [h for h in json.loads(c("image", "inspect", image).stdout)[0]["History"] if "WORKDIR" in h["created_by"]]
+    assert [h.get("empty_layer") for h in history] == [True, True]
+    image = built(c, context(tmp_path, "FROM busybox\nWORKDIR /wr\nRUN true\n"))
+    assert top_layer_names(c, image, tmp_path) == ["wr"]  # (the RUN's runtime made its working directory)
+
+
 def hits(stdout: str) -> int:
     return sum(1 for line in stdout.splitlines() if line.startswith("--> Using cache "))
 

@@ -87,6 +87,7 @@ def _copy_step(b: Builder, stage: Stage, ins: Any, runtime: dict[str, Any], add:
     text = created_by(ins, source_digest=f"{kind}:{checksum}")
     key = stage._key(text, [json.dumps([workdir, ins.chown, ins.chmod]), json.dumps(runtime, sort_keys=True)])
     if stage._cached(key):
+        stage.pending_dirs.clear()
         return
 
     def commit(layer_id: str) -> Any:
@@ -101,12 +102,14 @@ def _copy_step(b: Builder, stage: Stage, ins: Any, runtime: dict[str, Any], add:
               step, commit)
     else:
         _copy(b, stage, ins, groups, workdir, add, step, commit)
+    stage.pending_dirs.clear()  # (made in this step's layer)
 
 
 def _copy(b: Builder, stage: Stage, ins: Any, groups: list[Any], workdir: str, add: bool, step: str,
           commit: Any) -> None:
     try:
-        buildsteps.copy_files(b.store, stage.image, groups, ins.dest, workdir, ins.chown, ins.chmod, add, commit)
+        buildsteps.copy_files(b.store, stage.image, groups, ins.dest, workdir, ins.chown, ins.chmod, add, commit,
+                              dirs=stage.pending_dirs)
     except (OSError, BuildError) as exc:
         message = exc.message if isinstance(exc, BuildError) else f"{exc.strerror}: {exc.filename}"
         raise BuildError(f'building at STEP "{step}": {message}',

@@ -79,6 +79,7 @@ class Stage:
         self.author: str | None = None
         self.cmd_set = False
         self.last_from = ""  # what the next history comment says the step stood on
+        self.pending_dirs: list[str] = []  # WORKDIRs the next layer-making step creates
 
     @property
     def runtime(self) -> dict[str, Any]:
@@ -173,8 +174,9 @@ class Stage:
     # -- committing -----------------------------------------------------------------------------
 
     def _key(self, text: str, extra: list[str]) -> str:
+        pending = [json.dumps({"workdirs": self.pending_dirs})] if self.pending_dirs else []
         return step_key(self.image.id if self.image else None, text,
-                        [*extra, self.b.opts.fmt, self.author or ""])
+                        [*extra, *pending, self.b.opts.fmt, self.author or ""])
 
     def _cached(self, key: str) -> bool:
         """Take the step's image from the cache (True), printing podman's line."""
@@ -325,18 +327,16 @@ class Stage:
         self._metadata(ins, runtime)
 
     def _do_workdir(self, ins: Any, runtime: dict[str, Any], last: bool) -> None:
+        """An empty-layer step, as buildah records it: the directory is made in the next step
+        that makes a layer (RUN: the runtime makes its working directory; COPY/ADD: made in
+        its layer), not at all when none follows (podman's image lacks it too)."""
         import posixpath
 
         path = posixpath.normpath(posixpath.join(runtime.get("WorkingDir") or "/", ins.path))
         runtime["WorkingDir"] = path
-        text = created_by(ins)
-        key = self._key(text, [json.dumps(runtime, sort_keys=True)])
-        if self._cached(key):
-            return
-        made = buildsteps.make_dir(self.b.store, self.image,
-                                   path, lambda layer_id: self._commit(key, runtime, text, layer_id))
-        if made is None:
-            self._commit(key, runtime, text, None)
+        self._metadata(ins, runtime)
+        if path != "/":
+            self.pending_dirs.append(path)
 
     def _do_run(self, ins: Any, runtime: dict[str, Any], last: bool) -> None:
         if getattr(ins, "flags", None):
@@ -346,6 +346,7 @@ class Stage:
         env = self._run_args()
         text = created_by(ins, build_args={k: v for k, v in env if k not in PROXY_ARGS})
         key = self._key(text, [json.dumps(env), json.dumps(runtime, sort_keys=True)])
+        self.pending_dirs.clear()  # (the runtime makes the working directory in the RUN's layer)
         if self._cached(key):
             return
         if self.image is None:

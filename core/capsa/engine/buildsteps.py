@@ -145,31 +145,21 @@ class WritableLayer:
 
 def copy_files(store: Store, image: Image | None, groups: list[tuple[list[tuple[str, str]], dict[str, Any]]],
                dest: str, workdir: str, chown: str | None, chmod: str | None, extract: bool,
-               commit: Callable[[str], Image]) -> Image:
+               commit: Callable[[str], Image], dirs: list[str] | None = None) -> Image:
     """COPY/ADD: each group of ``sources`` ((root, relative path) pairs, with copy_into's
     ``ignore``/``preserve_owner`` for them) copied to ``dest`` in a writable layer on
-    ``image``, then ``commit(layer_id)`` (the layer is unmounted by then)."""
+    ``image``, then ``commit(layer_id)`` (the layer is unmounted by then). ``dirs``: the
+    pending WORKDIRs, made first (those missing)."""
     from capsa.build.copying import copy_into
+    from capsa.fsutil import secure_join
 
     with WritableLayer(store, image.top_layer if image else None) as layer:
+        for path in dirs or []:
+            os.makedirs(secure_join(layer.root, path), mode=0o755, exist_ok=True)
         for sources, how in groups:
             if sources:
                 copy_into(layer.root, sources, dest, workdir, chown=chown, chmod=chmod,
                           **{"extract_archives": extract, **how})
-        layer.unmount()
-        return commit(layer.layer_id)
-
-
-def make_dir(store: Store, image: Image | None, path: str, commit: Callable[[str], Image]) -> Image | None:
-    """WORKDIR: create ``path`` in a layer on ``image`` when it does not exist there yet (the
-    new image), else None (an empty-layer step)."""
-    from capsa.fsutil import secure_join
-
-    with WritableLayer(store, image.top_layer if image else None) as layer:
-        target = secure_join(layer.root, path)
-        if os.path.isdir(target):
-            return None
-        os.makedirs(target, mode=0o755, exist_ok=True)
         layer.unmount()
         return commit(layer.layer_id)
 
