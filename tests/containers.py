@@ -155,10 +155,11 @@ def store_session(capsa: Capsa) -> Any:
     return Session(GlobalOptions(root=str(capsa.root), runroot=str(capsa.runroot), storage_driver=driver))
 
 
-def store_fixtures(name: str) -> tuple[Any, Any]:
+def store_fixtures(name: str, check: Any = None) -> tuple[Any, Any]:
     """The two fixtures most container test modules use: ``store`` (module-scoped: a busybox
     store named ``name``) and ``c`` (that store, checked after each test for containers, mounts,
-    cgroups and processes left behind). A module takes them as ``store, c = store_fixtures(NAME)``."""
+    cgroups and processes left behind; ``check(store)`` instead when given). A module takes them
+    as ``store, c = store_fixtures(NAME)``."""
 
     @pytest.fixture(scope="module")
     def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Capsa]:
@@ -167,6 +168,9 @@ def store_fixtures(name: str) -> tuple[Any, Any]:
     @pytest.fixture
     def c(store: Capsa) -> Iterator[Capsa]:
         yield store
+        if check is not None:
+            check(store)
+            return
         left = cleanup(store)
         assert left == [], f"left behind: {left}"
 

@@ -78,11 +78,12 @@ def share_global_options(group: typer.main.TyperGroup) -> None:  # type: ignore[
 # since turning every command's signature into click options costs more than the command.
 MODULES = ("system", "images", "image_io", "pull", "push_cmd", "inspect", "containers", "container_more", "execute",
            "container_running", "ps", "containerfs", "commit_cmd", "attach_cmd", "cp", "volumes", "networks", "plugins_cmd",
-           "completion", "help_cmd", "login")
+           "completion", "help_cmd", "login", "build_cmd")
 NEEDS: dict[str, tuple[str, ...]] = {
     **{w: ("system",) for w in ("info", "version", "system")},
     **{w: ("images",) for w in ("images", "tag", "untag", "rmi", "history")},
-    "image": ("images", "image_io", "pull", "push_cmd", "containerfs"),
+    "image": ("images", "image_io", "pull", "push_cmd", "containerfs", "build_cmd"),
+    "build": ("images", "build_cmd"),
     "pull": ("images", "pull"),
     "push": ("images", "push_cmd"),
     **{w: ("images", "image_io") for w in ("import", "save", "load")},
@@ -178,6 +179,11 @@ def run_command(command: typer.main.TyperGroup, args: list[str]) -> int:  # type
             if path == "capsa":  # (click does not always say which command was parsing)
                 path = command_path(command, args)
             if kind == "NoSuchOption":
+                from capsa.cli.build_cmd import refused_flag
+
+                refused = refused_flag(path.removeprefix("capsa "), option)
+                if refused:
+                    raise UsageError(refused, hint="see docs/build.md for what capsa supports") from None
                 raise UsageError(unknown_flag(option, args), hint=f"See '{path} --help'") from None
             if "requires an argument" in exc.format_message():
                 raise UsageError(missing_value(option), hint=f"See '{path} --help'") from None

@@ -28,11 +28,12 @@ def ps(
     format: Annotated[Optional[str], typer.Option("--format", help=FORMAT_HELP)] = None,
     last: Annotated[int, typer.Option("--last", "-n", help="Print the n last created containers")] = -1,
     latest: Annotated[bool, typer.Option("--latest", "-l", help="Show the latest container created")] = False,
+    external: Annotated[bool, typer.Option("--external", help="Show containers in storage not controlled by capsa: a build's RUN containers")] = False,
 ) -> None:
     """List containers."""
     from capsa.engine.containers import listing
 
-    rows = listing(session(ctx), all, list(filter or []))
+    rows = listing(session(ctx), all, list(filter or []), external=external)
     if latest:
         rows = rows[:1]
     elif last >= 0:

@@ -41,15 +41,17 @@ def exists(sess: Session, ref: str) -> bool:
     return True
 
 
-def listing(sess: Session, all_: bool, filters: list[str]) -> list[dict[str, Any]]:
+def listing(sess: Session, all_: bool, filters: list[str], external: bool = False) -> list[dict[str, Any]]:
     """``ps``: the rows of the containers (only the running ones unless ``all_`` or
     ``filters``) that pass every ``KEY=VALUE`` filter (podman's: status, name, label, id,
-    exited, ancestor), newest first."""
+    exited, ancestor), newest first. A build's RUN containers (``extra["builder"]``) only
+    with ``external``, as podman's ``ps --external`` shows buildah's."""
     from capsa.container.views import ps_row
 
     records = container_records(sess)
     store = open_store(sess)
-    configs = sorted(records.all(), key=lambda c: c.created, reverse=True)
+    configs = sorted((c for c in records.all() if external or not c.extra.get("builder")),
+                     key=lambda c: c.created, reverse=True)
     images: dict[str, dict[str, Any]] = {}
     rows = []
     with store.reading():

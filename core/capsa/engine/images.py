@@ -141,15 +141,18 @@ class Removal:
 class _RemovalPlan:
     images: dict  # image id -> Image
     untags: dict  # image id -> names to drop (the image stays)
-    doomed: set
+    doomed: dict  # image id -> None, in the order podman deletes (and prints) them
     missing: list
 
 
-def _plan_removal(store: Store, refs: list[str], force: bool, all_images: bool) -> _RemovalPlan:
+def _plan_removal(store: Store, refs: list[str], force: bool, all_images: bool,
+                  in_use: frozenset[str] = frozenset()) -> _RemovalPlan:
     """What ``rmi`` would do to the store as it is (the caller holds its lock); refuses an
-    ambiguous removal by id."""
+    ambiguous removal by id. A deleted image's parent goes too when it has no name, no other
+    child and no container (``in_use``: the images containers use), and so on down (podman's
+    rule: the intermediate images of a build go with the image built)."""
     images = {i.id: i for i in store.images.all()}
-    plan = _RemovalPlan(images, {}, set(images) if all_images else set(), [])
+    plan = _RemovalPlan(images, {}, dict.fromkeys(images) if all_images else {}, [])
     for ref in refs:
         try:
             image = store.find_image(ref)
@@ -163,8 +166,27 @@ def _plan_removal(store: Store, refs: list[str], force: bool, all_images: bool) 
             raise UsageError(f"unable to delete image {image.id[:12]} by ID with more than one tag ({', '.join(image.names)})",
                              hint="untag the names first, or use --force")
         else:
-            plan.doomed.add(image.id)
+            plan.doomed[image.id] = None
+    if plan.doomed and not all_images:
+        _doom_dangling_parents(store, plan, in_use)
     return plan
+
+
+def _doom_dangling_parents(store: Store, plan: _RemovalPlan, in_use: frozenset[str]) -> None:
+    """Add to ``plan.doomed``, after each doomed image, its parents that would be left dangling:
+    no name, no container, no child that stays (libimage's removal of a parent)."""
+    from capsa.image.lineage import parent_of
+
+    parents = {i: p.id for i, image in plan.images.items() if (p := parent_of(store, image)) is not None}
+    for image_id in list(plan.doomed):
+        parent = parents.get(image_id)
+        while parent is not None and parent not in plan.doomed:
+            image = plan.images[parent]
+            children = [c for c, p in parents.items() if p == parent and c not in plan.doomed]
+            if image.names or children or parent in in_use:
+                break
+            plan.doomed[parent] = None
+            parent = parents.get(parent)
 
 
 def remove_images(sess: Session, refs: list[str], force: bool, all_images: bool) -> Removal:
@@ -182,7 +204,7 @@ def remove_images(sess: Session, refs: list[str], force: bool, all_images: bool)
     events: list[tuple[str, str, list[str]]] = []
     for _ in range(5):
         with store.writing():
-            plan = _plan_removal(store, refs, force, all_images)
+            plan = _plan_removal(store, refs, force, all_images, frozenset(c.image_id for c in records.all()))
             users = [c for c in records.all() if c.image_id in plan.doomed]
             if users and not force:
                 raise CapsaError(f"image used by {users[0].id}: image is in use by a container: consider listing "

@@ -40,7 +40,11 @@ def parent_of(store: Store, child: Image) -> Image | None:
     config = store.config_of(child)
     candidates = [*(images_on(store, top.parent) if top.parent else []),
                   *(image for image in images_on(store, top.id) if image.id != child.id)]
-    return next((image for image in candidates if _is_prefix(store.config_of(image), config)), None)
+    # (the nearest: after empty-layer steps several images on these layers are prefixes of the
+    # child, e.g. the RUN before an ENV and the RUN before that; the one with most history wins)
+    found = [(len(c.get("history") or []), image) for image in candidates
+             if _is_prefix(c := store.config_of(image), config)]
+    return max(found, key=lambda item: item[0])[1] if found else None
 
 
 def history_ids(store: Store, image: Image, entries: list[dict[str, Any]]) -> list[str]:

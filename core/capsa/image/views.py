@@ -126,6 +126,7 @@ def inspect_doc(store: Store, image: Image) -> dict[str, Any]:
         "User": runtime.get("User", ""),
         "History": history,
         "NamesHistory": list(image.names),
+        **({"Healthcheck": runtime["Healthcheck"]} if runtime.get("Healthcheck") else {}),  # (podman's, when set)
     }
 
 
