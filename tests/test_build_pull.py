@@ -34,3 +34,29 @@ def test_from_pulls_as_the_pull_policy_says(capsa: Capsa, registry, tmp_path: Pa
     finally:
         assert_nothing_left(capsa)
         capsa("system", "reset", "-f", timeout=120)
+
+
+def test_from_pulls_with_the_registry_flags_and_a_bare_pull(capsa: Capsa, basic_registry, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """--creds and --tls-verify reach FROM's pull (podman's build flags, as pull's); a bare
+    ``--pull`` means ``--pull=true`` (pflag's optional value): always pull, not take the
+    context as the flag's value."""
+    from capsa.testing.registryfixtures import BASIC_PASSWORD, BASIC_USER
+
+    image = busybox_image(None, whiteouts=False)
+    upload_image(basic_registry, "base/bb", "1", [(layer.data, layer.media_type) for layer in image.layers], image.config,
+                 image.manifest_media_type, auth=(BASIC_USER, BASIC_PASSWORD))
+    ref = f"{basic_registry.host}/base/bb:1"
+    ctx = context(tmp_path, f"FROM {ref}\nRUN echo with-creds > /x\n")
+    manifests = lambda: len(basic_registry.requests_seen("GET", "/manifests/"))  # noqa: E731
+    try:
+        denied = build(capsa, ctx, "--tls-verify=false")
+        assert denied.returncode == 125 and "authentication required" in denied.stderr, denied.stderr
+        assert capsa("images", "-a", "-q").stdout == ""
+        first = built(capsa, ctx, "--tls-verify=false", "--creds", f"{BASIC_USER}:{BASIC_PASSWORD}")
+        assert capsa("run", "--rm", first, "cat", "/x").stdout == "with-creds\n"
+        pulls = manifests()
+        again = built(capsa, ctx, "--pull", "--tls-verify=false", "--creds", f"{BASIC_USER}:{BASIC_PASSWORD}")
+        assert again == first and manifests() > pulls
+    finally:
+        assert_nothing_left(capsa)
+        capsa("system", "reset", "-f", timeout=120)

@@ -30,12 +30,10 @@ REFUSED: dict[str, tuple[bool, str]] = {
     "all-platforms": (False, _NO_MULTIARCH),
     "annotation": (True, "capsa's images carry no manifest annotations"),
     "arch": (True, _NO_MULTIARCH),
-    "authfile": (True, "FROM pulls with the configured credentials (capsa login)"),
     "build-context": (True, "named build contexts are not supported"),
     "cache-from": (True, _NO_REMOTE_CACHE),
     "cache-to": (True, _NO_REMOTE_CACHE),
     "cache-ttl": (True, _NO_REMOTE_CACHE),
-    "cert-dir": (True, "FROM pulls with the configured registry settings"),
     "cgroupns": (True, "build containers use capsa's cgroup namespace setting"),
     "compress": (False, "a legacy option that has no effect in podman either"),
     "cpp-flag": (True, "Containerfile.in preprocessing is not supported"),
@@ -43,7 +41,6 @@ REFUSED: dict[str, tuple[bool, str]] = {
     "cpu-quota": (True, "capsa's containers take --cpus, not CFS quotas"),
     "cpuset-cpus": (True, "cpusets are not supported by capsa's containers"),
     "cpuset-mems": (True, "cpusets are not supported by capsa's containers"),
-    "creds": (True, "FROM pulls with the configured credentials (capsa login)"),
     "decryption-key": (True, "encrypted images are not supported"),
     "disable-compression": (False, "capsa stores built layers uncompressed already; push compresses"),
     "disable-content-trust": (False, "a Docker compatibility no-op"),
@@ -78,7 +75,6 @@ REFUSED: dict[str, tuple[bool, str]] = {
     "ssh": (True, "RUN --mount=type=ssh is not supported"),
     "stdin": (False, "RUN containers get no standard input"),
     "timestamp": (True, "reproducible timestamps are not supported"),
-    "tls-verify": (False, "FROM pulls with the configured registry settings"),
     "unsetenv": (True, "not supported"),
     "userns": (True, "user namespaces are not supported by capsa's containers"),
     "userns-gid-map": (True, "user namespaces are not supported by capsa's containers"),
@@ -123,8 +119,13 @@ def build(
     security_opt: Annotated[Optional[list[str]], typer.Option("--security-opt", help="security options (seccomp=..., no-new-privileges)")] = None,
     ulimit: Annotated[Optional[list[str]], typer.Option("--ulimit", help="ulimit options")] = None,
     device: Annotated[Optional[list[str]], typer.Option("--device", help="additional devices to provide")] = None,
+    authfile: Annotated[Optional[str], typer.Option("--authfile", help="path of the authentication file (FROM pulls)")] = None,
+    cert_dir: Annotated[Optional[str], typer.Option("--cert-dir", help="use certificates at the specified path to access the registry")] = None,
+    creds: Annotated[Optional[str], typer.Option("--creds", help="use [username[:password]] for accessing the registry")] = None,
+    tls_verify: Annotated[Optional[bool], typer.Option("--tls-verify/--no-tls-verify", help="require HTTPS and verify certificates when accessing the registry (default true)", show_default=False)] = None,
 ) -> None:
     """Build an image using instructions from Containerfiles."""
+    from capsa.cli.remote import remote_options
     from capsa.engine import build as engine
 
     if not rm or not force_rm:
@@ -142,6 +143,7 @@ def build(
         squash="all" if squash_all else "new" if squash else "",
         container=_container(env, volume, cap_add, cap_drop, memory, memory_swap, cpu_shares, cgroup_parent,
                              security_opt, ulimit, device),
+        remote=remote_options(tls_verify, cert_dir, authfile, creds),
     )
     image = engine.build(session(ctx), opts, _Printer(quiet), stdin=sys.stdin.buffer)
     output.write(f"{image.id}\n")

@@ -76,6 +76,7 @@ def _dispatch(args: list[str]) -> int:
     if not args and "_CAPSA_COMPLETE" not in os.environ:  # shell completion sends no arguments
         _print_error("missing command 'capsa COMMAND'", "Try 'capsa --help' for more information.")
         return EXIT_ENGINE
+    args = with_optional_values(args)
     topic = help_topic(args) if "_CAPSA_COMPLETE" not in os.environ else None
     if topic is not None:  # ``capsa help system df``: ``capsa system df --help``
         return _guarded(_debug_requested(args), lambda: _help(topic))
@@ -173,6 +174,30 @@ def _words(args: Sequence[str]) -> Iterator[tuple[int, str]]:
         if args[i].split("=", 1)[0] not in VALUED_GLOBALS:
             yield i, args[i]
         i += 1
+
+
+# Flags whose value is optional, as pflag's NoOptDefVal: given bare, they take this value; a value
+# must then be attached with "=" (podman's ``build --pull`` means ``--pull=true``).
+OPTIONAL_VALUES: dict[tuple[str, ...], dict[str, str]] = {
+    ("build",): {"--pull": "true"},
+    ("image", "build"): {"--pull": "true"},
+}
+
+
+def with_optional_values(args: list[str]) -> list[str]:
+    """``args`` with each bare flag of :data:`OPTIONAL_VALUES` of its command given its value
+    (``build --pull .`` -> ``build --pull=true .``); flags after ``--`` are left alone."""
+    words = command_words(args)
+    flags = next((f for path, f in OPTIONAL_VALUES.items() if tuple(words[:len(path)]) == path), None)
+    if not flags:
+        return args
+    out, start = list(args), args.index(words[0]) + 1
+    for i in range(start, len(out)):
+        if out[i] == "--":
+            break
+        if out[i] in flags:
+            out[i] = f"{out[i]}={flags[out[i]]}"
+    return out
 
 
 def command_words(args: Sequence[str]) -> list[str]:

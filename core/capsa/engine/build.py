@@ -48,6 +48,7 @@ class BuildOptions:
     squash: str = ""  # "" | "new" (--squash) | "all" (--squash-all)
     iidfile: str | None = None  # where to write "sha256:<id>" once the image is named
     container: dict[str, Any] = field(default_factory=dict)  # ContainerConfig fields of RUN containers
+    remote: Any = None  # capsa.engine.registries.RemoteOptions for pulls (--authfile, --creds, --tls-verify...)
 
 
 def pull_policy(value: str) -> str:
@@ -153,7 +154,7 @@ class Builder:
                 except ImageNotFound:
                     pass
         if policy != "never":
-            pulled = engine.pull_for_container(self.sess, ref, policy, engine.RemoteOptions(),
+            pulled = engine.pull_for_container(self.sess, ref, policy, self.opts.remote or engine.RemoteOptions(),
                                                engine.wanted_platform(None, None, None, None))
         with self.store.reading():
             try:
