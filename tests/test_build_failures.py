@@ -70,12 +70,13 @@ def test_ctrl_c_during_a_run_stops_it_and_leaves_nothing(c: Capsa, tmp_path: Pat
     try:
         seen = b""
         deadline = time.monotonic() + 60
-        while b"started" not in seen and time.monotonic() < deadline:
+        # (the RUN's own line: "STEP 2/2: RUN echo started; sleep 60" names the word too)
+        while b"\nstarted\n" not in seen and time.monotonic() < deadline:
             chunk = os.read(proc.stdout.fileno(), 4096)  # type: ignore[union-attr]
             if not chunk:
                 break
             seen += chunk
-        assert b"started" in seen, seen
+        assert b"\nstarted\n" in seen, seen
         assert len(build_containers(c)) == 1  # (the RUN's container, hidden from plain ps)
         assert c("ps", "-a", "-q").stdout == ""
         os.killpg(os.getpgid(proc.pid), signal.SIGINT)
