@@ -65,4 +65,6 @@ class ContainerConfig:
     created: str = ""
     layer_id: str | None = None  # the writable layer (None with --rootfs)
     annotations: dict[str, str] = field(default_factory=dict)
+    pod: str = ""  # the id of the pod it belongs to ("" : none); see capsa.pod.model
+    namespaces: dict[str, str] = field(default_factory=dict)  # joined namespaces but the network's: "ipc"|"uts"|"pid"|"cgroup" -> "container:ID" or "host"
     extra: dict[str, Any] = field(default_factory=dict)
