@@ -291,3 +291,18 @@ def test_pod_on_the_oci_driver(tmp_path_factory: pytest.TempPathFactory, kind: s
             ok(oc("pod", "rm", "-f", "crunpod"))
         finally:
             assert cleanup(oc) == []
+
+
+def test_exit_policy_stop_stops_the_infra_after_the_last_member(c: Capsa) -> None:
+    stop_id = ok(c("pod", "create", "--name", "stopper", "--exit-policy", "stop")).strip()
+    keep_id = ok(c("pod", "create", "--name", "keeper")).strip()
+    for pod in ("stopper", "keeper"):
+        ok(c("run", "-d", "--pod", pod, "--name", f"{pod}-long", "busybox", "sleep", "1000"))
+        ok(c("run", "--pod", pod, "busybox", "true"))  # one member exits: another still runs
+    assert infra_of(c, stop_id)["State"]["Status"] == "running"
+    ok(c("stop", "-t", "0", "stopper-long", "keeper-long"))
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and infra_of(c, stop_id)["State"]["Status"] != "exited":
+        time.sleep(0.05)
+    assert infra_of(c, stop_id)["State"]["Status"] == "exited"
+    assert infra_of(c, keep_id)["State"]["Status"] == "running"  # continue (the default) keeps it
