@@ -320,6 +320,28 @@ def new_from_container(sess: Session, name: str, o: dict[str, Any]) -> PodConfig
     return pod
 
 
+def network_to_warm(sess: Session, o: dict[str, Any]) -> str | None:
+    """``run --pod``: the network mode whose driver the pre-forked monitor should load: the
+    pod's when its infra will start first (it takes that monitor), else a joining member's."""
+    ref = o.get("pod") or ""
+    if ref.startswith("new:"):
+        return o.get("network") or None
+    try:
+        if o.get("pod_id_file") and not ref:
+            with open(o["pod_id_file"], encoding="utf-8") as fh:
+                ref = fh.read().strip()
+        pod = pod_records(sess).find(ref)
+        if not pod.infra_id or "net" not in pod.share:
+            return o.get("network") or None
+        from capsa.engine.containers import is_running
+
+        if is_running(sess, container_records(sess).config(pod.infra_id)):
+            return "container:"
+        return pod.network or None
+    except (OSError, CapsaError):
+        return "container:"  # (the error is reported where the container joins the pod)
+
+
 def infra_first(sess: Session, config: ContainerConfig) -> None:
     """Before a pod member starts: its pod's infra, unless it runs."""
     if not config.pod or config.extra.get("infra"):
@@ -359,11 +381,53 @@ def remove(sess: Session, pod: PodConfig, force: bool, timeout: int | None) -> N
                 message = lines[0] if len(lines) == 1 else f"{len(lines)} errors occurred:\n" + "".join(
                     f"\t* {line}\n" for line in lines)
                 raise UsageError(message, hint=f"stop the pod first (capsa pod stop {pod.name}), or use pod rm -f")
+        if force:
+            _stop_all(sess, others + infra, timeout)
         for config in others:  # (the infra last: the others joined its namespaces)
             _remove_container(sess, config, force=True, timeout=timeout)
         for config in infra:
             _remove_container(sess, config, force=True, timeout=0 if timeout is None else timeout)
         pods.remove(pod.id)
+
+
+def _stop_all(sess: Session, configs: list[ContainerConfig], timeout: int | None) -> None:
+    """Stop every running container of ``configs`` at once (``pod rm -f``): each its stop
+    signal, then SIGKILL to those still running after ``timeout`` seconds (None or 0: SIGKILL
+    at once, as ``rm -f``); their monitors tear them down side by side."""
+    from capsa.container.isodriver import isolation_driver
+    from capsa.container.pausing import thaw_after_signal
+    from capsa.container.stopping import ACTIVE, monitor_alive, wait_exited
+    from capsa.engine.containers import stop_signal
+    from capsa.signals import signal_number
+
+    records = container_records(sess)
+    live = []
+    for config in configs:
+        with records.lock(config.id).exclusive():
+            state = records.state(config.id)
+            if state.status not in ACTIVE or not monitor_alive(records, config.id):
+                continue
+            state.stop_requested = True
+            records.set_state(config.id, state)
+        iso = isolation_driver(sess, config)
+        sig = signal_number(stop_signal(sess, config)) if timeout else 9
+        try:
+            iso.kill(config.id, sig)
+            if state.status == "paused":
+                thaw_after_signal(iso, records, config)
+        except CapsaError:
+            pass  # (exiting already)
+        live.append((config, iso))
+    import time
+
+    deadline = time.monotonic() + (timeout or 0)
+    for config, iso in live:
+        if timeout and wait_exited(records, config, max(0.0, deadline - time.monotonic())) is None:
+            try:
+                iso.kill(config.id, 9)
+                thaw_after_signal(iso, records, config)
+            except CapsaError:
+                pass
 
 
 def _remove_container(sess: Session, config: ContainerConfig, force: bool, timeout: int | None) -> None:
