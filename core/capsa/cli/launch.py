@@ -49,12 +49,9 @@ def launch(sess: Session, image: str, command: list[str], o: dict[str, Any], cre
         keys = detach_keys(o["detach_keys"])
     in_pod = bool(o.get("pod") or o.get("pod_id_file"))
     if not create_only:  # first of all: the monitor loads its drivers while we make the container
-        if in_pod:  # (the pod's infra, when it starts first, takes it: its network driver)
-            from capsa.engine.pods import network_to_warm
-
-            containers.prepare_run(sess, network_to_warm(sess, o))
-        else:
-            containers.prepare_run(sess, o["network"])
+        # (a pod's infra, when it starts first, takes it: it loads its network driver only once
+        # the infra exists, which its members join while that driver loads)
+        containers.prepare_run(sess, "container:" if in_pod else o["network"])
     detach = o.get("detach", True)
     config = container_config(image, command, o)
     new_pod = _join_pod(sess, config, o) if in_pod else None

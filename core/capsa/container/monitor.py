@@ -80,8 +80,17 @@ class Monitor(MonitorNetwork):
         sel.register(self.go_fd, selectors.EVENT_READ)
         sel.select(timeout=60)
         sel.close()
+        try:
+            abort = os.read(self.go_fd, 1) == b"!"  # (the CLI's "do not start": see lifecycle.start's before_go)
+        except OSError:
+            abort = False
         os.close(self.go_fd)
         self.go_fd = None
+        if abort:
+            from capsa.errors import IsolationError
+
+            raise IsolationError("the start was called off: what the container joins could not start",
+                                 hint="see the error of the pod's infra container")
 
     # -- drivers --------------------------------------------------------------------------------
 
@@ -153,6 +162,8 @@ class Monitor(MonitorNetwork):
                 set_window_size(master, *self.relay.size)
         trace("created")
         pid = int(state.pid)
+        if first and self.cfg.get("early_pid"):  # (a pod's infra: its members may join it from now on)
+            self.tell(event="namespaces", pid=pid)
         try:
             network = self.attach_network(pid)
             connected = self.attach_connected(pid)

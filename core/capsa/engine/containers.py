@@ -234,14 +234,27 @@ def run(sess: Session, config: ContainerConfig, attach: bool, stdin: bool, detac
     infra_started = _pod_infra_begun(sess, store, config) if config.pod else None
     try:
         config = _create_on_network(sess, config, lambda: lifecycle.create(store, records, config))
-    finally:
-        if infra_started is not None:  # (the pod's infra started while the member was made)
-            infra_started()
-    if config.pod:
+    except BaseException:
+        if infra_started is not None:  # (it was handed to its monitor: see it through)
+            try:
+                infra_started()
+            except CapsaError:
+                pass
+        raise
+    before_go = None
+    if infra_started is not None and infra_started.namespaces():
+        before_go = infra_started  # the member is made (joining the infra) while the infra starts
+    elif infra_started is not None:
+        infra_started()  # (raises why it did not start)
+    elif config.pod:
         _pod_infra_first(sess, config)
     try:
-        return lifecycle.start(sess, records, config, attach_output=attach, stdin=stdin, store=store,
-                               detach_keys=detach_keys, sig_proxy=sig_proxy)
+        try:
+            return lifecycle.start(sess, records, config, attach_output=attach, stdin=stdin, store=store,
+                                   detach_keys=detach_keys, sig_proxy=sig_proxy, before_go=before_go)
+        finally:
+            if before_go is not None:
+                before_go()  # (once: nothing when the member's start called it)
     except MonitorLost:  # (it started: no start failure to record)
         raise
     except CapsaError as exc:

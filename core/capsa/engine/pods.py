@@ -240,8 +240,10 @@ def ensure_infra(sess: Session, pod: PodConfig) -> None:
 
 def begin_infra(sess: Session, pod: PodConfig) -> Callable[[], None]:
     """:func:`ensure_infra` in two halves: the infra is handed to its monitor now, and the
-    function returned (to be called once, whatever happens meanwhile) waits until it runs,
-    raising when it could not start. The pod's lock is held in between."""
+    function returned (to be called, whatever happens meanwhile) waits until it runs, raising
+    when it could not start; its ``namespaces()`` waits only until the infra exists (its pid,
+    0 when it did not start), so that a member can be made to join it meanwhile. The pod's lock
+    is held in between."""
     if not pod.infra_id:
         return _nothing
     from capsa.container import lifecycle
@@ -263,12 +265,16 @@ def begin_infra(sess: Session, pod: PodConfig) -> Callable[[], None]:
         from capsa import plugins
 
         plugins.load_hook_plugins()
-        started = lifecycle.start_background(sess, records, infra)
+        started = lifecycle.start_background(sess, records, infra, early_pid=True)
     except BaseException:
         lock.release()
         raise
+    done: list[bool] = []
 
     def finish() -> None:
+        if done:
+            return
+        done.append(True)
         try:
             started()
         except CapsaError as exc:
@@ -282,11 +288,15 @@ def begin_infra(sess: Session, pod: PodConfig) -> Callable[[], None]:
 
             atomic_write(pidfile, f"{records.state(infra.id).monitor_pid}".encode(), durable=False)
 
+    finish.namespaces = started.namespaces  # type: ignore[attr-defined]  # (its pid, once it exists)
     return finish
 
 
 def _nothing() -> None:
     return None
+
+
+_nothing.namespaces = lambda: 0  # type: ignore[attr-defined]
 
 
 # -- containers joining a pod ---------------------------------------------------------------------
@@ -349,28 +359,6 @@ def new_from_container(sess: Session, name: str, o: dict[str, Any]) -> PodConfig
     for key in ("publish", "network", "hostname", *_NET_KEYS):
         o[key] = None
     return pod
-
-
-def network_to_warm(sess: Session, o: dict[str, Any]) -> str | None:
-    """``run --pod``: the network mode whose driver the pre-forked monitor should load: the
-    pod's when its infra will start first (it takes that monitor), else a joining member's."""
-    ref = o.get("pod") or ""
-    if ref.startswith("new:"):
-        return o.get("network") or None
-    try:
-        if o.get("pod_id_file") and not ref:
-            with open(o["pod_id_file"], encoding="utf-8") as fh:
-                ref = fh.read().strip()
-        pod = pod_records(sess).find(ref)
-        if not pod.infra_id or "net" not in pod.share:
-            return o.get("network") or None
-        from capsa.engine.containers import is_running
-
-        if is_running(sess, container_records(sess).config(pod.infra_id)):
-            return "container:"
-        return pod.network or None
-    except (OSError, CapsaError):
-        return "container:"  # (the error is reported where the container joins the pod)
 
 
 def infra_first(sess: Session, config: ContainerConfig) -> Callable[[], None]:
