@@ -536,7 +536,7 @@ def prune(sess: Session) -> list[str]:
     plugins.load_hook_plugins()
     store, records = open_store(sess), container_records(sess)
     gone = []
-    for config in records.all():
+    for config in without_pod_infras(sess, records.all()):  # (an infra goes with its pod)
         if not monitor_alive(records, config.id):
             removal.remove(sess, store, records, config, force=False)
             gone.append(config.id)
