@@ -334,3 +334,30 @@ def test_container_prune_leaves_pod_infras(c: Capsa) -> None:
     ok(c("create", "--pod", "pruned", "--name", "stopped-member", "busybox", "true"))
     ok(c("container", "prune", "-f"))
     assert [d["Name"] for d in map(lambda i: inspect(c, i), ok(c("ps", "-a", "-q")).split())] == [f"{pod_id[:12]}-infra"]
+
+
+def test_no_member_is_recorded_in_a_pod_removed_meanwhile(c: Capsa, tmp_path: Path) -> None:
+    """pod rm racing a member's create: a member joined (``join``) before the pod was removed
+    and recorded after is refused (the pod's not-found error) and leaves no container behind."""
+    from containers import store_session
+
+    from capsa.container.model import ContainerConfig
+    from capsa.engine import containers, pods
+    from capsa.pod.records import PodNotFound
+
+    pod_id = ok(c("pod", "create", "gone")).strip()
+    rootfs = tmp_path / "rootfs"
+    rootfs.mkdir()
+    sess = store_session(c)
+    try:
+        config = ContainerConfig(id=os.urandom(32).hex(), name="late", image_id=None, image_name=str(rootfs),
+                                 rootfs=str(rootfs), cmd=["true"])
+        pod = pods.join(sess, config, "gone", {})
+        assert config.pod == pod_id
+        pods.remove(sess, pod, force=True, timeout=0)  # (another command's pod rm -f, in between)
+        with pytest.raises(PodNotFound):
+            containers.create(sess, config)
+    finally:
+        sess.close()
+    assert ok(c("ps", "-a", "-q")) == "" and pod_ids(c) == []
+    assert not [p for p in os.listdir(c.root / "pods") if p.startswith(f".{pod_id}")]

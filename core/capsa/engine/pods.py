@@ -310,7 +310,7 @@ def remove(sess: Session, pod: PodConfig, force: bool, timeout: int | None) -> N
     from capsa.engine import containers
 
     pods = pod_records(sess)
-    with pods.lock(pod.id).exclusive():
+    with pods.lock(pod.id).exclusive(), pods.members_lock(pod.id).exclusive():  # (no member joins meanwhile)
         found = members(sess, pod)
         infra = [c for c in found if c.extra.get("infra")]
         others = [c for c in found if not c.extra.get("infra")]
