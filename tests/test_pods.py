@@ -227,6 +227,10 @@ def test_pod_rm_refuses_a_running_pod_and_removes_everything_with_force(c: Capsa
     assert r.returncode == 125
     assert (f"cannot remove container {inspect(c, 'worker')['Id']} as it is running - running or paused containers "
             "cannot be removed without force: container state improper") in r.stderr
+    # podman 4.3's second error: the infra, which the running member depends on
+    assert r.stderr.startswith("Error: 2 errors occurred:\n\t* removing container ")
+    assert (f"removing container {infra_of(c, pod_id)['Id']} from pod {pod_id}: a container that depends on container "
+            f"{infra_of(c, pod_id)['Id']} still exists: dependency exists") in r.stderr
     assert len(ok(c("ps", "-a", "-q")).split()) == 3  # nothing was removed
     r = c("pod", "rm", "nosuch")
     assert r.returncode == 1 and r.stderr.startswith("Error: no pod with name or ID nosuch found: no such pod")

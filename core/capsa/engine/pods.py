@@ -321,7 +321,7 @@ def remove(sess: Session, pod: PodConfig, force: bool, timeout: int | None) -> N
                          f"running - running or paused containers cannot be removed without force: container state "
                          f"improper" for c in running]
                 lines += [f"removing container {c.id} from pod {pod.id}: a container that depends on container "
-                          f"{c.id} could not be removed: container state improper" for c in infra]
+                          f"{c.id} still exists: dependency exists" for c in infra]  # (podman 4.3's words)
                 message = lines[0] if len(lines) == 1 else f"{len(lines)} errors occurred:\n" + "".join(
                     f"\t* {line}\n" for line in lines)
                 raise UsageError(message, hint=f"stop the pod first (capsa pod stop {pod.name}), or use pod rm -f")
