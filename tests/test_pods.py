@@ -365,3 +365,29 @@ def test_no_member_is_recorded_in_a_pod_removed_meanwhile(c: Capsa, tmp_path: Pa
         sess.close()
     assert ok(c("ps", "-a", "-q")) == "" and pod_ids(c) == []
     assert not [p for p in os.listdir(c.root / "pods") if p.startswith(f".{pod_id}")]
+
+
+def test_pod_rm_and_create_usage_errors_are_podmans(c: Capsa) -> None:
+    """podman 4.3's words (exit 125, nothing removed) for pod rm's conflicting arguments and
+    pod create's option errors."""
+    ok(c("pod", "create", "--name", "kept"))
+    missing = str(c.tmp / "no.id")
+    cases = [
+        ([], "Error: you must provide at least one name or id"),
+        (["-a", "kept"], "Error: no arguments are needed with --all"),
+        (["-a", "-l"], "Error: --all and --latest cannot be used together"),
+        (["-l", "kept"], "Error: --latest and containers cannot be used together"),
+        (["--pod-id-file", missing, "kept"], "Error: no arguments are needed with --latest or --pod-id-file"),
+        (["-a", "--pod-id-file", missing], "Error: --all, --latest, and --pod-id-file cannot be used together"),
+        (["--pod-id-file", missing], f"Error: reading pod ID file: open {missing}: no such file or directory"),
+    ]
+    for flags, message in cases:
+        r = c("pod", "rm", *flags)
+        assert r.returncode == 125 and r.stderr.startswith(message + "\n"), (flags, r.stderr)
+    assert len(pod_ids(c)) == 1
+    for flags, message in ((["--exit-policy", "bad"], 'Error: running pod create option: invalid pod exit policy: "bad"'),
+                           (["--name", "bad name"], "Error: running pod create option: names must match "
+                                                    "[a-zA-Z0-9][a-zA-Z0-9_.-]*: invalid argument")):
+        r = c("pod", "create", *flags)
+        assert r.returncode == 125 and r.stderr.startswith(message + "\n"), (flags, r.stderr)
+    assert len(pod_ids(c)) == 1

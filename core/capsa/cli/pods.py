@@ -174,8 +174,7 @@ def rm(
     from capsa.pod.records import PodNotFound
 
     words = list(refs or [])
-    if sum(bool(x) for x in (all_, latest, words or pod_id_file)) > 1:
-        raise UsageError("--all, --latest and pod names or --pod-id-file cannot be used together", hint="use one of them")
+    _check_targets(words, all_, latest, bool(pod_id_file))
     if time is not None and time < 0:
         raise UsageError(f'invalid argument "{time}" for "-t, --time" flag', hint="give a number of seconds")
     for path in pod_id_file or []:
@@ -184,9 +183,8 @@ def rm(
                 words.append(fh.read().strip())
         except OSError as exc:
             if not ignore:
-                raise UsageError(f"reading pod ID file: {exc.strerror}: {path}", hint="give a file 'pod create --pod-id-file' wrote") from None
-    if not (all_ or latest or words or pod_id_file):
-        raise UsageError("specify one or more pods (name or ID), or --all / --latest", hint="capsa pod rm POD...")
+                raise UsageError(f"reading pod ID file: open {path}: {(exc.strerror or str(exc)).lower()}",
+                                 hint="give a file 'pod create --pod-id-file' wrote") from None
     sess = session(ctx)
     if all_ or latest:
         targets = pods.find(sess, None, all_=all_, latest=latest)
@@ -202,6 +200,24 @@ def rm(
     for pod in targets:
         pods.remove(sess, pod, force=force, timeout=time)
         output.write(f"{pod.id}\n")
+
+
+def _check_targets(words: list[str], all_: bool, latest: bool, id_file: bool) -> None:
+    """podman 4.3's checks of ``--all``, ``--latest``, ``--pod-id-file`` and names, in its order
+    and words (exit 125)."""
+    hint = "capsa pod rm POD..., or one of --all, --latest, --pod-id-file"
+    if all_ and latest:
+        raise UsageError("--all and --latest cannot be used together", hint=hint)
+    if (all_ or latest) and id_file:
+        raise UsageError("--all, --latest, and --pod-id-file cannot be used together", hint=hint)
+    if words and all_:
+        raise UsageError("no arguments are needed with --all", hint=hint)
+    if words and latest:
+        raise UsageError("--latest and containers cannot be used together", hint=hint)  # (podman's word)
+    if words and id_file:
+        raise UsageError("no arguments are needed with --latest or --pod-id-file", hint=hint)
+    if not (words or all_ or latest or id_file):
+        raise UsageError("you must provide at least one name or id", hint=hint)
 
 
 def register(app: typer.Typer) -> None:

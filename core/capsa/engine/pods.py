@@ -84,10 +84,10 @@ def _check(sess: Session, options: PodOptions, share: list[str]) -> None:
     from capsa.fastpath.names import is_safe_name
 
     if options.name and not is_safe_name(options.name):
-        raise UsageError(f"names must match [a-zA-Z0-9][a-zA-Z0-9_.-]*: invalid argument {options.name!r}",
-                         hint="choose another --name")
+        raise UsageError("running pod create option: names must match [a-zA-Z0-9][a-zA-Z0-9_.-]*: invalid argument",
+                         hint=f"{options.name!r}: choose another --name")
     if options.exit_policy not in EXIT_POLICIES:
-        raise UsageError(f'invalid pod exit policy: "{options.exit_policy}"', hint="use --exit-policy continue or stop")
+        raise UsageError(f'running pod create option: invalid pod exit policy: "{options.exit_policy}"', hint="use --exit-policy continue or stop")
     if not options.infra:
         if options.publish:
             raise UsageError("you must have an infra container to publish port bindings to the host",
