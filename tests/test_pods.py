@@ -391,3 +391,12 @@ def test_pod_rm_and_create_usage_errors_are_podmans(c: Capsa) -> None:
         r = c("pod", "create", *flags)
         assert r.returncode == 125 and r.stderr.startswith(message + "\n"), (flags, r.stderr)
     assert len(pod_ids(c)) == 1
+
+
+def test_run_pod_id_file_errors_are_podmans(c: Capsa) -> None:
+    missing = str(c.tmp / "no.id")
+    r = c("run", "--pod-id-file", missing, "busybox", "true")
+    assert r.returncode == 125 and r.stderr.startswith(f"Error: reading pod ID file: open {missing}: no such file or directory\n")
+    r = c("create", "--pod", "x", "--pod-id-file", missing, "busybox", "true")
+    assert r.returncode == 125 and r.stderr.startswith("Error: cannot specify both --pod and --pod-id-file\n")
+    assert ok(c("ps", "-a", "-q")) == "" and pod_ids(c) == []
