@@ -400,3 +400,24 @@ def test_run_pod_id_file_errors_are_podmans(c: Capsa) -> None:
     r = c("create", "--pod", "x", "--pod-id-file", missing, "busybox", "true")
     assert r.returncode == 125 and r.stderr.startswith("Error: cannot specify both --pod and --pod-id-file\n")
     assert ok(c("ps", "-a", "-q")) == "" and pod_ids(c) == []
+
+
+def test_pod_create_network_hostname_and_infra_command(c: Capsa) -> None:
+    """pod create's --network (the members are on it, through the infra), --hostname and
+    --infra-command (with --infra-image: a local image's infra)."""
+    ok(c("network", "create", "--subnet", "10.231.7.0/24", "podnet"))
+    try:
+        pod_id = ok(c("pod", "create", "--name", "netpod", "--network", "podnet", "--hostname", "pod-host",
+                      "--infra-image", "busybox", "--infra-command", "sleep 1001")).strip()
+        r = c("run", "--rm", "--pod", "netpod", "busybox", "sh", "-c", "hostname; ip -4 -o addr show")
+        out = ok(r)
+        assert out.splitlines()[0] == "pod-host"
+        assert "inet 10.231.7." in out, out
+        infra = infra_of(c, pod_id)
+        assert infra["State"]["Status"] == "running"
+        with open(f"/proc/{infra['State']['Pid']}/cmdline", "rb") as fh:
+            assert fh.read().split(b"\0")[:2] == [b"sleep", b"1001"]
+        ok(c("pod", "rm", "-f", "-t", "0", "netpod"))
+    finally:
+        c("pod", "rm", "-f", "-t", "0", "netpod")
+        ok(c("network", "rm", "podnet"))
