@@ -421,3 +421,16 @@ def test_pod_create_network_hostname_and_infra_command(c: Capsa) -> None:
     finally:
         c("pod", "rm", "-f", "-t", "0", "netpod")
         ok(c("network", "rm", "podnet"))
+
+
+def test_pod_create_replace_with_bad_input_keeps_the_old_pod(c: Capsa) -> None:
+    """--replace removes the old pod only once the new one can be made: an infra name taken by
+    another container is refused first (bad input changes nothing)."""
+    old = ok(c("pod", "create", "--name", "dup", "--infra-name", "dup-infra")).strip()
+    ok(c("create", "--name", "taken", "busybox", "true"))
+    r = c("pod", "create", "--replace", "--name", "dup", "--infra-name", "taken")
+    assert r.returncode == 125 and "taken" in r.stderr, r.stderr
+    assert pod_ids(c) == [old]
+    new = ok(c("pod", "create", "--replace", "--name", "dup", "--infra-name", "dup-infra")).strip()  # (its own old name)
+    assert pod_ids(c) == [new] != [old]
+    assert inspect(c, "dup-infra")["Pod"] == new

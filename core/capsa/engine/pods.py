@@ -143,12 +143,16 @@ def create(sess: Session, options: PodOptions) -> PodConfig:
     with pods.store_lock().exclusive():
         if not pod.name:
             pod.name = lifecycle.random_name(pods.name_taken)
-        if options.replace and pods.name_taken(pod.name):
-            remove(sess, pods.find(pod.name), force=True, timeout=None)
+        replaced = pods.find(pod.name) if options.replace and pods.name_taken(pod.name) else None
         if infra is not None:
             infra.name = infra.name or f"{pod.id[:12]}-infra"
             pod.infra_id, pod.infra_image = infra.id, infra.image_name
-            container_records(sess).check_name(infra.name)
+            if replaced is None or infra.name not in {m.name for m in members(sess, replaced)}:
+                container_records(sess).check_name(infra.name)  # (before the old pod goes)
+        if replaced is not None:
+            remove(sess, replaced, force=True, timeout=None)
+            if infra is not None:
+                container_records(sess).check_name(infra.name)
         pods.add(pod)
         try:
             if infra is not None:
