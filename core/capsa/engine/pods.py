@@ -309,8 +309,9 @@ nothing_to_wait.namespaces = lambda: 0  # type: ignore[attr-defined]
 def remove(sess: Session, pod: PodConfig, force: bool, timeout: int | None) -> None:
     """``pod rm``: the members, then the infra, then the record. Without ``force`` a pod with a
     running (or paused) container is refused, as podman (exit 125), before anything is removed;
-    with it they are stopped (stop signal, SIGKILL after ``timeout`` seconds, default each
-    container's)."""
+    with it they are stopped (SIGKILL at once when ``timeout`` is None or 0, as ``rm -f``; else
+    the stop signal, SIGKILL after ``timeout`` seconds: :func:`_stop_all`). ``pod rm``'s
+    members lock is held meanwhile: no member is recorded in the pod (podjoin.recording_member)."""
     from capsa.engine import containers
 
     pods = pod_records(sess)
