@@ -434,3 +434,18 @@ def test_pod_create_replace_with_bad_input_keeps_the_old_pod(c: Capsa) -> None:
     new = ok(c("pod", "create", "--replace", "--name", "dup", "--infra-name", "dup-infra")).strip()  # (its own old name)
     assert pod_ids(c) == [new] != [old]
     assert inspect(c, "dup-infra")["Pod"] == new
+
+
+def test_pod_rm_force_ignores_a_missing_pod_and_time_needs_force(c: Capsa) -> None:
+    """podman 4.3: ``pod rm -f`` ignores a pod that does not exist (exit 0, as -i); ``-t``
+    without ``-f`` is its error (exit 125)."""
+    pod_id = ok(c("pod", "create", "--name", "here")).strip()
+    r = c("pod", "rm", "-t", "0", "here")
+    assert r.returncode == 125 and r.stderr.startswith("Error: --force option must be specified to use the --time option\n")
+    assert pod_ids(c) == [pod_id]
+    assert ok(c("pod", "rm", "-f", "nosuch")) == ""
+    for flag in ("-i", "-f"):  # (neither ignores an unreadable --pod-id-file: podman's 125)
+        r = c("pod", "rm", flag, "--pod-id-file", str(c.tmp / "no.id"))
+        assert r.returncode == 125 and r.stderr.startswith("Error: reading pod ID file: open "), (flag, r.stderr)
+    assert ok(c("pod", "rm", "-f", "nosuch", "here")).split() == [pod_id]
+    assert pod_ids(c) == []

@@ -162,7 +162,7 @@ def _label_file_lines(paths: list[str]) -> list[str]:
 def rm(
     ctx: typer.Context,
     refs: Annotated[Optional[list[str]], typer.Argument(help="Pods by name or id", show_default=False)] = None,
-    force: Annotated[bool, typer.Option("--force", "-f", help="Stop the pod's running containers first, then remove everything")] = False,
+    force: Annotated[bool, typer.Option("--force", "-f", help="Stop the pod's running containers first, then remove everything (a missing pod is ignored)")] = False,
     all_: Annotated[bool, typer.Option("--all", "-a", help="Remove all pods")] = False,
     ignore: Annotated[bool, typer.Option("--ignore", "-i", help="Ignore errors when a specified pod is missing")] = False,
     latest: Annotated[bool, typer.Option("--latest", "-l", help="Act on the latest pod created")] = False,
@@ -177,14 +177,16 @@ def rm(
     _check_targets(words, all_, latest, bool(pod_id_file))
     if time is not None and time < 0:
         raise UsageError(f'invalid argument "{time}" for "-t, --time" flag', hint="give a number of seconds")
-    for path in pod_id_file or []:
+    if time is not None and not force:
+        raise UsageError("--force option must be specified to use the --time option", hint="add -f, or drop -t")
+    ignore = ignore or force  # (podman 4.3: -f also ignores a pod that does not exist)
+    for path in pod_id_file or []:  # (an unreadable one is an error even with -i, as podman's)
         try:
             with open(path, encoding="utf-8") as fh:
                 words.append(fh.read().strip())
         except OSError as exc:
-            if not ignore:
-                raise UsageError(f"reading pod ID file: open {path}: {(exc.strerror or str(exc)).lower()}",
-                                 hint="give a file 'pod create --pod-id-file' wrote") from None
+            raise UsageError(f"reading pod ID file: open {path}: {(exc.strerror or str(exc)).lower()}",
+                             hint="give a file 'pod create --pod-id-file' wrote") from None
     sess = session(ctx)
     if all_ or latest:
         targets = pods.find(sess, None, all_=all_, latest=latest)
