@@ -449,3 +449,10 @@ def test_pod_rm_force_ignores_a_missing_pod_and_time_needs_force(c: Capsa) -> No
         assert r.returncode == 125 and r.stderr.startswith("Error: reading pod ID file: open "), (flag, r.stderr)
     assert ok(c("pod", "rm", "-f", "nosuch", "here")).split() == [pod_id]
     assert pod_ids(c) == []
+
+
+def test_pod_create_name_flag_and_argument_conflict(c: Capsa) -> None:
+    for args in (["--name", "a", "b"], ["--name", "a", "a"]):  # (podman 4.3 refuses both, even the same)
+        r = c("pod", "create", *args)
+        assert r.returncode == 125 and r.stderr.startswith("Error: cannot specify --name and NAME at the same time\n")
+    assert pod_ids(c) == []

@@ -110,8 +110,8 @@ def create(
     for flag, value in given.items():
         if value:
             raise UsageError(f"--{flag} is not supported: {REFUSED[flag]}", hint="see docs/pods.md")
-    if pod_name and name and pod_name != name:
-        raise UsageError("cannot specify a name both with --name and as an argument", hint="give one of them")
+    if pod_name and name:
+        raise UsageError("cannot specify --name and NAME at the same time", hint="give one of them")
     if len(network or []) > 1:
         raise UsageError("a pod is on one network: give --network once", hint="connect more later (capsa network connect)")
     labels = parse_labels(_label_file_lines(label_file or []) + list(label or []))
