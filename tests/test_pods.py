@@ -68,7 +68,7 @@ def test_pod_create_bad_input_makes_nothing(c: Capsa) -> None:
         (["--memory", "1g"], "--memory is not supported: pod-level resource limits need a pod cgroup"),
         (["--userns", "auto"], "--userns is not supported: capsa makes no user namespaces"),
         (["--name", "bad name"], "names must match"),
-        (["-p", "notaport"], ""),
+        (["-p", "notaport"], 'parsing container port: invalid port number: strconv.Atoi: parsing "notaport": invalid syntax'),
     ]
     for flags, message in cases:
         r = c("pod", "create", *flags)
