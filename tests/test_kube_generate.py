@@ -295,3 +295,24 @@ def test_pod_sharing_pid_and_other_sharing(c: Capsa) -> None:
             ("PersistentVolumeClaim", "kgmix"), ("Pod", "kgpid"), ("Pod", "kgalone-pod")]
     finally:
         c("volume", "rm", "-f", "kgmix")
+
+
+def test_quantities_and_the_command_split_as_kubernetes_reads_them() -> None:
+    from capsa.container.model import ContainerConfig
+    from capsa.kube.generate import bytes_quantity, command_and_args, cpu_quantity
+
+    assert [bytes_quantity(n) for n in (64 << 20, 1 << 30, 1536, 1000000)] == ["64Mi", "1Gi", "1536", "1000000"]
+    assert [cpu_quantity(x) for x in (1.5, 2.0, 0.5, 0.0001)] == ["1500m", "2", "500m", None]
+
+    def split(image: dict[str, Any], **flags: Any) -> tuple[list[str], list[str]]:
+        return command_and_args(ContainerConfig(id="x", name="x", image_id="i", image_name="i", **flags), image)
+
+    ep_image = {"Entrypoint": ["/ep"], "Cmd": ["default"]}
+    assert split(ep_image) == ([], ["default"])  # podman: the image's entrypoint is left out, its Cmd is args
+    assert split(ep_image, cmd=["x"]) == ([], ["x"])
+    assert split(ep_image, entrypoint=["/other"]) == (["/other"], [])  # --entrypoint drops the image's Cmd
+    assert split(ep_image, entrypoint=["/ep"]) == (["/ep"], [])  # kept: without it Kubernetes would add Cmd
+    assert split(ep_image, entrypoint=[""], cmd=["sh"]) == (["sh"], [])
+    cmd_image = {"Cmd": ["/bin/sh"]}
+    assert split(cmd_image) == ([], [])
+    assert split(cmd_image, entrypoint=["/bin/sh"], cmd=["-c", "x"]) == (["/bin/sh"], ["-c", "x"])
