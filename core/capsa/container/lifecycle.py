@@ -396,6 +396,50 @@ def start(sess: Session, records: ContainerRecords, config: ContainerConfig, att
         os.close(msg)
 
 
+def start_background(sess: Session, records: ContainerRecords, config: ContainerConfig,
+                     store: Store | None = None) -> Callable[[], None]:
+    """:func:`start` without attaching, in two halves: the container is handed to its monitor
+    now (it starts while the caller does other work: a pod's infra while its member is made),
+    and the function returned waits until it started, raising as :func:`start` does. The caller
+    must call it (once), whatever happens in between."""
+    if UNREADABLE in config.extra:
+        raise StorageError(f"container {config.name} cannot be started: {config.extra[UNREADABLE]}",
+                           hint="remove it with 'capsa rm -f', or run 'capsa system check --repair'")
+    with records.lock(config.id).exclusive():
+        state = records.state(config.id)
+        if state.status in ("running", "paused", "stopping"):
+            raise UsageError(f"container {config.name} is already running", hint="see 'capsa ps'")
+        if state.stop_requested or state.error or state.restart_count:
+            state.stop_requested, state.error, state.restart_count = False, "", 0
+            records.set_state(config.id, state)
+        msg, go = _hand_to_monitor(sess, store, records, config)
+    os.close(go)  # (nobody attaches: it may start as soon as it is created)
+
+    def finish() -> None:
+        events = _Events(msg)
+        try:
+            try:
+                event = events.next()
+                if event.get("event") == "listening":
+                    event = events.next()
+            except IsolationError:
+                records.update_state(config.id, status="exited", exit_code=125, pid=0,
+                                     error="the container monitor exited before starting the container")
+                raise
+            if event.get("event") != "error":
+                event = events.next()
+            if event.get("event") == "error":
+                from capsa.container.stopping import wait_monitor_gone
+
+                wait_monitor_gone(records, config, timeout=10)
+                raise _start_error(event, "the container could not start")
+            fire("capsa_container_poststart", records, config, store, pid=int(event.get("pid", 0)))
+        finally:
+            os.close(msg)
+
+    return finish
+
+
 def _start_error(event: dict[str, Any], default: str) -> CapsaError:
     """The monitor's error event as an exception: a driver that could not be loaded is a
     DriverError (``run`` keeps its 125, as podman's for a missing OCI runtime); any other failure

@@ -231,7 +231,12 @@ def run(sess: Session, config: ContainerConfig, attach: bool, stdin: bool, detac
     store = open_store(sess)
     records = container_records(sess)
     config.extra.setdefault("isolation", session_isolation(sess))  # its driver for life
-    config = _create_on_network(sess, config, lambda: lifecycle.create(store, records, config))
+    infra_started = _pod_infra_begun(sess, store, config) if config.pod else None
+    try:
+        config = _create_on_network(sess, config, lambda: lifecycle.create(store, records, config))
+    finally:
+        if infra_started is not None:  # (the pod's infra started while the member was made)
+            infra_started()
     if config.pod:
         _pod_infra_first(sess, config)
     try:
@@ -360,7 +365,24 @@ def _pod_infra_first(sess: Session, config: ContainerConfig) -> None:
     """A pod member's start: its pod's infra container first, unless it runs."""
     from capsa.engine.pods import infra_first
 
-    infra_first(sess, config)
+    infra_first(sess, config)()
+
+
+def _pod_infra_begun(sess: Session, store: Store, config: ContainerConfig) -> Any:
+    """``run --pod``: the pod's infra handed to its monitor before the member is made, when the
+    member's image is here (else nothing starts before the member exists); the function that
+    waits for it, or None."""
+    if config.rootfs is None:
+        from capsa.errors import ImageNotFound
+
+        try:
+            with store.reading():
+                store.find_image(config.image_name)
+        except (ImageNotFound, UsageError):
+            return None
+    from capsa.engine.pods import infra_first
+
+    return infra_first(sess, config)
 
 
 def stop_signal(sess: Session, config: ContainerConfig) -> str:

@@ -19,6 +19,7 @@ from capsa.pod.model import DEFAULT_SHARE, SHAREABLE, PodConfig
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any
 
     from capsa.container.model import ContainerConfig
@@ -154,8 +155,6 @@ def create(sess: Session, options: PodOptions) -> PodConfig:
                 from capsa.engine import containers
 
                 containers.create(sess, infra)
-                pod.infra_image = infra.image_name
-                pods.save(pod)
             if options.pod_id_file:
                 _write_new(options.pod_id_file, pod.id + "\n")
         except BaseException:
@@ -236,26 +235,58 @@ def members(sess: Session, pod: PodConfig, infra: bool = True) -> list[Container
 
 def ensure_infra(sess: Session, pod: PodConfig) -> None:
     """Start the pod's infra container unless it runs (nothing with ``--infra=false``)."""
+    begin_infra(sess, pod)()
+
+
+def begin_infra(sess: Session, pod: PodConfig) -> Callable[[], None]:
+    """:func:`ensure_infra` in two halves: the infra is handed to its monitor now, and the
+    function returned (to be called once, whatever happens meanwhile) waits until it runs,
+    raising when it could not start. The pod's lock is held in between."""
     if not pod.infra_id:
-        return
+        return _nothing
+    from capsa.container import lifecycle
     from capsa.container.records import ContainerNotFound
     from capsa.engine import containers
 
     records = container_records(sess)
-    with pod_records(sess).lock(pod.id).exclusive():
+    lock = pod_records(sess).lock(pod.id)
+    lock.acquire()
+    try:
         try:
             infra = records.config(pod.infra_id)
         except ContainerNotFound:
             raise UsageError(f"the infra container of pod {pod.name} is gone",
                              hint=f"remove the pod (capsa pod rm -f {pod.name}) and create it again") from None
         if containers.is_running(sess, infra):
-            return
-        containers.start(sess, infra)
-    pidfile = pod.extra.get("infra_conmon_pidfile")
-    if pidfile:
-        from capsa.fsutil import atomic_write
+            lock.release()
+            return _nothing
+        from capsa import plugins
 
-        atomic_write(pidfile, f"{records.state(infra.id).monitor_pid}".encode(), durable=False)
+        plugins.load_hook_plugins()
+        started = lifecycle.start_background(sess, records, infra)
+    except BaseException:
+        lock.release()
+        raise
+
+    def finish() -> None:
+        try:
+            started()
+        except CapsaError as exc:
+            containers.record_start_failure(records, infra, exc)
+            raise
+        finally:
+            lock.release()
+        pidfile = pod.extra.get("infra_conmon_pidfile")
+        if pidfile:
+            from capsa.fsutil import atomic_write
+
+            atomic_write(pidfile, f"{records.state(infra.id).monitor_pid}".encode(), durable=False)
+
+    return finish
+
+
+def _nothing() -> None:
+    return None
 
 
 # -- containers joining a pod ---------------------------------------------------------------------
@@ -342,10 +373,11 @@ def network_to_warm(sess: Session, o: dict[str, Any]) -> str | None:
         return "container:"  # (the error is reported where the container joins the pod)
 
 
-def infra_first(sess: Session, config: ContainerConfig) -> None:
-    """Before a pod member starts: its pod's infra, unless it runs."""
+def infra_first(sess: Session, config: ContainerConfig) -> Callable[[], None]:
+    """Before a pod member starts: its pod's infra, unless it runs (:func:`begin_infra`:
+    call the function returned before the member starts)."""
     if not config.pod or config.extra.get("infra"):
-        return
+        return _nothing
     from capsa.pod.records import PodNotFound
 
     try:
@@ -353,7 +385,7 @@ def infra_first(sess: Session, config: ContainerConfig) -> None:
     except PodNotFound:
         raise UsageError(f"container {config.name} belongs to pod {config.pod[:12]}, which is gone",
                          hint=f"remove the container (capsa rm {config.name})") from None
-    ensure_infra(sess, pod)
+    return begin_infra(sess, pod)
 
 
 # -- remove ---------------------------------------------------------------------------------------
