@@ -316,3 +316,27 @@ def test_quantities_and_the_command_split_as_kubernetes_reads_them() -> None:
     cmd_image = {"Cmd": ["/bin/sh"]}
     assert split(cmd_image) == ([], [])
     assert split(cmd_image, entrypoint=["/bin/sh"], cmd=["-c", "x"]) == (["/bin/sh"], ["-c", "x"])
+
+
+def test_what_differs_from_the_image_is_written_even_when_it_is_a_default(c: Capsa) -> None:
+    # an image whose WorkingDir is /srv and TERM dumb: -w / and -e TERM=xterm change what runs,
+    # so the YAML must say them (Kubernetes would run in /srv with TERM=dumb otherwise)
+    ok(c("create", "--name", "kgwdbase", "busybox"))
+    ok(c("commit", "-q", "-c", "WORKDIR /srv", "-c", "ENV TERM=dumb", "kgwdbase", "kgwd"))
+    try:
+        ok(c("create", "--name", "kgwd1", "-w", "/", "-e", "TERM=xterm", "kgwd", "sh", "-c", "pwd; echo $TERM"))
+        r = c("start", "-a", "kgwd1")
+        assert r.stdout.split() == ["/", "xterm"], r.stderr  # what the container really runs
+        _, docs = generate(c, "kgwd1")
+        [ctr] = docs[0]["spec"]["containers"]
+        assert ctr["workingDir"] == "/"
+        assert ctr["env"] == [{"name": "TERM", "value": "xterm"}]
+        # the image's own values are still left out
+        ok(c("create", "--name", "kgwd2", "-w", "/srv", "-e", "TERM=dumb", "kgwd", "sh"))
+        _, docs = generate(c, "kgwd2")
+        [ctr] = docs[0]["spec"]["containers"]
+        assert "workingDir" not in ctr and "env" not in ctr
+    finally:
+        c("rm", "-a", "-f")
+        c("rmi", "-f", "kgwd")
+

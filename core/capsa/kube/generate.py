@@ -108,14 +108,19 @@ def command_and_args(config: ContainerConfig, image: dict[str, Any]) -> tuple[li
 
 
 def env_vars(config: ContainerConfig, image: dict[str, Any]) -> list[dict[str, str]]:
-    """``-e``/``--env-file`` values that differ from the image's and from the defaults."""
+    """``-e``/``--env-file`` values that differ from what the container would get without them:
+    the image's value, else the default (a default the image overrides is written)."""
     image_env = dict(item.partition("=")[::2] for item in image.get("Env") or [])
     out: dict[str, str] = {}
     for item in config.env:
         key, sep, value = item.partition("=")
         if not sep or not key:
             continue
-        if DEFAULT_ENV.get(key) == value or image_env.get(key) == value or (key == "container" and value == "podman"):
+        if key in image_env:
+            same = image_env[key] == value
+        else:
+            same = DEFAULT_ENV.get(key) == value or (key == "container" and value == "podman")
+        if same:
             out.pop(key, None)
             continue
         out[key] = value
@@ -227,7 +232,7 @@ def container_doc(member: Member) -> tuple[dict[str, Any], list[dict[str, Any]],
     if env:
         doc["env"] = env
     workdir = config.workdir
-    if workdir and workdir != "/" and workdir != (image.get("WorkingDir") or ""):
+    if workdir and workdir != (image.get("WorkingDir") or "/"):  # ("/" too, over an image's own)
         doc["workingDir"] = workdir
     ports = container_ports(config.extra.get("ports") or [])
     if ports:
