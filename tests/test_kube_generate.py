@@ -340,3 +340,22 @@ def test_what_differs_from_the_image_is_written_even_when_it_is_a_default(c: Cap
         c("rm", "-a", "-f")
         c("rmi", "-f", "kgwd")
 
+
+def test_volumes_of_different_containers_never_share_a_name(c: Capsa, tmp_path: Path) -> None:
+    # each member's --tmpfs is its own; two host paths whose names read alike stay two volumes
+    (tmp_path / "a-b").mkdir()
+    (tmp_path / "a" / "b").mkdir(parents=True)
+    ok(c("pod", "create", "--name", "kgvols"))
+    ok(c("create", "--pod", "kgvols", "--name", "kgv1", "--tmpfs", "/scratch", "-v", f"{tmp_path}/a-b:/x",
+         "busybox", "sleep", "9"))
+    ok(c("create", "--pod", "kgvols", "--name", "kgv2", "--tmpfs", "/scratch", "-v", f"{tmp_path}/a/b:/x",
+         "busybox", "sleep", "9"))
+    _, docs = generate(c, "kgvols")
+    spec = docs[0]["spec"]
+    volumes = {v["name"]: v for v in spec["volumes"]}
+    assert len(volumes) == len(spec["volumes"]) == 4
+    mounts = [{m["mountPath"]: volumes[m["name"]] for m in ctr["volumeMounts"]} for ctr in spec["containers"]]
+    assert mounts[0]["/scratch"]["name"] != mounts[1]["/scratch"]["name"]
+    assert mounts[0]["/scratch"]["emptyDir"] == mounts[1]["/scratch"]["emptyDir"] == {"medium": "Memory"}
+    assert mounts[0]["/x"]["hostPath"]["path"] == f"{tmp_path}/a-b"
+    assert mounts[1]["/x"]["hostPath"]["path"] == f"{tmp_path}/a/b"

@@ -332,8 +332,7 @@ def pod_document(name: str, members: list[Member], now: str, *, pod: PodConfig |
                 doc["ports"] = container_ports(pod_ports)
                 first = False
         containers.append(doc)
-        for vol in vols:
-            volumes.setdefault(vol["name"], vol)
+        _add_volumes(volumes, vols, doc)
     if pod is not None:
         hostname = pod.hostname or pod.name
         for doc in containers:  # (podman marshals a pod's containers with their empty resources)
@@ -364,6 +363,26 @@ def pod_document(name: str, members: list[Member], now: str, *, pod: PodConfig |
     if pod is not None:
         doc["status"] = {}
     return doc
+
+
+def _add_volumes(volumes: dict[str, dict[str, Any]], vols: list[dict[str, Any]], doc: dict[str, Any]) -> None:
+    """Add a container's ``vols`` to the Pod's ``volumes`` (by name): the same host path or claim
+    is shared, but a name already taken by another volume (an emptyDir - each container's
+    tmpfs is its own - or another path whose name reads alike: ``/a-b``, ``/a/b``) gets a
+    suffix, and ``doc``'s volumeMounts follow it."""
+    for vol in vols:
+        name = vol["name"]
+        taken = volumes.get(name)
+        if taken is None or (taken == vol and "emptyDir" not in vol):
+            volumes.setdefault(name, vol)
+            continue
+        n = 1
+        while f"{name}-{n}" in volumes:
+            n += 1
+        volumes[f"{name}-{n}"] = {**vol, "name": f"{name}-{n}"}
+        for mount in doc.get("volumeMounts") or []:
+            if mount["name"] == name:
+                mount["name"] = f"{name}-{n}"
 
 
 def containers_pod_name(configs: list[ContainerConfig]) -> str:
