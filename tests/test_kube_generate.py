@@ -286,6 +286,10 @@ def test_pod_sharing_pid_and_other_sharing(c: Capsa) -> None:
     assert "# NOTE: The namespace sharing for a pod has been modified by the user" in text
     assert [x["metadata"]["name"] for x in docs] == ["kgnet", "kgpid"]
     assert "shareProcessNamespace" not in docs[0]["spec"]
+    # without uts shared each member has a hostname of its own, not the pod's: none is written
+    ok(c("start", "kgnm"))
+    assert ok(c("exec", "kgnm", "hostname")).strip() != "kgnet"
+    assert "hostname" not in docs[0]["spec"]
     # a pod, a container outside pods and a volume at once: PVC, then the pods
     ok(c("create", "--name", "kgalone", "busybox"))
     ok(c("volume", "create", "kgmix"))

@@ -334,7 +334,7 @@ def pod_document(name: str, members: list[Member], now: str, *, pod: PodConfig |
         containers.append(doc)
         _add_volumes(volumes, vols, doc)
     if pod is not None:
-        hostname = pod.hostname or pod.name
+        hostname = (pod.hostname or pod.name) if "uts" in pod.share else ""  # (else each member has its own)
         for doc in containers:  # (podman marshals a pod's containers with their empty resources)
             doc.setdefault("resources", {})
     metadata: dict[str, Any] = {"creationTimestamp": now, "labels": {"app": kube_name(name)}, "name": name}
