@@ -104,7 +104,10 @@ def test_a_container_with_many_flags_is_written_field_by_field(c: Capsa, paths: 
     assert ctr["securityContext"] == {
         "capabilities": {"add": ["CAP_NET_ADMIN"], "drop": ["CAP_CHOWN", *DEFAULT_DROP]},
         "readOnlyRootFilesystem": True, "runAsUser": 1000, "runAsGroup": 1000}
-    data, file_ = f"{str(d).strip('/').replace('/', '-')}-host-0", f"{str(f).strip('/').replace('/', '-')}-host-1"
+    from capsa.kube.generate import volume_label  # (pytest's paths have _: not a DNS label as they are)
+
+    data, file_ = (volume_label(f"{str(d).strip('/').replace('/', '-')}-host-0"),
+                   volume_label(f"{str(f).strip('/').replace('/', '-')}-host-1"))
     assert ctr["volumeMounts"] == [
         {"mountPath": "/data", "name": data},
         {"mountPath": "/f", "name": file_, "readOnly": True},
@@ -252,7 +255,9 @@ def test_a_pod_is_written_with_its_members_and_never_its_infra(c: Capsa, paths: 
                      "env": [{"name": "A", "value": "1"}], "ports": [{"containerPort": 80, "hostPort": tcp}],
                      "resources": {"limits": {"memory": "32Mi"}},
                      "securityContext": {"capabilities": {"drop": DEFAULT_DROP}}}
-    volume = f"{str(d).strip('/').replace('/', '-')}-host-0"
+    from capsa.kube.generate import volume_label
+
+    volume = volume_label(f"{str(d).strip('/').replace('/', '-')}-host-0")
     assert second == {"name": "kgm2", "image": "localhost/busybox:latest", "command": ["sleep", "999"],
                       "resources": {},
                       "securityContext": {"capabilities": {"add": ["CAP_SYS_ADMIN"], "drop": DEFAULT_DROP},
@@ -363,3 +368,29 @@ def test_volumes_of_different_containers_never_share_a_name(c: Capsa, tmp_path: 
     assert mounts[0]["/scratch"]["emptyDir"] == mounts[1]["/scratch"]["emptyDir"] == {"medium": "Memory"}
     assert mounts[0]["/x"]["hostPath"]["path"] == f"{tmp_path}/a-b"
     assert mounts[1]["/x"]["hostPath"]["path"] == f"{tmp_path}/a/b"
+
+
+DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")  # Kubernetes' rule for a volume's name
+
+
+def test_volume_names_are_names_kubernetes_accepts(c: Capsa, tmp_path: Path) -> None:
+    # an anonymous volume (64 hex digits + -pvc) and a host path with capitals, _ and dots
+    # gave names Kubernetes refuses (a DNS-1123 label: [a-z0-9-], at most 63 characters)
+    odd = tmp_path / "My_Data.d"
+    odd.mkdir()
+    ok(c("create", "--name", "kgnames", "-v", "/anon", "-v", f"{odd}:/odd", "-v", f"{tmp_path}:/plain",
+         "busybox", "sleep", "9"))
+    try:
+        _, docs = generate(c, "kgnames")
+        spec = docs[0]["spec"]
+        names = [v["name"] for v in spec["volumes"]]
+        assert all(DNS_LABEL.match(n) for n in names), names
+        assert len(set(names)) == 3
+        [ctr] = spec["containers"]
+        by_name = {v["name"]: v for v in spec["volumes"]}
+        mounts = {m["mountPath"]: by_name[m["name"]] for m in ctr["volumeMounts"]}
+        assert mounts["/odd"]["hostPath"]["path"] == str(odd)
+        assert mounts["/plain"]["hostPath"]["path"] == str(tmp_path)
+        assert len(mounts["/anon"]["persistentVolumeClaim"]["claimName"]) == 64  # the claim keeps the volume's name
+    finally:
+        c("rm", "-a", "-f", "-v")

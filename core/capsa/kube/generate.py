@@ -353,7 +353,7 @@ def pod_document(name: str, members: list[Member], now: str, *, pod: PodConfig |
     if host_network:
         spec["hostNetwork"] = True
     if volumes:
-        spec["volumes"] = list(volumes.values())
+        spec["volumes"] = _valid_volume_names(list(volumes.values()), containers)
     if members:
         policy = members[0].config.restart_policy
         spec["restartPolicy"] = RESTART.get(policy, "Never")
@@ -383,6 +383,30 @@ def _add_volumes(volumes: dict[str, dict[str, Any]], vols: list[dict[str, Any]],
         for mount in doc.get("volumeMounts") or []:
             if mount["name"] == name:
                 mount["name"] = f"{name}-{n}"
+
+
+def volume_label(name: str) -> str:
+    """``name`` as Kubernetes accepts a volume's name (a DNS-1123 label: ``[a-z0-9-]``, at most
+    63 characters): kept when it is one (podman's names), else lower-cased, other characters as
+    ``-``, and cut to 54 characters with 8 hex digits of its hash (distinct names stay distinct)."""
+    import hashlib
+    import re
+
+    if re.fullmatch(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?", name):
+        return name
+    label = re.sub(r"[^a-z0-9-]+", "-", name.lower()).strip("-")
+    digest = hashlib.sha256(name.encode()).hexdigest()[:8]
+    return f"{label[:54].strip('-')}-{digest}".lstrip("-")
+
+
+def _valid_volume_names(volumes: list[dict[str, Any]], containers: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``volumes`` under names Kubernetes accepts (:func:`volume_label`), the containers'
+    volumeMounts following them."""
+    names = {v["name"]: volume_label(v["name"]) for v in volumes}
+    for doc in containers:
+        for mount in doc.get("volumeMounts") or []:
+            mount["name"] = names.get(mount["name"], mount["name"])
+    return [{**v, "name": names[v["name"]]} for v in volumes]
 
 
 def containers_pod_name(configs: list[ContainerConfig]) -> str:
