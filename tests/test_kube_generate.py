@@ -264,6 +264,11 @@ def test_a_pod_is_written_with_its_members_and_never_its_infra(c: Capsa, paths: 
                                           "runAsUser": 1000, "runAsGroup": 1000},
                       "volumeMounts": [{"mountPath": "/d", "name": volume, "readOnly": True}]}
     assert spec["volumes"] == [{"name": volume, "hostPath": {"path": str(d), "type": "Directory"}}]
+    # podman warns of each value cut to 63 characters (the pod id, once per member), on stderr
+    r = c("kube", "generate", "kg_pod")
+    warning = (f'Warning: Truncation Annotation: "{pod_id}" to "{pod_id[:63]}": '
+               "Kubernetes only allows 63 characters")
+    assert r.returncode == 0 and r.stderr.splitlines() == [warning, warning], r.stderr
     # a member alone is refused, as podman
     r = c("kube", "generate", "kgm1")
     assert r.returncode == 125 and "is associated with pod" in r.stderr and "use generate on the pod itself" in r.stderr

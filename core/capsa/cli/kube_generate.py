@@ -24,7 +24,7 @@ def generate_kube(
     """Generate Kubernetes YAML from containers, pods or volumes."""
     from capsa.engine import kubegen
 
-    text = kubegen.generate(session(ctx), list(names or []), service)
+    text = kubegen.generate(session(ctx), list(names or []), service, warn=output.warn)
     if filename:
         kubegen.write_new(filename, text)
     else:

@@ -11,6 +11,7 @@ from capsa.errors import CapsaError, StorageError, UsageError
 
 if TYPE_CHECKING:
     import random
+    from collections.abc import Callable
 
     from capsa.container.model import ContainerConfig
     from capsa.container.records import ContainerRecords
@@ -109,7 +110,7 @@ def member(sess: Session, store: Store, config: ContainerConfig) -> Member:
 
 
 def _pod_parts(sess: Session, store: Store, records: ContainerRecords, pod: PodConfig,
-               now: str) -> dict[str, Any]:
+               now: str, warnings: list[str]) -> dict[str, Any]:
     from capsa.kube.generate import pod_document
 
     all_members = _pod_records(sess).members(records, pod.id)
@@ -131,13 +132,14 @@ def _pod_parts(sess: Session, store: Store, records: ContainerRecords, pod: PodC
 
         ports = [m for spec in pod.publish for m in parse_one(spec)]
     return pod_document(pod.name, [member(sess, store, c) for c in members], now, pod=pod, pod_ports=ports,
-                        host_network=host_network, infra_net=infra_net)
+                        host_network=host_network, infra_net=infra_net, warnings=warnings)
 
 
 def generate(sess: Session, refs: list[str], service: bool, now: str | None = None,
-             rng: random.Random | None = None) -> str:
+             rng: random.Random | None = None, warn: Callable[[str], None] | None = None) -> str:
     """The YAML ``kube generate REFS`` prints (``service``: with a NodePort Service per Pod):
-    podman's order - the namespace-sharing note, PersistentVolumeClaims, Services, then Pods."""
+    podman's order - the namespace-sharing note, PersistentVolumeClaims, Services, then Pods.
+    ``warn`` receives podman's warnings (an annotation value cut to 63 characters)."""
     import datetime
     import random as random_mod
 
@@ -149,6 +151,7 @@ def generate(sess: Session, refs: list[str], service: bool, now: str | None = No
     now = now or datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     rng = rng or random_mod.Random()
     ctrs, pods, vols = lookup(sess, refs)
+    warnings: list[str] = []
     store, records = open_store(sess), container_records(sess)
     content: list[dict[str, Any] | str] = []
     pod_content: list[dict[str, Any]] = []
@@ -156,19 +159,21 @@ def generate(sess: Session, refs: list[str], service: bool, now: str | None = No
         content.append(gen.SHARING_NOTE)
     content.extend(gen.pvc_document(v, now) for v in vols)
     for pod in pods:
-        doc = _pod_parts(sess, store, records, pod, now)
+        doc = _pod_parts(sess, store, records, pod, now, warnings)
         pod_content.append(doc)
         if service:
             content.append(gen.service_document(doc, rng))
     if ctrs:
         members = [member(sess, store, c) for c in ctrs]
         doc = gen.pod_document(gen.containers_pod_name(ctrs), members, now,
-                               host_network=all(c.network == "host" for c in ctrs))
+                               host_network=all(c.network == "host" for c in ctrs), warnings=warnings)
         if doc["spec"].get("volumes"):
             content.append(gen.SELINUX_NOTE)
         pod_content.append(doc)
         if service:
             content.append(gen.service_document(doc, rng))
+    for message in warnings if warn is not None else []:
+        warn(message)
     return gen.render(content + pod_content, __version__)  # type: ignore[operator]
 
 

@@ -257,12 +257,19 @@ def container_doc(member: Member) -> tuple[dict[str, Any], list[dict[str, Any]],
     return doc, volumes, annotations
 
 
-def truncate(value: str) -> str:
+def truncate(value: str, warnings: list[str] | None = None) -> str:
+    """An annotation value cut to 63 characters, podman's warning added to ``warnings`` when cut."""
     value = value.strip()
-    return value if len(value) < MAX_ANNOTATION else value[:MAX_ANNOTATION]
+    if len(value) < MAX_ANNOTATION:
+        return value
+    cut = value[:MAX_ANNOTATION]
+    if warnings is not None:
+        warnings.append(f'Truncation Annotation: "{value}" to "{cut}": Kubernetes only allows {MAX_ANNOTATION} characters')
+    return cut
 
 
-def container_annotations(config: ContainerConfig, sandbox_id: str | None) -> dict[str, str]:
+def container_annotations(config: ContainerConfig, sandbox_id: str | None,
+                          warnings: list[str] | None = None) -> dict[str, str]:
     """The pod annotations podman writes for a container (``KEY/NAME``): its ``--annotation``s
     and podman's own (TTY, autoremove, init, privileged, publish-all; in a pod its type and
     sandbox)."""
@@ -278,10 +285,10 @@ def container_annotations(config: ContainerConfig, sandbox_id: str | None) -> di
         own["io.kubernetes.cri-o.ContainerType"] = "container"
         own["io.kubernetes.cri-o.SandboxID"] = sandbox_id
     own.update(config.annotations)
-    out = {f"{k}/{name}": truncate(str(v)) for k, v in own.items()}
+    out = {f"{k}/{name}": truncate(str(v), warnings) for k, v in own.items()}
     for key, value in config.labels.items():  # auto-update labels become annotations too
         if "io.containers.autoupdate" in key:
-            out[f"{key}/{name}"] = truncate(value)
+            out[f"{key}/{name}"] = truncate(value, warnings)
     return out
 
 
@@ -307,7 +314,7 @@ def host_aliases(net: dict[str, Any]) -> list[dict[str, Any]]:
 
 def pod_document(name: str, members: list[Member], now: str, *, pod: PodConfig | None = None,
                  pod_ports: list[dict[str, Any]] | None = None, host_network: bool = False,
-                 infra_net: dict[str, Any] | None = None) -> dict[str, Any]:
+                 infra_net: dict[str, Any] | None = None, warnings: list[str] | None = None) -> dict[str, Any]:
     """A Pod of ``members`` (not the infra container). With ``pod``: the pod's hostname, its
     published ports ``pod_ports`` on the first member (members sharing the pod's network have
     none of their own), shareProcessNamespace; without: containers outside a pod, their own
@@ -320,7 +327,7 @@ def pod_document(name: str, members: list[Member], now: str, *, pod: PodConfig |
     first = True
     for member in members:
         config = member.config
-        annotations.update(container_annotations(config, pod.id[:MAX_ANNOTATION] if pod is not None else None))
+        annotations.update(container_annotations(config, pod.id if pod is not None else None, warnings))
         doc, vols, binds = container_doc(member)
         for source, label in binds.items():
             annotations[f"bind-mount-options:{source}"] = label
