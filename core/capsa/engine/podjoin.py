@@ -84,6 +84,35 @@ def recording_member(sess: Session, config: ContainerConfig, create: Callable[[]
     return recorded
 
 
+def first_network(sess: Session, o: dict[str, Any]) -> str | None:
+    """``run --pod``: the network (a ``--network`` value) of the first container this command
+    hands to a monitor, for the pre-forked monitor to warm up its driver: the pod's infra's
+    when it is to start (a new pod's is the command's own ``--network``), else the member's
+    (``container:`` when it joins a running infra's network). A pod not found: the member's."""
+    ref = o.get("pod") or ""
+    if ref.startswith("new:") or not ref:
+        return o.get("network") if ref else "container:"
+    from capsa.pod.records import PodNotFound
+
+    try:
+        pod = pod_records(sess).find(ref)
+    except PodNotFound:
+        return "container:"
+    if not pod.infra_id or _runs(sess, pod.infra_id):  # the member is handed first
+        return "container:" if pod.infra_id and "net" in pod.share else o.get("network")
+    return pod.network or None  # the infra starts first
+
+
+def _runs(sess: Session, container_id: str) -> bool:
+    """Whether container ``container_id`` runs (its recorded state; a cheap look)."""
+    from capsa.container.stopping import ACTIVE
+
+    try:
+        return container_records(sess).state(container_id).status in ACTIVE
+    except Exception:  # (unreadable or gone: reported where it matters)
+        return True
+
+
 def new_from_container(sess: Session, name: str, o: dict[str, Any]) -> PodConfig:
     """``--pod new:NAME``: create pod NAME with what podman moves from the container to the pod
     (-p, --network and its address flags, --hostname); ``o`` loses them (the container then
