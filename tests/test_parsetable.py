@@ -36,14 +36,26 @@ def table(derived: dict[str, Any]) -> parsetable.Table:
     return parsetable.Table(parsetable.serialize(derived))
 
 
+_TREE: list[Any] = []
+
+
+def _typer_tree() -> Any:
+    """One click tree of the whole CLI for every case (building it costs about a second; a
+    case swaps its command's callback and puts it back)."""
+    if not _TREE:
+        from capsa.cli.app import build_command
+
+        _TREE.append(build_command(None))
+    return _TREE[0]
+
+
 def _typer_parse(args: list[str]) -> tuple[dict[str, Any], Any]:
     """What typer passes the command's callback for ``args``: (arguments but the context, the
     session's global options)."""
-    from capsa.cli.app import build_command
     from capsa.cli.main import command_words
     from capsa.cli.context import session
 
-    root = build_command(None)  # a fresh tree: its callback is swapped below
+    root = _typer_tree()
     command = root
     words = [a for a in command_words(args) if not a.startswith("-")]
     for word in words:
@@ -60,10 +72,14 @@ def _typer_parse(args: list[str]) -> tuple[dict[str, Any], Any]:
         ctx = kwargs.pop(context_name) if context_name else None
         seen.update(values=kwargs, session=session(ctx) if ctx is not None else None)
 
+    original = cells["callback"].cell_contents
     cells["callback"].cell_contents = record
     from capsa.cli.app import explicit_bools
 
-    root.main(args=explicit_bools(root, args), prog_name="capsa", standalone_mode=False)
+    try:
+        root.main(args=explicit_bools(root, args), prog_name="capsa", standalone_mode=False)
+    finally:
+        cells["callback"].cell_contents = original  # (the tree serves the next case)
     return seen["values"], seen["session"]
 
 
