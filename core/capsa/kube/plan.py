@@ -124,11 +124,15 @@ def configmaps(docs: list[Any], source: str, only: bool = False) -> dict[str, di
     return out
 
 
-def read(text: str, source: str = "YAML", extra_configmaps: dict[str, dict[str, str]] | None = None) -> Plan:
-    """The plan of every document of ``text`` (see the module docstring)."""
+def read(text: str, source: str = "YAML", extra_configmaps: dict[str, dict[str, str]] | None = None,
+         lenient: bool = False) -> Plan:
+    """The plan of every document of ``text`` (see the module docstring). ``lenient`` (for
+    ``kube down``, which only needs the names): ConfigMap references are not resolved."""
     docs = load(text, source)
-    maps = dict(extra_configmaps or {})
-    maps.update(configmaps(docs, source))
+    maps: dict[str, dict[str, str]] | None = dict(extra_configmaps or {})
+    maps.update(configmaps(docs, source))  # type: ignore[union-attr]
+    if lenient:
+        maps = None
     plan = Plan()
     seen: set[str] = set()
 
@@ -356,6 +360,8 @@ def _env(item: Node, maps: dict[str, dict[str, str]], warn: Any, where: str) -> 
     key = ref.get("key", str, required=True)
     optional = ref.get("optional", bool, False)
     warn(ref.unknown(), where)
+    if maps is None:
+        return None
     data = maps.get(map_name)
     if data is None or key not in data:
         if optional:
@@ -375,6 +381,8 @@ def _env_from(ref: Node, maps: dict[str, dict[str, str]], warn: Any, where: str)
     map_name = cm.get("name", str, required=True)
     optional = cm.get("optional", bool, False)
     warn(cm.unknown(), where)
+    if maps is None:
+        return []
     if map_name not in maps:
         if optional:
             return []
