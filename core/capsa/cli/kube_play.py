@@ -152,24 +152,10 @@ def make_config(sess: Session, pod: PodConfig, image: str, command: list[str], o
     return config
 
 
-def _group(app: typer.Typer, name: str, help: str) -> typer.Typer:
-    """The ``name`` group of ``app``, made by whichever module registers first."""
-    import typer
-
-    found = next((g.typer_instance for g in app.registered_groups if g.name == name), None)
-    if found is not None:
-        return found
-    group = typer.Typer(help=help, no_args_is_help=True)
-    app.add_typer(group, name=name)
-    return group
-
-
-def kube_group(app: typer.Typer) -> typer.Typer:
-    return _group(app, "kube", "Play containers, pods or volumes from a structured file")
-
-
 def register(app: typer.Typer) -> None:
-    kube = kube_group(app)
+    from capsa.cli.groups import get_or_add_group
+
+    kube = get_or_add_group(app, "kube", "Play containers, pods or volumes from a structured file")
     kube.command("play")(play)
     kube.command("down")(kube_down)
-    _group(app, "play", "Play containers, pods or volumes from a structured file").command("kube")(play)
+    get_or_add_group(app, "play", "Play containers, pods or volumes from a structured file").command("kube")(play)

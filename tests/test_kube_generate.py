@@ -1,0 +1,218 @@
+"""``kube generate`` (and ``generate kube``): real containers, pods and volumes made with many
+flags, their YAML read back with yaml.safe_load and checked field by field against what podman
+4.3 writes for the same flags (docs/kube-generate.md)."""
+from __future__ import annotations
+
+import re
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from conftest import Capsa
+from containers import store_fixtures
+
+store, c = store_fixtures("kubegen")
+
+HEADER = ("# Save the output of this file and use kubectl create -f to import\n# it into Kubernetes.\n#\n"
+          "# Created with capsa-")
+DEFAULT_DROP = ["CAP_MKNOD", "CAP_NET_RAW", "CAP_AUDIT_WRITE"]  # podman's: the default 11 against runtime-tools' 14
+TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
+
+
+def free_port(kind: int = socket.SOCK_STREAM) -> int:
+    with socket.socket(socket.AF_INET, kind) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def ok(r: Any) -> str:
+    assert r.returncode == 0, r.stderr
+    return str(r.stdout)
+
+
+def generate(c: Capsa, *args: str) -> tuple[str, list[dict[str, Any]]]:
+    text = ok(c("kube", "generate", *args))
+    assert text.startswith(HEADER)
+    return text, [d for d in yaml.safe_load_all(text) if d is not None]
+
+
+def only(docs: list[dict[str, Any]], kind: str) -> dict[str, Any]:
+    found = [d for d in docs if d["kind"] == kind]
+    assert len(found) == 1, docs
+    return found[0]
+
+
+@pytest.fixture
+def paths(tmp_path: Path) -> tuple[Path, Path]:
+    d, f = tmp_path / "data", tmp_path / "file"
+    d.mkdir()
+    f.write_text("x")
+    return d, f
+
+
+@pytest.fixture
+def volume(c: Capsa) -> Iterator[str]:
+    ok(c("volume", "create", "kgvol"))
+    yield "kgvol"
+    c("rm", "-a", "-f")
+    c("volume", "rm", "-f", "kgvol")
+
+
+def test_a_container_with_many_flags_is_written_field_by_field(c: Capsa, paths: tuple[Path, Path], volume: str) -> None:
+    d, f = paths
+    tcp, udp = free_port(), free_port(socket.SOCK_DGRAM)
+    ok(c("create", "--name", "kg_web", "-e", "FOO=bar", "-e", "PATH=/usr/bin", "-e", "TERM=xterm",
+         "-w", "/tmp", "-p", f"{tcp}:80", "-p", f"127.0.0.1:{udp}:90/udp",
+         "-v", f"{d}:/data", "-v", f"{f}:/f:ro", "-v", f"{volume}:/vol:ro", "--tmpfs", "/scratch",
+         "--memory", "64m", "--cpus", "1.5", "--cap-add", "NET_ADMIN", "--cap-drop", "CHOWN", "--user", "alice",
+         "--read-only", "--restart", "on-failure", "--hostname", "hh", "--label", "io.containers.autoupdate=local",
+         "--entrypoint", "/bin/sh", "busybox", "-c", "sleep 1000"))
+    text, docs = generate(c, "kg_web")
+    assert "# NOTE: If you generated this yaml from an unprivileged and rootless podman container" in text
+    assert [d["kind"] for d in docs] == ["Pod"]
+    pod = docs[0]
+    assert pod["apiVersion"] == "v1"
+    meta = pod["metadata"]
+    assert meta["name"] == "kgweb-pod"  # podman's: underscores removed, -pod added
+    assert meta["labels"] == {"app": "kgweb-pod"}
+    assert TIMESTAMP.match(meta["creationTimestamp"])
+    assert meta["annotations"] == {
+        "io.kubernetes.cri-o.TTY/kgweb": "false", "io.podman.annotations.autoremove/kgweb": "FALSE",
+        "io.podman.annotations.init/kgweb": "FALSE", "io.podman.annotations.privileged/kgweb": "FALSE",
+        "io.podman.annotations.publish-all/kgweb": "FALSE", "io.containers.autoupdate/kgweb": "local"}
+    spec = pod["spec"]
+    assert spec["automountServiceAccountToken"] is False and spec["enableServiceLinks"] is False
+    assert spec["hostname"] == "hh"
+    assert spec["restartPolicy"] == "OnFailure"
+    assert "shareProcessNamespace" not in spec and "hostNetwork" not in spec
+    [ctr] = spec["containers"]
+    assert set(ctr) == {"name", "image", "command", "args", "env", "workingDir", "ports", "resources",
+                        "securityContext", "volumeMounts"}
+    assert ctr["name"] == "kgweb"
+    assert ctr["image"] == "localhost/busybox:latest"
+    assert ctr["command"] == ["/bin/sh"]
+    assert ctr["args"] == ["-c", "sleep 1000"]
+    assert ctr["env"] == [{"name": "FOO", "value": "bar"}, {"name": "PATH", "value": "/usr/bin"}]  # TERM=xterm is a default
+    assert ctr["workingDir"] == "/tmp"
+    assert ctr["ports"] == [{"containerPort": 80, "hostPort": tcp},
+                            {"containerPort": 90, "hostPort": udp, "hostIP": "127.0.0.1", "protocol": "UDP"}]
+    assert ctr["resources"] == {"limits": {"memory": "64Mi", "cpu": "1500m"}}
+    assert ctr["securityContext"] == {
+        "capabilities": {"add": ["CAP_NET_ADMIN"], "drop": ["CAP_CHOWN", *DEFAULT_DROP]},
+        "readOnlyRootFilesystem": True, "runAsUser": 1000, "runAsGroup": 1000}
+    data, file_ = f"{str(d).strip('/').replace('/', '-')}-host-0", f"{str(f).strip('/').replace('/', '-')}-host-1"
+    assert ctr["volumeMounts"] == [
+        {"mountPath": "/data", "name": data},
+        {"mountPath": "/f", "name": file_, "readOnly": True},
+        {"mountPath": "/scratch", "name": "tmpfs-2"},
+        {"mountPath": "/vol", "name": "kgvol-pvc", "readOnly": True}]
+    assert spec["volumes"] == [
+        {"name": data, "hostPath": {"path": str(d), "type": "Directory"}},
+        {"name": file_, "hostPath": {"path": str(f), "type": "File"}},
+        {"name": "tmpfs-2", "emptyDir": {"medium": "Memory"}},
+        {"name": "kgvol-pvc", "persistentVolumeClaim": {"claimName": "kgvol", "readOnly": True}}]
+    assert "status" not in pod
+
+
+def test_a_default_container_writes_only_what_it_sets(c: Capsa) -> None:
+    ok(c("create", "--name", "kgplain", "busybox"))
+    ok(c("run", "-d", "--name", "kgsleep", "busybox", "sleep", "100"))
+    text, docs = generate(c, "kgplain")
+    assert "NOTE" not in text and "---" not in text
+    [ctr] = docs[0]["spec"]["containers"]
+    # the image's own command (CMD /bin/sh) is not repeated; no env, ports, limits or mounts
+    assert ctr == {"name": "kgplain", "image": "localhost/busybox:latest",
+                   "securityContext": {"capabilities": {"drop": DEFAULT_DROP}}}
+    spec = docs[0]["spec"]
+    assert spec["restartPolicy"] == "Never"
+    assert "hostname" not in spec and "volumes" not in spec
+    # a command of its own is the command; two containers make one Pod named after the first
+    _, docs = generate(c, "kgsleep", "kgplain")
+    assert [d["kind"] for d in docs] == ["Pod"]
+    assert docs[0]["metadata"]["name"] == "kgsleep-pod"
+    assert [x["name"] for x in docs[0]["spec"]["containers"]] == ["kgsleep", "kgplain"]
+    assert docs[0]["spec"]["containers"][0]["command"] == ["sleep", "100"]
+    assert "args" not in docs[0]["spec"]["containers"][0]
+
+
+def test_privileged_tty_and_numeric_user(c: Capsa) -> None:
+    ok(c("create", "--name", "kgpriv", "--privileged", "-i", "-t", "--security-opt", "no-new-privileges",
+         "--restart", "always", "-u", "1234", "--init", "busybox", "sh"))
+    _, docs = generate(c, "kgpriv")
+    pod = docs[0]
+    [ctr] = pod["spec"]["containers"]
+    assert ctr["securityContext"] == {"privileged": True, "allowPrivilegeEscalation": False,
+                                      "runAsUser": 1234, "runAsGroup": 0}
+    assert ctr["stdin"] is True and ctr["tty"] is True
+    assert ctr["command"] == ["sh"] and "args" not in ctr  # not the image's /bin/sh: written
+    assert pod["spec"]["restartPolicy"] == "Always"
+    ann = pod["metadata"]["annotations"]
+    assert ann["io.kubernetes.cri-o.TTY/kgpriv"] == "true"
+    assert ann["io.podman.annotations.privileged/kgpriv"] == "TRUE"
+    assert ann["io.podman.annotations.init/kgpriv"] == "TRUE"
+    assert ann["io.podman.annotations.autoremove/kgpriv"] == "FALSE"
+    ok(c("create", "--name", "kgrm", "--rm", "busybox"))
+    _, docs = generate(c, "kgrm")
+    assert docs[0]["metadata"]["annotations"]["io.podman.annotations.autoremove/kgrm"] == "TRUE"
+
+
+def test_service_and_generate_kube_spelling(c: Capsa) -> None:
+    tcp, udp = free_port(), free_port(socket.SOCK_DGRAM)
+    ok(c("create", "--name", "kgsvc", "-p", f"{tcp}:8080", "-p", f"{udp}:53/udp", "busybox", "sleep", "5"))
+    text = ok(c("generate", "kube", "-s", "kgsvc"))
+    docs = list(yaml.safe_load_all(text))
+    assert [d["kind"] for d in docs] == ["Service", "Pod"]  # podman's (helm's) order
+    svc = docs[0]
+    assert svc["apiVersion"] == "v1"
+    assert svc["metadata"]["name"] == "kgsvc-pod" and svc["metadata"]["labels"] == {"app": "kgsvc-pod"}
+    assert "annotations" not in svc["metadata"] and TIMESTAMP.match(svc["metadata"]["creationTimestamp"])
+    assert svc["spec"]["type"] == "NodePort"
+    assert svc["spec"]["selector"] == {"app": "kgsvc-pod"}
+    ports = svc["spec"]["ports"]
+    nodes = [p.pop("nodePort") for p in ports]
+    assert all(30000 <= n <= 32767 for n in nodes) and len(set(nodes)) == 2
+    assert ports == [{"name": "8080", "port": 8080, "targetPort": 8080},
+                     {"name": "53", "port": 53, "targetPort": 53, "protocol": "UDP"}]
+    # without ports, a Service has none either
+    ok(c("create", "--name", "kgnoports", "busybox"))
+    _, docs = generate(c, "--service", "kgnoports")
+    assert "ports" not in only(docs, "Service")["spec"]
+
+
+def test_a_named_volume_is_a_persistent_volume_claim(c: Capsa) -> None:
+    ok(c("volume", "create", "--label", "tier=db", "-o", "type=tmpfs", "-o", "device=tmpfs", "-o", "o=size=1m", "kgpvc"))
+    try:
+        _, docs = generate(c, "kgpvc")
+        assert docs == [{"apiVersion": "v1", "kind": "PersistentVolumeClaim",
+                         "metadata": {"name": "kgpvc", "labels": {"tier": "db"},
+                                      "creationTimestamp": docs[0]["metadata"]["creationTimestamp"],
+                                      "annotations": {"volume.podman.io/driver": "local",
+                                                      "volume.podman.io/type": "tmpfs",
+                                                      "volume.podman.io/device": "tmpfs",
+                                                      "volume.podman.io/mount-options": "size=1m"}},
+                         "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}},
+                         "status": {}}]
+    finally:
+        c("volume", "rm", "-f", "kgpvc")
+
+
+def test_errors_and_the_output_file(c: Capsa, tmp_path: Path) -> None:
+    r = c("kube", "generate", "nosuch")
+    assert r.returncode == 125 and r.stderr.startswith('Error: name or ID "nosuch" not found'), r.stderr
+    r = c("kube", "generate")
+    assert r.returncode == 125 and "requires at least 1 arg(s), only received 0" in r.stderr
+    ok(c("create", "--name", "kgfile", "busybox"))
+    out = tmp_path / "pod.yaml"
+    assert ok(c("kube", "generate", "-f", str(out), "kgfile")) == ""
+    doc = yaml.safe_load(out.read_text().split("\n", 4)[4])
+    assert doc["metadata"]["name"] == "kgfile-pod"
+    before = out.read_text()
+    r = c("kube", "generate", "--filename", str(out), "kgfile")
+    assert r.returncode == 125 and f'Error: cannot write to "{out}"; file exists' in r.stderr
+    assert out.read_text() == before
+    r = c("kube", "generate", "--type", "deployment", "kgfile")  # podman 4.4's flag: unknown in 4.3
+    assert r.returncode == 125 and "unknown flag: --type" in r.stderr
