@@ -33,7 +33,7 @@ def play(
     context_dir: Annotated[Optional[str], typer.Option("--context-dir", help="Path to top level of context directory (for --build: not supported)")] = None,
     creds: Annotated[Optional[str], typer.Option("--creds", help="Credentials (USERNAME:PASSWORD) to use for authenticating to a registry")] = None,
     down: Annotated[bool, typer.Option("--down", help="Stop pods defined in the YAML file (as kube down)")] = False,
-    ip: Annotated[Optional[list[str]], typer.Option("--ip", help="Static IP addresses to assign to the pods (not supported)")] = None,
+    ip: Annotated[Optional[list[str]], typer.Option("--ip", help="Static IP addresses to assign to the pods, in their order")] = None,
     log_driver: Annotated[Optional[str], typer.Option("--log-driver", help="Logging driver for the container (k8s-file only)")] = None,
     log_opt: Annotated[Optional[list[str]], typer.Option("--log-opt", help="Logging driver options (not supported)")] = None,
     mac_address: Annotated[Optional[list[str]], typer.Option("--mac-address", help="Static MAC addresses to assign to the pods (not supported)")] = None,
@@ -50,7 +50,6 @@ def play(
     """Play a pod or volume based on Kubernetes YAML."""
     refused = [(build, "--build", "capsa kube play does not build images from Containerfiles", "build them with capsa build -t NAME first"),
                (context_dir, "--context-dir", "it only serves --build, which capsa kube play does not support", "build the images with capsa build first"),
-               (ip, "--ip", "capsa pods cannot be given static IP addresses yet", "let the network choose the pod's address"),
                (log_opt, "--log-opt", "capsa's containers have one log format (k8s-file) without options", "drop --log-opt"),
                (mac_address, "--mac-address", "capsa pods cannot be given static MAC addresses", "drop --mac-address"),
                (no_hosts, "--no-hosts", "capsa always writes /etc/hosts for a pod's containers", "drop --no-hosts"),
@@ -76,6 +75,7 @@ def play(
         output.warn(warning)
     options = kubeplay.PlayOptions(
         start=start, replace=replace, network=(network or [""])[0], publish=list(publish or []),
+        ips=[a for item in ip or [] for a in item.split(",") if a],
         annotations=parse_labels(annotation or []), seccomp_root=seccomp_profile_root,
         remote=remote_options(tls_verify, cert_dir, authfile, creds), quiet=quiet)
     from capsa.cli.pull import progress_for
@@ -145,10 +145,11 @@ def _plan(kubefile: str, configmaps: list[str], down: bool = False) -> Plan:
 def make_config(sess: Session, pod: PodConfig, image: str, command: list[str], o: dict[str, Any]) -> ContainerConfig:
     """A member of ``pod``, through the ``create --pod`` path: ``o`` holds ``create`` flags."""
     from capsa.cli import launch, runflags
+    from capsa.engine import pods
 
     options = {**runflags.defaults("create"), **o}
     config = launch.container_config(image, command, options)
-    launch.join_pod(sess, config, pod)
+    pods.join(sess, config, pod.id, options)
     return config
 
 

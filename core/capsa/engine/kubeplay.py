@@ -38,6 +38,7 @@ class PlayOptions:
     replace: bool = False
     network: str = ""  # --network: every pod's network ("" : the YAML's, else the default)
     publish: list[str] = field(default_factory=list)  # --publish: more ports on every pod
+    ips: list[str] = field(default_factory=list)  # --ip: the pods' addresses, in their order
     annotations: dict[str, str] = field(default_factory=dict)  # --annotation
     seccomp_root: str = "/var/lib/kubelet/seccomp"
     remote: Any = None  # RemoteOptions for the pulls of missing images
@@ -180,6 +181,9 @@ def play(sess: Session, plan: Plan, options: PlayOptions, make_config: MakeConfi
     """Make the plan real (see the module docstring)."""
     from capsa.engine import containers, pods, volumes
 
+    if len(options.ips) > len(plan.pods):
+        raise UsageError(f"--ip is given {len(options.ips)} times for {len(plan.pods)} pods",
+                         hint="give at most one address per pod, in the order of the YAML")
     to_create = check_host_paths(plan)
     for pod in plan.pods:  # every container flag checked before anything is made
         for ctr in pod.containers:
@@ -213,10 +217,11 @@ def play(sess: Session, plan: Plan, options: PlayOptions, make_config: MakeConfi
                     volumes.create(sess, name, {}, {}, exist_ok=True)
                     made.volumes.append(name)
                     existing.add(name)
-        for pod in plan.pods:
+        for n, pod in enumerate(plan.pods):
             config = pods.create(sess, pods.PodOptions(
                 name=pod.name, publish=pod.publish + list(options.publish), hostname=pod.hostname,
-                labels=dict(pod.labels), network="host" if pod.host_network else options.network))
+                labels=dict(pod.labels), network="host" if pod.host_network else options.network,
+                ip=options.ips[n] if n < len(options.ips) else ""))
             made.pods.append(config)
             ids = []
             for ctr in pod.containers:
