@@ -147,12 +147,22 @@ def container_options(pod: PodPlan, ctr: ContainerPlan, options: PlayOptions) ->
         "name": ctr.name, "env": list(ctr.env), "workdir": ctr.workdir or None, "user": ctr.user or None,
         "volume": volumes, "tmpfs": tmpfs, "read_only": ctr.read_only,
         "memory": str(ctr.memory) if ctr.memory is not None else None, "cpus": ctr.cpus,
-        "cap_add": list(ctr.cap_add), "cap_drop": list(ctr.cap_drop), "privileged": ctr.privileged,
+        "cap_add": list(ctr.cap_add), "cap_drop": _held_drops(ctr), "privileged": ctr.privileged,
         "security_opt": (["no-new-privileges"] if ctr.no_new_privileges else []) + _seccomp(pod, ctr, options),
-        "restart": ctr.restart, "tty": ctr.tty, "interactive": ctr.stdin, "pull": "never",
+        "restart": ctr.restart, "tty": ctr.tty, "interactive": ctr.stdin, "init": ctr.init, "pull": "never",
         "entrypoint": json.dumps(ctr.command) if ctr.command is not None else None,
     }
     return ctr.image, list(ctr.args or []), o
+
+
+def _held_drops(ctr: ContainerPlan) -> list[str]:
+    """The drops that take something away: ``kube generate`` (podman's too) lists capabilities
+    an older default set had (MKNOD, NET_RAW, AUDIT_WRITE); dropping one a container does not
+    hold is a no-op, so it is not recorded."""
+    from capsa.security.caps import DEFAULT_CAPS, canonical
+
+    held = set(DEFAULT_CAPS) | {canonical(n) for n in ctr.cap_add}
+    return [n for n in ctr.cap_drop if n.upper() == "ALL" or canonical(n) in held]
 
 
 def _seccomp(pod: PodPlan, ctr: ContainerPlan, options: PlayOptions) -> list[str]:

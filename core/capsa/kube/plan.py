@@ -21,6 +21,14 @@ HOSTPATH_TYPES = ("", "DirectoryOrCreate", "Directory", "FileOrCreate", "File", 
 RESTART = {"Always": "always", "OnFailure": "on-failure", "Never": "no"}
 PULL = {"Always": "always", "IfNotPresent": "missing", "Never": "never"}
 _NAME = r"[a-zA-Z0-9][a-zA-Z0-9_.-]*"
+GENERATOR_ANNOTATIONS = ("io.kubernetes.cri-o.", "io.podman.annotations.")
+
+
+def _cap(name: str) -> str:
+    """``CAP_NET_ADMIN`` (Kubernetes' spelling, as kube generate writes it) -> ``NET_ADMIN``, as
+    ``--cap-add`` records it."""
+    upper = name.strip().upper()
+    return upper[4:] if upper.startswith("CAP_") else upper
 
 
 @record
@@ -65,6 +73,7 @@ class ContainerPlan:
     no_new_privileges: bool = False
     tty: bool = False
     stdin: bool = False
+    init: bool = False  # (podman's annotation io.podman.annotations.init/<container>: TRUE)
     pull: str = "missing"
     restart: str = "no"
     annotations: dict[str, str] = field(default_factory=dict)
@@ -223,16 +232,34 @@ def _pod(name: str, meta: Node, spec: Node, maps: dict[str, dict[str, str]], war
             if v.name in pod.volumes:
                 raise invalid(where, vol.sub("name"), f"{v.name!r} is used by two volumes")
             pod.volumes[v.name] = v
-    spec.ignore("dnsPolicy", "enableServiceLinks", "terminationGracePeriodSeconds", "schedulerName")
+    spec.ignore("dnsPolicy", "enableServiceLinks", "terminationGracePeriodSeconds", "schedulerName",
+                "automountServiceAccountToken")
     short_names: set[str] = set()
-    for ctr in spec.nodes("containers", required=True):
-        c = _container(name, ctr, pod, maps, warn, where, RESTART[restart], pod_user)
+    nodes = spec.nodes("containers", required=True)
+    names = [str(n.data.get("name")) for n in nodes]
+    for ctr in nodes:
+        c = _container(name, ctr, pod, maps, warn, where, RESTART[restart], pod_user, names)
         if c.short in short_names:
             raise invalid(where, ctr.sub("name"), f"{c.short!r} names two containers")
         short_names.add(c.short)
         pod.containers.append(c)
     warn(spec.unknown(), where)
     return pod
+
+
+def container_annotations(annotations: dict[str, str], short: str, names: list[str]) -> dict[str, str]:
+    """The pod's annotations a container gets: ``KEY/<container>`` (what ``kube generate``
+    writes for one container of the pod) as ``KEY`` for that container only, not for the
+    others; the rest for every container."""
+    out = {}
+    for key, value in annotations.items():
+        base, _, owner = key.rpartition("/")
+        if base and owner in names:
+            if owner == short:
+                out[base] = value
+            continue
+        out[key] = value
+    return out
 
 
 def _user(sc: Node) -> str:
@@ -275,18 +302,19 @@ def _volume(vol: Node, warn: Any, where: str) -> VolumePlan | None:
     return out
 
 
-def _container(pod: str, ctr: Node, pod_plan: PodPlan, maps: dict[str, dict[str, str]], warn: Any, where: str,
-               restart: str, pod_user: str) -> ContainerPlan:
+def _container(pod: str, ctr: Node, pod_plan: PodPlan, maps: dict[str, dict[str, str]] | None, warn: Any, where: str,
+               restart: str, pod_user: str, names: list[str]) -> ContainerPlan:
     short = ctr.get("name", str, required=True)
     _check_name(short, where, ctr.sub("name"))
     c = ContainerPlan(name=f"{pod}-{short}", short=short, image=ctr.get("image", str, required=True),
-                      restart=restart, path=ctr.path, annotations=dict(pod_plan.annotations))
+                      restart=restart, path=ctr.path, annotations=container_annotations(pod_plan.annotations, short, names))
     c.command = ctr.strings("command")
     c.args = ctr.strings("args")
     c.workdir = ctr.get("workingDir", str, "")
     if c.workdir and not c.workdir.startswith("/"):
         raise invalid(where, ctr.sub("workingDir"), f"must be an absolute path, not {c.workdir!r}")
-    c.tty = ctr.get("tty", bool, False)
+    c.tty = ctr.get("tty", bool, False) or c.annotations.get("io.kubernetes.cri-o.TTY", "").lower() == "true"
+    c.init = c.annotations.get("io.podman.annotations.init", "").upper() == "TRUE"
     c.stdin = ctr.get("stdin", bool, False)
     ctr.ignore("stdinOnce", "terminationMessagePath", "terminationMessagePolicy")
     policy = ctr.get("imagePullPolicy", str, "IfNotPresent")
@@ -338,10 +366,15 @@ def _container(pod: str, ctr: Node, pod_plan: PodPlan, maps: dict[str, dict[str,
         c.no_new_privileges = sc.get("allowPrivilegeEscalation", bool, True) is False
         caps = sc.node("capabilities")
         if caps is not None:
-            c.cap_add = caps.strings("add") or []
-            c.cap_drop = caps.strings("drop") or []
+            c.cap_add = [_cap(n) for n in caps.strings("add") or []]
+            c.cap_drop = [_cap(n) for n in caps.strings("drop") or []]
             warn(caps.unknown(), where)
         warn(sc.unknown(), where)
+    if c.annotations.get("io.podman.annotations.privileged", "").upper() == "TRUE":
+        c.privileged = True
+    # what podman's and capsa's kube generate write about the container they came from (read
+    # above; the SandboxID is the old pod's): not the new container's annotations
+    c.annotations = {k: v for k, v in c.annotations.items() if not k.startswith(GENERATOR_ANNOTATIONS)}
     warn(ctr.unknown(), where)
     return c
 
