@@ -278,6 +278,11 @@ def test_published_ports_are_the_pods(c: Capsa) -> None:
     assert b"hello" in body
 
 
+def port_pod(name: str) -> str:
+    return (f"kind: Pod\nmetadata: {{name: {name}}}\nspec: {{containers: [{{name: a, image: busybox, command: [sleep, '300'], "
+            "ports: [{containerPort: 80, hostPort: 18111}]}]}\n")
+
+
 def test_errors_exit_125_with_the_path_and_create_nothing(c: Capsa) -> None:
     good = "kind: Pod\nmetadata: {name: ok}\nspec: {containers: [{name: a, image: busybox, command: [sleep, '300']}]}\n"
     claim = "kind: PersistentVolumeClaim\nmetadata: {name: claimx}\n"
@@ -288,9 +293,11 @@ def test_errors_exit_125_with_the_path_and_create_nothing(c: Capsa) -> None:
         (claim + "---\n" + good + "---\nkind: Pod\nmetadata: {name: bad}\nspec:\n  volumes: [{name: v, hostPath: {path: /nonexistent/x, type: Directory}}]\n"
          "  containers: [{name: a, image: busybox, volumeMounts: [{name: v, mountPath: /v}]}]\n",
          "spec.volumes[0].hostPath.path: /nonexistent/x: no such file or directory"),
-        # only found while making the second pod: the first pod and the claim are removed again
         (claim + "---\n" + good + "---\nkind: Pod\nmetadata: {name: bad}\nspec: {containers: [{name: a, image: nosuch, imagePullPolicy: Never}]}\n",
-         "nosuch"),
+         "document 3 (Pod 'bad'): spec.containers[0].image: nosuch: image not known"),
+        # only found while making the second pod (its host port is the first's): the first pod
+        # and the claim are removed again
+        (claim + "---\n" + port_pod("one") + "---\n" + port_pod("two"), "document 3 (Pod 'two'): host port"),
     ]
     for text, expected in cases:
         r = play(c, text, check=False)

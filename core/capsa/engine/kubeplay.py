@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import os
 import stat
+from contextlib import contextmanager
 
-from capsa.errors import CapsaError, UsageError
+from capsa.errors import CapsaError, ImageNotFound, UsageError
 from capsa.fastpath.record import field, record
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any, Callable
+    from typing import Any, Callable, Iterator
 
     from capsa.container.model import ContainerConfig
     from capsa.engine.session import Session
@@ -126,7 +127,27 @@ def _pull_images(sess: Session, plan: Plan, options: PlayOptions, progress: Prog
             if (ctr.image, ctr.pull) in done:
                 continue
             done.add((ctr.image, ctr.pull))
-            pull.pull_for_container(sess, ctr.image, ctr.pull, remote, platform, progress or pull.no_progress)
+            try:
+                pulled = pull.pull_for_container(sess, ctr.image, ctr.pull, remote, platform, progress or pull.no_progress)
+                if pulled is None and not _has_image(sess, ctr.image):
+                    raise ImageNotFound(f"{ctr.image}: image not known", hint="pull or build it first, "
+                                        "or let kube play pull it (imagePullPolicy IfNotPresent or Always)")
+            except CapsaError as exc:
+                exc.args = (f"{pod.where}: {ctr.path}.image: {exc.message}",)
+                exc.message = exc.args[0]
+                raise
+
+
+def _has_image(sess: Session, name: str) -> bool:
+    from capsa.engine.session import open_store
+
+    store = open_store(sess)
+    with store.reading():
+        try:
+            store.find_image(name)
+        except ImageNotFound:
+            return False
+    return True
 
 
 def container_options(pod: PodPlan, ctr: ContainerPlan, options: PlayOptions) -> tuple[str, list[str], dict[str, Any]]:
@@ -189,7 +210,7 @@ def emptydir_name(pod: str, volume: str) -> str:
 def play(sess: Session, plan: Plan, options: PlayOptions, make_config: MakeConfig,
          progress: Progress | None = None) -> PlayReport:
     """Make the plan real (see the module docstring)."""
-    from capsa.engine import containers, pods, volumes
+    from capsa.engine import pods, volumes
 
     if len(options.ips) > len(plan.pods):
         raise UsageError(f"--ip is given {len(options.ips)} times for {len(plan.pods)} pods",
@@ -228,29 +249,50 @@ def play(sess: Session, plan: Plan, options: PlayOptions, make_config: MakeConfi
                     made.volumes.append(name)
                     existing.add(name)
         for n, pod in enumerate(plan.pods):
-            config = pods.create(sess, pods.PodOptions(
-                name=pod.name, publish=pod.publish + list(options.publish), hostname=pod.hostname,
-                labels=dict(pod.labels), network="host" if pod.host_network else options.network,
-                ip=options.ips[n] if n < len(options.ips) else ""))
-            made.pods.append(config)
-            ids = []
-            for ctr in pod.containers:
-                image, command, o = container_options(pod, ctr, options)
-                cconfig = make_config(sess, config, image, command, o)
-                cconfig.annotations.update(ctr.annotations)
-                cconfig.annotations.update(options.annotations)
-                if ctr.command is not None and ctr.args is None:
-                    cconfig.cmd = []  # Kubernetes: a command without args drops the image's Cmd
-                containers.create(sess, cconfig)
-                ids.append(cconfig.id)
-            report.pods.append((config.id, ids))
+            with _about(pod.where):
+                report.pods.append(_make_pod(sess, pod, options, make_config, made, options.ips[n] if n < len(options.ips) else ""))
         if options.start:
-            for config in made.pods:
-                _start(sess, config)
+            for pod, config in zip(plan.pods, made.pods):
+                with _about(pod.where):
+                    _start(sess, config)
     except BaseException:
         _undo(sess, made)
         raise
     return report
+
+
+def _make_pod(sess: Session, pod: PodPlan, options: PlayOptions, make_config: MakeConfig, made: _Made,
+              ip: str) -> tuple[str, list[str]]:
+    """One pod and its containers (recorded in ``made`` as soon as they exist)."""
+    from capsa.engine import containers, pods
+
+    config = pods.create(sess, pods.PodOptions(
+        name=pod.name, publish=pod.publish + list(options.publish), hostname=pod.hostname,
+        labels=dict(pod.labels), network="host" if pod.host_network else options.network, ip=ip))
+    made.pods.append(config)
+    ids = []
+    for ctr in pod.containers:
+        image, command, o = container_options(pod, ctr, options)
+        cconfig = make_config(sess, config, image, command, o)
+        cconfig.annotations.update(ctr.annotations)
+        cconfig.annotations.update(options.annotations)
+        if ctr.command is not None and ctr.args is None:
+            cconfig.cmd = []  # Kubernetes: a command without args drops the image's Cmd
+        containers.create(sess, cconfig)
+        ids.append(cconfig.id)
+    return config.id, ids
+
+
+@contextmanager
+def _about(where: str) -> Iterator[None]:
+    """An error while making or starting a pod names the document it comes from."""
+    try:
+        yield
+    except CapsaError as exc:
+        if not exc.message.startswith(where):
+            exc.message = f"{where}: {exc.message}"
+            exc.args = (exc.message,)
+        raise
 
 
 def _start(sess: Session, pod: PodConfig) -> None:
