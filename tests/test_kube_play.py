@@ -283,7 +283,7 @@ def port_pod(name: str) -> str:
             "ports: [{containerPort: 80, hostPort: 18111}]}]}\n")
 
 
-def test_errors_exit_125_with_the_path_and_create_nothing(c: Capsa) -> None:
+def test_errors_exit_125_with_the_path_and_create_nothing(c: Capsa, tmp_path: Path) -> None:
     good = "kind: Pod\nmetadata: {name: ok}\nspec: {containers: [{name: a, image: busybox, command: [sleep, '300']}]}\n"
     claim = "kind: PersistentVolumeClaim\nmetadata: {name: claimx}\n"
     cases = [
@@ -298,6 +298,11 @@ def test_errors_exit_125_with_the_path_and_create_nothing(c: Capsa) -> None:
         # only found while making the second pod (its host port is the first's): the first pod
         # and the claim are removed again
         (claim + "---\n" + port_pod("one") + "---\n" + port_pod("two"), "document 3 (Pod 'two'): host port"),
+        # ... and the host paths it made go too
+        ("kind: Pod\nmetadata: {name: mk}\nspec:\n  volumes: [{name: v, hostPath: {path: " + str(tmp_path / "new" / "deep")
+         + ", type: DirectoryOrCreate}}]\n  containers: [{name: a, image: busybox, command: [sleep, '300'], "
+         "volumeMounts: [{name: v, mountPath: /v}]}]\n---\n" + port_pod("one") + "---\n" + port_pod("two"),
+         "document 3 (Pod 'two'): host port"),
     ]
     for text, expected in cases:
         r = play(c, text, check=False)
@@ -305,6 +310,7 @@ def test_errors_exit_125_with_the_path_and_create_nothing(c: Capsa) -> None:
         assert expected in r.stderr, r.stderr
         assert r.stdout == ""
         assert pods_of(c) == [] and c("ps", "-a", "-q").stdout == "" and volumes_of(c) == [], text
+        assert not (tmp_path / "new").exists()
 
 
 def test_a_name_in_use_is_refused_unless_replace(c: Capsa) -> None:

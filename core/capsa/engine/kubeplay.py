@@ -227,13 +227,7 @@ def play(sess: Session, plan: Plan, options: PlayOptions, make_config: MakeConfi
     store = volumes.volume_store(sess)
     try:
         for path, kind in to_create:
-            if kind == "dir":
-                os.makedirs(path, 0o755, exist_ok=True)
-            else:
-                os.makedirs(os.path.dirname(path) or ".", 0o755, exist_ok=True)
-                open(path, "a").close()
-                os.chmod(path, 0o644)
-            made.paths.append(path)
+            _create_host_path(path, kind, made)
         existing = {v["Name"] for v in store.all()}
         for claim in plan.claims:
             if claim not in existing:
@@ -259,6 +253,25 @@ def play(sess: Session, plan: Plan, options: PlayOptions, make_config: MakeConfi
         _undo(sess, made)
         raise
     return report
+
+
+def _create_host_path(path: str, kind: str, made: _Made) -> None:
+    """A ``DirectoryOrCreate``/``FileOrCreate`` path, with its missing parents (each recorded
+    in ``made``, outermost first, so that an undo removes them again)."""
+    if os.path.lexists(path):  # (made meanwhile as the parent of another)
+        return
+    missing, parent = [], os.path.dirname(os.path.abspath(path))
+    while parent != "/" and not os.path.exists(parent):
+        missing.append(parent)
+        parent = os.path.dirname(parent)
+    for directory in reversed(missing):
+        os.mkdir(directory, 0o755)
+        made.paths.append(directory)
+    if kind == "dir":
+        os.mkdir(path, 0o755)
+    else:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
+    made.paths.append(path)
 
 
 def _make_pod(sess: Session, pod: PodPlan, options: PlayOptions, make_config: MakeConfig, made: _Made,
