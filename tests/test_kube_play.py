@@ -136,6 +136,8 @@ def test_a_pod_is_created_and_started_with_podmans_output_and_kube_down_removes_
     assert r.returncode == 0, r.stderr
     assert r.stdout == f"Pods stopped:\n{pod.id}\nPods removed:\n{pod.id}\n"  # type: ignore[attr-defined]
     assert pods_of(c) == [] and c("ps", "-a", "-q").stdout == ""
+    r = c("kube", "down", str(c.tmp / "play.yaml"))  # gone: podman's error
+    assert r.returncode == 125 and "no pod with name or ID web found: no such pod" in r.stderr, r.stderr
 
 
 def test_a_deployments_replicas_become_pods_named_as_podman(c: Capsa) -> None:
