@@ -216,3 +216,103 @@ def test_errors_and_the_output_file(c: Capsa, tmp_path: Path) -> None:
     assert out.read_text() == before
     r = c("kube", "generate", "--type", "deployment", "kgfile")  # podman 4.4's flag: unknown in 4.3
     assert r.returncode == 125 and "unknown flag: --type" in r.stderr
+
+
+def test_a_pod_is_written_with_its_members_and_never_its_infra(c: Capsa, paths: tuple[Path, Path]) -> None:
+    d, _ = paths
+    tcp = free_port()
+    pod_id = ok(c("pod", "create", "--name", "kg_pod", "-p", f"{tcp}:80", "--hostname", "podhost", "--label", "x=y",
+                  "--add-host", "db.local:10.1.2.3", "--dns", "10.0.0.9", "--dns-search", "example.com",
+                  "--dns-option", "ndots:2")).strip()
+    r = c("kube", "generate", "kg_pod")
+    assert r.returncode == 125 and f"Error: pod {pod_id} only has an infra container" in r.stderr
+    ok(c("run", "-d", "--pod", "kg_pod", "--name", "kgm1", "--restart", "always", "-e", "A=1", "--memory", "32m",
+         "busybox", "sleep", "1000"))
+    ok(c("create", "--pod", "kg_pod", "--name", "kgm2", "-v", f"{d}:/d:ro", "-u", "alice", "--cap-add", "SYS_ADMIN",
+         "busybox", "sleep", "999"))
+    text, docs = generate(c, "kg_pod")
+    assert "NOTE" not in text  # the default sharing; podman writes no SELinux note for pods
+    pod = only(docs, "Pod")
+    assert pod["metadata"]["name"] == "kg_pod" and pod["metadata"]["labels"] == {"app": "kgpod"}
+    assert pod["status"] == {}
+    ann = pod["metadata"]["annotations"]
+    for name in ("kgm1", "kgm2"):
+        assert ann[f"io.kubernetes.cri-o.ContainerType/{name}"] == "container"
+        assert ann[f"io.kubernetes.cri-o.SandboxID/{name}"] == pod_id[:63]
+    assert not any("infra" in key for key in ann)
+    spec = pod["spec"]
+    assert spec["hostname"] == "podhost"
+    assert spec["restartPolicy"] == "Always"  # the first member's
+    assert spec["hostAliases"] == [{"hostnames": ["db.local"], "ip": "10.1.2.3"}]
+    assert spec["dnsConfig"] == {"nameservers": ["10.0.0.9"], "searches": ["example.com"],
+                                 "options": [{"name": "ndots", "value": "2"}]}
+    assert "shareProcessNamespace" not in spec and "hostNetwork" not in spec
+    first, second = spec["containers"]  # the infra is not one of them
+    assert first == {"name": "kgm1", "image": "localhost/busybox:latest", "command": ["sleep", "1000"],
+                     "env": [{"name": "A", "value": "1"}], "ports": [{"containerPort": 80, "hostPort": tcp}],
+                     "resources": {"limits": {"memory": "32Mi"}},
+                     "securityContext": {"capabilities": {"drop": DEFAULT_DROP}}}
+    volume = f"{str(d).strip('/').replace('/', '-')}-host-0"
+    assert second == {"name": "kgm2", "image": "localhost/busybox:latest", "command": ["sleep", "999"],
+                      "resources": {},
+                      "securityContext": {"capabilities": {"add": ["CAP_SYS_ADMIN"], "drop": DEFAULT_DROP},
+                                          "runAsUser": 1000, "runAsGroup": 1000},
+                      "volumeMounts": [{"mountPath": "/d", "name": volume, "readOnly": True}]}
+    assert spec["volumes"] == [{"name": volume, "hostPath": {"path": str(d), "type": "Directory"}}]
+    # a member alone is refused, as podman
+    r = c("kube", "generate", "kgm1")
+    assert r.returncode == 125 and "is associated with pod" in r.stderr and "use generate on the pod itself" in r.stderr
+    # -s: the pod's published ports as a NodePort Service, before the Pod
+    _, docs = generate(c, "-s", "kg_pod")
+    assert [x["kind"] for x in docs] == ["Service", "Pod"]
+    [port] = docs[0]["spec"]["ports"]
+    assert 30000 <= port.pop("nodePort") <= 32767
+    assert port == {"name": "80", "port": 80, "targetPort": 80}
+    assert docs[0]["spec"]["selector"] == {"app": "kgpod"}
+
+
+def test_pod_sharing_pid_and_other_sharing(c: Capsa) -> None:
+    ok(c("pod", "create", "--name", "kgpid", "--share", "ipc,net,uts,pid"))
+    ok(c("create", "--pod", "kgpid", "--name", "kgpm", "--restart", "on-failure:3", "busybox", "sleep", "9"))
+    text, docs = generate(c, "kgpid")
+    assert "NOTE" not in text
+    spec = docs[0]["spec"]
+    assert spec["shareProcessNamespace"] is True
+    assert spec["hostname"] == "kgpid"  # no --hostname: the pod's name
+    assert spec["restartPolicy"] == "OnFailure"
+    ok(c("pod", "create", "--name", "kgnet", "--share", "net"))
+    ok(c("create", "--pod", "kgnet", "--name", "kgnm", "busybox", "sleep", "9"))
+    text, docs = generate(c, "kgnet", "kgpid")
+    assert "# NOTE: The namespace sharing for a pod has been modified by the user" in text
+    assert [x["metadata"]["name"] for x in docs] == ["kgnet", "kgpid"]
+    assert "shareProcessNamespace" not in docs[0]["spec"]
+    # a pod, a container outside pods and a volume at once: PVC, then the pods
+    ok(c("create", "--name", "kgalone", "busybox"))
+    ok(c("volume", "create", "kgmix"))
+    try:
+        _, docs = generate(c, "kgalone", "kgpid", "kgmix")
+        assert [(x["kind"], x["metadata"]["name"]) for x in docs] == [
+            ("PersistentVolumeClaim", "kgmix"), ("Pod", "kgpid"), ("Pod", "kgalone-pod")]
+    finally:
+        c("volume", "rm", "-f", "kgmix")
+
+
+def test_quantities_and_the_command_split_as_kubernetes_reads_them() -> None:
+    from capsa.container.model import ContainerConfig
+    from capsa.kube.generate import bytes_quantity, command_and_args, cpu_quantity
+
+    assert [bytes_quantity(n) for n in (64 << 20, 1 << 30, 1536, 1000000)] == ["64Mi", "1Gi", "1536", "1000000"]
+    assert [cpu_quantity(x) for x in (1.5, 2.0, 0.5, 0.0001)] == ["1500m", "2", "500m", None]
+
+    def split(image: dict[str, Any], **flags: Any) -> tuple[list[str], list[str]]:
+        return command_and_args(ContainerConfig(id="x", name="x", image_id="i", image_name="i", **flags), image)
+
+    ep_image = {"Entrypoint": ["/ep"], "Cmd": ["default"]}
+    assert split(ep_image) == ([], ["default"])  # podman: the image's entrypoint is left out, its Cmd is args
+    assert split(ep_image, cmd=["x"]) == ([], ["x"])
+    assert split(ep_image, entrypoint=["/other"]) == (["/other"], [])  # --entrypoint drops the image's Cmd
+    assert split(ep_image, entrypoint=["/ep"]) == (["/ep"], [])  # kept: without it Kubernetes would add Cmd
+    assert split(ep_image, entrypoint=[""], cmd=["sh"]) == (["sh"], [])
+    cmd_image = {"Cmd": ["/bin/sh"]}
+    assert split(cmd_image) == ([], [])
+    assert split(cmd_image, entrypoint=["/bin/sh"], cmd=["-c", "x"]) == (["/bin/sh"], ["-c", "x"])

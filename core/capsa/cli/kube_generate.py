@@ -28,7 +28,7 @@ def generate_kube(
     if filename:
         kubegen.write_new(filename, text)
     else:
-        output.write(text)
+        output.write(text + "\n")  # (podman prints the YAML with a line of its own after it)
 
 
 def register(app: typer.Typer) -> None:

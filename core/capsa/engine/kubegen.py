@@ -121,7 +121,9 @@ def _pod_parts(sess: Session, store: Store, records: ContainerRecords, pod: PodC
     infra = next((c for c in all_members if c.extra.get("infra")), None)
     ports: list[dict[str, Any]] = []
     host_network = pod.network == "host"
+    infra_net: dict[str, Any] = {}
     if infra is not None:
+        infra_net = dict(infra.extra.get("net") or {})
         ports = list(infra.extra.get("ports") or [])
         host_network = host_network or infra.network == "host"
     if not ports and pod.publish:
@@ -129,7 +131,7 @@ def _pod_parts(sess: Session, store: Store, records: ContainerRecords, pod: PodC
 
         ports = [m for spec in pod.publish for m in parse_one(spec)]
     return pod_document(pod.name, [member(sess, store, c) for c in members], now, pod=pod, pod_ports=ports,
-                        host_network=host_network)
+                        host_network=host_network, infra_net=infra_net)
 
 
 def generate(sess: Session, refs: list[str], service: bool, now: str | None = None,

@@ -280,8 +280,29 @@ def container_annotations(config: ContainerConfig, sandbox_id: str | None) -> di
     return out
 
 
+def dns_config(nets: list[dict[str, Any]]) -> dict[str, Any]:
+    """``dnsConfig`` from ``--dns``, ``--dns-search``, ``--dns-option`` (``extra["net"]`` of the
+    infra, or of each container outside pods, merged without repeats)."""
+    out: dict[str, list[Any]] = {}
+    for net in nets:
+        for key, name in (("dns", "nameservers"), ("dns_search", "searches")):
+            for value in net.get(key) or []:
+                if value not in out.setdefault(name, []):
+                    out[name].append(value)
+        for option in net.get("dns_options") or []:
+            key, sep, value = option.partition(":")
+            out.setdefault("options", []).append({"name": key, "value": value} if sep else {"name": key})
+    return out
+
+
+def host_aliases(net: dict[str, Any]) -> list[dict[str, Any]]:
+    """``hostAliases`` from a pod's ``--add-host`` (its infra's ``extra["net"]["add_hosts"]``)."""
+    return [{"hostnames": names.split(), "ip": ip} for names, ip in net.get("add_hosts") or []]
+
+
 def pod_document(name: str, members: list[Member], now: str, *, pod: PodConfig | None = None,
-                 pod_ports: list[dict[str, Any]] | None = None, host_network: bool = False) -> dict[str, Any]:
+                 pod_ports: list[dict[str, Any]] | None = None, host_network: bool = False,
+                 infra_net: dict[str, Any] | None = None) -> dict[str, Any]:
     """A Pod of ``members`` (not the infra container). With ``pod``: the pod's hostname, its
     published ports ``pod_ports`` on the first member (members sharing the pod's network have
     none of their own), shareProcessNamespace; without: containers outside a pod, their own
@@ -319,6 +340,12 @@ def pod_document(name: str, members: list[Member], now: str, *, pod: PodConfig |
                             "enableServiceLinks": False}
     if hostname:
         spec["hostname"] = hostname
+    dns = dns_config([infra_net or {}] if pod is not None else [m.config.extra.get("net") or {} for m in members])
+    if dns:
+        spec["dnsConfig"] = dns
+    aliases = host_aliases(infra_net or {})
+    if aliases:
+        spec["hostAliases"] = aliases
     if host_network:
         spec["hostNetwork"] = True
     if volumes:
