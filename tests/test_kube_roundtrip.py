@@ -56,7 +56,7 @@ def flat(doc: Any, prefix: str = "") -> dict[str, Any]:
 # id, its pid, the infra it joins), and what is compared otherwise below.
 VOLATILE = re.compile(r"^\.(Id|Created|Name|Pod|Path|Args|ProcessLabel|LogPath|ResolvConfPath|HostnamePath|HostsPath|"
                       r"ConmonPidFile|PidFile|Rootfs|GraphDriver\..*|State\.(Pid|ConmonPid|StartedAt|FinishedAt|Health.*)|"
-                      r"HostConfig\.NetworkMode|Config\.(Entrypoint|Cmd|User)|NetworkSettings\.SandboxKey|Namespaces\..*)$")
+                      r"HostConfig\.(NetworkMode|IpcMode|UTSMode|PidMode|CgroupnsMode|CgroupMode)|Config\.(Entrypoint|Cmd|User)|NetworkSettings\.SandboxKey|Namespaces\..*)$")
 
 
 def argv(doc: dict[str, Any]) -> list[str]:
@@ -109,6 +109,10 @@ def test_generate_rm_play_recreates_an_equivalent_pod(c: Capsa, tmp_path: Path) 
         # Kubernetes' command is the entrypoint: the same process either way
         assert argv(after[name]) == argv(before[name]) or (before[name]["Config"]["Entrypoint"] is None
                                                            and argv(after[name]) == before[name]["Config"]["Cmd"])
+        for mode in ("NetworkMode", "IpcMode", "UTSMode", "PidMode", "CgroupnsMode", "CgroupMode"):
+            old = before[name]["HostConfig"].get(mode)  # the old infra's namespaces -> the new infra's
+            expected = f"container:{played.infra_id}" if old == f"container:{original.infra_id}" else old
+            assert after[name]["HostConfig"].get(mode) == expected, mode
         assert after[name]["HostConfig"]["NetworkMode"] == f"container:{played.infra_id}"
     assert before["web"]["HostConfig"]["Memory"] == after["web"]["HostConfig"]["Memory"] == 64 * 1024 ** 2
     assert after["side"]["HostConfig"]["Privileged"] is True and after["side"]["Config"]["Tty"] is True
