@@ -252,10 +252,31 @@ def test_resources_security_context_and_restart_policy(c: Capsa) -> None:
     assert inspect(c, "sec-p")["HostConfig"]["Privileged"] is True
 
 
-def test_published_ports_are_the_pods(c: Capsa) -> None:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+        return int(s.getsockname()[1])
+
+
+def http_get(port: int) -> bytes:
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=2) as s:
+                s.sendall(b"GET /index.html HTTP/1.0\r\n\r\n")
+                body = b""
+                while chunk := s.recv(4096):
+                    body += chunk
+                if body:
+                    return body
+        except OSError:
+            pass
+        time.sleep(0.2)
+    return b""
+
+
+def test_published_ports_are_the_pods(c: Capsa) -> None:
+    port, extra = free_port(), free_port()
     play(c, f"""
         kind: Pod
         metadata: {{name: ports}}
@@ -263,21 +284,11 @@ def test_published_ports_are_the_pods(c: Capsa) -> None:
           containers:
           - name: web
             image: busybox
-            command: [sh, -c, "echo hello > /tmp/index.html; exec httpd -f -p 8080 -h /tmp"]
+            command: [sh, -c, "echo hello > /tmp/index.html; httpd -p 8081 -h /tmp; exec httpd -f -p 8080 -h /tmp"]
             ports: [{{containerPort: 8080, hostPort: {port}, hostIP: 127.0.0.1}}]
-    """)
-    deadline = time.monotonic() + 10
-    body = b""
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=2) as s:
-                s.sendall(b"GET /index.html HTTP/1.0\r\n\r\n")
-                body = s.recv(4096)
-                if body:
-                    break
-        except OSError:
-            time.sleep(0.2)
-    assert b"hello" in body
+    """, "--publish", f"127.0.0.1:{extra}:8081")
+    assert b"hello" in http_get(port)  # the YAML's hostPort
+    assert b"hello" in http_get(extra)  # --publish: one more port of the pod
 
 
 def port_pod(name: str) -> str:
