@@ -202,6 +202,16 @@ def test_unsupported_fields_are_warned_about_once_with_their_path() -> None:
      "spec.replicas must be an integer, not a string"),
     ("kind: Deployment\nmetadata: {name: d}\nspec: {template: {spec: {containers: [{name: a}]}}}\n",
      "(Deployment 'd'): spec.template.spec.containers[0].image is required"),
+    # names from the YAML that become volume names or host paths: checked with their path
+    ("kind: Pod\nmetadata: {name: p}\nspec: {volumes: [{name: x/y, emptyDir: {}}], containers: [{name: a, image: b}]}\n",
+     "spec.volumes[0].name 'x/y' is not a valid name"),
+    ("kind: Pod\nmetadata: {name: p}\nspec: {volumes: [{name: v, persistentVolumeClaim: {claimName: ../../etc}}], containers: [{name: a, image: b}]}\n",
+     "spec.volumes[0].persistentVolumeClaim.claimName '../../etc' is not a valid name"),
+    ("kind: Pod\nmetadata: {name: p}\nspec: {volumes: [{name: v, hostPath: {path: ..}}], containers: [{name: a, image: b}]}\n",
+     "spec.volumes[0].hostPath.path '..' is not a valid name"),
+    ("kind: Pod\nmetadata: {name: p}\nspec: {volumes: [{name: v, hostPath: {path: rel/dir, type: DirectoryOrCreate}}], containers: [{name: a, image: b}]}\n",
+     "spec.volumes[0].hostPath.path must be an absolute path, not 'rel/dir'"),
+    ("kind: PersistentVolumeClaim\nmetadata: {name: ../c}\n", "metadata.name '../c' is not a valid name"),
 ])
 def test_errors_name_the_path_of_the_bad_field(yaml_text: str, expected: str) -> None:
     assert expected in error_of(yaml_text)

@@ -273,6 +273,7 @@ def _user(sc: Node) -> str:
 
 def _volume(vol: Node, warn: Any, where: str) -> VolumePlan | None:
     name = vol.get("name", str, required=True)
+    _check_name(name, where, vol.sub("name"))  # (an emptyDir's volume is named <pod>-<name>)
     host = vol.node("hostPath")
     claim = vol.node("persistentVolumeClaim")
     empty = None
@@ -286,13 +287,18 @@ def _volume(vol: Node, warn: Any, where: str) -> VolumePlan | None:
         if kind not in HOSTPATH_TYPES:
             raise invalid(where, host.sub("type"), f"{kind!r} is not supported (supported: "
                           f"{', '.join(repr(t) for t in HOSTPATH_TYPES)})")
-        if "/" in path:
+        if path.startswith("/"):
             out = VolumePlan(name, "bind", path, kind, path=host.sub("path"))
+        elif "/" in path:
+            raise invalid(where, host.sub("path"), f"must be an absolute path, not {path!r}")
         else:  # as podman: a hostPath without a slash names a volume
+            _check_name(path, where, host.sub("path"))
             out = VolumePlan(name, "volume", path, path=host.sub("path"))
         warn(host.unknown(), where)
     elif claim is not None:
-        out = VolumePlan(name, "volume", claim.get("claimName", str, required=True), read_only=claim.get("readOnly", bool, False))
+        claim_name = claim.get("claimName", str, required=True)
+        _check_name(claim_name, where, claim.sub("claimName"))
+        out = VolumePlan(name, "volume", claim_name, read_only=claim.get("readOnly", bool, False))
         warn(claim.unknown(), where)
     elif empty is not None:
         medium = empty.get("medium", str, "")
