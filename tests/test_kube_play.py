@@ -215,6 +215,26 @@ def test_volumes_hostpath_types_emptydir_and_claims(c: Capsa, tmp_path: Path) ->
     assert volumes_of(c) == ["claim1"]  # the claim stays, as podman's; the emptyDir goes with its pod
 
 
+def test_an_emptydir_starts_empty_with_each_new_pod(c: Capsa) -> None:
+    """An emptyDir lives and dies with its pod (Kubernetes', podman's): a pod played again
+    after ``pod rm -f``, or with ``--replace``, does not see the old pod's files."""
+    text = """
+        kind: Pod
+        metadata: {name: scratchy}
+        spec:
+          volumes: [{name: s, emptyDir: {}}]
+          containers: [{name: a, image: busybox, command: [sleep, "300"], volumeMounts: [{name: s, mountPath: /s}]}]
+    """
+    play(c, text)
+    sh(c, "scratchy-a", "echo old > /s/f")
+    play(c, text, "--replace")
+    assert sh(c, "scratchy-a", "ls /s") == ""
+    sh(c, "scratchy-a", "echo old > /s/f")
+    assert c("pod", "rm", "-f", "scratchy", timeout=120).returncode == 0
+    play(c, text)
+    assert sh(c, "scratchy-a", "ls /s") == ""
+
+
 def test_resources_security_context_and_restart_policy(c: Capsa) -> None:
     play(c, """
         kind: Pod

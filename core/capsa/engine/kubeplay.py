@@ -115,6 +115,25 @@ def _check_names(sess: Session, plan: Plan, replace: bool) -> list[PodConfig]:
     return replaced
 
 
+def _stale_emptydirs(sess: Session, plan: Plan, replaced: list[PodConfig]) -> list[str]:
+    """The emptyDir volumes of the plan left by an earlier pod of the same name (``pod rm``
+    keeps them; ``--replace`` replaces their pod): removed before the pods are made. One that
+    a container outside the replaced pods uses: exit 125, nothing done."""
+    from capsa.engine import volumes
+
+    wanted = {emptydir_name(p.name, v.name): p for p in plan.pods for v in p.volumes.values() if v.kind == "emptydir"}
+    present = {v["Name"] for v in volumes.volume_store(sess).all()}
+    ours = {f"{p.name}-{c.short}" for p in plan.pods for c in p.containers}
+    users = volumes.users(sess)
+    stale = [name for name in wanted if name in present]
+    for name in stale:
+        others = [u for u in users.get(name, []) if u not in ours]
+        if others:
+            raise UsageError(f"{wanted[name].where}: the emptyDir volume {name!r} is in use by {', '.join(others)}",
+                             hint="remove those containers or that volume first")
+    return stale
+
+
 def _pull_images(sess: Session, plan: Plan, options: PlayOptions, progress: Progress | None) -> None:
     """Pull what is missing (or what ``imagePullPolicy: Always`` asks for), before anything is made."""
     from capsa.engine import pull
@@ -220,9 +239,12 @@ def play(sess: Session, plan: Plan, options: PlayOptions, make_config: MakeConfi
         for ctr in pod.containers:
             _seccomp(pod, ctr, options)
     replaced = _check_names(sess, plan, options.replace)
+    stale = _stale_emptydirs(sess, plan, replaced)
     _pull_images(sess, plan, options, progress)
     for pod in replaced:
         pods.remove(sess, pod, force=True, timeout=None)
+    if stale:  # an emptyDir starts empty with its pod
+        volumes.remove(sess, stale, force=False, all_volumes=False)
     report, made = PlayReport(), _Made()
     store = volumes.volume_store(sess)
     try:
