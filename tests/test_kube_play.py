@@ -388,3 +388,16 @@ def test_configmap_from_a_file(c: Capsa) -> None:
     bad.write_text("kind: Pod\nmetadata: {name: x}\n")
     r = c("kube", "play", "--configmap", str(bad), str(c.tmp / "play.yaml"))
     assert r.returncode == 125 and "not a ConfigMap" in r.stderr
+
+
+@pytest.mark.parametrize("words", [("kube", "play"), ("play", "kube"), ("kube", "down")])
+def test_help_lists_every_flag(c: Capsa, words: tuple[str, ...]) -> None:
+    """The help renders (a help text is rich markup: brackets in it must not break it) and
+    names podman 4.3's flags."""
+    r = c(*words, "--help", store=False)
+    assert r.returncode == 0, r.stderr
+    if words != ("kube", "down"):
+        for flag in ("--annotation", "--authfile", "--build", "--cert-dir", "--configmap", "--context-dir", "--creds",
+                     "--ip", "--log-driver", "--log-opt", "--mac-address", "--network", "--no-hosts", "--quiet",
+                     "--replace", "--seccomp-profile-root", "--start", "--tls-verify", "--userns", "--publish"):
+            assert flag in r.stdout, flag

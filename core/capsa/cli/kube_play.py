@@ -39,7 +39,7 @@ def play(
     mac_address: Annotated[Optional[list[str]], typer.Option("--mac-address", help="Static MAC addresses to assign to the pods (not supported)")] = None,
     network: Annotated[Optional[list[str]], typer.Option("--network", help="Connect pod to network(s) or network mode")] = None,
     no_hosts: Annotated[bool, typer.Option("--no-hosts", help="Do not create /etc/hosts within the pod's containers (not supported)")] = False,
-    publish: Annotated[Optional[list[str]], typer.Option("--publish", help="Publish a port of every pod to the host: [HOST_IP:]HOST_PORT:CONTAINER_PORT[/PROTO]")] = None,
+    publish: Annotated[Optional[list[str]], typer.Option("--publish", help="Publish a port of every pod to the host: HOST_IP:HOST_PORT:CONTAINER_PORT/PROTO (all but CONTAINER_PORT optional)")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Suppress output information when pulling images")] = False,
     replace: Annotated[bool, typer.Option("--replace", help="Delete and recreate pods defined in the YAML file")] = False,
     seccomp_profile_root: Annotated[str, typer.Option("--seccomp-profile-root", help="Directory path for seccomp profiles")] = "/var/lib/kubelet/seccomp",
