@@ -212,6 +212,8 @@ def test_unsupported_fields_are_warned_about_once_with_their_path() -> None:
     ("kind: Pod\nmetadata: {name: p}\nspec: {volumes: [{name: v, hostPath: {path: rel/dir, type: DirectoryOrCreate}}], containers: [{name: a, image: b}]}\n",
      "spec.volumes[0].hostPath.path must be an absolute path, not 'rel/dir'"),
     ("kind: PersistentVolumeClaim\nmetadata: {name: ../c}\n", "metadata.name '../c' is not a valid name"),
+    ("kind: Pod\nmetadata: {name: p}\nspec: {hostname: \"a b\\n1.2.3.4 evil\", containers: [{name: a, image: b}]}\n",
+     "spec.hostname 'a b\\n1.2.3.4 evil' is not a valid hostname"),
 ])
 def test_errors_name_the_path_of_the_bad_field(yaml_text: str, expected: str) -> None:
     assert expected in error_of(yaml_text)

@@ -9,6 +9,8 @@ checked by the engine (:mod:`capsa.engine.kubeplay`) before it creates anything.
 """
 from __future__ import annotations
 
+import re
+
 from capsa.errors import UsageError
 from capsa.fastpath.record import field, record
 from capsa.kube.fields import Node, invalid, quantity
@@ -21,6 +23,7 @@ HOSTPATH_TYPES = ("", "DirectoryOrCreate", "Directory", "FileOrCreate", "File", 
 RESTART = {"Always": "always", "OnFailure": "on-failure", "Never": "no"}
 PULL = {"Always": "always", "IfNotPresent": "missing", "Never": "never"}
 _NAME = r"[a-zA-Z0-9][a-zA-Z0-9_.-]*"
+_HOSTNAME = re.compile(r"(?=.{1,253}$)[a-zA-Z0-9]([a-zA-Z0-9.-]*[a-zA-Z0-9])?")
 GENERATOR_ANNOTATIONS = ("io.kubernetes.cri-o.", "io.podman.annotations.")
 
 
@@ -217,6 +220,9 @@ def _pod(name: str, meta: Node, spec: Node, maps: dict[str, dict[str, str]], war
     meta.ignore("name", "namespace", "creationTimestamp", "uid", "resourceVersion")
     pod = PodPlan(name=name, labels=meta.string_map("labels"), annotations=meta.string_map("annotations"), where=where)
     pod.hostname = spec.get("hostname", str, "")
+    if pod.hostname and not _HOSTNAME.fullmatch(pod.hostname):  # (it is written into /etc/hosts)
+        raise invalid(where, spec.sub("hostname"), f"{pod.hostname!r} is not a valid hostname: "
+                      "letters, digits, '-' and '.', at most 253 characters")
     pod.host_network = spec.get("hostNetwork", bool, False)
     restart = spec.get("restartPolicy", str, "Always")
     if restart not in RESTART:
