@@ -235,6 +235,25 @@ def test_an_emptydir_starts_empty_with_each_new_pod(c: Capsa) -> None:
     assert sh(c, "scratchy-a", "ls /s") == ""
 
 
+def test_kube_down_leaves_an_emptydir_another_container_uses(c: Capsa) -> None:
+    """kube down removes the pod's emptyDir volumes, not a container outside the pod that
+    mounts one of them (nor the volume while it does)."""
+    play(c, """
+        kind: Pod
+        metadata: {name: shared}
+        spec:
+          volumes: [{name: s, emptyDir: {}}]
+          containers: [{name: a, image: busybox, command: [sleep, "300"], volumeMounts: [{name: s, mountPath: /s}]}]
+    """)
+    r = c("create", "--name", "outsider", "-v", "shared-s:/s", "busybox", "true")
+    assert r.returncode == 0, r.stderr
+    r = c("kube", "down", str(c.tmp / "play.yaml"))
+    assert r.returncode == 0, r.stderr
+    assert c("container", "exists", "outsider").returncode == 0
+    assert "shared-s" in volumes_of(c)
+    assert c("rm", "outsider").returncode == 0
+
+
 def test_resources_security_context_and_restart_policy(c: Capsa) -> None:
     play(c, """
         kind: Pod

@@ -382,7 +382,8 @@ def down(sess: Session, plan: Plan) -> tuple[list[str], list[str]]:
         removed.append(pod.id)
     empties = [emptydir_name(p.name, v.name) for p in plan.pods for v in p.volumes.values() if v.kind == "emptydir"]
     existing = {v["Name"] for v in volumes.volume_store(sess).all()}
-    gone = [name for name in empties if name in existing]
+    used = volumes.users(sess)  # (a container outside the pods still mounts it: it stays)
+    gone = [name for name in empties if name in existing and not used.get(name)]
     if gone:
         volumes.remove(sess, gone, force=True, all_volumes=False)
     return stopped, removed
