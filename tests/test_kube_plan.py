@@ -247,3 +247,19 @@ def test_configmaps_from_another_file_and_optional_references() -> None:
 def test_two_pods_of_one_name_are_refused() -> None:
     doc = "kind: Pod\nmetadata: {name: p}\nspec: {containers: [{name: a, image: b}]}\n"
     assert "two pods are named 'p'" in error_of(doc + "---\n" + doc)
+
+
+def test_a_containers_security_context_overrides_the_pods_field_by_field() -> None:
+    """Kubernetes: a container's runAsGroup alone keeps the pod's runAsUser (not root)."""
+    plan = plan_of("""
+        kind: Pod
+        metadata: {name: p}
+        spec:
+          securityContext: {runAsUser: 1000, runAsGroup: 100}
+          containers:
+          - {name: a, image: b, securityContext: {runAsGroup: 10}}
+          - {name: b, image: b, securityContext: {runAsUser: 7}}
+          - {name: c, image: b, securityContext: {privileged: false}}
+          - {name: d, image: b}
+    """)
+    assert [c.user for c in plan.pods[0].containers] == ["1000:10", "7:100", "1000:100", "1000:100"]

@@ -227,10 +227,10 @@ def _pod(name: str, meta: Node, spec: Node, maps: dict[str, dict[str, str]], war
     restart = spec.get("restartPolicy", str, "Always")
     if restart not in RESTART:
         raise invalid(where, spec.sub("restartPolicy"), f"must be Always, OnFailure or Never, not {restart!r}")
-    pod_user = ""
+    pod_ids: tuple[int | None, int | None] = (None, None)
     psc = spec.node("securityContext")
     if psc is not None:
-        pod_user = _user(psc)
+        pod_ids = _ids(psc)
         warn(psc.unknown(), where)
     for vol in spec.nodes("volumes"):
         v = _volume(vol, warn, where)
@@ -244,7 +244,7 @@ def _pod(name: str, meta: Node, spec: Node, maps: dict[str, dict[str, str]], war
     nodes = spec.nodes("containers", required=True)
     names = [str(n.data.get("name")) for n in nodes]
     for ctr in nodes:
-        c = _container(name, ctr, pod, maps, warn, where, RESTART[restart], pod_user, names)
+        c = _container(name, ctr, pod, maps, warn, where, RESTART[restart], pod_ids, names)
         if c.short in short_names:
             raise invalid(where, ctr.sub("name"), f"{c.short!r} names two containers")
         short_names.add(c.short)
@@ -268,13 +268,19 @@ def container_annotations(annotations: dict[str, str], short: str, names: list[s
     return out
 
 
-def _user(sc: Node) -> str:
-    uid = sc.get("runAsUser", int)
-    gid = sc.get("runAsGroup", int)
-    sc.ignore("runAsNonRoot")
+def _user(sc: Node, pod: tuple[int | None, int | None] = (None, None)) -> str:
+    """``uid[:gid]`` of a securityContext; a container's field left out is the pod's (``pod``)."""
+    uid, gid = _ids(sc)
+    uid = pod[0] if uid is None else uid
+    gid = pod[1] if gid is None else gid
     if uid is None:
         return "" if gid is None else f"0:{gid}"
     return str(uid) if gid is None else f"{uid}:{gid}"
+
+
+def _ids(sc: Node) -> tuple[int | None, int | None]:
+    sc.ignore("runAsNonRoot")
+    return sc.get("runAsUser", int), sc.get("runAsGroup", int)
 
 
 def _volume(vol: Node, warn: Any, where: str) -> VolumePlan | None:
@@ -315,7 +321,7 @@ def _volume(vol: Node, warn: Any, where: str) -> VolumePlan | None:
 
 
 def _container(pod: str, ctr: Node, pod_plan: PodPlan, maps: dict[str, dict[str, str]] | None, warn: Any, where: str,
-               restart: str, pod_user: str, names: list[str]) -> ContainerPlan:
+               restart: str, pod_ids: tuple[int | None, int | None], names: list[str]) -> ContainerPlan:
     short = ctr.get("name", str, required=True)
     _check_name(short, where, ctr.sub("name"))
     c = ContainerPlan(name=f"{pod}-{short}", short=short, image=ctr.get("image", str, required=True),
@@ -369,10 +375,9 @@ def _container(pod: str, ctr: Node, pod_plan: PodPlan, maps: dict[str, dict[str,
                     raise invalid(where, limits.sub("cpu"), "must be positive")
             warn(limits.unknown(), where)
         warn(resources.unknown(), where)
-    c.user = pod_user
     sc = ctr.node("securityContext")
+    c.user = _user(sc or Node({}, "", where), pod_ids)
     if sc is not None:
-        c.user = _user(sc) or pod_user
         c.privileged = sc.get("privileged", bool, False)
         c.read_only = sc.get("readOnlyRootFilesystem", bool, False)
         c.no_new_privileges = sc.get("allowPrivilegeEscalation", bool, True) is False
