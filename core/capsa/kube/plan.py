@@ -209,8 +209,6 @@ def read(text: str, source: str = "YAML", extra_configmaps: dict[str, dict[str, 
 
 
 def _check_name(name: str, where: str, path: str) -> None:
-    import re
-
     if not re.fullmatch(_NAME, name):
         raise invalid(where, path, f"{name!r} is not a valid name: names must match {_NAME}")
 
