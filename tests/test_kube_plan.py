@@ -263,3 +263,15 @@ def test_a_containers_security_context_overrides_the_pods_field_by_field() -> No
           - {name: d, image: b}
     """)
     assert [c.user for c in plan.pods[0].containers] == ["1000:10", "7:100", "1000:100", "1000:100"]
+
+
+@pytest.mark.parametrize(("yaml_text", "expected"), [
+    ("", "YAML document does not contain any supported kube kind"),
+    ("kind: Service\nmetadata: {name: s}\n", "YAML document does not contain any supported kube kind"),
+    ("kind: ConfigMap\nmetadata: {name: m}\ndata: {a: b}\n", "ConfigMaps are not a standalone object and must be used in a container"),
+])
+def test_a_file_without_a_pod_deployment_or_claim_is_podmans_error(yaml_text: str, expected: str) -> None:
+    """podman 4.3 refuses it (exit 125) rather than doing nothing; kube down reads it (no pods)."""
+    assert expected in error_of(yaml_text)
+    assert plan_of(yaml_text, lenient=True).pods == []
+    assert plan_of("kind: Deployment\nmetadata: {name: d}\nspec: {replicas: 0, template: {spec: {containers: [{name: a, image: b}]}}}\n").pods == []

@@ -420,3 +420,8 @@ def test_help_lists_every_flag(c: Capsa, words: tuple[str, ...]) -> None:
                      "--ip", "--log-driver", "--log-opt", "--mac-address", "--network", "--no-hosts", "--quiet",
                      "--replace", "--seccomp-profile-root", "--start", "--tls-verify", "--userns", "--publish"):
             assert flag in r.stdout, flag
+
+
+def test_kube_down_of_a_file_without_pods_prints_podmans_empty_lists(c: Capsa) -> None:
+    r = c("kube", "down", "-", input="kind: Service\nmetadata: {name: s}\n")
+    assert (r.returncode, r.stdout) == (0, "Pods stopped:\nPods removed:\n"), r.stderr

@@ -106,12 +106,8 @@ def _down(sess: Session, kubefile: str) -> None:
 
     plan = _plan(kubefile, [], down=True)
     stopped, removed = kubeplay.down(sess, plan)
-    text = ""
-    if stopped:
-        text += "Pods stopped:\n" + "".join(f"{i}\n" for i in stopped)
-    if removed:
-        text += "Pods removed:\n" + "".join(f"{i}\n" for i in removed)
-    output.write(text)
+    # (podman 4.3 prints both headers, even without pods)
+    output.write("Pods stopped:\n" + "".join(f"{i}\n" for i in stopped) + "Pods removed:\n" + "".join(f"{i}\n" for i in removed))
 
 
 def _read(path: str, what: str) -> str:

@@ -147,6 +147,7 @@ def read(text: str, source: str = "YAML", extra_configmaps: dict[str, dict[str, 
         maps = None
     plan = Plan()
     seen: set[str] = set()
+    kinds: set[str] = set()
 
     def warn(paths: list[str], where: str) -> None:
         for path in paths:
@@ -164,6 +165,7 @@ def read(text: str, source: str = "YAML", extra_configmaps: dict[str, dict[str, 
         assert meta is not None
         name = meta.get("name", str, required=True)
         where = f"{source}: document {n} ({kind} {name!r})"
+        kinds.add(kind)
         top.where = meta.where = where
         meta.ignore("namespace", "creationTimestamp", "uid", "resourceVersion", "generation")
         if kind == "ConfigMap":
@@ -201,6 +203,12 @@ def read(text: str, source: str = "YAML", extra_configmaps: dict[str, dict[str, 
             plan.warnings.append(f"{where}: kind {kind!r} is not supported by capsa: ignored")
             continue
         warn(meta.unknown() + top.unknown(), where)
+    if not lenient and not kinds & {"Pod", "Deployment", "PersistentVolumeClaim"}:  # (podman 4.3's errors)
+        if "ConfigMap" in kinds:
+            raise UsageError(f"{source}: ConfigMaps are not a standalone object and must be used in a container",
+                             hint="give ConfigMaps with --configmap FILE, next to a YAML of pods")
+        raise UsageError(f"{source}: YAML document does not contain any supported kube kind",
+                         hint="kube play reads Pod, Deployment, PersistentVolumeClaim and ConfigMap documents")
     names = [p.name for p in plan.pods]
     for pod_name in names:
         if names.count(pod_name) > 1:
