@@ -156,7 +156,7 @@ def inspect_doc(records: ContainerRecords, config: ContainerConfig, image_config
             "Entrypoint": config.entrypoint if config.entrypoint is not None else runtime.get("Entrypoint"),
             "Labels": dict(config.labels), "StopSignal": config.stop_signal or runtime.get("StopSignal") or "SIGTERM",
             "StopTimeout": config.stop_timeout, "Tty": config.tty, "OpenStdin": config.interactive,
-            "Volumes": runtime.get("Volumes"),
+            "Volumes": runtime.get("Volumes"), "Annotations": dict(config.annotations),
         },
         "HostConfig": {
             "Binds": [f"{m.source}:{m.destination}" + (":ro" if "ro" in m.options else "") for m in config.mounts if m.type == "bind"],
