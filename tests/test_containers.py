@@ -299,6 +299,16 @@ def test_init_reaps_and_forwards(c: Capsa) -> None:
     assert pid != "1" and "capsa-init" in cmdline
 
 
+def test_init_under_a_mount_on_run(c: Capsa) -> None:
+    """A volume or tmpfs on /run does not hide the init (or /run/.containerenv) beneath it:
+    mounts go parents first, as podman orders them."""
+    for mount in (["-v", "initrunvol:/run"], ["--tmpfs", "/run"]):
+        r = run(c, "--init", *mount, "busybox", "sh", "-c", "cat /proc/1/cmdline | tr '\\0' ' '; test -f /run/.containerenv && echo env")
+        assert r.returncode == 0, (mount, r.stderr)
+        assert "capsa-init" in r.stdout and r.stdout.rstrip().endswith("env"), (mount, r.stdout)
+    c("volume", "rm", "initrunvol")
+
+
 def test_rootfs_container(c: Capsa, tmp_path: Path) -> None:
     from containers import busybox_rootfs
 

@@ -274,7 +274,9 @@ def _host_devices() -> list[dict]:
 
 def build_mounts(config: ContainerConfig, files: GeneratedFiles, extra: list[dict] | None = None) -> list[dict]:
     """podman's default mounts, then ``extra`` (the init binary), the generated /etc files and
-    the user's mounts in order; a user mount replaces any default at the same destination."""
+    the user's mounts in order; a user mount replaces any default at the same destination, and
+    one beneath a user mount's destination (/run/capsa-init under ``-v vol:/run``) follows it,
+    so that it is not hidden."""
     sysopt = "rw" if config.privileged else "ro"
     mounts: list[dict] = [
         _mount("/proc", "proc", "proc", ["nosuid", "noexec", "nodev"]),
@@ -301,7 +303,10 @@ def build_mounts(config: ContainerConfig, files: GeneratedFiles, extra: list[dic
         if m["destination"] in seen:
             raise UsageError(f"duplicate mount destination {m['destination']}", "mount each path only once")
         seen.add(m["destination"])
-    return [m for m in mounts if m["destination"] not in seen] + user
+    kept = [m for m in mounts if m["destination"] not in seen]
+    parents = tuple(d.rstrip("/") + "/" for d in seen)
+    beneath = [m for m in kept if m["destination"].startswith(parents)]
+    return [m for m in kept if m not in beneath] + user + beneath
 
 
 def _mount(dest: str, kind: str, source: str, options: list[str]) -> dict:
