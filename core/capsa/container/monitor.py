@@ -382,7 +382,7 @@ class Monitor(MonitorNetwork):
 _close = close_quietly
 
 
-def _preload(drivers: dict[str, str]) -> None:
+def _preload(drivers: dict[str, str], kinds: tuple[str, ...] = ("isolation", "network")) -> None:
     """Import what creating the container needs while the CLI is still making it and writing
     its bundle: the isolation and network drivers (the storage driver is needed at teardown
     only), and let them warm up (:meth:`capsa.drivers.base.Driver.warm_up`)."""
@@ -390,7 +390,7 @@ def _preload(drivers: dict[str, str]) -> None:
     import capsa.container.netattach  # noqa: F401
     import capsa.drivers.network  # noqa: F401
 
-    for kind in ("isolation", "network"):
+    for kind in kinds:
         cls = _import_driver(kind, drivers.get(kind))
         warm_up = getattr(cls, "warm_up", None)
         if warm_up is not None:
@@ -467,7 +467,12 @@ def serve(config_fd: int, msg_fd: int, go_fd: int, drivers: dict[str, str]) -> i
     os.close(devnull)
     for s in (signal.SIGINT, signal.SIGHUP, signal.SIGPIPE):
         signal.signal(s, signal.SIG_IGN)
-    _preload(drivers)
+    _preload(drivers, ("isolation",))
+    if not _has_exited(config_fd):  # (select: a pipe is readable once the CLI wrote to it, or gave up)
+        # the network driver warms up only while the CLI is still busy: once the container's
+        # configuration waits, creating it comes first (a pod's infra reports its namespaces
+        # then, so that its members join it while the network driver loads: pyroute2, ~0.1 s)
+        _preload(drivers, ("network",))
     _t_pre = time.monotonic()
     cfg = _read_config(config_fd)
     _t_cfg = time.monotonic()

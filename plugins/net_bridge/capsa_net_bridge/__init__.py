@@ -89,9 +89,9 @@ class BridgeDriver(NetworkDriver):
         import json  # noqa: F401
 
         from capsa_net_bridge.firewall import _libnftables
-        from capsa_net_bridge.links import iproute_class
+        from capsa_net_bridge.links import host_route
 
-        iproute_class()
+        host_route().close()  # (its first one loads more of pyroute2 and asyncio's event loop: ~8 ms)
         _libnftables()
 
     # -- the network -------------------------------------------------------------------------

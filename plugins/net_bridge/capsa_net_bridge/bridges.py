@@ -57,7 +57,8 @@ class Bridges:
         when a marker is lost."""
         from capsa_net_bridge import firewall, links
 
-        exists = bool(links.index(ipr, net["bridge"]))
+        found = links.lookup(ipr, net["bridge"])
+        exists = bool(found[0])
         if not exists:
             via = links.routed_elsewhere(ipr, net["subnet"], 0)
             if via:
@@ -66,7 +67,8 @@ class Bridges:
         old = self.marker(net["bridge"])
         if not exists:  # intent first: a crash after it leaves a marker saying what may exist
             self._write_marker(net, prefixlen, created=True, address=True)
-        created, added = links.ensure_bridge(ipr, net["bridge"], net["gateway"], prefixlen, mtu, alias=ALIAS)
+        created, added, index = links.ensure_bridge(ipr, net["bridge"], net["gateway"], prefixlen, mtu, alias=ALIAS,
+                                                    found=found)
         if not exists and not created:  # (someone else made it in between: ours only if it says so)
             made = made_by_capsa(net["bridge"])
             self._write_marker(net, prefixlen, created=made, address=made or added)
@@ -78,7 +80,7 @@ class Bridges:
         if not exists or old is None:
             firewall.enable_forwarding()
             firewall.ensure(net["bridge"], net["subnet"], bool(net["internal"]))
-        return links.index(ipr, net["bridge"])
+        return index
 
     def _write_marker(self, net: dict[str, Any], prefixlen: int, created: bool, address: bool) -> None:
         from capsa_net_bridge import markers

@@ -91,9 +91,8 @@ def netns_route(netns: str) -> Any:
 
 
 def index(ipr: Any, name: str) -> int:
-    """The index of interface ``name`` (0: none)."""
-    found = ipr.link_lookup(ifname=name)
-    return found[0] if found else 0
+    """The index of interface ``name`` (0: none): one targeted request."""
+    return lookup(ipr, name)[0]
 
 
 def routed_elsewhere(ipr: Any, subnet: str, bridge_index: int) -> str:
@@ -117,20 +116,36 @@ def routed_elsewhere(ipr: Any, subnet: str, bridge_index: int) -> str:
     return ""
 
 
-def ensure_bridge(ipr: Any, name: str, gateway: str, prefixlen: int, mtu: int, alias: str = "") -> tuple[bool, bool]:
-    """Bridge ``name`` with ``gateway/prefixlen``, up (one made now gets ``alias``). Returns
-    (the bridge was created now, the address was added now)."""
+def lookup(ipr: Any, name: str) -> tuple[int, str]:
+    """The index and kind (IFLA_INFO_KIND, "" if none) of interface ``name`` ((0, "") : none),
+    in one request."""
+    try:
+        found = ipr.link("get", ifname=name)
+    except Exception as exc:  # noqa: BLE001 - pyroute2's NetlinkError; ENODEV: no such interface
+        if getattr(exc, "code", 0) == 19:
+            return 0, ""
+        raise
+    if not found:
+        return 0, ""
+    info = found[0].get_attr("IFLA_LINKINFO")
+    return found[0]["index"], (info.get_attr("IFLA_INFO_KIND") or "") if info is not None else ""
+
+
+def ensure_bridge(ipr: Any, name: str, gateway: str, prefixlen: int, mtu: int, alias: str = "",
+                  found: tuple[int, str] | None = None) -> tuple[bool, bool, int]:
+    """Bridge ``name`` with ``gateway/prefixlen``, up (one made now gets ``alias``). ``found``:
+    what :func:`lookup` said of ``name`` (looked up here if not given). Returns (the bridge was
+    created now, the address was added now, its index). A handful of requests: no dump (an
+    address already there is the kernel's EEXIST)."""
     created = added = False
-    idx = index(ipr, name)
+    idx, kind = found if found is not None else lookup(ipr, name)
     if idx:
-        kind = ipr.get_links(idx)[0].get_attr("IFLA_LINKINFO")
-        kind = kind.get_attr("IFLA_INFO_KIND") if kind is not None else ""
         if kind != "bridge":
             raise NetworkError(f"interface {name} exists and is not a bridge ({kind or 'unknown kind'})",
                                hint="choose another bridge name for the network")
     else:
         try:
-            ipr.link("add", ifname=name, kind="bridge", mtu=mtu)
+            ipr.link("add", ifname=name, kind="bridge", mtu=mtu, state="up")
             created = True
         except Exception as exc:  # noqa: BLE001 - pyroute2's NetlinkError; EEXIST: a parallel add made it
             if getattr(exc, "code", 0) != 17:
@@ -138,17 +153,16 @@ def ensure_bridge(ipr: Any, name: str, gateway: str, prefixlen: int, mtu: int, a
         idx = index(ipr, name)
         if created and alias:
             ipr.link("set", index=idx, ifalias=alias)
-    have = {(a.get_attr("IFA_ADDRESS"), a["prefixlen"]) for a in ipr.get_addr(index=idx, family=2)}
-    if (gateway, prefixlen) not in have:
-        try:
-            ipr.addr("add", index=idx, address=gateway, prefixlen=prefixlen)
-            added = True
-        except Exception as exc:  # noqa: BLE001
-            if getattr(exc, "code", 0) != 17:
-                raise NetworkError(f"cannot give bridge {name} address {gateway}/{prefixlen}: {exc}",
-                                   hint="capsa needs CAP_NET_ADMIN") from None
-    ipr.link("set", index=idx, state="up")
-    return created, added
+    try:
+        ipr.addr("add", index=idx, address=gateway, prefixlen=prefixlen)
+        added = True
+    except Exception as exc:  # noqa: BLE001 - EEXIST: it has it already
+        if getattr(exc, "code", 0) != 17:
+            raise NetworkError(f"cannot give bridge {name} address {gateway}/{prefixlen}: {exc}",
+                               hint="capsa needs CAP_NET_ADMIN") from None
+    if not created:  # (one made now was made up)
+        ipr.link("set", index=idx, state="up")
+    return created, added, idx
 
 
 def remove_address(ipr: Any, name: str, address: str, prefixlen: int) -> None:
@@ -164,43 +178,49 @@ def remove_address(ipr: Any, name: str, address: str, prefixlen: int) -> None:
 
 
 def delete_link(ipr: Any, name: str) -> bool:
-    """Remove interface ``name`` if it exists (a veth takes its peer with it)."""
-    idx = index(ipr, name)
-    if not idx:
+    """Remove interface ``name`` if it exists (a veth takes its peer with it); one request."""
+    if not name:
         return False
     try:
-        ipr.link("del", index=idx)
-    except Exception as exc:  # noqa: BLE001 - gone meanwhile (ENODEV) is fine
+        ipr.link("del", ifname=name)
+    except Exception as exc:  # noqa: BLE001 - none such, or gone meanwhile (ENODEV) is fine
         if getattr(exc, "code", 0) != 19:
             raise
+        return False
     return True
 
 
 def add_veth(ipr: Any, host_name: str, peer_name: str, netns: str, bridge_index: int, mtu: int) -> None:
     """A veth pair: ``host_name`` on the bridge, up; ``peer_name`` made directly in the namespace
-    at path ``netns`` (so it never meets a host interface of the same name)."""
+    at path ``netns`` (so it never meets a host interface of the same name). Two requests: a
+    leftover's removal, and the pair made already on the bridge and up."""
     fd = os.open(netns, os.O_RDONLY | os.O_CLOEXEC)
     try:
         delete_link(ipr, host_name)  # a leftover of an earlier run of the same container
-        ipr.link("add", ifname=host_name, kind="veth", mtu=mtu, peer={"ifname": peer_name, "net_ns_fd": fd, "mtu": mtu})
+        ipr.link("add", ifname=host_name, kind="veth", mtu=mtu, master=bridge_index, state="up",
+                 peer={"ifname": peer_name, "net_ns_fd": fd, "mtu": mtu})
     finally:
         os.close(fd)
-    idx = index(ipr, host_name)
-    ipr.link("set", index=idx, master=bridge_index, state="up")
+
+
+LOOPBACK_INDEX = 1  # lo's index in every network namespace (the kernel's LOOPBACK_IFINDEX)
 
 
 def configure_inside(ns: Any, ifname: str, address: str, prefixlen: int, gateway: str) -> dict[str, Any]:
     """In the container's namespace: ``address/prefixlen`` on ``ifname``, it and lo up, the
     default route via ``gateway`` (none if empty). Returns the interface as recorded."""
-    idx = index(ns, ifname)
-    if not idx:
+    try:
+        found = ns.link("get", ifname=ifname)
+    except Exception as exc:  # noqa: BLE001 - pyroute2's NetlinkError; ENODEV: not there
+        if getattr(exc, "code", 0) != 19:
+            raise
+        found = []
+    if not found:
         raise NetworkError(f"interface {ifname} did not appear in the container's namespace", hint="retry the start")
+    idx = found[0]["index"]
     ns.addr("add", index=idx, address=address, prefixlen=prefixlen)
     ns.link("set", index=idx, state="up")
-    lo = index(ns, "lo")
-    if lo:
-        ns.link("set", index=lo, state="up")
+    ns.link("set", index=LOOPBACK_INDEX, state="up")
     if gateway:
         ns.route("add", dst="0.0.0.0/0", gateway=gateway, oif=idx)
-    mac = ns.get_links(idx)[0].get_attr("IFLA_ADDRESS") or ""
-    return {"name": ifname, "mac": mac}
+    return {"name": ifname, "mac": found[0].get_attr("IFLA_ADDRESS") or ""}
