@@ -47,13 +47,60 @@ def launch(sess: Session, image: str, command: list[str], o: dict[str, Any], cre
         from capsa.engine.attach import detach_keys
 
         keys = detach_keys(o["detach_keys"])
+    in_pod = bool(o.get("pod") or o.get("pod_id_file"))
     if not create_only:  # first of all: the monitor loads its drivers while we make the container
-        containers.prepare_run(sess, o["network"])
+        containers.prepare_run(sess, "container:" if in_pod else o["network"])
     detach = o.get("detach", True)
     config = container_config(image, command, o)
-    config.network, definition = containers.network_mode(sess, o["network"], starting=not create_only)
+    new_pod = _join_pod(sess, config, o) if in_pod else None
+    definition = None
+    if not config.network.startswith("container:") or not config.pod:
+        config.network, definition = containers.network_mode(sess, o["network"], starting=not create_only)
     if definition is not None:
         config.extra["network_definition"] = definition
+    if new_pod is None:
+        return _made(sess, image, command, o, create_only, config, definition, keys, detach)
+    try:
+        return _made(sess, image, command, o, create_only, config, definition, keys, detach)
+    except BaseException:  # (--pod new:NAME: the pod goes with the container that could not be made)
+        from capsa.engine import pods
+
+        if not containers.exists(sess, config.id):
+            pods.remove(sess, new_pod, force=True, timeout=0)
+        raise
+
+
+def _join_pod(sess: Session, config: ContainerConfig, o: dict[str, Any]) -> Any:
+    """``--pod NAME|ID``, ``--pod new:NAME``, ``--pod-id-file``: ``config`` joins the pod
+    (:func:`capsa.engine.pods.join`); returns the pod when this command created it, else None."""
+    from capsa.engine import pods
+
+    ref, new = o.get("pod") or "", None
+    if o.get("pod_id_file"):
+        if ref:
+            raise UsageError("cannot specify both --pod and --pod-id-file", hint="give one of them")
+        try:
+            with open(o["pod_id_file"], encoding="utf-8") as fh:
+                ref = fh.read().strip()
+        except OSError as exc:
+            raise UsageError(f"reading pod ID file: {exc.strerror}: {o['pod_id_file']}",
+                             hint="give the file 'capsa pod create --pod-id-file' wrote") from None
+    if ref.startswith("new:"):
+        new = pods.new_from_container(sess, ref[len("new:"):], o)
+        ref = new.id
+    try:
+        pods.join(sess, config, ref, o)
+    except BaseException:
+        if new is not None:
+            pods.remove(sess, new, force=True, timeout=0)
+        raise
+    return new
+
+
+def _made(sess: Session, image: str, command: list[str], o: dict[str, Any], create_only: bool, config: ContainerConfig,
+          definition: Any, keys: Any, detach: bool) -> int:
+    from capsa.engine import containers
+
     if o.get("publish") or o.get("publish_all"):
         _publish(sess, config, o)
     if any(o.get(k) for k in ("ip", "add_host", "dns", "dns_search", "dns_option", "network_alias")):

@@ -67,6 +67,8 @@ FLAGS: tuple[tuple[str, tuple[str, ...], str, Any, str], ...] = (
     ("dns_search", ("--dns-search",), MULTI, None, "Set a DNS search domain of the container"),
     ("dns_option", ("--dns-option",), MULTI, None, "Set a DNS option of the container (resolv.conf options)"),
     ("network_alias", ("--network-alias",), MULTI, None, "Add a name the container has on its network"),
+    ("pod", ("--pod",), STR, None, "Run the container in an existing pod (NAME or ID), or in a new one: new:NAME"),
+    ("pod_id_file", ("--pod-id-file",), STR, None, "Read the pod ID from the file"),
     ("cgroup_parent", ("--cgroup-parent",), STR, None, "Cgroup (under capsa's own) for the container"),
     ("pull", ("--pull",), STR, "missing", "Pull image policy: missing, always, never or newer"),
     ("platform", ("--platform",), STR, None, "Specify the platform for selecting the image (conflicts with --arch and --os)"),

@@ -148,7 +148,7 @@ def prepare_bundle(root: str, store: Store, records: ContainerRecords, config: C
                                     list(mount.options))
             resolved.mounts.append(mount)
         spec = build_spec(resolved, image_config, rootfs, files, init_path=init_binary() if config.init else None,
-                          netns_path=netns_path)
+                          netns_path=netns_path, ns_paths=joined_namespaces(records, config))
         fire("capsa_adjust_runtime_spec", records, config, store, image_config, strict=True, spec=spec)
         fire("capsa_container_prestart", records, config, store, image_config, strict=True, spec=spec)
         atomic_write(os.path.join(bundle, "config.json"), dumps(spec).encode(), durable=False)
@@ -194,6 +194,40 @@ def joined_namespace(records: ContainerRecords, target_id: str, files: Any) -> t
                            resolv_conf=resolv if os.path.exists(resolv) else files.resolv_conf,
                            containerenv=files.containerenv)
     return f"/proc/{state.pid}/ns/net", files
+
+
+OCI_TYPES = {"ipc": "ipc", "uts": "uts", "pid": "pid", "cgroup": "cgroup"}  # ContainerConfig.namespaces keys -> OCI's
+
+
+def joined_namespaces(records: ContainerRecords, config: ContainerConfig) -> dict[str, str]:
+    """The namespaces other than the network's that ``config`` joins (``config.namespaces``):
+    OCI type -> ``/proc/PID/ns/KIND`` of the running container it names (a pod's infra), or ""
+    for the host's. The container named must run: else UsageError (exit 125)."""
+    out: dict[str, str] = {}
+    for kind, mode in config.namespaces.items():
+        if kind not in OCI_TYPES:
+            continue
+        if mode == "host":
+            out[OCI_TYPES[kind]] = ""
+        elif mode.startswith("container:"):
+            out[OCI_TYPES[kind]] = namespace_path(records, mode[len("container:"):], kind)
+    return out
+
+
+def namespace_path(records: ContainerRecords, target_id: str, kind: str) -> str:
+    """``/proc/PID/ns/KIND`` of running container ``target_id``; UsageError (podman's "container
+    state improper") when it does not run."""
+    try:
+        target = records.config(target_id)
+        state = records.state(target_id)
+    except CapsaError:
+        raise UsageError(f"cannot join the {kind} namespace of container {target_id[:12]}: no such container",
+                         hint="the container was removed; recreate this one") from None
+    path = f"/proc/{state.pid}/ns/{kind}"
+    if state.status != "running" or not state.pid or not os.path.exists(path):
+        raise UsageError(f"cannot join the {kind} namespace of container {target.name}: container state improper",
+                         hint=f"start it first (capsa start {target.name})")
+    return path
 
 
 def network_driver_name(config: Any, flag: str | None) -> str:

@@ -39,25 +39,30 @@ def driver_for(network: str) -> str:
 
 
 def rejoin(records: Any, container_id: str, bundle: str) -> None:
-    """Before a restart of a ``--network container:NAME`` container (its monitor's): the bundle
-    names the namespace by NAME's process of the time (``/proc/PID/ns/net``), which may have
-    ended (and its pid gone to another process): point it at NAME's current process, or fail
-    this start (UsageError) when NAME does not run. Nothing for other modes."""
-    network = records.config(container_id).network
-    if not network.startswith("container:"):
+    """Before a restart (its monitor's) of a container that joins another's namespaces
+    (``--network container:NAME``, a pod member's ``namespaces``): the bundle names each joined
+    namespace by the process of the time (``/proc/PID/ns/KIND``), which may have ended (and its
+    pid gone to another process): point every one at the current process of the container it
+    joins, or fail this start (UsageError) when that one does not run. Nothing for a container
+    that joins none."""
+    config = records.config(container_id)
+    network = config.network
+    if not network.startswith("container:") and not config.namespaces:
         return
     import json
 
-    from capsa.container.lifecycle import joined_namespace
+    from capsa.container.lifecycle import joined_namespace, joined_namespaces
     from capsa.fsutil import atomic_write
 
-    path, _ = joined_namespace(records, joined_container(network), None)
+    paths = joined_namespaces(records, config)
+    if network.startswith("container:"):
+        paths["network"], _ = joined_namespace(records, joined_container(network), None)
     spec_path = os.path.join(bundle, "config.json")
     with open(spec_path, encoding="utf-8") as f:
         spec = json.load(f)
     for ns in spec.get("linux", {}).get("namespaces", []):
-        if ns.get("type") == "network":
-            ns["path"] = path
+        if paths.get(ns.get("type")):
+            ns["path"] = paths[ns["type"]]
     atomic_write(spec_path, json.dumps(spec).encode(), durable=False)
 
 

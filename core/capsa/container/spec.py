@@ -42,7 +42,7 @@ PROPAGATIONS = {"private", "rprivate", "shared", "rshared", "slave", "rslave", "
 
 
 def build_spec(config: ContainerConfig, image_config: dict, rootfs: str, files: GeneratedFiles, *,
-               init_path: str | None = None, netns_path: str = "") -> dict:
+               init_path: str | None = None, netns_path: str = "", ns_paths: dict[str, str] | None = None) -> dict:
     """The OCI runtime spec for ``config`` on ``rootfs`` (the mounted root filesystem).
 
     ``image_config`` is the image config's ``config`` object (Env, Entrypoint, Cmd, WorkingDir,
@@ -50,7 +50,9 @@ def build_spec(config: ContainerConfig, image_config: dict, rootfs: str, files: 
     generated /etc files (:func:`capsa.container.etcfiles.write_files`). ``init_path`` is the
     host's catatonit, needed with ``config.init``. ``netns_path``: the network namespace to join
     (``--network container:NAME``: the running target's ``/proc/PID/ns/net``). A volume mount's ``source`` must already be
-    the volume's host directory (the caller resolves names). Bad user input raises UsageError.
+    the volume's host directory (the caller resolves names). ``ns_paths``: the other namespaces
+    to join (OCI type -> path: a pod's infra's, see ``ContainerConfig.namespaces``; "" : the
+    host's, no namespace of its own). Bad user input raises UsageError.
     """
     image = image_config.get("config") if isinstance(image_config.get("config"), dict) else image_config
     image = image or {}
@@ -79,9 +81,14 @@ def build_spec(config: ContainerConfig, image_config: dict, rootfs: str, files: 
     if config.init:
         mounts.append({"destination": INIT_DEST, "type": "bind", "source": init_path,
                        "options": ["bind", "ro", "rprivate"]})
+    joined = dict(ns_paths or {})
+    if netns_path:
+        joined["network"] = netns_path
+    elif config.network == "host":
+        joined["network"] = ""
     linux: dict[str, Any] = {
-        "namespaces": [({"type": ns, "path": netns_path} if ns == "network" and netns_path else {"type": ns})
-                       for ns in NAMESPACES if not (ns == "network" and config.network == "host")],
+        "namespaces": [({"type": ns, "path": joined[ns]} if joined.get(ns) else {"type": ns})
+                       for ns in NAMESPACES if joined.get(ns, "x")],
         "resources": _resources(config),
         "cgroupsPath": "",
         "devices": _host_devices() if config.privileged else default_devices(),
@@ -105,7 +112,7 @@ def build_spec(config: ContainerConfig, image_config: dict, rootfs: str, files: 
 
     ensure_workdir(rootfs, process["cwd"], from_user=bool(config.workdir), container_id=config.id,
                    mounts=[m["destination"] for m in all_mounts])
-    return {
+    spec = {
         "ociVersion": OCI_VERSION,
         "process": process,
         "root": {"path": rootfs, "readonly": config.read_only},
@@ -114,6 +121,9 @@ def build_spec(config: ContainerConfig, image_config: dict, rootfs: str, files: 
         "annotations": annotations,
         "linux": linux,
     }
+    if "uts" in joined:  # the joined namespace's hostname (a pod's): a runtime must not set one
+        del spec["hostname"]
+    return spec
 
 
 def resolve_args(config: ContainerConfig, image: dict) -> list[str]:

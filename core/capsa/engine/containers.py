@@ -8,6 +8,8 @@ tests/test_startup.py); everything else is imported where it is used.
 """
 from __future__ import annotations
 
+import os
+
 from capsa.engine.session import container_records, open_store
 from capsa.errors import CapsaError, MonitorLost, UsageError
 
@@ -230,6 +232,8 @@ def run(sess: Session, config: ContainerConfig, attach: bool, stdin: bool, detac
     records = container_records(sess)
     config.extra.setdefault("isolation", session_isolation(sess))  # its driver for life
     config = _create_on_network(sess, config, lambda: lifecycle.create(store, records, config))
+    if config.pod:
+        _pod_infra_first(sess, config)
     try:
         return lifecycle.start(sess, records, config, attach_output=attach, stdin=stdin, store=store,
                                detach_keys=detach_keys, sig_proxy=sig_proxy)
@@ -339,6 +343,8 @@ def start(sess: Session, config: ContainerConfig, attach: bool = False, stdin: b
 
     plugins.load_hook_plugins()
     records = container_records(sess)
+    if config.pod:
+        _pod_infra_first(sess, config)
     try:
         return lifecycle.start(sess, records, config, attach_output=attach, stdin=stdin, store=open_store(sess),
                                detach_keys=detach_keys, sig_proxy=sig_proxy)
@@ -348,6 +354,13 @@ def start(sess: Session, config: ContainerConfig, attach: bool = False, stdin: b
         if not config.remove:
             record_start_failure(records, config, exc)
         raise
+
+
+def _pod_infra_first(sess: Session, config: ContainerConfig) -> None:
+    """A pod member's start: its pod's infra container first, unless it runs."""
+    from capsa.engine.pods import infra_first
+
+    infra_first(sess, config)
 
 
 def stop_signal(sess: Session, config: ContainerConfig) -> str:
@@ -443,6 +456,9 @@ def _dependents_first(records: ContainerRecords, configs: list[ContainerConfig])
     container:ID``) before it; one whose dependents are not all being removed is refused (podman's
     words, exit 125) before anything is removed."""
     ids = {c.id for c in configs}
+    for config in configs:
+        if config.extra.get("infra") and config.pod:
+            _refuse_infra(records, config)
     dependents: dict[str, list[ContainerConfig]] = {}
     for other in records.all():
         if other.network.startswith("container:"):
@@ -455,6 +471,16 @@ def _dependents_first(records: ContainerRecords, configs: list[ContainerConfig])
                              hint=f"remove {', '.join(d.name for d in kept)} first (capsa rm)")
     joined = [c for c in configs if c.network.startswith("container:")]
     return joined + [c for c in configs if not c.network.startswith("container:")]
+
+
+def _refuse_infra(records: ContainerRecords, config: ContainerConfig) -> None:
+    """An infra container goes with its pod only (podman's error), unless the pod is gone."""
+    from capsa.pod.records import PodRecords
+
+    pods = PodRecords(os.path.dirname(records.root), os.path.dirname(records.runroot))
+    if os.path.isdir(pods.dir(config.pod)):
+        raise UsageError(f"container {config.id} is the infra container of pod {config.pod} and cannot be removed "
+                         f"without removing the pod", hint=f"remove the pod: capsa pod rm {config.pod[:12]}")
 
 
 def prune(sess: Session) -> list[str]:

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 
     from capsa.container.records import ContainerRecords
     from capsa.drivers.base import Driver
+    from capsa.pod.records import PodRecords
     from capsa.store.store import Store
 
 LOG_LEVELS = ("trace", "debug", "info", "warn", "warning", "error", "fatal", "panic")
@@ -124,3 +125,11 @@ def container_records(sess: Session) -> ContainerRecords:
 
     cfg = sess.config
     return ContainerRecords(cfg.root, cfg.runroot)
+
+
+def pod_records(sess: Session) -> PodRecords:
+    """The pod records under the session's root and runroot."""
+    from capsa.pod.records import PodRecords
+
+    cfg = sess.config
+    return PodRecords(cfg.root, cfg.runroot)

@@ -1,0 +1,381 @@
+"""Operations on pods: create (the record and its infra container), find, members, the infra
+started on demand, remove. The other pod operations (start, stop, ps, inspect...) are in
+:mod:`capsa.engine.podlife`; a container joins a pod at ``create``/``run --pod``
+(:func:`join`, :func:`new_from_container`).
+
+A pod is a :class:`~capsa.pod.model.PodConfig` record and an infra container (a container whose
+``extra["infra"]`` is true, its ``pod`` the pod's id) running the host's catatonit in pause mode
+from a root filesystem made locally (:mod:`capsa.pod.infra`); it holds the namespaces the pod
+shares for the pod's whole life. Nothing runs at ``pod create``.
+"""
+from __future__ import annotations
+
+import os
+
+from capsa.engine.session import container_records, pod_records
+from capsa.errors import CapsaError, UsageError
+from capsa.fastpath.record import field, record
+from capsa.pod.model import DEFAULT_SHARE, SHAREABLE, PodConfig
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+    from capsa.container.model import ContainerConfig
+    from capsa.engine.session import Session
+
+EXIT_POLICIES = ("continue", "stop")
+_NET_KEYS = ("ip", "add_host", "dns", "dns_search", "dns_option", "network_alias")
+
+
+@record
+class PodOptions:
+    """``pod create``'s flags (and what ``run --pod new:NAME`` and ``kube play`` give): None or
+    empty means podman's default."""
+
+    name: str = ""
+    publish: list[str] = field(default_factory=list)  # -p specs (the infra publishes them)
+    share: str | None = None  # podman's --share syntax: "ipc,net", "+pid", "none", "" (None: the default)
+    hostname: str = ""
+    labels: dict[str, str] = field(default_factory=dict)
+    network: str = ""  # --network ("" : the default network)
+    infra: bool = True
+    infra_command: list[str] = field(default_factory=list)
+    infra_name: str = ""
+    infra_image: str = ""  # a local image for the infra instead of the host's catatonit
+    infra_conmon_pidfile: str = ""
+    pod_id_file: str = ""
+    replace: bool = False
+    exit_policy: str = "continue"
+    ip: str = ""
+    add_host: list[str] = field(default_factory=list)
+    dns: list[str] = field(default_factory=list)
+    dns_search: list[str] = field(default_factory=list)
+    dns_option: list[str] = field(default_factory=list)
+    network_alias: list[str] = field(default_factory=list)
+    cgroup_parent: str = ""
+    share_parent: bool = True  # members take the pod's cgroup_parent
+    security_opt: list[str] = field(default_factory=list)  # the infra container's
+    volumes: list[str] = field(default_factory=list)  # -v specs every member gets
+    extra: dict[str, Any] = field(default_factory=dict)  # kept in PodConfig.extra (e.g. create_command)
+
+
+def parse_share(value: str | None) -> list[str]:
+    """podman's ``--share``: a comma list of namespaces; ``+a,b`` adds to the default
+    (ipc, net, uts); ``none`` or ``""`` shares nothing. Sorted; podman's error otherwise."""
+    if value is None:
+        return sorted(DEFAULT_SHARE)
+    value = value.strip()
+    if value in ("", "none"):
+        return []
+    names = set(DEFAULT_SHARE) if value.startswith("+") else set()
+    for item in value.lstrip("+").split(","):
+        item = item.strip()
+        if item not in SHAREABLE:
+            raise UsageError(f"invalid kernel namespace to share: {item}. Options are: cgroup, ipc, net, pid, uts or none",
+                             hint="e.g. --share ipc,net,uts, or --share +pid to add pid to the default")
+        names.add(item)
+    return sorted(names)
+
+
+def _check(sess: Session, options: PodOptions, share: list[str]) -> None:
+    """Every check that needs no record written: bad input makes nothing."""
+    from capsa.fastpath.names import is_safe_name
+
+    if options.name and not is_safe_name(options.name):
+        raise UsageError(f"names must match [a-zA-Z0-9][a-zA-Z0-9_.-]*: invalid argument {options.name!r}",
+                         hint="choose another --name")
+    if options.exit_policy not in EXIT_POLICIES:
+        raise UsageError(f'invalid pod exit policy: "{options.exit_policy}"', hint="use --exit-policy continue or stop")
+    if not options.infra:
+        if options.publish:
+            raise UsageError("you must have an infra container to publish port bindings to the host",
+                             hint="drop --infra=false, or publish ports on each container")
+        if share:
+            raise UsageError(f"cannot set share({','.join(share)}) namespaces without an infra container",
+                             hint="add --share none, or drop --infra=false")
+        for flag, value in (("--network", options.network), ("--infra-command", options.infra_command),
+                            ("--infra-name", options.infra_name), ("--infra-image", options.infra_image),
+                            ("--infra-conmon-pidfile", options.infra_conmon_pidfile), ("--hostname", options.hostname),
+                            *((f"--{k.replace('_', '-')}", getattr(options, k)) for k in _NET_KEYS)):
+            if value:
+                raise UsageError(f"cannot set {flag} without an infra container", hint="drop --infra=false")
+    if options.publish and "net" not in share:
+        raise UsageError("you must share the network namespace to publish ports on the pod",
+                         hint="add net to --share, or publish ports on each container")
+    if options.hostname and "uts" not in share:
+        raise UsageError("cannot set the pod's hostname without sharing the uts namespace", hint="add uts to --share")
+    if "cgroup" in share and not options.cgroup_parent:
+        pass  # (podman refuses --share cgroup with its pod cgroup; capsa makes none: see docs/pods.md)
+    if options.pod_id_file and os.path.exists(options.pod_id_file):
+        raise UsageError(f"pod id file exists. Ensure another pod is not using it or delete {options.pod_id_file}",
+                         hint="remove the file, or give another --pod-id-file")
+    if options.infra_conmon_pidfile and not os.path.isdir(os.path.dirname(os.path.abspath(options.infra_conmon_pidfile))):
+        raise UsageError(f"--infra-conmon-pidfile {options.infra_conmon_pidfile}: no such directory",
+                         hint="give a file in an existing directory")
+
+
+def create(sess: Session, options: PodOptions) -> PodConfig:
+    """Record the pod and its infra container (nothing starts: the pod is Created, as podman's).
+    Bad input creates nothing; with ``replace`` a pod of the same name is removed first."""
+    from capsa.container import lifecycle
+    from capsa.store.records import now_rfc3339
+
+    share = parse_share(options.share)
+    _check(sess, options, share)
+    pods = pod_records(sess)
+    pod = PodConfig(id=os.urandom(32).hex(), name=options.name, created=now_rfc3339(), share=share,
+                    hostname=options.hostname, labels=dict(options.labels), network=options.network,
+                    publish=list(options.publish), infra_command=list(options.infra_command),
+                    infra_name=options.infra_name, exit_policy=options.exit_policy, extra=dict(options.extra))
+    if options.cgroup_parent and options.share_parent:
+        pod.extra["cgroup_parent"] = options.cgroup_parent
+    if options.volumes:
+        from capsa.container.flags import parse_volume
+
+        for spec in options.volumes:
+            parse_volume(spec)  # (checked now: a bad one makes no pod)
+        pod.extra["volumes"] = list(options.volumes)
+    if options.infra_conmon_pidfile:
+        pod.extra["infra_conmon_pidfile"] = os.path.abspath(options.infra_conmon_pidfile)
+    infra = _infra_config(sess, pod, options) if options.infra else None
+    with pods.store_lock().exclusive():
+        if not pod.name:
+            pod.name = lifecycle.random_name(pods.name_taken)
+        if options.replace and pods.name_taken(pod.name):
+            remove(sess, pods.find(pod.name), force=True, timeout=None)
+        if infra is not None:
+            infra.name = infra.name or f"{pod.id[:12]}-infra"
+            pod.infra_id, pod.infra_image = infra.id, infra.image_name
+            container_records(sess).check_name(infra.name)
+        pods.add(pod)
+        try:
+            if infra is not None:
+                from capsa.engine import containers
+
+                containers.create(sess, infra)
+                pod.infra_image = infra.image_name
+                pods.save(pod)
+            if options.pod_id_file:
+                _write_new(options.pod_id_file, pod.id + "\n")
+        except BaseException:
+            pods.remove(pod.id)
+            if infra is not None and infra.created and os.path.isdir(container_records(sess).dir(infra.id)):
+                _remove_container(sess, infra, force=True, timeout=0)
+            raise
+    return pod
+
+
+def _write_new(path: str, text: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text)
+
+
+def _infra_config(sess: Session, pod: PodConfig, options: PodOptions) -> ContainerConfig:
+    """The infra container's configuration (checked: ports, network, names and addresses); it
+    holds every namespace the pod shares, and publishes the pod's ports."""
+    from capsa.container.model import ContainerConfig
+    from capsa.engine import containers
+
+    image_name, rootfs = options.infra_image, None
+    command = list(options.infra_command)
+    if not image_name:
+        from capsa.pod.infra import INFRA_COMMAND, ensure_rootfs
+
+        rootfs = ensure_rootfs(sess.config.root)
+        image_name, command = rootfs, command or list(INFRA_COMMAND)
+    config = ContainerConfig(id=os.urandom(32).hex(), name=options.infra_name, image_id=None, image_name=image_name,
+                             rootfs=rootfs, entrypoint=command or None, cmd=None,
+                             hostname=(options.hostname or pod.name) if "uts" in pod.share else "",
+                             read_only=rootfs is not None, network="none", pod=pod.id,
+                             cgroup_parent=options.cgroup_parent, stop_timeout=10,
+                             extra={"infra": True, "read_only_tmpfs": False})
+    if rootfs is not None:
+        config.stop_signal = "SIGKILL"  # catatonit -P holds namespaces, nothing to wind down
+    if "net" in pod.share or options.network or options.publish:
+        mode, definition = containers.network_mode(sess, options.network or None, starting=False)
+        config.network = mode
+        if definition is not None:
+            config.extra["network_definition"] = definition
+        if options.publish:
+            warning = containers.publish(sess, config, list(options.publish), False)
+            if warning:
+                raise UsageError(f"cannot publish ports with --network {options.network}",
+                                 hint="publish ports on a pod with a network of its own (not none, host or container:)")
+        o = {k: getattr(options, k) for k in _NET_KEYS}
+        if any(o.values()):
+            containers.network_options(sess, config, o, definition)
+    if options.security_opt:
+        from capsa.container.flags import parse_security_opts
+
+        parse_security_opts(options.security_opt, config)
+    return config
+
+
+# -- finding pods and their members ---------------------------------------------------------------
+
+def find(sess: Session, refs: list[str] | None, all_: bool = False, latest: bool = False) -> list[PodConfig]:
+    """The pods ``refs`` name (every one with ``all_``, the newest with ``latest``); PodNotFound
+    (podman's message) for an unknown one."""
+    pods = pod_records(sess)
+    if all_:
+        return pods.all()
+    if latest:
+        return pods.all()[-1:]
+    if not refs:
+        raise UsageError("specify one or more pods (name or ID)", hint="or use --all / --latest")
+    return [pods.find(ref) for ref in refs]
+
+
+def members(sess: Session, pod: PodConfig, infra: bool = True) -> list[ContainerConfig]:
+    """The pod's containers: the infra first (unless ``infra`` is false), then by creation time."""
+    found = pod_records(sess).members(container_records(sess), pod.id)
+    return found if infra else [c for c in found if not c.extra.get("infra")]
+
+
+def ensure_infra(sess: Session, pod: PodConfig) -> None:
+    """Start the pod's infra container unless it runs (nothing with ``--infra=false``)."""
+    if not pod.infra_id:
+        return
+    from capsa.container.records import ContainerNotFound
+    from capsa.engine import containers
+
+    records = container_records(sess)
+    with pod_records(sess).lock(pod.id).exclusive():
+        try:
+            infra = records.config(pod.infra_id)
+        except ContainerNotFound:
+            raise UsageError(f"the infra container of pod {pod.name} is gone",
+                             hint=f"remove the pod (capsa pod rm -f {pod.name}) and create it again") from None
+        if containers.is_running(sess, infra):
+            return
+        containers.start(sess, infra)
+    pidfile = pod.extra.get("infra_conmon_pidfile")
+    if pidfile:
+        from capsa.fsutil import atomic_write
+
+        atomic_write(pidfile, f"{records.state(infra.id).monitor_pid}".encode(), durable=False)
+
+
+# -- containers joining a pod ---------------------------------------------------------------------
+
+def join(sess: Session, config: ContainerConfig, ref: str, o: dict[str, Any]) -> PodConfig:
+    """``create``/``run --pod REF``: make ``config`` a member of pod REF (its ``pod``; the
+    infra's namespaces the pod shares: ``network`` is ``container:<infra>``, the others in
+    ``namespaces``; with uts shared its hostname is the pod's). What the pod decides cannot be
+    given to a member: podman's errors (ports, network, hostname)."""
+    pod = pod_records(sess).find(ref)
+    config.pod = pod.id
+    if not pod.infra_id:
+        return pod
+    if "net" in pod.share:
+        if o.get("publish") or o.get("publish_all"):
+            raise UsageError("invalid config provided: published or exposed ports must be defined when the pod is "
+                             "created: network cannot be configured when it is shared with a pod",
+                             hint=f"publish them on the pod: capsa pod create -p ... (pod {pod.name})")
+        if o.get("network"):
+            raise UsageError("invalid config provided: networks must be defined when the pod is created: "
+                             "network cannot be configured when it is shared with a pod",
+                             hint=f"give --network to 'capsa pod create' (pod {pod.name})")
+        for key in _NET_KEYS:
+            if o.get(key):
+                flag = "--" + key.replace("_", "-")
+                raise UsageError(f"invalid config provided: {flag} must be set when the pod is created: "
+                                 "network cannot be configured when it is shared with a pod",
+                                 hint=f"give {flag} to 'capsa pod create' (pod {pod.name})")
+        config.network = f"container:{pod.infra_id}"
+    if "uts" in pod.share:
+        if o.get("hostname"):
+            raise UsageError("invalid config provided: cannot set hostname when joining the pod UTS namespace: "
+                             "invalid configuration", hint=f"the pod's hostname is {pod.hostname or pod.name}")
+        config.hostname = pod.hostname or pod.name
+    for kind in ("cgroup", "ipc", "pid", "uts"):
+        if kind in pod.share:
+            config.namespaces[kind] = f"container:{pod.infra_id}"
+    if not config.cgroup_parent and pod.extra.get("cgroup_parent"):
+        config.cgroup_parent = pod.extra["cgroup_parent"]
+    if pod.extra.get("volumes"):  # (podman's pod create -v: every member has them)
+        from capsa.container.flags import parse_volume
+
+        mine = {m.destination for m in config.mounts}
+        config.mounts[:0] = [m for m in map(parse_volume, pod.extra["volumes"]) if m.destination not in mine]
+    return pod
+
+
+def new_from_container(sess: Session, name: str, o: dict[str, Any]) -> PodConfig:
+    """``--pod new:NAME``: create pod NAME with what podman moves from the container to the pod
+    (-p, --network and its address flags, --hostname); ``o`` loses them (the container then
+    joins the pod with :func:`join`)."""
+    if not name:
+        raise UsageError("new pod name must be at least one character", hint="use --pod new:NAME")
+    options = PodOptions(name=name, publish=list(o.get("publish") or []), network=o.get("network") or "",
+                         hostname=o.get("hostname") or "", ip=o.get("ip") or "",
+                         **{k: list(o.get(k) or []) for k in _NET_KEYS if k != "ip"})
+    if o.get("publish_all"):
+        raise UsageError("--publish-all cannot be used with --pod new:", hint="publish the ports with -p")
+    pod = create(sess, options)
+    for key in ("publish", "network", "hostname", *_NET_KEYS):
+        o[key] = None
+    return pod
+
+
+def infra_first(sess: Session, config: ContainerConfig) -> None:
+    """Before a pod member starts: its pod's infra, unless it runs."""
+    if not config.pod or config.extra.get("infra"):
+        return
+    from capsa.pod.records import PodNotFound
+
+    try:
+        pod = pod_records(sess).config(config.pod)
+    except PodNotFound:
+        raise UsageError(f"container {config.name} belongs to pod {config.pod[:12]}, which is gone",
+                         hint=f"remove the container (capsa rm {config.name})") from None
+    ensure_infra(sess, pod)
+
+
+# -- remove ---------------------------------------------------------------------------------------
+
+def remove(sess: Session, pod: PodConfig, force: bool, timeout: int | None) -> None:
+    """``pod rm``: the members, then the infra, then the record. Without ``force`` a pod with a
+    running (or paused) container is refused, as podman (exit 125), before anything is removed;
+    with it they are stopped (stop signal, SIGKILL after ``timeout`` seconds, default each
+    container's)."""
+    from capsa.engine import containers
+
+    pods = pod_records(sess)
+    with pods.lock(pod.id).exclusive():
+        found = members(sess, pod)
+        infra = [c for c in found if c.extra.get("infra")]
+        others = [c for c in found if not c.extra.get("infra")]
+        if not force:
+            running = [c for c in others if containers.is_running(sess, c)]
+            if running:
+                lines = [f"removing container {c.id} from pod {pod.id}: cannot remove container {c.id} as it is "
+                         f"running - running or paused containers cannot be removed without force: container state "
+                         f"improper" for c in running]
+                lines += [f"removing container {c.id} from pod {pod.id}: a container that depends on container "
+                          f"{c.id} could not be removed: container state improper" for c in infra]
+                message = lines[0] if len(lines) == 1 else f"{len(lines)} errors occurred:\n" + "".join(
+                    f"\t* {line}\n" for line in lines)
+                raise UsageError(message, hint=f"stop the pod first (capsa pod stop {pod.name}), or use pod rm -f")
+        for config in others:  # (the infra last: the others joined its namespaces)
+            _remove_container(sess, config, force=True, timeout=timeout)
+        for config in infra:
+            _remove_container(sess, config, force=True, timeout=0 if timeout is None else timeout)
+        pods.remove(pod.id)
+
+
+def _remove_container(sess: Session, config: ContainerConfig, force: bool, timeout: int | None) -> None:
+    from capsa.container import removal
+    from capsa.container.records import ContainerNotFound
+    from capsa.engine.session import open_store
+
+    records = container_records(sess)
+    try:
+        removal.remove(sess, open_store(sess), records, config, force,
+                       config.stop_timeout if timeout is None else timeout)
+    except ContainerNotFound:
+        pass  # gone meanwhile (its own --rm)
+    except CapsaError:
+        raise
