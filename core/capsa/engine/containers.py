@@ -46,7 +46,7 @@ def exists(sess: Session, ref: str) -> bool:
 def listing(sess: Session, all_: bool, filters: list[str], external: bool = False) -> list[dict[str, Any]]:
     """``ps``: the rows of the containers (only the running ones unless ``all_`` or
     ``filters``) that pass every ``KEY=VALUE`` filter (podman's: status, name, label, id,
-    exited, ancestor), newest first. A build's RUN containers (``extra["builder"]``) only
+    exited, ancestor, pod), newest first. A build's RUN containers (``extra["builder"]``) only
     with ``external``, as podman's ``ps --external`` shows buildah's."""
     from capsa.container.views import ps_row
 
@@ -66,14 +66,35 @@ def listing(sess: Session, all_: bool, filters: list[str], external: bool = Fals
             rows.append(ps_row(records, config, images.get(config.image_id or "", {})))
     if not all_ and not filters:
         rows = [r for r in rows if r["State"] in ("running", "paused", "stopping", "restarting")]
-    return _filter_rows(rows, filters)
+    return _filter_rows(rows, filters, sess)
 
 
-def _filter_rows(rows: list[dict[str, Any]], filters: list[str]) -> list[dict[str, Any]]:
+def _pod_ids(sess: Session, values: list[str]) -> set[str]:
+    """The ids of the pods ``values`` name (name, id or unique id prefix); unknown ones left out,
+    as podman's ``ps --filter pod=``."""
+    from capsa.engine.session import pod_records
+    from capsa.pod.records import PodNotFound
+
+    records, ids = pod_records(sess), set()
+    for value in values:
+        try:
+            ids.add(records.find(value).id)
+        except PodNotFound:
+            continue
+    return ids
+
+
+def _filter_rows(rows: list[dict[str, Any]], filters: list[str], sess: Session | None = None) -> list[dict[str, Any]]:
+    pods = [spec.partition("=")[2] for spec in filters if spec.startswith("pod=")]
+    if pods and sess is not None:  # (several pod= filters: any of them, as podman)
+        pod_ids = _pod_ids(sess, pods)
+        rows = [r for r in rows if r["Pod"] in pod_ids]
     for spec in filters:
         key, sep, value = spec.partition("=")
         if not sep:
             raise UsageError(f"invalid filter {spec!r}", hint="filters look like KEY=VALUE, e.g. status=running")
+        if key == "pod":
+            continue
         if key == "status":
             if value not in ("created", "running", "paused", "stopping", "exited", "removing"):
                 raise UsageError(f"invalid status filter {value!r}", hint="use created, running, paused or exited")
@@ -92,7 +113,7 @@ def _filter_rows(rows: list[dict[str, Any]], filters: list[str]) -> list[dict[st
         elif key == "ancestor":
             rows = [r for r in rows if _is_ancestor(value, r)]
         else:
-            raise UsageError(f"invalid filter key {key!r}", hint="supported: status, name, label, id, exited, ancestor")
+            raise UsageError(f"invalid filter key {key!r}", hint="supported: status, name, label, id, exited, ancestor, pod")
     return rows
 
 

@@ -119,6 +119,16 @@ def _is_infra(config: ContainerConfig) -> bool:
     return bool(config.extra.get("infra"))
 
 
+def _still_up(records: Any, config: ContainerConfig) -> bool:
+    """Whether the container still runs (or is paused)."""
+    from capsa.container.views import effective_status
+
+    try:
+        return effective_status(records, config).status in ("running", "paused")
+    except CapsaError:
+        return False
+
+
 # -- start, stop, restart -------------------------------------------------------------------------
 
 def start(sess: Session, pod: PodConfig, verb: str = "starting") -> list[str]:
@@ -208,12 +218,13 @@ def kill(sess: Session, pod: PodConfig, signal: str) -> list[str]:
 
     records = container_records(sess)
     errors = []
-    alive = [c for c, s in members(sess, pod) if s.status in ("running", "paused", "stopping")]
+    alive = [c for c, s in members(sess, pod) if s.status in ("running", "paused")]
     for config in [c for c in alive if not _is_infra(c)] + [c for c in alive if _is_infra(c)]:
         try:
             stopping.kill(sess, records, config, signal)
         except CapsaError as exc:
-            errors.append(f"killing container {config.id}: {exc.message}")
+            if _still_up(records, config):  # (not one that exited meanwhile: an earlier signal, its pod's)
+                errors.append(f"killing container {config.id}: {exc.message}")
     return errors
 
 
@@ -233,17 +244,17 @@ def pause(sess: Session, pod: PodConfig) -> list[str]:
 
 
 def unpause(sess: Session, pod: PodConfig) -> list[str] | None:
-    """Thaw the pod's paused containers, the infra first; None (nothing done, nothing to say, as
-    podman 4.3) unless the pod is Paused or Degraded."""
+    """Thaw the pod's paused containers, the infra first; None (nothing done, nothing printed,
+    as podman) when none is paused. (podman 4.3 asks for a Paused or Degraded pod instead, which
+    leaves a pod whose paused containers sit beside exited ones - Stopped - paused for good.)"""
     from capsa.container import pausing
-    from capsa.pod.status import DEGRADED, PAUSED, pod_status
 
-    found = members(sess, pod)
-    if pod_status([s.status for _, s in found]) not in (PAUSED, DEGRADED):
+    paused = [c for c, s in members(sess, pod) if s.status == "paused"]
+    if not paused:
         return None
     records = container_records(sess)
     errors = []
-    for config in [c for c, s in found if s.status == "paused"]:
+    for config in paused:
         try:
             pausing.unpause(sess, records, config)
         except CapsaError as exc:

@@ -3,7 +3,7 @@
 
 Each container (the infra included) counts as one of: running, paused, created (capsa's
 ``created``; podman's ``configured`` too), stopped (``exited``, podman's ``stopped``) or
-errored (anything else: podman's ``stopping`` and ``removing``, capsa's ``unknown``). Then:
+errored (anything else: ``removing``, capsa's ``unknown``). Then:
 
 - no container at all (a pod created with ``--infra=false`` and nothing in it): ``Created``;
 - every container running: ``Running``; some running: ``Degraded``;
@@ -12,7 +12,9 @@ errored (anything else: podman's ``stopping`` and ``removing``, capsa's ``unknow
 - one errored (and none of the above): ``Error``; otherwise (created ones, maybe paused): ``Created``.
 
 capsa's ``restarting`` (a restart policy between two runs) counts as running: podman has no
-such state, its restarting container is running again at once.
+such state, its restarting container is running again at once. capsa's ``stopping`` (the
+process has exited, its monitor is tearing down) counts as stopped: podman's ``stopping`` (a
+stop under way, the process maybe alive) is an error state for its pod status, capsa's is not.
 """
 from __future__ import annotations
 
@@ -23,7 +25,7 @@ FILTER_STATUSES = ("stopped", "running", "paused", "exited", "dead", "created", 
 CONTAINER_FILTER_STATUSES = ("created", "running", "paused", "stopped", "exited", "unknown")  # --filter ctr-status=
 
 _KIND = {"running": "running", "restarting": "running", "paused": "paused", "created": "created",
-         "configured": "created", "exited": "stopped", "stopped": "stopped"}
+         "configured": "created", "exited": "stopped", "stopped": "stopped", "stopping": "stopped"}
 
 
 def container_kind(status: str) -> str:
