@@ -132,25 +132,44 @@ def _still_up(records: Any, config: ContainerConfig) -> bool:
 # -- start, stop, restart -------------------------------------------------------------------------
 
 def start(sess: Session, pod: PodConfig, verb: str = "starting") -> list[str]:
-    """Start the pod's containers that are not up, the infra first: when it cannot start, its
-    members are not tried (podman's dependency error for each). Returns the failures."""
+    """Start the pod's containers that are not up, the infra first: when it cannot start (or
+    its command fails at once), its members are not tried (podman's dependency error for
+    each). Returns the failures."""
     from capsa.engine import containers as base
 
+    records = container_records(sess)
     errors: list[str] = []
+    infra: ContainerConfig | None = None
     infra_failed = False
+
+    def dependency(config: ContainerConfig) -> str:
+        return (f"{verb} container {config.id}: a dependency of container {config.id} failed to start: "
+                "container state improper")
+
     for config, state in members(sess, pod):
+        infra = config if _is_infra(config) else infra
         if state.status in UP:
             continue
         if infra_failed and not _is_infra(config):
-            errors.append(f"{verb} container {config.id}: a dependency of container {config.id} failed to start: "
-                          "container state improper")
+            errors.append(dependency(config))
             continue
         try:
             base.start(sess, config)
         except CapsaError as exc:
-            errors.append(f"{verb} container {config.id}: {exc.message}")
-            infra_failed = infra_failed or _is_infra(config)
+            if not _is_infra(config) and infra is not None and not _still_up(records, infra):
+                errors += [f"{verb} container {infra.id}: {_exit_reason(sess, infra)}", dependency(config)]
+            else:
+                errors.append(f"{verb} container {config.id}: {exc.message}")
+            infra_failed = infra_failed or _is_infra(config) or (infra is not None and not _still_up(records, infra))
     return errors
+
+
+def _exit_reason(sess: Session, config: ContainerConfig) -> str:
+    """Why a container that was just started is not running: its recorded error or exit code."""
+    state = container_records(sess).state(config.id)
+    if state.error:
+        return state.error
+    return f"the infra container exited at once (exit code {state.exit_code}): container state improper"
 
 
 def stop(sess: Session, pod: PodConfig, timeout: int | None = None, verb: str = "stopping") -> tuple[list[str], list[str]]:
@@ -191,7 +210,7 @@ def _stop_all(sess: Session, configs: list[ContainerConfig], timeout: int | None
             resorted = stopping.stop(sess, records, config, seconds, signal, paused_too=False)
         except CapsaError as exc:
             return f"{verb} container {config.id}: {exc.message}", None
-        if resorted:
+        if resorted and seconds > 0:  # (-t 0 asks for SIGKILL at once: no warning, as podman)
             return None, (f"StopSignal {signal_name(signal)} failed to stop container {config.name} "
                           f"in {seconds} seconds, resorting to SIGKILL")
         return None, None
