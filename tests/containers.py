@@ -64,9 +64,18 @@ def container_ids(capsa: Capsa) -> list[str]:
     return r.stdout.split() if r.returncode == 0 else []
 
 
+def pod_ids(capsa: Capsa) -> list[str]:
+    """The ids of the store's pods (from their records: no pod command needed)."""
+    pods = Path(capsa.root) / "pods"
+    return sorted(p.name for p in pods.iterdir() if p.is_dir() and len(p.name) == 64) if pods.is_dir() else []
+
+
 def cleanup(capsa: Capsa) -> list[str]:
-    """Remove every container (stopping running ones); return what is still left (should be [])."""
+    """Remove every pod and container (stopping running ones); return what is still left
+    (should be [])."""
     ids = container_ids(capsa)
+    if pod_ids(capsa):
+        capsa("pod", "rm", "-a", "-f", timeout=120)
     capsa("rm", "-a", "-f", timeout=120)
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline and leftovers(capsa, ids):
@@ -75,9 +84,9 @@ def cleanup(capsa: Capsa) -> list[str]:
 
 
 def leftovers(capsa: Capsa, ids: list[str]) -> list[str]:
-    """Mounts under the store, cgroups of these containers, monitor processes that still exist
-    and the store's default bridge (it goes with the last container on it)."""
-    found = []
+    """Pods, mounts under the store, cgroups of these containers, monitor processes that still
+    exist and the store's default bridge (it goes with the last container on it)."""
+    found = [f"pod {p}" for p in pod_ids(capsa)]
     deadline = time.monotonic() + 5  # (the monitor tidies the bridge just after it reported the exit)
     while Path(f"/sys/class/net/{capsa.bridge}").exists() and time.monotonic() < deadline:
         time.sleep(0.05)

@@ -140,8 +140,8 @@ def rm(
     """Remove one or more containers."""
     sess = session(ctx)
     missing = 0
-    if all:
-        targets = engine.find(sess, None, all_=True)
+    if all:  # (a pod's infra container goes with its pod: capsa pod rm)
+        targets = engine.without_pod_infras(sess, engine.find(sess, None, all_=True))
     else:
         if not refs:
             raise UsageError("give at least one container name or id", hint="or use --all")

@@ -344,6 +344,10 @@ class Monitor(MonitorNetwork):
         from capsa.container.teardown import release_layer
 
         trace("teardown")
+        try:
+            pod = self.records.config(self.id).pod
+        except Exception:
+            pod = ""
         problems = release_layer(self.driver("storage"), self.cfg.get("layer_id")) if self.cfg.get("layer_id") else []
         if problems:
             self.records.update_state(self.id, error="; ".join(problems))
@@ -354,6 +358,13 @@ class Monitor(MonitorNetwork):
         else:
             shutil.rmtree(os.path.join(self.run_dir, "bundle"), ignore_errors=True)
             self.records.update_state(self.id, status="exited")
+        if pod:  # (its pod's --exit-policy stop: the last member's exit stops the infra)
+            from capsa.pod.exitpolicy import after_member_exit
+
+            try:
+                after_member_exit(self.records, pod, self.id, self.iso, self.cfg["isolation"])
+            except Exception as exc:  # noqa: BLE001 - best effort: the member's own end is done
+                trace(f"exit policy: {exc}")
 
 
 _close = close_quietly

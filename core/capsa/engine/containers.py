@@ -494,6 +494,15 @@ def _dependents_first(records: ContainerRecords, configs: list[ContainerConfig])
     return joined + [c for c in configs if not c.network.startswith("container:")]
 
 
+def without_pod_infras(sess: Session, configs: list[ContainerConfig]) -> list[ContainerConfig]:
+    """``configs`` but the infra containers of pods that exist (``rm -a``: they go with their
+    pod, ``pod rm``)."""
+    from capsa.engine.session import pod_records
+
+    pods = pod_records(sess)
+    return [c for c in configs if not (c.extra.get("infra") and c.pod and os.path.isdir(pods.dir(c.pod)))]
+
+
 def _refuse_infra(records: ContainerRecords, config: ContainerConfig) -> None:
     """An infra container goes with its pod only (podman's error), unless the pod is gone."""
     from capsa.pod.records import PodRecords

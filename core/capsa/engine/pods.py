@@ -121,7 +121,7 @@ def create(sess: Session, options: PodOptions) -> PodConfig:
     from capsa.container import lifecycle
     from capsa.store.records import now_rfc3339
 
-    share = parse_share(options.share)
+    share = parse_share(options.share) if options.infra or options.share is not None else []
     _check(sess, options, share)
     pods = pod_records(sess)
     pod = PodConfig(id=os.urandom(32).hex(), name=options.name, created=now_rfc3339(), share=share,
