@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from conftest import Capsa
-from containers import busybox_store, cleanup
+from containers import store_fixtures
 
 from capsa.pod.status import ctr_status_matches, pod_status
 
@@ -20,24 +19,7 @@ from capsa.pod.status import ctr_status_matches, pod_status
 TERM_OK = ["sh", "-c", "trap 'exit 3' TERM; while :; do sleep 0.1; done"]
 
 
-@pytest.fixture(scope="module")
-def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Capsa]:
-    yield from busybox_store(tmp_path_factory, "podlife")
-
-
-def remove_pods(capsa: Capsa) -> list[str]:
-    """Remove every pod and container; what is left behind (should be [])."""
-    r = capsa("pod", "rm", "-a", "-f", "-t", "0", timeout=120)
-    left = cleanup(capsa)
-    pods = capsa("pod", "ps", "-q").stdout.split()
-    return ([f"pod rm -a -f: {r.stderr}"] if r.returncode else []) + left + [f"pod {p}" for p in pods]
-
-
-@pytest.fixture
-def c(store: Capsa) -> Iterator[Capsa]:
-    yield store
-    left = remove_pods(store)
-    assert left == [], f"left behind: {left}"
+store, c = store_fixtures("podlife")
 
 
 def ok(capsa: Capsa, *args: str, timeout: float = 60) -> str:
