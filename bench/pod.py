@@ -18,6 +18,7 @@ import sys
 from common import bridge_store, podman_binary, print_ratios, time_once
 
 STEPS = ("pod create", "run -d --pod", "pod rm -f")
+REFERENCE = "run -d (no pod)"
 
 
 def cycle(engine: list[str], image: str, name: str, env: dict[str, str] | None) -> list[float]:
@@ -37,7 +38,7 @@ def main() -> int:
         cycle(capsa, "busybox", tag, env)  # warm caches (and make the infra root filesystem)
         if podman:
             cycle([podman], "localhost/busybox", tag, None)
-        results = {name: {"capsa": [], "podman": []} for name in ("pod life", *STEPS)}
+        results = {name: {"capsa": [], "podman": []} for name in ("pod life", *STEPS, REFERENCE)}
         for _ in range(args.runs):
             for who, engine, image, env_ in (("capsa", capsa, "busybox", env), ("podman", [podman], "localhost/busybox", None)):
                 if who == "podman" and not podman:
@@ -46,6 +47,9 @@ def main() -> int:
                 results["pod life"][who].append(sum(steps))
                 for step, ms in zip(STEPS, steps):
                     results[step][who].append(ms)
+                # for scale: one container without a pod on the same network (not part of the goal)
+                results[REFERENCE][who].append(time_once([*engine, "run", "-d", "--name", tag, image, "sleep", "1000"], env_))
+                time_once([*engine, "rm", "-f", "-t", "0", tag], env_)
         failures = [f for f in print_ratios(results) if f == "pod life"]
         for name in failures:
             print(f"GOAL MISSED: {name}")

@@ -306,3 +306,24 @@ def test_exit_policy_stop_stops_the_infra_after_the_last_member(c: Capsa) -> Non
         time.sleep(0.05)
     assert infra_of(c, stop_id)["State"]["Status"] == "exited"
     assert infra_of(c, keep_id)["State"]["Status"] == "running"  # continue (the default) keeps it
+
+
+def test_restart_policy_rejoins_a_restarted_infra(c: Capsa) -> None:
+    """A member's monitor restarting it (--restart always) after the infra restarted joins the
+    infra's new namespaces (netattach.rejoin, generalized to every joined kind)."""
+    pod_id = ok(c("pod", "create", "--name", "again")).strip()  # (not pid: its end would end the member)
+    ok(c("run", "-d", "--pod", "again", "--name", "phoenix", "--restart", "always", "busybox", "sleep", "1000"))
+    old = infra_of(c, pod_id)["State"]["Pid"]
+    ok(c("restart", infra_of(c, pod_id)["Id"]))
+    new = infra_of(c, pod_id)["State"]["Pid"]
+    assert new != old
+    ok(c("kill", "phoenix"))  # (its process ends: its monitor restarts it)
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        doc = inspect(c, "phoenix")
+        if doc["RestartCount"] >= 1 and doc["State"]["Status"] == "running" and doc["State"]["Pid"]:
+            break
+        time.sleep(0.1)
+    pid = inspect(c, "phoenix")["State"]["Pid"]
+    for kind in ("net", "uts", "ipc"):
+        assert ns(pid, kind) == ns(new, kind), kind

@@ -49,6 +49,8 @@ def launch(sess: Session, image: str, command: list[str], o: dict[str, Any], cre
         keys = detach_keys(o["detach_keys"])
     in_pod = bool(o.get("pod") or o.get("pod_id_file"))
     if not create_only:  # first of all: the monitor loads its drivers while we make the container
+        # (a pod's infra, when it starts first, takes it: it loads its network driver only once
+        # the infra exists, which its members join while that driver loads)
         containers.prepare_run(sess, "container:" if in_pod else o["network"])
     detach = o.get("detach", True)
     config = container_config(image, command, o)

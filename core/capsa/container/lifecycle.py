@@ -182,18 +182,19 @@ def joined_namespace(records: ContainerRecords, target_id: str, files: Any) -> t
     except CapsaError:
         raise UsageError(f"cannot join the network namespace of container {target_id[:12]}: no such container",
                          hint="the container was removed; recreate this one with another --network") from None
-    if state.status != "running" or not state.pid or not os.path.exists(f"/proc/{state.pid}/ns/net"):
+    pid = state.pid if state.status == "running" else STARTING.get(target_id, 0)
+    if not pid or not os.path.exists(f"/proc/{pid}/ns/net"):
         raise UsageError(f"cannot join the network namespace of container {target.name}: container state improper",
                          hint=f"start it first (capsa start {target.name})")
     if files is None:
-        return f"/proc/{state.pid}/ns/net", None
+        return f"/proc/{pid}/ns/net", None
     tfiles = records.run_dir(target_id, "files")
     hosts = os.path.join(tfiles, "hosts")
     resolv = os.path.join(tfiles, "resolv.conf")
     files = GeneratedFiles(hosts=hosts if os.path.exists(hosts) else files.hosts, hostname=files.hostname,
                            resolv_conf=resolv if os.path.exists(resolv) else files.resolv_conf,
                            containerenv=files.containerenv)
-    return f"/proc/{state.pid}/ns/net", files
+    return f"/proc/{pid}/ns/net", files
 
 
 OCI_TYPES = {"ipc": "ipc", "uts": "uts", "pid": "pid", "cgroup": "cgroup"}  # ContainerConfig.namespaces keys -> OCI's
@@ -223,8 +224,9 @@ def namespace_path(records: ContainerRecords, target_id: str, kind: str) -> str:
     except CapsaError:
         raise UsageError(f"cannot join the {kind} namespace of container {target_id[:12]}: no such container",
                          hint="the container was removed; recreate this one") from None
-    path = f"/proc/{state.pid}/ns/{kind}"
-    if state.status != "running" or not state.pid or not os.path.exists(path):
+    pid = state.pid if state.status == "running" else STARTING.get(target_id, 0)
+    path = f"/proc/{pid}/ns/{kind}"
+    if not pid or not os.path.exists(path):
         raise UsageError(f"cannot join the {kind} namespace of container {target.name}: container state improper",
                          hint=f"start it first (capsa start {target.name})")
     return path
@@ -254,7 +256,7 @@ def monitor_drivers(sess: Session) -> dict[str, str]:
 
 
 def _hand_to_monitor(sess: Session, store: Store | None, records: ContainerRecords,
-                     config: ContainerConfig) -> tuple[int, int]:
+                     config: ContainerConfig, early_pid: bool = False) -> tuple[int, int]:
     """Give a monitor (pre-forked by ``run``, or a new one) this container, once its bundle is
     written here (while that monitor loads its drivers); returns (messages from it, go to it).
     On error the monitor is let go (it exits) and nothing stays mounted."""
@@ -278,7 +280,7 @@ def _hand_to_monitor(sess: Session, store: Store | None, records: ContainerRecor
     try:
         handle.send({
             "id": config.id, "name": config.name, "root": cfg.root, "runroot": cfg.runroot, "bundle": bundle,
-            "tty": config.tty, "interactive": config.interactive, "remove": config.remove,
+            "tty": config.tty, "interactive": config.interactive, "remove": config.remove, "early_pid": early_pid,
             "restart_policy": config.restart_policy, "restart_max": config.restart_max, "layer_id": config.layer_id,
             "storage": {"name": cfg.driver("storage"), "options": cfg.driver_options("storage")},
             "isolation": recorded_isolation(sess, config),
@@ -324,7 +326,7 @@ class _Events:
 
 def start(sess: Session, records: ContainerRecords, config: ContainerConfig, attach_output: bool,
           stdin: bool = False, store: Store | None = None, detach_keys: bytes | None = None,
-          sig_proxy: bool = True) -> int | None:
+          sig_proxy: bool = True, before_go: Callable[[], None] | None = None) -> int | None:
     """Start the container; with ``attach_output`` relay its stdio until it exits and return its exit
     code (None when the user detached: ``detach_keys``, ctrl-p ctrl-q when None). Raises when the
     container could not start. ``store``: the session's store, when the caller has it open already."""
@@ -362,6 +364,17 @@ def start(sess: Session, records: ContainerRecords, config: ContainerConfig, att
                             attach.send_size(sock)
                     except OSError:  # the monitor closed it already: it failed, and says why next
                         sock = None
+                if before_go is not None:  # (a pod member: its infra runs first; the member is made meanwhile)
+                    try:
+                        before_go()
+                    except BaseException:
+                        os.write(go, b"!")  # the monitor calls the start off
+                        os.close(go)
+                        go = -1
+                        from capsa.container.stopping import wait_monitor_gone
+
+                        wait_monitor_gone(records, config, timeout=10)
+                        raise
                 os.close(go)
                 go = -1
                 event = events.next()
@@ -394,6 +407,76 @@ def start(sess: Session, records: ContainerRecords, config: ContainerConfig, att
         if go >= 0:
             os.close(go)
         os.close(msg)
+
+
+STARTING: dict[str, int] = {}  # container id -> pid: started in this process, not running yet (a pod's infra)
+
+
+def start_background(sess: Session, records: ContainerRecords, config: ContainerConfig,
+                     store: Store | None = None, early_pid: bool = False) -> Callable[[], None]:
+    """:func:`start` without attaching, in two halves: the container is handed to its monitor
+    now (it starts while the caller does other work: a pod's infra while its member is made),
+    and the function returned waits until it started, raising as :func:`start` does. The caller
+    must call it (once), whatever happens in between."""
+    if UNREADABLE in config.extra:
+        raise StorageError(f"container {config.name} cannot be started: {config.extra[UNREADABLE]}",
+                           hint="remove it with 'capsa rm -f', or run 'capsa system check --repair'")
+    with records.lock(config.id).exclusive():
+        state = records.state(config.id)
+        if state.status in ("running", "paused", "stopping"):
+            raise UsageError(f"container {config.name} is already running", hint="see 'capsa ps'")
+        if state.stop_requested or state.error or state.restart_count:
+            state.stop_requested, state.error, state.restart_count = False, "", 0
+            records.set_state(config.id, state)
+        msg, go = _hand_to_monitor(sess, store, records, config, early_pid=early_pid)
+    os.close(go)  # (nobody attaches: it may start as soon as it is created)
+    events = _Events(msg)
+    first: list[dict[str, Any]] = []
+
+    def namespaces() -> int:
+        """With ``early_pid``: wait until the container exists (its namespaces too, nothing
+        runs yet); its pid, also in :data:`STARTING` (joined namespaces are found by it), or 0
+        when it failed (``finish`` says why)."""
+        while not first:
+            try:
+                event = events.next()
+            except IsolationError:
+                first.append({"event": "lost"})
+                return 0
+            if event.get("event") == "namespaces":
+                STARTING[config.id] = int(event["pid"])
+                return STARTING[config.id]
+            if event.get("event") != "listening":
+                first.append(event)
+        return 0
+
+    def finish() -> None:
+        try:
+            try:
+                if first and first[0].get("event") == "lost":
+                    raise IsolationError("the container monitor exited before starting the container",
+                                         hint="see monitor.log in the container's runroot directory")
+                event = first.pop() if first else events.next()
+                while event.get("event") in ("listening", "namespaces"):
+                    event = events.next()
+            except IsolationError:
+                records.update_state(config.id, status="exited", exit_code=125, pid=0,
+                                     error="the container monitor exited before starting the container")
+                raise
+            if event.get("event") != "error":
+                event = events.next()
+            if event.get("event") == "error":
+                from capsa.container.stopping import wait_monitor_gone
+
+                wait_monitor_gone(records, config, timeout=10)
+                raise _start_error(event, "the container could not start")
+            fire("capsa_container_poststart", records, config, store, pid=int(event.get("pid", 0)))
+        finally:
+            STARTING.pop(config.id, None)
+            os.close(msg)
+
+    finish.namespaces = namespaces  # type: ignore[attr-defined]
+    return finish
 
 
 def _start_error(event: dict[str, Any], default: str) -> CapsaError:

@@ -80,8 +80,17 @@ class Monitor(MonitorNetwork):
         sel.register(self.go_fd, selectors.EVENT_READ)
         sel.select(timeout=60)
         sel.close()
+        try:
+            abort = os.read(self.go_fd, 1) == b"!"  # (the CLI's "do not start": see lifecycle.start's before_go)
+        except OSError:
+            abort = False
         os.close(self.go_fd)
         self.go_fd = None
+        if abort:
+            from capsa.errors import IsolationError
+
+            raise IsolationError("the start was called off: what the container joins could not start",
+                                 hint="see the error of the pod's infra container")
 
     # -- drivers --------------------------------------------------------------------------------
 
@@ -153,6 +162,8 @@ class Monitor(MonitorNetwork):
                 set_window_size(master, *self.relay.size)
         trace("created")
         pid = int(state.pid)
+        if first and self.cfg.get("early_pid"):  # (a pod's infra: its members may join it from now on)
+            self.tell(event="namespaces", pid=pid)
         try:
             network = self.attach_network(pid)
             connected = self.attach_connected(pid)
@@ -456,9 +467,9 @@ def serve(config_fd: int, msg_fd: int, go_fd: int, drivers: dict[str, str]) -> i
     for s in (signal.SIGINT, signal.SIGHUP, signal.SIGPIPE):
         signal.signal(s, signal.SIG_IGN)
     _preload(drivers)
-    trace("preloaded")
+    _t_pre = time.monotonic()
     cfg = _read_config(config_fd)
-    trace("configured")
+    _t_cfg = time.monotonic()
     if cfg is None:  # the CLI did not need us after all
         return 0
     cfg.update(msg_fd=msg_fd, go_fd=go_fd)
@@ -467,6 +478,8 @@ def serve(config_fd: int, msg_fd: int, go_fd: int, drivers: dict[str, str]) -> i
     err = os.open(os.path.join(run_dir, "monitor.log"), os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
     os.dup2(err, 2)
     os.close(err)
+    if TRACE:
+        os.write(2, f"{(_t_pre - _T0) * 1000:8.1f} ms  preloaded\n{(_t_cfg - _T0) * 1000:8.1f} ms  configured\n".encode())
     lock_fd = monitor_lock.hold(run_dir)  # (waits for a previous monitor of it to finish)
     code = Monitor(cfg, lock_fd).main()
     trace("done")

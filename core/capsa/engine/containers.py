@@ -252,12 +252,30 @@ def run(sess: Session, config: ContainerConfig, attach: bool, stdin: bool, detac
     store = open_store(sess)
     records = container_records(sess)
     config.extra.setdefault("isolation", session_isolation(sess))  # its driver for life
-    config = _create_on_network(sess, config, lambda: lifecycle.create(store, records, config))
-    if config.pod:
+    infra_started = _pod_infra_begun(sess, store, config) if config.pod else None
+    try:
+        config = _create_on_network(sess, config, lambda: lifecycle.create(store, records, config))
+    except BaseException:
+        if infra_started is not None:  # (it was handed to its monitor: see it through)
+            try:
+                infra_started()
+            except CapsaError:
+                pass
+        raise
+    before_go = None
+    if infra_started is not None and infra_started.namespaces():
+        before_go = infra_started  # the member is made (joining the infra) while the infra starts
+    elif infra_started is not None:
+        infra_started()  # (raises why it did not start)
+    elif config.pod:
         _pod_infra_first(sess, config)
     try:
-        return lifecycle.start(sess, records, config, attach_output=attach, stdin=stdin, store=store,
-                               detach_keys=detach_keys, sig_proxy=sig_proxy)
+        try:
+            return lifecycle.start(sess, records, config, attach_output=attach, stdin=stdin, store=store,
+                                   detach_keys=detach_keys, sig_proxy=sig_proxy, before_go=before_go)
+        finally:
+            if before_go is not None:
+                before_go()  # (once: nothing when the member's start called it)
     except MonitorLost:  # (it started: no start failure to record)
         raise
     except CapsaError as exc:
@@ -381,7 +399,24 @@ def _pod_infra_first(sess: Session, config: ContainerConfig) -> None:
     """A pod member's start: its pod's infra container first, unless it runs."""
     from capsa.engine.pods import infra_first
 
-    infra_first(sess, config)
+    infra_first(sess, config)()
+
+
+def _pod_infra_begun(sess: Session, store: Store, config: ContainerConfig) -> Any:
+    """``run --pod``: the pod's infra handed to its monitor before the member is made, when the
+    member's image is here (else nothing starts before the member exists); the function that
+    waits for it, or None."""
+    if config.rootfs is None:
+        from capsa.errors import ImageNotFound
+
+        try:
+            with store.reading():
+                store.find_image(config.image_name)
+        except (ImageNotFound, UsageError):
+            return None
+    from capsa.engine.pods import infra_first
+
+    return infra_first(sess, config)
 
 
 def stop_signal(sess: Session, config: ContainerConfig) -> str:

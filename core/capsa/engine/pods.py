@@ -19,6 +19,7 @@ from capsa.pod.model import DEFAULT_SHARE, SHAREABLE, PodConfig
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any
 
     from capsa.container.model import ContainerConfig
@@ -154,8 +155,6 @@ def create(sess: Session, options: PodOptions) -> PodConfig:
                 from capsa.engine import containers
 
                 containers.create(sess, infra)
-                pod.infra_image = infra.image_name
-                pods.save(pod)
             if options.pod_id_file:
                 _write_new(options.pod_id_file, pod.id + "\n")
         except BaseException:
@@ -236,26 +235,68 @@ def members(sess: Session, pod: PodConfig, infra: bool = True) -> list[Container
 
 def ensure_infra(sess: Session, pod: PodConfig) -> None:
     """Start the pod's infra container unless it runs (nothing with ``--infra=false``)."""
+    begin_infra(sess, pod)()
+
+
+def begin_infra(sess: Session, pod: PodConfig) -> Callable[[], None]:
+    """:func:`ensure_infra` in two halves: the infra is handed to its monitor now, and the
+    function returned (to be called, whatever happens meanwhile) waits until it runs, raising
+    when it could not start; its ``namespaces()`` waits only until the infra exists (its pid,
+    0 when it did not start), so that a member can be made to join it meanwhile. The pod's lock
+    is held in between."""
     if not pod.infra_id:
-        return
+        return _nothing
+    from capsa.container import lifecycle
     from capsa.container.records import ContainerNotFound
     from capsa.engine import containers
 
     records = container_records(sess)
-    with pod_records(sess).lock(pod.id).exclusive():
+    lock = pod_records(sess).lock(pod.id)
+    lock.acquire()
+    try:
         try:
             infra = records.config(pod.infra_id)
         except ContainerNotFound:
             raise UsageError(f"the infra container of pod {pod.name} is gone",
                              hint=f"remove the pod (capsa pod rm -f {pod.name}) and create it again") from None
         if containers.is_running(sess, infra):
-            return
-        containers.start(sess, infra)
-    pidfile = pod.extra.get("infra_conmon_pidfile")
-    if pidfile:
-        from capsa.fsutil import atomic_write
+            lock.release()
+            return _nothing
+        from capsa import plugins
 
-        atomic_write(pidfile, f"{records.state(infra.id).monitor_pid}".encode(), durable=False)
+        plugins.load_hook_plugins()
+        started = lifecycle.start_background(sess, records, infra, early_pid=True)
+    except BaseException:
+        lock.release()
+        raise
+    done: list[bool] = []
+
+    def finish() -> None:
+        if done:
+            return
+        done.append(True)
+        try:
+            started()
+        except CapsaError as exc:
+            containers.record_start_failure(records, infra, exc)
+            raise
+        finally:
+            lock.release()
+        pidfile = pod.extra.get("infra_conmon_pidfile")
+        if pidfile:
+            from capsa.fsutil import atomic_write
+
+            atomic_write(pidfile, f"{records.state(infra.id).monitor_pid}".encode(), durable=False)
+
+    finish.namespaces = started.namespaces  # type: ignore[attr-defined]  # (its pid, once it exists)
+    return finish
+
+
+def _nothing() -> None:
+    return None
+
+
+_nothing.namespaces = lambda: 0  # type: ignore[attr-defined]
 
 
 # -- containers joining a pod ---------------------------------------------------------------------
@@ -320,10 +361,11 @@ def new_from_container(sess: Session, name: str, o: dict[str, Any]) -> PodConfig
     return pod
 
 
-def infra_first(sess: Session, config: ContainerConfig) -> None:
-    """Before a pod member starts: its pod's infra, unless it runs."""
+def infra_first(sess: Session, config: ContainerConfig) -> Callable[[], None]:
+    """Before a pod member starts: its pod's infra, unless it runs (:func:`begin_infra`:
+    call the function returned before the member starts)."""
     if not config.pod or config.extra.get("infra"):
-        return
+        return _nothing
     from capsa.pod.records import PodNotFound
 
     try:
@@ -331,7 +373,7 @@ def infra_first(sess: Session, config: ContainerConfig) -> None:
     except PodNotFound:
         raise UsageError(f"container {config.name} belongs to pod {config.pod[:12]}, which is gone",
                          hint=f"remove the container (capsa rm {config.name})") from None
-    ensure_infra(sess, pod)
+    return begin_infra(sess, pod)
 
 
 # -- remove ---------------------------------------------------------------------------------------
@@ -359,11 +401,53 @@ def remove(sess: Session, pod: PodConfig, force: bool, timeout: int | None) -> N
                 message = lines[0] if len(lines) == 1 else f"{len(lines)} errors occurred:\n" + "".join(
                     f"\t* {line}\n" for line in lines)
                 raise UsageError(message, hint=f"stop the pod first (capsa pod stop {pod.name}), or use pod rm -f")
+        if force:
+            _stop_all(sess, others + infra, timeout)
         for config in others:  # (the infra last: the others joined its namespaces)
             _remove_container(sess, config, force=True, timeout=timeout)
         for config in infra:
             _remove_container(sess, config, force=True, timeout=0 if timeout is None else timeout)
         pods.remove(pod.id)
+
+
+def _stop_all(sess: Session, configs: list[ContainerConfig], timeout: int | None) -> None:
+    """Stop every running container of ``configs`` at once (``pod rm -f``): each its stop
+    signal, then SIGKILL to those still running after ``timeout`` seconds (None or 0: SIGKILL
+    at once, as ``rm -f``); their monitors tear them down side by side."""
+    from capsa.container.isodriver import isolation_driver
+    from capsa.container.pausing import thaw_after_signal
+    from capsa.container.stopping import ACTIVE, monitor_alive, wait_exited
+    from capsa.engine.containers import stop_signal
+    from capsa.signals import signal_number
+
+    records = container_records(sess)
+    live = []
+    for config in configs:
+        with records.lock(config.id).exclusive():
+            state = records.state(config.id)
+            if state.status not in ACTIVE or not monitor_alive(records, config.id):
+                continue
+            state.stop_requested = True
+            records.set_state(config.id, state)
+        iso = isolation_driver(sess, config)
+        sig = signal_number(stop_signal(sess, config)) if timeout else 9
+        try:
+            iso.kill(config.id, sig)
+            if state.status == "paused":
+                thaw_after_signal(iso, records, config)
+        except CapsaError:
+            pass  # (exiting already)
+        live.append((config, iso))
+    import time
+
+    deadline = time.monotonic() + (timeout or 0)
+    for config, iso in live:
+        if timeout and wait_exited(records, config, max(0.0, deadline - time.monotonic())) is None:
+            try:
+                iso.kill(config.id, 9)
+                thaw_after_signal(iso, records, config)
+            except CapsaError:
+                pass
 
 
 def _remove_container(sess: Session, config: ContainerConfig, force: bool, timeout: int | None) -> None:

@@ -9,7 +9,6 @@ infra container (``--rootfs``: no layer, no overlay mount per pod).
 from __future__ import annotations
 
 import os
-import shutil
 
 from capsa.errors import UsageError
 
@@ -29,6 +28,8 @@ def ensure_rootfs(root: str) -> str:
     path = rootfs_dir(root)
     if os.path.isfile(os.path.join(path, "catatonit")):
         return path
+    import shutil
+
     from capsa.container.lifecycle import init_binary
 
     binary = init_binary()
