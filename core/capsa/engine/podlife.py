@@ -446,8 +446,14 @@ def _merged(sess: Session, found: list[ContainerConfig], prefixes: dict[str, str
                 yield stream, data
 
     yield from render([item for c in found for item in read(c, True)])
+    def up(config: ContainerConfig) -> bool:
+        try:
+            return effective_status(records, config).status in ACTIVE
+        except CapsaError:
+            return False  # removed meanwhile
+
     while follow:
-        running = [c for c in found if os.path.exists(records.dir(c.id)) and effective_status(records, c).status in ACTIVE]
+        running = [c for c in found if up(c)]
         time.sleep(FOLLOW_POLL)
         batch = [item for c in found if os.path.exists(records.dir(c.id)) for item in read(c, False)]
         yield from render(batch)
