@@ -327,3 +327,10 @@ def test_restart_policy_rejoins_a_restarted_infra(c: Capsa) -> None:
     pid = inspect(c, "phoenix")["State"]["Pid"]
     for kind in ("net", "uts", "ipc"):
         assert ns(pid, kind) == ns(new, kind), kind
+
+
+def test_container_prune_leaves_pod_infras(c: Capsa) -> None:
+    pod_id = ok(c("pod", "create", "--name", "pruned")).strip()
+    ok(c("create", "--pod", "pruned", "--name", "stopped-member", "busybox", "true"))
+    ok(c("container", "prune", "-f"))
+    assert [d["Name"] for d in map(lambda i: inspect(c, i), ok(c("ps", "-a", "-q")).split())] == [f"{pod_id[:12]}-infra"]

@@ -194,7 +194,8 @@ class Monitor(MonitorNetwork):
             self.records.set_state(self.id, current)
         if first:
             self.tell(event="started", pid=pid)
-            if not _has_exited(pidfd):  # (one that is done already is torn down at once)
+            if (self.cfg.get("layer_id") or self.cfg["remove"]) and not _has_exited(pidfd):  # (one that is done
+                # already is torn down at once; one on --rootfs, a pod's infra, needs no storage driver)
                 _load_for_teardown(self.cfg["storage"]["name"])  # while the container runs, not before it
         code = self.relay.pump(pidfd, ours, handoff_after=HANDOFF_AFTER)
         if code is None:  # still running: the lean monitor watches it from here (never returns)

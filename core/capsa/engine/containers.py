@@ -397,26 +397,23 @@ def start(sess: Session, config: ContainerConfig, attach: bool = False, stdin: b
 
 def _pod_infra_first(sess: Session, config: ContainerConfig) -> None:
     """A pod member's start: its pod's infra container first, unless it runs."""
-    from capsa.engine.pods import infra_first
+    from capsa.engine.podjoin import infra_first
 
     infra_first(sess, config)()
 
 
 def _pod_infra_begun(sess: Session, store: Store, config: ContainerConfig) -> Any:
-    """``run --pod``: the pod's infra handed to its monitor before the member is made, when the
-    member's image is here (else nothing starts before the member exists); the function that
-    waits for it, or None."""
-    if config.rootfs is None:
-        from capsa.errors import ImageNotFound
+    from capsa.engine.podjoin import infra_begun
 
-        try:
-            with store.reading():
-                store.find_image(config.image_name)
-        except (ImageNotFound, UsageError):
-            return None
-    from capsa.engine.pods import infra_first
+    return infra_begun(sess, store, config)
 
-    return infra_first(sess, config)
+
+def without_pod_infras(sess: Session, configs: list[ContainerConfig]) -> list[ContainerConfig]:
+    """``configs`` but the infra containers of pods that exist (``rm -a``, ``prune``: they go
+    with their pod)."""
+    from capsa.engine.podjoin import without_pod_infras as without
+
+    return without(sess, configs)
 
 
 def stop_signal(sess: Session, config: ContainerConfig) -> str:
@@ -514,7 +511,9 @@ def _dependents_first(records: ContainerRecords, configs: list[ContainerConfig])
     ids = {c.id for c in configs}
     for config in configs:
         if config.extra.get("infra") and config.pod:
-            _refuse_infra(records, config)
+            from capsa.engine.podjoin import refuse_infra
+
+            refuse_infra(records, config)
     dependents: dict[str, list[ContainerConfig]] = {}
     for other in records.all():
         if other.network.startswith("container:"):
@@ -529,25 +528,6 @@ def _dependents_first(records: ContainerRecords, configs: list[ContainerConfig])
     return joined + [c for c in configs if not c.network.startswith("container:")]
 
 
-def without_pod_infras(sess: Session, configs: list[ContainerConfig]) -> list[ContainerConfig]:
-    """``configs`` but the infra containers of pods that exist (``rm -a``: they go with their
-    pod, ``pod rm``)."""
-    from capsa.engine.session import pod_records
-
-    pods = pod_records(sess)
-    return [c for c in configs if not (c.extra.get("infra") and c.pod and os.path.isdir(pods.dir(c.pod)))]
-
-
-def _refuse_infra(records: ContainerRecords, config: ContainerConfig) -> None:
-    """An infra container goes with its pod only (podman's error), unless the pod is gone."""
-    from capsa.pod.records import PodRecords
-
-    pods = PodRecords(os.path.dirname(records.root), os.path.dirname(records.runroot))
-    if os.path.isdir(pods.dir(config.pod)):
-        raise UsageError(f"container {config.id} is the infra container of pod {config.pod} and cannot be removed "
-                         f"without removing the pod", hint=f"remove the pod: capsa pod rm {config.pod[:12]}")
-
-
 def prune(sess: Session) -> list[str]:
     """Remove every container that is not running; returns their ids."""
     from capsa import plugins
@@ -557,7 +537,7 @@ def prune(sess: Session) -> list[str]:
     plugins.load_hook_plugins()
     store, records = open_store(sess), container_records(sess)
     gone = []
-    for config in records.all():
+    for config in without_pod_infras(sess, records.all()):  # (an infra goes with its pod)
         if not monitor_alive(records, config.id):
             removal.remove(sess, store, records, config, force=False)
             gone.append(config.id)

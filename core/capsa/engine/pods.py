@@ -1,7 +1,7 @@
 """Operations on pods: create (the record and its infra container), find, members, the infra
 started on demand, remove. The other pod operations (start, stop, ps, inspect...) are in
 :mod:`capsa.engine.podlife`; a container joins a pod at ``create``/``run --pod``
-(:func:`join`, :func:`new_from_container`).
+(:mod:`capsa.engine.podjoin`: ``join``, ``new_from_container``, also reachable from here).
 
 A pod is a :class:`~capsa.pod.model.PodConfig` record and an infra container (a container whose
 ``extra["infra"]`` is true, its ``pod`` the pod's id) running the host's catatonit in pause mode
@@ -245,7 +245,7 @@ def begin_infra(sess: Session, pod: PodConfig) -> Callable[[], None]:
     0 when it did not start), so that a member can be made to join it meanwhile. The pod's lock
     is held in between."""
     if not pod.infra_id:
-        return _nothing
+        return nothing_to_wait
     from capsa.container import lifecycle
     from capsa.container.records import ContainerNotFound
     from capsa.engine import containers
@@ -261,7 +261,7 @@ def begin_infra(sess: Session, pod: PodConfig) -> Callable[[], None]:
                              hint=f"remove the pod (capsa pod rm -f {pod.name}) and create it again") from None
         if containers.is_running(sess, infra):
             lock.release()
-            return _nothing
+            return nothing_to_wait
         from capsa import plugins
 
         plugins.load_hook_plugins()
@@ -292,88 +292,12 @@ def begin_infra(sess: Session, pod: PodConfig) -> Callable[[], None]:
     return finish
 
 
-def _nothing() -> None:
+def nothing_to_wait() -> None:
+    """What :func:`begin_infra` returns when no infra is to start."""
     return None
 
 
-_nothing.namespaces = lambda: 0  # type: ignore[attr-defined]
-
-
-# -- containers joining a pod ---------------------------------------------------------------------
-
-def join(sess: Session, config: ContainerConfig, ref: str, o: dict[str, Any]) -> PodConfig:
-    """``create``/``run --pod REF``: make ``config`` a member of pod REF (its ``pod``; the
-    infra's namespaces the pod shares: ``network`` is ``container:<infra>``, the others in
-    ``namespaces``; with uts shared its hostname is the pod's). What the pod decides cannot be
-    given to a member: podman's errors (ports, network, hostname)."""
-    pod = pod_records(sess).find(ref)
-    config.pod = pod.id
-    if not pod.infra_id:
-        return pod
-    if "net" in pod.share:
-        if o.get("publish") or o.get("publish_all"):
-            raise UsageError("invalid config provided: published or exposed ports must be defined when the pod is "
-                             "created: network cannot be configured when it is shared with a pod",
-                             hint=f"publish them on the pod: capsa pod create -p ... (pod {pod.name})")
-        if o.get("network"):
-            raise UsageError("invalid config provided: networks must be defined when the pod is created: "
-                             "network cannot be configured when it is shared with a pod",
-                             hint=f"give --network to 'capsa pod create' (pod {pod.name})")
-        for key in _NET_KEYS:
-            if o.get(key):
-                flag = "--" + key.replace("_", "-")
-                raise UsageError(f"invalid config provided: {flag} must be set when the pod is created: "
-                                 "network cannot be configured when it is shared with a pod",
-                                 hint=f"give {flag} to 'capsa pod create' (pod {pod.name})")
-        config.network = f"container:{pod.infra_id}"
-    if "uts" in pod.share:
-        if o.get("hostname"):
-            raise UsageError("invalid config provided: cannot set hostname when joining the pod UTS namespace: "
-                             "invalid configuration", hint=f"the pod's hostname is {pod.hostname or pod.name}")
-        config.hostname = pod.hostname or pod.name
-    for kind in ("cgroup", "ipc", "pid", "uts"):
-        if kind in pod.share:
-            config.namespaces[kind] = f"container:{pod.infra_id}"
-    if not config.cgroup_parent and pod.extra.get("cgroup_parent"):
-        config.cgroup_parent = pod.extra["cgroup_parent"]
-    if pod.extra.get("volumes"):  # (podman's pod create -v: every member has them)
-        from capsa.container.flags import parse_volume
-
-        mine = {m.destination for m in config.mounts}
-        config.mounts[:0] = [m for m in map(parse_volume, pod.extra["volumes"]) if m.destination not in mine]
-    return pod
-
-
-def new_from_container(sess: Session, name: str, o: dict[str, Any]) -> PodConfig:
-    """``--pod new:NAME``: create pod NAME with what podman moves from the container to the pod
-    (-p, --network and its address flags, --hostname); ``o`` loses them (the container then
-    joins the pod with :func:`join`)."""
-    if not name:
-        raise UsageError("new pod name must be at least one character", hint="use --pod new:NAME")
-    options = PodOptions(name=name, publish=list(o.get("publish") or []), network=o.get("network") or "",
-                         hostname=o.get("hostname") or "", ip=o.get("ip") or "",
-                         **{k: list(o.get(k) or []) for k in _NET_KEYS if k != "ip"})
-    if o.get("publish_all"):
-        raise UsageError("--publish-all cannot be used with --pod new:", hint="publish the ports with -p")
-    pod = create(sess, options)
-    for key in ("publish", "network", "hostname", *_NET_KEYS):
-        o[key] = None
-    return pod
-
-
-def infra_first(sess: Session, config: ContainerConfig) -> Callable[[], None]:
-    """Before a pod member starts: its pod's infra, unless it runs (:func:`begin_infra`:
-    call the function returned before the member starts)."""
-    if not config.pod or config.extra.get("infra"):
-        return _nothing
-    from capsa.pod.records import PodNotFound
-
-    try:
-        pod = pod_records(sess).config(config.pod)
-    except PodNotFound:
-        raise UsageError(f"container {config.name} belongs to pod {config.pod[:12]}, which is gone",
-                         hint=f"remove the container (capsa rm {config.name})") from None
-    return begin_infra(sess, pod)
+nothing_to_wait.namespaces = lambda: 0  # type: ignore[attr-defined]
 
 
 # -- remove ---------------------------------------------------------------------------------------
@@ -463,3 +387,6 @@ def _remove_container(sess: Session, config: ContainerConfig, force: bool, timeo
         pass  # gone meanwhile (its own --rm)
     except CapsaError:
         raise
+
+
+from capsa.engine.podjoin import infra_first, join, new_from_container  # noqa: E402,F401  (the member side)
