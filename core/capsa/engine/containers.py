@@ -69,26 +69,13 @@ def listing(sess: Session, all_: bool, filters: list[str], external: bool = Fals
     return _filter_rows(rows, filters, sess)
 
 
-def _pod_ids(sess: Session, values: list[str]) -> set[str]:
-    """The ids of the pods ``values`` name (name, id or unique id prefix); unknown ones left out,
-    as podman's ``ps --filter pod=``."""
-    from capsa.engine.session import pod_records
-    from capsa.pod.records import PodNotFound
-
-    records, ids = pod_records(sess), set()
-    for value in values:
-        try:
-            ids.add(records.find(value).id)
-        except PodNotFound:
-            continue
-    return ids
-
-
 def _filter_rows(rows: list[dict[str, Any]], filters: list[str], sess: Session | None = None) -> list[dict[str, Any]]:
     pods = [spec.partition("=")[2] for spec in filters if spec.startswith("pod=")]
     if pods and sess is not None:  # (several pod= filters: any of them, as podman)
-        pod_ids = _pod_ids(sess, pods)
-        rows = [r for r in rows if r["Pod"] in pod_ids]
+        from capsa.engine.podlife import pod_ids
+
+        wanted = pod_ids(sess, pods)
+        rows = [r for r in rows if r["Pod"] in wanted]
     for spec in filters:
         key, sep, value = spec.partition("=")
         if not sep:

@@ -92,6 +92,20 @@ def targets(sess: Session, refs: list[str], all_: bool = False, latest_: bool = 
     return found
 
 
+def pod_ids(sess: Session, refs: list[str]) -> set[str]:
+    """The ids of the pods ``refs`` name (name, id or unique id prefix); unknown ones left out,
+    as podman's ``ps --filter pod=``."""
+    from capsa.pod.records import PodNotFound
+
+    records, ids = pod_records(sess), set()
+    for ref in refs:
+        try:
+            ids.add(records.find(ref).id)
+        except PodNotFound:
+            continue
+    return ids
+
+
 def members(sess: Session, pod: PodConfig) -> Members:
     """The pod's containers (infra first, then by creation) with their states (a container whose
     monitor died unrecorded: exited)."""
