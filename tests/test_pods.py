@@ -68,7 +68,7 @@ def test_pod_create_bad_input_makes_nothing(c: Capsa) -> None:
         (["--memory", "1g"], "--memory is not supported: pod-level resource limits need a pod cgroup"),
         (["--userns", "auto"], "--userns is not supported: capsa makes no user namespaces"),
         (["--name", "bad name"], "names must match"),
-        (["-p", "notaport"], ""),
+        (["-p", "notaport"], 'parsing container port: invalid port number: strconv.Atoi: parsing "notaport": invalid syntax'),
     ]
     for flags, message in cases:
         r = c("pod", "create", *flags)
@@ -227,6 +227,10 @@ def test_pod_rm_refuses_a_running_pod_and_removes_everything_with_force(c: Capsa
     assert r.returncode == 125
     assert (f"cannot remove container {inspect(c, 'worker')['Id']} as it is running - running or paused containers "
             "cannot be removed without force: container state improper") in r.stderr
+    # podman 4.3's second error: the infra, which the running member depends on
+    assert r.stderr.startswith("Error: 2 errors occurred:\n\t* removing container ")
+    assert (f"removing container {infra_of(c, pod_id)['Id']} from pod {pod_id}: a container that depends on container "
+            f"{infra_of(c, pod_id)['Id']} still exists: dependency exists") in r.stderr
     assert len(ok(c("ps", "-a", "-q")).split()) == 3  # nothing was removed
     r = c("pod", "rm", "nosuch")
     assert r.returncode == 1 and r.stderr.startswith("Error: no pod with name or ID nosuch found: no such pod")
@@ -334,3 +338,121 @@ def test_container_prune_leaves_pod_infras(c: Capsa) -> None:
     ok(c("create", "--pod", "pruned", "--name", "stopped-member", "busybox", "true"))
     ok(c("container", "prune", "-f"))
     assert [d["Name"] for d in map(lambda i: inspect(c, i), ok(c("ps", "-a", "-q")).split())] == [f"{pod_id[:12]}-infra"]
+
+
+def test_no_member_is_recorded_in_a_pod_removed_meanwhile(c: Capsa, tmp_path: Path) -> None:
+    """pod rm racing a member's create: a member joined (``join``) before the pod was removed
+    and recorded after is refused (the pod's not-found error) and leaves no container behind."""
+    from containers import store_session
+
+    from capsa.container.model import ContainerConfig
+    from capsa.engine import containers, pods
+    from capsa.pod.records import PodNotFound
+
+    pod_id = ok(c("pod", "create", "gone")).strip()
+    rootfs = tmp_path / "rootfs"
+    rootfs.mkdir()
+    sess = store_session(c)
+    try:
+        config = ContainerConfig(id=os.urandom(32).hex(), name="late", image_id=None, image_name=str(rootfs),
+                                 rootfs=str(rootfs), cmd=["true"])
+        pod = pods.join(sess, config, "gone", {})
+        assert config.pod == pod_id
+        pods.remove(sess, pod, force=True, timeout=0)  # (another command's pod rm -f, in between)
+        with pytest.raises(PodNotFound):
+            containers.create(sess, config)
+    finally:
+        sess.close()
+    assert ok(c("ps", "-a", "-q")) == "" and pod_ids(c) == []
+    assert not [p for p in os.listdir(c.root / "pods") if p.startswith(f".{pod_id}")]
+
+
+def test_pod_rm_and_create_usage_errors_are_podmans(c: Capsa) -> None:
+    """podman 4.3's words (exit 125, nothing removed) for pod rm's conflicting arguments and
+    pod create's option errors."""
+    ok(c("pod", "create", "--name", "kept"))
+    missing = str(c.tmp / "no.id")
+    cases = [
+        ([], "Error: you must provide at least one name or id"),
+        (["-a", "kept"], "Error: no arguments are needed with --all"),
+        (["-a", "-l"], "Error: --all and --latest cannot be used together"),
+        (["-l", "kept"], "Error: --latest and containers cannot be used together"),
+        (["--pod-id-file", missing, "kept"], "Error: no arguments are needed with --latest or --pod-id-file"),
+        (["-a", "--pod-id-file", missing], "Error: --all, --latest, and --pod-id-file cannot be used together"),
+        (["--pod-id-file", missing], f"Error: reading pod ID file: open {missing}: no such file or directory"),
+    ]
+    for flags, message in cases:
+        r = c("pod", "rm", *flags)
+        assert r.returncode == 125 and r.stderr.startswith(message + "\n"), (flags, r.stderr)
+    assert len(pod_ids(c)) == 1
+    for flags, message in ((["--exit-policy", "bad"], 'Error: running pod create option: invalid pod exit policy: "bad"'),
+                           (["--name", "bad name"], "Error: running pod create option: names must match "
+                                                    "[a-zA-Z0-9][a-zA-Z0-9_.-]*: invalid argument")):
+        r = c("pod", "create", *flags)
+        assert r.returncode == 125 and r.stderr.startswith(message + "\n"), (flags, r.stderr)
+    assert len(pod_ids(c)) == 1
+
+
+def test_run_pod_id_file_errors_are_podmans(c: Capsa) -> None:
+    missing = str(c.tmp / "no.id")
+    r = c("run", "--pod-id-file", missing, "busybox", "true")
+    assert r.returncode == 125 and r.stderr.startswith(f"Error: reading pod ID file: open {missing}: no such file or directory\n")
+    r = c("create", "--pod", "x", "--pod-id-file", missing, "busybox", "true")
+    assert r.returncode == 125 and r.stderr.startswith("Error: cannot specify both --pod and --pod-id-file\n")
+    assert ok(c("ps", "-a", "-q")) == "" and pod_ids(c) == []
+
+
+def test_pod_create_network_hostname_and_infra_command(c: Capsa) -> None:
+    """pod create's --network (the members are on it, through the infra), --hostname and
+    --infra-command (with --infra-image: a local image's infra)."""
+    ok(c("network", "create", "--subnet", "10.231.7.0/24", "podnet"))
+    try:
+        pod_id = ok(c("pod", "create", "--name", "netpod", "--network", "podnet", "--hostname", "pod-host",
+                      "--infra-image", "busybox", "--infra-command", "sleep 1001")).strip()
+        r = c("run", "--rm", "--pod", "netpod", "busybox", "sh", "-c", "hostname; ip -4 -o addr show")
+        out = ok(r)
+        assert out.splitlines()[0] == "pod-host"
+        assert "inet 10.231.7." in out, out
+        infra = infra_of(c, pod_id)
+        assert infra["State"]["Status"] == "running"
+        with open(f"/proc/{infra['State']['Pid']}/cmdline", "rb") as fh:
+            assert fh.read().split(b"\0")[:2] == [b"sleep", b"1001"]
+        ok(c("pod", "rm", "-f", "-t", "0", "netpod"))
+    finally:
+        c("pod", "rm", "-f", "-t", "0", "netpod")
+        ok(c("network", "rm", "podnet"))
+
+
+def test_pod_create_replace_with_bad_input_keeps_the_old_pod(c: Capsa) -> None:
+    """--replace removes the old pod only once the new one can be made: an infra name taken by
+    another container is refused first (bad input changes nothing)."""
+    old = ok(c("pod", "create", "--name", "dup", "--infra-name", "dup-infra")).strip()
+    ok(c("create", "--name", "taken", "busybox", "true"))
+    r = c("pod", "create", "--replace", "--name", "dup", "--infra-name", "taken")
+    assert r.returncode == 125 and "taken" in r.stderr, r.stderr
+    assert pod_ids(c) == [old]
+    new = ok(c("pod", "create", "--replace", "--name", "dup", "--infra-name", "dup-infra")).strip()  # (its own old name)
+    assert pod_ids(c) == [new] != [old]
+    assert inspect(c, "dup-infra")["Pod"] == new
+
+
+def test_pod_rm_force_ignores_a_missing_pod_and_time_needs_force(c: Capsa) -> None:
+    """podman 4.3: ``pod rm -f`` ignores a pod that does not exist (exit 0, as -i); ``-t``
+    without ``-f`` is its error (exit 125)."""
+    pod_id = ok(c("pod", "create", "--name", "here")).strip()
+    r = c("pod", "rm", "-t", "0", "here")
+    assert r.returncode == 125 and r.stderr.startswith("Error: --force option must be specified to use the --time option\n")
+    assert pod_ids(c) == [pod_id]
+    assert ok(c("pod", "rm", "-f", "nosuch")) == ""
+    for flag in ("-i", "-f"):  # (neither ignores an unreadable --pod-id-file: podman's 125)
+        r = c("pod", "rm", flag, "--pod-id-file", str(c.tmp / "no.id"))
+        assert r.returncode == 125 and r.stderr.startswith("Error: reading pod ID file: open "), (flag, r.stderr)
+    assert ok(c("pod", "rm", "-f", "nosuch", "here")).split() == [pod_id]
+    assert pod_ids(c) == []
+
+
+def test_pod_create_name_flag_and_argument_conflict(c: Capsa) -> None:
+    for args in (["--name", "a", "b"], ["--name", "a", "a"]):  # (podman 4.3 refuses both, even the same)
+        r = c("pod", "create", *args)
+        assert r.returncode == 125 and r.stderr.startswith("Error: cannot specify --name and NAME at the same time\n")
+    assert pod_ids(c) == []

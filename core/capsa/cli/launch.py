@@ -85,7 +85,7 @@ def _join_pod(sess: Session, config: ContainerConfig, o: dict[str, Any]) -> Any:
             with open(o["pod_id_file"], encoding="utf-8") as fh:
                 ref = fh.read().strip()
         except OSError as exc:
-            raise UsageError(f"reading pod ID file: {exc.strerror}: {o['pod_id_file']}",
+            raise UsageError(f"reading pod ID file: open {o['pod_id_file']}: {(exc.strerror or str(exc)).lower()}",
                              hint="give the file 'capsa pod create --pod-id-file' wrote") from None
     if ref.startswith("new:"):
         new = pods.new_from_container(sess, ref[len("new:"):], o)

@@ -110,8 +110,8 @@ def create(
     for flag, value in given.items():
         if value:
             raise UsageError(f"--{flag} is not supported: {REFUSED[flag]}", hint="see docs/pods.md")
-    if pod_name and name and pod_name != name:
-        raise UsageError("cannot specify a name both with --name and as an argument", hint="give one of them")
+    if pod_name and name:
+        raise UsageError("cannot specify --name and NAME at the same time", hint="give one of them")
     if len(network or []) > 1:
         raise UsageError("a pod is on one network: give --network once", hint="connect more later (capsa network connect)")
     labels = parse_labels(_label_file_lines(label_file or []) + list(label or []))
@@ -162,7 +162,7 @@ def _label_file_lines(paths: list[str]) -> list[str]:
 def rm(
     ctx: typer.Context,
     refs: Annotated[Optional[list[str]], typer.Argument(help="Pods by name or id", show_default=False)] = None,
-    force: Annotated[bool, typer.Option("--force", "-f", help="Stop the pod's running containers first, then remove everything")] = False,
+    force: Annotated[bool, typer.Option("--force", "-f", help="Stop the pod's running containers first, then remove everything (a missing pod is ignored)")] = False,
     all_: Annotated[bool, typer.Option("--all", "-a", help="Remove all pods")] = False,
     ignore: Annotated[bool, typer.Option("--ignore", "-i", help="Ignore errors when a specified pod is missing")] = False,
     latest: Annotated[bool, typer.Option("--latest", "-l", help="Act on the latest pod created")] = False,
@@ -174,19 +174,19 @@ def rm(
     from capsa.pod.records import PodNotFound
 
     words = list(refs or [])
-    if sum(bool(x) for x in (all_, latest, words or pod_id_file)) > 1:
-        raise UsageError("--all, --latest and pod names or --pod-id-file cannot be used together", hint="use one of them")
+    _check_targets(words, all_, latest, bool(pod_id_file))
     if time is not None and time < 0:
         raise UsageError(f'invalid argument "{time}" for "-t, --time" flag', hint="give a number of seconds")
-    for path in pod_id_file or []:
+    if time is not None and not force:
+        raise UsageError("--force option must be specified to use the --time option", hint="add -f, or drop -t")
+    ignore = ignore or force  # (podman 4.3: -f also ignores a pod that does not exist)
+    for path in pod_id_file or []:  # (an unreadable one is an error even with -i, as podman's)
         try:
             with open(path, encoding="utf-8") as fh:
                 words.append(fh.read().strip())
         except OSError as exc:
-            if not ignore:
-                raise UsageError(f"reading pod ID file: {exc.strerror}: {path}", hint="give a file 'pod create --pod-id-file' wrote") from None
-    if not (all_ or latest or words or pod_id_file):
-        raise UsageError("specify one or more pods (name or ID), or --all / --latest", hint="capsa pod rm POD...")
+            raise UsageError(f"reading pod ID file: open {path}: {(exc.strerror or str(exc)).lower()}",
+                             hint="give a file 'pod create --pod-id-file' wrote") from None
     sess = session(ctx)
     if all_ or latest:
         targets = pods.find(sess, None, all_=all_, latest=latest)
@@ -202,6 +202,24 @@ def rm(
     for pod in targets:
         pods.remove(sess, pod, force=force, timeout=time)
         output.write(f"{pod.id}\n")
+
+
+def _check_targets(words: list[str], all_: bool, latest: bool, id_file: bool) -> None:
+    """podman 4.3's checks of ``--all``, ``--latest``, ``--pod-id-file`` and names, in its order
+    and words (exit 125)."""
+    hint = "capsa pod rm POD..., or one of --all, --latest, --pod-id-file"
+    if all_ and latest:
+        raise UsageError("--all and --latest cannot be used together", hint=hint)
+    if (all_ or latest) and id_file:
+        raise UsageError("--all, --latest, and --pod-id-file cannot be used together", hint=hint)
+    if words and all_:
+        raise UsageError("no arguments are needed with --all", hint=hint)
+    if words and latest:
+        raise UsageError("--latest and containers cannot be used together", hint=hint)  # (podman's word)
+    if words and id_file:
+        raise UsageError("no arguments are needed with --latest or --pod-id-file", hint=hint)
+    if not (words or all_ or latest or id_file):
+        raise UsageError("you must provide at least one name or id", hint=hint)
 
 
 def register(app: typer.Typer) -> None:

@@ -142,6 +142,10 @@ def _create_on_network(sess: Session, config: ContainerConfig, create: Any) -> C
     exists and cannot be removed (:func:`capsa.engine.networks.keeping`): ``network rm`` either
     sees the container as a user or ran before (then: NetworkNotFound, exit 125, nothing made).
     The default network costs nothing (contextlib stays off the create path)."""
+    if config.pod and not config.extra.get("infra"):  # (a member: while its pod exists)
+        from capsa.engine.podjoin import recording_member
+
+        create = recording_member(sess, config, create)
     definition = config.extra.get("network_definition")
     if not definition:
         return create()  # type: ignore[no-any-return]

@@ -65,6 +65,25 @@ def join(sess: Session, config: ContainerConfig, ref: str, o: dict[str, Any]) ->
     return pod
 
 
+def recording_member(sess: Session, config: ContainerConfig, create: Callable[[], Any]) -> Callable[[], Any]:
+    """``create`` (recording the member ``config``) made to run while its pod exists and cannot
+    be removed (the pod's members lock, shared; ``pod rm`` holds it exclusive): a pod removed
+    since the member joined it is podman's not-found error, and nothing is recorded."""
+
+    def recorded() -> Any:
+        from capsa.fsutil import remove_file
+        from capsa.pod.records import not_found
+
+        pods = pod_records(sess)
+        with pods.members_lock(config.pod).shared():
+            if not os.path.isfile(pods.dir(config.pod, "config.json")):
+                remove_file(pods.members_lock(config.pod).path)  # (made again by this wait)
+                raise not_found(config.pod)
+            return create()
+
+    return recorded
+
+
 def new_from_container(sess: Session, name: str, o: dict[str, Any]) -> PodConfig:
     """``--pod new:NAME``: create pod NAME with what podman moves from the container to the pod
     (-p, --network and its address flags, --hostname); ``o`` loses them (the container then

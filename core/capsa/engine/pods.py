@@ -84,10 +84,10 @@ def _check(sess: Session, options: PodOptions, share: list[str]) -> None:
     from capsa.fastpath.names import is_safe_name
 
     if options.name and not is_safe_name(options.name):
-        raise UsageError(f"names must match [a-zA-Z0-9][a-zA-Z0-9_.-]*: invalid argument {options.name!r}",
-                         hint="choose another --name")
+        raise UsageError("running pod create option: names must match [a-zA-Z0-9][a-zA-Z0-9_.-]*: invalid argument",
+                         hint=f"{options.name!r}: choose another --name")
     if options.exit_policy not in EXIT_POLICIES:
-        raise UsageError(f'invalid pod exit policy: "{options.exit_policy}"', hint="use --exit-policy continue or stop")
+        raise UsageError(f'running pod create option: invalid pod exit policy: "{options.exit_policy}"', hint="use --exit-policy continue or stop")
     if not options.infra:
         if options.publish:
             raise UsageError("you must have an infra container to publish port bindings to the host",
@@ -143,12 +143,16 @@ def create(sess: Session, options: PodOptions) -> PodConfig:
     with pods.store_lock().exclusive():
         if not pod.name:
             pod.name = lifecycle.random_name(pods.name_taken)
-        if options.replace and pods.name_taken(pod.name):
-            remove(sess, pods.find(pod.name), force=True, timeout=None)
+        replaced = pods.find(pod.name) if options.replace and pods.name_taken(pod.name) else None
         if infra is not None:
             infra.name = infra.name or f"{pod.id[:12]}-infra"
             pod.infra_id, pod.infra_image = infra.id, infra.image_name
-            container_records(sess).check_name(infra.name)
+            if replaced is None or infra.name not in {m.name for m in members(sess, replaced)}:
+                container_records(sess).check_name(infra.name)  # (before the old pod goes)
+        if replaced is not None:
+            remove(sess, replaced, force=True, timeout=None)
+            if infra is not None:
+                container_records(sess).check_name(infra.name)
         pods.add(pod)
         try:
             if infra is not None:
@@ -305,12 +309,13 @@ nothing_to_wait.namespaces = lambda: 0  # type: ignore[attr-defined]
 def remove(sess: Session, pod: PodConfig, force: bool, timeout: int | None) -> None:
     """``pod rm``: the members, then the infra, then the record. Without ``force`` a pod with a
     running (or paused) container is refused, as podman (exit 125), before anything is removed;
-    with it they are stopped (stop signal, SIGKILL after ``timeout`` seconds, default each
-    container's)."""
+    with it they are stopped (SIGKILL at once when ``timeout`` is None or 0, as ``rm -f``; else
+    the stop signal, SIGKILL after ``timeout`` seconds: :func:`_stop_all`). ``pod rm``'s
+    members lock is held meanwhile: no member is recorded in the pod (podjoin.recording_member)."""
     from capsa.engine import containers
 
     pods = pod_records(sess)
-    with pods.lock(pod.id).exclusive():
+    with pods.lock(pod.id).exclusive(), pods.members_lock(pod.id).exclusive():  # (no member joins meanwhile)
         found = members(sess, pod)
         infra = [c for c in found if c.extra.get("infra")]
         others = [c for c in found if not c.extra.get("infra")]
@@ -321,7 +326,7 @@ def remove(sess: Session, pod: PodConfig, force: bool, timeout: int | None) -> N
                          f"running - running or paused containers cannot be removed without force: container state "
                          f"improper" for c in running]
                 lines += [f"removing container {c.id} from pod {pod.id}: a container that depends on container "
-                          f"{c.id} could not be removed: container state improper" for c in infra]
+                          f"{c.id} still exists: dependency exists" for c in infra]  # (podman 4.3's words)
                 message = lines[0] if len(lines) == 1 else f"{len(lines)} errors occurred:\n" + "".join(
                     f"\t* {line}\n" for line in lines)
                 raise UsageError(message, hint=f"stop the pod first (capsa pod stop {pod.name}), or use pod rm -f")

@@ -59,6 +59,12 @@ class PodRecords:
         """The pod's own lock (start/stop/remove of the pod as a whole)."""
         return FileLock(os.path.join(self.root, f".{pod_id}.lock"))
 
+    def members_lock(self, pod_id: str) -> FileLock:
+        """Held shared while a member's record is written (the pod must still exist), exclusive
+        by ``pod rm`` from its look at the members to the record's removal: no member is
+        recorded in a pod that is gone."""
+        return FileLock(os.path.join(self.root, f".{pod_id}.members.lock"))
+
     def store_lock(self) -> FileLock:
         """The lock of the pods' records: taken to add or remove one (names stay unique)."""
         return FileLock(os.path.join(self.root, ".lock"))
@@ -183,3 +189,4 @@ class PodRecords:
         rmtree(doomed, ignore_errors=True)
         rmtree(self.run_dir(pod_id), ignore_errors=True)
         remove_file(os.path.join(self.root, f".{pod_id}.lock"))
+        remove_file(os.path.join(self.root, f".{pod_id}.members.lock"))
