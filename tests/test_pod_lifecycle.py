@@ -190,6 +190,7 @@ def test_stop_and_start_errors_and_target_selection(c: Capsa, tmp_path: Path) ->
         (["start", "-l", "sa"], "--latest and containers cannot be used together"),
         (["stop", "--pod-id-file", str(idfile), "sa"], "no arguments are needed with --latest or --pod-id-file"),
         (["start", "-a", "--pod-id-file", str(idfile)], "--all, --latest, and --pod-id-file cannot be used together"),
+        (["stop", "-a", "-l", "--pod-id-file", str(idfile)], "--all, --latest, and --pod-id-file cannot be used together"),
         (["stop", "--pod-id-file", str(tmp_path / "none")], f"reading pod ID file: open {tmp_path / 'none'}: no such file or directory"),
         (["pause"], "you must provide at least one name or id"),
         (["kill", "-a", "sa"], "no arguments are needed with --all"),
@@ -309,3 +310,5 @@ def test_prune_removes_the_stopped_and_exited_pods(c: Capsa) -> None:
     names = ok(c, "ps", "-a", "--format", "{{.Names}}").split()
     assert not [n for n in names if n.startswith(("pr-e", "pr-s"))]
     assert c("pod", "prune", input="y\n").stdout == "WARNING! This will remove all stopped/exited pods..\nAre you sure you want to continue? [y/N] "
+
+

@@ -53,7 +53,7 @@ def _finish(pods: list[PodConfig], results: list[list[str] | None], warnings: li
 def _pods(ctx: typer.Context, refs: list[str] | None, all_: bool, latest: bool, id_files: list[str] | None = None,
           ignore: bool = False) -> list[PodConfig]:
     names = list(refs or [])
-    engine.check_choice(names, all_, latest, bool(id_files))
+    engine.check_targets(names, all_, latest, bool(id_files))
     return engine.targets(session(ctx), names + engine.read_id_files(list(id_files or [])), all_, latest, ignore)
 
 

@@ -12,6 +12,7 @@ paused through ``pod stop``), kill on running and paused ones, start on the othe
 """
 from __future__ import annotations
 
+from capsa.engine.pods import check_targets, read_id_files  # (shared with pod rm)
 from capsa.engine.session import container_records, pod_records
 from capsa.errors import CapsaError, UsageError
 
@@ -31,35 +32,6 @@ UP = ("running", "paused", "stopping", "restarting")  # a container start leaves
 
 
 # -- finding pods ---------------------------------------------------------------------------------
-
-def check_choice(refs: list[str], all_: bool, latest: bool, id_files: bool = False) -> None:
-    """podman's checks of POD arguments against ``--all``, ``--latest`` and ``--pod-id-file``."""
-    if id_files and (all_ or latest):
-        raise UsageError("--all, --latest, and --pod-id-file cannot be used together", hint="use one of them")
-    if all_ and latest:
-        raise UsageError("--all and --latest cannot be used together", hint="use one of them")
-    if refs and all_:
-        raise UsageError("no arguments are needed with --all", hint="leave out the pods, or --all")
-    if refs and latest:
-        raise UsageError("--latest and containers cannot be used together", hint="leave out the pods, or --latest")
-    if refs and id_files:
-        raise UsageError("no arguments are needed with --latest or --pod-id-file", hint="leave out the pods")
-    if not (refs or all_ or latest or id_files):
-        raise UsageError("you must provide at least one name or id", hint="or use --all or --latest")
-
-
-def read_id_files(paths: list[str]) -> list[str]:
-    """The pod ids in ``--pod-id-file`` files (``pod create --pod-id-file`` wrote them)."""
-    ids = []
-    for path in paths:
-        try:
-            with open(path, encoding="utf-8") as fh:
-                ids.append(fh.read().strip())
-        except OSError as exc:
-            raise UsageError(f"reading pod ID file: open {path}: {(exc.strerror or '').lower()}",
-                             hint="give a file 'pod create --pod-id-file' wrote") from None
-    return ids
-
 
 def latest(sess: Session) -> PodConfig:
     """The pod created last; podman's error when there is none."""
