@@ -33,7 +33,7 @@ def ps(
     pod: Annotated[bool, typer.Option("--pod", "-p", help="Print the ID and name of the pod the containers are associated with")] = False,
 ) -> None:
     """List containers."""
-    from capsa.engine.containers import listing
+    from capsa.engine.pslisting import listing
 
     sess = session(ctx)
     rows = listing(sess, all, list(filter or []), external=external)
