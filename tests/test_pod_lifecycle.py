@@ -312,3 +312,21 @@ def test_prune_removes_the_stopped_and_exited_pods(c: Capsa) -> None:
     assert c("pod", "prune", input="y\n").stdout == "WARNING! This will remove all stopped/exited pods..\nAre you sure you want to continue? [y/N] "
 
 
+
+def test_pod_start_beside_run_pod_starts_the_infra_once(c: Capsa) -> None:
+    """``pod start`` while ``run --pod`` starts the pod's infra: the infra is started under the
+    pod's lock by both, so neither starts it a second time (which hung: the second monitor waits
+    for the first one's lock for as long as the infra runs)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    for round_ in range(4):
+        name = f"race{round_}"
+        pod_id = new_pod(c, name)
+        ok(c, "create", "--pod", name, "--name", f"{name}-a", "busybox", *TERM_OK)
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            runs = list(pool.map(lambda argv: c(*argv, timeout=30), [
+                ("pod", "start", name), ("run", "-d", "--pod", name, "--name", f"{name}-c", "busybox", *TERM_OK)]))
+        assert (runs[0].returncode, runs[0].stdout, runs[0].stderr) == (0, f"{pod_id}\n", ""), runs[0]
+        assert runs[1].returncode == 0, runs[1]
+        assert status(c, name) == "Running"
+        ok(c, "pod", "rm", "-f", "-t", "0", name)

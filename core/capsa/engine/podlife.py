@@ -140,7 +140,12 @@ def start(sess: Session, pod: PodConfig, verb: str = "starting") -> list[str]:
             errors.append(dependency(config))
             continue
         try:
-            base.start(sess, config)
+            if _is_infra(config):  # (under the pod's lock, as run --pod starts it: never twice at once)
+                from capsa.engine.pods import ensure_infra
+
+                ensure_infra(sess, pod)
+            else:
+                base.start(sess, config)
         except CapsaError as exc:
             if not _is_infra(config) and infra is not None and not _still_up(records, infra):
                 errors += [f"{verb} container {infra.id}: {_exit_reason(sess, infra)}", dependency(config)]
