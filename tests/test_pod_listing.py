@@ -202,7 +202,8 @@ def test_pod_top_lists_the_processes_of_every_running_container(c: Capsa) -> Non
     assert fails(c, "pod", "top", "web", "bogus") == "Error: 'bogus': unknown descriptor"
     assert fails(c, "pod", "top", "web", "-eo", "pid") == "Error: '-eo': unknown descriptor"
     assert fails(c, "pod", "top") == "Error: you must provide the name or id of a running pod"
-    assert fails(c, "pod", "top", "nope") == "Error: no pod with name or ID nope found: no such pod"
+    assert fails(c, "pod", "top", "nope") == ("Error: unable to look up requested container: "
+                                            "no pod with name or ID nope found: no such pod")  # (podman 4.3's words)
 
 
 # -- pod logs -------------------------------------------------------------------------------------

@@ -238,8 +238,13 @@ def top(
     words = list(args or [])
     if not latest and not words:
         raise UsageError("you must provide the name or id of a running pod", hint="capsa pod top POD [descriptors...]")
+    from capsa.pod.records import PodNotFound
+
     sess = session(ctx)
-    pod = engine.latest(sess) if latest else engine.targets(sess, words[:1])[0]
+    try:
+        pod = engine.latest(sess) if latest else engine.targets(sess, words[:1])[0]
+    except PodNotFound as exc:  # (podman 4.3's words for pod top)
+        raise PodNotFound(f"unable to look up requested container: {exc.message}", hint=exc.hint) from None
     rows = engine.top(sess, pod, words if latest else words[1:])
     if rows:
         from capsa.fastpath.table import tabwrite
