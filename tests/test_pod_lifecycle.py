@@ -253,12 +253,26 @@ def test_kill_sends_the_signal_to_every_running_container(c: Capsa) -> None:
     assert (r.returncode, r.stdout) == (125, "")
 
 
+def frozen(capsa: Capsa, name: str) -> bool:
+    """Whether the kernel froze the container's cgroup (v1 ``freezer.state``, else v2
+    ``cgroup.events``), not only its recorded status."""
+    pid = state_of(capsa, name, "Pid")
+    groups = dict(line.split(":", 2)[1:] for line in Path(f"/proc/{pid}/cgroup").read_text().splitlines())
+    mounts = {(f[2], f[3]): f[1] for f in (line.split() for line in Path("/proc/mounts").read_text().splitlines())}
+    v1 = next((m for (kind, opts), m in mounts.items() if kind == "cgroup" and "freezer" in opts.split(",")), None)
+    if v1 and groups.get("freezer"):
+        return Path(f"{v1}{groups['freezer']}/freezer.state").read_text().strip() == "FROZEN"
+    v2 = next(m for (kind, _), m in mounts.items() if kind == "cgroup2")
+    return "frozen 1" in Path(f"{v2}{groups['']}/cgroup.events").read_text().splitlines()
+
+
 def test_pause_and_unpause_freeze_and_thaw_the_running_containers(c: Capsa) -> None:
     pod_id = new_pod(c, "pz")
     ok(c, "run", "-d", "--pod", "pz", "--name", "pz-a", "busybox", "sh", "-c", "while :; do date +%s%N > /tmp/t; sleep 0.05; done")
     assert ok(c, "pod", "pause", "pz") == f"{pod_id}\n"
     assert status(c, "pz") == "Paused"
     assert set(ctr_statuses(c, "pz").values()) == {"paused"}
+    assert frozen(c, "pz-a") and frozen(c, ok(c, "pod", "inspect", "--format", "{{.InfraContainerID}}", "pz").strip())
     assert ok(c, "pod", "ps", "--format", "{{.ContainerStatuses}}").strip() == "paused,paused"
     assert ok(c, "pod", "pause", "pz") == f"{pod_id}\n"  # nothing running: the id all the same
     r = c("pod", "stop", "pz")  # podman 4.3: a paused container is not stopped
@@ -266,6 +280,7 @@ def test_pause_and_unpause_freeze_and_thaw_the_running_containers(c: Capsa) -> N
     assert status(c, "pz") == "Paused"
     assert ok(c, "pod", "unpause", "pz") == f"{pod_id}\n"
     assert status(c, "pz") == "Running"
+    assert not frozen(c, "pz-a")
     assert ok(c, "pod", "unpause", "pz") == ""  # nothing paused: nothing done, nothing printed (podman)
     assert ok(c, "pod", "pause", "-l") == f"{pod_id}\n"
     assert ok(c, "pod", "unpause", "--all") == f"{pod_id}\n"
@@ -310,7 +325,6 @@ def test_prune_removes_the_stopped_and_exited_pods(c: Capsa) -> None:
     names = ok(c, "ps", "-a", "--format", "{{.Names}}").split()
     assert not [n for n in names if n.startswith(("pr-e", "pr-s"))]
     assert c("pod", "prune", input="y\n").stdout == "WARNING! This will remove all stopped/exited pods..\nAre you sure you want to continue? [y/N] "
-
 
 
 def test_pod_start_beside_run_pod_starts_the_infra_once(c: Capsa) -> None:
