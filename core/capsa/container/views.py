@@ -74,6 +74,7 @@ def ps_row(records: ContainerRecords, config: ContainerConfig, image_config: dic
         "State": state.status, "ExitCode": state.exit_code, "Ports": _ports_text(config), "Labels": dict(config.labels),
         "Pid": state.pid, "Mounts": [m.destination for m in config.mounts], "AutoRemove": config.remove,
         "Pod": config.pod, "PodName": "",  # (podman fills PodName only for ps --pod: see capsa.cli.ps)
+        "IsInfra": bool(config.extra.get("infra")),
     }
 
 
