@@ -3,6 +3,7 @@
 ``ps --pod`` / ``ps --filter pod=``."""
 from __future__ import annotations
 
+import datetime
 import json
 import re
 import time
@@ -225,7 +226,9 @@ def test_pod_logs_merge_the_containers_output(c: Capsa) -> None:
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+\S* a1\n", stamped)
     assert ok(c, "pod", "logs", "--since", "1h", "--names", "lg") == "lg-a a1\nlg-b b1\nlg-b b2\n"
     assert ok(c, "pod", "logs", "--until", "1h", "lg") == ""  # all written after an hour ago
-    assert ok(c, "pod", "logs", "--since", "2000-01-01T00:00:00Z", "--until", "1s", "-c", "lg-a", "lg") == "a1\n"
+    until = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")  # (after every line)
+    assert ok(c, "pod", "logs", "--since", "2000-01-01T00:00:00Z", "--until", until, "-c", "lg-a", "lg") == "a1\n"
+    assert ok(c, "pod", "logs", "--until", "2000-01-01T00:00:00Z", "lg") == ""
     assert ok(c, "pod", "logs", "-l", "--names") == "lg-a a1\nlg-b b1\nlg-b b2\n"
     assert fails(c, "pod", "logs", "-c", "nope", "lg") == "Error: container nope is not in pod lg: no such container"
     assert fails(c, "pod", "logs", "nope") == "Error: no pod with name or ID nope found: no such pod"
