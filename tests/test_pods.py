@@ -379,6 +379,7 @@ def test_pod_rm_and_create_usage_errors_are_podmans(c: Capsa) -> None:
         (["-l", "kept"], "Error: --latest and containers cannot be used together"),
         (["--pod-id-file", missing, "kept"], "Error: no arguments are needed with --latest or --pod-id-file"),
         (["-a", "--pod-id-file", missing], "Error: --all, --latest, and --pod-id-file cannot be used together"),
+        (["-a", "-l", "--pod-id-file", missing], "Error: --all, --latest, and --pod-id-file cannot be used together"),
         (["--pod-id-file", missing], f"Error: reading pod ID file: open {missing}: no such file or directory"),
     ]
     for flags, message in cases:

@@ -78,7 +78,7 @@ def share_global_options(group: typer.main.TyperGroup) -> None:  # type: ignore[
 # since turning every command's signature into click options costs more than the command.
 MODULES = ("system", "images", "image_io", "pull", "push_cmd", "inspect", "containers", "container_more", "execute",
            "container_running", "ps", "containerfs", "commit_cmd", "attach_cmd", "cp", "volumes", "networks", "plugins_cmd",
-           "completion", "help_cmd", "login", "build_cmd", "pods", "kube_generate", "kube_play")
+           "completion", "help_cmd", "login", "build_cmd", "pods", "pod_more", "kube_generate", "kube_play")
 NEEDS: dict[str, tuple[str, ...]] = {
     **{w: ("system",) for w in ("info", "version", "system")},
     **{w: ("images",) for w in ("images", "tag", "untag", "rmi", "history")},
@@ -101,7 +101,7 @@ NEEDS: dict[str, tuple[str, ...]] = {
     **{w: ("containerfs",) for w in ("diff", "export")},
     "volume": ("volumes",), "network": ("networks",), "plugins": ("plugins_cmd",), "completion": ("completion",), "help": ("help_cmd",),
     "login": ("login",), "logout": ("login",),
-    "pod": ("pods",),
+    "pod": ("pods", "pod_more"),
     "kube": ("kube_generate", "kube_play"), "generate": ("kube_generate",), "play": ("kube_play",),
 }
 

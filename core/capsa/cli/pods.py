@@ -174,19 +174,13 @@ def rm(
     from capsa.pod.records import PodNotFound
 
     words = list(refs or [])
-    _check_targets(words, all_, latest, bool(pod_id_file))
+    pods.check_targets(words, all_, latest, bool(pod_id_file))
     if time is not None and time < 0:
         raise UsageError(f'invalid argument "{time}" for "-t, --time" flag', hint="give a number of seconds")
     if time is not None and not force:
         raise UsageError("--force option must be specified to use the --time option", hint="add -f, or drop -t")
     ignore = ignore or force  # (podman 4.3: -f also ignores a pod that does not exist)
-    for path in pod_id_file or []:  # (an unreadable one is an error even with -i, as podman's)
-        try:
-            with open(path, encoding="utf-8") as fh:
-                words.append(fh.read().strip())
-        except OSError as exc:
-            raise UsageError(f"reading pod ID file: open {path}: {(exc.strerror or str(exc)).lower()}",
-                             hint="give a file 'pod create --pod-id-file' wrote") from None
+    words += pods.read_id_files(list(pod_id_file or []))  # (an unreadable one is an error even with -i, as podman's)
     sess = session(ctx)
     if all_ or latest:
         targets = pods.find(sess, None, all_=all_, latest=latest)
@@ -202,24 +196,6 @@ def rm(
     for pod in targets:
         pods.remove(sess, pod, force=force, timeout=time)
         output.write(f"{pod.id}\n")
-
-
-def _check_targets(words: list[str], all_: bool, latest: bool, id_file: bool) -> None:
-    """podman 4.3's checks of ``--all``, ``--latest``, ``--pod-id-file`` and names, in its order
-    and words (exit 125)."""
-    hint = "capsa pod rm POD..., or one of --all, --latest, --pod-id-file"
-    if all_ and latest:
-        raise UsageError("--all and --latest cannot be used together", hint=hint)
-    if (all_ or latest) and id_file:
-        raise UsageError("--all, --latest, and --pod-id-file cannot be used together", hint=hint)
-    if words and all_:
-        raise UsageError("no arguments are needed with --all", hint=hint)
-    if words and latest:
-        raise UsageError("--latest and containers cannot be used together", hint=hint)  # (podman's word)
-    if words and id_file:
-        raise UsageError("no arguments are needed with --latest or --pod-id-file", hint=hint)
-    if not (words or all_ or latest or id_file):
-        raise UsageError("you must provide at least one name or id", hint=hint)
 
 
 def register(app: typer.Typer) -> None:

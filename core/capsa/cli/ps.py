@@ -15,7 +15,8 @@ if TYPE_CHECKING:  # (typer evaluates the annotations: see capsa.cli.options)
     from capsa.cli.options import FORMAT_HELP, Annotated, Optional, QuietOpt
 
 PS_HEADERS = {"ID": "CONTAINER ID", "Image": "IMAGE", "Command": "COMMAND", "Created": "CREATED", "Status": "STATUS",
-              "Ports": "PORTS", "Names": "NAMES", "CreatedAt": "CREATED AT", "RunningFor": "CREATED"}
+              "Ports": "PORTS", "Names": "NAMES", "CreatedAt": "CREATED AT", "RunningFor": "CREATED", "Pod": "POD ID",
+              "PodName": "PODNAME"}
 PS_TABLE = "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.Created}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}"
 
 
@@ -29,11 +30,15 @@ def ps(
     last: Annotated[int, typer.Option("--last", "-n", help="Print the n last created containers")] = -1,
     latest: Annotated[bool, typer.Option("--latest", "-l", help="Show the latest container created")] = False,
     external: Annotated[bool, typer.Option("--external", help="Show containers in storage not controlled by capsa: a build's RUN containers")] = False,
+    pod: Annotated[bool, typer.Option("--pod", "-p", help="Print the ID and name of the pod the containers are associated with")] = False,
 ) -> None:
     """List containers."""
-    from capsa.engine.containers import listing
+    from capsa.engine.pslisting import listing
 
-    rows = listing(session(ctx), all, list(filter or []), external=external)
+    sess = session(ctx)
+    rows = listing(sess, all, list(filter or []), external=external)
+    if pod:
+        _pod_names(sess, rows)
     if latest:
         rows = rows[:1]
     elif last >= 0:
@@ -47,7 +52,19 @@ def ps(
     if format == "json":
         output.emit_one(rows, "json", str)
         return
-    output.emit_list(rows, format, PS_TABLE, PS_HEADERS, quiet_field="ID", quiet=quiet)
+    if not no_trunc:
+        for r in rows:
+            r["Pod"] = r["Pod"][:12]
+    output.emit_list(rows, format, PS_TABLE + "\t{{.Pod}}\t{{.PodName}}" * pod, PS_HEADERS, quiet_field="ID", quiet=quiet)
+
+
+def _pod_names(sess: object, rows: list[dict[str, object]]) -> None:
+    """``ps --pod``: each row's PodName (podman fills it only then)."""
+    from capsa.engine.session import pod_records
+
+    names = {p.id: p.name for p in pod_records(sess).all()}  # type: ignore[arg-type]
+    for r in rows:
+        r["PodName"] = names.get(str(r["Pod"]), "")
 
 
 def logs(

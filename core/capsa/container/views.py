@@ -73,6 +73,8 @@ def ps_row(records: ContainerRecords, config: ContainerConfig, image_config: dic
         "Created": since(config.created), "RunningFor": since(config.created), "Status": status_text(state),
         "State": state.status, "ExitCode": state.exit_code, "Ports": _ports_text(config), "Labels": dict(config.labels),
         "Pid": state.pid, "Mounts": [m.destination for m in config.mounts], "AutoRemove": config.remove,
+        "Pod": config.pod, "PodName": "",  # (podman fills PodName only for ps --pod: see capsa.cli.ps)
+        "IsInfra": bool(config.extra.get("infra")),
     }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from capsa.engine import containers as base
+from capsa.engine import pslisting
 from capsa.engine.session import container_records, open_store
 from capsa.errors import UsageError
 
@@ -52,7 +53,7 @@ def restart_targets(sess: Session, refs: list[str] | None, all_: bool, latest: b
         return base.find(sess, refs, latest=latest)
     configs = base.find(sess, None, all_=True)
     if filters:
-        wanted = {row["Id"] for row in base.listing(sess, True, filters)}
+        wanted = {row["Id"] for row in pslisting.listing(sess, True, filters)}
         configs = [c for c in configs if c.id in wanted]
     if running:
         configs = [c for c in configs if base.is_running(sess, c)]

@@ -218,6 +218,37 @@ def _infra_config(sess: Session, pod: PodConfig, options: PodOptions) -> Contain
 
 # -- finding pods and their members ---------------------------------------------------------------
 
+def check_targets(refs: list[str], all_: bool, latest: bool, id_files: bool = False) -> None:
+    """podman 4.3's checks of POD arguments against ``--all``, ``--latest`` and ``--pod-id-file``,
+    in its order and words (every pod command that takes them: rm, start, stop, restart, kill,
+    pause, unpause); a ``UsageError`` (exit 125)."""
+    if id_files and (all_ or latest):
+        raise UsageError("--all, --latest, and --pod-id-file cannot be used together", hint="use one of them")
+    if all_ and latest:
+        raise UsageError("--all and --latest cannot be used together", hint="use one of them")
+    if refs and all_:
+        raise UsageError("no arguments are needed with --all", hint="leave out the pods, or --all")
+    if refs and latest:
+        raise UsageError("--latest and containers cannot be used together", hint="leave out the pods, or --latest")
+    if refs and id_files:
+        raise UsageError("no arguments are needed with --latest or --pod-id-file", hint="leave out the pods")
+    if not (refs or all_ or latest or id_files):
+        raise UsageError("you must provide at least one name or id", hint="or use --all or --latest")
+
+
+def read_id_files(paths: list[str]) -> list[str]:
+    """The pod ids in ``--pod-id-file`` files (``pod create --pod-id-file`` wrote them)."""
+    ids = []
+    for path in paths:
+        try:
+            with open(path, encoding="utf-8") as fh:
+                ids.append(fh.read().strip())
+        except OSError as exc:
+            raise UsageError(f"reading pod ID file: open {path}: {(exc.strerror or '').lower()}",
+                             hint="give a file 'pod create --pod-id-file' wrote") from None
+    return ids
+
+
 def find(sess: Session, refs: list[str] | None, all_: bool = False, latest: bool = False) -> list[PodConfig]:
     """The pods ``refs`` name (every one with ``all_``, the newest with ``latest``); PodNotFound
     (podman's message) for an unknown one."""

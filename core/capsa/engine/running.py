@@ -3,6 +3,7 @@ over the records of a session. Not imported by the ``run``/``create`` path."""
 from __future__ import annotations
 
 from capsa.engine import containers as base
+from capsa.engine import pslisting
 from capsa.engine.session import container_records
 from capsa.errors import UsageError
 
@@ -28,7 +29,7 @@ def targets(sess: Session, refs: list[str], all_: bool, latest: bool, filters: l
         raise UsageError("you must provide at least one container name or id", hint="or use --all or --latest")
     if refs or latest:
         return base.find(sess, refs, latest=latest)
-    rows = base.listing(sess, True, [*filters, *([f"status={wanted}"] if all_ else [])])  # (as podman: --all
+    rows = pslisting.listing(sess, True, [*filters, *([f"status={wanted}"] if all_ else [])])  # (as podman: --all
     # skips the containers in another state, --filter alone acts on every match and reports each error)
     wanted_ids = {row["Id"] for row in rows}
     return sorted((c for c in base.find(sess, None, all_=True) if c.id in wanted_ids), key=lambda c: c.created)
