@@ -8,6 +8,10 @@ import errno
 import os
 import stat
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
 MAX_LINKS = 40
 
 
@@ -135,3 +139,16 @@ def rmtree(path: str | os.PathLike[str], ignore_errors: bool = False) -> None:
     from shutil import rmtree as remove
 
     remove(path, ignore_errors=ignore_errors)
+
+
+def read_id_files(paths: list[str], error: Callable[[str, OSError], Exception]) -> list[str]:
+    """The ids written in the files ``paths`` (``--cidfile``, ``--pod-id-file``), one per file,
+    stripped; a file that cannot be read raises ``error(path, exc)``."""
+    ids = []
+    for path in paths:
+        try:
+            with open(path, encoding="utf-8") as fh:
+                ids.append(fh.read().strip())
+        except OSError as exc:
+            raise error(path, exc) from None
+    return ids

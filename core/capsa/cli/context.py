@@ -30,12 +30,7 @@ def session(ctx: typer.Context) -> Session:
 def cidfile_ids(paths: list[str]) -> list[str]:
     """The container ids in the ``--cidfile`` files ``paths`` (``run --cidfile`` wrote them)."""
     from capsa.errors import UsageError
+    from capsa.fsutil import read_id_files
 
-    ids = []
-    for path in paths:
-        try:
-            with open(path, encoding="utf-8") as fh:
-                ids.append(fh.read().strip())
-        except OSError as exc:
-            raise UsageError(f"reading CIDFile {path}: {exc.strerror}", hint="give a file 'run --cidfile' wrote") from None
-    return ids
+    return read_id_files(paths, lambda path, exc: UsageError(f"reading CIDFile {path}: {exc.strerror}",
+                                                             hint="give a file 'run --cidfile' wrote"))

@@ -85,12 +85,7 @@ def _join_pod(sess: Session, config: ContainerConfig, o: dict[str, Any]) -> Any:
     if o.get("pod_id_file"):
         if ref:
             raise UsageError("cannot specify both --pod and --pod-id-file", hint="give one of them")
-        try:
-            with open(o["pod_id_file"], encoding="utf-8") as fh:
-                ref = fh.read().strip()
-        except OSError as exc:
-            raise UsageError(f"reading pod ID file: open {o['pod_id_file']}: {(exc.strerror or str(exc)).lower()}",
-                             hint="give the file 'capsa pod create --pod-id-file' wrote") from None
+        ref = pods.read_id_files([o["pod_id_file"]])[0]
     if ref.startswith("new:"):
         new = pods.new_from_container(sess, ref[len("new:"):], o)
         ref = new.id

@@ -238,15 +238,11 @@ def check_targets(refs: list[str], all_: bool, latest: bool, id_files: bool = Fa
 
 def read_id_files(paths: list[str]) -> list[str]:
     """The pod ids in ``--pod-id-file`` files (``pod create --pod-id-file`` wrote them)."""
-    ids = []
-    for path in paths:
-        try:
-            with open(path, encoding="utf-8") as fh:
-                ids.append(fh.read().strip())
-        except OSError as exc:
-            raise UsageError(f"reading pod ID file: open {path}: {(exc.strerror or '').lower()}",
-                             hint="give a file 'pod create --pod-id-file' wrote") from None
-    return ids
+    from capsa.fsutil import read_id_files as read
+
+    return read(paths, lambda path, exc: UsageError(
+        f"reading pod ID file: open {path}: {(exc.strerror or str(exc)).lower()}",
+        hint="give the file 'capsa pod create --pod-id-file' wrote"))
 
 
 def find(sess: Session, refs: list[str] | None, all_: bool = False, latest: bool = False) -> list[PodConfig]:
