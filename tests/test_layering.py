@@ -43,6 +43,7 @@ CLI_MAY_ALSO_IMPORT = {
     # engine takes; the lean run path imports them directly (pure functions of the flags)
     "capsa.container.flags": "parsing run/create/volume flags",
     "capsa.container.model": "ContainerConfig, what engine.containers.create/run take",
+    "capsa.pod.model": "PodConfig, what the engine's pod operations take and return",
     "capsa.container.hostdevices": "--device checked when parsed, as podman's create does",
 }
 BELOW_THE_ENGINE = ("capsa.registry", "capsa.image", "capsa.store", "capsa.drivers", "capsa.build")  # (spec.py imported capsa_isolation_linux until the isolation branch)

@@ -29,8 +29,6 @@ def session(ctx: typer.Context) -> Session:
 
 def cidfile_ids(paths: list[str]) -> list[str]:
     """The container ids in the ``--cidfile`` files ``paths`` (``run --cidfile`` wrote them)."""
-    from capsa.errors import UsageError
-    from capsa.fsutil import read_id_files
+    from capsa.engine.containers import read_cidfiles
 
-    return read_id_files(paths, lambda path, exc: UsageError(f"reading CIDFile {path}: {exc.strerror}",
-                                                             hint="give a file 'run --cidfile' wrote"))
+    return read_cidfiles(paths)

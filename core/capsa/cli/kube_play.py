@@ -18,7 +18,7 @@ if TYPE_CHECKING:  # (typer evaluates the annotations: see capsa.cli.options)
     from capsa.cli.options import Annotated, Optional
     from capsa.container.model import ContainerConfig
     from capsa.engine.session import Session
-    from capsa.kube.plan import Plan
+    from capsa.engine.kubeplay import Plan
     from capsa.pod.model import PodConfig
 
 
@@ -125,17 +125,11 @@ def _read(path: str, what: str) -> str:
 
 
 def _plan(kubefile: str, configmaps: list[str], down: bool = False) -> Plan:
-    from capsa.kube import plan as kube
+    from capsa.engine import kubeplay
 
-    maps: dict[str, dict[str, str]] = {}
-    for item in configmaps:
-        for path in (p for p in item.split(",") if p):
-            maps.update(kube.configmaps(kube.load(_read(path, "--configmap"), path), path, only=True))
+    maps = [(_read(path, "--configmap"), path) for item in configmaps for path in item.split(",") if path]
     source = "stdin" if kubefile == "-" else kubefile
-    text = _read(kubefile, "kube file")
-    if down:  # a YAML whose ConfigMaps are gone still names its pods
-        return kube.read(text, source, maps, lenient=True)
-    return kube.read(text, source, maps)
+    return kubeplay.read_plan(_read(kubefile, "kube file"), source, maps, lenient=down)
 
 
 def make_config(sess: Session, pod: PodConfig, image: str, command: list[str], o: dict[str, Any]) -> ContainerConfig:

@@ -88,8 +88,6 @@ def ps(
     sort: Annotated[str, typer.Option("--sort", help="Sort output by created, id, name, or number")] = "created",
 ) -> None:
     """List pods."""
-    from capsa.pod.views import ps_row
-
     if quiet and format:
         raise UsageError("quiet and format cannot be used together", hint="use one of them")
     reports = engine.listing(session(ctx), list(filter or []), latest, sort)
@@ -101,7 +99,7 @@ def ps(
     if quiet:
         output.write("".join(f"{r['Id']}\n" for r in reports))
         return
-    rows = [ps_row(r, no_trunc) for r in reports]
+    rows = engine.ps_rows(reports, no_trunc)
     fmt = format if format and format.strip() != "table" else ps_table(ctr_ids, ctr_names, ctr_status, ns)
     if noheading and fmt.startswith("table "):
         fmt = fmt[len("table "):]
@@ -197,10 +195,8 @@ def kill(
     signal: Annotated[str, typer.Option("--signal", "-s", help="Signal to send to the containers in the pod")] = "KILL",
 ) -> None:
     """Send the specified signal or SIGKILL to the containers of pods."""
-    from capsa.signals import signal_number
-
     try:
-        signal_number(signal)
+        engine.check_signal(signal)
     except UsageError:
         raise UsageError(f"invalid signal: {signal}", hint="a signal name (TERM, SIGHUP...) or number") from None
     pods = _pods(ctx, refs, all, latest)
@@ -238,13 +234,11 @@ def top(
     words = list(args or [])
     if not latest and not words:
         raise UsageError("you must provide the name or id of a running pod", hint="capsa pod top POD [descriptors...]")
-    from capsa.pod.records import PodNotFound
-
     sess = session(ctx)
     try:
         pod = engine.latest(sess) if latest else engine.targets(sess, words[:1])[0]
-    except PodNotFound as exc:  # (podman 4.3's words for pod top)
-        raise PodNotFound(f"unable to look up requested container: {exc.message}", hint=exc.hint) from None
+    except engine.PodNotFound as exc:  # (podman 4.3's words for pod top)
+        raise engine.PodNotFound(f"unable to look up requested container: {exc.message}", hint=exc.hint) from None
     rows = engine.top(sess, pod, words if latest else words[1:])
     if rows:
         from capsa.fastpath.table import tabwrite
@@ -283,11 +277,9 @@ def logs(
 
 def exists(ctx: typer.Context, ref: Annotated[str, typer.Argument(help="Pod name or id")]) -> None:
     """Check if a pod exists: exit 0 if it does, 1 if not."""
-    from capsa.pod.records import PodNotFound
-
     try:
         engine.targets(session(ctx), [ref])
-    except PodNotFound:
+    except engine.PodNotFound:
         raise Exit(1) from None
 
 

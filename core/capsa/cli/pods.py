@@ -171,7 +171,6 @@ def rm(
 ) -> None:
     """Remove one or more pods and their containers (running ones only with --force)."""
     from capsa.engine import pods
-    from capsa.pod.records import PodNotFound
 
     words = list(refs or [])
     pods.check_targets(words, all_, latest, bool(pod_id_file))
@@ -189,7 +188,7 @@ def rm(
         for ref in words:  # (every one looked up first: an unknown one removes nothing, as podman)
             try:
                 targets += [p for p in pods.find(sess, [ref]) if p.id not in {t.id for t in targets}]
-            except PodNotFound as exc:
+            except pods.PodNotFound as exc:
                 if not ignore:
                     exc.exit_code = 1  # podman's pod rm: exit 1 for an unknown pod
                     raise

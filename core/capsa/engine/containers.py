@@ -35,6 +35,14 @@ def find(sess: Session, refs: list[str] | None, all_: bool = False, latest: bool
     return [records.find(ref) for ref in refs]
 
 
+def read_cidfiles(paths: list[str]) -> list[str]:
+    """The container ids in the ``--cidfile`` files ``paths`` (``run --cidfile`` wrote them)."""
+    from capsa.fsutil import read_id_files
+
+    return read_id_files(paths, lambda path, exc: UsageError(f"reading CIDFile {path}: {exc.strerror}",
+                                                             hint="give a file 'run --cidfile' wrote"))
+
+
 def exists(sess: Session, ref: str) -> bool:
     try:
         container_records(sess).find(ref)

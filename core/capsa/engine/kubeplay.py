@@ -59,6 +59,18 @@ class _Made:
     paths: list[str] = field(default_factory=list)
 
 
+def read_plan(text: str, source: str, configmaps: list[tuple[str, str]], lenient: bool = False) -> Plan:
+    """The plan of the YAML ``text`` (read from ``source``), every document checked, with the
+    ConfigMaps of ``configmaps`` ((text, path) of ``--configmap`` files) beside its own;
+    ``lenient`` (``kube down``): a YAML whose ConfigMaps are gone still names its pods."""
+    from capsa.kube import plan as kube
+
+    maps: dict[str, dict[str, str]] = {}
+    for map_text, path in configmaps:
+        maps.update(kube.configmaps(kube.load(map_text, path), path, only=True))
+    return kube.read(text, source, maps, lenient=True) if lenient else kube.read(text, source, maps)
+
+
 def check_host_paths(plan: Plan) -> list[tuple[str, str]]:
     """Every hostPath of the plan checked against its type; the (path, "dir"|"file") that an
     ``...OrCreate`` type will create. Raises UsageError naming the field."""

@@ -13,6 +13,7 @@ paused through ``pod stop``), kill on running and paused ones, start on the othe
 from __future__ import annotations
 
 from capsa.engine.pods import check_targets, read_id_files  # (shared with pod rm)
+from capsa.pod.records import PodNotFound  # (the pod commands catch it)
 from capsa.engine.session import container_records, pod_records
 from capsa.errors import CapsaError, UsageError
 
@@ -452,3 +453,17 @@ def _merged(sess: Session, found: list[ContainerConfig], prefixes: dict[str, str
             break
         if not running and not batch:
             break
+
+
+def ps_rows(reports: list[dict[str, Any]], no_trunc: bool) -> list[dict[str, Any]]:
+    """``pod ps``'s rows (podman's keys, for tables, templates and json) of :func:`listing`'s reports."""
+    from capsa.pod.views import ps_row
+
+    return [ps_row(r, no_trunc) for r in reports]
+
+
+def check_signal(signal: str) -> None:
+    """A signal's name or number as ``pod kill -s`` takes it; ValueError when it is none."""
+    from capsa.signals import signal_number
+
+    signal_number(signal)

@@ -16,6 +16,7 @@ from capsa.engine.session import container_records, pod_records
 from capsa.errors import CapsaError, UsageError
 from capsa.fastpath.record import field, record
 from capsa.pod.model import DEFAULT_SHARE, SHAREABLE, PodConfig
+from capsa.pod.records import PodNotFound  # (re-exported: the pod commands catch it)
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

@@ -220,7 +220,7 @@ class BridgeDriver(NetworkDriver):
         try:
             idx = links.index(ipr, veth)
             bridge = links.index(ipr, net["bridge"])
-            if not idx or not bridge or ipr.get_links(idx)[0].get_attr("IFLA_MASTER") != bridge:
+            if not idx or not bridge or _master(ipr, idx) != bridge:
                 raise NetworkError(f"the veth {veth} of container {attachment.container_name or attachment.container_id} "
                                    f"is not on bridge {net['bridge']}", hint="restart the container")
         finally:
@@ -237,7 +237,7 @@ class BridgeDriver(NetworkDriver):
             ns = links.netns_route(attachment.netns)
             try:
                 idx = links.index(ns, attachment.interface)
-                have = {a.get_attr("IFA_ADDRESS") for a in ns.get_addr(index=idx, family=2)} if idx else set()
+                have = _addresses(ns, idx)
             finally:
                 ns.close()
             if held[0] not in have:
@@ -324,3 +324,26 @@ class BridgeDriver(NetworkDriver):
         out["detail"] = (f"bridge {self.options['bridge']} ({'present' if present else 'made with the first container on it'}), "
                          f"subnet {self.options['subnet']}")
         return out
+
+
+def _master(ipr: Any, index: int) -> int | None:
+    """The bridge interface ``index`` is on (None when it went meanwhile: ENODEV, a container
+    stopping while ``check`` looks at it)."""
+    try:
+        return ipr.get_links(index)[0].get_attr("IFLA_MASTER")  # type: ignore[no-any-return]
+    except Exception as exc:  # noqa: BLE001 - pyroute2's NetlinkError
+        if getattr(exc, "code", 0) != 19:
+            raise
+        return None
+
+
+def _addresses(ns: Any, index: int) -> set[str]:
+    """The IPv4 addresses of interface ``index`` (none when it is 0 or went meanwhile)."""
+    if not index:
+        return set()
+    try:
+        return {a.get_attr("IFA_ADDRESS") for a in ns.get_addr(index=index, family=2)}
+    except Exception as exc:  # noqa: BLE001 - pyroute2's NetlinkError; ENODEV: gone meanwhile
+        if getattr(exc, "code", 0) != 19:
+            raise
+        return set()
