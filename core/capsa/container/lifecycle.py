@@ -176,25 +176,16 @@ def joined_namespace(records: ContainerRecords, target_id: str, files: Any) -> t
     The target must run: else UsageError (exit 125)."""
     from capsa.container.etcfiles import GeneratedFiles
 
-    try:
-        target = records.config(target_id)
-        state = records.state(target_id)
-    except CapsaError:
-        raise UsageError(f"cannot join the network namespace of container {target_id[:12]}: no such container",
-                         hint="the container was removed; recreate this one with another --network") from None
-    pid = state.pid if state.status == "running" else STARTING.get(target_id, 0)
-    if not pid or not os.path.exists(f"/proc/{pid}/ns/net"):
-        raise UsageError(f"cannot join the network namespace of container {target.name}: container state improper",
-                         hint=f"start it first (capsa start {target.name})")
+    path = namespace_path(records, target_id, "net")
     if files is None:
-        return f"/proc/{pid}/ns/net", None
+        return path, None
     tfiles = records.run_dir(target_id, "files")
     hosts = os.path.join(tfiles, "hosts")
     resolv = os.path.join(tfiles, "resolv.conf")
     files = GeneratedFiles(hosts=hosts if os.path.exists(hosts) else files.hosts, hostname=files.hostname,
                            resolv_conf=resolv if os.path.exists(resolv) else files.resolv_conf,
                            containerenv=files.containerenv)
-    return f"/proc/{pid}/ns/net", files
+    return path, files
 
 
 OCI_TYPES = {"ipc": "ipc", "uts": "uts", "pid": "pid", "cgroup": "cgroup"}  # ContainerConfig.namespaces keys -> OCI's
@@ -218,16 +209,17 @@ def joined_namespaces(records: ContainerRecords, config: ContainerConfig) -> dic
 def namespace_path(records: ContainerRecords, target_id: str, kind: str) -> str:
     """``/proc/PID/ns/KIND`` of running container ``target_id``; UsageError (podman's "container
     state improper") when it does not run."""
+    what = "network" if kind == "net" else kind
     try:
         target = records.config(target_id)
         state = records.state(target_id)
     except CapsaError:
-        raise UsageError(f"cannot join the {kind} namespace of container {target_id[:12]}: no such container",
-                         hint="the container was removed; recreate this one") from None
+        raise UsageError(f"cannot join the {what} namespace of container {target_id[:12]}: no such container",
+                         hint="the container was removed; recreate this one" + (" with another --network" if kind == "net" else "")) from None
     pid = state.pid if state.status == "running" else STARTING.get(target_id, 0)
     path = f"/proc/{pid}/ns/{kind}"
     if not pid or not os.path.exists(path):
-        raise UsageError(f"cannot join the {kind} namespace of container {target.name}: container state improper",
+        raise UsageError(f"cannot join the {what} namespace of container {target.name}: container state improper",
                          hint=f"start it first (capsa start {target.name})")
     return path
 
