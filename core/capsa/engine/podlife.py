@@ -148,6 +148,8 @@ def start(sess: Session, pod: PodConfig, verb: str = "starting") -> list[str]:
             else:
                 base.start(sess, config)
         except CapsaError as exc:
+            if _still_up(records, config):  # (started meanwhile by another command: run --pod, start)
+                continue
             if not _is_infra(config) and infra is not None and not _still_up(records, infra):
                 errors += [f"{verb} container {infra.id}: {_exit_reason(sess, infra)}", dependency(config)]
             else:
