@@ -89,6 +89,10 @@ def _dispatch(args: list[str]) -> int:
             sys.stdout.write(cached)
             return 0
     debug = _debug_requested(args)
+    if not help_request and "_CAPSA_COMPLETE" not in os.environ:
+        refused = _guarded(debug, lambda: _refuse(args))
+        if refused:
+            return refused
     lean = _launch_route(args) if "_CAPSA_COMPLETE" not in os.environ else None
     if lean is not None:
         from capsa.cli.runflags import HelpRequested
@@ -110,6 +114,20 @@ def _dispatch(args: list[str]) -> int:
                 return code
     rebuild = table is None and "_CAPSA_COMPLETE" not in os.environ
     return _guarded(debug, lambda: _typer_run(args, help_request, rebuild))
+
+
+def _refuse(args: list[str]) -> int:
+    """Refuse a flag :mod:`capsa.cli.refusals` lists for the command (run/create/exec: their
+    own parser does); 0 when there is none."""
+    from capsa.cli import refusals
+
+    words = list(_words(args))[:3]
+    for n in (3, 2, 1):
+        path = tuple(word for _, word in words[:n])
+        if len(path) == n and path in refusals.REFUSED and list(path) not in LAUNCH_COMMANDS:
+            refusals.check(path, args[words[n - 1][0] + 1:])
+            return 0
+    return 0
 
 
 def help_topic(args: list[str]) -> list[str] | None:

@@ -1,0 +1,62 @@
+"""The flags of podman 4.3 that capsa refuses, each with the reason, in one table.
+
+Contract: :data:`REFUSED` maps a command path (the command words as typed, ``("image", "rm")``)
+to ``{flag: reason}``; a flag is its long form (``--gpus``), and its short form when podman has
+one is listed beside it with the same reason. An alias of a command (``image rm`` of ``rmi``)
+needs its own entry: :func:`same` copies one. :func:`check` refuses, before anything is parsed,
+a command line that gives one of its command's refused flags (``--flag``, ``--flag=VALUE`` or
+``--flag VALUE``), with one line naming the flag and why (exit 125); the words after ``--`` are
+not looked at. ``run``/``create``/``exec`` take their flags from their own parser
+(:mod:`capsa.cli.runflags`), which asks :func:`reason` about a flag it does not know.
+docs/cli.md lists every entry (tests/test_parity_flags.py holds the two together).
+"""
+from __future__ import annotations
+
+from capsa.errors import UsageError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+HINT = "see docs/cli.md (refused flags) for what capsa supports instead"
+
+# Each slice of commands keeps its entries in its own block, in command order.
+REFUSED: dict[tuple[str, ...], dict[str, str]] = {
+    # -- global flags, info, version, help
+    # -- images
+    # -- containers (ps, start, stop, rm, kill, wait, ...)
+    # -- run, create, exec
+    # -- volumes, system, networks
+}
+
+
+def same(path: tuple[str, ...], *aliases: tuple[str, ...]) -> None:
+    """Give each alias command path the refusals of ``path``."""
+    for alias in aliases:
+        REFUSED[alias] = REFUSED[path]
+
+
+def reason(path: Sequence[str], flag: str) -> str | None:
+    """Why ``flag`` is refused for the command ``path``, or None when it is not."""
+    table = REFUSED.get(tuple(path))
+    return table.get(flag) if table else None
+
+
+def refusal(flag: str, why: str) -> UsageError:
+    """The error for a refused flag: one line naming it and why, and the hint."""
+    return UsageError(f"{flag} is not supported: {why}", hint=HINT)
+
+
+def check(path: Sequence[str], args: Sequence[str]) -> None:
+    """Raise :func:`refusal` for the first refused flag of ``path`` in ``args``."""
+    table = REFUSED.get(tuple(path))
+    if not table:
+        return
+    for arg in args:
+        if arg == "--":
+            return
+        if arg.startswith("-"):
+            flag = arg.split("=", 1)[0]
+            why = table.get(flag)
+            if why is not None:
+                raise refusal(flag, why)
