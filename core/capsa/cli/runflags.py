@@ -58,6 +58,8 @@ FLAGS: tuple[tuple[str, tuple[str, ...], str, Any, str], ...] = (
     ("security_opt", ("--security-opt",), MULTI, None, "seccomp=unconfined|PROFILE.json, no-new-privileges"),
     ("init", ("--init",), BOOL, False, "Run an init inside the container that forwards signals and reaps processes"),
     ("rootfs", ("--rootfs",), BOOL, False, "The first argument is an exploded root filesystem, not an image"),
+    # -- issue 15, run/create behaviour flags (slice runflags): new rows go below this line
+    # -- issue 15, resource and namespace flags (slice resources): new rows go below this line
     ("network", ("--network", "--net"), STR, None, "Network mode: none, host, bridge, container:NAME, a network's name or an installed network driver"),
     ("publish", ("--publish", "-p"), MULTI, None, "Publish a container's port to the host: HOST_IP:HOST_PORT:CONTAINER_PORT/PROTO (all but CONTAINER_PORT optional; ranges: 8000-8001:80-81)"),
     ("publish_all", ("--publish-all", "-P"), BOOL, False, "Publish every exposed port of the image to a free host port"),
