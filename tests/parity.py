@@ -117,7 +117,10 @@ def podman_busybox_store(tmp_path_factory: pytest.TempPathFactory, name: str) ->
     imported with the same changes), reset at the end."""
     if PODMAN is None:
         pytest.skip("podman is not installed: the recorded expectations are checked against capsa alone")
-    tmp = tmp_path_factory.mktemp(f"podman-{name}")
+    import tempfile
+
+    # (short: podman refuses a runroot path longer than 50 characters)
+    tmp = Path(tempfile.mkdtemp(prefix=f"pp-{name[:8]}-", dir="/tmp"))
     podman = Podman(tmp)
     root = busybox_rootfs(tmp / "bb-rootfs")
     tar = tmp / "busybox.tar"
