@@ -149,6 +149,8 @@ def parse_labels(values: list[str]) -> dict[str, str]:
 def parse_security_opts(values: list[str], config: ContainerConfig) -> None:
     for opt in values:
         key, sep, value = opt.partition("=")
+        if key.startswith("no-new-privileges:"):  # (podman's no-new-privileges:true|false form)
+            key, sep, value = opt.partition(":")
         if key == "no-new-privileges" and value in ("", "true"):
             config.no_new_privileges = True
         elif key == "no-new-privileges" and value == "false":
@@ -160,11 +162,20 @@ def parse_security_opts(values: list[str], config: ContainerConfig) -> None:
             config.seccomp_profile = value if value == "unconfined" else os.path.abspath(value)
         elif key in ("label", "apparmor"):
             continue  # as podman on a host without SELinux or AppArmor: nothing to apply
-        elif key in ("mask", "unmask", "proc-opts"):
-            raise UsageError(f"--security-opt {key} is not supported yet", hint="the default masked paths apply; "
-                             "use --privileged to drop them all")
+        elif key in ("mask", "unmask") and sep and value:
+            paths = value.split(":")
+            if not all(p.startswith("/") or (key == "unmask" and p == "ALL") for p in paths):
+                raise UsageError(f"invalid --security-opt {opt!r}: the paths must be absolute",
+                                 hint=f"use --security-opt {key}=/path1:/path2" + (" or unmask=ALL" if key == "unmask" else ""))
+            config.extra.setdefault(key, []).extend(paths)
+        elif key == "proc-opts" and sep and value:
+            config.extra.setdefault("proc_opts", []).extend(o for o in value.split(",") if o)
+        elif key == "systempaths" and value == "unconfined":
+            config.extra.setdefault("unmask", []).append("ALL")
         else:
-            raise UsageError(f"invalid --security-opt {opt!r}", hint="supported: seccomp=unconfined|PROFILE.json, no-new-privileges")
+            raise UsageError(f"invalid --security-opt {opt!r}", hint="supported: seccomp=unconfined|PROFILE.json, "
+                             "no-new-privileges[:true|:false], label=..., apparmor=..., mask=PATHS, unmask=PATHS|ALL, "
+                             "proc-opts=OPTIONS")
 
 
 def check_ulimits(values: list[str]) -> None:

@@ -201,6 +201,8 @@ def joined_namespaces(records: ContainerRecords, config: ContainerConfig) -> dic
             continue
         if mode == "host":
             out[OCI_TYPES[kind]] = ""
+        elif mode.startswith("ns:"):  # (--pid/--ipc/--uts/--cgroupns ns:PATH)
+            out[OCI_TYPES[kind]] = mode[len("ns:"):]
         elif mode.startswith("container:"):
             out[OCI_TYPES[kind]] = namespace_path(records, mode[len("container:"):], kind)
     return out
