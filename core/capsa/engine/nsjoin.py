@@ -21,6 +21,7 @@ def resolve_namespace_targets(sess: Session, config: ContainerConfig) -> None:
         try:
             target = records.find(ref)
         except CapsaError:
-            raise UsageError(f"no container with name or ID \"{ref}\" found: no such container",
+            raise UsageError(f"looking up container to share {kind} namespace with: no container with name or ID "
+                             f"\"{ref}\" found: no such container",
                              hint=f"start the container whose {kind} namespace this one joins first") from None
         config.namespaces[kind] = f"container:{target.id}"
