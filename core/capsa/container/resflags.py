@@ -86,8 +86,9 @@ def apply(o: dict[str, Any], config: ContainerConfig) -> None:
 
 def _cpu(o: dict[str, Any], res: dict[str, Any]) -> None:
     cpu: dict[str, Any] = {}
-    if o.get("cpus") and (o.get("cpu_period") is not None or o.get("cpu_quota") is not None):
-        raise UsageError("--cpus and --cpu-period/--cpu-quota cannot be set together", hint="give one of them")
+    for key in ("cpu_period", "cpu_quota"):
+        if o.get("cpus") and o.get(key) is not None:
+            raise UsageError(f"--{key.replace('_', '-')} and --cpus cannot be set together", hint="give one of them")
     for key, oci in (("cpu_period", "period"), ("cpu_quota", "quota"), ("cpu_rt_period", "realtimePeriod"),
                      ("cpu_rt_runtime", "realtimeRuntime")):
         if o.get(key) is not None:
@@ -99,7 +100,7 @@ def _cpu(o: dict[str, Any], res: dict[str, Any]) -> None:
         raise UsageError("CPU cfs quota cannot be less than 1ms (i.e. 1000)", hint="give --cpu-quota 1000 or more")
     for key, oci in (("cpuset_cpus", "cpus"), ("cpuset_mems", "mems")):
         if o.get(key):
-            _check_set(o[key], "--" + key.replace("_", "-"))
+            _check_set(o[key], key.replace("_", " "))
             cpu[oci] = o[key]
     if cpu:
         res["cpu"] = cpu
@@ -109,7 +110,7 @@ def _check_set(text: str, flag: str) -> None:
     for part in text.split(","):
         lo, _, hi = part.partition("-")
         if not lo.isdigit() or (hi and (not hi.isdigit() or int(hi) < int(lo))):
-            raise UsageError(f"invalid value {text!r} for {flag}", hint=f"give a list such as 0-3 or 0,1 to {flag}")
+            raise UsageError(f"invalid value {text} for {flag}", hint="give a list such as 0-3 or 0,1")
 
 
 def _memory(o: dict[str, Any], res: dict[str, Any]) -> None:
@@ -164,9 +165,8 @@ def _blkio(o: dict[str, Any], res: dict[str, Any]) -> None:
             major, minor = _device_numbers(path, flag)
             blkio.setdefault(oci, []).append({"major": major, "minor": minor, "rate": value})
     if o.get("blkio_weight"):
-        weight = _weight(o["blkio_weight"], "--blkio-weight")
         if blkio_weight_supported():
-            blkio["weight"] = weight
+            blkio["weight"] = _weight(o["blkio_weight"], "--blkio-weight")
         else:
             import sys
 
@@ -244,10 +244,10 @@ def parse_sysctls(values: list[str], network: str) -> dict[str, str]:
             raise UsageError(f"{item!r} is invalid, sysctl values must be in the form of KEY=VALUE",
                              hint="give --sysctl NAME=VALUE")
         if not (key in SYSCTL_IPC or key.startswith(("fs.mqueue.", "net."))):
-            raise UsageError(f"sysctl {key!r} is not allowed", hint="only namespaced sysctls can be set: "
+            raise UsageError(f"sysctl '{key}' is not allowed", hint="only namespaced sysctls can be set: "
                              "kernel.msg*, kernel.sem, kernel.shm*, fs.mqueue.*, net.*")
         if key.startswith("net.") and network == "host":
-            raise UsageError(f"sysctl {key!r} is not allowed with --network host: it would change the host",
+            raise UsageError(f"sysctl {item} can't be set since Network Namespace set to host: invalid argument",
                              hint="drop the sysctl or give the container a network of its own")
         out[key] = value
     return out
@@ -267,13 +267,14 @@ def _namespaces(o: dict[str, Any], config: ContainerConfig) -> None:
             config.namespaces[kind] = mode
         elif mode.startswith("ns:") and len(mode) > 3:
             if not os.path.exists(mode[3:]):
-                raise UsageError(f"--{flag} {mode}: {mode[3:]}: no such file or directory",
+                what = "cgroup" if kind == "cgroup" else kind.upper()
+                raise UsageError(f"cannot find specified {what} namespace path: stat {mode[3:]}: no such file or directory",
                                  hint="give the path of a namespace file, e.g. ns:/proc/PID/ns/" + kind)
             config.namespaces[kind] = mode
         else:
             what = "host, container:NAME, private, shareable, none or ns:PATH" if kind == "ipc" else \
                 "host, container:NAME, private or ns:PATH"
-            raise UsageError(f"invalid --{flag} {mode!r}", hint=f"--{flag} takes {what}")
+            raise UsageError(f"unrecognized namespace mode {mode} passed", hint=f"--{flag} takes {what}")
     if config.namespaces.get("uts") == "host" and o.get("hostname"):
         raise UsageError("invalid config provided: cannot set hostname when running in the host UTS namespace: "
                          "invalid configuration", hint="drop --hostname or --uts host")
@@ -287,7 +288,7 @@ def _cgroups(o: dict[str, Any], config: ContainerConfig) -> None:
                    if mode == "split" else "capsa's isolation drivers track, freeze and kill a container "
                    "through its cgroup, so every container has one")
             raise UsageError(f"--cgroups {mode} is not supported: {why}", hint="use --cgroups enabled (the default)")
-        raise UsageError(f"invalid cgroup mode {mode!r}", hint="--cgroups takes enabled, disabled, no-conmon or split")
+        raise UsageError(f'invalid cgroup mode "{mode}": invalid argument', hint="--cgroups takes enabled, disabled, no-conmon or split")
 
 
 def parse_duration(text: str, flag: str) -> int:
@@ -299,7 +300,7 @@ def parse_duration(text: str, flag: str) -> int:
     if text == "0":
         return 0
     if not parts or "".join(n + u for n, u in parts) != text:
-        raise UsageError(f'time: invalid duration "{text}"', hint=f"give {flag} a duration such as 30s or 1m")
+        raise UsageError(f'invalid {flag.lstrip("-").replace("health-", "healthcheck-")}: time: invalid duration "{text}"', hint=f"give {flag} a duration such as 30s or 1m")
     return int(sum(float(n) * units[u] for n, u in parts))
 
 
@@ -334,8 +335,6 @@ def parse_healthcheck(o: dict[str, Any]) -> dict[str, Any] | None:
            "Interval": 0 if interval == "disable" else parse_duration(interval, "--health-interval"),
            "Timeout": parse_duration(o.get("health_timeout") or HEALTH_DEFAULTS["timeout"], "--health-timeout"),
            "Retries": HEALTH_DEFAULTS["retries"] if o.get("health_retries") is None else o["health_retries"]}
-    if out["Interval"] and out["Interval"] < 10**9:
-        raise UsageError("healthcheck-interval must be at least 1 second", hint="give --health-interval 1s or more")
     if out["Timeout"] < 10**9:
         raise UsageError("healthcheck-timeout must be at least 1 second", hint="give --health-timeout 1s or more")
     if out["Retries"] < 1:
