@@ -254,5 +254,5 @@ RESOURCE_FLAGS = ("device_cgroup_rule", "device_read_bps", "device_read_iops", "
                   "blkio_weight", "blkio_weight_device", "cpu_period", "cpu_quota", "cpu_rt_period", "cpu_rt_runtime",
                   "cpuset_cpus", "cpuset_mems", "memory_reservation", "memory_swappiness", "kernel_memory",
                   "oom_kill_disable", "oom_score_adj", "shm_size", "sysctl", "pid", "ipc", "uts", "cgroupns",
-                  "cgroups", "group_add", "health_cmd", "health_interval", "health_retries", "health_start_period",
+                  "cgroups", "cgroup_conf", "group_add", "health_cmd", "health_interval", "health_retries", "health_start_period",
                   "health_timeout", "health_on_failure", "no_healthcheck")

@@ -85,6 +85,7 @@ FLAGS: tuple[tuple[str, tuple[str, ...], str, Any, str], ...] = (
     ("uts", ("--uts",), STR, None, "UTS namespace: host, container:NAME, private or ns:PATH"),
     ("cgroupns", ("--cgroupns",), STR, None, "Cgroup namespace: host, container:NAME, private or ns:PATH"),
     ("cgroups", ("--cgroups",), STR, None, "Control the container's cgroup: enabled, disabled or no-conmon"),
+    ("cgroup_conf", ("--cgroup-conf",), MULTI, None, "Configure a cgroup v2 file of the container: KEY=VALUE"),
     ("group_add", ("--group-add",), MULTI, None, "Add additional groups to the container's process"),
     ("health_cmd", ("--health-cmd",), STR, None, "Set a healthcheck command for the container ('none' disables the image's)"),
     ("health_interval", ("--health-interval",), STR, None, "Set an interval for the healthcheck (default 30s; 'disable' for none)"),

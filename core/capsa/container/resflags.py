@@ -74,6 +74,8 @@ def apply(o: dict[str, Any], config: ContainerConfig) -> None:
         config.extra["group_add"] = list(o["group_add"])
     _namespaces(o, config)
     _cgroups(o, config)
+    if o.get("cgroup_conf"):
+        config.extra["cgroup_conf"] = parse_cgroup_conf(o["cgroup_conf"])
     health = parse_healthcheck(o)
     if health is not None:
         config.extra["healthcheck"] = health
@@ -289,6 +291,22 @@ def _cgroups(o: dict[str, Any], config: ContainerConfig) -> None:
                    "through its cgroup, so every container has one")
             raise UsageError(f"--cgroups {mode} is not supported: {why}", hint="use --cgroups enabled (the default)")
         raise UsageError(f'invalid cgroup mode "{mode}": invalid argument', hint="--cgroups takes enabled, disabled, no-conmon or split")
+
+
+def parse_cgroup_conf(values: list[str]) -> dict[str, str]:
+    """``--cgroup-conf KEY=VALUE``: files of the container's cgroup v2 directory (only where the
+    host is cgroup v2 only, as podman: ``linux.resources.unified``)."""
+    from capsa.hostinfo import cgroup_layout
+
+    if cgroup_layout().mode != "unified":
+        raise UsageError("cannot use --cgroup-conf without cgroup v2", hint="this host mounts cgroup v1 controllers")
+    out = {}
+    for item in values:
+        key, sep, value = item.partition("=")
+        if not sep or not key or "/" in key:
+            raise UsageError(f"--cgroup-conf {item!r} must be in the format KEY=VALUE", hint="e.g. memory.high=1g")
+        out[key] = value
+    return out
 
 
 def parse_duration(text: str, flag: str) -> int:
