@@ -62,7 +62,7 @@ def apply(o: dict[str, Any], config: ContainerConfig) -> None:
             raise UsageError(f"invalid --shm-size {o['shm_size']}", hint="give a positive size, e.g. --shm-size 128m")
         config.extra["shm_size"] = size
     if o.get("sysctl"):
-        config.extra["sysctl"] = parse_sysctls(o["sysctl"], config.network)
+        config.extra["sysctl"] = parse_sysctls(o["sysctl"], config.network, o.get("ipc") or "")
     if o.get("group_add"):
         for group in o["group_add"]:
             if group == "keep-groups":
@@ -237,7 +237,7 @@ SYSCTL_IPC = ("kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem", "
               "kernel.shmmni", "kernel.shm_rmid_forced")
 
 
-def parse_sysctls(values: list[str], network: str) -> dict[str, str]:
+def parse_sysctls(values: list[str], network: str, ipc: str = "") -> dict[str, str]:
     """``--sysctl NAME=VALUE``: only namespaced ones (podman's list: ipc, ``fs.mqueue.*``, ``net.*``)."""
     out: dict[str, str] = {}
     for item in values:
@@ -251,6 +251,9 @@ def parse_sysctls(values: list[str], network: str) -> dict[str, str]:
         if key.startswith("net.") and network == "host":
             raise UsageError(f"sysctl {item} can't be set since Network Namespace set to host: invalid argument",
                              hint="drop the sysctl or give the container a network of its own")
+        if not key.startswith("net.") and ipc == "host":
+            raise UsageError(f"sysctl {item} can't be set since IPC Namespace set to host: invalid argument",
+                             hint="drop the sysctl or give the container an ipc namespace of its own")
         out[key] = value
     return out
 
@@ -305,6 +308,9 @@ def parse_cgroup_conf(values: list[str]) -> dict[str, str]:
         key, sep, value = item.partition("=")
         if not sep or not key or "/" in key:
             raise UsageError(f"--cgroup-conf {item!r} must be in the format KEY=VALUE", hint="e.g. memory.high=1g")
+        if not key.startswith("net.") and ipc == "host":
+            raise UsageError(f"sysctl {item} can't be set since IPC Namespace set to host: invalid argument",
+                             hint="drop the sysctl or give the container an ipc namespace of its own")
         out[key] = value
     return out
 
