@@ -122,6 +122,13 @@ CASES = [
     Case("cgroups-bogus", run("--cgroups bogus", "true"), code=125, stderr=r'^Error: .*invalid cgroup mode "bogus": invalid argument'),
     Case("cgroup-conf-v1-host", run("--cgroup-conf memory.high=50000000", "true"), code=125,
          stderr=r"^Error: cannot use --cgroup-conf without cgroup v2"),
+    # -- image mounts
+    Case("mount-image", run("--mount type=image,source={image},target=/img", "sh -c 'ls /img/bin/busybox; touch /img/x'"),
+         code=1, stdout=r"\A/img/bin/busybox\n\Z", stderr=r"Read-only file system"),
+    Case("mount-image-layers", run("--mount type=image,source=layered,target=/img", "sh -c 'cat /img/layer2; ls /img/bin/busybox'"),
+         setup=("run --name base {image} sh -c 'echo two > /layer2'", "commit -q base layered"), stdout=r"\Atwo\n/img/bin/busybox\n\Z"),
+    Case("mount-image-unknown", run("--mount type=image,source=nosuch,target=/img", "true"), code=126,
+         stderr=r'^Error: creating image volume "nosuch":"/img": nosuch: image not known'),
     # -- groups
     Case("group-add-name", run("--group-add wheel", "id -G"), stdout=r"\b10\b"),
     Case("group-add-gid", run("--group-add 4242", "id -G"), stdout=r"\b4242\b"),

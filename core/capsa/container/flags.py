@@ -97,7 +97,14 @@ def parse_mount(spec: str) -> MountSpec:
             options.append(f"size={fields['tmpfs-size']}")
         options.append(f"mode={fields.get('tmpfs-mode', '1777')}")  # writable by every user, as docker's
         return MountSpec("tmpfs", _dest(target, spec), "tmpfs", options)
-    raise UsageError(f"invalid mount type {kind!r}", hint="use type=bind, type=volume or type=tmpfs")
+    if kind == "image":  # an image's root filesystem, read-only (see capsa.container.imagemount)
+        if not source:
+            raise UsageError(f"--mount {spec!r}: an image mount needs source=IMAGE", hint="add source=IMAGE")
+        if fields.get("rw", "false").lower() in ("true", "1") or "rw" in flags:
+            raise UsageError("--mount type=image,rw=true is not supported: capsa mounts an image read-only",
+                             hint="drop rw=true, or copy the files into a volume")
+        return MountSpec("image", _dest(target, spec), source, ["ro"])
+    raise UsageError(f"invalid mount type {kind!r}", hint="use type=bind, type=volume, type=tmpfs or type=image")
 
 
 def parse_tmpfs(spec: str) -> MountSpec:

@@ -146,6 +146,10 @@ def prepare_bundle(root: str, store: Store, records: ContainerRecords, config: C
             if mount.type == "volume":
                 mount = type(mount)(mount.type, mount.destination, str(volume_dir(root, mount.source)),
                                     list(mount.options))
+            elif mount.type == "image":
+                from capsa.container.imagemount import image_mount
+
+                mount = image_mount(store, mount)
             resolved.mounts.append(mount)
         spec = build_spec(resolved, image_config, rootfs, files, init_path=init_binary() if config.init else None,
                           netns_path=netns_path, ns_paths=joined_namespaces(records, config))

@@ -328,6 +328,8 @@ def user_mount(spec: MountSpec) -> dict:
     options = [o for o in spec.options if o and o not in ("z", "Z")]
     if spec.type == "tmpfs":
         return _mount(dest, "tmpfs", "tmpfs", _merge_options(options, TMPFS_DEFAULTS))
+    if spec.type == "overlay":  # (--mount type=image of a layered image: its layers, read-only)
+        return _mount(dest, "overlay", "overlay", options)
     if spec.type not in ("bind", "volume"):
         raise UsageError(f"unknown mount type {spec.type!r}", "use bind, volume or tmpfs")
     source = spec.source
