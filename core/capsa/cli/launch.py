@@ -243,9 +243,7 @@ def container_config(image: str, command: list[str], o: dict[str, Any]) -> Conta
     )
     flags.parse_security_opts(o["security_opt"] or [], config)
     if any(o.get(key) not in (None, False, []) for key in RESOURCE_FLAGS):
-        from capsa.container import resflags
-
-        resflags.apply(o, config)
+        flags.apply_resource_flags(o, config)
     return config
 
 

@@ -185,6 +185,13 @@ def parse_security_opts(values: list[str], config: ContainerConfig) -> None:
                              "proc-opts=OPTIONS")
 
 
+def apply_resource_flags(o: dict, config: ContainerConfig) -> None:  # type: ignore[type-arg]
+    """The resource, device, namespace and health check flags (:mod:`capsa.container.resflags`)."""
+    from capsa.container import resflags
+
+    resflags.apply(o, config)
+
+
 def check_ulimits(values: list[str]) -> None:
     if not values:
         return
