@@ -129,6 +129,21 @@ CASES = [
          setup=("run --name base {image} sh -c 'echo two > /layer2'", "commit -q base layered"), stdout=r"\Atwo\n/img/bin/busybox\n\Z"),
     Case("mount-image-unknown", run("--mount type=image,source=nosuch,target=/img", "true"), code=126,
          stderr=r'^Error: creating image volume "nosuch":"/img": nosuch: image not known'),
+    # -- inspect, create
+    Case("inspect-host-config",
+         "inspect {cid} --format '{{.HostConfig.CpuPeriod}} {{.HostConfig.CpuQuota}} {{.HostConfig.CpusetMems}} "
+         "{{.HostConfig.MemoryReservation}} {{.HostConfig.MemorySwappiness}} {{.HostConfig.OomScoreAdj}} "
+         "{{.HostConfig.ShmSize}} {{.HostConfig.PidMode}} {{json .HostConfig.GroupAdd}} "
+         "{{json .HostConfig.BlkioDeviceReadBps}}'",
+         setup=(f"create --cpu-period 50000 --cpu-quota 20000 --cpuset-mems 0 --memory-reservation 16m --oom-score-adj 7 "
+                f"--shm-size 1m --pid host --group-add wheel --memory-swappiness 5 --device-read-bps {BLOCK}:1mb "
+                "{image} true",),
+         stdout=rf'\A50000 20000 0 16777216 5 7 1048576 host \["wheel"\] \[\{{"Path":"{BLOCK}","Rate":1048576\}}\]\n\Z'),
+    Case("create-then-start", "start -a {cid}",
+         setup=(f"create --cpu-quota 30000 --memory-reservation 8m {{image}} cat {CG}/cpu/cpu.cfs_quota_us "
+                f"{CG}/memory/memory.soft_limit_in_bytes",), stdout=r"\A30000\n8388608\n\Z"),
+    Case("shm-size-ipc-host", run("--shm-size 1m --ipc host", "true"), code=125,
+         stderr=r"^Error: invalid config provided: cannot set shmsize when running in the \{host \} IPC Namespace"),
     # -- groups
     Case("group-add-name", run("--group-add wheel", "id -G"), stdout=r"\b10\b"),
     Case("group-add-gid", run("--group-add 4242", "id -G"), stdout=r"\b4242\b"),

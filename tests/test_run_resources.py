@@ -69,13 +69,13 @@ def test_process_and_namespaces(capsa: Capsa) -> None:
 def test_inspect_host_config(capsa: Capsa) -> None:
     r = capsa("create", "--name", "hc", "--cpu-period", "50000", "--cpu-quota", "20000", "--cpuset-mems", "0",
               "--memory-reservation", "16m", "--oom-score-adj", "7", "--shm-size", "1m", "--pid", "host",
-              "--ipc", "none", "--group-add", "wheel", "busybox", "true")
+              "--ipc", "private", "--group-add", "wheel", "busybox", "true")
     assert r.returncode == 0, r.stderr
     doc = json.loads(capsa("inspect", "hc").stdout)[0]
     hc = doc["HostConfig"]
     assert (hc["CpuPeriod"], hc["CpuQuota"], hc["CpusetMems"], hc["MemoryReservation"], hc["OomScoreAdj"],
             hc["ShmSize"], hc["PidMode"], hc["IpcMode"], hc["GroupAdd"]) == (
-        50000, 20000, "0", 16 << 20, 7, 1 << 20, "host", "none", ["wheel"]), hc
+        50000, 20000, "0", 16 << 20, 7, 1 << 20, "host", "private", ["wheel"]), hc
 
 
 def test_rt_runtime_under_own_cgroup(capsa: Capsa) -> None:
@@ -124,3 +124,13 @@ def test_periodic_health_checks(capsa: Capsa) -> None:
     while _timers(cid) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert _timers(cid) == []
+
+
+def test_device_symlink_is_resolved(capsa: Capsa) -> None:
+    """podman-run(1): a host device given as a symbolic link is resolved first."""
+    link = capsa.tmp / "null-link"
+    if not link.exists():
+        link.symlink_to("/dev/null")
+    r = capsa("run", "--rm", "--device", f"{link}:/dev/mine", "busybox", "ls", "-l", "/dev/mine")
+    assert r.returncode == 0, r.stderr
+    assert re.match(r"^c.* 1,\s+3 ", r.stdout), r.stdout

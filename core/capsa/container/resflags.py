@@ -60,6 +60,11 @@ def apply(o: dict[str, Any], config: ContainerConfig) -> None:
         size = parse_size(o["shm_size"], "--shm-size")
         if size <= 0:
             raise UsageError(f"invalid --shm-size {o['shm_size']}", hint="give a positive size, e.g. --shm-size 128m")
+        ipc = o.get("ipc") or ""
+        if ipc in ("host", "none") or ipc.startswith("container:"):  # (podman's words, Go's struct print)
+            raise UsageError(f"invalid config provided: cannot set shmsize when running in the "
+                             f"{{{ipc.partition(':')[0]} {ipc.partition(':')[2]}}} IPC Namespace",
+                             hint="drop --shm-size: that /dev/shm is not the container's own")
         config.extra["shm_size"] = size
     if o.get("sysctl"):
         config.extra["sysctl"] = parse_sysctls(o["sysctl"], config.network, o.get("ipc") or "")
@@ -165,7 +170,7 @@ def _blkio(o: dict[str, Any], res: dict[str, Any]) -> None:
             else:
                 raise UsageError(f"invalid rate for {flag}: {rate!r}", hint="IO per second is a whole number")
             major, minor = _device_numbers(path, flag)
-            blkio.setdefault(oci, []).append({"major": major, "minor": minor, "rate": value})
+            blkio.setdefault(oci, []).append({"major": major, "minor": minor, "rate": value, "path": path})
     if o.get("blkio_weight"):
         if blkio_weight_supported():
             blkio["weight"] = _weight(o["blkio_weight"], "--blkio-weight")
@@ -182,7 +187,7 @@ def _blkio(o: dict[str, Any], res: dict[str, Any]) -> None:
         if not blkio_weight_supported():
             raise UsageError("--blkio-weight-device: the kernel's blkio controller has no weight (blkio.weight_device)",
                              hint="use --device-read-bps and the other throttle limits instead")
-        blkio.setdefault("weightDevice", []).append({"major": major, "minor": minor, "weight": weight})
+        blkio.setdefault("weightDevice", []).append({"major": major, "minor": minor, "weight": weight, "path": path})
     if blkio:
         res["blockIO"] = blkio
 
@@ -264,7 +269,7 @@ def _namespaces(o: dict[str, Any], config: ContainerConfig) -> None:
         if not mode:
             continue
         if mode == "private" or (kind == "ipc" and mode in ("shareable", "none")):
-            if kind == "ipc" and mode != "private":
+            if kind == "ipc":
                 config.extra["ipc_mode"] = mode
             config.namespaces.pop(kind, None)
             continue

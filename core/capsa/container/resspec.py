@@ -23,8 +23,10 @@ def apply_to_spec(spec: dict[str, Any], config: ContainerConfig, rootfs: str) ->
         for key, value in res.items():
             if key == "devices":
                 resources.setdefault("devices", []).extend(value)
-            elif isinstance(value, dict):
-                resources.setdefault(key, {}).update(value)
+            elif isinstance(value, dict):  # (blockIO's device entries keep the path for inspect: not OCI's)
+                resources.setdefault(key, {}).update(
+                    {k: [{f: x for f, x in e.items() if f != "path"} for e in v] if isinstance(v, list) else v
+                     for k, v in value.items()})
             else:
                 resources[key] = value
     if extra.get("cgroup_conf"):

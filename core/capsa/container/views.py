@@ -218,7 +218,7 @@ def resource_settings(config: ContainerConfig) -> dict[str, Any]:
     cpu, mem, blkio = res.get("cpu") or {}, res.get("memory") or {}, res.get("blockIO") or {}
 
     def throttle(key: str) -> list[dict[str, Any]]:
-        return [{"Path": f"{d['major']}:{d['minor']}", "Rate": d["rate"]} for d in blkio.get(key) or []]
+        return [{"Path": d.get("path", f"{d['major']}:{d['minor']}"), "Rate": d["rate"]} for d in blkio.get(key) or []]
 
     return {"CpuPeriod": cpu.get("period", 0), "CpuQuota": cpu.get("quota", 0),
             "CpuRealtimePeriod": cpu.get("realtimePeriod", 0), "CpuRealtimeRuntime": cpu.get("realtimeRuntime", 0),
@@ -226,14 +226,13 @@ def resource_settings(config: ContainerConfig) -> dict[str, Any]:
             "MemoryReservation": mem.get("reservation", 0), "MemorySwappiness": mem.get("swappiness", -1),
             "OomKillDisable": bool(mem.get("disableOOMKiller")), "OomScoreAdj": extra.get("oom_score_adj", 0),
             "BlkioWeight": blkio.get("weight", 0),
-            "BlkioWeightDevice": [{"Path": f"{d['major']}:{d['minor']}", "Weight": d["weight"]}
+            "BlkioWeightDevice": [{"Path": d.get("path", f"{d['major']}:{d['minor']}"), "Weight": d["weight"]}
                                   for d in blkio.get("weightDevice") or []],
             "BlkioDeviceReadBps": throttle("throttleReadBpsDevice"),
             "BlkioDeviceWriteBps": throttle("throttleWriteBpsDevice"),
             "BlkioDeviceReadIOps": throttle("throttleReadIOPSDevice"),
             "BlkioDeviceWriteIOps": throttle("throttleWriteIOPSDevice"),
-            "ShmSize": extra.get("shm_size", 65536000), "Sysctls": dict(extra.get("sysctl") or {}),
-            "GroupAdd": list(extra.get("group_add") or [])}
+            "ShmSize": extra.get("shm_size", 65536000), "GroupAdd": list(extra.get("group_add") or [])}
 
 
 def _names_settings(net: dict) -> dict:
