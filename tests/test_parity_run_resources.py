@@ -54,6 +54,9 @@ CASES = [
     Case("oom-kill-disable", run("--oom-kill-disable", f"cat {CG}/memory/memory.oom_control"),
          stdout=r"^oom_kill_disable 1$"),
     Case("oom-score-adj", run("--oom-score-adj 100", "cat /proc/self/oom_score_adj"), stdout=r"\A100\n\Z"),
+    Case("oom-score-adj-range", run("--oom-score-adj 2000", "true"), code=125,
+         stderr=r"^Error: oom_score_adj 2000 is not in the range \[-1000, 1000\]",
+         podman_skip="podman passes it to crun, which fails at start (exit 126); capsa checks it before anything is made"),
     Case("shm-size", run("--shm-size 10m", "df -k /dev/shm"), stdout=r"^shm\s+10240\s"),
     # -- block IO
     Case("device-read-bps", run(f"--device-read-bps {BLOCK}:1mb", f"cat {CG}/blkio/blkio.throttle.read_bps_device"),
@@ -79,6 +82,8 @@ CASES = [
          stderr=r'^Error: invalid device cgroup rule requires type, major:Minor, and access rules: "bogus"'),
     Case("device-host-perms", run("--device /dev/null:/dev/mynull:r", "sh -c 'ls -l /dev/mynull; cat /dev/mynull'"),
          stdout=r"^crw.* 1,\s+3 .*/dev/mynull$"),
+    Case("device-host-perms-only", run("--device /dev/fuse:r", "sh -c 'ls -l /dev/fuse; echo x > /dev/fuse'"),
+         code=1, stdout=r"^crw.* 10,\s+229 .*/dev/fuse$", stderr=r"Operation not permitted"),
     Case("device-host-only", run("--device /dev/fuse", "ls /dev/fuse"), stdout=r"^/dev/fuse$"),
     Case("device-host-container", run("--device /dev/zero:/dev/zz", "ls /dev/zz"), stdout=r"^/dev/zz$"),
     Case("device-missing", run("--device /dev/nosuch", "true"), code=125, stderr=r"^Error: .*/dev/nosuch: no such file or directory"),
