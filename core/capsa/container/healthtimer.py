@@ -17,17 +17,21 @@ import sys
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from capsa.container.model import ContainerConfig
+    from capsa.container.records import ContainerRecords
+    from capsa.engine.session import Session
 
 
-def spawn(run_dir: str, state_file: str, config: ContainerConfig, global_args: list[str]) -> None:
-    """Start the timer of ``config`` (its check has an Interval) unless one runs already."""
+def spawn(sess: Session, records: ContainerRecords, config: ContainerConfig) -> None:
+    """Start the timer of ``config`` (when its check has an Interval); one that finds another
+    timer running for the container exits at once."""
     import subprocess
 
     interval = (config.extra.get("healthcheck") or {}).get("Interval") or 0
     if interval <= 0:
         return
-    subprocess.Popen([sys.executable, "-m", "capsa.container.healthtimer", run_dir, state_file, config.id, str(interval),
-                      *global_args], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+    store_flags = ["--root", sess.config.root, "--runroot", sess.config.runroot]
+    subprocess.Popen([sys.executable, "-m", "capsa.container.healthtimer", records.run_dir(config.id),
+                      records.dir(config.id, "state.json"), config.id, str(interval), *store_flags], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                      stderr=subprocess.DEVNULL, start_new_session=True, close_fds=True)
 
 

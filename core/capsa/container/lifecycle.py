@@ -391,7 +391,10 @@ def start(sess: Session, records: ContainerRecords, config: ContainerConfig, att
             wait_monitor_gone(records, config, timeout=10)
             raise _start_error(event, "the container could not start")
         fire("capsa_container_poststart", records, config, store, pid=int(event.get("pid", 0)))
-        _health_timer(sess, records, config)
+        if config.extra.get("healthcheck"):  # (its periodic checks)
+            from capsa.container.healthtimer import spawn
+
+            spawn(sess, records, config)
         if sock is None:
             return None
         from capsa.container import attach
@@ -406,14 +409,6 @@ def start(sess: Session, records: ContainerRecords, config: ContainerConfig, att
         if go >= 0:
             os.close(go)
         os.close(msg)
-
-
-def _health_timer(sess: Session, records: ContainerRecords, config: ContainerConfig) -> None:
-    """A started container's periodic health checks (see :mod:`capsa.container.healthtimer`)."""
-    if config.extra.get("healthcheck"):
-        from capsa.container.healthtimer import spawn
-
-        spawn(records.run_dir(config.id), records.dir(config.id, "state.json"), config, ["--root", sess.config.root, "--runroot", sess.config.runroot])
 
 
 STARTING: dict[str, int] = {}  # container id -> pid: started in this process, not running yet (a pod's infra)
@@ -478,7 +473,10 @@ def start_background(sess: Session, records: ContainerRecords, config: Container
                 wait_monitor_gone(records, config, timeout=10)
                 raise _start_error(event, "the container could not start")
             fire("capsa_container_poststart", records, config, store, pid=int(event.get("pid", 0)))
-            _health_timer(sess, records, config)
+            if config.extra.get("healthcheck"):  # (its periodic checks)
+                from capsa.container.healthtimer import spawn
+
+                spawn(sess, records, config)
         finally:
             STARTING.pop(config.id, None)
             os.close(msg)

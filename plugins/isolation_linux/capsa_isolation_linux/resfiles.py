@@ -2,9 +2,9 @@
 
 :func:`writes` turns the spec's ``cpu.realtimePeriod``/``realtimeRuntime``/``cpus``/``mems``,
 ``memory.reservation``/``swappiness``/``disableOOMKiller``, ``blockIO`` and ``unified`` into
-``(controller, v1 file, v2 file, value, what)``: the file for the hierarchy authoritative for
-the controller (None: that version has no such file; asking for it is an error, as with runc
-and crun). :meth:`capsa_isolation_linux.cgroups.Cgroup.create` writes them after the limits.
+``(controller, v1 file, v2 file, v1 value, what, v2 value)``: the file (and value) for the
+hierarchy authoritative for the controller (None: that version has no such file; asking for it
+is an error, as with runc and crun). :meth:`capsa_isolation_linux.cgroups.Cgroup.create` writes them after the limits.
 """
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-Write = tuple  # (controller, v1 file | None, v2 file | None, value, what)
+Write = tuple  # (controller, v1 file | None, v2 file | None, v1 value, what, v2 value)
 
 
 def writes(res: dict[str, Any]) -> tuple[Write, ...]:
@@ -54,7 +54,7 @@ def writes(res: dict[str, Any]) -> tuple[Write, ...]:
 
 
 def _v2_io(out: list[Write]) -> list[Write]:
-    """cgroup v2's io.max takes ``MAJ:MIN rbps=N``: the v2 value carries the key."""
+    """Add the v2 value: io.max takes ``MAJ:MIN rbps=N``, io.weight ``default N``."""
     fixed = []
     for controller, v1, v2, value, what in out:
         if v2 == "io.max":
