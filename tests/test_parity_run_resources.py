@@ -144,6 +144,10 @@ CASES = [
                 f"--shm-size 1m --pid host --group-add wheel --memory-swappiness 5 --device-read-bps {BLOCK}:1mb "
                 "{image} true",),
          stdout=rf'\A50000 20000 0 16777216 5 7 1048576 host \["wheel"\] \[\{{"Path":"{BLOCK}","Rate":1048576\}}\]\n\Z'),
+    Case("inspect-default-modes", "inspect {cid} --format '{{.HostConfig.IpcMode}} {{.HostConfig.UTSMode}} {{.HostConfig.PidMode}}'",
+         setup=("create {image} true",), stdout=r"\Ashareable private private\n\Z"),
+    Case("inspect-host-modes", "inspect {cid} --format '{{.HostConfig.UTSMode}} {{.HostConfig.PidMode}}'",
+         setup=("create --uts host --pid host {image} true",), stdout=r"\Ahost host\n\Z"),
     Case("create-then-start", "start -a {cid}",
          setup=(f"create --cpu-quota 30000 --memory-reservation 8m {{image}} cat {CG}/cpu/cpu.cfs_quota_us "
                 f"{CG}/memory/memory.soft_limit_in_bytes",), stdout=r"\A30000\n8388608\n\Z"),

@@ -191,7 +191,7 @@ def inspect_doc(records: ContainerRecords, config: ContainerConfig, image_config
             "NanoCpus": int((config.cpus or 0) * 1e9), "CpuShares": config.cpu_shares or 0,
             "PidsLimit": config.pids_limit or 0, "Ulimits": list(config.ulimits), "Init": config.init,
             "CgroupParent": config.cgroup_parent,
-            "IpcMode": config.namespaces.get("ipc") or config.extra.get("ipc_mode") or ("shareable" if config.extra.get("infra") else "private"),
+            "IpcMode": config.namespaces.get("ipc") or config.extra.get("ipc_mode") or "shareable",  # (podman's default)
             "UTSMode": config.namespaces.get("uts") or "private",
             "PidMode": config.namespaces.get("pid") or "private",
             "CgroupMode": config.namespaces.get("cgroup") or "private",
