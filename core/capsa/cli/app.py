@@ -78,7 +78,8 @@ def share_global_options(group: typer.main.TyperGroup) -> None:  # type: ignore[
 # since turning every command's signature into click options costs more than the command.
 MODULES = ("system", "images", "image_io", "pull", "push_cmd", "inspect", "containers", "container_more", "execute",
            "container_running", "ps", "containerfs", "commit_cmd", "attach_cmd", "cp", "volumes", "networks", "plugins_cmd",
-           "completion", "help_cmd", "login", "build_cmd", "pods", "pod_more", "kube_generate", "kube_play")
+           "completion", "help_cmd", "login", "build_cmd", "pods", "pod_more", "kube_generate", "kube_play",
+           "healthcheck")
 NEEDS: dict[str, tuple[str, ...]] = {
     **{w: ("system",) for w in ("info", "version", "system")},
     **{w: ("images",) for w in ("images", "tag", "untag", "rmi", "history")},
@@ -102,6 +103,7 @@ NEEDS: dict[str, tuple[str, ...]] = {
     "volume": ("volumes",), "network": ("networks",), "plugins": ("plugins_cmd",), "completion": ("completion",), "help": ("help_cmd",),
     "login": ("login",), "logout": ("login",),
     "pod": ("pods", "pod_more"),
+    "healthcheck": ("healthcheck",),
     "kube": ("kube_generate", "kube_play"), "generate": ("kube_generate",), "play": ("kube_play",),
 }
 

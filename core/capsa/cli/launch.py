@@ -59,6 +59,10 @@ def launch(sess: Session, image: str, command: list[str], o: dict[str, Any], cre
     detach = o.get("detach", True)
     config = container_config(image, command, o)
     new_pod = _join_pod(sess, config, o) if in_pod else None
+    if any(mode.startswith("container:") for mode in config.namespaces.values()) and not in_pod:
+        from capsa.engine.nsjoin import resolve_namespace_targets
+
+        resolve_namespace_targets(sess, config)
     definition = None
     if not config.network.startswith("container:") or not config.pod:
         config.network, definition = containers.network_mode(sess, o["network"], starting=not create_only)
@@ -209,6 +213,7 @@ def container_config(image: str, command: list[str], o: dict[str, Any]) -> Conta
         raise UsageError("the --rm option conflicts with --restart", hint="use one of them")
     flags.check_ulimits(o["ulimit"] or [])
     memory = flags.parse_size(o["memory"], "--memory") if o["memory"] else None
+    memory = memory or None  # (--memory 0: no limit, as podman)
     if memory is not None and memory < 6 * 1024 * 1024:
         raise UsageError("minimum memory limit allowed is 6MB", hint="give --memory 6m or more")
     swap = None
@@ -237,4 +242,15 @@ def container_config(image: str, command: list[str], o: dict[str, Any]) -> Conta
         init=o["init"], remove=bool(o.get("rm")), network=o["network"] or "", cgroup_parent=o["cgroup_parent"] or "",
     )
     flags.parse_security_opts(o["security_opt"] or [], config)
+    if any(o.get(key) not in (None, False, []) for key in RESOURCE_FLAGS):
+        flags.apply_resource_flags(o, config)
     return config
+
+
+# the options of capsa.container.resflags (--cpu-period ... --health-cmd): checked only when given
+RESOURCE_FLAGS = ("device_cgroup_rule", "device_read_bps", "device_read_iops", "device_write_bps", "device_write_iops",
+                  "blkio_weight", "blkio_weight_device", "cpu_period", "cpu_quota", "cpu_rt_period", "cpu_rt_runtime",
+                  "cpuset_cpus", "cpuset_mems", "memory_reservation", "memory_swappiness", "kernel_memory",
+                  "oom_kill_disable", "oom_score_adj", "shm_size", "sysctl", "pid", "ipc", "uts", "cgroupns",
+                  "cgroups", "cgroup_conf", "group_add", "health_cmd", "health_interval", "health_retries", "health_start_period",
+                  "health_timeout", "health_on_failure", "no_healthcheck")

@@ -97,7 +97,14 @@ def parse_mount(spec: str) -> MountSpec:
             options.append(f"size={fields['tmpfs-size']}")
         options.append(f"mode={fields.get('tmpfs-mode', '1777')}")  # writable by every user, as docker's
         return MountSpec("tmpfs", _dest(target, spec), "tmpfs", options)
-    raise UsageError(f"invalid mount type {kind!r}", hint="use type=bind, type=volume or type=tmpfs")
+    if kind == "image":  # an image's root filesystem, read-only (see capsa.container.imagemount)
+        if not source:
+            raise UsageError(f"--mount {spec!r}: an image mount needs source=IMAGE", hint="add source=IMAGE")
+        if fields.get("rw", "false").lower() in ("true", "1") or "rw" in flags:
+            raise UsageError("--mount type=image,rw=true is not supported: capsa mounts an image read-only",
+                             hint="drop rw=true, or copy the files into a volume")
+        return MountSpec("image", _dest(target, spec), source, ["ro"])
+    raise UsageError(f"invalid mount type {kind!r}", hint="use type=bind, type=volume, type=tmpfs or type=image")
 
 
 def parse_tmpfs(spec: str) -> MountSpec:
@@ -149,6 +156,8 @@ def parse_labels(values: list[str]) -> dict[str, str]:
 def parse_security_opts(values: list[str], config: ContainerConfig) -> None:
     for opt in values:
         key, sep, value = opt.partition("=")
+        if key.startswith("no-new-privileges:"):  # (podman's no-new-privileges:true|false form)
+            key, sep, value = opt.partition(":")
         if key == "no-new-privileges" and value in ("", "true"):
             config.no_new_privileges = True
         elif key == "no-new-privileges" and value == "false":
@@ -160,11 +169,27 @@ def parse_security_opts(values: list[str], config: ContainerConfig) -> None:
             config.seccomp_profile = value if value == "unconfined" else os.path.abspath(value)
         elif key in ("label", "apparmor"):
             continue  # as podman on a host without SELinux or AppArmor: nothing to apply
-        elif key in ("mask", "unmask", "proc-opts"):
-            raise UsageError(f"--security-opt {key} is not supported yet", hint="the default masked paths apply; "
-                             "use --privileged to drop them all")
+        elif key in ("mask", "unmask") and sep and value:
+            paths = value.split(":")
+            if not all(p.startswith("/") or (key == "unmask" and p == "ALL") for p in paths):
+                raise UsageError(f"invalid --security-opt {opt!r}: the paths must be absolute",
+                                 hint=f"use --security-opt {key}=/path1:/path2" + (" or unmask=ALL" if key == "unmask" else ""))
+            config.extra.setdefault(key, []).extend(paths)
+        elif key == "proc-opts" and sep and value:
+            config.extra.setdefault("proc_opts", []).extend(o for o in value.split(",") if o)
+        elif key == "systempaths" and value == "unconfined":
+            config.extra.setdefault("unmask", []).append("ALL")
         else:
-            raise UsageError(f"invalid --security-opt {opt!r}", hint="supported: seccomp=unconfined|PROFILE.json, no-new-privileges")
+            raise UsageError(f"invalid --security-opt {opt!r}", hint="supported: seccomp=unconfined|PROFILE.json, "
+                             "no-new-privileges[:true|:false], label=..., apparmor=..., mask=PATHS, unmask=PATHS|ALL, "
+                             "proc-opts=OPTIONS")
+
+
+def apply_resource_flags(o: dict, config: ContainerConfig) -> None:  # type: ignore[type-arg]
+    """The resource, device, namespace and health check flags (:mod:`capsa.container.resflags`)."""
+    from capsa.container import resflags
+
+    resflags.apply(o, config)
 
 
 def check_ulimits(values: list[str]) -> None:

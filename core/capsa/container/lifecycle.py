@@ -146,6 +146,10 @@ def prepare_bundle(root: str, store: Store, records: ContainerRecords, config: C
             if mount.type == "volume":
                 mount = type(mount)(mount.type, mount.destination, str(volume_dir(root, mount.source)),
                                     list(mount.options))
+            elif mount.type == "image":
+                from capsa.container.imagemount import image_mount
+
+                mount = image_mount(store, mount)
             resolved.mounts.append(mount)
         spec = build_spec(resolved, image_config, rootfs, files, init_path=init_binary() if config.init else None,
                           netns_path=netns_path, ns_paths=joined_namespaces(records, config))
@@ -201,6 +205,8 @@ def joined_namespaces(records: ContainerRecords, config: ContainerConfig) -> dic
             continue
         if mode == "host":
             out[OCI_TYPES[kind]] = ""
+        elif mode.startswith("ns:"):  # (--pid/--ipc/--uts/--cgroupns ns:PATH)
+            out[OCI_TYPES[kind]] = mode[len("ns:"):]
         elif mode.startswith("container:"):
             out[OCI_TYPES[kind]] = namespace_path(records, mode[len("container:"):], kind)
     return out
@@ -385,6 +391,10 @@ def start(sess: Session, records: ContainerRecords, config: ContainerConfig, att
             wait_monitor_gone(records, config, timeout=10)
             raise _start_error(event, "the container could not start")
         fire("capsa_container_poststart", records, config, store, pid=int(event.get("pid", 0)))
+        if config.extra.get("healthcheck"):  # (its periodic checks)
+            from capsa.container.healthtimer import spawn
+
+            spawn(sess, records, config)
         if sock is None:
             return None
         from capsa.container import attach
@@ -463,6 +473,10 @@ def start_background(sess: Session, records: ContainerRecords, config: Container
                 wait_monitor_gone(records, config, timeout=10)
                 raise _start_error(event, "the container could not start")
             fire("capsa_container_poststart", records, config, store, pid=int(event.get("pid", 0)))
+            if config.extra.get("healthcheck"):  # (its periodic checks)
+                from capsa.container.healthtimer import spawn
+
+                spawn(sess, records, config)
         finally:
             STARTING.pop(config.id, None)
             os.close(msg)

@@ -38,6 +38,8 @@ READONLY_PATHS = ["/proc/asound", "/proc/bus", "/proc/fs", "/proc/irq", "/proc/s
 NAMESPACES = ["pid", "network", "ipc", "uts", "mount", "cgroup"]
 READ_ONLY_TMPFS = ["/run", "/tmp", "/var/tmp"]
 TMPFS_DEFAULTS = ["rw", "rprivate", "nosuid", "nodev", "tmpcopyup"]
+RESOURCE_KEYS = {"resources", "cgroup_conf", "oom_score_adj", "sysctl", "shm_size", "ipc_mode", "group_add", "mask",
+                 "unmask", "proc_opts"}  # config.extra keys of capsa.container.resflags
 PROPAGATIONS = {"private", "rprivate", "shared", "rshared", "slave", "rslave", "unbindable", "runbindable"}
 
 
@@ -123,6 +125,10 @@ def build_spec(config: ContainerConfig, image_config: dict, rootfs: str, files: 
     }
     if "uts" in joined:  # the joined namespace's hostname (a pod's): a runtime must not set one
         del spec["hostname"]
+    if config.extra.keys() & RESOURCE_KEYS:
+        from capsa.container.resspec import apply_to_spec
+
+        apply_to_spec(spec, config, rootfs)
     return spec
 
 
@@ -322,6 +328,8 @@ def user_mount(spec: MountSpec) -> dict:
     options = [o for o in spec.options if o and o not in ("z", "Z")]
     if spec.type == "tmpfs":
         return _mount(dest, "tmpfs", "tmpfs", _merge_options(options, TMPFS_DEFAULTS))
+    if spec.type == "overlay":  # (--mount type=image of a layered image: its layers, read-only)
+        return _mount(dest, "overlay", "overlay", options)
     if spec.type not in ("bind", "volume"):
         raise UsageError(f"unknown mount type {spec.type!r}", "use bind, volume or tmpfs")
     source = spec.source

@@ -62,6 +62,20 @@ def _ports_text(config: ContainerConfig) -> str:
     return ps_text(config.extra["ports"])
 
 
+def _health_suffix(records: ContainerRecords, config: ContainerConfig, state: ContainerState,
+                   image_config: dict[str, Any]) -> str:
+    """`` (healthy)``, `` (unhealthy)`` or `` (starting)`` after a running container's status
+    when it has a health check, as podman's ps shows it."""
+    if state.status not in ("running", "stopping") or not (config.extra.get("healthcheck") or
+                                                            (image_config.get("config") or {}).get("Healthcheck")):
+        return ""
+    from capsa.container.health import health_state, healthcheck_of
+
+    if healthcheck_of(config, image_config) is None:
+        return ""
+    return f" ({health_state(records, config, state.started_at, True)['Status']})"
+
+
 def ps_row(records: ContainerRecords, config: ContainerConfig, image_config: dict[str, Any]) -> dict[str, Any]:
     from capsa.humanize import go_time, since
 
@@ -70,7 +84,8 @@ def ps_row(records: ContainerRecords, config: ContainerConfig, image_config: dic
     return {
         "ID": config.id[:12], "Id": config.id, "Names": config.name, "Image": config.image_name,
         "ImageID": config.image_id or "", "Command": " ".join(command), "CreatedAt": go_time(config.created),
-        "Created": since(config.created), "RunningFor": since(config.created), "Status": status_text(state),
+        "Created": since(config.created), "RunningFor": since(config.created),
+        "Status": status_text(state) + _health_suffix(records, config, state, image_config),
         "State": state.status, "ExitCode": state.exit_code, "Ports": _ports_text(config), "Labels": dict(config.labels),
         "Pid": state.pid, "Mounts": [m.destination for m in config.mounts], "AutoRemove": config.remove,
         "Pod": config.pod, "PodName": "",  # (podman fills PodName only for ps --pod: see capsa.cli.ps)
@@ -113,6 +128,7 @@ def exec_ids(records: ContainerRecords, container_id: str) -> list[str]:
 
 
 def inspect_doc(records: ContainerRecords, config: ContainerConfig, image_config: dict[str, Any], driver: str) -> dict[str, Any]:
+    from capsa.container.health import health_state, healthcheck_of
     from capsa.container.netattach import network_settings
 
     state = effective_status(records, config)
@@ -138,6 +154,7 @@ def inspect_doc(records: ContainerRecords, config: ContainerConfig, image_config
             "Restarting": state.status == "restarting",
             "ConmonPid": state.monitor_pid, "ExitCode": state.exit_code, "Error": state.error,
             "StartedAt": state.started_at or "0001-01-01T00:00:00Z", "FinishedAt": state.finished_at or "0001-01-01T00:00:00Z",
+            "Health": health_state(records, config, state.started_at, healthcheck_of(config, image_config) is not None),
         },
         "Image": config.image_id or "",
         "ImageName": config.image_name,
@@ -159,6 +176,9 @@ def inspect_doc(records: ContainerRecords, config: ContainerConfig, image_config
             "Labels": dict(config.labels), "StopSignal": config.stop_signal or runtime.get("StopSignal") or "SIGTERM",
             "StopTimeout": config.stop_timeout, "Tty": config.tty, "OpenStdin": config.interactive,
             "Volumes": runtime.get("Volumes"), "Annotations": dict(config.annotations),
+            **({"Healthcheck": config.extra.get("healthcheck") or runtime.get("Healthcheck")}
+               if config.extra.get("healthcheck") or runtime.get("Healthcheck") else {}),
+            "HealthcheckOnFailureAction": config.extra.get("health_on_failure") or "none",
         },
         "HostConfig": {
             "Binds": [f"{m.source}:{m.destination}" + (":ro" if "ro" in m.options else "") for m in config.mounts if m.type == "bind"],
@@ -171,12 +191,13 @@ def inspect_doc(records: ContainerRecords, config: ContainerConfig, image_config
             "NanoCpus": int((config.cpus or 0) * 1e9), "CpuShares": config.cpu_shares or 0,
             "PidsLimit": config.pids_limit or 0, "Ulimits": list(config.ulimits), "Init": config.init,
             "CgroupParent": config.cgroup_parent,
-            "IpcMode": config.namespaces.get("ipc") or ("shareable" if config.extra.get("infra") else "private"),
+            "IpcMode": config.namespaces.get("ipc") or config.extra.get("ipc_mode") or "shareable",  # (podman's default)
             "UTSMode": config.namespaces.get("uts") or "private",
             "PidMode": config.namespaces.get("pid") or "private",
             "CgroupMode": config.namespaces.get("cgroup") or "private",
             **_names_settings(config.extra.get("net") or {}),
             "Tmpfs": {m.destination: ",".join(m.options) for m in config.mounts if m.type == "tmpfs"},
+            **resource_settings(config),
         },
         "NetworkSettings": network_settings(config.network, state.extra,
                                             state.pid if state.status in ("running", "stopping", "paused") else 0,
@@ -188,6 +209,30 @@ def inspect_doc(records: ContainerRecords, config: ContainerConfig, image_config
 
         doc["NetworkSettings"]["Ports"] = doc["HostConfig"]["PortBindings"] = inspect_ports(config.extra["ports"])
     return doc
+
+
+def resource_settings(config: ContainerConfig) -> dict[str, Any]:
+    """HostConfig's resource fields from ``--cpu-period`` ... ``--group-add`` (podman's names)."""
+    extra = config.extra
+    res = extra.get("resources") or {}
+    cpu, mem, blkio = res.get("cpu") or {}, res.get("memory") or {}, res.get("blockIO") or {}
+
+    def throttle(key: str) -> list[dict[str, Any]]:
+        return [{"Path": d.get("path", f"{d['major']}:{d['minor']}"), "Rate": d["rate"]} for d in blkio.get(key) or []]
+
+    return {"CpuPeriod": cpu.get("period", 0), "CpuQuota": cpu.get("quota", 0),
+            "CpuRealtimePeriod": cpu.get("realtimePeriod", 0), "CpuRealtimeRuntime": cpu.get("realtimeRuntime", 0),
+            "CpusetCpus": cpu.get("cpus", ""), "CpusetMems": cpu.get("mems", ""),
+            "MemoryReservation": mem.get("reservation", 0), "MemorySwappiness": mem.get("swappiness", -1),
+            "OomKillDisable": bool(mem.get("disableOOMKiller")), "OomScoreAdj": extra.get("oom_score_adj", 0),
+            "BlkioWeight": blkio.get("weight", 0),
+            "BlkioWeightDevice": [{"Path": d.get("path", f"{d['major']}:{d['minor']}"), "Weight": d["weight"]}
+                                  for d in blkio.get("weightDevice") or []],
+            "BlkioDeviceReadBps": throttle("throttleReadBpsDevice"),
+            "BlkioDeviceWriteBps": throttle("throttleWriteBpsDevice"),
+            "BlkioDeviceReadIOps": throttle("throttleReadIOPSDevice"),
+            "BlkioDeviceWriteIOps": throttle("throttleWriteIOPSDevice"),
+            "ShmSize": extra.get("shm_size", 65536000), "GroupAdd": list(extra.get("group_add") or [])}
 
 
 def _names_settings(net: dict) -> dict:

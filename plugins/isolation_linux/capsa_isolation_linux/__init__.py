@@ -488,7 +488,13 @@ def _modules(spec: dict[str, Any]) -> dict[str, Any]:
 
 def _limits(limits_cls: Any, res: dict[str, Any]) -> Any:
     mem, cpu, pids = res.get("memory") or {}, res.get("cpu") or {}, res.get("pids") or {}
+    files: tuple = ()
+    if res.keys() - {"memory", "cpu", "pids", "devices"} or mem.keys() - {"limit", "swap"} \
+            or cpu.keys() - {"quota", "period", "shares"}:
+        from .resfiles import writes
+
+        files = writes(res)
     return limits_cls(memory=mem.get("limit"), memory_swap=mem.get("swap"), cpu_quota=cpu.get("quota"),
-                      cpu_period=cpu.get("period"), cpu_shares=cpu.get("shares"), pids=pids.get("limit"))
+                      cpu_period=cpu.get("period"), cpu_shares=cpu.get("shares"), pids=pids.get("limit"), files=files)
 
 

@@ -47,6 +47,7 @@ class Limits:
     cpu_period: int | None = None  # µs
     cpu_shares: int | None = None
     pids: int | None = None
+    files: tuple = ()  # further writes: (controller, v1 file, v2 file, v1 value, what, v2 value), see resfiles
 
 
 @record(frozen=True)
@@ -330,6 +331,20 @@ class Cgroup:
                                          "boot with swapaccount=1 (v1) or use a kernel with CONFIG_MEMCG_SWAP, "
                                          "or leave --memory-swap unset or -1")
                 self._set(d, fname, value, what)
+        for controller, v1, v2, value, what, v2value in lim.files:
+            if controller == "unified":
+                where = next(((self._dir(h), 2) for h in self._hier if h.version == 2), None)
+            else:
+                where = self._need("io" if controller == "blkio" and not any(
+                    "blkio" in h.controllers for h in self._hier) else controller, what)
+            fname = where and (v1 if where[1] == 1 else v2)
+            if not fname:
+                raise IsolationError(f"cannot set the {what}: the cgroup v{where[1] if where else 2} hierarchy here "
+                                     "has no such setting", "drop the flag, or use a host with that controller")
+            if not os.path.exists(os.path.join(where[0], fname)):
+                raise IsolationError(f"cannot set the {what}: {fname} does not exist",
+                                     "the kernel does not offer that setting; drop the flag")
+            self._set(where[0], fname, value if where[1] == 1 else v2value, what)
 
     def add(self, pid: int) -> None:
         """Move process ``pid`` into this cgroup in every hierarchy."""

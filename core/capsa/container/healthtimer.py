@@ -1,0 +1,75 @@
+"""The periodic health check of a running container: capsa's stand-in for podman's systemd timer.
+
+:func:`spawn` (called when a container with a check ``Interval`` has started) starts a small
+detached process (``python -m capsa.container.healthtimer``, its own session, stdio on
+/dev/null) that runs ``capsa healthcheck run ID`` every ``Interval`` with the store flags of the
+command that started the container. One timer per container: it holds an flock on
+``health-timer.lock`` in the container's run directory (a second one exits at once). It looks at
+the container's state.json every second and ends within a second of the container stopping
+(exited) or being removed, or when the check reports an error three times in a row (exit 125);
+the next start spawns a new one.
+"""
+from __future__ import annotations
+
+import os
+import sys
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from capsa.container.model import ContainerConfig
+    from capsa.container.records import ContainerRecords
+    from capsa.engine.session import Session
+
+
+def spawn(sess: Session, records: ContainerRecords, config: ContainerConfig) -> None:
+    """Start the timer of ``config`` (when its check has an Interval); one that finds another
+    timer running for the container exits at once."""
+    import subprocess
+
+    interval = (config.extra.get("healthcheck") or {}).get("Interval") or 0
+    if interval <= 0:
+        return
+    store_flags = ["--root", sess.config.root, "--runroot", sess.config.runroot]
+    subprocess.Popen([sys.executable, "-m", "capsa.container.healthtimer", records.run_dir(config.id),
+                      records.dir(config.id, "state.json"), config.id, str(interval), *store_flags], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                     stderr=subprocess.DEVNULL, start_new_session=True, close_fds=True)
+
+
+def main(argv: list[str]) -> int:
+    """``RUN_DIR STATE_FILE ID INTERVAL_NS [GLOBAL FLAGS...]``: the timer's loop."""
+    import fcntl
+    import subprocess
+    import time
+
+    run_dir, state_file, container_id, interval = argv[0], argv[1], argv[2], int(argv[3]) / 1e9
+    try:
+        lock = os.open(os.path.join(run_dir, "health-timer.lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return 0  # another timer has it (or the container is gone)
+    errors = 0
+    while errors < 3:
+        due = time.monotonic() + interval
+        while time.monotonic() < due and _alive(state_file):
+            time.sleep(min(1.0, max(0.0, due - time.monotonic())))
+        if not _alive(state_file):
+            break
+        r = subprocess.run([sys.executable, "-m", "capsa", *argv[4:], "healthcheck", "run", container_id],
+                           stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        errors = errors + 1 if r.returncode not in (0, 1) else 0
+    return 0
+
+
+def _alive(state_file: str) -> bool:
+    """Whether the container is (still) up: its state.json says running, paused, stopping or restarting."""
+    import json
+
+    try:
+        with open(state_file, "rb") as fh:
+            return json.loads(fh.read()).get("status") in ("running", "paused", "stopping", "restarting")
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
