@@ -111,17 +111,79 @@ def _made(sess: Session, image: str, command: list[str], o: dict[str, Any], crea
         pulled = _pull(sess, image, o, policy)
         if pulled is not None:
             config.image_name = pulled
+    if o.get("replace") and config.name:
+        _replace(sess, config.name)
     if create_only:
         config = _missing_pulled(sess, image, o, policy, config, lambda: containers.create(sess, config))
+        _write_cidfile(config)
         _write(f"{config.id}\n")
         return 0
-    code = _missing_pulled(sess, image, o, policy, config,
-                           lambda: containers.run(sess, config, attach=not detach, stdin=o["interactive"],
-                                                  detach_keys=keys, sig_proxy=o.get("sig_proxy", True) is not False))
+    attach = config.extra.get("attach")
+    stdin = o["interactive"] or bool(attach and "stdin" in attach)
+    with _only_streams(attach if not detach else None):
+        code = _missing_pulled(sess, image, o, policy, config,
+                               lambda: containers.run(sess, config, attach=not detach, stdin=stdin,
+                                                      detach_keys=keys, sig_proxy=o.get("sig_proxy", True) is not False))
     if detach:
         _write(f"{config.id}\n")
         return 0
+    if o.get("rmi"):
+        _remove_image(sess, config)
     return code or 0  # None: detached from a tty session
+
+
+def _replace(sess: Session, name: str) -> None:
+    """``--replace``: the container of that name, if any, is removed first (forced)."""
+    from capsa.engine import containers
+
+    if containers.exists(sess, name):
+        found = [c for c in containers.find(sess, [name]) if c.name == name]
+        if found:
+            containers.remove(sess, found, force=True, volumes=False)
+
+
+def _write_cidfile(config: ContainerConfig) -> None:
+    """``create --cidfile``: the id once the container exists (``run``'s monitor writes it at start)."""
+    path = (config.extra.get("pidfiles") or {}).get("cidfile")
+    if path:
+        with open(path, "w") as fh:
+            fh.write(config.id)
+
+
+def _remove_image(sess: Session, config: ContainerConfig) -> None:
+    """``--rmi``: the container's image is removed after it, unless other containers use it."""
+    from capsa.engine import images
+    from capsa.errors import CapsaError
+
+    if config.image_id:
+        try:
+            images.remove_images(sess, [config.image_id], force=False, all_images=False)
+        except CapsaError:
+            pass  # (in use by another container, as podman: kept quietly)
+
+
+class _only_streams:
+    """``run -a STREAM...`` (attached): the container's streams not named do not reach ours
+    (standard output or error pointed at /dev/null while it runs)."""
+
+    def __init__(self, attach: list[str] | None) -> None:
+        self.hidden = [fd for fd, name in ((1, "stdout"), (2, "stderr")) if attach and name not in attach]
+        self.saved: list[tuple[int, int]] = []
+
+    def __enter__(self) -> None:
+        import sys
+
+        for fd in self.hidden:
+            (sys.stdout if fd == 1 else sys.stderr).flush()
+            null = os.open(os.devnull, os.O_WRONLY)
+            self.saved.append((fd, os.dup(fd)))
+            os.dup2(null, fd)
+            os.close(null)
+
+    def __exit__(self, *exc: object) -> None:
+        for fd, saved in self.saved:
+            os.dup2(saved, fd)
+            os.close(saved)
 
 
 def _publish(sess: Session, config: ContainerConfig, o: dict[str, Any]) -> None:
@@ -237,4 +299,61 @@ def container_config(image: str, command: list[str], o: dict[str, Any]) -> Conta
         init=o["init"], remove=bool(o.get("rm")), network=o["network"] or "", cgroup_parent=o["cgroup_parent"] or "",
     )
     flags.parse_security_opts(o["security_opt"] or [], config)
+    _behaviour(config, o)
     return config
+
+
+def _behaviour(config: ContainerConfig, o: dict[str, Any]) -> None:
+    """The run/create flags of issue 15 (podman-run(1)) that shape the container's record."""
+    from capsa.container import flags
+    from capsa.container.model import MountSpec
+
+    extra = config.extra
+    flags.check_choices(o, extra)
+    if o.get("attach"):
+        extra["attach"] = flags.parse_attach(o["attach"])
+    for item in o.get("annotation") or []:
+        key, sep, value = item.partition("=")
+        if not key or not sep:
+            raise UsageError(f"annotation {item!r} must be KEY=VALUE", hint="use --annotation KEY=VALUE")
+        config.annotations[key] = value
+    if o.get("label_file"):
+        config.labels = {**flags.parse_labels(flags.read_label_files(o["label_file"])), **config.labels}
+    host = flags.host_env(o.get("http_proxy", True) is not False, bool(o.get("env_host")))
+    if host:
+        given = {item.partition("=")[0] for item in config.env}
+        config.env = [item for item in host if item.partition("=")[0] not in given] + config.env
+    if o.get("env_merge"):
+        extra["env_merge"] = list(o["env_merge"])
+    if o.get("unsetenv"):
+        extra["unsetenv"] = list(o["unsetenv"])
+    if o.get("unsetenv_all"):
+        extra["unsetenv_all"] = True
+    if o.get("umask") is not None:
+        extra["umask"] = flags.parse_umask(o["umask"])
+    if o.get("tz"):
+        config.mounts.append(MountSpec("bind", "/etc/localtime", flags.timezone_file(o["tz"]), ["ro"]))
+    if o.get("read_only_tmpfs") is False:
+        extra["read_only_tmpfs"] = False
+    if o.get("no_hosts"):
+        extra["no_hosts"] = True
+    if o.get("init_path"):
+        if not os.path.isfile(o["init_path"]):
+            raise UsageError(f"--init-path {o['init_path']}: no such file", hint="give the path of catatonit (or another init)")
+        extra["init_path"] = os.path.abspath(o["init_path"])
+    if o.get("expose"):
+        extra["expose"] = flags.parse_expose(o["expose"])
+    if o.get("rmi"):
+        config.remove = True  # (--rmi implies --rm)
+    pidfiles = {}
+    for key in ("cidfile", "pidfile", "conmon_pidfile"):
+        if o.get(key):
+            path = os.path.abspath(o[key])
+            if key == "cidfile" and os.path.exists(path):
+                raise UsageError(f"container id file exists. Ensure another container is not using it or delete {path}",
+                                 hint="remove the file, or give another --cidfile")
+            if not os.path.isdir(os.path.dirname(path)):
+                raise UsageError(f"--{key.replace('_', '-')} {o[key]}: no such directory", hint="create its directory first")
+            pidfiles[key] = path
+    if pidfiles:
+        extra["pidfiles"] = pidfiles

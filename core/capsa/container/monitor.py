@@ -192,6 +192,8 @@ class Monitor(MonitorNetwork):
             if self.connected is not None:  # (and what a `network connect` recorded meanwhile)
                 current.extra["connected_results"] = self.connected.catch_up(pid, connected)
             self.records.set_state(self.id, current)
+        if first and self.cfg.get("pidfiles"):
+            _write_pidfiles(self.cfg["pidfiles"], pid, self.id)
         if first:
             self.tell(event="started", pid=pid)
             if (self.cfg.get("layer_id") or self.cfg["remove"]) and not _has_exited(pidfd):  # (one that is done
@@ -398,6 +400,17 @@ def _preload(drivers: dict[str, str], kinds: tuple[str, ...] = ("isolation", "ne
                 warm_up()
             except Exception:  # best effort, as the contract says: met again where it matters
                 pass
+
+
+def _write_pidfiles(paths: dict[str, str], pid: int, cid: str) -> None:
+    """``--pidfile`` gets the container process's pid, ``--conmon-pidfile`` the monitor's
+    (podman's conmon), ``--cidfile`` the container's id, once the container started."""
+    for kind, path in paths.items():
+        try:
+            with open(path, "w") as fh:
+                fh.write(str(pid) if kind == "pidfile" else str(os.getpid()) if kind == "conmon_pidfile" else cid)
+        except OSError:
+            pass  # (the caller checked the directory: nothing to report to from here)
 
 
 def _has_exited(pidfd: int) -> bool:

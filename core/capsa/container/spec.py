@@ -68,7 +68,7 @@ def build_spec(config: ContainerConfig, image_config: dict, rootfs: str, files: 
     hostname = container_hostname(config)
     process: dict[str, Any] = {
         "terminal": config.tty,
-        "user": {"uid": user.uid, "gid": user.gid, "umask": 0o022},
+        "user": {"uid": user.uid, "gid": user.gid, "umask": config.extra.get("umask", 0o022)},
         "args": args,
         "env": _env(config, image, hostname, user.home),
         "cwd": container_cwd(config, image),
@@ -145,17 +145,40 @@ def container_env(config: ContainerConfig, image: dict) -> dict[str, str]:
     """The environment a container's process gets before HOME and HOSTNAME: PATH, TERM and
     ``container`` by default, then the image's, then ``-e``/``--env-file`` (``commit`` keeps it)."""
     env: dict[str, str] = {}
-    for item in [DEFAULT_PATH, "TERM=xterm", "container=capsa", *(image.get("Env") or []), *config.env]:
+    extra = config.extra
+    defaults = [] if extra.get("unsetenv_all") else [DEFAULT_PATH, "TERM=xterm", "container=capsa", *(image.get("Env") or [])]
+    for item in defaults:
+        key, sep, value = item.partition("=")
+        if sep and key:
+            env[key] = value
+    for key in extra.get("unsetenv") or []:
+        env.pop(key, None)
+    for item in extra.get("env_merge") or []:  # --env-merge KEY=${KEY}...: over the defaults
+        merged = _merge_env(item, env)
+        if merged is not None:
+            env[item.partition("=")[0]] = merged
+    for item in config.env:
         key, sep, value = item.partition("=")
         if sep and key:  # "KEY" alone was resolved (or dropped) by the CLI
             env[key] = value
     return env
 
 
+def _merge_env(item: str, env: dict[str, str]) -> str | None:
+    """``KEY=...${NAME}...`` with each ``${NAME}`` from ``env``; None (podman drops the
+    variable) when a NAME is not set."""
+    import re
+
+    _key, _, value = item.partition("=")
+    names = re.findall(r"\$\{(\w+)\}", value)
+    if any(name not in env for name in names):
+        return None
+    return re.sub(r"\$\{(\w+)\}", lambda m: env[m.group(1)], value)
+
+
 def _env(config: ContainerConfig, image: dict, hostname: str, home: str | None) -> list[str]:
     env = container_env(config, image)
-    if home:
-        env.setdefault("HOME", home)
+    env.setdefault("HOME", home or "/")  # (podman's HOME for a user without a passwd entry)
     env.setdefault("HOSTNAME", hostname)
     return [f"{key}={value}" for key, value in env.items()]
 
@@ -291,7 +314,7 @@ def build_mounts(config: ContainerConfig, files: GeneratedFiles, extra: list[dic
     if config.read_only and config.extra.get("read_only_tmpfs", True):
         mounts += [_mount(dest, "tmpfs", "tmpfs", list(TMPFS_DEFAULTS)) for dest in READ_ONLY_TMPFS]
     mounts += extra or []
-    generated = [(files.hosts, "/etc/hosts"), (files.hostname, "/etc/hostname"),
+    generated = [(files.hosts if not config.extra.get("no_hosts") else "", "/etc/hosts"), (files.hostname, "/etc/hostname"),
                  (files.resolv_conf, "/etc/resolv.conf"), (files.containerenv, "/run/.containerenv")]
     for source, dest in generated:
         if source:

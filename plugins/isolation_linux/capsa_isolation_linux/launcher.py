@@ -403,7 +403,7 @@ def _check_command(proc: dict[str, Any]) -> None:  # pragma: no cover - runs in 
         candidates = [name]
     else:
         env = dict(item.split("=", 1) if "=" in item else (item, "") for item in proc.get("env") or [])
-        candidates = [os.path.join(folder or ".", name) for folder in env.get("PATH", DEFAULT_PATH).split(":")]
+        candidates = [os.path.join(folder or ".", name) for folder in env.get("PATH", "").split(":") if "PATH" in env]
     found = [c for c in candidates if os.path.exists(c)]
     if not found:
         raise CommandError(NOT_FOUND_MESSAGE.format(name), EXIT_NOT_FOUND)
