@@ -128,18 +128,20 @@ def _made(sess: Session, image: str, command: list[str], o: dict[str, Any], crea
         _write(f"{config.id}\n")
         return 0
     if o.get("rmi"):
-        _remove_image(sess, config)
+        _remove_image(sess, config, image)
     return code or 0  # None: detached from a tty session
 
 
 def _replace(sess: Session, name: str) -> None:
-    """``--replace``: the container of that name, if any, is removed first (forced)."""
+    """``--replace``: the container of that name, if any, is removed first (stopped as ``rm -f``
+    stops it, with its stop timeout), and its name printed, as podman does."""
     from capsa.engine import containers
 
     if containers.exists(sess, name):
         found = [c for c in containers.find(sess, [name]) if c.name == name]
         if found:
-            containers.remove(sess, found, force=True, volumes=False)
+            containers.remove(sess, found, force=True, volumes=False, timeout=found[0].stop_timeout)
+            _write(f"{name}\n")
 
 
 def _write_cidfile(config: ContainerConfig) -> None:
@@ -150,14 +152,15 @@ def _write_cidfile(config: ContainerConfig) -> None:
             fh.write(config.id)
 
 
-def _remove_image(sess: Session, config: ContainerConfig) -> None:
-    """``--rmi``: the container's image is removed after it, unless other containers use it."""
+def _remove_image(sess: Session, config: ContainerConfig, image: str) -> None:
+    """``--rmi``: the image as the user named it is removed after the container (untagged when
+    it has other names), unless other containers use it (podman's)."""
     from capsa.engine import images
     from capsa.errors import CapsaError
 
     if config.image_id:
         try:
-            images.remove_images(sess, [config.image_id], force=False, all_images=False)
+            images.remove_images(sess, [image], force=False, all_images=False)
         except CapsaError:
             pass  # (in use by another container, as podman: kept quietly)
 
@@ -339,7 +342,8 @@ def _behaviour(config: ContainerConfig, o: dict[str, Any]) -> None:
         extra["no_hosts"] = True
     if o.get("init_path"):
         if not os.path.isfile(o["init_path"]):
-            raise UsageError(f"--init-path {o['init_path']}: no such file", hint="give the path of catatonit (or another init)")
+            raise UsageError(f"container-init binary not found on the host: stat {o['init_path']}: no such file or directory",
+                             hint="give --init-path the path of catatonit (or another init)")
         extra["init_path"] = os.path.abspath(o["init_path"])
     if o.get("expose"):
         extra["expose"] = flags.parse_expose(o["expose"])

@@ -77,7 +77,7 @@ FLAGS: tuple[tuple[str, tuple[str, ...], str, Any, str], ...] = (
     ("init_path", ("--init-path",), STR, None, "Path to the container-init binary (with --init)"),
     ("no_hosts", ("--no-hosts",), BOOL, False, "Do not create /etc/hosts for the container"),
     ("http_proxy", ("--http-proxy",), BOOL, True, "Set the host's proxy environment variables in the container"),
-    ("expose", ("--expose",), MULTI, None, "Expose a port or a range of ports (for -P): PORT[/PROTO]"),
+    ("expose", ("--expose",), MULTI, None, "Expose a port or a range of ports (for -P): PORT, PORT/PROTO or FIRST-LAST/PROTO"),
     ("log_driver", ("--log-driver",), STR, None, "Logging driver for the container: k8s-file (capsa's only)"),
     ("sdnotify", ("--sdnotify",), STR, None, "Control sd-notify behaviour: container, conmon or ignore (no effect without NOTIFY_SOCKET)"),
     ("seccomp_policy", ("--seccomp-policy",), STR, None, "Policy for selecting a seccomp profile: default or image"),
