@@ -119,6 +119,10 @@ def _made(sess: Session, image: str, command: list[str], o: dict[str, Any], crea
         _write(f"{config.id}\n")
         return 0
     attach = config.extra.get("attach")
+    if attach:
+        from capsa.container.flags import parse_attach
+
+        parse_attach(attach)
     stdin = o["interactive"] or bool(attach and "stdin" in attach)
     with _only_streams(attach if not detach else None):
         code = _missing_pulled(sess, image, o, policy, config,
@@ -313,8 +317,8 @@ def _behaviour(config: ContainerConfig, o: dict[str, Any]) -> None:
 
     extra = config.extra
     flags.check_choices(o, extra)
-    if o.get("attach"):
-        extra["attach"] = flags.parse_attach(o["attach"])
+    if o.get("attach"):  # (``create`` records them unchecked, as podman's)
+        extra["attach"] = [a.lower() for a in o["attach"]]
     for item in o.get("annotation") or []:
         key, sep, value = item.partition("=")
         if not key or not sep:
@@ -335,6 +339,7 @@ def _behaviour(config: ContainerConfig, o: dict[str, Any]) -> None:
     if o.get("umask") is not None:
         extra["umask"] = flags.parse_umask(o["umask"])
     if o.get("tz"):
+        extra["tz"] = o["tz"]
         config.mounts.append(MountSpec("bind", "/etc/localtime", flags.timezone_file(o["tz"]), ["ro"]))
     if o.get("read_only_tmpfs") is False:
         extra["read_only_tmpfs"] = False

@@ -215,7 +215,8 @@ def read_label_files(paths: list[str]) -> list[str]:
             with open(path) as fh:
                 lines = fh.read().splitlines()
         except OSError as exc:
-            raise UsageError(f"open {path}: {(exc.strerror or '').lower()}", hint="give a readable file of KEY=VALUE lines") from None
+            raise UsageError(f"unable to process labels: open {path}: {(exc.strerror or '').lower()}",
+                             hint="give a readable file of KEY=VALUE lines") from None
         out += [line.strip() for line in lines if line.strip() and not line.strip().startswith("#")]
     return out
 

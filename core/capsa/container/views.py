@@ -159,6 +159,7 @@ def inspect_doc(records: ContainerRecords, config: ContainerConfig, image_config
             "Labels": dict(config.labels), "StopSignal": config.stop_signal or runtime.get("StopSignal") or "SIGTERM",
             "StopTimeout": config.stop_timeout, "Tty": config.tty, "OpenStdin": config.interactive,
             "Volumes": runtime.get("Volumes"), "Annotations": dict(config.annotations),
+            "Timezone": config.extra.get("tz", ""), "Umask": f"{config.extra.get('umask', 0o022):04o}",
         },
         "HostConfig": {
             "Binds": [f"{m.source}:{m.destination}" + (":ro" if "ro" in m.options else "") for m in config.mounts if m.type == "bind"],
@@ -177,6 +178,7 @@ def inspect_doc(records: ContainerRecords, config: ContainerConfig, image_config
             "CgroupMode": config.namespaces.get("cgroup") or "private",
             **_names_settings(config.extra.get("net") or {}),
             "Tmpfs": {m.destination: ",".join(m.options) for m in config.mounts if m.type == "tmpfs"},
+            "LogConfig": {"Type": "k8s-file", "Path": str(records.log_path(config.id))},
         },
         "NetworkSettings": network_settings(config.network, state.extra,
                                             state.pid if state.status in ("running", "stopping", "paused") else 0,

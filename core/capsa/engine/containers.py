@@ -298,6 +298,7 @@ def start(sess: Session, config: ContainerConfig, attach: bool = False, stdin: b
     """Start a created or stopped container; attached, return its exit code (see :func:`run`)."""
     from capsa import plugins
     from capsa.container import lifecycle
+    from capsa.errors import EXIT_CANNOT_INVOKE, EXIT_ENGINE, EXIT_NOT_FOUND
 
     plugins.load_hook_plugins()
     records = container_records(sess)
@@ -311,6 +312,11 @@ def start(sess: Session, config: ContainerConfig, attach: bool = False, stdin: b
     except CapsaError as exc:
         if not config.remove:
             record_start_failure(records, config, exc)
+        if exc.exit_code in (EXIT_CANNOT_INVOKE, EXIT_NOT_FOUND):  # its command: run's 126/127 are start's 125
+            shown = config.id if attach else f'"{config.id}"'  # (podman's words, with and without -a)
+            exc.message = f"unable to start container {shown}: {exc.message}"
+            exc.args = (exc.message,)
+            exc.exit_code = EXIT_ENGINE
         raise
 
 
