@@ -111,6 +111,28 @@ CASES = [
                 "create --name lf --label-file {tmp}/labels {image} true"), stdout=r"\A1 2\n\Z"),
     Case("expose-publish-all", "port ex", setup=("run -d --name ex --expose 8080 -P {image} sleep 30",),
          stdout=r"\A8080/tcp -> 0\.0\.0\.0:\d+\n\Z"),
+    # -- --volumes-from, --requires
+    Case("volumes-from", "run --rm --volumes-from src {image} sh -c 'cat /v/f; mount | grep -c \" /t \"'",
+         setup=("create --name src -v vol:/v --tmpfs /t {image} true",
+                "run --rm -v vol:/v {image} sh -c 'echo hi > /v/f'"), code=1, stdout=r"\Ahi\n0\n\Z"),
+    Case("volumes-from-ro", "run --rm --volumes-from src:ro {image} touch /v/x", code=1,
+         setup=("create --name src -v vol:/v {image} true",), stderr=r"Read-only file system"),
+    Case("volumes-from-own-mount-wins", "run --rm --volumes-from src -v {tmp}:/v {image} ls /v", stdout=r"\A\Z",
+         setup=("create --name src -v vol:/v {image} true", "run --rm -v vol:/v {image} touch /v/f")),
+    Case("volumes-from-unknown", "run --rm --volumes-from nosuch {image} true", code=125,
+         stderr=r'^Error: looking up container "nosuch" for volumes-from: no container with name or ID "nosuch" found: '
+                r"no such container$"),
+    Case("volumes-from-bad-option", "run --rm --volumes-from src:bad {image} true", code=125,
+         setup=("create --name src -v vol:/v {image} true",),
+         stderr=r'^Error: invalid option "bad" specified - volumes from another container can only use z,ro,rw options$'),
+    Case("requires", "ps --format '{{.Names}}'", setup=("create --name dep {image} sleep 30",
+                                                         "run --rm --requires dep {image} true"), stdout=r"\Adep\n\Z"),
+    Case("requires-on-start", "ps --format '{{.Names}}'", setup=("create --name dep {image} sleep 30",
+                                                                  "create --rm --name late --requires dep {image} true",
+                                                                  "start -a late"), stdout=r"^dep$"),
+    Case("requires-unknown", "run --rm --requires nosuch {image} true", code=125,
+         stderr=r'^Error: "nosuch" is not a valid container, cannot be used as a dependency: no container with name or '
+                r'ID "nosuch" found: no such container$'),
     # -- flags taken with podman's values
     Case("taken-values", "run --rm --systemd false --sdnotify ignore --seccomp-policy default --userns host "
                          "--image-volume ignore --log-driver k8s-file {image} true"),

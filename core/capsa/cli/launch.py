@@ -111,6 +111,8 @@ def _made(sess: Session, image: str, command: list[str], o: dict[str, Any], crea
         pulled = _pull(sess, image, o, policy)
         if pulled is not None:
             config.image_name = pulled
+    if o.get("volumes_from") or o.get("requires"):
+        _other_containers(sess, config, list(o.get("volumes_from") or []), list(o.get("requires") or []))
     if o.get("replace") and config.name:
         _replace(sess, config.name)
     if create_only:
@@ -134,6 +136,43 @@ def _made(sess: Session, image: str, command: list[str], o: dict[str, Any], crea
     if o.get("rmi"):
         _remove_image(sess, config, image)
     return code or 0  # None: detached from a tty session
+
+
+def _other_containers(sess: Session, config: ContainerConfig, volumes_from: list[str], requires: list[str]) -> None:
+    """``--volumes-from CTR[:ro|rw][,z]`` (its bind and volume mounts, unless a mount of this
+    container has the destination; tmpfs are not shared, as podman) and ``--requires CTR,...``
+    (recorded by id: they are started before this container, :func:`capsa.engine.containers.start_required`)."""
+    from capsa.container.model import MountSpec
+    from capsa.engine import containers
+    from capsa.errors import CapsaError
+
+    for item in volumes_from:
+        ref, _, opts = item.partition(":")
+        options = [o for o in opts.split(",") if o]
+        bad = [o for o in options if o not in ("ro", "rw", "z")]
+        if bad:
+            raise UsageError(f'invalid option "{bad[0]}" specified - volumes from another container can only use z,ro,rw options',
+                             hint="use --volumes-from CONTAINER[:ro|rw]")
+        try:
+            other = containers.find(sess, [ref])[0]
+        except CapsaError as exc:
+            raise UsageError(f'looking up container "{ref}" for volumes-from: {exc.message}', hint="see 'capsa ps -a'") from None
+        taken = {m.destination for m in config.mounts}
+        mode = [o for o in options if o in ("ro", "rw")][-1:]
+        for m in other.mounts:
+            if m.type in ("bind", "volume") and m.destination not in taken:
+                kept = [x for x in m.options if x not in ("ro", "rw")] + (mode or [x for x in m.options if x in ("ro", "rw")])
+                config.mounts.append(MountSpec(m.type, m.destination, m.source, kept))
+    ids = []
+    for item in requires:
+        for ref in [r for r in item.split(",") if r]:
+            try:
+                ids.append(containers.find(sess, [ref])[0].id)
+            except CapsaError as exc:
+                raise UsageError(f'"{ref}" is not a valid container, cannot be used as a dependency: {exc.message}',
+                                 hint="see 'capsa ps -a'") from None
+    if ids:
+        config.extra["requires"] = ids
 
 
 def _replace(sess: Session, name: str) -> None:

@@ -41,8 +41,6 @@ REFUSED: dict[tuple[str, ...], dict[str, str]] = {
         "--passwd": "capsa does not add entries to the container's /etc/passwd",
         "--passwd-entry": "capsa does not add entries to the container's /etc/passwd",
         "--hostuser": "capsa does not add entries to the container's /etc/passwd",
-        "--requires": "capsa does not start other containers for a container",
-        "--volumes-from": "capsa does not copy another container's mounts; give the same -v/--mount flags",
         "--timeout": "capsa's monitor does not stop a container after a time limit",
         "--log-opt": "capsa's container log is one k8s-file under the runroot, without options",
     },

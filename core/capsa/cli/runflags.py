@@ -84,6 +84,8 @@ FLAGS: tuple[tuple[str, tuple[str, ...], str, Any, str], ...] = (
     ("systemd", ("--systemd",), STR, None, "Run the container in systemd mode: true or false (always is refused)"),
     ("userns", ("--userns",), STR, None, "User namespace: host (capsa's only mode)"),
     ("image_volume", ("--image-volume",), STR, None, "Tells how to handle the image's VOLUMEs: ignore (capsa's only way)"),
+    ("volumes_from", ("--volumes-from",), MULTI, None, "Mount the volumes and bind mounts of a container: CONTAINER[:ro|rw]"),
+    ("requires", ("--requires",), MULTI, None, "Containers (comma-separated) started before this one"),
     # -- issue 15, resource and namespace flags (slice resources): new rows go below this line
     ("network", ("--network", "--net"), STR, None, "Network mode: none, host, bridge, container:NAME, a network's name or an installed network driver"),
     ("publish", ("--publish", "-p"), MULTI, None, "Publish a container's port to the host: HOST_IP:HOST_PORT:CONTAINER_PORT/PROTO (all but CONTAINER_PORT optional; ranges: 8000-8001:80-81)"),
