@@ -133,6 +133,23 @@ CASES = [
     Case("requires-unknown", "run --rm --requires nosuch {image} true", code=125,
          stderr=r'^Error: "nosuch" is not a valid container, cannot be used as a dependency: no container with name or '
                 r'ID "nosuch" found: no such container$'),
+    # -- --passwd, --passwd-entry, --hostuser
+    Case("passwd-entry-added", "run --rm -u 1234 {image} sh -c 'tail -1 /etc/passwd; tail -1 /etc/group; whoami'",
+         stdout=r"\A1234:\*:1234:0:container user:/:/bin/sh\n1234:x:1234:1234\n1234\n\Z"),
+    Case("passwd-entry-group", "run --rm -u 1234:5678 {image} sh -c 'tail -1 /etc/passwd; tail -1 /etc/group'",
+         stdout=r"\A1234:\*:1234:5678:container user:/:/bin/sh\n5678:x:5678:1234\n\Z"),
+    Case("passwd-known-uid", "run --rm -u 1000 {image} sh -c 'tail -1 /etc/passwd; whoami'",
+         stdout=r"\Anobody:x:65534:65534:nobody:/nonexistent:/bin/false\nalice\n\Z"),
+    Case("passwd-false", "run --rm --passwd=false -u 1234 {image} tail -1 /etc/passwd",
+         stdout=r"\Anobody:x:65534:65534:nobody:/nonexistent:/bin/false\n\Z"),
+    Case("passwd-entry", "run --rm --passwd-entry 'u:x:$UID:$GID:me:$HOME:/bin/sh' -u 1234 {image} tail -1 /etc/passwd",
+         stdout=r"\Au:x:1234:0:me:/:/bin/sh\n\Z"),
+    Case("hostuser", "run --rm --hostuser daemon {image} tail -1 /etc/passwd", stdout=r"\Adaemon:\*:1:1:daemon:/:/bin/sh\n\Z"),
+    Case("hostuser-known", "run --rm --hostuser root {image} tail -1 /etc/passwd",
+         stdout=r"\Anobody:x:65534:65534:nobody:/nonexistent:/bin/false\n\Z"),
+    Case("hostuser-unknown", "run --rm --hostuser nosuchuser {image} true", code=126,
+         stderr=r"^Error: creating temporary passwd file for container [0-9a-f]{64}: user: unknown user nosuchuser$"),
+    Case("create-passwd-is-run-only", "create --passwd=false {image}", code=125, stderr=r"^Error: unknown flag: --passwd$"),
     # -- flags taken with podman's values
     Case("taken-values", "run --rm --systemd false --sdnotify ignore --seccomp-policy default --userns host "
                          "--image-volume ignore --log-driver k8s-file {image} true"),

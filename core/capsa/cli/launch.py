@@ -393,6 +393,12 @@ def _behaviour(config: ContainerConfig, o: dict[str, Any]) -> None:
         extra["expose"] = flags.parse_expose(o["expose"])
     if o.get("rmi"):
         config.remove = True  # (--rmi implies --rm)
+    if o.get("passwd") is False:
+        extra["passwd"] = False
+    if o.get("passwd_entry"):
+        extra["passwd_entry"] = o["passwd_entry"]
+    if o.get("hostuser"):
+        extra["hostuser"] = list(o["hostuser"])
     pidfiles = {}
     for key in ("cidfile", "pidfile", "conmon_pidfile"):
         if o.get(key):

@@ -38,9 +38,6 @@ REFUSED: dict[tuple[str, ...], dict[str, str]] = {
         "--preserve-fds": "capsa's monitor, not the caller, starts a run container: no descriptor of the caller reaches it",
         "--personality": "capsa's isolation driver does not set an execution domain",
         "--chrootdirs": "capsa mounts its generated files (/etc/hosts, ...) in the container's root only",
-        "--passwd": "capsa does not add entries to the container's /etc/passwd",
-        "--passwd-entry": "capsa does not add entries to the container's /etc/passwd",
-        "--hostuser": "capsa does not add entries to the container's /etc/passwd",
         "--timeout": "capsa's monitor does not stop a container after a time limit",
         "--log-opt": "capsa's container log is one k8s-file under the runroot, without options",
     },
@@ -81,10 +78,10 @@ def check(path: Sequence[str], args: Sequence[str]) -> None:
 
 
 def _run_create_exec() -> None:
-    """``create`` refuses what ``run`` does, but the flags it lacks (``--preserve-fds``,
-    ``--passwd``) and with ``--init-ctr`` besides; the ``container`` aliases share the tables."""
+    """``create`` refuses what ``run`` does, but ``--preserve-fds`` (which it lacks), and
+    ``--init-ctr`` besides; the ``container`` aliases share the tables."""
     run = REFUSED[("run",)]
-    REFUSED[("create",)] = {**{k: v for k, v in run.items() if k not in ("--preserve-fds", "--passwd")},
+    REFUSED[("create",)] = {**{k: v for k, v in run.items() if k != "--preserve-fds"},
                             "--init-ctr": "capsa's pods have no init containers"}
     same(("run",), ("container", "run"))
     same(("create",), ("container", "create"))

@@ -86,6 +86,9 @@ FLAGS: tuple[tuple[str, tuple[str, ...], str, Any, str], ...] = (
     ("image_volume", ("--image-volume",), STR, None, "Tells how to handle the image's VOLUMEs: ignore (capsa's only way)"),
     ("volumes_from", ("--volumes-from",), MULTI, None, "Mount the volumes and bind mounts of a container: CONTAINER[:ro|rw]"),
     ("requires", ("--requires",), MULTI, None, "Containers (comma-separated) started before this one"),
+    ("passwd", ("--passwd",), BOOL, True, "Add an entry to /etc/passwd and /etc/group for a --user the image does not have"),
+    ("passwd_entry", ("--passwd-entry",), STR, None, "Entry to write to /etc/passwd ($USERNAME, $UID, $GID, $NAME, $HOME replaced)"),
+    ("hostuser", ("--hostuser",), MULTI, None, "Host user account to add to /etc/passwd within the container"),
     # -- issue 15, resource and namespace flags (slice resources): new rows go below this line
     ("network", ("--network", "--net"), STR, None, "Network mode: none, host, bridge, container:NAME, a network's name or an installed network driver"),
     ("publish", ("--publish", "-p"), MULTI, None, "Publish a container's port to the host: HOST_IP:HOST_PORT:CONTAINER_PORT/PROTO (all but CONTAINER_PORT optional; ranges: 8000-8001:80-81)"),
@@ -109,7 +112,7 @@ FLAGS: tuple[tuple[str, tuple[str, ...], str, Any, str], ...] = (
     ("disable_content_trust", ("--disable-content-trust",), BOOL, False, "This is a Docker specific option and is a NOOP"),
     ("quiet", ("--quiet", "-q"), BOOL, False, "Suppress output information when pulling images"),
 )
-CREATE_ONLY_SKIPS = ("detach", "detach_keys", "sig_proxy", "rmi")  # `create` takes every flag of `run` but these
+CREATE_ONLY_SKIPS = ("detach", "detach_keys", "sig_proxy", "rmi", "passwd")  # `create` takes every flag of `run` but these
 
 # The global flags (podman's persistent flags), valid after the command word too.
 GLOBAL_FLAGS: tuple[tuple[str, tuple[str, ...], str, Any, str], ...] = (

@@ -64,6 +64,10 @@ def build_spec(config: ContainerConfig, image_config: dict, rootfs: str, files: 
                              "install catatonit (apt-get install catatonit) or run without --init")
         args = [INIT_DEST, "--", *args]
     user = resolve_user(rootfs, config.user or image.get("User") or "")
+    if config.user.partition(":")[0].isdigit() or config.extra.get("hostuser"):  # (podman's --passwd entries)
+        from capsa.container.passwd import write_entries
+
+        mounts += write_entries(config, rootfs, os.path.dirname(files.hosts), user.uid, user.gid)
     caps = process_caps(config.cap_add, config.cap_drop, config.privileged, user.uid)
     hostname = container_hostname(config)
     process: dict[str, Any] = {
