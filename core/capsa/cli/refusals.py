@@ -39,7 +39,6 @@ REFUSED: dict[tuple[str, ...], dict[str, str]] = {
         "--personality": "capsa's isolation driver does not set an execution domain",
         "--chrootdirs": "capsa mounts its generated files (/etc/hosts, ...) in the container's root only",
         "--timeout": "capsa's monitor does not stop a container after a time limit",
-        "--log-opt": "capsa's container log is one k8s-file under the runroot, without options",
     },
     # -- volumes, system, networks
 }

@@ -279,9 +279,25 @@ def check_choices(o: dict, config_extra: dict) -> None:
         if value not in choices:
             raise UsageError(f"invalid {flag} {value!r}", hint=f"{flag} takes {', '.join(choices)}")
 
-    one_of("--log-driver", o.get("log_driver"), ("k8s-file",), {
-        "journald": "capsa runs without systemd's journal", "none": "capsa's containers always log (k8s-file)",
+    one_of("--log-driver", o.get("log_driver"), ("k8s-file", "none"), {
+        "journald": "capsa runs without systemd's journal",
         "passthrough": "capsa's monitor, not the caller, holds a container's output", "json-file": "use k8s-file"})
+    if o.get("log_driver") == "none":
+        config_extra["log_driver"], config_extra["log_path"] = "none", os.devnull
+    for opt in o.get("log_opt") or []:
+        key, sep, value = opt.partition("=")
+        if key == "path" and sep and value:
+            if config_extra.get("log_driver") != "none":
+                if not os.path.isdir(os.path.dirname(os.path.abspath(value))):
+                    raise UsageError(f"--log-opt path={value}: no such directory", hint="create its directory first")
+                config_extra["log_path"] = os.path.abspath(value)
+        elif key in ("max-size", "tag"):
+            raise UsageError(f"--log-opt {key} is not supported: "
+                             + ("capsa does not rotate a container's log" if key == "max-size"
+                                else "the k8s-file log has no tag (podman's conmon refuses it too)"),
+                             hint="see docs/containers.md")
+        else:
+            raise UsageError(f"invalid log option {opt!r}", hint="--log-opt takes path=FILE")
     one_of("--sdnotify", o.get("sdnotify"), ("container", "conmon", "ignore"))
     one_of("--seccomp-policy", o.get("seccomp_policy"), ("default", "image"))
     one_of("--systemd", (o.get("systemd") or "").lower() or None, ("true", "false"),

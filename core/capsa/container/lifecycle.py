@@ -79,6 +79,8 @@ def create(store: Store, records: ContainerRecords, config: ContainerConfig) -> 
             config.layer_id = layer.id
         try:
             records.add(config)
+            if config.extra.get("log_path"):  # --log-driver none, --log-opt path=: ctr.log leads there
+                os.symlink(config.extra["log_path"], records.log_path(config.id))
         except BaseException:
             if config.layer_id:
                 store.layers.remove(config.layer_id)

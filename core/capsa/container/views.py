@@ -149,7 +149,7 @@ def inspect_doc(records: ContainerRecords, config: ContainerConfig, image_config
         "ExecIDs": exec_ids(records, config.id),
         "Driver": driver,
         "OCIRuntime": oci_runtime(config),
-        "LogPath": str(records.log_path(config.id)),
+        "LogPath": config.extra.get("log_path") or str(records.log_path(config.id)),
         "Mounts": mounts,
         "Config": {
             "Hostname": config.hostname or config.id[:12], "User": config.user or runtime.get("User", ""), "Env": env,
@@ -178,7 +178,8 @@ def inspect_doc(records: ContainerRecords, config: ContainerConfig, image_config
             "CgroupMode": config.namespaces.get("cgroup") or "private",
             **_names_settings(config.extra.get("net") or {}),
             "Tmpfs": {m.destination: ",".join(m.options) for m in config.mounts if m.type == "tmpfs"},
-            "LogConfig": {"Type": "k8s-file", "Path": str(records.log_path(config.id))},
+            "LogConfig": {"Type": config.extra.get("log_driver") or "k8s-file",
+                          "Path": config.extra.get("log_path") or str(records.log_path(config.id))},
         },
         "NetworkSettings": network_settings(config.network, state.extra,
                                             state.pid if state.status in ("running", "stopping", "paused") else 0,
