@@ -150,6 +150,11 @@ CASES = [
     Case("hostuser-unknown", "run --rm --hostuser nosuchuser {image} true", code=126,
          stderr=r"^Error: creating temporary passwd file for container [0-9a-f]{64}: user: unknown user nosuchuser$"),
     Case("create-passwd-is-run-only", "create --passwd=false {image}", code=125, stderr=r"^Error: unknown flag: --passwd$"),
+    # -- --timeout
+    Case("timeout", "run --rm --timeout 1 {image} sh -c 'trap \"echo TERM\" TERM; sleep 10 & wait'", code=255,
+         stdout=r"\A\Z"),
+    Case("timeout-after-the-handoff", "run --rm --timeout 2 {image} sleep 10", code=255),
+    Case("timeout-not-reached", "run --rm --timeout 5 {image} sh -c 'exit 4'", code=4),
     # -- flags taken with podman's values
     Case("taken-values", "run --rm --systemd false --sdnotify ignore --seccomp-policy default --userns host "
                          "--image-volume ignore --log-driver k8s-file {image} true"),

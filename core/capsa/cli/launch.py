@@ -393,6 +393,10 @@ def _behaviour(config: ContainerConfig, o: dict[str, Any]) -> None:
         extra["expose"] = flags.parse_expose(o["expose"])
     if o.get("rmi"):
         config.remove = True  # (--rmi implies --rm)
+    if o.get("timeout"):
+        if o["timeout"] < 0:
+            raise UsageError(f"invalid --timeout {o['timeout']}", hint="give a number of seconds (0: no limit)")
+        extra["timeout"] = o["timeout"]
     if o.get("passwd") is False:
         extra["passwd"] = False
     if o.get("passwd_entry"):

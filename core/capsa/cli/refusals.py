@@ -38,7 +38,6 @@ REFUSED: dict[tuple[str, ...], dict[str, str]] = {
         "--preserve-fds": "capsa's monitor, not the caller, starts a run container: no descriptor of the caller reaches it",
         "--personality": "capsa's isolation driver does not set an execution domain",
         "--chrootdirs": "capsa mounts its generated files (/etc/hosts, ...) in the container's root only",
-        "--timeout": "capsa's monitor does not stop a container after a time limit",
     },
     # -- volumes, system, networks
 }

@@ -281,6 +281,7 @@ def _hand_to_monitor(sess: Session, store: Store | None, records: ContainerRecor
             "id": config.id, "name": config.name, "root": cfg.root, "runroot": cfg.runroot, "bundle": bundle,
             "tty": config.tty, "interactive": config.interactive, "remove": config.remove, "early_pid": early_pid,
             "pidfiles": config.extra.get("pidfiles") or {},  # --pidfile, --conmon-pidfile
+            "timeout": config.extra.get("timeout") or 0,  # --timeout
             "restart_policy": config.restart_policy, "restart_max": config.restart_max, "layer_id": config.layer_id,
             "storage": {"name": cfg.driver("storage"), "options": cfg.driver_options("storage")},
             "isolation": recorded_isolation(sess, config),

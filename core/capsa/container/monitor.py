@@ -199,7 +199,8 @@ class Monitor(MonitorNetwork):
             if (self.cfg.get("layer_id") or self.cfg["remove"]) and not _has_exited(pidfd):  # (one that is done
                 # already is torn down at once; one on --rootfs, a pod's infra, needs no storage driver)
                 _load_for_teardown(self.cfg["storage"]["name"])  # while the container runs, not before it
-        code = self.relay.pump(pidfd, ours, handoff_after=HANDOFF_AFTER)
+        self.kill_at = time.monotonic() + self.cfg["timeout"] if self.cfg.get("timeout") else None  # run --timeout
+        code = self.relay.pump(pidfd, ours, handoff_after=HANDOFF_AFTER, kill_at=self.kill_at)
         if code is None:  # still running: the lean monitor watches it from here (never returns)
             self.hand_off(pidfd, ours, restarts)
         os.close(pidfd)
@@ -222,7 +223,7 @@ class Monitor(MonitorNetwork):
                   "network": self.network.to_data() if self.network is not None else None,
                   "connected": self.connected.to_data() if self.connected is not None else None}
         state = {"log": str(self.records.log_path(self.id)), "tty": bool(self.cfg["tty"]), "pidfd": pidfd,
-                 "ours": ours, "relay": self.relay.handoff_fds(), "resume": resume}
+                 "ours": ours, "relay": self.relay.handoff_fds(), "resume": resume, "kill_at": self.kill_at}
         trace("handing over to the lean monitor")
         from capsa.container.lean_monitor import exec_module
 
