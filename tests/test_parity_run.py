@@ -155,6 +155,14 @@ CASES = [
          stdout=r"\A\Z"),
     Case("timeout-after-the-handoff", "run --rm --timeout 2 {image} sleep 10", code=255),
     Case("timeout-not-reached", "run --rm --timeout 5 {image} sh -c 'exit 4'", code=4),
+    # -- --chrootdirs, --personality
+    Case("chrootdirs", "run --rm --chrootdirs /srv {image} sh -c 'ls /srv/etc; grep -c nameserver /srv/etc/resolv.conf'",
+         stdout=r"\Ahosts\nresolv\.conf\n[1-9]\d*\n\Z", podman_skip=None),
+    Case("chrootdirs-no-hostname", "run --rm --chrootdirs /srv {image} cat /srv/etc/hostname", code=1),
+    Case("personality", "run --rm --personality LINUX32 {image} uname -m", stdout=r"\Ai686\n\Z"),
+    Case("personality-linux", "run --rm --personality LINUX {image} uname -m", stdout=r"\Ax86_64\n\Z"),
+    Case("personality-unknown", "run --rm --personality BAD {image} uname -m", code=126,
+         stderr=r"^Error: .*unknown persona specified `BAD`$"),
     # -- flags taken with podman's values
     Case("taken-values", "run --rm --systemd false --sdnotify ignore --seccomp-policy default --userns host "
                          "--image-volume ignore --log-driver k8s-file {image} true"),

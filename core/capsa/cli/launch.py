@@ -393,6 +393,10 @@ def _behaviour(config: ContainerConfig, o: dict[str, Any]) -> None:
         extra["expose"] = flags.parse_expose(o["expose"])
     if o.get("rmi"):
         config.remove = True  # (--rmi implies --rm)
+    if o.get("chrootdirs"):
+        extra["chrootdirs"] = [os.path.normpath("/" + d) for item in o["chrootdirs"] for d in item.split(",") if d]
+    if o.get("personality"):
+        extra["personality"] = o["personality"]
     if o.get("timeout"):
         if o["timeout"] < 0:
             raise UsageError(f"invalid --timeout {o['timeout']}", hint="give a number of seconds (0: no limit)")

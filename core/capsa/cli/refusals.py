@@ -36,8 +36,6 @@ REFUSED: dict[tuple[str, ...], dict[str, str]] = {
         "--link-local-ip": "capsa's networks have no link-local addresses (podman ignores the flag too)",
         "--mac-address": "capsa's network drivers choose the container interface's MAC address",
         "--preserve-fds": "capsa's monitor, not the caller, starts a run container: no descriptor of the caller reaches it",
-        "--personality": "capsa's isolation driver does not set an execution domain",
-        "--chrootdirs": "capsa mounts its generated files (/etc/hosts, ...) in the container's root only",
     },
     # -- volumes, system, networks
 }

@@ -80,6 +80,8 @@ FLAGS: tuple[tuple[str, tuple[str, ...], str, Any, str], ...] = (
     ("expose", ("--expose",), MULTI, None, "Expose a port or a range of ports (for -P): PORT, PORT/PROTO or FIRST-LAST/PROTO"),
     ("log_driver", ("--log-driver",), STR, None, "Logging driver for the container: k8s-file (default) or none"),
     ("log_opt", ("--log-opt",), MULTI, None, "Logging driver options: path=FILE"),
+    ("chrootdirs", ("--chrootdirs",), MULTI, None, "Chroot directories inside the container: /etc/hosts and /etc/resolv.conf are mounted there too"),
+    ("personality", ("--personality",), STR, None, "Execution domain of the container's process: LINUX or LINUX32"),
     ("timeout", ("--timeout",), INT, None, "Maximum time in seconds a container may run before it is killed (SIGKILL; exit 255)"),
     ("sdnotify", ("--sdnotify",), STR, None, "Control sd-notify behaviour: container, conmon or ignore (no effect without NOTIFY_SOCKET)"),
     ("seccomp_policy", ("--seccomp-policy",), STR, None, "Policy for selecting a seccomp profile: default or image"),

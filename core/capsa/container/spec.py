@@ -101,6 +101,8 @@ def build_spec(config: ContainerConfig, image_config: dict, rootfs: str, files: 
         from capsa.container.hostdevices import add_devices
 
         add_devices(linux, config.devices)
+    if config.extra.get("personality"):  # --personality (OCI linux.personality)
+        linux["personality"] = {"domain": config.extra["personality"]}
     if config.network != "host" and not netns_path:
         linux["sysctl"] = {"net.ipv4.ping_group_range": "0 0"}  # podman's value
     if not config.privileged:
@@ -320,10 +322,13 @@ def build_mounts(config: ContainerConfig, files: GeneratedFiles, extra: list[dic
     mounts += extra or []
     generated = [(files.hosts if not config.extra.get("no_hosts") else "", "/etc/hosts"), (files.hostname, "/etc/hostname"),
                  (files.resolv_conf, "/etc/resolv.conf"), (files.containerenv, "/run/.containerenv")]
+    chroots = [d for d in config.extra.get("chrootdirs") or [] if d != "/"]
     for source, dest in generated:
         if source:
             options = ["rbind", "rprivate"] + (["ro", "nosuid", "noexec", "nodev"] if config.read_only else [])
             mounts.append(_mount(dest, "bind", source, options))
+            if dest in ("/etc/hosts", "/etc/resolv.conf"):  # --chrootdirs: podman's files there too
+                mounts += [_mount(d + dest, "bind", source, list(options)) for d in chroots]
     user = [user_mount(m) for m in config.mounts]
     seen: set[str] = set()
     for m in user:

@@ -362,6 +362,8 @@ def _container_process(plan: Plan, w: int, joined: Callable[[], None]) -> None: 
     except OSError as exc:
         raise rfs.SetupError(f"working directory {cwd}: {os.strerror(exc.errno or 0)}") from None
     _check_command(proc)
+    if (linux.get("personality") or {}).get("domain"):
+        ns.set_personality(linux["personality"]["domain"])
     _send(w, {"ready": True})
     os.close(w)
     try:  # blocks until start opens the fifo for reading
