@@ -163,6 +163,12 @@ CASES = [
     Case("personality-linux", "run --rm --personality LINUX {image} uname -m", stdout=r"\Ax86_64\n\Z"),
     Case("personality-unknown", "run --rm --personality BAD {image} uname -m", code=126,
          stderr=r"^Error: .*unknown persona specified `BAD`$"),
+    # -- --pull
+    Case("pull-never-missing", "run --rm --pull never nosuchimage true", code=125,
+         stderr=r"^Error: nosuchimage: image not known$"),
+    Case("pull-policy-unknown", "run --rm --pull bogus {image} true", code=125,
+         stderr=r'^Error: unsupported pull policy "bogus"$'),
+    Case("pull-never-present", "run --rm --pull=never {image} true"),
     # -- flags taken with podman's values
     Case("taken-values", "run --rm --systemd false --sdnotify ignore --seccomp-policy default --userns host "
                          "--image-volume ignore --log-driver k8s-file {image} true"),

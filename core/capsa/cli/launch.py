@@ -306,7 +306,7 @@ def container_config(image: str, command: list[str], o: dict[str, Any]) -> Conta
             if not (isinstance(entrypoint, list) and all(isinstance(x, str) for x in entrypoint)):
                 raise UsageError(f"invalid --entrypoint {o['entrypoint']!r}", hint='use a command, or a JSON list like \'["/bin/sh", "-c"]\'')
     if o.get("pull", "missing") not in ("missing", "always", "never", "newer"):
-        raise UsageError(f'invalid pull policy "{o["pull"]}"', hint="--pull takes missing, always, never or newer")
+        raise UsageError(f'unsupported pull policy "{o["pull"]}"', hint="--pull takes missing, always, never or newer")
     if o["rootfs"] and not os.path.isdir(image):
         raise UsageError(f"--rootfs {image}: no such directory", hint="give the path of an exploded root filesystem")
     mounts = [flags.parse_volume(v) for v in o["volume"] or []]
