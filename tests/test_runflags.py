@@ -97,3 +97,24 @@ def test_main_routes_run_and_create_past_typer(argv: list[str], route: tuple[str
     from capsa.cli.main import _launch_route
 
     assert _launch_route(argv) == route
+
+
+@pytest.mark.parametrize(("command", "args", "flag"), [
+    ("run", ["--secret", "s", "busybox"], "--secret"),
+    ("run", ["--uidmap=0:1:2", "busybox"], "--uidmap"),
+    ("create", ["--init-ctr", "always", "busybox"], "--init-ctr"),
+    ("create", ["--preserve-fds", "1", "busybox"], None),  # (not create's: unknown, as podman's)
+])
+def test_refused_flags_of_run_and_create_are_refused_in_one_line(command: str, args: list[str], flag: str | None) -> None:
+    with pytest.raises(UsageError) as err:
+        parse(command, args)
+    if flag is None:
+        assert str(err.value) == f"unknown flag: {args[0]}"
+    else:
+        assert str(err.value).startswith(f"{flag} is not supported: ")
+
+
+def test_container_run_and_create_refuse_as_run_and_create(capsa: Capsa) -> None:
+    for words in (["container", "run"], ["container", "create"]):
+        r = capsa(*words, "--secret", "s", "busybox", "true")
+        assert r.returncode == 125 and r.stderr.startswith("Error: --secret is not supported: "), r.stderr
