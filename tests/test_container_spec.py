@@ -280,8 +280,8 @@ def test_workdir(build, rootfs: Path, files: GeneratedFiles) -> None:  # type: i
     ("root", (0, 0, [0, 10], "/root")),
     ("0:50", (0, 50, [50], "/root")),
     ("alice:0", (1000, 0, [0], "/home/alice")),
-    ("2000", (2000, 0, [0], None)),
-    ("2000:3000", (2000, 3000, [3000], None)),
+    ("2000", (2000, 0, [0], "/")),  # (no passwd entry: HOME=/)
+    ("2000:3000", (2000, 3000, [3000], "/")),
     ("nobody", (65534, 65534, [65534], "/nonexistent")),
 ])
 def test_user_forms(build, user: str, expected: tuple) -> None:  # type: ignore[no-untyped-def]
@@ -587,10 +587,14 @@ def test_write_files_network_none(tmp_path: Path, host_files: tuple[str, str]) -
     assert Path(gen.hosts).read_text() == "127.0.0.1 localhost\n127.0.0.1 vm\n# comment\n127.0.0.1\t0123456789ab web\n"
     assert Path(gen.hostname).read_text() == "0123456789ab\n"
     assert gen.resolv_conf == "" and not (tmp_path / "files/resolv.conf").exists()
+    assert Path(gen.containerenv).read_text() == ""  # (podman's: empty unless --privileged)
+    assert sorted(p.name for p in (tmp_path / "files").iterdir()) == [".containerenv", "hostname", "hosts"]
+    config.privileged = True
+    gen = write_files(tmp_path / "files", config, "localhost/busybox:latest", host_hosts=host_files[0],
+                      host_resolv=host_files[1])
     assert Path(gen.containerenv).read_text() == (
         'engine="capsa-0.1.0"\nname="web"\nid="' + CID + '"\nimage="localhost/busybox:latest"\n'
         f'imageid="{"f" * 64}"\nrootless=0\n')
-    assert sorted(p.name for p in (tmp_path / "files").iterdir()) == [".containerenv", "hostname", "hosts"]
 
 
 def test_write_files_network_host_and_bridge(tmp_path: Path, host_files: tuple[str, str]) -> None:

@@ -241,12 +241,19 @@ def sh(script: str, **process: Any) -> dict[str, Any]:
 def test_exit_codes(runtime: Runtime) -> None:
     assert runtime.run(default_spec(["true"])).code == 0
     assert runtime.run(sh("exit 3")).code == 3
-    missing = runtime.run(default_spec(["no-such-command"]))
-    assert missing.code == NOT_FOUND
-    assert missing.err.strip() == "capsa: executable file `no-such-command` not found in $PATH"
-    assert runtime.run(default_spec(["/bin/no-such-file"])).code == NOT_FOUND
-    notexec = runtime.run(default_spec(["/bin/notexec"]))
-    assert notexec.code == CANNOT_INVOKE and "permission denied" in notexec.err
+    # As crun's: a command that cannot be found or run fails the create, with podman's words
+    # and the code run exits with (the container is never started).
+    with pytest.raises(IsolationError) as missing:
+        runtime.run(default_spec(["no-such-command"]))
+    assert missing.value.exit_code == NOT_FOUND
+    assert str(missing.value) == ("executable file `no-such-command` not found in $PATH: No such file or directory: "
+                                  "OCI runtime attempted to invoke a command that was not found")
+    with pytest.raises(IsolationError) as missing:
+        runtime.run(default_spec(["/bin/no-such-file"]))
+    assert missing.value.exit_code == NOT_FOUND
+    with pytest.raises(IsolationError) as notexec:
+        runtime.run(default_spec(["/bin/notexec"]))
+    assert notexec.value.exit_code == CANNOT_INVOKE and "Permission denied" in str(notexec.value)
 
 
 def test_args_env_cwd_and_stdio(runtime: Runtime) -> None:

@@ -51,7 +51,9 @@ def man_flags(page: str) -> list[str]:
     text = gzip.decompress((MAN / name).read_bytes()).decode()
     flags: list[str] = []
     for line in text.splitlines():
-        if line.startswith(".SS"):
+        # (a heading with words outside the markup is prose that happens to start a line with a
+        # flag, as podman-run(1)'s "\\fB--permissive\\fP flag, use the following command:")
+        if line.startswith(".SS") and not re.search(r"[A-Za-z]", re.sub(r"\\f[BI].*?\\fP", "", line[3:])):
             for flag in re.findall(r"\\fB(\\?-[\\\-\w]+)\\fP", line):
                 flag = flag.replace("\\-", "-").replace("\\", "")
                 if flag not in flags:

@@ -115,17 +115,125 @@ def _made(sess: Session, image: str, command: list[str], o: dict[str, Any], crea
         pulled = _pull(sess, image, o, policy)
         if pulled is not None:
             config.image_name = pulled
+    if o.get("volumes_from") or o.get("requires"):
+        _other_containers(sess, config, list(o.get("volumes_from") or []), list(o.get("requires") or []))
+    if o.get("replace") and config.name:
+        _replace(sess, config.name)
     if create_only:
         config = _missing_pulled(sess, image, o, policy, config, lambda: containers.create(sess, config))
+        _write_cidfile(config)
         _write(f"{config.id}\n")
         return 0
-    code = _missing_pulled(sess, image, o, policy, config,
-                           lambda: containers.run(sess, config, attach=not detach, stdin=o["interactive"],
-                                                  detach_keys=keys, sig_proxy=o.get("sig_proxy", True) is not False))
+    attach = config.extra.get("attach")
+    if attach:
+        from capsa.container.flags import parse_attach
+
+        parse_attach(attach)
+    stdin = o["interactive"] or bool(attach and "stdin" in attach)
+    with _only_streams(attach if not detach else None):
+        code = _missing_pulled(sess, image, o, policy, config,
+                               lambda: containers.run(sess, config, attach=not detach, stdin=stdin,
+                                                      detach_keys=keys, sig_proxy=o.get("sig_proxy", True) is not False))
     if detach:
         _write(f"{config.id}\n")
         return 0
+    if o.get("rmi"):
+        _remove_image(sess, config, image)
     return code or 0  # None: detached from a tty session
+
+
+def _other_containers(sess: Session, config: ContainerConfig, volumes_from: list[str], requires: list[str]) -> None:
+    """``--volumes-from CTR[:ro|rw][,z]`` (its bind and volume mounts, unless a mount of this
+    container has the destination; tmpfs are not shared, as podman) and ``--requires CTR,...``
+    (recorded by id: they are started before this container, :func:`capsa.engine.containers.start_required`)."""
+    from capsa.container.model import MountSpec
+    from capsa.engine import containers
+    from capsa.errors import CapsaError
+
+    for item in volumes_from:
+        ref, _, opts = item.partition(":")
+        options = [o for o in opts.split(",") if o]
+        bad = [o for o in options if o not in ("ro", "rw", "z")]
+        if bad:
+            raise UsageError(f'invalid option "{bad[0]}" specified - volumes from another container can only use z,ro,rw options',
+                             hint="use --volumes-from CONTAINER[:ro|rw]")
+        try:
+            other = containers.find(sess, [ref])[0]
+        except CapsaError as exc:
+            raise UsageError(f'looking up container "{ref}" for volumes-from: {exc.message}', hint="see 'capsa ps -a'") from None
+        taken = {m.destination for m in config.mounts}
+        mode = [o for o in options if o in ("ro", "rw")][-1:]
+        for m in other.mounts:
+            if m.type in ("bind", "volume") and m.destination not in taken:
+                kept = [x for x in m.options if x not in ("ro", "rw")] + (mode or [x for x in m.options if x in ("ro", "rw")])
+                config.mounts.append(MountSpec(m.type, m.destination, m.source, kept))
+    ids = []
+    for item in requires:
+        for ref in [r for r in item.split(",") if r]:
+            try:
+                ids.append(containers.find(sess, [ref])[0].id)
+            except CapsaError as exc:
+                raise UsageError(f'"{ref}" is not a valid container, cannot be used as a dependency: {exc.message}',
+                                 hint="see 'capsa ps -a'") from None
+    if ids:
+        config.extra["requires"] = ids
+
+
+def _replace(sess: Session, name: str) -> None:
+    """``--replace``: the container of that name, if any, is removed first (stopped as ``rm -f``
+    stops it, with its stop timeout), and its name printed, as podman does."""
+    from capsa.engine import containers
+
+    if containers.exists(sess, name):
+        found = [c for c in containers.find(sess, [name]) if c.name == name]
+        if found:
+            containers.remove(sess, found, force=True, volumes=False, timeout=found[0].stop_timeout)
+            _write(f"{name}\n")
+
+
+def _write_cidfile(config: ContainerConfig) -> None:
+    """``create --cidfile``: the id once the container exists (``run``'s monitor writes it at start)."""
+    path = (config.extra.get("pidfiles") or {}).get("cidfile")
+    if path:
+        with open(path, "w") as fh:
+            fh.write(config.id)
+
+
+def _remove_image(sess: Session, config: ContainerConfig, image: str) -> None:
+    """``--rmi``: the image as the user named it is removed after the container (untagged when
+    it has other names), unless other containers use it (podman's)."""
+    from capsa.engine import images
+    from capsa.errors import CapsaError
+
+    if config.image_id:
+        try:
+            images.remove_images(sess, [image], force=False, all_images=False)
+        except CapsaError:
+            pass  # (in use by another container, as podman: kept quietly)
+
+
+class _only_streams:
+    """``run -a STREAM...`` (attached): the container's streams not named do not reach ours
+    (standard output or error pointed at /dev/null while it runs)."""
+
+    def __init__(self, attach: list[str] | None) -> None:
+        self.hidden = [fd for fd, name in ((1, "stdout"), (2, "stderr")) if attach and name not in attach]
+        self.saved: list[tuple[int, int]] = []
+
+    def __enter__(self) -> None:
+        import sys
+
+        for fd in self.hidden:
+            (sys.stdout if fd == 1 else sys.stderr).flush()
+            null = os.open(os.devnull, os.O_WRONLY)
+            self.saved.append((fd, os.dup(fd)))
+            os.dup2(null, fd)
+            os.close(null)
+
+    def __exit__(self, *exc: object) -> None:
+        for fd, saved in self.saved:
+            os.dup2(saved, fd)
+            os.close(saved)
 
 
 def _publish(sess: Session, config: ContainerConfig, o: dict[str, Any]) -> None:
@@ -202,7 +310,7 @@ def container_config(image: str, command: list[str], o: dict[str, Any]) -> Conta
             if not (isinstance(entrypoint, list) and all(isinstance(x, str) for x in entrypoint)):
                 raise UsageError(f"invalid --entrypoint {o['entrypoint']!r}", hint='use a command, or a JSON list like \'["/bin/sh", "-c"]\'')
     if o.get("pull", "missing") not in ("missing", "always", "never", "newer"):
-        raise UsageError(f'invalid pull policy "{o["pull"]}"', hint="--pull takes missing, always, never or newer")
+        raise UsageError(f'unsupported pull policy "{o["pull"]}"', hint="--pull takes missing, always, never or newer")
     if o["rootfs"] and not os.path.isdir(image):
         raise UsageError(f"--rootfs {image}: no such directory", hint="give the path of an exploded root filesystem")
     mounts = [flags.parse_volume(v) for v in o["volume"] or []]
@@ -244,6 +352,7 @@ def container_config(image: str, command: list[str], o: dict[str, Any]) -> Conta
     flags.parse_security_opts(o["security_opt"] or [], config)
     if any(o.get(key) not in (None, False, []) for key in RESOURCE_FLAGS):
         flags.apply_resource_flags(o, config)
+    _behaviour(config, o)
     return config
 
 
@@ -254,3 +363,75 @@ RESOURCE_FLAGS = ("device_cgroup_rule", "device_read_bps", "device_read_iops", "
                   "oom_kill_disable", "oom_score_adj", "shm_size", "sysctl", "pid", "ipc", "uts", "cgroupns",
                   "cgroups", "cgroup_conf", "group_add", "health_cmd", "health_interval", "health_retries", "health_start_period",
                   "health_timeout", "health_on_failure", "no_healthcheck")
+
+
+def _behaviour(config: ContainerConfig, o: dict[str, Any]) -> None:
+    """The run/create flags of issue 15 (podman-run(1)) that shape the container's record."""
+    from capsa.container import flags
+    from capsa.container.model import MountSpec
+
+    extra = config.extra
+    flags.check_choices(o, extra)
+    if o.get("attach"):  # (``create`` records them unchecked, as podman's)
+        extra["attach"] = [a.lower() for a in o["attach"]]
+    for item in o.get("annotation") or []:
+        key, sep, value = item.partition("=")
+        if not key or not sep:
+            raise UsageError(f"annotation {item!r} must be KEY=VALUE", hint="use --annotation KEY=VALUE")
+        config.annotations[key] = value
+    if o.get("label_file"):
+        config.labels = {**flags.parse_labels(flags.read_label_files(o["label_file"])), **config.labels}
+    host = flags.host_env(o.get("http_proxy", True) is not False, bool(o.get("env_host")))
+    if host:
+        given = {item.partition("=")[0] for item in config.env}
+        config.env = [item for item in host if item.partition("=")[0] not in given] + config.env
+    if o.get("env_merge"):
+        extra["env_merge"] = list(o["env_merge"])
+    if o.get("unsetenv"):
+        extra["unsetenv"] = list(o["unsetenv"])
+    if o.get("unsetenv_all"):
+        extra["unsetenv_all"] = True
+    if o.get("umask") is not None:
+        extra["umask"] = flags.parse_umask(o["umask"])
+    if o.get("tz"):
+        extra["tz"] = o["tz"]
+        config.mounts.append(MountSpec("bind", "/etc/localtime", flags.timezone_file(o["tz"]), ["ro"]))
+    if o.get("read_only_tmpfs") is False:
+        extra["read_only_tmpfs"] = False
+    if o.get("no_hosts"):
+        extra["no_hosts"] = True
+    if o.get("init_path"):
+        if not os.path.isfile(o["init_path"]):
+            raise UsageError(f"container-init binary not found on the host: stat {o['init_path']}: no such file or directory",
+                             hint="give --init-path the path of catatonit (or another init)")
+        extra["init_path"] = os.path.abspath(o["init_path"])
+    if o.get("expose"):
+        extra["expose"] = flags.parse_expose(o["expose"])
+    if o.get("rmi"):
+        config.remove = True  # (--rmi implies --rm)
+    if o.get("chrootdirs"):
+        extra["chrootdirs"] = [os.path.normpath("/" + d) for item in o["chrootdirs"] for d in item.split(",") if d]
+    if o.get("personality"):
+        extra["personality"] = o["personality"]
+    if o.get("timeout"):
+        if o["timeout"] < 0:
+            raise UsageError(f"invalid --timeout {o['timeout']}", hint="give a number of seconds (0: no limit)")
+        extra["timeout"] = o["timeout"]
+    if o.get("passwd") is False:
+        extra["passwd"] = False
+    if o.get("passwd_entry"):
+        extra["passwd_entry"] = o["passwd_entry"]
+    if o.get("hostuser"):
+        extra["hostuser"] = list(o["hostuser"])
+    pidfiles = {}
+    for key in ("cidfile", "pidfile", "conmon_pidfile"):
+        if o.get(key):
+            path = os.path.abspath(o[key])
+            if key == "cidfile" and os.path.exists(path):
+                raise UsageError(f"container id file exists. Ensure another container is not using it or delete {path}",
+                                 hint="remove the file, or give another --cidfile")
+            if not os.path.isdir(os.path.dirname(path)):
+                raise UsageError(f"--{key.replace('_', '-')} {o[key]}: no such directory", hint="create its directory first")
+            pidfiles[key] = path
+    if pidfiles:
+        extra["pidfiles"] = pidfiles

@@ -26,6 +26,17 @@ REFUSED: dict[tuple[str, ...], dict[str, str]] = {
     # -- images
     # -- containers (ps, start, stop, rm, kill, wait, ...)
     # -- run, create, exec
+    ("run",): {
+        "--secret": "capsa has no secrets store (podman secret); bind-mount the file with -v SRC:DST:ro",
+        "--uidmap": "capsa runs containers without a user namespace (as root, --userns host)",
+        "--gidmap": "capsa runs containers without a user namespace (as root, --userns host)",
+        "--subuidname": "capsa runs containers without a user namespace (as root, --userns host)",
+        "--subgidname": "capsa runs containers without a user namespace (as root, --userns host)",
+        "--ip6": "capsa's networks are IPv4 only",
+        "--link-local-ip": "capsa's networks have no link-local addresses (podman ignores the flag too)",
+        "--mac-address": "capsa's network drivers choose the container interface's MAC address",
+        "--preserve-fds": "capsa's monitor, not the caller, starts a run container: no descriptor of the caller reaches it",
+    },
     # -- volumes, system, networks
 }
 
@@ -60,3 +71,16 @@ def check(path: Sequence[str], args: Sequence[str]) -> None:
             why = table.get(flag)
             if why is not None:
                 raise refusal(flag, why)
+
+
+def _run_create_exec() -> None:
+    """``create`` refuses what ``run`` does, but ``--preserve-fds`` (which it lacks), and
+    ``--init-ctr`` besides; the ``container`` aliases share the tables."""
+    run = REFUSED[("run",)]
+    REFUSED[("create",)] = {**{k: v for k, v in run.items() if k != "--preserve-fds"},
+                            "--init-ctr": "capsa's pods have no init containers"}
+    same(("run",), ("container", "run"))
+    same(("create",), ("container", "create"))
+
+
+_run_create_exec()

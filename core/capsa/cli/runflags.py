@@ -59,6 +59,40 @@ FLAGS: tuple[tuple[str, tuple[str, ...], str, Any, str], ...] = (
     ("init", ("--init",), BOOL, False, "Run an init inside the container that forwards signals and reaps processes"),
     ("rootfs", ("--rootfs",), BOOL, False, "The first argument is an exploded root filesystem, not an image"),
     # -- issue 15, run/create behaviour flags (slice runflags): new rows go below this line
+    ("annotation", ("--annotation",), MULTI, None, "Add an annotation to the container: KEY=VALUE"),
+    ("attach", ("--attach", "-a"), MULTI, None, "Attach to STDIN, STDOUT or STDERR"),
+    ("cidfile", ("--cidfile",), STR, None, "Write the container ID to the file"),
+    ("conmon_pidfile", ("--conmon-pidfile",), STR, None, "Path to the file that will receive the PID of the container's monitor"),
+    ("pidfile", ("--pidfile",), STR, None, "Write the container process's PID to the file"),
+    ("replace", ("--replace",), BOOL, False, "If a container with the same name exists, replace it"),
+    ("rmi", ("--rmi",), BOOL, False, "Remove the container's image after it exits, unless other containers use it (implies --rm)"),
+    ("label_file", ("--label-file",), MULTI, None, "Read in a line delimited file of labels"),
+    ("env_host", ("--env-host",), BOOL, False, "Use all the current host environment variables in the container"),
+    ("env_merge", ("--env-merge",), MULTI, None, "Preprocess default environment variables for the container: KEY=${KEY}..."),
+    ("unsetenv", ("--unsetenv",), MULTI, None, "Unset an environment variable of the defaults or the image"),
+    ("unsetenv_all", ("--unsetenv-all",), BOOL, False, "Unset all default environment variables (capsa's and the image's)"),
+    ("tz", ("--tz",), STR, None, "Set the timezone in the container: a zoneinfo name, or local"),
+    ("umask", ("--umask",), STR, None, "Set the umask inside the container (default 0022)"),
+    ("read_only_tmpfs", ("--read-only-tmpfs",), BOOL, True, "With --read-only, mount tmpfs on /run, /tmp and /var/tmp"),
+    ("init_path", ("--init-path",), STR, None, "Path to the container-init binary (with --init)"),
+    ("no_hosts", ("--no-hosts",), BOOL, False, "Do not create /etc/hosts for the container"),
+    ("http_proxy", ("--http-proxy",), BOOL, True, "Set the host's proxy environment variables in the container"),
+    ("expose", ("--expose",), MULTI, None, "Expose a port or a range of ports (for -P): PORT, PORT/PROTO or FIRST-LAST/PROTO"),
+    ("log_driver", ("--log-driver",), STR, None, "Logging driver for the container: k8s-file (default) or none"),
+    ("log_opt", ("--log-opt",), MULTI, None, "Logging driver options: path=FILE"),
+    ("chrootdirs", ("--chrootdirs",), MULTI, None, "Chroot directories inside the container: /etc/hosts and /etc/resolv.conf are mounted there too"),
+    ("personality", ("--personality",), STR, None, "Execution domain of the container's process: LINUX or LINUX32"),
+    ("timeout", ("--timeout",), INT, None, "Maximum time in seconds a container may run before it is killed (SIGKILL; exit 255)"),
+    ("sdnotify", ("--sdnotify",), STR, None, "Control sd-notify behaviour: container, conmon or ignore (no effect without NOTIFY_SOCKET)"),
+    ("seccomp_policy", ("--seccomp-policy",), STR, None, "Policy for selecting a seccomp profile: default or image"),
+    ("systemd", ("--systemd",), STR, None, "Run the container in systemd mode: true or false (always is refused)"),
+    ("userns", ("--userns",), STR, None, "User namespace: host (capsa's only mode)"),
+    ("image_volume", ("--image-volume",), STR, None, "Tells how to handle the image's VOLUMEs: ignore (capsa's only way)"),
+    ("volumes_from", ("--volumes-from",), MULTI, None, "Mount the volumes and bind mounts of a container: CONTAINER[:ro|rw]"),
+    ("requires", ("--requires",), MULTI, None, "Containers (comma-separated) started before this one"),
+    ("passwd", ("--passwd",), BOOL, True, "Add an entry to /etc/passwd and /etc/group for a --user the image does not have"),
+    ("passwd_entry", ("--passwd-entry",), STR, None, "Entry to write to /etc/passwd ($USERNAME, $UID, $GID, $NAME, $HOME replaced)"),
+    ("hostuser", ("--hostuser",), MULTI, None, "Host user account to add to /etc/passwd within the container"),
     # -- issue 15, resource and namespace flags (slice resources): new rows go below this line
     ("device_cgroup_rule", ("--device-cgroup-rule",), MULTI, None, "Add a rule to the cgroup allowed devices list: TYPE MAJOR:MINOR PERMS"),
     ("device_read_bps", ("--device-read-bps",), MULTI, None, "Limit read rate (bytes per second) from a device: PATH:RATE"),
@@ -116,7 +150,7 @@ FLAGS: tuple[tuple[str, tuple[str, ...], str, Any, str], ...] = (
     ("disable_content_trust", ("--disable-content-trust",), BOOL, False, "This is a Docker specific option and is a NOOP"),
     ("quiet", ("--quiet", "-q"), BOOL, False, "Suppress output information when pulling images"),
 )
-CREATE_ONLY_SKIPS = ("detach", "detach_keys", "sig_proxy")  # `create` takes every flag of `run` but these
+CREATE_ONLY_SKIPS = ("detach", "detach_keys", "sig_proxy", "rmi", "passwd")  # `create` takes every flag of `run` but these
 
 # The global flags (podman's persistent flags), valid after the command word too.
 GLOBAL_FLAGS: tuple[tuple[str, tuple[str, ...], str, Any, str], ...] = (
@@ -205,7 +239,7 @@ def parse(command: str, args: list[str], flags: tuple[tuple[str, tuple[str, ...]
         if arg.startswith("--"):
             name, eq, inline = arg.partition("=")
             if name not in table:
-                raise UsageError(f"unknown flag: {name}", hint=see)
+                raise _unknown(command, name, f"unknown flag: {name}", see)
             param, kind = table[name]
             if kind == BOOL:
                 store(name, param, kind, inline if eq else True)
@@ -219,8 +253,8 @@ def parse(command: str, args: list[str], flags: tuple[tuple[str, tuple[str, ...]
         cluster = arg[1:]
         while cluster:
             name, cluster = f"-{cluster[0]}", cluster[1:]
-            if name not in table:
-                raise UsageError(f"unknown shorthand flag: {name[1]!r} in {name}{cluster}", hint=see)  # pflag's
+            if name not in table:  # (pflag's words)
+                raise _unknown(command, name, f"unknown shorthand flag: {name[1]!r} in {name}{cluster}", see)
             param, kind = table[name]
             if kind == BOOL and not cluster.startswith("="):
                 store(name, param, kind, True)
@@ -228,13 +262,22 @@ def parse(command: str, args: list[str], flags: tuple[tuple[str, tuple[str, ...]
             value = cluster[1:] if cluster.startswith("=") else cluster
             if not value:
                 if i >= len(args):
-                    raise UsageError(f"flag needs an argument: {name!r} in {arg}", hint=see)
+                    raise UsageError(f"flag needs an argument: {name[1]!r} in {arg}", hint=see)
                 value, i = args[i], i + 1
             store(name, param, kind, value)
             cluster = ""
     if optional_first:
         return _finish(values, "", [])
     raise UsageError(f"'capsa {command}' requires at least 1 argument", hint=see)
+
+
+def _unknown(command: str, flag: str, message: str, see: str) -> UsageError:
+    """A flag ``command``'s table does not take: refused in one line when
+    :mod:`capsa.cli.refusals` lists it (``run``, ``create``, ``exec``), else pflag's error."""
+    from capsa.cli import refusals
+
+    why = refusals.reason((command,), flag)
+    return refusals.refusal(flag, why) if why is not None else UsageError(message, hint=see)
 
 
 def _finish(values: dict[str, Any], image: str, command: list[str]) -> tuple[dict[str, Any], str, list[str]]:

@@ -14,9 +14,9 @@ What podman 4.3 writes (observed on this kind of host), mirrored here:
   file stays: ``GeneratedFiles.resolv_conf`` is then "". With ``host`` the host's file as it
   is; with any other network the host's file without loopback nameservers (they would point
   into the container itself), falling back to 8.8.8.8/8.8.4.4 when none is left.
-- .containerenv: podman's key="value" format (engine, name, id, image, imageid, rootless).
-  Podman leaves it empty for unprivileged containers; capsa always fills it, which is what
-  tools reading it expect and reveals nothing the container could not learn otherwise.
+- .containerenv: empty (its presence says "in a container"), as podman's; for a
+  ``--privileged`` container podman's key="value" lines (engine, name, id, image, imageid,
+  rootless).
 """
 from __future__ import annotations
 
@@ -115,7 +115,10 @@ def _resolv_with(base: str | None, net: dict) -> str:
 
 
 def containerenv_text(config: ContainerConfig, image_name: str) -> str:
-    """podman's /run/.containerenv format; ``rootless=0`` since capsa runs as root."""
+    """podman's /run/.containerenv: empty, but for a ``--privileged`` container its key="value"
+    lines (``rootless=0`` since capsa runs as root)."""
+    if not config.privileged:
+        return ""
     rootless = 0 if os.geteuid() == 0 else 1
     fields = [("engine", f"capsa-{__version__}"), ("name", config.name), ("id", config.id),
               ("image", image_name), ("imageid", config.image_id or "")]

@@ -214,3 +214,124 @@ def check_ulimits(values: list[str]) -> None:
                                  hint="capsa cannot raise a limit above its own hard limit (no CAP_SYS_RESOURCE)")
         if values_[0] > values_[1] >= 0:
             raise UsageError(f"ulimit {item}: soft limit above hard limit", hint="use SOFT:HARD with SOFT <= HARD")
+
+
+ATTACH_STREAMS = ("stdin", "stdout", "stderr")
+PROXY_VARS = ("HTTP_PROXY", "HTTPS_PROXY", "FTP_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "ftp_proxy", "no_proxy")
+
+
+def parse_attach(values: list[str]) -> list[str]:
+    """``-a STREAM`` (podman: stdin, stdout or stderr, any case) -> the streams, lower-cased."""
+    out = []
+    for value in values:
+        stream = value.lower()
+        if stream not in ATTACH_STREAMS:
+            raise UsageError(f'invalid stream "{value}" for --attach - must be one of stdin, stdout, or stderr: '
+                             "invalid argument", hint="use -a stdin, -a stdout or -a stderr")
+        out.append(stream)
+    return out
+
+
+def read_label_files(paths: list[str]) -> list[str]:
+    """``--label-file``: KEY=VALUE lines (blank lines and # comments skipped), as -l values."""
+    out = []
+    for path in paths:
+        try:
+            with open(path) as fh:
+                lines = fh.read().splitlines()
+        except OSError as exc:
+            raise UsageError(f"unable to process labels: open {path}: {(exc.strerror or '').lower()}",
+                             hint="give a readable file of KEY=VALUE lines") from None
+        out += [line.strip() for line in lines if line.strip() and not line.strip().startswith("#")]
+    return out
+
+
+def host_env(http_proxy: bool, env_host: bool) -> list[str]:
+    """The host's variables a container gets before ``-e``: all with ``--env-host``, else the
+    proxy ones (``--http-proxy``, true by default, as podman)."""
+    if env_host:
+        return [f"{k}={v}" for k, v in os.environ.items()]
+    if http_proxy:
+        return [f"{k}={os.environ[k]}" for k in PROXY_VARS if k in os.environ]
+    return []
+
+
+def parse_umask(value: str) -> int:
+    """``--umask 0027`` -> 0o027 (octal, at most 0777)."""
+    try:
+        mask = int(value, 8)
+    except ValueError:
+        mask = -1
+    if not 0 <= mask <= 0o777:
+        raise UsageError(f"running container create option: invalid umask string {value}: invalid argument", hint="give an octal mask, e.g. --umask 0027")
+    return mask
+
+
+def timezone_file(tz: str) -> str:
+    """``--tz NAME`` (``local``: the host's) -> the host's zoneinfo file for it."""
+    if tz == "local":
+        return os.path.realpath("/etc/localtime")
+    path = os.path.join("/usr/share/zoneinfo", tz)
+    if tz.startswith("/") or ".." in tz.split("/") or not os.path.isfile(path):
+        raise UsageError(f"running container create option: stat {path}: no such file or directory", hint="give a name of /usr/share/zoneinfo (Asia/Tokyo) or local")
+    return os.path.realpath(path)
+
+
+def parse_expose(values: list[str]) -> list[str]:
+    """``--expose 80``, ``--expose 8000-8001/udp`` -> ``PORT/PROTO`` keys (the image's ExposedPorts form)."""
+    out = []
+    for value in values:
+        ports, _, proto = value.partition("/")
+        proto = proto or "tcp"
+        first, _, last = ports.partition("-")
+        if proto not in ("tcp", "udp", "sctp") or not first.isdigit() or (last and not last.isdigit()):
+            raise UsageError(f"invalid port format for --expose: {value}", hint="use PORT[/PROTO] or START-END[/PROTO]")
+        lo, hi = int(first), int(last or first)
+        if not 0 < lo <= hi <= 65535:
+            raise UsageError(f"invalid port range for --expose: {value}", hint="ports are 1 to 65535")
+        out += [f"{port}/{proto}" for port in range(lo, hi + 1)]
+    return out
+
+
+def check_choices(o: dict, config_extra: dict) -> None:
+    """The flags that take a few values, capsa taking those it can honour (with the reason for
+    the others) and recording what the container needs in ``config_extra``."""
+    def one_of(flag: str, value: str | None, choices: tuple[str, ...], why: dict[str, str] | None = None) -> None:
+        if value is None:
+            return
+        if why and value in why:
+            raise UsageError(f"{flag} {value} is not supported: {why[value]}", hint="see docs/containers.md")
+        if value not in choices:
+            raise UsageError(f"invalid {flag} {value!r}", hint=f"{flag} takes {', '.join(choices)}")
+
+    one_of("--log-driver", o.get("log_driver"), ("k8s-file", "none"), {
+        "journald": "capsa runs without systemd's journal",
+        "passthrough": "capsa's monitor, not the caller, holds a container's output", "json-file": "use k8s-file"})
+    if o.get("log_driver") == "none":
+        config_extra["log_driver"], config_extra["log_path"] = "none", os.devnull
+    for opt in o.get("log_opt") or []:
+        key, sep, value = opt.partition("=")
+        if key == "path" and sep and value:
+            if config_extra.get("log_driver") != "none":
+                if not os.path.isdir(os.path.dirname(os.path.abspath(value))):
+                    raise UsageError(f"--log-opt path={value}: no such directory", hint="create its directory first")
+                config_extra["log_path"] = os.path.abspath(value)
+        elif key in ("max-size", "tag"):
+            raise UsageError(f"--log-opt {key} is not supported: "
+                             + ("capsa does not rotate a container's log" if key == "max-size"
+                                else "the k8s-file log has no tag (podman's conmon refuses it too)"),
+                             hint="see docs/containers.md")
+        else:
+            raise UsageError(f"invalid log option {opt!r}", hint="--log-opt takes path=FILE")
+    one_of("--sdnotify", o.get("sdnotify"), ("container", "conmon", "ignore"))
+    one_of("--seccomp-policy", o.get("seccomp_policy"), ("default", "image"))
+    one_of("--systemd", (o.get("systemd") or "").lower() or None, ("true", "false"),
+           {"always": "capsa does not run systemd in containers (no systemd mode)"})
+    one_of("--userns", o.get("userns") or None, ("host",), {
+        k: "capsa runs containers without a user namespace (as root)" for k in ("auto", "keep-id", "nomap", "private", "ns")})
+    if o.get("userns") and o["userns"] != "host":
+        raise UsageError(f"--userns {o['userns']} is not supported: capsa runs containers without a user namespace",
+                         hint="use --userns host, or leave it out")
+    one_of("--image-volume", o.get("image_volume"), ("ignore",), {
+        "bind": "capsa does not mount the image's VOLUME paths (as ignore)",
+        "tmpfs": "capsa does not mount the image's VOLUME paths (as ignore)"})

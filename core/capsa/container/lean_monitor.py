@@ -55,7 +55,7 @@ def main(argv: list[str]) -> int:
     relay = Relay.adopt(state["log"], state["tty"], state["relay"])
     ours = {k: int(v) for k, v in state["ours"].items()}
     pidfd = int(state["pidfd"])
-    code = relay.pump(pidfd, ours)
+    code = relay.pump(pidfd, ours, kill_at=state.get("kill_at"))  # (CLOCK_MONOTONIC: the same across exec)
     os.close(pidfd)
     for fd in set(ours.values()):
         close_quietly(fd)

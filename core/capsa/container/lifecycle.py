@@ -73,12 +73,14 @@ def create(store: Store, records: ContainerRecords, config: ContainerConfig) -> 
             image = store.find_image(config.image_name)
             config.image_id = image.id
             config.image_name = store.name_of(config.image_name, image)  # podman's ImageName
-            if config.extra.pop("publish_all", False):  # -P: the image's exposed ports, to free host ports
+            if config.extra.pop("publish_all", False):  # -P: the image's (and --expose's) exposed ports, to free host ports
                 _publish_exposed(store, records, image, config)
             layer = store.layers.create_empty(image.top_layer)
             config.layer_id = layer.id
         try:
             records.add(config)
+            if config.extra.get("log_path"):  # --log-driver none, --log-opt path=: ctr.log leads there
+                os.symlink(config.extra["log_path"], records.log_path(config.id))
         except BaseException:
             if config.layer_id:
                 store.layers.remove(config.layer_id)
@@ -93,7 +95,12 @@ def _publish_exposed(store: Store, records: ContainerRecords, image: Any, config
     from capsa.container import ports
 
     given = {(m["container_port"], m["protocol"]) for m in ports.published(config)}
-    more = [m for m in ports.exposed(store.config_of(image)) if (m["container_port"], m["protocol"]) not in given]
+    image_config = store.config_of(image)
+    if config.extra.get("expose"):
+        runtime = dict(image_config.get("config") or {})
+        runtime["ExposedPorts"] = {**(runtime.get("ExposedPorts") or {}), **{p: {} for p in config.extra["expose"]}}
+        image_config = {**image_config, "config": runtime}
+    more = [m for m in ports.exposed(image_config) if (m["container_port"], m["protocol"]) not in given]
     if more:
         taken = ports.claims(ports.published(config)) + ports.running_claims(records)
         config.extra["ports"] = ports.published(config) + ports.reserve(more, taken)
@@ -151,7 +158,7 @@ def prepare_bundle(root: str, store: Store, records: ContainerRecords, config: C
 
                 mount = image_mount(store, mount)
             resolved.mounts.append(mount)
-        spec = build_spec(resolved, image_config, rootfs, files, init_path=init_binary() if config.init else None,
+        spec = build_spec(resolved, image_config, rootfs, files, init_path=(config.extra.get("init_path") or init_binary()) if config.init else None,
                           netns_path=netns_path, ns_paths=joined_namespaces(records, config))
         fire("capsa_adjust_runtime_spec", records, config, store, image_config, strict=True, spec=spec)
         fire("capsa_container_prestart", records, config, store, image_config, strict=True, spec=spec)
@@ -279,6 +286,8 @@ def _hand_to_monitor(sess: Session, store: Store | None, records: ContainerRecor
         handle.send({
             "id": config.id, "name": config.name, "root": cfg.root, "runroot": cfg.runroot, "bundle": bundle,
             "tty": config.tty, "interactive": config.interactive, "remove": config.remove, "early_pid": early_pid,
+            "pidfiles": config.extra.get("pidfiles") or {},  # --pidfile, --conmon-pidfile
+            "timeout": config.extra.get("timeout") or 0,  # --timeout
             "restart_policy": config.restart_policy, "restart_max": config.restart_max, "layer_id": config.layer_id,
             "storage": {"name": cfg.driver("storage"), "options": cfg.driver_options("storage")},
             "isolation": recorded_isolation(sess, config),

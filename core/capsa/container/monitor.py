@@ -192,12 +192,15 @@ class Monitor(MonitorNetwork):
             if self.connected is not None:  # (and what a `network connect` recorded meanwhile)
                 current.extra["connected_results"] = self.connected.catch_up(pid, connected)
             self.records.set_state(self.id, current)
+        if first and self.cfg.get("pidfiles"):
+            _write_pidfiles(self.cfg["pidfiles"], pid, self.id)
         if first:
             self.tell(event="started", pid=pid)
             if (self.cfg.get("layer_id") or self.cfg["remove"]) and not _has_exited(pidfd):  # (one that is done
                 # already is torn down at once; one on --rootfs, a pod's infra, needs no storage driver)
                 _load_for_teardown(self.cfg["storage"]["name"])  # while the container runs, not before it
-        code = self.relay.pump(pidfd, ours, handoff_after=HANDOFF_AFTER)
+        self.kill_at = time.monotonic() + self.cfg["timeout"] if self.cfg.get("timeout") else None  # run --timeout
+        code = self.relay.pump(pidfd, ours, handoff_after=HANDOFF_AFTER, kill_at=self.kill_at)
         if code is None:  # still running: the lean monitor watches it from here (never returns)
             self.hand_off(pidfd, ours, restarts)
         os.close(pidfd)
@@ -220,7 +223,7 @@ class Monitor(MonitorNetwork):
                   "network": self.network.to_data() if self.network is not None else None,
                   "connected": self.connected.to_data() if self.connected is not None else None}
         state = {"log": str(self.records.log_path(self.id)), "tty": bool(self.cfg["tty"]), "pidfd": pidfd,
-                 "ours": ours, "relay": self.relay.handoff_fds(), "resume": resume}
+                 "ours": ours, "relay": self.relay.handoff_fds(), "resume": resume, "kill_at": self.kill_at}
         trace("handing over to the lean monitor")
         from capsa.container.lean_monitor import exec_module
 
@@ -398,6 +401,17 @@ def _preload(drivers: dict[str, str], kinds: tuple[str, ...] = ("isolation", "ne
                 warm_up()
             except Exception:  # best effort, as the contract says: met again where it matters
                 pass
+
+
+def _write_pidfiles(paths: dict[str, str], pid: int, cid: str) -> None:
+    """``--pidfile`` gets the container process's pid, ``--conmon-pidfile`` the monitor's
+    (podman's conmon), ``--cidfile`` the container's id, once the container started."""
+    for kind, path in paths.items():
+        try:
+            with open(path, "w") as fh:
+                fh.write(str(pid) if kind == "pidfile" else str(os.getpid()) if kind == "conmon_pidfile" else cid)
+        except OSError:
+            pass  # (the caller checked the directory: nothing to report to from here)
 
 
 def _has_exited(pidfd: int) -> bool:

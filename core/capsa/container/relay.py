@@ -123,10 +123,12 @@ class Relay:
         except KeyError:
             self._sel.register(client, events, ("client", ""))
 
-    def pump(self, pidfd: int, ours: dict[str, int], handoff_after: float | None = None) -> int | None:
+    def pump(self, pidfd: int, ours: dict[str, int], handoff_after: float | None = None,
+             kill_at: float | None = None) -> int | None:
         """Relay until the container exits and return its exit code; or, with ``handoff_after``,
         return None once that many seconds passed with the container still running (its output
-        read so far is logged and sent; nothing is lost)."""
+        read so far is logged and sent; nothing is lost). ``kill_at`` (``time.monotonic()``,
+        ``run --timeout``): the container gets SIGKILL then, and its exit code is 255 (podman's -1)."""
         log = LogWriter(self.log_path)
         sel = selectors.DefaultSelector()
         streams = {ours["out"]: "stdout"}
@@ -145,6 +147,7 @@ class Relay:
             self._register(client)
         self.write_input(ours)
         exit_code: int | None = None
+        timed_out = False
         deadline = None if handoff_after is None else time.monotonic() + handoff_after
         try:
             while exit_code is None or streams:
@@ -167,6 +170,18 @@ class Relay:
                         timeout = 0.1  # (input still waits: it is not handed over)
                 else:
                     timeout = None
+                if kill_at is not None and exit_code is None:
+                    left = kill_at - time.monotonic()
+                    if left <= 0:
+                        import signal
+
+                        try:
+                            signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+                        except ProcessLookupError:
+                            pass
+                        kill_at, timed_out = None, True
+                    else:
+                        timeout = left if timeout is None else min(timeout, left)
                 if paused:
                     timeout = STALL / 4 if timeout is None else min(timeout, STALL / 4)
                 events = sel.select(timeout)
@@ -208,7 +223,7 @@ class Relay:
                     pass
             sel.close()
         reap_orphans()
-        return exit_code if exit_code is not None else 255
+        return exit_code if exit_code is not None and not timed_out else 255
 
     def from_client(self, client: socket.socket, sel: selectors.BaseSelector, ours: dict[str, int], pidfd: int) -> None:
         try:

@@ -66,11 +66,15 @@ def build_spec(config: ContainerConfig, image_config: dict, rootfs: str, files: 
                              "install catatonit (apt-get install catatonit) or run without --init")
         args = [INIT_DEST, "--", *args]
     user = resolve_user(rootfs, config.user or image.get("User") or "")
+    if config.user.partition(":")[0].isdigit() or config.extra.get("hostuser"):  # (podman's --passwd entries)
+        from capsa.container.passwd import write_entries
+
+        mounts += write_entries(config, rootfs, os.path.dirname(files.hosts), user.uid, user.gid)
     caps = process_caps(config.cap_add, config.cap_drop, config.privileged, user.uid)
     hostname = container_hostname(config)
     process: dict[str, Any] = {
         "terminal": config.tty,
-        "user": {"uid": user.uid, "gid": user.gid, "umask": 0o022},
+        "user": {"uid": user.uid, "gid": user.gid, "umask": config.extra.get("umask", 0o022)},
         "args": args,
         "env": _env(config, image, hostname, user.home),
         "cwd": container_cwd(config, image),
@@ -99,6 +103,8 @@ def build_spec(config: ContainerConfig, image_config: dict, rootfs: str, files: 
         from capsa.container.hostdevices import add_devices
 
         add_devices(linux, config.devices)
+    if config.extra.get("personality"):  # --personality (OCI linux.personality)
+        linux["personality"] = {"domain": config.extra["personality"]}
     if config.network != "host" and not netns_path:
         linux["sysctl"] = {"net.ipv4.ping_group_range": "0 0"}  # podman's value
     if not config.privileged:
@@ -151,17 +157,40 @@ def container_env(config: ContainerConfig, image: dict) -> dict[str, str]:
     """The environment a container's process gets before HOME and HOSTNAME: PATH, TERM and
     ``container`` by default, then the image's, then ``-e``/``--env-file`` (``commit`` keeps it)."""
     env: dict[str, str] = {}
-    for item in [DEFAULT_PATH, "TERM=xterm", "container=capsa", *(image.get("Env") or []), *config.env]:
+    extra = config.extra
+    defaults = [] if extra.get("unsetenv_all") else [DEFAULT_PATH, "TERM=xterm", "container=capsa", *(image.get("Env") or [])]
+    for item in defaults:
+        key, sep, value = item.partition("=")
+        if sep and key:
+            env[key] = value
+    for key in extra.get("unsetenv") or []:
+        env.pop(key, None)
+    for item in extra.get("env_merge") or []:  # --env-merge KEY=${KEY}...: over the defaults
+        merged = _merge_env(item, env)
+        if merged is not None:
+            env[item.partition("=")[0]] = merged
+    for item in config.env:
         key, sep, value = item.partition("=")
         if sep and key:  # "KEY" alone was resolved (or dropped) by the CLI
             env[key] = value
     return env
 
 
+def _merge_env(item: str, env: dict[str, str]) -> str | None:
+    """``KEY=...${NAME}...`` with each ``${NAME}`` from ``env``; None (podman drops the
+    variable) when a NAME is not set."""
+    import re
+
+    _key, _, value = item.partition("=")
+    names = re.findall(r"\$\{(\w+)\}", value)
+    if any(name not in env for name in names):
+        return None
+    return re.sub(r"\$\{(\w+)\}", lambda m: env[m.group(1)], value)
+
+
 def _env(config: ContainerConfig, image: dict, hostname: str, home: str | None) -> list[str]:
     env = container_env(config, image)
-    if home:
-        env.setdefault("HOME", home)
+    env.setdefault("HOME", home or "/")  # (podman's HOME for a user without a passwd entry)
     env.setdefault("HOSTNAME", hostname)
     return [f"{key}={value}" for key, value in env.items()]
 
@@ -297,12 +326,15 @@ def build_mounts(config: ContainerConfig, files: GeneratedFiles, extra: list[dic
     if config.read_only and config.extra.get("read_only_tmpfs", True):
         mounts += [_mount(dest, "tmpfs", "tmpfs", list(TMPFS_DEFAULTS)) for dest in READ_ONLY_TMPFS]
     mounts += extra or []
-    generated = [(files.hosts, "/etc/hosts"), (files.hostname, "/etc/hostname"),
+    generated = [(files.hosts if not config.extra.get("no_hosts") else "", "/etc/hosts"), (files.hostname, "/etc/hostname"),
                  (files.resolv_conf, "/etc/resolv.conf"), (files.containerenv, "/run/.containerenv")]
+    chroots = [d for d in config.extra.get("chrootdirs") or [] if d != "/"]
     for source, dest in generated:
         if source:
             options = ["rbind", "rprivate"] + (["ro", "nosuid", "noexec", "nodev"] if config.read_only else [])
             mounts.append(_mount(dest, "bind", source, options))
+            if dest in ("/etc/hosts", "/etc/resolv.conf"):  # --chrootdirs: podman's files there too
+                mounts += [_mount(d + dest, "bind", source, list(options)) for d in chroots]
     user = [user_mount(m) for m in config.mounts]
     seen: set[str] = set()
     for m in user:

@@ -166,7 +166,7 @@ def inspect_doc(records: ContainerRecords, config: ContainerConfig, image_config
         "ExecIDs": exec_ids(records, config.id),
         "Driver": driver,
         "OCIRuntime": oci_runtime(config),
-        "LogPath": str(records.log_path(config.id)),
+        "LogPath": config.extra.get("log_path") or str(records.log_path(config.id)),
         "Mounts": mounts,
         "Config": {
             "Hostname": config.hostname or config.id[:12], "User": config.user or runtime.get("User", ""), "Env": env,
@@ -179,6 +179,7 @@ def inspect_doc(records: ContainerRecords, config: ContainerConfig, image_config
             **({"Healthcheck": config.extra.get("healthcheck") or runtime.get("Healthcheck")}
                if config.extra.get("healthcheck") or runtime.get("Healthcheck") else {}),
             "HealthcheckOnFailureAction": config.extra.get("health_on_failure") or "none",
+            "Timezone": config.extra.get("tz", ""), "Umask": f"{config.extra.get('umask', 0o022):04o}",
         },
         "HostConfig": {
             "Binds": [f"{m.source}:{m.destination}" + (":ro" if "ro" in m.options else "") for m in config.mounts if m.type == "bind"],
@@ -198,6 +199,8 @@ def inspect_doc(records: ContainerRecords, config: ContainerConfig, image_config
             **_names_settings(config.extra.get("net") or {}),
             "Tmpfs": {m.destination: ",".join(m.options) for m in config.mounts if m.type == "tmpfs"},
             **resource_settings(config),
+            "LogConfig": {"Type": config.extra.get("log_driver") or "k8s-file",
+                          "Path": config.extra.get("log_path") or str(records.log_path(config.id))},
         },
         "NetworkSettings": network_settings(config.network, state.extra,
                                             state.pid if state.status in ("running", "stopping", "paused") else 0,

@@ -168,6 +168,8 @@ def run(sess: Session, config: ContainerConfig, attach: bool, stdin: bool, detac
     from capsa.errors import EXIT_CANNOT_INVOKE, EXIT_NOT_FOUND, DriverError
 
     prepare_run(sess)
+    if config.extra.get("requires"):
+        start_required(sess, config)
     store = open_store(sess)
     records = container_records(sess)
     config.extra.setdefault("isolation", session_isolation(sess))  # its driver for life
@@ -298,11 +300,14 @@ def start(sess: Session, config: ContainerConfig, attach: bool = False, stdin: b
     """Start a created or stopped container; attached, return its exit code (see :func:`run`)."""
     from capsa import plugins
     from capsa.container import lifecycle
+    from capsa.errors import EXIT_CANNOT_INVOKE, EXIT_ENGINE, EXIT_NOT_FOUND
 
     plugins.load_hook_plugins()
     records = container_records(sess)
     if config.pod:
         _pod_infra_first(sess, config)
+    if config.extra.get("requires"):
+        start_required(sess, config)
     try:
         return lifecycle.start(sess, records, config, attach_output=attach, stdin=stdin, store=open_store(sess),
                                detach_keys=detach_keys, sig_proxy=sig_proxy)
@@ -311,7 +316,21 @@ def start(sess: Session, config: ContainerConfig, attach: bool = False, stdin: b
     except CapsaError as exc:
         if not config.remove:
             record_start_failure(records, config, exc)
+        if exc.exit_code in (EXIT_CANNOT_INVOKE, EXIT_NOT_FOUND):  # its command: run's 126/127 are start's 125
+            shown = config.id if attach else f'"{config.id}"'  # (podman's words, with and without -a)
+            exc.message = f"unable to start container {shown}: {exc.message}"
+            exc.args = (exc.message,)
+            exc.exit_code = EXIT_ENGINE
         raise
+
+
+def start_required(sess: Session, config: ContainerConfig) -> None:
+    """``--requires``: the containers ``config`` requires are started first (those not running)."""
+    records = container_records(sess)
+    for ref in config.extra.get("requires") or []:
+        other = records.find(ref)
+        if not is_running(sess, other):
+            start(sess, other)
 
 
 def _pod_infra_first(sess: Session, config: ContainerConfig) -> None:

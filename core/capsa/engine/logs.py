@@ -26,6 +26,11 @@ def logs(sess: Session, ref: str, since: str | None = None, tail: int = -1, foll
     ``since`` raise here, before anything is read."""
     records = container_records(sess)
     config = records.find(ref)
+    if config.extra.get("log_driver") == "none":
+        from capsa.errors import UsageError
+
+        raise UsageError("this container is using the 'none' log driver, cannot read logs: this container is not "
+                         "logging output", hint="run it with --log-driver k8s-file (the default) to keep its output")
     cutoff = since_cutoff(since) if since else None
     return _read(records, config, cutoff, tail, follow, timestamps)
 

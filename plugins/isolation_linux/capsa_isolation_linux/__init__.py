@@ -148,6 +148,9 @@ class LinuxDriver(IsolationDriver):
             try:
                 pid = launcher.launch(plan)
             except launcher.LaunchError as exc:
+                if exc.code is not None:  # its command cannot be run: podman's (crun's) words and code
+                    raise IsolationError(str(exc), hint="check the command and the image's PATH",
+                                         exit_code=exc.code) from None
                 raise IsolationError(f"cannot create container {container_id}: {exc}",
                                      hint="check the bundle's config.json and rootfs") from None
             # As runc: the rules apply once the container process made the spec's device nodes

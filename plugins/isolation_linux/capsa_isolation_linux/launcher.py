@@ -54,7 +54,25 @@ FIFO_ERROR_MAX = 3000  # bytes of an error the container process sends start on 
 
 
 class LaunchError(Exception):
-    """The container could not be set up; ``pid`` is the container process's pid if it was forked (already reaped)."""
+    """The container could not be set up; ``code``: 127/126 when its command cannot be found or
+    invoked (crun's create-time check), else None."""
+
+    def __init__(self, message: str, code: int | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class CommandError(Exception):
+    """The container's command cannot be run: ``code`` 127 (not found) or 126 (not executable)."""
+
+    def __init__(self, message: str, code: int) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+NOT_FOUND_MESSAGE = "executable file `{}` not found in $PATH: No such file or directory: " \
+    "OCI runtime attempted to invoke a command that was not found"
+DENIED_MESSAGE = "open executable: Permission denied: OCI permission denied"
 
 
 class Plan:
@@ -163,7 +181,7 @@ def launch(plan: Plan, timeout: float = READY_TIMEOUT) -> int:
             waiter = join.Waiter(join_r if thread else -1, plan.new_cgroupns, rfs.SetupError, own_error)
             _container_process(plan, w, waiter)
         except BaseException as exc:
-            _send(w, {"error": _describe(exc)})
+            _send(w, {"error": _describe(exc), "code": getattr(exc, "code", None)})
         finally:
             os._exit(code)
     os.close(w)
@@ -175,6 +193,7 @@ def launch(plan: Plan, timeout: float = READY_TIMEOUT) -> int:
     if join_w >= 0 and not procs:
         os.close(join_w)
     error = "the container's setup process exited without a word"
+    code = None
     try:
         if procs:
             join.Join(b, procs, join_w)  # owns procs and join_w from here
@@ -201,11 +220,12 @@ def launch(plan: Plan, timeout: float = READY_TIMEOUT) -> int:
                 error = ""
                 return b
             error = str(msg.get("error") or error)
+            code = msg.get("code") if isinstance(msg.get("code"), int) else None
     finally:
         os.close(r)
         if error:
             kill_and_reap(b)  # (settles the join)
-    raise LaunchError(error)
+    raise LaunchError(error, code)
 
 
 def _fork_in_pid_namespace(plan: Plan, fork: Callable[[], int] = os.fork) -> int:
@@ -341,6 +361,9 @@ def _container_process(plan: Plan, w: int, joined: Callable[[], None]) -> None: 
         chdir_inside(cwd)
     except OSError as exc:
         raise rfs.SetupError(f"working directory {cwd}: {os.strerror(exc.errno or 0)}") from None
+    _check_command(proc)
+    if (linux.get("personality") or {}).get("domain"):
+        ns.set_personality(linux["personality"]["domain"])
     _send(w, {"ready": True})
     os.close(w)
     try:  # blocks until start opens the fifo for reading
@@ -367,6 +390,27 @@ def _container_process(plan: Plan, w: int, joined: Callable[[], None]) -> None: 
         _become_user_process(plan, proc)
     except BaseException as exc:
         _die(_describe(exc), EXIT_SETUP)
+
+
+def _check_command(proc: dict[str, Any]) -> None:  # pragma: no cover - runs in the child
+    """As crun's create: the command must be found (else CommandError 127) and be an executable
+    file (else 126), checked in the new root before the container is reported ready, so that
+    ``run`` (even ``run -d``) fails with podman's message and code instead of a started
+    container that exits at once."""
+    args = proc.get("args") or []
+    if not args:
+        return
+    name = args[0]
+    if "/" in name:
+        candidates = [name]
+    else:
+        env = dict(item.split("=", 1) if "=" in item else (item, "") for item in proc.get("env") or [])
+        candidates = [os.path.join(folder or ".", name) for folder in env.get("PATH", "").split(":") if "PATH" in env]
+    found = [c for c in candidates if os.path.exists(c)]
+    if not found:
+        raise CommandError(NOT_FOUND_MESSAGE.format(name), EXIT_NOT_FOUND)
+    if not any(os.path.isfile(c) and os.stat(c).st_mode & 0o111 for c in found):
+        raise CommandError(DENIED_MESSAGE, EXIT_CANNOT_INVOKE)
 
 
 def _die(message: str, code: int) -> None:  # pragma: no cover - runs in the child

@@ -73,6 +73,17 @@ def sethostname(name: str) -> None:
     _check(libc().sethostname(raw, len(raw)), f"sethostname {name!r}")
 
 
+PERSONALITIES = {"LINUX": 0x0000, "LINUX32": 0x0008}  # the OCI spec's linux.personality domains
+
+
+def set_personality(domain: str) -> None:
+    """personality(2): the execution domain (``LINUX32``: ``uname -m`` says i686), inherited
+    across exec."""
+    if domain not in PERSONALITIES:
+        raise OSError(f"unknown persona specified `{domain}`")
+    _check(libc().personality(PERSONALITIES[domain]), "personality")
+
+
 def prctl(option: int, arg2: int = 0, arg3: int = 0, arg4: int = 0, arg5: int = 0) -> int:
     import ctypes
 

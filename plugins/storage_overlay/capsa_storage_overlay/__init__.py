@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import errno
 import os
+import stat
 
 from capsa.drivers.base import Option
 from capsa.drivers.storage import Change, StorageDriver, check_layer_id
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
     from typing import Any, BinaryIO
 
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
+ROOT_MODE = 0o555  # a base layer's root directory (containers/storage's defaultPerms)
 _LINK_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"  # base32's: 256 is a multiple of 32, so uniform
 
 
@@ -117,7 +119,11 @@ class OverlayDriver(StorageDriver):
             os.mkdir(partial)
             # "empty" stands in for the lower dir of a base layer (overlay wants one)
             for sub in ("diff", "work", "merged") if parent else ("diff", "work", "merged", "empty"):
-                os.mkdir(os.path.join(partial, sub), 0o755 if sub == "diff" else 0o700)
+                os.mkdir(os.path.join(partial, sub), 0o700)
+            # The root's mode, as containers/storage's: 0555 for a base layer, the parent's for
+            # the others (a container's root shows its upper layer's: podman's dr-xr-xr-x /).
+            mode = stat.S_IMODE(os.stat(os.path.join(self._dir(parent), "diff")).st_mode) if parent else ROOT_MODE
+            os.chmod(os.path.join(partial, "diff"), mode)
             for name, text in (("link", link), ("lower", ":".join(lowers)), ("parent", parent or "")):
                 with open(os.path.join(partial, name), "w") as fh:
                     fh.write(text)
@@ -315,8 +321,14 @@ class OverlayDriver(StorageDriver):
             if self.counter.get(layer_id):
                 raise StorageError(f"cannot apply a diff to layer {layer_id} while it is mounted", hint="unmount it first")
             lowers = self._lower_paths(layer_id)
+            mode = stat.S_IMODE(os.stat(os.path.join(layer, "diff")).st_mode)
+
+            def finish(upper: Path) -> None:
+                drop_idle_whiteouts(upper, lowers)
+                os.chmod(upper, mode)  # (the root keeps its mode: a layer's "./" entry does not set it, as podman's)
+
             return extract_swapped(Path(layer, "diff"), Path(layer, "diff.staging"), Path(layer, "diff.old"), stream, "overlay",
-                                   finish=lambda upper: drop_idle_whiteouts(upper, lowers))
+                                   finish=finish)
 
     def status(self) -> dict[str, Any]:
         out = super().status()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import stat
 import subprocess
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -32,8 +33,9 @@ class VfsDriver(StorageDriver):
         partial = self.layers_dir / f".{layer_id}.partial"
         shutil.rmtree(partial, ignore_errors=True)
         try:
-            if parent is None:
-                partial.mkdir(mode=0o755)
+            if parent is None:  # (a base layer's root is dr-xr-xr-x, as containers/storage's)
+                partial.mkdir()
+                os.chmod(partial, 0o555)
             else:
                 # cp -a keeps what a layer holds: hardlinks, devices, xattrs, owners, times.
                 proc = subprocess.run(["cp", "-a", "--reflink=auto", str(self._dir(parent)), str(partial)],
@@ -114,14 +116,18 @@ class VfsDriver(StorageDriver):
         with self.counter.lock.exclusive():
             if self.counter.get(layer_id):
                 raise StorageError(f"cannot apply a diff to layer {layer_id} while it is mounted", hint="unmount it first")
+            mode = stat.S_IMODE(target.stat().st_mode)  # (the root keeps it: a "./" entry does not set it, as podman's)
             if not self._pristine(layer_id).exists():
                 return extract_swapped(target, self.layers_dir / f".{layer_id}.partial",
-                                       self.layers_dir / f".{layer_id}.removing", stream, "apply")
+                                       self.layers_dir / f".{layer_id}.removing", stream, "apply",
+                                       finish=lambda staged: os.chmod(staged, mode))
             # A fresh layer is only its parent's copy: extract in place, and on failure make
             # the copy again rather than copying the whole tree up front.
             self._pristine(layer_id).unlink()
             try:
-                return extract_layer(stream, target, whiteouts="apply").size
+                size = extract_layer(stream, target, whiteouts="apply").size
+                os.chmod(target, mode)
+                return size
             except BaseException:
                 shutil.rmtree(target, ignore_errors=True)
                 self.create(layer_id, self._parent(layer_id))
