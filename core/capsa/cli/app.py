@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 import typer
 
 from capsa.cli.context import Exit, session
-from capsa.engine.session import LOG_LEVELS, GlobalOptions, Session
+from capsa.engine.session import LOG_LEVELS, Session
 
 LogLevel = Enum("LogLevel", {name: name for name in LOG_LEVELS}, type=str)  # type: ignore[misc]
 
@@ -30,15 +30,25 @@ def _root_callback(
     storage_opt: Annotated[Optional[list[str]], typer.Option("--storage-opt", help="Used to pass an option to the storage driver (KEY=VALUE or DRIVER.KEY=VALUE)")] = None,
     log_level: Annotated[LogLevel, typer.Option("--log-level", case_sensitive=False, help="Log messages above specified level")] = LogLevel.warn,  # type: ignore[attr-defined]
     runtime: Annotated[Optional[str], typer.Option("--runtime", help="Path or name of the OCI runtime (crun, runc): selects the oci isolation driver")] = None,
+    runtime_flag: Annotated[Optional[list[str]], typer.Option("--runtime-flag", help="add global flags for the container runtime (oci isolation driver)")] = None,
+    cgroup_manager: Annotated[Optional[str], typer.Option("--cgroup-manager", help='Cgroup manager to use ("cgroupfs"; "systemd" is refused)')] = None,
+    tmpdir: Annotated[Optional[str], typer.Option("--tmpdir", help="Path to the tmp directory for libpod state content (accepted: capsa keeps its state under --runroot)")] = None,
+    volumepath: Annotated[Optional[str], typer.Option("--volumepath", help="Path to the volume directory in which volume data is stored")] = None,
+    noout: Annotated[bool, typer.Option("--noout", help="do not output to stdout")] = False,
     version: Annotated[bool, typer.Option("--version", "-v", is_eager=True, callback=_print_version, help="Print the version and exit")] = False,
 ) -> None:
-    sess = Session(GlobalOptions(root, runroot, storage_driver, list(storage_opt or []), runtime))
+    from capsa.engine.session import global_options
+
+    sess = Session(global_options({"root": root, "runroot": runroot, "storage_driver": storage_driver,
+                                   "storage_opt": storage_opt, "runtime": runtime, "runtime_flag": runtime_flag,
+                                   "cgroup_manager": cgroup_manager, "tmpdir": tmpdir, "volumepath": volumepath}))
     sess.set_log_level(log_level.value)
     ctx.obj = sess
     ctx.call_on_close(sess.close)
 
 
-GLOBAL_PARAMS = ("root", "runroot", "storage_driver", "storage_opt", "log_level", "runtime")
+GLOBAL_PARAMS = ("root", "runroot", "storage_driver", "storage_opt", "log_level", "runtime", "runtime_flag",
+                 "cgroup_manager", "tmpdir", "volumepath", "noout")
 
 
 def _record_global(ctx: typer.Context, param: typer.CallbackParam, value: object) -> None:
@@ -47,13 +57,9 @@ def _record_global(ctx: typer.Context, param: typer.CallbackParam, value: object
 
     if ctx.get_parameter_source(param.name or "") is not ParameterSource.COMMANDLINE:
         return
-    sess = session(ctx)
-    if param.name == "storage_opt":
-        sess.options.storage_opts.extend(value)  # type: ignore[arg-type]
-    elif param.name == "log_level":
-        sess.set_log_level(str(getattr(value, "value", value)))
-    else:
-        setattr(sess.options, str(param.name), value)
+    from capsa.cli.dispatch import apply_late_global
+
+    apply_late_global(session(ctx), str(param.name), getattr(value, "value", value))
 
 
 def share_global_options(group: typer.main.TyperGroup) -> None:  # type: ignore[name-defined]
@@ -151,7 +157,22 @@ def build_command(args: list[str] | None = None) -> typer.main.TyperGroup:  # ty
     """The click command tree of :func:`build_app`, global flags shared with every command."""
     command = typer.main.get_command(build_app(args))
     share_global_options(command)  # type: ignore[arg-type]
+    negatable_flags(command)
     return command
+
+
+def negatable_flags(group: typer.main.TyperGroup) -> None:  # type: ignore[name-defined]
+    """Give each boolean flag that is on by default and has no ``--no-`` form one, so that
+    podman's ``--flag=false`` (:func:`explicit_bools`) can be said to click (``history --human=false``)."""
+    stack = [group]
+    while stack:
+        command = stack.pop()
+        for param in command.params:
+            if getattr(param, "is_bool_flag", False) and param.default and not param.secondary_opts:
+                long = next((opt for opt in param.opts if opt.startswith("--")), None)
+                if long is not None:
+                    param.secondary_opts = [f"--no-{long[2:]}"]
+        stack.extend(getattr(command, "commands", {}).values())
 
 
 def is_command_path(command: typer.main.TyperGroup, words: list[str]) -> bool:  # type: ignore[name-defined]

@@ -110,6 +110,13 @@ def parse_bool(text: str) -> bool | None:
     return BOOL_WORDS.get(text)
 
 
+def _flag_names(spec: dict[str, Any]) -> str:
+    """pflag's name of a flag in messages: ``-H, --human`` (or ``--human``)."""
+    short = [o for o in spec["opts"] if not o.startswith("--")]
+    long = [o for o in spec["opts"] if o.startswith("--")]
+    return ", ".join(short[:1] + long[:1])
+
+
 def _see(path: str) -> str:
     return f"See 'capsa {path} --help'" if path else "See 'capsa --help'"
 
@@ -125,8 +132,9 @@ def _option(args: list[str], i: int, options: dict[str, dict[str, Any]], values:
     if spec is not None:
         if spec["flag"]:
             value = parse_bool(explicit) if eq else True
-            if value is None or (value is False and spec["default"] and not spec["secondary"]):
-                raise Fallback()  # "Option '--x' does not take a value": typer's words
+            if value is None:
+                raise UsageError(f'invalid argument "{explicit}" for "{_flag_names(spec)}" flag: strconv.ParseBool: '
+                                 f'parsing "{explicit}": invalid syntax', hint=_see(path))  # pflag's words
             _store(spec, value != bool(spec.get("negative")), values, late)
             return i
         if not eq:
@@ -261,19 +269,32 @@ def _finish(param: dict[str, Any], value: Any) -> Any:
 
 def _session(table: Table, root_values: dict[str, Any], late: list[tuple[str, Any]]) -> Any:
     """The session the root callback makes, then the global flags given after the command."""
-    from capsa.engine.session import GlobalOptions, Session
+    from capsa.engine.session import Session, global_options
 
-    sess = Session(GlobalOptions(root_values.get("root"), root_values.get("runroot"),
-                                 root_values.get("storage_driver"), list(root_values.get("storage_opt") or [])))
+    sess = Session(global_options(root_values))
     sess.set_log_level(root_values.get("log_level") or table.root["globals"]["log_level"]["default"])
     for name, value in late:
-        if name == "storage_opt":
-            sess.options.storage_opts.append(value)
-        elif name == "log_level":
-            sess.set_log_level(value)
-        else:
-            setattr(sess.options, name, value)
+        apply_late_global(sess, name, value)
     return sess
+
+
+def apply_late_global(sess: Any, name: str, value: Any) -> None:
+    """A global flag given after the command word (podman's persistent flags): it overrides the
+    one given before; ``--storage-opt`` and ``--runtime-flag`` add."""
+    from capsa.engine.session import global_options
+
+    if name == "log_level":
+        sess.set_log_level(str(value))
+    elif name == "noout":
+        return  # (main() applies it before anything runs)
+    elif name == "storage_opt":
+        sess.options.storage_opts.extend([v for v in (value if isinstance(value, list) else [value]) if v])
+    elif name == "runtime_flag":
+        sess.options.runtime_flag.extend(value if isinstance(value, list) else [value])
+    else:
+        if name == "cgroup_manager":
+            global_options({name: value})  # (checked as before the command)
+        setattr(sess.options, name, value)
 
 
 def call(spec: dict[str, Any], sess: Any, values: dict[str, Any]) -> int:
