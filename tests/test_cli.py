@@ -34,9 +34,11 @@ def test_version_command_human_and_formats(capsa: Capsa) -> None:
     assert r.returncode == 0
     lines = r.stdout.splitlines()
     assert lines[0] == "Version:        0.1.0"
-    assert lines[1].startswith("Python Version: 3.") and lines[2].startswith("OS/Arch:        linux/")
+    assert lines[1] == "API Version:    0.1.0"
+    assert lines[2].startswith("Python Version: 3.") and lines[3].startswith("OS/Arch:        linux/")
     data = json.loads(capsa("version", "--format", "json").stdout)
-    assert set(data["Client"]) == {"Version", "PythonVersion", "OsArch", "Os"}
+    assert set(data["Client"]) == {"APIVersion", "Version", "GoVersion", "GitCommit", "BuiltTime", "Built",
+                                   "PythonVersion", "OsArch", "Os"}
     assert capsa("version", "--format", "{{.Client.Os}}/{{json .Client.Version}}").stdout == 'linux/"0.1.0"\n'
 
 

@@ -195,6 +195,10 @@ def _field(obj: Any, name: str, src: str) -> Any:
         camel = name[:1].lower() + name[1:]
         if camel in obj:
             return obj[camel]
+        folded = name.casefold()  # (podman's .Host.OCIRuntime is JSON's ociRuntime)
+        for key in obj:
+            if isinstance(key, str) and key.casefold() == folded:
+                return obj[key]
     elif obj is None or isinstance(obj, (str, bytes, int, float, *COLLECTIONS)):
         raise TemplateError(f"template: can't evaluate field {name} in type {type(obj).__name__} in {src}")
     elif not name.startswith("_"):
