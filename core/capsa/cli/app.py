@@ -28,7 +28,7 @@ def _root_callback(
     runroot: Annotated[Optional[str], typer.Option("--runroot", help="Path to the 'run directory' where all state information is stored")] = None,
     storage_driver: Annotated[Optional[str], typer.Option("--storage-driver", help="Select which storage driver is used to manage storage of images and containers")] = None,
     storage_opt: Annotated[Optional[list[str]], typer.Option("--storage-opt", help="Used to pass an option to the storage driver (KEY=VALUE or DRIVER.KEY=VALUE)")] = None,
-    log_level: Annotated[LogLevel, typer.Option("--log-level", case_sensitive=False, help="Log messages above specified level")] = LogLevel.warn,  # type: ignore[attr-defined]
+    log_level: Annotated[LogLevel, typer.Option("--log-level", case_sensitive=False, help="Log messages above specified level (trace, debug, info, warn, warning, error, fatal, panic)")] = LogLevel.warn,  # type: ignore[attr-defined]
     runtime: Annotated[Optional[str], typer.Option("--runtime", help="Path or name of the OCI runtime (crun, runc): selects the oci isolation driver")] = None,
     runtime_flag: Annotated[Optional[list[str]], typer.Option("--runtime-flag", help="add global flags for the container runtime (oci isolation driver)")] = None,
     cgroup_manager: Annotated[Optional[str], typer.Option("--cgroup-manager", help='Cgroup manager to use ("cgroupfs"; "systemd" is refused)')] = None,
@@ -158,6 +158,9 @@ def build_command(args: list[str] | None = None) -> typer.main.TyperGroup:  # ty
     command = typer.main.get_command(build_app(args))
     share_global_options(command)  # type: ignore[arg-type]
     negatable_flags(command)
+    from capsa.cli import helpformat
+
+    helpformat.install(command)
     return command
 
 
@@ -230,6 +233,7 @@ def explicit_bools(command: typer.main.TyperGroup, args: list[str]) -> list[str]
     no such form): what capsa.cli.dispatch accepts too."""
     from capsa.cli.main import command_words
 
+    root = command
     for word in command_words(args):
         sub = getattr(command, "commands", {}).get(word)
         if sub is None:
@@ -249,13 +253,12 @@ def explicit_bools(command: typer.main.TyperGroup, args: list[str]) -> list[str]
         if found is None:
             out.append(arg)
             continue
-        from capsa.cli.dispatch import parse_bool  # (only then: the typer route does not load the dispatcher)
+        from capsa.cli.dispatch import _flag_names, bad_bool, parse_bool  # (only then: the typer route does not load the dispatcher)
 
         explicit = parse_bool(value)
-        if explicit is None:
-            out.append(arg)
-            continue
         param, negative = found
+        if explicit is None:
+            raise bad_bool(value, _flag_names(list(param.opts)), command_path(root, args).removeprefix("capsa").strip())
         if explicit != negative:
             out.append(param.opts[0])
         elif param.secondary_opts:

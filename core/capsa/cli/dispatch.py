@@ -110,11 +110,17 @@ def parse_bool(text: str) -> bool | None:
     return BOOL_WORDS.get(text)
 
 
-def _flag_names(spec: dict[str, Any]) -> str:
+def _flag_names(opts: list[str]) -> str:
     """pflag's name of a flag in messages: ``-H, --human`` (or ``--human``)."""
-    short = [o for o in spec["opts"] if not o.startswith("--")]
-    long = [o for o in spec["opts"] if o.startswith("--")]
+    short = [o for o in opts if not o.startswith("--")]
+    long = [o for o in opts if o.startswith("--")]
     return ", ".join(short[:1] + long[:1])
+
+
+def bad_bool(text: str, names: str, path: str) -> UsageError:
+    """pflag's error for a boolean flag given a value that is not one (``--all=yes``)."""
+    return UsageError(f'invalid argument "{text}" for "{names}" flag: strconv.ParseBool: parsing "{text}": invalid syntax',
+                      hint=_see(path))
 
 
 def _see(path: str) -> str:
@@ -133,8 +139,7 @@ def _option(args: list[str], i: int, options: dict[str, dict[str, Any]], values:
         if spec["flag"]:
             value = parse_bool(explicit) if eq else True
             if value is None:
-                raise UsageError(f'invalid argument "{explicit}" for "{_flag_names(spec)}" flag: strconv.ParseBool: '
-                                 f'parsing "{explicit}": invalid syntax', hint=_see(path))  # pflag's words
+                raise bad_bool(explicit, _flag_names(spec["opts"]), path)
             _store(spec, value != bool(spec.get("negative")), values, late)
             return i
         if not eq:
@@ -288,9 +293,9 @@ def apply_late_global(sess: Any, name: str, value: Any) -> None:
     elif name == "noout":
         return  # (main() applies it before anything runs)
     elif name == "storage_opt":
-        sess.options.storage_opts.extend([v for v in (value if isinstance(value, list) else [value]) if v])
+        sess.options.storage_opts.extend([v for v in (value if isinstance(value, (list, tuple)) else [value]) if v])
     elif name == "runtime_flag":
-        sess.options.runtime_flag.extend(value if isinstance(value, list) else [value])
+        sess.options.runtime_flag.extend(value if isinstance(value, (list, tuple)) else [value])
     else:
         if name == "cgroup_manager":
             global_options({name: value})  # (checked as before the command)

@@ -74,7 +74,8 @@ def _dispatch(args: list[str]) -> int:
         sys.stdout.write(f"capsa version {__version__}\n")
         return 0
     if not args and "_CAPSA_COMPLETE" not in os.environ:  # shell completion sends no arguments
-        _print_error("missing command 'capsa COMMAND'", "Try 'capsa --help' for more information.")
+        _guarded(False, lambda: _help(["--help"]))  # (podman's: the page, then the error)
+        _print_error("missing command 'capsa COMMAND'")
         return EXIT_ENGINE
     args = with_optional_values(args)
     topic = help_topic(args) if "_CAPSA_COMPLETE" not in os.environ else None
