@@ -47,6 +47,7 @@ def _root_callback(
     ctx.call_on_close(sess.close)
 
 
+BEFORE_COMMAND_ONLY = ("noout",)  # global flags podman takes before the command word only (`info --noout` is unknown)
 GLOBAL_PARAMS = ("root", "runroot", "storage_driver", "storage_opt", "log_level", "runtime", "runtime_flag",
                  "cgroup_manager", "tmpdir", "volumepath", "noout")
 
@@ -66,7 +67,7 @@ def share_global_options(group: typer.main.TyperGroup) -> None:  # type: ignore[
     """Make the root's global flags valid after every subcommand too (podman's persistent flags)."""
     import copy
 
-    shared = [p for p in group.params if p.name in GLOBAL_PARAMS]
+    shared = [p for p in group.params if p.name in GLOBAL_PARAMS and p.name not in BEFORE_COMMAND_ONLY]
     stack = list(group.commands.values())
     while stack:
         command = stack.pop()

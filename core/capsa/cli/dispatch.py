@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from capsa.cli.parsetable import Table
 
 HELP = ("--help", "-h")
+BEFORE_COMMAND_ONLY = ("noout",)  # (as capsa.cli.app's: typer is not imported here)
 
 
 class Fallback(Exception):
@@ -58,7 +59,7 @@ def parse(args: list[str], table: Table) -> tuple[str, dict[str, Any], dict[str,
     root = table.root
     globals_ = root["globals"]
     root_options = _options(globals_.values())
-    late_options = _options(globals_.values(), late=True)
+    late_options = _options([g for name, g in globals_.items() if name not in BEFORE_COMMAND_ONLY], late=True)
     root_values: dict[str, Any] = {}
     late: list[tuple[str, Any]] = []
     path: list[str] = []
@@ -290,8 +291,6 @@ def apply_late_global(sess: Any, name: str, value: Any) -> None:
 
     if name == "log_level":
         sess.set_log_level(str(value))
-    elif name == "noout":
-        return  # (main() applies it before anything runs)
     elif name == "storage_opt":
         sess.options.storage_opts.extend([v for v in (value if isinstance(value, (list, tuple)) else [value]) if v])
     elif name == "runtime_flag":

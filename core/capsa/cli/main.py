@@ -145,7 +145,8 @@ def help_topic(args: list[str]) -> list[str] | None:
 
 
 def _help(request: list[str]) -> int:
-    """The page ``request`` asks for; an unknown command is an unknown help topic."""
+    """The page ``request`` asks for; an unknown command is an unknown help topic, answered as
+    podman (cobra) does: the topic and the root's usage on standard error, exit 0."""
     from capsa.cli import helpcache
     from capsa.errors import UsageError
 
@@ -158,8 +159,17 @@ def _help(request: list[str]) -> int:
     except UsageError as exc:
         if not exc.message.startswith("unrecognized command"):
             raise
-        topic = " ".join(word for _, word in _words(request[:-1]))
-        raise UsageError(f"unknown help topic `{topic}`", hint="'capsa help' lists the commands") from None
+    import contextlib
+    import io
+
+    topic = [word for _, word in _words(request[:-1])]
+    page = io.StringIO()
+    with contextlib.redirect_stdout(page):
+        _help(["--help"])
+    usage = page.getvalue()
+    usage = usage[usage.find("Usage:"):]
+    sys.stderr.write(f"Unknown help topic [{' '.join(f'`{w}`' for w in topic)}]\n{usage}")
+    return 0
 
 
 def _launch(command: str, rest: list[str]) -> int:
@@ -228,7 +238,7 @@ def _check_globals(args: list[str]) -> int | None:
         if level.lower() not in LOG_LEVELS:
             print(f'Log Level "{level}" is not supported, choose from: {", ".join(LOG_LEVELS)}', file=sys.stderr)
             return 1
-    if not launch and "--noout" in (args[:args.index("--")] if "--" in args else args):
+    if not launch and "--noout" in args[:first]:
         silence_stdout()  # (run/create's own parser applies it: the container's output stays, as podman's)
     return None
 
