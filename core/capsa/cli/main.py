@@ -73,7 +73,7 @@ def _dispatch(args: list[str]) -> int:
     if args in (["--version"], ["-v"]):
         sys.stdout.write(f"capsa version {__version__}\n")
         return 0
-    if not args and "_CAPSA_COMPLETE" not in os.environ:  # shell completion sends no arguments
+    if not command_words(args) and "_CAPSA_COMPLETE" not in os.environ:  # (shell completion sends no arguments)
         _guarded(False, lambda: _help(["--help"]))  # (podman's: the page, then the error)
         _print_error("missing command 'capsa COMMAND'")
         return EXIT_ENGINE
