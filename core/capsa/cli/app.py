@@ -217,6 +217,9 @@ def run_command(command: typer.main.TyperGroup, args: list[str]) -> int:  # type
         if type(exc).__name__ == "NoArgsIsHelpError":
             raise UsageError(f"missing command '{path} COMMAND'", hint=hint) from None
         message = exc.format_message()
+        if message.startswith("Got unexpected extra argument") and ctx is not None and not any(
+                getattr(p, "param_type_name", "") == "argument" for p in ctx.command.params):
+            message = f"`{path}` takes no arguments"  # (podman's words)
         if message.startswith("No such command"):
             name = message.split("'")[1] if "'" in message else message
             message = f"unrecognized command `{path} {name}`"
