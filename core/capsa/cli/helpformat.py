@@ -37,7 +37,7 @@ def install(root: Any) -> None:
 
 def _renderer(command: Any) -> Any:
     def get_help(ctx: Any) -> str:
-        return render(command, ctx.command_path, is_root=ctx.parent is None).rstrip("\n")
+        return render(command, ctx.command_path, is_root=ctx.parent is None)[:-1]  # (click's echo ends the line)
     return get_help
 
 
