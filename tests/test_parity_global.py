@@ -120,3 +120,14 @@ def test_false_is_said_to_typer_too() -> None:
 
     page = render(command.commands["history"], "capsa history")
     assert re.search(r"^  -H, --human +", page, re.M) and "--no-human" not in page  # (the negation is capsa's own)
+
+
+def test_an_empty_storage_opt_drops_the_files_options_too(store) -> None:  # type: ignore[no-untyped-def]
+    """podman's ``--storage-opt ""``: no storage options at all, not even the configuration's."""
+    conf = store.tmp / "storage-opts.toml"
+    conf.write_text('[storage.options.overlay]\nmountopt = "nodev"\n')
+    env = {"CAPSA_CONFIG": str(conf)}
+    fmt = ("info", "--format", "{{.Store.GraphOptions}}")
+    assert store("--storage-driver", "overlay", *fmt, env=env).stdout == "map[overlay.mountopt:nodev]\n"
+    assert store("--storage-driver", "overlay", "--storage-opt", "", *fmt, env=env).stdout == "map[]\n"
+    assert store("--storage-driver", "overlay", *fmt[:1], "--storage-opt=", *fmt[1:], env=env).stdout == "map[]\n"

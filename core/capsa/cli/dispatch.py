@@ -292,7 +292,9 @@ def apply_late_global(sess: Any, name: str, value: Any) -> None:
     if name == "log_level":
         sess.set_log_level(str(value))
     elif name == "storage_opt":
-        sess.options.storage_opts.extend([v for v in (value if isinstance(value, (list, tuple)) else [value]) if v])
+        given = list(value) if isinstance(value, (list, tuple)) else [value]
+        sess.options.storage_opts.extend([v for v in given if v])
+        sess.options.no_storage_opts = sess.options.no_storage_opts or "" in given
     elif name == "runtime_flag":
         sess.options.runtime_flag.extend(value if isinstance(value, (list, tuple)) else [value])
     else:

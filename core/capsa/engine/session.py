@@ -34,6 +34,7 @@ class GlobalOptions:
     cgroup_manager: str | None = None  # --cgroup-manager: cgroupfs (systemd is refused)
     tmpdir: str | None = None  # --tmpdir: accepted; capsa keeps its state under the runroot
     volumepath: str | None = None  # --volumepath: where named volumes live (default <root>/volumes)
+    no_storage_opts: bool = False  # --storage-opt "": no storage options at all, not even the files'
 
 
 MULTI_GLOBALS = ("storage_opt", "runtime_flag")  # the global flags that may be given many times
@@ -56,7 +57,7 @@ def global_options(values: dict[str, Any]) -> GlobalOptions:
     return GlobalOptions(values.get("root"), values.get("runroot"), values.get("storage_driver"),
                          [o for o in values.get("storage_opt") or () if o], values.get("runtime"),
                          list(values.get("runtime_flag") or ()), manager, values.get("tmpdir"),
-                         values.get("volumepath"))
+                         values.get("volumepath"), "" in (values.get("storage_opt") or ()))
 
 
 class Session:
@@ -107,6 +108,9 @@ class Session:
             from capsa.container.volumes import set_volume_path
 
             set_volume_path(cfg.root, os.path.abspath(self.options.volumepath))
+        if self.options.no_storage_opts:  # (podman's --storage-opt "": the files' options are dropped too)
+            storage_table = {k: v for k, v in cfg.data.get("storage", {}).items() if k != "options"}
+            cfg = config_mod.Config({**cfg.data, "storage": storage_table}, cfg.files, cfg.registry_layers)
         if self.options.storage_opts:
             opts = config_mod.parse_storage_opts(self.options.storage_opts, cfg.driver("storage"))
             cfg = config_mod.Config(config_mod.merge(cfg.data, {"storage": {"options": opts}}), cfg.files,
