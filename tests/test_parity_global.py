@@ -68,7 +68,8 @@ CASES = [
     Case("unknown-command", "foo", code=125, stderr=r"^Error: unrecognized command `(podman|capsa) foo`$"),
     Case("unknown-subcommand", "system foo", code=125, stderr=r"^Error: unrecognized command `(podman|capsa) system foo`$"),
     Case("missing-command", "", code=125, stderr=r"^Error: missing command '(podman|capsa) COMMAND'$", stdout=r"^Usage:$"),
-    Case("missing-subcommand", "system", code=125, stderr=r"^Error: missing command '(podman|capsa) system COMMAND'$"),
+    Case("missing-subcommand", "system", code=125, stderr=r"^Error: missing command '(podman|capsa) system COMMAND'$",
+         stdout=r"^Available Commands:$"),
     Case("unknown-flag", "version --bogus", code=125, stderr=r"^Error: unknown flag: --bogus$"),
     Case("unknown-global-flag", "--bogus version", code=125, stderr=r"^Error: unknown flag: --bogus$"),
 ]

@@ -215,6 +215,8 @@ def run_command(command: typer.main.TyperGroup, args: list[str]) -> int:  # type
             if "requires an argument" in exc.format_message():
                 raise UsageError(missing_value(option), hint=f"See '{path} --help'") from None
         if type(exc).__name__ == "NoArgsIsHelpError":
+            if ctx is not None:  # (podman's: the group's page, then the error)
+                typer.echo(ctx.get_help())
             raise UsageError(f"missing command '{path} COMMAND'", hint=hint) from None
         message = exc.format_message()
         if message.startswith("Got unexpected extra argument") and ctx is not None and not any(
