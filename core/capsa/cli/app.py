@@ -211,6 +211,11 @@ def run_command(command: typer.main.TyperGroup, args: list[str]) -> int:  # type
                 refused = refused_flag(path.removeprefix("capsa "), option)
                 if refused:
                     raise UsageError(refused, hint="see docs/build.md for what capsa supports") from None
+                from capsa.cli import refusals
+
+                why = refusals.reason((), option.split("=", 1)[0])  # (a refused global flag after the command word)
+                if why is not None:
+                    raise refusals.refusal(option.split("=", 1)[0], why) from None
                 raise UsageError(unknown_flag(option, args), hint=f"See '{path} --help'") from None
             if "requires an argument" in exc.format_message():
                 raise UsageError(missing_value(option), hint=f"See '{path} --help'") from None

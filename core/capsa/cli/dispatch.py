@@ -155,6 +155,11 @@ def _option(args: list[str], i: int, options: dict[str, dict[str, Any]], values:
         refused = refused_flag(path, name)
         if refused:
             raise UsageError(refused, hint="see docs/build.md for what capsa supports")
+        from capsa.cli import refusals
+
+        why = refusals.reason((), name)  # (a global flag capsa refuses, given after the command word)
+        if why is not None:
+            raise refusals.refusal(name, why)
         raise UsageError(f"unknown flag: {name}", hint=_see(path))
     for pos in range(1, len(arg)):
         short = "-" + arg[pos]

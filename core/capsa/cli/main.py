@@ -218,21 +218,19 @@ def _global_values(args: Sequence[str], flag: str) -> list[str]:
 
 
 def _check_globals(args: list[str]) -> int | None:
-    """Before any parsing, as podman's root command does: a global flag capsa refuses (given
-    before the command word, or, by its long name, after it: run/create/exec's parser checks
-    theirs), ``--log-level`` with an unknown level (podman's message, exit 1), ``--noout``.
-    Returns the exit code when the command must not run."""
+    """Before any parsing, as podman's root command does: a global flag capsa refuses given
+    before the command word (after it, the parsers refuse one the command does not take itself:
+    ``build --ssh`` is build's own), ``--log-level`` with an unknown level (podman's message,
+    exit 1), ``--noout``. Returns the exit code when the command must not run."""
     from capsa.cli import refusals
 
     globals_refused = refusals.REFUSED.get((), {})
     words = list(_words(args))
     first = next((i for i, word in words if not word.startswith("-")), len(args))
     launch = [w for _, w in words[:2]] in LAUNCH_COMMANDS or [w for _, w in words[:1]] in LAUNCH_COMMANDS
-    for i, arg in enumerate(args):
-        if arg == "--" or (launch and i > first):
-            break
+    for arg in args[:first]:
         flag = arg.split("=", 1)[0]
-        if flag in globals_refused and (i < first or flag.startswith("--")):
+        if flag in globals_refused:
             raise refusals.refusal(flag, globals_refused[flag])
     for level in _global_values(args[:first] if launch else args, "--log-level"):
         if level.lower() not in LOG_LEVELS:
