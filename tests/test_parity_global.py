@@ -10,6 +10,10 @@ LOG_LEVEL = r'^Log Level "bogus" is not supported, choose from: trace, debug, in
 BAD_BOOL = r'^Error: invalid argument "yes" for "-a, --all" flag: strconv.ParseBool: parsing "yes": invalid syntax$'
 
 
+def _not_in(word: str, r) -> None:  # type: ignore[no-untyped-def]
+    assert word not in r.stdout.split(), r.stdout
+
+
 def _empty_map(r) -> None:  # type: ignore[no-untyped-def]
     assert r.stdout == "map[]\n", r.stdout
 
@@ -46,6 +50,10 @@ CASES = [
     Case("runtime-flag-linux-driver", "--runtime-flag debug run --rm {image} true", code=125,
          stderr=r"^Error: --runtime-flag applies to an OCI runtime, and the linux isolation driver runs none$",
          podman_skip="podman always runs an OCI runtime; capsa's linux driver runs none"),
+    Case("network-config-dir", "--network-config-dir {tmp}/nets network ls --format {{.Name}}",
+         setup=("--network-config-dir {tmp}/nets network create cfgdir1",), stdout=r"^cfgdir1$"),
+    Case("network-config-dir-elsewhere", "network ls --format {{.Name}}",
+         setup=("--network-config-dir {tmp}/nets network create cfgdir2",), check=lambda r: _not_in("cfgdir2", r)),
     Case("root-after-the-command", "images --root {tmp}/other --format {{.ID}}", stdout=r"\A\Z"),
     # remote-client and libpod-only flags: refused in one line, before or after the command word
     Case("remote", "--remote info", code=125, stderr=r"^Error: --remote is not supported: podman's remote client only",

@@ -34,6 +34,7 @@ def _root_callback(
     cgroup_manager: Annotated[Optional[str], typer.Option("--cgroup-manager", help='Cgroup manager to use ("cgroupfs"; "systemd" is refused)')] = None,
     tmpdir: Annotated[Optional[str], typer.Option("--tmpdir", help="Path to the tmp directory for libpod state content (accepted: capsa keeps its state under --runroot)")] = None,
     volumepath: Annotated[Optional[str], typer.Option("--volumepath", help="Path to the volume directory in which volume data is stored")] = None,
+    network_config_dir: Annotated[Optional[str], typer.Option("--network-config-dir", help="Path of the configuration directory for networks")] = None,
     noout: Annotated[bool, typer.Option("--noout", help="do not output to stdout")] = False,
     version: Annotated[bool, typer.Option("--version", "-v", is_eager=True, callback=_print_version, help="Print the version and exit")] = False,
 ) -> None:
@@ -41,7 +42,8 @@ def _root_callback(
 
     sess = Session(global_options({"root": root, "runroot": runroot, "storage_driver": storage_driver,
                                    "storage_opt": storage_opt, "runtime": runtime, "runtime_flag": runtime_flag,
-                                   "cgroup_manager": cgroup_manager, "tmpdir": tmpdir, "volumepath": volumepath}))
+                                   "cgroup_manager": cgroup_manager, "tmpdir": tmpdir, "volumepath": volumepath,
+                                   "network_config_dir": network_config_dir}))
     sess.set_log_level(log_level.value)
     ctx.obj = sess
     ctx.call_on_close(sess.close)
@@ -49,7 +51,7 @@ def _root_callback(
 
 BEFORE_COMMAND_ONLY = ("noout",)  # global flags podman takes before the command word only (`info --noout` is unknown)
 GLOBAL_PARAMS = ("root", "runroot", "storage_driver", "storage_opt", "log_level", "runtime", "runtime_flag",
-                 "cgroup_manager", "tmpdir", "volumepath", "noout")
+                 "cgroup_manager", "tmpdir", "volumepath", "network_config_dir", "noout")
 
 
 def _record_global(ctx: typer.Context, param: typer.CallbackParam, value: object) -> None:

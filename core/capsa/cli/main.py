@@ -192,7 +192,7 @@ def _launch(command: str, rest: list[str]) -> int:
 # The global flags that take a value (runflags.GLOBAL_FLAGS declares them with their kinds, app.py
 # as typer options; tests/test_parity_global.py holds the three together).
 VALUED_GLOBALS = ("--root", "--runroot", "--storage-driver", "--storage-opt", "--log-level", "--runtime",
-                  "--runtime-flag", "--cgroup-manager", "--tmpdir", "--volumepath")
+                  "--runtime-flag", "--cgroup-manager", "--tmpdir", "--volumepath", "--network-config-dir")
 LOG_LEVELS = ("trace", "debug", "info", "warn", "warning", "error", "fatal", "panic")
 
 

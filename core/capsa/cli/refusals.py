@@ -35,8 +35,6 @@ REFUSED: dict[tuple[str, ...], dict[str, str]] = {
         "--events-backend": "capsa keeps no event log (it has no `events` command)",
         "--hooks-dir": "capsa runs no OCI hooks: its hooks are plugins (see docs/hooks.md)",
         "--network-cmd-path": "rootless networking (slirp4netns) only: capsa runs as root, on its bridge driver",
-        "--network-config-dir": "capsa keeps network definitions in <root>/networks/networks.json, not in a directory of "
-                                "netavark/CNI files: use --root",
         "--namespace": "capsa has no libpod namespaces: use a store of its own (--root/--runroot) to keep containers apart",
         "--syslog": "capsa logs to standard error only",
     },

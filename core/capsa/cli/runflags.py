@@ -96,6 +96,7 @@ GLOBAL_FLAGS: tuple[tuple[str, tuple[str, ...], str, Any, str], ...] = (
     ("cgroup_manager", ("--cgroup-manager",), STR, None, ""),
     ("tmpdir", ("--tmpdir",), STR, None, ""),
     ("volumepath", ("--volumepath",), STR, None, ""),
+    ("network_config_dir", ("--network-config-dir",), STR, None, ""),
     ("noout", ("--noout",), BOOL, False, ""),
 )
 LOG_LEVELS = ("trace", "debug", "info", "warn", "warning", "error", "fatal", "panic")

@@ -34,6 +34,7 @@ class GlobalOptions:
     cgroup_manager: str | None = None  # --cgroup-manager: cgroupfs (systemd is refused)
     tmpdir: str | None = None  # --tmpdir: accepted; capsa keeps its state under the runroot
     volumepath: str | None = None  # --volumepath: where named volumes live (default <root>/volumes)
+    network_config_dir: str | None = None  # --network-config-dir: where network definitions live
     no_storage_opts: bool = False  # --storage-opt "": no storage options at all, not even the files'
 
 
@@ -57,7 +58,8 @@ def global_options(values: dict[str, Any]) -> GlobalOptions:
     return GlobalOptions(values.get("root"), values.get("runroot"), values.get("storage_driver"),
                          [o for o in values.get("storage_opt") or () if o], values.get("runtime"),
                          list(values.get("runtime_flag") or ()), manager, values.get("tmpdir"),
-                         values.get("volumepath"), "" in (values.get("storage_opt") or ()))
+                         values.get("volumepath"), values.get("network_config_dir"),
+                         "" in (values.get("storage_opt") or ()))
 
 
 class Session:
@@ -108,6 +110,10 @@ class Session:
             from capsa.container.volumes import set_volume_path
 
             set_volume_path(cfg.root, os.path.abspath(self.options.volumepath))
+        if self.options.network_config_dir:
+            from capsa.network.definitions import set_network_dir
+
+            set_network_dir(cfg.root, os.path.abspath(self.options.network_config_dir))
         if self.options.no_storage_opts:  # (podman's --storage-opt "": the files' options are dropped too)
             storage_table = {k: v for k, v in cfg.data.get("storage", {}).items() if k != "options"}
             cfg = config_mod.Config({**cfg.data, "storage": storage_table}, cfg.files, cfg.registry_layers)
