@@ -73,6 +73,8 @@ CASES = [
     Case("bool-ps-all-True", "ps --all=True --quiet=F", setup=("create {image} true",), header=("CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES")),
     Case("bool-rm-force-true", "rm --force=true {cid}", setup=("run -d {image} sleep 60",), stdout=r"^[0-9a-f]{64}$"),
     Case("bool-ps-no-trunc-1", "ps -a --no-trunc=1 --format {{.ID}}", setup=("create {image} true",), stdout=r"^[0-9a-f]{64}$"),
+    Case("bool-short-false", "ps -a=false --format {{.ID}}", setup=("create {image} true",), stdout=r"\A\Z"),
+    Case("bool-short-cluster-true", "ps -qa=true", setup=("create {image} true",), stdout=r"\A[0-9a-f]{12}\n\Z"),
     Case("bool-bad-value", "ps --all=yes", code=125, stderr=BAD_BOOL),
     # unknown commands and flags, a missing command (podman(1) EXIT STATUS: 125)
     Case("unknown-command", "foo", code=125, stderr=r"^Error: unrecognized command `(podman|capsa) foo`$"),

@@ -262,7 +262,11 @@ def explicit_bools(command: typer.main.TyperGroup, args: list[str]) -> list[str]
         if arg == "--":
             return out + args[i:]
         name, eq, value = arg.partition("=")
-        found = flags.get(name) if eq and name.startswith("--") else None
+        if eq and len(name) > 2 and name[0] == "-" and name[1] != "-":  # (pflag's -a=false, -qa=false)
+            if f"-{name[-1]}" in flags:
+                out.extend([f"-{c}" for c in name[1:-1]])
+                name = f"-{name[-1]}"
+        found = flags.get(name) if eq and name.startswith("-") else None
         if found is None:
             out.append(arg)
             continue

@@ -169,6 +169,12 @@ def _option(args: list[str], i: int, options: dict[str, dict[str, Any]], values:
                 raise Fallback()
             raise UsageError(f"unknown shorthand flag: {arg[pos]!r} in -{arg[pos:]}", hint=_see(path))  # pflag's
         if spec["flag"]:
+            if arg[pos + 1:pos + 2] == "=":  # (pflag's -a=false)
+                value = parse_bool(arg[pos + 2:])
+                if value is None:
+                    raise bad_bool(arg[pos + 2:], _flag_names(spec["opts"]), path)
+                _store(spec, value != bool(spec.get("negative")), values, late)
+                break
             _store(spec, not spec.get("negative"), values, late)
             continue
         rest = arg[pos + 1:]
