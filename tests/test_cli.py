@@ -34,9 +34,11 @@ def test_version_command_human_and_formats(capsa: Capsa) -> None:
     assert r.returncode == 0
     lines = r.stdout.splitlines()
     assert lines[0] == "Version:        0.1.0"
-    assert lines[1].startswith("Python Version: 3.") and lines[2].startswith("OS/Arch:        linux/")
+    assert lines[1] == "API Version:    0.1.0"
+    assert lines[2].startswith("Python Version: 3.") and lines[3].startswith("OS/Arch:        linux/")
     data = json.loads(capsa("version", "--format", "json").stdout)
-    assert set(data["Client"]) == {"Version", "PythonVersion", "OsArch", "Os"}
+    assert set(data["Client"]) == {"APIVersion", "Version", "GoVersion", "GitCommit", "BuiltTime", "Built",
+                                   "PythonVersion", "OsArch", "Os"}
     assert capsa("version", "--format", "{{.Client.Os}}/{{json .Client.Version}}").stdout == 'linux/"0.1.0"\n'
 
 
@@ -74,7 +76,6 @@ def test_no_command_is_an_error(capsa: Capsa) -> None:
 @pytest.mark.parametrize("argv, words", [
     (["no-such-command"], ["unrecognized command `capsa no-such-command`"]),
     (["--bogus-flag", "info"], ["unknown flag: --bogus-flag"]),
-    (["--log-level", "loud", "info"], ["loud"]),
     (["info", "--format"], ["--format"]),
 ])
 def test_usage_errors_exit_125_with_one_line_and_a_hint(capsa: Capsa, argv: list[str], words: list[str]) -> None:
@@ -86,6 +87,14 @@ def test_usage_errors_exit_125_with_one_line_and_a_hint(capsa: Capsa, argv: list
         assert word in errors[0]
     assert "capsa" in r.stderr.splitlines()[1] and "--help" in r.stderr and "Traceback" not in r.stderr
     assert r.stdout == ""
+
+
+def test_an_unknown_log_level_is_podmans_message_and_exit_1(capsa: Capsa) -> None:
+    for argv in (["--log-level", "loud", "info"], ["info", "--log-level=loud"]):
+        r = capsa(*argv)
+        assert (r.returncode, r.stdout) == (1, "")
+        assert r.stderr == ('Log Level "loud" is not supported, choose from: '
+                            "trace, debug, info, warn, warning, error, fatal, panic\n")
 
 
 def test_bad_template_exits_125(capsa: Capsa) -> None:

@@ -362,6 +362,10 @@ def test_go_field_names_reach_camel_case_json_keys():
     assert render("{{.Store.GraphRoot}} {{.store.graphRoot}} {{.ID}}", data) == "/var/lib/capsa /var/lib/capsa x"
     with pytest.raises(TemplateError):
         render("{{.Id}}", data)
+    data = {"host": {"ociRuntime": {"name": "crun"}, "os": "linux"}}  # (Go names that start with an acronym)
+    assert render("{{.Host.OCIRuntime.Name}} {{.Host.OS}}", data) == "crun linux"
+    with pytest.raises(TemplateError):
+        render("{{.Host.Ociruntime}}", data)
 
 
 def test_since_an_unknown_time_is_unknown_not_the_epoch() -> None:

@@ -159,11 +159,19 @@ def test_the_table_survives_its_text_round_trip(derived: dict[str, Any], table: 
 
 
 @pytest.mark.parametrize("args", [["ps", "--help"], ["ps", "-h"], ["container"], ["nosuch"], ["ps", "--last", "x"],
-                                  ["ps", "--all=yes"], ["tag", "onlyone"], ["inspect"], ["--version", "ps"],
+                                  ["tag", "onlyone"], ["inspect"], ["--version", "ps"],
                                   ["ps", "--format"], ["ps", "extra"]])
 def test_what_typer_must_answer_falls_back(table: parsetable.Table, args: list[str]) -> None:
     with pytest.raises(dispatch.Fallback):
         dispatch.parse(args, table)
+
+
+def test_a_boolean_flag_takes_podmans_values_only(table: parsetable.Table) -> None:
+    for word, value in (("true", True), ("1", True), ("t", True), ("T", True), ("false", False), ("0", False), ("F", False)):
+        assert dispatch.parse(["ps", f"--all={word}"], table)[3]["all"] is value, word
+    with pytest.raises(UsageError) as info:
+        dispatch.parse(["ps", "--all=yes"], table)
+    assert info.value.message == 'invalid argument "yes" for "-a, --all" flag: strconv.ParseBool: parsing "yes": invalid syntax'
 
 
 def test_unknown_flags_are_refused_in_podmans_words(table: parsetable.Table) -> None:

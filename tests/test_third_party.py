@@ -134,7 +134,7 @@ class TestBrokenPackages:
     def test_broken_hook_plugin_warns_and_help_still_works(self, capsa: Capsa) -> None:
         for _ in range(2):  # no cached page hides the warning the second time
             r = capsa("--help", store=False)
-            assert r.returncode == 0 and "info" in r.stdout and "Usage: capsa" in r.stdout
+            assert r.returncode == 0 and "info" in r.stdout and "Usage:\n  capsa [options] [command]" in r.stdout
             assert "Warning: hook plugin 'broken' from capsa-broken-plugins 0.1.0 failed to load " \
                    "(RuntimeError: the broken hook plugin refuses to import)" in r.stderr
             assert "pip uninstall capsa-broken-plugins" in r.stderr

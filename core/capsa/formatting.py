@@ -195,6 +195,9 @@ def _field(obj: Any, name: str, src: str) -> Any:
         camel = name[:1].lower() + name[1:]
         if camel in obj:
             return obj[camel]
+        acronym = _json_name(name)  # (podman's .Host.OCIRuntime is JSON's ociRuntime, .Host.OS its os)
+        if acronym in obj:
+            return obj[acronym]
     elif obj is None or isinstance(obj, (str, bytes, int, float, *COLLECTIONS)):
         raise TemplateError(f"template: can't evaluate field {name} in type {type(obj).__name__} in {src}")
     elif not name.startswith("_"):
@@ -202,6 +205,17 @@ def _field(obj: Any, name: str, src: str) -> Any:
         if v is not _NO:
             return v() if isinstance(v, MethodType) else v
     raise TemplateError(f'template: unknown field "{name}" in {src}')
+
+
+def _json_name(name: str) -> str:
+    """A Go field name that starts with an acronym as its JSON key: ``OCIRuntime`` ->
+    ``ociRuntime``, ``OS`` -> ``os`` (the acronym lower-cased, but the capital that starts the next word)."""
+    run = len(name) - len(name.lstrip("ABCDEFGHIJKLMNOPQRSTUVWXYZ"))
+    if run == len(name):
+        return name.lower()
+    if run < 2:
+        return name
+    return name[:run - 1].lower() + name[run - 1:]
 
 
 def _humanize(name: str) -> str:

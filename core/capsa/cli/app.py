@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 import typer
 
 from capsa.cli.context import Exit, session
-from capsa.engine.session import LOG_LEVELS, GlobalOptions, Session
+from capsa.engine.session import LOG_LEVELS, Session
 
 LogLevel = Enum("LogLevel", {name: name for name in LOG_LEVELS}, type=str)  # type: ignore[misc]
 
@@ -28,17 +28,30 @@ def _root_callback(
     runroot: Annotated[Optional[str], typer.Option("--runroot", help="Path to the 'run directory' where all state information is stored")] = None,
     storage_driver: Annotated[Optional[str], typer.Option("--storage-driver", help="Select which storage driver is used to manage storage of images and containers")] = None,
     storage_opt: Annotated[Optional[list[str]], typer.Option("--storage-opt", help="Used to pass an option to the storage driver (KEY=VALUE or DRIVER.KEY=VALUE)")] = None,
-    log_level: Annotated[LogLevel, typer.Option("--log-level", case_sensitive=False, help="Log messages above specified level")] = LogLevel.warn,  # type: ignore[attr-defined]
+    log_level: Annotated[LogLevel, typer.Option("--log-level", case_sensitive=False, help="Log messages above specified level (trace, debug, info, warn, warning, error, fatal, panic)")] = LogLevel.warn,  # type: ignore[attr-defined]
     runtime: Annotated[Optional[str], typer.Option("--runtime", help="Path or name of the OCI runtime (crun, runc): selects the oci isolation driver")] = None,
+    runtime_flag: Annotated[Optional[list[str]], typer.Option("--runtime-flag", help="add global flags for the container runtime (oci isolation driver)")] = None,
+    cgroup_manager: Annotated[Optional[str], typer.Option("--cgroup-manager", help='Cgroup manager to use ("cgroupfs"; "systemd" is refused)')] = None,
+    tmpdir: Annotated[Optional[str], typer.Option("--tmpdir", help="Path to the tmp directory for libpod state content (accepted: capsa keeps its state under --runroot)")] = None,
+    volumepath: Annotated[Optional[str], typer.Option("--volumepath", help="Path to the volume directory in which volume data is stored")] = None,
+    network_config_dir: Annotated[Optional[str], typer.Option("--network-config-dir", help="Path of the configuration directory for networks")] = None,
+    noout: Annotated[bool, typer.Option("--noout", help="do not output to stdout")] = False,
     version: Annotated[bool, typer.Option("--version", "-v", is_eager=True, callback=_print_version, help="Print the version and exit")] = False,
 ) -> None:
-    sess = Session(GlobalOptions(root, runroot, storage_driver, list(storage_opt or []), runtime))
+    from capsa.engine.session import global_options
+
+    sess = Session(global_options({"root": root, "runroot": runroot, "storage_driver": storage_driver,
+                                   "storage_opt": storage_opt, "runtime": runtime, "runtime_flag": runtime_flag,
+                                   "cgroup_manager": cgroup_manager, "tmpdir": tmpdir, "volumepath": volumepath,
+                                   "network_config_dir": network_config_dir}))
     sess.set_log_level(log_level.value)
     ctx.obj = sess
     ctx.call_on_close(sess.close)
 
 
-GLOBAL_PARAMS = ("root", "runroot", "storage_driver", "storage_opt", "log_level", "runtime")
+BEFORE_COMMAND_ONLY = ("noout",)  # global flags podman takes before the command word only (`info --noout` is unknown)
+GLOBAL_PARAMS = ("root", "runroot", "storage_driver", "storage_opt", "log_level", "runtime", "runtime_flag",
+                 "cgroup_manager", "tmpdir", "volumepath", "network_config_dir", "noout")
 
 
 def _record_global(ctx: typer.Context, param: typer.CallbackParam, value: object) -> None:
@@ -47,20 +60,16 @@ def _record_global(ctx: typer.Context, param: typer.CallbackParam, value: object
 
     if ctx.get_parameter_source(param.name or "") is not ParameterSource.COMMANDLINE:
         return
-    sess = session(ctx)
-    if param.name == "storage_opt":
-        sess.options.storage_opts.extend(value)  # type: ignore[arg-type]
-    elif param.name == "log_level":
-        sess.set_log_level(str(getattr(value, "value", value)))
-    else:
-        setattr(sess.options, str(param.name), value)
+    from capsa.cli.dispatch import apply_late_global
+
+    apply_late_global(session(ctx), str(param.name), getattr(value, "value", value))
 
 
 def share_global_options(group: typer.main.TyperGroup) -> None:  # type: ignore[name-defined]
     """Make the root's global flags valid after every subcommand too (podman's persistent flags)."""
     import copy
 
-    shared = [p for p in group.params if p.name in GLOBAL_PARAMS]
+    shared = [p for p in group.params if p.name in GLOBAL_PARAMS and p.name not in BEFORE_COMMAND_ONLY]
     stack = list(group.commands.values())
     while stack:
         command = stack.pop()
@@ -153,7 +162,25 @@ def build_command(args: list[str] | None = None) -> typer.main.TyperGroup:  # ty
     """The click command tree of :func:`build_app`, global flags shared with every command."""
     command = typer.main.get_command(build_app(args))
     share_global_options(command)  # type: ignore[arg-type]
+    negatable_flags(command)
+    from capsa.cli import helpformat
+
+    helpformat.install(command)
     return command
+
+
+def negatable_flags(group: typer.main.TyperGroup) -> None:  # type: ignore[name-defined]
+    """Give each boolean flag that is on by default and has no ``--no-`` form one, so that
+    podman's ``--flag=false`` (:func:`explicit_bools`) can be said to click (``history --human=false``)."""
+    stack = [group]
+    while stack:
+        command = stack.pop()
+        for param in command.params:
+            if getattr(param, "is_bool_flag", False) and param.default and not param.secondary_opts:
+                long = next((opt for opt in param.opts if opt.startswith("--")), None)
+                if long is not None:
+                    param.secondary_opts = [f"--no-{long[2:]}"]
+        stack.extend(getattr(command, "commands", {}).values())
 
 
 def is_command_path(command: typer.main.TyperGroup, words: list[str]) -> bool:  # type: ignore[name-defined]
@@ -188,12 +215,22 @@ def run_command(command: typer.main.TyperGroup, args: list[str]) -> int:  # type
                 refused = refused_flag(path.removeprefix("capsa "), option)
                 if refused:
                     raise UsageError(refused, hint="see docs/build.md for what capsa supports") from None
+                from capsa.cli import refusals
+
+                why = refusals.reason((), option.split("=", 1)[0])  # (a refused global flag after the command word)
+                if why is not None:
+                    raise refusals.refusal(option.split("=", 1)[0], why) from None
                 raise UsageError(unknown_flag(option, args), hint=f"See '{path} --help'") from None
             if "requires an argument" in exc.format_message():
                 raise UsageError(missing_value(option), hint=f"See '{path} --help'") from None
         if type(exc).__name__ == "NoArgsIsHelpError":
+            if ctx is not None:  # (podman's: the group's page, then the error)
+                typer.echo(ctx.get_help())
             raise UsageError(f"missing command '{path} COMMAND'", hint=hint) from None
         message = exc.format_message()
+        if message.startswith("Got unexpected extra argument") and ctx is not None and not any(
+                getattr(p, "param_type_name", "") == "argument" for p in ctx.command.params):
+            message = f"`{path}` takes no arguments"  # (podman's words)
         if message.startswith("No such command"):
             name = message.split("'")[1] if "'" in message else message
             message = f"unrecognized command `{path} {name}`"
@@ -211,6 +248,7 @@ def explicit_bools(command: typer.main.TyperGroup, args: list[str]) -> list[str]
     no such form): what capsa.cli.dispatch accepts too."""
     from capsa.cli.main import command_words
 
+    root = command
     for word in command_words(args):
         sub = getattr(command, "commands", {}).get(word)
         if sub is None:
@@ -226,17 +264,20 @@ def explicit_bools(command: typer.main.TyperGroup, args: list[str]) -> list[str]
         if arg == "--":
             return out + args[i:]
         name, eq, value = arg.partition("=")
-        found = flags.get(name) if eq and name.startswith("--") else None
+        if eq and len(name) > 2 and name[0] == "-" and name[1] != "-":  # (pflag's -a=false, -qa=false)
+            if f"-{name[-1]}" in flags:
+                out.extend([f"-{c}" for c in name[1:-1]])
+                name = f"-{name[-1]}"
+        found = flags.get(name) if eq and name.startswith("-") else None
         if found is None:
             out.append(arg)
             continue
-        from capsa.cli.dispatch import parse_bool  # (only then: the typer route does not load the dispatcher)
+        from capsa.cli.dispatch import _flag_names, bad_bool, parse_bool  # (only then: the typer route does not load the dispatcher)
 
         explicit = parse_bool(value)
-        if explicit is None:
-            out.append(arg)
-            continue
         param, negative = found
+        if explicit is None:
+            raise bad_bool(value, _flag_names(list(param.opts)), command_path(root, args).removeprefix("capsa").strip())
         if explicit != negative:
             out.append(param.opts[0])
         elif param.secondary_opts:

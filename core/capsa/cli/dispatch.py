@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from capsa.cli.parsetable import Table
 
 HELP = ("--help", "-h")
+BEFORE_COMMAND_ONLY = ("noout",)  # (as capsa.cli.app's: typer is not imported here)
 
 
 class Fallback(Exception):
@@ -58,7 +59,7 @@ def parse(args: list[str], table: Table) -> tuple[str, dict[str, Any], dict[str,
     root = table.root
     globals_ = root["globals"]
     root_options = _options(globals_.values())
-    late_options = _options(globals_.values(), late=True)
+    late_options = _options([g for name, g in globals_.items() if name not in BEFORE_COMMAND_ONLY], late=True)
     root_values: dict[str, Any] = {}
     late: list[tuple[str, Any]] = []
     path: list[str] = []
@@ -110,6 +111,19 @@ def parse_bool(text: str) -> bool | None:
     return BOOL_WORDS.get(text)
 
 
+def _flag_names(opts: list[str]) -> str:
+    """pflag's name of a flag in messages: ``-H, --human`` (or ``--human``)."""
+    short = [o for o in opts if not o.startswith("--")]
+    long = [o for o in opts if o.startswith("--")]
+    return ", ".join(short[:1] + long[:1])
+
+
+def bad_bool(text: str, names: str, path: str) -> UsageError:
+    """pflag's error for a boolean flag given a value that is not one (``--all=yes``)."""
+    return UsageError(f'invalid argument "{text}" for "{names}" flag: strconv.ParseBool: parsing "{text}": invalid syntax',
+                      hint=_see(path))
+
+
 def _see(path: str) -> str:
     return f"See 'capsa {path} --help'" if path else "See 'capsa --help'"
 
@@ -125,8 +139,8 @@ def _option(args: list[str], i: int, options: dict[str, dict[str, Any]], values:
     if spec is not None:
         if spec["flag"]:
             value = parse_bool(explicit) if eq else True
-            if value is None or (value is False and spec["default"] and not spec["secondary"]):
-                raise Fallback()  # "Option '--x' does not take a value": typer's words
+            if value is None:
+                raise bad_bool(explicit, _flag_names(spec["opts"]), path)
             _store(spec, value != bool(spec.get("negative")), values, late)
             return i
         if not eq:
@@ -141,6 +155,11 @@ def _option(args: list[str], i: int, options: dict[str, dict[str, Any]], values:
         refused = refused_flag(path, name)
         if refused:
             raise UsageError(refused, hint="see docs/build.md for what capsa supports")
+        from capsa.cli import refusals
+
+        why = refusals.reason((), name)  # (a global flag capsa refuses, given after the command word)
+        if why is not None:
+            raise refusals.refusal(name, why)
         raise UsageError(f"unknown flag: {name}", hint=_see(path))
     for pos in range(1, len(arg)):
         short = "-" + arg[pos]
@@ -150,6 +169,12 @@ def _option(args: list[str], i: int, options: dict[str, dict[str, Any]], values:
                 raise Fallback()
             raise UsageError(f"unknown shorthand flag: {arg[pos]!r} in -{arg[pos:]}", hint=_see(path))  # pflag's
         if spec["flag"]:
+            if arg[pos + 1:pos + 2] == "=":  # (pflag's -a=false)
+                value = parse_bool(arg[pos + 2:])
+                if value is None:
+                    raise bad_bool(arg[pos + 2:], _flag_names(spec["opts"]), path)
+                _store(spec, value != bool(spec.get("negative")), values, late)
+                break
             _store(spec, not spec.get("negative"), values, late)
             continue
         rest = arg[pos + 1:]
@@ -261,19 +286,32 @@ def _finish(param: dict[str, Any], value: Any) -> Any:
 
 def _session(table: Table, root_values: dict[str, Any], late: list[tuple[str, Any]]) -> Any:
     """The session the root callback makes, then the global flags given after the command."""
-    from capsa.engine.session import GlobalOptions, Session
+    from capsa.engine.session import Session, global_options
 
-    sess = Session(GlobalOptions(root_values.get("root"), root_values.get("runroot"),
-                                 root_values.get("storage_driver"), list(root_values.get("storage_opt") or [])))
+    sess = Session(global_options(root_values))
     sess.set_log_level(root_values.get("log_level") or table.root["globals"]["log_level"]["default"])
     for name, value in late:
-        if name == "storage_opt":
-            sess.options.storage_opts.append(value)
-        elif name == "log_level":
-            sess.set_log_level(value)
-        else:
-            setattr(sess.options, name, value)
+        apply_late_global(sess, name, value)
     return sess
+
+
+def apply_late_global(sess: Any, name: str, value: Any) -> None:
+    """A global flag given after the command word (podman's persistent flags): it overrides the
+    one given before; ``--storage-opt`` and ``--runtime-flag`` add."""
+    from capsa.engine.session import global_options
+
+    if name == "log_level":
+        sess.set_log_level(str(value))
+    elif name == "storage_opt":
+        given = list(value) if isinstance(value, (list, tuple)) else [value]
+        sess.options.storage_opts.extend([v for v in given if v])
+        sess.options.no_storage_opts = sess.options.no_storage_opts or "" in given
+    elif name == "runtime_flag":
+        sess.options.runtime_flag.extend(value if isinstance(value, (list, tuple)) else [value])
+    else:
+        if name == "cgroup_manager":
+            global_options({name: value})  # (checked as before the command)
+        setattr(sess.options, name, value)
 
 
 def call(spec: dict[str, Any], sess: Any, values: dict[str, Any]) -> int:

@@ -40,11 +40,11 @@ FLAGS: tuple[tuple[str, tuple[str, ...], str, Any, str], ...] = (
 def main(args: list[str]) -> int:
     """``capsa [GLOBAL FLAGS] exec ARGS``: ``args`` are the words after the command."""
     from capsa.cli import runflags
-    from capsa.engine.session import GlobalOptions, Session
+    from capsa.engine.session import Session, global_options
 
     options, first, rest = runflags.parse("exec", args, FLAGS, optional_first=True)
-    sess = Session(GlobalOptions(options["root"], options["runroot"], options["storage_driver"],
-                                 list(options["storage_opt"] or []), options["runtime"]))
+    sess = Session(global_options(options))
+    # (--noout: podman's leaves the command's own output alone, and exec prints nothing else)
     if options["log_level"]:
         sess.set_log_level(options["log_level"].lower())
     try:

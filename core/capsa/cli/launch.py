@@ -23,11 +23,14 @@ if TYPE_CHECKING:
 def main(command: str, args: list[str]) -> int:
     """``capsa [GLOBAL FLAGS] run|create ARGS``: ``args`` are the words after the command."""
     from capsa.cli import runflags
-    from capsa.engine.session import GlobalOptions, Session
+    from capsa.engine.session import Session, global_options
 
     options, image, cmd = runflags.parse(command, args)
-    sess = Session(GlobalOptions(options["root"], options["runroot"], options["storage_driver"],
-                                 list(options["storage_opt"] or []), options["runtime"]))
+    sess = Session(global_options(options))
+    if options["noout"] and (command == "create" or options.get("detach")):  # (podman's: the container's own output stays)
+        from capsa.cli.main import silence_stdout
+
+        silence_stdout()
     if options["log_level"]:
         sess.set_log_level(options["log_level"].lower())
     try:

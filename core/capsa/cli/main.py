@@ -73,8 +73,9 @@ def _dispatch(args: list[str]) -> int:
     if args in (["--version"], ["-v"]):
         sys.stdout.write(f"capsa version {__version__}\n")
         return 0
-    if not args and "_CAPSA_COMPLETE" not in os.environ:  # shell completion sends no arguments
-        _print_error("missing command 'capsa COMMAND'", "Try 'capsa --help' for more information.")
+    if not command_words(args) and "_CAPSA_COMPLETE" not in os.environ:  # (shell completion sends no arguments)
+        _guarded(False, lambda: _help(["--help"]))  # (podman's: the page, then the error)
+        _print_error("missing command 'capsa COMMAND'")
         return EXIT_ENGINE
     args = with_optional_values(args)
     topic = help_topic(args) if "_CAPSA_COMPLETE" not in os.environ else None
@@ -90,7 +91,7 @@ def _dispatch(args: list[str]) -> int:
             return 0
     debug = _debug_requested(args)
     if not help_request and "_CAPSA_COMPLETE" not in os.environ:
-        refused = _guarded(debug, lambda: _refuse(args))
+        refused = _guarded(debug, lambda: _check_globals(args) or _refuse(args))
         if refused:
             return refused
     lean = _launch_route(args) if "_CAPSA_COMPLETE" not in os.environ else None
@@ -144,7 +145,8 @@ def help_topic(args: list[str]) -> list[str] | None:
 
 
 def _help(request: list[str]) -> int:
-    """The page ``request`` asks for; an unknown command is an unknown help topic."""
+    """The page ``request`` asks for; an unknown command is an unknown help topic, answered as
+    podman (cobra) does: the topic and the root's usage on standard error, exit 0."""
     from capsa.cli import helpcache
     from capsa.errors import UsageError
 
@@ -157,8 +159,17 @@ def _help(request: list[str]) -> int:
     except UsageError as exc:
         if not exc.message.startswith("unrecognized command"):
             raise
-        topic = " ".join(word for _, word in _words(request[:-1]))
-        raise UsageError(f"unknown help topic `{topic}`", hint="'capsa help' lists the commands") from None
+    import contextlib
+    import io
+
+    topic = [word for _, word in _words(request[:-1])]
+    page = io.StringIO()
+    with contextlib.redirect_stdout(page):
+        _help(["--help"])
+    usage = page.getvalue()
+    usage = usage[usage.find("Usage:"):]
+    sys.stderr.write(f"Unknown help topic [{' '.join(f'`{w}`' for w in topic)}]\n{usage}")
+    return 0
 
 
 def _launch(command: str, rest: list[str]) -> int:
@@ -178,7 +189,56 @@ def _launch(command: str, rest: list[str]) -> int:
     return launch.main(command, rest)
 
 
-VALUED_GLOBALS = ("--root", "--runroot", "--storage-driver", "--storage-opt", "--log-level", "--runtime")
+# The global flags that take a value (runflags.GLOBAL_FLAGS declares them with their kinds, app.py
+# as typer options; tests/test_parity_global.py holds the three together).
+VALUED_GLOBALS = ("--root", "--runroot", "--storage-driver", "--storage-opt", "--log-level", "--runtime",
+                  "--runtime-flag", "--cgroup-manager", "--tmpdir", "--volumepath", "--network-config-dir")
+LOG_LEVELS = ("trace", "debug", "info", "warn", "warning", "error", "fatal", "panic")
+
+
+def silence_stdout() -> None:
+    """podman's ``--noout``: standard output goes to /dev/null for the rest of the command."""
+    sys.stdout.flush()
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+
+
+def _global_values(args: Sequence[str], flag: str) -> list[str]:
+    """The values given to the global ``flag`` in ``args`` (before ``--``), in order."""
+    out = []
+    for i, arg in enumerate(args):
+        if arg == "--":
+            break
+        if arg == flag and i + 1 < len(args):
+            out.append(args[i + 1])
+        elif arg.startswith(flag + "="):
+            out.append(arg[len(flag) + 1:])
+    return out
+
+
+def _check_globals(args: list[str]) -> int | None:
+    """Before any parsing, as podman's root command does: a global flag capsa refuses given
+    before the command word (after it, the parsers refuse one the command does not take itself:
+    ``build --ssh`` is build's own), ``--log-level`` with an unknown level (podman's message,
+    exit 1), ``--noout``. Returns the exit code when the command must not run."""
+    from capsa.cli import refusals
+
+    globals_refused = refusals.REFUSED.get((), {})
+    words = list(_words(args))
+    first = next((i for i, word in words if not word.startswith("-")), len(args))
+    launch = [w for _, w in words[:2]] in LAUNCH_COMMANDS or [w for _, w in words[:1]] in LAUNCH_COMMANDS
+    for arg in args[:first]:
+        flag = arg.split("=", 1)[0]
+        if flag in globals_refused:
+            raise refusals.refusal(flag, globals_refused[flag])
+    for level in _global_values(args[:first] if launch else args, "--log-level"):
+        if level.lower() not in LOG_LEVELS:
+            print(f'Log Level "{level}" is not supported, choose from: {", ".join(LOG_LEVELS)}', file=sys.stderr)
+            return 1
+    if not launch and "--noout" in args[:first]:
+        silence_stdout()  # (run/create's own parser applies it: the container's output stays, as podman's)
+    return None
 
 
 def _words(args: Sequence[str]) -> Iterator[tuple[int, str]]:
@@ -189,9 +249,13 @@ def _words(args: Sequence[str]) -> Iterator[tuple[int, str]]:
         if args[i] in VALUED_GLOBALS:
             i += 2
             continue
-        if args[i].split("=", 1)[0] not in VALUED_GLOBALS:
+        name = args[i].split("=", 1)[0]
+        if name not in VALUED_GLOBALS and name not in BOOL_GLOBALS:
             yield i, args[i]
         i += 1
+
+
+BOOL_GLOBALS = ("--noout",)
 
 
 # Flags whose value is optional, as pflag's NoOptDefVal: given bare, they take this value; a value

@@ -23,6 +23,21 @@ HINT = "see docs/cli.md (refused flags) for what capsa supports instead"
 # Each slice of commands keeps its entries in its own block, in command order.
 REFUSED: dict[tuple[str, ...], dict[str, str]] = {
     # -- global flags, info, version, help
+    (): {
+        "--remote": "podman's remote client only: capsa has no service to connect to (it runs the engine in-process)",
+        "-r": "podman's remote client only (--remote): capsa has no service to connect to",
+        "--url": "podman's remote client only: capsa has no service to connect to (it runs the engine in-process)",
+        "--connection": "podman's remote client only: capsa has no service connections",
+        "-c": "podman's remote client only (--connection): capsa has no service connections",
+        "--identity": "podman's remote client only (an SSH key for a service connection)",
+        "--ssh": "podman's remote client only (the SSH mode of a service connection)",
+        "--conmon": "capsa runs no conmon: each container's monitor is capsa's own process",
+        "--events-backend": "capsa keeps no event log (it has no `events` command)",
+        "--hooks-dir": "capsa runs no OCI hooks: its hooks are plugins (see docs/hooks.md)",
+        "--network-cmd-path": "rootless networking (slirp4netns) only: capsa runs as root, on its bridge driver",
+        "--namespace": "capsa has no libpod namespaces: use a store of its own (--root/--runroot) to keep containers apart",
+        "--syslog": "capsa logs to standard error only",
+    },
     # -- images
     # -- containers (ps, start, stop, rm, kill, wait, ...)
     # -- run, create, exec
@@ -50,7 +65,8 @@ def same(path: tuple[str, ...], *aliases: tuple[str, ...]) -> None:
 def reason(path: Sequence[str], flag: str) -> str | None:
     """Why ``flag`` is refused for the command ``path``, or None when it is not."""
     table = REFUSED.get(tuple(path))
-    return table.get(flag) if table else None
+    why = table.get(flag) if table else None
+    return why if why is not None else REFUSED[()].get(flag) if flag.startswith("--") else None
 
 
 def refusal(flag: str, why: str) -> UsageError:

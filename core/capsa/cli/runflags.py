@@ -160,6 +160,12 @@ GLOBAL_FLAGS: tuple[tuple[str, tuple[str, ...], str, Any, str], ...] = (
     ("storage_opt", ("--storage-opt",), MULTI, None, ""),
     ("log_level", ("--log-level",), STR, None, ""),
     ("runtime", ("--runtime",), STR, None, ""),
+    ("runtime_flag", ("--runtime-flag",), MULTI, None, ""),
+    ("cgroup_manager", ("--cgroup-manager",), STR, None, ""),
+    ("tmpdir", ("--tmpdir",), STR, None, ""),
+    ("volumepath", ("--volumepath",), STR, None, ""),
+    ("network_config_dir", ("--network-config-dir",), STR, None, ""),
+    ("noout", ("--noout",), BOOL, False, ""),
 )
 LOG_LEVELS = ("trace", "debug", "info", "warn", "warning", "error", "fatal", "panic")
 

@@ -29,7 +29,8 @@ def version(format: FormatOpt = None) -> None:
 
     def human(data: dict[str, Any]) -> str:
         c = data["Client"]
-        rows = [("Version:", c["Version"]), ("Python Version:", c["PythonVersion"]), ("OS/Arch:", c["OsArch"])]
+        rows = [("Version:", c["Version"]), ("API Version:", c["APIVersion"]), ("Python Version:", c["PythonVersion"]),
+                ("OS/Arch:", c["OsArch"])]
         return "".join(f"{k:<16}{v}\n" for k, v in rows)
 
     output.emit_one(engine.version_data(), format, human)

@@ -14,7 +14,13 @@ def session_isolation(sess: Session) -> dict[str, Any]:
     """The isolation driver this session selects, as a container records it (``extra["isolation"]``):
     ``{"name", "options"}``. A container keeps it for its whole life, as podman keeps its runtime."""
     cfg = sess.config
-    return {"name": cfg.driver("isolation"), "options": cfg.driver_options("isolation")}
+    name = cfg.driver("isolation")
+    if sess.options.runtime_flag and name != "oci":
+        from capsa.errors import UsageError
+
+        raise UsageError(f"--runtime-flag applies to an OCI runtime, and the {name} isolation driver runs none",
+                         hint="select the oci isolation driver with --runtime crun (or runc)")
+    return {"name": name, "options": cfg.driver_options("isolation")}
 
 
 def recorded_isolation(sess: Session, config: ContainerConfig) -> dict[str, Any]:

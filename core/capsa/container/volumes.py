@@ -20,9 +20,19 @@ class VolumeNotFound(StorageError):
     """No volume has that name."""
 
 
+_VOLUME_PATHS: dict[str, str] = {}  # root -> the volume directory --volumepath gave for this process
+
+
+def set_volume_path(root: str | os.PathLike[str], path: str) -> None:
+    """podman's ``--volumepath``: named volumes of the store at ``root`` live in ``path`` for the
+    rest of this process (and the container monitors it forks)."""
+    _VOLUME_PATHS[os.path.abspath(root)] = path
+
+
 class VolumeStore:
     def __init__(self, root: str | os.PathLike[str]) -> None:
-        self.dir = Path(root, "volumes")
+        path = _VOLUME_PATHS.get(os.path.abspath(root)) if _VOLUME_PATHS else None
+        self.dir = Path(path) if path else Path(root, "volumes")
 
     def _check(self, name: str) -> str:
         if not is_safe_name(name):

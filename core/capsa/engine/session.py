@@ -30,6 +30,36 @@ class GlobalOptions:
     storage_driver: str | None = None
     storage_opts: list[str] = field(default_factory=list)
     runtime: str | None = None  # --runtime: the oci isolation driver with this OCI runtime
+    runtime_flag: list[str] = field(default_factory=list)  # --runtime-flag: the OCI runtime's global flags
+    cgroup_manager: str | None = None  # --cgroup-manager: cgroupfs (systemd is refused)
+    tmpdir: str | None = None  # --tmpdir: accepted; capsa keeps its state under the runroot
+    volumepath: str | None = None  # --volumepath: where named volumes live (default <root>/volumes)
+    network_config_dir: str | None = None  # --network-config-dir: where network definitions live
+    no_storage_opts: bool = False  # --storage-opt "": no storage options at all, not even the files'
+
+
+MULTI_GLOBALS = ("storage_opt", "runtime_flag")  # the global flags that may be given many times
+CGROUP_MANAGERS = ("cgroupfs", "systemd")
+
+
+def global_options(values: dict[str, Any]) -> GlobalOptions:
+    """The :class:`GlobalOptions` of parsed global flags (keyed by parameter name, as every
+    front end parses them: ``storage_opt``, ``runtime_flag`` lists), checked as podman checks them."""
+    manager = values.get("cgroup_manager")
+    if manager is not None:
+        from capsa.errors import UsageError
+
+        if manager not in CGROUP_MANAGERS:
+            raise UsageError("configuring runtime: cgroup manager must be one of cgroupfs and systemd: invalid argument",
+                             hint="capsa manages cgroups itself: --cgroup-manager cgroupfs")
+        if manager == "systemd":
+            raise UsageError("--cgroup-manager systemd is not supported: capsa manages container cgroups itself "
+                             "(cgroupfs), without systemd", hint="use --cgroup-manager cgroupfs, the default")
+    return GlobalOptions(values.get("root"), values.get("runroot"), values.get("storage_driver"),
+                         [o for o in values.get("storage_opt") or () if o], values.get("runtime"),
+                         list(values.get("runtime_flag") or ()), manager, values.get("tmpdir"),
+                         values.get("volumepath"), values.get("network_config_dir"),
+                         "" in (values.get("storage_opt") or ()))
 
 
 class Session:
@@ -72,7 +102,21 @@ class Session:
         overrides: dict[str, Any] = {"storage": storage} if storage else {}
         if self.options.runtime:  # podman's --runtime: the oci driver, running that runtime
             overrides["isolation"] = {"driver": "oci", "options": {"oci": {"runtime": self.options.runtime}}}
+        if self.options.runtime_flag:  # podman's --runtime-flag: the OCI runtime's global flags
+            oci = overrides.setdefault("isolation", {}).setdefault("options", {}).setdefault("oci", {})
+            oci["runtime_flags"] = [f"--{flag.removeprefix('--')}" for flag in self.options.runtime_flag]
         cfg = config_mod.load(overrides or None)
+        if self.options.volumepath:
+            from capsa.container.volumes import set_volume_path
+
+            set_volume_path(cfg.root, os.path.abspath(self.options.volumepath))
+        if self.options.network_config_dir:
+            from capsa.network.definitions import set_network_dir
+
+            set_network_dir(cfg.root, os.path.abspath(self.options.network_config_dir))
+        if self.options.no_storage_opts:  # (podman's --storage-opt "": the files' options are dropped too)
+            storage_table = {k: v for k, v in cfg.data.get("storage", {}).items() if k != "options"}
+            cfg = config_mod.Config({**cfg.data, "storage": storage_table}, cfg.files, cfg.registry_layers)
         if self.options.storage_opts:
             opts = config_mod.parse_storage_opts(self.options.storage_opts, cfg.driver("storage"))
             cfg = config_mod.Config(config_mod.merge(cfg.data, {"storage": {"options": opts}}), cfg.files,
@@ -93,6 +137,10 @@ class Session:
             from capsa.drivers import load_driver
 
             cfg = self.config
+            if kind == "isolation" and self.options.runtime_flag:
+                from capsa.container.isodriver import session_isolation
+
+                session_isolation(self)  # (refuses --runtime-flag without an OCI runtime)
             self._drivers[kind] = load_driver(
                 kind,
                 cfg.driver(kind),

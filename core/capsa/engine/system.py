@@ -25,8 +25,11 @@ def version_data() -> dict[str, Any]:
     """What ``capsa version`` reports (podman's ``Client`` part)."""
     from capsa.hostinfo import go_arch
 
+    from capsa.engine.sysinfo import podman_version
+
     return {
         "Client": {
+            **podman_version(),
             "Version": __version__,
             "PythonVersion": platform.python_version(),
             "OsArch": f"linux/{go_arch()}",
@@ -60,6 +63,7 @@ def info_data(sess: Session) -> dict[str, Any]:
     """What ``capsa info`` reports: host, store, drivers, plugins, configuration files, version."""
     from capsa import plugins
     from capsa.entrypoints import HOOKS_GROUP, entries_in
+    from capsa.engine.sysinfo import podman_host, podman_plugins, podman_store
     from capsa.hostinfo import cgroup_layout, go_arch, own_cgroups
 
     cfg = sess.config
@@ -76,15 +80,19 @@ def info_data(sess: Session) -> dict[str, Any]:
             "cgroupControllers": sorted(layout.v2_controllers if layout.version == "v2" else layout.v1_controllers),
             "cgroupPaths": {(k or "unified"): v for k, v in own_cgroups().items()},
             "uid": os.getuid(),
+            **podman_host(sess, drivers),
         },
         "store": {
             "graphRoot": str(cfg.root),
             "runRoot": str(cfg.runroot),
             "graphDriverName": drivers["storage"]["name"],
             "imageStore": {"number": _image_count(sess)},
+            **podman_store(sess),
         },
+        "registries": {},
         "drivers": drivers,
         "plugins": {
+            **podman_plugins(sess),
             "hooks": [e.name for e in entries_in(HOOKS_GROUP)],
             "hooksLoaded": plugins.loaded_plugin_names(),
         },

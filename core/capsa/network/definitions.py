@@ -119,11 +119,21 @@ def check_options(options: dict[str, str]) -> dict[str, str]:
     return options
 
 
+_NETWORK_DIRS: dict[str, str] = {}  # root -> the directory --network-config-dir gave for this process
+
+
+def set_network_dir(root: str | os.PathLike[str], path: str) -> None:
+    """podman's ``--network-config-dir``: the network definitions of the store at ``root`` live in
+    ``path`` (its ``networks.json``) for the rest of this process."""
+    _NETWORK_DIRS[os.path.abspath(root)] = path
+
+
 class NetworkRecords:
     """The network definitions under ``root``; reads take the lock shared, changes exclusive."""
 
     def __init__(self, root: str | os.PathLike[str], default_options: dict[str, Any] | None = None) -> None:
-        home = os.path.join(os.fspath(root), "networks")
+        home = _NETWORK_DIRS.get(os.path.abspath(root)) if _NETWORK_DIRS else None
+        home = home or os.path.join(os.fspath(root), "networks")
         self.file = RecordFile(os.path.join(home, "networks.json"), NetworkDefinition)
         self.lock = FileLock(os.path.join(home, "networks.lock"))
         self.default_options = default_options or {}

@@ -44,6 +44,8 @@ class OciDriver(IsolationDriver):
     OPTIONS = {
         "runtime": Option(str, "crun", "the OCI runtime to run: a name on PATH or a path (crun or runc)"),
         "cgroup_parent": Option(str, "", "cgroup (relative to capsa's own) under which containers' cgroups are made"),
+        "runtime_flags": Option(list, [], "global flags given to the runtime before each of its commands "
+                                          "(podman's --runtime-flag), e.g. [\"--debug\"]"),
     }
 
     def check_host(self) -> None:
@@ -82,7 +84,7 @@ class OciDriver(IsolationDriver):
         os.makedirs(self.state_root, mode=0o700, exist_ok=True)
         with tempfile.NamedTemporaryFile(prefix="log-", dir=self.state_root) as log:
             logarg = f"--log=file:{log.name}" if self.runtime_name.startswith("crun") else f"--log={log.name}"
-            argv = [self.runtime_path, "--root", self.state_root, logarg, *args]
+            argv = [self.runtime_path, "--root", self.state_root, logarg, *self.options["runtime_flags"], *args]
             if stdio is None:
                 stdio = (subprocess.DEVNULL, subprocess.DEVNULL, subprocess.DEVNULL)  # type: ignore[assignment]
             try:
@@ -104,7 +106,7 @@ class OciDriver(IsolationDriver):
 
         if not os.path.isdir(os.path.join(self.state_root, container_id)):
             return None
-        done = subprocess.run([self.runtime_path, "--root", self.state_root, "state", container_id],
+        done = subprocess.run([self.runtime_path, "--root", self.state_root, *self.options["runtime_flags"], "state", container_id],
                               capture_output=True, timeout=TIMEOUT)
         if done.returncode != 0:
             if os.path.isdir(os.path.join(self.state_root, container_id)):

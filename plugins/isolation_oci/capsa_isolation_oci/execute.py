@@ -43,7 +43,7 @@ def exec_process(driver: Any, container_id: str, process: dict[str, Any], stdio:
             fh.write(dumps({"cwd": "/", **process}))
         pid_file, log = os.path.join(work, "pid"), os.path.join(work, "log")
         logarg = f"--log=file:{log}" if driver.runtime_name.startswith("crun") else f"--log={log}"
-        argv = [driver.runtime_path, "--root", driver.state_root, logarg, "exec", "--detach",
+        argv = [driver.runtime_path, "--root", driver.state_root, logarg, *driver.options["runtime_flags"], "exec", "--detach",
                 "--process", spec, "--pid-file", pid_file]
         if preserve_fds:
             argv += ["--preserve-fds", str(preserve_fds)]
