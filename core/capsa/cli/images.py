@@ -17,12 +17,14 @@ if TYPE_CHECKING:  # (typer evaluates the annotations: see capsa.cli.options)
     from capsa.cli.options import FORMAT_HELP, Annotated, FormatOpt, Images, NoTrunc, Optional, QuietOpt
 
 IMAGES_HEADERS = {"Repository": "REPOSITORY", "Tag": "TAG", "ID": "IMAGE ID", "Created": "CREATED", "Size": "SIZE",
-                  "Digest": "DIGEST", "CreatedAt": "CREATED AT", "CreatedSince": "CREATED"}
+                  "Digest": "DIGEST", "CreatedAt": "CREATED AT", "CreatedSince": "CREATED",
+                  "History": "HISTORY", "Labels": "LABELS"}
 HISTORY_HEADERS = {"ID": "ID", "Created": "CREATED", "CreatedBy": "CREATED BY", "Size": "SIZE", "Comment": "COMMENT"}
 
 
 def images(
     ctx: typer.Context,
+    name: Annotated[Optional[str], typer.Argument(help="Only images whose name matches (as --filter reference=NAME)", show_default=False)] = None,
     all: Annotated[bool, typer.Option("--all", "-a", help="Show all images (default hides intermediate images)")] = False,
     quiet: QuietOpt = False,
     digests: Annotated[bool, typer.Option("--digests", help="Show digests")] = False,
@@ -30,24 +32,29 @@ def images(
     noheading: Annotated[bool, typer.Option("--noheading", "-n", help="Do not print column headings")] = False,
     filter: Annotated[Optional[list[str]], typer.Option("--filter", "-f", help="Filter output based on conditions provided")] = None,
     format: Annotated[Optional[str], typer.Option("--format", help=FORMAT_HELP)] = None,
+    history: Annotated[bool, typer.Option("--history", help="Display the image name history")] = False,
+    sort: Annotated[str, typer.Option("--sort", help="Sort by created, id, repository, size or tag")] = "created",
 ) -> None:
     """List images in local storage."""
-    rows = engine.listing(session(ctx), all, list(filter or []), as_json=format == "json")
+    from capsa.image.filters import sort_rows
+
+    filters = [*(filter or []), *([f"reference={name}"] if name else [])]
+    sort_rows([], sort)  # (a bad --sort fails before the store is read)
+    rows = engine.listing(session(ctx), all, filters, as_json=format == "json",
+                          labels=bool(format and "Labels" in format))
     if format == "json":
         output.emit_one(rows, "json", str)
         return
+    rows = sort_rows(rows, sort)
     if no_trunc:
         for row in rows:
             row["ID"] = row["FullID"]
     if quiet:
         output.write("".join(f"{i}\n" for i in dict.fromkeys(r["ID"] for r in rows)))
         return
-    cols = ["{{.Repository}}", "{{.Tag}}", *(["{{.Digest}}"] if digests else []), "{{.ID}}", "{{.Created}}", "{{.Size}}"]
-    table = "table " + "\t".join(cols)
-    if noheading:
-        table = table[len("table "):]
-        format = format.removeprefix("table ") if format else None
-    output.emit_list(rows, format, table, IMAGES_HEADERS)
+    cols = ["{{.Repository}}", "{{.Tag}}", *(["{{.Digest}}"] if digests else []), "{{.ID}}", "{{.Created}}", "{{.Size}}",
+            *(["{{.History}}"] if history else [])]
+    output.emit_list(rows, format, "table " + "\t".join(cols), IMAGES_HEADERS, noheading=noheading)
 
 
 def tag(ctx: typer.Context, image: Annotated[str, typer.Argument(help="Image to tag")],
@@ -67,18 +74,23 @@ def rmi(
     refs: Annotated[Optional[list[str]], typer.Argument(help="Images by name or id", show_default=False)] = None,
     force: Annotated[bool, typer.Option("--force", "-f", help="Remove images with several names by id, and the containers using them")] = False,
     all: Annotated[bool, typer.Option("--all", "-a", help="Remove all images")] = False,
+    ignore: Annotated[bool, typer.Option("--ignore", "-i", help="Ignore errors when a specified image is not known")] = False,
+    no_prune: Annotated[bool, typer.Option("--no-prune", help="Do not remove dangling parent images")] = False,
 ) -> None:
     """Remove one or more images from local storage.
 
-    Exit codes as podman documents: 1 when an image is not known (the others are removed),
-    2 when a container uses it (without --force), 125 otherwise.
+    Exit codes as podman documents: 1 when an image is not known (the others are removed;
+    --ignore and --force take an unknown image as removed: exit 0), 2 when a container uses it
+    (without --force), 125 otherwise.
     """
     if all == bool(refs):
         raise UsageError("give image names or ids, or --all", hint="capsa rmi IMAGE... | capsa rmi --all")
-    done = engine.remove_images(session(ctx), list(refs or []), force, all)
+    done = engine.remove_images(session(ctx), list(refs or []), force, all, prune=not no_prune)
+    output.write("".join(f"{line}\n" for line in done.lines))
+    if ignore or force:
+        return
     for message in done.missing:
         print(f"Error: {message}", file=sys.stderr)
-    output.write("".join(f"{line}\n" for line in done.lines))
     if done.missing:
         raise Exit(1)
 
@@ -116,16 +128,19 @@ def history(
 ) -> None:
     """Show the history of an image."""
     rows = engine.history(session(ctx), image)
+    if format == "json":  # (podman's keys, compact, whole ids and commands whatever the flags)
+        from capsa.formatting import to_json
+
+        output.write(to_json([{"id": r["ID"], "created": r["CreatedNano"], "CreatedBy": r["CreatedBy"], "size": r["RawSize"],
+                               "comment": r["Comment"], "Created": r["CreatedRFC3339"]} for r in rows]) + "\n")
+        return
     for row in rows:
         if row["ID"] != "<missing>" and not no_trunc:
             row["ID"] = row["ID"][:12]
         if not no_trunc and len(row["CreatedBy"]) > 45:
             row["CreatedBy"] = row["CreatedBy"][:42] + "..."
         if not human:
-            row["Size"], row["Created"] = str(row["RawSize"]), row["CreatedAt"]
-    if format == "json":
-        output.emit_one(rows, "json", str)
-        return
+            row["Created"] = row["CreatedRFC3339"]
     table = "table {{.ID}}\t{{.Created}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}"
     output.emit_list(rows, format, table, HISTORY_HEADERS, quiet_field="ID", quiet=quiet)
 
