@@ -181,11 +181,6 @@ def run_command(command: typer.main.TyperGroup, args: list[str]) -> int:  # type
             if path == "capsa":  # (click does not always say which command was parsing)
                 path = command_path(command, args)
             if kind == "NoSuchOption":
-                from capsa.cli.build_cmd import refused_flag
-
-                refused = refused_flag(path.removeprefix("capsa "), option)
-                if refused:
-                    raise UsageError(refused, hint="see docs/build.md for what capsa supports") from None
                 raise UsageError(unknown_flag(option, args), hint=f"See '{path} --help'") from None
             if "requires an argument" in exc.format_message():
                 raise UsageError(missing_value(option), hint=f"See '{path} --help'") from None

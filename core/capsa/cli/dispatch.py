@@ -136,11 +136,6 @@ def _option(args: list[str], i: int, options: dict[str, dict[str, Any]], values:
         _store(spec, _convert(spec, explicit), values, late)
         return i
     if arg[:2] == "--":
-        from capsa.cli.build_cmd import refused_flag
-
-        refused = refused_flag(path, name)
-        if refused:
-            raise UsageError(refused, hint="see docs/build.md for what capsa supports")
         raise UsageError(f"unknown flag: {name}", hint=_see(path))
     for pos in range(1, len(arg)):
         short = "-" + arg[pos]

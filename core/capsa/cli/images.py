@@ -106,8 +106,13 @@ def prune(
     all: Annotated[bool, typer.Option("--all", "-a", help="Remove all unused images, not just dangling ones")] = False,
     force: Annotated[bool, typer.Option("--force", "-f", help="Do not prompt for confirmation")] = False,
     filter: Annotated[Optional[list[str]], typer.Option("--filter", help="Only prune images matching these filters")] = None,
+    external: Annotated[bool, typer.Option("--external", help="Remove images even when external containers (build containers) use them")] = False,
 ) -> None:
-    """Remove unused images (dangling ones; with --all every image no container uses)."""
+    """Remove unused images (dangling ones; with --all every image no container uses).
+
+    ``--external``: capsa's build containers live only while their step runs and no other tool
+    shares its store, so no image is held by an external container: the flag changes nothing.
+    """
     if not force:
         what = "all images without at least one container associated with them" if all else "all dangling images"
         sys.stderr.write(f"WARNING! This command removes {what}.\nAre you sure you want to continue? [y/N] ")

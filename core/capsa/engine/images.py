@@ -246,11 +246,12 @@ def delete_unused(store: Store, records: Any, all_images: bool) -> list[Image]:
 
 
 def import_image(sess: Session, source: str, reference: str | None, changes: list[str], message: str,
-                 stdin: BinaryIO | None = None) -> Image:
+                 stdin: BinaryIO | None = None, platform: dict[str, str] | None = None) -> Image:
     """``import``: a root filesystem tarball as a one-layer image named ``reference`` (NAME[:TAG],
     or no name). ``source`` is a file, an http(s) URL (streamed: :mod:`capsa.image.sources`) or
     ``-``: ``stdin`` (this process's standard input unless given). A bad reference or a source
-    that is neither is a UsageError before anything is read or written."""
+    that is neither is a UsageError before anything is read or written. ``platform``: the
+    configuration's ``architecture``/``os``/``variant`` instead of the host's."""
     from capsa.image.reference import parse_reference
     from capsa.image.sources import check_source, open_source
 
@@ -262,9 +263,9 @@ def import_image(sess: Session, source: str, reference: str | None, changes: lis
 
             stdin = sys.stdin.buffer
         with _spooled(sess, stdin) as fh:  # (read whole before the store lock: `export c | import -`)
-            return _import_stream(sess, fh, names, changes, message)
+            return _import_stream(sess, fh, names, changes, message, platform)
     with open_source(source) as fh:
-        return _import_stream(sess, fh, names, changes, message)
+        return _import_stream(sess, fh, names, changes, message, platform)
 
 
 def _spooled(sess: Session, stream: BinaryIO) -> BinaryIO:
@@ -291,10 +292,11 @@ def _spooled(sess: Session, stream: BinaryIO) -> BinaryIO:
     return fh  # type: ignore[return-value]
 
 
-def _import_stream(sess: Session, source: BinaryIO, names: list[str], changes: list[str], message: str) -> Image:
+def _import_stream(sess: Session, source: BinaryIO, names: list[str], changes: list[str], message: str,
+                   platform: dict[str, str] | None) -> Image:
     from capsa.image.importing import import_tarball
 
-    image = import_tarball(open_store(sess), source, names, changes, message)
+    image = import_tarball(open_store(sess), source, names, changes, message, platform)
     image_event("import", image.id, image.names)
     return image
 

@@ -41,6 +41,7 @@ if TYPE_CHECKING:
 Format = Literal["oci-archive", "docker-archive", "oci-dir"]
 FORMATS: tuple[str, ...] = ("oci-archive", "docker-archive", "oci-dir")
 MAX_JSON = 32 << 20  # manifests, configs, index.json: refuse anything larger
+UNKNOWN_PAYLOAD = "payload does not match any of the supported image formats (oci, oci-archive, docker-archive)"
 LOAD_HINT = ("capsa load reads OCI archives and layouts and docker archives "
              "(as written by 'capsa save', 'podman save', 'skopeo copy' or 'docker save')")
 
@@ -246,7 +247,7 @@ def _read_images(store: Store, src: Source) -> list[Pending]:
         from capsa.image.docker_archive import load_docker_archive
 
         return load_docker_archive(store, src)
-    raise ArchiveError(f"{src.label} is neither an OCI layout nor a docker archive (no oci-layout or manifest.json)",
+    raise ArchiveError(f"{UNKNOWN_PAYLOAD}: {src.label} is neither an OCI layout nor a docker archive (no oci-layout or manifest.json)",
                        hint=LOAD_HINT)
 
 
