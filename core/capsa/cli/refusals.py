@@ -90,6 +90,14 @@ REFUSED: dict[tuple[str, ...], dict[str, str]] = {
         "--variant": _NO_MULTIARCH,
         "-D": _NO_CONTENT_TRUST, "-o": _BUILD_OUTPUT,
     },
+    ("pull",): {"--decryption-key": "capsa does not pull encrypted images (decrypt first: skopeo copy --decryption-key)"},
+    ("push",): {
+        "--encrypt-layer": "capsa does not encrypt images",
+        "--encryption-key": "capsa does not encrypt images",
+        "--sign-by": "capsa does not sign images (sign with cosign afterwards)",
+        "--sign-by-sigstore-private-key": "capsa does not sign images (sign with cosign afterwards)",
+        "--sign-passphrase-file": "capsa does not sign images (sign with cosign afterwards)",
+    },
     ("save",): {"--compress": "it applies to --format docker-dir only, which capsa does not write (use oci-dir)"},
     # (end of images)
     # -- containers (ps, start, stop, rm, kill, wait, ...)
@@ -132,4 +140,6 @@ def check(path: Sequence[str], args: Sequence[str]) -> None:
 
 # Aliases (each slice its own lines).
 same(("build",), ("image", "build"))  # images
+same(("pull",), ("image", "pull"))  # images
+same(("push",), ("image", "push"))  # images
 same(("save",), ("image", "save"))  # images
