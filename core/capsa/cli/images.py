@@ -128,7 +128,7 @@ def history(
     image: Annotated[str, typer.Argument(help="Image name or id")],
     no_trunc: NoTrunc = False,
     quiet: QuietOpt = False,
-    human: Annotated[bool, typer.Option("--human", "-H", help="Display sizes and dates in human readable format")] = True,
+    human: Annotated[bool, typer.Option("--human/--no-human", "-H", help="Display sizes and dates in human readable format (--human=false: dates as RFC 3339)")] = True,
     format: FormatOpt = None,
 ) -> None:
     """Show the history of an image."""
@@ -153,8 +153,12 @@ def history(
 def image_inspect(ctx: typer.Context, refs: Images, format: FormatOpt = None) -> None:
     """Display the configuration of one or more images."""
     from capsa.cli.inspect import inspect_objects
+    from capsa.errors import ImageNotFound
 
-    inspect_objects(ctx, refs, "image", format)
+    try:
+        inspect_objects(ctx, refs, "image", format)
+    except ImageNotFound as exc:  # (podman's words for image inspect)
+        raise ImageNotFound(f"inspecting object: {exc.message}", hint=exc.hint) from None
 
 
 def register(app: typer.Typer) -> None:

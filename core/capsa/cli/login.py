@@ -106,8 +106,9 @@ def logout(
     """Log out of a container registry: remove the cached username and password."""
     if all and registry:
         raise UsageError("--all takes no arguments", hint="give either --all or a registry")
-    from capsa.cli.remote import remote_options
+    from capsa.cli.remote import check_authfile, remote_options
 
+    check_authfile(authfile, "checking authfile: ")
     sess = session(ctx)
     result = engine.logout(sess, registry, remote_options(authfile=authfile), all_registries=all)
     if result.removed == "all":

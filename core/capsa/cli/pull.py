@@ -33,9 +33,10 @@ def pull(
     variant: Annotated[Optional[str], typer.Option("--variant", help="Use VARIANT instead of the running architecture variant for choosing images")] = None,
 ) -> None:
     """Pull images from a registry and store them locally."""
-    from capsa.cli.remote import remote_options
+    from capsa.cli.remote import check_authfile, remote_options
     from capsa.engine import pull as engine
 
+    check_authfile(authfile)
     wanted = engine.wanted_platform(platform, os, arch, variant)
     remote = remote_options(tls_verify, cert_dir, authfile, creds)
     sess = session(ctx)

@@ -29,10 +29,11 @@ def push(
     tls_verify: Annotated[Optional[bool], typer.Option("--tls-verify/--no-tls-verify", help="Require HTTPS and verify certificates when contacting registries (default true; --tls-verify=false)")] = None,
 ) -> None:
     """Push an image to a specified destination."""
-    from capsa.cli.remote import remote_options
+    from capsa.cli.remote import check_authfile, remote_options
     from capsa.cli.transfer_progress import TransferRenderer
     from capsa.engine.push import push as push_image
 
+    check_authfile(authfile)
     remote = remote_options(tls_verify, cert_dir, authfile, creds)
     with TransferRenderer(quiet=quiet) as progress:
         push_image(session(ctx), image, destination, remote, fmt=format, compression_format=compression_format,
