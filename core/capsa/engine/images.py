@@ -135,8 +135,8 @@ def _plan_removal(store: Store, refs: list[str], force: bool, all_images: bool,
         if named and len(set(image.names) - set(plan.untags.get(image.id, [])) - set(named)) > 0:
             plan.untags.setdefault(image.id, []).extend(named)
         elif not named and len(image.names) > 1 and not force:
-            raise UsageError(f"unable to delete image {image.id[:12]} by ID with more than one tag ({', '.join(image.names)})",
-                             hint="untag the names first, or use --force")
+            raise UsageError(f'unable to delete image "{image.id}" by ID with more than one tag ([{" ".join(image.names)}]): '
+                             "please force removal", hint="untag the names first, or use --force")
         else:
             plan.doomed[image.id] = None
     if plan.doomed and not all_images and prune:
