@@ -74,9 +74,9 @@ def login(
         return
     if password_stdin:
         if password:
-            raise UsageError("can't specify both --password-stdin and --password", hint="use one of them")
+            raise UsageError("Can't specify both --password-stdin and --password", hint="use one of them")
         if not username:
-            raise UsageError("must provide --username with --password-stdin", hint="e.g. --username alice --password-stdin")
+            raise UsageError("Must provide --username with --password-stdin", hint="e.g. --username alice --password-stdin")
         password = read_password(sys.stdin)
     if verbose:
         output.write(f"Used: {engine.auth_file(sess, remote)[0]}\n")

@@ -87,6 +87,16 @@ def save_images(store: Store, refs: list[str], fmt: Format, dest: str | os.PathL
             _write_archive(store, saved, fmt, dest)
 
 
+def saved_manifest_digest(store: Store, ref: str) -> str:
+    """The digest of the OCI manifest :func:`save_images` writes for the image ``ref`` (what
+    ``push --digestfile`` records for an archive destination)."""
+    from capsa.image.manifest import digest_of
+    from capsa.image.oci_layout import oci_manifest
+
+    with store.reading():
+        return digest_of(oci_manifest(store, _collect(store, [ref])[0]))
+
+
 def _collect(store: Store, refs: list[str]) -> list[SavedImage]:
     by_id: dict[str, SavedImage] = {}
     for ref in refs:
