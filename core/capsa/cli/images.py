@@ -36,16 +36,12 @@ def images(
     sort: Annotated[str, typer.Option("--sort", help="Sort by created, id, repository, size or tag")] = "created",
 ) -> None:
     """List images in local storage."""
-    from capsa.image.filters import sort_rows
-
     filters = [*(filter or []), *([f"reference={name}"] if name else [])]
-    sort_rows([], sort)  # (a bad --sort fails before the store is read)
     rows = engine.listing(session(ctx), all, filters, as_json=format == "json",
-                          labels=bool(format and "Labels" in format))
+                          labels=bool(format and "Labels" in format), sort=sort)
     if format == "json":
         output.emit_one(rows, "json", str)
         return
-    rows = sort_rows(rows, sort)
     if no_trunc:
         for row in rows:
             row["ID"] = row["FullID"]

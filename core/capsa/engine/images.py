@@ -32,13 +32,16 @@ def _in_use(sess: Session, filters: list[str]) -> frozenset[str]:
 
 
 def listing(sess: Session, all_images: bool, filters: list[str], as_json: bool,
-            labels: bool = False) -> list[dict[str, Any]]:
+            labels: bool = False, sort: str = "created") -> list[dict[str, Any]]:
     """``images``: the images (intermediate ones with ``all_images``) that pass ``filters``
     (:mod:`capsa.image.filters`), newest first: ``images --format json``'s documents with
     ``as_json``, else the table's rows (one per name; with their ``Labels`` when ``labels``,
-    which reads each image's configuration)."""
+    which reads each image's configuration), ordered by ``sort`` (``images --sort``: a bad key is
+    a UsageError before the store is read)."""
+    from capsa.image.filters import sort_rows
     from capsa.image.views import list_json, list_rows
 
+    sort_rows([], sort)
     store = open_store(sess)
     in_use = _in_use(sess, filters)
     with store.reading():
@@ -48,8 +51,8 @@ def listing(sess: Session, all_images: bool, filters: list[str], as_json: bool,
         if as_json:
             return [list_json(i, store.config_of(i)) for i in found]
         if labels:
-            return [row for i in found for row in list_rows(i, (store.config_of(i).get("config") or {}).get("Labels"))]
-    return [row for image in found for row in list_rows(image)]
+            return sort_rows([row for i in found for row in list_rows(i, (store.config_of(i).get("config") or {}).get("Labels"))], sort)
+    return sort_rows([row for image in found for row in list_rows(image)], sort)
 
 
 def history(sess: Session, ref: str) -> list[dict[str, Any]]:
