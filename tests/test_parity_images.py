@@ -6,6 +6,8 @@ image but busybox by id, so busybox itself must never get a second name.
 """
 from __future__ import annotations
 
+import json
+
 from parity import Case, parity_fixtures
 
 HEADER = ("REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE")
@@ -53,6 +55,8 @@ CASES = [
     Case("images-format-table-noheading", "images --noheading --format 'table {{.Repository}}\t{{.Tag}}'",
          stdout=r"\Alocalhost/busybox  latest\n\Z"),
     Case("images-json", "images --format json", keys=JSON_KEYS),
+    Case("images-json-per-name", "images --format json", setup=(*ONE, "tag one two"),  # (podman 4.3: a document per row)
+         check=lambda r: [d["Names"] for d in json.loads(r.stdout)].count(["localhost/one:latest", "localhost/two:latest"]) == 2),
     Case("images-bad-template", "images --format {{.Nope}}", code=125, stderr=r"^Error: template: "),
     # --sort
     Case("images-sort-repository", "images --sort repository --format {{.Repository}}:{{.Tag}}",

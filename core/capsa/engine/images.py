@@ -35,7 +35,7 @@ def listing(sess: Session, all_images: bool, filters: list[str], as_json: bool,
             labels: bool = False, sort: str = "created") -> list[dict[str, Any]]:
     """``images``: the images (intermediate ones with ``all_images``) that pass ``filters``
     (:mod:`capsa.image.filters`), newest first: ``images --format json``'s documents with
-    ``as_json``, else the table's rows (one per name; with their ``Labels`` when ``labels``,
+    ``as_json`` (one per row, as podman 4.3 prints them), else the table's rows (one per name; with their ``Labels`` when ``labels``,
     which reads each image's configuration), ordered by ``sort`` (``images --sort``: a bad key is
     a UsageError before the store is read)."""
     from capsa.image.filters import sort_rows
@@ -48,8 +48,9 @@ def listing(sess: Session, all_images: bool, filters: list[str], as_json: bool,
         found = [i for i in store.images.all() if all_images or not i.intermediate]
         found = filter_images(found, filters, store, in_use)
         found.sort(key=lambda i: i.created, reverse=True)
-        if as_json:
-            return [list_json(i, store.config_of(i)) for i in found]
+        if as_json:  # (podman 4.3: one document per row, in the rows' order)
+            docs = {i.id: list_json(i, store.config_of(i)) for i in found}
+            return [docs[row["Id"]] for row in sort_rows([r for i in found for r in list_rows(i)], sort)]
         if labels:
             return sort_rows([row for i in found for row in list_rows(i, (store.config_of(i).get("config") or {}).get("Labels"))], sort)
     return sort_rows([row for image in found for row in list_rows(image)], sort)
