@@ -33,7 +33,7 @@ CASES = [
     Case("images-name", "images {image}", stdout=rf"^localhost/busybox\s+latest\s+{ID}\s", lines=2),
     Case("images-name-unknown", "images nosuch", header=HEADER, lines=1),
     Case("images-name-pattern", "images busy*", lines=2),
-    Case("images-two-names", "images a b", code=125),
+    Case("images-two-names", "images a b", code=125, stderr=r"^Error: accepts at most 1 arg\(s\), received 2$"),
     Case("images-noheading", "images --noheading {image}", stdout=rf"\Alocalhost/busybox  latest      {ID}  ",
          lines=1, check=no_tabs),
     Case("images-n", "images -n", stdout=r"^localhost/busybox ", lines=1),

@@ -24,7 +24,7 @@ HISTORY_HEADERS = {"ID": "ID", "Created": "CREATED", "CreatedBy": "CREATED BY", 
 
 def images(
     ctx: typer.Context,
-    name: Annotated[Optional[str], typer.Argument(help="Only images whose name matches (as --filter reference=NAME)", show_default=False)] = None,
+    names: Annotated[Optional[list[str]], typer.Argument(metavar="[NAME]", help="Only images whose name matches (as --filter reference=NAME)", show_default=False)] = None,
     all: Annotated[bool, typer.Option("--all", "-a", help="Show all images (default hides intermediate images)")] = False,
     quiet: QuietOpt = False,
     digests: Annotated[bool, typer.Option("--digests", help="Show digests")] = False,
@@ -36,7 +36,9 @@ def images(
     sort: Annotated[str, typer.Option("--sort", help="Sort by created, id, repository, size or tag")] = "created",
 ) -> None:
     """List images in local storage."""
-    filters = [*(filter or []), *([f"reference={name}"] if name else [])]
+    if names and len(names) > 1:
+        raise UsageError(f"accepts at most 1 arg(s), received {len(names)}", hint="capsa images [NAME]")
+    filters = [*(filter or []), *(f"reference={n}" for n in names or [])]
     rows = engine.listing(session(ctx), all, filters, as_json=format == "json",
                           labels=bool(format and "Labels" in format), sort=sort)
     if format == "json":
