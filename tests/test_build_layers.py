@@ -117,3 +117,22 @@ def test_copy_from_symlinks_stay_inside_the_stage(c: Capsa, tmp_path: Path) -> N
         assert "the host's secret" not in got.stdout
     else:
         assert r.returncode == 125 and "the host's secret" not in r.stdout + r.stderr
+
+
+def test_rmi_no_prune_keeps_the_build_steps_images(c: Capsa, tmp_path: Path) -> None:
+    """``rmi`` deletes the intermediate images of a build with the image built; ``--no-prune``
+    leaves them (dangling: ``image prune`` takes them later)."""
+    def all_ids() -> set[str]:
+        return set(c("images", "-a", "-q", "--no-trunc").stdout.split())
+
+    before = all_ids()
+    ctx = context(tmp_path, "FROM busybox\nRUN echo a > /a\nRUN echo b > /b\n")
+    image = built(c, ctx, "-t", "noprune")
+    steps = all_ids() - before - {f"sha256:{image}", image}
+    assert steps, "the build left no intermediate image"
+    r = c("rmi", "--no-prune", "noprune")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.count("Deleted: ") == 1
+    assert all_ids() - before == steps
+    pruned = c("image", "prune", "-f")
+    assert pruned.returncode == 0 and not all_ids() & steps, pruned.stdout

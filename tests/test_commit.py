@@ -432,9 +432,9 @@ def test_parent_and_history_name_the_image_committed_from(c: Capsa) -> None:
     assert inspect(c, "squashed")["Parent"] == ""  # one layer of its own: no image below it
     rows = json.loads(ok(c, "history", "--format", "json", "--no-trunc", "child"))
     base_rows = len(stored_config(c, "busybox")["history"])
-    ids = [row["ID"].removeprefix("sha256:") for row in rows]
+    ids = [row["id"].removeprefix("sha256:") for row in rows]
     assert ids[0] == new_id and ids[1] == base_id and set(ids[2:]) <= {"<missing>"} and len(ids) == base_rows + 1
-    assert [row["ID"].removeprefix("sha256:") for row in json.loads(ok(c, "history", "--format", "json", "--no-trunc", "squashed"))] == [grand_id]
+    assert [row["id"].removeprefix("sha256:") for row in json.loads(ok(c, "history", "--format", "json", "--no-trunc", "squashed"))] == [grand_id]
 
 
 def test_a_thaw_that_fails_is_a_warning_not_a_failed_commit(c: Capsa, monkeypatch: pytest.MonkeyPatch) -> None:

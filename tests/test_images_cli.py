@@ -118,7 +118,7 @@ def test_filters_and_prune(cap: Capsa, tmp_path: Path) -> None:
     assert cap("images", "-q", "--filter", "label=team=a").stdout == f"{keep[:12]}\n"
     assert cap("images", "-q", "--filter", "dangling=false").stdout == f"{keep[:12]}\n"
     r = cap("images", "--filter", "colour=red")
-    assert r.returncode == 125 and "invalid filter key" in r.stderr
+    assert r.returncode == 125 and "unsupported image filter" in r.stderr
     r = cap("image", "prune", input="n\n")
     assert r.returncode == 0 and "Are you sure" in r.stderr and r.stdout == ""
     r = cap("image", "prune", "-f")

@@ -105,9 +105,9 @@ def test_password_stdin_and_its_rules(login: Login, basic_registry: RegistryServ
     r = login("login", *PLAIN, "-u", BASIC_USER, "--password-stdin", host, input=BASIC_PASSWORD + "\n")
     assert ok(r) == "Login Succeeded!\n"
     r = login("login", "-u", BASIC_USER, "-p", "x", "--password-stdin", host, input="x\n")
-    assert (r.returncode, r.stderr.splitlines()[0]) == (125, "Error: can't specify both --password-stdin and --password")
+    assert (r.returncode, r.stderr.splitlines()[0]) == (125, "Error: Can't specify both --password-stdin and --password")
     r = login("login", "--password-stdin", host, input="x\n")
-    assert (r.returncode, r.stderr.splitlines()[0]) == (125, "Error: must provide --username with --password-stdin")
+    assert (r.returncode, r.stderr.splitlines()[0]) == (125, "Error: Must provide --username with --password-stdin")
 
 
 def test_password_stdin_is_all_of_it_less_one_line_end(login: Login, basic_registry: RegistryServer) -> None:

@@ -207,6 +207,16 @@ def test_oci_archive_destination(store, tmp_path: Path) -> None:
     assert "index.json" in listing.split()
 
 
+def test_archive_destination_digestfile_is_the_written_manifests(store, tmp_path: Path) -> None:
+    """As podman: --digestfile (and --format, which the archive's format decides) work with an
+    archive destination; the file holds the digest of the manifest in the archive's index."""
+    archive, digestfile = tmp_path / "bb.tar", tmp_path / "digest"
+    r = store("push", "--format", "v2s2", "--digestfile", str(digestfile), "busybox", f"oci-archive:{archive}")
+    assert r.returncode == 0, r.stderr
+    index = subprocess.run(["tar", "-xOf", str(archive), "index.json"], capture_output=True, check=True).stdout
+    assert digestfile.read_text() == json.loads(index)["manifests"][0]["digest"]
+
+
 def test_bad_input_is_one_line_and_changes_nothing(store, registry, tmp_path: Path) -> None:
     dest = f"{registry.host}/tests/bad:1"
     before = sorted(p.name for p in Path(store.root).iterdir())

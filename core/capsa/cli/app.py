@@ -210,11 +210,6 @@ def run_command(command: typer.main.TyperGroup, args: list[str]) -> int:  # type
             if path == "capsa":  # (click does not always say which command was parsing)
                 path = command_path(command, args)
             if kind == "NoSuchOption":
-                from capsa.cli.build_cmd import refused_flag
-
-                refused = refused_flag(path.removeprefix("capsa "), option)
-                if refused:
-                    raise UsageError(refused, hint="see docs/build.md for what capsa supports") from None
                 from capsa.cli import refusals
 
                 why = refusals.reason((), option.split("=", 1)[0])  # (a refused global flag after the command word)

@@ -2,9 +2,8 @@
 printed as podman 4.3 prints it (everything on standard output, the image id last).
 
 Every flag of ``podman build --help`` is either implemented (those that map onto what capsa
-has) or in :data:`REFUSED` (flag -> why): the parsers (typer's route and the parse table's)
-meet such a flag as an unknown one and, through :func:`refusal`, refuse it in one line naming
-it and why (exit 125) before anything runs. docs/build.md lists them.
+has) or refused in :mod:`capsa.cli.refusals` (one line naming it and why, exit 125, before
+anything runs). docs/build.md and docs/cli.md list them.
 """
 from __future__ import annotations
 
@@ -22,70 +21,6 @@ if TYPE_CHECKING:  # (typer evaluates the annotations: see capsa.cli.options)
 
     from capsa.cli.options import Annotated, Optional
 
-# flag -> (takes a value, why capsa refuses it)
-_NO_MULTIARCH = "capsa builds for this host's platform only"
-_NO_REMOTE_CACHE = "capsa's build cache is local (see docs/build.md)"
-REFUSED: dict[str, tuple[bool, str]] = {
-    "add-host": (True, "build containers use the default /etc/hosts"),
-    "all-platforms": (False, _NO_MULTIARCH),
-    "annotation": (True, "capsa's images carry no manifest annotations"),
-    "arch": (True, _NO_MULTIARCH),
-    "build-context": (True, "named build contexts are not supported"),
-    "cache-from": (True, _NO_REMOTE_CACHE),
-    "cache-to": (True, _NO_REMOTE_CACHE),
-    "cache-ttl": (True, _NO_REMOTE_CACHE),
-    "cgroupns": (True, "build containers use capsa's cgroup namespace setting"),
-    "compress": (False, "a legacy option that has no effect in podman either"),
-    "cpp-flag": (True, "Containerfile.in preprocessing is not supported"),
-    "cpu-period": (True, "capsa's containers take --cpus, not CFS periods"),
-    "cpu-quota": (True, "capsa's containers take --cpus, not CFS quotas"),
-    "cpuset-cpus": (True, "cpusets are not supported by capsa's containers"),
-    "cpuset-mems": (True, "cpusets are not supported by capsa's containers"),
-    "decryption-key": (True, "encrypted images are not supported"),
-    "disable-compression": (False, "capsa stores built layers uncompressed already; push compresses"),
-    "disable-content-trust": (False, "a Docker compatibility no-op"),
-    "dns": (True, "build containers use the host's resolv.conf"),
-    "dns-option": (True, "build containers use the host's resolv.conf"),
-    "dns-search": (True, "build containers use the host's resolv.conf"),
-    "from": (True, "override the FROM line in the Containerfile instead"),
-    "hooks-dir": (True, "OCI hooks are not supported"),
-    "http-proxy": (False, "proxy variables pass only as --build-arg HTTP_PROXY=..."),
-    "identity-label": (False, "capsa adds no io.buildah.version label"),
-    "ignorefile": (True, "capsa reads .containerignore or .dockerignore in the context"),
-    "ipc": (True, "build containers use a private IPC namespace"),
-    "isolation": (True, "RUN uses capsa's configured isolation driver"),
-    "logfile": (True, "redirect the output instead"),
-    "logsplit": (False, "redirect the output instead"),
-    "manifest": (True, "manifest lists are not supported"),
-    "no-hosts": (False, "build containers always get /etc/hosts"),
-    "omit-history": (False, "capsa always writes the history"),
-    "os": (True, _NO_MULTIARCH),
-    "os-feature": (True, _NO_MULTIARCH),
-    "os-version": (True, _NO_MULTIARCH),
-    "output": (True, "capsa builds into its store; use capsa save or push"),
-    "pid": (True, "build containers use a private PID namespace"),
-    "platform": (True, _NO_MULTIARCH),
-    "retry": (True, "FROM pulls once"),
-    "retry-delay": (True, "FROM pulls once"),
-    "runtime-flag": (True, "RUN uses capsa's configured isolation driver"),
-    "secret": (True, "RUN --mount=type=secret is not supported"),
-    "shm-size": (True, "capsa's containers have the default /dev/shm"),
-    "sign-by": (True, "image signing is not supported"),
-    "skip-unused-stages": (False, "capsa always skips the stages the target does not need"),
-    "ssh": (True, "RUN --mount=type=ssh is not supported"),
-    "stdin": (False, "RUN containers get no standard input"),
-    "timestamp": (True, "reproducible timestamps are not supported"),
-    "unsetenv": (True, "not supported"),
-    "userns": (True, "user namespaces are not supported by capsa's containers"),
-    "userns-gid-map": (True, "user namespaces are not supported by capsa's containers"),
-    "userns-gid-map-group": (True, "user namespaces are not supported by capsa's containers"),
-    "userns-uid-map": (True, "user namespaces are not supported by capsa's containers"),
-    "userns-uid-map-user": (True, "user namespaces are not supported by capsa's containers"),
-    "uts": (True, "build containers use a private UTS namespace"),
-    "variant": (True, _NO_MULTIARCH),
-}
-
-
 def build(
     ctx: typer.Context,
     context: Annotated[Optional[str], typer.Argument(help="Build context: a directory, or - for a tar archive on stdin")] = None,
@@ -100,7 +35,7 @@ def build(
     pull_never: Annotated[bool, typer.Option("--pull-never", hidden=True, help="--pull=never")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="refrain from announcing build instructions and image read/write progress")] = False,
     label: Annotated[Optional[list[str]], typer.Option("--label", help="set metadata for an image (KEY=VALUE)")] = None,
-    network: Annotated[Optional[str], typer.Option("--network", help="network mode of the RUN containers: none, host, or a network driver")] = None,
+    network: Annotated[Optional[str], typer.Option("--network", "--net", help="network mode of the RUN containers: none, host, or a network driver")] = None,
     iidfile: Annotated[Optional[str], typer.Option("--iidfile", help="file to write the image ID to")] = None,
     format: Annotated[str, typer.Option("--format", help="format of the built image's manifest and metadata: oci or docker")] = "oci",
     squash: Annotated[bool, typer.Option("--squash", help="squash newly built layers into a single new layer")] = False,
@@ -225,17 +160,6 @@ def _container(env: list[str] | None, volume: list[str] | None, cap_add: list[st
         flags.parse_security_opts(list(security_opt), probe)
         out.update(seccomp_profile=probe.seccomp_profile, no_new_privileges=probe.no_new_privileges)
     return out
-
-
-def refused_flag(path: str, flag: str) -> str | None:
-    """Why the command ``path`` refuses ``flag``, a podman flag it does not take (``build
-    --sign-by``: :data:`REFUSED`); None for any other command or flag. Both parsers call it
-    when they meet an unknown flag."""
-    if path not in ("build", "image build"):
-        return None
-    name = flag.split("=", 1)[0]
-    found = REFUSED.get(name.removeprefix("--"))
-    return f"{name} is not supported: {found[1]}" if found else None
 
 
 def register(app: typer.Typer) -> None:

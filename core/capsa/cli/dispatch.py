@@ -150,11 +150,6 @@ def _option(args: list[str], i: int, options: dict[str, dict[str, Any]], values:
         _store(spec, _convert(spec, explicit), values, late)
         return i
     if arg[:2] == "--":
-        from capsa.cli.build_cmd import refused_flag
-
-        refused = refused_flag(path, name)
-        if refused:
-            raise UsageError(refused, hint="see docs/build.md for what capsa supports")
         from capsa.cli import refusals
 
         why = refusals.reason((), name)  # (a global flag capsa refuses, given after the command word)

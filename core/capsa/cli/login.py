@@ -74,9 +74,9 @@ def login(
         return
     if password_stdin:
         if password:
-            raise UsageError("can't specify both --password-stdin and --password", hint="use one of them")
+            raise UsageError("Can't specify both --password-stdin and --password", hint="use one of them")
         if not username:
-            raise UsageError("must provide --username with --password-stdin", hint="e.g. --username alice --password-stdin")
+            raise UsageError("Must provide --username with --password-stdin", hint="e.g. --username alice --password-stdin")
         password = read_password(sys.stdin)
     if verbose:
         output.write(f"Used: {engine.auth_file(sess, remote)[0]}\n")
@@ -106,8 +106,9 @@ def logout(
     """Log out of a container registry: remove the cached username and password."""
     if all and registry:
         raise UsageError("--all takes no arguments", hint="give either --all or a registry")
-    from capsa.cli.remote import remote_options
+    from capsa.cli.remote import check_authfile, remote_options
 
+    check_authfile(authfile, "checking authfile: ")
     sess = session(ctx)
     result = engine.logout(sess, registry, remote_options(authfile=authfile), all_registries=all)
     if result.removed == "all":

@@ -67,13 +67,24 @@ def emit_list(
     headers: dict[str, str] | None = None,
     quiet_field: str | None = None,
     quiet: bool = False,
+    noheading: bool = False,
 ) -> None:
-    """Print many objects: ``table`` template by default, ``-q`` prints ``quiet_field`` only."""
+    """Print many objects: ``table`` template by default, ``-q`` prints ``quiet_field`` only;
+    ``noheading``: a table's rows alone, aligned among themselves (podman's ``--noheading``)."""
     if quiet and quiet_field:
         write("".join(f"{item[quiet_field]}\n" for item in items))
         return
     if not fmt or fmt.strip() == "table":
         fmt = table
+    if noheading and fmt.startswith("table "):
+        from capsa.fastpath.table import tabwrite
+        from capsa.formatting import TemplateError, format_items
+
+        try:
+            write(tabwrite(format_items(fmt[len("table "):], list(items))))
+        except TemplateError as exc:
+            raise _template_error(exc) from None
+        return
     if headers is not None:  # plain fields (the default tables) need no template engine
         from capsa.fastpath.table import format_simple
 

@@ -7,7 +7,6 @@ import sys
 
 from capsa.cli import output
 from capsa.cli.context import session
-from capsa.errors import UsageError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # (typer evaluates the annotations: see capsa.cli.options)
@@ -26,7 +25,6 @@ def pull(
     authfile: Annotated[Optional[str], typer.Option("--authfile", help="Path of the authentication file")] = None,
     cert_dir: Annotated[Optional[str], typer.Option("--cert-dir", help="Pathname of a directory containing TLS certificates and keys")] = None,
     creds: Annotated[Optional[str], typer.Option("--creds", help="Credentials (USERNAME:PASSWORD) to use for authenticating to a registry")] = None,
-    decryption_key: Annotated[Optional[list[str]], typer.Option("--decryption-key", help="Key needed to decrypt the image (not supported)")] = None,
     disable_content_trust: Annotated[bool, typer.Option("--disable-content-trust", help="This is a Docker specific option and is a NOOP")] = False,
     os: Annotated[Optional[str], typer.Option("--os", help="Use OS instead of the running OS for choosing images")] = None,
     platform: Annotated[Optional[str], typer.Option("--platform", help="Specify the platform for selecting the image (conflicts with --arch and --os)")] = None,
@@ -35,12 +33,10 @@ def pull(
     variant: Annotated[Optional[str], typer.Option("--variant", help="Use VARIANT instead of the running architecture variant for choosing images")] = None,
 ) -> None:
     """Pull images from a registry and store them locally."""
-    from capsa.cli.remote import remote_options
+    from capsa.cli.remote import check_authfile, remote_options
     from capsa.engine import pull as engine
 
-    if decryption_key:
-        raise UsageError("--decryption-key is not supported: capsa does not pull encrypted images",
-                         hint="decrypt the image first, e.g. with skopeo copy --decryption-key")
+    check_authfile(authfile)
     wanted = engine.wanted_platform(platform, os, arch, variant)
     remote = remote_options(tls_verify, cert_dir, authfile, creds)
     sess = session(ctx)

@@ -20,6 +20,12 @@ if TYPE_CHECKING:
 
 HINT = "see docs/cli.md (refused flags) for what capsa supports instead"
 
+_NO_MULTIARCH = "capsa builds for this host's platform only"
+_NO_REMOTE_CACHE = "capsa's build cache is local (see docs/build.md)"
+_NO_CONTENT_TRUST = "a Docker compatibility no-op"
+_BUILD_OUTPUT = "capsa builds into its store; use capsa save or push"
+_USERNS = "user namespaces are not supported by capsa's containers"
+
 # Each slice of commands keeps its entries in its own block, in command order.
 REFUSED: dict[tuple[str, ...], dict[str, str]] = {
     # -- global flags, info, version, help
@@ -39,6 +45,76 @@ REFUSED: dict[tuple[str, ...], dict[str, str]] = {
         "--syslog": "capsa logs to standard error only",
     },
     # -- images
+    ("build",): {
+        "--add-host": "build containers use the default /etc/hosts",
+        "--all-platforms": _NO_MULTIARCH,
+        "--annotation": "capsa's images carry no manifest annotations",
+        "--arch": _NO_MULTIARCH,
+        "--build-context": "named build contexts are not supported",
+        "--cache-from": _NO_REMOTE_CACHE,
+        "--cache-to": _NO_REMOTE_CACHE,
+        "--cache-ttl": _NO_REMOTE_CACHE,
+        "--cgroupns": "build containers use capsa's cgroup namespace setting",
+        "--compress": "a legacy option that has no effect in podman either",
+        "--cpp-flag": "Containerfile.in preprocessing is not supported",
+        "--cpu-period": "capsa's containers take --cpus, not CFS periods",
+        "--cpu-quota": "capsa's containers take --cpus, not CFS quotas",
+        "--cpuset-cpus": "cpusets are not supported by capsa's containers",
+        "--cpuset-mems": "cpusets are not supported by capsa's containers",
+        "--decryption-key": "encrypted images are not supported",
+        "--disable-compression": "capsa stores built layers uncompressed already; push compresses",
+        "--disable-content-trust": _NO_CONTENT_TRUST,
+        "--dns": "build containers use the host's resolv.conf",
+        "--dns-option": "build containers use the host's resolv.conf",
+        "--dns-search": "build containers use the host's resolv.conf",
+        "--from": "override the FROM line in the Containerfile instead",
+        "--hooks-dir": "OCI hooks are not supported",
+        "--http-proxy": "proxy variables pass only as --build-arg HTTP_PROXY=...",
+        "--identity-label": "capsa adds no io.buildah.version label",
+        "--ignorefile": "capsa reads .containerignore or .dockerignore in the context",
+        "--ipc": "build containers use a private IPC namespace",
+        "--isolation": "RUN uses capsa's configured isolation driver",
+        "--logfile": "redirect the output instead",
+        "--logsplit": "redirect the output instead",
+        "--manifest": "manifest lists are not supported",
+        "--no-hosts": "build containers always get /etc/hosts",
+        "--omit-history": "capsa always writes the history",
+        "--os": _NO_MULTIARCH,
+        "--os-feature": _NO_MULTIARCH,
+        "--os-version": _NO_MULTIARCH,
+        "--output": _BUILD_OUTPUT,
+        "--pid": "build containers use a private PID namespace",
+        "--platform": _NO_MULTIARCH,
+        "--retry": "FROM pulls once",
+        "--retry-delay": "FROM pulls once",
+        "--runtime-flag": "RUN uses capsa's configured isolation driver",
+        "--secret": "RUN --mount=type=secret is not supported",
+        "--shm-size": "capsa's containers have the default /dev/shm",
+        "--sign-by": "image signing is not supported",
+        "--skip-unused-stages": "capsa always skips the stages the target does not need",
+        "--ssh": "RUN --mount=type=ssh is not supported",
+        "--stdin": "RUN containers get no standard input",
+        "--timestamp": "reproducible timestamps are not supported",
+        "--unsetenv": "not supported",
+        "--userns": _USERNS,
+        "--userns-gid-map": _USERNS,
+        "--userns-gid-map-group": _USERNS,
+        "--userns-uid-map": _USERNS,
+        "--userns-uid-map-user": _USERNS,
+        "--uts": "build containers use a private UTS namespace",
+        "--variant": _NO_MULTIARCH,
+        "-D": _NO_CONTENT_TRUST, "-o": _BUILD_OUTPUT,
+    },
+    ("pull",): {"--decryption-key": "capsa does not pull encrypted images (decrypt first: skopeo copy --decryption-key)"},
+    ("push",): {
+        "--encrypt-layer": "capsa does not encrypt images",
+        "--encryption-key": "capsa does not encrypt images",
+        "--sign-by": "capsa does not sign images (sign with cosign afterwards)",
+        "--sign-by-sigstore-private-key": "capsa does not sign images (sign with cosign afterwards)",
+        "--sign-passphrase-file": "capsa does not sign images (sign with cosign afterwards)",
+    },
+    ("save",): {"--compress": "it applies to --format docker-dir only, which capsa does not write (use oci-dir)"},
+    # (end of images)
     # -- containers (ps, start, stop, rm, kill, wait, ...)
     # -- run, create, exec
     ("run",): {
@@ -100,3 +176,10 @@ def _run_create_exec() -> None:
 
 
 _run_create_exec()
+
+
+# Aliases (each slice its own lines).
+same(("build",), ("image", "build"))  # images
+same(("pull",), ("image", "pull"))  # images
+same(("push",), ("image", "push"))  # images
+same(("save",), ("image", "save"))  # images

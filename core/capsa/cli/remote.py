@@ -23,6 +23,16 @@ def remote_options(tls_verify: bool | None = None, cert_dir: str | None = None, 
     return RemoteOptions(tls_verify=tls_verify, cert_dir=cert_dir, authfile=authfile, creds=complete_creds(creds))
 
 
+def check_authfile(authfile: str | None, prefix: str = "") -> None:
+    """podman's check of a given ``--authfile`` (pull, push, logout): it must exist (``login``
+    creates it, so it does not check). ``prefix``: podman's words before the path's error."""
+    import os
+
+    if authfile and not os.path.exists(authfile):
+        raise UsageError(f"{prefix}stat {authfile}: no such file or directory",
+                         hint="give an existing auth file, or log in first with capsa login --authfile")
+
+
 def complete_creds(creds: str | None, stdin: TextIO | None = None) -> str | None:
     """``--creds USERNAME`` without a password: ask for it on the terminal, as podman does;
     UsageError when standard input is not a terminal. ``USERNAME:PASSWORD`` (and None) as given."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from capsa.engine.session import container_records, open_store
 from capsa.errors import CapsaError, ImageNotFound, UsageError
+from capsa.image.filters import filter_images
 from capsa.fastpath.record import field, record
 
 TYPE_CHECKING = False
@@ -23,61 +24,36 @@ def image_event(action: str, image_id: str, names: list[str]) -> None:
     plugins.call_each_warning("capsa_image_event", action=action, image_id=image_id, names=list(names))
 
 
-def _matches_reference(pattern: str, name: str) -> bool:
-    repo, _, tag = name.rpartition(":") if ":" in name.split("/")[-1] else (name, "", "")
-    path = repo.split("/", 1)[1] if "/" in repo else repo
-    short = path.rsplit("/", 1)[-1]
-    forms = {name, repo, path, f"{path}:{tag}", short, f"{short}:{tag}"}
-    import fnmatch
-
-    return any(fnmatch.fnmatchcase(form, pattern) for form in forms)
+def _in_use(sess: Session, filters: list[str]) -> frozenset[str]:
+    """The ids of the images containers use, read only when a filter asks about them."""
+    if not any(f.startswith("containers=") for f in filters):
+        return frozenset()
+    return frozenset(c.image_id for c in container_records(sess).all())
 
 
-def filter_images(images: list[Any], filters: list[str], store: Store) -> list[Any]:
-    """``images`` that pass every ``KEY=VALUE`` filter (podman's: dangling, reference, id,
-    label, before, since); the caller holds the store lock."""
-    from capsa.humanize import parse_time
-
-    for spec in filters:
-        key, sep, value = spec.partition("=")
-        if not sep:
-            raise UsageError(f"invalid filter {spec!r}", hint="filters look like KEY=VALUE, e.g. dangling=true")
-        if key == "dangling":
-            if value not in ("true", "false"):
-                raise UsageError(f"invalid dangling filter value {value!r}", hint="use dangling=true or dangling=false")
-            images = [i for i in images if (not i.names) == (value == "true")]
-        elif key == "reference":
-            images = [i for i in images if any(_matches_reference(value, n) for n in i.names)]
-        elif key == "id":
-            images = [i for i in images if i.id.startswith(value.removeprefix("sha256:"))]
-        elif key == "label":
-            lk, lsep, lv = value.partition("=")
-            def has(i: Any) -> bool:
-                labels = (store.config_of(i).get("config") or {}).get("Labels") or {}
-                return lk in labels and (not lsep or labels[lk] == lv)
-            images = [i for i in images if has(i)]
-        elif key in ("before", "since"):
-            pivot = parse_time(store.find_image(value).created)
-            images = [i for i in images if (parse_time(i.created) < pivot) == (key == "before") and parse_time(i.created) != pivot]
-        else:
-            raise UsageError(f"invalid filter key {key!r}", hint="supported: dangling, reference, id, label, before, since")
-    return images
-
-
-def listing(sess: Session, all_images: bool, filters: list[str], as_json: bool) -> list[dict[str, Any]]:
-    """``images``: the images (intermediate ones with ``all_images``) that pass ``filters``,
-    newest first: ``images --format json``'s documents with ``as_json``, else the table's rows
-    (one per name)."""
+def listing(sess: Session, all_images: bool, filters: list[str], as_json: bool,
+            labels: bool = False, sort: str = "created") -> list[dict[str, Any]]:
+    """``images``: the images (intermediate ones with ``all_images``) that pass ``filters``
+    (:mod:`capsa.image.filters`), newest first: ``images --format json``'s documents with
+    ``as_json`` (one per row, as podman 4.3 prints them), else the table's rows (one per name; with their ``Labels`` when ``labels``,
+    which reads each image's configuration), ordered by ``sort`` (``images --sort``: a bad key is
+    a UsageError before the store is read)."""
+    from capsa.image.filters import sort_rows
     from capsa.image.views import list_json, list_rows
 
+    sort_rows([], sort)
     store = open_store(sess)
+    in_use = _in_use(sess, filters)
     with store.reading():
         found = [i for i in store.images.all() if all_images or not i.intermediate]
-        found = filter_images(found, filters, store)
+        found = filter_images(found, filters, store, in_use)
         found.sort(key=lambda i: i.created, reverse=True)
-        if as_json:
-            return [list_json(i, store.config_of(i)) for i in found]
-    return [row for image in found for row in list_rows(image)]
+        if as_json:  # (podman 4.3: one document per row, in the rows' order)
+            docs = {i.id: list_json(i, store.config_of(i)) for i in found}
+            return [docs[row["Id"]] for row in sort_rows([r for i in found for r in list_rows(i)], sort)]
+        if labels:
+            return sort_rows([row for i in found for row in list_rows(i, (store.config_of(i).get("config") or {}).get("Labels"))], sort)
+    return sort_rows([row for image in found for row in list_rows(image)], sort)
 
 
 def history(sess: Session, ref: str) -> list[dict[str, Any]]:
@@ -146,7 +122,7 @@ class _RemovalPlan:
 
 
 def _plan_removal(store: Store, refs: list[str], force: bool, all_images: bool,
-                  in_use: frozenset[str] = frozenset()) -> _RemovalPlan:
+                  in_use: frozenset[str] = frozenset(), prune: bool = True) -> _RemovalPlan:
     """What ``rmi`` would do to the store as it is (the caller holds its lock); refuses an
     ambiguous removal by id. A deleted image's parent goes too when it has no name, no other
     child and no container (``in_use``: the images containers use), and so on down (podman's
@@ -163,11 +139,11 @@ def _plan_removal(store: Store, refs: list[str], force: bool, all_images: bool,
         if named and len(set(image.names) - set(plan.untags.get(image.id, [])) - set(named)) > 0:
             plan.untags.setdefault(image.id, []).extend(named)
         elif not named and len(image.names) > 1 and not force:
-            raise UsageError(f"unable to delete image {image.id[:12]} by ID with more than one tag ({', '.join(image.names)})",
-                             hint="untag the names first, or use --force")
+            raise UsageError(f'unable to delete image "{image.id}" by ID with more than one tag ([{" ".join(image.names)}]): '
+                             "please force removal", hint="untag the names first, or use --force")
         else:
             plan.doomed[image.id] = None
-    if plan.doomed and not all_images:
+    if plan.doomed and not all_images and prune:
         _doom_dangling_parents(store, plan, in_use)
     return plan
 
@@ -189,11 +165,12 @@ def _doom_dangling_parents(store: Store, plan: _RemovalPlan, in_use: frozenset[s
             parent = parents.get(parent)
 
 
-def remove_images(sess: Session, refs: list[str], force: bool, all_images: bool) -> Removal:
+def remove_images(sess: Session, refs: list[str], force: bool, all_images: bool, prune: bool = True) -> Removal:
     """``rmi``: plan everything first (a refusal changes nothing), then stop and remove the
     containers using the doomed images (``force``), drop names, delete images. A name given
     for an image with other names only untags it. References that name no image are reported in
-    ``missing`` (the others are removed, as podman does).
+    ``missing`` (the others are removed, as podman does). Without ``prune`` the dangling parents
+    of a deleted image stay (``rmi --no-prune``).
 
     The containers go without the store lock held (removing one takes its lock, then the
     store's, the order ``start`` takes them in); then the plan is made again under the lock, and
@@ -204,7 +181,7 @@ def remove_images(sess: Session, refs: list[str], force: bool, all_images: bool)
     events: list[tuple[str, str, list[str]]] = []
     for _ in range(5):
         with store.writing():
-            plan = _plan_removal(store, refs, force, all_images, frozenset(c.image_id for c in records.all()))
+            plan = _plan_removal(store, refs, force, all_images, frozenset(c.image_id for c in records.all()), prune)
             users = [c for c in records.all() if c.image_id in plan.doomed]
             if users and not force:
                 raise CapsaError(f"image used by {users[0].id}: image is in use by a container: consider listing "
@@ -253,7 +230,7 @@ def prune(sess: Session, all_images: bool, filters: list[str]) -> list[Image]:
     records = container_records(sess)
     with store.writing():
         in_use = {c.image_id for c in records.all()}
-        candidates = filter_images(store.images.all(), filters, store)
+        candidates = filter_images(store.images.all(), filters, store, in_use)
         doomed = [i for i in candidates if i.id not in in_use and (all_images or not i.names)]
         store.delete_images(doomed)
     for image in doomed:
@@ -273,11 +250,12 @@ def delete_unused(store: Store, records: Any, all_images: bool) -> list[Image]:
 
 
 def import_image(sess: Session, source: str, reference: str | None, changes: list[str], message: str,
-                 stdin: BinaryIO | None = None) -> Image:
+                 stdin: BinaryIO | None = None, platform: dict[str, str] | None = None) -> Image:
     """``import``: a root filesystem tarball as a one-layer image named ``reference`` (NAME[:TAG],
     or no name). ``source`` is a file, an http(s) URL (streamed: :mod:`capsa.image.sources`) or
     ``-``: ``stdin`` (this process's standard input unless given). A bad reference or a source
-    that is neither is a UsageError before anything is read or written."""
+    that is neither is a UsageError before anything is read or written. ``platform``: the
+    configuration's ``architecture``/``os``/``variant`` instead of the host's."""
     from capsa.image.reference import parse_reference
     from capsa.image.sources import check_source, open_source
 
@@ -289,9 +267,9 @@ def import_image(sess: Session, source: str, reference: str | None, changes: lis
 
             stdin = sys.stdin.buffer
         with _spooled(sess, stdin) as fh:  # (read whole before the store lock: `export c | import -`)
-            return _import_stream(sess, fh, names, changes, message)
+            return _import_stream(sess, fh, names, changes, message, platform)
     with open_source(source) as fh:
-        return _import_stream(sess, fh, names, changes, message)
+        return _import_stream(sess, fh, names, changes, message, platform)
 
 
 def _spooled(sess: Session, stream: BinaryIO) -> BinaryIO:
@@ -318,10 +296,11 @@ def _spooled(sess: Session, stream: BinaryIO) -> BinaryIO:
     return fh  # type: ignore[return-value]
 
 
-def _import_stream(sess: Session, source: BinaryIO, names: list[str], changes: list[str], message: str) -> Image:
+def _import_stream(sess: Session, source: BinaryIO, names: list[str], changes: list[str], message: str,
+                   platform: dict[str, str] | None) -> Image:
     from capsa.image.importing import import_tarball
 
-    image = import_tarball(open_store(sess), source, names, changes, message)
+    image = import_tarball(open_store(sess), source, names, changes, message, platform)
     image_event("import", image.id, image.names)
     return image
 

@@ -69,6 +69,8 @@ def push(sess: Session, source: str, destination: str | None, remote: RemoteOpti
 
 def _push_archive(sess: Session, source: str, fmt: str, target: str, manifest_format: str | None,
                   digestfile: str | None) -> None:
+    """``save`` to an archive; ``digestfile``: the digest of the image's manifest written
+    there (the stored one for a docker archive, which keeps no manifest digest of its own)."""
     from capsa.engine.images import save
 
     if not target:
@@ -76,13 +78,15 @@ def _push_archive(sess: Session, source: str, fmt: str, target: str, manifest_fo
     if ":" in target:
         raise UsageError(f"{fmt}:{target}: naming the image inside the archive is not supported",
                          hint=f"give {fmt}:PATH; the archive keeps the image's names")
-    if manifest_format is not None or digestfile is not None:
-        raise UsageError(f"--format and --digestfile apply to registry destinations, not to {fmt}:",
-                         hint="drop them, or push to docker://REGISTRY/NAME")
-    save(sess, [source], fmt, target)
+    save(sess, [source], fmt, target)  # (the archive's format decides its manifests: ``manifest_format`` is moot)
     store = open_store(sess)
     with store.reading():
         image = store.find_image(source)
+    if digestfile is not None:
+        from capsa.image.archives import saved_manifest_digest
+
+        with open(digestfile, "w") as fh:
+            fh.write(saved_manifest_digest(store, source) if fmt == "oci-archive" else image.digest)
     image_event("push", image.id, [f"{fmt}:{target}"])
     return None
 

@@ -41,6 +41,7 @@ if TYPE_CHECKING:
 Format = Literal["oci-archive", "docker-archive", "oci-dir"]
 FORMATS: tuple[str, ...] = ("oci-archive", "docker-archive", "oci-dir")
 MAX_JSON = 32 << 20  # manifests, configs, index.json: refuse anything larger
+UNKNOWN_PAYLOAD = "payload does not match any of the supported image formats (oci, oci-archive, docker-archive)"
 LOAD_HINT = ("capsa load reads OCI archives and layouts and docker archives "
              "(as written by 'capsa save', 'podman save', 'skopeo copy' or 'docker save')")
 
@@ -84,6 +85,16 @@ def save_images(store: Store, refs: list[str], fmt: Format, dest: str | os.PathL
                 _write_archive(store, saved, fmt, fh)
         else:
             _write_archive(store, saved, fmt, dest)
+
+
+def saved_manifest_digest(store: Store, ref: str) -> str:
+    """The digest of the OCI manifest :func:`save_images` writes for the image ``ref`` (what
+    ``push --digestfile`` records for an archive destination)."""
+    from capsa.image.manifest import digest_of
+    from capsa.image.oci_layout import oci_manifest
+
+    with store.reading():
+        return digest_of(oci_manifest(store, _collect(store, [ref])[0]))
 
 
 def _collect(store: Store, refs: list[str]) -> list[SavedImage]:
@@ -246,7 +257,7 @@ def _read_images(store: Store, src: Source) -> list[Pending]:
         from capsa.image.docker_archive import load_docker_archive
 
         return load_docker_archive(store, src)
-    raise ArchiveError(f"{src.label} is neither an OCI layout nor a docker archive (no oci-layout or manifest.json)",
+    raise ArchiveError(f"{UNKNOWN_PAYLOAD}: {src.label} is neither an OCI layout nor a docker archive (no oci-layout or manifest.json)",
                        hint=LOAD_HINT)
 
 

@@ -31,7 +31,7 @@ from typing import IO, TYPE_CHECKING, Any, BinaryIO
 
 from capsa.errors import ArchiveError, StorageError, UsageError
 from capsa.fsutil import remove_file
-from capsa.image.archives import LOAD_HINT, Pending, SavedImage, Source, missing
+from capsa.image.archives import LOAD_HINT, UNKNOWN_PAYLOAD, Pending, SavedImage, Source, missing
 from capsa.store.compression import CHUNK, SNIFF_BYTES, CorruptStream, decompressed, sniff, sniffed
 from capsa.store.tarstream import BoundedTarInfo, HashingReader, out_of_space
 
@@ -107,7 +107,7 @@ class TarSource(Source):
             self.tar = tarfile.open(fileobj=fileobj, mode="r:", tarinfo=BoundedTarInfo)
             members = self.tar.getmembers()
         except tarfile.TarError as exc:
-            raise ArchiveError(f"{label} is not a tar archive or is truncated ({exc})", hint=LOAD_HINT) from None
+            raise ArchiveError(f"{UNKNOWN_PAYLOAD}: {label} is not a tar archive or is truncated ({exc})", hint=LOAD_HINT) from None
         except ArchiveError as exc:  # a special header too large to read
             raise ArchiveError(f"{label}: {exc.message}", hint=exc.hint) from None
         self.members: dict[str, tarfile.TarInfo] = {}

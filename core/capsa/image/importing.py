@@ -33,8 +33,11 @@ def not_a_tarball(exc: CorruptStream) -> ArchiveError:
                              "(.tar, .tar.gz, .tar.zst, .tar.xz or .tar.bz2)")
 
 
-def import_tarball(store: Store, source: BinaryIO, names: list[str], changes: list[str], message: str) -> Image:
-    """Store ``source`` as a layer blob, extract it, and record an image named ``names``.
+def import_tarball(store: Store, source: BinaryIO, names: list[str], changes: list[str], message: str,
+                   platform: dict[str, str] | None = None) -> Image:
+    """Store ``source`` as a layer blob, extract it, and record an image named ``names``;
+    ``platform`` (``architecture``, ``os``, ``variant``: any of them) overrides the host's in its
+    configuration (``import --arch/--os/--variant``).
 
     A plain, gzip or zstd tarball is stored as it is; an xz or bzip2 one is stored uncompressed
     (OCI has no media type for those). ``changes`` are validated before anything is written.
@@ -65,6 +68,7 @@ def import_tarball(store: Store, source: BinaryIO, names: list[str], changes: li
                 history = [{"created": created, "created_by": f"/bin/sh -c #(nop) ADD file:{layer.diff_id.split(':')[1]} in /",
                             "comment": message or "imported from tarball"}]
                 config = new_config([layer.diff_id], created, history, runtime)  # type: ignore[list-item]
+                config.update({k: v for k, v in (platform or {}).items() if v})
                 image = store.add_image(config_bytes(config), [layer], names)
                 if layer.blob != blob:  # the content was already stored: keep one copy
                     store.blobs.remove(blob)

@@ -9,6 +9,22 @@ if TYPE_CHECKING:
     from capsa.store.store import Store
 
 
+class GoFields(dict):  # type: ignore[type-arg]
+    """A document whose Go template field names differ from its JSON keys: podman's image
+    inspect prints ``"Id"`` but its templates say ``{{.ID}}``. The aliases answer templates only;
+    the JSON has the keys alone."""
+
+    ALIASES = {"ID": "Id"}
+
+    def __contains__(self, key: object) -> bool:
+        return dict.__contains__(self, key) or dict.__contains__(self, self.ALIASES.get(key, key))  # type: ignore[arg-type]
+
+    def __missing__(self, key: str) -> object:
+        if key in self.ALIASES:
+            return self[self.ALIASES[key]]
+        raise KeyError(key)
+
+
 def split_name(name: str) -> tuple[str, str]:
     """``localhost/busybox:latest`` -> (``localhost/busybox``, ``latest``); digests stay whole."""
     if "@" in name:
@@ -39,8 +55,9 @@ def image_comment(image: Image, config: dict[str, Any]) -> str:
     return str(history[0].get("comment", "")) if history else ""
 
 
-def list_rows(image: Image) -> list[dict[str, Any]]:
-    """One ``images`` row per name (one ``<none>`` row for a dangling image)."""
+def list_rows(image: Image, labels: dict[str, str] | None = None) -> list[dict[str, Any]]:
+    """One ``images`` row per name (one ``<none>`` row for a dangling image); ``labels``: the
+    image's, for ``{{.Labels}}`` (podman prints ``map[]`` when there are none)."""
     from capsa.humanize import go_time, human_size, parse_time, since
 
     base = {
@@ -57,6 +74,8 @@ def list_rows(image: Image) -> list[dict[str, Any]]:
         "Names": list(image.names),
         "Dangling": not image.names,
         "Intermediate": image.intermediate,
+        "History": ", ".join(image.names_history or image.names) or "<none>",
+        "Labels": dict(labels or {}),
     }
     if not image.names:
         return [{**base, "Repository": "<none>", "Tag": "<none>"}]
@@ -80,7 +99,7 @@ def list_json(image: Image, config: dict[str, Any]) -> dict[str, Any]:
         "Containers": 0,
         "Names": list(image.names),
         "Digest": image.digest,
-        "History": list(image.names),
+        "History": list(image.names_history or image.names),
         "Created": int(created.timestamp()),
         "CreatedAt": created.strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
@@ -102,7 +121,7 @@ def inspect_doc(store: Store, image: Image) -> dict[str, Any]:
             metadata = {k: v for k, v in driver.metadata(image.top_layer).items() if k[0].isupper()}
         except Exception:  # metadata is informative only
             metadata = {}
-    return {
+    return GoFields({
         "Id": image.id,
         "Digest": image.digest,
         "RepoTags": [n for n in image.names if "@" not in n],
@@ -125,9 +144,9 @@ def inspect_doc(store: Store, image: Image) -> dict[str, Any]:
         "ManifestType": image.manifest_media_type,
         "User": runtime.get("User", ""),
         "History": history,
-        "NamesHistory": list(image.names),
+        "NamesHistory": list(image.names_history or image.names),
         **({"Healthcheck": runtime["Healthcheck"]} if runtime.get("Healthcheck") else {}),  # (podman's, when set)
-    }
+    })
 
 
 def _parent_id(store: Store, image: Image) -> str:
@@ -137,10 +156,17 @@ def _parent_id(store: Store, image: Image) -> str:
     return parent.id if parent is not None else ""
 
 
+def _rfc3339(when: Any) -> str:
+    """Go's time.RFC3339 of an aware datetime, in UTC: ``2026-12-08T04:11:04Z``."""
+    import datetime
+
+    return when.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def history_rows(store: Store, image: Image) -> list[dict[str, Any]]:
     """``image history``: newest first; each row carries the id of an image that ends at that
     step (the image's own on the top row, its parent images' below), else ``<missing>``."""
-    from capsa.humanize import human_size, since
+    from capsa.humanize import go_time, human_size, parse_time, since
 
     config = store.config_of(image)
     layers = store.image_layers(image)
@@ -151,7 +177,9 @@ def history_rows(store: Store, image: Image) -> list[dict[str, Any]]:
         rows.append({
             "ID": "<missing>",
             "Created": since(entry.get("created", "")) if entry.get("created") else "",
-            "CreatedAt": entry.get("created", ""),
+            "CreatedAt": go_time(entry["created"]) if entry.get("created") else "",
+            "CreatedRFC3339": _rfc3339(parse_time(entry.get("created", ""))),
+            "CreatedNano": entry.get("created", ""),
             "CreatedBy": entry.get("created_by", ""),
             "Size": human_size(size),
             "RawSize": size,

@@ -23,6 +23,7 @@ class Image:
     size: int
     digests: list[str] = field(default_factory=list)  # every manifest digest known for it
     intermediate: bool = False  # a build step's image: shown by `images -a` only
+    names_history: list[str] = field(default_factory=list)  # every name it had, latest first (podman's)
 
 
 class ImageRecords:
@@ -38,13 +39,18 @@ class ImageRecords:
         self.records.save(images)
 
     def put(self, image: Image) -> None:
-        """Insert or replace ``image``; a name it carries is taken from any other image."""
+        """Insert or replace ``image``; a name it carries is taken from any other image. Its
+        names go to the front of its ``names_history`` (containers/storage's rule: each name in
+        turn, so the last one comes first; a name removed stays in the history)."""
         others = []
         for other in self.all():
             if other.id == image.id:
+                image.names_history = list(dict.fromkeys([*image.names_history, *other.names_history]))
                 continue
             other.names = [n for n in other.names if n not in image.names]
             others.append(other)
+        for name in image.names:
+            image.names_history = list(dict.fromkeys([name, *image.names_history]))
         self.save([*others, image])
 
     def find(self, ref: str, candidates: list[str]) -> Image:
