@@ -64,9 +64,7 @@ def ls(ctx: typer.Context, quiet: QuietOpt = False, no_trunc: NoTrunc = False,
     views = [n.template_view(trunc=not no_trunc) for n in networks]
     fmt = format if format and format.strip() != "table" else LS_TABLE
     if noheading and fmt.startswith("table "):
-        from capsa.cli.volumes import headless
-
-        output.write(headless(views, fmt, LS_HEADERS))
+        output.write(output.headless(views, fmt, LS_HEADERS))
         return
     output.emit_list(views, fmt, fmt, LS_HEADERS)
 
@@ -74,12 +72,23 @@ def ls(ctx: typer.Context, quiet: QuietOpt = False, no_trunc: NoTrunc = False,
 def inspect(ctx: typer.Context, names: Annotated[list[str], typer.Argument(help="Networks by name or id")],
             format: Annotated[Optional[str], typer.Option("--format", "-f", help="Format the output with a Go template, or json")] = None) -> None:
     """Display the configuration of one or more networks."""
-    networks = engine.inspect(session(ctx), names)
+    from capsa.errors import CapsaError
+    from capsa.network.definitions import NetworkNotFound
+
+    sess, networks, missing = session(ctx), [], None
+    for name in names:  # (podman prints those found, then fails for the first unknown one)
+        try:
+            networks += engine.inspect(sess, [name])
+        except NetworkNotFound as exc:
+            missing = CapsaError(f"inspecting object: network {name}: {exc.message}", hint=exc.hint)
+            break
     if format and format != "json":
         for n in networks:
             output.emit_one(n.template_view(), format, str)
     else:
         output.emit_one([n.inspect_doc() for n in networks], "json", str)
+    if missing is not None:
+        raise missing
 
 
 def exists(ctx: typer.Context, network: Annotated[str, typer.Argument(help="Network name or id")]) -> None:

@@ -12,8 +12,6 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:  # (typer evaluates the annotations: see capsa.cli.options)
     import typer
 
-    from typing import Any
-
     from capsa.cli.options import Annotated, Optional, QuietOpt
 
 
@@ -53,20 +51,9 @@ def ls(ctx: typer.Context, quiet: QuietOpt = False,
     if quiet:
         output.emit_list(records, None, fmt, headers, quiet_field="Name", quiet=True)
     elif noheading and fmt.startswith("table "):
-        output.write(headless(records, fmt, headers))
+        output.write(output.headless(records, fmt, headers))
     else:
         output.emit_list(records, fmt, fmt, headers)
-
-
-def headless(items: list[dict[str, Any]], fmt: str, headers: dict[str, str]) -> str:
-    """A ``table`` template's rows, aligned as with their header, without it (``--noheading``)."""
-    from capsa.formatting import TemplateError, format_items
-
-    try:
-        text = format_items(fmt, items, headers)
-    except TemplateError as exc:
-        raise UsageError(str(exc), hint="see docs/cli.md for the --format syntax") from None
-    return text.split("\n", 1)[1] if "\n" in text else ""
 
 
 def inspect(ctx: typer.Context, names: Annotated[Optional[list[str]], typer.Argument(help="Volumes")] = None,
