@@ -72,16 +72,7 @@ def ls(ctx: typer.Context, quiet: QuietOpt = False, no_trunc: NoTrunc = False,
 def inspect(ctx: typer.Context, names: Annotated[list[str], typer.Argument(help="Networks by name or id")],
             format: Annotated[Optional[str], typer.Option("--format", "-f", help="Format the output with a Go template, or json")] = None) -> None:
     """Display the configuration of one or more networks."""
-    from capsa.errors import CapsaError
-    from capsa.network.definitions import NetworkNotFound
-
-    sess, networks, missing = session(ctx), [], None
-    for name in names:  # (podman prints those found, then fails for the first unknown one)
-        try:
-            networks += engine.inspect(sess, [name])
-        except NetworkNotFound as exc:
-            missing = CapsaError(f"inspecting object: network {name}: {exc.message}", hint=exc.hint)
-            break
+    networks, missing = engine.inspect_found(session(ctx), names)
     if format and format != "json":
         for n in networks:
             output.emit_one(n.template_view(), format, str)

@@ -142,6 +142,21 @@ def inspect(sess: Session, names: list[str]) -> list[NetworkDefinition]:
     return [records.find(n, every) for n in names]
 
 
+def inspect_found(sess: Session, names: list[str]) -> tuple[list[NetworkDefinition], CapsaError | None]:
+    """``network inspect``: the networks found up to the first unknown one, and podman's error
+    for that one (``inspecting object: network NAME: ...``), or None."""
+    from capsa.network.definitions import NetworkNotFound
+
+    records = network_records(sess)
+    every, found = records.all(), []
+    for name in names:
+        try:
+            found.append(records.find(name, every))
+        except NetworkNotFound as exc:
+            return found, CapsaError(f"inspecting object: network {name}: {exc.message}", hint=exc.hint)
+    return found, None
+
+
 def exists(sess: Session, name: str) -> bool:
     """Whether a network has that name, id or unique id prefix."""
     from capsa.network.definitions import NetworkNotFound
