@@ -127,7 +127,8 @@ class VolumeStore:
         if (home / "volume.json").exists():
             if exist_ok:
                 return self.record(name)
-            raise UsageError(f"volume with name {name} already exists", hint="choose another name or remove it first")
+            raise UsageError(f"volume with name {name} already exists: volume already exists",
+                             hint="choose another name, remove it first, or use --ignore")
         check_options(dict(options or {}))
         fresh = not home.exists()
         (home / "_data").mkdir(parents=True, exist_ok=True)

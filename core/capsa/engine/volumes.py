@@ -57,14 +57,6 @@ def create(sess: Session, name: str | None, labels: dict[str, str], options: dic
         raise UsageError(f"volume {shown} uses volume plugin {driver} but it could not be retrieved: no volume plugin "
                          f"with name {driver} available: required plugin missing",
                          hint="capsa has the local volume driver only (--driver local)")
-    if name is not None and not exist_ok:
-        try:
-            volume_store(sess).record(name)
-        except CapsaError:
-            pass
-        else:
-            raise UsageError(f"volume with name {name} already exists: volume already exists",
-                             hint="choose another name, remove it first, or use --ignore")
     return volume_store(sess).create(name, labels, options, exist_ok=exist_ok)
 
 
@@ -165,13 +157,14 @@ def remove(sess: Session, names: list[str], force: bool, all_volumes: bool, time
     targets = [r["Name"] for r in store.all()] if all_volumes else list(names)
     removed: list[str] = []
     error: CapsaError | None = None
+    used = users(sess, ids=True)
     for name in targets:
         try:
             store.record(name)
         except CapsaError:
             error = error or not_found(name)
             continue
-        using = users(sess, ids=True).get(name)
+        using = used.get(name)
         if using and not force:
             error = error or CapsaError(
                 f"volume {name} is being used by the following container(s): {', '.join(using)}: volume is being used",
