@@ -146,7 +146,10 @@ def podman_cleanup(podman: Podman) -> None:
 
 
 def capsa_cleanup(capsa: Capsa) -> list[str]:
-    """Between cases: no pods, containers or volumes, and only the busybox image; what was left."""
+    """Between cases: no pods, containers or volumes, and only the busybox image; what was left.
+    (The volumes go first: a volume with mount options stays mounted after its containers
+    stopped, until ``volume rm``; see docs/volumes.md.)"""
+    capsa("volume", "rm", "-a", "-f", timeout=120)
     left = cleanup(capsa)
     capsa("volume", "rm", "-a", "-f", timeout=120)
     images = capsa("images", "-a", "--format", "{{.ID}} {{.Repository}}:{{.Tag}}").stdout.split("\n")

@@ -416,10 +416,14 @@ def test_help_lists_every_flag(c: Capsa, words: tuple[str, ...]) -> None:
     r = c(*words, "--help", store=False)
     assert r.returncode == 0, r.stderr
     if words != ("kube", "down"):
-        for flag in ("--annotation", "--authfile", "--build", "--cert-dir", "--configmap", "--context-dir", "--creds",
-                     "--ip", "--log-driver", "--log-opt", "--mac-address", "--network", "--no-hosts", "--quiet",
-                     "--replace", "--seccomp-profile-root", "--start", "--tls-verify", "--userns", "--publish"):
+        from capsa.cli import refusals
+
+        for flag in ("--annotation", "--authfile", "--cert-dir", "--configmap", "--creds",
+                     "--ip", "--log-driver", "--network", "--quiet",
+                     "--replace", "--seccomp-profile-root", "--start", "--tls-verify", "--publish"):
             assert flag in r.stdout, flag
+        for flag in ("--build", "--context-dir", "--log-opt", "--mac-address", "--no-hosts", "--userns"):
+            assert refusals.reason(words, flag), flag  # (refused before parsing: see docs/cli.md)
 
 
 def test_kube_down_of_a_file_without_pods_prints_podmans_empty_lists(c: Capsa) -> None:

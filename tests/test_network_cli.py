@@ -104,7 +104,7 @@ def test_rm_and_prune(capsa: Capsa) -> None:
     for name in ("a", "b", "c"):
         ok(capsa, "network", "create", "--label", f"n={name}", name)
     assert "default network capsa cannot be removed" in refused(capsa, "network", "rm", "capsa")
-    assert "unable to find network with name or ID nope" in refused(capsa, "network", "rm", "a", "nope")
+    assert "unable to find network with name or ID nope" in refused(capsa, "network", "rm", "a", "nope", code=1)
     assert names(capsa) == ["a", "b", "c", "capsa"]  # checked before any went
     assert ok(capsa, "network", "rm", "a") == "a\n"
     assert ok(capsa, "network", "prune", "-f", "--filter", "label=n=b") == "b\n"
@@ -141,7 +141,8 @@ def test_network_flag_of_run_and_create_is_checked_and_recorded(capsa: Capsa, tm
     assert s.network == f"container:{w.id}"  # type: ignore[attr-defined]
     assert ok(capsa, "inspect", "--format", "{{.HostConfig.NetworkMode}}", "w") == "bridge\n"
     # in use: refused, naming the containers; -f removes them through rm
-    assert refused(capsa, "network", "rm", "web", code=2) == "Error: network web is being used by the following container(s): w"
+    assert refused(capsa, "network", "rm", "web", code=2) == ('Error: "web" has associated containers with it. Use -f to '
+                                                            "forcibly delete containers and pods: network is being used")
     assert "default network capsa cannot be removed" in refused(capsa, "network", "rm", "-f", "capsa")
     assert ok(capsa, "network", "prune", "-f") == ""  # web is in use
     assert ok(capsa, "network", "rm", "-f", "-t", "0", "web") == "web\n"

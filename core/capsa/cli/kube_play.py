@@ -27,36 +27,21 @@ def play(
     kubefile: Annotated[str, typer.Argument(help="Kubernetes YAML file, or - for standard input", metavar="KUBEFILE|-", show_default=False)],
     annotation: Annotated[Optional[list[str]], typer.Option("--annotation", help="Add annotations to pods (key=value)")] = None,
     authfile: Annotated[Optional[str], typer.Option("--authfile", help="Path of the authentication file")] = None,
-    build: Annotated[bool, typer.Option("--build/--no-build", help="Build all images in a YAML (not supported: build them with capsa build first)")] = False,
     cert_dir: Annotated[Optional[str], typer.Option("--cert-dir", help="Pathname of a directory containing TLS certificates and keys")] = None,
     configmap: Annotated[Optional[list[str]], typer.Option("--configmap", help="Pathname of a YAML file containing a kubernetes configmap")] = None,
-    context_dir: Annotated[Optional[str], typer.Option("--context-dir", help="Path to top level of context directory (for --build: not supported)")] = None,
     creds: Annotated[Optional[str], typer.Option("--creds", help="Credentials (USERNAME:PASSWORD) to use for authenticating to a registry")] = None,
     down: Annotated[bool, typer.Option("--down", help="Stop pods defined in the YAML file (as kube down)")] = False,
     ip: Annotated[Optional[list[str]], typer.Option("--ip", help="Static IP addresses to assign to the pods, in their order")] = None,
     log_driver: Annotated[Optional[str], typer.Option("--log-driver", help="Logging driver for the container (k8s-file only)")] = None,
-    log_opt: Annotated[Optional[list[str]], typer.Option("--log-opt", help="Logging driver options (not supported)")] = None,
-    mac_address: Annotated[Optional[list[str]], typer.Option("--mac-address", help="Static MAC addresses to assign to the pods (not supported)")] = None,
-    network: Annotated[Optional[list[str]], typer.Option("--network", help="Connect pod to network(s) or network mode")] = None,
-    no_hosts: Annotated[bool, typer.Option("--no-hosts", help="Do not create /etc/hosts within the pod's containers (not supported)")] = False,
+    network: Annotated[Optional[list[str]], typer.Option("--network", "--net", help="Connect pod to network(s) or network mode")] = None,
     publish: Annotated[Optional[list[str]], typer.Option("--publish", help="Publish a port of every pod to the host: HOST_IP:HOST_PORT:CONTAINER_PORT/PROTO (all but CONTAINER_PORT optional)")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Suppress output information when pulling images")] = False,
     replace: Annotated[bool, typer.Option("--replace", help="Delete and recreate pods defined in the YAML file")] = False,
     seccomp_profile_root: Annotated[str, typer.Option("--seccomp-profile-root", help="Directory path for seccomp profiles")] = "/var/lib/kubelet/seccomp",
     start: Annotated[bool, typer.Option("--start/--no-start", help="Start the pod after creating it (default true)")] = True,
     tls_verify: Annotated[Optional[bool], typer.Option("--tls-verify/--no-tls-verify", help="Require HTTPS and verify certificates when contacting registries (default true)", show_default=False)] = None,
-    userns: Annotated[Optional[str], typer.Option("--userns", help="User namespace to use (not supported)")] = None,
 ) -> None:
     """Play a pod or volume based on Kubernetes YAML."""
-    refused = [(build, "--build", "capsa kube play does not build images from Containerfiles", "build them with capsa build -t NAME first"),
-               (context_dir, "--context-dir", "it only serves --build, which capsa kube play does not support", "build the images with capsa build first"),
-               (log_opt, "--log-opt", "capsa's containers have one log format (k8s-file) without options", "drop --log-opt"),
-               (mac_address, "--mac-address", "capsa pods cannot be given static MAC addresses", "drop --mac-address"),
-               (no_hosts, "--no-hosts", "capsa always writes /etc/hosts for a pod's containers", "drop --no-hosts"),
-               (userns, "--userns", "capsa runs containers without user namespaces", "drop --userns")]
-    for given, flag, why, hint in refused:
-        if given:
-            raise UsageError(f"{flag} is not supported: {why}", hint=hint)
     if log_driver not in (None, "k8s-file"):
         raise UsageError(f"--log-driver {log_driver} is not supported: capsa's containers log to a file (k8s-file)",
                          hint="use --log-driver k8s-file, or leave it out")

@@ -26,6 +26,7 @@ def create(
     opt: Annotated[Optional[list[str]], typer.Option("--opt", "-o", help="Driver specific options (mtu=N)")] = None,
     interface_name: Annotated[Optional[str], typer.Option("--interface-name", help="Name of the bridge interface")] = None,
     ignore: Annotated[bool, typer.Option("--ignore", help="Do not fail if the network already exists")] = False,
+    ipam_driver: Annotated[Optional[str], typer.Option("--ipam-driver", help="IP address management driver: host-local (the only one)")] = None,
     ip_range: Annotated[Optional[str], typer.Option("--ip-range", help="Not supported")] = None,
     ipv6: Annotated[bool, typer.Option("--ipv6", help="Not supported")] = False,
     dns: Annotated[Optional[list[str]], typer.Option("--dns", help="Not supported")] = None,
@@ -33,6 +34,14 @@ def create(
 ) -> None:
     """Create a network."""
     from capsa.container.flags import parse_labels
+
+    if ipam_driver not in (None, "", "host-local"):
+        from capsa.errors import UsageError
+
+        if ipam_driver in ("dhcp", "none"):
+            raise UsageError(f"--ipam-driver {ipam_driver} is not supported: capsa's networks assign addresses "
+                             "themselves (host-local)", hint="use --ipam-driver host-local, or leave it out")
+        raise UsageError(f'unsupported ipam driver "{ipam_driver}"', hint="use host-local")
 
     definition = engine.create(session(ctx), name, driver, subnet, gateway, internal, parse_labels(label or []),
                                parse_labels(opt or []), interface_name, ignore,
@@ -42,6 +51,7 @@ def create(
 
 def ls(ctx: typer.Context, quiet: QuietOpt = False, no_trunc: NoTrunc = False,
        format: Annotated[Optional[str], typer.Option("--format", help="Pretty-print networks with a Go template, or json")] = None,
+       noheading: Annotated[bool, typer.Option("--noheading", help="Do not print headers")] = False,
        filter: Annotated[Optional[list[str]], typer.Option("--filter", "-f", help="name=, id=, driver=, label=")] = None) -> None:
     """List networks."""
     networks = engine.list_networks(session(ctx), list(filter or []))
@@ -52,18 +62,24 @@ def ls(ctx: typer.Context, quiet: QuietOpt = False, no_trunc: NoTrunc = False,
         output.write("".join(f"{n.name}\n" for n in networks))
         return
     views = [n.template_view(trunc=not no_trunc) for n in networks]
-    output.emit_list(views, format, LS_TABLE, LS_HEADERS)
+    fmt = format if format and format.strip() != "table" else LS_TABLE
+    if noheading and fmt.startswith("table "):
+        output.write(output.headless(views, fmt, LS_HEADERS))
+        return
+    output.emit_list(views, fmt, fmt, LS_HEADERS)
 
 
 def inspect(ctx: typer.Context, names: Annotated[list[str], typer.Argument(help="Networks by name or id")],
             format: Annotated[Optional[str], typer.Option("--format", "-f", help="Format the output with a Go template, or json")] = None) -> None:
     """Display the configuration of one or more networks."""
-    networks = engine.inspect(session(ctx), names)
+    networks, missing = engine.inspect_found(session(ctx), names)
     if format and format != "json":
         for n in networks:
             output.emit_one(n.template_view(), format, str)
     else:
         output.emit_one([n.inspect_doc() for n in networks], "json", str)
+    if missing is not None:
+        raise missing
 
 
 def exists(ctx: typer.Context, network: Annotated[str, typer.Argument(help="Network name or id")]) -> None:

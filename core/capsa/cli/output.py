@@ -101,6 +101,17 @@ def emit_list(
     write(text)
 
 
+def headless(items: Sequence[dict[str, Any]], fmt: str, headers: dict[str, str]) -> str:
+    """A ``table`` template's rows, aligned as with their header, without it (``--noheading``)."""
+    from capsa.formatting import TemplateError, format_items
+
+    try:
+        text = format_items(fmt, list(items), headers)
+    except TemplateError as exc:
+        raise _template_error(exc) from None
+    return text.split("\n", 1)[1] if "\n" in text else ""
+
+
 def to_yaml(data: Any, indent: int = 0) -> str:
     """A small YAML rendering of plain data (dicts, lists, scalars), as podman's ``info`` prints."""
     from collections.abc import Mapping

@@ -83,7 +83,7 @@ def ps(
     latest: Annotated[bool, typer.Option("--latest", "-l", help="Act on the latest pod capsa is aware of")] = False,
     no_trunc: Annotated[bool, typer.Option("--no-trunc", help="Do not truncate pod and container IDs")] = False,
     noheading: Annotated[bool, typer.Option("--noheading", "-n", help="Do not print headers")] = False,
-    ns: Annotated[bool, typer.Option("--ns", help="Display namespace information of the pod")] = False,
+    ns: Annotated[bool, typer.Option("--ns", "--namespace", help="Display namespace information of the pod")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print the numeric IDs of the pods only")] = False,
     sort: Annotated[str, typer.Option("--sort", help="Sort output by created, id, name, or number")] = "created",
 ) -> None:
@@ -102,7 +102,8 @@ def ps(
     rows = engine.ps_rows(reports, no_trunc)
     fmt = format if format and format.strip() != "table" else ps_table(ctr_ids, ctr_names, ctr_status, ns)
     if noheading and fmt.startswith("table "):
-        fmt = fmt[len("table "):]
+        output.write(output.headless(rows, fmt, PS_HEADERS))
+        return
     output.emit_list(rows, fmt, fmt, PS_HEADERS)
 
 
@@ -249,7 +250,6 @@ def top(
 def logs(
     ctx: typer.Context,
     ref: Annotated[Optional[str], typer.Argument(help="Pod name or id", show_default=False)] = None,
-    color: Annotated[bool, typer.Option("--color", help="Output the containers within a pod with different colors in the log (refused: see docs/pod-commands.md)")] = False,
     container: Annotated[Optional[str], typer.Option("--container", "-c", help="Filter logs by container name or id which belongs to pod")] = None,
     follow: Annotated[bool, typer.Option("--follow", "-f", help="Follow log output")] = False,
     latest: Annotated[bool, typer.Option("--latest", "-l", help="Act on the latest pod capsa is aware of")] = False,
@@ -260,9 +260,6 @@ def logs(
     until: Annotated[Optional[str], typer.Option("--until", help="Show logs until TIMESTAMP")] = None,
 ) -> None:
     """Fetch logs for a pod with one or more containers."""
-    if color:
-        raise UsageError("--color is not supported: capsa writes the logs as they were recorded, without terminal colors",
-                         hint="leave it out; --names tells the containers apart")
     if latest and ref:
         raise UsageError("--latest and pods cannot be used together", hint="leave out the pod, or --latest")
     if not latest and not ref:

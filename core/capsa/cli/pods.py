@@ -12,36 +12,6 @@ if TYPE_CHECKING:  # (typer evaluates the annotations: see capsa.cli.options)
 
     from capsa.cli.options import Annotated, Optional
 
-# pod create flags capsa refuses, each with why (docs/pods.md lists them)
-_LIMITS = "pod-level resource limits need a pod cgroup, which capsa does not make: set it on each container (capsa run --{})"
-REFUSED = {
-    "blkio-weight": "block IO weights are not supported by capsa's containers",
-    "blkio-weight-device": "block IO weights are not supported by capsa's containers",
-    "cpu-shares": _LIMITS.format("cpu-shares"),
-    "cpus": _LIMITS.format("cpus"),
-    "cpuset-cpus": "cpusets are not supported by capsa's containers",
-    "cpuset-mems": "cpusets are not supported by capsa's containers",
-    "device": "devices are given to each container (capsa run --device), not to a pod",
-    "device-read-bps": "block IO limits are not supported by capsa's containers",
-    "device-write-bps": "block IO limits are not supported by capsa's containers",
-    "gidmap": "capsa makes no user namespaces",
-    "uidmap": "capsa makes no user namespaces",
-    "subgidname": "capsa makes no user namespaces",
-    "subuidname": "capsa makes no user namespaces",
-    "userns": "capsa makes no user namespaces",
-    "ip6": "capsa's networks are IPv4 only",
-    "mac-address": "capsa's network drivers do not set a MAC address",
-    "memory": _LIMITS.format("memory"),
-    "memory-swap": _LIMITS.format("memory-swap"),
-    "pid": "a pod's members join its infra's pid namespace (--share +pid) or have their own: the host's is not offered",
-    "uts": "a pod's members join its infra's uts namespace (--share uts) or have their own: the host's is not offered",
-    "shm-size": "capsa's containers have a fixed 64m /dev/shm",
-    "sysctl": "capsa's containers take no sysctls",
-    "volumes-from": "capsa's run has no --volumes-from either",
-    "no-hosts": "capsa always writes the pod's /etc/hosts (its run has no --no-hosts either)",
-}
-
-
 def create(
     ctx: typer.Context,
     pod_name: Annotated[Optional[str], typer.Argument(help="Pod name (or --name)", show_default=False)] = None,
@@ -52,7 +22,7 @@ def create(
     hostname: Annotated[Optional[str], typer.Option("--hostname", help="The pod's hostname (default: its name)")] = None,
     label: Annotated[Optional[list[str]], typer.Option("--label", "-l", help="Set metadata on the pod")] = None,
     label_file: Annotated[Optional[list[str]], typer.Option("--label-file", help="Read in a line delimited file of labels")] = None,
-    network: Annotated[Optional[list[str]], typer.Option("--network", help="The pod's network mode or network")] = None,
+    network: Annotated[Optional[list[str]], typer.Option("--network", "--net", help="The pod's network mode or network")] = None,
     infra: Annotated[bool, typer.Option("--infra/--no-infra", help="Create an infra container to hold the shared namespaces")] = True,
     infra_command: Annotated[Optional[str], typer.Option("--infra-command", help="The infra container's command (default: catatonit -P)")] = None,
     infra_name: Annotated[Optional[str], typer.Option("--infra-name", help="The infra container's name")] = None,
@@ -67,33 +37,9 @@ def create(
     dns_search: Annotated[Optional[list[str]], typer.Option("--dns-search", help="Set custom DNS search domains")] = None,
     ip: Annotated[Optional[str], typer.Option("--ip", help="A static IPv4 address for the pod")] = None,
     network_alias: Annotated[Optional[list[str]], typer.Option("--network-alias", help="Add a network-scoped alias for the pod")] = None,
-    no_hosts: Annotated[bool, typer.Option("--no-hosts", help="Not supported")] = False,
     cgroup_parent: Annotated[Optional[str], typer.Option("--cgroup-parent", help="Cgroup (under capsa's own) for the pod's containers")] = None,
     security_opt: Annotated[Optional[list[str]], typer.Option("--security-opt", help="Security options of the infra container")] = None,
     volume: Annotated[Optional[list[str]], typer.Option("--volume", "-v", help="Bind mount a volume into every container of the pod")] = None,
-    blkio_weight: Annotated[Optional[str], typer.Option("--blkio-weight", help="Not supported")] = None,
-    blkio_weight_device: Annotated[Optional[list[str]], typer.Option("--blkio-weight-device", help="Not supported")] = None,
-    cpu_shares: Annotated[Optional[str], typer.Option("--cpu-shares", "-c", help="Not supported")] = None,
-    cpus: Annotated[Optional[str], typer.Option("--cpus", help="Not supported")] = None,
-    cpuset_cpus: Annotated[Optional[str], typer.Option("--cpuset-cpus", help="Not supported")] = None,
-    cpuset_mems: Annotated[Optional[str], typer.Option("--cpuset-mems", help="Not supported")] = None,
-    device: Annotated[Optional[list[str]], typer.Option("--device", help="Not supported")] = None,
-    device_read_bps: Annotated[Optional[list[str]], typer.Option("--device-read-bps", help="Not supported")] = None,
-    device_write_bps: Annotated[Optional[list[str]], typer.Option("--device-write-bps", help="Not supported")] = None,
-    gidmap: Annotated[Optional[list[str]], typer.Option("--gidmap", help="Not supported")] = None,
-    uidmap: Annotated[Optional[list[str]], typer.Option("--uidmap", help="Not supported")] = None,
-    subgidname: Annotated[Optional[str], typer.Option("--subgidname", help="Not supported")] = None,
-    subuidname: Annotated[Optional[str], typer.Option("--subuidname", help="Not supported")] = None,
-    userns: Annotated[Optional[str], typer.Option("--userns", help="Not supported")] = None,
-    ip6: Annotated[Optional[str], typer.Option("--ip6", help="Not supported")] = None,
-    mac_address: Annotated[Optional[str], typer.Option("--mac-address", help="Not supported")] = None,
-    memory: Annotated[Optional[str], typer.Option("--memory", "-m", help="Not supported")] = None,
-    memory_swap: Annotated[Optional[str], typer.Option("--memory-swap", help="Not supported")] = None,
-    pid: Annotated[Optional[str], typer.Option("--pid", help="Not supported")] = None,
-    uts: Annotated[Optional[str], typer.Option("--uts", help="Not supported")] = None,
-    shm_size: Annotated[Optional[str], typer.Option("--shm-size", help="Not supported")] = None,
-    sysctl: Annotated[Optional[list[str]], typer.Option("--sysctl", help="Not supported")] = None,
-    volumes_from: Annotated[Optional[list[str]], typer.Option("--volumes-from", help="Not supported")] = None,
 ) -> None:
     """Create a new empty pod (its id is printed; nothing starts until a member does)."""
     import sys
@@ -101,15 +47,6 @@ def create(
     from capsa.container.flags import parse_labels
     from capsa.engine import pods
 
-    given = {"blkio-weight": blkio_weight, "blkio-weight-device": blkio_weight_device, "cpu-shares": cpu_shares,
-             "cpus": cpus, "cpuset-cpus": cpuset_cpus, "cpuset-mems": cpuset_mems, "device": device,
-             "device-read-bps": device_read_bps, "device-write-bps": device_write_bps, "gidmap": gidmap,
-             "uidmap": uidmap, "subgidname": subgidname, "subuidname": subuidname, "userns": userns, "ip6": ip6,
-             "mac-address": mac_address, "memory": memory, "memory-swap": memory_swap, "pid": pid, "uts": uts,
-             "shm-size": shm_size, "sysctl": sysctl, "volumes-from": volumes_from, "no-hosts": no_hosts}
-    for flag, value in given.items():
-        if value:
-            raise UsageError(f"--{flag} is not supported: {REFUSED[flag]}", hint="see docs/pods.md")
     if pod_name and name:
         raise UsageError("cannot specify --name and NAME at the same time", hint="give one of them")
     if len(network or []) > 1:

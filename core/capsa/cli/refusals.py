@@ -19,6 +19,8 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
 HINT = "see docs/cli.md (refused flags) for what capsa supports instead"
+_POD_LIMITS = ("pod-level resource limits need a pod cgroup, which capsa does not make: set it on each container "
+               "(capsa run --{})")
 
 _NO_MULTIARCH = "capsa builds for this host's platform only"
 _NO_REMOTE_CACHE = "capsa's build cache is local (see docs/build.md)"
@@ -129,6 +131,43 @@ REFUSED: dict[tuple[str, ...], dict[str, str]] = {
         "--preserve-fds": "capsa's monitor, not the caller, starts a run container: no descriptor of the caller reaches it",
     },
     # -- volumes, system, networks
+    ("pod", "create"): {
+        "--blkio-weight": "block IO weights are not supported by capsa's containers",
+        "--blkio-weight-device": "block IO weights are not supported by capsa's containers",
+        "--cpu-shares": _POD_LIMITS.format("cpu-shares"), "-c": _POD_LIMITS.format("cpu-shares"),
+        "--cpus": _POD_LIMITS.format("cpus"),
+        "--cpuset-cpus": "cpusets are not supported by capsa's containers",
+        "--cpuset-mems": "cpusets are not supported by capsa's containers",
+        "--device": "devices are given to each container (capsa run --device), not to a pod",
+        "--device-read-bps": "block IO limits are not supported by capsa's containers",
+        "--device-write-bps": "block IO limits are not supported by capsa's containers",
+        "--gidmap": "capsa makes no user namespaces",
+        "--uidmap": "capsa makes no user namespaces",
+        "--subgidname": "capsa makes no user namespaces",
+        "--subuidname": "capsa makes no user namespaces",
+        "--userns": "capsa makes no user namespaces",
+        "--ip6": "capsa's networks are IPv4 only",
+        "--mac-address": "capsa's network drivers do not set a MAC address",
+        "--memory": _POD_LIMITS.format("memory"), "-m": _POD_LIMITS.format("memory"),
+        "--memory-swap": _POD_LIMITS.format("memory-swap"),
+        "--pid": "a pod's members join its infra's pid namespace (--share +pid) or have their own: the host's is not offered",
+        "--uts": "a pod's members join its infra's uts namespace (--share uts) or have their own: the host's is not offered",
+        "--shm-size": "capsa's containers have a fixed 64m /dev/shm",
+        "--sysctl": "capsa's containers take no sysctls",
+        "--volumes-from": "capsa's run has no --volumes-from either",
+        "--no-hosts": "capsa always writes the pod's /etc/hosts (its run has no --no-hosts either)",
+    },
+    ("pod", "logs"): {
+        "--color": "capsa writes the logs as they were recorded, without terminal colors (--names tells the containers apart)",
+    },
+    ("kube", "play"): {
+        "--build": "capsa kube play does not build images from Containerfiles: build them with capsa build -t NAME first",
+        "--context-dir": "it only serves --build, which capsa kube play does not support",
+        "--log-opt": "capsa's containers have one log format (k8s-file) without options",
+        "--mac-address": "capsa pods cannot be given static MAC addresses",
+        "--no-hosts": "capsa always writes /etc/hosts for a pod's containers",
+        "--userns": "capsa runs containers without user namespaces",
+    },
 }
 
 
@@ -136,6 +175,9 @@ def same(path: tuple[str, ...], *aliases: tuple[str, ...]) -> None:
     """Give each alias command path the refusals of ``path``."""
     for alias in aliases:
         REFUSED[alias] = REFUSED[path]
+
+
+same(("kube", "play"), ("play", "kube"))
 
 
 def reason(path: Sequence[str], flag: str) -> str | None:

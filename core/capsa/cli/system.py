@@ -16,7 +16,7 @@ if TYPE_CHECKING:  # (typer evaluates the annotations: see capsa.cli.options)
 
     import typer
 
-    from capsa.cli.options import Annotated, FormatOpt
+    from capsa.cli.options import Annotated, FormatOpt, Optional
 
 
 def info(ctx: typer.Context, format: FormatOpt = None) -> None:
@@ -36,12 +36,6 @@ def version(format: FormatOpt = None) -> None:
     output.emit_one(engine.version_data(), format, human)
 
 
-def _confirm(message: str) -> bool:
-    sys.stderr.write(f"{message}\nAre you sure you want to continue? [y/N] ")
-    sys.stderr.flush()
-    return sys.stdin.readline().strip().lower() in ("y", "yes")
-
-
 def check(ctx: typer.Context,
           repair: Annotated[bool, typer.Option("--repair", "-r", help="Remove or fix what is found")] = False) -> None:
     """Check the store for leftovers of interrupted commands (and repair them with --repair)."""
@@ -54,15 +48,22 @@ def check(ctx: typer.Context,
         raise CapsaError(f"found {len(findings)} problem(s)", hint="run 'capsa system check --repair' to fix them")
 
 
-def df(ctx: typer.Context, format: FormatOpt = None) -> None:
+def df(ctx: typer.Context, format: Annotated[Optional[str], typer.Option("--format", help="json, or a Go template ('{{.Type}} {{.Size}}')")] = None,
+       verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show detailed information on space usage: images, containers, volumes")] = False) -> None:
     """Show capsa's disk usage."""
-    from capsa.humanize import human_size
+    from capsa.engine.diskusage import df_size
 
+    if verbose:  # (podman's verbose tables take no --format)
+        from capsa.cli.diskusage import verbose_tables
+        from capsa.engine.diskusage import verbose as verbose_rows
+
+        output.write(verbose_tables(verbose_rows(session(ctx))))
+        return
     rows = engine.disk_usage(session(ctx))
     for r in rows:
         pct = int(100 * r["RawReclaimable"] / r["RawSize"]) if r["RawSize"] else 0
-        r["Size"] = human_size(r["RawSize"]).replace(" ", "")
-        r["Reclaimable"] = f"{human_size(r['RawReclaimable']).replace(' ', '')} ({pct}%)"
+        r["Size"] = df_size(r["RawSize"])
+        r["Reclaimable"] = f"{df_size(r['RawReclaimable'])} ({pct}%)"
     if format == "json":
         output.emit_one(rows, "json", str)
         return
@@ -73,15 +74,21 @@ def df(ctx: typer.Context, format: FormatOpt = None) -> None:
 def prune(ctx: typer.Context,
           all: Annotated[bool, typer.Option("--all", "-a", help="Remove all unused images, not only dangling ones")] = False,
           volumes: Annotated[bool, typer.Option("--volumes", help="Prune volumes no container uses")] = False,
-          force: Annotated[bool, typer.Option("--force", "-f", help="Do not prompt for confirmation")] = False) -> None:
+          force: Annotated[bool, typer.Option("--force", "-f", help="Do not prompt for confirmation")] = False,
+          filter: Annotated[Optional[list[str]], typer.Option("--filter", help="label=, label!=, until= (containers, images, networks, volumes)")] = None) -> None:
     """Remove stopped containers, unused networks and images (and with --volumes, unused volumes)."""
-    if not force and not _confirm("WARNING! This command removes:\n  - all stopped containers\n"
-                                  + "  - all networks not used by at least one container\n"
-                                  + ("  - all volumes not used by at least one container\n" if volumes else "")
-                                  + ("  - all images without at least one container associated with them"
-                                     if all else "  - all dangling images")):
-        return
-    done = engine.prune(session(ctx), all, volumes)
+    filters = list(filter or [])
+    engine.prune_filter(filters)  # (a bad filter fails before the prompt)
+    if not force:
+        output.write("WARNING! This command removes:\n\t- all stopped containers\n"
+                     "\t- all networks not used by at least one container\n"
+                     + ("\t- all volumes not used by at least one container\n" if volumes else "")
+                     + ("\t- all images without at least one container associated with them\n" if all
+                        else "\t- all dangling images\n")
+                     + "\nAre you sure you want to continue? [y/N] ")
+        if sys.stdin.readline().strip().lower() not in ("y", "yes"):
+            return
+    done = engine.prune(session(ctx), all, volumes, filters)
     text = ""
     for title, ids in (("Deleted Containers", done.containers), ("Deleted Networks", done.networks),
                        ("Deleted Volumes", done.volumes),
@@ -98,9 +105,14 @@ def reset(ctx: typer.Context,
           force: Annotated[bool, typer.Option("--force", "-f", help="Do not prompt for confirmation")] = False) -> None:
     """Reset the store: remove every container, image and volume, and the store's directories."""
     sess = session(ctx)
-    if not force and not _confirm(f"WARNING! This will remove all containers, images and volumes under "
-                                  f"{sess.config.root} and {sess.config.runroot}."):
-        return
+    if not force:
+        output.write("WARNING! This will remove:\n" + "".join(f"        - all {w}\n" for w in (
+            "containers", "pods", "images", "networks", "volumes"))
+            + f'        - the graphRoot directory: "{sess.config.root}"\n'
+            + f'        - the runRoot directory: "{sess.config.runroot}"\n'
+            + "Are you sure you want to continue? [y/N] ")
+        if sys.stdin.readline().strip().lower() not in ("y", "yes"):
+            return
     engine.reset(sess)
 
 

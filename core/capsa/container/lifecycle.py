@@ -85,6 +85,11 @@ def create(store: Store, records: ContainerRecords, config: ContainerConfig) -> 
             if config.layer_id:
                 store.layers.remove(config.layer_id)
             raise
+    for mount in config.mounts:  # its named volumes exist from now on, as podman makes them at create
+        if mount.type == "volume":
+            from capsa.container.volumes import VolumeStore
+
+            VolumeStore(store.root).ensure(mount.source)
     fire("capsa_container_created", records, config, store)
     return config
 
@@ -118,10 +123,16 @@ def init_binary() -> str | None:
 
 
 def volume_dir(root: str | os.PathLike[str], name: str) -> Path:
-    """A named volume's data directory (created on first use, as podman does)."""
-    from capsa.container.volumes import VolumeStore
+    """A named volume's data directory (created on first use, as podman does); a volume with
+    mount options has its filesystem mounted there first (it stays mounted until ``volume
+    unmount`` or ``volume rm``)."""
+    from capsa.container.volumes import VolumeStore, needs_mount
 
-    return VolumeStore(root).ensure(name)
+    vstore = VolumeStore(root)
+    data = vstore.ensure(name)
+    if needs_mount(vstore.record(name)) and vstore.mount_count(name) == 0:
+        vstore.mount(name)
+    return data
 
 
 def bundle_dir(records: ContainerRecords, container_id: str) -> str:

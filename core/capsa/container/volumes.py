@@ -1,4 +1,10 @@
-"""Named volumes: ``<root>/volumes/<name>/_data`` plus a record, as podman's local driver keeps them."""
+"""Named volumes: ``<root>/volumes/<name>/_data`` plus a record, as podman's local driver keeps them.
+
+A volume created with mount options (``-o type=tmpfs|bind|..., device=..., o=...``, podman's
+local driver) has a filesystem mounted on its ``_data`` when used (:meth:`VolumeStore.mount`):
+a container's start, ``volume mount``. Its mount count is kept beside it; ``volume unmount``
+drops one and unmounts at zero, ``volume rm`` unmounts.
+"""
 from __future__ import annotations
 
 import json
@@ -15,7 +21,6 @@ if TYPE_CHECKING:
     from typing import Any
 
 
-
 class VolumeNotFound(StorageError):
     """No volume has that name."""
 
@@ -27,6 +32,26 @@ def set_volume_path(root: str | os.PathLike[str], path: str) -> None:
     """podman's ``--volumepath``: named volumes of the store at ``root`` live in ``path`` for the
     rest of this process (and the container monitors it forks)."""
     _VOLUME_PATHS[os.path.abspath(root)] = path
+
+
+# The keys podman's local driver takes (libpod/runtime_volume_linux.go); any other is refused.
+LOCAL_OPTIONS = ("device", "type", "o", "uid", "gid", "size", "inodes", "noquota", "copy", "nocopy")
+
+
+def check_options(options: dict[str, str]) -> None:
+    """podman's checks of the local driver's options: known keys, and a bind device that exists."""
+    for key, value in options.items():
+        if key.lower() not in LOCAL_OPTIONS:
+            raise UsageError(f"invalid mount option {key} for driver 'local': invalid argument",
+                             hint=f"the local driver takes {', '.join(LOCAL_OPTIONS)}")
+        if key.lower() == "device" and options.get("type", "").lower() == "bind" and not os.path.exists(value):
+            raise UsageError(f"invalid volume option device for driver 'local': stat {value}: no such file or directory",
+                             hint="a bind volume's device must be an existing path")
+
+
+def needs_mount(record: dict[str, Any]) -> bool:
+    """Whether the volume has a filesystem to mount on its data directory (podman's needsMount)."""
+    return any(k.lower() in ("device", "type", "o") for k in record.get("Options", {}))
 
 
 class VolumeStore:
@@ -112,7 +137,9 @@ class VolumeStore:
         if (home / "volume.json").exists():
             if exist_ok:
                 return self.record(name)
-            raise UsageError(f"volume with name {name} already exists", hint="choose another name or remove it first")
+            raise UsageError(f"volume with name {name} already exists: volume already exists",
+                             hint="choose another name, remove it first, or use --ignore")
+        check_options(dict(options or {}))
         fresh = not home.exists()
         (home / "_data").mkdir(parents=True, exist_ok=True)
         if fresh:  # the volume's directory durable under its name before its record is
@@ -128,4 +155,73 @@ class VolumeStore:
 
     def remove(self, name: str) -> None:
         self.record(name)
+        self._unmount_all(name)
         rmtree(self.dir / name)
+
+    # -- mounts of volumes with options ------------------------------------------------------------
+
+    def mount_count(self, name: str) -> int:
+        """How many times the volume is mounted (0 unless its filesystem is mounted now)."""
+        from capsa.linux import is_mountpoint
+
+        data = self.dir / name / "_data"
+        try:
+            count = int((self.dir / name / "mountcount").read_text())
+        except (OSError, ValueError):
+            count = 0
+        return count if count > 0 and is_mountpoint(str(data)) else 0
+
+    def _set_count(self, name: str, count: int) -> None:
+        atomic_write(self.dir / name / "mountcount", str(count).encode(), durable=False)
+
+    def mount(self, name: str) -> Path:
+        """Mount the volume's filesystem (when it has one) and count the mount; its data directory."""
+        record = self.record(name)
+        data = Path(record["Mountpoint"])
+        if not needs_mount(record):
+            return data
+        count = self.mount_count(name)
+        if count == 0:
+            _mount_options(record["Options"], str(data))
+        self._set_count(name, count + 1)
+        return data
+
+    def unmount(self, name: str) -> None:
+        """Drop one mount of the volume; the last one unmounts its filesystem."""
+        record = self.record(name)
+        if not needs_mount(record):
+            return
+        count = self.mount_count(name)
+        if count <= 1:
+            self._unmount_all(name)
+        else:
+            self._set_count(name, count - 1)
+
+    def _unmount_all(self, name: str) -> None:
+        from capsa.linux import umount
+
+        data = self.dir / name / "_data"
+        while umount(str(data)):
+            pass
+        try:
+            (self.dir / name / "mountcount").unlink()
+        except FileNotFoundError:
+            pass
+
+
+def _mount_options(options: dict[str, str], target: str) -> None:
+    """Mount as podman's local driver does: ``mount [-t TYPE] [-o O] DEVICE TARGET`` (a ``bind``
+    type binds DEVICE; a device-less type mounts the type's name)."""
+    from capsa.linux import MS_BIND, MS_REC, mount, split_mount_options
+
+    lower = {k.lower(): v for k, v in options.items()}
+    kind, device = lower.get("type", ""), lower.get("device", "")
+    flags, data = split_mount_options(lower.get("o", ""))
+    try:
+        if kind == "bind" or "bind" in lower.get("o", "").split(",") or "rbind" in lower.get("o", "").split(","):
+            mount(device, target, None, flags | MS_BIND | (MS_REC if "rbind" in data.split(",") else 0), None)
+        else:
+            mount(device or kind or "none", target, kind or None, flags, data or None)
+    except OSError as exc:
+        raise StorageError(f"mounting volume at {target}: {exc.strerror or exc}",
+                           hint="check the volume's options (volume inspect): type, device, o") from None

@@ -238,11 +238,13 @@ def prune(sess: Session, all_images: bool, filters: list[str]) -> list[Image]:
     return doomed
 
 
-def delete_unused(store: Store, records: Any, all_images: bool) -> list[Image]:
-    """``system prune``'s images: those no container uses (dangling only unless ``all_images``)."""
+def delete_unused(store: Store, records: Any, all_images: bool, keep: Any = None) -> list[Image]:
+    """``system prune``'s images: those no container uses (dangling only unless ``all_images``)
+    and, when ``keep(image, config)`` is given, for which it is false (``--filter``)."""
     with store.writing():
         in_use = {c.image_id for c in records.all()}
-        doomed = [i for i in store.images.all() if i.id not in in_use and (all_images or not i.names)]
+        doomed = [i for i in store.images.all() if i.id not in in_use and (all_images or not i.names)
+                  and (keep is None or not keep(i, store.config_of(i)))]
         store.delete_images(doomed)
     for image in doomed:
         image_event("remove", image.id, image.names)

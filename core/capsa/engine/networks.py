@@ -142,6 +142,21 @@ def inspect(sess: Session, names: list[str]) -> list[NetworkDefinition]:
     return [records.find(n, every) for n in names]
 
 
+def inspect_found(sess: Session, names: list[str]) -> tuple[list[NetworkDefinition], CapsaError | None]:
+    """``network inspect``: the networks found up to the first unknown one, and podman's error
+    for that one (``inspecting object: network NAME: ...``), or None."""
+    from capsa.network.definitions import NetworkNotFound
+
+    records = network_records(sess)
+    every, found = records.all(), []
+    for name in names:
+        try:
+            found.append(records.find(name, every))
+        except NetworkNotFound as exc:
+            return found, CapsaError(f"inspecting object: network {name}: {exc.message}", hint=exc.hint)
+    return found, None
+
+
 def exists(sess: Session, name: str) -> bool:
     """Whether a network has that name, id or unique id prefix."""
     from capsa.network.definitions import NetworkNotFound
@@ -157,7 +172,7 @@ def remove(sess: Session, names: list[str], force: bool, timeout: int | None = N
     """``network rm``: every network is checked before any goes; one that containers use needs
     ``force``, which removes those containers first (stopped with ``timeout``, as ``rm -f -t``).
     The default network cannot be removed. Returns the names removed."""
-    from capsa.network.definitions import DEFAULT_NAME
+    from capsa.network.definitions import DEFAULT_NAME, NetworkNotFound
 
     if not names:
         raise UsageError("give at least one network name", hint="see 'capsa network ls'")
@@ -165,7 +180,11 @@ def remove(sess: Session, names: list[str], force: bool, timeout: int | None = N
     every = records.all()
     targets = []
     for name in names:
-        definition = records.find(name, every)
+        try:
+            definition = records.find(name, every)
+        except NetworkNotFound as exc:
+            exc.exit_code = 1  # (podman's EXIT STATUS: 1 when a network does not exist)
+            raise
         if definition.name == DEFAULT_NAME:
             raise UsageError(f"default network {DEFAULT_NAME} cannot be removed", hint="it is always there, like podman's podman network")
         if definition not in targets:
@@ -177,9 +196,9 @@ def remove(sess: Session, names: list[str], force: bool, timeout: int | None = N
         used = users(sess)
         for definition in targets:
             if used.get(definition.name) and not force:
-                raise CapsaError(f"network {definition.name} is being used by the following container(s): "
-                                 f"{', '.join(used[definition.name])}", hint="remove them first, or use -f to remove them too",
-                                 exit_code=2)
+                raise CapsaError(f'"{definition.name}" has associated containers with it. Use -f to forcibly delete '
+                                 "containers and pods: network is being used",
+                                 hint=f"used by {', '.join(used[definition.name])}: remove them first, or use -f", exit_code=2)
         if force and any(used.get(n) for n in gone):  # (made meanwhile)
             _remove_users(sess, gone, 10 if timeout is None else timeout)
         records.remove(sorted(gone))

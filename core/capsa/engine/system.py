@@ -112,19 +112,48 @@ class Pruned:
     failed: list[str] = field(default_factory=list)
 
 
-def prune(sess: Session, all_images: bool, volumes: bool) -> Pruned:
+PRUNE_FILTERS = ("label", "label!", "until")
+
+
+def prune_filter(filters: list[str]) -> Any:
+    """``system prune --filter``: a test ``(labels, created) -> bool`` of what may go (label=,
+    label!=, until=; podman's "X is an invalid filter" for another key)."""
+    from capsa.engine.volumes import _label_match
+    from capsa.errors import UsageError
+    from capsa.humanize import parse_time
+    from capsa.pod.views import until_cutoff
+
+    tests = []
+    for spec in filters:
+        key, _, value = spec.partition("=")
+        if key not in PRUNE_FILTERS:
+            raise UsageError(f"{key} is an invalid filter", hint=f"supported: {', '.join(PRUNE_FILTERS)}")
+        if key == "label":
+            tests.append(lambda labels, created, v=value: _label_match(v, labels))
+        elif key == "label!":
+            tests.append(lambda labels, created, v=value: not _label_match(v, labels))
+        else:
+            cutoff = until_cutoff(value)
+            tests.append(lambda labels, created, c=cutoff: parse_time(created).timestamp() < c)
+    return lambda labels, created: all(t(labels or {}, created) for t in tests)
+
+
+def prune(sess: Session, all_images: bool, volumes: bool, filters: list[str] | None = None) -> Pruned:
     """Remove the stopped containers nothing is looking after, the unused images (dangling only
-    unless ``all_images``), the user networks no container is on and, with ``volumes``, the volumes no container uses. A container
-    that cannot be removed is reported in ``failed`` and does not stop the others."""
+    unless ``all_images``), the user networks no container is on and, with ``volumes``, the
+    volumes no container uses; ``filters`` (label=, label!=, until=) narrow each kind. A
+    container that cannot be removed is reported in ``failed`` and does not stop the others."""
     from capsa.container import removal
     from capsa.container.views import effective_status
-    from capsa.container.volumes import VolumeStore
 
+    filters = list(filters or [])
+    allowed = prune_filter(filters)
     store, records = open_store(sess), container_records(sess)
     busy = live_containers(records)  # being started, restarted or torn down by a monitor or a command
     out = Pruned()
     for config in records.all():
-        if effective_status(records, config).status in ("created", "exited") and config.id not in busy:
+        if (effective_status(records, config).status in ("created", "exited") and config.id not in busy
+                and allowed(config.labels, config.created)):
             try:
                 removal.remove(sess, store, records, config, force=False)
             except CapsaError as exc:
@@ -133,18 +162,18 @@ def prune(sess: Session, all_images: bool, volumes: bool) -> Pruned:
             out.containers.append(config.id)
     from capsa.engine import networks
 
-    out.networks = networks.prune(sess, [])  # the user networks no container is on (as podman's)
+    label_filters = [f for f in filters if f.partition("=")[0] in ("label", "label!")]
+    if not any(f.startswith("until=") for f in filters):
+        out.networks = networks.prune(sess, label_filters)  # the user networks no container is on (as podman's)
     if store.exists():
         from capsa.engine.images import delete_unused
 
-        out.images = [i.id for i in delete_unused(store, records, all_images)]
+        keep = (lambda i, cfg: not allowed((cfg.get("config") or {}).get("Labels") or {}, i.created)) if filters else None
+        out.images = [i.id for i in delete_unused(store, records, all_images, keep)]
     if volumes:
-        vstore = VolumeStore(sess.config.root)
-        used = {m.source for c in records.all() for m in c.mounts if m.type == "volume"}
-        for volume in vstore.all():
-            if volume["Name"] not in used:
-                vstore.remove(volume["Name"])
-                out.volumes.append(volume["Name"])
+        from capsa.engine.volumes import prune as prune_volumes
+
+        out.volumes = prune_volumes(sess, [f for f in filters if not f.startswith("label!=")])
     return out
 
 
