@@ -134,3 +134,14 @@ def test_device_symlink_is_resolved(capsa: Capsa) -> None:
     r = capsa("run", "--rm", "--device", f"{link}:/dev/mine", "busybox", "ls", "-l", "/dev/mine")
     assert r.returncode == 0, r.stderr
     assert re.match(r"^c.* 1,\s+3 ", r.stdout), r.stdout
+
+
+def test_no_timer_for_a_disabled_check(capsa: Capsa) -> None:
+    """``--health-cmd none`` keeps its Interval (podman's Config.Healthcheck) but has no check to run."""
+    r = capsa("run", "-d", "--health-cmd", "none", "--health-interval", "1s", "busybox", "sleep", "300")
+    assert r.returncode == 0, r.stderr
+    cid = r.stdout.strip()
+    try:
+        assert _timers(cid) == []
+    finally:
+        assert capsa("rm", "-f", "-t", "0", cid).returncode == 0

@@ -26,8 +26,11 @@ def spawn(sess: Session, records: ContainerRecords, config: ContainerConfig) -> 
     timer running for the container exits at once."""
     import subprocess
 
-    interval = (config.extra.get("healthcheck") or {}).get("Interval") or 0
-    if interval <= 0:
+    from capsa.container.health import healthcheck_of
+
+    check = healthcheck_of(config)
+    interval = (check or {}).get("Interval") or 0
+    if interval <= 0:  # (no check, a disabled one: --health-cmd none keeps its Interval, or no Interval)
         return
     store_flags = ["--root", sess.config.root, "--runroot", sess.config.runroot]
     subprocess.Popen([sys.executable, "-m", "capsa.container.healthtimer", records.run_dir(config.id),

@@ -12,8 +12,8 @@ restarted container is ``starting`` again. On becoming unhealthy, ``--health-on-
 (``kill``, ``stop``, ``restart``) acts.
 
 Periodic checks: podman starts a systemd timer per container; capsa has no systemd
-dependency, so nothing runs a check on its own: ``capsa healthcheck run`` runs one (from cron,
-a script or a supervisor's loop), as podman does on hosts without systemd.
+dependency: :mod:`capsa.container.healthtimer` (a detached process per running container with
+a check and an ``Interval``) runs ``capsa healthcheck run`` every ``Interval``.
 """
 from __future__ import annotations
 
