@@ -145,3 +145,23 @@ def test_no_timer_for_a_disabled_check(capsa: Capsa) -> None:
         assert _timers(cid) == []
     finally:
         assert capsa("rm", "-f", "-t", "0", cid).returncode == 0
+
+
+def test_timer_ends_when_the_monitor_dies(capsa: Capsa) -> None:
+    """A monitor killed outright leaves state.json saying "running" (capsa then counts the
+    container exited: no monitor holds its lock); the timer must not run on forever."""
+    import signal
+
+    r = capsa("run", "-d", "--health-cmd", "true", "--health-interval", "1s", "busybox", "sleep", "300")
+    assert r.returncode == 0, r.stderr
+    cid = r.stdout.strip()
+    try:
+        assert len(_timers(cid)) == 1
+        monitor = json.loads((capsa.root / "containers" / cid / "state.json").read_text())["monitor_pid"]
+        os.kill(monitor, signal.SIGKILL)
+        deadline = time.monotonic() + 5
+        while _timers(cid) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert _timers(cid) == [], "the timer outlived its container's monitor"
+    finally:
+        assert capsa("rm", "-f", "-t", "0", cid).returncode == 0

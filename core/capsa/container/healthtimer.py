@@ -5,9 +5,9 @@ detached process (``python -m capsa.container.healthtimer``, its own session, st
 /dev/null) that runs ``capsa healthcheck run ID`` every ``Interval`` with the store flags of the
 command that started the container. One timer per container: it holds an flock on
 ``health-timer.lock`` in the container's run directory (a second one exits at once). It looks at
-the container's state.json every second and ends within a second of the container stopping
-(exited) or being removed, or when the check reports an error three times in a row (exit 125);
-the next start spawns a new one.
+the container's state.json and monitor lock every second and ends within a second of the
+container stopping (exited), being removed or losing its monitor, or when the check reports an
+error three times in a row (exit 125); the next start spawns a new one.
 """
 from __future__ import annotations
 
@@ -53,9 +53,9 @@ def main(argv: list[str]) -> int:
     errors = 0
     while errors < 3:
         due = time.monotonic() + interval
-        while time.monotonic() < due and _alive(state_file):
+        while time.monotonic() < due and _alive(state_file, run_dir):
             time.sleep(min(1.0, max(0.0, due - time.monotonic())))
-        if not _alive(state_file):
+        if not _alive(state_file, run_dir):
             break
         r = subprocess.run([sys.executable, "-m", "capsa", *argv[4:], "healthcheck", "run", container_id],
                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -63,16 +63,20 @@ def main(argv: list[str]) -> int:
     return 0
 
 
-def _alive(state_file: str) -> bool:
-    """Whether the container is (still) up: its state.json says running, paused, stopping or restarting."""
+def _alive(state_file: str, run_dir: str) -> bool:
+    """Whether the container is (still) up: its state.json says running, paused, stopping or
+    restarting, and its monitor lives (holds its lock: a killed monitor leaves the state as it
+    was, and capsa counts such a container exited)."""
     import json
+
+    from capsa.container.monitor_lock import is_alive
 
     try:
         with open(state_file, "rb") as fh:
-            return json.loads(fh.read()).get("status") in ("running", "paused", "stopping", "restarting")
+            up = json.loads(fh.read()).get("status") in ("running", "paused", "stopping", "restarting")
     except (OSError, ValueError, AttributeError):
         return False
-
+    return up and is_alive(run_dir)
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))
