@@ -112,6 +112,8 @@ def test_periodic_health_checks(capsa: Capsa) -> None:
         time.sleep(0.3)
     assert health["Status"] == "healthy" and health["Log"][0]["Output"] == "ran\n", health
     assert len(_timers(cid)) == 1
+    timer = _timers(cid)[0]  # detached from the caller: no working directory of its kept busy
+    assert (os.readlink(f"/proc/{timer}/cwd"), os.getsid(int(timer))) == ("/", int(timer))
     assert capsa("stop", "-t", "0", cid).returncode == 0
     deadline = time.monotonic() + 5
     while _timers(cid) and time.monotonic() < deadline:

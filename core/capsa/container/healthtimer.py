@@ -32,10 +32,11 @@ def spawn(sess: Session, records: ContainerRecords, config: ContainerConfig) -> 
     interval = (check or {}).get("Interval") or 0
     if interval <= 0:  # (no check, a disabled one: --health-cmd none keeps its Interval, or no Interval)
         return
-    store_flags = ["--root", sess.config.root, "--runroot", sess.config.runroot]
-    subprocess.Popen([sys.executable, "-m", "capsa.container.healthtimer", records.run_dir(config.id),
-                      records.dir(config.id, "state.json"), config.id, str(interval), *store_flags], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                     stderr=subprocess.DEVNULL, start_new_session=True, close_fds=True)
+    abspath = os.path.abspath  # (it runs in /)
+    store_flags = ["--root", abspath(sess.config.root), "--runroot", abspath(sess.config.runroot)]
+    subprocess.Popen([sys.executable, "-m", "capsa.container.healthtimer", abspath(records.run_dir(config.id)),
+                      abspath(records.dir(config.id, "state.json")), config.id, str(interval), *store_flags], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                     stderr=subprocess.DEVNULL, start_new_session=True, close_fds=True, cwd="/")
 
 
 def main(argv: list[str]) -> int:
