@@ -167,3 +167,18 @@ def test_timer_ends_when_the_monitor_dies(capsa: Capsa) -> None:
         assert _timers(cid) == [], "the timer outlived its container's monitor"
     finally:
         assert capsa("rm", "-f", "-t", "0", cid).returncode == 0
+
+
+def test_timer_survives_a_pause(capsa: Capsa) -> None:
+    """A paused container is not checked (``healthcheck run`` refuses it, as podman's), and its
+    timer waits: after ``unpause`` the checks go on."""
+    r = capsa("run", "-d", "--health-cmd", "true", "--health-interval", "1s", "busybox", "sleep", "300")
+    assert r.returncode == 0, r.stderr
+    cid = r.stdout.strip()
+    try:
+        assert capsa("pause", cid).returncode == 0
+        time.sleep(4.5)  # (more than three intervals: three refused checks in a row ended the timer)
+        assert len(_timers(cid)) == 1, "the timer of a paused container ended"
+        assert capsa("unpause", cid).returncode == 0
+    finally:
+        assert capsa("rm", "-f", "-t", "0", cid).returncode == 0

@@ -54,30 +54,33 @@ def main(argv: list[str]) -> int:
     errors = 0
     while errors < 3:
         due = time.monotonic() + interval
-        while time.monotonic() < due and _alive(state_file, run_dir):
+        while time.monotonic() < due and _status(state_file, run_dir):
             time.sleep(min(1.0, max(0.0, due - time.monotonic())))
-        if not _alive(state_file, run_dir):
+        status = _status(state_file, run_dir)
+        if not status:
             break
+        if status != "running":  # (paused, restarting...: no check this time, as it would be refused)
+            continue
         r = subprocess.run([sys.executable, "-m", "capsa", *argv[4:], "healthcheck", "run", container_id],
                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         errors = errors + 1 if r.returncode not in (0, 1) else 0
     return 0
 
 
-def _alive(state_file: str, run_dir: str) -> bool:
-    """Whether the container is (still) up: its state.json says running, paused, stopping or
-    restarting, and its monitor lives (holds its lock: a killed monitor leaves the state as it
-    was, and capsa counts such a container exited)."""
+def _status(state_file: str, run_dir: str) -> str:
+    """The container's status while it is (still) up (running, paused, stopping or restarting
+    in its state.json, and its monitor alive: a killed monitor leaves the state as it was, and
+    capsa counts such a container exited); "" once it is not."""
     import json
 
     from capsa.container.monitor_lock import is_alive
 
     try:
         with open(state_file, "rb") as fh:
-            up = json.loads(fh.read()).get("status") in ("running", "paused", "stopping", "restarting")
+            status = json.loads(fh.read()).get("status")
     except (OSError, ValueError, AttributeError):
-        return False
-    return up and is_alive(run_dir)
+        return ""
+    return status if status in ("running", "paused", "stopping", "restarting") and is_alive(run_dir) else ""
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))

@@ -58,7 +58,8 @@ def run_check(sess: Session, ref: str) -> str:
                          hint="create the container with --health-cmd")
     state = records.state(config.id)
     if state.status != "running":
-        raise UsageError(f"container {config.id} is not running", hint=f"start it first (capsa start {config.name})")
+        raise UsageError(f"container {config.id} is not running", hint=f"unpause it first (capsa unpause {config.name})"
+                         if state.status == "paused" else f"start it first (capsa start {config.name})")
     start = _now()
     code, output = _exec(sess, records, config, check)
     entry = {"Start": start, "End": _now(), "ExitCode": code, "Output": output}
