@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import pytest
 
 from conftest import Capsa
-from containers import busybox_store, cleanup
+from containers import busybox_store, cleanup, health_timers
 
 CG = "/sys/fs/cgroup"
 BLOCK = next((f"/dev/{d}" for d in sorted(os.listdir("/sys/block")) if os.path.exists(f"/dev/{d}")
@@ -86,19 +86,6 @@ def test_rt_runtime_under_own_cgroup(capsa: Capsa) -> None:
     assert (r.returncode, r.stdout) == (0, "1000\n"), r.stderr
 
 
-def _timers(container_id: str) -> list[str]:
-    found = []
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            with open(f"/proc/{pid}/cmdline", "rb") as fh:
-                args = fh.read().decode(errors="replace").split("\0")
-        except OSError:
-            continue
-        if "capsa.container.healthtimer" in args and container_id in args:
-            found.append(pid)
-    return found
-
-
 def test_periodic_health_checks(capsa: Capsa) -> None:
     r = capsa("run", "-d", "--health-cmd", "echo ran", "--health-interval", "1s", "busybox", "sleep", "300")
     assert r.returncode == 0, r.stderr
@@ -111,21 +98,21 @@ def test_periodic_health_checks(capsa: Capsa) -> None:
             break
         time.sleep(0.3)
     assert health["Status"] == "healthy" and health["Log"][0]["Output"] == "ran\n", health
-    assert len(_timers(cid)) == 1
-    timer = _timers(cid)[0]  # detached from the caller: no working directory of its kept busy
+    assert len(health_timers(capsa, cid)) == 1
+    timer = health_timers(capsa, cid)[0]  # detached from the caller: no working directory of its kept busy
     assert (os.readlink(f"/proc/{timer}/cwd"), os.getsid(int(timer))) == ("/", int(timer))
     assert capsa("stop", "-t", "0", cid).returncode == 0
     deadline = time.monotonic() + 5
-    while _timers(cid) and time.monotonic() < deadline:
+    while health_timers(capsa, cid) and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert _timers(cid) == [], "the timer outlived its container"
+    assert health_timers(capsa, cid) == [], "the timer outlived its container"
     assert capsa("start", cid).returncode == 0
     assert json.loads(capsa("inspect", cid, "--format", "{{json .State.Health}}").stdout)["Status"] in ("starting", "healthy")
     assert capsa("rm", "-f", "-t", "0", cid).returncode == 0
     deadline = time.monotonic() + 5
-    while _timers(cid) and time.monotonic() < deadline:
+    while health_timers(capsa, cid) and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert _timers(cid) == []
+    assert health_timers(capsa, cid) == []
 
 
 def test_device_symlink_is_resolved(capsa: Capsa) -> None:
@@ -144,7 +131,7 @@ def test_no_timer_for_a_disabled_check(capsa: Capsa) -> None:
     assert r.returncode == 0, r.stderr
     cid = r.stdout.strip()
     try:
-        assert _timers(cid) == []
+        assert health_timers(capsa, cid) == []
     finally:
         assert capsa("rm", "-f", "-t", "0", cid).returncode == 0
 
@@ -158,13 +145,13 @@ def test_timer_ends_when_the_monitor_dies(capsa: Capsa) -> None:
     assert r.returncode == 0, r.stderr
     cid = r.stdout.strip()
     try:
-        assert len(_timers(cid)) == 1
+        assert len(health_timers(capsa, cid)) == 1
         monitor = json.loads((capsa.root / "containers" / cid / "state.json").read_text())["monitor_pid"]
         os.kill(monitor, signal.SIGKILL)
         deadline = time.monotonic() + 5
-        while _timers(cid) and time.monotonic() < deadline:
+        while health_timers(capsa, cid) and time.monotonic() < deadline:
             time.sleep(0.2)
-        assert _timers(cid) == [], "the timer outlived its container's monitor"
+        assert health_timers(capsa, cid) == [], "the timer outlived its container's monitor"
     finally:
         assert capsa("rm", "-f", "-t", "0", cid).returncode == 0
 
@@ -178,7 +165,7 @@ def test_timer_survives_a_pause(capsa: Capsa) -> None:
     try:
         assert capsa("pause", cid).returncode == 0
         time.sleep(4.5)  # (more than three intervals: three refused checks in a row ended the timer)
-        assert len(_timers(cid)) == 1, "the timer of a paused container ended"
+        assert len(health_timers(capsa, cid)) == 1, "the timer of a paused container ended"
         assert capsa("unpause", cid).returncode == 0
     finally:
         assert capsa("rm", "-f", "-t", "0", cid).returncode == 0
