@@ -169,3 +169,32 @@ def test_timer_survives_a_pause(capsa: Capsa) -> None:
         assert capsa("unpause", cid).returncode == 0
     finally:
         assert capsa("rm", "-f", "-t", "0", cid).returncode == 0
+
+
+def test_image_healthcheck_runs_periodically(capsa: Capsa) -> None:
+    """A container takes its image's HEALTHCHECK at create, as podman's (the default 30s
+    timeout filled in), and its timer runs it."""
+    ctx = capsa.tmp / "hc-image"
+    ctx.mkdir(exist_ok=True)
+    (ctx / "Containerfile").write_text("FROM busybox\nHEALTHCHECK --interval=1s CMD echo from-image\n")
+    r = capsa("build", "-q", "-t", "hcimage", str(ctx))
+    assert r.returncode == 0, r.stderr
+    cid = ""
+    try:
+        r = capsa("run", "-d", "hcimage", "sleep", "300")
+        assert r.returncode == 0, r.stderr
+        cid = r.stdout.strip()
+        check = json.loads(capsa("inspect", cid, "--format", "{{json .Config.Healthcheck}}").stdout)
+        assert (check["Test"], check["Interval"], check["Timeout"]) == (["CMD-SHELL", "echo from-image"], 10**9, 30 * 10**9), check
+        deadline = time.monotonic() + 10
+        health: dict = {}
+        while time.monotonic() < deadline:
+            health = json.loads(capsa("inspect", cid, "--format", "{{json .State.Health}}").stdout)
+            if health["Log"]:
+                break
+            time.sleep(0.3)
+        assert health["Status"] == "healthy" and health["Log"][0]["Output"] == "from-image\n", health
+    finally:
+        if cid:
+            assert capsa("rm", "-f", "-t", "0", cid).returncode == 0
+        assert capsa("rmi", "hcimage").returncode == 0
