@@ -198,3 +198,28 @@ def test_image_healthcheck_runs_periodically(capsa: Capsa) -> None:
         if cid:
             assert capsa("rm", "-f", "-t", "0", cid).returncode == 0
         assert capsa("rmi", "hcimage").returncode == 0
+
+
+def test_timer_of_a_quick_restart_waits_for_the_old_one(capsa: Capsa) -> None:
+    """stop + start within a second: the old timer may still hold the timer lock while it
+    ends; the new one waits for it a little rather than leaving the container without one."""
+    import fcntl
+
+    r = capsa("create", "--health-cmd", "true", "--health-interval", "1s", "busybox", "sleep", "300")
+    assert r.returncode == 0, r.stderr
+    cid = r.stdout.strip()
+    run_dir = capsa.runroot / "containers" / cid
+    run_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(run_dir / "health-timer.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)  # (an old timer, about to end)
+        assert capsa("start", cid).returncode == 0
+        time.sleep(0.5)
+        os.close(fd)
+        fd = -1
+        time.sleep(1)
+        assert len(health_timers(capsa, cid)) == 1, "the container was left without a timer"
+    finally:
+        if fd >= 0:
+            os.close(fd)
+        assert capsa("rm", "-f", "-t", "0", cid).returncode == 0

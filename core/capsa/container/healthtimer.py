@@ -4,7 +4,8 @@
 detached process (``python -m capsa.container.healthtimer``, its own session, stdio on
 /dev/null) that runs ``capsa healthcheck run ID`` every ``Interval`` with the store flags of the
 command that started the container. One timer per container: it holds an flock on
-``health-timer.lock`` in the container's run directory (a second one exits at once). It looks at
+``health-timer.lock`` in the container's run directory (a second one waits up to 3 seconds for
+it, as the timer of the run before a quick stop + start may be ending, then exits). It looks at
 the container's state.json and monitor lock every second and ends within a second of the
 container stopping (exited), being removed or losing its monitor, or when the check reports an
 error three times in a row (exit 125); the next start spawns a new one.
@@ -48,9 +49,17 @@ def main(argv: list[str]) -> int:
     run_dir, state_file, container_id, interval = argv[0], argv[1], argv[2], int(argv[3]) / 1e9
     try:
         lock = os.open(os.path.join(run_dir, "health-timer.lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
-        return 0  # another timer has it (or the container is gone)
+        return 0  # (the container is gone)
+    give_up = time.monotonic() + 3  # (the timer of the run before a quick stop + start may be ending)
+    while True:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            break
+        except OSError:
+            if time.monotonic() > give_up or not _status(state_file, run_dir):
+                return 0  # another timer has it (or the container is gone)
+            time.sleep(0.1)
     errors = 0
     while errors < 3:
         due = time.monotonic() + interval
