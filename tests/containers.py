@@ -84,8 +84,9 @@ def cleanup(capsa: Capsa) -> list[str]:
 
 
 def leftovers(capsa: Capsa, ids: list[str]) -> list[str]:
-    """Pods, mounts under the store, cgroups of these containers, monitor processes that still
-    exist and the store's default bridge (it goes with the last container on it)."""
+    """Pods, mounts under the store, cgroups of these containers, monitor and health timer
+    processes that still exist and the store's default bridge (it goes with the last container
+    on it)."""
     found = [f"pod {p}" for p in pod_ids(capsa)]
     deadline = time.monotonic() + 5  # (the monitor tidies the bridge just after it reported the exit)
     while Path(f"/sys/class/net/{capsa.bridge}").exists() and time.monotonic() < deadline:
@@ -108,6 +109,22 @@ def leftovers(capsa: Capsa, ids: list[str]) -> list[str]:
                 continue
             if any(t.startswith((str(capsa.root), str(capsa.runroot))) for t in targets):
                 found.append(f"monitor process {proc.name}")
+    found += [f"health timer process {pid}" for pid in health_timers(capsa)]
+    return found
+
+
+def health_timers(capsa: Capsa, container_id: str = "") -> list[str]:
+    """The pids of the health check timers (capsa.container.healthtimer) of this store's
+    containers (of ``container_id`` only, when given)."""
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as fh:
+                args = fh.read().decode(errors="replace").split("\0")
+        except OSError:
+            continue
+        if "capsa.container.healthtimer" in args and str(capsa.runroot) in args and (not container_id or container_id in args):
+            found.append(pid)
     return found
 
 

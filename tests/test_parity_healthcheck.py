@@ -60,6 +60,22 @@ CASES = [
     Case("interval-bogus", "run --rm --health-cmd true --health-interval bogus {image} true", code=125,
          stderr=r'^Error: invalid healthcheck-interval: time: invalid duration "bogus"'),
     Case("options-without-cmd", "run --rm --health-interval 5s {image} true"),
+    # --health-cmd's forms, podman's way: a shell test command starting with "[" is a shell command
+    Case("cmd-bracket-shell", "inspect {cid} --format '{{json .Config.Healthcheck.Test}}'",
+         setup=("create --health-cmd '[ -e /tmp/ok ]' {image} true",), stdout=r'\A\["CMD-SHELL","\[ -e /tmp/ok \]"\]\n\Z'),
+    Case("cmd-json-one", "inspect {cid} --format '{{json .Config.Healthcheck.Test}}'",
+         setup=("""create --health-cmd '["true"]' {image} true""",), stdout=r'\A\["CMD-SHELL","true"\]\n\Z'),
+    Case("cmd-json-list", "inspect {cid} --format '{{json .Config.Healthcheck.Test}}'",
+         setup=("""create --health-cmd '["echo","hi"]' {image} true""",), stdout=r'\A\["CMD","echo","hi"\]\n\Z'),
+    Case("cmd-CMD-words", "inspect {cid} --format '{{json .Config.Healthcheck.Test}}'",
+         setup=("create --health-cmd 'CMD true' {image} true",), stdout=r'\A\["CMD","true"\]\n\Z'),
+    Case("cmd-json-empty", "create --health-cmd '[]' {image} true", code=125,
+         stderr=r"^Error: must define a healthcheck command for all healthchecks"),
+    Case("cmd-empty", "healthcheck run {cid}", setup=("run -d --health-cmd '' {image} sleep 300",), code=125,
+         stderr=r"has no defined healthcheck"),
+    Case("cmd-NONE", "inspect {cid} --format '{{json .Config.Healthcheck}}'",
+         setup=("create --health-cmd NONE {image} true",),
+         stdout=r'\A\{"Test":\["NONE"\],"Interval":30000000000,"Timeout":30000000000,"Retries":3\}\n\Z'),
 ]
 
 store, podman_store, test_parity = parity_fixtures("health", CASES)

@@ -125,6 +125,8 @@ CASES = [
     Case("cgroups-enabled", run("--cgroups enabled", "true")),
     Case("cgroups-no-conmon", run("--cgroups no-conmon", "true")),
     Case("cgroups-bogus", run("--cgroups bogus", "true"), code=125, stderr=r'^Error: .*invalid cgroup mode "bogus": invalid argument'),
+    Case("cgroup-conf-bad", run("--cgroup-conf bogus", "true"), code=125,
+         stderr=r"^Error: --cgroup-conf must be formatted KEY=VALUE"),
     Case("cgroup-conf-v1-host", run("--cgroup-conf memory.high=50000000", "true"), code=125,
          stderr=r"^Error: cannot use --cgroup-conf without cgroup v2"),
     # -- image mounts

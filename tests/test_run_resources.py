@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import pytest
 
 from conftest import Capsa
-from containers import busybox_store, cleanup
+from containers import busybox_store, cleanup, health_timers
 
 CG = "/sys/fs/cgroup"
 BLOCK = next((f"/dev/{d}" for d in sorted(os.listdir("/sys/block")) if os.path.exists(f"/dev/{d}")
@@ -86,19 +86,6 @@ def test_rt_runtime_under_own_cgroup(capsa: Capsa) -> None:
     assert (r.returncode, r.stdout) == (0, "1000\n"), r.stderr
 
 
-def _timers(container_id: str) -> list[str]:
-    found = []
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            with open(f"/proc/{pid}/cmdline", "rb") as fh:
-                args = fh.read().decode(errors="replace").split("\0")
-        except OSError:
-            continue
-        if "capsa.container.healthtimer" in args and container_id in args:
-            found.append(pid)
-    return found
-
-
 def test_periodic_health_checks(capsa: Capsa) -> None:
     r = capsa("run", "-d", "--health-cmd", "echo ran", "--health-interval", "1s", "busybox", "sleep", "300")
     assert r.returncode == 0, r.stderr
@@ -111,19 +98,21 @@ def test_periodic_health_checks(capsa: Capsa) -> None:
             break
         time.sleep(0.3)
     assert health["Status"] == "healthy" and health["Log"][0]["Output"] == "ran\n", health
-    assert len(_timers(cid)) == 1
+    assert len(health_timers(capsa, cid)) == 1
+    timer = health_timers(capsa, cid)[0]  # detached from the caller: no working directory of its kept busy
+    assert (os.readlink(f"/proc/{timer}/cwd"), os.getsid(int(timer))) == ("/", int(timer))
     assert capsa("stop", "-t", "0", cid).returncode == 0
     deadline = time.monotonic() + 5
-    while _timers(cid) and time.monotonic() < deadline:
+    while health_timers(capsa, cid) and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert _timers(cid) == [], "the timer outlived its container"
+    assert health_timers(capsa, cid) == [], "the timer outlived its container"
     assert capsa("start", cid).returncode == 0
     assert json.loads(capsa("inspect", cid, "--format", "{{json .State.Health}}").stdout)["Status"] in ("starting", "healthy")
     assert capsa("rm", "-f", "-t", "0", cid).returncode == 0
     deadline = time.monotonic() + 5
-    while _timers(cid) and time.monotonic() < deadline:
+    while health_timers(capsa, cid) and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert _timers(cid) == []
+    assert health_timers(capsa, cid) == []
 
 
 def test_device_symlink_is_resolved(capsa: Capsa) -> None:
@@ -134,3 +123,103 @@ def test_device_symlink_is_resolved(capsa: Capsa) -> None:
     r = capsa("run", "--rm", "--device", f"{link}:/dev/mine", "busybox", "ls", "-l", "/dev/mine")
     assert r.returncode == 0, r.stderr
     assert re.match(r"^c.* 1,\s+3 ", r.stdout), r.stdout
+
+
+def test_no_timer_for_a_disabled_check(capsa: Capsa) -> None:
+    """``--health-cmd none`` keeps its Interval (podman's Config.Healthcheck) but has no check to run."""
+    r = capsa("run", "-d", "--health-cmd", "none", "--health-interval", "1s", "busybox", "sleep", "300")
+    assert r.returncode == 0, r.stderr
+    cid = r.stdout.strip()
+    try:
+        assert health_timers(capsa, cid) == []
+    finally:
+        assert capsa("rm", "-f", "-t", "0", cid).returncode == 0
+
+
+def test_timer_ends_when_the_monitor_dies(capsa: Capsa) -> None:
+    """A monitor killed outright leaves state.json saying "running" (capsa then counts the
+    container exited: no monitor holds its lock); the timer must not run on forever."""
+    import signal
+
+    r = capsa("run", "-d", "--health-cmd", "true", "--health-interval", "1s", "busybox", "sleep", "300")
+    assert r.returncode == 0, r.stderr
+    cid = r.stdout.strip()
+    try:
+        assert len(health_timers(capsa, cid)) == 1
+        monitor = json.loads((capsa.root / "containers" / cid / "state.json").read_text())["monitor_pid"]
+        os.kill(monitor, signal.SIGKILL)
+        deadline = time.monotonic() + 5
+        while health_timers(capsa, cid) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert health_timers(capsa, cid) == [], "the timer outlived its container's monitor"
+    finally:
+        assert capsa("rm", "-f", "-t", "0", cid).returncode == 0
+
+
+def test_timer_survives_a_pause(capsa: Capsa) -> None:
+    """A paused container is not checked (``healthcheck run`` refuses it, as podman's), and its
+    timer waits: after ``unpause`` the checks go on."""
+    r = capsa("run", "-d", "--health-cmd", "true", "--health-interval", "1s", "busybox", "sleep", "300")
+    assert r.returncode == 0, r.stderr
+    cid = r.stdout.strip()
+    try:
+        assert capsa("pause", cid).returncode == 0
+        time.sleep(4.5)  # (more than three intervals: three refused checks in a row ended the timer)
+        assert len(health_timers(capsa, cid)) == 1, "the timer of a paused container ended"
+        assert capsa("unpause", cid).returncode == 0
+    finally:
+        assert capsa("rm", "-f", "-t", "0", cid).returncode == 0
+
+
+def test_image_healthcheck_runs_periodically(capsa: Capsa) -> None:
+    """A container takes its image's HEALTHCHECK at create, as podman's (the default 30s
+    timeout filled in), and its timer runs it."""
+    ctx = capsa.tmp / "hc-image"
+    ctx.mkdir(exist_ok=True)
+    (ctx / "Containerfile").write_text("FROM busybox\nHEALTHCHECK --interval=1s CMD echo from-image\n")
+    r = capsa("build", "-q", "-t", "hcimage", str(ctx))
+    assert r.returncode == 0, r.stderr
+    cid = ""
+    try:
+        r = capsa("run", "-d", "hcimage", "sleep", "300")
+        assert r.returncode == 0, r.stderr
+        cid = r.stdout.strip()
+        check = json.loads(capsa("inspect", cid, "--format", "{{json .Config.Healthcheck}}").stdout)
+        assert (check["Test"], check["Interval"], check["Timeout"]) == (["CMD-SHELL", "echo from-image"], 10**9, 30 * 10**9), check
+        deadline = time.monotonic() + 10
+        health: dict = {}
+        while time.monotonic() < deadline:
+            health = json.loads(capsa("inspect", cid, "--format", "{{json .State.Health}}").stdout)
+            if health["Log"]:
+                break
+            time.sleep(0.3)
+        assert health["Status"] == "healthy" and health["Log"][0]["Output"] == "from-image\n", health
+    finally:
+        if cid:
+            assert capsa("rm", "-f", "-t", "0", cid).returncode == 0
+        assert capsa("rmi", "hcimage").returncode == 0
+
+
+def test_timer_of_a_quick_restart_waits_for_the_old_one(capsa: Capsa) -> None:
+    """stop + start within a second: the old timer may still hold the timer lock while it
+    ends; the new one waits for it a little rather than leaving the container without one."""
+    import fcntl
+
+    r = capsa("create", "--health-cmd", "true", "--health-interval", "1s", "busybox", "sleep", "300")
+    assert r.returncode == 0, r.stderr
+    cid = r.stdout.strip()
+    run_dir = capsa.runroot / "containers" / cid
+    run_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(run_dir / "health-timer.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)  # (an old timer, about to end)
+        assert capsa("start", cid).returncode == 0
+        time.sleep(0.5)
+        os.close(fd)
+        fd = -1
+        time.sleep(1)
+        assert len(health_timers(capsa, cid)) == 1, "the container was left without a timer"
+    finally:
+        if fd >= 0:
+            os.close(fd)
+        assert capsa("rm", "-f", "-t", "0", cid).returncode == 0

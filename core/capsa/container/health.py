@@ -22,6 +22,15 @@ def healthcheck_of(config: ContainerConfig, image_config: dict[str, Any] | None 
     return check
 
 
+def take_image_check(config: ContainerConfig, image_config: dict[str, Any]) -> None:
+    """At create, a container given no ``--health-*`` check takes its image's, as podman's:
+    the default 30s ``Interval`` and ``Timeout`` where the image gives none (0)."""
+    check = healthcheck_of(config, image_config)
+    if check is not None:
+        config.extra["healthcheck"] = {**check, "Interval": check.get("Interval") or 30 * 10**9,
+                                       "Timeout": check.get("Timeout") or 30 * 10**9}
+
+
 def health_state(records: Any, config: ContainerConfig, started_at: str, has_check: bool) -> dict[str, Any]:
     """``State.Health`` of inspect: {"Status", "FailingStreak", "Log"} ("" status: no check)."""
     if not has_check:

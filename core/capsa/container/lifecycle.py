@@ -73,8 +73,15 @@ def create(store: Store, records: ContainerRecords, config: ContainerConfig) -> 
             image = store.find_image(config.image_name)
             config.image_id = image.id
             config.image_name = store.name_of(config.image_name, image)  # podman's ImageName
+            image_config = store.config_of(image)
             if config.extra.pop("publish_all", False):  # -P: the image's (and --expose's) exposed ports, to free host ports
-                _publish_exposed(store, records, image, config)
+                from capsa.container.ports import publish_exposed
+
+                publish_exposed(records, image_config, config)
+            if "healthcheck" not in config.extra and (image_config.get("config") or {}).get("Healthcheck"):
+                from capsa.container.health import take_image_check
+
+                take_image_check(config, image_config)
             layer = store.layers.create_empty(image.top_layer)
             config.layer_id = layer.id
         try:
@@ -92,23 +99,6 @@ def create(store: Store, records: ContainerRecords, config: ContainerConfig) -> 
             VolumeStore(store.root).ensure(mount.source)
     fire("capsa_container_created", records, config, store)
     return config
-
-
-def _publish_exposed(store: Store, records: ContainerRecords, image: Any, config: ContainerConfig) -> None:
-    """``-P``: the image's exposed ports not published yet, to free host ports (none that a
-    running container publishes)."""
-    from capsa.container import ports
-
-    given = {(m["container_port"], m["protocol"]) for m in ports.published(config)}
-    image_config = store.config_of(image)
-    if config.extra.get("expose"):
-        runtime = dict(image_config.get("config") or {})
-        runtime["ExposedPorts"] = {**(runtime.get("ExposedPorts") or {}), **{p: {} for p in config.extra["expose"]}}
-        image_config = {**image_config, "config": runtime}
-    more = [m for m in ports.exposed(image_config) if (m["container_port"], m["protocol"]) not in given]
-    if more:
-        taken = ports.claims(ports.published(config)) + ports.running_claims(records)
-        config.extra["ports"] = ports.published(config) + ports.reserve(more, taken)
 
 
 # -- start ----------------------------------------------------------------------------------------

@@ -198,3 +198,17 @@ def inspect_ports(mappings: list[dict[str, Any]]) -> dict[str, Any]:
         out.setdefault(f"{m['container_port']}/{m['protocol']}", []).append(
             {"HostIp": m["host_ip"], "HostPort": str(m["host_port"])})
     return out
+
+
+def publish_exposed(records: Any, image_config: dict[str, Any], config: Any) -> None:
+    """``-P``: the image's exposed ports (and those ``--expose`` added) not published yet, to
+    free host ports (none that a running container publishes)."""
+    given = {(m["container_port"], m["protocol"]) for m in published(config)}
+    if config.extra.get("expose"):
+        runtime = dict(image_config.get("config") or {})
+        runtime["ExposedPorts"] = {**(runtime.get("ExposedPorts") or {}), **{p: {} for p in config.extra["expose"]}}
+        image_config = {**image_config, "config": runtime}
+    more = [m for m in exposed(image_config) if (m["container_port"], m["protocol"]) not in given]
+    if more:
+        taken = claims(published(config)) + running_claims(records)
+        config.extra["ports"] = published(config) + reserve(more, taken)

@@ -306,17 +306,14 @@ def parse_cgroup_conf(values: list[str]) -> dict[str, str]:
     host is cgroup v2 only, as podman: ``linux.resources.unified``)."""
     from capsa.hostinfo import cgroup_layout
 
-    if cgroup_layout().mode != "unified":
-        raise UsageError("cannot use --cgroup-conf without cgroup v2", hint="this host mounts cgroup v1 controllers")
     out = {}
-    for item in values:
+    for item in values:  # (the form first, then the host: podman's order)
         key, sep, value = item.partition("=")
         if not sep or not key or "/" in key:
-            raise UsageError(f"--cgroup-conf {item!r} must be in the format KEY=VALUE", hint="e.g. memory.high=1g")
-        if not key.startswith("net.") and ipc == "host":
-            raise UsageError(f"sysctl {item} can't be set since IPC Namespace set to host: invalid argument",
-                             hint="drop the sysctl or give the container an ipc namespace of its own")
+            raise UsageError("--cgroup-conf must be formatted KEY=VALUE", hint=f"not {item!r}: e.g. memory.high=1g")
         out[key] = value
+    if cgroup_layout().mode != "unified":
+        raise UsageError("cannot use --cgroup-conf without cgroup v2", hint="this host mounts cgroup v1 controllers")
     return out
 
 
@@ -333,6 +330,32 @@ def parse_duration(text: str, flag: str) -> int:
     return int(sum(float(n) * units[u] for n, u in parts))
 
 
+def health_test(cmd: str) -> list[str]:
+    """``--health-cmd``'s ``Test``, as podman's makeHealthCheckFromCli: a JSON list of strings
+    (``["CMD", ...]``, ``["CMD-SHELL", "..."]``, or a command and its arguments), else a shell
+    command (``[ -e /tmp/ok ]`` too); ``CMD a b`` is split in words; ``none`` disables."""
+    import json
+
+    try:
+        words = json.loads(cmd) if cmd.startswith("[") else None
+    except ValueError:
+        words = None
+    is_list = isinstance(words, list) and all(isinstance(x, str) for x in words)
+    if not is_list:
+        words = cmd.split(" ", 1)
+    if not words:
+        raise UsageError("must define a healthcheck command for all healthchecks", hint="give --health-cmd a command")
+    if words[0].lower() == "none":
+        return ["NONE"]
+    if words[0] == "CMD" and not is_list:
+        return cmd.split()
+    if words[0] in ("CMD", "CMD-SHELL"):
+        return list(words)
+    if is_list and len(words) > 1:
+        return ["CMD", *words]
+    return ["CMD-SHELL", " ".join(words)]
+
+
 def parse_healthcheck(o: dict[str, Any]) -> dict[str, Any] | None:
     """``--health-*`` -> podman's ``Config.Healthcheck`` ({"Test": ["NONE"]} with
     ``--no-healthcheck`` or ``--health-cmd none``); None when no health flag is given."""
@@ -342,23 +365,9 @@ def parse_healthcheck(o: dict[str, Any]) -> dict[str, Any] | None:
             raise UsageError("cannot specify both --no-healthcheck and --health-cmd",
                              hint="drop --no-healthcheck or --health-cmd")
         return {"Test": ["NONE"]}
-    if cmd is None:  # (podman ignores the other --health-* flags without a command)
+    if not cmd:  # (podman ignores the other --health-* flags without a command, and an empty one)
         return None
-    if cmd.lower() == "none":
-        return {"Test": ["NONE"]}
-    if cmd.startswith("["):
-        import json
-
-        try:
-            test = json.loads(cmd)
-        except ValueError:
-            test = None
-        if not (isinstance(test, list) and test and all(isinstance(x, str) for x in test)):
-            raise UsageError(f"invalid --health-cmd {cmd!r}", hint='give a shell command or a JSON list ["CMD", ...]')
-        if test[0] not in ("CMD", "CMD-SHELL", "NONE"):
-            test = ["CMD", *test]
-    else:
-        test = ["CMD-SHELL", cmd]
+    test = health_test(cmd)
     interval = o.get("health_interval") or HEALTH_DEFAULTS["interval"]
     out = {"Test": test,
            "Interval": 0 if interval == "disable" else parse_duration(interval, "--health-interval"),

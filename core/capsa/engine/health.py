@@ -12,8 +12,8 @@ restarted container is ``starting`` again. On becoming unhealthy, ``--health-on-
 (``kill``, ``stop``, ``restart``) acts.
 
 Periodic checks: podman starts a systemd timer per container; capsa has no systemd
-dependency, so nothing runs a check on its own: ``capsa healthcheck run`` runs one (from cron,
-a script or a supervisor's loop), as podman does on hosts without systemd.
+dependency: :mod:`capsa.container.healthtimer` (a detached process per running container with
+a check and an ``Interval``) runs ``capsa healthcheck run`` every ``Interval``.
 """
 from __future__ import annotations
 
@@ -58,7 +58,8 @@ def run_check(sess: Session, ref: str) -> str:
                          hint="create the container with --health-cmd")
     state = records.state(config.id)
     if state.status != "running":
-        raise UsageError(f"container {config.id} is not running", hint=f"start it first (capsa start {config.name})")
+        raise UsageError(f"container {config.id} is not running", hint=f"unpause it first (capsa unpause {config.name})"
+                         if state.status == "paused" else f"start it first (capsa start {config.name})")
     start = _now()
     code, output = _exec(sess, records, config, check)
     entry = {"Start": start, "End": _now(), "ExitCode": code, "Output": output}
