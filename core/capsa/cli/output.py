@@ -38,6 +38,15 @@ def warn(message: str) -> None:
     print(f"Warning: {message}", file=sys.stderr, flush=True)
 
 
+def go_warning(message: str) -> None:
+    """A warning as podman's logging prints it on standard error (``time="..." level=warning
+    msg="..."``), for the warnings scripts match (stop's ``resorting to SIGKILL``)."""
+    import time
+
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    print(f'time="{stamp}" level=warning msg="{message}"', file=sys.stderr, flush=True)
+
+
 def _template_error(exc: Exception) -> UsageError:
     return UsageError(str(exc), hint="see docs/cli.md for the --format syntax")
 
@@ -67,26 +76,29 @@ def emit_list(
     headers: dict[str, str] | None = None,
     quiet_field: str | None = None,
     quiet: bool = False,
+    heading: bool = True,
 ) -> None:
-    """Print many objects: ``table`` template by default, ``-q`` prints ``quiet_field`` only."""
+    """Print many objects: ``table`` template by default, ``-q`` prints ``quiet_field`` only;
+    without ``heading`` (``--noheading``) a table's column titles are left out."""
     if quiet and quiet_field:
         write("".join(f"{item[quiet_field]}\n" for item in items))
         return
     if not fmt or fmt.strip() == "table":
         fmt = table
+    text = None
     if headers is not None:  # plain fields (the default tables) need no template engine
         from capsa.fastpath.table import format_simple
 
-        simple = format_simple(fmt, items, headers)
-        if simple is not None:
-            write(simple)
-            return
-    from capsa.formatting import TemplateError, format_items
+        text = format_simple(fmt, items, headers)
+    if text is None:
+        from capsa.formatting import TemplateError, format_items
 
-    try:
-        text = format_items(fmt, list(items), headers)
-    except TemplateError as exc:
-        raise _template_error(exc) from None
+        try:
+            text = format_items(fmt, list(items), headers)
+        except TemplateError as exc:
+            raise _template_error(exc) from None
+    if not heading and fmt.lstrip().startswith("table"):
+        text = text.partition("\n")[2]
     write(text)
 
 
