@@ -50,8 +50,8 @@ def ps(
                          f'Choose from: "{", ".join(PS_SORT)}"', hint="capsa ps --sort names")
     if watch < 0:
         raise UsageError("watch must be greater than 0", hint="capsa ps --watch 2")
-    if watch and (quiet or (format or "").strip() == "json"):
-        raise UsageError("the watch and quiet or format json flags cannot be used together", hint="leave out --quiet")
+    if quiet or (format or "").strip() == "json":
+        watch = 0  # (once, as podman)
     while True:
         if watch:
             output.write("\033[2J\033[1;1H")  # (podman's screen clear, as stats)
