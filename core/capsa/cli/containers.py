@@ -109,9 +109,7 @@ def start(
                 if code:
                     raise Exit(code)
                 return
-            if not (all or filter):
-                output.write(f"{label}\n")
-            continue
+            continue  # (as podman: nothing to do, nothing printed)
         if attach:
             code = engine.start(sess, config, attach=attach, stdin=interactive, detach_keys=keys, sig_proxy=sig_proxy)
             if code:
@@ -186,26 +184,27 @@ def rm(
     latest: Annotated[bool, typer.Option("--latest", "-l", help="Act on the latest container created")] = False,
 ) -> None:
     """Remove one or more containers."""
+    from capsa.container.records import ContainerNotFound
+
     sess = session(ctx)
-    missing: list[str] = []
-    targets = _select(ctx, refs, all_=all, latest_=latest, filters=list(filter or []), cidfiles=list(cidfile or []),
-                      ignore=ignore or force, missing=missing)
+    try:  # (as podman: every name is looked up before anything is removed)
+        targets = _select(ctx, refs, all_=all, latest_=latest, filters=list(filter or []), cidfiles=list(cidfile or []),
+                          ignore=ignore or force)
+    except ContainerNotFound as exc:
+        exc.exit_code = 1  # (podman-rm(1): 1 for no such container)
+        raise
     if all:  # (a pod's infra container goes with its pod: capsa pod rm)
         kept = {c.id for c in engine.without_pod_infras(sess, [c for c, _ in targets])}
         targets = [(c, label) for c, label in targets if c.id in kept]
-    if depend:
-        targets = engine.with_dependents(sess, targets)
-    for message in missing:
-        print(f"Error: {message}", file=sys.stderr)
+    if depend:  # (podman prints full ids then)
+        targets = [(c, c.id) for c, _ in engine.with_dependents(sess, targets)]
     labels = {c.id: label for c, label in targets}
     removed = engine.remove(sess, [c for c, _ in targets], force, volumes, 0 if time_ is None else time_)
     output.write("".join(f"{labels.get(i, i)}\n" for i in removed))
-    if missing:
-        raise Exit(1)
 
 
-WAIT_CONDITIONS = ("configured", "created", "exited", "healthy", "initialized", "paused", "removing", "running",
-                   "stopped", "stopping", "unhealthy")
+WAIT_CONDITIONS = ("configured", "created", "exited", "paused", "removing", "running", "stopped", "stopping",
+                   "unknown")  # (podman 4.3's container states)
 
 
 def wait(
@@ -215,13 +214,14 @@ def wait(
     interval: Annotated[str, typer.Option("--interval", "-i", help="Time interval to wait before polling for completion (a duration; plain numbers are milliseconds)")] = "250ms",
     latest: Annotated[bool, typer.Option("--latest", "-l", help="Act on the latest container created")] = False,
 ) -> None:
-    """Block until one or more containers reach a condition (stopped), then print their exit codes."""
+    """Block until one or more containers reach a condition (stopped), then print their exit codes
+    (-1 for one that has not exited)."""
     from capsa.build.durations import parse_duration
 
     conditions = list(condition or ["stopped"])
     for c in conditions:
         if c not in WAIT_CONDITIONS:
-            raise UsageError(f"{c} is not a valid container status", hint=f"use one of {', '.join(WAIT_CONDITIONS)}")
+            raise UsageError(f"unknown container state: {c}: invalid argument", hint=f"use one of {', '.join(WAIT_CONDITIONS)}")
     try:
         seconds = parse_duration(interval if not interval.isdigit() else f"{interval}ms") / 1e9
     except ValueError as exc:

@@ -414,7 +414,7 @@ def wait(sess: Session, config: ContainerConfig, conditions: list[str] | None = 
             return -1
         status = state.status
         if status in conditions or ("stopped" in conditions and status not in ("running", "paused", "stopping")):
-            return state.exit_code
+            return state.exit_code if status == "exited" else -1  # (as podman: no exit code yet)
         time.sleep(interval)
 
 

@@ -23,11 +23,9 @@ def latest(sess: Session) -> list[ContainerConfig]:
 
 
 def select(sess: Session, refs: Sequence[str] = (), *, all_: bool = False, latest_: bool = False,
-           filters: Sequence[str] = (), cidfiles: Sequence[str] = (), ignore: bool = False,
-           missing: list[str] | None = None) -> list[tuple[ContainerConfig, str]]:
+           filters: Sequence[str] = (), cidfiles: Sequence[str] = (), ignore: bool = False) -> list[tuple[ContainerConfig, str]]:
     """The targets of a command and the label of each. A name that matches nothing raises
-    (ContainerNotFound: nothing is done), is skipped with ``ignore``, or, with a ``missing``
-    list, is appended to it (the caller reports it after doing the others, as podman's rm).
+    (ContainerNotFound, before anything is done, as podman), or is skipped with ``ignore``.
     ``all_`` with ``filters``: the containers passing them; ``filters`` alone: the same."""
     from capsa.container.records import ContainerNotFound
     from capsa.engine.containers import read_cidfiles
@@ -59,12 +57,9 @@ def select(sess: Session, refs: Sequence[str] = (), *, all_: bool = False, lates
     for ref in names + ids:
         try:
             found.append((records.find(ref), ref))
-        except ContainerNotFound as exc:
-            if ignore:
-                continue
-            if missing is None:
+        except ContainerNotFound:
+            if not ignore:
                 raise
-            missing.append(exc.message)
     return found
 
 
