@@ -197,7 +197,9 @@ def rm(
         kept = {c.id for c in engine.without_pod_infras(sess, [c for c, _ in targets])}
         targets = [(c, label) for c, label in targets if c.id in kept]
     if depend:  # (podman prints full ids then)
-        targets = [(c, c.id) for c, _ in engine.with_dependents(sess, targets)]
+        from capsa.engine.selecting import with_dependents
+
+        targets = [(c, c.id) for c, _ in with_dependents(sess, targets)]
     labels = {c.id: label for c, label in targets}
     removed = engine.remove(sess, [c for c, _ in targets], force, volumes, 0 if time_ is None else time_)
     output.write("".join(f"{labels.get(i, i)}\n" for i in removed))

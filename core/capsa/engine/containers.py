@@ -443,23 +443,6 @@ def remove(sess: Session, configs: list[ContainerConfig], force: bool, volumes: 
     return removed
 
 
-def with_dependents(sess: Session, targets: list[tuple[ContainerConfig, str]]) -> list[tuple[ContainerConfig, str]]:
-    """``rm --depend``: ``targets`` and, recursively, the containers that joined one of their
-    namespaces (``--network container:ID``), labelled by their full id."""
-    records = container_records(sess)
-    everyone = records.all()
-    out = list(targets)
-    seen = {c.id for c, _ in out}
-    i = 0
-    while i < len(out):
-        for other in everyone:
-            if other.id not in seen and other.network == f"container:{out[i][0].id}":
-                seen.add(other.id)
-                out.append((other, other.id))
-        i += 1
-    return out
-
-
 def _dependents_first(records: ContainerRecords, configs: list[ContainerConfig]) -> list[ContainerConfig]:
     """``configs`` with the containers that joined another's network namespace (``--network
     container:ID``) before it; one whose dependents are not all being removed is refused (podman's

@@ -86,3 +86,20 @@ def prune_filter(filters: Sequence[str]) -> Callable[[ContainerConfig], bool]:
 
         tests.append(has if key == "label" else (lambda c, h=has: not h(c)))
     return lambda config: all(test(config) for test in tests)
+
+
+def with_dependents(sess: Session, targets: list[tuple[ContainerConfig, str]]) -> list[tuple[ContainerConfig, str]]:
+    """``rm --depend``: ``targets`` and, recursively, the containers that joined one of their
+    namespaces (``--network container:ID``), labelled by their full id."""
+    records = container_records(sess)
+    everyone = records.all()
+    out = list(targets)
+    seen = {c.id for c, _ in out}
+    i = 0
+    while i < len(out):
+        for other in everyone:
+            if other.id not in seen and other.network == f"container:{out[i][0].id}":
+                seen.add(other.id)
+                out.append((other, other.id))
+        i += 1
+    return out
