@@ -75,6 +75,8 @@ CASES = [
     Case("inspect-type-bad", "inspect --type bogus c1", setup=(CREATED,), code=125,
          stderr=r'^Error: invalid type "bogus": must be '),
     Case("inspect-unknown", "inspect nosuch", code=125, stderr=r'^Error: inspecting object: no such object: "nosuch"$'),
+    Case("container-inspect-unknown", "container inspect nosuch", code=125,
+         stderr=r"^Error: inspecting object: no such container nosuch$"),
     Case("container-inspect-latest", "container inspect --latest --format {{.Name}}", setup=(CREATED,),
          stdout=r"\Ac1\n\Z"),
     Case("container-inspect-size", "container inspect -s --format {{.SizeRootFs}} c1", setup=(CREATED,),

@@ -184,15 +184,9 @@ def rm(
     latest: Annotated[bool, typer.Option("--latest", "-l", help="Act on the latest container created")] = False,
 ) -> None:
     """Remove one or more containers."""
-    from capsa.container.records import ContainerNotFound
-
     sess = session(ctx)
-    try:  # (as podman: every name is looked up before anything is removed)
-        targets = _select(ctx, refs, all_=all, latest_=latest, filters=list(filter or []), cidfiles=list(cidfile or []),
-                          ignore=ignore or force)
-    except ContainerNotFound as exc:
-        exc.exit_code = 1  # (podman-rm(1): 1 for no such container)
-        raise
+    targets = _select(ctx, refs, all_=all, latest_=latest, filters=list(filter or []), cidfiles=list(cidfile or []),
+                      ignore=ignore or force, not_found_exit=1)  # (podman-rm(1): 1 for no such container)
     if all:  # (a pod's infra container goes with its pod: capsa pod rm)
         kept = {c.id for c in engine.without_pod_infras(sess, [c for c, _ in targets])}
         targets = [(c, label) for c, label in targets if c.id in kept]
@@ -218,16 +212,11 @@ def wait(
 ) -> None:
     """Block until one or more containers reach a condition (stopped), then print their exit codes
     (-1 for one that has not exited)."""
-    from capsa.build.durations import parse_duration
-
     conditions = list(condition or ["stopped"])
     for c in conditions:
         if c not in WAIT_CONDITIONS:
             raise UsageError(f"unknown container state: {c}: invalid argument", hint=f"use one of {', '.join(WAIT_CONDITIONS)}")
-    try:
-        seconds = parse_duration(interval if not interval.isdigit() else f"{interval}ms") / 1e9
-    except ValueError as exc:
-        raise UsageError(f"invalid --interval: {exc}", hint="a duration: 250ms, 1s, ...") from None
+    seconds = engine.poll_interval(interval)
     if not refs and not latest:
         raise UsageError('"capsa wait" requires a name, id, or the "--latest" flag', hint="capsa wait CONTAINER")
     sess = session(ctx)

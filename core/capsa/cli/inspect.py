@@ -48,7 +48,7 @@ def inspect_objects(ctx: typer.Context, refs: list[str], kind: str, fmt: str | N
         if kind == "image":
             raise ImageNotFound(f"{missing[0]}: image not known", hint="see 'capsa images'")
         if kind == "container":
-            raise CapsaError(f'no such container "{missing[0]}"', hint="see 'capsa ps -a'")
+            raise CapsaError(f"inspecting object: no such container {missing[0]}", hint="see 'capsa ps -a'")
         raise CapsaError(f'inspecting object: no such object: "{missing[0]}"', hint="see 'capsa ps -a' and 'capsa images'")
 
 

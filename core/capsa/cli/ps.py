@@ -101,9 +101,9 @@ def _ps_emit(ctx: typer.Context, all: bool, quiet: bool, no_trunc: bool, filters
         for r in rows:
             r["Command"] = r["Command"] if len(r["Command"]) <= 17 else r["Command"][:17] + "..."
     if format is not None and format.strip() == "json":
-        from capsa.container.views import ps_json
+        from capsa.engine.pslisting import json_rows
 
-        output.emit_one([ps_json(r) for r in rows], "json", str)
+        output.emit_one(json_rows(rows), "json", str)
         return
     if not no_trunc:
         for r in rows:

@@ -393,6 +393,16 @@ def running_only(sess: Session, configs: list[ContainerConfig]) -> list[Containe
     return [c for c in configs if records.state(c.id).status in ("running", "paused")]  # (kill -a: paused too, as podman)
 
 
+def poll_interval(text: str) -> float:
+    """``wait --interval``: a Go duration in seconds (a plain number is milliseconds)."""
+    from capsa.build.durations import parse_duration
+
+    try:
+        return parse_duration(text if not text.isdigit() else f"{text}ms") / 1e9
+    except ValueError as exc:
+        raise UsageError(f"invalid --interval: {exc}", hint="a duration: 250ms, 1s, ...") from None
+
+
 def wait(sess: Session, config: ContainerConfig, conditions: list[str] | None = None, interval: float = 0.25) -> int:
     """Block until the container stops (or, with ``conditions``, until its status is one of
     them: ``stopped`` is any status but running, paused and stopping); its exit code (-1 when

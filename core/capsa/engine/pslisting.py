@@ -94,6 +94,13 @@ def _is_ancestor(value: str, row: dict[str, Any]) -> bool:
     return image.endswith("/" + short)
 
 
+def json_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``ps --format json``: the rows with podman's keys (see :func:`capsa.container.views.ps_json`)."""
+    from capsa.container.views import ps_json
+
+    return [ps_json(r) for r in rows]
+
+
 def add_sizes(sess: Session, rows: list[dict[str, Any]]) -> None:
     """``ps --size``: each row's ``Size`` (podman's ``{"rwSize", "rootFsSize"}``: the container's
     writable layer, and that plus its image) and ``SizeText`` (``12B (virtual 1.98MB)``)."""

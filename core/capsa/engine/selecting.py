@@ -23,9 +23,11 @@ def latest(sess: Session) -> list[ContainerConfig]:
 
 
 def select(sess: Session, refs: Sequence[str] = (), *, all_: bool = False, latest_: bool = False,
-           filters: Sequence[str] = (), cidfiles: Sequence[str] = (), ignore: bool = False) -> list[tuple[ContainerConfig, str]]:
+           filters: Sequence[str] = (), cidfiles: Sequence[str] = (), ignore: bool = False,
+           not_found_exit: int | None = None) -> list[tuple[ContainerConfig, str]]:
     """The targets of a command and the label of each. A name that matches nothing raises
-    (ContainerNotFound, before anything is done, as podman), or is skipped with ``ignore``.
+    (ContainerNotFound, before anything is done, as podman; exit code ``not_found_exit`` when
+    given, else 125), or is skipped with ``ignore``.
     ``all_`` with ``filters``: the containers passing them; ``filters`` alone: the same."""
     from capsa.container.records import ContainerNotFound
     from capsa.engine.containers import read_cidfiles
@@ -57,8 +59,10 @@ def select(sess: Session, refs: Sequence[str] = (), *, all_: bool = False, lates
     for ref in names + ids:
         try:
             found.append((records.find(ref), ref))
-        except ContainerNotFound:
+        except ContainerNotFound as exc:
             if not ignore:
+                if not_found_exit is not None:
+                    exc.exit_code = not_found_exit
                 raise
     return found
 
