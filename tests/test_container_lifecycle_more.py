@@ -125,12 +125,12 @@ def test_restart_bad_input(c: Capsa) -> None:
 
 def test_restart_refuses_a_running_rm_container_and_goes_on_with_the_others(c: Capsa) -> None:
     rmc = c("run", "-d", "--rm", "--name", "rmc", "busybox", "sleep", "60").stdout.strip()
-    other = c("create", "--name", "other", "busybox", "true").stdout.strip()
+    c("create", "--name", "other", "busybox", "true").stdout.strip()
     line = _one_error_line(c("restart", "-t", "0", "rmc"))
     assert "--rm" in line and rmc in line, line
     assert c("inspect", "--format", "{{.State.Status}}", "rmc").stdout == "running\n"  # kept, untouched
     r = c("restart", "-t", "0", "rmc", "other")  # as podman: on to the next one, 125 at the end
-    assert (r.returncode, r.stdout) == (125, f"{other}\n"), r.stderr
+    assert (r.returncode, r.stdout) == (125, "other\n"), r.stderr
     assert r.stderr.count("Error: ") == 1 and "--rm" in r.stderr, r.stderr
     assert c("inspect", "--format", "{{.State.Status}}", "rmc").stdout == "running\n"
     c("rm", "-f", "-t", "0", "rmc", "other")
