@@ -281,7 +281,7 @@ def test_ps_pod_columns_and_filter(c: Capsa) -> None:
     assert ok(c, "ps", "-a", "--filter", "pod=nope", "--format", "{{.Names}}") == ""
     docs = json.loads(ok(c, "ps", "-a", "--pod", "--filter", "pod=web", "--format", "json"))
     assert {(d["Pod"], d["PodName"]) for d in docs} == {(web, "web")}
-    assert sorted((d["Names"], d["IsInfra"]) for d in docs) == [(f"{web[:12]}-infra", True), ("web-a", False)]  # podman's key
+    assert sorted((d["Names"][0], d["IsInfra"]) for d in docs) == [(f"{web[:12]}-infra", True), ("web-a", False)]  # podman's key
     assert sorted(ok(c, "ps", "-a", "--filter", "pod=db", "--format", "{{.Names}} {{.IsInfra}}").splitlines()) == sorted([
         f"{db[:12]}-infra true", "db-a false"])
     assert ok(c, "ps", "--filter", "name=solo", "--format", "[{{.Pod}}]") == "[]\n"

@@ -43,8 +43,9 @@ def restart(
     sess = session(ctx)
     names = list(refs or []) + cidfile_ids(list(cidfile or []))
     targets = engine.restart_targets(sess, names or None, all, latest, running, list(filter or []))
+    labels = list(refs) if refs else []  # (as podman: what was typed, else the full id)
     failed = False
-    for config in targets:  # (as podman: on through every one, 125 at the end if one failed)
+    for i, config in enumerate(targets):  # (as podman: on through every one, 125 at the end if one failed)
         try:
             warning = engine.restart(sess, config, time_)
         except CapsaError as exc:
@@ -52,8 +53,8 @@ def restart(
             failed = True
             continue
         if warning:
-            output.warn(warning)
-        output.write(f"{config.id}\n")
+            output.go_warning(warning)
+        output.write(f"{labels[i] if i < len(labels) else config.id}\n")
     if failed:
         raise Exit(EXIT_ENGINE)
 

@@ -186,7 +186,10 @@ def top(
     if not latest and not words:
         raise UsageError("you must provide the name or ID of a running container", hint="capsa top CONTAINER [descriptors...]")
     sess = session(ctx)
-    (config,) = base.find(sess, None if latest else words[:1], latest=latest) or [None]
+    try:
+        (config,) = base.find(sess, None if latest else words[:1], latest=latest) or [None]
+    except CapsaError as exc:  # (podman's words)
+        raise CapsaError(f"unable to look up requested container: {exc.message}", hint=exc.hint) from None
     if config is None:
         raise UsageError("no containers to list processes of", hint="create and start one first")
     result = engine.top(sess, config, words if latest else words[1:])

@@ -7,7 +7,7 @@ import sys
 from capsa.cli import output
 from capsa.cli.context import Exit, session
 from capsa.engine import containers as engine
-from capsa.errors import CapsaError, UsageError
+from capsa.errors import EXIT_ENGINE, CapsaError, UsageError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # (typer evaluates the annotations: see capsa.cli.options)
@@ -56,6 +56,21 @@ def _launch_command(name: str) -> Any:
     return command
 
 
+def _select(ctx: typer.Context, refs: list[str] | None, **how: Any) -> list[tuple[Any, str]]:
+    """The targets of a command and the label of each (see :func:`capsa.engine.selecting.select`)."""
+    from capsa.engine.selecting import select
+
+    return select(session(ctx), list(refs or []), **how)
+
+
+def _go_on(failures: list[str], code: int = EXIT_ENGINE) -> None:
+    """After acting on every target (as podman): one ``Error:`` line per failure, then exit."""
+    for message in failures:
+        print(f"Error: {message}", file=sys.stderr)
+    if failures:
+        raise Exit(code)
+
+
 def start(
     ctx: typer.Context,
     refs: ContainersArg = None,
@@ -63,6 +78,9 @@ def start(
     interactive: Annotated[bool, typer.Option("--interactive", "-i", help="Attach the container's STDIN")] = False,
     detach_keys: Annotated[Optional[str], typer.Option("--detach-keys", help="Select the key sequence for detaching a container (default ctrl-p,ctrl-q)")] = None,
     sig_proxy: Annotated[bool, typer.Option("--sig-proxy/--no-sig-proxy", help="Proxy received signals to the process (with --attach)")] = True,
+    all: Annotated[bool, typer.Option("--all", help="Start all containers regardless of their state or configuration")] = False,
+    filter: Annotated[Optional[list[str]], typer.Option("--filter", "-f", help="Filter what containers start (ps's filters)")] = None,
+    latest: Annotated[bool, typer.Option("--latest", "-l", help="Act on the latest container created")] = False,
 ) -> None:
     """Start one or more containers."""
     keys = None
@@ -70,11 +88,19 @@ def start(
         from capsa.engine.attach import detach_keys as parse_keys
 
         keys = parse_keys(detach_keys)
+    if all and refs:
+        raise UsageError("either start all containers or the container(s) provided in the arguments",
+                         hint="leave out the names, or --all")
+    if not (refs or all or latest or filter):
+        raise UsageError("start requires at least one argument", hint="or use --all, --filter or --latest")
+    if attach and (all or filter):
+        raise UsageError("you cannot start and attach multiple containers at once", hint="start them one at a time with -a")
     sess = session(ctx)
-    targets = engine.find(sess, refs)
+    targets = _select(ctx, refs, all_=all, latest_=latest, filters=list(filter or []))
     if attach and len(targets) > 1:
-        raise UsageError("you cannot attach to more than one container", hint="start them one at a time with -a")
-    for config in targets:
+        raise UsageError("you cannot start and attach multiple containers at once", hint="start them one at a time with -a")
+    failures = []
+    for config, label in targets:
         if engine.is_running(sess, config):
             if attach:  # podman-start(1): a running container is simply attached to
                 from capsa.engine.attach import attach as attach_running
@@ -83,33 +109,45 @@ def start(
                 if code:
                     raise Exit(code)
                 return
-            output.write(f"{(refs or [config.name])[0]}\n")
-            continue
-        code = engine.start(sess, config, attach=attach, stdin=interactive, detach_keys=keys, sig_proxy=sig_proxy)
+            continue  # (as podman: nothing to do, nothing printed)
         if attach:
+            code = engine.start(sess, config, attach=attach, stdin=interactive, detach_keys=keys, sig_proxy=sig_proxy)
             if code:
                 raise Exit(code)
             return
-        output.write(f"{config.name if refs is None else refs[targets.index(config)]}\n")
+        try:
+            engine.start(sess, config, detach_keys=keys, sig_proxy=sig_proxy)
+        except CapsaError as exc:
+            if not (all or filter):
+                raise
+            failures.append(f"unable to start container {config.id!r}: {exc.message}")
+            continue
+        output.write(f"{label}\n")
+    _go_on(failures)
 
 
 def stop(
     ctx: typer.Context,
     refs: ContainersArg = None,
-    time_: Annotated[Optional[int], typer.Option("--time", "-t", help="Seconds to wait before killing the container")] = None,
+    time_: Annotated[Optional[int], typer.Option("--time", "-t", "--timeout", help="Seconds to wait for stop before killing the container")] = None,
     all: Annotated[bool, typer.Option("--all", "-a", help="Stop all running containers")] = False,
+    cidfile: Annotated[Optional[list[str]], typer.Option("--cidfile", help="Read the container ID from the file")] = None,
+    filter: Annotated[Optional[list[str]], typer.Option("--filter", "-f", help="Filter what containers stop (ps's filters)")] = None,
+    ignore: Annotated[bool, typer.Option("--ignore", "-i", help="Ignore errors when a specified container is missing")] = False,
+    latest: Annotated[bool, typer.Option("--latest", "-l", help="Act on the latest container created")] = False,
 ) -> None:
     """Stop one or more containers: the stop signal, then SIGKILL after the timeout."""
     sess = session(ctx)
-    targets = engine.find(sess, refs, all)
+    targets = _select(ctx, refs, all_=all, latest_=latest, filters=list(filter or []), cidfiles=list(cidfile or []),
+                      ignore=ignore)
     names = []
-    for config in targets:
-        if all and engine.is_paused(sess, config):
+    for config, label in targets:
+        if (all or filter) and engine.is_paused(sess, config):
             continue  # (as podman's stop --all: a paused container is not stopped)
         warning = engine.stop(sess, config, time_)
         if warning:
-            output.warn(warning)
-        names.append(config.id if all else refs[targets.index(config)] if refs else config.name)
+            output.go_warning(warning)
+        names.append(label)
     output.write("".join(f"{n}\n" for n in names))
 
 
@@ -118,15 +156,18 @@ def kill(
     refs: ContainersArg = None,
     signal: Annotated[str, typer.Option("--signal", "-s", help="Signal to send to the container")] = "SIGKILL",
     all: Annotated[bool, typer.Option("--all", "-a", help="Signal all running containers")] = False,
+    cidfile: Annotated[Optional[list[str]], typer.Option("--cidfile", help="Read the container ID from the file")] = None,
+    latest: Annotated[bool, typer.Option("--latest", "-l", help="Act on the latest container created")] = False,
 ) -> None:
     """Kill one or more running containers with a signal."""
     sess = session(ctx)
     engine.check_signal(signal)
-    targets = engine.find(sess, refs, all)
+    targets = _select(ctx, refs, all_=all, latest_=latest, cidfiles=list(cidfile or []))
     if all:
-        targets = engine.running_only(sess, targets)
-    engine.kill(sess, targets, signal)
-    output.write("".join(f"{refs[i] if refs else c.id}\n" for i, c in enumerate(targets)))
+        running = {c.id for c in engine.running_only(sess, [c for c, _ in targets])}
+        targets = [(c, label) for c, label in targets if c.id in running]
+    engine.kill(sess, [c for c, _ in targets], signal)
+    output.write("".join(f"{label}\n" for _, label in targets))
 
 
 def rm(
@@ -136,40 +177,51 @@ def rm(
     all: Annotated[bool, typer.Option("--all", "-a", help="Remove all containers")] = False,
     volumes: Annotated[bool, typer.Option("--volumes", "-v", help="Remove anonymous volumes of the containers")] = False,
     time_: Annotated[Optional[int], typer.Option("--time", "-t", help="Seconds to wait before killing (with -f)")] = None,
+    cidfile: Annotated[Optional[list[str]], typer.Option("--cidfile", help="Read the container ID from the file")] = None,
+    depend: Annotated[bool, typer.Option("--depend", help="Remove the containers and the containers that depend on them")] = False,
+    filter: Annotated[Optional[list[str]], typer.Option("--filter", help="Filter what containers are removed (ps's filters)")] = None,
+    ignore: Annotated[bool, typer.Option("--ignore", "-i", help="Ignore errors when a specified container is missing")] = False,
+    latest: Annotated[bool, typer.Option("--latest", "-l", help="Act on the latest container created")] = False,
 ) -> None:
     """Remove one or more containers."""
     sess = session(ctx)
-    missing = 0
+    targets = _select(ctx, refs, all_=all, latest_=latest, filters=list(filter or []), cidfiles=list(cidfile or []),
+                      ignore=ignore or force, not_found_exit=1)  # (podman-rm(1): 1 for no such container)
     if all:  # (a pod's infra container goes with its pod: capsa pod rm)
-        targets = engine.without_pod_infras(sess, engine.find(sess, None, all_=True))
-    else:
-        if not refs:
-            raise UsageError("give at least one container name or id", hint="or use --all")
-        targets = []
-        for ref in refs:
-            try:
-                targets += engine.find(sess, [ref])
-            except CapsaError as exc:
-                if force:
-                    continue
-                print(f"Error: {exc.message}", file=sys.stderr)
-                missing += 1
-    removed = engine.remove(sess, targets, force, volumes, 0 if time_ is None else time_)
-    output.write("".join(f"{i}\n" for i in removed))
-    if missing:
-        raise Exit(1)
+        kept = {c.id for c in engine.without_pod_infras(sess, [c for c, _ in targets])}
+        targets = [(c, label) for c, label in targets if c.id in kept]
+    if depend:  # (podman prints full ids then)
+        from capsa.engine.selecting import with_dependents
+
+        targets = [(c, c.id) for c, _ in with_dependents(sess, targets)]
+    labels = {c.id: label for c, label in targets}
+    removed = engine.remove(sess, [c for c, _ in targets], force, volumes, 0 if time_ is None else time_)
+    output.write("".join(f"{labels.get(i, i)}\n" for i in removed))
+
+
+WAIT_CONDITIONS = ("configured", "created", "exited", "paused", "removing", "running", "stopped", "stopping",
+                   "unknown")  # (podman 4.3's container states)
 
 
 def wait(
     ctx: typer.Context,
     refs: ContainersArg = None,
-    condition: Annotated[str, typer.Option("--condition", help="Condition to wait on: stopped or exited")] = "stopped",
+    condition: Annotated[Optional[list[str]], typer.Option("--condition", help="Condition to wait on (default stopped): created, exited, paused, running, stopped, stopping, ...")] = None,
+    interval: Annotated[str, typer.Option("--interval", "-i", help="Time interval to wait before polling for completion (a duration; plain numbers are milliseconds)")] = "250ms",
+    latest: Annotated[bool, typer.Option("--latest", "-l", help="Act on the latest container created")] = False,
 ) -> None:
-    """Block until one or more containers stop, then print their exit codes."""
-    if condition not in ("stopped", "exited"):
-        raise UsageError(f"invalid condition {condition!r}", hint="use stopped or exited")
+    """Block until one or more containers reach a condition (stopped), then print their exit codes
+    (-1 for one that has not exited)."""
+    conditions = list(condition or ["stopped"])
+    for c in conditions:
+        if c not in WAIT_CONDITIONS:
+            raise UsageError(f"unknown container state: {c}: invalid argument", hint=f"use one of {', '.join(WAIT_CONDITIONS)}")
+    seconds = engine.poll_interval(interval)
+    if not refs and not latest:
+        raise UsageError('"capsa wait" requires a name, id, or the "--latest" flag', hint="capsa wait CONTAINER")
     sess = session(ctx)
-    codes = [engine.wait(sess, config) for config in engine.find(sess, refs)]
+    targets = _select(ctx, refs, latest_=latest)
+    codes = [engine.wait(sess, config, conditions, seconds) for config, _ in targets]
     output.write("".join(f"{c}\n" for c in codes))
 
 
@@ -204,32 +256,45 @@ def port(
     output.write("".join(f"{line}\n" for line in lines))
 
 
-def exists(ctx: typer.Context, ref: Annotated[str, typer.Argument(help="Container name or id")]) -> None:
+def exists(
+    ctx: typer.Context,
+    ref: Annotated[str, typer.Argument(help="Container name or id")],
+    external: Annotated[bool, typer.Option("--external", help="Check for external containers as well: a build's RUN containers")] = False,
+) -> None:
     """Check if a container exists: exit 0 if it does, 1 if not."""
-    if not engine.exists(session(ctx), ref):
+    if not engine.exists(session(ctx), ref, external):
         raise Exit(1)
 
 
 def prune(
     ctx: typer.Context,
     force: Annotated[bool, typer.Option("--force", "-f", help="Do not prompt for confirmation")] = False,
+    filter: Annotated[Optional[list[str]], typer.Option("--filter", help="Provide filter values (label=, label!=, until=)")] = None,
 ) -> None:
     """Remove all stopped containers."""
+    from capsa.engine.selecting import prune_filter
+
+    keep = prune_filter(list(filter or []))  # (bad filters: before the prompt)
     if not force:
         sys.stderr.write("WARNING! This will remove all non running containers.\nAre you sure you want to continue? [y/N] ")
         sys.stderr.flush()
         if sys.stdin.readline().strip().lower() not in ("y", "yes"):
             return
-    gone = engine.prune(session(ctx))
+    gone = engine.prune(session(ctx), keep)
     output.write("".join(f"{i}\n" for i in gone))
 
 
-def container_inspect(ctx: typer.Context, refs: Annotated[list[str], typer.Argument(help="Containers")],
-                      format: FormatOpt = None) -> None:
+def container_inspect(
+    ctx: typer.Context,
+    refs: Annotated[Optional[list[str]], typer.Argument(help="Containers")] = None,
+    format: FormatOpt = None,
+    latest: Annotated[bool, typer.Option("--latest", "-l", help="Act on the latest container created")] = False,
+    size: Annotated[bool, typer.Option("--size", "-s", help="Display the total file size (SizeRw, SizeRootFs)")] = False,
+) -> None:
     """Display the configuration of one or more containers."""
     from capsa.cli.inspect import inspect_objects
 
-    inspect_objects(ctx, refs, "container", format)
+    inspect_objects(ctx, list(refs or []), "container", format, latest, size)
 
 
 def register(app: typer.Typer) -> None:

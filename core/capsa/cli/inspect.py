@@ -4,22 +4,41 @@ from __future__ import annotations
 from capsa.cli import output
 from capsa.cli.context import session
 from capsa.engine.inspect import KINDS as TYPES
-from capsa.errors import CapsaError, ImageNotFound
+from capsa.errors import CapsaError, ImageNotFound, UsageError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # (typer evaluates the annotations: see capsa.cli.options)
     import typer
 
-    from capsa.cli.options import Annotated, FormatOpt
+    from capsa.cli.options import Annotated, FormatOpt, Optional
 
 
 
-def inspect_objects(ctx: typer.Context, refs: list[str], kind: str, fmt: str | None) -> None:
+def inspect_objects(ctx: typer.Context, refs: list[str], kind: str, fmt: str | None, latest: bool = False,
+                    size: bool = False) -> None:
     """Print the documents of ``refs`` (JSON list, or the template per object); exit 125 when
-    one is not found, after printing the others, as podman does."""
+    one is not found, after printing the others, as podman does. ``latest``: the newest
+    container; ``size``: containers' SizeRw and SizeRootFs too."""
     from capsa.engine.inspect import documents
 
-    docs, missing = documents(session(ctx), refs, kind)
+    sess = session(ctx)
+    if latest:
+        from capsa.engine.selecting import select
+
+        if refs:
+            raise UsageError("--latest and containers cannot be used together", hint="use one of them")
+        refs, kind = [c.id for c, _ in select(sess, latest_=True)], "container"
+    elif not refs:
+        raise UsageError("no names or ids specified", hint="give a name or an id, or --latest")
+    docs, missing = documents(sess, refs, kind)
+    if size:
+        from capsa.engine.pslisting import container_sizes
+
+        ids = [d["Id"] for d in docs if "State" in d and "Id" in d and "Config" in d and "Mounts" in d]
+        sizes = container_sizes(sess, ids)
+        for d in docs:
+            if d.get("Id") in sizes:
+                d["SizeRw"], d["SizeRootFs"] = sizes[d["Id"]]
     if fmt and fmt != "json":
         for doc in docs:
             output.emit_one(doc, fmt, str)
@@ -29,20 +48,23 @@ def inspect_objects(ctx: typer.Context, refs: list[str], kind: str, fmt: str | N
         if kind == "image":
             raise ImageNotFound(f"{missing[0]}: image not known", hint="see 'capsa images'")
         if kind == "container":
-            raise CapsaError(f'no such container "{missing[0]}"', hint="see 'capsa ps -a'")
+            raise CapsaError(f"inspecting object: no such container {missing[0]}", hint="see 'capsa ps -a'")
         raise CapsaError(f'inspecting object: no such object: "{missing[0]}"', hint="see 'capsa ps -a' and 'capsa images'")
 
 
 def inspect(
     ctx: typer.Context,
-    refs: Annotated[list[str], typer.Argument(help="Names or ids of objects")],
+    refs: Annotated[Optional[list[str]], typer.Argument(help="Names or ids of objects")] = None,
     format: FormatOpt = None,
     type: Annotated[str, typer.Option("--type", "-t", help="Only look for objects of this type: container, image or all")] = "all",
+    latest: Annotated[bool, typer.Option("--latest", "-l", help="Act on the latest container created")] = False,
+    size: Annotated[bool, typer.Option("--size", "-s", help="Display the total file size of containers (SizeRw, SizeRootFs)")] = False,
 ) -> None:
     """Display the configuration of objects denoted by name or id."""
     if type not in TYPES:
-        raise CapsaError(f"invalid --type {type!r}", hint=f"use one of: {', '.join(TYPES)}")
-    inspect_objects(ctx, refs, type, format)
+        raise UsageError(f'invalid type "{type}": must be {", ".join(f"{t!r}" for t in TYPES[:-1])}, or "all"'.replace("'", '"'),
+                         hint="capsa pod inspect, network inspect and volume inspect show the others")
+    inspect_objects(ctx, list(refs or []), type, format, latest, size)
 
 
 def register(app: typer.Typer) -> None:

@@ -38,6 +38,15 @@ def warn(message: str) -> None:
     print(f"Warning: {message}", file=sys.stderr, flush=True)
 
 
+def go_warning(message: str) -> None:
+    """A warning as podman's logging prints it on standard error (``time="..." level=warning
+    msg="..."``), for the warnings scripts match (stop's ``resorting to SIGKILL``)."""
+    import time
+
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    print(f'time="{stamp}" level=warning msg="{message}"', file=sys.stderr, flush=True)
+
+
 def _template_error(exc: Exception) -> UsageError:
     return UsageError(str(exc), hint="see docs/cli.md for the --format syntax")
 

@@ -85,7 +85,8 @@ def kill(sess: Session, records: ContainerRecords, config: ContainerConfig, sig:
 
     state = records.state(config.id)
     if state.status not in ("running", "paused", "stopping"):
-        raise UsageError(f"can only kill running containers. {config.id[:12]} is in state {state.status}",
+        raise UsageError(f"can only kill running containers. {config.id} is in state {state.status}: "
+                         "container state improper",
                          hint="see 'capsa ps -a'")
     iso = isolation_driver(sess, config)
     iso.kill(config.id, signal_number(sig))
@@ -104,15 +105,9 @@ def stop(sess: Session, records: ContainerRecords, config: ContainerConfig, time
     podman's error, told under the container's lock that ``pause`` takes too."""
     from capsa.container.isodriver import isolation_driver
 
-    with records.lock(config.id).exclusive():
-        state = records.state(config.id)
-        if not monitor_alive(records, config.id):
-            return False
-        if state.status == "paused" and not paused_too:  # (podman's words)
-            raise UsageError(f"can only stop created or running containers. {config.id} is in state paused: "
-                             "container state improper", hint="unpause it first (capsa unpause), or kill it")
-        state.stop_requested = True
-        records.set_state(config.id, state)
+    state = request_stop(records, config.id, ACTIVE, paused_too)
+    if state is None:
+        return False
     iso = isolation_driver(sess, config)
     number = signal_number(stop_signal)
     try:
@@ -137,6 +132,25 @@ def stop(sess: Session, records: ContainerRecords, config: ContainerConfig, time
         wait_exited(records, config)
     wait_monitor_gone(records, config)
     return resorted
+
+
+def request_stop(records: ContainerRecords, container_id: str, live: tuple[str, ...] = ACTIVE,
+                 paused_too: bool = True) -> ContainerState | None:
+    """Under the container's lock, mark a stop requested (its monitor then does not restart it,
+    and ``inspect`` shows it ``stopping``) when its status is one of ``live`` and its monitor is
+    alive; the state as it was, else None (nothing to stop). Without ``paused_too`` a paused
+    container is podman's error. The one place ``stop``, ``pod rm -f`` and a pod's exit policy
+    take that step; each then signals the container its own way."""
+    with records.lock(container_id).exclusive():
+        state = records.state(container_id)
+        if state.status not in live or not monitor_alive(records, container_id):
+            return None
+        if state.status == "paused" and not paused_too:  # (podman's words)
+            raise UsageError(f"can only stop created or running containers. {container_id} is in state paused: "
+                             "container state improper", hint="unpause it first (capsa unpause), or kill it")
+        state.stop_requested = True
+        records.set_state(container_id, state)
+    return state
 
 
 def _signal_recorded(state: ContainerState, sig: int) -> None:

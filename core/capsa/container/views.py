@@ -15,12 +15,15 @@ if TYPE_CHECKING:
 
 
 def effective_status(records: ContainerRecords, config: ContainerConfig) -> ContainerState:
-    """The recorded state, corrected when the monitor died without recording an exit."""
+    """The recorded state, corrected when the monitor died without recording an exit; a running
+    container a stop was requested of is ``stopping``."""
     from capsa.container.stopping import ACTIVE, monitor_alive
 
     state = records.state(config.id)
     if state.status in ACTIVE and not monitor_alive(records, config.id):
         state.status = "exited"
+    elif state.status == "running" and state.stop_requested:
+        state.status = "stopping"  # (stop's or rm -f's wait for it to exit, as podman shows it)
     return state
 
 
@@ -90,6 +93,36 @@ def ps_row(records: ContainerRecords, config: ContainerConfig, image_config: dic
         "Pid": state.pid, "Mounts": [m.destination for m in config.mounts], "AutoRemove": config.remove,
         "Pod": config.pod, "PodName": "",  # (podman fills PodName only for ps --pod: see capsa.cli.ps)
         "IsInfra": bool(config.extra.get("infra")),
+        "Args": command, "StartedAtTime": state.started_at, "ExitedAtTime": state.finished_at,
+        "CreatedTime": config.created, "NetworkNames": _network_names(config),
+    }
+
+
+def _network_names(config: ContainerConfig) -> list[str]:
+    """The networks a container is on, by name (``ps``'s Networks)."""
+    definition = config.extra.get("network_definition") or {}
+    if definition.get("name"):
+        return [str(definition["name"])]
+    return [] if config.network in ("none", "host") or config.network.startswith("container:") else [config.network]
+
+
+def ps_json(row: dict[str, Any]) -> dict[str, Any]:
+    """One element of ``ps --format json``, with podman's keys and kinds (lists for Names and
+    Command, Unix times for Created, StartedAt and ExitedAt)."""
+    from capsa.humanize import parse_time
+
+    def unix(text: str) -> int:
+        return int(parse_time(text).timestamp()) if text else 0
+
+    return {
+        "AutoRemove": row["AutoRemove"], "Command": list(row["Args"]), "CreatedAt": row["Created"],
+        "Exited": row["State"] == "exited", "ExitedAt": unix(row["ExitedAtTime"]), "ExitCode": row["ExitCode"],
+        "Id": row["Id"], "Image": row["Image"], "ImageID": row["ImageID"], "IsInfra": row["IsInfra"],
+        "Labels": row["Labels"] or None, "Mounts": row["Mounts"], "Names": [row["Names"]],
+        "Namespaces": row.get("Namespaces", {}), "Networks": row["NetworkNames"], "Pid": row["Pid"],
+        "Pod": row["Pod"], "PodName": row["PodName"], "Ports": None if not row["Ports"] else row["Ports"].split(", "),
+        "Size": row.get("Size"), "StartedAt": unix(row["StartedAtTime"]), "State": row["State"],
+        "Status": row["Status"], "Created": unix(row["CreatedTime"]),
     }
 
 

@@ -43,12 +43,14 @@ def read_cidfiles(paths: list[str]) -> list[str]:
                                                              hint="give a file 'run --cidfile' wrote"))
 
 
-def exists(sess: Session, ref: str) -> bool:
+def exists(sess: Session, ref: str, external: bool = False) -> bool:
+    """Whether ``ref`` names a container; a build's RUN container (podman's "external"
+    buildah containers) only with ``external``."""
     try:
-        container_records(sess).find(ref)
+        config = container_records(sess).find(ref)
     except CapsaError:
         return False
-    return True
+    return external or not config.extra.get("builder")
 
 
 # -- create and run -------------------------------------------------------------------------------
@@ -379,7 +381,7 @@ def stop(sess: Session, config: ContainerConfig, timeout: int | None = None) -> 
     plugins.load_hook_plugins()
     seconds = config.stop_timeout if timeout is None else timeout
     signal = stop_signal(sess, config)  # (a paused container is refused, under its lock: rm -f and kill act on it)
-    if stopping.stop(sess, container_records(sess), config, seconds, signal, paused_too=False):
+    if stopping.stop(sess, container_records(sess), config, seconds, signal, paused_too=False) and seconds > 0:
         from capsa.signals import signal_name
 
         return (f"StopSignal {signal_name(signal)} failed to stop container {config.name} "
@@ -388,10 +390,11 @@ def stop(sess: Session, config: ContainerConfig, timeout: int | None = None) -> 
 
 
 def check_signal(signal: str) -> None:
-    """UsageError unless ``signal`` is a signal name or number."""
+    """UsageError unless ``signal`` is a signal name or number (0 is not one)."""
     from capsa.signals import signal_number
 
-    signal_number(signal)
+    if signal_number(signal) == 0:  # (a probe, not a signal: podman refuses it)
+        raise UsageError(f"invalid signal: {signal}", hint="give a signal name or number, e.g. SIGTERM or 15")
 
 
 def kill(sess: Session, configs: list[ContainerConfig], signal: str) -> None:
@@ -409,12 +412,39 @@ def running_only(sess: Session, configs: list[ContainerConfig]) -> list[Containe
     return [c for c in configs if records.state(c.id).status in ("running", "paused")]  # (kill -a: paused too, as podman)
 
 
-def wait(sess: Session, config: ContainerConfig) -> int:
-    """Block until the container stops; its exit code (-1 when it went away unrecorded)."""
+def poll_interval(text: str) -> float:
+    """``wait --interval``: a Go duration in seconds (a plain number is milliseconds)."""
+    from capsa.build.durations import parse_duration
+
+    try:
+        return parse_duration(text if not text.isdigit() else f"{text}ms") / 1e9
+    except ValueError as exc:
+        raise UsageError(f"invalid --interval: {exc}", hint="a duration: 250ms, 1s, ...") from None
+
+
+def wait(sess: Session, config: ContainerConfig, conditions: list[str] | None = None, interval: float = 0.25) -> int:
+    """Block until the container stops (or, with ``conditions``, until its status is one of
+    them: ``stopped`` is any status but running, paused and stopping); its exit code (-1 when
+    it went away unrecorded)."""
     from capsa.container.stopping import wait_exited
 
-    state = wait_exited(container_records(sess), config)
-    return state.exit_code if state is not None else -1
+    records = container_records(sess)
+    if not conditions or conditions == ["stopped"]:
+        state = wait_exited(records, config)
+        return state.exit_code if state is not None else -1
+    import time
+
+    from capsa.container.views import effective_status
+
+    while True:
+        try:
+            state = effective_status(records, config)
+        except CapsaError:
+            return -1
+        status = state.status
+        if status in conditions or ("stopped" in conditions and status not in ("running", "paused", "stopping")):
+            return state.exit_code if status == "exited" else -1  # (as podman: no exit code yet)
+        time.sleep(interval)
 
 
 # -- remove ---------------------------------------------------------------------------------------
@@ -466,8 +496,9 @@ def _dependents_first(records: ContainerRecords, configs: list[ContainerConfig])
     return joined + [c for c in configs if not c.network.startswith("container:")]
 
 
-def prune(sess: Session) -> list[str]:
-    """Remove every container that is not running; returns their ids."""
+def prune(sess: Session, keep: Any = None) -> list[str]:
+    """Remove every container that is not running (and passes ``keep``, a test of its config,
+    when given: ``--filter``); returns their ids."""
     from capsa import plugins
     from capsa.container import removal
     from capsa.container.stopping import monitor_alive
@@ -476,7 +507,7 @@ def prune(sess: Session) -> list[str]:
     store, records = open_store(sess), container_records(sess)
     gone = []
     for config in without_pod_infras(sess, records.all()):  # (an infra goes with its pod)
-        if not monitor_alive(records, config.id):
+        if not monitor_alive(records, config.id) and (keep is None or keep(config)):
             removal.remove(sess, store, records, config, force=False)
             gone.append(config.id)
     return gone

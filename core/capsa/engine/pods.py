@@ -373,19 +373,16 @@ def _stop_all(sess: Session, configs: list[ContainerConfig], timeout: int | None
     at once, as ``rm -f``); their monitors tear them down side by side."""
     from capsa.container.isodriver import isolation_driver
     from capsa.container.pausing import thaw_after_signal
-    from capsa.container.stopping import ACTIVE, monitor_alive, wait_exited
+    from capsa.container.stopping import request_stop, wait_exited
     from capsa.engine.containers import stop_signal
     from capsa.signals import signal_number
 
     records = container_records(sess)
     live = []
     for config in configs:
-        with records.lock(config.id).exclusive():
-            state = records.state(config.id)
-            if state.status not in ACTIVE or not monitor_alive(records, config.id):
-                continue
-            state.stop_requested = True
-            records.set_state(config.id, state)
+        state = request_stop(records, config.id)
+        if state is None:
+            continue
         iso = isolation_driver(sess, config)
         sig = signal_number(stop_signal(sess, config)) if timeout else 9
         try:

@@ -15,8 +15,8 @@ if TYPE_CHECKING:
 
 
 def listing(sess: Session, all_: bool, filters: list[str], external: bool = False) -> list[dict[str, Any]]:
-    """``ps``: the rows of the containers (only the running ones unless ``all_`` or
-    ``filters``) that pass every ``KEY=VALUE`` filter (podman's: status, name, label, id,
+    """``ps``: the rows of the containers (only the running ones unless ``all_`` or a
+    ``status`` filter) that pass every ``KEY=VALUE`` filter (podman's: status, name, label, id,
     exited, ancestor, pod), newest first. A build's RUN containers (``extra["builder"]``) only
     with ``external``, as podman's ``ps --external`` shows buildah's."""
     from capsa.container.views import ps_row
@@ -35,8 +35,8 @@ def listing(sess: Session, all_: bool, filters: list[str], external: bool = Fals
                 except CapsaError:
                     images[config.image_id] = {}
             rows.append(ps_row(records, config, images.get(config.image_id or "", {})))
-    if not all_ and not filters:
-        rows = [r for r in rows if r["State"] in ("running", "paused", "stopping", "restarting")]
+    if not all_ and not any(f.startswith("status=") for f in filters):
+        rows = [r for r in rows if r["State"] == "running"]  # (podman's ps: status=running unless told)
     return _filter_rows(rows, filters, sess)
 
 
@@ -92,3 +92,67 @@ def _is_ancestor(value: str, row: dict[str, Any]) -> bool:
         return True
     short = value if ":" in value.rsplit("/", 1)[-1] else f"{value}:latest"
     return image.endswith("/" + short)
+
+
+def json_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``ps --format json``: the rows with podman's keys (see :func:`capsa.container.views.ps_json`)."""
+    from capsa.container.views import ps_json
+
+    return [ps_json(r) for r in rows]
+
+
+def add_sizes(sess: Session, rows: list[dict[str, Any]]) -> None:
+    """``ps --size``: each row's ``Size`` (podman's ``{"rwSize", "rootFsSize"}``: the container's
+    writable layer, and that plus its image) and ``SizeText`` (``12B (virtual 1.98MB)``)."""
+    from capsa.humanize import go_human_size
+
+    sizes = container_sizes(sess, [row["Id"] for row in rows])
+    for row in rows:
+        rw, root = sizes.get(row["Id"], (0, 0))
+        row["Size"] = {"rwSize": rw, "rootFsSize": root}
+        row["SizeText"] = f"{go_human_size(rw)} (virtual {go_human_size(root)})"
+
+
+def container_sizes(sess: Session, ids: list[str]) -> dict[str, tuple[int, int]]:
+    """(writable layer size, that plus the image's size) of each container of ``ids`` (``ps
+    --size``, ``inspect --size``'s SizeRw and SizeRootFs)."""
+    records, store = container_records(sess), open_store(sess)
+    out = {}
+    with store.reading():
+        layers = {layer.id: layer for layer in store.layers.all()}
+        image_sizes = {i.id: i.size for i in store.images.all()}
+        for container_id in ids:
+            config = records.config(container_id)
+            rw = 0
+            if config.layer_id in layers:
+                try:
+                    rw = store.driver.diff_size(config.layer_id, layers[config.layer_id].parent)
+                except CapsaError:
+                    pass
+            out[container_id] = (rw, rw + int(image_sizes.get(config.image_id or "", 0) or 0))
+    return out
+
+
+NAMESPACES = (("CGROUPNS", "cgroup"), ("IPC", "ipc"), ("MNT", "mnt"), ("NET", "net"), ("PIDNS", "pid"),
+              ("USERNS", "user"), ("UTS", "uts"))
+
+
+def add_namespaces(rows: list[dict[str, Any]]) -> None:
+    """``ps --namespace``: each row's namespace inode numbers (read from its process; empty for
+    a container that does not run), as ``{{.CGROUPNS}}``... and ``Namespaces`` (podman's keys)."""
+    import os
+
+    for row in rows:
+        found = {}
+        for field, ns in NAMESPACES:
+            value = ""
+            if row["State"] in ("running", "paused", "stopping") and row["Pid"]:
+                try:
+                    value = os.readlink(f"/proc/{row['Pid']}/ns/{ns}").rpartition("[")[2].rstrip("]")
+                except OSError:
+                    pass
+            row[field] = value
+            if value:
+                found[{"CGROUPNS": "Cgroup", "IPC": "IPC", "MNT": "MNT", "NET": "NET", "PIDNS": "PIDNS",
+                       "USERNS": "User", "UTS": "UTS"}[field]] = value
+        row["Namespaces"] = found

@@ -19,7 +19,7 @@ def after_member_exit(records: ContainerRecords, pod_id: str, member_id: str, is
     ``member_id`` lives (best effort: the pod's record or infra may be gone meanwhile). ``iso``:
     the member's isolation driver, whose configuration is ``isolation``; used when the infra
     has the same."""
-    from capsa.container.stopping import monitor_alive
+    from capsa.container.stopping import monitor_alive, request_stop
     from capsa.pod.records import PodRecords
 
     pods = PodRecords(os.path.dirname(records.root), os.path.dirname(records.runroot))
@@ -38,12 +38,8 @@ def after_member_exit(records: ContainerRecords, pod_id: str, member_id: str, is
         infra = records.config(pod.infra_id)
         if (infra.extra.get("isolation") or isolation) != isolation:
             return
-        with records.lock(infra.id).exclusive():
-            state = records.state(infra.id)
-            if state.status not in LIVE or not monitor_alive(records, infra.id):
-                return
-            state.stop_requested = True
-            records.set_state(infra.id, state)
+        if request_stop(records, infra.id, LIVE) is None:
+            return
         iso.kill(infra.id, 9)
     except Exception:
         return
