@@ -59,6 +59,7 @@ def test_field_access_object_attribute_and_method() -> None:
         ((), "[]"),
         ({"b": 2, "a": "x", "c": [1, 2]}, "map[a:x b:2 c:[1 2]]"),
         ({}, "map[]"),
+        ({"/vol": {}, "80/tcp": {}}, "map[/vol:{} 80/tcp:{}]"),  # Go's map[string]struct{}: Volumes, ExposedPorts
         ("text", "text"),
     ],
 )
