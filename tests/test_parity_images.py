@@ -54,6 +54,9 @@ CASES = [
     Case("images-format-table", "images --format 'table {{.ID}}\t{{.Size}}'", header=("IMAGE ID", "SIZE")),
     Case("images-format-table-noheading", "images --noheading --format 'table {{.Repository}}\t{{.Tag}}'",
          stdout=r"\Alocalhost/busybox  latest\n\Z"),
+    Case("images-format-table-spaces", "images --format 'table {{.Repository}} {{.Tag}}'", header=("REPOSITORY", "TAG")),
+    Case("images-format-table-spaces-noheading", "images --noheading --format 'table {{.Repository}} {{.Tag}}'",
+         stdout=r"\Alocalhost/busybox  latest\n\Z"),
     Case("images-json", "images --format json", keys=JSON_KEYS),
     Case("images-json-per-name", "images --format json", setup=(*ONE, "tag one two"),  # (podman 4.3: a document per row)
          check=lambda r: [d["Names"] for d in json.loads(r.stdout)].count(["localhost/one:latest", "localhost/two:latest"]) == 2),
