@@ -59,6 +59,7 @@ def test_field_access_object_attribute_and_method() -> None:
         ((), "[]"),
         ({"b": 2, "a": "x", "c": [1, 2]}, "map[a:x b:2 c:[1 2]]"),
         ({}, "map[]"),
+        ({"/vol": {}, "80/tcp": {}}, "map[/vol:{} 80/tcp:{}]"),  # Go's map[string]struct{}: Volumes, ExposedPorts
         ("text", "text"),
     ],
 )
@@ -307,6 +308,14 @@ def test_table_minwidth_and_real_tabs() -> None:
     assert out == "ID" + " " * 10 + "NAME\n" + "1" + " " * 11 + "a\n"
 
 
+def test_table_spaces_are_column_breaks_as_podmans() -> None:
+    """podman turns every space of a ``table`` template into a tab (inside actions too)."""
+    out = format_items('table {{.ID}} {{printf "a b"}}|{{ .Names }}', ITEMS)
+    assert out.splitlines()[0] == "ID            a           b|NAMES"
+    assert out.splitlines()[1] == "3f4a2b1c9d8e  a           b|web"
+    assert format_items('{{.ID}} {{printf "a b"}}', ITEMS[:1]) == "3f4a2b1c9d8e a b\n"
+
+
 def test_table_header_overrides_and_camel_case() -> None:
     items = [{"ID": "1", "CreatedAt": "now", "ImageID": "sha", "Config": {"Image": "alp"}}]
     out = format_items(
@@ -329,7 +338,7 @@ def test_table_header_with_functions_and_blocks() -> None:
         "NAME        LABELS      PORTS       Y\n"
         'WEB         {"a":"b"}   80,443,     \n'
     )
-    assert format_items("table {{.Name}} ({{.Y}})", items) == "NAME (Y)\nweb (y)\n"
+    assert format_items("table {{.Name}}/({{.Y}})", items) == "NAME/(Y)\nweb/(y)\n"
 
 
 def test_table_empty_list_prints_header_only() -> None:

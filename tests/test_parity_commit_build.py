@@ -43,8 +43,11 @@ CASES = [
          stderr=r"\AError: --platform is not supported: ", podman_skip=REFUSED),
     Case("image-build-output", "image build -q -o {tmp}/out -f - {tmp}", input=CONTAINERFILE, code=125,
          stderr=r"\AError: -o is not supported: ", podman_skip=REFUSED),
-    Case("build-D", "build -q -D -f - {tmp}", input=CONTAINERFILE, code=125,
-         stderr=r"\AError: -D is not supported: ", podman_skip=REFUSED),
+    # flags with no effect to have (podman: -D is --disable-compression, its default; --compress is
+    # a legacy no-op; --disable-content-trust a Docker no-op): taken, not refused
+    Case("build-D", "build -q -D -f - {tmp}", input=CONTAINERFILE, stdout=ID64),
+    Case("build-no-ops", "build -q --disable-compression=false --compress --disable-content-trust -f - {tmp}",
+         input=CONTAINERFILE, stdout=ID64),
 ]
 
 store, podman_store, test_parity = parity_fixtures("commit", CASES)

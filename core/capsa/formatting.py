@@ -325,6 +325,12 @@ def _normalize(fmt: str) -> str:
     return fmt.replace("\\t", "\t").replace("\\n", "\n")
 
 
+def table_body(fmt: str) -> str:
+    """A ``table ...`` template without its ``table `` and, as podman does, with each space (in
+    actions too) a tab: ``table {{.ID}} {{.Names}}`` is two columns."""
+    return fmt[len("table "):].replace(" ", "\t")
+
+
 def render(fmt: str, item: Any) -> str:
     """Render one item with template ``fmt``: escapes normalized, no newline added, no table."""
     out: list[str] = []
@@ -342,7 +348,7 @@ def format_items(fmt: str, items: list[Any], headers: Mapping[str, str] | None =
     if fmt.strip() == "json":
         return to_json(list(items), indent=4) + "\n"
     table = fmt.startswith("table ")
-    text = _normalize(fmt[6:] if table else fmt)
+    text = _normalize(table_body(fmt) if table else fmt)
     nodes = _compile(text if text.endswith("\n") else text + "\n")
     out: list[str] = []
     if table:

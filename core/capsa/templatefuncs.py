@@ -56,8 +56,9 @@ def go_str(v: Any, top: bool = True) -> str:
         return _gofloat(v)
     if isinstance(v, int):
         return str(int(v))
-    if isinstance(v, Mapping):
-        return "map[" + " ".join(f"{go_str(k, False)}:{go_str(v[k], False)}" for k in sorted_keys(v)) + "]"
+    if isinstance(v, Mapping):  # (an empty mapping as a value is Go's struct{}: Volumes, ExposedPorts)
+        return "map[" + " ".join(f"{go_str(k, False)}:{'{}' if v[k] == {} else go_str(v[k], False)}"
+                                 for k in sorted_keys(v)) + "]"
     if isinstance(v, COLLECTIONS):
         seq = v if isinstance(v, (list, tuple)) else sorted_keys(v)
         return "[" + " ".join(go_str(x, False) for x in seq) + "]"

@@ -58,6 +58,9 @@ def build(
     cert_dir: Annotated[Optional[str], typer.Option("--cert-dir", help="use certificates at the specified path to access the registry")] = None,
     creds: Annotated[Optional[str], typer.Option("--creds", help="use [username[:password]] for accessing the registry")] = None,
     tls_verify: Annotated[Optional[bool], typer.Option("--tls-verify/--no-tls-verify", help="require HTTPS and verify certificates when accessing the registry (default true)", show_default=False)] = None,
+    disable_compression: Annotated[bool, typer.Option("--disable-compression/--no-disable-compression", "-D", help="don't compress layers (capsa stores built layers uncompressed either way; push compresses)")] = True,
+    compress: Annotated[bool, typer.Option("--compress", help="a legacy option, which has no effect on the image")] = False,
+    disable_content_trust: Annotated[bool, typer.Option("--disable-content-trust", help="This is a Docker specific option and is a NOOP")] = False,
 ) -> None:
     """Build an image using instructions from Containerfiles."""
     from capsa.cli.remote import remote_options

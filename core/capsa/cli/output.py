@@ -87,10 +87,10 @@ def emit_list(
         fmt = table
     if noheading and fmt.startswith("table "):
         from capsa.fastpath.table import tabwrite
-        from capsa.formatting import TemplateError, format_items
+        from capsa.formatting import TemplateError, format_items, table_body
 
         try:
-            write(tabwrite(format_items(fmt[len("table "):], list(items))))
+            write(tabwrite(format_items(table_body(fmt), list(items))))
         except TemplateError as exc:
             raise _template_error(exc) from None
         return

@@ -24,7 +24,6 @@ _POD_LIMITS = ("pod-level resource limits need a pod cgroup, which capsa does no
 
 _NO_MULTIARCH = "capsa builds for this host's platform only"
 _NO_REMOTE_CACHE = "capsa's build cache is local (see docs/build.md)"
-_NO_CONTENT_TRUST = "a Docker compatibility no-op"
 _BUILD_OUTPUT = "capsa builds into its store; use capsa save or push"
 _USERNS = "user namespaces are not supported by capsa's containers"
 
@@ -57,15 +56,12 @@ REFUSED: dict[tuple[str, ...], dict[str, str]] = {
         "--cache-to": _NO_REMOTE_CACHE,
         "--cache-ttl": _NO_REMOTE_CACHE,
         "--cgroupns": "build containers use capsa's cgroup namespace setting",
-        "--compress": "a legacy option that has no effect in podman either",
         "--cpp-flag": "Containerfile.in preprocessing is not supported",
         "--cpu-period": "capsa's containers take --cpus, not CFS periods",
         "--cpu-quota": "capsa's containers take --cpus, not CFS quotas",
         "--cpuset-cpus": "cpusets are not supported by capsa's containers",
         "--cpuset-mems": "cpusets are not supported by capsa's containers",
         "--decryption-key": "encrypted images are not supported",
-        "--disable-compression": "capsa stores built layers uncompressed already; push compresses",
-        "--disable-content-trust": _NO_CONTENT_TRUST,
         "--dns": "build containers use the host's resolv.conf",
         "--dns-option": "build containers use the host's resolv.conf",
         "--dns-search": "build containers use the host's resolv.conf",
@@ -105,7 +101,7 @@ REFUSED: dict[tuple[str, ...], dict[str, str]] = {
         "--userns-uid-map-user": _USERNS,
         "--uts": "build containers use a private UTS namespace",
         "--variant": _NO_MULTIARCH,
-        "-D": _NO_CONTENT_TRUST, "-o": _BUILD_OUTPUT,
+        "-o": _BUILD_OUTPUT,
     },
     ("pull",): {"--decryption-key": "capsa does not pull encrypted images (decrypt first: skopeo copy --decryption-key)"},
     ("push",): {

@@ -51,7 +51,7 @@ def _pieces(template: str) -> list[tuple[str, str]] | None:
             out.append((rest, ""))
             return out
         end = rest.find("}}", start)
-        literal, action = rest[:start], rest[start + 2:end].strip(" ")
+        literal, action = rest[:start], rest[start + 2:end].strip(" \t")
         if end == -1 or "}}" in literal or action[:1] != "." or not action[1:] or not set(action[1:]) <= _NAME_CHARS:
             return None
         out.append((literal, action[1:]))
@@ -63,7 +63,7 @@ def format_simple(fmt: str, items: Sequence[Mapping[str, Any]], headers: Mapping
     are beyond plain fields (see the module's contract)."""
     if not fmt.startswith("table "):
         return None
-    text = fmt[6:].replace("\\t", "\t").replace("\\n", "\n")
+    text = fmt[6:].replace(" ", "\t").replace("\\t", "\t").replace("\\n", "\n")  # (spaces: formatting.table_body)
     pieces = _pieces(text if text.endswith("\n") else text + "\n")
     if pieces is None or any(field and field not in headers for _, field in pieces):
         return None
