@@ -64,7 +64,7 @@ def ls(ctx: typer.Context, quiet: QuietOpt = False, no_trunc: NoTrunc = False,
     views = [n.template_view(trunc=not no_trunc) for n in networks]
     fmt = format if format and format.strip() != "table" else LS_TABLE
     if noheading and fmt.startswith("table "):
-        output.write(output.headless(views, fmt, LS_HEADERS))
+        output.write(output.headless(views, fmt))
         return
     output.emit_list(views, fmt, fmt, LS_HEADERS)
 

@@ -86,13 +86,7 @@ def emit_list(
     if not fmt or fmt.strip() == "table":
         fmt = table
     if noheading and fmt.startswith("table "):
-        from capsa.fastpath.table import tabwrite
-        from capsa.formatting import TemplateError, format_items, table_body
-
-        try:
-            write(tabwrite(format_items(table_body(fmt), list(items))))
-        except TemplateError as exc:
-            raise _template_error(exc) from None
+        write(headless(items, fmt))
         return
     if headers is not None:  # plain fields (the default tables) need no template engine
         from capsa.fastpath.table import format_simple
@@ -110,15 +104,15 @@ def emit_list(
     write(text)
 
 
-def headless(items: Sequence[dict[str, Any]], fmt: str, headers: dict[str, str]) -> str:
-    """A ``table`` template's rows, aligned as with their header, without it (``--noheading``)."""
-    from capsa.formatting import TemplateError, format_items
+def headless(items: Sequence[dict[str, Any]], fmt: str) -> str:
+    """A ``table`` template's rows alone, aligned among themselves (podman's ``--noheading``)."""
+    from capsa.fastpath.table import tabwrite
+    from capsa.formatting import TemplateError, format_items, table_body
 
     try:
-        text = format_items(fmt, list(items), headers)
+        return tabwrite(format_items(table_body(fmt), list(items)))
     except TemplateError as exc:
         raise _template_error(exc) from None
-    return text.split("\n", 1)[1] if "\n" in text else ""
 
 
 def to_yaml(data: Any, indent: int = 0) -> str:

@@ -102,7 +102,7 @@ def ps(
     rows = engine.ps_rows(reports, no_trunc)
     fmt = format if format and format.strip() != "table" else ps_table(ctr_ids, ctr_names, ctr_status, ns)
     if noheading and fmt.startswith("table "):
-        output.write(output.headless(rows, fmt, PS_HEADERS))
+        output.write(output.headless(rows, fmt))
         return
     output.emit_list(rows, fmt, fmt, PS_HEADERS)
 

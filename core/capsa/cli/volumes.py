@@ -51,7 +51,7 @@ def ls(ctx: typer.Context, quiet: QuietOpt = False,
     if quiet:
         output.emit_list(records, None, fmt, headers, quiet_field="Name", quiet=True)
     elif noheading and fmt.startswith("table "):
-        output.write(output.headless(records, fmt, headers))
+        output.write(output.headless(records, fmt))
     else:
         output.emit_list(records, fmt, fmt, headers)
 
