@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from parity import Case, parity_fixtures
 
 LOG_LEVEL = r'^Log Level "bogus" is not supported, choose from: trace, debug, info, warn, warning, error, fatal, panic$'
@@ -76,6 +78,8 @@ CASES = [
     Case("bool-short-false", "ps -a=false --format {{.ID}}", setup=("create {image} true",), stdout=r"\A\Z"),
     Case("bool-short-cluster-true", "ps -qa=true", setup=("create {image} true",), stdout=r"\A[0-9a-f]{12}\n\Z"),
     Case("bool-bad-value", "ps --all=yes", code=125, stderr=BAD_BOOL),
+    Case("bool-no-negation", "history --no-human {image}", code=125, stderr=r"^Error: unknown flag: --no-human$"),
+    Case("bool-no-negation-false", "history --no-human=false {image}", code=125, stderr=r"^Error: unknown flag: --no-human$"),
     # unknown commands and flags, a missing command (podman(1) EXIT STATUS: 125)
     Case("unknown-command", "foo", code=125, stderr=r"^Error: unrecognized command `(podman|capsa) foo`$"),
     Case("unknown-subcommand", "system foo", code=125, stderr=r"^Error: unrecognized command `(podman|capsa) system foo`$"),
@@ -129,6 +133,11 @@ def test_false_is_said_to_typer_too() -> None:
     assert explicit_bools(command, ["history", "--human=false", "x"]) == ["history", "--no-human", "x"]
     assert explicit_bools(command, ["history", "-H", "--no-trunc=1", "x"]) == ["history", "-H", "--no-trunc", "x"]
     assert explicit_bools(command, ["history", "--no-trunc=f", "x"]) == ["history", "x"]
+    from capsa.errors import UsageError
+
+    for typed in ("--no-human", "--no-human=true"):  # (capsa's own negation: podman has no such flag)
+        with pytest.raises(UsageError, match="^unknown flag: --no-human$"):
+            explicit_bools(command, ["history", typed, "x"])
     from capsa.cli.helpformat import render
 
     page = render(command.commands["history"], "capsa history")

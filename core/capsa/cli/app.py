@@ -178,6 +178,7 @@ def negatable_flags(group: typer.main.TyperGroup) -> None:  # type: ignore[name-
                 long = next((opt for opt in param.opts if opt.startswith("--")), None)
                 if long is not None:
                     param.secondary_opts = [f"--no-{long[2:]}"]
+                    param.capsa_negation = param.secondary_opts[0]  # (said by explicit_bools only: podman has no such flag)
         stack.extend(getattr(command, "commands", {}).values())
 
 
@@ -253,15 +254,22 @@ def explicit_bools(command: typer.main.TyperGroup, args: list[str]) -> list[str]
             break
         command = sub
     flags = {}
+    own = set()  # the negations negatable_flags made: a user who types one meets podman's unknown flag
     for param in command.params:
         if getattr(param, "is_flag", False):
             flags.update({opt: (param, False) for opt in param.opts})
             flags.update({opt: (param, True) for opt in param.secondary_opts})
+            if getattr(param, "capsa_negation", None):
+                own.add(param.capsa_negation)
     out: list[str] = []
     for i, arg in enumerate(args):
         if arg == "--":
             return out + args[i:]
         name, eq, value = arg.partition("=")
+        if name in own:
+            from capsa.errors import UsageError
+
+            raise UsageError(f"unknown flag: {name}", hint=f"See '{command_path(root, args)} --help'")
         if eq and len(name) > 2 and name[0] == "-" and name[1] != "-":  # (pflag's -a=false, -qa=false)
             if f"-{name[-1]}" in flags:
                 out.extend([f"-{c}" for c in name[1:-1]])
