@@ -124,7 +124,13 @@ def build(
     creds: Annotated[Optional[str], typer.Option("--creds", help="use [username[:password]] for accessing the registry")] = None,
     tls_verify: Annotated[Optional[bool], typer.Option("--tls-verify/--no-tls-verify", help="require HTTPS and verify certificates when accessing the registry (default true)", show_default=False)] = None,
 ) -> None:
-    """Build an image using instructions from Containerfiles."""
+    """Build an image using instructions from Containerfiles.
+
+    Examples:
+      capsa build .
+      capsa build --creds=username:password -t imageName -f Containerfile.simple .
+      capsa build --layers --force-rm --tag imageName .
+    """
     from capsa.cli.remote import remote_options
     from capsa.engine import build as engine
 

@@ -20,6 +20,22 @@ if TYPE_CHECKING:  # (typer evaluates the annotations: see capsa.cli.options)
 NOHELP_H = {"help_option_names": ["--help"], "allow_interspersed_args": False}
 
 
+RUN_DOC = """Run a command in a new container.
+
+Examples:
+  capsa run busybox ls -alF /etc
+  capsa run --network=host busybox wget -qO- http://localhost:8080
+  capsa run --volume /var/hostdir:/var/ctrdir -i -t busybox /bin/sh
+"""
+CREATE_DOC = """Create but do not start a container.
+
+Examples:
+  capsa create busybox ls
+  capsa create --annotation HELLO=WORLD busybox ls
+  capsa create -t -i --name myctr busybox ls
+"""
+
+
 def _launch_command(name: str) -> Any:
     """The typer command for ``run`` or ``create``, built from :data:`capsa.cli.runflags.FLAGS`
     (the flags' one declaration); ``main()`` usually runs these commands without typer."""
@@ -49,7 +65,7 @@ def _launch_command(name: str) -> Any:
         if code:
             raise Exit(code)
 
-    command.__doc__ = "Create but do not start a container." if name == "create" else "Run a command in a new container."
+    command.__doc__ = CREATE_DOC if name == "create" else RUN_DOC
     command.__name__ = name
     command.__signature__ = pyinspect.Signature(params)  # type: ignore[attr-defined]
     command.__annotations__ = {p.name: p.annotation for p in params}
@@ -64,7 +80,12 @@ def start(
     detach_keys: Annotated[Optional[str], typer.Option("--detach-keys", help="Select the key sequence for detaching a container (default ctrl-p,ctrl-q)")] = None,
     sig_proxy: Annotated[bool, typer.Option("--sig-proxy/--no-sig-proxy", help="Proxy received signals to the process (with --attach)")] = True,
 ) -> None:
-    """Start one or more containers."""
+    """Start one or more containers.
+
+    Examples:
+      capsa start 860a4b231279 5421ab43b45
+      capsa start --interactive --attach ctrID
+    """
     keys = None
     if detach_keys is not None:
         from capsa.engine.attach import detach_keys as parse_keys
@@ -99,7 +120,13 @@ def stop(
     time_: Annotated[Optional[int], typer.Option("--time", "-t", help="Seconds to wait before killing the container")] = None,
     all: Annotated[bool, typer.Option("--all", "-a", help="Stop all running containers")] = False,
 ) -> None:
-    """Stop one or more containers: the stop signal, then SIGKILL after the timeout."""
+    """Stop one or more containers: the stop signal, then SIGKILL after the timeout.
+
+    Examples:
+      capsa stop ctrID
+      capsa stop --all
+      capsa stop --time 2 mywebserver 6e534f14da9d
+    """
     sess = session(ctx)
     targets = engine.find(sess, refs, all)
     names = []
@@ -137,7 +164,14 @@ def rm(
     volumes: Annotated[bool, typer.Option("--volumes", "-v", help="Remove anonymous volumes of the containers")] = False,
     time_: Annotated[Optional[int], typer.Option("--time", "-t", help="Seconds to wait before killing (with -f)")] = None,
 ) -> None:
-    """Remove one or more containers."""
+    """Remove one or more containers.
+
+    Examples:
+      capsa rm ctrID
+      capsa rm mywebserver myflaskserver 860a4b23
+      capsa rm --force --all
+      capsa rm -f c684f0d469f2
+    """
     sess = session(ctx)
     missing = 0
     if all:  # (a pod's infra container goes with its pod: capsa pod rm)

@@ -98,7 +98,13 @@ def _command() -> Any:
         if code:
             raise Exit(code)
 
-    command.__doc__ = "Run a process in a running container."
+    command.__doc__ = """Run a process in a running container.
+
+Examples:
+  capsa exec -it ctrID ls
+  capsa exec -it -w /tmp myCtr pwd
+  capsa exec --user root ctrID ls
+"""
     command.__name__ = "exec"
     command.__signature__ = pyinspect.Signature(params)  # type: ignore[attr-defined]
     command.__annotations__ = {p.name: p.annotation for p in params}

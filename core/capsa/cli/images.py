@@ -31,7 +31,13 @@ def images(
     filter: Annotated[Optional[list[str]], typer.Option("--filter", "-f", help="Filter output based on conditions provided")] = None,
     format: Annotated[Optional[str], typer.Option("--format", help=FORMAT_HELP)] = None,
 ) -> None:
-    """List images in local storage."""
+    """List images in local storage.
+
+    Examples:
+      capsa images --format json
+      capsa images --format "table {{.ID}} {{.Repository}} {{.Tag}}"
+      capsa images --filter dangling=true
+    """
     rows = engine.listing(session(ctx), all, list(filter or []), as_json=format == "json")
     if format == "json":
         output.emit_one(rows, "json", str)

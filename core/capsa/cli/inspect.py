@@ -39,7 +39,14 @@ def inspect(
     format: FormatOpt = None,
     type: Annotated[str, typer.Option("--type", "-t", help="Only look for objects of this type: container, image or all")] = "all",
 ) -> None:
-    """Display the configuration of objects denoted by name or id."""
+    """Display the configuration of objects denoted by name or id.
+
+    Examples:
+      capsa inspect fedora
+      capsa inspect --type image fedora
+      capsa inspect CtrID ImgID
+      capsa inspect --format "imageId: {{.Id}} size: {{.Size}}" fedora
+    """
     if type not in TYPES:
         raise CapsaError(f"invalid --type {type!r}", hint=f"use one of: {', '.join(TYPES)}")
     inspect_objects(ctx, refs, type, format)

@@ -43,7 +43,11 @@ def create(
 def ls(ctx: typer.Context, quiet: QuietOpt = False, no_trunc: NoTrunc = False,
        format: Annotated[Optional[str], typer.Option("--format", help="Pretty-print networks with a Go template, or json")] = None,
        filter: Annotated[Optional[list[str]], typer.Option("--filter", "-f", help="name=, id=, driver=, label=")] = None) -> None:
-    """List networks."""
+    """List networks.
+
+    Examples:
+      capsa network ls
+    """
     networks = engine.list_networks(session(ctx), list(filter or []))
     if format == "json":
         output.emit_one([n.inspect_doc() for n in networks], "json", str)

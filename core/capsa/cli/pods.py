@@ -95,7 +95,12 @@ def create(
     sysctl: Annotated[Optional[list[str]], typer.Option("--sysctl", help="Not supported")] = None,
     volumes_from: Annotated[Optional[list[str]], typer.Option("--volumes-from", help="Not supported")] = None,
 ) -> None:
-    """Create a new empty pod (its id is printed; nothing starts until a member does)."""
+    """Create a new empty pod (its id is printed; nothing starts until a member does).
+
+    Examples:
+      capsa pod create
+      capsa pod create --label foo=bar mypod
+    """
     import sys
 
     from capsa.container.flags import parse_labels

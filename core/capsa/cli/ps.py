@@ -32,7 +32,13 @@ def ps(
     external: Annotated[bool, typer.Option("--external", help="Show containers in storage not controlled by capsa: a build's RUN containers")] = False,
     pod: Annotated[bool, typer.Option("--pod", "-p", help="Print the ID and name of the pod the containers are associated with")] = False,
 ) -> None:
-    """List containers."""
+    """List containers.
+
+    Examples:
+      capsa ps -a
+      capsa ps -a --format "{{.ID}}  {{.Image}}  {{.Labels}}  {{.Mounts}}"
+      capsa ps --filter status=exited
+    """
     from capsa.engine.pslisting import listing
 
     sess = session(ctx)
@@ -75,7 +81,13 @@ def logs(
     since: Annotated[Optional[str], typer.Option("--since", help="Show logs since TIMESTAMP (RFC 3339, or a duration like 10m)")] = None,
     timestamps: Annotated[bool, typer.Option("--timestamps", "-t", help="Output the timestamps in the log")] = False,
 ) -> None:
-    """Fetch the logs of a container."""
+    """Fetch the logs of a container.
+
+    Examples:
+      capsa logs ctrID
+      capsa logs --tail 2 mywebserver
+      capsa logs --follow=true --since 10m ctrID
+    """
     from capsa.engine.logs import logs as read_logs
 
     _print(read_logs(session(ctx), ref, since=since, tail=tail, follow=follow, timestamps=timestamps))

@@ -33,7 +33,12 @@ def push(
     sign_passphrase_file: Annotated[Optional[str], typer.Option("--sign-passphrase-file", help="Not supported: capsa does not sign images")] = None,
     tls_verify: Annotated[Optional[bool], typer.Option("--tls-verify/--no-tls-verify", help="Require HTTPS and verify certificates when contacting registries (default true; --tls-verify=false)")] = None,
 ) -> None:
-    """Push an image to a specified destination."""
+    """Push an image to a specified destination.
+
+    Examples:
+      capsa push imageID docker://registry.example.com/repository:tag
+      capsa push imageID oci-archive:/path/to/layout:image:tag
+    """
     refuse_unsupported(encrypt_layer, encryption_key, sign_by, sign_by_sigstore_private_key, sign_passphrase_file)
     from capsa.cli.remote import remote_options
     from capsa.cli.transfer_progress import TransferRenderer
