@@ -26,6 +26,9 @@ CASES = [
     Case("noout-images", "--noout images", stdout=r"\A\Z"),
     Case("noout-error-still-shows", "--noout rm nosuch", code=1, stdout=r"\A\Z", stderr=r"^Error: "),
     Case("noout-after-the-command", "info --noout", code=125, stderr=r"^Error: unknown flag: --noout$"),
+    Case("noout-after-run", "run --noout --rm {image} true", code=125, stderr=r"^Error: unknown flag: --noout$"),
+    Case("noout-after-create", "create --noout=true {image} true", code=125, stderr=r"^Error: unknown flag: --noout$"),
+    Case("noout-after-exec", "exec --noout nosuch true", code=125, stderr=r"^Error: unknown flag: --noout$"),
     Case("noout-run-keeps-the-container-output", "--noout run --rm {image} echo hi", stdout=r"\Ahi\n\Z"),
     Case("noout-run-detached", "--noout run -d --rm {image} true", stdout=r"\A\Z"),
     # --log-level: an unknown level is refused as podman refuses it (no "Error:", exit 1)

@@ -37,12 +37,12 @@ FLAGS: tuple[tuple[str, tuple[str, ...], str, Any, str], ...] = (
 )
 
 
-def main(args: list[str]) -> int:
+def main(args: list[str], before: int | None = None) -> int:
     """``capsa [GLOBAL FLAGS] exec ARGS``: ``args`` are the words after the command."""
     from capsa.cli import runflags
     from capsa.engine.session import Session, global_options
 
-    options, first, rest = runflags.parse("exec", args, FLAGS, optional_first=True)
+    options, first, rest = runflags.parse("exec", args, FLAGS, optional_first=True, before=before)
     sess = Session(global_options(options))
     # (--noout: podman's leaves the command's own output alone, and exec prints nothing else)
     if options["log_level"]:
