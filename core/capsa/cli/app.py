@@ -245,7 +245,7 @@ def explicit_bools(command: typer.main.TyperGroup, args: list[str]) -> list[str]
     """``args`` with podman's ``--flag=true|false`` for the command's boolean flags spelled as
     click reads them (``--flag``, its ``--no-flag`` form, or nothing for false when the flag has
     no such form): what capsa.cli.dispatch accepts too."""
-    from capsa.cli.main import command_words
+    from capsa.cli.main import _words, command_words
 
     root = command
     for word in command_words(args):
@@ -253,6 +253,9 @@ def explicit_bools(command: typer.main.TyperGroup, args: list[str]) -> list[str]
         if sub is None:
             break
         command = sub
+    first = next((i for i, word in _words(args) if not word.startswith("-")), len(args))  # (the command word)
+    root_flags = {opt: (param, False) for param in root.params if param.name in GLOBAL_PARAMS
+                  and getattr(param, "is_flag", False) for opt in param.opts}  # (--noout=true)
     flags = {}
     own = set()  # the negations negatable_flags made: a user who types one meets podman's unknown flag
     for param in command.params:
@@ -274,7 +277,7 @@ def explicit_bools(command: typer.main.TyperGroup, args: list[str]) -> list[str]
             if f"-{name[-1]}" in flags:
                 out.extend([f"-{c}" for c in name[1:-1]])
                 name = f"-{name[-1]}"
-        found = flags.get(name) if eq and name.startswith("-") else None
+        found = (flags.get(name) or (root_flags.get(name) if i < first else None)) if eq and name.startswith("-") else None
         if found is None:
             out.append(arg)
             continue

@@ -236,7 +236,8 @@ def _check_globals(args: list[str]) -> int | None:
         if level.lower() not in LOG_LEVELS:
             print(f'Log Level "{level}" is not supported, choose from: {", ".join(LOG_LEVELS)}', file=sys.stderr)
             return 1
-    if not launch and "--noout" in args[:first]:
+    noout = [arg.partition("=") for arg in args[:first] if arg.split("=", 1)[0] in BOOL_GLOBALS]
+    if not launch and noout and (not noout[-1][1] or noout[-1][2].lower() in ("true", "1", "t")):  # (the last one counts)
         silence_stdout()  # (run/create's own parser applies it: the container's output stays, as podman's)
     return None
 
