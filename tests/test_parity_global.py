@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from parity import Case, parity_fixtures
 
 LOG_LEVEL = r'^Log Level "bogus" is not supported, choose from: trace, debug, info, warn, warning, error, fatal, panic$'
@@ -22,8 +24,15 @@ CASES = [
     # --noout: the command's standard output goes nowhere; only before the command word
     Case("noout-version", "--noout version", stdout=r"\A\Z"),
     Case("noout-images", "--noout images", stdout=r"\A\Z"),
+    Case("noout-true", "--noout=true version", stdout=r"\A\Z"),
+    Case("noout-t", "--noout=t images", stdout=r"\A\Z"),
+    Case("noout-false", "--noout=false version --format {{.Client.Os}}", stdout=r"\Alinux\n\Z"),
+    Case("noout-true-then-false", "--noout --noout=0 version --format {{.Client.Os}}", stdout=r"\Alinux\n\Z"),
     Case("noout-error-still-shows", "--noout rm nosuch", code=1, stdout=r"\A\Z", stderr=r"^Error: "),
     Case("noout-after-the-command", "info --noout", code=125, stderr=r"^Error: unknown flag: --noout$"),
+    Case("noout-after-run", "run --noout --rm {image} true", code=125, stderr=r"^Error: unknown flag: --noout$"),
+    Case("noout-after-create", "create --noout=true {image} true", code=125, stderr=r"^Error: unknown flag: --noout$"),
+    Case("noout-after-exec", "exec --noout nosuch true", code=125, stderr=r"^Error: unknown flag: --noout$"),
     Case("noout-run-keeps-the-container-output", "--noout run --rm {image} echo hi", stdout=r"\Ahi\n\Z"),
     Case("noout-run-detached", "--noout run -d --rm {image} true", stdout=r"\A\Z"),
     # --log-level: an unknown level is refused as podman refuses it (no "Error:", exit 1)
@@ -71,11 +80,13 @@ CASES = [
     Case("bool-ps-all-0", "ps --all=0 --format {{.ID}}", setup=("create {image} true",), stdout=r"\A\Z"),
     Case("bool-ps-all-t", "ps --all=t --format {{.ID}}", setup=("create {image} true",), stdout=r"^[0-9a-f]{12}$"),
     Case("bool-ps-all-True", "ps --all=True --quiet=F", setup=("create {image} true",), header=("CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES")),
-    Case("bool-rm-force-true", "rm --force=true {cid}", setup=("run -d {image} sleep 60",), stdout=r"^[0-9a-f]{64}$"),
+    Case("bool-rm-force-true", "rm --force=true --time 0 {cid}", setup=("run -d {image} sleep 60",), stdout=r"^[0-9a-f]{64}$"),
     Case("bool-ps-no-trunc-1", "ps -a --no-trunc=1 --format {{.ID}}", setup=("create {image} true",), stdout=r"^[0-9a-f]{64}$"),
     Case("bool-short-false", "ps -a=false --format {{.ID}}", setup=("create {image} true",), stdout=r"\A\Z"),
     Case("bool-short-cluster-true", "ps -qa=true", setup=("create {image} true",), stdout=r"\A[0-9a-f]{12}\n\Z"),
     Case("bool-bad-value", "ps --all=yes", code=125, stderr=BAD_BOOL),
+    Case("bool-no-negation", "history --no-human {image}", code=125, stderr=r"^Error: unknown flag: --no-human$"),
+    Case("bool-no-negation-false", "history --no-human=false {image}", code=125, stderr=r"^Error: unknown flag: --no-human$"),
     # unknown commands and flags, a missing command (podman(1) EXIT STATUS: 125)
     Case("unknown-command", "foo", code=125, stderr=r"^Error: unrecognized command `(podman|capsa) foo`$"),
     Case("unknown-subcommand", "system foo", code=125, stderr=r"^Error: unrecognized command `(podman|capsa) system foo`$"),
@@ -108,7 +119,8 @@ def test_volumepath_holds_the_named_volumes(store) -> None:  # type: ignore[no-u
 
 
 def test_the_global_flags_are_declared_alike() -> None:
-    """main.VALUED_GLOBALS, runflags.GLOBAL_FLAGS and the root callback's options name the same flags."""
+    """main.VALUED_GLOBALS, runflags.GLOBAL_FLAGS and the root callback's options name the same flags
+    (and the three parsers the same before-the-command-only ones)."""
     from capsa.cli import main, runflags
     from capsa.cli.app import build_command
 
@@ -119,6 +131,9 @@ def test_the_global_flags_are_declared_alike() -> None:
     valued = {n for _p, names, kind, _d, _h in runflags.GLOBAL_FLAGS for n in names if kind != runflags.BOOL}
     assert valued == set(main.VALUED_GLOBALS)
     assert run_flags - valued == set(main.BOOL_GLOBALS)
+    from capsa.cli import app, dispatch
+
+    assert app.BEFORE_COMMAND_ONLY == dispatch.BEFORE_COMMAND_ONLY == runflags.BEFORE_COMMAND_ONLY
 
 
 def test_false_is_said_to_typer_too() -> None:
@@ -129,6 +144,14 @@ def test_false_is_said_to_typer_too() -> None:
     assert explicit_bools(command, ["history", "--human=false", "x"]) == ["history", "--no-human", "x"]
     assert explicit_bools(command, ["history", "-H", "--no-trunc=1", "x"]) == ["history", "-H", "--no-trunc", "x"]
     assert explicit_bools(command, ["history", "--no-trunc=f", "x"]) == ["history", "x"]
+    assert explicit_bools(command, ["--noout=true", "history", "x"]) == ["--noout", "history", "x"]  # (the root's)
+    assert explicit_bools(command, ["--noout=false", "history", "x"]) == ["history", "x"]
+    assert explicit_bools(command, ["history", "--noout=false", "x"]) == ["history", "--noout=false", "x"]  # (click: unknown)
+    from capsa.errors import UsageError
+
+    for typed in ("--no-human", "--no-human=true"):  # (capsa's own negation: podman has no such flag)
+        with pytest.raises(UsageError, match="^unknown flag: --no-human$"):
+            explicit_bools(command, ["history", typed, "x"])
     from capsa.cli.helpformat import render
 
     page = render(command.commands["history"], "capsa history")

@@ -62,4 +62,17 @@ CASES = [
     Case("completion-bogus", "completion tcsh", code=125, stderr=r"^Error: "),
     Case("completion-missing-shell", "completion", code=125, stderr=r"^Error: "),
 ]
+# Examples: right after Usage (podman's layout), the command path as the page's (``container rm`` says so)
+EXAMPLES = ("run", "ps", "images", "rm", "stop", "start", "exec", "build", "pull", "push", "inspect", "logs",
+            "volume create", "network ls", "pod create", "container rm", "container stop")
+CASES += [Case(f"{c.replace(' ', '-')}-help-examples", f"{c} --help",
+               stdout=rf"^Usage:\n  (podman|capsa) {c} .*\n\nExamples:\n  (podman|capsa) {c.replace('ls', '(ls|list)')}( |$)")
+          for c in EXAMPLES]
+CASES += [Case("volume-ls-help-no-examples", "volume ls --help", check=lambda r: _no_examples(r))]
+
+
+def _no_examples(r: subprocess.CompletedProcess[str]) -> None:
+    assert "Examples:" not in r.stdout, r.stdout
+
+
 store, podman_store, test_parity = parity_fixtures("help", CASES)

@@ -85,15 +85,15 @@ def test_cli_errors_from_the_parser_exit_125_with_one_line_and_a_hint(capsa: Cap
 
 
 @pytest.mark.parametrize(("argv", "route"), [
-    (["run", "busybox"], ("run", ["busybox"])),
-    (["--root", "/r", "run", "--rm", "x"], ("run", ["--root", "/r", "--rm", "x"])),
-    (["--root=/r", "container", "create", "x"], ("create", ["--root=/r", "x"])),
-    (["--log-level", "debug", "container", "--root", "/z", "run", "x"], ("run", ["--log-level", "debug", "--root", "/z", "x"])),
+    (["run", "busybox"], ("run", ["busybox"], 0)),
+    (["--root", "/r", "run", "--rm", "x"], ("run", ["--root", "/r", "--rm", "x"], 2)),
+    (["--root=/r", "container", "create", "x"], ("create", ["--root=/r", "x"], 1)),
+    (["--log-level", "debug", "container", "--root", "/z", "run", "x"], ("run", ["--log-level", "debug", "--root", "/z", "x"], 4)),
     (["container", "ls"], None),
     (["images"], None),
     (["--version"], None),
 ])
-def test_main_routes_run_and_create_past_typer(argv: list[str], route: tuple[str, list[str]] | None) -> None:
+def test_main_routes_run_and_create_past_typer(argv: list[str], route: tuple[str, list[str], int] | None) -> None:
     from capsa.cli.main import _launch_route
 
     assert _launch_route(argv) == route

@@ -180,6 +180,7 @@ def negatable_flags(group: typer.main.TyperGroup) -> None:  # type: ignore[name-
                 long = next((opt for opt in param.opts if opt.startswith("--")), None)
                 if long is not None:
                     param.secondary_opts = [f"--no-{long[2:]}"]
+                    param.capsa_negation = param.secondary_opts[0]  # (said by explicit_bools only: podman has no such flag)
         stack.extend(getattr(command, "commands", {}).values())
 
 
@@ -241,7 +242,7 @@ def explicit_bools(command: typer.main.TyperGroup, args: list[str]) -> list[str]
     """``args`` with podman's ``--flag=true|false`` for the command's boolean flags spelled as
     click reads them (``--flag``, its ``--no-flag`` form, or nothing for false when the flag has
     no such form): what capsa.cli.dispatch accepts too."""
-    from capsa.cli.main import command_words
+    from capsa.cli.main import _words, command_words
 
     root = command
     for word in command_words(args):
@@ -249,21 +250,31 @@ def explicit_bools(command: typer.main.TyperGroup, args: list[str]) -> list[str]
         if sub is None:
             break
         command = sub
+    first = next((i for i, word in _words(args) if not word.startswith("-")), len(args))  # (the command word)
+    root_flags = {opt: (param, False) for param in root.params if param.name in GLOBAL_PARAMS
+                  and getattr(param, "is_flag", False) for opt in param.opts}  # (--noout=true)
     flags = {}
+    own = set()  # the negations negatable_flags made: a user who types one meets podman's unknown flag
     for param in command.params:
         if getattr(param, "is_flag", False):
             flags.update({opt: (param, False) for opt in param.opts})
             flags.update({opt: (param, True) for opt in param.secondary_opts})
+            if getattr(param, "capsa_negation", None):
+                own.add(param.capsa_negation)
     out: list[str] = []
     for i, arg in enumerate(args):
         if arg == "--":
             return out + args[i:]
         name, eq, value = arg.partition("=")
+        if name in own:
+            from capsa.errors import UsageError
+
+            raise UsageError(f"unknown flag: {name}", hint=f"See '{command_path(root, args)} --help'")
         if eq and len(name) > 2 and name[0] == "-" and name[1] != "-":  # (pflag's -a=false, -qa=false)
             if f"-{name[-1]}" in flags:
                 out.extend([f"-{c}" for c in name[1:-1]])
                 name = f"-{name[-1]}"
-        found = flags.get(name) if eq and name.startswith("-") else None
+        found = (flags.get(name) or (root_flags.get(name) if i < first else None)) if eq and name.startswith("-") else None
         if found is None:
             out.append(arg)
             continue

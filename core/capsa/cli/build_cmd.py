@@ -62,7 +62,13 @@ def build(
     compress: Annotated[bool, typer.Option("--compress", help="a legacy option, which has no effect on the image")] = False,
     disable_content_trust: Annotated[bool, typer.Option("--disable-content-trust", help="This is a Docker specific option and is a NOOP")] = False,
 ) -> None:
-    """Build an image using instructions from Containerfiles."""
+    """Build an image using instructions from Containerfiles.
+
+    Examples:
+      capsa build .
+      capsa build --creds=username:password -t imageName -f Containerfile.simple .
+      capsa build --layers --force-rm --tag imageName .
+    """
     from capsa.cli.remote import remote_options
     from capsa.engine import build as engine
 

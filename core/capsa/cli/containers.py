@@ -20,6 +20,22 @@ if TYPE_CHECKING:  # (typer evaluates the annotations: see capsa.cli.options)
 NOHELP_H = {"help_option_names": ["--help"], "allow_interspersed_args": False}
 
 
+RUN_DOC = """Run a command in a new container.
+
+Examples:
+  capsa run busybox ls -alF /etc
+  capsa run --network=host busybox wget -qO- http://localhost:8080
+  capsa run --volume /var/hostdir:/var/ctrdir -i -t busybox /bin/sh
+"""
+CREATE_DOC = """Create but do not start a container.
+
+Examples:
+  capsa create busybox ls
+  capsa create --annotation HELLO=WORLD busybox ls
+  capsa create -t -i --name myctr busybox ls
+"""
+
+
 def _launch_command(name: str) -> Any:
     """The typer command for ``run`` or ``create``, built from :data:`capsa.cli.runflags.FLAGS`
     (the flags' one declaration); ``main()`` usually runs these commands without typer."""
@@ -49,7 +65,7 @@ def _launch_command(name: str) -> Any:
         if code:
             raise Exit(code)
 
-    command.__doc__ = "Create but do not start a container." if name == "create" else "Run a command in a new container."
+    command.__doc__ = CREATE_DOC if name == "create" else RUN_DOC
     command.__name__ = name
     command.__signature__ = pyinspect.Signature(params)  # type: ignore[attr-defined]
     command.__annotations__ = {p.name: p.annotation for p in params}
@@ -82,7 +98,12 @@ def start(
     filter: Annotated[Optional[list[str]], typer.Option("--filter", "-f", help="Filter what containers start (ps's filters)")] = None,
     latest: Annotated[bool, typer.Option("--latest", "-l", help="Act on the latest container created")] = False,
 ) -> None:
-    """Start one or more containers."""
+    """Start one or more containers.
+
+    Examples:
+      capsa start 860a4b231279 5421ab43b45
+      capsa start --interactive --attach ctrID
+    """
     keys = None
     if detach_keys is not None:
         from capsa.engine.attach import detach_keys as parse_keys
@@ -136,7 +157,13 @@ def stop(
     ignore: Annotated[bool, typer.Option("--ignore", "-i", help="Ignore errors when a specified container is missing")] = False,
     latest: Annotated[bool, typer.Option("--latest", "-l", help="Act on the latest container created")] = False,
 ) -> None:
-    """Stop one or more containers: the stop signal, then SIGKILL after the timeout."""
+    """Stop one or more containers: the stop signal, then SIGKILL after the timeout.
+
+    Examples:
+      capsa stop ctrID
+      capsa stop --all
+      capsa stop --time 2 mywebserver 6e534f14da9d
+    """
     sess = session(ctx)
     targets = _select(ctx, refs, all_=all, latest_=latest, filters=list(filter or []), cidfiles=list(cidfile or []),
                       ignore=ignore)
@@ -183,7 +210,14 @@ def rm(
     ignore: Annotated[bool, typer.Option("--ignore", "-i", help="Ignore errors when a specified container is missing")] = False,
     latest: Annotated[bool, typer.Option("--latest", "-l", help="Act on the latest container created")] = False,
 ) -> None:
-    """Remove one or more containers."""
+    """Remove one or more containers.
+
+    Examples:
+      capsa rm ctrID
+      capsa rm mywebserver myflaskserver 860a4b23
+      capsa rm --force --all
+      capsa rm -f c684f0d469f2
+    """
     sess = session(ctx)
     targets = _select(ctx, refs, all_=all, latest_=latest, filters=list(filter or []), cidfiles=list(cidfile or []),
                       ignore=ignore or force, not_found_exit=1)  # (podman-rm(1): 1 for no such container)

@@ -37,12 +37,12 @@ FLAGS: tuple[tuple[str, tuple[str, ...], str, Any, str], ...] = (
 )
 
 
-def main(args: list[str]) -> int:
+def main(args: list[str], before: int | None = None) -> int:
     """``capsa [GLOBAL FLAGS] exec ARGS``: ``args`` are the words after the command."""
     from capsa.cli import runflags
     from capsa.engine.session import Session, global_options
 
-    options, first, rest = runflags.parse("exec", args, FLAGS, optional_first=True)
+    options, first, rest = runflags.parse("exec", args, FLAGS, optional_first=True, before=before)
     sess = Session(global_options(options))
     # (--noout: podman's leaves the command's own output alone, and exec prints nothing else)
     if options["log_level"]:
@@ -98,7 +98,13 @@ def _command() -> Any:
         if code:
             raise Exit(code)
 
-    command.__doc__ = "Run a process in a running container."
+    command.__doc__ = """Run a process in a running container.
+
+Examples:
+  capsa exec -it ctrID ls
+  capsa exec -it -w /tmp myCtr pwd
+  capsa exec --user root ctrID ls
+"""
     command.__name__ = "exec"
     command.__signature__ = pyinspect.Signature(params)  # type: ignore[attr-defined]
     command.__annotations__ = {p.name: p.annotation for p in params}

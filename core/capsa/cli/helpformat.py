@@ -9,12 +9,16 @@ every click command typer builds: no rich boxes, nothing but text scripts can re
     Usage:
       capsa ps [options]
 
+    Examples:
+      capsa ps -a
+
     Options:
       -a, --all              Show all the containers, default is only running containers
           --format string    ...
 
-A group lists its subcommands under ``Available Commands:``; the root adds its global flags
-under ``Options:``. Subcommand pages leave the global flags out, as podman's do.
+Examples come from the command's docstring: a last paragraph ``Examples:`` whose lines are
+written as ``capsa NAME ...`` (an alias's page shows its own path). A group lists its
+subcommands under ``Available Commands:``; the root adds its global flags under ``Options:``. Subcommand pages leave the global flags out, as podman's do.
 :func:`install` makes every command of a tree render so (``build_command`` calls it); the
 pages are then cached as before (:mod:`capsa.cli.helpcache`).
 """
@@ -41,9 +45,25 @@ def _renderer(command: Any) -> Any:
     return get_help
 
 
+def _help_text(command: Any) -> tuple[str, str]:
+    """A command's help text (its docstring) split at its ``Examples:`` paragraph: (text, examples)."""
+    text = inspect.cleandoc(command.help or command.short_help or "")
+    head, found, examples = ("\n" + text).partition("\nExamples:\n")
+    return (head.strip(), inspect.cleandoc(examples)) if found else (text, "")
+
+
+def examples(command: Any, path: str) -> list[str]:
+    """The command's examples: its docstring's ``Examples:`` paragraph (else its epilog), each line
+    written as ``capsa NAME ...`` and shown with the page's command path (``capsa container rm``)."""
+    text = _help_text(command)[1] or inspect.cleandoc(getattr(command, "epilog", None) or "")
+    own = f"capsa {command.name}"
+    return [f"{path}{line[len(own):]}" if line == own or line.startswith(own + " ") else line
+            for line in text.splitlines()]
+
+
 def describe(command: Any) -> tuple[str, str]:
     """(short description, long description) of a command, from its help text."""
-    text = inspect.cleandoc(command.help or command.short_help or "")
+    text = _help_text(command)[0]
     paragraphs = [p.strip() for p in text.split("\n\n") if p.strip()]
     if not paragraphs:
         return "", ""
@@ -66,9 +86,9 @@ def render(command: Any, path: str, is_root: bool = False) -> str:
         out += ["Description:", *_indent(long), ""]
     subcommands = {name: sub for name, sub in getattr(command, "commands", {}).items() if not getattr(sub, "hidden", False)}
     out += ["Usage:", f"  {_usage(command, path, is_root, bool(subcommands))}", ""]
-    examples = getattr(command, "epilog", None)
-    if examples:
-        out += ["Examples:", *_indent(inspect.cleandoc(examples)), ""]
+    lines = examples(command, path)
+    if lines:
+        out += ["Examples:", *_indent("\n".join(lines)), ""]
     if subcommands:
         pad = max(MIN_NAME_PADDING, *(len(n) for n in subcommands))
         out += ["Available Commands:", *(f"  {name:<{pad}} {short_of(sub)}".rstrip() for name, sub in sorted(subcommands.items())), ""]

@@ -35,7 +35,13 @@ def images(
     history: Annotated[bool, typer.Option("--history", help="Display the image name history")] = False,
     sort: Annotated[str, typer.Option("--sort", help="Sort by created, id, repository, size or tag")] = "created",
 ) -> None:
-    """List images in local storage."""
+    """List images in local storage.
+
+    Examples:
+      capsa images --format json
+      capsa images --format "table {{.ID}} {{.Repository}} {{.Tag}}"
+      capsa images --filter dangling=true
+    """
     if names and len(names) > 1:
         raise UsageError(f"accepts at most 1 arg(s), received {len(names)}", hint="capsa images [NAME]")
     filters = [*(filter or []), *(f"reference={n}" for n in names or [])]

@@ -60,7 +60,14 @@ def inspect(
     latest: Annotated[bool, typer.Option("--latest", "-l", help="Act on the latest container created")] = False,
     size: Annotated[bool, typer.Option("--size", "-s", help="Display the total file size of containers (SizeRw, SizeRootFs)")] = False,
 ) -> None:
-    """Display the configuration of objects denoted by name or id."""
+    """Display the configuration of objects denoted by name or id.
+
+    Examples:
+      capsa inspect fedora
+      capsa inspect --type image fedora
+      capsa inspect CtrID ImgID
+      capsa inspect --format "imageId: {{.Id}} size: {{.Size}}" fedora
+    """
     if type not in TYPES:
         raise UsageError(f'invalid type "{type}": must be {", ".join(f"{t!r}" for t in TYPES[:-1])}, or "all"'.replace("'", '"'),
                          hint="capsa pod inspect, network inspect and volume inspect show the others")

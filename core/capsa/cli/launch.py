@@ -20,12 +20,13 @@ if TYPE_CHECKING:
     from capsa.container.model import ContainerConfig
 
 
-def main(command: str, args: list[str]) -> int:
-    """``capsa [GLOBAL FLAGS] run|create ARGS``: ``args`` are the words after the command."""
+def main(command: str, args: list[str], before: int | None = None) -> int:
+    """``capsa [GLOBAL FLAGS] run|create ARGS``: ``args`` are the global flags, then the words
+    after the command; ``before`` counts the first (see :func:`capsa.cli.runflags.parse`)."""
     from capsa.cli import runflags
     from capsa.engine.session import Session, global_options
 
-    options, image, cmd = runflags.parse(command, args)
+    options, image, cmd = runflags.parse(command, args, before=before)
     sess = Session(global_options(options))
     if options["noout"] and (command == "create" or options.get("detach")):  # (podman's: the container's own output stays)
         from capsa.cli.main import silence_stdout

@@ -172,7 +172,7 @@ def _help(request: list[str]) -> int:
     return 0
 
 
-def _launch(command: str, rest: list[str]) -> int:
+def _launch(command: str, rest: list[str], before: int | None = None) -> int:
     """``run``/``create``, without the cyclic garbage collector: its automatic passes over the
     objects of the ~40 modules this path imports cost ~0.5 ms, and what such a command makes
     (records, messages, relayed output) is freed by reference counting. The monitor it forks
@@ -183,10 +183,10 @@ def _launch(command: str, rest: list[str]) -> int:
     if command == "exec":
         from capsa.cli import execute
 
-        return execute.main(rest)
+        return execute.main(rest, before)
     from capsa.cli import launch
 
-    return launch.main(command, rest)
+    return launch.main(command, rest, before)
 
 
 # The global flags that take a value (runflags.GLOBAL_FLAGS declares them with their kinds, app.py
@@ -236,7 +236,8 @@ def _check_globals(args: list[str]) -> int | None:
         if level.lower() not in LOG_LEVELS:
             print(f'Log Level "{level}" is not supported, choose from: {", ".join(LOG_LEVELS)}', file=sys.stderr)
             return 1
-    if not launch and "--noout" in args[:first]:
+    noout = [arg.partition("=") for arg in args[:first] if arg.split("=", 1)[0] in BOOL_GLOBALS]
+    if not launch and noout and (not noout[-1][1] or noout[-1][2].lower() in ("true", "1", "t")):  # (the last one counts)
         silence_stdout()  # (run/create's own parser applies it: the container's output stays, as podman's)
     return None
 
@@ -290,9 +291,10 @@ def command_words(args: Sequence[str]) -> list[str]:
 LAUNCH_COMMANDS = (["run"], ["create"], ["container", "run"], ["container", "create"], ["exec"], ["container", "exec"])
 
 
-def _launch_route(args: Sequence[str]) -> tuple[str, list[str]] | None:
+def _launch_route(args: Sequence[str]) -> tuple[str, list[str], int] | None:
     """``run``/``create`` go straight to :mod:`capsa.cli.launch` (``exec`` to :mod:`capsa.cli.execute`), without typer: returns the
-    command and what it parses (the global flags before it, and everything after it)."""
+    command, what it parses (the global flags before it, and everything after it) and how many
+    of those words came before it (``--noout`` is taken there only)."""
     words: list[str] = []
     at: list[int] = []
     for i, word in _words(args):
@@ -302,7 +304,7 @@ def _launch_route(args: Sequence[str]) -> tuple[str, list[str]] | None:
         at.append(i)
         if words in LAUNCH_COMMANDS:
             global_flags = [a for j, a in enumerate(args[:i]) if j not in at]
-            return words[-1], global_flags + list(args[i + 1:])
+            return words[-1], global_flags + list(args[i + 1:]), len(global_flags)
     return None
 
 

@@ -53,7 +53,11 @@ def ls(ctx: typer.Context, quiet: QuietOpt = False, no_trunc: NoTrunc = False,
        format: Annotated[Optional[str], typer.Option("--format", help="Pretty-print networks with a Go template, or json")] = None,
        noheading: Annotated[bool, typer.Option("--noheading", help="Do not print headers")] = False,
        filter: Annotated[Optional[list[str]], typer.Option("--filter", "-f", help="name=, id=, driver=, label=")] = None) -> None:
-    """List networks."""
+    """List networks.
+
+    Examples:
+      capsa network ls
+    """
     networks = engine.list_networks(session(ctx), list(filter or []))
     if format == "json":
         output.emit_one([n.inspect_doc() for n in networks], "json", str)

@@ -179,7 +179,7 @@ def _param_spec(param: Any, convertor: Any) -> dict[str, Any] | None:
             or getattr(param, "prompt", None)):
         return None
     spec: dict[str, Any] = {
-        "name": param.name, "opts": list(param.opts), "secondary": list(param.secondary_opts),
+        "name": param.name, "opts": list(param.opts), "secondary": [o for o in param.secondary_opts if o != getattr(param, "capsa_negation", None)],
         "argument": argument, "flag": is_flag, "type": type_name, "multiple": bool(param.multiple),
         "nargs": param.nargs, "required": bool(param.required), "convert": None,
     }

@@ -41,7 +41,12 @@ def create(
     security_opt: Annotated[Optional[list[str]], typer.Option("--security-opt", help="Security options of the infra container")] = None,
     volume: Annotated[Optional[list[str]], typer.Option("--volume", "-v", help="Bind mount a volume into every container of the pod")] = None,
 ) -> None:
-    """Create a new empty pod (its id is printed; nothing starts until a member does)."""
+    """Create a new empty pod (its id is printed; nothing starts until a member does).
+
+    Examples:
+      capsa pod create
+      capsa pod create --label foo=bar mypod
+    """
     import sys
 
     from capsa.container.flags import parse_labels

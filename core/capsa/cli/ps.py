@@ -44,7 +44,13 @@ def ps(
     sync: Annotated[bool, typer.Option("--sync", help="Sync container state with the runtime (capsa's records always are)")] = False,
     watch: Annotated[int, typer.Option("--watch", "-w", help="Watch the ps output on an interval in seconds")] = 0,
 ) -> None:
-    """List containers."""
+    """List containers.
+
+    Examples:
+      capsa ps -a
+      capsa ps -a --format "{{.ID}}  {{.Image}}  {{.Labels}}  {{.Mounts}}"
+      capsa ps --filter status=exited
+    """
     if sort not in PS_SORT:
         raise UsageError(f'invalid argument "{sort}" for "--sort" flag: "{sort}" is not a valid value.  '
                          f'Choose from: "{", ".join(PS_SORT)}"', hint="capsa ps --sort names")
@@ -133,7 +139,13 @@ def logs(
     color: Annotated[bool, typer.Option("--color", help="Output the containers with different colors in the log")] = False,
     latest: Annotated[bool, typer.Option("--latest", "-l", help="Act on the latest container created")] = False,
 ) -> None:
-    """Fetch the logs of one or more containers."""
+    """Fetch the logs of one or more containers.
+
+    Examples:
+      capsa logs ctrID
+      capsa logs --tail 2 mywebserver
+      capsa logs --follow=true --since 10m ctrID
+    """
     from capsa.engine.logs import logs as read_logs
 
     _print(read_logs(session(ctx), list(refs or []), since=since, tail=tail, follow=follow, timestamps=timestamps,

@@ -32,7 +32,12 @@ def pull(
     tls_verify: Annotated[Optional[bool], typer.Option("--tls-verify/--no-tls-verify", help="Require HTTPS and verify certificates when contacting registries (default true)", show_default=False)] = None,
     variant: Annotated[Optional[str], typer.Option("--variant", help="Use VARIANT instead of the running architecture variant for choosing images")] = None,
 ) -> None:
-    """Pull images from a registry and store them locally."""
+    """Pull images from a registry and store them locally.
+
+    Examples:
+      capsa pull imageName
+      capsa pull fedora:latest
+    """
     from capsa.cli.remote import check_authfile, remote_options
     from capsa.engine import pull as engine
 

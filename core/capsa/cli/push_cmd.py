@@ -28,7 +28,12 @@ def push(
     remove_signatures: Annotated[bool, typer.Option("--remove-signatures", help="Discard any pre-existing signatures in the image (capsa stores none)")] = False,
     tls_verify: Annotated[Optional[bool], typer.Option("--tls-verify/--no-tls-verify", help="Require HTTPS and verify certificates when contacting registries (default true; --tls-verify=false)")] = None,
 ) -> None:
-    """Push an image to a specified destination."""
+    """Push an image to a specified destination.
+
+    Examples:
+      capsa push imageID docker://registry.example.com/repository:tag
+      capsa push imageID oci-archive:/path/to/layout:image:tag
+    """
     from capsa.cli.remote import check_authfile, remote_options
     from capsa.cli.transfer_progress import TransferRenderer
     from capsa.engine.push import push as push_image

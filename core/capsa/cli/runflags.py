@@ -167,6 +167,7 @@ GLOBAL_FLAGS: tuple[tuple[str, tuple[str, ...], str, Any, str], ...] = (
     ("network_config_dir", ("--network-config-dir",), STR, None, ""),
     ("noout", ("--noout",), BOOL, False, ""),
 )
+BEFORE_COMMAND_ONLY = ("noout",)  # (as capsa.cli.app's: podman's `run --noout` is an unknown flag)
 LOG_LEVELS = ("trace", "debug", "info", "warn", "warning", "error", "fatal", "panic")
 
 
@@ -216,10 +217,12 @@ def _convert(flag: str, kind: str, value: str) -> Any:
 
 
 def parse(command: str, args: list[str], flags: tuple[tuple[str, tuple[str, ...], str, Any, str], ...] = FLAGS,
-          optional_first: bool = False) -> tuple[dict[str, Any], str, list[str]]:
+          optional_first: bool = False, before: int | None = None) -> tuple[dict[str, Any], str, list[str]]:
     """``args`` after the command word -> (options by parameter name, IMAGE, command); ``flags``:
     another command's table (``exec``'s), whose first argument may be ``optional_first``
-    (``exec --latest COMMAND``: then "" and every word is the command)."""
+    (``exec --latest COMMAND``: then "" and every word is the command). The first ``before``
+    words were given before the command word: only there is a :data:`BEFORE_COMMAND_ONLY` flag
+    taken (None: anywhere)."""
     table = _table(command, flags)
     values = defaults(command, flags)
     see = f"See 'capsa {command} --help'"
@@ -247,6 +250,8 @@ def parse(command: str, args: list[str], flags: tuple[tuple[str, tuple[str, ...]
             if name not in table:
                 raise _unknown(command, name, f"unknown flag: {name}", see)
             param, kind = table[name]
+            if before is not None and i > before and param in BEFORE_COMMAND_ONLY:
+                raise UsageError(f"unknown flag: {name}", hint=see)
             if kind == BOOL:
                 store(name, param, kind, inline if eq else True)
                 continue

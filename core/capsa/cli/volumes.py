@@ -30,7 +30,13 @@ def create(
     opt: Annotated[Optional[list[str]], typer.Option("--opt", "-o", help="Driver options: type=, device=, o= (mount options)")] = None,
     ignore: Annotated[bool, typer.Option("--ignore", help="Do not fail if the volume already exists")] = False,
 ) -> None:
-    """Create a new volume."""
+    """Create a new volume.
+
+    Examples:
+      capsa volume create myvol
+      capsa volume create
+      capsa volume create --label foo=bar myvol
+    """
     from capsa.container.flags import parse_labels
 
     record = engine.create(session(ctx), name, parse_labels(label or []), parse_labels(opt or []), ignore, driver)
