@@ -134,13 +134,21 @@ def podman_busybox_store(tmp_path_factory: pytest.TempPathFactory, name: str) ->
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def extra_images(listing: str) -> list[str]:
+    """What to remove of an ``images`` listing (``ID REPOSITORY:TAG`` lines) to keep only the
+    busybox image: other names of busybox's image by name (its id would remove busybox too),
+    other images by id."""
+    rows = [line.split() for line in listing.split("\n") if line.strip()]
+    keep = {row[0] for row in rows if row[1].endswith(f"/{IMAGE}:latest")}
+    return [row[1] if row[0] in keep else row[0] for row in rows if not row[1].endswith(f"/{IMAGE}:latest")]
+
+
 def podman_cleanup(podman: Podman) -> None:
     """Between cases: no pods, containers or volumes, and only the busybox image."""
     podman("pod", "rm", "-a", "-f", "-t", "0", timeout=120)
     podman("rm", "-a", "-f", "-t", "0", timeout=120)
     podman("volume", "rm", "-a", "-f", timeout=120)
-    images = podman("images", "-a", "--format", "{{.ID}} {{.Repository}}:{{.Tag}}").stdout.split("\n")
-    extra = [line.split()[0] for line in images if line and f"/{IMAGE}:latest" not in line]
+    extra = extra_images(podman("images", "-a", "--format", "{{.ID}} {{.Repository}}:{{.Tag}}").stdout)
     if extra:
         podman("rmi", "-f", *extra, timeout=120)
 
@@ -152,8 +160,7 @@ def capsa_cleanup(capsa: Capsa) -> list[str]:
     capsa("volume", "rm", "-a", "-f", timeout=120)
     left = cleanup(capsa)
     capsa("volume", "rm", "-a", "-f", timeout=120)
-    images = capsa("images", "-a", "--format", "{{.ID}} {{.Repository}}:{{.Tag}}").stdout.split("\n")
-    extra = [line.split()[0] for line in images if line and f"/{IMAGE}:latest" not in line]
+    extra = extra_images(capsa("images", "-a", "--format", "{{.ID}} {{.Repository}}:{{.Tag}}").stdout)
     if extra:
         capsa("rmi", "-f", *extra, timeout=120)
     return left

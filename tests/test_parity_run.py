@@ -102,6 +102,12 @@ CASES = [
     Case("replace-running", "run --replace --rm --name twice {image} echo replaced",
          setup=("run -d --name twice --stop-timeout 1 {image} sleep 30",), stdout=r"^replaced$"),
     Case("rmi", "run --rmi rmitag true", setup=("tag {image} rmitag",)),
+    Case("rmi-keeps-the-container", "ps -a --format '{{.Status}}'", setup=("tag {image} rmitag", "run --rmi rmitag true"),
+         stdout=r"\AExited \(0\) "),  # (podman 4.3: --rmi does not imply --rm)
+    Case("rmi-detached-is-not-honoured", "wait rd", setup=("tag {image} rmitag", "run -d --rmi --name rd rmitag true"),
+         stdout=r"\A0\n\Z"),  # (podman 4.3 keeps both the container and the image)
+    Case("rmi-detached-image-kept", "image exists rmitag",
+         setup=("tag {image} rmitag", "run -d --rmi --name rd rmitag true", "wait rd")),
     Case("rmi-then-gone", "image exists rmitag", setup=("tag {image} rmitag", "run --rmi rmitag true"), code=1),
     # -- --annotation, --label-file, --expose
     Case("annotation", "inspect an --format '{{index .Config.Annotations \"a\"}}'",
@@ -154,6 +160,10 @@ CASES = [
     Case("timeout", "run --rm --timeout 1 {image} sh -c 'trap \"echo TERM\" TERM; sleep 10 & wait'", code=255,
          stdout=r"\A\Z"),
     Case("timeout-after-the-handoff", "run --rm --timeout 2 {image} sleep 10", code=255),
+    Case("timeout-exit-code-recorded", "wait to", setup=("run -d --name to --timeout 1 {image} sleep 10",),
+         stdout=r"\A-1\n\Z"),  # (podman's inspect ExitCode, ps "Exited (-1)"; run itself exits 255)
+    Case("timeout-inspect", "inspect to --format '{{.State.ExitCode}}'",
+         setup=("run -d --name to --timeout 1 {image} sleep 10", "wait to"), stdout=r"\A-1\n\Z"),
     Case("timeout-not-reached", "run --rm --timeout 5 {image} sh -c 'exit 4'", code=4),
     # -- --chrootdirs, --personality
     Case("chrootdirs", "run --rm --chrootdirs /srv {image} sh -c 'ls /srv/etc; grep -c nameserver /srv/etc/resolv.conf'",

@@ -204,16 +204,19 @@ def _write_cidfile(config: ContainerConfig) -> None:
 
 
 def _remove_image(sess: Session, config: ContainerConfig, image: str) -> None:
-    """``--rmi``: the image as the user named it is removed after the container (untagged when
-    it has other names), unless other containers use it (podman's)."""
+    """``--rmi`` (attached ``run`` only, as podman 4.3's: it does not imply ``--rm``, and ``-d``
+    ignores it): the image as the user named it is removed after the container (untagged when
+    it has other names); one a container still uses (this one too, without ``--rm``) is kept,
+    with a warning, and ``run`` still exits with the container's code (podman's)."""
+    from capsa.cli.output import warn
     from capsa.engine import images
     from capsa.errors import CapsaError
 
     if config.image_id:
         try:
             images.remove_images(sess, [image], force=False, all_images=False)
-        except CapsaError:
-            pass  # (in use by another container, as podman: kept quietly)
+        except CapsaError as exc:
+            warn(f"--rmi: {exc.message}")
 
 
 class _only_streams:
@@ -411,8 +414,6 @@ def _behaviour(config: ContainerConfig, o: dict[str, Any]) -> None:
         extra["init_path"] = os.path.abspath(o["init_path"])
     if o.get("expose"):
         extra["expose"] = flags.parse_expose(o["expose"])
-    if o.get("rmi"):
-        config.remove = True  # (--rmi implies --rm)
     if o.get("chrootdirs"):
         extra["chrootdirs"] = [os.path.normpath("/" + d) for item in o["chrootdirs"] for d in item.split(",") if d]
     if o.get("personality"):

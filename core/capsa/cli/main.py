@@ -35,7 +35,8 @@ def _print_error(message: str, hint: str = "") -> None:
         print(hint, file=sys.stderr)
 
 
-CLOSED = -1  # internal code: standard output's reader went away
+CLOSED = -1000  # internal code: standard output's reader went away (not -1: a container timed out by
+# `run --timeout` exits -1, as podman's, and the process exit status is then 255)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

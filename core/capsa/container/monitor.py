@@ -23,6 +23,7 @@ import time
 from capsa.container import attach
 from capsa.container.logwriter import timestamp
 from capsa.container.monitor_network import MonitorNetwork
+from capsa.container.monitor_preload import load_for_teardown, preload
 from capsa.container import monitor_lock
 from capsa.container.records import ContainerRecords
 from capsa.container.relay import Relay, close_quietly
@@ -198,7 +199,7 @@ class Monitor(MonitorNetwork):
             self.tell(event="started", pid=pid)
             if (self.cfg.get("layer_id") or self.cfg["remove"]) and not _has_exited(pidfd):  # (one that is done
                 # already is torn down at once; one on --rootfs, a pod's infra, needs no storage driver)
-                _load_for_teardown(self.cfg["storage"]["name"])  # while the container runs, not before it
+                load_for_teardown(self.cfg["storage"]["name"])  # while the container runs, not before it
         self.kill_at = time.monotonic() + self.cfg["timeout"] if self.cfg.get("timeout") else None  # run --timeout
         code = self.relay.pump(pidfd, ours, handoff_after=HANDOFF_AFTER, kill_at=self.kill_at)
         if code is None:  # still running: the lean monitor watches it from here (never returns)
@@ -385,24 +386,6 @@ class Monitor(MonitorNetwork):
 _close = close_quietly
 
 
-def _preload(drivers: dict[str, str], kinds: tuple[str, ...] = ("isolation", "network")) -> None:
-    """Import what creating the container needs while the CLI is still making it and writing
-    its bundle: the isolation and network drivers (the storage driver is needed at teardown
-    only), and let them warm up (:meth:`capsa.drivers.base.Driver.warm_up`)."""
-    import capsa.drivers  # noqa: F401
-    import capsa.container.netattach  # noqa: F401
-    import capsa.drivers.network  # noqa: F401
-
-    for kind in kinds:
-        cls = _import_driver(kind, drivers.get(kind))
-        warm_up = getattr(cls, "warm_up", None)
-        if warm_up is not None:
-            try:
-                warm_up()
-            except Exception:  # best effort, as the contract says: met again where it matters
-                pass
-
-
 def _write_pidfiles(paths: dict[str, str], pid: int, cid: str) -> None:
     """``--pidfile`` gets the container process's pid, ``--conmon-pidfile`` the monitor's
     (podman's conmon), ``--cidfile`` the container's id, once the container started."""
@@ -419,30 +402,6 @@ def _has_exited(pidfd: int) -> bool:
     import select
 
     return bool(select.select([pidfd], [], [], 0)[0])
-
-
-def _load_for_teardown(storage_driver: str) -> None:
-    """Import what teardown needs (the storage driver, the store for --rm, shutil), once the
-    container runs: the monitor is idle then, and not before, when the container waits for it."""
-    import shutil  # noqa: F401
-
-    import capsa.store.store  # noqa: F401
-
-    _import_driver("storage", storage_driver)
-
-
-def _import_driver(kind: str, name: str | None) -> Any:
-    """Import driver ``name`` of ``kind`` and return its class, or None (a failure is reported
-    where the driver is used)."""
-    import capsa.entrypoints as entrypoints
-
-    for entry in entrypoints.load_index():
-        if entry.name == name and entrypoints.DRIVER_GROUPS.get(kind) == entry.group:
-            try:
-                return entrypoints.import_entry(entry)
-            except Exception:  # loading reports it properly later
-                return None
-    return None
 
 
 def _read_config(fd: int) -> dict[str, Any] | None:
@@ -481,12 +440,12 @@ def serve(config_fd: int, msg_fd: int, go_fd: int, drivers: dict[str, str]) -> i
     os.close(devnull)
     for s in (signal.SIGINT, signal.SIGHUP, signal.SIGPIPE):
         signal.signal(s, signal.SIG_IGN)
-    _preload(drivers, ("isolation",))
+    preload(drivers, ("isolation",))
     if not _has_exited(config_fd):  # (select: a pipe is readable once the CLI wrote to it, or gave up)
         # the network driver warms up only while the CLI is still busy: once the container's
         # configuration waits, creating it comes first (a pod's infra reports its namespaces
         # then, so that its members join it while the network driver loads: pyroute2, ~0.1 s)
-        _preload(drivers, ("network",))
+        preload(drivers, ("network",))
     _t_pre = time.monotonic()
     cfg = _read_config(config_fd)
     _t_cfg = time.monotonic()

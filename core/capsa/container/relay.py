@@ -58,6 +58,9 @@ OUTPUT_CAP = 4 << 20  # bytes of output waiting for one client before the contai
 STALL = 2.0  # seconds a client over OUTPUT_CAP may take nothing before it is dropped
 
 
+TIMED_OUT = -1  # the exit code of a container killed by ``run --timeout`` (podman's)
+
+
 class Relay:
     """Output to the log and to clients; clients' input, resizes and signals to the container.
 
@@ -128,7 +131,8 @@ class Relay:
         """Relay until the container exits and return its exit code; or, with ``handoff_after``,
         return None once that many seconds passed with the container still running (its output
         read so far is logged and sent; nothing is lost). ``kill_at`` (``time.monotonic()``,
-        ``run --timeout``): the container gets SIGKILL then, and its exit code is 255 (podman's -1)."""
+        ``run --timeout``): the container gets SIGKILL then, and its exit code is -1 (podman's:
+        ``inspect``'s ExitCode, ``wait``; ``run`` exits 255)."""
         log = LogWriter(self.log_path)
         sel = selectors.DefaultSelector()
         streams = {ours["out"]: "stdout"}
@@ -223,7 +227,9 @@ class Relay:
                     pass
             sel.close()
         reap_orphans()
-        return exit_code if exit_code is not None and not timed_out else 255
+        if timed_out:
+            return TIMED_OUT
+        return exit_code if exit_code is not None else 255
 
     def from_client(self, client: socket.socket, sel: selectors.BaseSelector, ours: dict[str, int], pidfd: int) -> None:
         try:
