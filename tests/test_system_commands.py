@@ -128,7 +128,7 @@ def test_system_prune_removes_stopped_containers_and_dangling_images(c: Capsa) -
     ids = c("images", "-q", "--no-trunc").stdout.split()
     assert {i.removeprefix("sha256:") for i in ids} == {new, other}
     r = c("system", "prune", "-f")
-    assert (r.returncode, r.stdout) == (0, "")  # nothing more to do
+    assert (r.returncode, r.stdout) == (0, "Total reclaimed space: 0B\n")  # nothing more to do
     assert c("system", "check").stdout == "No problems found\n"
 
 
@@ -142,9 +142,11 @@ def test_system_prune_all_and_volumes(c: Capsa) -> None:
     assert other in r.stdout and "Deleted Volumes" not in r.stdout
     assert c("images", "--format", "{{.Repository}}").stdout == "localhost/busybox\n"  # used by a running container
     assert sorted(c("volume", "ls", "-q").stdout.split()) == ["freed", "kept", "lonely"]
+    (c.root / "volumes" / "lonely" / "_data" / "big").write_bytes(b"x" * 250_000)
     r = c("system", "prune", "-f", "--volumes")
     assert r.returncode == 0, r.stderr
     assert "Deleted Volumes\nfreed\nlonely\n" in r.stdout
+    assert r.stdout.endswith("Total reclaimed space: 250kB\n")  # as podman: what went, measured before
     assert c("volume", "ls", "-q").stdout.split() == ["kept"]
     assert c("ps", "-a", "-q", "--no-trunc").stdout.split() == [alive_id]
     r = c("system", "prune")  # no -f: asks, and a "no" changes nothing
@@ -379,6 +381,15 @@ def test_volume_with_options_unmounted_when_its_last_user_stops(c: Capsa) -> Non
     assert c("volume", "export", "tv", "-o", tar).returncode == 0
     assert c("volume", "import", "tv", tar).returncode == 0
     assert data not in store_mounts(c) and count() == "0"
+    cid = running(c, "-v", "tv:/d")  # a monitor that died: whoever reaps its container releases it
+    kill_monitor(c, cid)
+    assert c("rm", "-f", cid).returncode == 0
+    assert data not in store_mounts(c) and count() == "0"
+    cid = running(c, "-v", "tv:/d")
+    kill_monitor(c, cid)
+    assert c("system", "check", "--repair").returncode == 0
+    assert data not in store_mounts(c) and count() == "0"
+    assert c("rm", "-f", cid).returncode == 0
 
 
 def test_volume_rm_in_use_unknown_force_and_prune(c: Capsa) -> None:
