@@ -197,22 +197,10 @@ class VolumeStore:
         count, holders = self._usage(name)
         return count + len(holders)
 
-    def _mount_if_needed(self, name: str, record: dict[str, Any], count: int, holders: list[str]) -> None:
-        if not count and not holders and not _is_mounted(self.dir / name / "_data"):
-            _mount_options(record["Options"], record["Mountpoint"])
-
     def mount(self, name: str) -> Path:
         """``volume mount``: mount the volume's filesystem (when it has one) and count the mount;
         its data directory."""
-        record = self.record(name)
-        data = Path(record["Mountpoint"])
-        if not needs_mount(record):
-            return data
-        with self._lock(name).exclusive():
-            count, holders = self._usage(name)
-            self._mount_if_needed(name, record, count, holders)
-            self._settle(name, count + 1, holders)
-        return data
+        return self._take(name, None)
 
     def unmount(self, name: str) -> None:
         """``volume unmount``: drop one ``volume mount``; the filesystem is unmounted when no
@@ -227,14 +215,24 @@ class VolumeStore:
     def hold(self, name: str, container_id: str) -> Path:
         """A container's start: the volume's filesystem mounted (when it has one) and held for
         ``container_id`` until :meth:`release`; its data directory."""
+        return self._take(name, container_id)
+
+    def _take(self, name: str, container_id: str | None) -> Path:
+        """A use of the volume (a container's, or a ``volume mount`` when ``container_id`` is
+        None), mounting its filesystem for the first user."""
         record = self.record(name)
         data = Path(record["Mountpoint"])
         if not needs_mount(record):
             return data
         with self._lock(name).exclusive():
             count, holders = self._usage(name)
-            self._mount_if_needed(name, record, count, holders)
-            self._settle(name, count, [*holders, container_id] if container_id not in holders else holders)
+            if not count and not holders and not _is_mounted(data):
+                _mount_options(record["Options"], str(data))
+            if container_id is None:
+                count += 1
+            elif container_id not in holders:
+                holders.append(container_id)
+            self._settle(name, count, holders)
         return data
 
     def release(self, name: str, container_id: str, exists: Callable[[str], bool]) -> None:
