@@ -210,6 +210,6 @@ def test_system_prune_removes_the_networks_no_container_is_on(capsa: Capsa, tmp_
     ok(capsa, "network", "create", "used")
     ok(capsa, "network", "create", "unused")
     cid = ok(capsa, "create", "--name", "on", "--network", "used", "--rootfs", str(rootfs), "true").strip()
-    assert ok(capsa, "system", "prune", "-f") == f"Deleted Containers\n{cid}\nDeleted Networks\nused\nunused\n"
+    assert ok(capsa, "system", "prune", "-f").startswith(f"Deleted Containers\n{cid}\nDeleted Networks\nused\nunused\nTotal reclaimed space: ")
     assert names(capsa) == ["capsa"]
-    assert ok(capsa, "system", "prune", "-f") == ""
+    assert ok(capsa, "system", "prune", "-f") == "Total reclaimed space: 0B\n"

@@ -128,7 +128,7 @@ def test_system_prune_removes_stopped_containers_and_dangling_images(c: Capsa) -
     ids = c("images", "-q", "--no-trunc").stdout.split()
     assert {i.removeprefix("sha256:") for i in ids} == {new, other}
     r = c("system", "prune", "-f")
-    assert (r.returncode, r.stdout) == (0, "")  # nothing more to do
+    assert (r.returncode, r.stdout) == (0, "Total reclaimed space: 0B\n")  # nothing more to do
     assert c("system", "check").stdout == "No problems found\n"
 
 
@@ -142,9 +142,11 @@ def test_system_prune_all_and_volumes(c: Capsa) -> None:
     assert other in r.stdout and "Deleted Volumes" not in r.stdout
     assert c("images", "--format", "{{.Repository}}").stdout == "localhost/busybox\n"  # used by a running container
     assert sorted(c("volume", "ls", "-q").stdout.split()) == ["freed", "kept", "lonely"]
+    (c.root / "volumes" / "lonely" / "_data" / "big").write_bytes(b"x" * 250_000)
     r = c("system", "prune", "-f", "--volumes")
     assert r.returncode == 0, r.stderr
     assert "Deleted Volumes\nfreed\nlonely\n" in r.stdout
+    assert r.stdout.endswith("Total reclaimed space: 250kB\n")  # as podman: what went, measured before
     assert c("volume", "ls", "-q").stdout.split() == ["kept"]
     assert c("ps", "-a", "-q", "--no-trunc").stdout.split() == [alive_id]
     r = c("system", "prune")  # no -f: asks, and a "no" changes nothing
@@ -341,7 +343,53 @@ def test_volume_create_ls_inspect(c: Capsa) -> None:
     assert c("volume", "ls", "--filter", "dangling=true", "-q").stdout == f"{anon}\n"
     assert c("volume", "ls", "--filter", "dangling=false", "-q").stdout == "named\n"
     assert c("volume", "inspect", "--format", "{{.MountCount}}", "named").stdout == "1\n"  # its tmpfs, mounted for the container
-    assert c("volume", "rm", "-f", "-a").returncode == 0  # (its tmpfs stays mounted until then: docs/volumes.md)
+    assert c("volume", "rm", "-f", "-a").returncode == 0
+
+
+def test_volume_with_options_unmounted_when_its_last_user_stops(c: Capsa) -> None:
+    """As podman: a volume with mount options is mounted while a container uses it (or after
+    ``volume mount``), and unmounted when its last user stops: nothing stays on the host."""
+    assert c("volume", "create", "-o", "type=tmpfs", "-o", "device=tmpfs", "tv").returncode == 0
+    data = c("volume", "inspect", "--format", "{{.Mountpoint}}", "tv").stdout.strip()
+
+    def count() -> str:
+        return c("volume", "inspect", "--format", "{{.MountCount}}", "tv").stdout.strip()
+
+    first, second = running(c, "-v", "tv:/d"), running(c, "-v", "tv:/d")
+    assert data in store_mounts(c) and count() == "2"
+    assert c("exec", first, "sh", "-c", "echo shared > /d/f").returncode == 0
+    assert c("exec", second, "cat", "/d/f").stdout == "shared\n"  # one tmpfs for both
+    assert c("stop", "-t", "0", first).returncode == 0
+    assert data in store_mounts(c) and count() == "1"  # the other still uses it
+    assert c("exec", second, "cat", "/d/f").stdout == "shared\n"
+    assert c("stop", "-t", "0", second).returncode == 0
+    assert data not in store_mounts(c) and count() == "0"
+    assert c("start", first).returncode == 0  # a start mounts it again (a fresh tmpfs)
+    assert data in store_mounts(c) and count() == "1"
+    assert c("rm", "-f", first, second).returncode == 0
+    assert data not in store_mounts(c)
+    r = c("run", "--rm", "-v", "tv:/d", "busybox", "/nonexistent")  # a start that fails
+    assert r.returncode == 127 and data not in store_mounts(c) and count() == "0"
+    assert c("run", "--rm", "-v", "tv:/d", "busybox", "true").returncode == 0
+    assert data not in store_mounts(c)
+    assert c("volume", "mount", "tv").returncode == 0  # a mount of its own outlives the containers
+    assert c("run", "--rm", "-v", "tv:/d", "busybox", "true").returncode == 0
+    assert data in store_mounts(c) and count() == "1"
+    assert c("volume", "unmount", "tv").returncode == 0
+    assert data not in store_mounts(c) and count() == "0"
+    tar = str(c.tmp / "tv.tar")  # export and import mount it for their time only
+    assert c("volume", "export", "tv", "-o", tar).returncode == 0
+    assert c("volume", "import", "tv", tar).returncode == 0
+    assert data not in store_mounts(c) and count() == "0"
+    cid = running(c, "-v", "tv:/d")  # a monitor that died: whoever reaps its container releases it
+    kill_monitor(c, cid)
+    assert c("rm", "-f", cid).returncode == 0
+    assert data not in store_mounts(c) and count() == "0"
+    cid = running(c, "-v", "tv:/d")
+    kill_monitor(c, cid)
+    assert c("system", "check", "--repair").returncode == 0
+    assert data not in store_mounts(c) and count() == "0"
+    assert c("rm", "-f", cid).returncode == 0
 
 
 def test_volume_rm_in_use_unknown_force_and_prune(c: Capsa) -> None:

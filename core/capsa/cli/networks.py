@@ -27,10 +27,6 @@ def create(
     interface_name: Annotated[Optional[str], typer.Option("--interface-name", help="Name of the bridge interface")] = None,
     ignore: Annotated[bool, typer.Option("--ignore", help="Do not fail if the network already exists")] = False,
     ipam_driver: Annotated[Optional[str], typer.Option("--ipam-driver", help="IP address management driver: host-local (the only one)")] = None,
-    ip_range: Annotated[Optional[str], typer.Option("--ip-range", help="Not supported")] = None,
-    ipv6: Annotated[bool, typer.Option("--ipv6", help="Not supported")] = False,
-    dns: Annotated[Optional[list[str]], typer.Option("--dns", help="Not supported")] = None,
-    disable_dns: Annotated[bool, typer.Option("--disable-dns", help="Not supported")] = False,
 ) -> None:
     """Create a network."""
     from capsa.container.flags import parse_labels
@@ -44,8 +40,7 @@ def create(
         raise UsageError(f'unsupported ipam driver "{ipam_driver}"', hint="use host-local")
 
     definition = engine.create(session(ctx), name, driver, subnet, gateway, internal, parse_labels(label or []),
-                               parse_labels(opt or []), interface_name, ignore,
-                               {"--ip-range": bool(ip_range), "--ipv6": ipv6, "--dns": bool(dns), "--disable-dns": disable_dns})
+                               parse_labels(opt or []), interface_name, ignore)
     output.write(f"{definition.name}\n")
 
 

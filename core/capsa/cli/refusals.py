@@ -127,6 +127,12 @@ REFUSED: dict[tuple[str, ...], dict[str, str]] = {
         "--preserve-fds": "capsa's monitor, not the caller, starts a run container: no descriptor of the caller reaches it",
     },
     # -- volumes, system, networks
+    ("network", "create"): {
+        "--ip-range": "addresses come from the whole subnet (the bridge driver's IPAM)",
+        "--ipv6": "capsa's networks are IPv4 only",
+        "--dns": "a network's own DNS servers are not supported; give --dns to run/create",
+        "--disable-dns": "capsa networks have no DNS server to disable (dns_enabled is false)",
+    },
     ("pod", "create"): {
         "--blkio-weight": "block IO weights are not supported by capsa's containers",
         "--blkio-weight-device": "block IO weights are not supported by capsa's containers",
@@ -148,8 +154,8 @@ REFUSED: dict[tuple[str, ...], dict[str, str]] = {
         "--memory-swap": _POD_LIMITS.format("memory-swap"),
         "--pid": "a pod's members join its infra's pid namespace (--share +pid) or have their own: the host's is not offered",
         "--uts": "a pod's members join its infra's uts namespace (--share uts) or have their own: the host's is not offered",
-        "--shm-size": "capsa's containers have a fixed 64m /dev/shm",
-        "--sysctl": "capsa's containers take no sysctls",
+        "--shm-size": "capsa's pod infra container takes no /dev/shm size: give --shm-size to each member's run/create",
+        "--sysctl": "capsa's pod infra container takes no sysctls: give --sysctl to each member's run/create",
         "--volumes-from": "capsa's run has no --volumes-from either",
         "--no-hosts": "capsa always writes the pod's /etc/hosts (its run has no --no-hosts either)",
     },

@@ -95,7 +95,9 @@ def prune(ctx: typer.Context,
                        ("Deleted Images", done.images)):
         if ids:
             text += title + "\n" + "".join(f"{i}\n" for i in ids)
-    output.write(text)
+    from capsa.humanize import go_human_size
+
+    output.write(text + f"Total reclaimed space: {go_human_size(done.reclaimed)}\n")
     if done.failed:
         raise CapsaError(f"could not remove {'; '.join(done.failed)}",
                          hint="run 'capsa system check --repair', then prune again")

@@ -112,17 +112,15 @@ def init_binary() -> str | None:
     return which("catatonit")
 
 
-def volume_dir(root: str | os.PathLike[str], name: str) -> Path:
+def volume_dir(root: str | os.PathLike[str], name: str, container_id: str) -> Path:
     """A named volume's data directory (created on first use, as podman does); a volume with
-    mount options has its filesystem mounted there first (it stays mounted until ``volume
-    unmount`` or ``volume rm``)."""
-    from capsa.container.volumes import VolumeStore, needs_mount
+    mount options has its filesystem mounted there, held for the container until its teardown
+    releases it (:func:`capsa.container.volumes.release_volumes`)."""
+    from capsa.container.volumes import VolumeStore
 
     vstore = VolumeStore(root)
-    data = vstore.ensure(name)
-    if needs_mount(vstore.record(name)) and vstore.mount_count(name) == 0:
-        vstore.mount(name)
-    return data
+    vstore.ensure(name)
+    return vstore.hold(name, container_id)
 
 
 def bundle_dir(records: ContainerRecords, container_id: str) -> str:
@@ -152,7 +150,7 @@ def prepare_bundle(root: str, store: Store, records: ContainerRecords, config: C
         resolved = ContainerConfig(**{**asdict(config), "mounts": []})
         for mount in config.mounts:
             if mount.type == "volume":
-                mount = type(mount)(mount.type, mount.destination, str(volume_dir(root, mount.source)),
+                mount = type(mount)(mount.type, mount.destination, str(volume_dir(root, mount.source, config.id)),
                                     list(mount.options))
             elif mount.type == "image":
                 from capsa.container.imagemount import image_mount
@@ -165,6 +163,9 @@ def prepare_bundle(root: str, store: Store, records: ContainerRecords, config: C
         fire("capsa_container_prestart", records, config, store, image_config, strict=True, spec=spec)
         atomic_write(os.path.join(bundle, "config.json"), dumps(spec).encode(), durable=False)
     except BaseException:
+        from capsa.container.volumes import release_volumes
+
+        release_volumes(root, records, config.id, config.mounts)
         if config.layer_id and not config.rootfs:
             storage.unmount(config.layer_id)
         raise
@@ -290,6 +291,7 @@ def _hand_to_monitor(sess: Session, store: Store | None, records: ContainerRecor
             "pidfiles": config.extra.get("pidfiles") or {},  # --pidfile, --conmon-pidfile
             "timeout": config.extra.get("timeout") or 0,  # --timeout
             "restart_policy": config.restart_policy, "restart_max": config.restart_max, "layer_id": config.layer_id,
+            "volumes": [m.source for m in config.mounts if m.type == "volume"],
             "storage": {"name": cfg.driver("storage"), "options": cfg.driver_options("storage")},
             "isolation": recorded_isolation(sess, config),
             "network": {"name": driver_for(config.network), "options": cfg.driver_options("network", driver_for(config.network)),
@@ -298,6 +300,9 @@ def _hand_to_monitor(sess: Session, store: Store | None, records: ContainerRecor
         })
     except OSError as exc:
         handle.discard()
+        from capsa.container.volumes import release_volumes
+
+        release_volumes(cfg.root, records, config.id, config.mounts)
         if config.layer_id and not config.rootfs:
             store.driver.unmount(config.layer_id)
         raise IsolationError(f"the container monitor could not be started: {exc.strerror}",

@@ -354,7 +354,7 @@ class Monitor(MonitorNetwork):
             return {}
 
     def teardown(self) -> None:
-        """Unmount the container's layer, drop volatile files, and honour --rm."""
+        """Unmount the container's layer, release its volumes, drop volatile files, and honour --rm."""
         import shutil
 
         from capsa.container.teardown import release_layer
@@ -365,6 +365,9 @@ class Monitor(MonitorNetwork):
         except Exception:
             pod = ""
         problems = release_layer(self.driver("storage"), self.cfg.get("layer_id")) if self.cfg.get("layer_id") else []
+        if self.cfg.get("volumes"):  # (their filesystems: the last user unmounts them)
+            from capsa.container.volumes import release_volumes
+            problems += release_volumes(self.cfg["root"], self.records, self.id, self.cfg["volumes"])
         if problems:
             self.records.update_state(self.id, error="; ".join(problems))
         if self.cfg["remove"]:

@@ -47,6 +47,9 @@ def reap_orphan(sess: Session, store: Store, records: ContainerRecords, config: 
     problems = teardown.end_run(isolation_driver(sess, config), config.id, lambda: detach_orphan_network(sess, config))
     if not config.rootfs:
         problems += teardown.release_layer(store.driver, config.layer_id)  # the reference its start took
+    from capsa.container.volumes import release_volumes
+
+    problems += release_volumes(store.root, records, config.id, config.mounts)
     records.update_state(config.id, status="exited", pid=0,
                          error=state.error or "; ".join(problems) or "its monitor died")
 

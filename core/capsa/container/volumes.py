@@ -2,8 +2,9 @@
 
 A volume created with mount options (``-o type=tmpfs|bind|..., device=..., o=...``, podman's
 local driver) has a filesystem mounted on its ``_data`` when used (:meth:`VolumeStore.mount`):
-a container's start, ``volume mount``. Its mount count is kept beside it; ``volume unmount``
-drops one and unmounts at zero, ``volume rm`` unmounts.
+a container's start (:meth:`VolumeStore.hold`), ``volume mount``. Its users are kept beside it
+under the volume's lock: the container's teardown (:meth:`VolumeStore.release`) and ``volume
+unmount`` drop theirs, and the last one unmounts it, as podman does; ``volume rm`` unmounts.
 """
 from __future__ import annotations
 
@@ -18,7 +19,11 @@ from capsa.store.records import now_rfc3339
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any
+
+    from capsa.container.records import ContainerRecords
+    from capsa.store.locks import FileLock
 
 
 class VolumeNotFound(StorageError):
@@ -155,47 +160,101 @@ class VolumeStore:
 
     def remove(self, name: str) -> None:
         self.record(name)
-        self._unmount_all(name)
-        rmtree(self.dir / name)
+        with self._lock(name).exclusive():
+            self._unmount_all(name)
+            rmtree(self.dir / name)
+            self._forget_lock(name)
 
     # -- mounts of volumes with options ------------------------------------------------------------
+    # ``mounts.json`` beside ``_data``: {"count": the ``volume mount``s, "holders": the ids of the
+    # containers whose start mounted it and whose monitor has not torn down yet}; it is read and
+    # written under the volume's lock, and means nothing unless ``_data`` is a mount point.
 
-    def mount_count(self, name: str) -> int:
-        """How many times the volume is mounted (0 unless its filesystem is mounted now)."""
+    def _lock(self, name: str) -> FileLock:
+        from capsa.store.locks import FileLock
+
+        return FileLock(self.dir / ".locks" / self._check(name))
+
+    def _forget_lock(self, name: str) -> None:
+        try:
+            os.unlink(self.dir / ".locks" / name)
+        except FileNotFoundError:
+            pass
+
+    def _usage(self, name: str) -> tuple[int, list[str]]:
+        """(``volume mount`` count, holding containers) of a volume whose filesystem is mounted."""
         from capsa.linux import is_mountpoint
 
-        data = self.dir / name / "_data"
+        if not is_mountpoint(str(self.dir / name / "_data")):
+            return 0, []
         try:
-            count = int((self.dir / name / "mountcount").read_text())
-        except (OSError, ValueError):
-            count = 0
-        return count if count > 0 and is_mountpoint(str(data)) else 0
+            doc = json.loads((self.dir / name / "mounts.json").read_bytes())
+            return max(int(doc["count"]), 0), [str(h) for h in doc["holders"]]
+        except (OSError, ValueError, KeyError, TypeError):
+            return 0, []
 
-    def _set_count(self, name: str, count: int) -> None:
-        atomic_write(self.dir / name / "mountcount", str(count).encode(), durable=False)
+    def _settle(self, name: str, count: int, holders: list[str]) -> None:
+        """Keep the usage, or unmount the filesystem when nobody uses it any more."""
+        if count <= 0 and not holders:
+            self._unmount_all(name)
+        else:
+            atomic_write(self.dir / name / "mounts.json",
+                         json.dumps({"count": count, "holders": holders}).encode(), durable=False)
+
+    def mount_count(self, name: str) -> int:
+        """How many users the mounted filesystem has (``volume mount``s and containers; 0 when
+        it is not mounted), as podman's MountCount."""
+        count, holders = self._usage(name)
+        return count + len(holders)
 
     def mount(self, name: str) -> Path:
-        """Mount the volume's filesystem (when it has one) and count the mount; its data directory."""
+        """``volume mount``: mount the volume's filesystem (when it has one) and count the mount;
+        its data directory."""
+        return self._take(name, None)
+
+    def unmount(self, name: str) -> None:
+        """``volume unmount``: drop one ``volume mount``; the filesystem is unmounted when no
+        container holds it either."""
+        record = self.record(name)
+        if not needs_mount(record):
+            return
+        with self._lock(name).exclusive():
+            count, holders = self._usage(name)
+            self._settle(name, count - 1, holders)
+
+    def hold(self, name: str, container_id: str) -> Path:
+        """A container's start: the volume's filesystem mounted (when it has one) and held for
+        ``container_id`` until :meth:`release`; its data directory."""
+        return self._take(name, container_id)
+
+    def _take(self, name: str, container_id: str | None) -> Path:
+        """A use of the volume (a container's, or a ``volume mount`` when ``container_id`` is
+        None), mounting its filesystem for the first user."""
         record = self.record(name)
         data = Path(record["Mountpoint"])
         if not needs_mount(record):
             return data
-        count = self.mount_count(name)
-        if count == 0:
-            _mount_options(record["Options"], str(data))
-        self._set_count(name, count + 1)
+        with self._lock(name).exclusive():
+            count, holders = self._usage(name)
+            if not count and not holders and not _is_mounted(data):
+                _mount_options(record["Options"], str(data))
+            if container_id is None:
+                count += 1
+            elif container_id not in holders:
+                holders.append(container_id)
+            self._settle(name, count, holders)
         return data
 
-    def unmount(self, name: str) -> None:
-        """Drop one mount of the volume; the last one unmounts its filesystem."""
-        record = self.record(name)
-        if not needs_mount(record):
+    def release(self, name: str, container_id: str, exists: Callable[[str], bool]) -> None:
+        """A container's teardown: drop its hold (and those of containers that no longer
+        ``exists``); the last user unmounts the filesystem. Idempotent; a volume gone is fine."""
+        if not (self.dir / name / "mounts.json").exists() and not _is_mounted(self.dir / name / "_data"):
             return
-        count = self.mount_count(name)
-        if count <= 1:
-            self._unmount_all(name)
-        else:
-            self._set_count(name, count - 1)
+        with self._lock(name).exclusive():
+            if not (self.dir / name / "volume.json").exists():
+                return
+            count, holders = self._usage(name)
+            self._settle(name, count, [h for h in holders if h != container_id and exists(h)])
 
     def _unmount_all(self, name: str) -> None:
         from capsa.linux import umount
@@ -204,9 +263,33 @@ class VolumeStore:
         while umount(str(data)):
             pass
         try:
-            (self.dir / name / "mountcount").unlink()
+            (self.dir / name / "mounts.json").unlink()
         except FileNotFoundError:
             pass
+
+
+def _is_mounted(path: Path) -> bool:
+    from capsa.linux import is_mountpoint
+
+    return path.is_dir() and is_mountpoint(str(path))
+
+
+def release_volumes(root: str | os.PathLike[str], records: ContainerRecords, container_id: str,
+                    volumes: list[Any]) -> list[str]:
+    """The end of a container's run (its monitor's teardown, a failed start, the reaping of a
+    container whose monitor died): :meth:`VolumeStore.release` of each named volume in
+    ``volumes`` (volume names, or the container's mounts); returns what went wrong (best
+    effort: every volume is released)."""
+    names = [v if isinstance(v, str) else v.source for v in volumes if isinstance(v, str) or v.type == "volume"]
+    if not names:
+        return []
+    store, problems = VolumeStore(root), []
+    for name in names:
+        try:
+            store.release(name, container_id, lambda cid: os.path.exists(records.dir(cid, "config.json")))
+        except Exception as exc:  # noqa: BLE001 - best effort, reported
+            problems.append(f"volume {name}: {getattr(exc, 'message', exc)}")
+    return problems
 
 
 def _mount_options(options: dict[str, str], target: str) -> None:

@@ -13,12 +13,10 @@ if TYPE_CHECKING:
 
 
 def df_size(size: int) -> str:
-    """podman's ``system df`` sizes: four significant digits, no space (``2.141MB``, ``0B``)."""
-    units = ("B", "kB", "MB", "GB", "TB", "PB")
-    value, i = float(size), 0
-    while value >= 1000 and i < len(units) - 1:
-        value, i = value / 1000, i + 1
-    return f"{value:.4g}{units[i]}"
+    """podman's ``system df`` sizes: go-units HumanSize (``2.141MB``, ``0B``)."""
+    from capsa.humanize import go_human_size
+
+    return go_human_size(size)
 
 
 def verbose(sess: Session) -> dict[str, list[dict[str, Any]]]:

@@ -113,6 +113,9 @@ def check(sess: Session, repair: bool) -> list[Finding]:
                 from capsa.container.removal import detach_orphan_network
 
                 detach_orphan_network(sess, config)  # (delete follows every add: capsa.container.netattach)
+                from capsa.container.volumes import release_volumes
+
+                release_volumes(sess.config.root, records, config.id, config.mounts)  # (the last user unmounts)
                 records.update_state(config.id, status="exited", pid=0, exit_code=137 if _running(state.pid) else -1,
                                      finished_at=state.finished_at or timestamp(),
                                      error="its monitor died; repaired by system check")

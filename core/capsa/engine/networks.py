@@ -17,15 +17,6 @@ if TYPE_CHECKING:
     from capsa.engine.session import Session
     from capsa.network.definitions import NetworkDefinition, NetworkRecords
 
-# create's podman flags capsa does not implement, and why (refused in one line).
-UNSUPPORTED = {
-    "--ip-range": "addresses come from the whole subnet (the bridge driver's IPAM)",
-    "--ipv6": "capsa's networks are IPv4 only",
-    "--dns": "a network's own DNS servers are not supported; give --dns to run/create",
-    "--disable-dns": "capsa networks have no DNS server to disable (dns_enabled is false)",
-}
-
-
 def network_records(sess: Session) -> NetworkRecords:
     """The network definitions under the session's root (the default network from the bridge
     driver's options in capsa.toml)."""
@@ -89,13 +80,10 @@ def users(sess: Session) -> dict[str, list[str]]:
 
 def create(sess: Session, name: str | None, driver: str, subnet: str | None, gateway: str | None, internal: bool,
            labels: dict[str, str], options: dict[str, str], interface_name: str | None, ignore: bool,
-           unsupported: dict[str, bool] | None = None) -> NetworkDefinition:
+           ) -> NetworkDefinition:
     """``network create``: checks everything, then records the network; returns it."""
     from capsa.network.definitions import DRIVERS
 
-    for flag, given in (unsupported or {}).items():
-        if given:
-            raise UsageError(f"{flag} is not supported: {UNSUPPORTED[flag]}", hint="leave it out")
     if driver not in DRIVERS:
         raise UsageError(f"unsupported driver {driver}: invalid argument", hint=f"supported: {', '.join(DRIVERS)}")
     definition, new = network_records(sess).create(name, subnet, gateway, internal, labels, options, interface_name, ignore)

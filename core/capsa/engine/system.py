@@ -110,6 +110,7 @@ class Pruned:
     volumes: list[str] = field(default_factory=list)
     images: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
+    reclaimed: int = 0  # bytes: the containers' writable layers, the images, the volumes' files
 
 
 PRUNE_FILTERS = ("label", "label!", "until")
@@ -154,12 +155,14 @@ def prune(sess: Session, all_images: bool, volumes: bool, filters: list[str] | N
     for config in records.all():
         if (effective_status(records, config).status in ("created", "exited") and config.id not in busy
                 and allowed(config.labels, config.created)):
+            size = _layer_size(store, config.layer_id)
             try:
                 removal.remove(sess, store, records, config, force=False)
             except CapsaError as exc:
                 out.failed.append(f"container {config.name}: {exc.message}")
                 continue
             out.containers.append(config.id)
+            out.reclaimed += size
     from capsa.engine import networks
 
     label_filters = [f for f in filters if f.partition("=")[0] in ("label", "label!")]
@@ -169,12 +172,26 @@ def prune(sess: Session, all_images: bool, volumes: bool, filters: list[str] | N
         from capsa.engine.images import delete_unused
 
         keep = (lambda i, cfg: not allowed((cfg.get("config") or {}).get("Labels") or {}, i.created)) if filters else None
-        out.images = [i.id for i in delete_unused(store, records, all_images, keep)]
+        deleted = delete_unused(store, records, all_images, keep)
+        out.images = [i.id for i in deleted]
+        out.reclaimed += sum(i.size for i in deleted)
     if volumes:
         from capsa.engine.volumes import prune as prune_volumes
 
-        out.volumes = prune_volumes(sess, [f for f in filters if not f.startswith("label!=")])
+        sizes: dict[str, int] = {}
+        out.volumes = prune_volumes(sess, [f for f in filters if not f.startswith("label!=")], sizes)
+        out.reclaimed += sum(sizes.values())
     return out
+
+
+def _layer_size(store: Any, layer_id: str | None) -> int:
+    """The bytes of a container's writable layer (0 when it has none or cannot be measured)."""
+    if not layer_id:
+        return 0
+    try:
+        return int(store.driver.diff_size(layer_id, store.layers.get(layer_id).parent))
+    except (CapsaError, OSError):
+        return 0
 
 
 def disk_usage(sess: Session) -> list[dict[str, Any]]:

@@ -194,11 +194,16 @@ def prunable(sess: Session, filters: list[str] | None = None) -> list[str]:
     return [r["Name"] for r in select(sess, volume_store(sess).all(), parsed) if r["Name"] not in used]
 
 
-def prune(sess: Session, filters: list[str] | None = None) -> list[str]:
-    """Remove every volume :func:`prunable` names; returns their names."""
+def prune(sess: Session, filters: list[str] | None = None, sizes: dict[str, int] | None = None) -> list[str]:
+    """Remove every volume :func:`prunable` names; returns their names (``sizes``, when given,
+    gets each one's bytes, measured before it goes)."""
     store = volume_store(sess)
     gone = prunable(sess, filters)
     for name in gone:
+        if sizes is not None:
+            from capsa.fsutil import tree_size
+
+            sizes[name] = tree_size(store.dir / name / "_data")
         store.remove(name)
     return gone
 
