@@ -159,7 +159,7 @@ def test_the_table_survives_its_text_round_trip(derived: dict[str, Any], table: 
 
 
 @pytest.mark.parametrize("args", [["ps", "--help"], ["ps", "-h"], ["container"], ["nosuch"], ["ps", "--last", "x"],
-                                  ["tag", "onlyone"], ["rename", "onlyone"], ["--version", "ps"],
+                                  ["tag", "onlyone"], ["--version", "ps"],
                                   ["ps", "--format"], ["ps", "extra"]])
 def test_what_typer_must_answer_falls_back(table: parsetable.Table, args: list[str]) -> None:
     with pytest.raises(dispatch.Fallback):
