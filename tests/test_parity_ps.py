@@ -67,6 +67,10 @@ CASES = [
          check=lambda r: all(d["Size"] is None and d["Namespaces"] == {} for d in __import__("json").loads(r.stdout))),
     Case("json-size-when-asked", "ps -a --size --format json", setup=(EXITED,),
          check=lambda r: set(__import__("json").loads(r.stdout)[0]["Size"]) == {"rwSize", "rootFsSize"}),
+    # a template's .State is podman's human state (JSON's State stays the plain word)
+    Case("template-state", "ps -a --format '{{.Names}} {{.State}}'", setup=(EXITED, RUN, "create --name cr1 {image}"),
+         check=lambda r: bool(__import__("re").fullmatch(r"cr1 Created\nex1 Exited \(0\) \S.* ago\nup1 Up \S.* ago",
+                                                         "\n".join(sorted(r.stdout.splitlines()))))),  # (any order)
     Case("json-empty", "ps --format json", stdout=r"\A\[\]\n\Z"),
     Case("template-fields", "ps -a --format '{{.ID}} {{.Image}} {{.Names}} {{.State}} {{.Pod}}|{{.Labels}}'",
          setup=(EXITED,), stdout=r"\A[0-9a-f]{12} localhost/busybox:latest ex1 \S.*\|.*\n\Z"),

@@ -104,6 +104,11 @@ def _ps_emit(ctx: typer.Context, all: bool, quiet: bool, no_trunc: bool, filters
 
         output.emit_one(json_rows(rows), "json", str)
         return
+    if format and ".State" in format:
+        from capsa.container.views import template_state
+
+        for r in rows:
+            r["State"] = template_state(r)
     if not no_trunc:
         for r in rows:
             r["Pod"] = r["Pod"][:12]
