@@ -105,10 +105,9 @@ def _ps_emit(ctx: typer.Context, all: bool, quiet: bool, no_trunc: bool, filters
         output.emit_one(json_rows(rows), "json", str)
         return
     if format and ".State" in format:
-        from capsa.container.views import template_state
+        from capsa.engine.pslisting import template_states
 
-        for r in rows:
-            r["State"] = template_state(r)
+        template_states(rows)
     if not no_trunc:
         for r in rows:
             r["Pod"] = r["Pod"][:12]
