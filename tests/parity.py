@@ -58,7 +58,8 @@ class Case:
     stream (``re.M``; anchor it with ``^...$`` or ``\\A...\\Z`` to match all of it). ``header``: the
     column titles of stdout's first line (split on runs of two or more spaces). ``keys``: JSON
     keys stdout must have (an object, or every element of a list). ``lines``: the number of
-    lines of stdout. ``check``: any further check, called with the result. ``podman_only_skip``:
+    lines of stdout. ``check``: any further check, called with the result (it asserts, or returns
+    a truth: a result of False fails the case). ``podman_only_skip``:
     a reason the podman run of this case is not done (for example it needs a network podman's
     store does not have); use sparingly.
     """
@@ -219,8 +220,8 @@ def check_result(case: Case, r: subprocess.CompletedProcess[str], name: str) -> 
     if case.lines is not None:
         n = len(r.stdout.splitlines())
         assert n == case.lines, f"{n} lines, expected {case.lines}: {where}"
-    if case.check is not None:
-        case.check(r)
+    if case.check is not None:  # (it asserts, or returns a truth: False fails too)
+        assert case.check(r) is not False, f"check failed: {where}"
 
 
 def parity_fixtures(name: str, cases: Sequence[Case]) -> tuple[Any, Any, Any]:

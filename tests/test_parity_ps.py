@@ -54,6 +54,23 @@ CASES = [
     Case("quiet-no-trunc", "ps -a -q --no-trunc", setup=(EXITED,), stdout=r"\A[0-9a-f]{64}\n\Z"),
     Case("json-keys", "ps -a --format json", setup=(EXITED, RUN), keys=JSON_KEYS,
          check=lambda r: __import__("json").loads(r.stdout)[0]["Names"] in (["up1"], ["ex1"])),
+    # ExitCode of a running container is 0, whatever its previous run exited with (podman resets it)
+    Case("json-exitcode-running-again", "ps --format json",
+         setup=("create --name rr {image} sh -c '[ -f /x ] && sleep 60; touch /x; exit 3'", "start rr", "wait rr",
+                "start rr"),
+         check=lambda r: [(d["State"], d["ExitCode"]) for d in __import__("json").loads(r.stdout)] == [("running", 0)]),
+    Case("template-exitcode-running-again", "inspect --format {{.State.ExitCode}} rr",
+         setup=("create --name rr {image} sh -c '[ -f /x ] && sleep 60; touch /x; exit 3'", "start rr", "wait rr",
+                "start rr"), stdout=r"\A0\n\Z"),
+    # Size and Namespaces only when asked (--size, --ns): they cost a walk of each container's layer
+    Case("json-no-size-unless-asked", "ps -a --format json", setup=(EXITED, RUN),
+         check=lambda r: all(d["Size"] is None and d["Namespaces"] == {} for d in __import__("json").loads(r.stdout))),
+    Case("json-size-when-asked", "ps -a --size --format json", setup=(EXITED,),
+         check=lambda r: set(__import__("json").loads(r.stdout)[0]["Size"]) == {"rwSize", "rootFsSize"}),
+    # a template's .State is podman's human state (JSON's State stays the plain word)
+    Case("template-state", "ps -a --format '{{.Names}} {{.State}}'", setup=(EXITED, RUN, "create --name cr1 {image}"),
+         check=lambda r: bool(__import__("re").fullmatch(r"cr1 Created\nex1 Exited \(0\) \S.* ago\nup1 Up \S.* ago",
+                                                         "\n".join(sorted(r.stdout.splitlines()))))),  # (any order)
     Case("json-empty", "ps --format json", stdout=r"\A\[\]\n\Z"),
     Case("template-fields", "ps -a --format '{{.ID}} {{.Image}} {{.Names}} {{.State}} {{.Pod}}|{{.Labels}}'",
          setup=(EXITED,), stdout=r"\A[0-9a-f]{12} localhost/busybox:latest ex1 \S.*\|.*\n\Z"),

@@ -30,7 +30,7 @@ def inspect_objects(ctx: typer.Context, refs: list[str], kind: str, fmt: str | N
         refs, kind = [c.id for c, _ in select(sess, latest_=True)], "container"
     elif not refs:
         raise UsageError("no names or ids specified", hint="give a name or an id, or --latest")
-    docs, missing = documents(sess, refs, kind)
+    docs, missing = documents(sess, refs, kind, template=bool(fmt and fmt != "json"))
     if size:
         from capsa.engine.pslisting import container_sizes
 
@@ -47,8 +47,12 @@ def inspect_objects(ctx: typer.Context, refs: list[str], kind: str, fmt: str | N
     if missing:
         if kind == "image":
             raise ImageNotFound(f"{missing[0]}: image not known", hint="see 'capsa images'")
-        if kind == "container":
-            raise CapsaError(f"inspecting object: no such container {missing[0]}", hint="see 'capsa ps -a'")
+        if kind in ("container", "pod", "volume"):
+            listing = {"container": "capsa ps -a", "pod": "capsa pod ps", "volume": "capsa volume ls"}[kind]
+            raise CapsaError(f"inspecting object: no such {kind} {missing[0]}", hint=f"see '{listing}'")
+        if kind == "network":
+            raise CapsaError(f"inspecting object: network {missing[0]}: unable to find network with name or ID "
+                             f"{missing[0]}: network not found", hint="see 'capsa network ls'")
         raise CapsaError(f'inspecting object: no such object: "{missing[0]}"', hint="see 'capsa ps -a' and 'capsa images'")
 
 
@@ -56,7 +60,7 @@ def inspect(
     ctx: typer.Context,
     refs: Annotated[Optional[list[str]], typer.Argument(help="Names or ids of objects")] = None,
     format: FormatOpt = None,
-    type: Annotated[str, typer.Option("--type", "-t", help="Only look for objects of this type: container, image or all")] = "all",
+    type: Annotated[str, typer.Option("--type", "-t", help="Only look for objects of this type: container, image, pod, network, volume or all")] = "all",
     latest: Annotated[bool, typer.Option("--latest", "-l", help="Act on the latest container created")] = False,
     size: Annotated[bool, typer.Option("--size", "-s", help="Display the total file size of containers (SizeRw, SizeRootFs)")] = False,
 ) -> None:
@@ -70,7 +74,7 @@ def inspect(
     """
     if type not in TYPES:
         raise UsageError(f'invalid type "{type}": must be {", ".join(f"{t!r}" for t in TYPES[:-1])}, or "all"'.replace("'", '"'),
-                         hint="capsa pod inspect, network inspect and volume inspect show the others")
+                         hint="capsa inspect --type container|image|pod|network|volume|all")
     inspect_objects(ctx, list(refs or []), type, format, latest, size)
 
 

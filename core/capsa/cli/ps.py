@@ -87,10 +87,9 @@ def _ps_emit(ctx: typer.Context, all: bool, quiet: bool, no_trunc: bool, filters
         rows = rows[:1]
     elif last >= 0:
         rows = rows[:last]
-    if size or sort == "size" or (format and (".Size" in format or format.strip() == "json")):
+    if size or sort == "size" or (format and ".Size" in format):  # (a walk of each layer: only when asked)
         add_sizes(sess, rows)
-    if namespace or (format and any(f".{n}" in format for n in ("CGROUPNS", "IPC", "MNT", "NET", "PIDNS", "USERNS", "UTS"))) \
-            or (format or "").strip() == "json":
+    if namespace or (format and any(f".{n}" in format for n in ("CGROUPNS", "IPC", "MNT", "NET", "PIDNS", "USERNS", "UTS"))):
         add_namespaces(rows)
     if sort != "created":
         key = {"command": "Command", "id": "Id", "image": "Image", "names": "Names", "status": "Status"}.get(sort)
@@ -111,6 +110,10 @@ def _ps_emit(ctx: typer.Context, all: bool, quiet: bool, no_trunc: bool, filters
 
         output.emit_one(json_rows(rows), "json", str)
         return
+    if format and ".State" in format:
+        from capsa.engine.pslisting import template_states
+
+        template_states(rows)
     if not no_trunc:
         for r in rows:
             r["Pod"] = r["Pod"][:12]

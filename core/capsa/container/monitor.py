@@ -186,6 +186,7 @@ class Monitor(MonitorNetwork):
             current = self.records.state(self.id)
             current.status, current.pid, current.monitor_pid, current.started_at, current.error = (
                 "running", pid, os.getpid(), timestamp(), "")
+            current.exit_code = 0  # (as podman: a running container has no exit code of a previous run)
             if self.network is not None and self.records.config(self.id).extra.get("first_network_detached"):
                 self._detach_first()  # (a `network disconnect` of it landed while we started)
                 network = {}

@@ -45,6 +45,16 @@ def status_text(state: ContainerState) -> str:
     return state.status.capitalize()
 
 
+def template_state(row: dict[str, Any]) -> str:
+    """A ``ps`` row's ``{{.State}}`` in a template, as podman's: ``Up 2 minutes ago``, ``Exited
+    (0) 3 seconds ago``, else the state capitalized (``Created``, ``Paused``)."""
+    if row["State"] == "running":
+        return f"{row['Status']} ago"
+    if row["State"] == "exited":
+        return str(row["Status"])
+    return str(row["State"]).capitalize()
+
+
 def command_of(config: ContainerConfig, image_config: dict[str, Any]) -> list[str]:
     runtime = image_config.get("config") or {}
     entrypoint = config.entrypoint if config.entrypoint is not None else runtime.get("Entrypoint") or []

@@ -1,5 +1,6 @@
-"""``inspect``: the documents of containers and images found by name or id, as podman prints
-them (built by :mod:`capsa.container.views` and :mod:`capsa.image.views`)."""
+"""``inspect``: the documents of containers, images, volumes, networks and pods found by name or
+id, as podman prints them (built by :mod:`capsa.container.views`, :mod:`capsa.image.views` and
+the volume, network and pod engines' own inspect functions)."""
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
@@ -12,7 +13,7 @@ if TYPE_CHECKING:
     from capsa.engine.session import Session
     from capsa.store.store import Store
 
-KINDS = ("image", "container", "all")
+KINDS = ("image", "container", "pod", "network", "volume", "all")  # (podman 4.3's --type)
 
 
 def _container(store: Store, records: ContainerRecords, ref: str) -> dict[str, Any] | None:
@@ -34,9 +35,38 @@ def _image(store: Store, ref: str) -> dict[str, Any] | None:
         return None
 
 
-def documents(sess: Session, refs: list[str], kind: str) -> tuple[list[dict[str, Any]], list[str]]:
-    """The documents of the objects ``refs`` name (a container before an image of the same name
-    with ``all``), and the references that named nothing."""
+def _volume(sess: Session, ref: str) -> dict[str, Any] | None:
+    from capsa.container.volumes import VolumeNotFound
+    from capsa.engine import volumes
+
+    try:
+        return volumes.inspect(sess, [ref])[0]
+    except VolumeNotFound:
+        return None
+
+
+def _network(sess: Session, ref: str, template: bool) -> dict[str, Any] | None:
+    from capsa.engine import networks
+    from capsa.network.definitions import NetworkNotFound
+
+    try:
+        (found,) = networks.inspect(sess, [ref])
+    except NetworkNotFound:
+        return None
+    return found.template_view() if template else found.inspect_doc()
+
+
+def _pod(sess: Session, ref: str) -> dict[str, Any] | None:
+    from capsa.engine import podlife
+
+    docs, _ = podlife.documents(sess, [ref], False)
+    return docs[0] if docs else None
+
+
+def documents(sess: Session, refs: list[str], kind: str, template: bool = False) -> tuple[list[dict[str, Any]], list[str]]:
+    """The documents of the objects ``refs`` name (with ``all``, as podman, the first found of a
+    container, an image, a volume, a network and a pod of that name), and the references that
+    named nothing. ``template``: the documents for a ``--format`` template (a network's differ)."""
     store = open_store(sess)
     records = container_records(sess)
     docs: list[dict[str, Any]] = []
@@ -46,6 +76,12 @@ def documents(sess: Session, refs: list[str], kind: str) -> tuple[list[dict[str,
             doc = _container(store, records, ref) if kind in ("container", "all") else None
             if doc is None and kind in ("image", "all"):
                 doc = _image(store, ref)
+            if doc is None and kind in ("volume", "all"):
+                doc = _volume(sess, ref)
+            if doc is None and kind in ("network", "all"):
+                doc = _network(sess, ref, template)
+            if doc is None and kind in ("pod", "all"):
+                doc = _pod(sess, ref)
             if doc is None:
                 missing.append(ref)
             else:

@@ -101,6 +101,15 @@ def json_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [ps_json(r) for r in rows]
 
 
+def template_states(rows: list[dict[str, Any]]) -> None:
+    """For a ``--format`` template: each row's ``State`` as podman's ``{{.State}}`` (see
+    :func:`capsa.container.views.template_state`)."""
+    from capsa.container.views import template_state
+
+    for row in rows:
+        row["State"] = template_state(row)
+
+
 def add_sizes(sess: Session, rows: list[dict[str, Any]]) -> None:
     """``ps --size``: each row's ``Size`` (podman's ``{"rwSize", "rootFsSize"}``: the container's
     writable layer, and that plus its image) and ``SizeText`` (``12B (virtual 1.98MB)``)."""
