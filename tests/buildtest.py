@@ -59,7 +59,8 @@ def build_containers(c: Capsa) -> list[str]:
 def assert_nothing_left(c: Capsa) -> None:
     """No build container, mount under the store, or monitor process is left."""
     assert build_containers(c) == []
-    assert leftovers(c, []) == []
+    left = leftovers(c, [])
+    assert left == [], left
 
 
 def build_store_fixtures(name: str) -> tuple[Any, Any]:

@@ -109,6 +109,9 @@ def leftovers(capsa: Capsa, ids: list[str]) -> list[str]:
                 continue
             if any(t.startswith((str(capsa.root), str(capsa.runroot))) for t in targets):
                 found.append(f"monitor process {proc.name}")
+    deadline = time.monotonic() + 3  # (a timer ends within a second of its container stopping)
+    while health_timers(capsa) and time.monotonic() < deadline:
+        time.sleep(0.1)
     found += [f"health timer process {pid}" for pid in health_timers(capsa)]
     return found
 
