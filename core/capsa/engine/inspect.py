@@ -36,13 +36,10 @@ def _image(store: Store, ref: str) -> dict[str, Any] | None:
 
 
 def _volume(sess: Session, ref: str) -> dict[str, Any] | None:
-    from capsa.container.volumes import VolumeNotFound
     from capsa.engine import volumes
 
-    try:
-        return volumes.inspect(sess, [ref])[0]
-    except VolumeNotFound:
-        return None
+    found, _unknown = volumes.inspect(sess, [ref], all_volumes=False)
+    return found[0] if found else None
 
 
 def _network(sess: Session, ref: str, template: bool) -> dict[str, Any] | None:
