@@ -56,7 +56,7 @@ def flat(doc: Any, prefix: str = "") -> dict[str, Any]:
 # id, its pid, the infra it joins), and what is compared otherwise below.
 VOLATILE = re.compile(r"^\.(Id|Created|Name|Pod|Path|Args|ProcessLabel|LogPath|ResolvConfPath|HostnamePath|HostsPath|"
                       r"ConmonPidFile|PidFile|Rootfs|GraphDriver\..*|State\.(Pid|ConmonPid|StartedAt|FinishedAt|Health.*)|"
-                      r"HostConfig\.(NetworkMode|IpcMode|UTSMode|PidMode|CgroupnsMode|CgroupMode)|Config\.(Entrypoint|Cmd|User)|NetworkSettings\.SandboxKey|Namespaces\..*)$")
+                      r"HostConfig\.(LogConfig\.Path|NetworkMode|IpcMode|UTSMode|PidMode|CgroupnsMode|CgroupMode)|Config\.(Entrypoint|Cmd|User)|NetworkSettings\.SandboxKey|Namespaces\..*)$")
 
 
 def argv(doc: dict[str, Any]) -> list[str]:
