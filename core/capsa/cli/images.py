@@ -132,7 +132,7 @@ def history(
     image: Annotated[str, typer.Argument(help="Image name or id")],
     no_trunc: NoTrunc = False,
     quiet: QuietOpt = False,
-    human: Annotated[bool, typer.Option("--human/--no-human", "-H", help="Display sizes and dates in human readable format (--human=false: dates as RFC 3339)")] = True,
+    human: Annotated[bool, typer.Option("--human", "-H", help="Display sizes and dates in human readable format (--human=false: dates as RFC 3339)")] = True,
     format: FormatOpt = None,
 ) -> None:
     """Show the history of an image."""
