@@ -501,13 +501,18 @@ def prune(sess: Session, keep: Any = None) -> list[str]:
     when given: ``--filter``); returns their ids."""
     from capsa import plugins
     from capsa.container import removal
-    from capsa.container.stopping import monitor_alive
+    from capsa.container.stopping import ACTIVE, monitor_alive
 
     plugins.load_hook_plugins()
     store, records = open_store(sess), container_records(sess)
     gone = []
     for config in without_pod_infras(sess, records.all()):  # (an infra goes with its pod)
-        if not monitor_alive(records, config.id) and (keep is None or keep(config)):
+        try:
+            status = records.state(config.id).status
+        except CapsaError:
+            continue  # (removed meanwhile)
+        running = status in ACTIVE and monitor_alive(records, config.id)  # (as rm: an exited one whose monitor still tidies up is not)
+        if not running and (keep is None or keep(config)):
             removal.remove(sess, store, records, config, force=False)
             gone.append(config.id)
     return gone
