@@ -306,6 +306,7 @@ def prune(
     filter: Annotated[Optional[list[str]], typer.Option("--filter", help="Provide filter values (label=, label!=, until=)")] = None,
 ) -> None:
     """Remove all stopped containers."""
+    from capsa.engine import container_ops
     from capsa.engine.selecting import prune_filter
 
     keep = prune_filter(list(filter or []))  # (bad filters: before the prompt)
@@ -314,7 +315,7 @@ def prune(
         sys.stderr.flush()
         if sys.stdin.readline().strip().lower() not in ("y", "yes"):
             return
-    gone = engine.prune(session(ctx), keep)
+    gone = container_ops.prune(session(ctx), keep)
     output.write("".join(f"{i}\n" for i in gone))
 
 

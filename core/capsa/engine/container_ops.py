@@ -1,14 +1,16 @@
-"""More operations on existing containers: ``rename``, ``restart``, ``mount`` and ``unmount``
-(podman's), over the records of a session. Not imported by the ``run``/``create`` path."""
+"""More operations on existing containers: ``rename``, ``restart``, ``mount``, ``unmount`` and
+``container prune`` (podman's), over the records of a session. Not imported by the ``run``/``create`` path."""
 from __future__ import annotations
 
 from capsa.engine import containers as base
 from capsa.engine import pslisting
 from capsa.engine.session import container_records, open_store
-from capsa.errors import UsageError
+from capsa.errors import CapsaError, UsageError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from capsa.container.model import ContainerConfig
     from capsa.engine.session import Session
 
@@ -127,3 +129,25 @@ def mounted(sess: Session) -> list[tuple[ContainerConfig, str]]:
             if path:
                 out.append((config, path))
     return out
+
+
+def prune(sess: Session, keep: Any = None) -> list[str]:
+    """Remove every container that is not running (and passes ``keep``, a test of its config,
+    when given: ``--filter``); returns their ids."""
+    from capsa import plugins
+    from capsa.container import removal
+    from capsa.container.stopping import ACTIVE, monitor_alive
+
+    plugins.load_hook_plugins()
+    store, records = open_store(sess), container_records(sess)
+    gone = []
+    for config in base.without_pod_infras(sess, records.all()):  # (an infra goes with its pod)
+        try:
+            status = records.state(config.id).status
+        except CapsaError:
+            continue  # (removed meanwhile)
+        running = status in ACTIVE and monitor_alive(records, config.id)  # (as rm: an exited one whose monitor still tidies up is not)
+        if not running and (keep is None or keep(config)):
+            removal.remove(sess, store, records, config, force=False)
+            gone.append(config.id)
+    return gone

@@ -494,25 +494,3 @@ def _dependents_first(records: ContainerRecords, configs: list[ContainerConfig])
                              hint=f"remove {', '.join(d.name for d in kept)} first (capsa rm)")
     joined = [c for c in configs if c.network.startswith("container:")]
     return joined + [c for c in configs if not c.network.startswith("container:")]
-
-
-def prune(sess: Session, keep: Any = None) -> list[str]:
-    """Remove every container that is not running (and passes ``keep``, a test of its config,
-    when given: ``--filter``); returns their ids."""
-    from capsa import plugins
-    from capsa.container import removal
-    from capsa.container.stopping import ACTIVE, monitor_alive
-
-    plugins.load_hook_plugins()
-    store, records = open_store(sess), container_records(sess)
-    gone = []
-    for config in without_pod_infras(sess, records.all()):  # (an infra goes with its pod)
-        try:
-            status = records.state(config.id).status
-        except CapsaError:
-            continue  # (removed meanwhile)
-        running = status in ACTIVE and monitor_alive(records, config.id)  # (as rm: an exited one whose monitor still tidies up is not)
-        if not running and (keep is None or keep(config)):
-            removal.remove(sess, store, records, config, force=False)
-            gone.append(config.id)
-    return gone
