@@ -109,11 +109,13 @@ def record() -> dict[str, list[str]]:
             if (MAN / ("podman.1.gz" if page_of(p) == "podman" else f"podman-{page_of(p)}.1.gz")).exists()}
 
 
-def documented(path: str) -> list[str]:
+def documented(path: str) -> list[str] | None:
+    """The flags podman's man page of ``path`` documents ([] for a page without options), or
+    None when podman 4.3 has no page for it."""
     page = page_of(path)
     if MAN.joinpath("podman.1.gz").exists():
-        return man_flags(page) if (MAN / ("podman.1.gz" if page == "podman" else f"podman-{page}.1.gz")).exists() else []
-    return recorded().get(page, [])
+        return man_flags(page) if (MAN / ("podman.1.gz" if page == "podman" else f"podman-{page}.1.gz")).exists() else None
+    return recorded().get(page)
 
 
 def test_the_recording_is_podmans_man_pages() -> None:
@@ -129,7 +131,7 @@ def test_every_documented_flag_is_taken_or_refused(path: str) -> None:
     from capsa.cli import refusals
 
     flags = documented(path)
-    if not flags:
+    if flags is None:
         pytest.skip(f"podman 4.3 has no man page for `{path}`")
     have = taken(path)
     words = tuple(path.split())
@@ -150,15 +152,14 @@ def test_every_refused_flag_is_in_the_docs() -> None:
 def test_a_refused_flag_is_refused_in_one_line(capsa) -> None:  # type: ignore[no-untyped-def]
     from capsa.cli import refusals
 
-    for path, table in refusals.REFUSED.items():
-        if not path or list(path) in (["run"], ["create"], ["exec"]) or path[0] == "container" and path[1:] in (("run",), ("create",), ("exec",)):
-            continue
+    checked = 0
+    for path, table in refusals.REFUSED.items():  # (the first refused flag of every command)
         flag = next(iter(table))
-        r = capsa(*path, f"{flag}=x")
+        r = capsa(*path, f"{flag}=x", *(["busybox"] if path[-1:] in (("run",), ("create",)) else []))
         assert r.returncode == 125, (path, flag, r.stderr)
-        assert r.stderr.startswith(f"Error: {flag} is not supported: "), r.stderr
-        return
-    pytest.skip("no flag is refused yet")
+        assert r.stderr.startswith(f"Error: {flag} is not supported: "), (path, r.stderr)
+        checked += 1
+    assert checked > 10
 
 
 if __name__ == "__main__":
