@@ -69,27 +69,17 @@ def select(sess: Session, refs: Sequence[str] = (), *, all_: bool = False, lates
 
 
 def prune_filter(filters: Sequence[str]) -> Callable[[ContainerConfig], bool]:
-    """``container prune --filter``'s test of a container: every ``label=KEY[=VALUE]``,
-    ``label!=KEY[=VALUE]`` and ``until=TIME`` (created before it) holds. A bad filter raises."""
-    from capsa.humanize import parse_time
-    from capsa.pod.views import until_cutoff
+    """``container prune --filter``'s test of a container: ``system prune``'s filters
+    (``label=KEY[=VALUE]``, ``label!=KEY[=VALUE]``, ``until=TIME``: created before it) on its
+    labels and creation time; each given as KEY=VALUE. A bad filter raises."""
+    from capsa.engine.system import prune_filter as labels_and_time
 
-    tests: list[Callable[[ContainerConfig], bool]] = []
+    hint = "container prune takes label=, label!= and until="
     for spec in filters:
-        key, sep, value = spec.partition("=")
-        if not sep or key not in ("label", "label!", "until"):
-            raise UsageError(f"{key} is an invalid filter", hint="container prune takes label=, label!= and until=")
-        if key == "until":
-            cutoff = until_cutoff(value)
-            tests.append(lambda c, t=cutoff: parse_time(c.created).timestamp() < t)
-            continue
-        lk, lsep, lv = value.partition("=")
-
-        def has(c: ContainerConfig, lk: str = lk, lsep: str = lsep, lv: str = lv) -> bool:
-            return lk in c.labels and (not lsep or c.labels[lk] == lv)
-
-        tests.append(has if key == "label" else (lambda c, h=has: not h(c)))
-    return lambda config: all(test(config) for test in tests)
+        if "=" not in spec:
+            raise UsageError(f"{spec} is an invalid filter", hint=hint)
+    test = labels_and_time(list(filters), hint)
+    return lambda config: test(config.labels, config.created)
 
 
 def with_dependents(sess: Session, targets: list[tuple[ContainerConfig, str]]) -> list[tuple[ContainerConfig, str]]:

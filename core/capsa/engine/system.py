@@ -116,9 +116,10 @@ class Pruned:
 PRUNE_FILTERS = ("label", "label!", "until")
 
 
-def prune_filter(filters: list[str]) -> Any:
-    """``system prune --filter``: a test ``(labels, created) -> bool`` of what may go (label=,
-    label!=, until=; podman's "X is an invalid filter" for another key)."""
+def prune_filter(filters: list[str], hint: str = "") -> Any:
+    """``system prune --filter`` (and ``container prune``'s): a test ``(labels, created) -> bool``
+    of what may go (label=, label!=, until=; podman's "X is an invalid filter" for another key,
+    with ``hint``)."""
     from capsa.engine.volumes import _label_match
     from capsa.errors import UsageError
     from capsa.humanize import parse_time
@@ -128,7 +129,7 @@ def prune_filter(filters: list[str]) -> Any:
     for spec in filters:
         key, _, value = spec.partition("=")
         if key not in PRUNE_FILTERS:
-            raise UsageError(f"{key} is an invalid filter", hint=f"supported: {', '.join(PRUNE_FILTERS)}")
+            raise UsageError(f"{key} is an invalid filter", hint=hint or f"supported: {', '.join(PRUNE_FILTERS)}")
         if key == "label":
             tests.append(lambda labels, created, v=value: _label_match(v, labels))
         elif key == "label!":
