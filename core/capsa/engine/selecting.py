@@ -67,7 +67,6 @@ def select(sess: Session, refs: Sequence[str] = (), *, all_: bool = False, lates
     return found
 
 
-
 def prune_filter(filters: Sequence[str]) -> Callable[[ContainerConfig], bool]:
     """``container prune --filter``'s test of a container: ``system prune``'s filters
     (``label=KEY[=VALUE]``, ``label!=KEY[=VALUE]``, ``until=TIME``: created before it) on its
